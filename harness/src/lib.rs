@@ -1,0 +1,6 @@
+//! hwconform: a conformance harness for the WeCom smart-hardware long-connection protocol.
+//!
+//! Data flows one way: scenario files → [`scenario::Scenario`] → an [`engine`] session per
+//! scenario → transcript and verdicts → [`report`]s.
+
+pub mod protocol;

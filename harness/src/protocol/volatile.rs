@@ -1,0 +1,67 @@
+//! What must never be shown (secrets) and what changes from run to run (volatile values).
+//!
+//! Transcripts, reports and failure messages only ever see frames passed through
+//! [`redact_secrets`]; golden snapshots additionally replace volatile values.
+
+use serde_json::Value;
+
+/// Keys whose values are credentials: a device or cloud that holds them can log in.
+pub const SECRET_KEYS: &[&str] = &["secret", "secret_no", "active_code", "seed_secret_no"];
+
+/// Keys whose values differ between runs: golden snapshots show placeholders instead.
+pub const VOLATILE_KEYS: &[&str] = &["req_id", "timestamp", "nonce", "device_signature", "signature", "oper_id"];
+
+pub const REDACTED: &str = "<redacted>";
+
+/// Whether a key names a credential.
+pub fn is_secret_key(key: &str) -> bool {
+    SECRET_KEYS.contains(&key)
+}
+
+/// A copy of `value` with every credential replaced by [`REDACTED`], at any depth.
+pub fn redact_secrets(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    let v = if is_secret_key(k) && !v.is_null() { Value::String(REDACTED.into()) } else { redact_secrets(v) };
+                    (k.clone(), v)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(redact_secrets).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Replaces every occurrence of each known secret string in free text (error messages,
+/// raw frames that are not JSON) with [`REDACTED`].
+pub fn redact_text(text: &str, secrets: &[&str]) -> String {
+    let mut out = text.to_string();
+    for s in secrets.iter().filter(|s| s.len() >= 4) {
+        out = out.replace(s, REDACTED);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    #[test]
+    fn nested_secrets_are_redacted() {
+        let v = json!({"body": {"secret": "s3", "list": [{"secret_no": "x"}], "sn": "SN1"}});
+        let r = redact_secrets(&v);
+        assert_eq!(r, json!({"body": {"secret": REDACTED, "list": [{"secret_no": REDACTED}], "sn": "SN1"}}));
+    }
+
+    proptest! {
+        #[test]
+        fn redacted_text_never_contains_the_secret(prefix in ".{0,10}", secret in "[a-z0-9]{4,12}", suffix in ".{0,10}") {
+            let text = format!("{prefix}{secret}{suffix}");
+            prop_assert!(!redact_text(&text, &[&secret]).contains(&secret));
+        }
+    }
+}
