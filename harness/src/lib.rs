@@ -4,3 +4,7 @@
 //! scenario → transcript and verdicts → [`report`]s.
 
 pub mod protocol;
+pub mod engine;
+pub mod report;
+pub mod scenario;
+pub mod targets;

@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod defaults;
 pub mod envelope;
 pub mod identity;
+pub mod obligations;
 pub mod rules;
 pub mod signature;
 pub mod volatile;

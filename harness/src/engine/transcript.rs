@@ -1,0 +1,128 @@
+//! The transcript: every connection event and frame of a scenario, in order, with its time
+//! on the scenario clock. Reports, goldens and failure messages are views of it.
+//!
+//! Frames are stored with secrets already redacted, so no view can leak one.
+
+use crate::protocol::volatile::redact_secrets;
+use serde::Serialize;
+use std::time::Duration;
+
+/// A frame as recorded.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Frame {
+    /// A text frame that parsed as JSON (secrets redacted).
+    Json { json: serde_json::Value },
+    /// A text frame that is not JSON (cut to 512 bytes).
+    Text { text: String, len: usize },
+    /// A binary frame: its length and the first bytes in hex.
+    Binary { len: usize, head: String },
+}
+
+impl Frame {
+    pub fn text(text: &str) -> Frame {
+        match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(v) => Frame::Json { json: redact_secrets(&v) },
+            Err(_) => {
+                let cut = &text[..text.floor_char_boundary(512)];
+                Frame::Text { text: cut.to_string(), len: text.len() }
+            }
+        }
+    }
+
+    pub fn binary(bytes: &[u8]) -> Frame {
+        Frame::Binary { len: bytes.len(), head: hex::encode(&bytes[..bytes.len().min(32)]) }
+    }
+
+    /// One line for terminal output.
+    pub fn summary(&self) -> String {
+        match self {
+            Frame::Json { json } => {
+                let s = json.to_string();
+                if s.len() > 300 { format!("{}…", &s[..s.floor_char_boundary(300)]) } else { s }
+            }
+            Frame::Text { text, len } => format!("text({len} bytes) {:?}", &text[..text.floor_char_boundary(80)]),
+            Frame::Binary { len, head } => format!("binary({len} bytes) {head}"),
+        }
+    }
+}
+
+/// Who did something on a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Party {
+    /// The harness.
+    Harness,
+    /// The system under test.
+    Target,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum TranscriptEvent {
+    /// A connection opened (`local` is the harness side's address as the target sees it).
+    Opened { conn: String, local: String },
+    /// A connection closed, by whom, with the close code if there was one.
+    Closed { conn: String, by: Party, code: Option<u16>, reason: String },
+    /// The harness abandoned a connection without closing it (an IP change).
+    Abandoned { conn: String },
+    Sent { conn: String, frame: Frame },
+    Received { conn: String, frame: Frame },
+    /// A step began (its kind and line in the scenario file).
+    Step { index: String, kind: String, line: u32 },
+    /// A note from the harness (a control operation, a rule violation).
+    Note { text: String },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TranscriptEntry {
+    /// Time since the scenario started, on the scenario clock.
+    #[serde(serialize_with = "ser_ms")]
+    pub at: Duration,
+    #[serde(flatten)]
+    pub event: TranscriptEvent,
+}
+
+fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64((d.as_secs_f64() * 1000.0).round() / 1000.0)
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Transcript {
+    pub entries: Vec<TranscriptEntry>,
+}
+
+impl Transcript {
+    pub fn push(&mut self, at: Duration, event: TranscriptEvent) {
+        self.entries.push(TranscriptEntry { at, event });
+    }
+
+    /// The last `n` frames sent or received, for failure reports.
+    pub fn last_frames(&self, n: usize) -> Vec<&TranscriptEntry> {
+        let frames: Vec<&TranscriptEntry> = self
+            .entries
+            .iter()
+            .filter(|e| matches!(e.event, TranscriptEvent::Sent { .. } | TranscriptEvent::Received { .. }))
+            .collect();
+        frames[frames.len().saturating_sub(n)..].to_vec()
+    }
+}
+
+/// One line per entry, for terminal output and logs.
+pub fn render_entry(e: &TranscriptEntry) -> String {
+    let t = format!("{:>9.3}s", e.at.as_secs_f64());
+    match &e.event {
+        TranscriptEvent::Opened { conn, local } => format!("{t} [{conn}] opened from {local}"),
+        TranscriptEvent::Closed { conn, by, code, reason } => {
+            let who = match by { Party::Harness => "harness", Party::Target => "target" };
+            let code = code.map(|c| format!(" code {c}")).unwrap_or_default();
+            let reason = if reason.is_empty() { String::new() } else { format!(" ({reason})") };
+            format!("{t} [{conn}] closed by {who}{code}{reason}")
+        }
+        TranscriptEvent::Abandoned { conn } => format!("{t} [{conn}] abandoned (no close)"),
+        TranscriptEvent::Sent { conn, frame } => format!("{t} [{conn}] → {}", frame.summary()),
+        TranscriptEvent::Received { conn, frame } => format!("{t} [{conn}] ← {}", frame.summary()),
+        TranscriptEvent::Step { index, kind, line } => format!("{t} step {index} {kind} (line {line})"),
+        TranscriptEvent::Note { text } => format!("{t} note: {text}"),
+    }
+}

@@ -1,0 +1,1 @@
+//! Reports: views of the run for people (terminal) and machines (JUnit XML, JSON).

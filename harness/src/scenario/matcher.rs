@@ -1,0 +1,388 @@
+//! Matchers: a JSON subset by default, plus operators (`$type`, `$regex`, `$in`, `$gte`,
+//! `$lte`, `$ne`, `$absent`, `$any`, `$len`).
+//!
+//! An object matcher matches any object that has at least the listed keys with matching
+//! values; an array matcher matches element by element with the same length; a scalar
+//! matches an equal value (numbers by value, so `1` matches `1.0`). A map whose keys all start
+//! with `$` is a set of operators that must all hold.
+
+use super::expr::{expand_value, Vars};
+use crate::protocol::volatile::{is_secret_key, REDACTED};
+use serde_json::Value;
+
+/// JSON types for `$type`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JsonType {
+    String,
+    Number,
+    Integer,
+    Bool,
+    Object,
+    Array,
+    Null,
+}
+
+impl JsonType {
+    pub const NAMES: &'static [&'static str] = &["string", "number", "integer", "bool", "object", "array", "null"];
+
+    pub fn parse(s: &str) -> Option<JsonType> {
+        Some(match s {
+            "string" => JsonType::String,
+            "number" => JsonType::Number,
+            "integer" => JsonType::Integer,
+            "bool" | "boolean" => JsonType::Bool,
+            "object" => JsonType::Object,
+            "array" => JsonType::Array,
+            "null" => JsonType::Null,
+            _ => return None,
+        })
+    }
+
+    fn holds(self, v: &Value) -> bool {
+        match self {
+            JsonType::String => v.is_string(),
+            JsonType::Number => v.is_number(),
+            JsonType::Integer => v.is_i64() || v.is_u64(),
+            JsonType::Bool => v.is_boolean(),
+            JsonType::Object => v.is_object(),
+            JsonType::Array => v.is_array(),
+            JsonType::Null => v.is_null(),
+        }
+    }
+}
+
+/// A compiled regular expression that compares by its source text.
+#[derive(Clone, Debug)]
+pub struct Pattern(pub regex::Regex);
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_str() == other.0.as_str()
+    }
+}
+
+/// One operator.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    Type(JsonType),
+    Regex(Pattern),
+    In(Vec<Value>),
+    Gte(f64),
+    Lte(f64),
+    Ne(Value),
+    Absent,
+    Any,
+    Len(usize),
+}
+
+/// Every operator name, for "did you mean".
+pub const OP_NAMES: &[&str] = &["$type", "$regex", "$in", "$gte", "$lte", "$ne", "$absent", "$any", "$len"];
+
+impl Op {
+    /// Builds an operator from its name and argument, or says what the argument should be.
+    pub fn parse(name: &str, arg: &Value) -> Result<Op, String> {
+        let num = |what: &str| arg.as_f64().ok_or_else(|| format!("{what} takes a number"));
+        Ok(match name {
+            "$type" => {
+                let t = arg.as_str().and_then(JsonType::parse);
+                Op::Type(t.ok_or_else(|| format!("$type takes one of {}", JsonType::NAMES.join(", ")))?)
+            }
+            "$regex" => {
+                let s = arg.as_str().ok_or("$regex takes a string")?;
+                Op::Regex(Pattern(regex::Regex::new(s).map_err(|e| format!("invalid $regex: {e}"))?))
+            }
+            "$in" => Op::In(arg.as_array().cloned().ok_or("$in takes a list of values")?),
+            "$gte" => Op::Gte(num("$gte")?),
+            "$lte" => Op::Lte(num("$lte")?),
+            "$ne" => Op::Ne(arg.clone()),
+            "$absent" => match arg {
+                Value::Bool(true) => Op::Absent,
+                _ => return Err("$absent takes `true`".into()),
+            },
+            "$any" => match arg {
+                Value::Bool(true) => Op::Any,
+                _ => return Err("$any takes `true`".into()),
+            },
+            "$len" => Op::Len(arg.as_u64().ok_or("$len takes a non-negative integer")? as usize),
+            other => return Err(format!("unknown operator `{other}`")),
+        })
+    }
+}
+
+/// A compiled matcher.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Matcher {
+    /// A scalar (strings may hold `${...}`, expanded when matching).
+    Literal(Value),
+    /// A subset of an object's keys.
+    Object(Vec<(String, Matcher)>),
+    /// Element-wise, same length.
+    Array(Vec<Matcher>),
+    /// All operators hold.
+    Ops(Vec<Op>),
+}
+
+/// Why a value did not match: where, what was expected, what was there (secrets redacted).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Mismatch {
+    pub path: String,
+    pub expected: String,
+    pub actual: String,
+}
+
+impl std::fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let at = if self.path.is_empty() { "the frame".to_string() } else { format!("`{}`", self.path) };
+        write!(f, "at {at}: expected {}, got {}", self.expected, self.actual)
+    }
+}
+
+fn shown(v: Option<&Value>, path: &str) -> String {
+    let secret = path.rsplit('.').next().is_some_and(is_secret_key);
+    match v {
+        None => "nothing (absent)".into(),
+        Some(_) if secret => REDACTED.into(),
+        Some(v) => {
+            let s = crate::protocol::volatile::redact_secrets(v).to_string();
+            if s.len() > 200 { format!("{}…", &s[..s.floor_char_boundary(200)]) } else { s }
+        }
+    }
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() { key.to_string() } else { format!("{path}.{key}") }
+}
+
+fn same_scalar(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        _ => a == b,
+    }
+}
+
+impl Matcher {
+    /// A matcher that accepts exactly `v` as a subset (objects) or value.
+    pub fn from_value(v: &Value) -> Matcher {
+        match v {
+            Value::Object(m) => Matcher::Object(m.iter().map(|(k, v)| (k.clone(), Matcher::from_value(v))).collect()),
+            Value::Array(a) => Matcher::Array(a.iter().map(Matcher::from_value).collect()),
+            other => Matcher::Literal(other.clone()),
+        }
+    }
+
+    /// Matches `actual` (`None` when the key is absent).
+    pub fn check(&self, actual: Option<&Value>, vars: &dyn Vars) -> Result<(), Mismatch> {
+        self.check_at(actual, vars, "")
+    }
+
+    fn check_at(&self, actual: Option<&Value>, vars: &dyn Vars, path: &str) -> Result<(), Mismatch> {
+        let fail = |expected: String| Err(Mismatch { path: path.to_string(), expected, actual: shown(actual, path) });
+        match self {
+            Matcher::Literal(expected) => {
+                let expected = expand_value(expected, vars).map_err(|e| Mismatch {
+                    path: path.to_string(),
+                    expected: format!("a value ({e})"),
+                    actual: shown(actual, path),
+                })?;
+                match actual {
+                    Some(a) if same_scalar(a, &expected) => Ok(()),
+                    _ => fail(shown(Some(&expected), path)),
+                }
+            }
+            Matcher::Object(fields) => {
+                let Some(Value::Object(map)) = actual else { return fail("an object".into()) };
+                for (key, m) in fields {
+                    m.check_at(map.get(key), vars, &join(path, key))?;
+                }
+                Ok(())
+            }
+            Matcher::Array(items) => {
+                let Some(Value::Array(list)) = actual else { return fail(format!("an array of {}", items.len())) };
+                if list.len() != items.len() {
+                    return fail(format!("an array of {} items", items.len()));
+                }
+                for (i, (m, v)) in items.iter().zip(list).enumerate() {
+                    m.check_at(Some(v), vars, &join(path, &i.to_string()))?;
+                }
+                Ok(())
+            }
+            Matcher::Ops(ops) => {
+                for op in ops {
+                    op.check(actual, vars, path)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Op {
+    fn check(&self, actual: Option<&Value>, vars: &dyn Vars, path: &str) -> Result<(), Mismatch> {
+        let fail = |expected: String| Err(Mismatch { path: path.to_string(), expected, actual: shown(actual, path) });
+        let present = |expected: String| -> Result<&Value, Mismatch> {
+            actual.ok_or(Mismatch { path: path.to_string(), expected, actual: shown(None, path) })
+        };
+        match self {
+            Op::Absent => if actual.is_none() { Ok(()) } else { fail("the key to be absent".into()) },
+            Op::Any => present("any value".into()).map(|_| ()),
+            Op::Type(t) => {
+                let v = present(format!("a value of type {t:?}"))?;
+                if t.holds(v) { Ok(()) } else { fail(format!("a value of type {}", format!("{t:?}").to_lowercase())) }
+            }
+            Op::Regex(p) => {
+                let v = present(format!("a string matching /{}/", p.0.as_str()))?;
+                match v.as_str() {
+                    Some(s) if p.0.is_match(s) => Ok(()),
+                    _ => fail(format!("a string matching /{}/", p.0.as_str())),
+                }
+            }
+            Op::In(options) => {
+                let v = present("one of the listed values".into())?;
+                let expanded: Vec<Value> = options.iter().map(|o| expand_value(o, vars).unwrap_or_else(|_| o.clone())).collect();
+                if expanded.iter().any(|o| same_scalar(o, v)) { Ok(()) } else { fail(format!("one of {}", Value::Array(expanded))) }
+            }
+            Op::Gte(n) => match present(format!("a number >= {n}"))?.as_f64() {
+                Some(x) if x >= *n => Ok(()),
+                _ => fail(format!("a number >= {n}")),
+            },
+            Op::Lte(n) => match present(format!("a number <= {n}"))?.as_f64() {
+                Some(x) if x <= *n => Ok(()),
+                _ => fail(format!("a number <= {n}")),
+            },
+            Op::Ne(other) => {
+                let other = expand_value(other, vars).unwrap_or_else(|_| other.clone());
+                match actual {
+                    Some(v) if same_scalar(v, &other) => fail(format!("anything but {other}")),
+                    _ => Ok(()),
+                }
+            }
+            Op::Len(n) => {
+                let v = present(format!("length {n}"))?;
+                let len = match v {
+                    Value::Array(a) => Some(a.len()),
+                    Value::String(s) => Some(s.chars().count()),
+                    Value::Object(o) => Some(o.len()),
+                    _ => None,
+                };
+                if len == Some(*n) { Ok(()) } else { fail(format!("length {n}")) }
+            }
+        }
+    }
+}
+
+/// Reads a dotted path (`body.active_code`, `items.0.id`) out of a frame.
+pub fn lookup_path<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
+    path.split('.').filter(|p| !p.is_empty()).try_fold(v, |cur, part| match cur {
+        Value::Object(m) => m.get(part),
+        Value::Array(a) => part.parse::<usize>().ok().and_then(|i| a.get(i)),
+        _ => None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use rstest::rstest;
+    use serde_json::json;
+
+    fn no_vars(_: &str) -> Option<Value> {
+        None
+    }
+
+    fn ops(name: &str, arg: Value) -> Matcher {
+        Matcher::Ops(vec![Op::parse(name, &arg).unwrap()])
+    }
+
+    #[rstest]
+    #[case(ops("$type", json!("string")), json!("x"), true)]
+    #[case(ops("$type", json!("string")), json!(1), false)]
+    #[case(ops("$type", json!("integer")), json!(1.5), false)]
+    #[case(ops("$regex", json!("^ac-")), json!("ac-12"), true)]
+    #[case(ops("$regex", json!("^ac-")), json!("x"), false)]
+    #[case(ops("$in", json!([600012, 600053])), json!(600053), true)]
+    #[case(ops("$in", json!([600012, 600053])), json!(0), false)]
+    #[case(ops("$gte", json!(20)), json!(20), true)]
+    #[case(ops("$gte", json!(20)), json!(19.9), false)]
+    #[case(ops("$lte", json!(40)), json!(41), false)]
+    #[case(ops("$ne", json!(0)), json!(600014), true)]
+    #[case(ops("$ne", json!(0)), json!(0), false)]
+    #[case(ops("$len", json!(3)), json!([1, 2, 3]), true)]
+    #[case(ops("$len", json!(3)), json!("ab"), false)]
+    #[case(ops("$any", json!(true)), json!(null), true)]
+    fn operators(#[case] m: Matcher, #[case] v: Value, #[case] ok: bool) {
+        assert_eq!(m.check(Some(&v), &no_vars).is_ok(), ok);
+    }
+
+    #[test]
+    fn absent_and_any_distinguish_missing_keys() {
+        let m = Matcher::Object(vec![("body".into(), ops("$absent", json!(true)))]);
+        assert!(m.check(Some(&json!({"errcode": 0})), &no_vars).is_ok());
+        let err = m.check(Some(&json!({"body": {}})), &no_vars).unwrap_err();
+        assert_eq!(err.path, "body");
+        let m = Matcher::Object(vec![("body".into(), ops("$any", json!(true)))]);
+        assert!(m.check(Some(&json!({})), &no_vars).is_err());
+    }
+
+    #[test]
+    fn mismatch_names_the_path_and_hides_secrets() {
+        let m = Matcher::from_value(&json!({"body": {"secret": "expected"}}));
+        let err = m.check(Some(&json!({"body": {"secret": "leaked-value"}})), &no_vars).unwrap_err();
+        assert_eq!(err.path, "body.secret");
+        assert!(!err.to_string().contains("leaked-value"), "{err}");
+        assert!(!err.to_string().contains("expected\""), "{err}");
+    }
+
+    #[test]
+    fn literals_expand_captures() {
+        let vars = |n: &str| (n == "rid").then(|| json!("r-7"));
+        let m = Matcher::from_value(&json!({"headers": {"req_id": "${rid}"}}));
+        assert!(m.check(Some(&json!({"headers": {"req_id": "r-7"}})), &vars).is_ok());
+        assert!(m.check(Some(&json!({"headers": {"req_id": "r-8"}})), &vars).is_err());
+    }
+
+    fn arb_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i32>().prop_map(|n| json!(n)),
+            "[a-z0-9$]{0,6}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map("[a-z]{1,4}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        /// Every value matches itself used as a matcher.
+        #[test]
+        fn value_matches_itself(v in arb_json()) {
+            prop_assert!(Matcher::from_value(&v).check(Some(&v), &no_vars).is_ok());
+        }
+
+        /// Subset: a matcher built from part of an object still matches the whole object,
+        /// and adding a key the object lacks makes it fail.
+        #[test]
+        fn object_subset(m in proptest::collection::btree_map("[a-z]{1,4}", arb_json(), 1..5), extra in "[A-Z]{1,3}") {
+            let full = Value::Object(m.clone().into_iter().collect());
+            let (k, v) = m.iter().next().unwrap();
+            let partial = json!({ k.clone(): v.clone() });
+            prop_assert!(Matcher::from_value(&partial).check(Some(&full), &no_vars).is_ok());
+            let mut more = partial.clone();
+            more[extra] = json!(1);
+            prop_assert!(Matcher::from_value(&more).check(Some(&full), &no_vars).is_err());
+        }
+
+        /// `$ne` holds exactly when the literal does not.
+        #[test]
+        fn ne_is_the_negation_of_equality(a in arb_json(), b in arb_json()) {
+            let eq = Matcher::from_value(&b).check(Some(&a), &no_vars).is_ok();
+            let ne = Matcher::Ops(vec![Op::Ne(b.clone())]).check(Some(&a), &no_vars).is_ok();
+            if !b.is_object() && !b.is_array() { prop_assert_ne!(eq, ne); }
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! Targets: the built-in mock cloud and connections to real endpoints.
+
+pub mod mock;
