@@ -2,10 +2,18 @@
 //!
 //! The engine never prints; reporters consume its [`RunEvent`]s.
 
+pub mod clock;
+pub mod connection;
 pub mod event;
+pub mod monitor;
+pub mod runner;
+pub mod session;
+pub mod target;
 pub mod transcript;
+pub mod transport;
 pub mod verdict;
 
 pub use event::RunEvent;
+pub use runner::{RunConfig, Runner};
 pub use transcript::{Frame, Transcript, TranscriptEntry, TranscriptEvent};
 pub use verdict::{Failure, RunSummary, ScenarioResult, Verdict};

@@ -7,6 +7,10 @@ use crate::protocol::volatile::redact_secrets;
 use serde::Serialize;
 use std::time::Duration;
 
+/// Frames longer than this are recorded by length only, so a flood cannot bloat transcripts
+/// and reports.
+const MAX_RECORDED_TEXT: usize = 16 * 1024;
+
 /// A frame as recorded.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -15,12 +19,18 @@ pub enum Frame {
     Json { json: serde_json::Value },
     /// A text frame that is not JSON (cut to 512 bytes).
     Text { text: String, len: usize },
+    /// A text frame too large to record: only its length (unparsed content could hold a
+    /// secret that redaction by key would miss).
+    Large { len: usize },
     /// A binary frame: its length and the first bytes in hex.
     Binary { len: usize, head: String },
 }
 
 impl Frame {
     pub fn text(text: &str) -> Frame {
+        if text.len() > MAX_RECORDED_TEXT {
+            return Frame::Large { len: text.len() };
+        }
         match serde_json::from_str::<serde_json::Value>(text) {
             Ok(v) => Frame::Json { json: redact_secrets(&v) },
             Err(_) => {
@@ -42,6 +52,7 @@ impl Frame {
                 if s.len() > 300 { format!("{}…", &s[..s.floor_char_boundary(300)]) } else { s }
             }
             Frame::Text { text, len } => format!("text({len} bytes) {:?}", &text[..text.floor_char_boundary(80)]),
+            Frame::Large { len, .. } => format!("text({len} bytes, too large to record)"),
             Frame::Binary { len, head } => format!("binary({len} bytes) {head}"),
         }
     }

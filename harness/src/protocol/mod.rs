@@ -8,6 +8,7 @@ pub mod binary;
 pub mod catalog;
 pub mod defaults;
 pub mod envelope;
+pub mod fleet;
 pub mod identity;
 pub mod obligations;
 pub mod rules;

@@ -1,1 +1,14 @@
 //! Reports: views of the run for people (terminal) and machines (JUnit XML, JSON).
+//!
+//! Each report is a [`Reporter`] fed the engine's [`RunEvent`](crate::engine::RunEvent)s; the
+//! result model knows nothing of formats, and each format converts from it.
+
+pub mod json;
+pub mod junit;
+pub mod sink;
+pub mod terminal;
+
+pub use json::{JsonReporter, RunReport, JSON_FORMAT_VERSION};
+pub use junit::{suite_name, JunitReporter};
+pub use sink::{MultiReporter, ReportError, Reporter};
+pub use terminal::{requirement_table, TerminalOptions, TerminalReporter};

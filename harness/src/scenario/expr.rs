@@ -37,20 +37,26 @@ fn lookup(inner: &str, vars: &dyn Vars) -> Result<Value, ExprError> {
     if let Some(name) = inner.strip_prefix("env.") {
         return std::env::var(name).map(Value::String).map_err(|_| ExprError::Unknown(inner.to_string()));
     }
-    let split = inner.char_indices().skip(1).find(|(_, c)| *c == '+' || *c == '-').map(|(i, _)| i);
-    let (name, offset) = match split {
-        Some(i) => {
-            let offset: i64 = inner[i..].replace('+', "").trim().parse().map_err(|_| ExprError::Unknown(inner.to_string()))?;
-            (inner[..i].trim(), Some(offset))
+    let split = inner.char_indices().skip(1).find(|(_, c)| matches!(c, '+' | '-' | '*' | '/')).map(|(i, c)| (i, c));
+    let (name, op) = match split {
+        Some((i, c)) => {
+            let n: i64 = inner[i + 1..].trim().parse().map_err(|_| ExprError::Unknown(inner.to_string()))?;
+            (inner[..i].trim(), Some((c, n)))
         }
         None => (inner, None),
     };
     let value = vars.get(name).ok_or_else(|| ExprError::Unknown(name.to_string()))?;
-    match offset {
+    match op {
         None => Ok(value),
-        Some(off) => {
-            let n = value.as_i64().ok_or_else(|| ExprError::NotNumeric(name.to_string()))?;
-            Ok(Value::from(n + off))
+        Some((c, n)) => {
+            let v = value.as_i64().ok_or_else(|| ExprError::NotNumeric(name.to_string()))?;
+            let r = match c {
+                '+' => v.checked_add(n),
+                '-' => v.checked_sub(n),
+                '*' => v.checked_mul(n),
+                _ => v.checked_div(n),
+            };
+            r.map(Value::from).ok_or_else(|| ExprError::Unknown(inner.to_string()))
         }
     }
 }
@@ -174,6 +180,9 @@ mod tests {
         assert_eq!(expand_str("${now}", &vars).unwrap(), json!(1000));
         assert_eq!(expand_str("${now-400}", &vars).unwrap(), json!(600));
         assert_eq!(expand_str("${ now + 5 }", &vars).unwrap(), json!(1005));
+        assert_eq!(expand_str("${now/3}s", &vars).unwrap(), json!("333s"));
+        assert_eq!(expand_str("${now*2}", &vars).unwrap(), json!(2000));
+        assert!(expand_str("${now/0}", &vars).is_err());
         assert_eq!(expand_str("code=${code}!", &vars).unwrap(), json!("code=ac-1!"));
         assert_eq!(expand_str("${nope}", &vars), Err(ExprError::Unknown("nope".into())));
         assert!(matches!(expand_str("${now", &vars), Err(ExprError::Unclosed(_))));

@@ -67,8 +67,9 @@ pub enum Op {
     Type(JsonType),
     Regex(Pattern),
     In(Vec<Value>),
-    Gte(f64),
-    Lte(f64),
+    /// A number, or a `${...}` string resolved when matching.
+    Gte(Value),
+    Lte(Value),
     Ne(Value),
     Absent,
     Any,
@@ -81,7 +82,11 @@ pub const OP_NAMES: &[&str] = &["$type", "$regex", "$in", "$gte", "$lte", "$ne",
 impl Op {
     /// Builds an operator from its name and argument, or says what the argument should be.
     pub fn parse(name: &str, arg: &Value) -> Result<Op, String> {
-        let num = |what: &str| arg.as_f64().ok_or_else(|| format!("{what} takes a number"));
+        let num = |what: &str| match arg {
+            Value::Number(_) => Ok(arg.clone()),
+            Value::String(s) if s.contains("${") => Ok(arg.clone()),
+            _ => Err(format!("{what} takes a number (or a ${{...}} expression)")),
+        };
         Ok(match name {
             "$type" => {
                 let t = arg.as_str().and_then(JsonType::parse);
@@ -241,14 +246,20 @@ impl Op {
                 let expanded: Vec<Value> = options.iter().map(|o| expand_value(o, vars).unwrap_or_else(|_| o.clone())).collect();
                 if expanded.iter().any(|o| same_scalar(o, v)) { Ok(()) } else { fail(format!("one of {}", Value::Array(expanded))) }
             }
-            Op::Gte(n) => match present(format!("a number >= {n}"))?.as_f64() {
-                Some(x) if x >= *n => Ok(()),
-                _ => fail(format!("a number >= {n}")),
-            },
-            Op::Lte(n) => match present(format!("a number <= {n}"))?.as_f64() {
-                Some(x) if x <= *n => Ok(()),
-                _ => fail(format!("a number <= {n}")),
-            },
+            Op::Gte(bound) | Op::Lte(bound) => {
+                let is_gte = matches!(self, Op::Gte(_));
+                let bound = expand_value(bound, vars).ok().and_then(|b| b.as_f64());
+                let want = |b: Option<f64>| match (is_gte, b) {
+                    (true, Some(b)) => format!("a number >= {b}"),
+                    (false, Some(b)) => format!("a number <= {b}"),
+                    (_, None) => "a numeric bound (the expression did not resolve to a number)".to_string(),
+                };
+                let Some(b) = bound else { return fail(want(None)) };
+                match present(want(Some(b)))?.as_f64() {
+                    Some(x) if (is_gte && x >= b) || (!is_gte && x <= b) => Ok(()),
+                    _ => fail(want(Some(b))),
+                }
+            }
             Op::Ne(other) => {
                 let other = expand_value(other, vars).unwrap_or_else(|_| other.clone());
                 match actual {

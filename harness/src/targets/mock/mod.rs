@@ -1,1 +1,121 @@
-//! The mock cloud.
+//! The built-in mock cloud: a WeCom smart-hardware endpoint that plays the cloud side of
+//! the protocol (C1–C14, C23 of the reference's §6.2) for device-side scenarios, and the
+//! reference cloud the harness's own cloud scenarios are checked against.
+//!
+//! Modules, each owning one thing:
+//! * [`config`]: settings and the test-only [`MockRule`] knobs;
+//! * [`lifecycle`]: the pure per-connection state machine;
+//! * [`registry`]: SN → SecretNo, bound flag, issued credentials, live link;
+//! * [`rate`]: the per-IP `subscribe_corp` window;
+//! * [`faults`]: swallowed and delayed replies, per SN;
+//! * `device`: turning one inbound frame into reply and push frames;
+//! * [`control`]: bind/unbind/faults, in-process and over [`CONTROL_PATH`];
+//! * `server`: WebSocket serving, heartbeat expiry, kicks, [`listen`].
+//!
+//! Interpretations of what the reference leaves open (see each module for details):
+//! * The same SN registering from the **same** IP while its old link is live is a device
+//!   reconnecting over a half-open link: the new connection wins and the old one is closed
+//!   with 4001 — the FAQ's "two links for one SN kick each other" (C13). From **another**
+//!   IP the register is refused with 600002 until the old link closes or expires (C10).
+//! * Re-sent `active` / `subscribe_corp` answer 600053 / 600054 (only the re-sent
+//!   `register` codes are documented).
+//! * The cmd of the `selfhelp_notify` echo push is undocumented; the mock uses
+//!   `push_selfhelp_notify` with `body.data` (C23).
+//! * A reply-shaped frame (no `cmd`) from the device is accepted silently when its
+//!   `req_id` is one of this connection's pushes (an optional push acknowledgement, §1.5);
+//!   any other one gets 600904.
+
+pub mod config;
+pub mod control;
+mod device;
+pub mod faults;
+pub mod lifecycle;
+pub mod rate;
+pub mod registry;
+mod server;
+
+#[cfg(test)]
+mod tests;
+
+pub use config::{MockConfig, MockRule};
+pub use control::{ControlError, ControlRequest};
+pub use server::listen;
+
+use faults::Faults;
+use rate::RateLimiter;
+use registry::Registry;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use tokio::time::Instant;
+
+/// The WebSocket path of the control protocol; every other path is the device protocol.
+pub const CONTROL_PATH: &str = "/_hwconform/control";
+
+/// The corp every bound device belongs to (`get_corp_info`).
+pub const CORP_NAME: &str = "hwconform mock corp";
+
+/// Close code and reason when a link's heartbeat expires (C8).
+pub const CLOSE_HEARTBEAT: (u16, &str) = (4000, "heartbeat timeout");
+/// Close code and reason when a newer link of the same SN from the same IP wins (C13).
+pub const CLOSE_KICKED: (u16, &str) = (4001, "kicked: sn registered on another connection");
+/// Close code and reason for control `close_link`.
+pub const CLOSE_BY_CONTROL: (u16, &str) = (1000, "closed by the cloud");
+
+/// The mock cloud. One instance serves any number of connections.
+pub struct MockCloud {
+    config: MockConfig,
+    started: Instant,
+    shared: Mutex<Shared>,
+    next_conn: AtomicU64,
+    next_push: AtomicU64,
+}
+
+/// Everything connections share, behind one lock so each request is decided atomically.
+#[derive(Debug)]
+struct Shared {
+    registry: Registry,
+    rate: RateLimiter,
+    faults: Faults,
+}
+
+impl std::fmt::Debug for MockCloud {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MockCloud").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+impl MockCloud {
+    pub fn new(config: MockConfig) -> std::sync::Arc<MockCloud> {
+        let shared = Shared { registry: Registry::new(&config.fleet), rate: RateLimiter::default(), faults: Faults::default() };
+        std::sync::Arc::new(MockCloud {
+            config,
+            started: Instant::now(),
+            shared: Mutex::new(shared),
+            next_conn: AtomicU64::new(1),
+            next_push: AtomicU64::new(1),
+        })
+    }
+
+    pub fn config(&self) -> &MockConfig {
+        &self.config
+    }
+
+    /// Cloud unix time: `start_unix` plus the tokio time elapsed since start.
+    pub fn now_unix(&self) -> u64 {
+        self.config.start_unix.saturating_add(Instant::now().saturating_duration_since(self.started).as_secs())
+    }
+
+    /// The shared state; a panic elsewhere never poisons the mock for good.
+    fn shared(&self) -> MutexGuard<'_, Shared> {
+        self.shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn conn_id(&self) -> u64 {
+        self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// A cloud-generated, unique `req_id` for a push.
+    fn push_req_id(&self) -> String {
+        format!("mock-push-{}", self.next_push.fetch_add(1, Ordering::Relaxed))
+    }
+}

@@ -1,0 +1,155 @@
+//! Transports: a WebSocket over anything that reads and writes — an in-memory duplex pipe to
+//! an in-process target, or TCP (with TLS for `wss://`) bound to a chosen source address.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
+
+/// A byte stream the WebSocket runs over.
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+pub type BoxIo = Box<dyn Io>;
+pub type WsStream = WebSocketStream<MaybeTlsStream<BoxIo>>;
+
+/// The largest frame the harness accepts from a target: bigger ones end the connection with
+/// an error the session reports, instead of growing memory without bound.
+pub const MAX_FRAME_BYTES: usize = 4 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error("cannot bind source address {addr}: {source}")]
+    Bind { addr: IpAddr, #[source] source: std::io::Error },
+    #[error("cannot connect to {addr}: {source}")]
+    Connect { addr: String, #[source] source: std::io::Error },
+    #[error("cannot resolve {host}: {reason}")]
+    Resolve { host: String, reason: String },
+    #[error("websocket handshake with {url} failed: {source}")]
+    Handshake { url: String, #[source] source: Box<tokio_tungstenite::tungstenite::Error> },
+    #[error("invalid url {url}: {reason}")]
+    Url { url: String, reason: String },
+}
+
+pub fn ws_config() -> WebSocketConfig {
+    WebSocketConfig::default().max_message_size(Some(MAX_FRAME_BYTES)).max_frame_size(Some(MAX_FRAME_BYTES))
+}
+
+/// Runs the client handshake over `io`. TLS is used when the URL is `wss://`.
+pub async fn handshake(url: &str, io: BoxIo, connector: Option<Connector>) -> Result<WsStream, TransportError> {
+    let (ws, _response) = tokio_tungstenite::client_async_tls_with_config(url, io, Some(ws_config()), connector)
+        .await
+        .map_err(|e| TransportError::Handshake { url: url.to_string(), source: Box::new(e) })?;
+    Ok(ws)
+}
+
+/// Opens TCP to `remote`, from `local` when given (any 127.0.0.0/8 address works on Linux).
+pub async fn tcp(remote: SocketAddr, local: Option<IpAddr>) -> Result<tokio::net::TcpStream, TransportError> {
+    let socket = if remote.is_ipv4() { tokio::net::TcpSocket::new_v4() } else { tokio::net::TcpSocket::new_v6() }
+        .map_err(|e| TransportError::Connect { addr: remote.to_string(), source: e })?;
+    if let Some(ip) = local {
+        socket.bind(SocketAddr::new(ip, 0)).map_err(|e| TransportError::Bind { addr: ip, source: e })?;
+    }
+    socket.connect(remote).await.map_err(|e| TransportError::Connect { addr: remote.to_string(), source: e })
+}
+
+/// The parts of a `ws://` / `wss://` URL the transport needs.
+#[derive(Clone, Debug)]
+pub struct Endpoint {
+    pub url: String,
+    pub host: String,
+    pub port: u16,
+    pub tls: bool,
+}
+
+impl Endpoint {
+    pub fn parse(url: &str) -> Result<Endpoint, TransportError> {
+        let bad = |reason: &str| TransportError::Url { url: url.to_string(), reason: reason.to_string() };
+        let (tls, rest) = if let Some(r) = url.strip_prefix("wss://") {
+            (true, r)
+        } else if let Some(r) = url.strip_prefix("ws://") {
+            (false, r)
+        } else {
+            return Err(bad("expected ws:// or wss://"));
+        };
+        let authority = rest.split('/').next().unwrap_or("");
+        if authority.is_empty() {
+            return Err(bad("no host"));
+        }
+        let (host, port) = if let Some(stripped) = authority.strip_prefix('[') {
+            let (h, after) = stripped.split_once(']').ok_or_else(|| bad("unclosed ["))?;
+            (h.to_string(), after.strip_prefix(':').map(str::to_string))
+        } else {
+            match authority.rsplit_once(':') {
+                Some((h, p)) => (h.to_string(), Some(p.to_string())),
+                None => (authority.to_string(), None),
+            }
+        };
+        let port = match port {
+            Some(p) => p.parse().map_err(|_| bad("port is not a number"))?,
+            None if tls => 443,
+            None => 80,
+        };
+        Ok(Endpoint { url: url.to_string(), host, port, tls })
+    }
+
+    /// Resolves the host; the first address wins.
+    pub async fn resolve(&self) -> Result<SocketAddr, TransportError> {
+        let mut addrs = tokio::net::lookup_host((self.host.as_str(), self.port))
+            .await
+            .map_err(|e| TransportError::Resolve { host: self.host.clone(), reason: e.to_string() })?;
+        addrs.next().ok_or_else(|| TransportError::Resolve { host: self.host.clone(), reason: "no address".into() })
+    }
+}
+
+/// A TLS connector that accepts any certificate: only with `--insecure`.
+pub fn insecure_connector() -> Connector {
+    use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+    use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+    use rustls::{DigitallySignedStruct, SignatureScheme};
+
+    #[derive(Debug)]
+    struct AcceptAll(Arc<rustls::crypto::CryptoProvider>);
+    impl ServerCertVerifier for AcceptAll {
+        fn verify_server_cert(&self, _: &CertificateDer<'_>, _: &[CertificateDer<'_>], _: &ServerName<'_>, _: &[u8], _: UnixTime) -> Result<ServerCertVerified, rustls::Error> {
+            Ok(ServerCertVerified::assertion())
+        }
+        fn verify_tls12_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls12_signature(m, c, d, &self.0.signature_verification_algorithms)
+        }
+        fn verify_tls13_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls13_signature(m, c, d, &self.0.signature_verification_algorithms)
+        }
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.0.signature_verification_algorithms.supported_schemes()
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default protocol versions")
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AcceptAll(provider)))
+        .with_no_client_auth();
+    Connector::Rustls(Arc::new(config))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    #[rstest]
+    #[case("ws://127.0.0.1:8080", Some(("127.0.0.1", 8080, false)))]
+    #[case("wss://openhw.work.weixin.qq.com/websocket", Some(("openhw.work.weixin.qq.com", 443, true)))]
+    #[case("ws://[::1]:9/x", Some(("::1", 9, false)))]
+    #[case("ws://host", Some(("host", 80, false)))]
+    #[case("http://host", None)]
+    #[case("ws://", None)]
+    #[case("ws://h:port", None)]
+    fn endpoints(#[case] url: &str, #[case] want: Option<(&str, u16, bool)>) {
+        let got = Endpoint::parse(url).ok().map(|e| (e.host, e.port, e.tls));
+        assert_eq!(got, want.map(|(h, p, t)| (h.to_string(), p, t)));
+    }
+}

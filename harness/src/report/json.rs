@@ -1,0 +1,114 @@
+//! The JSON report: the run's results as data, for tools (`hwconform diff` compares two).
+//!
+//! # Format, version 1
+//!
+//! One object, pretty-printed, keys in this order:
+//!
+//! ```json
+//! {
+//!   "version": 1,
+//!   "target": "mock",
+//!   "summary": { "passed": 12, "failed": 1, "errored": 0, "skipped": 2, "wall_time": 1.23 },
+//!   "scenarios": [
+//!     {
+//!       "id": "cloud.lifecycle.register",
+//!       "title": "…",
+//!       "file": "scenarios/cloud/lifecycle/register.yaml",
+//!       "role": "device",
+//!       "requirements": ["C4"],
+//!       "tags": [],
+//!       "verdict": "pass",
+//!       "wall_time": 0.012,
+//!       "scenario_time": 95.0,
+//!       "transcript": { "entries": [ { "at": 0.0, "event": "opened", "conn": "c1", "local": "…" } ] }
+//!     }
+//!   ]
+//! }
+//! ```
+//!
+//! - `version` changes only when a field is removed or changes meaning; new fields may be
+//!   added within a version.
+//! - `target` is the target name from `RunStarted` (empty if the run never started).
+//! - `summary` is the engine's [`RunSummary`](crate::engine::RunSummary); `scenarios` are
+//!   [`ScenarioResult`]s **sorted by id**, so two runs diff line by line whatever order the
+//!   scenarios finished in.
+//! - `verdict` is `pass`, `fail`, `error` or `skip`. A fail or error adds the
+//!   [`Failure`](crate::engine::Failure) fields beside it (`message`, `rule`, `step`,
+//!   `step_kind`, `line`, `col`, `expected`, `actual`; `null` when unknown); a skip adds
+//!   `reason`.
+//! - Durations are seconds as numbers, rounded to the millisecond. The file holds no
+//!   timestamps, hostnames or absolute clock readings; `wall_time` fields are the only values
+//!   that vary between identical runs, and a diff should ignore them.
+//! - Transcript frames are stored with secrets already redacted (`"<redacted>"`).
+
+use super::sink::{write_file, ReportError, Reporter};
+use crate::engine::{RunEvent, RunSummary, ScenarioResult};
+use serde::Serialize;
+use std::path::PathBuf;
+
+/// The version written in the `version` field.
+pub const JSON_FORMAT_VERSION: u32 = 1;
+
+/// The document written to the file (see the [module docs](self)).
+#[derive(Serialize)]
+pub struct RunReport<'a> {
+    pub version: u32,
+    pub target: &'a str,
+    pub summary: &'a RunSummary,
+    pub scenarios: Vec<&'a ScenarioResult>,
+}
+
+impl<'a> RunReport<'a> {
+    /// The document for a run, scenarios sorted by id.
+    pub fn new(target: &'a str, summary: &'a RunSummary, results: &'a [ScenarioResult]) -> RunReport<'a> {
+        let mut scenarios: Vec<&ScenarioResult> = results.iter().collect();
+        scenarios.sort_by(|a, b| a.id.cmp(&b.id));
+        RunReport { version: JSON_FORMAT_VERSION, target, summary, scenarios }
+    }
+
+    /// The document as pretty JSON with a final newline.
+    pub fn to_json(&self) -> Result<String, serde_json::Error> {
+        let mut s = serde_json::to_string_pretty(self)?;
+        s.push('\n');
+        Ok(s)
+    }
+}
+
+/// Collects results and writes the JSON report on `RunFinished`.
+pub struct JsonReporter {
+    path: PathBuf,
+    target: String,
+    results: Vec<ScenarioResult>,
+}
+
+impl JsonReporter {
+    /// A reporter that will write to `path` (the CLI passes `reports/run.json`); parent
+    /// directories are created when the file is written.
+    pub fn new(path: impl Into<PathBuf>) -> JsonReporter {
+        JsonReporter { path: path.into(), target: String::new(), results: Vec::new() }
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+}
+
+impl Reporter for JsonReporter {
+    fn on_event(&mut self, event: &RunEvent) -> Result<(), ReportError> {
+        match event {
+            RunEvent::RunStarted { scenarios, target } => {
+                self.target = target.clone();
+                self.results = Vec::with_capacity(*scenarios);
+            }
+            RunEvent::ScenarioStarted { id: _ } => {}
+            RunEvent::ScenarioFinished(result) => self.results.push((**result).clone()),
+            RunEvent::RunFinished(summary) => {
+                let json = RunReport::new(&self.target, summary, &self.results)
+                    .to_json()
+                    .map_err(|source| ReportError::Json { path: self.path.clone(), source })?;
+                write_file(&self.path, json.as_bytes())?;
+            }
+        }
+        Ok(())
+    }
+}

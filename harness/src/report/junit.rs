@@ -1,0 +1,212 @@
+//! The JUnit XML report, for CI systems: written with the `junit-report` crate when the run
+//! finishes.
+//!
+//! Layout:
+//! - one `<testsuite>` per side under test, named for the *target*: `cloud-target` holds the
+//!   scenarios where the harness plays a device ([`Role::Device`]), `device-target` those where
+//!   it plays the cloud ([`Role::Cloud`]); a suite with no scenarios is left out;
+//! - one `<testcase>` per scenario, by id: `name` = scenario id, `classname` = the directory of
+//!   the scenario file (the suite name when the file has none), `file` = the scenario file,
+//!   `time` = wall time;
+//! - fail → `<failure type="<rule id or mismatch>" message="<message>">` whose text holds the
+//!   message, location, expected/actual and the last frames; error → `<error>` likewise (type
+//!   = rule id or `error`); skip → `<skipped type="skip" message="<reason>">`;
+//! - `<system-out>` = the requirements and the rendered transcript.
+//!
+//! Text is copied from the results only; characters XML 1.0 cannot carry become U+FFFD.
+
+use super::sink::{write_file, ReportError, Reporter};
+use super::terminal::{location, render_transcript};
+use crate::engine::transcript::render_entry;
+use crate::engine::{Failure, RunEvent, ScenarioResult, Verdict};
+use crate::scenario::Role;
+use junit_report::{OffsetDateTime, Report, TestCase, TestCaseBuilder, TestSuite};
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+/// How many frames a failure's text shows (the whole transcript is in `system-out`).
+const LAST_FRAMES: usize = 6;
+
+/// Collects results and writes the JUnit XML file on `RunFinished`.
+pub struct JunitReporter {
+    path: PathBuf,
+    started: Option<OffsetDateTime>,
+    results: Vec<ScenarioResult>,
+}
+
+impl JunitReporter {
+    /// A reporter that will write to `path` (the CLI passes `reports/junit.xml`); parent
+    /// directories are created when the file is written.
+    pub fn new(path: impl Into<PathBuf>) -> JunitReporter {
+        JunitReporter { path: path.into(), started: None, results: Vec::new() }
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+}
+
+impl Reporter for JunitReporter {
+    fn on_event(&mut self, event: &RunEvent) -> Result<(), ReportError> {
+        match event {
+            RunEvent::RunStarted { scenarios, target: _ } => {
+                self.started = Some(OffsetDateTime::now_utc());
+                self.results = Vec::with_capacity(*scenarios);
+            }
+            RunEvent::ScenarioStarted { id: _ } => {}
+            RunEvent::ScenarioFinished(result) => self.results.push((**result).clone()),
+            RunEvent::RunFinished(_summary) => {
+                // The totals are recomputed per suite by junit-report from the test cases.
+                let report = build_report(&self.results, self.started);
+                let mut xml = Vec::new();
+                report
+                    .write_xml(&mut xml)
+                    .map_err(|source| ReportError::Xml { path: self.path.clone(), source })?;
+                xml.push(b'\n');
+                write_file(&self.path, &xml)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The suite name for scenarios of a role: named for the side under test.
+pub fn suite_name(role: Role) -> &'static str {
+    match role {
+        Role::Device => "cloud-target",
+        Role::Cloud => "device-target",
+    }
+}
+
+/// The JUnit model of a run: suites in a fixed order, test cases by id.
+fn build_report(results: &[ScenarioResult], started: Option<OffsetDateTime>) -> Report {
+    let mut report = Report::new();
+    for role in [Role::Device, Role::Cloud] {
+        let mut of_role: Vec<&ScenarioResult> = results.iter().filter(|r| r.role == role).collect();
+        if of_role.is_empty() {
+            continue;
+        }
+        of_role.sort_by(|a, b| a.id.cmp(&b.id));
+        let name = suite_name(role);
+        let mut suite = TestSuite::new(name);
+        if let Some(t) = started {
+            suite.set_timestamp(t);
+        }
+        suite.add_testcases(of_role.into_iter().map(|r| test_case(r, name)));
+        report.add_testsuite(suite);
+    }
+    report
+}
+
+fn test_case(r: &ScenarioResult, suite: &str) -> TestCase {
+    let name = xml_text(&r.id);
+    let ms = r.wall_time.as_millis().min(i64::MAX as u128) as i64;
+    let time = junit_report::Duration::milliseconds(ms);
+    let mut tc = match &r.verdict {
+        Verdict::Pass => TestCaseBuilder::success(&name, time).build(),
+        Verdict::Fail(f) => {
+            let kind = xml_text(f.rule.as_deref().unwrap_or("mismatch"));
+            TestCaseBuilder::failure(&name, time, &kind, &xml_text(&f.message))
+                .set_trace(&cdata(&failure_text(r, f)))
+                .build()
+        }
+        Verdict::Error(f) => {
+            let kind = xml_text(f.rule.as_deref().unwrap_or("error"));
+            TestCaseBuilder::error(&name, time, &kind, &xml_text(&f.message))
+                .set_trace(&cdata(&failure_text(r, f)))
+                .build()
+        }
+        Verdict::Skip { reason } => {
+            let mut tc = TestCase::skipped_with_cause(&name, "skip", &xml_text(reason));
+            tc.time = time;
+            tc
+        }
+    };
+    let class = r
+        .file
+        .parent()
+        .map(|d| d.display().to_string())
+        .filter(|d| !d.is_empty())
+        .unwrap_or_else(|| suite.to_string());
+    tc.set_classname(&xml_text(&class));
+    tc.set_filepath(&xml_text(&r.file.display().to_string()));
+    let mut out = String::new();
+    if !r.requirements.is_empty() {
+        let _ = writeln!(out, "requirements: {}", r.requirements.join(", "));
+    }
+    out.push_str(&render_transcript(&r.transcript, ""));
+    if !out.is_empty() {
+        tc.set_system_out(&cdata(&out));
+    }
+    tc
+}
+
+/// The body of a `<failure>` or `<error>`: the message, where, what was expected and what
+/// arrived, and the last frames.
+fn failure_text(r: &ScenarioResult, f: &Failure) -> String {
+    let mut s = format!("{}\n--> {}\n", f.message, location(r, f));
+    if let Some(rule) = &f.rule {
+        let _ = writeln!(s, "rule: {rule}");
+    }
+    if let Some(expected) = &f.expected {
+        let _ = writeln!(s, "expected: {expected}");
+    }
+    if let Some(actual) = &f.actual {
+        let _ = writeln!(s, "actual:   {actual}");
+    }
+    let frames = r.transcript.last_frames(LAST_FRAMES);
+    if !frames.is_empty() {
+        s.push_str("last frames:\n");
+        for e in frames {
+            let _ = writeln!(s, "  {}", render_entry(e));
+        }
+    }
+    s
+}
+
+/// `text` with every character XML 1.0 cannot hold (most C0 controls, lone surrogates can't
+/// occur in `str`, U+FFFE/U+FFFF) replaced by U+FFFD. quick-xml escapes `<&>"'` itself.
+fn xml_text(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\t' | '\n' | '\r' => c,
+            '\u{0}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}' => '\u{fffd}',
+            _ => c,
+        })
+        .collect()
+}
+
+/// Text for a CDATA section: `]]>` would end the section early, so it is split across two
+/// sections (`]]` in one, `>` in the next), which a parser joins back into the same text.
+fn cdata(text: &str) -> String {
+    xml_text(text).replace("]]>", "]]]]><![CDATA[>")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cdata_round_trips_through_a_parser() {
+        let text = "a ]]> b <x> & \u{1} end";
+        let mut suite = TestSuite::new("s");
+        let mut tc = TestCase::success("t", junit_report::Duration::ZERO);
+        tc.set_system_out(&cdata(text));
+        suite.add_testcase(tc);
+        let mut report = Report::new();
+        report.add_testsuite(suite);
+        let mut xml = Vec::new();
+        report.write_xml(&mut xml).unwrap();
+        let xml = String::from_utf8(xml).unwrap();
+        let doc = roxmltree::Document::parse(&xml).unwrap();
+        let out = doc.descendants().find(|n| n.has_tag_name("system-out")).unwrap();
+        let got: String = out.children().filter_map(|n| n.text()).collect();
+        assert_eq!(got, "a ]]> b <x> & \u{fffd} end");
+    }
+
+    #[test]
+    fn suites_are_named_for_the_side_under_test() {
+        assert_eq!(suite_name(Role::Device), "cloud-target");
+        assert_eq!(suite_name(Role::Cloud), "device-target");
+    }
+}

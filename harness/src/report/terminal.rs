@@ -1,0 +1,309 @@
+//! The terminal report: one line per scenario, evidence for failures, and a summary line that
+//! CI tooling can read; plus [`requirement_table`], the requirement-by-requirement view.
+
+use super::sink::{ReportError, Reporter};
+use crate::engine::transcript::render_entry;
+use crate::engine::{Failure, RunEvent, RunSummary, ScenarioResult, Transcript, Verdict};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::Write;
+
+/// How many frames a failure shows when the full transcript is not asked for.
+const LAST_FRAMES: usize = 6;
+/// Indentation of everything under a scenario's line.
+const INDENT: &str = "      ";
+
+/// What the terminal report shows. The caller decides colour (on for a TTY, off otherwise).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TerminalOptions {
+    /// Print the full transcript of every scenario, not only the last frames of failures.
+    pub verbose: bool,
+    /// Colour verdict words with ANSI escapes. The summary lines are never coloured, so CI
+    /// tooling can match them.
+    pub color: bool,
+    /// Print [`requirement_table`] after the summary.
+    pub requirements: bool,
+}
+
+/// Human-readable progress and results on a stream (normally stdout).
+///
+/// Output, per event:
+/// - `RunStarted`: `running 12 scenarios against mock`
+/// - `ScenarioFinished`: `PASS  <id> [<requirements>] <wall>s (scenario clock <t>s)`, then for
+///   a fail or error an indented block (message, `--> file:line:col (step N, kind)`, rule,
+///   `expected:` / `actual:`, last frames) and for a skip the reason.
+/// - `RunFinished`: `summary: 12 passed, 1 failed, 2 skipped` alone on a line (the line CI
+///   tooling reads), then `0 errored, wall time 1.230s`.
+pub struct TerminalReporter<W: Write> {
+    out: W,
+    options: TerminalOptions,
+    /// Kept only when the requirement table is asked for.
+    results: Vec<ScenarioResult>,
+}
+
+impl<W: Write> TerminalReporter<W> {
+    pub fn new(out: W, options: TerminalOptions) -> TerminalReporter<W> {
+        TerminalReporter { out, options, results: Vec::new() }
+    }
+
+    /// The stream, once the run is over (tests read their buffer back this way).
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+
+    fn write(&mut self, text: &str) -> Result<(), ReportError> {
+        self.out.write_all(text.as_bytes()).map_err(ReportError::Terminal)
+    }
+}
+
+impl<W: Write> Reporter for TerminalReporter<W> {
+    fn on_event(&mut self, event: &RunEvent) -> Result<(), ReportError> {
+        match event {
+            RunEvent::RunStarted { scenarios, target } => {
+                let noun = if *scenarios == 1 { "scenario" } else { "scenarios" };
+                self.write(&format!("running {scenarios} {noun} against {target}\n"))?;
+            }
+            // A scenario is reported once, when it has a verdict; with concurrency a start
+            // line would interleave with other scenarios' results.
+            RunEvent::ScenarioStarted { id: _ } => {}
+            RunEvent::ScenarioFinished(result) => {
+                let text = render_result(result, self.options);
+                self.write(&text)?;
+                if self.options.requirements {
+                    self.results.push((**result).clone());
+                }
+            }
+            RunEvent::RunFinished(summary) => {
+                let mut text = render_summary(summary);
+                if self.options.requirements {
+                    text.push('\n');
+                    text.push_str(&requirement_table(&self.results));
+                }
+                self.write(&text)?;
+            }
+        }
+        self.out.flush().map_err(ReportError::Terminal)
+    }
+}
+
+/// The verdict word, padded so ids line up.
+fn verdict_word(v: &Verdict, color: bool) -> String {
+    let (word, ansi) = match v {
+        Verdict::Pass => ("PASS", "32"),
+        Verdict::Fail(_) => ("FAIL", "31"),
+        Verdict::Error(_) => ("ERROR", "35"),
+        Verdict::Skip { .. } => ("SKIP", "33"),
+    };
+    if color { format!("\x1b[1;{ansi}m{word:<5}\x1b[0m") } else { format!("{word:<5}") }
+}
+
+/// Everything the terminal prints for one finished scenario.
+fn render_result(r: &ScenarioResult, opts: TerminalOptions) -> String {
+    let mut s = String::new();
+    let reqs = if r.requirements.is_empty() { String::new() } else { format!(" [{}]", r.requirements.join(", ")) };
+    let _ = writeln!(
+        s,
+        "{} {}{reqs} {:.3}s (scenario clock {:.1}s)",
+        verdict_word(&r.verdict, opts.color),
+        r.id,
+        r.wall_time.as_secs_f64(),
+        r.scenario_time.as_secs_f64(),
+    );
+    match &r.verdict {
+        Verdict::Pass => {}
+        Verdict::Fail(f) | Verdict::Error(f) => {
+            render_failure(&mut s, r, f);
+            if !opts.verbose {
+                let frames = r.transcript.last_frames(LAST_FRAMES);
+                if !frames.is_empty() {
+                    let _ = writeln!(s, "{INDENT}last frames:");
+                    for e in frames {
+                        let _ = writeln!(s, "{INDENT}  {}", render_entry(e));
+                    }
+                }
+            }
+        }
+        Verdict::Skip { reason } => push_field(&mut s, "skipped: ", reason),
+    }
+    if opts.verbose && !r.transcript.entries.is_empty() {
+        let _ = writeln!(s, "{INDENT}transcript:");
+        s.push_str(&render_transcript(&r.transcript, &format!("{INDENT}  ")));
+    }
+    s
+}
+
+/// The evidence block of a fail or error, without the frames.
+fn render_failure(s: &mut String, r: &ScenarioResult, f: &Failure) {
+    push_field(s, "", &f.message);
+    let _ = writeln!(s, "{INDENT}--> {}", location(r, f));
+    if let Some(rule) = &f.rule {
+        push_field(s, "rule: ", rule);
+    }
+    if let Some(expected) = &f.expected {
+        push_field(s, "expected: ", expected);
+    }
+    if let Some(actual) = &f.actual {
+        push_field(s, "actual:   ", actual);
+    }
+}
+
+/// `file:line:col (step 3, expect)`, with whatever parts are known.
+pub(crate) fn location(r: &ScenarioResult, f: &Failure) -> String {
+    let mut loc = r.file.display().to_string();
+    if let Some(line) = f.line {
+        let _ = write!(loc, ":{line}");
+        if let Some(col) = f.col {
+            let _ = write!(loc, ":{col}");
+        }
+    }
+    match (&f.step, &f.step_kind) {
+        (Some(step), Some(kind)) => {
+            let _ = write!(loc, " (step {step}, {kind})");
+        }
+        (Some(step), None) => {
+            let _ = write!(loc, " (step {step})");
+        }
+        (None, Some(kind)) => {
+            let _ = write!(loc, " ({kind})");
+        }
+        (None, None) => {}
+    }
+    loc
+}
+
+/// `label value`, indented; continuation lines of a multi-line value line up under it.
+fn push_field(s: &mut String, label: &str, value: &str) {
+    let pad = " ".repeat(label.chars().count());
+    for (i, line) in value.lines().enumerate() {
+        let lead = if i == 0 { label } else { &pad };
+        let _ = writeln!(s, "{INDENT}{lead}{line}");
+    }
+    if value.lines().next().is_none() {
+        let _ = writeln!(s, "{INDENT}{label}");
+    }
+}
+
+/// Every transcript entry, one per line, each prefixed with `indent`.
+pub(crate) fn render_transcript(t: &Transcript, indent: &str) -> String {
+    let mut s = String::new();
+    for e in &t.entries {
+        let _ = writeln!(s, "{indent}{}", render_entry(e));
+    }
+    s
+}
+
+/// The closing lines. The first is the one CI tooling reads: `N passed, N failed, N skipped`
+/// alone on a line after one word with a colon. Errors go on the next line.
+fn render_summary(sum: &RunSummary) -> String {
+    format!(
+        "summary: {} passed, {} failed, {} skipped\n{} errored, wall time {:.3}s\n",
+        sum.passed,
+        sum.failed,
+        sum.skipped,
+        sum.errored,
+        sum.wall_time.as_secs_f64(),
+    )
+}
+
+/// A plain table of every requirement cited by `results`: its overall status (fail if any
+/// scenario failed, else error, else pass, else skip) and each citing scenario's verdict.
+///
+/// ```text
+/// requirement  status  scenarios
+/// C4           pass    cloud.lifecycle.register (pass)
+/// C7           fail    cloud.heartbeat.late (fail), cloud.heartbeat.ok (pass)
+/// ```
+///
+/// Requirements are in natural order (`C2` before `C10`), scenarios by id.
+pub fn requirement_table(results: &[ScenarioResult]) -> String {
+    let mut by_req: BTreeMap<(String, u64, String), Vec<&ScenarioResult>> = BTreeMap::new();
+    for r in results {
+        for req in &r.requirements {
+            let list = by_req.entry(natural_key(req)).or_default();
+            if !list.iter().any(|x| std::ptr::eq(*x, r)) {
+                list.push(r);
+            }
+        }
+    }
+    let rows: Vec<(String, &'static str, String)> = by_req
+        .into_iter()
+        .map(|((prefix, num, rest), mut list)| {
+            list.sort_by(|a, b| a.id.cmp(&b.id));
+            let name = if num == u64::MAX { prefix } else { format!("{prefix}{num}{rest}") };
+            let status = overall(list.iter().map(|r| &r.verdict));
+            let cells: Vec<String> = list.iter().map(|r| format!("{} ({})", r.id, r.verdict.name())).collect();
+            (name, status, cells.join(", "))
+        })
+        .collect();
+    let width = rows.iter().map(|r| r.0.chars().count()).chain(["requirement".len()]).max().unwrap_or(0);
+    let mut s = format!("{:<width$}  status  scenarios\n", "requirement");
+    for (name, status, cells) in rows {
+        let _ = writeln!(s, "{name:<width$}  {status:<6}  {cells}");
+    }
+    s
+}
+
+/// The status of a requirement from the verdicts of the scenarios citing it.
+fn overall<'a>(verdicts: impl Iterator<Item = &'a Verdict>) -> &'static str {
+    // rank: skip 0, pass 1, error 2, fail 3
+    let mut worst = 0;
+    for v in verdicts {
+        let rank = match v {
+            Verdict::Skip { .. } => 0,
+            Verdict::Pass => 1,
+            Verdict::Error(_) => 2,
+            Verdict::Fail(_) => 3,
+        };
+        worst = worst.max(rank);
+    }
+    ["skip", "pass", "error", "fail"][worst]
+}
+
+/// Sort key for ids like `C10` or `D4a`: letters, number, rest. Ids without that shape sort
+/// by their text after all others with the same prefix.
+fn natural_key(id: &str) -> (String, u64, String) {
+    let split = id.find(|c: char| c.is_ascii_digit()).unwrap_or(id.len());
+    let (prefix, tail) = id.split_at(split);
+    let digits = tail.find(|c: char| !c.is_ascii_digit()).unwrap_or(tail.len());
+    match tail[..digits].parse::<u64>() {
+        // Only a canonical number (no leading zeros) round-trips through the key.
+        Ok(n) if n.to_string() == tail[..digits] && n != u64::MAX => {
+            (prefix.to_string(), n, tail[digits..].to_string())
+        }
+        _ => (id.to_string(), u64::MAX, String::new()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn natural_key_orders_numbers_numerically_and_round_trips() {
+        let mut ids = vec!["C10", "C2", "D1", "C1a", "C01", "misc"];
+        ids.sort_by_key(|s| natural_key(s));
+        assert_eq!(ids, ["C1a", "C2", "C10", "C01", "D1", "misc"]);
+        for id in ["C10", "D4a", "C01", "misc", ""] {
+            let (p, n, r) = natural_key(id);
+            let back = if n == u64::MAX { p } else { format!("{p}{n}{r}") };
+            assert_eq!(back, id);
+        }
+    }
+
+    #[test]
+    fn summary_line_is_what_ci_reads() {
+        let sum = RunSummary { passed: 12, failed: 1, errored: 3, skipped: 2, wall_time: std::time::Duration::from_millis(1230) };
+        let text = render_summary(&sum);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines, ["summary: 12 passed, 1 failed, 2 skipped", "3 errored, wall time 1.230s"]);
+        let ci = regex::Regex::new(r"^(\w+: )?\d+ passed, \d+ failed(, \d+ skipped)?$").unwrap();
+        assert_eq!(lines.iter().filter(|l| ci.is_match(l)).count(), 1);
+    }
+
+    #[test]
+    fn push_field_indents_continuation_lines() {
+        let mut s = String::new();
+        push_field(&mut s, "expected: ", "{\n  \"a\": 1\n}");
+        assert_eq!(s, "      expected: {\n                  \"a\": 1\n                }\n");
+    }
+}

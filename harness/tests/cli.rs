@@ -1,0 +1,90 @@
+//! The binary as a user runs it: exit codes, messages, and the README's main command.
+
+mod common;
+
+use common::repo;
+use std::process::{Command, Output};
+
+fn hwconform(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hwconform")).current_dir(repo()).args(args).output().expect("hwconform starts")
+}
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("hwconform-cli-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn the_main_command_passes_the_cloud_suite_and_writes_reports() {
+    let reports = temp_dir("main");
+    let out = hwconform(&["run", "scenarios/cloud", "--reports", reports.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.lines().any(|l| l.contains(" passed, 0 failed")), "{stdout}");
+    let xml = std::fs::read_to_string(reports.join("junit.xml")).unwrap();
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let cases = doc.descendants().filter(|n| n.has_tag_name("testcase")).count();
+    assert_eq!(cases, common::library("cloud").len());
+    let _ = std::fs::remove_dir_all(&reports);
+}
+
+#[test]
+fn an_invalid_scenario_names_file_line_col_and_exits_2() {
+    let dir = temp_dir("invalid");
+    let file = dir.join("bad.yaml");
+    std::fs::write(&file, "id: x.bad\ntitle: t\nrequirements: [C1]\nrole: device\nsteps:\n  - request: { cmd: ping, withn: 5s }\n").unwrap();
+    for cmd in ["validate", "run"] {
+        let out = hwconform(&[cmd, file.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{cmd}: {stderr}");
+        assert!(stderr.contains("bad.yaml:6:"), "{cmd}: {stderr}");
+        assert!(stderr.contains("within"), "did you mean: {stderr}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_failing_scenario_exits_1_and_shows_expected_and_actual() {
+    let dir = temp_dir("failing");
+    let file = dir.join("wrong.yaml");
+    std::fs::write(&file, "id: x.wrong\ntitle: t\nrequirements: [C1]\nrole: device\nsteps:\n  - connect: a\n  - request: { cmd: ping }\n    expect: { errcode: 600014 }\n").unwrap();
+    let out = hwconform(&["run", file.to_str().unwrap(), "--reports", dir.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("wrong.yaml:8"), "{stdout}");
+    assert!(stdout.contains("600014") && stdout.contains("errcode"), "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_usage_exits_2() {
+    assert_eq!(hwconform(&["run", "--cloud", "ftp://x"]).status.code(), Some(2));
+    assert_eq!(hwconform(&["frobnicate"]).status.code(), Some(2));
+    assert_eq!(hwconform(&["run", "--filter", "no-such-scenario-anywhere"]).status.code(), Some(2));
+}
+
+#[test]
+fn list_and_filter() {
+    let out = hwconform(&["list", "scenarios/cloud", "--filter", "C11"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout.contains("cloud.subscribe.rate-limit-600045"), "{stdout}");
+    assert!(!stdout.contains("cloud.kick"), "{stdout}");
+}
+
+#[test]
+fn no_secret_reaches_the_output_or_reports() {
+    let reports = temp_dir("secrets");
+    let out = hwconform(&["run", "scenarios/cloud", "--verbose", "--reports", reports.to_str().unwrap()]);
+    let mut everything = String::from_utf8_lossy(&out.stdout).to_string();
+    everything.push_str(&String::from_utf8_lossy(&out.stderr));
+    for f in ["junit.xml", "run.json"] {
+        everything.push_str(&std::fs::read_to_string(reports.join(f)).unwrap());
+    }
+    // The default fleet's SecretNos and seed.
+    assert!(!everything.contains("hwc-secretno-"), "a SecretNo leaked");
+    assert!(!everything.contains("hwc-seed-secretno"), "the seed leaked");
+    assert!(everything.contains("<redacted>"), "secrets are shown redacted");
+    let _ = std::fs::remove_dir_all(&reports);
+}

@@ -1,0 +1,71 @@
+//! The cloud scenario library against the in-process mock: everything passes, every rule's
+//! scenario fails when the mock breaks that rule, and misbehaving clouds get verdicts, not
+//! hangs.
+
+mod common;
+
+use common::{library, run_library, verdicts};
+use hwconform::engine::runner::{CloudTarget, RunConfig};
+use hwconform::engine::target::MockTarget;
+use hwconform::engine::Verdict;
+use hwconform::targets::mock::MockRule;
+use std::collections::BTreeSet;
+
+#[test]
+fn the_library_passes_against_the_mock() {
+    let scenarios = library("cloud");
+    assert!(scenarios.len() >= 25, "the cloud library has {} scenarios", scenarios.len());
+    let results = run_library(&scenarios, RunConfig::default());
+    let bad: Vec<String> = results
+        .iter()
+        .filter(|r| r.verdict != Verdict::Pass)
+        .map(|r| format!("{} {:?}", r.id, r.verdict))
+        .collect();
+    assert!(bad.is_empty(), "scenarios that did not pass:\n{}", bad.join("\n"));
+}
+
+/// Which scenario catches each rule the mock can be told to break. The README shows the
+/// same table.
+fn catchers(rule: MockRule) -> &'static [&'static str] {
+    match rule.name() {
+        "no-req-id-echo" => &["cloud.envelope.reply-echoes-req-id"],
+        "cmd-in-reply" => &["cloud.envelope.replies-carry-no-cmd"],
+        "no-error-advice" => &["cloud.errors.every-error-carries-advice"],
+        "no-signature-check" => &["cloud.register.bad-signature-rejected"],
+        "no-timestamp-check" => &["cloud.register.stale-timestamp-rejected"],
+        "no-resend-codes" => &["cloud.lifecycle.resent-register-answers-progress", "cloud.lost-reply.register-recovered-600012"],
+        "no-order-check" => &["cloud.order.before-register-600014", "cloud.order.business-before-login-600020"],
+        "no-sn-binding" => &["cloud.ip-change.second-ip-refused-600002", "cloud.heartbeat.expiry-frees-sn-for-new-ip"],
+        "no-kick" => &["cloud.kick.second-link-same-ip"],
+        "no-heartbeat-expiry" => &["cloud.heartbeat.silent-link-released"],
+        "no-rate-limit" => &["cloud.subscribe.rate-limit-600045"],
+        "no-bind-push" => &["cloud.active.secret-only-when-bound", "cloud.push.unbind-revokes-secret"],
+        "secret-no-after-register" => &["cloud.secret-no.seed-exchange"],
+        "unbound-active-succeeds" => &["cloud.active.secret-only-when-bound"],
+        "no-selfhelp-echo" => &["cloud.commands.selfhelp-notify-echoed"],
+        "silent-on-malformed" => &["cloud.malformed.garbage-text-answered"],
+        "not-implemented-silent" => &["cloud.commands.unknown-command-answered"],
+        other => panic!("mock rule `{other}` has no scenario that catches it: add one and list it here and in the README"),
+    }
+}
+
+#[test]
+fn every_broken_rule_is_caught_by_its_scenario() {
+    let scenarios = library("cloud");
+    let mut missed = Vec::new();
+    for &rule in MockRule::ALL {
+        let wanted = catchers(rule);
+        let selected: Vec<_> = scenarios.iter().filter(|s| wanted.contains(&s.id.value.as_str())).cloned().collect();
+        assert_eq!(selected.len(), wanted.len(), "{}: a listed scenario is missing from the library", rule.name());
+        let config = RunConfig {
+            cloud: CloudTarget::Mock(MockTarget { disabled_rules: BTreeSet::from([rule]), ..MockTarget::default() }),
+            ..RunConfig::default()
+        };
+        for (id, verdict) in verdicts(&run_library(&selected, config)) {
+            if !matches!(verdict, Verdict::Fail(_)) {
+                missed.push(format!("{} off: {id} gave {verdict:?}", rule.name()));
+            }
+        }
+    }
+    assert!(missed.is_empty(), "rules broken without a failing scenario:\n{}", missed.join("\n"));
+}

@@ -1,0 +1,450 @@
+//! Reports, end to end: a hand-built run fed through every reporter, with the output read
+//! back (terminal by snapshot, JUnit and JSON by parsing and comparing with the model).
+
+use hwconform::engine::{
+    Failure, Frame, RunEvent, RunSummary, ScenarioResult, Transcript, TranscriptEvent, Verdict,
+};
+use hwconform::engine::transcript::{render_entry, Party};
+use hwconform::report::{
+    requirement_table, JsonReporter, JunitReporter, MultiReporter, Reporter, TerminalOptions,
+    TerminalReporter, JSON_FORMAT_VERSION,
+};
+use hwconform::scenario::Role;
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A credential that appears in a raw frame before redaction; no report may contain it.
+const SECRET: &str = "s3cr3t-VALUE-9f2c";
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn transcript(conn: &str, frames: usize) -> Transcript {
+    let mut t = Transcript::default();
+    t.push(ms(0), TranscriptEvent::Opened { conn: conn.into(), local: "127.0.0.1:50000".into() });
+    t.push(ms(1), TranscriptEvent::Step { index: "1".into(), kind: "send".into(), line: 8 });
+    let login = format!(r#"{{"cmd":"aibot_device_register","body":{{"device_sn":"SN001","secret":"{SECRET}"}}}}"#);
+    t.push(ms(2), TranscriptEvent::Sent { conn: conn.into(), frame: Frame::text(&login) });
+    for i in 0..frames {
+        let at = ms(1000 * (i as u64 + 1));
+        if i % 2 == 0 {
+            t.push(at, TranscriptEvent::Sent { conn: conn.into(), frame: Frame::text(&format!(r#"{{"cmd":"ping","seq":{i}}}"#)) });
+        } else {
+            t.push(at, TranscriptEvent::Received { conn: conn.into(), frame: Frame::text(&format!(r#"{{"cmd":"pong","seq":{i}}}"#)) });
+        }
+    }
+    t.push(ms(90_000), TranscriptEvent::Note { text: "waiting for close".into() });
+    t.push(ms(95_000), TranscriptEvent::Closed { conn: conn.into(), by: Party::Target, code: Some(1000), reason: "bye".into() });
+    t
+}
+
+#[allow(clippy::too_many_arguments)]
+fn result(id: &str, role: Role, file: &str, reqs: &[&str], verdict: Verdict, wall: u64, clock: u64, t: Transcript) -> ScenarioResult {
+    ScenarioResult {
+        id: id.into(),
+        title: format!("title of {id}"),
+        file: PathBuf::from(file),
+        role,
+        requirements: reqs.iter().map(|s| s.to_string()).collect(),
+        tags: vec!["smoke".into()],
+        verdict,
+        wall_time: ms(wall),
+        scenario_time: ms(clock),
+        transcript: t,
+    }
+}
+
+/// Five scenarios, in the order they finished (not sorted by id).
+fn results() -> Vec<ScenarioResult> {
+    let fail = Failure {
+        message: "the cloud did not close the connection after a missed heartbeat".into(),
+        rule: Some("C8".into()),
+        step: Some("3".into()),
+        step_kind: Some("expect_close".into()),
+        line: Some(14),
+        col: Some(7),
+        expected: Some("close within 90s".into()),
+        actual: Some("{\n  \"cmd\": \"pong\",\n  \"note\": \"a]]>b <x>\"\n}".into()),
+    };
+    let error = Failure {
+        step: Some("1".into()),
+        step_kind: Some("connect".into()),
+        line: Some(9),
+        col: Some(3),
+        ..Failure::new("connection refused (os error 111)")
+    };
+    vec![
+        result("cloud.lifecycle.register", Role::Device, "scenarios/cloud/lifecycle/register.yaml", &["C4"], Verdict::Pass, 12, 95_000, transcript("c1", 2)),
+        result("cloud.heartbeat.timeout", Role::Device, "scenarios/cloud/heartbeat/timeout.yaml", &["C7", "C8"], Verdict::Fail(fail), 30, 130_000, transcript("c1", 8)),
+        result("device.ota.download", Role::Cloud, "scenarios/device/ota/download.yaml", &["D30"], Verdict::Error(error), 5, 0, Transcript::default()),
+        result("device.bind.unbind", Role::Cloud, "scenarios/device/bind/unbind.yaml", &["D12"], Verdict::Skip { reason: "the target does not accept harness control".into() }, 0, 0, Transcript::default()),
+        result("cloud.heartbeat.ok", Role::Device, "scenarios/cloud/heartbeat/ok.yaml", &["C7", "C10"], Verdict::Pass, 20, 120_000, transcript("c2", 1)),
+    ]
+}
+
+fn summary(results: &[ScenarioResult]) -> RunSummary {
+    let mut s = RunSummary { wall_time: ms(1230), ..RunSummary::default() };
+    for r in results {
+        s.add(&r.verdict);
+    }
+    s
+}
+
+fn events(results: &[ScenarioResult]) -> Vec<RunEvent> {
+    let mut ev = vec![RunEvent::RunStarted { scenarios: results.len(), target: "mock".into() }];
+    for r in results {
+        ev.push(RunEvent::ScenarioStarted { id: r.id.clone() });
+        ev.push(RunEvent::ScenarioFinished(Box::new(r.clone())));
+    }
+    ev.push(RunEvent::RunFinished(summary(results)));
+    ev
+}
+
+fn feed(reporter: &mut dyn Reporter, events: &[RunEvent]) {
+    for e in events {
+        reporter.on_event(e).unwrap();
+    }
+}
+
+fn terminal(opts: TerminalOptions) -> String {
+    let mut r = TerminalReporter::new(Vec::new(), opts);
+    feed(&mut r, &events(&results()));
+    String::from_utf8(r.into_inner()).unwrap()
+}
+
+/// A directory under the system temp dir, removed when dropped (even when a test panics).
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("hwconform-reports-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+// ---------------------------------------------------------------- terminal
+
+#[test]
+fn terminal_output() {
+    insta::assert_snapshot!(terminal(TerminalOptions::default()));
+}
+
+#[test]
+fn terminal_output_verbose_with_requirements() {
+    insta::assert_snapshot!(terminal(TerminalOptions { verbose: true, color: false, requirements: true }));
+}
+
+#[test]
+fn requirement_table_lists_every_cited_requirement() {
+    insta::assert_snapshot!(requirement_table(&results()));
+}
+
+#[test]
+fn terminal_colour_only_on_request_and_never_on_the_summary() {
+    let plain = terminal(TerminalOptions::default());
+    assert!(!plain.contains('\x1b'));
+    let coloured = terminal(TerminalOptions { color: true, ..TerminalOptions::default() });
+    assert!(coloured.contains("\x1b[1;32mPASS "));
+    assert!(coloured.lines().any(|l| l == "summary: 2 passed, 1 failed, 1 skipped"));
+    // Apart from the escapes, the output is the same.
+    let stripped = regex::Regex::new("\x1b\\[[0-9;]*m").unwrap().replace_all(&coloured, "");
+    assert_eq!(stripped, plain);
+}
+
+#[test]
+fn terminal_summary_line_matches_what_ci_reads() {
+    let out = terminal(TerminalOptions::default());
+    let ci = regex::Regex::new(r"^(\w+: )?(\d+) passed, (\d+) failed(, (\d+) skipped)?$").unwrap();
+    let hits: Vec<_> = out.lines().filter_map(|l| ci.captures(l)).collect();
+    assert_eq!(hits.len(), 1);
+    let s = summary(&results());
+    assert_eq!(hits[0][2].parse::<usize>().unwrap(), s.passed);
+    assert_eq!(hits[0][3].parse::<usize>().unwrap(), s.failed);
+    assert_eq!(hits[0][5].parse::<usize>().unwrap(), s.skipped);
+    assert!(out.contains(&format!("\n{} errored, wall time 1.230s\n", s.errored)));
+}
+
+#[test]
+fn terminal_shows_the_last_six_frames_of_a_failure() {
+    let out = terminal(TerminalOptions::default());
+    let fail = results().into_iter().find(|r| r.verdict.name() == "fail").unwrap();
+    let last: Vec<String> = fail.transcript.last_frames(6).into_iter().map(render_entry).collect();
+    assert_eq!(last.len(), 6);
+    for line in &last {
+        assert!(out.contains(line.as_str()), "missing {line}");
+    }
+    let seventh = render_entry(fail.transcript.last_frames(7)[0]);
+    assert!(!out.contains(&seventh));
+}
+
+// ---------------------------------------------------------------- JUnit
+
+fn attr<'a>(n: roxmltree::Node<'a, '_>, name: &str) -> &'a str {
+    n.attribute(name).unwrap_or_else(|| panic!("<{}> has no {name}", n.tag_name().name()))
+}
+
+fn text_of(n: roxmltree::Node) -> String {
+    n.descendants().filter_map(|c| c.text()).collect()
+}
+
+#[test]
+fn junit_matches_the_model() {
+    let dir = TempDir::new("junit");
+    let path = dir.0.join("nested/junit.xml");
+    let results = results();
+    let mut r = JunitReporter::new(&path);
+    feed(&mut r, &events(&results));
+    let xml = std::fs::read_to_string(&path).unwrap();
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+
+    let suites: Vec<_> = doc.root_element().children().filter(|n| n.has_tag_name("testsuite")).collect();
+    let names: Vec<&str> = suites.iter().map(|s| attr(*s, "name")).collect();
+    assert_eq!(names, ["cloud-target", "device-target"]);
+
+    for suite in &suites {
+        let role = if attr(*suite, "name") == "cloud-target" { Role::Device } else { Role::Cloud };
+        let mut expected: Vec<&ScenarioResult> = results.iter().filter(|r| r.role == role).collect();
+        expected.sort_by(|a, b| a.id.cmp(&b.id));
+        let cases: Vec<_> = suite.children().filter(|n| n.has_tag_name("testcase")).collect();
+
+        let count = |v: &str| expected.iter().filter(|r| r.verdict.name() == v).count();
+        assert_eq!(attr(*suite, "tests").parse::<usize>().unwrap(), expected.len());
+        assert_eq!(attr(*suite, "failures").parse::<usize>().unwrap(), count("fail"));
+        assert_eq!(attr(*suite, "errors").parse::<usize>().unwrap(), count("error"));
+        let skipped = cases.iter().filter(|c| c.children().any(|n| n.has_tag_name("skipped"))).count();
+        assert_eq!(skipped, count("skip"));
+
+        assert_eq!(cases.len(), expected.len());
+        for (case, r) in cases.iter().zip(&expected) {
+            assert_eq!(attr(*case, "name"), r.id);
+            assert_eq!(attr(*case, "file"), r.file.to_str().unwrap());
+            assert_eq!(attr(*case, "classname"), r.file.parent().unwrap().to_str().unwrap());
+            assert_eq!(attr(*case, "time").parse::<f64>().unwrap(), r.wall_time.as_secs_f64());
+            let child = |tag: &str| case.children().find(|n| n.has_tag_name(tag));
+            match &r.verdict {
+                Verdict::Pass => {
+                    assert!(child("failure").is_none() && child("error").is_none() && child("skipped").is_none());
+                }
+                Verdict::Fail(f) | Verdict::Error(f) => {
+                    let (tag, default) = if r.verdict.name() == "fail" { ("failure", "mismatch") } else { ("error", "error") };
+                    let node = child(tag).unwrap_or_else(|| panic!("{} has no <{tag}>", r.id));
+                    assert_eq!(attr(node, "type"), f.rule.as_deref().unwrap_or(default));
+                    assert_eq!(attr(node, "message"), f.message);
+                    let body = text_of(node);
+                    assert!(body.starts_with(&f.message));
+                    for part in [&f.expected, &f.actual].into_iter().flatten() {
+                        assert!(body.contains(part.as_str()), "{} body lacks {part:?}:\n{body}", r.id);
+                    }
+                    let line = f.line.map(|l| format!(":{l}")).unwrap_or_default();
+                    assert!(body.contains(&format!("--> {}{line}", r.file.display())));
+                    for e in r.transcript.last_frames(6) {
+                        assert!(body.contains(&render_entry(e)));
+                    }
+                }
+                Verdict::Skip { reason } => {
+                    assert_eq!(attr(child("skipped").unwrap(), "message"), reason);
+                }
+            }
+            let out = child("system-out").map(text_of).unwrap_or_default();
+            for e in &r.transcript.entries {
+                assert!(out.contains(&render_entry(e)), "{} system-out lacks {}", r.id, render_entry(e));
+            }
+            assert!(out.starts_with(&format!("requirements: {}\n", r.requirements.join(", "))));
+        }
+    }
+}
+
+#[test]
+fn junit_io_error_names_the_path() {
+    let dir = TempDir::new("junit-err");
+    std::fs::create_dir_all(&dir.0).unwrap();
+    // A file where a directory should be.
+    std::fs::write(dir.0.join("blocker"), "x").unwrap();
+    let path = dir.0.join("blocker/junit.xml");
+    let mut r = JunitReporter::new(&path);
+    let ev = events(&results());
+    let (last, rest) = ev.split_last().unwrap();
+    feed(&mut r, rest);
+    let err = r.on_event(last).unwrap_err();
+    assert!(err.to_string().contains(&dir.0.join("blocker").display().to_string()), "{err}");
+}
+
+// ---------------------------------------------------------------- JSON
+
+#[test]
+fn json_matches_the_model() {
+    let dir = TempDir::new("json");
+    let path = dir.0.join("reports/run.json");
+    let results = results();
+    let mut r = JsonReporter::new(&path);
+    feed(&mut r, &events(&results));
+    let text = std::fs::read_to_string(&path).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+
+    let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(keys, ["version", "target", "summary", "scenarios"]);
+    assert_eq!(v["version"], JSON_FORMAT_VERSION);
+    assert_eq!(v["target"], "mock");
+    assert_eq!(v["summary"], serde_json::json!({"passed": 2, "failed": 1, "errored": 1, "skipped": 1, "wall_time": 1.23}));
+
+    let scenarios = v["scenarios"].as_array().unwrap();
+    let ids: Vec<&str> = scenarios.iter().map(|s| s["id"].as_str().unwrap()).collect();
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(ids, sorted, "scenarios are sorted by id");
+    for s in scenarios {
+        let model = results.iter().find(|r| r.id == s["id"]).unwrap();
+        assert_eq!(*s, serde_json::to_value(model).unwrap());
+        assert_eq!(s["verdict"], model.verdict.name());
+        assert_eq!(s["role"], model.role.as_str());
+    }
+    let fail = scenarios.iter().find(|s| s["verdict"] == "fail").unwrap();
+    assert_eq!(fail["rule"], "C8");
+    assert_eq!(fail["line"], 14);
+    assert_eq!(fail["wall_time"], 0.03);
+    let skip = scenarios.iter().find(|s| s["verdict"] == "skip").unwrap();
+    assert_eq!(skip["reason"], "the target does not accept harness control");
+
+    // Same results in another order: the same bytes, wall times included.
+    let mut reversed = results.clone();
+    reversed.reverse();
+    let path2 = dir.0.join("reports/run2.json");
+    feed(&mut JsonReporter::new(&path2), &events(&reversed));
+    assert_eq!(std::fs::read_to_string(&path2).unwrap(), text);
+}
+
+// ---------------------------------------------------------------- secrets and provenance
+
+/// Every report, written through one `MultiReporter`.
+struct AllReports {
+    terminal: String,
+    junit: String,
+    json: String,
+}
+
+/// A `Write` whose buffer outlives the boxed reporter that owns it.
+#[derive(Clone, Default)]
+struct Shared(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Shared {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn all_reports(dir: &Path, results: &[ScenarioResult]) -> AllReports {
+    let out = Shared::default();
+    let opts = TerminalOptions { verbose: true, color: false, requirements: true };
+    let mut multi = MultiReporter::new(vec![
+        Box::new(TerminalReporter::new(out.clone(), opts)),
+        Box::new(JunitReporter::new(dir.join("junit.xml"))),
+        Box::new(JsonReporter::new(dir.join("run.json"))),
+    ]);
+    feed(&mut multi, &events(results));
+    let terminal = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    AllReports {
+        terminal,
+        junit: std::fs::read_to_string(dir.join("junit.xml")).unwrap(),
+        json: std::fs::read_to_string(dir.join("run.json")).unwrap(),
+    }
+}
+
+#[test]
+fn secrets_stay_redacted_in_every_report() {
+    let dir = TempDir::new("secrets");
+    let results = results();
+    let frame = render_entry(&results[0].transcript.entries[2]);
+    assert!(frame.contains(r#""secret":"<redacted>""#), "the fixture frame is redacted: {frame}");
+    let reports = all_reports(&dir.0, &results);
+    for (name, text) in [("terminal", &reports.terminal), ("junit", &reports.junit), ("json", &reports.json)] {
+        assert!(!text.contains(SECRET), "{name} leaks the secret");
+        assert!(!text.contains("s3cr3t"), "{name} leaks part of the secret");
+    }
+    assert!(reports.terminal.contains(&frame));
+    // JUnit keeps the rendered frame verbatim in CDATA; JSON keeps the frame as data.
+    let doc = roxmltree::Document::parse(&reports.junit).unwrap();
+    assert!(doc.descendants().filter_map(|n| n.text()).any(|t| t.contains(&frame)));
+    let v: serde_json::Value = serde_json::from_str(&reports.json).unwrap();
+    let register = v["scenarios"].as_array().unwrap().iter().find(|s| s["id"] == "cloud.lifecycle.register").unwrap();
+    assert_eq!(register["transcript"]["entries"][2]["frame"]["json"]["body"]["secret"], "<redacted>");
+}
+
+/// Words in `text`: runs of letters (tokens with digits are numbers, times, ids and
+/// timestamps, which carry no prose).
+fn words(text: &str) -> BTreeSet<String> {
+    text.split(|c: char| !c.is_alphanumeric() && c != '_')
+        .filter(|w| w.len() >= 3 && !w.chars().any(|c| c.is_ascii_digit()))
+        .map(str::to_lowercase)
+        .collect()
+}
+
+#[test]
+fn reports_write_nothing_that_is_not_in_the_results() {
+    let dir = TempDir::new("provenance");
+    let results = results();
+    let reports = all_reports(&dir.0, &results);
+
+    // Everything the results say: their serialized fields and their rendered transcripts.
+    let mut known = words(&serde_json::to_string(&results).unwrap());
+    for r in &results {
+        for e in &r.transcript.entries {
+            known.extend(words(&render_entry(e)));
+        }
+    }
+    // Plus the fixed vocabulary of each format.
+    let vocabulary = "running scenarios against passed failed errored skipped summary wall time \
+        scenario clock pass fail error skip last frames transcript rule expected actual step \
+        requirement requirements status mismatch cloud device target testsuites testsuite testcase \
+        name package tests errors failures hostname localhost timestamp classname file failure \
+        system out xml version encoding utf cdata type message mock";
+    known.extend(words(vocabulary));
+    known.extend(words("opened from closed by harness code abandoned no close note line"));
+
+    let doc = roxmltree::Document::parse(&reports.junit).unwrap();
+    let mut junit_text = String::new();
+    for n in doc.descendants() {
+        if n.is_element() {
+            junit_text.push_str(n.tag_name().name());
+            for a in n.attributes() {
+                junit_text.push_str(&format!(" {} {}", a.name(), a.value()));
+            }
+        }
+        if let Some(t) = n.text() {
+            junit_text.push('\n');
+            junit_text.push_str(t);
+        }
+        junit_text.push('\n');
+    }
+
+    for (name, text) in [("terminal", &reports.terminal), ("junit", &junit_text), ("json", &reports.json)] {
+        let unknown: Vec<String> = words(text).difference(&known).cloned().collect();
+        assert!(unknown.is_empty(), "{name} writes words not in the results: {unknown:?}");
+    }
+    // The JSON is exactly the results and the run's header, nothing more.
+    let v: serde_json::Value = serde_json::from_str(&reports.json).unwrap();
+    let mut sorted = results.clone();
+    sorted.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(
+        v,
+        serde_json::json!({
+            "version": 1,
+            "target": "mock",
+            "summary": serde_json::to_value(summary(&results)).unwrap(),
+            "scenarios": serde_json::to_value(&sorted).unwrap(),
+        })
+    );
+}
