@@ -41,7 +41,7 @@ fn start_mock(extra: &[&str]) -> (Killed, String) {
 
 #[test]
 fn the_library_passes_over_real_sockets_against_the_standalone_mock() {
-    let (_mock, url) = start_mock(&["--heartbeat-timeout", "3s", "--subscribe-window", "3s"]);
+    let (_mock, url) = start_mock(&["--heartbeat-timeout", "10s", "--subscribe-window", "3s"]);
     let reports = std::env::temp_dir().join(format!("hwconform-e2e-{}", std::process::id()));
     let out = Command::new(env!("CARGO_BIN_EXE_hwconform"))
         .current_dir(repo())

@@ -7,6 +7,7 @@ use super::transport::WsStream;
 use futures_util::stream::{SplitSink, StreamExt};
 use futures_util::SinkExt;
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -57,6 +58,8 @@ pub struct Connection {
     shared: SharedState,
     clock: ScenarioClock,
     reader: tokio::task::JoinHandle<()>,
+    /// Set when the harness starts a close, so the target's echo is not recorded as its own.
+    closing: Arc<AtomicBool>,
 }
 
 impl Connection {
@@ -65,6 +68,8 @@ impl Connection {
         let (sink, mut stream) = ws.split();
         let (tx, inbox) = mpsc::channel(INBOX_CAPACITY);
         let (conn, rshared) = (name.to_string(), shared.clone());
+        let closing = Arc::new(AtomicBool::new(false));
+        let rclosing = closing.clone();
         let reader = tokio::spawn(async move {
             loop {
                 let item = match stream.next().await {
@@ -79,6 +84,10 @@ impl Connection {
                     Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
                     Some(Ok(Message::Close(frame))) => {
                         let (code, reason) = frame.map(|f| (Some(u16::from(f.code)), f.reason.to_string())).unwrap_or((None, String::new()));
+                        if rclosing.load(Ordering::SeqCst) {
+                            let _ = tx.send(Inbound::Closed { code, reason }).await;
+                            break;
+                        }
                         record(&rshared, &clock, TranscriptEvent::Closed { conn: conn.clone(), by: Party::Target, code, reason: reason.clone() });
                         let _ = tx.send(Inbound::Closed { code, reason }).await;
                         break;
@@ -101,7 +110,7 @@ impl Connection {
                 }
             }
         });
-        Connection { name: name.to_string(), device: device.to_string(), local, sink, inbox, pending: VecDeque::new(), closed: false, shared, clock, reader }
+        Connection { name: name.to_string(), device: device.to_string(), local, sink, inbox, pending: VecDeque::new(), closed: false, shared, clock, reader, closing }
     }
 
     /// Sends a frame and records it (the recorded copy has secrets redacted).
@@ -143,16 +152,41 @@ impl Connection {
         }
     }
 
-    /// Closes cleanly: a close frame (code 1000), then the socket. The reader stops first so
-    /// the target's echo of the close is not recorded as a close by the target.
-    pub async fn close(mut self) {
-        self.reader.abort();
-        record(&self.shared, &self.clock, TranscriptEvent::Closed { conn: self.name.clone(), by: Party::Harness, code: Some(1000), reason: String::new() });
-        if !self.closed {
-            let frame = CloseFrame { code: CloseCode::Normal, reason: "".into() };
-            let _ = tokio::time::timeout(Duration::from_secs(2), self.sink.send(Message::Close(Some(frame)))).await;
-            let _ = tokio::time::timeout(Duration::from_secs(2), self.sink.close()).await;
+    /// Why the target ended the link, if the reader has seen it end; frames that arrived
+    /// before the end stay queued.
+    pub fn ended(&mut self) -> Option<String> {
+        while let Ok(item) = self.inbox.try_recv() {
+            self.pending.push_back(item);
         }
+        self.pending.iter().find_map(|i| match i {
+            Inbound::Closed { code, reason } => Some(match code {
+                Some(c) if reason.is_empty() => format!("close code {c}"),
+                Some(c) => format!("close code {c}: {reason}"),
+                None => reason.clone(),
+            }),
+            _ => None,
+        })
+    }
+
+    /// Closes cleanly: a close frame (code 1000), then a bounded wait for the target's echo,
+    /// so the target has seen the close before the next step runs.
+    pub async fn close(mut self) {
+        record(&self.shared, &self.clock, TranscriptEvent::Closed { conn: self.name.clone(), by: Party::Harness, code: Some(1000), reason: String::new() });
+        if !self.closed && self.ended().is_none() {
+            self.closing.store(true, Ordering::SeqCst);
+            let frame = CloseFrame { code: CloseCode::Normal, reason: "".into() };
+            if let Ok(Ok(())) = tokio::time::timeout(Duration::from_secs(2), self.sink.send(Message::Close(Some(frame)))).await {
+                let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                    while let Some(item) = self.inbox.recv().await {
+                        if matches!(item, Inbound::Closed { .. }) {
+                            break;
+                        }
+                    }
+                })
+                .await;
+            }
+        }
+        self.reader.abort();
     }
 }
 

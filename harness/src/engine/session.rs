@@ -371,7 +371,12 @@ impl<'a> Session<'a> {
         let not_before = r.not_before.as_ref().map(|d| self.resolve(d, at)).transpose()?;
         let sent_at = self.now();
         let conn = self.conn(&r.conn, at)?;
-        conn.send(Message::text(frame.to_string())).await.map_err(|e| at.fail(format!("[{}] {e}", r.conn)))?;
+        if let Err(e) = conn.send(Message::text(frame.to_string())).await {
+            return Err(at.fail(match conn.ended() {
+                Some(why) => format!("[{}] the cloud had closed the connection ({why}) before `{}` could be sent", r.conn, r.cmd),
+                None => format!("[{}] cannot send `{}`: {e}", r.conn, r.cmd),
+            }));
+        }
         let deadline = Instant::now() + within;
         let reply = wait_reply(conn, &req_id, deadline).await;
         if r.no_reply {

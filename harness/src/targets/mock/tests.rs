@@ -447,7 +447,10 @@ async fn logs_never_carry_credentials() {
         .with_ansi(false)
         .with_writer(move || writer.clone())
         .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    // Global, not thread-local: a thread-local subscriber races with other tests over
+    // tracing's shared callsite-interest cache and can miss events. This is the only test in
+    // this binary that installs a subscriber.
+    tracing::subscriber::set_global_default(subscriber).expect("no other test sets a global subscriber");
 
     let fleet = Fleet {
         devices: vec![FleetDevice { identity: DeviceIdentity::new("SNLOG", "FLEET-SECRETNO-123"), bound: true }],
