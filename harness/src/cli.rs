@@ -1,9 +1,12 @@
 //! The command line: parses arguments, renders errors for people and maps outcomes to the
 //! documented exit codes. Everything below it returns typed errors.
 
+use crate::engine::device_target::DeviceTarget;
 use crate::engine::runner::{CloudTarget, RunConfig, Runner};
-use crate::engine::target::{MockTarget, TargetSettings};
+use crate::engine::target::MockTarget;
+use crate::engine::transport::Endpoint;
 use crate::protocol::fleet::Fleet;
+use crate::protocol::timing::CloudTimings;
 use crate::report::{JsonReporter, JunitReporter, MultiReporter, Reporter, TerminalOptions, TerminalReporter};
 use crate::scenario::expr::parse_duration;
 use crate::scenario::{load_paths, Scenario};
@@ -29,7 +32,7 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Run scenarios against a target and write reports.
+    /// Run scenarios against their targets and write reports.
     Run(RunArgs),
     /// Check scenario files without running them.
     Validate {
@@ -37,7 +40,7 @@ pub enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
-    /// List scenarios with their ids, requirements and tags.
+    /// List scenarios with their ids, roles, requirements and tags.
     List {
         #[arg(default_value = "scenarios")]
         paths: Vec<PathBuf>,
@@ -46,6 +49,8 @@ pub enum Command {
     },
     /// Run the mock cloud as a standalone server.
     Mock(MockArgs),
+    /// Run the reference device against a cloud (or the harness playing one).
+    DeviceSim(DeviceSimArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -56,10 +61,7 @@ pub struct FilterArgs {
 }
 
 #[derive(Args, Debug, Clone)]
-pub struct IdentityArgs {
-    /// A device identity `SN=SECRET_NO`; repeatable.
-    #[arg(long = "device", value_name = "SN=SECRET_NO")]
-    pub devices: Vec<String>,
+pub struct FleetArgs {
     /// A JSON devices file: {"seed_secret_no": "...", "devices": [{"sn": "...", "secret_no": "...", "bound": true}]}.
     #[arg(long = "devices-file", env = "HWCONFORM_DEVICES_FILE", value_name = "FILE")]
     pub devices_file: Option<PathBuf>,
@@ -70,9 +72,16 @@ pub struct RunArgs {
     /// Scenario files or directories.
     #[arg(default_value = "scenarios")]
     pub paths: Vec<PathBuf>,
-    /// The cloud: `mock` (in-process, the default) or a ws:// / wss:// URL.
-    #[arg(long, default_value = "mock", value_name = "mock|URL")]
+    /// The cloud for device-role scenarios: `mock` (in-process), a ws:// / wss:// URL, or `none`.
+    #[arg(long, default_value = "mock", value_name = "mock|URL|none")]
     pub cloud: String,
+    /// The device for cloud-role scenarios: `sim`, `sim:fault=NAME[,NAME...]`, `listen:ADDR`,
+    /// `exec:CMD` (with {url}, {sn}, {secret_no}) or `none`.
+    #[arg(long, default_value = "sim", value_name = "TARGET")]
+    pub device: String,
+    /// A command run before each cloud-role scenario (power-cycle relay, factory reset).
+    #[arg(long, value_name = "CMD")]
+    pub device_reset: Option<String>,
     /// Accept any TLS certificate from a wss:// cloud.
     #[arg(long)]
     pub insecure: bool,
@@ -81,9 +90,12 @@ pub struct RunArgs {
     pub jobs: Option<usize>,
     #[command(flatten)]
     pub filter: FilterArgs,
+    /// A device identity `SN=SECRET_NO`; repeatable (or HWCONFORM_SN + HWCONFORM_SECRET_NO).
+    #[arg(long = "identity", value_name = "SN=SECRET_NO")]
+    pub identities: Vec<String>,
     #[command(flatten)]
-    pub identity: IdentityArgs,
-    /// The cloud's heartbeat expiry (`${heartbeat_timeout}`): the mock's setting in-process;
+    pub fleet: FleetArgs,
+    /// The cloud's heartbeat expiry (`${heartbeat_timeout}`): the in-process mock's setting;
     /// for a URL, what the cloud is expected to use (the standalone mock reports its own).
     #[arg(long, value_parser = duration_arg, value_name = "DURATION")]
     pub heartbeat_timeout: Option<Duration>,
@@ -112,12 +124,32 @@ pub struct MockArgs {
     /// Address to listen on; port 0 picks a free one. The URL is the first line on stdout.
     #[arg(long, default_value = "127.0.0.1:0")]
     pub listen: SocketAddr,
+    /// A device the mock knows, `SN=SECRET_NO`; repeatable.
+    #[arg(long = "device", value_name = "SN=SECRET_NO")]
+    pub devices: Vec<String>,
     #[command(flatten)]
-    pub identity: IdentityArgs,
+    pub fleet: FleetArgs,
     #[arg(long, value_parser = duration_arg, default_value = "90s", value_name = "DURATION")]
     pub heartbeat_timeout: Duration,
     #[arg(long, value_parser = duration_arg, default_value = "60s", value_name = "DURATION")]
     pub subscribe_window: Duration,
+}
+
+#[derive(Args, Debug)]
+pub struct DeviceSimArgs {
+    /// The cloud to dial: ws:// or wss://.
+    #[arg(long)]
+    pub url: String,
+    #[arg(long)]
+    pub sn: String,
+    #[arg(long = "secret-no", env = "HWCONFORM_SECRET_NO", hide_env_values = true)]
+    pub secret_no: String,
+    /// Start seed-provisioned with this seed SecretNo (calls get_secret_no first).
+    #[arg(long = "seed-secret-no", env = "HWCONFORM_SEED_SECRET_NO", hide_env_values = true)]
+    pub seed_secret_no: Option<String>,
+    /// Break one obligation on purpose; repeatable.
+    #[arg(long = "fault", value_name = "NAME")]
+    pub faults: Vec<String>,
 }
 
 fn duration_arg(s: &str) -> Result<Duration, String> {
@@ -133,29 +165,44 @@ pub fn main() -> i32 {
             return if e.use_stderr() { EXIT_USAGE } else { EXIT_OK };
         }
     };
-    init_tracing();
+    let default_log = match cli.command {
+        Command::Mock(_) | Command::DeviceSim(_) => "info",
+        _ => "warn",
+    };
+    init_tracing(default_log);
     match cli.command {
         Command::Run(args) => run(args),
         Command::Validate { paths } => validate(&paths),
         Command::List { paths, filter } => list(&paths, &filter),
         Command::Mock(args) => serve_mock(args),
+        Command::DeviceSim(args) => device_sim(args),
     }
 }
 
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("HWCONFORM_LOG").unwrap_or_else(|_| "warn".into());
+/// Logs go to stderr. The WebSocket crates log raw frames (credentials included) at debug
+/// and below, so they stay at warn whatever `HWCONFORM_LOG` asks.
+fn init_tracing(default: &str) {
+    let wanted = std::env::var("HWCONFORM_LOG").unwrap_or_else(|_| default.to_string());
+    let filter = tracing_subscriber::EnvFilter::try_new(format!("{wanted},tungstenite=warn,tokio_tungstenite=warn"))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
-fn fleet(identity: &IdentityArgs) -> Result<Fleet, String> {
-    let from_env = match (std::env::var("HWCONFORM_SN"), std::env::var("HWCONFORM_SECRET_NO")) {
-        (Ok(sn), Ok(secret)) => vec![format!("{sn}={secret}")],
-        _ => Vec::new(),
-    };
-    if let Some(file) = &identity.devices_file {
+fn usage(message: impl std::fmt::Display) -> i32 {
+    eprintln!("error: {message}");
+    EXIT_USAGE
+}
+
+/// The identities: a devices file, or `SN=SECRET_NO` pairs (flags, then the environment), or
+/// the documented default test fleet.
+fn fleet(file: &FleetArgs, pairs: &[String]) -> Result<Fleet, String> {
+    if let Some(file) = &file.devices_file {
         return Fleet::from_file(file).map_err(|e| e.to_string());
     }
-    let pairs: Vec<String> = identity.devices.iter().cloned().chain(from_env).collect();
+    let mut pairs = pairs.to_vec();
+    if let (Ok(sn), Ok(secret)) = (std::env::var("HWCONFORM_SN"), std::env::var("HWCONFORM_SECRET_NO")) {
+        pairs.push(format!("{sn}={secret}"));
+    }
     if pairs.is_empty() {
         Ok(Fleet::default_fleet())
     } else {
@@ -174,17 +221,45 @@ fn load(paths: &[PathBuf]) -> Result<Vec<Scenario>, i32> {
 /// wildcards), one of its tags or one of its requirement ids.
 pub fn selected(sc: &Scenario, filters: &[String]) -> bool {
     filters.is_empty()
-        || filters.iter().any(|f| {
-            glob(f, &sc.id.value) || sc.tags.iter().any(|t| t == f) || sc.requirements.iter().any(|r| &r.value == f)
-        })
+        || filters.iter().any(|f| glob(f, &sc.id.value) || sc.tags.iter().any(|t| t == f) || sc.requirements.iter().any(|r| &r.value == f))
 }
 
+/// `*` matches any run of characters. Greedy with one backtrack point: linear in practice,
+/// never exponential, whatever the pattern.
 fn glob(pattern: &str, text: &str) -> bool {
-    match pattern.split_once('*') {
-        None => pattern == text,
-        Some((head, rest)) => {
-            let Some(after) = text.strip_prefix(head) else { return false };
-            (0..=after.len()).filter(|i| after.is_char_boundary(*i)).any(|i| glob(rest, &after[i..]))
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if pi < p.len() && p[pi] == t[ti] {
+            pi += 1;
+            ti += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+fn cloud_target(args: &RunArgs) -> Result<Option<CloudTarget>, String> {
+    match args.cloud.as_str() {
+        "none" => Ok(None),
+        "mock" => {
+            let mut timings = CloudTimings::MOCK;
+            timings.heartbeat_timeout = args.heartbeat_timeout.unwrap_or(timings.heartbeat_timeout);
+            timings.subscribe_window = args.subscribe_window.unwrap_or(timings.subscribe_window);
+            Ok(Some(CloudTarget::Mock(MockTarget { timings, ..MockTarget::default() })))
+        }
+        url => {
+            Endpoint::parse(url).map_err(|e| format!("--cloud takes `mock`, `none` or a ws:// / wss:// URL: {e}"))?;
+            Ok(Some(CloudTarget::Url { url: url.to_string(), insecure: args.insecure }))
         }
     }
 }
@@ -196,45 +271,43 @@ fn run(args: RunArgs) -> i32 {
     };
     let scenarios: Vec<Scenario> = scenarios.into_iter().filter(|s| selected(s, &args.filter.filters)).collect();
     if scenarios.is_empty() {
-        eprintln!("error: no scenario matches (paths {:?}, filters {:?})", args.paths, args.filter.filters);
-        return EXIT_USAGE;
+        return usage(format!("no scenario matches (paths {:?}, filters {:?})", args.paths, args.filter.filters));
     }
-    let fleet = match fleet(&args.identity) {
+    let fleet = match fleet(&args.fleet, &args.identities) {
         Ok(f) => f,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_USAGE;
-        }
+        Err(e) => return usage(e),
     };
-    let mut settings = TargetSettings::default();
-    if let Some(h) = args.heartbeat_timeout {
-        settings.heartbeat_timeout = h;
-    }
-    if let Some(w) = args.subscribe_window {
-        settings.subscribe_window = w;
-    }
-    let cloud = if args.cloud == "mock" {
-        let mut mock = MockTarget::default();
-        if let Some(h) = args.heartbeat_timeout {
-            mock.heartbeat_timeout = h;
-        }
-        if let Some(w) = args.subscribe_window {
-            mock.subscribe_window = w;
-        }
-        CloudTarget::Mock(mock)
-    } else if args.cloud.starts_with("ws://") || args.cloud.starts_with("wss://") {
-        CloudTarget::Url { url: args.cloud.clone(), insecure: args.insecure }
-    } else {
-        eprintln!("error: --cloud takes `mock` or a ws:// / wss:// URL, not {:?}", args.cloud);
-        return EXIT_USAGE;
+    let cloud = match cloud_target(&args) {
+        Ok(c) => c,
+        Err(e) => return usage(e),
     };
-    let mut config = RunConfig { cloud, fleet: Arc::new(fleet), step_timeout: args.step_timeout, deadline: args.deadline, settings, ..RunConfig::default() };
+    let device = match args.device.as_str() {
+        "none" => None,
+        text => match DeviceTarget::parse(text) {
+            Ok(d) => Some(d),
+            Err(e) => return usage(e),
+        },
+    };
+    let mut timings = CloudTimings::FAQ;
+    timings.heartbeat_timeout = args.heartbeat_timeout.unwrap_or(timings.heartbeat_timeout);
+    timings.subscribe_window = args.subscribe_window.unwrap_or(timings.subscribe_window);
+    let mut config = RunConfig {
+        cloud,
+        device,
+        device_reset: args.device_reset.clone(),
+        fleet: Arc::new(fleet),
+        step_timeout: args.step_timeout,
+        deadline: args.deadline,
+        timings,
+        ..RunConfig::default()
+    };
     if let Some(j) = args.jobs {
         config.jobs = j.max(1);
     }
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let options = TerminalOptions { verbose: args.verbose, color, requirements: args.requirements };
     let mut reporters = MultiReporter::new(vec![
-        Box::new(TerminalReporter::new(std::io::stdout(), TerminalOptions { verbose: args.verbose, color, requirements: args.requirements })) as Box<dyn Reporter>,
+        Box::new(TerminalReporter::new(std::io::stdout(), options)) as Box<dyn Reporter>,
         Box::new(JunitReporter::new(args.reports.join("junit.xml"))),
         Box::new(JsonReporter::new(args.reports.join("run.json"))),
     ]);
@@ -275,26 +348,28 @@ fn list(paths: &[PathBuf], filter: &FilterArgs) -> i32 {
     };
     for sc in scenarios.iter().filter(|s| selected(s, &filter.filters)) {
         let reqs: Vec<&str> = sc.requirements.iter().map(|r| r.value.as_str()).collect();
-        println!("{:<52} {:<6} [{}] {{{}}}  {}", sc.id.value, sc.role.as_str(), reqs.join(","), sc.tags.join(","), sc.title);
+        println!("{:<56} {:<6} [{}] {{{}}}  {}", sc.id.value, sc.role.as_str(), reqs.join(","), sc.tags.join(","), sc.title);
     }
     EXIT_OK
 }
 
+fn runtime() -> Result<tokio::runtime::Runtime, i32> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| {
+        eprintln!("error: cannot start a runtime: {e}");
+        EXIT_FAILED
+    })
+}
+
 fn serve_mock(args: MockArgs) -> i32 {
-    let fleet = match fleet(&args.identity) {
+    let fleet = match fleet(&args.fleet, &args.devices) {
         Ok(f) => f,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_USAGE;
-        }
+        Err(e) => return usage(e),
     };
-    let config = MockConfig { fleet, heartbeat_timeout: args.heartbeat_timeout, subscribe_window: args.subscribe_window, ..MockConfig::default() };
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let timings = CloudTimings { heartbeat_timeout: args.heartbeat_timeout, subscribe_window: args.subscribe_window, ..CloudTimings::MOCK };
+    let config = MockConfig { fleet, timings, ..MockConfig::default() };
+    let rt = match runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start a runtime: {e}");
-            return EXIT_FAILED;
-        }
+        Err(code) => return code,
     };
     rt.block_on(async {
         let (addr, handle) = match mock::listen(config, args.listen).await {
@@ -315,6 +390,40 @@ fn serve_mock(args: MockArgs) -> i32 {
     })
 }
 
+fn device_sim(args: DeviceSimArgs) -> i32 {
+    use crate::targets::sim::{self, SimConfig, SimFault};
+    if let Err(e) = Endpoint::parse(&args.url) {
+        return usage(e);
+    }
+    let mut config = SimConfig::new(crate::protocol::DeviceIdentity::new(args.sn.clone(), args.secret_no.clone()));
+    config.seed_secret_no = args.seed_secret_no.clone().map(crate::protocol::Secret::new);
+    config.start_unix = crate::engine::clock::wall_unix();
+    for name in &args.faults {
+        match SimFault::parse(name) {
+            Some(f) => {
+                config.faults.insert(f);
+            }
+            None => return usage(format!("unknown fault {name:?}; known: {}", SimFault::ALL.iter().map(|f| f.name()).collect::<Vec<_>>().join(", "))),
+        }
+    }
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    rt.block_on(async {
+        tokio::select! {
+            r = sim::run_standalone(&args.url, config) => match r {
+                Ok(()) => EXIT_OK,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    EXIT_FAILED
+                }
+            },
+            _ = tokio::signal::ctrl_c() => EXIT_OK,
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::glob;
@@ -325,5 +434,10 @@ mod tests {
         assert!(glob("*register*", "cloud.lifecycle.register-twice"));
         assert!(!glob("cloud.*.x", "cloud.a.y"));
         assert!(glob("exact", "exact"));
+        assert!(!glob("exact", "exactly"));
+        assert!(glob("**", ""));
+        // A pattern that backtracks exponentially in a naive matcher.
+        let text = "a".repeat(200);
+        assert!(!glob(&format!("{}Z", "*".repeat(40)), &text));
     }
 }

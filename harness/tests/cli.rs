@@ -88,3 +88,24 @@ fn no_secret_reaches_the_output_or_reports() {
     assert!(everything.contains("<redacted>"), "secrets are shown redacted");
     let _ = std::fs::remove_dir_all(&reports);
 }
+
+#[test]
+fn captured_secrets_are_redacted_in_failure_messages() {
+    let dir = temp_dir("captured");
+    let file = dir.join("leak.yaml");
+    std::fs::write(
+        &file,
+        "id: x.leak\ntitle: t\nrequirements: [C6]\nrole: device\nsteps:\n  - connect: a\n  - request: { cmd: register }\n  - request: { cmd: active }\n    capture: { s1: body.secret }\n  - request: { cmd: ping }\n    expect: { errcode: { $in: [\"${s1}\"] } }\n",
+    )
+    .unwrap();
+    let out = hwconform(&["run", file.to_str().unwrap(), "--reports", dir.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let expected = stdout.lines().find(|l| l.trim_start().starts_with("expected:")).unwrap_or_default();
+    assert!(expected.contains("<redacted>"), "the captured secret shows: {stdout}");
+    let json = std::fs::read_to_string(dir.join("run.json")).unwrap();
+    let run: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let failure = run["scenarios"][0]["expected"].as_str().unwrap_or_default().to_string();
+    assert!(failure.contains("<redacted>"), "{failure}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -58,7 +58,7 @@ fn every_broken_rule_is_caught_by_its_scenario() {
         let selected: Vec<_> = scenarios.iter().filter(|s| wanted.contains(&s.id.value.as_str())).cloned().collect();
         assert_eq!(selected.len(), wanted.len(), "{}: a listed scenario is missing from the library", rule.name());
         let config = RunConfig {
-            cloud: CloudTarget::Mock(MockTarget { disabled_rules: BTreeSet::from([rule]), ..MockTarget::default() }),
+            cloud: Some(CloudTarget::Mock(MockTarget { disabled_rules: BTreeSet::from([rule]), ..MockTarget::default() })),
             ..RunConfig::default()
         };
         for (id, verdict) in verdicts(&run_library(&selected, config)) {

@@ -3,8 +3,10 @@
 //! scenarios survive a trip through YAML text, and the scenario library loads.
 
 use hwconform::scenario::expr::format_duration;
-use hwconform::scenario::matcher::Matcher;
-use hwconform::scenario::{load_paths, load_str, loader, DurationExpr, LoadError, Scenario, StepKind};
+use hwconform::scenario::matcher::{Matcher, Op, SignatureKind};
+use hwconform::scenario::{
+    load_paths, load_str, loader, AutoReply, Capability, DeviceControl, DurationExpr, LoadError, ReplySpec, Role, Scenario, StepKind,
+};
 use proptest::prelude::*;
 use rstest::rstest;
 use serde_json::{json, Value};
@@ -16,6 +18,13 @@ const HEAD: &str = "id: t.case\ntitle: a case\nrequirements: [C9]\nrole: device\
 
 fn with_steps(steps: &str) -> String {
     format!("{HEAD}steps:\n{steps}")
+}
+
+/// Lines 1-4 of the cloud-role cases; `steps:` is line 5 and the first step line 6.
+const CLOUD_HEAD: &str = "id: t.cloud\ntitle: a cloud case\nrequirements: [D12]\nrole: cloud\n";
+
+fn cloud_steps(steps: &str) -> String {
+    format!("{CLOUD_HEAD}steps:\n{steps}")
 }
 
 fn load(text: &str) -> Result<Scenario, LoadError> {
@@ -77,6 +86,79 @@ fn temp_dir(name: &str) -> PathBuf {
 #[case::fixed_deadline(format!("{HEAD}deadline: \"${{x}}+1s\"\nsteps: [wait: 1s]\n"), (5, 11), "`deadline` must be a fixed duration")]
 #[case::var_shadows_run_variable(format!("{HEAD}vars: {{ now: 1 }}\nsteps: [wait: 1s]\n"), (5, 9), "`now` is a run variable")]
 #[case::window_inverted(with_steps("  - expect_closed: { within: 5s, not_before: 10s }\n"), (6, 46), "later than `within`")]
+// ---- roles ----
+#[case::device_step_in_cloud_role(cloud_steps("  - connect: a\n"), (6, 5), "a `connect` step belongs to the device role; this scenario has `role: cloud`")]
+#[case::device_step_counterpart(cloud_steps("  - request: { cmd: ping }\n"), (6, 5), "`receive` takes a request the device sent")]
+#[case::cloud_step_in_device_role(with_steps("  - accept:\n"), (6, 5), "an `accept` step belongs to the cloud role; this scenario has `role: device`")]
+#[case::cloud_step_counterpart(with_steps("  - delay: 1s\n"), (6, 5), "`wait` lets scenario time pass")]
+#[case::cloud_step_in_repeat(with_steps("  - repeat: { times: 2, steps: [mark: m] }\n"), (6, 33), "a `mark` step belongs to the cloud role")]
+#[case::auto_reply_in_device_role(format!("{HEAD}auto_reply: {{ ping: off }}\nsteps: [wait: 1s]\n"), (5, 1), "`auto_reply` belongs to the cloud role")]
+#[case::silence_cmd_in_device_role(with_steps("  - expect_silence: { for: 5s, cmd: ping }\n"), (6, 32), "`cmd` of `expect_silence` belongs to the cloud role")]
+#[case::device_control_capability_in_device_role(format!("{HEAD}requires: [device_control]\nsteps: [wait: 1s]\n"), (5, 12), "capability `device_control` belongs to the cloud role")]
+#[case::control_capability_in_cloud_role(format!("{CLOUD_HEAD}requires: [control]\nsteps: [accept: a]\n"), (5, 12), "capability `control` belongs to the device role")]
+#[case::unknown_capability(format!("{CLOUD_HEAD}requires: [device_contrl]\nsteps: [accept: a]\n"), (5, 12), "did you mean `device_control`?")]
+#[case::unknown_cloud_step_kind(cloud_steps("  - recieve: {}\n"), (6, 5), "did you mean `receive`?")]
+// ---- top level: auto_reply, manual ----
+#[case::auto_reply_bad_value(format!("{CLOUD_HEAD}auto_reply: {{ ping: on }}\nsteps: [accept: a]\n"), (5, 21), "expected a reply mapping (keys errcode, errmsg, body, suggestion, interval, no_advice, binary) or `off`")]
+#[case::auto_reply_unknown_key(format!("{CLOUD_HEAD}auto_reply: {{ ping: {{ errcod: 1 }} }}\nsteps: [accept: a]\n"), (5, 23), "did you mean `errcode`?")]
+#[case::auto_reply_not_a_map(format!("{CLOUD_HEAD}auto_reply: off\nsteps: [accept: a]\n"), (5, 13), "wrong type for `auto_reply`")]
+#[case::manual_with_steps(format!("{CLOUD_HEAD}manual: look at the LED\nsteps: [accept: a]\n"), (6, 1), "a manual scenario has no steps")]
+#[case::manual_empty(format!("{CLOUD_HEAD}manual: \"  \"\n"), (5, 9), "`manual` is empty")]
+#[case::manual_not_text(format!("{CLOUD_HEAD}manual: [a]\n"), (5, 9), "wrong type for `manual`")]
+#[case::steps_still_required(format!("{CLOUD_HEAD}\n"), (1, 1), "missing required key `steps`")]
+// ---- accept, receive ----
+#[case::accept_unknown_key(cloud_steps("  - accept: { within: 5s, from: 127.0.0.2 }\n"), (6, 27), "unknown key `from` in an `accept` step")]
+#[case::receive_shorthand(cloud_steps("  - receive: register\n"), (6, 14), "write `receive: { cmd: register }`")]
+#[case::receive_window(cloud_steps("  - receive: { within: 1s, not_before: 2s }\n"), (6, 40), "later than `within`")]
+#[case::expect_beside_receive(cloud_steps("  - receive: { cmd: register }\n    expect: { errcode: 0 }\n"), (7, 5), "unknown key `expect` beside `receive`")]
+#[case::expect_beside_receive_help(cloud_steps("  - receive: { cmd: register }\n    expect: { errcode: 0 }\n"), (7, 5), "checks the request with `check`")]
+#[case::check_beside_request(with_steps("  - request: { cmd: ping }\n    check: { cmd: ping }\n"), (7, 5), "`check` goes beside `receive`; beside `request` write `expect`")]
+#[case::check_alone(cloud_steps("  - check: { cmd: x }\n"), (6, 5), "`check` goes beside a `receive` step")]
+#[case::bad_signature_kind(cloud_steps("  - receive:\n    check: { body: { sig: { $signature: md5 } } }\n"), (7, 41), "$signature takes `register` or `secret_no`")]
+#[case::capture_shadows_req_id(cloud_steps("  - receive:\n    capture: { req_id: headers.req_id }\n"), (7, 16), "`req_id` is a run variable")]
+// ---- reply, no_reply ----
+#[case::reply_bad_suggestion(cloud_steps("  - receive:\n  - reply: { errcode: 600014, suggestion: retyr }\n"), (7, 43), "did you mean `retry`?")]
+#[case::reply_interval(cloud_steps("  - receive:\n  - reply: { errcode: 600014, interval: -2 }\n"), (7, 41), "`interval` is out of range")]
+#[case::reply_interval_type(cloud_steps("  - receive:\n  - reply: { errcode: 600014, interval: 1.5 }\n"), (7, 41), "or -1 for never, found a number")]
+#[case::reply_no_advice_conflict(cloud_steps("  - receive:\n  - reply: { errcode: 600014, no_advice: true, suggestion: retry }\n"), (7, 48), "`suggestion` cannot be used with `no_advice: true`")]
+#[case::reply_errcode_type(cloud_steps("  - receive:\n  - reply: { errcode: \"0\" }\n"), (7, 23), "expected an integer, found a string")]
+#[case::reply_binary_type(cloud_steps("  - receive:\n  - reply: { binary: [1] }\n"), (7, 22), "wrong type for `binary`")]
+#[case::reply_before_receive(cloud_steps("  - accept:\n  - reply: { errcode: 0 }\n"), (7, 5), "no `receive` step comes before it")]
+#[case::no_reply_before_receive(cloud_steps("  - no_reply:\n"), (6, 5), "`no_reply` acts on the last received request")]
+#[case::no_reply_beside_request(with_steps("  - request: { cmd: ping }\n    no_reply: true\n"), (7, 5), "`no_reply` is an argument of `request`")]
+// ---- push, close, delay, expect_reconnect ----
+#[case::push_cmd_prefix(cloud_steps("  - push: { cmd: unbind_corp }\n"), (6, 18), "the `cmd` of a push must start with `push_`")]
+#[case::push_cmd_suggests(cloud_steps("  - push: { cmd: unbind_corp }\n"), (6, 18), "did you mean `push_unbind_corp`?")]
+#[case::push_missing_cmd(cloud_steps("  - push: { body: {} }\n"), (6, 11), "missing required key `cmd` in a `push` step")]
+#[case::close_code_range(cloud_steps("  - close: { code: 999 }\n"), (6, 20), "`code` is out of range: expected an integer from 1000 to 4999")]
+#[case::close_code_reserved(cloud_steps("  - close: { code: 1006 }\n"), (6, 20), "close code 1006 cannot be sent")]
+#[case::close_reason_long(cloud_steps(&format!("  - close: {{ reason: {} }}\n", "x".repeat(124))), (6, 22), "close reason is 124 bytes long")]
+#[case::delay_bad(cloud_steps("  - delay: soon\n"), (6, 12), "invalid duration")]
+#[case::reconnect_window(cloud_steps("  - expect_reconnect: { within: 5s, not_before: 10s }\n"), (6, 49), "later than `within`")]
+// ---- mark, timing ----
+#[case::mark_name(cloud_steps("  - mark: 1st\n"), (6, 11), "invalid mark name `1st`")]
+#[case::timing_missing_cmd(cloud_steps("  - timing: { none: true }\n"), (6, 13), "missing required key `cmd` in a `timing` step")]
+#[case::timing_no_check(cloud_steps("  - timing: { cmd: ping }\n"), (6, 13), "a `timing` step needs at least one check")]
+#[case::timing_only_false(cloud_steps("  - timing: { cmd: ping, jitter: false, none: false }\n"), (6, 13), "needs at least one check")]
+#[case::timing_since_later(cloud_steps("  - timing: { cmd: ping, since: start, none: true }\n  - mark: start\n"), (6, 33), "`since` names mark `start`, which no earlier step sets")]
+#[case::timing_since_later_help(cloud_steps("  - timing: { cmd: ping, since: start, none: true }\n  - mark: start\n"), (6, 33), "move the `mark` before it")]
+#[case::timing_since_typo(cloud_steps("  - mark: start\n  - timing: { cmd: ping, since: strat, none: true }\n"), (7, 33), "did you mean `start`?")]
+#[case::timing_since_no_marks(cloud_steps("  - timing: { cmd: ping, since: start, min_count: 1 }\n"), (6, 33), "add `- mark: start`")]
+#[case::timing_since_later_in_repeat(cloud_steps("  - repeat:\n      times: 2\n      steps:\n        - timing: { cmd: ping, since: m, min_count: 1 }\n        - mark: m\n"), (9, 39), "no earlier step sets")]
+#[case::timing_none_conflict(cloud_steps("  - timing: { cmd: ping, none: true, min_count: 2 }\n"), (6, 38), "`min_count` cannot be used with `none: true`")]
+#[case::timing_gaps_inverted(cloud_steps("  - timing: { cmd: ping, gaps: { min: 10s, max: 5s } }\n"), (6, 49), "`gaps.max` (5s) is less than `gaps.min` (10s)")]
+#[case::timing_gaps_empty(cloud_steps("  - timing: { cmd: ping, gaps: {} }\n"), (6, 32), "`gaps` needs a bound")]
+#[case::timing_gaps_typo(cloud_steps("  - timing: { cmd: ping, gaps: { mx: 5s } }\n"), (6, 34), "did you mean `max`?")]
+#[case::timing_max_per_missing(cloud_steps("  - timing: { cmd: ping, max_per: { count: 5 } }\n"), (6, 35), "missing required key `per` in `max_per` of a `timing` step")]
+#[case::timing_max_per_zero(cloud_steps("  - timing: { cmd: ping, max_per: { count: 5, per: 0s } }\n"), (6, 52), "`per` must be longer than zero")]
+#[case::timing_min_count_zero(cloud_steps("  - timing: { cmd: ping, min_count: 0 }\n"), (6, 37), "`min_count` is out of range")]
+#[case::timing_jitter_type(cloud_steps("  - timing: { cmd: ping, jitter: yes }\n"), (6, 34), "expected true or false, found a string")]
+// ---- device_control ----
+#[case::device_control_without_requires(cloud_steps("  - device_control: { checkin: { userid: zhangsan } }\n"), (6, 5), "add `requires: [device_control]`")]
+#[case::checkin_pass_method(format!("{CLOUD_HEAD}requires: [device_control]\nsteps:\n  - device_control: {{ checkin: {{ userid: u1, pass_method: 7 }} }}\n"), (7, 59), "`pass_method` is out of range: expected an integer from 1 to 6")]
+#[case::checkin_missing_userid(format!("{CLOUD_HEAD}requires: [device_control]\nsteps:\n  - device_control: {{ checkin: {{ pass_type: 1 }} }}\n"), (7, 32), "missing required key `userid` in a `checkin`")]
+#[case::device_control_unknown_action(format!("{CLOUD_HEAD}requires: [device_control]\nsteps:\n  - device_control: {{ chekin: {{ userid: u }} }}\n"), (7, 23), "did you mean `checkin`?")]
+#[case::device_control_no_action(format!("{CLOUD_HEAD}requires: [device_control]\nsteps:\n  - device_control: {{}}\n"), (7, 21), "needs an action")]
 fn invalid_files_point_at_the_problem(#[case] text: String, #[case] at: (u32, u32), #[case] fragment: &str) {
     let err = load(&text).expect_err("the file must not load");
     let d = &err.diagnostics()[0];
@@ -126,6 +208,199 @@ fn an_empty_directory_loads_nothing() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+// ---- cloud role: valid snippets ----
+
+fn cloud(steps: &str) -> Scenario {
+    load(&cloud_steps(steps)).unwrap()
+}
+
+fn secs(n: u64) -> Option<DurationExpr> {
+    Some(DurationExpr::Fixed(Duration::from_secs(n)))
+}
+
+#[test]
+fn accept_forms() {
+    let s = cloud("  - accept:\n  - accept: b\n  - accept: { conn: c, within: 30s }\n");
+    assert_eq!(s.role, Role::Cloud);
+    assert!(matches!(&s.steps[0].kind, StepKind::Accept(a) if a.conn == "a" && a.within.is_none()));
+    assert!(matches!(&s.steps[1].kind, StepKind::Accept(a) if a.conn == "b"));
+    assert!(matches!(&s.steps[2].kind, StepKind::Accept(a) if a.conn == "c" && a.within == secs(30)));
+}
+
+#[test]
+fn receive_with_check_and_capture() {
+    let s = cloud(
+        "  - receive: { cmd: register, within: 5s, not_before: 1s }\n    check: { body: { device_signature: { $signature: register } } }\n    capture: { first: headers.req_id }\n  - receive:\n  - receive: { conn: b }\n",
+    );
+    let StepKind::Receive(r) = &s.steps[0].kind else { panic!("{:?}", s.steps[0]) };
+    assert_eq!((r.conn.as_str(), r.cmd.as_deref()), ("a", Some("register")));
+    assert_eq!((r.within.clone(), r.not_before.clone()), (secs(5), secs(1)));
+    let check = r.check.as_ref().expect("check");
+    assert_eq!((check.span.line, check.span.col), (7, 12));
+    let want = Matcher::Object(vec![(
+        "body".into(),
+        Matcher::Object(vec![("device_signature".into(), Matcher::Ops(vec![Op::Signature(SignatureKind::Register)]))]),
+    )]);
+    assert_eq!(check.value, want);
+    assert_eq!(r.capture["first"], "headers.req_id");
+    assert!(matches!(&s.steps[1].kind, StepKind::Receive(r) if r.conn == "a" && r.cmd.is_none() && r.check.is_none()));
+    assert!(matches!(&s.steps[2].kind, StepKind::Receive(r) if r.conn == "b"));
+}
+
+#[test]
+fn reply_defaults_and_fields() {
+    let s = cloud(
+        "  - receive:\n  - reply:\n  - reply: { to: \"${first}\", errcode: 600014, errmsg: busy, body: { a: 1 }, suggestion: retry, interval: -1 }\n  - reply: { conn: b, errcode: 600003, no_advice: true }\n  - reply: { to: 7, binary: \"{}\" }\n",
+    );
+    let replies: Vec<_> = s.steps[1..]
+        .iter()
+        .map(|st| match &st.kind {
+            StepKind::Reply(r) => r.clone(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    let default = ReplySpec { errcode: 0, errmsg: None, body: None, suggestion: None, interval: None, binary: None, no_advice: false };
+    assert_eq!((replies[0].conn.as_str(), replies[0].to.as_deref()), ("a", None));
+    assert_eq!(replies[0].spec, default);
+    assert_eq!(replies[1].to.as_deref(), Some("${first}"));
+    assert_eq!(
+        replies[1].spec,
+        ReplySpec {
+            errcode: 600014,
+            errmsg: Some("busy".into()),
+            body: Some(json!({"a": 1})),
+            suggestion: Some("retry".into()),
+            interval: Some(-1),
+            ..default.clone()
+        }
+    );
+    assert_eq!(replies[2].conn, "b");
+    assert_eq!(replies[2].spec, ReplySpec { errcode: 600003, no_advice: true, ..default.clone() });
+    assert_eq!(replies[3].to.as_deref(), Some("7"));
+    assert_eq!(replies[3].spec, ReplySpec { binary: Some("{}".into()), ..default });
+}
+
+#[test]
+fn reply_with_to_needs_no_receive() {
+    let s = cloud("  - accept:\n  - reply: { to: r1 }\n");
+    assert!(matches!(&s.steps[1].kind, StepKind::Reply(r) if r.to.as_deref() == Some("r1")));
+}
+
+#[test]
+fn no_reply_forms() {
+    let s = cloud("  - receive:\n  - no_reply:\n  - no_reply: b\n  - no_reply: { conn: c }\n");
+    let conns: Vec<&str> = s.steps[1..]
+        .iter()
+        .map(|st| match &st.kind {
+            StepKind::NoReply(c) => c.conn.as_str(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(conns, ["a", "b", "c"]);
+}
+
+#[test]
+fn push_close_delay_and_reconnect() {
+    let s = cloud(
+        "  - push: { cmd: push_unbind_corp }\n  - push: { conn: b, cmd: push_future_thing, body: { x: [1] }, req_id: 42 }\n  - close:\n  - close: { code: 4001, reason: bye }\n  - delay: \"${heartbeat_timeout}+1s\"\n  - expect_reconnect: { within: 30s, not_before: 1s }\n  - expect_reconnect:\n",
+    );
+    assert!(
+        matches!(&s.steps[0].kind, StepKind::Push(p) if p.conn == "a" && p.cmd == "push_unbind_corp" && p.body.is_none() && p.req_id.is_none())
+    );
+    let StepKind::Push(p) = &s.steps[1].kind else { panic!() };
+    assert_eq!((p.conn.as_str(), p.cmd.as_str(), p.req_id.as_deref()), ("b", "push_future_thing", Some("42")));
+    assert_eq!(p.body, Some(json!({"x": [1]})));
+    assert!(matches!(&s.steps[2].kind, StepKind::Close(c) if c.conn == "a" && c.code.is_none() && c.reason.is_none()));
+    assert!(matches!(&s.steps[3].kind, StepKind::Close(c) if c.code == Some(4001) && c.reason.as_deref() == Some("bye")));
+    assert!(matches!(&s.steps[4].kind, StepKind::Delay(DurationExpr::Expr(e)) if e == "${heartbeat_timeout}+1s"));
+    assert!(matches!(&s.steps[5].kind, StepKind::ExpectReconnect(r) if r.conn == "a" && r.within == secs(30) && r.not_before == secs(1)));
+    assert!(matches!(&s.steps[6].kind, StepKind::ExpectReconnect(r) if r.within.is_none() && r.not_before.is_none()));
+}
+
+#[test]
+fn mark_and_timing() {
+    let s = cloud(
+        "  - mark: start\n  - timing: { cmd: ping, conn: a, since: start, gaps: { min: 25s, max: \"${x}+5s\" }, jitter: true, min_count: 3, max_per: { count: 5, per: 60s } }\n  - timing: { cmd: register, none: true }\n  - timing: { cmd: ping, gaps: { max: 42s } }\n  - repeat: { times: 2, steps: [mark: again] }\n  - timing: { cmd: ping, since: again, jitter: true }\n",
+    );
+    assert!(matches!(&s.steps[0].kind, StepKind::Mark(m) if m == "start"));
+    let StepKind::Timing(t) = &s.steps[1].kind else { panic!() };
+    assert_eq!((t.conn.as_deref(), t.cmd.as_str(), t.since.as_deref()), (Some("a"), "ping", Some("start")));
+    let gaps = t.gaps.as_ref().unwrap();
+    assert_eq!((gaps.min.clone(), gaps.max.clone()), (secs(25), Some(DurationExpr::Expr("${x}+5s".into()))));
+    assert!(t.jitter && !t.none);
+    assert_eq!(t.min_count, Some(3));
+    assert_eq!(t.max_per, Some((5, DurationExpr::Fixed(Duration::from_secs(60)))));
+    let StepKind::Timing(t) = &s.steps[2].kind else { panic!() };
+    assert!(
+        t.none && t.conn.is_none() && t.since.is_none() && t.gaps.is_none() && !t.jitter && t.min_count.is_none() && t.max_per.is_none()
+    );
+    let StepKind::Timing(t) = &s.steps[3].kind else { panic!() };
+    assert!(matches!(&t.gaps, Some(g) if g.min.is_none() && g.max == secs(42)));
+    assert!(matches!(&s.steps[5].kind, StepKind::Timing(t) if t.since.as_deref() == Some("again")));
+}
+
+#[test]
+fn device_control_checkin() {
+    let text = format!(
+        "{CLOUD_HEAD}requires: [device_control]\nsteps:\n  - device_control: {{ checkin: {{ userid: zhangsan, pass_type: 1, pass_method: 3 }} }}\n  - device_control: {{ checkin: {{ userid: 1001 }} }}\n"
+    );
+    let s = load(&text).unwrap();
+    assert_eq!(s.requires, [Capability::DeviceControl]);
+    let StepKind::DeviceControl(d) = &s.steps[0].kind else { panic!() };
+    assert_eq!(d, &DeviceControl::Checkin { userid: "zhangsan".into(), pass_type: Some(1), pass_method: Some(3) });
+    let StepKind::DeviceControl(d) = &s.steps[1].kind else { panic!() };
+    assert_eq!(d, &DeviceControl::Checkin { userid: "1001".into(), pass_type: None, pass_method: None });
+}
+
+#[test]
+fn shared_steps_in_the_cloud_role() {
+    let s = cloud("  - accept:\n  - wait: 1s\n  - expect_silence: { for: 45s, cmd: ping }\n  - expect_silence: { for: 5s }\n  - expect_closed: { within: 5s }\n  - disconnect:\n  - repeat: { times: 2, steps: [delay: 1s] }\n");
+    assert!(
+        matches!(&s.steps[2].kind, StepKind::ExpectSilence(e) if e.cmd.as_deref() == Some("ping") && e.duration == DurationExpr::Fixed(Duration::from_secs(45)))
+    );
+    assert!(matches!(&s.steps[3].kind, StepKind::ExpectSilence(e) if e.cmd.is_none()));
+    assert!(matches!(&s.steps[6].kind, StepKind::Repeat(r) if matches!(r.steps[0].kind, StepKind::Delay(_))));
+    let silence = load(&with_steps("  - expect_silence: { for: 5s }\n")).unwrap();
+    assert!(matches!(&silence.steps[0].kind, StepKind::ExpectSilence(e) if e.cmd.is_none()));
+}
+
+#[test]
+fn auto_reply_entries() {
+    let text = format!(
+        "{CLOUD_HEAD}auto_reply:\n  ping: off\n  get_perm_version: {{ body: {{ perm_version: 3 }} }}\n  get_timestamp: {{}}\n  register: {{ errcode: 600014, suggestion: reconnect, interval: 90 }}\nsteps: [accept: a]\n"
+    );
+    let s = load(&text).unwrap();
+    let auto = s.auto_reply.expect("auto_reply");
+    assert_eq!(auto.len(), 4);
+    assert_eq!(auto["ping"], AutoReply::Off);
+    let AutoReply::Reply(perm) = &auto["get_perm_version"] else { panic!() };
+    assert_eq!((perm.errcode, perm.body.clone()), (0, Some(json!({"perm_version": 3}))));
+    assert!(matches!(&auto["get_timestamp"], AutoReply::Reply(r) if r.errcode == 0 && r.body.is_none()));
+    assert!(matches!(&auto["register"], AutoReply::Reply(r) if r.suggestion.as_deref() == Some("reconnect") && r.interval == Some(90)));
+    assert!(cloud("  - accept:\n").auto_reply.is_none(), "no key means the defaults");
+}
+
+#[test]
+fn manual_scenarios_have_no_steps() {
+    for rest in ["", "steps: []\n", "steps:\n"] {
+        let s = load(&format!("{CLOUD_HEAD}manual: |\n  Unplug the device and watch the LED.\n{rest}")).unwrap();
+        assert_eq!(s.manual.as_deref(), Some("Unplug the device and watch the LED.\n"));
+        assert!(s.steps.is_empty());
+    }
+    let s = load(&format!("{HEAD}manual: the cloud keeps audit logs\n")).unwrap();
+    assert_eq!((s.role, s.manual.as_deref()), (Role::Device, Some("the cloud keeps audit logs")));
+    assert!(load(&with_steps("  - wait: 1s\n")).unwrap().manual.is_none());
+}
+
+#[test]
+fn every_error_of_a_cloud_file_is_reported() {
+    let text =
+        cloud_steps("  - connect: a\n  - receive: register\n  - push: { cmd: bind }\n  - timing: { cmd: ping, since: nope, none: true }\n");
+    let err = load(&text).unwrap_err();
+    let lines: Vec<u32> = err.diagnostics().iter().map(|d| d.span.line).collect();
+    assert_eq!(lines, [6, 7, 8, 9], "{err:?}");
+}
+
 // ---- rendered diagnostics ----
 
 fn rendered(text: &str) -> String {
@@ -149,6 +424,14 @@ fn snapshot_control_without_requires() {
 }
 
 #[test]
+fn snapshot_cloud_role_steps() {
+    let text = cloud_steps(
+        "  - connect: a\n  - receive: { cmd: register }\n    expect: { errcode: 0 }\n  - timing: { cmd: ping, since: online, gaps: { max: 42s } }\n  - mark: online\n",
+    );
+    insta::assert_snapshot!(rendered(&text));
+}
+
+#[test]
 fn snapshot_duplicate_id_and_missing_file() {
     let dir = temp_dir("snap");
     std::fs::write(dir.join("a.yaml"), with_steps("  - wait: 1s\n")).unwrap();
@@ -163,7 +446,8 @@ fn snapshot_duplicate_id_and_missing_file() {
 
 // ---- the library ----
 
-/// Every file in the repository's `scenarios/` loads (none yet is fine).
+/// Every file in the repository's `scenarios/` loads (none yet is fine); only manual
+/// scenarios may have no steps.
 #[test]
 fn the_scenario_library_loads() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("scenarios");
@@ -175,7 +459,7 @@ fn the_scenario_library_loads() {
         Err(e) => panic!("the library does not load:\n{}", e.render()),
     };
     for s in &scenarios {
-        assert!(!s.steps.is_empty(), "{}", s.id.value);
+        assert!(s.manual.is_some() || !s.steps.is_empty(), "{}", s.id.value);
     }
 }
 
@@ -185,12 +469,66 @@ fn the_scenario_library_loads() {
 /// loader paths that random bytes rarely reach.
 fn yamlish() -> impl Strategy<Value = String> {
     let tokens = prop_oneof![
-        Just("id"), Just("title"), Just("requirements"), Just("role"), Just("steps"), Just("device"), Just("C9"),
-        Just("request"), Just("connect"), Just("expect"), Just("wait"), Just("repeat"), Just("control"), Just("times"),
-        Just("cmd"), Just("conn"), Just("within"), Just("frame"), Just("$type"), Just("$regex"), Just("$in"),
-        Just(": "), Just(":"), Just("\n"), Just("  "), Just("- "), Just("{"), Just("}"), Just("["), Just("]"), Just(", "),
-        Just("\""), Just("'"), Just("&a "), Just("*a"), Just("!!str "), Just("# c"), Just("10s"), Just("${x}"),
-        Just("127.0.0.2"), Just("---\n"), Just("\t"), Just("|\n"), Just("? "), Just("~"), Just("1e9"), Just("-"),
+        Just("id"),
+        Just("title"),
+        Just("requirements"),
+        Just("role"),
+        Just("steps"),
+        Just("device"),
+        Just("C9"),
+        Just("request"),
+        Just("connect"),
+        Just("expect"),
+        Just("wait"),
+        Just("repeat"),
+        Just("control"),
+        Just("times"),
+        Just("cmd"),
+        Just("conn"),
+        Just("within"),
+        Just("frame"),
+        Just("$type"),
+        Just("$regex"),
+        Just("$in"),
+        Just(": "),
+        Just(":"),
+        Just("\n"),
+        Just("  "),
+        Just("- "),
+        Just("{"),
+        Just("}"),
+        Just("["),
+        Just("]"),
+        Just(", "),
+        Just("\""),
+        Just("'"),
+        Just("&a "),
+        Just("*a"),
+        Just("!!str "),
+        Just("# c"),
+        Just("10s"),
+        Just("${x}"),
+        Just("127.0.0.2"),
+        Just("---\n"),
+        Just("\t"),
+        Just("|\n"),
+        Just("? "),
+        Just("~"),
+        Just("1e9"),
+        Just("-"),
+        Just("cloud"),
+        Just("accept"),
+        Just("receive"),
+        Just("reply"),
+        Just("check"),
+        Just("mark"),
+        Just("timing"),
+        Just("since"),
+        Just("auto_reply"),
+        Just("manual"),
+        Just("off"),
+        Just("push_x"),
+        Just("device_control"),
     ];
     proptest::collection::vec(tokens, 0..60).prop_map(|t| t.concat())
 }
@@ -210,22 +548,99 @@ fn mutated() -> impl Strategy<Value = String> {
 /// One generated step, kept simple enough to render and compare.
 #[derive(Clone, Debug)]
 enum GenStep {
-    Connect { conn: String, host: u8 },
-    Request { conn: String, cmd: String, within_ms: u64, errcode: i64, text: String },
-    Wait { ms: u64 },
-    Disconnect { conn: String },
-    Silence { conn: String, ms: u64 },
-    Repeat { times: u32, inner: Vec<GenStep> },
+    Connect {
+        conn: String,
+        host: u8,
+    },
+    Request {
+        conn: String,
+        cmd: String,
+        within_ms: u64,
+        errcode: i64,
+        text: String,
+    },
+    Wait {
+        ms: u64,
+    },
+    Disconnect {
+        conn: String,
+    },
+    Silence {
+        conn: String,
+        ms: u64,
+    },
+    Repeat {
+        times: u32,
+        inner: Vec<GenStep>,
+    },
+    // cloud role
+    Accept {
+        conn: String,
+        within_ms: Option<u64>,
+    },
+    Receive {
+        conn: String,
+        cmd: Option<String>,
+        within_ms: u64,
+        text: String,
+    },
+    Reply {
+        to: String,
+        errcode: i64,
+        text: String,
+        suggestion: Option<&'static str>,
+    },
+    Push {
+        conn: String,
+        cmd: String,
+        text: String,
+    },
+    Close {
+        conn: String,
+        code: u16,
+    },
+    Delay {
+        ms: u64,
+    },
+    Reconnect {
+        conn: String,
+        within_ms: u64,
+    },
+    CmdSilence {
+        conn: String,
+        ms: u64,
+        cmd: String,
+    },
+    Mark {
+        name: String,
+    },
+    /// `since` is filled in after generation with the latest earlier mark, if any.
+    Timing {
+        cmd: String,
+        since: Option<String>,
+        min_ms: u64,
+        max_ms: u64,
+        min_count: Option<u32>,
+    },
+}
+
+/// Plain words YAML would type as booleans or null rather than strings.
+fn typed_word(s: &str) -> bool {
+    matches!(s, "true" | "false" | "null")
 }
 
 fn conn_name() -> impl Strategy<Value = String> {
-    "[a-z][a-z0-9_]{0,5}"
+    "[a-z][a-z0-9_]{0,5}".prop_filter("a string in YAML", |s| !typed_word(s))
+}
+
+fn cmd_name() -> impl Strategy<Value = String> {
+    "[a-z_]{1,12}".prop_filter("a string in YAML", |s| !typed_word(s))
 }
 
 fn leaf_step() -> impl Strategy<Value = GenStep> {
     prop_oneof![
         (conn_name(), 1u8..=254).prop_map(|(conn, host)| GenStep::Connect { conn, host }),
-        (conn_name(), "[a-z_]{1,12}", 1u64..100_000, -1i64..700_000, "\\PC{0,12}")
+        (conn_name(), cmd_name(), 1u64..100_000, -1i64..700_000, "\\PC{0,12}")
             .prop_map(|(conn, cmd, within_ms, errcode, text)| GenStep::Request { conn, cmd, within_ms, errcode, text }),
         (0u64..10_000_000).prop_map(|ms| GenStep::Wait { ms }),
         conn_name().prop_map(|conn| GenStep::Disconnect { conn }),
@@ -238,6 +653,48 @@ fn gen_step() -> impl Strategy<Value = GenStep> {
         4 => leaf_step(),
         1 => (1u32..=1000, proptest::collection::vec(leaf_step(), 1..4)).prop_map(|(times, inner)| GenStep::Repeat { times, inner }),
     ]
+}
+
+/// The steps of a cloud-role scenario: the shared kinds and the cloud's own.
+fn cloud_leaf_step() -> impl Strategy<Value = GenStep> {
+    let close_code = prop_oneof![Just(1000u16), Just(1001), 3000u16..=4999];
+    prop_oneof![
+        (1u64..10_000_000).prop_map(|ms| GenStep::Wait { ms }),
+        conn_name().prop_map(|conn| GenStep::Disconnect { conn }),
+        (conn_name(), proptest::option::of(1u64..100_000)).prop_map(|(conn, within_ms)| GenStep::Accept { conn, within_ms }),
+        (conn_name(), proptest::option::of(cmd_name()), 1u64..100_000, "\\PC{0,12}")
+            .prop_map(|(conn, cmd, within_ms, text)| GenStep::Receive { conn, cmd, within_ms, text }),
+        ("[a-z0-9]{1,8}", 0i64..700_000, "\\PC{0,12}", proptest::option::of(prop_oneof![Just("retry"), Just("reconnect")]))
+            .prop_map(|(to, errcode, text, suggestion)| GenStep::Reply { to, errcode, text, suggestion }),
+        (conn_name(), "push_[a-z_]{1,12}", "\\PC{0,12}").prop_map(|(conn, cmd, text)| GenStep::Push { conn, cmd, text }),
+        (conn_name(), close_code).prop_map(|(conn, code)| GenStep::Close { conn, code }),
+        (1u64..1_000_000).prop_map(|ms| GenStep::Delay { ms }),
+        (conn_name(), 1u64..1_000_000).prop_map(|(conn, within_ms)| GenStep::Reconnect { conn, within_ms }),
+        (conn_name(), 1u64..1_000_000, cmd_name()).prop_map(|(conn, ms, cmd)| GenStep::CmdSilence { conn, ms, cmd }),
+        conn_name().prop_map(|name| GenStep::Mark { name }),
+        (cmd_name(), 0u64..100_000, 0u64..100_000, proptest::option::of(1u32..1000))
+            .prop_map(|(cmd, a, b, min_count)| { GenStep::Timing { cmd, since: None, min_ms: a.min(b), max_ms: a.max(b), min_count } }),
+    ]
+}
+
+fn cloud_step() -> impl Strategy<Value = GenStep> {
+    prop_oneof![
+        4 => cloud_leaf_step(),
+        1 => (1u32..=1000, proptest::collection::vec(cloud_leaf_step(), 1..4)).prop_map(|(times, inner)| GenStep::Repeat { times, inner }),
+    ]
+}
+
+/// Points every generated `timing` at the latest mark before it in file order (or none), as
+/// `since` must name an earlier mark.
+fn link_marks(steps: &mut [GenStep], latest: &mut Option<String>) {
+    for step in steps {
+        match step {
+            GenStep::Mark { name } => *latest = Some(name.clone()),
+            GenStep::Timing { since, .. } => since.clone_from(latest),
+            GenStep::Repeat { inner, .. } => link_marks(inner, latest),
+            _ => {}
+        }
+    }
 }
 
 /// A JSON string is a valid YAML double-quoted scalar.
@@ -256,17 +713,59 @@ fn render_steps(steps: &[GenStep], indent: usize, out: &mut String) {
             }
             GenStep::Wait { ms } => out.push_str(&format!("{pad}- wait: {}\n", format_duration(Duration::from_millis(*ms)))),
             GenStep::Disconnect { conn } => out.push_str(&format!("{pad}- disconnect: {conn}\n")),
-            GenStep::Silence { conn, ms } => out.push_str(&format!("{pad}- expect_silence:\n{pad}    conn: {conn}\n{pad}    for: {ms}ms\n")),
+            GenStep::Silence { conn, ms } => {
+                out.push_str(&format!("{pad}- expect_silence:\n{pad}    conn: {conn}\n{pad}    for: {ms}ms\n"))
+            }
             GenStep::Repeat { times, inner } => {
                 out.push_str(&format!("{pad}- repeat:\n{pad}    times: {times}\n{pad}    steps:\n"));
                 render_steps(inner, indent + 6, out);
+            }
+            GenStep::Accept { conn, within_ms: None } => out.push_str(&format!("{pad}- accept: {conn}\n")),
+            GenStep::Accept { conn, within_ms: Some(ms) } => out.push_str(&format!("{pad}- accept: {{ conn: {conn}, within: {ms}ms }}\n")),
+            GenStep::Receive { conn, cmd, within_ms, text } => {
+                let cmd = cmd.as_ref().map(|c| format!(", cmd: {c}")).unwrap_or_default();
+                out.push_str(&format!("{pad}- receive: {{ conn: {conn}{cmd}, within: {within_ms}ms }}\n"));
+                out.push_str(&format!("{pad}  check: {{ body: {{ text: {} }} }}\n", quoted(text)));
+            }
+            GenStep::Reply { to, errcode, text, suggestion } => {
+                out.push_str(&format!("{pad}- reply:\n{pad}    to: {}\n{pad}    errcode: {errcode}\n", quoted(to)));
+                out.push_str(&format!("{pad}    body: {{ text: {} }}\n", quoted(text)));
+                if let Some(s) = suggestion {
+                    out.push_str(&format!("{pad}    suggestion: {s}\n"));
+                }
+            }
+            GenStep::Push { conn, cmd, text } => {
+                out.push_str(&format!("{pad}- push: {{ conn: {conn}, cmd: {cmd}, body: {{ text: {} }} }}\n", quoted(text)))
+            }
+            GenStep::Close { conn, code } => out.push_str(&format!("{pad}- close: {{ conn: {conn}, code: {code} }}\n")),
+            GenStep::Delay { ms } => out.push_str(&format!("{pad}- delay: {ms}ms\n")),
+            GenStep::Reconnect { conn, within_ms } => {
+                out.push_str(&format!("{pad}- expect_reconnect: {{ conn: {conn}, within: {within_ms}ms }}\n"))
+            }
+            GenStep::CmdSilence { conn, ms, cmd } => {
+                out.push_str(&format!("{pad}- expect_silence: {{ conn: {conn}, for: {ms}ms, cmd: {cmd} }}\n"))
+            }
+            GenStep::Mark { name } => out.push_str(&format!("{pad}- mark: {name}\n")),
+            GenStep::Timing { cmd, since, min_ms, max_ms, min_count } => {
+                out.push_str(&format!("{pad}- timing:\n{pad}    cmd: {cmd}\n{pad}    gaps: {{ min: {min_ms}ms, max: {max_ms}ms }}\n"));
+                if let Some(since) = since {
+                    out.push_str(&format!("{pad}    since: {since}\n"));
+                }
+                if let Some(n) = min_count {
+                    out.push_str(&format!("{pad}    min_count: {n}\n"));
+                }
             }
         }
     }
 }
 
-fn render_scenario(id: &str, requirements: &[String], steps: &[GenStep]) -> String {
-    let mut out = format!("id: {id}\ntitle: {}\nrequirements: [{}]\nrole: device\nsteps:\n", quoted("generated: a title"), requirements.join(", "));
+fn render_scenario(id: &str, requirements: &[String], role: Role, steps: &[GenStep]) -> String {
+    let mut out = format!(
+        "id: {id}\ntitle: {}\nrequirements: [{}]\nrole: {}\nsteps:\n",
+        quoted("generated: a title"),
+        requirements.join(", "),
+        role.as_str()
+    );
     render_steps(steps, 2, &mut out);
     out
 }
@@ -300,6 +799,52 @@ fn same_step(got: &StepKind, want: &GenStep) -> Result<(), TestCaseError> {
         (StepKind::ExpectSilence(s), GenStep::Silence { conn, ms }) => {
             prop_assert_eq!(&s.conn, conn);
             prop_assert_eq!(fixed(&Some(s.duration.clone())), Duration::from_millis(*ms));
+        }
+        (StepKind::Accept(a), GenStep::Accept { conn, within_ms }) => {
+            prop_assert_eq!(&a.conn, conn);
+            prop_assert_eq!(a.within.clone(), within_ms.map(|ms| DurationExpr::Fixed(Duration::from_millis(ms))));
+        }
+        (StepKind::Receive(r), GenStep::Receive { conn, cmd, within_ms, text }) => {
+            prop_assert_eq!(&r.conn, conn);
+            prop_assert_eq!(&r.cmd, cmd);
+            prop_assert_eq!(fixed(&r.within), Duration::from_millis(*within_ms));
+            let want = Matcher::from_value(&json!({ "body": { "text": text } }));
+            prop_assert_eq!(&r.check.as_ref().unwrap().value, &want);
+        }
+        (StepKind::Reply(r), GenStep::Reply { to, errcode, text, suggestion }) => {
+            prop_assert_eq!(&r.conn, "a");
+            prop_assert_eq!(r.to.as_deref(), Some(to.as_str()));
+            prop_assert_eq!(r.spec.errcode, *errcode);
+            prop_assert_eq!(&r.spec.body, &Some(json!({ "text": text })));
+            prop_assert_eq!(r.spec.suggestion.as_deref(), *suggestion);
+        }
+        (StepKind::Push(p), GenStep::Push { conn, cmd, text }) => {
+            prop_assert_eq!((&p.conn, &p.cmd), (conn, cmd));
+            prop_assert_eq!(&p.body, &Some(json!({ "text": text })));
+        }
+        (StepKind::Close(c), GenStep::Close { conn, code }) => {
+            prop_assert_eq!(&c.conn, conn);
+            prop_assert_eq!(c.code, Some(*code));
+        }
+        (StepKind::Delay(d), GenStep::Delay { ms }) => prop_assert_eq!(fixed(&Some(d.clone())), Duration::from_millis(*ms)),
+        (StepKind::ExpectReconnect(r), GenStep::Reconnect { conn, within_ms }) => {
+            prop_assert_eq!(&r.conn, conn);
+            prop_assert_eq!(fixed(&r.within), Duration::from_millis(*within_ms));
+        }
+        (StepKind::ExpectSilence(s), GenStep::CmdSilence { conn, ms, cmd }) => {
+            prop_assert_eq!(&s.conn, conn);
+            prop_assert_eq!(fixed(&Some(s.duration.clone())), Duration::from_millis(*ms));
+            prop_assert_eq!(s.cmd.as_ref(), Some(cmd));
+        }
+        (StepKind::Mark(m), GenStep::Mark { name }) => prop_assert_eq!(m, name),
+        (StepKind::Timing(t), GenStep::Timing { cmd, since, min_ms, max_ms, min_count }) => {
+            prop_assert_eq!(&t.cmd, cmd);
+            prop_assert_eq!(&t.since, since);
+            let gaps = t.gaps.as_ref().unwrap();
+            prop_assert_eq!(fixed(&gaps.min), Duration::from_millis(*min_ms));
+            prop_assert_eq!(fixed(&gaps.max), Duration::from_millis(*max_ms));
+            prop_assert_eq!(t.min_count, *min_count);
+            prop_assert!(t.conn.is_none() && !t.jitter && !t.none && t.max_per.is_none());
         }
         (StepKind::Repeat(r), GenStep::Repeat { times, inner }) => {
             prop_assert_eq!(r.times, *times);
@@ -345,13 +890,18 @@ proptest! {
     fn generated_scenarios_round_trip(
         id in "[a-z][a-z0-9._-]{0,20}",
         requirements in proptest::collection::btree_set(requirement_id(), 1..4),
-        steps in proptest::collection::vec(gen_step(), 1..8),
+        (role, mut steps) in prop_oneof![
+            proptest::collection::vec(gen_step(), 1..8).prop_map(|s| (Role::Device, s)),
+            proptest::collection::vec(cloud_step(), 1..8).prop_map(|s| (Role::Cloud, s)),
+        ],
     ) {
+        link_marks(&mut steps, &mut None);
         let requirements: Vec<String> = requirements.into_iter().collect();
-        let text = render_scenario(&id, &requirements, &steps);
+        let text = render_scenario(&id, &requirements, role, &steps);
         let loaded = load(&text).map_err(|e| TestCaseError::fail(format!("{e:?}\n{text}")))?;
         prop_assert_eq!(&loaded.id.value, &id);
         prop_assert_eq!(&loaded.title, "generated: a title");
+        prop_assert_eq!(loaded.role, role);
         let got: Vec<&str> = loaded.requirements.iter().map(|r| r.value.as_str()).collect();
         prop_assert_eq!(got, requirements.iter().map(String::as_str).collect::<Vec<_>>());
         prop_assert_eq!(loaded.steps.len(), steps.len());

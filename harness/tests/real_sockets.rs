@@ -122,14 +122,14 @@ async fn rogue_cloud(mode: Rogue) -> (String, tokio::task::JoinHandle<()>) {
 #[case::garbage(Rogue::Garbage, "fail", "not JSON")]
 #[case::silent(Rogue::Silent, "fail", "no reply")]
 #[case::reset(Rogue::Reset, "error", "could not connect")]
-#[case::huge(Rogue::Huge, "fail", "closed")]
+#[case::huge(Rogue::Huge, "fail", "broken")]
 #[case::close(Rogue::Close, "fail", "closed")]
 fn a_misbehaving_cloud_gets_a_verdict_not_a_hang(#[case] mode: Rogue, #[case] verdict: &str, #[case] reason: &str) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (url, server) = rt.block_on(rogue_cloud(mode));
     let scenarios: Vec<_> = library("cloud").into_iter().filter(|s| s.id.value == "cloud.register.valid-signature").collect();
     let config = RunConfig {
-        cloud: CloudTarget::Url { url, insecure: false },
+        cloud: Some(CloudTarget::Url { url, insecure: false }),
         step_timeout: Duration::from_secs(1),
         deadline: Duration::from_secs(20),
         ..RunConfig::default()
@@ -145,4 +145,25 @@ fn a_misbehaving_cloud_gets_a_verdict_not_a_hang(#[case] mode: Rogue, #[case] ve
         other => panic!("{other:?}"),
     };
     assert!(message.contains(reason), "{mode:?}: {message}");
+}
+
+/// A link the cloud breaks (a frame over the size limit) is not the clean close that
+/// `expect_closed` asks for: a heartbeat scenario must not pass against it.
+#[test]
+fn a_broken_link_is_not_a_clean_close() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (url, server) = rt.block_on(rogue_cloud(Rogue::Huge));
+    let dir = std::env::temp_dir().join(format!("hwconform-broken-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("closed.yaml");
+    std::fs::write(&file, "id: x.closed\ntitle: t\nrequirements: [C8]\nrole: device\nsteps:\n  - connect: a\n  - send: { json: { cmd: ping, headers: { req_id: r1 } } }\n  - expect_closed: { conn: a, within: 5s }\n").unwrap();
+    let scenarios = hwconform::scenario::load_paths(&[file]).unwrap();
+    let config = RunConfig { cloud: Some(CloudTarget::Url { url, insecure: false }), ..RunConfig::default() };
+    let results = run_library(&scenarios, config);
+    server.abort();
+    let _ = std::fs::remove_dir_all(&dir);
+    match &results[0].verdict {
+        Verdict::Fail(f) => assert!(f.message.contains("broke"), "{}", f.message),
+        other => panic!("expected a fail, got {other:?}"),
+    }
 }

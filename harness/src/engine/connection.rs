@@ -1,11 +1,13 @@
-//! One WebSocket connection of a session: a write half the session drives and a reader task
-//! that records every frame in the transcript as it arrives and queues it for the steps.
+//! One WebSocket connection of a session: a write half the steps drive and a reader task
+//! that records every frame as it arrives, answers what the auto-responder answers (the cloud
+//! role's pings), and queues the rest, with its arrival time, for the steps.
 
-use super::clock::ScenarioClock;
-use super::transcript::{Frame, Party, Transcript, TranscriptEvent};
+use super::recorder::Recorder;
+use super::transcript::{close_text, Party, TranscriptEvent};
 use super::transport::WsStream;
 use futures_util::stream::{SplitSink, StreamExt};
 use futures_util::SinkExt;
+use serde_json::Value;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -15,123 +17,184 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 
-/// How many received frames may wait unread before the reader stops reading (back-pressure
-/// on a target that floods).
+/// How many received frames may wait in the channel before the reader stops reading
+/// (back-pressure on a target that floods).
 const INBOX_CAPACITY: usize = 1024;
+
+/// How many received frames may wait unconsumed before the session calls it a flood.
+pub const MAX_PENDING: usize = 4096;
+
+/// Bound on one write: a target that stops reading cannot stall a step.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the reader hands the session.
 #[derive(Clone, Debug)]
-pub enum Inbound {
+pub enum Item {
     Text(String),
     Binary(Vec<u8>),
-    /// The connection ended: closed by the target (with code), or broken (error text).
+    /// The peer closed the connection (with a close frame, or by ending the stream).
     Closed { code: Option<u16>, reason: String },
+    /// The connection broke: a protocol error, an oversized frame, a reset.
+    Broken { reason: String },
 }
 
-/// State shared by a session and its connections' readers.
-pub struct Shared {
-    pub transcript: Transcript,
-    /// Texts known to be secret, scrubbed from any free text recorded.
-    pub secrets: Vec<String>,
+/// A received item and when it arrived on the scenario clock.
+#[derive(Clone, Debug)]
+pub struct Inbound {
+    pub at: Duration,
+    pub item: Item,
 }
 
-pub type SharedState = Arc<Mutex<Shared>>;
+impl Inbound {
+    pub fn is_end(&self) -> bool {
+        matches!(self.item, Item::Closed { .. } | Item::Broken { .. })
+    }
 
-pub fn record(shared: &SharedState, clock: &ScenarioClock, event: TranscriptEvent) {
-    let mut s = shared.lock().unwrap_or_else(|p| p.into_inner());
-    let at = clock.elapsed();
-    s.transcript.push(at, event);
+    /// How the link ended, for messages.
+    pub fn end_text(&self) -> Option<String> {
+        match &self.item {
+            Item::Closed { code, reason } => Some(format!("closed{}", close_text(*code, reason))),
+            Item::Broken { reason } => Some(format!("broken: {reason}")),
+            _ => None,
+        }
+    }
 }
+
+/// Answers a request frame by itself, or declines (`None`).
+pub type AutoResponder = Arc<dyn Fn(&Value) -> Option<Message> + Send + Sync>;
+
+type Sink = Arc<tokio::sync::Mutex<SplitSink<WsStream, Message>>>;
 
 /// A live connection.
 pub struct Connection {
-    pub name: String,
-    /// Which of the scenario's devices speaks on it.
+    name: Arc<Mutex<String>>,
+    /// Which of the scenario's devices speaks on it (device role).
     pub device: String,
     pub local: String,
-    sink: SplitSink<WsStream, Message>,
+    sink: Sink,
     inbox: mpsc::Receiver<Inbound>,
     /// Frames received but not yet consumed by a step, in arrival order.
     pub pending: VecDeque<Inbound>,
-    /// Set once the reader saw the end.
+    /// Set once the reader's end was consumed from the inbox.
     pub closed: bool,
-    shared: SharedState,
-    clock: ScenarioClock,
+    recorder: Recorder,
     reader: tokio::task::JoinHandle<()>,
-    /// Set when the harness starts a close, so the target's echo is not recorded as its own.
+    /// Set when the harness starts a close, so the peer's echo is not recorded as its own.
     closing: Arc<AtomicBool>,
 }
 
+async fn write(sink: &Sink, msg: Message) -> Result<(), String> {
+    match tokio::time::timeout(WRITE_TIMEOUT, async { sink.lock().await.send(msg).await }).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(format!("send failed: {e}")),
+        Err(_) => Err(format!("send did not complete within {}s (the target stopped reading)", WRITE_TIMEOUT.as_secs())),
+    }
+}
+
+fn record_msg(recorder: &Recorder, conn: &str, msg: &Message, sent: bool) {
+    match msg {
+        Message::Text(t) => recorder.text_frame(conn, t, sent),
+        Message::Binary(b) => recorder.binary_frame(conn, b, sent),
+        _ => {}
+    }
+}
+
 impl Connection {
-    pub fn open(name: &str, device: &str, local: String, ws: WsStream, shared: SharedState, clock: ScenarioClock) -> Connection {
-        record(&shared, &clock, TranscriptEvent::Opened { conn: name.to_string(), local: local.clone() });
+    pub fn open(name: &str, device: &str, local: String, ws: WsStream, recorder: Recorder, auto: Option<AutoResponder>) -> Connection {
+        recorder.record(TranscriptEvent::Opened { conn: name.to_string(), local: local.clone() });
         let (sink, mut stream) = ws.split();
+        let sink: Sink = Arc::new(tokio::sync::Mutex::new(sink));
         let (tx, inbox) = mpsc::channel(INBOX_CAPACITY);
-        let (conn, rshared) = (name.to_string(), shared.clone());
+        let name = Arc::new(Mutex::new(name.to_string()));
         let closing = Arc::new(AtomicBool::new(false));
-        let rclosing = closing.clone();
+        let (rname, rrec, rclosing, rsink) = (name.clone(), recorder.clone(), closing.clone(), sink.clone());
         let reader = tokio::spawn(async move {
+            let conn = || rname.lock().unwrap_or_else(|p| p.into_inner()).clone();
             loop {
                 let item = match stream.next().await {
                     Some(Ok(Message::Text(t))) => {
-                        record(&rshared, &clock, TranscriptEvent::Received { conn: conn.clone(), frame: Frame::text(&t) });
-                        Inbound::Text(t.to_string())
+                        rrec.text_frame(&conn(), &t, false);
+                        if let Some(answer) = auto.as_ref().and_then(|a| serde_json::from_str::<Value>(&t).ok().and_then(|v| a(&v))) {
+                            record_msg(&rrec, &conn(), &answer, true);
+                            if write(&rsink, answer).await.is_err() {
+                                break;
+                            }
+                            continue;
+                        }
+                        Item::Text(t.to_string())
                     }
                     Some(Ok(Message::Binary(b))) => {
-                        record(&rshared, &clock, TranscriptEvent::Received { conn: conn.clone(), frame: Frame::binary(&b) });
-                        Inbound::Binary(b.to_vec())
+                        rrec.binary_frame(&conn(), &b, false);
+                        Item::Binary(b.to_vec())
                     }
                     Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
                     Some(Ok(Message::Close(frame))) => {
                         let (code, reason) = frame.map(|f| (Some(u16::from(f.code)), f.reason.to_string())).unwrap_or((None, String::new()));
-                        if rclosing.load(Ordering::SeqCst) {
-                            let _ = tx.send(Inbound::Closed { code, reason }).await;
-                            break;
+                        if !rclosing.load(Ordering::SeqCst) {
+                            rrec.record(TranscriptEvent::Closed { conn: conn(), by: Party::Target, code, reason: reason.clone() });
                         }
-                        record(&rshared, &clock, TranscriptEvent::Closed { conn: conn.clone(), by: Party::Target, code, reason: reason.clone() });
-                        let _ = tx.send(Inbound::Closed { code, reason }).await;
-                        break;
+                        Item::Closed { code, reason }
                     }
                     Some(Err(e)) => {
-                        let reason = format!("connection broken: {e}");
-                        record(&rshared, &clock, TranscriptEvent::Closed { conn: conn.clone(), by: Party::Target, code: None, reason: reason.clone() });
-                        let _ = tx.send(Inbound::Closed { code: None, reason }).await;
-                        break;
+                        let reason = e.to_string();
+                        rrec.record(TranscriptEvent::Closed { conn: conn(), by: Party::Target, code: None, reason: format!("broken: {reason}") });
+                        Item::Broken { reason }
                     }
                     None => {
-                        let reason = "connection ended without a close frame".to_string();
-                        record(&rshared, &clock, TranscriptEvent::Closed { conn: conn.clone(), by: Party::Target, code: None, reason: reason.clone() });
-                        let _ = tx.send(Inbound::Closed { code: None, reason }).await;
-                        break;
+                        let reason = "the stream ended without a close frame".to_string();
+                        if !rclosing.load(Ordering::SeqCst) {
+                            rrec.record(TranscriptEvent::Closed { conn: conn(), by: Party::Target, code: None, reason: reason.clone() });
+                        }
+                        Item::Closed { code: None, reason }
                     }
                 };
-                if tx.send(item).await.is_err() {
+                let end = matches!(item, Item::Closed { .. } | Item::Broken { .. });
+                if tx.send(Inbound { at: rrec.now(), item }).await.is_err() || end {
                     break;
                 }
             }
         });
-        Connection { name: name.to_string(), device: device.to_string(), local, sink, inbox, pending: VecDeque::new(), closed: false, shared, clock, reader, closing }
+        Connection { name, device: device.to_string(), local, sink, inbox, pending: VecDeque::new(), closed: false, recorder, reader, closing }
+    }
+
+    pub fn name(&self) -> String {
+        self.name.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The harness walks away from the link without closing it (an IP change); its later
+    /// frames are recorded under `NAME~old` so they are not mistaken for the new link's.
+    pub fn abandon(self) -> Connection {
+        let old = self.name();
+        self.recorder.record(TranscriptEvent::Abandoned { conn: old.clone() });
+        *self.name.lock().unwrap_or_else(|p| p.into_inner()) = format!("{old}~old");
+        self
     }
 
     /// Sends a frame and records it (the recorded copy has secrets redacted).
     pub async fn send(&mut self, msg: Message) -> Result<(), String> {
-        let frame = match &msg {
-            Message::Text(t) => Frame::text(t),
-            Message::Binary(b) => Frame::binary(b),
-            _ => Frame::text(""),
-        };
-        record(&self.shared, &self.clock, TranscriptEvent::Sent { conn: self.name.clone(), frame });
-        // A send can stall only if the target stops reading; bound it like every wait.
-        match tokio::time::timeout(Duration::from_secs(10), self.sink.send(msg)).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(format!("send failed: {e}")),
-            Err(_) => Err("send did not complete within 10s (the target stopped reading)".into()),
+        record_msg(&self.recorder, &self.name(), &msg, true);
+        write(&self.sink, msg).await
+    }
+
+    /// Moves what the reader has delivered so far into `pending`.
+    fn drain(&mut self) {
+        while let Ok(item) = self.inbox.try_recv() {
+            self.pending.push_back(item);
         }
+    }
+
+    /// Whether more frames wait unconsumed than any honest exchange explains.
+    pub fn flooded(&mut self) -> bool {
+        self.drain();
+        self.pending.len() > MAX_PENDING
     }
 
     /// The next received item, from the pending queue first, waiting until `deadline`.
     pub async fn next(&mut self, deadline: tokio::time::Instant) -> Option<Inbound> {
         if let Some(item) = self.pending.pop_front() {
+            if item.is_end() {
+                self.closed = true;
+            }
             return Some(item);
         }
         if self.closed {
@@ -139,7 +202,7 @@ impl Connection {
         }
         match tokio::time::timeout_at(deadline, self.inbox.recv()).await {
             Ok(Some(item)) => {
-                if matches!(item, Inbound::Closed { .. }) {
+                if item.is_end() {
                     self.closed = true;
                 }
                 Some(item)
@@ -152,33 +215,26 @@ impl Connection {
         }
     }
 
-    /// Why the target ended the link, if the reader has seen it end; frames that arrived
-    /// before the end stay queued.
+    /// How the link ended, if the reader has seen it end; earlier frames stay queued.
     pub fn ended(&mut self) -> Option<String> {
-        while let Ok(item) = self.inbox.try_recv() {
-            self.pending.push_back(item);
+        self.drain();
+        if self.closed {
+            return Some("closed".into());
         }
-        self.pending.iter().find_map(|i| match i {
-            Inbound::Closed { code, reason } => Some(match code {
-                Some(c) if reason.is_empty() => format!("close code {c}"),
-                Some(c) => format!("close code {c}: {reason}"),
-                None => reason.clone(),
-            }),
-            _ => None,
-        })
+        self.pending.iter().find_map(Inbound::end_text)
     }
 
-    /// Closes cleanly: a close frame (code 1000), then a bounded wait for the target's echo,
-    /// so the target has seen the close before the next step runs.
-    pub async fn close(mut self) {
-        record(&self.shared, &self.clock, TranscriptEvent::Closed { conn: self.name.clone(), by: Party::Harness, code: Some(1000), reason: String::new() });
-        if !self.closed && self.ended().is_none() {
+    /// Closes cleanly: a close frame (default 1000), then a bounded wait for the peer's echo,
+    /// so the peer has seen the close before the next step runs.
+    pub async fn close(mut self, code: u16, reason: &str) {
+        self.recorder.record(TranscriptEvent::Closed { conn: self.name(), by: Party::Harness, code: Some(code), reason: reason.to_string() });
+        if self.ended().is_none() {
             self.closing.store(true, Ordering::SeqCst);
-            let frame = CloseFrame { code: CloseCode::Normal, reason: "".into() };
-            if let Ok(Ok(())) = tokio::time::timeout(Duration::from_secs(2), self.sink.send(Message::Close(Some(frame)))).await {
+            let frame = CloseFrame { code: CloseCode::from(code), reason: reason.to_string().into() };
+            if write(&self.sink, Message::Close(Some(frame))).await.is_ok() {
                 let _ = tokio::time::timeout(Duration::from_secs(2), async {
                     while let Some(item) = self.inbox.recv().await {
-                        if matches!(item, Inbound::Closed { .. }) {
+                        if item.is_end() {
                             break;
                         }
                     }

@@ -4,8 +4,10 @@
 
 pub mod clock;
 pub mod connection;
+pub mod device_target;
 pub mod event;
 pub mod monitor;
+pub mod recorder;
 pub mod runner;
 pub mod session;
 pub mod target;

@@ -1,16 +1,20 @@
-//! The runner: schedules scenarios over `jobs` worker threads, gives each its own device
-//! identities, source-address slot and (in-process) its own mock on a paused clock, and emits
-//! events in scenario order.
+//! The runner: schedules scenarios over worker threads, gives each its target — the cloud for
+//! device-role scenarios, the device for cloud-role ones — its identities and source-address
+//! slot, a paused clock when its target is in-process, and emits events in scenario order.
 
 use super::clock::wall_unix;
+use super::device_target::{self, DeviceTarget, TargetDevice};
 use super::event::RunEvent;
-use super::session::{self, SessionSetup};
-use super::target::{MockTarget, RemoteCloud, SessionTarget, TargetSettings};
+use super::session::{self, SessionSetup, Target};
+use super::target::{MockTarget, RemoteCloud, TargetCloud};
 use super::verdict::{Failure, RunSummary, ScenarioResult, Verdict};
 use crate::protocol::fleet::{Fleet, FleetDevice};
-use crate::scenario::{Role, Scenario, StepKind};
+use crate::protocol::timing::CloudTimings;
+use crate::scenario::{visit_steps, Capability, Role, Scenario, StepKind};
 use crate::targets::mock::ControlRequest;
+use crate::targets::sim::SimConfig;
 use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
@@ -40,25 +44,33 @@ impl CloudTarget {
 /// How a run is set up.
 #[derive(Clone, Debug)]
 pub struct RunConfig {
-    pub cloud: CloudTarget,
-    /// Identities the harness signs with; in-process mocks know the same fleet.
+    /// `None`: device-role scenarios are skipped.
+    pub cloud: Option<CloudTarget>,
+    /// `None`: cloud-role scenarios are skipped.
+    pub device: Option<DeviceTarget>,
+    /// A command run before each cloud-role scenario (power-cycle relay, factory reset).
+    pub device_reset: Option<String>,
+    /// Identities: the harness signs with them as a device, checks them as the cloud, and
+    /// in-process mocks and the reference device know the same.
     pub fleet: Arc<Fleet>,
     pub jobs: usize,
     pub step_timeout: Duration,
     pub deadline: Duration,
-    /// Timing settings of a real cloud (the mock reports its own).
-    pub settings: TargetSettings,
+    /// What a real cloud is expected to do (the mock reports its own).
+    pub timings: CloudTimings,
 }
 
 impl Default for RunConfig {
     fn default() -> Self {
         RunConfig {
-            cloud: CloudTarget::Mock(MockTarget::default()),
+            cloud: Some(CloudTarget::Mock(MockTarget::default())),
+            device: Some(DeviceTarget::Sim { faults: Default::default() }),
+            device_reset: None,
             fleet: Arc::new(Fleet::default_fleet()),
             jobs: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
             step_timeout: Duration::from_secs(10),
             deadline: Duration::from_secs(600),
-            settings: TargetSettings::default(),
+            timings: CloudTimings::FAQ,
         }
     }
 }
@@ -67,23 +79,33 @@ impl Default for RunConfig {
 pub enum RunError {
     #[error("the cloud target {url} is unusable: {reason}")]
     Target { url: String, reason: String },
+    #[error("cannot listen for the device on {addr}: {source}")]
+    Listen { addr: std::net::SocketAddr, #[source] source: std::io::Error },
     #[error("the device fleet is empty: give at least one identity")]
     EmptyFleet,
+}
+
+/// What the run set up once, shared by every scenario.
+struct Shared {
+    remote: Option<Arc<RemoteCloud>>,
+    listener: Option<std::net::TcpListener>,
+    /// Devices each device-role scenario may need at most (for the remote identity slots).
+    per_scenario: usize,
 }
 
 pub struct Runner {
     config: RunConfig,
 }
 
-/// What each scenario is given, decided before any runs so parallel runs cannot collide.
-struct Assignment {
-    identities: Vec<(String, FleetDevice)>,
-    slot: u8,
-}
-
 impl Runner {
     pub fn new(config: RunConfig) -> Runner {
         Runner { config }
+    }
+
+    pub fn describe(&self) -> String {
+        let cloud = self.config.cloud.as_ref().map(CloudTarget::describe).unwrap_or_else(|| "no cloud".into());
+        let device = self.config.device.as_ref().map(DeviceTarget::describe).unwrap_or_else(|| "no device".into());
+        format!("{cloud} and {device}")
     }
 
     /// Runs every scenario; `on_event` sees every event, in scenario order.
@@ -92,24 +114,45 @@ impl Runner {
         if self.config.fleet.devices.is_empty() {
             return Err(RunError::EmptyFleet);
         }
+        let has = |role: Role| scenarios.iter().any(|s| s.role == role && s.manual.is_none());
         let remote = match &self.config.cloud {
-            CloudTarget::Url { url, insecure } => Some(Arc::new(probe(url, *insecure, self.config.settings)?)),
-            CloudTarget::Mock(_) => None,
+            Some(CloudTarget::Url { url, insecure }) if has(Role::Device) => Some(Arc::new(probe(url, *insecure, self.config.timings)?)),
+            _ => None,
         };
-        on_event(RunEvent::RunStarted { scenarios: scenarios.len(), target: self.config.cloud.describe() });
-        let assignments = self.assign(scenarios);
+        let listener = match &self.config.device {
+            Some(DeviceTarget::Listen { addr }) if has(Role::Cloud) => {
+                Some(std::net::TcpListener::bind(addr).map_err(|source| RunError::Listen { addr: *addr, source })?)
+            }
+            _ => None,
+        };
+        let per_scenario = scenarios.iter().filter(|s| s.role == Role::Device).map(|s| s.devices.len()).max().unwrap_or(1).max(1);
+        let mut jobs = self.config.jobs.clamp(1, 64).min(scenarios.len().max(1));
+        if listener.is_some() {
+            // One real device: its scenarios take its connections one at a time.
+            jobs = 1;
+        }
+        if remote.is_some() {
+            // Never lend one SN to two scenarios at once.
+            jobs = jobs.min((self.config.fleet.devices.len() / per_scenario).max(1));
+        }
+        let shared = Shared { remote, listener, per_scenario };
+        on_event(RunEvent::RunStarted { scenarios: scenarios.len(), target: self.describe() });
+        let fixed = self.fixed_identities(scenarios);
         let next = AtomicUsize::new(0);
         let (tx, rx) = mpsc::channel::<(usize, ScenarioResult)>();
-        let jobs = self.config.jobs.clamp(1, 64).min(scenarios.len().max(1));
         let mut summary = RunSummary::default();
         std::thread::scope(|scope| {
-            for _ in 0..jobs {
+            for worker in 0..jobs {
                 let tx = tx.clone();
-                let (next, assignments, remote) = (&next, &assignments, remote.clone());
+                let (next, fixed, shared) = (&next, &fixed, &shared);
                 scope.spawn(move || loop {
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     let Some(sc) = scenarios.get(i) else { break };
-                    let result = self.run_one(sc, &assignments[i], remote.clone());
+                    let identities = match &shared.remote {
+                        Some(_) => self.slot_identities(sc, worker, shared.per_scenario),
+                        None => fixed[i].clone(),
+                    };
+                    let result = self.run_one(sc, i, identities, shared);
                     if tx.send((i, result)).is_err() {
                         break;
                     }
@@ -134,40 +177,43 @@ impl Runner {
         Ok(summary)
     }
 
-    fn assign(&self, scenarios: &[Scenario]) -> Vec<Assignment> {
+    /// In-process identities: each scenario its own devices from the fleet, in order, so a
+    /// scenario always gets the same ones.
+    fn fixed_identities(&self, scenarios: &[Scenario]) -> Vec<Vec<(String, FleetDevice)>> {
         let fleet = &self.config.fleet.devices;
         let mut cursor = 0usize;
         scenarios
             .iter()
-            .enumerate()
-            .map(|(i, sc)| {
-                let identities = sc
-                    .devices
+            .map(|sc| {
+                if sc.role == Role::Cloud {
+                    // The device under test is the fleet's first device.
+                    return vec![(sc.devices[0].clone(), fleet[0].clone())];
+                }
+                sc.devices
                     .iter()
                     .map(|name| {
                         let d = fleet[cursor % fleet.len()].clone();
                         cursor += 1;
                         (name.clone(), d)
                     })
-                    .collect();
-                Assignment { identities, slot: 1 + (i % 250) as u8 }
+                    .collect()
             })
             .collect()
     }
 
-    fn run_one(&self, sc: &Scenario, assignment: &Assignment, remote: Option<Arc<RemoteCloud>>) -> ScenarioResult {
+    /// Against a shared remote cloud: worker `w` owns fleet devices `w*k .. w*k+k`, so no SN
+    /// is ever in two running scenarios at once.
+    fn slot_identities(&self, sc: &Scenario, worker: usize, per: usize) -> Vec<(String, FleetDevice)> {
+        let fleet = &self.config.fleet.devices;
+        if sc.role == Role::Cloud {
+            return vec![(sc.devices[0].clone(), fleet[0].clone())];
+        }
+        sc.devices.iter().enumerate().map(|(j, name)| (name.clone(), fleet[(worker * per + j) % fleet.len()].clone())).collect()
+    }
+
+    fn run_one(&self, sc: &Scenario, index: usize, identities: Vec<(String, FleetDevice)>, shared: &Shared) -> ScenarioResult {
         let started = Instant::now();
-        let in_process = remote.is_none();
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(in_process).build();
-        let outcome = match runtime {
-            Err(e) => Err(format!("cannot start a runtime: {e}")),
-            Ok(rt) => Ok(rt.block_on(self.session(sc, assignment, remote))),
-        };
-        let (verdict, transcript, scenario_time) = match outcome {
-            Ok(o) => (o.verdict, o.transcript, o.scenario_time),
-            Err(e) => (Verdict::Error(Failure::new(e)), Default::default(), Duration::ZERO),
-        };
-        ScenarioResult {
+        let result = |verdict, transcript, scenario_time| ScenarioResult {
             id: sc.id.value.clone(),
             title: sc.title.clone(),
             file: sc.source.path.clone(),
@@ -178,63 +224,120 @@ impl Runner {
             wall_time: started.elapsed(),
             scenario_time,
             transcript,
+        };
+        if let Some(instructions) = &sc.manual {
+            return result(Verdict::Manual { instructions: instructions.clone() }, Default::default(), Duration::ZERO);
+        }
+        let in_process = match sc.role {
+            Role::Device => match &self.config.cloud {
+                None => return result(Verdict::Skip { reason: "the harness plays a device here, and this run has no cloud target (--cloud)".into() }, Default::default(), Duration::ZERO),
+                Some(c) => matches!(c, CloudTarget::Mock(_)),
+            },
+            Role::Cloud => match &self.config.device {
+                None => return result(Verdict::Skip { reason: "the harness plays the cloud here, and this run has no device target (--device)".into() }, Default::default(), Duration::ZERO),
+                Some(d) => d.in_process(),
+            },
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(in_process).build();
+        let outcome = match runtime {
+            Err(e) => Err(format!("cannot start a runtime: {e}")),
+            Ok(rt) => rt.block_on(self.session(sc, index, identities, shared)),
+        };
+        match outcome {
+            Ok(o) => result(o.verdict, o.transcript, o.scenario_time),
+            Err(e) => result(Verdict::Error(Failure::new(e)), Default::default(), Duration::ZERO),
         }
     }
 
-    async fn session(&self, sc: &Scenario, assignment: &Assignment, remote: Option<Arc<RemoteCloud>>) -> session::SessionOutcome {
+    async fn session(&self, sc: &Scenario, index: usize, identities: Vec<(String, FleetDevice)>, shared: &Shared) -> Result<session::SessionOutcome, String> {
         let start_unix = wall_unix();
-        let target = match (&self.config.cloud, remote) {
-            (_, Some(remote)) => SessionTarget::Remote { remote, slot: assignment.slot },
-            (CloudTarget::Mock(mock), None) => {
-                // The scenario's mock knows exactly the scenario's devices, as the fleet says.
-                let fleet = Fleet {
-                    devices: assignment.identities.iter().map(|(_, d)| d.clone()).collect(),
-                    seed_secret_no: self.config.fleet.seed_secret_no.clone(),
+        let seed = self.config.fleet.seed_secret_no.clone();
+        let target = match sc.role {
+            Role::Device => Target::Cloud(self.cloud_for(sc, index, &identities, shared, start_unix).await?),
+            Role::Cloud => {
+                let dut = &identities[0].1.identity;
+                if let Some(cmd) = &self.config.device_reset {
+                    device_target::reset(cmd).await?;
+                }
+                let device = match &self.config.device {
+                    Some(DeviceTarget::Sim { faults }) => {
+                        let mut config = SimConfig::new(dut.clone());
+                        config.faults = faults.clone();
+                        config.start_unix = start_unix;
+                        config.rng_seed = stable_hash(&sc.id.value);
+                        // The reference device starts seed-provisioned only where asked.
+                        config.seed_secret_no = seed.clone().filter(|_| sc.requires.contains(&Capability::Seed));
+                        TargetDevice::sim(config)
+                    }
+                    Some(DeviceTarget::Listen { .. }) => {
+                        let listener = shared.listener.as_ref().ok_or("the device listener is not open")?;
+                        TargetDevice::listen(listener)?
+                    }
+                    Some(DeviceTarget::Exec { command }) => TargetDevice::exec(command, dut, seed.as_ref()).await?,
+                    None => return Err("no device target".into()),
                 };
-                SessionTarget::in_process(mock, fleet, start_unix)
+                Target::Device(device)
             }
-            (CloudTarget::Url { .. }, None) => unreachable!("a URL target is probed before scenarios run"),
         };
-        if sc.role == Role::Device && target.has_control() {
-            if let SessionTarget::Remote { .. } = target {
-                // A long-lived standalone mock may remember an earlier run: start clean.
-                let sns = assignment.identities.iter().map(|(_, d)| d.identity.sn.clone()).collect();
-                let ips = source_ips(sc).into_iter().map(|ip| target.source_ip(ip).to_string()).collect();
-                let _ = target.control(ControlRequest::Forget { sns, ips }).await;
-            }
-        }
         let setup = SessionSetup {
-            identities: assignment.identities.iter().map(|(n, d)| (n.clone(), d.identity.clone())).collect(),
-            seed_secret_no: self.config.fleet.seed_secret_no.clone(),
+            identities: identities.iter().map(|(n, d)| (n.clone(), d.identity.clone())).collect(),
+            seed_secret_no: seed,
             start_unix,
             step_timeout: self.config.step_timeout,
             deadline: self.config.deadline,
         };
-        session::run(sc, target, setup).await
+        Ok(session::run(sc, target, setup).await)
+    }
+
+    async fn cloud_for(&self, sc: &Scenario, index: usize, identities: &[(String, FleetDevice)], shared: &Shared, start_unix: u64) -> Result<TargetCloud, String> {
+        match (&self.config.cloud, &shared.remote) {
+            (_, Some(remote)) => {
+                let target = TargetCloud::Remote { remote: remote.clone(), slot: 1 + (index % 250) as u8 };
+                if target.has_control() {
+                    // A long-lived standalone mock may remember an earlier run: start clean,
+                    // and make sure it knows the identities the harness signs with.
+                    let sns = identities.iter().map(|(_, d)| d.identity.sn.clone()).collect();
+                    let ips = source_ips(sc).into_iter().map(|ip| target.source_ip(ip).to_string()).collect();
+                    let answer = target.control(ControlRequest::Forget { sns, ips }).await?;
+                    if let Some(unknown) = answer.get("unknown_sns").and_then(|u| u.as_array()).filter(|u| !u.is_empty()) {
+                        return Err(format!(
+                            "the mock does not know SN {}: give the mock and the run the same --device/--identity or --devices-file",
+                            unknown.iter().filter_map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                        ));
+                    }
+                }
+                Ok(target)
+            }
+            (Some(CloudTarget::Mock(mock)), None) => {
+                // The scenario's mock knows exactly the scenario's devices, as the fleet says.
+                let fleet = Fleet { devices: identities.iter().map(|(_, d)| d.clone()).collect(), seed_secret_no: self.config.fleet.seed_secret_no.clone() };
+                Ok(TargetCloud::in_process(mock, fleet, start_unix))
+            }
+            _ => Err("no cloud target".into()),
+        }
     }
 }
 
 /// Every source address a scenario may use (its `from`s, `to`s and the default).
-fn source_ips(sc: &Scenario) -> Vec<std::net::Ipv4Addr> {
-    fn walk(steps: &[crate::scenario::Step], out: &mut Vec<std::net::Ipv4Addr>) {
-        for s in steps {
-            match &s.kind {
-                StepKind::Connect(c) => out.extend(c.from.as_deref().and_then(|f| f.parse::<std::net::Ipv4Addr>().ok())),
-                StepKind::ChangeIp(c) => out.extend(c.to.parse::<std::net::Ipv4Addr>().ok()),
-                StepKind::Repeat(r) => walk(&r.steps, out),
-                _ => {}
-            }
-        }
-    }
-    let mut out = vec![std::net::Ipv4Addr::LOCALHOST];
-    walk(&sc.steps, &mut out);
+fn source_ips(sc: &Scenario) -> Vec<Ipv4Addr> {
+    let mut out = vec![Ipv4Addr::LOCALHOST];
+    visit_steps(&sc.steps, &mut |k| match k {
+        StepKind::Connect(c) => out.extend(c.from.as_deref().and_then(|f| f.parse::<Ipv4Addr>().ok())),
+        StepKind::ChangeIp(c) => out.extend(c.to.parse::<Ipv4Addr>().ok()),
+        _ => {}
+    });
     out.sort();
     out.dedup();
     out
 }
 
-fn probe(url: &str, insecure: bool, settings: TargetSettings) -> Result<RemoteCloud, RunError> {
+/// A hash that is the same on every run and machine (unlike `DefaultHasher`'s seed).
+fn stable_hash(s: &str) -> u64 {
+    s.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3))
+}
+
+fn probe(url: &str, insecure: bool, timings: CloudTimings) -> Result<RemoteCloud, RunError> {
     let err = |reason: String| RunError::Target { url: url.to_string(), reason };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| err(e.to_string()))?;
-    rt.block_on(RemoteCloud::probe(url, insecure, settings)).map_err(|e| err(e.to_string()))
+    rt.block_on(RemoteCloud::probe(url, insecure, timings)).map_err(|e| err(e.to_string()))
 }

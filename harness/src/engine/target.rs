@@ -1,8 +1,9 @@
-//! What a session talks to: the in-process mock cloud (a fresh one per scenario, on the
-//! scenario's paused clock) or a real endpoint over TCP/TLS.
+//! The cloud a device-role session talks to: the in-process mock (a fresh one per scenario,
+//! on the scenario's paused clock) or a real endpoint over TCP/TLS.
 
 use super::transport::{self, BoxIo, Endpoint, TransportError, WsStream};
 use crate::protocol::fleet::Fleet;
+use crate::protocol::timing::CloudTimings;
 use crate::targets::mock::{ControlRequest, MockCloud, MockConfig, MockRule, CONTROL_PATH};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
@@ -13,36 +14,17 @@ use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::Connector;
 
-/// The cloud's timing settings scenarios refer to as `${heartbeat_timeout}` and friends.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TargetSettings {
-    pub heartbeat_timeout: Duration,
-    pub subscribe_window: Duration,
-    pub subscribe_limit: usize,
-}
-
-impl Default for TargetSettings {
-    /// The FAQ's values: heartbeat expiry within 1–2 min (we take the upper end for a real
-    /// cloud), 5 subscribes a minute.
-    fn default() -> Self {
-        TargetSettings { heartbeat_timeout: Duration::from_secs(120), subscribe_window: Duration::from_secs(60), subscribe_limit: 5 }
-    }
-}
-
 /// The mock as a target: how each scenario's fresh instance is configured.
 #[derive(Clone, Debug)]
 pub struct MockTarget {
-    pub heartbeat_timeout: Duration,
-    pub subscribe_window: Duration,
-    pub subscribe_limit: usize,
+    pub timings: CloudTimings,
     /// Test-only: rules switched off, to show the scenarios for them fail.
     pub disabled_rules: BTreeSet<MockRule>,
 }
 
 impl Default for MockTarget {
     fn default() -> Self {
-        let d = MockConfig::default();
-        MockTarget { heartbeat_timeout: d.heartbeat_timeout, subscribe_window: d.subscribe_window, subscribe_limit: d.subscribe_limit, disabled_rules: BTreeSet::new() }
+        MockTarget { timings: CloudTimings::MOCK, disabled_rules: BTreeSet::new() }
     }
 }
 
@@ -53,13 +35,13 @@ pub struct RemoteCloud {
     pub connector: Option<Connector>,
     /// Whether the endpoint answered the harness control protocol (it is the standalone mock).
     pub control: bool,
-    pub settings: TargetSettings,
+    pub settings: CloudTimings,
 }
 
 impl RemoteCloud {
     /// Resolves the endpoint and asks once whether it accepts harness control; a mock
     /// answers with its settings, a real cloud does not, and the run goes on without control.
-    pub async fn probe(url: &str, insecure: bool, fallback: TargetSettings) -> Result<RemoteCloud, TransportError> {
+    pub async fn probe(url: &str, insecure: bool, fallback: CloudTimings) -> Result<RemoteCloud, TransportError> {
         let endpoint = Endpoint::parse(url)?;
         let addr = endpoint.resolve().await?;
         let connector = insecure.then(transport::insecure_connector);
@@ -67,7 +49,7 @@ impl RemoteCloud {
         if let Ok(hello) = remote.control(&ControlRequest::Hello).await {
             remote.control = true;
             let secs = |k: &str| hello.get(k).and_then(Value::as_u64).map(Duration::from_secs);
-            remote.settings = TargetSettings {
+            remote.settings = CloudTimings {
                 heartbeat_timeout: secs("heartbeat_timeout_s").unwrap_or(fallback.heartbeat_timeout),
                 subscribe_window: secs("subscribe_window_s").unwrap_or(fallback.subscribe_window),
                 subscribe_limit: hello.get("subscribe_limit").and_then(Value::as_u64).map(|n| n as usize).unwrap_or(fallback.subscribe_limit),
@@ -115,47 +97,44 @@ impl RemoteCloud {
     }
 }
 
-/// The target of one session.
-pub enum SessionTarget {
-    InProcess { mock: Arc<MockCloud>, settings: TargetSettings, next_port: u16 },
+/// The cloud of one session.
+pub enum TargetCloud {
+    InProcess { mock: Arc<MockCloud>, settings: CloudTimings, next_port: u16 },
     Remote { remote: Arc<RemoteCloud>, slot: u8 },
 }
 
-impl SessionTarget {
+impl TargetCloud {
     /// A fresh in-process mock knowing `fleet`, on the current (paused) clock.
-    pub fn in_process(target: &MockTarget, fleet: Fleet, start_unix: u64) -> SessionTarget {
-        let config = MockConfig {
-            fleet,
-            heartbeat_timeout: target.heartbeat_timeout,
-            subscribe_window: target.subscribe_window,
-            subscribe_limit: target.subscribe_limit,
-            start_unix,
-            disabled_rules: target.disabled_rules.clone(),
-            ..MockConfig::default()
-        };
-        let settings = TargetSettings { heartbeat_timeout: target.heartbeat_timeout, subscribe_window: target.subscribe_window, subscribe_limit: target.subscribe_limit };
-        SessionTarget::InProcess { mock: MockCloud::new(config), settings, next_port: 40000 }
+    pub fn in_process(target: &MockTarget, fleet: Fleet, start_unix: u64) -> TargetCloud {
+        let config = MockConfig { fleet, timings: target.timings, start_unix, disabled_rules: target.disabled_rules.clone(), ..MockConfig::default() };
+        TargetCloud::InProcess { mock: MockCloud::new(config), settings: target.timings, next_port: 40000 }
     }
 
-    pub fn settings(&self) -> TargetSettings {
+    pub fn settings(&self) -> CloudTimings {
         match self {
-            SessionTarget::InProcess { settings, .. } => *settings,
-            SessionTarget::Remote { remote, .. } => remote.settings,
+            TargetCloud::InProcess { settings, .. } => *settings,
+            TargetCloud::Remote { remote, .. } => remote.settings,
         }
+    }
+
+    /// Whether error codes outside the catalog break C12: true for the mock, which defines
+    /// every code it uses; a real cloud may use undocumented ones.
+    pub fn strict_codes(&self) -> bool {
+        self.has_control()
     }
 
     pub fn has_control(&self) -> bool {
         match self {
-            SessionTarget::InProcess { .. } => true,
-            SessionTarget::Remote { remote, .. } => remote.control,
+            TargetCloud::InProcess { .. } => true,
+            TargetCloud::Remote { remote, .. } => remote.control,
         }
     }
 
     /// Whether scenarios can choose their source address (in-process, or a loopback target).
     pub fn source_addresses(&self) -> bool {
         match self {
-            SessionTarget::InProcess { .. } => true,
-            SessionTarget::Remote { remote, .. } => remote.loopback(),
+            TargetCloud::InProcess { .. } => true,
+            TargetCloud::Remote { remote, .. } => remote.loopback(),
         }
     }
 
@@ -163,8 +142,8 @@ impl SessionTarget {
     /// octet becomes the scenario's slot, so scenarios running side by side never share one.
     pub fn source_ip(&self, from: Ipv4Addr) -> Ipv4Addr {
         match self {
-            SessionTarget::InProcess { .. } => from,
-            SessionTarget::Remote { slot, .. } => {
+            TargetCloud::InProcess { .. } => from,
+            TargetCloud::Remote { slot, .. } => {
                 let o = from.octets();
                 Ipv4Addr::new(127, *slot, o[2], o[3])
             }
@@ -175,7 +154,7 @@ impl SessionTarget {
     pub async fn connect(&mut self, from: Ipv4Addr) -> Result<(WsStream, String), TransportError> {
         let ip = self.source_ip(from);
         match self {
-            SessionTarget::InProcess { mock, next_port, .. } => {
+            TargetCloud::InProcess { mock, next_port, .. } => {
                 let (client, server) = tokio::io::duplex(256 * 1024);
                 let peer = SocketAddr::new(IpAddr::V4(ip), *next_port);
                 *next_port = next_port.wrapping_add(1).max(40000);
@@ -184,7 +163,7 @@ impl SessionTarget {
                 let ws = transport::handshake("ws://mock.hwconform.invalid/", io, None).await?;
                 Ok((ws, peer.to_string()))
             }
-            SessionTarget::Remote { remote, .. } => {
+            TargetCloud::Remote { remote, .. } => {
                 let local = remote.loopback().then_some(IpAddr::V4(ip));
                 let ws = remote.open(&remote.endpoint.url, local).await?;
                 let shown = local.map(|l| l.to_string()).unwrap_or_else(|| "the default route".into());
@@ -195,8 +174,8 @@ impl SessionTarget {
 
     pub async fn control(&self, req: ControlRequest) -> Result<Value, String> {
         match self {
-            SessionTarget::InProcess { mock, .. } => mock.control(req).map_err(|e| e.to_string()),
-            SessionTarget::Remote { remote, .. } => {
+            TargetCloud::InProcess { mock, .. } => mock.control(req).map_err(|e| e.to_string()),
+            TargetCloud::Remote { remote, .. } => {
                 if !remote.control {
                     return Err("the target does not accept harness control".into());
                 }

@@ -88,15 +88,12 @@ pub enum TranscriptEvent {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct TranscriptEntry {
     /// Time since the scenario started, on the scenario clock.
-    #[serde(serialize_with = "ser_ms")]
+    #[serde(serialize_with = "super::verdict::ser_secs")]
     pub at: Duration,
     #[serde(flatten)]
     pub event: TranscriptEvent,
 }
 
-fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_f64((d.as_secs_f64() * 1000.0).round() / 1000.0)
-}
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Transcript {
@@ -119,6 +116,16 @@ impl Transcript {
     }
 }
 
+/// ` (close code 4000: heartbeat timeout)`: how a close reads in messages, or nothing.
+pub fn close_text(code: Option<u16>, reason: &str) -> String {
+    match (code, reason.is_empty()) {
+        (Some(c), true) => format!(" (close code {c})"),
+        (Some(c), false) => format!(" (close code {c}: {reason})"),
+        (None, false) => format!(" ({reason})"),
+        (None, true) => String::new(),
+    }
+}
+
 /// One line per entry, for terminal output and logs.
 pub fn render_entry(e: &TranscriptEntry) -> String {
     let t = format!("{:>9.3}s", e.at.as_secs_f64());
@@ -126,9 +133,7 @@ pub fn render_entry(e: &TranscriptEntry) -> String {
         TranscriptEvent::Opened { conn, local } => format!("{t} [{conn}] opened from {local}"),
         TranscriptEvent::Closed { conn, by, code, reason } => {
             let who = match by { Party::Harness => "harness", Party::Target => "target" };
-            let code = code.map(|c| format!(" code {c}")).unwrap_or_default();
-            let reason = if reason.is_empty() { String::new() } else { format!(" ({reason})") };
-            format!("{t} [{conn}] closed by {who}{code}{reason}")
+            format!("{t} [{conn}] closed by {who}{}", close_text(*code, reason))
         }
         TranscriptEvent::Abandoned { conn } => format!("{t} [{conn}] abandoned (no close)"),
         TranscriptEvent::Sent { conn, frame } => format!("{t} [{conn}] → {}", frame.summary()),

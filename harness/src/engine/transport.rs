@@ -96,8 +96,10 @@ impl Endpoint {
 
     /// Resolves the host; the first address wins.
     pub async fn resolve(&self) -> Result<SocketAddr, TransportError> {
-        let mut addrs = tokio::net::lookup_host((self.host.as_str(), self.port))
+        let lookup = tokio::net::lookup_host((self.host.as_str(), self.port));
+        let mut addrs = tokio::time::timeout(std::time::Duration::from_secs(10), lookup)
             .await
+            .map_err(|_| TransportError::Resolve { host: self.host.clone(), reason: "no answer within 10s".into() })?
             .map_err(|e| TransportError::Resolve { host: self.host.clone(), reason: e.to_string() })?;
         addrs.next().ok_or_else(|| TransportError::Resolve { host: self.host.clone(), reason: "no address".into() })
     }

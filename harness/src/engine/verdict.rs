@@ -38,6 +38,8 @@ pub enum Verdict {
     Error(Failure),
     /// Not applicable to this target, with the reason.
     Skip { reason: String },
+    /// Not observable on the wire: the lab checks it by hand, following the instructions.
+    Manual { instructions: String },
 }
 
 impl Verdict {
@@ -47,6 +49,7 @@ impl Verdict {
             Verdict::Fail(_) => "fail",
             Verdict::Error(_) => "error",
             Verdict::Skip { .. } => "skip",
+            Verdict::Manual { .. } => "manual",
         }
     }
     pub fn is_bad(&self) -> bool {
@@ -81,6 +84,8 @@ pub struct RunSummary {
     pub failed: usize,
     pub errored: usize,
     pub skipped: usize,
+    /// Scenarios left to the lab (not observable on the wire).
+    pub manual: usize,
     #[serde(serialize_with = "ser_secs")]
     pub wall_time: Duration,
 }
@@ -92,10 +97,11 @@ impl RunSummary {
             Verdict::Fail(_) => self.failed += 1,
             Verdict::Error(_) => self.errored += 1,
             Verdict::Skip { .. } => self.skipped += 1,
+            Verdict::Manual { .. } => self.manual += 1,
         }
     }
     pub fn total(&self) -> usize {
-        self.passed + self.failed + self.errored + self.skipped
+        self.passed + self.failed + self.errored + self.skipped + self.manual
     }
     /// True when nothing failed or errored.
     pub fn ok(&self) -> bool {
@@ -103,6 +109,7 @@ impl RunSummary {
     }
 }
 
-fn ser_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+/// Durations in reports: seconds with millisecond precision.
+pub(crate) fn ser_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64((d.as_secs_f64() * 1000.0).round() / 1000.0)
 }

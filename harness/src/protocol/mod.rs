@@ -13,6 +13,7 @@ pub mod identity;
 pub mod obligations;
 pub mod rules;
 pub mod signature;
+pub mod timing;
 pub mod volatile;
 
 pub use catalog::{Catalog, ErrorCode, Suggestion};

@@ -121,6 +121,11 @@ fn test_case(r: &ScenarioResult, suite: &str) -> TestCase {
             tc.time = time;
             tc
         }
+        Verdict::Manual { instructions } => {
+            let mut tc = TestCase::skipped_with_cause(&name, "manual", &xml_text(instructions));
+            tc.time = time;
+            tc
+        }
     };
     let class = r
         .file

@@ -93,8 +93,9 @@ fn verdict_word(v: &Verdict, color: bool) -> String {
         Verdict::Fail(_) => ("FAIL", "31"),
         Verdict::Error(_) => ("ERROR", "35"),
         Verdict::Skip { .. } => ("SKIP", "33"),
+        Verdict::Manual { .. } => ("MANUAL", "36"),
     };
-    if color { format!("\x1b[1;{ansi}m{word:<5}\x1b[0m") } else { format!("{word:<5}") }
+    if color { format!("\x1b[1;{ansi}m{word:<6}\x1b[0m") } else { format!("{word:<6}") }
 }
 
 /// Everything the terminal prints for one finished scenario.
@@ -124,6 +125,7 @@ fn render_result(r: &ScenarioResult, opts: TerminalOptions) -> String {
             }
         }
         Verdict::Skip { reason } => push_field(&mut s, "skipped: ", reason),
+        Verdict::Manual { instructions } => push_field(&mut s, "check by hand: ", instructions),
     }
     if opts.verbose && !r.transcript.entries.is_empty() {
         let _ = writeln!(s, "{INDENT}transcript:");
@@ -196,11 +198,12 @@ pub(crate) fn render_transcript(t: &Transcript, indent: &str) -> String {
 /// alone on a line after one word with a colon. Errors go on the next line.
 fn render_summary(sum: &RunSummary) -> String {
     format!(
-        "summary: {} passed, {} failed, {} skipped\n{} errored, wall time {:.3}s\n",
+        "summary: {} passed, {} failed, {} skipped\n{} errored, {} manual, wall time {:.3}s\n",
         sum.passed,
         sum.failed,
         sum.skipped,
         sum.errored,
+        sum.manual,
         sum.wall_time.as_secs_f64(),
     )
 }
@@ -249,7 +252,7 @@ fn overall<'a>(verdicts: impl Iterator<Item = &'a Verdict>) -> &'static str {
     let mut worst = 0;
     for v in verdicts {
         let rank = match v {
-            Verdict::Skip { .. } => 0,
+            Verdict::Skip { .. } | Verdict::Manual { .. } => 0,
             Verdict::Pass => 1,
             Verdict::Error(_) => 2,
             Verdict::Fail(_) => 3,
@@ -292,10 +295,10 @@ mod tests {
 
     #[test]
     fn summary_line_is_what_ci_reads() {
-        let sum = RunSummary { passed: 12, failed: 1, errored: 3, skipped: 2, wall_time: std::time::Duration::from_millis(1230) };
+        let sum = RunSummary { passed: 12, failed: 1, errored: 3, skipped: 2, manual: 0, wall_time: std::time::Duration::from_millis(1230) };
         let text = render_summary(&sum);
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines, ["summary: 12 passed, 1 failed, 2 skipped", "3 errored, wall time 1.230s"]);
+        assert_eq!(lines, ["summary: 12 passed, 1 failed, 2 skipped", "3 errored, 0 manual, wall time 1.230s"]);
         let ci = regex::Regex::new(r"^(\w+: )?\d+ passed, \d+ failed(, \d+ skipped)?$").unwrap();
         assert_eq!(lines.iter().filter(|l| ci.is_match(l)).count(), 1);
     }

@@ -12,6 +12,13 @@ use std::time::Duration;
 /// Where expansion looks names up.
 pub trait Vars {
     fn get(&self, name: &str) -> Option<Value>;
+
+    /// The secret a `$signature` matcher checks a device's signature with: the SecretNo
+    /// (`register`) or seed SecretNo (`secret_no`) of the device with serial `sn`. Never a
+    /// variable, so it cannot be expanded into a frame or a message.
+    fn signing_secret(&self, _kind: &str, _sn: &str) -> Option<String> {
+        None
+    }
 }
 
 impl<F: Fn(&str) -> Option<Value>> Vars for F {

@@ -10,7 +10,7 @@ use super::expr::{duration_expr, parse_duration};
 use super::matcher::{Matcher, Op, OP_NAMES};
 use super::model::*;
 use super::yaml::{self, to_json, Node, ScalarValue};
-use crate::protocol::obligations;
+use crate::protocol::{obligations, Catalog};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -20,8 +20,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Keys a scenario file may have at the top level.
-pub const TOP_KEYS: &[&str] =
-    &["id", "title", "description", "requirements", "tags", "role", "requires", "devices", "vars", "deadline", "step_timeout", "steps"];
+pub const TOP_KEYS: &[&str] = &[
+    "id",
+    "title",
+    "description",
+    "requirements",
+    "tags",
+    "role",
+    "requires",
+    "devices",
+    "vars",
+    "deadline",
+    "step_timeout",
+    "manual",
+    "auto_reply",
+    "steps",
+];
 const CONNECT_KEYS: &[&str] = &["conn", "from", "device", "within"];
 const REQUEST_KEYS: &[&str] = &["conn", "cmd", "req_id", "body", "raw", "within", "not_before", "no_reply"];
 const SEND_KEYS: &[&str] = &["conn", "json", "text", "binary_hex", "oversized"];
@@ -30,18 +44,54 @@ const EXPECT_KEYS: &[&str] = &["conn", "frame", "within", "not_before"];
 const CONN_KEYS: &[&str] = &["conn"];
 const CHANGE_IP_KEYS: &[&str] = &["conn", "to"];
 const EXPECT_CLOSED_KEYS: &[&str] = &["conn", "within", "not_before"];
-const EXPECT_SILENCE_KEYS: &[&str] = &["conn", "for"];
+const EXPECT_SILENCE_KEYS: &[&str] = &["conn", "for", "cmd"];
 const REPEAT_KEYS: &[&str] = &["times", "steps"];
 const CONTROL_KEYS: &[&str] = &["bind", "unbind", "swallow_reply", "delay_replies", "close_link"];
+const ACCEPT_KEYS: &[&str] = &["conn", "within"];
+const RECEIVE_KEYS: &[&str] = &["conn", "cmd", "within", "not_before"];
+/// The keys of a reply in `auto_reply`.
+const REPLY_SPEC_KEYS: &[&str] = &["errcode", "errmsg", "body", "suggestion", "interval", "no_advice", "binary"];
+/// The keys of a `reply` step: a reply, plus which connection and request it answers.
+const REPLY_KEYS: &[&str] = &["conn", "to", "errcode", "errmsg", "body", "suggestion", "interval", "no_advice", "binary"];
+const PUSH_KEYS: &[&str] = &["conn", "cmd", "body", "req_id"];
+const CLOSE_KEYS: &[&str] = &["conn", "code", "reason"];
+const EXPECT_RECONNECT_KEYS: &[&str] = &["conn", "within", "not_before"];
+const TIMING_KEYS: &[&str] = &["cmd", "conn", "since", "gaps", "jitter", "min_count", "max_per", "none"];
+const GAPS_KEYS: &[&str] = &["min", "max"];
+const MAX_PER_KEYS: &[&str] = &["count", "per"];
+const DEVICE_CONTROL_KEYS: &[&str] = &["checkin"];
+const CHECKIN_KEYS: &[&str] = &["userid", "pass_type", "pass_method"];
+const SUGGESTIONS: &[&str] = &["retry", "reconnect"];
 const ROLES: &[&str] = &["device", "cloud"];
-const CAPABILITIES: &[&str] = &["control"];
+const CAPABILITIES: &[&str] = &["control", "device_control", "seed"];
+/// Step kinds only the device role has (the harness plays a device, the target is a cloud).
+const DEVICE_STEPS: &[&str] = &["connect", "request", "send", "expect", "change_ip", "control"];
+/// Step kinds only the cloud role has (the harness plays the cloud, the target is a device).
+const CLOUD_STEPS: &[&str] =
+    &["accept", "receive", "reply", "no_reply", "push", "close", "delay", "expect_reconnect", "mark", "timing", "device_control"];
 /// Names the engine defines; a `vars` entry or capture of that name would be shadowed.
-const RUN_VARIABLES: &[&str] =
-    &["now", "iteration", "sn", "heartbeat_timeout", "subscribe_window", "subscribe_limit", "last_req_id", "env"];
+const RUN_VARIABLES: &[&str] = &[
+    "now",
+    "iteration",
+    "sn",
+    "heartbeat_timeout",
+    "subscribe_window",
+    "subscribe_limit",
+    "last_req_id",
+    "req_id",
+    "last_push_req_id",
+    "env",
+];
 /// Upper bound on `repeat.times`: enough for rate limits, small enough to finish.
 pub const MAX_REPEAT: i64 = 1000;
 /// Upper bound on `send.oversized`, so a typo cannot allocate gigabytes.
 pub const MAX_OVERSIZED: i64 = 64 << 20;
+/// Upper bound on the request counts of `timing` (`min_count`, `max_per.count`).
+pub const MAX_COUNT: i64 = 100_000;
+/// Close codes RFC 6455 reserves for reporting: they are never sent in a close frame.
+const UNSENDABLE_CLOSE_CODES: &[i64] = &[1004, 1005, 1006, 1015];
+/// A close frame's payload is at most 125 bytes, two of them the code.
+const MAX_CLOSE_REASON: usize = 123;
 const DEFAULT_CONN: &str = "a";
 const DEFAULT_DEVICE: &str = "dev";
 
@@ -164,11 +214,7 @@ fn load_all(paths: &[PathBuf]) -> Loaded {
 }
 
 /// Keeps the first scenario of each id; each later one becomes a diagnostic at its `id`.
-fn reject_duplicate_ids(
-    scenarios: Vec<Scenario>,
-    diagnostics: &mut Vec<Diagnostic>,
-    sources: &mut Vec<Arc<Source>>,
-) -> Vec<Scenario> {
+fn reject_duplicate_ids(scenarios: Vec<Scenario>, diagnostics: &mut Vec<Diagnostic>, sources: &mut Vec<Arc<Source>>) -> Vec<Scenario> {
     let mut first: HashMap<String, (PathBuf, Span)> = HashMap::new();
     let mut kept = Vec::new();
     for s in scenarios {
@@ -264,14 +310,35 @@ impl<'n> Args<'n> {
 struct Loader<'a> {
     path: &'a Path,
     diags: Vec<Diagnostic>,
+    /// The scenario's role, once read; `None` when missing or invalid (no role checks then).
+    role: Option<Role>,
     /// `requires: [control]` was given, so `control` steps are allowed.
     control: bool,
+    /// `requires: [device_control]` was given, so `device_control` steps are allowed.
+    device_control: bool,
     devices: Vec<String>,
+    /// `mark` steps read so far, in file order.
+    marks: Vec<(String, Span)>,
+    /// `since` references to a mark not set earlier: (name, place, marks set before it).
+    /// Resolved once every step is read, to say whether the mark comes later.
+    unresolved_since: Vec<(String, Span, usize)>,
+    /// Whether a `receive` step was read yet (a `reply`/`no_reply` without `to` needs one).
+    received: bool,
 }
 
 impl<'a> Loader<'a> {
     fn new(path: &'a Path) -> Self {
-        Loader { path, diags: Vec::new(), control: false, devices: vec![DEFAULT_DEVICE.to_string()] }
+        Loader {
+            path,
+            diags: Vec::new(),
+            role: None,
+            control: false,
+            device_control: false,
+            devices: vec![DEFAULT_DEVICE.to_string()],
+            marks: Vec::new(),
+            unresolved_since: Vec::new(),
+            received: false,
+        }
     }
 
     fn diag(&self, span: Span, message: impl Into<String>) -> Diagnostic {
@@ -307,12 +374,16 @@ impl<'a> Loader<'a> {
         let requirements = self.requirements(&top);
         let tags = top.get("tags").map(|n| self.string_list(n, "tags")).unwrap_or_default();
         let role = self.role(&top);
+        self.role = role;
         let requires = self.requires(&top);
         self.devices = self.devices(&top);
         let vars = top.get("vars").map(|n| self.vars(n)).unwrap_or_default();
         let deadline = top.get("deadline").and_then(|n| self.fixed_duration(n, "deadline"));
         let step_timeout = top.get("step_timeout").and_then(|n| self.fixed_duration(n, "step_timeout"));
-        let steps = self.top_steps(&top);
+        let manual = top.get("manual").and_then(|n| self.manual(n));
+        let auto_reply = self.auto_reply(&top);
+        let steps = if top.get("manual").is_some() { self.manual_steps(&top) } else { self.top_steps(&top) };
+        self.resolve_since();
         if !self.diags.is_empty() {
             return None;
         }
@@ -328,6 +399,8 @@ impl<'a> Loader<'a> {
             vars,
             deadline,
             step_timeout,
+            manual,
+            auto_reply,
             steps,
             source,
         })
@@ -335,14 +408,20 @@ impl<'a> Loader<'a> {
 
     fn top_level<'n>(&mut self, root: &'n Node) -> Option<Args<'n>> {
         if root.as_mapping().is_none() {
-            let d = self
-                .diag(root.span, "a scenario file must be a mapping")
-                .expected(format!("a mapping with keys {}, found {}", required_keys(), root.describe()));
+            let d = self.diag(root.span, "a scenario file must be a mapping").expected(format!(
+                "a mapping with keys {}, found {}",
+                required_keys(),
+                root.describe()
+            ));
             self.push(d);
             return None;
         }
         let args = self.args(root, "a scenario", TOP_KEYS, "scenario")?;
         for key in ["id", "title", "requirements", "role", "steps"] {
+            // A manual scenario is not run, so it needs no steps.
+            if key == "steps" && args.get("manual").is_some() {
+                continue;
+            }
             if args.get(key).is_none() {
                 self.missing(&args, key, "a scenario");
             }
@@ -425,14 +504,48 @@ impl<'a> Loader<'a> {
         };
         let mut out = Vec::new();
         for item in items {
-            match self.string(item, "requires").as_deref() {
-                Some("control") => out.push(Capability::Control),
-                Some(other) => self.unknown_word(item, other, "capability", CAPABILITIES),
-                None => {}
+            let capability = match self.string(item, "requires").as_deref() {
+                Some("control") => Capability::Control,
+                Some("device_control") => Capability::DeviceControl,
+                Some("seed") => Capability::Seed,
+                Some(other) => {
+                    self.unknown_word(item, other, "capability", CAPABILITIES);
+                    continue;
+                }
+                None => continue,
+            };
+            // `control` drives the mock cloud, `device_control` the reference device: each
+            // only means something when that is the target.
+            let owner = match capability {
+                Capability::Control => Some(Role::Device),
+                Capability::DeviceControl => Some(Role::Cloud),
+                Capability::Seed => None,
+            };
+            match (self.role, owner) {
+                (Some(role), Some(owner)) if role != owner => {
+                    let what = match owner {
+                        Role::Device => "it controls the mock cloud, the target of a device-role scenario",
+                        Role::Cloud => "it makes the reference device act, the target of a cloud-role scenario",
+                    };
+                    let name = item.key_text();
+                    let d = self
+                        .diag(
+                            item.span,
+                            format!(
+                                "capability `{name}` belongs to the {} role; this scenario has `role: {}`",
+                                owner.as_str(),
+                                role.as_str()
+                            ),
+                        )
+                        .note(what);
+                    self.push(d);
+                }
+                _ if !out.contains(&capability) => out.push(capability),
+                _ => {}
             }
         }
-        out.dedup();
         self.control = out.contains(&Capability::Control);
+        self.device_control = out.contains(&Capability::DeviceControl);
         out
     }
 
@@ -492,10 +605,11 @@ impl<'a> Loader<'a> {
             }
         };
         let mut chars = text.chars();
-        let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+        let valid =
+            chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !valid {
-            let d = self.diag(node.span, format!("invalid {what} name `{text}`")).expected("letters, digits and `_`, starting with a letter");
+            let d =
+                self.diag(node.span, format!("invalid {what} name `{text}`")).expected("letters, digits and `_`, starting with a letter");
             self.push(d);
             return None;
         }
@@ -505,6 +619,94 @@ impl<'a> Loader<'a> {
     fn top_steps(&mut self, top: &Args<'_>) -> Vec<Step> {
         let Some(node) = top.get("steps") else { return Vec::new() };
         self.steps(node, "steps")
+    }
+
+    /// `manual`: instructions for the lab, for an obligation the wire cannot show.
+    fn manual(&mut self, node: &Node) -> Option<String> {
+        let text = self.string(node, "manual")?;
+        if text.trim().is_empty() {
+            let d = self.diag(node.span, "`manual` is empty").expected("instructions for the lab: what to do and what to look for");
+            self.push(d);
+            return None;
+        }
+        Some(text)
+    }
+
+    /// A manual scenario is not run: `steps` may be left out or empty, nothing else.
+    fn manual_steps(&mut self, top: &Args<'_>) -> Vec<Step> {
+        let Some((key, value)) = top.pairs.iter().find(|(k, _)| k.key_text() == "steps") else { return Vec::new() };
+        if !(value.is_null() || value.as_sequence().is_some_and(<[Node]>::is_empty)) {
+            let d = self
+                .diag(key.span, "a manual scenario has no steps")
+                .note("a scenario with `manual` is not run; the lab follows its instructions")
+                .help("remove `steps`, or remove `manual` to run the steps");
+            self.push(d);
+        }
+        Vec::new()
+    }
+
+    /// `auto_reply` (cloud role): cmd → reply, or `off` to remove a default.
+    fn auto_reply(&mut self, top: &Args<'_>) -> Option<BTreeMap<String, AutoReply>> {
+        let (key, node) = top.pairs.iter().find(|(k, _)| k.key_text() == "auto_reply")?;
+        if let Some(role @ Role::Device) = self.role {
+            let d = self
+                .diag(key.span, format!("`auto_reply` belongs to the cloud role; this scenario has `role: {}`", role.as_str()))
+                .note("with `role: device` the harness plays a device and the cloud under test answers its requests");
+            self.push(d);
+            return None;
+        }
+        let Some(pairs) = node.as_mapping() else {
+            self.wrong_type(node, "auto_reply", "a mapping of cmds to replies, like `{ ping: off, get_perm_version: { body: {...} } }`");
+            return None;
+        };
+        let mut out = BTreeMap::new();
+        for (k, v) in pairs {
+            let cmd = k.key_text();
+            if cmd.trim().is_empty() {
+                let d = self.diag(k.span, "empty cmd in `auto_reply`").expected("a cmd name like ping");
+                self.push(d);
+                continue;
+            }
+            let reply = match (v.as_str(), v.as_mapping()) {
+                (Some("off"), _) => Some(AutoReply::Off),
+                (_, Some(_)) => {
+                    let what = format!("the `auto_reply` of `{cmd}`");
+                    let args = self.args(v, &what, REPLY_SPEC_KEYS, cmd);
+                    args.map(|a| AutoReply::Reply(self.reply_spec(Some(&a))))
+                }
+                _ => {
+                    let d = self
+                        .diag(v.span, format!("wrong type for the `auto_reply` of `{cmd}`"))
+                        .expected(format!("a reply mapping (keys {}) or `off`, found {}", REPLY_SPEC_KEYS.join(", "), v.describe()))
+                        .help(format!("`{cmd}: {{}}` answers with success, `{cmd}: off` removes a default"));
+                    self.push(d);
+                    None
+                }
+            };
+            if let Some(reply) = reply {
+                out.insert(cmd.to_string(), reply);
+            }
+        }
+        Some(out)
+    }
+
+    /// Reports every `timing: { since: NAME }` whose mark is not set by an earlier step.
+    fn resolve_since(&mut self) {
+        for (name, span, earlier) in std::mem::take(&mut self.unresolved_since) {
+            let before: Vec<&str> = self.marks[..earlier].iter().map(|(m, _)| m.as_str()).collect();
+            let later = self.marks[earlier..].iter().find(|(m, _)| *m == name).map(|(_, at)| *at);
+            let mut d = self.diag(span, format!("`since` names mark `{name}`, which no earlier step sets"));
+            d = match later {
+                Some(at) => d
+                    .note(format!("`mark: {name}` comes later, at line {}:{}", at.line, at.col))
+                    .help("a `timing` step looks back: move the `mark` before it"),
+                None if before.is_empty() => {
+                    d.expected("the name of a `mark` step before this one").help(format!("add `- mark: {name}` where the window starts"))
+                }
+                None => d.expected(format!("one of the marks set earlier: {}", before.join(", "))).maybe_help(did_you_mean(&name, &before)),
+            };
+            self.push(d);
+        }
     }
 
     // ---- steps ----
@@ -525,16 +727,19 @@ impl<'a> Loader<'a> {
         let Some(pairs) = node.as_mapping() else {
             let mut d = self.diag(node.span, "a step must be a mapping with one kind key").expected(format!(
                 "one of: {}, found {}",
-                STEP_KINDS.join(", "),
+                self.role_kinds().join(", "),
                 node.describe()
             ));
-            if let Some(kind) = node.as_str().filter(|s| STEP_KINDS.contains(s)) {
+            if let Some(kind) = node.as_str().filter(|s| self.role_kinds().contains(s)) {
                 d = d.help(format!("write `{kind}:` followed by its arguments"));
             }
             self.push(d);
             return None;
         };
         let (kind_key, value) = self.step_kind(node, pairs)?;
+        if !self.role_allows(kind_key) {
+            return None;
+        }
         let kind = match kind_key.key_text() {
             "connect" => StepKind::Connect(self.connect(value)),
             "request" => StepKind::Request(self.request(value, node)),
@@ -547,21 +752,66 @@ impl<'a> Loader<'a> {
             "expect_silence" => StepKind::ExpectSilence(self.expect_silence(value)),
             "repeat" => StepKind::Repeat(self.repeat(value)),
             "control" => StepKind::Control(self.control(kind_key, value)?),
+            "accept" => StepKind::Accept(self.accept(value)),
+            "receive" => StepKind::Receive(self.receive(value, node)),
+            "reply" => StepKind::Reply(self.reply(kind_key, value)),
+            "no_reply" => StepKind::NoReply(self.no_reply(kind_key, value)),
+            "push" => StepKind::Push(self.push_step(value)),
+            "close" => StepKind::Close(self.close(value)),
+            "delay" => StepKind::Delay(self.duration(value, "delay").unwrap_or(DurationExpr::Fixed(Duration::ZERO))),
+            "expect_reconnect" => StepKind::ExpectReconnect(self.expect_reconnect(value)),
+            "mark" => StepKind::Mark(self.mark(value)?),
+            "timing" => StepKind::Timing(self.timing(value)),
+            "device_control" => StepKind::DeviceControl(self.device_control(kind_key, value)?),
             other => unreachable!("step_kind returned `{other}`"),
         };
         self.clean_since(mark).then_some(Step { kind, span: node.span })
     }
 
+    /// The step kinds the scenario's role may use (every kind when the role is unknown).
+    fn role_kinds(&self) -> Vec<&'static str> {
+        let other = match self.role {
+            Some(Role::Device) => CLOUD_STEPS,
+            Some(Role::Cloud) => DEVICE_STEPS,
+            None => &[],
+        };
+        STEP_KINDS.iter().copied().filter(|k| !other.contains(k)).collect()
+    }
+
+    /// A step of the other role is an error that says whose it is and what to use instead.
+    fn role_allows(&mut self, kind_key: &Node) -> bool {
+        let kind = kind_key.key_text();
+        let owner = if DEVICE_STEPS.contains(&kind) {
+            Role::Device
+        } else if CLOUD_STEPS.contains(&kind) {
+            Role::Cloud
+        } else {
+            return true;
+        };
+        let Some(role) = self.role.filter(|r| *r != owner) else { return true };
+        let d = self
+            .diag(
+                kind_key.span,
+                format!("{} belongs to the {} role; this scenario has `role: {}`", step_what(kind), owner.as_str(), role.as_str()),
+            )
+            .note(match role {
+                Role::Cloud => "with `role: cloud` the harness plays the cloud and the target is a device",
+                Role::Device => "with `role: device` the harness plays a device and the target is a cloud",
+            })
+            .maybe_help(counterpart(kind).map(str::to_string));
+        self.push(d);
+        false
+    }
+
     /// Finds the one key naming the step kind and checks the keys beside it.
     fn step_kind<'n>(&mut self, node: &'n Node, pairs: &'n [(Node, Node)]) -> Option<(&'n Node, &'n Node)> {
-        let is_kind = |k: &Node| STEP_KINDS.contains(&k.key_text());
-        // `expect` beside `request` is the request's expectation, not a second step kind.
-        let kinds: Vec<&(Node, Node)> = match pairs.iter().find(|(k, _)| k.key_text() == "request") {
-            Some(request) => std::iter::once(request)
-                .chain(pairs.iter().filter(|(k, _)| is_kind(k) && !matches!(k.key_text(), "request" | "expect")))
-                .collect(),
-            None => pairs.iter().filter(|(k, _)| is_kind(k)).collect(),
-        };
+        let kinds: Vec<&(Node, Node)> = pairs.iter().filter(|(k, _)| STEP_KINDS.contains(&k.key_text())).collect();
+        // A kind word that belongs beside another kind key (`expect` beside `request`, or
+        // `no_reply` written beside `request` instead of inside it) is not a second kind:
+        // `check_siblings` accepts or explains it.
+        let attached = |key: &str| kinds.iter().any(|(k, _)| k.key_text() != key && belongs_beside(k.key_text(), key));
+        let main: Vec<&(Node, Node)> = kinds.iter().copied().filter(|(k, _)| !attached(k.key_text())).collect();
+        let kinds = if main.is_empty() { kinds } else { main };
         match kinds.as_slice() {
             [] => {
                 self.unknown_step_kind(node, pairs);
@@ -582,29 +832,26 @@ impl<'a> Loader<'a> {
     }
 
     fn unknown_step_kind(&mut self, node: &Node, pairs: &[(Node, Node)]) {
-        let expected = format!("one of: {}", STEP_KINDS.join(", "));
+        let kinds = self.role_kinds();
+        let expected = format!("one of: {}", kinds.join(", "));
         let Some((key, _)) = pairs.first() else {
             let d = self.diag(node.span, "empty step").expected(expected);
             return self.push(d);
         };
         let found = key.key_text();
-        let help = if found == "capture" {
-            Some("`capture` goes beside a `request` or `expect` step".to_string())
-        } else {
-            did_you_mean(found, STEP_KINDS)
+        let help = match found {
+            "capture" => Some("`capture` goes beside a `request`, `expect` or `receive` step".to_string()),
+            "check" => Some("`check` goes beside a `receive` step".to_string()),
+            _ => did_you_mean(found, &kinds).or_else(|| did_you_mean(found, STEP_KINDS)),
         };
         let d = self.diag(key.span, format!("unknown step kind `{found}`")).expected(expected).maybe_help(help);
         self.push(d);
     }
 
-    /// Only `expect` and `capture` (beside `request`) and `capture` (beside `expect`) may sit
-    /// next to the kind key.
+    /// Only `expect` and `capture` (beside `request`), `capture` (beside `expect`) and `check`
+    /// and `capture` (beside `receive`) may sit next to the kind key.
     fn check_siblings(&mut self, kind: &str, pairs: &[(Node, Node)]) {
-        let siblings: &[&str] = match kind {
-            "request" => &["expect", "capture"],
-            "expect" => &["capture"],
-            _ => &[],
-        };
+        let siblings = siblings_of(kind);
         for (key, _) in pairs {
             let found = key.key_text();
             if found == kind || siblings.contains(&found) {
@@ -616,6 +863,12 @@ impl<'a> Loader<'a> {
             }
             if arguments_of(kind).contains(&found) {
                 d = d.help(format!("`{found}` is an argument of `{kind}`; write `{kind}: {{ {found}: ... }}`"));
+            } else if found == "expect" && kind == "receive" {
+                d = d.help("a `receive` step checks the request with `check`; `expect` goes beside `request`");
+            } else if found == "check" && kind == "request" {
+                d = d.help("`check` goes beside `receive`; beside `request` write `expect`");
+            } else if found == "check" {
+                d = d.help("`check` goes beside `receive`");
             }
             self.push(d);
         }
@@ -824,7 +1077,23 @@ impl<'a> Loader<'a> {
             },
             None => None,
         };
-        ExpectSilence { conn, duration: duration.unwrap_or(DurationExpr::Fixed(Duration::ZERO)) }
+        let cmd = args.as_ref().and_then(|a| a.get("cmd").map(|n| (a, n)));
+        let cmd = match (cmd, self.role) {
+            (Some((a, _)), Some(role @ Role::Device)) => {
+                let key = key_of(a, "cmd");
+                let d = self
+                    .diag(
+                        key.span,
+                        format!("`cmd` of `expect_silence` belongs to the cloud role; this scenario has `role: {}`", role.as_str()),
+                    )
+                    .note("with `role: device` nothing at all may arrive during the silence");
+                self.push(d);
+                None
+            }
+            (Some((_, n)), _) => self.string(n, "cmd"),
+            (None, _) => None,
+        };
+        ExpectSilence { conn, duration: duration.unwrap_or(DurationExpr::Fixed(Duration::ZERO)), cmd }
     }
 
     fn repeat(&mut self, value: &Node) -> Repeat {
@@ -857,7 +1126,8 @@ impl<'a> Loader<'a> {
         let (key, node) = match args.pairs {
             [(k, v)] => (k.key_text(), v),
             [] => {
-                let d = self.diag(value.span, "a `control` step needs an operation").expected(format!("one of: {}", CONTROL_KEYS.join(", ")));
+                let d =
+                    self.diag(value.span, "a `control` step needs an operation").expected(format!("one of: {}", CONTROL_KEYS.join(", ")));
                 self.push(d);
                 return None;
             }
@@ -878,7 +1148,354 @@ impl<'a> Loader<'a> {
         }
     }
 
+    // ---- cloud-role steps ----
+
+    /// The arguments of a step written as a mapping, or as nothing for every default.
+    fn mapping_or_nothing<'n>(&mut self, value: &'n Node, kind: &str, allowed: &'static [&'static str]) -> Option<Args<'n>> {
+        if value.is_null() {
+            return None;
+        }
+        if value.as_mapping().is_none() {
+            let mut d = self.diag(value.span, format!("wrong type for `{kind}`")).expected(format!(
+                "a mapping with keys {}, found {}",
+                allowed.join(", "),
+                value.describe()
+            ));
+            if let (Some(word), true) = (value.as_str(), kind == "receive") {
+                d = d.help(format!("to take a request of one cmd, write `receive: {{ cmd: {word} }}`"));
+            }
+            self.push(d);
+            return None;
+        }
+        self.step_args(value, kind, allowed)
+    }
+
+    fn accept(&mut self, value: &Node) -> Accept {
+        let (conn, args) = self.conn_only(value, "accept", ACCEPT_KEYS);
+        Accept { conn, within: args.and_then(|a| a.get("within")).and_then(|n| self.duration(n, "within")) }
+    }
+
+    fn receive(&mut self, value: &Node, step: &Node) -> Receive {
+        let args = self.mapping_or_nothing(value, "receive", RECEIVE_KEYS);
+        let a = args.as_ref();
+        let get = |key| a.and_then(|a| a.get(key));
+        let receive = Receive {
+            conn: a.map_or_else(|| DEFAULT_CONN.to_string(), |a| self.conn(a)),
+            cmd: get("cmd").and_then(|n| self.string(n, "cmd")),
+            within: get("within").and_then(|n| self.duration(n, "within")),
+            not_before: get("not_before").and_then(|n| self.duration(n, "not_before")),
+            check: step.get("check").map(|n| self.spanned_matcher(n)),
+            capture: step.get("capture").map(|n| self.capture(n)).unwrap_or_default(),
+        };
+        self.check_window(receive.within.as_ref(), receive.not_before.as_ref(), get("not_before"));
+        self.received = true;
+        receive
+    }
+
+    fn reply(&mut self, kind_key: &Node, value: &Node) -> Reply {
+        let args = self.mapping_or_nothing(value, "reply", REPLY_KEYS);
+        let a = args.as_ref();
+        let to = a.and_then(|a| a.get("to")).and_then(|n| self.text(n, "to", "a req_id (a string or a number)"));
+        if to.is_none() && a.and_then(|a| a.get("to")).is_none() {
+            self.needs_received(kind_key, "reply");
+        }
+        Reply { conn: a.map_or_else(|| DEFAULT_CONN.to_string(), |a| self.conn(a)), to, spec: self.reply_spec(a) }
+    }
+
+    fn no_reply(&mut self, kind_key: &Node, value: &Node) -> ConnRef {
+        let conn = self.conn_only(value, "no_reply", CONN_KEYS).0;
+        self.needs_received(kind_key, "no_reply");
+        ConnRef { conn }
+    }
+
+    /// `reply` (without `to`) and `no_reply` act on the last received request: some
+    /// `receive` must come before them.
+    fn needs_received(&mut self, kind_key: &Node, kind: &str) {
+        if !self.received {
+            let d = self
+                .diag(kind_key.span, format!("`{kind}` acts on the last received request, but no `receive` step comes before it"))
+                .help("add a `receive` step before it (requests answered by `auto_reply` are never received)");
+            self.push(d);
+        }
+    }
+
+    /// A reply as `reply` steps and `auto_reply` entries write it.
+    fn reply_spec(&mut self, args: Option<&Args<'_>>) -> ReplySpec {
+        let get = |key| args.and_then(|a| a.get(key));
+        let spec = ReplySpec {
+            errcode: get("errcode").and_then(|n| self.integer(n, "errcode")).unwrap_or(0),
+            errmsg: get("errmsg").and_then(|n| self.string(n, "errmsg")),
+            body: get("body").map(to_json),
+            suggestion: get("suggestion").and_then(|n| self.suggestion(n)),
+            interval: get("interval").and_then(|n| self.interval(n)),
+            binary: get("binary").and_then(|n| self.string(n, "binary")),
+            no_advice: get("no_advice").and_then(|n| self.boolean(n, "no_advice")).unwrap_or(false),
+        };
+        if let (true, Some(args)) = (spec.no_advice, args) {
+            for key in ["suggestion", "interval"] {
+                if args.get(key).is_some() {
+                    let at = key_of(args, key).span;
+                    self.error(at, format!("`{key}` cannot be used with `no_advice: true`"));
+                }
+            }
+        }
+        spec
+    }
+
+    fn suggestion(&mut self, node: &Node) -> Option<String> {
+        let word = self.string(node, "suggestion")?;
+        if SUGGESTIONS.contains(&word.as_str()) {
+            return Some(word);
+        }
+        self.unknown_word(node, &word, "suggestion", SUGGESTIONS);
+        None
+    }
+
+    /// Seconds before the device may retry; -1 means never.
+    fn interval(&mut self, node: &Node) -> Option<i64> {
+        match node.as_scalar().map(|s| &s.value) {
+            Some(ScalarValue::Int(n)) if *n >= -1 => Some(*n),
+            Some(ScalarValue::Int(_)) => {
+                let d = self.diag(node.span, "`interval` is out of range").expected("seconds (an integer ≥ 0), or -1 for never");
+                self.push(d);
+                None
+            }
+            _ => {
+                self.wrong_type(node, "interval", "seconds (an integer ≥ 0), or -1 for never");
+                None
+            }
+        }
+    }
+
+    fn push_step(&mut self, value: &Node) -> Push {
+        let args = self.step_args(value, "push", PUSH_KEYS);
+        let a = args.as_ref();
+        let get = |key| a.and_then(|a| a.get(key));
+        let cmd = a.and_then(|a| self.required_string(a, "cmd", "a `push` step"));
+        if let (Some(cmd), Some(node)) = (cmd.as_deref(), get("cmd")) {
+            self.check_push_cmd(cmd, node);
+        }
+        Push {
+            conn: a.map(|a| self.conn(a)).unwrap_or_default(),
+            cmd: cmd.unwrap_or_default(),
+            body: get("body").map(to_json),
+            req_id: get("req_id").and_then(|n| self.text(n, "req_id", "a string")),
+        }
+    }
+
+    /// Pushes are told from requests by their cmd (`push_*`, C2).
+    fn check_push_cmd(&mut self, cmd: &str, node: &Node) {
+        if cmd.starts_with("push_") {
+            return;
+        }
+        let pushes: Vec<&str> = Catalog::get().commands.iter().map(|c| c.name.as_str()).filter(|n| n.starts_with("push_")).collect();
+        let prefixed = format!("push_{cmd}");
+        let help =
+            if pushes.contains(&prefixed.as_str()) { Some(format!("did you mean `{prefixed}`?")) } else { did_you_mean(cmd, &pushes) };
+        let d = self
+            .diag(node.span, format!("the `cmd` of a push must start with `push_`, found `{cmd}`"))
+            .expected("a push cmd like push_bind_corp")
+            .maybe_help(help);
+        self.push(d);
+    }
+
+    fn close(&mut self, value: &Node) -> Close {
+        let (conn, args) = self.conn_only(value, "close", CLOSE_KEYS);
+        let get = |key| args.as_ref().and_then(|a| a.get(key));
+        let code = get("code").and_then(|n| {
+            let code = self.integer_in(n, "code", 1000, 4999)?;
+            if UNSENDABLE_CLOSE_CODES.contains(&code) {
+                let d = self
+                    .diag(n.span, format!("close code {code} cannot be sent"))
+                    .expected("a close code from 1000 to 4999 other than 1004, 1005, 1006 and 1015 (RFC 6455 reserves them)");
+                self.push(d);
+                return None;
+            }
+            Some(code as u16)
+        });
+        let reason = get("reason").and_then(|n| {
+            let reason = self.string(n, "reason")?;
+            if reason.len() > MAX_CLOSE_REASON {
+                let d = self
+                    .diag(n.span, format!("close reason is {} bytes long", reason.len()))
+                    .expected(format!("at most {MAX_CLOSE_REASON} bytes (a close frame holds 125, two of them the code)"));
+                self.push(d);
+                return None;
+            }
+            Some(reason)
+        });
+        Close { conn, code, reason }
+    }
+
+    fn expect_reconnect(&mut self, value: &Node) -> ExpectReconnect {
+        let (conn, args) = self.conn_only(value, "expect_reconnect", EXPECT_RECONNECT_KEYS);
+        let get = |key| args.as_ref().and_then(|a| a.get(key));
+        let reconnect = ExpectReconnect {
+            conn,
+            within: get("within").and_then(|n| self.duration(n, "within")),
+            not_before: get("not_before").and_then(|n| self.duration(n, "not_before")),
+        };
+        self.check_window(reconnect.within.as_ref(), reconnect.not_before.as_ref(), get("not_before"));
+        reconnect
+    }
+
+    fn mark(&mut self, value: &Node) -> Option<String> {
+        let name = self.name(value, "mark")?;
+        self.marks.push((name.clone(), value.span));
+        Some(name)
+    }
+
+    fn timing(&mut self, value: &Node) -> Timing {
+        let args = self.step_args(value, "timing", TIMING_KEYS);
+        let a = args.as_ref();
+        let get = |key| a.and_then(|a| a.get(key));
+        let timing = Timing {
+            conn: get("conn").and_then(|n| self.name(n, "connection")),
+            cmd: a.and_then(|a| self.required_string(a, "cmd", "a `timing` step")).unwrap_or_default(),
+            since: get("since").and_then(|n| self.since(n)),
+            gaps: get("gaps").and_then(|n| self.gaps(n)),
+            jitter: get("jitter").and_then(|n| self.boolean(n, "jitter")).unwrap_or(false),
+            min_count: get("min_count").and_then(|n| self.integer_in(n, "min_count", 1, MAX_COUNT)).map(|n| n as u32),
+            max_per: get("max_per").and_then(|n| self.max_per(n)),
+            none: get("none").and_then(|n| self.boolean(n, "none")).unwrap_or(false),
+        };
+        let Some(a) = a else { return timing };
+        // A check is given when its key is there, except `jitter: false` and `none: false`
+        // (a wrong value is reported by itself, not as a missing check).
+        let off = ScalarValue::Bool(false);
+        let given =
+            |key: &str| a.get(key).is_some_and(|n| !matches!(key, "jitter" | "none") || n.as_scalar().map(|s| &s.value) != Some(&off));
+        let checks = ["gaps", "jitter", "min_count", "max_per", "none"];
+        if !checks.iter().any(|k| given(k)) {
+            let d = self
+                .diag(value.span, "a `timing` step needs at least one check")
+                .expected("one of: gaps, jitter: true, min_count, max_per, none: true");
+            self.push(d);
+        } else if timing.none {
+            for key in checks.into_iter().filter(|k| *k != "none" && given(k)) {
+                let at = key_of(a, key).span;
+                self.error(at, format!("`{key}` cannot be used with `none: true`"));
+            }
+        }
+        timing
+    }
+
+    /// `since`: a mark set by an earlier step (checked once every step is read).
+    fn since(&mut self, node: &Node) -> Option<String> {
+        let name = self.name(node, "mark")?;
+        if !self.marks.iter().any(|(m, _)| *m == name) {
+            self.unresolved_since.push((name.clone(), node.span, self.marks.len()));
+        }
+        Some(name)
+    }
+
+    fn gaps(&mut self, node: &Node) -> Option<DurationRange> {
+        let args = self.args(node, "`gaps`", GAPS_KEYS, "gaps")?;
+        let range = DurationRange {
+            min: args.get("min").and_then(|n| self.duration(n, "min")),
+            max: args.get("max").and_then(|n| self.duration(n, "max")),
+        };
+        if args.get("min").is_none() && args.get("max").is_none() && !args.misspells("min") && !args.misspells("max") {
+            let d = self.diag(node.span, "`gaps` needs a bound").expected("`min`, `max` or both, like `{ min: 25s, max: 35s }`");
+            self.push(d);
+        }
+        if let (Some(DurationExpr::Fixed(min)), Some(DurationExpr::Fixed(max)), Some(at)) = (&range.min, &range.max, args.get("max")) {
+            if min > max {
+                self.error(at.span, format!("`gaps.max` ({max:?}) is less than `gaps.min` ({min:?})"));
+            }
+        }
+        Some(range)
+    }
+
+    fn max_per(&mut self, node: &Node) -> Option<(u32, DurationExpr)> {
+        let args = self.args(node, "`max_per`", MAX_PER_KEYS, "max_per")?;
+        let what = "`max_per` of a `timing` step";
+        let count = match args.get("count") {
+            Some(n) => self.integer_in(n, "count", 1, MAX_COUNT),
+            None => {
+                self.missing(&args, "count", what);
+                None
+            }
+        };
+        let per = match args.get("per") {
+            Some(n) => self.duration(n, "per").filter(|d| {
+                let zero = *d == DurationExpr::Fixed(Duration::ZERO);
+                if zero {
+                    self.error(n.span, "`per` must be longer than zero");
+                }
+                !zero
+            }),
+            None => {
+                self.missing(&args, "per", what);
+                None
+            }
+        };
+        Some((count? as u32, per?))
+    }
+
+    fn device_control(&mut self, kind_key: &Node, value: &Node) -> Option<DeviceControl> {
+        if !self.device_control {
+            let d = self
+                .diag(kind_key.span, "a `device_control` step needs a device target the harness can make act")
+                .help("add `requires: [device_control]` at the top level (the scenario then runs only against the reference device)");
+            self.push(d);
+        }
+        let args = self.step_args(value, "device_control", DEVICE_CONTROL_KEYS)?;
+        let (key, node) = match args.pairs {
+            [(k, v)] => (k.key_text(), v),
+            [] => {
+                let d = self
+                    .diag(value.span, "a `device_control` step needs an action")
+                    .expected(format!("one of: {}", DEVICE_CONTROL_KEYS.join(", ")));
+                self.push(d);
+                return None;
+            }
+            [(first, _), (second, _), ..] => {
+                let msg = format!("a `device_control` step does one thing; found `{}` and `{}`", first.key_text(), second.key_text());
+                self.error(second.span, msg);
+                return None;
+            }
+        };
+        match key {
+            "checkin" => self.checkin(node),
+            _ => None, // an unknown key, already reported by `args`
+        }
+    }
+
+    fn checkin(&mut self, node: &Node) -> Option<DeviceControl> {
+        let args = self.args(node, "a `checkin`", CHECKIN_KEYS, "checkin")?;
+        let userid = match args.get("userid") {
+            Some(n) => self.text(n, "userid", "a user id (a string)").filter(|u| {
+                let empty = u.trim().is_empty();
+                if empty {
+                    self.error(n.span, "`userid` is empty");
+                }
+                !empty
+            }),
+            None => {
+                self.missing(&args, "userid", "a `checkin`");
+                None
+            }
+        };
+        // The catalog's values: pass_type 1 in, 2 out, 3 unknown; pass_method 1 face, 2 QR,
+        // 3 remote, 4 fingerprint, 5 WeCom scans the device's QR, 6 the device scans a phone's.
+        let pass_type = args.get("pass_type").and_then(|n| self.integer_in(n, "pass_type", 1, 3)).map(|n| n as u32);
+        let pass_method = args.get("pass_method").and_then(|n| self.integer_in(n, "pass_method", 1, 6)).map(|n| n as u32);
+        Some(DeviceControl::Checkin { userid: userid?, pass_type, pass_method })
+    }
+
     // ---- values ----
+
+    /// Any integer (`errcode`).
+    fn integer(&mut self, node: &Node, key: &str) -> Option<i64> {
+        match node.as_scalar().map(|s| &s.value) {
+            Some(ScalarValue::Int(n)) => Some(*n),
+            _ => {
+                self.wrong_type(node, key, "an integer");
+                None
+            }
+        }
+    }
 
     fn required_string(&mut self, args: &Args<'_>, key: &str, what: &str) -> Option<String> {
         match args.get(key) {
@@ -967,7 +1584,9 @@ impl<'a> Loader<'a> {
         match text.parse::<Ipv4Addr>() {
             Ok(ip) if ip.is_loopback() => Some(text),
             _ => {
-                let d = self.diag(node.span, format!("invalid address `{text}` for `{key}`")).expected("an IPv4 address in 127.0.0.0/8, e.g. 127.0.0.2");
+                let d = self
+                    .diag(node.span, format!("invalid address `{text}` for `{key}`"))
+                    .expected("an IPv4 address in 127.0.0.0/8, e.g. 127.0.0.2");
                 self.push(d);
                 None
             }
@@ -1084,8 +1703,52 @@ impl<'a> Loader<'a> {
 
 /// `a `request` step`, `an `expect` step`.
 fn step_what(kind: &str) -> String {
-    let article = if kind.starts_with('e') { "an" } else { "a" };
+    let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
     format!("{article} `{kind}` step")
+}
+
+/// The key node of `key` in checked arguments (present: the caller found its value).
+fn key_of<'n>(args: &Args<'n>, key: &str) -> &'n Node {
+    args.pairs.iter().find(|(k, _)| k.key_text() == key).map_or(args.node, |(k, _)| k)
+}
+
+/// The keys that may sit beside a step's kind key.
+fn siblings_of(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "request" => &["expect", "capture"],
+        "expect" => &["capture"],
+        "receive" => &["check", "capture"],
+        _ => &[],
+    }
+}
+
+/// Whether `key` (itself a kind word) written beside the kind key `owner` belongs to that
+/// step (a sibling, an argument put beside it, or `expect` beside `receive`) rather than
+/// starting a second step.
+fn belongs_beside(owner: &str, key: &str) -> bool {
+    siblings_of(owner).contains(&key) || arguments_of(owner).contains(&key) || (owner == "receive" && key == "expect")
+}
+
+/// What the other role uses where a scenario names a step of the wrong role.
+fn counterpart(kind: &str) -> Option<&'static str> {
+    Some(match kind {
+        // device-role steps, found in a cloud-role scenario
+        "connect" => "the device connects by itself: `accept` waits for its connection",
+        "request" => "`receive` takes a request the device sent, `push` sends one to it",
+        "send" => "`push` sends a frame to the device, `reply` answers it (`binary` for a binary frame)",
+        "expect" => "`receive` takes a request the device sent (match it with `check`)",
+        "change_ip" => "`expect_reconnect` waits for the device's new link",
+        "control" => "`device_control` makes the reference device act (with `requires: [device_control]`)",
+        // cloud-role steps, found in a device-role scenario
+        "accept" => "`connect` opens a connection to the cloud",
+        "receive" => "`expect` takes the next frame from the cloud",
+        "reply" | "no_reply" => "the cloud answers every `request`; `request: { ..., no_reply: true }` expects no answer",
+        "push" => "`send` sends a frame to the cloud",
+        "close" => "`disconnect` closes the connection",
+        "delay" => "`wait` lets scenario time pass",
+        "device_control" => "`control` drives the mock cloud (with `requires: [control]`)",
+        _ => return None,
+    })
 }
 
 /// The argument keys of a step kind, to explain arguments written beside it.
@@ -1101,6 +1764,15 @@ fn arguments_of(kind: &str) -> &'static [&'static str] {
         "expect_silence" => EXPECT_SILENCE_KEYS,
         "repeat" => REPEAT_KEYS,
         "control" => CONTROL_KEYS,
+        "accept" => ACCEPT_KEYS,
+        "receive" => RECEIVE_KEYS,
+        "reply" => REPLY_KEYS,
+        "no_reply" => CONN_KEYS,
+        "push" => PUSH_KEYS,
+        "close" => CLOSE_KEYS,
+        "expect_reconnect" => EXPECT_RECONNECT_KEYS,
+        "timing" => TIMING_KEYS,
+        "device_control" => DEVICE_CONTROL_KEYS,
         _ => &[],
     }
 }
@@ -1179,13 +1851,17 @@ mod tests {
         assert!(matches!(&s[0].kind, StepKind::Connect(c) if c.conn == "b"));
         assert!(matches!(&s[1].kind, StepKind::Connect(c) if c.conn == "a"));
         assert!(matches!(&s[2].kind, StepKind::Disconnect(c) if c.conn == "b"));
-        assert!(matches!(&s[3].kind, StepKind::ExpectClosed(c) if c.conn == "a" && c.within == Some(DurationExpr::Fixed(Duration::from_secs(5)))));
+        assert!(
+            matches!(&s[3].kind, StepKind::ExpectClosed(c) if c.conn == "a" && c.within == Some(DurationExpr::Fixed(Duration::from_secs(5))))
+        );
         assert!(matches!(&s[4].kind, StepKind::Wait(DurationExpr::Fixed(d)) if d.as_secs() == 90));
     }
 
     #[test]
     fn send_frames() {
-        let s = steps("  - send: { binary_hex: \"0a ff\" }\n  - send: { oversized: 70000 }\n  - send: { json: [1] }\n  - send: { text: \"{\" }\n");
+        let s = steps(
+            "  - send: { binary_hex: \"0a ff\" }\n  - send: { oversized: 70000 }\n  - send: { json: [1] }\n  - send: { text: \"{\" }\n",
+        );
         assert!(matches!(&s[0].kind, StepKind::Send(Send { frame: SendFrame::Binary(b), .. }) if b == &[10, 255]));
         assert!(matches!(&s[1].kind, StepKind::Send(Send { frame: SendFrame::Oversized(70000), .. })));
         assert!(matches!(&s[2].kind, StepKind::Send(Send { frame: SendFrame::Json(_), .. })));
@@ -1229,6 +1905,35 @@ mod tests {
     fn regex_errors_are_one_line() {
         let d = first_error(&format!("{HEAD}steps:\n  - expect: {{ frame: {{ x: {{ $regex: \"(a\" }} }} }}\n"));
         assert!(!d.message.contains('\n') && d.message.starts_with("invalid $regex"), "{d}");
+    }
+
+    #[test]
+    fn step_names_and_attachments() {
+        assert_eq!(step_what("accept"), "an `accept` step");
+        assert_eq!(step_what("reply"), "a `reply` step");
+        assert!(belongs_beside("request", "expect") && belongs_beside("request", "no_reply"));
+        assert!(belongs_beside("receive", "expect") && !belongs_beside("connect", "send"));
+        for kind in STEP_KINDS {
+            assert!(!(DEVICE_STEPS.contains(kind) && CLOUD_STEPS.contains(kind)), "{kind}");
+        }
+        for kind in DEVICE_STEPS.iter().chain(CLOUD_STEPS) {
+            assert!(STEP_KINDS.contains(kind), "{kind}");
+        }
+    }
+
+    #[test]
+    fn role_kinds_leave_out_the_other_role() {
+        let mut loader = Loader::new(Path::new("t.yaml"));
+        assert_eq!(loader.role_kinds().len(), STEP_KINDS.len());
+        loader.role = Some(Role::Cloud);
+        assert!(loader.role_kinds().contains(&"receive") && !loader.role_kinds().contains(&"request"));
+    }
+
+    #[test]
+    fn cloud_scenarios_load() {
+        let s = load("id: t.c\ntitle: t\nrequirements: [D12]\nrole: cloud\nsteps:\n  - accept:\n  - receive: { cmd: ping }\n  - reply:\n")
+            .unwrap();
+        assert!(matches!(&s.steps[2].kind, StepKind::Reply(r) if r.spec.errcode == 0 && r.to.is_none()));
     }
 
     #[test]

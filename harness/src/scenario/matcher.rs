@@ -74,10 +74,28 @@ pub enum Op {
     Absent,
     Any,
     Len(usize),
+    /// The value is the `device_signature` of the object it sits in, computed with the
+    /// device's secret: `register` (SecretNo) or `secret_no` (seed SecretNo, `get_secret_no`).
+    Signature(SignatureKind),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignatureKind {
+    Register,
+    SecretNo,
+}
+
+impl SignatureKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignatureKind::Register => "register",
+            SignatureKind::SecretNo => "secret_no",
+        }
+    }
 }
 
 /// Every operator name, for "did you mean".
-pub const OP_NAMES: &[&str] = &["$type", "$regex", "$in", "$gte", "$lte", "$ne", "$absent", "$any", "$len"];
+pub const OP_NAMES: &[&str] = &["$type", "$regex", "$in", "$gte", "$lte", "$ne", "$absent", "$any", "$len", "$signature"];
 
 impl Op {
     /// Builds an operator from its name and argument, or says what the argument should be.
@@ -109,6 +127,11 @@ impl Op {
                 _ => return Err("$any takes `true`".into()),
             },
             "$len" => Op::Len(arg.as_u64().ok_or("$len takes a non-negative integer")? as usize),
+            "$signature" => Op::Signature(match arg.as_str() {
+                Some("register") => SignatureKind::Register,
+                Some("secret_no") => SignatureKind::SecretNo,
+                _ => return Err("$signature takes `register` or `secret_no`".into()),
+            }),
             other => return Err(format!("unknown operator `{other}`")),
         })
     }
@@ -177,10 +200,11 @@ impl Matcher {
 
     /// Matches `actual` (`None` when the key is absent).
     pub fn check(&self, actual: Option<&Value>, vars: &dyn Vars) -> Result<(), Mismatch> {
-        self.check_at(actual, vars, "")
+        self.check_at(actual, vars, "", None)
     }
 
-    fn check_at(&self, actual: Option<&Value>, vars: &dyn Vars, path: &str) -> Result<(), Mismatch> {
+    /// `parent` is the object `actual` sits in (what `$signature` signs).
+    fn check_at(&self, actual: Option<&Value>, vars: &dyn Vars, path: &str, parent: Option<&serde_json::Map<String, Value>>) -> Result<(), Mismatch> {
         let fail = |expected: String| Err(Mismatch { path: path.to_string(), expected, actual: shown(actual, path) });
         match self {
             Matcher::Literal(expected) => {
@@ -197,7 +221,7 @@ impl Matcher {
             Matcher::Object(fields) => {
                 let Some(Value::Object(map)) = actual else { return fail("an object".into()) };
                 for (key, m) in fields {
-                    m.check_at(map.get(key), vars, &join(path, key))?;
+                    m.check_at(map.get(key), vars, &join(path, key), Some(map))?;
                 }
                 Ok(())
             }
@@ -207,13 +231,13 @@ impl Matcher {
                     return fail(format!("an array of {} items", items.len()));
                 }
                 for (i, (m, v)) in items.iter().zip(list).enumerate() {
-                    m.check_at(Some(v), vars, &join(path, &i.to_string()))?;
+                    m.check_at(Some(v), vars, &join(path, &i.to_string()), None)?;
                 }
                 Ok(())
             }
             Matcher::Ops(ops) => {
                 for op in ops {
-                    op.check(actual, vars, path)?;
+                    op.check(actual, vars, path, parent)?;
                 }
                 Ok(())
             }
@@ -222,7 +246,7 @@ impl Matcher {
 }
 
 impl Op {
-    fn check(&self, actual: Option<&Value>, vars: &dyn Vars, path: &str) -> Result<(), Mismatch> {
+    fn check(&self, actual: Option<&Value>, vars: &dyn Vars, path: &str, parent: Option<&serde_json::Map<String, Value>>) -> Result<(), Mismatch> {
         let fail = |expected: String| Err(Mismatch { path: path.to_string(), expected, actual: shown(actual, path) });
         let present = |expected: String| -> Result<&Value, Mismatch> {
             actual.ok_or(Mismatch { path: path.to_string(), expected, actual: shown(None, path) })
@@ -266,6 +290,22 @@ impl Op {
                     Some(v) if same_scalar(v, &other) => fail(format!("anything but {other}")),
                     _ => Ok(()),
                 }
+            }
+            Op::Signature(kind) => {
+                let want = format!("a valid {} signature", kind.as_str());
+                let got = present(want.clone())?;
+                let text = |k: &str| parent.and_then(|p| p.get(k)).and_then(crate::protocol::signature::value_text);
+                let (Some(sn), Some(ts), Some(nonce)) = (text("sn"), text("timestamp"), text("nonce")) else {
+                    return fail(format!("{want} (the object lacks sn, timestamp or nonce)"));
+                };
+                let Some(secret) = vars.signing_secret(kind.as_str(), &sn) else {
+                    return fail(format!("{want} (no secret known for sn {sn:?})"));
+                };
+                let expected = match kind {
+                    SignatureKind::Register => crate::protocol::signature::register(&sn, &secret, &ts, &nonce),
+                    SignatureKind::SecretNo => crate::protocol::signature::get_secret_no(&sn, &secret, &ts, &nonce),
+                };
+                if got.as_str() == Some(expected.as_str()) { Ok(()) } else { fail(format!("{want} over sorted(sn, secret, timestamp, nonce, {:?})", kind.as_str())) }
             }
             Op::Len(n) => {
                 let v = present(format!("length {n}"))?;

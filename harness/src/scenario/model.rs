@@ -59,6 +59,10 @@ impl Role {
 pub enum Capability {
     /// The target accepts harness control (bind/unbind a device, inject faults): the mock.
     Control,
+    /// The device target can be made to act (a user checks in): the reference device.
+    DeviceControl,
+    /// The fleet has a seed SecretNo (`get_secret_no` can be exercised).
+    Seed,
 }
 
 /// A duration as written: either fixed, or an expression over run variables such as
@@ -89,6 +93,12 @@ pub struct Scenario {
     pub deadline: Option<Duration>,
     /// Default per-step timeout (default 10 s).
     pub step_timeout: Option<Duration>,
+    /// Set for an obligation that cannot be observed on the wire: instructions for the lab.
+    /// Such a scenario is not run; its verdict is `manual`.
+    pub manual: Option<String>,
+    /// Cloud role: requests the harness answers by itself, whichever step runs (cmd → reply).
+    /// `None` means the defaults (`ping` and `get_timestamp` answered with success).
+    pub auto_reply: Option<BTreeMap<String, AutoReply>>,
     pub steps: Vec<Step>,
     pub source: Arc<Source>,
 }
@@ -126,6 +136,29 @@ pub enum StepKind {
     Repeat(Repeat),
     /// Harness control of the target (mock only): bind/unbind devices, inject faults.
     Control(Control),
+    // ---- cloud role: the harness plays the cloud, the target is a device ----
+    /// Wait for the device's next connection.
+    Accept(Accept),
+    /// Take the earliest request (of `cmd`, when given) the device sent on the connection.
+    Receive(Receive),
+    /// Answer a received request (by default the last one received on the connection).
+    Reply(Reply),
+    /// Swallow the last received request: it gets no reply (the FAQ's lost reply).
+    NoReply(ConnRef),
+    /// Send a cloud-initiated push with its own req_id.
+    Push(Push),
+    /// The cloud closes the connection, with a close code.
+    Close(Close),
+    /// Let scenario time pass before the next step (typically before a reply).
+    Delay(DurationExpr),
+    /// The device's link ends (closed by either side) and the device opens a new one.
+    ExpectReconnect(ExpectReconnect),
+    /// Remember this moment under a name, for `timing: { since: NAME }`.
+    Mark(String),
+    /// Judge the times at which the device sent requests of one cmd, from the transcript.
+    Timing(Timing),
+    /// Make the reference device act (needs `requires: [device_control]`).
+    DeviceControl(DeviceControl),
 }
 
 impl StepKind {
@@ -143,6 +176,17 @@ impl StepKind {
             StepKind::ExpectSilence(_) => "expect_silence",
             StepKind::Repeat(_) => "repeat",
             StepKind::Control(_) => "control",
+            StepKind::Accept(_) => "accept",
+            StepKind::Receive(_) => "receive",
+            StepKind::Reply(_) => "reply",
+            StepKind::NoReply(_) => "no_reply",
+            StepKind::Push(_) => "push",
+            StepKind::Close(_) => "close",
+            StepKind::Delay(_) => "delay",
+            StepKind::ExpectReconnect(_) => "expect_reconnect",
+            StepKind::Mark(_) => "mark",
+            StepKind::Timing(_) => "timing",
+            StepKind::DeviceControl(_) => "device_control",
         }
     }
 }
@@ -150,7 +194,8 @@ impl StepKind {
 /// Every step kind a file may name, for "did you mean" suggestions.
 pub const STEP_KINDS: &[&str] = &[
     "connect", "request", "send", "expect", "wait", "disconnect", "change_ip", "expect_closed", "expect_silence",
-    "repeat", "control",
+    "repeat", "control", "accept", "receive", "reply", "no_reply", "push", "close", "delay", "expect_reconnect",
+    "mark", "timing", "device_control",
 ];
 
 /// A connection name; defaults to `a` when a step leaves it out.
@@ -239,6 +284,8 @@ pub struct ExpectClosed {
 pub struct ExpectSilence {
     pub conn: ConnName,
     pub duration: DurationExpr,
+    /// Cloud role: only requests of this cmd break the silence (others are allowed).
+    pub cmd: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -260,4 +307,128 @@ pub enum Control {
     DelayReplies(DurationExpr),
     /// Close the device's live link from the cloud side.
     CloseLink { device: Option<String> },
+}
+
+/// How the harness-as-cloud answers a request.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReplySpec {
+    /// Default 0.
+    pub errcode: i64,
+    /// Default "ok" for 0, the catalog's meaning otherwise.
+    pub errmsg: Option<String>,
+    /// Body template (`${...}` expanded).
+    pub body: Option<Value>,
+    /// `retry` or `reconnect`; error replies get the catalog's default when left out.
+    pub suggestion: Option<String>,
+    /// Seconds; -1 = never. Error replies get the catalog's default when left out.
+    pub interval: Option<i64>,
+    /// When set, the reply is a binary frame (§1.2) carrying these bytes (UTF-8 of the text).
+    pub binary: Option<String>,
+    /// Leave `suggestion` and `interval` out of an error reply entirely (a cloud that gives
+    /// no advice: the device must then wait a random 1–3 s).
+    pub no_advice: bool,
+}
+
+/// An entry of `auto_reply`: a reply, or `off` to remove a default.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AutoReply {
+    Reply(ReplySpec),
+    Off,
+}
+
+#[derive(Clone, Debug)]
+pub struct Accept {
+    pub conn: ConnName,
+    pub within: Option<DurationExpr>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Receive {
+    pub conn: ConnName,
+    /// `None`: the next request whatever its cmd.
+    pub cmd: Option<String>,
+    /// Bound measured from the start of the step (default: the step timeout).
+    pub within: Option<DurationExpr>,
+    /// The request must not have arrived earlier than this after the start of the step.
+    pub not_before: Option<DurationExpr>,
+    /// Matcher on the whole request frame (`$signature` available).
+    pub check: Option<Spanned<Matcher>>,
+    pub capture: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Reply {
+    pub conn: ConnName,
+    /// The req_id to answer (a template, e.g. `${first_req}`); default the last received.
+    pub to: Option<String>,
+    pub spec: ReplySpec,
+}
+
+#[derive(Clone, Debug)]
+pub struct Push {
+    pub conn: ConnName,
+    pub cmd: String,
+    pub body: Option<Value>,
+    /// Default a fresh cloud-generated one; available afterwards as `${last_push_req_id}`.
+    pub req_id: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Close {
+    pub conn: ConnName,
+    /// Default 1000.
+    pub code: Option<u16>,
+    pub reason: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ExpectReconnect {
+    pub conn: ConnName,
+    /// Bound on the new connection's arrival, from the start of the step.
+    pub within: Option<DurationExpr>,
+    /// The new connection must not arrive earlier than this after the start of the step.
+    pub not_before: Option<DurationExpr>,
+}
+
+/// Bounds on a duration; either may be open.
+#[derive(Clone, Debug, Default)]
+pub struct DurationRange {
+    pub min: Option<DurationExpr>,
+    pub max: Option<DurationExpr>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Timing {
+    /// `None`: requests on every connection of the scenario.
+    pub conn: Option<ConnName>,
+    pub cmd: String,
+    /// Only requests after this mark count (default: the whole scenario).
+    pub since: Option<String>,
+    /// Every gap between consecutive requests lies in this range.
+    pub gaps: Option<DurationRange>,
+    /// The gaps must vary (a fixed retry delay fails); needs at least 3 gaps.
+    pub jitter: bool,
+    /// At least this many requests were seen.
+    pub min_count: Option<u32>,
+    /// At most `count` requests in any window of `per`.
+    pub max_per: Option<(u32, DurationExpr)>,
+    /// No request at all of `cmd` (after `since`).
+    pub none: bool,
+}
+
+/// Stimuli for the reference device: things a person would do at a real one.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DeviceControl {
+    /// A user checks in (or passes the door): the device records and uploads it.
+    Checkin { userid: String, pass_type: Option<u32>, pass_method: Option<u32> },
+}
+
+/// Calls `f` on every step kind, nested ones (inside `repeat`) included, in file order.
+pub fn visit_steps(steps: &[Step], f: &mut dyn FnMut(&StepKind)) {
+    for s in steps {
+        f(&s.kind);
+        if let StepKind::Repeat(r) = &s.kind {
+            visit_steps(&r.steps, f);
+        }
+    }
 }

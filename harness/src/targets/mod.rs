@@ -1,3 +1,4 @@
 //! Targets: the built-in mock cloud and connections to real endpoints.
 
 pub mod mock;
+pub mod sim;

@@ -2,6 +2,7 @@
 //! that switch single rules off.
 
 use crate::protocol::fleet::Fleet;
+use crate::protocol::timing::CloudTimings;
 use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -9,12 +10,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 #[derive(Clone, Debug)]
 pub struct MockConfig {
     pub fleet: Fleet,
-    /// No inbound frame for this long: the cloud closes the link (4000) and frees the SN (C8).
-    pub heartbeat_timeout: Duration,
-    /// The window of the per-IP `subscribe_corp` rate limit (C11).
-    pub subscribe_window: Duration,
-    /// How many `subscribe_corp` one IP may send inside the window; one more gets 600045.
-    pub subscribe_limit: usize,
+    /// Heartbeat expiry (C8: the link is closed with 4000 and the SN freed) and the per-IP
+    /// `subscribe_corp` rate limit (C11: one more than the limit inside the window gets 600045).
+    pub timings: CloudTimings,
     /// How far a signed `timestamp` may be from cloud time (DOC: 5 min).
     pub timestamp_tolerance: Duration,
     /// Bigger frames close that connection with 1009; other connections are unaffected.
@@ -29,9 +27,7 @@ impl Default for MockConfig {
     fn default() -> Self {
         MockConfig {
             fleet: Fleet::default_fleet(),
-            heartbeat_timeout: Duration::from_secs(90),
-            subscribe_window: Duration::from_secs(60),
-            subscribe_limit: 5,
+            timings: CloudTimings::MOCK,
             timestamp_tolerance: Duration::from_secs(300),
             max_frame_bytes: 64 * 1024,
             start_unix: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
@@ -122,9 +118,9 @@ mod tests {
     #[test]
     fn defaults_match_the_faq() {
         let c = MockConfig::default();
-        assert_eq!(c.heartbeat_timeout, Duration::from_secs(90));
-        assert_eq!(c.subscribe_window, Duration::from_secs(60));
-        assert_eq!(c.subscribe_limit, 5);
+        assert_eq!(c.timings.heartbeat_timeout, Duration::from_secs(90));
+        assert_eq!(c.timings.subscribe_window, Duration::from_secs(60));
+        assert_eq!(c.timings.subscribe_limit, 5);
         assert_eq!(c.timestamp_tolerance, Duration::from_secs(300));
         assert_eq!(c.max_frame_bytes, 65536);
         assert!(c.start_unix > 1_600_000_000);

@@ -60,9 +60,9 @@ impl MockCloud {
         match req {
             ControlRequest::Hello => Ok(json!({
                 "mock": "hwconform",
-                "heartbeat_timeout_s": self.config.heartbeat_timeout.as_secs(),
-                "subscribe_window_s": self.config.subscribe_window.as_secs(),
-                "subscribe_limit": self.config.subscribe_limit,
+                "heartbeat_timeout_s": self.config.timings.heartbeat_timeout.as_secs(),
+                "subscribe_window_s": self.config.timings.subscribe_window.as_secs(),
+                "subscribe_limit": self.config.timings.subscribe_limit,
             })),
             ControlRequest::Bind { sn } => self.set_bound(&sn, true),
             ControlRequest::Unbind { sn } => self.set_bound(&sn, false),

@@ -215,7 +215,7 @@ impl MockCloud {
                 let secret = str_field(body, "secret");
                 let malformed = secret.is_none() || str_field(body, "firmware_version").is_none();
                 let rate_limited = rate
-                    .admit(conn.ip, tokio::time::Instant::now(), self.config.subscribe_window, self.config.subscribe_limit)
+                    .admit(conn.ip, tokio::time::Instant::now(), self.config.timings.subscribe_window, self.config.timings.subscribe_limit)
                     .err();
                 if sn.is_none() && !ordered {
                     sn = secret.and_then(|s| registry.sn_by_secret(s));
@@ -486,7 +486,7 @@ mod tests {
 
     /// C1/C2/C12: replies echo req_id, never carry cmd, errors carry advice.
     fn assert_well_formed(frame: &Value, req_id: &str) {
-        let v = crate::protocol::rules::check_reply(frame, req_id);
+        let v = crate::protocol::rules::check_reply(frame, req_id, true);
         assert!(v.is_empty(), "{frame}: {v:?}");
     }
 
@@ -740,7 +740,7 @@ mod tests {
         let c = cloud(&[rule]);
         let mut k = conn("10.0.0.1");
         let r = one(&c, &mut k, req("get_corp_info", None));
-        let v = crate::protocol::rules::check_reply(&r, "r-get_corp_info");
+        let v = crate::protocol::rules::check_reply(&r, "r-get_corp_info", true);
         assert!(v.iter().any(|v| v.rule == broken), "{r}: {v:?}");
     }
 

@@ -108,7 +108,7 @@ impl MockCloud {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let mut conn = Conn::new(self.conn_id(), peer.ip(), tx);
         tracing::info!(conn = conn.id, %peer, "device connected");
-        let heartbeat = self.config.heartbeat_timeout;
+        let heartbeat = self.config.timings.heartbeat_timeout;
         let expires = self.config.enforces(MockRule::NoHeartbeatExpiry);
         let mut last_inbound = Instant::now();
         // Replies waiting for their (fault-injected) delay, in send order.

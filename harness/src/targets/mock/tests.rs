@@ -96,7 +96,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         let req_id = format!("{cmd}-{}", self.n);
         self.send(&envelope::request(cmd, &req_id, body)).await;
         let reply = self.recv().await;
-        let broken = crate::protocol::rules::check_reply(&reply, &req_id);
+        let broken = crate::protocol::rules::check_reply(&reply, &req_id, true);
         assert!(broken.is_empty(), "{reply}: {broken:?}");
         reply
     }
@@ -326,7 +326,7 @@ async fn malformed_binary_and_oversized_frames() {
 async fn absurd_settings_and_protocol_violations_never_panic() {
     use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
     use tokio_tungstenite::tungstenite::protocol::frame::Frame;
-    let cloud = MockCloud::new(MockConfig { heartbeat_timeout: Duration::MAX, ..config(&[]) });
+    let cloud = MockCloud::new(MockConfig { timings: crate::protocol::timing::CloudTimings { heartbeat_timeout: Duration::MAX, ..crate::protocol::timing::CloudTimings::MOCK }, ..config(&[]) });
     let mut a = connect(&cloud, "10.0.0.1").await;
     a.register("SN1", "sec1").await;
     cloud.control(ControlRequest::DelayReplies { sn: "SN1".into(), ms: u64::MAX }).unwrap();

@@ -1,7 +1,6 @@
-//! The protocol monitor: always-on checks of every frame a cloud target sends, whichever
-//! step is running. It reads the transcript, so it sees frames no step consumed too.
+//! Always-on checks of every frame a cloud sends (C1, C2, C3, C12).
 
-use super::transcript::{Frame, Transcript, TranscriptEvent};
+use crate::engine::transcript::{Frame, Transcript, TranscriptEvent};
 use crate::protocol::rules::{self, Violation};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
@@ -9,12 +8,17 @@ use std::collections::{BTreeMap, HashSet};
 /// Reads the transcript incrementally and reports rule violations by the cloud.
 #[derive(Default)]
 pub struct CloudMonitor {
+    strict_codes: bool,
     seen: usize,
     /// req_ids the harness sent, per connection.
     sent: BTreeMap<String, HashSet<String>>,
 }
 
 impl CloudMonitor {
+    pub fn new(strict_codes: bool) -> CloudMonitor {
+        CloudMonitor { strict_codes, ..CloudMonitor::default() }
+    }
+
     /// Checks the entries added since the last call.
     pub fn sweep(&mut self, transcript: &Transcript) -> Vec<Violation> {
         let mut out = Vec::new();
@@ -60,7 +64,7 @@ impl CloudMonitor {
         match json.get("errcode").and_then(Value::as_i64) {
             None => out.push(Violation { rule: "C1", message: format!("[{conn}] reply without an integer errcode: {json}") }),
             Some(0) => {}
-            Some(code) => out.extend(rules::check_error_advice(json, code)),
+            Some(code) => out.extend(rules::check_error_advice(json, code, self.strict_codes)),
         }
         if let Some(id) = json.pointer("/headers/req_id").and_then(Value::as_str) {
             if !self.sent.get(conn).is_some_and(|s| s.contains(id)) {

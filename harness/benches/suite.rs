@@ -1,0 +1,60 @@
+//! Speed and memory of whole suites, printed as figures (`cargo bench --bench suite`).
+//!
+//! Goal (issue 2): the cloud library against the in-process mock, 2-minute heartbeat and
+//! 1-minute rate-limit scenarios included, in under 2 s of wall time on 2 cores.
+
+use hwconform::engine::runner::{RunConfig, Runner};
+use hwconform::engine::RunEvent;
+use hwconform::scenario::load_paths;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn main() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    for dir in ["cloud"] {
+        let path = root.join(dir);
+        if !path.exists() {
+            continue;
+        }
+        let load_started = Instant::now();
+        let scenarios = load_paths(&[path]).expect("the library loads");
+        let load_time = load_started.elapsed();
+        let runs = 20;
+        let mut times: Vec<Duration> = Vec::new();
+        let mut scenario_clock = Duration::ZERO;
+        for _ in 0..runs {
+            let started = Instant::now();
+            let mut clock = Duration::ZERO;
+            let summary = Runner::new(RunConfig::default())
+                .run(&scenarios, |e| {
+                    if let RunEvent::ScenarioFinished(r) = e {
+                        clock += r.scenario_time;
+                    }
+                })
+                .expect("the run starts");
+            assert!(summary.ok(), "the {dir} library must pass: {summary:?}");
+            times.push(started.elapsed());
+            scenario_clock = clock;
+        }
+        times.sort();
+        println!(
+            "{dir}: {} scenarios, load {:.1} ms; run (jobs={}) min {:.1} ms, median {:.1} ms, max {:.1} ms over {runs} runs; {:.0} s of protocol time per run",
+            scenarios.len(),
+            load_time.as_secs_f64() * 1e3,
+            RunConfig::default().jobs,
+            times[0].as_secs_f64() * 1e3,
+            times[runs / 2].as_secs_f64() * 1e3,
+            times[runs - 1].as_secs_f64() * 1e3,
+            scenario_clock.as_secs_f64(),
+        );
+    }
+    if let Some(kib) = peak_rss_kib() {
+        println!("peak RSS: {:.1} MiB", kib as f64 / 1024.0);
+    }
+}

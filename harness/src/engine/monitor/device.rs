@@ -1,0 +1,222 @@
+//! Always-on checks of a device (the harness plays the cloud): D1, D2, D3, D12, D13, D21, D22.
+//! Each rule is reported once per link, at the first frame that breaks it.
+
+use crate::engine::transcript::{Frame, Transcript, TranscriptEvent};
+use crate::protocol::rules::Violation;
+use crate::protocol::volatile::VOLATILE_KEYS;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::time::Duration;
+
+/// D12: the longest allowed gap between pings after login, with tolerance.
+pub const MAX_PING_GAP: Duration = Duration::from_secs(42);
+/// D13: a request re-sent sooner than this after the unanswered previous one.
+pub const MIN_RESEND: Duration = Duration::from_millis(4_750);
+/// D21: at most this many `subscribe_corp` in any window.
+pub const SUBSCRIBE_LIMIT: usize = 5;
+pub const SUBSCRIBE_WINDOW: Duration = Duration::from_secs(60);
+/// D22: how long an old link may outlive the opening of a new one (a close on its way).
+pub const OVERLAP_GRACE: Duration = Duration::from_secs(1);
+
+#[derive(Default)]
+struct Link {
+    closed: Option<Duration>,
+    req_ids: HashSet<String>,
+    pushes: HashSet<String>,
+    /// Requests not answered yet: req_id → (cmd, body without volatile fields, arrival).
+    outstanding: BTreeMap<String, (String, Value, Duration)>,
+    logged_in: Option<Duration>,
+    last_ping: Option<Duration>,
+}
+
+#[derive(Default)]
+pub struct DeviceMonitor {
+    seen: usize,
+    links: BTreeMap<String, Link>,
+    subscribes: Vec<Duration>,
+    /// (new link, old link, when the new one opened): overlaps to judge.
+    overlaps: Vec<(String, String, Duration)>,
+    reported: BTreeSet<(String, &'static str)>,
+}
+
+fn v(rule: &'static str, message: String) -> Violation {
+    Violation { rule, message }
+}
+
+/// The body with volatile fields removed: two sends of the same request compare equal.
+fn normalized(frame: &Value) -> Value {
+    let mut body = frame.get("body").cloned().unwrap_or(Value::Null);
+    if let Some(o) = body.as_object_mut() {
+        o.retain(|k, _| !VOLATILE_KEYS.contains(&k.as_str()));
+    }
+    body
+}
+
+impl DeviceMonitor {
+    pub fn sweep(&mut self, t: &Transcript, now: Duration, _open: &[String], _end: bool) -> Vec<Violation> {
+        let mut out = Vec::new();
+        for entry in &t.entries[self.seen.min(t.entries.len())..] {
+            let at = entry.at;
+            match &entry.event {
+                TranscriptEvent::Opened { conn, .. } => {
+                    for (name, link) in &self.links {
+                        if link.closed.is_none() {
+                            self.overlaps.push((conn.clone(), name.clone(), at));
+                        }
+                    }
+                    self.links.insert(conn.clone(), Link::default());
+                }
+                TranscriptEvent::Abandoned { conn } => {
+                    if let Some(link) = self.links.remove(conn) {
+                        let old = format!("{conn}~old");
+                        for o in &mut self.overlaps {
+                            if &o.1 == conn {
+                                o.1 = old.clone();
+                            }
+                        }
+                        self.links.insert(old, link);
+                    }
+                }
+                TranscriptEvent::Closed { conn, .. } => {
+                    if let Some(link) = self.links.get_mut(conn) {
+                        link.closed.get_or_insert(at);
+                    }
+                }
+                TranscriptEvent::Sent { conn, frame: Frame::Json { json } } => self.cloud_sent(conn, json, at),
+                TranscriptEvent::Received { conn, frame } => out.extend(self.device_sent(conn, frame, at)),
+                _ => {}
+            }
+        }
+        self.seen = t.entries.len();
+        out.extend(self.heartbeats(now));
+        out.extend(self.two_links(now));
+        out
+    }
+
+    /// A frame the harness (as the cloud) sent: replies answer requests and may log in;
+    /// pushes may be acknowledged.
+    fn cloud_sent(&mut self, conn: &str, json: &Value, at: Duration) {
+        let Some(link) = self.links.get_mut(conn) else { return };
+        let Some(req_id) = json.pointer("/headers/req_id").and_then(Value::as_str) else { return };
+        if json.get("cmd").is_some() {
+            link.pushes.insert(req_id.to_string());
+            return;
+        }
+        let Some((cmd, _, _)) = link.outstanding.remove(req_id) else { return };
+        let cmd = cmd.as_str();
+        let code = json.get("errcode").and_then(Value::as_i64);
+        let logged_in = matches!((cmd, code), ("subscribe_corp", Some(0)) | ("subscribe_corp" | "register", Some(600054)));
+        if logged_in && link.logged_in.is_none() {
+            link.logged_in = Some(at);
+        }
+    }
+
+    fn once(&mut self, conn: &str, rule: &'static str, message: String) -> Option<Violation> {
+        self.reported.insert((conn.to_string(), rule)).then(|| v(rule, format!("[{conn}] {message}")))
+    }
+
+    fn device_sent(&mut self, conn: &str, frame: &Frame, at: Duration) -> Vec<Violation> {
+        let mut out = Vec::new();
+        let json = match frame {
+            Frame::Json { json } => json,
+            Frame::Text { text, .. } => {
+                return self.once(conn, "D1", format!("the device sent text that is not JSON: {:?}", &text[..text.floor_char_boundary(60)])).into_iter().collect()
+            }
+            Frame::Large { .. } => return out,
+            Frame::Binary { len, head } => {
+                let bytes = hex::decode(head).unwrap_or_default();
+                let le = |i: usize| bytes.get(i..i + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+                let ok = le(0) == Some(1) && le(4) == Some(10) && bytes.get(8..18) == Some(b"upload_log".as_slice()) && *len >= 30;
+                if !ok {
+                    out.extend(self.once(conn, "D3", format!("binary frame of {len} bytes is not an upload_log (format_version 1, cmd_len 10, cmd \"upload_log\", LE lengths)")));
+                }
+                return out;
+            }
+        };
+        let Some(obj) = json.as_object() else {
+            return self.once(conn, "D1", format!("the device sent JSON that is not an object: {json}")).into_iter().collect();
+        };
+        let req_id = json.pointer("/headers/req_id").and_then(Value::as_str);
+        let Some(cmd) = obj.get("cmd") else {
+            let is_ack = req_id.is_some_and(|id| self.links.get(conn).is_some_and(|l| l.pushes.contains(id)));
+            if !is_ack {
+                out.extend(self.once(conn, "D1", format!("a frame without `cmd` that acknowledges no push: {json}")));
+            }
+            return out;
+        };
+        let (Some(cmd), Some(req_id)) = (cmd.as_str(), req_id) else {
+            return self.once(conn, "D1", format!("a request needs a string `cmd` and `headers.req_id`: {json}")).into_iter().collect();
+        };
+        if obj.get("body").is_some_and(|b| !b.is_object()) {
+            out.extend(self.once(conn, "D1", format!("`{cmd}` has a body that is not an object")));
+        }
+        let body = normalized(json);
+        let Some(link) = self.links.get_mut(conn) else { return out };
+        let reused = !link.req_ids.insert(req_id.to_string());
+        let resent = link
+            .outstanding
+            .values()
+            .find(|(c, b, when)| c == cmd && *b == body && at.saturating_sub(*when) < MIN_RESEND)
+            .map(|(_, _, when)| at.saturating_sub(*when));
+        link.outstanding.insert(req_id.to_string(), (cmd.to_string(), body, at));
+        let ping_gap = if cmd == "ping" {
+            let gap = link.logged_in.map(|login| at.saturating_sub(link.last_ping.unwrap_or(login)));
+            link.last_ping = Some(at);
+            gap
+        } else {
+            None
+        };
+        if reused {
+            out.extend(self.once(conn, "D2", format!("req_id {req_id:?} was used again (by `{cmd}`) on this connection")));
+        }
+        if let Some(after) = resent {
+            out.extend(self.once(conn, "D13", format!("`{cmd}` was re-sent {:.2} s after the unanswered previous one; expected at least 5 s", after.as_secs_f64())));
+        }
+        if let Some(gap) = ping_gap.filter(|g| *g > MAX_PING_GAP) {
+            out.extend(self.once(conn, "D12", format!("{:.1} s between pings after login; expected 20–40 s", gap.as_secs_f64())));
+        }
+        if cmd == "subscribe_corp" {
+            self.subscribes.push(at);
+            let recent = self.subscribes.iter().filter(|t| at.saturating_sub(**t) < SUBSCRIBE_WINDOW).count();
+            if recent > SUBSCRIBE_LIMIT {
+                out.extend(self.once("device", "D21", format!("{recent} subscribe_corp within {} s; at most {SUBSCRIBE_LIMIT} a minute", SUBSCRIBE_WINDOW.as_secs())));
+            }
+        }
+        out
+    }
+
+    /// D12 between frames: a logged-in link that has gone too long without a ping.
+    fn heartbeats(&mut self, now: Duration) -> Vec<Violation> {
+        let late: Vec<(String, Duration)> = self
+            .links
+            .iter()
+            .filter_map(|(name, l)| {
+                let since = l.last_ping.or(l.logged_in)?;
+                let end = l.closed.unwrap_or(now);
+                let gap = end.saturating_sub(since);
+                (gap > MAX_PING_GAP).then(|| (name.clone(), gap))
+            })
+            .collect();
+        late.into_iter()
+            .filter_map(|(name, gap)| self.once(&name, "D12", format!("no ping for {:.1} s after login or the last ping; expected one every 20–40 s", gap.as_secs_f64())))
+            .collect()
+    }
+
+    /// D22: an old link still open a grace period after a new one opened.
+    fn two_links(&mut self, now: Duration) -> Vec<Violation> {
+        let mut out = Vec::new();
+        let overlaps = std::mem::take(&mut self.overlaps);
+        let mut keep = Vec::new();
+        for (new, old, opened) in overlaps {
+            let old_closed = self.links.get(&old).and_then(|l| l.closed);
+            let overlap = old_closed.unwrap_or(now).saturating_sub(opened);
+            if overlap > OVERLAP_GRACE {
+                out.extend(self.once(&new, "D22", format!("the device opened `{new}` while `{old}` stayed open ({:.1} s side by side)", overlap.as_secs_f64())));
+            } else if old_closed.is_none() {
+                keep.push((new, old, opened));
+            }
+        }
+        self.overlaps = keep;
+        out
+    }
+}

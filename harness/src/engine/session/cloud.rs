@@ -1,0 +1,318 @@
+//! Cloud-role steps: the harness plays the cloud and the target is a device.
+
+use super::{At, Session, Stop, StepResult, Target};
+use crate::engine::connection::{AutoResponder, Connection, Inbound, Item, MAX_PENDING};
+use crate::engine::device_target::TargetDevice;
+use crate::protocol::catalog::{Catalog, Suggestion};
+use crate::protocol::{binary, envelope, Secret};
+use crate::scenario::expr::{self, format_duration};
+use crate::scenario::model::*;
+use crate::targets::sim::SimControl;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message;
+
+/// How long a device may keep its old link open after opening a new one before that counts
+/// as two links (D22) rather than a close still on its way.
+const OVERLAP_GRACE: Duration = Duration::from_secs(1);
+
+impl<'a> Session<'a> {
+    fn device_target(&mut self, at: &At) -> Result<&mut TargetDevice, Stop> {
+        match &mut self.target {
+            Target::Device(d) => Ok(d),
+            Target::Cloud(_) => Err(at.error(format!("`{}` is a cloud-role step; this scenario has the harness play a device", at.kind))),
+        }
+    }
+
+    /// Builds a reply frame to `req_id` from a spec, with the catalog's advice for errors.
+    fn reply_frame(&self, req_id: &str, spec: &ReplySpec, at: &At) -> Result<Message, Stop> {
+        if let Some(data) = &spec.binary {
+            let data = self.expand_text(data, at)?;
+            return Ok(Message::binary(binary::encode_reply(req_id, data.as_bytes())));
+        }
+        let body = spec.body.as_ref().map(|b| self.expand(b, at)).transpose()?;
+        let errmsg = spec.errmsg.as_ref().map(|m| self.expand_text(m, at)).transpose()?;
+        Ok(Message::text(build_reply(req_id, spec, body, errmsg).to_string()))
+    }
+
+    /// The auto-responder for this scenario's connections: `auto_reply` over the defaults.
+    fn auto_responder(&self) -> AutoResponder {
+        let mut table: BTreeMap<String, ReplySpec> = BTreeMap::new();
+        let ok = ReplySpec { errcode: 0, errmsg: None, body: None, suggestion: None, interval: None, binary: None, no_advice: false };
+        table.insert("ping".into(), ok.clone());
+        table.insert("get_timestamp".into(), ReplySpec { body: Some(json!({"timestamp": "${now}"})), ..ok });
+        for (cmd, entry) in self.sc.auto_reply.iter().flatten() {
+            match entry {
+                AutoReply::Off => table.remove(cmd),
+                AutoReply::Reply(spec) => table.insert(cmd.clone(), spec.clone()),
+            };
+        }
+        let clock = self.rec.clock;
+        let sn = self.sc.devices.first().and_then(|d| self.devices.get(d)).map(|d| d.identity.sn.clone()).unwrap_or_default();
+        Arc::new(move |frame: &Value| {
+            let cmd = frame.get("cmd")?.as_str()?;
+            let req_id = frame.pointer("/headers/req_id")?.as_str()?;
+            let spec = table.get(cmd)?;
+            let vars = |n: &str| match n {
+                "now" => Some(json!(clock.now_unix())),
+                "sn" => Some(json!(sn)),
+                _ => None,
+            };
+            let body = spec.body.as_ref().and_then(|b| expr::expand_value(b, &vars).ok());
+            Some(Message::text(build_reply(req_id, spec, body, spec.errmsg.clone()).to_string()))
+        })
+    }
+
+    async fn take_connection(&mut self, conn: &str, within: Duration, at: &At) -> Result<Duration, Stop> {
+        let deadline = Instant::now() + within;
+        let device = self.device_target(at)?;
+        let (ws, peer) = match device.accept(deadline).await {
+            Some(Ok(x)) => x,
+            Some(Err(e)) => return Err(at.error(e)),
+            None => return Err(at.fail(format!("the device did not connect within {}", format_duration(within)))),
+        };
+        let arrived = self.now();
+        let auto = self.auto_responder();
+        let c = Connection::open(conn, "dev", peer, ws, self.rec.clone(), Some(auto));
+        if let Some(mut old) = self.conns.insert(conn.to_string(), c) {
+            if old.ended().is_none() {
+                self.abandoned.push(old.abandon());
+            }
+        }
+        Ok(arrived)
+    }
+
+    pub(super) async fn accept(&mut self, a: &Accept, at: &At) -> StepResult {
+        let within = self.duration(&a.within, at)?;
+        self.take_connection(&a.conn, within, at).await.map(|_| ())
+    }
+
+    pub(super) async fn receive(&mut self, r: &Receive, at: &At) -> StepResult {
+        let within = self.duration(&r.within, at)?;
+        let not_before = self.resolve_opt(&r.not_before, at)?;
+        let started = self.now();
+        let deadline = Instant::now() + within;
+        let what = r.cmd.as_deref().map(|c| format!("`{c}`")).unwrap_or_else(|| "a request".into());
+        let conn = self.conn(&r.conn, at)?;
+        let mut others: Vec<Inbound> = Vec::new();
+        let mut seen: Vec<String> = Vec::new();
+        let outcome = loop {
+            if others.len() + conn.pending.len() > MAX_PENDING {
+                break Err(format!("the device flooded the link with {} frames while the harness waited for {what}", others.len()));
+            }
+            let Some(inbound) = conn.next(deadline).await else {
+                let also = if seen.is_empty() { String::new() } else { format!(" (it sent: {})", seen.join(", ")) };
+                break Err(format!("no {what} from the device within {}{also}", format_duration(within)));
+            };
+            if let Some(v) = as_request(&inbound.item) {
+                if let Some(cmd) = v.get("cmd").and_then(Value::as_str) {
+                    if r.cmd.as_deref().is_none_or(|c| c == cmd) {
+                        break Ok((inbound.at, v));
+                    }
+                    seen.push(cmd.to_string());
+                }
+            }
+            if inbound.is_end() {
+                let why = inbound.end_text().unwrap_or_default();
+                others.push(inbound);
+                break Err(format!("the link {why} while the harness waited for {what}"));
+            }
+            others.push(inbound);
+        };
+        for item in others.into_iter().rev() {
+            conn.pending.push_front(item);
+        }
+        let (arrived, frame) = outcome.map_err(|m| at.fail(format!("[{}] {m}", r.conn)))?;
+        at.not_before(&format!("[{}] {what}", r.conn), arrived.saturating_sub(started), not_before)?;
+        let req_id = frame.pointer("/headers/req_id").and_then(Value::as_str).unwrap_or_default().to_string();
+        let cmd = frame.get("cmd").and_then(Value::as_str).unwrap_or_default().to_string();
+        self.vars.insert("req_id".into(), json!(req_id));
+        self.vars.insert("last_req_id".into(), json!(req_id));
+        self.last_received.insert(r.conn.clone(), (req_id, cmd));
+        if let Some(m) = &r.check {
+            self.check(&m.value, &frame).map_err(|mm| at.mismatch("the request", mm, m.span))?;
+        }
+        self.capture(&r.capture, &frame, at)
+    }
+
+    pub(super) async fn reply(&mut self, r: &Reply, at: &At) -> StepResult {
+        let (req_id, cmd) = match &r.to {
+            Some(t) => (self.expand_text(t, at)?, String::new()),
+            None => self.last_received.get(&r.conn).cloned().ok_or_else(|| at.error(format!("no request received on `{}` to reply to", r.conn)))?,
+        };
+        let msg = self.reply_frame(&req_id, &r.spec, at)?;
+        // The SecretNo the harness hands out is what the device signs with from now on.
+        if cmd == "get_secret_no" && r.spec.errcode == 0 {
+            if let Some(Value::String(s)) = r.spec.body.as_ref().and_then(|b| b.get("secret_no")).map(|v| self.expand(v, at)).transpose()? {
+                let first = self.sc.devices.first().cloned().unwrap_or_default();
+                if let Some(d) = self.devices.get_mut(&first) {
+                    d.identity.secret_no = Secret::new(s);
+                }
+            }
+        }
+        let conn = self.conn(&r.conn, at)?;
+        conn.send(msg).await.map_err(|e| at.fail(format!("[{}] cannot reply: {e}", r.conn)))
+    }
+
+    pub(super) fn no_reply(&mut self, conn: &str, at: &At) -> StepResult {
+        let (req_id, cmd) = self.last_received.get(conn).cloned().ok_or_else(|| at.error(format!("no request received on `{conn}`")))?;
+        self.note(format!("[{conn}] `{cmd}` (req_id {req_id}) gets no reply"));
+        Ok(())
+    }
+
+    pub(super) async fn push(&mut self, p: &Push, at: &At) -> StepResult {
+        let req_id = match &p.req_id {
+            Some(t) => self.expand_text(t, at)?,
+            None => self.fresh_id("cloud-push"),
+        };
+        let body = p.body.as_ref().map(|b| self.expand(b, at)).transpose()?;
+        self.vars.insert("last_push_req_id".into(), json!(req_id));
+        let frame = envelope::push(&p.cmd, &req_id, body);
+        let conn = self.conn(&p.conn, at)?;
+        conn.send(Message::text(frame.to_string())).await.map_err(|e| at.fail(format!("[{}] cannot push: {e}", p.conn)))
+    }
+
+    pub(super) async fn expect_reconnect(&mut self, e: &ExpectReconnect, at: &At) -> StepResult {
+        let within = self.duration(&e.within, at)?;
+        let not_before = self.resolve_opt(&e.not_before, at)?;
+        let started = self.now();
+        let arrived = self.take_connection(&e.conn, within, at).await?;
+        // The new link replaced the old under `conn`; an old one still open must close now.
+        if let Some(mut old) = self.abandoned.pop() {
+            if old.ended().is_none() {
+                tokio::time::sleep(OVERLAP_GRACE).await;
+                if old.ended().is_none() {
+                    let name = e.conn.clone();
+                    self.abandoned.push(old);
+                    return Err(at.fail(format!("D22: the device opened a new link while its old `{name}` link stayed open")));
+                }
+            }
+        }
+        at.not_before("the new connection", arrived.saturating_sub(started), not_before)
+    }
+
+    pub(super) fn timing(&mut self, t: &Timing, at: &At) -> StepResult {
+        let since = match &t.since {
+            Some(m) => *self.marks.get(m).ok_or_else(|| at.error(format!("no mark `{m}` was set before this step")))?,
+            None => 0,
+        };
+        let times = self.rec.with_transcript(|tr| request_times(tr, &t.cmd, t.conn.as_deref(), since));
+        let start = self.rec.with_transcript(|tr| tr.entries.get(since).map(|e| e.at)).unwrap_or_else(|| self.now());
+        let gaps: Vec<Duration> = times.windows(2).map(|w| w[1] - w[0]).collect();
+        let shown = || if gaps.is_empty() { "no gaps".to_string() } else { gaps.iter().map(|g| format!("{:.2} s", g.as_secs_f64())).collect::<Vec<_>>().join(", ") };
+        let cmd = &t.cmd;
+        if t.none && !times.is_empty() {
+            return Err(at.fail(format!("expected no `{cmd}`, but the device sent {} (first after {:.2} s)", times.len(), times[0].saturating_sub(start).as_secs_f64())));
+        }
+        if let Some(min) = t.min_count {
+            if (times.len() as u32) < min {
+                return Err(at.fail(format!("expected at least {min} `{cmd}`, saw {}", times.len())));
+            }
+        }
+        if let Some(range) = &t.gaps {
+            let min = self.resolve_opt(&range.min, at)?;
+            let max = self.resolve_opt(&range.max, at)?;
+            let bad = gaps.iter().any(|g| min.is_some_and(|m| *g < m) || max.is_some_and(|m| *g > m));
+            if bad {
+                let range = format!("{}–{}", min.map(format_duration).unwrap_or_else(|| "0s".into()), max.map(format_duration).unwrap_or_else(|| "∞".into()));
+                return Err(at.fail(format!("`{cmd}` after {}: expected every gap within {range}", shown())));
+            }
+        }
+        if t.jitter {
+            if gaps.len() < 3 {
+                return Err(at.fail(format!("jitter needs at least 3 gaps between `{cmd}`, saw {} ({})", gaps.len(), shown())));
+            }
+            let (lo, hi) = (gaps.iter().min().copied().unwrap_or_default(), gaps.iter().max().copied().unwrap_or_default());
+            if hi - lo < Duration::from_millis(100) {
+                return Err(at.fail(format!("retries after {}: no jitter, expected a random 1–3 s", shown())));
+            }
+        }
+        if let Some((count, per)) = &t.max_per {
+            let per = self.resolve(per, at)?;
+            for (i, start) in times.iter().enumerate() {
+                let n = times[i..].iter().take_while(|x| **x - *start < per).count();
+                if n as u32 > *count {
+                    return Err(at.fail(format!(
+                        "{n} `{cmd}` within {} starting at {:.2} s, expected at most {count}",
+                        format_duration(per),
+                        start.as_secs_f64()
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn device_control(&mut self, c: &DeviceControl, at: &At) -> StepResult {
+        let DeviceControl::Checkin { userid, pass_type, pass_method } = c;
+        let userid = self.expand_text(userid, at)?;
+        self.note(format!("device_control: checkin {userid}"));
+        let device = self.device_target(at)?;
+        device
+            .control(SimControl::Checkin { userid, pass_type: *pass_type, pass_method: *pass_method })
+            .map_err(|e| at.error(format!("device_control refused: {e}")))
+    }
+}
+
+/// A received frame as a request: JSON text, or a binary `upload_log` shown to matchers as
+/// `{cmd: "upload_log", headers: {req_id}, binary: {data_len, data}}` (§1.2).
+fn as_request(item: &Item) -> Option<Value> {
+    match item {
+        Item::Text(t) => serde_json::from_str(t).ok(),
+        Item::Binary(b) => binary::decode_upload_log(b).ok().map(|up| {
+            let data = String::from_utf8_lossy(&up.data[..up.data.len().min(4096)]).to_string();
+            json!({"cmd": "upload_log", "headers": {"req_id": up.req_id}, "binary": {"data_len": up.data.len(), "data": data}})
+        }),
+        _ => None,
+    }
+}
+
+/// A JSON reply: success with `body`, or an error with `suggestion`/`interval` (given, the
+/// catalog's default, or left out with `no_advice`).
+fn build_reply(req_id: &str, spec: &ReplySpec, body: Option<Value>, errmsg: Option<String>) -> Value {
+    let mut frame = if spec.errcode == 0 {
+        envelope::reply_ok(req_id, body.clone())
+    } else {
+        let known = Catalog::get().error(spec.errcode);
+        let suggestion = spec.suggestion.as_deref().and_then(Suggestion::parse).or(known.map(|k| k.suggestion)).unwrap_or(Suggestion::Retry);
+        let interval = spec.interval.or(known.map(|k| k.interval)).unwrap_or(3);
+        let meaning = known.map(|k| k.meaning.clone()).unwrap_or_else(|| "error".into());
+        let mut f = envelope::reply_error(Some(req_id), spec.errcode, &meaning, suggestion, interval);
+        if let Some(b) = body.clone() {
+            f["body"] = b;
+        }
+        if spec.no_advice {
+            if let Some(o) = f.as_object_mut() {
+                o.remove("suggestion");
+                o.remove("interval");
+            }
+        }
+        f
+    };
+    if let Some(m) = errmsg {
+        frame["errmsg"] = json!(m);
+    }
+    frame
+}
+
+/// Arrival times of the device's requests of `cmd` (on `conn`, or any connection) recorded
+/// after transcript position `since`.
+fn request_times(t: &crate::engine::Transcript, cmd: &str, conn: Option<&str>, since: usize) -> Vec<Duration> {
+    use crate::engine::transcript::{Frame, TranscriptEvent};
+    t.entries
+        .iter()
+        .skip(since)
+        .filter_map(|e| match &e.event {
+            TranscriptEvent::Received { conn: c, frame: Frame::Json { json } }
+                if conn.is_none_or(|want| c.trim_end_matches("~old") == want)
+                    && json.get("cmd").and_then(Value::as_str) == Some(cmd) =>
+            {
+                Some(e.at)
+            }
+            _ => None,
+        })
+        .collect()
+}

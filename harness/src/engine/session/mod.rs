@@ -1,0 +1,504 @@
+//! A session runs one scenario's steps against its target: as a device against a cloud
+//! (`device.rs`), or as the cloud against a device (`cloud.rs`). This module holds what both
+//! share: the steps' bookkeeping, variables, time bounds, the always-on monitor and the end.
+//!
+//! A failed check is data: the session ends with a [`Verdict`] carrying the evidence. Every
+//! wait is bounded by the step's `within`, the default step timeout or the scenario deadline.
+
+mod cloud;
+mod device;
+
+use super::clock::ScenarioClock;
+use super::connection::{Connection, Inbound, Item};
+use super::device_target::TargetDevice;
+use super::monitor::Monitor;
+use super::recorder::Recorder;
+use super::target::TargetCloud;
+use super::transcript::{Transcript, TranscriptEvent};
+use super::verdict::{Failure, Verdict};
+use crate::protocol::rules::Violation;
+use crate::protocol::{DeviceIdentity, Secret};
+use crate::scenario::expr::{self, format_duration, Vars};
+use crate::scenario::matcher::{lookup_path, Matcher, Mismatch};
+use crate::scenario::model::*;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// What a session needs besides the scenario and the target.
+pub struct SessionSetup {
+    /// The identity of each of the scenario's devices, by the scenario's name for it.
+    pub identities: Vec<(String, DeviceIdentity)>,
+    pub seed_secret_no: Option<Secret>,
+    pub start_unix: u64,
+    pub step_timeout: Duration,
+    pub deadline: Duration,
+}
+
+/// What the session talks to.
+pub enum Target {
+    /// The harness plays a device; this is the cloud.
+    Cloud(TargetCloud),
+    /// The harness plays the cloud; this is the device.
+    Device(TargetDevice),
+}
+
+/// What a session ends with.
+pub struct SessionOutcome {
+    pub verdict: Verdict,
+    pub transcript: Transcript,
+    pub scenario_time: Duration,
+}
+
+/// Why the steps stopped (boxed: a failure carries its evidence).
+pub(crate) enum Stop {
+    Fail(Box<Failure>),
+    Error(Box<Failure>),
+    Skip(String),
+}
+
+type StepResult = Result<(), Stop>;
+
+/// Per-device state: the identity and what the profile's defaults draw on.
+struct Device {
+    identity: DeviceIdentity,
+    active_code: Option<Value>,
+    secret: Option<Value>,
+}
+
+/// Where a step is, for failure messages.
+#[derive(Clone)]
+struct At {
+    index: String,
+    kind: &'static str,
+    span: Span,
+}
+
+impl At {
+    fn failure(&self, message: impl Into<String>) -> Box<Failure> {
+        let mut f = Failure::new(message);
+        f.step = Some(self.index.clone());
+        f.step_kind = Some(self.kind.to_string());
+        f.line = Some(self.span.line);
+        f.col = Some(self.span.col);
+        Box::new(f)
+    }
+    fn fail(&self, message: impl Into<String>) -> Stop {
+        Stop::Fail(self.failure(message))
+    }
+    fn error(&self, message: impl Into<String>) -> Stop {
+        Stop::Error(self.failure(message))
+    }
+    fn mismatch(&self, what: &str, m: Mismatch, span: Span) -> Stop {
+        let mut f = self.failure(format!("{what} did not match: {m}"));
+        f.line = Some(span.line);
+        f.col = Some(span.col);
+        f.expected = Some(m.expected);
+        f.actual = Some(m.actual);
+        Stop::Fail(f)
+    }
+    /// Fails when something came `waited` after the step started, earlier than allowed.
+    fn not_before(&self, what: &str, waited: Duration, bound: Option<Duration>) -> StepResult {
+        match bound {
+            Some(nb) if waited < nb => Err(self.fail(format!(
+                "{what} came after {}, before the earliest allowed {}",
+                format_duration(waited),
+                format_duration(nb)
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
+struct Session<'a> {
+    sc: &'a Scenario,
+    target: Target,
+    devices: BTreeMap<String, Device>,
+    seed: Option<Secret>,
+    conns: BTreeMap<String, Connection>,
+    abandoned: Vec<Connection>,
+    vars: BTreeMap<String, Value>,
+    rec: Recorder,
+    monitor: Monitor,
+    counter: u64,
+    step_timeout: Duration,
+    /// Cloud role: the last request received per connection (req_id, cmd).
+    last_received: BTreeMap<String, (String, String)>,
+    /// Cloud role: named moments for `timing`, as transcript positions (many frames can share
+    /// one instant on the virtual clock, so time alone cannot say what came after).
+    marks: BTreeMap<String, usize>,
+}
+
+/// Runs `scenario` to a verdict. Never panics on target behaviour; every wait is bounded.
+pub async fn run(scenario: &Scenario, target: Target, setup: SessionSetup) -> SessionOutcome {
+    let clock = ScenarioClock::start(setup.start_unix);
+    let mut known: Vec<String> = setup.identities.iter().map(|(_, d)| d.secret_no.expose().to_string()).collect();
+    known.extend(setup.seed_secret_no.iter().map(|s| s.expose().to_string()));
+    let rec = Recorder::new(clock, known);
+    let monitor = match &target {
+        Target::Cloud(cloud) => Monitor::for_cloud(cloud.strict_codes()),
+        Target::Device(_) => Monitor::for_device(),
+    };
+    let devices = setup.identities.into_iter().map(|(name, identity)| (name, Device { identity, active_code: None, secret: None })).collect();
+    let mut session = Session {
+        sc: scenario,
+        target,
+        devices,
+        seed: setup.seed_secret_no,
+        conns: BTreeMap::new(),
+        abandoned: Vec::new(),
+        vars: scenario.vars.clone().into_iter().collect(),
+        rec: rec.clone(),
+        monitor,
+        counter: 0,
+        step_timeout: scenario.step_timeout.unwrap_or(setup.step_timeout),
+        last_received: BTreeMap::new(),
+        marks: BTreeMap::new(),
+    };
+    let deadline = scenario.deadline.unwrap_or(setup.deadline);
+    let result = match session.applicable() {
+        Err(stop) => Err(stop),
+        Ok(()) => match tokio::time::timeout(deadline, session.run_steps(&scenario.steps, "")).await {
+            Ok(r) => r,
+            Err(_) => Err(Stop::Error(Box::new(Failure::new(format!(
+                "the scenario deadline of {} passed before the last step finished",
+                format_duration(deadline)
+            ))))),
+        },
+    };
+    let result = result.and_then(|()| session.sweep(None, true));
+    let scenario_time = rec.now();
+    session.shutdown().await;
+    let redact = |mut f: Box<Failure>| {
+        f.message = rec.redact(&f.message);
+        f.expected = f.expected.map(|e| rec.redact(&e));
+        f.actual = f.actual.map(|a| rec.redact(&a));
+        *f
+    };
+    let verdict = match result {
+        Ok(()) => Verdict::Pass,
+        Err(Stop::Fail(f)) => Verdict::Fail(redact(f)),
+        Err(Stop::Error(f)) => Verdict::Error(redact(f)),
+        Err(Stop::Skip(reason)) => Verdict::Skip { reason },
+    };
+    SessionOutcome { verdict, transcript: rec.take(), scenario_time }
+}
+
+/// Whether any step (at any depth) satisfies `pred`.
+pub fn any_step(steps: &[Step], pred: &dyn Fn(&StepKind) -> bool) -> bool {
+    let mut found = false;
+    visit_steps(steps, &mut |k| found |= pred(k));
+    found
+}
+
+/// Lookups for `${...}` and `$signature`: session values, devices, the target's settings.
+struct SessionVars<'s, 'a>(&'s Session<'a>);
+
+impl Vars for SessionVars<'_, '_> {
+    fn get(&self, name: &str) -> Option<Value> {
+        self.0.var(name)
+    }
+
+    fn signing_secret(&self, kind: &str, sn: &str) -> Option<String> {
+        let device = self.0.devices.values().find(|d| d.identity.sn == sn)?;
+        match kind {
+            "register" => Some(device.identity.secret_no.expose().to_string()),
+            "secret_no" => self.0.seed.as_ref().map(|s| s.expose().to_string()),
+            _ => None,
+        }
+    }
+}
+
+impl<'a> Session<'a> {
+    /// A scenario the target cannot serve is skipped with the reason, before anything runs.
+    fn applicable(&self) -> StepResult {
+        let skip = |reason: &str| Err(Stop::Skip(reason.to_string()));
+        if self.sc.requires.contains(&Capability::Control) && !matches!(&self.target, Target::Cloud(c) if c.has_control()) {
+            return skip("needs harness control of the cloud (bind/unbind, fault injection), which only the mock accepts");
+        }
+        if self.sc.requires.contains(&Capability::DeviceControl) && !matches!(&self.target, Target::Device(d) if d.has_control()) {
+            return skip("needs a device the harness can make act (a check-in), which only the reference device (--device sim) is");
+        }
+        if self.sc.requires.contains(&Capability::Seed) && self.seed.is_none() {
+            return skip("needs a seed-provisioned fleet (seed_secret_no in the devices file)");
+        }
+        let uses_addresses = any_step(&self.sc.steps, &|k| {
+            matches!(k, StepKind::ChangeIp(_)) || matches!(k, StepKind::Connect(c) if c.from.is_some())
+        });
+        if uses_addresses && !matches!(&self.target, Target::Cloud(c) if c.source_addresses()) {
+            return skip("needs distinct source addresses, available only against in-process or loopback targets");
+        }
+        Ok(())
+    }
+
+    fn now(&self) -> Duration {
+        self.rec.now()
+    }
+
+    fn note(&self, text: String) {
+        self.rec.record(TranscriptEvent::Note { text });
+    }
+
+    fn vars(&self) -> SessionVars<'_, 'a> {
+        SessionVars(self)
+    }
+
+    /// Looks a `${name}` up: session values first, then devices and the target's settings.
+    fn var(&self, name: &str) -> Option<Value> {
+        if let Some(v) = self.vars.get(name) {
+            return Some(v.clone());
+        }
+        let first = self.sc.devices.first().and_then(|d| self.devices.get(d));
+        match name {
+            "now" => Some(json!(self.rec.clock.now_unix())),
+            "sn" => first.map(|d| json!(d.identity.sn)),
+            _ => {
+                if let Target::Cloud(cloud) = &self.target {
+                    let t = cloud.settings();
+                    match name {
+                        "heartbeat_timeout" => return Some(json!(format_duration(t.heartbeat_timeout))),
+                        "heartbeat_timeout_s" => return Some(json!(t.heartbeat_timeout.as_secs())),
+                        "subscribe_window" => return Some(json!(format_duration(t.subscribe_window))),
+                        "subscribe_window_s" => return Some(json!(t.subscribe_window.as_secs())),
+                        "subscribe_limit" => return Some(json!(t.subscribe_limit)),
+                        _ => {}
+                    }
+                }
+                let (dev, field) = name.split_once('.')?;
+                (field == "sn").then(|| self.devices.get(dev).map(|d| json!(d.identity.sn)))?
+            }
+        }
+    }
+
+    fn duration(&self, d: &Option<DurationExpr>, at: &At) -> Result<Duration, Stop> {
+        match d {
+            None => Ok(self.step_timeout),
+            Some(d) => self.resolve(d, at),
+        }
+    }
+
+    fn resolve(&self, d: &DurationExpr, at: &At) -> Result<Duration, Stop> {
+        expr::resolve_duration(d, &self.vars()).map_err(|e| at.error(e.to_string()))
+    }
+
+    fn resolve_opt(&self, d: &Option<DurationExpr>, at: &At) -> Result<Option<Duration>, Stop> {
+        d.as_ref().map(|d| self.resolve(d, at)).transpose()
+    }
+
+    fn expand(&self, v: &Value, at: &At) -> Result<Value, Stop> {
+        expr::expand_value(v, &self.vars()).map_err(|e| at.error(e.to_string()))
+    }
+
+    fn expand_text(&self, t: &str, at: &At) -> Result<String, Stop> {
+        Ok(match self.expand(&json!(t), at)? {
+            Value::String(s) => s,
+            other => other.to_string(),
+        })
+    }
+
+    fn check(&self, m: &Matcher, frame: &Value) -> Result<(), Mismatch> {
+        m.check(Some(frame), &self.vars())
+    }
+
+    fn capture(&mut self, capture: &BTreeMap<String, String>, frame: &Value, at: &At) -> StepResult {
+        for (name, path) in capture {
+            let v = lookup_path(frame, path).ok_or_else(|| at.fail(format!("cannot capture `{name}`: the frame has no `{path}`")))?;
+            self.vars.insert(name.clone(), v.clone());
+        }
+        Ok(())
+    }
+
+    fn fresh_id(&mut self, prefix: &str) -> String {
+        self.counter += 1;
+        format!("{prefix}-{}", self.counter)
+    }
+
+    /// Checks what the target sent since the last sweep; a violation fails the step.
+    fn sweep(&mut self, at: Option<&At>, end: bool) -> StepResult {
+        let now = self.now();
+        let open: Vec<String> = self.conns.keys().cloned().collect();
+        let violations = self.rec.with_transcript(|t| self.monitor.sweep(t, now, &open, end));
+        match violations.into_iter().next() {
+            None => Ok(()),
+            Some(v) => Err(Stop::Fail(violation_failure(v, at))),
+        }
+    }
+
+    fn run_steps<'s>(&'s mut self, steps: &'s [Step], prefix: &'s str) -> futures_util::future::BoxFuture<'s, StepResult> {
+        Box::pin(async move {
+            for (i, step) in steps.iter().enumerate() {
+                let index = if prefix.is_empty() { format!("{}", i + 1) } else { format!("{prefix}.{}", i + 1) };
+                let at = At { index: index.clone(), kind: step.kind.name(), span: step.span };
+                self.rec.record(TranscriptEvent::Step { index: index.clone(), kind: at.kind.to_string(), line: step.span.line });
+                let result = self.step(&step.kind, &at).await;
+                // A broken always-on rule explains a failure better than its symptom (a
+                // reply that never came because it echoed the wrong req_id).
+                match (self.sweep(Some(&at), false), result) {
+                    (Err(Stop::Fail(mut v)), Err(Stop::Fail(f))) => {
+                        v.message = format!("{}; then: {}", v.message, f.message);
+                        return Err(Stop::Fail(v));
+                    }
+                    (_, Err(stop)) => return Err(stop),
+                    (Err(stop), Ok(())) => return Err(stop),
+                    (Ok(()), Ok(())) => {}
+                }
+            }
+            Ok(())
+        })
+    }
+
+    async fn step(&mut self, kind: &StepKind, at: &At) -> StepResult {
+        match kind {
+            StepKind::Connect(c) => self.connect(c, at).await,
+            StepKind::Request(r) => self.request(r, at).await,
+            StepKind::Send(s) => self.send(s, at).await,
+            StepKind::Expect(e) => self.expect(e, at).await,
+            StepKind::Wait(d) | StepKind::Delay(d) => {
+                let d = self.resolve(d, at)?;
+                tokio::time::sleep(d).await;
+                Ok(())
+            }
+            StepKind::Disconnect(c) => {
+                let conn = self.conns.remove(&c.conn).ok_or_else(|| at.error(format!("no open connection `{}`", c.conn)))?;
+                conn.close(1000, "").await;
+                Ok(())
+            }
+            StepKind::ChangeIp(c) => self.change_ip(c, at).await,
+            StepKind::ExpectClosed(e) => self.expect_closed(e, at).await,
+            StepKind::ExpectSilence(e) => self.expect_silence(e, at).await,
+            StepKind::Repeat(r) => {
+                for n in 1..=r.times {
+                    self.vars.insert("iteration".into(), json!(n));
+                    let prefix = format!("{}[{n}]", at.index);
+                    self.run_steps(&r.steps, &prefix).await?;
+                }
+                self.vars.remove("iteration");
+                Ok(())
+            }
+            StepKind::Control(c) => self.control(c, at).await,
+            StepKind::Accept(a) => self.accept(a, at).await,
+            StepKind::Receive(r) => self.receive(r, at).await,
+            StepKind::Reply(r) => self.reply(r, at).await,
+            StepKind::NoReply(c) => self.no_reply(&c.conn, at),
+            StepKind::Push(p) => self.push(p, at).await,
+            StepKind::Close(c) => {
+                let conn = self.conns.remove(&c.conn).ok_or_else(|| at.error(format!("no open connection `{}`", c.conn)))?;
+                conn.close(c.code.unwrap_or(1000), c.reason.as_deref().unwrap_or("")).await;
+                Ok(())
+            }
+            StepKind::ExpectReconnect(e) => self.expect_reconnect(e, at).await,
+            StepKind::Mark(name) => {
+                let position = self.rec.with_transcript(|t| t.entries.len());
+                self.marks.insert(name.clone(), position);
+                Ok(())
+            }
+            StepKind::Timing(t) => self.timing(t, at),
+            StepKind::DeviceControl(c) => self.device_control(c, at),
+        }
+    }
+
+    fn conn(&mut self, name: &str, at: &At) -> Result<&mut Connection, Stop> {
+        let kind = if matches!(self.target, Target::Device(_)) { "accept" } else { "connect" };
+        self.conns.get_mut(name).ok_or_else(|| at.error(format!("no open connection `{name}` ({kind} it first)")))
+    }
+
+    /// The target ends the link within the bound (frames before the end are allowed); a
+    /// broken link is not a close.
+    async fn expect_closed(&mut self, e: &ExpectClosed, at: &At) -> StepResult {
+        let within = self.duration(&e.within, at)?;
+        let not_before = self.resolve_opt(&e.not_before, at)?;
+        let started = self.now();
+        let deadline = Instant::now() + within;
+        let conn = self.conn(&e.conn, at)?;
+        let end = loop {
+            match conn.next(deadline).await {
+                Some(Inbound { at: when, item: Item::Closed { .. } }) => break when,
+                Some(Inbound { item: Item::Broken { reason }, .. }) => {
+                    return Err(at.fail(format!("[{}] expected a clean close, but the link broke: {reason}", e.conn)))
+                }
+                Some(_) => continue,
+                None if conn.closed => break started,
+                None => return Err(at.fail(format!("[{}] the connection is still open after {}", e.conn, format_duration(within)))),
+            }
+        };
+        self.conns.remove(&e.conn);
+        at.not_before(&format!("[{}] the close", e.conn), end.saturating_sub(started), not_before)
+    }
+
+    /// Nothing arrives for the duration (cloud role with `cmd`: no request of that cmd).
+    async fn expect_silence(&mut self, e: &ExpectSilence, at: &At) -> StepResult {
+        let duration = self.resolve(&e.duration, at)?;
+        let started = self.now();
+        let deadline = Instant::now() + duration;
+        let shown = format_duration(duration);
+        let conn = self.conn(&e.conn, at)?;
+        let mut kept = Vec::new();
+        let result = loop {
+            let Some(inbound) = conn.next(deadline).await else {
+                break if conn.closed && e.cmd.is_none() { Err("expected silence, but the connection is closed".to_string()) } else { Ok(()) };
+            };
+            let text = match &inbound.item {
+                Item::Text(t) => t.clone(),
+                Item::Binary(b) => {
+                    if e.cmd.is_some() {
+                        kept.push(inbound);
+                        continue;
+                    }
+                    break Err(format!("expected silence for {shown}, got a binary frame of {} bytes", b.len()));
+                }
+                _ => {
+                    let why = inbound.end_text().unwrap_or_default();
+                    kept.push(inbound);
+                    break if e.cmd.is_some() { Ok(()) } else { Err(format!("expected silence for {shown}, but the link {why}")) };
+                }
+            };
+            match &e.cmd {
+                Some(cmd) => {
+                    let is_cmd = serde_json::from_str::<Value>(&text).ok().is_some_and(|v| v.get("cmd").and_then(Value::as_str) == Some(cmd));
+                    if is_cmd {
+                        break Err(format!("expected no `{cmd}` for {shown}, but the device sent one after {}", format_duration(inbound.at.saturating_sub(started))));
+                    }
+                    kept.push(inbound);
+                }
+                None => break Err(format!("expected silence for {shown}, got {}", redacted_text(&text))),
+            }
+        };
+        for item in kept.into_iter().rev() {
+            conn.pending.push_front(item);
+        }
+        result.map_err(|m| at.fail(format!("[{}] {}", e.conn, self.rec.redact(&m))))
+    }
+
+    /// Closes what is open, cleanly and within a bound; lets abandoned links go; stops the
+    /// device target.
+    async fn shutdown(&mut self) {
+        for (_, conn) in std::mem::take(&mut self.conns) {
+            conn.close(1000, "").await;
+        }
+        self.abandoned.clear();
+        if let Target::Device(device) = &mut self.target {
+            device.stop().await;
+        }
+    }
+}
+
+fn violation_failure(v: Violation, at: Option<&At>) -> Box<Failure> {
+    let mut f = match at {
+        Some(at) => at.failure(format!("{}: {}", v.rule, v.message)),
+        None => Box::new(Failure::new(format!("{}: {}", v.rule, v.message))),
+    };
+    f.rule = Some(v.rule.to_string());
+    f
+}
+
+fn redacted(v: &Value) -> String {
+    crate::protocol::volatile::redact_secrets(v).to_string()
+}
+
+fn redacted_text(t: &str) -> String {
+    match serde_json::from_str::<Value>(t) {
+        Ok(v) => redacted(&v),
+        Err(_) => format!("{:?}", &t[..t.floor_char_boundary(80)]),
+    }
+}

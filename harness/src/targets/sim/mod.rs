@@ -1,0 +1,176 @@
+//! The reference device (`--device sim`): a WeCom smart-hardware terminal that follows every
+//! device obligation of the reference's §6.1 (D1–D42), unless told to break one with a
+//! [`SimFault`]. Cloud-role scenarios run against it; it is also the harness's own check
+//! that those scenarios pass a conformant device and fail a faulty one.
+//!
+//! Modules, each owning one thing:
+//! * [`config`]: [`SimConfig`] and the [`SimFault`] list;
+//! * `device`: what survives reconnects (credentials, contacts, check-ins, log), the
+//!   device clock, the seeded RNG, req_ids;
+//! * `policy`: every timing (timeouts, retry spacing, reconnect delays, heartbeat, polls,
+//!   the subscribe budget) and where faults bend them;
+//! * `link`: one connection's request/reply correlation, timeouts and frame pump;
+//! * `lifecycle`: get_secret_no / register / active / subscribe_corp with recovery;
+//! * `heartbeat`, `contacts` (full and incremental pulls), `checkin`, `pushes`;
+//! * `session`: one connection from open to end; this module: dialing and reconnecting.
+//!
+//! Every wait uses tokio time, so on a paused runtime minutes of device life cost nothing,
+//! and every random choice comes from [`SimConfig::rng_seed`].
+
+pub mod config;
+mod checkin;
+mod contacts;
+mod device;
+mod heartbeat;
+mod lifecycle;
+mod link;
+mod policy;
+mod pushes;
+mod session;
+
+#[cfg(test)]
+mod tests;
+
+pub use config::{SimConfig, SimFault, DEFAULT_FIRMWARE_VERSION};
+pub use policy::{
+    ACTIVE_POLL_S, CHECKIN_RETRY_S, INTERVAL_JITTER_S, JITTER_S, PING_S, REGISTERED_ELSEWHERE_S, SUBSCRIBE_BUDGET,
+    SUBSCRIBE_WINDOW, TIMEOUT_S,
+};
+
+use crate::engine::transport::{self, BoxIo, Endpoint, WsStream};
+use device::Device;
+use futures_util::future::BoxFuture;
+use futures_util::{FutureExt, StreamExt};
+use session::LinkEnd;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+/// Longest wait for one dial (TCP, TLS and WebSocket handshakes) before it counts as failed.
+pub const DIAL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Opens a new connection to the cloud.
+pub trait Dialer: Send + Sync + 'static {
+    fn dial(&self) -> BoxFuture<'static, Result<WsStream, String>>;
+}
+
+/// Things the harness makes the device do, as a person at a real one would.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SimControl {
+    /// Someone presents themselves: recognised (and recorded, D32) only when `userid` is in
+    /// the device's current contacts.
+    Checkin { userid: String, pass_type: Option<u32>, pass_method: Option<u32> },
+}
+
+/// Aborts a spawned task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Runs the device until the task is cancelled. It returns on its own only once the
+/// control sender is dropped *and* a dial fails (the harness is gone). Every wait is
+/// bounded; no cloud behaviour makes it panic.
+pub async fn run(config: SimConfig, dialer: Arc<dyn Dialer>, mut control: UnboundedReceiver<SimControl>) {
+    let dev = Device::new(config);
+    let mut control_open = true;
+    // Connections kept open by the `two-connections` fault.
+    let mut kept: Vec<AbortOnDrop> = Vec::new();
+    let mut dial_at = tokio::time::Instant::now();
+    loop {
+        wait_serving_control(&dev, dial_at, &mut control, &mut control_open).await;
+        kept.retain(|k| !k.0.is_finished());
+        let dialed = tokio::time::timeout(DIAL_TIMEOUT, dialer.dial()).await;
+        let mut ws = match dialed {
+            Ok(Ok(ws)) => ws,
+            failed => {
+                let why = match failed {
+                    Ok(Err(e)) => e,
+                    _ => "dial timed out".to_string(),
+                };
+                if !control_open {
+                    tracing::info!(sn = %dev.sn(), error = %why, "dial failed and the control channel is closed: device stops");
+                    return;
+                }
+                let delay = dev.jitter();
+                dial_at = tokio::time::Instant::now() + delay;
+                dev.log(format!("dial failed ({why}); retrying in {} ms", delay.as_millis()));
+                continue;
+            }
+        };
+        let end = session::run_link(&dev, &mut ws, &mut control, &mut control_open).await;
+        // The delay runs from the decision; closing the old connection is part of it.
+        let decided = tokio::time::Instant::now();
+        let delay = match end {
+            LinkEnd::Lost => {
+                link::close(&mut ws).await;
+                dev.jitter()
+            }
+            LinkEnd::Reconnect(d) => {
+                dev.log(format!("reconnecting in {} ms", d.as_millis()));
+                if dev.has(SimFault::TwoConnections) {
+                    kept.push(AbortOnDrop(tokio::spawn(async move { while let Some(Ok(_)) = ws.next().await {} })));
+                } else {
+                    link::close(&mut ws).await;
+                }
+                d
+            }
+        };
+        dial_at = decided + delay;
+    }
+}
+
+/// Sleeps until `until` while still taking check-ins (queued for the next connection).
+async fn wait_serving_control(
+    dev: &Device,
+    until: tokio::time::Instant,
+    control: &mut UnboundedReceiver<SimControl>,
+    control_open: &mut bool,
+) {
+    loop {
+        tokio::select! {
+            biased;
+            _ = tokio::time::sleep_until(until) => return,
+            msg = control.recv(), if *control_open => match msg {
+                Some(msg) => {
+                    session::on_control(dev, msg);
+                }
+                None => *control_open = false,
+            },
+        }
+    }
+}
+
+/// Dials `ws://` or `wss://` over TCP (TLS with the platform's roots for `wss`).
+struct UrlDialer {
+    endpoint: Endpoint,
+}
+
+impl Dialer for UrlDialer {
+    fn dial(&self) -> BoxFuture<'static, Result<WsStream, String>> {
+        let endpoint = self.endpoint.clone();
+        async move {
+            let addr = endpoint.resolve().await.map_err(|e| e.to_string())?;
+            let tcp = transport::tcp(addr, None).await.map_err(|e| e.to_string())?;
+            let _ = tcp.set_nodelay(true);
+            let io: BoxIo = Box::new(tcp);
+            transport::handshake(&endpoint.url, io, None).await.map_err(|e| e.to_string())
+        }
+        .boxed()
+    }
+}
+
+/// Standalone (`hwconform device-sim --url ws://... --sn SN --secret-no S`): dials `url`
+/// and runs until Ctrl-C or the process is killed.
+pub async fn run_standalone(url: &str, config: SimConfig) -> Result<(), String> {
+    let endpoint = Endpoint::parse(url).map_err(|e| e.to_string())?;
+    tracing::info!(sn = %config.identity.sn, url, faults = ?config.faults, "reference device starting");
+    let (_control_tx, control_rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::select! {
+        _ = run(config, Arc::new(UrlDialer { endpoint }), control_rx) => Ok(()),
+        r = tokio::signal::ctrl_c() => r.map_err(|e| format!("cannot wait for Ctrl-C: {e}")),
+    }
+}

@@ -1,0 +1,206 @@
+//! Every wait the device makes, in one place: request timeouts, retry spacing after error
+//! replies, reconnect delays, heartbeat and poll periods, and the subscribe budget. The
+//! faults that bend a timing are applied here and nowhere else.
+
+use super::config::SimFault;
+use super::device::Device;
+use super::link::Reply;
+use crate::protocol::catalog::Suggestion;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// A reply timeout: a random 5–10 s (FAQ; D13).
+pub const TIMEOUT_S: (f64, f64) = (5.0, 10.0);
+/// Retry spacing when an error reply gives no usable interval, and the delay before
+/// dialing again after a failed dial or a lost link: a random 1–3 s (FAQ; D14).
+pub const JITTER_S: (f64, f64) = (1.0, 3.0);
+/// Extra random delay added to a positive `interval` (D14).
+pub const INTERVAL_JITTER_S: (f64, f64) = (0.0, 1.0);
+/// The heartbeat period: a random 20–40 s per ping (D12).
+pub const PING_S: (f64, f64) = (20.0, 40.0);
+/// `active` poll while unbound: 5 s plus up to 0.5 s (D8).
+pub const ACTIVE_POLL_S: (f64, f64) = (5.0, 5.5);
+/// Wait after `register` answered 600002 before reconnecting: a random 60–90 s (D20).
+pub const REGISTERED_ELSEWHERE_S: (f64, f64) = (60.0, 90.0);
+/// Wait before re-sending check-ins that failed or went unanswered (D33).
+pub const CHECKIN_RETRY_S: (f64, f64) = (5.0, 10.0);
+/// At most this many `subscribe_corp` in any [`SUBSCRIBE_WINDOW`] (D21).
+pub const SUBSCRIBE_BUDGET: usize = 5;
+pub const SUBSCRIBE_WINDOW: Duration = Duration::from_secs(60);
+/// Intervals beyond a day are taken as a day, so no wait overflows the clock.
+const MAX_INTERVAL_S: i64 = 86_400;
+
+/// What to do after an error reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Advice {
+    /// Send the request again (with a new req_id) after the delay.
+    Retry(Duration),
+    /// Never send this request again (`interval: -1`, D15).
+    Never,
+    /// Close the connection, wait, dial again and redo the handshake (D16).
+    Reconnect(Duration),
+}
+
+impl Device {
+    fn range(&self, (lo, hi): (f64, f64)) -> Duration {
+        self.uniform(lo, hi)
+    }
+
+    /// How long to wait for a reply before re-sending (D13).
+    pub fn request_timeout(&self) -> Duration {
+        if self.has(SimFault::ShortTimeout) {
+            return Duration::from_secs(1);
+        }
+        self.range(TIMEOUT_S)
+    }
+
+    /// A random 1–3 s.
+    pub fn jitter(&self) -> Duration {
+        self.range(JITTER_S)
+    }
+
+    /// Whether the reply forbids any retry (`interval: -1`), as this device reads it (D15).
+    pub fn forbids_retry(&self, reply: &Reply) -> bool {
+        reply.interval == Some(-1) && !self.has(SimFault::RetryAfterMinusOne)
+    }
+
+    /// The FAQ's retry rule (D14, D15, D16): `-1` never; `reconnect` closes and re-opens
+    /// after `interval` (or 1–3 s); otherwise retry after `interval` + 0–1 s, or 1–3 s.
+    pub fn advice(&self, reply: &Reply) -> Advice {
+        if reply.interval == Some(-1) {
+            return if self.has(SimFault::RetryAfterMinusOne) { Advice::Retry(self.jitter()) } else { Advice::Never };
+        }
+        if reply.suggestion == Some(Suggestion::Reconnect) {
+            return Advice::Reconnect(self.after_interval(reply.interval));
+        }
+        Advice::Retry(self.retry_delay(reply.interval))
+    }
+
+    /// Retry spacing for an error reply carrying `interval` (not -1).
+    pub fn retry_delay(&self, interval: Option<i64>) -> Duration {
+        match interval {
+            Some(n) if n >= 1 && self.has(SimFault::IgnoreInterval) => Duration::from_secs(1),
+            Some(n) if n >= 1 => self.after_interval(Some(n)),
+            _ if self.has(SimFault::NoJitter) => Duration::from_secs(1),
+            _ => self.jitter(),
+        }
+    }
+
+    /// `interval` seconds plus 0–1 s when positive, else 1–3 s.
+    fn after_interval(&self, interval: Option<i64>) -> Duration {
+        match interval {
+            Some(n) if n >= 1 => Duration::from_secs(n.min(MAX_INTERVAL_S) as u64) + self.range(INTERVAL_JITTER_S),
+            _ => self.jitter(),
+        }
+    }
+
+    /// Delay before reconnecting after `register` answered 600002 (D20): 60–90 s, and never
+    /// earlier than a positive `interval` allows.
+    pub fn registered_elsewhere_delay(&self, interval: Option<i64>) -> Duration {
+        if self.has(SimFault::No600002Backoff) {
+            return self.jitter();
+        }
+        let wait = self.range(REGISTERED_ELSEWHERE_S);
+        match interval {
+            Some(n) if n >= 1 => wait.max(self.after_interval(Some(n))),
+            _ => wait,
+        }
+    }
+
+    /// Next `active` poll while the device is not bound (D8): 5–5.5 s, or a longer interval.
+    pub fn active_poll_delay(&self, interval: Option<i64>) -> Duration {
+        if self.has(SimFault::FastActivePoll) {
+            return Duration::from_secs(1);
+        }
+        let wait = self.range(ACTIVE_POLL_S);
+        match interval {
+            Some(n) if n > 5 => wait.max(self.after_interval(Some(n))),
+            _ => wait,
+        }
+    }
+
+    /// Time to the next ping (D12).
+    pub fn ping_gap(&self) -> Duration {
+        if self.has(SimFault::SlowHeartbeat) {
+            return Duration::from_secs(60);
+        }
+        self.range(PING_S)
+    }
+
+    pub fn checkin_retry_delay(&self) -> Duration {
+        self.range(CHECKIN_RETRY_S)
+    }
+
+    /// How long to wait before one more `subscribe_corp` fits the budget (D21); records the
+    /// send when it is zero. The window is kept a second wider than the rule's.
+    pub fn subscribe_slot(&self) -> Duration {
+        let now = Instant::now();
+        let window = SUBSCRIBE_WINDOW + Duration::from_secs(1);
+        let mut store = self.store();
+        while store.subscribes.front().is_some_and(|t| now.saturating_duration_since(*t) >= window) {
+            store.subscribes.pop_front();
+        }
+        if store.subscribes.len() >= SUBSCRIBE_BUDGET && !self.has(SimFault::SubscribeStorm) {
+            let oldest = store.subscribes[store.subscribes.len() - SUBSCRIBE_BUDGET];
+            return (oldest + window).saturating_duration_since(now).max(Duration::from_millis(1));
+        }
+        store.subscribes.push_back(now);
+        Duration::ZERO
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::identity::DeviceIdentity;
+    use crate::targets::sim::SimConfig;
+
+    fn dev(faults: &[SimFault]) -> Device {
+        let mut c = SimConfig::new(DeviceIdentity::new("SN", "S"));
+        c.faults = faults.iter().copied().collect();
+        Device::new(c)
+    }
+
+    fn reply(suggestion: Option<Suggestion>, interval: Option<i64>) -> Reply {
+        Reply { errcode: 600999, errmsg: "x".into(), body: serde_json::Value::Null, suggestion, interval }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn d14_d15_d16_advice() {
+        let d = dev(&[]);
+        assert_eq!(d.advice(&reply(None, Some(-1))), Advice::Never);
+        assert_eq!(d.advice(&reply(Some(Suggestion::Reconnect), Some(-1))), Advice::Never);
+        let Advice::Retry(t) = d.advice(&reply(Some(Suggestion::Retry), Some(7))) else { panic!() };
+        assert!(t >= Duration::from_secs(7) && t <= Duration::from_secs(8), "{t:?}");
+        let Advice::Retry(t) = d.advice(&reply(None, None)) else { panic!() };
+        assert!(t >= Duration::from_secs(1) && t <= Duration::from_secs(3), "{t:?}");
+        let Advice::Reconnect(t) = d.advice(&reply(Some(Suggestion::Reconnect), Some(4))) else { panic!() };
+        assert!(t >= Duration::from_secs(4) && t <= Duration::from_secs(5), "{t:?}");
+        let r = d.registered_elsewhere_delay(Some(90));
+        assert!(r >= Duration::from_secs(90) && r <= Duration::from_secs(91), "{r:?}");
+        let r = d.registered_elsewhere_delay(None);
+        assert!(r >= Duration::from_secs(60) && r <= Duration::from_secs(90), "{r:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn faults_bend_the_timings() {
+        assert_eq!(dev(&[SimFault::NoJitter]).advice(&reply(None, None)), Advice::Retry(Duration::from_secs(1)));
+        assert_eq!(dev(&[SimFault::IgnoreInterval]).advice(&reply(None, Some(30))), Advice::Retry(Duration::from_secs(1)));
+        assert!(matches!(dev(&[SimFault::RetryAfterMinusOne]).advice(&reply(None, Some(-1))), Advice::Retry(_)));
+        assert_eq!(dev(&[SimFault::ShortTimeout]).request_timeout(), Duration::from_secs(1));
+        assert_eq!(dev(&[SimFault::SlowHeartbeat]).ping_gap(), Duration::from_secs(60));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn d21_subscribe_budget() {
+        let d = dev(&[]);
+        for _ in 0..SUBSCRIBE_BUDGET {
+            assert_eq!(d.subscribe_slot(), Duration::ZERO);
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        let wait = d.subscribe_slot();
+        assert!(wait > Duration::from_secs(45) && wait <= Duration::from_secs(61), "{wait:?}");
+        tokio::time::sleep(wait).await;
+        assert_eq!(d.subscribe_slot(), Duration::ZERO);
+    }
+}

@@ -1,0 +1,7 @@
+//! Tests of the reference device against a scripted cloud, on a paused clock.
+
+mod business;
+mod cloud;
+mod faults;
+mod lifecycle;
+mod robustness;

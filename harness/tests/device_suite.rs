@@ -1,0 +1,82 @@
+//! The device scenario library against the reference device: the conformant device passes
+//! everything, and every injected fault is caught by the scenarios named for it (the README
+//! shows the same matrix).
+
+mod common;
+
+use common::{library, run_library, verdicts};
+use hwconform::engine::device_target::DeviceTarget;
+use hwconform::engine::runner::RunConfig;
+use hwconform::engine::Verdict;
+use hwconform::targets::sim::SimFault;
+use std::collections::BTreeSet;
+
+fn with_faults(faults: BTreeSet<SimFault>) -> RunConfig {
+    RunConfig { device: Some(DeviceTarget::Sim { faults }), ..RunConfig::default() }
+}
+
+#[test]
+fn the_conformant_reference_device_passes_the_library() {
+    let scenarios = library("device");
+    assert!(scenarios.len() >= 40, "the device library has {} scenarios", scenarios.len());
+    let results = run_library(&scenarios, with_faults(BTreeSet::new()));
+    let bad: Vec<String> = results
+        .iter()
+        .filter(|r| !matches!(r.verdict, Verdict::Pass | Verdict::Manual { .. }))
+        .map(|r| format!("{} {:?}", r.id, r.verdict))
+        .collect();
+    assert!(bad.is_empty(), "scenarios that did not pass:\n{}", bad.join("\n"));
+    // Every device obligation is either checked on the wire or left to the lab, by name.
+    let cited: BTreeSet<&str> = scenarios.iter().flat_map(|s| s.requirements.iter().map(|r| r.value.as_str())).collect();
+    let missing: Vec<String> = (1..=42).map(|n| format!("D{n}")).filter(|d| !cited.contains(d.as_str())).collect();
+    assert!(missing.is_empty(), "obligations no scenario cites: {missing:?}");
+}
+
+/// The scenarios that must fail for each fault.
+fn catchers(fault: SimFault) -> &'static [&'static str] {
+    match fault.name() {
+        "no-jitter" => &["device.retry.random-1-3s-without-interval"],
+        "ignore-interval" => &["device.retry.honours-interval"],
+        "retry-after-minus-one" => &["device.retry.interval-minus-one-register-not-retried", "device.retry.interval-minus-one-business-not-retried"],
+        "short-timeout" => &["device.timing.no-resend-before-5s"],
+        "loop-on-600012" => &["device.recovery.register-600012-continues-to-active"],
+        "no-600002-backoff" => &["device.recovery.register-600002-backs-off"],
+        "subscribe-storm" => &["device.timing.subscribe-at-most-5-per-minute"],
+        "slow-heartbeat" => &["device.timing.heartbeat-every-20-40s"],
+        "reuse-req-id" => &["device.envelope.well-formed-unique-requests"],
+        "unsorted-signature" => &["device.lifecycle.register-first"],
+        "skip-register" => &["device.lifecycle.register-on-every-connection"],
+        "wipe-before-full-pull" => &["device.contacts.recognises-users-during-full-pull"],
+        "two-connections" => &["device.recovery.suggestion-reconnect"],
+        "string-nonce" => &["device.lifecycle.register-first"],
+        "resend-secret-no" => &["device.lifecycle.secret-no-exchanged-once"],
+        "fast-active-poll" => &["device.activation.polls-every-5s-while-unbound"],
+        "no-bind-push-active" => &["device.activation.push-bind-corp-activates-at-once"],
+        "full-pull-limit-500" => &["device.contacts.full-pull-after-login"],
+        "no-full-pull-restart" => &["device.contacts.full-pull-restarts-on-version-change"],
+        "skip-incremental-pull" => &["device.contacts.incremental-pull-on-push-change-contact"],
+        "delta-on-gap" => &["device.contacts.version-gap-triggers-full-pull"],
+        "strip-visitor-agentid" => &["device.visitors.fetch-on-push-visitor-list-change"],
+        "drop-failed-checkins" => &["device.checkin.failed-records-resent"],
+        "slow-remote-open-report" => &["device.door.remote-open-reported-within-3s"],
+        "image-as-feature" => &["device.enrolment.upload-after-enter-page"],
+        other => panic!("sim fault `{other}` has no scenario that catches it: add one and list it here and in the README"),
+    }
+}
+
+#[test]
+fn every_fault_is_caught_by_its_scenarios() {
+    let scenarios = library("device");
+    let mut missed = Vec::new();
+    for &fault in SimFault::ALL {
+        let wanted = catchers(fault);
+        let selected: Vec<_> = scenarios.iter().filter(|s| wanted.contains(&s.id.value.as_str())).cloned().collect();
+        assert_eq!(selected.len(), wanted.len(), "{}: a listed scenario is missing from the library", fault.name());
+        for (id, verdict) in verdicts(&run_library(&selected, with_faults(BTreeSet::from([fault])))) {
+            if !matches!(verdict, Verdict::Fail(_)) {
+                missed.push(format!("{}: {id} gave {verdict:?}", fault.name()));
+            }
+        }
+    }
+    assert!(missed.is_empty(), "faults that no listed scenario caught:\n{}", missed.join("\n"));
+}
