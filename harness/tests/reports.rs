@@ -172,7 +172,7 @@ fn terminal_summary_line_matches_what_ci_reads() {
     assert_eq!(hits[0][2].parse::<usize>().unwrap(), s.passed);
     assert_eq!(hits[0][3].parse::<usize>().unwrap(), s.failed);
     assert_eq!(hits[0][5].parse::<usize>().unwrap(), s.skipped);
-    assert!(out.contains(&format!("\n{} errored, wall time 1.230s\n", s.errored)));
+    assert!(out.contains(&format!("\n{} errored, {} manual, wall time 1.230s\n", s.errored, s.manual)));
 }
 
 #[test]
@@ -255,6 +255,11 @@ fn junit_matches_the_model() {
                 Verdict::Skip { reason } => {
                     assert_eq!(attr(child("skipped").unwrap(), "message"), reason);
                 }
+                Verdict::Manual { instructions } => {
+                    let node = child("skipped").unwrap();
+                    assert_eq!(attr(node, "type"), "manual");
+                    assert_eq!(attr(node, "message"), instructions);
+                }
             }
             let out = child("system-out").map(text_of).unwrap_or_default();
             for e in &r.transcript.entries {
@@ -296,7 +301,7 @@ fn json_matches_the_model() {
     assert_eq!(keys, ["version", "target", "summary", "scenarios"]);
     assert_eq!(v["version"], JSON_FORMAT_VERSION);
     assert_eq!(v["target"], "mock");
-    assert_eq!(v["summary"], serde_json::json!({"passed": 2, "failed": 1, "errored": 1, "skipped": 1, "wall_time": 1.23}));
+    assert_eq!(v["summary"], serde_json::json!({"passed": 2, "failed": 1, "errored": 1, "skipped": 1, "manual": 0, "wall_time": 1.23}));
 
     let scenarios = v["scenarios"].as_array().unwrap();
     let ids: Vec<&str> = scenarios.iter().map(|s| s["id"].as_str().unwrap()).collect();
@@ -410,7 +415,7 @@ fn reports_write_nothing_that_is_not_in_the_results() {
         scenario clock pass fail error skip last frames transcript rule expected actual step \
         requirement requirements status mismatch cloud device target testsuites testsuite testcase \
         name package tests errors failures hostname localhost timestamp classname file failure \
-        system out xml version encoding utf cdata type message mock";
+        system out xml version encoding utf cdata type message mock manual";
     known.extend(words(vocabulary));
     known.extend(words("opened from closed by harness code abandoned no close note line"));
 

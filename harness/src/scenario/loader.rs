@@ -1578,15 +1578,17 @@ impl<'a> Loader<'a> {
         None
     }
 
-    /// An IPv4 address in 127.0.0.0/8: the harness binds its sockets to loopback addresses.
+    /// An IPv4 address in 127.0.0.0/16: the harness binds its sockets to loopback addresses,
+    /// and over real sockets gives the second octet to the scenario's slot (so scenarios run
+    /// side by side never share an address), which leaves the last two octets to the file.
     fn loopback(&mut self, node: &Node, key: &str) -> Option<String> {
         let text = self.string(node, key)?;
         match text.parse::<Ipv4Addr>() {
-            Ok(ip) if ip.is_loopback() => Some(text),
+            Ok(ip) if ip.octets()[..2] == [127, 0] => Some(text),
             _ => {
                 let d = self
                     .diag(node.span, format!("invalid address `{text}` for `{key}`"))
-                    .expected("an IPv4 address in 127.0.0.0/8, e.g. 127.0.0.2");
+                    .expected("an IPv4 address 127.0.x.y, e.g. 127.0.0.2");
                 self.push(d);
                 None
             }

@@ -17,21 +17,15 @@ pub const MAX_RECORDS: usize = 200;
 pub const PASS_IN: u32 = 1;
 pub const PASS_REMOTE_OPEN: u32 = 3;
 
-/// A person at the device. Only a userid of the current local data set is recognised;
-/// anyone else produces nothing. Returns whether a record was made.
+/// A person at the device. Only a userid of the current local contacts (employees,
+/// `user_type` 0) is recognised; anyone else produces nothing. Returns whether a record
+/// was made.
 pub(super) fn recognise(dev: &Device, userid: &str, pass_type: Option<u32>, pass_method: Option<u32>) -> bool {
-    let user_type = {
-        let store = dev.store();
-        match store.contacts.users.get(userid) {
-            Some(u) => u.get("user_type").and_then(Value::as_u64).unwrap_or(0) as u32,
-            None => {
-                drop(store);
-                tracing::debug!(sn = %dev.sn(), userid, "not in the local contacts: not recognised");
-                return false;
-            }
-        }
-    };
-    record(dev, userid, user_type, pass_type, pass_method);
+    if !dev.store().contacts.users.contains_key(userid) {
+        tracing::debug!(sn = %dev.sn(), userid, "not in the local contacts: not recognised");
+        return false;
+    }
+    record(dev, userid, 0, pass_type, pass_method);
     true
 }
 

@@ -3,5 +3,6 @@
 mod business;
 mod cloud;
 mod faults;
+mod interop;
 mod lifecycle;
 mod robustness;

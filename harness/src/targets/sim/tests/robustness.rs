@@ -120,8 +120,10 @@ async fn logs_never_show_credentials() {
         .with_writer(move || writer.clone())
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
-    // Other tests' threads may have cached "no interest" in these callsites concurrently
-    // with the registration of this subscriber: recompute it now that it is registered.
+    // With a single scoped subscriber, tracing computes a callsite's interest from the
+    // subscriber of whichever thread hits it first (another test's: none). A second live
+    // dispatcher makes it ask all of them; then recompute what was cached meanwhile.
+    let _second = tracing::Dispatch::new(tracing_subscriber::registry());
     tracing::callsite::rebuild_interest_cache();
     let mut cfg = config(&[]);
     cfg.seed_secret_no = Some(Secret::new(SEED));
@@ -220,6 +222,8 @@ async fn play(answers: Vec<Answer>, seeded: bool, seed: u64) {
     let mut cloud = Cloud::start(cfg);
     cloud.auto.clear();
     let mut conn: Option<Conn> = None;
+    let mut frames = 0;
+    let steps = answers.len();
     for (n, answer) in answers.into_iter().enumerate() {
         if n % 5 == 0 {
             cloud.checkin(if n % 2 == 0 { "alice" } else { "zed" }, Some(1), Some(1));
@@ -228,7 +232,9 @@ async fn play(answers: Vec<Answer>, seeded: bool, seed: u64) {
             Some(c) => c,
             None => cloud.try_accept(S(2 * 86_400)).await.expect("the device always dials again"),
         };
-        let (cmd, req_id) = match c.frame(S(300)).await {
+        let next = c.frame(S(300)).await;
+        frames += usize::from(matches!(next, Some(Frame::Req(_) | Frame::Upload { .. })));
+        let (cmd, req_id) = match next {
             Some(Frame::Req(r)) => (r.cmd, r.req_id),
             Some(Frame::Upload { req_id, .. }) => ("upload_log".to_string(), req_id),
             // Idle (interval -1) or closed by the device: start over on a new connection.
@@ -259,6 +265,7 @@ async fn play(answers: Vec<Answer>, seeded: bool, seed: u64) {
         }
         conn = Some(c);
     }
+    assert!(frames > 0 && frames <= steps, "the device was exercised");
     cloud.stop().await;
 }
 
