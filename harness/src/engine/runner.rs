@@ -79,8 +79,6 @@ impl Default for RunConfig {
 pub enum RunError {
     #[error("the cloud target {url} is unusable: {reason}")]
     Target { url: String, reason: String },
-    #[error("cannot listen for the device on {addr}: {source}")]
-    Listen { addr: std::net::SocketAddr, #[source] source: std::io::Error },
     #[error("the device fleet is empty: give at least one identity")]
     EmptyFleet,
 }
@@ -88,7 +86,9 @@ pub enum RunError {
 /// What the run set up once, shared by every scenario.
 struct Shared {
     remote: Option<Arc<RemoteCloud>>,
-    listener: Option<std::net::TcpListener>,
+    /// The listener for `--device listen:ADDR`; a failure to bind is every cloud-role
+    /// scenario's `error` (a harness-side fault, never the device's).
+    listener: Option<Result<std::net::TcpListener, String>>,
     /// Devices each device-role scenario may need at most (for the remote identity slots).
     per_scenario: usize,
 }
@@ -121,7 +121,7 @@ impl Runner {
         };
         let listener = match &self.config.device {
             Some(DeviceTarget::Listen { addr }) if has(Role::Cloud) => {
-                Some(std::net::TcpListener::bind(addr).map_err(|source| RunError::Listen { addr: *addr, source })?)
+                Some(std::net::TcpListener::bind(addr).map_err(|e| format!("cannot listen for the device on {addr}: {e}")))
             }
             _ => None,
         };
@@ -259,21 +259,25 @@ impl Runner {
                 if let Some(cmd) = &self.config.device_reset {
                     device_target::reset(cmd).await?;
                 }
+                // The device starts seed-provisioned only where the scenario asks for it.
+                let device_seed = seed.clone().filter(|_| sc.requires.contains(&Capability::Seed));
                 let device = match &self.config.device {
                     Some(DeviceTarget::Sim { faults }) => {
                         let mut config = SimConfig::new(dut.clone());
                         config.faults = faults.clone();
                         config.start_unix = start_unix;
                         config.rng_seed = stable_hash(&sc.id.value);
-                        // The reference device starts seed-provisioned only where asked.
-                        config.seed_secret_no = seed.clone().filter(|_| sc.requires.contains(&Capability::Seed));
+                        config.seed_secret_no = device_seed;
                         TargetDevice::sim(config)
                     }
                     Some(DeviceTarget::Listen { .. }) => {
-                        let listener = shared.listener.as_ref().ok_or("the device listener is not open")?;
-                        TargetDevice::listen(listener)?
+                        match shared.listener.as_ref() {
+                            Some(Ok(listener)) => TargetDevice::listen(listener)?,
+                            Some(Err(e)) => return Err(e.clone()),
+                            None => return Err("the device listener is not open".into()),
+                        }
                     }
-                    Some(DeviceTarget::Exec { command }) => TargetDevice::exec(command, dut, seed.as_ref()).await?,
+                    Some(DeviceTarget::Exec { command }) => TargetDevice::exec(command, dut, device_seed.as_ref()).await?,
                     None => return Err("no device target".into()),
                 };
                 Target::Device(device)

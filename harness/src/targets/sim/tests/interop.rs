@@ -71,3 +71,28 @@ async fn device_life() {
     assert!(!device.is_finished());
     device.abort();
 }
+
+#[tokio::test]
+async fn standalone_over_tcp_against_the_listening_mock() {
+    use crate::protocol::identity::default_fleet_device;
+    use crate::targets::sim::{run_standalone, SimConfig};
+    assert!(run_standalone("http://nope", SimConfig::new(default_fleet_device(0))).await.is_err());
+    let cloud = MockCloud::new(MockConfig::default());
+    let (addr, server) = cloud.listen("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let identity = default_fleet_device(0);
+    let sn = identity.sn.clone();
+    let url = format!("ws://{addr}/");
+    let device = tokio::spawn(async move { run_standalone(&url, SimConfig::new(identity)).await });
+    let mut live = false;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if cloud.control(ControlRequest::Bind { sn: sn.clone() }).unwrap()["pushed"] == true {
+            live = true;
+            break;
+        }
+    }
+    assert!(live, "the device registered over TCP");
+    assert!(!device.is_finished());
+    device.abort();
+    server.abort();
+}

@@ -192,7 +192,7 @@ fn ok_body(cmd: &str, n: usize) -> Option<Value> {
         "register" => Some(json!({"active_code": ACTIVE_CODE})),
         "active" => Some(json!({"secret": SECRET})),
         "get_perm_version" => Some(json!({"perm_version": n % 4})),
-        "get_userinfo_by_page" => Some(json!({"perm_version": n % 3, "is_last": n % 2 == 0, "userinfo": users(&["alice", "bob"])})),
+        "get_userinfo_by_page" => Some(json!({"perm_version": n % 3, "is_last": n.is_multiple_of(2), "userinfo": users(&["alice", "bob"])})),
         "get_userinfo_by_ids" => Some(json!({"userinfo": users(&["carol"])})),
         "checkin" => Some(json!({"fail_list": [{"userid": "alice"}]})),
         _ => None,
@@ -205,7 +205,7 @@ fn push_body(cmd: &str, n: usize) -> Option<Value> {
         "push_visitor_list_change" => json!({"visitor_version": n, "create_visitor": [{"userid": "v/1"}]}),
         "push_remote_open_door" => json!({"userid": "alice", "oper_id": format!("op{n}")}),
         "push_user_scan" => json!({"op_type": "scan_qrcode_open", "oper_id": format!("op{n}")}),
-        "push_enter_page" => json!({"page_type": if n % 2 == 0 { "fa" } else { "fp" }, "oper_id": "e", "userid": "alice"}),
+        "push_enter_page" => json!({"page_type": if n.is_multiple_of(2) { "fa" } else { "fp" }, "oper_id": "e", "userid": "alice"}),
         "push_fetch_log" => json!({"hint": "main"}),
         _ => return None,
     })
@@ -270,7 +270,7 @@ async fn play(answers: Vec<Answer>, seeded: bool, seed: u64) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 128, failure_persistence: None, ..ProptestConfig::default() })]
 
     /// Any sequence of cloud answers: no panic, every request a valid envelope with a
     /// req_id never used before (checked by the scripted cloud for every frame).

@@ -1,0 +1,170 @@
+//! Device targets over real sockets: the reference device as a process (`exec:`) gives the
+//! same verdicts as in-process; devices that never connect, send garbage, go silent or close
+//! get fail verdicts with reasons within bounds; harness-side faults are errors.
+
+mod common;
+
+use common::{library, run_library, verdicts};
+use futures_util::{SinkExt, StreamExt};
+use hwconform::engine::device_target::DeviceTarget;
+use hwconform::engine::runner::RunConfig;
+use hwconform::engine::Verdict;
+use hwconform::scenario::{load_paths, Scenario};
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::Message;
+
+/// Device scenarios that take seconds of real time, for runs over sockets.
+const REAL_TIME: &[&str] = &[
+    "device.recovery.suggestion-reconnect",
+    "device.activation.push-bind-corp-activates-at-once",
+    "device.door.scan-to-open-reported-within-3s",
+    "device.enrolment.upload-after-enter-page",
+    "device.log.fetch-log-uploads-binary-log",
+    "device.visitors.fetch-on-push-visitor-list-change",
+    "device.retry.random-1-3s-without-interval",
+];
+
+fn device_sim_command(extra: &str) -> String {
+    format!("{} device-sim --url {{url}} --sn {{sn}} --secret-no {{secret_no}} {extra}", env!("CARGO_BIN_EXE_hwconform"))
+}
+
+fn config(device: DeviceTarget) -> RunConfig {
+    RunConfig { device: Some(device), jobs: 8, ..RunConfig::default() }
+}
+
+fn selection() -> Vec<Scenario> {
+    library("device").into_iter().filter(|s| REAL_TIME.contains(&s.id.value.as_str())).collect()
+}
+
+#[test]
+fn exec_device_sim_gives_the_in_process_verdicts() {
+    let scenarios = selection();
+    assert_eq!(scenarios.len(), REAL_TIME.len());
+    for fault in ["", "--fault no-jitter"] {
+        let sim = DeviceTarget::Sim { faults: fault.strip_prefix("--fault ").and_then(hwconform::targets::sim::SimFault::parse).into_iter().collect() };
+        let in_process: Vec<(String, &str)> = verdicts(&run_library(&scenarios, config(sim))).into_iter().map(|(id, v)| (id, v.name())).collect();
+        let exec = DeviceTarget::Exec { command: device_sim_command(fault) };
+        let over_sockets: Vec<(String, &str)> = verdicts(&run_library(&scenarios, config(exec))).into_iter().map(|(id, v)| (id, v.name())).collect();
+        assert_eq!(in_process, over_sockets, "fault {fault:?}");
+        let failed: BTreeSet<&str> = over_sockets.iter().filter(|(_, v)| *v != "pass").map(|(id, _)| id.as_str()).collect();
+        let expect: BTreeSet<&str> = if fault.is_empty() { BTreeSet::new() } else { BTreeSet::from(["device.retry.random-1-3s-without-interval"]) };
+        assert_eq!(failed, expect, "fault {fault:?}");
+    }
+    // Every device process was stopped.
+    let left = std::process::Command::new("pgrep").args(["-f", "device-sim --url ws://127.0.0.1"]).output().map(|o| o.stdout).unwrap_or_default();
+    assert!(left.is_empty(), "device processes left running: {}", String::from_utf8_lossy(&left));
+}
+
+/// A short cloud-role scenario: the device connects and registers.
+fn register_scenario(dir: &std::path::Path) -> Vec<Scenario> {
+    let file = dir.join("register.yaml");
+    std::fs::write(
+        &file,
+        "id: x.register\ntitle: t\nrequirements: [D7]\nrole: cloud\nsteps:\n  - accept: { within: 3s }\n  - receive: { cmd: register, within: 2s }\n  - reply: {}\n",
+    )
+    .unwrap();
+    load_paths(&[file]).unwrap()
+}
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("hwconform-dev-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn only_verdict(scenarios: &[Scenario], device: DeviceTarget) -> Verdict {
+    let started = Instant::now();
+    let results = run_library(scenarios, RunConfig { device: Some(device), ..RunConfig::default() });
+    assert!(started.elapsed() < Duration::from_secs(20), "took {:?}", started.elapsed());
+    results[0].verdict.clone()
+}
+
+fn message(v: &Verdict) -> String {
+    match v {
+        Verdict::Fail(f) | Verdict::Error(f) => f.message.clone(),
+        other => panic!("expected fail or error, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_device_that_never_connects_fails_and_one_that_cannot_start_is_an_error() {
+    let dir = temp_dir("exec");
+    let scenarios = register_scenario(&dir);
+    let silent = only_verdict(&scenarios, DeviceTarget::Exec { command: "sleep 30".into() });
+    assert_eq!(silent.name(), "fail", "{silent:?}");
+    assert!(message(&silent).contains("did not connect within 3s"), "{}", message(&silent));
+    let missing = only_verdict(&scenarios, DeviceTarget::Exec { command: "/nonexistent/firmware --url {url}".into() });
+    assert_eq!(missing.name(), "error", "{missing:?}");
+    assert!(message(&missing).contains("exited"), "{}", message(&missing));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// How a rogue device misbehaves once connected.
+#[derive(Clone, Copy, Debug)]
+enum Rogue {
+    Garbage,
+    Silent,
+    Close,
+    ReuseReqId,
+}
+
+/// Connects to `addr` (retrying until the harness listens) and misbehaves.
+async fn rogue_device(addr: std::net::SocketAddr, mode: Rogue) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut ws = loop {
+        if let Ok((ws, _)) = tokio_tungstenite::connect_async(format!("ws://{addr}/")).await {
+            break ws;
+        }
+        if Instant::now() > deadline {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    match mode {
+        Rogue::Garbage => {
+            let _ = ws.send(Message::text("\u{1}not json at all")).await;
+        }
+        Rogue::Silent => {}
+        Rogue::Close => {
+            let _ = ws.close(None).await;
+            return;
+        }
+        Rogue::ReuseReqId => {
+            for _ in 0..2 {
+                let _ = ws.send(Message::text(r#"{"cmd":"get_timestamp","headers":{"req_id":"fixed"}}"#)).await;
+            }
+        }
+    }
+    while let Some(Ok(_)) = tokio::time::timeout(Duration::from_secs(8), ws.next()).await.ok().flatten() {}
+}
+
+#[rstest::rstest]
+#[case::garbage(Rogue::Garbage, "D1")]
+#[case::silent(Rogue::Silent, "no `register`")]
+#[case::close(Rogue::Close, "closed")]
+#[case::reused_req_id(Rogue::ReuseReqId, "D2")]
+fn a_misbehaving_device_gets_a_failure_with_the_reason(#[case] mode: Rogue, #[case] reason: &str) {
+    let dir = temp_dir(&format!("{mode:?}"));
+    let scenarios = register_scenario(&dir);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let device = rt.spawn(rogue_device(addr, mode));
+    let verdict = only_verdict(&scenarios, DeviceTarget::Listen { addr });
+    device.abort();
+    assert_eq!(verdict.name(), "fail", "{mode:?}: {verdict:?}");
+    assert!(message(&verdict).contains(reason), "{mode:?}: {}", message(&verdict));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_listen_port_in_use_is_an_error_not_a_device_failure() {
+    let dir = temp_dir("inuse");
+    let scenarios = register_scenario(&dir);
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let verdict = only_verdict(&scenarios, DeviceTarget::Listen { addr: taken.local_addr().unwrap() });
+    assert_eq!(verdict.name(), "error", "{verdict:?}");
+    assert!(message(&verdict).contains("cannot listen"), "{}", message(&verdict));
+    let _ = std::fs::remove_dir_all(&dir);
+}
