@@ -51,6 +51,12 @@ pub enum Command {
     Mock(MockArgs),
     /// Run the reference device against a cloud (or the harness playing one).
     DeviceSim(DeviceSimArgs),
+    /// Review or accept pending golden transcripts.
+    Golden(crate::check::golden::GoldenArgs),
+    /// What changed between two runs (two JSON run reports).
+    Diff(crate::check::golden::DiffArgs),
+    /// Explore random protocol sequences against a cloud or a device.
+    Explore(crate::check::explore::ExploreArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -117,6 +123,13 @@ pub struct RunArgs {
     /// Print the requirement table (obligation id → verdicts) after the summary.
     #[arg(long)]
     pub requirements: bool,
+    /// Golden transcripts: `check` (default; only for in-process targets unless given
+    /// explicitly), `update` (write .snap.new for review) or `off`.
+    #[arg(long, value_enum)]
+    pub golden: Option<crate::check::golden::GoldenMode>,
+    /// Where golden transcripts live.
+    #[arg(long, default_value = "golden", value_name = "DIR")]
+    pub golden_dir: PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -176,6 +189,9 @@ pub fn main() -> i32 {
         Command::List { paths, filter } => list(&paths, &filter),
         Command::Mock(args) => serve_mock(args),
         Command::DeviceSim(args) => device_sim(args),
+        Command::Golden(args) => crate::check::golden::cli_golden(args),
+        Command::Diff(args) => crate::check::golden::cli_diff(args),
+        Command::Explore(args) => crate::check::explore::cli_explore(args),
     }
 }
 
@@ -299,6 +315,7 @@ fn run(args: RunArgs) -> i32 {
         step_timeout: args.step_timeout,
         deadline: args.deadline,
         timings,
+        golden: crate::check::golden::GoldenConfig { mode: args.golden.unwrap_or_default(), dir: args.golden_dir.clone(), explicit: args.golden.is_some() },
         ..RunConfig::default()
     };
     if let Some(j) = args.jobs {

@@ -4,6 +4,7 @@
 //! scenario → transcript and verdicts → [`report`]s.
 
 pub mod protocol;
+pub mod check;
 pub mod cli;
 pub mod engine;
 pub mod report;

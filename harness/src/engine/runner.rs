@@ -8,6 +8,7 @@ use super::event::RunEvent;
 use super::session::{self, SessionSetup, Target};
 use super::target::{MockTarget, RemoteCloud, TargetCloud};
 use super::verdict::{Failure, RunSummary, ScenarioResult, Verdict};
+use crate::check::golden::{self, GoldenConfig, GoldenMode};
 use crate::protocol::fleet::{Fleet, FleetDevice};
 use crate::protocol::timing::CloudTimings;
 use crate::scenario::{visit_steps, Capability, Role, Scenario, StepKind};
@@ -58,6 +59,8 @@ pub struct RunConfig {
     pub deadline: Duration,
     /// What a real cloud is expected to do (the mock reports its own).
     pub timings: CloudTimings,
+    /// Golden transcripts (off by default in the library; the CLI checks them).
+    pub golden: GoldenConfig,
 }
 
 impl Default for RunConfig {
@@ -71,6 +74,7 @@ impl Default for RunConfig {
             step_timeout: Duration::from_secs(10),
             deadline: Duration::from_secs(600),
             timings: CloudTimings::FAQ,
+            golden: GoldenConfig { mode: GoldenMode::Off, dir: "golden".into(), explicit: false },
         }
     }
 }
@@ -243,10 +247,12 @@ impl Runner {
             Err(e) => Err(format!("cannot start a runtime: {e}")),
             Ok(rt) => rt.block_on(self.session(sc, index, identities, shared)),
         };
-        match outcome {
+        let mut finished = match outcome {
             Ok(o) => result(o.verdict, o.transcript, o.scenario_time),
             Err(e) => result(Verdict::Error(Failure::new(e)), Default::default(), Duration::ZERO),
-        }
+        };
+        golden::apply(&self.config.golden, &mut finished, in_process);
+        finished
     }
 
     async fn session(&self, sc: &Scenario, index: usize, identities: Vec<(String, FleetDevice)>, shared: &Shared) -> Result<session::SessionOutcome, String> {

@@ -20,11 +20,15 @@ pub struct Failure {
     pub col: Option<u32>,
     pub expected: Option<String>,
     pub actual: Option<String>,
+    /// A line diff (golden transcript against this run), when the failure is a changed
+    /// conversation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
 }
 
 impl Failure {
     pub fn new(message: impl Into<String>) -> Failure {
-        Failure { message: message.into(), rule: None, step: None, step_kind: None, line: None, col: None, expected: None, actual: None }
+        Failure { message: message.into(), rule: None, step: None, step_kind: None, line: None, col: None, expected: None, actual: None, diff: None }
     }
 }
 

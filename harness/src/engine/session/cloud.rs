@@ -95,7 +95,9 @@ impl<'a> Session<'a> {
         let not_before = self.resolve_opt(&r.not_before, at)?;
         let started = self.now();
         let deadline = Instant::now() + within;
-        let what = r.cmd.as_deref().map(|c| format!("`{c}`")).unwrap_or_else(|| "a request".into());
+        // `cmd` may name an earlier request's cmd: `${last_cmd}`.
+        let want = r.cmd.as_deref().map(|c| self.expand_text(c, at)).transpose()?;
+        let what = want.as_deref().map(|c| format!("`{c}`")).unwrap_or_else(|| "a request".into());
         let conn = self.conn(&r.conn, at)?;
         let mut others: Vec<Inbound> = Vec::new();
         let mut seen: Vec<String> = Vec::new();
@@ -109,7 +111,7 @@ impl<'a> Session<'a> {
             };
             if let Some(v) = as_request(&inbound.item) {
                 if let Some(cmd) = v.get("cmd").and_then(Value::as_str) {
-                    if r.cmd.as_deref().is_none_or(|c| c == cmd) {
+                    if want.as_deref().is_none_or(|c| c == cmd) {
                         break Ok((inbound.at, v));
                     }
                     seen.push(cmd.to_string());
@@ -131,6 +133,7 @@ impl<'a> Session<'a> {
         let cmd = frame.get("cmd").and_then(Value::as_str).unwrap_or_default().to_string();
         self.vars.insert("req_id".into(), json!(req_id));
         self.vars.insert("last_req_id".into(), json!(req_id));
+        self.vars.insert("last_cmd".into(), json!(cmd));
         self.last_received.insert(r.conn.clone(), (req_id, cmd));
         if let Some(m) = &r.check {
             self.check(&m.value, &frame).map_err(|mm| at.mismatch("the request", mm, m.span))?;

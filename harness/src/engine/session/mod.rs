@@ -429,6 +429,7 @@ impl<'a> Session<'a> {
     /// Nothing arrives for the duration (cloud role with `cmd`: no request of that cmd).
     async fn expect_silence(&mut self, e: &ExpectSilence, at: &At) -> StepResult {
         let duration = self.resolve(&e.duration, at)?;
+        let silent_cmd = e.cmd.as_deref().map(|c| self.expand_text(c, at)).transpose()?;
         let started = self.now();
         let deadline = Instant::now() + duration;
         let shown = format_duration(duration);
@@ -436,12 +437,12 @@ impl<'a> Session<'a> {
         let mut kept = Vec::new();
         let result = loop {
             let Some(inbound) = conn.next(deadline).await else {
-                break if conn.closed && e.cmd.is_none() { Err("expected silence, but the connection is closed".to_string()) } else { Ok(()) };
+                break if conn.closed && silent_cmd.is_none() { Err("expected silence, but the connection is closed".to_string()) } else { Ok(()) };
             };
             let text = match &inbound.item {
                 Item::Text(t) => t.clone(),
                 Item::Binary(b) => {
-                    if e.cmd.is_some() {
+                    if silent_cmd.is_some() {
                         kept.push(inbound);
                         continue;
                     }
@@ -450,10 +451,10 @@ impl<'a> Session<'a> {
                 _ => {
                     let why = inbound.end_text().unwrap_or_default();
                     kept.push(inbound);
-                    break if e.cmd.is_some() { Ok(()) } else { Err(format!("expected silence for {shown}, but the link {why}")) };
+                    break if silent_cmd.is_some() { Ok(()) } else { Err(format!("expected silence for {shown}, but the link {why}")) };
                 }
             };
-            match &e.cmd {
+            match &silent_cmd {
                 Some(cmd) => {
                     let is_cmd = serde_json::from_str::<Value>(&text).ok().is_some_and(|v| v.get("cmd").and_then(Value::as_str) == Some(cmd));
                     if is_cmd {
