@@ -17,7 +17,7 @@ fn peak_rss_kib() -> Option<u64> {
 
 fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
-    for dir in ["cloud"] {
+    for dir in ["cloud", "device"] {
         let path = root.join(dir);
         if !path.exists() {
             continue;
@@ -39,6 +39,7 @@ fn main() {
                 })
                 .expect("the run starts");
             assert!(summary.ok(), "the {dir} library must pass: {summary:?}");
+            assert_eq!(summary.failed + summary.errored, 0);
             times.push(started.elapsed());
             scenario_clock = clock;
         }
