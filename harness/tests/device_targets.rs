@@ -52,7 +52,8 @@ fn exec_device_sim_gives_the_in_process_verdicts() {
         assert_eq!(failed, expect, "fault {fault:?}");
     }
     // Every device process was stopped.
-    let left = std::process::Command::new("pgrep").args(["-f", "device-sim --url ws://127.0.0.1"]).output().map(|o| o.stdout).unwrap_or_default();
+    let ours = format!("{} device-sim --url ws://127.0.0.1", env!("CARGO_BIN_EXE_hwconform"));
+    let left = std::process::Command::new("pgrep").args(["-f", &ours]).output().map(|o| o.stdout).unwrap_or_default();
     assert!(left.is_empty(), "device processes left running: {}", String::from_utf8_lossy(&left));
 }
 

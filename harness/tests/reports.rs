@@ -69,6 +69,7 @@ fn results() -> Vec<ScenarioResult> {
         col: Some(7),
         expected: Some("close within 90s".into()),
         actual: Some("{\n  \"cmd\": \"pong\",\n  \"note\": \"a]]>b <x>\"\n}".into()),
+        diff: None,
     };
     let error = Failure {
         step: Some("1".into()),

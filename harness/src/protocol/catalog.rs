@@ -90,6 +90,21 @@ const ADVICE: &[(i64, &str, Suggestion, i64)] = &[
     (-1, "DEVICE_ERROR", Suggestion::Retry, -1),
 ];
 
+/// The documented codes by their names in the C firmware (`ERROR_CODE_*`), for code that
+/// decides on them (the mock's lifecycle, the reference device's recovery).
+pub mod codes {
+    pub const REGISTERED: i64 = 600002;
+    pub const INVALID_ACTIVECODE: i64 = 600003;
+    pub const NOT_AUTHOR: i64 = 600004;
+    pub const KEEP_ALIVE_REGISTERED: i64 = 600012;
+    pub const NOT_REGISTERED: i64 = 600014;
+    pub const NOT_ACTIVE: i64 = 600016;
+    pub const NOT_LOGIN: i64 = 600020;
+    pub const SUBSCRIBED: i64 = 600045;
+    pub const ACTIVED: i64 = 600053;
+    pub const HAS_SUBSCRIBED: i64 = 600054;
+}
+
 /// Harness-defined codes for what the reference leaves undocumented.
 pub const INVALID_SIGNATURE: i64 = 600901;
 pub const STALE_TIMESTAMP: i64 = 600902;

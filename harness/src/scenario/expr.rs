@@ -44,7 +44,7 @@ fn lookup(inner: &str, vars: &dyn Vars) -> Result<Value, ExprError> {
     if let Some(name) = inner.strip_prefix("env.") {
         return std::env::var(name).map(Value::String).map_err(|_| ExprError::Unknown(inner.to_string()));
     }
-    let split = inner.char_indices().skip(1).find(|(_, c)| matches!(c, '+' | '-' | '*' | '/')).map(|(i, c)| (i, c));
+    let split = inner.char_indices().skip(1).find(|(_, c)| matches!(c, '+' | '-' | '*' | '/'));
     let (name, op) = match split {
         Some((i, c)) => {
             let n: i64 = inner[i + 1..].trim().parse().map_err(|_| ExprError::Unknown(inner.to_string()))?;
@@ -127,7 +127,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, ExprError> {
             "h" => n * 3600.0,
             _ => return Err(bad()),
         };
-        if !secs.is_finite() || secs < 0.0 || secs > 1e9 {
+        if !secs.is_finite() || !(0.0..=1e9).contains(&secs) {
             return Err(bad());
         }
         total += Duration::from_secs_f64(secs);
@@ -158,7 +158,7 @@ pub fn resolve_duration(d: &DurationExpr, vars: &dyn Vars) -> Result<Duration, E
 /// Renders a duration the way files write them (`90s`, `1.5s`, `250ms`).
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else if ms >= 1000 {
         format!("{:.2}s", d.as_secs_f64())

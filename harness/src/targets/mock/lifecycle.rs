@@ -27,16 +27,7 @@ use crate::protocol::catalog::{
 };
 use std::collections::BTreeSet;
 
-pub const REGISTERED: i64 = 600002;
-pub const INVALID_ACTIVECODE: i64 = 600003;
-pub const NOT_AUTHOR: i64 = 600004;
-pub const KEEP_ALIVE_REGISTERED: i64 = 600012;
-pub const NOT_REGISTERED: i64 = 600014;
-pub const NOT_ACTIVE: i64 = 600016;
-pub const NOT_LOGIN: i64 = 600020;
-pub const SUBSCRIBED: i64 = 600045;
-pub const ACTIVED: i64 = 600053;
-pub const HAS_SUBSCRIBED: i64 = 600054;
+pub use crate::protocol::catalog::codes::*;
 
 /// How far a connection got.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
