@@ -16,16 +16,19 @@ fn temp_dir(name: &str) -> std::path::PathBuf {
 }
 
 #[test]
-fn the_main_command_passes_the_cloud_suite_and_writes_reports() {
+fn the_main_command_passes_the_certification_suite_and_writes_reports() {
+    // The README's main command: both libraries, the mock and the reference device, goldens checked.
     let reports = temp_dir("main");
-    let out = hwconform(&["run", "scenarios/cloud", "--reports", reports.to_str().unwrap()]);
+    let out = hwconform(&["run", "scenarios", "--reports", reports.to_str().unwrap()]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.lines().any(|l| l.contains(" passed, 0 failed")), "{stdout}");
     let xml = std::fs::read_to_string(reports.join("junit.xml")).unwrap();
     let doc = roxmltree::Document::parse(&xml).unwrap();
     let cases = doc.descendants().filter(|n| n.has_tag_name("testcase")).count();
-    assert_eq!(cases, common::library("cloud").len());
+    assert_eq!(cases, common::library("").len());
+    let failed = doc.descendants().filter(|n| n.has_tag_name("failure") || n.has_tag_name("error")).count();
+    assert_eq!(failed, 0);
     let _ = std::fs::remove_dir_all(&reports);
 }
 
@@ -108,4 +111,24 @@ fn captured_secrets_are_redacted_in_failure_messages() {
     let failure = run["scenarios"][0]["expected"].as_str().unwrap_or_default().to_string();
     assert!(failure.contains("<redacted>"), "{failure}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn one_run_both_roles_and_a_role_without_target_is_skipped_with_the_reason() {
+    let reports = temp_dir("roles");
+    let out = hwconform(&["run", "scenarios", "--device", "none", "--reports", reports.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let run: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(reports.join("run.json")).unwrap()).unwrap();
+    let scenarios = run["scenarios"].as_array().unwrap();
+    for s in scenarios {
+        let is_device_lib = s["file"].as_str().unwrap_or_default().contains("scenarios/device/");
+        match (is_device_lib, s["verdict"].as_str().unwrap()) {
+            (true, "skip") => assert!(s["reason"].as_str().unwrap().contains("no device target"), "{s}"),
+            (true, "manual") | (false, "pass") => {}
+            other => panic!("unexpected {other:?} for {}", s["id"]),
+        }
+    }
+    assert!(scenarios.iter().any(|s| s["verdict"] == "pass") && scenarios.iter().any(|s| s["verdict"] == "skip"));
+    let _ = std::fs::remove_dir_all(&reports);
 }
