@@ -66,6 +66,8 @@ impl PartialEq for Pattern {
 pub enum Op {
     Type(JsonType),
     Regex(Pattern),
+    /// A pattern with `${...}` in it, compiled when matching.
+    RegexTemplate(String),
     In(Vec<Value>),
     /// A number, or a `${...}` string resolved when matching.
     Gte(Value),
@@ -112,6 +114,9 @@ impl Op {
             }
             "$regex" => {
                 let s = arg.as_str().ok_or("$regex takes a string")?;
+                if s.contains("${") {
+                    return Ok(Op::RegexTemplate(s.to_string()));
+                }
                 Op::Regex(Pattern(regex::Regex::new(s).map_err(|e| format!("invalid $regex: {e}"))?))
             }
             "$in" => Op::In(arg.as_array().cloned().ok_or("$in takes a list of values")?),
@@ -265,6 +270,21 @@ impl Op {
                     _ => fail(format!("a string matching /{}/", p.0.as_str())),
                 }
             }
+            Op::RegexTemplate(template) => {
+                let source = match super::expr::expand_str(template, vars) {
+                    Ok(Value::String(s)) => s,
+                    Ok(other) => other.to_string(),
+                    Err(e) => return fail(format!("a string matching /{template}/ ({e})")),
+                };
+                let re = match regex::Regex::new(&source) {
+                    Ok(re) => re,
+                    Err(e) => return fail(format!("a string matching /{source}/ (invalid once expanded: {e})")),
+                };
+                match present(format!("a string matching /{source}/"))?.as_str() {
+                    Some(s) if re.is_match(s) => Ok(()),
+                    _ => fail(format!("a string matching /{source}/")),
+                }
+            }
             Op::In(options) => {
                 let v = present("one of the listed values".into())?;
                 let expanded: Vec<Value> = options.iter().map(|o| expand_value(o, vars).unwrap_or_else(|_| o.clone())).collect();
@@ -337,8 +357,8 @@ mod tests {
     use rstest::rstest;
     use serde_json::json;
 
-    fn no_vars(_: &str) -> Option<Value> {
-        None
+    fn no_vars(name: &str) -> Option<Value> {
+        (name == "prefix").then(|| json!("ac"))
     }
 
     fn ops(name: &str, arg: Value) -> Matcher {
@@ -351,6 +371,8 @@ mod tests {
     #[case(ops("$type", json!("integer")), json!(1.5), false)]
     #[case(ops("$regex", json!("^ac-")), json!("ac-12"), true)]
     #[case(ops("$regex", json!("^ac-")), json!("x"), false)]
+    #[case(ops("$regex", json!("^${prefix}-")), json!("ac-1"), true)]
+    #[case(ops("$regex", json!("^${prefix}-")), json!("x-1"), false)]
     #[case(ops("$in", json!([600012, 600053])), json!(600053), true)]
     #[case(ops("$in", json!([600012, 600053])), json!(0), false)]
     #[case(ops("$gte", json!(20)), json!(20), true)]
