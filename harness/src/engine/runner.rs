@@ -181,28 +181,12 @@ impl Runner {
         Ok(summary)
     }
 
-    /// In-process identities: each scenario its own devices from the fleet, in order, so a
-    /// scenario always gets the same ones.
+    /// In-process identities: each scenario has its own mock (or device), so its devices are
+    /// simply the fleet's first ones — the same whatever else the run selected, which keeps
+    /// transcripts (and goldens) stable.
     fn fixed_identities(&self, scenarios: &[Scenario]) -> Vec<Vec<(String, FleetDevice)>> {
         let fleet = &self.config.fleet.devices;
-        let mut cursor = 0usize;
-        scenarios
-            .iter()
-            .map(|sc| {
-                if sc.role == Role::Cloud {
-                    // The device under test is the fleet's first device.
-                    return vec![(sc.devices[0].clone(), fleet[0].clone())];
-                }
-                sc.devices
-                    .iter()
-                    .map(|name| {
-                        let d = fleet[cursor % fleet.len()].clone();
-                        cursor += 1;
-                        (name.clone(), d)
-                    })
-                    .collect()
-            })
-            .collect()
+        scenarios.iter().map(|sc| sc.devices.iter().enumerate().map(|(j, name)| (name.clone(), fleet[j % fleet.len()].clone())).collect()).collect()
     }
 
     /// Against a shared remote cloud: worker `w` owns fleet devices `w*k .. w*k+k`, so no SN
