@@ -64,15 +64,30 @@ impl Recorder {
             self.learn(&v);
         }
         let frame = match Frame::text(text) {
-            Frame::Text { text, len } => Frame::Text { text: scrub(&self.lock().secrets, &text), len },
+            // Scrubbed whole, then cut: cut first, a secret straddling the cut would keep
+            // its first characters.
+            Frame::Text { len, .. } => {
+                let scrubbed = scrub(&self.lock().secrets, text);
+                Frame::Text { text: scrubbed[..scrubbed.floor_char_boundary(MAX_TEXT_SHOWN)].to_string(), len }
+            }
             other => other,
         };
         let conn = conn.to_string();
         self.record(if sent { TranscriptEvent::Sent { conn, frame } } else { TranscriptEvent::Received { conn, frame } });
     }
 
+    /// Records a binary frame: its length and first bytes, with any known credential that
+    /// reaches into them masked (binary data is not JSON, so redaction by key cannot see it).
     pub fn binary_frame(&self, conn: &str, bytes: &[u8], sent: bool) {
-        let (conn, frame) = (conn.to_string(), Frame::binary(bytes));
+        let frame = match Frame::binary(bytes) {
+            Frame::Binary { len, head } => {
+                let shown = head.len() / 2;
+                let masked = mask(&self.lock().secrets, &bytes[..(shown + MAX_SECRET).min(bytes.len())]);
+                Frame::Binary { len, head: hex::encode(&masked[..shown]) }
+            }
+            other => other,
+        };
+        let conn = conn.to_string();
         self.record(if sent { TranscriptEvent::Sent { conn, frame } } else { TranscriptEvent::Received { conn, frame } });
     }
 
@@ -113,6 +128,28 @@ impl Recorder {
     }
 }
 
+/// How much of a non-JSON text frame is kept (as [`Frame::text`] does).
+const MAX_TEXT_SHOWN: usize = 512;
+/// Credentials longer than this are not looked for past the end of a binary head.
+const MAX_SECRET: usize = 256;
+
+/// `bytes` with every occurrence of a known credential overwritten by `*`.
+fn mask(secrets: &[String], bytes: &[u8]) -> Vec<u8> {
+    let mut out = bytes.to_vec();
+    for s in secrets.iter().map(String::as_bytes).filter(|s| s.len() >= 4) {
+        let mut i = 0;
+        while i + s.len() <= bytes.len() {
+            if &bytes[i..i + s.len()] == s {
+                out[i..i + s.len()].fill(b'*');
+                i += s.len();
+            } else {
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
 fn scrub(secrets: &[String], text: &str) -> String {
     let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
     redact_text(text, &refs)
@@ -148,5 +185,22 @@ mod tests {
         let t = r.take();
         let shown = serde_json::to_string(&t).unwrap();
         assert!(!shown.contains("issued-secret-42"), "{shown}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_secret_at_the_cut_or_in_a_binary_head_is_not_recorded() {
+        let r = Recorder::new(ScenarioClock::start(0), vec!["identity-secret-no".into()]);
+        // Straddles the 512-byte cut of a text frame.
+        let text = format!("{}identity-secret-no and more", "x".repeat(505));
+        r.text_frame("a", &text, true);
+        // Inside the head of a binary frame, and running past its end.
+        let mut bin = b"\x01\0\0\0ab identity-secret-no".to_vec();
+        bin.extend_from_slice(&[b'.'; 3]);
+        bin.extend_from_slice(b"identity-secret-no");
+        r.binary_frame("a", &bin, false);
+        let shown = serde_json::to_string(&r.take()).unwrap();
+        assert!(!shown.contains("identit"), "{shown}");
+        assert!(!shown.contains(&hex::encode("iden")), "{shown}");
+        assert!(shown.contains(&hex::encode("ab ***")), "{shown}");
     }
 }

@@ -181,6 +181,14 @@ impl Runner {
         Ok(summary)
     }
 
+    /// Whether the role's target is the default one the goldens record.
+    fn reference_target(&self, role: Role) -> bool {
+        match role {
+            Role::Device => matches!(&self.config.cloud, Some(CloudTarget::Mock(m)) if m.disabled_rules.is_empty() && m.timings == CloudTimings::MOCK),
+            Role::Cloud => matches!(&self.config.device, Some(DeviceTarget::Sim { faults }) if faults.is_empty()),
+        }
+    }
+
     /// In-process identities: each scenario has its own mock (or device), so its devices are
     /// simply the fleet's first ones — the same whatever else the run selected, which keeps
     /// transcripts (and goldens) stable.
@@ -235,7 +243,7 @@ impl Runner {
             Ok(o) => result(o.verdict, o.transcript, o.scenario_time),
             Err(e) => result(Verdict::Error(Failure::new(e)), Default::default(), Duration::ZERO),
         };
-        golden::apply(&self.config.golden, &mut finished, in_process);
+        golden::apply(&self.config.golden, &mut finished, in_process, self.reference_target(sc.role));
         finished
     }
 

@@ -4,7 +4,7 @@
 //! Frames are stored with secrets already redacted, so no view can leak one.
 
 use crate::protocol::volatile::redact_secrets;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// Frames longer than this are recorded by length only, so a flood cannot bloat transcripts
@@ -12,7 +12,7 @@ use std::time::Duration;
 const MAX_RECORDED_TEXT: usize = 16 * 1024;
 
 /// A frame as recorded.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Frame {
     /// A text frame that parsed as JSON (secrets redacted).
@@ -59,7 +59,7 @@ impl Frame {
 }
 
 /// Who did something on a connection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Party {
     /// The harness.
@@ -68,7 +68,7 @@ pub enum Party {
     Target,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum TranscriptEvent {
     /// A connection opened (`local` is the harness side's address as the target sees it).

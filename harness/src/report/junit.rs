@@ -9,8 +9,9 @@
 //!   the scenario file (the suite name when the file has none), `file` = the scenario file,
 //!   `time` = wall time;
 //! - fail → `<failure type="<rule id or mismatch>" message="<message>">` whose text holds the
-//!   message, location, expected/actual and the last frames; error → `<error>` likewise (type
-//!   = rule id or `error`); skip → `<skipped type="skip" message="<reason>">`;
+//!   message, location, expected/actual, the diff against the golden transcript and the last
+//!   frames; error → `<error>` likewise (type = rule id or `error`); skip →
+//!   `<skipped type="skip" message="<reason>">`;
 //! - `<system-out>` = the requirements and the rendered transcript.
 //!
 //! Text is copied from the results only; characters XML 1.0 cannot carry become U+FFFD.
@@ -147,7 +148,7 @@ fn test_case(r: &ScenarioResult, suite: &str) -> TestCase {
 }
 
 /// The body of a `<failure>` or `<error>`: the message, where, what was expected and what
-/// arrived, and the last frames.
+/// arrived, the golden diff, and the last frames.
 fn failure_text(r: &ScenarioResult, f: &Failure) -> String {
     let mut s = format!("{}\n--> {}\n", f.message, location(r, f));
     if let Some(rule) = &f.rule {
@@ -158,6 +159,12 @@ fn failure_text(r: &ScenarioResult, f: &Failure) -> String {
     }
     if let Some(actual) = &f.actual {
         let _ = writeln!(s, "actual:   {actual}");
+    }
+    if let Some(diff) = &f.diff {
+        s.push_str("diff:\n");
+        for line in diff.lines() {
+            let _ = writeln!(s, "  {line}");
+        }
     }
     let frames = r.transcript.last_frames(LAST_FRAMES);
     if !frames.is_empty() {

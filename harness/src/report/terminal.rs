@@ -31,7 +31,8 @@ pub struct TerminalOptions {
 /// - `RunStarted`: `running 12 scenarios against mock`
 /// - `ScenarioFinished`: `PASS  <id> [<requirements>] <wall>s (scenario clock <t>s)`, then for
 ///   a fail or error an indented block (message, `--> file:line:col (step N, kind)`, rule,
-///   `expected:` / `actual:`, last frames) and for a skip the reason.
+///   `expected:` / `actual:`, `diff:` against the golden transcript, last frames) and for a
+///   skip the reason.
 /// - `RunFinished`: `summary: 12 passed, 1 failed, 2 skipped` alone on a line (the line CI
 ///   tooling reads), then `0 errored, wall time 1.230s`.
 pub struct TerminalReporter<W: Write> {
@@ -113,7 +114,7 @@ fn render_result(r: &ScenarioResult, opts: TerminalOptions) -> String {
     match &r.verdict {
         Verdict::Pass => {}
         Verdict::Fail(f) | Verdict::Error(f) => {
-            render_failure(&mut s, r, f);
+            render_failure(&mut s, r, f, opts.color);
             if !opts.verbose {
                 let frames = r.transcript.last_frames(LAST_FRAMES);
                 if !frames.is_empty() {
@@ -135,7 +136,7 @@ fn render_result(r: &ScenarioResult, opts: TerminalOptions) -> String {
 }
 
 /// The evidence block of a fail or error, without the frames.
-fn render_failure(s: &mut String, r: &ScenarioResult, f: &Failure) {
+fn render_failure(s: &mut String, r: &ScenarioResult, f: &Failure, color: bool) {
     push_field(s, "", &f.message);
     let _ = writeln!(s, "{INDENT}--> {}", location(r, f));
     if let Some(rule) = &f.rule {
@@ -147,6 +148,25 @@ fn render_failure(s: &mut String, r: &ScenarioResult, f: &Failure) {
     if let Some(actual) = &f.actual {
         push_field(s, "actual:   ", actual);
     }
+    if let Some(diff) = &f.diff {
+        let _ = writeln!(s, "{INDENT}diff:");
+        for line in diff.lines() {
+            let _ = writeln!(s, "{INDENT}  {}", diff_line(line, color));
+        }
+    }
+}
+
+/// A line of a unified diff, coloured like `git diff` when asked: removals red, additions
+/// green, hunk headers cyan.
+fn diff_line(line: &str, color: bool) -> String {
+    let ansi = match line.as_bytes().first() {
+        _ if !color || line.starts_with("---") || line.starts_with("+++") => return line.to_string(),
+        Some(b'-') => "31",
+        Some(b'+') => "32",
+        Some(b'@') => "36",
+        _ => return line.to_string(),
+    };
+    format!("\x1b[{ansi}m{line}\x1b[0m")
 }
 
 /// `file:line:col (step 3, expect)`, with whatever parts are known.
@@ -301,6 +321,28 @@ mod tests {
         assert_eq!(lines, ["summary: 12 passed, 1 failed, 2 skipped", "3 errored, 0 manual, wall time 1.230s"]);
         let ci = regex::Regex::new(r"^(\w+: )?\d+ passed, \d+ failed(, \d+ skipped)?$").unwrap();
         assert_eq!(lines.iter().filter(|l| ci.is_match(l)).count(), 1);
+    }
+
+    #[test]
+    fn a_golden_diff_is_shown_indented_under_the_failure() {
+        let mut f = Failure::new("the conversation changed against golden/x.snap");
+        f.diff = Some("--- golden/x.snap\n+++ this run\n@@ -1,2 +1,2 @@\n a\n-b\n+c\n".into());
+        let r = ScenarioResult {
+            id: "x".into(),
+            title: "t".into(),
+            file: "x.yaml".into(),
+            role: crate::scenario::Role::Device,
+            requirements: vec![],
+            tags: vec![],
+            verdict: Verdict::Fail(f),
+            wall_time: std::time::Duration::ZERO,
+            scenario_time: std::time::Duration::ZERO,
+            transcript: Transcript::default(),
+        };
+        let plain = render_result(&r, TerminalOptions::default());
+        assert!(plain.contains("      diff:\n        --- golden/x.snap\n        +++ this run\n        @@ -1,2 +1,2 @@\n         a\n        -b\n        +c\n"), "{plain}");
+        let coloured = render_result(&r, TerminalOptions { color: true, ..TerminalOptions::default() });
+        assert!(coloured.contains("\x1b[31m-b\x1b[0m") && coloured.contains("\x1b[32m+c\x1b[0m"), "{coloured}");
     }
 
     #[test]

@@ -82,12 +82,40 @@ pub fn strip_times(text: &str) -> String {
     TIME.replace_all(text, "").into_owned()
 }
 
+/// Golden text grouped by connection: each connection's lines in their order, connections
+/// in order of first appearance, notes last. What a wall-clock target can be held to: the
+/// order within a connection is fixed, the interleaving of connections is a race.
+pub fn per_connection(text: &str) -> String {
+    let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
+    let mut notes = Vec::new();
+    for line in text.lines() {
+        let body = line.trim_start();
+        let body = match body.split_once("s ") {
+            Some((t, rest)) if !t.is_empty() && t.chars().all(|c| c.is_ascii_digit() || c == '.') => rest,
+            _ => body,
+        };
+        match body.strip_prefix('[').and_then(|b| b.split_once(']')) {
+            Some((conn, _)) => match groups.iter_mut().find(|(c, _)| *c == conn) {
+                Some((_, lines)) => lines.push(line),
+                None => groups.push((conn, vec![line])),
+            },
+            None => notes.push(line),
+        }
+    }
+    let mut out = String::with_capacity(text.len());
+    for line in groups.into_iter().flat_map(|(_, lines)| lines).chain(notes) {
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
 fn render(t: &Transcript, opts: NormalizeOptions, p: &mut Placeholders) -> String {
     let mut out = String::new();
     for e in &t.entries {
         let body = match &e.event {
             TranscriptEvent::Step { .. } => continue,
-            TranscriptEvent::Opened { conn, local } => format!("[{conn}] opened from {}", p.scrub(local)),
+            TranscriptEvent::Opened { conn, local } => format!("[{conn}] opened from {}", p.local(local)),
             TranscriptEvent::Closed { conn, by, code, reason } => {
                 let who = match by {
                     Party::Harness => "harness",
@@ -159,6 +187,16 @@ impl Placeholders {
             rest = &rest[end..];
         }
         out
+    }
+
+    /// The harness side of a connection as `ip:<port>`: in-process targets record a port,
+    /// sockets only the address they bound; either way the target saw some port.
+    fn local(&mut self, local: &str) -> String {
+        match (local.parse::<std::net::SocketAddr>(), local.parse::<std::net::IpAddr>()) {
+            (Ok(sa), _) => self.scrub(&format!("{}:<port>", sa.ip())),
+            (_, Ok(ip)) => self.scrub(&format!("{ip}:<port>")),
+            _ => self.scrub(local),
+        }
     }
 
     /// A token with every run of digits that reads as a unix time replaced.
@@ -399,7 +437,7 @@ mod tests {
         let mut t = Transcript::default();
         t.push(ms(0), E::Step { index: "1".into(), kind: "connect".into(), line: 7 });
         t.push(ms(0), E::Opened { conn: "a".into(), local: "127.0.0.2:40001".into() });
-        t.push(ms(12_500), E::Opened { conn: "b".into(), local: "127.7.0.3:53122".into() });
+        t.push(ms(12_500), E::Opened { conn: "b".into(), local: "127.7.0.3".into() });
         t.push(ms(12_500), E::Note { text: "[b] link from [::1]:5000 and 10.1.2.3:80".into() });
         t.push(ms(90_000), E::Closed { conn: "a".into(), by: Party::Target, code: Some(4000), reason: "heartbeat timeout".into() });
         t.push(ms(90_000), E::Abandoned { conn: "b".into() });
@@ -416,6 +454,14 @@ mod tests {
             strip_times(&normalize(&t)),
             "an untimed normalization is the timed one without its prefixes"
         );
+    }
+
+    #[test]
+    fn per_connection_groups_lines_and_keeps_their_order() {
+        let text = "[a] opened\nnote: x\n[b] opened\n[a] → 1\n[a~old] closed\n[b] ← 2\n[a] ← 3\n";
+        assert_eq!(per_connection(text), "[a] opened\n[a] → 1\n[a] ← 3\n[b] opened\n[b] ← 2\n[a~old] closed\nnote: x\n");
+        let timed = "    0.000s [a] opened\n    1.000s [b] opened\n    1.000s [a] → 1\n";
+        assert_eq!(per_connection(timed), "    0.000s [a] opened\n    1.000s [a] → 1\n    1.000s [b] opened\n");
     }
 
     #[test]
