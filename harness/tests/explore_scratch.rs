@@ -1,19 +1,19 @@
 use hwconform::check::explore::*;
-use hwconform::engine::runner::CloudTarget;
-use hwconform::engine::target::MockTarget;
-use hwconform::targets::mock::MockRule;
+use hwconform::engine::device_target::DeviceTarget;
+use hwconform::targets::sim::SimFault;
 use std::collections::BTreeSet;
 
 #[test]
-fn scratch() {
-    let rules: Vec<MockRule> = match std::env::var("RULES") { Ok(r) => r.split(',').filter_map(MockRule::parse).collect(), Err(_) => MockRule::ALL.to_vec() };
-    for rule in rules {
-        let t = ExploreTarget::Cloud(CloudTarget::Mock(MockTarget { disabled_rules: BTreeSet::from([rule]), ..MockTarget::default() }));
-        let o = ExploreOptions { out: "/tmp/xp".into(), ..ExploreOptions::default() };
-        let started = std::time::Instant::now();
-        match explore(&t, &o).unwrap() {
-            ExploreOutcome::Clean { cases, .. } => eprintln!("{:28} NOT FOUND in {cases} cases {:?}", rule.name(), started.elapsed()),
-            ExploreOutcome::Found(f) => eprintln!("{:28} case {:4} find {:6.2}s shrink {:6.2}s runs {:4} actions {} repro {} reqs {:?}: {}", rule.name(), f.case, f.time_to_find.as_secs_f64(), f.shrink_time.as_secs_f64(), f.runs, f.actions, f.reproduced, f.requirements, f.failure.message.chars().take(100).collect::<String>()),
+fn scratch_seeds() {
+    let faults: Vec<SimFault> = match std::env::var("FAULTS") { Ok(r) => r.split(',').filter_map(SimFault::parse).collect(), Err(_) => SimFault::ALL.to_vec() };
+    for fault in faults {
+        let mut cases = Vec::new();
+        for seed in 1..=12u64 {
+            let t = ExploreTarget::Device(DeviceTarget::Sim { faults: BTreeSet::from([fault]) });
+            let o = ExploreOptions { out: "/tmp/xs".into(), seed, shrink_time: std::time::Duration::from_millis(1), cases: 1000, ..ExploreOptions::default() };
+            match explore(&t, &o).unwrap() { ExploreOutcome::Clean { .. } => cases.push(9999), ExploreOutcome::Found(f) => cases.push(f.case) }
         }
+        cases.sort();
+        eprintln!("{:24} {:?}", fault.name(), cases);
     }
 }

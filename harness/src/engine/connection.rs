@@ -19,10 +19,13 @@ use tokio_tungstenite::tungstenite::Message;
 
 /// How many received frames may wait in the channel before the reader stops reading
 /// (back-pressure on a target that floods).
-const INBOX_CAPACITY: usize = 1024;
+const INBOX_CAPACITY: usize = 64;
 
 /// How many received frames may wait unconsumed before the session calls it a flood.
 pub const MAX_PENDING: usize = 4096;
+
+/// How many bytes of received frames may wait unconsumed before the session calls it a flood.
+pub const MAX_PENDING_BYTES: usize = 64 << 20;
 
 /// Bound on one write: a target that stops reading cannot stall a step.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -116,10 +119,15 @@ impl Connection {
                         rrec.text_frame(&conn(), &t, false);
                         if let Some(answer) = auto.as_ref().and_then(|a| serde_json::from_str::<Value>(&t).ok().and_then(|v| a(&v))) {
                             record_msg(&rrec, &conn(), &answer, true);
-                            if write(&rsink, answer).await.is_err() {
-                                break;
+                            match write(&rsink, answer).await {
+                                Ok(()) => continue,
+                                Err(e) => {
+                                    // The link is gone: say so, as for any other broken link.
+                                    rrec.record(TranscriptEvent::Closed { conn: conn(), by: Party::Target, code: None, reason: format!("broken: {e}") });
+                                    let _ = tx.send(Inbound { at: rrec.now(), item: Item::Broken { reason: e } }).await;
+                                    break;
+                                }
                             }
-                            continue;
                         }
                         Item::Text(t.to_string())
                     }
@@ -183,10 +191,10 @@ impl Connection {
         }
     }
 
-    /// Whether more frames wait unconsumed than any honest exchange explains.
+    /// Whether more frames (or bytes) wait unconsumed than any honest exchange explains.
     pub fn flooded(&mut self) -> bool {
         self.drain();
-        self.pending.len() > MAX_PENDING
+        self.pending.len() > MAX_PENDING || pending_bytes(&self.pending) > MAX_PENDING_BYTES
     }
 
     /// The next received item, from the pending queue first, waiting until `deadline`.
@@ -244,6 +252,18 @@ impl Connection {
         }
         self.reader.abort();
     }
+}
+
+/// The bytes the frames in `items` hold.
+pub fn pending_bytes<'a>(items: impl IntoIterator<Item = &'a Inbound>) -> usize {
+    items
+        .into_iter()
+        .map(|i| match &i.item {
+            Item::Text(t) => t.len(),
+            Item::Binary(b) => b.len(),
+            _ => 0,
+        })
+        .sum()
 }
 
 impl Drop for Connection {

@@ -84,19 +84,47 @@ impl DeviceTarget {
     }
 }
 
-/// A raw connection from the device and its address.
-type Incoming = (BoxIo, String);
+/// A connection from the device after the WebSocket handshake (with its address), or why
+/// the handshake failed.
+type Incoming = Result<(WsStream, String), String>;
+
+/// Bound on the server handshake of one connection.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Does the server handshake as soon as a connection arrives (so a device that connected is
+/// never kept waiting behind a dead one, and a garbled upgrade is the device's failure), and
+/// hands the result to the session.
+fn handshake_and_forward(io: BoxIo, peer: String, tx: mpsc::Sender<Incoming>) {
+    tokio::spawn(async move {
+        let handshake = tokio_tungstenite::accept_async_with_config(MaybeTlsStream::Plain(io), Some(transport::ws_config()));
+        let result = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
+            Ok(Ok(ws)) => Ok((ws, peer)),
+            Ok(Err(e)) => Err(format!("a connection from {peer} failed the WebSocket handshake: {e}")),
+            Err(_) => Err(format!("a connection from {peer} did not finish the WebSocket handshake within {}s", HANDSHAKE_TIMEOUT.as_secs())),
+        };
+        let _ = tx.send(result).await;
+    });
+}
 
 /// What runs the device for one session; stopping it ends the device.
 enum Runner {
     Sim(tokio::task::JoinHandle<()>),
     Listener(tokio::task::JoinHandle<()>),
-    Process { child: tokio::process::Child, acceptor: tokio::task::JoinHandle<()>, stderr: Arc<std::sync::Mutex<Vec<String>>> },
+    Process {
+        child: tokio::process::Child,
+        /// The process group the command runs in (its pid at spawn): what is stopped at the
+        /// end, whatever the shell did in between.
+        group: Option<i32>,
+        acceptor: tokio::task::JoinHandle<()>,
+        stderr: Arc<std::sync::Mutex<Vec<String>>>,
+    },
 }
 
 /// The device of one session.
 pub struct TargetDevice {
     incoming: mpsc::Receiver<Incoming>,
+    /// Handshakes that failed while waiting for a connection, for the failure message.
+    failed_handshakes: Vec<String>,
     control: Option<mpsc::UnboundedSender<SimControl>>,
     runner: Runner,
 }
@@ -113,7 +141,7 @@ impl Dialer for PipeDialer {
         let port = self.next_port.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Box::pin(async move {
             let (client, server) = tokio::io::duplex(256 * 1024);
-            tx.send((Box::new(server), format!("127.0.0.1:{port}"))).await.map_err(|_| "the harness is gone".to_string())?;
+            handshake_and_forward(Box::new(server), format!("127.0.0.1:{port}"), tx);
             let io: BoxIo = Box::new(client);
             transport::handshake("ws://harness.hwconform.invalid/", io, None).await.map_err(|e| e.to_string())
         })
@@ -124,9 +152,10 @@ impl Dialer for PipeDialer {
 fn forward(listener: tokio::net::TcpListener, tx: mpsc::Sender<Incoming>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         while let Ok((tcp, peer)) = listener.accept().await {
-            if tx.send((Box::new(tcp), peer.to_string())).await.is_err() {
+            if tx.is_closed() {
                 break;
             }
+            handshake_and_forward(Box::new(tcp), peer.to_string(), tx.clone());
         }
     })
 }
@@ -138,7 +167,7 @@ impl TargetDevice {
         let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
         let dialer = Arc::new(PipeDialer { tx, next_port: std::sync::atomic::AtomicU16::new(50000) });
         let task = tokio::spawn(sim::run(config, dialer, ctl_rx));
-        TargetDevice { incoming, control: Some(ctl_tx), runner: Runner::Sim(task) }
+        TargetDevice { incoming, failed_handshakes: Vec::new(), control: Some(ctl_tx), runner: Runner::Sim(task) }
     }
 
     /// A real device connecting to the run's listener (a clone of it, on this runtime).
@@ -147,7 +176,7 @@ impl TargetDevice {
         l.set_nonblocking(true).map_err(|e| e.to_string())?;
         let l = tokio::net::TcpListener::from_std(l).map_err(|e| e.to_string())?;
         let (tx, incoming) = mpsc::channel(16);
-        Ok(TargetDevice { incoming, control: None, runner: Runner::Listener(forward(l, tx)) })
+        Ok(TargetDevice { incoming, failed_handshakes: Vec::new(), control: None, runner: Runner::Listener(forward(l, tx)) })
     }
 
     /// Starts `command` with `{url}`, `{sn}` and `{secret_no}` replaced (and the same values
@@ -157,7 +186,10 @@ impl TargetDevice {
         let url = format!("ws://{}", listener.local_addr().map_err(|e| e.to_string())?);
         let (tx, incoming) = mpsc::channel(16);
         let acceptor = forward(listener, tx);
-        let line = command.replace("{url}", &url).replace("{sn}", &identity.sn).replace("{secret_no}", identity.secret_no.expose());
+        let line = command
+            .replace("{url}", &shell_quote(&url))
+            .replace("{sn}", &shell_quote(&identity.sn))
+            .replace("{secret_no}", &shell_quote(identity.secret_no.expose()));
         let mut cmd = tokio::process::Command::new("sh");
         cmd.arg("-c")
             .arg(&line)
@@ -173,6 +205,7 @@ impl TargetDevice {
             cmd.env("HWCONFORM_SEED_SECRET_NO", seed.expose());
         }
         let mut child = cmd.spawn().map_err(|e| format!("cannot start the device command: {e}"))?;
+        let group = child.id().map(|pid| pid as i32);
         let stderr = Arc::new(std::sync::Mutex::new(Vec::new()));
         if let Some(err) = child.stderr.take() {
             let lines = stderr.clone();
@@ -188,13 +221,14 @@ impl TargetDevice {
                 }
             });
         }
-        Ok(TargetDevice { incoming, control: None, runner: Runner::Process { child, acceptor, stderr } })
+        Ok(TargetDevice { incoming, failed_handshakes: Vec::new(), control: None, runner: Runner::Process { child, group, acceptor, stderr } })
     }
 
     /// The device's next connection, after the WebSocket server handshake; `None` when the
-    /// deadline passes. A device process that exited is an error naming its exit and output.
+    /// deadline passes (see [`TargetDevice::failed_handshakes`] for attempts that failed). A
+    /// device process that exited is an error naming its exit and output.
     pub async fn accept(&mut self, deadline: tokio::time::Instant) -> Option<Result<(WsStream, String), String>> {
-        let (io, peer) = loop {
+        loop {
             if let Runner::Process { child, stderr, .. } = &mut self.runner {
                 if let Ok(Some(status)) = child.try_wait() {
                     let tail = stderr.lock().unwrap_or_else(|p| p.into_inner()).join("\n");
@@ -205,18 +239,23 @@ impl TargetDevice {
             let step = if matches!(self.runner, Runner::Process { .. }) { Duration::from_millis(200) } else { Duration::from_secs(3600) };
             let until = deadline.min(tokio::time::Instant::now() + step);
             match tokio::time::timeout_at(until, self.incoming.recv()).await {
-                Ok(Some(x)) => break x,
+                Ok(Some(Ok(x))) => return Some(Ok(x)),
+                Ok(Some(Err(e))) => self.failed_handshakes.push(e),
                 Ok(None) => return Some(Err("the device target stopped".into())),
                 Err(_) if tokio::time::Instant::now() >= deadline => return None,
                 Err(_) => continue,
             }
-        };
-        let handshake = tokio_tungstenite::accept_async_with_config(MaybeTlsStream::Plain(io), Some(transport::ws_config()));
-        match tokio::time::timeout_at(deadline, handshake).await {
-            Ok(Ok(ws)) => Some(Ok((ws, peer))),
-            Ok(Err(e)) => Some(Err(format!("websocket handshake with the device failed: {e}"))),
-            Err(_) => None,
         }
+    }
+
+    /// Connection attempts whose handshake failed so far.
+    pub fn failed_handshakes(&self) -> &[String] {
+        &self.failed_handshakes
+    }
+
+    /// Connections that completed the handshake and wait for a step to take them.
+    pub fn waiting(&self) -> usize {
+        self.incoming.len()
     }
 
     /// A stimulus for the reference device; other devices cannot be made to act.
@@ -235,19 +274,26 @@ impl TargetDevice {
     pub async fn stop(&mut self) {
         match &mut self.runner {
             Runner::Sim(task) | Runner::Listener(task) => task.abort(),
-            Runner::Process { child, acceptor, .. } => {
+            Runner::Process { child, group, acceptor, .. } => {
                 acceptor.abort();
-                if let Some(pid) = child.id() {
-                    // SAFETY: kill(2) with a negative pid signals the process group we created.
-                    unsafe { libc::kill(-(pid as i32), libc::SIGTERM) };
-                    if tokio::time::timeout(Duration::from_secs(3), child.wait()).await.is_err() {
-                        unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
-                    }
+                if let Some(pgid) = group.take() {
+                    // SAFETY: kill(2) with a negative pid signals the process group created at
+                    // spawn; TERM first, then KILL for whatever is left after a grace period
+                    // (children that outlived the shell, or ignored TERM).
+                    unsafe { libc::kill(-pgid, libc::SIGTERM) };
+                    let _ = tokio::time::timeout(Duration::from_secs(2), child.wait()).await;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    unsafe { libc::kill(-pgid, libc::SIGKILL) };
                 }
                 let _ = child.kill().await;
             }
         }
     }
+}
+
+/// A value as one `sh` word, whatever characters it holds.
+fn shell_quote(value: &str) -> String {
+    format!("'{}'", value.replace('\'', r"'\''"))
 }
 
 /// Runs the `--device-reset` command before a scenario, bounded by two minutes.
@@ -274,5 +320,11 @@ mod tests {
         assert!(matches!(DeviceTarget::parse("listen:nowhere"), Err(DeviceTargetError::Addr(_))));
         assert_eq!(DeviceTarget::parse("exec:  "), Err(DeviceTargetError::EmptyCommand));
         assert!(matches!(DeviceTarget::parse("qemu"), Err(DeviceTargetError::Unknown(_))));
+    }
+
+    #[test]
+    fn substituted_values_stay_one_shell_word() {
+        assert_eq!(shell_quote("plain"), "'plain'");
+        assert_eq!(shell_quote("it's $(rm -rf) x"), r"'it'\''s $(rm -rf) x'");
     }
 }

@@ -80,10 +80,10 @@ impl Recorder {
     /// reaches into them masked (binary data is not JSON, so redaction by key cannot see it).
     pub fn binary_frame(&self, conn: &str, bytes: &[u8], sent: bool) {
         let frame = match Frame::binary(bytes) {
-            Frame::Binary { len, head } => {
+            Frame::Binary { len, head, layout } => {
                 let shown = head.len() / 2;
                 let masked = mask(&self.lock().secrets, &bytes[..(shown + MAX_SECRET).min(bytes.len())]);
-                Frame::Binary { len, head: hex::encode(&masked[..shown]) }
+                Frame::Binary { len, head: hex::encode(&masked[..shown]), layout }
             }
             other => other,
         };

@@ -224,6 +224,16 @@ impl Runner {
         if let Some(instructions) = &sc.manual {
             return result(Verdict::Manual { instructions: instructions.clone() }, Default::default(), Duration::ZERO);
         }
+        let fleet = self.config.fleet.devices.len();
+        if sc.devices.len() > fleet {
+            let reason = format!("needs {} distinct devices and the fleet has {fleet}: give more identities", sc.devices.len());
+            return result(Verdict::Skip { reason }, Default::default(), Duration::ZERO);
+        }
+        // Decided before the device is reset or started: a skipped scenario touches nothing.
+        if sc.role == Role::Cloud && sc.requires.contains(&Capability::DeviceControl) && !matches!(self.config.device, Some(DeviceTarget::Sim { .. }) | None) {
+            let reason = "needs a device the harness can make act (a check-in), which only the reference device (--device sim) is".to_string();
+            return result(Verdict::Skip { reason }, Default::default(), Duration::ZERO);
+        }
         let in_process = match sc.role {
             Role::Device => match &self.config.cloud {
                 None => return result(Verdict::Skip { reason: "the harness plays a device here, and this run has no cloud target (--cloud)".into() }, Default::default(), Duration::ZERO),

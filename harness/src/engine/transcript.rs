@@ -19,17 +19,52 @@ pub enum Frame {
     Json { json: serde_json::Value },
     /// A text frame that is not JSON (cut to 512 bytes).
     Text { text: String, len: usize },
-    /// A text frame too large to record: only its length (unparsed content could hold a
-    /// secret that redaction by key would miss).
-    Large { len: usize },
-    /// A binary frame: its length and the first bytes in hex.
-    Binary { len: usize, head: String },
+    /// A text frame too large to record whole: its length and, when it is a JSON envelope,
+    /// what the monitors need of it — `cmd`, `headers.req_id`, `errcode` and a digest of the
+    /// body without its volatile fields — never the body itself.
+    Large {
+        len: usize,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        envelope: Option<serde_json::Value>,
+    },
+    /// A binary frame: its length, the first bytes in hex, and which layout of §1.2 it has
+    /// (`upload_log`, `reply`), if any.
+    Binary {
+        len: usize,
+        head: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        layout: Option<String>,
+    },
+}
+
+/// Body fields that differ between two sends of the same request (a re-send is signed anew).
+pub const RESEND_VOLATILE: &[&str] = &["timestamp", "nonce", "device_signature", "signature"];
+
+/// A request body with the fields a re-send changes removed: two sends of the same request
+/// compare equal, two different requests do not.
+pub fn resend_body(frame: &serde_json::Value) -> serde_json::Value {
+    let mut body = frame.get("body").cloned().unwrap_or(serde_json::Value::Null);
+    if let Some(o) = body.as_object_mut() {
+        o.retain(|k, _| !RESEND_VOLATILE.contains(&k.as_str()));
+    }
+    body
 }
 
 impl Frame {
     pub fn text(text: &str) -> Frame {
         if text.len() > MAX_RECORDED_TEXT {
-            return Frame::Large { len: text.len() };
+            let envelope = serde_json::from_str::<serde_json::Value>(text).ok().filter(|v| v.is_object()).map(|v| {
+                use sha1::Digest;
+                let digest = hex::encode(sha1::Sha1::digest(resend_body(&v).to_string().as_bytes()));
+                let mut e = serde_json::json!({"body_digest": digest});
+                for key in ["cmd", "headers", "errcode"] {
+                    if let Some(x) = v.get(key) {
+                        e[key] = x.clone();
+                    }
+                }
+                redact_secrets(&e)
+            });
+            return Frame::Large { len: text.len(), envelope };
         }
         match serde_json::from_str::<serde_json::Value>(text) {
             Ok(v) => Frame::Json { json: redact_secrets(&v) },
@@ -41,7 +76,15 @@ impl Frame {
     }
 
     pub fn binary(bytes: &[u8]) -> Frame {
-        Frame::Binary { len: bytes.len(), head: hex::encode(&bytes[..bytes.len().min(32)]) }
+        use crate::protocol::binary;
+        let layout = if binary::decode_upload_log(bytes).is_ok() {
+            Some("upload_log".to_string())
+        } else if binary::decode_reply(bytes).is_ok() {
+            Some("reply".to_string())
+        } else {
+            None
+        };
+        Frame::Binary { len: bytes.len(), head: hex::encode(&bytes[..bytes.len().min(32)]), layout }
     }
 
     /// One line for terminal output.
@@ -53,7 +96,7 @@ impl Frame {
             }
             Frame::Text { text, len } => format!("text({len} bytes) {:?}", &text[..text.floor_char_boundary(80)]),
             Frame::Large { len, .. } => format!("text({len} bytes, too large to record)"),
-            Frame::Binary { len, head } => format!("binary({len} bytes) {head}"),
+            Frame::Binary { len, head, .. } => format!("binary({len} bytes) {head}"),
         }
     }
 }

@@ -222,7 +222,10 @@ impl Engine<'_> {
         );
         description.push_str(&format!("\nWhat failed: {where_}: {}", failure.message.replace('\n', " ")));
         if let (Some(e), Some(a)) = (&failure.expected, &failure.actual) {
-            description.push_str(&format!("\nExpected {}, got {}.", one_line(e), one_line(a)));
+            let (e, a) = (one_line(e), one_line(a));
+            if !failure.message.contains(&e) || !failure.message.contains(&a) {
+                description.push_str(&format!("\nExpected {e}, got {a}."));
+            }
         }
         description.push_str(&format!("\nRequirements involved: {}.", involved.join(", ")));
         description.push_str(&format!("\nRe-run: hwconform run {} {}", self.display_path().display(), self.target.run_options()));

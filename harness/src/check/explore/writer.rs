@@ -45,6 +45,13 @@ impl Steps {
         self.steps.push(StepText { lines, reqs: reqs.to_vec() });
     }
 
+    /// Adds a sibling key (`capture: ...`) to the last step.
+    pub fn sibling_last(&mut self, key: &str, value: Value) {
+        if let Some(last) = self.steps.last_mut() {
+            last.lines.push(format!("    {key}: {}", flow(&value)));
+        }
+    }
+
     /// A step whose value is a plain scalar (`wait: 5s`, `delay: 1s`, `mark: m1`).
     pub fn scalar(&mut self, kind: &str, value: &str, reqs: &[&'static str]) {
         self.steps.push(StepText { lines: vec![format!("  - {kind}: {}", scalar(value))], reqs: reqs.to_vec() });

@@ -236,8 +236,8 @@ impl Placeholders {
                 out
             }
             Frame::Text { text, len } => format!("text({len} bytes) {:?}", self.scrub(text)),
-            Frame::Large { len } => format!("text({len} bytes, too large to record)"),
-            Frame::Binary { len, head } => self.binary(*len, head),
+            Frame::Large { len, .. } => format!("text({len} bytes, too large to record)"),
+            Frame::Binary { len, head, .. } => self.binary(*len, head),
         }
     }
 

@@ -46,7 +46,7 @@ impl CloudMonitor {
             // Too large to judge here; the step that receives it judges its content.
             Frame::Large { .. } => return Vec::new(),
             // The step that asked for a binary reply judges its req_id; the header is checked here.
-            Frame::Binary { len, head } => {
+            Frame::Binary { len, head, .. } => {
                 let version = hex::decode(head).ok().filter(|b| b.len() >= 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
                 return match version {
                     Some(1) if *len >= 12 => Vec::new(),

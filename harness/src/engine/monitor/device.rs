@@ -1,9 +1,8 @@
 //! Always-on checks of a device (the harness plays the cloud): D1, D2, D3, D12, D13, D21, D22.
 //! Each rule is reported once per link, at the first frame that breaks it.
 
-use crate::engine::transcript::{Frame, Transcript, TranscriptEvent};
+use crate::engine::transcript::{resend_body, Frame, Transcript, TranscriptEvent};
 use crate::protocol::rules::Violation;
-use crate::protocol::volatile::VOLATILE_KEYS;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::Duration;
@@ -43,13 +42,22 @@ fn v(rule: &'static str, message: String) -> Violation {
     Violation { rule, message }
 }
 
-/// The body with volatile fields removed: two sends of the same request compare equal.
-fn normalized(frame: &Value) -> Value {
-    let mut body = frame.get("body").cloned().unwrap_or(Value::Null);
-    if let Some(o) = body.as_object_mut() {
-        o.retain(|k, _| !VOLATILE_KEYS.contains(&k.as_str()));
+/// What identifies a request's content for D13: its body without what a re-send changes
+/// (a large frame carries only a digest of that).
+fn content(frame: &Value) -> Value {
+    match frame.get("body_digest") {
+        Some(d) => d.clone(),
+        None => resend_body(frame),
     }
-    body
+}
+
+/// The frame as the monitor reads it: JSON, or the envelope summary of a large frame.
+fn envelope(frame: &Frame) -> Option<&Value> {
+    match frame {
+        Frame::Json { json } => Some(json),
+        Frame::Large { envelope, .. } => envelope.as_ref(),
+        _ => None,
+    }
 }
 
 impl DeviceMonitor {
@@ -82,7 +90,18 @@ impl DeviceMonitor {
                         link.closed.get_or_insert(at);
                     }
                 }
-                TranscriptEvent::Sent { conn, frame: Frame::Json { json } } => self.cloud_sent(conn, json, at),
+                TranscriptEvent::Sent { conn, frame } => {
+                    if let Some(json) = envelope(frame) {
+                        self.cloud_sent(conn, json, at);
+                    } else if let Frame::Binary { head, layout: Some(l), .. } = frame {
+                        // A binary reply answers the request whose req_id it carries.
+                        if l == "reply" {
+                            if let Some(id) = binary_reply_req_id(head) {
+                                self.cloud_sent(conn, &serde_json::json!({"headers": {"req_id": id}, "errcode": 0}), at);
+                            }
+                        }
+                    }
+                }
                 TranscriptEvent::Received { conn, frame } => out.extend(self.device_sent(conn, frame, at)),
                 _ => {}
             }
@@ -119,16 +138,16 @@ impl DeviceMonitor {
         let mut out = Vec::new();
         let json = match frame {
             Frame::Json { json } => json,
+            Frame::Large { envelope: Some(e), .. } => e,
+            Frame::Large { envelope: None, len } => {
+                return self.once(conn, "D1", format!("the device sent {len} bytes of text that is not a JSON object")).into_iter().collect()
+            }
             Frame::Text { text, .. } => {
                 return self.once(conn, "D1", format!("the device sent text that is not JSON: {:?}", &text[..text.floor_char_boundary(60)])).into_iter().collect()
             }
-            Frame::Large { .. } => return out,
-            Frame::Binary { len, head } => {
-                let bytes = hex::decode(head).unwrap_or_default();
-                let le = |i: usize| bytes.get(i..i + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
-                let ok = le(0) == Some(1) && le(4) == Some(10) && bytes.get(8..18) == Some(b"upload_log".as_slice()) && *len >= 30;
-                if !ok {
-                    out.extend(self.once(conn, "D3", format!("binary frame of {len} bytes is not an upload_log (format_version 1, cmd_len 10, cmd \"upload_log\", LE lengths)")));
+            Frame::Binary { len, layout, .. } => {
+                if layout.as_deref() != Some("upload_log") {
+                    out.extend(self.once(conn, "D3", format!("binary frame of {len} bytes is not a well-formed upload_log (format_version 1, cmd_len 10, cmd \"upload_log\", LE lengths matching the fields)")));
                 }
                 return out;
             }
@@ -150,7 +169,7 @@ impl DeviceMonitor {
         if obj.get("body").is_some_and(|b| !b.is_object()) {
             out.extend(self.once(conn, "D1", format!("`{cmd}` has a body that is not an object")));
         }
-        let body = normalized(json);
+        let body = content(json);
         let Some(link) = self.links.get_mut(conn) else { return out };
         let reused = !link.req_ids.insert(req_id.to_string());
         let resent = link
@@ -159,12 +178,14 @@ impl DeviceMonitor {
             .find(|(c, b, when)| c == cmd && *b == body && at.saturating_sub(*when) < MIN_RESEND)
             .map(|(_, _, when)| at.saturating_sub(*when));
         link.outstanding.insert(req_id.to_string(), (cmd.to_string(), body, at));
-        let ping_gap = if cmd == "ping" {
-            let gap = link.logged_in.map(|login| at.saturating_sub(link.last_ping.unwrap_or(login)));
-            link.last_ping = Some(at);
-            gap
-        } else {
-            None
+        // D12 speaks of pings after login: pings before it are neither required nor judged.
+        let ping_gap = match (cmd, link.logged_in) {
+            ("ping", Some(login)) => {
+                let gap = at.saturating_sub(link.last_ping.unwrap_or(login));
+                link.last_ping = Some(at);
+                Some(gap)
+            }
+            _ => None,
         };
         if reused {
             out.extend(self.once(conn, "D2", format!("req_id {req_id:?} was used again (by `{cmd}`) on this connection")));
@@ -191,7 +212,8 @@ impl DeviceMonitor {
             .links
             .iter()
             .filter_map(|(name, l)| {
-                let since = l.last_ping.or(l.logged_in)?;
+                let login = l.logged_in?;
+                let since = l.last_ping.filter(|p| *p >= login).unwrap_or(login);
                 let end = l.closed.unwrap_or(now);
                 let gap = end.saturating_sub(since);
                 (gap > MAX_PING_GAP).then(|| (name.clone(), gap))
@@ -219,4 +241,11 @@ impl DeviceMonitor {
         self.overlaps = keep;
         out
     }
+}
+
+/// The req_id inside a binary reply's hex head (`format_version | req_id_len | req_id | ...`).
+fn binary_reply_req_id(head: &str) -> Option<String> {
+    let bytes = hex::decode(head).ok()?;
+    let len = u32::from_le_bytes(bytes.get(4..8)?.try_into().ok()?) as usize;
+    String::from_utf8(bytes.get(8..8 + len)?.to_vec()).ok()
 }

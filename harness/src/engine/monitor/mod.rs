@@ -5,7 +5,7 @@ mod cloud;
 mod device;
 
 pub use cloud::CloudMonitor;
-pub use device::DeviceMonitor;
+pub use device::{DeviceMonitor, OVERLAP_GRACE};
 
 use super::transcript::Transcript;
 use crate::protocol::rules::Violation;

@@ -1,7 +1,7 @@
 //! Cloud-role steps: the harness plays the cloud and the target is a device.
 
 use super::{At, Session, Stop, StepResult, Target};
-use crate::engine::connection::{AutoResponder, Connection, Inbound, Item, MAX_PENDING};
+use crate::engine::connection::{pending_bytes, AutoResponder, Connection, Inbound, Item, MAX_PENDING, MAX_PENDING_BYTES};
 use crate::engine::device_target::TargetDevice;
 use crate::protocol::catalog::{Catalog, Suggestion};
 use crate::protocol::{binary, envelope, Secret};
@@ -52,6 +52,8 @@ impl<'a> Session<'a> {
         }
         let clock = self.rec.clock;
         let sn = self.sc.devices.first().and_then(|d| self.devices.get(d)).map(|d| d.identity.sn.clone()).unwrap_or_default();
+        let scenario_vars = self.sc.vars.clone();
+        let rec = self.rec.clone();
         Arc::new(move |frame: &Value| {
             let cmd = frame.get("cmd")?.as_str()?;
             let req_id = frame.pointer("/headers/req_id")?.as_str()?;
@@ -59,9 +61,17 @@ impl<'a> Session<'a> {
             let vars = |n: &str| match n {
                 "now" => Some(json!(clock.now_unix())),
                 "sn" => Some(json!(sn)),
-                _ => None,
+                "req_id" => Some(json!(req_id)),
+                _ => scenario_vars.get(n).cloned(),
             };
-            let body = spec.body.as_ref().and_then(|b| expr::expand_value(b, &vars).ok());
+            let body = match spec.body.as_ref().map(|b| expr::expand_value(b, &vars)).transpose() {
+                Ok(body) => body,
+                Err(e) => {
+                    // Answered all the same (silence would be blamed on the device), and said.
+                    rec.record(crate::engine::TranscriptEvent::Note { text: format!("auto_reply for `{cmd}`: {e}; the body was sent as written") });
+                    spec.body.clone()
+                }
+            };
             Some(Message::text(build_reply(req_id, spec, body, spec.errmsg.clone()).to_string()))
         })
     }
@@ -72,16 +82,23 @@ impl<'a> Session<'a> {
         let (ws, peer) = match device.accept(deadline).await {
             Some(Ok(x)) => x,
             Some(Err(e)) => return Err(at.error(e)),
-            None => return Err(at.fail(format!("the device did not connect within {}", format_duration(within)))),
+            None => {
+                let failed = device.failed_handshakes();
+                let why = if failed.is_empty() { String::new() } else { format!(" ({})", failed.join("; ")) };
+                return Err(at.fail(format!("the device did not connect within {}{why}", format_duration(within))));
+            }
         };
         let arrived = self.now();
-        let auto = self.auto_responder();
-        let c = Connection::open(conn, "dev", peer, ws, self.rec.clone(), Some(auto));
-        if let Some(mut old) = self.conns.insert(conn.to_string(), c) {
+        // The old link under this name steps aside first, so what the transcript says of
+        // `conn` from here on is the new link's.
+        if let Some(mut old) = self.conns.remove(conn) {
             if old.ended().is_none() {
                 self.abandoned.push(old.abandon());
             }
         }
+        let auto = self.auto_responder();
+        let c = Connection::open(conn, "dev", peer, ws, self.rec.clone(), Some(auto));
+        self.conns.insert(conn.to_string(), c);
         Ok(arrived)
     }
 
@@ -102,7 +119,7 @@ impl<'a> Session<'a> {
         let mut others: Vec<Inbound> = Vec::new();
         let mut seen: Vec<String> = Vec::new();
         let outcome = loop {
-            if others.len() + conn.pending.len() > MAX_PENDING {
+            if others.len() + conn.pending.len() > MAX_PENDING || pending_bytes(others.iter().chain(conn.pending.iter())) > MAX_PENDING_BYTES {
                 break Err(format!("the device flooded the link with {} frames while the harness waited for {what}", others.len()));
             }
             let Some(inbound) = conn.next(deadline).await else {
@@ -114,7 +131,9 @@ impl<'a> Session<'a> {
                     if want.as_deref().is_none_or(|c| c == cmd) {
                         break Ok((inbound.at, v));
                     }
-                    seen.push(cmd.to_string());
+                    if seen.len() < 12 {
+                        seen.push(cmd.to_string());
+                    }
                 }
             }
             if inbound.is_end() {
@@ -134,6 +153,7 @@ impl<'a> Session<'a> {
         self.vars.insert("req_id".into(), json!(req_id));
         self.vars.insert("last_req_id".into(), json!(req_id));
         self.vars.insert("last_cmd".into(), json!(cmd));
+        self.received_cmds.insert(req_id.clone(), cmd.clone());
         self.last_received.insert(r.conn.clone(), (req_id, cmd));
         if let Some(m) = &r.check {
             self.check(&m.value, &frame).map_err(|mm| at.mismatch("the request", mm, m.span))?;
@@ -143,7 +163,11 @@ impl<'a> Session<'a> {
 
     pub(super) async fn reply(&mut self, r: &Reply, at: &At) -> StepResult {
         let (req_id, cmd) = match &r.to {
-            Some(t) => (self.expand_text(t, at)?, String::new()),
+            Some(t) => {
+                let id = self.expand_text(t, at)?;
+                let cmd = self.received_cmds.get(&id).cloned().unwrap_or_default();
+                (id, cmd)
+            }
             None => self.last_received.get(&r.conn).cloned().ok_or_else(|| at.error(format!("no request received on `{}` to reply to", r.conn)))?,
         };
         let msg = self.reply_frame(&req_id, &r.spec, at)?;
@@ -190,7 +214,9 @@ impl<'a> Session<'a> {
                 if old.ended().is_none() {
                     let name = e.conn.clone();
                     self.abandoned.push(old);
-                    return Err(at.fail(format!("D22: the device opened a new link while its old `{name}` link stayed open")));
+                    let mut f = at.failure(format!("D22: the device opened a new link while its old `{name}` link stayed open"));
+                    f.rule = Some("D22".into());
+                    return Err(Stop::Fail(f));
                 }
             }
         }

@@ -1,7 +1,7 @@
 //! Device-role steps: the harness plays a device and the target is a cloud.
 
 use super::{redacted, At, Session, Stop, StepResult, Target};
-use crate::engine::connection::{Connection, Inbound, Item, MAX_PENDING};
+use crate::engine::connection::{pending_bytes, Connection, Inbound, Item, MAX_PENDING, MAX_PENDING_BYTES};
 use crate::protocol::defaults::{fill_body, DefaultContext};
 use crate::protocol::{envelope, rules, Secret};
 use crate::scenario::expr::format_duration;
@@ -222,7 +222,7 @@ impl<'a> Session<'a> {
 async fn wait_reply(conn: &mut Connection, req_id: &str, deadline: Instant) -> Waited {
     let mut others = VecDeque::new();
     let result = loop {
-        if others.len() + conn.pending.len() > MAX_PENDING {
+        if others.len() + conn.pending.len() > MAX_PENDING || pending_bytes(others.iter().chain(conn.pending.iter())) > MAX_PENDING_BYTES {
             break Waited::Flood(others.len() + conn.pending.len());
         }
         let Some(inbound) = conn.next(deadline).await else { break Waited::Timeout };

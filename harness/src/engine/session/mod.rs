@@ -125,6 +125,11 @@ struct Session<'a> {
     step_timeout: Duration,
     /// Cloud role: the last request received per connection (req_id, cmd).
     last_received: BTreeMap<String, (String, String)>,
+    /// Cloud role: the cmd of every request a step received, by req_id (for `reply: {to}`).
+    received_cmds: BTreeMap<String, String>,
+    /// Cloud role: since when a second connection of the device has been waiting while a
+    /// link was open (D22).
+    second_link_since: Option<Duration>,
     /// Cloud role: named moments for `timing`, as transcript positions (many frames can share
     /// one instant on the virtual clock, so time alone cannot say what came after).
     marks: BTreeMap<String, usize>,
@@ -154,6 +159,8 @@ pub async fn run(scenario: &Scenario, target: Target, setup: SessionSetup) -> Se
         counter: 0,
         step_timeout: scenario.step_timeout.unwrap_or(setup.step_timeout),
         last_received: BTreeMap::new(),
+        received_cmds: BTreeMap::new(),
+        second_link_since: None,
         marks: BTreeMap::new(),
     };
     let deadline = scenario.deadline.unwrap_or(setup.deadline);
@@ -167,7 +174,13 @@ pub async fn run(scenario: &Scenario, target: Target, setup: SessionSetup) -> Se
             ))))),
         },
     };
-    let result = result.and_then(|()| session.sweep(None, true));
+    // The monitor judges what arrived whatever ended the steps: a device that broke a rule
+    // and then made the scenario run out of time failed; it did not merely time out.
+    let result = match (session.sweep(None, true), result) {
+        (Err(Stop::Fail(v)), Err(Stop::Error(_))) => Err(Stop::Fail(v)),
+        (swept, Ok(())) => swept,
+        (_, other) => other,
+    };
     let scenario_time = rec.now();
     session.shutdown().await;
     let redact = |mut f: Box<Failure>| {
@@ -317,12 +330,31 @@ impl<'a> Session<'a> {
     /// Checks what the target sent since the last sweep; a violation fails the step.
     fn sweep(&mut self, at: Option<&At>, end: bool) -> StepResult {
         let now = self.now();
+        if let Some(v) = self.second_link(now) {
+            return Err(Stop::Fail(violation_failure(v, at)));
+        }
         let open: Vec<String> = self.conns.keys().cloned().collect();
         let violations = self.rec.with_transcript(|t| self.monitor.sweep(t, now, &open, end));
         match violations.into_iter().next() {
             None => Ok(()),
             Some(v) => Err(Stop::Fail(violation_failure(v, at))),
         }
+    }
+
+    /// D22 for connections no step took: a second link that completed its handshake while
+    /// one is open, for longer than a close on its way explains.
+    fn second_link(&mut self, now: Duration) -> Option<Violation> {
+        let Target::Device(device) = &self.target else { return None };
+        let open = self.conns.values_mut().any(|c| c.ended().is_none());
+        if !(open && device.waiting() > 0) {
+            self.second_link_since = None;
+            return None;
+        }
+        let since = *self.second_link_since.get_or_insert(now);
+        (now.saturating_sub(since) > crate::engine::monitor::OVERLAP_GRACE).then(|| Violation {
+            rule: "D22",
+            message: format!("the device opened another connection while its link stayed open ({:.1} s side by side)", now.saturating_sub(since).as_secs_f64()),
+        })
     }
 
     fn run_steps<'s>(&'s mut self, steps: &'s [Step], prefix: &'s str) -> futures_util::future::BoxFuture<'s, StepResult> {
@@ -442,11 +474,15 @@ impl<'a> Session<'a> {
             let text = match &inbound.item {
                 Item::Text(t) => t.clone(),
                 Item::Binary(b) => {
-                    if silent_cmd.is_some() {
-                        kept.push(inbound);
-                        continue;
+                    let is_upload = crate::protocol::binary::decode_upload_log(b).is_ok();
+                    match silent_cmd.as_deref() {
+                        Some("upload_log") if is_upload => break Err(format!("expected no `upload_log` for {shown}, but the device sent one")),
+                        Some(_) => {
+                            kept.push(inbound);
+                            continue;
+                        }
+                        None => break Err(format!("expected silence for {shown}, got a binary frame of {} bytes", b.len())),
                     }
-                    break Err(format!("expected silence for {shown}, got a binary frame of {} bytes", b.len()));
                 }
                 _ => {
                     let why = inbound.end_text().unwrap_or_default();
