@@ -249,3 +249,87 @@ fn binary_reply_req_id(head: &str) -> Option<String> {
     let len = u32::from_le_bytes(bytes.get(4..8)?.try_into().ok()?) as usize;
     String::from_utf8(bytes.get(8..8 + len)?.to_vec()).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::transcript::Transcript;
+    use serde_json::json;
+
+    fn s(secs: f64) -> Duration {
+        Duration::from_secs_f64(secs)
+    }
+
+    struct Script(Transcript);
+
+    impl Script {
+        fn new() -> Script {
+            let mut t = Transcript::default();
+            t.push(Duration::ZERO, TranscriptEvent::Opened { conn: "a".into(), local: "127.0.0.1:1".into() });
+            Script(t)
+        }
+        fn device(mut self, at: f64, frame: serde_json::Value) -> Script {
+            self.0.push(s(at), TranscriptEvent::Received { conn: "a".into(), frame: Frame::Json { json: frame } });
+            self
+        }
+        fn cloud(mut self, at: f64, frame: serde_json::Value) -> Script {
+            self.0.push(s(at), TranscriptEvent::Sent { conn: "a".into(), frame: Frame::Json { json: frame } });
+            self
+        }
+        fn rules(&self, now: f64) -> Vec<&'static str> {
+            DeviceMonitor::default().sweep(&self.0, s(now), &[], true).into_iter().map(|v| v.rule).collect()
+        }
+    }
+
+    fn req(cmd: &str, id: &str, body: serde_json::Value) -> serde_json::Value {
+        json!({"cmd": cmd, "headers": {"req_id": id}, "body": body})
+    }
+
+    fn ok(id: &str) -> serde_json::Value {
+        json!({"headers": {"req_id": id}, "errcode": 0, "errmsg": "ok"})
+    }
+
+    fn logged_in() -> Script {
+        Script::new().device(0.0, req("subscribe_corp", "s1", json!({"secret": "x", "firmware_version": "1"}))).cloud(0.0, ok("s1"))
+    }
+
+    #[test]
+    fn a_conformant_device_doing_unusual_things_is_not_flagged() {
+        let script = logged_in()
+            // A ping before any login, then pings every 30 s after it.
+            .device(10.0, req("ping", "p1", json!({})))
+            .cloud(10.0, ok("p1"))
+            .device(40.0, req("ping", "p2", json!({})))
+            // Two different check-ins a second apart, the first unanswered: not a re-send.
+            .device(41.0, req("checkin", "c1", json!({"checkin_data": [{"userid": "a", "timestamp": 1}]})))
+            .device(42.0, req("checkin", "c2", json!({"checkin_data": [{"userid": "b", "timestamp": 2}]})))
+            // The same request re-signed after 6 s without a reply: a re-send, and a patient one.
+            .device(43.0, req("register", "r1", json!({"sn": "S", "timestamp": 1, "nonce": 1})))
+            .device(49.0, req("register", "r2", json!({"sn": "S", "timestamp": 7, "nonce": 2})))
+            // An acknowledgement of a push.
+            .cloud(50.0, json!({"cmd": "push_bind_corp", "headers": {"req_id": "push-1"}}))
+            .device(50.5, json!({"headers": {"req_id": "push-1"}, "errcode": 0}))
+            .device(70.0, req("ping", "p3", json!({})));
+        assert_eq!(script.rules(75.0), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn each_rule_catches_its_breach() {
+        let reuse = logged_in().device(1.0, req("ping", "s1", json!({})));
+        assert_eq!(reuse.rules(2.0), ["D2"]);
+        let resend = Script::new()
+            .device(0.0, req("register", "r1", json!({"sn": "S", "timestamp": 1})))
+            .device(1.0, req("register", "r2", json!({"sn": "S", "timestamp": 2})));
+        assert_eq!(resend.rules(2.0), ["D13"]);
+        let silent = logged_in();
+        assert_eq!(silent.rules(43.0), ["D12"]);
+        assert!(silent.rules(41.0).is_empty(), "40 s + tolerance is allowed");
+        let no_cmd = Script::new().device(0.0, json!({"headers": {"req_id": "x"}}));
+        assert_eq!(no_cmd.rules(1.0), ["D1"]);
+        let mut storm = Script::new();
+        for i in 0..6 {
+            storm = storm.device(i as f64 * 5.0, req("subscribe_corp", &format!("s{i}"), json!({"n": i})));
+        }
+        assert_eq!(storm.rules(31.0), ["D21"]);
+    }
+}

@@ -184,8 +184,8 @@ impl CloudModel {
             }
             CloudAction::LostReply { conn, req } if caps.control => self.request(conn as usize % 3, req, true),
             CloudAction::Malformed { conn, kind } if caps.strict => self.malformed(conn as usize % 3, kind),
-            CloudAction::Wait { secs } => self.advance(u64::from(secs)),
-            CloudAction::KeepAlive { secs } => self.keep_alive(u64::from(secs)),
+            CloudAction::Wait { secs } => self.advance(self.scaled(secs)),
+            CloudAction::KeepAlive { secs } => self.keep_alive(self.scaled(secs)),
             CloudAction::Bind if caps.control => self.bind(true),
             CloudAction::Unbind if caps.control => self.bind(false),
             CloudAction::CloseLink if caps.control => self.close_link(),
@@ -193,6 +193,14 @@ impl CloudModel {
             // Actions the target cannot take part in are left out.
             _ => {}
         }
+    }
+
+    /// Waits are drawn for the mock's 90 s heartbeat; a cloud that expires links sooner (a
+    /// standalone mock started with `--heartbeat-timeout 10s`) gets them scaled down, so
+    /// exploring it over real sockets takes seconds, not minutes.
+    fn scaled(&self, secs: u16) -> u64 {
+        let lo = self.setup.heartbeat.0;
+        if lo >= 90 { u64::from(secs) } else { (u64::from(secs) * lo / 90).max(1) }
     }
 
     // ---- connections ----
