@@ -20,6 +20,8 @@ pub mod cloud;
 mod cli;
 pub mod device;
 mod runner;
+#[cfg(test)]
+mod tests;
 pub mod writer;
 
 pub use cli::{cli_explore, ExploreArgs};

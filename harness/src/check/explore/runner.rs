@@ -5,7 +5,7 @@
 
 use super::writer::{wrap, Header, Rendered, Steps};
 use super::{ExploreError, ExploreOptions, ExploreOutcome, ExploreTarget, Finding};
-use crate::engine::runner::{CloudTarget, RunConfig, Runner};
+use crate::engine::runner::{RunConfig, Runner};
 use crate::engine::{RunEvent, ScenarioResult, Verdict};
 use crate::scenario::load_str;
 use proptest::strategy::BoxedStrategy;
@@ -305,7 +305,7 @@ pub(super) fn run_config(target: &ExploreTarget, options: &ExploreOptions) -> Ru
         ExploreTarget::Device(d) => (None, Some(d.clone())),
     };
     RunConfig {
-        cloud: cloud.or_else(|| None::<CloudTarget>),
+        cloud,
         device,
         fleet: options.fleet.clone(),
         jobs: 1,

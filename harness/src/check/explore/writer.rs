@@ -169,7 +169,7 @@ pub fn secs(s: u64) -> String {
 }
 
 pub fn millis(ms: u64) -> String {
-    if ms % 1000 == 0 { format!("{}s", ms / 1000) } else { format!("{ms}ms") }
+    if ms.is_multiple_of(1000) { format!("{}s", ms / 1000) } else { format!("{ms}ms") }
 }
 
 /// Wraps `text` at about `width` columns, for descriptions.

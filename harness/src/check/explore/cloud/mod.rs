@@ -368,7 +368,7 @@ impl CloudModel {
                 }
                 match live {
                     Some(o) if o.id != l.id && o.ip != l.ip => decision(Code(600002), Effect::None, &["C10", "C12"]),
-                    Some(o) if o.id != l.id => strict.then(|| Decision {
+                    Some(o) if o.id != l.id => strict.then_some(Decision {
                         predict: Ok,
                         effect: Effect::Register { kick: Some(o.id) },
                         admitted: false,

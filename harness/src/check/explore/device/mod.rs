@@ -150,7 +150,18 @@ struct Exp {
 
 fn exp(kind: Kind, not_before: u64, within: u64, reqs: &[&'static str]) -> Exp {
     let within = if matches!(kind, Kind::Subscribe) { within + BUDGET_MS } else { within };
-    Exp { kind, not_before, within, lost_before: false, recover: false, reqs: reqs.to_vec() }
+    let mut reqs = reqs.to_vec();
+    // What every expectation of the kind checks besides the reason it is expected.
+    let always: &[&'static str] = match kind {
+        Kind::Page { .. } => &["D25"],
+        _ => &[],
+    };
+    for r in always {
+        if !reqs.contains(r) {
+            reqs.push(r);
+        }
+    }
+    Exp { kind, not_before, within, lost_before: false, recover: false, reqs }
 }
 
 /// A run of identical error answers to one cmd.
@@ -591,7 +602,7 @@ impl DeviceModel {
                 }
             }
             Kind::Page { offset, version, staged, pages, .. } => {
-                let last = forced || v % 3 == 0 || pages >= 2;
+                let last = forced || v.is_multiple_of(3) || pages >= 2;
                 self.page(offset, version, version, staged, pages, 1 + u64::from(v % 2), last);
             }
             Kind::Ids { ids, version } => {
@@ -767,7 +778,14 @@ impl DeviceModel {
         self.reply(reply);
         // A retry is a retry: while the device waits out an interval the cloud gave, it need
         // not act on push_bind_corp (D14 against D9), so it no longer counts as polling.
-        let again = |kind: Kind, nb: u64, within: u64, reqs: &[&'static str]| exp(kind.again(), nb, within, reqs);
+        let again = |kind: Kind, nb: u64, within: u64, reqs: &[&'static str]| {
+            let mut e = exp(kind.again(), nb, within, reqs);
+            if matches!(e.kind, Kind::Checkin { .. }) {
+                // Records of a failed upload are kept and sent again (D33).
+                e.reqs.push("D33");
+            }
+            e
+        };
         match advice {
             Advice::None => self.pending.push(again(e.kind, 1_000, 3_500, &["D14"])),
             Advice::Retry(i) => {
@@ -802,7 +820,12 @@ impl DeviceModel {
             Kind::Subscribe => true,
             _ => false,
         };
-        let mut again = exp(kind, 5_000, within, if recover { &["D13", "D17", "D19"] } else { &["D13"] });
+        let reqs: &[&'static str] = match (&kind, recover) {
+            (_, true) => &["D13", "D17", "D19"],
+            (Kind::Checkin { .. }, _) => &["D13", "D33"],
+            _ => &["D13"],
+        };
+        let mut again = exp(kind, 5_000, within, reqs);
         again.lost_before = true;
         again.recover = recover;
         self.pending.push(again);

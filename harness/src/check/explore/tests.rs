@@ -1,0 +1,134 @@
+//! The generators write scenarios that load, and the cloud model predicts what the protocol
+//! says for hand-written sequences (the integration tests show the predictions hold against
+//! the mock and find each broken rule).
+
+use super::cloud::actions::{Capabilities, CloudAction, Req};
+use super::cloud::{CloudModel, CloudSetup};
+use super::device::actions::{Advice, Answer, DeviceAction, Idle};
+use super::device::{DeviceModel, DeviceSetup};
+use super::writer::{Header, Steps};
+use crate::scenario::load_str;
+use proptest::prelude::*;
+use std::path::Path;
+
+const MOCK: CloudSetup = CloudSetup {
+    caps: Capabilities { control: true, addresses: true, seed: true, strict: true },
+    heartbeat: (90, 90),
+    window: 60,
+    limit: 5,
+};
+
+fn text(steps: &Steps, role: &'static str, requires: Vec<&'static str>) -> String {
+    let header = Header { id: "x.explore".into(), title: "t".into(), role, requires, deadline_s: 3600, ..Header::default() };
+    let mut reqs = steps.requirements();
+    let fallback = if role == "device" { "C1" } else { "D1" };
+    if !reqs.contains(&fallback) {
+        reqs.push(fallback);
+    }
+    steps.render(&header, &reqs).text
+}
+
+fn cloud(actions: &[CloudAction]) -> String {
+    let g = CloudModel::generate(MOCK, actions);
+    let t = text(&g.steps, "device", g.requires);
+    load_str(Path::new("x.yaml"), &t).unwrap_or_else(|e| panic!("{}\n{t}", e.render()));
+    t
+}
+
+fn device(actions: &[DeviceAction]) -> String {
+    let g = DeviceModel::generate(DeviceSetup { device_control: true }, actions);
+    let t = text(&g.steps, "cloud", g.requires);
+    load_str(Path::new("x.yaml"), &t).unwrap_or_else(|e| panic!("{}\n{t}", e.render()));
+    t
+}
+
+fn req(conn: u8, req: Req) -> CloudAction {
+    CloudAction::Request { conn, req }
+}
+
+#[test]
+fn cloud_model_predicts_the_documented_codes() {
+    // C9: a re-sent register answers by how far the link got; C14: order errors.
+    let t = cloud(&[req(0, Req::Active), req(0, Req::Register), req(0, Req::Register), req(0, Req::GetCorpInfo)]);
+    assert!(t.contains("cmd: active }\n    expect: { errcode: 600014 }"), "{t}");
+    assert!(t.contains("cmd: register }\n    expect: { errcode: 600012 }"), "{t}");
+    assert!(t.contains("cmd: get_corp_info }\n    expect: { errcode: 600020 }"), "{t}");
+    // C10: another address while the link is live; C13: the same address kicks.
+    let t = cloud(&[req(0, Req::Register), CloudAction::Connect { conn: 1, ip: 1 }, req(1, Req::Register)]);
+    assert!(t.contains("expect: { errcode: 600002 }"), "{t}");
+    let t = cloud(&[req(0, Req::Register), CloudAction::Connect { conn: 1, ip: 0 }, req(1, Req::Register)]);
+    assert!(t.contains("expect_closed: { conn: a, within: 5s }"), "{t}");
+    // C8: silence past the expiry closes the link; the wait avoids the edge.
+    let t = cloud(&[req(0, Req::Ping), CloudAction::Wait { secs: 91 }]);
+    assert!(t.contains("wait: 93s") && t.contains("expect_closed: { conn: a, within: 1s }"), "{t}");
+    // C11: the sixth subscribe inside the window.
+    let t = cloud(&[CloudAction::Repeat { conn: 0, req: Req::Subscribe, times: 6 }]);
+    assert_eq!(t.matches("errcode: 600014").count(), 5, "{t}");
+    assert!(t.contains("expect: { errcode: 600045 }"), "{t}");
+    // C6, C7: unbound, active answers 600004; the push reaches the live link.
+    let t = cloud(&[req(0, Req::Register), CloudAction::Unbind, req(0, Req::Active)]);
+    assert!(t.contains("cmd: push_unbind_corp") && t.contains("expect: { errcode: 600004 }"), "{t}");
+    // C4: undocumented codes are `$ne: 0`.
+    let t = cloud(&[req(0, Req::RegisterStale)]);
+    assert!(t.contains("\"${now-400}\" } }\n    expect: { errcode: { $ne: 0 } }"), "{t}");
+    // A lost reply still takes effect (C9).
+    let t = cloud(&[CloudAction::LostReply { conn: 0, req: Req::Register }, req(0, Req::Register)]);
+    assert!(t.contains("control: { swallow_reply: register }") && t.contains("expect: { errcode: 600012 }"), "{t}");
+    assert!(t.contains("requires: [control]"), "{t}");
+}
+
+#[test]
+fn cloud_model_without_the_mocks_interpretations() {
+    let real = CloudSetup { caps: Capabilities { control: false, addresses: false, seed: false, strict: false }, heartbeat: (60, 120), ..MOCK };
+    let g = CloudModel::generate(real, &[req(0, Req::Register), req(0, Req::Active), req(0, Req::Active), CloudAction::Unbind]);
+    let t = text(&g.steps, "device", g.requires);
+    assert!(!t.contains("from:") && !t.contains("control:"), "{t}");
+    // A re-sent active answering 600053 is the mock's assumption: only `$ne: 0` elsewhere.
+    assert!(t.contains("cmd: active }\n    expect: { errcode: { $ne: 0 } }"), "{t}");
+}
+
+#[test]
+fn device_model_follows_the_obligations() {
+    use Answer::*;
+    let a = DeviceAction::Answer;
+    // D13 then D17: the register reply is lost, the re-send is answered 600012.
+    let t = device(&[a(Ok(0)), a(Ok(0)), a(Ok(0)), DeviceAction::Idle(Idle::Close), a(Lost { recover: true })]);
+    assert!(t.contains("  - no_reply: {}\n  - receive: { not_before: 5s, within: 12s }"), "{t}");
+    assert!(t.contains("reply: { errcode: 600012 }\n  - receive: { within: 72s }\n    check: { cmd: subscribe_corp"), "{t}");
+    // D14, D15, D16: retry spacing, no retry after -1, reconnect after the interval.
+    let t = device(&[a(Error(Advice::Retry(1))), a(Error(Advice::Never))]);
+    assert!(t.contains("receive: { not_before: 4s, within: 9s }"), "{t}");
+    assert!(t.contains("expect_silence: { cmd: \"${last_cmd}\", for: 20s }"), "{t}");
+    let t = device(&[a(Error(Advice::Reconnect(1)))]);
+    assert!(t.contains("expect_reconnect: { not_before: 5s, within: 11s }"), "{t}");
+    // D14 jitter over a run of six errors without advice.
+    let t = device(&[a(Reject { times: 6, advice: Advice::None })]);
+    assert!(t.contains("timing: { cmd: register, since: run1, jitter: true"), "{t}");
+    // D8, D9: 600004 while unbound, then the corp binds the device.
+    let t = device(&[a(Ok(0)), a(Protocol(0)), a(Ok(0))]);
+    assert!(t.contains("reply: { errcode: 600004 }\n  - receive: { not_before: 4500ms, within: 12s }"), "{t}");
+    let t = device(&[a(Ok(0)), a(Protocol(0)), DeviceAction::Idle(Idle::BindPush)]);
+    assert!(t.contains("push: { cmd: push_bind_corp }\n  - receive: { within: 2s }"), "{t}");
+    // D24, D25, D29: login, then a push two versions ahead pulls everything.
+    let idle = |i| DeviceAction::Idle(i);
+    let t = device(&[idle(Idle::Delay(5)), idle(Idle::ChangeContact { gap: 2, created: 1, delete: false })]);
+    assert!(t.contains("receive: { cmd: get_perm_version, within: 15s }"), "{t}");
+    assert!(t.contains("perm_version: 2, create_user") && t.contains("cmd: get_userinfo_by_page, within: 10s }\n    check: { body: { offset: 0"), "{t}");
+    assert!(t.contains("requires: [device_control]") || !t.contains("device_control:"), "{t}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Whatever the sequence, the cloud generator writes a scenario that loads.
+    #[test]
+    fn cloud_scenarios_load(actions in proptest::collection::vec(super::cloud::action(MOCK.caps), 1..30)) {
+        cloud(&actions);
+    }
+
+    /// Whatever the sequence, the device generator writes a scenario that loads, and ends.
+    #[test]
+    fn device_scenarios_load(actions in proptest::collection::vec(super::device::action(DeviceSetup { device_control: true }), 1..30)) {
+        device(&actions);
+    }
+}
