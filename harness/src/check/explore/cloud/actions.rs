@@ -97,7 +97,7 @@ fn req(caps: Capabilities) -> BoxedStrategy<Req> {
         (1, Just(Req::RegisterBadSignature).boxed()),
         (1, Just(Req::RegisterStale).boxed()),
         (1, Just(Req::SubscribeGuessed).boxed()),
-        (1, Just(Req::Selfhelp).boxed()),
+        (3, Just(Req::Selfhelp).boxed()),
         (1, Just(Req::LoginQr).boxed()),
         (1, Just(Req::Unknown).boxed()),
     ];
