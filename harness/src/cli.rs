@@ -4,7 +4,7 @@
 use crate::engine::device_target::DeviceTarget;
 use crate::engine::runner::{CloudTarget, RunConfig, Runner};
 use crate::engine::target::MockTarget;
-use crate::engine::transport::Endpoint;
+use crate::wire::transport::Endpoint;
 use crate::protocol::fleet::Fleet;
 use crate::protocol::timing::CloudTimings;
 use crate::report::{JsonReporter, JunitReporter, MultiReporter, Reporter, TerminalOptions, TerminalReporter};

@@ -10,3 +10,4 @@ pub mod engine;
 pub mod report;
 pub mod scenario;
 pub mod targets;
+pub mod wire;

@@ -3,7 +3,7 @@
 //! a process the harness starts per scenario. Each hands the session raw connections; the
 //! session does the WebSocket server handshake.
 
-use super::transport::{self, BoxIo, WsStream};
+use crate::wire::transport::{self, BoxIo, WsStream};
 use crate::protocol::{DeviceIdentity, Secret};
 use crate::targets::sim::{self, Dialer, SimConfig, SimControl, SimFault};
 use futures_util::future::BoxFuture;

@@ -3,7 +3,6 @@
 //! The engine never prints; reporters consume its [`RunEvent`]s.
 
 pub mod clock;
-pub mod connection;
 pub mod device_target;
 pub mod event;
 pub mod monitor;
@@ -12,7 +11,6 @@ pub mod runner;
 pub mod session;
 pub mod target;
 pub mod transcript;
-pub mod transport;
 pub mod verdict;
 
 pub use event::RunEvent;

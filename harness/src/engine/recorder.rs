@@ -6,6 +6,7 @@ use super::clock::ScenarioClock;
 use super::transcript::{Frame, Transcript, TranscriptEvent};
 use crate::protocol::volatile::{is_secret_key, redact_text};
 use serde_json::Value;
+use crate::wire::connection::{WireEvent, WireLog};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -167,6 +168,25 @@ fn collect_secrets(v: &Value, out: &mut Vec<String>) {
         }
         Value::Array(items) => items.iter().for_each(|i| collect_secrets(i, out)),
         _ => {}
+    }
+}
+
+/// The wire reports each connection's events here, in the transcript's own terms.
+impl WireLog for Recorder {
+    fn log(&self, event: WireEvent<'_>) {
+        match event {
+            WireEvent::Opened { conn, local } => self.record(TranscriptEvent::Opened { conn: conn.into(), local: local.into() }),
+            WireEvent::Text { conn, text, sent } => self.text_frame(conn, text, sent),
+            WireEvent::Binary { conn, bytes, sent } => self.binary_frame(conn, bytes, sent),
+            WireEvent::Closed { conn, by, code, reason } => {
+                self.record(TranscriptEvent::Closed { conn: conn.into(), by, code, reason: reason.into() })
+            }
+            WireEvent::Abandoned { conn } => self.record(TranscriptEvent::Abandoned { conn: conn.into() }),
+        }
+    }
+
+    fn now(&self) -> Duration {
+        Recorder::now(self)
     }
 }
 

@@ -1,7 +1,7 @@
 //! The cloud a device-role session talks to: the in-process mock (a fresh one per scenario,
 //! on the scenario's paused clock) or a real endpoint over TCP/TLS.
 
-use super::transport::{self, BoxIo, Endpoint, TransportError, WsStream};
+use crate::wire::transport::{self, BoxIo, Endpoint, TransportError, WsStream};
 use crate::protocol::fleet::Fleet;
 use crate::protocol::timing::CloudTimings;
 use crate::targets::mock::{ControlRequest, MockCloud, MockConfig, MockRule, CONTROL_PATH};

@@ -4,6 +4,7 @@
 //! Frames are stored with secrets already redacted, so no view can leak one.
 
 use crate::protocol::volatile::redact_secrets;
+pub use crate::wire::{close_text, Party};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -101,16 +102,6 @@ impl Frame {
     }
 }
 
-/// Who did something on a connection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Party {
-    /// The harness.
-    Harness,
-    /// The system under test.
-    Target,
-}
-
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum TranscriptEvent {
@@ -156,16 +147,6 @@ impl Transcript {
             .filter(|e| matches!(e.event, TranscriptEvent::Sent { .. } | TranscriptEvent::Received { .. }))
             .collect();
         frames[frames.len().saturating_sub(n)..].to_vec()
-    }
-}
-
-/// ` (close code 4000: heartbeat timeout)`: how a close reads in messages, or nothing.
-pub fn close_text(code: Option<u16>, reason: &str) -> String {
-    match (code, reason.is_empty()) {
-        (Some(c), true) => format!(" (close code {c})"),
-        (Some(c), false) => format!(" (close code {c}: {reason})"),
-        (None, false) => format!(" ({reason})"),
-        (None, true) => String::new(),
     }
 }
 

@@ -7,7 +7,7 @@ use crate::cli::{FleetArgs, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use crate::engine::device_target::DeviceTarget;
 use crate::engine::runner::CloudTarget;
 use crate::engine::target::MockTarget;
-use crate::engine::transport::Endpoint;
+use crate::wire::transport::Endpoint;
 use crate::protocol::fleet::Fleet;
 use crate::scenario::expr::parse_duration;
 use std::path::PathBuf;

@@ -1,7 +1,7 @@
 //! Cloud-role steps: the harness plays the cloud and the target is a device.
 
 use super::{At, Session, Stop, StepResult, Target};
-use crate::engine::connection::{pending_bytes, AutoResponder, Connection, Inbound, Item, MAX_PENDING, MAX_PENDING_BYTES};
+use crate::wire::connection::{pending_bytes, AutoResponder, Connection, Inbound, Item, MAX_PENDING, MAX_PENDING_BYTES};
 use crate::engine::device_target::TargetDevice;
 use crate::protocol::catalog::{Catalog, Suggestion};
 use crate::protocol::{binary, envelope, Secret};

@@ -1,7 +1,7 @@
 //! Device-role steps: the harness plays a device and the target is a cloud.
 
 use super::{redacted, At, Session, Stop, StepResult, Target};
-use crate::engine::connection::{pending_bytes, Connection, Inbound, Item, MAX_PENDING, MAX_PENDING_BYTES};
+use crate::wire::connection::{pending_bytes, Connection, Inbound, Item, MAX_PENDING, MAX_PENDING_BYTES};
 use crate::protocol::defaults::{fill_body, DefaultContext};
 use crate::protocol::{envelope, rules, Secret};
 use crate::scenario::expr::format_duration;

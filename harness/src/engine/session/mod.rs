@@ -9,7 +9,7 @@ mod cloud;
 mod device;
 
 use super::clock::ScenarioClock;
-use super::connection::{Connection, Inbound, Item};
+use crate::wire::connection::{Connection, Inbound, Item};
 use super::device_target::TargetDevice;
 use super::monitor::Monitor;
 use super::recorder::Recorder;

@@ -4,7 +4,7 @@
 
 use super::device::Device;
 use super::policy::Advice;
-use crate::engine::transport::WsStream;
+use crate::wire::transport::WsStream;
 use crate::protocol::catalog::Suggestion;
 use crate::protocol::envelope::{self, Envelope};
 use crate::protocol::volatile::{redact_secrets, redact_text};

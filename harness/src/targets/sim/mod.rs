@@ -37,7 +37,7 @@ pub use policy::{
     SUBSCRIBE_WINDOW, TIMEOUT_S,
 };
 
-use crate::engine::transport::{self, BoxIo, Endpoint, WsStream};
+use crate::wire::transport::{self, BoxIo, Endpoint, WsStream};
 use device::Device;
 use futures_util::future::BoxFuture;
 use futures_util::{FutureExt, StreamExt};

@@ -10,7 +10,7 @@ use super::lifecycle::{self, Entry, LifeEnd};
 use super::link::{self, Ended, Link, Push, Stop};
 use super::pushes::{self, Action};
 use super::SimControl;
-use crate::engine::transport::WsStream;
+use crate::wire::transport::WsStream;
 use futures_util::future::BoxFuture;
 use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt, StreamExt};

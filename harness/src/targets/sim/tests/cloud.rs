@@ -3,7 +3,7 @@
 //! the device sends is checked to be a valid request envelope (D1) with a req_id never seen
 //! before in the run (D2), unless a test says otherwise.
 
-use crate::engine::transport::{self, BoxIo, WsStream};
+use crate::wire::transport::{self, BoxIo, WsStream};
 use crate::protocol::binary;
 use crate::protocol::envelope::{self, Envelope};
 use crate::protocol::identity::DeviceIdentity;

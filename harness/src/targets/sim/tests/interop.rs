@@ -3,7 +3,7 @@
 //! needless reconnect.
 
 use super::cloud::{config, START};
-use crate::engine::transport::{self, BoxIo, WsStream};
+use crate::wire::transport::{self, BoxIo, WsStream};
 use crate::protocol::fleet::{Fleet, FleetDevice};
 use crate::protocol::identity::{DeviceIdentity, Secret};
 use crate::targets::mock::{ControlRequest, MockCloud, MockConfig};

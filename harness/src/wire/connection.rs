@@ -1,10 +1,9 @@
 //! One WebSocket connection of a session: a write half the steps drive and a reader task
-//! that records every frame as it arrives, answers what the auto-responder answers (the cloud
+//! that logs every frame as it arrives, answers what the auto-responder answers (the cloud
 //! role's pings), and queues the rest, with its arrival time, for the steps.
 
-use super::recorder::Recorder;
-use super::transcript::{close_text, Party, TranscriptEvent};
 use super::transport::WsStream;
+use super::{close_text, Party};
 use futures_util::stream::{SplitSink, StreamExt};
 use futures_util::SinkExt;
 use serde_json::Value;
@@ -29,6 +28,25 @@ pub const MAX_PENDING_BYTES: usize = 64 << 20;
 
 /// Bound on one write: a target that stops reading cannot stall a step.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What happens on a connection, as whoever records it needs to know.
+#[derive(Debug)]
+pub enum WireEvent<'a> {
+    /// The connection opened (`local` is the harness side's address as the target sees it).
+    Opened { conn: &'a str, local: &'a str },
+    Text { conn: &'a str, text: &'a str, sent: bool },
+    Binary { conn: &'a str, bytes: &'a [u8], sent: bool },
+    Closed { conn: &'a str, by: Party, code: Option<u16>, reason: &'a str },
+    /// The harness walked away without a close (an IP change).
+    Abandoned { conn: &'a str },
+}
+
+/// Where a connection reports what happens on it, and the clock its arrivals are stamped
+/// with: the engine's recorder (the wire itself keeps no transcript).
+pub trait WireLog: Send + Sync {
+    fn log(&self, event: WireEvent<'_>);
+    fn now(&self) -> Duration;
+}
 
 /// What the reader hands the session.
 #[derive(Clone, Debug)]
@@ -80,7 +98,7 @@ pub struct Connection {
     pub pending: VecDeque<Inbound>,
     /// Set once the reader's end was consumed from the inbox.
     pub closed: bool,
-    recorder: Recorder,
+    log: Arc<dyn WireLog>,
     reader: tokio::task::JoinHandle<()>,
     /// Set when the harness starts a close, so the peer's echo is not recorded as its own.
     closing: Arc<AtomicBool>,
@@ -94,36 +112,37 @@ async fn write(sink: &Sink, msg: Message) -> Result<(), String> {
     }
 }
 
-fn record_msg(recorder: &Recorder, conn: &str, msg: &Message, sent: bool) {
+fn record_msg(log: &dyn WireLog, conn: &str, msg: &Message, sent: bool) {
     match msg {
-        Message::Text(t) => recorder.text_frame(conn, t, sent),
-        Message::Binary(b) => recorder.binary_frame(conn, b, sent),
+        Message::Text(t) => log.log(WireEvent::Text { conn, text: t, sent }),
+        Message::Binary(b) => log.log(WireEvent::Binary { conn, bytes: b, sent }),
         _ => {}
     }
 }
 
 impl Connection {
-    pub fn open(name: &str, device: &str, local: String, ws: WsStream, recorder: Recorder, auto: Option<AutoResponder>) -> Connection {
-        recorder.record(TranscriptEvent::Opened { conn: name.to_string(), local: local.clone() });
+    pub fn open(name: &str, device: &str, local: String, ws: WsStream, log: impl WireLog + 'static, auto: Option<AutoResponder>) -> Connection {
+        let log: Arc<dyn WireLog> = Arc::new(log);
+        log.log(WireEvent::Opened { conn: name, local: &local });
         let (sink, mut stream) = ws.split();
         let sink: Sink = Arc::new(tokio::sync::Mutex::new(sink));
         let (tx, inbox) = mpsc::channel(INBOX_CAPACITY);
         let name = Arc::new(Mutex::new(name.to_string()));
         let closing = Arc::new(AtomicBool::new(false));
-        let (rname, rrec, rclosing, rsink) = (name.clone(), recorder.clone(), closing.clone(), sink.clone());
+        let (rname, rrec, rclosing, rsink) = (name.clone(), log.clone(), closing.clone(), sink.clone());
         let reader = tokio::spawn(async move {
             let conn = || rname.lock().unwrap_or_else(|p| p.into_inner()).clone();
             loop {
                 let item = match stream.next().await {
                     Some(Ok(Message::Text(t))) => {
-                        rrec.text_frame(&conn(), &t, false);
+                        rrec.log(WireEvent::Text { conn: &conn(), text: &t, sent: false });
                         if let Some(answer) = auto.as_ref().and_then(|a| serde_json::from_str::<Value>(&t).ok().and_then(|v| a(&v))) {
-                            record_msg(&rrec, &conn(), &answer, true);
+                            record_msg(&*rrec, &conn(), &answer, true);
                             match write(&rsink, answer).await {
                                 Ok(()) => continue,
                                 Err(e) => {
                                     // The link is gone: say so, as for any other broken link.
-                                    rrec.record(TranscriptEvent::Closed { conn: conn(), by: Party::Target, code: None, reason: format!("broken: {e}") });
+                                    rrec.log(WireEvent::Closed { conn: &conn(), by: Party::Target, code: None, reason: &format!("broken: {e}") });
                                     let _ = tx.send(Inbound { at: rrec.now(), item: Item::Broken { reason: e } }).await;
                                     break;
                                 }
@@ -132,26 +151,26 @@ impl Connection {
                         Item::Text(t.to_string())
                     }
                     Some(Ok(Message::Binary(b))) => {
-                        rrec.binary_frame(&conn(), &b, false);
+                        rrec.log(WireEvent::Binary { conn: &conn(), bytes: &b, sent: false });
                         Item::Binary(b.to_vec())
                     }
                     Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
                     Some(Ok(Message::Close(frame))) => {
                         let (code, reason) = frame.map(|f| (Some(u16::from(f.code)), f.reason.to_string())).unwrap_or((None, String::new()));
                         if !rclosing.load(Ordering::SeqCst) {
-                            rrec.record(TranscriptEvent::Closed { conn: conn(), by: Party::Target, code, reason: reason.clone() });
+                            rrec.log(WireEvent::Closed { conn: &conn(), by: Party::Target, code, reason: &reason });
                         }
                         Item::Closed { code, reason }
                     }
                     Some(Err(e)) => {
                         let reason = e.to_string();
-                        rrec.record(TranscriptEvent::Closed { conn: conn(), by: Party::Target, code: None, reason: format!("broken: {reason}") });
+                        rrec.log(WireEvent::Closed { conn: &conn(), by: Party::Target, code: None, reason: &format!("broken: {reason}") });
                         Item::Broken { reason }
                     }
                     None => {
                         let reason = "the stream ended without a close frame".to_string();
                         if !rclosing.load(Ordering::SeqCst) {
-                            rrec.record(TranscriptEvent::Closed { conn: conn(), by: Party::Target, code: None, reason: reason.clone() });
+                            rrec.log(WireEvent::Closed { conn: &conn(), by: Party::Target, code: None, reason: &reason });
                         }
                         Item::Closed { code: None, reason }
                     }
@@ -162,7 +181,7 @@ impl Connection {
                 }
             }
         });
-        Connection { name, device: device.to_string(), local, sink, inbox, pending: VecDeque::new(), closed: false, recorder, reader, closing }
+        Connection { name, device: device.to_string(), local, sink, inbox, pending: VecDeque::new(), closed: false, log, reader, closing }
     }
 
     pub fn name(&self) -> String {
@@ -173,14 +192,14 @@ impl Connection {
     /// frames are recorded under `NAME~old` so they are not mistaken for the new link's.
     pub fn abandon(self) -> Connection {
         let old = self.name();
-        self.recorder.record(TranscriptEvent::Abandoned { conn: old.clone() });
+        self.log.log(WireEvent::Abandoned { conn: &old });
         *self.name.lock().unwrap_or_else(|p| p.into_inner()) = format!("{old}~old");
         self
     }
 
     /// Sends a frame and records it (the recorded copy has secrets redacted).
     pub async fn send(&mut self, msg: Message) -> Result<(), String> {
-        record_msg(&self.recorder, &self.name(), &msg, true);
+        record_msg(&*self.log, &self.name(), &msg, true);
         write(&self.sink, msg).await
     }
 
@@ -235,7 +254,7 @@ impl Connection {
     /// Closes cleanly: a close frame (default 1000), then a bounded wait for the peer's echo,
     /// so the peer has seen the close before the next step runs.
     pub async fn close(mut self, code: u16, reason: &str) {
-        self.recorder.record(TranscriptEvent::Closed { conn: self.name(), by: Party::Harness, code: Some(code), reason: reason.to_string() });
+        self.log.log(WireEvent::Closed { conn: &self.name(), by: Party::Harness, code: Some(code), reason });
         if self.ended().is_none() {
             self.closing.store(true, Ordering::SeqCst);
             let frame = CloseFrame { code: CloseCode::from(code), reason: reason.to_string().into() };
