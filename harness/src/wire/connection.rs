@@ -84,7 +84,11 @@ impl Inbound {
 /// Answers a request frame by itself, or declines (`None`).
 pub type AutoResponder = Arc<dyn Fn(&Value) -> Option<Message> + Send + Sync>;
 
-type Sink = Arc<tokio::sync::Mutex<SplitSink<WsStream, Message>>>;
+/// The write half; `None` once the link has ended and the harness let go of the socket.
+type Sink = Arc<tokio::sync::Mutex<Option<SplitSink<WsStream, Message>>>>;
+
+/// Bound on flushing the close echo before the socket is let go.
+const RELEASE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// A live connection.
 pub struct Connection {
@@ -105,11 +109,30 @@ pub struct Connection {
 }
 
 async fn write(sink: &Sink, msg: Message) -> Result<(), String> {
-    match tokio::time::timeout(WRITE_TIMEOUT, async { sink.lock().await.send(msg).await }).await {
+    let send = async {
+        match sink.lock().await.as_mut() {
+            Some(s) => s.send(msg).await.map_err(|e| e.to_string()),
+            None => Err("the connection has ended".to_string()),
+        }
+    };
+    match tokio::time::timeout(WRITE_TIMEOUT, send).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(format!("send failed: {e}")),
         Err(_) => Err(format!("send did not complete within {}s (the target stopped reading)", WRITE_TIMEOUT.as_secs())),
     }
+}
+
+/// After the link ended (the peer's close, a break, the end of the stream): flushes the close
+/// echo the WebSocket layer queued and lets go of the socket, so the peer sees the TCP close
+/// at once. RFC 6455 §7.1.1 has the server close TCP first, and many clients wait for that
+/// before they reconnect; holding the socket until the session ends would delay them.
+async fn release(sink: &Sink) {
+    let _ = tokio::time::timeout(RELEASE_TIMEOUT, async {
+        if let Some(mut s) = sink.lock().await.take() {
+            let _ = s.close().await;
+        }
+    })
+    .await;
 }
 
 fn record_msg(log: &dyn WireLog, conn: &str, msg: &Message, sent: bool) {
@@ -125,7 +148,7 @@ impl Connection {
         let log: Arc<dyn WireLog> = Arc::new(log);
         log.log(WireEvent::Opened { conn: name, local: &local });
         let (sink, mut stream) = ws.split();
-        let sink: Sink = Arc::new(tokio::sync::Mutex::new(sink));
+        let sink: Sink = Arc::new(tokio::sync::Mutex::new(Some(sink)));
         let (tx, inbox) = mpsc::channel(INBOX_CAPACITY);
         let name = Arc::new(Mutex::new(name.to_string()));
         let closing = Arc::new(AtomicBool::new(false));
@@ -143,6 +166,7 @@ impl Connection {
                                 Err(e) => {
                                     // The link is gone: say so, as for any other broken link.
                                     rrec.log(WireEvent::Closed { conn: &conn(), by: Party::Target, code: None, reason: &format!("broken: {e}") });
+                                    release(&rsink).await;
                                     let _ = tx.send(Inbound { at: rrec.now(), item: Item::Broken { reason: e } }).await;
                                     break;
                                 }
@@ -176,6 +200,9 @@ impl Connection {
                     }
                 };
                 let end = matches!(item, Item::Closed { .. } | Item::Broken { .. });
+                if end {
+                    release(&rsink).await;
+                }
                 if tx.send(Inbound { at: rrec.now(), item }).await.is_err() || end {
                     break;
                 }
@@ -288,5 +315,80 @@ pub fn pending_bytes<'a>(items: impl IntoIterator<Item = &'a Inbound>) -> usize 
 impl Drop for Connection {
     fn drop(&mut self) {
         self.reader.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::transport::{self, BoxIo};
+    use tokio::io::AsyncReadExt;
+    use tokio_tungstenite::MaybeTlsStream;
+
+    struct NoLog;
+    impl WireLog for NoLog {
+        fn log(&self, _: WireEvent<'_>) {}
+        fn now(&self) -> Duration {
+            Duration::ZERO
+        }
+    }
+
+    /// A link the harness serves on loopback and a raw client socket for it.
+    async fn served_link() -> (Connection, tokio::net::TcpStream) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = tokio::spawn(async move { tokio::net::TcpStream::connect(addr).await.unwrap() });
+        let (server, _) = listener.accept().await.unwrap();
+        let io: BoxIo = Box::new(server);
+        let mut client = client.await.unwrap();
+        // The client side of the handshake, by hand: the test reads raw bytes afterwards.
+        let req = format!("GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+        let accept = tokio_tungstenite::accept_async_with_config(MaybeTlsStream::Plain(io), Some(transport::ws_config()));
+        let (ws, ()) = tokio::join!(async { accept.await.unwrap() }, async {
+            tokio::io::AsyncWriteExt::write_all(&mut client, req.as_bytes()).await.unwrap();
+        });
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            let mut b = [0u8; 1];
+            client.read_exact(&mut b).await.unwrap();
+            head.push(b[0]);
+        }
+        (Connection::open("dut", "dev", addr.to_string(), ws, NoLog, None), client)
+    }
+
+    /// A masked client close frame with code 1000.
+    const CLOSE_1000: [u8; 8] = [0x88, 0x82, 1, 2, 3, 4, 0x03 ^ 1, 0xe8 ^ 2];
+
+    #[tokio::test]
+    async fn the_harness_closes_tcp_promptly_after_the_peer_closes() {
+        let (conn, mut client) = served_link().await;
+        tokio::io::AsyncWriteExt::write_all(&mut client, &CLOSE_1000).await.unwrap();
+        let started = std::time::Instant::now();
+        let mut echoed = Vec::new();
+        let eof = tokio::time::timeout(Duration::from_secs(5), async {
+            let mut buf = [0u8; 64];
+            loop {
+                match client.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => echoed.extend_from_slice(&buf[..n]),
+                }
+            }
+        })
+        .await;
+        // The session still holds the connection: the socket must be let go all the same.
+        assert!(eof.is_ok(), "no EOF within 5 s of the close frame");
+        assert!(started.elapsed() < Duration::from_secs(1), "EOF after {:?}", started.elapsed());
+        assert_eq!(echoed.first(), Some(&0x88), "the close was echoed before the TCP close: {echoed:?}");
+        drop(conn);
+    }
+
+    #[tokio::test]
+    async fn a_send_after_the_link_ended_fails_with_a_reason() {
+        let (mut conn, mut client) = served_link().await;
+        tokio::io::AsyncWriteExt::write_all(&mut client, &CLOSE_1000).await.unwrap();
+        let end = conn.next(tokio::time::Instant::now() + Duration::from_secs(5)).await.expect("the close");
+        assert!(end.is_end());
+        let err = conn.send(Message::text("{}")).await.unwrap_err();
+        assert!(err.starts_with("send failed"), "{err}");
     }
 }
