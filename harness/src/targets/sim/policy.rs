@@ -100,11 +100,7 @@ impl Device {
         if self.has(SimFault::No600002Backoff) {
             return self.jitter();
         }
-        let wait = self.range(REGISTERED_ELSEWHERE_S);
-        match interval {
-            Some(n) if n >= 1 => wait.max(self.after_interval(Some(n))),
-            _ => wait,
-        }
+        self.at_least_interval(self.range(REGISTERED_ELSEWHERE_S), interval, 1)
     }
 
     /// Next `active` poll while the device is not bound (D8): 5–5.5 s, or a longer interval.
@@ -112,9 +108,13 @@ impl Device {
         if self.has(SimFault::FastActivePoll) {
             return Duration::from_secs(1);
         }
-        let wait = self.range(ACTIVE_POLL_S);
+        self.at_least_interval(self.range(ACTIVE_POLL_S), interval, 6)
+    }
+
+    /// `wait`, or longer when `interval` is at least `min` seconds and asks for more.
+    fn at_least_interval(&self, wait: Duration, interval: Option<i64>, min: i64) -> Duration {
         match interval {
-            Some(n) if n > 5 => wait.max(self.after_interval(Some(n))),
+            Some(n) if n >= min => wait.max(self.after_interval(Some(n))),
             _ => wait,
         }
     }
