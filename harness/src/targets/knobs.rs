@@ -3,6 +3,28 @@
 //! [`SimFault`](super::sim::SimFault)), each with a kebab-case name, a description and,
 //! where the knob breaks one obligation, that obligation's id.
 
+/// What every knob enum offers (the inherent methods [`knobs!`] generates, as a trait).
+pub trait Knob: Copy + Eq + std::fmt::Debug + 'static {
+    const ALL: &'static [Self];
+    fn name(self) -> &'static str;
+    fn description(self) -> &'static str;
+    fn parse(name: &str) -> Option<Self>;
+}
+
+/// Every knob of `K` has a unique name made of `allowed` bytes that parses back to it, and a
+/// description; an unknown name parses to nothing.
+#[cfg(test)]
+pub(crate) fn assert_well_named<K: Knob>(allowed: impl Fn(u8) -> bool) {
+    let mut names = std::collections::BTreeSet::new();
+    for &k in K::ALL {
+        assert_eq!(K::parse(k.name()), Some(k));
+        assert!(names.insert(k.name()), "duplicate name {}", k.name());
+        assert!(!k.description().is_empty(), "{}", k.name());
+        assert!(k.name().bytes().all(&allowed), "{}", k.name());
+    }
+    assert_eq!(K::parse("no such knob"), None);
+}
+
 /// Declares a knob enum: `ALL`, `name`, `description`, `parse` (by name) and `Display` (the
 /// name); with `Variant => "name", "obligation": "description",` entries also `obligation`.
 macro_rules! knobs {
@@ -43,6 +65,19 @@ macro_rules! knobs {
             /// The knob named `name` (as [`Self::name`]).
             pub fn parse(name: &str) -> Option<Self> {
                 match name { $($name => Some($ty::$variant),)+ _ => None }
+            }
+        }
+
+        impl $crate::targets::knobs::Knob for $ty {
+            const ALL: &'static [$ty] = $ty::ALL;
+            fn name(self) -> &'static str {
+                $ty::name(self)
+            }
+            fn description(self) -> &'static str {
+                $ty::description(self)
+            }
+            fn parse(name: &str) -> Option<Self> {
+                $ty::parse(name)
             }
         }
 

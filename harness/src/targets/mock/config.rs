@@ -75,13 +75,7 @@ mod tests {
 
     #[test]
     fn names_round_trip_and_are_kebab_case() {
-        let mut names = BTreeSet::new();
-        for &r in MockRule::ALL {
-            assert_eq!(MockRule::parse(r.name()), Some(r));
-            assert!(r.name().bytes().all(|b| b.is_ascii_lowercase() || b == b'-'), "{}", r.name());
-            assert!(!r.description().is_empty());
-            assert!(names.insert(r.name()));
-        }
+        crate::targets::knobs::assert_well_named::<MockRule>(|b| b.is_ascii_lowercase() || b == b'-');
         assert_eq!(MockRule::parse("no-such-rule"), None);
         assert!(MockRule::ALL.len() >= 17);
     }

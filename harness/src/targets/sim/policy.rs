@@ -46,12 +46,17 @@ impl Device {
         self.uniform(lo, hi)
     }
 
+    /// `faulty` when `fault` is injected (no random draw then), else a draw from `range`.
+    fn range_unless(&self, fault: SimFault, faulty: Duration, range: (f64, f64)) -> Duration {
+        if self.has(fault) {
+            return faulty;
+        }
+        self.range(range)
+    }
+
     /// How long to wait for a reply before re-sending (D13).
     pub fn request_timeout(&self) -> Duration {
-        if self.has(SimFault::ShortTimeout) {
-            return Duration::from_secs(1);
-        }
-        self.range(TIMEOUT_S)
+        self.range_unless(SimFault::ShortTimeout, Duration::from_secs(1), TIMEOUT_S)
     }
 
     /// A random 1–3 s.
@@ -121,10 +126,7 @@ impl Device {
 
     /// Time to the next ping (D12).
     pub fn ping_gap(&self) -> Duration {
-        if self.has(SimFault::SlowHeartbeat) {
-            return Duration::from_secs(60);
-        }
-        self.range(PING_S)
+        self.range_unless(SimFault::SlowHeartbeat, Duration::from_secs(60), PING_S)
     }
 
     pub fn checkin_retry_delay(&self) -> Duration {
