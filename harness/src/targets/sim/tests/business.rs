@@ -20,6 +20,13 @@ fn refs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
 
+/// Asserts the next check-in carries one record, `userid`'s (left unanswered).
+async fn expect_only_checkin(c: &mut Conn, userid: &str) {
+    let r = c.expect("checkin").await;
+    assert_eq!(r.body["checkin_data"].as_array().unwrap().len(), 1);
+    assert_eq!(r.body["checkin_data"][0]["userid"], userid);
+}
+
 /// Asserts a check-in for `userid` arrives next and answers it; returns its record.
 async fn expect_checkin(c: &mut Conn, userid: &str, fail: bool) -> Value {
     let r = c.expect("checkin").await;
@@ -89,9 +96,7 @@ async fn d26_version_change_mid_pull_restarts_at_offset_0() {
     c.ok(&r, Some(json!({"perm_version": 4, "is_last": true, "userinfo": users(&["bob"])}))).await;
     cloud.checkin("a5", None, None); // only the final set counts
     cloud.checkin("bob", None, None);
-    let r = c.expect("checkin").await;
-    assert_eq!(r.body["checkin_data"].as_array().unwrap().len(), 1);
-    assert_eq!(r.body["checkin_data"][0]["userid"], "bob");
+    expect_only_checkin(&mut c, "bob").await;
     cloud.stop().await;
 }
 
@@ -108,9 +113,7 @@ async fn d27_d29_old_set_stays_usable_during_a_full_pull() {
     tokio::time::sleep(S(1)).await;
     cloud.checkin("alice", Some(1), Some(1)); // swapped: gone now
     cloud.checkin("bob", Some(1), Some(1));
-    let r = c.expect("checkin").await;
-    assert_eq!(r.body["checkin_data"].as_array().unwrap().len(), 1);
-    assert_eq!(r.body["checkin_data"][0]["userid"], "bob");
+    expect_only_checkin(&mut c, "bob").await;
     cloud.stop().await;
 }
 
@@ -149,9 +152,7 @@ async fn d28_incremental_pull_then_version_is_stored() {
     cloud.checkin("carol", None, None); // deleted
     cloud.checkin("n249", None, None); // the full pull replaced the set
     cloud.checkin("frank", None, None);
-    let r = c.expect("checkin").await;
-    assert_eq!(r.body["checkin_data"].as_array().unwrap().len(), 1);
-    assert_eq!(r.body["checkin_data"][0]["userid"], "frank");
+    expect_only_checkin(&mut c, "frank").await;
     cloud.stop().await;
 }
 
