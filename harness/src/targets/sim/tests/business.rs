@@ -42,8 +42,7 @@ async fn expect_checkin(c: &mut Conn, userid: &str, fail: bool) -> Value {
 async fn d24_d25_full_pull_pages_contiguously_and_stores_the_version() {
     let mut cloud = Cloud::start(config(&[]));
     cloud.auto.remove("get_perm_version");
-    let mut c = cloud.accept().await;
-    c.login().await;
+    let mut c = cloud.accept_logged_in().await;
     let r = c.expect("get_perm_version").await;
     c.ok(&r, Some(json!({"perm_version": 3}))).await;
     let everyone = many("u", 250);
@@ -82,8 +81,7 @@ async fn d24_d25_full_pull_pages_contiguously_and_stores_the_version() {
 async fn d26_version_change_mid_pull_restarts_at_offset_0() {
     let mut cloud = Cloud::start(config(&[]));
     cloud.auto.remove("get_perm_version");
-    let mut c = cloud.accept().await;
-    c.login().await;
+    let mut c = cloud.accept_logged_in().await;
     let r = c.expect("get_perm_version").await;
     c.ok(&r, Some(json!({"perm_version": 3}))).await;
     let r = c.expect("get_userinfo_by_page").await;
@@ -159,8 +157,7 @@ async fn d28_incremental_pull_then_version_is_stored() {
 #[tokio::test(start_paused = true)]
 async fn d30_d31_visitor_changes_pull_by_ids_with_agentid() {
     let mut cloud = Cloud::start(config(&[]));
-    let mut c = cloud.accept().await;
-    c.login().await;
+    let mut c = cloud.accept_logged_in().await;
     c.push(
         "push_visitor_list_change",
         Some(json!({"visitor_version": 2, "create_visitor": [{"userid": "v1/1000006"}],
@@ -209,8 +206,7 @@ async fn d32_d33_checkins_are_recognised_and_failures_resent() {
 #[tokio::test(start_paused = true)]
 async fn d34_remote_open_is_reported_at_once_then_recorded() {
     let mut cloud = Cloud::start(config(&[]));
-    let mut c = cloud.accept().await;
-    c.login().await;
+    let mut c = cloud.accept_logged_in().await;
     let pushed = Instant::now();
     c.push("push_remote_open_door", Some(json!({"userid": "alice", "oper_id": "op-1"}))).await;
     let r = c.expect("report_remote_open_door").await;
@@ -225,8 +221,7 @@ async fn d34_remote_open_is_reported_at_once_then_recorded() {
 #[tokio::test(start_paused = true)]
 async fn d35_scan_to_open_is_reported() {
     let mut cloud = Cloud::start(config(&[]));
-    let mut c = cloud.accept().await;
-    c.login().await;
+    let mut c = cloud.accept_logged_in().await;
     c.push("push_user_scan", Some(json!({"userid": "alice", "op_type": "other", "oper_id": "op-0"}))).await;
     let pushed = Instant::now();
     c.push("push_user_scan", Some(json!({"userid": "alice", "op_type": "scan_qrcode_open", "oper_id": "op-2", "state": "s", "user_type": 0}))).await;
@@ -239,8 +234,7 @@ async fn d35_scan_to_open_is_reported() {
 #[tokio::test(start_paused = true)]
 async fn d36_d37_enrolment_uploads_feature_templates() {
     let mut cloud = Cloud::start(config(&[]));
-    let mut c = cloud.accept().await;
-    c.login().await;
+    let mut c = cloud.accept_logged_in().await;
     for (page, list) in [("fa", "fa_list"), ("fp", "fp")] {
         c.push("push_enter_page", Some(json!({"page_type": page, "oper_id": format!("op-{page}"), "userid": "alice", "user_type": 0}))).await;
         let r = c.expect("upload_userinfo").await;
@@ -261,8 +255,7 @@ async fn d36_d37_enrolment_uploads_feature_templates() {
 #[tokio::test(start_paused = true)]
 async fn d40_d41_firmware_and_log_requests() {
     let mut cloud = Cloud::start(config(&[]));
-    let mut c = cloud.accept().await;
-    c.login().await;
+    let mut c = cloud.accept_logged_in().await;
     c.push("push_update_firmware", None).await;
     let r = c.expect("get_firmware_info").await;
     assert!(r.body.is_null(), "no body");
@@ -301,8 +294,7 @@ async fn unbind_push_drops_data_and_reactivates_on_the_same_link() {
     // The mock's answer on a link that had subscribed: the device starts afresh.
     c.err(&r, 600054, Some("retry"), Some(0)).await;
     c.expect_closed(S(5)).await;
-    let mut c = cloud.accept().await;
-    c.login().await;
+    let mut c = cloud.accept_logged_in().await;
     let r = c.expect("get_perm_version").await;
     c.ok(&r, Some(json!({"perm_version": 2}))).await;
     c.expect("get_userinfo_by_page").await; // version 0 after the wipe
