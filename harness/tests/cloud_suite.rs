@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{library, run_library, verdicts};
+use common::{library, mutation_matrix, not_passing, run_library};
 use hwconform::engine::runner::{CloudTarget, RunConfig};
 use hwconform::engine::target::MockTarget;
 use hwconform::engine::Verdict;
@@ -16,11 +16,7 @@ fn the_library_passes_against_the_mock() {
     let scenarios = library("cloud");
     assert!(scenarios.len() >= 25, "the cloud library has {} scenarios", scenarios.len());
     let results = run_library(&scenarios, RunConfig::default());
-    let bad: Vec<String> = results
-        .iter()
-        .filter(|r| r.verdict != Verdict::Pass)
-        .map(|r| format!("{} {:?}", r.id, r.verdict))
-        .collect();
+    let bad = not_passing(&results, |v| *v == Verdict::Pass);
     assert!(bad.is_empty(), "scenarios that did not pass:\n{}", bad.join("\n"));
 }
 
@@ -52,20 +48,9 @@ fn catchers(rule: MockRule) -> &'static [&'static str] {
 #[test]
 fn every_broken_rule_is_caught_by_its_scenario() {
     let scenarios = library("cloud");
-    let mut missed = Vec::new();
-    for &rule in MockRule::ALL {
-        let wanted = catchers(rule);
-        let selected: Vec<_> = scenarios.iter().filter(|s| wanted.contains(&s.id.value.as_str())).cloned().collect();
-        assert_eq!(selected.len(), wanted.len(), "{}: a listed scenario is missing from the library", rule.name());
-        let config = RunConfig {
-            cloud: Some(CloudTarget::Mock(MockTarget { disabled_rules: BTreeSet::from([rule]), ..MockTarget::default() })),
-            ..RunConfig::default()
-        };
-        for (id, verdict) in verdicts(&run_library(&selected, config)) {
-            if !matches!(verdict, Verdict::Fail(_)) {
-                missed.push(format!("{} off: {id} gave {verdict:?}", rule.name()));
-            }
-        }
-    }
+    let missed = mutation_matrix(&scenarios, MockRule::ALL, |r| format!("{} off", r.name()), catchers, |rule| RunConfig {
+        cloud: Some(CloudTarget::Mock(MockTarget { disabled_rules: BTreeSet::from([rule]), ..MockTarget::default() })),
+        ..RunConfig::default()
+    });
     assert!(missed.is_empty(), "rules broken without a failing scenario:\n{}", missed.join("\n"));
 }

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{library, run_library, verdicts};
+use common::{library, mutation_matrix, not_passing, run_library};
 use hwconform::engine::device_target::DeviceTarget;
 use hwconform::engine::runner::RunConfig;
 use hwconform::engine::Verdict;
@@ -20,11 +20,7 @@ fn the_conformant_reference_device_passes_the_library() {
     let scenarios = library("device");
     assert!(scenarios.len() >= 40, "the device library has {} scenarios", scenarios.len());
     let results = run_library(&scenarios, with_faults(BTreeSet::new()));
-    let bad: Vec<String> = results
-        .iter()
-        .filter(|r| !matches!(r.verdict, Verdict::Pass | Verdict::Manual { .. }))
-        .map(|r| format!("{} {:?}", r.id, r.verdict))
-        .collect();
+    let bad = not_passing(&results, |v| matches!(v, Verdict::Pass | Verdict::Manual { .. }));
     assert!(bad.is_empty(), "scenarios that did not pass:\n{}", bad.join("\n"));
     // Every device obligation is either checked on the wire or left to the lab, by name.
     let cited: BTreeSet<&str> = scenarios.iter().flat_map(|s| s.requirements.iter().map(|r| r.value.as_str())).collect();
@@ -67,16 +63,8 @@ fn catchers(fault: SimFault) -> &'static [&'static str] {
 #[test]
 fn every_fault_is_caught_by_its_scenarios() {
     let scenarios = library("device");
-    let mut missed = Vec::new();
-    for &fault in SimFault::ALL {
-        let wanted = catchers(fault);
-        let selected: Vec<_> = scenarios.iter().filter(|s| wanted.contains(&s.id.value.as_str())).cloned().collect();
-        assert_eq!(selected.len(), wanted.len(), "{}: a listed scenario is missing from the library", fault.name());
-        for (id, verdict) in verdicts(&run_library(&selected, with_faults(BTreeSet::from([fault])))) {
-            if !matches!(verdict, Verdict::Fail(_)) {
-                missed.push(format!("{}: {id} gave {verdict:?}", fault.name()));
-            }
-        }
-    }
+    let missed = mutation_matrix(&scenarios, SimFault::ALL, |f| f.name().to_string(), catchers, |fault| {
+        with_faults(BTreeSet::from([fault]))
+    });
     assert!(missed.is_empty(), "faults that no listed scenario caught:\n{}", missed.join("\n"));
 }

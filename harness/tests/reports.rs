@@ -111,6 +111,12 @@ fn feed(reporter: &mut dyn Reporter, events: &[RunEvent]) {
     }
 }
 
+/// Feeds the whole run of `results` to `reporter`; returns what it wrote to `path`.
+fn written(mut reporter: impl Reporter, path: &Path, results: &[ScenarioResult]) -> String {
+    feed(&mut reporter, &events(results));
+    std::fs::read_to_string(path).unwrap()
+}
+
 fn terminal(opts: TerminalOptions) -> String {
     let mut r = TerminalReporter::new(Vec::new(), opts);
     feed(&mut r, &events(&results()));
@@ -204,9 +210,7 @@ fn junit_matches_the_model() {
     let dir = TempDir::new("junit");
     let path = dir.0.join("nested/junit.xml");
     let results = results();
-    let mut r = JunitReporter::new(&path);
-    feed(&mut r, &events(&results));
-    let xml = std::fs::read_to_string(&path).unwrap();
+    let xml = written(JunitReporter::new(&path), &path, &results);
     let doc = roxmltree::Document::parse(&xml).unwrap();
 
     let suites: Vec<_> = doc.root_element().children().filter(|n| n.has_tag_name("testsuite")).collect();
@@ -293,9 +297,7 @@ fn json_matches_the_model() {
     let dir = TempDir::new("json");
     let path = dir.0.join("reports/run.json");
     let results = results();
-    let mut r = JsonReporter::new(&path);
-    feed(&mut r, &events(&results));
-    let text = std::fs::read_to_string(&path).unwrap();
+    let text = written(JsonReporter::new(&path), &path, &results);
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
 
     let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();

@@ -1,4 +1,5 @@
 //! Targets: the built-in mock cloud and connections to real endpoints.
 
+pub mod knobs;
 pub mod mock;
 pub mod sim;

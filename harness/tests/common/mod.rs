@@ -34,3 +34,32 @@ pub fn run_library(scenarios: &[Scenario], config: RunConfig) -> Vec<ScenarioRes
 pub fn verdicts(results: &[ScenarioResult]) -> Vec<(String, Verdict)> {
     results.iter().map(|r| (r.id.clone(), r.verdict.clone())).collect()
 }
+
+/// `"<id> <verdict>"` for every result `ok` rejects.
+pub fn not_passing(results: &[ScenarioResult], ok: impl Fn(&Verdict) -> bool) -> Vec<String> {
+    results.iter().filter(|r| !ok(&r.verdict)).map(|r| format!("{} {:?}", r.id, r.verdict)).collect()
+}
+
+/// The mutation matrix: for every knob, the scenarios `catchers` names (all of which must be
+/// in `scenarios`) are run with `config(knob)` and must each fail. Returns one line per
+/// scenario that did not, prefixed by `label(knob)`.
+pub fn mutation_matrix<K: Copy>(
+    scenarios: &[Scenario],
+    knobs: &[K],
+    label: impl Fn(K) -> String,
+    catchers: impl Fn(K) -> &'static [&'static str],
+    config: impl Fn(K) -> RunConfig,
+) -> Vec<String> {
+    let mut missed = Vec::new();
+    for &knob in knobs {
+        let wanted = catchers(knob);
+        let selected: Vec<_> = scenarios.iter().filter(|s| wanted.contains(&s.id.value.as_str())).cloned().collect();
+        assert_eq!(selected.len(), wanted.len(), "{}: a listed scenario is missing from the library", label(knob));
+        for (id, verdict) in verdicts(&run_library(&selected, config(knob))) {
+            if !matches!(verdict, Verdict::Fail(_)) {
+                missed.push(format!("{}: {id} gave {verdict:?}", label(knob)));
+            }
+        }
+    }
+    missed
+}

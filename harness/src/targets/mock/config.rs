@@ -1,10 +1,12 @@
 //! How the mock cloud is set up: its fleet, its timers and limits, and the test-only knobs
 //! that switch single rules off.
 
+use crate::engine::clock::wall_unix;
 use crate::protocol::fleet::Fleet;
 use crate::protocol::timing::CloudTimings;
+use crate::targets::knobs::knobs;
 use std::collections::BTreeSet;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// Settings of one mock cloud.
 #[derive(Clone, Debug)]
@@ -30,7 +32,7 @@ impl Default for MockConfig {
             timings: CloudTimings::MOCK,
             timestamp_tolerance: Duration::from_secs(300),
             max_frame_bytes: 64 * 1024,
-            start_unix: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+            start_unix: wall_unix(),
             disabled_rules: BTreeSet::new(),
         }
     }
@@ -43,59 +45,28 @@ impl MockConfig {
     }
 }
 
-macro_rules! rules {
-    ($($variant:ident => $name:literal: $doc:literal,)*) => {
-        /// One cloud rule a test can switch off (`disabled_rules`). Each breaks exactly one
-        /// behaviour, so a scenario checking that behaviour can be shown to fail.
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        pub enum MockRule {
-            $(#[doc = $doc] $variant,)*
-        }
-
-        impl MockRule {
-            pub const ALL: &'static [MockRule] = &[$(MockRule::$variant,)*];
-
-            /// The kebab-case name used on the command line and in reports.
-            pub fn name(self) -> &'static str {
-                match self { $(MockRule::$variant => $name,)* }
-            }
-
-            /// What switching the rule off breaks.
-            pub fn description(self) -> &'static str {
-                match self { $(MockRule::$variant => $doc,)* }
-            }
-
-            pub fn parse(name: &str) -> Option<Self> {
-                match name { $($name => Some(MockRule::$variant),)* _ => None }
-            }
-        }
-
-        impl std::fmt::Display for MockRule {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.name())
-            }
-        }
-    };
-}
-
-rules! {
-    NoReqIdEcho => "no-req-id-echo": "Replies carry a wrong headers.req_id (C1).",
-    CmdInReply => "cmd-in-reply": "Replies carry a `cmd` field (C2).",
-    NoErrorAdvice => "no-error-advice": "Error replies lack `suggestion` and `interval` (C12).",
-    NoSignatureCheck => "no-signature-check": "register/get_secret_no accept any device_signature (C4, C5).",
-    NoTimestampCheck => "no-timestamp-check": "register/get_secret_no accept stale timestamps (C4, C5).",
-    NoResendCodes => "no-resend-codes": "Re-sent register/active/subscribe_corp answer 0 instead of 600012/600053/600054 (C9).",
-    NoOrderCheck => "no-order-check": "active/subscribe_corp/business commands succeed on unregistered or unsubscribed connections (C14).",
-    NoSnBinding => "no-sn-binding": "register for an SN live from another IP succeeds instead of 600002 (C10).",
-    NoKick => "no-kick": "A second register from the same IP does not kick the old link (C13).",
-    NoHeartbeatExpiry => "no-heartbeat-expiry": "Silent links are never closed (C8).",
-    NoRateLimit => "no-rate-limit": "subscribe_corp is never rate limited (C11).",
-    NoBindPush => "no-bind-push": "bind/unbind do not push push_bind_corp/push_unbind_corp (C7).",
-    SecretNoAfterRegister => "secret-no-after-register": "get_secret_no keeps working after a successful register (C5).",
-    UnboundActiveSucceeds => "unbound-active-succeeds": "active on an unbound device returns a secret (C6).",
-    NoSelfhelpEcho => "no-selfhelp-echo": "selfhelp_notify is not pushed back (C23).",
-    SilentOnMalformed => "silent-on-malformed": "Malformed frames (600904) get no reply.",
-    NotImplementedSilent => "not-implemented-silent": "Unknown or unimplemented commands (600905) get no reply.",
+knobs! {
+    /// One cloud rule a test can switch off (`disabled_rules`). Each breaks exactly one
+    /// behaviour, so a scenario checking that behaviour can be shown to fail.
+    pub enum MockRule {
+        NoReqIdEcho => "no-req-id-echo": "Replies carry a wrong headers.req_id (C1).",
+        CmdInReply => "cmd-in-reply": "Replies carry a `cmd` field (C2).",
+        NoErrorAdvice => "no-error-advice": "Error replies lack `suggestion` and `interval` (C12).",
+        NoSignatureCheck => "no-signature-check": "register/get_secret_no accept any device_signature (C4, C5).",
+        NoTimestampCheck => "no-timestamp-check": "register/get_secret_no accept stale timestamps (C4, C5).",
+        NoResendCodes => "no-resend-codes": "Re-sent register/active/subscribe_corp answer 0 instead of 600012/600053/600054 (C9).",
+        NoOrderCheck => "no-order-check": "active/subscribe_corp/business commands succeed on unregistered or unsubscribed connections (C14).",
+        NoSnBinding => "no-sn-binding": "register for an SN live from another IP succeeds instead of 600002 (C10).",
+        NoKick => "no-kick": "A second register from the same IP does not kick the old link (C13).",
+        NoHeartbeatExpiry => "no-heartbeat-expiry": "Silent links are never closed (C8).",
+        NoRateLimit => "no-rate-limit": "subscribe_corp is never rate limited (C11).",
+        NoBindPush => "no-bind-push": "bind/unbind do not push push_bind_corp/push_unbind_corp (C7).",
+        SecretNoAfterRegister => "secret-no-after-register": "get_secret_no keeps working after a successful register (C5).",
+        UnboundActiveSucceeds => "unbound-active-succeeds": "active on an unbound device returns a secret (C6).",
+        NoSelfhelpEcho => "no-selfhelp-echo": "selfhelp_notify is not pushed back (C23).",
+        SilentOnMalformed => "silent-on-malformed": "Malformed frames (600904) get no reply.",
+        NotImplementedSilent => "not-implemented-silent": "Unknown or unimplemented commands (600905) get no reply.",
+    }
 }
 
 #[cfg(test)]
@@ -104,13 +75,7 @@ mod tests {
 
     #[test]
     fn names_round_trip_and_are_kebab_case() {
-        let mut names = BTreeSet::new();
-        for &r in MockRule::ALL {
-            assert_eq!(MockRule::parse(r.name()), Some(r));
-            assert!(r.name().bytes().all(|b| b.is_ascii_lowercase() || b == b'-'), "{}", r.name());
-            assert!(!r.description().is_empty());
-            assert!(names.insert(r.name()));
-        }
+        crate::targets::knobs::assert_well_named::<MockRule>(|b| b.is_ascii_lowercase() || b == b'-');
         assert_eq!(MockRule::parse("no-such-rule"), None);
         assert!(MockRule::ALL.len() >= 17);
     }

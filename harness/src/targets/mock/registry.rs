@@ -148,44 +148,54 @@ impl Registry {
         Some((code, old))
     }
 
+    /// Whether `sn`'s credential in `slot` is `value`.
+    fn holds(&self, sn: &str, value: &str, slot: fn(&DeviceRecord) -> &Option<Secret>) -> bool {
+        self.devices.get(sn).and_then(|d| slot(d).as_ref()).is_some_and(|c| c.expose() == value)
+    }
+
+    /// The SN whose credential in `slot` is `value`.
+    fn sn_holding(&self, value: &str, slot: fn(&DeviceRecord) -> &Option<Secret>) -> Option<String> {
+        self.devices.iter().find(|(_, d)| slot(d).as_ref().is_some_and(|c| c.expose() == value)).map(|(sn, _)| sn.clone())
+    }
+
+    /// `sn`'s credential in `slot`, issued (named `prefix`...) if it holds none.
+    fn issue(&mut self, sn: &str, prefix: &str, slot: fn(&mut DeviceRecord) -> &mut Option<Secret>) -> Option<Secret> {
+        let s = match slot(self.devices.get_mut(sn)?).clone() {
+            Some(s) => s,
+            None => self.fresh(prefix),
+        };
+        *slot(self.devices.get_mut(sn)?) = Some(s.clone());
+        Some(s)
+    }
+
     pub fn active_code_matches(&self, sn: &str, code: &str) -> bool {
-        self.devices.get(sn).and_then(|d| d.active_code.as_ref()).is_some_and(|c| c.expose() == code)
+        self.holds(sn, code, |d| &d.active_code)
     }
 
     /// The SN an active code was issued to (only for `no-order-check`).
     pub fn sn_by_active_code(&self, code: &str) -> Option<String> {
-        self.devices.iter().find(|(_, d)| d.active_code.as_ref().is_some_and(|c| c.expose() == code)).map(|(sn, _)| sn.clone())
+        self.sn_holding(code, |d| &d.active_code)
     }
 
     /// A successful `active`: the device's secret, issued if it holds none.
     pub fn activate(&mut self, sn: &str) -> Option<Secret> {
-        let secret = match self.devices.get(sn)?.secret.clone() {
-            Some(s) => s,
-            None => self.fresh("sk"),
-        };
-        let d = self.devices.get_mut(sn)?;
-        d.secret = Some(secret.clone());
-        d.ever_activated = true;
+        let secret = self.issue(sn, "sk", |d| &mut d.secret)?;
+        self.devices.get_mut(sn)?.ever_activated = true;
         Some(secret)
     }
 
     pub fn secret_matches(&self, sn: &str, secret: &str) -> bool {
-        self.devices.get(sn).and_then(|d| d.secret.as_ref()).is_some_and(|s| s.expose() == secret)
+        self.holds(sn, secret, |d| &d.secret)
     }
 
     /// The SN a secret was issued to (only for `no-order-check`).
     pub fn sn_by_secret(&self, secret: &str) -> Option<String> {
-        self.devices.iter().find(|(_, d)| d.secret.as_ref().is_some_and(|s| s.expose() == secret)).map(|(sn, _)| sn.clone())
+        self.sn_holding(secret, |d| &d.secret)
     }
 
     /// A successful `get_secret_no`: the per-device SecretNo, issued once.
     pub fn issue_secret_no(&mut self, sn: &str) -> Option<Secret> {
-        let s = match self.devices.get(sn)?.issued_secret_no.clone() {
-            Some(s) => s,
-            None => self.fresh("sn"),
-        };
-        self.devices.get_mut(sn)?.issued_secret_no = Some(s.clone());
-        Some(s)
+        self.issue(sn, "sn", |d| &mut d.issued_secret_no)
     }
 
     /// Binds or unbinds; unbinding revokes the secret. `None` for an unknown SN.

@@ -1,7 +1,9 @@
 //! The reference device's settings ([`SimConfig`]) and the faults it can be told to commit
 //! ([`SimFault`]), each breaking exactly one device obligation of the reference's §6.1.
 
+use crate::engine::clock::wall_unix;
 use crate::protocol::identity::{DeviceIdentity, Secret};
+use crate::targets::knobs::knobs;
 use std::collections::BTreeSet;
 
 /// The firmware version the device reports in `subscribe_corp` unless told otherwise.
@@ -28,10 +30,7 @@ pub struct SimConfig {
 impl SimConfig {
     /// A conformant, non-seed device with the wall clock as its start time and seed 0.
     pub fn new(identity: DeviceIdentity) -> SimConfig {
-        let start_unix = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
+        let start_unix = wall_unix();
         SimConfig {
             identity,
             seed_secret_no: None,
@@ -47,105 +46,60 @@ impl SimConfig {
     }
 }
 
-macro_rules! faults {
-    ($($variant:ident => $name:literal, $obligation:literal, $description:literal;)+) => {
-        /// A deliberate deviation of the reference device. Each breaks exactly one
-        /// obligation ([`SimFault::obligation`]); the device is otherwise conformant.
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        pub enum SimFault {
-            $($variant,)+
-        }
-
-        impl SimFault {
-            pub const ALL: &'static [SimFault] = &[$(SimFault::$variant,)+];
-
-            /// The kebab-case name used on the command line and in scenarios.
-            pub fn name(self) -> &'static str {
-                match self {
-                    $(SimFault::$variant => $name,)+
-                }
-            }
-
-            /// The device obligation (`D1`..`D42`) the fault breaks.
-            pub fn obligation(self) -> &'static str {
-                match self {
-                    $(SimFault::$variant => $obligation,)+
-                }
-            }
-
-            /// What the faulty device does and which obligation that breaks.
-            pub fn description(self) -> &'static str {
-                match self {
-                    $(SimFault::$variant => $description,)+
-                }
-            }
-        }
-    };
-}
-
-faults! {
-    NoJitter => "no-jitter", "D14",
-        "retries after exactly 1.0 s each time when an error reply gives no interval, instead of a random 1-3 s (D14)";
-    IgnoreInterval => "ignore-interval", "D14",
-        "retries 1 s after an error reply whatever its positive `interval` says (D14)";
-    RetryAfterMinusOne => "retry-after-minus-one", "D15",
-        "retries 1-3 s after an error reply with interval -1 instead of never (D15)";
-    ShortTimeout => "short-timeout", "D13",
-        "re-sends a request 1 s after it went unanswered instead of waiting 5-10 s (D13)";
-    LoopOn600012 => "loop-on-600012", "D17",
-        "treats 600012 from a re-sent register as a failure and keeps re-sending register (D17)";
-    No600002Backoff => "no-600002-backoff", "D20",
-        "reconnects 1-3 s after register answered 600002 instead of waiting 60-90 s (D20)";
-    SubscribeStorm => "subscribe-storm", "D21",
-        "re-sends subscribe_corp every 1 s after an error, ignoring interval and the 5-per-minute budget (D21)";
-    SlowHeartbeat => "slow-heartbeat", "D12",
-        "pings every 60 s instead of every 20-40 s (D12)";
-    ReuseReqId => "reuse-req-id", "D2",
-        "uses one fixed req_id per command (\"lb_register\", ...) like the C firmware (D2)";
-    UnsortedSignature => "unsorted-signature", "D4",
-        "signs register over the unsorted concatenation sn+SecretNo+timestamp+nonce+\"register\" (D4)";
-    SkipRegister => "skip-register", "D7",
-        "on a new connection with a cached secret goes straight to subscribe_corp without register (D7)";
-    WipeBeforeFullPull => "wipe-before-full-pull", "D27",
-        "clears its contacts when a full pull starts, so check-ins during the pull are not recognised (D27)";
-    TwoConnections => "two-connections", "D22",
-        "on a reconnect opens the new connection before closing the old one, and keeps both (D22)";
-    StringNonce => "string-nonce", "D5",
-        "sends register's timestamp and nonce as JSON strings, like the C firmware (D5)";
-    ResendSecretNo => "resend-secret-no", "D6",
-        "calls get_secret_no on every connection, also after a successful register (D6)";
-    FastActivePoll => "fast-active-poll", "D8",
-        "polls active every 1 s while unbound instead of every 5 s (D8)";
-    NoBindPushActive => "no-bind-push-active", "D9",
-        "ignores push_bind_corp and waits for the next 5 s active poll (D9)";
-    FullPullLimit500 => "full-pull-limit-500", "D25",
-        "asks get_userinfo_by_page for 500 users a page (limit > 200) (D25)";
-    NoFullPullRestart => "no-full-pull-restart", "D26",
-        "keeps paging when perm_version changes between pages instead of restarting at offset 0 (D26)";
-    SkipIncrementalPull => "skip-incremental-pull", "D28",
-        "stores a pushed perm_version without calling get_userinfo_by_ids for the changed users (D28)";
-    DeltaOnGap => "delta-on-gap", "D29",
-        "applies a push_change_contact delta with a version gap of 2 or more instead of a full pull (D29)";
-    StripVisitorAgentid => "strip-visitor-agentid", "D31",
-        "strips the /agentid suffix from visitor userids in get_visitor_by_ids (D31)";
-    DropFailedCheckins => "drop-failed-checkins", "D33",
-        "drops check-in records listed in fail_list or sent in a failed request instead of re-sending them (D33)";
-    SlowRemoteOpenReport => "slow-remote-open-report", "D34",
-        "sends report_remote_open_door 5 s after push_remote_open_door instead of at once (D34)";
-    ImageAsFeature => "image-as-feature", "D37",
-        "uploads JPEG image bytes as the face template in upload_userinfo (D37)";
-}
-
-impl SimFault {
-    /// The fault named `name` (kebab-case, as [`SimFault::name`]).
-    pub fn parse(name: &str) -> Option<SimFault> {
-        SimFault::ALL.iter().copied().find(|f| f.name() == name)
-    }
-}
-
-impl std::fmt::Display for SimFault {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
+knobs! {
+    /// A deliberate deviation of the reference device. Each breaks exactly one
+    /// obligation ([`SimFault::obligation`]); the device is otherwise conformant.
+    pub enum SimFault {
+        NoJitter => "no-jitter", "D14":
+            "retries after exactly 1.0 s each time when an error reply gives no interval, instead of a random 1-3 s (D14)",
+        IgnoreInterval => "ignore-interval", "D14":
+            "retries 1 s after an error reply whatever its positive `interval` says (D14)",
+        RetryAfterMinusOne => "retry-after-minus-one", "D15":
+            "retries 1-3 s after an error reply with interval -1 instead of never (D15)",
+        ShortTimeout => "short-timeout", "D13":
+            "re-sends a request 1 s after it went unanswered instead of waiting 5-10 s (D13)",
+        LoopOn600012 => "loop-on-600012", "D17":
+            "treats 600012 from a re-sent register as a failure and keeps re-sending register (D17)",
+        No600002Backoff => "no-600002-backoff", "D20":
+            "reconnects 1-3 s after register answered 600002 instead of waiting 60-90 s (D20)",
+        SubscribeStorm => "subscribe-storm", "D21":
+            "re-sends subscribe_corp every 1 s after an error, ignoring interval and the 5-per-minute budget (D21)",
+        SlowHeartbeat => "slow-heartbeat", "D12":
+            "pings every 60 s instead of every 20-40 s (D12)",
+        ReuseReqId => "reuse-req-id", "D2":
+            "uses one fixed req_id per command (\"lb_register\", ...) like the C firmware (D2)",
+        UnsortedSignature => "unsorted-signature", "D4":
+            "signs register over the unsorted concatenation sn+SecretNo+timestamp+nonce+\"register\" (D4)",
+        SkipRegister => "skip-register", "D7":
+            "on a new connection with a cached secret goes straight to subscribe_corp without register (D7)",
+        WipeBeforeFullPull => "wipe-before-full-pull", "D27":
+            "clears its contacts when a full pull starts, so check-ins during the pull are not recognised (D27)",
+        TwoConnections => "two-connections", "D22":
+            "on a reconnect opens the new connection before closing the old one, and keeps both (D22)",
+        StringNonce => "string-nonce", "D5":
+            "sends register's timestamp and nonce as JSON strings, like the C firmware (D5)",
+        ResendSecretNo => "resend-secret-no", "D6":
+            "calls get_secret_no on every connection, also after a successful register (D6)",
+        FastActivePoll => "fast-active-poll", "D8":
+            "polls active every 1 s while unbound instead of every 5 s (D8)",
+        NoBindPushActive => "no-bind-push-active", "D9":
+            "ignores push_bind_corp and waits for the next 5 s active poll (D9)",
+        FullPullLimit500 => "full-pull-limit-500", "D25":
+            "asks get_userinfo_by_page for 500 users a page (limit > 200) (D25)",
+        NoFullPullRestart => "no-full-pull-restart", "D26":
+            "keeps paging when perm_version changes between pages instead of restarting at offset 0 (D26)",
+        SkipIncrementalPull => "skip-incremental-pull", "D28":
+            "stores a pushed perm_version without calling get_userinfo_by_ids for the changed users (D28)",
+        DeltaOnGap => "delta-on-gap", "D29":
+            "applies a push_change_contact delta with a version gap of 2 or more instead of a full pull (D29)",
+        StripVisitorAgentid => "strip-visitor-agentid", "D31":
+            "strips the /agentid suffix from visitor userids in get_visitor_by_ids (D31)",
+        DropFailedCheckins => "drop-failed-checkins", "D33":
+            "drops check-in records listed in fail_list or sent in a failed request instead of re-sending them (D33)",
+        SlowRemoteOpenReport => "slow-remote-open-report", "D34":
+            "sends report_remote_open_door 5 s after push_remote_open_door instead of at once (D34)",
+        ImageAsFeature => "image-as-feature", "D37":
+            "uploads JPEG image bytes as the face template in upload_userinfo (D37)",
     }
 }
 
@@ -155,13 +109,10 @@ mod tests {
 
     #[test]
     fn names_round_trip_and_cite_known_obligations() {
-        let mut names = BTreeSet::new();
+        crate::targets::knobs::assert_well_named::<SimFault>(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
         for &f in SimFault::ALL {
-            assert_eq!(SimFault::parse(f.name()), Some(f));
-            assert!(names.insert(f.name()), "duplicate name {}", f.name());
             assert!(crate::protocol::obligations::is_known(f.obligation()), "{f}");
             assert!(f.description().contains(&format!("({})", f.obligation())), "{f}: {}", f.description());
-            assert!(f.name().bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'));
         }
         assert_eq!(SimFault::parse("no such fault"), None);
     }

@@ -46,12 +46,17 @@ impl Device {
         self.uniform(lo, hi)
     }
 
+    /// `faulty` when `fault` is injected (no random draw then), else a draw from `range`.
+    fn range_unless(&self, fault: SimFault, faulty: Duration, range: (f64, f64)) -> Duration {
+        if self.has(fault) {
+            return faulty;
+        }
+        self.range(range)
+    }
+
     /// How long to wait for a reply before re-sending (D13).
     pub fn request_timeout(&self) -> Duration {
-        if self.has(SimFault::ShortTimeout) {
-            return Duration::from_secs(1);
-        }
-        self.range(TIMEOUT_S)
+        self.range_unless(SimFault::ShortTimeout, Duration::from_secs(1), TIMEOUT_S)
     }
 
     /// A random 1–3 s.
@@ -100,11 +105,7 @@ impl Device {
         if self.has(SimFault::No600002Backoff) {
             return self.jitter();
         }
-        let wait = self.range(REGISTERED_ELSEWHERE_S);
-        match interval {
-            Some(n) if n >= 1 => wait.max(self.after_interval(Some(n))),
-            _ => wait,
-        }
+        self.at_least_interval(self.range(REGISTERED_ELSEWHERE_S), interval, 1)
     }
 
     /// Next `active` poll while the device is not bound (D8): 5–5.5 s, or a longer interval.
@@ -112,19 +113,20 @@ impl Device {
         if self.has(SimFault::FastActivePoll) {
             return Duration::from_secs(1);
         }
-        let wait = self.range(ACTIVE_POLL_S);
+        self.at_least_interval(self.range(ACTIVE_POLL_S), interval, 6)
+    }
+
+    /// `wait`, or longer when `interval` is at least `min` seconds and asks for more.
+    fn at_least_interval(&self, wait: Duration, interval: Option<i64>, min: i64) -> Duration {
         match interval {
-            Some(n) if n > 5 => wait.max(self.after_interval(Some(n))),
+            Some(n) if n >= min => wait.max(self.after_interval(Some(n))),
             _ => wait,
         }
     }
 
     /// Time to the next ping (D12).
     pub fn ping_gap(&self) -> Duration {
-        if self.has(SimFault::SlowHeartbeat) {
-            return Duration::from_secs(60);
-        }
-        self.range(PING_S)
+        self.range_unless(SimFault::SlowHeartbeat, Duration::from_secs(60), PING_S)
     }
 
     pub fn checkin_retry_delay(&self) -> Duration {

@@ -20,6 +20,13 @@ fn refs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
 
+/// Asserts the next check-in carries one record, `userid`'s (left unanswered).
+async fn expect_only_checkin(c: &mut Conn, userid: &str) {
+    let r = c.expect("checkin").await;
+    assert_eq!(r.body["checkin_data"].as_array().unwrap().len(), 1);
+    assert_eq!(r.body["checkin_data"][0]["userid"], userid);
+}
+
 /// Asserts a check-in for `userid` arrives next and answers it; returns its record.
 async fn expect_checkin(c: &mut Conn, userid: &str, fail: bool) -> Value {
     let r = c.expect("checkin").await;
@@ -35,8 +42,7 @@ async fn expect_checkin(c: &mut Conn, userid: &str, fail: bool) -> Value {
 async fn d24_d25_full_pull_pages_contiguously_and_stores_the_version() {
     let mut cloud = Cloud::start(config(&[]));
     cloud.auto.remove("get_perm_version");
-    let mut c = cloud.accept().await;
-    c.login().await;
+    let mut c = cloud.accept_logged_in().await;
     let r = c.expect("get_perm_version").await;
     c.ok(&r, Some(json!({"perm_version": 3}))).await;
     let everyone = many("u", 250);
@@ -75,8 +81,7 @@ async fn d24_d25_full_pull_pages_contiguously_and_stores_the_version() {
 async fn d26_version_change_mid_pull_restarts_at_offset_0() {
     let mut cloud = Cloud::start(config(&[]));
     cloud.auto.remove("get_perm_version");
-    let mut c = cloud.accept().await;
-    c.login().await;
+    let mut c = cloud.accept_logged_in().await;
     let r = c.expect("get_perm_version").await;
     c.ok(&r, Some(json!({"perm_version": 3}))).await;
     let r = c.expect("get_userinfo_by_page").await;
@@ -89,9 +94,7 @@ async fn d26_version_change_mid_pull_restarts_at_offset_0() {
     c.ok(&r, Some(json!({"perm_version": 4, "is_last": true, "userinfo": users(&["bob"])}))).await;
     cloud.checkin("a5", None, None); // only the final set counts
     cloud.checkin("bob", None, None);
-    let r = c.expect("checkin").await;
-    assert_eq!(r.body["checkin_data"].as_array().unwrap().len(), 1);
-    assert_eq!(r.body["checkin_data"][0]["userid"], "bob");
+    expect_only_checkin(&mut c, "bob").await;
     cloud.stop().await;
 }
 
@@ -108,9 +111,7 @@ async fn d27_d29_old_set_stays_usable_during_a_full_pull() {
     tokio::time::sleep(S(1)).await;
     cloud.checkin("alice", Some(1), Some(1)); // swapped: gone now
     cloud.checkin("bob", Some(1), Some(1));
-    let r = c.expect("checkin").await;
-    assert_eq!(r.body["checkin_data"].as_array().unwrap().len(), 1);
-    assert_eq!(r.body["checkin_data"][0]["userid"], "bob");
+    expect_only_checkin(&mut c, "bob").await;
     cloud.stop().await;
 }
 
@@ -149,17 +150,14 @@ async fn d28_incremental_pull_then_version_is_stored() {
     cloud.checkin("carol", None, None); // deleted
     cloud.checkin("n249", None, None); // the full pull replaced the set
     cloud.checkin("frank", None, None);
-    let r = c.expect("checkin").await;
-    assert_eq!(r.body["checkin_data"].as_array().unwrap().len(), 1);
-    assert_eq!(r.body["checkin_data"][0]["userid"], "frank");
+    expect_only_checkin(&mut c, "frank").await;
     cloud.stop().await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn d30_d31_visitor_changes_pull_by_ids_with_agentid() {
     let mut cloud = Cloud::start(config(&[]));
-    let mut c = cloud.accept().await;
-    c.login().await;
+    let mut c = cloud.accept_logged_in().await;
     c.push(
         "push_visitor_list_change",
         Some(json!({"visitor_version": 2, "create_visitor": [{"userid": "v1/1000006"}],
@@ -208,8 +206,7 @@ async fn d32_d33_checkins_are_recognised_and_failures_resent() {
 #[tokio::test(start_paused = true)]
 async fn d34_remote_open_is_reported_at_once_then_recorded() {
     let mut cloud = Cloud::start(config(&[]));
-    let mut c = cloud.accept().await;
-    c.login().await;
+    let mut c = cloud.accept_logged_in().await;
     let pushed = Instant::now();
     c.push("push_remote_open_door", Some(json!({"userid": "alice", "oper_id": "op-1"}))).await;
     let r = c.expect("report_remote_open_door").await;
@@ -224,8 +221,7 @@ async fn d34_remote_open_is_reported_at_once_then_recorded() {
 #[tokio::test(start_paused = true)]
 async fn d35_scan_to_open_is_reported() {
     let mut cloud = Cloud::start(config(&[]));
-    let mut c = cloud.accept().await;
-    c.login().await;
+    let mut c = cloud.accept_logged_in().await;
     c.push("push_user_scan", Some(json!({"userid": "alice", "op_type": "other", "oper_id": "op-0"}))).await;
     let pushed = Instant::now();
     c.push("push_user_scan", Some(json!({"userid": "alice", "op_type": "scan_qrcode_open", "oper_id": "op-2", "state": "s", "user_type": 0}))).await;
@@ -238,8 +234,7 @@ async fn d35_scan_to_open_is_reported() {
 #[tokio::test(start_paused = true)]
 async fn d36_d37_enrolment_uploads_feature_templates() {
     let mut cloud = Cloud::start(config(&[]));
-    let mut c = cloud.accept().await;
-    c.login().await;
+    let mut c = cloud.accept_logged_in().await;
     for (page, list) in [("fa", "fa_list"), ("fp", "fp")] {
         c.push("push_enter_page", Some(json!({"page_type": page, "oper_id": format!("op-{page}"), "userid": "alice", "user_type": 0}))).await;
         let r = c.expect("upload_userinfo").await;
@@ -260,8 +255,7 @@ async fn d36_d37_enrolment_uploads_feature_templates() {
 #[tokio::test(start_paused = true)]
 async fn d40_d41_firmware_and_log_requests() {
     let mut cloud = Cloud::start(config(&[]));
-    let mut c = cloud.accept().await;
-    c.login().await;
+    let mut c = cloud.accept_logged_in().await;
     c.push("push_update_firmware", None).await;
     let r = c.expect("get_firmware_info").await;
     assert!(r.body.is_null(), "no body");
@@ -300,8 +294,7 @@ async fn unbind_push_drops_data_and_reactivates_on_the_same_link() {
     // The mock's answer on a link that had subscribed: the device starts afresh.
     c.err(&r, 600054, Some("retry"), Some(0)).await;
     c.expect_closed(S(5)).await;
-    let mut c = cloud.accept().await;
-    c.login().await;
+    let mut c = cloud.accept_logged_in().await;
     let r = c.expect("get_perm_version").await;
     c.ok(&r, Some(json!({"perm_version": 2}))).await;
     c.expect("get_userinfo_by_page").await; // version 0 after the wipe

@@ -108,6 +108,13 @@ impl Cloud {
         self.try_accept(WAIT).await.expect("the device did not connect")
     }
 
+    /// The device's next connection, driven through login.
+    pub async fn accept_logged_in(&mut self) -> Conn {
+        let mut c = self.accept().await;
+        c.login().await;
+        c
+    }
+
     pub async fn try_accept(&mut self, within: Duration) -> Option<Conn> {
         let ws = timeout(within, self.links.recv()).await.ok()??;
         Some(Conn {
@@ -352,8 +359,7 @@ pub fn users(ids: &[&str]) -> Value {
 /// A login followed by a one-page full pull to `version` with `ids`.
 pub async fn login_with_contacts(cloud: &mut Cloud, version: u64, ids: &[&str]) -> Conn {
     cloud.auto.remove("get_perm_version");
-    let mut c = cloud.accept().await;
-    c.login().await;
+    let mut c = cloud.accept_logged_in().await;
     let r = c.expect("get_perm_version").await;
     c.ok(&r, Some(json!({"perm_version": version}))).await;
     let r = c.expect("get_userinfo_by_page").await;

@@ -184,8 +184,7 @@ async fn d16_d22_reconnect_suggestion_closes_then_redials_after_interval() {
 #[tokio::test(start_paused = true)]
 async fn d16_lost_link_and_refused_dials_are_retried_after_1_to_3_s() {
     let mut cloud = Cloud::start(config(&[]));
-    let mut c = cloud.accept().await;
-    c.login().await;
+    let c = cloud.accept_logged_in().await;
     cloud.dialer.refuse.store(3, std::sync::atomic::Ordering::SeqCst);
     c.close().await;
     let mut c = cloud.accept().await;
@@ -233,8 +232,7 @@ async fn d17_resent_register_600012_continues_to_active_or_subscribe() {
 #[tokio::test(start_paused = true)]
 async fn d18_d19_resent_register_600053_and_600054() {
     let mut cloud = Cloud::start(config(&[]));
-    let mut c = cloud.accept().await;
-    c.login().await;
+    let c = cloud.accept_logged_in().await;
     c.close().await;
     let mut c = cloud.accept().await;
     let r = c.expect("register").await;
@@ -328,8 +326,7 @@ async fn d9_bind_push_triggers_active_at_once() {
 #[tokio::test(start_paused = true)]
 async fn d10_cached_secret_skips_active() {
     let mut cloud = Cloud::start(config(&[]));
-    let mut c = cloud.accept().await;
-    c.login().await;
+    let c = cloud.accept_logged_in().await;
     c.close().await;
     let mut c = cloud.accept().await;
     c.relogin().await; // register → subscribe_corp, no active

@@ -1,0 +1,126 @@
+//! The facts the lifecycle needs: which kind of request a command is, and what the
+//! registry, the rate limiter and the signature checks say about it.
+
+use super::conn::Conn;
+use super::super::config::MockRule;
+use super::super::lifecycle::{self, Request, Signed};
+use super::super::{MockCloud, Shared};
+use crate::protocol::catalog::Catalog;
+use crate::protocol::signature;
+use serde_json::{Map, Value};
+
+/// Business commands the mock answers; other catalog commands get 600905 once logged in.
+const IMPLEMENTED: &[&str] = &["get_corp_info", "get_perm_version", "selfhelp_notify", "gen_login_qrcode"];
+
+pub(super) fn str_field<'a>(body: Option<&'a Map<String, Value>>, key: &str) -> Option<&'a str> {
+    body?.get(key)?.as_str()
+}
+
+/// The fields of a signed body (`register`, `get_secret_no`): numbers must be JSON numbers.
+struct SignedBody<'a> {
+    sn: &'a str,
+    timestamp: u64,
+    nonce: String,
+    signature: &'a str,
+}
+
+fn signed_body(body: Option<&Map<String, Value>>) -> Option<SignedBody<'_>> {
+    let b = body?;
+    let timestamp = b.get("timestamp")?.as_u64()?;
+    let nonce = b.get("nonce").filter(|v| v.is_u64())?;
+    Some(SignedBody {
+        sn: b.get("sn")?.as_str()?,
+        timestamp,
+        nonce: signature::value_text(nonce)?,
+        signature: b.get("device_signature")?.as_str()?,
+    })
+}
+
+impl MockCloud {
+    /// Classifies a request and looks up the facts its decision needs; also returns the SN
+    /// the request is about (the connection's, or the one the body names).
+    pub(super) fn classify(&self, conn: &Conn, shared: &mut Shared, cmd: &str, body: Option<&Map<String, Value>>) -> (Request, Option<String>) {
+        let now_unix = self.now_unix();
+        let tolerance = self.config.timestamp_tolerance.as_secs();
+        let ordered = self.config.enforces(MockRule::NoOrderCheck);
+        let Shared { registry, rate, .. } = shared;
+        let mut sn: Option<String> = conn.sn.clone();
+        let signed_facts = |sb: &Option<SignedBody<'_>>, ok: &dyn Fn(&SignedBody<'_>) -> bool| match sb {
+            None => Signed { malformed: true, known: false, fresh: false, signature_ok: false },
+            Some(b) => Signed {
+                malformed: false,
+                known: registry.knows(b.sn),
+                fresh: b.timestamp.abs_diff(now_unix) <= tolerance,
+                signature_ok: ok(b),
+            },
+        };
+        let req = match cmd {
+            "register" => {
+                let sb = signed_body(body);
+                let signed = signed_facts(&sb, &|b| {
+                    registry.register_signature_ok(b.sn, &b.timestamp.to_string(), &b.nonce, b.signature)
+                });
+                let conflict = match &sb {
+                    Some(b) => registry.conflict(b.sn, conn.id, conn.ip),
+                    None => lifecycle::Conflict::None,
+                };
+                if sn.is_none() {
+                    sn = sb.as_ref().map(|b| b.sn.to_string());
+                }
+                Request::Register { signed, conflict }
+            }
+            "get_secret_no" => {
+                let sb = signed_body(body);
+                let signed = signed_facts(&sb, &|b| {
+                    registry.secret_no_signature_ok(b.sn, &b.timestamp.to_string(), &b.nonce, b.signature)
+                });
+                let about = sb.as_ref().map(|b| b.sn.to_string());
+                let registered_ever = about.as_deref().is_some_and(|s| registry.registered_ever(s));
+                sn = about.or(sn);
+                Request::GetSecretNo { signed, registered_ever }
+            }
+            "active" => {
+                let code = str_field(body, "active_code");
+                if sn.is_none() && !ordered {
+                    sn = code.and_then(|c| registry.sn_by_active_code(c));
+                }
+                let s = sn.as_deref().unwrap_or_default();
+                Request::Active {
+                    malformed: code.is_none(),
+                    code_matches: code.is_some_and(|c| registry.active_code_matches(s, c)),
+                    bound: registry.is_bound(s),
+                }
+            }
+            "subscribe_corp" => {
+                let secret = str_field(body, "secret");
+                let malformed = secret.is_none() || str_field(body, "firmware_version").is_none();
+                let rate_limited = rate
+                    .admit(conn.ip, tokio::time::Instant::now(), self.config.timings.subscribe_window, self.config.timings.subscribe_limit)
+                    .err();
+                if sn.is_none() && !ordered {
+                    sn = secret.and_then(|s| registry.sn_by_secret(s));
+                }
+                let s = sn.as_deref().unwrap_or_default();
+                Request::SubscribeCorp {
+                    rate_limited,
+                    malformed,
+                    ever_activated: registry.ever_activated(s),
+                    secret_matches: secret.is_some_and(|secret| registry.secret_matches(s, secret)),
+                    bound: registry.is_bound(s),
+                }
+            }
+            "ping" => Request::Ping,
+            "get_timestamp" => Request::GetTimestamp,
+            // upload_log is a binary frame (§1.2); as text it is malformed.
+            "upload_log" => Request::Business { malformed: true, implemented: true },
+            "selfhelp_notify" => Request::Business { malformed: str_field(body, "data").is_none(), implemented: true },
+            "gen_login_qrcode" => {
+                let version_ok = body.and_then(|b| b.get("format_version")).and_then(Value::as_u64) == Some(1);
+                Request::Business { malformed: str_field(body, "state").is_none() || !version_ok, implemented: true }
+            }
+            c if Catalog::get().is_device_command(c) => Request::Business { malformed: false, implemented: IMPLEMENTED.contains(&c) },
+            _ => Request::Unknown,
+        };
+        (req, sn)
+    }
+}

@@ -1,0 +1,62 @@
+//! Reply shaping: success and error frames (with the catalog's advice), binary replies, and
+//! the test knobs that break every reply.
+
+use super::super::config::MockRule;
+use super::super::MockCloud;
+use crate::protocol::catalog::{Catalog, MALFORMED_REQUEST, NOT_IMPLEMENTED};
+use crate::protocol::{binary, envelope};
+use serde_json::{json, Value};
+
+/// Marks a reply the server sends as a binary frame (§1.2, C3): `{BINARY_REPLY: {req_id, data}}`.
+pub(super) const BINARY_REPLY: &str = "$binary_reply";
+
+/// The bytes of a binary reply, when `frame` is one.
+pub(crate) fn binary_reply(frame: &Value) -> Option<Vec<u8>> {
+    let b = frame.get(BINARY_REPLY)?;
+    let req_id = b.get("req_id").and_then(Value::as_str).unwrap_or_default();
+    let data = b.get("data").and_then(Value::as_str).unwrap_or_default();
+    Some(binary::encode_reply(req_id, data.as_bytes()))
+}
+
+impl MockCloud {
+    /// A success reply, bent by the reply knobs.
+    pub(super) fn ok_frame(&self, req_id: &str, cmd: &str, body: Option<Value>) -> Option<Value> {
+        Some(self.shape(envelope::reply_ok(req_id, body), Some(cmd)))
+    }
+
+    /// An error reply with the catalog's advice (C12), or `None` when a knob silences it.
+    pub(super) fn error_frame(&self, req_id: Option<&str>, cmd: Option<&str>, code: i64, interval: Option<i64>, hint: &str) -> Option<Value> {
+        if code == MALFORMED_REQUEST && !self.config.enforces(MockRule::SilentOnMalformed) {
+            return None;
+        }
+        if code == NOT_IMPLEMENTED && !self.config.enforces(MockRule::NotImplementedSilent) {
+            return None;
+        }
+        let (meaning, suggestion, default_interval) = match Catalog::get().error(code) {
+            Some(e) => (e.meaning.as_str(), e.suggestion, e.interval),
+            None => ("error", crate::protocol::Suggestion::Retry, -1),
+        };
+        let errmsg = format!("{meaning}, hint: {hint}");
+        let mut frame = envelope::reply_error(req_id, code, &errmsg, suggestion, interval.unwrap_or(default_interval));
+        if !self.config.enforces(MockRule::NoErrorAdvice) {
+            if let Some(obj) = frame.as_object_mut() {
+                obj.remove("suggestion");
+                obj.remove("interval");
+            }
+        }
+        Some(self.shape(frame, cmd))
+    }
+
+    /// Applies the knobs that break every reply: wrong req_id (C1), `cmd` in replies (C2).
+    pub(super) fn shape(&self, mut frame: Value, cmd: Option<&str>) -> Value {
+        if !self.config.enforces(MockRule::NoReqIdEcho) {
+            if let Some(id) = frame.pointer_mut("/headers/req_id") {
+                *id = json!(format!("{}-not-echoed", id.as_str().unwrap_or_default()));
+            }
+        }
+        if let (false, Some(cmd)) = (self.config.enforces(MockRule::CmdInReply), cmd) {
+            frame["cmd"] = json!(cmd);
+        }
+        frame
+    }
+}
