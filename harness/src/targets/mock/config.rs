@@ -1,8 +1,8 @@
 //! How the mock cloud is set up: its fleet, its timers and limits, and the test-only knobs
 //! that switch single rules off.
 
-use crate::protocol::fleet::Fleet;
-use crate::protocol::timing::CloudTimings;
+use crate::profile::fleet::Fleet;
+use crate::profile::CloudTimings;
 use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

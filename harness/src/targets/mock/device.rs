@@ -6,8 +6,8 @@ use super::config::MockRule;
 use super::lifecycle::{self, Effect, Outcome, Phase, Request, Signed};
 use super::registry::{LinkCommand, LiveLink};
 use super::{MockCloud, Shared, CLOSE_KICKED, CORP_NAME};
-use crate::protocol::catalog::{Catalog, MALFORMED_REQUEST, NOT_IMPLEMENTED};
-use crate::protocol::{binary, envelope, signature};
+use crate::profile::wecom::catalog::{Catalog, MALFORMED_REQUEST, NOT_IMPLEMENTED};
+use crate::profile::wecom::{binary, envelope, signature};
 use serde_json::{json, Map, Value};
 use std::collections::VecDeque;
 use std::net::IpAddr;
@@ -102,7 +102,7 @@ impl MockCloud {
             Ok(v) => v,
             Err(_) => return self.malformed(conn, None, "frame is not JSON"),
         };
-        tracing::debug!(conn = conn.id, frame = %crate::protocol::volatile::redact_secrets(&value), "device frame");
+        tracing::debug!(conn = conn.id, frame = %crate::profile::wecom::volatile::redact_secrets(&value), "device frame");
         let req_id = value.pointer("/headers/req_id").and_then(Value::as_str).map(str::to_string);
         let Some(obj) = value.as_object() else {
             return self.malformed(conn, None, "frame is not a JSON object");
@@ -375,7 +375,7 @@ impl MockCloud {
         }
         let (meaning, suggestion, default_interval) = match Catalog::get().error(code) {
             Some(e) => (e.meaning.as_str(), e.suggestion, e.interval),
-            None => ("error", crate::protocol::Suggestion::Retry, -1),
+            None => ("error", crate::profile::wecom::Suggestion::Retry, -1),
         };
         let errmsg = format!("{meaning}, hint: {hint}");
         let mut frame = envelope::reply_error(req_id, code, &errmsg, suggestion, interval.unwrap_or(default_interval));
@@ -412,9 +412,9 @@ fn truncate(s: &str, max: usize) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::catalog::{INVALID_SIGNATURE, SECRET_NO_AFTER_REGISTER, STALE_TIMESTAMP, UNKNOWN_DEVICE};
-    use crate::protocol::fleet::{Fleet, FleetDevice};
-    use crate::protocol::identity::{DeviceIdentity, Secret};
+    use crate::profile::wecom::catalog::{INVALID_SIGNATURE, SECRET_NO_AFTER_REGISTER, STALE_TIMESTAMP, UNKNOWN_DEVICE};
+    use crate::profile::fleet::{Fleet, FleetDevice};
+    use crate::profile::identity::{DeviceIdentity, Secret};
     use crate::targets::mock::MockConfig;
     use rstest::rstest;
     use std::collections::BTreeSet;
@@ -486,7 +486,7 @@ mod tests {
 
     /// C1/C2/C12: replies echo req_id, never carry cmd, errors carry advice.
     fn assert_well_formed(frame: &Value, req_id: &str) {
-        let v = crate::protocol::rules::check_reply(frame, req_id, true);
+        let v = crate::profile::wecom::monitors::rules::check_reply(frame, req_id, true);
         assert!(v.is_empty(), "{frame}: {v:?}");
     }
 
@@ -638,7 +638,7 @@ mod tests {
         assert_well_formed(&frames[0], "r-selfhelp_notify");
         assert_eq!(frames[1]["cmd"], SELFHELP_PUSH);
         assert_eq!(frames[1]["body"]["data"], "{\"a\":1}");
-        assert!(crate::protocol::rules::check_push(&frames[1]).is_empty());
+        assert!(crate::profile::wecom::monitors::rules::check_push(&frames[1]).is_empty());
         assert_eq!(errcode(&one(&c, &mut k, req("selfhelp_notify", Some(json!({"data": {"a": 1}}))))), MALFORMED_REQUEST);
     }
 
@@ -740,7 +740,7 @@ mod tests {
         let c = cloud(&[rule]);
         let mut k = conn("10.0.0.1");
         let r = one(&c, &mut k, req("get_corp_info", None));
-        let v = crate::protocol::rules::check_reply(&r, "r-get_corp_info", true);
+        let v = crate::profile::wecom::monitors::rules::check_reply(&r, "r-get_corp_info", true);
         assert!(v.iter().any(|v| v.rule == broken), "{r}: {v:?}");
     }
 

@@ -1,7 +1,7 @@
 //! The reference device's settings ([`SimConfig`]) and the faults it can be told to commit
 //! ([`SimFault`]), each breaking exactly one device obligation of the reference's §6.1.
 
-use crate::protocol::identity::{DeviceIdentity, Secret};
+use crate::profile::identity::{DeviceIdentity, Secret};
 use std::collections::BTreeSet;
 
 /// The firmware version the device reports in `subscribe_corp` unless told otherwise.
@@ -159,7 +159,7 @@ mod tests {
         for &f in SimFault::ALL {
             assert_eq!(SimFault::parse(f.name()), Some(f));
             assert!(names.insert(f.name()), "duplicate name {}", f.name());
-            assert!(crate::protocol::obligations::is_known(f.obligation()), "{f}");
+            assert!(crate::profile::wecom::obligations::is_known(f.obligation()), "{f}");
             assert!(f.description().contains(&format!("({})", f.obligation())), "{f}: {}", f.description());
             assert!(f.name().bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'));
         }
