@@ -66,7 +66,7 @@ impl Transcript {
     }
 }
 
-/// ` (close code 4000: heartbeat timeout)`: how a close reads in messages, or nothing.
+/// ` (close code 4000: idle)`: how a close reads in messages, or nothing.
 pub fn close_text(code: Option<u16>, reason: &str) -> String {
     match (code, reason.is_empty()) {
         (Some(c), true) => format!(" (close code {c})"),
