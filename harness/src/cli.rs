@@ -5,8 +5,8 @@ use crate::engine::device_target::DeviceTarget;
 use crate::engine::runner::{CloudTarget, RunConfig, Runner};
 use crate::engine::target::MockTarget;
 use crate::wire::transport::Endpoint;
-use crate::protocol::fleet::Fleet;
-use crate::protocol::timing::CloudTimings;
+use crate::profile::fleet::Fleet;
+use crate::profile::CloudTimings;
 use crate::report::{JsonReporter, JunitReporter, MultiReporter, Reporter, TerminalOptions, TerminalReporter};
 use crate::scenario::expr::parse_duration;
 use crate::scenario::{load_paths, Scenario};
@@ -412,8 +412,8 @@ fn device_sim(args: DeviceSimArgs) -> i32 {
     if let Err(e) = Endpoint::parse(&args.url) {
         return usage(e);
     }
-    let mut config = SimConfig::new(crate::protocol::DeviceIdentity::new(args.sn.clone(), args.secret_no.clone()));
-    config.seed_secret_no = args.seed_secret_no.clone().map(crate::protocol::Secret::new);
+    let mut config = SimConfig::new(crate::profile::DeviceIdentity::new(args.sn.clone(), args.secret_no.clone()));
+    config.seed_secret_no = args.seed_secret_no.clone().map(crate::profile::Secret::new);
     config.start_unix = crate::engine::clock::wall_unix();
     for name in &args.faults {
         match SimFault::parse(name) {

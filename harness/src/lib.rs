@@ -3,7 +3,7 @@
 //! Data flows one way: scenario files → [`scenario::Scenario`] → an [`engine`] session per
 //! scenario → transcript and verdicts → [`report`]s.
 
-pub mod protocol;
+pub mod profile;
 pub mod check;
 pub mod cli;
 pub mod engine;

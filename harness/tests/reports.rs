@@ -28,13 +28,13 @@ fn transcript(conn: &str, frames: usize) -> Transcript {
     t.push(ms(0), TranscriptEvent::Opened { conn: conn.into(), local: "127.0.0.1:50000".into() });
     t.push(ms(1), TranscriptEvent::Step { index: "1".into(), kind: "send".into(), line: 8 });
     let login = format!(r#"{{"cmd":"aibot_device_register","body":{{"device_sn":"SN001","secret":"{SECRET}"}}}}"#);
-    t.push(ms(2), TranscriptEvent::Sent { conn: conn.into(), frame: Frame::text(&login) });
+    t.push(ms(2), TranscriptEvent::Sent { conn: conn.into(), frame: Frame::text(&login, &hwconform::profile::wecom::WeComProfile) });
     for i in 0..frames {
         let at = ms(1000 * (i as u64 + 1));
         if i % 2 == 0 {
-            t.push(at, TranscriptEvent::Sent { conn: conn.into(), frame: Frame::text(&format!(r#"{{"cmd":"ping","seq":{i}}}"#)) });
+            t.push(at, TranscriptEvent::Sent { conn: conn.into(), frame: Frame::text(&format!(r#"{{"cmd":"ping","seq":{i}}}"#), &hwconform::profile::wecom::WeComProfile) });
         } else {
-            t.push(at, TranscriptEvent::Received { conn: conn.into(), frame: Frame::text(&format!(r#"{{"cmd":"pong","seq":{i}}}"#)) });
+            t.push(at, TranscriptEvent::Received { conn: conn.into(), frame: Frame::text(&format!(r#"{{"cmd":"pong","seq":{i}}}"#), &hwconform::profile::wecom::WeComProfile) });
         }
     }
     t.push(ms(90_000), TranscriptEvent::Note { text: "waiting for close".into() });

@@ -4,7 +4,7 @@
 //! session does the WebSocket server handshake.
 
 use crate::wire::transport::{self, BoxIo, WsStream};
-use crate::protocol::{DeviceIdentity, Secret};
+use crate::profile::{DeviceIdentity, Secret};
 use crate::targets::sim::{self, Dialer, SimConfig, SimControl, SimFault};
 use futures_util::future::BoxFuture;
 use std::collections::BTreeSet;

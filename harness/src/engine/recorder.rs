@@ -4,7 +4,7 @@
 
 use super::clock::ScenarioClock;
 use super::transcript::{Frame, Transcript, TranscriptEvent};
-use crate::protocol::volatile::{is_secret_key, redact_text};
+use crate::profile::{redact_text, Profile};
 use serde_json::Value;
 use crate::wire::connection::{WireEvent, WireLog};
 use std::sync::{Arc, Mutex};
@@ -25,12 +25,19 @@ struct Inner {
 pub struct Recorder {
     inner: Arc<Mutex<Inner>>,
     pub clock: ScenarioClock,
+    /// What is secret, and how frames are recorded.
+    profile: Arc<dyn Profile>,
 }
 
 impl Recorder {
-    pub fn new(clock: ScenarioClock, secrets: Vec<String>) -> Recorder {
+    pub fn new(clock: ScenarioClock, secrets: Vec<String>, profile: Arc<dyn Profile>) -> Recorder {
         let inner = Inner { secrets: secrets.into_iter().filter(|s| !s.is_empty()).collect(), ..Inner::default() };
-        Recorder { inner: Arc::new(Mutex::new(inner)), clock }
+        Recorder { inner: Arc::new(Mutex::new(inner)), clock, profile }
+    }
+
+    /// The profile the frames are recorded by.
+    pub fn profile(&self) -> &Arc<dyn Profile> {
+        &self.profile
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -64,7 +71,7 @@ impl Recorder {
         if let Ok(v) = serde_json::from_str::<Value>(text) {
             self.learn(&v);
         }
-        let frame = match Frame::text(text) {
+        let frame = match Frame::text(text, &*self.profile) {
             // Scrubbed whole, then cut: cut first, a secret straddling the cut would keep
             // its first characters.
             Frame::Text { len, .. } => {
@@ -80,7 +87,7 @@ impl Recorder {
     /// Records a binary frame: its length and first bytes, with any known credential that
     /// reaches into them masked (binary data is not JSON, so redaction by key cannot see it).
     pub fn binary_frame(&self, conn: &str, bytes: &[u8], sent: bool) {
-        let frame = match Frame::binary(bytes) {
+        let frame = match Frame::binary(bytes, &*self.profile) {
             Frame::Binary { len, head, layout } => {
                 let shown = head.len() / 2;
                 let masked = mask(&self.lock().secrets, &bytes[..(shown + MAX_SECRET).min(bytes.len())]);
@@ -95,7 +102,7 @@ impl Recorder {
     /// Remembers every string under a credential key, at any depth.
     pub fn learn(&self, v: &Value) {
         let mut found = Vec::new();
-        collect_secrets(v, &mut found);
+        collect_secrets(&*self.profile, v, &mut found);
         if !found.is_empty() {
             let mut inner = self.lock();
             for s in found {
@@ -156,17 +163,17 @@ fn scrub(secrets: &[String], text: &str) -> String {
     redact_text(text, &refs)
 }
 
-fn collect_secrets(v: &Value, out: &mut Vec<String>) {
+fn collect_secrets(profile: &dyn Profile, v: &Value, out: &mut Vec<String>) {
     match v {
         Value::Object(map) => {
             for (k, v) in map {
                 match v {
-                    Value::String(s) if is_secret_key(k) => out.push(s.clone()),
-                    other => collect_secrets(other, out),
+                    Value::String(s) if profile.is_secret_key(k) => out.push(s.clone()),
+                    other => collect_secrets(profile, other, out),
                 }
             }
         }
-        Value::Array(items) => items.iter().for_each(|i| collect_secrets(i, out)),
+        Value::Array(items) => items.iter().for_each(|i| collect_secrets(profile, i, out)),
         _ => {}
     }
 }
@@ -197,7 +204,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn learned_secrets_are_scrubbed_from_free_text() {
-        let r = Recorder::new(ScenarioClock::start(0), vec!["identity-secret-no".into()]);
+        let r = Recorder::new(ScenarioClock::start(0), vec!["identity-secret-no".into()], crate::profile::default_profile());
         r.text_frame("a", &json!({"body": {"secret": "issued-secret-42"}}).to_string(), false);
         let text = r.redact("saw issued-secret-42 and identity-secret-no");
         assert!(!text.contains("issued-secret-42") && !text.contains("identity-secret-no"), "{text}");
@@ -209,7 +216,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_secret_at_the_cut_or_in_a_binary_head_is_not_recorded() {
-        let r = Recorder::new(ScenarioClock::start(0), vec!["identity-secret-no".into()]);
+        let r = Recorder::new(ScenarioClock::start(0), vec!["identity-secret-no".into()], crate::profile::default_profile());
         // Straddles the 512-byte cut of a text frame.
         let text = format!("{}identity-secret-no and more", "x".repeat(505));
         r.text_frame("a", &text, true);

@@ -2,8 +2,8 @@
 //! on the scenario's paused clock) or a real endpoint over TCP/TLS.
 
 use crate::wire::transport::{self, BoxIo, Endpoint, TransportError, WsStream};
-use crate::protocol::fleet::Fleet;
-use crate::protocol::timing::CloudTimings;
+use crate::profile::fleet::Fleet;
+use crate::profile::CloudTimings;
 use crate::targets::mock::{ControlRequest, MockCloud, MockConfig, MockRule, CONTROL_PATH};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;

@@ -10,7 +10,7 @@ use super::expr::{duration_expr, parse_duration};
 use super::matcher::{Matcher, Op, OP_NAMES};
 use super::model::*;
 use super::yaml::{self, to_json, Node, ScalarValue};
-use crate::protocol::{obligations, Catalog};
+use crate::profile::wecom::{obligations, Catalog};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;

@@ -7,7 +7,7 @@
 //! with `$` is a set of operators that must all hold.
 
 use super::expr::{expand_value, Vars};
-use crate::protocol::volatile::{is_secret_key, REDACTED};
+use crate::profile::wecom::volatile::{is_secret_key, REDACTED};
 use serde_json::Value;
 
 /// JSON types for `$type`.
@@ -176,7 +176,7 @@ fn shown(v: Option<&Value>, path: &str) -> String {
         None => "nothing (absent)".into(),
         Some(_) if secret => REDACTED.into(),
         Some(v) => {
-            let s = crate::protocol::volatile::redact_secrets(v).to_string();
+            let s = crate::profile::wecom::volatile::redact_secrets(v).to_string();
             if s.len() > 200 { format!("{}…", &s[..s.floor_char_boundary(200)]) } else { s }
         }
     }
@@ -314,7 +314,7 @@ impl Op {
             Op::Signature(kind) => {
                 let want = format!("a valid {} signature", kind.as_str());
                 let got = present(want.clone())?;
-                let text = |k: &str| parent.and_then(|p| p.get(k)).and_then(crate::protocol::signature::value_text);
+                let text = |k: &str| parent.and_then(|p| p.get(k)).and_then(crate::profile::wecom::signature::value_text);
                 let (Some(sn), Some(ts), Some(nonce)) = (text("sn"), text("timestamp"), text("nonce")) else {
                     return fail(format!("{want} (the object lacks sn, timestamp or nonce)"));
                 };
@@ -322,8 +322,8 @@ impl Op {
                     return fail(format!("{want} (no secret known for sn {sn:?})"));
                 };
                 let expected = match kind {
-                    SignatureKind::Register => crate::protocol::signature::register(&sn, &secret, &ts, &nonce),
-                    SignatureKind::SecretNo => crate::protocol::signature::get_secret_no(&sn, &secret, &ts, &nonce),
+                    SignatureKind::Register => crate::profile::wecom::signature::register(&sn, &secret, &ts, &nonce),
+                    SignatureKind::SecretNo => crate::profile::wecom::signature::get_secret_no(&sn, &secret, &ts, &nonce),
                 };
                 if got.as_str() == Some(expected.as_str()) { Ok(()) } else { fail(format!("{want} over sorted(sn, secret, timestamp, nonce, {:?})", kind.as_str())) }
             }

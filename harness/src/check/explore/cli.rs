@@ -8,7 +8,7 @@ use crate::engine::device_target::DeviceTarget;
 use crate::engine::runner::CloudTarget;
 use crate::engine::target::MockTarget;
 use crate::wire::transport::Endpoint;
-use crate::protocol::fleet::Fleet;
+use crate::profile::fleet::Fleet;
 use crate::scenario::expr::parse_duration;
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -157,7 +157,7 @@ mod tests {
     fn result(verdict: Verdict, cmd: &str) -> ScenarioResult {
         let mut t = Transcript::default();
         t.push(Duration::ZERO, TranscriptEvent::Opened { conn: "a".into(), local: "127.0.0.1:40000".into() });
-        t.push(Duration::from_secs(2), TranscriptEvent::Sent { conn: "a".into(), frame: Frame::text(&format!(r#"{{"cmd":"{cmd}"}}"#)) });
+        t.push(Duration::from_secs(2), TranscriptEvent::Sent { conn: "a".into(), frame: Frame::text(&format!(r#"{{"cmd":"{cmd}"}}"#), &crate::profile::wecom::WeComProfile) });
         ScenarioResult {
             id: "x.y".into(),
             title: "t".into(),

@@ -22,7 +22,7 @@
 //! Secrets never need replacing here: the recorder stores frames with them `<redacted>`.
 
 use crate::engine::transcript::{close_text, Frame, Party, Transcript, TranscriptEvent};
-use crate::protocol::volatile::VOLATILE_KEYS;
+use crate::profile::wecom::volatile::VOLATILE_KEYS;
 use regex::Regex;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -403,11 +403,11 @@ mod tests {
     }
 
     fn sent(t: &mut Transcript, at: u64, v: serde_json::Value) {
-        t.push(ms(at), E::Sent { conn: "a".into(), frame: Frame::text(&v.to_string()) });
+        t.push(ms(at), E::Sent { conn: "a".into(), frame: Frame::text(&v.to_string(), &crate::profile::wecom::WeComProfile) });
     }
 
     fn received(t: &mut Transcript, at: u64, v: serde_json::Value) {
-        t.push(ms(at), E::Received { conn: "a".into(), frame: Frame::text(&v.to_string()) });
+        t.push(ms(at), E::Received { conn: "a".into(), frame: Frame::text(&v.to_string(), &crate::profile::wecom::WeComProfile) });
     }
 
     #[test]
@@ -494,11 +494,11 @@ mod tests {
     fn binary_frames_show_their_layout_with_the_req_id_placeholdered() {
         let mut t = Transcript::default();
         sent(&mut t, 0, json!({"cmd": "gen_login_qrcode", "headers": {"req_id": "hwc-4"}}));
-        let reply = crate::protocol::binary::encode_reply("hwc-4", b"https://open.work.weixin.qq.com/x");
-        t.push(ms(1), E::Received { conn: "a".into(), frame: Frame::binary(&reply) });
-        let log = crate::protocol::binary::encode_upload_log("HWC-TEST-0001-9", &[7u8; 200]);
-        t.push(ms(2), E::Sent { conn: "a".into(), frame: Frame::binary(&log) });
-        t.push(ms(3), E::Sent { conn: "a".into(), frame: Frame::binary(&[0xde, 0xad, 0xbe, 0xef]) });
+        let reply = crate::profile::wecom::binary::encode_reply("hwc-4", b"https://open.work.weixin.qq.com/x");
+        t.push(ms(1), E::Received { conn: "a".into(), frame: Frame::binary(&reply, &crate::profile::wecom::WeComProfile) });
+        let log = crate::profile::wecom::binary::encode_upload_log("HWC-TEST-0001-9", &[7u8; 200]);
+        t.push(ms(2), E::Sent { conn: "a".into(), frame: Frame::binary(&log, &crate::profile::wecom::WeComProfile) });
+        t.push(ms(3), E::Sent { conn: "a".into(), frame: Frame::binary(&[0xde, 0xad, 0xbe, 0xef], &crate::profile::wecom::WeComProfile) });
         let text = normalize(&t);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[1], r#"    0.001s [a] ← binary(50 bytes) v1 req_id="<req_id#1>" data(33 bytes) "https://open.wo"…"#);
@@ -509,7 +509,7 @@ mod tests {
     #[test]
     fn text_frames_and_multi_line_notes_stay_on_one_line() {
         let mut t = Transcript::default();
-        t.push(ms(0), E::Sent { conn: "a".into(), frame: Frame::text("{not json 1795627976") });
+        t.push(ms(0), E::Sent { conn: "a".into(), frame: Frame::text("{not json 1795627976", &crate::profile::wecom::WeComProfile) });
         t.push(ms(0), E::Note { text: "two\nlines".into() });
         assert_eq!(normalize(&t), "    0.000s [a] → text(20 bytes) \"{not json <timestamp#1>\"\n    0.000s note: two\\nlines\n");
     }

@@ -3,8 +3,8 @@
 use super::{At, Session, Stop, StepResult, Target};
 use crate::wire::connection::{pending_bytes, AutoResponder, Connection, Inbound, Item, MAX_PENDING, MAX_PENDING_BYTES};
 use crate::engine::device_target::TargetDevice;
-use crate::protocol::catalog::{Catalog, Suggestion};
-use crate::protocol::{binary, envelope, Secret};
+use crate::profile::wecom::{binary, envelope};
+use crate::profile::{ReplyParts, Secret};
 use crate::scenario::expr::{self, format_duration};
 use crate::scenario::model::*;
 use crate::targets::sim::SimControl;
@@ -291,10 +291,7 @@ impl<'a> Session<'a> {
 fn as_request(item: &Item) -> Option<Value> {
     match item {
         Item::Text(t) => serde_json::from_str(t).ok(),
-        Item::Binary(b) => binary::decode_upload_log(b).ok().map(|up| {
-            let data = String::from_utf8_lossy(&up.data[..up.data.len().min(4096)]).to_string();
-            json!({"cmd": "upload_log", "headers": {"req_id": up.req_id}, "binary": {"data_len": up.data.len(), "data": data}})
-        }),
+        Item::Binary(b) => binary::decode_upload_log(b).ok().map(|up| crate::profile::wecom::upload_log_view(&up)),
         _ => None,
     }
 }
@@ -302,29 +299,8 @@ fn as_request(item: &Item) -> Option<Value> {
 /// A JSON reply: success with `body`, or an error with `suggestion`/`interval` (given, the
 /// catalog's default, or left out with `no_advice`).
 fn build_reply(req_id: &str, spec: &ReplySpec, body: Option<Value>, errmsg: Option<String>) -> Value {
-    let mut frame = if spec.errcode == 0 {
-        envelope::reply_ok(req_id, body.clone())
-    } else {
-        let known = Catalog::get().error(spec.errcode);
-        let suggestion = spec.suggestion.as_deref().and_then(Suggestion::parse).or(known.map(|k| k.suggestion)).unwrap_or(Suggestion::Retry);
-        let interval = spec.interval.or(known.map(|k| k.interval)).unwrap_or(3);
-        let meaning = known.map(|k| k.meaning.clone()).unwrap_or_else(|| "error".into());
-        let mut f = envelope::reply_error(Some(req_id), spec.errcode, &meaning, suggestion, interval);
-        if let Some(b) = body.clone() {
-            f["body"] = b;
-        }
-        if spec.no_advice {
-            if let Some(o) = f.as_object_mut() {
-                o.remove("suggestion");
-                o.remove("interval");
-            }
-        }
-        f
-    };
-    if let Some(m) = errmsg {
-        frame["errmsg"] = json!(m);
-    }
-    frame
+    let parts = ReplyParts { errcode: spec.errcode, body, errmsg, suggestion: spec.suggestion.clone(), interval: spec.interval, no_advice: spec.no_advice };
+    crate::profile::wecom::build_reply(req_id, &parts)
 }
 
 /// Arrival times of the device's requests of `cmd` (on `conn`, or any connection) recorded

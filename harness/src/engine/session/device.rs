@@ -2,8 +2,9 @@
 
 use super::{redacted, At, Session, Stop, StepResult, Target};
 use crate::wire::connection::{pending_bytes, Connection, Inbound, Item, MAX_PENDING, MAX_PENDING_BYTES};
-use crate::protocol::defaults::{fill_body, DefaultContext};
-use crate::protocol::{envelope, rules, Secret};
+use crate::profile::wecom::defaults::{fill_body, DefaultContext};
+use crate::profile::wecom::{envelope, rules};
+use crate::profile::Secret;
 use crate::scenario::expr::format_duration;
 use crate::scenario::model::*;
 use crate::targets::mock::ControlRequest;
@@ -235,10 +236,9 @@ async fn wait_reply(conn: &mut Connection, req_id: &str, deadline: Instant) -> W
                 }
             }
             Item::Binary(b) => {
-                if let Ok(r) = crate::protocol::binary::decode_reply(b) {
+                if let Ok(r) = crate::profile::wecom::binary::decode_reply(b) {
                     if r.req_id == req_id {
-                        let data = String::from_utf8_lossy(&r.data[..r.data.len().min(256)]).to_string();
-                        break Waited::Binary(json!({"binary": {"format_version": r.format_version, "req_id": r.req_id, "data_len": r.data.len(), "data": data}}));
+                        break Waited::Binary(crate::profile::wecom::binary_reply_view(&r));
                     }
                 }
             }

@@ -16,13 +16,13 @@ use super::recorder::Recorder;
 use super::target::TargetCloud;
 use super::transcript::{Transcript, TranscriptEvent};
 use super::verdict::{Failure, Verdict};
-use crate::protocol::rules::Violation;
-use crate::protocol::{DeviceIdentity, Secret};
+use crate::profile::{DeviceIdentity, Profile, Secret, Violation};
 use crate::scenario::expr::{self, format_duration, Vars};
 use crate::scenario::matcher::{lookup_path, Matcher, Mismatch};
 use crate::scenario::model::*;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -120,6 +120,9 @@ struct Session<'a> {
     abandoned: Vec<Connection>,
     vars: BTreeMap<String, Value>,
     rec: Recorder,
+    /// The protocol profile (TODO(lead): from `SessionSetup`, chosen by the CLI).
+    #[allow(dead_code)]
+    profile: Arc<dyn Profile>,
     monitor: Monitor,
     counter: u64,
     step_timeout: Duration,
@@ -140,10 +143,11 @@ pub async fn run(scenario: &Scenario, target: Target, setup: SessionSetup) -> Se
     let clock = ScenarioClock::start(setup.start_unix);
     let mut known: Vec<String> = setup.identities.iter().map(|(_, d)| d.secret_no.expose().to_string()).collect();
     known.extend(setup.seed_secret_no.iter().map(|s| s.expose().to_string()));
-    let rec = Recorder::new(clock, known);
+    let profile = crate::profile::default_profile();
+    let rec = Recorder::new(clock, known, profile.clone());
     let monitor = match &target {
-        Target::Cloud(cloud) => Monitor::for_cloud(cloud.strict_codes()),
-        Target::Device(_) => Monitor::for_device(),
+        Target::Cloud(cloud) => Monitor::for_cloud(&*profile, cloud.strict_codes()),
+        Target::Device(_) => Monitor::for_device(&*profile),
     };
     let devices = setup.identities.into_iter().map(|(name, identity)| (name, Device { identity, active_code: None, secret: None })).collect();
     let mut session = Session {
@@ -155,6 +159,7 @@ pub async fn run(scenario: &Scenario, target: Target, setup: SessionSetup) -> Se
         abandoned: Vec::new(),
         vars: scenario.vars.clone().into_iter().collect(),
         rec: rec.clone(),
+        profile,
         monitor,
         counter: 0,
         step_timeout: scenario.step_timeout.unwrap_or(setup.step_timeout),
@@ -351,7 +356,7 @@ impl<'a> Session<'a> {
             return None;
         }
         let since = *self.second_link_since.get_or_insert(now);
-        (now.saturating_sub(since) > crate::engine::monitor::OVERLAP_GRACE).then(|| Violation {
+        (now.saturating_sub(since) > crate::profile::wecom::OVERLAP_GRACE).then(|| Violation {
             rule: "D22",
             message: format!("the device opened another connection while its link stayed open ({:.1} s side by side)", now.saturating_sub(since).as_secs_f64()),
         })
@@ -474,7 +479,7 @@ impl<'a> Session<'a> {
             let text = match &inbound.item {
                 Item::Text(t) => t.clone(),
                 Item::Binary(b) => {
-                    let is_upload = crate::protocol::binary::decode_upload_log(b).is_ok();
+                    let is_upload = crate::profile::wecom::binary::decode_upload_log(b).is_ok();
                     match silent_cmd.as_deref() {
                         Some("upload_log") if is_upload => break Err(format!("expected no `upload_log` for {shown}, but the device sent one")),
                         Some(_) => {
@@ -530,7 +535,7 @@ fn violation_failure(v: Violation, at: Option<&At>) -> Box<Failure> {
 }
 
 fn redacted(v: &Value) -> String {
-    crate::protocol::volatile::redact_secrets(v).to_string()
+    crate::profile::wecom::volatile::redact_secrets(v).to_string()
 }
 
 fn redacted_text(t: &str) -> String {

@@ -1,9 +1,9 @@
 //! How the mock cloud is set up: its fleet, its timers and limits, and the test-only knobs
 //! that switch single rules off.
 
+use crate::profile::fleet::Fleet;
+use crate::profile::CloudTimings;
 use crate::engine::clock::wall_unix;
-use crate::protocol::fleet::Fleet;
-use crate::protocol::timing::CloudTimings;
 use crate::targets::knobs::knobs;
 use std::collections::BTreeSet;
 use std::time::Duration;

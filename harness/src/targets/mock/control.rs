@@ -8,7 +8,7 @@
 use super::config::MockRule;
 use super::registry::LinkCommand;
 use super::{MockCloud, CLOSE_BY_CONTROL};
-use crate::protocol::envelope;
+use crate::profile::wecom::envelope;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::net::{IpAddr, SocketAddr};

@@ -22,12 +22,12 @@
 //! * `ping`, `get_timestamp`: always served. Commands outside the catalog → 600905.
 
 use super::config::MockRule;
-use crate::protocol::catalog::{
+use crate::profile::wecom::catalog::{
     INVALID_SIGNATURE, MALFORMED_REQUEST, NOT_IMPLEMENTED, SECRET_NO_AFTER_REGISTER, STALE_TIMESTAMP, UNKNOWN_DEVICE,
 };
 use std::collections::BTreeSet;
 
-pub use crate::protocol::catalog::codes::*;
+pub use crate::profile::wecom::catalog::codes::*;
 
 /// How far a connection got.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -233,7 +233,7 @@ fn check_signed(s: Signed, on: impl Fn(MockRule) -> bool) -> Option<Outcome> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::Catalog;
+    use crate::profile::wecom::Catalog;
     use proptest::prelude::*;
     use rstest::rstest;
 

@@ -13,9 +13,9 @@
 //! Every issued value is a [`Secret`], so a stray `{:?}` prints nothing.
 
 use super::lifecycle::Conflict;
-use crate::protocol::fleet::Fleet;
-use crate::protocol::identity::Secret;
-use crate::protocol::signature;
+use crate::profile::fleet::Fleet;
+use crate::profile::identity::Secret;
+use crate::profile::wecom::signature;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -233,8 +233,8 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::fleet::FleetDevice;
-    use crate::protocol::identity::DeviceIdentity;
+    use crate::profile::fleet::FleetDevice;
+    use crate::profile::identity::DeviceIdentity;
 
     fn fleet() -> Fleet {
         Fleet {

@@ -8,7 +8,7 @@ use super::config::{MockConfig, MockRule};
 use super::device::{Conn, Response};
 use super::registry::LinkCommand;
 use super::{MockCloud, CLOSE_HEARTBEAT, CONTROL_PATH};
-use crate::protocol::volatile::redact_secrets;
+use crate::profile::wecom::volatile::redact_secrets;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::collections::VecDeque;

@@ -2,9 +2,9 @@
 //! a 90 s heartbeat expiry takes no wall time, and one test over loopback TCP.
 
 use super::*;
-use crate::protocol::fleet::{Fleet, FleetDevice};
-use crate::protocol::identity::{DeviceIdentity, Secret};
-use crate::protocol::{binary, envelope, signature};
+use crate::profile::fleet::{Fleet, FleetDevice};
+use crate::profile::identity::{DeviceIdentity, Secret};
+use crate::profile::wecom::{binary, envelope, signature};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
@@ -96,7 +96,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         let req_id = format!("{cmd}-{}", self.n);
         self.send(&envelope::request(cmd, &req_id, body)).await;
         let reply = self.recv().await;
-        let broken = crate::protocol::rules::check_reply(&reply, &req_id, true);
+        let broken = crate::profile::wecom::monitors::rules::check_reply(&reply, &req_id, true);
         assert!(broken.is_empty(), "{reply}: {broken:?}");
         reply
     }
@@ -263,7 +263,7 @@ async fn c7_bind_and_unbind_push_on_the_live_link() {
     let push = a.recv().await;
     assert_eq!(push["cmd"], "push_bind_corp");
     assert!(push.get("body").is_none());
-    assert!(crate::protocol::rules::check_push(&push).is_empty(), "{push}");
+    assert!(crate::profile::wecom::monitors::rules::check_push(&push).is_empty(), "{push}");
     let secret = a.call("active", Some(json!({"active_code": code_}))).await["body"]["secret"].clone();
     assert!(secret.is_string());
     // An acknowledgement of the push is accepted quietly (§1.5).
@@ -326,7 +326,7 @@ async fn malformed_binary_and_oversized_frames() {
 async fn absurd_settings_and_protocol_violations_never_panic() {
     use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
     use tokio_tungstenite::tungstenite::protocol::frame::Frame;
-    let cloud = MockCloud::new(MockConfig { timings: crate::protocol::timing::CloudTimings { heartbeat_timeout: Duration::MAX, ..crate::protocol::timing::CloudTimings::MOCK }, ..config(&[]) });
+    let cloud = MockCloud::new(MockConfig { timings: crate::profile::CloudTimings { heartbeat_timeout: Duration::MAX, ..crate::profile::CloudTimings::MOCK }, ..config(&[]) });
     let mut a = connect(&cloud, "10.0.0.1").await;
     a.register("SN1", "sec1").await;
     cloud.control(ControlRequest::DelayReplies { sn: "SN1".into(), ms: u64::MAX }).unwrap();

@@ -1,8 +1,8 @@
 //! The reference device's settings ([`SimConfig`]) and the faults it can be told to commit
 //! ([`SimFault`]), each breaking exactly one device obligation of the reference's §6.1.
 
+use crate::profile::identity::{DeviceIdentity, Secret};
 use crate::engine::clock::wall_unix;
-use crate::protocol::identity::{DeviceIdentity, Secret};
 use crate::targets::knobs::knobs;
 use std::collections::BTreeSet;
 
@@ -111,7 +111,7 @@ mod tests {
     fn names_round_trip_and_cite_known_obligations() {
         crate::targets::knobs::assert_well_named::<SimFault>(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
         for &f in SimFault::ALL {
-            assert!(crate::protocol::obligations::is_known(f.obligation()), "{f}");
+            assert!(crate::profile::wecom::obligations::is_known(f.obligation()), "{f}");
             assert!(f.description().contains(&format!("({})", f.obligation())), "{f}: {}", f.description());
         }
         assert_eq!(SimFault::parse("no such fault"), None);

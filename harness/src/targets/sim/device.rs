@@ -3,7 +3,7 @@
 //! clock, the seeded RNG and the req_id counter.
 
 use super::config::{SimConfig, SimFault};
-use crate::protocol::identity::Secret;
+use crate::profile::identity::Secret;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Map, Value};
@@ -185,7 +185,7 @@ pub(super) fn iso_utc(unix: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::identity::DeviceIdentity;
+    use crate::profile::identity::DeviceIdentity;
 
     #[test]
     fn iso_dates() {

@@ -6,13 +6,13 @@ use super::config::SimFault;
 use super::link::{Outcome, Reply};
 use super::policy::Advice;
 use super::session::Ctx;
-use crate::protocol::identity::Secret;
-use crate::protocol::signature;
+use crate::profile::identity::Secret;
+use crate::profile::wecom::signature;
 use serde_json::{json, Value};
 use sha1::{Digest, Sha1};
 use std::time::Duration;
 
-pub use crate::protocol::catalog::codes::*;
+pub use crate::profile::wecom::catalog::codes::*;
 
 /// Where the lifecycle starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

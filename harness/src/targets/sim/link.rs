@@ -5,10 +5,10 @@
 use super::device::Device;
 use super::policy::Advice;
 use crate::wire::transport::WsStream;
-use crate::protocol::catalog::Suggestion;
-use crate::protocol::envelope::{self, Envelope};
-use crate::protocol::volatile::{redact_secrets, redact_text};
-use crate::protocol::binary;
+use crate::profile::wecom::catalog::Suggestion;
+use crate::profile::wecom::envelope::{self, Envelope};
+use crate::profile::wecom::volatile::{redact_secrets, redact_text};
+use crate::profile::wecom::binary;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Map, Value};
 use std::collections::HashMap;

@@ -5,7 +5,7 @@
 use super::config::SimFault;
 use super::device::Device;
 use super::link::Reply;
-use crate::protocol::catalog::Suggestion;
+use crate::profile::wecom::catalog::Suggestion;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -154,7 +154,7 @@ impl Device {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::identity::DeviceIdentity;
+    use crate::profile::identity::DeviceIdentity;
     use crate::targets::sim::SimConfig;
 
     fn dev(faults: &[SimFault]) -> Device {

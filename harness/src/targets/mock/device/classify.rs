@@ -5,8 +5,8 @@ use super::conn::Conn;
 use super::super::config::MockRule;
 use super::super::lifecycle::{self, Request, Signed};
 use super::super::{MockCloud, Shared};
-use crate::protocol::catalog::Catalog;
-use crate::protocol::signature;
+use crate::profile::wecom::catalog::Catalog;
+use crate::profile::wecom::signature;
 use serde_json::{Map, Value};
 
 /// Business commands the mock answers; other catalog commands get 600905 once logged in.

@@ -8,8 +8,8 @@ use super::super::config::MockRule;
 use super::super::lifecycle::{self, Effect, Outcome, Request};
 use super::super::registry::{LinkCommand, LiveLink};
 use super::super::{MockCloud, Shared, CLOSE_KICKED, CORP_NAME};
-use crate::protocol::catalog::NOT_IMPLEMENTED;
-use crate::protocol::envelope;
+use crate::profile::wecom::catalog::NOT_IMPLEMENTED;
+use crate::profile::wecom::envelope;
 use serde_json::{json, Map, Value};
 use std::time::Duration;
 

@@ -4,8 +4,8 @@
 use super::conn::{Conn, Response};
 use super::super::lifecycle::Request;
 use super::super::MockCloud;
-use crate::protocol::catalog::MALFORMED_REQUEST;
-use crate::protocol::{binary, envelope};
+use crate::profile::wecom::catalog::MALFORMED_REQUEST;
+use crate::profile::wecom::{binary, envelope};
 use serde_json::{Map, Value};
 
 impl MockCloud {
@@ -15,7 +15,7 @@ impl MockCloud {
             Ok(v) => v,
             Err(_) => return self.malformed(conn, None, "frame is not JSON"),
         };
-        tracing::debug!(conn = conn.id, frame = %crate::protocol::volatile::redact_secrets(&value), "device frame");
+        tracing::debug!(conn = conn.id, frame = %crate::profile::wecom::volatile::redact_secrets(&value), "device frame");
         let req_id = value.pointer("/headers/req_id").and_then(Value::as_str).map(str::to_string);
         let Some(obj) = value.as_object() else {
             return self.malformed(conn, None, "frame is not a JSON object");

@@ -3,8 +3,8 @@
 
 use super::super::config::MockRule;
 use super::super::MockCloud;
-use crate::protocol::catalog::{Catalog, MALFORMED_REQUEST, NOT_IMPLEMENTED};
-use crate::protocol::{binary, envelope};
+use crate::profile::wecom::catalog::{Catalog, MALFORMED_REQUEST, NOT_IMPLEMENTED};
+use crate::profile::wecom::{binary, envelope};
 use serde_json::{json, Value};
 
 /// Marks a reply the server sends as a binary frame (§1.2, C3): `{BINARY_REPLY: {req_id, data}}`.
@@ -34,7 +34,7 @@ impl MockCloud {
         }
         let (meaning, suggestion, default_interval) = match Catalog::get().error(code) {
             Some(e) => (e.meaning.as_str(), e.suggestion, e.interval),
-            None => ("error", crate::protocol::Suggestion::Retry, -1),
+            None => ("error", crate::profile::wecom::Suggestion::Retry, -1),
         };
         let errmsg = format!("{meaning}, hint: {hint}");
         let mut frame = envelope::reply_error(req_id, code, &errmsg, suggestion, interval.unwrap_or(default_interval));

@@ -1,15 +1,15 @@
 use super::effects::SELFHELP_PUSH;
 use super::*;
-use crate::protocol::catalog::{MALFORMED_REQUEST, NOT_IMPLEMENTED};
-use crate::protocol::{binary, envelope, signature};
+use crate::profile::wecom::catalog::{MALFORMED_REQUEST, NOT_IMPLEMENTED};
+use crate::profile::wecom::{binary, envelope, signature};
 use crate::targets::mock::config::MockRule;
 use crate::targets::mock::lifecycle::Phase;
 use crate::targets::mock::registry::{LinkCommand, LiveLink};
 use crate::targets::mock::{MockCloud, CLOSE_KICKED, CORP_NAME};
 use serde_json::{json, Value};
-use crate::protocol::catalog::{INVALID_SIGNATURE, SECRET_NO_AFTER_REGISTER, STALE_TIMESTAMP, UNKNOWN_DEVICE};
-use crate::protocol::fleet::{Fleet, FleetDevice};
-use crate::protocol::identity::{DeviceIdentity, Secret};
+use crate::profile::wecom::catalog::{INVALID_SIGNATURE, SECRET_NO_AFTER_REGISTER, STALE_TIMESTAMP, UNKNOWN_DEVICE};
+use crate::profile::fleet::{Fleet, FleetDevice};
+use crate::profile::identity::{DeviceIdentity, Secret};
 use crate::targets::mock::MockConfig;
 use rstest::rstest;
 use std::collections::BTreeSet;
@@ -82,7 +82,7 @@ fn login(c: &MockCloud, conn: &mut Conn, phase: Phase) -> (String, String) {
 
 /// C1/C2/C12: replies echo req_id, never carry cmd, errors carry advice.
 fn assert_well_formed(frame: &Value, req_id: &str) {
-    let v = crate::protocol::rules::check_reply(frame, req_id, true);
+    let v = crate::profile::wecom::rules::check_reply(frame, req_id, true);
     assert!(v.is_empty(), "{frame}: {v:?}");
 }
 
@@ -234,7 +234,7 @@ fn business_after_login() {
     assert_well_formed(&frames[0], "r-selfhelp_notify");
     assert_eq!(frames[1]["cmd"], SELFHELP_PUSH);
     assert_eq!(frames[1]["body"]["data"], "{\"a\":1}");
-    assert!(crate::protocol::rules::check_push(&frames[1]).is_empty());
+    assert!(crate::profile::wecom::rules::check_push(&frames[1]).is_empty());
     assert_eq!(errcode(&one(&c, &mut k, req("selfhelp_notify", Some(json!({"data": {"a": 1}}))))), MALFORMED_REQUEST);
 }
 
@@ -336,7 +336,7 @@ fn reply_knobs(#[case] rule: MockRule, #[case] broken: &str) {
     let c = cloud(&[rule]);
     let mut k = conn("10.0.0.1");
     let r = one(&c, &mut k, req("get_corp_info", None));
-    let v = crate::protocol::rules::check_reply(&r, "r-get_corp_info", true);
+    let v = crate::profile::wecom::rules::check_reply(&r, "r-get_corp_info", true);
     assert!(v.iter().any(|v| v.rule == broken), "{r}: {v:?}");
 }
 

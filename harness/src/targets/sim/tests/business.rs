@@ -1,7 +1,7 @@
 //! Conformant business behaviour: contact pulls, check-ins, pushes (D24–D41).
 
 use super::cloud::*;
-use crate::protocol::binary;
+use crate::profile::wecom::binary;
 use serde_json::{json, Value};
 use std::time::Duration;
 use tokio::time::Instant;

@@ -4,9 +4,9 @@
 //! before in the run (D2), unless a test says otherwise.
 
 use crate::wire::transport::{self, BoxIo, WsStream};
-use crate::protocol::binary;
-use crate::protocol::envelope::{self, Envelope};
-use crate::protocol::identity::DeviceIdentity;
+use crate::profile::wecom::binary;
+use crate::profile::wecom::envelope::{self, Envelope};
+use crate::profile::identity::DeviceIdentity;
 use crate::targets::sim::{run, Dialer, SimConfig, SimControl, SimFault};
 use futures_util::future::BoxFuture;
 use futures_util::{FutureExt, SinkExt, StreamExt};

@@ -2,8 +2,8 @@
 //! [`observe`] is exhaustive, so a new fault cannot be added without a check.
 
 use super::cloud::*;
-use crate::protocol::identity::Secret;
-use crate::protocol::signature;
+use crate::profile::identity::Secret;
+use crate::profile::wecom::signature;
 use crate::targets::sim::SimFault;
 use serde_json::json;
 use sha1::{Digest, Sha1};

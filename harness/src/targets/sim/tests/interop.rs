@@ -4,8 +4,8 @@
 
 use super::cloud::{config, START};
 use crate::wire::transport::{self, BoxIo, WsStream};
-use crate::protocol::fleet::{Fleet, FleetDevice};
-use crate::protocol::identity::{DeviceIdentity, Secret};
+use crate::profile::fleet::{Fleet, FleetDevice};
+use crate::profile::identity::{DeviceIdentity, Secret};
 use crate::targets::mock::{ControlRequest, MockCloud, MockConfig};
 use crate::targets::sim::{run, Dialer};
 use futures_util::future::BoxFuture;
@@ -74,7 +74,7 @@ async fn device_life() {
 
 #[tokio::test]
 async fn standalone_over_tcp_against_the_listening_mock() {
-    use crate::protocol::identity::default_fleet_device;
+    use crate::profile::identity::default_fleet_device;
     use crate::targets::sim::{run_standalone, SimConfig};
     assert!(run_standalone("http://nope", SimConfig::new(default_fleet_device(0))).await.is_err());
     let cloud = MockCloud::new(MockConfig::default());

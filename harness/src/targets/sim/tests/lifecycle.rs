@@ -2,8 +2,8 @@
 //! codes, reconnects (D1–D23).
 
 use super::cloud::*;
-use crate::protocol::identity::Secret;
-use crate::protocol::signature;
+use crate::profile::identity::Secret;
+use crate::profile::wecom::signature;
 use crate::targets::sim::DEFAULT_FIRMWARE_VERSION;
 use serde_json::json;
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! clean stop once the harness is gone.
 
 use super::cloud::*;
-use crate::protocol::identity::Secret;
+use crate::profile::identity::Secret;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
@@ -34,7 +34,7 @@ async fn unparseable_and_unexpected_frames_are_ignored() {
         c.send_text(text).await;
     }
     c.send_binary(vec![1, 2, 3]).await;
-    c.send_binary(crate::protocol::binary::encode_reply("nobody", b"x")).await;
+    c.send_binary(crate::profile::wecom::binary::encode_reply("nobody", b"x")).await;
     // The remote open with a non-string userid still reports (oper_id ""), records nothing.
     let r = c.expect("report_remote_open_door").await;
     c.ok(&r, None).await;

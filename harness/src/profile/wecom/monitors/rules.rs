@@ -3,15 +3,9 @@
 //! The session runs these on every frame it receives from a cloud target, whichever step is
 //! running, so a scenario about rate limits still fails if a reply drops its `req_id`.
 
-use super::catalog::{Catalog, Suggestion};
+use crate::profile::wecom::catalog::{Catalog, Suggestion};
+pub use crate::profile::Violation;
 use serde_json::Value;
-
-/// A broken rule: which behaviour, and what was seen.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Violation {
-    pub rule: &'static str,
-    pub message: String,
-}
 
 fn v(rule: &'static str, message: impl Into<String>) -> Violation {
     Violation { rule, message: message.into() }

@@ -2,21 +2,9 @@
 //! `nonce`, `timestamp` and a valid signature from the device identity, so scenarios spell
 //! out only what they test.
 
-use super::identity::DeviceIdentity;
 use super::signature;
+pub use crate::profile::DefaultContext;
 use serde_json::{json, Map, Value};
-
-/// What the defaults draw on.
-pub struct DefaultContext<'a> {
-    pub identity: &'a DeviceIdentity,
-    /// The seed SecretNo for `get_secret_no`, where the fleet has one.
-    pub seed_secret_no: Option<&'a str>,
-    /// Unix seconds on the scenario clock.
-    pub now: u64,
-    pub nonce: u64,
-    /// Values captured earlier in the session (`active_code`, `secret`), by name.
-    pub lookup: &'a dyn Fn(&str) -> Option<Value>,
-}
 
 /// Fills in `body` for `cmd`: fields the scenario gave win; a signature is computed over the
 /// final values unless the scenario gave one. Returns `None` for parameterless commands
@@ -66,6 +54,7 @@ pub fn fill_body(cmd: &str, given: Option<Value>, ctx: &DefaultContext<'_>) -> O
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::profile::DeviceIdentity;
 
     #[test]
     fn register_defaults_sign_with_the_identity() {

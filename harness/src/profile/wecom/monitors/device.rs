@@ -1,8 +1,8 @@
 //! Always-on checks of a device (the harness plays the cloud): D1, D2, D3, D12, D13, D21, D22.
 //! Each rule is reported once per link, at the first frame that breaks it.
 
-use crate::engine::transcript::{resend_body, Frame, Transcript, TranscriptEvent};
-use crate::protocol::rules::Violation;
+use crate::profile::wecom::volatile::resend_body;
+use crate::profile::{Frame, RoleMonitor, Violation, WireEvent};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::Duration;
@@ -30,7 +30,6 @@ struct Link {
 
 #[derive(Default)]
 pub struct DeviceMonitor {
-    seen: usize,
     links: BTreeMap<String, Link>,
     subscribes: Vec<Duration>,
     /// (new link, old link, when the new one opened): overlaps to judge.
@@ -51,66 +50,62 @@ fn content(frame: &Value) -> Value {
     }
 }
 
-/// The frame as the monitor reads it: JSON, or the envelope summary of a large frame.
-fn envelope(frame: &Frame) -> Option<&Value> {
-    match frame {
-        Frame::Json { json } => Some(json),
-        Frame::Large { envelope, .. } => envelope.as_ref(),
-        _ => None,
+impl RoleMonitor for DeviceMonitor {
+    fn rules(&self) -> &'static [&'static str] {
+        &["D1", "D2", "D3", "D12", "D13", "D21", "D22"]
+    }
+
+    fn observe(&mut self, at: Duration, event: &WireEvent<'_>) -> Vec<Violation> {
+        match *event {
+            WireEvent::Opened { conn } => {
+                for (name, link) in &self.links {
+                    if link.closed.is_none() {
+                        self.overlaps.push((conn.to_string(), name.clone(), at));
+                    }
+                }
+                self.links.insert(conn.to_string(), Link::default());
+            }
+            WireEvent::Abandoned { conn } => {
+                if let Some(link) = self.links.remove(conn) {
+                    let old = format!("{conn}~old");
+                    for o in &mut self.overlaps {
+                        if o.1 == conn {
+                            o.1 = old.clone();
+                        }
+                    }
+                    self.links.insert(old, link);
+                }
+            }
+            WireEvent::Closed { conn } => {
+                if let Some(link) = self.links.get_mut(conn) {
+                    link.closed.get_or_insert(at);
+                }
+            }
+            WireEvent::Sent { conn, frame } => {
+                if let Some(json) = frame.envelope() {
+                    self.cloud_sent(conn, json, at);
+                } else if let Frame::Binary { head, layout: Some(l), .. } = frame {
+                    // A binary reply answers the request whose req_id it carries.
+                    if l == "reply" {
+                        if let Some(id) = binary_reply_req_id(head) {
+                            self.cloud_sent(conn, &serde_json::json!({"headers": {"req_id": id}, "errcode": 0}), at);
+                        }
+                    }
+                }
+            }
+            WireEvent::Received { conn, frame } => return self.device_sent(conn, frame, at),
+        }
+        Vec::new()
+    }
+
+    fn tick(&mut self, now: Duration, _open: &[String], _end: bool) -> Vec<Violation> {
+        let mut out = self.heartbeats(now);
+        out.extend(self.two_links(now));
+        out
     }
 }
 
 impl DeviceMonitor {
-    pub fn sweep(&mut self, t: &Transcript, now: Duration, _open: &[String], _end: bool) -> Vec<Violation> {
-        let mut out = Vec::new();
-        for entry in &t.entries[self.seen.min(t.entries.len())..] {
-            let at = entry.at;
-            match &entry.event {
-                TranscriptEvent::Opened { conn, .. } => {
-                    for (name, link) in &self.links {
-                        if link.closed.is_none() {
-                            self.overlaps.push((conn.clone(), name.clone(), at));
-                        }
-                    }
-                    self.links.insert(conn.clone(), Link::default());
-                }
-                TranscriptEvent::Abandoned { conn } => {
-                    if let Some(link) = self.links.remove(conn) {
-                        let old = format!("{conn}~old");
-                        for o in &mut self.overlaps {
-                            if &o.1 == conn {
-                                o.1 = old.clone();
-                            }
-                        }
-                        self.links.insert(old, link);
-                    }
-                }
-                TranscriptEvent::Closed { conn, .. } => {
-                    if let Some(link) = self.links.get_mut(conn) {
-                        link.closed.get_or_insert(at);
-                    }
-                }
-                TranscriptEvent::Sent { conn, frame } => {
-                    if let Some(json) = envelope(frame) {
-                        self.cloud_sent(conn, json, at);
-                    } else if let Frame::Binary { head, layout: Some(l), .. } = frame {
-                        // A binary reply answers the request whose req_id it carries.
-                        if l == "reply" {
-                            if let Some(id) = binary_reply_req_id(head) {
-                                self.cloud_sent(conn, &serde_json::json!({"headers": {"req_id": id}, "errcode": 0}), at);
-                            }
-                        }
-                    }
-                }
-                TranscriptEvent::Received { conn, frame } => out.extend(self.device_sent(conn, frame, at)),
-                _ => {}
-            }
-        }
-        self.seen = t.entries.len();
-        out.extend(self.heartbeats(now));
-        out.extend(self.two_links(now));
-        out
-    }
 
     /// A frame the harness (as the cloud) sent: replies answer requests and may log in;
     /// pushes may be acknowledged.
@@ -253,31 +248,37 @@ fn binary_reply_req_id(head: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::transcript::Transcript;
     use serde_json::json;
 
     fn s(secs: f64) -> Duration {
         Duration::from_secs_f64(secs)
     }
 
-    struct Script(Transcript);
+    /// Frames on one link `a`, opened at 0 s: (time, sent by the device?, frame).
+    struct Script(Vec<(Duration, bool, Frame)>);
 
     impl Script {
         fn new() -> Script {
-            let mut t = Transcript::default();
-            t.push(Duration::ZERO, TranscriptEvent::Opened { conn: "a".into(), local: "127.0.0.1:1".into() });
-            Script(t)
+            Script(Vec::new())
         }
         fn device(mut self, at: f64, frame: serde_json::Value) -> Script {
-            self.0.push(s(at), TranscriptEvent::Received { conn: "a".into(), frame: Frame::Json { json: frame } });
+            self.0.push((s(at), true, Frame::Json { json: frame }));
             self
         }
         fn cloud(mut self, at: f64, frame: serde_json::Value) -> Script {
-            self.0.push(s(at), TranscriptEvent::Sent { conn: "a".into(), frame: Frame::Json { json: frame } });
+            self.0.push((s(at), false, Frame::Json { json: frame }));
             self
         }
+        /// Feeds the whole script to a fresh monitor, as one sweep ending at `now`.
         fn rules(&self, now: f64) -> Vec<&'static str> {
-            DeviceMonitor::default().sweep(&self.0, s(now), &[], true).into_iter().map(|v| v.rule).collect()
+            let mut m = DeviceMonitor::default();
+            let mut out = m.observe(Duration::ZERO, &WireEvent::Opened { conn: "a" });
+            for (at, by_device, frame) in &self.0 {
+                let e = if *by_device { WireEvent::Received { conn: "a", frame } } else { WireEvent::Sent { conn: "a", frame } };
+                out.extend(m.observe(*at, &e));
+            }
+            out.extend(m.tick(s(now), &[], true));
+            out.into_iter().map(|v| v.rule).collect()
         }
     }
 

@@ -1,15 +1,15 @@
 //! Always-on checks of every frame a cloud sends (C1, C2, C3, C12).
 
-use crate::engine::transcript::{Frame, Transcript, TranscriptEvent};
-use crate::protocol::rules::{self, Violation};
+use super::rules;
+use crate::profile::{Frame, RoleMonitor, Violation, WireEvent};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
 
-/// Reads the transcript incrementally and reports rule violations by the cloud.
+/// Reads the wire events and reports rule violations by the cloud.
 #[derive(Default)]
 pub struct CloudMonitor {
     strict_codes: bool,
-    seen: usize,
     /// req_ids the harness sent, per connection.
     sent: BTreeMap<String, HashSet<String>>,
 }
@@ -19,23 +19,28 @@ impl CloudMonitor {
         CloudMonitor { strict_codes, ..CloudMonitor::default() }
     }
 
-    /// Checks the entries added since the last call.
-    pub fn sweep(&mut self, transcript: &Transcript) -> Vec<Violation> {
-        let mut out = Vec::new();
-        for entry in &transcript.entries[self.seen.min(transcript.entries.len())..] {
-            match &entry.event {
-                TranscriptEvent::Sent { conn, frame: Frame::Json { json } } => {
-                    if let Some(id) = json.pointer("/headers/req_id").and_then(Value::as_str) {
-                        self.sent.entry(conn.clone()).or_default().insert(id.to_string());
-                    }
-                }
-                TranscriptEvent::Received { conn, frame } => out.extend(self.check(conn, frame)),
-                _ => {}
-            }
-        }
-        self.seen = transcript.entries.len();
-        out
+}
+
+impl RoleMonitor for CloudMonitor {
+    fn rules(&self) -> &'static [&'static str] {
+        &["C1", "C2", "C3", "C12"]
     }
+
+    fn observe(&mut self, _at: Duration, event: &WireEvent<'_>) -> Vec<Violation> {
+        match *event {
+            WireEvent::Sent { conn, frame: Frame::Json { json } } => {
+                if let Some(id) = json.pointer("/headers/req_id").and_then(Value::as_str) {
+                    self.sent.entry(conn.to_string()).or_default().insert(id.to_string());
+                }
+                Vec::new()
+            }
+            WireEvent::Received { conn, frame } => self.check(conn, frame),
+            _ => Vec::new(),
+        }
+    }
+}
+
+impl CloudMonitor {
 
     fn check(&self, conn: &str, frame: &Frame) -> Vec<Violation> {
         let json = match frame {

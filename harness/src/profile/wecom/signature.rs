@@ -52,7 +52,7 @@ mod tests {
     #[test]
     fn catalog_test_vectors() {
         let catalog: serde_json::Value =
-            serde_json::from_str(crate::protocol::catalog::CATALOG_JSON).unwrap();
+            serde_json::from_str(crate::profile::wecom::catalog::CATALOG_JSON).unwrap();
         let vectors = catalog["signature"]["test_vectors"].as_array().unwrap();
         assert_eq!(vectors.len(), 3);
         for v in vectors {

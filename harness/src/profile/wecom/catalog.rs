@@ -11,7 +11,7 @@ use serde::Deserialize;
 use std::sync::OnceLock;
 
 /// The catalog as shipped, also used by tests that check the catalog's own test vectors.
-pub const CATALOG_JSON: &str = include_str!("../../protocol/catalog.json");
+pub const CATALOG_JSON: &str = include_str!("../../../protocol/catalog.json");
 
 /// What the cloud advises after an error (FAQ): retry the request, or reconnect first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]

@@ -11,7 +11,7 @@ pub const SECRET_KEYS: &[&str] = &["secret", "secret_no", "active_code", "seed_s
 /// Keys whose values differ between runs: golden snapshots show placeholders instead.
 pub const VOLATILE_KEYS: &[&str] = &["req_id", "timestamp", "nonce", "device_signature", "signature", "oper_id"];
 
-pub const REDACTED: &str = "<redacted>";
+pub use crate::profile::{redact_text, REDACTED};
 
 /// Whether a key names a credential.
 pub fn is_secret_key(key: &str) -> bool {
@@ -34,14 +34,31 @@ pub fn redact_secrets(value: &Value) -> Value {
     }
 }
 
-/// Replaces every occurrence of each known secret string in free text (error messages,
-/// raw frames that are not JSON) with [`REDACTED`].
-pub fn redact_text(text: &str, secrets: &[&str]) -> String {
-    let mut out = text.to_string();
-    for s in secrets.iter().filter(|s| s.len() >= 4) {
-        out = out.replace(s, REDACTED);
+/// Body fields that differ between two sends of the same request (a re-send is signed anew).
+pub const RESEND_VOLATILE: &[&str] = &["timestamp", "nonce", "device_signature", "signature"];
+
+/// A request body with the fields a re-send changes removed: two sends of the same request
+/// compare equal, two different requests do not.
+pub fn resend_body(frame: &Value) -> Value {
+    let mut body = frame.get("body").cloned().unwrap_or(Value::Null);
+    if let Some(o) = body.as_object_mut() {
+        o.retain(|k, _| !RESEND_VOLATILE.contains(&k.as_str()));
     }
-    out
+    body
+}
+
+/// What a text frame too large to record keeps: `cmd`, `headers` (with `req_id`), `errcode`
+/// and a digest of the body without its volatile fields, never the body itself.
+pub fn large_frame_envelope(v: &Value) -> Value {
+    use sha1::Digest;
+    let digest = hex::encode(sha1::Sha1::digest(resend_body(v).to_string().as_bytes()));
+    let mut e = serde_json::json!({"body_digest": digest});
+    for key in ["cmd", "headers", "errcode"] {
+        if let Some(x) = v.get(key) {
+            e[key] = x.clone();
+        }
+    }
+    e
 }
 
 #[cfg(test)]

@@ -1,0 +1,82 @@
+//! A frame as recorded: what the transcript stores and the monitors read. Built through a
+//! [`Profile`], which says what is secret, what a large frame keeps and which binary layout
+//! a frame has.
+
+use super::Profile;
+use serde::{Deserialize, Serialize};
+
+/// Frames longer than this are recorded by length only, so a flood cannot bloat transcripts
+/// and reports.
+pub const MAX_RECORDED_TEXT: usize = 16 * 1024;
+
+/// A frame as recorded.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Frame {
+    /// A text frame that parsed as JSON (secrets redacted).
+    Json { json: serde_json::Value },
+    /// A text frame that is not JSON (cut to 512 bytes).
+    Text { text: String, len: usize },
+    /// A text frame too large to record whole: its length and, when it is a JSON envelope,
+    /// what the monitors need of it (the profile's [`Profile::large_frame_envelope`]) —
+    /// never the body itself.
+    Large {
+        len: usize,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        envelope: Option<serde_json::Value>,
+    },
+    /// A binary frame: its length, the first bytes in hex, and which of the profile's binary
+    /// layouts it has, if any.
+    Binary {
+        len: usize,
+        head: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        layout: Option<String>,
+    },
+}
+
+impl Frame {
+    pub fn text(text: &str, profile: &dyn Profile) -> Frame {
+        if text.len() > MAX_RECORDED_TEXT {
+            let envelope = serde_json::from_str::<serde_json::Value>(text)
+                .ok()
+                .filter(|v| v.is_object())
+                .map(|v| profile.redact(&profile.large_frame_envelope(&v)));
+            return Frame::Large { len: text.len(), envelope };
+        }
+        match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(v) => Frame::Json { json: profile.redact(&v) },
+            Err(_) => {
+                let cut = &text[..text.floor_char_boundary(512)];
+                Frame::Text { text: cut.to_string(), len: text.len() }
+            }
+        }
+    }
+
+    pub fn binary(bytes: &[u8], profile: &dyn Profile) -> Frame {
+        let layout = profile.binary_layout(bytes).map(str::to_string);
+        Frame::Binary { len: bytes.len(), head: hex::encode(&bytes[..bytes.len().min(32)]), layout }
+    }
+
+    /// One line for terminal output.
+    pub fn summary(&self) -> String {
+        match self {
+            Frame::Json { json } => {
+                let s = json.to_string();
+                if s.len() > 300 { format!("{}…", &s[..s.floor_char_boundary(300)]) } else { s }
+            }
+            Frame::Text { text, len } => format!("text({len} bytes) {:?}", &text[..text.floor_char_boundary(80)]),
+            Frame::Large { len, .. } => format!("text({len} bytes, too large to record)"),
+            Frame::Binary { len, head, .. } => format!("binary({len} bytes) {head}"),
+        }
+    }
+
+    /// The frame as the monitors read JSON: the JSON, or the envelope summary of a large frame.
+    pub fn envelope(&self) -> Option<&serde_json::Value> {
+        match self {
+            Frame::Json { json } => Some(json),
+            Frame::Large { envelope, .. } => envelope.as_ref(),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! The protocol-profile seam: everything the engine needs to know of the protocol it speaks,
+//! behind [`Profile`], plus the protocol-neutral types both sides share (device identities,
+//! the fleet, secrets, frames as recorded, rule objects and their violations).
+//!
+//! The engine holds an `Arc<dyn Profile>` and asks it; it never reaches past it. The WeCom
+//! smart-hardware protocol is [`wecom::WeComProfile`], in its own folder.
+
+pub mod fleet;
+pub mod frame;
+pub mod identity;
+pub mod rule;
+pub mod wecom;
+
+pub use fleet::{Fleet, FleetDevice, FleetError};
+pub use frame::Frame;
+pub use identity::{DeviceIdentity, Secret};
+pub use rule::{RoleMonitor, SecondLinkRule, Violation, WireEvent};
+/// The cloud's timers and limits a run refers to (the mock's settings, what a real cloud is
+/// assumed to do).
+pub use wecom::timing::CloudTimings;
+
+use serde_json::Value;
+use std::sync::Arc;
+
+
+/// What default request bodies draw on.
+pub struct DefaultContext<'a> {
+    pub identity: &'a DeviceIdentity,
+    /// The seed SecretNo, where the fleet has one.
+    pub seed_secret_no: Option<&'a str>,
+    /// Unix seconds on the scenario clock.
+    pub now: u64,
+    pub nonce: u64,
+    /// Values the session learned earlier ([`Learned::Value`]), by name.
+    pub lookup: &'a dyn Fn(&str) -> Option<Value>,
+}
+
+/// What a reply taught the session about a device.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Learned {
+    /// A value later default bodies draw on through [`DefaultContext::lookup`].
+    Value { name: &'static str, value: Value },
+    /// The device signs with this from now on (a new SecretNo).
+    SigningSecret(Secret),
+}
+
+/// A reply the cloud role sends unless the scenario says otherwise: success, with `body`
+/// (which may hold `${now}`, `${sn}`, `${req_id}`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DefaultReply {
+    pub cmd: &'static str,
+    pub body: Option<Value>,
+}
+
+/// What a reply step asks for, protocol-neutral: the profile builds the frame.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ReplyParts {
+    pub errcode: i64,
+    pub body: Option<Value>,
+    /// Overrides the profile's message.
+    pub errmsg: Option<String>,
+    /// Error advice given by the scenario; the profile's default otherwise.
+    pub suggestion: Option<String>,
+    pub interval: Option<i64>,
+    /// Leave the error advice out entirely.
+    pub no_advice: bool,
+}
+
+/// A run variable's value: a duration (the engine renders it as scenarios write durations)
+/// or a JSON value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RunValue {
+    Duration(std::time::Duration),
+    Json(Value),
+}
+
+/// A binary reply decoded for correlation and for matchers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BinaryReplyView {
+    pub req_id: String,
+    /// What matchers see (`{binary: {...}}` for WeCom).
+    pub view: Value,
+}
+
+/// A protocol profile. Object-safe: the engine holds it as `Arc<dyn Profile>`.
+pub trait Profile: Send + Sync {
+    /// A short name for reports and logs.
+    fn name(&self) -> &'static str;
+
+    // --- frames and correlation ---
+
+    /// A request frame from the device role; `body` left out when `None`.
+    fn request_frame(&self, cmd: &str, req_id: &str, body: Option<Value>) -> Value;
+    /// A push frame from the cloud role.
+    fn push_frame(&self, cmd: &str, req_id: &str, body: Option<Value>) -> Value;
+    /// A reply frame from the cloud role to `req_id`, with the profile's default advice.
+    fn reply_frame(&self, req_id: &str, reply: &ReplyParts) -> Value;
+    /// A binary reply from the cloud role carrying `data`.
+    fn binary_reply(&self, req_id: &str, data: &[u8]) -> Vec<u8>;
+    /// Where a frame carries its correlation id.
+    fn req_id<'v>(&self, frame: &'v Value) -> Option<&'v str>;
+    /// The command a request or push names.
+    fn command<'v>(&self, frame: &'v Value) -> Option<&'v str>;
+    /// Whether a JSON frame is the reply to the request with `req_id`.
+    fn is_reply_to(&self, frame: &Value, req_id: &str) -> bool;
+    /// A binary frame as a reply, if it is one.
+    fn decode_binary_reply(&self, bytes: &[u8]) -> Option<BinaryReplyView>;
+    /// A binary frame as a request, shown to matchers as JSON (it names its command where
+    /// [`Profile::command`] finds it), if it is one.
+    fn decode_binary_request(&self, bytes: &[u8]) -> Option<Value>;
+    /// The name of a binary frame's layout, recorded in the transcript.
+    fn binary_layout(&self, bytes: &[u8]) -> Option<&'static str>;
+    /// The always-on checks of a reply to a request the harness sent (`strict_codes`:
+    /// codes the profile does not define break a rule).
+    fn check_reply(&self, reply: &Value, req_id: &str, strict_codes: bool) -> Vec<Violation>;
+
+    // --- what requests get by default and what replies teach ---
+
+    /// A request body with the profile's defaults filled in (ids, nonces, signatures):
+    /// fields given win. `None` for a command that needs no body and got none.
+    fn default_body(&self, cmd: &str, given: Option<Value>, ctx: &DefaultContext<'_>) -> Option<Value>;
+    /// What a reply to `cmd` teaches the session about the device (the device role learns
+    /// from replies it receives, the cloud role from replies it sends).
+    fn learn(&self, cmd: &str, reply: &Value) -> Vec<Learned>;
+    /// The secret `$signature(kind, ...)` signs with, for a device.
+    fn signing_secret(&self, kind: &str, identity: &DeviceIdentity, seed: Option<&Secret>) -> Option<String>;
+
+    // --- the cloud role ---
+
+    /// The replies the cloud role sends without a step (`auto_reply` in scenarios overrides them).
+    fn default_auto_replies(&self) -> Vec<DefaultReply>;
+    /// A run variable (`${name}`) the profile defines from the cloud's timers.
+    fn run_variable(&self, name: &str, settings: &CloudTimings) -> Option<RunValue>;
+    /// The one-link rule for devices, if the protocol has one.
+    fn second_link_rule(&self) -> Option<SecondLinkRule>;
+
+    // --- secrets and volatile values ---
+
+    /// Whether values under this key are credentials.
+    fn is_secret_key(&self, key: &str) -> bool;
+    /// A copy with every credential replaced, at any depth.
+    fn redact(&self, value: &Value) -> Value;
+    /// Keys whose values differ between runs (golden snapshots show placeholders).
+    fn volatile_keys(&self) -> &'static [&'static str];
+    /// What a text frame too large to record keeps of a JSON object (before redaction).
+    fn large_frame_envelope(&self, value: &Value) -> Value;
+
+    // --- obligations and always-on monitors ---
+
+    /// Whether `id` names an obligation of the protocol.
+    fn is_obligation(&self, id: &str) -> bool;
+    /// The monitors of a cloud target (the harness plays a device).
+    fn cloud_monitors(&self, strict_codes: bool) -> Vec<Box<dyn RoleMonitor>>;
+    /// The monitors of a device target (the harness plays the cloud).
+    fn device_monitors(&self) -> Vec<Box<dyn RoleMonitor>>;
+}
+
+/// The profile the harness runs with when none is chosen: WeCom.
+pub fn default_profile() -> Arc<dyn Profile> {
+    Arc::new(wecom::WeComProfile)
+}
+
+/// Marks what [`redact_text`] and redaction by key put in place of a credential.
+pub const REDACTED: &str = "<redacted>";
+
+/// Replaces every occurrence of each known secret string in free text (error messages,
+/// raw frames that are not JSON) with [`REDACTED`].
+pub fn redact_text(text: &str, secrets: &[&str]) -> String {
+    let mut out = text.to_string();
+    for s in secrets.iter().filter(|s| s.len() >= 4) {
+        out = out.replace(s, REDACTED);
+    }
+    out
+}
+

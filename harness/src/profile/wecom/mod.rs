@@ -1,0 +1,343 @@
+//! The WeCom smart-hardware protocol profile: wire envelopes, the error-code catalog,
+//! signatures, default request bodies, binary layouts, the obligations and the always-on
+//! monitors, what counts as secret or volatile — and [`WeComProfile`], which offers all of
+//! it to the engine through [`Profile`].
+//!
+//! The profile knows nothing of scenarios; the engine knows nothing of WeCom but what it
+//! asks of [`Profile`].
+
+pub mod binary;
+pub mod catalog;
+pub mod defaults;
+pub mod envelope;
+pub mod monitors;
+pub mod obligations;
+pub mod signature;
+pub mod timing;
+pub mod volatile;
+
+pub use catalog::{Catalog, ErrorCode, Suggestion};
+pub use envelope::{Envelope, EnvelopeError};
+pub use crate::profile::{DeviceIdentity, Secret};
+pub use monitors::rules;
+
+use crate::profile::{
+    BinaryReplyView, CloudTimings, DefaultContext, DefaultReply, Learned, Profile, ReplyParts, RoleMonitor, RunValue, SecondLinkRule, Violation,
+};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// The WeCom smart-hardware long-connection protocol.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WeComProfile;
+
+/// D22: how long an old link may outlive the opening of a new one (a close on its way).
+pub const OVERLAP_GRACE: Duration = monitors::OVERLAP_GRACE;
+
+/// `{binary: {format_version, req_id, data_len, data}}`: a binary reply as matchers see it
+/// (the first 256 bytes of data, lossily as text).
+pub fn binary_reply_view(r: &binary::BinaryReply) -> Value {
+    let data = String::from_utf8_lossy(&r.data[..r.data.len().min(256)]).to_string();
+    json!({"binary": {"format_version": r.format_version, "req_id": r.req_id, "data_len": r.data.len(), "data": data}})
+}
+
+/// `{cmd: "upload_log", headers: {req_id}, binary: {data_len, data}}`: a binary `upload_log`
+/// as matchers see it (§1.2; the first 4096 bytes of data, lossily as text).
+pub fn upload_log_view(up: &binary::UploadLog) -> Value {
+    let data = String::from_utf8_lossy(&up.data[..up.data.len().min(4096)]).to_string();
+    json!({"cmd": "upload_log", "headers": {"req_id": up.req_id}, "binary": {"data_len": up.data.len(), "data": data}})
+}
+
+/// A JSON reply: success with `body`, or an error with `suggestion`/`interval` (given, the
+/// catalog's default, or left out with `no_advice`).
+pub fn build_reply(req_id: &str, r: &ReplyParts) -> Value {
+    let mut frame = if r.errcode == 0 {
+        envelope::reply_ok(req_id, r.body.clone())
+    } else {
+        let known = Catalog::get().error(r.errcode);
+        let suggestion = r.suggestion.as_deref().and_then(Suggestion::parse).or(known.map(|k| k.suggestion)).unwrap_or(Suggestion::Retry);
+        let interval = r.interval.or(known.map(|k| k.interval)).unwrap_or(3);
+        let meaning = known.map(|k| k.meaning.clone()).unwrap_or_else(|| "error".into());
+        let mut f = envelope::reply_error(Some(req_id), r.errcode, &meaning, suggestion, interval);
+        if let Some(b) = r.body.clone() {
+            f["body"] = b;
+        }
+        if r.no_advice {
+            if let Some(o) = f.as_object_mut() {
+                o.remove("suggestion");
+                o.remove("interval");
+            }
+        }
+        f
+    };
+    if let Some(m) = &r.errmsg {
+        frame["errmsg"] = json!(m);
+    }
+    frame
+}
+
+impl Profile for WeComProfile {
+    fn name(&self) -> &'static str {
+        "wecom"
+    }
+
+    fn request_frame(&self, cmd: &str, req_id: &str, body: Option<Value>) -> Value {
+        envelope::request(cmd, req_id, body)
+    }
+
+    fn push_frame(&self, cmd: &str, req_id: &str, body: Option<Value>) -> Value {
+        envelope::push(cmd, req_id, body)
+    }
+
+    fn reply_frame(&self, req_id: &str, reply: &ReplyParts) -> Value {
+        build_reply(req_id, reply)
+    }
+
+    fn binary_reply(&self, req_id: &str, data: &[u8]) -> Vec<u8> {
+        binary::encode_reply(req_id, data)
+    }
+
+    fn req_id<'v>(&self, frame: &'v Value) -> Option<&'v str> {
+        frame.pointer("/headers/req_id").and_then(Value::as_str)
+    }
+
+    fn command<'v>(&self, frame: &'v Value) -> Option<&'v str> {
+        frame.get("cmd").and_then(Value::as_str)
+    }
+
+    /// Replies carry no `cmd` (§1.4) and echo `headers.req_id`.
+    fn is_reply_to(&self, frame: &Value, req_id: &str) -> bool {
+        frame.get("cmd").is_none() && self.req_id(frame) == Some(req_id)
+    }
+
+    fn decode_binary_reply(&self, bytes: &[u8]) -> Option<BinaryReplyView> {
+        let r = binary::decode_reply(bytes).ok()?;
+        Some(BinaryReplyView { view: binary_reply_view(&r), req_id: r.req_id })
+    }
+
+    fn decode_binary_request(&self, bytes: &[u8]) -> Option<Value> {
+        binary::decode_upload_log(bytes).ok().map(|up| upload_log_view(&up))
+    }
+
+    fn binary_layout(&self, bytes: &[u8]) -> Option<&'static str> {
+        if binary::decode_upload_log(bytes).is_ok() {
+            Some("upload_log")
+        } else if binary::decode_reply(bytes).is_ok() {
+            Some("reply")
+        } else {
+            None
+        }
+    }
+
+    fn check_reply(&self, reply: &Value, req_id: &str, strict_codes: bool) -> Vec<Violation> {
+        rules::check_reply(reply, req_id, strict_codes)
+    }
+
+    fn default_body(&self, cmd: &str, given: Option<Value>, ctx: &DefaultContext<'_>) -> Option<Value> {
+        defaults::fill_body(cmd, given, ctx)
+    }
+
+    /// Success replies only: `register` gives the `active_code` that `active` sends, `active`
+    /// the `secret` that `subscribe_corp` sends, `get_secret_no` the SecretNo the device
+    /// signs with from then on.
+    fn learn(&self, cmd: &str, reply: &Value) -> Vec<Learned> {
+        if reply.get("errcode").and_then(Value::as_i64) != Some(0) {
+            return Vec::new();
+        }
+        let field = |k: &str| reply.pointer(&format!("/body/{k}")).cloned();
+        match cmd {
+            "register" => field("active_code").map(|value| Learned::Value { name: "active_code", value }).into_iter().collect(),
+            "active" => field("secret").map(|value| Learned::Value { name: "secret", value }).into_iter().collect(),
+            "get_secret_no" => match field("secret_no") {
+                Some(Value::String(s)) => vec![Learned::SigningSecret(Secret::new(s))],
+                _ => Vec::new(),
+            },
+            _ => Vec::new(),
+        }
+    }
+
+    /// `register` signs with the device's SecretNo, `secret_no` with the fleet's seed.
+    fn signing_secret(&self, kind: &str, identity: &DeviceIdentity, seed: Option<&Secret>) -> Option<String> {
+        match kind {
+            "register" => Some(identity.secret_no.expose().to_string()),
+            "secret_no" => seed.map(|s| s.expose().to_string()),
+            _ => None,
+        }
+    }
+
+    fn default_auto_replies(&self) -> Vec<DefaultReply> {
+        vec![
+            DefaultReply { cmd: "ping", body: None },
+            DefaultReply { cmd: "get_timestamp", body: Some(json!({"timestamp": "${now}"})) },
+        ]
+    }
+
+    fn run_variable(&self, name: &str, t: &CloudTimings) -> Option<RunValue> {
+        match name {
+            "heartbeat_timeout" => Some(RunValue::Duration(t.heartbeat_timeout)),
+            "heartbeat_timeout_s" => Some(RunValue::Json(json!(t.heartbeat_timeout.as_secs()))),
+            "subscribe_window" => Some(RunValue::Duration(t.subscribe_window)),
+            "subscribe_window_s" => Some(RunValue::Json(json!(t.subscribe_window.as_secs()))),
+            "subscribe_limit" => Some(RunValue::Json(json!(t.subscribe_limit))),
+            _ => None,
+        }
+    }
+
+    fn second_link_rule(&self) -> Option<SecondLinkRule> {
+        Some(SecondLinkRule { rule: "D22", grace: OVERLAP_GRACE })
+    }
+
+    fn is_secret_key(&self, key: &str) -> bool {
+        volatile::is_secret_key(key)
+    }
+
+    fn redact(&self, value: &Value) -> Value {
+        volatile::redact_secrets(value)
+    }
+
+    fn volatile_keys(&self) -> &'static [&'static str] {
+        volatile::VOLATILE_KEYS
+    }
+
+    fn large_frame_envelope(&self, value: &Value) -> Value {
+        volatile::large_frame_envelope(value)
+    }
+
+    fn is_obligation(&self, id: &str) -> bool {
+        obligations::is_known(id)
+    }
+
+    fn cloud_monitors(&self, strict_codes: bool) -> Vec<Box<dyn RoleMonitor>> {
+        vec![Box::new(monitors::CloudMonitor::new(strict_codes))]
+    }
+
+    fn device_monitors(&self) -> Vec<Box<dyn RoleMonitor>> {
+        vec![Box::new(monitors::DeviceMonitor::default())]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::Frame;
+
+    fn p() -> std::sync::Arc<dyn Profile> {
+        crate::profile::default_profile()
+    }
+
+    #[test]
+    fn replies_teach_the_session_what_later_requests_need() {
+        let p = p();
+        let ok = |body: Value| json!({"headers": {"req_id": "r"}, "errcode": 0, "errmsg": "ok", "body": body});
+        assert_eq!(p.learn("register", &ok(json!({"active_code": "AC1"}))), [Learned::Value { name: "active_code", value: json!("AC1") }]);
+        assert_eq!(p.learn("active", &ok(json!({"secret": "S1"}))), [Learned::Value { name: "secret", value: json!("S1") }]);
+        assert_eq!(p.learn("get_secret_no", &ok(json!({"secret_no": "N2"}))), [Learned::SigningSecret(Secret::new("N2"))]);
+        // Nothing from errors, from replies without the field, from a non-string SecretNo or other commands.
+        assert!(p.learn("register", &json!({"errcode": 600002, "body": {"active_code": "AC1"}})).is_empty());
+        assert!(p.learn("register", &ok(json!({}))).is_empty());
+        assert!(p.learn("get_secret_no", &ok(json!({"secret_no": 7}))).is_empty());
+        assert!(p.learn("ping", &ok(json!({"secret": "S1"}))).is_empty());
+    }
+
+    #[test]
+    fn default_bodies_draw_on_what_was_learned() {
+        let p = p();
+        let id = DeviceIdentity::new("SN0001", "S3cretNo");
+        let lookup = |k: &str| (k == "active_code").then(|| json!("AC1"));
+        let ctx = DefaultContext { identity: &id, seed_secret_no: None, now: 1700000000, nonce: 123456, lookup: &lookup };
+        assert_eq!(p.default_body("active", None, &ctx), Some(json!({"active_code": "AC1"})));
+        assert_eq!(p.default_body("register", None, &ctx).unwrap()["device_signature"], "3adf75b3fe09630b3b7c6268a35a68c105c320a7");
+        assert_eq!(p.default_body("ping", None, &ctx), None);
+    }
+
+    #[test]
+    fn signing_secrets_by_kind() {
+        let p = p();
+        let id = DeviceIdentity::new("SN", "own");
+        let seed = Secret::new("seed");
+        assert_eq!(p.signing_secret("register", &id, Some(&seed)).as_deref(), Some("own"));
+        assert_eq!(p.signing_secret("secret_no", &id, Some(&seed)).as_deref(), Some("seed"));
+        assert_eq!(p.signing_secret("secret_no", &id, None), None);
+        assert_eq!(p.signing_secret("dynamic_login", &id, Some(&seed)), None);
+    }
+
+    #[test]
+    fn the_cloud_role_answers_ping_and_get_timestamp_by_default() {
+        let replies = p().default_auto_replies();
+        let cmds: Vec<&str> = replies.iter().map(|r| r.cmd).collect();
+        assert_eq!(cmds, ["ping", "get_timestamp"]);
+        assert_eq!(replies[0].body, None);
+        assert_eq!(replies[1].body, Some(json!({"timestamp": "${now}"})));
+    }
+
+    #[test]
+    fn run_variables_come_from_the_cloud_timings() {
+        let p = p();
+        let t = CloudTimings::MOCK;
+        assert_eq!(p.run_variable("heartbeat_timeout", &t), Some(RunValue::Duration(Duration::from_secs(90))));
+        assert_eq!(p.run_variable("heartbeat_timeout_s", &t), Some(RunValue::Json(json!(90))));
+        assert_eq!(p.run_variable("subscribe_window", &t), Some(RunValue::Duration(Duration::from_secs(60))));
+        assert_eq!(p.run_variable("subscribe_window_s", &t), Some(RunValue::Json(json!(60))));
+        assert_eq!(p.run_variable("subscribe_limit", &t), Some(RunValue::Json(json!(5))));
+        assert_eq!(p.run_variable("sn", &t), None);
+    }
+
+    #[test]
+    fn correlation_and_binary_layouts() {
+        let p = p();
+        let reply = envelope::reply_ok("r1", None);
+        assert!(p.is_reply_to(&reply, "r1"));
+        assert!(!p.is_reply_to(&reply, "r2"));
+        assert!(!p.is_reply_to(&envelope::push("push_x", "r1", None), "r1"), "a push is not a reply");
+        assert_eq!(p.req_id(&reply), Some("r1"));
+        assert_eq!(p.command(&p.request_frame("ping", "r", None)), Some("ping"));
+        let bin = p.binary_reply("r9", b"data");
+        assert_eq!(p.binary_layout(&bin), Some("reply"));
+        let view = p.decode_binary_reply(&bin).unwrap();
+        assert_eq!(view.req_id, "r9");
+        assert_eq!(view.view, json!({"binary": {"format_version": 1, "req_id": "r9", "data_len": 4, "data": "data"}}));
+        let up = binary::encode_upload_log("u1", b"log");
+        assert_eq!(p.binary_layout(&up), Some("upload_log"));
+        let req = p.decode_binary_request(&up).unwrap();
+        assert_eq!(p.command(&req), Some("upload_log"));
+        assert_eq!(req, json!({"cmd": "upload_log", "headers": {"req_id": "u1"}, "binary": {"data_len": 3, "data": "log"}}));
+        assert_eq!(p.binary_layout(&[1, 2, 3]), None);
+        assert!(p.decode_binary_request(&bin).is_none());
+    }
+
+    #[test]
+    fn error_replies_get_the_catalogs_advice() {
+        let p = p();
+        let f = p.reply_frame("r", &ReplyParts { errcode: catalog::codes::NOT_LOGIN, ..ReplyParts::default() });
+        assert_eq!((f["suggestion"].as_str(), f["interval"].as_i64()), (Some("retry"), Some(1)));
+        let f = p.reply_frame("r", &ReplyParts { errcode: 600020, no_advice: true, errmsg: Some("x".into()), ..ReplyParts::default() });
+        assert!(f.get("suggestion").is_none() && f["errmsg"] == "x");
+        assert!(p.check_reply(&p.reply_frame("r", &ReplyParts::default()), "r", true).is_empty());
+    }
+
+    #[test]
+    fn the_one_link_rule_and_the_monitors_name_their_obligations() {
+        let p = p();
+        let rule = p.second_link_rule().unwrap();
+        assert_eq!((rule.rule, rule.grace), ("D22", Duration::from_secs(1)));
+        assert_eq!(rule.reopened("dev").message, "the device opened a new link while its old `dev` link stayed open");
+        assert!(rule.waiting(Duration::from_millis(1500)).message.ends_with("(1.5 s side by side)"));
+        for m in p.cloud_monitors(true).iter().chain(p.device_monitors().iter()) {
+            assert!(m.rules().iter().all(|r| p.is_obligation(r)), "{:?}", m.rules());
+        }
+        assert!(p.device_monitors()[0].rules().contains(&"D22"));
+    }
+
+    #[test]
+    fn frames_are_recorded_redacted_and_large_ones_summarised() {
+        let p = p();
+        let f = Frame::text(r#"{"cmd":"active","headers":{"req_id":"a"},"body":{"secret":"s3cret"}}"#, &*p);
+        assert_eq!(f, Frame::Json { json: json!({"cmd":"active","headers":{"req_id":"a"},"body":{"secret":"<redacted>"}}) });
+        let big = json!({"cmd": "x", "headers": {"req_id": "b"}, "body": {"pad": "y".repeat(20_000), "secret_no": "n"}}).to_string();
+        let Frame::Large { envelope: Some(e), .. } = Frame::text(&big, &*p) else { panic!("not large") };
+        assert_eq!((e["cmd"].as_str(), e["headers"]["req_id"].as_str()), (Some("x"), Some("b")));
+        assert!(e.get("body").is_none() && e["body_digest"].is_string());
+        assert!(p.is_secret_key("secret_no") && !p.is_secret_key("sn"));
+        assert!(p.volatile_keys().contains(&"req_id"));
+    }
+}
