@@ -422,9 +422,7 @@ impl<'a> Loader<'a> {
             if key == "steps" && args.get("manual").is_some() {
                 continue;
             }
-            if args.get(key).is_none() {
-                self.missing(&args, key, "a scenario");
-            }
+            self.required(&args, key, "a scenario");
         }
         Some(args)
     }
@@ -433,6 +431,16 @@ impl<'a> Loader<'a> {
         if !args.misspells(key) {
             self.error(args.node.span, format!("missing required key `{key}` in {what}"));
         }
+    }
+
+    /// The value of a required key; when it is absent, reports it as missing in `what`
+    /// (unless an unknown key looks like its typo) and returns `None`.
+    fn required<'n>(&mut self, args: &Args<'n>, key: &str, what: &str) -> Option<&'n Node> {
+        let node = args.get(key);
+        if node.is_none() {
+            self.missing(args, key, what);
+        }
+        node
     }
 
     fn id(&mut self, top: &Args<'_>) -> Option<Spanned<String>> {
@@ -1021,9 +1029,7 @@ impl<'a> Loader<'a> {
         let a = args.as_ref();
         let get = |key| a.and_then(|a| a.get(key));
         if let Some(a) = a {
-            if a.get("frame").is_none() {
-                self.missing(a, "frame", "an `expect` step");
-            }
+            self.required(a, "frame", "an `expect` step");
         }
         let expect = Expect {
             conn: a.map(|a| self.conn(a)).unwrap_or_default(),
@@ -1039,16 +1045,7 @@ impl<'a> Loader<'a> {
     fn change_ip(&mut self, value: &Node) -> ChangeIp {
         let args = self.step_args(value, "change_ip", CHANGE_IP_KEYS);
         let conn = args.as_ref().map(|a| self.conn(a)).unwrap_or_default();
-        let to = match args.as_ref() {
-            Some(a) => match a.get("to") {
-                Some(n) => self.loopback(n, "to"),
-                None => {
-                    self.missing(a, "to", "a `change_ip` step");
-                    None
-                }
-            },
-            None => None,
-        };
+        let to = args.as_ref().and_then(|a| self.required(a, "to", "a `change_ip` step")).and_then(|n| self.loopback(n, "to"));
         ChangeIp { conn, to: to.unwrap_or_default() }
     }
 
@@ -1067,16 +1064,8 @@ impl<'a> Loader<'a> {
     fn expect_silence(&mut self, value: &Node) -> ExpectSilence {
         let args = self.step_args(value, "expect_silence", EXPECT_SILENCE_KEYS);
         let conn = args.as_ref().map(|a| self.conn(a)).unwrap_or_default();
-        let duration = match args.as_ref() {
-            Some(a) => match a.get("for") {
-                Some(n) => self.duration(n, "for"),
-                None => {
-                    self.missing(a, "for", "an `expect_silence` step");
-                    None
-                }
-            },
-            None => None,
-        };
+        let duration =
+            args.as_ref().and_then(|a| self.required(a, "for", "an `expect_silence` step")).and_then(|n| self.duration(n, "for"));
         let cmd = args.as_ref().and_then(|a| a.get("cmd").map(|n| (a, n)));
         let cmd = match (cmd, self.role) {
             (Some((a, _)), Some(role @ Role::Device)) => {
@@ -1098,20 +1087,8 @@ impl<'a> Loader<'a> {
 
     fn repeat(&mut self, value: &Node) -> Repeat {
         let Some(args) = self.step_args(value, "repeat", REPEAT_KEYS) else { return Repeat { times: 0, steps: Vec::new() } };
-        let times = match args.get("times") {
-            Some(n) => self.integer_in(n, "times", 1, MAX_REPEAT).unwrap_or(0),
-            None => {
-                self.missing(&args, "times", "a `repeat` step");
-                0
-            }
-        };
-        let steps = match args.get("steps") {
-            Some(n) => self.steps(n, "steps"),
-            None => {
-                self.missing(&args, "steps", "a `repeat` step");
-                Vec::new()
-            }
-        };
+        let times = self.required(&args, "times", "a `repeat` step").and_then(|n| self.integer_in(n, "times", 1, MAX_REPEAT)).unwrap_or(0);
+        let steps = self.required(&args, "steps", "a `repeat` step").map(|n| self.steps(n, "steps")).unwrap_or_default();
         Repeat { times: times as u32, steps }
     }
 
@@ -1410,26 +1387,16 @@ impl<'a> Loader<'a> {
     fn max_per(&mut self, node: &Node) -> Option<(u32, DurationExpr)> {
         let args = self.args(node, "`max_per`", MAX_PER_KEYS, "max_per")?;
         let what = "`max_per` of a `timing` step";
-        let count = match args.get("count") {
-            Some(n) => self.integer_in(n, "count", 1, MAX_COUNT),
-            None => {
-                self.missing(&args, "count", what);
-                None
-            }
-        };
-        let per = match args.get("per") {
-            Some(n) => self.duration(n, "per").filter(|d| {
+        let count = self.required(&args, "count", what).and_then(|n| self.integer_in(n, "count", 1, MAX_COUNT));
+        let per = self.required(&args, "per", what).and_then(|n| {
+            self.duration(n, "per").filter(|d| {
                 let zero = *d == DurationExpr::Fixed(Duration::ZERO);
                 if zero {
                     self.error(n.span, "`per` must be longer than zero");
                 }
                 !zero
-            }),
-            None => {
-                self.missing(&args, "per", what);
-                None
-            }
-        };
+            })
+        });
         Some((count? as u32, per?))
     }
 
@@ -1464,19 +1431,15 @@ impl<'a> Loader<'a> {
 
     fn checkin(&mut self, node: &Node) -> Option<DeviceControl> {
         let args = self.args(node, "a `checkin`", CHECKIN_KEYS, "checkin")?;
-        let userid = match args.get("userid") {
-            Some(n) => self.text(n, "userid", "a user id (a string)").filter(|u| {
+        let userid = self.required(&args, "userid", "a `checkin`").and_then(|n| {
+            self.text(n, "userid", "a user id (a string)").filter(|u| {
                 let empty = u.trim().is_empty();
                 if empty {
                     self.error(n.span, "`userid` is empty");
                 }
                 !empty
-            }),
-            None => {
-                self.missing(&args, "userid", "a `checkin`");
-                None
-            }
-        };
+            })
+        });
         // The catalog's values: pass_type 1 in, 2 out, 3 unknown; pass_method 1 face, 2 QR,
         // 3 remote, 4 fingerprint, 5 WeCom scans the device's QR, 6 the device scans a phone's.
         let pass_type = args.get("pass_type").and_then(|n| self.integer_in(n, "pass_type", 1, 3)).map(|n| n as u32);
@@ -1498,13 +1461,7 @@ impl<'a> Loader<'a> {
     }
 
     fn required_string(&mut self, args: &Args<'_>, key: &str, what: &str) -> Option<String> {
-        match args.get(key) {
-            Some(n) => self.string(n, key),
-            None => {
-                self.missing(args, key, what);
-                None
-            }
-        }
+        self.required(args, key, what).and_then(|n| self.string(n, key))
     }
 
     fn string(&mut self, node: &Node, key: &str) -> Option<String> {

@@ -6,6 +6,7 @@ pub mod expr;
 pub mod loader;
 pub mod matcher;
 pub mod model;
+pub mod span;
 pub mod yaml;
 
 pub use diagnostic::Diagnostic;
