@@ -1,7 +1,7 @@
 //! Diagnostics: one message about one place in one file, rendered the way Hurl and rustc do
 //! (the line, a caret under the offending token, what was expected, and a "did you mean").
 
-use super::model::Span;
+use super::span::Span;
 use std::fmt;
 use std::path::PathBuf;
 

@@ -5,7 +5,7 @@
 //! string that is exactly one `${...}` takes the variable's JSON type, so
 //! `timestamp: "${now-400}"` stays a number.
 
-use super::model::DurationExpr;
+use super::span::DurationExpr;
 use serde_json::Value;
 use std::time::Duration;
 

@@ -1,31 +1,12 @@
 //! The typed scenario model. Every node that a failure can point at keeps its [`Span`].
 
 use super::matcher::Matcher;
+pub use super::span::{DurationExpr, Span, Spanned};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// A position in a scenario file, 1-based.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
-pub struct Span {
-    pub line: u32,
-    pub col: u32,
-}
-
-/// A value with the place it was written.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Spanned<T> {
-    pub value: T,
-    pub span: Span,
-}
-
-impl<T> Spanned<T> {
-    pub fn new(value: T, span: Span) -> Self {
-        Spanned { value, span }
-    }
-}
 
 /// The file a scenario came from, kept whole so diagnostics can show the line.
 #[derive(Debug, PartialEq)]
@@ -63,14 +44,6 @@ pub enum Capability {
     DeviceControl,
     /// The fleet has a seed SecretNo (`get_secret_no` can be exercised).
     Seed,
-}
-
-/// A duration as written: either fixed, or an expression over run variables such as
-/// `${heartbeat_timeout}+10s` that is resolved when the step runs.
-#[derive(Clone, Debug, PartialEq)]
-pub enum DurationExpr {
-    Fixed(Duration),
-    Expr(String),
 }
 
 /// One scenario file.

@@ -7,7 +7,7 @@
 //! a budget, so a "billion laughs" file fails instead of eating memory); a second document,
 //! a duplicate key in one mapping, a non-scalar key and any tag but `!!str` are errors.
 
-use super::model::Span;
+use super::span::Span;
 use saphyr_parser::{Event, Parser, ScalarStyle, ScanError, Tag};
 use serde_json::Value;
 use std::collections::HashMap;

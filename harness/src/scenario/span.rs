@@ -1,0 +1,33 @@
+//! Leaf types every scenario module shares: source positions and durations as written.
+//! This module imports nothing from the crate, so model, matcher, expr, yaml and diagnostic
+//! can all use it without forming a cycle.
+
+use std::time::Duration;
+
+/// A position in a scenario file, 1-based.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub struct Span {
+    pub line: u32,
+    pub col: u32,
+}
+
+/// A value with the place it was written.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Spanned<T> {
+    pub value: T,
+    pub span: Span,
+}
+
+impl<T> Spanned<T> {
+    pub fn new(value: T, span: Span) -> Self {
+        Spanned { value, span }
+    }
+}
+
+/// A duration as written: either fixed, or an expression over run variables such as
+/// `${heartbeat_timeout}+10s` that is resolved when the step runs.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DurationExpr {
+    Fixed(Duration),
+    Expr(String),
+}

@@ -1,0 +1,37 @@
+//! The `expect_silence` step: its keys and its parser.
+
+use crate::scenario::model::*;
+use crate::scenario::parse::*;
+use crate::scenario::yaml::Node;
+use std::time::Duration;
+
+pub(in crate::scenario) const EXPECT_SILENCE_KEYS: &[&str] = &["conn", "for", "cmd"];
+
+impl Loader<'_> {
+    pub(in crate::scenario) fn expect_silence(&mut self, value: &Node) -> ExpectSilence {
+        let args = self.step_args(value, "expect_silence", EXPECT_SILENCE_KEYS);
+        let conn = args.as_ref().map(|a| self.conn(a)).unwrap_or_default();
+        let duration =
+            args.as_ref().and_then(|a| self.required(a, "for", "an `expect_silence` step")).and_then(|n| self.duration(n, "for"));
+        let cmd = args.as_ref().and_then(|a| a.get("cmd").map(|n| (a, n)));
+        let cmd = match (cmd, self.role) {
+            (Some((a, _)), Some(role @ Role::Device)) => {
+                let key = key_of(a, "cmd");
+                let d = self
+                    .diag(
+                        key.span,
+                        format!(
+                            "`cmd` of `expect_silence` belongs to the cloud role; this scenario has `role: {}`",
+                            role.as_str()
+                        ),
+                    )
+                    .note("with `role: device` nothing at all may arrive during the silence");
+                self.push(d);
+                None
+            }
+            (Some((_, n)), _) => self.string(n, "cmd"),
+            (None, _) => None,
+        };
+        ExpectSilence { conn, duration: duration.unwrap_or(DurationExpr::Fixed(Duration::ZERO)), cmd }
+    }
+}

@@ -1,0 +1,47 @@
+//! The `push` step: its keys and its parser.
+
+use crate::profile::wecom::Catalog;
+use crate::scenario::diagnostic::did_you_mean;
+use crate::scenario::model::*;
+use crate::scenario::parse::*;
+use crate::scenario::yaml::{to_json, Node};
+
+pub(in crate::scenario) const PUSH_KEYS: &[&str] = &["conn", "cmd", "body", "req_id"];
+
+impl Loader<'_> {
+    pub(in crate::scenario) fn push_step(&mut self, value: &Node) -> Push {
+        let args = self.step_args(value, "push", PUSH_KEYS);
+        let a = args.as_ref();
+        let get = |key| a.and_then(|a| a.get(key));
+        let cmd = a.and_then(|a| self.required_string(a, "cmd", "a `push` step"));
+        if let (Some(cmd), Some(node)) = (cmd.as_deref(), get("cmd")) {
+            self.check_push_cmd(cmd, node);
+        }
+        Push {
+            conn: a.map(|a| self.conn(a)).unwrap_or_default(),
+            cmd: cmd.unwrap_or_default(),
+            body: get("body").map(to_json),
+            req_id: get("req_id").and_then(|n| self.text(n, "req_id", "a string")),
+        }
+    }
+
+    /// Pushes are told from requests by their cmd (`push_*`, C2).
+    pub(in crate::scenario) fn check_push_cmd(&mut self, cmd: &str, node: &Node) {
+        if cmd.starts_with("push_") {
+            return;
+        }
+        let pushes: Vec<&str> =
+            Catalog::get().commands.iter().map(|c| c.name.as_str()).filter(|n| n.starts_with("push_")).collect();
+        let prefixed = format!("push_{cmd}");
+        let help = if pushes.contains(&prefixed.as_str()) {
+            Some(format!("did you mean `{prefixed}`?"))
+        } else {
+            did_you_mean(cmd, &pushes)
+        };
+        let d = self
+            .diag(node.span, format!("the `cmd` of a push must start with `push_`, found `{cmd}`"))
+            .expected("a push cmd like push_bind_corp")
+            .maybe_help(help);
+        self.push(d);
+    }
+}
