@@ -3,8 +3,7 @@
 use super::{At, Session, Stop, StepResult, Target};
 use crate::wire::connection::{pending_bytes, AutoResponder, Connection, Inbound, Item, MAX_PENDING, MAX_PENDING_BYTES};
 use crate::engine::device_target::TargetDevice;
-use crate::profile::wecom::{binary, envelope};
-use crate::profile::{ReplyParts, Secret};
+use crate::profile::{Profile, ReplyParts};
 use crate::scenario::expr::{self, format_duration};
 use crate::scenario::model::*;
 use crate::targets::sim::SimControl;
@@ -14,10 +13,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
-
-/// How long a device may keep its old link open after opening a new one before that counts
-/// as two links (D22) rather than a close still on its way.
-const OVERLAP_GRACE: Duration = Duration::from_secs(1);
 
 impl<'a> Session<'a> {
     fn device_target(&mut self, at: &At) -> Result<&mut TargetDevice, Stop> {
@@ -31,19 +26,21 @@ impl<'a> Session<'a> {
     fn reply_frame(&self, req_id: &str, spec: &ReplySpec, at: &At) -> Result<Message, Stop> {
         if let Some(data) = &spec.binary {
             let data = self.expand_text(data, at)?;
-            return Ok(Message::binary(binary::encode_reply(req_id, data.as_bytes())));
+            return Ok(Message::binary(self.profile.binary_reply(req_id, data.as_bytes())));
         }
         let body = spec.body.as_ref().map(|b| self.expand(b, at)).transpose()?;
         let errmsg = spec.errmsg.as_ref().map(|m| self.expand_text(m, at)).transpose()?;
-        Ok(Message::text(build_reply(req_id, spec, body, errmsg).to_string()))
+        Ok(Message::text(build_reply(&*self.profile, req_id, spec, body, errmsg).to_string()))
     }
 
-    /// The auto-responder for this scenario's connections: `auto_reply` over the defaults.
+    /// The auto-responder for this scenario's connections: `auto_reply` over the profile's
+    /// defaults.
     fn auto_responder(&self) -> AutoResponder {
         let mut table: BTreeMap<String, ReplySpec> = BTreeMap::new();
         let ok = ReplySpec { errcode: 0, errmsg: None, body: None, suggestion: None, interval: None, binary: None, no_advice: false };
-        table.insert("ping".into(), ok.clone());
-        table.insert("get_timestamp".into(), ReplySpec { body: Some(json!({"timestamp": "${now}"})), ..ok });
+        for default in self.profile.default_auto_replies() {
+            table.insert(default.cmd.to_string(), ReplySpec { body: default.body, ..ok.clone() });
+        }
         for (cmd, entry) in self.sc.auto_reply.iter().flatten() {
             match entry {
                 AutoReply::Off => table.remove(cmd),
@@ -54,9 +51,10 @@ impl<'a> Session<'a> {
         let sn = self.sc.devices.first().and_then(|d| self.devices.get(d)).map(|d| d.identity.sn.clone()).unwrap_or_default();
         let scenario_vars = self.sc.vars.clone();
         let rec = self.rec.clone();
+        let profile = self.profile.clone();
         Arc::new(move |frame: &Value| {
-            let cmd = frame.get("cmd")?.as_str()?;
-            let req_id = frame.pointer("/headers/req_id")?.as_str()?;
+            let cmd = profile.command(frame)?;
+            let req_id = profile.req_id(frame)?;
             let spec = table.get(cmd)?;
             let vars = |n: &str| match n {
                 "now" => Some(json!(clock.now_unix())),
@@ -72,7 +70,7 @@ impl<'a> Session<'a> {
                     spec.body.clone()
                 }
             };
-            Some(Message::text(build_reply(req_id, spec, body, spec.errmsg.clone()).to_string()))
+            Some(Message::text(build_reply(&*profile, req_id, spec, body, spec.errmsg.clone()).to_string()))
         })
     }
 
@@ -115,6 +113,7 @@ impl<'a> Session<'a> {
         // `cmd` may name an earlier request's cmd: `${last_cmd}`.
         let want = r.cmd.as_deref().map(|c| self.expand_text(c, at)).transpose()?;
         let what = want.as_deref().map(|c| format!("`{c}`")).unwrap_or_else(|| "a request".into());
+        let profile = self.profile.clone();
         let conn = self.conn(&r.conn, at)?;
         let mut others: Vec<Inbound> = Vec::new();
         let mut seen: Vec<String> = Vec::new();
@@ -126,8 +125,8 @@ impl<'a> Session<'a> {
                 let also = if seen.is_empty() { String::new() } else { format!(" (it sent: {})", seen.join(", ")) };
                 break Err(format!("no {what} from the device within {}{also}", format_duration(within)));
             };
-            if let Some(v) = as_request(&inbound.item) {
-                if let Some(cmd) = v.get("cmd").and_then(Value::as_str) {
+            if let Some(v) = as_request(&*profile, &inbound.item) {
+                if let Some(cmd) = profile.command(&v) {
                     if want.as_deref().is_none_or(|c| c == cmd) {
                         break Ok((inbound.at, v));
                     }
@@ -148,8 +147,8 @@ impl<'a> Session<'a> {
         }
         let (arrived, frame) = outcome.map_err(|m| at.fail(format!("[{}] {m}", r.conn)))?;
         at.not_before(&format!("[{}] {what}", r.conn), arrived.saturating_sub(started), not_before)?;
-        let req_id = frame.pointer("/headers/req_id").and_then(Value::as_str).unwrap_or_default().to_string();
-        let cmd = frame.get("cmd").and_then(Value::as_str).unwrap_or_default().to_string();
+        let req_id = self.profile.req_id(&frame).unwrap_or_default().to_string();
+        let cmd = self.profile.command(&frame).unwrap_or_default().to_string();
         self.vars.insert("req_id".into(), json!(req_id));
         self.vars.insert("last_req_id".into(), json!(req_id));
         self.vars.insert("last_cmd".into(), json!(cmd));
@@ -171,12 +170,13 @@ impl<'a> Session<'a> {
             None => self.last_received.get(&r.conn).cloned().ok_or_else(|| at.error(format!("no request received on `{}` to reply to", r.conn)))?,
         };
         let msg = self.reply_frame(&req_id, &r.spec, at)?;
-        // The SecretNo the harness hands out is what the device signs with from now on.
-        if cmd == "get_secret_no" && r.spec.errcode == 0 {
-            if let Some(Value::String(s)) = r.spec.body.as_ref().and_then(|b| b.get("secret_no")).map(|v| self.expand(v, at)).transpose()? {
+        // What the harness hands out (a new SecretNo) is what the device uses from now on.
+        if let Message::Text(text) = &msg {
+            if let Ok(sent) = serde_json::from_str::<Value>(text) {
+                let learned = self.profile.learn(&cmd, &sent);
                 let first = self.sc.devices.first().cloned().unwrap_or_default();
                 if let Some(d) = self.devices.get_mut(&first) {
-                    d.identity.secret_no = Secret::new(s);
+                    d.apply(learned);
                 }
             }
         }
@@ -197,7 +197,7 @@ impl<'a> Session<'a> {
         };
         let body = p.body.as_ref().map(|b| self.expand(b, at)).transpose()?;
         self.vars.insert("last_push_req_id".into(), json!(req_id));
-        let frame = envelope::push(&p.cmd, &req_id, body);
+        let frame = self.profile.push_frame(&p.cmd, &req_id, body);
         let conn = self.conn(&p.conn, at)?;
         conn.send(Message::text(frame.to_string())).await.map_err(|e| at.fail(format!("[{}] cannot push: {e}", p.conn)))
     }
@@ -207,16 +207,16 @@ impl<'a> Session<'a> {
         let not_before = self.resolve_opt(&e.not_before, at)?;
         let started = self.now();
         let arrived = self.take_connection(&e.conn, within, at).await?;
-        // The new link replaced the old under `conn`; an old one still open must close now.
-        if let Some(mut old) = self.abandoned.pop() {
-            if old.ended().is_none() {
-                tokio::time::sleep(OVERLAP_GRACE).await;
+        // The new link replaced the old under `conn`; where the profile has a one-link rule,
+        // an old one still open must close now.
+        if let Some(rule) = self.profile.second_link_rule() {
+            if let Some(mut old) = self.abandoned.pop() {
                 if old.ended().is_none() {
-                    let name = e.conn.clone();
-                    self.abandoned.push(old);
-                    let mut f = at.failure(format!("D22: the device opened a new link while its old `{name}` link stayed open"));
-                    f.rule = Some("D22".into());
-                    return Err(Stop::Fail(f));
+                    tokio::time::sleep(rule.grace).await;
+                    if old.ended().is_none() {
+                        self.abandoned.push(old);
+                        return Err(Stop::Fail(super::violation_failure(rule.reopened(&e.conn), Some(at))));
+                    }
                 }
             }
         }
@@ -228,7 +228,7 @@ impl<'a> Session<'a> {
             Some(m) => *self.marks.get(m).ok_or_else(|| at.error(format!("no mark `{m}` was set before this step")))?,
             None => 0,
         };
-        let times = self.rec.with_transcript(|tr| request_times(tr, &t.cmd, t.conn.as_deref(), since));
+        let times = self.rec.with_transcript(|tr| request_times(&*self.profile, tr, &t.cmd, t.conn.as_deref(), since));
         let start = self.rec.with_transcript(|tr| tr.entries.get(since).map(|e| e.at)).unwrap_or_else(|| self.now());
         let gaps: Vec<Duration> = times.windows(2).map(|w| w[1] - w[0]).collect();
         let shown = || if gaps.is_empty() { "no gaps".to_string() } else { gaps.iter().map(|g| format!("{:.2} s", g.as_secs_f64())).collect::<Vec<_>>().join(", ") };
@@ -286,26 +286,26 @@ impl<'a> Session<'a> {
     }
 }
 
-/// A received frame as a request: JSON text, or a binary `upload_log` shown to matchers as
-/// `{cmd: "upload_log", headers: {req_id}, binary: {data_len, data}}` (§1.2).
-fn as_request(item: &Item) -> Option<Value> {
+/// A received frame as a request: JSON text, or a binary request as the profile shows it to
+/// matchers.
+fn as_request(profile: &dyn Profile, item: &Item) -> Option<Value> {
     match item {
         Item::Text(t) => serde_json::from_str(t).ok(),
-        Item::Binary(b) => binary::decode_upload_log(b).ok().map(|up| crate::profile::wecom::upload_log_view(&up)),
+        Item::Binary(b) => profile.decode_binary_request(b),
         _ => None,
     }
 }
 
 /// A JSON reply: success with `body`, or an error with `suggestion`/`interval` (given, the
-/// catalog's default, or left out with `no_advice`).
-fn build_reply(req_id: &str, spec: &ReplySpec, body: Option<Value>, errmsg: Option<String>) -> Value {
+/// profile's default, or left out with `no_advice`).
+fn build_reply(profile: &dyn Profile, req_id: &str, spec: &ReplySpec, body: Option<Value>, errmsg: Option<String>) -> Value {
     let parts = ReplyParts { errcode: spec.errcode, body, errmsg, suggestion: spec.suggestion.clone(), interval: spec.interval, no_advice: spec.no_advice };
-    crate::profile::wecom::build_reply(req_id, &parts)
+    profile.reply_frame(req_id, &parts)
 }
 
 /// Arrival times of the device's requests of `cmd` (on `conn`, or any connection) recorded
 /// after transcript position `since`.
-fn request_times(t: &crate::engine::Transcript, cmd: &str, conn: Option<&str>, since: usize) -> Vec<Duration> {
+fn request_times(profile: &dyn Profile, t: &crate::engine::Transcript, cmd: &str, conn: Option<&str>, since: usize) -> Vec<Duration> {
     use crate::engine::transcript::{Frame, TranscriptEvent};
     t.entries
         .iter()
@@ -313,7 +313,7 @@ fn request_times(t: &crate::engine::Transcript, cmd: &str, conn: Option<&str>, s
         .filter_map(|e| match &e.event {
             TranscriptEvent::Received { conn: c, frame: Frame::Json { json } }
                 if conn.is_none_or(|want| c.trim_end_matches("~old") == want)
-                    && json.get("cmd").and_then(Value::as_str) == Some(cmd) =>
+                    && profile.command(json) == Some(cmd) =>
             {
                 Some(e.at)
             }

@@ -2,9 +2,7 @@
 
 use super::{redacted, At, Session, Stop, StepResult, Target};
 use crate::wire::connection::{pending_bytes, Connection, Inbound, Item, MAX_PENDING, MAX_PENDING_BYTES};
-use crate::profile::wecom::defaults::{fill_body, DefaultContext};
-use crate::profile::wecom::{envelope, rules};
-use crate::profile::Secret;
+use crate::profile::{DefaultContext, Profile, Secret};
 use crate::scenario::expr::format_duration;
 use crate::scenario::model::*;
 use crate::targets::mock::ControlRequest;
@@ -18,7 +16,7 @@ use tokio_tungstenite::tungstenite::Message;
 /// What waiting for a reply came to.
 enum Waited {
     Reply(Value),
-    /// A binary reply (§1.2), shown to matchers as `{binary: {format_version, req_id, data_len, data}}`.
+    /// A binary reply, shown to matchers as the profile decodes it.
     Binary(Value),
     End(String),
     Flood(usize),
@@ -84,11 +82,7 @@ impl<'a> Session<'a> {
         } else {
             let device_name = conn_device.clone().unwrap_or_else(|| self.device_name(&None));
             let device = self.devices.get(&device_name).ok_or_else(|| at.error(format!("no device `{device_name}`")))?;
-            let lookup = |k: &str| match k {
-                "active_code" => device.active_code.clone(),
-                "secret" => device.secret.clone(),
-                _ => None,
-            };
+            let lookup = |k: &str| device.learned.get(k).cloned();
             let ctx = DefaultContext {
                 identity: &device.identity,
                 seed_secret_no: self.seed.as_ref().map(Secret::expose),
@@ -96,13 +90,14 @@ impl<'a> Session<'a> {
                 nonce: rand::random::<u32>() as u64,
                 lookup: &lookup,
             };
-            fill_body(&r.cmd, given, &ctx)
+            self.profile.default_body(&r.cmd, given, &ctx)
         };
-        let frame = envelope::request(&r.cmd, &req_id, body);
+        let frame = self.profile.request_frame(&r.cmd, &req_id, body);
         self.vars.insert("last_req_id".into(), json!(req_id));
         let within = self.duration(&r.within, at)?;
         let not_before = self.resolve_opt(&r.not_before, at)?;
         let sent_at = self.now();
+        let profile = self.profile.clone();
         let conn = self.conn(&r.conn, at)?;
         if let Err(e) = conn.send(Message::text(frame.to_string())).await {
             return Err(at.fail(match conn.ended() {
@@ -110,13 +105,13 @@ impl<'a> Session<'a> {
                 None => format!("[{}] cannot send `{}`: {e}", r.conn, r.cmd),
             }));
         }
-        let waited = wait_reply(conn, &req_id, Instant::now() + within).await;
+        let waited = wait_reply(&*profile, conn, &req_id, Instant::now() + within).await;
         let cmd = &r.cmd;
         let (reply, binary) = match waited {
             _ if r.no_reply => {
                 return match waited {
                     Waited::Reply(v) | Waited::Binary(v) => {
-                        Err(at.fail(format!("expected no reply to `{cmd}` within {}, got {}", format_duration(within), redacted(&v))))
+                        Err(at.fail(format!("expected no reply to `{cmd}` within {}, got {}", format_duration(within), redacted(&*profile, &v))))
                     }
                     _ => Ok(()),
                 }
@@ -130,7 +125,7 @@ impl<'a> Session<'a> {
         at.not_before("the reply", self.now().saturating_sub(sent_at), not_before)?;
         if !binary {
             let strict = matches!(&self.target, Target::Cloud(c) if c.strict_codes());
-            if let Some(v) = rules::check_reply(&reply, &req_id, strict).into_iter().next() {
+            if let Some(v) = self.profile.check_reply(&reply, &req_id, strict).into_iter().next() {
                 return Err(Stop::Fail(super::violation_failure(v, Some(at))));
             }
         }
@@ -141,23 +136,12 @@ impl<'a> Session<'a> {
         self.capture(&r.capture, &reply, at)
     }
 
-    /// Remembers what later defaults need: the active code, the secret, a new SecretNo.
+    /// Remembers what the profile says later defaults need (credentials a reply handed out).
     fn learn(&mut self, cmd: &str, reply: &Value, device: Option<String>) {
-        if reply.get("errcode").and_then(Value::as_i64) != Some(0) {
-            return;
-        }
+        let learned = self.profile.learn(cmd, reply);
         let name = device.unwrap_or_else(|| self.device_name(&None));
-        let Some(dev) = self.devices.get_mut(&name) else { return };
-        let field = |k: &str| reply.pointer(&format!("/body/{k}")).cloned();
-        match cmd {
-            "register" => dev.active_code = field("active_code").or(dev.active_code.take()),
-            "active" => dev.secret = field("secret").or(dev.secret.take()),
-            "get_secret_no" => {
-                if let Some(Value::String(s)) = field("secret_no") {
-                    dev.identity.secret_no = Secret::new(s);
-                }
-            }
-            _ => {}
+        if let Some(dev) = self.devices.get_mut(&name) {
+            dev.apply(learned);
         }
     }
 
@@ -220,7 +204,7 @@ impl<'a> Session<'a> {
 
 /// Waits for the reply echoing `req_id`; whatever else arrives meanwhile stays queued, in
 /// order, for later steps — up to a bound, past which the cloud is flooding.
-async fn wait_reply(conn: &mut Connection, req_id: &str, deadline: Instant) -> Waited {
+async fn wait_reply(profile: &dyn Profile, conn: &mut Connection, req_id: &str, deadline: Instant) -> Waited {
     let mut others = VecDeque::new();
     let result = loop {
         if others.len() + conn.pending.len() > MAX_PENDING || pending_bytes(others.iter().chain(conn.pending.iter())) > MAX_PENDING_BYTES {
@@ -230,15 +214,15 @@ async fn wait_reply(conn: &mut Connection, req_id: &str, deadline: Instant) -> W
         match &inbound.item {
             Item::Text(t) => {
                 if let Ok(v) = serde_json::from_str::<Value>(t) {
-                    if v.get("cmd").is_none() && v.pointer("/headers/req_id").and_then(Value::as_str) == Some(req_id) {
+                    if profile.is_reply_to(&v, req_id) {
                         break Waited::Reply(v);
                     }
                 }
             }
             Item::Binary(b) => {
-                if let Ok(r) = crate::profile::wecom::binary::decode_reply(b) {
+                if let Some(r) = profile.decode_binary_reply(b) {
                     if r.req_id == req_id {
-                        break Waited::Binary(crate::profile::wecom::binary_reply_view(&r));
+                        break Waited::Binary(r.view);
                     }
                 }
             }

@@ -16,7 +16,7 @@ use super::recorder::Recorder;
 use super::target::TargetCloud;
 use super::transcript::{Transcript, TranscriptEvent};
 use super::verdict::{Failure, Verdict};
-use crate::profile::{DeviceIdentity, Profile, Secret, Violation};
+use crate::profile::{DeviceIdentity, Learned, Profile, RunValue, Secret, Violation};
 use crate::scenario::expr::{self, format_duration, Vars};
 use crate::scenario::matcher::{lookup_path, Matcher, Mismatch};
 use crate::scenario::model::*;
@@ -63,8 +63,21 @@ type StepResult = Result<(), Stop>;
 /// Per-device state: the identity and what the profile's defaults draw on.
 struct Device {
     identity: DeviceIdentity,
-    active_code: Option<Value>,
-    secret: Option<Value>,
+    /// What replies taught (the profile names the values and reads them back).
+    learned: BTreeMap<String, Value>,
+}
+
+impl Device {
+    fn apply(&mut self, learned: Vec<Learned>) {
+        for l in learned {
+            match l {
+                Learned::Value { name, value } => {
+                    self.learned.insert(name.to_string(), value);
+                }
+                Learned::SigningSecret(s) => self.identity.secret_no = s,
+            }
+        }
+    }
 }
 
 /// Where a step is, for failure messages.
@@ -149,7 +162,7 @@ pub async fn run(scenario: &Scenario, target: Target, setup: SessionSetup) -> Se
         Target::Cloud(cloud) => Monitor::for_cloud(&*profile, cloud.strict_codes()),
         Target::Device(_) => Monitor::for_device(&*profile),
     };
-    let devices = setup.identities.into_iter().map(|(name, identity)| (name, Device { identity, active_code: None, secret: None })).collect();
+    let devices = setup.identities.into_iter().map(|(name, identity)| (name, Device { identity, learned: BTreeMap::new() })).collect();
     let mut session = Session {
         sc: scenario,
         target,
@@ -220,11 +233,7 @@ impl Vars for SessionVars<'_, '_> {
 
     fn signing_secret(&self, kind: &str, sn: &str) -> Option<String> {
         let device = self.0.devices.values().find(|d| d.identity.sn == sn)?;
-        match kind {
-            "register" => Some(device.identity.secret_no.expose().to_string()),
-            "secret_no" => self.0.seed.as_ref().map(|s| s.expose().to_string()),
-            _ => None,
-        }
+        self.0.profile.signing_secret(kind, &device.identity, self.0.seed.as_ref())
     }
 }
 
@@ -273,14 +282,10 @@ impl<'a> Session<'a> {
             "sn" => first.map(|d| json!(d.identity.sn)),
             _ => {
                 if let Target::Cloud(cloud) = &self.target {
-                    let t = cloud.settings();
-                    match name {
-                        "heartbeat_timeout" => return Some(json!(format_duration(t.heartbeat_timeout))),
-                        "heartbeat_timeout_s" => return Some(json!(t.heartbeat_timeout.as_secs())),
-                        "subscribe_window" => return Some(json!(format_duration(t.subscribe_window))),
-                        "subscribe_window_s" => return Some(json!(t.subscribe_window.as_secs())),
-                        "subscribe_limit" => return Some(json!(t.subscribe_limit)),
-                        _ => {}
+                    match self.profile.run_variable(name, &cloud.settings()) {
+                        Some(RunValue::Duration(d)) => return Some(json!(format_duration(d))),
+                        Some(RunValue::Json(v)) => return Some(v),
+                        None => {}
                     }
                 }
                 let (dev, field) = name.split_once('.')?;
@@ -346,20 +351,19 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// D22 for connections no step took: a second link that completed its handshake while
-    /// one is open, for longer than a close on its way explains.
+    /// The profile's one-link rule for connections no step took: a second link that
+    /// completed its handshake while one is open, for longer than a close on its way explains.
     fn second_link(&mut self, now: Duration) -> Option<Violation> {
         let Target::Device(device) = &self.target else { return None };
+        let rule = self.profile.second_link_rule()?;
         let open = self.conns.values_mut().any(|c| c.ended().is_none());
         if !(open && device.waiting() > 0) {
             self.second_link_since = None;
             return None;
         }
         let since = *self.second_link_since.get_or_insert(now);
-        (now.saturating_sub(since) > crate::profile::wecom::OVERLAP_GRACE).then(|| Violation {
-            rule: "D22",
-            message: format!("the device opened another connection while its link stayed open ({:.1} s side by side)", now.saturating_sub(since).as_secs_f64()),
-        })
+        let side_by_side = now.saturating_sub(since);
+        (side_by_side > rule.grace).then(|| rule.waiting(side_by_side))
     }
 
     fn run_steps<'s>(&'s mut self, steps: &'s [Step], prefix: &'s str) -> futures_util::future::BoxFuture<'s, StepResult> {
@@ -470,6 +474,7 @@ impl<'a> Session<'a> {
         let started = self.now();
         let deadline = Instant::now() + duration;
         let shown = format_duration(duration);
+        let profile = self.profile.clone();
         let conn = self.conn(&e.conn, at)?;
         let mut kept = Vec::new();
         let result = loop {
@@ -479,9 +484,9 @@ impl<'a> Session<'a> {
             let text = match &inbound.item {
                 Item::Text(t) => t.clone(),
                 Item::Binary(b) => {
-                    let is_upload = crate::profile::wecom::binary::decode_upload_log(b).is_ok();
+                    let binary_cmd = profile.decode_binary_request(b).and_then(|v| profile.command(&v).map(str::to_string));
                     match silent_cmd.as_deref() {
-                        Some("upload_log") if is_upload => break Err(format!("expected no `upload_log` for {shown}, but the device sent one")),
+                        Some(cmd) if binary_cmd.as_deref() == Some(cmd) => break Err(format!("expected no `{cmd}` for {shown}, but the device sent one")),
                         Some(_) => {
                             kept.push(inbound);
                             continue;
@@ -497,13 +502,13 @@ impl<'a> Session<'a> {
             };
             match &silent_cmd {
                 Some(cmd) => {
-                    let is_cmd = serde_json::from_str::<Value>(&text).ok().is_some_and(|v| v.get("cmd").and_then(Value::as_str) == Some(cmd));
+                    let is_cmd = serde_json::from_str::<Value>(&text).ok().is_some_and(|v| profile.command(&v) == Some(cmd));
                     if is_cmd {
                         break Err(format!("expected no `{cmd}` for {shown}, but the device sent one after {}", format_duration(inbound.at.saturating_sub(started))));
                     }
                     kept.push(inbound);
                 }
-                None => break Err(format!("expected silence for {shown}, got {}", redacted_text(&text))),
+                None => break Err(format!("expected silence for {shown}, got {}", redacted_text(&*profile, &text))),
             }
         };
         for item in kept.into_iter().rev() {
@@ -534,13 +539,14 @@ fn violation_failure(v: Violation, at: Option<&At>) -> Box<Failure> {
     f
 }
 
-fn redacted(v: &Value) -> String {
-    crate::profile::wecom::volatile::redact_secrets(v).to_string()
+/// A frame for a message, with what the profile calls secret replaced.
+fn redacted(profile: &dyn Profile, v: &Value) -> String {
+    profile.redact(v).to_string()
 }
 
-fn redacted_text(t: &str) -> String {
+fn redacted_text(profile: &dyn Profile, t: &str) -> String {
     match serde_json::from_str::<Value>(t) {
-        Ok(v) => redacted(&v),
+        Ok(v) => redacted(profile, &v),
         Err(_) => format!("{:?}", &t[..t.floor_char_boundary(80)]),
     }
 }
