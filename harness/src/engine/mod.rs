@@ -6,6 +6,7 @@ pub mod clock;
 pub mod connection;
 pub mod device_target;
 pub mod event;
+pub mod judge;
 pub mod monitor;
 pub mod recorder;
 pub mod runner;
@@ -16,6 +17,7 @@ pub mod transport;
 pub mod verdict;
 
 pub use event::RunEvent;
+pub use judge::{Judge, JudgeContext};
 pub use runner::{RunConfig, Runner};
 pub use transcript::{Frame, Transcript, TranscriptEntry, TranscriptEvent};
 pub use verdict::{Failure, RunSummary, ScenarioResult, Verdict};

@@ -1,8 +1,8 @@
 //! `hwconform golden review|accept`: the explicit, reviewable act of changing a golden.
 
-use super::linediff;
-use super::snapfile::{accepted_path, pending_ids, pending_path, SnapFile};
-use crate::cli::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
+use super::exit::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
+use crate::check::golden::linediff;
+use crate::check::golden::snapfile::{accepted_path, pending_ids, pending_path, SnapFile};
 use std::path::{Path, PathBuf};
 
 /// `hwconform golden review|accept`.
