@@ -129,7 +129,7 @@ pub struct RunArgs {
     /// Golden transcripts: `check` (default; only for in-process targets unless given
     /// explicitly), `update` (write .snap.new for review) or `off`.
     #[arg(long, value_enum)]
-    pub golden: Option<crate::check::golden::GoldenMode>,
+    pub golden: Option<golden::GoldenModeArg>,
     /// Where golden transcripts live.
     #[arg(long, default_value = "golden", value_name = "DIR")]
     pub golden_dir: PathBuf,
@@ -321,7 +321,7 @@ fn run(args: RunArgs) -> i32 {
         deadline: args.deadline,
         timings,
         judges: vec![std::sync::Arc::new(crate::check::golden::GoldenJudge(crate::check::golden::GoldenConfig {
-            mode: args.golden.unwrap_or_default(),
+            mode: args.golden.map(Into::into).unwrap_or_default(),
             dir: args.golden_dir.clone(),
             explicit: args.golden.is_some(),
         }))],

@@ -18,7 +18,7 @@ use crate::engine::{Failure, Judge, JudgeContext, ScenarioResult, Verdict};
 use std::path::PathBuf;
 
 /// What a run does with golden transcripts.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum GoldenMode {
     /// Compare with `golden/<id>.snap` where one exists; a changed conversation fails.
     #[default]
