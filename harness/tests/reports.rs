@@ -99,7 +99,7 @@ fn events(results: &[ScenarioResult]) -> Vec<RunEvent> {
     let mut ev = vec![RunEvent::RunStarted { scenarios: results.len(), target: "mock".into() }];
     for r in results {
         ev.push(RunEvent::ScenarioStarted { id: r.id.clone() });
-        ev.push(RunEvent::ScenarioFinished(Box::new(r.clone())));
+        ev.push(RunEvent::ScenarioFinished(std::sync::Arc::new(r.clone())));
     }
     ev.push(RunEvent::RunFinished(summary(results)));
     ev

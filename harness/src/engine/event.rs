@@ -1,12 +1,13 @@
 //! Events out of the runner. Every reporter handles every variant by name.
 
 use super::verdict::{RunSummary, ScenarioResult};
+use std::sync::Arc;
 
 #[derive(Clone, Debug)]
 pub enum RunEvent {
     /// The run begins: how many scenarios, against what.
     RunStarted { scenarios: usize, target: String },
     ScenarioStarted { id: String },
-    ScenarioFinished(Box<ScenarioResult>),
+    ScenarioFinished(Arc<ScenarioResult>),
     RunFinished(RunSummary),
 }

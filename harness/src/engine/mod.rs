@@ -5,6 +5,7 @@
 pub mod clock;
 pub mod device_target;
 pub mod event;
+pub mod judge;
 pub mod monitor;
 pub mod recorder;
 pub mod runner;
@@ -14,6 +15,7 @@ pub mod transcript;
 pub mod verdict;
 
 pub use event::RunEvent;
+pub use judge::{Judge, JudgeContext};
 pub use runner::{RunConfig, Runner};
 pub use transcript::{Frame, Transcript, TranscriptEntry, TranscriptEvent};
 pub use verdict::{Failure, RunSummary, ScenarioResult, Verdict};

@@ -5,10 +5,10 @@
 use super::clock::wall_unix;
 use super::device_target::{self, DeviceTarget, TargetDevice};
 use super::event::RunEvent;
+use super::judge::{Judge, JudgeContext};
 use super::session::{self, SessionSetup, Target};
 use super::target::{MockTarget, RemoteCloud, TargetCloud};
 use super::verdict::{Failure, RunSummary, ScenarioResult, Verdict};
-use crate::check::golden::{self, GoldenConfig, GoldenMode};
 use crate::profile::fleet::{Fleet, FleetDevice};
 use crate::profile::CloudTimings;
 use crate::scenario::{visit_steps, Capability, Role, Scenario, StepKind};
@@ -43,7 +43,7 @@ impl CloudTarget {
 }
 
 /// How a run is set up.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct RunConfig {
     /// `None`: device-role scenarios are skipped.
     pub cloud: Option<CloudTarget>,
@@ -59,8 +59,9 @@ pub struct RunConfig {
     pub deadline: Duration,
     /// What a real cloud is expected to do (the mock reports its own).
     pub timings: CloudTimings,
-    /// Golden transcripts (off by default in the library; the CLI checks them).
-    pub golden: GoldenConfig,
+    /// Applied in order to every finished scenario before it is emitted (none by default in
+    /// the library; the CLI adds the golden comparison).
+    pub judges: Vec<Arc<dyn Judge>>,
 }
 
 impl Default for RunConfig {
@@ -74,7 +75,7 @@ impl Default for RunConfig {
             step_timeout: Duration::from_secs(10),
             deadline: Duration::from_secs(600),
             timings: CloudTimings::FAQ,
-            golden: GoldenConfig { mode: GoldenMode::Off, dir: "golden".into(), explicit: false },
+            judges: Vec::new(),
         }
     }
 }
@@ -171,7 +172,7 @@ impl Runner {
                 while let Some(result) = ready.remove(&emitted) {
                     on_event(RunEvent::ScenarioStarted { id: result.id.clone() });
                     summary.add(&result.verdict);
-                    on_event(RunEvent::ScenarioFinished(Box::new(result)));
+                    on_event(RunEvent::ScenarioFinished(Arc::new(result)));
                     emitted += 1;
                 }
             }
@@ -253,7 +254,10 @@ impl Runner {
             Ok(o) => result(o.verdict, o.transcript, o.scenario_time),
             Err(e) => result(Verdict::Error(Failure::new(e)), Default::default(), Duration::ZERO),
         };
-        golden::apply(&self.config.golden, &mut finished, in_process, self.reference_target(sc.role));
+        let context = JudgeContext { in_process, reference: self.reference_target(sc.role) };
+        for judge in &self.config.judges {
+            judge.judge(&mut finished, context);
+        }
         finished
     }
 

@@ -24,7 +24,7 @@ pub fn run_library(scenarios: &[Scenario], config: RunConfig) -> Vec<ScenarioRes
     Runner::new(config)
         .run(scenarios, |e| {
             if let RunEvent::ScenarioFinished(r) = e {
-                results.push(*r);
+                results.push(std::sync::Arc::unwrap_or_clone(r));
             }
         })
         .expect("the run starts");

@@ -11,20 +11,17 @@
 //!
 //! Modules: [`cloud`] and [`device`] (each an action alphabet with its strategy and the model
 //! that turns a sequence into steps), `writer` (scenario text), `runner` (proptest, shrinking,
-//! regressions) and `cli`.
+//! regressions); its command line is `crate::cli::explore`.
 //!
 //! Everything is seeded: the same seed and options draw the same cases, and in-process
 //! targets run on the virtual clock, so a run (and its regression) is reproducible.
 
 pub mod cloud;
-mod cli;
 pub mod device;
 mod runner;
 #[cfg(test)]
 mod tests;
 pub mod writer;
-
-pub use cli::{cli_explore, ExploreArgs};
 
 use crate::engine::device_target::DeviceTarget;
 use crate::engine::runner::{CloudTarget, Runner};

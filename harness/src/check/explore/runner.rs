@@ -99,7 +99,7 @@ impl Engine<'_> {
         self.runner
             .run(std::slice::from_ref(&sc), |e| {
                 if let RunEvent::ScenarioFinished(r) = e {
-                    out = Some(*r);
+                    out = Some(std::sync::Arc::unwrap_or_clone(r));
                 }
             })
             .map_err(|e| ExploreError::Run(e.to_string()))?;

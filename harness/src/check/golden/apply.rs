@@ -14,11 +14,11 @@
 use super::linediff;
 use super::normalize::{normalize_with, per_connection, strip_times, NormalizeOptions};
 use super::snapfile::{accepted_path, pending_path, source_name, SnapFile};
-use crate::engine::{Failure, ScenarioResult, Verdict};
+use crate::engine::{Failure, Judge, JudgeContext, ScenarioResult, Verdict};
 use std::path::PathBuf;
 
 /// What a run does with golden transcripts.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum GoldenMode {
     /// Compare with `golden/<id>.snap` where one exists; a changed conversation fails.
     #[default]
@@ -36,6 +36,16 @@ pub struct GoldenConfig {
     pub dir: PathBuf,
     /// The mode was asked for on the command line (so `check` applies to real targets too).
     pub explicit: bool,
+}
+
+/// The golden comparison as a judge the runner applies after each scenario.
+#[derive(Clone, Debug)]
+pub struct GoldenJudge(pub GoldenConfig);
+
+impl Judge for GoldenJudge {
+    fn judge(&self, result: &mut ScenarioResult, context: JudgeContext) {
+        apply(&self.0, result, context.in_process, context.reference);
+    }
 }
 
 /// After a scenario ran: compares (and may turn a pass into a fail) or writes a pending

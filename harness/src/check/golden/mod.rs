@@ -1,17 +1,15 @@
 //! Golden transcripts: each scenario's conversation, normalized so that nothing volatile is
 //! left ([`normalize`]), kept in `golden/<id>.snap` in insta's snapshot format
-//! ([`snapfile`]), compared after every run ([`apply`]), changed only by review
-//! ([`review`]); and `hwconform diff`, which compares two whole runs ([`rundiff`]).
+//! ([`snapfile`]), compared after every run ([`apply`], the [`GoldenJudge`]), changed only by review
+//! (`hwconform golden`, in `crate::cli::golden`); and [`rundiff`], which compares two whole
+//! runs (`hwconform diff`).
 
 pub mod apply;
 pub mod linediff;
 pub mod normalize;
-pub mod review;
 pub mod rundiff;
 pub mod snapfile;
 
-pub use apply::{apply, view, GoldenConfig, GoldenMode};
+pub use apply::{apply, view, GoldenConfig, GoldenJudge, GoldenMode};
 pub use normalize::{normalize, normalize_with, per_connection, strip_times, NormalizeOptions};
-pub use review::{cli_golden, GoldenAction, GoldenArgs};
-pub use rundiff::{cli_diff, DiffArgs};
 pub use snapfile::SnapFile;

@@ -1,16 +1,15 @@
-//! `hwconform diff RUN_A RUN_B`: what changed between two runs (two firmware builds, two
+//! What changed between two runs (two firmware builds, two
 //! clouds, yesterday and today), read from their JSON reports (`reports/run.json`).
 //!
 //! Reported, in this order: scenarios added and removed; verdict changes (`pass → fail`);
 //! transcript changes (normalized transcripts, diffed per scenario; without `--times` they
 //! are compared as for a real target: no times, connection by connection); timing changes (the scenario clock moved by more than 10% and more
-//! than 1 s). Exit 0 when nothing changed, 1 when something did, 2 when a file cannot be
-//! read or is not a run report.
+//! than 1 s).
+//! The command line (`hwconform diff`, exit codes) is `crate::cli::diff`.
 
 use super::linediff;
 use super::apply::view;
 use super::normalize::{normalize_with, NormalizeOptions};
-use crate::cli::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use crate::engine::transcript::{Transcript, TranscriptEntry, TranscriptEvent};
 use crate::report::JSON_FORMAT_VERSION;
 use serde::Deserialize;
@@ -23,32 +22,6 @@ use std::time::Duration;
 const TIMING_RATIO: f64 = 0.10;
 /// …and by more than this many seconds.
 const TIMING_SECS: f64 = 1.0;
-
-/// `hwconform diff RUN_A RUN_B`.
-#[derive(clap::Args, Debug)]
-pub struct DiffArgs {
-    /// A JSON run report (reports/run.json).
-    pub run_a: PathBuf,
-    pub run_b: PathBuf,
-    /// Compare the times of frames too (meaningful when both runs were in-process, on the
-    /// virtual clock).
-    #[arg(long)]
-    pub times: bool,
-}
-
-pub fn cli_diff(args: DiffArgs) -> i32 {
-    let load = |p: &Path| RunFile::load(p).map_err(|e| {
-        eprintln!("error: {e}");
-        EXIT_USAGE
-    });
-    let (a, b) = match (load(&args.run_a), load(&args.run_b)) {
-        (Ok(a), Ok(b)) => (a, b),
-        (Err(code), _) | (_, Err(code)) => return code,
-    };
-    let changes = compare(&a, &b, NormalizeOptions { times: args.times });
-    print!("{}", render(&args.run_a, &a, &args.run_b, &b, &changes));
-    if changes.is_empty() { EXIT_OK } else { EXIT_FAILED }
-}
 
 /// Why a file is not a usable run report; each names the file.
 #[derive(Debug, thiserror::Error)]

@@ -1,14 +1,14 @@
-//! `hwconform explore`: parses the target and budget, calls [`super::explore`], prints the
+//! `hwconform explore`: parses the target and budget, calls [`crate::check::explore`], prints the
 //! seed and the outcome, and maps it to the exit codes (0 nothing found, 1 a failure found,
 //! 2 bad usage).
 
-use super::{ExploreOptions, ExploreOutcome, ExploreTarget, Explorer, DEFAULT_CASES, DEFAULT_SEED};
-use crate::cli::{FleetArgs, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
+use super::exit::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
+use super::{fleet, FleetArgs};
+use crate::check::explore::{ExploreOptions, ExploreOutcome, ExploreTarget, Explorer, DEFAULT_CASES, DEFAULT_SEED};
 use crate::engine::device_target::DeviceTarget;
 use crate::engine::runner::CloudTarget;
 use crate::engine::target::MockTarget;
 use crate::wire::transport::Endpoint;
-use crate::profile::fleet::Fleet;
 use crate::scenario::expr::parse_duration;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -53,18 +53,6 @@ fn duration_arg(s: &str) -> Result<Duration, String> {
     parse_duration(s).map_err(|e| e.to_string())
 }
 
-/// The identities, as `hwconform run` takes them.
-fn fleet(file: &FleetArgs, pairs: &[String]) -> Result<Fleet, String> {
-    if let Some(file) = &file.devices_file {
-        return Fleet::from_file(file).map_err(|e| e.to_string());
-    }
-    let mut pairs = pairs.to_vec();
-    if let (Ok(sn), Ok(secret)) = (std::env::var("HWCONFORM_SN"), std::env::var("HWCONFORM_SECRET_NO")) {
-        pairs.push(format!("{sn}={secret}"));
-    }
-    if pairs.is_empty() { Ok(Fleet::default_fleet()) } else { Fleet::from_pairs(&pairs).map_err(|e| e.to_string()) }
-}
-
 fn target(args: &ExploreArgs) -> Result<ExploreTarget, String> {
     match (&args.cloud, &args.device) {
         (Some(c), None) if c == "mock" => Ok(ExploreTarget::Cloud(CloudTarget::Mock(MockTarget::default()))),
@@ -91,7 +79,7 @@ pub fn cli_explore(args: ExploreArgs) -> i32 {
     }
     let fleet = match fleet(&args.fleet, &args.identities) {
         Ok(f) => f,
-        Err(e) => return usage(e),
+        Err(e) => return usage(e.to_string()),
     };
     let options = ExploreOptions {
         seed: args.seed,

@@ -5,7 +5,7 @@ use crate::engine::device_target::DeviceTarget;
 use crate::engine::runner::{CloudTarget, RunConfig, Runner};
 use crate::engine::target::MockTarget;
 use crate::wire::transport::Endpoint;
-use crate::profile::fleet::Fleet;
+use crate::profile::fleet::{Fleet, FleetError};
 use crate::profile::CloudTimings;
 use crate::report::{JsonReporter, JunitReporter, MultiReporter, Reporter, TerminalOptions, TerminalReporter};
 use crate::scenario::expr::parse_duration;
@@ -19,9 +19,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Exit codes (documented in the README).
-pub const EXIT_OK: i32 = 0;
-pub const EXIT_FAILED: i32 = 1;
-pub const EXIT_USAGE: i32 = 2;
+pub mod diff;
+pub mod exit;
+pub mod explore;
+pub mod golden;
+
+pub use exit::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 
 #[derive(Parser, Debug)]
 #[command(name = "hwconform", version, about = "Conformance harness for the WeCom smart-hardware long-connection protocol")]
@@ -52,11 +55,11 @@ pub enum Command {
     /// Run the reference device against a cloud (or the harness playing one).
     DeviceSim(DeviceSimArgs),
     /// Review or accept pending golden transcripts.
-    Golden(crate::check::golden::GoldenArgs),
+    Golden(golden::GoldenArgs),
     /// What changed between two runs (two JSON run reports).
-    Diff(crate::check::golden::DiffArgs),
+    Diff(diff::DiffArgs),
     /// Explore random protocol sequences against a cloud or a device.
-    Explore(crate::check::explore::ExploreArgs),
+    Explore(explore::ExploreArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -126,7 +129,7 @@ pub struct RunArgs {
     /// Golden transcripts: `check` (default; only for in-process targets unless given
     /// explicitly), `update` (write .snap.new for review) or `off`.
     #[arg(long, value_enum)]
-    pub golden: Option<crate::check::golden::GoldenMode>,
+    pub golden: Option<golden::GoldenModeArg>,
     /// Where golden transcripts live.
     #[arg(long, default_value = "golden", value_name = "DIR")]
     pub golden_dir: PathBuf,
@@ -189,9 +192,9 @@ pub fn main() -> i32 {
         Command::List { paths, filter } => list(&paths, &filter),
         Command::Mock(args) => serve_mock(args),
         Command::DeviceSim(args) => device_sim(args),
-        Command::Golden(args) => crate::check::golden::cli_golden(args),
-        Command::Diff(args) => crate::check::golden::cli_diff(args),
-        Command::Explore(args) => crate::check::explore::cli_explore(args),
+        Command::Golden(args) => golden::cli_golden(args),
+        Command::Diff(args) => diff::cli_diff(args),
+        Command::Explore(args) => explore::cli_explore(args),
     }
 }
 
@@ -211,9 +214,11 @@ fn usage(message: impl std::fmt::Display) -> i32 {
 
 /// The identities: a devices file, or `SN=SECRET_NO` pairs (flags, then the environment), or
 /// the documented default test fleet.
-fn fleet(file: &FleetArgs, pairs: &[String]) -> Result<Fleet, String> {
+/// The identities of a run or an exploration: the devices file, or `--identity` pairs (plus
+/// HWCONFORM_SN/HWCONFORM_SECRET_NO), or the default fleet. The one fleet loader.
+pub(crate) fn fleet(file: &FleetArgs, pairs: &[String]) -> Result<Fleet, FleetError> {
     if let Some(file) = &file.devices_file {
-        return Fleet::from_file(file).map_err(|e| e.to_string());
+        return Fleet::from_file(file);
     }
     let mut pairs = pairs.to_vec();
     if let (Ok(sn), Ok(secret)) = (std::env::var("HWCONFORM_SN"), std::env::var("HWCONFORM_SECRET_NO")) {
@@ -222,7 +227,7 @@ fn fleet(file: &FleetArgs, pairs: &[String]) -> Result<Fleet, String> {
     if pairs.is_empty() {
         Ok(Fleet::default_fleet())
     } else {
-        Fleet::from_pairs(&pairs).map_err(|e| e.to_string())
+        Fleet::from_pairs(&pairs)
     }
 }
 
@@ -315,7 +320,11 @@ fn run(args: RunArgs) -> i32 {
         step_timeout: args.step_timeout,
         deadline: args.deadline,
         timings,
-        golden: crate::check::golden::GoldenConfig { mode: args.golden.unwrap_or_default(), dir: args.golden_dir.clone(), explicit: args.golden.is_some() },
+        judges: vec![std::sync::Arc::new(crate::check::golden::GoldenJudge(crate::check::golden::GoldenConfig {
+            mode: args.golden.map(Into::into).unwrap_or_default(),
+            dir: args.golden_dir.clone(),
+            explicit: args.golden.is_some(),
+        }))],
         ..RunConfig::default()
     };
     if let Some(j) = args.jobs {

@@ -1,9 +1,31 @@
 //! `hwconform golden review|accept`: the explicit, reviewable act of changing a golden.
 
-use super::linediff;
-use super::snapfile::{accepted_path, pending_ids, pending_path, SnapFile};
-use crate::cli::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
+use super::exit::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
+use crate::check::golden::linediff;
+use crate::check::golden::snapfile::{accepted_path, pending_ids, pending_path, SnapFile};
 use std::path::{Path, PathBuf};
+
+/// `--golden` of `hwconform run`: what the run does with golden transcripts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum GoldenModeArg {
+    /// Compare with `golden/<id>.snap` where one exists; a changed conversation fails.
+    Check,
+    /// Write `golden/<id>.snap.new` for every new or changed conversation, for review.
+    Update,
+    /// No golden comparison.
+    Off,
+}
+
+impl From<GoldenModeArg> for crate::check::golden::GoldenMode {
+    fn from(arg: GoldenModeArg) -> Self {
+        use crate::check::golden::GoldenMode;
+        match arg {
+            GoldenModeArg::Check => GoldenMode::Check,
+            GoldenModeArg::Update => GoldenMode::Update,
+            GoldenModeArg::Off => GoldenMode::Off,
+        }
+    }
+}
 
 /// `hwconform golden review|accept`.
 #[derive(clap::Args, Debug)]

@@ -1,0 +1,8 @@
+//! The exit codes of every subcommand.
+
+/// Everything passed (or nothing was found).
+pub const EXIT_OK: i32 = 0;
+/// A scenario failed or errored, a golden differs, an exploration found a failure.
+pub const EXIT_FAILED: i32 = 1;
+/// Bad usage: arguments, scenario files, targets.
+pub const EXIT_USAGE: i32 = 2;
