@@ -117,7 +117,7 @@ impl TargetCloud {
         }
     }
 
-    /// Whether error codes outside the catalog break C12: true for the mock, which defines
+    /// Whether error codes outside the catalog break the profile's reply rules: true for the mock, which defines
     /// every code it uses; a real cloud may use undocumented ones.
     pub fn strict_codes(&self) -> bool {
         self.has_control()

@@ -144,7 +144,7 @@ struct Session<'a> {
     /// Cloud role: the cmd of every request a step received, by req_id (for `reply: {to}`).
     received_cmds: BTreeMap<String, String>,
     /// Cloud role: since when a second connection of the device has been waiting while a
-    /// link was open (D22).
+    /// link was open (the profile's one-link rule).
     second_link_since: Option<Duration>,
     /// Cloud role: named moments for `timing`, as transcript positions (many frames can share
     /// one instant on the virtual clock, so time alone cannot say what came after).
