@@ -2,7 +2,7 @@
 //! [`crate::check::golden::rundiff`]). Exit 0 when nothing changed, 1 when something did, 2
 //! when a file cannot be read or is not a run report.
 
-use super::exit::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
+use super::exit::{EXIT_FAILED, EXIT_OK};
 use crate::check::golden::normalize::NormalizeOptions;
 use crate::check::golden::rundiff::{compare, render, RunFile};
 use std::path::{Path, PathBuf};
@@ -20,10 +20,7 @@ pub struct DiffArgs {
 }
 
 pub fn cli_diff(args: DiffArgs) -> i32 {
-    let load = |p: &Path| RunFile::load(p).map_err(|e| {
-        eprintln!("error: {e}");
-        EXIT_USAGE
-    });
+    let load = |p: &Path| RunFile::load(p).map_err(|e| super::report_error::usage_error(&e));
     let (a, b) = match (load(&args.run_a), load(&args.run_b)) {
         (Ok(a), Ok(b)) => (a, b),
         (Err(code), _) | (_, Err(code)) => return code,

@@ -79,7 +79,7 @@ pub fn cli_explore(args: ExploreArgs) -> i32 {
     }
     let fleet = match fleet(&args.fleet, &args.identities) {
         Ok(f) => f,
-        Err(e) => return usage(e.to_string()),
+        Err(e) => return super::report_error::usage_error(&e),
     };
     let options = ExploreOptions {
         seed: args.seed,
@@ -99,10 +99,7 @@ pub fn cli_explore(args: ExploreArgs) -> i32 {
     );
     let explorer = match Explorer::new(target.clone(), options) {
         Ok(e) => e,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_FAILED;
-        }
+        Err(e) => return super::report_error::error(&e),
     };
     match explorer.run() {
         Ok(ExploreOutcome::Clean { cases, elapsed, out_of_time }) => {
@@ -135,9 +132,6 @@ pub fn cli_explore(args: ExploreArgs) -> i32 {
             println!("re-run: hwconform run {} {}", f.path.display(), target.run_options());
             EXIT_FAILED
         }
-        Err(e) => {
-            eprintln!("error: {e}");
-            EXIT_FAILED
-        }
+        Err(e) => super::report_error::error(&e),
     }
 }

@@ -76,7 +76,7 @@ pub fn review(dir: &Path, out: &mut String) -> i32 {
             Ok(Some(s)) => s,
             Ok(None) => continue,
             Err(e) => {
-                eprintln!("error: cannot read {}: {e}", pending.display());
+                super::report_error::print_in(&format!("cannot read {}", pending.display()), &e);
                 code = EXIT_FAILED;
                 continue;
             }
@@ -100,7 +100,7 @@ pub fn review(dir: &Path, out: &mut String) -> i32 {
                 }
             }
             Err(e) => {
-                eprintln!("error: cannot read {}: {e}", accepted.display());
+                super::report_error::print_in(&format!("cannot read {}", accepted.display()), &e);
                 code = EXIT_FAILED;
             }
         }
@@ -137,7 +137,7 @@ pub fn accept(dir: &Path, ids: &[String], out: &mut String) -> i32 {
         let (from, to) = (pending_path(dir, id), accepted_path(dir, id));
         // Only a well-formed snapshot replaces an accepted one.
         if let Err(e) = SnapFile::read(&from) {
-            eprintln!("error: {} is not a snapshot: {e}", from.display());
+            super::report_error::print_in(&format!("{} is not a snapshot", from.display()), &e);
             code = EXIT_FAILED;
             continue;
         }

@@ -1,30 +1,26 @@
 //! The command line: parses arguments, renders errors for people and maps outcomes to the
 //! documented exit codes. Everything below it returns typed errors.
 
-use crate::engine::device_target::DeviceTarget;
-use crate::engine::runner::{CloudTarget, RunConfig, Runner};
-use crate::engine::target::MockTarget;
-use crate::wire::transport::Endpoint;
 use crate::profile::fleet::{Fleet, FleetError};
-use crate::profile::CloudTimings;
-use crate::report::{JsonReporter, JunitReporter, MultiReporter, Reporter, TerminalOptions, TerminalReporter};
 use crate::scenario::expr::parse_duration;
-use crate::scenario::{load_paths, Scenario};
-use crate::targets::mock::{self, MockConfig};
 use clap::{Args, Parser, Subcommand};
-use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
-/// Exit codes (documented in the README).
+pub mod device_sim;
 pub mod diff;
+/// Exit codes (documented in the README).
 pub mod exit;
 pub mod explore;
 pub mod golden;
+pub mod list;
+pub mod mock;
+pub mod report_error;
+pub mod run;
 
 pub use exit::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
+pub use list::selected;
 
 #[derive(Parser, Debug)]
 #[command(name = "hwconform", version, about = "Conformance harness for the WeCom smart-hardware long-connection protocol")]
@@ -187,11 +183,11 @@ pub fn main() -> i32 {
     };
     init_tracing(default_log);
     match cli.command {
-        Command::Run(args) => run(args),
-        Command::Validate { paths } => validate(&paths),
-        Command::List { paths, filter } => list(&paths, &filter),
-        Command::Mock(args) => serve_mock(args),
-        Command::DeviceSim(args) => device_sim(args),
+        Command::Run(args) => run::run(args),
+        Command::Validate { paths } => list::validate(&paths),
+        Command::List { paths, filter } => list::list(&paths, &filter),
+        Command::Mock(args) => mock::serve_mock(args),
+        Command::DeviceSim(args) => device_sim::device_sim(args),
         Command::Golden(args) => golden::cli_golden(args),
         Command::Diff(args) => diff::cli_diff(args),
         Command::Explore(args) => explore::cli_explore(args),
@@ -205,11 +201,6 @@ fn init_tracing(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(format!("{wanted},tungstenite=warn,tokio_tungstenite=warn"))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
-}
-
-fn usage(message: impl std::fmt::Display) -> i32 {
-    eprintln!("error: {message}");
-    EXIT_USAGE
 }
 
 /// The identities: a devices file, or `SN=SECRET_NO` pairs (flags, then the environment), or
@@ -231,239 +222,9 @@ pub(crate) fn fleet(file: &FleetArgs, pairs: &[String]) -> Result<Fleet, FleetEr
     }
 }
 
-fn load(paths: &[PathBuf]) -> Result<Vec<Scenario>, i32> {
-    load_paths(paths).map_err(|e| {
-        eprintln!("{}", e.render());
-        EXIT_USAGE
-    })
-}
-
-/// Whether a scenario is selected: no filters, or any filter names its id (with `*`
-/// wildcards), one of its tags or one of its requirement ids.
-pub fn selected(sc: &Scenario, filters: &[String]) -> bool {
-    filters.is_empty()
-        || filters.iter().any(|f| glob(f, &sc.id.value) || sc.tags.iter().any(|t| t == f) || sc.requirements.iter().any(|r| &r.value == f))
-}
-
-/// `*` matches any run of characters. Greedy with one backtrack point: linear in practice,
-/// never exponential, whatever the pattern.
-fn glob(pattern: &str, text: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
-    let (mut pi, mut ti) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && p[pi] == '*' {
-            star = Some((pi, ti));
-            pi += 1;
-        } else if pi < p.len() && p[pi] == t[ti] {
-            pi += 1;
-            ti += 1;
-        } else if let Some((sp, st)) = star {
-            pi = sp + 1;
-            ti = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|c| *c == '*')
-}
-
-fn cloud_target(args: &RunArgs) -> Result<Option<CloudTarget>, String> {
-    match args.cloud.as_str() {
-        "none" => Ok(None),
-        "mock" => {
-            let mut timings = CloudTimings::MOCK;
-            timings.heartbeat_timeout = args.heartbeat_timeout.unwrap_or(timings.heartbeat_timeout);
-            timings.subscribe_window = args.subscribe_window.unwrap_or(timings.subscribe_window);
-            Ok(Some(CloudTarget::Mock(MockTarget { timings, ..MockTarget::default() })))
-        }
-        url => {
-            Endpoint::parse(url).map_err(|e| format!("--cloud takes `mock`, `none` or a ws:// / wss:// URL: {e}"))?;
-            Ok(Some(CloudTarget::Url { url: url.to_string(), insecure: args.insecure }))
-        }
-    }
-}
-
-fn run(args: RunArgs) -> i32 {
-    let scenarios = match load(&args.paths) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
-    let scenarios: Vec<Scenario> = scenarios.into_iter().filter(|s| selected(s, &args.filter.filters)).collect();
-    if scenarios.is_empty() {
-        return usage(format!("no scenario matches (paths {:?}, filters {:?})", args.paths, args.filter.filters));
-    }
-    let fleet = match fleet(&args.fleet, &args.identities) {
-        Ok(f) => f,
-        Err(e) => return usage(e),
-    };
-    let cloud = match cloud_target(&args) {
-        Ok(c) => c,
-        Err(e) => return usage(e),
-    };
-    let device = match args.device.as_str() {
-        "none" => None,
-        text => match DeviceTarget::parse(text) {
-            Ok(d) => Some(d),
-            Err(e) => return usage(e),
-        },
-    };
-    let mut timings = CloudTimings::FAQ;
-    timings.heartbeat_timeout = args.heartbeat_timeout.unwrap_or(timings.heartbeat_timeout);
-    timings.subscribe_window = args.subscribe_window.unwrap_or(timings.subscribe_window);
-    let mut config = RunConfig {
-        cloud,
-        device,
-        device_reset: args.device_reset.clone(),
-        fleet: Arc::new(fleet),
-        step_timeout: args.step_timeout,
-        deadline: args.deadline,
-        timings,
-        judges: vec![std::sync::Arc::new(crate::check::golden::GoldenJudge(crate::check::golden::GoldenConfig {
-            mode: args.golden.map(Into::into).unwrap_or_default(),
-            dir: args.golden_dir.clone(),
-            explicit: args.golden.is_some(),
-        }))],
-        ..RunConfig::default()
-    };
-    if let Some(j) = args.jobs {
-        config.jobs = j.max(1);
-    }
-    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let options = TerminalOptions { verbose: args.verbose, color, requirements: args.requirements };
-    let mut reporters = MultiReporter::new(vec![
-        Box::new(TerminalReporter::new(std::io::stdout(), options)) as Box<dyn Reporter>,
-        Box::new(JunitReporter::new(args.reports.join("junit.xml"))),
-        Box::new(JsonReporter::new(args.reports.join("run.json"))),
-    ]);
-    let mut report_error = None;
-    let outcome = Runner::new(config).run(&scenarios, |event| {
-        if let Err(e) = reporters.on_event(&event) {
-            report_error.get_or_insert(e);
-        }
-    });
-    let summary = match outcome {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_FAILED;
-        }
-    };
-    if let Some(e) = report_error {
-        eprintln!("error: writing reports: {e}");
-        return EXIT_FAILED;
-    }
-    if summary.ok() { EXIT_OK } else { EXIT_FAILED }
-}
-
-fn validate(paths: &[PathBuf]) -> i32 {
-    match load(paths) {
-        Ok(s) => {
-            println!("{} scenario(s) valid", s.len());
-            EXIT_OK
-        }
-        Err(code) => code,
-    }
-}
-
-fn list(paths: &[PathBuf], filter: &FilterArgs) -> i32 {
-    let scenarios = match load(paths) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
-    for sc in scenarios.iter().filter(|s| selected(s, &filter.filters)) {
-        let reqs: Vec<&str> = sc.requirements.iter().map(|r| r.value.as_str()).collect();
-        println!("{:<56} {:<6} [{}] {{{}}}  {}", sc.id.value, sc.role.as_str(), reqs.join(","), sc.tags.join(","), sc.title);
-    }
-    EXIT_OK
-}
-
 fn runtime() -> Result<tokio::runtime::Runtime, i32> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| {
         eprintln!("error: cannot start a runtime: {e}");
         EXIT_FAILED
     })
-}
-
-fn serve_mock(args: MockArgs) -> i32 {
-    let fleet = match fleet(&args.fleet, &args.devices) {
-        Ok(f) => f,
-        Err(e) => return usage(e),
-    };
-    let timings = CloudTimings { heartbeat_timeout: args.heartbeat_timeout, subscribe_window: args.subscribe_window, ..CloudTimings::MOCK };
-    let config = MockConfig { fleet, timings, ..MockConfig::default() };
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(code) => return code,
-    };
-    rt.block_on(async {
-        let (addr, handle) = match mock::listen(config, args.listen).await {
-            Ok(x) => x,
-            Err(e) => {
-                eprintln!("error: cannot listen on {}: {e}", args.listen);
-                return EXIT_FAILED;
-            }
-        };
-        println!("ws://{addr}");
-        use std::io::Write;
-        let _ = std::io::stdout().flush();
-        tracing::info!(%addr, "mock cloud listening");
-        tokio::select! {
-            _ = handle => EXIT_FAILED,
-            _ = tokio::signal::ctrl_c() => EXIT_OK,
-        }
-    })
-}
-
-fn device_sim(args: DeviceSimArgs) -> i32 {
-    use crate::targets::sim::{self, SimConfig, SimFault};
-    if let Err(e) = Endpoint::parse(&args.url) {
-        return usage(e);
-    }
-    let mut config = SimConfig::new(crate::profile::DeviceIdentity::new(args.sn.clone(), args.secret_no.clone()));
-    config.seed_secret_no = args.seed_secret_no.clone().map(crate::profile::Secret::new);
-    config.start_unix = crate::engine::clock::wall_unix();
-    for name in &args.faults {
-        match SimFault::parse(name) {
-            Some(f) => {
-                config.faults.insert(f);
-            }
-            None => return usage(format!("unknown fault {name:?}; known: {}", SimFault::ALL.iter().map(|f| f.name()).collect::<Vec<_>>().join(", "))),
-        }
-    }
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(code) => return code,
-    };
-    rt.block_on(async {
-        tokio::select! {
-            r = sim::run_standalone(&args.url, config) => match r {
-                Ok(()) => EXIT_OK,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    EXIT_FAILED
-                }
-            },
-            _ = tokio::signal::ctrl_c() => EXIT_OK,
-        }
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::glob;
-
-    #[test]
-    fn globs() {
-        assert!(glob("cloud.*", "cloud.lifecycle.register"));
-        assert!(glob("*register*", "cloud.lifecycle.register-twice"));
-        assert!(!glob("cloud.*.x", "cloud.a.y"));
-        assert!(glob("exact", "exact"));
-        assert!(!glob("exact", "exactly"));
-        assert!(glob("**", ""));
-        // A pattern that backtracks exponentially in a naive matcher.
-        let text = "a".repeat(200);
-        assert!(!glob(&format!("{}Z", "*".repeat(40)), &text));
-    }
 }

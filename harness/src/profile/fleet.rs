@@ -29,12 +29,35 @@ pub struct Fleet {
 /// Why a fleet could not be loaded. Never carries a secret value.
 #[derive(Debug, thiserror::Error)]
 pub enum FleetError {
-    #[error("cannot read fleet file {}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
-    #[error("fleet file {}: {message}", path.display())]
-    Invalid { path: PathBuf, message: String },
+    #[error("cannot read fleet file {}", path.display())]
+    Io { path: PathBuf, #[source] source: std::io::Error },
+    #[error("invalid fleet file {}", path.display())]
+    Invalid { path: PathBuf, #[source] source: FleetFileError },
     #[error("--device #{index}: {message}")]
     Pair { index: usize, message: String },
+}
+
+/// What is wrong inside a fleet file. Names keys and device indexes, never a value.
+#[derive(Debug, thiserror::Error)]
+pub enum FleetFileError {
+    /// serde_json's syntax errors name positions, never values.
+    #[error("not valid JSON")]
+    NotJson(#[source] serde_json::Error),
+    /// A key, type or duplicate the format does not allow (the message names only keys).
+    #[error("{0}")]
+    Shape(String),
+}
+
+impl From<String> for FleetFileError {
+    fn from(message: String) -> Self {
+        FleetFileError::Shape(message)
+    }
+}
+
+impl From<&str> for FleetFileError {
+    fn from(message: &str) -> Self {
+        FleetFileError::Shape(message.to_string())
+    }
 }
 
 impl Fleet {
@@ -52,7 +75,7 @@ impl Fleet {
     /// `seed_secret_no` is optional and `bound` defaults to true.
     pub fn from_file(path: &Path) -> Result<Fleet, FleetError> {
         let text = std::fs::read_to_string(path).map_err(|source| FleetError::Io { path: path.to_path_buf(), source })?;
-        Fleet::from_json(&text).map_err(|message| FleetError::Invalid { path: path.to_path_buf(), message })
+        Fleet::from_json(&text).map_err(|source| FleetError::Invalid { path: path.to_path_buf(), source })
     }
 
     /// `SN=SECRET_NO` pairs (one per `--device` flag); every device bound, no seed.
@@ -84,14 +107,13 @@ impl Fleet {
         self.devices.iter().find(|d| d.identity.sn == sn)
     }
 
-    /// Parses the fleet file format; the error is a message without any value in it.
-    fn from_json(text: &str) -> Result<Fleet, String> {
-        // serde_json's syntax errors name positions, never values.
-        let root: Value = serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
+    /// Parses the fleet file format; the error names no value.
+    fn from_json(text: &str) -> Result<Fleet, FleetFileError> {
+        let root: Value = serde_json::from_str(text).map_err(FleetFileError::NotJson)?;
         let obj = root.as_object().ok_or("the top level must be an object")?;
         for key in obj.keys() {
             if key != "seed_secret_no" && key != "devices" {
-                return Err(format!("unknown key {key:?} at the top level (expected seed_secret_no, devices)"));
+                return Err(format!("unknown key {key:?} at the top level (expected seed_secret_no, devices)").into());
             }
         }
         let seed_secret_no = match obj.get("seed_secret_no") {
@@ -112,28 +134,28 @@ impl Fleet {
             let dev = item.as_object().ok_or_else(|| format!("{at} must be an object"))?;
             for key in dev.keys() {
                 if !["sn", "secret_no", "bound"].contains(&key.as_str()) {
-                    return Err(format!("{at}: unknown key {key:?} (expected sn, secret_no, bound)"));
+                    return Err(format!("{at}: unknown key {key:?} (expected sn, secret_no, bound)").into());
                 }
             }
             let sn = match dev.get("sn") {
                 Some(Value::String(s)) if !s.is_empty() => s.clone(),
-                Some(Value::String(_)) => return Err(format!("{at}.sn is empty")),
-                Some(_) => return Err(format!("{at}.sn must be a string")),
-                None => return Err(format!("{at}.sn is missing")),
+                Some(Value::String(_)) => return Err(format!("{at}.sn is empty").into()),
+                Some(_) => return Err(format!("{at}.sn must be a string").into()),
+                None => return Err(format!("{at}.sn is missing").into()),
             };
             let secret_no = match dev.get("secret_no") {
                 Some(Value::String(s)) if !s.is_empty() => s.clone(),
-                Some(Value::String(_)) => return Err(format!("{at}.secret_no ({sn}) is empty")),
-                Some(_) => return Err(format!("{at}.secret_no ({sn}) must be a string")),
-                None => return Err(format!("{at}.secret_no ({sn}) is missing")),
+                Some(Value::String(_)) => return Err(format!("{at}.secret_no ({sn}) is empty").into()),
+                Some(_) => return Err(format!("{at}.secret_no ({sn}) must be a string").into()),
+                None => return Err(format!("{at}.secret_no ({sn}) is missing").into()),
             };
             let bound = match dev.get("bound") {
                 None => true,
                 Some(Value::Bool(b)) => *b,
-                Some(_) => return Err(format!("{at}.bound ({sn}) must be true or false")),
+                Some(_) => return Err(format!("{at}.bound ({sn}) must be true or false").into()),
             };
             if !seen.insert(sn.clone()) {
-                return Err(format!("{at}: device {sn:?} is listed twice"));
+                return Err(format!("{at}: device {sn:?} is listed twice").into());
             }
             devices.push(FleetDevice { identity: DeviceIdentity::new(sn, secret_no), bound });
         }
@@ -145,6 +167,18 @@ impl Fleet {
 mod tests {
     use super::*;
     use rstest::rstest;
+
+    /// The message and its causes, as the CLI prints them.
+    fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+        let mut out = e.to_string();
+        let mut cause = e.source();
+        while let Some(c) = cause {
+            out.push_str(": ");
+            out.push_str(&c.to_string());
+            cause = c.source();
+        }
+        out
+    }
 
     fn write(text: &str) -> (tempdir::Dir, PathBuf) {
         let dir = tempdir::Dir::new();
@@ -213,7 +247,7 @@ mod tests {
     #[case(r#"{"TOPSECRET":1,"devices":[]}"#, "unknown key")]
     fn file_errors_are_clear_and_secret_free(#[case] text: &str, #[case] expect: &str) {
         let (_d, path) = write(text);
-        let err = Fleet::from_file(&path).unwrap_err().to_string();
+        let err = chain(&Fleet::from_file(&path).unwrap_err());
         assert!(err.contains(expect), "{err}");
         assert!(err.contains("fleet.json"), "{err}");
         if !text.contains("\"TOPSECRET\":1") {

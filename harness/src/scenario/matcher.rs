@@ -101,45 +101,60 @@ pub const OP_NAMES: &[&str] = &["$type", "$regex", "$in", "$gte", "$lte", "$ne",
 
 impl Op {
     /// Builds an operator from its name and argument, or says what the argument should be.
-    pub fn parse(name: &str, arg: &Value) -> Result<Op, String> {
-        let num = |what: &str| match arg {
+    pub fn parse(name: &str, arg: &Value) -> Result<Op, OpError> {
+        let takes = |op: &'static str, what: &'static str| OpError::Takes { op, what };
+        let num = |op: &'static str| match arg {
             Value::Number(_) => Ok(arg.clone()),
             Value::String(s) if s.contains("${") => Ok(arg.clone()),
-            _ => Err(format!("{what} takes a number (or a ${{...}} expression)")),
+            _ => Err(OpError::Number { op }),
         };
         Ok(match name {
-            "$type" => {
-                let t = arg.as_str().and_then(JsonType::parse);
-                Op::Type(t.ok_or_else(|| format!("$type takes one of {}", JsonType::NAMES.join(", ")))?)
-            }
+            "$type" => Op::Type(arg.as_str().and_then(JsonType::parse).ok_or(OpError::Type)?),
             "$regex" => {
-                let s = arg.as_str().ok_or("$regex takes a string")?;
+                let s = arg.as_str().ok_or(takes("$regex", "a string"))?;
                 if s.contains("${") {
                     return Ok(Op::RegexTemplate(s.to_string()));
                 }
-                Op::Regex(Pattern(regex::Regex::new(s).map_err(|e| format!("invalid $regex: {e}"))?))
+                Op::Regex(Pattern(regex::Regex::new(s).map_err(OpError::Regex)?))
             }
-            "$in" => Op::In(arg.as_array().cloned().ok_or("$in takes a list of values")?),
+            "$in" => Op::In(arg.as_array().cloned().ok_or(takes("$in", "a list of values"))?),
             "$gte" => Op::Gte(num("$gte")?),
             "$lte" => Op::Lte(num("$lte")?),
             "$ne" => Op::Ne(arg.clone()),
             "$absent" => match arg {
                 Value::Bool(true) => Op::Absent,
-                _ => return Err("$absent takes `true`".into()),
+                _ => return Err(takes("$absent", "`true`")),
             },
             "$any" => match arg {
                 Value::Bool(true) => Op::Any,
-                _ => return Err("$any takes `true`".into()),
+                _ => return Err(takes("$any", "`true`")),
             },
-            "$len" => Op::Len(arg.as_u64().ok_or("$len takes a non-negative integer")? as usize),
+            "$len" => Op::Len(arg.as_u64().ok_or(takes("$len", "a non-negative integer"))? as usize),
             "$signature" => Op::Signature(match arg.as_str() {
                 Some("register") => SignatureKind::Register,
                 Some("secret_no") => SignatureKind::SecretNo,
-                _ => return Err("$signature takes `register` or `secret_no`".into()),
+                _ => return Err(takes("$signature", "`register` or `secret_no`")),
             }),
-            other => return Err(format!("unknown operator `{other}`")),
+            other => return Err(OpError::Unknown(other.to_string())),
         })
     }
+}
+
+/// Why an operator's argument is not what it takes. The scenario loader appends what it found,
+/// so the text is a clause; it never holds the argument's value.
+#[derive(Debug, thiserror::Error)]
+pub enum OpError {
+    #[error("{op} takes {what}")]
+    Takes { op: &'static str, what: &'static str },
+    #[error("{op} takes a number (or a ${{...}} expression)")]
+    Number { op: &'static str },
+    #[error("$type takes one of {}", JsonType::NAMES.join(", "))]
+    Type,
+    /// The loader shows only this message, so it keeps regex's own text in it.
+    #[error("invalid $regex: {0}")]
+    Regex(#[source] regex::Error),
+    #[error("unknown operator `{0}`")]
+    Unknown(String),
 }
 
 /// A compiled matcher.

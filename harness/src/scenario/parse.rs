@@ -370,7 +370,7 @@ impl<'a> Loader<'a> {
     /// over run variables.
     pub(in crate::scenario) fn duration(&mut self, node: &Node, key: &str) -> Option<DurationExpr> {
         let text = self.text(node, key, "a duration like 10s")?;
-        let parsed = duration_expr(&text).map_err(|e| e.to_string()).and_then(|d| check_template(&text).map(|()| d));
+        let parsed = duration_expr(&text).map_err(|e| e.to_string()).and_then(|d| check_template(&text).map(|()| d).map_err(|e| e.to_string()));
         match parsed {
             Ok(d) => Some(d),
             Err(e) => {
@@ -494,7 +494,16 @@ pub(in crate::scenario) fn regex_reason(e: &regex::Error) -> String {
 
 /// Checks a duration that uses `${...}`: with every expression taken as zero, the rest must
 /// still be a duration (`${heartbeat_timeout}+10s` → `0+10s`).
-pub(in crate::scenario) fn check_template(text: &str) -> Result<(), String> {
+/// Why a duration with `${...}` is not one. Names the text, which the scenario author wrote.
+#[derive(Debug, thiserror::Error)]
+pub(in crate::scenario) enum TemplateError {
+    #[error("unclosed `${{` in duration {0:?}")]
+    Unclosed(String),
+    #[error("invalid duration {0:?}: expected a number with a unit (ms, s, m, h), e.g. 10s, or a sum like ${{heartbeat_timeout}}+5s")]
+    NotADuration(String),
+}
+
+pub(in crate::scenario) fn check_template(text: &str) -> Result<(), TemplateError> {
     if !text.contains("${") {
         return Ok(());
     }
@@ -502,12 +511,10 @@ pub(in crate::scenario) fn check_template(text: &str) -> Result<(), String> {
     let mut zeroed = String::new();
     while let Some(start) = rest.find("${") {
         zeroed.push_str(&rest[..start]);
-        let end = rest[start..].find('}').ok_or_else(|| format!("unclosed `${{` in duration {text:?}"))?;
+        let end = rest[start..].find('}').ok_or_else(|| TemplateError::Unclosed(text.to_string()))?;
         zeroed.push('0');
         rest = &rest[start + end + 1..];
     }
     zeroed.push_str(rest);
-    parse_duration(&zeroed).map(|_| ()).map_err(|_| {
-        format!("invalid duration {text:?}: expected a number with a unit (ms, s, m, h), e.g. 10s, or a sum like ${{heartbeat_timeout}}+5s")
-    })
+    parse_duration(&zeroed).map(|_| ()).map_err(|_| TemplateError::NotADuration(text.to_string()))
 }

@@ -12,4 +12,4 @@ pub mod snapfile;
 
 pub use apply::{apply, view, GoldenConfig, GoldenJudge, GoldenMode};
 pub use normalize::{normalize, normalize_with, per_connection, strip_times, NormalizeOptions};
-pub use snapfile::SnapFile;
+pub use snapfile::{SnapError, SnapFile};

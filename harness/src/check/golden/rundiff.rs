@@ -26,13 +26,13 @@ const TIMING_SECS: f64 = 1.0;
 /// Why a file is not a usable run report; each names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum RunFileError {
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}", path.display())]
     Io {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("{} is not a JSON run report: {source}", path.display())]
+    #[error("{} is not a JSON run report", path.display())]
     Json {
         path: PathBuf,
         #[source]

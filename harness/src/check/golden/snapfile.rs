@@ -39,10 +39,10 @@ impl SnapFile {
 
     /// Reads the format as insta does: header lines between the first two `---` lines, the
     /// rest is the content (line endings normalized, trailing whitespace dropped).
-    pub fn parse(text: &str) -> Result<SnapFile, String> {
+    pub fn parse(text: &str) -> Result<SnapFile, SnapError> {
         let mut lines = text.lines();
         if lines.next().map(str::trim_end) != Some("---") {
-            return Err("not an insta snapshot: the first line is not `---`".into());
+            return Err(SnapError::NoHeader);
         }
         let (mut source, mut expression) = (None, None);
         let mut closed = false;
@@ -60,7 +60,7 @@ impl SnapFile {
             }
         }
         if !closed {
-            return Err("not an insta snapshot: the header has no closing `---`".into());
+            return Err(SnapError::UnclosedHeader);
         }
         let content = lines.collect::<Vec<_>>().join("\n").trim_end().to_string();
         Ok(SnapFile { source, expression, content })
@@ -158,10 +158,25 @@ fn yaml_scalar(s: &str) -> String {
     if plain { s.to_string() } else { serde_json::to_string(s).unwrap_or_else(|_| format!("{s:?}")) }
 }
 
+/// Why a text is not a snapshot file.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapError {
+    #[error("not an insta snapshot: the first line is not `---`")]
+    NoHeader,
+    #[error("not an insta snapshot: the header has no closing `---`")]
+    UnclosedHeader,
+    #[error("bad quoted value {value}")]
+    BadQuote {
+        value: String,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
 /// A header value: plain, single- or double-quoted.
-fn unquote(v: &str) -> Result<String, String> {
+fn unquote(v: &str) -> Result<String, SnapError> {
     if v.starts_with('"') {
-        serde_json::from_str::<String>(v).map_err(|e| format!("bad quoted value {v}: {e}"))
+        serde_json::from_str::<String>(v).map_err(|source| SnapError::BadQuote { value: v.to_string(), source })
     } else if let Some(inner) = v.strip_prefix('\'').and_then(|x| x.strip_suffix('\'')) {
         Ok(inner.replace("''", "'"))
     } else {

@@ -122,7 +122,7 @@ impl MockCloud {
                     Some(LinkCommand::Push(frame)) => {
                         conn.sent_push(&frame);
                         if let Err(e) = send(&mut ws, conn.id, &frame).await {
-                            break e;
+                            break e.to_string();
                         }
                     }
                     Some(LinkCommand::Close { code, reason }) => {
@@ -137,7 +137,7 @@ impl MockCloud {
                     while queue.front().is_some_and(|(due, _)| *due <= now) {
                         let Some((_, frame)) = queue.pop_front() else { break };
                         if let Err(e) = send(&mut ws, conn.id, &frame).await {
-                            failed = Some(e);
+                            failed = Some(e.to_string());
                             break;
                         }
                     }
@@ -176,7 +176,7 @@ impl MockCloud {
                             }
                             if delay.is_zero() && queue.is_empty() {
                                 if let Err(e) = send(&mut ws, conn.id, &frame).await {
-                                    failed = Some(e);
+                                    failed = Some(e.to_string());
                                     break;
                                 }
                             } else {
@@ -235,7 +235,17 @@ pub async fn listen(config: MockConfig, addr: SocketAddr) -> std::io::Result<(So
     MockCloud::new(config).listen(addr).await
 }
 
-async fn send<S>(ws: &mut WebSocketStream<S>, conn: u64, frame: &Value) -> Result<(), String>
+/// Why a frame could not be written. Its text is the connection's end reason, so it keeps the
+/// cause in its own message.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SendError {
+    #[error("write failed: {0}")]
+    Write(#[source] WsError),
+    #[error("write timed out")]
+    TimedOut,
+}
+
+async fn send<S>(ws: &mut WebSocketStream<S>, conn: u64, frame: &Value) -> Result<(), SendError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -246,8 +256,8 @@ where
     };
     match timeout(WRITE_TIMEOUT, ws.send(msg)).await {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(format!("write failed: {e}")),
-        Err(_) => Err("write timed out".into()),
+        Ok(Err(e)) => Err(SendError::Write(e)),
+        Err(_) => Err(SendError::TimedOut),
     }
 }
 

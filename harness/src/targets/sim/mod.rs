@@ -37,7 +37,7 @@ pub use policy::{
     SUBSCRIBE_WINDOW, TIMEOUT_S,
 };
 
-use crate::wire::transport::{self, BoxIo, Endpoint, WsStream};
+use crate::wire::transport::{self, BoxIo, Endpoint, TransportError, WsStream};
 use device::Device;
 use futures_util::future::BoxFuture;
 use futures_util::{FutureExt, StreamExt};
@@ -163,14 +163,23 @@ impl Dialer for UrlDialer {
     }
 }
 
+/// Why the standalone reference device stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum StandaloneError {
+    #[error("the reference device cannot dial {url}")]
+    Url { url: String, #[source] source: TransportError },
+    #[error("cannot wait for Ctrl-C")]
+    CtrlC(#[source] std::io::Error),
+}
+
 /// Standalone (`hwconform device-sim --url ws://... --sn SN --secret-no S`): dials `url`
 /// and runs until Ctrl-C or the process is killed.
-pub async fn run_standalone(url: &str, config: SimConfig) -> Result<(), String> {
-    let endpoint = Endpoint::parse(url).map_err(|e| e.to_string())?;
+pub async fn run_standalone(url: &str, config: SimConfig) -> Result<(), StandaloneError> {
+    let endpoint = Endpoint::parse(url).map_err(|source| StandaloneError::Url { url: url.to_string(), source })?;
     tracing::info!(sn = %config.identity.sn, url, faults = ?config.faults, "reference device starting");
     let (_control_tx, control_rx) = tokio::sync::mpsc::unbounded_channel();
     tokio::select! {
         _ = run(config, Arc::new(UrlDialer { endpoint }), control_rx) => Ok(()),
-        r = tokio::signal::ctrl_c() => r.map_err(|e| format!("cannot wait for Ctrl-C: {e}")),
+        r = tokio::signal::ctrl_c() => r.map_err(StandaloneError::CtrlC),
     }
 }

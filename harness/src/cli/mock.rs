@@ -1,0 +1,37 @@
+//! `hwconform mock`: the mock cloud as a standalone server.
+
+use super::exit::{EXIT_FAILED, EXIT_OK};
+use super::report_error;
+use super::{fleet, runtime, MockArgs};
+use crate::profile::CloudTimings;
+use crate::targets::mock::{self, MockConfig};
+
+pub(super) fn serve_mock(args: MockArgs) -> i32 {
+    let fleet = match fleet(&args.fleet, &args.devices) {
+        Ok(f) => f,
+        Err(e) => return report_error::usage_error(&e),
+    };
+    let timings = CloudTimings { heartbeat_timeout: args.heartbeat_timeout, subscribe_window: args.subscribe_window, ..CloudTimings::MOCK };
+    let config = MockConfig { fleet, timings, ..MockConfig::default() };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    rt.block_on(async {
+        let (addr, handle) = match mock::listen(config, args.listen).await {
+            Ok(x) => x,
+            Err(e) => {
+                eprintln!("error: cannot listen on {}: {e}", args.listen);
+                return EXIT_FAILED;
+            }
+        };
+        println!("ws://{addr}");
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        tracing::info!(%addr, "mock cloud listening");
+        tokio::select! {
+            _ = handle => EXIT_FAILED,
+            _ = tokio::signal::ctrl_c() => EXIT_OK,
+        }
+    })
+}

@@ -1,0 +1,101 @@
+//! `hwconform run`: loads and selects scenarios, builds the targets and the run
+//! configuration, runs them with the reporters and maps the outcome to the exit codes.
+
+use super::exit::{EXIT_FAILED, EXIT_OK};
+use super::list::{load, selected};
+use super::report_error::{self, usage};
+use super::{fleet, RunArgs};
+use crate::engine::device_target::DeviceTarget;
+use crate::engine::runner::{CloudTarget, RunConfig, Runner};
+use crate::engine::target::MockTarget;
+use crate::profile::CloudTimings;
+use crate::report::{JsonReporter, JunitReporter, MultiReporter, Reporter, TerminalOptions, TerminalReporter};
+use crate::scenario::Scenario;
+use crate::wire::transport::Endpoint;
+use std::io::IsTerminal;
+use std::sync::Arc;
+
+fn cloud_target(args: &RunArgs) -> Result<Option<CloudTarget>, String> {
+    match args.cloud.as_str() {
+        "none" => Ok(None),
+        "mock" => {
+            let mut timings = CloudTimings::MOCK;
+            timings.heartbeat_timeout = args.heartbeat_timeout.unwrap_or(timings.heartbeat_timeout);
+            timings.subscribe_window = args.subscribe_window.unwrap_or(timings.subscribe_window);
+            Ok(Some(CloudTarget::Mock(MockTarget { timings, ..MockTarget::default() })))
+        }
+        url => {
+            Endpoint::parse(url).map_err(|e| format!("--cloud takes `mock`, `none` or a ws:// / wss:// URL: {e}"))?;
+            Ok(Some(CloudTarget::Url { url: url.to_string(), insecure: args.insecure }))
+        }
+    }
+}
+
+pub(super) fn run(args: RunArgs) -> i32 {
+    let scenarios = match load(&args.paths) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let scenarios: Vec<Scenario> = scenarios.into_iter().filter(|s| selected(s, &args.filter.filters)).collect();
+    if scenarios.is_empty() {
+        return usage(format!("no scenario matches (paths {:?}, filters {:?})", args.paths, args.filter.filters));
+    }
+    let fleet = match fleet(&args.fleet, &args.identities) {
+        Ok(f) => f,
+        Err(e) => return report_error::usage_error(&e),
+    };
+    let cloud = match cloud_target(&args) {
+        Ok(c) => c,
+        Err(e) => return usage(e),
+    };
+    let device = match args.device.as_str() {
+        "none" => None,
+        text => match DeviceTarget::parse(text) {
+            Ok(d) => Some(d),
+            Err(e) => return usage(e),
+        },
+    };
+    let mut timings = CloudTimings::FAQ;
+    timings.heartbeat_timeout = args.heartbeat_timeout.unwrap_or(timings.heartbeat_timeout);
+    timings.subscribe_window = args.subscribe_window.unwrap_or(timings.subscribe_window);
+    let mut config = RunConfig {
+        cloud,
+        device,
+        device_reset: args.device_reset.clone(),
+        fleet: Arc::new(fleet),
+        step_timeout: args.step_timeout,
+        deadline: args.deadline,
+        timings,
+        judges: vec![std::sync::Arc::new(crate::check::golden::GoldenJudge(crate::check::golden::GoldenConfig {
+            mode: args.golden.map(Into::into).unwrap_or_default(),
+            dir: args.golden_dir.clone(),
+            explicit: args.golden.is_some(),
+        }))],
+        ..RunConfig::default()
+    };
+    if let Some(j) = args.jobs {
+        config.jobs = j.max(1);
+    }
+    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let options = TerminalOptions { verbose: args.verbose, color, requirements: args.requirements };
+    let mut reporters = MultiReporter::new(vec![
+        Box::new(TerminalReporter::new(std::io::stdout(), options)) as Box<dyn Reporter>,
+        Box::new(JunitReporter::new(args.reports.join("junit.xml"))),
+        Box::new(JsonReporter::new(args.reports.join("run.json"))),
+    ]);
+    let mut report_error = None;
+    let outcome = Runner::new(config).run(&scenarios, |event| {
+        if let Err(e) = reporters.on_event(&event) {
+            report_error.get_or_insert(e);
+        }
+    });
+    let summary = match outcome {
+        Ok(s) => s,
+        Err(e) => return report_error::error(&e),
+    };
+    if let Some(e) = report_error {
+        report_error::print_in("writing reports", &e);
+        return EXIT_FAILED;
+    }
+    if summary.ok() { EXIT_OK } else { EXIT_FAILED }
+}
