@@ -2,10 +2,10 @@
 //! right place, rendered diagnostics are snapshotted, arbitrary input never panics, generated
 //! scenarios survive a trip through YAML text, and the scenario library loads.
 
-use hwconform::scenario::expr::format_duration;
 use hwconform::scenario::matcher::{Matcher, Op, SignatureKind};
 use hwconform::scenario::{
-    load_paths, load_str, loader, AutoReply, Capability, DeviceControl, DurationExpr, LoadError, ReplySpec, Role, Scenario, StepKind,
+    load_paths, load_str, loader, AutoReply, Capability, DeviceControl, DurationExpr, LoadError, ReplySpec, Role, Scenario, Span, Spanned,
+    StepKind,
 };
 use proptest::prelude::*;
 use rstest::rstest;
@@ -461,6 +461,11 @@ fn the_scenario_library_loads() {
     };
     for s in &scenarios {
         assert!(s.manual.is_some() || !s.steps.is_empty(), "{}", s.id.value);
+        // `to_yaml` writes text that loads back to the same scenario (same text again).
+        let text = s.to_yaml();
+        let again = load_str(&s.source.path, &text).unwrap_or_else(|e| panic!("{}\n{text}", e.render()));
+        assert_eq!(again.to_yaml(), text, "{}", s.id.value);
+        assert_eq!(again.steps.len(), s.steps.len(), "{}", s.id.value);
     }
 }
 
@@ -698,77 +703,103 @@ fn link_marks(steps: &mut [GenStep], latest: &mut Option<String>) {
     }
 }
 
-/// A JSON string is a valid YAML double-quoted scalar.
-fn quoted(s: &str) -> String {
-    serde_json::to_string(s).unwrap()
+fn ms(ms: u64) -> DurationExpr {
+    DurationExpr::Fixed(Duration::from_millis(ms))
 }
 
-fn render_steps(steps: &[GenStep], indent: usize, out: &mut String) {
-    let pad = " ".repeat(indent);
-    for step in steps {
-        match step {
-            GenStep::Connect { conn, host } => out.push_str(&format!("{pad}- connect: {{ conn: {conn}, from: 127.0.0.{host} }}\n")),
-            GenStep::Request { conn, cmd, within_ms, errcode, text } => {
-                out.push_str(&format!("{pad}- request: {{ conn: {conn}, cmd: {cmd}, within: {within_ms}ms }}\n"));
-                out.push_str(&format!("{pad}  expect: {{ errcode: {errcode}, body: {{ text: {} }} }}\n", quoted(text)));
-            }
-            GenStep::Wait { ms } => out.push_str(&format!("{pad}- wait: {}\n", format_duration(Duration::from_millis(*ms)))),
-            GenStep::Disconnect { conn } => out.push_str(&format!("{pad}- disconnect: {conn}\n")),
-            GenStep::Silence { conn, ms } => {
-                out.push_str(&format!("{pad}- expect_silence:\n{pad}    conn: {conn}\n{pad}    for: {ms}ms\n"))
-            }
-            GenStep::Repeat { times, inner } => {
-                out.push_str(&format!("{pad}- repeat:\n{pad}    times: {times}\n{pad}    steps:\n"));
-                render_steps(inner, indent + 6, out);
-            }
-            GenStep::Accept { conn, within_ms: None } => out.push_str(&format!("{pad}- accept: {conn}\n")),
-            GenStep::Accept { conn, within_ms: Some(ms) } => out.push_str(&format!("{pad}- accept: {{ conn: {conn}, within: {ms}ms }}\n")),
-            GenStep::Receive { conn, cmd, within_ms, text } => {
-                let cmd = cmd.as_ref().map(|c| format!(", cmd: {c}")).unwrap_or_default();
-                out.push_str(&format!("{pad}- receive: {{ conn: {conn}{cmd}, within: {within_ms}ms }}\n"));
-                out.push_str(&format!("{pad}  check: {{ body: {{ text: {} }} }}\n", quoted(text)));
-            }
-            GenStep::Reply { to, errcode, text, suggestion } => {
-                out.push_str(&format!("{pad}- reply:\n{pad}    to: {}\n{pad}    errcode: {errcode}\n", quoted(to)));
-                out.push_str(&format!("{pad}    body: {{ text: {} }}\n", quoted(text)));
-                if let Some(s) = suggestion {
-                    out.push_str(&format!("{pad}    suggestion: {s}\n"));
-                }
-            }
-            GenStep::Push { conn, cmd, text } => {
-                out.push_str(&format!("{pad}- push: {{ conn: {conn}, cmd: {cmd}, body: {{ text: {} }} }}\n", quoted(text)))
-            }
-            GenStep::Close { conn, code } => out.push_str(&format!("{pad}- close: {{ conn: {conn}, code: {code} }}\n")),
-            GenStep::Delay { ms } => out.push_str(&format!("{pad}- delay: {ms}ms\n")),
-            GenStep::Reconnect { conn, within_ms } => {
-                out.push_str(&format!("{pad}- expect_reconnect: {{ conn: {conn}, within: {within_ms}ms }}\n"))
-            }
-            GenStep::CmdSilence { conn, ms, cmd } => {
-                out.push_str(&format!("{pad}- expect_silence: {{ conn: {conn}, for: {ms}ms, cmd: {cmd} }}\n"))
-            }
-            GenStep::Mark { name } => out.push_str(&format!("{pad}- mark: {name}\n")),
-            GenStep::Timing { cmd, since, min_ms, max_ms, min_count } => {
-                out.push_str(&format!("{pad}- timing:\n{pad}    cmd: {cmd}\n{pad}    gaps: {{ min: {min_ms}ms, max: {max_ms}ms }}\n"));
-                if let Some(since) = since {
-                    out.push_str(&format!("{pad}    since: {since}\n"));
-                }
-                if let Some(n) = min_count {
-                    out.push_str(&format!("{pad}    min_count: {n}\n"));
-                }
-            }
+/// The typed step a generated one stands for; rendered with the scenario's own `to_yaml`.
+fn typed(step: &GenStep) -> StepKind {
+    use hwconform::scenario as sc;
+    let text_body = |text: &str| Some(json!({ "text": text }));
+    let matcher = |v: Value| Spanned::new(Matcher::compile(&v).unwrap(), Span::default());
+    match step {
+        GenStep::Connect { conn, host } => {
+            StepKind::Connect(sc::Connect { conn: conn.clone(), from: Some(format!("127.0.0.{host}")), device: None, within: None })
         }
+        GenStep::Request { conn, cmd, within_ms, errcode, text } => StepKind::Request(sc::Request {
+            conn: conn.clone(),
+            cmd: cmd.clone(),
+            req_id: None,
+            body: None,
+            raw_body: false,
+            expect: Some(matcher(json!({ "errcode": errcode, "body": { "text": text } }))),
+            capture: Default::default(),
+            within: Some(ms(*within_ms)),
+            not_before: None,
+            no_reply: false,
+        }),
+        GenStep::Wait { ms: n } => StepKind::Wait(ms(*n)),
+        GenStep::Disconnect { conn } => StepKind::Disconnect(sc::ConnRef { conn: conn.clone() }),
+        GenStep::Silence { conn, ms: n } => StepKind::ExpectSilence(sc::ExpectSilence { conn: conn.clone(), duration: ms(*n), cmd: None }),
+        GenStep::Repeat { times, inner } => {
+            StepKind::Repeat(sc::Repeat { times: *times, steps: inner.iter().map(|g| sc::Step::new(typed(g))).collect() })
+        }
+        GenStep::Accept { conn, within_ms } => StepKind::Accept(sc::Accept { conn: conn.clone(), within: within_ms.map(ms) }),
+        GenStep::Receive { conn, cmd, within_ms, text } => StepKind::Receive(sc::Receive {
+            conn: conn.clone(),
+            cmd: cmd.clone(),
+            within: Some(ms(*within_ms)),
+            not_before: None,
+            check: Some(matcher(json!({ "body": { "text": text } }))),
+            capture: Default::default(),
+        }),
+        GenStep::Reply { to, errcode, text, suggestion } => StepKind::Reply(sc::Reply {
+            conn: "a".into(),
+            to: Some(to.clone()),
+            spec: ReplySpec {
+                errcode: *errcode,
+                errmsg: None,
+                body: text_body(text),
+                suggestion: suggestion.map(str::to_string),
+                interval: None,
+                binary: None,
+                no_advice: false,
+            },
+        }),
+        GenStep::Push { conn, cmd, text } => StepKind::Push(sc::Push { conn: conn.clone(), cmd: cmd.clone(), body: text_body(text), req_id: None }),
+        GenStep::Close { conn, code } => StepKind::Close(sc::Close { conn: conn.clone(), code: Some(*code), reason: None }),
+        GenStep::Delay { ms: n } => StepKind::Delay(ms(*n)),
+        GenStep::Reconnect { conn, within_ms } => {
+            StepKind::ExpectReconnect(sc::ExpectReconnect { conn: conn.clone(), within: Some(ms(*within_ms)), not_before: None })
+        }
+        GenStep::CmdSilence { conn, ms: n, cmd } => {
+            StepKind::ExpectSilence(sc::ExpectSilence { conn: conn.clone(), duration: ms(*n), cmd: Some(cmd.clone()) })
+        }
+        GenStep::Mark { name } => StepKind::Mark(name.clone()),
+        GenStep::Timing { cmd, since, min_ms, max_ms, min_count } => StepKind::Timing(sc::Timing {
+            conn: None,
+            cmd: cmd.clone(),
+            since: since.clone(),
+            gaps: Some(sc::DurationRange { min: Some(ms(*min_ms)), max: Some(ms(*max_ms)) }),
+            jitter: false,
+            min_count: *min_count,
+            max_per: None,
+            none: false,
+        }),
     }
 }
 
+/// The generated scenario as text, by `Scenario::to_yaml` (the one renderer).
 fn render_scenario(id: &str, requirements: &[String], role: Role, steps: &[GenStep]) -> String {
-    let mut out = format!(
-        "id: {id}\ntitle: {}\nrequirements: [{}]\nrole: {}\nsteps:\n",
-        quoted("generated: a title"),
-        requirements.join(", "),
-        role.as_str()
-    );
-    render_steps(steps, 2, &mut out);
-    out
+    use hwconform::scenario as sc;
+    let scenario = Scenario {
+        id: Spanned::new(id.to_string(), Span::default()),
+        title: "generated: a title".into(),
+        description: None,
+        requirements: requirements.iter().map(|r| Spanned::new(r.clone(), Span::default())).collect(),
+        tags: Vec::new(),
+        role,
+        requires: Vec::new(),
+        devices: vec!["dev".into()],
+        vars: Default::default(),
+        deadline: None,
+        step_timeout: None,
+        manual: None,
+        auto_reply: None,
+        steps: steps.iter().map(|g| sc::Step::new(typed(g))).collect(),
+        source: std::sync::Arc::new(sc::Source { path: PathBuf::from("generated.yaml"), text: String::new() }),
+    };
+    scenario.to_yaml()
 }
 
 fn fixed(d: &Option<DurationExpr>) -> Duration {

@@ -9,6 +9,7 @@ use super::diagnostic::{did_you_mean, Diagnostic};
 use super::model::*;
 use super::parse::*;
 use super::steps::{
+    parse_kind, roles_of,
     accept::*, change_ip::*, close::*, connect::*, control::*, device_control::*, expect::*, expect_closed::*,
     expect_reconnect::*, expect_silence::*, push::*, receive::*, repeat::*, reply::*, request::*, send::*, timing::*,
 };
@@ -19,7 +20,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Keys a scenario file may have at the top level.
 pub const TOP_KEYS: &[&str] = &[
@@ -40,12 +40,6 @@ pub const TOP_KEYS: &[&str] = &[
 ];
 const ROLES: &[&str] = &["device", "cloud"];
 const CAPABILITIES: &[&str] = &["control", "device_control", "seed"];
-/// Step kinds only the device role has (the harness plays a device, the target is a cloud).
-const DEVICE_STEPS: &[&str] = &["connect", "request", "send", "expect", "change_ip", "control"];
-/// Step kinds only the cloud role has (the harness plays the cloud, the target is a device).
-const CLOUD_STEPS: &[&str] =
-    &["accept", "receive", "reply", "no_reply", "push", "close", "delay", "expect_reconnect", "mark", "timing", "device_control"];
-
 /// Every diagnostic of a load, with the file texts needed to show their lines.
 #[derive(thiserror::Error)]
 #[error("{}", one_per_line(.diagnostics))]
@@ -601,53 +595,25 @@ impl<'a> Loader<'a> {
         if !self.role_allows(kind_key) {
             return None;
         }
-        let kind = match kind_key.key_text() {
-            "connect" => StepKind::Connect(self.connect(value)),
-            "request" => StepKind::Request(self.request(value, node)),
-            "send" => StepKind::Send(self.send(value)),
-            "expect" => StepKind::Expect(self.expect(value, node)),
-            "wait" => StepKind::Wait(self.duration(value, "wait").unwrap_or(DurationExpr::Fixed(Duration::ZERO))),
-            "disconnect" => StepKind::Disconnect(ConnRef { conn: self.conn_only(value, "disconnect", CONN_KEYS).0 }),
-            "change_ip" => StepKind::ChangeIp(self.change_ip(value)),
-            "expect_closed" => StepKind::ExpectClosed(self.expect_closed(value)),
-            "expect_silence" => StepKind::ExpectSilence(self.expect_silence(value)),
-            "repeat" => StepKind::Repeat(self.repeat(value)),
-            "control" => StepKind::Control(self.control(kind_key, value)?),
-            "accept" => StepKind::Accept(self.accept(value)),
-            "receive" => StepKind::Receive(self.receive(value, node)),
-            "reply" => StepKind::Reply(self.reply(kind_key, value)),
-            "no_reply" => StepKind::NoReply(self.no_reply(kind_key, value)),
-            "push" => StepKind::Push(self.push_step(value)),
-            "close" => StepKind::Close(self.close(value)),
-            "delay" => StepKind::Delay(self.duration(value, "delay").unwrap_or(DurationExpr::Fixed(Duration::ZERO))),
-            "expect_reconnect" => StepKind::ExpectReconnect(self.expect_reconnect(value)),
-            "mark" => StepKind::Mark(self.mark(value)?),
-            "timing" => StepKind::Timing(self.timing(value)),
-            "device_control" => StepKind::DeviceControl(self.device_control(kind_key, value)?),
-            other => unreachable!("step_kind returned `{other}`"),
+        let kind = match parse_kind(self, kind_key, value, node) {
+            Some(kind) => kind,
+            None if STEP_KINDS.contains(&kind_key.key_text()) => return None,
+            None => unreachable!("step_kind returned `{}`", kind_key.key_text()),
         };
         self.clean_since(mark).then_some(Step { kind, span: node.span })
     }
 
     /// The step kinds the scenario's role may use (every kind when the role is unknown).
     pub(in crate::scenario) fn role_kinds(&self) -> Vec<&'static str> {
-        let other = match self.role {
-            Some(Role::Device) => CLOUD_STEPS,
-            Some(Role::Cloud) => DEVICE_STEPS,
-            None => &[],
-        };
-        STEP_KINDS.iter().copied().filter(|k| !other.contains(k)).collect()
+        STEP_KINDS.iter().copied().filter(|k| self.role.is_none_or(|role| roles_of(k).is_some_and(|r| r.contains(&role)))).collect()
     }
 
     /// A step of the other role is an error that says whose it is and what to use instead.
     pub(in crate::scenario) fn role_allows(&mut self, kind_key: &Node) -> bool {
         let kind = kind_key.key_text();
-        let owner = if DEVICE_STEPS.contains(&kind) {
-            Role::Device
-        } else if CLOUD_STEPS.contains(&kind) {
-            Role::Cloud
-        } else {
-            return true;
+        let owner = match roles_of(kind) {
+            Some([only]) => *only,
+            _ => return true,
         };
         let Some(role) = self.role.filter(|r| *r != owner) else {
             return true;

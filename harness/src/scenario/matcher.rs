@@ -25,6 +25,19 @@ pub enum JsonType {
 impl JsonType {
     pub const NAMES: &'static [&'static str] = &["string", "number", "integer", "bool", "object", "array", "null"];
 
+    /// The name a file writes (`bool` for both spellings).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JsonType::String => "string",
+            JsonType::Number => "number",
+            JsonType::Integer => "integer",
+            JsonType::Bool => "bool",
+            JsonType::Object => "object",
+            JsonType::Array => "array",
+            JsonType::Null => "null",
+        }
+    }
+
     pub fn parse(s: &str) -> Option<JsonType> {
         Some(match s {
             "string" => JsonType::String,
@@ -100,6 +113,23 @@ impl SignatureKind {
 pub const OP_NAMES: &[&str] = &["$type", "$regex", "$in", "$gte", "$lte", "$ne", "$absent", "$any", "$len", "$signature"];
 
 impl Op {
+    /// The operator as a file writes it: its name and argument.
+    pub fn to_pair(&self) -> (&'static str, Value) {
+        match self {
+            Op::Type(t) => ("$type", Value::from(t.as_str())),
+            Op::Regex(p) => ("$regex", Value::from(p.0.as_str())),
+            Op::RegexTemplate(t) => ("$regex", Value::from(t.as_str())),
+            Op::In(options) => ("$in", Value::Array(options.clone())),
+            Op::Gte(v) => ("$gte", v.clone()),
+            Op::Lte(v) => ("$lte", v.clone()),
+            Op::Ne(v) => ("$ne", v.clone()),
+            Op::Absent => ("$absent", Value::Bool(true)),
+            Op::Any => ("$any", Value::Bool(true)),
+            Op::Len(n) => ("$len", Value::from(*n)),
+            Op::Signature(kind) => ("$signature", Value::from(kind.as_str())),
+        }
+    }
+
     /// Builds an operator from its name and argument, or says what the argument should be.
     pub fn parse(name: &str, arg: &Value) -> Result<Op, OpError> {
         let takes = |op: &'static str, what: &'static str| OpError::Takes { op, what };
@@ -209,6 +239,32 @@ fn same_scalar(a: &Value, b: &Value) -> bool {
 }
 
 impl Matcher {
+    /// The matcher as a file writes it (loads back to an equal matcher).
+    pub fn to_value(&self) -> Value {
+        match self {
+            Matcher::Literal(v) => v.clone(),
+            Matcher::Object(keys) => Value::Object(keys.iter().map(|(k, m)| (k.clone(), m.to_value())).collect()),
+            Matcher::Array(items) => Value::Array(items.iter().map(Matcher::to_value).collect()),
+            Matcher::Ops(ops) => Value::Object(ops.iter().map(|op| {
+                let (name, arg) = op.to_pair();
+                (name.to_string(), arg)
+            }).collect()),
+        }
+    }
+
+    /// A matcher written as JSON, the way a file writes one: maps whose keys start with `$`
+    /// are operators (for programs that build steps; files go through the loader).
+    pub fn compile(v: &Value) -> Result<Matcher, String> {
+        Ok(match v {
+            Value::Object(m) if m.keys().any(|k| k.starts_with('$')) => {
+                Matcher::Ops(m.iter().map(|(k, v)| Op::parse(k, v)).collect::<Result<_, _>>()?)
+            }
+            Value::Object(m) => Matcher::Object(m.iter().map(|(k, v)| Ok((k.clone(), Matcher::compile(v)?))).collect::<Result<_, String>>()?),
+            Value::Array(a) => Matcher::Array(a.iter().map(Matcher::compile).collect::<Result<_, _>>()?),
+            other => Matcher::Literal(other.clone()),
+        })
+    }
+
     /// A matcher that accepts exactly `v` as a subset (objects) or value.
     pub fn from_value(v: &Value) -> Matcher {
         match v {

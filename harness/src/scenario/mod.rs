@@ -1,9 +1,11 @@
 //! Scenario files: the typed model with source spans, the YAML loader and its diagnostics,
 //! matchers and `${...}` expressions.
 //!
-//! Imports inside this module run one way: `span` (leaf) ← `yaml`, `diagnostic`, `expr` ←
-//! `matcher` ← `model` ← `parse` (the loader's shared checks) ← `steps/*` (one file per step
-//! kind: its keys and parser) ← `loader` (top-level keys, role checks, dispatch).
+//! Imports inside this module run one way: `span` (leaf: positions, durations, roles) and
+//! `render` (leaf: YAML flow text) ← `yaml`, `diagnostic`, `expr` ← `matcher` ← `parse` (the
+//! loader's shared checks) ← `steps/*` (one file per step kind: its type, name, roles, keys,
+//! parser and rendering; `steps/mod.rs` holds the one table of kinds) ← `model` (the
+//! scenario, re-exporting the step types) ← `loader` (top-level keys, role checks, dispatch).
 
 pub mod diagnostic;
 pub mod expr;
@@ -11,6 +13,7 @@ pub mod loader;
 pub mod matcher;
 pub mod model;
 pub mod parse;
+pub mod render;
 pub mod span;
 pub mod steps;
 pub mod yaml;

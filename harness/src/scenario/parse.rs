@@ -5,7 +5,7 @@
 use super::diagnostic::{closest, did_you_mean, Diagnostic};
 use super::expr::{duration_expr, parse_duration};
 use super::matcher::{Matcher, Op, OP_NAMES};
-use super::model::*;
+use super::span::*;
 use super::yaml::{self, to_json, Node, ScalarValue};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;

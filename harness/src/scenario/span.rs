@@ -31,3 +31,25 @@ pub enum DurationExpr {
     Fixed(Duration),
     Expr(String),
 }
+
+/// Which side of the wire the harness plays.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// The harness plays a device; the target is a cloud.
+    Device,
+    /// The harness plays the cloud; the target is a device.
+    Cloud,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Device => "device",
+            Role::Cloud => "cloud",
+        }
+    }
+}
+
+/// A connection name; defaults to `a` when a step leaves it out.
+pub type ConnName = String;

@@ -5,21 +5,26 @@
 //! Each step remembers the obligation ids it checks, so a failure at a line can be traced
 //! back to the requirements involved.
 
+use crate::scenario::matcher::Matcher;
+pub use crate::scenario::render::{flow, millis, quoted, scalar};
+use crate::scenario::{DurationExpr, Expect, ExpectClosed, Push, Repeat, ReplySpec, Request, Span, Spanned, Step, StepKind};
 use serde_json::Value;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
+use std::time::Duration;
 
-/// One rendered step: its lines (the first starts with `  - `) and what it checks.
+/// One typed step and the obligation ids it checks.
 #[derive(Clone, Debug)]
-struct StepText {
-    lines: Vec<String>,
+struct Checked {
+    step: Step,
     reqs: Vec<&'static str>,
 }
 
-/// The steps of a scenario under construction.
+/// The steps of a scenario under construction, typed; rendered with the scenario's own
+/// per-kind renderers ([`Step::to_yaml`]).
 #[derive(Clone, Debug, Default)]
 pub struct Steps {
-    steps: Vec<StepText>,
+    steps: Vec<Checked>,
 }
 
 /// The scenario's top-level keys (everything but `steps`).
@@ -36,36 +41,21 @@ pub struct Header {
 }
 
 impl Steps {
-    /// A step `kind: args` with sibling keys (`expect`, `capture`, `check`).
-    pub fn push(&mut self, kind: &str, args: Value, siblings: &[(&str, Value)], reqs: &[&'static str]) {
-        let mut lines = vec![format!("  - {kind}: {}", flow(&args))];
-        for (key, value) in siblings {
-            lines.push(format!("    {key}: {}", flow(value)));
-        }
-        self.steps.push(StepText { lines, reqs: reqs.to_vec() });
+    /// Adds a step that checks `reqs`.
+    pub fn add(&mut self, kind: StepKind, reqs: &[&'static str]) {
+        self.steps.push(Checked { step: Step::new(kind), reqs: reqs.to_vec() });
     }
 
-    /// Adds a sibling key (`capture: ...`) to the last step.
-    pub fn sibling_last(&mut self, key: &str, value: Value) {
-        if let Some(last) = self.steps.last_mut() {
-            last.lines.push(format!("    {key}: {}", flow(&value)));
-        }
+    /// The last step added, to add to it (a `capture` on the receive just emitted).
+    pub fn last_mut(&mut self) -> Option<&mut StepKind> {
+        self.steps.last_mut().map(|c| &mut c.step.kind)
     }
 
-    /// A step whose value is a plain scalar (`wait: 5s`, `delay: 1s`, `mark: m1`).
-    pub fn scalar(&mut self, kind: &str, value: &str, reqs: &[&'static str]) {
-        self.steps.push(StepText { lines: vec![format!("  - {kind}: {}", scalar(value))], reqs: reqs.to_vec() });
-    }
-
-    /// A `repeat` of `times` over `inner` (rendered one level deeper).
+    /// A `repeat` of `times` over `inner`; it checks what the inner steps check.
     pub fn repeat(&mut self, times: u32, inner: Steps) {
-        let mut lines = vec![format!("  - repeat:"), format!("      times: {times}"), "      steps:".to_string()];
-        let mut reqs = Vec::new();
-        for s in inner.steps {
-            lines.extend(s.lines.into_iter().map(|l| format!("      {l}")));
-            reqs.extend(s.reqs);
-        }
-        self.steps.push(StepText { lines, reqs });
+        let reqs = inner.steps.iter().flat_map(|s| s.reqs.iter().copied()).collect();
+        let steps = inner.steps.into_iter().map(|c| c.step).collect();
+        self.steps.push(Checked { step: Step::new(StepKind::Repeat(Repeat { times, steps })), reqs });
     }
 
     pub fn len(&self) -> usize {
@@ -105,7 +95,7 @@ impl Steps {
         let mut spans = Vec::new();
         for s in &self.steps {
             let first = out.len() as u32 + 1;
-            out.extend(s.lines.iter().cloned());
+            out.extend(s.step.to_yaml(2));
             spans.push((first, out.len() as u32, s.reqs.clone()));
         }
         let mut text = out.join("\n");
@@ -128,48 +118,75 @@ impl Rendered {
     }
 }
 
-/// A JSON value in YAML flow style: `{ cmd: register, body: { nonce: 1 } }`.
-pub fn flow(v: &Value) -> String {
-    match v {
-        Value::Null => "null".into(),
-        Value::Bool(b) => b.to_string(),
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => scalar(s),
-        Value::Array(items) => format!("[{}]", items.iter().map(flow).collect::<Vec<_>>().join(", ")),
-        Value::Object(map) if map.is_empty() => "{}".into(),
-        Value::Object(map) => {
-            let parts: Vec<String> = map.iter().map(|(k, v)| format!("{}: {}", scalar(k), flow(v))).collect();
-            format!("{{ {} }}", parts.join(", "))
-        }
-    }
-}
-
-/// A string as a plain scalar where that reads back as the same string, else double-quoted.
-pub fn scalar(s: &str) -> String {
-    let plain_chars = !s.is_empty()
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || "_./+-$".contains(c))
-        && s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$');
-    let keyword = matches!(s.to_ascii_lowercase().as_str(), "true" | "false" | "null" | "~");
-    let numeric = s.parse::<f64>().is_ok() || s.starts_with("0x") || s.starts_with("0o");
-    if plain_chars && !keyword && !numeric {
-        s.to_string()
-    } else {
-        quoted(s)
-    }
-}
-
-/// A double-quoted YAML scalar (JSON string syntax is valid YAML).
-pub fn quoted(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
-}
-
 /// `5s`, `1500ms`: durations as scenario files write them.
 pub fn secs(s: u64) -> String {
     format!("{s}s")
 }
 
-pub fn millis(ms: u64) -> String {
-    if ms.is_multiple_of(1000) { format!("{}s", ms / 1000) } else { format!("{ms}ms") }
+/// A fixed duration of `ms` milliseconds.
+pub fn ms(ms: u64) -> DurationExpr {
+    DurationExpr::Fixed(Duration::from_millis(ms))
+}
+
+/// A fixed duration of `s` seconds.
+pub fn s(s: u64) -> DurationExpr {
+    DurationExpr::Fixed(Duration::from_secs(s))
+}
+
+/// A matcher written as JSON (`$` keys are operators). The explorers only write valid ones.
+pub fn matcher(v: Value) -> Spanned<Matcher> {
+    Spanned::new(Matcher::compile(&v).unwrap_or_else(|e| panic!("explorer matcher {v}: {e}")), Span::default())
+}
+
+/// `request: { conn, cmd, body }` (no expectation yet).
+pub fn request(conn: &str, cmd: &str, body: Option<Value>) -> Request {
+    Request {
+        conn: conn.to_string(),
+        cmd: cmd.to_string(),
+        req_id: None,
+        body,
+        raw_body: false,
+        expect: None,
+        capture: BTreeMap::new(),
+        within: None,
+        not_before: None,
+        no_reply: false,
+    }
+}
+
+/// A `request` whose reply must match `expect`.
+pub fn request_expecting(conn: &str, cmd: &str, body: Option<Value>, expect: Value) -> StepKind {
+    StepKind::Request(Request { expect: Some(matcher(expect)), ..request(conn, cmd, body) })
+}
+
+/// `expect: { conn, frame, within }`.
+pub fn expect(conn: &str, frame: Value, within: DurationExpr) -> StepKind {
+    StepKind::Expect(Expect { conn: conn.to_string(), matcher: matcher(frame), capture: BTreeMap::new(), within: Some(within), not_before: None })
+}
+
+/// `expect_closed: { conn, within }`.
+pub fn expect_closed(conn: &str, within: DurationExpr) -> StepKind {
+    StepKind::ExpectClosed(ExpectClosed { conn: conn.to_string(), within: Some(within), not_before: None })
+}
+
+/// A success reply (errcode 0) with this body.
+pub fn ok(body: Option<Value>) -> ReplySpec {
+    ReplySpec { errcode: 0, errmsg: None, body, suggestion: None, interval: None, binary: None, no_advice: false }
+}
+
+/// An error reply with the catalog's advice.
+pub fn err(errcode: i64) -> ReplySpec {
+    ReplySpec { errcode, ..ok(None) }
+}
+
+/// `push: { cmd, body }` on the default connection.
+pub fn push(cmd: &str, body: Option<Value>) -> StepKind {
+    StepKind::Push(Push { conn: "a".into(), cmd: cmd.to_string(), body, req_id: None })
+}
+
+/// `capture` entries: name → dotted path.
+pub fn capture<const N: usize>(pairs: [(String, String); N]) -> BTreeMap<String, String> {
+    pairs.into_iter().collect()
 }
 
 /// Wraps `text` at about `width` columns, for descriptions.
@@ -198,18 +215,10 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn flow_style_reads_back() {
-        assert_eq!(flow(&json!({"conn": "a", "cmd": "register"})), "{ conn: a, cmd: register }");
-        assert_eq!(flow(&json!({"errcode": {"$ne": 0}})), "{ errcode: { $ne: 0 } }");
-        assert_eq!(scalar("5s"), "5s");
-        assert_eq!(scalar("127.0.0.2"), "127.0.0.2");
-        assert_eq!(scalar("600012"), "\"600012\"");
-        assert_eq!(scalar("true"), "\"true\"");
-        assert_eq!(scalar("${now-400}"), "\"${now-400}\"");
-        assert_eq!(scalar("has space"), "\"has space\"");
-        assert_eq!(scalar("x1/1000006"), "x1/1000006");
-        assert_eq!(flow(&json!([])), "[]");
-        assert_eq!(flow(&json!({})), "{}");
+    fn matchers_compile_operators() {
+        let m = matcher(json!({"errcode": {"$ne": 0}}));
+        assert_eq!(flow(&m.value.to_value()), "{ errcode: { $ne: 0 } }");
+        assert_eq!(millis(1500), "1500ms");
     }
 
     #[test]

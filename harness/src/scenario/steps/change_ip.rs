@@ -1,8 +1,18 @@
-//! The `change_ip` step: its keys and its parser.
+//! The `change_ip` step: the typed step, its name and role, its keys, its parser and its rendering.
 
-use crate::scenario::model::*;
+use crate::scenario::render::{self, Args as Out};
+use crate::scenario::span::*;
 use crate::scenario::parse::*;
 use crate::scenario::yaml::Node;
+
+pub const NAME: &str = "change_ip";
+pub const ROLES: &[Role] = super::DEVICE;
+
+#[derive(Clone, Debug)]
+pub struct ChangeIp {
+    pub conn: ConnName,
+    pub to: String,
+}
 
 pub(in crate::scenario) const CHANGE_IP_KEYS: &[&str] = &["conn", "to"];
 
@@ -13,4 +23,12 @@ impl Loader<'_> {
         let to = args.as_ref().and_then(|a| self.required(a, "to", "a `change_ip` step")).and_then(|n| self.loopback(n, "to"));
         ChangeIp { conn, to: to.unwrap_or_default() }
     }
+}
+
+pub(in crate::scenario) fn parse(l: &mut Loader<'_>, _key: &Node, value: &Node, _step: &Node) -> Option<ChangeIp> {
+    Some(l.change_ip(value))
+}
+
+pub fn to_yaml(c: &ChangeIp, indent: usize) -> Vec<String> {
+    render::item(indent, NAME, &Out::new().conn(&c.conn).set("to", c.to.as_str()).value(), &[])
 }

@@ -1,8 +1,20 @@
-//! The `close` step: its keys and its parser.
+//! The `close` step: the typed step, its name and role, its keys, its parser and its rendering.
 
-use crate::scenario::model::*;
+use crate::scenario::render::{self, Args as Out};
+use crate::scenario::span::*;
 use crate::scenario::parse::*;
 use crate::scenario::yaml::Node;
+
+pub const NAME: &str = "close";
+pub const ROLES: &[Role] = super::CLOUD;
+
+#[derive(Clone, Debug)]
+pub struct Close {
+    pub conn: ConnName,
+    /// Default 1000.
+    pub code: Option<u16>,
+    pub reason: Option<String>,
+}
 
 pub(in crate::scenario) const CLOSE_KEYS: &[&str] = &["conn", "code", "reason"];
 /// Close codes RFC 6455 reserves for reporting: they are never sent in a close frame.
@@ -38,4 +50,13 @@ impl Loader<'_> {
         });
         Close { conn, code, reason }
     }
+}
+
+pub(in crate::scenario) fn parse(l: &mut Loader<'_>, _key: &Node, value: &Node, _step: &Node) -> Option<Close> {
+    Some(l.close(value))
+}
+
+pub fn to_yaml(c: &Close, indent: usize) -> Vec<String> {
+    let args = Out::new().conn(&c.conn).opt("code", c.code).opt("reason", c.reason.clone());
+    render::item(indent, NAME, &args.value(), &[])
 }

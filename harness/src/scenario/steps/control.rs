@@ -1,8 +1,27 @@
-//! The `control` step: its keys and its parser.
+//! The `control` step: the typed step, its name and role, its keys, its parser and its rendering.
 
-use crate::scenario::model::*;
+use crate::scenario::render::{self, Args as Out};
+use crate::scenario::span::*;
 use crate::scenario::parse::*;
 use crate::scenario::yaml::Node;
+
+pub const NAME: &str = "control";
+pub const ROLES: &[Role] = super::DEVICE;
+
+/// Control operations on a target that accepts them (the mock).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Control {
+    /// Bind the device to a corp (the mock pushes `push_bind_corp` on a live link).
+    Bind { device: Option<String> },
+    /// Unbind it (`push_unbind_corp`).
+    Unbind { device: Option<String> },
+    /// Swallow the reply to the next request of `cmd` (it still takes effect).
+    SwallowReply { cmd: String },
+    /// Delay every reply by this much until changed (0 to stop).
+    DelayReplies(DurationExpr),
+    /// Close the device's live link from the cloud side.
+    CloseLink { device: Option<String> },
+}
 
 pub(in crate::scenario) const CONTROL_KEYS: &[&str] = &["bind", "unbind", "swallow_reply", "delay_replies", "close_link"];
 
@@ -46,4 +65,20 @@ impl Loader<'_> {
             _ => None, // an unknown key, already reported by `args`
         }
     }
+}
+
+pub(in crate::scenario) fn parse(l: &mut Loader<'_>, key: &Node, value: &Node, _step: &Node) -> Option<Control> {
+    l.control(key, value)
+}
+
+pub fn to_yaml(c: &Control, indent: usize) -> Vec<String> {
+    let device = |d: &Option<String>| d.clone().map_or(serde_json::Value::Null, serde_json::Value::from);
+    let args = match c {
+        Control::Bind { device: d } => Out::new().set("bind", device(d)),
+        Control::Unbind { device: d } => Out::new().set("unbind", device(d)),
+        Control::CloseLink { device: d } => Out::new().set("close_link", device(d)),
+        Control::SwallowReply { cmd } => Out::new().set("swallow_reply", cmd.as_str()),
+        Control::DelayReplies(d) => Out::new().set("delay_replies", render::duration(d)),
+    };
+    render::item(indent, NAME, &args.value(), &[])
 }

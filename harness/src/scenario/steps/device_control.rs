@@ -1,8 +1,19 @@
-//! The `device_control` step: its keys and its parser.
+//! The `device_control` step: the typed step, its name and role, its keys, its parser and its rendering.
 
-use crate::scenario::model::*;
+use crate::scenario::render::{self, Args as Out};
+use crate::scenario::span::*;
 use crate::scenario::parse::*;
 use crate::scenario::yaml::Node;
+
+pub const NAME: &str = "device_control";
+pub const ROLES: &[Role] = super::CLOUD;
+
+/// Stimuli for the reference device: things a person would do at a real one.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DeviceControl {
+    /// A user checks in (or passes the door): the device records and uploads it.
+    Checkin { userid: String, pass_type: Option<u32>, pass_method: Option<u32> },
+}
 
 pub(in crate::scenario) const DEVICE_CONTROL_KEYS: &[&str] = &["checkin"];
 pub(in crate::scenario) const CHECKIN_KEYS: &[&str] = &["userid", "pass_type", "pass_method"];
@@ -55,4 +66,14 @@ impl Loader<'_> {
         let pass_method = args.get("pass_method").and_then(|n| self.integer_in(n, "pass_method", 1, 6)).map(|n| n as u32);
         Some(DeviceControl::Checkin { userid: userid?, pass_type, pass_method })
     }
+}
+
+pub(in crate::scenario) fn parse(l: &mut Loader<'_>, key: &Node, value: &Node, _step: &Node) -> Option<DeviceControl> {
+    l.device_control(key, value)
+}
+
+pub fn to_yaml(c: &DeviceControl, indent: usize) -> Vec<String> {
+    let DeviceControl::Checkin { userid, pass_type, pass_method } = c;
+    let checkin = Out::new().set("userid", userid.as_str()).opt("pass_type", *pass_type).opt("pass_method", *pass_method);
+    render::item(indent, NAME, &Out::new().set("checkin", checkin.value()).value(), &[])
 }

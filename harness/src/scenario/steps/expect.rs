@@ -1,9 +1,23 @@
-//! The `expect` step: its keys and its parser.
+//! The `expect` step: the typed step, its name and role, its keys, its parser and its rendering.
 
 use crate::scenario::matcher::Matcher;
-use crate::scenario::model::*;
+use crate::scenario::render::{self, Args as Out};
+use crate::scenario::span::*;
+use std::collections::BTreeMap;
 use crate::scenario::parse::*;
 use crate::scenario::yaml::Node;
+
+pub const NAME: &str = "expect";
+pub const ROLES: &[Role] = super::DEVICE;
+
+#[derive(Clone, Debug)]
+pub struct Expect {
+    pub conn: ConnName,
+    pub matcher: Spanned<Matcher>,
+    pub capture: BTreeMap<String, String>,
+    pub within: Option<DurationExpr>,
+    pub not_before: Option<DurationExpr>,
+}
 
 pub(in crate::scenario) const EXPECT_KEYS: &[&str] = &["conn", "frame", "within", "not_before"];
 
@@ -26,4 +40,17 @@ impl Loader<'_> {
         self.check_window(expect.within.as_ref(), expect.not_before.as_ref(), get("not_before"));
         expect
     }
+}
+
+pub(in crate::scenario) fn parse(l: &mut Loader<'_>, _key: &Node, value: &Node, step: &Node) -> Option<Expect> {
+    Some(l.expect(value, step))
+}
+
+pub fn to_yaml(e: &Expect, indent: usize) -> Vec<String> {
+    let args = Out::new()
+        .conn(&e.conn)
+        .set("frame", e.matcher.value.to_value())
+        .dur("within", e.within.as_ref())
+        .dur("not_before", e.not_before.as_ref());
+    render::item(indent, NAME, &args.value(), &render::capture(&e.capture))
 }

@@ -1,8 +1,20 @@
-//! The `expect_closed` step: its keys and its parser.
+//! The `expect_closed` step: the typed step, its name and role, its keys, its parser and its rendering.
 
-use crate::scenario::model::*;
+use crate::scenario::render::{self, Args as Out};
+use crate::scenario::span::*;
 use crate::scenario::parse::*;
 use crate::scenario::yaml::Node;
+
+pub const NAME: &str = "expect_closed";
+pub const ROLES: &[Role] = super::COMMON;
+
+#[derive(Clone, Debug)]
+pub struct ExpectClosed {
+    pub conn: ConnName,
+    pub within: Option<DurationExpr>,
+    /// The close must not come before this (e.g. not before heartbeat expiry).
+    pub not_before: Option<DurationExpr>,
+}
 
 pub(in crate::scenario) const EXPECT_CLOSED_KEYS: &[&str] = &["conn", "within", "not_before"];
 
@@ -18,4 +30,13 @@ impl Loader<'_> {
         self.check_window(closed.within.as_ref(), closed.not_before.as_ref(), get("not_before"));
         closed
     }
+}
+
+pub(in crate::scenario) fn parse(l: &mut Loader<'_>, _key: &Node, value: &Node, _step: &Node) -> Option<ExpectClosed> {
+    Some(l.expect_closed(value))
+}
+
+pub fn to_yaml(e: &ExpectClosed, indent: usize) -> Vec<String> {
+    let args = Out::new().conn(&e.conn).dur("within", e.within.as_ref()).dur("not_before", e.not_before.as_ref());
+    render::item(indent, NAME, &args.value(), &[])
 }

@@ -1,8 +1,21 @@
-//! The `expect_reconnect` step: its keys and its parser.
+//! The `expect_reconnect` step: the typed step, its name and role, its keys, its parser and its rendering.
 
-use crate::scenario::model::*;
+use crate::scenario::render::{self, Args as Out};
+use crate::scenario::span::*;
 use crate::scenario::parse::*;
 use crate::scenario::yaml::Node;
+
+pub const NAME: &str = "expect_reconnect";
+pub const ROLES: &[Role] = super::CLOUD;
+
+#[derive(Clone, Debug)]
+pub struct ExpectReconnect {
+    pub conn: ConnName,
+    /// Bound on the new connection's arrival, from the start of the step.
+    pub within: Option<DurationExpr>,
+    /// The new connection must not arrive earlier than this after the start of the step.
+    pub not_before: Option<DurationExpr>,
+}
 
 pub(in crate::scenario) const EXPECT_RECONNECT_KEYS: &[&str] = &["conn", "within", "not_before"];
 
@@ -18,4 +31,13 @@ impl Loader<'_> {
         self.check_window(reconnect.within.as_ref(), reconnect.not_before.as_ref(), get("not_before"));
         reconnect
     }
+}
+
+pub(in crate::scenario) fn parse(l: &mut Loader<'_>, _key: &Node, value: &Node, _step: &Node) -> Option<ExpectReconnect> {
+    Some(l.expect_reconnect(value))
+}
+
+pub fn to_yaml(e: &ExpectReconnect, indent: usize) -> Vec<String> {
+    let args = Out::new().conn(&e.conn).dur("not_before", e.not_before.as_ref()).dur("within", e.within.as_ref());
+    render::item(indent, NAME, &args.value(), &[])
 }

@@ -1,9 +1,21 @@
-//! The `expect_silence` step: its keys and its parser.
+//! The `expect_silence` step: the typed step, its name and role, its keys, its parser and its rendering.
 
-use crate::scenario::model::*;
+use crate::scenario::render::{self, Args as Out};
+use crate::scenario::span::*;
 use crate::scenario::parse::*;
 use crate::scenario::yaml::Node;
 use std::time::Duration;
+
+pub const NAME: &str = "expect_silence";
+pub const ROLES: &[Role] = super::COMMON;
+
+#[derive(Clone, Debug)]
+pub struct ExpectSilence {
+    pub conn: ConnName,
+    pub duration: DurationExpr,
+    /// Cloud role: only requests of this cmd break the silence (others are allowed).
+    pub cmd: Option<String>,
+}
 
 pub(in crate::scenario) const EXPECT_SILENCE_KEYS: &[&str] = &["conn", "for", "cmd"];
 
@@ -34,4 +46,13 @@ impl Loader<'_> {
         };
         ExpectSilence { conn, duration: duration.unwrap_or(DurationExpr::Fixed(Duration::ZERO)), cmd }
     }
+}
+
+pub(in crate::scenario) fn parse(l: &mut Loader<'_>, _key: &Node, value: &Node, _step: &Node) -> Option<ExpectSilence> {
+    Some(l.expect_silence(value))
+}
+
+pub fn to_yaml(e: &ExpectSilence, indent: usize) -> Vec<String> {
+    let args = Out::new().conn(&e.conn).opt("cmd", e.cmd.clone()).set("for", render::duration(&e.duration));
+    render::item(indent, NAME, &args.value(), &[])
 }

@@ -1,7 +1,12 @@
-//! The `mark` step: its keys and its parser.
+//! The `mark` step: the typed step, its name and role, its keys, its parser and its rendering.
 
 use crate::scenario::parse::*;
+use crate::scenario::render;
+use crate::scenario::span::*;
 use crate::scenario::yaml::Node;
+
+pub const NAME: &str = "mark";
+pub const ROLES: &[Role] = super::CLOUD;
 
 impl Loader<'_> {
     pub(in crate::scenario) fn mark(&mut self, value: &Node) -> Option<String> {
@@ -9,4 +14,12 @@ impl Loader<'_> {
         self.marks.push((name.clone(), value.span));
         Some(name)
     }
+}
+
+pub(in crate::scenario) fn parse(l: &mut Loader<'_>, _key: &Node, value: &Node, _step: &Node) -> Option<String> {
+    l.mark(value)
+}
+
+pub fn to_yaml(name: &String, indent: usize) -> Vec<String> {
+    render::item(indent, NAME, &serde_json::Value::from(name.as_str()), &[])
 }

@@ -1,8 +1,13 @@
-//! The `no_reply` step: its keys and its parser.
+//! The `no_reply` step: the typed step, its name and role, its keys, its parser and its rendering.
 
-use crate::scenario::model::*;
+use crate::scenario::render::{self, Args as Out};
+use crate::scenario::span::*;
+use super::ConnRef;
 use crate::scenario::parse::*;
 use crate::scenario::yaml::Node;
+
+pub const NAME: &str = "no_reply";
+pub const ROLES: &[Role] = super::CLOUD;
 
 impl Loader<'_> {
     pub(in crate::scenario) fn no_reply(&mut self, kind_key: &Node, value: &Node) -> ConnRef {
@@ -21,4 +26,12 @@ impl Loader<'_> {
             self.push(d);
         }
     }
+}
+
+pub(in crate::scenario) fn parse(l: &mut Loader<'_>, key: &Node, value: &Node, _step: &Node) -> Option<ConnRef> {
+    Some(l.no_reply(key, value))
+}
+
+pub fn to_yaml(c: &ConnRef, indent: usize) -> Vec<String> {
+    render::item(indent, NAME, &Out::new().conn(&c.conn).value(), &[])
 }

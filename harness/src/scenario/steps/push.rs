@@ -1,10 +1,24 @@
-//! The `push` step: its keys and its parser.
+//! The `push` step: the typed step, its name and role, its keys, its parser and its rendering.
 
 use crate::profile::wecom::Catalog;
 use crate::scenario::diagnostic::did_you_mean;
-use crate::scenario::model::*;
+use crate::scenario::render::{self, Args as Out};
+use crate::scenario::span::*;
+use serde_json::Value;
 use crate::scenario::parse::*;
 use crate::scenario::yaml::{to_json, Node};
+
+pub const NAME: &str = "push";
+pub const ROLES: &[Role] = super::CLOUD;
+
+#[derive(Clone, Debug)]
+pub struct Push {
+    pub conn: ConnName,
+    pub cmd: String,
+    pub body: Option<Value>,
+    /// Default a fresh cloud-generated one; available afterwards as `${last_push_req_id}`.
+    pub req_id: Option<String>,
+}
 
 pub(in crate::scenario) const PUSH_KEYS: &[&str] = &["conn", "cmd", "body", "req_id"];
 
@@ -44,4 +58,13 @@ impl Loader<'_> {
             .maybe_help(help);
         self.push(d);
     }
+}
+
+pub(in crate::scenario) fn parse(l: &mut Loader<'_>, _key: &Node, value: &Node, _step: &Node) -> Option<Push> {
+    Some(l.push_step(value))
+}
+
+pub fn to_yaml(p: &Push, indent: usize) -> Vec<String> {
+    let args = Out::new().conn(&p.conn).set("cmd", p.cmd.as_str()).opt("req_id", p.req_id.clone()).opt("body", p.body.clone());
+    render::item(indent, NAME, &args.value(), &[])
 }

@@ -1,8 +1,28 @@
-//! The `receive` step: its keys and its parser.
+//! The `receive` step: the typed step, its name and role, its keys, its parser and its rendering.
 
-use crate::scenario::model::*;
+use crate::scenario::render::{self, Args as Out};
+use crate::scenario::span::*;
+use crate::scenario::matcher::Matcher;
+use std::collections::BTreeMap;
 use crate::scenario::parse::*;
 use crate::scenario::yaml::Node;
+
+pub const NAME: &str = "receive";
+pub const ROLES: &[Role] = super::CLOUD;
+
+#[derive(Clone, Debug)]
+pub struct Receive {
+    pub conn: ConnName,
+    /// `None`: the next request whatever its cmd.
+    pub cmd: Option<String>,
+    /// Bound measured from the start of the step (default: the step timeout).
+    pub within: Option<DurationExpr>,
+    /// The request must not have arrived earlier than this after the start of the step.
+    pub not_before: Option<DurationExpr>,
+    /// Matcher on the whole request frame (`$signature` available).
+    pub check: Option<Spanned<Matcher>>,
+    pub capture: BTreeMap<String, String>,
+}
 
 pub(in crate::scenario) const RECEIVE_KEYS: &[&str] = &["conn", "cmd", "within", "not_before"];
 
@@ -23,4 +43,22 @@ impl Loader<'_> {
         self.received = true;
         receive
     }
+}
+
+pub(in crate::scenario) fn parse(l: &mut Loader<'_>, _key: &Node, value: &Node, step: &Node) -> Option<Receive> {
+    Some(l.receive(value, step))
+}
+
+pub fn to_yaml(r: &Receive, indent: usize) -> Vec<String> {
+    let args = Out::new()
+        .conn(&r.conn)
+        .opt("cmd", r.cmd.clone())
+        .dur("not_before", r.not_before.as_ref())
+        .dur("within", r.within.as_ref());
+    let mut siblings = Vec::new();
+    if let Some(check) = &r.check {
+        siblings.push(("check", check.value.to_value()));
+    }
+    siblings.extend(render::capture(&r.capture));
+    render::item(indent, NAME, &args.value(), &siblings)
 }

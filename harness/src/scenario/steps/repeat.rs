@@ -1,8 +1,18 @@
-//! The `repeat` step: its keys and its parser.
+//! The `repeat` step: the typed step, its name and role, its keys, its parser and its rendering.
 
-use crate::scenario::model::*;
+use crate::scenario::span::*;
+use super::Step;
 use crate::scenario::parse::*;
 use crate::scenario::yaml::Node;
+
+pub const NAME: &str = "repeat";
+pub const ROLES: &[Role] = super::COMMON;
+
+#[derive(Clone, Debug)]
+pub struct Repeat {
+    pub times: u32,
+    pub steps: Vec<Step>,
+}
 
 pub(in crate::scenario) const REPEAT_KEYS: &[&str] = &["times", "steps"];
 /// Upper bound on `repeat.times`: enough for rate limits, small enough to finish.
@@ -20,4 +30,16 @@ impl Loader<'_> {
         let steps = self.required(&args, "steps", "a `repeat` step").map(|n| self.steps(n, "steps")).unwrap_or_default();
         Repeat { times: times as u32, steps }
     }
+}
+
+pub(in crate::scenario) fn parse(l: &mut Loader<'_>, _key: &Node, value: &Node, _step: &Node) -> Option<Repeat> {
+    Some(l.repeat(value))
+}
+
+/// Block style: `times` and `steps` on their own lines, the nested steps one level deeper.
+pub fn to_yaml(r: &Repeat, indent: usize) -> Vec<String> {
+    let pad = " ".repeat(indent);
+    let mut lines = vec![format!("{pad}- {NAME}:"), format!("{pad}    times: {}", r.times), format!("{pad}    steps:")];
+    lines.extend(super::render_steps(&r.steps, indent + 6));
+    lines
 }

@@ -1,8 +1,41 @@
-//! The `reply` step: its keys and its parser.
+//! The `reply` step: the typed step, its name and role, its keys, its parser and its rendering.
 
-use crate::scenario::model::*;
+use crate::scenario::render::{self, Args as Out};
+use crate::scenario::span::*;
+use serde_json::Value;
 use crate::scenario::parse::*;
 use crate::scenario::yaml::{to_json, Node, ScalarValue};
+
+pub const NAME: &str = "reply";
+pub const ROLES: &[Role] = super::CLOUD;
+
+#[derive(Clone, Debug)]
+pub struct Reply {
+    pub conn: ConnName,
+    /// The req_id to answer (a template, e.g. `${first_req}`); default the last received.
+    pub to: Option<String>,
+    pub spec: ReplySpec,
+}
+
+/// How the harness-as-cloud answers a request.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReplySpec {
+    /// Default 0.
+    pub errcode: i64,
+    /// Default "ok" for 0, the catalog's meaning otherwise.
+    pub errmsg: Option<String>,
+    /// Body template (`${...}` expanded).
+    pub body: Option<Value>,
+    /// `retry` or `reconnect`; error replies get the catalog's default when left out.
+    pub suggestion: Option<String>,
+    /// Seconds; -1 = never. Error replies get the catalog's default when left out.
+    pub interval: Option<i64>,
+    /// When set, the reply is a binary frame (§1.2) carrying these bytes (UTF-8 of the text).
+    pub binary: Option<String>,
+    /// Leave `suggestion` and `interval` out of an error reply entirely (a cloud that gives
+    /// no advice: the device must then wait a random 1–3 s).
+    pub no_advice: bool,
+}
 
 /// The keys of a reply in `auto_reply`.
 pub(in crate::scenario) const REPLY_SPEC_KEYS: &[&str] =
@@ -70,4 +103,33 @@ impl Loader<'_> {
             }
         }
     }
+}
+
+pub(in crate::scenario) fn parse(l: &mut Loader<'_>, key: &Node, value: &Node, _step: &Node) -> Option<Reply> {
+    Some(l.reply(key, value))
+}
+
+impl ReplySpec {
+    /// The reply's keys as a file writes them (a `reply` step's or an `auto_reply` entry's),
+    /// after `head` (the `reply` step's `conn` and `to`).
+    pub fn to_args(&self, head: Out) -> Out {
+        let errcode = (self.errcode != 0).then_some(self.errcode);
+        head.opt("errcode", errcode)
+            .opt("errmsg", self.errmsg.clone())
+            .opt("body", self.body.clone())
+            .opt("suggestion", self.suggestion.clone())
+            .opt("interval", self.interval)
+            .opt("binary", self.binary.clone())
+            .flag("no_advice", self.no_advice)
+    }
+
+    /// The reply in flow style, as an `auto_reply` entry writes it.
+    pub fn to_value(&self) -> Value {
+        self.to_args(Out::new()).value()
+    }
+}
+
+pub fn to_yaml(r: &Reply, indent: usize) -> Vec<String> {
+    let args = r.spec.to_args(Out::new().conn(&r.conn).opt("to", r.to.clone()));
+    render::item(indent, NAME, &args.value(), &[])
 }

@@ -1,8 +1,37 @@
-//! The `request` step: its keys and its parser.
+//! The `request` step: the typed step, its name and role, its keys, its parser and its rendering.
 
-use crate::scenario::model::*;
+use crate::scenario::render::{self, Args as Out};
+use crate::scenario::span::*;
+use crate::scenario::matcher::Matcher;
+use serde_json::Value;
+use std::collections::BTreeMap;
 use crate::scenario::parse::*;
 use crate::scenario::yaml::{to_json, Node};
+
+pub const NAME: &str = "request";
+pub const ROLES: &[Role] = super::DEVICE;
+
+#[derive(Clone, Debug)]
+pub struct Request {
+    pub conn: ConnName,
+    pub cmd: String,
+    /// Explicit req_id (a template); default a fresh unique one.
+    pub req_id: Option<String>,
+    /// Body template; the profile fills defaults (see `protocol::defaults`).
+    pub body: Option<Value>,
+    /// When true, send `body` exactly as given, without defaults or signature.
+    pub raw_body: bool,
+    /// Matcher on the whole reply frame.
+    pub expect: Option<Spanned<Matcher>>,
+    /// name → dotted path into the reply (`body.active_code`).
+    pub capture: BTreeMap<String, String>,
+    /// The reply must arrive within this bound (default: the step timeout).
+    pub within: Option<DurationExpr>,
+    /// The reply must not arrive before this.
+    pub not_before: Option<DurationExpr>,
+    /// Expect no reply at all within `within` (e.g. the mock swallowed it).
+    pub no_reply: bool,
+}
 
 pub(in crate::scenario) const REQUEST_KEYS: &[&str] =
     &["conn", "cmd", "req_id", "body", "raw", "within", "not_before", "no_reply"];
@@ -34,4 +63,26 @@ impl Loader<'_> {
         }
         request
     }
+}
+
+pub(in crate::scenario) fn parse(l: &mut Loader<'_>, _key: &Node, value: &Node, step: &Node) -> Option<Request> {
+    Some(l.request(value, step))
+}
+
+pub fn to_yaml(r: &Request, indent: usize) -> Vec<String> {
+    let args = Out::new()
+        .conn(&r.conn)
+        .set("cmd", r.cmd.as_str())
+        .opt("req_id", r.req_id.clone())
+        .opt("body", r.body.clone())
+        .flag("raw", r.raw_body)
+        .dur("not_before", r.not_before.as_ref())
+        .dur("within", r.within.as_ref())
+        .flag("no_reply", r.no_reply);
+    let mut siblings = Vec::new();
+    if let Some(expect) = &r.expect {
+        siblings.push(("expect", expect.value.to_value()));
+    }
+    siblings.extend(render::capture(&r.capture));
+    render::item(indent, NAME, &args.value(), &siblings)
 }

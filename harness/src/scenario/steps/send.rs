@@ -1,8 +1,32 @@
-//! The `send` step: its keys and its parser.
+//! The `send` step: the typed step, its name and role, its keys, its parser and its rendering.
 
-use crate::scenario::model::*;
+use crate::scenario::render::{self, Args as Out};
+use crate::scenario::span::*;
+use serde_json::Value;
 use crate::scenario::parse::*;
 use crate::scenario::yaml::{to_json, Node};
+
+pub const NAME: &str = "send";
+pub const ROLES: &[Role] = super::DEVICE;
+
+/// What `send` puts on the wire.
+#[derive(Clone, Debug)]
+pub enum SendFrame {
+    /// A JSON value, serialized (after `${}` expansion).
+    Json(Value),
+    /// A text frame as-is (malformed JSON allowed).
+    Text(String),
+    /// A binary frame from hex.
+    Binary(Vec<u8>),
+    /// A text frame of `size` bytes of filler (oversized-frame tests).
+    Oversized(usize),
+}
+
+#[derive(Clone, Debug)]
+pub struct Send {
+    pub conn: ConnName,
+    pub frame: SendFrame,
+}
 
 pub(in crate::scenario) const SEND_KEYS: &[&str] = &["conn", "json", "text", "binary_hex", "oversized"];
 pub(in crate::scenario) const SEND_FRAMES: &[&str] = &["json", "text", "binary_hex", "oversized"];
@@ -56,4 +80,19 @@ impl Loader<'_> {
             }
         }
     }
+}
+
+pub(in crate::scenario) fn parse(l: &mut Loader<'_>, _key: &Node, value: &Node, _step: &Node) -> Option<Send> {
+    Some(l.send(value))
+}
+
+pub fn to_yaml(s: &Send, indent: usize) -> Vec<String> {
+    let args = Out::new().conn(&s.conn);
+    let args = match &s.frame {
+        SendFrame::Json(v) => args.set("json", v.clone()),
+        SendFrame::Text(t) => args.set("text", t.as_str()),
+        SendFrame::Binary(b) => args.set("binary_hex", hex::encode(b)),
+        SendFrame::Oversized(n) => args.set("oversized", *n),
+    };
+    render::item(indent, NAME, &args.value(), &[])
 }

@@ -1,9 +1,39 @@
-//! The `timing` step: its keys and its parser.
+//! The `timing` step: the typed step, its name and role, its keys, its parser and its rendering.
 
-use crate::scenario::model::*;
+use crate::scenario::render::{self, Args as Out};
+use crate::scenario::span::*;
 use crate::scenario::parse::*;
 use crate::scenario::yaml::{Node, ScalarValue};
 use std::time::Duration;
+
+pub const NAME: &str = "timing";
+pub const ROLES: &[Role] = super::CLOUD;
+
+/// Bounds on a duration; either may be open.
+#[derive(Clone, Debug, Default)]
+pub struct DurationRange {
+    pub min: Option<DurationExpr>,
+    pub max: Option<DurationExpr>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Timing {
+    /// `None`: requests on every connection of the scenario.
+    pub conn: Option<ConnName>,
+    pub cmd: String,
+    /// Only requests after this mark count (default: the whole scenario).
+    pub since: Option<String>,
+    /// Every gap between consecutive requests lies in this range.
+    pub gaps: Option<DurationRange>,
+    /// The gaps must vary (a fixed retry delay fails); needs at least 3 gaps.
+    pub jitter: bool,
+    /// At least this many requests were seen.
+    pub min_count: Option<u32>,
+    /// At most `count` requests in any window of `per`.
+    pub max_per: Option<(u32, DurationExpr)>,
+    /// No request at all of `cmd` (after `since`).
+    pub none: bool,
+}
 
 pub(in crate::scenario) const TIMING_KEYS: &[&str] = &["cmd", "conn", "since", "gaps", "jitter", "min_count", "max_per", "none"];
 pub(in crate::scenario) const GAPS_KEYS: &[&str] = &["min", "max"];
@@ -92,4 +122,23 @@ impl Loader<'_> {
         });
         Some((count? as u32, per?))
     }
+}
+
+pub(in crate::scenario) fn parse(l: &mut Loader<'_>, _key: &Node, value: &Node, _step: &Node) -> Option<Timing> {
+    Some(l.timing(value))
+}
+
+pub fn to_yaml(t: &Timing, indent: usize) -> Vec<String> {
+    let gaps = t.gaps.as_ref().map(|g| Out::new().dur("min", g.min.as_ref()).dur("max", g.max.as_ref()).value());
+    let max_per = t.max_per.as_ref().map(|(count, per)| Out::new().set("count", *count).set("per", render::duration(per)).value());
+    let args = Out::new()
+        .opt("conn", t.conn.clone())
+        .set("cmd", t.cmd.as_str())
+        .opt("since", t.since.clone())
+        .flag("jitter", t.jitter)
+        .opt("gaps", gaps)
+        .opt("min_count", t.min_count)
+        .opt("max_per", max_per)
+        .flag("none", t.none);
+    render::item(indent, NAME, &args.value(), &[])
 }

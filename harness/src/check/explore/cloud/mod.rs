@@ -31,7 +31,8 @@
 
 pub mod actions;
 
-use super::writer::{secs, Steps};
+use super::writer::{self, expect, expect_closed, matcher, request, request_expecting, s, Steps};
+use crate::scenario::{ChangeIp, ConnRef, Connect, Control, Request, Send, SendFrame, StepKind};
 use actions::{Capabilities, CloudAction, Req};
 use serde_json::{json, Value};
 
@@ -218,11 +219,8 @@ impl CloudModel {
             self.disconnect(conn);
         }
         let ip = if self.setup.caps.addresses { ip } else { 0 };
-        let mut args = json!({"conn": NAMES[conn]});
-        if self.setup.caps.addresses {
-            args["from"] = json!(IPS[ip]);
-        }
-        self.steps.push("connect", args, &[], &[]);
+        let from = self.setup.caps.addresses.then(|| IPS[ip].to_string());
+        self.steps.add(StepKind::Connect(Connect { conn: NAMES[conn].into(), from, device: None, within: None }), &[]);
         self.links.push(Link { id: self.next_id, name: Some(conn), ip, phase: Phase::Opened, last_in: self.now });
         self.next_id += 1;
     }
@@ -249,7 +247,7 @@ impl CloudModel {
     /// second passes before anything depends on it.
     fn disconnect(&mut self, conn: usize) {
         let Some(i) = self.link_of(conn) else { return };
-        self.steps.push("disconnect", json!({"conn": NAMES[conn]}), &[], &[]);
+        self.steps.add(StepKind::Disconnect(ConnRef { conn: NAMES[conn].into() }), &[]);
         self.drop_link(i);
         self.advance(1);
     }
@@ -259,7 +257,7 @@ impl CloudModel {
         let old_ip = self.links[i].ip;
         let to = if ip == old_ip { (ip + 1) % 3 } else { ip };
         self.links[i].name = None;
-        self.steps.push("change_ip", json!({"conn": NAMES[conn], "to": IPS[to]}), &[], &[]);
+        self.steps.add(StepKind::ChangeIp(ChangeIp { conn: NAMES[conn].into(), to: IPS[to].into() }), &[]);
         self.links.push(Link { id: self.next_id, name: Some(conn), ip: to, phase: Phase::Opened, last_in: self.now });
         self.next_id += 1;
     }
@@ -295,7 +293,7 @@ impl CloudModel {
     fn advance(&mut self, want: u64) {
         let d = self.settle(want);
         if d > 0 {
-            self.steps.scalar("wait", &secs(d), &[]);
+            self.steps.add(StepKind::Wait(s(d)), &[]);
         }
         self.pass(d);
     }
@@ -309,7 +307,7 @@ impl CloudModel {
         while let Some(i) = self.links.iter().position(|l| now - l.last_in > hi + MARGIN) {
             let l = self.drop_link(i);
             if let Some(name) = l.name {
-                self.steps.push("expect_closed", json!({"conn": NAMES[name], "within": "1s"}), &[], &["C8"]);
+                self.steps.add(expect_closed(NAMES[name], s(1)), &["C8"]);
             }
         }
         let w = self.setup.window;
@@ -328,9 +326,9 @@ impl CloudModel {
         }
         let mut inner = Steps::default();
         for &name in &visible {
-            inner.push("request", json!({"conn": NAMES[name], "cmd": "ping"}), &[("expect", json!({"errcode": 0}))], &["C8"]);
+            inner.add(request_expecting(NAMES[name], "ping", None, json!({"errcode": 0})), &["C8"]);
         }
-        inner.scalar("wait", &secs(period), &[]);
+        inner.add(StepKind::Wait(s(period)), &[]);
         self.steps.repeat(times as u32, inner);
         for _ in 0..times {
             let now = self.now;
@@ -475,20 +473,16 @@ impl CloudModel {
         let lost = lost
             && (matches!(req, Req::Register | Req::RegisterBadSignature | Req::RegisterStale | Req::GetSecretNo)
                 || self.links[i].phase >= Phase::Registered);
-        let mut args = json!({"conn": NAMES[conn], "cmd": req.cmd()});
-        if let Some(body) = self.body(req) {
-            args["body"] = body;
-        }
+        let args = request(NAMES[conn], req.cmd(), self.body(req));
         let mut wait = 0;
         if lost {
             self.uses_control = true;
-            self.steps.push("control", json!({"swallow_reply": req.cmd()}), &[], &["C9"]);
+            self.steps.add(StepKind::Control(Control::SwallowReply { cmd: req.cmd().into() }), &["C9"]);
             wait = self.settle(1);
-            args["no_reply"] = json!(true);
-            args["within"] = json!(secs(wait));
-            self.steps.push("request", args, &[], d.reqs);
+            self.steps.add(StepKind::Request(Request { no_reply: true, within: Some(s(wait)), ..args }), d.reqs);
         } else {
-            self.steps.push("request", args, &[("expect", Self::expectation(req, d.predict))], d.reqs);
+            let expect = Some(matcher(Self::expectation(req, d.predict)));
+            self.steps.add(StepKind::Request(Request { expect, ..args }), d.reqs);
         }
         let ip = self.links[i].ip;
         self.links[i].last_in = self.now;
@@ -506,7 +500,7 @@ impl CloudModel {
                 if let Some(j) = kick.and_then(|id| self.index_of(id)) {
                     let old = self.links.remove(j);
                     if let Some(name) = old.name {
-                        self.steps.push("expect_closed", json!({"conn": NAMES[name], "within": "5s"}), &[], &["C13"]);
+                        self.steps.add(expect_closed(NAMES[name], s(5)), &["C13"]);
                     }
                 }
             }
@@ -525,7 +519,7 @@ impl CloudModel {
             Effect::Selfhelp => {
                 let data = format!("{{\"explore\":{}}}", self.counter);
                 let frame = json!({"cmd": {"$regex": "^push_"}, "body": {"data": data}});
-                self.steps.push("expect", json!({"conn": NAMES[conn], "frame": frame, "within": "5s"}), &[], &["C23", "C2"]);
+                self.steps.add(expect(NAMES[conn], frame, s(5)), &["C23", "C2"]);
             }
         }
         if lost {
@@ -557,21 +551,17 @@ impl CloudModel {
     fn malformed(&mut self, conn: usize, kind: u8) {
         let i = self.ensure(conn);
         self.counter += 1;
-        let (send, expect) = match kind % 4 {
-            0 => (json!({"text": "{this is not json"}), json!({"errcode": {"$ne": 0}})),
-            1 => (json!({"json": [1, 2, 3]}), json!({"errcode": {"$ne": 0}})),
+        let (send, expected) = match kind % 4 {
+            0 => (SendFrame::Text("{this is not json".into()), json!({"errcode": {"$ne": 0}})),
+            1 => (SendFrame::Json(json!([1, 2, 3])), json!({"errcode": {"$ne": 0}})),
             2 => {
                 let id = format!("bad-cmd-{}", self.counter);
-                (json!({"json": {"cmd": 42, "headers": {"req_id": id}}}), json!({"errcode": {"$ne": 0}, "headers": {"req_id": id}}))
+                (SendFrame::Json(json!({"cmd": 42, "headers": {"req_id": id}})), json!({"errcode": {"$ne": 0}, "headers": {"req_id": id}}))
             }
-            _ => (json!({"binary_hex": "deadbeef00112233"}), json!({"errcode": {"$ne": 0}})),
+            _ => (SendFrame::Binary(vec![0xde, 0xad, 0xbe, 0xef, 0x00, 0x11, 0x22, 0x33]), json!({"errcode": {"$ne": 0}})),
         };
-        let mut args = json!({"conn": NAMES[conn]});
-        if let (Some(a), Some(s)) = (args.as_object_mut(), send.as_object()) {
-            a.extend(s.clone());
-        }
-        self.steps.push("send", args, &[], &[]);
-        self.steps.push("expect", json!({"conn": NAMES[conn], "frame": expect, "within": "5s"}), &[], &["C12", "C1"]);
+        self.steps.add(StepKind::Send(Send { conn: NAMES[conn].into(), frame: send }), &[]);
+        self.steps.add(writer::expect(NAMES[conn], expected, s(5)), &["C12", "C1"]);
         self.links[i].last_in = self.now;
     }
 
@@ -583,25 +573,26 @@ impl CloudModel {
 
     fn bind(&mut self, bound: bool) {
         self.uses_control = true;
-        let (op, push) = if bound { ("bind", "push_bind_corp") } else { ("unbind", "push_unbind_corp") };
-        self.steps.push("control", json!({op: "dev"}), &[], &[]);
+        let device = Some("dev".to_string());
+        let (op, push) = if bound { (Control::Bind { device }, "push_bind_corp") } else { (Control::Unbind { device }, "push_unbind_corp") };
+        self.steps.add(StepKind::Control(op), &[]);
         self.bound = bound;
         if !bound {
             self.cloud_secret = None;
         }
         if let Some(name) = self.live_visible() {
             let frame = json!({"cmd": push, "headers": {"req_id": {"$type": "string"}}});
-            self.steps.push("expect", json!({"conn": NAMES[name], "frame": frame, "within": "5s"}), &[], &["C7", "C2"]);
+            self.steps.add(expect(NAMES[name], frame, s(5)), &["C7", "C2"]);
         }
     }
 
     fn close_link(&mut self) {
         self.uses_control = true;
-        self.steps.push("control", json!({"close_link": "dev"}), &[], &[]);
+        self.steps.add(StepKind::Control(Control::CloseLink { device: Some("dev".into()) }), &[]);
         if let Some(i) = self.live.and_then(|id| self.index_of(id)) {
             let l = self.drop_link(i);
             if let Some(name) = l.name {
-                self.steps.push("expect_closed", json!({"conn": NAMES[name], "within": "5s"}), &[], &[]);
+                self.steps.add(expect_closed(NAMES[name], s(5)), &[]);
             }
         }
     }
@@ -611,13 +602,10 @@ impl CloudModel {
     fn finish(&mut self) {
         let visible: Vec<usize> = self.links.iter().filter_map(|l| l.name).collect();
         for name in visible {
-            self.steps.push("request", json!({"conn": NAMES[name], "cmd": "ping"}), &[("expect", json!({"errcode": 0}))], &["C8", "C1"]);
+            self.steps.add(request_expecting(NAMES[name], "ping", None, json!({"errcode": 0})), &["C8", "C1"]);
         }
-        let mut args = json!({"conn": "z"});
-        if self.setup.caps.addresses {
-            args["from"] = json!("127.0.0.9");
-        }
-        self.steps.push("connect", args, &[], &[]);
-        self.steps.push("request", json!({"conn": "z", "cmd": "ping"}), &[("expect", json!({"errcode": 0}))], &["C1"]);
+        let from = self.setup.caps.addresses.then(|| "127.0.0.9".to_string());
+        self.steps.add(StepKind::Connect(Connect { conn: "z".into(), from, device: None, within: None }), &[]);
+        self.steps.add(request_expecting("z", "ping", None, json!({"errcode": 0})), &["C1"]);
     }
 }

@@ -1,0 +1,18 @@
+//! The `delay` step: let scenario time pass before the next step (cloud role).
+
+use crate::scenario::parse::*;
+use crate::scenario::render;
+use crate::scenario::span::*;
+use crate::scenario::yaml::Node;
+use std::time::Duration;
+
+pub const NAME: &str = "delay";
+pub const ROLES: &[Role] = super::CLOUD;
+
+pub(in crate::scenario) fn parse(l: &mut Loader<'_>, _key: &Node, value: &Node, _step: &Node) -> Option<DurationExpr> {
+    Some(l.duration(value, NAME).unwrap_or(DurationExpr::Fixed(Duration::ZERO)))
+}
+
+pub fn to_yaml(d: &DurationExpr, indent: usize) -> Vec<String> {
+    render::item(indent, NAME, &render::duration(d), &[])
+}
