@@ -254,12 +254,12 @@ impl Matcher {
 
     /// A matcher written as JSON, the way a file writes one: maps whose keys start with `$`
     /// are operators (for programs that build steps; files go through the loader).
-    pub fn compile(v: &Value) -> Result<Matcher, String> {
+    pub fn compile(v: &Value) -> Result<Matcher, OpError> {
         Ok(match v {
             Value::Object(m) if m.keys().any(|k| k.starts_with('$')) => {
                 Matcher::Ops(m.iter().map(|(k, v)| Op::parse(k, v)).collect::<Result<_, _>>()?)
             }
-            Value::Object(m) => Matcher::Object(m.iter().map(|(k, v)| Ok((k.clone(), Matcher::compile(v)?))).collect::<Result<_, String>>()?),
+            Value::Object(m) => Matcher::Object(m.iter().map(|(k, v)| Ok((k.clone(), Matcher::compile(v)?))).collect::<Result<_, OpError>>()?),
             Value::Array(a) => Matcher::Array(a.iter().map(Matcher::compile).collect::<Result<_, _>>()?),
             other => Matcher::Literal(other.clone()),
         })
