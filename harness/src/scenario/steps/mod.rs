@@ -131,6 +131,18 @@ macro_rules! step_kinds {
             None
         }
 
+        /// The argument keys of the kind named `name` (none for an unknown name).
+        pub(in crate::scenario) fn keys_of(name: &str) -> &'static [&'static str] {
+            $( if name == $module::NAME { return $module::KEYS; } )*
+            &[]
+        }
+
+        /// The keys that may sit beside the kind key of the kind named `name`.
+        pub(in crate::scenario) fn siblings_of(name: &str) -> &'static [&'static str] {
+            $( if name == $module::NAME { return $module::SIBLINGS; } )*
+            &[]
+        }
+
         /// Parses the step whose kind key is `key` (`None`: reported, or no such kind).
         pub(in crate::scenario) fn parse_kind(loader: &mut Loader<'_>, key: &Node, value: &Node, step: &Node) -> Option<StepKind> {
             let name = key.key_text();
