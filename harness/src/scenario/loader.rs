@@ -8,11 +8,7 @@
 use super::diagnostic::{did_you_mean, Diagnostic};
 use super::model::*;
 use super::parse::*;
-use super::steps::{
-    parse_kind, roles_of,
-    accept::*, change_ip::*, close::*, connect::*, control::*, device_control::*, expect::*, expect_closed::*,
-    expect_reconnect::*, expect_silence::*, push::*, receive::*, repeat::*, reply::*, request::*, send::*, timing::*,
-};
+use super::steps::{keys_of, parse_kind, reply::REPLY_SPEC_KEYS, roles_of, siblings_of};
 use super::yaml::{self, to_json, Node};
 use crate::profile::wecom::obligations;
 use serde_json::Value;
@@ -702,7 +698,7 @@ impl<'a> Loader<'a> {
             if !siblings.is_empty() {
                 d = d.expected(format!("one of: {}", siblings.join(", "))).maybe_help(did_you_mean(found, siblings));
             }
-            if arguments_of(kind).contains(&found) {
+            if keys_of(kind).contains(&found) {
                 d = d.help(format!("`{found}` is an argument of `{kind}`; write `{kind}: {{ {found}: ... }}`"));
             } else if found == "expect" && kind == "receive" {
                 d = d.help("a `receive` step checks the request with `check`; `expect` goes beside `request`");
@@ -716,21 +712,11 @@ impl<'a> Loader<'a> {
     }
 }
 
-/// The keys that may sit beside a step's kind key.
-fn siblings_of(kind: &str) -> &'static [&'static str] {
-    match kind {
-        "request" => &["expect", "capture"],
-        "expect" => &["capture"],
-        "receive" => &["check", "capture"],
-        _ => &[],
-    }
-}
-
 /// Whether `key` (itself a kind word) written beside the kind key `owner` belongs to that
 /// step (a sibling, an argument put beside it, or `expect` beside `receive`) rather than
 /// starting a second step.
 fn belongs_beside(owner: &str, key: &str) -> bool {
-    siblings_of(owner).contains(&key) || arguments_of(owner).contains(&key) || (owner == "receive" && key == "expect")
+    siblings_of(owner).contains(&key) || keys_of(owner).contains(&key) || (owner == "receive" && key == "expect")
 }
 
 /// What the other role uses where a scenario names a step of the wrong role.
@@ -753,32 +739,6 @@ fn counterpart(kind: &str) -> Option<&'static str> {
         "device_control" => "`control` drives the mock cloud (with `requires: [control]`)",
         _ => return None,
     })
-}
-
-/// The argument keys of a step kind, to explain arguments written beside it.
-fn arguments_of(kind: &str) -> &'static [&'static str] {
-    match kind {
-        "connect" => CONNECT_KEYS,
-        "request" => REQUEST_KEYS,
-        "send" => SEND_KEYS,
-        "expect" => EXPECT_KEYS,
-        "disconnect" => CONN_KEYS,
-        "change_ip" => CHANGE_IP_KEYS,
-        "expect_closed" => EXPECT_CLOSED_KEYS,
-        "expect_silence" => EXPECT_SILENCE_KEYS,
-        "repeat" => REPEAT_KEYS,
-        "control" => CONTROL_KEYS,
-        "accept" => ACCEPT_KEYS,
-        "receive" => RECEIVE_KEYS,
-        "reply" => REPLY_KEYS,
-        "no_reply" => CONN_KEYS,
-        "push" => PUSH_KEYS,
-        "close" => CLOSE_KEYS,
-        "expect_reconnect" => EXPECT_RECONNECT_KEYS,
-        "timing" => TIMING_KEYS,
-        "device_control" => DEVICE_CONTROL_KEYS,
-        _ => &[],
-    }
 }
 
 #[cfg(test)]

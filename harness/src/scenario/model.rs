@@ -1,11 +1,7 @@
 //! The typed scenario model. Every node that a failure can point at keeps its [`Span`].
 
 pub use super::span::{ConnName, DurationExpr, Role, Span, Spanned};
-pub use super::steps::{
-    render_steps, visit_steps, Accept, ChangeIp, Close, ConnRef, Connect, Control, DeviceControl, DurationRange, Expect,
-    ExpectClosed, ExpectReconnect, ExpectSilence, Push, Receive, Repeat, Reply, ReplySpec, Request, Send, SendFrame, Step,
-    StepKind, Timing, STEP_KINDS,
-};
+pub use super::steps::{render_steps, types::*, visit_steps, ConnRef, Step, StepKind, STEP_KINDS};
 use super::render;
 use serde_json::Value;
 use std::collections::BTreeMap;

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 use super::*;
+use crate::scenario::steps::{control::*, send::*};
 use crate::scenario::matcher::{Matcher, Op};
 
 fn load(text: &str) -> Result<Scenario, LoadError> {

@@ -7,6 +7,10 @@ use crate::scenario::yaml::Node;
 
 pub const NAME: &str = "control";
 pub const ROLES: &[Role] = super::DEVICE;
+/// The keys of its arguments (written beside the kind key, they get a pointed diagnostic).
+pub(in crate::scenario) const KEYS: &[&str] = CONTROL_KEYS;
+/// The keys that may sit beside the kind key.
+pub(in crate::scenario) const SIBLINGS: &[&str] = &[];
 
 /// Control operations on a target that accepts them (the mock).
 #[derive(Clone, Debug, PartialEq)]

@@ -8,6 +8,10 @@ use crate::scenario::yaml::Node;
 
 pub const NAME: &str = "disconnect";
 pub const ROLES: &[Role] = super::COMMON;
+/// The keys of its arguments (written beside the kind key, they get a pointed diagnostic).
+pub(in crate::scenario) const KEYS: &[&str] = CONN_KEYS;
+/// The keys that may sit beside the kind key.
+pub(in crate::scenario) const SIBLINGS: &[&str] = &[];
 
 pub(in crate::scenario) fn parse(l: &mut Loader<'_>, _key: &Node, value: &Node, _step: &Node) -> Option<ConnRef> {
     Some(ConnRef { conn: l.conn_only(value, NAME, CONN_KEYS).0 })

@@ -8,6 +8,10 @@ use std::time::Duration;
 
 pub const NAME: &str = "expect_silence";
 pub const ROLES: &[Role] = super::COMMON;
+/// The keys of its arguments (written beside the kind key, they get a pointed diagnostic).
+pub(in crate::scenario) const KEYS: &[&str] = EXPECT_SILENCE_KEYS;
+/// The keys that may sit beside the kind key.
+pub(in crate::scenario) const SIBLINGS: &[&str] = &[];
 
 #[derive(Clone, Debug)]
 pub struct ExpectSilence {

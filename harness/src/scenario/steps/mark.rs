@@ -7,6 +7,10 @@ use crate::scenario::yaml::Node;
 
 pub const NAME: &str = "mark";
 pub const ROLES: &[Role] = super::CLOUD;
+/// The keys of its arguments (written beside the kind key, they get a pointed diagnostic).
+pub(in crate::scenario) const KEYS: &[&str] = &[];
+/// The keys that may sit beside the kind key.
+pub(in crate::scenario) const SIBLINGS: &[&str] = &[];
 
 impl Loader<'_> {
     pub(in crate::scenario) fn mark(&mut self, value: &Node) -> Option<String> {

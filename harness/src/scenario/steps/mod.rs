@@ -34,23 +34,28 @@ pub mod send;
 pub mod timing;
 pub mod wait;
 
-pub use accept::Accept;
-pub use change_ip::ChangeIp;
-pub use close::Close;
-pub use connect::Connect;
-pub use control::Control;
-pub use device_control::DeviceControl;
-pub use expect::Expect;
-pub use expect_closed::ExpectClosed;
-pub use expect_reconnect::ExpectReconnect;
-pub use expect_silence::ExpectSilence;
-pub use push::Push;
-pub use receive::Receive;
-pub use repeat::{Repeat, MAX_REPEAT};
-pub use reply::{Reply, ReplySpec};
-pub use request::Request;
-pub use send::{Send, SendFrame, MAX_OVERSIZED};
-pub use timing::{DurationRange, Timing, MAX_COUNT};
+/// The typed steps of every kind (re-exported by `model`, so a new kind's types are listed
+/// once, here).
+pub mod types {
+    pub use crate::scenario::steps::accept::Accept;
+    pub use crate::scenario::steps::change_ip::ChangeIp;
+    pub use crate::scenario::steps::close::Close;
+    pub use crate::scenario::steps::connect::Connect;
+    pub use crate::scenario::steps::control::Control;
+    pub use crate::scenario::steps::device_control::DeviceControl;
+    pub use crate::scenario::steps::expect::Expect;
+    pub use crate::scenario::steps::expect_closed::ExpectClosed;
+    pub use crate::scenario::steps::expect_reconnect::ExpectReconnect;
+    pub use crate::scenario::steps::expect_silence::ExpectSilence;
+    pub use crate::scenario::steps::push::Push;
+    pub use crate::scenario::steps::receive::Receive;
+    pub use crate::scenario::steps::repeat::{Repeat, MAX_REPEAT};
+    pub use crate::scenario::steps::reply::{Reply, ReplySpec};
+    pub use crate::scenario::steps::request::Request;
+    pub use crate::scenario::steps::send::{Send, SendFrame, MAX_OVERSIZED};
+    pub use crate::scenario::steps::timing::{DurationRange, Timing, MAX_COUNT};
+}
+pub use types::*;
 
 /// Both roles: a kind every scenario may use.
 pub(crate) const COMMON: &[Role] = &[Role::Device, Role::Cloud];
@@ -129,6 +134,18 @@ macro_rules! step_kinds {
         pub fn roles_of(name: &str) -> Option<&'static [Role]> {
             $( if name == $module::NAME { return Some($module::ROLES); } )*
             None
+        }
+
+        /// The argument keys of the kind named `name` (none for an unknown name).
+        pub(in crate::scenario) fn keys_of(name: &str) -> &'static [&'static str] {
+            $( if name == $module::NAME { return $module::KEYS; } )*
+            &[]
+        }
+
+        /// The keys that may sit beside the kind key of the kind named `name`.
+        pub(in crate::scenario) fn siblings_of(name: &str) -> &'static [&'static str] {
+            $( if name == $module::NAME { return $module::SIBLINGS; } )*
+            &[]
         }
 
         /// Parses the step whose kind key is `key` (`None`: reported, or no such kind).

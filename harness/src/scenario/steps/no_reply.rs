@@ -8,6 +8,10 @@ use crate::scenario::yaml::Node;
 
 pub const NAME: &str = "no_reply";
 pub const ROLES: &[Role] = super::CLOUD;
+/// The keys of its arguments (written beside the kind key, they get a pointed diagnostic).
+pub(in crate::scenario) const KEYS: &[&str] = CONN_KEYS;
+/// The keys that may sit beside the kind key.
+pub(in crate::scenario) const SIBLINGS: &[&str] = &[];
 
 impl Loader<'_> {
     pub(in crate::scenario) fn no_reply(&mut self, kind_key: &Node, value: &Node) -> ConnRef {

@@ -8,6 +8,10 @@ use crate::scenario::yaml::{to_json, Node, ScalarValue};
 
 pub const NAME: &str = "reply";
 pub const ROLES: &[Role] = super::CLOUD;
+/// The keys of its arguments (written beside the kind key, they get a pointed diagnostic).
+pub(in crate::scenario) const KEYS: &[&str] = REPLY_KEYS;
+/// The keys that may sit beside the kind key.
+pub(in crate::scenario) const SIBLINGS: &[&str] = &[];
 
 #[derive(Clone, Debug)]
 pub struct Reply {

@@ -8,6 +8,10 @@ use std::time::Duration;
 
 pub const NAME: &str = "wait";
 pub const ROLES: &[Role] = super::COMMON;
+/// The keys of its arguments (written beside the kind key, they get a pointed diagnostic).
+pub(in crate::scenario) const KEYS: &[&str] = &[];
+/// The keys that may sit beside the kind key.
+pub(in crate::scenario) const SIBLINGS: &[&str] = &[];
 
 pub(in crate::scenario) fn parse(l: &mut Loader<'_>, _key: &Node, value: &Node, _step: &Node) -> Option<DurationExpr> {
     Some(l.duration(value, NAME).unwrap_or(DurationExpr::Fixed(Duration::ZERO)))
