@@ -7,9 +7,10 @@
 
 mod cloud;
 mod device;
+mod steps;
 
 use super::clock::ScenarioClock;
-use crate::wire::connection::{Connection, Inbound, Item};
+use crate::wire::connection::Connection;
 use super::device_target::TargetDevice;
 use super::monitor::Monitor;
 use super::recorder::Recorder;
@@ -24,7 +25,6 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::time::Instant;
 
 /// What a session needs besides the scenario and the target.
 pub struct SessionSetup {
@@ -389,51 +389,29 @@ impl<'a> Session<'a> {
         })
     }
 
+    /// Dispatches to the step's own file in `steps/`.
     async fn step(&mut self, kind: &StepKind, at: &At) -> StepResult {
         match kind {
             StepKind::Connect(c) => self.connect(c, at).await,
             StepKind::Request(r) => self.request(r, at).await,
             StepKind::Send(s) => self.send(s, at).await,
             StepKind::Expect(e) => self.expect(e, at).await,
-            StepKind::Wait(d) | StepKind::Delay(d) => {
-                let d = self.resolve(d, at)?;
-                tokio::time::sleep(d).await;
-                Ok(())
-            }
-            StepKind::Disconnect(c) => {
-                let conn = self.conns.remove(&c.conn).ok_or_else(|| at.error(format!("no open connection `{}`", c.conn)))?;
-                conn.close(1000, "").await;
-                Ok(())
-            }
+            StepKind::Wait(d) => self.wait(d, at).await,
+            StepKind::Delay(d) => self.delay(d, at).await,
+            StepKind::Disconnect(c) => self.disconnect(c, at).await,
             StepKind::ChangeIp(c) => self.change_ip(c, at).await,
             StepKind::ExpectClosed(e) => self.expect_closed(e, at).await,
             StepKind::ExpectSilence(e) => self.expect_silence(e, at).await,
-            StepKind::Repeat(r) => {
-                for n in 1..=r.times {
-                    self.vars.insert("iteration".into(), json!(n));
-                    let prefix = format!("{}[{n}]", at.index);
-                    self.run_steps(&r.steps, &prefix).await?;
-                }
-                self.vars.remove("iteration");
-                Ok(())
-            }
+            StepKind::Repeat(r) => self.repeat(r, at).await,
             StepKind::Control(c) => self.control(c, at).await,
             StepKind::Accept(a) => self.accept(a, at).await,
             StepKind::Receive(r) => self.receive(r, at).await,
             StepKind::Reply(r) => self.reply(r, at).await,
             StepKind::NoReply(c) => self.no_reply(&c.conn, at),
             StepKind::Push(p) => self.push(p, at).await,
-            StepKind::Close(c) => {
-                let conn = self.conns.remove(&c.conn).ok_or_else(|| at.error(format!("no open connection `{}`", c.conn)))?;
-                conn.close(c.code.unwrap_or(1000), c.reason.as_deref().unwrap_or("")).await;
-                Ok(())
-            }
+            StepKind::Close(c) => self.close(c, at).await,
             StepKind::ExpectReconnect(e) => self.expect_reconnect(e, at).await,
-            StepKind::Mark(name) => {
-                let position = self.rec.with_transcript(|t| t.entries.len());
-                self.marks.insert(name.clone(), position);
-                Ok(())
-            }
+            StepKind::Mark(name) => self.mark(name),
             StepKind::Timing(t) => self.timing(t, at),
             StepKind::DeviceControl(c) => self.device_control(c, at),
         }
@@ -442,79 +420,6 @@ impl<'a> Session<'a> {
     fn conn(&mut self, name: &str, at: &At) -> Result<&mut Connection, Stop> {
         let kind = if matches!(self.target, Target::Device(_)) { "accept" } else { "connect" };
         self.conns.get_mut(name).ok_or_else(|| at.error(format!("no open connection `{name}` ({kind} it first)")))
-    }
-
-    /// The target ends the link within the bound (frames before the end are allowed); a
-    /// broken link is not a close.
-    async fn expect_closed(&mut self, e: &ExpectClosed, at: &At) -> StepResult {
-        let within = self.duration(&e.within, at)?;
-        let not_before = self.resolve_opt(&e.not_before, at)?;
-        let started = self.now();
-        let deadline = Instant::now() + within;
-        let conn = self.conn(&e.conn, at)?;
-        let end = loop {
-            match conn.next(deadline).await {
-                Some(Inbound { at: when, item: Item::Closed { .. } }) => break when,
-                Some(Inbound { item: Item::Broken { reason }, .. }) => {
-                    return Err(at.fail(format!("[{}] expected a clean close, but the link broke: {reason}", e.conn)))
-                }
-                Some(_) => continue,
-                None if conn.closed => break started,
-                None => return Err(at.fail(format!("[{}] the connection is still open after {}", e.conn, format_duration(within)))),
-            }
-        };
-        self.conns.remove(&e.conn);
-        at.not_before(&format!("[{}] the close", e.conn), end.saturating_sub(started), not_before)
-    }
-
-    /// Nothing arrives for the duration (cloud role with `cmd`: no request of that cmd).
-    async fn expect_silence(&mut self, e: &ExpectSilence, at: &At) -> StepResult {
-        let duration = self.resolve(&e.duration, at)?;
-        let silent_cmd = e.cmd.as_deref().map(|c| self.expand_text(c, at)).transpose()?;
-        let started = self.now();
-        let deadline = Instant::now() + duration;
-        let shown = format_duration(duration);
-        let profile = self.profile.clone();
-        let conn = self.conn(&e.conn, at)?;
-        let mut kept = Vec::new();
-        let result = loop {
-            let Some(inbound) = conn.next(deadline).await else {
-                break if conn.closed && silent_cmd.is_none() { Err("expected silence, but the connection is closed".to_string()) } else { Ok(()) };
-            };
-            let text = match &inbound.item {
-                Item::Text(t) => t.clone(),
-                Item::Binary(b) => {
-                    let binary_cmd = profile.decode_binary_request(b).and_then(|v| profile.command(&v).map(str::to_string));
-                    match silent_cmd.as_deref() {
-                        Some(cmd) if binary_cmd.as_deref() == Some(cmd) => break Err(format!("expected no `{cmd}` for {shown}, but the device sent one")),
-                        Some(_) => {
-                            kept.push(inbound);
-                            continue;
-                        }
-                        None => break Err(format!("expected silence for {shown}, got a binary frame of {} bytes", b.len())),
-                    }
-                }
-                _ => {
-                    let why = inbound.end_text().unwrap_or_default();
-                    kept.push(inbound);
-                    break if silent_cmd.is_some() { Ok(()) } else { Err(format!("expected silence for {shown}, but the link {why}")) };
-                }
-            };
-            match &silent_cmd {
-                Some(cmd) => {
-                    let is_cmd = serde_json::from_str::<Value>(&text).ok().is_some_and(|v| profile.command(&v) == Some(cmd));
-                    if is_cmd {
-                        break Err(format!("expected no `{cmd}` for {shown}, but the device sent one after {}", format_duration(inbound.at.saturating_sub(started))));
-                    }
-                    kept.push(inbound);
-                }
-                None => break Err(format!("expected silence for {shown}, got {}", redacted_text(&*profile, &text))),
-            }
-        };
-        for item in kept.into_iter().rev() {
-            conn.pending.push_front(item);
-        }
-        result.map_err(|m| at.fail(format!("[{}] {}", e.conn, self.rec.redact(&m))))
     }
 
     /// Closes what is open, cleanly and within a bound; lets abandoned links go; stops the

@@ -1,0 +1,10 @@
+//! The `delay` step: its execution (its file format is `scenario/steps/delay.rs`).
+
+use super::prelude::*;
+
+impl Session<'_> {
+    /// Lets scenario time pass before the next step (typically before a reply).
+    pub(in crate::engine::session) async fn delay(&mut self, d: &DurationExpr, at: &At) -> StepResult {
+        self.wait(d, at).await
+    }
+}

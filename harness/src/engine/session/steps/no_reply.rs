@@ -1,0 +1,11 @@
+//! The `no_reply` step: its execution (its file format is `scenario/steps/no_reply.rs`).
+
+use super::prelude::*;
+
+impl Session<'_> {
+    pub(in crate::engine::session) fn no_reply(&mut self, conn: &str, at: &At) -> StepResult {
+        let (req_id, cmd) = self.last_received.get(conn).cloned().ok_or_else(|| at.error(format!("no request received on `{conn}`")))?;
+        self.note(format!("[{conn}] `{cmd}` (req_id {req_id}) gets no reply"));
+        Ok(())
+    }
+}

@@ -1,0 +1,17 @@
+//! The `push` step: its execution (its file format is `scenario/steps/push.rs`).
+
+use super::prelude::*;
+
+impl Session<'_> {
+    pub(in crate::engine::session) async fn push(&mut self, p: &Push, at: &At) -> StepResult {
+        let req_id = match &p.req_id {
+            Some(t) => self.expand_text(t, at)?,
+            None => self.fresh_id("cloud-push"),
+        };
+        let body = p.body.as_ref().map(|b| self.expand(b, at)).transpose()?;
+        self.vars.insert("last_push_req_id".into(), json!(req_id));
+        let frame = self.profile.push_frame(&p.cmd, &req_id, body);
+        let conn = self.conn(&p.conn, at)?;
+        conn.send(Message::text(frame.to_string())).await.map_err(|e| at.fail(format!("[{}] cannot push: {e}", p.conn)))
+    }
+}

@@ -1,0 +1,128 @@
+//! The `request` step: its execution (its file format is `scenario/steps/request.rs`).
+
+use super::prelude::*;
+
+impl Session<'_> {
+    pub(in crate::engine::session) async fn request(&mut self, r: &Request, at: &At) -> StepResult {
+        let req_id = match &r.req_id {
+            Some(t) => self.expand_text(t, at)?,
+            None => self.fresh_id("hwc"),
+        };
+        let given = r.body.as_ref().map(|b| self.expand(b, at)).transpose()?;
+        let conn_device = self.conns.get(&r.conn).map(|c| c.device.clone());
+        let body = if r.raw_body {
+            given
+        } else {
+            let device_name = conn_device.clone().unwrap_or_else(|| self.device_name(&None));
+            let device = self.devices.get(&device_name).ok_or_else(|| at.error(format!("no device `{device_name}`")))?;
+            let lookup = |k: &str| device.learned.get(k).cloned();
+            let ctx = DefaultContext {
+                identity: &device.identity,
+                seed_secret_no: self.seed.as_ref().map(Secret::expose),
+                now: self.rec.clock.now_unix(),
+                nonce: rand::random::<u32>() as u64,
+                lookup: &lookup,
+            };
+            self.profile.default_body(&r.cmd, given, &ctx)
+        };
+        let frame = self.profile.request_frame(&r.cmd, &req_id, body);
+        self.vars.insert("last_req_id".into(), json!(req_id));
+        let within = self.duration(&r.within, at)?;
+        let not_before = self.resolve_opt(&r.not_before, at)?;
+        let sent_at = self.now();
+        let profile = self.profile.clone();
+        let conn = self.conn(&r.conn, at)?;
+        if let Err(e) = conn.send(Message::text(frame.to_string())).await {
+            return Err(at.fail(match conn.ended() {
+                Some(why) => format!("[{}] the cloud had ended the connection ({why}) before `{}` could be sent", r.conn, r.cmd),
+                None => format!("[{}] cannot send `{}`: {e}", r.conn, r.cmd),
+            }));
+        }
+        let waited = wait_reply(&*profile, conn, &req_id, Instant::now() + within).await;
+        let cmd = &r.cmd;
+        let (reply, binary) = match waited {
+            _ if r.no_reply => {
+                return match waited {
+                    Waited::Reply(v) | Waited::Binary(v) => {
+                        Err(at.fail(format!("expected no reply to `{cmd}` within {}, got {}", format_duration(within), redacted(&*profile, &v))))
+                    }
+                    _ => Ok(()),
+                }
+            }
+            Waited::Reply(v) => (v, false),
+            Waited::Binary(v) => (v, true),
+            Waited::End(why) => return Err(at.fail(format!("[{}] the cloud ended the connection ({why}) before replying to `{cmd}` (req_id {req_id})", r.conn))),
+            Waited::Flood(n) => return Err(at.fail(format!("[{}] the cloud flooded the link with {n} unsolicited frames while `{cmd}` waited for its reply", r.conn))),
+            Waited::Timeout => return Err(at.fail(format!("no reply to `{cmd}` (req_id {req_id}) within {}", format_duration(within)))),
+        };
+        at.not_before("the reply", self.now().saturating_sub(sent_at), not_before)?;
+        if !binary {
+            let strict = matches!(&self.target, Target::Cloud(c) if c.strict_codes());
+            if let Some(v) = self.profile.check_reply(&reply, &req_id, strict).into_iter().next() {
+                return Err(Stop::Fail(violation_failure(v, Some(at))));
+            }
+        }
+        self.learn(cmd, &reply, conn_device);
+        if let Some(m) = &r.expect {
+            self.check(&m.value, &reply).map_err(|mm| at.mismatch("the reply", mm, m.span))?;
+        }
+        self.capture(&r.capture, &reply, at)
+    }
+
+    /// Remembers what the profile says later defaults need (credentials a reply handed out).
+    fn learn(&mut self, cmd: &str, reply: &Value, device: Option<String>) {
+        let learned = self.profile.learn(cmd, reply);
+        let name = device.unwrap_or_else(|| self.device_name(&None));
+        if let Some(dev) = self.devices.get_mut(&name) {
+            dev.apply(learned);
+        }
+    }
+}
+
+/// Waits for the reply echoing `req_id`; whatever else arrives meanwhile stays queued, in
+/// order, for later steps — up to a bound, past which the cloud is flooding.
+async fn wait_reply(profile: &dyn Profile, conn: &mut Connection, req_id: &str, deadline: Instant) -> Waited {
+    let mut others = VecDeque::new();
+    let result = loop {
+        if others.len() + conn.pending.len() > MAX_PENDING || pending_bytes(others.iter().chain(conn.pending.iter())) > MAX_PENDING_BYTES {
+            break Waited::Flood(others.len() + conn.pending.len());
+        }
+        let Some(inbound) = conn.next(deadline).await else { break Waited::Timeout };
+        match &inbound.item {
+            Item::Text(t) => {
+                if let Ok(v) = serde_json::from_str::<Value>(t) {
+                    if profile.is_reply_to(&v, req_id) {
+                        break Waited::Reply(v);
+                    }
+                }
+            }
+            Item::Binary(b) => {
+                if let Some(r) = profile.decode_binary_reply(b) {
+                    if r.req_id == req_id {
+                        break Waited::Binary(r.view);
+                    }
+                }
+            }
+            Item::Closed { .. } | Item::Broken { .. } => {
+                let why = inbound.end_text().unwrap_or_default();
+                others.push_back(inbound);
+                break Waited::End(why);
+            }
+        }
+        others.push_back(inbound);
+    };
+    while let Some(item) = others.pop_back() {
+        conn.pending.push_front(item);
+    }
+    result
+}
+
+/// What waiting for a reply came to.
+enum Waited {
+    Reply(Value),
+    /// A binary reply, shown to matchers as the profile decodes it.
+    Binary(Value),
+    End(String),
+    Flood(usize),
+    Timeout,
+}
