@@ -1,9 +1,9 @@
 //! The command line: parses arguments, renders errors for people and maps outcomes to the
 //! documented exit codes. Everything below it returns typed errors.
 
-use crate::engine::device_target::DeviceTarget;
-use crate::engine::runner::{CloudTarget, RunConfig, Runner};
-use crate::engine::target::MockTarget;
+use crate::engine::runner::{RunConfig, Runner};
+use crate::targets::mock_cloud::MockCloudTarget;
+use crate::targets::{CloudChoice, DeviceChoice};
 use crate::wire::transport::Endpoint;
 use crate::profile::fleet::{Fleet, FleetError};
 use crate::profile::CloudTimings;
@@ -269,18 +269,18 @@ fn glob(pattern: &str, text: &str) -> bool {
     p[pi..].iter().all(|c| *c == '*')
 }
 
-fn cloud_target(args: &RunArgs) -> Result<Option<CloudTarget>, String> {
+fn cloud_target(args: &RunArgs) -> Result<Option<CloudChoice>, String> {
     match args.cloud.as_str() {
         "none" => Ok(None),
         "mock" => {
             let mut timings = CloudTimings::MOCK;
             timings.heartbeat_timeout = args.heartbeat_timeout.unwrap_or(timings.heartbeat_timeout);
             timings.subscribe_window = args.subscribe_window.unwrap_or(timings.subscribe_window);
-            Ok(Some(CloudTarget::Mock(MockTarget { timings, ..MockTarget::default() })))
+            Ok(Some(CloudChoice::Mock(MockCloudTarget { timings, ..MockCloudTarget::default() })))
         }
         url => {
             Endpoint::parse(url).map_err(|e| format!("--cloud takes `mock`, `none` or a ws:// / wss:// URL: {e}"))?;
-            Ok(Some(CloudTarget::Url { url: url.to_string(), insecure: args.insecure }))
+            Ok(Some(CloudChoice::Url { url: url.to_string(), insecure: args.insecure }))
         }
     }
 }
@@ -304,8 +304,8 @@ fn run(args: RunArgs) -> i32 {
     };
     let device = match args.device.as_str() {
         "none" => None,
-        text => match DeviceTarget::parse(text) {
-            Ok(d) => Some(d),
+        text => match DeviceChoice::parse(text) {
+            Ok(d) => Some(d.build()),
             Err(e) => return usage(e),
         },
     };
@@ -313,13 +313,12 @@ fn run(args: RunArgs) -> i32 {
     timings.heartbeat_timeout = args.heartbeat_timeout.unwrap_or(timings.heartbeat_timeout);
     timings.subscribe_window = args.subscribe_window.unwrap_or(timings.subscribe_window);
     let mut config = RunConfig {
-        cloud,
+        cloud: cloud.map(|c| c.build(timings)),
         device,
         device_reset: args.device_reset.clone(),
         fleet: Arc::new(fleet),
         step_timeout: args.step_timeout,
         deadline: args.deadline,
-        timings,
         judges: vec![std::sync::Arc::new(crate::check::golden::GoldenJudge(crate::check::golden::GoldenConfig {
             mode: args.golden.map(Into::into).unwrap_or_default(),
             dir: args.golden_dir.clone(),

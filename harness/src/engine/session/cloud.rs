@@ -1,12 +1,11 @@
 //! Cloud-role steps: the harness plays the cloud and the target is a device.
 
 use super::{At, Session, Stop, StepResult, Target};
+use crate::engine::target::{DeviceAction, DeviceLink};
 use crate::wire::connection::{pending_bytes, AutoResponder, Connection, Inbound, Item, MAX_PENDING, MAX_PENDING_BYTES};
-use crate::engine::device_target::TargetDevice;
 use crate::profile::{Profile, ReplyParts};
 use crate::scenario::expr::{self, format_duration};
 use crate::scenario::model::*;
-use crate::targets::sim::SimControl;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,7 +14,7 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
 impl<'a> Session<'a> {
-    fn device_target(&mut self, at: &At) -> Result<&mut TargetDevice, Stop> {
+    fn device_target(&mut self, at: &At) -> Result<&mut Box<dyn DeviceLink>, Stop> {
         match &mut self.target {
             Target::Device(d) => Ok(d),
             Target::Cloud(_) => Err(at.error(format!("`{}` is a cloud-role step; this scenario has the harness play a device", at.kind))),
@@ -79,7 +78,7 @@ impl<'a> Session<'a> {
         let device = self.device_target(at)?;
         let (ws, peer) = match device.accept(deadline).await {
             Some(Ok(x)) => x,
-            Some(Err(e)) => return Err(at.error(e)),
+            Some(Err(e)) => return Err(at.error(e.to_string())),
             None => {
                 let failed = device.failed_handshakes();
                 let why = if failed.is_empty() { String::new() } else { format!(" ({})", failed.join("; ")) };
@@ -281,7 +280,7 @@ impl<'a> Session<'a> {
         self.note(format!("device_control: checkin {userid}"));
         let device = self.device_target(at)?;
         device
-            .control(SimControl::Checkin { userid, pass_type: *pass_type, pass_method: *pass_method })
+            .control(DeviceAction::Checkin { userid, pass_type: *pass_type, pass_method: *pass_method })
             .map_err(|e| at.error(format!("device_control refused: {e}")))
     }
 }

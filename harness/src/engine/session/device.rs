@@ -1,11 +1,11 @@
 //! Device-role steps: the harness plays a device and the target is a cloud.
 
 use super::{redacted, At, Session, Stop, StepResult, Target};
+use crate::engine::target::{CloudControl, CloudLink};
 use crate::wire::connection::{pending_bytes, Connection, Inbound, Item, MAX_PENDING, MAX_PENDING_BYTES};
 use crate::profile::{DefaultContext, Profile, Secret};
 use crate::scenario::expr::format_duration;
 use crate::scenario::model::*;
-use crate::targets::mock::ControlRequest;
 use serde_json::{json, Value};
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;
@@ -24,7 +24,7 @@ enum Waited {
 }
 
 impl<'a> Session<'a> {
-    fn cloud(&mut self, at: &At) -> Result<&mut crate::engine::target::TargetCloud, Stop> {
+    fn cloud(&mut self, at: &At) -> Result<&mut Box<dyn CloudLink>, Stop> {
         match &mut self.target {
             Target::Cloud(c) => Ok(c),
             Target::Device(_) => Err(at.error(format!("`{}` is a device-role step; this scenario has the harness play the cloud", at.kind))),
@@ -124,7 +124,7 @@ impl<'a> Session<'a> {
         };
         at.not_before("the reply", self.now().saturating_sub(sent_at), not_before)?;
         if !binary {
-            let strict = matches!(&self.target, Target::Cloud(c) if c.strict_codes());
+            let strict = matches!(&self.target, Target::Cloud(c) if c.capabilities().strict_codes);
             if let Some(v) = self.profile.check_reply(&reply, &req_id, strict).into_iter().next() {
                 return Err(Stop::Fail(super::violation_failure(v, Some(at))));
             }
@@ -187,13 +187,13 @@ impl<'a> Session<'a> {
 
     pub(super) async fn control(&mut self, c: &Control, at: &At) -> StepResult {
         let req = match c {
-            Control::Bind { device } => ControlRequest::Bind { sn: self.device_sn(device, at)? },
-            Control::Unbind { device } => ControlRequest::Unbind { sn: self.device_sn(device, at)? },
-            Control::CloseLink { device } => ControlRequest::CloseLink { sn: self.device_sn(device, at)? },
-            Control::SwallowReply { cmd } => ControlRequest::SwallowReply { sn: self.device_sn(&None, at)?, cmd: cmd.clone() },
+            Control::Bind { device } => CloudControl::Bind { sn: self.device_sn(device, at)? },
+            Control::Unbind { device } => CloudControl::Unbind { sn: self.device_sn(device, at)? },
+            Control::CloseLink { device } => CloudControl::CloseLink { sn: self.device_sn(device, at)? },
+            Control::SwallowReply { cmd } => CloudControl::SwallowReply { sn: self.device_sn(&None, at)?, cmd: cmd.clone() },
             Control::DelayReplies(d) => {
                 let ms = self.resolve(d, at)?.as_millis() as u64;
-                ControlRequest::DelayReplies { sn: self.device_sn(&None, at)?, ms }
+                CloudControl::DelayReplies { sn: self.device_sn(&None, at)?, ms }
             }
         };
         self.note(format!("control: {}", serde_json::to_string(&req).unwrap_or_default()));
