@@ -3,7 +3,7 @@
 //! Goal (issue 2): the cloud library against the in-process mock, 2-minute heartbeat and
 //! 1-minute rate-limit scenarios included, in under 2 s of wall time on 2 cores.
 
-use hwconform::engine::runner::{RunConfig, Runner};
+use hwconform::engine::runner::Runner;
 use hwconform::engine::RunEvent;
 use hwconform::scenario::load_paths;
 use std::path::PathBuf;
@@ -31,7 +31,7 @@ fn main() {
         for _ in 0..runs {
             let started = Instant::now();
             let mut clock = Duration::ZERO;
-            let summary = Runner::new(RunConfig::default())
+            let summary = Runner::new(hwconform::targets::defaults())
                 .run(&scenarios, |e| {
                     if let RunEvent::ScenarioFinished(r) = e {
                         clock += r.scenario_time;
@@ -48,7 +48,7 @@ fn main() {
             "{dir}: {} scenarios, load {:.1} ms; run (jobs={}) min {:.1} ms, median {:.1} ms, max {:.1} ms over {runs} runs; {:.0} s of protocol time per run",
             scenarios.len(),
             load_time.as_secs_f64() * 1e3,
-            RunConfig::default().jobs,
+            hwconform::targets::defaults().jobs,
             times[0].as_secs_f64() * 1e3,
             times[runs / 2].as_secs_f64() * 1e3,
             times[runs - 1].as_secs_f64() * 1e3,

@@ -5,8 +5,8 @@
 mod common;
 
 use common::{library, mutation_matrix, not_passing, run_library};
-use hwconform::engine::runner::{CloudTarget, RunConfig};
-use hwconform::engine::target::MockTarget;
+use hwconform::engine::runner::RunConfig;
+use hwconform::targets::mock_cloud::MockCloudTarget;
 use hwconform::engine::Verdict;
 use hwconform::targets::mock::MockRule;
 use std::collections::BTreeSet;
@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 fn the_library_passes_against_the_mock() {
     let scenarios = library("cloud");
     assert!(scenarios.len() >= 25, "the cloud library has {} scenarios", scenarios.len());
-    let results = run_library(&scenarios, RunConfig::default());
+    let results = run_library(&scenarios, hwconform::targets::defaults());
     let bad = not_passing(&results, |v| *v == Verdict::Pass);
     assert!(bad.is_empty(), "scenarios that did not pass:\n{}", bad.join("\n"));
 }
@@ -49,8 +49,8 @@ fn catchers(rule: MockRule) -> &'static [&'static str] {
 fn every_broken_rule_is_caught_by_its_scenario() {
     let scenarios = library("cloud");
     let missed = mutation_matrix(&scenarios, MockRule::ALL, |r| format!("{} off", r.name()), catchers, |rule| RunConfig {
-        cloud: Some(CloudTarget::Mock(MockTarget { disabled_rules: BTreeSet::from([rule]), ..MockTarget::default() })),
-        ..RunConfig::default()
+        cloud: Some(std::sync::Arc::new(MockCloudTarget { disabled_rules: BTreeSet::from([rule]), ..MockCloudTarget::default() })),
+        ..hwconform::targets::defaults()
     });
     assert!(missed.is_empty(), "rules broken without a failing scenario:\n{}", missed.join("\n"));
 }

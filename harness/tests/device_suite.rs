@@ -5,14 +5,14 @@
 mod common;
 
 use common::{library, mutation_matrix, not_passing, run_library};
-use hwconform::engine::device_target::DeviceTarget;
+use hwconform::targets::DeviceChoice;
 use hwconform::engine::runner::RunConfig;
 use hwconform::engine::Verdict;
 use hwconform::targets::sim::SimFault;
 use std::collections::BTreeSet;
 
 fn with_faults(faults: BTreeSet<SimFault>) -> RunConfig {
-    RunConfig { device: Some(DeviceTarget::Sim { faults }), ..RunConfig::default() }
+    RunConfig { device: Some(DeviceChoice::Sim { faults }.build()), ..hwconform::targets::defaults() }
 }
 
 #[test]

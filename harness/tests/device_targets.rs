@@ -6,7 +6,7 @@ mod common;
 
 use common::{library, run_library, verdicts};
 use futures_util::{SinkExt, StreamExt};
-use hwconform::engine::device_target::DeviceTarget;
+use hwconform::targets::DeviceChoice;
 use hwconform::engine::runner::RunConfig;
 use hwconform::engine::Verdict;
 use hwconform::scenario::{load_paths, Scenario};
@@ -29,8 +29,8 @@ fn device_sim_command(extra: &str) -> String {
     format!("{} device-sim --url {{url}} --sn {{sn}} --secret-no {{secret_no}} {extra}", env!("CARGO_BIN_EXE_hwconform"))
 }
 
-fn config(device: DeviceTarget) -> RunConfig {
-    RunConfig { device: Some(device), jobs: 8, ..RunConfig::default() }
+fn config(device: DeviceChoice) -> RunConfig {
+    RunConfig { device: Some(device.build()), jobs: 8, ..hwconform::targets::defaults() }
 }
 
 fn selection() -> Vec<Scenario> {
@@ -42,9 +42,9 @@ fn exec_device_sim_gives_the_in_process_verdicts() {
     let scenarios = selection();
     assert_eq!(scenarios.len(), REAL_TIME.len());
     for fault in ["", "--fault no-jitter"] {
-        let sim = DeviceTarget::Sim { faults: fault.strip_prefix("--fault ").and_then(hwconform::targets::sim::SimFault::parse).into_iter().collect() };
+        let sim = DeviceChoice::Sim { faults: fault.strip_prefix("--fault ").and_then(hwconform::targets::sim::SimFault::parse).into_iter().collect() };
         let in_process: Vec<(String, &str)> = verdicts(&run_library(&scenarios, config(sim))).into_iter().map(|(id, v)| (id, v.name())).collect();
-        let exec = DeviceTarget::Exec { command: device_sim_command(fault) };
+        let exec = DeviceChoice::Exec { command: device_sim_command(fault) };
         let over_sockets: Vec<(String, &str)> = verdicts(&run_library(&scenarios, config(exec))).into_iter().map(|(id, v)| (id, v.name())).collect();
         assert_eq!(in_process, over_sockets, "fault {fault:?}");
         let failed: BTreeSet<&str> = over_sockets.iter().filter(|(_, v)| *v != "pass").map(|(id, _)| id.as_str()).collect();
@@ -74,9 +74,9 @@ fn temp_dir(name: &str) -> std::path::PathBuf {
     dir
 }
 
-fn only_verdict(scenarios: &[Scenario], device: DeviceTarget) -> Verdict {
+fn only_verdict(scenarios: &[Scenario], device: DeviceChoice) -> Verdict {
     let started = Instant::now();
-    let results = run_library(scenarios, RunConfig { device: Some(device), ..RunConfig::default() });
+    let results = run_library(scenarios, RunConfig { device: Some(device.build()), ..hwconform::targets::defaults() });
     assert!(started.elapsed() < Duration::from_secs(20), "took {:?}", started.elapsed());
     results[0].verdict.clone()
 }
@@ -92,10 +92,10 @@ fn message(v: &Verdict) -> String {
 fn a_device_that_never_connects_fails_and_one_that_cannot_start_is_an_error() {
     let dir = temp_dir("exec");
     let scenarios = register_scenario(&dir);
-    let silent = only_verdict(&scenarios, DeviceTarget::Exec { command: "sleep 30".into() });
+    let silent = only_verdict(&scenarios, DeviceChoice::Exec { command: "sleep 30".into() });
     assert_eq!(silent.name(), "fail", "{silent:?}");
     assert!(message(&silent).contains("did not connect within 3s"), "{}", message(&silent));
-    let missing = only_verdict(&scenarios, DeviceTarget::Exec { command: "/nonexistent/firmware --url {url}".into() });
+    let missing = only_verdict(&scenarios, DeviceChoice::Exec { command: "/nonexistent/firmware --url {url}".into() });
     assert_eq!(missing.name(), "error", "{missing:?}");
     assert!(message(&missing).contains("exited"), "{}", message(&missing));
     let _ = std::fs::remove_dir_all(&dir);
@@ -152,7 +152,7 @@ fn a_misbehaving_device_gets_a_failure_with_the_reason(#[case] mode: Rogue, #[ca
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let device = rt.spawn(rogue_device(addr, mode));
-    let verdict = only_verdict(&scenarios, DeviceTarget::Listen { addr });
+    let verdict = only_verdict(&scenarios, DeviceChoice::Listen { addr });
     device.abort();
     assert_eq!(verdict.name(), "fail", "{mode:?}: {verdict:?}");
     assert!(message(&verdict).contains(reason), "{mode:?}: {}", message(&verdict));
@@ -164,7 +164,7 @@ fn a_listen_port_in_use_is_an_error_not_a_device_failure() {
     let dir = temp_dir("inuse");
     let scenarios = register_scenario(&dir);
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let verdict = only_verdict(&scenarios, DeviceTarget::Listen { addr: taken.local_addr().unwrap() });
+    let verdict = only_verdict(&scenarios, DeviceChoice::Listen { addr: taken.local_addr().unwrap() });
     assert_eq!(verdict.name(), "error", "{verdict:?}");
     assert!(message(&verdict).contains("cannot listen"), "{}", message(&verdict));
     let _ = std::fs::remove_dir_all(&dir);

@@ -8,9 +8,10 @@
 mod common;
 
 use hwconform::check::explore::{explore, ExploreOptions, ExploreOutcome, ExploreTarget, Explorer, Finding};
-use hwconform::engine::device_target::DeviceTarget;
-use hwconform::engine::runner::{CloudTarget, RunConfig};
-use hwconform::engine::target::MockTarget;
+use hwconform::targets::DeviceChoice;
+use hwconform::engine::runner::RunConfig;
+use hwconform::targets::CloudChoice;
+use hwconform::targets::mock_cloud::MockCloudTarget;
 use hwconform::engine::Verdict;
 use hwconform::scenario::load_file;
 use hwconform::targets::mock::MockRule;
@@ -30,12 +31,12 @@ fn options(out: PathBuf) -> ExploreOptions {
     ExploreOptions { out, ..ExploreOptions::default() }
 }
 
-fn mock(rules: &[MockRule]) -> CloudTarget {
-    CloudTarget::Mock(MockTarget { disabled_rules: rules.iter().copied().collect(), ..MockTarget::default() })
+fn mock(rules: &[MockRule]) -> CloudChoice {
+    CloudChoice::Mock(MockCloudTarget { disabled_rules: rules.iter().copied().collect(), ..MockCloudTarget::default() })
 }
 
-fn sim(faults: &[SimFault]) -> DeviceTarget {
-    DeviceTarget::Sim { faults: faults.iter().copied().collect::<BTreeSet<_>>() }
+fn sim(faults: &[SimFault]) -> DeviceChoice {
+    DeviceChoice::Sim { faults: faults.iter().copied().collect::<BTreeSet<_>>() }
 }
 
 /// Runs the written regression file against `target`.
@@ -43,8 +44,8 @@ fn rerun(f: &Finding, target: &ExploreTarget) -> Verdict {
     let sc = load_file(&f.path).unwrap_or_else(|e| panic!("the regression {} does not load:\n{}", f.path.display(), e.render()));
     assert_eq!(std::fs::read_to_string(&f.path).unwrap(), f.text, "the file is the text that ran");
     let config = match target {
-        ExploreTarget::Cloud(c) => RunConfig { cloud: Some(c.clone()), device: None, ..RunConfig::default() },
-        ExploreTarget::Device(d) => RunConfig { cloud: None, device: Some(d.clone()), ..RunConfig::default() },
+        ExploreTarget::Cloud(c) => RunConfig { cloud: Some(c.build(hwconform::profile::CloudTimings::FAQ)), device: None, ..hwconform::targets::defaults() },
+        ExploreTarget::Device(d) => RunConfig { cloud: None, device: Some(d.build()), ..hwconform::targets::defaults() },
     };
     common::run_library(&[sc], config).remove(0).verdict
 }

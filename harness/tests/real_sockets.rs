@@ -6,7 +6,8 @@ mod common;
 
 use common::{library, repo, run_library};
 use futures_util::{SinkExt, StreamExt};
-use hwconform::engine::runner::{CloudTarget, RunConfig};
+use hwconform::engine::runner::RunConfig;
+use hwconform::targets::CloudChoice;
 use hwconform::engine::Verdict;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -129,10 +130,10 @@ fn a_misbehaving_cloud_gets_a_verdict_not_a_hang(#[case] mode: Rogue, #[case] ve
     let (url, server) = rt.block_on(rogue_cloud(mode));
     let scenarios: Vec<_> = library("cloud").into_iter().filter(|s| s.id.value == "cloud.register.valid-signature").collect();
     let config = RunConfig {
-        cloud: Some(CloudTarget::Url { url, insecure: false }),
+        cloud: Some(CloudChoice::Url { url, insecure: false }.build(hwconform::profile::CloudTimings::FAQ)),
         step_timeout: Duration::from_secs(1),
         deadline: Duration::from_secs(20),
-        ..RunConfig::default()
+        ..hwconform::targets::defaults()
     };
     let started = Instant::now();
     let results = run_library(&scenarios, config);
@@ -158,7 +159,7 @@ fn a_broken_link_is_not_a_clean_close() {
     let file = dir.join("closed.yaml");
     std::fs::write(&file, "id: x.closed\ntitle: t\nrequirements: [C8]\nrole: device\nsteps:\n  - connect: a\n  - send: { json: { cmd: ping, headers: { req_id: r1 } } }\n  - expect_closed: { conn: a, within: 5s }\n").unwrap();
     let scenarios = hwconform::scenario::load_paths(&[file]).unwrap();
-    let config = RunConfig { cloud: Some(CloudTarget::Url { url, insecure: false }), ..RunConfig::default() };
+    let config = RunConfig { cloud: Some(CloudChoice::Url { url, insecure: false }.build(hwconform::profile::CloudTimings::FAQ)), ..hwconform::targets::defaults() };
     let results = run_library(&scenarios, config);
     server.abort();
     let _ = std::fs::remove_dir_all(&dir);

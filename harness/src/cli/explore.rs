@@ -5,9 +5,8 @@
 use super::exit::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use super::{fleet, FleetArgs};
 use crate::check::explore::{ExploreOptions, ExploreOutcome, ExploreTarget, Explorer, DEFAULT_CASES, DEFAULT_SEED};
-use crate::engine::device_target::DeviceTarget;
-use crate::engine::runner::CloudTarget;
-use crate::engine::target::MockTarget;
+use crate::targets::mock_cloud::MockCloudTarget;
+use crate::targets::{CloudChoice, DeviceChoice};
 use crate::wire::transport::Endpoint;
 use crate::scenario::expr::parse_duration;
 use std::path::PathBuf;
@@ -55,12 +54,12 @@ fn duration_arg(s: &str) -> Result<Duration, String> {
 
 fn target(args: &ExploreArgs) -> Result<ExploreTarget, String> {
     match (&args.cloud, &args.device) {
-        (Some(c), None) if c == "mock" => Ok(ExploreTarget::Cloud(CloudTarget::Mock(MockTarget::default()))),
+        (Some(c), None) if c == "mock" => Ok(ExploreTarget::Cloud(CloudChoice::Mock(MockCloudTarget::default()))),
         (Some(url), None) => {
             Endpoint::parse(url).map_err(|e| format!("--cloud takes `mock` or a ws:// / wss:// URL: {e}"))?;
-            Ok(ExploreTarget::Cloud(CloudTarget::Url { url: url.clone(), insecure: args.insecure }))
+            Ok(ExploreTarget::Cloud(CloudChoice::Url { url: url.clone(), insecure: args.insecure }))
         }
-        (None, Some(d)) => DeviceTarget::parse(d).map(ExploreTarget::Device).map_err(|e| e.to_string()),
+        (None, Some(d)) => DeviceChoice::parse(d).map(ExploreTarget::Device).map_err(|e| e.to_string()),
         _ => Err("give exactly one of --cloud and --device".into()),
     }
 }

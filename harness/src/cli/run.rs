@@ -5,9 +5,9 @@ use super::exit::{EXIT_FAILED, EXIT_OK};
 use super::list::{load, selected};
 use super::report_error::{self, usage};
 use super::{fleet, RunArgs};
-use crate::engine::device_target::DeviceTarget;
-use crate::engine::runner::{CloudTarget, RunConfig, Runner};
-use crate::engine::target::MockTarget;
+use crate::engine::runner::{RunConfig, Runner};
+use crate::targets::mock_cloud::MockCloudTarget;
+use crate::targets::{CloudChoice, DeviceChoice};
 use crate::profile::CloudTimings;
 use crate::report::{JsonReporter, JunitReporter, MultiReporter, Reporter, TerminalOptions, TerminalReporter};
 use crate::scenario::Scenario;
@@ -15,18 +15,18 @@ use crate::wire::transport::Endpoint;
 use std::io::IsTerminal;
 use std::sync::Arc;
 
-fn cloud_target(args: &RunArgs) -> Result<Option<CloudTarget>, String> {
+fn cloud_target(args: &RunArgs) -> Result<Option<CloudChoice>, String> {
     match args.cloud.as_str() {
         "none" => Ok(None),
         "mock" => {
             let mut timings = CloudTimings::MOCK;
             timings.heartbeat_timeout = args.heartbeat_timeout.unwrap_or(timings.heartbeat_timeout);
             timings.subscribe_window = args.subscribe_window.unwrap_or(timings.subscribe_window);
-            Ok(Some(CloudTarget::Mock(MockTarget { timings, ..MockTarget::default() })))
+            Ok(Some(CloudChoice::Mock(MockCloudTarget { timings, ..MockCloudTarget::default() })))
         }
         url => {
             Endpoint::parse(url).map_err(|e| format!("--cloud takes `mock`, `none` or a ws:// / wss:// URL: {e}"))?;
-            Ok(Some(CloudTarget::Url { url: url.to_string(), insecure: args.insecure }))
+            Ok(Some(CloudChoice::Url { url: url.to_string(), insecure: args.insecure }))
         }
     }
 }
@@ -50,8 +50,8 @@ pub(super) fn run(args: RunArgs) -> i32 {
     };
     let device = match args.device.as_str() {
         "none" => None,
-        text => match DeviceTarget::parse(text) {
-            Ok(d) => Some(d),
+        text => match DeviceChoice::parse(text) {
+            Ok(d) => Some(d.build()),
             Err(e) => return usage(e),
         },
     };
@@ -59,13 +59,12 @@ pub(super) fn run(args: RunArgs) -> i32 {
     timings.heartbeat_timeout = args.heartbeat_timeout.unwrap_or(timings.heartbeat_timeout);
     timings.subscribe_window = args.subscribe_window.unwrap_or(timings.subscribe_window);
     let mut config = RunConfig {
-        cloud,
+        cloud: cloud.map(|c| c.build(timings)),
         device,
         device_reset: args.device_reset.clone(),
         fleet: Arc::new(fleet),
         step_timeout: args.step_timeout,
         deadline: args.deadline,
-        timings,
         judges: vec![std::sync::Arc::new(crate::check::golden::GoldenJudge(crate::check::golden::GoldenConfig {
             mode: args.golden.map(Into::into).unwrap_or_default(),
             dir: args.golden_dir.clone(),

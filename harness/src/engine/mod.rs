@@ -3,7 +3,6 @@
 //! The engine never prints; reporters consume its [`RunEvent`]s.
 
 pub mod clock;
-pub mod device_target;
 pub mod event;
 pub mod judge;
 pub mod monitor;

@@ -3,52 +3,27 @@
 //! slot, a paused clock when its target is in-process, and emits events in scenario order.
 
 use super::clock::wall_unix;
-use super::device_target::{self, DeviceTarget, TargetDevice};
 use super::event::RunEvent;
 use super::judge::{Judge, JudgeContext};
 use super::session::{self, SessionSetup, Target};
-use super::target::{MockTarget, RemoteCloud, TargetCloud};
+use super::target::{self, CloudLink, CloudTarget, DeviceStart, DeviceTarget, TargetError};
 use super::verdict::{Failure, RunSummary, ScenarioResult, Verdict};
 use crate::profile::fleet::{Fleet, FleetDevice};
-use crate::profile::CloudTimings;
 use crate::scenario::{visit_steps, Capability, Role, Scenario, StepKind};
-use crate::targets::mock::ControlRequest;
-use crate::targets::sim::SimConfig;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-/// The cloud a run's device-role scenarios talk to.
-#[derive(Clone, Debug)]
-pub enum CloudTarget {
-    /// The built-in mock, in-process, one fresh instance per scenario on a virtual clock.
-    Mock(MockTarget),
-    /// A real endpoint: `ws://` or `wss://`.
-    Url { url: String, insecure: bool },
-}
-
-impl CloudTarget {
-    pub fn describe(&self) -> String {
-        match self {
-            CloudTarget::Mock(m) if m.disabled_rules.is_empty() => "the in-process mock cloud".into(),
-            CloudTarget::Mock(m) => format!(
-                "the in-process mock cloud with rules off: {}",
-                m.disabled_rules.iter().map(|r| r.name()).collect::<Vec<_>>().join(", ")
-            ),
-            CloudTarget::Url { url, .. } => url.clone(),
-        }
-    }
-}
-
-/// How a run is set up.
+/// How a run is set up. The default has no targets: `targets::defaults()` gives the
+/// in-process mock and the reference device.
 #[derive(Clone)]
 pub struct RunConfig {
     /// `None`: device-role scenarios are skipped.
-    pub cloud: Option<CloudTarget>,
+    pub cloud: Option<Arc<dyn CloudTarget>>,
     /// `None`: cloud-role scenarios are skipped.
-    pub device: Option<DeviceTarget>,
+    pub device: Option<Arc<dyn DeviceTarget>>,
     /// A command run before each cloud-role scenario (power-cycle relay, factory reset).
     pub device_reset: Option<String>,
     /// Identities: the harness signs with them as a device, checks them as the cloud, and
@@ -57,8 +32,6 @@ pub struct RunConfig {
     pub jobs: usize,
     pub step_timeout: Duration,
     pub deadline: Duration,
-    /// What a real cloud is expected to do (the mock reports its own).
-    pub timings: CloudTimings,
     /// Applied in order to every finished scenario before it is emitted (none by default in
     /// the library; the CLI adds the golden comparison).
     pub judges: Vec<Arc<dyn Judge>>,
@@ -67,14 +40,13 @@ pub struct RunConfig {
 impl Default for RunConfig {
     fn default() -> Self {
         RunConfig {
-            cloud: Some(CloudTarget::Mock(MockTarget::default())),
-            device: Some(DeviceTarget::Sim { faults: Default::default() }),
+            cloud: None,
+            device: None,
             device_reset: None,
             fleet: Arc::new(Fleet::default_fleet()),
             jobs: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
             step_timeout: Duration::from_secs(10),
             deadline: Duration::from_secs(600),
-            timings: CloudTimings::FAQ,
             judges: Vec::new(),
         }
     }
@@ -82,18 +54,20 @@ impl Default for RunConfig {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("the cloud target {url} is unusable: {reason}")]
-    Target { url: String, reason: String },
+    #[error("the cloud target {target} is unusable: {source}")]
+    Target {
+        target: String,
+        #[source]
+        source: TargetError,
+    },
     #[error("the device fleet is empty: give at least one identity")]
     EmptyFleet,
 }
 
-/// What the run set up once, shared by every scenario.
+/// What the run decided once, shared by every scenario.
 struct Shared {
-    remote: Option<Arc<RemoteCloud>>,
-    /// The listener for `--device listen:ADDR`; a failure to bind is every cloud-role
-    /// scenario's `error` (a harness-side fault, never the device's).
-    listener: Option<Result<std::net::TcpListener, String>>,
+    /// One cloud shared by every device-role scenario: identities come in slots.
+    shared_cloud: bool,
     /// Devices each device-role scenario may need at most (for the remote identity slots).
     per_scenario: usize,
 }
@@ -108,8 +82,8 @@ impl Runner {
     }
 
     pub fn describe(&self) -> String {
-        let cloud = self.config.cloud.as_ref().map(CloudTarget::describe).unwrap_or_else(|| "no cloud".into());
-        let device = self.config.device.as_ref().map(DeviceTarget::describe).unwrap_or_else(|| "no device".into());
+        let cloud = self.config.cloud.as_ref().map(|c| c.describe()).unwrap_or_else(|| "no cloud".into());
+        let device = self.config.device.as_ref().map(|d| d.describe()).unwrap_or_else(|| "no device".into());
         format!("{cloud} and {device}")
     }
 
@@ -120,27 +94,31 @@ impl Runner {
             return Err(RunError::EmptyFleet);
         }
         let has = |role: Role| scenarios.iter().any(|s| s.role == role && s.manual.is_none());
-        let remote = match &self.config.cloud {
-            Some(CloudTarget::Url { url, insecure }) if has(Role::Device) => Some(Arc::new(probe(url, *insecure, self.config.timings)?)),
-            _ => None,
-        };
-        let listener = match &self.config.device {
-            Some(DeviceTarget::Listen { addr }) if has(Role::Cloud) => {
-                Some(std::net::TcpListener::bind(addr).map_err(|e| format!("cannot listen for the device on {addr}: {e}")))
+        let shared_cloud = match &self.config.cloud {
+            Some(cloud) if has(Role::Device) => {
+                prepare(&**cloud)?;
+                cloud.capabilities().shared
             }
-            _ => None,
+            _ => false,
+        };
+        let single_device = match &self.config.device {
+            Some(device) if has(Role::Cloud) => {
+                device.prepare();
+                device.capabilities().single
+            }
+            _ => false,
         };
         let per_scenario = scenarios.iter().filter(|s| s.role == Role::Device).map(|s| s.devices.len()).max().unwrap_or(1).max(1);
         let mut jobs = self.config.jobs.clamp(1, 64).min(scenarios.len().max(1));
-        if listener.is_some() {
+        if single_device {
             // One real device: its scenarios take its connections one at a time.
             jobs = 1;
         }
-        if remote.is_some() {
+        if shared_cloud {
             // Never lend one SN to two scenarios at once.
             jobs = jobs.min((self.config.fleet.devices.len() / per_scenario).max(1));
         }
-        let shared = Shared { remote, listener, per_scenario };
+        let shared = Shared { shared_cloud, per_scenario };
         on_event(RunEvent::RunStarted { scenarios: scenarios.len(), target: self.describe() });
         let fixed = self.fixed_identities(scenarios);
         let next = AtomicUsize::new(0);
@@ -153,11 +131,11 @@ impl Runner {
                 scope.spawn(move || loop {
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     let Some(sc) = scenarios.get(i) else { break };
-                    let identities = match &shared.remote {
-                        Some(_) => self.slot_identities(sc, worker, shared.per_scenario),
-                        None => fixed[i].clone(),
+                    let identities = match shared.shared_cloud {
+                        true => self.slot_identities(sc, worker, shared.per_scenario),
+                        false => fixed[i].clone(),
                     };
-                    let result = self.run_one(sc, i, identities, shared);
+                    let result = self.run_one(sc, i, identities);
                     if tx.send((i, result)).is_err() {
                         break;
                     }
@@ -185,8 +163,8 @@ impl Runner {
     /// Whether the role's target is the default one the goldens record.
     fn reference_target(&self, role: Role) -> bool {
         match role {
-            Role::Device => matches!(&self.config.cloud, Some(CloudTarget::Mock(m)) if m.disabled_rules.is_empty() && m.timings == CloudTimings::MOCK),
-            Role::Cloud => matches!(&self.config.device, Some(DeviceTarget::Sim { faults }) if faults.is_empty()),
+            Role::Device => self.config.cloud.as_ref().is_some_and(|c| c.reference()),
+            Role::Cloud => self.config.device.as_ref().is_some_and(|d| d.reference()),
         }
     }
 
@@ -208,7 +186,7 @@ impl Runner {
         sc.devices.iter().enumerate().map(|(j, name)| (name.clone(), fleet[(worker * per + j) % fleet.len()].clone())).collect()
     }
 
-    fn run_one(&self, sc: &Scenario, index: usize, identities: Vec<(String, FleetDevice)>, shared: &Shared) -> ScenarioResult {
+    fn run_one(&self, sc: &Scenario, index: usize, identities: Vec<(String, FleetDevice)>) -> ScenarioResult {
         let started = Instant::now();
         let result = |verdict, transcript, scenario_time| ScenarioResult {
             id: sc.id.value.clone(),
@@ -231,28 +209,28 @@ impl Runner {
             return result(Verdict::Skip { reason }, Default::default(), Duration::ZERO);
         }
         // Decided before the device is reset or started: a skipped scenario touches nothing.
-        if sc.role == Role::Cloud && sc.requires.contains(&Capability::DeviceControl) && !matches!(self.config.device, Some(DeviceTarget::Sim { .. }) | None) {
+        if sc.role == Role::Cloud && sc.requires.contains(&Capability::DeviceControl) && self.config.device.as_ref().is_some_and(|d| !d.capabilities().control) {
             let reason = "needs a device the harness can make act (a check-in), which only the reference device (--device sim) is".to_string();
             return result(Verdict::Skip { reason }, Default::default(), Duration::ZERO);
         }
         let in_process = match sc.role {
             Role::Device => match &self.config.cloud {
                 None => return result(Verdict::Skip { reason: "the harness plays a device here, and this run has no cloud target (--cloud)".into() }, Default::default(), Duration::ZERO),
-                Some(c) => matches!(c, CloudTarget::Mock(_)),
+                Some(c) => c.capabilities().in_process,
             },
             Role::Cloud => match &self.config.device {
                 None => return result(Verdict::Skip { reason: "the harness plays the cloud here, and this run has no device target (--device)".into() }, Default::default(), Duration::ZERO),
-                Some(d) => d.in_process(),
+                Some(d) => d.capabilities().in_process,
             },
         };
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(in_process).build();
         let outcome = match runtime {
-            Err(e) => Err(format!("cannot start a runtime: {e}")),
-            Ok(rt) => rt.block_on(self.session(sc, index, identities, shared)),
+            Err(e) => Err(TargetError::io("cannot start a runtime", e)),
+            Ok(rt) => rt.block_on(self.session(sc, index, identities)),
         };
         let mut finished = match outcome {
             Ok(o) => result(o.verdict, o.transcript, o.scenario_time),
-            Err(e) => result(Verdict::Error(Failure::new(e)), Default::default(), Duration::ZERO),
+            Err(e) => result(Verdict::Error(Failure::new(e.to_string())), Default::default(), Duration::ZERO),
         };
         let context = JudgeContext { in_process, reference: self.reference_target(sc.role) };
         for judge in &self.config.judges {
@@ -261,38 +239,25 @@ impl Runner {
         finished
     }
 
-    async fn session(&self, sc: &Scenario, index: usize, identities: Vec<(String, FleetDevice)>, shared: &Shared) -> Result<session::SessionOutcome, String> {
+    async fn session(&self, sc: &Scenario, index: usize, identities: Vec<(String, FleetDevice)>) -> Result<session::SessionOutcome, TargetError> {
         let start_unix = wall_unix();
         let seed = self.config.fleet.seed_secret_no.clone();
         let target = match sc.role {
-            Role::Device => Target::Cloud(self.cloud_for(sc, index, &identities, shared, start_unix).await?),
+            Role::Device => Target::Cloud(self.cloud_for(sc, index, &identities, start_unix).await?),
             Role::Cloud => {
                 let dut = &identities[0].1.identity;
                 if let Some(cmd) = &self.config.device_reset {
-                    device_target::reset(cmd).await?;
+                    target::reset(cmd).await?;
                 }
+                let Some(device) = &self.config.device else { return Err(TargetError::failed("no device target")) };
                 // The device starts seed-provisioned only where the scenario asks for it.
-                let device_seed = seed.clone().filter(|_| sc.requires.contains(&Capability::Seed));
-                let device = match &self.config.device {
-                    Some(DeviceTarget::Sim { faults }) => {
-                        let mut config = SimConfig::new(dut.clone());
-                        config.faults = faults.clone();
-                        config.start_unix = start_unix;
-                        config.rng_seed = stable_hash(&sc.id.value);
-                        config.seed_secret_no = device_seed;
-                        TargetDevice::sim(config)
-                    }
-                    Some(DeviceTarget::Listen { .. }) => {
-                        match shared.listener.as_ref() {
-                            Some(Ok(listener)) => TargetDevice::listen(listener)?,
-                            Some(Err(e)) => return Err(e.clone()),
-                            None => return Err("the device listener is not open".into()),
-                        }
-                    }
-                    Some(DeviceTarget::Exec { command }) => TargetDevice::exec(command, dut, device_seed.as_ref()).await?,
-                    None => return Err("no device target".into()),
+                let start = DeviceStart {
+                    identity: dut.clone(),
+                    seed_secret_no: seed.clone().filter(|_| sc.requires.contains(&Capability::Seed)),
+                    start_unix,
+                    rng_seed: stable_hash(&sc.id.value),
                 };
-                Target::Device(device)
+                Target::Device(device.start(start).await?)
             }
         };
         let setup = SessionSetup {
@@ -305,32 +270,12 @@ impl Runner {
         Ok(session::run(sc, target, setup).await)
     }
 
-    async fn cloud_for(&self, sc: &Scenario, index: usize, identities: &[(String, FleetDevice)], shared: &Shared, start_unix: u64) -> Result<TargetCloud, String> {
-        match (&self.config.cloud, &shared.remote) {
-            (_, Some(remote)) => {
-                let target = TargetCloud::Remote { remote: remote.clone(), slot: 1 + (index % 250) as u8 };
-                if target.has_control() {
-                    // A long-lived standalone mock may remember an earlier run: start clean,
-                    // and make sure it knows the identities the harness signs with.
-                    let sns = identities.iter().map(|(_, d)| d.identity.sn.clone()).collect();
-                    let ips = source_ips(sc).into_iter().map(|ip| target.source_ip(ip).to_string()).collect();
-                    let answer = target.control(ControlRequest::Forget { sns, ips }).await?;
-                    if let Some(unknown) = answer.get("unknown_sns").and_then(|u| u.as_array()).filter(|u| !u.is_empty()) {
-                        return Err(format!(
-                            "the mock does not know SN {}: give the mock and the run the same --device/--identity or --devices-file",
-                            unknown.iter().filter_map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
-                        ));
-                    }
-                }
-                Ok(target)
-            }
-            (Some(CloudTarget::Mock(mock)), None) => {
-                // The scenario's mock knows exactly the scenario's devices, as the fleet says.
-                let fleet = Fleet { devices: identities.iter().map(|(_, d)| d.clone()).collect(), seed_secret_no: self.config.fleet.seed_secret_no.clone() };
-                Ok(TargetCloud::in_process(mock, fleet, start_unix))
-            }
-            _ => Err("no cloud target".into()),
-        }
+    async fn cloud_for(&self, sc: &Scenario, index: usize, identities: &[(String, FleetDevice)], start_unix: u64) -> Result<Box<dyn CloudLink>, TargetError> {
+        let Some(cloud) = &self.config.cloud else { return Err(TargetError::failed("no cloud target")) };
+        // The scenario's cloud knows exactly the scenario's devices, as the fleet says.
+        let fleet = Fleet { devices: identities.iter().map(|(_, d)| d.clone()).collect(), seed_secret_no: self.config.fleet.seed_secret_no.clone() };
+        let sources = source_ips(sc);
+        cloud.open(1 + (index % 250) as u8, fleet, start_unix, &sources).await
     }
 }
 
@@ -352,8 +297,9 @@ fn stable_hash(s: &str) -> u64 {
     s.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3))
 }
 
-fn probe(url: &str, insecure: bool, timings: CloudTimings) -> Result<RemoteCloud, RunError> {
-    let err = |reason: String| RunError::Target { url: url.to_string(), reason };
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| err(e.to_string()))?;
-    rt.block_on(RemoteCloud::probe(url, insecure, timings)).map_err(|e| err(e.to_string()))
+/// Sets the cloud target up for the run, on a runtime of its own.
+fn prepare(cloud: &dyn CloudTarget) -> Result<(), RunError> {
+    let err = |source: TargetError| RunError::Target { target: cloud.describe(), source };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| err(TargetError::io("cannot start a runtime", e)))?;
+    rt.block_on(cloud.prepare()).map_err(err)
 }

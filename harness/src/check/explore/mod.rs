@@ -23,9 +23,8 @@ mod runner;
 mod tests;
 pub mod writer;
 
-use crate::engine::device_target::DeviceTarget;
-use crate::engine::runner::{CloudTarget, Runner};
-use crate::engine::target::RemoteCloud;
+use crate::engine::runner::Runner;
+use crate::targets::{CloudChoice, DeviceChoice};
 use crate::engine::{Failure, Verdict};
 use crate::profile::fleet::Fleet;
 use crate::profile::CloudTimings;
@@ -47,9 +46,9 @@ pub const MAX_ACTIONS: usize = 24;
 #[derive(Clone, Debug)]
 pub enum ExploreTarget {
     /// A cloud: the harness plays devices.
-    Cloud(CloudTarget),
+    Cloud(CloudChoice),
     /// A device: the harness plays the cloud.
-    Device(DeviceTarget),
+    Device(DeviceChoice),
 }
 
 impl ExploreTarget {
@@ -63,37 +62,37 @@ impl ExploreTarget {
     /// The `hwconform run` options that select the same target.
     pub fn run_options(&self) -> String {
         match self {
-            ExploreTarget::Cloud(CloudTarget::Mock(m)) if m.disabled_rules.is_empty() => "--cloud mock".into(),
-            ExploreTarget::Cloud(CloudTarget::Mock(m)) => format!(
+            ExploreTarget::Cloud(CloudChoice::Mock(m)) if m.disabled_rules.is_empty() => "--cloud mock".into(),
+            ExploreTarget::Cloud(CloudChoice::Mock(m)) => format!(
                 "--cloud mock (with the test-only mock rules off: {})",
                 m.disabled_rules.iter().map(|r| r.name()).collect::<Vec<_>>().join(", ")
             ),
-            ExploreTarget::Cloud(CloudTarget::Url { url, insecure }) => {
+            ExploreTarget::Cloud(CloudChoice::Url { url, insecure }) => {
                 format!("--cloud {url}{}", if *insecure { " --insecure" } else { "" })
             }
-            ExploreTarget::Device(DeviceTarget::Sim { faults }) if faults.is_empty() => "--device sim".into(),
-            ExploreTarget::Device(DeviceTarget::Sim { faults }) => {
+            ExploreTarget::Device(DeviceChoice::Sim { faults }) if faults.is_empty() => "--device sim".into(),
+            ExploreTarget::Device(DeviceChoice::Sim { faults }) => {
                 format!("--device sim:fault={}", faults.iter().map(|f| f.name()).collect::<Vec<_>>().join(","))
             }
-            ExploreTarget::Device(DeviceTarget::Exec { command }) => format!("--device 'exec:{command}'"),
-            ExploreTarget::Device(DeviceTarget::Listen { addr }) => format!("--device listen:{addr}"),
+            ExploreTarget::Device(DeviceChoice::Exec { command }) => format!("--device 'exec:{command}'"),
+            ExploreTarget::Device(DeviceChoice::Listen { addr }) => format!("--device listen:{addr}"),
         }
     }
 
     /// A short name for file names and ids: `mock`, `sim-no-jitter`, `cloud-127-0-0-1-9000`.
     pub fn slug(&self) -> String {
         let raw = match self {
-            ExploreTarget::Cloud(CloudTarget::Mock(m)) => {
+            ExploreTarget::Cloud(CloudChoice::Mock(m)) => {
                 std::iter::once("mock").chain(m.disabled_rules.iter().map(|r| r.name())).collect::<Vec<_>>().join("-")
             }
-            ExploreTarget::Cloud(CloudTarget::Url { url, .. }) => {
+            ExploreTarget::Cloud(CloudChoice::Url { url, .. }) => {
                 format!("cloud-{}", url.split("://").nth(1).unwrap_or(url).trim_end_matches('/'))
             }
-            ExploreTarget::Device(DeviceTarget::Sim { faults }) => {
+            ExploreTarget::Device(DeviceChoice::Sim { faults }) => {
                 std::iter::once("sim").chain(faults.iter().map(|f| f.name())).collect::<Vec<_>>().join("-")
             }
-            ExploreTarget::Device(DeviceTarget::Exec { .. }) => "exec".into(),
-            ExploreTarget::Device(DeviceTarget::Listen { .. }) => "listen".into(),
+            ExploreTarget::Device(DeviceChoice::Exec { .. }) => "exec".into(),
+            ExploreTarget::Device(DeviceChoice::Listen { .. }) => "listen".into(),
         };
         let mut slug: String = raw.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
         while slug.contains("--") {
@@ -229,31 +228,27 @@ impl Explorer {
     pub fn new(target: ExploreTarget, options: ExploreOptions) -> Result<Explorer, ExploreError> {
         let seed = options.fleet.seed_secret_no.is_some();
         let play = match &target {
-            ExploreTarget::Cloud(CloudTarget::Mock(m)) => Play::Cloud(cloud::CloudSetup {
-                caps: cloud::actions::Capabilities { control: true, addresses: true, seed, strict: true },
-                heartbeat: (m.timings.heartbeat_timeout.as_secs(), m.timings.heartbeat_timeout.as_secs()),
-                window: m.timings.subscribe_window.as_secs(),
-                limit: m.timings.subscribe_limit,
-            }),
-            ExploreTarget::Cloud(CloudTarget::Url { url, insecure }) => {
-                let err = |reason: String| ExploreError::Target { url: url.clone(), reason };
+            ExploreTarget::Cloud(choice) => {
+                let target = choice.build(CloudTimings::FAQ);
+                let err = |reason: String| ExploreError::Target { url: target.describe(), reason };
                 let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| err(e.to_string()))?;
-                let remote = rt.block_on(RemoteCloud::probe(url, *insecure, CloudTimings::FAQ)).map_err(|e| err(e.to_string()))?;
-                let hb = remote.settings.heartbeat_timeout.as_secs();
+                rt.block_on(target.prepare()).map_err(|e| err(e.to_string()))?;
+                let (caps, settings) = (target.capabilities(), target.settings());
+                let hb = settings.heartbeat_timeout.as_secs();
                 Play::Cloud(cloud::CloudSetup {
                     caps: cloud::actions::Capabilities {
-                        control: remote.control,
-                        addresses: remote.addr.ip().is_loopback(),
-                        seed: seed && remote.control,
-                        strict: remote.control,
+                        control: caps.control,
+                        addresses: caps.source_addresses,
+                        seed: seed && caps.control,
+                        strict: caps.strict_codes,
                     },
                     // A cloud that does not report its timers promises only "1–2 minutes".
-                    heartbeat: if remote.control { (hb, hb) } else { (60, 120) },
-                    window: remote.settings.subscribe_window.as_secs(),
-                    limit: remote.settings.subscribe_limit,
+                    heartbeat: if caps.control { (hb, hb) } else { (60, 120) },
+                    window: settings.subscribe_window.as_secs(),
+                    limit: settings.subscribe_limit,
                 })
             }
-            ExploreTarget::Device(d) => Play::Device(device::DeviceSetup { device_control: matches!(d, DeviceTarget::Sim { .. }) }),
+            ExploreTarget::Device(d) => Play::Device(device::DeviceSetup { device_control: d.build().capabilities().control }),
         };
         let runner = Runner::new(runner::run_config(&target, &options));
         let slug = target.slug();

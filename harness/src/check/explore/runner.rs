@@ -6,6 +6,7 @@
 use super::writer::{wrap, Header, Rendered, Steps};
 use super::{ExploreError, ExploreOptions, ExploreOutcome, ExploreTarget, Finding};
 use crate::engine::runner::{RunConfig, Runner};
+use crate::profile::CloudTimings;
 use crate::engine::{RunEvent, ScenarioResult, Verdict};
 use crate::scenario::load_str;
 use proptest::strategy::BoxedStrategy;
@@ -301,8 +302,8 @@ fn splitmix(x: u64) -> u64 {
 /// A run configuration for one target: one scenario at a time, no golden files.
 pub(super) fn run_config(target: &ExploreTarget, options: &ExploreOptions) -> RunConfig {
     let (cloud, device) = match target {
-        ExploreTarget::Cloud(c) => (Some(c.clone()), None),
-        ExploreTarget::Device(d) => (None, Some(d.clone())),
+        ExploreTarget::Cloud(c) => (Some(c.build(CloudTimings::FAQ)), None),
+        ExploreTarget::Device(d) => (None, Some(d.build())),
     };
     RunConfig {
         cloud,

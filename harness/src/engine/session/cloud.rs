@@ -1,8 +1,8 @@
 //! Cloud-role steps: the harness plays the cloud and the target is a device.
 
 use super::{At, Session, Stop, Target};
+use crate::engine::target::DeviceLink;
 use crate::wire::connection::{AutoResponder, Connection};
-use crate::engine::device_target::TargetDevice;
 use crate::profile::{Profile, ReplyParts};
 use crate::scenario::expr::{self, format_duration};
 use crate::scenario::model::*;
@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
 impl<'a> Session<'a> {
-    pub(super) fn device_target(&mut self, at: &At) -> Result<&mut TargetDevice, Stop> {
+    pub(super) fn device_target(&mut self, at: &At) -> Result<&mut Box<dyn DeviceLink>, Stop> {
         match &mut self.target {
             Target::Device(d) => Ok(d),
             Target::Cloud(_) => Err(at.error(format!("`{}` is a cloud-role step; this scenario has the harness play a device", at.kind))),
@@ -78,7 +78,7 @@ impl<'a> Session<'a> {
         let device = self.device_target(at)?;
         let (ws, peer) = match device.accept(deadline).await {
             Some(Ok(x)) => x,
-            Some(Err(e)) => return Err(at.error(e)),
+            Some(Err(e)) => return Err(at.error(e.to_string())),
             None => {
                 let failed = device.failed_handshakes();
                 let why = if failed.is_empty() { String::new() } else { format!(" ({})", failed.join("; ")) };

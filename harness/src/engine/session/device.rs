@@ -1,13 +1,14 @@
 //! Device-role steps: the harness plays a device and the target is a cloud.
 
 use super::{At, Session, Stop, StepResult, Target};
+use crate::engine::target::CloudLink;
 use crate::wire::connection::Connection;
 use crate::scenario::expr::format_duration;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
 impl<'a> Session<'a> {
-    pub(super) fn cloud(&mut self, at: &At) -> Result<&mut crate::engine::target::TargetCloud, Stop> {
+    pub(super) fn cloud(&mut self, at: &At) -> Result<&mut Box<dyn CloudLink>, Stop> {
         match &mut self.target {
             Target::Cloud(c) => Ok(c),
             Target::Device(_) => Err(at.error(format!("`{}` is a device-role step; this scenario has the harness play the cloud", at.kind))),

@@ -11,10 +11,9 @@ mod steps;
 
 use super::clock::ScenarioClock;
 use crate::wire::connection::Connection;
-use super::device_target::TargetDevice;
 use super::monitor::Monitor;
 use super::recorder::Recorder;
-use super::target::TargetCloud;
+use super::target::{CloudLink, DeviceLink};
 use super::transcript::{Transcript, TranscriptEvent};
 use super::verdict::{Failure, Verdict};
 use crate::profile::{DeviceIdentity, Learned, Profile, RunValue, Secret, Violation};
@@ -39,9 +38,9 @@ pub struct SessionSetup {
 /// What the session talks to.
 pub enum Target {
     /// The harness plays a device; this is the cloud.
-    Cloud(TargetCloud),
+    Cloud(Box<dyn CloudLink>),
     /// The harness plays the cloud; this is the device.
-    Device(TargetDevice),
+    Device(Box<dyn DeviceLink>),
 }
 
 /// What a session ends with.
@@ -159,7 +158,7 @@ pub async fn run(scenario: &Scenario, target: Target, setup: SessionSetup) -> Se
     let profile = crate::profile::default_profile();
     let rec = Recorder::new(clock, known, profile.clone());
     let monitor = match &target {
-        Target::Cloud(cloud) => Monitor::for_cloud(&*profile, cloud.strict_codes()),
+        Target::Cloud(cloud) => Monitor::for_cloud(&*profile, cloud.capabilities().strict_codes),
         Target::Device(_) => Monitor::for_device(&*profile),
     };
     let devices = setup.identities.into_iter().map(|(name, identity)| (name, Device { identity, learned: BTreeMap::new() })).collect();
@@ -241,10 +240,10 @@ impl<'a> Session<'a> {
     /// A scenario the target cannot serve is skipped with the reason, before anything runs.
     fn applicable(&self) -> StepResult {
         let skip = |reason: &str| Err(Stop::Skip(reason.to_string()));
-        if self.sc.requires.contains(&Capability::Control) && !matches!(&self.target, Target::Cloud(c) if c.has_control()) {
+        if self.sc.requires.contains(&Capability::Control) && !matches!(&self.target, Target::Cloud(c) if c.capabilities().control) {
             return skip("needs harness control of the cloud (bind/unbind, fault injection), which only the mock accepts");
         }
-        if self.sc.requires.contains(&Capability::DeviceControl) && !matches!(&self.target, Target::Device(d) if d.has_control()) {
+        if self.sc.requires.contains(&Capability::DeviceControl) && !matches!(&self.target, Target::Device(d) if d.capabilities().control) {
             return skip("needs a device the harness can make act (a check-in), which only the reference device (--device sim) is");
         }
         if self.sc.requires.contains(&Capability::Seed) && self.seed.is_none() {
@@ -253,7 +252,7 @@ impl<'a> Session<'a> {
         let uses_addresses = any_step(&self.sc.steps, &|k| {
             matches!(k, StepKind::ChangeIp(_)) || matches!(k, StepKind::Connect(c) if c.from.is_some())
         });
-        if uses_addresses && !matches!(&self.target, Target::Cloud(c) if c.source_addresses()) {
+        if uses_addresses && !matches!(&self.target, Target::Cloud(c) if c.capabilities().source_addresses) {
             return skip("needs distinct source addresses, available only against in-process or loopback targets");
         }
         Ok(())

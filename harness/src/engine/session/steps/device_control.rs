@@ -9,7 +9,7 @@ impl Session<'_> {
         self.note(format!("device_control: checkin {userid}"));
         let device = self.device_target(at)?;
         device
-            .control(SimControl::Checkin { userid, pass_type: *pass_type, pass_method: *pass_method })
+            .control(DeviceAction::Checkin { userid, pass_type: *pass_type, pass_method: *pass_method })
             .map_err(|e| at.error(format!("device_control refused: {e}")))
     }
 }

@@ -12,8 +12,7 @@ mod prelude {
     pub(super) use crate::profile::{DefaultContext, Profile, Secret};
     pub(super) use crate::scenario::expr::format_duration;
     pub(super) use crate::scenario::model::*;
-    pub(super) use crate::targets::mock::ControlRequest;
-    pub(super) use crate::targets::sim::SimControl;
+    pub(super) use crate::engine::target::{CloudControl, DeviceAction};
     pub(super) use serde_json::{json, Value};
     pub(super) use std::collections::VecDeque;
     pub(super) use std::time::Duration;

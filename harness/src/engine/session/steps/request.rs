@@ -57,7 +57,7 @@ impl Session<'_> {
         };
         at.not_before("the reply", self.now().saturating_sub(sent_at), not_before)?;
         if !binary {
-            let strict = matches!(&self.target, Target::Cloud(c) if c.strict_codes());
+            let strict = matches!(&self.target, Target::Cloud(c) if c.capabilities().strict_codes);
             if let Some(v) = self.profile.check_reply(&reply, &req_id, strict).into_iter().next() {
                 return Err(Stop::Fail(violation_failure(v, Some(at))));
             }

@@ -1,0 +1,134 @@
+//! A command the harness starts per scenario as a device target: `sh -c CMD` with the URL to
+//! connect to and the identity substituted, in its own process group, stopped at the end.
+
+use crate::engine::target::{DeviceCapabilities, DeviceLink, DeviceStart, DeviceTarget, TargetError};
+use crate::targets::device_link::{forward, Link, Running};
+use futures_util::future::BoxFuture;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Starts `command` (through `sh -c`) for each scenario.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExecTarget {
+    pub command: String,
+}
+
+impl DeviceTarget for ExecTarget {
+    fn describe(&self) -> String {
+        format!("the device started by `{}`", self.command)
+    }
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        DeviceCapabilities { control: false, in_process: false, single: false }
+    }
+
+    fn reference(&self) -> bool {
+        false
+    }
+
+    /// Starts the command with `{url}`, `{sn}` and `{secret_no}` replaced (and the same values
+    /// in `HWCONFORM_URL`, `HWCONFORM_SN`, `HWCONFORM_SECRET_NO`), in its own process group.
+    fn start(&self, start: DeviceStart) -> BoxFuture<'_, Result<Box<dyn DeviceLink>, TargetError>> {
+        Box::pin(async move {
+            let identity = &start.identity;
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| TargetError::io("cannot listen for the device", e))?;
+            let url = format!("ws://{}", listener.local_addr().map_err(|e| TargetError::Failed(e.to_string()))?);
+            let (tx, incoming) = mpsc::channel(16);
+            let acceptor = forward(listener, tx);
+            let line = self
+                .command
+                .replace("{url}", &shell_quote(&url))
+                .replace("{sn}", &shell_quote(&identity.sn))
+                .replace("{secret_no}", &shell_quote(identity.secret_no.expose()));
+            let mut cmd = tokio::process::Command::new("sh");
+            cmd.arg("-c")
+                .arg(&line)
+                .env("HWCONFORM_URL", &url)
+                .env("HWCONFORM_SN", &identity.sn)
+                .env("HWCONFORM_SECRET_NO", identity.secret_no.expose())
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .process_group(0)
+                .kill_on_drop(true);
+            if let Some(seed) = &start.seed_secret_no {
+                cmd.env("HWCONFORM_SEED_SECRET_NO", seed.expose());
+            }
+            let mut child = cmd.spawn().map_err(|e| TargetError::io("cannot start the device command", e))?;
+            let group = child.id().map(|pid| pid as i32);
+            let stderr = Arc::new(Mutex::new(Vec::new()));
+            if let Some(err) = child.stderr.take() {
+                let lines = stderr.clone();
+                tokio::spawn(async move {
+                    use tokio::io::AsyncBufReadExt;
+                    let mut reader = tokio::io::BufReader::new(err).lines();
+                    while let Ok(Some(line)) = reader.next_line().await {
+                        let mut l = lines.lock().unwrap_or_else(|p| p.into_inner());
+                        if l.len() == 20 {
+                            l.remove(0);
+                        }
+                        l.push(line);
+                    }
+                });
+            }
+            let process = Process { child, group, acceptor, stderr };
+            Ok(Box::new(Link::new(self.capabilities(), incoming, None, Box::new(process))) as Box<dyn DeviceLink>)
+        })
+    }
+}
+
+/// The running command.
+struct Process {
+    child: tokio::process::Child,
+    /// The process group the command runs in (its pid at spawn): what is stopped at the
+    /// end, whatever the shell did in between.
+    group: Option<i32>,
+    acceptor: tokio::task::JoinHandle<()>,
+    stderr: Arc<Mutex<Vec<String>>>,
+}
+
+impl Running for Process {
+    fn exited(&mut self) -> Option<String> {
+        let status = self.child.try_wait().ok().flatten()?;
+        let tail = self.stderr.lock().unwrap_or_else(|p| p.into_inner()).join("\n");
+        Some(format!("the device command exited ({status}) without connecting; its last output:\n{tail}"))
+    }
+
+    fn polled(&self) -> bool {
+        true
+    }
+
+    /// Stops the process group (TERM, then KILL).
+    fn stop(&mut self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            self.acceptor.abort();
+            if let Some(pgid) = self.group.take() {
+                // SAFETY: kill(2) with a negative pid signals the process group created at
+                // spawn; TERM first, then KILL for whatever is left after a grace period
+                // (children that outlived the shell, or ignored TERM).
+                unsafe { libc::kill(-pgid, libc::SIGTERM) };
+                let _ = tokio::time::timeout(Duration::from_secs(2), self.child.wait()).await;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                unsafe { libc::kill(-pgid, libc::SIGKILL) };
+            }
+            let _ = self.child.kill().await;
+        })
+    }
+}
+
+/// A value as one `sh` word, whatever characters it holds.
+fn shell_quote(value: &str) -> String {
+    format!("'{}'", value.replace('\'', r"'\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn substituted_values_stay_one_shell_word() {
+        assert_eq!(shell_quote("plain"), "'plain'");
+        assert_eq!(shell_quote("it's $(rm -rf) x"), r"'it'\''s $(rm -rf) x'");
+    }
+}

@@ -1,0 +1,106 @@
+//! The built-in mock as a cloud target: a fresh in-process instance per scenario, on the
+//! scenario's paused clock, knowing exactly the scenario's devices.
+
+use crate::engine::target::{CloudCapabilities, CloudControl, CloudLink, CloudTarget, TargetError};
+use crate::profile::fleet::Fleet;
+use crate::profile::CloudTimings;
+use crate::targets::mock::{ControlRequest, MockCloud, MockConfig, MockRule};
+use crate::wire::transport::{self, BoxIo, WsStream};
+use futures_util::future::BoxFuture;
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+/// The mock as a target: how each scenario's fresh instance is configured.
+#[derive(Clone, Debug)]
+pub struct MockCloudTarget {
+    pub timings: CloudTimings,
+    /// Test-only: rules switched off, to show the scenarios for them fail.
+    pub disabled_rules: BTreeSet<MockRule>,
+}
+
+impl Default for MockCloudTarget {
+    fn default() -> Self {
+        MockCloudTarget { timings: CloudTimings::MOCK, disabled_rules: BTreeSet::new() }
+    }
+}
+
+const CAPABILITIES: CloudCapabilities = CloudCapabilities { control: true, source_addresses: true, strict_codes: true, in_process: true, shared: false };
+
+/// The mock's control request for a protocol-neutral control operation.
+pub(crate) fn request(op: CloudControl) -> ControlRequest {
+    match op {
+        CloudControl::Bind { sn } => ControlRequest::Bind { sn },
+        CloudControl::Unbind { sn } => ControlRequest::Unbind { sn },
+        CloudControl::SwallowReply { sn, cmd } => ControlRequest::SwallowReply { sn, cmd },
+        CloudControl::DelayReplies { sn, ms } => ControlRequest::DelayReplies { sn, ms },
+        CloudControl::CloseLink { sn } => ControlRequest::CloseLink { sn },
+    }
+}
+
+impl CloudTarget for MockCloudTarget {
+    fn describe(&self) -> String {
+        if self.disabled_rules.is_empty() {
+            "the in-process mock cloud".into()
+        } else {
+            format!("the in-process mock cloud with rules off: {}", self.disabled_rules.iter().map(|r| r.name()).collect::<Vec<_>>().join(", "))
+        }
+    }
+
+    fn prepare(&self) -> BoxFuture<'_, Result<(), TargetError>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn capabilities(&self) -> CloudCapabilities {
+        CAPABILITIES
+    }
+
+    fn settings(&self) -> CloudTimings {
+        self.timings
+    }
+
+    fn reference(&self) -> bool {
+        self.disabled_rules.is_empty() && self.timings == CloudTimings::MOCK
+    }
+
+    fn open<'a>(&'a self, _slot: u8, fleet: Fleet, start_unix: u64, _sources: &'a [Ipv4Addr]) -> BoxFuture<'a, Result<Box<dyn CloudLink>, TargetError>> {
+        let config = MockConfig { fleet, timings: self.timings, start_unix, disabled_rules: self.disabled_rules.clone(), ..MockConfig::default() };
+        let link = MockLink { mock: MockCloud::new(config), settings: self.timings, next_port: 40000 };
+        Box::pin(async move { Ok(Box::new(link) as Box<dyn CloudLink>) })
+    }
+}
+
+/// One scenario's mock.
+struct MockLink {
+    mock: Arc<MockCloud>,
+    settings: CloudTimings,
+    next_port: u16,
+}
+
+impl CloudLink for MockLink {
+    fn capabilities(&self) -> CloudCapabilities {
+        CAPABILITIES
+    }
+
+    fn settings(&self) -> CloudTimings {
+        self.settings
+    }
+
+    fn connect(&mut self, from: Ipv4Addr) -> BoxFuture<'_, Result<(WsStream, String), TargetError>> {
+        Box::pin(async move {
+            let (client, server) = tokio::io::duplex(256 * 1024);
+            let peer = SocketAddr::new(IpAddr::V4(from), self.next_port);
+            self.next_port = self.next_port.wrapping_add(1).max(40000);
+            tokio::spawn(self.mock.clone().serve_connection(server, peer));
+            let io: BoxIo = Box::new(client);
+            let ws = transport::handshake("ws://mock.hwconform.invalid/", io, None).await?;
+            Ok((ws, peer.to_string()))
+        })
+    }
+
+    fn control(&self, op: CloudControl) -> BoxFuture<'_, Result<Value, TargetError>> {
+        let answer = self.mock.control(request(op)).map_err(|e| TargetError::Target(Box::new(e)));
+        Box::pin(async move { answer })
+    }
+}

@@ -1,0 +1,200 @@
+//! A real cloud endpoint (a cloud, a staging proxy, the standalone mock) at a `ws://` or
+//! `wss://` URL: probed once per run for harness control, shared by every scenario.
+
+use crate::engine::target::{CloudCapabilities, CloudControl, CloudLink, CloudTarget, TargetError};
+use crate::profile::fleet::Fleet;
+use crate::profile::CloudTimings;
+use crate::targets::mock::{ControlRequest, CONTROL_PATH};
+use crate::wire::transport::{self, BoxIo, Endpoint, TransportError, WsStream};
+use futures_util::future::BoxFuture;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::Connector;
+
+/// A URL as a cloud target; what the probe found is kept for the run.
+pub struct RemoteTarget {
+    url: String,
+    insecure: bool,
+    /// What a real cloud is expected to do (a standalone mock reports its own).
+    fallback: CloudTimings,
+    probed: Mutex<Option<Arc<RemoteCloud>>>,
+}
+
+impl RemoteTarget {
+    pub fn new(url: impl Into<String>, insecure: bool, fallback: CloudTimings) -> RemoteTarget {
+        RemoteTarget { url: url.into(), insecure, fallback, probed: Mutex::new(None) }
+    }
+
+    fn probed(&self) -> Option<Arc<RemoteCloud>> {
+        self.probed.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+impl CloudTarget for RemoteTarget {
+    fn describe(&self) -> String {
+        self.url.clone()
+    }
+
+    fn prepare(&self) -> BoxFuture<'_, Result<(), TargetError>> {
+        Box::pin(async move {
+            let remote = RemoteCloud::probe(&self.url, self.insecure, self.fallback).await?;
+            *self.probed.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(remote));
+            Ok(())
+        })
+    }
+
+    fn capabilities(&self) -> CloudCapabilities {
+        capabilities(self.probed().as_deref())
+    }
+
+    fn settings(&self) -> CloudTimings {
+        self.probed().map(|r| r.settings).unwrap_or(self.fallback)
+    }
+
+    fn reference(&self) -> bool {
+        false
+    }
+
+    fn open<'a>(&'a self, slot: u8, fleet: Fleet, _start_unix: u64, sources: &'a [Ipv4Addr]) -> BoxFuture<'a, Result<Box<dyn CloudLink>, TargetError>> {
+        Box::pin(async move {
+            let remote = self.probed().ok_or_else(|| TargetError::failed("the cloud target was not probed"))?;
+            let link = RemoteLink { remote, slot };
+            if link.remote.control {
+                // A long-lived standalone mock may remember an earlier run: start clean,
+                // and make sure it knows the identities the harness signs with.
+                let sns = fleet.devices.iter().map(|d| d.identity.sn.clone()).collect();
+                let ips = sources.iter().map(|ip| link.source_ip(*ip).to_string()).collect();
+                let answer = link.remote.control(&ControlRequest::Forget { sns, ips }).await?;
+                if let Some(unknown) = answer.get("unknown_sns").and_then(|u| u.as_array()).filter(|u| !u.is_empty()) {
+                    return Err(TargetError::failed(format!(
+                        "the mock does not know SN {}: give the mock and the run the same --device/--identity or --devices-file",
+                        unknown.iter().filter_map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                    )));
+                }
+            }
+            Ok(Box::new(link) as Box<dyn CloudLink>)
+        })
+    }
+}
+
+/// A real endpoint (a cloud, a staging proxy, the standalone mock).
+struct RemoteCloud {
+    endpoint: Endpoint,
+    addr: SocketAddr,
+    connector: Option<Connector>,
+    /// Whether the endpoint answered the harness control protocol (it is the standalone mock).
+    control: bool,
+    settings: CloudTimings,
+}
+
+impl RemoteCloud {
+    /// Resolves the endpoint and asks once whether it accepts harness control; a mock
+    /// answers with its settings, a real cloud does not, and the run goes on without control.
+    async fn probe(url: &str, insecure: bool, fallback: CloudTimings) -> Result<RemoteCloud, TransportError> {
+        let endpoint = Endpoint::parse(url)?;
+        let addr = endpoint.resolve().await?;
+        let connector = insecure.then(transport::insecure_connector);
+        let mut remote = RemoteCloud { endpoint, addr, connector, control: false, settings: fallback };
+        if let Ok(hello) = remote.control(&ControlRequest::Hello).await {
+            remote.control = true;
+            let secs = |k: &str| hello.get(k).and_then(Value::as_u64).map(Duration::from_secs);
+            remote.settings = CloudTimings {
+                heartbeat_timeout: secs("heartbeat_timeout_s").unwrap_or(fallback.heartbeat_timeout),
+                subscribe_window: secs("subscribe_window_s").unwrap_or(fallback.subscribe_window),
+                subscribe_limit: hello.get("subscribe_limit").and_then(Value::as_u64).map(|n| n as usize).unwrap_or(fallback.subscribe_limit),
+            };
+        }
+        Ok(remote)
+    }
+
+    fn loopback(&self) -> bool {
+        self.addr.ip().is_loopback()
+    }
+
+    async fn open(&self, url: &str, local: Option<IpAddr>) -> Result<WsStream, TransportError> {
+        let tcp = transport::tcp(self.addr, local).await?;
+        let io: BoxIo = Box::new(tcp);
+        transport::handshake(url, io, self.connector.clone()).await
+    }
+
+    /// One control request over its own short-lived connection, bounded by 5 s.
+    async fn control(&self, req: &ControlRequest) -> Result<Value, TargetError> {
+        let base = self.endpoint.url.trim_end_matches('/');
+        let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+        let authority_end = base[scheme_end..].find('/').map(|i| i + scheme_end).unwrap_or(base.len());
+        let url = format!("{}{}", &base[..authority_end], CONTROL_PATH);
+        let attempt = async {
+            let mut ws = self.open(&url, None).await?;
+            let text = serde_json::to_string(req).map_err(|e| TargetError::Target(Box::new(e)))?;
+            ws.send(Message::text(text)).await.map_err(|e| TargetError::Target(Box::new(e)))?;
+            let answer = loop {
+                match ws.next().await {
+                    Some(Ok(Message::Text(t))) => break t.to_string(),
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                    other => return Err(TargetError::failed(format!("no control answer ({other:?})"))),
+                }
+            };
+            let _ = ws.close(None).await;
+            let v: Value = serde_json::from_str(&answer).map_err(|e| TargetError::failed(format!("control answer is not JSON: {e}")))?;
+            if v.get("ok") == Some(&Value::Bool(true)) {
+                Ok(v)
+            } else {
+                Err(TargetError::failed(v.get("error").and_then(Value::as_str).unwrap_or("control refused")))
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(5), attempt).await.map_err(|_| TargetError::failed("control request timed out"))?
+    }
+}
+
+fn capabilities(remote: Option<&RemoteCloud>) -> CloudCapabilities {
+    let control = remote.is_some_and(|r| r.control);
+    CloudCapabilities { control, source_addresses: remote.is_some_and(|r| r.loopback()), strict_codes: control, in_process: false, shared: true }
+}
+
+/// The remote cloud of one scenario.
+struct RemoteLink {
+    remote: Arc<RemoteCloud>,
+    slot: u8,
+}
+
+impl RemoteLink {
+    /// The address the target will see for a scenario's `from`: the second octet becomes the
+    /// scenario's slot, so scenarios running side by side never share one.
+    fn source_ip(&self, from: Ipv4Addr) -> Ipv4Addr {
+        let o = from.octets();
+        Ipv4Addr::new(127, self.slot, o[2], o[3])
+    }
+}
+
+impl CloudLink for RemoteLink {
+    fn capabilities(&self) -> CloudCapabilities {
+        capabilities(Some(&self.remote))
+    }
+
+    fn settings(&self) -> CloudTimings {
+        self.remote.settings
+    }
+
+    fn connect(&mut self, from: Ipv4Addr) -> BoxFuture<'_, Result<(WsStream, String), TargetError>> {
+        Box::pin(async move {
+            let ip = self.source_ip(from);
+            let local = self.remote.loopback().then_some(IpAddr::V4(ip));
+            let ws = self.remote.open(&self.remote.endpoint.url, local).await?;
+            let shown = local.map(|l| l.to_string()).unwrap_or_else(|| "the default route".into());
+            Ok((ws, shown))
+        })
+    }
+
+    fn control(&self, op: CloudControl) -> BoxFuture<'_, Result<Value, TargetError>> {
+        Box::pin(async move {
+            if !self.remote.control {
+                return Err(TargetError::failed("the target does not accept harness control"));
+            }
+            self.remote.control(&super::mock_cloud::request(op)).await
+        })
+    }
+}
