@@ -8,6 +8,7 @@ use super::judge::{Judge, JudgeContext};
 use super::session::{self, SessionSetup, Target};
 use super::target::{self, CloudLink, CloudTarget, DeviceStart, DeviceTarget, TargetError};
 use super::verdict::{Failure, RunSummary, ScenarioResult, Verdict};
+use crate::profile::Profile;
 use crate::profile::fleet::{Fleet, FleetDevice};
 use crate::scenario::{visit_steps, Capability, Role, Scenario, StepKind};
 use std::collections::BTreeMap;
@@ -35,6 +36,8 @@ pub struct RunConfig {
     /// Applied in order to every finished scenario before it is emitted (none by default in
     /// the library; the CLI adds the golden comparison).
     pub judges: Vec<Arc<dyn Judge>>,
+    /// The protocol the sessions speak: every WeCom rule the engine applies comes from here.
+    pub profile: Arc<dyn Profile>,
 }
 
 impl Default for RunConfig {
@@ -48,6 +51,7 @@ impl Default for RunConfig {
             step_timeout: Duration::from_secs(10),
             deadline: Duration::from_secs(600),
             judges: Vec::new(),
+            profile: crate::profile::default_profile(),
         }
     }
 }
@@ -266,6 +270,7 @@ impl Runner {
             start_unix,
             step_timeout: self.config.step_timeout,
             deadline: self.config.deadline,
+            profile: self.config.profile.clone(),
         };
         Ok(session::run(sc, target, setup).await)
     }

@@ -33,6 +33,7 @@ pub struct SessionSetup {
     pub start_unix: u64,
     pub step_timeout: Duration,
     pub deadline: Duration,
+    pub profile: Arc<dyn Profile>,
 }
 
 /// What the session talks to.
@@ -132,8 +133,7 @@ struct Session<'a> {
     abandoned: Vec<Connection>,
     vars: BTreeMap<String, Value>,
     rec: Recorder,
-    /// The protocol profile (TODO(lead): from `SessionSetup`, chosen by the CLI).
-    #[allow(dead_code)]
+    /// The protocol profile: the engine's only source of protocol knowledge.
     profile: Arc<dyn Profile>,
     monitor: Monitor,
     counter: u64,
@@ -155,7 +155,7 @@ pub async fn run(scenario: &Scenario, target: Target, setup: SessionSetup) -> Se
     let clock = ScenarioClock::start(setup.start_unix);
     let mut known: Vec<String> = setup.identities.iter().map(|(_, d)| d.secret_no.expose().to_string()).collect();
     known.extend(setup.seed_secret_no.iter().map(|s| s.expose().to_string()));
-    let profile = crate::profile::default_profile();
+    let profile = setup.profile.clone();
     let rec = Recorder::new(clock, known, profile.clone());
     let monitor = match &target {
         Target::Cloud(cloud) => Monitor::for_cloud(&*profile, cloud.capabilities().strict_codes),
