@@ -348,11 +348,15 @@ mod tests {
             tokio::io::AsyncWriteExt::write_all(&mut client, req.as_bytes()).await.unwrap();
         });
         let mut head = Vec::new();
-        while !head.ends_with(b"\r\n\r\n") {
-            let mut b = [0u8; 1];
-            client.read_exact(&mut b).await.unwrap();
-            head.push(b[0]);
-        }
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while !head.ends_with(b"\r\n\r\n") {
+                let mut b = [0u8; 1];
+                client.read_exact(&mut b).await.unwrap();
+                head.push(b[0]);
+            }
+        })
+        .await
+        .expect("the handshake answer within 5 s");
         (Connection::open("dut", "dev", addr.to_string(), ws, NoLog, None), client)
     }
 

@@ -1,10 +1,9 @@
 //! The `delay` step: let scenario time pass before the next step (cloud role).
 
+use super::wait::{duration_item, duration_of};
 use crate::scenario::parse::*;
-use crate::scenario::render;
 use crate::scenario::span::*;
 use crate::scenario::yaml::Node;
-use std::time::Duration;
 
 pub const NAME: &str = "delay";
 pub const ROLES: &[Role] = super::CLOUD;
@@ -14,9 +13,9 @@ pub(in crate::scenario) const KEYS: &[&str] = &[];
 pub(in crate::scenario) const SIBLINGS: &[&str] = &[];
 
 pub(in crate::scenario) fn parse(l: &mut Loader<'_>, _key: &Node, value: &Node, _step: &Node) -> Option<DurationExpr> {
-    Some(l.duration(value, NAME).unwrap_or(DurationExpr::Fixed(Duration::ZERO)))
+    Some(duration_of(l, value, NAME))
 }
 
 pub fn to_yaml(d: &DurationExpr, indent: usize) -> Vec<String> {
-    render::item(indent, NAME, &render::duration(d), &[])
+    duration_item(NAME, d, indent)
 }
