@@ -795,6 +795,7 @@ fn render_scenario(id: &str, requirements: &[String], role: Role, steps: &[GenSt
         deadline: None,
         step_timeout: None,
         manual: None,
+        assumption: None,
         auto_reply: None,
         steps: steps.iter().map(|g| sc::Step::new(typed(g))).collect(),
         source: std::sync::Arc::new(sc::Source { path: PathBuf::from("generated.yaml"), text: String::new() }),

@@ -44,7 +44,7 @@ fn transcript(conn: &str, frames: usize) -> Transcript {
 
 #[allow(clippy::too_many_arguments)]
 fn result(id: &str, role: Role, file: &str, reqs: &[&str], verdict: Verdict, wall: u64, clock: u64, t: Transcript) -> ScenarioResult {
-    ScenarioResult {
+    let mut r = ScenarioResult {
         id: id.into(),
         title: format!("title of {id}"),
         file: PathBuf::from(file),
@@ -52,10 +52,14 @@ fn result(id: &str, role: Role, file: &str, reqs: &[&str], verdict: Verdict, wal
         requirements: reqs.iter().map(|s| s.to_string()).collect(),
         tags: vec!["smoke".into()],
         verdict,
+        findings: vec![],
+        obligations: Default::default(),
         wall_time: ms(wall),
         scenario_time: ms(clock),
         transcript: t,
-    }
+    };
+    r.conclude();
+    r
 }
 
 /// Five scenarios, in the order they finished (not sorted by id).
@@ -179,7 +183,7 @@ fn terminal_summary_line_matches_what_ci_reads() {
     assert_eq!(hits[0][2].parse::<usize>().unwrap(), s.passed);
     assert_eq!(hits[0][3].parse::<usize>().unwrap(), s.failed);
     assert_eq!(hits[0][5].parse::<usize>().unwrap(), s.skipped);
-    assert!(out.contains(&format!("\n{} errored, {} manual, wall time 1.230s\n", s.errored, s.manual)));
+    assert!(out.contains(&format!("\n{} inconclusive, {} warned, {} errored, {} manual, wall time 1.230s\n", s.inconclusive, s.warned, s.errored, s.manual)));
 }
 
 #[test]
@@ -241,6 +245,7 @@ fn junit_matches_the_model() {
                 Verdict::Pass => {
                     assert!(child("failure").is_none() && child("error").is_none() && child("skipped").is_none());
                 }
+                Verdict::Inconclusive(_) | Verdict::Warn(_) => unreachable!("no such verdict in the fixture"),
                 Verdict::Fail(f) | Verdict::Error(f) => {
                     let (tag, default) = if r.verdict.name() == "fail" { ("failure", "mismatch") } else { ("error", "error") };
                     let node = child(tag).unwrap_or_else(|| panic!("{} has no <{tag}>", r.id));
@@ -304,7 +309,7 @@ fn json_matches_the_model() {
     assert_eq!(keys, ["version", "target", "summary", "scenarios"]);
     assert_eq!(v["version"], JSON_FORMAT_VERSION);
     assert_eq!(v["target"], "mock");
-    assert_eq!(v["summary"], serde_json::json!({"passed": 2, "failed": 1, "errored": 1, "skipped": 1, "manual": 0, "wall_time": 1.23}));
+    assert_eq!(v["summary"], serde_json::json!({"passed": 2, "failed": 1, "inconclusive": 0, "warned": 0, "errored": 1, "skipped": 1, "manual": 0, "wall_time": 1.23}));
 
     let scenarios = v["scenarios"].as_array().unwrap();
     let ids: Vec<&str> = scenarios.iter().map(|s| s["id"].as_str().unwrap()).collect();
@@ -414,7 +419,7 @@ fn reports_write_nothing_that_is_not_in_the_results() {
         }
     }
     // Plus the fixed vocabulary of each format.
-    let vocabulary = "running scenarios against passed failed errored skipped summary wall time \
+    let vocabulary = "running scenarios against passed failed errored skipped inconclusive warned summary wall time \
         scenario clock pass fail error skip last frames transcript rule expected actual step \
         requirement requirements status mismatch cloud device target testsuites testsuite testcase \
         name package tests errors failures hostname localhost timestamp classname file failure \

@@ -17,4 +17,4 @@ pub use event::RunEvent;
 pub use judge::{Judge, JudgeContext};
 pub use runner::{RunConfig, Runner};
 pub use transcript::{Frame, Transcript, TranscriptEntry, TranscriptEvent};
-pub use verdict::{Failure, RunSummary, ScenarioResult, Verdict};
+pub use verdict::{Failure, Finding, Outcome, RunSummary, ScenarioResult, Severity, Verdict};

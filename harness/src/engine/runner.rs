@@ -191,8 +191,15 @@ impl Runner {
     }
 
     fn run_one(&self, sc: &Scenario, index: usize, identities: Vec<(String, FleetDevice)>) -> ScenarioResult {
+        let mut result = self.run_and_judge(sc, index, identities);
+        result.conclude();
+        result
+    }
+
+    /// The steps' verdict after every judge, with the findings not yet folded in.
+    fn run_and_judge(&self, sc: &Scenario, index: usize, identities: Vec<(String, FleetDevice)>) -> ScenarioResult {
         let started = Instant::now();
-        let result = |verdict, transcript, scenario_time| ScenarioResult {
+        let result = |verdict, findings, transcript, scenario_time| ScenarioResult {
             id: sc.id.value.clone(),
             title: sc.title.clone(),
             file: sc.source.path.clone(),
@@ -200,30 +207,32 @@ impl Runner {
             requirements: sc.requirements.iter().map(|r| r.value.clone()).collect(),
             tags: sc.tags.clone(),
             verdict,
+            findings,
+            obligations: Default::default(),
             wall_time: started.elapsed(),
             scenario_time,
             transcript,
         };
         if let Some(instructions) = &sc.manual {
-            return result(Verdict::Manual { instructions: instructions.clone() }, Default::default(), Duration::ZERO);
+            return result(Verdict::Manual { instructions: instructions.clone() }, Vec::new(), Default::default(), Duration::ZERO);
         }
         let fleet = self.config.fleet.devices.len();
         if sc.devices.len() > fleet {
             let reason = format!("needs {} distinct devices and the fleet has {fleet}: give more identities", sc.devices.len());
-            return result(Verdict::Skip { reason }, Default::default(), Duration::ZERO);
+            return result(Verdict::Skip { reason }, Vec::new(), Default::default(), Duration::ZERO);
         }
         // Decided before the device is reset or started: a skipped scenario touches nothing.
         if sc.role == Role::Cloud && sc.requires.contains(&Capability::DeviceControl) && self.config.device.as_ref().is_some_and(|d| !d.capabilities().control) {
             let reason = "needs a device the harness can make act (a check-in), which only the reference device (--device sim) is".to_string();
-            return result(Verdict::Skip { reason }, Default::default(), Duration::ZERO);
+            return result(Verdict::Skip { reason }, Vec::new(), Default::default(), Duration::ZERO);
         }
         let in_process = match sc.role {
             Role::Device => match &self.config.cloud {
-                None => return result(Verdict::Skip { reason: "the harness plays a device here, and this run has no cloud target (--cloud)".into() }, Default::default(), Duration::ZERO),
+                None => return result(Verdict::Skip { reason: "the harness plays a device here, and this run has no cloud target (--cloud)".into() }, Vec::new(), Default::default(), Duration::ZERO),
                 Some(c) => c.capabilities().in_process,
             },
             Role::Cloud => match &self.config.device {
-                None => return result(Verdict::Skip { reason: "the harness plays the cloud here, and this run has no device target (--device)".into() }, Default::default(), Duration::ZERO),
+                None => return result(Verdict::Skip { reason: "the harness plays the cloud here, and this run has no device target (--device)".into() }, Vec::new(), Default::default(), Duration::ZERO),
                 Some(d) => d.capabilities().in_process,
             },
         };
@@ -233,8 +242,8 @@ impl Runner {
             Ok(rt) => rt.block_on(self.session(sc, index, identities)),
         };
         let mut finished = match outcome {
-            Ok(o) => result(o.verdict, o.transcript, o.scenario_time),
-            Err(e) => result(Verdict::Error(Failure::new(e.to_string())), Default::default(), Duration::ZERO),
+            Ok(o) => result(o.verdict, o.findings, o.transcript, o.scenario_time),
+            Err(e) => result(Verdict::Error(Failure::new(e.to_string())), Vec::new(), Default::default(), Duration::ZERO),
         };
         let context = JudgeContext { in_process, reference: self.reference_target(sc.role) };
         for judge in &self.config.judges {

@@ -51,6 +51,10 @@ pub struct CloudCapabilities {
     pub source_addresses: bool,
     /// Error codes outside the catalog break the rules (the target defines every code it uses).
     pub strict_codes: bool,
+    /// The harness's own mock: the readings of undocumented behaviour it implements bind it,
+    /// so a scenario's `assumption` is judged strictly; against any other cloud a failure
+    /// of it is a warning.
+    pub ours: bool,
     /// It runs in-process, on the scenario's virtual clock.
     pub in_process: bool,
     /// One cloud shared by every scenario of the run (identity slots, no SN in two scenarios).
@@ -103,6 +107,8 @@ pub struct DeviceCapabilities {
     pub in_process: bool,
     /// One real device: scenarios take its connections one at a time.
     pub single: bool,
+    /// The harness's own reference device (see [`CloudCapabilities::ours`]).
+    pub ours: bool,
 }
 
 /// Something the harness makes the device do, as a person at a real one would.

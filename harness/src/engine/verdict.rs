@@ -1,7 +1,9 @@
 //! Verdicts: what a run concluded about each scenario, with the evidence.
 
 use super::transcript::Transcript;
+pub use crate::profile::Severity;
 use crate::scenario::Role;
+use std::collections::BTreeMap;
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -32,12 +34,21 @@ impl Failure {
     }
 }
 
+/// A scenario's verdict. Precedence when several apply (TTCN-3): fail over inconclusive over
+/// warn over pass; a harness fault is `error`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "verdict", rename_all = "snake_case")]
 pub enum Verdict {
     Pass,
     /// The target broke a rule.
     Fail(Failure),
+    /// Nothing was proven either way: the preamble did not bring the target to the state the
+    /// test purpose needs (it may have taken another conformant path).
+    Inconclusive(Failure),
+    /// The target deviated from a reading that does not bind it (an undocumented behaviour of
+    /// the reference, judged against a target that is not the harness's own): listed apart,
+    /// never a failure.
+    Warn(Failure),
     /// The run could not judge (refused connection, harness problem).
     Error(Failure),
     /// Not applicable to this target, with the reason.
@@ -51,13 +62,80 @@ impl Verdict {
         match self {
             Verdict::Pass => "pass",
             Verdict::Fail(_) => "fail",
+            Verdict::Inconclusive(_) => "inconclusive",
+            Verdict::Warn(_) => "warn",
             Verdict::Error(_) => "error",
             Verdict::Skip { .. } => "skip",
             Verdict::Manual { .. } => "manual",
         }
     }
+    /// A verdict that proves nothing or something wrong: the run's exit code is not 0.
     pub fn is_bad(&self) -> bool {
-        matches!(self, Verdict::Fail(_) | Verdict::Error(_))
+        matches!(self, Verdict::Fail(_) | Verdict::Error(_) | Verdict::Inconclusive(_))
+    }
+
+    /// The failure behind a verdict that has one.
+    pub fn failure(&self) -> Option<&Failure> {
+        match self {
+            Verdict::Fail(f) | Verdict::Inconclusive(f) | Verdict::Warn(f) | Verdict::Error(f) => Some(f),
+            _ => None,
+        }
+    }
+}
+
+/// What an always-on rule saw, wherever it happened: recorded without ending the scenario,
+/// so one deviation does not hide the others.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Finding {
+    /// The obligation id.
+    pub rule: String,
+    pub severity: Severity,
+    pub message: String,
+    /// The step that was running, as `3` or `5.2`, and its line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+}
+
+/// One obligation's verdict in one scenario: the ids the scenario cites, judged by its steps,
+/// and every rule an always-on monitor saw broken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Skip,
+    Manual,
+    Pass,
+    Warn,
+    Inconclusive,
+    Error,
+    Fail,
+}
+
+impl Outcome {
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Skip => "skip",
+            Outcome::Manual => "manual",
+            Outcome::Pass => "pass",
+            Outcome::Warn => "warn",
+            Outcome::Inconclusive => "inconclusive",
+            Outcome::Error => "error",
+            Outcome::Fail => "fail",
+        }
+    }
+
+    /// The outcome a verdict gives the ids its scenario cites.
+    pub fn of(v: &Verdict) -> Outcome {
+        match v {
+            Verdict::Pass => Outcome::Pass,
+            Verdict::Fail(_) => Outcome::Fail,
+            Verdict::Inconclusive(_) => Outcome::Inconclusive,
+            Verdict::Warn(_) => Outcome::Warn,
+            Verdict::Error(_) => Outcome::Error,
+            Verdict::Skip { .. } => Outcome::Skip,
+            Verdict::Manual { .. } => Outcome::Manual,
+        }
     }
 }
 
@@ -72,6 +150,12 @@ pub struct ScenarioResult {
     pub tags: Vec<String>,
     #[serde(flatten)]
     pub verdict: Verdict,
+    /// What the always-on rules saw, failures and warnings, in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<Finding>,
+    /// Each obligation's own verdict here: the cited ids as the steps judged them, and every
+    /// rule a finding names (a broken rule fails that rule, not the ids cited beside it).
+    pub obligations: BTreeMap<String, Outcome>,
     /// Wall-clock time the scenario took.
     #[serde(serialize_with = "ser_secs")]
     pub wall_time: Duration,
@@ -86,6 +170,10 @@ pub struct ScenarioResult {
 pub struct RunSummary {
     pub passed: usize,
     pub failed: usize,
+    /// Scenarios that proved nothing: their preamble did not reach the test purpose.
+    pub inconclusive: usize,
+    /// Scenarios whose only deviation does not bind the target.
+    pub warned: usize,
     pub errored: usize,
     pub skipped: usize,
     /// Scenarios left to the lab (not observable on the wire).
@@ -99,21 +187,155 @@ impl RunSummary {
         match v {
             Verdict::Pass => self.passed += 1,
             Verdict::Fail(_) => self.failed += 1,
+            Verdict::Inconclusive(_) => self.inconclusive += 1,
+            Verdict::Warn(_) => self.warned += 1,
             Verdict::Error(_) => self.errored += 1,
             Verdict::Skip { .. } => self.skipped += 1,
             Verdict::Manual { .. } => self.manual += 1,
         }
     }
     pub fn total(&self) -> usize {
-        self.passed + self.failed + self.errored + self.skipped + self.manual
+        self.passed + self.failed + self.inconclusive + self.warned + self.errored + self.skipped + self.manual
     }
-    /// True when nothing failed or errored.
+    /// True when nothing failed, errored or was left inconclusive.
     pub fn ok(&self) -> bool {
-        self.failed == 0 && self.errored == 0
+        self.failed == 0 && self.errored == 0 && self.inconclusive == 0
     }
 }
 
 /// Durations in reports: seconds with millisecond precision.
 pub(crate) fn ser_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64((d.as_secs_f64() * 1000.0).round() / 1000.0)
+}
+
+/// How many findings a scenario keeps: the first ones say what went wrong, and a flooding
+/// target must not grow the report without bound.
+pub const MAX_FINDINGS: usize = 64;
+
+impl ScenarioResult {
+    /// Settles the verdict once every check has spoken: `verdict` holds what the steps (and
+    /// judges such as the golden compare) concluded about the cited ids; the findings of the
+    /// always-on rules are folded in with TTCN-3 precedence (a broken rule fails the scenario
+    /// whatever its steps said; a warning leaves the verdict alone), and each obligation gets
+    /// its own outcome.
+    pub fn conclude(&mut self) {
+        let own = Outcome::of(&self.verdict);
+        let mut obligations: BTreeMap<String, Outcome> = self.requirements.iter().map(|r| (r.clone(), own)).collect();
+        for f in &self.findings {
+            let o = match f.severity {
+                Severity::Fail => Outcome::Fail,
+                Severity::Warning => Outcome::Warn,
+            };
+            let entry = obligations.entry(f.rule.clone()).or_insert(o);
+            *entry = (*entry).max(o);
+        }
+        self.obligations = obligations;
+        let Some(first) = self.findings.iter().find(|f| f.severity == Severity::Fail) else { return };
+        let mut failure = Failure::new(format!("{}: {}", first.rule, first.message));
+        failure.rule = Some(first.rule.clone());
+        failure.step = first.step.clone();
+        failure.line = first.line;
+        if let Some(then) = self.verdict.failure() {
+            failure.message = format!("{}; then: {}", failure.message, then.message);
+            failure.step_kind = then.step_kind.clone().filter(|_| then.step == failure.step);
+            failure.expected = then.expected.clone();
+            failure.actual = then.actual.clone();
+            failure.diff = then.diff.clone();
+        }
+        self.verdict = Verdict::Fail(failure);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn result(verdict: Verdict, findings: Vec<Finding>) -> ScenarioResult {
+        ScenarioResult {
+            id: "x".into(),
+            title: String::new(),
+            file: PathBuf::new(),
+            role: Role::Cloud,
+            requirements: vec!["R13".into()],
+            tags: vec![],
+            verdict,
+            findings,
+            obligations: BTreeMap::new(),
+            wall_time: Duration::ZERO,
+            scenario_time: Duration::ZERO,
+            transcript: Transcript::default(),
+        }
+    }
+
+    fn finding(rule: &str, severity: Severity) -> Finding {
+        Finding { rule: rule.into(), severity, message: "seen".into(), step: Some("2".into()), line: Some(7) }
+    }
+
+    fn verdict(i: u8) -> Verdict {
+        let f = Failure::new("steps");
+        match i % 5 {
+            0 => Verdict::Pass,
+            1 => Verdict::Fail(f),
+            2 => Verdict::Inconclusive(f),
+            3 => Verdict::Warn(f),
+            _ => Verdict::Error(f),
+        }
+    }
+
+    #[test]
+    fn a_broken_rule_fails_that_rule_and_not_the_ids_cited_beside_it() {
+        let mut r = result(Verdict::Pass, vec![finding("R1", Severity::Fail)]);
+        r.conclude();
+        assert_eq!(r.verdict.name(), "fail");
+        assert_eq!(r.verdict.failure().unwrap().rule.as_deref(), Some("R1"));
+        assert_eq!(r.obligations, BTreeMap::from([("R1".into(), Outcome::Fail), ("R13".into(), Outcome::Pass)]));
+    }
+
+    #[test]
+    fn a_warning_is_listed_and_leaves_the_verdict_alone() {
+        let mut r = result(Verdict::Pass, vec![finding("R1", Severity::Warning)]);
+        r.conclude();
+        assert_eq!(r.verdict, Verdict::Pass);
+        assert_eq!(r.obligations.get("R1"), Some(&Outcome::Warn));
+    }
+
+    #[test]
+    fn an_inconclusive_preamble_leaves_the_cited_ids_inconclusive() {
+        let mut r = result(Verdict::Inconclusive(Failure::new("no login")), vec![]);
+        r.conclude();
+        assert_eq!(r.verdict.name(), "inconclusive");
+        assert_eq!(r.obligations.get("R13"), Some(&Outcome::Inconclusive));
+        assert!(r.verdict.is_bad(), "nothing was proven: the exit code says so");
+    }
+
+    proptest! {
+        /// Fail over everything; otherwise the steps' verdict stands; the step failure's
+        /// message survives behind the rule's.
+        #[test]
+        fn precedence(steps in 0u8..5, rules in proptest::collection::vec((0u8..3, any::<bool>()), 0..6)) {
+            let findings: Vec<Finding> = rules.iter().map(|(r, fail)| finding(["R1", "R2", "R13"][*r as usize], if *fail { Severity::Fail } else { Severity::Warning })).collect();
+            let any_fail = findings.iter().any(|f| f.severity == Severity::Fail);
+            let before = verdict(steps);
+            let mut r = result(before.clone(), findings.clone());
+            r.conclude();
+            if any_fail {
+                prop_assert_eq!(r.verdict.name(), "fail");
+                if let Some(f) = before.failure() {
+                    let tail = format!("then: {}", f.message);
+                    let kept = r.verdict.failure().unwrap().message.ends_with(&tail);
+                    prop_assert!(kept);
+                }
+            } else {
+                prop_assert_eq!(&r.verdict, &before);
+            }
+            for f in &findings {
+                let least = if f.severity == Severity::Fail { Outcome::Fail } else { Outcome::Warn };
+                let at_least = r.obligations[&f.rule] >= least;
+                prop_assert!(at_least);
+            }
+            let cited = r.obligations["R13"] >= Outcome::of(&before);
+            prop_assert!(cited);
+        }
+    }
 }

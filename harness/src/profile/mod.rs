@@ -14,7 +14,7 @@ pub mod wecom;
 pub use fleet::{Fleet, FleetDevice, FleetError};
 pub use frame::Frame;
 pub use identity::{DeviceIdentity, Secret};
-pub use rule::{RoleMonitor, SecondLinkRule, Violation, WireEvent};
+pub use rule::{RoleMonitor, SecondLinkRule, Severity, Violation, WireEvent};
 /// The cloud's timers and limits a run refers to (the mock's settings, what a real cloud is
 /// assumed to do).
 pub use wecom::timing::CloudTimings;

@@ -4,11 +4,37 @@
 use super::frame::Frame;
 use std::time::Duration;
 
-/// A broken rule: which obligation (the profile's id for it), and what was seen.
+/// A broken rule: which obligation (the profile's id for it), how binding the broken text
+/// is, and what was seen.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Violation {
     pub rule: &'static str,
+    pub severity: Severity,
     pub message: String,
+}
+
+/// How binding the broken text is. The reference says most statements are MUSTs, but a
+/// deviation from a documented *example* (a field order, an absent `body`), a SHOULD or a MAY
+/// allows other conformant choices: it is reported, and never fails a target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Shown, listed apart, and leaves the verdict alone.
+    Warning,
+    /// Fails the rule.
+    Fail,
+}
+
+impl Violation {
+    /// A broken MUST: the rule fails.
+    pub fn fail(rule: &'static str, message: impl Into<String>) -> Violation {
+        Violation { rule, severity: Severity::Fail, message: message.into() }
+    }
+
+    /// A deviation from an example, a SHOULD or a MAY: a warning on the rule.
+    pub fn warning(rule: &'static str, message: impl Into<String>) -> Violation {
+        Violation { rule, severity: Severity::Warning, message: message.into() }
+    }
 }
 
 /// What happened on the wire, as a monitor reads it (the engine's transcript, without the
@@ -49,14 +75,11 @@ pub struct SecondLinkRule {
 impl SecondLinkRule {
     /// A second connection has waited `side_by_side` while a link stayed open.
     pub fn waiting(&self, side_by_side: Duration) -> Violation {
-        Violation {
-            rule: self.rule,
-            message: format!("the device opened another connection while its link stayed open ({:.1} s side by side)", side_by_side.as_secs_f64()),
-        }
+        Violation::fail(self.rule, format!("the device opened another connection while its link stayed open ({:.1} s side by side)", side_by_side.as_secs_f64()))
     }
 
     /// The device reconnected under `conn` while its old link stayed open past the grace.
     pub fn reopened(&self, conn: &str) -> Violation {
-        Violation { rule: self.rule, message: format!("the device opened a new link while its old `{conn}` link stayed open") }
+        Violation::fail(self.rule, format!("the device opened a new link while its old `{conn}` link stayed open"))
     }
 }

@@ -17,7 +17,7 @@
 //! Text is copied from the results only; characters XML 1.0 cannot carry become U+FFFD.
 
 use super::sink::{write_file, ReportError, Reporter};
-use super::terminal::{location, render_transcript};
+use super::terminal::{finding_line, location, render_transcript};
 use crate::engine::transcript::render_entry;
 use crate::engine::{Failure, RunEvent, ScenarioResult, Verdict};
 use crate::scenario::Role;
@@ -111,6 +111,10 @@ fn test_case(r: &ScenarioResult, suite: &str) -> TestCase {
                 .set_trace(&cdata(&failure_text(r, f)))
                 .build()
         }
+        // Nothing was proven: CI must not read it as a pass (the exit code is 1 too).
+        Verdict::Inconclusive(f) => TestCaseBuilder::failure(&name, time, "inconclusive", &xml_text(&f.message)).set_trace(&cdata(&failure_text(r, f))).build(),
+        // A deviation that does not bind the target: a pass, with the warning in system-out.
+        Verdict::Warn(_) => TestCaseBuilder::success(&name, time).build(),
         Verdict::Error(f) => {
             let kind = xml_text(f.rule.as_deref().unwrap_or("error"));
             TestCaseBuilder::error(&name, time, &kind, &xml_text(&f.message))
@@ -139,6 +143,12 @@ fn test_case(r: &ScenarioResult, suite: &str) -> TestCase {
     let mut out = String::new();
     if !r.requirements.is_empty() {
         let _ = writeln!(out, "requirements: {}", r.requirements.join(", "));
+    }
+    if let Verdict::Warn(f) = &r.verdict {
+        let _ = writeln!(out, "warning: {}", f.message);
+    }
+    for f in &r.findings {
+        let _ = writeln!(out, "{}", finding_line(f));
     }
     out.push_str(&render_transcript(&r.transcript, ""));
     if !out.is_empty() {

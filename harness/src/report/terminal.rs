@@ -3,7 +3,7 @@
 
 use super::sink::{ReportError, Reporter};
 use crate::engine::transcript::render_entry;
-use crate::engine::{Failure, RunEvent, RunSummary, ScenarioResult, Transcript, Verdict};
+use crate::engine::{Failure, Finding, Outcome, RunEvent, RunSummary, ScenarioResult, Severity, Transcript, Verdict};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Write;
@@ -92,6 +92,8 @@ fn verdict_word(v: &Verdict, color: bool) -> String {
     let (word, ansi) = match v {
         Verdict::Pass => ("PASS", "32"),
         Verdict::Fail(_) => ("FAIL", "31"),
+        Verdict::Inconclusive(_) => ("INCONC", "33"),
+        Verdict::Warn(_) => ("WARN", "33"),
         Verdict::Error(_) => ("ERROR", "35"),
         Verdict::Skip { .. } => ("SKIP", "33"),
         Verdict::Manual { .. } => ("MANUAL", "36"),
@@ -113,7 +115,7 @@ fn render_result(r: &ScenarioResult, opts: TerminalOptions) -> String {
     );
     match &r.verdict {
         Verdict::Pass => {}
-        Verdict::Fail(f) | Verdict::Error(f) => {
+        Verdict::Fail(f) | Verdict::Error(f) | Verdict::Inconclusive(f) | Verdict::Warn(f) => {
             render_failure(&mut s, r, f, opts.color);
             if !opts.verbose {
                 let frames = r.transcript.last_frames(LAST_FRAMES);
@@ -128,11 +130,30 @@ fn render_result(r: &ScenarioResult, opts: TerminalOptions) -> String {
         Verdict::Skip { reason } => push_field(&mut s, "skipped: ", reason),
         Verdict::Manual { instructions } => push_field(&mut s, "check by hand: ", instructions),
     }
+    // The failure above already names the first broken rule; the rest are listed.
+    let shown = r.verdict.failure().and_then(|f| f.rule.as_deref());
+    for f in r.findings.iter().filter(|f| f.severity == Severity::Warning || Some(f.rule.as_str()) != shown) {
+        push_field(&mut s, "", &finding_line(f));
+    }
     if opts.verbose && !r.transcript.entries.is_empty() {
         let _ = writeln!(s, "{INDENT}transcript:");
         s.push_str(&render_transcript(&r.transcript, &format!("{INDENT}  ")));
     }
     s
+}
+
+/// `warning D1 (step 3, line 7): ...`: one always-on finding.
+pub(crate) fn finding_line(f: &Finding) -> String {
+    let word = match f.severity {
+        Severity::Fail => "broken",
+        Severity::Warning => "warning",
+    };
+    let at = match (&f.step, f.line) {
+        (Some(step), Some(line)) => format!(" (step {step}, line {line})"),
+        (Some(step), None) => format!(" (step {step})"),
+        _ => String::new(),
+    };
+    format!("{word} {}{at}: {}", f.rule, f.message)
 }
 
 /// The evidence block of a fail or error, without the frames.
@@ -218,68 +239,53 @@ pub(crate) fn render_transcript(t: &Transcript, indent: &str) -> String {
 /// alone on a line after one word with a colon. Errors go on the next line.
 fn render_summary(sum: &RunSummary) -> String {
     format!(
-        "summary: {} passed, {} failed, {} skipped\n{} errored, {} manual, wall time {:.3}s\n",
+        "summary: {} passed, {} failed, {} skipped\n{} inconclusive, {} warned, {} errored, {} manual, wall time {:.3}s\n",
         sum.passed,
         sum.failed,
         sum.skipped,
+        sum.inconclusive,
+        sum.warned,
         sum.errored,
         sum.manual,
         sum.wall_time.as_secs_f64(),
     )
 }
 
-/// A plain table of every requirement cited by `results`: its overall status (fail if any
-/// scenario failed, else error, else pass, else skip) and each citing scenario's verdict.
+/// A plain table of every obligation the results judged: its overall status (the worst of
+/// its outcomes: fail, error, inconclusive, warn, pass, manual, skip) and its outcome in each
+/// scenario that cited it or whose always-on rules saw it broken. An obligation's outcome is
+/// its own: a rule broken beside it does not fail it.
 ///
 /// ```text
-/// requirement  status  scenarios
-/// C4           pass    cloud.lifecycle.register (pass)
-/// C7           fail    cloud.heartbeat.late (fail), cloud.heartbeat.ok (pass)
+/// requirement  status        scenarios
+/// C4           pass          cloud.lifecycle.register (pass)
+/// C7           fail          cloud.heartbeat.late (fail), cloud.heartbeat.ok (pass)
 /// ```
 ///
 /// Requirements are in natural order (`C2` before `C10`), scenarios by id.
 pub fn requirement_table(results: &[ScenarioResult]) -> String {
-    let mut by_req: BTreeMap<(String, u64, String), Vec<&ScenarioResult>> = BTreeMap::new();
+    let mut by_req: BTreeMap<(String, u64, String), Vec<(&str, Outcome)>> = BTreeMap::new();
     for r in results {
-        for req in &r.requirements {
-            let list = by_req.entry(natural_key(req)).or_default();
-            if !list.iter().any(|x| std::ptr::eq(*x, r)) {
-                list.push(r);
-            }
+        for (req, outcome) in &r.obligations {
+            by_req.entry(natural_key(req)).or_default().push((&r.id, *outcome));
         }
     }
     let rows: Vec<(String, &'static str, String)> = by_req
         .into_iter()
         .map(|((prefix, num, rest), mut list)| {
-            list.sort_by(|a, b| a.id.cmp(&b.id));
+            list.sort();
             let name = if num == u64::MAX { prefix } else { format!("{prefix}{num}{rest}") };
-            let status = overall(list.iter().map(|r| &r.verdict));
-            let cells: Vec<String> = list.iter().map(|r| format!("{} ({})", r.id, r.verdict.name())).collect();
+            let status = list.iter().map(|(_, o)| *o).max().unwrap_or(Outcome::Skip).name();
+            let cells: Vec<String> = list.iter().map(|(id, o)| format!("{id} ({})", o.name())).collect();
             (name, status, cells.join(", "))
         })
         .collect();
     let width = rows.iter().map(|r| r.0.chars().count()).chain(["requirement".len()]).max().unwrap_or(0);
-    let mut s = format!("{:<width$}  status  scenarios\n", "requirement");
+    let mut s = format!("{:<width$}  {:<12}  scenarios\n", "requirement", "status");
     for (name, status, cells) in rows {
-        let _ = writeln!(s, "{name:<width$}  {status:<6}  {cells}");
+        let _ = writeln!(s, "{name:<width$}  {status:<12}  {cells}");
     }
     s
-}
-
-/// The status of a requirement from the verdicts of the scenarios citing it.
-fn overall<'a>(verdicts: impl Iterator<Item = &'a Verdict>) -> &'static str {
-    // rank: skip 0, pass 1, error 2, fail 3
-    let mut worst = 0;
-    for v in verdicts {
-        let rank = match v {
-            Verdict::Skip { .. } | Verdict::Manual { .. } => 0,
-            Verdict::Pass => 1,
-            Verdict::Error(_) => 2,
-            Verdict::Fail(_) => 3,
-        };
-        worst = worst.max(rank);
-    }
-    ["skip", "pass", "error", "fail"][worst]
 }
 
 /// Sort key for ids like `C10` or `D4a`: letters, number, rest. Ids without that shape sort
@@ -315,10 +321,10 @@ mod tests {
 
     #[test]
     fn summary_line_is_what_ci_reads() {
-        let sum = RunSummary { passed: 12, failed: 1, errored: 3, skipped: 2, manual: 0, wall_time: std::time::Duration::from_millis(1230) };
+        let sum = RunSummary { passed: 12, failed: 1, inconclusive: 4, warned: 5, errored: 3, skipped: 2, manual: 0, wall_time: std::time::Duration::from_millis(1230) };
         let text = render_summary(&sum);
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines, ["summary: 12 passed, 1 failed, 2 skipped", "3 errored, 0 manual, wall time 1.230s"]);
+        assert_eq!(lines, ["summary: 12 passed, 1 failed, 2 skipped", "4 inconclusive, 5 warned, 3 errored, 0 manual, wall time 1.230s"]);
         let ci = regex::Regex::new(r"^(\w+: )?\d+ passed, \d+ failed(, \d+ skipped)?$").unwrap();
         assert_eq!(lines.iter().filter(|l| ci.is_match(l)).count(), 1);
     }
@@ -335,6 +341,8 @@ mod tests {
             requirements: vec![],
             tags: vec![],
             verdict: Verdict::Fail(f),
+            findings: vec![],
+            obligations: Default::default(),
             wall_time: std::time::Duration::ZERO,
             scenario_time: std::time::Duration::ZERO,
             transcript: Transcript::default(),

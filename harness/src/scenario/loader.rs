@@ -31,6 +31,7 @@ pub const TOP_KEYS: &[&str] = &[
     "deadline",
     "step_timeout",
     "manual",
+    "assumption",
     "auto_reply",
     "steps",
 ];
@@ -247,6 +248,7 @@ impl<'a> Loader<'a> {
         let deadline = top.get("deadline").and_then(|n| self.fixed_duration(n, "deadline"));
         let step_timeout = top.get("step_timeout").and_then(|n| self.fixed_duration(n, "step_timeout"));
         let manual = top.get("manual").and_then(|n| self.manual(n));
+        let assumption = top.get("assumption").and_then(|n| self.text(n, "assumption", "a sentence naming the undocumented reading the check rests on"));
         let auto_reply = self.auto_reply(&top);
         let steps = if top.get("manual").is_some() { self.manual_steps(&top) } else { self.top_steps(&top) };
         self.resolve_since();
@@ -266,6 +268,7 @@ impl<'a> Loader<'a> {
             deadline,
             step_timeout,
             manual,
+            assumption,
             auto_reply,
             steps,
             source,
@@ -458,7 +461,29 @@ impl<'a> Loader<'a> {
         let Some(node) = top.get("steps") else {
             return Vec::new();
         };
-        self.steps(node, "steps")
+        let steps = self.steps(node, "steps");
+        self.check_purpose(&steps);
+        steps
+    }
+
+    /// One `purpose`, at the top level: the test body is one stretch of the scenario.
+    fn check_purpose(&mut self, steps: &[Step]) {
+        let top: Vec<Span> = steps.iter().filter(|s| matches!(s.kind, StepKind::Purpose(_))).map(|s| s.span).collect();
+        let purposes = std::mem::take(&mut self.purposes);
+        for (i, span) in purposes.iter().enumerate() {
+            if i > 0 {
+                let first = purposes[0].line;
+                let d = self.diag(*span, "a second `purpose` step").expected(format!("one `purpose` per scenario; the test body already starts at line {first}"));
+                self.push(d);
+            }
+        }
+        if purposes.len() > top.len() {
+            let nested = purposes.iter().find(|p| !top.iter().any(|t| t.line == p.line)).copied().unwrap_or(purposes[0]);
+            let d = self
+                .diag(nested, "`purpose` inside a nested block")
+                .expected("`purpose` at the top level of `steps`, where the test body starts");
+            self.push(d);
+        }
     }
 
     /// `manual`: instructions for the lab, for an obligation the wire cannot show.

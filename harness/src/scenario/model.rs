@@ -62,6 +62,11 @@ pub struct Scenario {
     /// Set for an obligation that cannot be observed on the wire: instructions for the lab.
     /// Such a scenario is not run; its verdict is `manual`.
     pub manual: Option<String>,
+    /// Set when the check rests on an undocumented reading ([UNDOC], or the mock's own
+    /// choice) rather than on a documented rule: against a target that is not the harness's
+    /// own, a failure of the test body is then a `warn`, listed apart (Autobahn's
+    /// "non-strict"). The text says what is assumed.
+    pub assumption: Option<String>,
     /// Cloud role: requests the harness answers by itself, whichever step runs (cmd → reply).
     /// `None` means the defaults (`ping` and `get_timestamp` answered with success).
     pub auto_reply: Option<BTreeMap<String, AutoReply>>,
@@ -151,6 +156,9 @@ impl Scenario {
         }
         if let Some(manual) = &self.manual {
             out.push(format!("manual: {}", render::quoted(manual)));
+        }
+        if let Some(assumption) = &self.assumption {
+            out.push(format!("assumption: {}", render::quoted(assumption)));
         }
         out
     }

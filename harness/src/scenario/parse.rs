@@ -61,6 +61,8 @@ pub(in crate::scenario) struct Loader<'a> {
     pub(in crate::scenario) devices: Vec<String>,
     /// `mark` steps read so far, in file order.
     pub(in crate::scenario) marks: Vec<(String, Span)>,
+    /// Where each `purpose` step sits (one is allowed, at the top level).
+    pub(in crate::scenario) purposes: Vec<Span>,
     /// `since` references to a mark not set earlier: (name, place, marks set before it).
     /// Resolved once every step is read, to say whether the mark comes later.
     pub(in crate::scenario) unresolved_since: Vec<(String, Span, usize)>,
@@ -78,6 +80,7 @@ impl<'a> Loader<'a> {
             device_control: false,
             devices: vec![DEFAULT_DEVICE.to_string()],
             marks: Vec::new(),
+            purposes: Vec::new(),
             unresolved_since: Vec::new(),
             received: false,
         }

@@ -20,7 +20,7 @@ impl DeviceTarget for ExecTarget {
     }
 
     fn capabilities(&self) -> DeviceCapabilities {
-        DeviceCapabilities { control: false, in_process: false, single: false }
+        DeviceCapabilities { control: false, in_process: false, single: false, ours: false }
     }
 
     fn reference(&self) -> bool {

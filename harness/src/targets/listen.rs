@@ -39,7 +39,7 @@ impl DeviceTarget for ListenTarget {
     }
 
     fn capabilities(&self) -> DeviceCapabilities {
-        DeviceCapabilities { control: false, in_process: false, single: true }
+        DeviceCapabilities { control: false, in_process: false, single: true, ours: false }
     }
 
     fn reference(&self) -> bool {

@@ -26,7 +26,7 @@ impl Default for MockCloudTarget {
     }
 }
 
-const CAPABILITIES: CloudCapabilities = CloudCapabilities { control: true, source_addresses: true, strict_codes: true, in_process: true, shared: false };
+const CAPABILITIES: CloudCapabilities = CloudCapabilities { control: true, source_addresses: true, strict_codes: true, ours: true, in_process: true, shared: false };
 
 /// The mock's control request for a protocol-neutral control operation.
 pub(crate) fn request(op: CloudControl) -> ControlRequest {

@@ -152,7 +152,7 @@ impl RemoteCloud {
 
 fn capabilities(remote: Option<&RemoteCloud>) -> CloudCapabilities {
     let control = remote.is_some_and(|r| r.control);
-    CloudCapabilities { control, source_addresses: remote.is_some_and(|r| r.loopback()), strict_codes: control, in_process: false, shared: true }
+    CloudCapabilities { control, source_addresses: remote.is_some_and(|r| r.loopback()), strict_codes: control, ours: control, in_process: false, shared: true }
 }
 
 /// The remote cloud of one scenario.

@@ -27,7 +27,7 @@ impl DeviceTarget for SimDeviceTarget {
     }
 
     fn capabilities(&self) -> DeviceCapabilities {
-        DeviceCapabilities { control: true, in_process: true, single: false }
+        DeviceCapabilities { control: true, in_process: true, single: false, ours: true }
     }
 
     fn reference(&self) -> bool {

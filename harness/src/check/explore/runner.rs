@@ -162,7 +162,8 @@ impl Engine<'_> {
                     state.borrow_mut().fatal = Some(ExploreError::Skipped(reason.clone()));
                     Ok(())
                 }
-                Verdict::Pass | Verdict::Manual { .. } => Ok(()),
+                // Nothing proven against the target, or a deviation that binds it not.
+                Verdict::Pass | Verdict::Manual { .. } | Verdict::Inconclusive(_) | Verdict::Warn(_) => Ok(()),
             }
         });
         let st = state.into_inner();

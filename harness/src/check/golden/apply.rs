@@ -14,7 +14,7 @@
 use super::linediff;
 use super::normalize::{normalize_with, per_connection, strip_times, NormalizeOptions};
 use super::snapfile::{accepted_path, pending_path, source_name, SnapFile};
-use crate::engine::{Failure, Judge, JudgeContext, ScenarioResult, Verdict};
+use crate::engine::{Failure, Judge, JudgeContext, ScenarioResult, Severity, Verdict};
 use std::path::PathBuf;
 
 /// What a run does with golden transcripts.
@@ -58,7 +58,8 @@ pub fn apply(config: &GoldenConfig, result: &mut ScenarioResult, in_process: boo
         return;
     }
     match result.verdict {
-        Verdict::Skip { .. } | Verdict::Manual { .. } | Verdict::Error(_) => return,
+        // What a pass looks like is recorded; an inconclusive or warned run is not one.
+        Verdict::Skip { .. } | Verdict::Manual { .. } | Verdict::Error(_) | Verdict::Inconclusive(_) | Verdict::Warn(_) => return,
         Verdict::Pass | Verdict::Fail(_) => {}
     }
     let actual = view(&normalize_with(&result.transcript, NormalizeOptions { times: in_process }), in_process);
@@ -106,12 +107,13 @@ fn check(result: &mut ScenarioResult, shown: &str, golden: &str, actual: &str) {
                 None => diff,
             });
         }
-        Verdict::Error(_) | Verdict::Skip { .. } | Verdict::Manual { .. } => {}
+        Verdict::Error(_) | Verdict::Inconclusive(_) | Verdict::Warn(_) | Verdict::Skip { .. } | Verdict::Manual { .. } => {}
     }
 }
 
 fn update(config: &GoldenConfig, result: &mut ScenarioResult, golden: Option<&str>, actual: &str) {
-    if !matches!(result.verdict, Verdict::Pass) {
+    // A broken always-on rule fails the run once findings are folded in: not a golden.
+    if !matches!(result.verdict, Verdict::Pass) || result.findings.iter().any(|f| f.severity == Severity::Fail) {
         return;
     }
     let pending = pending_path(&config.dir, &result.id);
@@ -141,7 +143,7 @@ fn harness_problem(result: &mut ScenarioResult, message: String) {
                 None => message,
             });
         }
-        Verdict::Error(_) | Verdict::Skip { .. } | Verdict::Manual { .. } => {}
+        Verdict::Error(_) | Verdict::Inconclusive(_) | Verdict::Warn(_) | Verdict::Skip { .. } | Verdict::Manual { .. } => {}
     }
 }
 
@@ -176,6 +178,8 @@ mod tests {
             requirements: vec![],
             tags: vec![],
             verdict,
+            findings: vec![],
+            obligations: Default::default(),
             wall_time: Duration::ZERO,
             scenario_time: Duration::from_secs(2),
             transcript: t,

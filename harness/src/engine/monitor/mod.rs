@@ -83,7 +83,7 @@ mod tests {
         fn observe(&mut self, at: Duration, e: &WireEvent<'_>) -> Vec<Violation> {
             self.0.lock().unwrap().push(format!("{}:{e:?}", at.as_secs()));
             match e {
-                WireEvent::Received { .. } => vec![Violation { rule: "X1", message: "received".into() }],
+                WireEvent::Received { .. } => vec![Violation::fail("X1", "received")],
                 _ => Vec::new(),
             }
         }

@@ -15,8 +15,8 @@ use super::monitor::Monitor;
 use super::recorder::Recorder;
 use super::target::{CloudLink, DeviceLink};
 use super::transcript::{Transcript, TranscriptEvent};
-use super::verdict::{Failure, Verdict};
-use crate::profile::{DeviceIdentity, Learned, Profile, RunValue, Secret, Violation};
+use super::verdict::{Failure, Finding, Verdict, MAX_FINDINGS};
+use crate::profile::{DeviceIdentity, Learned, Profile, RunValue, Secret, Severity, Violation};
 use crate::scenario::expr::{self, format_duration, Vars};
 use crate::scenario::matcher::{lookup_path, Matcher, Mismatch};
 use crate::scenario::model::*;
@@ -44,9 +44,11 @@ pub enum Target {
     Device(Box<dyn DeviceLink>),
 }
 
-/// What a session ends with.
+/// What a session ends with: the steps' verdict on the cited ids, and what the always-on
+/// rules found (the runner folds the two together, after the judges).
 pub struct SessionOutcome {
     pub verdict: Verdict,
+    pub findings: Vec<Finding>,
     pub transcript: Transcript,
     pub scenario_time: Duration,
 }
@@ -54,6 +56,8 @@ pub struct SessionOutcome {
 /// Why the steps stopped (boxed: a failure carries its evidence).
 pub(crate) enum Stop {
     Fail(Box<Failure>),
+    /// A failure before the test body: the target never reached the state it needs.
+    Inconclusive(Box<Failure>),
     Error(Box<Failure>),
     Skip(String),
 }
@@ -148,6 +152,10 @@ struct Session<'a> {
     /// Cloud role: named moments for `timing`, as transcript positions (many frames can share
     /// one instant on the virtual clock, so time alone cannot say what came after).
     marks: BTreeMap<String, usize>,
+    /// What the always-on rules saw so far (at most [`MAX_FINDINGS`]).
+    findings: Vec<Finding>,
+    /// The test body has started (a scenario without a `purpose` step is all body).
+    in_body: bool,
 }
 
 /// Runs `scenario` to a verdict. Never panics on target behaviour; every wait is bounded.
@@ -179,6 +187,8 @@ pub async fn run(scenario: &Scenario, target: Target, setup: SessionSetup) -> Se
         received_cmds: BTreeMap::new(),
         second_link_since: None,
         marks: BTreeMap::new(),
+        findings: Vec::new(),
+        in_body: !scenario.steps.iter().any(|s| matches!(s.kind, StepKind::Purpose(_))),
     };
     let deadline = scenario.deadline.unwrap_or(setup.deadline);
     let result = match session.applicable() {
@@ -193,10 +203,10 @@ pub async fn run(scenario: &Scenario, target: Target, setup: SessionSetup) -> Se
     };
     // The monitor judges what arrived whatever ended the steps: a device that broke a rule
     // and then made the scenario run out of time failed; it did not merely time out.
-    let result = match (session.sweep(None, true), result) {
-        (Err(Stop::Fail(v)), Err(Stop::Error(_))) => Err(Stop::Fail(v)),
-        (swept, Ok(())) => swept,
-        (_, other) => other,
+    session.sweep(None, true);
+    let ours = match &session.target {
+        Target::Cloud(c) => c.capabilities().ours,
+        Target::Device(d) => d.capabilities().ours,
     };
     let scenario_time = rec.now();
     session.shutdown().await;
@@ -208,11 +218,24 @@ pub async fn run(scenario: &Scenario, target: Target, setup: SessionSetup) -> Se
     };
     let verdict = match result {
         Ok(()) => Verdict::Pass,
-        Err(Stop::Fail(f)) => Verdict::Fail(redact(f)),
+        Err(Stop::Fail(f)) => match &scenario.assumption {
+            // Autobahn's "non-strict": the reading binds the harness's own build only.
+            Some(assumed) if !ours => {
+                let mut f = redact(f);
+                f.message = format!("{} (the check rests on an assumption, not a documented rule: {assumed})", f.message);
+                Verdict::Warn(f)
+            }
+            _ => Verdict::Fail(redact(f)),
+        },
+        Err(Stop::Inconclusive(f)) => Verdict::Inconclusive(redact(f)),
         Err(Stop::Error(f)) => Verdict::Error(redact(f)),
         Err(Stop::Skip(reason)) => Verdict::Skip { reason },
     };
-    SessionOutcome { verdict, transcript: rec.take(), scenario_time }
+    let findings = std::mem::take(&mut session.findings).into_iter().map(|mut f| {
+        f.message = rec.redact(&f.message);
+        f
+    });
+    SessionOutcome { verdict, findings: findings.collect(), transcript: rec.take(), scenario_time }
 }
 
 /// Whether any step (at any depth) satisfies `pred`.
@@ -336,18 +359,38 @@ impl<'a> Session<'a> {
         format!("{prefix}-{}", self.counter)
     }
 
-    /// Checks what the target sent since the last sweep; a violation fails the step.
-    fn sweep(&mut self, at: Option<&At>, end: bool) -> StepResult {
+    /// Checks what the target sent since the last sweep and records what the rules found;
+    /// the conversation goes on, so one deviation does not hide the others.
+    fn sweep(&mut self, at: Option<&At>, end: bool) {
         let now = self.now();
         if let Some(v) = self.second_link(now) {
-            return Err(Stop::Fail(violation_failure(v, at)));
+            self.finding(v, at);
         }
         let open: Vec<String> = self.conns.keys().cloned().collect();
         let violations = self.rec.with_transcript(|t| self.monitor.sweep(t, now, &open, end));
-        match violations.into_iter().next() {
-            None => Ok(()),
-            Some(v) => Err(Stop::Fail(violation_failure(v, at))),
+        for v in violations {
+            self.finding(v, at);
         }
+    }
+
+    /// Records a broken rule (each rule once per message: a rule that keeps breaking the
+    /// same way says nothing new), noted in the transcript where it was seen.
+    fn finding(&mut self, v: Violation, at: Option<&At>) {
+        if self.findings.len() >= MAX_FINDINGS || self.findings.iter().any(|f| f.rule == v.rule && f.message == v.message) {
+            return;
+        }
+        let word = match v.severity {
+            Severity::Fail => "broken",
+            Severity::Warning => "warning",
+        };
+        self.note(format!("{} {word}: {}", v.rule, v.message));
+        self.findings.push(Finding {
+            rule: v.rule.to_string(),
+            severity: v.severity,
+            message: v.message,
+            step: at.map(|a| a.index.clone()),
+            line: at.map(|a| a.span.line),
+        });
     }
 
     /// The profile's one-link rule for connections no step took: a second link that
@@ -372,16 +415,16 @@ impl<'a> Session<'a> {
                 let at = At { index: index.clone(), kind: step.kind.name(), span: step.span };
                 self.rec.record(TranscriptEvent::Step { index: index.clone(), kind: at.kind.to_string(), line: step.span.line });
                 let result = self.step(&step.kind, &at).await;
-                // A broken always-on rule explains a failure better than its symptom (a
-                // reply that never came because it echoed the wrong req_id).
-                match (self.sweep(Some(&at), false), result) {
-                    (Err(Stop::Fail(mut v)), Err(Stop::Fail(f))) => {
-                        v.message = format!("{}; then: {}", v.message, f.message);
-                        return Err(Stop::Fail(v));
+                self.sweep(Some(&at), false);
+                match result {
+                    // Before the test body, the target only failed to reach the state the
+                    // purpose needs: nothing is proven either way.
+                    Err(Stop::Fail(mut f)) if !self.in_body => {
+                        f.message = format!("the preamble did not reach the test purpose: {}", f.message);
+                        return Err(Stop::Inconclusive(f));
                     }
-                    (_, Err(stop)) => return Err(stop),
-                    (Err(stop), Ok(())) => return Err(stop),
-                    (Ok(()), Ok(())) => {}
+                    Err(stop) => return Err(stop),
+                    Ok(()) => {}
                 }
             }
             Ok(())
@@ -413,6 +456,7 @@ impl<'a> Session<'a> {
             StepKind::Mark(name) => self.mark(name),
             StepKind::Timing(t) => self.timing(t, at),
             StepKind::DeviceControl(c) => self.device_control(c, at),
+            StepKind::Purpose(p) => self.purpose(p),
         }
     }
 
@@ -432,15 +476,6 @@ impl<'a> Session<'a> {
             device.stop().await;
         }
     }
-}
-
-fn violation_failure(v: Violation, at: Option<&At>) -> Box<Failure> {
-    let mut f = match at {
-        Some(at) => at.failure(format!("{}: {}", v.rule, v.message)),
-        None => Box::new(Failure::new(format!("{}: {}", v.rule, v.message))),
-    };
-    f.rule = Some(v.rule.to_string());
-    f
 }
 
 /// A frame for a message, with what the profile calls secret replaced.

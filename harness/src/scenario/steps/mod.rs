@@ -25,6 +25,7 @@ pub mod expect_reconnect;
 pub mod expect_silence;
 pub mod mark;
 pub mod no_reply;
+pub mod purpose;
 pub mod push;
 pub mod receive;
 pub mod repeat;
@@ -47,6 +48,7 @@ pub mod types {
     pub use crate::scenario::steps::expect_closed::ExpectClosed;
     pub use crate::scenario::steps::expect_reconnect::ExpectReconnect;
     pub use crate::scenario::steps::expect_silence::ExpectSilence;
+    pub use crate::scenario::steps::purpose::Purpose;
     pub use crate::scenario::steps::push::Push;
     pub use crate::scenario::steps::receive::Receive;
     pub use crate::scenario::steps::repeat::{Repeat, MAX_REPEAT};
@@ -203,6 +205,8 @@ step_kinds! {
     Timing(Timing) = timing,
     /// Make the reference device act (needs `requires: [device_control]`).
     DeviceControl(DeviceControl) = device_control,
+    /// The test body starts here: a failure before it is `inconclusive`.
+    Purpose(Purpose) = purpose,
 }
 
 

@@ -16,7 +16,7 @@ impl Session<'_> {
                     tokio::time::sleep(rule.grace).await;
                     if old.ended().is_none() {
                         self.abandoned.push(old);
-                        return Err(Stop::Fail(violation_failure(rule.reopened(&e.conn), Some(at))));
+                        self.finding(rule.reopened(&e.conn), Some(at));
                     }
                 }
             }

@@ -7,7 +7,7 @@
 mod prelude {
     pub(super) use crate::engine::session::device::*;
     
-    pub(super) use crate::engine::session::{redacted, redacted_text, violation_failure, At, Session, Stop, StepResult, Target};
+    pub(super) use crate::engine::session::{redacted, redacted_text, At, Session, StepResult, Target};
     pub(super) use crate::wire::connection::{pending_bytes, Connection, Inbound, Item, MAX_PENDING, MAX_PENDING_BYTES};
     pub(super) use crate::profile::{DefaultContext, Profile, Secret};
     pub(super) use crate::scenario::expr::format_duration;
@@ -34,6 +34,7 @@ mod expect_reconnect;
 mod expect_silence;
 mod mark;
 mod no_reply;
+mod purpose;
 mod push;
 mod receive;
 mod repeat;

@@ -58,8 +58,8 @@ impl Session<'_> {
         at.not_before("the reply", self.now().saturating_sub(sent_at), not_before)?;
         if !binary {
             let strict = matches!(&self.target, Target::Cloud(c) if c.capabilities().strict_codes);
-            if let Some(v) = self.profile.check_reply(&reply, &req_id, strict).into_iter().next() {
-                return Err(Stop::Fail(violation_failure(v, Some(at))));
+            for v in self.profile.check_reply(&reply, &req_id, strict) {
+                self.finding(v, Some(at));
             }
         }
         self.learn(cmd, &reply, conn_device);

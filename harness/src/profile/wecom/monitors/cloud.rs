@@ -46,7 +46,7 @@ impl CloudMonitor {
         let json = match frame {
             Frame::Json { json } => json,
             Frame::Text { text, .. } => {
-                return vec![Violation { rule: "C1", message: format!("[{conn}] the cloud sent a text frame that is not JSON: {:?}", &text[..text.floor_char_boundary(60)]) }]
+                return vec![Violation::fail("C1", format!("[{conn}] the cloud sent a text frame that is not JSON: {:?}", &text[..text.floor_char_boundary(60)]))]
             }
             // Too large to judge here; the step that receives it judges its content.
             Frame::Large { .. } => return Vec::new(),
@@ -55,25 +55,25 @@ impl CloudMonitor {
                 let version = hex::decode(head).ok().filter(|b| b.len() >= 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
                 return match version {
                     Some(1) if *len >= 12 => Vec::new(),
-                    _ => vec![Violation { rule: "C3", message: format!("[{conn}] binary frame of {len} bytes does not start with format_version 1 (LE) and its length fields") }],
+                    _ => vec![Violation::fail("C3", format!("[{conn}] binary frame of {len} bytes does not start with format_version 1 (LE) and its length fields"))],
                 };
             }
         };
         if !json.is_object() {
-            return vec![Violation { rule: "C1", message: format!("[{conn}] the cloud sent JSON that is not an object: {json}") }];
+            return vec![Violation::fail("C1", format!("[{conn}] the cloud sent JSON that is not an object: {json}"))];
         }
         if json.get("cmd").is_some() {
             return rules::check_push(json);
         }
         let mut out = Vec::new();
         match json.get("errcode").and_then(Value::as_i64) {
-            None => out.push(Violation { rule: "C1", message: format!("[{conn}] reply without an integer errcode: {json}") }),
+            None => out.push(Violation::fail("C1", format!("[{conn}] reply without an integer errcode: {json}"))),
             Some(0) => {}
             Some(code) => out.extend(rules::check_error_advice(json, code, self.strict_codes)),
         }
         if let Some(id) = json.pointer("/headers/req_id").and_then(Value::as_str) {
             if !self.sent.get(conn).is_some_and(|s| s.contains(id)) {
-                out.push(Violation { rule: "C1", message: format!("[{conn}] reply echoes req_id {id:?}, which the harness never sent on this connection") });
+                out.push(Violation::fail("C1", format!("[{conn}] reply echoes req_id {id:?}, which the harness never sent on this connection")));
             }
         }
         out

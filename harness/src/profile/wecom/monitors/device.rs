@@ -2,7 +2,7 @@
 //! Each rule is reported once per link, at the first frame that breaks it.
 
 use crate::profile::wecom::volatile::resend_body;
-use crate::profile::{Frame, RoleMonitor, Violation, WireEvent};
+use crate::profile::{Frame, RoleMonitor, Severity, Violation, WireEvent};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::Duration;
@@ -34,11 +34,7 @@ pub struct DeviceMonitor {
     subscribes: Vec<Duration>,
     /// (new link, old link, when the new one opened): overlaps to judge.
     overlaps: Vec<(String, String, Duration)>,
-    reported: BTreeSet<(String, &'static str)>,
-}
-
-fn v(rule: &'static str, message: String) -> Violation {
-    Violation { rule, message }
+    reported: BTreeSet<(String, &'static str, Severity)>,
 }
 
 /// What identifies a request's content for D13: its body without what a re-send changes
@@ -125,8 +121,14 @@ impl DeviceMonitor {
         }
     }
 
+    /// A broken rule, reported once per connection.
     fn once(&mut self, conn: &str, rule: &'static str, message: String) -> Option<Violation> {
-        self.reported.insert((conn.to_string(), rule)).then(|| v(rule, format!("[{conn}] {message}")))
+        self.reported.insert((conn.to_string(), rule, Severity::Fail)).then(|| Violation::fail(rule, format!("[{conn}] {message}")))
+    }
+
+    /// A deviation from an example, reported once per connection.
+    fn once_warning(&mut self, conn: &str, rule: &'static str, message: String) -> Option<Violation> {
+        self.reported.insert((conn.to_string(), rule, Severity::Warning)).then(|| Violation::warning(rule, format!("[{conn}] {message}")))
     }
 
     fn device_sent(&mut self, conn: &str, frame: &Frame, at: Duration) -> Vec<Violation> {
@@ -161,8 +163,12 @@ impl DeviceMonitor {
         let (Some(cmd), Some(req_id)) = (cmd.as_str(), req_id) else {
             return self.once(conn, "D1", format!("a request needs a string `cmd` and `headers.req_id`: {json}")).into_iter().collect();
         };
-        if obj.get("body").is_some_and(|b| !b.is_object()) {
-            out.extend(self.once(conn, "D1", format!("`{cmd}` has a body that is not an object")));
+        match obj.get("body") {
+            // The documented examples leave a parameterless body out; `null` is what many
+            // JSON encoders write for "none", and D1 asks only that parameters sit in `body`.
+            Some(Value::Null) => out.extend(self.once_warning(conn, "D1", format!("`{cmd}` carries `\"body\": null`; the documented examples leave a parameterless body out"))),
+            Some(b) if !b.is_object() => out.extend(self.once(conn, "D1", format!("`{cmd}` has a body that is not an object"))),
+            _ => {}
         }
         let body = content(json);
         let Some(link) = self.links.get_mut(conn) else { return out };

@@ -8,7 +8,7 @@ pub use crate::profile::Violation;
 use serde_json::Value;
 
 fn v(rule: &'static str, message: impl Into<String>) -> Violation {
-    Violation { rule, message: message.into() }
+    Violation::fail(rule, message)
 }
 
 /// Checks a reply to the request with `req_id` (C1, C2, C12). With `strict_codes`, an
