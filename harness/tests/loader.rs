@@ -160,6 +160,11 @@ fn temp_dir(name: &str) -> PathBuf {
 #[case::checkin_missing_userid(format!("{CLOUD_HEAD}requires: [device_control]\nsteps:\n  - device_control: {{ checkin: {{ pass_type: 1 }} }}\n"), (7, 32), "missing required key `userid` in a `checkin`")]
 #[case::device_control_unknown_action(format!("{CLOUD_HEAD}requires: [device_control]\nsteps:\n  - device_control: {{ chekin: {{ userid: u }} }}\n"), (7, 23), "did you mean `checkin`?")]
 #[case::device_control_no_action(format!("{CLOUD_HEAD}requires: [device_control]\nsteps:\n  - device_control: {{}}\n"), (7, 21), "needs an action")]
+// ---- purpose ----
+#[case::purpose_twice(cloud_steps("  - purpose: one\n  - accept: {}\n  - purpose: two\n"), (8, 14), "one `purpose` per scenario; the test body already starts at line 6")]
+#[case::purpose_nested(cloud_steps("  - repeat: { times: 2, steps: [ { purpose: inner } ] }\n"), (6, 45), "`purpose` at the top level of `steps`")]
+#[case::purpose_empty(cloud_steps("  - purpose: \"  \"\n"), (6, 14), "`purpose` needs a sentence")]
+#[case::assumption_not_text(format!("{CLOUD_HEAD}assumption: [1]\nsteps:\n  - wait: 1s\n"), (5, 13), "expected a sentence naming the undocumented reading")]
 fn invalid_files_point_at_the_problem(#[case] text: String, #[case] at: (u32, u32), #[case] fragment: &str) {
     let err = load(&text).expect_err("the file must not load");
     let d = &err.diagnostics()[0];

@@ -275,8 +275,12 @@ mod tests {
             self.0.push((s(at), false, Frame::Json { json: frame }));
             self
         }
-        /// Feeds the whole script to a fresh monitor, as one sweep ending at `now`.
+        /// Feeds the whole script to a fresh monitor, as one sweep ending at `now`: the
+        /// rules broken (warnings left out).
         fn rules(&self, now: f64) -> Vec<&'static str> {
+            self.violations(now).into_iter().filter(|v| v.severity == Severity::Fail).map(|v| v.rule).collect()
+        }
+        fn violations(&self, now: f64) -> Vec<Violation> {
             let mut m = DeviceMonitor::default();
             let mut out = m.observe(Duration::ZERO, &WireEvent::Opened { conn: "a" });
             for (at, by_device, frame) in &self.0 {
@@ -284,7 +288,7 @@ mod tests {
                 out.extend(m.observe(*at, &e));
             }
             out.extend(m.tick(s(now), &[], true));
-            out.into_iter().map(|v| v.rule).collect()
+            out
         }
     }
 
@@ -338,5 +342,20 @@ mod tests {
             storm = storm.device(i as f64 * 5.0, req("subscribe_corp", &format!("s{i}"), json!({"n": i})));
         }
         assert_eq!(storm.rules(31.0), ["D21"]);
+    }
+
+    /// D1 asks that parameters sit in `body`; the examples leave a parameterless body out.
+    /// `null` for "none" deviates from the examples only: a warning, once per link. A body
+    /// that is some other non-object breaks the rule.
+    #[test]
+    fn a_null_body_is_a_warning_and_any_other_non_object_body_a_failure() {
+        let null = logged_in().device(10.0, req("ping", "p1", json!(null))).device(20.0, req("get_perm_version", "g1", json!(null)));
+        let seen = null.violations(30.0);
+        assert_eq!(seen.len(), 1, "{seen:?}");
+        assert_eq!((seen[0].rule, seen[0].severity), ("D1", Severity::Warning));
+        assert!(null.rules(30.0).is_empty());
+        for body in [json!("x"), json!([1]), json!(3)] {
+            assert_eq!(logged_in().device(10.0, req("ping", "p1", body.clone())).rules(30.0), ["D1"], "{body}");
+        }
     }
 }

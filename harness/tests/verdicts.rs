@@ -1,0 +1,89 @@
+//! What a scenario's verdict says, end to end: a preamble that does not reach the test
+//! purpose proves nothing (`inconclusive`); a check resting on an assumption binds only the
+//! harness's own targets (`warn` elsewhere); a broken always-on rule fails that rule without
+//! ending the scenario or failing the ids cited beside it.
+
+mod common;
+
+use common::run_library;
+use hwconform::engine::runner::RunConfig;
+use hwconform::engine::{Outcome, ScenarioResult, Severity, Verdict};
+use hwconform::scenario::load_str;
+use hwconform::targets::sim::SimFault;
+use hwconform::targets::DeviceChoice;
+use rstest::rstest;
+use std::collections::BTreeSet;
+use std::path::Path;
+
+const HEAD: &str = "id: v.x\ntitle: t\nrequirements: [D7]\nrole: cloud\n";
+
+/// The device's login up to the reply to `register`.
+const REGISTER: &str = "  - accept: { within: 30s }\n  - receive: { cmd: register, within: 15s }\n  - reply: { body: { active_code: ac-1 } }\n";
+
+fn sim(faults: &[SimFault]) -> DeviceChoice {
+    DeviceChoice::Sim { faults: faults.iter().copied().collect::<BTreeSet<_>>() }
+}
+
+fn run(text: &str, device: DeviceChoice) -> ScenarioResult {
+    let scenario = load_str(Path::new("v.yaml"), text).unwrap_or_else(|e| panic!("{}", e.render()));
+    let config = RunConfig { device: Some(device.build()), ..hwconform::targets::defaults() };
+    run_library(&[scenario], config).pop().expect("one result")
+}
+
+fn device_sim_exec() -> DeviceChoice {
+    let bin = env!("CARGO_BIN_EXE_hwconform");
+    DeviceChoice::Exec { command: format!("{bin} device-sim --url {{url}} --sn {{sn}} --secret-no {{secret_no}}") }
+}
+
+/// Where the failing expectation sits decides the verdict: before `purpose` nothing is
+/// proven, after it the device failed.
+#[rstest]
+#[case::preamble("  - receive: { cmd: get_secret_no, within: 2s }\n  - purpose: the device registers\n", "inconclusive")]
+#[case::body("  - purpose: the device registers\n  - receive: { cmd: get_secret_no, within: 2s }\n", "fail")]
+#[case::no_purpose("  - receive: { cmd: get_secret_no, within: 2s }\n", "fail")]
+fn a_failure_before_the_purpose_is_inconclusive(#[case] tail: &str, #[case] verdict: &str) {
+    let text = format!("{HEAD}steps:\n{REGISTER}{tail}");
+    let r = run(&text, sim(&[]));
+    assert_eq!(r.verdict.name(), verdict, "{:?}", r.verdict);
+    assert_eq!(r.obligations.get("D7").map(|o| o.name()), Some(verdict));
+    if verdict == "inconclusive" {
+        assert!(r.verdict.failure().unwrap().message.starts_with("the preamble did not reach the test purpose: "), "{:?}", r.verdict);
+    }
+}
+
+/// The same failing body check: strict against the harness's own device, a warning against
+/// one that is not (the reference device run as a process stands in for a vendor's).
+#[test]
+fn an_assumption_is_strict_against_our_device_and_a_warning_elsewhere() {
+    let text = format!(
+        "{HEAD}assumption: the device sends get_secret_no after register (our own reading)\nsteps:\n{REGISTER}  - purpose: t\n  - receive: {{ cmd: get_secret_no, within: 2s }}\n"
+    );
+    let ours = run(&text, sim(&[]));
+    assert_eq!(ours.verdict.name(), "fail", "{:?}", ours.verdict);
+    let theirs = run(&text, device_sim_exec());
+    let Verdict::Warn(f) = &theirs.verdict else { panic!("{:?}", theirs.verdict) };
+    assert!(f.message.contains("rests on an assumption"), "{}", f.message);
+    assert_eq!(theirs.obligations.get("D7"), Some(&Outcome::Warn));
+    assert!(!theirs.verdict.is_bad(), "a warning does not fail the run");
+}
+
+/// A device that reuses req_ids breaks D2 at its second ping; the scenario goes on to its
+/// end, D2 fails and the cited D7 passes on its own evidence.
+#[test]
+fn a_broken_rule_fails_that_rule_and_the_scenario_goes_on() {
+    let text = format!(
+        "{HEAD}steps:\n{REGISTER}  - receive: {{ cmd: active, within: 10s }}\n  - reply: {{ body: {{ secret: s-1 }} }}\n  - receive: {{ cmd: subscribe_corp, within: 10s }}\n  - reply: {{}}\n  - delay: 70s\n"
+    );
+    let r = run(&text, sim(&[SimFault::ReuseReqId]));
+    let Verdict::Fail(f) = &r.verdict else { panic!("{:?}", r.verdict) };
+    assert_eq!(f.rule.as_deref(), Some("D2"));
+    assert_eq!(r.obligations.get("D2"), Some(&Outcome::Fail));
+    assert_eq!(r.obligations.get("D7"), Some(&Outcome::Pass), "{:?}", r.obligations);
+    // Every step ran: the conversation reached subscribe_corp's reply.
+    let last_step = r.transcript.entries.iter().rev().find_map(|e| match &e.event {
+        hwconform::engine::TranscriptEvent::Step { index, .. } => Some(index.clone()),
+        _ => None,
+    });
+    assert_eq!(last_step.as_deref(), Some("8"));
+    assert!(r.findings.iter().all(|f| f.severity == Severity::Fail && f.rule == "D2"), "{:?}", r.findings);
+}
