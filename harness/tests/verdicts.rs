@@ -87,3 +87,74 @@ fn a_broken_rule_fails_that_rule_and_the_scenario_goes_on() {
     assert_eq!(last_step.as_deref(), Some("8"));
     assert!(r.findings.iter().all(|f| f.severity == Severity::Fail && f.rule == "D2"), "{:?}", r.findings);
 }
+
+/// The whole login of the reference device, ending with the reply to `subscribe_corp`.
+const LOGIN: &str = "  - accept: { within: 30s }\n  - receive: { cmd: register, within: 15s }\n  - reply: { body: { active_code: ac-1 } }\n  - receive: { cmd: active, within: 10s }\n  - reply: { body: { secret: s-1 } }\n  - receive: { cmd: subscribe_corp, within: 10s }\n";
+
+fn cloud_scenario(steps: &str) -> String {
+    format!("{HEAD}steps:\n{steps}")
+}
+
+fn notes(r: &ScenarioResult) -> Vec<String> {
+    r.transcript
+        .entries
+        .iter()
+        .filter_map(|e| match &e.event {
+            hwconform::engine::TranscriptEvent::Note { text } => Some(text.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `logged_in` takes the device's first post-login request, whichever it is, and consumes
+/// nothing; before login the device's requests prove nothing.
+#[rstest]
+#[case::after_login("  - reply: {}\n  - logged_in: {}\n  - receive: { within: 45s }\n", "pass", "")]
+#[case::before_login("  - no_reply: {}\n  - logged_in: { within: 3s }\n", "fail", "sent no request that only a logged-in device sends (a heartbeat or a business call) within 3s")]
+fn logged_in_accepts_any_post_login_request(#[case] tail: &str, #[case] verdict: &str, #[case] message: &str) {
+    let r = run(&cloud_scenario(&format!("{LOGIN}{tail}")), sim(&[]));
+    assert_eq!(r.verdict.name(), verdict, "{:?}", r.verdict);
+    if let Some(f) = r.verdict.failure() {
+        assert!(f.message.contains(message), "{}", f.message);
+    } else {
+        assert!(notes(&r).iter().any(|n| n.starts_with("[a] logged in: the device sent `")), "{:?}", notes(&r));
+    }
+}
+
+/// After 600045 the reference retries on its link; a scenario listing both conformant
+/// continuations takes that branch and judges it, its `not_before` counted from `one_of`.
+#[rstest]
+#[case::retry_listed_first("same_link", "reconnect")]
+#[case::retry_listed_second("reconnect", "same_link")]
+fn one_of_takes_the_branch_the_device_chose(#[case] first: &str, #[case] second: &str) {
+    let branch = |name: &str| match name {
+        "same_link" => "      same_link:\n        - receive: { cmd: subscribe_corp, not_before: 3s, within: 70s }\n        - reply: {}\n".to_string(),
+        _ => "      reconnect:\n        - expect_reconnect: { not_before: 3s, within: 70s }\n        - receive: { cmd: register }\n".to_string(),
+    };
+    let tail = format!("  - reply: {{ errcode: 600045, errmsg: too many, suggestion: retry, interval: 3 }}\n  - one_of:\n{}{}  - logged_in: {{}}\n", branch(first), branch(second));
+    let r = run(&cloud_scenario(&format!("{LOGIN}{tail}")), sim(&[]));
+    assert_eq!(r.verdict.name(), "pass", "{:?}", r.verdict);
+    assert!(notes(&r).contains(&"one_of: the target took `same_link`".to_string()), "{:?}", notes(&r));
+    // The chosen branch's steps are numbered under the `one_of` step.
+    assert!(r.transcript.entries.iter().any(|e| matches!(&e.event, hwconform::engine::TranscriptEvent::Step { index, .. } if index == "8.same_link.1")));
+}
+
+/// A retry earlier than the interval breaks the window of the branch it picked.
+#[test]
+fn one_of_judges_the_chosen_branch() {
+    let tail = "  - reply: { errcode: 600045, errmsg: too many, suggestion: retry, interval: 3 }\n  - one_of:\n      same_link:\n        - receive: { cmd: subscribe_corp, not_before: 30s, within: 70s }\n      reconnect:\n        - expect_reconnect: { not_before: 30s, within: 70s }\n";
+    let r = run(&cloud_scenario(&format!("{LOGIN}{tail}")), sim(&[]));
+    let f = r.verdict.failure().unwrap_or_else(|| panic!("{:?}", r.verdict));
+    assert!(f.message.contains("before the earliest allowed 30s"), "{}", f.message);
+}
+
+/// A request the device sent before a push is no reaction to it.
+#[rstest]
+#[case::without_push("", "pass")]
+#[case::after_push("  - push: { cmd: push_nothing_to_do }\n", "fail")]
+fn a_reaction_comes_after_its_cause(#[case] push: &str, #[case] verdict: &str) {
+    // The reference asks get_perm_version right after login; the scenario leaves it queued.
+    let tail = format!("  - reply: {{}}\n  - delay: 2s\n{push}  - receive: {{ cmd: get_perm_version, within: 3s }}\n");
+    let r = run(&cloud_scenario(&format!("{LOGIN}{tail}")), sim(&[]));
+    assert_eq!(r.verdict.name(), verdict, "{:?}", r.verdict);
+}

@@ -133,6 +133,11 @@ pub trait Profile: Send + Sync {
     fn run_variable(&self, name: &str, settings: &CloudTimings) -> Option<RunValue>;
     /// The one-link rule for devices, if the protocol has one.
     fn second_link_rule(&self) -> Option<SecondLinkRule>;
+    /// Whether a request of `cmd` is one only a logged-in device sends: what the
+    /// `logged_in` step waits for, whichever of them the device implements or sends first.
+    fn proves_login(&self, cmd: &str) -> bool;
+    /// How long a device may take after login to send its first such request.
+    fn login_proof_within(&self) -> std::time::Duration;
 
     // --- secrets and volatile values ---
 

@@ -156,6 +156,12 @@ struct Session<'a> {
     findings: Vec<Finding>,
     /// The test body has started (a scenario without a `purpose` step is all body).
     in_body: bool,
+    /// Set by `one_of` for the first step of the branch it took: that step's window opened
+    /// when `one_of` began.
+    window_start: Option<Duration>,
+    /// Cloud role: when the last push went out on each connection. A `receive` after it
+    /// takes only requests that arrived since: a reaction comes after its cause.
+    pushed_at: BTreeMap<String, Duration>,
 }
 
 /// Runs `scenario` to a verdict. Never panics on target behaviour; every wait is bounded.
@@ -189,6 +195,8 @@ pub async fn run(scenario: &Scenario, target: Target, setup: SessionSetup) -> Se
         marks: BTreeMap::new(),
         findings: Vec::new(),
         in_body: !scenario.steps.iter().any(|s| matches!(s.kind, StepKind::Purpose(_))),
+        window_start: None,
+        pushed_at: BTreeMap::new(),
     };
     let deadline = scenario.deadline.unwrap_or(setup.deadline);
     let result = match session.applicable() {
@@ -283,6 +291,11 @@ impl<'a> Session<'a> {
 
     fn now(&self) -> Duration {
         self.rec.now()
+    }
+
+    /// When the running step's window opened: now, or when the `one_of` that chose it began.
+    fn step_start(&mut self) -> Duration {
+        self.window_start.take().unwrap_or_else(|| self.now())
     }
 
     fn note(&self, text: String) {
@@ -415,6 +428,7 @@ impl<'a> Session<'a> {
                 let at = At { index: index.clone(), kind: step.kind.name(), span: step.span };
                 self.rec.record(TranscriptEvent::Step { index: index.clone(), kind: at.kind.to_string(), line: step.span.line });
                 let result = self.step(&step.kind, &at).await;
+                self.window_start = None;
                 self.sweep(Some(&at), false);
                 match result {
                     // Before the test body, the target only failed to reach the state the
@@ -457,6 +471,8 @@ impl<'a> Session<'a> {
             StepKind::Timing(t) => self.timing(t, at),
             StepKind::DeviceControl(c) => self.device_control(c, at),
             StepKind::Purpose(p) => self.purpose(p),
+            StepKind::OneOf(o) => self.one_of(o, at).await,
+            StepKind::LoggedIn(s) => self.logged_in(s, at).await,
         }
     }
 

@@ -187,6 +187,17 @@ impl Profile for WeComProfile {
         Some(SecondLinkRule { rule: "D22", grace: OVERLAP_GRACE })
     }
 
+    /// Anything but the handshake (§2.0): a heartbeat or any business call.
+    fn proves_login(&self, cmd: &str) -> bool {
+        !matches!(cmd, "register" | "active" | "subscribe_corp" | "get_secret_no" | "get_timestamp")
+    }
+
+    /// D12: heartbeats every 20–40 s after login, so the first comes within one period (with
+    /// the monitor's tolerance), whatever else the device does or does not do.
+    fn login_proof_within(&self) -> Duration {
+        monitors::MAX_PING_GAP
+    }
+
     fn is_secret_key(&self, key: &str) -> bool {
         volatile::is_secret_key(key)
     }

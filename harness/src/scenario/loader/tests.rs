@@ -117,7 +117,7 @@ fn step_names_and_attachments() {
         assert!(!roles.is_empty(), "{kind}");
     }
     let only = |role| STEP_KINDS.iter().filter(|k| crate::scenario::steps::roles_of(k) == Some(&[role][..])).count();
-    assert_eq!((only(Role::Device), only(Role::Cloud)), (6, 11));
+    assert_eq!((only(Role::Device), only(Role::Cloud)), (6, 13));
 }
 
 #[test]

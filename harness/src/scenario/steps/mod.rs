@@ -23,8 +23,10 @@ pub mod expect;
 pub mod expect_closed;
 pub mod expect_reconnect;
 pub mod expect_silence;
+pub mod logged_in;
 pub mod mark;
 pub mod no_reply;
+pub mod one_of;
 pub mod purpose;
 pub mod push;
 pub mod receive;
@@ -48,6 +50,8 @@ pub mod types {
     pub use crate::scenario::steps::expect_closed::ExpectClosed;
     pub use crate::scenario::steps::expect_reconnect::ExpectReconnect;
     pub use crate::scenario::steps::expect_silence::ExpectSilence;
+    pub use crate::scenario::steps::logged_in::LoggedIn;
+    pub use crate::scenario::steps::one_of::{Branch, OneOf};
     pub use crate::scenario::steps::purpose::Purpose;
     pub use crate::scenario::steps::push::Push;
     pub use crate::scenario::steps::receive::Receive;
@@ -207,6 +211,10 @@ step_kinds! {
     DeviceControl(DeviceControl) = device_control,
     /// The test body starts here: a failure before it is `inconclusive`.
     Purpose(Purpose) = purpose,
+    /// Several conformant continuations: the target's first move picks the branch.
+    OneOf(OneOf) = one_of,
+    /// The device acts as logged in: its first request only a logged-in device sends.
+    LoggedIn(LoggedIn) = logged_in,
 }
 
 
@@ -215,12 +223,15 @@ pub fn render_steps(steps: &[Step], indent: usize) -> Vec<String> {
     steps.iter().flat_map(|s| s.to_yaml(indent)).collect()
 }
 
-/// Calls `f` on every step kind, nested ones (inside `repeat`) included, in file order.
+/// Calls `f` on every step kind, nested ones (inside `repeat` and `one_of`) included, in file
+/// order.
 pub fn visit_steps(steps: &[Step], f: &mut dyn FnMut(&StepKind)) {
     for s in steps {
         f(&s.kind);
-        if let StepKind::Repeat(r) = &s.kind {
-            visit_steps(&r.steps, f);
+        match &s.kind {
+            StepKind::Repeat(r) => visit_steps(&r.steps, f),
+            StepKind::OneOf(o) => o.branches.iter().for_each(|b| visit_steps(&b.steps, f)),
+            _ => {}
         }
     }
 }

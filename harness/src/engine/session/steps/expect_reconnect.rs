@@ -6,7 +6,7 @@ impl Session<'_> {
     pub(in crate::engine::session) async fn expect_reconnect(&mut self, e: &ExpectReconnect, at: &At) -> StepResult {
         let within = self.duration(&e.within, at)?;
         let not_before = self.resolve_opt(&e.not_before, at)?;
-        let started = self.now();
+        let started = self.step_start();
         let arrived = self.take_connection(&e.conn, within, at).await?;
         // The new link replaced the old under `conn`; where the profile has a one-link rule,
         // an old one still open must close now.

@@ -11,6 +11,10 @@ impl Session<'_> {
         let body = p.body.as_ref().map(|b| self.expand(b, at)).transpose()?;
         self.vars.insert("last_push_req_id".into(), json!(req_id));
         let frame = self.profile.push_frame(&p.cmd, &req_id, body);
+        // What the device sends from here on on this link may be its reaction; what it sent
+        // before cannot be.
+        let now = self.now();
+        self.pushed_at.insert(p.conn.clone(), now);
         let conn = self.conn(&p.conn, at)?;
         conn.send(Message::text(frame.to_string())).await.map_err(|e| at.fail(format!("[{}] cannot push: {e}", p.conn)))
     }

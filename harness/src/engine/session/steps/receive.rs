@@ -6,12 +6,13 @@ impl Session<'_> {
     pub(in crate::engine::session) async fn receive(&mut self, r: &Receive, at: &At) -> StepResult {
         let within = self.duration(&r.within, at)?;
         let not_before = self.resolve_opt(&r.not_before, at)?;
-        let started = self.now();
+        let started = self.step_start();
         let deadline = Instant::now() + within;
         // `cmd` may name an earlier request's cmd: `${last_cmd}`.
         let want = r.cmd.as_deref().map(|c| self.expand_text(c, at)).transpose()?;
         let what = want.as_deref().map(|c| format!("`{c}`")).unwrap_or_else(|| "a request".into());
         let profile = self.profile.clone();
+        let since_push = self.pushed_at.get(&r.conn).copied();
         let conn = self.conn(&r.conn, at)?;
         let mut others: Vec<Inbound> = Vec::new();
         let mut seen: Vec<String> = Vec::new();
@@ -23,7 +24,8 @@ impl Session<'_> {
                 let also = if seen.is_empty() { String::new() } else { format!(" (it sent: {})", seen.join(", ")) };
                 break Err(format!("no {what} from the device within {}{also}", format_duration(within)));
             };
-            if let Some(v) = as_request(&*profile, &inbound.item) {
+            let before_push = since_push.is_some_and(|p| inbound.at < p);
+            if let Some(v) = as_request(&*profile, &inbound.item).filter(|_| !before_push) {
                 if let Some(cmd) = profile.command(&v) {
                     if want.as_deref().is_none_or(|c| c == cmd) {
                         break Ok((inbound.at, v));
@@ -61,7 +63,7 @@ impl Session<'_> {
 
 /// A received frame as a request: JSON text, or a binary request as the profile shows it to
 /// matchers.
-fn as_request(profile: &dyn Profile, item: &Item) -> Option<Value> {
+pub(super) fn as_request(profile: &dyn Profile, item: &Item) -> Option<Value> {
     match item {
         Item::Text(t) => serde_json::from_str(t).ok(),
         Item::Binary(b) => profile.decode_binary_request(b),
