@@ -169,3 +169,46 @@ fn a_listen_port_in_use_is_an_error_not_a_device_failure() {
     assert!(message(&verdict).contains("cannot listen"), "{}", message(&verdict));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A real device keeps its cached secret from one scenario to the next: on each new link it
+/// registers and goes straight to subscribe_corp (a MAY of D10).
+async fn cached_secret_device(addr: std::net::SocketAddr, links: usize) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    for link in 0..links {
+        let mut ws = loop {
+            if let Ok((ws, _)) = tokio_tungstenite::connect_async(format!("ws://{addr}/")).await {
+                break ws;
+            }
+            if Instant::now() > deadline {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let _ = ws.send(Message::text(format!(r#"{{"cmd":"register","headers":{{"req_id":"r{link}"}},"body":{{}}}}"#))).await;
+        let _ = tokio::time::timeout(Duration::from_secs(3), ws.next()).await;
+        let _ = ws.send(Message::text(format!(r#"{{"cmd":"subscribe_corp","headers":{{"req_id":"s{link}"}},"body":{{"secret":"cached","firmware_version":"1"}}}}"#))).await;
+        while let Some(Ok(_)) = tokio::time::timeout(Duration::from_secs(8), ws.next()).await.ok().flatten() {}
+    }
+}
+
+/// With `listen:` the second scenario's failed preamble says the device may have carried
+/// state over, and how to rule that out; the first scenario's does not.
+#[test]
+fn an_inconclusive_preamble_after_an_earlier_scenario_points_to_device_reset() {
+    let dir = temp_dir("carried");
+    let text = |id: &str| format!("id: x.{id}\ntitle: t\nrequirements: [D9]\nrole: cloud\nsteps:\n  - accept: {{ within: 5s }}\n  - receive: {{ cmd: register, within: 2s }}\n  - reply: {{}}\n  - receive: {{ cmd: active, within: 2s }}\n  - purpose: the device activates\n");
+    std::fs::write(dir.join("a.yaml"), text("first")).unwrap();
+    std::fs::write(dir.join("b.yaml"), text("second")).unwrap();
+    let scenarios = load_paths(&[dir.clone()]).unwrap();
+    let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let device = rt.spawn(cached_secret_device(addr, 2));
+    let results = run_library(&scenarios, RunConfig { device: Some(DeviceChoice::Listen { addr }.build()), ..hwconform::targets::defaults() });
+    device.abort();
+    let reasons: Vec<(String, String)> = results.iter().map(|r| (r.verdict.name().to_string(), r.verdict.failure().map(|f| f.message.clone()).unwrap_or_default())).collect();
+    assert_eq!(reasons[0].0, "inconclusive", "{reasons:?}");
+    assert_eq!(reasons[1].0, "inconclusive", "{reasons:?}");
+    assert!(!reasons[0].1.contains("--device-reset"), "{reasons:?}");
+    assert!(reasons[1].1.contains("give `--device-reset CMD`"), "{reasons:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -192,8 +192,25 @@ impl Runner {
 
     fn run_one(&self, sc: &Scenario, index: usize, identities: Vec<(String, FleetDevice)>) -> ScenarioResult {
         let mut result = self.run_and_judge(sc, index, identities);
+        self.hint_carried_state(sc, index, &mut result);
         result.conclude();
         result
+    }
+
+    /// One real device serves every scenario in turn and keeps what it learned (a cached
+    /// secret, a contacts version): a preamble that fails after an earlier scenario may be
+    /// that state, not the device's fault, and the reason says how to rule it out.
+    fn hint_carried_state(&self, sc: &Scenario, index: usize, result: &mut ScenarioResult) {
+        let single = self.config.device.as_ref().is_some_and(|d| d.capabilities().single);
+        if sc.role != Role::Cloud || !single || index == 0 || self.config.device_reset.is_some() {
+            return;
+        }
+        if let Verdict::Inconclusive(f) = &mut result.verdict {
+            f.message.push_str(
+                "\nthe device served an earlier scenario and may have kept its state (a cached secret): \
+                 give `--device-reset CMD` to reset it between scenarios, or say in the ICS that it keeps its secret across a reset",
+            );
+        }
     }
 
     /// The steps' verdict after every judge, with the findings not yet folded in.
