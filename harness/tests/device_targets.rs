@@ -97,7 +97,22 @@ fn a_device_that_never_connects_fails_and_one_that_cannot_start_is_an_error() {
     assert!(message(&silent).contains("did not connect within 3s"), "{}", message(&silent));
     let missing = only_verdict(&scenarios, DeviceChoice::Exec { command: "/nonexistent/firmware --url {url}".into() });
     assert_eq!(missing.name(), "error", "{missing:?}");
-    assert!(message(&missing).contains("exited"), "{}", message(&missing));
+    assert!(message(&missing).contains("exited without connecting"), "{}", message(&missing));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A device that connects and dies at once failed on the wire; it did connect.
+#[test]
+fn a_device_that_crashes_after_connecting_fails_on_the_link_it_opened() {
+    let dir = temp_dir("crash");
+    let file = dir.join("crash.yaml");
+    std::fs::write(&file, "id: x.crash\ntitle: t\nrequirements: [D7]\nrole: cloud\nsteps:\n  - accept: { within: 5s }\n  - receive: { cmd: register, within: 2s }\n  - no_reply: {}\n  - receive: { cmd: active, within: 20s }\n").unwrap();
+    let scenarios = load_paths(&[file]).unwrap();
+    // The reference device as a process, killed as soon as its register is out.
+    let command = format!("{} & pid=$!; sleep 1; kill -9 $pid; exit 3", device_sim_command(""));
+    let verdict = only_verdict(&scenarios, DeviceChoice::Exec { command });
+    assert_eq!(verdict.name(), "fail", "{verdict:?}");
+    assert!(!message(&verdict).contains("without connecting"), "{}", message(&verdict));
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -46,7 +46,8 @@ pub(crate) fn forward(listener: tokio::net::TcpListener, tx: mpsc::Sender<Incomi
 
 /// What runs the device for one session; stopping it ends the device.
 pub(crate) trait Running: Send {
-    /// `Some(why)` once the device is gone for good (a process that exited).
+    /// `Some(how)` once the device is gone for good (a process that exited): its exit status
+    /// and last output, as a clause that follows "the device command exited ...".
     fn exited(&mut self) -> Option<String> {
         None
     }
@@ -75,6 +76,8 @@ pub(crate) struct Link {
     control: Option<mpsc::UnboundedSender<SimControl>>,
     running: Box<dyn Running>,
     capabilities: DeviceCapabilities,
+    /// Connections handed to the session so far.
+    accepted: usize,
 }
 
 impl Link {
@@ -84,7 +87,7 @@ impl Link {
         control: Option<mpsc::UnboundedSender<SimControl>>,
         running: Box<dyn Running>,
     ) -> Link {
-        Link { incoming, failed_handshakes: Vec::new(), control, running, capabilities }
+        Link { incoming, failed_handshakes: Vec::new(), control, running, capabilities, accepted: 0 }
     }
 }
 
@@ -93,18 +96,35 @@ impl DeviceLink for Link {
         self.capabilities
     }
 
-    /// A device process that exited is an error naming its exit and output.
+    /// A device process that exited is an error naming its exit and output. A connection it
+    /// made before it exited is taken first: the session then sees the link end, which is
+    /// the device's doing.
     fn accept(&mut self, deadline: tokio::time::Instant) -> BoxFuture<'_, Option<Result<(WsStream, String), TargetError>>> {
         Box::pin(async move {
             loop {
+                match self.incoming.try_recv() {
+                    Ok(Ok(x)) => {
+                        self.accepted += 1;
+                        return Some(Ok(x));
+                    }
+                    Ok(Err(e)) => {
+                        self.failed_handshakes.push(e);
+                        continue;
+                    }
+                    Err(_) => {}
+                }
                 if let Some(why) = self.running.exited() {
-                    return Some(Err(TargetError::Failed(why)));
+                    let when = if self.accepted == 0 { "without connecting" } else { "after its last connection, without connecting again" };
+                    return Some(Err(TargetError::Failed(format!("the device command exited {when}{why}"))));
                 }
                 // Poll the process now and then; otherwise just wait for a connection.
                 let step = if self.running.polled() { Duration::from_millis(200) } else { Duration::from_secs(3600) };
                 let until = deadline.min(tokio::time::Instant::now() + step);
                 match tokio::time::timeout_at(until, self.incoming.recv()).await {
-                    Ok(Some(Ok(x))) => return Some(Ok(x)),
+                    Ok(Some(Ok(x))) => {
+                        self.accepted += 1;
+                        return Some(Ok(x));
+                    }
                     Ok(Some(Err(e))) => self.failed_handshakes.push(e),
                     Ok(None) => return Some(Err(TargetError::failed("the device target stopped"))),
                     Err(_) if tokio::time::Instant::now() >= deadline => return None,

@@ -92,7 +92,7 @@ impl Running for Process {
     fn exited(&mut self) -> Option<String> {
         let status = self.child.try_wait().ok().flatten()?;
         let tail = self.stderr.lock().unwrap_or_else(|p| p.into_inner()).join("\n");
-        Some(format!("the device command exited ({status}) without connecting; its last output:\n{tail}"))
+        Some(format!(" ({status}); its last output:\n{tail}"))
     }
 
     fn polled(&self) -> bool {
