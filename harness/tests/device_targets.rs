@@ -125,18 +125,24 @@ enum Rogue {
     ReuseReqId,
 }
 
-/// Connects to `addr` (retrying until the harness listens) and misbehaves.
-async fn rogue_device(addr: std::net::SocketAddr, mode: Rogue) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut ws = loop {
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Connects to `addr`, retrying until the harness listens or `deadline` passes.
+async fn connect_retrying(addr: std::net::SocketAddr, deadline: Instant) -> Option<Ws> {
+    loop {
         if let Ok((ws, _)) = tokio_tungstenite::connect_async(format!("ws://{addr}/")).await {
-            break ws;
+            return Some(ws);
         }
         if Instant::now() > deadline {
-            return;
+            return None;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    }
+}
+
+/// Connects to `addr` (retrying until the harness listens) and misbehaves.
+async fn rogue_device(addr: std::net::SocketAddr, mode: Rogue) {
+    let Some(mut ws) = connect_retrying(addr, Instant::now() + Duration::from_secs(10)).await else { return };
     match mode {
         Rogue::Garbage => {
             let _ = ws.send(Message::text("\u{1}not json at all")).await;
@@ -190,15 +196,7 @@ fn a_listen_port_in_use_is_an_error_not_a_device_failure() {
 async fn cached_secret_device(addr: std::net::SocketAddr, links: usize) {
     let deadline = Instant::now() + Duration::from_secs(15);
     for link in 0..links {
-        let mut ws = loop {
-            if let Ok((ws, _)) = tokio_tungstenite::connect_async(format!("ws://{addr}/")).await {
-                break ws;
-            }
-            if Instant::now() > deadline {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
+        let Some(mut ws) = connect_retrying(addr, deadline).await else { return };
         let _ = ws.send(Message::text(format!(r#"{{"cmd":"register","headers":{{"req_id":"r{link}"}},"body":{{}}}}"#))).await;
         let _ = tokio::time::timeout(Duration::from_secs(3), ws.next()).await;
         let _ = ws.send(Message::text(format!(r#"{{"cmd":"subscribe_corp","headers":{{"req_id":"s{link}"}},"body":{{"secret":"cached","firmware_version":"1"}}}}"#))).await;
