@@ -3,15 +3,16 @@
 use super::rules;
 use crate::profile::{Frame, RoleMonitor, Violation, WireEvent};
 use serde_json::Value;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 /// Reads the wire events and reports rule violations by the cloud.
 #[derive(Default)]
 pub struct CloudMonitor {
     strict_codes: bool,
-    /// req_ids the harness sent, per connection.
-    sent: BTreeMap<String, HashSet<String>>,
+    /// Per connection and req_id: how many requests the harness sent with it, and how many
+    /// replies echoed it (C1: a reply echoes *the* request, so one reply per request).
+    sent: BTreeMap<String, HashMap<String, (u32, u32)>>,
 }
 
 impl CloudMonitor {
@@ -30,7 +31,7 @@ impl RoleMonitor for CloudMonitor {
         match *event {
             WireEvent::Sent { conn, frame: Frame::Json { json } } => {
                 if let Some(id) = json.pointer("/headers/req_id").and_then(Value::as_str) {
-                    self.sent.entry(conn.to_string()).or_default().insert(id.to_string());
+                    self.sent.entry(conn.to_string()).or_default().entry(id.to_string()).or_default().0 += 1;
                 }
                 Vec::new()
             }
@@ -42,7 +43,7 @@ impl RoleMonitor for CloudMonitor {
 
 impl CloudMonitor {
 
-    fn check(&self, conn: &str, frame: &Frame) -> Vec<Violation> {
+    fn check(&mut self, conn: &str, frame: &Frame) -> Vec<Violation> {
         let json = match frame {
             Frame::Json { json } => json,
             Frame::Text { text, .. } => {
@@ -72,10 +73,52 @@ impl CloudMonitor {
             Some(code) => out.extend(rules::check_error_advice(json, code, self.strict_codes)),
         }
         if let Some(id) = json.pointer("/headers/req_id").and_then(Value::as_str) {
-            if !self.sent.get(conn).is_some_and(|s| s.contains(id)) {
-                out.push(Violation::fail("C1", format!("[{conn}] reply echoes req_id {id:?}, which the harness never sent on this connection")));
+            match self.sent.get_mut(conn).and_then(|s| s.get_mut(id)) {
+                None => out.push(Violation::fail("C1", format!("[{conn}] reply echoes req_id {id:?}, which the harness never sent on this connection"))),
+                Some((sent, replies)) => {
+                    *replies += 1;
+                    if *replies > *sent {
+                        out.push(Violation::fail("C1", format!("[{conn}] a second reply to the request with req_id {id:?}: one request, one reply")));
+                    }
+                }
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+    use serde_json::json;
+
+    fn request(id: &str) -> Frame {
+        Frame::Json { json: json!({"cmd": "ping", "headers": {"req_id": id}}) }
+    }
+
+    fn reply(id: &str) -> Frame {
+        Frame::Json { json: json!({"headers": {"req_id": id}, "errcode": 0, "errmsg": "ok"}) }
+    }
+
+    /// Feeds (harness sent?, frame) on link `a`; the rules broken, in order.
+    fn rules(script: &[(bool, Frame)]) -> Vec<&'static str> {
+        let mut m = CloudMonitor::new(true);
+        let mut out = Vec::new();
+        for (sent, frame) in script {
+            let e = if *sent { WireEvent::Sent { conn: "a", frame } } else { WireEvent::Received { conn: "a", frame } };
+            out.extend(m.observe(Duration::ZERO, &e));
+        }
+        out.into_iter().map(|v| v.rule).collect()
+    }
+
+    #[rstest]
+    #[case::one_reply(vec![(true, request("1")), (false, reply("1"))], vec![])]
+    #[case::two_requests_two_replies(vec![(true, request("1")), (true, request("1")), (false, reply("1")), (false, reply("1"))], vec![])]
+    #[case::duplicate_reply(vec![(true, request("1")), (false, reply("1")), (false, reply("1"))], vec!["C1"])]
+    #[case::unknown_req_id(vec![(true, request("1")), (false, reply("2"))], vec!["C1"])]
+    #[case::not_json(vec![(false, Frame::Text { text: "oops".into(), len: 4 })], vec!["C1"])]
+    fn one_reply_per_request(#[case] script: Vec<(bool, Frame)>, #[case] broken: Vec<&str>) {
+        assert_eq!(rules(&script), broken);
     }
 }
