@@ -158,3 +158,17 @@ fn a_reaction_comes_after_its_cause(#[case] push: &str, #[case] verdict: &str) {
     let r = run(&cloud_scenario(&format!("{LOGIN}{tail}")), sim(&[]));
     assert_eq!(r.verdict.name(), verdict, "{:?}", r.verdict);
 }
+
+/// On the virtual clock nested repeats take no scenario time; the wall-clock budget still
+/// ends them, as the harness's own limit (`error`), not the device's failure.
+#[test]
+fn a_scenario_that_outlives_its_wall_budget_is_an_error() {
+    let text = format!("{HEAD}steps:\n{REGISTER}  - repeat: {{ times: 1000, steps: [ {{ repeat: {{ times: 1000, steps: [ {{ delay: 0s }} ] }} }} ] }}\n");
+    let scenario = load_str(Path::new("v.yaml"), &text).unwrap_or_else(|e| panic!("{}", e.render()));
+    let config = RunConfig { device: Some(sim(&[]).build()), wall_budget: std::time::Duration::from_millis(300), ..hwconform::targets::defaults() };
+    let started = std::time::Instant::now();
+    let r = run_library(&[scenario], config).pop().expect("one result");
+    let Verdict::Error(f) = &r.verdict else { panic!("{:?}", r.verdict) };
+    assert!(f.message.contains("wall-clock budget of 300ms"), "{}", f.message);
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "{:?}", started.elapsed());
+}

@@ -110,9 +110,12 @@ pub struct RunArgs {
     /// Default bound of each waiting step.
     #[arg(long, value_parser = duration_arg, default_value = "10s", value_name = "DURATION")]
     pub step_timeout: Duration,
-    /// Bound on each whole scenario.
+    /// Bound on each whole scenario, on the scenario clock (virtual for in-process targets).
     #[arg(long, value_parser = duration_arg, default_value = "10m", value_name = "DURATION")]
     pub deadline: Duration,
+    /// Bound on each whole scenario in wall time, whatever its scenario clock says.
+    #[arg(long, value_parser = duration_arg, default_value = "10m", value_name = "DURATION")]
+    pub wall_budget: Duration,
     /// Where reports go: DIR/junit.xml and DIR/run.json.
     #[arg(long, default_value = "reports", value_name = "DIR")]
     pub reports: PathBuf,

@@ -65,6 +65,7 @@ pub(super) fn run(args: RunArgs) -> i32 {
         fleet: Arc::new(fleet),
         step_timeout: args.step_timeout,
         deadline: args.deadline,
+        wall_budget: args.wall_budget,
         judges: vec![std::sync::Arc::new(crate::check::golden::GoldenJudge(crate::check::golden::GoldenConfig {
             mode: args.golden.map(Into::into).unwrap_or_default(),
             dir: args.golden_dir.clone(),

@@ -32,7 +32,11 @@ pub struct RunConfig {
     pub fleet: Arc<Fleet>,
     pub jobs: usize,
     pub step_timeout: Duration,
+    /// Bound on each scenario on its own clock (virtual in-process).
     pub deadline: Duration,
+    /// Bound on each scenario in wall time: on the virtual clock a scenario of a million
+    /// steps takes no scenario time at all, yet it must end.
+    pub wall_budget: Duration,
     /// Applied in order to every finished scenario before it is emitted (none by default in
     /// the library; the CLI adds the golden comparison).
     pub judges: Vec<Arc<dyn Judge>>,
@@ -50,6 +54,7 @@ impl Default for RunConfig {
             jobs: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
             step_timeout: Duration::from_secs(10),
             deadline: Duration::from_secs(600),
+            wall_budget: Duration::from_secs(600),
             judges: Vec::new(),
             profile: crate::profile::default_profile(),
         }
@@ -296,6 +301,7 @@ impl Runner {
             start_unix,
             step_timeout: self.config.step_timeout,
             deadline: self.config.deadline,
+            wall_budget: self.config.wall_budget,
             profile: self.config.profile.clone(),
         };
         Ok(session::run(sc, target, setup).await)

@@ -33,6 +33,8 @@ pub struct SessionSetup {
     pub start_unix: u64,
     pub step_timeout: Duration,
     pub deadline: Duration,
+    /// See [`crate::engine::RunConfig::wall_budget`].
+    pub wall_budget: Duration,
     pub profile: Arc<dyn Profile>,
 }
 
@@ -156,6 +158,9 @@ struct Session<'a> {
     findings: Vec<Finding>,
     /// The test body has started (a scenario without a `purpose` step is all body).
     in_body: bool,
+    /// When the scenario must end in wall time.
+    wall_deadline: std::time::Instant,
+    wall_budget: Duration,
     /// Set by `one_of` for the first step of the branch it took: that step's window opened
     /// when `one_of` began.
     window_start: Option<Duration>,
@@ -197,6 +202,8 @@ pub async fn run(scenario: &Scenario, target: Target, setup: SessionSetup) -> Se
         in_body: !scenario.steps.iter().any(|s| matches!(s.kind, StepKind::Purpose(_))),
         window_start: None,
         pushed_at: BTreeMap::new(),
+        wall_deadline: std::time::Instant::now() + setup.wall_budget,
+        wall_budget: setup.wall_budget,
     };
     let deadline = scenario.deadline.unwrap_or(setup.deadline);
     let result = match session.applicable() {
@@ -426,6 +433,13 @@ impl<'a> Session<'a> {
             for (i, step) in steps.iter().enumerate() {
                 let index = if prefix.is_empty() { format!("{}", i + 1) } else { format!("{prefix}.{}", i + 1) };
                 let at = At { index: index.clone(), kind: step.kind.name(), span: step.span };
+                if std::time::Instant::now() >= self.wall_deadline {
+                    return Err(at.error(format!(
+                        "the scenario used its wall-clock budget of {} before this step (--wall-budget); its scenario clock reads {}",
+                        format_duration(self.wall_budget),
+                        format_duration(self.now())
+                    )));
+                }
                 self.rec.record(TranscriptEvent::Step { index: index.clone(), kind: at.kind.to_string(), line: step.span.line });
                 let result = self.step(&step.kind, &at).await;
                 self.window_start = None;
