@@ -34,6 +34,9 @@ pub struct SessionSetup {
     pub step_timeout: Duration,
     pub deadline: Duration,
     pub profile: Arc<dyn Profile>,
+    /// Cloud role: the first `accept` waits at least this long (how long the device under
+    /// test says it takes to start and connect); zero for none.
+    pub boot_time: Duration,
 }
 
 /// What the session talks to.
@@ -148,6 +151,8 @@ struct Session<'a> {
     /// Cloud role: named moments for `timing`, as transcript positions (many frames can share
     /// one instant on the virtual clock, so time alone cannot say what came after).
     marks: BTreeMap<String, usize>,
+    /// The lower bound of the first `accept`'s wait, until that accept runs.
+    boot_time: Option<Duration>,
 }
 
 /// Runs `scenario` to a verdict. Never panics on target behaviour; every wait is bounded.
@@ -179,6 +184,7 @@ pub async fn run(scenario: &Scenario, target: Target, setup: SessionSetup) -> Se
         received_cmds: BTreeMap::new(),
         second_link_since: None,
         marks: BTreeMap::new(),
+        boot_time: Some(setup.boot_time).filter(|d| !d.is_zero()),
     };
     let deadline = scenario.deadline.unwrap_or(setup.deadline);
     let result = match session.applicable() {
