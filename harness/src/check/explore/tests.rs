@@ -36,7 +36,7 @@ fn cloud(actions: &[CloudAction]) -> String {
 }
 
 fn device(actions: &[DeviceAction]) -> String {
-    let g = DeviceModel::generate(DeviceSetup { device_control: true }, actions);
+    let g = DeviceModel::generate(DeviceSetup { device_control: true, implemented: super::device::Implemented::ALL }, actions);
     let t = text(&g.steps, "cloud", g.requires);
     load_str(Path::new("x.yaml"), &t).unwrap_or_else(|e| panic!("{}\n{t}", e.render()));
     t
@@ -128,7 +128,7 @@ proptest! {
 
     /// Whatever the sequence, the device generator writes a scenario that loads, and ends.
     #[test]
-    fn device_scenarios_load(actions in proptest::collection::vec(super::device::action(DeviceSetup { device_control: true }), 1..30)) {
+    fn device_scenarios_load(actions in proptest::collection::vec(super::device::action(DeviceSetup { device_control: true, implemented: super::device::Implemented::ALL }), 1..30)) {
         device(&actions);
     }
 }
