@@ -84,12 +84,13 @@ pub fn cli_explore(args: ExploreArgs) -> i32 {
         Ok(f) => f,
         Err(e) => return super::report_error::usage_error(&e),
     };
-    let ics = match &args.ics {
-        Some(path) => match super::ics::load(path, &*crate::profile::default_profile()) {
-            Ok(i) => Some(Arc::new(i)),
-            Err(code) => return code,
-        },
-        None => None,
+    let device = match &target {
+        ExploreTarget::Device(d) => Some(d),
+        ExploreTarget::Cloud(_) => None,
+    };
+    let ics = match super::ics::for_run(args.ics.as_deref(), device, &fleet, &*crate::profile::default_profile()) {
+        Ok(i) => i,
+        Err(code) => return code,
     };
     let options = ExploreOptions {
         ics,

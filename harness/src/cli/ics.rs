@@ -61,7 +61,7 @@ pub(super) fn load(path: &Path, profile: &dyn Profile) -> Result<Ics, i32> {
     })
 }
 
-/// The statement a run uses for its device: `--ics FILE` when given; for the reference
+/// The statement a run (or an exploration) uses for its device: `--ics FILE` when given; for the reference
 /// device without one, its own (every feature, seed-provisioned when the fleet has a seed);
 /// for another device without one, none — verdicts then assume every feature, and a
 /// warning says so.

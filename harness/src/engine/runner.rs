@@ -75,7 +75,7 @@ pub enum RunError {
     #[error("the device fleet is empty: give at least one identity")]
     EmptyFleet,
     /// Fail-closed: a selected scenario needs something the ICS does not say either way.
-    #[error("the ICS {} does not say `{key}`, which scenario {scenario} ({}) needs: add `{key} = true` or `false`", .ics.display(), .file.display())]
+    #[error("the ICS {} does not say `{key}`, which scenario {scenario} ({}) needs: {}", .ics.display(), .file.display(), Ics::how_to_state(.key))]
     IcsIncomplete { key: String, ics: PathBuf, scenario: String, file: PathBuf },
 }
 

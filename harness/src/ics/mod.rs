@@ -140,6 +140,14 @@ impl Ics {
         Applicability::Applicable
     }
 
+    /// How to state `key` in the file (for an error about a missing one).
+    pub fn how_to_state(key: &str) -> String {
+        match key {
+            "provisioning" => "add `provisioning = \"per-device\"` or `\"seed\"` at the top".to_string(),
+            _ => format!("add `{key} = true` or `{key} = false` under [features]"),
+        }
+    }
+
     /// What reports show of the statement.
     pub fn summary(&self) -> IcsSummary {
         IcsSummary {
