@@ -795,6 +795,7 @@ fn render_scenario(id: &str, requirements: &[String], role: Role, steps: &[GenSt
         tags: Vec::new(),
         role,
         requires: Vec::new(),
+        features: Vec::new(),
         devices: vec!["dev".into()],
         vars: Default::default(),
         deadline: None,

@@ -100,7 +100,7 @@ fn summary(results: &[ScenarioResult]) -> RunSummary {
 }
 
 fn events(results: &[ScenarioResult]) -> Vec<RunEvent> {
-    let mut ev = vec![RunEvent::RunStarted { scenarios: results.len(), target: "mock".into() }];
+    let mut ev = vec![RunEvent::RunStarted { scenarios: results.len(), target: "mock".into(), ics: None }];
     for r in results {
         ev.push(RunEvent::ScenarioStarted { id: r.id.clone() });
         ev.push(RunEvent::ScenarioFinished(std::sync::Arc::new(r.clone())));

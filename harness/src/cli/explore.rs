@@ -46,6 +46,10 @@ pub struct ExploreArgs {
     pub identities: Vec<String>,
     #[command(flatten)]
     pub fleet: FleetArgs,
+    /// The device's implementation conformance statement (TOML): only what it says `true`
+    /// is exercised (a feature it leaves out is not).
+    #[arg(long, value_name = "FILE")]
+    pub ics: Option<PathBuf>,
 }
 
 fn duration_arg(s: &str) -> Result<Duration, String> {
@@ -80,7 +84,16 @@ pub fn cli_explore(args: ExploreArgs) -> i32 {
         Ok(f) => f,
         Err(e) => return super::report_error::usage_error(&e),
     };
+    let device = match &target {
+        ExploreTarget::Device(d) => Some(d),
+        ExploreTarget::Cloud(_) => None,
+    };
+    let ics = match super::ics::for_run(args.ics.as_deref(), device, &fleet, &*crate::profile::default_profile()) {
+        Ok(i) => i,
+        Err(code) => return code,
+    };
     let options = ExploreOptions {
+        ics,
         seed: args.seed,
         cases: args.cases,
         time: args.time,

@@ -14,6 +14,7 @@ pub mod diff;
 pub mod exit;
 pub mod explore;
 pub mod golden;
+pub mod ics;
 pub mod list;
 pub mod mock;
 pub mod report_error;
@@ -56,6 +57,8 @@ pub enum Command {
     Diff(diff::DiffArgs),
     /// Explore random protocol sequences against a cloud or a device.
     Explore(explore::ExploreArgs),
+    /// Implementation conformance statements: print the template, check a file.
+    Ics(ics::IcsArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -81,9 +84,14 @@ pub struct RunArgs {
     #[arg(long, default_value = "mock", value_name = "mock|URL|none")]
     pub cloud: String,
     /// The device for cloud-role scenarios: `sim`, `sim:fault=NAME[,NAME...]`, `listen:ADDR`,
-    /// `exec:CMD` (with {url}, {sn}, {secret_no}) or `none`.
+    /// `exec:CMD` (with {url}, {sn}, {secret_no}, {seed_secret_no}) or `none`.
     #[arg(long, default_value = "sim", value_name = "TARGET")]
     pub device: String,
+    /// The device's implementation conformance statement (TOML; `hwconform ics template`):
+    /// scenarios needing what it says `false` are skipped as not applicable, one needing
+    /// what it leaves out stops the run (exit 2). Default for `--device sim`: every feature.
+    #[arg(long, value_name = "FILE")]
+    pub ics: Option<PathBuf>,
     /// A command run before each cloud-role scenario (power-cycle relay, factory reset).
     #[arg(long, value_name = "CMD")]
     pub device_reset: Option<String>,
@@ -194,6 +202,7 @@ pub fn main() -> i32 {
         Command::Golden(args) => golden::cli_golden(args),
         Command::Diff(args) => diff::cli_diff(args),
         Command::Explore(args) => explore::cli_explore(args),
+        Command::Ics(args) => ics::cli_ics(args),
     }
 }
 

@@ -5,7 +5,7 @@ use super::exit::{EXIT_FAILED, EXIT_OK};
 use super::list::{load, selected};
 use super::report_error::{self, usage};
 use super::{fleet, RunArgs};
-use crate::engine::runner::{RunConfig, Runner};
+use crate::engine::runner::{RunConfig, RunError, Runner};
 use crate::targets::mock_cloud::MockCloudTarget;
 use crate::targets::{CloudChoice, DeviceChoice};
 use crate::profile::CloudTimings;
@@ -51,16 +51,21 @@ pub(super) fn run(args: RunArgs) -> i32 {
     let device = match args.device.as_str() {
         "none" => None,
         text => match DeviceChoice::parse(text) {
-            Ok(d) => Some(d.build()),
+            Ok(d) => Some(d),
             Err(e) => return usage(e),
         },
+    };
+    let profile = crate::profile::default_profile();
+    let ics = match super::ics::for_run(args.ics.as_deref(), device.as_ref(), &fleet, &*profile) {
+        Ok(i) => i,
+        Err(code) => return code,
     };
     let mut timings = CloudTimings::FAQ;
     timings.heartbeat_timeout = args.heartbeat_timeout.unwrap_or(timings.heartbeat_timeout);
     timings.subscribe_window = args.subscribe_window.unwrap_or(timings.subscribe_window);
     let mut config = RunConfig {
         cloud: cloud.map(|c| c.build(timings)),
-        device,
+        device: device.map(|d| d.build()),
         device_reset: args.device_reset.clone(),
         fleet: Arc::new(fleet),
         step_timeout: args.step_timeout,
@@ -71,6 +76,8 @@ pub(super) fn run(args: RunArgs) -> i32 {
             dir: args.golden_dir.clone(),
             explicit: args.golden.is_some(),
         }))],
+        profile,
+        ics,
         ..RunConfig::default()
     };
     if let Some(j) = args.jobs {
@@ -91,6 +98,7 @@ pub(super) fn run(args: RunArgs) -> i32 {
     });
     let summary = match outcome {
         Ok(s) => s,
+        Err(e @ RunError::IcsIncomplete { .. }) => return report_error::usage_error(&e),
         Err(e) => return report_error::error(&e),
     };
     if let Some(e) = report_error {

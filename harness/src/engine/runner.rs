@@ -8,11 +8,13 @@ use super::judge::{Judge, JudgeContext};
 use super::session::{self, SessionSetup, Target};
 use super::target::{self, CloudLink, CloudTarget, DeviceStart, DeviceTarget, TargetError};
 use super::verdict::{Failure, RunSummary, ScenarioResult, Verdict};
+use crate::ics::{Applicability, Ics};
 use crate::profile::Profile;
 use crate::profile::fleet::{Fleet, FleetDevice};
 use crate::scenario::{visit_steps, Capability, Role, Scenario, StepKind};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
@@ -42,6 +44,11 @@ pub struct RunConfig {
     pub judges: Vec<Arc<dyn Judge>>,
     /// The protocol the sessions speak: every WeCom rule the engine applies comes from here.
     pub profile: Arc<dyn Profile>,
+    /// What the device under test implements. A cloud-role scenario that needs something it
+    /// says `false` is skipped as not applicable; one that needs something it does not
+    /// mention stops the run before it starts ([`RunError::IcsIncomplete`]). `None`: every
+    /// feature is assumed, and the seed follows the fleet.
+    pub ics: Option<Arc<Ics>>,
 }
 
 impl Default for RunConfig {
@@ -57,6 +64,7 @@ impl Default for RunConfig {
             wall_budget: Duration::from_secs(600),
             judges: Vec::new(),
             profile: crate::profile::default_profile(),
+            ics: None,
         }
     }
 }
@@ -71,6 +79,9 @@ pub enum RunError {
     },
     #[error("the device fleet is empty: give at least one identity")]
     EmptyFleet,
+    /// Fail-closed: a selected scenario needs something the ICS does not say either way.
+    #[error("the ICS {} does not say `{key}`, which scenario {scenario} ({}) needs: {}", .ics.display(), .file.display(), Ics::how_to_state(.key))]
+    IcsIncomplete { key: String, ics: PathBuf, scenario: String, file: PathBuf },
 }
 
 /// What the run decided once, shared by every scenario.
@@ -102,6 +113,7 @@ impl Runner {
         if self.config.fleet.devices.is_empty() {
             return Err(RunError::EmptyFleet);
         }
+        self.check_ics(scenarios)?;
         let has = |role: Role| scenarios.iter().any(|s| s.role == role && s.manual.is_none());
         let shared_cloud = match &self.config.cloud {
             Some(cloud) if has(Role::Device) => {
@@ -128,7 +140,8 @@ impl Runner {
             jobs = jobs.min((self.config.fleet.devices.len() / per_scenario).max(1));
         }
         let shared = Shared { shared_cloud, per_scenario };
-        on_event(RunEvent::RunStarted { scenarios: scenarios.len(), target: self.describe() });
+        let ics = self.config.ics.as_ref().filter(|_| self.config.device.is_some()).map(|i| i.summary());
+        on_event(RunEvent::RunStarted { scenarios: scenarios.len(), target: self.describe(), ics });
         let fixed = self.fixed_identities(scenarios);
         let next = AtomicUsize::new(0);
         let (tx, rx) = mpsc::channel::<(usize, ScenarioResult)>();
@@ -167,6 +180,18 @@ impl Runner {
         summary.wall_time = started.elapsed();
         on_event(RunEvent::RunFinished(summary.clone()));
         Ok(summary)
+    }
+
+    /// Every selected cloud-role scenario's needs are stated by the ICS, true or false
+    /// (nothing is assumed of the device where the statement is silent).
+    pub fn check_ics(&self, scenarios: &[Scenario]) -> Result<(), RunError> {
+        let (Some(ics), Some(_)) = (&self.config.ics, &self.config.device) else { return Ok(()) };
+        for sc in scenarios.iter().filter(|s| s.role == Role::Cloud) {
+            if let Applicability::Unknown { key } = ics.applicability(&sc.features, sc.requires.contains(&Capability::Seed)) {
+                return Err(RunError::IcsIncomplete { key, ics: ics.path.clone(), scenario: sc.id.value.clone(), file: sc.source.path.clone() });
+            }
+        }
+        Ok(())
     }
 
     /// Whether the role's target is the default one the goldens record.
@@ -235,6 +260,17 @@ impl Runner {
             scenario_time,
             transcript,
         };
+        // What the device does not implement is not applicable, manual checks included.
+        if let (Role::Cloud, Some(ics)) = (sc.role, &self.config.ics) {
+            match ics.applicability(&sc.features, sc.requires.contains(&Capability::Seed)) {
+                Applicability::Applicable => {}
+                Applicability::NotApplicable { reason } => return result(Verdict::Skip { reason }, Vec::new(), Default::default(), Duration::ZERO),
+                Applicability::Unknown { key } => {
+                    let reason = format!("the ICS {} does not say `{key}`", ics.path.display());
+                    return result(Verdict::Error(Failure::new(reason)), Vec::new(), Default::default(), Duration::ZERO);
+                }
+            }
+        }
         if let Some(instructions) = &sc.manual {
             return result(Verdict::Manual { instructions: instructions.clone() }, Vec::new(), Default::default(), Duration::ZERO);
         }
@@ -303,6 +339,11 @@ impl Runner {
             deadline: self.config.deadline,
             wall_budget: self.config.wall_budget,
             profile: self.config.profile.clone(),
+            boot_time: match (sc.role, &self.config.ics, self.config.device.as_ref().map(|d| d.capabilities().in_process)) {
+                // The reference device boots at once on the virtual clock.
+                (Role::Cloud, Some(ics), Some(false)) => ics.lab.boot_time,
+                _ => Duration::ZERO,
+            },
         };
         Ok(session::run(sc, target, setup).await)
     }

@@ -5,12 +5,14 @@
 //! The engine holds an `Arc<dyn Profile>` and asks it; it never reaches past it. The WeCom
 //! smart-hardware protocol is [`wecom::WeComProfile`], in its own folder.
 
+pub mod feature;
 pub mod fleet;
 pub mod frame;
 pub mod identity;
 pub mod rule;
 pub mod wecom;
 
+pub use feature::Feature;
 pub use fleet::{Fleet, FleetDevice, FleetError};
 pub use frame::Frame;
 pub use identity::{DeviceIdentity, Secret};
@@ -154,6 +156,9 @@ pub trait Profile: Send + Sync {
 
     /// Whether `id` names an obligation of the protocol.
     fn is_obligation(&self, id: &str) -> bool;
+    /// The optional areas a device may leave out: the keys of an implementation conformance
+    /// statement's `[features]` and the feature names scenarios may require.
+    fn ics_features(&self) -> &'static [Feature];
     /// The monitors of a cloud target (the harness plays a device).
     fn cloud_monitors(&self, strict_codes: bool) -> Vec<Box<dyn RoleMonitor>>;
     /// The monitors of a device target (the harness plays the cloud).

@@ -29,6 +29,9 @@
 //! - `version` changes only when a field is removed or changes meaning; new fields may be
 //!   added within a version.
 //! - `target` is the target name from `RunStarted` (empty if the run never started).
+//! - `ics` (after `target`, only when the run had a device target and an implementation
+//!   conformance statement for it): `{ "vendor", "model", "firmware_version",
+//!   "provisioning": "per-device" | "seed" | null, "features": { "door": true, ... } }`.
 //! - `summary` is the engine's [`RunSummary`](crate::engine::RunSummary); `scenarios` are
 //!   [`ScenarioResult`]s **sorted by id**, so two runs diff line by line whatever order the
 //!   scenarios finished in.
@@ -43,6 +46,7 @@
 
 use super::sink::{write_file, ReportError, Reporter};
 use crate::engine::{RunEvent, RunSummary, ScenarioResult};
+use crate::ics::IcsSummary;
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -54,6 +58,8 @@ pub const JSON_FORMAT_VERSION: u32 = 1;
 pub struct RunReport<'a> {
     pub version: u32,
     pub target: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ics: Option<&'a IcsSummary>,
     pub summary: &'a RunSummary,
     pub scenarios: Vec<&'a ScenarioResult>,
 }
@@ -63,7 +69,7 @@ impl<'a> RunReport<'a> {
     pub fn new(target: &'a str, summary: &'a RunSummary, results: &'a [ScenarioResult]) -> RunReport<'a> {
         let mut scenarios: Vec<&ScenarioResult> = results.iter().collect();
         scenarios.sort_by(|a, b| a.id.cmp(&b.id));
-        RunReport { version: JSON_FORMAT_VERSION, target, summary, scenarios }
+        RunReport { version: JSON_FORMAT_VERSION, target, ics: None, summary, scenarios }
     }
 
     /// The document as pretty JSON with a final newline.
@@ -78,6 +84,7 @@ impl<'a> RunReport<'a> {
 pub struct JsonReporter {
     path: PathBuf,
     target: String,
+    ics: Option<IcsSummary>,
     results: Vec<ScenarioResult>,
 }
 
@@ -85,7 +92,7 @@ impl JsonReporter {
     /// A reporter that will write to `path` (the CLI passes `reports/run.json`); parent
     /// directories are created when the file is written.
     pub fn new(path: impl Into<PathBuf>) -> JsonReporter {
-        JsonReporter { path: path.into(), target: String::new(), results: Vec::new() }
+        JsonReporter { path: path.into(), target: String::new(), ics: None, results: Vec::new() }
     }
 
     pub fn path(&self) -> &std::path::Path {
@@ -96,14 +103,16 @@ impl JsonReporter {
 impl Reporter for JsonReporter {
     fn on_event(&mut self, event: &RunEvent) -> Result<(), ReportError> {
         match event {
-            RunEvent::RunStarted { scenarios, target } => {
+            RunEvent::RunStarted { scenarios, target, ics } => {
                 self.target = target.clone();
+                self.ics = ics.clone();
                 self.results = Vec::with_capacity(*scenarios);
             }
             RunEvent::ScenarioStarted { id: _ } => {}
             RunEvent::ScenarioFinished(result) => self.results.push((**result).clone()),
             RunEvent::RunFinished(summary) => {
-                let json = RunReport::new(&self.target, summary, &self.results)
+                let report = RunReport { ics: self.ics.as_ref(), ..RunReport::new(&self.target, summary, &self.results) };
+                let json = report
                     .to_json()
                     .map_err(|source| ReportError::Json { path: self.path.clone(), source })?;
                 write_file(&self.path, json.as_bytes())?;

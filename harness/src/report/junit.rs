@@ -12,7 +12,10 @@
 //!   message, location, expected/actual, the diff against the golden transcript and the last
 //!   frames; error → `<error>` likewise (type = rule id or `error`); skip →
 //!   `<skipped type="skip" message="<reason>">`;
-//! - `<system-out>` = the requirements and the rendered transcript.
+//! - `<system-out>` = the requirements and the rendered transcript;
+//! - when the run has an implementation conformance statement, the `device-target` suite
+//!   opens with `<properties>`: `ics.vendor`, `ics.model`, `ics.firmware_version`,
+//!   `ics.provisioning` and one `ics.features.<name>` (`true`/`false`) per feature.
 //!
 //! Text is copied from the results only; characters XML 1.0 cannot carry become U+FFFD.
 
@@ -20,6 +23,7 @@ use super::sink::{write_file, ReportError, Reporter};
 use super::terminal::{finding_line, location, render_transcript};
 use crate::engine::transcript::render_entry;
 use crate::engine::{Failure, RunEvent, ScenarioResult, Verdict};
+use crate::ics::IcsSummary;
 use crate::scenario::Role;
 use junit_report::{OffsetDateTime, Report, TestCase, TestCaseBuilder, TestSuite};
 use std::fmt::Write as _;
@@ -33,13 +37,14 @@ pub struct JunitReporter {
     path: PathBuf,
     started: Option<OffsetDateTime>,
     results: Vec<ScenarioResult>,
+    ics: Option<IcsSummary>,
 }
 
 impl JunitReporter {
     /// A reporter that will write to `path` (the CLI passes `reports/junit.xml`); parent
     /// directories are created when the file is written.
     pub fn new(path: impl Into<PathBuf>) -> JunitReporter {
-        JunitReporter { path: path.into(), started: None, results: Vec::new() }
+        JunitReporter { path: path.into(), started: None, results: Vec::new(), ics: None }
     }
 
     pub fn path(&self) -> &std::path::Path {
@@ -50,7 +55,8 @@ impl JunitReporter {
 impl Reporter for JunitReporter {
     fn on_event(&mut self, event: &RunEvent) -> Result<(), ReportError> {
         match event {
-            RunEvent::RunStarted { scenarios, target: _ } => {
+            RunEvent::RunStarted { scenarios, target: _, ics } => {
+                self.ics = ics.clone();
                 self.started = Some(OffsetDateTime::now_utc());
                 self.results = Vec::with_capacity(*scenarios);
             }
@@ -64,6 +70,9 @@ impl Reporter for JunitReporter {
                     .write_xml(&mut xml)
                     .map_err(|source| ReportError::Xml { path: self.path.clone(), source })?;
                 xml.push(b'\n');
+                if let Some(ics) = &self.ics {
+                    xml = with_properties(&String::from_utf8_lossy(&xml), suite_name(Role::Cloud), &properties(ics)).into_bytes();
+                }
                 write_file(&self.path, &xml)?;
             }
         }
@@ -155,6 +164,37 @@ fn test_case(r: &ScenarioResult, suite: &str) -> TestCase {
         tc.set_system_out(&cdata(&out));
     }
     tc
+}
+
+/// The ICS as JUnit properties (name, value), in a fixed order.
+fn properties(ics: &IcsSummary) -> Vec<(String, String)> {
+    let mut out = vec![
+        ("ics.vendor".to_string(), ics.vendor.clone()),
+        ("ics.model".to_string(), ics.model.clone()),
+        ("ics.firmware_version".to_string(), ics.firmware_version.clone()),
+        ("ics.provisioning".to_string(), ics.provisioning.map_or("unstated", |p| p.as_str()).to_string()),
+    ];
+    out.extend(ics.features.iter().map(|(k, v)| (format!("ics.features.{k}"), v.to_string())));
+    out
+}
+
+/// `xml` with a `<properties>` element as the first child of the suite named `suite` (the
+/// `junit-report` crate has no properties; the schema wants them before the test cases).
+fn with_properties(xml: &str, suite: &str, props: &[(String, String)]) -> String {
+    let name = format!(" name=\"{suite}\"");
+    let tag = xml.match_indices("<testsuite ").map(|(open, _)| (open, xml[open..].find('>').map_or(xml.len(), |e| open + e + 1))).find(|(open, end)| xml[*open..*end].contains(&name));
+    let Some((_, end)) = tag.filter(|(_, end)| !xml[..*end].ends_with("/>")) else { return xml.to_string() };
+    let mut block = String::from("<properties>");
+    for (name, value) in props {
+        let _ = write!(block, "<property name=\"{}\" value=\"{}\"/>", attr(name), attr(value));
+    }
+    block.push_str("</properties>");
+    format!("{}{block}{}", &xml[..end], &xml[end..])
+}
+
+/// Text for an XML attribute value.
+fn attr(text: &str) -> String {
+    xml_text(text).replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 /// The body of a `<failure>` or `<error>`: the message, where, what was expected and what

@@ -145,7 +145,7 @@ mod tests {
         ]);
         assert_eq!(multi.len(), 2);
         let events = [
-            RunEvent::RunStarted { scenarios: 0, target: "mock".into() },
+            RunEvent::RunStarted { scenarios: 0, target: "mock".into(), ics: None },
             RunEvent::ScenarioStarted { id: "x".into() },
             RunEvent::RunFinished(RunSummary::default()),
         ];

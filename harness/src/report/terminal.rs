@@ -28,7 +28,8 @@ pub struct TerminalOptions {
 /// Human-readable progress and results on a stream (normally stdout).
 ///
 /// Output, per event:
-/// - `RunStarted`: `running 12 scenarios against mock`
+/// - `RunStarted`: `running 12 scenarios against mock`, then with a statement for the device
+///   `device under test: Acme DC-100 firmware 2.3.1, per-device provisioning, features: ...`
 /// - `ScenarioFinished`: `PASS  <id> [<requirements>] <wall>s (scenario clock <t>s)`, then for
 ///   a fail or error an indented block (message, `--> file:line:col (step N, kind)`, rule,
 ///   `expected:` / `actual:`, `diff:` against the golden transcript, last frames) and for a
@@ -60,9 +61,12 @@ impl<W: Write> TerminalReporter<W> {
 impl<W: Write> Reporter for TerminalReporter<W> {
     fn on_event(&mut self, event: &RunEvent) -> Result<(), ReportError> {
         match event {
-            RunEvent::RunStarted { scenarios, target } => {
+            RunEvent::RunStarted { scenarios, target, ics } => {
                 let noun = if *scenarios == 1 { "scenario" } else { "scenarios" };
                 self.write(&format!("running {scenarios} {noun} against {target}\n"))?;
+                if let Some(ics) = ics {
+                    self.write(&format!("device under test: {}\n", ics.banner()))?;
+                }
             }
             // A scenario is reported once, when it has a verdict; with concurrency a start
             // line would interleave with other scenarios' results.

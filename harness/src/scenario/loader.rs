@@ -10,7 +10,8 @@ use super::model::*;
 use super::parse::*;
 use super::steps::{keys_of, parse_kind, reply::REPLY_SPEC_KEYS, roles_of, siblings_of};
 use super::yaml::{self, to_json, Node};
-use crate::profile::wecom::obligations;
+use crate::profile::feature;
+use crate::profile::wecom::{features, obligations};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -242,7 +243,7 @@ impl<'a> Loader<'a> {
         let tags = top.get("tags").map(|n| self.string_list(n, "tags")).unwrap_or_default();
         let role = self.role(&top);
         self.role = role;
-        let requires = self.requires(&top);
+        let (requires, features) = self.requires(&top);
         self.devices = self.devices(&top);
         let vars = top.get("vars").map(|n| self.vars(n)).unwrap_or_default();
         let deadline = top.get("deadline").and_then(|n| self.fixed_duration(n, "deadline"));
@@ -263,6 +264,7 @@ impl<'a> Loader<'a> {
             tags,
             role: role?,
             requires,
+            features,
             devices: self.devices.clone(),
             vars,
             deadline,
@@ -363,22 +365,35 @@ impl<'a> Loader<'a> {
         self.push(d);
     }
 
-    pub(in crate::scenario) fn requires(&mut self, top: &Args<'_>) -> Vec<Capability> {
+    /// `requires:`: capabilities of the target (`control`, `device_control`, `seed`) and
+    /// features of the device under test, as the profile names them (`door`, `face`).
+    pub(in crate::scenario) fn requires(&mut self, top: &Args<'_>) -> (Vec<Capability>, Vec<String>) {
         let Some(node) = top.get("requires") else {
-            return Vec::new();
+            return (Vec::new(), Vec::new());
         };
         let Some(items) = node.as_sequence() else {
-            self.wrong_type(node, "requires", "a list of capabilities like [control]");
-            return Vec::new();
+            self.wrong_type(node, "requires", "a list of capabilities or features like [control] or [door]");
+            return (Vec::new(), Vec::new());
         };
+        let features = feature::names(features::FEATURES);
         let mut out = Vec::new();
+        let mut needs = Vec::new();
         for item in items {
             let capability = match self.string(item, "requires").as_deref() {
                 Some("control") => Capability::Control,
                 Some("device_control") => Capability::DeviceControl,
                 Some("seed") => Capability::Seed,
+                Some(other) if features.contains(&other) => {
+                    self.feature(item, other, &mut needs);
+                    continue;
+                }
                 Some(other) => {
-                    self.unknown_word(item, other, "capability", CAPABILITIES);
+                    let known: Vec<&str> = CAPABILITIES.iter().copied().chain(features.iter().copied()).collect();
+                    let d = self
+                        .diag(item.span, format!("unknown capability or feature `{other}`"))
+                        .expected(format!("a capability ({}) or a feature of the device ({})", CAPABILITIES.join(", "), features.join(", ")))
+                        .maybe_help(did_you_mean(other, &known));
+                    self.push(d);
                     continue;
                 }
                 None => continue,
@@ -415,7 +430,22 @@ impl<'a> Loader<'a> {
         }
         self.control = out.contains(&Capability::Control);
         self.device_control = out.contains(&Capability::DeviceControl);
-        out
+        (out, needs)
+    }
+
+    /// A feature in `requires:`: only a device under test (a cloud-role scenario) has an
+    /// implementation conformance statement that can say whether it implements one.
+    fn feature(&mut self, item: &Node, name: &str, needs: &mut Vec<String>) {
+        if self.role == Some(Role::Device) {
+            let d = self
+                .diag(item.span, format!("feature `{name}` describes a device under test; this scenario has `role: device`"))
+                .note("features come from the device's implementation conformance statement (--ics), which only cloud-role scenarios consult");
+            self.push(d);
+        } else if needs.iter().any(|n| n == name) {
+            self.error(item.span, format!("feature `{name}` is listed twice"));
+        } else {
+            needs.push(name.to_string());
+        }
     }
 
     pub(in crate::scenario) fn devices(&mut self, top: &Args<'_>) -> Vec<String> {

@@ -50,6 +50,9 @@ pub struct Scenario {
     pub tags: Vec<String>,
     pub role: Role,
     pub requires: Vec<Capability>,
+    /// Features of the device under test the scenario checks (`requires: [door]`): it
+    /// applies only to a device whose implementation conformance statement says `true`.
+    pub features: Vec<String>,
     /// Device identities the scenario uses, by local name; the runner gives each its own
     /// identity from the fleet. Defaults to `[dev]`.
     pub devices: Vec<String>,
@@ -135,8 +138,9 @@ impl Scenario {
             out.push(format!("tags: {}", list(self.tags.clone())));
         }
         out.push(format!("role: {}", self.role.as_str()));
-        if !self.requires.is_empty() {
-            out.push(format!("requires: {}", list(self.requires.iter().map(|c| c.as_str().to_string()).collect())));
+        if !self.requires.is_empty() || !self.features.is_empty() {
+            let words = self.requires.iter().map(|c| c.as_str().to_string()).chain(self.features.iter().cloned()).collect();
+            out.push(format!("requires: {}", list(words)));
         }
         if self.devices != ["dev"] {
             out.push(format!("devices: {}", list(self.devices.clone())));

@@ -27,8 +27,12 @@ impl DeviceTarget for ExecTarget {
         false
     }
 
-    /// Starts the command with `{url}`, `{sn}` and `{secret_no}` replaced (and the same values
-    /// in `HWCONFORM_URL`, `HWCONFORM_SN`, `HWCONFORM_SECRET_NO`), in its own process group.
+    /// Starts the command with `{url}`, `{sn}`, `{secret_no}` and `{seed_secret_no}` replaced
+    /// (and the same values in `HWCONFORM_URL`, `HWCONFORM_SN`, `HWCONFORM_SECRET_NO`,
+    /// `HWCONFORM_SEED_SECRET_NO`), in its own process group. The seed is there only when the
+    /// device is to start seed-provisioned (the ICS says `provisioning = "seed"` and the
+    /// scenario exercises the exchange); otherwise `{seed_secret_no}` is an empty word and
+    /// the variable is unset. The substituted line is never printed: it holds credentials.
     fn start(&self, start: DeviceStart) -> BoxFuture<'_, Result<Box<dyn DeviceLink>, TargetError>> {
         Box::pin(async move {
             let identity = &start.identity;
@@ -40,6 +44,7 @@ impl DeviceTarget for ExecTarget {
                 .command
                 .replace("{url}", &shell_quote(&url))
                 .replace("{sn}", &shell_quote(&identity.sn))
+                .replace("{seed_secret_no}", &shell_quote(start.seed_secret_no.as_ref().map_or("", |s| s.expose())))
                 .replace("{secret_no}", &shell_quote(identity.secret_no.expose()));
             let mut cmd = tokio::process::Command::new("sh");
             cmd.arg("-c")

@@ -116,6 +116,8 @@ pub struct ExploreOptions {
     pub fleet: Arc<Fleet>,
     /// Run before each case against a device (`--device-reset`).
     pub device_reset: Option<String>,
+    /// The device's statement: only what it implements is pushed (`--ics`).
+    pub ics: Option<Arc<crate::ics::Ics>>,
 }
 
 impl Default for ExploreOptions {
@@ -128,6 +130,7 @@ impl Default for ExploreOptions {
             out: PathBuf::from("scenarios/regressions"),
             fleet: Arc::new(Fleet::default_fleet()),
             device_reset: None,
+            ics: None,
         }
     }
 }
@@ -248,7 +251,10 @@ impl Explorer {
                     limit: settings.subscribe_limit,
                 })
             }
-            ExploreTarget::Device(d) => Play::Device(device::DeviceSetup { device_control: d.build().capabilities().control }),
+            ExploreTarget::Device(d) => Play::Device(device::DeviceSetup {
+                device_control: d.build().capabilities().control,
+                implemented: options.ics.as_deref().map_or(device::Implemented::ALL, device::Implemented::from_ics),
+            }),
         };
         let runner = Runner::new(runner::run_config(&target, &options));
         let slug = target.slug();

@@ -36,7 +36,7 @@ fn cloud(actions: &[CloudAction]) -> String {
 }
 
 fn device(actions: &[DeviceAction]) -> String {
-    let g = DeviceModel::generate(DeviceSetup { device_control: true }, actions);
+    let g = DeviceModel::generate(DeviceSetup { device_control: true, implemented: super::device::Implemented::ALL }, actions);
     let t = text(&g.steps, "cloud", g.requires);
     load_str(Path::new("x.yaml"), &t).unwrap_or_else(|e| panic!("{}\n{t}", e.render()));
     t
@@ -128,7 +128,37 @@ proptest! {
 
     /// Whatever the sequence, the device generator writes a scenario that loads, and ends.
     #[test]
-    fn device_scenarios_load(actions in proptest::collection::vec(super::device::action(DeviceSetup { device_control: true }), 1..30)) {
+    fn device_scenarios_load(actions in proptest::collection::vec(super::device::action(DeviceSetup { device_control: true, implemented: super::device::Implemented::ALL }), 1..30)) {
         device(&actions);
     }
+}
+
+/// A door controller's statement: door, scan and check-ins only.
+fn door_only() -> super::device::Implemented {
+    let text = "provisioning = \"per-device\"\n[identity]\nvendor = \"A\"\nmodel = \"B\"\nfirmware_version = \"1\"\n[features]\ndoor = true\nqr_open = true\ncheckin = true\nface = false\n";
+    let ics = crate::ics::load_str(Path::new("door.toml"), text, crate::profile::wecom::features::FEATURES).unwrap();
+    super::device::Implemented::from_ics(&ics)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Exploring with an ICS never pushes what the device does not implement (nor what the
+    /// statement leaves out: fail-closed).
+    #[test]
+    fn exploration_pushes_only_what_the_ics_says_true(a in super::device::action(DeviceSetup { device_control: true, implemented: door_only() })) {
+        let lacking = matches!(
+            a,
+            DeviceAction::Idle(Idle::ChangeContact { .. } | Idle::Visitors { .. } | Idle::EnterPage { .. } | Idle::Firmware | Idle::FetchLog)
+        );
+        prop_assert!(!lacking, "{a:?}");
+    }
+}
+
+#[test]
+fn implemented_features_come_from_the_statement() {
+    let door = door_only();
+    assert!(door.has("door") && door.has("checkin"));
+    assert!(!door.has("face") && !door.has("contacts"), "false and unstated are both not implemented");
+    assert!(super::device::Implemented::ALL.has("fingerprint"));
 }

@@ -36,6 +36,9 @@ pub struct SessionSetup {
     /// See [`crate::engine::RunConfig::wall_budget`].
     pub wall_budget: Duration,
     pub profile: Arc<dyn Profile>,
+    /// Cloud role: the first `accept` waits at least this long (how long the device under
+    /// test says it takes to start and connect); zero for none.
+    pub boot_time: Duration,
 }
 
 /// What the session talks to.
@@ -167,6 +170,8 @@ struct Session<'a> {
     /// Cloud role: when the last push went out on each connection. A `receive` after it
     /// takes only requests that arrived since: a reaction comes after its cause.
     pushed_at: BTreeMap<String, Duration>,
+    /// The lower bound of the first `accept`'s wait, until that accept runs.
+    boot_time: Option<Duration>,
 }
 
 /// Runs `scenario` to a verdict. Never panics on target behaviour; every wait is bounded.
@@ -204,6 +209,7 @@ pub async fn run(scenario: &Scenario, target: Target, setup: SessionSetup) -> Se
         pushed_at: BTreeMap::new(),
         wall_deadline: std::time::Instant::now() + setup.wall_budget,
         wall_budget: setup.wall_budget,
+        boot_time: Some(setup.boot_time).filter(|d| !d.is_zero()),
     };
     let deadline = scenario.deadline.unwrap_or(setup.deadline);
     let result = match session.applicable() {

@@ -10,6 +10,7 @@ pub mod binary;
 pub mod catalog;
 pub mod defaults;
 pub mod envelope;
+pub mod features;
 pub mod monitors;
 pub mod obligations;
 pub mod signature;
@@ -216,6 +217,10 @@ impl Profile for WeComProfile {
 
     fn is_obligation(&self, id: &str) -> bool {
         obligations::is_known(id)
+    }
+
+    fn ics_features(&self) -> &'static [crate::profile::Feature] {
+        features::FEATURES
     }
 
     fn cloud_monitors(&self, strict_codes: bool) -> Vec<Box<dyn RoleMonitor>> {

@@ -95,22 +95,28 @@ fn answer() -> BoxedStrategy<Answer> {
 }
 
 fn idle(setup: DeviceSetup) -> BoxedStrategy<Idle> {
-    let mut options: Vec<(u32, BoxedStrategy<Idle>)> = vec![
-        (3, prop_oneof![5u16..=20, 40u16..=120].prop_map(Idle::Delay).boxed()),
-        (2, Just(Idle::Close).boxed()),
-        (5, (1u8..=3, 0u8..=2, any::<bool>()).prop_map(|(gap, created, delete)| Idle::ChangeContact { gap, created, delete }).boxed()),
-        (2, (1u8..=2).prop_map(|n| Idle::Visitors { n }).boxed()),
-        (3, Just(Idle::RemoteOpen).boxed()),
-        (1, Just(Idle::Scan).boxed()),
-        (2, any::<bool>().prop_map(|fp| Idle::EnterPage { fp }).boxed()),
-        (1, Just(Idle::Firmware).boxed()),
-        (1, Just(Idle::FetchLog).boxed()),
-        (2, Just(Idle::BindPush).boxed()),
+    let has = |name: &str| setup.implemented.has(name);
+    // Pushes only of what the device implements (its ICS says true); `None` leaves one out.
+    let enter_page = match (has("face"), has("fingerprint")) {
+        (true, true) => Some(any::<bool>().prop_map(|fp| Idle::EnterPage { fp }).boxed()),
+        (face, true) => Some(Just(Idle::EnterPage { fp: !face }).boxed()),
+        (true, false) => Some(Just(Idle::EnterPage { fp: false }).boxed()),
+        (false, false) => None,
+    };
+    let candidates: Vec<(u32, Option<BoxedStrategy<Idle>>)> = vec![
+        (3, Some(prop_oneof![5u16..=20, 40u16..=120].prop_map(Idle::Delay).boxed())),
+        (2, Some(Just(Idle::Close).boxed())),
+        (5, has("contacts").then(|| (1u8..=3, 0u8..=2, any::<bool>()).prop_map(|(gap, created, delete)| Idle::ChangeContact { gap, created, delete }).boxed())),
+        (2, has("visitors").then(|| (1u8..=2).prop_map(|n| Idle::Visitors { n }).boxed())),
+        (3, has("door").then(|| Just(Idle::RemoteOpen).boxed())),
+        (1, has("qr_open").then(|| Just(Idle::Scan).boxed())),
+        (2, enter_page),
+        (1, has("firmware").then(|| Just(Idle::Firmware).boxed())),
+        (1, has("log").then(|| Just(Idle::FetchLog).boxed())),
+        (2, Some(Just(Idle::BindPush).boxed())),
+        (5, (setup.device_control && has("checkin")).then(|| any::<u8>().prop_map(|user| Idle::Checkin { user }).boxed())),
     ];
-    if setup.device_control {
-        options.push((5, any::<u8>().prop_map(|user| Idle::Checkin { user }).boxed()));
-    }
-    Union::new_weighted(options).boxed()
+    Union::new_weighted(candidates.into_iter().filter_map(|(weight, s)| s.map(|s| (weight, s))).collect()).boxed()
 }
 
 /// The strategy for one action against a device with `setup`.

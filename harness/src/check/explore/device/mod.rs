@@ -37,6 +37,7 @@ use super::writer::{self, capture, err, matcher, ms, ok, push, s, Steps};
 use crate::scenario::{
     Accept, Close, ConnRef, DeviceControl, DurationRange, ExpectReconnect, ExpectSilence, Receive, Reply, ReplySpec, StepKind, Timing,
 };
+use crate::profile::wecom::features::FEATURES;
 use std::collections::BTreeMap;
 pub use actions::action;
 use answers::timing;
@@ -48,6 +49,26 @@ use serde_json::{json, Value};
 pub struct DeviceSetup {
     /// The device can be made to act (`device_control`: the reference device).
     pub device_control: bool,
+    /// The optional areas the device implements: pushes of the others are never drawn.
+    pub implemented: Implemented,
+}
+
+/// Which of the profile's features ([`FEATURES`]) a device implements, as its ICS says: bit
+/// `i` for `FEATURES[i]`. Fail-closed: a feature the ICS leaves out is not exercised.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Implemented(u32);
+
+impl Implemented {
+    /// Every feature (no ICS: the reference device, or a device assumed to do everything).
+    pub const ALL: Implemented = Implemented(u32::MAX);
+
+    pub fn from_ics(ics: &crate::ics::Ics) -> Implemented {
+        Implemented(FEATURES.iter().enumerate().filter(|(_, f)| ics.features.get(f.name) == Some(&true)).fold(0, |bits, (i, _)| bits | 1 << i))
+    }
+
+    pub fn has(self, name: &str) -> bool {
+        FEATURES.iter().position(|f| f.name == name).is_some_and(|i| self.0 & (1 << i) != 0)
+    }
 }
 
 /// A generated cloud-role scenario body.
