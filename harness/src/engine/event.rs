@@ -7,6 +7,9 @@ use std::sync::Arc;
 pub enum RunEvent {
     /// The run begins: how many scenarios, against what.
     RunStarted { scenarios: usize, target: String },
+    /// Something the person running the harness needs before the scenarios can proceed
+    /// (where to point a device that is to connect), right after `RunStarted`.
+    Notice { text: String },
     ScenarioStarted { id: String },
     ScenarioFinished(Arc<ScenarioResult>),
     RunFinished(RunSummary),

@@ -105,9 +105,10 @@ impl Runner {
             }
             _ => false,
         };
+        let mut notice = None;
         let single_device = match &self.config.device {
             Some(device) if has(Role::Cloud) => {
-                device.prepare();
+                notice = device.prepare();
                 device.capabilities().single
             }
             _ => false,
@@ -124,6 +125,9 @@ impl Runner {
         }
         let shared = Shared { shared_cloud, per_scenario };
         on_event(RunEvent::RunStarted { scenarios: scenarios.len(), target: self.describe() });
+        if let Some(text) = notice {
+            on_event(RunEvent::Notice { text });
+        }
         let fixed = self.fixed_identities(scenarios);
         let next = AtomicUsize::new(0);
         let (tx, rx) = mpsc::channel::<(usize, ScenarioResult)>();

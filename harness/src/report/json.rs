@@ -100,7 +100,8 @@ impl Reporter for JsonReporter {
                 self.target = target.clone();
                 self.results = Vec::with_capacity(*scenarios);
             }
-            RunEvent::ScenarioStarted { id: _ } => {}
+            // Notices are for the person at the terminal; the report has the target.
+            RunEvent::Notice { text: _ } | RunEvent::ScenarioStarted { id: _ } => {}
             RunEvent::ScenarioFinished(result) => self.results.push((**result).clone()),
             RunEvent::RunFinished(summary) => {
                 let json = RunReport::new(&self.target, summary, &self.results)
