@@ -135,7 +135,7 @@ knobs! {
         Reactivates => "reactivates", allowed_by "D10 (skipping active with a cached secret is a MAY)":
             "sends active with its active_code after every register, also with a cached secret",
         BodyNull => "body-null", allowed_by "D1 (parameters, when present, sit in body; the examples just omit it)":
-            "sends \"body\": null on parameterless requests (ping, get_perm_version, ...)",
+            "sends `\"body\": null` on parameterless requests (ping, get_perm_version, ...)",
         AdminFirst => "admin-first", allowed_by "D24 (\"e.g. get_perm_version\": the first business request is not fixed)":
             "after login asks get_admin_info before get_perm_version",
     }
