@@ -175,3 +175,14 @@ fn listen_on_port_0_prints_the_bound_url_before_waiting() {
     let _ = std::fs::remove_dir_all(&reports);
     assert_eq!(connected, Some(true), "stderr: {lines:?}");
 }
+
+#[test]
+fn an_unknown_sim_variant_is_a_usage_error_listing_the_variants() {
+    for args in [&["run", "scenarios/device", "--device", "sim:variant=nonsense"][..], &["explore", "--device", "sim:variant=ping-first;fault=nonsense", "--cases", "1"]] {
+        let out = hwconform(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        let listed = if args[0] == "run" { "known variants: no-contacts, ping-first" } else { "known faults: no-jitter" };
+        assert!(stderr.contains(listed), "{args:?}: {stderr}");
+    }
+}

@@ -66,7 +66,7 @@ pub enum DeviceChoice {
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum DeviceChoiceError {
-    #[error("unknown device target {0:?}: expected sim, sim:variant=NAME[,NAME...][;fault=NAME[,NAME...]], listen:ADDR, exec:CMD or none")]
+    #[error("unknown device target {0:?}: expected sim, sim:fault=NAME[,NAME...], sim:variant=NAME[,NAME...][;fault=NAME[,NAME...]], listen:ADDR, exec:CMD or none")]
     Unknown(String),
     #[error("unknown sim fault {name:?}; known faults: {known}")]
     Fault { name: String, known: String },
