@@ -132,3 +132,57 @@ fn one_run_both_roles_and_a_role_without_target_is_skipped_with_the_reason() {
     assert!(scenarios.iter().any(|s| s["verdict"] == "pass") && scenarios.iter().any(|s| s["verdict"] == "skip"));
     let _ = std::fs::remove_dir_all(&reports);
 }
+
+#[test]
+fn listen_on_port_0_prints_the_bound_url_before_waiting() {
+    use std::io::{BufRead, BufReader};
+    let reports = temp_dir("listen");
+    let scenario = repo().join("scenarios/device/lifecycle-register-first.yaml");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hwconform"))
+        .current_dir(repo())
+        .args(["run", scenario.to_str().unwrap(), "--device", "listen:127.0.0.1:0", "--reports", reports.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("hwconform starts");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut lines = Vec::new();
+    let mut url = None;
+    while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())) {
+        url = line.strip_prefix("waiting for the device on ").and_then(|l| l.strip_suffix(" ...")).map(str::to_string);
+        lines.push(line);
+        if url.is_some() {
+            break;
+        }
+    }
+    // The harness listens there while it waits: a device can connect.
+    let connected = url
+        .as_deref()
+        .and_then(|u| u.strip_prefix("ws://127.0.0.1:")?.strip_suffix('/')?.parse::<u16>().ok())
+        .filter(|&port| port != 0)
+        .map(|port| std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&reports);
+    assert_eq!(connected, Some(true), "stderr: {lines:?}");
+}
+
+#[test]
+fn an_unknown_sim_variant_is_a_usage_error_listing_the_variants() {
+    for args in [&["run", "scenarios/device", "--device", "sim:variant=nonsense"][..], &["explore", "--device", "sim:variant=ping-first;fault=nonsense", "--cases", "1"]] {
+        let out = hwconform(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        let listed = if args[0] == "run" { "known variants: no-contacts, ping-first" } else { "known faults: no-jitter" };
+        assert!(stderr.contains(listed), "{args:?}: {stderr}");
+    }
+}

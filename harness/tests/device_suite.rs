@@ -12,7 +12,7 @@ use hwconform::targets::sim::SimFault;
 use std::collections::BTreeSet;
 
 fn with_faults(faults: BTreeSet<SimFault>) -> RunConfig {
-    RunConfig { device: Some(DeviceChoice::Sim { faults }.build()), ..hwconform::targets::defaults() }
+    RunConfig { device: Some(DeviceChoice::Sim { faults, variants: BTreeSet::new() }.build()), ..hwconform::targets::defaults() }
 }
 
 #[test]

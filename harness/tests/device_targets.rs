@@ -42,7 +42,8 @@ fn exec_device_sim_gives_the_in_process_verdicts() {
     let scenarios = selection();
     assert_eq!(scenarios.len(), REAL_TIME.len());
     for fault in ["", "--fault no-jitter"] {
-        let sim = DeviceChoice::Sim { faults: fault.strip_prefix("--fault ").and_then(hwconform::targets::sim::SimFault::parse).into_iter().collect() };
+        let faults = fault.strip_prefix("--fault ").and_then(hwconform::targets::sim::SimFault::parse).into_iter().collect();
+        let sim = DeviceChoice::Sim { faults, variants: BTreeSet::new() };
         let in_process: Vec<(String, &str)> = verdicts(&run_library(&scenarios, config(sim))).into_iter().map(|(id, v)| (id, v.name())).collect();
         let exec = DeviceChoice::Exec { command: device_sim_command(fault) };
         let over_sockets: Vec<(String, &str)> = verdicts(&run_library(&scenarios, config(exec))).into_iter().map(|(id, v)| (id, v.name())).collect();

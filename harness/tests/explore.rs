@@ -36,7 +36,7 @@ fn mock(rules: &[MockRule]) -> CloudChoice {
 }
 
 fn sim(faults: &[SimFault]) -> DeviceChoice {
-    DeviceChoice::Sim { faults: faults.iter().copied().collect::<BTreeSet<_>>() }
+    DeviceChoice::Sim { faults: faults.iter().copied().collect::<BTreeSet<_>>(), variants: BTreeSet::new() }
 }
 
 /// Runs the written regression file against `target`.

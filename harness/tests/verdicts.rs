@@ -21,7 +21,7 @@ const HEAD: &str = "id: v.x\ntitle: t\nrequirements: [D7]\nrole: cloud\n";
 const REGISTER: &str = "  - accept: { within: 30s }\n  - receive: { cmd: register, within: 15s }\n  - reply: { body: { active_code: ac-1 } }\n";
 
 fn sim(faults: &[SimFault]) -> DeviceChoice {
-    DeviceChoice::Sim { faults: faults.iter().copied().collect::<BTreeSet<_>>() }
+    DeviceChoice::Sim { faults: faults.iter().copied().collect::<BTreeSet<_>>(), variants: BTreeSet::new() }
 }
 
 fn run(text: &str, device: DeviceChoice) -> ScenarioResult {

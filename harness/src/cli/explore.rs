@@ -20,6 +20,7 @@ pub struct ExploreArgs {
     #[arg(long, value_name = "mock|URL", conflicts_with = "device", required_unless_present = "device")]
     pub cloud: Option<String>,
     /// Explore a device (the harness plays the cloud): `sim`, `sim:fault=NAME[,NAME...]`,
+    /// `sim:variant=NAME[,NAME...][;fault=NAME[,NAME...]]`,
     /// `exec:CMD` (with {url}, {sn}, {secret_no}) or `listen:ADDR`.
     #[arg(long, value_name = "TARGET")]
     pub device: Option<String>,

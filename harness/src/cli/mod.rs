@@ -83,7 +83,8 @@ pub struct RunArgs {
     /// The cloud for device-role scenarios: `mock` (in-process), a ws:// / wss:// URL, or `none`.
     #[arg(long, default_value = "mock", value_name = "mock|URL|none")]
     pub cloud: String,
-    /// The device for cloud-role scenarios: `sim`, `sim:fault=NAME[,NAME...]`, `listen:ADDR`,
+    /// The device for cloud-role scenarios: `sim`, `sim:fault=NAME[,NAME...]`,
+    /// `sim:variant=NAME[,NAME...][;fault=NAME[,NAME...]]`, `listen:ADDR`,
     /// `exec:CMD` (with {url}, {sn}, {secret_no}, {seed_secret_no}) or `none`.
     #[arg(long, default_value = "sim", value_name = "TARGET")]
     pub device: String,
@@ -173,6 +174,9 @@ pub struct DeviceSimArgs {
     /// Break one obligation on purpose; repeatable.
     #[arg(long = "fault", value_name = "NAME")]
     pub faults: Vec<String>,
+    /// Make another conformant choice (see `--device sim:variant=`); repeatable.
+    #[arg(long = "variant", value_name = "NAME")]
+    pub variants: Vec<String>,
 }
 
 fn duration_arg(s: &str) -> Result<Duration, String> {

@@ -122,9 +122,10 @@ impl Runner {
             }
             _ => false,
         };
+        let mut notice = None;
         let single_device = match &self.config.device {
             Some(device) if has(Role::Cloud) => {
-                device.prepare();
+                notice = device.prepare();
                 device.capabilities().single
             }
             _ => false,
@@ -142,6 +143,9 @@ impl Runner {
         let shared = Shared { shared_cloud, per_scenario };
         let ics = self.config.ics.as_ref().filter(|_| self.config.device.is_some()).map(|i| i.summary());
         on_event(RunEvent::RunStarted { scenarios: scenarios.len(), target: self.describe(), ics });
+        if let Some(text) = notice {
+            on_event(RunEvent::Notice { text });
+        }
         let fixed = self.fixed_identities(scenarios);
         let next = AtomicUsize::new(0);
         let (tx, rx) = mpsc::channel::<(usize, ScenarioResult)>();

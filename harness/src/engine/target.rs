@@ -132,8 +132,11 @@ pub struct DeviceStart {
 pub trait DeviceTarget: Send + Sync {
     fn describe(&self) -> String;
     /// Set up once per run before the first scenario that needs it (a listener is bound; a
-    /// failure there is each scenario's error, from [`DeviceTarget::start`]).
-    fn prepare(&self) {}
+    /// failure there is each scenario's error, from [`DeviceTarget::start`]). Returns what the
+    /// person running the harness must be told (the bound address), if anything.
+    fn prepare(&self) -> Option<String> {
+        None
+    }
     fn capabilities(&self) -> DeviceCapabilities;
     /// Whether it is the default target the goldens record.
     fn reference(&self) -> bool;

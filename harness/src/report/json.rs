@@ -108,7 +108,8 @@ impl Reporter for JsonReporter {
                 self.ics = ics.clone();
                 self.results = Vec::with_capacity(*scenarios);
             }
-            RunEvent::ScenarioStarted { id: _ } => {}
+            // Notices are for the person at the terminal; the report has the target.
+            RunEvent::Notice { text: _ } | RunEvent::ScenarioStarted { id: _ } => {}
             RunEvent::ScenarioFinished(result) => self.results.push((**result).clone()),
             RunEvent::RunFinished(summary) => {
                 let report = RunReport { ics: self.ics.as_ref(), ..RunReport::new(&self.target, summary, &self.results) };

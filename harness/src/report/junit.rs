@@ -60,7 +60,7 @@ impl Reporter for JunitReporter {
                 self.started = Some(OffsetDateTime::now_utc());
                 self.results = Vec::with_capacity(*scenarios);
             }
-            RunEvent::ScenarioStarted { id: _ } => {}
+            RunEvent::Notice { text: _ } | RunEvent::ScenarioStarted { id: _ } => {}
             RunEvent::ScenarioFinished(result) => self.results.push((**result).clone()),
             RunEvent::RunFinished(_summary) => {
                 // The totals are recomputed per suite by junit-report from the test cases.

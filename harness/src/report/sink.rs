@@ -123,6 +123,7 @@ mod tests {
         fn on_event(&mut self, event: &RunEvent) -> Result<(), ReportError> {
             let name = match event {
                 RunEvent::RunStarted { .. } => "run_started",
+                RunEvent::Notice { .. } => "notice",
                 RunEvent::ScenarioStarted { .. } => "scenario_started",
                 RunEvent::ScenarioFinished(_) => "scenario_finished",
                 RunEvent::RunFinished(_) => "run_finished",

@@ -30,6 +30,8 @@ pub struct TerminalOptions {
 /// Output, per event:
 /// - `RunStarted`: `running 12 scenarios against mock`, then with a statement for the device
 ///   `device under test: Acme DC-100 firmware 2.3.1, per-device provisioning, features: ...`
+/// - `Notice`: the text alone on a line, on the notice stream (stderr unless told otherwise:
+///   a person waiting on a device must see it even when the results go to a file)
 /// - `ScenarioFinished`: `PASS  <id> [<requirements>] <wall>s (scenario clock <t>s)`, then for
 ///   a fail or error an indented block (message, `--> file:line:col (step N, kind)`, rule,
 ///   `expected:` / `actual:`, `diff:` against the golden transcript, last frames) and for a
@@ -38,6 +40,7 @@ pub struct TerminalOptions {
 ///   tooling reads), then `0 errored, wall time 1.230s`.
 pub struct TerminalReporter<W: Write> {
     out: W,
+    notices: Box<dyn Write + Send>,
     options: TerminalOptions,
     /// Kept only when the requirement table is asked for.
     results: Vec<ScenarioResult>,
@@ -45,7 +48,17 @@ pub struct TerminalReporter<W: Write> {
 
 impl<W: Write> TerminalReporter<W> {
     pub fn new(out: W, options: TerminalOptions) -> TerminalReporter<W> {
-        TerminalReporter { out, options, results: Vec::new() }
+        TerminalReporter { out, notices: Box::new(std::io::stderr()), options, results: Vec::new() }
+    }
+
+    /// Writes notices to `notices` instead of stderr.
+    pub fn with_notices(mut self, notices: Box<dyn Write + Send>) -> TerminalReporter<W> {
+        self.notices = notices;
+        self
+    }
+
+    fn notice(&mut self, text: &str) -> Result<(), ReportError> {
+        writeln!(self.notices, "{text}").and_then(|()| self.notices.flush()).map_err(ReportError::Terminal)
     }
 
     /// The stream, once the run is over (tests read their buffer back this way).
@@ -71,6 +84,7 @@ impl<W: Write> Reporter for TerminalReporter<W> {
             // A scenario is reported once, when it has a verdict; with concurrency a start
             // line would interleave with other scenarios' results.
             RunEvent::ScenarioStarted { id: _ } => {}
+            RunEvent::Notice { text } => self.notice(text)?,
             RunEvent::ScenarioFinished(result) => {
                 let text = render_result(result, self.options);
                 self.write(&text)?;

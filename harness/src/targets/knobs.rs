@@ -1,7 +1,8 @@
 //! The one shape of a target's test-only knobs: an enum of named switches (the mock cloud's
 //! [`MockRule`](super::mock::MockRule), the reference device's
-//! [`SimFault`](super::sim::SimFault)), each with a kebab-case name, a description and,
-//! where the knob breaks one obligation, that obligation's id.
+//! [`SimFault`](super::sim::SimFault), [`SimVariant`](super::sim::SimVariant)), each with a
+//! kebab-case name, a description and, where the knob breaks one obligation, that
+//! obligation's id, or where it is a conformant choice, the protocol text allowing it.
 
 /// What every knob enum offers (the inherent methods [`knobs!`] generates, as a trait).
 pub trait Knob: Copy + Eq + std::fmt::Debug + 'static {
@@ -26,7 +27,9 @@ pub(crate) fn assert_well_named<K: Knob>(allowed: impl Fn(u8) -> bool) {
 }
 
 /// Declares a knob enum: `ALL`, `name`, `description`, `parse` (by name) and `Display` (the
-/// name); with `Variant => "name", "obligation": "description",` entries also `obligation`.
+/// name); with `Variant => "name", "obligation": "description",` entries also `obligation`
+/// (a fault: the rule it breaks), with `Variant => "name", allowed_by "text": "description",`
+/// entries also `allowed_by` (a conformant variant: the text that permits it).
 macro_rules! knobs {
     ($(#[$meta:meta])* $vis:vis enum $ty:ident {
         $($variant:ident => $name:literal, $obligation:literal: $description:literal,)+
@@ -37,6 +40,18 @@ macro_rules! knobs {
             /// The obligation the knob breaks.
             pub fn obligation(self) -> &'static str {
                 match self { $($ty::$variant => $obligation,)+ }
+            }
+        }
+    };
+    ($(#[$meta:meta])* $vis:vis enum $ty:ident {
+        $($variant:ident => $name:literal, allowed_by $allowed:literal: $description:literal,)+
+    }) => {
+        $crate::targets::knobs::knobs! { $(#[$meta])* $vis enum $ty { $($variant => $name: $description,)+ } }
+
+        impl $ty {
+            /// The protocol text that allows the choice (an obligation id, a section, the FAQ).
+            pub fn allowed_by(self) -> &'static str {
+                match self { $($ty::$variant => $allowed,)+ }
             }
         }
     };

@@ -31,11 +31,15 @@ impl DeviceTarget for ListenTarget {
         format!("the device connecting to {}", self.addr)
     }
 
-    fn prepare(&self) {
+    /// Binds the run's listener; the notice names the bound URL (the port chosen for `:0`).
+    fn prepare(&self) -> Option<String> {
         let mut slot = self.listener.lock().unwrap_or_else(|p| p.into_inner());
         // An earlier run's listener goes first, so this run can bind the same address.
         *slot = None;
-        *slot = Some(std::net::TcpListener::bind(self.addr).map(Arc::new).map_err(|e| format!("cannot listen for the device on {}: {e}", self.addr)));
+        let bound = std::net::TcpListener::bind(self.addr).map_err(|e| format!("cannot listen for the device on {}: {e}", self.addr));
+        let notice = bound.as_ref().ok().and_then(|l| l.local_addr().ok()).map(|a| format!("waiting for the device on ws://{a}/ ..."));
+        *slot = Some(bound.map(Arc::new));
+        notice
     }
 
     fn capabilities(&self) -> DeviceCapabilities {

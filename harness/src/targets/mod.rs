@@ -22,7 +22,8 @@ use exec::ExecTarget;
 use listen::ListenTarget;
 use mock_cloud::MockCloudTarget;
 use remote::RemoteTarget;
-use sim::SimFault;
+use knobs::Knob;
+use sim::{SimFault, SimVariant};
 use sim_device::SimDeviceTarget;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -54,8 +55,9 @@ impl CloudChoice {
 /// The device target of a run, as chosen on the command line.
 #[derive(Clone, Debug, PartialEq)]
 pub enum DeviceChoice {
-    /// The built-in reference device, in-process on the scenario's virtual clock.
-    Sim { faults: BTreeSet<SimFault> },
+    /// The built-in reference device, in-process on the scenario's virtual clock, with
+    /// obligations broken on purpose (`faults`) and other conformant choices (`variants`).
+    Sim { faults: BTreeSet<SimFault>, variants: BTreeSet<SimVariant> },
     /// Wait for a real device to connect to ADDR; each scenario takes its next connection.
     Listen { addr: SocketAddr },
     /// Start `command` (through `sh -c`) for each scenario and stop it at the end.
@@ -64,10 +66,14 @@ pub enum DeviceChoice {
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum DeviceChoiceError {
-    #[error("unknown device target {0:?}: expected sim, sim:fault=NAME[,NAME...], listen:ADDR, exec:CMD or none")]
+    #[error("unknown device target {0:?}: expected sim, sim:fault=NAME[,NAME...], sim:variant=NAME[,NAME...][;fault=NAME[,NAME...]], listen:ADDR, exec:CMD or none")]
     Unknown(String),
     #[error("unknown sim fault {name:?}; known faults: {known}")]
     Fault { name: String, known: String },
+    #[error("unknown sim variant {name:?}; known variants: {known}")]
+    Variant { name: String, known: String },
+    #[error("sim:{0:?}: expected variant=NAME[,NAME...] and/or fault=NAME[,NAME...], separated by ';'")]
+    SimKey(String),
     #[error("listen:{0} is not an address like 127.0.0.1:9000")]
     Addr(String),
     #[error("exec: needs a command")]
@@ -75,22 +81,20 @@ pub enum DeviceChoiceError {
 }
 
 impl DeviceChoice {
-    /// Parses `sim`, `sim:fault=a,b`, `listen:ADDR`, `exec:CMD`.
+    /// The reference device without faults or variants.
+    pub fn sim() -> DeviceChoice {
+        DeviceChoice::Sim { faults: BTreeSet::new(), variants: BTreeSet::new() }
+    }
+
+    /// Parses `sim`, `sim:fault=a,b`, `sim:variant=a,b`, `sim:variant=a;fault=b`,
+    /// `listen:ADDR`, `exec:CMD`. Within `sim:` a `,` separates names and a `;` keys; a
+    /// name of the form `key=NAME` also starts a new key, so `sim:variant=a,fault=b` works too.
     pub fn parse(text: &str) -> Result<DeviceChoice, DeviceChoiceError> {
         if text == "sim" {
-            return Ok(DeviceChoice::Sim { faults: BTreeSet::new() });
+            return Ok(DeviceChoice::sim());
         }
-        if let Some(list) = text.strip_prefix("sim:fault=") {
-            let faults = list
-                .split(',')
-                .map(|n| {
-                    SimFault::parse(n.trim()).ok_or_else(|| DeviceChoiceError::Fault {
-                        name: n.to_string(),
-                        known: SimFault::ALL.iter().map(|f| f.name()).collect::<Vec<_>>().join(", "),
-                    })
-                })
-                .collect::<Result<_, _>>()?;
-            return Ok(DeviceChoice::Sim { faults });
+        if let Some(spec) = text.strip_prefix("sim:") {
+            return Self::parse_sim(spec);
         }
         if let Some(addr) = text.strip_prefix("listen:") {
             return addr.parse().map(|addr| DeviceChoice::Listen { addr }).map_err(|_| DeviceChoiceError::Addr(addr.into()));
@@ -104,9 +108,51 @@ impl DeviceChoice {
         Err(DeviceChoiceError::Unknown(text.to_string()))
     }
 
+    /// The `--device` text of a reference-device choice, as [`Self::parse`] reads it back:
+    /// `sim`, `sim:fault=a,b`, `sim:variant=a;fault=b`. `None` for the other targets.
+    pub fn sim_arg(&self) -> Option<String> {
+        let DeviceChoice::Sim { faults, variants } = self else { return None };
+        let join = |names: Vec<&str>| names.join(",");
+        let mut keys = Vec::new();
+        if !variants.is_empty() {
+            keys.push(format!("variant={}", join(variants.iter().map(|v| v.name()).collect())));
+        }
+        if !faults.is_empty() {
+            keys.push(format!("fault={}", join(faults.iter().map(|f| f.name()).collect())));
+        }
+        Some(if keys.is_empty() { "sim".into() } else { format!("sim:{}", keys.join(";")) })
+    }
+
+    fn parse_sim(spec: &str) -> Result<DeviceChoice, DeviceChoiceError> {
+        let (mut faults, mut variants) = (BTreeSet::new(), BTreeSet::new());
+        let mut key: Option<&str> = None;
+        for item in spec.split([';', ',']).map(str::trim) {
+            let name = match item.split_once('=') {
+                Some((k @ ("fault" | "variant"), name)) => {
+                    key = Some(k);
+                    name.trim()
+                }
+                Some(_) => return Err(DeviceChoiceError::SimKey(spec.to_string())),
+                None => item,
+            };
+            match key {
+                Some("fault") => {
+                    faults.insert(knob(name, |name, known| DeviceChoiceError::Fault { name, known })?);
+                }
+                Some(_) => {
+                    variants.insert(knob(name, |name, known| DeviceChoiceError::Variant { name, known })?);
+                }
+                None => return Err(DeviceChoiceError::SimKey(spec.to_string())),
+            }
+        }
+        Ok(DeviceChoice::Sim { faults, variants })
+    }
+
     pub fn build(&self) -> Arc<dyn DeviceTarget> {
         match self {
-            DeviceChoice::Sim { faults } => Arc::new(SimDeviceTarget { faults: faults.clone() }),
+            DeviceChoice::Sim { faults, variants } => {
+                Arc::new(SimDeviceTarget { faults: faults.clone(), variants: variants.clone() })
+            }
             DeviceChoice::Listen { addr } => Arc::new(ListenTarget::new(*addr)),
             DeviceChoice::Exec { command } => Arc::new(ExecTarget { command: command.clone() }),
         }
@@ -115,6 +161,11 @@ impl DeviceChoice {
     pub fn describe(&self) -> String {
         self.build().describe()
     }
+}
+
+/// The knob `name`, or `error(name, every known name)`.
+fn knob<K: Knob>(name: &str, error: impl FnOnce(String, String) -> DeviceChoiceError) -> Result<K, DeviceChoiceError> {
+    K::parse(name).ok_or_else(|| error(name.to_string(), K::ALL.iter().map(|k| k.name()).collect::<Vec<_>>().join(", ")))
 }
 
 /// The default cloud: the in-process mock.
@@ -137,9 +188,47 @@ pub fn defaults() -> RunConfig {
 mod tests {
     use super::*;
 
+    fn sim(faults: &[SimFault], variants: &[SimVariant]) -> DeviceChoice {
+        DeviceChoice::Sim { faults: faults.iter().copied().collect(), variants: variants.iter().copied().collect() }
+    }
+
+    #[rstest::rstest]
+    #[case("sim", sim(&[], &[]))]
+    #[case("sim:fault=no-jitter", sim(&[SimFault::NoJitter], &[]))]
+    #[case("sim:fault=no-jitter,short-timeout", sim(&[SimFault::NoJitter, SimFault::ShortTimeout], &[]))]
+    #[case("sim:variant=ping-first", sim(&[], &[SimVariant::PingFirst]))]
+    #[case("sim:variant=ping-first,body-null", sim(&[], &[SimVariant::PingFirst, SimVariant::BodyNull]))]
+    #[case("sim:variant=ping-first;fault=no-jitter", sim(&[SimFault::NoJitter], &[SimVariant::PingFirst]))]
+    #[case("sim:variant=ping-first,fault=no-jitter", sim(&[SimFault::NoJitter], &[SimVariant::PingFirst]))]
+    #[case("sim:fault=no-jitter; variant=door-only,reactivates", sim(&[SimFault::NoJitter], &[SimVariant::DoorOnly, SimVariant::Reactivates]))]
+    fn parses_sim_knobs(#[case] text: &str, #[case] want: DeviceChoice) {
+        assert_eq!(DeviceChoice::parse(text), Ok(want));
+    }
+
+    #[test]
+    fn sim_arg_parses_back() {
+        for choice in [sim(&[], &[]), sim(&[SimFault::NoJitter], &[]), sim(&[SimFault::NoJitter], SimVariant::ALL), sim(&[], &[SimVariant::BodyNull])] {
+            let arg = choice.sim_arg().unwrap();
+            assert_eq!(DeviceChoice::parse(&arg), Ok(choice), "{arg}");
+        }
+        assert_eq!(sim(&[SimFault::NoJitter], &[SimVariant::PingFirst]).sim_arg().unwrap(), "sim:variant=ping-first;fault=no-jitter");
+        assert_eq!(DeviceChoice::Exec { command: "x".into() }.sim_arg(), None);
+    }
+
+    #[rstest::rstest]
+    #[case("sim:variant=nonsense", "unknown sim variant \"nonsense\"; known variants: no-contacts, ping-first")]
+    #[case("sim:variant=ping-first;fault=no-such", "unknown sim fault \"no-such\"; known faults: no-jitter,")]
+    #[case("sim:variant=no-jitter", "unknown sim variant \"no-jitter\"")]
+    #[case("sim:colour=red", "expected variant=NAME")]
+    #[case("sim:ping-first", "expected variant=NAME")]
+    fn sim_knob_errors_list_the_names(#[case] text: &str, #[case] message: &str) {
+        let e = DeviceChoice::parse(text).unwrap_err().to_string();
+        assert!(e.contains(message), "{e}");
+    }
+
     #[test]
     fn parses_device_targets() {
-        assert_eq!(DeviceChoice::parse("sim"), Ok(DeviceChoice::Sim { faults: BTreeSet::new() }));
+        assert_eq!(DeviceChoice::parse("sim"), Ok(DeviceChoice::sim()));
         assert!(matches!(DeviceChoice::parse("listen:127.0.0.1:9000"), Ok(DeviceChoice::Listen { .. })));
         assert_eq!(DeviceChoice::parse("exec:./fw --url {url}"), Ok(DeviceChoice::Exec { command: "./fw --url {url}".into() }));
         assert!(matches!(DeviceChoice::parse("sim:fault=nonsense"), Err(DeviceChoiceError::Fault { .. })));

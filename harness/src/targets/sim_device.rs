@@ -1,9 +1,9 @@
 //! The built-in reference device as a device target: in-process on the scenario's virtual
-//! clock, optionally with faults, dialing the session over duplex pipes.
+//! clock, optionally with faults or conformant variants, dialing the session over duplex pipes.
 
 use crate::engine::target::{DeviceCapabilities, DeviceLink, DeviceStart, DeviceTarget, TargetError};
 use crate::targets::device_link::{handshake_and_forward, Incoming, Link, Task};
-use crate::targets::sim::{self, Dialer, SimConfig, SimFault};
+use crate::targets::sim::{self, Dialer, SimConfig, SimFault, SimVariant};
 use crate::wire::transport::{self, BoxIo, WsStream};
 use futures_util::future::BoxFuture;
 use std::collections::BTreeSet;
@@ -11,18 +11,31 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
-/// The reference device, with the faults it breaks obligations with on purpose.
+/// The reference device, with the faults it breaks obligations with on purpose and the
+/// other conformant choices it makes.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SimDeviceTarget {
     pub faults: BTreeSet<SimFault>,
+    pub variants: BTreeSet<SimVariant>,
+}
+
+fn names<K: crate::targets::knobs::Knob>(knobs: &BTreeSet<K>) -> String {
+    knobs.iter().map(|k| k.name()).collect::<Vec<_>>().join(", ")
 }
 
 impl DeviceTarget for SimDeviceTarget {
     fn describe(&self) -> String {
-        if self.faults.is_empty() {
+        let mut parts = Vec::new();
+        if !self.variants.is_empty() {
+            parts.push(format!("variants: {}", names(&self.variants)));
+        }
+        if !self.faults.is_empty() {
+            parts.push(format!("faults: {}", names(&self.faults)));
+        }
+        if parts.is_empty() {
             "the reference device".into()
         } else {
-            format!("the reference device with faults: {}", self.faults.iter().map(|f| f.name()).collect::<Vec<_>>().join(", "))
+            format!("the reference device with {}", parts.join("; "))
         }
     }
 
@@ -30,13 +43,15 @@ impl DeviceTarget for SimDeviceTarget {
         DeviceCapabilities { control: true, in_process: true, single: false, ours: true }
     }
 
+    /// Only the reference's own choices are what the goldens record.
     fn reference(&self) -> bool {
-        self.faults.is_empty()
+        self.faults.is_empty() && self.variants.is_empty()
     }
 
     fn start(&self, start: DeviceStart) -> BoxFuture<'_, Result<Box<dyn DeviceLink>, TargetError>> {
         let mut config = SimConfig::new(start.identity);
         config.faults = self.faults.clone();
+        config.variants = self.variants.clone();
         config.start_unix = start.start_unix;
         config.rng_seed = start.rng_seed;
         config.seed_secret_no = start.seed_secret_no;

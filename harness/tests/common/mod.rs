@@ -40,6 +40,61 @@ pub fn not_passing(results: &[ScenarioResult], ok: impl Fn(&Verdict) -> bool) ->
     results.iter().filter(|r| !ok(&r.verdict)).map(|r| format!("{} {:?}", r.id, r.verdict)).collect()
 }
 
+/// For every knob, the results of `scenarios` run with `config(knob)` that `ok` rejects,
+/// labelled `label(knob)`; a knob with none has an empty list.
+pub fn knob_matrix<K: Copy>(
+    scenarios: &[Scenario],
+    knobs: &[K],
+    label: impl Fn(K) -> String,
+    config: impl Fn(K) -> RunConfig,
+    ok: impl Fn(&Verdict) -> bool,
+) -> Vec<(String, Vec<ScenarioResult>)> {
+    knobs
+        .iter()
+        .map(|&knob| (label(knob), run_library(scenarios, config(knob)).into_iter().filter(|r| !ok(&r.verdict)).collect()))
+        .collect()
+}
+
+/// [`knob_matrix`] as a compact table: one row per scenario that any knob rejects, one
+/// column per knob (numbered, with a legend), the verdict's initial in the cell; then each
+/// rejection's first line of message.
+pub fn render_knob_matrix(matrix: &[(String, Vec<ScenarioResult>)]) -> String {
+    use std::fmt::Write as _;
+    let mut ids: Vec<&str> = matrix.iter().flat_map(|(_, rs)| rs.iter().map(|r| r.id.as_str())).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let width = ids.iter().map(|id| id.len()).max().unwrap_or(0).max("scenario".len());
+    let mut out = String::new();
+    for (n, (label, rs)) in matrix.iter().enumerate() {
+        let _ = writeln!(out, "{:>3} {label}: {} not passing", n + 1, rs.len());
+    }
+    let _ = write!(out, "\n{:width$} |", "scenario");
+    for n in 1..=matrix.len() {
+        let _ = write!(out, "{n:>3}");
+    }
+    out.push('\n');
+    for id in &ids {
+        let _ = write!(out, "{id:width$} |");
+        for (_, rs) in matrix {
+            let cell = rs.iter().find(|r| r.id == *id).map_or(".", |r| &r.verdict.name()[..1]);
+            let _ = write!(out, "{cell:>3}");
+        }
+        out.push('\n');
+    }
+    out.push('\n');
+    for (label, rs) in matrix {
+        for r in rs {
+            let why = match &r.verdict {
+                Verdict::Fail(f) | Verdict::Error(f) => f.message.lines().next().unwrap_or_default().to_string(),
+                Verdict::Skip { reason } => reason.clone(),
+                other => other.name().to_string(),
+            };
+            let _ = writeln!(out, "{label}: {} {}: {why}", r.id, r.verdict.name());
+        }
+    }
+    out
+}
+
 /// The mutation matrix: for every knob, the scenarios `catchers` names (all of which must be
 /// in `scenarios`) are run with `config(knob)` and must each fail. Returns one line per
 /// scenario that did not, prefixed by `label(knob)`.

@@ -70,9 +70,9 @@ impl ExploreTarget {
             ExploreTarget::Cloud(CloudChoice::Url { url, insecure }) => {
                 format!("--cloud {url}{}", if *insecure { " --insecure" } else { "" })
             }
-            ExploreTarget::Device(DeviceChoice::Sim { faults }) if faults.is_empty() => "--device sim".into(),
-            ExploreTarget::Device(DeviceChoice::Sim { faults }) => {
-                format!("--device sim:fault={}", faults.iter().map(|f| f.name()).collect::<Vec<_>>().join(","))
+            ExploreTarget::Device(d @ DeviceChoice::Sim { .. }) => {
+                let arg = d.sim_arg().unwrap_or_default();
+                if arg.contains(';') { format!("--device '{arg}'") } else { format!("--device {arg}") }
             }
             ExploreTarget::Device(DeviceChoice::Exec { command }) => format!("--device 'exec:{command}'"),
             ExploreTarget::Device(DeviceChoice::Listen { addr }) => format!("--device listen:{addr}"),
@@ -88,9 +88,11 @@ impl ExploreTarget {
             ExploreTarget::Cloud(CloudChoice::Url { url, .. }) => {
                 format!("cloud-{}", url.split("://").nth(1).unwrap_or(url).trim_end_matches('/'))
             }
-            ExploreTarget::Device(DeviceChoice::Sim { faults }) => {
-                std::iter::once("sim").chain(faults.iter().map(|f| f.name())).collect::<Vec<_>>().join("-")
-            }
+            ExploreTarget::Device(DeviceChoice::Sim { faults, variants }) => std::iter::once("sim")
+                .chain(variants.iter().map(|v| v.name()))
+                .chain(faults.iter().map(|f| f.name()))
+                .collect::<Vec<_>>()
+                .join("-"),
             ExploreTarget::Device(DeviceChoice::Exec { .. }) => "exec".into(),
             ExploreTarget::Device(DeviceChoice::Listen { .. }) => "listen".into(),
         };

@@ -162,3 +162,24 @@ fn implemented_features_come_from_the_statement() {
     assert!(!door.has("face") && !door.has("contacts"), "false and unstated are both not implemented");
     assert!(super::device::Implemented::ALL.has("fingerprint"));
 }
+
+/// A reference-device target with variants is reproduced by the `--device` text that selects it.
+#[test]
+fn sim_targets_name_their_variants_and_faults() {
+    use super::ExploreTarget;
+    use crate::targets::sim::{SimFault, SimVariant};
+    use crate::targets::DeviceChoice;
+    let cases = [
+        ("sim", "--device sim", "sim"),
+        ("sim:fault=no-jitter", "--device sim:fault=no-jitter", "sim-no-jitter"),
+        ("sim:variant=body-null", "--device sim:variant=body-null", "sim-body-null"),
+        ("sim:variant=ping-first,body-null;fault=no-jitter", "--device 'sim:variant=ping-first,body-null;fault=no-jitter'", "sim-ping-first-body-null-no-jitter"),
+    ];
+    for (arg, options, slug) in cases {
+        let choice = DeviceChoice::parse(arg).unwrap();
+        let target = ExploreTarget::Device(choice.clone());
+        assert_eq!((target.run_options(), target.slug()), (options.to_string(), slug.to_string()), "{arg}");
+    }
+    let both = DeviceChoice::Sim { faults: [SimFault::NoJitter].into(), variants: [SimVariant::PingFirst].into() };
+    assert_eq!(ExploreTarget::Device(both).run_options(), "--device 'sim:variant=ping-first;fault=no-jitter'");
+}

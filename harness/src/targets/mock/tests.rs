@@ -304,7 +304,7 @@ async fn malformed_binary_and_oversized_frames() {
     let r = a.recv().await;
     assert_eq!(code(&r), 600904);
     assert!(r.get("headers").is_none() && r["suggestion"].is_string() && r["interval"].is_i64());
-    a.send(&json!({"cmd": "register", "headers": {"req_id": "m1"}, "body": {"sn": "SN1", "timestamp": "1", "nonce": 1, "device_signature": "x"}})).await;
+    a.send(&json!({"cmd": "register", "headers": {"req_id": "m1"}, "body": {"sn": "SN1", "timestamp": "one", "nonce": 1, "device_signature": "x"}})).await;
     let r = a.recv().await;
     assert_eq!((code(&r), r["headers"]["req_id"].as_str()), (600904, Some("m1")));
     a.ws.send(Message::binary(vec![0xde, 0xad, 0xbe, 0xef])).await.unwrap();

@@ -1,5 +1,7 @@
-//! The reference device's settings ([`SimConfig`]) and the faults it can be told to commit
-//! ([`SimFault`]), each breaking exactly one device obligation of the reference's §6.1.
+//! The reference device's settings ([`SimConfig`]), the faults it can be told to commit
+//! ([`SimFault`]), each breaking exactly one device obligation of the reference's §6.1, and
+//! the conformant variants it can be told to take ([`SimVariant`]), each another choice the
+//! protocol allows: a scenario that fails a variant judges a rule the protocol does not make.
 
 use crate::profile::identity::{DeviceIdentity, Secret};
 use crate::engine::clock::wall_unix;
@@ -21,6 +23,8 @@ pub struct SimConfig {
     pub firmware_version: String,
     /// Obligations to break on purpose; empty for a conformant device.
     pub faults: BTreeSet<SimFault>,
+    /// Other conformant choices to make; empty for the reference's own choices.
+    pub variants: BTreeSet<SimVariant>,
     /// Seeds every random choice (jitter, nonces, features): same seed, same cloud, same run.
     pub rng_seed: u64,
     /// The device clock at start: `start_unix` + tokio time elapsed since `run` began.
@@ -36,6 +40,7 @@ impl SimConfig {
             seed_secret_no: None,
             firmware_version: DEFAULT_FIRMWARE_VERSION.to_string(),
             faults: BTreeSet::new(),
+            variants: BTreeSet::new(),
             rng_seed: 0,
             start_unix,
         }
@@ -43,6 +48,10 @@ impl SimConfig {
 
     pub fn has(&self, fault: SimFault) -> bool {
         self.faults.contains(&fault)
+    }
+
+    pub fn is(&self, variant: SimVariant) -> bool {
+        self.variants.contains(&variant)
     }
 }
 
@@ -103,6 +112,35 @@ knobs! {
     }
 }
 
+knobs! {
+    /// Another conformant choice of the reference device: the device stays inside every rule
+    /// of §6.1, and [`SimVariant::allowed_by`] names the text that leaves the choice open.
+    pub enum SimVariant {
+        NoContacts => "no-contacts", allowed_by "§3 (business protocol is per device type), D24 \"e.g.\"":
+            "never syncs contacts (no get_perm_version / get_userinfo_*) and ignores contact pushes (which need no acknowledgement, §1.5)",
+        PingFirst => "ping-first", allowed_by "D12, D24 (no order between the heartbeat and the sync)":
+            "after login pings at once and syncs contacts only 35 s later",
+        ReconnectOn600045 => "reconnect-on-600045", allowed_by "D21 (\"on 600045 it backs off\"), FAQ 600045":
+            "on 600045 to subscribe_corp closes the link, waits the interval (at least 60 s) and reconnects with a new handshake",
+        WaitsServerClose => "waits-server-close", allowed_by "D16, D22 (closing is the device's; RFC 6455 lets the client wait for the server's TCP close)":
+            "when closing a link sends a close frame and waits up to 10 s for the server to close TCP, like Python websockets",
+        PerDevice => "per-device", allowed_by "D6 (get_secret_no only for seed-provisioned devices)":
+            "is provisioned with its per-device SecretNo even when the fleet has a seed, so never sends get_secret_no",
+        LongTimeout => "long-timeout", allowed_by "D13 (timeout 5-10 s)":
+            "re-sends an unanswered request after 10 s, the longest timeout the FAQ allows",
+        LateFirstPing => "late-first-ping", allowed_by "D12 (pings every 20-40 s after subscribe_corp)":
+            "sends its first ping 40 s after login (later ones every 20-40 s)",
+        DoorOnly => "door-only", allowed_by "§3 (business protocol is per device type)":
+            "a door controller without contacts, visitors, face, fingerprint or temperature: sends none of their requests and ignores their pushes",
+        Reactivates => "reactivates", allowed_by "D10 (skipping active with a cached secret is a MAY)":
+            "sends active with its active_code after every register, also with a cached secret",
+        BodyNull => "body-null", allowed_by "D1 (parameters, when present, sit in body; the examples just omit it)":
+            "sends `\"body\": null` on parameterless requests (ping, get_perm_version, ...)",
+        AdminFirst => "admin-first", allowed_by "D24 (\"e.g. get_perm_version\": the first business request is not fixed)":
+            "after login asks get_admin_info before get_perm_version",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,10 +156,19 @@ mod tests {
     }
 
     #[test]
+    fn variants_are_well_named_and_cite_the_protocol() {
+        crate::targets::knobs::assert_well_named::<SimVariant>(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        for &v in SimVariant::ALL {
+            assert!(!v.allowed_by().is_empty(), "{v}");
+            assert!(SimFault::parse(v.name()).is_none(), "{v} is also a fault name");
+        }
+    }
+
+    #[test]
     fn defaults() {
         let c = SimConfig::new(DeviceIdentity::new("SN", "S"));
         assert_eq!(c.firmware_version, DEFAULT_FIRMWARE_VERSION);
-        assert!(c.faults.is_empty() && c.seed_secret_no.is_none());
+        assert!(c.faults.is_empty() && c.variants.is_empty() && c.seed_secret_no.is_none());
         assert!(c.start_unix > 1_600_000_000);
     }
 }

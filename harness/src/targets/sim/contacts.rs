@@ -4,7 +4,7 @@
 //! pull when pushes were missed (D29). One worker per logged-in connection does all of it,
 //! so pulls never overlap.
 
-use super::config::SimFault;
+use super::config::{SimFault, SimVariant};
 use super::device::UserSet;
 use super::link::Stop;
 use super::session::Ctx;
@@ -15,6 +15,10 @@ use std::collections::BTreeMap;
 pub const PAGE_LIMIT: u64 = 100;
 /// Userids per `get_userinfo_by_ids` / `get_visitor_by_ids` (D28).
 pub const IDS_PER_CALL: usize = 200;
+/// What the `admin-first` variant asks before the contacts version (D24 says "e.g."), and
+/// the catalog command it asks instead should the catalog not know that one.
+pub const ADMIN_FIRST: &str = "get_admin_info";
+const ADMIN_FIRST_FALLBACK: &str = "get_corp_info";
 
 /// A contact change pushed by the cloud, queued for the worker.
 #[derive(Clone, Debug, PartialEq)]
@@ -84,6 +88,11 @@ fn users_of(body: &Value) -> Vec<(String, Value)> {
 /// connection must end (or a request may never be retried).
 pub(super) async fn run(ctx: &Ctx<'_>) -> Stop {
     let dev = ctx.dev;
+    tokio::time::sleep(dev.contact_sync_delay()).await;
+    if dev.is(SimVariant::AdminFirst) {
+        // One attempt whatever the answer: the contacts version comes next either way.
+        let _ = ctx.link.call(admin_first_command(), None).await;
+    }
     let mut full_pull = match ctx.link.request("get_perm_version", || None).await {
         Ok(b) => version_of(&b, "perm_version").is_some_and(|cloud| cloud != dev.store().contacts.version),
         Err(Stop::Never) => false,
@@ -108,6 +117,11 @@ pub(super) async fn run(ctx: &Ctx<'_>) -> Stop {
             None => ctx.sync.notified().await,
         }
     }
+}
+
+/// The `admin-first` variant's first business request.
+pub(super) fn admin_first_command() -> &'static str {
+    if crate::profile::wecom::Catalog::get().is_device_command(ADMIN_FIRST) { ADMIN_FIRST } else { ADMIN_FIRST_FALLBACK }
 }
 
 /// Applies one pushed change; `Ok(true)` when a full pull is needed instead (D29).

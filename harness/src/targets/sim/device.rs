@@ -2,7 +2,7 @@
 //! check-ins and its log; plus the resources every part of the device shares: the device
 //! clock, the seeded RNG and the req_id counter.
 
-use super::config::{SimConfig, SimFault};
+use super::config::{SimConfig, SimFault, SimVariant};
 use crate::profile::identity::Secret;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -90,10 +90,11 @@ pub(super) struct Device {
 
 impl Device {
     pub fn new(config: SimConfig) -> Device {
-        let seeded = config.seed_secret_no.is_some();
+        // A `per-device` variant was provisioned with its own SecretNo: it has no seed.
+        let seed = config.seed_secret_no.clone().filter(|_| !config.is(SimVariant::PerDevice));
         let store = Store {
-            secret_no: (!seeded).then(|| config.identity.secret_no.clone()),
-            seed: config.seed_secret_no.clone(),
+            secret_no: seed.is_none().then(|| config.identity.secret_no.clone()),
+            seed,
             ..Store::default()
         };
         Device {
@@ -111,6 +112,15 @@ impl Device {
 
     pub fn has(&self, fault: SimFault) -> bool {
         self.config.has(fault)
+    }
+
+    pub fn is(&self, variant: SimVariant) -> bool {
+        self.config.is(variant)
+    }
+
+    /// Whether the device keeps contacts at all (D24-D29 apply only to one that does).
+    pub fn syncs_contacts(&self) -> bool {
+        !self.is(SimVariant::NoContacts) && !self.is(SimVariant::DoorOnly)
     }
 
     /// The store; a panic elsewhere never poisons it for good. Never held across an await.

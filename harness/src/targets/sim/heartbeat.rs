@@ -12,7 +12,7 @@ use std::time::Duration;
 /// Runs until the cloud advises a reconnect (the delay is returned).
 pub(super) async fn run(ctx: &Ctx<'_>) -> Duration {
     let dev = ctx.dev;
-    let mut next = tokio::time::Instant::now() + dev.ping_gap();
+    let mut next = tokio::time::Instant::now() + dev.first_ping_delay();
     let mut inflight: Option<BoxFuture<'_, Outcome>> = None;
     loop {
         tokio::select! {

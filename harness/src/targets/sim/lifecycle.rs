@@ -2,7 +2,7 @@
 //! D5, D7) → `active` (skipped with a cached secret, D10; polled while unbound, D8, D9) →
 //! `subscribe_corp` (D11, D21), with the FAQ's lost-reply recovery codes (D17–D20, D23).
 
-use super::config::SimFault;
+use super::config::{SimFault, SimVariant};
 use super::link::{Outcome, Reply};
 use super::policy::Advice;
 use super::session::Ctx;
@@ -79,9 +79,14 @@ fn first_step(ctx: &Ctx<'_>) -> Step {
     Step::Register
 }
 
-/// Where `register`'s success leads: `active`, or `subscribe_corp` with a cached secret.
+/// Where `register`'s success leads: `active`, or `subscribe_corp` with a cached secret
+/// (D10's MAY; the `reactivates` variant activates anyway).
 fn after_register(ctx: &Ctx<'_>) -> Step {
-    if ctx.dev.store().secret.is_some() { Step::Subscribe } else { Step::Active }
+    if skips_active(ctx) { Step::Subscribe } else { Step::Active }
+}
+
+fn skips_active(ctx: &Ctx<'_>) -> bool {
+    ctx.dev.store().secret.is_some() && !ctx.dev.is(SimVariant::Reactivates)
 }
 
 /// The generic answer to an error reply of the lifecycle request `again`.
@@ -215,13 +220,10 @@ fn activated(ctx: &Ctx<'_>) -> Next {
 
 async fn active(ctx: &Ctx<'_>) -> Next {
     let dev = ctx.dev;
-    let code = {
-        let store = dev.store();
-        if store.secret.is_some() {
-            return Ok(Step::Subscribe);
-        }
-        store.active_code.as_ref().map(|c| c.expose().to_string())
-    };
+    if skips_active(ctx) {
+        return Ok(Step::Subscribe);
+    }
+    let code = dev.store().active_code.as_ref().map(|c| c.expose().to_string());
     let Some(code) = code else { return Err(LifeEnd::Reconnect(dev.jitter())) };
     let r = match attempt(ctx, "active", json!({"active_code": code}), Step::Active).await {
         Ok(Ok(b)) => {
@@ -304,6 +306,11 @@ async fn subscribe(ctx: &Ctx<'_>) -> Next {
         NOT_ACTIVE => {
             dev.store().secret = None;
             Ok(Step::Active)
+        }
+        SUBSCRIBED if dev.is(SimVariant::ReconnectOn600045) => {
+            let d = dev.reconnect_after_600045(r.interval);
+            dev.log(format!("subscribe_corp answered 600045: reconnecting in {} s", d.as_secs()));
+            Err(LifeEnd::Reconnect(d))
         }
         _ => generic(ctx, &r, Step::Subscribe).await,
     }

@@ -2,6 +2,7 @@
 //! req_id, per-request timeouts, and the frame pump ([`drive`]) that reads the socket and
 //! hands pushes on. Anything the cloud sends that is not a reply or push is ignored.
 
+use super::config::SimVariant;
 use super::device::Device;
 use super::policy::Advice;
 use crate::wire::transport::WsStream;
@@ -112,7 +113,9 @@ impl<'d> Link<'d> {
 
     /// One attempt: sends `{cmd, headers.req_id, body?}` with a fresh req_id (D1, D2) and
     /// waits for the reply up to the request timeout.
+    /// A parameterless request has no `body`, or `"body": null` (`body-null`).
     pub async fn call(&self, cmd: &str, body: Option<Value>) -> Outcome {
+        let body = body.or_else(|| self.dev.is(SimVariant::BodyNull).then_some(Value::Null));
         let req_id = self.dev.req_id(cmd);
         let frame = envelope::request(cmd, &req_id, body);
         tracing::debug!(sn = %self.dev.sn(), frame = %redact_secrets(&frame), "sending request");
@@ -263,12 +266,31 @@ pub(super) async fn drive(
     }
 }
 
+/// How long the `waits-server-close` variant waits for the server's TCP close.
+pub const SERVER_CLOSE_WAIT: Duration = Duration::from_secs(10);
+
 /// Closes a connection the device is done with (close handshake, bounded), so that no
-/// two are ever open at once (D22).
-pub(super) async fn close(ws: &mut WsStream) {
+/// two are ever open at once (D22). `waits-server-close` then waits for the server to close
+/// TCP too (RFC 6455 §7.1.1: the server closes first), as Python's websockets does.
+pub(super) async fn close(dev: &Device, ws: &mut WsStream) {
     let _ = tokio::time::timeout(Duration::from_secs(2), async {
         let _ = ws.close(None).await;
         while let Some(Ok(_)) = ws.next().await {}
     })
     .await;
+    if dev.is(SimVariant::WaitsServerClose) {
+        let waited = tokio::time::timeout(SERVER_CLOSE_WAIT, async {
+            let mut buf = [0u8; 512];
+            loop {
+                match tokio::io::AsyncReadExt::read(ws.get_mut(), &mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await;
+        if waited.is_err() {
+            dev.log("the server did not close TCP within 10 s; going on");
+        }
+    }
 }

@@ -8,7 +8,7 @@
 //! * `device`: what survives reconnects (credentials, contacts, check-ins, log), the
 //!   device clock, the seeded RNG, req_ids;
 //! * `policy`: every timing (timeouts, retry spacing, reconnect delays, heartbeat, polls,
-//!   the subscribe budget) and where faults bend them;
+//!   the subscribe budget) and where faults and variants bend them;
 //! * `link`: one connection's request/reply correlation, timeouts and frame pump;
 //! * `lifecycle`: get_secret_no / register / active / subscribe_corp with recovery;
 //! * `heartbeat`, `contacts` (full and incremental pulls), `checkin`, `pushes`;
@@ -31,7 +31,7 @@ mod session;
 #[cfg(test)]
 mod tests;
 
-pub use config::{SimConfig, SimFault, DEFAULT_FIRMWARE_VERSION};
+pub use config::{SimConfig, SimFault, SimVariant, DEFAULT_FIRMWARE_VERSION};
 pub use policy::{
     ACTIVE_POLL_S, CHECKIN_RETRY_S, INTERVAL_JITTER_S, JITTER_S, PING_S, REGISTERED_ELSEWHERE_S, SUBSCRIBE_BUDGET,
     SUBSCRIBE_WINDOW, TIMEOUT_S,
@@ -106,7 +106,7 @@ pub async fn run(config: SimConfig, dialer: Arc<dyn Dialer>, mut control: Unboun
         let decided = tokio::time::Instant::now();
         let delay = match end {
             LinkEnd::Lost => {
-                link::close(&mut ws).await;
+                link::close(&dev, &mut ws).await;
                 dev.jitter()
             }
             LinkEnd::Reconnect(d) => {
@@ -114,7 +114,7 @@ pub async fn run(config: SimConfig, dialer: Arc<dyn Dialer>, mut control: Unboun
                 if dev.has(SimFault::TwoConnections) {
                     kept.push(AbortOnDrop(tokio::spawn(async move { while let Some(Ok(_)) = ws.next().await {} })));
                 } else {
-                    link::close(&mut ws).await;
+                    link::close(&dev, &mut ws).await;
                 }
                 d
             }
@@ -176,7 +176,7 @@ pub enum StandaloneError {
 /// and runs until Ctrl-C or the process is killed.
 pub async fn run_standalone(url: &str, config: SimConfig) -> Result<(), StandaloneError> {
     let endpoint = Endpoint::parse(url).map_err(|source| StandaloneError::Url { url: url.to_string(), source })?;
-    tracing::info!(sn = %config.identity.sn, url, faults = ?config.faults, "reference device starting");
+    tracing::info!(sn = %config.identity.sn, url, faults = ?config.faults, variants = ?config.variants, "reference device starting");
     let (_control_tx, control_rx) = tokio::sync::mpsc::unbounded_channel();
     tokio::select! {
         _ = run(config, Arc::new(UrlDialer { endpoint }), control_rx) => Ok(()),

@@ -1,8 +1,8 @@
 //! Every wait the device makes, in one place: request timeouts, retry spacing after error
 //! replies, reconnect delays, heartbeat and poll periods, and the subscribe budget. The
-//! faults that bend a timing are applied here and nowhere else.
+//! faults and the variants that bend a timing are applied here and nowhere else.
 
-use super::config::SimFault;
+use super::config::{SimFault, SimVariant};
 use super::device::Device;
 use super::link::Reply;
 use crate::profile::wecom::catalog::Suggestion;
@@ -27,6 +27,14 @@ pub const CHECKIN_RETRY_S: (f64, f64) = (5.0, 10.0);
 /// At most this many `subscribe_corp` in any [`SUBSCRIBE_WINDOW`] (D21).
 pub const SUBSCRIBE_BUDGET: usize = 5;
 pub const SUBSCRIBE_WINDOW: Duration = Duration::from_secs(60);
+/// The `long-timeout` variant's reply timeout: the longest the FAQ allows (D13).
+pub const LONG_TIMEOUT: Duration = Duration::from_secs(10);
+/// The `late-first-ping` variant's first ping after login: the latest D12 allows.
+pub const LATE_FIRST_PING: Duration = Duration::from_secs(40);
+/// The `ping-first` variant's delay of the contact sync after login.
+pub const PING_FIRST_SYNC_DELAY: Duration = Duration::from_secs(35);
+/// The least the `reconnect-on-600045` variant stays away after 600045 without an interval.
+pub const RECONNECT_600045_MIN: Duration = Duration::from_secs(60);
 /// Intervals beyond a day are taken as a day, so no wait overflows the clock.
 const MAX_INTERVAL_S: i64 = 86_400;
 
@@ -56,6 +64,9 @@ impl Device {
 
     /// How long to wait for a reply before re-sending (D13).
     pub fn request_timeout(&self) -> Duration {
+        if self.is(SimVariant::LongTimeout) && !self.has(SimFault::ShortTimeout) {
+            return LONG_TIMEOUT;
+        }
         self.range_unless(SimFault::ShortTimeout, Duration::from_secs(1), TIMEOUT_S)
     }
 
@@ -129,6 +140,29 @@ impl Device {
         self.range_unless(SimFault::SlowHeartbeat, Duration::from_secs(60), PING_S)
     }
 
+    /// Time from login to the first ping: a gap like any other, at once (`ping-first`) or
+    /// the latest D12 allows (`late-first-ping`).
+    pub fn first_ping_delay(&self) -> Duration {
+        if self.is(SimVariant::PingFirst) {
+            Duration::ZERO
+        } else if self.is(SimVariant::LateFirstPing) && !self.has(SimFault::SlowHeartbeat) {
+            LATE_FIRST_PING
+        } else {
+            self.ping_gap()
+        }
+    }
+
+    /// Time from login to the contact sync: at once, or after the first pings (`ping-first`).
+    pub fn contact_sync_delay(&self) -> Duration {
+        if self.is(SimVariant::PingFirst) { PING_FIRST_SYNC_DELAY } else { Duration::ZERO }
+    }
+
+    /// How long the `reconnect-on-600045` variant stays away after 600045: the interval
+    /// (at least 60 s) plus 0-1 s.
+    pub fn reconnect_after_600045(&self, interval: Option<i64>) -> Duration {
+        self.after_interval(interval).max(RECONNECT_600045_MIN + self.range(INTERVAL_JITTER_S))
+    }
+
     pub fn checkin_retry_delay(&self) -> Duration {
         self.range(CHECKIN_RETRY_S)
     }
@@ -163,6 +197,12 @@ mod tests {
         Device::new(c)
     }
 
+    fn variant(v: SimVariant) -> Device {
+        let mut c = SimConfig::new(DeviceIdentity::new("SN", "S"));
+        c.variants = [v].into();
+        Device::new(c)
+    }
+
     fn reply(suggestion: Option<Suggestion>, interval: Option<i64>) -> Reply {
         Reply { errcode: 600999, errmsg: "x".into(), body: serde_json::Value::Null, suggestion, interval }
     }
@@ -191,6 +231,24 @@ mod tests {
         assert!(matches!(dev(&[SimFault::RetryAfterMinusOne]).advice(&reply(None, Some(-1))), Advice::Retry(_)));
         assert_eq!(dev(&[SimFault::ShortTimeout]).request_timeout(), Duration::from_secs(1));
         assert_eq!(dev(&[SimFault::SlowHeartbeat]).ping_gap(), Duration::from_secs(60));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn variants_bend_the_timings_within_the_rules() {
+        assert_eq!(variant(SimVariant::LongTimeout).request_timeout(), LONG_TIMEOUT);
+        assert_eq!(variant(SimVariant::PingFirst).first_ping_delay(), Duration::ZERO);
+        assert_eq!(variant(SimVariant::PingFirst).contact_sync_delay(), PING_FIRST_SYNC_DELAY);
+        assert_eq!(variant(SimVariant::LateFirstPing).first_ping_delay(), LATE_FIRST_PING);
+        let d = variant(SimVariant::LateFirstPing);
+        assert!((0..20).map(|_| d.ping_gap()).all(|g| g >= Duration::from_secs(20) && g <= Duration::from_secs(40)));
+        let d = variant(SimVariant::ReconnectOn600045);
+        for (interval, lo) in [(None, 60), (Some(5), 60), (Some(90), 90)] {
+            let t = d.reconnect_after_600045(interval);
+            assert!(t >= Duration::from_secs(lo) && t <= Duration::from_secs(lo + 1), "{interval:?}: {t:?}");
+        }
+        let d = dev(&[]);
+        assert_eq!(d.contact_sync_delay(), Duration::ZERO);
+        assert!(d.first_ping_delay() >= Duration::from_secs(20));
     }
 
     #[tokio::test(start_paused = true)]

@@ -3,7 +3,7 @@
 //! so a remote open is reported at once even in the middle of a contact pull (D34).
 
 use super::checkin::{self, PASS_IN, PASS_REMOTE_OPEN};
-use super::config::SimFault;
+use super::config::{SimFault, SimVariant};
 use super::contacts::{self, IDS_PER_CALL};
 use super::device::iso_utc;
 use super::link::{Outcome, Push, Stop};
@@ -42,6 +42,10 @@ pub(super) fn handle<'a>(ctx: &'a Ctx<'a>, push: Push) -> Action<'a> {
     let dev = ctx.dev;
     let body = push.body;
     tracing::debug!(sn = %dev.sn(), cmd = %push.cmd, "push received");
+    if !implements(ctx, &push.cmd) {
+        tracing::debug!(sn = %dev.sn(), cmd = %push.cmd, "push for a feature this device does not have ignored");
+        return Action::Nothing;
+    }
     match push.cmd.as_str() {
         "push_bind_corp" => Action::Bind,
         "push_unbind_corp" => Action::Unbind,
@@ -68,6 +72,17 @@ pub(super) fn handle<'a>(ctx: &'a Ctx<'a>, push: Push) -> Action<'a> {
             tracing::debug!(sn = %dev.sn(), cmd = other, "push needs nothing from this device");
             Action::Nothing
         }
+    }
+}
+
+/// Whether the device has the feature the push is about: a device without contacts
+/// (`no-contacts`, `door-only`) or a door controller without visitors and enrolment
+/// (`door-only`) ignores the push (no push needs an acknowledgement, §1.5).
+fn implements(ctx: &Ctx<'_>, cmd: &str) -> bool {
+    match cmd {
+        "push_change_contact" | "push_change_userid" => ctx.dev.syncs_contacts(),
+        "push_visitor_list_change" | "push_enter_page" => !ctx.dev.is(SimVariant::DoorOnly),
+        _ => true,
     }
 }
 

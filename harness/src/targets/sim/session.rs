@@ -142,7 +142,9 @@ pub(super) async fn run_link(
                     if !heartbeat.is_set() {
                         heartbeat.set(heartbeat::run(ctx).boxed());
                     }
-                    contacts_worker.set(contacts::run(ctx).boxed());
+                    if dev.syncs_contacts() {
+                        contacts_worker.set(contacts::run(ctx).boxed());
+                    }
                     checkin_worker.set(checkin::run(ctx).boxed());
                 }
                 LifeEnd::Idle | LifeEnd::Down => {}

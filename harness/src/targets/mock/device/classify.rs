@@ -6,7 +6,6 @@ use super::super::config::MockRule;
 use super::super::lifecycle::{self, Request, Signed};
 use super::super::{MockCloud, Shared};
 use crate::profile::wecom::catalog::Catalog;
-use crate::profile::wecom::signature;
 use serde_json::{Map, Value};
 
 /// Business commands the mock answers; other catalog commands get 600905 once logged in.
@@ -16,24 +15,33 @@ pub(super) fn str_field<'a>(body: Option<&'a Map<String, Value>>, key: &str) -> 
     body?.get(key)?.as_str()
 }
 
-/// The fields of a signed body (`register`, `get_secret_no`): numbers must be JSON numbers.
+/// The fields of a signed body (`register`, `get_secret_no`). `timestamp` and `nonce` are
+/// numbers in the docs (D5); shipped firmware sends them as numeric strings and the real
+/// cloud evidently accepts that, so the mock does too (the signature is over the text either
+/// way). Anything else is malformed.
 struct SignedBody<'a> {
     sn: &'a str,
     timestamp: u64,
+    /// `timestamp` as sent (the signed text).
+    timestamp_text: String,
     nonce: String,
     signature: &'a str,
 }
 
+/// An unsigned integer as a JSON number or a string of decimal digits, with its text.
+fn numeric(v: &Value) -> Option<(u64, String)> {
+    match v {
+        Value::Number(n) => n.as_u64().map(|u| (u, n.to_string())),
+        Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => s.parse().ok().map(|u| (u, s.clone())),
+        _ => None,
+    }
+}
+
 fn signed_body(body: Option<&Map<String, Value>>) -> Option<SignedBody<'_>> {
     let b = body?;
-    let timestamp = b.get("timestamp")?.as_u64()?;
-    let nonce = b.get("nonce").filter(|v| v.is_u64())?;
-    Some(SignedBody {
-        sn: b.get("sn")?.as_str()?,
-        timestamp,
-        nonce: signature::value_text(nonce)?,
-        signature: b.get("device_signature")?.as_str()?,
-    })
+    let (timestamp, timestamp_text) = numeric(b.get("timestamp")?)?;
+    let (_, nonce) = numeric(b.get("nonce")?)?;
+    Some(SignedBody { sn: b.get("sn")?.as_str()?, timestamp, timestamp_text, nonce, signature: b.get("device_signature")?.as_str()? })
 }
 
 impl MockCloud {
@@ -58,7 +66,7 @@ impl MockCloud {
             "register" => {
                 let sb = signed_body(body);
                 let signed = signed_facts(&sb, &|b| {
-                    registry.register_signature_ok(b.sn, &b.timestamp.to_string(), &b.nonce, b.signature)
+                    registry.register_signature_ok(b.sn, &b.timestamp_text, &b.nonce, b.signature)
                 });
                 let conflict = match &sb {
                     Some(b) => registry.conflict(b.sn, conn.id, conn.ip),
@@ -72,7 +80,7 @@ impl MockCloud {
             "get_secret_no" => {
                 let sb = signed_body(body);
                 let signed = signed_facts(&sb, &|b| {
-                    registry.secret_no_signature_ok(b.sn, &b.timestamp.to_string(), &b.nonce, b.signature)
+                    registry.secret_no_signature_ok(b.sn, &b.timestamp_text, &b.nonce, b.signature)
                 });
                 let about = sb.as_ref().map(|b| b.sn.to_string());
                 let registered_ever = about.as_deref().is_some_and(|s| registry.registered_ever(s));

@@ -11,10 +11,15 @@ use serde_json::{Map, Value};
 impl MockCloud {
     /// A text frame from a device.
     pub(crate) fn on_text(&self, conn: &mut Conn, text: &str) -> Response {
-        let value: Value = match serde_json::from_str(text) {
+        let mut value: Value = match serde_json::from_str(text) {
             Ok(v) => v,
             Err(_) => return self.malformed(conn, None, "frame is not JSON"),
         };
+        // `"body": null` on a parameterless request, as shipped firmware sends it: the real
+        // cloud evidently takes it as no body, and so does the mock.
+        if let Some(obj) = value.as_object_mut().filter(|o| o.get("body").is_some_and(Value::is_null)) {
+            obj.remove("body");
+        }
         tracing::debug!(conn = conn.id, frame = %crate::profile::wecom::volatile::redact_secrets(&value), "device frame");
         let req_id = value.pointer("/headers/req_id").and_then(Value::as_str).map(str::to_string);
         let Some(obj) = value.as_object() else {

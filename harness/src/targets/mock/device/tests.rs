@@ -54,6 +54,14 @@ fn register_body(sn: &str, secret_no: &str, ts: u64) -> Value {
     json!({"sn": sn, "timestamp": ts, "nonce": 42, "device_signature": signature::register(sn, secret_no, &ts.to_string(), "42")})
 }
 
+/// `register_body` with `timestamp` and `nonce` as numeric strings, as the C firmware sends.
+fn register_body_strings(sn: &str, secret_no: &str, ts: u64) -> Value {
+    let mut b = register_body(sn, secret_no, ts);
+    b["timestamp"] = json!(ts.to_string());
+    b["nonce"] = json!("42");
+    b
+}
+
 fn req(cmd: &str, body: Option<Value>) -> Value {
     envelope::request(cmd, &format!("r-{cmd}"), body)
 }
@@ -88,8 +96,17 @@ fn assert_well_formed(frame: &Value, req_id: &str) {
 
 #[rstest]
 // C4: register error paths.
-#[case::c4_timestamp_string(json!({"sn":"SN1","timestamp":"1700000000","nonce":42,"device_signature":"x"}), MALFORMED_REQUEST)]
-#[case::c4_nonce_string(json!({"sn":"SN1","timestamp":START,"nonce":"42","device_signature":"x"}), MALFORMED_REQUEST)]
+#[case::c4_timestamp_not_numeric(json!({"sn":"SN1","timestamp":"17e8","nonce":42,"device_signature":"x"}), MALFORMED_REQUEST)]
+#[case::c4_timestamp_negative(json!({"sn":"SN1","timestamp":"-1","nonce":42,"device_signature":"x"}), MALFORMED_REQUEST)]
+#[case::c4_nonce_not_numeric(json!({"sn":"SN1","timestamp":START,"nonce":"4x2","device_signature":"x"}), MALFORMED_REQUEST)]
+#[case::c4_nonce_empty(json!({"sn":"SN1","timestamp":START,"nonce":"","device_signature":"x"}), MALFORMED_REQUEST)]
+#[case::c4_nonce_object(json!({"sn":"SN1","timestamp":START,"nonce":{},"device_signature":"x"}), MALFORMED_REQUEST)]
+// What shipped firmware sends: numeric strings, checked like numbers.
+#[case::strings_accepted(register_body_strings("SN1", "sec1", START), 0)]
+#[case::strings_stale(register_body_strings("SN1", "sec1", START - 301), STALE_TIMESTAMP)]
+#[case::strings_future(register_body_strings("SN1", "sec1", START + 301), STALE_TIMESTAMP)]
+#[case::strings_bad_signature(register_body_strings("SN1", "wrong", START), INVALID_SIGNATURE)]
+#[case::strings_edge_of_tolerance(register_body_strings("SN1", "sec1", START + 300), 0)]
 #[case::c4_sn_missing(json!({"timestamp":START,"nonce":42,"device_signature":"x"}), MALFORMED_REQUEST)]
 #[case::c4_unknown(register_body("NOPE", "sec1", START), UNKNOWN_DEVICE)]
 #[case::c4_stale(register_body("SN1", "sec1", START - 301), STALE_TIMESTAMP)]
@@ -269,6 +286,26 @@ fn malformed_frames_get_600904(#[case] text: &str, #[case] has_req_id: bool) {
     assert!(r.get("cmd").is_none());
     assert!(r["suggestion"].is_string() && r["interval"].is_i64(), "{r}");
     assert_eq!(r.pointer("/headers/req_id").is_some(), has_req_id, "{r}");
+}
+
+/// `"body": null` on a parameterless request is taken as no body, as the real cloud does.
+#[rstest]
+#[case::ping("ping", 0)]
+#[case::get_timestamp("get_timestamp", 0)]
+#[case::get_perm_version("get_perm_version", 0)]
+#[case::get_corp_info("get_corp_info", 0)]
+#[case::register_still_needs_a_body("register", MALFORMED_REQUEST)]
+fn body_null_is_no_body(#[case] cmd: &str, #[case] expected: i64) {
+    let c = cloud(&[]);
+    let mut k = conn("10.0.0.1");
+    login(&c, &mut k, Phase::Subscribed);
+    let mut k2 = conn("10.0.0.2");
+    let k = if cmd == "register" { &mut k2 } else { &mut k };
+    let text = format!(r#"{{"cmd":"{cmd}","headers":{{"req_id":"n1"}},"body":null}}"#);
+    let frames = c.on_text(k, &text).frames;
+    assert_eq!(frames.len(), 1, "{text}");
+    assert_eq!(errcode(&frames[0]), expected, "{}", frames[0]);
+    assert_well_formed(&frames[0], "n1");
 }
 
 #[test]

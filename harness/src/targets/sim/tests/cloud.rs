@@ -1,13 +1,14 @@
 //! A scripted cloud for the device's tests: each dial of the device becomes a [`Conn`] the
 //! test drives by hand over `tokio::io::duplex` with real WebSocket framing. Every frame
 //! the device sends is checked to be a valid request envelope (D1) with a req_id never seen
-//! before in the run (D2), unless a test says otherwise.
+//! before in the run (D2), unless a test says otherwise (`"body": null` is taken only from the
+//! `body-null` variant).
 
 use crate::wire::transport::{self, BoxIo, WsStream};
 use crate::profile::wecom::binary;
 use crate::profile::wecom::envelope::{self, Envelope};
 use crate::profile::identity::DeviceIdentity;
-use crate::targets::sim::{run, Dialer, SimConfig, SimControl, SimFault};
+use crate::targets::sim::{run, Dialer, SimConfig, SimControl, SimFault, SimVariant};
 use futures_util::future::BoxFuture;
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -38,6 +39,11 @@ pub fn config(faults: &[SimFault]) -> SimConfig {
     c.rng_seed = 42;
     c.faults = faults.iter().copied().collect();
     c
+}
+
+/// The test device taking one conformant variant.
+pub fn variant_config(variant: SimVariant) -> SimConfig {
+    SimConfig { variants: [variant].into(), ..config(&[]) }
 }
 
 pub fn secs(d: Duration) -> f64 {
@@ -87,6 +93,8 @@ pub struct Cloud {
     seen: Arc<Mutex<HashSet<String>>>,
     /// Whether every req_id must be new (off for the reuse-req-id fault).
     pub unique_ids: bool,
+    /// Whether `"body": null` is taken as no body (on for the body-null variant).
+    pub null_bodies: bool,
     /// Requests answered by the cloud itself: cmd → success body.
     pub auto: HashMap<String, Option<Value>>,
 }
@@ -100,7 +108,7 @@ impl Cloud {
         let mut auto = HashMap::new();
         auto.insert("ping".to_string(), None);
         auto.insert("get_perm_version".to_string(), Some(json!({"perm_version": 0})));
-        Cloud { links, control: Some(control), task, dialer, seen: Arc::default(), unique_ids: true, auto }
+        Cloud { links, control: Some(control), task, dialer, seen: Arc::default(), unique_ids: true, null_bodies: false, auto }
     }
 
     /// The device's next connection.
@@ -123,6 +131,7 @@ impl Cloud {
             auto: self.auto.clone(),
             seen: self.seen.clone(),
             unique: self.unique_ids,
+            null_bodies: self.null_bodies,
             accepted: Instant::now(),
             closed: None,
         })
@@ -154,6 +163,8 @@ pub struct Req {
     pub req_id: String,
     pub body: Value,
     pub at: Instant,
+    /// The frame carried `"body": null`.
+    pub body_null: bool,
 }
 
 /// What the device did next on a connection.
@@ -172,6 +183,7 @@ pub struct Conn {
     pub auto: HashMap<String, Option<Value>>,
     seen: Arc<Mutex<HashSet<String>>>,
     unique: bool,
+    null_bodies: bool,
     pub accepted: Instant,
     closed: Option<Instant>,
 }
@@ -195,13 +207,18 @@ impl Conn {
             };
             match msg {
                 Some(Ok(Message::Text(t))) => {
-                    let value: Value = serde_json::from_str(t.as_str()).expect("D1: the device sent a frame that is not JSON");
+                    let mut value: Value = serde_json::from_str(t.as_str()).expect("D1: the device sent a frame that is not JSON");
+                    let body_null = value.get("body").is_some_and(Value::is_null);
+                    if body_null {
+                        assert!(self.null_bodies, "D1: \"body\": null from a device without the body-null variant: {value}");
+                        value.as_object_mut().expect("an object").remove("body");
+                    }
                     let Ok(Envelope::Request { cmd, req_id, body }) = Envelope::from_value(&value) else {
                         panic!("D1: not a request envelope: {value}");
                     };
                     assert!(!cmd.starts_with("push_"), "device sent a push-named request {cmd}");
                     self.check_req_id(&req_id);
-                    let req = Req { cmd, req_id, body: body.unwrap_or(Value::Null), at: Instant::now() };
+                    let req = Req { cmd, req_id, body: body.unwrap_or(Value::Null), at: Instant::now(), body_null };
                     self.log.push(req.clone());
                     if let Some(reply) = self.auto.get(&req.cmd).cloned() {
                         self.ok(&req, reply).await;

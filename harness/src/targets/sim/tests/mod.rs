@@ -6,3 +6,4 @@ mod faults;
 mod interop;
 mod lifecycle;
 mod robustness;
+mod variants;
