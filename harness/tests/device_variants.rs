@@ -14,9 +14,14 @@ use hwconform::targets::sim::SimVariant;
 use hwconform::targets::DeviceChoice;
 use std::collections::BTreeSet;
 
+/// The variant, with its own statement (as `--device sim:variant=NAME` gets it): what it
+/// does not implement is not applicable to it.
 fn with_variant(variant: SimVariant) -> RunConfig {
-    let device = DeviceChoice::Sim { faults: BTreeSet::new(), variants: BTreeSet::from([variant]) };
-    RunConfig { device: Some(device.build()), ..hwconform::targets::defaults() }
+    let variants = BTreeSet::from([variant]);
+    let defaults = hwconform::targets::defaults();
+    let ics = SimVariant::reference_statement(&variants, &defaults.fleet, &*defaults.profile);
+    let device = DeviceChoice::Sim { faults: BTreeSet::new(), variants };
+    RunConfig { device: Some(device.build()), ics: Some(std::sync::Arc::new(ics)), ..defaults }
 }
 
 /// What a conformant variant may get: a pass, a skip (not applicable to it) or a manual check.

@@ -2,9 +2,10 @@
 //! statement a run uses for its device, and the warning when it has none.
 
 use super::exit::{EXIT_OK, EXIT_USAGE};
-use crate::ics::{self, Ics, Provisioning};
+use crate::ics::{self, Ics};
 use crate::profile::fleet::Fleet;
 use crate::profile::Profile;
+use crate::targets::sim::SimVariant;
 use crate::targets::DeviceChoice;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -62,7 +63,8 @@ pub(super) fn load(path: &Path, profile: &dyn Profile) -> Result<Ics, i32> {
 }
 
 /// The statement a run (or an exploration) uses for its device: `--ics FILE` when given; for the reference
-/// device without one, its own (every feature, seed-provisioned when the fleet has a seed);
+/// device without one, its own (every feature, seed-provisioned when the fleet has a seed,
+/// less what its variants leave out);
 /// for another device without one, none — verdicts then assume every feature, and a
 /// warning says so.
 pub(super) fn for_run(file: Option<&Path>, device: Option<&DeviceChoice>, fleet: &Fleet, profile: &dyn Profile) -> Result<Option<Arc<Ics>>, i32> {
@@ -70,10 +72,7 @@ pub(super) fn for_run(file: Option<&Path>, device: Option<&DeviceChoice>, fleet:
         return load(path, profile).map(|i| Some(Arc::new(i)));
     }
     match device {
-        Some(DeviceChoice::Sim { .. }) => {
-            let provisioning = if fleet.seed_secret_no.is_some() { Provisioning::Seed } else { Provisioning::PerDevice };
-            Ok(Some(Arc::new(Ics::reference(profile.ics_features(), provisioning))))
-        }
+        Some(DeviceChoice::Sim { variants, .. }) => Ok(Some(Arc::new(SimVariant::reference_statement(variants, fleet, profile)))),
         Some(_) => {
             eprintln!(
                 "warning: no --ics given: verdicts assume the device implements every feature; \

@@ -6,6 +6,8 @@
 use crate::profile::identity::{DeviceIdentity, Secret};
 use crate::engine::clock::wall_unix;
 use crate::targets::knobs::knobs;
+use crate::ics::{Ics, Provisioning};
+use crate::profile::{Fleet, Profile};
 use std::collections::BTreeSet;
 
 /// The firmware version the device reports in `subscribe_corp` unless told otherwise.
@@ -141,6 +143,43 @@ knobs! {
     }
 }
 
+impl SimVariant {
+    /// The features of the ICS this variant does not implement: its statement says `false`
+    /// for them, so the scenarios that need them are not applicable to it.
+    pub fn lacks(self) -> &'static [&'static str] {
+        match self {
+            SimVariant::NoContacts => &["contacts"],
+            SimVariant::DoorOnly => &["contacts", "visitors", "face", "fingerprint", "temperature"],
+            _ => &[],
+        }
+    }
+
+    /// The reference device's own statement with `variants`: every feature the profile
+    /// knows, seed-provisioned when the fleet has a seed, less what the variants leave out.
+    pub fn reference_statement(variants: &BTreeSet<SimVariant>, fleet: &Fleet, profile: &dyn Profile) -> Ics {
+        let provisioning = if fleet.seed_secret_no.is_some() { Provisioning::Seed } else { Provisioning::PerDevice };
+        SimVariant::statement(variants, Ics::reference(profile.ics_features(), provisioning))
+    }
+
+    /// The reference device's statement as changed by `variants`: what they lack is `false`,
+    /// and `per-device` is not seed-provisioned.
+    pub fn statement(variants: &BTreeSet<SimVariant>, mut reference: Ics) -> Ics {
+        for v in variants {
+            for feature in v.lacks() {
+                reference.features.insert(feature.to_string(), false);
+            }
+        }
+        if variants.contains(&SimVariant::PerDevice) {
+            reference.provisioning = Some(Provisioning::PerDevice);
+        }
+        reference.identity.model = match variants.is_empty() {
+            true => reference.identity.model,
+            false => format!("{} ({})", reference.identity.model, variants.iter().map(|v| v.name()).collect::<Vec<_>>().join(", ")),
+        };
+        reference
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,6 +192,22 @@ mod tests {
             assert!(f.description().contains(&format!("({})", f.obligation())), "{f}: {}", f.description());
         }
         assert_eq!(SimFault::parse("no such fault"), None);
+    }
+
+    /// What a variant lacks is a feature the profile's statement knows.
+    #[test]
+    fn a_variant_states_what_it_lacks() {
+        let features = crate::profile::wecom::features::FEATURES;
+        for &v in SimVariant::ALL {
+            for f in v.lacks() {
+                assert!(features.iter().any(|k| k.name == *f), "{v}: {f}");
+            }
+        }
+        let door = SimVariant::statement(&[SimVariant::DoorOnly, SimVariant::PerDevice].into(), Ics::reference(features, Provisioning::Seed));
+        assert_eq!(door.features.get("face"), Some(&false));
+        assert_eq!(door.features.get("door"), Some(&true));
+        assert_eq!(door.provisioning, Some(Provisioning::PerDevice));
+        assert_eq!(door.identity.model, "reference device (per-device, door-only)");
     }
 
     #[test]
