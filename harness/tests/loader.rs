@@ -728,7 +728,7 @@ fn typed(step: &GenStep) -> StepKind {
             not_before: None,
             no_reply: false,
         }),
-        GenStep::Wait { ms: n } => StepKind::Wait(ms(*n)),
+        GenStep::Wait { ms: n } => StepKind::Wait(ms(*n).into()),
         GenStep::Disconnect { conn } => StepKind::Disconnect(sc::ConnRef { conn: conn.clone() }),
         GenStep::Silence { conn, ms: n } => StepKind::ExpectSilence(sc::ExpectSilence { conn: conn.clone(), duration: ms(*n), cmd: None }),
         GenStep::Repeat { times, inner } => {
@@ -824,7 +824,7 @@ fn same_step(got: &StepKind, want: &GenStep) -> Result<(), TestCaseError> {
             prop_assert_eq!(&r.expect.as_ref().unwrap().value, &want);
         }
         (StepKind::Wait(d), GenStep::Wait { ms }) => {
-            let got = fixed(&Some(d.clone())).as_secs_f64();
+            let got = fixed(&Some(d.duration.clone())).as_secs_f64();
             prop_assert!((got - *ms as f64 / 1000.0).abs() < 0.006, "{} vs {}ms", got, ms);
         }
         (StepKind::Disconnect(c), GenStep::Disconnect { conn }) => prop_assert_eq!(&c.conn, conn),

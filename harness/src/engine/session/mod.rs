@@ -413,6 +413,7 @@ impl<'a> Session<'a> {
             StepKind::Mark(name) => self.mark(name),
             StepKind::Timing(t) => self.timing(t, at),
             StepKind::DeviceControl(c) => self.device_control(c, at),
+            StepKind::Fault(f) => self.fault(f, at).await,
         }
     }
 

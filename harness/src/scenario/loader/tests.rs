@@ -51,7 +51,7 @@ fn shorthands_and_defaults() {
     assert!(
         matches!(&s[3].kind, StepKind::ExpectClosed(c) if c.conn == "a" && c.within == Some(DurationExpr::Fixed(Duration::from_secs(5))))
     );
-    assert!(matches!(&s[4].kind, StepKind::Wait(DurationExpr::Fixed(d)) if d.as_secs() == 90));
+    assert!(matches!(&s[4].kind, StepKind::Wait(sc) if matches!(sc.duration, DurationExpr::Fixed(d) if d.as_secs() == 90) && !sc.keepalive));
 }
 
 #[test]

@@ -23,6 +23,7 @@ pub mod expect;
 pub mod expect_closed;
 pub mod expect_reconnect;
 pub mod expect_silence;
+pub mod fault;
 pub mod mark;
 pub mod no_reply;
 pub mod push;
@@ -47,6 +48,7 @@ pub mod types {
     pub use crate::scenario::steps::expect_closed::ExpectClosed;
     pub use crate::scenario::steps::expect_reconnect::ExpectReconnect;
     pub use crate::scenario::steps::expect_silence::ExpectSilence;
+    pub use crate::scenario::steps::fault::{Fault, FaultAction, FaultDirection, FaultMatch, FrameFaultKind, MAX_FAULT_COUNT};
     pub use crate::scenario::steps::push::Push;
     pub use crate::scenario::steps::receive::Receive;
     pub use crate::scenario::steps::repeat::{Repeat, MAX_REPEAT};
@@ -54,6 +56,7 @@ pub mod types {
     pub use crate::scenario::steps::request::Request;
     pub use crate::scenario::steps::send::{Send, SendFrame, MAX_OVERSIZED};
     pub use crate::scenario::steps::timing::{DurationRange, Timing, MAX_COUNT};
+    pub use crate::scenario::steps::wait::Wait;
 }
 pub use types::*;
 
@@ -167,7 +170,7 @@ step_kinds! {
     /// Take the next frame received on a connection and match it.
     Expect(Expect) = expect,
     /// Let scenario time pass.
-    Wait(super::span::DurationExpr) = wait,
+    Wait(Wait) = wait,
     /// Close a connection cleanly (close handshake).
     Disconnect(ConnRef) = disconnect,
     /// The device's IP changes: the old link is abandoned without a close (the cloud still
@@ -203,6 +206,8 @@ step_kinds! {
     Timing(Timing) = timing,
     /// Make the reference device act (needs `requires: [device_control]`).
     DeviceControl(DeviceControl) = device_control,
+    /// A fault the harness applies to its own traffic on a connection (any target).
+    Fault(Fault) = fault,
 }
 
 

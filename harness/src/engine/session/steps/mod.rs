@@ -32,6 +32,7 @@ mod expect;
 mod expect_closed;
 mod expect_reconnect;
 mod expect_silence;
+mod fault;
 mod mark;
 mod no_reply;
 mod push;
