@@ -157,7 +157,8 @@ impl Loader<'_> {
         let given: Vec<&str> = MATCH_KEYS.iter().copied().filter(|k| args.get(k).is_some()).collect();
         match given.as_slice() {
             [] => {
-                if !MATCH_KEYS.iter().any(|k| args.misspells(k)) {
+                // Unknown keys were reported already; an empty mapping was not.
+                if args.pairs.is_empty() {
                     let d = self.diag(node.span, "an empty `match` takes every frame; leave it out").expected("`cmd: NAME` or `reply_to: NAME`");
                     self.push(d);
                 }
