@@ -3,9 +3,9 @@
 //! role's pings), and queues the rest, with its arrival time, for the steps.
 
 use super::fault::{Direction, FaultState, FrameAction, FrameFault};
-use super::transport::WsStream;
+use super::transport::{reset_on_drop, WsStream};
 use super::{close_text, Party};
-use futures_util::stream::{SplitSink, StreamExt};
+use futures_util::stream::{SplitSink, SplitStream, StreamExt};
 use futures_util::SinkExt;
 use serde_json::Value;
 use std::collections::VecDeque;
@@ -106,13 +106,16 @@ pub struct Connection {
     /// Set once the reader's end was consumed from the inbox.
     pub closed: bool,
     log: Arc<dyn WireLog>,
-    reader: tokio::task::JoinHandle<()>,
+    /// The reader task; it hands its half of the stream back when asked to (a reset).
+    reader: tokio::task::JoinHandle<Option<SplitStream<WsStream>>>,
     /// Set when the harness starts a close, so the peer's echo is not recorded as its own.
     closing: Arc<AtomicBool>,
     /// The harness's own faults armed on this link.
     faults: FaultState,
     /// Wakes the reader to stop reading (half-open).
     stop_reading: Arc<tokio::sync::Notify>,
+    /// Wakes the reader to end and hand back its half of the stream (reset).
+    give_back: Arc<tokio::sync::Notify>,
     /// The harness went half-open: it reads nothing more, so a close waits for no echo.
     half_open: bool,
     /// The harness reset the link: the socket is gone, there is nothing left to close.
@@ -165,18 +168,21 @@ impl Connection {
         let closing = Arc::new(AtomicBool::new(false));
         let faults = FaultState::default();
         let stop_reading = Arc::new(tokio::sync::Notify::new());
+        let give_back = Arc::new(tokio::sync::Notify::new());
         let (rname, rrec, rclosing, rsink) = (name.clone(), log.clone(), closing.clone(), sink.clone());
-        let (rfaults, rstop) = (faults.clone(), stop_reading.clone());
+        let (rfaults, rstop, rgive) = (faults.clone(), stop_reading.clone(), give_back.clone());
         let reader = tokio::spawn(async move {
             let conn = || rname.lock().unwrap_or_else(|p| p.into_inner()).clone();
             loop {
                 let next = tokio::select! {
                     biased;
+                    () = rgive.notified() => return Some(stream),
                     () = rstop.notified() => {
                         rrec.log(WireEvent::Fault { conn: &conn(), text: "harness fault: half-open: the harness stops reading; the socket stays open" });
                         // Holding the stream keeps the socket open; the task ends when the
-                        // connection is dropped or closed.
-                        std::future::pending().await
+                        // connection is dropped, closed or reset.
+                        rgive.notified().await;
+                        return Some(stream);
                     }
                     next = stream.next() => next,
                 };
@@ -252,6 +258,7 @@ impl Connection {
                     break;
                 }
             }
+            None
         });
         Connection {
             name,
@@ -266,6 +273,7 @@ impl Connection {
             closing,
             faults,
             stop_reading,
+            give_back,
             half_open: false,
             reset: false,
         }
@@ -288,17 +296,33 @@ impl Connection {
         self.half_open
     }
 
-    /// The harness drops the socket without a close frame (the OS sends a FIN, or a reset
-    /// when unread data is pending). The link counts as ended; frames read before stay queued.
+    /// The harness drops the socket without a close frame: over TCP a reset (RST), over an
+    /// in-memory pipe the end of the stream. The link counts as ended; frames read before
+    /// stay queued.
     pub async fn reset(&mut self) {
         let name = self.name();
-        self.log.log(WireEvent::Fault { conn: &name, text: "harness fault: reset: the harness drops the socket without a close frame" });
-        self.log.log(WireEvent::Closed { conn: &name, by: Party::Harness, code: None, reason: "reset by the harness" });
         self.closing.store(true, Ordering::SeqCst);
-        self.reader.abort();
-        // The socket is freed once both halves are gone: the reader's half with its task.
-        let _ = (&mut self.reader).await;
-        drop(self.sink.lock().await.take());
+        self.give_back.notify_one();
+        // A reader held up (a delayed frame, a full inbox) is aborted instead: its half is
+        // then dropped with it and the socket ends without the RST.
+        let stream = match tokio::time::timeout(RELEASE_TIMEOUT, &mut self.reader).await {
+            Ok(Ok(stream)) => stream,
+            _ => {
+                self.reader.abort();
+                None
+            }
+        };
+        let sink = self.sink.lock().await.take();
+        let rst = match (sink, stream) {
+            (Some(sink), Some(stream)) => sink.reunite(stream).is_ok_and(|ws| {
+                let io = ws.into_inner();
+                reset_on_drop(&io)
+            }),
+            _ => false,
+        };
+        let how = if rst { "a TCP reset" } else { "the end of the stream" };
+        self.log.log(WireEvent::Fault { conn: &name, text: &format!("harness fault: reset: the harness drops the socket without a close frame ({how})") });
+        self.log.log(WireEvent::Closed { conn: &name, by: Party::Harness, code: None, reason: "reset by the harness" });
         self.drain();
         self.reset = true;
         self.closed = true;
@@ -659,14 +683,28 @@ mod tests {
         let (mut conn, mut peer) = link_with_peer(&notes).await;
         conn.reset().await;
         let end = tokio::time::timeout(Duration::from_secs(1), peer.next()).await.expect("the target sees the link end within 1 s");
-        assert!(!matches!(end, Some(Ok(Message::Close(_)))), "no close frame: {end:?}");
+        assert!(
+            matches!(&end, Some(Err(tokio_tungstenite::tungstenite::Error::Io(e))) if e.kind() == std::io::ErrorKind::ConnectionReset),
+            "over TCP the target sees a reset, no close frame: {end:?}"
+        );
         assert!(conn.ended().is_some());
         assert!(conn.send(Message::text("x")).await.is_err());
         let lines = notes.lines();
-        assert!(lines.iter().any(|l| l.contains("reset")), "{lines:?}");
+        assert!(lines.iter().any(|l| l.contains("reset") && l.contains("a TCP reset")), "{lines:?}");
         let closes = lines.iter().filter(|l| l.starts_with("closed by")).count();
         conn.close(1000, "").await;
         assert_eq!(closes, 1, "the reset is the link's one end: {lines:?}");
+    }
+
+    #[tokio::test]
+    async fn a_half_open_link_can_still_be_reset() {
+        let notes = Notes::default();
+        let (mut conn, mut peer) = link_with_peer(&notes).await;
+        conn.half_open();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        conn.reset().await;
+        let end = tokio::time::timeout(Duration::from_secs(1), peer.next()).await.expect("the link ends within 1 s");
+        assert!(matches!(end, Some(Err(_))), "a reset: {end:?}");
     }
 
     /// The harness as a WebSocket client (as against a cloud): a server that echoes the close.
