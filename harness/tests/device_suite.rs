@@ -68,3 +68,22 @@ fn every_fault_is_caught_by_its_scenarios() {
     });
     assert!(missed.is_empty(), "faults that no listed scenario caught:\n{}", missed.join("\n"));
 }
+
+/// Harness-side faults in the cloud role: the harness loses its own reply to the device's
+/// register, and the reference device re-sends register after its retry interval; the
+/// transcript says the harness dropped it.
+#[test]
+fn a_reply_the_harness_drops_is_re_sent_by_the_device() {
+    let text = "id: t.fault.cloud\ntitle: the harness drops its reply to register\nrequirements: [D13]\nrole: cloud\nsteps:\n\
+                \x20 - accept: a\n\
+                \x20 - fault: { drop: outbound, match: { reply_to: register } }\n\
+                \x20 - receive: { cmd: register }\n\
+                \x20 - reply:\n\
+                \x20 - receive: { cmd: register, not_before: 4s, within: 30s }\n\
+                \x20 - reply:\n";
+    let scenario = hwconform::scenario::load_str(std::path::Path::new("cloud-fault.yaml"), text).unwrap();
+    let results = run_library(&[scenario], hwconform::targets::defaults());
+    assert_eq!(results[0].verdict, Verdict::Pass, "{:?}", results[0].verdict);
+    let notes = format!("{:?}", results[0].transcript);
+    assert!(notes.contains("dropped the outbound frame (the reply to `register`)"), "{notes}");
+}

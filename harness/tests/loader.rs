@@ -127,6 +127,23 @@ fn temp_dir(name: &str) -> PathBuf {
 #[case::reply_before_receive(cloud_steps("  - accept:\n  - reply: { errcode: 0 }\n"), (7, 5), "no `receive` step comes before it")]
 #[case::no_reply_before_receive(cloud_steps("  - no_reply:\n"), (6, 5), "`no_reply` acts on the last received request")]
 #[case::no_reply_beside_request(with_steps("  - request: { cmd: ping }\n    no_reply: true\n"), (7, 5), "`no_reply` is an argument of `request`")]
+// ---- fault, wait keepalive ----
+#[case::fault_without_action(with_steps("  - fault: { conn: a }\n"), (6, 12), "a `fault` step says what the harness does")]
+#[case::fault_two_actions(with_steps("  - fault: { drop: inbound, reset: true }\n"), (6, 29), "a `fault` step does one thing; found `drop` and `reset`")]
+#[case::fault_bad_direction(with_steps("  - fault: { drop: inbond }\n"), (6, 20), "did you mean `inbound`?")]
+#[case::fault_delay_without_by(with_steps("  - fault: { delay: inbound }\n"), (6, 14), "missing required key `by` in a `fault` step that delays")]
+#[case::fault_by_without_delay(with_steps("  - fault: { drop: inbound, by: 1s }\n"), (6, 29), "`by` applies to `delay`, not to `drop`")]
+#[case::fault_bad_by(with_steps("  - fault: { delay: outbound, by: soon }\n"), (6, 35), "invalid duration \"soon\"")]
+#[case::fault_match_on_reset(with_steps("  - fault: { reset: true, match: { cmd: x } }\n"), (6, 27), "`match` applies to frame faults (drop, delay, duplicate), not to `reset`")]
+#[case::fault_match_unknown_key(with_steps("  - fault: { drop: inbound, match: { reply: register } }\n"), (6, 38), "unknown key `reply` in a fault's `match`")]
+#[case::fault_match_both(with_steps("  - fault: { drop: inbound, match: { cmd: a, reply_to: b } }\n"), (6, 46), "takes `cmd` or `reply_to`, not both")]
+#[case::fault_match_empty(with_steps("  - fault: { drop: inbound, match: {} }\n"), (6, 36), "an empty `match` takes every frame")]
+#[case::fault_count_zero(with_steps("  - fault: { drop: inbound, count: 0 }\n"), (6, 36), "an integer from 1 to 1000")]
+#[case::fault_half_open_false(with_steps("  - fault: { half_open: false }\n"), (6, 25), "`half_open: false` does nothing")]
+#[case::fault_unknown_key(with_steps("  - fault: { drop: inbound, times: 2 }\n"), (6, 29), "unknown key `times` in a `fault` step")]
+#[case::wait_keepalive_in_cloud_role(cloud_steps("  - wait: { for: 5s, keepalive: true }\n"), (6, 22), "`keepalive` belongs to the device role")]
+#[case::wait_mapping_without_for(with_steps("  - wait: { keepalive: true }\n"), (6, 11), "missing required key `for` in a `wait` step")]
+#[case::wait_keepalive_type(with_steps("  - wait: { for: 5s, keepalive: yes }\n"), (6, 33), "expected true or false, found a string")]
 // ---- push, close, delay, expect_reconnect ----
 #[case::push_cmd_prefix(cloud_steps("  - push: { cmd: unbind_corp }\n"), (6, 18), "the `cmd` of a push must start with `push_`")]
 #[case::push_cmd_suggests(cloud_steps("  - push: { cmd: unbind_corp }\n"), (6, 18), "did you mean `push_unbind_corp`?")]
@@ -733,7 +750,7 @@ fn typed(step: &GenStep) -> StepKind {
             not_before: None,
             no_reply: false,
         }),
-        GenStep::Wait { ms: n } => StepKind::Wait(ms(*n)),
+        GenStep::Wait { ms: n } => StepKind::Wait(ms(*n).into()),
         GenStep::Disconnect { conn } => StepKind::Disconnect(sc::ConnRef { conn: conn.clone() }),
         GenStep::Silence { conn, ms: n } => StepKind::ExpectSilence(sc::ExpectSilence { conn: conn.clone(), duration: ms(*n), cmd: None }),
         GenStep::Repeat { times, inner } => {
@@ -831,7 +848,7 @@ fn same_step(got: &StepKind, want: &GenStep) -> Result<(), TestCaseError> {
             prop_assert_eq!(&r.expect.as_ref().unwrap().value, &want);
         }
         (StepKind::Wait(d), GenStep::Wait { ms }) => {
-            let got = fixed(&Some(d.clone())).as_secs_f64();
+            let got = fixed(&Some(d.duration.clone())).as_secs_f64();
             prop_assert!((got - *ms as f64 / 1000.0).abs() < 0.006, "{} vs {}ms", got, ms);
         }
         (StepKind::Disconnect(c), GenStep::Disconnect { conn }) => prop_assert_eq!(&c.conn, conn),

@@ -9,6 +9,8 @@ use futures_util::{SinkExt, StreamExt};
 use hwconform::engine::runner::RunConfig;
 use hwconform::targets::CloudChoice;
 use hwconform::engine::Verdict;
+use hwconform::scenario::model::Capability;
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -40,31 +42,88 @@ fn start_mock(extra: &[&str]) -> (Killed, String) {
     (Killed(child), url)
 }
 
-#[test]
-fn the_library_passes_over_real_sockets_against_the_standalone_mock() {
-    let (_mock, url) = start_mock(&["--heartbeat-timeout", "10s", "--subscribe-window", "3s"]);
-    let reports = std::env::temp_dir().join(format!("hwconform-e2e-{}", std::process::id()));
+/// Runs the whole cloud library against `url` as a user would; the exit code, the run report
+/// and the terminal output.
+fn run_cloud_library(url: &str, name: &str, extra: &[&str]) -> (Option<i32>, serde_json::Value, String) {
+    let reports = std::env::temp_dir().join(format!("hwconform-e2e-{name}-{}", std::process::id()));
     let out = Command::new(env!("CARGO_BIN_EXE_hwconform"))
         .current_dir(repo())
-        .args(["run", "scenarios/cloud", "--cloud", &url, "--jobs", "8", "--reports"])
+        .args(["run", "scenarios/cloud", "--cloud", url, "--jobs", "8", "--reports"])
         .arg(&reports)
+        .args(extra)
         .output()
         .expect("hwconform run starts");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "run over sockets failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    // The IP-change scenario really ran (not skipped) and its transcript shows both addresses.
+    let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     let run: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(reports.join("run.json")).unwrap()).unwrap();
-    let ip_change = run["scenarios"].as_array().unwrap().iter().find(|s| s["id"] == "cloud.heartbeat.expiry-frees-sn-for-new-ip").unwrap();
-    assert_eq!(ip_change["verdict"], "pass");
-    let text = ip_change["transcript"].to_string();
-    assert!(text.contains(".0.2") && text.contains(".0.3"), "{text}");
-    // JUnit parses back with one passing testcase per scenario.
-    let xml = std::fs::read_to_string(reports.join("junit.xml")).unwrap();
-    let doc = roxmltree::Document::parse(&xml).unwrap();
-    let cases: Vec<_> = doc.descendants().filter(|n| n.has_tag_name("testcase")).collect();
-    assert_eq!(cases.len(), library("cloud").len());
-    assert!(cases.iter().all(|c| !c.children().any(|k| k.has_tag_name("failure") || k.has_tag_name("error"))));
+    if name == "readme" {
+        // JUnit parses back with one passing testcase per scenario.
+        let xml = std::fs::read_to_string(reports.join("junit.xml")).unwrap();
+        let doc = roxmltree::Document::parse(&xml).unwrap();
+        let cases: Vec<_> = doc.descendants().filter(|n| n.has_tag_name("testcase")).collect();
+        assert_eq!(cases.len(), library("cloud").len());
+        assert!(cases.iter().all(|c| !c.children().any(|k| k.has_tag_name("failure") || k.has_tag_name("error"))), "{text}");
+    }
     let _ = std::fs::remove_dir_all(&reports);
+    (out.status.code(), run, text)
+}
+
+/// The ids of the scenarios with `verdict` in a run report.
+fn with_verdict(run: &serde_json::Value, verdict: &str) -> BTreeSet<String> {
+    run["scenarios"].as_array().unwrap().iter().filter(|s| s["verdict"] == verdict).map(|s| s["id"].as_str().unwrap().to_string()).collect()
+}
+
+/// The library's scenarios that need the mock's control plane (binding).
+fn needing_control() -> BTreeSet<String> {
+    library("cloud").into_iter().filter(|s| s.requires.contains(&Capability::Control)).map(|s| s.id.value).collect()
+}
+
+/// The standalone mock started as the README says (`--heartbeat-timeout 10s`, the default
+/// 60 s subscribe window): the whole library passes over ws://127.0.0.1, waits keep their link
+/// alive with pings, and the harness-side faults (lost and delayed replies) run over sockets.
+#[test]
+fn the_library_passes_against_the_standalone_mock_started_as_the_readme_says() {
+    let (_mock, url) = start_mock(&["--heartbeat-timeout", "10s"]);
+    let (code, run, text) = run_cloud_library(&url, "readme", &[]);
+    assert_eq!(code, Some(0), "run over sockets failed:\n{text}");
+    let all: BTreeSet<String> = library("cloud").into_iter().map(|s| s.id.value).collect();
+    let passed = with_verdict(&run, "pass");
+    let skipped = with_verdict(&run, "skip");
+    assert!(skipped.is_subset(&needing_control()), "skipped for another reason than control: {skipped:?}");
+    assert_eq!(passed.union(&skipped).cloned().collect::<BTreeSet<_>>(), all, "{text}");
+    for id in ["cloud.subscribe.rate-limit-600045", "cloud.lost-reply.register-recovered-600012", "cloud.faults.delayed-reply-still-correlated"] {
+        assert!(passed.contains(id), "{id} did not pass:\n{text}");
+    }
+    // The IP-change scenario really ran (not skipped) and its transcript shows both addresses.
+    let scenario = |id: &str| run["scenarios"].as_array().unwrap().iter().find(|s| s["id"] == id).unwrap().clone();
+    let ip_change = scenario("cloud.heartbeat.expiry-frees-sn-for-new-ip");
+    let transcript = ip_change["transcript"].to_string();
+    assert!(transcript.contains(".0.2") && transcript.contains(".0.3"), "{transcript}");
+    // The lost reply was the harness's doing, and the transcript says so.
+    let lost = scenario("cloud.lost-reply.register-recovered-600012")["transcript"].to_string();
+    assert!(lost.contains("dropped the inbound frame (the reply to `register`)"), "{lost}");
+    // The rate-limit wait pinged: the link outlived the 10 s heartbeat timeout.
+    let rate = scenario("cloud.subscribe.rate-limit-600045")["transcript"].to_string();
+    assert!(rate.matches("\"cmd\":\"ping\"").count() >= 15, "{rate}");
+}
+
+/// A standalone mock that refuses control (`--no-control`), as a real cloud would: only the
+/// scenarios that need control (binding) are skipped; the lost-reply and delayed-reply ones
+/// run, their faults being the harness's own. The two that need a never-activated device can
+/// fail once a device of the fleet was activated by an earlier scenario (without control the
+/// harness cannot make the cloud forget it).
+#[test]
+fn against_a_mock_without_control_only_binding_scenarios_are_skipped() {
+    let (_mock, url) = start_mock(&["--heartbeat-timeout", "10s", "--no-control"]);
+    let (_, run, text) = run_cloud_library(&url, "no-control", &["--heartbeat-timeout", "10s"]);
+    assert_eq!(with_verdict(&run, "skip"), needing_control(), "{text}");
+    assert!(with_verdict(&run, "error").is_empty(), "{text}");
+    let fresh_device: BTreeSet<String> =
+        ["cloud.order.subscribe-before-activation-600016", "cloud.secret-no.seed-exchange"].map(String::from).into();
+    assert!(with_verdict(&run, "fail").is_subset(&fresh_device), "{text}");
+    let passed = with_verdict(&run, "pass");
+    for id in ["cloud.lost-reply.register-recovered-600012", "cloud.lost-reply.active-recovered-600053", "cloud.lost-reply.subscribe-recovered-600054", "cloud.faults.delayed-reply-still-correlated", "cloud.subscribe.rate-limit-600045"] {
+        assert!(passed.contains(id), "{id} did not pass without control:\n{text}");
+    }
 }
 
 /// How a rogue cloud misbehaves.

@@ -12,7 +12,7 @@ pub(super) fn serve_mock(args: MockArgs) -> i32 {
         Err(e) => return report_error::usage_error(&e),
     };
     let timings = CloudTimings { heartbeat_timeout: args.heartbeat_timeout, subscribe_window: args.subscribe_window, ..CloudTimings::MOCK };
-    let config = MockConfig { fleet, timings, ..MockConfig::default() };
+    let config = MockConfig { fleet, timings, control: !args.no_control, ..MockConfig::default() };
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(code) => return code,

@@ -157,6 +157,10 @@ pub struct MockArgs {
     pub heartbeat_timeout: Duration,
     #[arg(long, value_parser = duration_arg, default_value = "60s", value_name = "DURATION")]
     pub subscribe_window: Duration,
+    /// Refuse harness control (`/_hwconform/control`), as a real cloud would: scenarios that
+    /// need it (binding) are skipped.
+    #[arg(long)]
+    pub no_control: bool,
 }
 
 #[derive(Args, Debug)]

@@ -189,6 +189,7 @@ impl WireLog for Recorder {
                 self.record(TranscriptEvent::Closed { conn: conn.into(), by, code, reason: reason.into() })
             }
             WireEvent::Abandoned { conn } => self.record(TranscriptEvent::Abandoned { conn: conn.into() }),
+            WireEvent::Fault { conn, text } => self.record(TranscriptEvent::Note { text: format!("[{conn}] {text}") }),
         }
     }
 

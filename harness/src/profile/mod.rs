@@ -76,6 +76,13 @@ pub enum RunValue {
     Json(Value),
 }
 
+/// How a device keeps an idle link alive: the request it sends, and how often.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Keepalive {
+    pub cmd: &'static str,
+    pub interval: std::time::Duration,
+}
+
 /// A binary reply decoded for correlation and for matchers.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BinaryReplyView {
@@ -126,6 +133,9 @@ pub trait Profile: Send + Sync {
     fn learn(&self, cmd: &str, reply: &Value) -> Vec<Learned>;
     /// The secret `$signature(kind, ...)` signs with, for a device.
     fn signing_secret(&self, kind: &str, identity: &DeviceIdentity, seed: Option<&Secret>) -> Option<String>;
+    /// How a device keeps a link alive against a cloud with these timers (`wait` with
+    /// `keepalive: true`); `None`: the protocol has no keepalive.
+    fn keepalive(&self, settings: &CloudTimings) -> Option<Keepalive>;
 
     // --- the cloud role ---
 

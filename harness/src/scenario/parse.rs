@@ -18,6 +18,7 @@ pub(in crate::scenario) const RUN_VARIABLES: &[&str] = &[
     "now",
     "iteration",
     "sn",
+    "heartbeat",
     "heartbeat_timeout",
     "subscribe_window",
     "subscribe_limit",

@@ -2,9 +2,10 @@
 //! that logs every frame as it arrives, answers what the auto-responder answers (the cloud
 //! role's pings), and queues the rest, with its arrival time, for the steps.
 
-use super::transport::WsStream;
+use super::fault::{Direction, FaultState, FrameAction, FrameFault};
+use super::transport::{reset_on_drop, WsStream};
 use super::{close_text, Party};
-use futures_util::stream::{SplitSink, StreamExt};
+use futures_util::stream::{SplitSink, SplitStream, StreamExt};
 use futures_util::SinkExt;
 use serde_json::Value;
 use std::collections::VecDeque;
@@ -39,6 +40,8 @@ pub enum WireEvent<'a> {
     Closed { conn: &'a str, by: Party, code: Option<u16>, reason: &'a str },
     /// The harness walked away without a close (an IP change).
     Abandoned { conn: &'a str },
+    /// The harness applied one of its own faults (`wire::fault`): what it did, in words.
+    Fault { conn: &'a str, text: &'a str },
 }
 
 /// Where a connection reports what happens on it, and the clock its arrivals are stamped
@@ -103,9 +106,20 @@ pub struct Connection {
     /// Set once the reader's end was consumed from the inbox.
     pub closed: bool,
     log: Arc<dyn WireLog>,
-    reader: tokio::task::JoinHandle<()>,
+    /// The reader task; it hands its half of the stream back when asked to (a reset).
+    reader: tokio::task::JoinHandle<Option<SplitStream<WsStream>>>,
     /// Set when the harness starts a close, so the peer's echo is not recorded as its own.
     closing: Arc<AtomicBool>,
+    /// The harness's own faults armed on this link.
+    faults: FaultState,
+    /// Wakes the reader to stop reading (half-open).
+    stop_reading: Arc<tokio::sync::Notify>,
+    /// Wakes the reader to end and hand back its half of the stream (reset).
+    give_back: Arc<tokio::sync::Notify>,
+    /// The harness went half-open: it reads nothing more, so a close waits for no echo.
+    half_open: bool,
+    /// The harness reset the link: the socket is gone, there is nothing left to close.
+    reset: bool,
 }
 
 async fn write(sink: &Sink, msg: Message) -> Result<(), String> {
@@ -152,11 +166,43 @@ impl Connection {
         let (tx, inbox) = mpsc::channel(INBOX_CAPACITY);
         let name = Arc::new(Mutex::new(name.to_string()));
         let closing = Arc::new(AtomicBool::new(false));
+        let faults = FaultState::default();
+        let stop_reading = Arc::new(tokio::sync::Notify::new());
+        let give_back = Arc::new(tokio::sync::Notify::new());
         let (rname, rrec, rclosing, rsink) = (name.clone(), log.clone(), closing.clone(), sink.clone());
+        let (rfaults, rstop, rgive) = (faults.clone(), stop_reading.clone(), give_back.clone());
         let reader = tokio::spawn(async move {
             let conn = || rname.lock().unwrap_or_else(|p| p.into_inner()).clone();
             loop {
-                let item = match stream.next().await {
+                let next = tokio::select! {
+                    biased;
+                    () = rgive.notified() => return Some(stream),
+                    () = rstop.notified() => {
+                        rrec.log(WireEvent::Fault { conn: &conn(), text: "harness fault: half-open: the harness stops reading; the socket stays open" });
+                        // Holding the stream keeps the socket open; the task ends when the
+                        // connection is dropped, closed or reset.
+                        rgive.notified().await;
+                        return Some(stream);
+                    }
+                    next = stream.next() => next,
+                };
+                let mut copies = 1;
+                if let Some(Ok(msg)) = &next {
+                    if let Some(applied) = rfaults.apply(Direction::Inbound, msg) {
+                        let note = applied.describe(Direction::Inbound);
+                        if applied.action == FrameAction::Drop {
+                            // It did arrive: the transcript shows it, then what became of it.
+                            record_msg(&*rrec, &conn(), msg, false);
+                        }
+                        rrec.log(WireEvent::Fault { conn: &conn(), text: &note });
+                        match applied.action {
+                            FrameAction::Drop => continue,
+                            FrameAction::Delay(d) => tokio::time::sleep(d).await,
+                            FrameAction::Duplicate => copies = 2,
+                        }
+                    }
+                }
+                let item = match next {
                     Some(Ok(Message::Text(t))) => {
                         rrec.log(WireEvent::Text { conn: &conn(), text: &t, sent: false });
                         if let Some(answer) = auto.as_ref().and_then(|a| serde_json::from_str::<Value>(&t).ok().and_then(|v| a(&v))) {
@@ -203,12 +249,83 @@ impl Connection {
                 if end {
                     release(&rsink).await;
                 }
-                if tx.send(Inbound { at: rrec.now(), item }).await.is_err() || end {
+                let inbound = Inbound { at: rrec.now(), item };
+                let mut gone = false;
+                for _ in 0..copies {
+                    gone |= tx.send(inbound.clone()).await.is_err();
+                }
+                if gone || end {
                     break;
                 }
             }
+            None
         });
-        Connection { name, device: device.to_string(), local, sink, inbox, pending: VecDeque::new(), closed: false, log, reader, closing }
+        Connection {
+            name,
+            device: device.to_string(),
+            local,
+            sink,
+            inbox,
+            pending: VecDeque::new(),
+            closed: false,
+            log,
+            reader,
+            closing,
+            faults,
+            stop_reading,
+            give_back,
+            half_open: false,
+            reset: false,
+        }
+    }
+
+    /// Arms a fault on the harness's own traffic; faults armed earlier take a frame first.
+    pub fn arm(&self, fault: FrameFault) {
+        self.faults.arm(fault);
+    }
+
+    /// The harness stops reading and keeps the socket: the target's writes pile up unread, and
+    /// nothing more reaches the steps (what was read before still does).
+    pub fn half_open(&mut self) {
+        self.half_open = true;
+        self.stop_reading.notify_one();
+    }
+
+    /// Whether the harness went half-open on this link.
+    pub fn is_half_open(&self) -> bool {
+        self.half_open
+    }
+
+    /// The harness drops the socket without a close frame: over TCP a reset (RST), over an
+    /// in-memory pipe the end of the stream. The link counts as ended; frames read before
+    /// stay queued.
+    pub async fn reset(&mut self) {
+        let name = self.name();
+        self.closing.store(true, Ordering::SeqCst);
+        self.give_back.notify_one();
+        // A reader held up (a delayed frame, a full inbox) is aborted instead: its half is
+        // then dropped with it and the socket ends without the RST.
+        let stream = match tokio::time::timeout(RELEASE_TIMEOUT, &mut self.reader).await {
+            Ok(Ok(stream)) => stream,
+            _ => {
+                self.reader.abort();
+                None
+            }
+        };
+        let sink = self.sink.lock().await.take();
+        let rst = match (sink, stream) {
+            (Some(sink), Some(stream)) => sink.reunite(stream).is_ok_and(|ws| {
+                let io = ws.into_inner();
+                reset_on_drop(&io)
+            }),
+            _ => false,
+        };
+        let how = if rst { "a TCP reset" } else { "the end of the stream" };
+        self.log.log(WireEvent::Fault { conn: &name, text: &format!("harness fault: reset: the harness drops the socket without a close frame ({how})") });
+        self.log.log(WireEvent::Closed { conn: &name, by: Party::Harness, code: None, reason: "reset by the harness" });
+        self.drain();
+        self.reset = true;
+        self.closed = true;
     }
 
     pub fn name(&self) -> String {
@@ -224,9 +341,22 @@ impl Connection {
         self
     }
 
-    /// Sends a frame and records it (the recorded copy has secrets redacted).
+    /// Sends a frame and records it (the recorded copy has secrets redacted), unless an armed
+    /// outbound fault takes it: then the transcript says what the harness did instead.
     pub async fn send(&mut self, msg: Message) -> Result<(), String> {
-        record_msg(&*self.log, &self.name(), &msg, true);
+        let name = self.name();
+        if let Some(applied) = self.faults.apply(Direction::Outbound, &msg) {
+            self.log.log(WireEvent::Fault { conn: &name, text: &applied.describe(Direction::Outbound) });
+            match applied.action {
+                FrameAction::Drop => return Ok(()),
+                FrameAction::Delay(d) => tokio::time::sleep(d).await,
+                FrameAction::Duplicate => {
+                    record_msg(&*self.log, &name, &msg, true);
+                    write(&self.sink, msg.clone()).await?;
+                }
+            }
+        }
+        record_msg(&*self.log, &name, &msg, true);
         write(&self.sink, msg).await
     }
 
@@ -281,11 +411,15 @@ impl Connection {
     /// Closes cleanly: a close frame (default 1000), then a bounded wait for the peer's echo,
     /// so the peer has seen the close before the next step runs.
     pub async fn close(mut self, code: u16, reason: &str) {
+        if self.reset {
+            return;
+        }
         self.log.log(WireEvent::Closed { conn: &self.name(), by: Party::Harness, code: Some(code), reason });
         if self.ended().is_none() {
             self.closing.store(true, Ordering::SeqCst);
             let frame = CloseFrame { code: CloseCode::from(code), reason: reason.to_string().into() };
-            if write(&self.sink, Message::Close(Some(frame))).await.is_ok() {
+            // Half-open, the harness reads nothing: there is no echo to wait for.
+            if write(&self.sink, Message::Close(Some(frame))).await.is_ok() && !self.half_open {
                 let _ = tokio::time::timeout(Duration::from_secs(2), async {
                     while let Some(item) = self.inbox.recv().await {
                         if item.is_end() {
@@ -322,6 +456,7 @@ impl Drop for Connection {
 mod tests {
     use super::*;
     use crate::wire::transport::{self, BoxIo};
+    use futures_util::{SinkExt, StreamExt};
     use tokio::io::AsyncReadExt;
     use tokio_tungstenite::MaybeTlsStream;
 
@@ -384,6 +519,254 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(1), "EOF after {:?}", started.elapsed());
         assert_eq!(echoed.first(), Some(&0x88), "the close was echoed before the TCP close: {echoed:?}");
         drop(conn);
+    }
+
+    /// Keeps the fault notes a connection logs.
+    #[derive(Clone, Default)]
+    struct Notes(Arc<Mutex<Vec<String>>>);
+    impl WireLog for Notes {
+        fn log(&self, e: WireEvent<'_>) {
+            let line = match e {
+                WireEvent::Fault { text, .. } => text.to_string(),
+                WireEvent::Text { text, sent, .. } => format!("{} {text}", if sent { "sent" } else { "received" }),
+                WireEvent::Closed { by, reason, .. } => format!("closed by {by:?}: {reason}"),
+                _ => return,
+            };
+            self.0.lock().unwrap().push(line);
+        }
+        fn now(&self) -> Duration {
+            Duration::ZERO
+        }
+    }
+    impl Notes {
+        fn lines(&self) -> Vec<String> {
+            self.0.lock().unwrap().clone()
+        }
+    }
+
+    type Peer = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+
+    /// A harness connection (server side, over real TCP) and the target's end of it.
+    async fn link_with_peer(notes: &Notes) -> (Connection, Peer) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("ws://{}/", listener.local_addr().unwrap());
+        let peer = tokio::spawn(async move {
+            let tcp = tokio::net::TcpStream::connect(url.trim_start_matches("ws://").trim_end_matches('/')).await.unwrap();
+            tokio_tungstenite::client_async(url, tcp).await.unwrap().0
+        });
+        let (server, _) = listener.accept().await.unwrap();
+        let io: BoxIo = Box::new(server);
+        let ws = tokio_tungstenite::accept_async_with_config(MaybeTlsStream::Plain(io), Some(transport::ws_config())).await.unwrap();
+        (Connection::open("a", "dev", String::new(), ws, notes.clone(), None), peer.await.unwrap())
+    }
+
+    struct Containing(&'static str);
+    impl crate::wire::fault::FrameFilter for Containing {
+        fn matches(&self, msg: &Message) -> bool {
+            msg.to_text().is_ok_and(|t| t.contains(self.0))
+        }
+    }
+
+    fn fault(direction: Direction, action: FrameAction, filter: Option<&'static str>) -> FrameFault {
+        let filter = filter.map(|f| Arc::new(Containing(f)) as Arc<dyn crate::wire::fault::FrameFilter>);
+        FrameFault { direction, action, filter, count: 1, label: "the reply to `x`".into() }
+    }
+
+    fn soon() -> tokio::time::Instant {
+        tokio::time::Instant::now() + Duration::from_secs(5)
+    }
+
+    fn text(i: Option<Inbound>) -> String {
+        match i.map(|i| i.item) {
+            Some(Item::Text(t)) => t,
+            other => panic!("expected a text frame, got {other:?}"),
+        }
+    }
+
+    async fn peer_text(peer: &mut Peer) -> String {
+        match tokio::time::timeout(Duration::from_secs(5), peer.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => t.to_string(),
+            other => panic!("expected a text frame at the peer, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_dropped_inbound_frame_is_recorded_but_never_reaches_the_steps() {
+        let notes = Notes::default();
+        let (mut conn, mut peer) = link_with_peer(&notes).await;
+        conn.arm(fault(Direction::Inbound, FrameAction::Drop, Some("reg")));
+        peer.send(Message::text("ping-1")).await.unwrap();
+        peer.send(Message::text("reg-reply")).await.unwrap();
+        peer.send(Message::text("reg-reply-2")).await.unwrap();
+        assert_eq!(text(conn.next(soon()).await), "ping-1", "frames the filter does not take pass");
+        assert_eq!(text(conn.next(soon()).await), "reg-reply-2", "one frame taken, then spent");
+        let lines = notes.lines();
+        let at = lines.iter().position(|l| l == "received reg-reply").expect("the dropped frame is in the transcript");
+        assert!(lines[at + 1].contains("dropped the inbound frame (the reply to `x`)"), "{lines:?}");
+    }
+
+    #[tokio::test]
+    async fn a_dropped_outbound_frame_never_reaches_the_socket() {
+        let notes = Notes::default();
+        let (mut conn, mut peer) = link_with_peer(&notes).await;
+        conn.arm(fault(Direction::Outbound, FrameAction::Drop, None));
+        conn.send(Message::text("first")).await.unwrap();
+        conn.send(Message::text("second")).await.unwrap();
+        assert_eq!(peer_text(&mut peer).await, "second");
+        let lines = notes.lines();
+        assert!(!lines.contains(&"sent first".to_string()), "{lines:?}");
+        assert!(lines.iter().any(|l| l.contains("dropped the outbound frame") && l.contains("never reached the socket")), "{lines:?}");
+    }
+
+    #[tokio::test]
+    async fn a_delayed_frame_arrives_after_the_delay_in_order() {
+        let notes = Notes::default();
+        let (mut conn, mut peer) = link_with_peer(&notes).await;
+        conn.arm(fault(Direction::Inbound, FrameAction::Delay(Duration::from_millis(300)), None));
+        let started = std::time::Instant::now();
+        peer.send(Message::text("slow")).await.unwrap();
+        peer.send(Message::text("behind")).await.unwrap();
+        assert_eq!(text(conn.next(soon()).await), "slow");
+        assert!(started.elapsed() >= Duration::from_millis(300), "after {:?}", started.elapsed());
+        assert_eq!(text(conn.next(soon()).await), "behind");
+        conn.arm(fault(Direction::Outbound, FrameAction::Delay(Duration::from_millis(200)), None));
+        let started = std::time::Instant::now();
+        conn.send(Message::text("late")).await.unwrap();
+        assert!(started.elapsed() >= Duration::from_millis(200));
+        assert_eq!(peer_text(&mut peer).await, "late");
+        assert!(notes.lines().iter().any(|l| l.contains("holding the inbound frame") && l.contains("300ms")));
+    }
+
+    #[tokio::test]
+    async fn a_duplicated_frame_is_seen_twice_either_way() {
+        let notes = Notes::default();
+        let (mut conn, mut peer) = link_with_peer(&notes).await;
+        conn.arm(fault(Direction::Inbound, FrameAction::Duplicate, None));
+        conn.arm(fault(Direction::Outbound, FrameAction::Duplicate, None));
+        peer.send(Message::text("once")).await.unwrap();
+        peer.send(Message::text("next")).await.unwrap();
+        assert_eq!(text(conn.next(soon()).await), "once");
+        assert_eq!(text(conn.next(soon()).await), "once");
+        assert_eq!(text(conn.next(soon()).await), "next");
+        conn.send(Message::text("twice")).await.unwrap();
+        conn.send(Message::text("after")).await.unwrap();
+        assert_eq!(peer_text(&mut peer).await, "twice");
+        assert_eq!(peer_text(&mut peer).await, "twice");
+        assert_eq!(peer_text(&mut peer).await, "after");
+        assert_eq!(notes.lines().iter().filter(|l| l.as_str() == "sent twice").count(), 2, "both copies are recorded as sent");
+    }
+
+    #[tokio::test]
+    async fn half_open_stops_reading_but_keeps_the_socket() {
+        let notes = Notes::default();
+        let (mut conn, mut peer) = link_with_peer(&notes).await;
+        conn.half_open();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        peer.send(Message::text("unread")).await.unwrap();
+        let quiet = tokio::time::Instant::now() + Duration::from_millis(300);
+        assert!(conn.next(quiet).await.is_none(), "nothing is read while half-open");
+        assert!(conn.ended().is_none(), "the link has not ended");
+        // The target sees no close: its end stays open and the harness can still write.
+        conn.send(Message::text("still here")).await.unwrap();
+        assert_eq!(peer_text(&mut peer).await, "still here");
+        assert!(tokio::time::timeout(Duration::from_millis(300), peer.next()).await.is_err(), "no close, no EOF");
+        assert!(notes.lines().iter().any(|l| l.contains("half-open")));
+        // Closing a half-open link does not wait for an echo it would never read.
+        let started = std::time::Instant::now();
+        conn.close(1000, "").await;
+        assert!(started.elapsed() < Duration::from_secs(1));
+    }
+
+    #[tokio::test]
+    async fn reset_drops_the_socket_without_a_close_frame() {
+        let notes = Notes::default();
+        let (mut conn, mut peer) = link_with_peer(&notes).await;
+        conn.reset().await;
+        let end = tokio::time::timeout(Duration::from_secs(1), peer.next()).await.expect("the target sees the link end within 1 s");
+        assert!(
+            matches!(&end, Some(Err(tokio_tungstenite::tungstenite::Error::Io(e))) if e.kind() == std::io::ErrorKind::ConnectionReset),
+            "over TCP the target sees a reset, no close frame: {end:?}"
+        );
+        assert!(conn.ended().is_some());
+        assert!(conn.send(Message::text("x")).await.is_err());
+        let lines = notes.lines();
+        assert!(lines.iter().any(|l| l.contains("reset") && l.contains("a TCP reset")), "{lines:?}");
+        let closes = lines.iter().filter(|l| l.starts_with("closed by")).count();
+        conn.close(1000, "").await;
+        assert_eq!(closes, 1, "the reset is the link's one end: {lines:?}");
+    }
+
+    #[tokio::test]
+    async fn a_half_open_link_can_still_be_reset() {
+        let notes = Notes::default();
+        let (mut conn, mut peer) = link_with_peer(&notes).await;
+        conn.half_open();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        conn.reset().await;
+        let end = tokio::time::timeout(Duration::from_secs(1), peer.next()).await.expect("the link ends within 1 s");
+        assert!(matches!(end, Some(Err(_))), "a reset: {end:?}");
+    }
+
+    /// The harness as a WebSocket client (as against a cloud): a server that echoes the close.
+    async fn client_link(echo_close: bool, ping_first: bool) -> (Connection, tokio::task::JoinHandle<Vec<Message>>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+            if ping_first {
+                ws.send(Message::Ping(b"hb".to_vec().into())).await.unwrap();
+            }
+            let mut seen = Vec::new();
+            if !echo_close {
+                // Reads until the close frame, then holds the socket without answering.
+                let mut raw = ws.into_inner();
+                let mut buf = [0u8; 256];
+                while let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(5), raw.read(&mut buf)).await {
+                    if n == 0 || buf[..n].contains(&0x88) {
+                        break;
+                    }
+                }
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                return seen;
+            }
+            while let Ok(Some(Ok(msg))) = tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
+                let close = msg.is_close();
+                seen.push(msg);
+                if close {
+                    break;
+                }
+            }
+            seen
+        });
+        let tcp = transport::tcp(addr, None).await.unwrap();
+        let ws = transport::handshake(&format!("ws://{addr}/"), Box::new(tcp), None).await.unwrap();
+        (Connection::open("a", "dev", String::new(), ws, NoLog, None), server)
+    }
+
+    #[tokio::test]
+    async fn as_a_client_the_harness_sends_its_close_and_answers_pings() {
+        let (conn, server) = client_link(true, true).await;
+        // Give the reader time to see the ping (its pong goes out on the next read).
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let started = std::time::Instant::now();
+        conn.close(1000, "bye").await;
+        assert!(started.elapsed() < Duration::from_secs(1), "the server's echo ends the wait: {:?}", started.elapsed());
+        let seen = tokio::time::timeout(Duration::from_secs(5), server).await.unwrap().unwrap();
+        assert!(matches!(seen.first(), Some(Message::Pong(p)) if &p[..] == b"hb"), "the ping was answered: {seen:?}");
+        match seen.last() {
+            Some(Message::Close(Some(f))) => assert_eq!((u16::from(f.code), f.reason.as_str()), (1000, "bye")),
+            other => panic!("expected the harness's close frame, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn as_a_client_the_harness_waits_a_bounded_time_for_a_server_that_never_echoes() {
+        let (conn, _server) = client_link(false, false).await;
+        let started = std::time::Instant::now();
+        conn.close(1000, "").await;
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(3), "the wait for the echo is bounded: {took:?}");
     }
 
     #[tokio::test]

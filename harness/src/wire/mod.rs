@@ -3,6 +3,7 @@
 //! targets and the explorers can all stand on it.
 
 pub mod connection;
+pub mod fault;
 pub mod transport;
 
 use serde::{Deserialize, Serialize};

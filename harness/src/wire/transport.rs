@@ -8,10 +8,28 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
 /// A byte stream the WebSocket runs over.
-pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {
+    /// The stream as its concrete type, so a TCP socket can be told to reset on close.
+    fn as_any(&self) -> &dyn std::any::Any;
+}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Io for T {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
 
 pub type BoxIo = Box<dyn Io>;
+
+/// Makes dropping the stream reset its TCP connection (an RST, `SO_LINGER` 0) instead of
+/// closing it; `false` when it runs over no TCP socket (an in-memory pipe just ends).
+pub fn reset_on_drop(io: &MaybeTlsStream<BoxIo>) -> bool {
+    let inner: &BoxIo = match io {
+        MaybeTlsStream::Plain(io) => io,
+        MaybeTlsStream::Rustls(tls) => tls.get_ref().0,
+        _ => return false,
+    };
+    (**inner).as_any().downcast_ref::<tokio::net::TcpStream>().is_some_and(|tcp| tcp.set_zero_linger().is_ok())
+}
 pub type WsStream = WebSocketStream<MaybeTlsStream<BoxIo>>;
 
 /// The largest frame the harness accepts from a target: bigger ones end the connection with

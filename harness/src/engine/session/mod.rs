@@ -493,6 +493,7 @@ impl<'a> Session<'a> {
             StepKind::Purpose(p) => self.purpose(p),
             StepKind::OneOf(o) => self.one_of(o, at).await,
             StepKind::LoggedIn(s) => self.logged_in(s, at).await,
+            StepKind::Fault(f) => self.fault(f, at).await,
         }
     }
 

@@ -23,7 +23,7 @@ pub use crate::profile::{DeviceIdentity, Secret};
 pub use monitors::rules;
 
 use crate::profile::{
-    BinaryReplyView, CloudTimings, DefaultContext, DefaultReply, Learned, Profile, ReplyParts, RoleMonitor, RunValue, SecondLinkRule, Violation,
+    BinaryReplyView, CloudTimings, DefaultContext, DefaultReply, Keepalive, Learned, Profile, ReplyParts, RoleMonitor, RunValue, SecondLinkRule, Violation,
 };
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -34,6 +34,14 @@ pub struct WeComProfile;
 
 /// D22: how long an old link may outlive the opening of a new one (a close on its way).
 pub const OVERLAP_GRACE: Duration = monitors::OVERLAP_GRACE;
+
+/// The C implementation's ping period.
+const PING_PERIOD: Duration = Duration::from_secs(30);
+
+/// A ping period that leaves two more pings inside the cloud's heartbeat timeout.
+fn keepalive_interval(t: &CloudTimings) -> Duration {
+    PING_PERIOD.min(t.heartbeat_timeout / 3).max(Duration::from_millis(100))
+}
 
 /// `{binary: {format_version, req_id, data_len, data}}`: a binary reply as matchers see it
 /// (the first 256 bytes of data, lossily as text).
@@ -166,6 +174,12 @@ impl Profile for WeComProfile {
         }
     }
 
+    /// A `ping` every 30 s (the reference's C implementation), more often against a cloud
+    /// whose heartbeat timeout is shorter than three of those (a standalone mock at 10 s).
+    fn keepalive(&self, settings: &CloudTimings) -> Option<Keepalive> {
+        Some(Keepalive { cmd: "ping", interval: keepalive_interval(settings) })
+    }
+
     fn default_auto_replies(&self) -> Vec<DefaultReply> {
         vec![
             DefaultReply { cmd: "ping", body: None },
@@ -175,6 +189,7 @@ impl Profile for WeComProfile {
 
     fn run_variable(&self, name: &str, t: &CloudTimings) -> Option<RunValue> {
         match name {
+            "heartbeat" => Some(RunValue::Duration(keepalive_interval(t))),
             "heartbeat_timeout" => Some(RunValue::Duration(t.heartbeat_timeout)),
             "heartbeat_timeout_s" => Some(RunValue::Json(json!(t.heartbeat_timeout.as_secs()))),
             "subscribe_window" => Some(RunValue::Duration(t.subscribe_window)),
@@ -292,6 +307,9 @@ mod tests {
         let t = CloudTimings::MOCK;
         assert_eq!(p.run_variable("heartbeat_timeout", &t), Some(RunValue::Duration(Duration::from_secs(90))));
         assert_eq!(p.run_variable("heartbeat_timeout_s", &t), Some(RunValue::Json(json!(90))));
+        assert_eq!(p.run_variable("heartbeat", &t), Some(RunValue::Duration(Duration::from_secs(30))));
+        let short = CloudTimings { heartbeat_timeout: Duration::from_secs(10), ..t };
+        assert_eq!(p.keepalive(&short).map(|k| (k.cmd, k.interval)), Some(("ping", Duration::from_secs(10) / 3)));
         assert_eq!(p.run_variable("subscribe_window", &t), Some(RunValue::Duration(Duration::from_secs(60))));
         assert_eq!(p.run_variable("subscribe_window_s", &t), Some(RunValue::Json(json!(60))));
         assert_eq!(p.run_variable("subscribe_limit", &t), Some(RunValue::Json(json!(5))));

@@ -51,7 +51,7 @@ fn shorthands_and_defaults() {
     assert!(
         matches!(&s[3].kind, StepKind::ExpectClosed(c) if c.conn == "a" && c.within == Some(DurationExpr::Fixed(Duration::from_secs(5))))
     );
-    assert!(matches!(&s[4].kind, StepKind::Wait(DurationExpr::Fixed(d)) if d.as_secs() == 90));
+    assert!(matches!(&s[4].kind, StepKind::Wait(sc) if matches!(sc.duration, DurationExpr::Fixed(d) if d.as_secs() == 90) && !sc.keepalive));
 }
 
 #[test]
@@ -142,4 +142,50 @@ fn templates() {
     assert!(check_template("${a}+10s").is_ok());
     assert!(check_template("${a").is_err());
     assert!(check_template("${a}x").is_err());
+}
+
+#[test]
+fn fault_steps_load_and_render_back() {
+    use crate::scenario::steps::fault::*;
+    let body = "  - fault: { conn: b, drop: inbound, match: { reply_to: register } }\n\
+                \x20 - fault: { delay: outbound, by: 1.5s, match: { cmd: ping }, count: 3 }\n\
+                \x20 - fault: { duplicate: inbound }\n\
+                \x20 - fault: { half_open: true }\n\
+                \x20 - fault: { conn: b, reset: true }\n\
+                \x20 - wait: { for: \"${subscribe_window}+1s\", keepalive: true }\n";
+    let s = steps(body);
+    let faults: Vec<&Fault> = s.iter().filter_map(|st| if let StepKind::Fault(f) = &st.kind { Some(f) } else { None }).collect();
+    assert_eq!(
+        faults[0],
+        &Fault {
+            conn: "b".into(),
+            action: FaultAction::Frames {
+                direction: FaultDirection::Inbound,
+                what: FrameFaultKind::Drop,
+                only: Some(FaultMatch::ReplyTo("register".into())),
+                count: 1
+            }
+        }
+    );
+    assert_eq!(
+        faults[1].action,
+        FaultAction::Frames {
+            direction: FaultDirection::Outbound,
+            what: FrameFaultKind::Delay(DurationExpr::Fixed(Duration::from_millis(1500))),
+            only: Some(FaultMatch::Cmd("ping".into())),
+            count: 3
+        }
+    );
+    assert!(matches!(&faults[2].action, FaultAction::Frames { what: FrameFaultKind::Duplicate, only: None, .. }));
+    assert_eq!((faults[3].conn.as_str(), &faults[3].action), ("a", &FaultAction::HalfOpen));
+    assert_eq!(faults[4].action, FaultAction::Reset);
+    assert!(matches!(&s[5].kind, StepKind::Wait(w) if w.keepalive));
+    // Rendered and loaded again, the steps are the same.
+    let again = steps(&crate::scenario::steps::render_steps(&s, 2).join("\n"));
+    for (a, b) in s.iter().zip(&again) {
+        assert_eq!(a.to_yaml(0), b.to_yaml(0));
+    }
+    if let (StepKind::Fault(a), StepKind::Fault(b)) = (&s[1].kind, &again[1].kind) {
+        assert_eq!(a, b);
+    }
 }

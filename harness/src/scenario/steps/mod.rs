@@ -24,6 +24,7 @@ pub mod expect_closed;
 pub mod expect_reconnect;
 pub mod expect_silence;
 pub mod logged_in;
+pub mod fault;
 pub mod mark;
 pub mod no_reply;
 pub mod one_of;
@@ -53,6 +54,7 @@ pub mod types {
     pub use crate::scenario::steps::logged_in::LoggedIn;
     pub use crate::scenario::steps::one_of::{Branch, OneOf};
     pub use crate::scenario::steps::purpose::Purpose;
+    pub use crate::scenario::steps::fault::{Fault, FaultAction, FaultDirection, FaultMatch, FrameFaultKind, MAX_FAULT_COUNT};
     pub use crate::scenario::steps::push::Push;
     pub use crate::scenario::steps::receive::Receive;
     pub use crate::scenario::steps::repeat::{Repeat, MAX_REPEAT};
@@ -60,6 +62,7 @@ pub mod types {
     pub use crate::scenario::steps::request::Request;
     pub use crate::scenario::steps::send::{Send, SendFrame, MAX_OVERSIZED};
     pub use crate::scenario::steps::timing::{DurationRange, Timing, MAX_COUNT};
+    pub use crate::scenario::steps::wait::Wait;
 }
 pub use types::*;
 
@@ -173,7 +176,7 @@ step_kinds! {
     /// Take the next frame received on a connection and match it.
     Expect(Expect) = expect,
     /// Let scenario time pass.
-    Wait(super::span::DurationExpr) = wait,
+    Wait(Wait) = wait,
     /// Close a connection cleanly (close handshake).
     Disconnect(ConnRef) = disconnect,
     /// The device's IP changes: the old link is abandoned without a close (the cloud still
@@ -215,6 +218,8 @@ step_kinds! {
     OneOf(OneOf) = one_of,
     /// The device acts as logged in: its first request only a logged-in device sends.
     LoggedIn(LoggedIn) = logged_in,
+    /// A fault the harness applies to its own traffic on a connection (any target).
+    Fault(Fault) = fault,
 }
 
 

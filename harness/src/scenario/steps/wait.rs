@@ -1,7 +1,9 @@
-//! The `wait` step: let scenario time pass (both roles).
+//! The `wait` step: let scenario time pass (both roles). `wait: 5s`, or
+//! `wait: { for: 61s, keepalive: true }` when the link is to stay alive meanwhile (the device
+//! role: the harness sends the profile's keepalive request at its interval, as a device would).
 
 use crate::scenario::parse::*;
-use crate::scenario::render;
+use crate::scenario::render::{self, Args as Out};
 use crate::scenario::span::*;
 use crate::scenario::yaml::Node;
 use std::time::Duration;
@@ -9,16 +11,46 @@ use std::time::Duration;
 pub const NAME: &str = "wait";
 pub const ROLES: &[Role] = super::COMMON;
 /// The keys of its arguments (written beside the kind key, they get a pointed diagnostic).
-pub(in crate::scenario) const KEYS: &[&str] = &[];
+pub(in crate::scenario) const KEYS: &[&str] = &["for", "keepalive"];
 /// The keys that may sit beside the kind key.
 pub(in crate::scenario) const SIBLINGS: &[&str] = &[];
 
-pub(in crate::scenario) fn parse(l: &mut Loader<'_>, _key: &Node, value: &Node, _step: &Node) -> Option<DurationExpr> {
-    Some(duration_of(l, value, NAME))
+#[derive(Clone, Debug, PartialEq)]
+pub struct Wait {
+    pub duration: DurationExpr,
+    /// Device role: every open connection sends the profile's keepalive request at its
+    /// interval while the time passes (silence is then not the point of the wait).
+    pub keepalive: bool,
 }
 
-pub fn to_yaml(d: &DurationExpr, indent: usize) -> Vec<String> {
-    duration_item(NAME, d, indent)
+impl From<DurationExpr> for Wait {
+    fn from(duration: DurationExpr) -> Wait {
+        Wait { duration, keepalive: false }
+    }
+}
+
+pub(in crate::scenario) fn parse(l: &mut Loader<'_>, _key: &Node, value: &Node, _step: &Node) -> Option<Wait> {
+    if value.as_mapping().is_none() {
+        return Some(duration_of(l, value, NAME).into());
+    }
+    let args = l.step_args(value, NAME, KEYS)?;
+    let duration = l.required(&args, "for", "a `wait` step").and_then(|n| l.duration(n, "for"));
+    let keepalive = args.get("keepalive").and_then(|n| l.boolean(n, "keepalive")).unwrap_or(false);
+    if keepalive && l.role == Some(Role::Cloud) {
+        let d = l
+            .diag(key_of(&args, "keepalive").span, "`keepalive` belongs to the device role; this scenario has `role: cloud`")
+            .note("with `role: cloud` the device under test keeps its own link alive");
+        l.push(d);
+    }
+    Some(Wait { duration: duration.unwrap_or(DurationExpr::Fixed(Duration::ZERO)), keepalive })
+}
+
+pub fn to_yaml(w: &Wait, indent: usize) -> Vec<String> {
+    if !w.keepalive {
+        return duration_item(NAME, &w.duration, indent);
+    }
+    let args = Out::new().set("for", render::duration(&w.duration)).flag("keepalive", true);
+    render::item(indent, NAME, &args.value(), &[])
 }
 
 /// A step whose whole argument is a duration (`wait`, `delay`); a bad one is reported and

@@ -23,6 +23,9 @@ pub struct MockConfig {
     pub start_unix: u64,
     /// TEST-ONLY: rules switched off, so tests can show every cloud scenario able to fail.
     pub disabled_rules: BTreeSet<MockRule>,
+    /// Whether the standalone server answers the control path; off, it refuses it as a real
+    /// cloud would, so the library can be tried against a cloud the harness cannot steer.
+    pub control: bool,
 }
 
 impl Default for MockConfig {
@@ -34,6 +37,7 @@ impl Default for MockConfig {
             max_frame_bytes: 64 * 1024,
             start_unix: wall_unix(),
             disabled_rules: BTreeSet::new(),
+            control: true,
         }
     }
 }

@@ -52,10 +52,16 @@ impl MockCloud {
         let max = self.config.max_frame_bytes;
         let ws_config = WebSocketConfig::default().max_message_size(Some(max)).max_frame_size(Some(max));
         let mut path = String::new();
+        let control = self.config.control;
         // The handshake's own error type is tungstenite's, large or not.
         #[allow(clippy::result_large_err)]
         let callback = |req: &HttpRequest, resp: HttpResponse| -> Result<HttpResponse, ErrorResponse> {
             path = req.uri().path().to_string();
+            if path == CONTROL_PATH && !control {
+                let mut refused = ErrorResponse::new(Some("no control plane on this cloud".into()));
+                *refused.status_mut() = tokio_tungstenite::tungstenite::http::StatusCode::NOT_FOUND;
+                return Err(refused);
+            }
             Ok(resp)
         };
         let handshake = tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(ws_config));

@@ -293,7 +293,7 @@ impl CloudModel {
     fn advance(&mut self, want: u64) {
         let d = self.settle(want);
         if d > 0 {
-            self.steps.add(StepKind::Wait(s(d)), &[]);
+            self.steps.add(StepKind::Wait(s(d).into()), &[]);
         }
         self.pass(d);
     }
@@ -328,7 +328,7 @@ impl CloudModel {
         for &name in &visible {
             inner.add(request_expecting(NAMES[name], "ping", None, json!({"errcode": 0})), &["C8"]);
         }
-        inner.add(StepKind::Wait(s(period)), &[]);
+        inner.add(StepKind::Wait(s(period).into()), &[]);
         self.steps.repeat(times as u32, inner);
         for _ in 0..times {
             let now = self.now;

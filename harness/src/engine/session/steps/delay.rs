@@ -5,6 +5,7 @@ use super::prelude::*;
 impl Session<'_> {
     /// Lets scenario time pass before the next step (typically before a reply).
     pub(in crate::engine::session) async fn delay(&mut self, d: &DurationExpr, at: &At) -> StepResult {
-        self.wait(d, at).await
+        tokio::time::sleep(self.resolve(d, at)?).await;
+        Ok(())
     }
 }

@@ -7,7 +7,7 @@
 mod prelude {
     pub(super) use crate::engine::session::device::*;
     
-    pub(super) use crate::engine::session::{redacted, redacted_text, At, Session, StepResult, Target};
+    pub(super) use crate::engine::session::{redacted, redacted_text, At, Session, Stop, StepResult, Target};
     pub(super) use crate::wire::connection::{pending_bytes, Connection, Inbound, Item, MAX_PENDING, MAX_PENDING_BYTES};
     pub(super) use crate::profile::{DefaultContext, Profile, Secret};
     pub(super) use crate::scenario::expr::format_duration;
@@ -33,6 +33,7 @@ mod expect_closed;
 mod expect_reconnect;
 mod expect_silence;
 mod logged_in;
+mod fault;
 mod mark;
 mod no_reply;
 mod one_of;

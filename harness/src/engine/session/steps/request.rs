@@ -10,21 +10,7 @@ impl Session<'_> {
         };
         let given = r.body.as_ref().map(|b| self.expand(b, at)).transpose()?;
         let conn_device = self.conns.get(&r.conn).map(|c| c.device.clone());
-        let body = if r.raw_body {
-            given
-        } else {
-            let device_name = conn_device.clone().unwrap_or_else(|| self.device_name(&None));
-            let device = self.devices.get(&device_name).ok_or_else(|| at.error(format!("no device `{device_name}`")))?;
-            let lookup = |k: &str| device.learned.get(k).cloned();
-            let ctx = DefaultContext {
-                identity: &device.identity,
-                seed_secret_no: self.seed.as_ref().map(Secret::expose),
-                now: self.rec.clock.now_unix(),
-                nonce: rand::random::<u32>() as u64,
-                lookup: &lookup,
-            };
-            self.profile.default_body(&r.cmd, given, &ctx)
-        };
+        let body = if r.raw_body { given } else { self.default_body(&r.cmd, given, conn_device.clone(), at)? };
         let frame = self.profile.request_frame(&r.cmd, &req_id, body);
         self.vars.insert("last_req_id".into(), json!(req_id));
         let within = self.duration(&r.within, at)?;
@@ -67,6 +53,42 @@ impl Session<'_> {
             self.check(&m.value, &reply).map_err(|mm| at.mismatch("the reply", mm, m.span))?;
         }
         self.capture(&r.capture, &reply, at)
+    }
+
+    /// The body the profile fills in for `cmd` from what the connection's device knows.
+    fn default_body(&self, cmd: &str, given: Option<Value>, device: Option<String>, at: &At) -> Result<Option<Value>, Stop> {
+        let device_name = device.unwrap_or_else(|| self.device_name(&None));
+        let device = self.devices.get(&device_name).ok_or_else(|| at.error(format!("no device `{device_name}`")))?;
+        let lookup = |k: &str| device.learned.get(k).cloned();
+        let ctx = DefaultContext {
+            identity: &device.identity,
+            seed_secret_no: self.seed.as_ref().map(Secret::expose),
+            now: self.rec.clock.now_unix(),
+            nonce: rand::random::<u32>() as u64,
+            lookup: &lookup,
+        };
+        Ok(self.profile.default_body(cmd, given, &ctx))
+    }
+
+    /// Sends the profile's keepalive request `cmd` on the connection `name` and takes its
+    /// reply (so no later step sees it), within the step timeout. Other frames stay queued.
+    pub(in crate::engine::session) async fn keepalive_request(&mut self, name: &str, cmd: &str, at: &At) -> StepResult {
+        let req_id = self.fresh_id("hwc-keepalive");
+        let device = self.conns.get(name).map(|c| c.device.clone());
+        let body = self.default_body(cmd, None, device, at)?;
+        let frame = self.profile.request_frame(cmd, &req_id, body);
+        let within = self.step_timeout;
+        let profile = self.profile.clone();
+        let conn = self.conn(name, at)?;
+        if let Err(e) = conn.send(Message::text(frame.to_string())).await {
+            return Err(at.fail(format!("[{name}] cannot send the keepalive `{cmd}`: {e}")));
+        }
+        match wait_reply(&*profile, conn, &req_id, Instant::now() + within).await {
+            Waited::Reply(_) | Waited::Binary(_) => Ok(()),
+            Waited::End(why) => Err(at.fail(format!("[{name}] the cloud ended the connection ({why}) during a keepalive wait"))),
+            Waited::Flood(n) => Err(at.fail(format!("[{name}] the cloud flooded the link with {n} unsolicited frames during a keepalive wait"))),
+            Waited::Timeout => Err(at.fail(format!("[{name}] no reply to the keepalive `{cmd}` (req_id {req_id}) within {}", format_duration(within)))),
+        }
     }
 
     /// Remembers what the profile says later defaults need (credentials a reply handed out).
