@@ -11,6 +11,7 @@ impl Session<'_> {
         // `cmd` may name an earlier request's cmd: `${last_cmd}`.
         let want = r.cmd.as_deref().map(|c| self.expand_text(c, at)).transpose()?;
         let what = want.as_deref().map(|c| format!("`{c}`")).unwrap_or_else(|| "a request".into());
+        let none = want.as_deref().map(|c| format!("no `{c}`")).unwrap_or_else(|| "no request".into());
         let profile = self.profile.clone();
         let since_push = self.pushed_at.get(&r.conn).copied();
         let conn = self.conn(&r.conn, at)?;
@@ -22,7 +23,7 @@ impl Session<'_> {
             }
             let Some(inbound) = conn.next(deadline).await else {
                 let also = if seen.is_empty() { String::new() } else { format!(" (it sent: {})", seen.join(", ")) };
-                break Err(format!("no {what} from the device within {}{also}", format_duration(within)));
+                break Err(format!("{none} from the device within {}{also}", format_duration(within)));
             };
             let before_push = since_push.is_some_and(|p| inbound.at < p);
             if let Some(v) = as_request(&*profile, &inbound.item).filter(|_| !before_push) {
