@@ -4,7 +4,7 @@
 
 use super::clock::ScenarioClock;
 use super::transcript::{Frame, Transcript, TranscriptEvent};
-use crate::profile::{redact_text, Profile};
+use crate::profile::{redact_text, Profile, REDACTED};
 use serde_json::Value;
 use crate::wire::connection::{WireEvent, WireLog};
 use std::sync::{Arc, Mutex};
@@ -77,6 +77,16 @@ impl Recorder {
             Frame::Text { len, .. } => {
                 let scrubbed = scrub(&self.lock().secrets, text);
                 Frame::Text { text: scrubbed[..scrubbed.floor_char_boundary(MAX_TEXT_SHOWN)].to_string(), len }
+            }
+            // Redaction by key misses a credential under any other key (a `note`, `data`,
+            // a debug field): every value is scrubbed of every credential the run knows.
+            Frame::Json { mut json } => {
+                scrub_value(&self.lock().secrets, &mut json);
+                Frame::Json { json }
+            }
+            Frame::Large { len, envelope: Some(mut e) } => {
+                scrub_value(&self.lock().secrets, &mut e);
+                Frame::Large { len, envelope: Some(e) }
             }
             other => other,
         };
@@ -163,6 +173,24 @@ fn scrub(secrets: &[String], text: &str) -> String {
     redact_text(text, &refs)
 }
 
+/// `v` with every known credential replaced wherever it stands: inside any string, in a
+/// key, or as the digits of a number.
+fn scrub_value(secrets: &[String], v: &mut Value) {
+    let holds = |text: &str| secrets.iter().any(|s| s.len() >= 4 && text.contains(s.as_str()));
+    match v {
+        Value::String(s) if holds(s) => *s = scrub(secrets, s),
+        Value::Number(n) if holds(&n.to_string()) => *v = Value::String(REDACTED.to_string()),
+        Value::Array(items) => items.iter_mut().for_each(|i| scrub_value(secrets, i)),
+        Value::Object(map) => {
+            if map.keys().any(|k| holds(k)) {
+                *map = std::mem::take(map).into_iter().map(|(k, v)| (scrub(secrets, &k), v)).collect();
+            }
+            map.values_mut().for_each(|i| scrub_value(secrets, i));
+        }
+        _ => {}
+    }
+}
+
 fn collect_secrets(profile: &dyn Profile, v: &Value, out: &mut Vec<String>) {
     match v {
         Value::Object(map) => {
@@ -213,6 +241,48 @@ mod tests {
         let t = r.take();
         let shown = serde_json::to_string(&t).unwrap();
         assert!(!shown.contains("issued-secret-42"), "{shown}");
+    }
+
+    /// Any JSON the target sends, with credentials planted anywhere (any key, any depth,
+    /// inside longer strings, as a key, as a number's digits): none of them reaches the
+    /// transcript, which every report, golden and log is made from.
+    #[test]
+    fn no_planted_credential_reaches_the_transcript() {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(json!("identity-secret-no")),
+            Just(json!("issued-secret-42")),
+            Just(json!(987654321)),
+            "[a-z ]{0,8}".prop_map(|s| json!(format!("{s}identity-secret-no{s}"))),
+            "[a-z]{0,6}".prop_map(|s| json!(s)),
+            any::<i32>().prop_map(|n| json!(n)),
+        ];
+        let tree = leaf.prop_recursive(4, 32, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map(prop_oneof!["[a-z_]{1,6}", Just("x-identity-secret-no".to_string())], inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        });
+        let mut runner = proptest::test_runner::TestRunner::default();
+        runner
+            .run(&tree, |frame| {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap();
+                let _guard = rt.enter();
+                let known = vec!["identity-secret-no".into(), "987654321".into()];
+                let r = Recorder::new(ScenarioClock::start(0), known, crate::profile::default_profile());
+                // An earlier frame issued a secret under its own key: the run knows it too.
+                r.text_frame("a", &json!({"body": {"secret": "issued-secret-42"}}).to_string(), false);
+                let text = frame.to_string();
+                r.text_frame("a", &text, false);
+                r.text_frame("a", &json!({"cmd": "x", "body": {"data": frame}}).to_string(), true);
+                let shown = serde_json::to_string(&r.take()).unwrap();
+                for secret in ["identity-secret-no", "issued-secret-42", "987654321"] {
+                    prop_assert!(!shown.contains(secret), "{secret} in {shown}");
+                }
+                Ok(())
+            })
+            .unwrap();
     }
 
     #[tokio::test(start_paused = true)]
