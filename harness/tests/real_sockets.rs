@@ -227,3 +227,47 @@ fn a_broken_link_is_not_a_clean_close() {
         other => panic!("expected a fail, got {other:?}"),
     }
 }
+
+/// The standalone mock's debug log redacts by value: a configured SecretNo and the secret it
+/// issued, sent back by a device in fields that are not credential keys, appear nowhere in it.
+#[test]
+fn the_mock_debug_log_shows_no_credential_wherever_a_frame_carries_it() {
+    let dir = std::env::temp_dir().join(format!("hwconform-mocklog-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("mock.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hwconform"))
+        .args(["mock", "--listen", "127.0.0.1:0", "--device", "LOGSN1=log-secret-no-1234"])
+        .env("HWCONFORM_LOG", "debug")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("the mock starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let _mock = Killed(child);
+    let scenario = dir.join("leak.yaml");
+    std::fs::write(
+        &scenario,
+        "id: x.leak\ntitle: t\nrequirements: [C1]\nrole: device\nsteps:\n  - connect: a\n  - request: { cmd: register }\n  - request: { cmd: active }\n    capture: { issued: body.secret }\n  - request: { cmd: ping, body: { dbg: \"issued ${issued}\", note: \"log-secret-no-1234\" } }\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_hwconform"))
+        .args(["run"])
+        .arg(&scenario)
+        .args(["--cloud", line.trim(), "--identity", "LOGSN1=log-secret-no-1234", "--reports"])
+        .arg(dir.join("reports"))
+        .args(["-v"])
+        .output()
+        .unwrap();
+    let shown = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(shown.contains("PASS"), "{shown}");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("device frame"), "the debug log shows frames: {logged}");
+    let issued = regex::Regex::new(r"sk[0-9a-f]{22}").unwrap();
+    for (name, text) in [("mock log", &logged), ("run output", &shown)] {
+        assert!(!text.contains("log-secret-no-1234"), "{name} shows the SecretNo:\n{text}");
+        assert!(!issued.is_match(text), "{name} shows the issued secret:\n{text}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -4,7 +4,7 @@
 
 use super::clock::ScenarioClock;
 use super::transcript::{Frame, Transcript, TranscriptEvent};
-use crate::profile::{redact_text, Profile, REDACTED};
+use crate::profile::{Credentials, Profile};
 use serde_json::Value;
 use crate::wire::connection::{WireEvent, WireLog};
 use std::sync::{Arc, Mutex};
@@ -16,7 +16,6 @@ pub const MAX_ENTRIES: usize = 20_000;
 #[derive(Default)]
 struct Inner {
     transcript: Transcript,
-    secrets: Vec<String>,
     dropped: usize,
 }
 
@@ -24,6 +23,8 @@ struct Inner {
 #[derive(Clone)]
 pub struct Recorder {
     inner: Arc<Mutex<Inner>>,
+    /// Every credential the run knows; what the wire teaches is added as it arrives.
+    credentials: Credentials,
     pub clock: ScenarioClock,
     /// What is secret, and how frames are recorded.
     profile: Arc<dyn Profile>,
@@ -31,8 +32,7 @@ pub struct Recorder {
 
 impl Recorder {
     pub fn new(clock: ScenarioClock, secrets: Vec<String>, profile: Arc<dyn Profile>) -> Recorder {
-        let inner = Inner { secrets: secrets.into_iter().filter(|s| !s.is_empty()).collect(), ..Inner::default() };
-        Recorder { inner: Arc::new(Mutex::new(inner)), clock, profile }
+        Recorder { inner: Arc::new(Mutex::new(Inner::default())), credentials: Credentials::new(secrets), clock, profile }
     }
 
     /// The profile the frames are recorded by.
@@ -51,18 +51,18 @@ impl Recorder {
     /// Records an event now. Notes and close reasons are scrubbed of known secrets.
     pub fn record(&self, event: TranscriptEvent) {
         let at = self.now();
+        let event = match event {
+            TranscriptEvent::Note { text } => TranscriptEvent::Note { text: self.credentials.redact_text(&text) },
+            TranscriptEvent::Closed { conn, by, code, reason } => {
+                TranscriptEvent::Closed { conn, by, code, reason: self.credentials.redact_text(&reason) }
+            }
+            other => other,
+        };
         let mut inner = self.lock();
         if inner.transcript.entries.len() >= MAX_ENTRIES {
             inner.dropped += 1;
             return;
         }
-        let event = match event {
-            TranscriptEvent::Note { text } => TranscriptEvent::Note { text: scrub(&inner.secrets, &text) },
-            TranscriptEvent::Closed { conn, by, code, reason } => {
-                TranscriptEvent::Closed { conn, by, code, reason: scrub(&inner.secrets, &reason) }
-            }
-            other => other,
-        };
         inner.transcript.push(at, event);
     }
 
@@ -75,17 +75,17 @@ impl Recorder {
             // Scrubbed whole, then cut: cut first, a secret straddling the cut would keep
             // its first characters.
             Frame::Text { len, .. } => {
-                let scrubbed = scrub(&self.lock().secrets, text);
+                let scrubbed = self.credentials.redact_text(text);
                 Frame::Text { text: scrubbed[..scrubbed.floor_char_boundary(MAX_TEXT_SHOWN)].to_string(), len }
             }
             // Redaction by key misses a credential under any other key (a `note`, `data`,
             // a debug field): every value is scrubbed of every credential the run knows.
             Frame::Json { mut json } => {
-                scrub_value(&self.lock().secrets, &mut json);
+                self.credentials.redact_value(&mut json);
                 Frame::Json { json }
             }
             Frame::Large { len, envelope: Some(mut e) } => {
-                scrub_value(&self.lock().secrets, &mut e);
+                self.credentials.redact_value(&mut e);
                 Frame::Large { len, envelope: Some(e) }
             }
             other => other,
@@ -100,7 +100,7 @@ impl Recorder {
         let frame = match Frame::binary(bytes, &*self.profile) {
             Frame::Binary { len, head, layout } => {
                 let shown = head.len() / 2;
-                let masked = mask(&self.lock().secrets, &bytes[..(shown + MAX_SECRET).min(bytes.len())]);
+                let masked = self.credentials.mask(&bytes[..(shown + MAX_SECRET).min(bytes.len())]);
                 Frame::Binary { len, head: hex::encode(&masked[..shown]), layout }
             }
             other => other,
@@ -113,19 +113,14 @@ impl Recorder {
     pub fn learn(&self, v: &Value) {
         let mut found = Vec::new();
         collect_secrets(&*self.profile, v, &mut found);
-        if !found.is_empty() {
-            let mut inner = self.lock();
-            for s in found {
-                if !inner.secrets.contains(&s) {
-                    inner.secrets.push(s);
-                }
-            }
+        for s in found {
+            self.credentials.add(s);
         }
     }
 
     /// A copy of `text` with every known credential replaced.
     pub fn redact(&self, text: &str) -> String {
-        scrub(&self.lock().secrets, text)
+        self.credentials.redact_text(text)
     }
 
     /// A snapshot of the transcript, for the monitors.
@@ -150,46 +145,6 @@ impl Recorder {
 const MAX_TEXT_SHOWN: usize = 512;
 /// Credentials longer than this are not looked for past the end of a binary head.
 const MAX_SECRET: usize = 256;
-
-/// `bytes` with every occurrence of a known credential overwritten by `*`.
-fn mask(secrets: &[String], bytes: &[u8]) -> Vec<u8> {
-    let mut out = bytes.to_vec();
-    for s in secrets.iter().map(String::as_bytes).filter(|s| s.len() >= 4) {
-        let mut i = 0;
-        while i + s.len() <= bytes.len() {
-            if &bytes[i..i + s.len()] == s {
-                out[i..i + s.len()].fill(b'*');
-                i += s.len();
-            } else {
-                i += 1;
-            }
-        }
-    }
-    out
-}
-
-fn scrub(secrets: &[String], text: &str) -> String {
-    let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
-    redact_text(text, &refs)
-}
-
-/// `v` with every known credential replaced wherever it stands: inside any string, in a
-/// key, or as the digits of a number.
-fn scrub_value(secrets: &[String], v: &mut Value) {
-    let holds = |text: &str| secrets.iter().any(|s| s.len() >= 4 && text.contains(s.as_str()));
-    match v {
-        Value::String(s) if holds(s) => *s = scrub(secrets, s),
-        Value::Number(n) if holds(&n.to_string()) => *v = Value::String(REDACTED.to_string()),
-        Value::Array(items) => items.iter_mut().for_each(|i| scrub_value(secrets, i)),
-        Value::Object(map) => {
-            if map.keys().any(|k| holds(k)) {
-                *map = std::mem::take(map).into_iter().map(|(k, v)| (scrub(secrets, &k), v)).collect();
-            }
-            map.values_mut().for_each(|i| scrub_value(secrets, i));
-        }
-        _ => {}
-    }
-}
 
 fn collect_secrets(profile: &dyn Profile, v: &Value, out: &mut Vec<String>) {
     match v {

@@ -6,6 +6,7 @@
 //! smart-hardware protocol is [`wecom::WeComProfile`], in its own folder.
 
 pub mod feature;
+pub mod credentials;
 pub mod fleet;
 pub mod frame;
 pub mod identity;
@@ -13,6 +14,7 @@ pub mod rule;
 pub mod wecom;
 
 pub use feature::Feature;
+pub use credentials::Credentials;
 pub use fleet::{Fleet, FleetDevice, FleetError};
 pub use frame::Frame;
 pub use identity::{DeviceIdentity, Secret};

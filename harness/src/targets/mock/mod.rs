@@ -43,7 +43,9 @@ pub use server::listen;
 
 use faults::Faults;
 use rate::RateLimiter;
+use crate::profile::Credentials;
 use registry::Registry;
+use serde_json::Value;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use tokio::time::Instant;
@@ -68,6 +70,9 @@ pub struct MockCloud {
     shared: Mutex<Shared>,
     next_conn: AtomicU64,
     next_push: AtomicU64,
+    /// Every credential the mock knows or issued: its logs show none of them, wherever in a
+    /// frame they stand.
+    credentials: Credentials,
 }
 
 /// Everything connections share, behind one lock so each request is decided atomically.
@@ -86,13 +91,15 @@ impl std::fmt::Debug for MockCloud {
 
 impl MockCloud {
     pub fn new(config: MockConfig) -> std::sync::Arc<MockCloud> {
-        let shared = Shared { registry: Registry::new(&config.fleet), rate: RateLimiter::default(), faults: Faults::default() };
+        let credentials = Credentials::default();
+        let shared = Shared { registry: Registry::new(&config.fleet, credentials.clone()), rate: RateLimiter::default(), faults: Faults::default() };
         std::sync::Arc::new(MockCloud {
             config,
             started: Instant::now(),
             shared: Mutex::new(shared),
             next_conn: AtomicU64::new(1),
             next_push: AtomicU64::new(1),
+            credentials,
         })
     }
 
@@ -103,6 +110,11 @@ impl MockCloud {
     /// Cloud unix time: `start_unix` plus the tokio time elapsed since start.
     pub fn now_unix(&self) -> u64 {
         self.config.start_unix.saturating_add(Instant::now().saturating_duration_since(self.started).as_secs())
+    }
+
+    /// `frame` as the mock's logs may show it: redacted by key, then by value.
+    fn loggable(&self, frame: &Value) -> Value {
+        self.credentials.redacted(&crate::profile::wecom::volatile::redact_secrets(frame))
     }
 
     /// The shared state; a panic elsewhere never poisons the mock for good.

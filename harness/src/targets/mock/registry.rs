@@ -14,6 +14,7 @@
 
 use super::lifecycle::Conflict;
 use crate::profile::fleet::Fleet;
+use crate::profile::Credentials;
 use crate::profile::identity::Secret;
 use crate::profile::wecom::signature;
 use serde_json::Value;
@@ -67,10 +68,18 @@ pub struct Registry {
     live: HashMap<String, LiveLink>,
     seed: Option<Secret>,
     issued: u64,
+    /// Every SecretNo, seed and issued credential, for the mock's log redaction.
+    credentials: Credentials,
 }
 
 impl Registry {
-    pub fn new(fleet: &Fleet) -> Registry {
+    pub fn new(fleet: &Fleet, credentials: Credentials) -> Registry {
+        for d in &fleet.devices {
+            credentials.add(d.identity.secret_no.expose());
+        }
+        if let Some(seed) = &fleet.seed_secret_no {
+            credentials.add(seed.expose());
+        }
         let devices = fleet
             .devices
             .iter()
@@ -88,12 +97,14 @@ impl Registry {
                 (d.identity.sn.clone(), rec)
             })
             .collect();
-        Registry { devices, live: HashMap::new(), seed: fleet.seed_secret_no.clone(), issued: 0 }
+        Registry { devices, live: HashMap::new(), seed: fleet.seed_secret_no.clone(), issued: 0, credentials }
     }
 
     fn fresh(&mut self, prefix: &str) -> Secret {
         self.issued += 1;
-        Secret::new(format!("{prefix}{:016x}{:06x}", rand::random::<u64>(), self.issued))
+        let fresh = format!("{prefix}{:016x}{:06x}", rand::random::<u64>(), self.issued);
+        self.credentials.add(fresh.clone());
+        Secret::new(fresh)
     }
 
     pub fn knows(&self, sn: &str) -> bool {
@@ -253,7 +264,7 @@ mod tests {
 
     #[test]
     fn signatures_accept_fleet_and_issued_secret_no() {
-        let mut r = Registry::new(&fleet());
+        let mut r = Registry::new(&fleet(), Credentials::default());
         let good = signature::register("A", "secA", "100", "7");
         assert!(r.register_signature_ok("A", "100", "7", &good));
         assert!(!r.register_signature_ok("A", "101", "7", &good));
@@ -268,7 +279,7 @@ mod tests {
 
     #[test]
     fn conflicts_by_ip() {
-        let mut r = Registry::new(&fleet());
+        let mut r = Registry::new(&fleet(), Credentials::default());
         assert_eq!(r.conflict("A", 1, "10.0.0.1".parse().unwrap()), Conflict::None);
         let (code, old) = r.register("A", link(1, "10.0.0.1")).unwrap();
         assert!(old.is_none());
@@ -287,7 +298,7 @@ mod tests {
 
     #[test]
     fn secrets_are_issued_once_and_revoked_by_unbind() {
-        let mut r = Registry::new(&fleet());
+        let mut r = Registry::new(&fleet(), Credentials::default());
         assert!(!r.ever_activated("A"));
         let s = r.activate("A").unwrap();
         assert_eq!(r.activate("A").unwrap(), s);
@@ -303,7 +314,7 @@ mod tests {
 
     #[test]
     fn forget_restores_the_fleet_state() {
-        let mut r = Registry::new(&fleet());
+        let mut r = Registry::new(&fleet(), Credentials::default());
         r.set_bound("B", true).unwrap();
         r.register("B", link(1, "10.0.0.1")).unwrap();
         r.activate("B").unwrap();

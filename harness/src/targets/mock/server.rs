@@ -8,7 +8,6 @@ use super::config::{MockConfig, MockRule};
 use super::device::{Conn, Response};
 use super::registry::LinkCommand;
 use super::{MockCloud, CLOSE_HEARTBEAT, CONTROL_PATH};
-use crate::profile::wecom::volatile::redact_secrets;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::collections::VecDeque;
@@ -127,7 +126,7 @@ impl MockCloud {
                 cmd = rx.recv() => match cmd {
                     Some(LinkCommand::Push(frame)) => {
                         conn.sent_push(&frame);
-                        if let Err(e) = send(&mut ws, conn.id, &frame).await {
+                        if let Err(e) = send(&mut ws, conn.id, &self.loggable(&frame), &frame).await {
                             break e.to_string();
                         }
                     }
@@ -142,7 +141,7 @@ impl MockCloud {
                     let mut failed = None;
                     while queue.front().is_some_and(|(due, _)| *due <= now) {
                         let Some((_, frame)) = queue.pop_front() else { break };
-                        if let Err(e) = send(&mut ws, conn.id, &frame).await {
+                        if let Err(e) = send(&mut ws, conn.id, &self.loggable(&frame), &frame).await {
                             failed = Some(e.to_string());
                             break;
                         }
@@ -181,7 +180,7 @@ impl MockCloud {
                                 conn.sent_push(&frame);
                             }
                             if delay.is_zero() && queue.is_empty() {
-                                if let Err(e) = send(&mut ws, conn.id, &frame).await {
+                                if let Err(e) = send(&mut ws, conn.id, &self.loggable(&frame), &frame).await {
                                     failed = Some(e.to_string());
                                     break;
                                 }
@@ -226,7 +225,7 @@ impl MockCloud {
                     break;
                 }
             };
-            if send(&mut ws, 0, &answer).await.is_err() {
+            if send(&mut ws, 0, &self.loggable(&answer), &answer).await.is_err() {
                 break;
             }
         }
@@ -251,11 +250,12 @@ pub(crate) enum SendError {
     TimedOut,
 }
 
-async fn send<S>(ws: &mut WebSocketStream<S>, conn: u64, frame: &Value) -> Result<(), SendError>
+/// Sends `frame`; the debug log shows `shown` (the frame with every credential redacted).
+async fn send<S>(ws: &mut WebSocketStream<S>, conn: u64, shown: &Value, frame: &Value) -> Result<(), SendError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    tracing::debug!(conn, frame = %redact_secrets(frame), "cloud frame");
+    tracing::debug!(conn, frame = %shown, "cloud frame");
     let msg = match super::device::binary_reply(frame) {
         Some(bytes) => Message::binary(bytes),
         None => Message::text(frame.to_string()),

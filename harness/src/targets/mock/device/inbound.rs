@@ -20,7 +20,7 @@ impl MockCloud {
         if let Some(obj) = value.as_object_mut().filter(|o| o.get("body").is_some_and(Value::is_null)) {
             obj.remove("body");
         }
-        tracing::debug!(conn = conn.id, frame = %crate::profile::wecom::volatile::redact_secrets(&value), "device frame");
+        tracing::debug!(conn = conn.id, frame = %self.loggable(&value), "device frame");
         let req_id = value.pointer("/headers/req_id").and_then(Value::as_str).map(str::to_string);
         let Some(obj) = value.as_object() else {
             return self.malformed(conn, None, "frame is not a JSON object");

@@ -1,0 +1,121 @@
+//! The credentials a run knows — identities' SecretNos, seeds, secrets and active codes seen
+//! on the wire or issued — and the one redactor that replaces them by value wherever they
+//! stand. Redaction by key (the profile's) misses a credential in any other field; this does
+//! not. The harness's transcripts, the mock's logs and the reference device's logs all go
+//! through it.
+
+use super::REDACTED;
+use serde_json::Value;
+use std::sync::{Arc, Mutex};
+
+/// Shorter strings are not looked for: replacing every `ab` would shred the evidence and
+/// protect nothing.
+pub const MIN_CREDENTIAL: usize = 4;
+
+/// A shared, growing set of credentials (cheap to clone: one set per run or per mock).
+#[derive(Clone, Debug, Default)]
+pub struct Credentials(Arc<Mutex<Vec<String>>>);
+
+impl Credentials {
+    pub fn new(known: impl IntoIterator<Item = String>) -> Credentials {
+        let c = Credentials::default();
+        for k in known {
+            c.add(k);
+        }
+        c
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Remembers one more credential (too short or already known: ignored).
+    pub fn add(&self, credential: impl Into<String>) {
+        let credential = credential.into();
+        let mut known = self.lock();
+        if credential.len() >= MIN_CREDENTIAL && !known.contains(&credential) {
+            known.push(credential);
+        }
+    }
+
+    /// A copy of `text` with every known credential replaced.
+    pub fn redact_text(&self, text: &str) -> String {
+        replace_all(&self.lock(), text)
+    }
+
+    /// `v` with every known credential replaced wherever it stands: inside any string, in a
+    /// key, or as the digits of a number.
+    pub fn redact_value(&self, v: &mut Value) {
+        redact_value(&self.lock(), v);
+    }
+
+    /// [`Credentials::redact_value`] on a copy.
+    pub fn redacted(&self, v: &Value) -> Value {
+        let mut v = v.clone();
+        self.redact_value(&mut v);
+        v
+    }
+
+    /// `bytes` with every occurrence of a known credential overwritten by `*` (binary data
+    /// shown as text or hex).
+    pub fn mask(&self, bytes: &[u8]) -> Vec<u8> {
+        let mut out = bytes.to_vec();
+        for s in self.lock().iter().map(String::as_bytes) {
+            let mut i = 0;
+            while i + s.len() <= bytes.len() {
+                if &bytes[i..i + s.len()] == s {
+                    out[i..i + s.len()].fill(b'*');
+                    i += s.len();
+                } else {
+                    i += 1;
+                }
+            }
+        }
+        out
+    }
+}
+
+fn replace_all(known: &[String], text: &str) -> String {
+    let mut out = text.to_string();
+    for s in known {
+        if out.contains(s.as_str()) {
+            out = out.replace(s.as_str(), REDACTED);
+        }
+    }
+    out
+}
+
+fn redact_value(known: &[String], v: &mut Value) {
+    let holds = |text: &str| known.iter().any(|s| text.contains(s.as_str()));
+    match v {
+        Value::String(s) if holds(s) => *s = replace_all(known, s),
+        Value::Number(n) if holds(&n.to_string()) => *v = Value::String(REDACTED.to_string()),
+        Value::Array(items) => items.iter_mut().for_each(|i| redact_value(known, i)),
+        Value::Object(map) => {
+            if map.keys().any(|k| holds(k)) {
+                *map = std::mem::take(map).into_iter().map(|(k, v)| (replace_all(known, &k), v)).collect();
+            }
+            map.values_mut().for_each(|i| redact_value(known, i));
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn replaces_by_value_everywhere() {
+        let c = Credentials::new(["s3cret-no".to_string(), "ab".to_string()]);
+        c.add("987654321");
+        let mut v = json!({"note": "x s3cret-no y", "n": 987654321, "s3cret-no": [1, {"deep": "s3cret-no"}], "ab": "ab"});
+        c.redact_value(&mut v);
+        let shown = v.to_string();
+        assert!(!shown.contains("s3cret-no") && !shown.contains("987654321"), "{shown}");
+        assert!(shown.contains("\"ab\":\"ab\""), "too short to be a credential: {shown}");
+        assert_eq!(c.redact_text("a s3cret-no b"), "a <redacted> b");
+        assert_eq!(c.mask(b"..s3cret-no.."), b"..*********..".to_vec());
+    }
+}
