@@ -92,6 +92,28 @@ fn no_secret_reaches_the_output_or_reports() {
     let _ = std::fs::remove_dir_all(&reports);
 }
 
+/// A SecretNo on argv is visible in the process list: it still works, with a warning; from
+/// the environment it works without one.
+#[test]
+fn a_secret_no_on_the_command_line_is_warned_about() {
+    let reports = temp_dir("argv");
+    let args = ["run", "scenarios/cloud/register-valid.yaml", "--reports", reports.to_str().unwrap(), "--identity", "ARGVSN=argv-secret-no"];
+    let out = hwconform(&args);
+    assert!(out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("warning: a SecretNo given on the command line is visible to every user of this host"), "{err}");
+    assert!(!err.contains("argv-secret-no"), "{err}");
+    let env = Command::new(env!("CARGO_BIN_EXE_hwconform"))
+        .current_dir(repo())
+        .args(["run", "scenarios/cloud/register-valid.yaml", "--reports", reports.to_str().unwrap()])
+        .env("HWCONFORM_SN", "ENVSN")
+        .env("HWCONFORM_SECRET_NO", "env-secret-no")
+        .output()
+        .unwrap();
+    assert!(env.status.success() && !String::from_utf8_lossy(&env.stderr).contains("warning: a SecretNo"), "{env:?}");
+    let _ = std::fs::remove_dir_all(&reports);
+}
+
 #[test]
 fn captured_secrets_are_redacted_in_failure_messages() {
     let dir = temp_dir("captured");

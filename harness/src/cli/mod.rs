@@ -231,6 +231,12 @@ pub(crate) fn fleet(file: &FleetArgs, pairs: &[String]) -> Result<Fleet, FleetEr
     if let Some(file) = &file.devices_file {
         return Fleet::from_file(file);
     }
+    if !pairs.is_empty() {
+        eprintln!(
+            "warning: a SecretNo given on the command line is visible to every user of this host (the process list); \
+             prefer --devices-file or HWCONFORM_SN + HWCONFORM_SECRET_NO"
+        );
+    }
     let mut pairs = pairs.to_vec();
     if let (Ok(sn), Ok(secret)) = (std::env::var("HWCONFORM_SN"), std::env::var("HWCONFORM_SECRET_NO")) {
         pairs.push(format!("{sn}={secret}"));
