@@ -2,22 +2,22 @@
 //! (`--device sim:variant=NAME`): each variant makes another choice the protocol allows, so
 //! a scenario that fails one judges a rule the protocol does not make.
 //!
-//! Run with `cargo test --test device_variants -- --ignored --nocapture` to print the table
-//! of variants × scenarios that do not pass.
+//! Run with `cargo test --test device_variants -- --nocapture` to print the table of
+//! variants × scenarios that do not pass (empty when the library is right).
 
 mod common;
 
-use common::{knob_matrix, library, render_knob_matrix};
+use common::{knob_matrix, library, render_knob_matrix, run_library};
 use hwconform::engine::runner::RunConfig;
-use hwconform::engine::Verdict;
+use hwconform::engine::{Outcome, Severity, Verdict};
 use hwconform::targets::sim::SimVariant;
 use hwconform::targets::DeviceChoice;
 use std::collections::BTreeSet;
 
-/// The variant, with its own statement (as `--device sim:variant=NAME` gets it): what it
-/// does not implement is not applicable to it.
-fn with_variant(variant: SimVariant) -> RunConfig {
-    let variants = BTreeSet::from([variant]);
+/// The variants, with their own statement (as `--device sim:variant=...` gets it): what they
+/// do not implement is not applicable to them.
+fn with_variants(variants: &[SimVariant]) -> RunConfig {
+    let variants: BTreeSet<SimVariant> = variants.iter().copied().collect();
     let defaults = hwconform::targets::defaults();
     let ics = SimVariant::reference_statement(&variants, &defaults.fleet, &*defaults.profile);
     let device = DeviceChoice::Sim { faults: BTreeSet::new(), variants };
@@ -29,18 +29,43 @@ fn acceptable(v: &Verdict) -> bool {
     matches!(v, Verdict::Pass | Verdict::Skip { .. } | Verdict::Manual { .. })
 }
 
-// Ignored for now: other engineers are fixing scenarios that judge the reference's own
-// choices as rules (and the verdict model, so that a documented-example deviation like
-// `"body": null` grades a warning). Once they land, drop the `#[ignore]`: the assertion below
-// is the goal, every scenario passes or is skipped / not applicable for every variant.
+/// Every variant alone, and the combinations a lab meets most: a device without contact sync
+/// that is not seed-provisioned, and a door controller.
+const COMBINATIONS: &[&[SimVariant]] = &[
+    &[SimVariant::NoContacts, SimVariant::PerDevice],
+    &[SimVariant::DoorOnly, SimVariant::PerDevice, SimVariant::ReconnectOn600045],
+    &[SimVariant::PingFirst, SimVariant::Reactivates, SimVariant::LongTimeout, SimVariant::LateFirstPing],
+];
+
+fn label(variants: &[SimVariant]) -> String {
+    variants.iter().map(|v| v.name()).collect::<Vec<_>>().join(",")
+}
+
+/// The variants matrix: every conformant variant (and the combinations) × the whole device
+/// library gives pass, not applicable or manual only. `--nocapture` prints the table.
 #[test]
-#[ignore = "scenarios and the verdict model are being fixed; prints the variant × failing-scenario table"]
 fn every_conformant_variant_passes_the_library() {
     let scenarios = library("device");
-    let matrix = knob_matrix(&scenarios, SimVariant::ALL, |v| v.name().to_string(), with_variant, acceptable);
+    let singles: Vec<Vec<SimVariant>> = SimVariant::ALL.iter().map(|v| vec![*v]).collect();
+    let all: Vec<&[SimVariant]> = singles.iter().map(Vec::as_slice).chain(COMBINATIONS.iter().copied()).collect();
+    let matrix = knob_matrix(&scenarios, &all, |v| label(v), |v| with_variants(v), acceptable);
     println!("{}", render_knob_matrix(&matrix));
     let failing: usize = matrix.iter().map(|(_, rs)| rs.len()).sum();
-    assert_eq!(failing, 0, "conformant variants rejected by scenarios (table above)");
+    assert_eq!(failing, 0, "conformant variants rejected by scenarios:\n{}", render_knob_matrix(&matrix));
+}
+
+/// `"body": null` on parameterless requests deviates from the documented examples only: D1
+/// gets a warning, and every verdict is what the reference device gets.
+#[test]
+fn a_null_body_is_a_warning_on_d1_and_changes_no_verdict() {
+    let scenarios = library("device");
+    let reference = run_library(&scenarios, with_variants(&[]));
+    let null = run_library(&scenarios, with_variants(&[SimVariant::BodyNull]));
+    let names = |rs: &[hwconform::engine::ScenarioResult]| rs.iter().map(|r| (r.id.clone(), r.verdict.name())).collect::<Vec<_>>();
+    assert_eq!(names(&null), names(&reference));
+    let warned = null.iter().filter(|r| r.obligations.get("D1") == Some(&Outcome::Warn)).count();
+    assert!(warned > 10, "D1 warned in {warned} scenarios");
+    assert!(null.iter().all(|r| r.findings.iter().all(|f| f.rule == "D1" && f.severity == Severity::Warning)), "only D1 warnings");
 }
 
 /// The README's variant table, as the knobs describe themselves.
