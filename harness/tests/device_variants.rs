@@ -83,3 +83,22 @@ fn the_readme_lists_every_variant_as_the_knobs_describe_it() {
     let table = readme_table();
     assert!(readme.contains(&table), "README.md must carry this table (generated from SimVariant):\n{table}");
 }
+
+/// A vendor's statement, as a file: the door controller of the README (no contacts, no
+/// visitors, no enrolment, not seed-provisioned), played by the reference device with the
+/// matching variants, gets no `fail` and no `inconclusive`; what it lacks is not applicable.
+#[test]
+fn a_door_controller_described_by_its_ics_file_fails_nothing() {
+    let defaults = hwconform::targets::defaults();
+    let path = common::repo().join("examples/ics/door-controller.toml");
+    let ics = hwconform::ics::load_file(&path, defaults.profile.ics_features()).unwrap_or_else(|e| panic!("{}", e.render()));
+    let device = DeviceChoice::Sim { faults: BTreeSet::new(), variants: BTreeSet::from([SimVariant::DoorOnly, SimVariant::PerDevice]) };
+    let config = RunConfig { device: Some(device.build()), ics: Some(std::sync::Arc::new(ics)), ..defaults };
+    let results = run_library(&library("device"), config);
+    let rejected: Vec<String> = results.iter().filter(|r| !acceptable(&r.verdict)).map(|r| format!("{} {:?}", r.id, r.verdict)).collect();
+    assert!(rejected.is_empty(), "{rejected:#?}");
+    let not_applicable = |id: &str| results.iter().any(|r| r.id.starts_with(id) && matches!(&r.verdict, Verdict::Skip { reason } if reason.starts_with("not applicable: the ICS says")));
+    for id in ["device.enrolment.upload-after-enter-page", "device.contacts.full-pull-after-login", "device.lifecycle.secret-no-exchanged-once"] {
+        assert!(not_applicable(id), "{id} is not applicable to a door controller");
+    }
+}
