@@ -26,10 +26,14 @@ impl Drop for Killed {
     }
 }
 
+/// The control token the tests' standalone mocks are started with.
+const TOKEN: &str = "test-control-token-0123456789";
+
 fn start_mock(extra: &[&str]) -> (Killed, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_hwconform"))
         .args(["mock", "--listen", "127.0.0.1:0"])
         .args(extra)
+        .env("HWCONFORM_CONTROL_TOKEN", TOKEN)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -49,6 +53,7 @@ fn run_cloud_library(url: &str, name: &str, extra: &[&str]) -> (Option<i32>, ser
     let out = Command::new(env!("CARGO_BIN_EXE_hwconform"))
         .current_dir(repo())
         .args(["run", "scenarios/cloud", "--cloud", url, "--jobs", "8", "--reports"])
+        .env("HWCONFORM_CONTROL_TOKEN", TOKEN)
         .arg(&reports)
         .args(extra)
         .output()
@@ -189,7 +194,7 @@ fn a_misbehaving_cloud_gets_a_verdict_not_a_hang(#[case] mode: Rogue, #[case] ve
     let (url, server) = rt.block_on(rogue_cloud(mode));
     let scenarios: Vec<_> = library("cloud").into_iter().filter(|s| s.id.value == "cloud.register.valid-signature").collect();
     let config = RunConfig {
-        cloud: Some(CloudChoice::Url { url, insecure: false }.build(hwconform::profile::CloudTimings::FAQ)),
+        cloud: Some(CloudChoice::Url { url, insecure: false, control_token: None }.build(hwconform::profile::CloudTimings::FAQ)),
         step_timeout: Duration::from_secs(1),
         deadline: Duration::from_secs(20),
         ..hwconform::targets::defaults()
@@ -218,7 +223,7 @@ fn a_broken_link_is_not_a_clean_close() {
     let file = dir.join("closed.yaml");
     std::fs::write(&file, "id: x.closed\ntitle: t\nrequirements: [C8]\nrole: device\nsteps:\n  - connect: a\n  - send: { json: { cmd: ping, headers: { req_id: r1 } } }\n  - expect_closed: { conn: a, within: 5s }\n").unwrap();
     let scenarios = hwconform::scenario::load_paths(&[file]).unwrap();
-    let config = RunConfig { cloud: Some(CloudChoice::Url { url, insecure: false }.build(hwconform::profile::CloudTimings::FAQ)), ..hwconform::targets::defaults() };
+    let config = RunConfig { cloud: Some(CloudChoice::Url { url, insecure: false, control_token: None }.build(hwconform::profile::CloudTimings::FAQ)), ..hwconform::targets::defaults() };
     let results = run_library(&scenarios, config);
     server.abort();
     let _ = std::fs::remove_dir_all(&dir);
@@ -238,6 +243,7 @@ fn the_mock_debug_log_shows_no_credential_wherever_a_frame_carries_it() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_hwconform"))
         .args(["mock", "--listen", "127.0.0.1:0", "--device", "LOGSN1=log-secret-no-1234"])
         .env("HWCONFORM_LOG", "debug")
+        .env("HWCONFORM_CONTROL_TOKEN", TOKEN)
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
@@ -255,6 +261,7 @@ fn the_mock_debug_log_shows_no_credential_wherever_a_frame_carries_it() {
         .args(["run"])
         .arg(&scenario)
         .args(["--cloud", line.trim(), "--identity", "LOGSN1=log-secret-no-1234", "--reports"])
+        .env("HWCONFORM_CONTROL_TOKEN", TOKEN)
         .arg(dir.join("reports"))
         .args(["-v"])
         .output()
@@ -270,4 +277,69 @@ fn the_mock_debug_log_shows_no_credential_wherever_a_frame_carries_it() {
         assert!(!issued.is_match(text), "{name} shows the issued secret:\n{text}");
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The standalone mock's control plane: without the token, or from a web page, a control
+/// request is refused at the handshake (and the harness says how to fix it); with it, the
+/// run has control. A generated token is printed with the URL.
+#[test]
+fn the_mock_control_plane_needs_its_token_and_refuses_web_pages() {
+    let (_mock, url) = start_mock(&[]);
+    let control = format!("{}/_hwconform/control", url.trim_end_matches('/'));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let status = |headers: &[(&'static str, &str)]| {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut req = control.as_str().into_client_request().unwrap();
+        for (k, v) in headers {
+            req.headers_mut().insert(*k, v.parse().unwrap());
+        }
+        match rt.block_on(tokio_tungstenite::connect_async(req)) {
+            Ok(_) => 101,
+            Err(tokio_tungstenite::tungstenite::Error::Http(r)) => r.status().as_u16(),
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let bearer = format!("Bearer {TOKEN}");
+    assert_eq!(status(&[]), 401);
+    assert_eq!(status(&[("authorization", "Bearer wrong")]), 401);
+    assert_eq!(status(&[("authorization", &bearer), ("origin", "http://evil.example")]), 403);
+    assert_eq!(status(&[("authorization", &bearer)]), 101);
+    // The harness without the token stops before any scenario, saying what to do.
+    let out = Command::new(env!("CARGO_BIN_EXE_hwconform"))
+        .current_dir(repo())
+        .args(["run", "scenarios/cloud/active-unbound.yaml", "--cloud", &url])
+        .env_remove("HWCONFORM_CONTROL_TOKEN")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(err.contains("needs its token: give it with HWCONFORM_CONTROL_TOKEN"), "{err}");
+    // Without a token given, the mock makes one up and prints it after the URL.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hwconform"))
+        .args(["mock", "--listen", "127.0.0.1:0"])
+        .env_remove("HWCONFORM_CONTROL_TOKEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let (mut first, mut second) = (String::new(), String::new());
+    out.read_line(&mut first).unwrap();
+    out.read_line(&mut second).unwrap();
+    let _killed = Killed(child);
+    assert!(first.starts_with("ws://127.0.0.1:"), "{first}");
+    assert!(regex::Regex::new(r"^control token: [0-9a-f]{32} ").unwrap().is_match(&second), "{second}");
+}
+
+/// Control arguments are bounded: a reply delay past the heartbeat timeout is refused.
+#[test]
+fn a_reply_delay_past_the_heartbeat_timeout_is_refused() {
+    use hwconform::targets::mock::{ControlRequest, MockCloud, MockConfig};
+    let mock = MockCloud::new(MockConfig::default());
+    let sn = MockConfig::default().fleet.devices[0].identity.sn.clone();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let _guard = rt.enter();
+    assert!(mock.control(ControlRequest::DelayReplies { sn: sn.clone(), ms: 1_000 }).is_ok());
+    let err = mock.control(ControlRequest::DelayReplies { sn, ms: u64::MAX }).unwrap_err();
+    assert!(err.to_string().contains("at most the heartbeat timeout"), "{err}");
 }

@@ -2,6 +2,7 @@
 //! seed and the outcome, and maps it to the exit codes (0 nothing found, 1 a failure found,
 //! 2 bad usage).
 
+use crate::profile::Secret;
 use super::exit::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use super::{fleet, FleetArgs};
 use crate::check::explore::{ExploreOptions, ExploreOutcome, ExploreTarget, Explorer, DEFAULT_CASES, DEFAULT_SEED};
@@ -39,6 +40,9 @@ pub struct ExploreArgs {
     /// Accept any TLS certificate from a wss:// cloud.
     #[arg(long)]
     pub insecure: bool,
+    /// The standalone mock's control token (see `run --control-token`).
+    #[arg(long, env = "HWCONFORM_CONTROL_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    pub control_token: Option<String>,
     /// A command run before each case against a device (power-cycle relay, factory reset).
     #[arg(long, value_name = "CMD")]
     pub device_reset: Option<String>,
@@ -62,7 +66,7 @@ fn target(args: &ExploreArgs) -> Result<ExploreTarget, String> {
         (Some(c), None) if c == "mock" => Ok(ExploreTarget::Cloud(CloudChoice::Mock(MockCloudTarget::default()))),
         (Some(url), None) => {
             Endpoint::parse(url).map_err(|e| format!("--cloud takes `mock` or a ws:// / wss:// URL: {e}"))?;
-            Ok(ExploreTarget::Cloud(CloudChoice::Url { url: url.clone(), insecure: args.insecure }))
+            Ok(ExploreTarget::Cloud(CloudChoice::Url { url: url.clone(), insecure: args.insecure, control_token: args.control_token.clone().map(Secret::new) }))
         }
         (None, Some(d)) => DeviceChoice::parse(d).map(ExploreTarget::Device).map_err(|e| e.to_string()),
         _ => Err("give exactly one of --cloud and --device".into()),

@@ -3,7 +3,7 @@
 use super::exit::{EXIT_FAILED, EXIT_OK};
 use super::report_error;
 use super::{fleet, runtime, MockArgs};
-use crate::profile::CloudTimings;
+use crate::profile::{CloudTimings, Secret};
 use crate::targets::mock::{self, MockConfig};
 
 pub(super) fn serve_mock(args: MockArgs) -> i32 {
@@ -12,7 +12,11 @@ pub(super) fn serve_mock(args: MockArgs) -> i32 {
         Err(e) => return report_error::usage_error(&e),
     };
     let timings = CloudTimings { heartbeat_timeout: args.heartbeat_timeout, subscribe_window: args.subscribe_window, ..CloudTimings::MOCK };
-    let config = MockConfig { fleet, timings, control: !args.no_control, ..MockConfig::default() };
+    // A control plane on a socket is reachable by every process on the host: it takes a
+    // token, made up here unless given.
+    let generated = args.control_token.is_none() && !args.no_control;
+    let token = args.control_token.clone().unwrap_or_else(|| format!("{:032x}", rand::random::<u128>()));
+    let config = MockConfig { fleet, timings, control: !args.no_control, control_token: Some(Secret::new(token.clone())), ..MockConfig::default() };
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(code) => return code,
@@ -26,6 +30,9 @@ pub(super) fn serve_mock(args: MockArgs) -> i32 {
             }
         };
         println!("ws://{addr}");
+        if generated {
+            println!("control token: {token}  (give it to the harness: HWCONFORM_CONTROL_TOKEN={token})");
+        }
         use std::io::Write;
         let _ = std::io::stdout().flush();
         tracing::info!(%addr, "mock cloud listening");

@@ -99,6 +99,10 @@ pub struct RunArgs {
     /// Accept any TLS certificate from a wss:// cloud.
     #[arg(long)]
     pub insecure: bool,
+    /// The standalone mock's control token (it prints one at start); prefer the environment
+    /// variable, which the process list does not show.
+    #[arg(long, env = "HWCONFORM_CONTROL_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    pub control_token: Option<String>,
     /// Scenarios run at once.
     #[arg(long, short = 'j')]
     pub jobs: Option<usize>,
@@ -161,6 +165,11 @@ pub struct MockArgs {
     /// need it (binding) are skipped.
     #[arg(long)]
     pub no_control: bool,
+    /// The token every control request must present; without it the mock makes one up and
+    /// prints it at start. Prefer the environment variable, which the process list does not
+    /// show.
+    #[arg(long, env = "HWCONFORM_CONTROL_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    pub control_token: Option<String>,
 }
 
 #[derive(Args, Debug)]

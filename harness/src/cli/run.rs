@@ -1,6 +1,7 @@
 //! `hwconform run`: loads and selects scenarios, builds the targets and the run
 //! configuration, runs them with the reporters and maps the outcome to the exit codes.
 
+use crate::profile::Secret;
 use super::exit::{EXIT_FAILED, EXIT_OK};
 use super::list::{load, selected};
 use super::report_error::{self, usage};
@@ -26,7 +27,7 @@ fn cloud_target(args: &RunArgs) -> Result<Option<CloudChoice>, String> {
         }
         url => {
             Endpoint::parse(url).map_err(|e| format!("--cloud takes `mock`, `none` or a ws:// / wss:// URL: {e}"))?;
-            Ok(Some(CloudChoice::Url { url: url.to_string(), insecure: args.insecure }))
+            Ok(Some(CloudChoice::Url { url: url.to_string(), insecure: args.insecure, control_token: args.control_token.clone().map(Secret::new) }))
         }
     }
 }

@@ -17,7 +17,7 @@ pub mod sim_device;
 
 use crate::engine::target::{CloudTarget, DeviceTarget};
 use crate::engine::RunConfig;
-use crate::profile::CloudTimings;
+use crate::profile::{CloudTimings, Secret};
 use exec::ExecTarget;
 use listen::ListenTarget;
 use mock_cloud::MockCloudTarget;
@@ -35,7 +35,7 @@ pub enum CloudChoice {
     /// The built-in mock, in-process, one fresh instance per scenario on a virtual clock.
     Mock(MockCloudTarget),
     /// A real endpoint: `ws://` or `wss://`.
-    Url { url: String, insecure: bool },
+    Url { url: String, insecure: bool, control_token: Option<Secret> },
 }
 
 impl CloudChoice {
@@ -43,7 +43,9 @@ impl CloudChoice {
     pub fn build(&self, fallback: CloudTimings) -> Arc<dyn CloudTarget> {
         match self {
             CloudChoice::Mock(m) => Arc::new(m.clone()),
-            CloudChoice::Url { url, insecure } => Arc::new(RemoteTarget::new(url.clone(), *insecure, fallback)),
+            CloudChoice::Url { url, insecure, control_token } => {
+                Arc::new(RemoteTarget::new(url.clone(), *insecure, fallback).with_control_token(control_token.clone()))
+            }
         }
     }
 

@@ -3,8 +3,8 @@
 
 use crate::engine::target::{CloudCapabilities, CloudControl, CloudLink, CloudTarget, TargetError};
 use crate::profile::fleet::Fleet;
-use crate::profile::CloudTimings;
-use crate::targets::mock::{ControlRequest, CONTROL_PATH};
+use crate::profile::{CloudTimings, Secret};
+use crate::targets::mock::{ControlRequest, CONTROL_PATH, CONTROL_REFUSED_HEADER};
 use crate::wire::transport::{self, BoxIo, Endpoint, TransportError, WsStream};
 use futures_util::future::BoxFuture;
 use futures_util::{SinkExt, StreamExt};
@@ -19,6 +19,8 @@ use tokio_tungstenite::Connector;
 pub struct RemoteTarget {
     url: String,
     insecure: bool,
+    /// The standalone mock's control token, when the run has one.
+    control_token: Option<Secret>,
     /// What a real cloud is expected to do (a standalone mock reports its own).
     fallback: CloudTimings,
     probed: Mutex<Option<Arc<RemoteCloud>>>,
@@ -26,7 +28,13 @@ pub struct RemoteTarget {
 
 impl RemoteTarget {
     pub fn new(url: impl Into<String>, insecure: bool, fallback: CloudTimings) -> RemoteTarget {
-        RemoteTarget { url: url.into(), insecure, fallback, probed: Mutex::new(None) }
+        RemoteTarget { url: url.into(), insecure, control_token: None, fallback, probed: Mutex::new(None) }
+    }
+
+    /// The token to present to a standalone mock's control plane.
+    pub fn with_control_token(mut self, token: Option<Secret>) -> RemoteTarget {
+        self.control_token = token;
+        self
     }
 
     fn probed(&self) -> Option<Arc<RemoteCloud>> {
@@ -41,7 +49,7 @@ impl CloudTarget for RemoteTarget {
 
     fn prepare(&self) -> BoxFuture<'_, Result<(), TargetError>> {
         Box::pin(async move {
-            let remote = RemoteCloud::probe(&self.url, self.insecure, self.fallback).await?;
+            let remote = RemoteCloud::probe(&self.url, self.insecure, self.control_token.clone(), self.fallback).await?;
             *self.probed.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(remote));
             Ok(())
         })
@@ -68,7 +76,7 @@ impl CloudTarget for RemoteTarget {
                 // and make sure it knows the identities the harness signs with.
                 let sns = fleet.devices.iter().map(|d| d.identity.sn.clone()).collect();
                 let ips = sources.iter().map(|ip| link.source_ip(*ip).to_string()).collect();
-                let answer = link.remote.control(&ControlRequest::Forget { sns, ips }).await?;
+                let answer = link.remote.control(&ControlRequest::Forget { sns, ips }).await.map_err(TargetError::from)?;
                 if let Some(unknown) = answer.get("unknown_sns").and_then(|u| u.as_array()).filter(|u| !u.is_empty()) {
                     return Err(TargetError::failed(format!(
                         "the mock does not know SN {}: give the mock and the run the same --device/--identity or --devices-file",
@@ -88,18 +96,28 @@ struct RemoteCloud {
     connector: Option<Connector>,
     /// Whether the endpoint answered the harness control protocol (it is the standalone mock).
     control: bool,
+    control_token: Option<Secret>,
     settings: CloudTimings,
 }
 
 impl RemoteCloud {
     /// Resolves the endpoint and asks once whether it accepts harness control; a mock
     /// answers with its settings, a real cloud does not, and the run goes on without control.
-    async fn probe(url: &str, insecure: bool, fallback: CloudTimings) -> Result<RemoteCloud, TransportError> {
+    async fn probe(url: &str, insecure: bool, control_token: Option<Secret>, fallback: CloudTimings) -> Result<RemoteCloud, TargetError> {
         let endpoint = Endpoint::parse(url)?;
         let addr = endpoint.resolve().await?;
         let connector = insecure.then(transport::insecure_connector);
-        let mut remote = RemoteCloud { endpoint, addr, connector, control: false, settings: fallback };
-        if let Ok(hello) = remote.control(&ControlRequest::Hello).await {
+        let mut remote = RemoteCloud { endpoint, addr, connector, control: false, control_token, settings: fallback };
+        let hello = remote.control(&ControlRequest::Hello).await;
+        // A standalone mock that wants its token says so; running on without control would
+        // skip every binding scenario for a reason the user can fix in a second.
+        if let Err(ControlFailure::Refused { status: 401, ours: true }) = hello {
+            return Err(TargetError::failed(match remote.control_token {
+                None => "the mock's control plane needs its token: give it with HWCONFORM_CONTROL_TOKEN (or --control-token); `hwconform mock` prints it at start",
+                Some(_) => "the mock refused the control token: give the token the mock printed (or was started with)",
+            }));
+        }
+        if let Ok(hello) = hello {
             remote.control = true;
             let secs = |k: &str| hello.get(k).and_then(Value::as_u64).map(Duration::from_secs);
             remote.settings = CloudTimings {
@@ -116,26 +134,39 @@ impl RemoteCloud {
     }
 
     async fn open(&self, url: &str, local: Option<IpAddr>) -> Result<WsStream, TransportError> {
+        self.open_with(url, local, &[]).await
+    }
+
+    async fn open_with(&self, url: &str, local: Option<IpAddr>, headers: &[(&'static str, String)]) -> Result<WsStream, TransportError> {
         let tcp = transport::tcp(self.addr, local).await?;
         let io: BoxIo = Box::new(tcp);
-        transport::handshake(url, io, self.connector.clone()).await
+        transport::handshake_with_headers(url, headers, io, self.connector.clone()).await
     }
 
     /// One control request over its own short-lived connection, bounded by 5 s.
-    async fn control(&self, req: &ControlRequest) -> Result<Value, TargetError> {
+    async fn control(&self, req: &ControlRequest) -> Result<Value, ControlFailure> {
         let base = self.endpoint.url.trim_end_matches('/');
         let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
         let authority_end = base[scheme_end..].find('/').map(|i| i + scheme_end).unwrap_or(base.len());
         let url = format!("{}{}", &base[..authority_end], CONTROL_PATH);
+        let headers: Vec<(&'static str, String)> = self.control_token.iter().map(|t| ("authorization", format!("Bearer {}", t.expose()))).collect();
         let attempt = async {
-            let mut ws = self.open(&url, None).await?;
+            let mut ws = match self.open_with(&url, None, &headers).await {
+                Ok(ws) => ws,
+                Err(e) => {
+                    return Err(match e.refused(CONTROL_REFUSED_HEADER) {
+                        Some((status, ours)) => ControlFailure::Refused { status, ours: ours.is_some() },
+                        None => ControlFailure::Target(e.into()),
+                    })
+                }
+            };
             let text = serde_json::to_string(req).map_err(|e| TargetError::Target(Box::new(e)))?;
             ws.send(Message::text(text)).await.map_err(|e| TargetError::Target(Box::new(e)))?;
             let answer = loop {
                 match ws.next().await {
                     Some(Ok(Message::Text(t))) => break t.to_string(),
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                    other => return Err(TargetError::failed(format!("no control answer ({other:?})"))),
+                    other => return Err(TargetError::failed(format!("no control answer ({other:?})")).into()),
                 }
             };
             let _ = ws.close(None).await;
@@ -143,10 +174,33 @@ impl RemoteCloud {
             if v.get("ok") == Some(&Value::Bool(true)) {
                 Ok(v)
             } else {
-                Err(TargetError::failed(v.get("error").and_then(Value::as_str).unwrap_or("control refused")))
+                Err(TargetError::failed(v.get("error").and_then(Value::as_str).unwrap_or("control refused")).into())
             }
         };
-        tokio::time::timeout(Duration::from_secs(5), attempt).await.map_err(|_| TargetError::failed("control request timed out"))?
+        tokio::time::timeout(Duration::from_secs(5), attempt).await.map_err(|_| ControlFailure::Target(TargetError::failed("control request timed out")))?
+    }
+}
+
+/// Why a control request failed: refused at the handshake (by the mock itself when `ours`),
+/// or anything else.
+#[derive(Debug)]
+enum ControlFailure {
+    Refused { status: u16, ours: bool },
+    Target(TargetError),
+}
+
+impl From<TargetError> for ControlFailure {
+    fn from(e: TargetError) -> ControlFailure {
+        ControlFailure::Target(e)
+    }
+}
+
+impl From<ControlFailure> for TargetError {
+    fn from(e: ControlFailure) -> TargetError {
+        match e {
+            ControlFailure::Refused { status, .. } => TargetError::failed(format!("the control plane refused the request (HTTP {status})")),
+            ControlFailure::Target(e) => e,
+        }
     }
 }
 
@@ -194,7 +248,7 @@ impl CloudLink for RemoteLink {
             if !self.remote.control {
                 return Err(TargetError::failed("the target does not accept harness control"));
             }
-            self.remote.control(&super::mock_cloud::request(op)).await
+            Ok(self.remote.control(&super::mock_cloud::request(op)).await?)
         })
     }
 }

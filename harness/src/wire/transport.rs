@@ -50,15 +50,36 @@ pub enum TransportError {
     Url { url: String, reason: String },
 }
 
+impl TransportError {
+    /// The server refused the handshake with an HTTP status: the status and the value of
+    /// `header` in its answer.
+    pub fn refused(&self, header: &str) -> Option<(u16, Option<String>)> {
+        let TransportError::Handshake { source, .. } = self else { return None };
+        let tokio_tungstenite::tungstenite::Error::Http(response) = source.as_ref() else { return None };
+        Some((response.status().as_u16(), response.headers().get(header).and_then(|v| v.to_str().ok()).map(str::to_string)))
+    }
+}
+
 pub fn ws_config() -> WebSocketConfig {
     WebSocketConfig::default().max_message_size(Some(MAX_FRAME_BYTES)).max_frame_size(Some(MAX_FRAME_BYTES))
 }
 
 /// Runs the client handshake over `io`. TLS is used when the URL is `wss://`.
 pub async fn handshake(url: &str, io: BoxIo, connector: Option<Connector>) -> Result<WsStream, TransportError> {
-    let (ws, _response) = tokio_tungstenite::client_async_tls_with_config(url, io, Some(ws_config()), connector)
-        .await
-        .map_err(|e| TransportError::Handshake { url: url.to_string(), source: Box::new(e) })?;
+    handshake_with_headers(url, &[], io, connector).await
+}
+
+/// [`handshake`] with extra request headers (a control plane's credential).
+pub async fn handshake_with_headers(url: &str, headers: &[(&'static str, String)], io: BoxIo, connector: Option<Connector>) -> Result<WsStream, TransportError> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::http::HeaderValue;
+    let failed = |e: tokio_tungstenite::tungstenite::Error| TransportError::Handshake { url: url.to_string(), source: Box::new(e) };
+    let mut request = url.into_client_request().map_err(failed)?;
+    for (name, value) in headers {
+        let value = HeaderValue::from_str(value).map_err(|e| failed(tokio_tungstenite::tungstenite::Error::HttpFormat(e.into())))?;
+        request.headers_mut().insert(*name, value);
+    }
+    let (ws, _response) = tokio_tungstenite::client_async_tls_with_config(request, io, Some(ws_config()), connector).await.map_err(failed)?;
     Ok(ws)
 }
 

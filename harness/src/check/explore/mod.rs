@@ -67,7 +67,7 @@ impl ExploreTarget {
                 "--cloud mock (with the test-only mock rules off: {})",
                 m.disabled_rules.iter().map(|r| r.name()).collect::<Vec<_>>().join(", ")
             ),
-            ExploreTarget::Cloud(CloudChoice::Url { url, insecure }) => {
+            ExploreTarget::Cloud(CloudChoice::Url { url, insecure, .. }) => {
                 format!("--cloud {url}{}", if *insecure { " --insecure" } else { "" })
             }
             ExploreTarget::Device(d @ DeviceChoice::Sim { .. }) => {

@@ -1,6 +1,7 @@
 //! How the mock cloud is set up: its fleet, its timers and limits, and the test-only knobs
 //! that switch single rules off.
 
+use crate::profile::identity::Secret;
 use crate::profile::fleet::Fleet;
 use crate::profile::CloudTimings;
 use crate::engine::clock::wall_unix;
@@ -26,6 +27,9 @@ pub struct MockConfig {
     /// Whether the standalone server answers the control path; off, it refuses it as a real
     /// cloud would, so the library can be tried against a cloud the harness cannot steer.
     pub control: bool,
+    /// The credential a control connection must present (`Authorization: Bearer TOKEN`);
+    /// `None` only where nothing but the harness can reach the mock (in-process).
+    pub control_token: Option<Secret>,
 }
 
 impl Default for MockConfig {
@@ -38,6 +42,7 @@ impl Default for MockConfig {
             start_unix: wall_unix(),
             disabled_rules: BTreeSet::new(),
             control: true,
+            control_token: None,
         }
     }
 }

@@ -73,6 +73,12 @@ impl MockCloud {
             }
             ControlRequest::DelayReplies { sn, ms } => {
                 known(&sn)?;
+                // Longer than the heartbeat timeout, the link is gone before any reply: and
+                // the queue of held replies must stay bounded in time.
+                let limit = self.config.timings.heartbeat_timeout;
+                if Duration::from_millis(ms) > limit {
+                    return Err(ControlError::BadRequest(format!("delay_replies ms must be at most the heartbeat timeout ({} ms)", limit.as_millis())));
+                }
                 self.shared().faults.set_delay(&sn, Duration::from_millis(ms));
                 Ok(json!({"sn": sn, "ms": ms}))
             }

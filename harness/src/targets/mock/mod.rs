@@ -52,6 +52,9 @@ use tokio::time::Instant;
 
 /// The WebSocket path of the control protocol; every other path is the device protocol.
 pub const CONTROL_PATH: &str = "/_hwconform/control";
+/// The header a refused control request carries, so the harness can tell "this mock wants
+/// its token" from a real cloud that knows no such path.
+pub const CONTROL_REFUSED_HEADER: &str = "x-hwconform-control";
 
 /// The corp every bound device belongs to (`get_corp_info`).
 pub const CORP_NAME: &str = "hwconform mock corp";

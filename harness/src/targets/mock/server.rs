@@ -7,7 +7,8 @@
 use super::config::{MockConfig, MockRule};
 use super::device::{Conn, Response};
 use super::registry::LinkCommand;
-use super::{MockCloud, CLOSE_HEARTBEAT, CONTROL_PATH};
+use super::{MockCloud, CLOSE_HEARTBEAT, CONTROL_PATH, CONTROL_REFUSED_HEADER};
+use crate::profile::identity::Secret;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::collections::VecDeque;
@@ -52,14 +53,13 @@ impl MockCloud {
         let ws_config = WebSocketConfig::default().max_message_size(Some(max)).max_frame_size(Some(max));
         let mut path = String::new();
         let control = self.config.control;
+        let token = self.config.control_token.clone();
         // The handshake's own error type is tungstenite's, large or not.
         #[allow(clippy::result_large_err)]
         let callback = |req: &HttpRequest, resp: HttpResponse| -> Result<HttpResponse, ErrorResponse> {
             path = req.uri().path().to_string();
-            if path == CONTROL_PATH && !control {
-                let mut refused = ErrorResponse::new(Some("no control plane on this cloud".into()));
-                *refused.status_mut() = tokio_tungstenite::tungstenite::http::StatusCode::NOT_FOUND;
-                return Err(refused);
+            if path == CONTROL_PATH {
+                control_allowed(req, control, token.as_ref())?;
             }
             Ok(resp)
         };
@@ -230,6 +230,33 @@ impl MockCloud {
             }
         }
         tracing::info!(%peer, "control connection over");
+    }
+}
+
+/// Whether a handshake on the control path may proceed: the control plane is on, the request
+/// does not come from a web page (any `Origin`: a browser on this host must not steer the
+/// mock), and it presents the token.
+#[allow(clippy::result_large_err)]
+fn control_allowed(req: &HttpRequest, control: bool, token: Option<&Secret>) -> Result<(), ErrorResponse> {
+    use tokio_tungstenite::tungstenite::http::StatusCode;
+    let refuse = |status: StatusCode, why: &'static str| {
+        let mut refused = ErrorResponse::new(Some(why.into()));
+        *refused.status_mut() = status;
+        if let Ok(v) = why.parse() {
+            refused.headers_mut().insert(CONTROL_REFUSED_HEADER, v);
+        }
+        Err(refused)
+    };
+    if !control {
+        return refuse(StatusCode::NOT_FOUND, "no control plane on this cloud");
+    }
+    if req.headers().contains_key("origin") {
+        return refuse(StatusCode::FORBIDDEN, "control from a web page is refused");
+    }
+    let presented = req.headers().get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    match token {
+        Some(t) if presented != Some(t.expose()) => refuse(StatusCode::UNAUTHORIZED, "control needs the mock's token"),
+        _ => Ok(()),
     }
 }
 
