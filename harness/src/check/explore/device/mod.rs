@@ -6,24 +6,25 @@
 //! `receive` with the bounds the obligations set:
 //! * a new link starts with a signed `register` (D4, D5, D7); with a cached secret it goes on
 //!   to `subscribe_corp` or, as D10 also allows, activates again first (a `one_of`), else
-//!   to `active`; 600004 drops the secret and data (D23) and
-//!   `active` is polled no faster than every 5 s (D8), at once after `push_bind_corp` (D9);
+//!   to `active`; 600004 drops the secret and data (D23) and `active` is polled no faster than every 5 s (D8), at once after `push_bind_corp` (D9);
 //! * a lost reply is re-sent after 5–10 s (D13); an error is retried no earlier than its
 //!   `interval`, or after a random 1–3 s without one (D14, judged for jitter over six
 //!   attempts); never after `interval: -1` (D15); `reconnect` closes and re-opens no earlier
 //!   than the interval (D16); 600002 backs off 1–2 minutes (D20); re-sent `register`
 //!   answered 600012 / 600053 / 600054 continues instead of looping (D17–D19); at most five
-//!   subscribes a minute (D21, also checked by the monitor);
-//! * after each login (of a device that implements contacts; its ICS says so)
-//!   `get_perm_version` within a generous minute — D24 sets no bound, and a device may ping
-//!   first — and a full pull from offset 0 with limit ≤ 200 and
+//!   subscribes a minute (D21, also checked by the monitor), and after 600045 the subscribe
+//!   comes again on the link or, by a `one_of`, on a new one after a new handshake;
+//! * after each login of a device that implements contacts (its ICS says so)
+//!   `get_perm_version` within a minute — D24 sets no bound and a device may ping first
+//!   (pings are auto-answered) — and a full pull from offset 0 with limit ≤ 200 and
 //!   contiguous offsets when the versions differ (D24, D25), restarted when the version
 //!   changes between pages (D26), with members still recognised meanwhile (D27); a pushed
 //!   change one version ahead is fetched with `get_userinfo_by_ids` (D28), two or more ahead
 //!   with a full pull (D29); visitors keep their `/agentid` (D30, D31); check-ins are kept
 //!   until the cloud took them (D32, D33); a remote open is reported within 3 s with its
 //!   oper_id (D34, D35); enrolments upload templates, not images (D36, D37); firmware and log
-//!   pushes are followed (D40, D41, D3).
+//!   pushes are followed (D40, D41, D3). A device without contacts owes nothing at login:
+//!   `logged_in` (a ping at the latest) shows it got there before the cloud acts.
 //!
 //! The always-on device monitor (D1, D2, D12, D13, D21, D22) runs beside every step.
 //!
