@@ -2,7 +2,8 @@
 //! and the reference device with each fault, `explore` finds a failure within its default
 //! budget, and the regression it writes fails again against the same faulty target and
 //! passes against the conformant one. Against the conformant mock and device it finds
-//! nothing. The measured cases and times per fault are printed (`--nocapture`), as the
+//! nothing, nor against any conformant variant of the device (another choice the protocol
+//! allows). The measured cases and times per fault are printed (`--nocapture`), as the
 //! README's table shows them.
 
 mod common;
@@ -15,10 +16,11 @@ use hwconform::targets::mock_cloud::MockCloudTarget;
 use hwconform::engine::Verdict;
 use hwconform::scenario::load_file;
 use hwconform::targets::mock::MockRule;
-use hwconform::targets::sim::SimFault;
+use hwconform::targets::sim::{SimFault, SimVariant};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::Arc;
 
 fn out_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("hwconform-explore-{}-{name}", std::process::id()));
@@ -127,6 +129,29 @@ fn conformant_targets_pass_the_default_budget() {
         }
         assert!(!dir.exists(), "nothing is written when nothing is found");
     }
+}
+
+/// A variant makes a choice the protocol leaves open (no contacts, a late sync, activating
+/// again with a cached secret, reconnecting on 600045, ...): the model must accept it. Each
+/// is explored with its own statement, as `--device sim:variant=NAME` does.
+#[test]
+fn every_sim_variant_passes_a_fixed_seed() {
+    let profile = hwconform::profile::default_profile();
+    let mut problems = Vec::new();
+    for &v in SimVariant::ALL {
+        let variants: BTreeSet<SimVariant> = [v].into();
+        let target = ExploreTarget::Device(DeviceChoice::Sim { faults: BTreeSet::new(), variants: variants.clone() });
+        let dir = out_dir(&format!("variant-{}", v.name()));
+        // Seed 7 draws a 600045 to subscribe_corp by case 31 (the default seed only by 126).
+        let mut opts = ExploreOptions { cases: 96, seed: 7, ..options(dir.clone()) };
+        opts.ics = Some(Arc::new(SimVariant::reference_statement(&variants, &opts.fleet, &*profile)));
+        match explore(&target, &opts).expect("exploration runs") {
+            ExploreOutcome::Clean { cases, out_of_time, .. } => assert!(!out_of_time && cases == 96, "{}: {cases} cases", v.name()),
+            ExploreOutcome::Found(f) => problems.push(format!("{}: case {} failed: {}\n{}", v.name(), f.case, f.failure.message, f.text)),
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    assert!(problems.is_empty(), "conformant variants failed:\n{}", problems.join("\n"));
 }
 
 #[test]

@@ -36,7 +36,11 @@ fn cloud(actions: &[CloudAction]) -> String {
 }
 
 fn device(actions: &[DeviceAction]) -> String {
-    let g = DeviceModel::generate(DeviceSetup { device_control: true, implemented: super::device::Implemented::ALL }, actions);
+    device_with(super::device::Implemented::ALL, actions)
+}
+
+fn device_with(implemented: super::device::Implemented, actions: &[DeviceAction]) -> String {
+    let g = DeviceModel::generate(DeviceSetup { device_control: true, implemented }, actions);
     let t = text(&g.steps, "cloud", g.requires);
     load_str(Path::new("x.yaml"), &t).unwrap_or_else(|e| panic!("{}\n{t}", e.render()));
     t
@@ -94,7 +98,7 @@ fn device_model_follows_the_obligations() {
     // D13 then D17: the register reply is lost, the re-send is answered 600012.
     let t = device(&[a(Ok(0)), a(Ok(0)), a(Ok(0)), DeviceAction::Idle(Idle::Close), a(Lost { recover: true })]);
     assert!(t.contains("  - no_reply: {}\n  - receive: { not_before: 5s, within: 12s }"), "{t}");
-    assert!(t.contains("reply: { errcode: 600012 }\n  - receive: { within: 72s }\n    check: { cmd: subscribe_corp"), "{t}");
+    assert!(t.contains("reply: { errcode: 600012 }\n  - one_of:\n      skip_active:\n        - receive: { cmd: subscribe_corp, within: 72s }"), "{t}");
     // D14, D15, D16: retry spacing, no retry after -1, reconnect after the interval.
     let t = device(&[a(Error(Advice::Retry(1))), a(Error(Advice::Never))]);
     assert!(t.contains("receive: { not_before: 4s, within: 9s }"), "{t}");
@@ -112,9 +116,35 @@ fn device_model_follows_the_obligations() {
     // D24, D25, D29: login, then a push two versions ahead pulls everything.
     let idle = |i| DeviceAction::Idle(i);
     let t = device(&[idle(Idle::Delay(5)), idle(Idle::ChangeContact { gap: 2, created: 1, delete: false })]);
-    assert!(t.contains("receive: { cmd: get_perm_version, within: 15s }"), "{t}");
+    assert!(t.contains("receive: { cmd: get_perm_version, within: 60s }"), "{t}");
     assert!(t.contains("perm_version: 2, create_user") && t.contains("cmd: get_userinfo_by_page, within: 10s }\n    check: { body: { offset: 0"), "{t}");
     assert!(t.contains("requires: [device_control]") || !t.contains("device_control:"), "{t}");
+}
+
+/// Where the protocol leaves the device a choice, the model accepts each (the conformant
+/// variants of the reference device take the other one; `tests/explore.rs` explores them).
+#[test]
+fn device_model_allows_the_conformant_choices() {
+    use Answer::*;
+    let a = DeviceAction::Answer;
+    // D10: with a cached secret, straight to subscribe_corp or through active again, which
+    // gets the secret the device holds; the conversation goes on from subscribe_corp.
+    let t = device(&[a(Ok(0)), a(Ok(0)), a(Ok(0)), DeviceAction::Idle(Idle::Close), a(Ok(0)), a(Error(Advice::Retry(0)))]);
+    let reactivate = "      reactivate:\n        - receive: { cmd: active, within: 10s }\n          check: { cmd: active, body: { active_code: ac-explore } }\n        - reply: { body: { secret: sk-explore-1 } }\n        - receive: { cmd: subscribe_corp, within: 72s }";
+    assert!(t.contains("  - one_of:\n      skip_active:\n        - receive: { cmd: subscribe_corp, within: 72s }") && t.contains(reactivate), "{t}");
+    assert!(t.contains("capture: { fw: body.firmware_version }\n  - reply: { errcode: -1, errmsg: \"system busy\", suggestion: retry, interval: 2 }"), "{t}");
+    assert_eq!(t.matches("one_of").count(), 1, "only after a register with a cached secret:\n{t}");
+    // D21: after 600045 the device backs off on its link or on a new one, with a new handshake.
+    let t = device(&[a(Ok(0)), a(Ok(0)), a(Protocol(1))]);
+    assert!(t.contains("reply: { errcode: 600045 }\n  - one_of:\n      same_link:\n        - receive: { cmd: subscribe_corp, not_before: 60s, within: 127s }"), "{t}");
+    assert!(t.contains("      reconnect:\n        - expect_reconnect: { not_before: 60s, within: 127s }\n        - receive: { cmd: register, within: 15s }"), "{t}");
+    // D24 asks a device with contacts for its version; one without shows only that it is logged in.
+    let mut ics = crate::ics::Ics::reference(crate::profile::wecom::features::FEATURES, crate::ics::Provisioning::PerDevice);
+    ics.features.insert("contacts".into(), false);
+    let no_contacts = super::device::Implemented::from_ics(&ics);
+    assert!(no_contacts.has("door") && !no_contacts.has("contacts"));
+    let t = device_with(no_contacts, &[DeviceAction::Idle(Idle::Delay(5)), DeviceAction::Idle(Idle::Close)]);
+    assert!(!t.contains("get_perm_version") && t.matches("  - logged_in: {}").count() == 2, "{t}");
 }
 
 proptest! {

@@ -61,7 +61,9 @@ impl DeviceModel {
                     }
                     600045 => {
                         self.reply(err(600045));
-                        self.pending.push(exp(Kind::Subscribe, 60_000, 65_000, &["D21", "D14"]));
+                        let mut again = exp(Kind::Subscribe, 60_000, 65_000, &["D21", "D14"]);
+                        again.alt = Alt::Reconnect;
+                        self.pending.push(again);
                     }
                     600014 => {
                         self.reply(err(600014));
@@ -116,7 +118,7 @@ impl DeviceModel {
                     Kind::Checkin { .. } => self.uploader = false,
                     _ => {}
                 }
-                self.pending.push(Exp { kind: Kind::Silence { cmd: e.kind.cmd() }, not_before: 0, within: 0, lost_before: false, recover: false, reqs: vec!["D15"] });
+                self.pending.push(exp(Kind::Silence { cmd: e.kind.cmd() }, 0, 0, &["D15"]));
             }
             Advice::Reconnect(i) => {
                 let n = RECONNECT_INTERVALS[i as usize % RECONNECT_INTERVALS.len()] * 1000;

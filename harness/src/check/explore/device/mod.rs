@@ -5,22 +5,26 @@
 //! waits and (reference device only) makes members check in. Each expectation is a
 //! `receive` with the bounds the obligations set:
 //! * a new link starts with a signed `register` (D4, D5, D7); with a cached secret it goes on
-//!   to `subscribe_corp` (D10), else to `active`; 600004 drops the secret and data (D23) and
-//!   `active` is polled no faster than every 5 s (D8), at once after `push_bind_corp` (D9);
+//!   to `subscribe_corp` or, as D10 also allows, activates again first (a `one_of`), else
+//!   to `active`; 600004 drops the secret and data (D23) and `active` is polled no faster than every 5 s (D8), at once after `push_bind_corp` (D9);
 //! * a lost reply is re-sent after 5–10 s (D13); an error is retried no earlier than its
 //!   `interval`, or after a random 1–3 s without one (D14, judged for jitter over six
 //!   attempts); never after `interval: -1` (D15); `reconnect` closes and re-opens no earlier
 //!   than the interval (D16); 600002 backs off 1–2 minutes (D20); re-sent `register`
 //!   answered 600012 / 600053 / 600054 continues instead of looping (D17–D19); at most five
-//!   subscribes a minute (D21, also checked by the monitor);
-//! * after each login `get_perm_version`, and a full pull from offset 0 with limit ≤ 200 and
+//!   subscribes a minute (D21, also checked by the monitor), and after 600045 the subscribe
+//!   comes again on the link or, by a `one_of`, on a new one after a new handshake;
+//! * after each login of a device that implements contacts (its ICS says so)
+//!   `get_perm_version` within a minute — D24 sets no bound and a device may ping first
+//!   (pings are auto-answered) — and a full pull from offset 0 with limit ≤ 200 and
 //!   contiguous offsets when the versions differ (D24, D25), restarted when the version
 //!   changes between pages (D26), with members still recognised meanwhile (D27); a pushed
 //!   change one version ahead is fetched with `get_userinfo_by_ids` (D28), two or more ahead
 //!   with a full pull (D29); visitors keep their `/agentid` (D30, D31); check-ins are kept
 //!   until the cloud took them (D32, D33); a remote open is reported within 3 s with its
 //!   oper_id (D34, D35); enrolments upload templates, not images (D36, D37); firmware and log
-//!   pushes are followed (D40, D41, D3).
+//!   pushes are followed (D40, D41, D3). A device without contacts owes nothing at login:
+//!   `logged_in` (a ping at the latest) shows it got there before the cloud acts.
 //!
 //! The always-on device monitor (D1, D2, D12, D13, D21, D22) runs beside every step.
 //!
@@ -35,7 +39,7 @@ mod serve;
 
 use super::writer::{self, capture, err, matcher, ms, ok, push, s, Steps};
 use crate::scenario::{
-    Accept, Close, ConnRef, DeviceControl, DurationRange, ExpectReconnect, ExpectSilence, Receive, Reply, ReplySpec, StepKind, Timing,
+    Accept, Branch, Close, ConnRef, DeviceControl, DurationRange, ExpectReconnect, ExpectSilence, LoggedIn, OneOf, Receive, Reply, ReplySpec, Step, StepKind, Timing,
 };
 use crate::profile::wecom::features::FEATURES;
 use std::collections::BTreeMap;
@@ -88,6 +92,9 @@ const TIMESTAMPED: &str = "^(?:[^\n]*[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9
 /// A subscribe may wait this long for the device's five-a-minute budget (D21), beyond the
 /// retry delay itself.
 const BUDGET_MS: u64 = 62_000;
+/// How long after login the device may take to ask for the contacts version: D24 sets no
+/// bound, so a minute (a device may ping first, or make other business calls before).
+const SYNC_MS: u64 = 60_000;
 /// Guard on the conversation's length (receives), whatever the actions.
 const MAX_SERVES: u32 = 160;
 
@@ -174,7 +181,22 @@ struct Exp {
     lost_before: bool,
     /// Answer this re-send with the FAQ's code for "it took effect" (600012 / 600054).
     recover: bool,
+    /// What the device may do instead of sending this request straight away.
+    alt: Alt,
     reqs: Vec<&'static str>,
+}
+
+/// Another conformant opening of an expected `subscribe_corp` (a `one_of` in the scenario);
+/// each ends in that same request, so the conversation goes on from it either way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Alt {
+    None,
+    /// Straight after `register` with a cached secret: the device may activate again with
+    /// its active_code first (D10: skipping `active` is a MAY).
+    Reactivate,
+    /// After 600045: the device may back off on a new link instead of its own, and redo
+    /// the handshake (D21 says only that it backs off).
+    Reconnect,
 }
 
 fn exp(kind: Kind, not_before: u64, within: u64, reqs: &[&'static str]) -> Exp {
@@ -190,7 +212,7 @@ fn exp(kind: Kind, not_before: u64, within: u64, reqs: &[&'static str]) -> Exp {
             reqs.push(r);
         }
     }
-    Exp { kind, not_before, within, lost_before: false, recover: false, reqs }
+    Exp { kind, not_before, within, lost_before: false, recover: false, alt: Alt::None, reqs }
 }
 
 /// A run of identical error answers to one cmd.

@@ -4,9 +4,25 @@ use super::*;
 
 impl DeviceModel {
     pub(super) fn receive(&mut self, e: &Exp) {
+        self.budget_ms += e.within;
+        let step = self.receive_step(e);
+        match e.alt {
+            Alt::None => self.steps.add(StepKind::Receive(step), &e.reqs),
+            Alt::Reactivate => {
+                let one_of = self.skip_or_reactivate(step);
+                self.steps.add(one_of, &e.reqs);
+            }
+            Alt::Reconnect => self.same_link_or_reconnect(step, e),
+        }
+        self.last_received = Some(e.kind.cmd());
+    }
+
+    /// The `receive` of the expected request, with its check and capture. Before login the
+    /// `cmd` sits in the check (another request is a mismatch, not a wait); an opening of a
+    /// `one_of` names it too, as that is what picks the branch.
+    fn receive_step(&mut self, e: &Exp) -> Receive {
         let cmd = e.kind.cmd();
         let pre = !self.logged_in;
-        self.budget_ms += e.within;
         let mut check = self.check(&e.kind);
         if pre {
             let mut with_cmd = serde_json::Map::new();
@@ -18,16 +34,53 @@ impl DeviceModel {
         }
         let check = check.as_object().is_some_and(|m| !m.is_empty()).then(|| matcher(check));
         let capture = self.capture(&e.kind);
-        let step = Receive {
+        Receive {
             conn: "a".into(),
-            cmd: (!pre).then(|| cmd.to_string()),
+            cmd: (!pre || e.alt != Alt::None).then(|| cmd.to_string()),
             within: Some(ms(e.within)),
             not_before: (e.not_before > 0).then(|| ms(e.not_before)),
             check,
             capture,
-        };
-        self.steps.add(StepKind::Receive(step), &e.reqs);
-        self.last_received = Some(cmd);
+        }
+    }
+
+    /// D10: with a cached secret the device may skip `active` (`subscribe` straight away) or
+    /// activate again with its active_code; the cloud then hands back the secret it holds,
+    /// so both branches end in the same `subscribe_corp`.
+    fn skip_or_reactivate(&mut self, subscribe: Receive) -> StepKind {
+        let e = exp(Kind::Active { polling: false }, 0, 10_000, &[]);
+        let active = Receive { cmd: Some("active".into()), ..self.receive_step(&e) };
+        self.budget_ms += e.within;
+        let secret = self.secret.map(|n| format!("sk-explore-{n}")).unwrap_or_default();
+        let reply = Reply { conn: "a".into(), to: None, spec: ok(Some(json!({"secret": secret}))) };
+        let reactivate = vec![Step::new(StepKind::Receive(active)), Step::new(StepKind::Reply(reply)), Step::new(StepKind::Receive(subscribe.clone()))];
+        StepKind::OneOf(OneOf {
+            branches: vec![
+                Branch { name: "skip_active".into(), steps: vec![Step::new(StepKind::Receive(subscribe))] },
+                Branch { name: "reactivate".into(), steps: reactivate },
+            ],
+        })
+    }
+
+    /// D21: after 600045 the device backs off — on its link, or by closing it and coming
+    /// back after the interval with a new handshake (register, then the same subscribe).
+    fn same_link_or_reconnect(&mut self, subscribe: Receive, e: &Exp) {
+        let back = ExpectReconnect { conn: "a".into(), within: Some(ms(e.within)), not_before: Some(ms(e.not_before)) };
+        let register = exp(Kind::Register { first: true }, 0, 15_000, &[]);
+        let register = Receive { cmd: Some("register".into()), ..self.receive_step(&register) };
+        self.budget_ms += 15_000;
+        let code = Reply { conn: "a".into(), to: None, spec: ok(Some(json!({"active_code": CODE}))) };
+        // On the new link the back-off is over: the subscribe comes as after any register.
+        let again = Receive { not_before: None, within: Some(ms(10_000 + BUDGET_MS)), ..subscribe.clone() };
+        let resubscribe = self.skip_or_reactivate(again);
+        let reconnect = vec![Step::new(StepKind::ExpectReconnect(back)), Step::new(StepKind::Receive(register)), Step::new(StepKind::Reply(code)), Step::new(resubscribe)];
+        let branches = vec![
+            Branch { name: "same_link".into(), steps: vec![Step::new(StepKind::Receive(subscribe))] },
+            Branch { name: "reconnect".into(), steps: reconnect },
+        ];
+        let mut reqs = e.reqs.clone();
+        reqs.extend(["D22", "D7"].iter().filter(|r| !e.reqs.contains(r)));
+        self.steps.add(StepKind::OneOf(OneOf { branches }), &reqs);
     }
 
     /// The matcher on the expected request (without `cmd`).
@@ -244,7 +297,9 @@ impl DeviceModel {
 
     pub(super) fn after_register(&mut self, reqs: &[&'static str]) {
         if self.secret.is_some() {
-            self.pending.push(exp(Kind::Subscribe, 0, 10_000, reqs));
+            let mut e = exp(Kind::Subscribe, 0, 10_000, reqs);
+            e.alt = Alt::Reactivate;
+            self.pending.push(e);
         } else {
             self.pending.push(exp(Kind::Active { polling: false }, 0, 10_000, &["D7"]));
         }
