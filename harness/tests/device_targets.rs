@@ -124,6 +124,8 @@ enum Rogue {
     Silent,
     Close,
     ReuseReqId,
+    /// Pings as fast as it can, never registering.
+    PingFlood,
 }
 
 type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -153,6 +155,16 @@ async fn rogue_device(addr: std::net::SocketAddr, mode: Rogue) {
             let _ = ws.close(None).await;
             return;
         }
+        Rogue::PingFlood => {
+            let until = Instant::now() + Duration::from_secs(8);
+            let mut n = 0u64;
+            while Instant::now() < until {
+                n += 1;
+                if ws.send(Message::text(format!(r#"{{"cmd":"ping","headers":{{"req_id":"p{n}"}}}}"#))).await.is_err() {
+                    return;
+                }
+            }
+        }
         Rogue::ReuseReqId => {
             for _ in 0..2 {
                 let _ = ws.send(Message::text(r#"{"cmd":"get_timestamp","headers":{"req_id":"fixed"}}"#)).await;
@@ -167,6 +179,7 @@ async fn rogue_device(addr: std::net::SocketAddr, mode: Rogue) {
 #[case::silent(Rogue::Silent, "no `register`")]
 #[case::close(Rogue::Close, "closed")]
 #[case::reused_req_id(Rogue::ReuseReqId, "D2")]
+#[case::ping_flood(Rogue::PingFlood, "D7: [a] `ping` before `register`")]
 fn a_misbehaving_device_gets_a_failure_with_the_reason(#[case] mode: Rogue, #[case] reason: &str) {
     let dir = temp_dir(&format!("{mode:?}"));
     let scenarios = register_scenario(&dir);

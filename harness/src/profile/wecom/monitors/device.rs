@@ -1,4 +1,5 @@
-//! Always-on checks of a device (the harness plays the cloud): D1, D2, D3, D12, D13, D21, D22.
+//! Always-on checks of a device (the harness plays the cloud): D1, D2, D3, D7, D12, D13, D21,
+//! D22.
 //! Each rule is reported once per link, at the first frame that breaks it.
 
 use crate::profile::wecom::volatile::resend_body;
@@ -26,6 +27,9 @@ struct Link {
     outstanding: BTreeMap<String, (String, Value, Duration)>,
     logged_in: Option<Duration>,
     last_ping: Option<Duration>,
+    /// The device sent `register` on this link (D7: before anything but the seed exchange
+    /// and the time query).
+    registered: bool,
 }
 
 #[derive(Default)]
@@ -48,7 +52,7 @@ fn content(frame: &Value) -> Value {
 
 impl RoleMonitor for DeviceMonitor {
     fn rules(&self) -> &'static [&'static str] {
-        &["D1", "D2", "D3", "D12", "D13", "D21", "D22"]
+        &["D1", "D2", "D3", "D7", "D12", "D13", "D21", "D22"]
     }
 
     fn observe(&mut self, at: Duration, event: &WireEvent<'_>) -> Vec<Violation> {
@@ -179,6 +183,8 @@ impl DeviceMonitor {
             .find(|(c, b, when)| c == cmd && *b == body && at.saturating_sub(*when) < MIN_RESEND)
             .map(|(_, _, when)| at.saturating_sub(*when));
         link.outstanding.insert(req_id.to_string(), (cmd.to_string(), body, at));
+        let before_register = !link.registered && !matches!(cmd, "register" | "get_secret_no" | "get_timestamp");
+        link.registered |= cmd == "register";
         // D12 speaks of pings after login: pings before it are neither required nor judged.
         let ping_gap = match (cmd, link.logged_in) {
             ("ping", Some(login)) => {
@@ -188,6 +194,9 @@ impl DeviceMonitor {
             }
             _ => None,
         };
+        if before_register {
+            out.extend(self.once(conn, "D7", format!("`{cmd}` before `register` on this link: register comes first on every new connection")));
+        }
         if reused {
             out.extend(self.once(conn, "D2", format!("req_id {req_id:?} was used again (by `{cmd}`) on this connection")));
         }
@@ -301,7 +310,11 @@ mod tests {
     }
 
     fn logged_in() -> Script {
-        Script::new().device(0.0, req("subscribe_corp", "s1", json!({"secret": "x", "firmware_version": "1"}))).cloud(0.0, ok("s1"))
+        Script::new()
+            .device(0.0, req("register", "r0", json!({"sn": "S", "timestamp": 0, "nonce": 0})))
+            .cloud(0.0, ok("r0"))
+            .device(0.0, req("subscribe_corp", "s1", json!({"secret": "x", "firmware_version": "1"})))
+            .cloud(0.0, ok("s1"))
     }
 
     #[test]
@@ -337,7 +350,9 @@ mod tests {
         assert!(silent.rules(41.0).is_empty(), "40 s + tolerance is allowed");
         let no_cmd = Script::new().device(0.0, json!({"headers": {"req_id": "x"}}));
         assert_eq!(no_cmd.rules(1.0), ["D1"]);
-        let mut storm = Script::new();
+        let early = Script::new().device(0.0, req("get_timestamp", "t1", json!({}))).device(0.5, req("ping", "p1", json!({})));
+        assert_eq!(early.rules(1.0), ["D7"], "the time query may come first, a ping may not");
+        let mut storm = Script::new().device(0.0, req("register", "r0", json!({"sn": "S"})));
         for i in 0..6 {
             storm = storm.device(i as f64 * 5.0, req("subscribe_corp", &format!("s{i}"), json!({"n": i})));
         }
