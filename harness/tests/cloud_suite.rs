@@ -41,6 +41,7 @@ fn catchers(rule: MockRule) -> &'static [&'static str] {
         "no-selfhelp-echo" => &["cloud.commands.selfhelp-notify-echoed"],
         "silent-on-malformed" => &["cloud.malformed.garbage-text-answered"],
         "not-implemented-silent" => &["cloud.commands.unknown-command-answered"],
+        "duplicate-replies" => &["cloud.envelope.reply-echoes-req-id"],
         other => panic!("mock rule `{other}` has no scenario that catches it: add one and list it here and in the README"),
     }
 }

@@ -75,6 +75,7 @@ knobs! {
         NoSelfhelpEcho => "no-selfhelp-echo": "selfhelp_notify is not pushed back (C23).",
         SilentOnMalformed => "silent-on-malformed": "Malformed frames (600904) get no reply.",
         NotImplementedSilent => "not-implemented-silent": "Unknown or unimplemented commands (600905) get no reply.",
+        OneReplyPerRequest => "duplicate-replies": "Every request is answered twice with the same req_id (C1).",
     }
 }
 

@@ -34,6 +34,10 @@ const CLOSE_TOO_BIG: u16 = 1009;
 const CLOSE_NOT_UTF8: u16 = 1007;
 /// Close code for a WebSocket protocol violation.
 const CLOSE_PROTOCOL: u16 = 1002;
+/// Close code when a link holds back more replies than [`MAX_HELD_FRAMES`] (RFC 6455: policy).
+const CLOSE_POLICY: u16 = 1008;
+/// Replies one link may hold back under `delay_replies` before it is closed.
+pub const MAX_HELD_FRAMES: usize = 256;
 
 /// `t + d`, saturating far in the future instead of panicking on absurd durations.
 pub(super) fn later(t: Instant, d: Duration) -> Instant {
@@ -173,7 +177,10 @@ impl MockCloud {
                             Message::Binary(bytes) => self.on_binary(&mut conn, &bytes),
                             _ => Response::default(),
                         };
-                        let Response { frames, delay } = response;
+                        let Response { mut frames, delay } = response;
+                        if !self.config.enforces(MockRule::OneReplyPerRequest) {
+                            frames = frames.into_iter().flat_map(|f| if f.get("cmd").is_none() { vec![f.clone(), f] } else { vec![f] }).collect();
+                        }
                         let mut failed = None;
                         for frame in frames {
                             if frame.get("cmd").and_then(Value::as_str).is_some_and(|c| c.starts_with("push_")) {
@@ -184,6 +191,12 @@ impl MockCloud {
                                     failed = Some(e.to_string());
                                     break;
                                 }
+                            } else if queue.len() >= MAX_HELD_FRAMES {
+                                // Held replies are bounded in time (the delay is at most the
+                                // heartbeat timeout) and in number: past this the link goes.
+                                close(&mut ws, CLOSE_POLICY, "too many replies held back").await;
+                                failed = Some(format!("more than {MAX_HELD_FRAMES} replies held back by delay_replies"));
+                                break;
                             } else {
                                 let due = later(last_inbound, delay).max(queue.back().map_or(last_inbound, |(d, _)| *d));
                                 queue.push_back((due, frame));

@@ -252,6 +252,31 @@ async fn delay_replies_delays_only_that_sn() {
     assert!(t2.elapsed() < Duration::from_millis(100));
 }
 
+/// Held-back replies are bounded in number: a device that keeps asking while its replies are
+/// delayed gets its link closed (1008), not an ever-growing queue in the mock.
+#[tokio::test(start_paused = true)]
+async fn held_replies_are_bounded() {
+    let cloud = MockCloud::new(config(&[]));
+    let mut a = connect(&cloud, "10.0.0.1").await;
+    a.register("SN1", "sec1").await;
+    cloud.control(ControlRequest::DelayReplies { sn: "SN1".into(), ms: 60_000 }).unwrap();
+    for i in 0..=super::server::MAX_HELD_FRAMES {
+        a.send(&envelope::request("ping", &format!("p{i}"), None)).await;
+    }
+    let (code, reason) = a.expect_close(Duration::from_secs(5)).await;
+    assert_eq!((code, reason.as_str()), (1008, "too many replies held back"));
+}
+
+/// The knob that proves C1's one-reply rule can fail: every request answered twice.
+#[tokio::test(start_paused = true)]
+async fn duplicate_replies_knob_answers_twice() {
+    let cloud = MockCloud::new(config(&[MockRule::OneReplyPerRequest]));
+    let mut a = connect(&cloud, "10.0.0.1").await;
+    a.send(&envelope::request("get_timestamp", "t1", None)).await;
+    assert_eq!(a.recv().await["headers"]["req_id"], "t1");
+    assert_eq!(a.recv().await["headers"]["req_id"], "t1");
+}
+
 #[tokio::test(start_paused = true)]
 async fn c7_bind_and_unbind_push_on_the_live_link() {
     let cloud = MockCloud::new(config(&[]));
