@@ -187,7 +187,7 @@ async fn rogue_cloud(mode: Rogue) -> (String, tokio::task::JoinHandle<()>) {
 #[case::garbage(Rogue::Garbage, "fail", "not JSON")]
 #[case::silent(Rogue::Silent, "fail", "no reply")]
 #[case::reset(Rogue::Reset, "error", "could not connect")]
-#[case::huge(Rogue::Huge, "fail", "broken")]
+#[case::huge(Rogue::Huge, "fail", "broken: the target sent a frame over the 4 MiB limit")]
 #[case::close(Rogue::Close, "fail", "closed")]
 fn a_misbehaving_cloud_gets_a_verdict_not_a_hang(#[case] mode: Rogue, #[case] verdict: &str, #[case] reason: &str) {
     let rt = tokio::runtime::Runtime::new().unwrap();

@@ -232,6 +232,16 @@ impl Connection {
                         }
                         Item::Closed { code, reason }
                     }
+                    Some(Err(tokio_tungstenite::tungstenite::Error::Capacity(e))) => {
+                        // RFC 6455 §7.4.1: a message too big to process closes with 1009, so
+                        // the peer learns why instead of seeing a reset.
+                        let reason = format!("the target sent a frame over the {} MiB limit ({e})", super::transport::MAX_FRAME_BYTES >> 20);
+                        rclosing.store(true, Ordering::SeqCst);
+                        let _ = write(&rsink, Message::Close(Some(CloseFrame { code: CloseCode::Size, reason: "message too big".into() }))).await;
+                        rrec.log(WireEvent::Closed { conn: &conn(), by: Party::Harness, code: Some(1009), reason: &reason });
+                        release(&rsink).await;
+                        Item::Broken { reason }
+                    }
                     Some(Err(e)) => {
                         let reason = e.to_string();
                         rrec.log(WireEvent::Closed { conn: &conn(), by: Party::Target, code: None, reason: &format!("broken: {reason}") });
@@ -588,6 +598,27 @@ mod tests {
             Ok(Some(Ok(Message::Text(t)))) => t.to_string(),
             other => panic!("expected a text frame at the peer, got {other:?}"),
         }
+    }
+
+    /// A frame over the limit ends the link with the documented 1009 close (the peer learns
+    /// why) and the steps see why, not a reset.
+    #[tokio::test]
+    async fn an_oversized_frame_gets_the_1009_close() {
+        let notes = Notes::default();
+        let (mut conn, mut peer) = link_with_peer(&notes).await;
+        // The peer's own limit must not stop it from sending.
+        let big = "x".repeat(transport::MAX_FRAME_BYTES + 1024);
+        let _ = peer.send(Message::text(big)).await;
+        let end = conn.next(soon()).await.expect("the link ends");
+        assert!(matches!(&end.item, Item::Broken { reason } if reason.contains("over the 4 MiB limit")), "{end:?}");
+        let close = loop {
+            match tokio::time::timeout(Duration::from_secs(5), peer.next()).await {
+                Ok(Some(Ok(Message::Close(frame)))) => break frame,
+                Ok(Some(Ok(_))) => continue,
+                other => panic!("expected a close frame at the peer, got {other:?}"),
+            }
+        };
+        assert_eq!(close.map(|f| u16::from(f.code)), Some(1009));
     }
 
     #[tokio::test]

@@ -46,6 +46,8 @@ pub enum TransportError {
     Resolve { host: String, reason: String },
     #[error("websocket handshake with {url} failed: {source}")]
     Handshake { url: String, #[source] source: Box<tokio_tungstenite::tungstenite::Error> },
+    #[error("TLS handshake with {url} failed: {source} (a self-signed or test certificate? `--insecure` accepts any)")]
+    Tls { url: String, #[source] source: Box<tokio_tungstenite::tungstenite::Error> },
     #[error("invalid url {url}: {reason}")]
     Url { url: String, reason: String },
 }
@@ -73,7 +75,15 @@ pub async fn handshake(url: &str, io: BoxIo, connector: Option<Connector>) -> Re
 pub async fn handshake_with_headers(url: &str, headers: &[(&'static str, String)], io: BoxIo, connector: Option<Connector>) -> Result<WsStream, TransportError> {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     use tokio_tungstenite::tungstenite::http::HeaderValue;
-    let failed = |e: tokio_tungstenite::tungstenite::Error| TransportError::Handshake { url: url.to_string(), source: Box::new(e) };
+    use tokio_tungstenite::tungstenite::Error as WsError;
+    // rustls reports a bad certificate or a peer that does not speak TLS as invalid data on
+    // the stream, before any HTTP is read.
+    let tls = url.starts_with("wss://");
+    let failed = |e: WsError| match e {
+        WsError::Tls(_) => TransportError::Tls { url: url.to_string(), source: Box::new(e) },
+        WsError::Io(ref io) if tls && io.kind() == std::io::ErrorKind::InvalidData => TransportError::Tls { url: url.to_string(), source: Box::new(e) },
+        e => TransportError::Handshake { url: url.to_string(), source: Box::new(e) },
+    };
     let mut request = url.into_client_request().map_err(failed)?;
     for (name, value) in headers {
         let value = HeaderValue::from_str(value).map_err(|e| failed(tokio_tungstenite::tungstenite::Error::HttpFormat(e.into())))?;
@@ -180,6 +190,23 @@ pub fn insecure_connector() -> Connector {
 mod tests {
     use super::*;
     use rstest::rstest;
+
+    /// A server that is not speaking TLS where `wss://` expects it: the failure says TLS, and
+    /// how to accept a test certificate.
+    #[tokio::test]
+    async fn a_tls_failure_points_to_insecure() {
+        use tokio::io::AsyncWriteExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let _ = s.write_all(b"HTTP/1.1 400 not tls\r\n\r\n").await;
+        });
+        let tcp = tcp(addr, None).await.unwrap();
+        let Err(err) = handshake(&format!("wss://{addr}/"), Box::new(tcp), None).await else { panic!("a TLS handshake with a plain server succeeded") };
+        assert!(matches!(err, TransportError::Tls { .. }), "{err:?}");
+        assert!(err.to_string().contains("`--insecure` accepts any"), "{err}");
+    }
 
     #[rstest]
     #[case("ws://127.0.0.1:8080", Some(("127.0.0.1", 8080, false)))]

@@ -37,7 +37,7 @@ impl Session<'_> {
             }
             Waited::Reply(v) => (v, false),
             Waited::Binary(v) => (v, true),
-            Waited::End(why) => return Err(at.fail(format!("[{}] the cloud ended the connection ({why}) before replying to `{cmd}` (req_id {req_id})", r.conn))),
+            Waited::End(why) => return Err(at.fail(format!("[{}] the link {why} before the reply to `{cmd}` (req_id {req_id}) came", r.conn))),
             Waited::Flood(n) => return Err(at.fail(format!("[{}] the cloud flooded the link with {n} unsolicited frames while `{cmd}` waited for its reply", r.conn))),
             Waited::Timeout => return Err(at.fail(format!("no reply to `{cmd}` (req_id {req_id}) within {}", format_duration(within)))),
         };
@@ -85,7 +85,7 @@ impl Session<'_> {
         }
         match wait_reply(&*profile, conn, &req_id, Instant::now() + within).await {
             Waited::Reply(_) | Waited::Binary(_) => Ok(()),
-            Waited::End(why) => Err(at.fail(format!("[{name}] the cloud ended the connection ({why}) during a keepalive wait"))),
+            Waited::End(why) => Err(at.fail(format!("[{name}] the link {why} during a keepalive wait"))),
             Waited::Flood(n) => Err(at.fail(format!("[{name}] the cloud flooded the link with {n} unsolicited frames during a keepalive wait"))),
             Waited::Timeout => Err(at.fail(format!("[{name}] no reply to the keepalive `{cmd}` (req_id {req_id}) within {}", format_duration(within)))),
         }
