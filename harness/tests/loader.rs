@@ -980,3 +980,20 @@ fn deep_nesting_is_an_error_not_a_crash() {
     let text = format!("{HEAD}vars: {{ x: {}1{} }}\nsteps: [wait: 1s]\n", "[".repeat(100_000), "]".repeat(100_000));
     let _ = load(&text);
 }
+
+/// A generated file with more steps than any scenario needs is refused with a pointed error,
+/// before it takes the loader's memory; duplicate keys are still found in a huge mapping.
+#[test]
+fn huge_files_get_clear_errors() {
+    let limit = hwconform::scenario::loader::MAX_STEPS;
+    let steps: String = (0..=limit).map(|_| "  - wait: 1s\n").collect();
+    let err = load(&with_steps(&steps)).expect_err("too many steps");
+    assert_eq!(err.diagnostics().len(), 1, "one error, not one per step");
+    let d = &err.diagnostics()[0];
+    assert!(d.to_string().contains(&format!("more than {limit} steps")), "{d}");
+    assert_eq!(d.span.line as usize, 6 + limit, "points at the first step past the limit");
+    let mut keys: String = (0..50_000).map(|i| format!("  k{i}: {i}\n")).collect();
+    keys.push_str("  k17: again\n");
+    let err = load(&format!("{HEAD}vars:\n{keys}steps:\n  - wait: 1s\n")).expect_err("duplicate key");
+    assert!(err.diagnostics()[0].to_string().contains("duplicate key `k17` (first at line"), "{}", err.render());
+}

@@ -37,6 +37,9 @@ pub const TOP_KEYS: &[&str] = &[
     "steps",
 ];
 const ROLES: &[&str] = &["device", "cloud"];
+/// Steps one scenario may write out (nested ones included): far above any real scenario,
+/// low enough that a generated file cannot take the loader's memory.
+pub const MAX_STEPS: usize = 20_000;
 const CAPABILITIES: &[&str] = &["control", "device_control", "seed"];
 /// Every diagnostic of a load, with the file texts needed to show their lines.
 #[derive(thiserror::Error)]
@@ -629,6 +632,16 @@ impl<'a> Loader<'a> {
     }
 
     pub(in crate::scenario) fn step(&mut self, node: &Node) -> Option<Step> {
+        self.step_count += 1;
+        if self.step_count > MAX_STEPS {
+            if self.step_count == MAX_STEPS + 1 {
+                let d = self
+                    .diag(node.span, format!("more than {MAX_STEPS} steps in one scenario"))
+                    .expected("a scenario of at most this many steps: a `repeat` runs steps many times without writing them out");
+                self.push(d);
+            }
+            return None;
+        }
         let mark = self.diags.len();
         let Some(pairs) = node.as_mapping() else {
             let mut d = self.diag(node.span, "a step must be a mapping with one kind key").expected(format!(

@@ -64,6 +64,8 @@ pub(in crate::scenario) struct Loader<'a> {
     pub(in crate::scenario) marks: Vec<(String, Span)>,
     /// Where each `purpose` step sits (one is allowed, at the top level).
     pub(in crate::scenario) purposes: Vec<Span>,
+    /// Steps seen so far (see `MAX_STEPS`).
+    pub(in crate::scenario) step_count: usize,
     /// `since` references to a mark not set earlier: (name, place, marks set before it).
     /// Resolved once every step is read, to say whether the mark comes later.
     pub(in crate::scenario) unresolved_since: Vec<(String, Span, usize)>,
@@ -82,6 +84,7 @@ impl<'a> Loader<'a> {
             devices: vec![DEFAULT_DEVICE.to_string()],
             marks: Vec::new(),
             purposes: Vec::new(),
+            step_count: 0,
             unresolved_since: Vec::new(),
             received: false,
         }
