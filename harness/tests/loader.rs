@@ -177,6 +177,10 @@ fn temp_dir(name: &str) -> PathBuf {
 #[case::checkin_missing_userid(format!("{CLOUD_HEAD}requires: [device_control]\nsteps:\n  - device_control: {{ checkin: {{ pass_type: 1 }} }}\n"), (7, 32), "missing required key `userid` in a `checkin`")]
 #[case::device_control_unknown_action(format!("{CLOUD_HEAD}requires: [device_control]\nsteps:\n  - device_control: {{ chekin: {{ userid: u }} }}\n"), (7, 23), "did you mean `checkin`?")]
 #[case::device_control_no_action(format!("{CLOUD_HEAD}requires: [device_control]\nsteps:\n  - device_control: {{}}\n"), (7, 21), "needs an action")]
+// ---- expressions ----
+#[case::division_by_zero(with_steps("  - request: { cmd: ping, body: { t: \"${now/0}\" } }\n"), (6, 38), "`${now/0}` divides by zero")]
+#[case::offset_not_integer(with_steps("  - request: { cmd: ping, body: { t: \"x ${now+abc}\" } }\n"), (6, 38), "the offset after `+` must be an integer")]
+#[case::unclosed_in_body(with_steps("  - request: { cmd: ping, body: { t: \"${now\" } }\n"), (6, 38), "unclosed `${`")]
 // ---- purpose ----
 #[case::purpose_twice(cloud_steps("  - purpose: one\n  - accept: {}\n  - purpose: two\n"), (8, 14), "one `purpose` per scenario; the test body already starts at line 6")]
 #[case::purpose_nested(cloud_steps("  - repeat: { times: 2, steps: [ { purpose: inner } ] }\n"), (6, 45), "`purpose` at the top level of `steps`")]

@@ -37,6 +37,40 @@ pub enum ExprError {
     NotNumeric(String),
     #[error("invalid duration {0:?}: expected a number with a unit (ms, s, m, h), e.g. 10s, 1.5s, 2m, or a sum like ${{heartbeat_timeout}}+5s")]
     Duration(String),
+    #[error("`${{{0}}}` divides by zero")]
+    DivisionByZero(String),
+    #[error("`${{{0}}}`: the offset after `{1}` must be an integer")]
+    BadOffset(String, char),
+}
+
+/// Splits `name+N` (or `-`, `*`, `/`) into the name and the operation.
+fn split_op(inner: &str) -> Result<(&str, Option<(char, i64)>), ExprError> {
+    match inner.char_indices().skip(1).find(|(_, c)| matches!(c, '+' | '-' | '*' | '/')) {
+        Some((i, c)) => {
+            let n: i64 = inner[i + 1..].trim().parse().map_err(|_| ExprError::BadOffset(inner.to_string(), c))?;
+            if c == '/' && n == 0 {
+                return Err(ExprError::DivisionByZero(inner.to_string()));
+            }
+            Ok((inner[..i].trim(), Some((c, n))))
+        }
+        None => Ok((inner, None)),
+    }
+}
+
+/// Checks the form of every `${...}` in `text` without looking a name up (that needs the
+/// run): a `${` is closed, an offset is an integer, nothing divides by zero. What `validate`
+/// accepts, `run` can then evaluate.
+pub fn check_syntax(text: &str) -> Result<(), ExprError> {
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        let end = rest[start..].find('}').ok_or_else(|| ExprError::Unclosed(text.to_string()))?;
+        let inner = rest[start + 2..start + end].trim();
+        if !inner.starts_with("env.") {
+            split_op(inner)?;
+        }
+        rest = &rest[start + end + 1..];
+    }
+    Ok(())
 }
 
 fn lookup(inner: &str, vars: &dyn Vars) -> Result<Value, ExprError> {
@@ -44,14 +78,7 @@ fn lookup(inner: &str, vars: &dyn Vars) -> Result<Value, ExprError> {
     if let Some(name) = inner.strip_prefix("env.") {
         return std::env::var(name).map(Value::String).map_err(|_| ExprError::Unknown(inner.to_string()));
     }
-    let split = inner.char_indices().skip(1).find(|(_, c)| matches!(c, '+' | '-' | '*' | '/'));
-    let (name, op) = match split {
-        Some((i, c)) => {
-            let n: i64 = inner[i + 1..].trim().parse().map_err(|_| ExprError::Unknown(inner.to_string()))?;
-            (inner[..i].trim(), Some((c, n)))
-        }
-        None => (inner, None),
-    };
+    let (name, op) = split_op(inner)?;
     let value = vars.get(name).ok_or_else(|| ExprError::Unknown(name.to_string()))?;
     match op {
         None => Ok(value),

@@ -256,6 +256,7 @@ impl<'a> Loader<'a> {
         let auto_reply = self.auto_reply(&top);
         let steps = if top.get("manual").is_some() { self.manual_steps(&top) } else { self.top_steps(&top) };
         self.resolve_since();
+        self.check_expressions(root);
         if !self.diags.is_empty() {
             return None;
         }
@@ -278,6 +279,24 @@ impl<'a> Loader<'a> {
             steps,
             source,
         })
+    }
+
+    /// Every `${...}` in the file has a form `run` can evaluate (names are looked up when
+    /// the step runs; what they may be depends on captures and the target).
+    fn check_expressions(&mut self, node: &Node) {
+        match (node.as_mapping(), node.as_sequence(), node.as_str()) {
+            (Some(pairs), _, _) => pairs.iter().for_each(|(_, v)| self.check_expressions(v)),
+            (_, Some(items), _) => items.iter().for_each(|i| self.check_expressions(i)),
+            (_, _, Some(text)) if text.contains("${") => {
+                if let Err(e) = super::expr::check_syntax(text) {
+                    if !self.diags.iter().any(|d| d.span == node.span) {
+                        let d = self.diag(node.span, format!("invalid expression: {e}")).expected("`${name}`, `${name+N}`, `${name-N}`, `${name*N}` or `${name/N}` with N a non-zero integer");
+                        self.push(d);
+                    }
+                }
+            }
+            _ => {}
+        }
     }
 
     pub(in crate::scenario) fn top_level<'n>(&mut self, root: &'n Node) -> Option<Args<'n>> {
