@@ -56,6 +56,14 @@ pub(super) fn run(args: RunArgs) -> i32 {
             Err(e) => return usage(e),
         },
     };
+    if let Some(DeviceChoice::Exec { command }) = &device {
+        if command.contains("{secret_no}") || command.contains("{seed_secret_no}") {
+            eprintln!(
+                "warning: `{{secret_no}}` puts the SecretNo on the device command's command line, visible to every user of this host; \
+                 the command also gets it in HWCONFORM_SECRET_NO (and the seed in HWCONFORM_SEED_SECRET_NO)"
+            );
+        }
+    }
     let profile = crate::profile::default_profile();
     let ics = match super::ics::for_run(args.ics.as_deref(), device.as_ref(), &fleet, &*profile) {
         Ok(i) => i,
