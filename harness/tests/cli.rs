@@ -60,11 +60,22 @@ fn a_failing_scenario_exits_1_and_shows_expected_and_actual() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[test]
-fn bad_usage_exits_2() {
-    assert_eq!(hwconform(&["run", "--cloud", "ftp://x"]).status.code(), Some(2));
-    assert_eq!(hwconform(&["frobnicate"]).status.code(), Some(2));
-    assert_eq!(hwconform(&["run", "--filter", "no-such-scenario-anywhere"]).status.code(), Some(2));
+/// Asking for nothing, or for what is not there, is a usage error with a message, the same
+/// for every subcommand.
+#[rstest::rstest]
+#[case::bad_cloud(&["run", "--cloud", "ftp://x"], "")]
+#[case::unknown_subcommand(&["frobnicate"], "")]
+#[case::run_no_match(&["run", "--filter", "no-such-scenario-anywhere"], "no scenario matches")]
+#[case::list_no_match(&["list", "scenarios/cloud", "--filter", "no-such-scenario-anywhere"], "no scenario matches")]
+#[case::validate_nothing(&["validate", "harness/src/scenario/steps"], "no scenario files")]
+#[case::review_no_dir(&["golden", "review", "--dir", "/nonexistent-golden-dir"], "no golden directory")]
+#[case::zero_jobs(&["run", "scenarios/cloud", "-j", "0"], "must be at least 1")]
+#[case::identity_without_secret(&["run", "scenarios/cloud", "--identity", "FOO"], "identity #1 (SN=SECRET_NO): expected SN=SECRET_NO")]
+fn bad_usage_exits_2(#[case] args: &[&str], #[case] message: &str) {
+    let out = hwconform(args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+    assert!(err.contains(message), "{args:?}: {err}");
 }
 
 #[test]

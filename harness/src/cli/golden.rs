@@ -61,6 +61,10 @@ pub fn cli_golden(args: GoldenArgs) -> i32 {
 
 /// Every pending snapshot as a diff against its accepted one (or the whole of a new one).
 pub fn review(dir: &Path, out: &mut String) -> i32 {
+    if !dir.is_dir() {
+        eprintln!("error: no golden directory {}", dir.display());
+        return EXIT_USAGE;
+    }
     let ids = match pending_ids(dir) {
         Ok(ids) => ids,
         Err(e) => return error(format!("cannot read {}: {e}", dir.display())),

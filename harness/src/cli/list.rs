@@ -46,6 +46,11 @@ fn glob(pattern: &str, text: &str) -> bool {
 
 pub(super) fn validate(paths: &[PathBuf]) -> i32 {
     match load(paths) {
+        // As `run` would: nothing to check is a usage error, not a success.
+        Ok(s) if s.is_empty() => {
+            eprintln!("error: no scenario files (*.yaml, *.yml) in {}", paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
+            EXIT_USAGE
+        }
         Ok(s) => {
             println!("{} scenario(s) valid", s.len());
             EXIT_OK
@@ -59,7 +64,12 @@ pub(super) fn list(paths: &[PathBuf], filter: &FilterArgs) -> i32 {
         Ok(s) => s,
         Err(code) => return code,
     };
-    for sc in scenarios.iter().filter(|s| selected(s, &filter.filters)) {
+    let chosen: Vec<_> = scenarios.iter().filter(|s| selected(s, &filter.filters)).collect();
+    if chosen.is_empty() {
+        eprintln!("error: no scenario matches (filters {:?})", filter.filters);
+        return EXIT_USAGE;
+    }
+    for sc in chosen {
         let reqs: Vec<&str> = sc.requirements.iter().map(|r| r.value.as_str()).collect();
         println!("{:<56} {:<6} [{}] {{{}}}  {}", sc.id.value, sc.role.as_str(), reqs.join(","), sc.tags.join(","), sc.title);
     }

@@ -35,7 +35,6 @@ pub(super) fn serve_mock(args: MockArgs) -> i32 {
         }
         use std::io::Write;
         let _ = std::io::stdout().flush();
-        tracing::info!(%addr, "mock cloud listening");
         tokio::select! {
             _ = handle => EXIT_FAILED,
             _ = tokio::signal::ctrl_c() => EXIT_OK,

@@ -103,8 +103,8 @@ pub struct RunArgs {
     /// variable, which the process list does not show.
     #[arg(long, env = "HWCONFORM_CONTROL_TOKEN", hide_env_values = true, value_name = "TOKEN")]
     pub control_token: Option<String>,
-    /// Scenarios run at once.
-    #[arg(long, short = 'j')]
+    /// Scenarios run at once (at least 1).
+    #[arg(long, short = 'j', value_parser = positive)]
     pub jobs: Option<usize>,
     #[command(flatten)]
     pub filter: FilterArgs,
@@ -229,13 +229,24 @@ fn init_tracing(default: &str) {
     let wanted = std::env::var("HWCONFORM_LOG").unwrap_or_else(|_| default.to_string());
     let filter = tracing_subscriber::EnvFilter::try_new(format!("{wanted},tungstenite=warn,tokio_tungstenite=warn"))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    // Colour only for a person at a terminal: `mock 2>err.txt` gets plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).try_init();
 }
 
 /// The identities: a devices file, or `SN=SECRET_NO` pairs (flags, then the environment), or
 /// the documented default test fleet.
 /// The identities of a run or an exploration: the devices file, or `--identity` pairs (plus
 /// HWCONFORM_SN/HWCONFORM_SECRET_NO), or the default fleet. The one fleet loader.
+/// A count of at least one (`-j 0` would run nothing and say nothing).
+fn positive(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 pub(crate) fn fleet(file: &FleetArgs, pairs: &[String]) -> Result<Fleet, FleetError> {
     if let Some(file) = &file.devices_file {
         return Fleet::from_file(file);

@@ -33,7 +33,7 @@ pub enum FleetError {
     Io { path: PathBuf, #[source] source: std::io::Error },
     #[error("invalid fleet file {}", path.display())]
     Invalid { path: PathBuf, #[source] source: FleetFileError },
-    #[error("--device #{index}: {message}")]
+    #[error("identity #{index} (SN=SECRET_NO): {message}")]
     Pair { index: usize, message: String },
 }
 
