@@ -177,6 +177,10 @@ fn temp_dir(name: &str) -> PathBuf {
 #[case::checkin_missing_userid(format!("{CLOUD_HEAD}requires: [device_control]\nsteps:\n  - device_control: {{ checkin: {{ pass_type: 1 }} }}\n"), (7, 32), "missing required key `userid` in a `checkin`")]
 #[case::device_control_unknown_action(format!("{CLOUD_HEAD}requires: [device_control]\nsteps:\n  - device_control: {{ chekin: {{ userid: u }} }}\n"), (7, 23), "did you mean `checkin`?")]
 #[case::device_control_no_action(format!("{CLOUD_HEAD}requires: [device_control]\nsteps:\n  - device_control: {{}}\n"), (7, 21), "needs an action")]
+// ---- unreachable receives, operator hints ----
+#[case::receive_auto_answered(cloud_steps("  - accept: {}\n  - receive: { cmd: ping }\n"), (7, 5), "add `auto_reply: { ping: off }` at the top level")]
+#[case::receive_scenario_auto_reply(format!("{CLOUD_HEAD}auto_reply: {{ get_perm_version: {{}} }}\nsteps:\n  - accept: {{}}\n  - repeat: {{ times: 2, steps: [ {{ receive: {{ cmd: get_perm_version }} }} ] }}\n"), (8, 34), "`get_perm_version` is answered automatically")]
+#[case::eq_operator(with_steps("  - request: { cmd: ping }\n    expect: { errcode: { $eq: 0 } }\n"), (7, 26), "equality needs no operator")]
 // ---- expressions ----
 #[case::division_by_zero(with_steps("  - request: { cmd: ping, body: { t: \"${now/0}\" } }\n"), (6, 38), "`${now/0}` divides by zero")]
 #[case::offset_not_integer(with_steps("  - request: { cmd: ping, body: { t: \"x ${now+abc}\" } }\n"), (6, 38), "the offset after `+` must be an integer")]

@@ -255,6 +255,9 @@ impl<'a> Loader<'a> {
         let assumption = top.get("assumption").and_then(|n| self.text(n, "assumption", "a sentence naming the undocumented reading the check rests on"));
         let auto_reply = self.auto_reply(&top);
         let steps = if top.get("manual").is_some() { self.manual_steps(&top) } else { self.top_steps(&top) };
+        if role == Some(Role::Cloud) {
+            self.check_receives_reachable(&steps, auto_reply.as_ref());
+        }
         self.resolve_since();
         self.check_expressions(root);
         if !self.diags.is_empty() {
@@ -516,6 +519,32 @@ impl<'a> Loader<'a> {
         let steps = self.steps(node, "steps");
         self.check_purpose(&steps);
         steps
+    }
+
+    /// A `receive` of a cmd the harness answers by itself (the profile's default auto replies,
+    /// or the scenario's own) can never match: said at load, with the way out.
+    fn check_receives_reachable(&mut self, steps: &[Step], auto: Option<&BTreeMap<String, AutoReply>>) {
+        let mut answered: Vec<String> = crate::profile::default_profile().default_auto_replies().iter().map(|d| d.cmd.to_string()).collect();
+        for (cmd, entry) in auto.into_iter().flatten() {
+            match entry {
+                AutoReply::Off => answered.retain(|c| c != cmd),
+                AutoReply::Reply(_) => answered.push(cmd.clone()),
+            }
+        }
+        for step in steps {
+            match &step.kind {
+                StepKind::Receive(r) if r.cmd.as_ref().is_some_and(|c| answered.contains(c)) => {
+                    let cmd = r.cmd.clone().unwrap_or_default();
+                    let d = self
+                        .diag(step.span, format!("`{cmd}` is answered automatically (`auto_reply`), so no `receive` ever sees it"))
+                        .expected(format!("a cmd the harness does not answer by itself; to take `{cmd}` here, add `auto_reply: {{ {cmd}: off }}` at the top level"));
+                    self.push(d);
+                }
+                StepKind::Repeat(r) => self.check_receives_reachable(&r.steps, auto),
+                StepKind::OneOf(o) => o.branches.iter().for_each(|b| self.check_receives_reachable(&b.steps, auto)),
+                _ => {}
+            }
+        }
     }
 
     /// One `purpose`, at the top level: the test body is one stretch of the scenario.

@@ -460,7 +460,7 @@ impl<'a> Loader<'a> {
             let d = self
                 .diag(key.span, format!("unknown matcher operator `{name}`"))
                 .expected(format!("one of: {}", OP_NAMES.join(", ")))
-                .maybe_help(did_you_mean(name, OP_NAMES));
+                .maybe_help(operator_hint(name).or_else(|| did_you_mean(name, OP_NAMES)));
             self.push(d);
             return None;
         }
@@ -478,6 +478,16 @@ impl<'a> Loader<'a> {
                 None
             }
         }
+    }
+}
+
+/// What to write instead of an operator other tools have: equality is the plain value.
+fn operator_hint(name: &str) -> Option<String> {
+    match name {
+        "$eq" => Some("equality needs no operator: write the value itself (`errcode: 0`)".into()),
+        "$gt" | "$lt" => Some("use `$gte` / `$lte` (inclusive bounds)".into()),
+        "$exists" => Some("use `$any: true` for present and `$absent: true` for missing".into()),
+        _ => None,
     }
 }
 
