@@ -131,7 +131,7 @@ fn role_kinds_leave_out_the_other_role() {
 #[test]
 fn cloud_scenarios_load() {
     let s = load(
-        "id: t.c\ntitle: t\nrequirements: [D12]\nrole: cloud\nsteps:\n  - accept:\n  - receive: { cmd: ping }\n  - reply:\n",
+        "id: t.c\ntitle: t\nrequirements: [D12]\nrole: cloud\nsteps:\n  - accept:\n  - receive: { cmd: register }\n  - reply:\n",
     )
     .unwrap();
     assert!(matches!(&s.steps[2].kind, StepKind::Reply(r) if r.spec.errcode == 0 && r.to.is_none()));
