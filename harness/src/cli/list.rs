@@ -71,7 +71,12 @@ pub(super) fn list(paths: &[PathBuf], filter: &FilterArgs) -> i32 {
     }
     for sc in chosen {
         let reqs: Vec<&str> = sc.requirements.iter().map(|r| r.value.as_str()).collect();
-        println!("{:<56} {:<6} [{}] {{{}}}  {}", sc.id.value, sc.role.as_str(), reqs.join(","), sc.tags.join(","), sc.title);
+        // What is under test: the harness plays the other side.
+        let under_test = match sc.role {
+            crate::scenario::Role::Cloud => "device",
+            crate::scenario::Role::Device => "cloud",
+        };
+        println!("{:<56} {:<6} [{}] {{{}}}  {}", sc.id.value, under_test, reqs.join(","), sc.tags.join(","), sc.title);
     }
     EXIT_OK
 }

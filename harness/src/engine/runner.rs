@@ -102,9 +102,14 @@ impl Runner {
     }
 
     pub fn describe(&self) -> String {
-        let cloud = self.config.cloud.as_ref().map(|c| c.describe()).unwrap_or_else(|| "no cloud".into());
-        let device = self.config.device.as_ref().map(|d| d.describe()).unwrap_or_else(|| "no device".into());
-        format!("{cloud} and {device}")
+        self.describe_for(&[Role::Device, Role::Cloud])
+    }
+
+    /// The targets the scenarios of `roles` run against (the banner names only those).
+    fn describe_for(&self, roles: &[Role]) -> String {
+        let cloud = roles.contains(&Role::Device).then(|| self.config.cloud.as_ref().map(|c| c.describe()).unwrap_or_else(|| "no cloud".into()));
+        let device = roles.contains(&Role::Cloud).then(|| self.config.device.as_ref().map(|d| d.describe()).unwrap_or_else(|| "no device".into()));
+        cloud.into_iter().chain(device).collect::<Vec<_>>().join(" and ")
     }
 
     /// Runs every scenario; `on_event` sees every event, in scenario order.
@@ -142,7 +147,8 @@ impl Runner {
         }
         let shared = Shared { shared_cloud, per_scenario };
         let ics = self.config.ics.as_ref().filter(|_| self.config.device.is_some()).map(|i| i.summary());
-        on_event(RunEvent::RunStarted { scenarios: scenarios.len(), target: self.describe(), ics });
+        let roles: Vec<Role> = [Role::Device, Role::Cloud].into_iter().filter(|r| scenarios.iter().any(|s| s.role == *r)).collect();
+        on_event(RunEvent::RunStarted { scenarios: scenarios.len(), target: self.describe_for(&roles), ics });
         if let Some(text) = notice {
             on_event(RunEvent::Notice { text });
         }
