@@ -232,13 +232,14 @@ fn junit_matches_the_model() {
         assert_eq!(attr(*suite, "failures").parse::<usize>().unwrap(), count("fail"));
         assert_eq!(attr(*suite, "errors").parse::<usize>().unwrap(), count("error"));
         let skipped = cases.iter().filter(|c| c.children().any(|n| n.has_tag_name("skipped"))).count();
-        assert_eq!(skipped, count("skip"));
+        assert_eq!(skipped, count("skip") + count("manual"));
+        assert_eq!(attr(*suite, "skipped").parse::<usize>().unwrap(), skipped, "the suite counts its skipped cases");
 
         assert_eq!(cases.len(), expected.len());
         for (case, r) in cases.iter().zip(&expected) {
             assert_eq!(attr(*case, "name"), r.id);
             assert_eq!(attr(*case, "file"), r.file.to_str().unwrap());
-            assert_eq!(attr(*case, "classname"), r.file.parent().unwrap().to_str().unwrap());
+            assert_eq!(attr(*case, "classname"), r.id.rsplit_once('.').unwrap().0, "a dotted class: the id without its last part");
             assert_eq!(attr(*case, "time").parse::<f64>().unwrap(), r.wall_time.as_secs_f64());
             let child = |tag: &str| case.children().find(|n| n.has_tag_name(tag));
             match &r.verdict {
@@ -268,7 +269,9 @@ fn junit_matches_the_model() {
                 Verdict::Manual { instructions } => {
                     let node = child("skipped").unwrap();
                     assert_eq!(attr(node, "type"), "manual");
-                    assert_eq!(attr(node, "message"), instructions);
+                    assert!(!attr(node, "message").contains('\n'), "no multi-line attribute");
+                    let out = child("system-out").map(text_of).unwrap_or_default();
+                    assert!(out.contains(&format!("check by hand:\n{instructions}")), "{out}");
                 }
             }
             let out = child("system-out").map(text_of).unwrap_or_default();

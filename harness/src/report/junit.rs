@@ -4,15 +4,19 @@
 //! Layout:
 //! - one `<testsuite>` per side under test, named for the *target*: `cloud-target` holds the
 //!   scenarios where the harness plays a device ([`Role::Device`]), `device-target` those where
-//!   it plays the cloud ([`Role::Cloud`]); a suite with no scenarios is left out;
-//! - one `<testcase>` per scenario, by id: `name` = scenario id, `classname` = the directory of
-//!   the scenario file (the suite name when the file has none), `file` = the scenario file,
-//!   `time` = wall time;
+//!   it plays the cloud ([`Role::Cloud`]); a suite with no scenarios is left out; each carries
+//!   a `skipped` count (skip and manual), which the crate does not write;
+//! - one `<testcase>` per scenario, by id: `name` = scenario id, `classname` = the id without
+//!   its last dotted part (`device.lifecycle`; the suite name for an id without a dot), `file`
+//!   = the scenario file, `time` = wall time;
 //! - fail → `<failure type="<rule id or mismatch>" message="<message>">` whose text holds the
 //!   message, location, expected/actual, the diff against the golden transcript and the last
-//!   frames; error → `<error>` likewise (type = rule id or `error`); skip →
-//!   `<skipped type="skip" message="<reason>">`;
-//! - `<system-out>` = the requirements and the rendered transcript;
+//!   frames; error → `<error>` likewise (type = rule id or `error`); inconclusive →
+//!   `<failure type="inconclusive">` (nothing was proven); warn → a pass; skip →
+//!   `<skipped type="skip" message="<reason>">`; manual → `<skipped type="manual">` with a
+//!   one-line message (parsers collapse newlines in attributes);
+//! - `<system-out>` = the requirements, a warning, the manual instructions (`check by hand:`),
+//!   every finding and the rendered transcript;
 //! - when the run has an implementation conformance statement, the `device-target` suite
 //!   opens with `<properties>`: `ics.vendor`, `ics.model`, `ics.firmware_version`,
 //!   `ics.provisioning` and one `ics.features.<name>` (`true`/`false`) per feature.
@@ -70,6 +74,10 @@ impl Reporter for JunitReporter {
                     .write_xml(&mut xml)
                     .map_err(|source| ReportError::Xml { path: self.path.clone(), source })?;
                 xml.push(b'\n');
+                for role in [Role::Device, Role::Cloud] {
+                    let skipped = self.results.iter().filter(|r| r.role == role && matches!(r.verdict, Verdict::Skip { .. } | Verdict::Manual { .. })).count();
+                    xml = with_skipped(&String::from_utf8_lossy(&xml), suite_name(role), skipped).into_bytes();
+                }
                 if let Some(ics) = &self.ics {
                     xml = with_properties(&String::from_utf8_lossy(&xml), suite_name(Role::Cloud), &properties(ics)).into_bytes();
                 }
@@ -135,18 +143,15 @@ fn test_case(r: &ScenarioResult, suite: &str) -> TestCase {
             tc.time = time;
             tc
         }
-        Verdict::Manual { instructions } => {
-            let mut tc = TestCase::skipped_with_cause(&name, "manual", &xml_text(instructions));
+        // Parsers collapse newlines in an attribute: the instructions go in system-out.
+        Verdict::Manual { .. } => {
+            let mut tc = TestCase::skipped_with_cause(&name, "manual", "not observable on the wire: the lab checks it by hand (instructions in system-out)");
             tc.time = time;
             tc
         }
     };
-    let class = r
-        .file
-        .parent()
-        .map(|d| d.display().to_string())
-        .filter(|d| !d.is_empty())
-        .unwrap_or_else(|| suite.to_string());
+    // A dotted class, as JUnit tools group it: the scenario id without its last part.
+    let class = r.id.rsplit_once('.').map(|(group, _)| group.to_string()).unwrap_or_else(|| suite.to_string());
     tc.set_classname(&xml_text(&class));
     tc.set_filepath(&xml_text(&r.file.display().to_string()));
     let mut out = String::new();
@@ -155,6 +160,9 @@ fn test_case(r: &ScenarioResult, suite: &str) -> TestCase {
     }
     if let Verdict::Warn(f) = &r.verdict {
         let _ = writeln!(out, "warning: {}", f.message);
+    }
+    if let Verdict::Manual { instructions } = &r.verdict {
+        let _ = writeln!(out, "check by hand:\n{instructions}");
     }
     for f in &r.findings {
         let _ = writeln!(out, "{}", finding_line(f));
@@ -181,15 +189,27 @@ fn properties(ics: &IcsSummary) -> Vec<(String, String)> {
 /// `xml` with a `<properties>` element as the first child of the suite named `suite` (the
 /// `junit-report` crate has no properties; the schema wants them before the test cases).
 fn with_properties(xml: &str, suite: &str, props: &[(String, String)]) -> String {
-    let name = format!(" name=\"{suite}\"");
-    let tag = xml.match_indices("<testsuite ").map(|(open, _)| (open, xml[open..].find('>').map_or(xml.len(), |e| open + e + 1))).find(|(open, end)| xml[*open..*end].contains(&name));
-    let Some((_, end)) = tag.filter(|(_, end)| !xml[..*end].ends_with("/>")) else { return xml.to_string() };
+    let Some((_, end)) = suite_tag(xml, suite).filter(|(_, end)| !xml[..*end].ends_with("/>")) else { return xml.to_string() };
     let mut block = String::from("<properties>");
     for (name, value) in props {
         let _ = write!(block, "<property name=\"{}\" value=\"{}\"/>", attr(name), attr(value));
     }
     block.push_str("</properties>");
     format!("{}{block}{}", &xml[..end], &xml[end..])
+}
+
+/// Where the opening tag of the suite named `suite` starts and ends.
+fn suite_tag(xml: &str, suite: &str) -> Option<(usize, usize)> {
+    let name = format!(" name=\"{suite}\"");
+    xml.match_indices("<testsuite ").map(|(open, _)| (open, xml[open..].find('>').map_or(xml.len(), |e| open + e + 1))).find(|(open, end)| xml[*open..*end].contains(&name))
+}
+
+/// `xml` with a `skipped` count on the suite named `suite` (the crate writes none; CI
+/// dashboards read it).
+fn with_skipped(xml: &str, suite: &str, skipped: usize) -> String {
+    let Some((open, _)) = suite_tag(xml, suite) else { return xml.to_string() };
+    let at = open + "<testsuite".len();
+    format!("{} skipped=\"{skipped}\"{}", &xml[..at], &xml[at..])
 }
 
 /// Text for an XML attribute value.
