@@ -464,3 +464,50 @@ fn reports_write_nothing_that_is_not_in_the_results() {
         })
     );
 }
+
+/// Credentials planted anywhere in the frames of a conversation (any key, any depth, inside
+/// longer strings, as keys, as a number's digits) reach no report: terminal (verbose, with the
+/// requirement table), JUnit and JSON, all built from what the recorder kept.
+#[test]
+fn planted_credentials_reach_no_report() {
+    use hwconform::engine::clock::ScenarioClock;
+    use hwconform::engine::recorder::Recorder;
+    use proptest::prelude::*;
+    let leaf = prop_oneof![
+        Just(serde_json::json!("planted-secret-no")),
+        Just(serde_json::json!("issued-secret-77")),
+        Just(serde_json::json!(4242424242u64)),
+        "[a-z ]{0,6}".prop_map(|s| serde_json::json!(format!("{s}planted-secret-no{s}"))),
+        "[a-z]{0,6}".prop_map(|s| serde_json::json!(s)),
+    ];
+    let tree = leaf.prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::Array),
+            proptest::collection::btree_map(prop_oneof!["[a-z_]{1,6}", Just("k-planted-secret-no".to_string())], inner, 0..4)
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+        ]
+    });
+    let dir = TempDir::new("planted");
+    let mut runner = proptest::test_runner::TestRunner::new(proptest::test_runner::Config { cases: 48, ..Default::default() });
+    runner
+        .run(&tree, |frame| {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap();
+            let _guard = rt.enter();
+            let rec = Recorder::new(ScenarioClock::start(0), vec!["planted-secret-no".into(), "4242424242".into()], hwconform::profile::default_profile());
+            rec.text_frame("a", &serde_json::json!({"body": {"secret": "issued-secret-77"}}).to_string(), false);
+            rec.text_frame("a", &serde_json::json!({"cmd": "ping", "headers": {"req_id": "p"}, "body": {"note": frame.clone()}}).to_string(), false);
+            rec.text_frame("a", &frame.to_string(), true);
+            let mut failure = Failure::new(rec.redact(&format!("expected nothing, got {frame}")));
+            failure.actual = Some(rec.redact(&frame.to_string()));
+            let verdict = Verdict::Fail(failure);
+            let results = vec![result("x.planted", Role::Cloud, "scenarios/x.yaml", &["D1"], verdict, 1, 1, rec.take())];
+            let reports = all_reports(&dir.0, &results);
+            for (name, text) in [("terminal", &reports.terminal), ("junit", &reports.junit), ("json", &reports.json)] {
+                for secret in ["planted-secret-no", "issued-secret-77", "4242424242"] {
+                    prop_assert!(!text.contains(secret), "{name} shows {secret}:\n{text}");
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+}
