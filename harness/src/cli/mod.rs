@@ -126,8 +126,9 @@ pub struct RunArgs {
     /// Bound on each whole scenario, on the scenario clock (virtual for in-process targets).
     #[arg(long, value_parser = duration_arg, default_value = "10m", value_name = "DURATION")]
     pub deadline: Duration,
-    /// Bound on each whole scenario in wall time, whatever its scenario clock says.
-    #[arg(long, value_parser = duration_arg, default_value = "10m", value_name = "DURATION")]
+    /// Bound on each in-process scenario in wall time, whatever its (virtual) scenario clock
+    /// says; against a real target at least the deadline plus 30 s.
+    #[arg(long, value_parser = duration_arg, default_value = "60s", value_name = "DURATION")]
     pub wall_budget: Duration,
     /// Where reports go: DIR/junit.xml and DIR/run.json.
     #[arg(long, default_value = "reports", value_name = "DIR")]

@@ -36,8 +36,9 @@ pub struct RunConfig {
     pub step_timeout: Duration,
     /// Bound on each scenario on its own clock (virtual in-process).
     pub deadline: Duration,
-    /// Bound on each scenario in wall time: on the virtual clock a scenario of a million
-    /// steps takes no scenario time at all, yet it must end.
+    /// Bound on each in-process scenario in wall time: on the virtual clock a scenario of a
+    /// million steps takes no scenario time at all, yet it must end. Against a real target
+    /// it is at least the deadline (plus 30 s), which bounds the same wall time.
     pub wall_budget: Duration,
     /// Applied in order to every finished scenario before it is emitted (none by default in
     /// the library; the CLI adds the golden comparison).
@@ -61,7 +62,7 @@ impl Default for RunConfig {
             jobs: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
             step_timeout: Duration::from_secs(10),
             deadline: Duration::from_secs(600),
-            wall_budget: Duration::from_secs(600),
+            wall_budget: Duration::from_secs(60),
             judges: Vec::new(),
             profile: crate::profile::default_profile(),
             ics: None,
@@ -307,7 +308,7 @@ impl Runner {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(in_process).build();
         let outcome = match runtime {
             Err(e) => Err(TargetError::io("cannot start a runtime", e)),
-            Ok(rt) => rt.block_on(self.session(sc, index, identities)),
+            Ok(rt) => rt.block_on(self.session(sc, index, identities, in_process)),
         };
         let mut finished = match outcome {
             Ok(o) => result(o.verdict, o.findings, o.transcript, o.scenario_time),
@@ -320,7 +321,7 @@ impl Runner {
         finished
     }
 
-    async fn session(&self, sc: &Scenario, index: usize, identities: Vec<(String, FleetDevice)>) -> Result<session::SessionOutcome, TargetError> {
+    async fn session(&self, sc: &Scenario, index: usize, identities: Vec<(String, FleetDevice)>, in_process: bool) -> Result<session::SessionOutcome, TargetError> {
         let start_unix = wall_unix();
         let seed = self.config.fleet.seed_secret_no.clone();
         let target = match sc.role {
@@ -347,7 +348,9 @@ impl Runner {
             start_unix,
             step_timeout: self.config.step_timeout,
             deadline: self.config.deadline,
-            wall_budget: self.config.wall_budget,
+            // Against a real target the scenario clock is the wall clock and the deadline
+            // bounds it; the budget then only catches what the deadline cannot.
+            wall_budget: if in_process { self.config.wall_budget } else { self.config.wall_budget.max(self.config.deadline + Duration::from_secs(30)) },
             profile: self.config.profile.clone(),
             boot_time: match (sc.role, &self.config.ics, self.config.device.as_ref().map(|d| d.capabilities().in_process)) {
                 // The reference device boots at once on the virtual clock.
