@@ -227,3 +227,23 @@ fn an_unknown_sim_variant_is_a_usage_error_listing_the_variants() {
         assert!(stderr.contains(listed), "{args:?}: {stderr}");
     }
 }
+
+/// Every argument and option of every subcommand says what it is for.
+#[test]
+fn every_argument_has_help_text() {
+    use clap::CommandFactory;
+    fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+        for arg in cmd.get_arguments() {
+            let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+            if !builtin && arg.get_help().is_none() && arg.get_long_help().is_none() {
+                missing.push(format!("{path} {}", arg.get_id()));
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            walk(sub, &format!("{path} {}", sub.get_name()), missing);
+        }
+    }
+    let mut missing = Vec::new();
+    walk(&hwconform::cli::Cli::command(), "hwconform", &mut missing);
+    assert!(missing.is_empty(), "arguments without help: {missing:?}");
+}

@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 /// `hwconform diff RUN_A RUN_B`.
 #[derive(clap::Args, Debug)]
 pub struct DiffArgs {
-    /// A JSON run report (reports/run.json).
+    /// The earlier JSON run report (reports/run.json of that run).
     pub run_a: PathBuf,
+    /// The later JSON run report, compared against the earlier.
     pub run_b: PathBuf,
     /// Compare the times of frames too (meaningful when both runs were in-process, on the
     /// virtual clock).

@@ -38,12 +38,15 @@ pub struct GoldenArgs {
 pub enum GoldenAction {
     /// Show the pending (.snap.new) snapshots as diffs against the accepted ones.
     Review {
+        /// Where the goldens and the pending `.snap.new` files are.
         #[arg(long, default_value = "golden")]
         dir: PathBuf,
     },
     /// Accept pending snapshots (all, or the given scenario ids).
     Accept {
+        /// Scenario ids whose pending snapshot to accept (none: every pending one).
         ids: Vec<String>,
+        /// Where the goldens and the pending `.snap.new` files are.
         #[arg(long, default_value = "golden")]
         dir: PathBuf,
     },

@@ -42,6 +42,7 @@ pub enum Command {
     },
     /// List scenarios with their ids, roles, requirements and tags.
     List {
+        /// Files or directories (searched for *.yaml).
         #[arg(default_value = "scenarios")]
         paths: Vec<PathBuf>,
         #[command(flatten)]
@@ -158,8 +159,10 @@ pub struct MockArgs {
     pub devices: Vec<String>,
     #[command(flatten)]
     pub fleet: FleetArgs,
+    /// A link with no traffic for this long is closed with 4000 and its SN freed (C8).
     #[arg(long, value_parser = duration_arg, default_value = "90s", value_name = "DURATION")]
     pub heartbeat_timeout: Duration,
+    /// The window of the per-IP subscribe_corp rate limit: the sixth inside it gets 600045 (C11).
     #[arg(long, value_parser = duration_arg, default_value = "60s", value_name = "DURATION")]
     pub subscribe_window: Duration,
     /// Refuse harness control (`/_hwconform/control`), as a real cloud would: scenarios that
@@ -178,8 +181,10 @@ pub struct DeviceSimArgs {
     /// The cloud to dial: ws:// or wss://.
     #[arg(long)]
     pub url: String,
+    /// The device's serial number (SN), as the cloud knows it.
     #[arg(long)]
     pub sn: String,
+    /// The device's SecretNo; prefer HWCONFORM_SECRET_NO (the process list shows arguments).
     #[arg(long = "secret-no", env = "HWCONFORM_SECRET_NO", hide_env_values = true)]
     pub secret_no: String,
     /// Start seed-provisioned with this seed SecretNo (calls get_secret_no first).
