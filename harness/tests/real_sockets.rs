@@ -307,7 +307,7 @@ const TWO_IN_FLIGHT: &str = "id: x.two-in-flight\ntitle: t\nrequirements: [C1]\n
 #[case::out_of_order(Rogue::OutOfOrder, "ws", "pass", "")]
 #[case::push_flood(Rogue::PushFlood, "ws", "fail", "flooded the link")]
 #[case::unknown_req_id(Rogue::UnknownReqId, "ws", "fail", "which the harness never sent")]
-#[case::plain_http(Rogue::PlainHttp, "ws", "error", "200")]
+#[case::plain_http(Rogue::PlainHttp, "ws", "error", "200 OK (the server answered with plain HTTP instead of switching to WebSocket")]
 #[case::refused(Rogue::Reset, "refused", "error", "could not connect")]
 fn a_misbehaving_cloud_gets_a_verdict_not_a_hang(#[case] mode: Rogue, #[case] scheme: &str, #[case] verdict: &str, #[case] reason: &str) {
     let rt = tokio::runtime::Runtime::new().unwrap();

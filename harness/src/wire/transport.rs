@@ -46,6 +46,10 @@ pub enum TransportError {
     Resolve { host: String, reason: String },
     #[error("websocket handshake with {url} failed: {source}")]
     Handshake { url: String, #[source] source: Box<tokio_tungstenite::tungstenite::Error> },
+    /// The server answered the upgrade with a plain HTTP response: most often a web server or
+    /// a path that is not the WebSocket endpoint.
+    #[error("websocket handshake with {url} failed: {source} (the server answered with plain HTTP instead of switching to WebSocket: is this the WebSocket endpoint?)")]
+    NotUpgraded { url: String, #[source] source: Box<tokio_tungstenite::tungstenite::Error> },
     #[error("TLS handshake with {url} failed: {source} (a server without TLS wants ws://; a self-signed or test certificate? `--insecure` accepts any)")]
     Tls { url: String, #[source] source: Box<tokio_tungstenite::tungstenite::Error> },
     #[error("invalid url {url}: {reason}")]
@@ -56,7 +60,7 @@ impl TransportError {
     /// The server refused the handshake with an HTTP status: the status and the value of
     /// `header` in its answer.
     pub fn refused(&self, header: &str) -> Option<(u16, Option<String>)> {
-        let TransportError::Handshake { source, .. } = self else { return None };
+        let TransportError::NotUpgraded { source, .. } = self else { return None };
         let tokio_tungstenite::tungstenite::Error::Http(response) = source.as_ref() else { return None };
         Some((response.status().as_u16(), response.headers().get(header).and_then(|v| v.to_str().ok()).map(str::to_string)))
     }
@@ -84,6 +88,7 @@ pub async fn handshake_with_headers(url: &str, headers: &[(&'static str, String)
     let failed = |e: WsError| match e {
         WsError::Tls(_) => TransportError::Tls { url: url.to_string(), source: Box::new(e) },
         WsError::Io(ref io) if tls && in_tls(io) => TransportError::Tls { url: url.to_string(), source: Box::new(e) },
+        WsError::Http(_) => TransportError::NotUpgraded { url: url.to_string(), source: Box::new(e) },
         e => TransportError::Handshake { url: url.to_string(), source: Box::new(e) },
     };
     let mut request = url.into_client_request().map_err(failed)?;
