@@ -117,15 +117,25 @@ fn a_device_that_crashes_after_connecting_fails_on_the_link_it_opened() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// How a rogue device misbehaves once connected.
+/// How a rogue device misbehaves.
 #[derive(Clone, Copy, Debug)]
 enum Rogue {
     Garbage,
+    /// A binary frame that is no `upload_log`.
+    BinaryGarbage,
     Silent,
     Close,
     ReuseReqId,
     /// Pings as fast as it can, never registering.
     PingFlood,
+    /// A 16 MiB text frame, four times what the harness accepts.
+    Huge,
+    /// Sends its `register` a byte at a time, 100 ms apart: it takes longer than the step bound.
+    Drip,
+    /// Opens TCP, sends half an upgrade request and closes.
+    HandshakeClose,
+    /// Acknowledges a push the harness never sent (a frame without `cmd`).
+    UnknownAck,
 }
 
 type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -143,14 +153,41 @@ async fn connect_retrying(addr: std::net::SocketAddr, deadline: Instant) -> Opti
     }
 }
 
-/// Connects to `addr` (retrying until the harness listens) and misbehaves.
-async fn rogue_device(addr: std::net::SocketAddr, mode: Rogue) {
+/// One frame as a client writes it (FIN, text, masked with a zero key), for a rogue that
+/// writes bytes itself.
+fn raw_masked_text_frame(text: &str) -> Vec<u8> {
+    assert!(text.len() < 126, "a short frame");
+    let mut bytes = vec![0x81, 0x80 | text.len() as u8, 0, 0, 0, 0];
+    bytes.extend_from_slice(text.as_bytes());
+    bytes
+}
+
+const REGISTER: &str = r#"{"cmd":"register","headers":{"req_id":"r1"},"body":{}}"#;
+
+/// Connects to `addr` (retrying until the harness listens) and misbehaves; the close code
+/// the harness sent it lands in `closed`.
+async fn rogue_device(addr: std::net::SocketAddr, mode: Rogue, closed: std::sync::Arc<std::sync::atomic::AtomicU16>) {
+    use tokio::io::AsyncWriteExt;
+    if let Rogue::HandshakeClose = mode {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(mut tcp) = tokio::net::TcpStream::connect(addr).await {
+                let _ = tcp.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nUpgr").await;
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        return;
+    }
     let Some(mut ws) = connect_retrying(addr, Instant::now() + Duration::from_secs(10)).await else { return };
     match mode {
         Rogue::Garbage => {
             let _ = ws.send(Message::text("\u{1}not json at all")).await;
         }
-        Rogue::Silent => {}
+        Rogue::BinaryGarbage => {
+            let _ = ws.send(Message::binary(vec![0xff, 0x00, 0x13, 0x37])).await;
+        }
+        Rogue::Silent | Rogue::HandshakeClose => {}
         Rogue::Close => {
             let _ = ws.close(None).await;
             return;
@@ -170,27 +207,72 @@ async fn rogue_device(addr: std::net::SocketAddr, mode: Rogue) {
                 let _ = ws.send(Message::text(r#"{"cmd":"get_timestamp","headers":{"req_id":"fixed"}}"#)).await;
             }
         }
+        Rogue::UnknownAck => {
+            let _ = ws.send(Message::text(r#"{"headers":{"req_id":"push-never-sent"},"errcode":0,"errmsg":"ok"}"#)).await;
+            let _ = ws.send(Message::text(REGISTER)).await;
+        }
+        Rogue::Huge => {
+            // Written while the harness's close is read, as a big write cannot finish.
+            let (mut sink, mut stream) = ws.split();
+            tokio::spawn(async move { sink.send(Message::text("x".repeat(16 << 20))).await });
+            while let Some(Ok(msg)) = tokio::time::timeout(Duration::from_secs(8), stream.next()).await.ok().flatten() {
+                if let Message::Close(Some(frame)) = msg {
+                    closed.store(u16::from(frame.code), std::sync::atomic::Ordering::SeqCst);
+                }
+            }
+            return;
+        }
+        Rogue::Drip => {
+            for b in raw_masked_text_frame(REGISTER) {
+                if ws.get_mut().write_all(&[b]).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
     }
     while let Some(Ok(_)) = tokio::time::timeout(Duration::from_secs(8), ws.next()).await.ok().flatten() {}
 }
 
+/// The hostile-device matrix of the README ("Hostile targets"): each case fails with its
+/// reason within a bound of wall time (the scenario waits 3 s for the link, 2 s for `register`).
 #[rstest::rstest]
 #[case::garbage(Rogue::Garbage, "D1")]
+#[case::binary_garbage(Rogue::BinaryGarbage, "D3: [a] binary frame of 4 bytes is not a well-formed upload_log")]
 #[case::silent(Rogue::Silent, "no `register`")]
 #[case::close(Rogue::Close, "closed")]
 #[case::reused_req_id(Rogue::ReuseReqId, "D2")]
 #[case::ping_flood(Rogue::PingFlood, "D7: [a] `ping` before `register`")]
+#[case::huge(Rogue::Huge, "over the 4 MiB limit")]
+#[case::slow_drip(Rogue::Drip, "no `register` from the device within 2s")]
+#[case::handshake_close(Rogue::HandshakeClose, "failed the WebSocket handshake")]
+#[case::unknown_ack(Rogue::UnknownAck, "D1: [a] a frame without `cmd` that acknowledges no push")]
 fn a_misbehaving_device_gets_a_failure_with_the_reason(#[case] mode: Rogue, #[case] reason: &str) {
     let dir = temp_dir(&format!("{mode:?}"));
     let scenarios = register_scenario(&dir);
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let device = rt.spawn(rogue_device(addr, mode));
-    let verdict = only_verdict(&scenarios, DeviceChoice::Listen { addr });
-    device.abort();
+    let closed = std::sync::Arc::new(std::sync::atomic::AtomicU16::new(0));
+    let device = rt.spawn(rogue_device(addr, mode, closed.clone()));
+    let started = Instant::now();
+    let results = run_library(&scenarios, RunConfig { device: Some(DeviceChoice::Listen { addr }.build()), ..hwconform::targets::defaults() });
+    let took = started.elapsed();
+    let verdict = results[0].verdict.clone();
+    // 3 s for the link, 2 s for `register`, the 2 s wait for the echo of the harness's close,
+    // and a margin: never the rogue's 8 s.
+    assert!(took < Duration::from_secs(7), "{mode:?}: took {took:?}: {verdict:?}");
     assert_eq!(verdict.name(), "fail", "{mode:?}: {verdict:?}");
     assert!(message(&verdict).contains(reason), "{mode:?}: {}", message(&verdict));
+    if let Rogue::Huge = mode {
+        // RFC 6455 §7.4.1: the device heard why.
+        let heard = Instant::now() + Duration::from_secs(2);
+        while closed.load(std::sync::atomic::Ordering::SeqCst) == 0 && Instant::now() < heard {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(closed.load(std::sync::atomic::Ordering::SeqCst), 1009);
+    }
+    device.abort();
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -27,6 +27,9 @@ pub const MAX_PENDING: usize = 4096;
 /// How many bytes of received frames may wait unconsumed before the session calls it a flood.
 pub const MAX_PENDING_BYTES: usize = 64 << 20;
 
+/// Bound on sending the harness's close, and then on waiting for its echo.
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
+
 /// Bound on one write: a target that stops reading cannot stall a step.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -428,9 +431,12 @@ impl Connection {
         if self.ended().is_none() {
             self.closing.store(true, Ordering::SeqCst);
             let frame = CloseFrame { code: CloseCode::from(code), reason: reason.to_string().into() };
+            // The close waits no longer than its echo would: a target that floods without
+            // reading holds the socket (and the reader's auto-reply) for the whole write bound.
+            let sent = tokio::time::timeout(CLOSE_WAIT, write(&self.sink, Message::Close(Some(frame)))).await.is_ok_and(|r| r.is_ok());
             // Half-open, the harness reads nothing: there is no echo to wait for.
-            if write(&self.sink, Message::Close(Some(frame))).await.is_ok() && !self.half_open {
-                let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            if sent && !self.half_open {
+                let _ = tokio::time::timeout(CLOSE_WAIT, async {
                     while let Some(item) = self.inbox.recv().await {
                         if item.is_end() {
                             break;

@@ -46,7 +46,11 @@ pub enum TransportError {
     Resolve { host: String, reason: String },
     #[error("websocket handshake with {url} failed: {source}")]
     Handshake { url: String, #[source] source: Box<tokio_tungstenite::tungstenite::Error> },
-    #[error("TLS handshake with {url} failed: {source} (a self-signed or test certificate? `--insecure` accepts any)")]
+    /// The server answered the upgrade with a plain HTTP response: most often a web server or
+    /// a path that is not the WebSocket endpoint.
+    #[error("websocket handshake with {url} failed: {source} (the server answered with plain HTTP instead of switching to WebSocket: is this the WebSocket endpoint?)")]
+    NotUpgraded { url: String, #[source] source: Box<tokio_tungstenite::tungstenite::Error> },
+    #[error("TLS handshake with {url} failed: {source} (a server without TLS wants ws://; a self-signed or test certificate? `--insecure` accepts any)")]
     Tls { url: String, #[source] source: Box<tokio_tungstenite::tungstenite::Error> },
     #[error("invalid url {url}: {reason}")]
     Url { url: String, reason: String },
@@ -56,7 +60,7 @@ impl TransportError {
     /// The server refused the handshake with an HTTP status: the status and the value of
     /// `header` in its answer.
     pub fn refused(&self, header: &str) -> Option<(u16, Option<String>)> {
-        let TransportError::Handshake { source, .. } = self else { return None };
+        let TransportError::NotUpgraded { source, .. } = self else { return None };
         let tokio_tungstenite::tungstenite::Error::Http(response) = source.as_ref() else { return None };
         Some((response.status().as_u16(), response.headers().get(header).and_then(|v| v.to_str().ok()).map(str::to_string)))
     }
@@ -77,11 +81,14 @@ pub async fn handshake_with_headers(url: &str, headers: &[(&'static str, String)
     use tokio_tungstenite::tungstenite::http::HeaderValue;
     use tokio_tungstenite::tungstenite::Error as WsError;
     // rustls reports a bad certificate or a peer that does not speak TLS as invalid data on
-    // the stream, before any HTTP is read.
+    // the stream, before any HTTP is read; a plain server that gives up on the ClientHello
+    // (an HTTP parser that closes) shows as the end of the stream in the TLS handshake.
     let tls = url.starts_with("wss://");
+    let in_tls = |io: &std::io::Error| matches!(io.kind(), std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset);
     let failed = |e: WsError| match e {
         WsError::Tls(_) => TransportError::Tls { url: url.to_string(), source: Box::new(e) },
-        WsError::Io(ref io) if tls && io.kind() == std::io::ErrorKind::InvalidData => TransportError::Tls { url: url.to_string(), source: Box::new(e) },
+        WsError::Io(ref io) if tls && in_tls(io) => TransportError::Tls { url: url.to_string(), source: Box::new(e) },
+        WsError::Http(_) => TransportError::NotUpgraded { url: url.to_string(), source: Box::new(e) },
         e => TransportError::Handshake { url: url.to_string(), source: Box::new(e) },
     };
     let mut request = url.into_client_request().map_err(failed)?;
@@ -199,13 +206,19 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
+            // One plain server answers the ClientHello with HTTP, the next just hangs up.
             let (mut s, _) = listener.accept().await.unwrap();
             let _ = s.write_all(b"HTTP/1.1 400 not tls\r\n\r\n").await;
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut hello = [0u8; 512];
+            let _ = tokio::io::AsyncReadExt::read(&mut s, &mut hello).await;
         });
-        let tcp = tcp(addr, None).await.unwrap();
-        let Err(err) = handshake(&format!("wss://{addr}/"), Box::new(tcp), None).await else { panic!("a TLS handshake with a plain server succeeded") };
-        assert!(matches!(err, TransportError::Tls { .. }), "{err:?}");
-        assert!(err.to_string().contains("`--insecure` accepts any"), "{err}");
+        for _ in 0..2 {
+            let tcp = tcp(addr, None).await.unwrap();
+            let Err(err) = handshake(&format!("wss://{addr}/"), Box::new(tcp), None).await else { panic!("a TLS handshake with a plain server succeeded") };
+            assert!(matches!(err, TransportError::Tls { .. }), "{err:?}");
+            assert!(err.to_string().contains("`--insecure` accepts any"), "{err}");
+        }
     }
 
     #[rstest]
