@@ -240,6 +240,19 @@ mod tests {
             .unwrap();
     }
 
+    /// A flooding target cannot grow the transcript without bound: past the cap frames are
+    /// counted, and the count is said at the end.
+    #[tokio::test(start_paused = true)]
+    async fn the_transcript_is_capped_and_says_how_much_it_left_out() {
+        let r = Recorder::new(ScenarioClock::start(0), vec![], crate::profile::default_profile());
+        for i in 0..MAX_ENTRIES + 500 {
+            r.text_frame("a", &json!({"cmd": "ping", "headers": {"req_id": i.to_string()}}).to_string(), false);
+        }
+        let t = r.take();
+        assert_eq!(t.entries.len(), MAX_ENTRIES + 1);
+        assert!(matches!(&t.entries.last().unwrap().event, TranscriptEvent::Note { text } if text.starts_with("500 further events were not recorded")));
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_secret_at_the_cut_or_in_a_binary_head_is_not_recorded() {
         let r = Recorder::new(ScenarioClock::start(0), vec!["identity-secret-no".into()], crate::profile::default_profile());

@@ -86,7 +86,7 @@ impl MockCloud {
                 known(&sn)?;
                 let link = self.shared().registry.take_live(&sn);
                 let closed = link.is_some_and(|l| {
-                    l.tx.send(LinkCommand::Close { code: CLOSE_BY_CONTROL.0, reason: CLOSE_BY_CONTROL.1 }).is_ok()
+                    l.tx.try_send(LinkCommand::Close { code: CLOSE_BY_CONTROL.0, reason: CLOSE_BY_CONTROL.1 }).is_ok()
                 });
                 Ok(json!({"sn": sn, "closed": closed}))
             }
@@ -121,7 +121,7 @@ impl MockCloud {
         let cmd = if bound { "push_bind_corp" } else { "push_unbind_corp" };
         let pushed = match shared.registry.live(sn) {
             Some(link) if self.config.enforces(MockRule::NoBindPush) => {
-                link.tx.send(LinkCommand::Push(envelope::push(cmd, &self.push_req_id(), None))).is_ok()
+                link.tx.try_send(LinkCommand::Push(envelope::push(cmd, &self.push_req_id(), None))).is_ok()
             }
             _ => false,
         };

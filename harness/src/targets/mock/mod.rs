@@ -52,6 +52,9 @@ use tokio::time::Instant;
 
 /// The WebSocket path of the control protocol; every other path is the device protocol.
 pub const CONTROL_PATH: &str = "/_hwconform/control";
+/// Commands (pushes, closes) one link may have queued before the control plane's next one is
+/// refused: a link that cannot keep up does not grow the mock's memory.
+pub const LINK_COMMANDS: usize = 64;
 /// The header a refused control request carries, so the harness can tell "this mock wants
 /// its token" from a real cloud that knows no such path.
 pub const CONTROL_REFUSED_HEADER: &str = "x-hwconform-control";

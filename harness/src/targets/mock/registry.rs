@@ -20,7 +20,7 @@ use crate::profile::wecom::signature;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::net::IpAddr;
-use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::mpsc::Sender;
 
 /// What other parts of the cloud ask of a live connection.
 #[derive(Clone, Debug, PartialEq)]
@@ -36,7 +36,7 @@ pub enum LinkCommand {
 pub struct LiveLink {
     pub conn_id: u64,
     pub ip: IpAddr,
-    pub tx: UnboundedSender<LinkCommand>,
+    pub tx: Sender<LinkCommand>,
 }
 
 #[derive(Debug)]
@@ -258,7 +258,7 @@ mod tests {
     }
 
     fn link(conn_id: u64, ip: &str) -> LiveLink {
-        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let (tx, _rx) = tokio::sync::mpsc::channel(16);
         LiveLink { conn_id, ip: ip.parse().unwrap(), tx }
     }
 

@@ -114,7 +114,7 @@ impl MockCloud {
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let (tx, mut rx) = tokio::sync::mpsc::channel(super::LINK_COMMANDS);
         let mut conn = Conn::new(self.conn_id(), peer.ip(), tx);
         tracing::info!(conn = conn.id, %peer, "device connected");
         let heartbeat = self.config.timings.heartbeat_timeout;

@@ -6,7 +6,7 @@ use serde_json::Value;
 use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::time::Duration;
-use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::mpsc::Sender;
 
 /// How many recent push req_ids a connection remembers to accept acknowledgements.
 const REMEMBERED_PUSHES: usize = 64;
@@ -20,12 +20,12 @@ pub(crate) struct Conn {
     /// The SN this connection registered (None before `register`).
     pub sn: Option<String>,
     /// Where the registry reaches this connection (pushes, kicks).
-    pub tx: UnboundedSender<LinkCommand>,
+    pub tx: Sender<LinkCommand>,
     pub(super) pushes: VecDeque<String>,
 }
 
 impl Conn {
-    pub fn new(id: u64, ip: IpAddr, tx: UnboundedSender<LinkCommand>) -> Conn {
+    pub fn new(id: u64, ip: IpAddr, tx: Sender<LinkCommand>) -> Conn {
         Conn { id, ip, phase: Phase::Opened, sn: None, tx, pushes: VecDeque::new() }
     }
 

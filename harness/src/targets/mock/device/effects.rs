@@ -91,7 +91,7 @@ impl MockCloud {
                 if let Some(old) = old {
                     if kick {
                         tracing::info!(conn = conn.id, old = old.conn_id, sn, "kicking the older link of this sn");
-                        let _ = old.tx.send(LinkCommand::Close { code: CLOSE_KICKED.0, reason: CLOSE_KICKED.1 });
+                        let _ = old.tx.try_send(LinkCommand::Close { code: CLOSE_KICKED.0, reason: CLOSE_KICKED.1 });
                     } else {
                         tracing::info!(conn = conn.id, old = old.conn_id, sn, "sn taken over without a kick (rule off)");
                     }

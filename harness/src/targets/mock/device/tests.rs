@@ -35,7 +35,7 @@ fn cloud(disabled: &[MockRule]) -> Arc<MockCloud> {
 }
 
 fn conn(ip: &str) -> Conn {
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
     std::mem::forget(rx); // keep the channel open for the test's lifetime
     Conn::new(rand::random(), ip.parse().unwrap(), tx)
 }
@@ -341,7 +341,7 @@ fn c10_c13_sn_binding() {
     assert_eq!(errcode(&r), 600002);
     assert_eq!((r["suggestion"].as_str(), r["interval"].as_i64()), (Some("reconnect"), Some(90)));
     // Same IP: the new link wins.
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (tx, mut rx) = tokio::sync::mpsc::channel(16);
     a.tx = tx.clone();
     c.shared().registry.take_live("SN1");
     c.shared().registry.register("SN1", LiveLink { conn_id: a.id, ip: a.ip, tx });
