@@ -673,10 +673,16 @@ fn cmd_name() -> impl Strategy<Value = String> {
     "[a-z_]{1,12}".prop_filter("a string in YAML", |s| !typed_word(s))
 }
 
+/// Any printable text a value may hold: everything but an expression (`${...}` is checked at
+/// load and expanded at run, so it is no free text).
+fn free_text() -> impl Strategy<Value = String> {
+    "\\PC{0,12}".prop_filter("no ${ expression", |s| !s.contains("${"))
+}
+
 fn leaf_step() -> impl Strategy<Value = GenStep> {
     prop_oneof![
         (conn_name(), 1u8..=254).prop_map(|(conn, host)| GenStep::Connect { conn, host }),
-        (conn_name(), cmd_name(), 1u64..100_000, -1i64..700_000, "\\PC{0,12}")
+        (conn_name(), cmd_name(), 1u64..100_000, -1i64..700_000, free_text())
             .prop_map(|(conn, cmd, within_ms, errcode, text)| GenStep::Request { conn, cmd, within_ms, errcode, text }),
         (0u64..10_000_000).prop_map(|ms| GenStep::Wait { ms }),
         conn_name().prop_map(|conn| GenStep::Disconnect { conn }),
@@ -698,11 +704,11 @@ fn cloud_leaf_step() -> impl Strategy<Value = GenStep> {
         (1u64..10_000_000).prop_map(|ms| GenStep::Wait { ms }),
         conn_name().prop_map(|conn| GenStep::Disconnect { conn }),
         (conn_name(), proptest::option::of(1u64..100_000)).prop_map(|(conn, within_ms)| GenStep::Accept { conn, within_ms }),
-        (conn_name(), proptest::option::of(cmd_name()), 1u64..100_000, "\\PC{0,12}")
+        (conn_name(), proptest::option::of(cmd_name()), 1u64..100_000, free_text())
             .prop_map(|(conn, cmd, within_ms, text)| GenStep::Receive { conn, cmd, within_ms, text }),
-        ("[a-z0-9]{1,8}", 0i64..700_000, "\\PC{0,12}", proptest::option::of(prop_oneof![Just("retry"), Just("reconnect")]))
+        ("[a-z0-9]{1,8}", 0i64..700_000, free_text(), proptest::option::of(prop_oneof![Just("retry"), Just("reconnect")]))
             .prop_map(|(to, errcode, text, suggestion)| GenStep::Reply { to, errcode, text, suggestion }),
-        (conn_name(), "push_[a-z_]{1,12}", "\\PC{0,12}").prop_map(|(conn, cmd, text)| GenStep::Push { conn, cmd, text }),
+        (conn_name(), "push_[a-z_]{1,12}", free_text()).prop_map(|(conn, cmd, text)| GenStep::Push { conn, cmd, text }),
         (conn_name(), close_code).prop_map(|(conn, code)| GenStep::Close { conn, code }),
         (1u64..1_000_000).prop_map(|ms| GenStep::Delay { ms }),
         (conn_name(), 1u64..1_000_000).prop_map(|(conn, within_ms)| GenStep::Reconnect { conn, within_ms }),
