@@ -489,3 +489,20 @@ proptest::proptest! {
         proptest::prop_assert_eq!(c.on_binary(&mut conn("10.0.0.1"), &bytes).frames.len(), 1);
     }
 }
+
+/// A link that does not take its commands (a stuck writer) holds at most
+/// [`LINK_COMMANDS`](crate::targets::mock::LINK_COMMANDS) of them: further pushes are refused,
+/// not queued without end.
+#[tokio::test]
+async fn a_link_holds_a_bounded_number_of_commands() {
+    let c = cloud(&[]);
+    let (tx, rx) = tokio::sync::mpsc::channel(crate::targets::mock::LINK_COMMANDS);
+    let mut k = Conn::new(7, "10.0.0.9".parse().unwrap(), tx);
+    assert_eq!(errcode(&one(&c, &mut k, req("register", Some(register_body("SN1", "sec1", START))))), 0);
+    let pushed: Vec<bool> = (0..crate::targets::mock::LINK_COMMANDS + 3)
+        .map(|i| c.control(crate::targets::mock::ControlRequest::Bind { sn: "SN1".into() }).map(|v| v["pushed"] == json!(true)).unwrap_or_else(|e| panic!("{i}: {e}")))
+        .collect();
+    assert!(pushed[..crate::targets::mock::LINK_COMMANDS].iter().all(|p| *p));
+    assert!(pushed[crate::targets::mock::LINK_COMMANDS..].iter().all(|p| !p), "{pushed:?}");
+    drop(rx);
+}
