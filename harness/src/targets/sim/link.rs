@@ -2,6 +2,9 @@
 //! req_id, per-request timeouts, and the frame pump ([`drive`]) that reads the socket and
 //! hands pushes on. Anything the cloud sends that is not a reply or push is ignored.
 
+/// Pushes waiting for the device to act on them, at most.
+pub const MAX_QUEUED_PUSHES: usize = 256;
+
 use super::config::SimVariant;
 use super::device::Device;
 use super::policy::Advice;
@@ -176,7 +179,7 @@ impl<'d> Link<'d> {
     }
 
     /// Routes one text frame from the cloud: replies to their waiters, pushes to `pushes`.
-    fn on_text(&self, text: &str, pushes: &mpsc::UnboundedSender<Push>) {
+    fn on_text(&self, text: &str, pushes: &mpsc::Sender<Push>) {
         let value: Value = match serde_json::from_str(text) {
             Ok(v) => v,
             Err(_) => return self.ignore(text, "not JSON"),
@@ -197,7 +200,11 @@ impl<'d> Link<'d> {
                 tracing::debug!(sn = %self.dev.sn(), errcode, "error frame without headers ignored");
             }
             Ok(Envelope::Push { cmd, body, .. }) => {
-                let _ = pushes.send(Push { cmd, body: body.unwrap_or(Value::Null) });
+                // A cloud that pushes faster than the device works them off loses the excess:
+                // the queue is bounded, as a real device's would be.
+                if pushes.try_send(Push { cmd, body: body.unwrap_or(Value::Null) }).is_err() {
+                    tracing::debug!(sn = %self.dev.sn(), "push dropped: {MAX_QUEUED_PUSHES} pushes are waiting");
+                }
             }
             Ok(Envelope::Request { cmd, .. }) => tracing::debug!(sn = %self.dev.sn(), cmd, "request from the cloud ignored"),
             Err(e) => self.ignore(text, &e.to_string()),
@@ -241,7 +248,7 @@ pub(super) async fn drive(
     ws: &mut WsStream,
     out: &mut mpsc::UnboundedReceiver<Message>,
     link: &Link<'_>,
-    pushes: mpsc::UnboundedSender<Push>,
+    pushes: mpsc::Sender<Push>,
 ) -> Ended {
     loop {
         tokio::select! {

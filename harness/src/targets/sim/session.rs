@@ -105,7 +105,7 @@ pub(super) async fn run_link(
     control_open: &mut bool,
 ) -> LinkEnd {
     let (link, mut out) = Link::new(dev);
-    let (push_tx, mut push_rx) = mpsc::unbounded_channel::<Push>();
+    let (push_tx, mut push_rx) = mpsc::channel::<Push>(link::MAX_QUEUED_PUSHES);
     let ctx = Ctx {
         dev,
         link: &link,

@@ -47,6 +47,20 @@ async fn unparseable_and_unexpected_frames_are_ignored() {
     cloud.stop().await;
 }
 
+/// A push flood far beyond the device's bounded queue: the excess is dropped, and the device
+/// stays logged in and keeps its heartbeat.
+#[tokio::test(start_paused = true)]
+async fn a_push_flood_is_bounded_and_survived() {
+    let mut cloud = Cloud::start(config(&[]));
+    let mut c = login_with_contacts(&mut cloud, 1, &["alice"]).await;
+    for i in 0..crate::targets::sim::link::MAX_QUEUED_PUSHES * 8 {
+        c.send_text(&format!(r#"{{"cmd":"push_nonsense","headers":{{"req_id":"flood-{i}"}}}}"#)).await;
+    }
+    c.quiet(S(90)).await;
+    assert!(c.times("ping").len() >= 2, "still alive and pinging");
+    cloud.stop().await;
+}
+
 #[tokio::test(start_paused = true)]
 async fn run_returns_once_the_harness_is_gone() {
     let mut cloud = Cloud::start(config(&[]));
