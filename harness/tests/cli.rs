@@ -128,9 +128,11 @@ fn a_secret_no_on_the_command_line_is_warned_about() {
 /// `{secret_no}` in an `exec:` command is warned about; the environment carries it unseen.
 #[test]
 fn secret_no_in_an_exec_command_is_warned_about() {
-    let out = hwconform(&["run", "scenarios/device/lifecycle-register-first.yaml", "--device", "exec:sleep 0 {secret_no}", "--reports", temp_dir("execwarn").to_str().unwrap()]);
+    let reports = temp_dir("execwarn");
+    let out = hwconform(&["run", "scenarios/device/lifecycle-register-first.yaml", "--device", "exec:sleep 0 {secret_no}", "--reports", reports.to_str().unwrap()]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("warning: `{secret_no}` puts the SecretNo on the device command's command line"), "{err}");
+    let _ = std::fs::remove_dir_all(&reports);
 }
 
 #[test]

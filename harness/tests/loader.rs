@@ -1011,3 +1011,10 @@ fn huge_files_get_clear_errors() {
     let err = load(&format!("{HEAD}vars:\n{keys}steps:\n  - wait: 1s\n")).expect_err("duplicate key");
     assert!(err.diagnostics()[0].to_string().contains("duplicate key `k17` (first at line"), "{}", err.render());
 }
+
+/// Prose is never expanded, so a `${` in a description is no error.
+#[test]
+fn expressions_are_checked_only_where_they_are_expanded() {
+    let text = "id: t.p\ntitle: t\ndescription: \"write ${name} or ${ to expand\"\nrequirements: [C1]\nrole: device\nsteps:\n  - wait: 1s\n";
+    load(text).unwrap_or_else(|e| panic!("{}", e.render()));
+}

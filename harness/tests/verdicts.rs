@@ -172,3 +172,12 @@ fn a_scenario_that_outlives_its_wall_budget_is_an_error() {
     assert!(f.message.contains("wall-clock budget of 300ms"), "{}", f.message);
     assert!(started.elapsed() < std::time::Duration::from_secs(10), "{:?}", started.elapsed());
 }
+
+/// A request queued before a push cannot pick a `one_of` branch as the reaction to it.
+#[test]
+fn a_request_from_before_a_push_picks_no_branch() {
+    let tail = "  - reply: {}\n  - delay: 2s\n  - push: { cmd: push_nothing_to_do }\n  - one_of:\n      reacts:\n        - receive: { cmd: get_perm_version, within: 3s }\n      reconnects:\n        - expect_reconnect: { within: 3s }\n";
+    let r = run(&cloud_scenario(&format!("{LOGIN}{tail}")), sim(&[]));
+    let f = r.verdict.failure().unwrap_or_else(|| panic!("{:?}", r.verdict));
+    assert!(f.message.contains("none of the allowed continuations came within 3s"), "{}", f.message);
+}

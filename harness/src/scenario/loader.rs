@@ -259,7 +259,11 @@ impl<'a> Loader<'a> {
             self.check_receives_reachable(&steps, auto_reply.as_ref());
         }
         self.resolve_since();
-        self.check_expressions(root);
+        for key in ["steps", "vars", "auto_reply"] {
+            if let Some(node) = top.get(key) {
+                self.check_expressions(node);
+            }
+        }
         if !self.diags.is_empty() {
             return None;
         }
@@ -284,7 +288,8 @@ impl<'a> Loader<'a> {
         })
     }
 
-    /// Every `${...}` in the file has a form `run` can evaluate (names are looked up when
+    /// Every `${...}` where the run expands them (steps, vars, auto replies; prose such as a
+    /// description is never expanded) has a form `run` can evaluate (names are looked up when
     /// the step runs; what they may be depends on captures and the target).
     fn check_expressions(&mut self, node: &Node) {
         match (node.as_mapping(), node.as_sequence(), node.as_str()) {

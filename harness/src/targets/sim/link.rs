@@ -2,9 +2,6 @@
 //! req_id, per-request timeouts, and the frame pump ([`drive`]) that reads the socket and
 //! hands pushes on. Anything the cloud sends that is not a reply or push is ignored.
 
-/// Pushes waiting for the device to act on them, at most.
-pub const MAX_QUEUED_PUSHES: usize = 256;
-
 use super::config::SimVariant;
 use super::device::Device;
 use super::policy::Advice;
@@ -21,6 +18,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
+
+/// Pushes waiting for the device to act on them, at most.
+pub const MAX_QUEUED_PUSHES: usize = 256;
 
 /// Longest wait for one frame to be written.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);

@@ -47,9 +47,12 @@ impl Session<'_> {
             StepKind::Receive(r) => {
                 let want = r.cmd.as_deref().map(|c| self.expand_text(c, at)).transpose()?;
                 let profile = self.profile.clone();
+                // As the branch's `receive` will: a request from before the last push is no
+                // reaction, so it cannot pick the branch either.
+                let since_push = self.pushed_at.get(&r.conn).copied();
                 let Some(conn) = self.conns.get_mut(&r.conn) else { return Ok(false) };
                 conn.ended();
-                Ok(conn.pending.iter().any(|inbound| {
+                Ok(conn.pending.iter().filter(|inbound| since_push.is_none_or(|p| inbound.at >= p)).any(|inbound| {
                     as_request(&*profile, &inbound.item).is_some_and(|v| profile.command(&v).is_some_and(|c| want.as_deref().is_none_or(|w| w == c)))
                 }))
             }
