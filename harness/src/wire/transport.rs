@@ -66,8 +66,36 @@ impl TransportError {
     }
 }
 
+/// Bytes tungstenite reads from the socket at a time, allocated per connection up front.
+/// Its default (128 KiB) cost the mock ~134 KiB per idle link; this protocol's frames are a
+/// few hundred bytes, and a larger frame is still read whole (the buffer only sets the
+/// chunk size), so 4 KiB keeps a fleet of links cheap without extra reads for normal frames.
+pub const READ_BUFFER_BYTES: usize = 4 * 1024;
+
+/// Bytes queued before a write goes to the socket. Frames here are small and each one is
+/// awaited, so batching buys nothing; the buffer grows only while a frame is being written.
+pub const WRITE_BUFFER_BYTES: usize = 4 * 1024;
+
+/// The largest frame the harness itself sends: oversized-frame tests send up to this much
+/// on purpose, so the outbound bound must let such a frame through.
+pub const MAX_SENT_FRAME_BYTES: usize = 64 << 20;
+
+/// The WebSocket settings for the harness's own links (client and server side).
 pub fn ws_config() -> WebSocketConfig {
-    WebSocketConfig::default().max_message_size(Some(MAX_FRAME_BYTES)).max_frame_size(Some(MAX_FRAME_BYTES))
+    ws_config_for(MAX_FRAME_BYTES, MAX_SENT_FRAME_BYTES)
+}
+
+/// The WebSocket settings for a link that accepts frames up to `max_in` bytes and sends
+/// frames up to `max_out`: small per-connection buffers, and an outbound buffer bounded to
+/// one frame beyond the batching size, so a peer that stops reading makes writes fail
+/// instead of growing memory.
+pub fn ws_config_for(max_in: usize, max_out: usize) -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(WRITE_BUFFER_BYTES)
+        .max_write_buffer_size(WRITE_BUFFER_BYTES + max_out + 1024)
+        .max_message_size(Some(max_in))
+        .max_frame_size(Some(max_in))
 }
 
 /// Runs the client handshake over `io`. TLS is used when the URL is `wss://`.

@@ -35,7 +35,7 @@ pub struct Send {
 pub(in crate::scenario) const SEND_KEYS: &[&str] = &["conn", "json", "text", "binary_hex", "oversized"];
 pub(in crate::scenario) const SEND_FRAMES: &[&str] = &["json", "text", "binary_hex", "oversized"];
 /// Upper bound on `send.oversized`, so a typo cannot allocate gigabytes.
-pub const MAX_OVERSIZED: i64 = 64 << 20;
+pub const MAX_OVERSIZED: i64 = crate::wire::transport::MAX_SENT_FRAME_BYTES as i64;
 
 impl Loader<'_> {
     pub(in crate::scenario) fn send(&mut self, value: &Node) -> Send {

@@ -20,7 +20,7 @@ use tokio::net::TcpListener;
 use tokio::time::{sleep_until, timeout, Instant};
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request as HttpRequest, Response as HttpResponse};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
 
@@ -54,7 +54,8 @@ impl MockCloud {
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let max = self.config.max_frame_bytes;
-        let ws_config = WebSocketConfig::default().max_message_size(Some(max)).max_frame_size(Some(max));
+        // A reply can echo a request's req_id, so it is at most about as large as a request.
+        let ws_config = crate::wire::transport::ws_config_for(max, 2 * max);
         let mut path = String::new();
         let control = self.config.control;
         let token = self.config.control_token.clone();
