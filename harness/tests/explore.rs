@@ -76,6 +76,15 @@ fn find_all(what: &str, broken: Vec<(String, ExploreTarget)>, conformant: Explor
             }
             ExploreOutcome::Found(f) => {
                 rows.push(row(&name, &f));
+                // A regression file is shared like a scenario: the fleet's credentials (which
+                // the run used at every login) must not be in it.
+                let fleet = hwconform::profile::fleet::Fleet::default_fleet();
+                let credentials = fleet.devices.iter().map(|d| d.identity.secret_no.expose().to_string()).chain(fleet.seed_secret_no.iter().map(|s| s.expose().to_string()));
+                for c in credentials {
+                    if f.text.contains(&c) {
+                        problems.push(format!("{name}: the regression file shows a SecretNo"));
+                    }
+                }
                 if !f.reproduced {
                     problems.push(format!("{name}: the written regression did not fail when run from its final text"));
                 }

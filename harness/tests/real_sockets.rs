@@ -284,8 +284,8 @@ async fn rogue_cloud(mode: Rogue) -> (String, tokio::task::JoinHandle<()>, std::
 /// its close (a drip never completes it), and a margin.
 const SCENARIO_BOUND: Duration = Duration::from_secs(4);
 
-/// How long the harness waits for a target's answer to its control probe.
-const PROBE_BOUND: Duration = Duration::from_secs(5);
+/// How long the harness waits for a target's answer to its control probe, and a margin.
+const PROBE_BOUND: Duration = Duration::from_millis(hwconform::targets::remote::PROBE_TIMEOUT.as_millis() as u64 + 500);
 
 /// Two requests in flight on one link, the first sent raw: their replies may come in either
 /// order, since they are correlated by req_id.

@@ -10,6 +10,7 @@ use hwconform::report::{
     TerminalReporter, JSON_FORMAT_VERSION,
 };
 use hwconform::scenario::Role;
+use hwconform::check::golden::{GoldenConfig, GoldenMode};
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -467,7 +468,8 @@ fn reports_write_nothing_that_is_not_in_the_results() {
 
 /// Credentials planted anywhere in the frames of a conversation (any key, any depth, inside
 /// longer strings, as keys, as a number's digits) reach no report: terminal (verbose, with the
-/// requirement table), JUnit and JSON, all built from what the recorder kept.
+/// requirement table), JUnit, JSON and the pending golden, all built from what the recorder
+/// kept.
 #[test]
 fn planted_credentials_reach_no_report() {
     use hwconform::engine::clock::ScenarioClock;
@@ -502,7 +504,17 @@ fn planted_credentials_reach_no_report() {
             let verdict = Verdict::Fail(failure);
             let results = vec![result("x.planted", Role::Cloud, "scenarios/x.yaml", &["D1"], verdict, 1, 1, rec.take())];
             let reports = all_reports(&dir.0, &results);
-            for (name, text) in [("terminal", &reports.terminal), ("junit", &reports.junit), ("json", &reports.json)] {
+            // The golden a `--golden update` run would write for this conversation.
+            let golden_dir = dir.0.join("golden");
+            let _ = std::fs::remove_dir_all(&golden_dir);
+            let golden = GoldenConfig { mode: GoldenMode::Update, dir: golden_dir.clone(), explicit: true };
+            let mut passed = results[0].clone();
+            passed.verdict = Verdict::Pass;
+            hwconform::check::golden::apply(&golden, &mut passed, true, true);
+            let snapshots: Vec<String> = std::fs::read_dir(&golden_dir).unwrap().map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap()).collect();
+            prop_assert_eq!(snapshots.len(), 1, "the update wrote its pending golden");
+            let outputs = [("terminal", &reports.terminal), ("junit", &reports.junit), ("json", &reports.json), ("golden", &snapshots[0])];
+            for (name, text) in outputs {
                 for secret in ["planted-secret-no", "issued-secret-77", "4242424242"] {
                     prop_assert!(!text.contains(secret), "{name} shows {secret}:\n{text}");
                 }

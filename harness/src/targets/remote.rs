@@ -15,6 +15,14 @@ use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::Connector;
 
+/// How long the once-a-run control probe waits. A real cloud has no control plane and may
+/// accept the probe's link and then say nothing; a mock answers at once on loopback or a
+/// LAN, so the probe costs a real cloud this much, once.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long a control request to a cloud that answered the probe may take.
+pub const CONTROL_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// A URL as a cloud target; what the probe found is kept for the run.
 pub struct RemoteTarget {
     url: String,
@@ -108,7 +116,7 @@ impl RemoteCloud {
         let addr = endpoint.resolve().await?;
         let connector = insecure.then(transport::insecure_connector);
         let mut remote = RemoteCloud { endpoint, addr, connector, control: false, control_token, settings: fallback };
-        let hello = remote.control(&ControlRequest::Hello).await;
+        let hello = remote.control_within(&ControlRequest::Hello, PROBE_TIMEOUT).await;
         // A standalone mock that wants its token says so; running on without control would
         // skip every binding scenario for a reason the user can fix in a second.
         if let Err(ControlFailure::Refused { status: 401, ours: true }) = hello {
@@ -143,8 +151,13 @@ impl RemoteCloud {
         transport::handshake_with_headers(url, headers, io, self.connector.clone()).await
     }
 
-    /// One control request over its own short-lived connection, bounded by 5 s.
+    /// One control request over its own short-lived connection, bounded by
+    /// [`CONTROL_TIMEOUT`].
     async fn control(&self, req: &ControlRequest) -> Result<Value, ControlFailure> {
+        self.control_within(req, CONTROL_TIMEOUT).await
+    }
+
+    async fn control_within(&self, req: &ControlRequest, bound: Duration) -> Result<Value, ControlFailure> {
         let base = self.endpoint.url.trim_end_matches('/');
         let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
         let authority_end = base[scheme_end..].find('/').map(|i| i + scheme_end).unwrap_or(base.len());
@@ -177,7 +190,9 @@ impl RemoteCloud {
                 Err(TargetError::failed(v.get("error").and_then(Value::as_str).unwrap_or("control refused")).into())
             }
         };
-        tokio::time::timeout(Duration::from_secs(5), attempt).await.map_err(|_| ControlFailure::Target(TargetError::failed("control request timed out")))?
+        tokio::time::timeout(bound, attempt)
+            .await
+            .map_err(|_| ControlFailure::Target(TargetError::failed(format!("the cloud did not answer the control request within {bound:?}"))))?
     }
 }
 

@@ -82,10 +82,14 @@ struct Waiter {
 /// The device's side of one connection.
 pub(super) struct Link<'d> {
     pub dev: &'d Device,
-    out: mpsc::UnboundedSender<Message>,
+    out: mpsc::Sender<Message>,
     pending: Mutex<HashMap<String, Waiter>>,
     next_token: AtomicU64,
 }
+
+/// Frames a link queues for writing at most: requests in flight at once are few (one per
+/// exchange), so the bound is reached only when the socket stops taking writes.
+pub const MAX_QUEUED_FRAMES: usize = 64;
 
 /// Removes a request's waiter when its call ends, however it ends.
 struct PendingGuard<'a, 'd> {
@@ -105,8 +109,8 @@ impl Drop for PendingGuard<'_, '_> {
 
 impl<'d> Link<'d> {
     /// A link and the receiver its frames must be written from (by [`drive`]).
-    pub fn new(dev: &'d Device) -> (Link<'d>, mpsc::UnboundedReceiver<Message>) {
-        let (out, rx) = mpsc::unbounded_channel();
+    pub fn new(dev: &'d Device) -> (Link<'d>, mpsc::Receiver<Message>) {
+        let (out, rx) = mpsc::channel(MAX_QUEUED_FRAMES);
         (Link { dev, out, pending: Mutex::new(HashMap::new()), next_token: AtomicU64::new(1) }, rx)
     }
 
@@ -137,10 +141,16 @@ impl<'d> Link<'d> {
         let token = self.next_token.fetch_add(1, Ordering::Relaxed);
         self.pending().insert(req_id.clone(), Waiter { token, tx });
         let _guard = PendingGuard { link: self, req_id, token };
-        if self.out.send(msg).is_err() {
-            return Outcome::Down;
-        }
         let wait = self.dev.request_timeout();
+        let started = tokio::time::Instant::now();
+        // A link that cannot write (the cloud stopped reading) holds the sender here, not in
+        // memory; the wait counts against the request's timeout, as a lost reply would.
+        match tokio::time::timeout(wait, self.out.send(msg)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return Outcome::Down,
+            Err(_) => return Outcome::Timeout,
+        }
+        let wait = wait.saturating_sub(started.elapsed());
         // A waiter replaced by a request reusing the req_id (fault) just waits out its time.
         let reply = async {
             match rx.await {
@@ -246,7 +256,7 @@ impl<'d> Link<'d> {
 /// them. Returns when the connection ends; never on its own otherwise.
 pub(super) async fn drive(
     ws: &mut WsStream,
-    out: &mut mpsc::UnboundedReceiver<Message>,
+    out: &mut mpsc::Receiver<Message>,
     link: &Link<'_>,
     pushes: mpsc::Sender<Push>,
 ) -> Ended {
@@ -299,5 +309,27 @@ pub(super) async fn close(dev: &Device, ws: &mut WsStream) {
         if waited.is_err() {
             dev.log("the server did not close TCP within 10 s; going on");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::identity::DeviceIdentity;
+    use crate::targets::sim::SimConfig;
+
+    /// A socket that takes no writes (nothing drains the queue): every request still ends
+    /// within its timeout, and the queue never holds more than its bound.
+    #[tokio::test(start_paused = true)]
+    async fn a_stalled_socket_bounds_the_outbound_queue() {
+        let dev = Device::new(SimConfig::new(DeviceIdentity::new("SN-BOUND", "unused")));
+        let (link, rx) = Link::new(&dev);
+        let calls = (0..MAX_QUEUED_FRAMES * 4).map(|_| link.call("ping", None));
+        let started = tokio::time::Instant::now();
+        let outcomes = futures_util::future::join_all(calls).await;
+        assert!(outcomes.iter().all(|o| matches!(o, Outcome::Timeout)), "every request times out");
+        let longest = Duration::from_secs_f64(crate::targets::sim::policy::TIMEOUT_S.1);
+        assert!(started.elapsed() <= longest, "no request waited past its timeout");
+        assert_eq!(rx.len(), MAX_QUEUED_FRAMES, "the queue stopped at its bound");
     }
 }
