@@ -87,6 +87,51 @@ fn list_and_filter() {
     assert!(!stdout.contains("cloud.kick"), "{stdout}");
 }
 
+/// `--exclude`, `!` and requirement wildcards narrow `list`; `--format json` is data.
+#[test]
+fn list_excludes_wildcards_and_json() {
+    let out = hwconform(&["list", "scenarios/cloud", "--filter", "C1*", "--exclude", "C11", "--filter", "!C12", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("list --format json prints JSON");
+    assert!(!rows.is_empty());
+    for row in &rows {
+        let reqs: Vec<&str> = row["requirements"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
+        assert!(reqs.iter().any(|r| r.starts_with("C1")), "{row}");
+        assert!(!reqs.contains(&"C11") && !reqs.contains(&"C12"), "{row}");
+        assert_eq!(row["under_test"], "cloud", "{row}");
+        assert!(row["file"].as_str().unwrap().ends_with(".yaml"), "{row}");
+    }
+    let ids: Vec<&str> = rows.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert!(!ids.contains(&"cloud.subscribe.rate-limit-600045"), "C11 excluded: {ids:?}");
+}
+
+/// After the first failure nothing else starts; what did not start is a skip that says so,
+/// in the terminal and the reports, and the run exits 1.
+#[test]
+fn fail_fast_stops_after_the_first_failure() {
+    let dir = temp_dir("fail-fast");
+    let scenarios = dir.join("scenarios");
+    std::fs::create_dir_all(&scenarios).unwrap();
+    std::fs::write(scenarios.join("a-wrong.yaml"), "id: x.a-wrong\ntitle: t\nrequirements: [C1]\nrole: device\nsteps:\n  - connect: a\n  - request: { cmd: ping }\n    expect: { errcode: 600014 }\n").unwrap();
+    for name in ["b-later", "c-later"] {
+        std::fs::write(scenarios.join(format!("{name}.yaml")), format!("id: x.{name}\ntitle: t\nrequirements: [C1]\nrole: device\nsteps:\n  - connect: a\n")).unwrap();
+    }
+    let reports = dir.join("reports");
+    let out = hwconform(&["run", scenarios.to_str().unwrap(), "-j", "1", "--fail-fast", "--reports", reports.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let run: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(reports.join("run.json")).unwrap()).unwrap();
+    let verdicts: Vec<(&str, &str)> = run["scenarios"].as_array().unwrap().iter().map(|s| (s["id"].as_str().unwrap(), s["verdict"].as_str().unwrap())).collect();
+    assert_eq!(verdicts, [("x.a-wrong", "fail"), ("x.b-later", "skip"), ("x.c-later", "skip")], "{stdout}");
+    assert!(run["scenarios"][1]["reason"].as_str().unwrap().contains("fail-fast stopped the run after `x.a-wrong` (fail)"), "{run}");
+    // Without the flag every scenario runs.
+    let out = hwconform(&["run", scenarios.to_str().unwrap(), "-j", "1", "--reports", reports.to_str().unwrap()]);
+    let run: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(reports.join("run.json")).unwrap()).unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(run["summary"]["passed"], 2, "{run}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn no_secret_reaches_the_output_or_reports() {
     let reports = temp_dir("secrets");

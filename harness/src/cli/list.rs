@@ -13,11 +13,25 @@ pub(super) fn load(paths: &[PathBuf]) -> Result<Vec<Scenario>, i32> {
     })
 }
 
-/// Whether a scenario is selected: no filters, or any filter names its id (with `*`
-/// wildcards), one of its tags or one of its requirement ids.
-pub fn selected(sc: &Scenario, filters: &[String]) -> bool {
-    filters.is_empty()
-        || filters.iter().any(|f| glob(f, &sc.id.value) || sc.tags.iter().any(|t| t == f) || sc.requirements.iter().any(|r| &r.value == f))
+/// Whether a scenario is selected, nextest-style: the positive filters (none: every
+/// scenario) and then no exclusion (`--exclude P` or a `!P` filter) may match. A pattern
+/// matches the id, a tag or a requirement id, with `*` wildcards (`D1*`: D1 and D10–D19).
+pub fn selected(sc: &Scenario, filter: &FilterArgs) -> bool {
+    let matches = |p: &str| glob(p, &sc.id.value) || sc.tags.iter().any(|t| glob(p, t)) || sc.requirements.iter().any(|r| glob(p, &r.value));
+    let (excluded, wanted): (Vec<&str>, Vec<&str>) = filter.filters.iter().map(String::as_str).partition(|f| f.starts_with('!'));
+    let excluded = excluded.iter().map(|f| &f[1..]).chain(filter.excludes.iter().map(String::as_str));
+    (wanted.is_empty() || wanted.iter().any(|p| matches(p))) && !excluded.into_iter().any(matches)
+}
+
+/// The filters as the user gave them, for a "nothing matches" message.
+pub fn describe(filter: &FilterArgs) -> String {
+    let mut parts: Vec<String> = filter.filters.iter().map(|f| format!("--filter {f}")).collect();
+    parts.extend(filter.excludes.iter().map(|f| format!("--exclude {f}")));
+    if parts.is_empty() {
+        "no filters".into()
+    } else {
+        parts.join(" ")
+    }
 }
 
 /// `*` matches any run of characters. Greedy with one backtrack point: linear in practice,
@@ -59,31 +73,92 @@ pub(super) fn validate(paths: &[PathBuf]) -> i32 {
     }
 }
 
-pub(super) fn list(paths: &[PathBuf], filter: &FilterArgs) -> i32 {
+pub(super) fn list(paths: &[PathBuf], filter: &FilterArgs, format: ListFormat) -> i32 {
     let scenarios = match load(paths) {
         Ok(s) => s,
         Err(code) => return code,
     };
-    let chosen: Vec<_> = scenarios.iter().filter(|s| selected(s, &filter.filters)).collect();
+    let chosen: Vec<_> = scenarios.iter().filter(|s| selected(s, filter)).collect();
     if chosen.is_empty() {
-        eprintln!("error: no scenario matches (filters {:?})", filter.filters);
+        eprintln!("error: no scenario matches ({})", describe(filter));
         return EXIT_USAGE;
     }
-    for sc in chosen {
-        let reqs: Vec<&str> = sc.requirements.iter().map(|r| r.value.as_str()).collect();
-        // What is under test: the harness plays the other side.
-        let under_test = match sc.role {
-            crate::scenario::Role::Cloud => "device",
-            crate::scenario::Role::Device => "cloud",
-        };
-        println!("{:<56} {:<6} [{}] {{{}}}  {}", sc.id.value, under_test, reqs.join(","), sc.tags.join(","), sc.title);
+    match format {
+        ListFormat::Text => {
+            for sc in chosen {
+                let reqs: Vec<&str> = sc.requirements.iter().map(|r| r.value.as_str()).collect();
+                println!("{:<56} {:<6} [{}] {{{}}}  {}", sc.id.value, under_test(sc), reqs.join(","), sc.tags.join(","), sc.title);
+            }
+        }
+        ListFormat::Json => {
+            let rows: Vec<serde_json::Value> = chosen
+                .iter()
+                .map(|sc| {
+                    serde_json::json!({
+                        "id": sc.id.value,
+                        "title": sc.title,
+                        "file": sc.source.path,
+                        "under_test": under_test(sc),
+                        "requirements": sc.requirements.iter().map(|r| r.value.as_str()).collect::<Vec<_>>(),
+                        "tags": sc.tags,
+                        "manual": sc.manual.is_some(),
+                    })
+                })
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&rows).unwrap_or_default());
+        }
     }
     EXIT_OK
 }
 
+/// What is under test: the harness plays the other side.
+fn under_test(sc: &Scenario) -> &'static str {
+    match sc.role {
+        crate::scenario::Role::Cloud => "device",
+        crate::scenario::Role::Device => "cloud",
+    }
+}
+
+/// How `list` prints.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ListFormat {
+    /// One aligned line per scenario.
+    #[default]
+    Text,
+    /// A JSON array of {id, title, file, under_test, requirements, tags, manual}.
+    Json,
+}
+
 #[cfg(test)]
 mod tests {
-    use super::glob;
+    use super::{glob, selected};
+    use crate::cli::FilterArgs;
+    use rstest::rstest;
+
+    fn scenario() -> crate::scenario::Scenario {
+        let text = "id: cloud.lifecycle.register\ntitle: t\nrequirements: [D1, D12]\ntags: [smoke]\nrole: device\nsteps:\n  - connect: a\n";
+        crate::scenario::load_str(std::path::Path::new("x.yaml"), text).expect("loads")
+    }
+
+    #[rstest]
+    #[case::no_filters(&[], &[], true)]
+    #[case::id_glob(&["cloud.*"], &[], true)]
+    #[case::other_id(&["device.*"], &[], false)]
+    #[case::tag(&["smoke"], &[], true)]
+    #[case::requirement(&["D12"], &[], true)]
+    #[case::requirement_wildcard(&["D1*"], &[], true)]
+    #[case::wildcard_needs_the_prefix(&["C1*"], &[], false)]
+    #[case::any_filter_matches(&["device.*", "D1"], &[], true)]
+    #[case::negated(&["!smoke"], &[], false)]
+    #[case::negated_other(&["!D2*"], &[], true)]
+    #[case::negation_alone_keeps_the_rest(&["!device.*"], &[], true)]
+    #[case::exclude_wins_over_filter(&["cloud.*"], &["D12"], false)]
+    #[case::exclude_other(&["cloud.*"], &["C*"], true)]
+    #[case::exclude_id(&[], &["cloud.lifecycle.*"], false)]
+    fn filter_grammar(#[case] filters: &[&str], #[case] excludes: &[&str], #[case] expected: bool) {
+        let f = FilterArgs { filters: filters.iter().map(|s| s.to_string()).collect(), excludes: excludes.iter().map(|s| s.to_string()).collect() };
+        assert_eq!(selected(&scenario(), &f), expected);
+    }
 
     #[test]
     fn globs() {

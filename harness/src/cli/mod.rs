@@ -47,6 +47,9 @@ pub enum Command {
         paths: Vec<PathBuf>,
         #[command(flatten)]
         filter: FilterArgs,
+        /// `text` (aligned lines) or `json` (an array for tools).
+        #[arg(long, value_enum, default_value_t = list::ListFormat::Text)]
+        format: list::ListFormat,
     },
     /// Run the mock cloud as a standalone server.
     Mock(MockArgs),
@@ -64,9 +67,14 @@ pub enum Command {
 
 #[derive(Args, Debug, Clone)]
 pub struct FilterArgs {
-    /// Select scenarios by id (`*` wildcards), tag or requirement id; repeatable (any matches).
-    #[arg(long = "filter", value_name = "ID|TAG|REQ")]
+    /// Select scenarios by id, tag or requirement id (`*` wildcards: `D1*`, `cloud.*`);
+    /// repeatable (any matches). `!PATTERN` excludes instead.
+    #[arg(long = "filter", value_name = "ID|TAG|REQ", allow_hyphen_values = true)]
     pub filters: Vec<String>,
+    /// Leave out scenarios whose id, tag or requirement id matches (`*` wildcards); repeatable.
+    /// Applied after --filter.
+    #[arg(long = "exclude", value_name = "ID|TAG|REQ")]
+    pub excludes: Vec<String>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -109,6 +117,10 @@ pub struct RunArgs {
     pub jobs: Option<usize>,
     #[command(flatten)]
     pub filter: FilterArgs,
+    /// Start no further scenario after the first that fails or errors; those not started
+    /// are reported as skipped ("not run"), and the exit code is 1.
+    #[arg(long)]
+    pub fail_fast: bool,
     /// A device identity `SN=SECRET_NO`; repeatable (or HWCONFORM_SN + HWCONFORM_SECRET_NO).
     #[arg(long = "identity", value_name = "SN=SECRET_NO")]
     pub identities: Vec<String>,
@@ -219,7 +231,7 @@ pub fn main() -> i32 {
     match cli.command {
         Command::Run(args) => run::run(args),
         Command::Validate { paths } => list::validate(&paths),
-        Command::List { paths, filter } => list::list(&paths, &filter),
+        Command::List { paths, filter, format } => list::list(&paths, &filter, format),
         Command::Mock(args) => mock::serve_mock(args),
         Command::DeviceSim(args) => device_sim::device_sim(args),
         Command::Golden(args) => golden::cli_golden(args),

@@ -37,9 +37,9 @@ pub(super) fn run(args: RunArgs) -> i32 {
         Ok(s) => s,
         Err(code) => return code,
     };
-    let scenarios: Vec<Scenario> = scenarios.into_iter().filter(|s| selected(s, &args.filter.filters)).collect();
+    let scenarios: Vec<Scenario> = scenarios.into_iter().filter(|s| selected(s, &args.filter)).collect();
     if scenarios.is_empty() {
-        return usage(format!("no scenario matches (paths {:?}, filters {:?})", args.paths, args.filter.filters));
+        return usage(format!("no scenario matches (paths {:?}, {})", args.paths, super::list::describe(&args.filter)));
     }
     let fleet = match fleet(&args.fleet, &args.identities) {
         Ok(f) => f,
@@ -80,6 +80,7 @@ pub(super) fn run(args: RunArgs) -> i32 {
         step_timeout: args.step_timeout,
         deadline: args.deadline,
         wall_budget: args.wall_budget,
+        fail_fast: args.fail_fast,
         judges: vec![std::sync::Arc::new(crate::check::golden::GoldenJudge(crate::check::golden::GoldenConfig {
             mode: args.golden.map(Into::into).unwrap_or_default(),
             dir: args.golden_dir.clone(),

@@ -15,7 +15,7 @@ use crate::scenario::{visit_steps, Capability, Role, Scenario, StepKind};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
@@ -50,6 +50,9 @@ pub struct RunConfig {
     /// mention stops the run before it starts ([`RunError::IcsIncomplete`]). `None`: every
     /// feature is assumed, and the seed follows the fleet.
     pub ics: Option<Arc<Ics>>,
+    /// Start no further scenario once one has failed or errored; those not started are
+    /// reported as skipped (not run), never as passed.
+    pub fail_fast: bool,
 }
 
 impl Default for RunConfig {
@@ -66,6 +69,7 @@ impl Default for RunConfig {
             judges: Vec::new(),
             profile: crate::profile::default_profile(),
             ics: None,
+            fail_fast: false,
         }
     }
 }
@@ -155,13 +159,17 @@ impl Runner {
         }
         let fixed = self.fixed_identities(scenarios);
         let next = AtomicUsize::new(0);
+        let stop = AtomicBool::new(false);
         let (tx, rx) = mpsc::channel::<(usize, ScenarioResult)>();
         let mut summary = RunSummary::default();
         std::thread::scope(|scope| {
             for worker in 0..jobs {
                 let tx = tx.clone();
-                let (next, fixed, shared) = (&next, &fixed, &shared);
+                let (next, fixed, shared, stop) = (&next, &fixed, &shared, &stop);
                 scope.spawn(move || loop {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     let Some(sc) = scenarios.get(i) else { break };
                     let identities = match shared.shared_cloud {
@@ -178,14 +186,30 @@ impl Runner {
             // Results arrive in completion order; events go out in scenario order.
             let mut ready: BTreeMap<usize, ScenarioResult> = BTreeMap::new();
             let mut emitted = 0;
+            let mut first_bad: Option<String> = None;
+            let mut emit = |result: ScenarioResult, summary: &mut RunSummary| {
+                on_event(RunEvent::ScenarioStarted { id: result.id.clone() });
+                summary.add(&result.verdict);
+                on_event(RunEvent::ScenarioFinished(Arc::new(result)));
+            };
             for (i, result) in rx {
+                if self.config.fail_fast && result.verdict.is_bad() && first_bad.is_none() {
+                    first_bad = Some(format!("`{}` ({})", result.id, result.verdict.name()));
+                    stop.store(true, Ordering::SeqCst);
+                }
                 ready.insert(i, result);
                 while let Some(result) = ready.remove(&emitted) {
-                    on_event(RunEvent::ScenarioStarted { id: result.id.clone() });
-                    summary.add(&result.verdict);
-                    on_event(RunEvent::ScenarioFinished(Arc::new(result)));
+                    emit(result, &mut summary);
                     emitted += 1;
                 }
+            }
+            // Stopped early: what finished keeps its verdict, what never started says so.
+            for (i, sc) in scenarios.iter().enumerate().skip(emitted) {
+                let result = ready.remove(&i).unwrap_or_else(|| {
+                    let why = first_bad.as_deref().unwrap_or("an earlier scenario");
+                    not_run(sc, format!("not run: fail-fast stopped the run after {why}"))
+                });
+                emit(result, &mut summary);
             }
         });
         summary.wall_time = started.elapsed();
@@ -258,18 +282,12 @@ impl Runner {
     fn run_and_judge(&self, sc: &Scenario, index: usize, identities: Vec<(String, FleetDevice)>) -> ScenarioResult {
         let started = Instant::now();
         let result = |verdict, findings, transcript, scenario_time| ScenarioResult {
-            id: sc.id.value.clone(),
-            title: sc.title.clone(),
-            file: sc.source.path.clone(),
-            role: sc.role,
-            requirements: sc.requirements.iter().map(|r| r.value.clone()).collect(),
-            tags: sc.tags.clone(),
             verdict,
             findings,
-            obligations: Default::default(),
             wall_time: started.elapsed(),
             scenario_time,
             transcript,
+            ..not_run(sc, String::new())
         };
         // What the device does not implement is not applicable, manual checks included.
         if let (Role::Cloud, Some(ics)) = (sc.role, &self.config.ics) {
@@ -393,4 +411,22 @@ fn prepare(cloud: &dyn CloudTarget) -> Result<(), RunError> {
     let err = |source: TargetError| RunError::Target { target: cloud.describe(), source };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| err(TargetError::io("cannot start a runtime", e)))?;
     rt.block_on(cloud.prepare()).map_err(err)
+}
+
+/// A scenario the run did not start, as a skip with `reason`.
+fn not_run(sc: &Scenario, reason: String) -> ScenarioResult {
+    ScenarioResult {
+        id: sc.id.value.clone(),
+        title: sc.title.clone(),
+        file: sc.source.path.clone(),
+        role: sc.role,
+        requirements: sc.requirements.iter().map(|r| r.value.clone()).collect(),
+        tags: sc.tags.clone(),
+        verdict: Verdict::Skip { reason },
+        findings: Vec::new(),
+        obligations: Default::default(),
+        wall_time: Duration::ZERO,
+        scenario_time: Duration::ZERO,
+        transcript: Default::default(),
+    }
 }
