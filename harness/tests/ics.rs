@@ -34,6 +34,8 @@ fn ics_file(dir: &Path, provisioning: &str, features: &str) -> PathBuf {
 fn verdict_of<'a>(stdout: &'a str, id: &str) -> (&'a str, &'a str) {
     let mut lines = stdout.lines();
     while let Some(l) = lines.next() {
+        // After the `[n/N]` progress prefix.
+        let l = l.split_once("] ").filter(|_| l.starts_with('[')).map_or(l, |(_, rest)| rest.trim_start());
         if l.split_whitespace().nth(1) == Some(id) {
             return (l, lines.next().unwrap_or(""));
         }

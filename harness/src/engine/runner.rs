@@ -12,7 +12,6 @@ use crate::ics::{Applicability, Ics};
 use crate::profile::Profile;
 use crate::profile::fleet::{Fleet, FleetDevice};
 use crate::scenario::{visit_steps, Capability, Role, Scenario, StepKind};
-use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -183,9 +182,9 @@ impl Runner {
                 });
             }
             drop(tx);
-            // Results arrive in completion order; events go out in scenario order.
-            let mut ready: BTreeMap<usize, ScenarioResult> = BTreeMap::new();
-            let mut emitted = 0;
+            // Events go out as scenarios finish, so a long run shows progress; reports that
+            // need an order sort by id.
+            let mut done = vec![false; scenarios.len()];
             let mut first_bad: Option<String> = None;
             let mut emit = |result: ScenarioResult, summary: &mut RunSummary| {
                 on_event(RunEvent::ScenarioStarted { id: result.id.clone() });
@@ -197,19 +196,13 @@ impl Runner {
                     first_bad = Some(format!("`{}` ({})", result.id, result.verdict.name()));
                     stop.store(true, Ordering::SeqCst);
                 }
-                ready.insert(i, result);
-                while let Some(result) = ready.remove(&emitted) {
-                    emit(result, &mut summary);
-                    emitted += 1;
-                }
-            }
-            // Stopped early: what finished keeps its verdict, what never started says so.
-            for (i, sc) in scenarios.iter().enumerate().skip(emitted) {
-                let result = ready.remove(&i).unwrap_or_else(|| {
-                    let why = first_bad.as_deref().unwrap_or("an earlier scenario");
-                    not_run(sc, format!("not run: fail-fast stopped the run after {why}"))
-                });
+                done[i] = true;
                 emit(result, &mut summary);
+            }
+            // Stopped early: what never started says so.
+            for (sc, _) in scenarios.iter().zip(&done).filter(|(_, d)| !**d) {
+                let why = first_bad.as_deref().unwrap_or("an earlier scenario");
+                emit(not_run(sc, format!("not run: fail-fast stopped the run after {why}")), &mut summary);
             }
         });
         summary.wall_time = started.elapsed();

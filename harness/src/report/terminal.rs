@@ -32,7 +32,8 @@ pub struct TerminalOptions {
 ///   `device under test: Acme DC-100 firmware 2.3.1, per-device provisioning, features: ...`
 /// - `Notice`: the text alone on a line, on the notice stream (stderr unless told otherwise:
 ///   a person waiting on a device must see it even when the results go to a file)
-/// - `ScenarioFinished`: `PASS  <id> [<requirements>] <wall>s (scenario clock <t>s)`, then for
+/// - `ScenarioFinished` (as each scenario finishes, in that order): `[n/N] PASS  <id>
+///   [<requirements>] <wall>s (scenario clock <t>s)`, then for
 ///   a fail or error an indented block (message, `--> file:line:col (step N, kind)`, rule,
 ///   `expected:` / `actual:`, `diff:` against the golden transcript, last frames) and for a
 ///   skip the reason.
@@ -44,11 +45,14 @@ pub struct TerminalReporter<W: Write> {
     options: TerminalOptions,
     /// Kept only when the requirement table is asked for.
     results: Vec<ScenarioResult>,
+    /// Scenarios in the run and how many have finished, for the `[n/N]` progress prefix.
+    total: usize,
+    finished: usize,
 }
 
 impl<W: Write> TerminalReporter<W> {
     pub fn new(out: W, options: TerminalOptions) -> TerminalReporter<W> {
-        TerminalReporter { out, notices: Box::new(std::io::stderr()), options, results: Vec::new() }
+        TerminalReporter { out, notices: Box::new(std::io::stderr()), options, results: Vec::new(), total: 0, finished: 0 }
     }
 
     /// Writes notices to `notices` instead of stderr.
@@ -75,6 +79,7 @@ impl<W: Write> Reporter for TerminalReporter<W> {
     fn on_event(&mut self, event: &RunEvent) -> Result<(), ReportError> {
         match event {
             RunEvent::RunStarted { scenarios, target, ics } => {
+                self.total = *scenarios;
                 let noun = if *scenarios == 1 { "scenario" } else { "scenarios" };
                 self.write(&format!("running {scenarios} {noun} against {target}\n"))?;
                 if let Some(ics) = ics {
@@ -86,7 +91,9 @@ impl<W: Write> Reporter for TerminalReporter<W> {
             RunEvent::ScenarioStarted { id: _ } => {}
             RunEvent::Notice { text } => self.notice(text)?,
             RunEvent::ScenarioFinished(result) => {
-                let text = render_result(result, self.options);
+                self.finished += 1;
+                let width = self.total.max(self.finished).to_string().len();
+                let text = format!("[{:>width$}/{}] {}", self.finished, self.total.max(self.finished), render_result(result, self.options));
                 self.write(&text)?;
                 if self.options.requirements {
                     self.results.push((**result).clone());

@@ -28,6 +28,9 @@ pub fn run_library(scenarios: &[Scenario], config: RunConfig) -> Vec<ScenarioRes
             }
         })
         .expect("the run starts");
+    // Results come as scenarios finish; tests read them in the order they were given.
+    let position = |id: &str| scenarios.iter().position(|s| s.id.value == id);
+    results.sort_by_key(|r| position(&r.id));
     results
 }
 
