@@ -294,3 +294,60 @@ fn every_argument_has_help_text() {
     walk(&hwconform::cli::Cli::command(), "hwconform", &mut missing);
     assert!(missing.is_empty(), "arguments without help: {missing:?}");
 }
+
+/// SIGTERM during a run with a started device: the reports are written with the running
+/// scenario an error that says it was interrupted and the rest not run, the device's
+/// process group is gone, and the exit code is 143 — all within a few seconds.
+#[test]
+fn sigterm_writes_the_reports_and_stops_the_device() {
+    let dir = temp_dir("sigterm");
+    let scenarios = dir.join("scenarios");
+    std::fs::create_dir_all(&scenarios).unwrap();
+    for name in ["a-waits", "b-later"] {
+        std::fs::write(scenarios.join(format!("{name}.yaml")), format!("id: x.{name}\ntitle: t\nrequirements: [D7]\nrole: cloud\nsteps:\n  - accept: {{ within: 60s }}\n")).unwrap();
+    }
+    let pidfile = dir.join("device.pid");
+    let reports = dir.join("reports");
+    let device = format!("exec:echo $$ > {} && exec sleep 120", pidfile.display());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hwconform"))
+        .current_dir(repo())
+        .args(["run", scenarios.to_str().unwrap(), "-j", "1", "--cloud", "none", "--device", &device, "--reports", reports.to_str().unwrap(), "--golden", "off"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !pidfile.exists() || std::fs::read_to_string(&pidfile).unwrap().trim().is_empty() {
+        assert!(started.elapsed() < std::time::Duration::from_secs(20), "the device never started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let device_pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    // SAFETY: signals the child this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let signalled = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if signalled.elapsed() > std::time::Duration::from_secs(10) {
+            let _ = child.kill();
+            panic!("the run did not stop within 10 s of SIGTERM");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(status.code(), Some(143), "{stderr}");
+    let run: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(reports.join("run.json")).expect("run.json written")).unwrap();
+    let first = &run["scenarios"][0];
+    assert_eq!(first["verdict"], "error", "{run}");
+    assert!(first["message"].as_str().unwrap().contains("interrupted (SIGTERM)"), "{run}");
+    assert_eq!(run["scenarios"][1]["verdict"], "skip", "{run}");
+    assert!(run["scenarios"][1]["reason"].as_str().unwrap().contains("interrupted (SIGTERM)"), "{run}");
+    assert!(reports.join("junit.xml").exists());
+    // The device is gone (a zombie waiting for init to reap it counts as gone).
+    let state = std::fs::read_to_string(format!("/proc/{device_pid}/status")).unwrap_or_default();
+    let alive = state.lines().find(|l| l.starts_with("State:")).is_some_and(|l| !l.contains("Z"));
+    assert!(!alive, "the device process {device_pid} outlived the run: {state}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

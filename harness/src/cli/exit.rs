@@ -6,3 +6,7 @@ pub const EXIT_OK: i32 = 0;
 pub const EXIT_FAILED: i32 = 1;
 /// Bad usage: arguments, scenario files, targets.
 pub const EXIT_USAGE: i32 = 2;
+/// The run was stopped by SIGINT (Ctrl-C), after writing its reports: 128 + 2, as shells do.
+pub const EXIT_SIGINT: i32 = 130;
+/// The run was stopped by SIGTERM, after writing its reports: 128 + 15.
+pub const EXIT_SIGTERM: i32 = 143;

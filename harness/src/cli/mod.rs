@@ -19,6 +19,7 @@ pub mod list;
 pub mod mock;
 pub mod report_error;
 pub mod run;
+mod signals;
 
 pub use exit::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 pub use list::selected;

@@ -100,6 +100,7 @@ pub(super) fn run(args: RunArgs) -> i32 {
         Box::new(JunitReporter::new(args.reports.join("junit.xml"))),
         Box::new(JsonReporter::new(args.reports.join("run.json"))),
     ]);
+    super::signals::watch(config.interrupt.clone());
     let mut report_error = None;
     let outcome = Runner::new(config).run(&scenarios, |event| {
         if let Err(e) = reporters.on_event(&event) {
@@ -114,6 +115,9 @@ pub(super) fn run(args: RunArgs) -> i32 {
     if let Some(e) = report_error {
         report_error::print_in("writing reports", &e);
         return EXIT_FAILED;
+    }
+    if let Some(code) = super::signals::exit_code() {
+        return code;
     }
     if summary.ok() { EXIT_OK } else { EXIT_FAILED }
 }

@@ -5,6 +5,7 @@
 pub mod clock;
 pub mod event;
 pub mod judge;
+pub mod interrupt;
 pub mod monitor;
 pub mod recorder;
 pub mod runner;

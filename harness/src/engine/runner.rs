@@ -4,6 +4,7 @@
 
 use super::clock::wall_unix;
 use super::event::RunEvent;
+use super::interrupt::Interrupt;
 use super::judge::{Judge, JudgeContext};
 use super::session::{self, SessionSetup, Target};
 use super::target::{self, CloudLink, CloudTarget, DeviceStart, DeviceTarget, TargetError};
@@ -52,6 +53,9 @@ pub struct RunConfig {
     /// Start no further scenario once one has failed or errored; those not started are
     /// reported as skipped (not run), never as passed.
     pub fail_fast: bool,
+    /// Raised from outside (a signal): no scenario starts after it, the running ones end as
+    /// errors that say they were interrupted, and the run reports what it has.
+    pub interrupt: Arc<Interrupt>,
 }
 
 impl Default for RunConfig {
@@ -69,6 +73,7 @@ impl Default for RunConfig {
             profile: crate::profile::default_profile(),
             ics: None,
             fail_fast: false,
+            interrupt: Arc::new(Interrupt::default()),
         }
     }
 }
@@ -166,7 +171,7 @@ impl Runner {
                 let tx = tx.clone();
                 let (next, fixed, shared, stop) = (&next, &fixed, &shared, &stop);
                 scope.spawn(move || loop {
-                    if stop.load(Ordering::SeqCst) {
+                    if stop.load(Ordering::SeqCst) || self.config.interrupt.is_raised() {
                         break;
                     }
                     let i = next.fetch_add(1, Ordering::SeqCst);
@@ -201,8 +206,11 @@ impl Runner {
             }
             // Stopped early: what never started says so.
             for (sc, _) in scenarios.iter().zip(&done).filter(|(_, d)| !**d) {
-                let why = first_bad.as_deref().unwrap_or("an earlier scenario");
-                emit(not_run(sc, format!("not run: fail-fast stopped the run after {why}")), &mut summary);
+                let reason = match &first_bad {
+                    Some(why) => format!("not run: fail-fast stopped the run after {why}"),
+                    None => format!("not run: the run was interrupted ({})", self.config.interrupt.why()),
+                };
+                emit(not_run(sc, reason), &mut summary);
             }
         });
         summary.wall_time = started.elapsed();
@@ -319,7 +327,14 @@ impl Runner {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(in_process).build();
         let outcome = match runtime {
             Err(e) => Err(TargetError::io("cannot start a runtime", e)),
-            Ok(rt) => rt.block_on(self.session(sc, index, identities, in_process)),
+            Ok(rt) => rt.block_on(async {
+                let interrupt = &self.config.interrupt;
+                tokio::select! {
+                    outcome = self.session(sc, index, identities, in_process) => outcome,
+                    // Dropping the session closes its links and stops a started device.
+                    () = interrupt.raised() => Err(TargetError::failed(format!("interrupted ({}) before the scenario finished", interrupt.why()))),
+                }
+            }),
         };
         let mut finished = match outcome {
             Ok(o) => result(o.verdict, o.findings, o.transcript, o.scenario_time),

@@ -62,6 +62,9 @@ impl DeviceTarget for ExecTarget {
             }
             let mut child = cmd.spawn().map_err(|e| TargetError::io("cannot start the device command", e))?;
             let group = child.id().map(|pid| pid as i32);
+            if let Some(g) = group {
+                started_groups().push(g);
+            }
             let stderr = Arc::new(Mutex::new(Vec::new()));
             if let Some(err) = child.stderr.take() {
                 let lines = stderr.clone();
@@ -109,6 +112,7 @@ impl Running for Process {
         Box::pin(async move {
             self.acceptor.abort();
             if let Some(pgid) = self.group.take() {
+                forget_group(pgid);
                 // SAFETY: kill(2) with a negative pid signals the process group created at
                 // spawn; TERM first, then KILL for whatever is left after a grace period
                 // (children that outlived the shell, or ignored TERM).
@@ -119,6 +123,39 @@ impl Running for Process {
             }
             let _ = self.child.kill().await;
         })
+    }
+}
+
+/// The process groups of commands started and not yet stopped: what a process that must
+/// exit at once (a second Ctrl-C) still kills.
+fn started_groups() -> std::sync::MutexGuard<'static, Vec<i32>> {
+    static GROUPS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+    GROUPS.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn forget_group(pgid: i32) {
+    started_groups().retain(|g| *g != pgid);
+}
+
+/// Kills every process group a device command was started in and is still running.
+pub fn kill_started_groups() {
+    for pgid in started_groups().drain(..) {
+        // SAFETY: kill(2) on a process group this process created.
+        unsafe { libc::kill(-pgid, libc::SIGKILL) };
+    }
+}
+
+/// However the scenario ended (an interrupted run drops it mid-step), nothing of the
+/// command's process group outlives it.
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.acceptor.abort();
+        if let Some(pgid) = self.group.take() {
+            forget_group(pgid);
+            // SAFETY: kill(2) on the process group created at spawn; no wait is possible in
+            // a destructor, so KILL at once.
+            unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        }
     }
 }
 

@@ -1,0 +1,42 @@
+//! SIGINT and SIGTERM during `run`: the first stops the run (the running scenarios end at
+//! once, the reports are written, every started device is stopped), a second exits at once.
+
+use super::exit::{EXIT_SIGINT, EXIT_SIGTERM};
+use crate::engine::interrupt::Interrupt;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::Arc;
+
+/// Which signal stopped the run (0: none).
+static RECEIVED: AtomicI32 = AtomicI32::new(0);
+
+/// Listens on its own thread for the life of the process.
+pub(super) fn watch(interrupt: Arc<Interrupt>) {
+    let spawned = std::thread::Builder::new().name("signals".into()).spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+        rt.block_on(async move {
+            use tokio::signal::unix::{signal, SignalKind};
+            let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else { return };
+            loop {
+                let (name, code) = tokio::select! {
+                    _ = int.recv() => ("SIGINT", EXIT_SIGINT),
+                    _ = term.recv() => ("SIGTERM", EXIT_SIGTERM),
+                };
+                if RECEIVED.swap(code, Ordering::SeqCst) != 0 {
+                    eprintln!("{name} again: exiting now; reports are not written");
+                    crate::targets::exec::kill_started_groups();
+                    std::process::exit(code);
+                }
+                eprintln!("{name}: stopping the run and writing the reports (a second signal exits at once)");
+                interrupt.raise(name);
+            }
+        });
+    });
+    if let Err(e) = spawned {
+        tracing::warn!("cannot watch for signals: {e}");
+    }
+}
+
+/// The exit code for a run a signal stopped, if one did.
+pub(super) fn exit_code() -> Option<i32> {
+    Some(RECEIVED.load(Ordering::SeqCst)).filter(|c| *c != 0)
+}
