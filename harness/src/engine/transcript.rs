@@ -26,17 +26,17 @@ pub enum TranscriptEvent {
     Note { text: String },
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TranscriptEntry {
     /// Time since the scenario started, on the scenario clock.
-    #[serde(serialize_with = "super::verdict::ser_secs")]
+    #[serde(serialize_with = "super::verdict::ser_secs", deserialize_with = "super::verdict::de_secs")]
     pub at: Duration,
     #[serde(flatten)]
     pub event: TranscriptEvent,
 }
 
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Transcript {
     pub entries: Vec<TranscriptEntry>,
 }
