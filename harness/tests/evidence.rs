@@ -63,6 +63,9 @@ fn run_json_and_junit_carry_the_run_metadata_with_secrets_redacted() {
     let files = meta["scenario_files"].as_object().unwrap();
     assert!(files.keys().any(|k| k.ends_with("malformed-json.yaml")), "{files:?}");
     assert!(files.values().all(|h| h.as_str().unwrap().starts_with("sha1:") && h.as_str().unwrap().len() == 45));
+    let sources = meta["scenario_sources"].as_object().unwrap();
+    let (path, text) = sources.iter().find(|(k, _)| k.ends_with("malformed-json.yaml")).unwrap();
+    assert_eq!(text.as_str().unwrap(), std::fs::read_to_string(repo().join(path)).unwrap());
     let everything = std::fs::read_to_string(dir.join("run.json")).unwrap() + &std::fs::read_to_string(dir.join("junit.xml")).unwrap();
     assert!(!everything.contains("meta-secret-no-1"));
     let xml = std::fs::read_to_string(dir.join("junit.xml")).unwrap();

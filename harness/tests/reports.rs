@@ -437,7 +437,7 @@ fn reports_write_nothing_that_is_not_in_the_results() {
     known.extend(words("opened from closed by harness code abandoned no close note line"));
     // The run metadata: the run's provenance (its fields, and the JUnit properties naming them).
     known.extend(words("meta harness_version git_commit started_at finished_at command_line targets catalog_version \
-        scenario_files hwconform properties property value"));
+        scenario_files scenario_sources hwconform properties property value"));
 
     let doc = roxmltree::Document::parse(&reports.junit).unwrap();
     let mut junit_text = String::new();
@@ -466,7 +466,7 @@ fn reports_write_nothing_that_is_not_in_the_results() {
     for (k, val) in meta.as_object().unwrap() {
         match k.as_str() {
             "started_at" | "finished_at" => assert!(val.as_str().unwrap().ends_with('Z'), "{k}: {val}"),
-            "command_line" | "targets" | "scenario_files" => assert!(val.as_array().is_some_and(|a| a.is_empty()) || val.as_object().is_some_and(|o| o.is_empty()), "{k}: {val}"),
+            "command_line" | "targets" | "scenario_files" | "scenario_sources" => assert!(val.as_array().is_some_and(|a| a.is_empty()) || val.as_object().is_some_and(|o| o.is_empty()), "{k}: {val}"),
             _ => assert_eq!(val, "", "{k}"),
         }
     }

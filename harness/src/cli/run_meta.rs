@@ -47,7 +47,9 @@ pub fn run_meta(argv: &[String], fleet: &Fleet, cloud: &str, device: &str, scena
     let device = if device.starts_with("exec:") { format!("exec:{REDACTED}") } else { device.to_string() };
     meta.targets.insert("device".into(), device);
     for s in scenarios {
-        meta.scenario_files.insert(s.source.path.display().to_string(), sha1_of(s.source.text.as_bytes()));
+        let path = s.source.path.display().to_string();
+        meta.scenario_files.insert(path.clone(), sha1_of(s.source.text.as_bytes()));
+        meta.scenario_sources.insert(path, s.source.text.clone());
     }
     meta
 }

@@ -40,7 +40,8 @@
 //!   `--control-token` and every known credential replaced by `<redacted>`; `targets` the
 //!   `--cloud`/`--device` choices (the device one redacted like the argv); `catalog_version`
 //!   the SHA-1 of the protocol catalog the run was judged with (the catalog carries no
-//!   version number); `scenario_files` the SHA-1 of each scenario file that ran, by path.
+//!   version number); `scenario_files` the SHA-1 of each scenario file that ran, by path,
+//!   and `scenario_sources` its text.
 //!   `hwconform diff` ignores all of `meta`.
 //! - `ics` (after `meta`, only when the run had a device target and an implementation
 //!   conformance statement for it): `{ "vendor", "model", "firmware_version",
@@ -95,6 +96,9 @@ pub struct RunMeta {
     pub targets: BTreeMap<String, String>,
     pub catalog_version: String,
     pub scenario_files: BTreeMap<String, String>,
+    /// The text of each scenario file that ran, by path: the evidence says what was asked.
+    #[serde(default)]
+    pub scenario_sources: BTreeMap<String, String>,
 }
 
 /// The commit the harness was built from (build.rs), `unknown` outside a git checkout.
