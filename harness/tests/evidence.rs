@@ -181,3 +181,23 @@ fn an_unwritable_reports_directory_is_a_usage_error_before_any_scenario_runs() {
     assert!(!stdout.contains("pass"), "nothing ran: {stdout}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_committed_run_schema_is_current_and_a_real_run_validates_against_it() {
+    let committed = std::fs::read_to_string(repo().join("schemas/run.schema.json")).expect("schemas/run.schema.json is committed");
+    let out = hwconform(&["schema", "run"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), committed, "regenerate with `hwconform schema run > schemas/run.schema.json`");
+    let schema: serde_json::Value = serde_json::from_str(&committed).unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
+    let dir = temp_dir("schema");
+    run(&dir, &["--report", "json"]);
+    let instance = json(&dir.join("run.json"));
+    let errors: Vec<String> = validator.iter_errors(&instance).map(|e| format!("{} at {}", e, e.instance_path)).collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    // And it is not vacuous: a verdict it does not know is refused.
+    let mut bad = instance.clone();
+    bad["scenarios"][0]["verdict"] = "maybe".into();
+    assert!(!validator.is_valid(&bad));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -22,6 +22,7 @@ pub mod report;
 pub mod report_error;
 pub mod run;
 pub mod run_meta;
+pub mod schema;
 
 pub use exit::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 pub use list::selected;
@@ -65,6 +66,8 @@ pub enum Command {
     Ics(ics::IcsArgs),
     /// Rebuild reports from a run.json, or merge the run.json files of a partitioned run.
     Report(report::ReportArgs),
+    /// Print the JSON Schema of a document: `run` (run.json) or `scenario`.
+    Schema(schema::SchemaArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -240,6 +243,7 @@ pub fn main() -> i32 {
         Command::Explore(args) => explore::cli_explore(args),
         Command::Ics(args) => ics::cli_ics(args),
         Command::Report(args) => report::cli_report(args),
+        Command::Schema(args) => schema::cli_schema(args),
     }
 }
 

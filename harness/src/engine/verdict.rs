@@ -10,7 +10,7 @@ use std::time::Duration;
 
 /// Why a scenario failed or errored: the message, where in the file, and for a mismatch what
 /// was expected and what arrived (secrets redacted).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Failure {
     pub message: String,
     /// The rule (obligation id) broken, when a rule check failed.
@@ -36,7 +36,7 @@ impl Failure {
 
 /// A scenario's verdict. Precedence when several apply (TTCN-3): fail over inconclusive over
 /// warn over pass; a harness fault is `error`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "verdict", rename_all = "snake_case")]
 pub enum Verdict {
     Pass,
@@ -85,7 +85,7 @@ impl Verdict {
 
 /// What an always-on rule saw, wherever it happened: recorded without ending the scenario,
 /// so one deviation does not hide the others.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Finding {
     /// The obligation id.
     pub rule: String,
@@ -100,7 +100,7 @@ pub struct Finding {
 
 /// One obligation's verdict in one scenario: the ids the scenario cites, judged by its steps,
 /// and every rule an always-on monitor saw broken.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Skip,
@@ -140,7 +140,7 @@ impl Outcome {
 }
 
 /// Everything a reporter needs about one scenario.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ScenarioResult {
     pub id: String,
     pub title: String,
@@ -158,15 +158,17 @@ pub struct ScenarioResult {
     pub obligations: BTreeMap<String, Outcome>,
     /// Wall-clock time the scenario took.
     #[serde(serialize_with = "ser_secs", deserialize_with = "de_secs")]
+    #[schemars(with = "f64")]
     pub wall_time: Duration,
     /// Time on the scenario clock (virtual for in-process targets).
     #[serde(serialize_with = "ser_secs", deserialize_with = "de_secs")]
+    #[schemars(with = "f64")]
     pub scenario_time: Duration,
     pub transcript: Transcript,
 }
 
 /// Totals of a run.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RunSummary {
     pub passed: usize,
     pub failed: usize,
@@ -179,6 +181,7 @@ pub struct RunSummary {
     /// Scenarios left to the lab (not observable on the wire).
     pub manual: usize,
     #[serde(serialize_with = "ser_secs", deserialize_with = "de_secs")]
+    #[schemars(with = "f64")]
     pub wall_time: Duration,
 }
 

@@ -72,7 +72,7 @@ pub const JSON_FORMAT_VERSION: u32 = 1;
 
 /// The run as every report sees it (see the [module docs](self)): built once after judging,
 /// written as run.json and read back from it.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RunReport {
     pub version: u32,
     #[serde(default)]
@@ -86,7 +86,7 @@ pub struct RunReport {
 }
 
 /// Where the evidence came from: which harness, when, how it was invoked, against what.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RunMeta {
     pub harness_version: String,
     pub git_commit: String,
