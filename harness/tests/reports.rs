@@ -310,7 +310,7 @@ fn json_matches_the_model() {
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
 
     let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
-    assert_eq!(keys, ["version", "target", "summary", "scenarios"]);
+    assert_eq!(keys, ["version", "target", "meta", "summary", "scenarios"]);
     assert_eq!(v["version"], JSON_FORMAT_VERSION);
     assert_eq!(v["target"], "mock");
     assert_eq!(v["summary"], serde_json::json!({"passed": 2, "failed": 1, "inconclusive": 0, "warned": 0, "errored": 1, "skipped": 1, "manual": 0, "wall_time": 1.23}));
@@ -338,7 +338,13 @@ fn json_matches_the_model() {
     reversed.reverse();
     let path2 = dir.0.join("reports/run2.json");
     feed(&mut JsonReporter::new(&path2), &events(&reversed));
-    assert_eq!(std::fs::read_to_string(&path2).unwrap(), text);
+    // Only the run's clock times (meta) may differ.
+    let without_meta = |t: &str| {
+        let mut v: serde_json::Value = serde_json::from_str(t).unwrap();
+        v.as_object_mut().unwrap().remove("meta");
+        serde_json::to_string_pretty(&v).unwrap()
+    };
+    assert_eq!(without_meta(&std::fs::read_to_string(&path2).unwrap()), without_meta(&text));
 }
 
 // ---------------------------------------------------------------- secrets and provenance
@@ -430,6 +436,9 @@ fn reports_write_nothing_that_is_not_in_the_results() {
         system out xml version encoding utf cdata type message mock manual";
     known.extend(words(vocabulary));
     known.extend(words("opened from closed by harness code abandoned no close note line"));
+    // The run metadata: the run's provenance (its fields, and the JUnit properties naming them).
+    known.extend(words("meta harness_version git_commit started_at finished_at command_line targets catalog_version \
+        scenario_files scenario_sources hwconform properties property value"));
 
     let doc = roxmltree::Document::parse(&reports.junit).unwrap();
     let mut junit_text = String::new();
@@ -452,7 +461,16 @@ fn reports_write_nothing_that_is_not_in_the_results() {
         assert!(unknown.is_empty(), "{name} writes words not in the results: {unknown:?}");
     }
     // The JSON is exactly the results and the run's header, nothing more.
-    let v: serde_json::Value = serde_json::from_str(&reports.json).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&reports.json).unwrap();
+    // The metadata of a reporter fed events alone: only the times it saw the run start and end.
+    let meta = v.as_object_mut().unwrap().remove("meta").expect("run.json has meta");
+    for (k, val) in meta.as_object().unwrap() {
+        match k.as_str() {
+            "started_at" | "finished_at" => assert!(val.as_str().unwrap().ends_with('Z'), "{k}: {val}"),
+            "command_line" | "targets" | "scenario_files" | "scenario_sources" => assert!(val.as_array().is_some_and(|a| a.is_empty()) || val.as_object().is_some_and(|o| o.is_empty()), "{k}: {val}"),
+            _ => assert_eq!(val, "", "{k}"),
+        }
+    }
     let mut sorted = results.clone();
     sorted.sort_by(|a, b| a.id.cmp(&b.id));
     assert_eq!(

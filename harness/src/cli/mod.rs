@@ -17,8 +17,12 @@ pub mod golden;
 pub mod ics;
 pub mod list;
 pub mod mock;
+pub mod partition;
+pub mod report;
 pub mod report_error;
 pub mod run;
+pub mod run_meta;
+pub mod schema;
 mod signals;
 
 pub use exit::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
@@ -64,6 +68,10 @@ pub enum Command {
     Explore(explore::ExploreArgs),
     /// Implementation conformance statements: print the template, check a file.
     Ics(ics::IcsArgs),
+    /// Rebuild reports from a run.json, or merge the run.json files of a partitioned run.
+    Report(report::ReportArgs),
+    /// Print the JSON Schema of a document: `run` (run.json) or `scenario`.
+    Schema(schema::SchemaArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -144,9 +152,17 @@ pub struct RunArgs {
     /// says; against a real target at least the deadline plus 30 s.
     #[arg(long, value_parser = duration_arg, default_value = "60s", value_name = "DURATION")]
     pub wall_budget: Duration,
-    /// Where reports go: DIR/junit.xml and DIR/run.json.
+    /// Where reports go: DIR/junit.xml and DIR/run.json (checked writable before the run).
     #[arg(long, default_value = "reports", value_name = "DIR")]
     pub reports: PathBuf,
+    /// The reports to write, comma-separated (default: all).
+    #[arg(long = "report", value_enum, value_delimiter = ',', value_name = "FORMAT[,FORMAT...]")]
+    pub report: Vec<crate::report::ReportFormat>,
+    /// Run one shard of the selected scenarios: `count:K/N` (every N-th in id order, from the
+    /// K-th) or `hash:K/N` (by a stable hash of the id); merge the shards' run.json files
+    /// with `hwconform report merge`.
+    #[arg(long, value_name = "count:K/N|hash:K/N")]
+    pub partition: Option<partition::Partition>,
     /// Print every scenario's transcript, not only failures'.
     #[arg(long, short = 'v')]
     pub verbose: bool,
@@ -239,6 +255,8 @@ pub fn main() -> i32 {
         Command::Diff(args) => diff::cli_diff(args),
         Command::Explore(args) => explore::cli_explore(args),
         Command::Ics(args) => ics::cli_ics(args),
+        Command::Report(args) => report::cli_report(args),
+        Command::Schema(args) => schema::cli_schema(args),
     }
 }
 

@@ -10,7 +10,7 @@ use crate::engine::runner::{RunConfig, RunError, Runner};
 use crate::targets::mock_cloud::MockCloudTarget;
 use crate::targets::{CloudChoice, DeviceChoice};
 use crate::profile::CloudTimings;
-use crate::report::{JsonReporter, JunitReporter, MultiReporter, Reporter, TerminalOptions, TerminalReporter};
+use crate::report::{check_writable, FileReports, MultiReporter, ReportFormat, Reporter, TerminalOptions, TerminalReporter};
 use crate::scenario::Scenario;
 use crate::wire::transport::Endpoint;
 use std::io::IsTerminal;
@@ -41,6 +41,16 @@ pub(super) fn run(args: RunArgs) -> i32 {
     if scenarios.is_empty() {
         return usage(format!("no scenario matches (paths {:?}, {})", args.paths, super::list::describe(&args.filter)));
     }
+    let scenarios = match args.partition {
+        Some(p) => p.select(scenarios, |s| s.id.value.as_str()),
+        None => scenarios,
+    };
+    let formats = if args.report.is_empty() { ReportFormat::ALL.to_vec() } else { args.report.clone() };
+    if formats.iter().any(|f| f.file_name().is_some()) {
+        if let Err(e) = check_writable(&args.reports) {
+            return report_error::usage_error(&e);
+        }
+    }
     let fleet = match fleet(&args.fleet, &args.identities) {
         Ok(f) => f,
         Err(e) => return report_error::usage_error(&e),
@@ -64,6 +74,8 @@ pub(super) fn run(args: RunArgs) -> i32 {
             );
         }
     }
+    let argv: Vec<String> = std::env::args().collect();
+    let meta = super::run_meta::run_meta(&argv, &fleet, &args.cloud, &args.device, &scenarios);
     let profile = crate::profile::default_profile();
     let ics = match super::ics::for_run(args.ics.as_deref(), device.as_ref(), &fleet, &*profile) {
         Ok(i) => i,
@@ -95,11 +107,11 @@ pub(super) fn run(args: RunArgs) -> i32 {
     }
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let options = TerminalOptions { verbose: args.verbose, color, requirements: args.requirements };
-    let mut reporters = MultiReporter::new(vec![
-        Box::new(TerminalReporter::new(std::io::stdout(), options)) as Box<dyn Reporter>,
-        Box::new(JunitReporter::new(args.reports.join("junit.xml"))),
-        Box::new(JsonReporter::new(args.reports.join("run.json"))),
-    ]);
+    let mut reporters = MultiReporter::default();
+    if formats.contains(&ReportFormat::Terminal) {
+        reporters.push(Box::new(TerminalReporter::new(std::io::stdout(), options)) as Box<dyn Reporter>);
+    }
+    reporters.push(Box::new(FileReports::new(&args.reports, &formats, meta)));
     super::signals::watch(config.interrupt.clone());
     let mut report_error = None;
     let outcome = Runner::new(config).run(&scenarios, |event| {

@@ -181,6 +181,10 @@ impl Runner {
                         false => fixed[i].clone(),
                     };
                     let result = self.run_one(sc, i, identities);
+                    // Before the next pick, so that with one job nothing starts after it.
+                    if self.config.fail_fast && result.verdict.is_bad() {
+                        stop.store(true, Ordering::SeqCst);
+                    }
                     if tx.send((i, result)).is_err() {
                         break;
                     }
@@ -199,7 +203,6 @@ impl Runner {
             for (i, result) in rx {
                 if self.config.fail_fast && result.verdict.is_bad() && first_bad.is_none() {
                     first_bad = Some(format!("`{}` ({})", result.id, result.verdict.name()));
-                    stop.store(true, Ordering::SeqCst);
                 }
                 done[i] = true;
                 emit(result, &mut summary);

@@ -9,7 +9,7 @@ pub use crate::wire::{close_text, Party};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum TranscriptEvent {
     /// A connection opened (`local` is the harness side's address as the target sees it).
@@ -26,17 +26,18 @@ pub enum TranscriptEvent {
     Note { text: String },
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TranscriptEntry {
     /// Time since the scenario started, on the scenario clock.
-    #[serde(serialize_with = "super::verdict::ser_secs")]
+    #[serde(serialize_with = "super::verdict::ser_secs", deserialize_with = "super::verdict::de_secs")]
+    #[schemars(with = "f64")]
     pub at: Duration,
     #[serde(flatten)]
     pub event: TranscriptEvent,
 }
 
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Transcript {
     pub entries: Vec<TranscriptEntry>,
 }

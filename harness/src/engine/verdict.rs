@@ -4,13 +4,13 @@ use super::transcript::Transcript;
 pub use crate::profile::Severity;
 use crate::scenario::Role;
 use std::collections::BTreeMap;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::Duration;
 
 /// Why a scenario failed or errored: the message, where in the file, and for a mismatch what
 /// was expected and what arrived (secrets redacted).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Failure {
     pub message: String,
     /// The rule (obligation id) broken, when a rule check failed.
@@ -36,7 +36,7 @@ impl Failure {
 
 /// A scenario's verdict. Precedence when several apply (TTCN-3): fail over inconclusive over
 /// warn over pass; a harness fault is `error`.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "verdict", rename_all = "snake_case")]
 pub enum Verdict {
     Pass,
@@ -85,7 +85,7 @@ impl Verdict {
 
 /// What an always-on rule saw, wherever it happened: recorded without ending the scenario,
 /// so one deviation does not hide the others.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Finding {
     /// The obligation id.
     pub rule: String,
@@ -100,7 +100,7 @@ pub struct Finding {
 
 /// One obligation's verdict in one scenario: the ids the scenario cites, judged by its steps,
 /// and every rule an always-on monitor saw broken.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Skip,
@@ -140,7 +140,7 @@ impl Outcome {
 }
 
 /// Everything a reporter needs about one scenario.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ScenarioResult {
     pub id: String,
     pub title: String,
@@ -151,22 +151,24 @@ pub struct ScenarioResult {
     #[serde(flatten)]
     pub verdict: Verdict,
     /// What the always-on rules saw, failures and warnings, in order.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<Finding>,
     /// Each obligation's own verdict here: the cited ids as the steps judged them, and every
     /// rule a finding names (a broken rule fails that rule, not the ids cited beside it).
     pub obligations: BTreeMap<String, Outcome>,
     /// Wall-clock time the scenario took.
-    #[serde(serialize_with = "ser_secs")]
+    #[serde(serialize_with = "ser_secs", deserialize_with = "de_secs")]
+    #[schemars(with = "f64")]
     pub wall_time: Duration,
     /// Time on the scenario clock (virtual for in-process targets).
-    #[serde(serialize_with = "ser_secs")]
+    #[serde(serialize_with = "ser_secs", deserialize_with = "de_secs")]
+    #[schemars(with = "f64")]
     pub scenario_time: Duration,
     pub transcript: Transcript,
 }
 
 /// Totals of a run.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RunSummary {
     pub passed: usize,
     pub failed: usize,
@@ -178,7 +180,8 @@ pub struct RunSummary {
     pub skipped: usize,
     /// Scenarios left to the lab (not observable on the wire).
     pub manual: usize,
-    #[serde(serialize_with = "ser_secs")]
+    #[serde(serialize_with = "ser_secs", deserialize_with = "de_secs")]
+    #[schemars(with = "f64")]
     pub wall_time: Duration,
 }
 
@@ -206,6 +209,17 @@ impl RunSummary {
 /// Durations in reports: seconds with millisecond precision.
 pub(crate) fn ser_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64((d.as_secs_f64() * 1000.0).round() / 1000.0)
+}
+
+/// Durations read back from a report (the inverse of [`ser_secs`]).
+pub(crate) fn de_secs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    // Written to the millisecond: read back as whole milliseconds, so a re-written report
+    // has the same numbers (0.012 s as f64 is a hair under 12 ms).
+    let secs = f64::deserialize(d)?;
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(serde::de::Error::custom(format!("a duration in seconds, not {secs}")));
+    }
+    Ok(Duration::from_millis((secs * 1000.0).round() as u64))
 }
 
 /// How many findings a scenario keeps: the first ones say what went wrong, and a flooding

@@ -15,13 +15,13 @@ pub use load::{load_file, load_str, IcsError};
 pub use template::template;
 
 use crate::profile::Feature;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
 /// How the device gets its per-device SecretNo.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum Provisioning {
     /// Flashed with its own SecretNo at the factory: it registers with it from the start.
     #[serde(rename = "per-device")]
@@ -161,7 +161,7 @@ impl Ics {
 }
 
 /// The statement as reports carry it (run.json's `ics`, JUnit properties, the banner).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct IcsSummary {
     pub vendor: String,
     pub model: String,

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 pub const MAX_RECORDED_TEXT: usize = 16 * 1024;
 
 /// A frame as recorded.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Frame {
     /// A text frame that parsed as JSON (secrets redacted).

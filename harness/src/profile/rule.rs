@@ -16,7 +16,7 @@ pub struct Violation {
 /// How binding the broken text is. The reference says most statements are MUSTs, but a
 /// deviation from a documented *example* (a field order, an absent `body`), a SHOULD or a MAY
 /// allows other conformant choices: it is reported, and never fails a target.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// Shown, listed apart, and leaves the verdict alone.

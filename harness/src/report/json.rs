@@ -8,6 +8,10 @@
 //! {
 //!   "version": 1,
 //!   "target": "mock",
+//!   "meta": { "harness_version": "0.1.0", "git_commit": "5996beb", "started_at": "2026-12-02T13:00:00Z",
+//!             "finished_at": "2026-12-02T13:00:02Z", "command_line": ["hwconform", "run", "--identity", "<redacted>"],
+//!             "targets": { "cloud": "mock", "device": "sim" }, "catalog_version": "sha1:…",
+//!             "scenario_files": { "scenarios/cloud/lifecycle/register.yaml": "sha1:…" } },
 //!   "summary": { "passed": 12, "failed": 1, "errored": 0, "skipped": 2, "wall_time": 1.23 },
 //!   "scenarios": [
 //!     {
@@ -29,7 +33,17 @@
 //! - `version` changes only when a field is removed or changes meaning; new fields may be
 //!   added within a version.
 //! - `target` is the target name from `RunStarted` (empty if the run never started).
-//! - `ics` (after `target`, only when the run had a device target and an implementation
+//! - `meta` (added within version 1; absent from older files): where the evidence came from.
+//!   `harness_version` is the crate version, `git_commit` the short commit it was built from
+//!   (`unknown` outside a git checkout); `started_at`/`finished_at` are RFC 3339 UTC, to the
+//!   second; `command_line` is the argv with the values of `--identity`, `--device` and
+//!   `--control-token` and every known credential replaced by `<redacted>`; `targets` the
+//!   `--cloud`/`--device` choices (the device one redacted like the argv); `catalog_version`
+//!   the SHA-1 of the protocol catalog the run was judged with (the catalog carries no
+//!   version number); `scenario_files` the SHA-1 of each scenario file that ran, by path,
+//!   and `scenario_sources` its text.
+//!   `hwconform diff` ignores all of `meta`.
+//! - `ics` (after `meta`, only when the run had a device target and an implementation
 //!   conformance statement for it): `{ "vendor", "model", "firmware_version",
 //!   "provisioning": "per-device" | "seed" | null, "features": { "door": true, ... } }`.
 //! - `summary` is the engine's [`RunSummary`](crate::engine::RunSummary); `scenarios` are
@@ -39,37 +53,88 @@
 //!   [`Failure`](crate::engine::Failure) fields beside it (`message`, `rule`, `step`,
 //!   `step_kind`, `line`, `col`, `expected`, `actual`; `null` when unknown); a skip adds
 //!   `reason`.
-//! - Durations are seconds as numbers, rounded to the millisecond. The file holds no
-//!   timestamps, hostnames or absolute clock readings; `wall_time` fields are the only values
-//!   that vary between identical runs, and a diff should ignore them.
+//! - Durations are seconds as numbers, rounded to the millisecond. Outside `meta` the file
+//!   holds no timestamps, hostnames or absolute clock readings; `wall_time` fields and `meta`
+//!   are the only values that vary between identical runs, and a diff ignores them.
+//! - The file reads back into a [`RunReport`] (`RunReport::parse`): every other format is
+//!   rendered from that one model, so a report can be rebuilt from run.json.
 //! - Transcript frames are stored with secrets already redacted (`"<redacted>"`).
 
 use super::sink::{write_file, ReportError, Reporter};
 use crate::engine::{RunEvent, RunSummary, ScenarioResult};
 use crate::ics::IcsSummary;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// The version written in the `version` field.
 pub const JSON_FORMAT_VERSION: u32 = 1;
 
-/// The document written to the file (see the [module docs](self)).
-#[derive(Serialize)]
-pub struct RunReport<'a> {
+/// The run as every report sees it (see the [module docs](self)): built once after judging,
+/// written as run.json and read back from it.
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct RunReport {
     pub version: u32,
-    pub target: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ics: Option<&'a IcsSummary>,
-    pub summary: &'a RunSummary,
-    pub scenarios: Vec<&'a ScenarioResult>,
+    #[serde(default)]
+    pub target: String,
+    #[serde(default)]
+    pub meta: RunMeta,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ics: Option<IcsSummary>,
+    pub summary: RunSummary,
+    pub scenarios: Vec<ScenarioResult>,
 }
 
-impl<'a> RunReport<'a> {
+/// Where the evidence came from: which harness, when, how it was invoked, against what.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct RunMeta {
+    pub harness_version: String,
+    pub git_commit: String,
+    pub started_at: String,
+    pub finished_at: String,
+    pub command_line: Vec<String>,
+    pub targets: BTreeMap<String, String>,
+    pub catalog_version: String,
+    pub scenario_files: BTreeMap<String, String>,
+    /// The text of each scenario file that ran, by path: the evidence says what was asked.
+    #[serde(default)]
+    pub scenario_sources: BTreeMap<String, String>,
+}
+
+/// The commit the harness was built from (build.rs), `unknown` outside a git checkout.
+pub const GIT_COMMIT: &str = env!("HWCONFORM_GIT_COMMIT");
+
+impl RunMeta {
+    /// The metadata every run has: this harness's version and commit, and the catalog's hash.
+    /// The CLI adds the command line, targets and scenario files.
+    pub fn of_this_harness() -> RunMeta {
+        RunMeta {
+            harness_version: env!("CARGO_PKG_VERSION").to_string(),
+            git_commit: GIT_COMMIT.to_string(),
+            catalog_version: sha1_of(crate::profile::wecom::catalog::CATALOG_JSON.as_bytes()),
+            ..RunMeta::default()
+        }
+    }
+}
+
+/// `sha1:<hex>` of some bytes, as `meta` writes hashes.
+pub fn sha1_of(bytes: &[u8]) -> String {
+    use sha1::Digest;
+    format!("sha1:{}", hex::encode(sha1::Sha1::digest(bytes)))
+}
+
+/// Now, as `meta` writes times: RFC 3339 UTC to the second (the JUnit timestamp is the same
+/// instant, so a rebuilt JUnit file is byte-identical).
+pub fn now_rfc3339() -> String {
+    let now = time::OffsetDateTime::now_utc().replace_nanosecond(0).unwrap_or_else(|_| time::OffsetDateTime::now_utc());
+    now.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
+impl RunReport {
     /// The document for a run, scenarios sorted by id.
-    pub fn new(target: &'a str, summary: &'a RunSummary, results: &'a [ScenarioResult]) -> RunReport<'a> {
-        let mut scenarios: Vec<&ScenarioResult> = results.iter().collect();
+    pub fn new(target: impl Into<String>, summary: RunSummary, mut scenarios: Vec<ScenarioResult>) -> RunReport {
         scenarios.sort_by(|a, b| a.id.cmp(&b.id));
-        RunReport { version: JSON_FORMAT_VERSION, target, ics: None, summary, scenarios }
+        RunReport { version: JSON_FORMAT_VERSION, target: target.into(), meta: RunMeta::default(), ics: None, summary, scenarios }
     }
 
     /// The document as pretty JSON with a final newline.
@@ -78,21 +143,73 @@ impl<'a> RunReport<'a> {
         s.push('\n');
         Ok(s)
     }
+
+    /// A document read back from run.json text.
+    pub fn parse(text: &str) -> Result<RunReport, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+}
+
+/// Collects the run's events into a [`RunReport`]: the one model every file report renders.
+#[derive(Default)]
+pub struct Collector {
+    target: String,
+    ics: Option<IcsSummary>,
+    meta: RunMeta,
+    results: Vec<ScenarioResult>,
+}
+
+impl Collector {
+    pub fn new(meta: RunMeta) -> Collector {
+        Collector { meta, ..Collector::default() }
+    }
+
+    /// Takes in one event; returns the finished document on `RunFinished`.
+    pub fn on_event(&mut self, event: &RunEvent) -> Option<RunReport> {
+        match event {
+            RunEvent::RunStarted { scenarios, target, ics } => {
+                self.target = target.clone();
+                self.ics = ics.clone();
+                self.results = Vec::with_capacity(*scenarios);
+                if self.meta.started_at.is_empty() {
+                    self.meta.started_at = now_rfc3339();
+                }
+                None
+            }
+            // Notices are for the person at the terminal; the report has the target.
+            RunEvent::Notice { text: _ } | RunEvent::ScenarioStarted { id: _ } => None,
+            RunEvent::ScenarioFinished(result) => {
+                self.results.push((**result).clone());
+                None
+            }
+            RunEvent::RunFinished(summary) => {
+                let mut meta = self.meta.clone();
+                if meta.finished_at.is_empty() {
+                    meta.finished_at = now_rfc3339();
+                }
+                Some(RunReport { meta, ics: self.ics.clone(), ..RunReport::new(self.target.clone(), summary.clone(), self.results.clone()) })
+            }
+        }
+    }
+}
+
+/// Writes a report as run.json.
+pub fn write_json(report: &RunReport, path: &std::path::Path) -> Result<(), ReportError> {
+    let json = report.to_json().map_err(|source| ReportError::Json { path: path.to_path_buf(), source })?;
+    write_file(path, json.as_bytes())
 }
 
 /// Collects results and writes the JSON report on `RunFinished`.
 pub struct JsonReporter {
     path: PathBuf,
-    target: String,
-    ics: Option<IcsSummary>,
-    results: Vec<ScenarioResult>,
+    collector: Collector,
 }
 
 impl JsonReporter {
     /// A reporter that will write to `path` (the CLI passes `reports/run.json`); parent
     /// directories are created when the file is written.
     pub fn new(path: impl Into<PathBuf>) -> JsonReporter {
-        JsonReporter { path: path.into(), target: String::new(), ics: None, results: Vec::new() }
+        JsonReporter { path: path.into(), collector: Collector::default() }
     }
 
     pub fn path(&self) -> &std::path::Path {
@@ -102,23 +219,9 @@ impl JsonReporter {
 
 impl Reporter for JsonReporter {
     fn on_event(&mut self, event: &RunEvent) -> Result<(), ReportError> {
-        match event {
-            RunEvent::RunStarted { scenarios, target, ics } => {
-                self.target = target.clone();
-                self.ics = ics.clone();
-                self.results = Vec::with_capacity(*scenarios);
-            }
-            // Notices are for the person at the terminal; the report has the target.
-            RunEvent::Notice { text: _ } | RunEvent::ScenarioStarted { id: _ } => {}
-            RunEvent::ScenarioFinished(result) => self.results.push((**result).clone()),
-            RunEvent::RunFinished(summary) => {
-                let report = RunReport { ics: self.ics.as_ref(), ..RunReport::new(&self.target, summary, &self.results) };
-                let json = report
-                    .to_json()
-                    .map_err(|source| ReportError::Json { path: self.path.clone(), source })?;
-                write_file(&self.path, json.as_bytes())?;
-            }
+        match self.collector.on_event(event) {
+            Some(report) => write_json(&report, &self.path),
+            None => Ok(()),
         }
-        Ok(())
     }
 }

@@ -17,8 +17,13 @@
 //!   one-line message (parsers collapse newlines in attributes);
 //! - `<system-out>` = the requirements, a warning, the manual instructions (`check by hand:`),
 //!   every finding and the rendered transcript;
-//! - when the run has an implementation conformance statement, the `device-target` suite
-//!   opens with `<properties>`: `ics.vendor`, `ics.model`, `ics.firmware_version`,
+//! - every suite opens with `<properties>` of the run metadata (see [`super::json`]):
+//!   `hwconform.version`, `hwconform.git_commit`, `hwconform.started_at`,
+//!   `hwconform.finished_at`, `hwconform.command_line` (redacted), `hwconform.catalog_version`
+//!   and one `hwconform.target.<side>` per target; `timestamp` is `meta.started_at`, so the
+//!   file is a pure function of run.json;
+//! - when the run has an implementation conformance statement, the `device-target` suite's
+//!   properties go on with `ics.vendor`, `ics.model`, `ics.firmware_version`,
 //!   `ics.provisioning` and one `ics.features.<name>` (`true`/`false`) per feature.
 //!
 //! Text is copied from the results only; characters XML 1.0 cannot carry become U+FFFD.
@@ -26,6 +31,7 @@
 use super::sink::{write_file, ReportError, Reporter};
 use super::terminal::{finding_line, location, render_transcript};
 use crate::engine::transcript::render_entry;
+use super::json::{Collector, RunMeta, RunReport};
 use crate::engine::{Failure, RunEvent, ScenarioResult, Verdict};
 use crate::ics::IcsSummary;
 use crate::scenario::Role;
@@ -39,16 +45,14 @@ const LAST_FRAMES: usize = 6;
 /// Collects results and writes the JUnit XML file on `RunFinished`.
 pub struct JunitReporter {
     path: PathBuf,
-    started: Option<OffsetDateTime>,
-    results: Vec<ScenarioResult>,
-    ics: Option<IcsSummary>,
+    collector: Collector,
 }
 
 impl JunitReporter {
     /// A reporter that will write to `path` (the CLI passes `reports/junit.xml`); parent
     /// directories are created when the file is written.
     pub fn new(path: impl Into<PathBuf>) -> JunitReporter {
-        JunitReporter { path: path.into(), started: None, results: Vec::new(), ics: None }
+        JunitReporter { path: path.into(), collector: Collector::default() }
     }
 
     pub fn path(&self) -> &std::path::Path {
@@ -58,34 +62,62 @@ impl JunitReporter {
 
 impl Reporter for JunitReporter {
     fn on_event(&mut self, event: &RunEvent) -> Result<(), ReportError> {
-        match event {
-            RunEvent::RunStarted { scenarios, target: _, ics } => {
-                self.ics = ics.clone();
-                self.started = Some(OffsetDateTime::now_utc());
-                self.results = Vec::with_capacity(*scenarios);
-            }
-            RunEvent::Notice { text: _ } | RunEvent::ScenarioStarted { id: _ } => {}
-            RunEvent::ScenarioFinished(result) => self.results.push((**result).clone()),
-            RunEvent::RunFinished(_summary) => {
-                // The totals are recomputed per suite by junit-report from the test cases.
-                let report = build_report(&self.results, self.started);
-                let mut xml = Vec::new();
-                report
-                    .write_xml(&mut xml)
-                    .map_err(|source| ReportError::Xml { path: self.path.clone(), source })?;
-                xml.push(b'\n');
-                for role in [Role::Device, Role::Cloud] {
-                    let skipped = self.results.iter().filter(|r| r.role == role && matches!(r.verdict, Verdict::Skip { .. } | Verdict::Manual { .. })).count();
-                    xml = with_skipped(&String::from_utf8_lossy(&xml), suite_name(role), skipped).into_bytes();
-                }
-                if let Some(ics) = &self.ics {
-                    xml = with_properties(&String::from_utf8_lossy(&xml), suite_name(Role::Cloud), &properties(ics)).into_bytes();
-                }
-                write_file(&self.path, &xml)?;
-            }
+        match self.collector.on_event(event) {
+            Some(report) => write_junit(&report, &self.path),
+            None => Ok(()),
         }
-        Ok(())
     }
+}
+
+/// Writes a run as JUnit XML: a pure function of the [`RunReport`], so `hwconform report`
+/// rebuilds the same bytes from run.json.
+pub fn write_junit(report: &RunReport, path: &std::path::Path) -> Result<(), ReportError> {
+    let xml = render(report).map_err(|source| ReportError::Xml { path: path.to_path_buf(), source })?;
+    write_file(path, &xml)
+}
+
+/// The JUnit XML of a run.
+pub fn render(run: &RunReport) -> Result<Vec<u8>, junit_report::Error> {
+    let started = OffsetDateTime::parse(&run.meta.started_at, &time::format_description::well_known::Rfc3339).ok();
+    // The totals are recomputed per suite by junit-report from the test cases.
+    let report = build_report(&run.scenarios, started);
+    let mut xml = Vec::new();
+    report.write_xml(&mut xml)?;
+    xml.push(b'\n');
+    for role in [Role::Device, Role::Cloud] {
+        let skipped = run.scenarios.iter().filter(|r| r.role == role && matches!(r.verdict, Verdict::Skip { .. } | Verdict::Manual { .. })).count();
+        xml = with_skipped(&String::from_utf8_lossy(&xml), suite_name(role), skipped).into_bytes();
+    }
+    let mut props = meta_properties(&run.meta);
+    if let Some(ics) = &run.ics {
+        props.extend(properties(ics));
+    }
+    for role in [Role::Device, Role::Cloud] {
+        // The ICS is about the device: only its suite carries it.
+        let props: Vec<(String, String)> = props.iter().filter(|(k, _)| role == Role::Cloud || !k.starts_with("ics.")).cloned().collect();
+        if !props.is_empty() {
+            xml = with_properties(&String::from_utf8_lossy(&xml), suite_name(role), &props).into_bytes();
+        }
+    }
+    Ok(xml)
+}
+
+/// The run metadata as JUnit properties (`hwconform.*`), in a fixed order; none for a run
+/// without metadata (an old run.json).
+fn meta_properties(meta: &RunMeta) -> Vec<(String, String)> {
+    if *meta == RunMeta::default() {
+        return Vec::new();
+    }
+    let mut out = vec![
+        ("hwconform.version".to_string(), meta.harness_version.clone()),
+        ("hwconform.git_commit".to_string(), meta.git_commit.clone()),
+        ("hwconform.started_at".to_string(), meta.started_at.clone()),
+        ("hwconform.finished_at".to_string(), meta.finished_at.clone()),
+        ("hwconform.command_line".to_string(), meta.command_line.join(" ")),
+        ("hwconform.catalog_version".to_string(), meta.catalog_version.clone()),
+    ];
+    out.extend(meta.targets.iter().map(|(k, v)| (format!("hwconform.target.{k}"), v.clone())));
+    out
 }
 
 /// The suite name for scenarios of a role: named for the side under test.
@@ -118,7 +150,8 @@ fn build_report(results: &[ScenarioResult], started: Option<OffsetDateTime>) -> 
 
 fn test_case(r: &ScenarioResult, suite: &str) -> TestCase {
     let name = xml_text(&r.id);
-    let ms = r.wall_time.as_millis().min(i64::MAX as u128) as i64;
+    // Rounded as run.json rounds it, so a JUnit file rebuilt from run.json is the same.
+    let ms = (r.wall_time.as_secs_f64() * 1000.0).round().min(i64::MAX as f64) as i64;
     let time = junit_report::Duration::milliseconds(ms);
     let mut tc = match &r.verdict {
         Verdict::Pass => TestCaseBuilder::success(&name, time).build(),

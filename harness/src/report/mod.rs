@@ -3,12 +3,15 @@
 //! Each report is a [`Reporter`] fed the engine's [`RunEvent`](crate::engine::RunEvent)s; the
 //! result model knows nothing of formats, and each format converts from it.
 
+pub mod formats;
 pub mod json;
+pub mod merge;
 pub mod junit;
 pub mod sink;
 pub mod terminal;
 
-pub use json::{JsonReporter, RunReport, JSON_FORMAT_VERSION};
+pub use formats::{check_writable, write_reports, FileReports, ReportFormat};
+pub use json::{Collector, JsonReporter, RunMeta, RunReport, JSON_FORMAT_VERSION};
 pub use junit::{suite_name, JunitReporter};
 pub use sink::{MultiReporter, ReportError, Reporter};
 pub use terminal::{requirement_table, TerminalOptions, TerminalReporter};

@@ -9,7 +9,7 @@ pub mod transport;
 use serde::{Deserialize, Serialize};
 
 /// Who did something on a connection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Party {
     /// The harness.

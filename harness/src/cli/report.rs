@@ -1,0 +1,101 @@
+//! `hwconform report RUN.json`: rebuilds every report of a run from its run.json (the same
+//! bytes the run wrote); `hwconform report merge A.json B.json …`: one run from the shards of
+//! a partitioned run.
+
+use super::exit::EXIT_OK;
+use super::report_error::{self, usage_error};
+use crate::report::merge::merge;
+use crate::report::{write_reports, ReportFormat, RunReport};
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct ReportArgs {
+    #[command(subcommand)]
+    pub command: Option<ReportCommand>,
+    /// The run.json to rebuild the reports from.
+    pub run: Option<PathBuf>,
+    #[command(flatten)]
+    pub out: OutArgs,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum ReportCommand {
+    /// Merge the run.json files of a partitioned run (`run --partition`) and write its reports.
+    Merge {
+        /// The shards' run.json files.
+        #[arg(required = true, num_args = 2..)]
+        runs: Vec<PathBuf>,
+        #[command(flatten)]
+        out: OutArgs,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct OutArgs {
+    /// Where the reports go.
+    #[arg(long, default_value = "reports", value_name = "DIR")]
+    pub reports: PathBuf,
+    /// The reports to write, comma-separated (default: every file format).
+    #[arg(long = "report", value_enum, value_delimiter = ',', value_name = "FORMAT[,FORMAT...]")]
+    pub report: Vec<ReportFormat>,
+}
+
+/// Why a run.json cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read {}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} is not a JSON run report this hwconform can read", path.display())]
+    Json {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// A run.json read back.
+pub fn load(path: &Path) -> Result<RunReport, LoadError> {
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io { path: path.to_path_buf(), source })?;
+    RunReport::parse(&text).map_err(|source| LoadError::Json { path: path.to_path_buf(), source })
+}
+
+pub fn cli_report(args: ReportArgs) -> i32 {
+    let (report, out) = match args.command {
+        Some(ReportCommand::Merge { runs, out }) => {
+            let mut shards = Vec::with_capacity(runs.len());
+            for path in &runs {
+                match load(path) {
+                    Ok(r) => shards.push(r),
+                    Err(e) => return usage_error(&e),
+                }
+            }
+            match merge(shards) {
+                Ok(r) => (r, out),
+                Err(e) => return usage_error(&e),
+            }
+        }
+        None => {
+            let Some(path) = args.run else { return report_error::usage("give a run.json to rebuild the reports from, or `merge`") };
+            match load(&path) {
+                Ok(r) => (r, args.out),
+                Err(e) => return usage_error(&e),
+            }
+        }
+    };
+    write(&report, &out)
+}
+
+/// Writes the chosen file reports (every one by default); exit 0, or 1 when writing failed.
+pub(super) fn write(report: &RunReport, out: &OutArgs) -> i32 {
+    let formats = if out.report.is_empty() { ReportFormat::ALL.to_vec() } else { out.report.clone() };
+    if let Err(e) = write_reports(report, &out.reports, &formats) {
+        report_error::print_in("writing reports", &e);
+        return super::exit::EXIT_FAILED;
+    }
+    EXIT_OK
+}
