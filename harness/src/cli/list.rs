@@ -83,11 +83,12 @@ pub(super) fn list(paths: &[PathBuf], filter: &FilterArgs, format: ListFormat) -
         eprintln!("error: no scenario matches ({})", describe(filter));
         return EXIT_USAGE;
     }
+    let mut text = String::new();
     match format {
         ListFormat::Text => {
             for sc in chosen {
                 let reqs: Vec<&str> = sc.requirements.iter().map(|r| r.value.as_str()).collect();
-                println!("{:<56} {:<6} [{}] {{{}}}  {}", sc.id.value, under_test(sc), reqs.join(","), sc.tags.join(","), sc.title);
+                text.push_str(&format!("{:<56} {:<6} [{}] {{{}}}  {}\n", sc.id.value, under_test(sc), reqs.join(","), sc.tags.join(","), sc.title));
             }
         }
         ListFormat::Json => {
@@ -105,9 +106,11 @@ pub(super) fn list(paths: &[PathBuf], filter: &FilterArgs, format: ListFormat) -
                     })
                 })
                 .collect();
-            println!("{}", serde_json::to_string_pretty(&rows).unwrap_or_default());
+            text = serde_json::to_string_pretty(&rows).unwrap_or_default() + "\n";
         }
     }
+    // A reader that stops early (`| head`) is not an error worth a panic.
+    let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes());
     EXIT_OK
 }
 
