@@ -22,9 +22,18 @@
 //!       "scenario_time": 95.0,
 //!       "transcript": { "entries": [ { "at": 0.0, "event": "opened", "conn": "c1", "local": "…" } ] }
 //!     }
+//!   ],
+//!   "requirements": [
+//!     { "id": "C4", "text": "…", "source": "D 91370", "strength": "must", "status": "pass",
+//!       "scenarios": [ { "scenario": "cloud.lifecycle.register", "outcome": "pass" } ] }
 //!   ]
 //! }
 //! ```
+//!
+//! - `requirements` is the requirement matrix: every D/C obligation in order, `status` one of
+//!   `pass`, `fail`, `error`, `inconclusive`, `warn`, `not_applicable`, `manual_pending`,
+//!   `not_covered`; `detail` (skip reasons, a manual check's automated half, who signed) and
+//!   `manual` (the recorded manual verdict: `verdict`, `by`, `at`, `note`) when there are.
 //!
 //! - `version` changes only when a field is removed or changes meaning; new fields may be
 //!   added within a version.
@@ -62,6 +71,8 @@ pub struct RunReport<'a> {
     pub ics: Option<&'a IcsSummary>,
     pub summary: &'a RunSummary,
     pub scenarios: Vec<&'a ScenarioResult>,
+    /// The requirement matrix ([`super::matrix`]): every obligation, in the profile's order.
+    pub requirements: Vec<super::matrix::Row>,
 }
 
 impl<'a> RunReport<'a> {
@@ -69,7 +80,8 @@ impl<'a> RunReport<'a> {
     pub fn new(target: &'a str, summary: &'a RunSummary, results: &'a [ScenarioResult]) -> RunReport<'a> {
         let mut scenarios: Vec<&ScenarioResult> = results.iter().collect();
         scenarios.sort_by(|a, b| a.id.cmp(&b.id));
-        RunReport { version: JSON_FORMAT_VERSION, target, ics: None, summary, scenarios }
+        let requirements = super::matrix::build(crate::profile::wecom::obligations::statements(), results, &[]);
+        RunReport { version: JSON_FORMAT_VERSION, target, ics: None, summary, scenarios, requirements }
     }
 
     /// The document as pretty JSON with a final newline.
@@ -86,13 +98,20 @@ pub struct JsonReporter {
     target: String,
     ics: Option<IcsSummary>,
     results: Vec<ScenarioResult>,
+    manual: Vec<super::matrix::ManualRecord>,
 }
 
 impl JsonReporter {
+    /// The manual verdicts recorded so far, for the `requirements` matrix.
+    pub fn with_manual(mut self, manual: Vec<super::matrix::ManualRecord>) -> JsonReporter {
+        self.manual = manual;
+        self
+    }
+
     /// A reporter that will write to `path` (the CLI passes `reports/run.json`); parent
     /// directories are created when the file is written.
     pub fn new(path: impl Into<PathBuf>) -> JsonReporter {
-        JsonReporter { path: path.into(), target: String::new(), ics: None, results: Vec::new() }
+        JsonReporter { path: path.into(), target: String::new(), ics: None, results: Vec::new(), manual: Vec::new() }
     }
 
     pub fn path(&self) -> &std::path::Path {
@@ -112,7 +131,10 @@ impl Reporter for JsonReporter {
             RunEvent::Notice { text: _ } | RunEvent::ScenarioStarted { id: _ } => {}
             RunEvent::ScenarioFinished(result) => self.results.push((**result).clone()),
             RunEvent::RunFinished(summary) => {
-                let report = RunReport { ics: self.ics.as_ref(), ..RunReport::new(&self.target, summary, &self.results) };
+                let requirements =
+                    super::matrix::build(crate::profile::wecom::obligations::statements(), &self.results, &self.manual);
+                let report =
+                    RunReport { ics: self.ics.as_ref(), requirements, ..RunReport::new(&self.target, summary, &self.results) };
                 let json = report
                     .to_json()
                     .map_err(|source| ReportError::Json { path: self.path.clone(), source })?;

@@ -5,10 +5,11 @@
 
 pub mod json;
 pub mod junit;
+pub mod matrix;
 pub mod sink;
 pub mod terminal;
 
 pub use json::{JsonReporter, RunReport, JSON_FORMAT_VERSION};
 pub use junit::{suite_name, JunitReporter};
 pub use sink::{MultiReporter, ReportError, Reporter};
-pub use terminal::{requirement_table, TerminalOptions, TerminalReporter};
+pub use terminal::{render_matrix, requirement_table, requirement_table_with, TerminalOptions, TerminalReporter};
