@@ -310,7 +310,7 @@ fn json_matches_the_model() {
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
 
     let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
-    assert_eq!(keys, ["version", "target", "meta", "summary", "scenarios"]);
+    assert_eq!(keys, ["version", "target", "meta", "summary", "scenarios", "requirements"]);
     assert_eq!(v["version"], JSON_FORMAT_VERSION);
     assert_eq!(v["target"], "mock");
     assert_eq!(v["summary"], serde_json::json!({"passed": 2, "failed": 1, "inconclusive": 0, "warned": 0, "errored": 1, "skipped": 1, "manual": 0, "wall_time": 1.23}));
@@ -435,10 +435,13 @@ fn reports_write_nothing_that_is_not_in_the_results() {
         name package tests errors failures hostname localhost timestamp classname file failure \
         system out xml version encoding utf cdata type message mock manual";
     known.extend(words(vocabulary));
-    known.extend(words("opened from closed by harness code abandoned no close note line"));
+    known.extend(words("opened from closed by harness code abandoned no close note line not covered"));
     // The run metadata: the run's provenance (its fields, and the JUnit properties naming them).
     known.extend(words("meta harness_version git_commit started_at finished_at command_line targets catalog_version \
         scenario_files scenario_sources hwconform properties property value"));
+    // The requirement matrix: the profile's obligation statements and its own field names.
+    known.extend(words(&serde_json::to_string(hwconform::profile::wecom::obligations::statements()).unwrap()));
+    known.extend(words("detail outcome not_applicable not_covered manual_pending no scenario cites it"));
 
     let doc = roxmltree::Document::parse(&reports.junit).unwrap();
     let mut junit_text = String::new();
@@ -480,6 +483,7 @@ fn reports_write_nothing_that_is_not_in_the_results() {
             "target": "mock",
             "summary": serde_json::to_value(summary(&results)).unwrap(),
             "scenarios": serde_json::to_value(&sorted).unwrap(),
+            "requirements": serde_json::to_value(hwconform::report::matrix::build(hwconform::profile::wecom::obligations::statements(), &results, &[])).unwrap(),
         })
     );
 }

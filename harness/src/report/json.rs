@@ -26,9 +26,18 @@
 //!       "scenario_time": 95.0,
 //!       "transcript": { "entries": [ { "at": 0.0, "event": "opened", "conn": "c1", "local": "…" } ] }
 //!     }
+//!   ],
+//!   "requirements": [
+//!     { "id": "C4", "text": "…", "source": "D 91370", "strength": "must", "status": "pass",
+//!       "scenarios": [ { "scenario": "cloud.lifecycle.register", "outcome": "pass" } ] }
 //!   ]
 //! }
 //! ```
+//!
+//! - `requirements` is the requirement matrix: every D/C obligation in order, `status` one of
+//!   `pass`, `fail`, `error`, `inconclusive`, `warn`, `not_applicable`, `manual_pending`,
+//!   `not_covered`; `detail` (skip reasons, a manual check's automated half, who signed) and
+//!   `manual` (the recorded manual verdict: `verdict`, `by`, `at`, `note`) when there are.
 //!
 //! - `version` changes only when a field is removed or changes meaning; new fields may be
 //!   added within a version.
@@ -83,6 +92,9 @@ pub struct RunReport {
     pub ics: Option<IcsSummary>,
     pub summary: RunSummary,
     pub scenarios: Vec<ScenarioResult>,
+    /// The requirement matrix ([`super::matrix`]): every obligation, in the profile's order.
+    #[serde(default)]
+    pub requirements: Vec<super::matrix::Row>,
 }
 
 /// Where the evidence came from: which harness, when, how it was invoked, against what.
@@ -134,7 +146,8 @@ impl RunReport {
     /// The document for a run, scenarios sorted by id.
     pub fn new(target: impl Into<String>, summary: RunSummary, mut scenarios: Vec<ScenarioResult>) -> RunReport {
         scenarios.sort_by(|a, b| a.id.cmp(&b.id));
-        RunReport { version: JSON_FORMAT_VERSION, target: target.into(), meta: RunMeta::default(), ics: None, summary, scenarios }
+        let requirements = super::matrix::build(crate::profile::wecom::obligations::statements(), &scenarios, &[]);
+        RunReport { version: JSON_FORMAT_VERSION, target: target.into(), meta: RunMeta::default(), ics: None, summary, scenarios, requirements }
     }
 
     /// The document as pretty JSON with a final newline.

@@ -7,6 +7,7 @@ pub mod formats;
 pub mod json;
 pub mod merge;
 pub mod junit;
+pub mod matrix;
 pub mod sink;
 pub mod terminal;
 
@@ -14,4 +15,4 @@ pub use formats::{check_writable, write_reports, FileReports, ReportFormat};
 pub use json::{Collector, JsonReporter, RunMeta, RunReport, JSON_FORMAT_VERSION};
 pub use junit::{suite_name, JunitReporter};
 pub use sink::{MultiReporter, ReportError, Reporter};
-pub use terminal::{requirement_table, TerminalOptions, TerminalReporter};
+pub use terminal::{render_matrix, requirement_table, requirement_table_with, TerminalOptions, TerminalReporter};

@@ -3,8 +3,7 @@
 
 use super::sink::{ReportError, Reporter};
 use crate::engine::transcript::render_entry;
-use crate::engine::{Failure, Finding, Outcome, RunEvent, RunSummary, ScenarioResult, Severity, Transcript, Verdict};
-use std::collections::BTreeMap;
+use crate::engine::{Failure, Finding, RunEvent, RunSummary, ScenarioResult, Severity, Transcript, Verdict};
 use std::fmt::Write as _;
 use std::io::Write;
 
@@ -276,46 +275,44 @@ fn render_summary(sum: &RunSummary) -> String {
     )
 }
 
-/// A plain table of every obligation the results judged: its overall status (the worst of
-/// its outcomes: fail, error, inconclusive, warn, pass, manual, skip) and its outcome in each
-/// scenario that cited it or whose always-on rules saw it broken. An obligation's outcome is
-/// its own: a rule broken beside it does not fail it.
+/// The requirement matrix as a plain table: every obligation of the profile (uncovered ones
+/// too), its status (see [`super::matrix`]) and its outcome in each scenario that cited it or
+/// whose always-on rules saw it broken; a detail line under a row says why when the status
+/// alone does not (skip reasons, the automated half of a manual check, who signed).
 ///
 /// ```text
-/// requirement  status        scenarios
-/// C4           pass          cloud.lifecycle.register (pass)
-/// C7           fail          cloud.heartbeat.late (fail), cloud.heartbeat.ok (pass)
+/// requirement  status          scenarios
+/// C4           pass            cloud.lifecycle.register (pass)
+/// C7           fail            cloud.heartbeat.late (fail), cloud.heartbeat.ok (pass)
+/// C15          not covered
 /// ```
-///
-/// Requirements are in natural order (`C2` before `C10`), scenarios by id.
 pub fn requirement_table(results: &[ScenarioResult]) -> String {
-    let mut by_req: BTreeMap<(String, u64, String), Vec<(&str, Outcome)>> = BTreeMap::new();
-    for r in results {
-        for (req, outcome) in &r.obligations {
-            by_req.entry(natural_key(req)).or_default().push((&r.id, *outcome));
+    requirement_table_with(results, &[])
+}
+
+/// [`requirement_table`] with the manual verdicts recorded so far.
+pub fn requirement_table_with(results: &[ScenarioResult], manual: &[super::matrix::ManualRecord]) -> String {
+    render_matrix(&super::matrix::build(crate::profile::wecom::obligations::statements(), results, manual))
+}
+
+/// The text table of matrix rows.
+pub fn render_matrix(rows: &[super::matrix::Row]) -> String {
+    let width = rows.iter().map(|r| r.id.chars().count()).chain(["requirement".len()]).max().unwrap_or(0);
+    let mut s = format!("{:<width$}  {:<14}  scenarios\n", "requirement", "status");
+    for r in rows {
+        let cells: Vec<String> = r.scenarios.iter().map(|g| format!("{} ({})", g.scenario, g.outcome)).collect();
+        let line = format!("{:<width$}  {:<14}  {}", r.id, r.status.name(), cells.join(", "));
+        let _ = writeln!(s, "{}", line.trim_end());
+        if !r.detail.is_empty() && r.status != super::matrix::Status::NotCovered {
+            let _ = writeln!(s, "{:<width$}  {:<14}  {}", "", "", r.detail);
         }
-    }
-    let rows: Vec<(String, &'static str, String)> = by_req
-        .into_iter()
-        .map(|((prefix, num, rest), mut list)| {
-            list.sort();
-            let name = if num == u64::MAX { prefix } else { format!("{prefix}{num}{rest}") };
-            let status = list.iter().map(|(_, o)| *o).max().unwrap_or(Outcome::Skip).name();
-            let cells: Vec<String> = list.iter().map(|(id, o)| format!("{id} ({})", o.name())).collect();
-            (name, status, cells.join(", "))
-        })
-        .collect();
-    let width = rows.iter().map(|r| r.0.chars().count()).chain(["requirement".len()]).max().unwrap_or(0);
-    let mut s = format!("{:<width$}  {:<12}  scenarios\n", "requirement", "status");
-    for (name, status, cells) in rows {
-        let _ = writeln!(s, "{name:<width$}  {status:<12}  {cells}");
     }
     s
 }
 
 /// Sort key for ids like `C10` or `D4a`: letters, number, rest. Ids without that shape sort
 /// by their text after all others with the same prefix.
-fn natural_key(id: &str) -> (String, u64, String) {
+pub(super) fn natural_key(id: &str) -> (String, u64, String) {
     let split = id.find(|c: char| c.is_ascii_digit()).unwrap_or(id.len());
     let (prefix, tail) = id.split_at(split);
     let digits = tail.find(|c: char| !c.is_ascii_digit()).unwrap_or(tail.len());

@@ -6,6 +6,29 @@ pub const DEVICE_OBLIGATIONS: u32 = 42;
 /// How many cloud behaviours the reference numbers (§6.2).
 pub const CLOUD_BEHAVIOURS: u32 = 24;
 
+/// One numbered statement of §6 as the reference words it: the text a report shows beside
+/// the id, so a reader need not open the protocol document to know what was judged.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+pub struct Statement {
+    pub id: String,
+    /// The source tag as written in the reference (`D 91370`, `F`, `D every page`).
+    pub source: String,
+    /// `must`, or `may` where the statement allows other conformant choices.
+    pub strength: String,
+    /// `I` / `UNDOC` markers in the text: parts that are never grounds for a fail.
+    pub markers: Vec<String>,
+    pub text: String,
+}
+
+/// The statements ship in the binary, so reports carry them without the protocol document.
+const STATEMENTS_JSON: &str = include_str!("../../../protocol/obligations.json");
+
+/// Every statement, D1..D42 then C1..C24.
+pub fn statements() -> &'static [Statement] {
+    static PARSED: std::sync::OnceLock<Vec<Statement>> = std::sync::OnceLock::new();
+    PARSED.get_or_init(|| serde_json::from_str(STATEMENTS_JSON).expect("protocol/obligations.json is valid (tested)"))
+}
+
 /// Whether `id` names an obligation of the reference (`D1`..`D42`, `C1`..`C24`).
 pub fn is_known(id: &str) -> bool {
     let (prefix, max) = match id.chars().next() {
@@ -35,5 +58,17 @@ mod tests {
             assert!(!is_known(bad), "{bad}");
         }
         assert_eq!(all().len(), 66);
+    }
+
+    #[test]
+    fn every_id_has_its_statement_in_order() {
+        let ids: Vec<String> = statements().iter().map(|s| s.id.clone()).collect();
+        assert_eq!(ids, all());
+        assert!(statements().iter().all(|s| !s.text.is_empty() && !s.source.is_empty()));
+        let d4 = &statements()[3];
+        assert_eq!((d4.source.as_str(), d4.strength.as_str()), ("D 91370", "must"));
+        assert!(d4.text.starts_with("`register.body.device_signature` is 40 hex chars"));
+        assert_eq!(statements()[9].strength, "may");
+        assert_eq!(statements()[42 + 3].markers, ["UNDOC"]);
     }
 }

@@ -1,0 +1,216 @@
+//! The requirement matrix: every obligation of the profile, its statement, and what this run
+//! says about it — including the ones no scenario gives and the manual ones no one signed.
+//! The terminal table, run.json's `requirements`, the CSV and the HTML report are views of it.
+
+use crate::engine::{Outcome, ScenarioResult, Verdict};
+use crate::profile::wecom::obligations::Statement;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// What the run says about one obligation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Pass,
+    Fail,
+    Error,
+    Inconclusive,
+    Warn,
+    /// Only skipped scenarios give it: this target does not do it (the ICS reason is in the detail).
+    NotApplicable,
+    /// A manual check gives it and no one has recorded its verdict yet.
+    ManualPending,
+    /// No scenario cites it.
+    NotCovered,
+}
+
+impl Status {
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Fail => "fail",
+            Status::Error => "error",
+            Status::Inconclusive => "inconclusive",
+            Status::Warn => "warn",
+            Status::NotApplicable => "n/a",
+            Status::ManualPending => "manual pending",
+            Status::NotCovered => "not covered",
+        }
+    }
+
+    fn of(o: Outcome) -> Status {
+        match o {
+            Outcome::Pass => Status::Pass,
+            Outcome::Fail => Status::Fail,
+            Outcome::Error => Status::Error,
+            Outcome::Inconclusive => Status::Inconclusive,
+            Outcome::Warn => Status::Warn,
+            Outcome::Skip => Status::NotApplicable,
+            Outcome::Manual => Status::ManualPending,
+        }
+    }
+}
+
+/// A verdict someone recorded for a manual check (`hwconform manual record`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ManualRecord {
+    pub id: String,
+    /// `pass` or `fail`.
+    pub verdict: String,
+    pub by: String,
+    /// RFC 3339, UTC.
+    pub at: String,
+    pub note: String,
+}
+
+/// One scenario's outcome for an obligation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Given {
+    pub scenario: String,
+    pub outcome: String,
+}
+
+/// One row of the matrix.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Row {
+    pub id: String,
+    pub text: String,
+    pub source: String,
+    pub strength: String,
+    pub status: Status,
+    /// Why the status is what it is, when the status alone does not say (skip reasons, the
+    /// automated half of a manual check, who signed).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub detail: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manual: Option<ManualRecord>,
+    pub scenarios: Vec<Given>,
+}
+
+/// The rows for `statements` (in their order), then any other id the results name, in
+/// natural order. A manual record counts for the last record of its id.
+pub fn build(statements: &[Statement], results: &[ScenarioResult], manual: &[ManualRecord]) -> Vec<Row> {
+    let mut given: BTreeMap<&str, Vec<(&ScenarioResult, Outcome)>> = BTreeMap::new();
+    for r in results {
+        for (req, outcome) in &r.obligations {
+            given.entry(req.as_str()).or_default().push((r, *outcome));
+        }
+    }
+    let signed: BTreeMap<&str, &ManualRecord> = manual.iter().map(|m| (m.id.as_str(), m)).collect();
+    let mut rows: Vec<Row> = statements
+        .iter()
+        .map(|s| row(&s.id, s, given.remove(s.id.as_str()).unwrap_or_default(), signed.get(s.id.as_str()).copied()))
+        .collect();
+    let mut extra: Vec<(&str, Vec<(&ScenarioResult, Outcome)>)> = given.into_iter().collect();
+    extra.sort_by_key(|(id, _)| super::terminal::natural_key(id));
+    let blank = Statement { id: String::new(), source: String::new(), strength: String::new(), markers: vec![], text: String::new() };
+    rows.extend(extra.into_iter().map(|(id, list)| row(id, &blank, list, signed.get(id).copied())));
+    rows
+}
+
+fn row(id: &str, s: &Statement, mut list: Vec<(&ScenarioResult, Outcome)>, signed: Option<&ManualRecord>) -> Row {
+    list.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+    let scenarios = list.iter().map(|(r, o)| Given { scenario: r.id.clone(), outcome: o.name().into() }).collect();
+    let automated = list.iter().map(|(_, o)| *o).filter(|o| !matches!(o, Outcome::Skip | Outcome::Manual)).max();
+    let has_manual = list.iter().any(|(_, o)| *o == Outcome::Manual);
+    let (status, detail) = if list.is_empty() {
+        (Status::NotCovered, "no scenario cites it".to_string())
+    } else if let Some(worst @ (Outcome::Fail | Outcome::Error)) = automated {
+        (Status::of(worst), String::new())
+    } else if has_manual {
+        let half = match automated {
+            Some(o) => format!("automated half: {}", o.name()),
+            None => String::new(),
+        };
+        match signed {
+            None => (Status::ManualPending, half),
+            Some(m) => {
+                let status = if m.verdict == "fail" { Status::Fail } else { automated.map(Status::of).unwrap_or(Status::Pass) };
+                let by = format!("manual {} by {} at {}: {}", m.verdict, m.by, m.at, m.note);
+                (status, if half.is_empty() { by } else { format!("{by}; {half}") })
+            }
+        }
+    } else if let Some(worst) = automated {
+        (Status::of(worst), String::new())
+    } else {
+        let mut reasons: Vec<&str> = list
+            .iter()
+            .filter_map(|(r, _)| match &r.verdict {
+                Verdict::Skip { reason } => Some(reason.as_str()),
+                _ => None,
+            })
+            .collect();
+        reasons.dedup();
+        (Status::NotApplicable, reasons.join("; "))
+    };
+    Row {
+        id: id.to_string(),
+        text: s.text.clone(),
+        source: s.source.clone(),
+        strength: s.strength.clone(),
+        status,
+        detail,
+        manual: if has_manual { signed.cloned() } else { None },
+        scenarios,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{Failure, Transcript};
+    use crate::profile::wecom::obligations::statements;
+
+    fn result(id: &str, reqs: &[&str], verdict: Verdict) -> ScenarioResult {
+        let o = Outcome::of(&verdict);
+        ScenarioResult {
+            id: id.into(),
+            title: String::new(),
+            file: "x.yaml".into(),
+            role: crate::scenario::Role::Device,
+            requirements: reqs.iter().map(|s| s.to_string()).collect(),
+            tags: vec![],
+            verdict,
+            findings: vec![],
+            obligations: reqs.iter().map(|r| (r.to_string(), o)).collect(),
+            wall_time: std::time::Duration::ZERO,
+            scenario_time: std::time::Duration::ZERO,
+            transcript: Transcript::default(),
+        }
+    }
+
+    fn status<'a>(rows: &'a [Row], id: &str) -> &'a Row {
+        rows.iter().find(|r| r.id == id).unwrap()
+    }
+
+    #[test]
+    fn the_rules_of_the_matrix() {
+        let manual = || Verdict::Manual { instructions: "look".into() };
+        let results = vec![
+            result("a.pass", &["D1", "D36"], Verdict::Pass),
+            result("a.manual", &["D36", "D38"], manual()),
+            result("b.skip", &["D34"], Verdict::Skip { reason: "ICS: no door".into() }),
+            result("c.fail", &["D2"], Verdict::Fail(Failure::new("reused"))),
+            result("c.pass", &["D2"], Verdict::Pass),
+            result("d.manual", &["D39"], manual()),
+        ];
+        let signed = [ManualRecord { id: "D39".into(), verdict: "pass".into(), by: "ann".into(), at: "2026-12-02T14:00:00Z".into(), note: "QR ok".into() }];
+        let rows = build(statements(), &results, &signed);
+        assert_eq!(rows.len(), 66);
+        assert_eq!(status(&rows, "D1").status, Status::Pass);
+        assert!(status(&rows, "D1").text.starts_with("Every device→cloud JSON request"));
+        assert_eq!(status(&rows, "D2").status, Status::Fail);
+        let d34 = status(&rows, "D34");
+        assert_eq!((d34.status, d34.detail.as_str()), (Status::NotApplicable, "ICS: no door"));
+        let d36 = status(&rows, "D36");
+        assert_eq!((d36.status, d36.detail.as_str()), (Status::ManualPending, "automated half: pass"));
+        assert_eq!(status(&rows, "D38").status, Status::ManualPending);
+        let d39 = status(&rows, "D39");
+        assert_eq!(d39.status, Status::Pass);
+        assert_eq!(d39.detail, "manual pass by ann at 2026-12-02T14:00:00Z: QR ok");
+        assert_eq!(d39.manual.as_ref().map(|m| m.by.as_str()), Some("ann"));
+        assert_eq!(status(&rows, "C15").status, Status::NotCovered);
+        let failed = [ManualRecord { verdict: "fail".into(), ..signed[0].clone() }];
+        assert_eq!(status(&build(statements(), &results, &failed), "D39").status, Status::Fail);
+    }
+}
