@@ -17,13 +17,11 @@ pub enum ReportFormat {
     Junit,
     /// DIR/run.json.
     Json,
-    /// DIR/report.html.
-    Html,
 }
 
 impl ReportFormat {
     /// Every format: the default.
-    pub const ALL: [ReportFormat; 4] = [ReportFormat::Terminal, ReportFormat::Junit, ReportFormat::Json, ReportFormat::Html];
+    pub const ALL: [ReportFormat; 3] = [ReportFormat::Terminal, ReportFormat::Junit, ReportFormat::Json];
 
     /// The file this format writes under the reports directory (none for the terminal).
     pub fn file_name(self) -> Option<&'static str> {
@@ -31,17 +29,9 @@ impl ReportFormat {
             ReportFormat::Terminal => None,
             ReportFormat::Junit => Some("junit.xml"),
             ReportFormat::Json => Some("run.json"),
-            ReportFormat::Html => Some("report.html"),
         }
     }
 }
-
-/// An HTML renderer: the HTML report plugs in here (`report::html`), so `run` and `report`
-/// pick it up together.
-pub type HtmlRenderer = fn(&RunReport) -> String;
-
-/// The HTML renderer, when one is built in.
-pub const HTML: Option<HtmlRenderer> = None;
 
 /// Writes the file formats among `formats` into `dir`. The first error is returned after
 /// every format has been tried.
@@ -54,10 +44,6 @@ pub fn write_reports(report: &RunReport, dir: &Path, formats: &[ReportFormat]) -
             ReportFormat::Terminal => Ok(()),
             ReportFormat::Junit => write_junit(report, &path),
             ReportFormat::Json => write_json(report, &path),
-            ReportFormat::Html => match HTML {
-                Some(render) => super::sink::write_file(&path, render(report).as_bytes()),
-                None => Ok(()),
-            },
         };
         if let Err(e) = result {
             first.get_or_insert(e);
