@@ -351,3 +351,38 @@ fn sigterm_writes_the_reports_and_stops_the_device() {
     assert!(!alive, "the device process {device_pid} outlived the run: {state}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The requirement matrix as CSV: every obligation a row, the uncovered ones said so, and a
+/// spreadsheet reads the statements back whole (commas and quotes inside them).
+#[test]
+fn requirements_csv_lists_every_obligation() {
+    let reports = temp_dir("csv");
+    let out = hwconform(&["run", "scenarios/cloud", "--filter", "C1", "--reports", reports.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut reader = csv::Reader::from_path(reports.join("requirements.csv")).expect("requirements.csv written");
+    assert_eq!(reader.headers().unwrap().iter().collect::<Vec<_>>(), ["id", "status", "source", "strength", "scenarios", "detail", "text"]);
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+    let status = |id: &str| rows.iter().find(|r| &r[0] == id).map(|r| r[1].to_string());
+    for n in 1..=42 {
+        assert!(status(&format!("D{n}")).is_some(), "D{n} missing");
+    }
+    for n in 1..=24 {
+        assert!(status(&format!("C{n}")).is_some(), "C{n} missing");
+    }
+    assert_eq!(status("C1").as_deref(), Some("pass"));
+    assert_eq!(status("C15").as_deref(), Some("not_covered"));
+    let c1 = rows.iter().find(|r| &r[0] == "C1").unwrap();
+    for row in &rows {
+        let statement = hwconform::profile::wecom::obligations::statements().iter().find(|s| s.id == row[0]).expect("a known id");
+        assert_eq!(&row[6], statement.text, "{} comes back whole (quotes, commas and all)", &row[0]);
+    }
+    assert!(c1[6].contains("\"ok\""), "{:?}", &c1[6]);
+    assert!(c1[4].contains("=pass"), "{:?}", &c1[4]);
+    // --report json leaves it out.
+    let only = temp_dir("csv-only-json");
+    let out = hwconform(&["run", "scenarios/cloud", "--filter", "C1", "--report", "json", "--reports", only.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(!only.join("requirements.csv").exists());
+    let _ = std::fs::remove_dir_all(&reports);
+    let _ = std::fs::remove_dir_all(&only);
+}

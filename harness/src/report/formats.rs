@@ -17,11 +17,13 @@ pub enum ReportFormat {
     Junit,
     /// DIR/run.json.
     Json,
+    /// DIR/requirements.csv: the requirement matrix for spreadsheets.
+    Csv,
 }
 
 impl ReportFormat {
     /// Every format: the default.
-    pub const ALL: [ReportFormat; 3] = [ReportFormat::Terminal, ReportFormat::Junit, ReportFormat::Json];
+    pub const ALL: [ReportFormat; 4] = [ReportFormat::Terminal, ReportFormat::Junit, ReportFormat::Json, ReportFormat::Csv];
 
     /// The file this format writes under the reports directory (none for the terminal).
     pub fn file_name(self) -> Option<&'static str> {
@@ -29,6 +31,7 @@ impl ReportFormat {
             ReportFormat::Terminal => None,
             ReportFormat::Junit => Some("junit.xml"),
             ReportFormat::Json => Some("run.json"),
+            ReportFormat::Csv => Some("requirements.csv"),
         }
     }
 }
@@ -44,6 +47,10 @@ pub fn write_reports(report: &RunReport, dir: &Path, formats: &[ReportFormat]) -
             ReportFormat::Terminal => Ok(()),
             ReportFormat::Junit => write_junit(report, &path),
             ReportFormat::Json => write_json(report, &path),
+            ReportFormat::Csv => match super::matrix::to_csv(&report.requirements) {
+                Ok(text) => super::sink::write_file(&path, text.as_bytes()),
+                Err(source) => Err(ReportError::Csv { path: path.clone(), source }),
+            },
         };
         if let Err(e) = result {
             first.get_or_insert(e);

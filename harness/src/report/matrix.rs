@@ -155,6 +155,21 @@ fn row(id: &str, s: &Statement, mut list: Vec<(&ScenarioResult, Outcome)>, signe
     }
 }
 
+/// The matrix as CSV for spreadsheets: one row per obligation, with a header. Columns: id,
+/// status (as JSON spells it), source, strength, scenarios (`id=outcome; …`), detail,
+/// text. Fields with commas, quotes or newlines are quoted by the `csv` crate.
+pub fn to_csv(rows: &[Row]) -> Result<String, csv::Error> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(["id", "status", "source", "strength", "scenarios", "detail", "text"])?;
+    for r in rows {
+        let status = serde_json::to_value(r.status).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        let scenarios: Vec<String> = r.scenarios.iter().map(|g| format!("{}={}", g.scenario, g.outcome)).collect();
+        w.write_record([r.id.as_str(), &status, &r.source, &r.strength, &scenarios.join("; "), &r.detail, &r.text])?;
+    }
+    let bytes = w.into_inner().map_err(|e| csv::Error::from(e.into_error()))?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

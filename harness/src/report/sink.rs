@@ -33,6 +33,13 @@ pub enum ReportError {
         #[source]
         source: junit_report::Error,
     },
+    /// The requirement matrix could not be encoded as CSV.
+    #[error("cannot encode the requirements CSV for {}", path.display())]
+    Csv {
+        path: PathBuf,
+        #[source]
+        source: csv::Error,
+    },
     /// The JSON report could not be encoded.
     #[error("cannot encode JSON report for {}", path.display())]
     Json {
