@@ -151,10 +151,24 @@ pub fn to_json(node: &Node) -> Value {
 pub fn parse(text: &str) -> Result<Option<Node>, YamlError> {
     let mut builder = Builder::default();
     for event in Parser::new_from_str(text) {
-        let (event, span) = event.map_err(scan_error)?;
+        let (event, span) = event.map_err(|e| scan_error(e, unclosed_flow(text, &builder.stack)))?;
         builder.on_event(event, span_of(span.start))?;
     }
     Ok(builder.root)
+}
+
+/// The innermost flow collection (`[` or `{`) still open, with its bracket. The scanner only
+/// notices a missing `]` where the next line no longer fits, so the error names that line; the
+/// bracket is what the author has to fix.
+fn unclosed_flow(text: &str, stack: &[Open]) -> Option<(char, Span)> {
+    stack.iter().rev().find_map(|open| {
+        let span = match open {
+            Open::Sequence { span, .. } | Open::Mapping { span, .. } => *span,
+        };
+        let line = text.lines().nth((span.line as usize).checked_sub(1)?)?;
+        let c = line.chars().nth((span.col as usize).checked_sub(1)?)?;
+        matches!(c, '[' | '{').then_some((c, span))
+    })
 }
 
 fn span_of(m: saphyr_parser::Marker) -> Span {
@@ -165,8 +179,18 @@ fn to_u32(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
-fn scan_error(e: ScanError) -> YamlError {
-    YamlError { span: span_of(*e.marker()), message: format!("invalid YAML: {}", e.info()) }
+fn scan_error(e: ScanError, unclosed: Option<(char, Span)>) -> YamlError {
+    let at = span_of(*e.marker());
+    let info = e.info();
+    if let Some((bracket, open)) = unclosed.filter(|(_, open)| open.line < at.line) {
+        let close = if bracket == '[' { ']' } else { '}' };
+        return YamlError {
+            span: open,
+            message: format!("invalid YAML: this `{bracket}` is never closed with `{close}` (at line {}:{} the scanner found: {info})", at.line, at.col),
+        };
+    }
+    let hint = if info.contains("tab") { "; indent with spaces: YAML does not allow tabs there" } else { "" };
+    YamlError { span: at, message: format!("invalid YAML: {info}{hint}") }
 }
 
 fn error(span: Span, message: impl Into<String>) -> YamlError {
