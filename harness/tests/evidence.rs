@@ -201,3 +201,53 @@ fn the_committed_run_schema_is_current_and_a_real_run_validates_against_it() {
     assert!(!validator.is_valid(&bad));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A scenario file as the schema sees it: its YAML as JSON.
+fn scenario_json(text: &str) -> serde_json::Value {
+    let node = hwconform::scenario::yaml::parse(text).expect("YAML").expect("a document");
+    hwconform::scenario::yaml::to_json(&node)
+}
+
+/// Every scenario under `dir`, recursively.
+fn yaml_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            yaml_files(&p, out);
+        } else if p.extension().is_some_and(|x| x == "yaml" || x == "yml") {
+            out.push(p);
+        }
+    }
+}
+
+/// The scenario schema is the generated one, accepts the whole library, and refuses what the
+/// loader refuses for shape (an unknown step or top-level key, a wrong type).
+#[test]
+fn the_scenario_schema_is_current_and_accepts_the_library() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let committed = std::fs::read_to_string(root.join("schemas/scenario.schema.json")).unwrap();
+    let out = hwconform(&["schema", "scenario"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), committed, "regenerate with `hwconform schema scenario > schemas/scenario.schema.json`");
+    let schema: serde_json::Value = serde_json::from_str(&committed).unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
+    let mut files = Vec::new();
+    yaml_files(&root.join("scenarios"), &mut files);
+    assert!(files.len() > 70, "the library is there: {}", files.len());
+    for f in &files {
+        let instance = scenario_json(&std::fs::read_to_string(f).unwrap());
+        let errors: Vec<String> = validator.iter_errors(&instance).map(|e| format!("{e} at {}", e.instance_path)).collect();
+        assert!(errors.is_empty(), "{}: {errors:?}", f.display());
+    }
+    let head = "id: x\ntitle: t\nrequirements: [C1]\nrole: device\n";
+    for (bad, why) in [
+        (format!("{head}steps:\n  - conect: a\n"), "an unknown step kind"),
+        (format!("{head}steps:\n  - wait: {{ for: 1s, forever: true }}\n"), "an unknown key of a step"),
+        (format!("{head}stepz: []\n"), "an unknown top-level key"),
+        (format!("{head}steps:\n  - connect: a\n    wait: 1s\n"), "two kinds in one step"),
+        ("id: x\ntitle: t\nrole: server\n".to_string(), "a role that does not exist"),
+        ("id: [x]\ntitle: t\n".to_string(), "an id that is not a string"),
+    ] {
+        assert!(!validator.is_valid(&scenario_json(&bad)), "the schema accepts {why}:\n{bad}");
+    }
+}

@@ -8,7 +8,7 @@ use super::exit::EXIT_OK;
 pub enum SchemaKind {
     /// reports/run.json (`schemas/run.schema.json`).
     Run,
-    /// A scenario file.
+    /// A scenario file (`schemas/scenario.schema.json`), for editors.
     Scenario,
 }
 
@@ -33,6 +33,9 @@ pub fn cli_schema(args: SchemaArgs) -> i32 {
             print!("{}", run_schema());
             EXIT_OK
         }
-        SchemaKind::Scenario => super::report_error::usage("the scenario schema is not built into this hwconform yet"),
+        SchemaKind::Scenario => {
+            print!("{}", crate::scenario::schema::scenario_schema());
+            EXIT_OK
+        }
     }
 }

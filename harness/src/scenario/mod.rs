@@ -14,6 +14,7 @@ pub mod matcher;
 pub mod model;
 pub mod parse;
 pub mod render;
+pub mod schema;
 pub mod span;
 pub mod steps;
 pub mod yaml;

@@ -106,12 +106,18 @@ pub struct ConnRef {
 }
 
 macro_rules! step_kinds {
-    ($( $(#[$doc:meta])* $variant:ident($ty:ty) = $module:ident, )*) => {
+    ($( $(#[doc = $doc:literal])* $variant:ident($ty:ty) = $module:ident, )*) => {
         /// The step kinds (a tagged enum: one key names the kind).
         #[derive(Clone, Debug)]
         pub enum StepKind {
-            $( $(#[$doc])* $variant($ty), )*
+            $( $(#[doc = $doc])* $variant($ty), )*
         }
+
+        /// Every kind as (name, its doc comment, argument keys, sibling keys, roles): what
+        /// the scenario JSON Schema is generated from.
+        pub(in crate::scenario) const KIND_TABLE: &[(&str, &str, &[&str], &[&str], &[Role])] = &[
+            $( ($module::NAME, concat!($($doc, "\n",)*), $module::KEYS, $module::SIBLINGS, $module::ROLES), )*
+        ];
 
         impl StepKind {
             /// The key that names the kind in a file.
