@@ -105,10 +105,14 @@ fn report_rebuilds_junit_and_json_byte_for_byte() {
     }
 }
 
-/// The parts of a run that sharding must not change.
+/// The parts of a run that sharding must not change: counts, verdicts, the requirement
+/// matrix and the scenario sources.
 fn outcome(v: &serde_json::Value) -> (serde_json::Value, Vec<(String, String)>) {
     let mut summary = v["summary"].clone();
     summary.as_object_mut().unwrap().remove("wall_time");
+    summary["requirements"] = v["requirements"].clone();
+    summary["scenario_sources"] = v["meta"]["scenario_sources"].clone();
+    summary["scenario_files"] = v["meta"]["scenario_files"].clone();
     let scenarios = v["scenarios"].as_array().unwrap().iter().map(|s| (s["id"].as_str().unwrap().to_string(), s["verdict"].as_str().unwrap().to_string())).collect();
     (summary, scenarios)
 }

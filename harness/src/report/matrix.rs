@@ -140,6 +140,7 @@ fn row(id: &str, s: &Statement, mut list: Vec<(&ScenarioResult, Outcome)>, signe
                 _ => None,
             })
             .collect();
+        reasons.sort_unstable();
         reasons.dedup();
         (Status::NotApplicable, reasons.join("; "))
     };

@@ -3,7 +3,8 @@
 //!
 //! Times: `started_at` is the earliest shard's, `finished_at` the latest's, and
 //! `summary.wall_time` the longest shard's (shards run side by side). The command line is
-//! the first shard's; `scenario_files` is the union.
+//! the first shard's; `scenario_files` and `scenario_sources` are the unions, and the
+//! requirement matrix is built again from all the scenarios.
 
 use super::json::RunReport;
 use crate::engine::RunSummary;
@@ -63,6 +64,7 @@ pub fn merge(shards: Vec<RunReport>) -> Result<RunReport, MergeError> {
         out.meta.started_at = min_nonempty(&out.meta.started_at, &shard.meta.started_at);
         out.meta.finished_at = out.meta.finished_at.clone().max(shard.meta.finished_at.clone());
         out.meta.scenario_files.extend(shard.meta.scenario_files);
+        out.meta.scenario_sources.extend(shard.meta.scenario_sources);
         out.summary.wall_time = out.summary.wall_time.max(shard.summary.wall_time);
         out.scenarios.extend(shard.scenarios);
     }
@@ -72,6 +74,8 @@ pub fn merge(shards: Vec<RunReport>) -> Result<RunReport, MergeError> {
         summary.add(&s.verdict);
     }
     out.summary = summary;
+    // Each shard judged only its own scenarios: the matrix is the whole run's again.
+    out.requirements = super::matrix::build(crate::profile::wecom::obligations::statements(), &out.scenarios, &[]);
     Ok(out)
 }
 
