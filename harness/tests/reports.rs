@@ -354,6 +354,8 @@ struct AllReports {
     terminal: String,
     junit: String,
     json: String,
+    /// report.html, rendered from run.json as `hwconform report` would.
+    html: String,
 }
 
 /// A `Write` whose buffer outlives the boxed reporter that owns it.
@@ -379,11 +381,9 @@ fn all_reports(dir: &Path, results: &[ScenarioResult]) -> AllReports {
     ]);
     feed(&mut multi, &events(results));
     let terminal = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
-    AllReports {
-        terminal,
-        junit: std::fs::read_to_string(dir.join("junit.xml")).unwrap(),
-        json: std::fs::read_to_string(dir.join("run.json")).unwrap(),
-    }
+    let json = std::fs::read_to_string(dir.join("run.json")).unwrap();
+    let html = hwconform::report::html::render(&hwconform::report::RunReport::parse(&json).unwrap());
+    AllReports { terminal, junit: std::fs::read_to_string(dir.join("junit.xml")).unwrap(), json, html }
 }
 
 #[test]
@@ -393,7 +393,7 @@ fn secrets_stay_redacted_in_every_report() {
     let frame = render_entry(&results[0].transcript.entries[2]);
     assert!(frame.contains(r#""secret":"<redacted>""#), "the fixture frame is redacted: {frame}");
     let reports = all_reports(&dir.0, &results);
-    for (name, text) in [("terminal", &reports.terminal), ("junit", &reports.junit), ("json", &reports.json)] {
+    for (name, text) in [("terminal", &reports.terminal), ("junit", &reports.junit), ("json", &reports.json), ("html", &reports.html)] {
         assert!(!text.contains(SECRET), "{name} leaks the secret");
         assert!(!text.contains("s3cr3t"), "{name} leaks part of the secret");
     }
@@ -535,7 +535,7 @@ fn planted_credentials_reach_no_report() {
             hwconform::check::golden::apply(&golden, &mut passed, true, true);
             let snapshots: Vec<String> = std::fs::read_dir(&golden_dir).unwrap().map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap()).collect();
             prop_assert_eq!(snapshots.len(), 1, "the update wrote its pending golden");
-            let outputs = [("terminal", &reports.terminal), ("junit", &reports.junit), ("json", &reports.json), ("golden", &snapshots[0])];
+            let outputs = [("terminal", &reports.terminal), ("junit", &reports.junit), ("json", &reports.json), ("html", &reports.html), ("golden", &snapshots[0])];
             for (name, text) in outputs {
                 for secret in ["planted-secret-no", "issued-secret-77", "4242424242"] {
                     prop_assert!(!text.contains(secret), "{name} shows {secret}:\n{text}");

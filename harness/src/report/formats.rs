@@ -19,11 +19,13 @@ pub enum ReportFormat {
     Json,
     /// DIR/requirements.csv: the requirement matrix for spreadsheets.
     Csv,
+    /// DIR/report.html: one self-contained page (summary, matrix, evidence, wire logs).
+    Html,
 }
 
 impl ReportFormat {
     /// Every format: the default.
-    pub const ALL: [ReportFormat; 4] = [ReportFormat::Terminal, ReportFormat::Junit, ReportFormat::Json, ReportFormat::Csv];
+    pub const ALL: [ReportFormat; 5] = [ReportFormat::Terminal, ReportFormat::Junit, ReportFormat::Json, ReportFormat::Csv, ReportFormat::Html];
 
     /// The file this format writes under the reports directory (none for the terminal).
     pub fn file_name(self) -> Option<&'static str> {
@@ -32,6 +34,7 @@ impl ReportFormat {
             ReportFormat::Junit => Some("junit.xml"),
             ReportFormat::Json => Some("run.json"),
             ReportFormat::Csv => Some("requirements.csv"),
+            ReportFormat::Html => Some("report.html"),
         }
     }
 }
@@ -51,6 +54,7 @@ pub fn write_reports(report: &RunReport, dir: &Path, formats: &[ReportFormat]) -
                 Ok(text) => super::sink::write_file(&path, text.as_bytes()),
                 Err(source) => Err(ReportError::Csv { path: path.clone(), source }),
             },
+            ReportFormat::Html => super::html::write_html(report, &path),
         };
         if let Err(e) = result {
             first.get_or_insert(e);

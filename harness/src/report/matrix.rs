@@ -38,6 +38,20 @@ impl Status {
         }
     }
 
+    /// The status as JSON, CSV and the HTML report's filters spell it.
+    pub fn key(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Fail => "fail",
+            Status::Error => "error",
+            Status::Inconclusive => "inconclusive",
+            Status::Warn => "warn",
+            Status::NotApplicable => "not_applicable",
+            Status::ManualPending => "manual_pending",
+            Status::NotCovered => "not_covered",
+        }
+    }
+
     fn of(o: Outcome) -> Status {
         match o {
             Outcome::Pass => Status::Pass,
@@ -163,9 +177,8 @@ pub fn to_csv(rows: &[Row]) -> Result<String, csv::Error> {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(["id", "status", "source", "strength", "scenarios", "detail", "text"])?;
     for r in rows {
-        let status = serde_json::to_value(r.status).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
         let scenarios: Vec<String> = r.scenarios.iter().map(|g| format!("{}={}", g.scenario, g.outcome)).collect();
-        w.write_record([r.id.as_str(), &status, &r.source, &r.strength, &scenarios.join("; "), &r.detail, &r.text])?;
+        w.write_record([r.id.as_str(), r.status.key(), &r.source, &r.strength, &scenarios.join("; "), &r.detail, &r.text])?;
     }
     let bytes = w.into_inner().map_err(|e| csv::Error::from(e.into_error()))?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
@@ -192,6 +205,13 @@ mod tests {
             wall_time: std::time::Duration::ZERO,
             scenario_time: std::time::Duration::ZERO,
             transcript: Transcript::default(),
+        }
+    }
+
+    #[test]
+    fn status_keys_are_the_json_spelling() {
+        for s in [Status::Pass, Status::Fail, Status::Error, Status::Inconclusive, Status::Warn, Status::NotApplicable, Status::ManualPending, Status::NotCovered] {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.key());
         }
     }
 

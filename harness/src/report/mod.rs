@@ -1,9 +1,10 @@
-//! Reports: views of the run for people (terminal) and machines (JUnit XML, JSON).
+//! Reports: views of the run for people (terminal, HTML) and machines (JUnit XML, JSON, CSV).
 //!
 //! Each report is a [`Reporter`] fed the engine's [`RunEvent`](crate::engine::RunEvent)s; the
 //! result model knows nothing of formats, and each format converts from it.
 
 pub mod formats;
+pub mod html;
 pub mod json;
 pub mod merge;
 pub mod junit;

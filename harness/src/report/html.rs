@@ -1,0 +1,333 @@
+//! The HTML report (`reports/report.html`): the certificate a lab hands back. One file that
+//! needs nothing else (styles and script inline, no fetches), so it can be mailed, archived
+//! or opened from a USB stick years later: the summary and run metadata, the requirement
+//! matrix, and every scenario with its verdict, its failure evidence as the terminal shows it
+//! and its wire log.
+//!
+//! Filters (scenario verdict, matrix status, requirement ids with `*` wildcards) run in the
+//! page's script and live in the URL fragment (`report.html#verdict=fail&req=D1*`), so a
+//! filtered view can be linked to. Without JavaScript everything is shown.
+//!
+//! Every value is escaped by `maud`; frames are already redacted in the model, so the page
+//! shows no secret the model does not hold.
+
+use super::json::RunReport;
+use super::matrix::{Row, Status};
+use super::sink::{write_file, ReportError};
+use super::terminal::{finding_line, location};
+use crate::engine::transcript::{Frame, TranscriptEntry, TranscriptEvent};
+use crate::engine::{Outcome, ScenarioResult, Verdict};
+use crate::wire::{close_text, Party};
+use maud::{html, Markup, PreEscaped, DOCTYPE};
+
+const STYLE: &str = include_str!("html/report.css");
+const SCRIPT: &str = include_str!("html/report.js");
+
+/// Writes the report as one HTML file.
+pub fn write_html(report: &RunReport, path: &std::path::Path) -> Result<(), ReportError> {
+    write_file(path, render(report).as_bytes())
+}
+
+/// The whole page.
+pub fn render(report: &RunReport) -> String {
+    let title = format!("hwconform report: {}", if report.target.is_empty() { "no target" } else { &report.target });
+    let page = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) }
+                style { (PreEscaped(STYLE)) }
+            }
+            body data-js="off" {
+                header {
+                    h1 { "Conformance report" }
+                    (summary(report))
+                    (metadata(report))
+                }
+                nav #filters {
+                    label { "Scenario verdict " select #f-verdict {
+                        option value="" { "all" }
+                        @for v in ["pass", "fail", "error", "inconclusive", "warn", "skip", "manual"] { option value=(v) { (v) } }
+                    } }
+                    label { "Requirement status " select #f-status {
+                        option value="" { "all" }
+                        @for s in STATUSES { option value=(s.key()) { (s.name()) } }
+                    } }
+                    label { "Requirements " input #f-req type="search" placeholder="D1, C2*, D3?" size="18"; }
+                    output #f-count {}
+                }
+                main {
+                    (matrix(&report.requirements))
+                    section #scenarios {
+                        h2 { "Scenarios" }
+                        @for r in &report.scenarios { (scenario(r)) }
+                    }
+                }
+                footer {
+                    "hwconform " (report.meta.harness_version) " (" (report.meta.git_commit) "), report format version " (report.version)
+                }
+                script { (PreEscaped(SCRIPT)) }
+            }
+        }
+    };
+    page.into_string()
+}
+
+const STATUSES: [Status; 8] = [
+    Status::Pass,
+    Status::Fail,
+    Status::Error,
+    Status::Inconclusive,
+    Status::Warn,
+    Status::NotApplicable,
+    Status::ManualPending,
+    Status::NotCovered,
+];
+
+fn summary(report: &RunReport) -> Markup {
+    let s = &report.summary;
+    let counts = [
+        ("pass", s.passed),
+        ("fail", s.failed),
+        ("error", s.errored),
+        ("inconclusive", s.inconclusive),
+        ("warn", s.warned),
+        ("skip", s.skipped),
+        ("manual", s.manual),
+    ];
+    html! {
+        p .summary {
+            @for (word, n) in counts {
+                span class={"badge v-" (word)} { (n) " " (word) }
+                " "
+            }
+            span .wall { "wall time " (format!("{:.3}", s.wall_time.as_secs_f64())) "s" }
+        }
+    }
+}
+
+fn metadata(report: &RunReport) -> Markup {
+    let m = &report.meta;
+    html! {
+        dl .meta {
+            dt { "target" } dd { (report.target) }
+            @for (role, choice) in &m.targets { dt { (role) } dd { code { (choice) } } }
+            @if let Some(ics) = &report.ics { dt { "device under test" } dd { (ics.banner()) } }
+            dt { "harness" } dd { (m.harness_version) " · commit " code { (m.git_commit) } }
+            dt { "started" } dd { (m.started_at) }
+            dt { "finished" } dd { (m.finished_at) }
+            @if !m.command_line.is_empty() { dt { "command line" } dd { code { (m.command_line.join(" ")) } } }
+            dt { "protocol catalog" } dd { code { (m.catalog_version) } }
+            @if !m.scenario_files.is_empty() { dt { "scenario files" } dd { (m.scenario_files.len()) " files, hashes and text in run.json" } }
+        }
+    }
+}
+
+fn matrix(rows: &[Row]) -> Markup {
+    html! {
+        section #matrix {
+            h2 { "Requirement matrix" }
+            table {
+                thead { tr { th { "id" } th { "status" } th { "source" } th { "obligation" } th { "scenarios" } } }
+                tbody {
+                    @for r in rows {
+                        tr id={"req-" (r.id)} .req data-id=(r.id) data-status=(r.status.key()) {
+                            td .id { (r.id) }
+                            td { span class={"badge s-" (r.status.key())} { (r.status.name()) } }
+                            td .source { (r.source) @if !r.strength.is_empty() { br; small { (r.strength) } } }
+                            td .text {
+                                (r.text)
+                                @if !r.detail.is_empty() && r.status != Status::NotCovered { p .detail { (r.detail) } }
+                            }
+                            td .given {
+                                @for g in &r.scenarios {
+                                    a href={"#sc-" (g.scenario)} class={"v-" (g.outcome)} { (g.scenario) } " (" (g.outcome) ")" br;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn scenario(r: &ScenarioResult) -> Markup {
+    let outcome = Outcome::of(&r.verdict).name();
+    let troubled = matches!(r.verdict, Verdict::Fail(_) | Verdict::Error(_) | Verdict::Inconclusive(_) | Verdict::Warn(_));
+    let shown = r.verdict.failure().and_then(|f| f.rule.as_deref());
+    html! {
+        article id={"sc-" (r.id)} class={"scenario v-" (outcome)} data-verdict=(outcome) data-reqs=(r.obligations.keys().cloned().collect::<Vec<_>>().join(" ")) {
+            h3 { span class={"badge v-" (outcome)} { (outcome.to_uppercase()) } " " (r.id) }
+            p .title { (r.title) }
+            p .where {
+                code { (r.file.display()) }
+                @if !r.requirements.is_empty() {
+                    " · "
+                    @for req in &r.requirements { a href={"#req-" (req)} { (req) } " " }
+                }
+                " · " (format!("{:.3}", r.wall_time.as_secs_f64())) "s (scenario clock " (format!("{:.1}", r.scenario_time.as_secs_f64())) "s)"
+            }
+            @match &r.verdict {
+                Verdict::Pass => {}
+                Verdict::Fail(f) | Verdict::Error(f) | Verdict::Inconclusive(f) | Verdict::Warn(f) => {
+                    div .evidence {
+                        pre .message { (f.message) }
+                        p .loc { "--> " (location_of(r)) }
+                        @if let Some(rule) = &f.rule { p { "rule: " a href={"#req-" (rule)} { (rule) } } }
+                        @if f.expected.is_some() || f.actual.is_some() {
+                            div .compare {
+                                div { h4 { "expected" } pre .expected { (f.expected.as_deref().unwrap_or("")) } }
+                                div { h4 { "actual" } pre .actual { (f.actual.as_deref().unwrap_or("")) } }
+                            }
+                        }
+                        @if let Some(diff) = &f.diff { h4 { "diff against the golden transcript" } pre .diff { (diff_lines(diff)) } }
+                    }
+                }
+                Verdict::Skip { reason } => { p .reason { "skipped: " (reason) } }
+                Verdict::Manual { instructions } => { div .manual { h4 { "check by hand" } pre { (instructions) } } }
+            }
+            @let findings: Vec<_> = r.findings.iter().filter(|f| f.severity == crate::engine::Severity::Warning || Some(f.rule.as_str()) != shown).collect();
+            @if !findings.is_empty() {
+                ul .findings { @for f in findings { li { (finding_line(f)) } } }
+            }
+            @if !r.transcript.entries.is_empty() {
+                details .wire open[troubled] {
+                    summary { "wire log (" (r.transcript.entries.len()) " entries, times on the scenario clock)" }
+                    ol { @for e in &r.transcript.entries { (entry(e)) } }
+                }
+            }
+        }
+    }
+}
+
+/// Where a result's failure points (`file:line:col (step N, kind)`), as the page shows it;
+/// empty when it did not fail.
+pub fn location_of(r: &ScenarioResult) -> String {
+    r.verdict.failure().map(|f| location(r, f)).unwrap_or_default()
+}
+
+/// A unified diff, each line marked for colour like `git diff`.
+fn diff_lines(diff: &str) -> Markup {
+    html! {
+        @for line in diff.lines() {
+            @let class = match line.as_bytes().first() {
+                _ if line.starts_with("---") || line.starts_with("+++") => "",
+                Some(b'-') => "del",
+                Some(b'+') => "ins",
+                Some(b'@') => "hunk",
+                _ => "",
+            };
+            span class=(class) { (line) } "\n"
+        }
+    }
+}
+
+/// One transcript entry: time, connection, what happened; frames pretty-printed.
+fn entry(e: &TranscriptEntry) -> Markup {
+    let at = format!("{:.3}s", e.at.as_secs_f64());
+    let (class, conn, head, body): (&str, Option<&str>, String, Option<String>) = match &e.event {
+        TranscriptEvent::Opened { conn, local } => ("link", Some(conn), format!("opened from {local}"), None),
+        TranscriptEvent::Closed { conn, by, code, reason } => {
+            let who = match by {
+                Party::Harness => "harness",
+                Party::Target => "target",
+            };
+            ("link", Some(conn), format!("closed by {who}{}", close_text(*code, reason)), None)
+        }
+        TranscriptEvent::Abandoned { conn } => ("link", Some(conn), "abandoned (no close)".into(), None),
+        TranscriptEvent::Sent { conn, frame } => ("sent", Some(conn), format!("→ harness sent {}", frame_head(frame)), frame_body(frame)),
+        TranscriptEvent::Received { conn, frame } => ("received", Some(conn), format!("← target sent {}", frame_head(frame)), frame_body(frame)),
+        TranscriptEvent::Step { index, kind, line } => ("step", None, format!("step {index} {kind} (line {line})"), None),
+        TranscriptEvent::Note { text } => ("note", None, format!("note: {text}"), None),
+    };
+    html! {
+        li class=(class) {
+            span .at { (at) } " "
+            @if let Some(conn) = conn { span .conn { "[" (conn) "]" } " " }
+            span .what { (head) }
+            @if let Some(body) = body { pre .frame { (body) } }
+        }
+    }
+}
+
+fn frame_head(frame: &Frame) -> String {
+    match frame {
+        Frame::Json { json } => match json.get("cmd").and_then(|c| c.as_str()) {
+            Some(cmd) => format!("`{cmd}`"),
+            None => "JSON".into(),
+        },
+        Frame::Text { len, .. } => format!("text ({len} bytes, not JSON)"),
+        Frame::Large { len, .. } => format!("text ({len} bytes, too large to record whole)"),
+        Frame::Binary { len, layout, .. } => match layout {
+            Some(l) => format!("binary ({len} bytes, {l})"),
+            None => format!("binary ({len} bytes)"),
+        },
+    }
+}
+
+fn frame_body(frame: &Frame) -> Option<String> {
+    match frame {
+        Frame::Json { json } => serde_json::to_string_pretty(json).ok(),
+        Frame::Text { text, .. } => Some(text.clone()),
+        Frame::Large { envelope, .. } => envelope.as_ref().and_then(|v| serde_json::to_string_pretty(v).ok()),
+        Frame::Binary { head, .. } => Some(format!("{head}…")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{Failure, RunSummary, Transcript};
+
+    fn report(verdict: Verdict, transcript: Transcript) -> RunReport {
+        let r = ScenarioResult {
+            id: "cloud.x<y>".into(),
+            title: "a <b>bold</b> title & more".into(),
+            file: "scenarios/x.yaml".into(),
+            role: crate::scenario::Role::Device,
+            requirements: vec!["C4".into()],
+            tags: vec![],
+            obligations: [("C4".to_string(), Outcome::of(&verdict))].into_iter().collect(),
+            verdict,
+            findings: vec![],
+            wall_time: std::time::Duration::from_millis(12),
+            scenario_time: std::time::Duration::from_secs(3),
+            transcript,
+        };
+        RunReport::new("mock", RunSummary { failed: 1, ..RunSummary::default() }, vec![r])
+    }
+
+    #[test]
+    fn values_are_escaped_and_the_page_needs_no_network() {
+        let mut f = Failure::new("expected </pre><script>alert(1)</script>");
+        f.expected = Some("{\"errcode\": 0}".into());
+        f.actual = Some("{\"errcode\": 600001}".into());
+        f.line = Some(7);
+        let mut t = Transcript::default();
+        t.push(std::time::Duration::from_millis(1500), TranscriptEvent::Received { conn: "c1".into(), frame: Frame::Json { json: serde_json::json!({"cmd": "register", "body": {"x": "<i>"}}) } });
+        let page = render(&report(Verdict::Fail(f), t));
+        assert!(!page.contains("<script>alert"), "unescaped message");
+        assert!(page.contains("&lt;/pre&gt;&lt;script&gt;alert(1)"));
+        assert!(page.contains("a &lt;b&gt;bold&lt;/b&gt; title &amp; more"));
+        assert!(page.contains("--&gt; scenarios/x.yaml:7"));
+        assert!(page.contains("1.500s"));
+        assert!(page.contains("&quot;x&quot;: &quot;&lt;i&gt;&quot;"), "pretty-printed frame");
+        assert!(page.contains("<details class=\"wire\" open>"), "a failure's wire log is open");
+        // Self-contained: nothing loads from elsewhere.
+        for fetch in ["src=", "href=\"http", "@import", "url("] {
+            assert!(!page.contains(fetch), "page fetches something: {fetch}");
+        }
+        assert_eq!(page.matches("data-status=").count(), 66, "every obligation has a row");
+    }
+
+    #[test]
+    fn a_passing_scenario_keeps_its_wire_log_closed() {
+        let mut t = Transcript::default();
+        t.push(std::time::Duration::ZERO, TranscriptEvent::Opened { conn: "c1".into(), local: "127.0.0.1:1".into() });
+        let page = render(&report(Verdict::Pass, t));
+        assert!(page.contains("<details class=\"wire\">"), "{page}");
+    }
+}
