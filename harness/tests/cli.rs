@@ -386,3 +386,70 @@ fn requirements_csv_lists_every_obligation() {
     let _ = std::fs::remove_dir_all(&reports);
     let _ = std::fs::remove_dir_all(&only);
 }
+
+/// The row of `id` in a run.json's requirement matrix.
+fn matrix_row(run_json: &std::path::Path, id: &str) -> serde_json::Value {
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run_json).unwrap()).unwrap();
+    v["requirements"].as_array().unwrap().iter().find(|r| r["id"] == id).unwrap_or_else(|| panic!("no row {id}")).clone()
+}
+
+#[test]
+fn a_recorded_manual_verdict_signs_the_matrix_in_every_report() {
+    let dir = temp_dir("manual");
+    let (run, rebuilt, direct, file) = (dir.join("run"), dir.join("rebuilt"), dir.join("direct"), dir.join("verdicts.json"));
+    let s = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    let out = hwconform(&["run", "scenarios/device", "--filter", "D38", "--filter", "D36", "--reports", &s(&run)]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(matrix_row(&run.join("run.json"), "D38")["status"], "manual_pending");
+
+    // Bad records are refused and write nothing.
+    for (args, says) in [
+        (vec!["D99", "--verdict", "pass", "--note", "x"], "`D99` is not an obligation"),
+        (vec!["D38", "--verdict", "ok", "--note", "x"], "invalid value 'ok'"),
+        (vec!["D38", "--verdict", "pass", "--note", " "], "cannot be empty"),
+    ] {
+        let mut full = vec!["manual", "record"];
+        full.extend(args);
+        full.extend(["--by", "ann", "--file", file.to_str().unwrap()]);
+        let out = hwconform(&full);
+        assert_eq!(out.status.code(), Some(2), "{full:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains(says), "{full:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(!file.exists());
+    }
+    for (id, verdict, note) in [("d38", "fail", "first look"), ("D38", "pass", "batch of 30 readings uploaded, values match the screen"), ("D36", "pass", "face template enrolled")] {
+        let out = hwconform(&["manual", "record", id, "--verdict", verdict, "--note", note, "--by", "Ann Lab", "--file", &s(&file)]);
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(String::from_utf8_lossy(&out.stdout).starts_with(&format!("recorded {} {verdict} by Ann Lab at ", id.to_uppercase())));
+    }
+    let listed = String::from_utf8_lossy(&hwconform(&["manual", "list", "--file", &s(&file)]).stdout).into_owned();
+    assert_eq!(listed.lines().count(), 3, "{listed}");
+
+    // Signed afterwards: the reports are rebuilt from run.json with the verdicts file.
+    let out = hwconform(&["report", &s(&run.join("run.json")), "--manual", &s(&file), "--reports", &s(&rebuilt)]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    // Signed up front: the run takes the file.
+    let out = hwconform(&["run", "scenarios/device", "--filter", "D38", "--filter", "D36", "--manual", &s(&file), "--requirements", "--reports", &s(&direct)]);
+    assert_eq!(out.status.code(), Some(0));
+    let table = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(table.contains("manual pass by Ann Lab at "), "{table}");
+    for dir in [&rebuilt, &direct] {
+        let d38 = matrix_row(&dir.join("run.json"), "D38");
+        assert_eq!(d38["status"], "pass", "the later record supersedes: {d38}");
+        assert_eq!(d38["manual"]["by"], "Ann Lab");
+        assert!(d38["detail"].as_str().unwrap().contains("batch of 30 readings"), "{d38}");
+        let d36 = matrix_row(&dir.join("run.json"), "D36");
+        assert_eq!(d36["status"], "pass", "signed manual half, automated half passed: {d36}");
+        let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+        assert!(html.contains("manual pass by Ann Lab"), "the HTML matrix shows who signed");
+        let csv = std::fs::read_to_string(dir.join("requirements.csv")).unwrap();
+        assert!(csv.contains("manual pass by Ann Lab"));
+    }
+    // Rebuilding the rebuilt report with the same file again counts each record once.
+    let again = dir.join("again");
+    hwconform(&["report", &s(&rebuilt.join("run.json")), "--manual", &s(&file), "--reports", &s(&again)]);
+    assert_eq!(std::fs::read(again.join("run.json")).unwrap(), std::fs::read(rebuilt.join("run.json")).unwrap());
+    // A named file that is missing is an error, not an empty list.
+    let out = hwconform(&["report", &s(&run.join("run.json")), "--manual", &s(&dir.join("nope.json")), "--reports", &s(&again)]);
+    assert_eq!(out.status.code(), Some(2));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -16,6 +16,7 @@ pub mod explore;
 pub mod golden;
 pub mod ics;
 pub mod list;
+pub mod manual;
 pub mod mock;
 pub mod partition;
 pub mod report;
@@ -72,6 +73,8 @@ pub enum Command {
     Report(report::ReportArgs),
     /// Print the JSON Schema of a document: `run` (run.json) or `scenario`.
     Schema(schema::SchemaArgs),
+    /// Sign the verdicts of manual checks (what the wire cannot show), for the matrix.
+    Manual(manual::ManualArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -152,7 +155,8 @@ pub struct RunArgs {
     /// says; against a real target at least the deadline plus 30 s.
     #[arg(long, value_parser = duration_arg, default_value = "60s", value_name = "DURATION")]
     pub wall_budget: Duration,
-    /// Where reports go: DIR/junit.xml and DIR/run.json (checked writable before the run).
+    /// Where reports go: DIR/report.html, junit.xml, run.json, requirements.csv (checked
+    /// writable before the run).
     #[arg(long, default_value = "reports", value_name = "DIR")]
     pub reports: PathBuf,
     /// The reports to write, comma-separated (default: all).
@@ -169,6 +173,9 @@ pub struct RunArgs {
     /// Print the requirement table (obligation id → verdicts) after the summary.
     #[arg(long)]
     pub requirements: bool,
+    /// Manual verdicts to put in the requirement matrix (`hwconform manual record` writes them).
+    #[arg(long, value_name = "FILE")]
+    pub manual: Option<PathBuf>,
     /// Golden transcripts: `check` (default; only for in-process targets unless given
     /// explicitly), `update` (write .snap.new for review) or `off`.
     #[arg(long, value_enum)]
@@ -257,6 +264,7 @@ pub fn main() -> i32 {
         Command::Ics(args) => ics::cli_ics(args),
         Command::Report(args) => report::cli_report(args),
         Command::Schema(args) => schema::cli_schema(args),
+        Command::Manual(args) => manual::cli_manual(args),
     }
 }
 

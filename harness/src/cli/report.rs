@@ -39,6 +39,9 @@ pub struct OutArgs {
     /// The reports to write, comma-separated (default: every file format).
     #[arg(long = "report", value_enum, value_delimiter = ',', value_name = "FORMAT[,FORMAT...]")]
     pub report: Vec<ReportFormat>,
+    /// Manual verdicts to add to the requirement matrix (`hwconform manual record` writes them).
+    #[arg(long, value_name = "FILE")]
+    pub manual: Option<PathBuf>,
 }
 
 /// Why a run.json cannot be used.
@@ -87,6 +90,11 @@ pub fn cli_report(args: ReportArgs) -> i32 {
             }
         }
     };
+    let records = match super::manual::load_records(out.manual.as_deref()) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let report = if records.is_empty() { report } else { report.with_manual(&records) };
     write(&report, &out)
 }
 

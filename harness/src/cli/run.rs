@@ -51,6 +51,10 @@ pub(super) fn run(args: RunArgs) -> i32 {
             return report_error::usage_error(&e);
         }
     }
+    let manual = match super::manual::load_records(args.manual.as_deref()) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
     let fleet = match fleet(&args.fleet, &args.identities) {
         Ok(f) => f,
         Err(e) => return report_error::usage_error(&e),
@@ -109,9 +113,9 @@ pub(super) fn run(args: RunArgs) -> i32 {
     let options = TerminalOptions { verbose: args.verbose, color, requirements: args.requirements };
     let mut reporters = MultiReporter::default();
     if formats.contains(&ReportFormat::Terminal) {
-        reporters.push(Box::new(TerminalReporter::new(std::io::stdout(), options)) as Box<dyn Reporter>);
+        reporters.push(Box::new(TerminalReporter::new(std::io::stdout(), options).with_manual(manual.clone())) as Box<dyn Reporter>);
     }
-    reporters.push(Box::new(FileReports::new(&args.reports, &formats, meta)));
+    reporters.push(Box::new(FileReports::new(&args.reports, &formats, meta).with_manual(manual)));
     super::signals::watch(config.interrupt.clone());
     let mut report_error = None;
     let outcome = Runner::new(config).run(&scenarios, |event| {

@@ -86,6 +86,12 @@ impl FileReports {
     pub fn new(dir: impl Into<PathBuf>, formats: &[ReportFormat], meta: RunMeta) -> FileReports {
         FileReports { dir: dir.into(), formats: formats.to_vec(), collector: Collector::new(meta) }
     }
+
+    /// Puts these manual verdicts in the matrix.
+    pub fn with_manual(mut self, records: Vec<super::matrix::ManualRecord>) -> FileReports {
+        self.collector = self.collector.with_manual(records);
+        self
+    }
 }
 
 impl Reporter for FileReports {

@@ -38,6 +38,8 @@
 //!   `pass`, `fail`, `error`, `inconclusive`, `warn`, `not_applicable`, `manual_pending`,
 //!   `not_covered`; `detail` (skip reasons, a manual check's automated half, who signed) and
 //!   `manual` (the recorded manual verdict: `verdict`, `by`, `at`, `note`) when there are.
+//! - `manual` (top level, only when there are): every manual verdict the matrix was built
+//!   with, as recorded by `hwconform manual record` ([`super::manual`]).
 //!
 //! - `version` changes only when a field is removed or changes meaning; new fields may be
 //!   added within a version.
@@ -71,6 +73,7 @@
 
 use super::sink::{write_file, ReportError, Reporter};
 use crate::engine::{RunEvent, RunSummary, ScenarioResult};
+use super::matrix::ManualRecord;
 use crate::ics::IcsSummary;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -95,6 +98,10 @@ pub struct RunReport {
     /// The requirement matrix ([`super::matrix`]): every obligation, in the profile's order.
     #[serde(default)]
     pub requirements: Vec<super::matrix::Row>,
+    /// The manual verdicts the matrix was built with ([`super::manual`]), so a rebuilt report
+    /// has the same matrix.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub manual: Vec<ManualRecord>,
 }
 
 /// Where the evidence came from: which harness, when, how it was invoked, against what.
@@ -147,7 +154,19 @@ impl RunReport {
     pub fn new(target: impl Into<String>, summary: RunSummary, mut scenarios: Vec<ScenarioResult>) -> RunReport {
         scenarios.sort_by(|a, b| a.id.cmp(&b.id));
         let requirements = super::matrix::build(crate::profile::wecom::obligations::statements(), &scenarios, &[]);
-        RunReport { version: JSON_FORMAT_VERSION, target: target.into(), meta: RunMeta::default(), ics: None, summary, scenarios, requirements }
+        RunReport { version: JSON_FORMAT_VERSION, target: target.into(), meta: RunMeta::default(), ics: None, summary, scenarios, requirements, manual: vec![] }
+    }
+
+    /// The document with `records` added to its manual verdicts and the matrix built again.
+    pub fn with_manual(mut self, records: &[ManualRecord]) -> RunReport {
+        self.manual = super::manual::union(&self.manual, records);
+        self.rebuild_matrix();
+        self
+    }
+
+    /// Builds the requirement matrix again from the scenarios and manual verdicts.
+    pub fn rebuild_matrix(&mut self) {
+        self.requirements = super::matrix::build(crate::profile::wecom::obligations::statements(), &self.scenarios, &self.manual);
     }
 
     /// The document as pretty JSON with a final newline.
@@ -169,12 +188,19 @@ pub struct Collector {
     target: String,
     ics: Option<IcsSummary>,
     meta: RunMeta,
+    manual: Vec<ManualRecord>,
     results: Vec<ScenarioResult>,
 }
 
 impl Collector {
     pub fn new(meta: RunMeta) -> Collector {
         Collector { meta, ..Collector::default() }
+    }
+
+    /// Folds these manual verdicts into the matrix of the finished document.
+    pub fn with_manual(mut self, records: Vec<ManualRecord>) -> Collector {
+        self.manual = records;
+        self
     }
 
     /// Takes in one event; returns the finished document on `RunFinished`.
@@ -200,7 +226,8 @@ impl Collector {
                 if meta.finished_at.is_empty() {
                     meta.finished_at = now_rfc3339();
                 }
-                Some(RunReport { meta, ics: self.ics.clone(), ..RunReport::new(self.target.clone(), summary.clone(), self.results.clone()) })
+                let report = RunReport { meta, ics: self.ics.clone(), ..RunReport::new(self.target.clone(), summary.clone(), self.results.clone()) };
+                Some(if self.manual.is_empty() { report } else { report.with_manual(&self.manual) })
             }
         }
     }

@@ -4,7 +4,8 @@
 //! Times: `started_at` is the earliest shard's, `finished_at` the latest's, and
 //! `summary.wall_time` the longest shard's (shards run side by side). The command line is
 //! the first shard's; `scenario_files` and `scenario_sources` are the unions, and the
-//! requirement matrix is built again from all the scenarios.
+//! requirement matrix is built again from all the scenarios and the union of the manual
+//! verdicts.
 
 use super::json::RunReport;
 use crate::engine::RunSummary;
@@ -67,6 +68,7 @@ pub fn merge(shards: Vec<RunReport>) -> Result<RunReport, MergeError> {
         out.meta.scenario_sources.extend(shard.meta.scenario_sources);
         out.summary.wall_time = out.summary.wall_time.max(shard.summary.wall_time);
         out.scenarios.extend(shard.scenarios);
+        out.manual = super::manual::union(&out.manual, &shard.manual);
     }
     out.scenarios.sort_by(|a, b| a.id.cmp(&b.id));
     let mut summary = RunSummary { wall_time: out.summary.wall_time, ..RunSummary::default() };
@@ -75,7 +77,7 @@ pub fn merge(shards: Vec<RunReport>) -> Result<RunReport, MergeError> {
     }
     out.summary = summary;
     // Each shard judged only its own scenarios: the matrix is the whole run's again.
-    out.requirements = super::matrix::build(crate::profile::wecom::obligations::statements(), &out.scenarios, &[]);
+    out.rebuild_matrix();
     Ok(out)
 }
 

@@ -8,6 +8,7 @@ pub mod html;
 pub mod json;
 pub mod merge;
 pub mod junit;
+pub mod manual;
 pub mod matrix;
 pub mod sink;
 pub mod terminal;

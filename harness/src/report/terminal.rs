@@ -44,6 +44,8 @@ pub struct TerminalReporter<W: Write> {
     options: TerminalOptions,
     /// Kept only when the requirement table is asked for.
     results: Vec<ScenarioResult>,
+    /// Manual verdicts for the requirement table.
+    manual: Vec<super::matrix::ManualRecord>,
     /// Scenarios in the run and how many have finished, for the `[n/N]` progress prefix.
     total: usize,
     finished: usize,
@@ -51,7 +53,13 @@ pub struct TerminalReporter<W: Write> {
 
 impl<W: Write> TerminalReporter<W> {
     pub fn new(out: W, options: TerminalOptions) -> TerminalReporter<W> {
-        TerminalReporter { out, notices: Box::new(std::io::stderr()), options, results: Vec::new(), total: 0, finished: 0 }
+        TerminalReporter { out, notices: Box::new(std::io::stderr()), options, results: Vec::new(), manual: Vec::new(), total: 0, finished: 0 }
+    }
+
+    /// Puts these manual verdicts in the requirement table.
+    pub fn with_manual(mut self, records: Vec<super::matrix::ManualRecord>) -> TerminalReporter<W> {
+        self.manual = records;
+        self
     }
 
     /// Writes notices to `notices` instead of stderr.
@@ -102,7 +110,7 @@ impl<W: Write> Reporter for TerminalReporter<W> {
                 let mut text = render_summary(summary);
                 if self.options.requirements {
                     text.push('\n');
-                    text.push_str(&requirement_table(&self.results));
+                    text.push_str(&requirement_table_with(&self.results, &self.manual));
                 }
                 self.write(&text)?;
             }

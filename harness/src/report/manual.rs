@@ -1,0 +1,148 @@
+//! Manual verdicts: what a lab engineer saw with their own eyes for an obligation the wire
+//! cannot show (a QR code on the screen, a door that opened), signed with who and when. They
+//! live in a small file of their own (`hwconform manual record` appends to it) so they
+//! outlive the reports a run regenerates; `run --manual FILE` and `report RUN.json --manual
+//! FILE` fold them into the requirement matrix.
+//!
+//! # Format, version 1
+//!
+//! ```json
+//! { "version": 1,
+//!   "records": [ { "id": "D38", "verdict": "pass", "by": "ann", "at": "2026-12-02T14:00:00Z",
+//!                  "note": "QR shown within 2 s of push_enter_page" } ] }
+//! ```
+//!
+//! Records are kept in the order they were made, never rewritten: a second record for an id
+//! supersedes the first in the matrix, and the file keeps the history.
+
+use super::matrix::ManualRecord;
+use super::sink::{write_file, ReportError};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The version written in the `version` field.
+pub const MANUAL_FORMAT_VERSION: u32 = 1;
+
+/// A manual verdicts file.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManualFile {
+    pub version: u32,
+    pub records: Vec<ManualRecord>,
+}
+
+/// Why a manual verdicts file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ManualError {
+    #[error("cannot read the manual verdicts file {}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} is not a manual verdicts file (line {}, column {})", path.display(), source.line(), source.column())]
+    Json {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{} has format version {found}; this hwconform reads version {MANUAL_FORMAT_VERSION}", path.display())]
+    Version { path: PathBuf, found: u32 },
+    #[error("{} records `{id}`, which is not an obligation of this protocol", path.display())]
+    UnknownId { path: PathBuf, id: String },
+    #[error("{} records `{verdict}` for {id}; a manual verdict is `pass` or `fail`", path.display())]
+    BadVerdict { path: PathBuf, id: String, verdict: String },
+    #[error(transparent)]
+    Write(#[from] ReportError),
+}
+
+impl ManualFile {
+    /// Reads `path`; a file that does not exist is an empty list (the first `record` makes it).
+    pub fn load_or_empty(path: &Path) -> Result<ManualFile, ManualError> {
+        match std::fs::read_to_string(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ManualFile { version: MANUAL_FORMAT_VERSION, records: vec![] }),
+            Err(source) => Err(ManualError::Io { path: path.to_path_buf(), source }),
+            Ok(text) => ManualFile::parse(path, &text),
+        }
+    }
+
+    /// Reads `path`, which must exist (a run that names a verdicts file means one).
+    pub fn load(path: &Path) -> Result<ManualFile, ManualError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ManualError::Io { path: path.to_path_buf(), source })?;
+        ManualFile::parse(path, &text)
+    }
+
+    fn parse(path: &Path, text: &str) -> Result<ManualFile, ManualError> {
+        let file: ManualFile = serde_json::from_str(text).map_err(|source| ManualError::Json { path: path.to_path_buf(), source })?;
+        if file.version != MANUAL_FORMAT_VERSION {
+            return Err(ManualError::Version { path: path.to_path_buf(), found: file.version });
+        }
+        let known = crate::profile::wecom::obligations::statements();
+        for r in &file.records {
+            if !known.iter().any(|s| s.id == r.id) {
+                return Err(ManualError::UnknownId { path: path.to_path_buf(), id: r.id.clone() });
+            }
+            if r.verdict != "pass" && r.verdict != "fail" {
+                return Err(ManualError::BadVerdict { path: path.to_path_buf(), id: r.id.clone(), verdict: r.verdict.clone() });
+            }
+        }
+        Ok(file)
+    }
+
+    /// Writes the file (whole, atomically: a reader never sees half of it).
+    pub fn save(&self, path: &Path) -> Result<(), ManualError> {
+        let mut text = serde_json::to_string_pretty(self).map_err(|source| ManualError::Json { path: path.to_path_buf(), source })?;
+        text.push('\n');
+        Ok(write_file(path, text.as_bytes())?)
+    }
+}
+
+/// `records` followed by the ones of `more` it does not already hold (a report rebuilt with
+/// the same file twice counts each record once).
+pub fn union(records: &[ManualRecord], more: &[ManualRecord]) -> Vec<ManualRecord> {
+    let mut out = records.to_vec();
+    for r in more {
+        if !out.contains(r) {
+            out.push(r.clone());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str, verdict: &str) -> ManualRecord {
+        ManualRecord { id: id.into(), verdict: verdict.into(), by: "ann".into(), at: "2026-12-02T14:00:00Z".into(), note: "seen".into() }
+    }
+
+    #[test]
+    fn a_file_round_trips_and_a_missing_one_is_empty() {
+        let dir = std::env::temp_dir().join(format!("hwconform-manual-{}", std::process::id()));
+        let path = dir.join("m.json");
+        assert!(ManualFile::load_or_empty(&path).unwrap().records.is_empty());
+        assert!(matches!(ManualFile::load(&path), Err(ManualError::Io { .. })));
+        let file = ManualFile { version: 1, records: vec![record("D38", "pass"), record("D38", "fail")] };
+        file.save(&path).unwrap();
+        assert_eq!(ManualFile::load(&path).unwrap(), file);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[rstest::rstest]
+    #[case::not_json("{", "is not a manual verdicts file (line 1, column 1)")]
+    #[case::version(r#"{"version": 2, "records": []}"#, "has format version 2")]
+    #[case::unknown_id(r#"{"version": 1, "records": [{"id": "D99", "verdict": "pass", "by": "a", "at": "t", "note": ""}]}"#, "records `D99`, which is not an obligation")]
+    #[case::bad_verdict(r#"{"version": 1, "records": [{"id": "D38", "verdict": "ok", "by": "a", "at": "t", "note": ""}]}"#, "a manual verdict is `pass` or `fail`")]
+    fn bad_files_are_refused_with_the_reason(#[case] text: &str, #[case] says: &str) {
+        let err = ManualFile::parse(Path::new("m.json"), text).unwrap_err().to_string();
+        assert!(err.starts_with("m.json "), "{err}");
+        assert!(err.contains(says), "{err}");
+    }
+
+    #[test]
+    fn union_keeps_order_and_counts_each_record_once() {
+        let a = record("D38", "pass");
+        let b = record("D39", "fail");
+        assert_eq!(union(&[a.clone()], &[a.clone(), b.clone()]), vec![a, b]);
+    }
+}
