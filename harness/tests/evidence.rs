@@ -255,3 +255,71 @@ fn the_scenario_schema_is_current_and_accepts_the_library() {
         assert!(!validator.is_valid(&scenario_json(&bad)), "the schema accepts {why}:\n{bad}");
     }
 }
+
+/// A run recorded by a harness whose monitor missed a broken rule: `hwconform rejudge` with
+/// today's monitors finds it and lists the changed verdict; the honest recording of a
+/// conformant device is left as it was.
+#[test]
+fn rejudge_holds_an_old_recording_to_todays_monitors() {
+    use hwconform::engine::{Severity, Verdict};
+    use hwconform::report::{Collector, RunMeta, RunReport};
+    use hwconform::targets::sim::SimFault;
+    use hwconform::targets::DeviceChoice;
+    let scenarios = common::library("device");
+    // A fault the steps let through and only an always-on monitor catches.
+    let (fault, report) = SimFault::ALL
+        .iter()
+        .find_map(|&fault| {
+            let config = hwconform::engine::runner::RunConfig {
+                device: Some(DeviceChoice::Sim { faults: [fault].into(), variants: Default::default() }.build()),
+                ..hwconform::targets::defaults()
+            };
+            let mut collector = Collector::new(RunMeta::of_this_harness());
+            let mut report = None;
+            hwconform::engine::runner::Runner::new(config).run(&scenarios, |e| report = report.take().or(collector.on_event(&e))).unwrap();
+            let report: RunReport = report.unwrap();
+            let monitor_only = report.scenarios.iter().any(|r| {
+                r.findings.iter().any(|f| f.severity == Severity::Fail) && r.judged.as_ref().is_some_and(|j| j.steps == Some(Verdict::Pass))
+            });
+            monitor_only.then_some((fault, report))
+        })
+        .expect("some fault is caught by a monitor alone");
+    let dir = temp_dir("rejudge");
+    // What the older harness wrote: the same transcripts, no findings, the steps' verdict.
+    let mut old = report.clone();
+    let mut tampered = Vec::new();
+    for r in &mut old.scenarios {
+        if let Some(j) = &mut r.judged {
+            if j.steps == Some(Verdict::Pass) && r.findings.iter().any(|f| f.severity == Severity::Fail) {
+                r.findings.clear();
+                r.verdict = Verdict::Pass;
+                j.steps = None;
+                r.obligations.values_mut().for_each(|o| *o = hwconform::engine::Outcome::Pass);
+                tampered.push(r.id.clone());
+            }
+        }
+    }
+    old.summary = hwconform::engine::RunSummary::default();
+    for r in &old.scenarios {
+        old.summary.add(&r.verdict);
+    }
+    std::fs::write(dir.join("old.json"), old.to_json().unwrap()).unwrap();
+    let out = hwconform(&["rejudge", dir.join("old.json").to_str().unwrap(), "--golden", "off", "--reports", dir.join("new").to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "fault {}: the rejudged run fails:\n{stdout}", fault.name());
+    assert!(stdout.contains(&format!("{} changed", tampered.len())), "{stdout}");
+    for id in &tampered {
+        assert!(stdout.lines().any(|l| l.trim_start().starts_with(&format!("{id}  pass -> fail"))), "{id} listed:\n{stdout}");
+    }
+    let new = json(&dir.join("new/run.json"));
+    assert!(new["meta"]["rejudged"]["at"].is_string());
+    for id in &tampered {
+        let s = new["scenarios"].as_array().unwrap().iter().find(|s| s["id"] == id.as_str()).unwrap();
+        assert_eq!(s["verdict"], "fail", "{id}");
+    }
+    // The live recording, judged again, says what it said.
+    std::fs::write(dir.join("live.json"), report.to_json().unwrap()).unwrap();
+    let out = hwconform(&["rejudge", dir.join("live.json").to_str().unwrap(), "--golden", "off"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains(": 0 changed;"), "{}", String::from_utf8_lossy(&out.stdout));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -58,6 +58,7 @@ fn result(id: &str, role: Role, file: &str, reqs: &[&str], verdict: Verdict, wal
         wall_time: ms(wall),
         scenario_time: ms(clock),
         transcript: t,
+        judged: None,
     };
     r.conclude();
     r

@@ -19,6 +19,7 @@ pub mod list;
 pub mod manual;
 pub mod mock;
 pub mod partition;
+pub mod rejudge;
 pub mod report;
 pub mod report_error;
 pub mod run;
@@ -73,6 +74,8 @@ pub enum Command {
     Report(report::ReportArgs),
     /// Print the JSON Schema of a document: `run` (run.json) or `scenario`.
     Schema(schema::SchemaArgs),
+    /// Judge a recorded run (run.json) again with this harness's monitors and goldens.
+    Rejudge(rejudge::RejudgeArgs),
     /// Sign the verdicts of manual checks (what the wire cannot show), for the matrix.
     Manual(manual::ManualArgs),
 }
@@ -265,6 +268,7 @@ pub fn main() -> i32 {
         Command::Report(args) => report::cli_report(args),
         Command::Schema(args) => schema::cli_schema(args),
         Command::Manual(args) => manual::cli_manual(args),
+        Command::Rejudge(args) => rejudge::cli_rejudge(args),
     }
 }
 

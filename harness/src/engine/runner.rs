@@ -8,7 +8,7 @@ use super::interrupt::Interrupt;
 use super::judge::{Judge, JudgeContext};
 use super::session::{self, SessionSetup, Target};
 use super::target::{self, CloudLink, CloudTarget, DeviceStart, DeviceTarget, TargetError};
-use super::verdict::{Failure, RunSummary, ScenarioResult, Verdict};
+use super::verdict::{Failure, Judged, RunSummary, ScenarioResult, Verdict};
 use crate::ics::{Applicability, Ics};
 use crate::profile::Profile;
 use crate::profile::fleet::{Fleet, FleetDevice};
@@ -261,8 +261,13 @@ impl Runner {
 
     fn run_one(&self, sc: &Scenario, index: usize, identities: Vec<(String, FleetDevice)>) -> ScenarioResult {
         let mut result = self.run_and_judge(sc, index, identities);
-        self.hint_carried_state(sc, index, &mut result);
         result.conclude();
+        // The steps' verdict is kept only where judging changed it.
+        if let Some(j) = &mut result.judged {
+            if j.steps.as_ref() == Some(&result.verdict) {
+                j.steps = None;
+            }
+        }
         result
     }
 
@@ -291,6 +296,7 @@ impl Runner {
             wall_time: started.elapsed(),
             scenario_time,
             transcript,
+            judged: None,
             ..not_run(sc, String::new())
         };
         // What the device does not implement is not applicable, manual checks included.
@@ -343,7 +349,10 @@ impl Runner {
             Ok(o) => result(o.verdict, o.findings, o.transcript, o.scenario_time),
             Err(e) => result(Verdict::Error(Failure::new(e.to_string())), Vec::new(), Default::default(), Duration::ZERO),
         };
+        self.hint_carried_state(sc, index, &mut finished);
         let context = JudgeContext { in_process, reference: self.reference_target(sc.role) };
+        let strict_codes = sc.role == Role::Device && self.config.cloud.as_ref().is_some_and(|c| c.capabilities().strict_codes);
+        finished.judged = Some(Judged { steps: Some(finished.verdict.clone()), in_process, reference: context.reference, strict_codes });
         for judge in &self.config.judges {
             judge.judge(&mut finished, context);
         }
@@ -439,5 +448,6 @@ fn not_run(sc: &Scenario, reason: String) -> ScenarioResult {
         wall_time: Duration::ZERO,
         scenario_time: Duration::ZERO,
         transcript: Default::default(),
+        judged: None,
     }
 }

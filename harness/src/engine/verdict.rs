@@ -96,6 +96,10 @@ pub struct Finding {
     pub step: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub line: Option<u32>,
+    /// An always-on monitor saw it in the transcript (so `rejudge` can see it again); false
+    /// for what the session saw itself (a link left open, a reply check of a step).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub monitor: bool,
 }
 
 /// One obligation's verdict in one scenario: the ids the scenario cites, judged by its steps,
@@ -165,6 +169,26 @@ pub struct ScenarioResult {
     #[schemars(with = "f64")]
     pub scenario_time: Duration,
     pub transcript: Transcript,
+    /// What judging the transcript again needs besides it (`hwconform rejudge`); absent for
+    /// scenarios that never reached their target and in run.json files of older harnesses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judged: Option<Judged>,
+}
+
+/// How a scenario was judged, kept so the recorded transcript can be judged again later by
+/// a harness whose monitors or goldens have changed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Judged {
+    /// The steps' own verdict, before judges (goldens) and always-on findings were folded in;
+    /// absent when it is the final verdict.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steps: Option<Verdict>,
+    /// The target ran in-process, on the virtual clock.
+    pub in_process: bool,
+    /// The target was the reference one goldens are recorded with.
+    pub reference: bool,
+    /// The cloud target's error codes were judged against the profile's list.
+    pub strict_codes: bool,
 }
 
 /// Totals of a run.
@@ -279,11 +303,12 @@ mod tests {
             wall_time: Duration::ZERO,
             scenario_time: Duration::ZERO,
             transcript: Transcript::default(),
+            judged: None,
         }
     }
 
     fn finding(rule: &str, severity: Severity) -> Finding {
-        Finding { rule: rule.into(), severity, message: "seen".into(), step: Some("2".into()), line: Some(7) }
+        Finding { rule: rule.into(), severity, message: "seen".into(), step: Some("2".into()), line: Some(7), monitor: true }
     }
 
     fn verdict(i: u8) -> Verdict {

@@ -296,6 +296,7 @@ mod tests {
             wall_time: std::time::Duration::from_millis(12),
             scenario_time: std::time::Duration::from_secs(3),
             transcript,
+            judged: None,
         };
         RunReport::new("mock", RunSummary { failed: 1, ..RunSummary::default() }, vec![r])
     }

@@ -118,6 +118,18 @@ pub struct RunMeta {
     /// The text of each scenario file that ran, by path: the evidence says what was asked.
     #[serde(default)]
     pub scenario_sources: BTreeMap<String, String>,
+    /// Set when `hwconform rejudge` judged the recorded transcripts again: when, and with
+    /// which harness (the rest of `meta` still describes the run that recorded them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejudged: Option<Rejudged>,
+}
+
+/// Which harness judged a recorded run again, and when.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Rejudged {
+    pub at: String,
+    pub harness_version: String,
+    pub git_commit: String,
 }
 
 /// The commit the harness was built from (build.rs), `unknown` outside a git checkout.

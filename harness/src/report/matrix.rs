@@ -205,6 +205,7 @@ mod tests {
             wall_time: std::time::Duration::ZERO,
             scenario_time: std::time::Duration::ZERO,
             transcript: Transcript::default(),
+            judged: None,
         }
     }
 

@@ -376,6 +376,7 @@ mod tests {
             wall_time: std::time::Duration::ZERO,
             scenario_time: std::time::Duration::ZERO,
             transcript: Transcript::default(),
+            judged: None,
         };
         let plain = render_result(&r, TerminalOptions::default());
         assert!(plain.contains("      diff:\n        --- golden/x.snap\n        +++ this run\n        @@ -1,2 +1,2 @@\n         a\n        -b\n        +c\n"), "{plain}");

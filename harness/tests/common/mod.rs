@@ -19,8 +19,11 @@ pub fn library(dir: &str) -> Vec<Scenario> {
     }
 }
 
+/// Runs `scenarios`; every result is also judged again from its recorded transcript
+/// (`hwconform rejudge`), which must say the same: the replayed monitors are the live ones.
 pub fn run_library(scenarios: &[Scenario], config: RunConfig) -> Vec<ScenarioResult> {
     let mut results = Vec::new();
+    let (profile, judges) = (config.profile.clone(), config.judges.clone());
     Runner::new(config)
         .run(scenarios, |e| {
             if let RunEvent::ScenarioFinished(r) = e {
@@ -31,6 +34,11 @@ pub fn run_library(scenarios: &[Scenario], config: RunConfig) -> Vec<ScenarioRes
     // Results come as scenarios finish; tests read them in the order they were given.
     let position = |id: &str| scenarios.iter().position(|s| s.id.value == id);
     results.sort_by_key(|r| position(&r.id));
+    for r in &results {
+        if let Some(again) = hwconform::engine::rejudge::rejudge(r, &*profile, &judges) {
+            assert!(!hwconform::engine::rejudge::changed(r, &again), "{} judged again from its transcript differs:\nlive: {:?}\n{:?}\nagain: {:?}\n{:?}", r.id, r.verdict, r.findings, again.verdict, again.findings);
+        }
+    }
     results
 }
 

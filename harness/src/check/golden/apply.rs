@@ -183,6 +183,7 @@ mod tests {
             wall_time: Duration::ZERO,
             scenario_time: Duration::from_secs(2),
             transcript: t,
+            judged: None,
         }
     }
 

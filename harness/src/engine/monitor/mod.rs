@@ -3,7 +3,7 @@
 //! transcript, the monitors also judge frames no step consumed. The rules themselves (and
 //! the obligations they enforce) belong to the profile.
 
-use super::transcript::{Transcript, TranscriptEvent};
+use super::transcript::{Transcript, TranscriptEntry, TranscriptEvent};
 use crate::profile::{Profile, RoleMonitor, Violation, WireEvent};
 use std::time::Duration;
 
@@ -39,14 +39,19 @@ impl Monitor {
     /// Checks the entries added since the last sweep. `now` is the scenario time, `open` the
     /// connections the session still holds, `end` whether the scenario is over.
     pub fn sweep(&mut self, t: &Transcript, now: Duration, open: &[String], end: bool) -> Vec<Violation> {
+        self.sweep_entries(&t.entries, now, open, end)
+    }
+
+    /// [`Monitor::sweep`] over a transcript's entries so far (a replay feeds them one by one).
+    pub fn sweep_entries(&mut self, entries: &[TranscriptEntry], now: Duration, open: &[String], end: bool) -> Vec<Violation> {
         let mut out = Vec::new();
-        for entry in &t.entries[self.seen.min(t.entries.len())..] {
+        for entry in &entries[self.seen.min(entries.len())..] {
             let Some(event) = wire_event(&entry.event) else { continue };
             for m in &mut self.monitors {
                 out.extend(m.observe(entry.at, &event));
             }
         }
-        self.seen = t.entries.len();
+        self.seen = entries.len();
         for m in &mut self.monitors {
             out.extend(m.tick(now, open, end));
         }

@@ -395,13 +395,18 @@ impl<'a> Session<'a> {
         let open: Vec<String> = self.conns.keys().cloned().collect();
         let violations = self.rec.with_transcript(|t| self.monitor.sweep(t, now, &open, end));
         for v in violations {
-            self.finding(v, at);
+            self.record_finding(v, at, true);
         }
     }
 
     /// Records a broken rule (each rule once per message: a rule that keeps breaking the
     /// same way says nothing new), noted in the transcript where it was seen.
     fn finding(&mut self, v: Violation, at: Option<&At>) {
+        self.record_finding(v, at, false);
+    }
+
+    /// [`Self::finding`]; `monitor`: an always-on monitor saw it in the transcript.
+    fn record_finding(&mut self, v: Violation, at: Option<&At>, monitor: bool) {
         if self.findings.len() >= MAX_FINDINGS || self.findings.iter().any(|f| f.rule == v.rule && f.message == v.message) {
             return;
         }
@@ -416,6 +421,7 @@ impl<'a> Session<'a> {
             message: v.message,
             step: at.map(|a| a.index.clone()),
             line: at.map(|a| a.span.line),
+            monitor,
         });
     }
 

@@ -1,0 +1,87 @@
+//! `hwconform rejudge RUN.json`: the recorded run judged again by this harness's always-on
+//! monitors and goldens, without the target. Lists every scenario whose verdict (or set of
+//! broken rules) changed; with `--reports DIR` writes the rejudged run's reports.
+
+use super::exit::{EXIT_FAILED, EXIT_OK};
+use super::golden::GoldenModeArg;
+use super::report::{load, OutArgs};
+use super::report_error::{usage, usage_error};
+use crate::check::golden::{GoldenConfig, GoldenJudge};
+use crate::engine::rejudge::{changed, rejudge};
+use crate::engine::{Judge, Outcome, RunSummary};
+use crate::report::json::now_rfc3339;
+use crate::report::RunMeta;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(clap::Args, Debug)]
+pub struct RejudgeArgs {
+    /// The run.json of the run to judge again.
+    pub run: PathBuf,
+    /// Golden transcripts: `check` (default: compared as the run compared them) or `off`.
+    #[arg(long, value_enum, default_value = "check")]
+    pub golden: GoldenModeArg,
+    /// Where golden transcripts live.
+    #[arg(long, default_value = "golden", value_name = "DIR")]
+    pub golden_dir: PathBuf,
+    /// Write the rejudged run's reports here (by default nothing is written; give another
+    /// directory than the run's own to keep both).
+    #[arg(long, value_name = "DIR")]
+    pub reports: Option<PathBuf>,
+    /// The reports to write, comma-separated (default: every file format).
+    #[arg(long = "report", value_enum, value_delimiter = ',', value_name = "FORMAT[,FORMAT...]")]
+    pub report: Vec<crate::report::ReportFormat>,
+}
+
+pub fn cli_rejudge(args: RejudgeArgs) -> i32 {
+    if args.golden == GoldenModeArg::Update {
+        return usage("rejudge compares with goldens (`check`) or not (`off`); it records none (`update` is for `run`)");
+    }
+    let mut report = match load(&args.run) {
+        Ok(r) => r,
+        Err(e) => return usage_error(&e),
+    };
+    let judges: Vec<Arc<dyn Judge>> =
+        vec![Arc::new(GoldenJudge(GoldenConfig { mode: args.golden.into(), dir: args.golden_dir.clone(), explicit: false }))];
+    let profile = crate::profile::default_profile();
+    let (mut rejudged, mut kept, mut moved) = (0, 0, Vec::new());
+    for r in &mut report.scenarios {
+        let Some(new) = rejudge(r, &*profile, &judges) else {
+            kept += 1;
+            continue;
+        };
+        rejudged += 1;
+        if changed(r, &new) {
+            let why = new.verdict.failure().map(|f| format!(": {}", f.message.lines().next().unwrap_or(""))).unwrap_or_default();
+            moved.push(format!("  {}  {} -> {}{why}", r.id, Outcome::of(&r.verdict).name(), Outcome::of(&new.verdict).name()));
+        }
+        *r = new;
+    }
+    let mut summary = RunSummary { wall_time: report.summary.wall_time, ..RunSummary::default() };
+    for r in &report.scenarios {
+        summary.add(&r.verdict);
+    }
+    report.summary = summary;
+    report.rebuild_matrix();
+    let this = RunMeta::of_this_harness();
+    report.meta.rejudged = Some(crate::report::json::Rejudged { at: now_rfc3339(), harness_version: this.harness_version, git_commit: this.git_commit });
+    println!(
+        "rejudged {rejudged} of {} scenarios from {}: {} changed; {kept} kept as recorded (skipped, manual, or recorded without judging evidence)",
+        report.scenarios.len(),
+        args.run.display(),
+        moved.len()
+    );
+    for line in &moved {
+        println!("{line}");
+    }
+    let s = &report.summary;
+    println!("summary: {} passed, {} failed, {} skipped", s.passed, s.failed, s.skipped);
+    println!("{} inconclusive, {} warned, {} errored, {} manual", s.inconclusive, s.warned, s.errored, s.manual);
+    if let Some(reports) = args.reports {
+        let code = super::report::write(&report, &OutArgs { reports, report: args.report, manual: None });
+        if code != EXIT_OK {
+            return code;
+        }
+    }
+    if report.summary.ok() { EXIT_OK } else { EXIT_FAILED }
+}
