@@ -453,3 +453,28 @@ fn a_recorded_manual_verdict_signs_the_matrix_in_every_report() {
     assert_eq!(out.status.code(), Some(2));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// While a scenario waits on a real device, a terminal gets a status line (what runs, at which
+/// step, for how long, what is left); redirected output gets none, and NO_COLOR is honoured.
+#[test]
+fn a_terminal_gets_a_status_line_while_a_scenario_waits_and_a_pipe_does_not() {
+    let dir = temp_dir("status");
+    let file = dir.join("wait.yaml");
+    std::fs::write(&file, "id: x.status\ntitle: t\nrequirements: [D7]\nrole: cloud\nsteps:\n  - accept: { within: 3s }\n").unwrap();
+    let reports = dir.join("reports");
+    let args = ["run", file.to_str().unwrap(), "--device", "exec:sleep 30", "--reports", reports.to_str().unwrap()];
+    let plain = hwconform(&args);
+    let stderr = String::from_utf8_lossy(&plain.stderr);
+    assert!(!stderr.contains("done]") && !stderr.contains('\x1b'), "no status line or escapes into a pipe:\n{stderr}");
+    // A terminal, by script(1) (util-linux), where it is installed.
+    if Command::new("script").arg("--version").output().is_ok_and(|o| o.status.success()) {
+        let typescript = dir.join("typescript");
+        let line = std::iter::once(env!("CARGO_BIN_EXE_hwconform").to_string()).chain(args.iter().map(|a| format!("'{a}'"))).collect::<Vec<_>>().join(" ");
+        let out = Command::new("script").current_dir(repo()).env("NO_COLOR", "1").args(["-qec", &line, typescript.to_str().unwrap()]).output().unwrap();
+        let seen = std::fs::read_to_string(&typescript).unwrap_or_default();
+        assert!(seen.contains("[0/1 done] x.status 0:0") && seen.contains("at step 1 accept (line 6)") && seen.contains("ETA at most"), "{out:?}\n{seen}");
+        assert!(seen.contains("\r\x1b[2K[1/1] "), "the line is cleared before the result prints:\n{seen:?}");
+        assert!(!seen.contains("\x1b[1;") && !seen.contains("\x1b[3"), "NO_COLOR: no colour on stdout or stderr:\n{seen:?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

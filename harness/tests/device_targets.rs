@@ -99,6 +99,12 @@ fn a_device_that_never_connects_fails_and_one_that_cannot_start_is_an_error() {
     let missing = only_verdict(&scenarios, DeviceChoice::Exec { command: "/nonexistent/firmware --url {url}".into() });
     assert_eq!(missing.name(), "error", "{missing:?}");
     assert!(message(&missing).contains("exited without connecting"), "{}", message(&missing));
+    // One that dies at once: its last words reach the message (they raced the exit once).
+    for _ in 0..5 {
+        let dead = only_verdict(&scenarios, DeviceChoice::Exec { command: "echo 'firmware: no such radio' >&2; exit 3".into() });
+        assert_eq!(dead.name(), "error", "{dead:?}");
+        assert!(message(&dead).contains("exit status: 3") && message(&dead).contains("firmware: no such radio"), "{}", message(&dead));
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -274,12 +274,18 @@ pub fn main() -> i32 {
 
 /// Logs go to stderr. The WebSocket crates log raw frames (credentials included) at debug
 /// and below, so they stay at warn whatever `HWCONFORM_LOG` asks.
+/// Whether to colour what goes to `stream`: only a terminal, and never when `NO_COLOR` is set
+/// to anything (https://no-color.org).
+pub(crate) fn colour(stream: &impl std::io::IsTerminal) -> bool {
+    stream.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
 fn init_tracing(default: &str) {
     let wanted = std::env::var("HWCONFORM_LOG").unwrap_or_else(|_| default.to_string());
     let filter = tracing_subscriber::EnvFilter::try_new(format!("{wanted},tungstenite=warn,tokio_tungstenite=warn"))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     // Colour only for a person at a terminal: `mock 2>err.txt` gets plain text.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let ansi = colour(&std::io::stderr());
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).try_init();
 }
 

@@ -13,7 +13,7 @@ use crate::profile::CloudTimings;
 use crate::report::{check_writable, FileReports, MultiReporter, ReportFormat, Reporter, TerminalOptions, TerminalReporter};
 use crate::scenario::Scenario;
 use crate::wire::transport::Endpoint;
-use std::io::IsTerminal;
+use crate::report::status::StatusLine;
 use std::sync::Arc;
 
 fn cloud_target(args: &RunArgs) -> Result<Option<CloudChoice>, String> {
@@ -109,11 +109,13 @@ pub(super) fn run(args: RunArgs) -> i32 {
     if let Some(j) = args.jobs {
         config.jobs = j.max(1);
     }
-    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let color = super::colour(&std::io::stdout());
     let options = TerminalOptions { verbose: args.verbose, color, requirements: args.requirements };
     let mut reporters = MultiReporter::default();
+    let status = if formats.contains(&ReportFormat::Terminal) { StatusLine::start(config.live.clone()) } else { None };
     if formats.contains(&ReportFormat::Terminal) {
-        reporters.push(Box::new(TerminalReporter::new(std::io::stdout(), options).with_manual(manual.clone())) as Box<dyn Reporter>);
+        let terminal = TerminalReporter::new(std::io::stdout(), options).with_manual(manual.clone()).with_status(status.clone());
+        reporters.push(Box::new(terminal) as Box<dyn Reporter>);
     }
     reporters.push(Box::new(FileReports::new(&args.reports, &formats, meta).with_manual(manual)));
     super::signals::watch(config.interrupt.clone());
@@ -123,6 +125,9 @@ pub(super) fn run(args: RunArgs) -> i32 {
             report_error.get_or_insert(e);
         }
     });
+    if let Some(s) = &status {
+        s.finish();
+    }
     let summary = match outcome {
         Ok(s) => s,
         Err(e @ RunError::IcsIncomplete { .. }) => return report_error::usage_error(&e),

@@ -6,6 +6,7 @@ pub mod clock;
 pub mod event;
 pub mod judge;
 pub mod interrupt;
+pub mod live;
 pub mod monitor;
 pub mod recorder;
 pub mod rejudge;

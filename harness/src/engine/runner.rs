@@ -56,6 +56,8 @@ pub struct RunConfig {
     /// Raised from outside (a signal): no scenario starts after it, the running ones end as
     /// errors that say they were interrupted, and the run reports what it has.
     pub interrupt: Arc<Interrupt>,
+    /// What is running now, for a live status line (see [`super::live`]).
+    pub live: Arc<super::live::LiveBoard>,
 }
 
 impl Default for RunConfig {
@@ -74,6 +76,7 @@ impl Default for RunConfig {
             ics: None,
             fail_fast: false,
             interrupt: Arc::new(Interrupt::default()),
+            live: Arc::default(),
         }
     }
 }
@@ -162,6 +165,12 @@ impl Runner {
             on_event(RunEvent::Notice { text });
         }
         let fixed = self.fixed_identities(scenarios);
+        let real_target = roles.iter().any(|r| match r {
+            Role::Device => self.config.cloud.as_ref().is_some_and(|c| !c.capabilities().in_process),
+            Role::Cloud => self.config.device.as_ref().is_some_and(|d| !d.capabilities().in_process),
+        });
+        let bound = if real_target { self.config.deadline } else { self.config.wall_budget };
+        self.config.live.begin(scenarios.len(), jobs, bound);
         let next = AtomicUsize::new(0);
         let stop = AtomicBool::new(false);
         let (tx, rx) = mpsc::channel::<(usize, ScenarioResult)>();
@@ -180,7 +189,9 @@ impl Runner {
                         true => self.slot_identities(sc, worker, shared.per_scenario),
                         false => fixed[i].clone(),
                     };
+                    self.config.live.started(i, &sc.id.value);
                     let result = self.run_one(sc, i, identities);
+                    self.config.live.finished(i);
                     // Before the next pick, so that with one job nothing starts after it.
                     if self.config.fail_fast && result.verdict.is_bad() {
                         stop.store(true, Ordering::SeqCst);
@@ -395,6 +406,7 @@ impl Runner {
                 (Role::Cloud, Some(ics), Some(false)) => ics.lab.boot_time,
                 _ => Duration::ZERO,
             },
+            live: Some(super::live::LiveSlot { board: self.config.live.clone(), index }),
         };
         Ok(session::run(sc, target, setup).await)
     }

@@ -11,6 +11,7 @@ pub mod junit;
 pub mod manual;
 pub mod matrix;
 pub mod sink;
+pub mod status;
 pub mod terminal;
 
 pub use formats::{check_writable, write_reports, FileReports, ReportFormat};

@@ -46,6 +46,8 @@ pub struct TerminalReporter<W: Write> {
     results: Vec<ScenarioResult>,
     /// Manual verdicts for the requirement table.
     manual: Vec<super::matrix::ManualRecord>,
+    /// The live status line to take off the screen before printing.
+    status: Option<std::sync::Arc<super::status::StatusLine>>,
     /// Scenarios in the run and how many have finished, for the `[n/N]` progress prefix.
     total: usize,
     finished: usize,
@@ -53,12 +55,18 @@ pub struct TerminalReporter<W: Write> {
 
 impl<W: Write> TerminalReporter<W> {
     pub fn new(out: W, options: TerminalOptions) -> TerminalReporter<W> {
-        TerminalReporter { out, notices: Box::new(std::io::stderr()), options, results: Vec::new(), manual: Vec::new(), total: 0, finished: 0 }
+        TerminalReporter { out, notices: Box::new(std::io::stderr()), options, results: Vec::new(), manual: Vec::new(), status: None, total: 0, finished: 0 }
     }
 
     /// Puts these manual verdicts in the requirement table.
     pub fn with_manual(mut self, records: Vec<super::matrix::ManualRecord>) -> TerminalReporter<W> {
         self.manual = records;
+        self
+    }
+
+    /// Clears this status line before each write.
+    pub fn with_status(mut self, status: Option<std::sync::Arc<super::status::StatusLine>>) -> TerminalReporter<W> {
+        self.status = status;
         self
     }
 
@@ -69,6 +77,7 @@ impl<W: Write> TerminalReporter<W> {
     }
 
     fn notice(&mut self, text: &str) -> Result<(), ReportError> {
+        let _pause = self.status.as_deref().map(super::status::StatusLine::pause);
         writeln!(self.notices, "{text}").and_then(|()| self.notices.flush()).map_err(ReportError::Terminal)
     }
 
@@ -78,7 +87,8 @@ impl<W: Write> TerminalReporter<W> {
     }
 
     fn write(&mut self, text: &str) -> Result<(), ReportError> {
-        self.out.write_all(text.as_bytes()).map_err(ReportError::Terminal)
+        let _pause = self.status.as_deref().map(super::status::StatusLine::pause);
+        self.out.write_all(text.as_bytes()).and_then(|()| self.out.flush()).map_err(ReportError::Terminal)
     }
 }
 

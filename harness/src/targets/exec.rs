@@ -66,8 +66,10 @@ impl DeviceTarget for ExecTarget {
                 started_groups().push(g);
             }
             let stderr = Arc::new(Mutex::new(Vec::new()));
+            let stderr_done = Arc::new(std::sync::atomic::AtomicBool::new(child.stderr.is_none()));
             if let Some(err) = child.stderr.take() {
                 let lines = stderr.clone();
+                let done = stderr_done.clone();
                 tokio::spawn(async move {
                     use tokio::io::AsyncBufReadExt;
                     let mut reader = tokio::io::BufReader::new(err).lines();
@@ -78,9 +80,10 @@ impl DeviceTarget for ExecTarget {
                         }
                         l.push(line);
                     }
+                    done.store(true, std::sync::atomic::Ordering::Release);
                 });
             }
-            let process = Process { child, group, acceptor, stderr };
+            let process = Process { child, group, acceptor, stderr, stderr_done, exit_seen: None };
             Ok(Box::new(Link::new(self.capabilities(), incoming, None, Box::new(process))) as Box<dyn DeviceLink>)
         })
     }
@@ -94,11 +97,24 @@ struct Process {
     group: Option<i32>,
     acceptor: tokio::task::JoinHandle<()>,
     stderr: Arc<Mutex<Vec<String>>>,
+    /// The stderr reader reached the end of the pipe.
+    stderr_done: Arc<std::sync::atomic::AtomicBool>,
+    /// When the exit was first seen: the last words may still be in the pipe.
+    exit_seen: Option<std::time::Instant>,
 }
+
+/// How long an exited command's stderr is waited for (a grandchild may hold the pipe open).
+const STDERR_DRAIN: Duration = Duration::from_millis(500);
 
 impl Running for Process {
     fn exited(&mut self) -> Option<String> {
         let status = self.child.try_wait().ok().flatten()?;
+        // A command that dies at once exits before its stderr is read: wait for the reader
+        // (boundedly) so the message carries what it said.
+        let seen = *self.exit_seen.get_or_insert_with(std::time::Instant::now);
+        if !self.stderr_done.load(std::sync::atomic::Ordering::Acquire) && seen.elapsed() < STDERR_DRAIN {
+            return None;
+        }
         let tail = self.stderr.lock().unwrap_or_else(|p| p.into_inner()).join("\n");
         Some(format!(" ({status}); its last output:\n{tail}"))
     }

@@ -39,6 +39,8 @@ pub struct SessionSetup {
     /// Cloud role: the first `accept` waits at least this long (how long the device under
     /// test says it takes to start and connect); zero for none.
     pub boot_time: Duration,
+    /// Where the session says which step it is in, for a live status line.
+    pub live: Option<crate::engine::live::LiveSlot>,
 }
 
 /// What the session talks to.
@@ -172,6 +174,7 @@ struct Session<'a> {
     pushed_at: BTreeMap<String, Duration>,
     /// The lower bound of the first `accept`'s wait, until that accept runs.
     boot_time: Option<Duration>,
+    live: Option<crate::engine::live::LiveSlot>,
 }
 
 /// Runs `scenario` to a verdict. Never panics on target behaviour; every wait is bounded.
@@ -210,6 +213,7 @@ pub async fn run(scenario: &Scenario, target: Target, setup: SessionSetup) -> Se
         wall_deadline: std::time::Instant::now() + setup.wall_budget,
         wall_budget: setup.wall_budget,
         boot_time: Some(setup.boot_time).filter(|d| !d.is_zero()),
+        live: setup.live,
     };
     let deadline = scenario.deadline.unwrap_or(setup.deadline);
     let result = match session.applicable() {
@@ -453,6 +457,9 @@ impl<'a> Session<'a> {
                     )));
                 }
                 self.rec.record(TranscriptEvent::Step { index: index.clone(), kind: at.kind.to_string(), line: step.span.line });
+                if let Some(live) = &self.live {
+                    live.step(format!("step {index} {} (line {})", at.kind, step.span.line));
+                }
                 let result = self.step(&step.kind, &at).await;
                 self.window_start = None;
                 self.sweep(Some(&at), false);

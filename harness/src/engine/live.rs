@@ -1,0 +1,143 @@
+//! The live board: what a run is doing right now — which scenarios run, since when, at which
+//! step — for a status line while a scenario waits on a real target. The runner and sessions
+//! write it; a viewer (the CLI's status line) reads snapshots of it at its own pace, so a slow
+//! terminal never slows a scenario.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// The board a run writes; shared with a viewer through [`RunConfig::live`](super::RunConfig).
+#[derive(Debug, Default)]
+pub struct LiveBoard {
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    total: usize,
+    jobs: usize,
+    /// Each scenario's bound (the run's deadline, stretched by the wall budget).
+    bound: Duration,
+    finished: usize,
+    finished_wall: Duration,
+    running: BTreeMap<usize, Running>,
+}
+
+#[derive(Clone, Debug)]
+struct Running {
+    id: String,
+    since: Instant,
+    step: Option<String>,
+}
+
+/// A session's place on the board: where it reports the step it is in.
+#[derive(Clone, Debug)]
+pub struct LiveSlot {
+    pub(crate) board: std::sync::Arc<LiveBoard>,
+    pub(crate) index: usize,
+}
+
+impl LiveSlot {
+    pub(crate) fn step(&self, text: String) {
+        self.board.step(self.index, text);
+    }
+}
+
+/// One running scenario, as a viewer sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunningScenario {
+    pub id: String,
+    pub elapsed: Duration,
+    /// `step 3 accept (line 12)`: the step it is in, once one began.
+    pub step: Option<String>,
+}
+
+/// The board at one moment.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    pub total: usize,
+    pub finished: usize,
+    pub jobs: usize,
+    /// Running scenarios, longest-running first.
+    pub running: Vec<RunningScenario>,
+    /// What is left at most, from the scenarios' bounds.
+    pub eta_bound: Duration,
+    /// What is left at the pace of the scenarios finished so far (none before the first).
+    pub eta_pace: Option<Duration>,
+}
+
+impl LiveBoard {
+    fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        f(&mut self.state.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    pub(crate) fn begin(&self, total: usize, jobs: usize, bound: Duration) {
+        self.with(|s| *s = State { total, jobs: jobs.max(1), bound, ..State::default() });
+    }
+
+    pub(crate) fn started(&self, index: usize, id: &str) {
+        self.with(|s| s.running.insert(index, Running { id: id.to_string(), since: Instant::now(), step: None }));
+    }
+
+    pub(crate) fn step(&self, index: usize, step: String) {
+        self.with(|s| {
+            if let Some(r) = s.running.get_mut(&index) {
+                r.step = Some(step);
+            }
+        });
+    }
+
+    pub(crate) fn finished(&self, index: usize) {
+        self.with(|s| {
+            if let Some(r) = s.running.remove(&index) {
+                s.finished_wall += r.since.elapsed();
+            }
+            s.finished += 1;
+        });
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        self.with(|s| {
+            let mut running: Vec<RunningScenario> =
+                s.running.values().map(|r| RunningScenario { id: r.id.clone(), elapsed: r.since.elapsed(), step: r.step.clone() }).collect();
+            running.sort_by(|a, b| b.elapsed.cmp(&a.elapsed).then_with(|| a.id.cmp(&b.id)));
+            let waiting = s.total.saturating_sub(s.finished + running.len());
+            let jobs = s.jobs.max(1) as u32;
+            // The running finish within their bounds; those waiting follow in rounds of `jobs`.
+            let left_of_running: Duration = running.iter().map(|r| s.bound.saturating_sub(r.elapsed)).max().unwrap_or_default();
+            let rounds = u32::try_from(waiting.div_ceil(jobs as usize)).unwrap_or(u32::MAX);
+            let eta_bound = left_of_running.saturating_add(s.bound.saturating_mul(rounds));
+            let eta_pace = (s.finished > 0).then(|| {
+                let mean = s.finished_wall / s.finished as u32;
+                (mean * (waiting + running.len()) as u32) / jobs
+            });
+            Snapshot { total: s.total, finished: s.finished, jobs: s.jobs, running, eta_bound, eta_pace }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_board_follows_the_run_and_bounds_what_is_left() {
+        let board = LiveBoard::default();
+        board.begin(5, 2, Duration::from_secs(60));
+        board.started(0, "a");
+        board.started(1, "b");
+        board.step(1, "step 2 accept (line 9)".into());
+        let s = board.snapshot();
+        assert_eq!((s.total, s.finished, s.running.len()), (5, 0, 2));
+        assert_eq!(s.running.iter().find(|r| r.id == "b").unwrap().step.as_deref(), Some("step 2 accept (line 9)"));
+        // The running ones end within 60 s; three wait for two workers: two more rounds.
+        assert!(s.eta_bound <= Duration::from_secs(180) && s.eta_bound > Duration::from_secs(170), "{:?}", s.eta_bound);
+        assert_eq!(s.eta_pace, None);
+        board.finished(0);
+        board.finished(1);
+        let s = board.snapshot();
+        assert_eq!((s.finished, s.running.len()), (2, 0));
+        assert!(s.eta_pace.is_some());
+    }
+}
