@@ -41,6 +41,9 @@ fn temp_dir(name: &str) -> PathBuf {
 
 #[rstest]
 #[case::unknown_key(with_steps("  - request: { cmd: ping, withn: 5s }\n"), (6, 27), "unknown key `withn` in a `request` step")]
+#[case::unknown_variable(with_steps("  - request: { cmd: ping, body: { t: \"${nosuch}\" } }\n"), (6, 38), "unknown variable `nosuch`")]
+#[case::unknown_variable_suggests(with_steps("  - request: { cmd: ping, within: \"${heartbeat_timout}\" }\n"), (6, 35), "did you mean `heartbeat_timeout`?")]
+#[case::unknown_variable_in_arithmetic(with_steps("  - request: { cmd: ping, body: { t: \"${noww-5}\" } }\n"), (6, 38), "did you mean `now`?")]
 #[case::unknown_key_suggests(with_steps("  - request: { cmd: ping, withn: 5s }\n"), (6, 27), "did you mean `within`?")]
 #[case::wrong_type(with_steps("  - request: { cmd: ping, within: [1] }\n"), (6, 35), "expected a duration like 10s, found a list")]
 #[case::wrong_type_bool(with_steps("  - request: { cmd: ping, raw: yes }\n"), (6, 32), "expected true or false, found a string")]
@@ -284,7 +287,7 @@ fn receive_with_check_and_capture() {
 #[test]
 fn reply_defaults_and_fields() {
     let s = cloud(
-        "  - receive:\n  - reply:\n  - reply: { to: \"${first}\", errcode: 600014, errmsg: busy, body: { a: 1 }, suggestion: retry, interval: -1 }\n  - reply: { conn: b, errcode: 600003, no_advice: true }\n  - reply: { to: 7, binary: \"{}\" }\n",
+        "  - receive:\n  - reply:\n  - reply: { to: \"${req_id}\", errcode: 600014, errmsg: busy, body: { a: 1 }, suggestion: retry, interval: -1 }\n  - reply: { conn: b, errcode: 600003, no_advice: true }\n  - reply: { to: 7, binary: \"{}\" }\n",
     );
     let replies: Vec<_> = s.steps[1..]
         .iter()
@@ -296,7 +299,7 @@ fn reply_defaults_and_fields() {
     let default = ReplySpec { errcode: 0, errmsg: None, body: None, suggestion: None, interval: None, binary: None, no_advice: false };
     assert_eq!((replies[0].conn.as_str(), replies[0].to.as_deref()), ("a", None));
     assert_eq!(replies[0].spec, default);
-    assert_eq!(replies[1].to.as_deref(), Some("${first}"));
+    assert_eq!(replies[1].to.as_deref(), Some("${req_id}"));
     assert_eq!(
         replies[1].spec,
         ReplySpec {
@@ -354,13 +357,13 @@ fn push_close_delay_and_reconnect() {
 #[test]
 fn mark_and_timing() {
     let s = cloud(
-        "  - mark: start\n  - timing: { cmd: ping, conn: a, since: start, gaps: { min: 25s, max: \"${x}+5s\" }, jitter: true, min_count: 3, max_per: { count: 5, per: 60s } }\n  - timing: { cmd: register, none: true }\n  - timing: { cmd: ping, gaps: { max: 42s } }\n  - repeat: { times: 2, steps: [mark: again] }\n  - timing: { cmd: ping, since: again, jitter: true }\n",
+        "  - mark: start\n  - timing: { cmd: ping, conn: a, since: start, gaps: { min: 25s, max: \"${heartbeat}+5s\" }, jitter: true, min_count: 3, max_per: { count: 5, per: 60s } }\n  - timing: { cmd: register, none: true }\n  - timing: { cmd: ping, gaps: { max: 42s } }\n  - repeat: { times: 2, steps: [mark: again] }\n  - timing: { cmd: ping, since: again, jitter: true }\n",
     );
     assert!(matches!(&s.steps[0].kind, StepKind::Mark(m) if m == "start"));
     let StepKind::Timing(t) = &s.steps[1].kind else { panic!() };
     assert_eq!((t.conn.as_deref(), t.cmd.as_str(), t.since.as_deref()), (Some("a"), "ping", Some("start")));
     let gaps = t.gaps.as_ref().unwrap();
-    assert_eq!((gaps.min.clone(), gaps.max.clone()), (secs(25), Some(DurationExpr::Expr("${x}+5s".into()))));
+    assert_eq!((gaps.min.clone(), gaps.max.clone()), (secs(25), Some(DurationExpr::Expr("${heartbeat}+5s".into()))));
     assert!(t.jitter && !t.none);
     assert_eq!(t.min_count, Some(3));
     assert_eq!(t.max_per, Some((5, DurationExpr::Fixed(Duration::from_secs(60)))));

@@ -158,8 +158,9 @@ impl Runner {
             jobs = jobs.min((self.config.fleet.devices.len() / per_scenario).max(1));
         }
         let shared = Shared { shared_cloud, per_scenario };
-        let ics = self.config.ics.as_ref().filter(|_| self.config.device.is_some()).map(|i| i.summary());
         let roles: Vec<Role> = [Role::Device, Role::Cloud].into_iter().filter(|r| scenarios.iter().any(|s| s.role == *r)).collect();
+        // The device under test is named only when a scenario tests a device.
+        let ics = self.config.ics.as_ref().filter(|_| self.config.device.is_some() && roles.contains(&Role::Cloud)).map(|i| i.summary());
         on_event(RunEvent::RunStarted { scenarios: scenarios.len(), target: self.describe_for(&roles), ics });
         if let Some(text) = notice {
             on_event(RunEvent::Notice { text });

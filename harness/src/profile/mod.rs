@@ -145,6 +145,8 @@ pub trait Profile: Send + Sync {
     fn default_auto_replies(&self) -> Vec<DefaultReply>;
     /// A run variable (`${name}`) the profile defines from the cloud's timers.
     fn run_variable(&self, name: &str, settings: &CloudTimings) -> Option<RunValue>;
+    /// Every name [`Profile::run_variable`] answers, so `validate` can refuse the others.
+    fn run_variable_names(&self) -> &'static [&'static str];
     /// The one-link rule for devices, if the protocol has one.
     fn second_link_rule(&self) -> Option<SecondLinkRule>;
     /// Whether a request of `cmd` is one only a logged-in device sends: what the

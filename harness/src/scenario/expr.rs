@@ -73,6 +73,28 @@ pub fn check_syntax(text: &str) -> Result<(), ExprError> {
     Ok(())
 }
 
+/// The names every `${...}` in `text` looks up (not `${env.NAME}`, which the environment
+/// answers), for a text [`check_syntax`] accepts.
+pub fn names(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        let Some(end) = rest[start..].find('}') else { break };
+        let inner = rest[start + 2..start + end].trim();
+        if !inner.starts_with("env.") {
+            if let Ok((name, _)) = split_op(inner) {
+                out.push(name);
+            }
+        }
+        rest = &rest[start + end + 1..];
+    }
+    out
+}
+
+/// The variables the engine sets whatever the profile: see the scenario format's
+/// "Expressions" (`DEVICE.sn` besides, for each of the scenario's devices).
+pub const ENGINE_VARIABLES: &[&str] = &["now", "sn", "iteration", "req_id", "last_req_id", "last_cmd", "last_push_req_id"];
+
 fn lookup(inner: &str, vars: &dyn Vars) -> Result<Value, ExprError> {
     let inner = inner.trim();
     if let Some(name) = inner.strip_prefix("env.") {

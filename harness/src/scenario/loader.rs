@@ -264,6 +264,20 @@ impl<'a> Loader<'a> {
                 self.check_expressions(node);
             }
         }
+        if self.diags.is_empty() {
+            let mut known: Vec<String> = super::expr::ENGINE_VARIABLES.iter().map(|s| s.to_string()).collect();
+            known.extend(crate::profile::default_profile().run_variable_names().iter().map(|s| s.to_string()));
+            known.extend(vars.keys().cloned());
+            known.extend(self.devices.iter().map(|d| format!("{d}.sn")));
+            if let Some(node) = top.get("steps") {
+                captured_names(node, &mut known);
+            }
+            for key in ["steps", "vars", "auto_reply"] {
+                if let Some(node) = top.get(key) {
+                    self.check_names(node, &known);
+                }
+            }
+        }
         if !self.diags.is_empty() {
             return None;
         }
@@ -301,6 +315,31 @@ impl<'a> Loader<'a> {
                         let d = self.diag(node.span, format!("invalid expression: {e}")).expected("`${name}`, `${name+N}`, `${name-N}`, `${name*N}` or `${name/N}` with N a non-zero integer");
                         self.push(d);
                     }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Every `${name}` names something the run will have: a run variable, a `vars` entry,
+    /// a capture somewhere in the steps or a device's `.sn` (a capture's order is the run's
+    /// business: a use before the capture still fails there, with the step).
+    fn check_names(&mut self, node: &Node, known: &[String]) {
+        match (node.as_mapping(), node.as_sequence(), node.as_str()) {
+            (Some(pairs), _, _) => pairs.iter().for_each(|(_, v)| self.check_names(v, known)),
+            (_, Some(items), _) => items.iter().for_each(|i| self.check_names(i, known)),
+            (_, _, Some(text)) if text.contains("${") => {
+                for name in super::expr::names(text) {
+                    if known.iter().any(|k| k == name) {
+                        continue;
+                    }
+                    let mut d = self
+                        .diag(node.span, format!("unknown variable `{name}`"))
+                        .expected("a run variable (`now`, `sn`, `heartbeat_timeout`, …), a `vars` name, a `capture` name or `DEVICE.sn`");
+                    if let Some(hint) = super::diagnostic::did_you_mean(name, known) {
+                        d = d.help(hint);
+                    }
+                    self.push(d);
                 }
             }
             _ => {}
@@ -864,3 +903,19 @@ fn counterpart(kind: &str) -> Option<&'static str> {
 
 #[cfg(test)]
 mod tests;
+
+/// The names every `capture:` mapping under `node` stores.
+fn captured_names(node: &Node, out: &mut Vec<String>) {
+    if let Some(pairs) = node.as_mapping() {
+        for (k, v) in pairs {
+            if k.as_str() == Some("capture") {
+                if let Some(names) = v.as_mapping() {
+                    out.extend(names.iter().filter_map(|(n, _)| n.as_str().map(str::to_string)));
+                }
+            }
+            captured_names(v, out);
+        }
+    } else if let Some(items) = node.as_sequence() {
+        items.iter().for_each(|i| captured_names(i, out));
+    }
+}

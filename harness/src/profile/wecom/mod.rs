@@ -199,6 +199,10 @@ impl Profile for WeComProfile {
         }
     }
 
+    fn run_variable_names(&self) -> &'static [&'static str] {
+        &["heartbeat", "heartbeat_timeout", "heartbeat_timeout_s", "subscribe_window", "subscribe_window_s", "subscribe_limit"]
+    }
+
     fn second_link_rule(&self) -> Option<SecondLinkRule> {
         Some(SecondLinkRule { rule: "D22", grace: OVERLAP_GRACE })
     }
@@ -314,6 +318,9 @@ mod tests {
         assert_eq!(p.run_variable("subscribe_window_s", &t), Some(RunValue::Json(json!(60))));
         assert_eq!(p.run_variable("subscribe_limit", &t), Some(RunValue::Json(json!(5))));
         assert_eq!(p.run_variable("sn", &t), None);
+        for name in p.run_variable_names() {
+            assert!(p.run_variable(name, &t).is_some(), "{name} is listed and answered");
+        }
     }
 
     #[test]
