@@ -6,7 +6,7 @@ use super::clock::ScenarioClock;
 use super::transcript::{Frame, Transcript, TranscriptEvent};
 use crate::profile::{Credentials, Profile};
 use serde_json::Value;
-use crate::wire::connection::{WireEvent, WireLog};
+use crate::wire::connection::{LinkEvent, WireLog};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -163,16 +163,16 @@ fn collect_secrets(profile: &dyn Profile, v: &Value, out: &mut Vec<String>) {
 
 /// The wire reports each connection's events here, in the transcript's own terms.
 impl WireLog for Recorder {
-    fn log(&self, event: WireEvent<'_>) {
+    fn log(&self, event: LinkEvent<'_>) {
         match event {
-            WireEvent::Opened { conn, local } => self.record(TranscriptEvent::Opened { conn: conn.into(), local: local.into() }),
-            WireEvent::Text { conn, text, sent } => self.text_frame(conn, text, sent),
-            WireEvent::Binary { conn, bytes, sent } => self.binary_frame(conn, bytes, sent),
-            WireEvent::Closed { conn, by, code, reason } => {
+            LinkEvent::Opened { conn, local } => self.record(TranscriptEvent::Opened { conn: conn.into(), local: local.into() }),
+            LinkEvent::Text { conn, text, sent } => self.text_frame(conn, text, sent),
+            LinkEvent::Binary { conn, bytes, sent } => self.binary_frame(conn, bytes, sent),
+            LinkEvent::Closed { conn, by, code, reason } => {
                 self.record(TranscriptEvent::Closed { conn: conn.into(), by, code, reason: reason.into() })
             }
-            WireEvent::Abandoned { conn } => self.record(TranscriptEvent::Abandoned { conn: conn.into() }),
-            WireEvent::Fault { conn, text } => self.record(TranscriptEvent::Note { text: format!("[{conn}] {text}") }),
+            LinkEvent::Abandoned { conn } => self.record(TranscriptEvent::Abandoned { conn: conn.into() }),
+            LinkEvent::Fault { conn, text } => self.record(TranscriptEvent::Note { text: format!("[{conn}] {text}") }),
         }
     }
 

@@ -4,7 +4,7 @@
 use crate::engine::target::{DeviceCapabilities, DeviceLink, DeviceStart, DeviceTarget, TargetError};
 use crate::targets::device_link::{handshake_and_forward, Incoming, Link, Task};
 use crate::targets::sim::{self, Dialer, SimConfig, SimFault, SimVariant};
-use crate::wire::transport::{self, BoxIo, WsStream};
+use crate::wire::transport::{self, BoxIo, TransportError, WsStream};
 use futures_util::future::BoxFuture;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU16, Ordering};
@@ -71,14 +71,14 @@ struct PipeDialer {
 }
 
 impl Dialer for PipeDialer {
-    fn dial(&self) -> BoxFuture<'static, Result<WsStream, String>> {
+    fn dial(&self) -> BoxFuture<'static, Result<WsStream, TransportError>> {
         let tx = self.tx.clone();
         let port = self.next_port.fetch_add(1, Ordering::SeqCst);
         Box::pin(async move {
             let (client, server) = tokio::io::duplex(256 * 1024);
             handshake_and_forward(Box::new(server), format!("127.0.0.1:{port}"), tx);
             let io: BoxIo = Box::new(client);
-            transport::handshake("ws://harness.hwconform.invalid/", io, None).await.map_err(|e| e.to_string())
+            transport::handshake("ws://harness.hwconform.invalid/", io, None).await
         })
     }
 }

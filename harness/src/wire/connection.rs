@@ -33,9 +33,11 @@ const CLOSE_WAIT: Duration = Duration::from_secs(2);
 /// Bound on one write: a target that stops reading cannot stall a step.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// What happens on a connection, as whoever records it needs to know.
+/// What happens on a connection, raw (text and bytes as they crossed), as whoever records it
+/// needs to know. The recorder turns it into a transcript entry; monitors read those through
+/// the profile's `WireEvent`, which holds recorded (redacted) frames.
 #[derive(Debug)]
-pub enum WireEvent<'a> {
+pub enum LinkEvent<'a> {
     /// The connection opened (`local` is the harness side's address as the target sees it).
     Opened { conn: &'a str, local: &'a str },
     Text { conn: &'a str, text: &'a str, sent: bool },
@@ -50,7 +52,7 @@ pub enum WireEvent<'a> {
 /// Where a connection reports what happens on it, and the clock its arrivals are stamped
 /// with: the engine's recorder (the wire itself keeps no transcript).
 pub trait WireLog: Send + Sync {
-    fn log(&self, event: WireEvent<'_>);
+    fn log(&self, event: LinkEvent<'_>);
     fn now(&self) -> Duration;
 }
 
@@ -154,8 +156,8 @@ async fn release(sink: &Sink) {
 
 fn record_msg(log: &dyn WireLog, conn: &str, msg: &Message, sent: bool) {
     match msg {
-        Message::Text(t) => log.log(WireEvent::Text { conn, text: t, sent }),
-        Message::Binary(b) => log.log(WireEvent::Binary { conn, bytes: b, sent }),
+        Message::Text(t) => log.log(LinkEvent::Text { conn, text: t, sent }),
+        Message::Binary(b) => log.log(LinkEvent::Binary { conn, bytes: b, sent }),
         _ => {}
     }
 }
@@ -163,7 +165,7 @@ fn record_msg(log: &dyn WireLog, conn: &str, msg: &Message, sent: bool) {
 impl Connection {
     pub fn open(name: &str, device: &str, local: String, ws: WsStream, log: impl WireLog + 'static, auto: Option<AutoResponder>) -> Connection {
         let log: Arc<dyn WireLog> = Arc::new(log);
-        log.log(WireEvent::Opened { conn: name, local: &local });
+        log.log(LinkEvent::Opened { conn: name, local: &local });
         let (sink, mut stream) = ws.split();
         let sink: Sink = Arc::new(tokio::sync::Mutex::new(Some(sink)));
         let (tx, inbox) = mpsc::channel(INBOX_CAPACITY);
@@ -181,7 +183,7 @@ impl Connection {
                     biased;
                     () = rgive.notified() => return Some(stream),
                     () = rstop.notified() => {
-                        rrec.log(WireEvent::Fault { conn: &conn(), text: "harness fault: half-open: the harness stops reading; the socket stays open" });
+                        rrec.log(LinkEvent::Fault { conn: &conn(), text: "harness fault: half-open: the harness stops reading; the socket stays open" });
                         // Holding the stream keeps the socket open; the task ends when the
                         // connection is dropped, closed or reset.
                         rgive.notified().await;
@@ -197,7 +199,7 @@ impl Connection {
                             // It did arrive: the transcript shows it, then what became of it.
                             record_msg(&*rrec, &conn(), msg, false);
                         }
-                        rrec.log(WireEvent::Fault { conn: &conn(), text: &note });
+                        rrec.log(LinkEvent::Fault { conn: &conn(), text: &note });
                         match applied.action {
                             FrameAction::Drop => continue,
                             FrameAction::Delay(d) => tokio::time::sleep(d).await,
@@ -207,14 +209,14 @@ impl Connection {
                 }
                 let item = match next {
                     Some(Ok(Message::Text(t))) => {
-                        rrec.log(WireEvent::Text { conn: &conn(), text: &t, sent: false });
+                        rrec.log(LinkEvent::Text { conn: &conn(), text: &t, sent: false });
                         if let Some(answer) = auto.as_ref().and_then(|a| serde_json::from_str::<Value>(&t).ok().and_then(|v| a(&v))) {
                             record_msg(&*rrec, &conn(), &answer, true);
                             match write(&rsink, answer).await {
                                 Ok(()) => continue,
                                 Err(e) => {
                                     // The link is gone: say so, as for any other broken link.
-                                    rrec.log(WireEvent::Closed { conn: &conn(), by: Party::Target, code: None, reason: &format!("broken: {e}") });
+                                    rrec.log(LinkEvent::Closed { conn: &conn(), by: Party::Target, code: None, reason: &format!("broken: {e}") });
                                     release(&rsink).await;
                                     let _ = tx.send(Inbound { at: rrec.now(), item: Item::Broken { reason: e } }).await;
                                     break;
@@ -224,14 +226,14 @@ impl Connection {
                         Item::Text(t.to_string())
                     }
                     Some(Ok(Message::Binary(b))) => {
-                        rrec.log(WireEvent::Binary { conn: &conn(), bytes: &b, sent: false });
+                        rrec.log(LinkEvent::Binary { conn: &conn(), bytes: &b, sent: false });
                         Item::Binary(b.to_vec())
                     }
                     Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
                     Some(Ok(Message::Close(frame))) => {
                         let (code, reason) = frame.map(|f| (Some(u16::from(f.code)), f.reason.to_string())).unwrap_or((None, String::new()));
                         if !rclosing.load(Ordering::SeqCst) {
-                            rrec.log(WireEvent::Closed { conn: &conn(), by: Party::Target, code, reason: &reason });
+                            rrec.log(LinkEvent::Closed { conn: &conn(), by: Party::Target, code, reason: &reason });
                         }
                         Item::Closed { code, reason }
                     }
@@ -241,19 +243,19 @@ impl Connection {
                         let reason = format!("the target sent a frame over the {} MiB limit ({e})", super::transport::MAX_FRAME_BYTES >> 20);
                         rclosing.store(true, Ordering::SeqCst);
                         let _ = write(&rsink, Message::Close(Some(CloseFrame { code: CloseCode::Size, reason: "message too big".into() }))).await;
-                        rrec.log(WireEvent::Closed { conn: &conn(), by: Party::Harness, code: Some(1009), reason: &reason });
+                        rrec.log(LinkEvent::Closed { conn: &conn(), by: Party::Harness, code: Some(1009), reason: &reason });
                         release(&rsink).await;
                         Item::Broken { reason }
                     }
                     Some(Err(e)) => {
                         let reason = e.to_string();
-                        rrec.log(WireEvent::Closed { conn: &conn(), by: Party::Target, code: None, reason: &format!("broken: {reason}") });
+                        rrec.log(LinkEvent::Closed { conn: &conn(), by: Party::Target, code: None, reason: &format!("broken: {reason}") });
                         Item::Broken { reason }
                     }
                     None => {
                         let reason = "the stream ended without a close frame".to_string();
                         if !rclosing.load(Ordering::SeqCst) {
-                            rrec.log(WireEvent::Closed { conn: &conn(), by: Party::Target, code: None, reason: &reason });
+                            rrec.log(LinkEvent::Closed { conn: &conn(), by: Party::Target, code: None, reason: &reason });
                         }
                         Item::Closed { code: None, reason }
                     }
@@ -334,8 +336,8 @@ impl Connection {
             _ => false,
         };
         let how = if rst { "a TCP reset" } else { "the end of the stream" };
-        self.log.log(WireEvent::Fault { conn: &name, text: &format!("harness fault: reset: the harness drops the socket without a close frame ({how})") });
-        self.log.log(WireEvent::Closed { conn: &name, by: Party::Harness, code: None, reason: "reset by the harness" });
+        self.log.log(LinkEvent::Fault { conn: &name, text: &format!("harness fault: reset: the harness drops the socket without a close frame ({how})") });
+        self.log.log(LinkEvent::Closed { conn: &name, by: Party::Harness, code: None, reason: "reset by the harness" });
         self.drain();
         self.reset = true;
         self.closed = true;
@@ -349,7 +351,7 @@ impl Connection {
     /// frames are recorded under `NAME~old` so they are not mistaken for the new link's.
     pub fn abandon(self) -> Connection {
         let old = self.name();
-        self.log.log(WireEvent::Abandoned { conn: &old });
+        self.log.log(LinkEvent::Abandoned { conn: &old });
         *self.name.lock().unwrap_or_else(|p| p.into_inner()) = format!("{old}~old");
         self
     }
@@ -359,7 +361,7 @@ impl Connection {
     pub async fn send(&mut self, msg: Message) -> Result<(), String> {
         let name = self.name();
         if let Some(applied) = self.faults.apply(Direction::Outbound, &msg) {
-            self.log.log(WireEvent::Fault { conn: &name, text: &applied.describe(Direction::Outbound) });
+            self.log.log(LinkEvent::Fault { conn: &name, text: &applied.describe(Direction::Outbound) });
             match applied.action {
                 FrameAction::Drop => return Ok(()),
                 FrameAction::Delay(d) => tokio::time::sleep(d).await,
@@ -427,7 +429,7 @@ impl Connection {
         if self.reset {
             return;
         }
-        self.log.log(WireEvent::Closed { conn: &self.name(), by: Party::Harness, code: Some(code), reason });
+        self.log.log(LinkEvent::Closed { conn: &self.name(), by: Party::Harness, code: Some(code), reason });
         if self.ended().is_none() {
             self.closing.store(true, Ordering::SeqCst);
             let frame = CloseFrame { code: CloseCode::from(code), reason: reason.to_string().into() };
@@ -478,7 +480,7 @@ mod tests {
 
     struct NoLog;
     impl WireLog for NoLog {
-        fn log(&self, _: WireEvent<'_>) {}
+        fn log(&self, _: LinkEvent<'_>) {}
         fn now(&self) -> Duration {
             Duration::ZERO
         }
@@ -541,11 +543,11 @@ mod tests {
     #[derive(Clone, Default)]
     struct Notes(Arc<Mutex<Vec<String>>>);
     impl WireLog for Notes {
-        fn log(&self, e: WireEvent<'_>) {
+        fn log(&self, e: LinkEvent<'_>) {
             let line = match e {
-                WireEvent::Fault { text, .. } => text.to_string(),
-                WireEvent::Text { text, sent, .. } => format!("{} {text}", if sent { "sent" } else { "received" }),
-                WireEvent::Closed { by, reason, .. } => format!("closed by {by:?}: {reason}"),
+                LinkEvent::Fault { text, .. } => text.to_string(),
+                LinkEvent::Text { text, sent, .. } => format!("{} {text}", if sent { "sent" } else { "received" }),
+                LinkEvent::Closed { by, reason, .. } => format!("closed by {by:?}: {reason}"),
                 _ => return,
             };
             self.0.lock().unwrap().push(line);

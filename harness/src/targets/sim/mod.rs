@@ -51,7 +51,7 @@ pub const DIAL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Opens a new connection to the cloud.
 pub trait Dialer: Send + Sync + 'static {
-    fn dial(&self) -> BoxFuture<'static, Result<WsStream, String>>;
+    fn dial(&self) -> BoxFuture<'static, Result<WsStream, TransportError>>;
 }
 
 /// Things the harness makes the device do, as a person at a real one would.
@@ -88,7 +88,7 @@ pub async fn run(config: SimConfig, dialer: Arc<dyn Dialer>, mut control: Unboun
             Ok(Ok(ws)) => ws,
             failed => {
                 let why = match failed {
-                    Ok(Err(e)) => e,
+                    Ok(Err(e)) => e.to_string(),
                     _ => "dial timed out".to_string(),
                 };
                 if !control_open {
@@ -150,14 +150,14 @@ struct UrlDialer {
 }
 
 impl Dialer for UrlDialer {
-    fn dial(&self) -> BoxFuture<'static, Result<WsStream, String>> {
+    fn dial(&self) -> BoxFuture<'static, Result<WsStream, TransportError>> {
         let endpoint = self.endpoint.clone();
         async move {
-            let addr = endpoint.resolve().await.map_err(|e| e.to_string())?;
-            let tcp = transport::tcp(addr, None).await.map_err(|e| e.to_string())?;
+            let addr = endpoint.resolve().await?;
+            let tcp = transport::tcp(addr, None).await?;
             let _ = tcp.set_nodelay(true);
             let io: BoxIo = Box::new(tcp);
-            transport::handshake(&endpoint.url, io, None).await.map_err(|e| e.to_string())
+            transport::handshake(&endpoint.url, io, None).await
         }
         .boxed()
     }

@@ -4,7 +4,7 @@
 //! before in the run (D2), unless a test says otherwise (`"body": null` is taken only from the
 //! `body-null` variant).
 
-use crate::wire::transport::{self, BoxIo, WsStream};
+use crate::wire::transport::{self, BoxIo, TransportError, WsStream};
 use crate::profile::wecom::binary;
 use crate::profile::wecom::envelope::{self, Envelope};
 use crate::profile::identity::DeviceIdentity;
@@ -60,14 +60,14 @@ pub struct TestDialer {
 }
 
 impl Dialer for TestDialer {
-    fn dial(&self) -> BoxFuture<'static, Result<WsStream, String>> {
+    fn dial(&self) -> BoxFuture<'static, Result<WsStream, TransportError>> {
         self.dials.lock().unwrap().push(Instant::now());
         if self.tx.is_closed() {
-            return async { Err("the test cloud is gone".to_string()) }.boxed();
+            return async { Err(refused("the test cloud is gone")) }.boxed();
         }
         if self.refuse.load(Ordering::SeqCst) > 0 {
             self.refuse.fetch_sub(1, Ordering::SeqCst);
-            return async { Err("connection refused".to_string()) }.boxed();
+            return async { Err(refused("connection refused")) }.boxed();
         }
         let tx = self.tx.clone();
         async move {
@@ -78,7 +78,7 @@ impl Dialer for TestDialer {
                 }
             });
             let io: BoxIo = Box::new(client);
-            transport::handshake("ws://cloud.test/", io, None).await.map_err(|e| e.to_string())
+            transport::handshake("ws://cloud.test/", io, None).await
         }
         .boxed()
     }
@@ -414,4 +414,9 @@ pub fn unbase64(s: &str) -> Vec<u8> {
         }
     }
     out
+}
+
+/// A dial the test cloud refuses, as the transport reports one.
+fn refused(why: &str) -> TransportError {
+    TransportError::Connect { addr: "127.0.0.1:0".into(), source: std::io::Error::new(std::io::ErrorKind::ConnectionRefused, why.to_string()) }
 }

@@ -3,7 +3,7 @@
 //! needless reconnect.
 
 use super::cloud::{config, START};
-use crate::wire::transport::{self, BoxIo, WsStream};
+use crate::wire::transport::{self, BoxIo, TransportError, WsStream};
 use crate::profile::fleet::{Fleet, FleetDevice};
 use crate::profile::identity::{DeviceIdentity, Secret};
 use crate::targets::mock::{ControlRequest, MockCloud, MockConfig};
@@ -20,14 +20,14 @@ struct MockDialer {
 }
 
 impl Dialer for MockDialer {
-    fn dial(&self) -> BoxFuture<'static, Result<WsStream, String>> {
+    fn dial(&self) -> BoxFuture<'static, Result<WsStream, TransportError>> {
         self.dials.fetch_add(1, Ordering::SeqCst);
         let cloud = self.cloud.clone();
         async move {
             let (client, server) = tokio::io::duplex(1 << 20);
             tokio::spawn(cloud.serve_connection(server, "127.0.0.1:40000".parse().unwrap()));
             let io: BoxIo = Box::new(client);
-            transport::handshake("ws://mock.test/", io, None).await.map_err(|e| e.to_string())
+            transport::handshake("ws://mock.test/", io, None).await
         }
         .boxed()
     }

@@ -9,7 +9,7 @@ use crate::profile::identity::{DeviceIdentity, Secret};
 use crate::profile::wecom::signature;
 use crate::targets::mock::{ControlRequest, MockCloud, MockConfig};
 use crate::targets::sim::{run, Dialer, SimVariant, PING_S};
-use crate::wire::transport::{self, BoxIo, WsStream};
+use crate::wire::transport::{self, BoxIo, TransportError, WsStream};
 use futures_util::future::BoxFuture;
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use rstest::rstest;
@@ -203,7 +203,7 @@ struct TapDialer {
 }
 
 impl Dialer for TapDialer {
-    fn dial(&self) -> BoxFuture<'static, Result<WsStream, String>> {
+    fn dial(&self) -> BoxFuture<'static, Result<WsStream, TransportError>> {
         self.dials.fetch_add(1, Ordering::SeqCst);
         let (cloud, seen) = (self.cloud.clone(), self.seen.clone());
         async move {
@@ -235,7 +235,7 @@ impl Dialer for TapDialer {
                 }
             });
             let io: BoxIo = Box::new(device_end);
-            transport::handshake("ws://mock.test/", io, None).await.map_err(|e| e.to_string())
+            transport::handshake("ws://mock.test/", io, None).await
         }
         .boxed()
     }
