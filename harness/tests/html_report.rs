@@ -36,17 +36,18 @@ fn chromium() -> Option<PathBuf> {
 
 /// Runs the browser headless on `url` with `args`, bounded in wall time; its stdout.
 fn browse(browser: &Path, profile: &Path, args: &[String], url: &str) -> String {
+    // To a file, not a pipe: a helper process that outlives the browser cannot hold it open.
+    let out_path = profile.with_extension(format!("out-{}", args.len() + url.len()));
+    let out_file = std::fs::File::create(&out_path).unwrap();
     let mut child = Command::new(browser)
         .args(["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-extensions", "--allow-file-access-from-files"])
         .arg(format!("--user-data-dir={}", profile.display()))
         .args(args)
         .arg(url)
-        .stdout(Stdio::piped())
+        .stdout(out_file)
         .stderr(Stdio::null())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {}: {e}", browser.display()));
-    let stdout = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || std::io::read_to_string(stdout).unwrap_or_default());
     let started = Instant::now();
     loop {
         match child.try_wait().unwrap() {
@@ -62,7 +63,9 @@ fn browse(browser: &Path, profile: &Path, args: &[String], url: &str) -> String 
             None => std::thread::sleep(Duration::from_millis(50)),
         }
     }
-    reader.join().unwrap()
+    let out = std::fs::read_to_string(&out_path).unwrap_or_default();
+    let _ = std::fs::remove_file(&out_path);
+    out
 }
 
 /// What the browser serialises for a text node: `&`, `<` and `>` escaped.

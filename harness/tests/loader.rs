@@ -43,6 +43,7 @@ fn temp_dir(name: &str) -> PathBuf {
 #[case::unknown_key(with_steps("  - request: { cmd: ping, withn: 5s }\n"), (6, 27), "unknown key `withn` in a `request` step")]
 #[case::unknown_variable(with_steps("  - request: { cmd: ping, body: { t: \"${nosuch}\" } }\n"), (6, 38), "unknown variable `nosuch`")]
 #[case::unknown_variable_suggests(with_steps("  - request: { cmd: ping, within: \"${heartbeat_timout}\" }\n"), (6, 35), "did you mean `heartbeat_timeout`?")]
+#[case::settings_only_where_the_target_is_a_cloud(cloud_steps("  - receive: { cmd: register, within: \"${heartbeat_timeout}\" }\n"), (6, 39), "unknown variable `heartbeat_timeout`")]
 #[case::unknown_variable_in_arithmetic(with_steps("  - request: { cmd: ping, body: { t: \"${noww-5}\" } }\n"), (6, 38), "did you mean `now`?")]
 #[case::unknown_key_suggests(with_steps("  - request: { cmd: ping, withn: 5s }\n"), (6, 27), "did you mean `within`?")]
 #[case::wrong_type(with_steps("  - request: { cmd: ping, within: [1] }\n"), (6, 35), "expected a duration like 10s, found a list")]
@@ -339,7 +340,7 @@ fn no_reply_forms() {
 #[test]
 fn push_close_delay_and_reconnect() {
     let s = cloud(
-        "  - push: { cmd: push_unbind_corp }\n  - push: { conn: b, cmd: push_future_thing, body: { x: [1] }, req_id: 42 }\n  - close:\n  - close: { code: 4001, reason: bye }\n  - delay: \"${heartbeat_timeout}+1s\"\n  - expect_reconnect: { within: 30s, not_before: 1s }\n  - expect_reconnect:\n",
+        "  - push: { cmd: push_unbind_corp }\n  - push: { conn: b, cmd: push_future_thing, body: { x: [1] }, req_id: 42 }\n  - close:\n  - close: { code: 4001, reason: bye }\n  - delay: \"${iteration}+1s\"\n  - expect_reconnect: { within: 30s, not_before: 1s }\n  - expect_reconnect:\n",
     );
     assert!(
         matches!(&s.steps[0].kind, StepKind::Push(p) if p.conn == "a" && p.cmd == "push_unbind_corp" && p.body.is_none() && p.req_id.is_none())
@@ -349,7 +350,7 @@ fn push_close_delay_and_reconnect() {
     assert_eq!(p.body, Some(json!({"x": [1]})));
     assert!(matches!(&s.steps[2].kind, StepKind::Close(c) if c.conn == "a" && c.code.is_none() && c.reason.is_none()));
     assert!(matches!(&s.steps[3].kind, StepKind::Close(c) if c.code == Some(4001) && c.reason.as_deref() == Some("bye")));
-    assert!(matches!(&s.steps[4].kind, StepKind::Delay(DurationExpr::Expr(e)) if e == "${heartbeat_timeout}+1s"));
+    assert!(matches!(&s.steps[4].kind, StepKind::Delay(DurationExpr::Expr(e)) if e == "${iteration}+1s"));
     assert!(matches!(&s.steps[5].kind, StepKind::ExpectReconnect(r) if r.conn == "a" && r.within == secs(30) && r.not_before == secs(1)));
     assert!(matches!(&s.steps[6].kind, StepKind::ExpectReconnect(r) if r.within.is_none() && r.not_before.is_none()));
 }
@@ -357,13 +358,13 @@ fn push_close_delay_and_reconnect() {
 #[test]
 fn mark_and_timing() {
     let s = cloud(
-        "  - mark: start\n  - timing: { cmd: ping, conn: a, since: start, gaps: { min: 25s, max: \"${heartbeat}+5s\" }, jitter: true, min_count: 3, max_per: { count: 5, per: 60s } }\n  - timing: { cmd: register, none: true }\n  - timing: { cmd: ping, gaps: { max: 42s } }\n  - repeat: { times: 2, steps: [mark: again] }\n  - timing: { cmd: ping, since: again, jitter: true }\n",
+        "  - mark: start\n  - timing: { cmd: ping, conn: a, since: start, gaps: { min: 25s, max: \"${iteration}+5s\" }, jitter: true, min_count: 3, max_per: { count: 5, per: 60s } }\n  - timing: { cmd: register, none: true }\n  - timing: { cmd: ping, gaps: { max: 42s } }\n  - repeat: { times: 2, steps: [mark: again] }\n  - timing: { cmd: ping, since: again, jitter: true }\n",
     );
     assert!(matches!(&s.steps[0].kind, StepKind::Mark(m) if m == "start"));
     let StepKind::Timing(t) = &s.steps[1].kind else { panic!() };
     assert_eq!((t.conn.as_deref(), t.cmd.as_str(), t.since.as_deref()), (Some("a"), "ping", Some("start")));
     let gaps = t.gaps.as_ref().unwrap();
-    assert_eq!((gaps.min.clone(), gaps.max.clone()), (secs(25), Some(DurationExpr::Expr("${heartbeat}+5s".into()))));
+    assert_eq!((gaps.min.clone(), gaps.max.clone()), (secs(25), Some(DurationExpr::Expr("${iteration}+5s".into()))));
     assert!(t.jitter && !t.none);
     assert_eq!(t.min_count, Some(3));
     assert_eq!(t.max_per, Some((5, DurationExpr::Fixed(Duration::from_secs(60)))));

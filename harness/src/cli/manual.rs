@@ -4,7 +4,7 @@
 
 use super::exit::EXIT_OK;
 use super::report_error::{usage, usage_error};
-use crate::report::manual::ManualFile;
+use crate::report::manual::{ManualError, ManualFile};
 use crate::report::matrix::ManualRecord;
 use std::path::PathBuf;
 
@@ -63,18 +63,15 @@ pub fn cli_manual(args: ManualArgs) -> i32 {
             if note.trim().is_empty() {
                 return usage("--note says what was done and seen; it cannot be empty");
             }
-            let mut verdicts = match ManualFile::load_or_empty(&file) {
-                Ok(v) => v,
-                Err(e) => return usage_error(&e),
-            };
             let verdict = match verdict {
                 ManualVerdict::Pass => "pass",
                 ManualVerdict::Fail => "fail",
             };
             let record = ManualRecord { id: statement.id.clone(), verdict: verdict.into(), by, at: crate::report::json::now_rfc3339(), note };
-            verdicts.records.push(record.clone());
-            if let Err(e) = verdicts.save(&file) {
-                return super::report_error::error(&e);
+            match crate::report::manual::append(&file, record.clone()) {
+                Ok(_) => {}
+                Err(e @ (ManualError::Io { .. } | ManualError::Write(_))) => return super::report_error::error(&e),
+                Err(e) => return usage_error(&e),
             }
             println!("recorded {} {} by {} at {} in {}", record.id, record.verdict, record.by, record.at, file.display());
             EXIT_OK

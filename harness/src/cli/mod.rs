@@ -286,7 +286,7 @@ fn init_tracing(default: &str) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     // Colour only for a person at a terminal: `mock 2>err.txt` gets plain text.
     let ansi = colour(&std::io::stderr());
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).try_init();
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(|| crate::report::status::StderrBesideStatus).with_ansi(ansi).try_init();
 }
 
 /// The identities: a devices file, or `SN=SECRET_NO` pairs (flags, then the environment), or

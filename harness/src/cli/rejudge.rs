@@ -8,7 +8,7 @@ use super::report::{load, OutArgs};
 use super::report_error::{usage, usage_error};
 use crate::check::golden::{GoldenConfig, GoldenJudge};
 use crate::engine::rejudge::{changed, rejudge};
-use crate::engine::{Judge, Outcome, RunSummary};
+use crate::engine::{Judge, Outcome};
 use crate::report::json::now_rfc3339;
 use crate::report::RunMeta;
 use std::path::PathBuf;
@@ -18,7 +18,9 @@ use std::sync::Arc;
 pub struct RejudgeArgs {
     /// The run.json of the run to judge again.
     pub run: PathBuf,
-    /// Golden transcripts: `check` (default: compared as the run compared them) or `off`.
+    /// Golden transcripts: `check` (default: compared with today's goldens in --golden-dir
+    /// as a run with the default `--golden` compares them, i.e. for in-process targets) or
+    /// `off`. The run's own `--golden` choice is not recorded.
     #[arg(long, value_enum, default_value = "check")]
     pub golden: GoldenModeArg,
     /// Where golden transcripts live.
@@ -57,11 +59,7 @@ pub fn cli_rejudge(args: RejudgeArgs) -> i32 {
         }
         *r = new;
     }
-    let mut summary = RunSummary { wall_time: report.summary.wall_time, ..RunSummary::default() };
-    for r in &report.scenarios {
-        summary.add(&r.verdict);
-    }
-    report.summary = summary;
+    report.recount();
     report.rebuild_matrix();
     let this = RunMeta::of_this_harness();
     report.meta.rejudged = Some(crate::report::json::Rejudged { at: now_rfc3339(), harness_version: this.harness_version, git_commit: this.git_commit });

@@ -22,11 +22,12 @@ pub(super) fn watch(interrupt: Arc<Interrupt>) {
                     _ = term.recv() => ("SIGTERM", EXIT_SIGTERM),
                 };
                 if RECEIVED.swap(code, Ordering::SeqCst) != 0 {
-                    eprintln!("{name} again: exiting now; reports are not written");
+                    // The status line goes for good: the process exits under it.
+                    crate::report::status::beside_status(|| eprintln!("{name} again: exiting now; reports are not written"));
                     crate::targets::exec::kill_started_groups();
                     std::process::exit(code);
                 }
-                eprintln!("{name}: stopping the run and writing the reports (a second signal exits at once)");
+                crate::report::status::beside_status(|| eprintln!("{name}: stopping the run and writing the reports (a second signal exits at once)"));
                 interrupt.raise(name);
             }
         });

@@ -17,7 +17,7 @@ pub struct LiveBoard {
 struct State {
     total: usize,
     jobs: usize,
-    /// Each scenario's bound (the run's deadline, stretched by the wall budget).
+    /// The largest bound of any scenario of the run: what one still waiting may take.
     bound: Duration,
     finished: usize,
     finished_wall: Duration,
@@ -28,6 +28,8 @@ struct State {
 struct Running {
     id: String,
     since: Instant,
+    /// Its own bound (a scenario may set its deadline).
+    bound: Duration,
     step: Option<String>,
 }
 
@@ -76,8 +78,8 @@ impl LiveBoard {
         self.with(|s| *s = State { total, jobs: jobs.max(1), bound, ..State::default() });
     }
 
-    pub(crate) fn started(&self, index: usize, id: &str) {
-        self.with(|s| s.running.insert(index, Running { id: id.to_string(), since: Instant::now(), step: None }));
+    pub(crate) fn started(&self, index: usize, id: &str, bound: Duration) {
+        self.with(|s| s.running.insert(index, Running { id: id.to_string(), since: Instant::now(), bound, step: None }));
     }
 
     pub(crate) fn step(&self, index: usize, step: String) {
@@ -105,7 +107,7 @@ impl LiveBoard {
             let waiting = s.total.saturating_sub(s.finished + running.len());
             let jobs = s.jobs.max(1) as u32;
             // The running finish within their bounds; those waiting follow in rounds of `jobs`.
-            let left_of_running: Duration = running.iter().map(|r| s.bound.saturating_sub(r.elapsed)).max().unwrap_or_default();
+            let left_of_running: Duration = s.running.values().map(|r| r.bound.saturating_sub(r.since.elapsed())).max().unwrap_or_default();
             let rounds = u32::try_from(waiting.div_ceil(jobs as usize)).unwrap_or(u32::MAX);
             let eta_bound = left_of_running.saturating_add(s.bound.saturating_mul(rounds));
             let eta_pace = (s.finished > 0).then(|| {
@@ -125,8 +127,8 @@ mod tests {
     fn the_board_follows_the_run_and_bounds_what_is_left() {
         let board = LiveBoard::default();
         board.begin(5, 2, Duration::from_secs(60));
-        board.started(0, "a");
-        board.started(1, "b");
+        board.started(0, "a", Duration::from_secs(60));
+        board.started(1, "b", Duration::from_secs(60));
         board.step(1, "step 2 accept (line 9)".into());
         let s = board.snapshot();
         assert_eq!((s.total, s.finished, s.running.len()), (5, 0, 2));

@@ -68,10 +68,11 @@ impl Recorder {
 
     /// Records a text frame, learning any credential in it first.
     pub fn text_frame(&self, conn: &str, text: &str, sent: bool) {
-        if let Ok(v) = serde_json::from_str::<Value>(text) {
-            self.learn(&v);
+        let parsed = serde_json::from_str::<Value>(text).ok();
+        if let Some(v) = &parsed {
+            self.learn(v);
         }
-        let frame = match Frame::text(text, &*self.profile) {
+        let frame = match Frame::parsed(text, parsed, &*self.profile) {
             // Scrubbed whole, then cut: cut first, a secret straddling the cut would keep
             // its first characters.
             Frame::Text { len, .. } => {

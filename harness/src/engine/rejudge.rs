@@ -5,7 +5,10 @@
 //!
 //! What cannot be replayed is kept as recorded: the steps' own verdict (the steps talked to
 //! the target) and the findings the session made itself rather than a monitor (a second link
-//! left open, a step's reply check).
+//! left open, a step's reply check). The monitors see the entries they saw live, up to their
+//! last sweep (not what arrived while the links were shut down); live they sweep after each
+//! step and the replay after each entry, so a rule about time passing may word its finding
+//! differently ([`changed`] compares outcomes and broken rules, not wording).
 
 use super::judge::{Judge, JudgeContext};
 use super::monitor::Monitor;
@@ -24,25 +27,11 @@ pub fn rejudge(old: &ScenarioResult, profile: &dyn Profile, judges: &[Arc<dyn Ju
         Role::Device => Monitor::for_cloud(profile, judged.strict_codes),
         Role::Cloud => Monitor::for_device(profile),
     };
-    let mut findings: Vec<Finding> = old.findings.iter().filter(|f| !f.monitor).cloned().collect();
+    // What the monitors judged live: the entries up to their last sweep.
+    let entries = &old.transcript.entries[..judged.swept.unwrap_or(old.transcript.entries.len()).min(old.transcript.entries.len())];
+    let mut replayed: Vec<Finding> = Vec::new();
     let mut open: Vec<String> = Vec::new();
     let mut step: Option<(String, u32)> = None;
-    let entries = &old.transcript.entries;
-    let record = |violations: Vec<crate::profile::Violation>, step: &Option<(String, u32)>, findings: &mut Vec<Finding>| {
-        for v in violations {
-            if findings.len() >= MAX_FINDINGS || findings.iter().any(|f| f.rule == v.rule && f.message == v.message) {
-                continue;
-            }
-            findings.push(Finding {
-                rule: v.rule.to_string(),
-                severity: v.severity,
-                message: v.message,
-                step: step.as_ref().map(|(i, _)| i.clone()),
-                line: step.as_ref().map(|(_, l)| *l),
-                monitor: true,
-            });
-        }
-    };
     for (i, entry) in entries.iter().enumerate() {
         match &entry.event {
             TranscriptEvent::Opened { conn, .. } => open.push(conn.clone()),
@@ -50,16 +39,17 @@ pub fn rejudge(old: &ScenarioResult, profile: &dyn Profile, judges: &[Arc<dyn Ju
             TranscriptEvent::Step { index, line, .. } => step = Some((index.clone(), *line)),
             _ => {}
         }
-        let found = monitor.sweep_entries(&entries[..=i], entry.at, &open, false);
-        record(found, &step, &mut findings);
+        for v in monitor.sweep_entries(&entries[..=i], entry.at, &open, false) {
+            Finding::push_new(&mut replayed, v, step.clone(), true);
+        }
     }
-    let end = old.scenario_time.max(entries.last().map(|e| e.at).unwrap_or_default());
-    let found = monitor.sweep_entries(entries, end, &open, true);
-    record(found, &step, &mut findings);
-
+    // The last sweep runs after the steps, at no step.
+    for v in monitor.sweep_entries(entries, old.scenario_time, &open, true) {
+        Finding::push_new(&mut replayed, v, None, true);
+    }
     let mut new = old.clone();
     new.verdict = judged.steps.clone().unwrap_or_else(|| old.verdict.clone());
-    new.findings = findings;
+    new.findings = merge_findings(&old.findings, replayed);
     let context = JudgeContext { in_process: judged.in_process, reference: judged.reference };
     for judge in judges {
         judge.judge(&mut new, context);
@@ -71,9 +61,29 @@ pub fn rejudge(old: &ScenarioResult, profile: &dyn Profile, judges: &[Arc<dyn Ju
     Some(new)
 }
 
+/// The findings of a rejudged result in the order they were first seen: the recorded ones
+/// the session made itself and the monitor ones seen again keep their places (the first
+/// broken rule names the verdict, so order matters), a monitor finding not seen again goes,
+/// and what only today's monitors see follows.
+fn merge_findings(old: &[Finding], mut replayed: Vec<Finding>) -> Vec<Finding> {
+    let mut out = Vec::with_capacity(old.len().max(replayed.len()));
+    for f in old {
+        if !f.monitor {
+            out.push(f.clone());
+        } else if let Some(i) = replayed.iter().position(|r| r.rule == f.rule && r.message == f.message) {
+            out.push(replayed.remove(i));
+        }
+    }
+    out.extend(replayed);
+    out.truncate(MAX_FINDINGS);
+    out
+}
+
 /// Whether judging again changed what the result says: its outcome, or which rules broke
-/// or warned (messages may word the same finding differently, e.g. with a time).
+/// or warned, or the rule its verdict names (messages may word the same finding differently,
+/// e.g. with a time).
 pub fn changed(old: &ScenarioResult, new: &ScenarioResult) -> bool {
     let rules = |r: &ScenarioResult| -> BTreeSet<(String, bool)> { r.findings.iter().map(|f| (f.rule.clone(), f.severity == Severity::Fail)).collect() };
-    Outcome::of(&old.verdict) != Outcome::of(&new.verdict) || rules(old) != rules(new)
+    let named = |r: &ScenarioResult| r.verdict.failure().and_then(|f| f.rule.clone());
+    Outcome::of(&old.verdict) != Outcome::of(&new.verdict) || rules(old) != rules(new) || named(old) != named(new)
 }

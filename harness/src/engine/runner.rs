@@ -170,8 +170,10 @@ impl Runner {
             Role::Device => self.config.cloud.as_ref().is_some_and(|c| !c.capabilities().in_process),
             Role::Cloud => self.config.device.as_ref().is_some_and(|d| !d.capabilities().in_process),
         });
-        let bound = if real_target { self.config.deadline } else { self.config.wall_budget };
-        self.config.live.begin(scenarios.len(), jobs, bound);
+        // Against a real target a scenario's deadline bounds it (its own, or the run's);
+        // in-process, the wall budget does.
+        let bound = |sc: &Scenario| if real_target { sc.deadline.unwrap_or(self.config.deadline) } else { self.config.wall_budget };
+        self.config.live.begin(scenarios.len(), jobs, scenarios.iter().map(bound).max().unwrap_or_default());
         let next = AtomicUsize::new(0);
         let stop = AtomicBool::new(false);
         let (tx, rx) = mpsc::channel::<(usize, ScenarioResult)>();
@@ -190,7 +192,7 @@ impl Runner {
                         true => self.slot_identities(sc, worker, shared.per_scenario),
                         false => fixed[i].clone(),
                     };
-                    self.config.live.started(i, &sc.id.value);
+                    self.config.live.started(i, &sc.id.value, bound(sc));
                     let result = self.run_one(sc, i, identities);
                     self.config.live.finished(i);
                     // Before the next pick, so that with one job nothing starts after it.
@@ -357,6 +359,7 @@ impl Runner {
                 }
             }),
         };
+        let swept = outcome.as_ref().ok().map(|o| o.swept);
         let mut finished = match outcome {
             Ok(o) => result(o.verdict, o.findings, o.transcript, o.scenario_time),
             Err(e) => result(Verdict::Error(Failure::new(e.to_string())), Vec::new(), Default::default(), Duration::ZERO),
@@ -364,7 +367,7 @@ impl Runner {
         self.hint_carried_state(sc, index, &mut finished);
         let context = JudgeContext { in_process, reference: self.reference_target(sc.role) };
         let strict_codes = sc.role == Role::Device && self.config.cloud.as_ref().is_some_and(|c| c.capabilities().strict_codes);
-        finished.judged = Some(Judged { steps: Some(finished.verdict.clone()), in_process, reference: context.reference, strict_codes });
+        finished.judged = Some(Judged { steps: Some(finished.verdict.clone()), in_process, reference: context.reference, strict_codes, swept });
         for judge in &self.config.judges {
             judge.judge(&mut finished, context);
         }

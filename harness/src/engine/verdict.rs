@@ -102,6 +102,20 @@ pub struct Finding {
     pub monitor: bool,
 }
 
+impl Finding {
+    /// Adds what `v` saw to `findings`, at `step` (index and line), unless the same rule
+    /// already broke the same way (a rule that keeps breaking says nothing new) or the list
+    /// is full ([`MAX_FINDINGS`]); whether it was added.
+    pub fn push_new(findings: &mut Vec<Finding>, v: crate::profile::Violation, step: Option<(String, u32)>, monitor: bool) -> bool {
+        if findings.len() >= MAX_FINDINGS || findings.iter().any(|f| f.rule == v.rule && f.message == v.message) {
+            return false;
+        }
+        let (step, line) = step.map_or((None, None), |(s, l)| (Some(s), Some(l)));
+        findings.push(Finding { rule: v.rule.to_string(), severity: v.severity, message: v.message, step, line, monitor });
+        true
+    }
+}
+
 /// One obligation's verdict in one scenario: the ids the scenario cites, judged by its steps,
 /// and every rule an always-on monitor saw broken.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
@@ -189,6 +203,10 @@ pub struct Judged {
     pub reference: bool,
     /// The cloud target's error codes were judged against the profile's list.
     pub strict_codes: bool,
+    /// Transcript entries the monitors judged (the last sweep ran before the links were shut
+    /// down; what arrived during the shutdown was never judged and is not on replay).
+    #[serde(default)]
+    pub swept: Option<usize>,
 }
 
 /// Totals of a run.

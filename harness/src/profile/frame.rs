@@ -37,16 +37,19 @@ pub enum Frame {
 
 impl Frame {
     pub fn text(text: &str, profile: &dyn Profile) -> Frame {
+        Frame::parsed(text, serde_json::from_str(text).ok(), profile)
+    }
+
+    /// [`Frame::text`] for a text its caller already parsed (`parsed`: its JSON, if it is
+    /// JSON), so a recorded frame costs one parse.
+    pub fn parsed(text: &str, parsed: Option<serde_json::Value>, profile: &dyn Profile) -> Frame {
         if text.len() > MAX_RECORDED_TEXT {
-            let envelope = serde_json::from_str::<serde_json::Value>(text)
-                .ok()
-                .filter(|v| v.is_object())
-                .map(|v| profile.redact(&profile.large_frame_envelope(&v)));
+            let envelope = parsed.filter(|v| v.is_object()).map(|v| profile.redact(&profile.large_frame_envelope(&v)));
             return Frame::Large { len: text.len(), envelope };
         }
-        match serde_json::from_str::<serde_json::Value>(text) {
-            Ok(v) => Frame::Json { json: profile.redact(&v) },
-            Err(_) => {
+        match parsed {
+            Some(v) => Frame::Json { json: profile.redact(&v) },
+            None => {
                 let cut = &text[..text.floor_char_boundary(512)];
                 Frame::Text { text: cut.to_string(), len: text.len() }
             }

@@ -139,7 +139,7 @@ fn matrix(rows: &[Row]) -> Markup {
                             td .source { (r.source) @if !r.strength.is_empty() { br; small { (r.strength) } } }
                             td .text {
                                 (r.text)
-                                @if !r.detail.is_empty() && r.status != Status::NotCovered { p .detail { (r.detail) } }
+                                @if !r.detail.is_empty() && (r.status != Status::NotCovered || r.manual.is_some()) { p .detail { (r.detail) } }
                             }
                             td .given {
                                 @for g in &r.scenarios {

@@ -176,6 +176,16 @@ impl RunReport {
         self
     }
 
+    /// Counts the verdicts again (after scenarios were merged or judged again); the wall
+    /// time stays.
+    pub fn recount(&mut self) {
+        let mut summary = RunSummary { wall_time: self.summary.wall_time, ..RunSummary::default() };
+        for s in &self.scenarios {
+            summary.add(&s.verdict);
+        }
+        self.summary = summary;
+    }
+
     /// Builds the requirement matrix again from the scenarios and manual verdicts.
     pub fn rebuild_matrix(&mut self) {
         self.requirements = super::matrix::build(crate::profile::wecom::obligations::statements(), &self.scenarios, &self.manual);

@@ -96,6 +96,28 @@ impl ManualFile {
     }
 }
 
+/// Appends `record` to the verdicts file at `path` (made if missing) under an exclusive lock
+/// on `FILE.lock`, so two people signing at once both land; returns the records now held.
+pub fn append(path: &Path, record: ManualRecord) -> Result<ManualFile, ManualError> {
+    use std::os::fd::AsRawFd;
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let lock_path = PathBuf::from(lock_path);
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| ManualError::Io { path: dir.to_path_buf(), source })?;
+    }
+    let lock = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(|source| ManualError::Io { path: lock_path.clone(), source })?;
+    // SAFETY: flock(2) on a descriptor we own for the duration of this function; the lock
+    // goes when `lock` is closed.
+    if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        return Err(ManualError::Io { path: lock_path, source: std::io::Error::last_os_error() });
+    }
+    let mut file = ManualFile::load_or_empty(path)?;
+    file.records.push(record);
+    file.save(path)?;
+    Ok(file)
+}
+
 /// `records` followed by the ones of `more` it does not already hold (a report rebuilt with
 /// the same file twice counts each record once).
 pub fn union(records: &[ManualRecord], more: &[ManualRecord]) -> Vec<ManualRecord> {
@@ -137,6 +159,21 @@ mod tests {
         let err = ManualFile::parse(Path::new("m.json"), text).unwrap_err().to_string();
         assert!(err.starts_with("m.json "), "{err}");
         assert!(err.contains(says), "{err}");
+    }
+
+    #[test]
+    fn signers_at_once_all_land() {
+        let dir = std::env::temp_dir().join(format!("hwconform-manual-race-{}", std::process::id()));
+        let path = dir.join("m.json");
+        std::thread::scope(|s| {
+            for i in 0..8 {
+                let path = &path;
+                s.spawn(move || append(path, ManualRecord { note: format!("signer {i}"), ..record("D38", "pass") }).unwrap());
+            }
+        });
+        let notes: std::collections::BTreeSet<String> = ManualFile::load(&path).unwrap().records.into_iter().map(|r| r.note).collect();
+        assert_eq!(notes.len(), 8, "{notes:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -158,16 +158,17 @@ fn row(id: &str, s: &Statement, mut list: Vec<(&ScenarioResult, Outcome)>, signe
         reasons.dedup();
         (Status::NotApplicable, reasons.join("; "))
     };
-    Row {
-        id: id.to_string(),
-        text: s.text.clone(),
-        source: s.source.clone(),
-        strength: s.strength.clone(),
-        status,
-        detail,
-        manual: if has_manual { signed.cloned() } else { None },
-        scenarios,
-    }
+    // A verdict signed for an obligation no manual scenario gives still counts: a lab that saw
+    // it broken by hand fails it, and a signed pass is shown beside what the wire said.
+    let (status, detail) = match signed.filter(|_| !has_manual) {
+        None => (status, detail),
+        Some(m) => {
+            let by = format!("manual {} by {} at {}: {}", m.verdict, m.by, m.at, m.note);
+            let status = if m.verdict == "fail" { Status::Fail } else { status };
+            (status, if detail.is_empty() { by } else { format!("{by}; {detail}") })
+        }
+    };
+    Row { id: id.to_string(), text: s.text.clone(), source: s.source.clone(), strength: s.strength.clone(), status, detail, manual: signed.cloned(), scenarios }
 }
 
 /// The matrix as CSV for spreadsheets: one row per obligation, with a header. Columns: id,
@@ -249,5 +250,16 @@ mod tests {
         assert_eq!(status(&rows, "C15").status, Status::NotCovered);
         let failed = [ManualRecord { verdict: "fail".into(), ..signed[0].clone() }];
         assert_eq!(status(&build(statements(), &results, &failed), "D39").status, Status::Fail);
+        // Signed for an obligation no manual scenario gives: a fail fails it, a pass is shown.
+        let on_wire = [
+            ManualRecord { id: "D1".into(), verdict: "fail".into(), ..signed[0].clone() },
+            ManualRecord { id: "C15".into(), verdict: "pass".into(), ..signed[0].clone() },
+        ];
+        let rows = build(statements(), &results, &on_wire);
+        assert_eq!(status(&rows, "D1").status, Status::Fail);
+        assert!(status(&rows, "D1").detail.starts_with("manual fail by ann"));
+        let c15 = status(&rows, "C15");
+        assert_eq!((c15.status, c15.manual.is_some()), (Status::NotCovered, true));
+        assert!(c15.detail.starts_with("manual pass by ann"), "{}", c15.detail);
     }
 }

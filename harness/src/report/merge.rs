@@ -8,7 +8,6 @@
 //! verdicts.
 
 use super::json::RunReport;
-use crate::engine::RunSummary;
 use std::collections::BTreeSet;
 
 /// Why shards cannot be merged.
@@ -71,11 +70,7 @@ pub fn merge(shards: Vec<RunReport>) -> Result<RunReport, MergeError> {
         out.manual = super::manual::union(&out.manual, &shard.manual);
     }
     out.scenarios.sort_by(|a, b| a.id.cmp(&b.id));
-    let mut summary = RunSummary { wall_time: out.summary.wall_time, ..RunSummary::default() };
-    for s in &out.scenarios {
-        summary.add(&s.verdict);
-    }
-    out.summary = summary;
+    out.recount();
     // Each shard judged only its own scenarios: the matrix is the whole run's again.
     out.rebuild_matrix();
     Ok(out)

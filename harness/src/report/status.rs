@@ -38,11 +38,15 @@ pub fn render(s: &Snapshot, width: usize) -> Option<String> {
     Some(line.chars().take(width.max(20)).collect())
 }
 
-/// The line on stderr, redrawn by a thread of its own until dropped.
+/// The line on stderr, redrawn by a thread of its own until [`StatusLine::finish`].
 pub struct StatusLine {
+    /// Whether the line is on the screen; held while anything writes to the terminal.
     shown: Mutex<bool>,
     stop: AtomicBool,
 }
+
+/// The line being drawn now, so any other writer to stderr can take it off first.
+static ACTIVE: Mutex<Option<Arc<StatusLine>>> = Mutex::new(None);
 
 impl StatusLine {
     /// Starts redrawing `board` on stderr; `None` when stderr is not a terminal.
@@ -51,18 +55,24 @@ impl StatusLine {
             return None;
         }
         let line = Arc::new(StatusLine { shown: Mutex::new(false), stop: AtomicBool::new(false) });
+        *ACTIVE.lock().unwrap_or_else(|p| p.into_inner()) = Some(line.clone());
         let me = line.clone();
-        std::thread::spawn(move || {
-            while !me.stop.load(Ordering::Acquire) {
-                if let Some(text) = render(&board.snapshot(), terminal_width().saturating_sub(1)) {
-                    let mut shown = me.shown.lock().unwrap_or_else(|p| p.into_inner());
+        std::thread::spawn(move || loop {
+            let text = render(&board.snapshot(), terminal_width().saturating_sub(1));
+            {
+                let mut shown = me.shown.lock().unwrap_or_else(|p| p.into_inner());
+                // Checked under the lock `finish` sets it under: nothing is drawn after it.
+                if me.stop.load(Ordering::Acquire) {
+                    return;
+                }
+                if let Some(text) = text {
                     let mut err = std::io::stderr().lock();
                     let _ = write!(err, "\r\x1b[2K{text}");
                     let _ = err.flush();
                     *shown = true;
                 }
-                std::thread::sleep(TICK);
             }
+            std::thread::sleep(TICK);
         });
         Some(line)
     }
@@ -80,10 +90,39 @@ impl StatusLine {
         shown
     }
 
-    /// Stops redrawing and clears the line.
+    /// Stops redrawing and clears the line for good.
     pub fn finish(&self) {
+        let _off = self.pause();
         self.stop.store(true, Ordering::Release);
-        drop(self.pause());
+        let mut active = ACTIVE.lock().unwrap_or_else(|p| p.into_inner());
+        if active.as_ref().is_some_and(|a| std::ptr::eq(&**a, self)) {
+            *active = None;
+        }
+    }
+}
+
+/// Runs `f` (which writes to stderr) with the active status line, if any, off the screen.
+pub fn beside_status<R>(f: impl FnOnce() -> R) -> R {
+    let active = ACTIVE.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    match active {
+        Some(line) => {
+            let _off = line.pause();
+            f()
+        }
+        None => f(),
+    }
+}
+
+/// stderr for log lines: each write takes the status line off first (tracing's writer).
+pub struct StderrBesideStatus;
+
+impl Write for StderrBesideStatus {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        beside_status(|| std::io::stderr().write(buf))
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
     }
 }
 

@@ -321,7 +321,7 @@ pub fn render_matrix(rows: &[super::matrix::Row]) -> String {
         let cells: Vec<String> = r.scenarios.iter().map(|g| format!("{} ({})", g.scenario, g.outcome)).collect();
         let line = format!("{:<width$}  {:<14}  {}", r.id, r.status.name(), cells.join(", "));
         let _ = writeln!(s, "{}", line.trim_end());
-        if !r.detail.is_empty() && r.status != super::matrix::Status::NotCovered {
+        if !r.detail.is_empty() && (r.status != super::matrix::Status::NotCovered || r.manual.is_some()) {
             let _ = writeln!(s, "{:<width$}  {:<14}  {}", "", "", r.detail);
         }
     }

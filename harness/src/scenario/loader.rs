@@ -266,7 +266,10 @@ impl<'a> Loader<'a> {
         }
         if self.diags.is_empty() {
             let mut known: Vec<String> = super::expr::ENGINE_VARIABLES.iter().map(|s| s.to_string()).collect();
-            known.extend(crate::profile::default_profile().run_variable_names().iter().map(|s| s.to_string()));
+            // The target's settings answer only where the target is a cloud.
+            if role == Some(Role::Device) {
+                known.extend(crate::profile::default_profile().run_variable_names().iter().map(|s| s.to_string()));
+            }
             known.extend(vars.keys().cloned());
             known.extend(self.devices.iter().map(|d| format!("{d}.sn")));
             if let Some(node) = top.get("steps") {

@@ -15,7 +15,7 @@ use super::monitor::Monitor;
 use super::recorder::Recorder;
 use super::target::{CloudLink, DeviceLink};
 use super::transcript::{Transcript, TranscriptEvent};
-use super::verdict::{Failure, Finding, Verdict, MAX_FINDINGS};
+use super::verdict::{Failure, Finding, Verdict};
 use crate::profile::{DeviceIdentity, Learned, Profile, RunValue, Secret, Severity, Violation};
 use crate::scenario::expr::{self, format_duration, Vars};
 use crate::scenario::matcher::{lookup_path, Matcher, Mismatch};
@@ -58,6 +58,9 @@ pub struct SessionOutcome {
     pub findings: Vec<Finding>,
     pub transcript: Transcript,
     pub scenario_time: Duration,
+    /// Transcript entries the monitors had seen at their last sweep (the rest were recorded
+    /// while the links were shut down, which no rule judges).
+    pub swept: usize,
 }
 
 /// Why the steps stopped (boxed: a failure carries its evidence).
@@ -159,7 +162,7 @@ struct Session<'a> {
     /// Cloud role: named moments for `timing`, as transcript positions (many frames can share
     /// one instant on the virtual clock, so time alone cannot say what came after).
     marks: BTreeMap<String, usize>,
-    /// What the always-on rules saw so far (at most [`MAX_FINDINGS`]).
+    /// What the always-on rules saw so far (at most [`MAX_FINDINGS`](super::verdict::MAX_FINDINGS)).
     findings: Vec<Finding>,
     /// The test body has started (a scenario without a `purpose` step is all body).
     in_body: bool,
@@ -229,6 +232,7 @@ pub async fn run(scenario: &Scenario, target: Target, setup: SessionSetup) -> Se
     // The monitor judges what arrived whatever ended the steps: a device that broke a rule
     // and then made the scenario run out of time failed; it did not merely time out.
     session.sweep(None, true);
+    let swept = rec.with_transcript(|t| t.entries.len());
     let ours = match &session.target {
         Target::Cloud(c) => c.capabilities().ours,
         Target::Device(d) => d.capabilities().ours,
@@ -260,7 +264,7 @@ pub async fn run(scenario: &Scenario, target: Target, setup: SessionSetup) -> Se
         f.message = rec.redact(&f.message);
         f
     });
-    SessionOutcome { verdict, findings: findings.collect(), transcript: rec.take(), scenario_time }
+    SessionOutcome { verdict, findings: findings.collect(), transcript: rec.take(), scenario_time, swept }
 }
 
 /// Whether any step (at any depth) satisfies `pred`.
@@ -411,22 +415,14 @@ impl<'a> Session<'a> {
 
     /// [`Self::finding`]; `monitor`: an always-on monitor saw it in the transcript.
     fn record_finding(&mut self, v: Violation, at: Option<&At>, monitor: bool) {
-        if self.findings.len() >= MAX_FINDINGS || self.findings.iter().any(|f| f.rule == v.rule && f.message == v.message) {
-            return;
-        }
         let word = match v.severity {
             Severity::Fail => "broken",
             Severity::Warning => "warning",
         };
-        self.note(format!("{} {word}: {}", v.rule, v.message));
-        self.findings.push(Finding {
-            rule: v.rule.to_string(),
-            severity: v.severity,
-            message: v.message,
-            step: at.map(|a| a.index.clone()),
-            line: at.map(|a| a.span.line),
-            monitor,
-        });
+        let note = format!("{} {word}: {}", v.rule, v.message);
+        if Finding::push_new(&mut self.findings, v, at.map(|a| (a.index.clone(), a.span.line)), monitor) {
+            self.note(note);
+        }
     }
 
     /// The profile's one-link rule for connections no step took: a second link that

@@ -48,12 +48,19 @@
     history.replaceState(null, "", parts.length ? "#" + parts.join("&") : location.pathname + location.search);
   }
 
+  function decode(v) {
+    try { return decodeURIComponent(v); } catch (e) { return v; }
+  }
+
   function load() {
     var hash = location.hash.slice(1);
     if (hash.indexOf("=") < 0) return;
+    // A fragment with state says all of it: what it leaves out is unfiltered.
+    verdict.value = ""; status.value = ""; req.value = "";
     hash.split("&").forEach(function (kv) {
       var i = kv.indexOf("=");
-      var k = kv.slice(0, i), v = decodeURIComponent(kv.slice(i + 1));
+      if (i < 0) return;
+      var k = kv.slice(0, i), v = decode(kv.slice(i + 1));
       if (k === "verdict") verdict.value = v;
       else if (k === "status") status.value = v;
       else if (k === "req") req.value = v;
