@@ -53,7 +53,7 @@ pub fn render(report: &RunReport) -> String {
                     } }
                     label { "Requirement status " select #f-status {
                         option value="" { "all" }
-                        @for s in STATUSES { option value=(s.key()) { (s.name()) } }
+                        @for s in Status::ALL { option value=(s.key()) { (s.name()) } }
                     } }
                     label { "Requirements " input #f-req type="search" placeholder="D1, C2*, D3?" size="18"; }
                     output #f-count {}
@@ -74,17 +74,6 @@ pub fn render(report: &RunReport) -> String {
     };
     page.into_string()
 }
-
-const STATUSES: [Status; 8] = [
-    Status::Pass,
-    Status::Fail,
-    Status::Error,
-    Status::Inconclusive,
-    Status::Warn,
-    Status::NotApplicable,
-    Status::ManualPending,
-    Status::NotCovered,
-];
 
 fn summary(report: &RunReport) -> Markup {
     let s = &report.summary;

@@ -211,7 +211,8 @@ pub struct Collector {
     ics: Option<IcsSummary>,
     meta: RunMeta,
     manual: Vec<ManualRecord>,
-    results: Vec<ScenarioResult>,
+    /// The engine's results as they came: shared, not copied (a transcript can be large).
+    results: Vec<std::sync::Arc<ScenarioResult>>,
 }
 
 impl Collector {
@@ -240,7 +241,7 @@ impl Collector {
             // Notices are for the person at the terminal; the report has the target.
             RunEvent::Notice { text: _ } | RunEvent::ScenarioStarted { id: _ } => None,
             RunEvent::ScenarioFinished(result) => {
-                self.results.push((**result).clone());
+                self.results.push(result.clone());
                 None
             }
             RunEvent::RunFinished(summary) => {
@@ -248,7 +249,9 @@ impl Collector {
                 if meta.finished_at.is_empty() {
                     meta.finished_at = now_rfc3339();
                 }
-                let report = RunReport { meta, ics: self.ics.clone(), ..RunReport::new(self.target.clone(), summary.clone(), self.results.clone()) };
+                // Each result is held only here by now, so unwrapping moves it out.
+                let results = std::mem::take(&mut self.results).into_iter().map(std::sync::Arc::unwrap_or_clone).collect();
+                let report = RunReport { meta, ics: self.ics.clone(), ..RunReport::new(self.target.clone(), summary.clone(), results) };
                 Some(if self.manual.is_empty() { report } else { report.with_manual(&self.manual) })
             }
         }
