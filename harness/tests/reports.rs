@@ -6,7 +6,7 @@ use hwconform::engine::{
 };
 use hwconform::engine::transcript::{render_entry, Party};
 use hwconform::report::{
-    requirement_table, JsonReporter, JunitReporter, MultiReporter, Reporter, TerminalOptions,
+    requirement_table, FileReports, MultiReporter, ReportFormat, Reporter, RunMeta, TerminalOptions,
     TerminalReporter, JSON_FORMAT_VERSION,
 };
 use hwconform::scenario::Role;
@@ -118,6 +118,11 @@ fn feed(reporter: &mut dyn Reporter, events: &[RunEvent]) {
 }
 
 /// Feeds the whole run of `results` to `reporter`; returns what it wrote to `path`.
+/// The file report of one format as the CLI writes it: `format`'s file under `dir`.
+fn file_report(dir: &Path, format: ReportFormat) -> FileReports {
+    FileReports::new(dir, &[format], RunMeta::default())
+}
+
 fn written(mut reporter: impl Reporter, path: &Path, results: &[ScenarioResult]) -> String {
     feed(&mut reporter, &events(results));
     std::fs::read_to_string(path).unwrap()
@@ -216,7 +221,7 @@ fn junit_matches_the_model() {
     let dir = TempDir::new("junit");
     let path = dir.0.join("nested/junit.xml");
     let results = results();
-    let xml = written(JunitReporter::new(&path), &path, &results);
+    let xml = written(file_report(path.parent().unwrap(), ReportFormat::Junit), &path, &results);
     let doc = roxmltree::Document::parse(&xml).unwrap();
 
     let suites: Vec<_> = doc.root_element().children().filter(|n| n.has_tag_name("testsuite")).collect();
@@ -292,7 +297,7 @@ fn junit_io_error_names_the_path() {
     // A file where a directory should be.
     std::fs::write(dir.0.join("blocker"), "x").unwrap();
     let path = dir.0.join("blocker/junit.xml");
-    let mut r = JunitReporter::new(&path);
+    let mut r = file_report(path.parent().unwrap(), ReportFormat::Junit);
     let ev = events(&results());
     let (last, rest) = ev.split_last().unwrap();
     feed(&mut r, rest);
@@ -307,7 +312,7 @@ fn json_matches_the_model() {
     let dir = TempDir::new("json");
     let path = dir.0.join("reports/run.json");
     let results = results();
-    let text = written(JsonReporter::new(&path), &path, &results);
+    let text = written(file_report(path.parent().unwrap(), ReportFormat::Json), &path, &results);
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
 
     let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
@@ -337,8 +342,8 @@ fn json_matches_the_model() {
     // Same results in another order: the same bytes, wall times included.
     let mut reversed = results.clone();
     reversed.reverse();
-    let path2 = dir.0.join("reports/run2.json");
-    feed(&mut JsonReporter::new(&path2), &events(&reversed));
+    let path2 = dir.0.join("reports2/run.json");
+    feed(&mut file_report(path2.parent().unwrap(), ReportFormat::Json), &events(&reversed));
     // Only the run's clock times (meta) may differ.
     let without_meta = |t: &str| {
         let mut v: serde_json::Value = serde_json::from_str(t).unwrap();
@@ -377,8 +382,7 @@ fn all_reports(dir: &Path, results: &[ScenarioResult]) -> AllReports {
     let opts = TerminalOptions { verbose: true, color: false, requirements: true };
     let mut multi = MultiReporter::new(vec![
         Box::new(TerminalReporter::new(out.clone(), opts)),
-        Box::new(JunitReporter::new(dir.join("junit.xml"))),
-        Box::new(JsonReporter::new(dir.join("run.json"))),
+        Box::new(FileReports::new(dir, &[ReportFormat::Junit, ReportFormat::Json], RunMeta::default())),
     ]);
     feed(&mut multi, &events(results));
     let terminal = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();

@@ -71,13 +71,12 @@
 //!   rendered from that one model, so a report can be rebuilt from run.json.
 //! - Transcript frames are stored with secrets already redacted (`"<redacted>"`).
 
-use super::sink::{write_file, ReportError, Reporter};
+use super::sink::{write_file, ReportError};
 use crate::engine::{RunEvent, RunSummary, ScenarioResult};
 use super::matrix::ManualRecord;
 use crate::ics::IcsSummary;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 /// The version written in the `version` field.
 pub const JSON_FORMAT_VERSION: u32 = 1;
@@ -262,31 +261,4 @@ impl Collector {
 pub fn write_json(report: &RunReport, path: &std::path::Path) -> Result<(), ReportError> {
     let json = report.to_json().map_err(|source| ReportError::Json { path: path.to_path_buf(), source })?;
     write_file(path, json.as_bytes())
-}
-
-/// Collects results and writes the JSON report on `RunFinished`.
-pub struct JsonReporter {
-    path: PathBuf,
-    collector: Collector,
-}
-
-impl JsonReporter {
-    /// A reporter that will write to `path` (the CLI passes `reports/run.json`); parent
-    /// directories are created when the file is written.
-    pub fn new(path: impl Into<PathBuf>) -> JsonReporter {
-        JsonReporter { path: path.into(), collector: Collector::default() }
-    }
-
-    pub fn path(&self) -> &std::path::Path {
-        &self.path
-    }
-}
-
-impl Reporter for JsonReporter {
-    fn on_event(&mut self, event: &RunEvent) -> Result<(), ReportError> {
-        match self.collector.on_event(event) {
-            Some(report) => write_json(&report, &self.path),
-            None => Ok(()),
-        }
-    }
 }

@@ -28,46 +28,18 @@
 //!
 //! Text is copied from the results only; characters XML 1.0 cannot carry become U+FFFD.
 
-use super::sink::{write_file, ReportError, Reporter};
+use super::sink::{write_file, ReportError};
 use super::terminal::{finding_line, location, render_transcript};
 use crate::engine::transcript::render_entry;
-use super::json::{Collector, RunMeta, RunReport};
-use crate::engine::{Failure, RunEvent, ScenarioResult, Verdict};
+use super::json::{RunMeta, RunReport};
+use crate::engine::{Failure, ScenarioResult, Verdict};
 use crate::ics::IcsSummary;
 use crate::scenario::Role;
 use junit_report::{OffsetDateTime, Report, TestCase, TestCaseBuilder, TestSuite};
 use std::fmt::Write as _;
-use std::path::PathBuf;
 
 /// How many frames a failure's text shows (the whole transcript is in `system-out`).
 const LAST_FRAMES: usize = 6;
-
-/// Collects results and writes the JUnit XML file on `RunFinished`.
-pub struct JunitReporter {
-    path: PathBuf,
-    collector: Collector,
-}
-
-impl JunitReporter {
-    /// A reporter that will write to `path` (the CLI passes `reports/junit.xml`); parent
-    /// directories are created when the file is written.
-    pub fn new(path: impl Into<PathBuf>) -> JunitReporter {
-        JunitReporter { path: path.into(), collector: Collector::default() }
-    }
-
-    pub fn path(&self) -> &std::path::Path {
-        &self.path
-    }
-}
-
-impl Reporter for JunitReporter {
-    fn on_event(&mut self, event: &RunEvent) -> Result<(), ReportError> {
-        match self.collector.on_event(event) {
-            Some(report) => write_junit(&report, &self.path),
-            None => Ok(()),
-        }
-    }
-}
 
 /// Writes a run as JUnit XML: a pure function of the [`RunReport`], so `hwconform report`
 /// rebuilds the same bytes from run.json.

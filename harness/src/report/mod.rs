@@ -15,7 +15,7 @@ pub mod status;
 pub mod terminal;
 
 pub use formats::{check_writable, write_reports, FileReports, ReportFormat};
-pub use json::{Collector, JsonReporter, RunMeta, RunReport, JSON_FORMAT_VERSION};
-pub use junit::{suite_name, JunitReporter};
+pub use json::{Collector, RunMeta, RunReport, JSON_FORMAT_VERSION};
+pub use junit::suite_name;
 pub use sink::{MultiReporter, ReportError, Reporter};
 pub use terminal::{render_matrix, requirement_table, requirement_table_with, TerminalOptions, TerminalReporter};
