@@ -68,7 +68,11 @@ impl Recorder {
 
     /// Records a text frame, learning any credential in it first.
     pub fn text_frame(&self, conn: &str, text: &str, sent: bool) {
-        let parsed = serde_json::from_str::<Value>(text).ok();
+        self.parsed_text_frame(conn, text, serde_json::from_str::<Value>(text).ok(), sent);
+    }
+
+    /// [`Recorder::text_frame`] for a text already parsed (`parsed`: its JSON, if it is JSON).
+    pub fn parsed_text_frame(&self, conn: &str, text: &str, parsed: Option<Value>, sent: bool) {
         if let Some(v) = &parsed {
             self.learn(v);
         }
@@ -167,7 +171,8 @@ impl WireLog for Recorder {
     fn log(&self, event: LinkEvent<'_>) {
         match event {
             LinkEvent::Opened { conn, local } => self.record(TranscriptEvent::Opened { conn: conn.into(), local: local.into() }),
-            LinkEvent::Text { conn, text, sent } => self.text_frame(conn, text, sent),
+            LinkEvent::Text { conn, text, json: Some(json), sent } => self.parsed_text_frame(conn, text, Some(json.clone()), sent),
+            LinkEvent::Text { conn, text, json: None, sent } => self.text_frame(conn, text, sent),
             LinkEvent::Binary { conn, bytes, sent } => self.binary_frame(conn, bytes, sent),
             LinkEvent::Closed { conn, by, code, reason } => {
                 self.record(TranscriptEvent::Closed { conn: conn.into(), by, code, reason: reason.into() })

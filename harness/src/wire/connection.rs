@@ -40,7 +40,9 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 pub enum LinkEvent<'a> {
     /// The connection opened (`local` is the harness side's address as the target sees it).
     Opened { conn: &'a str, local: &'a str },
-    Text { conn: &'a str, text: &'a str, sent: bool },
+    /// A text frame, with its JSON when the reader parsed it (received frames are parsed
+    /// once, here, for everyone: the recorder, the auto-answers and the session).
+    Text { conn: &'a str, text: &'a str, json: Option<&'a Value>, sent: bool },
     Binary { conn: &'a str, bytes: &'a [u8], sent: bool },
     Closed { conn: &'a str, by: Party, code: Option<u16>, reason: &'a str },
     /// The harness walked away without a close (an IP change).
@@ -59,7 +61,8 @@ pub trait WireLog: Send + Sync {
 /// What the reader hands the session.
 #[derive(Clone, Debug)]
 pub enum Item {
-    Text(String),
+    /// A text frame and its JSON, if it is JSON (parsed once by the reader).
+    Text(String, Option<Value>),
     Binary(Vec<u8>),
     /// The peer closed the connection (with a close frame, or by ending the stream).
     Closed { code: Option<u16>, reason: String },
@@ -156,7 +159,7 @@ async fn release(sink: &Sink) {
 
 fn record_msg(log: &dyn WireLog, conn: &str, msg: &Message, sent: bool) {
     match msg {
-        Message::Text(t) => log.log(LinkEvent::Text { conn, text: t, sent }),
+        Message::Text(t) => log.log(LinkEvent::Text { conn, text: t, json: None, sent }),
         Message::Binary(b) => log.log(LinkEvent::Binary { conn, bytes: b, sent }),
         _ => {}
     }
@@ -209,8 +212,9 @@ impl Connection {
                 }
                 let item = match next {
                     Some(Ok(Message::Text(t))) => {
-                        rrec.log(LinkEvent::Text { conn: &conn(), text: &t, sent: false });
-                        if let Some(answer) = auto.as_ref().and_then(|a| serde_json::from_str::<Value>(&t).ok().and_then(|v| a(&v))) {
+                        let json = serde_json::from_str::<Value>(&t).ok();
+                        rrec.log(LinkEvent::Text { conn: &conn(), text: &t, json: json.as_ref(), sent: false });
+                        if let Some(answer) = auto.as_ref().and_then(|a| json.as_ref().and_then(|v| a(v))) {
                             record_msg(&*rrec, &conn(), &answer, true);
                             match write(&rsink, answer).await {
                                 Ok(()) => continue,
@@ -223,7 +227,7 @@ impl Connection {
                                 }
                             }
                         }
-                        Item::Text(t.to_string())
+                        Item::Text(t.to_string(), json)
                     }
                     Some(Ok(Message::Binary(b))) => {
                         rrec.log(LinkEvent::Binary { conn: &conn(), bytes: &b, sent: false });
@@ -457,7 +461,7 @@ pub fn pending_bytes<'a>(items: impl IntoIterator<Item = &'a Inbound>) -> usize 
     items
         .into_iter()
         .map(|i| match &i.item {
-            Item::Text(t) => t.len(),
+            Item::Text(t, _) => t.len(),
             Item::Binary(b) => b.len(),
             _ => 0,
         })
@@ -596,7 +600,7 @@ mod tests {
 
     fn text(i: Option<Inbound>) -> String {
         match i.map(|i| i.item) {
-            Some(Item::Text(t)) => t,
+            Some(Item::Text(t, _)) => t,
             other => panic!("expected a text frame, got {other:?}"),
         }
     }

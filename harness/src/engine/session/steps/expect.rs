@@ -10,9 +10,9 @@ impl Session<'_> {
         let conn = self.conn(&e.conn, at)?;
         let inbound = conn.next(Instant::now() + within).await;
         let frame = match inbound.as_ref().map(|i| &i.item) {
-            Some(Item::Text(t)) => match serde_json::from_str::<Value>(t) {
-                Ok(v) => v,
-                Err(_) => return Err(at.fail(format!("[{}] expected a JSON frame, got text that is not JSON", e.conn))),
+            Some(Item::Text(_, json)) => match json {
+                Some(v) => v.clone(),
+                None => return Err(at.fail(format!("[{}] expected a JSON frame, got text that is not JSON", e.conn))),
             },
             Some(Item::Binary(b)) => return Err(at.fail(format!("[{}] expected a JSON frame, got a binary frame of {} bytes", e.conn, b.len()))),
             Some(_) => {

@@ -17,8 +17,8 @@ impl Session<'_> {
             let Some(inbound) = conn.next(deadline).await else {
                 break if conn.closed && silent_cmd.is_none() { Err("expected silence, but the connection is closed".to_string()) } else { Ok(()) };
             };
-            let text = match &inbound.item {
-                Item::Text(t) => t.clone(),
+            let (text, json) = match &inbound.item {
+                Item::Text(t, json) => (t.clone(), json.clone()),
                 Item::Binary(b) => {
                     let binary_cmd = profile.decode_binary_request(b).and_then(|v| profile.command(&v).map(str::to_string));
                     match silent_cmd.as_deref() {
@@ -38,7 +38,7 @@ impl Session<'_> {
             };
             match &silent_cmd {
                 Some(cmd) => {
-                    let is_cmd = serde_json::from_str::<Value>(&text).ok().is_some_and(|v| profile.command(&v) == Some(cmd));
+                    let is_cmd = json.as_ref().is_some_and(|v| profile.command(v) == Some(cmd));
                     if is_cmd {
                         break Err(format!("expected no `{cmd}` for {shown}, but the device sent one after {}", format_duration(inbound.at.saturating_sub(started))));
                     }

@@ -66,7 +66,7 @@ impl Session<'_> {
 /// matchers.
 pub(super) fn as_request(profile: &dyn Profile, item: &Item) -> Option<Value> {
     match item {
-        Item::Text(t) => serde_json::from_str(t).ok(),
+        Item::Text(_, json) => json.clone(),
         Item::Binary(b) => profile.decode_binary_request(b),
         _ => None,
     }

@@ -111,10 +111,10 @@ async fn wait_reply(profile: &dyn Profile, conn: &mut Connection, req_id: &str, 
         }
         let Some(inbound) = conn.next(deadline).await else { break Waited::Timeout };
         match &inbound.item {
-            Item::Text(t) => {
-                if let Ok(v) = serde_json::from_str::<Value>(t) {
-                    if profile.is_reply_to(&v, req_id) {
-                        break Waited::Reply(v);
+            Item::Text(_, json) => {
+                if let Some(v) = json {
+                    if profile.is_reply_to(v, req_id) {
+                        break Waited::Reply(v.clone());
                     }
                 }
             }
