@@ -70,7 +70,7 @@ pub fn cli_manual(args: ManualArgs) -> i32 {
             let record = ManualRecord { id: statement.id.clone(), verdict: verdict.into(), by, at: crate::report::json::now_rfc3339(), note };
             match crate::report::manual::append(&file, record.clone()) {
                 Ok(_) => {}
-                Err(e @ (ManualError::Io { .. } | ManualError::Write(_))) => return super::report_error::error(&e),
+                Err(e @ (ManualError::Io { .. } | ManualError::Write(_) | ManualError::Locked { .. })) => return super::report_error::error(&e),
                 Err(e) => return usage_error(&e),
             }
             println!("recorded {} {} by {} at {} in {}", record.id, record.verdict, record.by, record.at, file.display());

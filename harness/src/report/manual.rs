@@ -51,6 +51,8 @@ pub enum ManualError {
     UnknownId { path: PathBuf, id: String },
     #[error("{} records `{verdict}` for {id}; a manual verdict is `pass` or `fail`", path.display())]
     BadVerdict { path: PathBuf, id: String, verdict: String },
+    #[error("{} stayed locked for {}s: another `hwconform manual record` is still writing", path.display(), waited.as_secs())]
+    Locked { path: PathBuf, waited: std::time::Duration },
     #[error(transparent)]
     Write(#[from] ReportError),
 }
@@ -107,16 +109,31 @@ pub fn append(path: &Path, record: ManualRecord) -> Result<ManualFile, ManualErr
         std::fs::create_dir_all(dir).map_err(|source| ManualError::Io { path: dir.to_path_buf(), source })?;
     }
     let lock = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(|source| ManualError::Io { path: lock_path.clone(), source })?;
-    // SAFETY: flock(2) on a descriptor we own for the duration of this function; the lock
-    // goes when `lock` is closed.
-    if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
-        return Err(ManualError::Io { path: lock_path, source: std::io::Error::last_os_error() });
+    // Bounded: a lock another process never lets go of is an error, not a hang.
+    let until = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        // SAFETY: flock(2) on a descriptor we own for the duration of this function; the
+        // lock goes when `lock` is closed.
+        if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            break;
+        }
+        let err = std::io::Error::last_os_error();
+        if err.kind() != std::io::ErrorKind::WouldBlock {
+            return Err(ManualError::Io { path: lock_path, source: err });
+        }
+        if std::time::Instant::now() >= until {
+            return Err(ManualError::Locked { path: lock_path, waited: LOCK_WAIT });
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
     let mut file = ManualFile::load_or_empty(path)?;
     file.records.push(record);
     file.save(path)?;
     Ok(file)
 }
+
+/// How long `append` waits for another signer to finish.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// `records` followed by the ones of `more` it does not already hold (a report rebuilt with
 /// the same file twice counts each record once).

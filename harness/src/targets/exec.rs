@@ -184,6 +184,35 @@ fn shell_quote(value: &str) -> String {
 mod tests {
     use super::*;
 
+    /// A command that exited before its stderr was read is reported only once the reader has
+    /// the last words, or after the bounded drain.
+    #[tokio::test]
+    async fn an_exit_waits_for_the_last_words_boundedly() {
+        let process = |done: bool| {
+            let child = tokio::process::Command::new("sh").args(["-c", "exit 3"]).kill_on_drop(true).spawn().unwrap();
+            Process {
+                child,
+                group: None,
+                acceptor: tokio::spawn(async {}),
+                stderr: Arc::new(Mutex::new(vec!["firmware: no radio".into()])),
+                stderr_done: Arc::new(std::sync::atomic::AtomicBool::new(done)),
+                exit_seen: None,
+            }
+        };
+        let mut reading = process(false);
+        let _ = reading.child.wait().await;
+        assert_eq!(reading.exited(), None, "the reader has not reached the end of the pipe");
+        reading.stderr_done.store(true, std::sync::atomic::Ordering::Release);
+        let why = reading.exited().expect("reported once the reader is done");
+        assert!(why.contains("exit status: 3") && why.contains("firmware: no radio"), "{why}");
+        // A pipe held open by someone else: reported after the drain bound all the same.
+        let mut held = process(false);
+        let _ = held.child.wait().await;
+        assert_eq!(held.exited(), None);
+        std::thread::sleep(STDERR_DRAIN);
+        assert!(held.exited().is_some());
+    }
+
     #[test]
     fn substituted_values_stay_one_shell_word() {
         assert_eq!(shell_quote("plain"), "'plain'");
