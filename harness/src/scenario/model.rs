@@ -1,7 +1,7 @@
 //! The typed scenario model. Every node that a failure can point at keeps its [`Span`].
 
 pub use super::span::{ConnName, DurationExpr, Role, Span, Spanned};
-pub use super::steps::{render_steps, types::*, visit_steps, ConnRef, Step, StepKind, STEP_KINDS};
+pub use super::steps::{render_steps, types::*, visit_steps, CloudStep, CommonStep, ConnRef, DeviceStep, RoleStep, Step, StepKind, STEP_KINDS};
 use super::render;
 use serde_json::Value;
 use std::collections::BTreeMap;

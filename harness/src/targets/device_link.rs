@@ -12,7 +12,17 @@ use tokio_tungstenite::MaybeTlsStream;
 
 /// A connection from the device after the WebSocket handshake (with its address), or why
 /// the handshake failed.
-pub(crate) type Incoming = Result<(WsStream, String), String>;
+pub(crate) type Incoming = Result<(WsStream, String), HandshakeError>;
+
+/// A device's connection that never became a WebSocket link: the device's failure, kept for
+/// the message of the step that waited for it.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum HandshakeError {
+    #[error("a connection from {peer} failed the WebSocket handshake: {source}")]
+    Failed { peer: String, #[source] source: Box<tokio_tungstenite::tungstenite::Error> },
+    #[error("a connection from {peer} did not finish the WebSocket handshake within {}s", HANDSHAKE_TIMEOUT.as_secs())]
+    Timeout { peer: String },
+}
 
 /// Bound on the server handshake of one connection.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -25,8 +35,8 @@ pub(crate) fn handshake_and_forward(io: BoxIo, peer: String, tx: mpsc::Sender<In
         let handshake = tokio_tungstenite::accept_async_with_config(MaybeTlsStream::Plain(io), Some(transport::ws_config()));
         let result = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
             Ok(Ok(ws)) => Ok((ws, peer)),
-            Ok(Err(e)) => Err(format!("a connection from {peer} failed the WebSocket handshake: {e}")),
-            Err(_) => Err(format!("a connection from {peer} did not finish the WebSocket handshake within {}s", HANDSHAKE_TIMEOUT.as_secs())),
+            Ok(Err(e)) => Err(HandshakeError::Failed { peer, source: Box::new(e) }),
+            Err(_) => Err(HandshakeError::Timeout { peer }),
         };
         let _ = tx.send(result).await;
     });
@@ -108,7 +118,7 @@ impl DeviceLink for Link {
                         return Some(Ok(x));
                     }
                     Ok(Err(e)) => {
-                        self.failed_handshakes.push(e);
+                        self.failed_handshakes.push(e.to_string());
                         continue;
                     }
                     Err(_) => {}
@@ -125,7 +135,7 @@ impl DeviceLink for Link {
                         self.accepted += 1;
                         return Some(Ok(x));
                     }
-                    Ok(Some(Err(e))) => self.failed_handshakes.push(e),
+                    Ok(Some(Err(e))) => self.failed_handshakes.push(e.to_string()),
                     Ok(None) => return Some(Err(TargetError::failed("the device target stopped"))),
                     Err(_) if tokio::time::Instant::now() >= deadline => return None,
                     Err(_) => continue,

@@ -474,38 +474,6 @@ impl<'a> Session<'a> {
         })
     }
 
-    /// Dispatches to the step's own file in `steps/`.
-    async fn step(&mut self, kind: &StepKind, at: &At) -> StepResult {
-        match kind {
-            StepKind::Connect(c) => self.connect(c, at).await,
-            StepKind::Request(r) => self.request(r, at).await,
-            StepKind::Send(s) => self.send(s, at).await,
-            StepKind::Expect(e) => self.expect(e, at).await,
-            StepKind::Wait(d) => self.wait(d, at).await,
-            StepKind::Delay(d) => self.delay(d, at).await,
-            StepKind::Disconnect(c) => self.disconnect(c, at).await,
-            StepKind::ChangeIp(c) => self.change_ip(c, at).await,
-            StepKind::ExpectClosed(e) => self.expect_closed(e, at).await,
-            StepKind::ExpectSilence(e) => self.expect_silence(e, at).await,
-            StepKind::Repeat(r) => self.repeat(r, at).await,
-            StepKind::Control(c) => self.control(c, at).await,
-            StepKind::Accept(a) => self.accept(a, at).await,
-            StepKind::Receive(r) => self.receive(r, at).await,
-            StepKind::Reply(r) => self.reply(r, at).await,
-            StepKind::NoReply(c) => self.no_reply(&c.conn, at),
-            StepKind::Push(p) => self.push(p, at).await,
-            StepKind::Close(c) => self.close(c, at).await,
-            StepKind::ExpectReconnect(e) => self.expect_reconnect(e, at).await,
-            StepKind::Mark(name) => self.mark(name),
-            StepKind::Timing(t) => self.timing(t, at),
-            StepKind::DeviceControl(c) => self.device_control(c, at),
-            StepKind::Purpose(p) => self.purpose(p),
-            StepKind::OneOf(o) => self.one_of(o, at).await,
-            StepKind::LoggedIn(s) => self.logged_in(s, at).await,
-            StepKind::Fault(f) => self.fault(f, at).await,
-        }
-    }
-
     fn conn(&mut self, name: &str, at: &At) -> Result<&mut Connection, Stop> {
         let kind = if matches!(self.target, Target::Device(_)) { "accept" } else { "connect" };
         self.conns.get_mut(name).ok_or_else(|| at.error(format!("no open connection `{name}` ({kind} it first)")))

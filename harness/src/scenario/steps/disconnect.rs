@@ -3,11 +3,9 @@
 use super::ConnRef;
 use crate::scenario::parse::*;
 use crate::scenario::render::{self, Args as Out};
-use crate::scenario::span::*;
 use crate::scenario::yaml::Node;
 
 pub const NAME: &str = "disconnect";
-pub const ROLES: &[Role] = super::COMMON;
 /// The keys of its arguments (written beside the kind key, they get a pointed diagnostic).
 pub(in crate::scenario) const KEYS: &[&str] = CONN_KEYS;
 /// The keys that may sit beside the kind key.

@@ -6,7 +6,6 @@ use crate::scenario::parse::*;
 use crate::scenario::yaml::Node;
 
 pub const NAME: &str = "expect_closed";
-pub const ROLES: &[Role] = super::COMMON;
 /// The keys of its arguments (written beside the kind key, they get a pointed diagnostic).
 pub(in crate::scenario) const KEYS: &[&str] = EXPECT_CLOSED_KEYS;
 /// The keys that may sit beside the kind key.

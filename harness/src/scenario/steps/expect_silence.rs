@@ -7,7 +7,6 @@ use crate::scenario::yaml::Node;
 use std::time::Duration;
 
 pub const NAME: &str = "expect_silence";
-pub const ROLES: &[Role] = super::COMMON;
 /// The keys of its arguments (written beside the kind key, they get a pointed diagnostic).
 pub(in crate::scenario) const KEYS: &[&str] = EXPECT_SILENCE_KEYS;
 /// The keys that may sit beside the kind key.

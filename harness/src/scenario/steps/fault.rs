@@ -10,7 +10,6 @@ use crate::scenario::yaml::Node;
 use serde_json::json;
 
 pub const NAME: &str = "fault";
-pub const ROLES: &[Role] = super::COMMON;
 /// The keys of its arguments (written beside the kind key, they get a pointed diagnostic).
 pub(in crate::scenario) const KEYS: &[&str] = &["conn", "drop", "delay", "duplicate", "half_open", "reset", "by", "match", "count"];
 /// The keys that may sit beside the kind key.

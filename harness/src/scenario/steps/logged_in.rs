@@ -9,7 +9,6 @@ use crate::scenario::span::*;
 use crate::scenario::yaml::Node;
 
 pub const NAME: &str = "logged_in";
-pub const ROLES: &[Role] = super::CLOUD;
 /// The keys of its arguments (written beside the kind key, they get a pointed diagnostic).
 pub(in crate::scenario) const KEYS: &[&str] = LOGGED_IN_KEYS;
 /// The keys that may sit beside the kind key.

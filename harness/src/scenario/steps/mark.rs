@@ -2,11 +2,9 @@
 
 use crate::scenario::parse::*;
 use crate::scenario::render;
-use crate::scenario::span::*;
 use crate::scenario::yaml::Node;
 
 pub const NAME: &str = "mark";
-pub const ROLES: &[Role] = super::CLOUD;
 /// The keys of its arguments (written beside the kind key, they get a pointed diagnostic).
 pub(in crate::scenario) const KEYS: &[&str] = &[];
 /// The keys that may sit beside the kind key.

@@ -1,70 +1,16 @@
 //! One module per step kind. Each file owns its kind on the scenario side: the typed step,
 //! its name (the key a file writes), the role(s) it is allowed in, its accepted keys, its
-//! parser and its rendering back to YAML. The table below is the one list of kinds: the
-//! [`StepKind`] enum, [`StepKind::name`], [`STEP_KINDS`], the role lists, the loader's
-//! dispatch and the renderer are all generated from it.
+//! parser and its rendering back to YAML. The table below ([`with_step_kinds`]) is the one
+//! list of kinds: the modules, the [`StepKind`] enum, [`StepKind::name`], [`STEP_KINDS`], the
+//! role lists, the loader's dispatch, the renderer, and on the engine's side the session's
+//! step modules and its dispatch are all generated from it.
 //!
-//! Adding a step kind: a file here, its line in the table, its execution in `engine/session`
-//! and its section in the format doc.
+//! Adding a step kind: a file here, its execution in `engine/session/steps/` (a method named
+//! as the module), its line in the table and its section in the format doc.
 
 use super::parse::Loader;
 use super::span::{ConnName, Role, Span};
 use super::yaml::Node;
-
-pub mod accept;
-pub mod change_ip;
-pub mod close;
-pub mod connect;
-pub mod control;
-pub mod delay;
-pub mod device_control;
-pub mod disconnect;
-pub mod expect;
-pub mod expect_closed;
-pub mod expect_reconnect;
-pub mod expect_silence;
-pub mod logged_in;
-pub mod fault;
-pub mod mark;
-pub mod no_reply;
-pub mod one_of;
-pub mod purpose;
-pub mod push;
-pub mod receive;
-pub mod repeat;
-pub mod reply;
-pub mod request;
-pub mod send;
-pub mod timing;
-pub mod wait;
-
-/// The typed steps of every kind (re-exported by `model`, so a new kind's types are listed
-/// once, here).
-pub mod types {
-    pub use crate::scenario::steps::accept::Accept;
-    pub use crate::scenario::steps::change_ip::ChangeIp;
-    pub use crate::scenario::steps::close::Close;
-    pub use crate::scenario::steps::connect::Connect;
-    pub use crate::scenario::steps::control::Control;
-    pub use crate::scenario::steps::device_control::DeviceControl;
-    pub use crate::scenario::steps::expect::Expect;
-    pub use crate::scenario::steps::expect_closed::ExpectClosed;
-    pub use crate::scenario::steps::expect_reconnect::ExpectReconnect;
-    pub use crate::scenario::steps::expect_silence::ExpectSilence;
-    pub use crate::scenario::steps::logged_in::LoggedIn;
-    pub use crate::scenario::steps::one_of::{Branch, OneOf};
-    pub use crate::scenario::steps::purpose::Purpose;
-    pub use crate::scenario::steps::fault::{Fault, FaultAction, FaultDirection, FaultMatch, FrameFaultKind, MAX_FAULT_COUNT};
-    pub use crate::scenario::steps::push::Push;
-    pub use crate::scenario::steps::receive::Receive;
-    pub use crate::scenario::steps::repeat::{Repeat, MAX_REPEAT};
-    pub use crate::scenario::steps::reply::{Reply, ReplySpec};
-    pub use crate::scenario::steps::request::Request;
-    pub use crate::scenario::steps::send::{Send, SendFrame, MAX_OVERSIZED};
-    pub use crate::scenario::steps::timing::{DurationRange, Timing, MAX_COUNT};
-    pub use crate::scenario::steps::wait::Wait;
-}
-pub use types::*;
 
 /// Both roles: a kind every scenario may use.
 pub(crate) const COMMON: &[Role] = &[Role::Device, Role::Cloud];
@@ -106,7 +52,57 @@ pub struct ConnRef {
 }
 
 macro_rules! step_kinds {
-    ($( $(#[doc = $doc:literal])* $variant:ident($ty:ty) = $module:ident, )*) => {
+    // The table's sections, flattened with each kind's role, and each role's kinds listed.
+    (
+        device { $( $(#[doc = $ddoc:literal])* $dv:ident($dty:ty) = $dm:ident [$($dexp:ident),*], )* }
+        cloud { $( $(#[doc = $kdoc:literal])* $kv:ident($kty:ty) = $km:ident [$($kexp:ident),*], )* }
+        common { $( $(#[doc = $cdoc:literal])* $cv:ident($cty:ty) = $cm:ident [$($cexp:ident),*], )* }
+    ) => {
+        step_kinds! {
+            @all
+            $( $(#[doc = $ddoc])* $dv($dty) = $dm [$($dexp),*] in DEVICE, )*
+            $( $(#[doc = $kdoc])* $kv($kty) = $km [$($kexp),*] in CLOUD, )*
+            $( $(#[doc = $cdoc])* $cv($cty) = $cm [$($cexp),*] in COMMON, )*
+        }
+
+        /// A step both roles may take, borrowed from its [`StepKind`].
+        #[derive(Clone, Copy, Debug)]
+        pub enum CommonStep<'a> { $( $cv(&'a $cty), )* }
+        /// A step of the device role (the harness plays a device; the target is a cloud).
+        #[derive(Clone, Copy, Debug)]
+        pub enum DeviceStep<'a> { $( $dv(&'a $dty), )* }
+        /// A step of the cloud role (the harness plays the cloud; the target is a device).
+        #[derive(Clone, Copy, Debug)]
+        pub enum CloudStep<'a> { $( $kv(&'a $kty), )* }
+
+        /// A step typed by the role it belongs to: what a session dispatches on.
+        #[derive(Clone, Copy, Debug)]
+        pub enum RoleStep<'a> {
+            Common(CommonStep<'a>),
+            Device(DeviceStep<'a>),
+            Cloud(CloudStep<'a>),
+        }
+
+        impl StepKind {
+            /// The step typed by its role.
+            pub fn by_role(&self) -> RoleStep<'_> {
+                match self {
+                    $( StepKind::$cv(x) => RoleStep::Common(CommonStep::$cv(x)), )*
+                    $( StepKind::$dv(x) => RoleStep::Device(DeviceStep::$dv(x)), )*
+                    $( StepKind::$kv(x) => RoleStep::Cloud(CloudStep::$kv(x)), )*
+                }
+            }
+        }
+    };
+    (@all $( $(#[doc = $doc:literal])* $variant:ident($ty:ty) = $module:ident [$($export:ident),*] in $role:ident, )*) => {
+        $( pub mod $module; )*
+
+        /// The typed steps of every kind (re-exported by `model`).
+        pub mod types {
+            $( $( pub use super::$module::$export; )* )*
+        }
+        pub use types::*;
+
         /// The step kinds (a tagged enum: one key names the kind).
         #[derive(Clone, Debug)]
         pub enum StepKind {
@@ -116,7 +112,7 @@ macro_rules! step_kinds {
         /// Every kind as (name, its doc comment, argument keys, sibling keys, roles): what
         /// the scenario JSON Schema is generated from.
         pub(in crate::scenario) const KIND_TABLE: &[(&str, &str, &[&str], &[&str], &[Role])] = &[
-            $( ($module::NAME, concat!($($doc, "\n",)*), $module::KEYS, $module::SIBLINGS, $module::ROLES), )*
+            $( ($module::NAME, concat!($($doc, "\n",)*), $module::KEYS, $module::SIBLINGS, $role), )*
         ];
 
         impl StepKind {
@@ -130,7 +126,7 @@ macro_rules! step_kinds {
             /// The roles whose scenarios may use the kind.
             pub fn roles(&self) -> &'static [Role] {
                 match self {
-                    $( StepKind::$variant(_) => $module::ROLES, )*
+                    $( StepKind::$variant(_) => $role, )*
                 }
             }
 
@@ -147,7 +143,7 @@ macro_rules! step_kinds {
 
         /// The roles of the kind named `name` (`None`: no such kind).
         pub fn roles_of(name: &str) -> Option<&'static [Role]> {
-            $( if name == $module::NAME { return Some($module::ROLES); } )*
+            $( if name == $module::NAME { return Some($role); } )*
             None
         }
 
@@ -172,61 +168,78 @@ macro_rules! step_kinds {
     };
 }
 
-step_kinds! {
-    /// Open a connection to the cloud.
-    Connect(Connect) = connect,
-    /// Send a request and wait for the reply with the same `req_id`.
-    Request(Request) = request,
-    /// Send a frame as given (no correlation): malformed JSON, binary, anything.
-    Send(Send) = send,
-    /// Take the next frame received on a connection and match it.
-    Expect(Expect) = expect,
-    /// Let scenario time pass.
-    Wait(Wait) = wait,
-    /// Close a connection cleanly (close handshake).
-    Disconnect(ConnRef) = disconnect,
-    /// The device's IP changes: the old link is abandoned without a close (the cloud still
-    /// thinks it is live) and the connection is re-opened from `to`.
-    ChangeIp(ChangeIp) = change_ip,
-    /// The target closes the connection within the bound.
-    ExpectClosed(ExpectClosed) = expect_closed,
-    /// Nothing arrives on the connection for the duration.
-    ExpectSilence(ExpectSilence) = expect_silence,
-    /// Run the nested steps `times` times; `${iteration}` is 1-based inside.
-    Repeat(Repeat) = repeat,
-    /// Harness control of the target (mock only): bind/unbind devices, inject faults.
-    Control(Control) = control,
-    /// Wait for the device's next connection.
-    Accept(Accept) = accept,
-    /// Take the earliest request (of `cmd`, when given) the device sent on the connection.
-    Receive(Receive) = receive,
-    /// Answer a received request (by default the last one received on the connection).
-    Reply(Reply) = reply,
-    /// Swallow the last received request: it gets no reply (the FAQ's lost reply).
-    NoReply(ConnRef) = no_reply,
-    /// Send a cloud-initiated push with its own req_id.
-    Push(Push) = push,
-    /// The cloud closes the connection, with a close code.
-    Close(Close) = close,
-    /// Let scenario time pass before the next step (typically before a reply).
-    Delay(super::span::DurationExpr) = delay,
-    /// The device's link ends (closed by either side) and the device opens a new one.
-    ExpectReconnect(ExpectReconnect) = expect_reconnect,
-    /// Remember this moment under a name, for `timing: { since: NAME }`.
-    Mark(String) = mark,
-    /// Judge the times at which the device sent requests of one cmd, from the transcript.
-    Timing(Timing) = timing,
-    /// Make the reference device act (needs `requires: [device_control]`).
-    DeviceControl(DeviceControl) = device_control,
-    /// The test body starts here: a failure before it is `inconclusive`.
-    Purpose(Purpose) = purpose,
-    /// Several conformant continuations: the target's first move picks the branch.
-    OneOf(OneOf) = one_of,
-    /// The device acts as logged in: its first request only a logged-in device sends.
-    LoggedIn(LoggedIn) = logged_in,
-    /// A fault the harness applies to its own traffic on a connection (any target).
-    Fault(Fault) = fault,
+/// The one list of step kinds, by role (`device`: the harness plays a device; `cloud`: the
+/// harness plays the cloud; `common`: both; where kinds are listed, a role's own come first).
+/// Each line is the kind's enum variant, its typed step, its module (a file here and, for its
+/// execution, one in `engine/session/steps/`) and what the module exports. Handed to a macro by
+/// each side (`with_step_kinds!(macro_name)`): here it makes the modules, the enum, its lookups
+/// and the per-role step types; the session makes its modules and its per-role dispatch.
+macro_rules! with_step_kinds {
+    ($callback:ident) => { $callback! {
+        device {
+            /// Open a connection to the cloud.
+            Connect(Connect) = connect [Connect],
+            /// Send a request and wait for the reply with the same `req_id`.
+            Request(Request) = request [Request],
+            /// Send a frame as given (no correlation): malformed JSON, binary, anything.
+            Send(Send) = send [Send, SendFrame, MAX_OVERSIZED],
+            /// Take the next frame received on a connection and match it.
+            Expect(Expect) = expect [Expect],
+            /// The device's IP changes: the old link is abandoned without a close (the cloud still
+            /// thinks it is live) and the connection is re-opened from `to`.
+            ChangeIp(ChangeIp) = change_ip [ChangeIp],
+            /// Harness control of the target (mock only): bind/unbind devices, inject faults.
+            Control(Control) = control [Control],
+        }
+        cloud {
+            /// Wait for the device's next connection.
+            Accept(Accept) = accept [Accept],
+            /// Take the earliest request (of `cmd`, when given) the device sent on the connection.
+            Receive(Receive) = receive [Receive],
+            /// Answer a received request (by default the last one received on the connection).
+            Reply(Reply) = reply [Reply, ReplySpec],
+            /// Swallow the last received request: it gets no reply (the FAQ's lost reply).
+            NoReply(ConnRef) = no_reply [],
+            /// Send a cloud-initiated push with its own req_id.
+            Push(Push) = push [Push],
+            /// The cloud closes the connection, with a close code.
+            Close(Close) = close [Close],
+            /// Let scenario time pass before the next step (typically before a reply).
+            Delay(crate::scenario::span::DurationExpr) = delay [],
+            /// The device's link ends (closed by either side) and the device opens a new one.
+            ExpectReconnect(ExpectReconnect) = expect_reconnect [ExpectReconnect],
+            /// Remember this moment under a name, for `timing: { since: NAME }`.
+            Mark(String) = mark [],
+            /// Judge the times at which the device sent requests of one cmd, from the transcript.
+            Timing(Timing) = timing [DurationRange, Timing, MAX_COUNT],
+            /// Make the reference device act (needs `requires: [device_control]`).
+            DeviceControl(DeviceControl) = device_control [DeviceControl],
+            /// Several conformant continuations: the target's first move picks the branch.
+            OneOf(OneOf) = one_of [Branch, OneOf],
+            /// The device acts as logged in: its first request only a logged-in device sends.
+            LoggedIn(LoggedIn) = logged_in [LoggedIn],
+        }
+        common {
+            /// Let scenario time pass.
+            Wait(Wait) = wait [Wait],
+            /// Close a connection cleanly (close handshake).
+            Disconnect(ConnRef) = disconnect [],
+            /// The target closes the connection within the bound.
+            ExpectClosed(ExpectClosed) = expect_closed [ExpectClosed],
+            /// Nothing arrives on the connection for the duration.
+            ExpectSilence(ExpectSilence) = expect_silence [ExpectSilence],
+            /// Run the nested steps `times` times; `${iteration}` is 1-based inside.
+            Repeat(Repeat) = repeat [Repeat, MAX_REPEAT],
+            /// The test body starts here: a failure before it is `inconclusive`.
+            Purpose(Purpose) = purpose [Purpose],
+            /// A fault the harness applies to its own traffic on a connection (any target).
+            Fault(Fault) = fault [Fault, FaultAction, FaultDirection, FaultMatch, FrameFaultKind, MAX_FAULT_COUNT],
+        }
+    }};
 }
+pub(crate) use with_step_kinds;
+
+with_step_kinds!(step_kinds);
 
 
 /// Renders steps as list items at `indent` spaces.

@@ -1,13 +1,11 @@
 //! The `no_reply` step: the typed step, its name and role, its keys, its parser and its rendering.
 
 use crate::scenario::render::{self, Args as Out};
-use crate::scenario::span::*;
 use super::ConnRef;
 use crate::scenario::parse::*;
 use crate::scenario::yaml::Node;
 
 pub const NAME: &str = "no_reply";
-pub const ROLES: &[Role] = super::CLOUD;
 /// The keys of its arguments (written beside the kind key, they get a pointed diagnostic).
 pub(in crate::scenario) const KEYS: &[&str] = CONN_KEYS;
 /// The keys that may sit beside the kind key.

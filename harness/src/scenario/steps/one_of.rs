@@ -5,11 +5,9 @@
 
 use super::{Step, StepKind};
 use crate::scenario::parse::*;
-use crate::scenario::span::*;
 use crate::scenario::yaml::Node;
 
 pub const NAME: &str = "one_of";
-pub const ROLES: &[Role] = super::CLOUD;
 /// The keys of its arguments (branch names are the scenario's own).
 pub(in crate::scenario) const KEYS: &[&str] = &[];
 /// The keys that may sit beside the kind key.

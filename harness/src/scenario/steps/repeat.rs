@@ -1,12 +1,10 @@
 //! The `repeat` step: the typed step, its name and role, its keys, its parser and its rendering.
 
-use crate::scenario::span::*;
 use super::Step;
 use crate::scenario::parse::*;
 use crate::scenario::yaml::Node;
 
 pub const NAME: &str = "repeat";
-pub const ROLES: &[Role] = super::COMMON;
 /// The keys of its arguments (written beside the kind key, they get a pointed diagnostic).
 pub(in crate::scenario) const KEYS: &[&str] = REPEAT_KEYS;
 /// The keys that may sit beside the kind key.

@@ -7,7 +7,6 @@ use crate::scenario::parse::*;
 use crate::scenario::yaml::{to_json, Node, ScalarValue};
 
 pub const NAME: &str = "reply";
-pub const ROLES: &[Role] = super::CLOUD;
 /// The keys of its arguments (written beside the kind key, they get a pointed diagnostic).
 pub(in crate::scenario) const KEYS: &[&str] = REPLY_KEYS;
 /// The keys that may sit beside the kind key.

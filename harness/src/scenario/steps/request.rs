@@ -9,7 +9,6 @@ use crate::scenario::parse::*;
 use crate::scenario::yaml::{to_json, Node};
 
 pub const NAME: &str = "request";
-pub const ROLES: &[Role] = super::DEVICE;
 /// The keys of its arguments (written beside the kind key, they get a pointed diagnostic).
 pub(in crate::scenario) const KEYS: &[&str] = REQUEST_KEYS;
 /// The keys that may sit beside the kind key.

@@ -7,7 +7,6 @@ use crate::scenario::parse::*;
 use crate::scenario::yaml::{to_json, Node};
 
 pub const NAME: &str = "send";
-pub const ROLES: &[Role] = super::DEVICE;
 /// The keys of its arguments (written beside the kind key, they get a pointed diagnostic).
 pub(in crate::scenario) const KEYS: &[&str] = SEND_KEYS;
 /// The keys that may sit beside the kind key.

@@ -7,7 +7,6 @@ use crate::scenario::yaml::{Node, ScalarValue};
 use std::time::Duration;
 
 pub const NAME: &str = "timing";
-pub const ROLES: &[Role] = super::CLOUD;
 /// The keys of its arguments (written beside the kind key, they get a pointed diagnostic).
 pub(in crate::scenario) const KEYS: &[&str] = TIMING_KEYS;
 /// The keys that may sit beside the kind key.

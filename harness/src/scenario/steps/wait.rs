@@ -9,7 +9,6 @@ use crate::scenario::yaml::Node;
 use std::time::Duration;
 
 pub const NAME: &str = "wait";
-pub const ROLES: &[Role] = super::COMMON;
 /// The keys of its arguments (written beside the kind key, they get a pointed diagnostic).
 pub(in crate::scenario) const KEYS: &[&str] = &["for", "keepalive"];
 /// The keys that may sit beside the kind key.

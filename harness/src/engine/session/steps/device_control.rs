@@ -3,7 +3,7 @@
 use super::prelude::*;
 
 impl Session<'_> {
-    pub(in crate::engine::session) fn device_control(&mut self, c: &DeviceControl, at: &At) -> StepResult {
+    pub(in crate::engine::session) async fn device_control(&mut self, c: &DeviceControl, at: &At) -> StepResult {
         let DeviceControl::Checkin { userid, pass_type, pass_method } = c;
         let userid = self.expand_text(userid, at)?;
         self.note(format!("device_control: checkin {userid}"));

@@ -20,29 +20,44 @@ mod prelude {
     pub(super) use tokio_tungstenite::tungstenite::Message;
 }
 
-mod accept;
-mod change_ip;
-mod close;
-mod connect;
-mod control;
-mod delay;
-mod device_control;
-mod disconnect;
-mod expect;
-mod expect_closed;
-mod expect_reconnect;
-mod expect_silence;
-mod logged_in;
-mod fault;
-mod mark;
-mod no_reply;
-mod one_of;
-mod purpose;
-mod push;
-mod receive;
-mod repeat;
-mod reply;
-mod request;
-mod send;
-mod timing;
-mod wait;
+/// The step modules and the session's dispatch, from the one table of kinds: each kind's
+/// execution is the method its module adds to `Session`, named as the module. The dispatch is
+/// by role: a device-role step runs only against a cloud, a cloud-role step only against a
+/// device (the loader already refuses the other role's kinds; a scenario built in code that
+/// mixes them is an error here, once, not in every step).
+macro_rules! session_steps {
+    (
+        device { $( $(#[doc = $ddoc:literal])* $dv:ident($dty:ty) = $dm:ident [$($dexp:ident),*], )* }
+        cloud { $( $(#[doc = $kdoc:literal])* $kv:ident($kty:ty) = $km:ident [$($kexp:ident),*], )* }
+        common { $( $(#[doc = $cdoc:literal])* $cv:ident($cty:ty) = $cm:ident [$($cexp:ident),*], )* }
+    ) => {
+        $( mod $cm; )*
+        $( mod $dm; )*
+        $( mod $km; )*
+
+        impl prelude::Session<'_> {
+            /// Runs one step: its own file's method.
+            pub(in crate::engine::session) async fn step(&mut self, kind: &prelude::StepKind, at: &prelude::At) -> prelude::StepResult {
+                use prelude::{CloudStep, CommonStep, DeviceStep, RoleStep, Target};
+                match (kind.by_role(), &self.target) {
+                    (RoleStep::Common(step), _) => match step {
+                        $( CommonStep::$cv(x) => self.$cm(x, at).await, )*
+                    },
+                    (RoleStep::Device(step), Target::Cloud(_)) => match step {
+                        $( DeviceStep::$dv(x) => self.$dm(x, at).await, )*
+                    },
+                    (RoleStep::Cloud(step), Target::Device(_)) => match step {
+                        $( CloudStep::$kv(x) => self.$km(x, at).await, )*
+                    },
+                    (RoleStep::Device(_), Target::Device(_)) => {
+                        Err(at.error(format!("`{}` is a device-role step; this scenario has the harness play the cloud", at.kind)))
+                    }
+                    (RoleStep::Cloud(_), Target::Cloud(_)) => {
+                        Err(at.error(format!("`{}` is a cloud-role step; this scenario has the harness play a device", at.kind)))
+                    }
+                }
+            }
+        }
+    };
+}
+crate::scenario::steps::with_step_kinds!(session_steps);

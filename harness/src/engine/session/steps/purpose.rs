@@ -5,7 +5,7 @@ use super::prelude::*;
 impl Session<'_> {
     /// From here on a failure is the target's: the preamble brought it where the test
     /// purpose needs it.
-    pub(in crate::engine::session) fn purpose(&mut self, p: &Purpose) -> StepResult {
+    pub(in crate::engine::session) async fn purpose(&mut self, p: &Purpose, _: &At) -> StepResult {
         self.in_body = true;
         self.note(format!("test body: {}", p.text));
         Ok(())

@@ -3,7 +3,7 @@
 use super::prelude::*;
 
 impl Session<'_> {
-    pub(in crate::engine::session) fn timing(&mut self, t: &Timing, at: &At) -> StepResult {
+    pub(in crate::engine::session) async fn timing(&mut self, t: &Timing, at: &At) -> StepResult {
         let since = match &t.since {
             Some(m) => *self.marks.get(m).ok_or_else(|| at.error(format!("no mark `{m}` was set before this step")))?,
             None => 0,
