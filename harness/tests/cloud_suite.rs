@@ -42,6 +42,15 @@ fn catchers(rule: MockRule) -> &'static [&'static str] {
         "silent-on-malformed" => &["cloud.malformed.garbage-text-answered"],
         "not-implemented-silent" => &["cloud.commands.unknown-command-answered"],
         "duplicate-replies" => &["cloud.envelope.reply-echoes-req-id"],
+        "page-limit-honoured" => &["cloud.contacts.page-limit-not-honoured"],
+        "version-skips" => &["cloud.contacts.version-rises-by-one-per-change"],
+        "history-ignores-version" => &["cloud.contacts.notify-history-above-version"],
+        "checkin-rejects-old" => &["cloud.checkin.pre-2018-dropped-and-no-pass-type-no-access-record"],
+        "remote-open-no-deadline" => &["cloud.door.remote-open-late-report-fails"],
+        "visitor-id-stripped" => &["cloud.visitors.ids-keep-agentid", "cloud.contacts.version-rises-by-one-per-change"],
+        "no-algorithm-priority" => &["cloud.templates.follow-announced-algorithm-priority"],
+        "fetch-log-hint-changed" => &["cloud.log.fetch-hint-verbatim"],
+        "dynamic-qr-no-expiry" => &["cloud.qr.scan-pushes-state-and-old-dynamic-refused"],
         other => panic!("mock rule `{other}` has no scenario that catches it: add one and list it here and in the README"),
     }
 }

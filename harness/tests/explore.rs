@@ -107,9 +107,31 @@ fn find_all(what: &str, broken: Vec<(String, ExploreTarget)>, conformant: Explor
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
+/// The corp's rules (C15–C22, C24): explore's cloud model does not drive the directory, the
+/// control plane's corp operations or the device reports yet, so it cannot find them; each is
+/// caught by its scenario in the cloud mutation matrix instead (tests/cloud_suite.rs).
+const NOT_MODELLED: &[&str] = &[
+    "page-limit-honoured",
+    "version-skips",
+    "history-ignores-version",
+    "checkin-rejects-old",
+    "remote-open-no-deadline",
+    "visitor-id-stripped",
+    "no-algorithm-priority",
+    "fetch-log-hint-changed",
+    "dynamic-qr-no-expiry",
+];
+
 #[test]
 fn every_mock_rule_switched_off_is_found_and_reproduced() {
-    let broken = MockRule::ALL.iter().map(|r| (r.name().to_string(), ExploreTarget::Cloud(mock(&[*r])))).collect();
+    for name in NOT_MODELLED {
+        assert!(MockRule::parse(name).is_some(), "{name} is no longer a mock rule: drop it from NOT_MODELLED");
+    }
+    let broken = MockRule::ALL
+        .iter()
+        .filter(|r| !NOT_MODELLED.contains(&r.name()))
+        .map(|r| (r.name().to_string(), ExploreTarget::Cloud(mock(&[*r]))))
+        .collect();
     find_all("mock rules switched off", broken, ExploreTarget::Cloud(mock(&[])));
 }
 

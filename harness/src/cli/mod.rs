@@ -213,6 +213,10 @@ pub struct MockArgs {
     /// show.
     #[arg(long, env = "HWCONFORM_CONTROL_TOKEN", hide_env_values = true, value_name = "TOKEN")]
     pub control_token: Option<String>,
+    /// The corp the mock serves (directory, visitors, admins, firmware; YAML or JSON, see the
+    /// README's "The mock as a corp"); without it, a small default corp.
+    #[arg(long, value_name = "FILE")]
+    pub corp: Option<std::path::PathBuf>,
 }
 
 #[derive(Args, Debug)]

@@ -70,6 +70,10 @@ pub enum CloudControl {
     SwallowReply { sn: String, cmd: String },
     DelayReplies { sn: String, ms: u64 },
     CloseLink { sn: String },
+    /// Any other operation of the target's control plane, as the scenario wrote it (its
+    /// answer is what the step matches).
+    #[serde(untagged)]
+    Request(serde_json::Value),
 }
 
 /// The cloud of a run's device-role scenarios.

@@ -4,7 +4,7 @@
 use crate::engine::target::{CloudCapabilities, CloudControl, CloudLink, CloudTarget, TargetError};
 use crate::profile::fleet::Fleet;
 use crate::profile::CloudTimings;
-use crate::targets::mock::{ControlRequest, MockCloud, MockConfig, MockRule};
+use crate::targets::mock::{ControlError, ControlRequest, MockCloud, MockConfig, MockRule};
 use crate::wire::transport::{self, BoxIo, WsStream};
 use futures_util::future::BoxFuture;
 use serde_json::Value;
@@ -29,14 +29,15 @@ impl Default for MockCloudTarget {
 const CAPABILITIES: CloudCapabilities = CloudCapabilities { control: true, source_addresses: true, strict_codes: true, ours: true, in_process: true, shared: false };
 
 /// The mock's control request for a protocol-neutral control operation.
-pub(crate) fn request(op: CloudControl) -> ControlRequest {
-    match op {
+pub(crate) fn request(op: CloudControl) -> Result<ControlRequest, ControlError> {
+    Ok(match op {
         CloudControl::Bind { sn } => ControlRequest::Bind { sn },
         CloudControl::Unbind { sn } => ControlRequest::Unbind { sn },
         CloudControl::SwallowReply { sn, cmd } => ControlRequest::SwallowReply { sn, cmd },
         CloudControl::DelayReplies { sn, ms } => ControlRequest::DelayReplies { sn, ms },
         CloudControl::CloseLink { sn } => ControlRequest::CloseLink { sn },
-    }
+        CloudControl::Request(v) => serde_json::from_value(v).map_err(|e| ControlError::BadRequest(e.to_string()))?,
+    })
 }
 
 impl CloudTarget for MockCloudTarget {
@@ -100,7 +101,7 @@ impl CloudLink for MockLink {
     }
 
     fn control(&self, op: CloudControl) -> BoxFuture<'_, Result<Value, TargetError>> {
-        let answer = self.mock.control(request(op)).map_err(|e| TargetError::Target(Box::new(e)));
+        let answer = request(op).and_then(|r| self.mock.control(r)).map_err(|e| TargetError::Target(Box::new(e)));
         Box::pin(async move { answer })
     }
 }

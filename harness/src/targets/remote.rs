@@ -263,7 +263,8 @@ impl CloudLink for RemoteLink {
             if !self.remote.control {
                 return Err(TargetError::failed("the target does not accept harness control"));
             }
-            Ok(self.remote.control(&super::mock_cloud::request(op)).await?)
+            let req = super::mock_cloud::request(op).map_err(|e| TargetError::Target(Box::new(e)))?;
+            Ok(self.remote.control(&req).await?)
         })
     }
 }

@@ -80,6 +80,8 @@ fn temp_dir(name: &str) -> PathBuf {
 #[case::top_level_list("- wait: 1s\n".to_string(), (1, 1), "a scenario file must be a mapping")]
 #[case::top_level_scalar("hello\n".to_string(), (1, 1), "found a string")]
 #[case::control_without_requires(with_steps("  - control: { bind: dev }\n"), (6, 5), "add `requires: [control]`")]
+#[case::control_mock_without_op(format!("{HEAD}requires: [control]\nsteps:\n  - control: {{ mock: {{ user: u1 }} }}\n"), (7, 22), "expected a mapping with `op`")]
+#[case::control_expect_beside_a_plain_op(format!("{HEAD}requires: [control]\nsteps:\n  - control: {{ bind: dev }}\n    expect: {{ ok: true }}\n"), (8, 13), "only a `mock` control operation has an answer")]
 #[case::control_two_operations(format!("{HEAD}requires: [control]\nsteps:\n  - control: {{ bind: dev, unbind: dev }}\n"), (7, 27), "does one thing")]
 #[case::unknown_device(with_steps("  - connect: { device: phone }\n"), (6, 24), "unknown device `phone`")]
 #[case::bad_id("id: \"two words\"\ntitle: t\nrequirements: [C9]\nrole: device\nsteps: [wait: 1s]\n", (1, 5), "invalid scenario id `two words`")]

@@ -3,17 +3,23 @@
 use crate::scenario::render::{self, Args as Out};
 use crate::scenario::span::*;
 use crate::scenario::parse::*;
+use crate::scenario::matcher::Matcher;
 use crate::scenario::yaml::Node;
+use std::collections::BTreeMap;
 
 pub const NAME: &str = "control";
 /// The keys of its arguments (written beside the kind key, they get a pointed diagnostic).
 pub(in crate::scenario) const KEYS: &[&str] = CONTROL_KEYS;
-/// The keys that may sit beside the kind key.
-pub(in crate::scenario) const SIBLINGS: &[&str] = &[];
+/// The keys that may sit beside the kind key: a `mock` operation's answer is matched by
+/// `expect` and read by `capture`.
+pub(in crate::scenario) const SIBLINGS: &[&str] = &["expect", "capture"];
 
 /// Control operations on a target that accepts them (the mock).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Control {
+    /// Any operation of the target's control plane, written as its JSON request (`${}`
+    /// expanded); the answer is matched by `expect` and read by `capture`.
+    Mock { request: serde_json::Value, expect: Option<Spanned<Matcher>>, capture: BTreeMap<String, String> },
     /// Bind the device to a corp (the mock pushes `push_bind_corp` on a live link).
     Bind { device: Option<String> },
     /// Unbind it (`push_unbind_corp`).
@@ -26,10 +32,10 @@ pub enum Control {
     CloseLink { device: Option<String> },
 }
 
-pub(in crate::scenario) const CONTROL_KEYS: &[&str] = &["bind", "unbind", "swallow_reply", "delay_replies", "close_link"];
+pub(in crate::scenario) const CONTROL_KEYS: &[&str] = &["bind", "unbind", "swallow_reply", "delay_replies", "close_link", "mock"];
 
 impl Loader<'_> {
-    pub(in crate::scenario) fn control(&mut self, kind_key: &Node, value: &Node) -> Option<Control> {
+    pub(in crate::scenario) fn control(&mut self, kind_key: &Node, value: &Node, step: &Node) -> Option<Control> {
         if !self.control {
             let d = self
                 .diag(kind_key.span, "a `control` step needs a target that accepts harness control")
@@ -65,23 +71,55 @@ impl Loader<'_> {
             "close_link" => device(self).map(|device| Control::CloseLink { device }),
             "swallow_reply" => self.string(node, key).map(|cmd| Control::SwallowReply { cmd }),
             "delay_replies" => self.duration(node, key).map(Control::DelayReplies),
+            "mock" => {
+                if node.as_mapping().is_none_or(|m| m.iter().all(|(k, _)| k.key_text() != "op")) {
+                    let d = self.diag(node.span, "a `mock` control operation is its JSON request").expected("a mapping with `op` (e.g. `{ op: add_user, user: { userid: u1 } }`)");
+                    self.push(d);
+                    return None;
+                }
+                Some(Control::Mock {
+                    request: crate::scenario::yaml::to_json(node),
+                    expect: step.get("expect").map(|n| self.spanned_matcher(n)),
+                    capture: step.get("capture").map(|n| self.capture(n)).unwrap_or_default(),
+                })
+            }
             _ => None, // an unknown key, already reported by `args`
         }
     }
 }
 
-pub(in crate::scenario) fn parse(l: &mut Loader<'_>, key: &Node, value: &Node, _step: &Node) -> Option<Control> {
-    l.control(key, value)
+pub(in crate::scenario) fn parse(l: &mut Loader<'_>, key: &Node, value: &Node, step: &Node) -> Option<Control> {
+    let control = l.control(key, value, step)?;
+    if !matches!(control, Control::Mock { .. }) {
+        for sibling in SIBLINGS.iter().filter_map(|s| step.get(s)) {
+            let d = l.diag(sibling.span, "only a `mock` control operation has an answer to match or capture").help("`control: { mock: { op: ... } }`");
+            l.push(d);
+        }
+    }
+    Some(control)
 }
 
 pub fn to_yaml(c: &Control, indent: usize) -> Vec<String> {
+    let (args, expect, capture) = match c {
+        Control::Mock { request, expect, capture } => (Out::new().set("mock", request.clone()), expect.as_ref(), Some(capture)),
+        other => (plain(other), None, None),
+    };
+    let mut siblings = Vec::new();
+    if let Some(m) = expect {
+        siblings.push(("expect", m.value.to_value()));
+    }
+    siblings.extend(capture.map(render::capture).unwrap_or_default());
+    render::item(indent, NAME, &args.value(), &siblings)
+}
+
+fn plain(c: &Control) -> Out {
     let device = |d: &Option<String>| d.clone().map_or(serde_json::Value::Null, serde_json::Value::from);
-    let args = match c {
+    match c {
         Control::Bind { device: d } => Out::new().set("bind", device(d)),
         Control::Unbind { device: d } => Out::new().set("unbind", device(d)),
         Control::CloseLink { device: d } => Out::new().set("close_link", device(d)),
         Control::SwallowReply { cmd } => Out::new().set("swallow_reply", cmd.as_str()),
         Control::DelayReplies(d) => Out::new().set("delay_replies", render::duration(d)),
-    };
-    render::item(indent, NAME, &args.value(), &[])
+        Control::Mock { .. } => Out::new(),
+    }
 }

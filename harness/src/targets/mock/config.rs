@@ -6,6 +6,7 @@ use crate::profile::fleet::Fleet;
 use crate::profile::CloudTimings;
 use crate::engine::clock::wall_unix;
 use crate::targets::knobs::knobs;
+use super::corp::{CorpRules, CorpSeed};
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -30,6 +31,8 @@ pub struct MockConfig {
     /// The credential a control connection must present (`Authorization: Bearer TOKEN`);
     /// `None` only where nothing but the harness can reach the mock (in-process).
     pub control_token: Option<Secret>,
+    /// The corp every bound device belongs to (`--corp FILE`, or the small default corp).
+    pub corp: CorpSeed,
 }
 
 impl Default for MockConfig {
@@ -43,6 +46,7 @@ impl Default for MockConfig {
             disabled_rules: BTreeSet::new(),
             control: true,
             control_token: None,
+            corp: CorpSeed::default_corp(),
         }
     }
 }
@@ -51,6 +55,19 @@ impl MockConfig {
     /// Whether `rule` is in force (not switched off by a test knob).
     pub fn enforces(&self, rule: MockRule) -> bool {
         !self.disabled_rules.contains(&rule)
+    }
+
+    /// The corp's rules, as the knobs leave them.
+    pub fn corp_rules(&self) -> CorpRules {
+        CorpRules {
+            page_cap: self.enforces(MockRule::PageLimitHonoured),
+            version_step_one: self.enforces(MockRule::VersionSkips),
+            history_by_version: self.enforces(MockRule::HistoryIgnoresVersion),
+            drop_old_checkins: self.enforces(MockRule::CheckinRejectsOld),
+            remote_open_deadline: self.enforces(MockRule::RemoteOpenNoDeadline),
+            visitor_agentid: self.enforces(MockRule::VisitorIdStripped),
+            algorithm_priority: self.enforces(MockRule::NoAlgorithmPriority),
+        }
     }
 }
 
@@ -76,6 +93,15 @@ knobs! {
         SilentOnMalformed => "silent-on-malformed": "Malformed frames (600904) get no reply.",
         NotImplementedSilent => "not-implemented-silent": "Unknown or unimplemented commands (600905) get no reply.",
         OneReplyPerRequest => "duplicate-replies": "Every request is answered twice with the same req_id (C1).",
+        PageLimitHonoured => "page-limit-honoured": "get_userinfo_by_page honours a limit above 200 (C15).",
+        VersionSkips => "version-skips": "Directory changes raise perm_version / visitor_version by 2 (C16).",
+        HistoryIgnoresVersion => "history-ignores-version": "get_notify_history returns items at or below the asked perm_version too (C17).",
+        CheckinRejectsOld => "checkin-rejects-old": "checkin lists pre-2018 records in fail_list instead of dropping them silently (C18).",
+        RemoteOpenNoDeadline => "remote-open-no-deadline": "A report_remote_open_door later than 3 s still counts as the device's answer (C19).",
+        VisitorIdStripped => "visitor-id-stripped": "Visitor userids lose their /agentid in pulls and pushes (C20).",
+        NoAlgorithmPriority => "no-algorithm-priority": "Templates come in the default algorithm whatever the device announced (C21).",
+        FetchLogHintChanged => "fetch-log-hint-changed": "push_fetch_log does not carry the vendor's hint verbatim (C22).",
+        DynamicQrNoExpiry => "dynamic-qr-no-expiry": "A scan of a dynamic login QR older than 1800 s is accepted (C24).",
     }
 }
 

@@ -27,6 +27,8 @@
 
 pub mod config;
 pub mod control;
+pub mod corp;
+pub mod corps;
 mod device;
 pub mod faults;
 pub mod lifecycle;
@@ -85,6 +87,7 @@ pub struct MockCloud {
 #[derive(Debug)]
 struct Shared {
     registry: Registry,
+    corps: corps::Corps,
     rate: RateLimiter,
     faults: Faults,
 }
@@ -98,7 +101,8 @@ impl std::fmt::Debug for MockCloud {
 impl MockCloud {
     pub fn new(config: MockConfig) -> std::sync::Arc<MockCloud> {
         let credentials = Credentials::default();
-        let shared = Shared { registry: Registry::new(&config.fleet, credentials.clone()), rate: RateLimiter::default(), faults: Faults::default() };
+        let corps = corps::Corps::new(config.corp.clone(), config.corp_rules());
+        let shared = Shared { registry: Registry::new(&config.fleet, credentials.clone()), corps, rate: RateLimiter::default(), faults: Faults::default() };
         std::sync::Arc::new(MockCloud {
             config,
             started: Instant::now(),
@@ -116,6 +120,30 @@ impl MockCloud {
     /// Cloud unix time: `start_unix` plus the tokio time elapsed since start.
     pub fn now_unix(&self) -> u64 {
         self.config.start_unix.saturating_add(Instant::now().saturating_duration_since(self.started).as_secs())
+    }
+
+    /// Milliseconds on the cloud's (tokio) clock since start: remote-open deadlines (C19).
+    pub fn now_ms(&self) -> u64 {
+        Instant::now().saturating_duration_since(self.started).as_millis() as u64
+    }
+
+    /// Sends a push of corp `corp` to every live bound device of it but `this_sn`, and
+    /// returns the frame for `this_sn` (when it is live and bound) for the caller to send after
+    /// its reply, and how many links it was queued for.
+    fn push_to_corp(&self, shared: &Shared, corp: usize, push: &corp::CorpPush, this_sn: Option<&str>) -> (Vec<Value>, usize) {
+        let mut own = Vec::new();
+        let mut queued = 0;
+        for (sn, link) in shared.registry.live_bound().filter(|(sn, _)| shared.corps.index_of(Some(sn)) == corp) {
+            let frame = crate::profile::wecom::envelope::push(push.cmd, &self.push_req_id(), push.body.clone());
+            if Some(sn) == this_sn {
+                own.push(frame);
+            } else if link.tx.try_send(registry::LinkCommand::Push(frame)).is_ok() {
+                queued += 1;
+            } else {
+                tracing::warn!(sn, cmd = push.cmd, "push not queued: the link is full or gone");
+            }
+        }
+        (own, queued)
     }
 
     /// `frame` as the mock's logs may show it: redacted by key, then by value.

@@ -219,6 +219,11 @@ impl Registry {
         Some(())
     }
 
+    /// The live links of bound devices (the corp's pushes go to them).
+    pub fn live_bound(&self) -> impl Iterator<Item = (&str, &LiveLink)> {
+        self.live.iter().filter(|(sn, _)| self.is_bound(sn)).map(|(sn, l)| (sn.as_str(), l))
+    }
+
     pub fn live(&self, sn: &str) -> Option<&LiveLink> {
         self.live.get(sn)
     }

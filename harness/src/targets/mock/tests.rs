@@ -499,3 +499,161 @@ async fn logs_never_carry_credentials() {
         assert!(!logs.contains(s), "log leaks a credential:\n{logs}");
     }
 }
+
+/// A body with every top-level field the catalog marks required, each of its documented type.
+fn minimal_body(cmd: &crate::profile::wecom::catalog::Command) -> Option<Value> {
+    let mut body = serde_json::Map::new();
+    for f in cmd.request_body_fields.iter().filter(|f| f.required == Some(true) && !f.name.contains(['.', '['])) {
+        let v = if f.ty.starts_with("array") { json!([]) } else if f.ty.starts_with("uint") || f.ty == "int" { json!(0) } else { json!("x") };
+        body.insert(f.name.clone(), v);
+    }
+    (!body.is_empty()).then_some(Value::Object(body))
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_device_command_of_the_catalog_is_answered() {
+    use crate::profile::wecom::catalog::Catalog;
+    let cloud = MockCloud::new(config(&[]));
+    let mut a = connect(&cloud, "10.0.0.1").await;
+    a.login("SN1", "sec1").await;
+    let lifecycle = ["register", "active", "subscribe_corp", "get_secret_no", "upload_log", "gen_login_qrcode", "download_photo"];
+    let mut answered = 0;
+    for cmd in Catalog::get().commands.iter().filter(|c| c.direction == "device->cloud" && !lifecycle.contains(&c.name.as_str())) {
+        let reply = a.call(&cmd.name, minimal_body(cmd)).await;
+        assert_eq!(code(&reply), 0, "{}: {reply}", cmd.name);
+        // Every documented reply field is there, of its type.
+        for f in cmd.reply_body_fields.iter().filter(|f| !f.name.contains(['.', '['])) {
+            let v = reply.pointer(&format!("/body/{}", f.name));
+            let typed = match f.ty.as_str() {
+                t if t.starts_with("array") => v.is_some_and(Value::is_array),
+                t if t.starts_with("uint") || t == "int" => v.is_some_and(Value::is_u64),
+                "bool" => v.is_some_and(Value::is_boolean),
+                "string" => v.is_some_and(Value::is_string),
+                _ => true,
+            };
+            // `media_id` is one implementation's undocumented field, not the docs'.
+            let optional = f.name == "media_id";
+            assert!(typed || optional, "{}: `{}` ({}) missing or mistyped in {reply}", cmd.name, f.name, f.ty);
+        }
+        answered += 1;
+        // A push the command causes (selfhelp_notify's echo) follows its reply.
+        while let Some(Got::Json(push)) = a.recv_within(Duration::from_millis(10)).await {
+            assert!(push["cmd"].as_str().is_some_and(|c| c.starts_with("push_")), "{push}");
+        }
+    }
+    assert!(answered >= 20, "{answered}");
+    // The two with binary replies answer with a binary frame echoing the req_id.
+    for (cmd, body) in [("download_photo", json!({"media_id": "m1", "format_version": 1})), ("gen_login_qrcode", json!({"state": "s1", "format_version": 1}))] {
+        a.send(&envelope::request(cmd, &format!("{cmd}-b"), Some(body))).await;
+        match timeout(Duration::from_secs(5), a.ws.next()).await {
+            Ok(Some(Ok(Message::Binary(b)))) => assert!(b.windows(cmd.len() + 2).any(|w| w == format!("{cmd}-b").as_bytes()), "{cmd}"),
+            other => panic!("{cmd}: expected a binary reply, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_directory_change_reaches_every_logged_in_device_and_the_pull_follows_it() {
+    let cloud = MockCloud::new(config(&[]));
+    let (mut a, mut b) = (connect(&cloud, "10.0.0.1").await, connect(&cloud, "10.0.0.3").await);
+    a.login("SN1", "sec1").await;
+    b.login("SN3", "sec3").await;
+    let v0 = a.call("get_perm_version", None).await["body"]["perm_version"].as_u64().unwrap();
+    let user = json!({"userid": "zhaoliu", "name": "Zhao Liu", "fa": [{"id": 0, "data": "fa-zl"}]});
+    let r = cloud.control_text(&json!({"op": "add_user", "user": user}).to_string());
+    assert_eq!((r["ok"].as_bool(), r["pushed"].as_u64()), (Some(true), Some(2)), "{r}");
+    for c in [&mut a, &mut b] {
+        let push = c.recv().await;
+        assert_eq!(push["cmd"], "push_change_contact");
+        assert_eq!(push["body"]["perm_version"].as_u64(), Some(v0 + 1));
+        assert_eq!(push["body"]["create_user"], json!([{"userid": "zhaoliu", "user_type": 0}]));
+    }
+    let got = a.call("get_userinfo_by_ids", Some(json!({"userids": ["zhaoliu", "nobody"]}))).await;
+    assert_eq!(got["body"]["userinfo"].as_array().map(Vec::len), Some(1), "{got}");
+    assert_eq!(got["body"]["userinfo"][0]["fa_list"], json!([{"id": 0, "data": "fa-zl"}]));
+    let page = a.call("get_userinfo_by_page", Some(json!({"offset": 0, "limit": 1000}))).await;
+    assert_eq!((page["body"]["is_last"].as_bool(), page["body"]["perm_version"].as_u64()), (Some(true), Some(v0 + 1)));
+    assert_eq!(page["body"]["userinfo"].as_array().map(Vec::len), Some(4));
+    let history = a.call("get_notify_history", Some(json!({"perm_version": v0}))).await;
+    assert_eq!(history["body"]["item"][0]["perm_version"].as_u64(), Some(v0 + 1), "{history}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn check_ins_and_remote_opens_are_recorded_and_queryable() {
+    let cloud = MockCloud::new(config(&[]));
+    let mut a = connect(&cloud, "10.0.0.1").await;
+    a.login("SN1", "sec1").await;
+    let data = json!([
+        {"userid": "zhangsan", "timestamp": START, "pass_type": 1, "pass_method": 1},
+        {"userid": "lisi", "timestamp": START + 1},
+        {"userid": "ghost", "timestamp": START + 2, "pass_type": 1},
+        {"userid": "wangwu", "timestamp": 1_400_000_000, "pass_type": 1},
+    ]);
+    let r = a.call("checkin", Some(json!({"checkin_data": data}))).await;
+    assert_eq!(r["body"]["fail_list"], json!([{"userid": "ghost", "user_type": 0, "timestamp": START + 2}]), "pre-2018 is not listed");
+    let open = cloud.control_text(r#"{"op":"remote_open_door","sn":"SN1","userid":"zhangsan"}"#);
+    let push = a.recv().await;
+    assert_eq!((push["cmd"].as_str(), push["body"]["oper_id"].clone()), (Some("push_remote_open_door"), open["oper_id"].clone()));
+    tokio::time::sleep(Duration::from_millis(3_500)).await;
+    a.call("report_remote_open_door", Some(json!({"type": "remote_open_door", "oper_id": open["oper_id"], "status": 0}))).await;
+    let rec = cloud.control_text(r#"{"op":"recorded","sn":"SN1"}"#);
+    let users: Vec<(&str, bool)> = rec["checkins"].as_array().unwrap().iter().map(|c| (c["userid"].as_str().unwrap(), c["access_record"].as_bool().unwrap())).collect();
+    assert_eq!(users, vec![("zhangsan", true), ("lisi", false)]);
+    assert_eq!(rec["remote_opens"][0]["result"], "late", "{rec}");
+    assert_eq!(cloud.control_text(r#"{"op":"recorded","sn":"SN9"}"#)["checkins"], json!([]));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_login_qr_scan_pushes_its_state_and_an_old_dynamic_qr_is_refused() {
+    let cloud = MockCloud::new(config(&[]));
+    let mut a = connect(&cloud, "10.0.0.1").await;
+    a.login("SN1", "sec1").await;
+    let refused = cloud.control_text(r#"{"op":"scan_login_qr","sn":"SN1","userid":"zhangsan","state":"never-issued"}"#);
+    assert_eq!(refused["pushed"], false, "{refused}");
+    a.send(&envelope::request("gen_login_qrcode", "qr-1", Some(json!({"state": "st-42", "format_version": 1})))).await;
+    assert!(matches!(timeout(Duration::from_secs(5), a.ws.next()).await, Ok(Some(Ok(Message::Binary(_))))));
+    let ok = cloud.control_text(r#"{"op":"scan_login_qr","sn":"SN1","userid":"zhangsan","state":"st-42"}"#);
+    assert_eq!(ok["pushed"], true, "{ok}");
+    let push = a.recv().await;
+    assert_eq!((push["cmd"].as_str(), push["body"]["state"].as_str()), (Some("push_user_scan"), Some("st-42")));
+    let old = json!({"op": "scan_login_qr", "sn": "SN1", "userid": "zhangsan", "state": "d", "dynamic_timestamp": START - 1801});
+    assert_eq!(cloud.control_text(&old.to_string())["pushed"], false);
+    let fresh = json!({"op": "scan_login_qr", "sn": "SN1", "userid": "zhangsan", "state": "d", "dynamic_timestamp": START - 100});
+    assert_eq!(cloud.control_text(&fresh.to_string())["pushed"], true);
+    // With the C24 rule off, the old one is accepted.
+    let broken = MockCloud::new(config(&[MockRule::DynamicQrNoExpiry]));
+    let mut b = connect(&broken, "10.0.0.1").await;
+    b.login("SN1", "sec1").await;
+    assert_eq!(broken.control_text(&old.to_string())["pushed"], true);
+}
+
+#[tokio::test(start_paused = true)]
+async fn fetch_log_passes_the_hint_verbatim_and_the_upload_is_recorded() {
+    let cloud = MockCloud::new(config(&[]));
+    let mut a = connect(&cloud, "10.0.0.1").await;
+    a.login("SN1", "sec1").await;
+    cloud.control_text(r#"{"op":"fetch_log","sn":"SN1","hint":"op_logs wechat"}"#);
+    let push = a.recv().await;
+    assert_eq!((push["cmd"].as_str(), push["body"]["hint"].as_str()), (Some("push_fetch_log"), Some("op_logs wechat")));
+    a.ws.send(Message::binary(binary::encode_upload_log("up-9", b"2026-01-01T00:00:00Z booted"))).await.unwrap();
+    assert_eq!(code(&a.recv().await), 0);
+    let rec = cloud.control_text(r#"{"op":"recorded"}"#);
+    assert_eq!((rec["logs"][0]["bytes"].as_u64(), rec["logs"][0]["start"].as_str()), (Some(27), Some("2026-01-01T00:00:00Z booted")));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_forgotten_sn_gets_a_corp_of_its_own() {
+    let cloud = MockCloud::new(config(&[]));
+    cloud.control_text(r#"{"op":"forget","sns":["SN3"]}"#);
+    let (mut a, mut b) = (connect(&cloud, "10.0.0.1").await, connect(&cloud, "10.0.0.3").await);
+    a.login("SN1", "sec1").await;
+    b.login("SN3", "sec3").await;
+    let r = cloud.control_text(r#"{"op":"add_user","sn":"SN3","user":{"userid":"only-in-3"}}"#);
+    assert_eq!(r["pushed"], 1, "{r}");
+    assert_eq!(b.recv().await["body"]["create_user"][0]["userid"], "only-in-3");
+    assert!(a.recv_within(Duration::from_millis(100)).await.is_none(), "SN1's corp did not change");
+    let in_1 = a.call("get_userinfo_by_ids", Some(json!({"userids": ["only-in-3"]}))).await;
+    assert_eq!(in_1["body"]["userinfo"], json!([]));
+    assert_eq!(cloud.control_text(r#"{"op":"corp"}"#)["perm_version"], 1, "the seed corp is unchanged");
+    assert_eq!(cloud.control_text(r#"{"op":"corp","sn":"SN3"}"#)["perm_version"], 2);
+}

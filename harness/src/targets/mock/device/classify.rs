@@ -8,9 +8,6 @@ use super::super::{MockCloud, Shared};
 use crate::profile::wecom::catalog::Catalog;
 use serde_json::{Map, Value};
 
-/// Business commands the mock answers; other catalog commands get 600905 once logged in.
-const IMPLEMENTED: &[&str] = &["get_corp_info", "get_perm_version", "selfhelp_notify", "gen_login_qrcode"];
-
 pub(super) fn str_field<'a>(body: Option<&'a Map<String, Value>>, key: &str) -> Option<&'a str> {
     body?.get(key)?.as_str()
 }
@@ -126,7 +123,7 @@ impl MockCloud {
                 let version_ok = body.and_then(|b| b.get("format_version")).and_then(Value::as_u64) == Some(1);
                 Request::Business { malformed: str_field(body, "state").is_none() || !version_ok, implemented: true }
             }
-            c if Catalog::get().is_device_command(c) => Request::Business { malformed: false, implemented: IMPLEMENTED.contains(&c) },
+            c if Catalog::get().is_device_command(c) => Request::Business { malformed: super::business::malformed(c, body), implemented: true },
             _ => Request::Unknown,
         };
         (req, sn)

@@ -3,11 +3,11 @@
 
 use super::classify::str_field;
 use super::conn::{Conn, Response};
+use super::business::BINARY_DATA;
 use super::reply::BINARY_REPLY;
-use super::super::config::MockRule;
 use super::super::lifecycle::{self, Effect, Outcome, Request};
 use super::super::registry::{LinkCommand, LiveLink};
-use super::super::{MockCloud, Shared, CLOSE_KICKED, CORP_NAME};
+use super::super::{MockCloud, Shared, CLOSE_KICKED};
 use crate::profile::wecom::catalog::NOT_IMPLEMENTED;
 use crate::profile::wecom::envelope;
 use serde_json::{json, Map, Value};
@@ -35,14 +35,15 @@ impl MockCloud {
         let (reply, pushes) = match outcome {
             Outcome::Ok(effect) => {
                 let (body, pushes) = apply(self, conn, shared, effect);
-                let reply = match (cmd, body) {
-                    // The static login QR comes back as a binary frame echoing the req_id (C3).
-                    ("gen_login_qrcode", Some(qr)) => {
+                let reply = match body {
+                    // The static login QR and a photo come back as a binary frame echoing the
+                    // req_id (C3).
+                    Some(b) if b.get(BINARY_DATA).is_some() => {
                         let shaped = self.shape(envelope::reply_ok(req_id, None), None);
                         let echoed = shaped.pointer("/headers/req_id").cloned().unwrap_or_default();
-                        Some(json!({BINARY_REPLY: {"req_id": echoed, "data": qr["qr"]}}))
+                        Some(json!({BINARY_REPLY: {"req_id": echoed, "data": b[BINARY_DATA]}}))
                     }
-                    (_, body) => self.ok_frame(req_id, cmd, body),
+                    body => self.ok_frame(req_id, cmd, body),
                 };
                 (reply, pushes)
             }
@@ -102,34 +103,17 @@ impl MockCloud {
                 let secret = sn.and_then(|sn| registry.activate(sn));
                 (secret.map(|s| json!({"secret": s.expose()})), Vec::new())
             }
-            Effect::Subscribe => (None, Vec::new()),
+            Effect::Subscribe => {
+                if let Some(sn) = sn {
+                    shared.corps.of(Some(sn)).announce(sn, body.and_then(|b| b.get("ext_args")));
+                }
+                (None, Vec::new())
+            }
             Effect::IssueSecretNo => {
                 let s = sn.and_then(|sn| registry.issue_secret_no(sn));
                 (s.map(|s| json!({"secret_no": s.expose()})), Vec::new())
             }
-            Effect::Serve => match cmd {
-                "get_timestamp" => (Some(json!({"timestamp": self.now_unix()})), Vec::new()),
-                "get_corp_info" => (Some(json!({"corp_name": CORP_NAME})), Vec::new()),
-                "get_perm_version" => (Some(json!({"perm_version": 0})), Vec::new()),
-                "gen_login_qrcode" => {
-                    let url = format!(
-                        "https://open.work.weixin.qq.com/connect/hardware?sn={}&state={}&type=static_login",
-                        sn.unwrap_or_default(),
-                        str_field(body, "state").unwrap_or_default()
-                    );
-                    (Some(json!({"qr": url})), Vec::new())
-                }
-                "selfhelp_notify" => {
-                    let pushes = match str_field(body, "data") {
-                        Some(data) if self.config.enforces(MockRule::NoSelfhelpEcho) => {
-                            vec![envelope::push(SELFHELP_PUSH, &self.push_req_id(), Some(json!({"data": data})))]
-                        }
-                        _ => Vec::new(),
-                    };
-                    (None, pushes)
-                }
-                _ => (None, Vec::new()),
-            },
+            Effect::Serve => self.serve(shared, cmd, body, sn),
         }
     }
 }

@@ -50,7 +50,13 @@ impl MockCloud {
                 let req = Request::Business { malformed: false, implemented: true };
                 let mut guard = self.shared();
                 let sn = conn.sn.clone();
-                self.finish(conn, &mut guard, "upload_log", &up.req_id, sn, req, |_, _, _, _| (None, Vec::new()))
+                let bytes = up.data.len();
+                let preview: String = String::from_utf8_lossy(&up.data[..bytes.min(200)]).into_owned();
+                self.finish(conn, &mut guard, "upload_log", &up.req_id, sn.clone(), req, move |cloud, _, shared, _| {
+                    let at = cloud.now_unix();
+                    shared.corps.of(sn.as_deref()).keep(|r| &mut r.logs, serde_json::json!({"sn": sn, "at": at, "bytes": bytes, "start": preview}));
+                    (None, Vec::new())
+                })
             }
             Err(e) => {
                 tracing::debug!(conn = conn.id, bytes = bytes.len(), error = %e, "binary frame is not upload_log");

@@ -8,6 +8,7 @@
 //! * [`effects`]: the lifecycle's decision carried out, the reply built, faults applied;
 //! * [`reply`]: reply frames and the knobs that break them.
 
+mod business;
 mod classify;
 mod conn;
 mod effects;

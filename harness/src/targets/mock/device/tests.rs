@@ -238,10 +238,12 @@ fn business_after_login() {
     let mut k = conn("10.0.0.1");
     login(&c, &mut k, Phase::Subscribed);
     assert_eq!(one(&c, &mut k, req("get_corp_info", None))["body"]["corp_name"], CORP_NAME);
-    assert_eq!(one(&c, &mut k, req("get_perm_version", None))["body"]["perm_version"], 0);
+    assert_eq!(one(&c, &mut k, req("get_perm_version", None))["body"]["perm_version"], 1, "the default corp's");
+    // A business command without a field the catalog requires is malformed.
     let r = one(&c, &mut k, req("checkin", Some(json!({}))));
-    assert_eq!(errcode(&r), NOT_IMPLEMENTED);
-    assert!(r["errmsg"].as_str().unwrap().contains("\"checkin\""), "{r}");
+    assert_eq!(errcode(&r), MALFORMED_REQUEST, "{r}");
+    let r = one(&c, &mut k, req("get_userinfo_by_page", Some(json!({"offset": 0, "limit": "ten"}))));
+    assert_eq!(errcode(&r), MALFORMED_REQUEST, "a field of another type than the catalog's: {r}");
     let r = one(&c, &mut k, req("no_such_cmd", None));
     assert_eq!(errcode(&r), NOT_IMPLEMENTED);
     assert_well_formed(&r, "r-no_such_cmd");
