@@ -51,6 +51,7 @@ fn catchers(rule: MockRule) -> &'static [&'static str] {
         "no-algorithm-priority" => &["cloud.templates.follow-announced-algorithm-priority"],
         "fetch-log-hint-changed" => &["cloud.log.fetch-hint-verbatim"],
         "dynamic-qr-no-expiry" => &["cloud.qr.scan-pushes-state-and-old-dynamic-refused"],
+        "binary-big-endian" => &["cloud.commands.login-qrcode-binary-reply"],
         other => panic!("mock rule `{other}` has no scenario that catches it: add one and list it here and in the README"),
     }
 }
@@ -63,4 +64,25 @@ fn every_broken_rule_is_caught_by_its_scenario() {
         ..hwconform::targets::defaults()
     });
     assert!(missed.is_empty(), "rules broken without a failing scenario:\n{}", missed.join("\n"));
+}
+
+/// Every cloud obligation C1–C24 is cited by a scenario of the library, and broken by a mock
+/// rule (its description names the id) whose catching scenario cites it.
+#[test]
+fn every_cloud_obligation_is_cited_and_has_a_knob_its_scenario_catches() {
+    let scenarios = library("cloud");
+    let cites = |id: &str, c: &str| scenarios.iter().any(|s| s.id.value == id && s.requirements.iter().any(|r| r.value == c));
+    let mut gaps = Vec::new();
+    for n in 1..=24 {
+        let c = format!("C{n}");
+        if !scenarios.iter().any(|s| s.requirements.iter().any(|r| r.value == c)) {
+            gaps.push(format!("{c}: no cloud scenario cites it"));
+        }
+        let named = |r: &MockRule| r.description().split(|ch: char| !ch.is_ascii_alphanumeric()).any(|w| w == c);
+        let caught = MockRule::ALL.iter().filter(|r| named(r)).any(|r| catchers(*r).iter().any(|id| cites(id, &c)));
+        if !caught {
+            gaps.push(format!("{c}: no mock rule names it with a catching scenario that cites it"));
+        }
+    }
+    assert!(gaps.is_empty(), "{}", gaps.join("\n"));
 }

@@ -102,6 +102,7 @@ knobs! {
         NoAlgorithmPriority => "no-algorithm-priority": "Templates come in the default algorithm whatever the device announced (C21).",
         FetchLogHintChanged => "fetch-log-hint-changed": "push_fetch_log does not carry the vendor's hint verbatim (C22).",
         DynamicQrNoExpiry => "dynamic-qr-no-expiry": "A scan of a dynamic login QR older than 1800 s is accepted (C24).",
+        BinaryBigEndian => "binary-big-endian": "Binary replies write format_version and lengths big-endian (C3).",
     }
 }
 

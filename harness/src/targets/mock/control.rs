@@ -338,7 +338,7 @@ impl MockCloud {
     }
 
     /// Answers one control text frame with `{"ok":true,..}` or `{"ok":false,"error":..}`.
-    pub(super) fn control_text(&self, text: &str) -> Value {
+    pub(crate) fn control_text(&self, text: &str) -> Value {
         let result = serde_json::from_str::<ControlRequest>(text)
             .map_err(|e| ControlError::BadRequest(e.to_string()))
             .and_then(|req| self.control(req));

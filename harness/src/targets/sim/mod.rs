@@ -74,8 +74,12 @@ impl Drop for AbortOnDrop {
 /// Runs the device until the task is cancelled. It returns on its own only once the
 /// control sender is dropped *and* a dial fails (the harness is gone). Every wait is
 /// bounded; no cloud behaviour makes it panic.
-pub async fn run(config: SimConfig, dialer: Arc<dyn Dialer>, mut control: UnboundedReceiver<SimControl>) {
-    let dev = Device::new(config);
+pub async fn run(config: SimConfig, dialer: Arc<dyn Dialer>, control: UnboundedReceiver<SimControl>) {
+    run_device(&Device::new(config), dialer, control).await
+}
+
+/// [`run`] for a device whose store a test reads while it runs.
+pub(super) async fn run_device(dev: &Device, dialer: Arc<dyn Dialer>, mut control: UnboundedReceiver<SimControl>) {
     let mut control_open = true;
     // Connections kept open by the `two-connections` fault.
     let mut kept: Vec<AbortOnDrop> = Vec::new();

@@ -5,6 +5,7 @@ use super::classify::str_field;
 use super::conn::{Conn, Response};
 use super::business::BINARY_DATA;
 use super::reply::BINARY_REPLY;
+use super::super::config::MockRule;
 use super::super::lifecycle::{self, Effect, Outcome, Request};
 use super::super::registry::{LinkCommand, LiveLink};
 use super::super::{MockCloud, Shared, CLOSE_KICKED};
@@ -41,7 +42,8 @@ impl MockCloud {
                     Some(b) if b.get(BINARY_DATA).is_some() => {
                         let shaped = self.shape(envelope::reply_ok(req_id, None), None);
                         let echoed = shaped.pointer("/headers/req_id").cloned().unwrap_or_default();
-                        Some(json!({BINARY_REPLY: {"req_id": echoed, "data": b[BINARY_DATA]}}))
+                        let big_endian = !self.config.enforces(MockRule::BinaryBigEndian);
+                        Some(json!({BINARY_REPLY: {"req_id": echoed, "data": b[BINARY_DATA], "big_endian": big_endian}}))
                     }
                     body => self.ok_frame(req_id, cmd, body),
                 };

@@ -15,6 +15,15 @@ pub(crate) fn binary_reply(frame: &Value) -> Option<Vec<u8>> {
     let b = frame.get(BINARY_REPLY)?;
     let req_id = b.get("req_id").and_then(Value::as_str).unwrap_or_default();
     let data = b.get("data").and_then(Value::as_str).unwrap_or_default();
+    if b.get("big_endian").and_then(Value::as_bool) == Some(true) {
+        // The C3 knob: the same layout with big-endian numbers.
+        let mut out = 1u32.to_be_bytes().to_vec();
+        for field in [req_id.as_bytes(), data.as_bytes()] {
+            out.extend((field.len() as u32).to_be_bytes());
+            out.extend(field);
+        }
+        return Some(out);
+    }
     Some(binary::encode_reply(req_id, data.as_bytes()))
 }
 

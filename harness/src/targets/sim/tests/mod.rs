@@ -1,6 +1,7 @@
 //! Tests of the reference device against a scripted cloud, on a paused clock.
 
 mod business;
+mod business_day;
 mod cloud;
 mod faults;
 mod interop;
