@@ -107,20 +107,12 @@ fn find_all(what: &str, broken: Vec<(String, ExploreTarget)>, conformant: Explor
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
-/// The corp's rules (C15–C22, C24): explore's cloud model does not drive the directory, the
-/// control plane's corp operations or the device reports yet, so it cannot find them; each is
-/// caught by its scenario in the cloud mutation matrix instead (tests/cloud_suite.rs).
-const NOT_MODELLED: &[&str] = &[
-    "page-limit-honoured",
-    "version-skips",
-    "history-ignores-version",
-    "checkin-rejects-old",
-    "remote-open-no-deadline",
-    "visitor-id-stripped",
-    "no-algorithm-priority",
-    "fetch-log-hint-changed",
-    "dynamic-qr-no-expiry",
-];
+/// Two of the corp's rules explore's cloud model does not reach: a remote open's 3 s report
+/// window (C19: needs a report timed against a push and the mock's record of it) and the
+/// algorithm priority a login announces (C21: needs a subscribe with `ext_args` and
+/// templates of several algorithms). Each is caught by its scenario in the cloud mutation
+/// matrix instead (tests/cloud_suite.rs).
+const NOT_MODELLED: &[&str] = &["remote-open-no-deadline", "no-algorithm-priority"];
 
 #[test]
 fn every_mock_rule_switched_off_is_found_and_reproduced() {

@@ -79,7 +79,7 @@ pub async fn run(config: SimConfig, dialer: Arc<dyn Dialer>, control: UnboundedR
 }
 
 /// [`run`] for a device whose store a test reads while it runs.
-pub(super) async fn run_device(dev: &Device, dialer: Arc<dyn Dialer>, mut control: UnboundedReceiver<SimControl>) {
+pub(in crate::targets::sim) async fn run_device(dev: &Device, dialer: Arc<dyn Dialer>, mut control: UnboundedReceiver<SimControl>) {
     let mut control_open = true;
     // Connections kept open by the `two-connections` fault.
     let mut kept: Vec<AbortOnDrop> = Vec::new();

@@ -48,6 +48,20 @@ impl Req {
     }
 }
 
+/// One thing the corp does, or is asked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CorpOp {
+    /// A member joins (or, when the explorer added it before, leaves).
+    ToggleUser,
+    ToggleVisitor,
+    History,
+    /// 200 members join; a page of limit 1000 is then asked for.
+    Bulk,
+    OldCheckin,
+    FetchLog,
+    OldDynamicQr,
+}
+
 /// One thing the harness does.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CloudAction {
@@ -73,6 +87,8 @@ pub enum CloudAction {
     CloseLink,
     /// A device's login on `conn`: register, active (unless a secret is cached), subscribe.
     Login { conn: u8 },
+    /// The corp changes, or the device asks it something (mock control).
+    Corp { op: CorpOp, n: u8 },
 }
 
 /// What the target allows the generator to use.
@@ -140,6 +156,16 @@ pub fn action(caps: Capabilities) -> BoxedStrategy<CloudAction> {
         options.push((2, Just(CloudAction::Bind).boxed()));
         options.push((2, Just(CloudAction::Unbind).boxed()));
         options.push((1, Just(CloudAction::CloseLink).boxed()));
+        let op = prop_oneof![
+            4 => Just(CorpOp::ToggleUser),
+            3 => Just(CorpOp::ToggleVisitor),
+            3 => Just(CorpOp::History),
+            1 => Just(CorpOp::Bulk),
+            2 => Just(CorpOp::OldCheckin),
+            2 => Just(CorpOp::FetchLog),
+            2 => Just(CorpOp::OldDynamicQr),
+        ];
+        options.push((8, (op, any::<u8>()).prop_map(|(op, n)| CloudAction::Corp { op, n }).boxed()));
     }
     Union::new_weighted(options).boxed()
 }

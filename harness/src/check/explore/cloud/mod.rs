@@ -17,7 +17,9 @@
 //!   binding/unbinding pushes to the live link (C7); `get_secret_no` is refused once the SN
 //!   has registered (C5);
 //! * every error carries advice (C12) and every reply echoes its req_id (C1): the engine's
-//!   always-on cloud monitor checks those on every frame.
+//!   always-on cloud monitor checks those on every frame;
+//! * with harness control, the corp (`corp.rs`): versions, pushes, history, pages, check-ins,
+//!   log requests and dynamic QRs (C15–C18, C20, C22, C24).
 //!
 //! Where the reference documents no code (bad signature, stale timestamp, a malformed
 //! request, get_secret_no after register) the prediction is `$ne: 0`. Where the outcome
@@ -30,6 +32,7 @@
 //! race, in-process or over real sockets.
 
 pub mod actions;
+mod corp;
 
 use super::writer::{self, expect, expect_closed, matcher, request, request_expecting, s, Steps};
 use crate::scenario::{ChangeIp, ConnRef, Connect, Control, Request, Send, SendFrame, StepKind};
@@ -133,6 +136,7 @@ pub struct CloudModel {
     uses_control: bool,
     uses_seed: bool,
     counter: u32,
+    corp: corp::CorpState,
 }
 
 impl CloudModel {
@@ -156,6 +160,7 @@ impl CloudModel {
             uses_control: false,
             uses_seed: false,
             counter: 0,
+            corp: Default::default(),
         };
         for a in actions {
             m.apply(a);
@@ -191,6 +196,7 @@ impl CloudModel {
             CloudAction::Unbind if caps.control => self.bind(false),
             CloudAction::CloseLink if caps.control => self.close_link(),
             CloudAction::Login { conn } => self.login(conn as usize % 3),
+            CloudAction::Corp { op, n } if caps.control => self.corp(op, n),
             // Actions the target cannot take part in are left out.
             _ => {}
         }
