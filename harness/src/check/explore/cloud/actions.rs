@@ -60,6 +60,11 @@ pub enum CorpOp {
     OldCheckin,
     FetchLog,
     OldDynamicQr,
+    /// A remote open reported after its 3 s window, then the cloud's record of it asked.
+    LateRemoteOpen,
+    /// A member with templates of two algorithms joins; the login's announced priority
+    /// (`ext_args`, sent on every `subscribe_corp`) decides which one a pull delivers.
+    Templates,
 }
 
 /// One thing the harness does.
@@ -164,6 +169,8 @@ pub fn action(caps: Capabilities) -> BoxedStrategy<CloudAction> {
             2 => Just(CorpOp::OldCheckin),
             2 => Just(CorpOp::FetchLog),
             2 => Just(CorpOp::OldDynamicQr),
+            2 => Just(CorpOp::LateRemoteOpen),
+            2 => Just(CorpOp::Templates),
         ];
         options.push((8, (op, any::<u8>()).prop_map(|(op, n)| CloudAction::Corp { op, n }).boxed()));
     }

@@ -1,6 +1,7 @@
 //! The corp in the cloud model: directory and visitor changes with their pushes (C16, C20),
-//! the notify history (C17), a page above 200 (C15), a pre-2018 check-in (C18), a log request
-//! (C22) and an expired dynamic QR (C24), predicted from the reference's §6.2 and the README's
+//! the notify history (C17), a page above 200 (C15), a pre-2018 check-in (C18), a late remote
+//! open (C19), the announced algorithm priority (C21), a log request (C22) and an expired
+//! dynamic QR (C24), predicted from the reference's §6.2 and the README's
 //! "The mock as a corp". Only with harness control: the corp changes through it.
 //!
 //! Versions are captured from the cloud at the first corp action (a standalone mock may have
@@ -13,6 +14,9 @@ use crate::scenario::{Control, StepKind};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
+/// What every login the model sends announces: `algo_x` no cloud holds, then `algo_b`.
+pub(super) static EXT_ARGS: std::sync::LazyLock<Value> = std::sync::LazyLock::new(|| json!({"fa_algorithm": ["algo_x", "algo_b", "default"]}));
+
 /// What the model knows of the corp since its versions were captured.
 #[derive(Debug, Default)]
 pub(super) struct CorpState {
@@ -23,6 +27,9 @@ pub(super) struct CorpState {
     users: BTreeSet<String>,
     visitors: BTreeSet<String>,
     bulked: bool,
+    templated: bool,
+    /// Remote opens the cloud was asked for, in order.
+    remote_opens: u32,
 }
 
 fn control(request: Value, expect: Option<Value>, capture: &[(&str, &str)]) -> StepKind {
@@ -105,6 +112,48 @@ impl CloudModel {
                 if let Some(name) = self.live_visible() {
                     self.steps.add(expect(NAMES[name], json!({"cmd": "push_fetch_log", "body": {"hint": hint}}), s(5)), &["C22"]);
                 }
+            }
+            CorpOp::LateRemoteOpen => {
+                self.corp.remote_opens += 1;
+                let k = self.corp.remote_opens;
+                let oper = format!("op{k}");
+                let open = json!({"op": "remote_open_door", "sn": "${dev.sn}", "userid": "zhangsan"});
+                self.steps.add(control(open, None, &[(&oper, "oper_id")]), &[]);
+                // `push_remote_open_door` goes to the SN's live link, bound or not.
+                if let Some(name) = self.live_visible() {
+                    let frame = json!({"cmd": "push_remote_open_door", "body": {"oper_id": format!("${{{oper}}}")}});
+                    self.steps.add(expect(NAMES[name], frame, s(5)), &["C2"]);
+                }
+                self.advance(4);
+                let result = match self.logged_in() {
+                    Some(conn) => {
+                        let body = json!({"type": "remote_open_door", "oper_id": format!("${{{oper}}}"), "status": 0});
+                        self.steps.add(request_expecting(NAMES[conn], "report_remote_open_door", Some(body), json!({"errcode": 0})), &[]);
+                        "late"
+                    }
+                    None => "pending",
+                };
+                let mut opens: Vec<Value> = (1..k).map(|_| json!({})).collect();
+                opens.push(json!({"oper_id": format!("${{{oper}}}"), "result": result}));
+                let recorded = control(json!({"op": "recorded", "sn": "${dev.sn}"}), Some(json!({"remote_opens": opens})), &[]);
+                self.steps.add(recorded, &["C19"]);
+            }
+            CorpOp::Templates => {
+                if !self.corp.templated {
+                    self.corp.templated = true;
+                    let fa = json!([{"id": 0, "data": "fa-default", "algorithm": "default"}, {"id": 0, "data": "fa-b", "algorithm": "algo_b"}]);
+                    let add = json!({"op": "add_user", "sn": "${dev.sn}", "user": {"userid": "tmpl", "fa": fa}});
+                    self.steps.add(control(add, None, &[]), &[]);
+                    self.corp.changes += 1;
+                    if let Some(name) = pushed_to {
+                        let frame = json!({"cmd": "push_change_contact", "body": {"perm_version": plus("pv", self.corp.changes)}});
+                        self.steps.add(expect(NAMES[name], frame, s(5)), &["C16"]);
+                    }
+                }
+                let Some(conn) = self.logged_in() else { return };
+                let body = json!({"userids": ["tmpl"], "is_req_fa_info": 1});
+                let expected = json!({"errcode": 0, "body": {"userinfo": [{"userid": "tmpl", "fa_algorithm": "algo_b", "fa_list": [{"id": 0, "data": "fa-b"}]}]}});
+                self.steps.add(request_expecting(NAMES[conn], "get_userinfo_by_ids", Some(body), expected), &["C21"]);
             }
             CorpOp::OldDynamicQr => {
                 let scan = json!({"op": "scan_login_qr", "sn": "${dev.sn}", "userid": "zhangsan", "state": "dq", "dynamic_timestamp": "${now-1900}"});

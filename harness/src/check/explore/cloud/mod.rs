@@ -19,7 +19,7 @@
 //! * every error carries advice (C12) and every reply echoes its req_id (C1): the engine's
 //!   always-on cloud monitor checks those on every frame;
 //! * with harness control, the corp (`corp.rs`): versions, pushes, history, pages, check-ins,
-//!   log requests and dynamic QRs (C15–C18, C20, C22, C24).
+//!   log requests, dynamic QRs, late remote opens and algorithm priority (C15–C22, C24).
 //!
 //! Where the reference documents no code (bad signature, stale timestamp, a malformed
 //! request, get_secret_no after register) the prediction is `$ne: 0`. Where the outcome
@@ -434,6 +434,8 @@ impl CloudModel {
             Req::RegisterBadSignature => Some(json!({"device_signature": "0000000000000000000000000000000000000000"})),
             Req::RegisterStale => Some(json!({"timestamp": "${now-400}"})),
             Req::SubscribeGuessed => Some(json!({"secret": "guessed-secret"})),
+            // Every login announces an algorithm priority (C21, `corp.rs`).
+            Req::Subscribe => Some(json!({"ext_args": corp::EXT_ARGS.clone()})),
             Req::Selfhelp => {
                 self.counter += 1;
                 Some(json!({"data": format!("{{\"explore\":{}}}", self.counter)}))
