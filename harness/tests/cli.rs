@@ -478,3 +478,26 @@ fn a_terminal_gets_a_status_line_while_a_scenario_waits_and_a_pipe_does_not() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn run_serves_a_corp_file_and_points_at_a_bad_one() {
+    let dir = std::env::temp_dir().join(format!("hwconform-cli-corp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("corp.yaml");
+    std::fs::write(&good, "name: Acme\nperm_version: 41\nusers:\n  - { userid: ann, name: Ann }\n").unwrap();
+    let scenario = dir.join("version.yaml");
+    let text = "id: t.corp\ntitle: the corp file's version\nrequirements: [C16]\nrole: device\nsteps:\n  - connect: a\n  - request: { cmd: register }\n  - request: { cmd: active }\n  - request: { cmd: subscribe_corp }\n  - request: { cmd: get_perm_version }\n    expect: { errcode: 0, body: { perm_version: 41 } }\n  - request: { cmd: get_corp_info }\n    expect: { body: { corp_name: Acme } }\n";
+    std::fs::write(&scenario, text).unwrap();
+    let reports = dir.join("reports");
+    let out = hwconform(&["run", "--corp", good.to_str().unwrap(), "--reports", reports.to_str().unwrap(), scenario.to_str().unwrap()]);
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(all.contains("serving corp \"Acme\""), "{all}");
+    let bad = dir.join("bad.yaml");
+    std::fs::write(&bad, "users:\n  - userid: a\n    nmae: A\n").unwrap();
+    let out = hwconform(&["run", "--corp", bad.to_str().unwrap(), scenario.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains(&format!("{}:2:5: in `users`: unknown field `nmae`", bad.display())), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

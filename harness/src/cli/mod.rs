@@ -148,6 +148,10 @@ pub struct RunArgs {
     /// The subscribe rate-limit window (`${subscribe_window}`), likewise.
     #[arg(long, value_parser = duration_arg, value_name = "DURATION")]
     pub subscribe_window: Option<Duration>,
+    /// The corp the in-process mock serves (as `hwconform mock --corp`); goldens are then not
+    /// checked, the conversation being about another corp.
+    #[arg(long, value_name = "FILE")]
+    pub corp: Option<PathBuf>,
     /// Default bound of each waiting step.
     #[arg(long, value_parser = duration_arg, default_value = "10s", value_name = "DURATION")]
     pub step_timeout: Duration,

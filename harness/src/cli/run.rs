@@ -23,7 +23,14 @@ fn cloud_target(args: &RunArgs) -> Result<Option<CloudChoice>, String> {
             let mut timings = CloudTimings::MOCK;
             timings.heartbeat_timeout = args.heartbeat_timeout.unwrap_or(timings.heartbeat_timeout);
             timings.subscribe_window = args.subscribe_window.unwrap_or(timings.subscribe_window);
-            Ok(Some(CloudChoice::Mock(MockCloudTarget { timings, ..MockCloudTarget::default() })))
+            let corp = match &args.corp {
+                Some(path) => Some(Arc::new(crate::targets::mock::corp::CorpSeed::from_file(path).map_err(|e| {
+                    let cause = std::error::Error::source(&e).map(|c| format!(": {c}")).unwrap_or_default();
+                    format!("--corp: {e}{cause}")
+                })?)),
+                None => None,
+            };
+            Ok(Some(CloudChoice::Mock(MockCloudTarget { timings, corp, ..MockCloudTarget::default() })))
         }
         url => {
             Endpoint::parse(url).map_err(|e| format!("--cloud takes `mock`, `none` or a ws:// / wss:// URL: {e}"))?;

@@ -4,6 +4,7 @@
 use crate::engine::target::{CloudCapabilities, CloudControl, CloudLink, CloudTarget, TargetError};
 use crate::profile::fleet::Fleet;
 use crate::profile::CloudTimings;
+use crate::targets::mock::corp::CorpSeed;
 use crate::targets::mock::{ControlError, ControlRequest, MockCloud, MockConfig, MockRule};
 use crate::wire::transport::{self, BoxIo, WsStream};
 use futures_util::future::BoxFuture;
@@ -18,11 +19,13 @@ pub struct MockCloudTarget {
     pub timings: CloudTimings,
     /// Test-only: rules switched off, to show the scenarios for them fail.
     pub disabled_rules: BTreeSet<MockRule>,
+    /// The corp each scenario's mock starts with (`--corp FILE`); the default corp when `None`.
+    pub corp: Option<Arc<CorpSeed>>,
 }
 
 impl Default for MockCloudTarget {
     fn default() -> Self {
-        MockCloudTarget { timings: CloudTimings::MOCK, disabled_rules: BTreeSet::new() }
+        MockCloudTarget { timings: CloudTimings::MOCK, disabled_rules: BTreeSet::new(), corp: None }
     }
 }
 
@@ -42,10 +45,11 @@ pub(crate) fn request(op: CloudControl) -> Result<ControlRequest, ControlError> 
 
 impl CloudTarget for MockCloudTarget {
     fn describe(&self) -> String {
+        let corp = self.corp.as_ref().map(|c| format!(" serving corp {:?}", c.name)).unwrap_or_default();
         if self.disabled_rules.is_empty() {
-            "the in-process mock cloud".into()
+            format!("the in-process mock cloud{corp}")
         } else {
-            format!("the in-process mock cloud with rules off: {}", self.disabled_rules.iter().map(|r| r.name()).collect::<Vec<_>>().join(", "))
+            format!("the in-process mock cloud{corp} with rules off: {}", self.disabled_rules.iter().map(|r| r.name()).collect::<Vec<_>>().join(", "))
         }
     }
 
@@ -62,11 +66,12 @@ impl CloudTarget for MockCloudTarget {
     }
 
     fn reference(&self) -> bool {
-        self.disabled_rules.is_empty() && self.timings == CloudTimings::MOCK
+        self.disabled_rules.is_empty() && self.timings == CloudTimings::MOCK && self.corp.is_none()
     }
 
     fn open<'a>(&'a self, _slot: u8, fleet: Fleet, start_unix: u64, _sources: &'a [Ipv4Addr]) -> BoxFuture<'a, Result<Box<dyn CloudLink>, TargetError>> {
-        let config = MockConfig { fleet, timings: self.timings, start_unix, disabled_rules: self.disabled_rules.clone(), ..MockConfig::default() };
+        let corp = self.corp.as_deref().cloned().unwrap_or_else(CorpSeed::default_corp);
+        let config = MockConfig { fleet, timings: self.timings, start_unix, disabled_rules: self.disabled_rules.clone(), corp, ..MockConfig::default() };
         let link = MockLink { mock: MockCloud::new(config), settings: self.timings, next_port: 40000 };
         Box::pin(async move { Ok(Box::new(link) as Box<dyn CloudLink>) })
     }

@@ -53,34 +53,8 @@ impl CloudModel {
         // Corp pushes reach the SN's live link while the device is bound.
         let pushed_to = self.live_visible().filter(|_| self.bound);
         match op {
-            CorpOp::ToggleUser => {
-                let id = format!("x{}", n % 4);
-                let (op, key) = if self.corp.users.remove(&id) { ("remove_user", "delete_user") } else { ("add_user", "create_user") };
-                if key == "create_user" {
-                    self.corp.users.insert(id.clone());
-                }
-                let request = if op == "add_user" { json!({"op": op, "sn": "${dev.sn}", "user": {"userid": id}}) } else { json!({"op": op, "sn": "${dev.sn}", "userid": id}) };
-                self.steps.add(control(request, None, &[]), &[]);
-                self.corp.changes += 1;
-                if let Some(name) = pushed_to {
-                    let frame = json!({"cmd": "push_change_contact", "body": {"perm_version": plus("pv", self.corp.changes), key: [{"userid": id}]}});
-                    self.steps.add(expect(NAMES[name], frame, s(5)), &["C16", "C2"]);
-                }
-            }
-            CorpOp::ToggleVisitor => {
-                let id = format!("g{}/100000{}", n % 3, n % 2);
-                let (op, key) = if self.corp.visitors.remove(&id) { ("remove_visitor", "delete_visitor") } else { ("add_visitor", "create_visitor") };
-                if key == "create_visitor" {
-                    self.corp.visitors.insert(id.clone());
-                }
-                let request = if op == "add_visitor" { json!({"op": op, "sn": "${dev.sn}", "visitor": {"userid": id}}) } else { json!({"op": op, "sn": "${dev.sn}", "userid": id}) };
-                self.steps.add(control(request, None, &[]), &[]);
-                self.corp.visitor_changes += 1;
-                if let Some(name) = pushed_to {
-                    let frame = json!({"cmd": "push_visitor_list_change", "body": {"visitor_version": plus("vv", self.corp.visitor_changes), key: [{"userid": id}]}});
-                    self.steps.add(expect(NAMES[name], frame, s(5)), &["C16", "C20"]);
-                }
-            }
+            CorpOp::ToggleUser => self.toggle(false, format!("x{}", n % 4), pushed_to),
+            CorpOp::ToggleVisitor => self.toggle(true, format!("g{}/100000{}", n % 3, n % 2), pushed_to),
             CorpOp::Bulk if !self.corp.bulked => {
                 self.corp.bulked = true;
                 let mut inner = Steps::default();
@@ -159,6 +133,32 @@ impl CloudModel {
                 let scan = json!({"op": "scan_login_qr", "sn": "${dev.sn}", "userid": "zhangsan", "state": "dq", "dynamic_timestamp": "${now-1900}"});
                 self.steps.add(control(scan, Some(json!({"pushed": false})), &[]), &["C24"]);
             }
+        }
+    }
+
+    /// A member (or a visitor) joins, or leaves when the explorer added it before: one change
+    /// event, its version one up, its id as written (C16, C20).
+    fn toggle(&mut self, visitor: bool, id: String, pushed_to: Option<usize>) {
+        let (noun, list, version, cmd) =
+            if visitor { ("visitor", "_visitor", "vv", "push_visitor_list_change") } else { ("user", "_user", "pv", "push_change_contact") };
+        let set = if visitor { &mut self.corp.visitors } else { &mut self.corp.users };
+        let joins = !set.remove(&id);
+        if joins {
+            set.insert(id.clone());
+        }
+        let request = if joins {
+            json!({"op": format!("add_{noun}"), "sn": "${dev.sn}", noun: {"userid": id}})
+        } else {
+            json!({"op": format!("remove_{noun}"), "sn": "${dev.sn}", "userid": id})
+        };
+        self.steps.add(control(request, None, &[]), &[]);
+        let count = if visitor { &mut self.corp.visitor_changes } else { &mut self.corp.changes };
+        *count += 1;
+        let k = *count;
+        if let Some(name) = pushed_to {
+            let key = format!("{}{list}", if joins { "create" } else { "delete" });
+            let frame = json!({"cmd": cmd, "body": {format!("{}_version", if visitor { "visitor" } else { "perm" }): plus(version, k), key: [{"userid": id}]}});
+            self.steps.add(expect(NAMES[name], frame, s(5)), &["C16", if visitor { "C20" } else { "C2" }]);
         }
     }
 
