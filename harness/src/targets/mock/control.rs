@@ -52,6 +52,9 @@ pub enum ControlRequest {
         #[serde(default)]
         sn: Option<String>,
     },
+    /// The device gets a fresh copy of the built-in default corp (whatever `--corp` seeded),
+    /// so a scenario can rest its checks on the default members.
+    UseDefaultCorp { sn: String },
     /// A member joins: `perm_version` + 1 and `push_change_contact.create_user` (C16).
     AddUser { user: User, #[serde(default)] sn: Option<String> },
     /// A member's data or templates change: `update_user`.
@@ -189,6 +192,7 @@ impl MockCloud {
                 for sn in &sns {
                     if !shared.registry.forget(sn) {
                         unknown.push(sn.clone());
+                        continue;
                     }
                     shared.faults.clear(sn);
                     shared.corps.detach(sn);
@@ -197,6 +201,11 @@ impl MockCloud {
                     shared.rate.forget(*ip);
                 }
                 Ok(json!({"forgotten_sns": sns.len() - unknown.len(), "forgotten_ips": ips.len(), "unknown_sns": unknown}))
+            }
+            ControlRequest::UseDefaultCorp { sn } => {
+                known(&sn)?;
+                self.shared().corps.detach_default(&sn);
+                Ok(json!({"sn": sn}))
             }
             ControlRequest::Corp { sn } => Ok(self.shared().corps.of(sn.as_deref()).snapshot()),
             ControlRequest::Recorded { sn } => {
@@ -222,9 +231,10 @@ impl MockCloud {
             ControlRequest::RemoteOpenDoor { sn, userid } => {
                 known(&sn)?;
                 let oper_id = self.oper_id();
-                let pushed = self.to_device(&sn, "push_remote_open_door", json!({"userid": userid, "oper_id": oper_id}));
+                // Recorded before the push goes out: a quick report must find it.
                 let at = self.now_ms();
                 self.shared().corps.of(Some(&sn)).remote_open(&sn, &oper_id, &userid, at);
+                let pushed = self.to_device(&sn, "push_remote_open_door", json!({"userid": userid, "oper_id": oper_id}));
                 Ok(json!({"sn": sn, "oper_id": oper_id, "pushed": pushed}))
             }
             ControlRequest::EnterPage { sn, userid, page_type } => {
@@ -327,6 +337,7 @@ impl MockCloud {
     fn set_bound(&self, sn: &str, bound: bool) -> Result<Value, ControlError> {
         let mut shared = self.shared();
         shared.registry.set_bound(sn, bound).ok_or_else(|| ControlError::UnknownDevice(sn.to_string()))?;
+        shared.corps.of(Some(sn)).void_qrs(sn);
         let cmd = if bound { "push_bind_corp" } else { "push_unbind_corp" };
         let pushed = match shared.registry.live(sn) {
             Some(link) if self.config.enforces(MockRule::NoBindPush) => {

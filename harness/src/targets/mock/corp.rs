@@ -15,7 +15,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 
 /// 2018-01-01T00:00:00Z: `checkin` records before it are dropped silently (C18).
@@ -333,11 +333,13 @@ pub struct Corp {
     pub firmware: Option<Firmware>,
     pub self_input: SelfInput,
     /// (perm_version, cloud unix time, the push payload as text) per contact change (C17).
-    history: Vec<(u32, u64, String)>,
+    history: VecDeque<(u32, u64, String)>,
     /// Per SN, the algorithms its `subscribe_corp` announced, in priority order (C21).
     algorithms: BTreeMap<String, Algorithms>,
     /// (sn, state, when) of every static login QR issued.
-    issued_qr: Vec<(String, String, u64)>,
+    issued_qr: VecDeque<(String, String, u64)>,
+    /// (userid, user_type, timestamp) of every kept check-in: a re-sent one is found at once.
+    checkin_keys: HashSet<(String, u32, u64)>,
     pub recorded: Recorded,
 }
 
@@ -364,9 +366,10 @@ impl Corp {
             admins: seed.admins,
             firmware: seed.firmware,
             self_input: seed.self_input,
-            history: Vec::new(),
+            history: VecDeque::new(),
             algorithms: BTreeMap::new(),
-            issued_qr: Vec::new(),
+            issued_qr: VecDeque::new(),
+            checkin_keys: HashSet::new(),
             recorded: Recorded::default(),
         }
     }
@@ -393,9 +396,15 @@ impl Corp {
     /// A static login QR the device asked for (`gen_login_qrcode`), so a scan can be checked.
     pub fn issued_qr(&mut self, sn: &str, state: &str, now_unix: u64) {
         if self.issued_qr.len() >= MAX_RECORDS {
-            self.issued_qr.remove(0);
+            self.issued_qr.pop_front();
         }
-        self.issued_qr.push((sn.to_string(), state.to_string(), now_unix));
+        self.issued_qr.push_back((sn.to_string(), state.to_string(), now_unix));
+    }
+
+    /// A device bound or unbound: its login QRs are void (the catalog: a QR is invalid after
+    /// rebinding).
+    pub fn void_qrs(&mut self, sn: &str) {
+        self.issued_qr.retain(|(s, _, _)| s != sn);
     }
 
     /// Whether `sn` asked for a login QR with this `state`.
@@ -436,6 +445,15 @@ impl Corp {
             "firmware": self.firmware,
             "self_input": self.self_input,
         })
+    }
+
+    /// What `sn` announced at its last login, to carry into a corp it moves to.
+    pub fn announced(&self, sn: &str) -> Option<Algorithms> {
+        self.algorithms.get(sn).cloned()
+    }
+
+    pub fn set_announced(&mut self, sn: &str, algorithms: Algorithms) {
+        self.algorithms.insert(sn.to_string(), algorithms);
     }
 
     /// Remembers what a device announced at login (C21).
@@ -542,9 +560,9 @@ impl Corp {
 
     fn remember(&mut self, now_unix: u64, cmd: &str, body: &Value) {
         let data = json!({"cmd": cmd, "body": body}).to_string();
-        self.history.push((self.perm_version, now_unix, data));
+        self.history.push_back((self.perm_version, now_unix, data));
         if self.history.len() > MAX_RECORDS {
-            self.history.remove(0);
+            self.history.pop_front();
         }
     }
 
@@ -581,6 +599,8 @@ impl Corp {
         if fp {
             let (algorithm, list) = chosen(&user.fp, &announced.fp);
             item.insert("fp".into(), json!(list));
+            // The docs' example spells it `fp_alogrithm` (sic); both, so either reading finds it.
+            item.insert("fp_alogrithm".into(), json!(algorithm));
             item.insert("fp_algorithm".into(), json!(algorithm));
         }
         Value::Object(item)
@@ -590,12 +610,14 @@ impl Corp {
     /// templates of that algorithm (an empty `data` deletes that id) and are a change event.
     pub fn upload_templates(&mut self, sn: &str, item: &Value, now_unix: u64) -> Option<Result<CorpPush, ChangeError>> {
         let userid = item.get("userid")?.as_str()?;
-        let mut user = self.user(userid)?.clone();
+        let before = self.user(userid)?.clone();
+        let mut user = before.clone();
         let apply = |templates: &mut Vec<Template>, list: Option<&Value>, algorithm: Option<&str>| {
             let Some(list) = list.and_then(Value::as_array) else { return };
             let algorithm = algorithm.unwrap_or(DEFAULT_ALGORITHM).to_string();
             for t in list {
-                let (Some(id), Some(data)) = (t.get("id").and_then(Value::as_u64), t.get("data").and_then(Value::as_str)) else { continue };
+                // Ids 0-11 (at most 12 templates per algorithm, §3); others are not kept.
+                let (Some(id), Some(data)) = (t.get("id").and_then(Value::as_u64).filter(|id| *id <= 11), t.get("data").and_then(Value::as_str)) else { continue };
                 templates.retain(|x| !(x.id == id as u32 && x.algorithm == algorithm));
                 if !data.is_empty() {
                     templates.push(Template { id: id as u32, data: data.to_string(), algorithm: algorithm.clone() });
@@ -607,6 +629,9 @@ impl Corp {
         apply(&mut user.fa, fa_list.as_ref(), item.get("fa_algorithm").and_then(Value::as_str));
         apply(&mut user.fp, item.get("fp"), item.get("fp_algorithm").and_then(Value::as_str));
         self.keep(|r| &mut r.enrolments, json!({"sn": sn, "userid": userid, "at": now_unix, "item": item}));
+        if user == before {
+            return None;
+        }
         let change = if is_visitor_id(userid) { DirectoryChange::UpdateVisitor { visitor: user } } else { DirectoryChange::UpdateUser { user } };
         Some(self.change(change, now_unix))
     }
@@ -624,9 +649,14 @@ impl Corp {
         }
         let user_type = record.get("user_type").and_then(Value::as_u64).unwrap_or(0) as u32;
         let pass_type = record.get("pass_type").and_then(Value::as_u64).map(|p| p as u32);
-        if let Some(same) = self.recorded.checkins.iter_mut().find(|c| c.userid == userid && c.user_type == user_type && c.timestamp == timestamp) {
-            same.duplicates += 1;
+        if self.checkin_keys.contains(&(userid.to_string(), user_type, timestamp)) {
+            if let Some(same) = self.recorded.checkins.iter_mut().rev().find(|c| c.userid == userid && c.user_type == user_type && c.timestamp == timestamp) {
+                same.duplicates += 1;
+            }
             return Ok(true);
+        }
+        if self.recorded.checkins.len() < MAX_RECORDS {
+            self.checkin_keys.insert((userid.to_string(), user_type, timestamp));
         }
         let kept = CheckinRecord {
             sn: sn.to_string(),

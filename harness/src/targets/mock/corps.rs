@@ -38,10 +38,26 @@ impl Corps {
         &mut self.list[i]
     }
 
+    /// Gives `sn` a fresh copy of the default corp (the built-in one, whatever the seed): for
+    /// a scenario whose checks rest on its members.
+    pub fn detach_default(&mut self, sn: &str) {
+        self.give(sn, CorpSeed::default_corp());
+    }
+
     /// Gives `sn` a fresh copy of the seed corp (its old own corp, if any, is reset in place:
     /// at most one corp per SN besides the seed).
     pub fn detach(&mut self, sn: &str) {
-        let fresh = Corp::new(self.seed.clone(), self.rules);
+        self.give(sn, self.seed.clone());
+    }
+
+    /// `sn` moves to a fresh corp of `seed`; what it announced at login goes with it (the
+    /// login is the device's, not the corp's).
+    fn give(&mut self, sn: &str, seed: CorpSeed) {
+        let announced = self.of(Some(sn)).announced(sn);
+        let mut fresh = Corp::new(seed, self.rules);
+        if let Some(a) = announced {
+            fresh.set_announced(sn, a);
+        }
         match self.own.get(sn) {
             Some(&i) => self.list[i] = fresh,
             None => {
@@ -51,7 +67,8 @@ impl Corps {
         }
     }
 
-    /// Every corp's reports, the lists joined.
+    /// Every corp's reports, the lists joined: `recorded` without an SN answers for the whole
+    /// mock, however many SNs were given corps of their own.
     pub fn recorded(&self) -> Value {
         let mut all = serde_json::Map::new();
         for corp in &self.list {

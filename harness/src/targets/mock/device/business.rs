@@ -109,7 +109,7 @@ impl MockCloud {
                 reply(json!({"legal_userid": legal, "illegal_userid": illegal, "legal_userid_item": legal_items, "illegal_userid_item": illegal_items}))
             }
             "get_notify_history" => {
-                let after = uint(body, "perm_version").unwrap_or(0) as u32;
+                let after = uint(body, "perm_version").unwrap_or(0).min(u32::MAX as u64) as u32;
                 let offset = uint(body, "offset").unwrap_or(0) as usize;
                 let limit = uint(body, "limit").unwrap_or(MAX_ITEMS as u64) as usize;
                 let (items, is_last) = corp.notify_history(after, offset, limit, now);
@@ -127,17 +127,14 @@ impl MockCloud {
                 reply(json!({"fail_list": fail_list}))
             }
             "upload_userinfo" => {
-                let items: Vec<Value> = body.and_then(|b| b.get("userinfo")).and_then(Value::as_array).cloned().unwrap_or_default();
-                let mut pushes = Vec::new();
+                // A failed enrolment (the device's own `errcode`) changes nothing.
+                let failed = body.and_then(|b| b.get("errcode")).and_then(Value::as_i64).is_some_and(|c| c != 0);
+                let items: Vec<Value> = if failed { Vec::new() } else { body.and_then(|b| b.get("userinfo")).and_then(Value::as_array).cloned().unwrap_or_default() };
+                let pushes: Vec<Value> = Vec::new();
                 for item in items.iter().take(MAX_ITEMS) {
                     if let Some(Ok(push)) = corp.upload_templates(sn, item, now) {
                         changes.push(push);
                     }
-                }
-                // The enrolment page closes once the upload is in (push_exit_page, §3).
-                if let Some(oper_id) = str_field(body, "oper_id") {
-                    let userid = items.first().and_then(|i| i.get("userid")).cloned().unwrap_or(json!(""));
-                    pushes.push(envelope::push("push_exit_page", &self.push_req_id(), Some(json!({"page_type": "fa", "oper_id": oper_id, "userid": userid, "user_type": 0}))));
                 }
                 (None, pushes)
             }
@@ -192,7 +189,7 @@ impl MockCloud {
             "gen_login_qrcode" => {
                 let state = str_field(body, "state").unwrap_or_default();
                 corp.issued_qr(sn, state, now);
-                let url = format!("https://open.work.weixin.qq.com/connect/hardware?sn={sn}&state={state}&type=static_login");
+                let url = format!("https://open.work.weixin.qq.com/connect/hardware?sn={}&state={}&type=static_login", percent(sn), percent(state));
                 reply(json!({BINARY_DATA: url}))
             }
             "selfhelp_notify" => {
@@ -207,4 +204,10 @@ impl MockCloud {
             _ => (None, Vec::new()),
         }
     }
+}
+
+/// `s` as a URL query value: unreserved characters kept, every other byte `%XX`, so a state
+/// cannot add parameters of its own.
+fn percent(s: &str) -> String {
+    s.bytes().map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
 }
