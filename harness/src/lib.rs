@@ -7,6 +7,7 @@ pub mod profile;
 pub mod check;
 pub mod cli;
 pub mod engine;
+pub mod fleet;
 pub mod ics;
 pub mod report;
 pub mod scenario;

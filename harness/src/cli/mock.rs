@@ -7,10 +7,15 @@ use crate::profile::{CloudTimings, Secret};
 use crate::targets::mock::{self, MockConfig};
 
 pub(super) fn serve_mock(args: MockArgs) -> i32 {
-    let fleet = match fleet(&args.fleet, &args.devices) {
-        Ok(f) => f,
-        Err(e) => return report_error::usage_error(&e),
+    let fleet = match args.fleet_size {
+        Some(n) => crate::fleet::FleetPlan::generated_fleet(n),
+        None => match fleet(&args.fleet, &args.devices) {
+            Ok(f) => f,
+            Err(e) => return report_error::usage_error(&e),
+        },
     };
+    // A fleet over sockets holds a descriptor per device.
+    super::fleet::raise_open_files_limit();
     let corp = match &args.corp {
         Some(path) => match mock::corp::CorpSeed::from_file(path) {
             Ok(c) => c,

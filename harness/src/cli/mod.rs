@@ -13,6 +13,7 @@ pub mod diff;
 /// Exit codes (documented in the README).
 pub mod exit;
 pub mod explore;
+pub mod fleet;
 pub mod golden;
 pub mod ics;
 pub mod list;
@@ -62,6 +63,8 @@ pub enum Command {
     Mock(MockArgs),
     /// Run the reference device against a cloud (or the harness playing one).
     DeviceSim(DeviceSimArgs),
+    /// Many reference devices against one cloud, with load figures (`fleet merge`: shards).
+    Fleet(fleet::FleetCliArgs),
     /// Review or accept pending golden transcripts.
     Golden(golden::GoldenArgs),
     /// What changed between two runs (two JSON run reports).
@@ -221,6 +224,10 @@ pub struct MockArgs {
     /// README's "The mock as a corp"); without it, a small default corp.
     #[arg(long, value_name = "FILE")]
     pub corp: Option<std::path::PathBuf>,
+    /// Know N devices by the default test fleet's rule (HWC-TEST-0001 … with their SecretNo
+    /// and the default seed), e.g. for `hwconform fleet --devices N` over sockets.
+    #[arg(long, value_name = "N", conflicts_with_all = ["devices", "devices_file"])]
+    pub fleet_size: Option<usize>,
 }
 
 #[derive(Args, Debug)]
@@ -269,6 +276,7 @@ pub fn main() -> i32 {
         Command::List { paths, filter, format } => list::list(&paths, &filter, format),
         Command::Mock(args) => mock::serve_mock(args),
         Command::DeviceSim(args) => device_sim::device_sim(args),
+        Command::Fleet(args) => fleet::cli_fleet(args),
         Command::Golden(args) => golden::cli_golden(args),
         Command::Diff(args) => diff::cli_diff(args),
         Command::Explore(args) => explore::cli_explore(args),

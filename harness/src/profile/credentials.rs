@@ -14,7 +14,22 @@ pub const MIN_CREDENTIAL: usize = 4;
 
 /// A shared, growing set of credentials (cheap to clone: one set per run or per mock).
 #[derive(Clone, Debug, Default)]
-pub struct Credentials(Arc<Mutex<Vec<String>>>);
+pub struct Credentials(Arc<Mutex<Known>>);
+
+/// The credentials in the order learnt, and as a set: a mock serving a fleet learns tens of
+/// thousands, and must not compare each new one with all the others.
+#[derive(Debug, Default)]
+struct Known {
+    list: Vec<String>,
+    set: std::collections::HashSet<String>,
+}
+
+impl std::ops::Deref for Known {
+    type Target = [String];
+    fn deref(&self) -> &[String] {
+        &self.list
+    }
+}
 
 impl Credentials {
     pub fn new(known: impl IntoIterator<Item = String>) -> Credentials {
@@ -25,7 +40,7 @@ impl Credentials {
         c
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Known> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -33,8 +48,9 @@ impl Credentials {
     pub fn add(&self, credential: impl Into<String>) {
         let credential = credential.into();
         let mut known = self.lock();
-        if credential.len() >= MIN_CREDENTIAL && !known.contains(&credential) {
-            known.push(credential);
+        if credential.len() >= MIN_CREDENTIAL && !known.set.contains(&credential) {
+            known.set.insert(credential.clone());
+            known.list.push(credential);
         }
     }
 

@@ -131,7 +131,7 @@ impl MockCloud {
                 cmd = rx.recv() => match cmd {
                     Some(LinkCommand::Push(frame)) => {
                         conn.sent_push(&frame);
-                        if let Err(e) = send(&mut ws, conn.id, &self.loggable(&frame), &frame).await {
+                        if let Err(e) = send(&mut ws, conn.id, &self, &frame).await {
                             break e.to_string();
                         }
                     }
@@ -146,7 +146,7 @@ impl MockCloud {
                     let mut failed = None;
                     while queue.front().is_some_and(|(due, _)| *due <= now) {
                         let Some((_, frame)) = queue.pop_front() else { break };
-                        if let Err(e) = send(&mut ws, conn.id, &self.loggable(&frame), &frame).await {
+                        if let Err(e) = send(&mut ws, conn.id, &self, &frame).await {
                             failed = Some(e.to_string());
                             break;
                         }
@@ -188,7 +188,7 @@ impl MockCloud {
                                 conn.sent_push(&frame);
                             }
                             if delay.is_zero() && queue.is_empty() {
-                                if let Err(e) = send(&mut ws, conn.id, &self.loggable(&frame), &frame).await {
+                                if let Err(e) = send(&mut ws, conn.id, &self, &frame).await {
                                     failed = Some(e.to_string());
                                     break;
                                 }
@@ -239,7 +239,7 @@ impl MockCloud {
                     break;
                 }
             };
-            if send(&mut ws, 0, &self.loggable(&answer), &answer).await.is_err() {
+            if send(&mut ws, 0, &self, &answer).await.is_err() {
                 break;
             }
         }
@@ -292,11 +292,12 @@ pub(crate) enum SendError {
 }
 
 /// Sends `frame`; the debug log shows `shown` (the frame with every credential redacted).
-async fn send<S>(ws: &mut WebSocketStream<S>, conn: u64, shown: &Value, frame: &Value) -> Result<(), SendError>
+async fn send<S>(ws: &mut WebSocketStream<S>, conn: u64, cloud: &MockCloud, frame: &Value) -> Result<(), SendError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    tracing::debug!(conn, frame = %shown, "cloud frame");
+    // Redacting costs a scan per known credential: only when the line is shown.
+    tracing::debug!(conn, frame = %cloud.loggable(frame), "cloud frame");
     let msg = match super::device::binary_reply(frame) {
         Some(bytes) => Message::binary(bytes),
         None => Message::text(frame.to_string()),

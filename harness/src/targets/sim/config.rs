@@ -31,7 +31,41 @@ pub struct SimConfig {
     pub rng_seed: u64,
     /// The device clock at start: `start_unix` + tokio time elapsed since `run` began.
     pub start_unix: u64,
+    /// Lines of its own log the device keeps for `upload_log` (a fleet keeps few: 10,000
+    /// devices with 500 lines each would be most of its memory).
+    pub log_lines: usize,
+    /// Who watches the device's frames and connections (a fleet's figures); nobody by default.
+    pub probe: Probe,
 }
+
+/// What a watcher of one device is told: every frame both ways as the device sent or read
+/// it, and its connections' life. Called on the device's task: keep it cheap, never block.
+pub trait SimProbe: Send + Sync {
+    /// A new connection is up (the WebSocket handshake succeeded).
+    fn connected(&self) {}
+    /// The device logged in on the current connection (its lifecycle finished).
+    fn logged_in(&self) {}
+    /// The current connection ended; `by_cloud`: the cloud closed it or it broke, rather
+    /// than the device deciding to reconnect.
+    fn link_ended(&self, _by_cloud: bool) {}
+    /// A text frame the device sends (credentials in it: a probe must not show them).
+    fn sent(&self, _frame: &serde_json::Value) {}
+    /// A text frame from the cloud that parsed as JSON.
+    fn received(&self, _frame: &serde_json::Value) {}
+}
+
+/// An optional [`SimProbe`], shared by the device and its watcher.
+#[derive(Clone, Default)]
+pub struct Probe(pub Option<std::sync::Arc<dyn SimProbe>>);
+
+impl std::fmt::Debug for Probe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "Probe(set)" } else { "Probe(none)" })
+    }
+}
+
+/// Log lines a device keeps unless told otherwise.
+pub const DEFAULT_LOG_LINES: usize = 500;
 
 impl SimConfig {
     /// A conformant, non-seed device with the wall clock as its start time and seed 0.
@@ -45,6 +79,8 @@ impl SimConfig {
             variants: BTreeSet::new(),
             rng_seed: 0,
             start_unix,
+            log_lines: DEFAULT_LOG_LINES,
+            probe: Probe::default(),
         }
     }
 

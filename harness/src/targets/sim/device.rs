@@ -13,9 +13,6 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// How many log lines the device keeps for `upload_log`.
-const LOG_LINES: usize = 500;
-
 /// One check-in waiting to be uploaded (D32). `seq` identifies it locally.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct CheckinRecord {
@@ -110,6 +107,11 @@ impl Device {
         &self.config.identity.sn
     }
 
+    /// The device's watcher, if any.
+    pub fn probe(&self) -> Option<&dyn super::config::SimProbe> {
+        self.config.probe.0.as_deref()
+    }
+
     pub fn has(&self, fault: SimFault) -> bool {
         self.config.has(fault)
     }
@@ -156,6 +158,17 @@ impl Device {
         u64::from(self.rng().random_range(1..=u32::MAX))
     }
 
+    /// A userid of the local contacts, at random.
+    pub fn pick_contact(&self) -> Option<String> {
+        let store = self.store();
+        let n = store.contacts.users.len();
+        if n == 0 {
+            return None;
+        }
+        let k = self.rng().random_range(0..n);
+        store.contacts.users.keys().nth(k).cloned()
+    }
+
     pub fn random_bytes(&self, n: usize) -> Vec<u8> {
         let mut rng = self.rng();
         (0..n).map(|_| rng.random::<u8>()).collect()
@@ -168,7 +181,7 @@ impl Device {
         tracing::info!(sn = %self.sn(), "{line}");
         let stamped = format!("{} {line}", iso_utc(self.now_unix()));
         let mut store = self.store();
-        if store.log.len() >= LOG_LINES {
+        while store.log.len() >= self.config.log_lines.max(1) {
             store.log.pop_front();
         }
         store.log.push_back(stamped);

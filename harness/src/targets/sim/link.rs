@@ -126,6 +126,9 @@ impl<'d> Link<'d> {
         let req_id = self.dev.req_id(cmd);
         let frame = envelope::request(cmd, &req_id, body);
         tracing::debug!(sn = %self.dev.sn(), frame = %redact_secrets(&frame), "sending request");
+        if let Some(p) = self.dev.probe() {
+            p.sent(&frame);
+        }
         self.exchange(req_id, Message::text(frame.to_string())).await
     }
 
@@ -194,6 +197,9 @@ impl<'d> Link<'d> {
             Ok(v) => v,
             Err(_) => return self.ignore(text, "not JSON"),
         };
+        if let Some(p) = self.dev.probe() {
+            p.received(&value);
+        }
         match Envelope::from_value(&value) {
             Ok(Envelope::Reply { req_id: Some(req_id), errcode, errmsg, body }) => {
                 let suggestion = value.get("suggestion").and_then(Value::as_str).and_then(Suggestion::parse);

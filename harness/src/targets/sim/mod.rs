@@ -31,7 +31,7 @@ mod session;
 #[cfg(test)]
 mod tests;
 
-pub use config::{SimConfig, SimFault, SimVariant, DEFAULT_FIRMWARE_VERSION};
+pub use config::{Probe, SimConfig, SimFault, SimProbe, SimVariant, DEFAULT_FIRMWARE_VERSION, DEFAULT_LOG_LINES};
 pub use policy::{
     ACTIVE_POLL_S, CHECKIN_RETRY_S, INTERVAL_JITTER_S, JITTER_S, PING_S, REGISTERED_ELSEWHERE_S, SUBSCRIBE_BUDGET,
     SUBSCRIBE_WINDOW, TIMEOUT_S,
@@ -60,6 +60,12 @@ pub enum SimControl {
     /// Someone presents themselves: recognised (and recorded, D32) only when `userid` is in
     /// the device's current contacts.
     Checkin { userid: String, pass_type: Option<u32>, pass_method: Option<u32> },
+    /// Someone of the local contacts, picked at random, passes in (a fleet's business mix);
+    /// nothing when the device has no contacts yet.
+    CheckinKnown,
+    /// The device is switched off: it closes its connection (close handshake, bounded) and
+    /// [`run`] returns.
+    PowerOff,
 }
 
 /// Aborts a spawned task when dropped.
@@ -85,7 +91,9 @@ pub(in crate::targets::sim) async fn run_device(dev: &Device, dialer: Arc<dyn Di
     let mut kept: Vec<AbortOnDrop> = Vec::new();
     let mut dial_at = tokio::time::Instant::now();
     loop {
-        wait_serving_control(&dev, dial_at, &mut control, &mut control_open).await;
+        if wait_serving_control(dev, dial_at, &mut control, &mut control_open).await {
+            return;
+        }
         kept.retain(|k| !k.0.is_finished());
         let dialed = tokio::time::timeout(DIAL_TIMEOUT, dialer.dial()).await;
         let mut ws = match dialed {
@@ -109,6 +117,11 @@ pub(in crate::targets::sim) async fn run_device(dev: &Device, dialer: Arc<dyn Di
         // The delay runs from the decision; closing the old connection is part of it.
         let decided = tokio::time::Instant::now();
         let delay = match end {
+            LinkEnd::PowerOff => {
+                dev.log("switched off");
+                link::close(dev, &mut ws).await;
+                return;
+            }
             LinkEnd::Lost => {
                 link::close(&dev, &mut ws).await;
                 dev.jitter()
@@ -128,17 +141,19 @@ pub(in crate::targets::sim) async fn run_device(dev: &Device, dialer: Arc<dyn Di
 }
 
 /// Sleeps until `until` while still taking check-ins (queued for the next connection).
+/// Returns `true` when the device was switched off meanwhile.
 async fn wait_serving_control(
     dev: &Device,
     until: tokio::time::Instant,
     control: &mut UnboundedReceiver<SimControl>,
     control_open: &mut bool,
-) {
+) -> bool {
     loop {
         tokio::select! {
             biased;
-            _ = tokio::time::sleep_until(until) => return,
+            _ = tokio::time::sleep_until(until) => return false,
             msg = control.recv(), if *control_open => match msg {
+                Some(SimControl::PowerOff) => return true,
                 Some(msg) => {
                     session::on_control(dev, msg);
                 }

@@ -45,6 +45,8 @@ pub(super) enum LinkEnd {
     Lost,
     /// The device decided to reconnect after this delay: it closes the connection first.
     Reconnect(Duration),
+    /// The device was switched off ([`SimControl::PowerOff`]): it closes the connection.
+    PowerOff,
 }
 
 /// An optional running activity; empty slots never complete.
@@ -104,6 +106,22 @@ pub(super) async fn run_link(
     control: &mut mpsc::UnboundedReceiver<SimControl>,
     control_open: &mut bool,
 ) -> LinkEnd {
+    if let Some(p) = dev.probe() {
+        p.connected();
+    }
+    let end = serve_link(dev, ws, control, control_open).await;
+    if let Some(p) = dev.probe() {
+        p.link_ended(end == LinkEnd::Lost);
+    }
+    end
+}
+
+async fn serve_link(
+    dev: &Device,
+    ws: &mut WsStream,
+    control: &mut mpsc::UnboundedReceiver<SimControl>,
+    control_open: &mut bool,
+) -> LinkEnd {
     let (link, mut out) = Link::new(dev);
     let (push_tx, mut push_rx) = mpsc::channel::<Push>(link::MAX_QUEUED_PUSHES);
     let ctx = Ctx {
@@ -139,6 +157,9 @@ pub(super) async fn run_link(
             end = life.next() => match end {
                 LifeEnd::LoggedIn => {
                     logged_in = true;
+                    if let Some(p) = dev.probe() {
+                        p.logged_in();
+                    }
                     if !heartbeat.is_set() {
                         heartbeat.set(heartbeat::run(ctx).boxed());
                     }
@@ -190,6 +211,7 @@ pub(super) async fn run_link(
                 }
             }
             msg = control.recv(), if *control_open => match msg {
+                Some(SimControl::PowerOff) => return LinkEnd::PowerOff,
                 Some(msg) => {
                     if on_control(dev, msg) {
                         ctx.checkin.notify_one();
@@ -205,5 +227,11 @@ pub(super) async fn run_link(
 pub(super) fn on_control(dev: &Device, msg: SimControl) -> bool {
     match msg {
         SimControl::Checkin { userid, pass_type, pass_method } => checkin::recognise(dev, &userid, pass_type, pass_method),
+        SimControl::CheckinKnown => {
+            let userid = dev.pick_contact();
+            userid.is_some_and(|u| checkin::recognise(dev, &u, Some(checkin::PASS_IN), None))
+        }
+        // Handled where the device waits; switching off is no check-in.
+        SimControl::PowerOff => false,
     }
 }

@@ -36,6 +36,12 @@ impl RoleMonitor for CloudMonitor {
                 Vec::new()
             }
             WireEvent::Received { conn, frame } => self.check(conn, frame),
+            // Nothing more arrives on a closed link: its requests are forgotten, so a
+            // long-lived watcher (a fleet) holds only its open links' requests.
+            WireEvent::Closed { conn } => {
+                self.sent.remove(conn);
+                Vec::new()
+            }
             _ => Vec::new(),
         }
     }

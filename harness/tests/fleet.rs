@@ -1,0 +1,125 @@
+//! `hwconform fleet` as a user runs it: shard processes whose merged report equals one
+//! process's on the same fleet, objectives deciding the exit code, and a fleet over real
+//! sockets against the standalone mock from spread source addresses.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("hwconform-fleet-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn hwconform(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hwconform")).args(args).output().expect("hwconform runs")
+}
+
+fn report(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).expect("the report is written")).expect("the report is JSON")
+}
+
+/// A fleet that goes through everything: a storm from new addresses (600002, held links),
+/// devices sharing addresses (600045), check-ins and contact pushes.
+const FLEET: &[&str] = &["fleet", "--devices", "24", "--duration", "3m", "--ramp", "50", "--storm", "60s", "--storm-new-address", "--ips", "4", "--checkin-every", "40s", "--contact-change-every", "50s", "--quiet"];
+
+fn run_fleet(extra: &[&str], reports: &Path) -> Output {
+    let mut args = FLEET.to_vec();
+    args.extend(extra);
+    args.extend(["--reports", reports.to_str().unwrap()]);
+    hwconform(&args)
+}
+
+#[test]
+fn two_shards_merged_equal_one_run() {
+    let base = dir("shards");
+    let whole = run_fleet(&[], &base.join("whole"));
+    assert_eq!(whole.status.code(), Some(0), "{}", String::from_utf8_lossy(&whole.stderr));
+    for k in ["1/2", "2/2"] {
+        let out = run_fleet(&["--shard", k], &base.join(k.replace('/', "-of-")));
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let merged_path = base.join("merged/fleet.json");
+    let merge = hwconform(&["fleet", "merge", base.join("1-of-2/fleet.json").to_str().unwrap(), base.join("2-of-2/fleet.json").to_str().unwrap(), "-o", merged_path.to_str().unwrap()]);
+    assert_eq!(merge.status.code(), Some(0), "{}", String::from_utf8_lossy(&merge.stderr));
+    let (whole, merged) = (report(&base.join("whole/fleet.json")), report(&merged_path));
+    assert_eq!(whole["figures"], merged["figures"], "every figure, histogram and sample equal");
+    assert_eq!(merged["run"]["shards"], serde_json::json!([{"index": 1, "count": 2}, {"index": 2, "count": 2}]));
+    let strip = |mut r: Value| {
+        r["run"]["shards"] = Value::Null;
+        r["run"].clone()
+    };
+    assert_eq!(strip(whole.clone()), strip(merged.clone()));
+    // The fleet went through what it was built for, so the equality means something.
+    let f = &whole["figures"];
+    assert_eq!(f["devices"], 24);
+    assert!(f["errors"]["register 600002"].as_u64() > Some(0) && f["errors"]["subscribe_corp 600045"].as_u64() > Some(0), "{}", f["errors"]);
+    assert!(f["latency"]["checkin"]["count"].as_u64() > Some(0) && f["pushes"]["push_change_contact"].as_u64() > Some(0));
+    assert_eq!(f["breaks"], serde_json::json!({}), "the mock earns no break");
+    assert!(std::fs::read_to_string(base.join("merged/fleet.html")).unwrap().contains("Fleet report"));
+    // One shard twice is not a fleet.
+    let twice = hwconform(&["fleet", "merge", base.join("1-of-2/fleet.json").to_str().unwrap(), base.join("1-of-2/fleet.json").to_str().unwrap(), "-o", base.join("bad.json").to_str().unwrap()]);
+    assert_eq!(twice.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&twice.stderr).contains("shard 1/2 is in more than one report"), "{}", String::from_utf8_lossy(&twice.stderr));
+    let _ = std::fs::remove_dir_all(&base);
+}
+
+#[rstest::rstest]
+#[case::met("breaks==0,logged_in>=80%,errors<50%", 0, "slo breaks==0: met")]
+#[case::missed("login.p99<1ms", 1, "slo login.p99<1ms: MISSED")]
+#[case::unknown_figure("speed>1", 2, "unknown figure")]
+fn objectives_decide_the_exit_code(#[case] slo: &str, #[case] code: i32, #[case] says: &str) {
+    let reports = dir(&format!("slo-{code}"));
+    let out = run_fleet(&["--slo", slo], &reports);
+    let shown = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(code), "{shown}");
+    assert!(shown.contains(says), "{shown}");
+    if code != 2 {
+        let r = report(&reports.join("fleet.json"));
+        assert_eq!(r["slo"].as_array().map(Vec::len), Some(slo.split(',').count()));
+    }
+    let _ = std::fs::remove_dir_all(&reports);
+}
+
+/// Over real sockets: the standalone mock knows the generated fleet; 40 devices dial from
+/// their own 127.x addresses (one address for all would meet the five-a-minute subscribe
+/// limit), log in, ride out a storm and are switched off at the end.
+#[test]
+fn a_fleet_over_sockets_against_the_standalone_mock() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hwconform"))
+        .args(["mock", "--listen", "127.0.0.1:0", "--fleet-size", "40"])
+        .env("HWCONFORM_CONTROL_TOKEN", "fleet-test-token-0123456789")
+        .env("HWCONFORM_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the mock starts");
+    let mut url = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut url).unwrap();
+    let _mock = Killed(child);
+    let reports = dir("sockets");
+    let out = hwconform(&[
+        "fleet", "--cloud", url.trim(), "--devices", "40", "--ramp", "200", "--duration", "6s", "--storm", "2s", "--quiet", "--slo", "breaks==0", "--reports", reports.to_str().unwrap(),
+    ]);
+    let shown = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{shown}");
+    let r = report(&reports.join("fleet.json"));
+    let f = &r["figures"];
+    assert_eq!((f["live_at_end"].as_u64(), f["logged_in_at_end"].as_u64()), (Some(40), Some(40)), "{shown}");
+    assert_eq!(f["reconnects"], 40, "every device came back after the storm: {shown}");
+    assert_eq!(f["errors"], serde_json::json!({}), "no 600045: the addresses were spread; {shown}");
+    assert_eq!(r["run"]["clock"], "wall");
+    assert!(f["latency"]["register"]["count"] == 80 && f["login"]["count"] == 80, "{shown}");
+    let _ = std::fs::remove_dir_all(&reports);
+}
