@@ -151,7 +151,7 @@ fn run(args: FleetRunArgs) -> i32 {
         FleetCloud::Mock(MockConfig { timings, ..MockConfig::default() })
     } else {
         let timings = CloudTimings { heartbeat_timeout: args.heartbeat_timeout.unwrap_or(CloudTimings::FAQ.heartbeat_timeout), ..CloudTimings::FAQ };
-        raise_open_files_limit();
+        crate::fleet::raise_open_files_limit();
         FleetCloud::Url { url: args.cloud.clone(), timings }
     };
     let quiet = args.quiet;
@@ -227,16 +227,4 @@ fn finish(report: &FleetReport, json_path: &Path) -> i32 {
     }
     println!("reports: {} and {}", json_path.display(), html_path.display());
     if report.slo.iter().all(|o| o.met) { EXIT_OK } else { EXIT_FAILED }
-}
-
-/// Two descriptors per device link at most: lift the soft limit to the hard one.
-pub(super) fn raise_open_files_limit() {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: getrlimit/setrlimit only read and write the struct passed.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
-            lim.rlim_cur = lim.rlim_max;
-            let _ = libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        }
-    }
 }

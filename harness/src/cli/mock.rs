@@ -15,7 +15,7 @@ pub(super) fn serve_mock(args: MockArgs) -> i32 {
         },
     };
     // A fleet over sockets holds a descriptor per device.
-    super::fleet::raise_open_files_limit();
+    crate::fleet::raise_open_files_limit();
     let corp = match &args.corp {
         Some(path) => match mock::corp::CorpSeed::from_file(path) {
             Ok(c) => c,

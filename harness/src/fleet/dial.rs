@@ -21,8 +21,10 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
-/// Bytes each direction of an in-memory link buffers (frames here are small).
-const PIPE_BYTES: usize = 64 * 1024;
+/// Bytes each direction of an in-memory link buffers: a socket's worth for this protocol's
+/// frames of a few hundred bytes. A larger frame waits for the reader; the buffer keeps
+/// the capacity of the largest burst it held, on each side of every link of the fleet.
+const PIPE_BYTES: usize = 2 * 1024;
 
 /// Where the fleet's devices connect.
 #[derive(Clone)]

@@ -110,6 +110,19 @@ pub fn run(plan: &FleetPlan, cloud: FleetCloud, profile: Arc<dyn Profile>, live:
     })
 }
 
+/// Lifts the soft limit on open files to the hard one: a fleet over sockets holds a
+/// descriptor per device link in each process, two when the cloud runs beside it.
+pub fn raise_open_files_limit() {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            let _ = libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
 /// The process's peak resident memory (Linux), MiB.
 pub fn peak_rss_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -149,6 +162,9 @@ async fn drive(plan: &FleetPlan, link: CloudLink, mock: Option<Arc<MockCloud>>, 
             controls.push(tx.clone());
             let switch_on = start + plan.start_of(place);
             let checkin_every = plan.business.checkin_every;
+            // Boxed, so the device's state is held once: the async block below keeps room
+            // for what it captures beside what it awaits.
+            let device = Box::pin(sim::run(config, Arc::new(dialer), rx));
             let fut = async move {
                 tokio::time::sleep_until(switch_on).await;
                 watch.switched_on();
@@ -162,7 +178,7 @@ async fn drive(plan: &FleetPlan, link: CloudLink, mock: Option<Arc<MockCloud>>, 
                     }
                 };
                 tokio::select! {
-                    _ = sim::run(config, Arc::new(dialer), rx) => {}
+                    () = device => {}
                     () = checkins => {}
                 }
             };

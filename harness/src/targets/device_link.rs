@@ -3,7 +3,7 @@
 //! end of the scenario.
 
 use crate::engine::target::{DeviceAction, DeviceCapabilities, DeviceLink, TargetError};
-use crate::targets::sim::SimControl;
+use crate::targets::sim::{Checkin, SimControl};
 use crate::wire::transport::{self, BoxIo, WsStream};
 use futures_util::future::BoxFuture;
 use std::time::Duration;
@@ -156,7 +156,7 @@ impl DeviceLink for Link {
     fn control(&self, action: DeviceAction) -> Result<(), TargetError> {
         let DeviceAction::Checkin { userid, pass_type, pass_method } = action;
         match &self.control {
-            Some(tx) => tx.send(SimControl::Checkin { userid, pass_type, pass_method }).map_err(|_| TargetError::failed("the reference device has stopped")),
+            Some(tx) => tx.send(SimControl::Checkin(Box::new(Checkin { userid, pass_type, pass_method }))).map_err(|_| TargetError::failed("the reference device has stopped")),
             None => Err(TargetError::failed("only the reference device can be made to act")),
         }
     }

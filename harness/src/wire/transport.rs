@@ -66,11 +66,13 @@ impl TransportError {
     }
 }
 
-/// Bytes tungstenite reads from the socket at a time, allocated per connection up front.
-/// Its default (128 KiB) cost the mock ~134 KiB per idle link; this protocol's frames are a
-/// few hundred bytes, and a larger frame is still read whole (the buffer only sets the
-/// chunk size), so 4 KiB keeps a fleet of links cheap without extra reads for normal frames.
-pub const READ_BUFFER_BYTES: usize = 4 * 1024;
+/// Bytes tungstenite reads from the socket at a time, allocated per connection up front
+/// (on a client, the handshake's 4 KiB buffer is kept instead). Its default (128 KiB) cost
+/// the mock ~134 KiB per idle link. This protocol's requests, replies and pushes are a few
+/// hundred bytes, so one 1 KiB read takes a whole frame; a larger one (a contacts page) is
+/// still read whole, since tungstenite then reserves room for the length its header
+/// announces. Every link a fleet holds in the mock pays this buffer.
+pub const READ_BUFFER_BYTES: usize = 1024;
 
 /// Bytes queued before a write goes to the socket. Frames here are small and each one is
 /// awaited, so batching buys nothing; the buffer grows only while a frame is being written.

@@ -326,7 +326,7 @@ impl MockCloud {
     }
 
     fn push_frame(&self, sn: &str, frame: Value) -> bool {
-        self.shared().registry.live(sn).is_some_and(|link| link.tx.try_send(LinkCommand::Push(frame)).is_ok())
+        self.shared().registry.live(sn).is_some_and(|link| link.tx.try_send(LinkCommand::Push(Box::new(frame))).is_ok())
     }
 
     /// A cloud-made operation id (remote open, enrolment, scan).
@@ -341,7 +341,7 @@ impl MockCloud {
         let cmd = if bound { "push_bind_corp" } else { "push_unbind_corp" };
         let pushed = match shared.registry.live(sn) {
             Some(link) if self.config.enforces(MockRule::NoBindPush) => {
-                link.tx.try_send(LinkCommand::Push(envelope::push(cmd, &self.push_req_id(), None))).is_ok()
+                link.tx.try_send(LinkCommand::Push(Box::new(envelope::push(cmd, &self.push_req_id(), None)))).is_ok()
             }
             _ => false,
         };

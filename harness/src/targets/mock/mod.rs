@@ -137,7 +137,7 @@ impl MockCloud {
             let frame = crate::profile::wecom::envelope::push(push.cmd, &self.push_req_id(), push.body.clone());
             if Some(sn) == this_sn {
                 own.push(frame);
-            } else if link.tx.try_send(registry::LinkCommand::Push(frame)).is_ok() {
+            } else if link.tx.try_send(registry::LinkCommand::Push(Box::new(frame))).is_ok() {
                 queued += 1;
             } else {
                 tracing::warn!(sn, cmd = push.cmd, "push not queued: the link is full or gone");

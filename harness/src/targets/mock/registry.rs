@@ -25,8 +25,9 @@ use tokio::sync::mpsc::Sender;
 /// What other parts of the cloud ask of a live connection.
 #[derive(Clone, Debug, PartialEq)]
 pub enum LinkCommand {
-    /// Send this push frame.
-    Push(Value),
+    /// Send this push frame. Boxed: a channel allocates room for 32 commands per link up
+    /// front, so the command's size is paid by every idle link of a fleet.
+    Push(Box<Value>),
     /// Send a close frame and end the connection.
     Close { code: u16, reason: &'static str },
 }

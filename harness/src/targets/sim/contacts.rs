@@ -5,7 +5,7 @@
 //! so pulls never overlap.
 
 use super::config::{SimFault, SimVariant};
-use super::device::UserSet;
+use super::device::{StoredUser, UserSet};
 use super::link::Stop;
 use super::session::Ctx;
 use serde_json::{json, Value};
@@ -75,12 +75,12 @@ pub(super) fn change_from_push(cmd: &str, body: &Value) -> Option<Change> {
 }
 
 /// Users of a pull reply, by userid.
-fn users_of(body: &Value) -> Vec<(String, Value)> {
+fn users_of(body: &Value) -> Vec<(String, StoredUser)> {
     body.get("userinfo")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .filter_map(|u| u.get("userid").and_then(Value::as_str).map(|id| (id.to_string(), u.clone())))
+        .filter_map(|u| u.get("userid").and_then(Value::as_str).map(|id| (id.to_string(), StoredUser::new(u))))
         .collect()
 }
 
@@ -140,9 +140,10 @@ async fn apply(ctx: &Ctx<'_>, change: Change) -> Result<bool, Stop> {
     match change {
         Change::Userid { old, new, .. } => {
             let mut store = dev.store();
-            if let Some(mut user) = store.contacts.users.remove(&old) {
+            if let Some(user) = store.contacts.users.remove(&old) {
+                let mut user = user.value();
                 user["userid"] = json!(new);
-                store.contacts.users.insert(new, user);
+                store.contacts.users.insert(new, StoredUser::new(&user));
             }
             store.contacts.version = pushed;
         }
@@ -183,7 +184,7 @@ async fn pull_all(ctx: &Ctx<'_>) -> Result<(), Stop> {
         }
         let mut offset: u64 = 0;
         let mut first_version: Option<u64> = None;
-        let mut staged: BTreeMap<String, Value> = BTreeMap::new();
+        let mut staged: BTreeMap<String, StoredUser> = BTreeMap::new();
         loop {
             let body = json!({"offset": offset, "limit": limit, "is_req_fp_info": 1, "is_req_fa_info": 1});
             let page = ctx.link.request("get_userinfo_by_page", || Some(body.clone())).await?;

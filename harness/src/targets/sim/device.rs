@@ -44,7 +44,24 @@ impl CheckinRecord {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub(super) struct UserSet {
     pub version: u64,
-    pub users: BTreeMap<String, Value>,
+    pub users: BTreeMap<String, StoredUser>,
+}
+
+/// A user record as the device keeps it: the compact JSON text the cloud sent. Parsed, a
+/// record costs several times its text (an ordered map per user), and a fleet keeps every
+/// user on every device; the device reads a record back only when it changes it.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct StoredUser(Box<str>);
+
+impl StoredUser {
+    pub fn new(user: &Value) -> StoredUser {
+        StoredUser(user.to_string().into_boxed_str())
+    }
+
+    /// The record as JSON.
+    pub fn value(&self) -> Value {
+        serde_json::from_str(&self.0).unwrap_or(Value::Null)
+    }
 }
 
 /// The device's persistent state.

@@ -82,7 +82,9 @@ struct Waiter {
 /// The device's side of one connection.
 pub(super) struct Link<'d> {
     pub dev: &'d Device,
-    out: mpsc::Sender<Message>,
+    /// Boxed, as the push queue's items: a channel allocates room for 32 items up front,
+    /// which every idle device of a fleet pays for.
+    out: mpsc::Sender<Box<Message>>,
     pending: Mutex<HashMap<String, Waiter>>,
     next_token: AtomicU64,
 }
@@ -109,7 +111,7 @@ impl Drop for PendingGuard<'_, '_> {
 
 impl<'d> Link<'d> {
     /// A link and the receiver its frames must be written from (by [`drive`]).
-    pub fn new(dev: &'d Device) -> (Link<'d>, mpsc::Receiver<Message>) {
+    pub fn new(dev: &'d Device) -> (Link<'d>, mpsc::Receiver<Box<Message>>) {
         let (out, rx) = mpsc::channel(MAX_QUEUED_FRAMES);
         (Link { dev, out, pending: Mutex::new(HashMap::new()), next_token: AtomicU64::new(1) }, rx)
     }
@@ -148,7 +150,7 @@ impl<'d> Link<'d> {
         let started = tokio::time::Instant::now();
         // A link that cannot write (the cloud stopped reading) holds the sender here, not in
         // memory; the wait counts against the request's timeout, as a lost reply would.
-        match tokio::time::timeout(wait, self.out.send(msg)).await {
+        match tokio::time::timeout(wait, self.out.send(Box::new(msg))).await {
             Ok(Ok(())) => {}
             Ok(Err(_)) => return Outcome::Down,
             Err(_) => return Outcome::Timeout,
@@ -192,7 +194,7 @@ impl<'d> Link<'d> {
     }
 
     /// Routes one text frame from the cloud: replies to their waiters, pushes to `pushes`.
-    fn on_text(&self, text: &str, pushes: &mpsc::Sender<Push>) {
+    fn on_text(&self, text: &str, pushes: &mpsc::Sender<Box<Push>>) {
         let value: Value = match serde_json::from_str(text) {
             Ok(v) => v,
             Err(_) => return self.ignore(text, "not JSON"),
@@ -218,7 +220,7 @@ impl<'d> Link<'d> {
             Ok(Envelope::Push { cmd, body, .. }) => {
                 // A cloud that pushes faster than the device works them off loses the excess:
                 // the queue is bounded, as a real device's would be.
-                if pushes.try_send(Push { cmd, body: body.unwrap_or(Value::Null) }).is_err() {
+                if pushes.try_send(Box::new(Push { cmd, body: body.unwrap_or(Value::Null) })).is_err() {
                     tracing::debug!(sn = %self.dev.sn(), "push dropped: {MAX_QUEUED_PUSHES} pushes are waiting");
                 }
             }
@@ -262,16 +264,16 @@ impl<'d> Link<'d> {
 /// them. Returns when the connection ends; never on its own otherwise.
 pub(super) async fn drive(
     ws: &mut WsStream,
-    out: &mut mpsc::Receiver<Message>,
+    out: &mut mpsc::Receiver<Box<Message>>,
     link: &Link<'_>,
-    pushes: mpsc::Sender<Push>,
+    pushes: mpsc::Sender<Box<Push>>,
 ) -> Ended {
     loop {
         tokio::select! {
             biased;
             msg = out.recv() => {
                 let Some(msg) = msg else { return Ended::Broken("link dropped".into()) };
-                match tokio::time::timeout(WRITE_TIMEOUT, ws.send(msg)).await {
+                match tokio::time::timeout(WRITE_TIMEOUT, ws.send(*msg)).await {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => return Ended::Broken(format!("write failed: {e}")),
                     Err(_) => return Ended::Broken("write timed out".into()),

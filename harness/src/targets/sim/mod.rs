@@ -57,15 +57,24 @@ pub trait Dialer: Send + Sync + 'static {
 /// Things the harness makes the device do, as a person at a real one would.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SimControl {
-    /// Someone presents themselves: recognised (and recorded, D32) only when `userid` is in
-    /// the device's current contacts.
-    Checkin { userid: String, pass_type: Option<u32>, pass_method: Option<u32> },
+    /// Someone presents themselves. Boxed: a control channel allocates room for 32
+    /// messages up front, and a fleet holds one channel per device.
+    Checkin(Box<Checkin>),
     /// Someone of the local contacts, picked at random, passes in (a fleet's business mix);
     /// nothing when the device has no contacts yet.
     CheckinKnown,
     /// The device is switched off: it closes its connection (close handshake, bounded) and
     /// [`run`] returns.
     PowerOff,
+}
+
+/// A person at the device: recognised (and recorded, D32) only when `userid` is in the
+/// device's current contacts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Checkin {
+    pub userid: String,
+    pub pass_type: Option<u32>,
+    pub pass_method: Option<u32>,
 }
 
 /// Aborts a spawned task when dropped.
@@ -80,8 +89,12 @@ impl Drop for AbortOnDrop {
 /// Runs the device until the task is cancelled. It returns on its own only once the
 /// control sender is dropped *and* a dial fails (the harness is gone). Every wait is
 /// bounded; no cloud behaviour makes it panic.
-pub async fn run(config: SimConfig, dialer: Arc<dyn Dialer>, control: UnboundedReceiver<SimControl>) {
-    run_device(&Device::new(config), dialer, control).await
+///
+/// The device is built before the future is: an async fn would keep room for its `config`
+/// argument beside the device made of it, for as long as the device runs (a fleet's cost).
+pub fn run(config: SimConfig, dialer: Arc<dyn Dialer>, control: UnboundedReceiver<SimControl>) -> impl std::future::Future<Output = ()> {
+    let dev = Device::new(config);
+    async move { run_device(&dev, dialer, control).await }
 }
 
 /// [`run`] for a device whose store a test reads while it runs.

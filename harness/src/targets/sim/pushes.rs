@@ -5,7 +5,7 @@
 use super::checkin::{self, PASS_IN, PASS_REMOTE_OPEN};
 use super::config::{SimFault, SimVariant};
 use super::contacts::{self, IDS_PER_CALL};
-use super::device::iso_utc;
+use super::device::{iso_utc, StoredUser};
 use super::link::{Outcome, Push, Stop};
 use super::policy::Advice;
 use super::session::Ctx;
@@ -137,7 +137,7 @@ async fn visitors(ctx: &Ctx<'_>, body: Value) -> Result<(), Stop> {
         let mut store = dev.store();
         for u in reply.get("userinfo").and_then(Value::as_array).into_iter().flatten() {
             if let Some(id) = u.get("userid").and_then(Value::as_str) {
-                store.visitors.users.insert(id.to_string(), u.clone());
+                store.visitors.users.insert(id.to_string(), StoredUser::new(u));
             }
         }
     }

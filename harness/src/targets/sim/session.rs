@@ -123,7 +123,7 @@ async fn serve_link(
     control_open: &mut bool,
 ) -> LinkEnd {
     let (link, mut out) = Link::new(dev);
-    let (push_tx, mut push_rx) = mpsc::channel::<Push>(link::MAX_QUEUED_PUSHES);
+    let (push_tx, mut push_rx) = mpsc::channel::<Box<Push>>(link::MAX_QUEUED_PUSHES);
     let ctx = Ctx {
         dev,
         link: &link,
@@ -183,7 +183,7 @@ async fn serve_link(
             }
             push = push_rx.recv() => {
                 let Some(push) = push else { continue };
-                match pushes::handle(ctx, push) {
+                match pushes::handle(ctx, *push) {
                     Action::Nothing => {}
                     Action::Bind => {
                         if life.is_set() {
@@ -226,7 +226,7 @@ async fn serve_link(
 /// Serves one control message; returns whether a check-in was recorded.
 pub(super) fn on_control(dev: &Device, msg: SimControl) -> bool {
     match msg {
-        SimControl::Checkin { userid, pass_type, pass_method } => checkin::recognise(dev, &userid, pass_type, pass_method),
+        SimControl::Checkin(c) => checkin::recognise(dev, &c.userid, c.pass_type, c.pass_method),
         SimControl::CheckinKnown => {
             let userid = dev.pick_contact();
             userid.is_some_and(|u| checkin::recognise(dev, &u, Some(checkin::PASS_IN), None))

@@ -3,23 +3,25 @@
 use super::rules;
 use crate::profile::{Frame, RoleMonitor, Violation, WireEvent};
 use serde_json::Value;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::time::Duration;
 
 /// Reads the wire events and reports rule violations by the cloud.
 #[derive(Default)]
 pub struct CloudMonitor {
     strict_codes: bool,
-    /// Per connection and req_id: how many requests the harness sent with it, and how many
-    /// replies echoed it (C1: a reply echoes *the* request, so one reply per request).
-    sent: BTreeMap<String, HashMap<String, (u32, u32)>>,
+    /// Per connection and req_id (by its hash): how many requests the harness sent with it,
+    /// and how many replies echoed it (C1: a reply echoes *the* request, so one reply per
+    /// request). Hashes, not the ids, and a list, not a tree, of the few links a watcher
+    /// sees: a link's every request stays here until it closes, and a fleet holds
+    /// thousands of links.
+    sent: Vec<(String, HashMap<u64, (u32, u32)>)>,
 }
 
 impl CloudMonitor {
     pub fn new(strict_codes: bool) -> CloudMonitor {
         CloudMonitor { strict_codes, ..CloudMonitor::default() }
     }
-
 }
 
 impl RoleMonitor for CloudMonitor {
@@ -31,7 +33,14 @@ impl RoleMonitor for CloudMonitor {
         match *event {
             WireEvent::Sent { conn, frame: Frame::Json { json } } => {
                 if let Some(id) = json.pointer("/headers/req_id").and_then(Value::as_str) {
-                    self.sent.entry(conn.to_string()).or_default().entry(id.to_string()).or_default().0 += 1;
+                    let requests = match self.sent.iter().position(|(c, _)| c == conn) {
+                        Some(i) => &mut self.sent[i].1,
+                        None => {
+                            self.sent.push((conn.to_string(), HashMap::new()));
+                            &mut self.sent.last_mut().expect("just pushed").1
+                        }
+                    };
+                    requests.entry(req_key(id)).or_default().0 += 1;
                 }
                 Vec::new()
             }
@@ -39,7 +48,7 @@ impl RoleMonitor for CloudMonitor {
             // Nothing more arrives on a closed link: its requests are forgotten, so a
             // long-lived watcher (a fleet) holds only its open links' requests.
             WireEvent::Closed { conn } => {
-                self.sent.remove(conn);
+                self.sent.retain(|(c, _)| c != conn);
                 Vec::new()
             }
             _ => Vec::new(),
@@ -47,8 +56,16 @@ impl RoleMonitor for CloudMonitor {
     }
 }
 
-impl CloudMonitor {
+/// A req_id's key in [`CloudMonitor::sent`]: a fixed-key hash (the same in every run), so a
+/// collision, one in 2^64 per pair, could only hide a C1 break, never invent one.
+fn req_key(id: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    id.hash(&mut h);
+    h.finish()
+}
 
+impl CloudMonitor {
     fn check(&mut self, conn: &str, frame: &Frame) -> Vec<Violation> {
         let json = match frame {
             Frame::Json { json } => json,
@@ -79,7 +96,7 @@ impl CloudMonitor {
             Some(code) => out.extend(rules::check_error_advice(json, code, self.strict_codes)),
         }
         if let Some(id) = json.pointer("/headers/req_id").and_then(Value::as_str) {
-            match self.sent.get_mut(conn).and_then(|s| s.get_mut(id)) {
+            match self.sent.iter_mut().find(|(c, _)| c == conn).and_then(|(_, s)| s.get_mut(&req_key(id))) {
                 None => out.push(Violation::fail("C1", format!("[{conn}] reply echoes req_id {id:?}, which the harness never sent on this connection"))),
                 Some((sent, replies)) => {
                     *replies += 1;

@@ -10,7 +10,7 @@ use crate::profile::identity::DeviceIdentity;
 use crate::targets::mock::corp::{CorpSeed, Template, User};
 use crate::targets::mock::{MockCloud, MockConfig};
 use crate::targets::sim::device::Device;
-use crate::targets::sim::{run_device, Dialer, SimControl};
+use crate::targets::sim::{run_device, Checkin, Dialer, SimControl};
 use crate::wire::transport::{self, BoxIo, TransportError, WsStream};
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
@@ -117,7 +117,7 @@ async fn a_business_day_against_the_mock_corp() {
     tokio::time::sleep(minute).await;
     assert_eq!(device_ids(&dev, false), mock_ids(&cloud, "users"));
     assert_eq!(dev.store().contacts.version, 12, "one version per change event");
-    assert_eq!(dev.store().contacts.users["emp0001"]["name"], "Renamed");
+    assert_eq!(dev.store().contacts.users["emp0001"].value()["name"], "Renamed");
 
     // Visitors: one arrives, the seed's one leaves; ids keep their /agentid.
     control(&cloud, json!({"op": "add_visitor", "visitor": {"userid": "guest2/1000001", "name": "Guest Two"}}));
@@ -126,7 +126,7 @@ async fn a_business_day_against_the_mock_corp() {
     assert_eq!(device_ids(&dev, true), BTreeSet::from(["guest2/1000001".to_string()]));
 
     // Check-ins online, then while the network is down (kept), then sent once it is back.
-    let checkin = |userid: &str| to_device.send(SimControl::Checkin { userid: userid.into(), pass_type: Some(1), pass_method: Some(1) }).unwrap();
+    let checkin = |userid: &str| to_device.send(SimControl::Checkin(Box::new(Checkin { userid: userid.into(), pass_type: Some(1), pass_method: Some(1) }))).unwrap();
     for i in 10..15 {
         checkin(&format!("emp{i:04}"));
         tokio::time::sleep(Duration::from_secs(2)).await;

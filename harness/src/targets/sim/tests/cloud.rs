@@ -8,7 +8,7 @@ use crate::wire::transport::{self, BoxIo, TransportError, WsStream};
 use crate::profile::wecom::binary;
 use crate::profile::wecom::envelope::{self, Envelope};
 use crate::profile::identity::DeviceIdentity;
-use crate::targets::sim::{run, Dialer, SimConfig, SimControl, SimFault, SimVariant};
+use crate::targets::sim::{run, Checkin, Dialer, SimConfig, SimControl, SimFault, SimVariant};
 use futures_util::future::BoxFuture;
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -139,7 +139,7 @@ impl Cloud {
 
     /// A person presents themselves at the device.
     pub fn checkin(&self, userid: &str, pass_type: Option<u32>, pass_method: Option<u32>) {
-        let msg = SimControl::Checkin { userid: userid.into(), pass_type, pass_method };
+        let msg = SimControl::Checkin(Box::new(Checkin { userid: userid.into(), pass_type, pass_method }));
         self.control.as_ref().expect("control").send(msg).expect("device running");
     }
 
