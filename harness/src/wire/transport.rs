@@ -82,6 +82,21 @@ pub const WRITE_BUFFER_BYTES: usize = 4 * 1024;
 /// on purpose, so the outbound bound must let such a frame through.
 pub const MAX_SENT_FRAME_BYTES: usize = 64 << 20;
 
+/// Connections the kernel queues for a listener before it accepts them (capped by
+/// `net.core.somaxconn`). A fleet reconnecting after an outage arrives at once; with
+/// tokio's default of 1,024, a full queue drops SYNs and those devices wait out a
+/// retransmit (1 s, then 3 s), which is the harness's delay, not the cloud's.
+pub const ACCEPT_BACKLOG: u32 = 8192;
+
+/// A TCP listener on `addr` with [`ACCEPT_BACKLOG`] (and `SO_REUSEADDR`, as
+/// `TcpListener::bind` sets it, so a restarted server gets its port back at once).
+pub fn listen_tcp(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(ACCEPT_BACKLOG)
+}
+
 /// The WebSocket settings for the harness's own links (client and server side).
 pub fn ws_config() -> WebSocketConfig {
     ws_config_for(MAX_FRAME_BYTES, MAX_SENT_FRAME_BYTES)

@@ -16,7 +16,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
 use tokio::time::{sleep_until, timeout, Instant};
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request as HttpRequest, Response as HttpResponse};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -89,7 +88,7 @@ impl MockCloud {
 
     /// Binds `addr` and serves every accepted socket with this cloud; see [`listen`].
     pub async fn listen(self: &Arc<Self>, addr: SocketAddr) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-        let listener = TcpListener::bind(addr).await?;
+        let listener = crate::wire::transport::listen_tcp(addr)?;
         let local = listener.local_addr()?;
         tracing::info!(addr = %local, "mock cloud listening");
         let cloud = Arc::clone(self);
