@@ -2,6 +2,7 @@
 
 use super::rules;
 use crate::profile::{Frame, RoleMonitor, Violation, WireEvent};
+use crate::profile::wecom::envelope::header_req_id;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -30,8 +31,14 @@ impl RoleMonitor for CloudMonitor {
     fn observe(&mut self, _at: Duration, event: &WireEvent<'_>) -> Vec<Violation> {
         match *event {
             WireEvent::Sent { conn, frame: Frame::Json { json } } => {
-                if let Some(id) = json.pointer("/headers/req_id").and_then(Value::as_str) {
-                    self.sent.entry(conn.to_string()).or_default().entry(id.to_string()).or_default().0 += 1;
+                if let Some(id) = header_req_id(json).and_then(Value::as_str) {
+                    // The link's name is stored once, not allocated for every request.
+                    if !self.sent.contains_key(conn) {
+                        self.sent.insert(conn.to_string(), HashMap::new());
+                    }
+                    if let Some(ids) = self.sent.get_mut(conn) {
+                        ids.entry(id.to_string()).or_default().0 += 1;
+                    }
                 }
                 Vec::new()
             }
@@ -78,7 +85,7 @@ impl CloudMonitor {
             Some(0) => {}
             Some(code) => out.extend(rules::check_error_advice(json, code, self.strict_codes)),
         }
-        if let Some(id) = json.pointer("/headers/req_id").and_then(Value::as_str) {
+        if let Some(id) = header_req_id(json).and_then(Value::as_str) {
             match self.sent.get_mut(conn).and_then(|s| s.get_mut(id)) {
                 None => out.push(Violation::fail("C1", format!("[{conn}] reply echoes req_id {id:?}, which the harness never sent on this connection"))),
                 Some((sent, replies)) => {
