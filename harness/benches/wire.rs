@@ -154,6 +154,23 @@ fn bare_client(addr: SocketAddr, n: usize) -> (Duration, Duration) {
     .expect("the client thread")
 }
 
+/// The reports directory of the run, removed when dropped, also when a case panics.
+struct ReportsDir(PathBuf);
+
+impl ReportsDir {
+    fn new() -> ReportsDir {
+        let dir = std::env::temp_dir().join(format!("hwconform-bench-wire-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a reports directory");
+        ReportsDir(dir)
+    }
+}
+
+impl Drop for ReportsDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// `count` scenarios of one link each and `pings` pings on it (none: they only connect).
 fn scenarios(count: usize, pings: usize) -> Vec<Scenario> {
     (0..count)
@@ -212,19 +229,19 @@ fn main() {
         .expect("the mock listens on loopback");
     let (bare, bare_accept) = server_rt.block_on(bare_server());
     let url = format!("ws://{mock}/");
-    let reports: PathBuf = std::env::temp_dir().join(format!("hwconform-bench-wire-{}", std::process::id()));
-    std::fs::create_dir_all(&reports).expect("a reports directory");
+    let reports_dir = ReportsDir::new();
+    let reports = reports_dir.0.as_path();
     let (pinging, connecting) = (scenarios(per, PINGS_PER_SCENARIO), scenarios(per, 0));
 
     // Warm both servers, the allocator and the page cache up before anything is timed.
     bare_client(mock, n / 10);
     bare_client(bare, n / 10);
-    engine_run(&url, &pinging[..1], Some(&reports));
+    engine_run(&url, &pinging[..1], Some(reports));
 
     let cases: Vec<Case<'_>> = vec![
         Box::new(|| bare_client(mock, n)),
         Box::new(|| engine_pings(&url, &pinging, &connecting, None)),
-        Box::new(|| engine_pings(&url, &pinging, &connecting, Some(&reports))),
+        Box::new(|| engine_pings(&url, &pinging, &connecting, Some(reports))),
         Box::new(|| bare_client(bare, n)),
     ];
     let [floor, engine, reported, server_floor]: [Cost; 4] = measure(n, cases).try_into().ok().expect("one cost per case");
@@ -232,7 +249,7 @@ fn main() {
     mock_accept.abort();
     bare_accept.abort();
     server_rt.shutdown_timeout(WAIT);
-    let _ = std::fs::remove_dir_all(&reports);
+    drop(reports_dir);
 
     let line = |name: &str, c: Cost, of: Cost, floor_name: &str| {
         println!(
