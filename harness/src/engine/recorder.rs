@@ -7,6 +7,7 @@ use super::transcript::{Frame, Transcript, TranscriptEvent};
 use crate::profile::{Credentials, Profile};
 use serde_json::Value;
 use crate::wire::connection::{LinkEvent, WireLog};
+use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -68,11 +69,12 @@ impl Recorder {
 
     /// Records a text frame, learning any credential in it first.
     pub fn text_frame(&self, conn: &str, text: &str, sent: bool) {
-        self.parsed_text_frame(conn, text, serde_json::from_str::<Value>(text).ok(), sent);
+        self.parsed_text_frame(conn, text, serde_json::from_str::<Value>(text).ok().map(Cow::Owned), sent);
     }
 
-    /// [`Recorder::text_frame`] for a text already parsed (`parsed`: its JSON, if it is JSON).
-    pub fn parsed_text_frame(&self, conn: &str, text: &str, parsed: Option<Value>, sent: bool) {
+    /// [`Recorder::text_frame`] for a text already parsed (`parsed`: its JSON, if it is JSON;
+    /// owned when the caller is done with it, so it is redacted without a copy).
+    pub fn parsed_text_frame(&self, conn: &str, text: &str, parsed: Option<Cow<'_, Value>>, sent: bool) {
         if let Some(v) = &parsed {
             self.learn(v);
         }
@@ -171,7 +173,7 @@ impl WireLog for Recorder {
     fn log(&self, event: LinkEvent<'_>) {
         match event {
             LinkEvent::Opened { conn, local } => self.record(TranscriptEvent::Opened { conn: conn.into(), local: local.into() }),
-            LinkEvent::Text { conn, text, json: Some(json), sent } => self.parsed_text_frame(conn, text, Some(json.clone()), sent),
+            LinkEvent::Text { conn, text, json: Some(json), sent } => self.parsed_text_frame(conn, text, Some(json), sent),
             LinkEvent::Text { conn, text, json: None, sent } => self.text_frame(conn, text, sent),
             LinkEvent::Binary { conn, bytes, sent } => self.binary_frame(conn, bytes, sent),
             LinkEvent::Closed { conn, by, code, reason } => {

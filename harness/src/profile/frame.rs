@@ -4,6 +4,8 @@
 
 use super::Profile;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::borrow::Cow;
 
 /// Frames longer than this are recorded by length only, so a flood cannot bloat transcripts
 /// and reports.
@@ -37,18 +39,23 @@ pub enum Frame {
 
 impl Frame {
     pub fn text(text: &str, profile: &dyn Profile) -> Frame {
-        Frame::parsed(text, serde_json::from_str(text).ok(), profile)
+        Frame::parsed(text, serde_json::from_str::<Value>(text).ok().map(Cow::Owned), profile)
     }
 
     /// [`Frame::text`] for a text its caller already parsed (`parsed`: its JSON, if it is
-    /// JSON), so a recorded frame costs one parse.
-    pub fn parsed(text: &str, parsed: Option<serde_json::Value>, profile: &dyn Profile) -> Frame {
+    /// JSON), so a recorded frame costs one parse. Borrowed JSON (the caller still needs it)
+    /// is redacted into a copy; owned JSON is redacted in place, without one.
+    pub fn parsed(text: &str, parsed: Option<Cow<'_, Value>>, profile: &dyn Profile) -> Frame {
         if text.len() > MAX_RECORDED_TEXT {
             let envelope = parsed.filter(|v| v.is_object()).map(|v| profile.redact(&profile.large_frame_envelope(&v)));
             return Frame::Large { len: text.len(), envelope };
         }
         match parsed {
-            Some(v) => Frame::Json { json: profile.redact(&v) },
+            Some(Cow::Borrowed(v)) => Frame::Json { json: profile.redact(v) },
+            Some(Cow::Owned(mut v)) => {
+                profile.redact_in_place(&mut v);
+                Frame::Json { json: v }
+            }
             None => {
                 let cut = &text[..text.floor_char_boundary(512)];
                 Frame::Text { text: cut.to_string(), len: text.len() }

@@ -161,6 +161,11 @@ pub trait Profile: Send + Sync {
     fn is_secret_key(&self, key: &str) -> bool;
     /// A copy with every credential replaced, at any depth.
     fn redact(&self, value: &Value) -> Value;
+    /// [`Profile::redact`] in place, for a frame whose unredacted copy nobody needs any more
+    /// (one the harness just sent): no copy.
+    fn redact_in_place(&self, value: &mut Value) {
+        *value = self.redact(value);
+    }
     /// Keys whose values differ between runs (golden snapshots show placeholders).
     fn volatile_keys(&self) -> &'static [&'static str];
     /// What a text frame too large to record keeps of a JSON object (before redaction).

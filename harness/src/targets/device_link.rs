@@ -49,6 +49,8 @@ pub(crate) fn forward(listener: tokio::net::TcpListener, tx: mpsc::Sender<Incomi
             if tx.is_closed() {
                 break;
             }
+            // As on the harness's client links (`transport::tcp`): no frame waits on Nagle.
+            let _ = tcp.set_nodelay(true);
             handshake_and_forward(Box::new(tcp), peer.to_string(), tx.clone());
         }
     })

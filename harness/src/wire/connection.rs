@@ -8,6 +8,7 @@ use super::{close_text, Party};
 use futures_util::stream::{SplitSink, SplitStream, StreamExt};
 use futures_util::SinkExt;
 use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -41,8 +42,9 @@ pub enum LinkEvent<'a> {
     /// The connection opened (`local` is the harness side's address as the target sees it).
     Opened { conn: &'a str, local: &'a str },
     /// A text frame, with its JSON when the reader parsed it (received frames are parsed
-    /// once, here, for everyone: the recorder, the auto-answers and the session).
-    Text { conn: &'a str, text: &'a str, json: Option<&'a Value>, sent: bool },
+    /// once, here, for everyone: the recorder, the auto-answers and the session) or the
+    /// harness built it (a sent frame's JSON is handed over: nobody else needs it).
+    Text { conn: &'a str, text: &'a str, json: Option<Cow<'a, Value>>, sent: bool },
     Binary { conn: &'a str, bytes: &'a [u8], sent: bool },
     Closed { conn: &'a str, by: Party, code: Option<u16>, reason: &'a str },
     /// The harness walked away without a close (an IP change).
@@ -103,7 +105,9 @@ const RELEASE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// A live connection.
 pub struct Connection {
-    name: Arc<Mutex<String>>,
+    /// Shared with the reader, which names the link in every event it logs: an `Arc<str>`, so
+    /// naming it costs no allocation per frame.
+    name: Arc<Mutex<Arc<str>>>,
     /// Which of the scenario's devices speaks on it (device role).
     pub device: String,
     pub local: String,
@@ -164,9 +168,11 @@ async fn release(sink: &Sink) {
     .await;
 }
 
-fn record_msg(log: &dyn WireLog, conn: &str, msg: &Message, sent: bool) {
+/// Logs a frame; `json` is a text frame's JSON when the caller has it (the recorder parses
+/// the text otherwise).
+fn record_msg(log: &dyn WireLog, conn: &str, msg: &Message, json: Option<Cow<'_, Value>>, sent: bool) {
     match msg {
-        Message::Text(t) => log.log(LinkEvent::Text { conn, text: t, json: None, sent }),
+        Message::Text(t) => log.log(LinkEvent::Text { conn, text: t, json, sent }),
         Message::Binary(b) => log.log(LinkEvent::Binary { conn, bytes: b, sent }),
         _ => {}
     }
@@ -179,7 +185,7 @@ impl Connection {
         let (sink, mut stream) = ws.split();
         let sink: Sink = Arc::new(tokio::sync::Mutex::new(Some(sink)));
         let (tx, inbox) = mpsc::channel(INBOX_CAPACITY);
-        let name = Arc::new(Mutex::new(name.to_string()));
+        let name: Arc<Mutex<Arc<str>>> = Arc::new(Mutex::new(name.into()));
         let closing = Arc::new(AtomicBool::new(false));
         let faults = FaultState::default();
         let stop_reading = Arc::new(tokio::sync::Notify::new());
@@ -207,7 +213,7 @@ impl Connection {
                         let note = applied.describe(Direction::Inbound);
                         if applied.action == FrameAction::Drop {
                             // It did arrive: the transcript shows it, then what became of it.
-                            record_msg(&*rrec, &conn(), msg, false);
+                            record_msg(&*rrec, &conn(), msg, None, false);
                         }
                         rrec.log(LinkEvent::Fault { conn: &conn(), text: &note });
                         match applied.action {
@@ -220,9 +226,9 @@ impl Connection {
                 let item = match next {
                     Some(Ok(Message::Text(t))) => {
                         let json = serde_json::from_str::<Value>(&t).ok();
-                        rrec.log(LinkEvent::Text { conn: &conn(), text: &t, json: json.as_ref(), sent: false });
+                        rrec.log(LinkEvent::Text { conn: &conn(), text: &t, json: json.as_ref().map(Cow::Borrowed), sent: false });
                         if let Some(answer) = auto.as_ref().and_then(|a| json.as_ref().and_then(|v| a(v))) {
-                            record_msg(&*rrec, &conn(), &answer, true);
+                            record_msg(&*rrec, &conn(), &answer, None, true);
                             match write(&rsink, answer).await {
                                 Ok(()) => continue,
                                 Err(e) => {
@@ -276,10 +282,9 @@ impl Connection {
                     release(&rsink).await;
                 }
                 let inbound = Inbound { at: rrec.now(), item };
-                let mut gone = false;
-                for _ in 0..copies {
-                    gone |= tx.send(inbound.clone()).await.is_err();
-                }
+                // A copy only for a duplicating fault: the item holds the frame's text and JSON.
+                let mut gone = copies > 1 && tx.send(inbound.clone()).await.is_err();
+                gone |= tx.send(inbound).await.is_err();
                 if gone || end {
                     break;
                 }
@@ -355,6 +360,10 @@ impl Connection {
     }
 
     pub fn name(&self) -> String {
+        self.shared_name().to_string()
+    }
+
+    fn shared_name(&self) -> Arc<str> {
         self.name.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
@@ -363,26 +372,37 @@ impl Connection {
     pub fn abandon(self) -> Connection {
         let old = self.name();
         self.log.log(LinkEvent::Abandoned { conn: &old });
-        *self.name.lock().unwrap_or_else(|p| p.into_inner()) = format!("{old}~old");
+        *self.name.lock().unwrap_or_else(|p| p.into_inner()) = format!("{old}~old").into();
         self
     }
 
     /// Sends a frame and records it (the recorded copy has secrets redacted), unless an armed
     /// outbound fault takes it: then the transcript says what the harness did instead.
     pub async fn send(&mut self, msg: Message) -> Result<(), SendError> {
-        let name = self.name();
+        self.send_recorded(msg, None).await
+    }
+
+    /// [`Connection::send`] of a JSON frame the harness built: the transcript records `frame`
+    /// itself, so the text just serialized is neither parsed back nor copied.
+    pub async fn send_json(&mut self, frame: Value) -> Result<(), SendError> {
+        self.send_recorded(Message::text(frame.to_string()), Some(frame)).await
+    }
+
+    /// Sends `msg`; `json`: its JSON, when it is a text frame the caller built from it.
+    async fn send_recorded(&mut self, msg: Message, json: Option<Value>) -> Result<(), SendError> {
+        let name = self.shared_name();
         if let Some(applied) = self.faults.apply(Direction::Outbound, &msg) {
             self.log.log(LinkEvent::Fault { conn: &name, text: &applied.describe(Direction::Outbound) });
             match applied.action {
                 FrameAction::Drop => return Ok(()),
                 FrameAction::Delay(d) => tokio::time::sleep(d).await,
                 FrameAction::Duplicate => {
-                    record_msg(&*self.log, &name, &msg, true);
+                    record_msg(&*self.log, &name, &msg, json.clone().map(Cow::Owned), true);
                     write(&self.sink, msg.clone()).await?;
                 }
             }
         }
-        record_msg(&*self.log, &name, &msg, true);
+        record_msg(&*self.log, &name, &msg, json.map(Cow::Owned), true);
         write(&self.sink, msg).await
     }
 

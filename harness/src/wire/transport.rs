@@ -145,14 +145,19 @@ pub async fn handshake_with_headers(url: &str, headers: &[(&'static str, String)
     Ok(ws)
 }
 
-/// Opens TCP to `remote`, from `local` when given (any 127.0.0.0/8 address works on Linux).
+/// Opens TCP to `remote`, from `local` when given (any 127.0.0.0/8 address works on Linux),
+/// with `TCP_NODELAY`: every frame is one awaited write, so Nagle's algorithm could only hold
+/// a frame back waiting for an ACK, never batch anything.
 pub async fn tcp(remote: SocketAddr, local: Option<IpAddr>) -> Result<tokio::net::TcpStream, TransportError> {
     let socket = if remote.is_ipv4() { tokio::net::TcpSocket::new_v4() } else { tokio::net::TcpSocket::new_v6() }
         .map_err(|e| TransportError::Connect { addr: remote.to_string(), source: e })?;
     if let Some(ip) = local {
         socket.bind(SocketAddr::new(ip, 0)).map_err(|e| TransportError::Bind { addr: ip, source: e })?;
     }
-    socket.connect(remote).await.map_err(|e| TransportError::Connect { addr: remote.to_string(), source: e })
+    let tcp = socket.connect(remote).await.map_err(|e| TransportError::Connect { addr: remote.to_string(), source: e })?;
+    // Best effort: a socket that refuses the option still carries the frames.
+    let _ = tcp.set_nodelay(true);
+    Ok(tcp)
 }
 
 /// The parts of a `ws://` / `wss://` URL the transport needs.

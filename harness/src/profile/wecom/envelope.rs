@@ -91,6 +91,13 @@ fn req_id_of(obj: &Map<String, Value>) -> Result<Option<String>, EnvelopeError> 
     }
 }
 
+/// A frame's `headers.req_id`, as `frame.pointer("/headers/req_id")` finds it, without the
+/// strings a JSON pointer allocates per token: every frame is looked up this way several
+/// times (the wait for a reply, the reply checks, the monitors).
+pub fn header_req_id(frame: &Value) -> Option<&Value> {
+    frame.get("headers")?.get("req_id")
+}
+
 /// A device request frame; `body` is left out when `None` (parameterless commands).
 pub fn request(cmd: &str, req_id: &str, body: Option<Value>) -> Value {
     let mut v = json!({"cmd": cmd, "headers": {"req_id": req_id}});

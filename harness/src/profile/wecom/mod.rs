@@ -107,7 +107,7 @@ impl Profile for WeComProfile {
     }
 
     fn req_id<'v>(&self, frame: &'v Value) -> Option<&'v str> {
-        frame.pointer("/headers/req_id").and_then(Value::as_str)
+        envelope::header_req_id(frame).and_then(Value::as_str)
     }
 
     fn command<'v>(&self, frame: &'v Value) -> Option<&'v str> {
@@ -224,6 +224,10 @@ impl Profile for WeComProfile {
 
     fn redact(&self, value: &Value) -> Value {
         volatile::redact_secrets(value)
+    }
+
+    fn redact_in_place(&self, value: &mut Value) {
+        volatile::redact_secrets_in_place(value)
     }
 
     fn volatile_keys(&self) -> &'static [&'static str] {

@@ -20,17 +20,25 @@ pub fn is_secret_key(key: &str) -> bool {
 
 /// A copy of `value` with every credential replaced by [`REDACTED`], at any depth.
 pub fn redact_secrets(value: &Value) -> Value {
+    let mut copy = value.clone();
+    redact_secrets_in_place(&mut copy);
+    copy
+}
+
+/// [`redact_secrets`] on `value` itself.
+pub fn redact_secrets_in_place(value: &mut Value) {
     match value {
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| {
-                    let v = if is_secret_key(k) && !v.is_null() { Value::String(REDACTED.into()) } else { redact_secrets(v) };
-                    (k.clone(), v)
-                })
-                .collect(),
-        ),
-        Value::Array(items) => Value::Array(items.iter().map(redact_secrets).collect()),
-        other => other.clone(),
+        Value::Object(map) => {
+            for (k, v) in map.iter_mut() {
+                if is_secret_key(k) && !v.is_null() {
+                    *v = Value::String(REDACTED.into());
+                } else {
+                    redact_secrets_in_place(v);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(redact_secrets_in_place),
+        _ => {}
     }
 }
 

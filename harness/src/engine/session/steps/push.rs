@@ -16,6 +16,6 @@ impl Session<'_> {
         let now = self.now();
         self.pushed_at.insert(p.conn.clone(), now);
         let conn = self.conn(&p.conn, at)?;
-        conn.send(Message::text(frame.to_string())).await.map_err(|e| at.fail(format!("[{}] cannot push: {e}", p.conn)))
+        conn.send_json(frame).await.map_err(|e| at.fail(format!("[{}] cannot push: {e}", p.conn)))
     }
 }

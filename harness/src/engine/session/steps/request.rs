@@ -18,7 +18,7 @@ impl Session<'_> {
         let sent_at = self.now();
         let profile = self.profile.clone();
         let conn = self.conn(&r.conn, at)?;
-        if let Err(e) = conn.send(Message::text(frame.to_string())).await {
+        if let Err(e) = conn.send_json(frame).await {
             return Err(at.fail(match conn.ended() {
                 Some(why) => format!("[{}] the cloud had ended the connection ({why}) before `{}` could be sent", r.conn, r.cmd),
                 None => format!("[{}] cannot send `{}`: {e}", r.conn, r.cmd),
@@ -80,7 +80,7 @@ impl Session<'_> {
         let within = self.step_timeout;
         let profile = self.profile.clone();
         let conn = self.conn(name, at)?;
-        if let Err(e) = conn.send(Message::text(frame.to_string())).await {
+        if let Err(e) = conn.send_json(frame).await {
             return Err(at.fail(format!("[{name}] cannot send the keepalive `{cmd}`: {e}")));
         }
         match wait_reply(&*profile, conn, &req_id, Instant::now() + within).await {
@@ -109,15 +109,15 @@ async fn wait_reply(profile: &dyn Profile, conn: &mut Connection, req_id: &str, 
         if others.len() + conn.pending.len() > MAX_PENDING || pending_bytes(others.iter().chain(conn.pending.iter())) > MAX_PENDING_BYTES {
             break Waited::Flood(others.len() + conn.pending.len());
         }
-        let Some(inbound) = conn.next(deadline).await else { break Waited::Timeout };
-        match &inbound.item {
-            Item::Text(_, json) => {
-                if let Some(v) = json {
-                    if profile.is_reply_to(v, req_id) {
-                        break Waited::Reply(v.clone());
-                    }
+        let Some(mut inbound) = conn.next(deadline).await else { break Waited::Timeout };
+        match &mut inbound.item {
+            // The reply is consumed here: its JSON is moved out, not copied.
+            Item::Text(_, json) if json.as_ref().is_some_and(|v| profile.is_reply_to(v, req_id)) => {
+                if let Some(v) = json.take() {
+                    break Waited::Reply(v);
                 }
             }
+            Item::Text(..) => {}
             Item::Binary(b) => {
                 if let Some(r) = profile.decode_binary_reply(b) {
                     if r.req_id == req_id {

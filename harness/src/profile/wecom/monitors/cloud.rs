@@ -2,6 +2,7 @@
 
 use super::rules;
 use crate::profile::{Frame, RoleMonitor, Violation, WireEvent};
+use crate::profile::wecom::envelope::header_req_id;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -32,7 +33,7 @@ impl RoleMonitor for CloudMonitor {
     fn observe(&mut self, _at: Duration, event: &WireEvent<'_>) -> Vec<Violation> {
         match *event {
             WireEvent::Sent { conn, frame: Frame::Json { json } } => {
-                if let Some(id) = json.pointer("/headers/req_id").and_then(Value::as_str) {
+                if let Some(id) = header_req_id(json).and_then(Value::as_str) {
                     let requests = match self.sent.iter().position(|(c, _)| c == conn) {
                         Some(i) => &mut self.sent[i].1,
                         None => {
@@ -95,7 +96,7 @@ impl CloudMonitor {
             Some(0) => {}
             Some(code) => out.extend(rules::check_error_advice(json, code, self.strict_codes)),
         }
-        if let Some(id) = json.pointer("/headers/req_id").and_then(Value::as_str) {
+        if let Some(id) = header_req_id(json).and_then(Value::as_str) {
             match self.sent.iter_mut().find(|(c, _)| c == conn).and_then(|(_, s)| s.get_mut(&req_key(id))) {
                 None => out.push(Violation::fail("C1", format!("[{conn}] reply echoes req_id {id:?}, which the harness never sent on this connection"))),
                 Some((sent, replies)) => {

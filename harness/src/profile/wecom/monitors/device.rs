@@ -4,6 +4,7 @@
 
 use crate::profile::wecom::volatile::resend_body;
 use crate::profile::{Frame, RoleMonitor, Severity, Violation, WireEvent};
+use crate::profile::wecom::envelope::header_req_id;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::Duration;
@@ -111,7 +112,7 @@ impl DeviceMonitor {
     /// pushes may be acknowledged.
     fn cloud_sent(&mut self, conn: &str, json: &Value, at: Duration) {
         let Some(link) = self.links.get_mut(conn) else { return };
-        let Some(req_id) = json.pointer("/headers/req_id").and_then(Value::as_str) else { return };
+        let Some(req_id) = header_req_id(json).and_then(Value::as_str) else { return };
         if json.get("cmd").is_some() {
             link.pushes.insert(req_id.to_string());
             return;
@@ -156,7 +157,7 @@ impl DeviceMonitor {
         let Some(obj) = json.as_object() else {
             return self.once(conn, "D1", format!("the device sent JSON that is not an object: {json}")).into_iter().collect();
         };
-        let req_id = json.pointer("/headers/req_id").and_then(Value::as_str);
+        let req_id = header_req_id(json).and_then(Value::as_str);
         let Some(cmd) = obj.get("cmd") else {
             let is_ack = req_id.is_some_and(|id| self.links.get(conn).is_some_and(|l| l.pushes.contains(id)));
             if !is_ack {

@@ -5,6 +5,7 @@
 
 use crate::profile::wecom::catalog::{Catalog, Suggestion};
 pub use crate::profile::Violation;
+use crate::profile::wecom::envelope::header_req_id;
 use serde_json::Value;
 
 fn v(rule: &'static str, message: impl Into<String>) -> Violation {
@@ -16,7 +17,7 @@ fn v(rule: &'static str, message: impl Into<String>) -> Violation {
 /// uses; a real cloud may use undocumented ones).
 pub fn check_reply(frame: &Value, req_id: &str, strict_codes: bool) -> Vec<Violation> {
     let mut out = Vec::new();
-    let echoed = frame.pointer("/headers/req_id").and_then(Value::as_str);
+    let echoed = header_req_id(frame).and_then(Value::as_str);
     if echoed != Some(req_id) {
         out.push(v("C1", format!("reply does not echo headers.req_id {req_id:?} (got {echoed:?})")));
     }
@@ -68,7 +69,7 @@ pub fn check_push(frame: &Value) -> Vec<Violation> {
         Some(c) if c.starts_with("push_") => {}
         other => out.push(v("C2", format!("push has cmd {other:?}, expected push_*"))),
     }
-    if !frame.pointer("/headers/req_id").is_some_and(Value::is_string) {
+    if !header_req_id(frame).is_some_and(Value::is_string) {
         out.push(v("C2", "push has no headers.req_id"));
     }
     out
