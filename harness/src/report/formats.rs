@@ -1,6 +1,8 @@
-//! Which reports a run writes, and the one place that renders the file formats from the
-//! finished [`RunReport`]: `run` and `report` both go through [`write_reports`], so a rebuilt
-//! report is the same file.
+//! Which reports a run writes, and the one place that assembles the file formats: `run`
+//! streams them ([`FileReports`]: each scenario's parts rendered as it finishes, spilled, and
+//! put in place when the run ends) and `report` renders them from a [`RunReport`] held whole
+//! ([`write_reports`]); both go through the same document writers, so a rebuilt report is the
+//! same file.
 
 use super::brief::Brief;
 use super::json::{RunHead, RunMeta, RunReport};
