@@ -353,6 +353,34 @@ fn json_matches_the_model() {
     assert_eq!(without_meta(&std::fs::read_to_string(&path2).unwrap()), without_meta(&text));
 }
 
+/// The file reports of a run are streamed (each scenario's parts spilled as it finishes):
+/// every file is byte for byte what the document held whole renders, in every format, for
+/// results in any order and for a run with no scenarios.
+#[test]
+fn streamed_reports_are_the_documents_held_whole() {
+    use hwconform::report::{write_reports, Collector};
+    let dir = TempDir::new("streamed");
+    let meta = RunMeta { started_at: "2026-12-03T06:00:00Z".into(), finished_at: "2026-12-03T06:00:02Z".into(), ..RunMeta::of_this_harness() };
+    let mut reversed = results();
+    reversed.reverse();
+    for (name, results) in [("some", results()), ("reversed", reversed), ("none", vec![])] {
+        let streamed = dir.0.join(name).join("streamed");
+        let formats = ReportFormat::ALL;
+        feed(&mut FileReports::new(&streamed, &formats, meta.clone()), &events(&results));
+        let mut collector = Collector::new(meta.clone());
+        let whole = events(&results).iter().find_map(|e| collector.on_event(e)).expect("the run finished");
+        let held = dir.0.join(name).join("held");
+        write_reports(&whole, &held, &formats).unwrap();
+        for format in formats {
+            let Some(file) = format.file_name() else { continue };
+            let (a, b) = (std::fs::read(streamed.join(file)).unwrap(), std::fs::read(held.join(file)).unwrap());
+            assert!(a == b, "{name}: {file} differs:\n{}\n---\n{}", String::from_utf8_lossy(&a), String::from_utf8_lossy(&b));
+        }
+        let left: Vec<_> = std::fs::read_dir(&streamed).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left.len(), 4, "{name}: the reports and nothing else (no spill, no temporary): {left:?}");
+    }
+}
+
 // ---------------------------------------------------------------- secrets and provenance
 
 /// Every report, written through one `MultiReporter`.

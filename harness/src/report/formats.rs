@@ -1,11 +1,14 @@
-//! Which reports a run writes, and the one place that renders the file formats from the
-//! finished [`RunReport`]: `run` and `report` both go through [`write_reports`], so a rebuilt
-//! report is the same file.
+//! Which reports a run writes, and the one place that assembles the file formats: `run`
+//! streams them ([`FileReports`]: each scenario's parts rendered as it finishes, spilled, and
+//! put in place when the run ends) and `report` renders them from a [`RunReport`] held whole
+//! ([`write_reports`]); both go through the same document writers, so a rebuilt report is the
+//! same file.
 
-use super::json::{write_json, Collector, RunMeta, RunReport};
-use super::junit::write_junit;
-use super::sink::{ReportError, Reporter};
-use crate::engine::RunEvent;
+use super::brief::Brief;
+use super::json::{RunHead, RunMeta, RunReport};
+use super::sink::{write_file_with, Out, ReportError, Reporter};
+use super::spill::Spill;
+use crate::engine::{RunEvent, ScenarioResult};
 use std::path::{Path, PathBuf};
 
 /// A report format (`--report`).
@@ -42,25 +45,107 @@ impl ReportFormat {
 /// Writes the file formats among `formats` into `dir`. The first error is returned after
 /// every format has been tried.
 pub fn write_reports(report: &RunReport, dir: &Path, formats: &[ReportFormat]) -> Result<(), ReportError> {
+    write_documents(&report.head(), &InMemory::new(&report.scenarios), dir, formats)
+}
+
+/// [`write_reports`] for a document's head (its scenarios empty) and its scenarios apart,
+/// wherever they are kept.
+fn write_documents(head: &RunReport, scenarios: &dyn Scenarios, dir: &Path, formats: &[ReportFormat]) -> Result<(), ReportError> {
     let mut first = None;
     for &format in formats {
         let Some(name) = format.file_name() else { continue };
         let path = dir.join(name);
         let result = match format {
             ReportFormat::Terminal => Ok(()),
-            ReportFormat::Junit => write_junit(report, &path),
-            ReportFormat::Json => write_json(report, &path),
-            ReportFormat::Csv => match super::matrix::to_csv(&report.requirements) {
+            ReportFormat::Junit => write_file_with(&path, |out| super::junit::write_document(head, scenarios, out)),
+            ReportFormat::Json => write_file_with(&path, |out| super::json::write_document(head, scenarios, out)),
+            ReportFormat::Csv => match super::matrix::to_csv(&head.requirements) {
                 Ok(text) => super::sink::write_file(&path, text.as_bytes()),
                 Err(source) => Err(ReportError::Csv { path: path.clone(), source }),
             },
-            ReportFormat::Html => super::html::write_html(report, &path),
+            ReportFormat::Html => write_file_with(&path, |out| super::html::write_document(head, scenarios, out)),
         };
         if let Err(e) = result {
             first.get_or_insert(e);
         }
     }
     first.map_or(Ok(()), Err)
+}
+
+/// A scenario's own part of a document: its run.json entry, its JUnit test case, its HTML
+/// article. Each is rendered from the result alone, so it can be rendered as the scenario
+/// finishes and put in its place when the document is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Part {
+    Json,
+    Junit,
+    Html,
+}
+
+impl Part {
+    pub(crate) const ALL: [Part; 3] = [Part::Json, Part::Junit, Part::Html];
+
+    /// The part `format`'s document has of each scenario (none for the terminal and CSV).
+    fn of(format: ReportFormat) -> Option<Part> {
+        match format {
+            ReportFormat::Json => Some(Part::Json),
+            ReportFormat::Junit => Some(Part::Junit),
+            ReportFormat::Html => Some(Part::Html),
+            ReportFormat::Terminal | ReportFormat::Csv => None,
+        }
+    }
+
+    fn format(self) -> ReportFormat {
+        match self {
+            Part::Json => ReportFormat::Json,
+            Part::Junit => ReportFormat::Junit,
+            Part::Html => ReportFormat::Html,
+        }
+    }
+
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The part of `r`; a failure names `path`, the document it is for.
+    pub(crate) fn render(self, r: &ScenarioResult, path: &Path) -> Result<Vec<u8>, ReportError> {
+        match self {
+            Part::Json => super::json::entry(r).map_err(|source| ReportError::Json { path: path.to_path_buf(), source }),
+            Part::Junit => super::junit::test_case_xml(r).map_err(|source| ReportError::Xml { path: path.to_path_buf(), source }),
+            Part::Html => Ok(super::html::article(r).into_bytes()),
+        }
+    }
+}
+
+/// The scenarios of a run in the order the reports list them, each part given on demand.
+pub(crate) trait Scenarios {
+    /// Every scenario, in report order.
+    fn briefs(&self) -> &[Brief];
+    /// Appends scenario `i`'s `part` to `out`.
+    fn put(&self, i: usize, part: Part, out: &mut Out) -> Result<(), ReportError>;
+}
+
+/// Scenarios held whole (a run.json read back): each part rendered as it is written.
+pub(crate) struct InMemory<'a> {
+    results: &'a [ScenarioResult],
+    briefs: Vec<Brief>,
+}
+
+impl InMemory<'_> {
+    pub(crate) fn new(results: &[ScenarioResult]) -> InMemory<'_> {
+        InMemory { results, briefs: results.iter().map(Brief::of).collect() }
+    }
+}
+
+impl Scenarios for InMemory<'_> {
+    fn briefs(&self) -> &[Brief] {
+        &self.briefs
+    }
+
+    fn put(&self, i: usize, part: Part, out: &mut Out) -> Result<(), ReportError> {
+        let bytes = part.render(&self.results[i], out.path)?;
+        out.put(&bytes)
+    }
 }
 
 /// Checks before a run that `dir` can be created and written, so an unwritable reports
@@ -74,31 +159,66 @@ pub fn check_writable(dir: &Path) -> Result<(), ReportError> {
     Ok(())
 }
 
-/// The file reports of a run: collects the events into one [`RunReport`] and writes the
-/// chosen formats from it when the run finishes.
+/// The file reports of a run, streamed: as each scenario finishes, its parts of the chosen
+/// documents are rendered and spilled to a file beside the reports ([`Spill`]) and only its
+/// [`Brief`] is kept; when the run finishes, each document is written with the parts read
+/// back in report order. Memory stays that of one scenario's evidence, however long the run.
 pub struct FileReports {
     dir: PathBuf,
     formats: Vec<ReportFormat>,
-    collector: Collector,
+    /// The parts the formats need of each scenario.
+    parts: Vec<Part>,
+    head: RunHead,
+    spill: Option<Spill>,
 }
 
 impl FileReports {
     pub fn new(dir: impl Into<PathBuf>, formats: &[ReportFormat], meta: RunMeta) -> FileReports {
-        FileReports { dir: dir.into(), formats: formats.to_vec(), collector: Collector::new(meta) }
+        let parts = Part::ALL.into_iter().filter(|p| formats.iter().any(|f| Part::of(*f) == Some(*p))).collect();
+        FileReports { dir: dir.into(), formats: formats.to_vec(), parts, head: RunHead::new(meta, Vec::new()), spill: None }
     }
 
     /// Puts these manual verdicts in the matrix.
     pub fn with_manual(mut self, records: Vec<super::matrix::ManualRecord>) -> FileReports {
-        self.collector = self.collector.with_manual(records);
+        self.head.set_manual(records);
         self
+    }
+
+    /// Whether any chosen format is a file: a terminal-only run keeps nothing.
+    fn writes_files(&self) -> bool {
+        self.formats.iter().any(|f| f.file_name().is_some())
+    }
+
+    fn spill(&mut self) -> &mut Spill {
+        self.spill.get_or_insert_with(|| Spill::new(&self.dir))
     }
 }
 
 impl Reporter for FileReports {
     fn on_event(&mut self, event: &RunEvent) -> Result<(), ReportError> {
-        match self.collector.on_event(event) {
-            Some(report) => write_reports(&report, &self.dir, &self.formats),
-            None => Ok(()),
+        if !self.writes_files() {
+            return Ok(());
+        }
+        match event {
+            RunEvent::RunStarted { scenarios, target, ics } => {
+                self.head.started(target, ics);
+                self.spill().reserve(*scenarios);
+                Ok(())
+            }
+            RunEvent::Notice { text: _ } | RunEvent::ScenarioStarted { id: _ } => Ok(()),
+            RunEvent::ScenarioFinished(result) => {
+                let mut parts = Vec::with_capacity(self.parts.len());
+                for &part in &self.parts {
+                    let path = self.dir.join(part.format().file_name().unwrap_or_default());
+                    parts.push((part, part.render(result, &path)?));
+                }
+                self.spill().push(Brief::of(result), &parts)
+            }
+            RunEvent::RunFinished(summary) => {
+                let spilled = self.spill().finish()?;
+                let head = self.head.finish(summary, spilled.briefs());
+                write_documents(&head, &spilled, &self.dir, &self.formats)
+            }
         }
     }
 }

@@ -13,7 +13,8 @@
 
 use super::json::RunReport;
 use super::matrix::{Row, Status};
-use super::sink::{write_file, ReportError};
+use super::formats::{InMemory, Part, Scenarios};
+use super::sink::{write_file_with, Out, ReportError};
 use super::terminal::{finding_line, location};
 use crate::engine::transcript::{Frame, TranscriptEntry, TranscriptEvent};
 use crate::engine::{Outcome, ScenarioResult, Verdict};
@@ -25,11 +26,35 @@ const SCRIPT: &str = include_str!("html/report.js");
 
 /// Writes the report as one HTML file.
 pub fn write_html(report: &RunReport, path: &std::path::Path) -> Result<(), ReportError> {
-    write_file(path, render(report).as_bytes())
+    write_file_with(path, |out| write_document(&report.head(), &InMemory::new(&report.scenarios), out))
 }
 
 /// The whole page.
 pub fn render(report: &RunReport) -> String {
+    let mut page = Vec::new();
+    let written = write_document(&report.head(), &InMemory::new(&report.scenarios), &mut Out { path: std::path::Path::new("report.html"), w: &mut page });
+    debug_assert!(written.is_ok(), "an HTML page in memory cannot fail to be written: {written:?}");
+    String::from_utf8(page).unwrap_or_default()
+}
+
+/// Stands in the page for the scenarios' articles: a comment, which no escaped value can
+/// spell (`<` is always escaped) and the inline style does not hold.
+const ARTICLES: &str = "<!--hwconform:articles-->";
+
+/// Writes the page of `head` with each scenario's article ([`article`]) in its place, one at
+/// a time.
+pub(crate) fn write_document(head: &RunReport, scenarios: &dyn Scenarios, out: &mut Out) -> Result<(), ReportError> {
+    let page = frame(head);
+    let (before, after) = page.split_once(ARTICLES).unwrap_or((&page, ""));
+    out.put(before.as_bytes())?;
+    for i in 0..scenarios.briefs().len() {
+        scenarios.put(i, Part::Html, out)?;
+    }
+    out.put(after.as_bytes())
+}
+
+/// The page around the articles.
+fn frame(report: &RunReport) -> String {
     let title = format!("hwconform report: {}", if report.target.is_empty() { "no target" } else { &report.target });
     let page = html! {
         (DOCTYPE)
@@ -62,7 +87,7 @@ pub fn render(report: &RunReport) -> String {
                     (matrix(&report.requirements))
                     section #scenarios {
                         h2 { "Scenarios" }
-                        @for r in &report.scenarios { (scenario(r)) }
+                        (PreEscaped(ARTICLES))
                     }
                 }
                 footer {
@@ -141,6 +166,11 @@ fn matrix(rows: &[Row]) -> Markup {
             }
         }
     }
+}
+
+/// One scenario's article: verdict, evidence, findings, wire log.
+pub(crate) fn article(r: &ScenarioResult) -> String {
+    scenario(r).into_string()
 }
 
 fn scenario(r: &ScenarioResult) -> Markup {

@@ -71,7 +71,8 @@
 //!   rendered from that one model, so a report can be rebuilt from run.json.
 //! - Transcript frames are stored with secrets already redacted (`"<redacted>"`).
 
-use super::sink::{write_file, ReportError};
+use super::formats::{InMemory, Part, Scenarios};
+use super::sink::{write_file_with, Out, ReportError};
 use crate::engine::{RunEvent, RunSummary, ScenarioResult};
 use super::matrix::ManualRecord;
 use crate::ics::IcsSummary;
@@ -197,31 +198,87 @@ impl RunReport {
         Ok(s)
     }
 
+    /// The document without its scenarios (what the file formats need besides them).
+    pub fn head(&self) -> RunReport {
+        RunReport {
+            version: self.version,
+            target: self.target.clone(),
+            meta: self.meta.clone(),
+            ics: self.ics.clone(),
+            summary: self.summary.clone(),
+            scenarios: Vec::new(),
+            requirements: self.requirements.clone(),
+            manual: self.manual.clone(),
+        }
+    }
+
     /// A document read back from run.json text.
     pub fn parse(text: &str) -> Result<RunReport, serde_json::Error> {
         serde_json::from_str(text)
     }
 }
 
-/// Collects the run's events into a [`RunReport`]: the one model every file report renders.
+/// What every file report knows of a run besides its scenarios: the target, the device's
+/// statement, the metadata and the manual verdicts; [`Collector`] and
+/// [`FileReports`](super::FileReports) both build their document's head from it.
 #[derive(Default)]
-pub struct Collector {
+pub(crate) struct RunHead {
     target: String,
     ics: Option<IcsSummary>,
     meta: RunMeta,
     manual: Vec<ManualRecord>,
+}
+
+impl RunHead {
+    pub(crate) fn new(meta: RunMeta, manual: Vec<ManualRecord>) -> RunHead {
+        RunHead { meta, manual, ..RunHead::default() }
+    }
+
+    /// Folds these manual verdicts into the matrix.
+    pub(crate) fn set_manual(&mut self, records: Vec<ManualRecord>) {
+        self.manual = records;
+    }
+
+    /// Takes in `RunStarted`.
+    pub(crate) fn started(&mut self, target: &str, ics: &Option<IcsSummary>) {
+        self.target = target.to_string();
+        self.ics = ics.clone();
+        if self.meta.started_at.is_empty() {
+            self.meta.started_at = now_rfc3339();
+        }
+    }
+
+    /// The document of the finished run without its scenarios, its matrix built from
+    /// `results` (any order) and the manual verdicts. Called once, on `RunFinished`.
+    pub(crate) fn finish<R: super::brief::Cites>(&mut self, summary: &RunSummary, results: &[R]) -> RunReport {
+        let mut meta = std::mem::take(&mut self.meta);
+        if meta.finished_at.is_empty() {
+            meta.finished_at = now_rfc3339();
+        }
+        let manual = if self.manual.is_empty() { Vec::new() } else { super::manual::union(&[], &self.manual) };
+        let requirements = super::matrix::build(crate::profile::wecom::obligations::statements(), results, &manual);
+        RunReport { version: JSON_FORMAT_VERSION, target: self.target.clone(), meta, ics: self.ics.clone(), summary: summary.clone(), scenarios: Vec::new(), requirements, manual }
+    }
+}
+
+/// Collects the run's events into a [`RunReport`] held whole in memory, transcripts and all
+/// (for tools and tests; `hwconform run` streams its reports through
+/// [`FileReports`](super::FileReports) instead).
+#[derive(Default)]
+pub struct Collector {
+    head: RunHead,
     /// The engine's results as they came: shared, not copied (a transcript can be large).
     results: Vec<std::sync::Arc<ScenarioResult>>,
 }
 
 impl Collector {
     pub fn new(meta: RunMeta) -> Collector {
-        Collector { meta, ..Collector::default() }
+        Collector { head: RunHead::new(meta, Vec::new()), ..Collector::default() }
     }
 
     /// Folds these manual verdicts into the matrix of the finished document.
     pub fn with_manual(mut self, records: Vec<ManualRecord>) -> Collector {
-        self.manual = records;
+        self.head.set_manual(records);
         self
     }
 
@@ -229,12 +286,8 @@ impl Collector {
     pub fn on_event(&mut self, event: &RunEvent) -> Option<RunReport> {
         match event {
             RunEvent::RunStarted { scenarios, target, ics } => {
-                self.target = target.clone();
-                self.ics = ics.clone();
+                self.head.started(target, ics);
                 self.results = Vec::with_capacity(*scenarios);
-                if self.meta.started_at.is_empty() {
-                    self.meta.started_at = now_rfc3339();
-                }
                 None
             }
             // Notices are for the person at the terminal; the report has the target.
@@ -244,14 +297,11 @@ impl Collector {
                 None
             }
             RunEvent::RunFinished(summary) => {
-                let mut meta = self.meta.clone();
-                if meta.finished_at.is_empty() {
-                    meta.finished_at = now_rfc3339();
-                }
                 // Each result is held only here by now, so unwrapping moves it out.
-                let results = std::mem::take(&mut self.results).into_iter().map(std::sync::Arc::unwrap_or_clone).collect();
-                let report = RunReport { meta, ics: self.ics.clone(), ..RunReport::new(self.target.clone(), summary.clone(), results) };
-                Some(if self.manual.is_empty() { report } else { report.with_manual(&self.manual) })
+                let mut results: Vec<ScenarioResult> = std::mem::take(&mut self.results).into_iter().map(std::sync::Arc::unwrap_or_clone).collect();
+                results.sort_by(|a, b| a.id.cmp(&b.id));
+                let head = self.head.finish(summary, &results);
+                Some(RunReport { scenarios: results, ..head })
             }
         }
     }
@@ -259,6 +309,113 @@ impl Collector {
 
 /// Writes a report as run.json.
 pub fn write_json(report: &RunReport, path: &std::path::Path) -> Result<(), ReportError> {
-    let json = report.to_json().map_err(|source| ReportError::Json { path: path.to_path_buf(), source })?;
-    write_file(path, json.as_bytes())
+    write_file_with(path, |out| write_document(&report.head(), &InMemory::new(&report.scenarios), out))
+}
+
+/// Where the scenarios go in the head's JSON: the empty list of a key at depth 1 (no string
+/// holds a raw newline, and deeper keys are indented further).
+const SCENARIOS: &[u8] = b"\n  \"scenarios\": []";
+
+/// Writes run.json: `head` (whose scenarios must be empty) with each scenario's entry
+/// ([`entry`]) put in its place, so the file is byte for byte what [`RunReport::to_json`]
+/// of the whole document gives, without the whole document (or even its head's text, which
+/// holds every scenario file) in memory.
+pub(crate) fn write_document(head: &RunReport, scenarios: &dyn Scenarios, out: &mut Out) -> Result<(), ReportError> {
+    let json_err = |path: &std::path::Path, source| ReportError::Json { path: path.to_path_buf(), source };
+    if !head.scenarios.is_empty() {
+        return Err(json_err(out.path, serde::ser::Error::custom("the head of a streamed run.json holds scenarios")));
+    }
+    let mut splice = Splice { out: &mut *out, scenarios, matched: 0, done: false, failed: None };
+    let written = serde_json::to_writer_pretty(&mut splice, head);
+    let (done, failed) = (splice.done, splice.failed.take());
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    written.map_err(|e| json_err(out.path, e))?;
+    if !done {
+        return Err(json_err(out.path, serde::ser::Error::custom("the head of a run.json has no scenarios list")));
+    }
+    out.put(b"\n")
+}
+
+/// Passes the head's JSON through to the document, and where [`SCENARIOS`] comes puts the
+/// scenarios' entries in the list. Bytes that may begin the marker are held back until it
+/// is clear whether they do (its first byte, a newline, occurs in it only there, so a
+/// mismatch never hides a later start but at the byte that broke it).
+struct Splice<'o, 'p, 's> {
+    out: &'o mut Out<'p>,
+    scenarios: &'s dyn Scenarios,
+    /// How many bytes of the marker have been seen (and held back).
+    matched: usize,
+    done: bool,
+    /// The document's own error, which `io::Write` cannot carry.
+    failed: Option<ReportError>,
+}
+
+impl Splice<'_, '_, '_> {
+    fn put(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        self.out.put(bytes).map_err(|e| self.fail(e))
+    }
+
+    fn fail(&mut self, e: ReportError) -> std::io::Error {
+        self.failed.get_or_insert(e);
+        std::io::Error::other("writing run.json failed")
+    }
+
+    /// The list, whose opening bracket has been held back with the key.
+    fn list(&mut self) -> std::io::Result<()> {
+        self.put(&SCENARIOS[..SCENARIOS.len() - 1])?;
+        let n = self.scenarios.briefs().len();
+        for i in 0..n {
+            self.put(if i == 0 { b"\n    " } else { b",\n    " })?;
+            let scenarios = self.scenarios;
+            scenarios.put(i, Part::Json, self.out).map_err(|e| self.fail(e))?;
+        }
+        self.put(if n == 0 { b"]" } else { b"\n  ]" })
+    }
+}
+
+impl std::io::Write for Splice<'_, '_, '_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.done {
+            self.put(buf)?;
+            return Ok(buf.len());
+        }
+        let mut from = 0;
+        for (i, &b) in buf.iter().enumerate() {
+            if self.done {
+                break;
+            }
+            if b != SCENARIOS[self.matched] && self.matched > 0 {
+                self.put(&buf[from..i])?;
+                self.put(&SCENARIOS[..self.matched])?;
+                self.matched = 0;
+                from = i;
+            }
+            if b == SCENARIOS[self.matched] {
+                self.put(&buf[from..i])?;
+                self.matched += 1;
+                from = i + 1;
+                if self.matched == SCENARIOS.len() {
+                    self.list()?;
+                    self.done = true;
+                }
+            }
+        }
+        self.put(&buf[from..])?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// One scenario as run.json holds it: pretty-printed at the depth of the `scenarios` list
+/// (strings never hold a raw newline, so indenting every line is indenting the value).
+pub(crate) fn entry(r: &ScenarioResult) -> Result<Vec<u8>, serde_json::Error> {
+    Ok(serde_json::to_string_pretty(r)?.replace('\n', "\n    ").into_bytes())
 }

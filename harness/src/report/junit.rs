@@ -28,11 +28,13 @@
 //!
 //! Text is copied from the results only; characters XML 1.0 cannot carry become U+FFFD.
 
-use super::sink::{write_file, ReportError};
+use super::brief::Brief;
+use super::formats::{InMemory, Part, Scenarios};
+use super::sink::{write_file_with, Out, ReportError};
 use super::terminal::{finding_line, location, render_transcript};
 use crate::engine::transcript::render_entry;
 use super::json::{RunMeta, RunReport};
-use crate::engine::{Failure, ScenarioResult, Verdict};
+use crate::engine::{Failure, Outcome, ScenarioResult, Verdict};
 use crate::ics::IcsSummary;
 use crate::scenario::Role;
 use junit_report::{OffsetDateTime, Report, TestCase, TestCaseBuilder, TestSuite};
@@ -44,34 +46,112 @@ const LAST_FRAMES: usize = 6;
 /// Writes a run as JUnit XML: a pure function of the [`RunReport`], so `hwconform report`
 /// rebuilds the same bytes from run.json.
 pub fn write_junit(report: &RunReport, path: &std::path::Path) -> Result<(), ReportError> {
-    let xml = render(report).map_err(|source| ReportError::Xml { path: path.to_path_buf(), source })?;
-    write_file(path, &xml)
+    write_file_with(path, |out| write_document(&report.head(), &InMemory::new(&report.scenarios), out))
 }
 
 /// The JUnit XML of a run.
-pub fn render(run: &RunReport) -> Result<Vec<u8>, junit_report::Error> {
-    let started = OffsetDateTime::parse(&run.meta.started_at, &time::format_description::well_known::Rfc3339).ok();
-    // The totals are recomputed per suite by junit-report from the test cases.
-    let report = build_report(&run.scenarios, started);
+pub fn render(run: &RunReport) -> Result<Vec<u8>, ReportError> {
     let mut xml = Vec::new();
-    report.write_xml(&mut xml)?;
-    xml.push(b'\n');
+    write_document(&run.head(), &InMemory::new(&run.scenarios), &mut Out { path: std::path::Path::new("junit.xml"), w: &mut xml })?;
+    Ok(xml)
+}
+
+/// Writes the JUnit XML of `head` and its `scenarios`. The suites' opening tags (totals,
+/// properties) come from a skeleton: the same report with every test case stood in for by
+/// one of the same result and time but no text, which the crate writes in kilobytes; each
+/// real test case ([`test_case_xml`]) is then put in its place, one at a time.
+pub(crate) fn write_document(head: &RunReport, scenarios: &dyn Scenarios, out: &mut Out) -> Result<(), ReportError> {
+    let briefs = scenarios.briefs();
+    let started = OffsetDateTime::parse(&head.meta.started_at, &time::format_description::well_known::Rfc3339).ok();
+    let mut skeleton = Report::new();
+    let mut suites = Vec::new();
     for role in [Role::Device, Role::Cloud] {
-        let skipped = run.scenarios.iter().filter(|r| r.role == role && matches!(r.verdict, Verdict::Skip { .. } | Verdict::Manual { .. })).count();
-        xml = with_skipped(&String::from_utf8_lossy(&xml), suite_name(role), skipped).into_bytes();
+        let mut of_role: Vec<usize> = (0..briefs.len()).filter(|&i| briefs[i].role == role).collect();
+        if of_role.is_empty() {
+            continue;
+        }
+        of_role.sort_by(|&a, &b| briefs[a].id.cmp(&briefs[b].id));
+        let mut suite = TestSuite::new(suite_name(role));
+        if let Some(t) = started {
+            suite.set_timestamp(t);
+        }
+        suite.add_testcases(of_role.iter().map(|&i| stand_in(&briefs[i])));
+        skeleton.add_testsuite(suite);
+        suites.push((role, of_role));
     }
-    let mut props = meta_properties(&run.meta);
-    if let Some(ics) = &run.ics {
+    let mut xml = Vec::new();
+    skeleton.write_xml(&mut xml).map_err(|source| ReportError::Xml { path: out.path.to_path_buf(), source })?;
+    xml.push(b'\n');
+    let mut xml = String::from_utf8_lossy(&xml).into_owned();
+    // The totals are recomputed per suite by junit-report from the test cases.
+    for role in [Role::Device, Role::Cloud] {
+        let skipped = briefs.iter().filter(|b| b.role == role && matches!(b.outcome, Outcome::Skip | Outcome::Manual)).count();
+        xml = with_skipped(&xml, suite_name(role), skipped);
+    }
+    let mut props = meta_properties(&head.meta);
+    if let Some(ics) = &head.ics {
         props.extend(properties(ics));
     }
     for role in [Role::Device, Role::Cloud] {
         // The ICS is about the device: only its suite carries it.
         let props: Vec<(String, String)> = props.iter().filter(|(k, _)| role == Role::Cloud || !k.starts_with("ics.")).cloned().collect();
         if !props.is_empty() {
-            xml = with_properties(&String::from_utf8_lossy(&xml), suite_name(role), &props).into_bytes();
+            xml = with_properties(&xml, suite_name(role), &props);
         }
     }
-    Ok(xml)
+    let Some(first) = xml.find("<testsuite ").filter(|_| !suites.is_empty()) else { return out.put(xml.as_bytes()) };
+    out.put(xml[..first].as_bytes())?;
+    for (role, of_role) in suites {
+        let Some((open, mut end)) = suite_tag(&xml, suite_name(role)) else { return out.put(xml.as_bytes()) };
+        if xml[end..].starts_with("<properties>") {
+            end += xml[end..].find("</properties>").map_or(0, |p| p + "</properties>".len());
+        }
+        out.put(xml[open..end].as_bytes())?;
+        for i in of_role {
+            scenarios.put(i, Part::Junit, out)?;
+        }
+        out.put(b"</testsuite>")?;
+    }
+    out.put(b"</testsuites>\n")
+}
+
+/// A test case with `b`'s result and time and no text: enough for the suite's totals.
+fn stand_in(b: &Brief) -> TestCase {
+    let time = case_time(b.wall_time);
+    match b.outcome {
+        Outcome::Pass | Outcome::Warn => TestCase::success("", time),
+        Outcome::Fail | Outcome::Inconclusive => TestCase::failure("", time, "", ""),
+        Outcome::Error => TestCase::error("", time, "", ""),
+        Outcome::Skip | Outcome::Manual => {
+            let mut tc = TestCase::skipped_with_cause("", "", "");
+            tc.time = time;
+            tc
+        }
+    }
+}
+
+/// A test case's time: rounded as run.json rounds it, so a JUnit file rebuilt from run.json
+/// is the same.
+fn case_time(wall: std::time::Duration) -> junit_report::Duration {
+    let ms = (wall.as_secs_f64() * 1000.0).round().min(i64::MAX as f64) as i64;
+    junit_report::Duration::milliseconds(ms)
+}
+
+/// One scenario's `<testcase>` element, as the crate writes it inside its suite.
+pub(crate) fn test_case_xml(r: &ScenarioResult) -> Result<Vec<u8>, junit_report::Error> {
+    let name = suite_name(r.role);
+    let mut suite = TestSuite::new(name);
+    suite.add_testcase(test_case(r, name));
+    let mut report = Report::new();
+    report.add_testsuite(suite);
+    let mut xml = Vec::new();
+    report.write_xml(&mut xml)?;
+    // Between the suite's opening tag (no `>` in its escaped attributes) and its end.
+    const END: &[u8] = b"</testsuite></testsuites>";
+    let open = xml.windows(11).position(|w| w == b"<testsuite ").unwrap_or(0);
+    let start = xml[open..].iter().position(|&c| c == b'>').map_or(xml.len(), |p| open + p + 1);
+    let end = if xml.ends_with(END) { xml.len() - END.len() } else { xml.len() };
+    Ok(xml[start.min(end)..end].to_vec())
 }
 
 /// The run metadata as JUnit properties (`hwconform.*`), in a fixed order; none for a run
@@ -100,31 +180,9 @@ pub fn suite_name(role: Role) -> &'static str {
     }
 }
 
-/// The JUnit model of a run: suites in a fixed order, test cases by id.
-fn build_report(results: &[ScenarioResult], started: Option<OffsetDateTime>) -> Report {
-    let mut report = Report::new();
-    for role in [Role::Device, Role::Cloud] {
-        let mut of_role: Vec<&ScenarioResult> = results.iter().filter(|r| r.role == role).collect();
-        if of_role.is_empty() {
-            continue;
-        }
-        of_role.sort_by(|a, b| a.id.cmp(&b.id));
-        let name = suite_name(role);
-        let mut suite = TestSuite::new(name);
-        if let Some(t) = started {
-            suite.set_timestamp(t);
-        }
-        suite.add_testcases(of_role.into_iter().map(|r| test_case(r, name)));
-        report.add_testsuite(suite);
-    }
-    report
-}
-
 fn test_case(r: &ScenarioResult, suite: &str) -> TestCase {
     let name = xml_text(&r.id);
-    // Rounded as run.json rounds it, so a JUnit file rebuilt from run.json is the same.
-    let ms = (r.wall_time.as_secs_f64() * 1000.0).round().min(i64::MAX as f64) as i64;
-    let time = junit_report::Duration::milliseconds(ms);
+    let time = case_time(r.wall_time);
     let mut tc = match &r.verdict {
         Verdict::Pass => TestCaseBuilder::success(&name, time).build(),
         Verdict::Fail(f) => {

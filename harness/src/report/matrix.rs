@@ -2,7 +2,8 @@
 //! says about it — including the ones no scenario gives and the manual ones no one signed.
 //! The terminal table, run.json's `requirements`, the CSV and the HTML report are views of it.
 
-use crate::engine::{Outcome, ScenarioResult, Verdict};
+use super::brief::Cites;
+use crate::engine::Outcome;
 use crate::profile::wecom::obligations::Statement;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -112,10 +113,10 @@ pub struct Row {
 
 /// The rows for `statements` (in their order), then any other id the results name, in
 /// natural order. A manual record counts for the last record of its id.
-pub fn build(statements: &[Statement], results: &[ScenarioResult], manual: &[ManualRecord]) -> Vec<Row> {
-    let mut given: BTreeMap<&str, Vec<(&ScenarioResult, Outcome)>> = BTreeMap::new();
+pub fn build<R: Cites>(statements: &[Statement], results: &[R], manual: &[ManualRecord]) -> Vec<Row> {
+    let mut given: BTreeMap<&str, Vec<(&R, Outcome)>> = BTreeMap::new();
     for r in results {
-        for (req, outcome) in &r.obligations {
+        for (req, outcome) in r.obligations() {
             given.entry(req.as_str()).or_default().push((r, *outcome));
         }
     }
@@ -124,16 +125,16 @@ pub fn build(statements: &[Statement], results: &[ScenarioResult], manual: &[Man
         .iter()
         .map(|s| row(&s.id, s, given.remove(s.id.as_str()).unwrap_or_default(), signed.get(s.id.as_str()).copied()))
         .collect();
-    let mut extra: Vec<(&str, Vec<(&ScenarioResult, Outcome)>)> = given.into_iter().collect();
+    let mut extra: Vec<(&str, Vec<(&R, Outcome)>)> = given.into_iter().collect();
     extra.sort_by_key(|(id, _)| super::terminal::natural_key(id));
     let blank = Statement { id: String::new(), source: String::new(), strength: String::new(), markers: vec![], text: String::new() };
     rows.extend(extra.into_iter().map(|(id, list)| row(id, &blank, list, signed.get(id).copied())));
     rows
 }
 
-fn row(id: &str, s: &Statement, mut list: Vec<(&ScenarioResult, Outcome)>, signed: Option<&ManualRecord>) -> Row {
-    list.sort_by(|a, b| a.0.id.cmp(&b.0.id));
-    let scenarios = list.iter().map(|(r, o)| Given { scenario: r.id.clone(), outcome: o.name().into() }).collect();
+fn row<R: Cites>(id: &str, s: &Statement, mut list: Vec<(&R, Outcome)>, signed: Option<&ManualRecord>) -> Row {
+    list.sort_by(|a, b| a.0.id().cmp(b.0.id()));
+    let scenarios = list.iter().map(|(r, o)| Given { scenario: r.id().to_string(), outcome: o.name().into() }).collect();
     let automated = list.iter().map(|(_, o)| *o).filter(|o| !matches!(o, Outcome::Skip | Outcome::Manual)).max();
     let has_manual = list.iter().any(|(_, o)| *o == Outcome::Manual);
     let (status, detail) = if list.is_empty() {
@@ -158,10 +159,7 @@ fn row(id: &str, s: &Statement, mut list: Vec<(&ScenarioResult, Outcome)>, signe
     } else {
         let mut reasons: Vec<&str> = list
             .iter()
-            .filter_map(|(r, _)| match &r.verdict {
-                Verdict::Skip { reason } => Some(reason.as_str()),
-                _ => None,
-            })
+            .filter_map(|(r, _)| r.skip_reason())
             .collect();
         reasons.sort_unstable();
         reasons.dedup();
@@ -197,7 +195,7 @@ pub fn to_csv(rows: &[Row]) -> Result<String, csv::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{Failure, Transcript};
+    use crate::engine::{Failure, ScenarioResult, Transcript, Verdict};
     use crate::profile::wecom::obligations::statements;
 
     fn result(id: &str, reqs: &[&str], verdict: Verdict) -> ScenarioResult {

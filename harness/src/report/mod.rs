@@ -3,6 +3,7 @@
 //! Each report is a [`Reporter`] fed the engine's [`RunEvent`](crate::engine::RunEvent)s; the
 //! result model knows nothing of formats, and each format converts from it.
 
+pub mod brief;
 pub mod formats;
 pub mod html;
 pub mod json;
@@ -11,10 +12,12 @@ pub mod junit;
 pub mod manual;
 pub mod matrix;
 pub mod sink;
+mod spill;
 pub mod status;
 pub mod terminal;
 
 pub use formats::{check_writable, write_reports, FileReports, ReportFormat};
+pub use brief::{Brief, Cites};
 pub use json::{Collector, RunMeta, RunReport, JSON_FORMAT_VERSION};
 pub use junit::suite_name;
 pub use sink::{MultiReporter, ReportError, Reporter};

@@ -3,7 +3,7 @@
 
 use crate::engine::RunEvent;
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// A consumer of run events. Implementations match every [`RunEvent`] variant by name, so a
 /// new event does not compile until every report has decided what to do with it.
@@ -51,7 +51,13 @@ pub enum ReportError {
 
 /// Writes `bytes` to `path`, creating its parent directories first. The file is written
 /// beside its final name and then renamed, so a reader never sees half a report.
-pub(crate) fn write_file(path: &std::path::Path, bytes: &[u8]) -> Result<(), ReportError> {
+pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
+    write_file_with(path, |out| out.put(bytes))
+}
+
+/// [`write_file`] for a document written piece by piece by `fill`, so the whole file is
+/// never held in memory.
+pub(crate) fn write_file_with(path: &Path, fill: impl FnOnce(&mut Out) -> Result<(), ReportError>) -> Result<(), ReportError> {
     let io_err = |source| ReportError::Io { path: path.to_path_buf(), source };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(io_err)?;
@@ -59,11 +65,29 @@ pub(crate) fn write_file(path: &std::path::Path, bytes: &[u8]) -> Result<(), Rep
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
-    std::fs::write(&tmp, bytes).map_err(io_err)?;
-    std::fs::rename(&tmp, path).map_err(|source| {
+    let written = std::fs::File::create(&tmp).map_err(io_err).and_then(|file| {
+        let mut w = io::BufWriter::with_capacity(1 << 16, file);
+        fill(&mut Out { path, w: &mut w })?;
+        w.into_inner().map(drop).map_err(|e| io_err(e.into_error()))
+    });
+    let renamed = written.and_then(|()| std::fs::rename(&tmp, path).map_err(io_err));
+    if renamed.is_err() {
         let _ = std::fs::remove_file(&tmp);
-        io_err(source)
-    })
+    }
+    renamed
+}
+
+/// Where a document is being written: its bytes go to `w`, and a failure names `path`.
+pub(crate) struct Out<'a> {
+    pub path: &'a Path,
+    pub w: &'a mut dyn io::Write,
+}
+
+impl Out<'_> {
+    /// Appends `bytes` to the document.
+    pub fn put(&mut self, bytes: &[u8]) -> Result<(), ReportError> {
+        self.w.write_all(bytes).map_err(|source| ReportError::Io { path: self.path.to_path_buf(), source })
+    }
 }
 
 /// Forwards every event to each of its reporters, in order.

@@ -42,8 +42,8 @@ pub struct TerminalReporter<W: Write> {
     out: W,
     notices: Box<dyn Write + Send>,
     options: TerminalOptions,
-    /// Kept only when the requirement table is asked for.
-    results: Vec<ScenarioResult>,
+    /// Kept only when the requirement table is asked for, and without the evidence.
+    results: Vec<super::brief::Brief>,
     /// Manual verdicts for the requirement table.
     manual: Vec<super::matrix::ManualRecord>,
     /// The live status line to take off the screen before printing.
@@ -113,7 +113,7 @@ impl<W: Write> Reporter for TerminalReporter<W> {
                 let text = format!("[{:>width$}/{}] {}", self.finished, self.total.max(self.finished), render_result(result, self.options));
                 self.write(&text)?;
                 if self.options.requirements {
-                    self.results.push((**result).clone());
+                    self.results.push(super::brief::Brief::of(result));
                 }
             }
             RunEvent::RunFinished(summary) => {
@@ -304,12 +304,12 @@ fn render_summary(sum: &RunSummary) -> String {
 /// C7           fail            cloud.heartbeat.late (fail), cloud.heartbeat.ok (pass)
 /// C15          not covered
 /// ```
-pub fn requirement_table(results: &[ScenarioResult]) -> String {
+pub fn requirement_table<R: super::brief::Cites>(results: &[R]) -> String {
     requirement_table_with(results, &[])
 }
 
 /// [`requirement_table`] with the manual verdicts recorded so far.
-pub fn requirement_table_with(results: &[ScenarioResult], manual: &[super::matrix::ManualRecord]) -> String {
+pub fn requirement_table_with<R: super::brief::Cites>(results: &[R], manual: &[super::matrix::ManualRecord]) -> String {
     render_matrix(&super::matrix::build(crate::profile::wecom::obligations::statements(), results, manual))
 }
 

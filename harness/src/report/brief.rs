@@ -1,0 +1,71 @@
+//! What a report keeps of a scenario once its evidence has been written out: enough for the
+//! requirement matrix, the JUnit suite totals and the terminal's requirement table, never the
+//! transcript (a 10,000-scenario run must not hold 10,000 transcripts to the end).
+
+use crate::engine::{Outcome, ScenarioResult, Verdict};
+use crate::scenario::Role;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// One scenario's result without its evidence.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Brief {
+    pub id: String,
+    pub role: Role,
+    /// The verdict's kind.
+    pub outcome: Outcome,
+    /// Why it was skipped (the matrix shows skip reasons).
+    pub skip_reason: Option<String>,
+    pub obligations: BTreeMap<String, Outcome>,
+    pub wall_time: Duration,
+}
+
+impl Brief {
+    pub fn of(r: &ScenarioResult) -> Brief {
+        Brief {
+            id: r.id.clone(),
+            role: r.role,
+            outcome: Outcome::of(&r.verdict),
+            skip_reason: match &r.verdict {
+                Verdict::Skip { reason } => Some(reason.clone()),
+                _ => None,
+            },
+            obligations: r.obligations.clone(),
+            wall_time: r.wall_time,
+        }
+    }
+}
+
+/// What the requirement matrix reads of a result: a whole [`ScenarioResult`] or its [`Brief`].
+pub trait Cites {
+    fn id(&self) -> &str;
+    fn obligations(&self) -> &BTreeMap<String, Outcome>;
+    fn skip_reason(&self) -> Option<&str>;
+}
+
+impl Cites for ScenarioResult {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn obligations(&self) -> &BTreeMap<String, Outcome> {
+        &self.obligations
+    }
+    fn skip_reason(&self) -> Option<&str> {
+        match &self.verdict {
+            Verdict::Skip { reason } => Some(reason),
+            _ => None,
+        }
+    }
+}
+
+impl Cites for Brief {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn obligations(&self) -> &BTreeMap<String, Outcome> {
+        &self.obligations
+    }
+    fn skip_reason(&self) -> Option<&str> {
+        self.skip_reason.as_deref()
+    }
+}
