@@ -91,13 +91,11 @@ async fn raw_device<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(io:
     let _ = ws.close(None).await;
 }
 
+mod common;
+
 /// CPU time of the whole process so far (every thread), seconds.
 fn cpu_seconds() -> f64 {
-    // SAFETY: getrusage only writes the struct passed.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
-    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    secs(usage.ru_utime) + secs(usage.ru_stime)
+    common::cpu_time().as_secs_f64()
 }
 
 /// Prints `wall_seconds cpu_seconds rss_mib round_trips_per_device` for one case.

@@ -20,10 +20,8 @@ const CASE_VAR: &str = "HWCONFORM_BENCH_LIBRARY_CASE";
 const LIB_VAR: &str = "HWCONFORM_BENCH_LIBRARY_DIR";
 const CASES: [&str; 3] = ["loaded", "terminal-only", "all-reports"];
 
-fn peak_rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()).unwrap_or(0)
-}
+mod common;
+use common::peak_rss_kib;
 
 fn scenarios_wanted() -> usize {
     std::env::var("HWCONFORM_BENCH_SCENARIOS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000)

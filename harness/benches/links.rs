@@ -20,14 +20,8 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 const CASE_VAR: &str = "HWCONFORM_BENCH_LINKS_CASE";
 const CASES: [&str; 3] = ["floor", "tungstenite-defaults", "mock"];
 
-fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        .unwrap_or(0)
-}
+mod common;
+use common::rss_kib;
 
 fn links() -> usize {
     std::env::var("HWCONFORM_BENCH_LINKS").ok().and_then(|v| v.parse().ok()).unwrap_or(5_000)

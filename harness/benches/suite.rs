@@ -9,11 +9,7 @@ use hwconform::scenario::load_paths;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-fn peak_rss_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
+mod common;
 
 fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
@@ -55,7 +51,5 @@ fn main() {
             scenario_clock.as_secs_f64(),
         );
     }
-    if let Some(kib) = peak_rss_kib() {
-        println!("peak RSS: {:.1} MiB", kib as f64 / 1024.0);
-    }
+    println!("peak RSS: {:.1} MiB", common::peak_rss_kib() as f64 / 1024.0);
 }

@@ -32,6 +32,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::Message;
 
+mod common;
+
 /// Rounds; each figure is the median of a case's rounds.
 const ROUNDS: usize = 5;
 /// Bound on any one wait of the bare client or server: a broken mock cannot hang the bench.
@@ -53,14 +55,7 @@ struct Stamp {
 
 impl Stamp {
     fn now() -> Stamp {
-        // SAFETY: getrusage only writes the struct it is given.
-        let usage = unsafe {
-            let mut u: libc::rusage = std::mem::zeroed();
-            libc::getrusage(libc::RUSAGE_SELF, &mut u);
-            u
-        };
-        let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-        Stamp { wall: Instant::now(), cpu: tv(usage.ru_utime) + tv(usage.ru_stime) }
+        Stamp { wall: Instant::now(), cpu: common::cpu_time() }
     }
 
     /// (wall, cpu) since `self`.
