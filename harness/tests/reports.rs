@@ -371,6 +371,9 @@ fn streamed_reports_are_the_documents_held_whole() {
         let whole = events(&results).iter().find_map(|e| collector.on_event(e)).expect("the run finished");
         let held = dir.0.join(name).join("held");
         write_reports(&whole, &held, &formats).unwrap();
+        // Both ways go through the same document writers; serde's own rendering of the whole
+        // document is the independent check that run.json's splice is right.
+        assert_eq!(std::fs::read_to_string(streamed.join("run.json")).unwrap(), whole.to_json().unwrap(), "{name}: run.json is serde's rendering of the whole document");
         for format in formats {
             let Some(file) = format.file_name() else { continue };
             let (a, b) = (std::fs::read(streamed.join(file)).unwrap(), std::fs::read(held.join(file)).unwrap());

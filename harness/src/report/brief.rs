@@ -26,10 +26,7 @@ impl Brief {
             id: r.id.clone(),
             role: r.role,
             outcome: Outcome::of(&r.verdict),
-            skip_reason: match &r.verdict {
-                Verdict::Skip { reason } => Some(reason.clone()),
-                _ => None,
-            },
+            skip_reason: r.skip_reason().map(str::to_string),
             obligations: r.obligations.clone(),
             wall_time: r.wall_time,
         }
