@@ -228,6 +228,19 @@ fn main() {
     let reports = reports_dir.0.as_path();
     let (pinging, connecting) = (scenarios(per, PINGS_PER_SCENARIO), scenarios(per, 0));
 
+    // `HWCONFORM_BENCH_WIRE_PROFILE=engine|reports` runs only that case, for a profiler.
+    if let Ok(case) = std::env::var("HWCONFORM_BENCH_WIRE_PROFILE") {
+        if case == "floor" {
+            let (wall, cpu) = bare_client(mock, n);
+            println!("{case}: {:.2} µs wall, {:.2} µs CPU per round trip", wall.as_secs_f64() * 1e6 / n as f64, cpu.as_secs_f64() * 1e6 / n as f64);
+            return;
+        }
+        let with = (case == "reports").then_some(reports);
+        let (wall, cpu) = engine_run(&url, &pinging, with);
+        println!("{case}: {:.2} µs wall, {:.2} µs CPU per round trip (connects included)", wall.as_secs_f64() * 1e6 / n as f64, cpu.as_secs_f64() * 1e6 / n as f64);
+        return;
+    }
+
     // Warm both servers, the allocator and the page cache up before anything is timed.
     bare_client(mock, n / 10);
     bare_client(bare, n / 10);

@@ -30,7 +30,22 @@ struct Running {
     since: Instant,
     /// Its own bound (a scenario may set its deadline).
     bound: Duration,
-    step: Option<String>,
+    step: Option<StepAt>,
+}
+
+/// Where a scenario is: kept as its parts and written out only when a viewer takes a
+/// snapshot, since every step of every scenario updates it and few are ever looked at.
+#[derive(Clone, Debug)]
+struct StepAt {
+    index: String,
+    kind: &'static str,
+    line: u32,
+}
+
+impl StepAt {
+    fn text(&self) -> String {
+        format!("step {} {} (line {})", self.index, self.kind, self.line)
+    }
 }
 
 /// A session's place on the board: where it reports the step it is in.
@@ -41,8 +56,9 @@ pub struct LiveSlot {
 }
 
 impl LiveSlot {
-    pub(crate) fn step(&self, text: String) {
-        self.board.step(self.index, text);
+    /// The session began step `index` (a `kind` step at `line` of its file).
+    pub(crate) fn step(&self, index: &str, kind: &'static str, line: u32) {
+        self.board.step(self.index, index, kind, line);
     }
 }
 
@@ -82,10 +98,18 @@ impl LiveBoard {
         self.with(|s| s.running.insert(index, Running { id: id.to_string(), since: Instant::now(), bound, step: None }));
     }
 
-    pub(crate) fn step(&self, index: usize, step: String) {
+    pub(crate) fn step(&self, scenario: usize, index: &str, kind: &'static str, line: u32) {
         self.with(|s| {
-            if let Some(r) = s.running.get_mut(&index) {
-                r.step = Some(step);
+            if let Some(r) = s.running.get_mut(&scenario) {
+                match &mut r.step {
+                    // The last step's index buffer is reused: no allocation per step.
+                    Some(at) => {
+                        at.index.clear();
+                        at.index.push_str(index);
+                        (at.kind, at.line) = (kind, line);
+                    }
+                    None => r.step = Some(StepAt { index: index.to_string(), kind, line }),
+                }
             }
         });
     }
@@ -102,7 +126,7 @@ impl LiveBoard {
     pub fn snapshot(&self) -> Snapshot {
         self.with(|s| {
             let mut running: Vec<RunningScenario> =
-                s.running.values().map(|r| RunningScenario { id: r.id.clone(), elapsed: r.since.elapsed(), step: r.step.clone() }).collect();
+                s.running.values().map(|r| RunningScenario { id: r.id.clone(), elapsed: r.since.elapsed(), step: r.step.as_ref().map(StepAt::text) }).collect();
             running.sort_by(|a, b| b.elapsed.cmp(&a.elapsed).then_with(|| a.id.cmp(&b.id)));
             let waiting = s.total.saturating_sub(s.finished + running.len());
             let jobs = s.jobs.max(1) as u32;
@@ -129,7 +153,7 @@ mod tests {
         board.begin(5, 2, Duration::from_secs(60));
         board.started(0, "a", Duration::from_secs(60));
         board.started(1, "b", Duration::from_secs(60));
-        board.step(1, "step 2 accept (line 9)".into());
+        board.step(1, "2", "accept", 9);
         let s = board.snapshot();
         assert_eq!((s.total, s.finished, s.running.len()), (5, 0, 2));
         assert_eq!(s.running.iter().find(|r| r.id == "b").unwrap().step.as_deref(), Some("step 2 accept (line 9)"));

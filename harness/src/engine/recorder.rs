@@ -7,7 +7,6 @@ use super::transcript::{Frame, Transcript, TranscriptEvent};
 use crate::profile::{Credentials, Profile};
 use serde_json::Value;
 use crate::wire::connection::{LinkEvent, WireLog};
-use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -69,12 +68,12 @@ impl Recorder {
 
     /// Records a text frame, learning any credential in it first.
     pub fn text_frame(&self, conn: &str, text: &str, sent: bool) {
-        self.parsed_text_frame(conn, text, serde_json::from_str::<Value>(text).ok().map(Cow::Owned), sent);
+        self.parsed_text_frame(conn, text, serde_json::from_str::<Value>(text).ok().map(Arc::new), sent);
     }
 
     /// [`Recorder::text_frame`] for a text already parsed (`parsed`: its JSON, if it is JSON;
-    /// owned when the caller is done with it, so it is redacted without a copy).
-    pub fn parsed_text_frame(&self, conn: &str, text: &str, parsed: Option<Cow<'_, Value>>, sent: bool) {
+    /// shared with the session, and copied only if something in it must be redacted).
+    pub fn parsed_text_frame(&self, conn: &str, text: &str, parsed: Option<Arc<Value>>, sent: bool) {
         if let Some(v) = &parsed {
             self.learn(v);
         }
@@ -88,7 +87,9 @@ impl Recorder {
             // Redaction by key misses a credential under any other key (a `note`, `data`,
             // a debug field): every value is scrubbed of every credential the run knows.
             Frame::Json { mut json } => {
-                self.credentials.redact_value(&mut json);
+                if self.credentials.holds_any(&json) {
+                    self.credentials.redact_value(Arc::make_mut(&mut json));
+                }
                 Frame::Json { json }
             }
             Frame::Large { len, envelope: Some(mut e) } => {

@@ -21,7 +21,7 @@ pub enum TranscriptEvent {
     Sent { conn: String, frame: Frame },
     Received { conn: String, frame: Frame },
     /// A step began (its kind and line in the scenario file).
-    Step { index: String, kind: String, line: u32 },
+    Step { index: String, kind: std::borrow::Cow<'static, str>, line: u32 },
     /// A note from the harness (a control operation, a rule violation).
     Note { text: String },
 }

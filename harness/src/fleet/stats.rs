@@ -306,7 +306,7 @@ impl DeviceWatch {
 
     fn feed(&self, state: &mut WatchState, inner: &mut Inner, sent: bool, frame: &Value) {
         let conn = format!("c{}", state.links);
-        let frame = Frame::Json { json: self.stats.profile.redact(frame) };
+        let frame = Frame::Json { json: self.stats.profile.redact(frame).into() };
         let event = if sent { WireEvent::Sent { conn: &conn, frame: &frame } } else { WireEvent::Received { conn: &conn, frame: &frame } };
         let at = self.stats.now();
         for m in &mut state.monitors {

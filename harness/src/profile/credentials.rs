@@ -65,6 +65,11 @@ impl Credentials {
         redact_value(&self.lock(), v);
     }
 
+    /// Whether [`Credentials::redact_value`] would change `v`.
+    pub fn holds_any(&self, v: &Value) -> bool {
+        holds_any(&self.lock(), v)
+    }
+
     /// [`Credentials::redact_value`] on a copy.
     pub fn redacted(&self, v: &Value) -> Value {
         let mut v = v.clone();
@@ -91,21 +96,53 @@ impl Credentials {
     }
 }
 
+/// Whether `text` holds the credential `s`. Most strings of a frame (`ok`, a req_id, a
+/// command) are shorter than any credential: their length answers without a search.
+fn holds_one(text: &str, s: &str) -> bool {
+    text.len() >= s.len() && text.contains(s)
+}
+
 fn replace_all(known: &[String], text: &str) -> String {
     let mut out = text.to_string();
     for s in known {
-        if out.contains(s.as_str()) {
+        if holds_one(&out, s) {
             out = out.replace(s.as_str(), REDACTED);
         }
     }
     out
 }
 
+/// A number's digits as JSON writes them, in `buf` when they fit (every frame's numbers are
+/// looked at: no allocation for each).
+fn number_text<'b>(n: &serde_json::Number, buf: &'b mut [u8; 40]) -> std::borrow::Cow<'b, str> {
+    use std::io::Write;
+    let mut w = &mut buf[..];
+    let room = w.len();
+    if write!(w, "{n}").is_ok() {
+        let written = room - w.len();
+        if let Ok(text) = std::str::from_utf8(&buf[..written]) {
+            return text.into();
+        }
+    }
+    n.to_string().into()
+}
+
+fn holds_any(known: &[String], v: &Value) -> bool {
+    let holds = |text: &str| known.iter().any(|s| holds_one(text, s));
+    match v {
+        Value::String(s) => holds(s),
+        Value::Number(n) => holds(&number_text(n, &mut [0; 40])),
+        Value::Array(items) => items.iter().any(|i| holds_any(known, i)),
+        Value::Object(map) => map.iter().any(|(k, v)| holds(k) || holds_any(known, v)),
+        _ => false,
+    }
+}
+
 fn redact_value(known: &[String], v: &mut Value) {
-    let holds = |text: &str| known.iter().any(|s| text.contains(s.as_str()));
+    let holds = |text: &str| known.iter().any(|s| holds_one(text, s));
     match v {
         Value::String(s) if holds(s) => *s = replace_all(known, s),
-        Value::Number(n) if holds(&n.to_string()) => *v = Value::String(REDACTED.to_string()),
+        Value::Number(n) if holds(&number_text(n, &mut [0; 40])) => *v = Value::String(REDACTED.to_string()),
         Value::Array(items) => items.iter_mut().for_each(|i| redact_value(known, i)),
         Value::Object(map) => {
             if map.keys().any(|k| holds(k)) {

@@ -5,7 +5,7 @@
 use super::Profile;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::borrow::Cow;
+use std::sync::Arc;
 
 /// Frames longer than this are recorded by length only, so a flood cannot bloat transcripts
 /// and reports.
@@ -15,8 +15,9 @@ pub const MAX_RECORDED_TEXT: usize = 16 * 1024;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Frame {
-    /// A text frame that parsed as JSON (secrets redacted).
-    Json { json: serde_json::Value },
+    /// A text frame that parsed as JSON (secrets redacted). Shared: a received frame with
+    /// nothing to redact is the very JSON the session reads, not a copy of it.
+    Json { json: Arc<Value> },
     /// A text frame that is not JSON (cut to 512 bytes).
     Text { text: String, len: usize },
     /// A text frame too large to record whole: its length and, when it is a JSON envelope,
@@ -39,21 +40,23 @@ pub enum Frame {
 
 impl Frame {
     pub fn text(text: &str, profile: &dyn Profile) -> Frame {
-        Frame::parsed(text, serde_json::from_str::<Value>(text).ok().map(Cow::Owned), profile)
+        Frame::parsed(text, serde_json::from_str::<Value>(text).ok().map(Arc::new), profile)
     }
 
     /// [`Frame::text`] for a text its caller already parsed (`parsed`: its JSON, if it is
-    /// JSON), so a recorded frame costs one parse. Borrowed JSON (the caller still needs it)
-    /// is redacted into a copy; owned JSON is redacted in place, without one.
-    pub fn parsed(text: &str, parsed: Option<Cow<'_, Value>>, profile: &dyn Profile) -> Frame {
+    /// JSON), so a recorded frame costs one parse. JSON with nothing to redact is kept as it
+    /// is (shared with whoever else holds it); else it is redacted in place when nobody else
+    /// holds it, and into a copy when somebody does.
+    pub fn parsed(text: &str, parsed: Option<Arc<Value>>, profile: &dyn Profile) -> Frame {
         if text.len() > MAX_RECORDED_TEXT {
             let envelope = parsed.filter(|v| v.is_object()).map(|v| profile.redact(&profile.large_frame_envelope(&v)));
             return Frame::Large { len: text.len(), envelope };
         }
         match parsed {
-            Some(Cow::Borrowed(v)) => Frame::Json { json: profile.redact(v) },
-            Some(Cow::Owned(mut v)) => {
-                profile.redact_in_place(&mut v);
+            Some(mut v) => {
+                if profile.needs_redaction(&v) {
+                    profile.redact_in_place(Arc::make_mut(&mut v));
+                }
                 Frame::Json { json: v }
             }
             None => {
@@ -84,7 +87,7 @@ impl Frame {
     /// The frame as the monitors read JSON: the JSON, or the envelope summary of a large frame.
     pub fn envelope(&self) -> Option<&serde_json::Value> {
         match self {
-            Frame::Json { json } => Some(json),
+            Frame::Json { json } => Some(&**json),
             Frame::Large { envelope, .. } => envelope.as_ref(),
             _ => None,
         }

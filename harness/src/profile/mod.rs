@@ -10,6 +10,7 @@ pub mod credentials;
 pub mod fleet;
 pub mod frame;
 pub mod identity;
+pub mod json;
 pub mod rule;
 pub mod wecom;
 
@@ -165,6 +166,11 @@ pub trait Profile: Send + Sync {
     /// (one the harness just sent): no copy.
     fn redact_in_place(&self, value: &mut Value) {
         *value = self.redact(value);
+    }
+    /// Whether [`Profile::redact`] would change `value` (most frames hold no credential: the
+    /// recorder then keeps the frame itself instead of a redacted copy).
+    fn needs_redaction(&self, value: &Value) -> bool {
+        self.redact(value) != *value
     }
     /// Keys whose values differ between runs (golden snapshots show placeholders).
     fn volatile_keys(&self) -> &'static [&'static str];

@@ -327,7 +327,7 @@ mod tests {
         f.actual = Some("{\"errcode\": 600001}".into());
         f.line = Some(7);
         let mut t = Transcript::default();
-        t.push(std::time::Duration::from_millis(1500), TranscriptEvent::Received { conn: "c1".into(), frame: Frame::Json { json: serde_json::json!({"cmd": "register", "body": {"x": "<i>"}}) } });
+        t.push(std::time::Duration::from_millis(1500), TranscriptEvent::Received { conn: "c1".into(), frame: Frame::Json { json: serde_json::json!({"cmd": "register", "body": {"x": "<i>"}}).into() } });
         let page = render(&report(Verdict::Fail(f), t));
         assert!(!page.contains("<script>alert"), "unescaped message");
         assert!(page.contains("&lt;/pre&gt;&lt;script&gt;alert(1)"));

@@ -8,7 +8,6 @@ use super::{close_text, Party};
 use futures_util::stream::{SplitSink, SplitStream, StreamExt};
 use futures_util::SinkExt;
 use serde_json::Value;
-use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -16,7 +15,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 /// How many received frames may wait in the channel before the reader stops reading
 /// (back-pressure on a target that floods).
@@ -44,7 +43,7 @@ pub enum LinkEvent<'a> {
     /// A text frame, with its JSON when the reader parsed it (received frames are parsed
     /// once, here, for everyone: the recorder, the auto-answers and the session) or the
     /// harness built it (a sent frame's JSON is handed over: nobody else needs it).
-    Text { conn: &'a str, text: &'a str, json: Option<Cow<'a, Value>>, sent: bool },
+    Text { conn: &'a str, text: &'a str, json: Option<Arc<Value>>, sent: bool },
     Binary { conn: &'a str, bytes: &'a [u8], sent: bool },
     Closed { conn: &'a str, by: Party, code: Option<u16>, reason: &'a str },
     /// The harness walked away without a close (an IP change).
@@ -63,8 +62,9 @@ pub trait WireLog: Send + Sync {
 /// What the reader hands the session.
 #[derive(Clone, Debug)]
 pub enum Item {
-    /// A text frame and its JSON, if it is JSON (parsed once by the reader).
-    Text(String, Option<Value>),
+    /// A text frame (as it was read: no copy) and its JSON, if it is JSON (parsed once by
+    /// the reader).
+    Text(Utf8Bytes, Option<Arc<Value>>),
     Binary(Vec<u8>),
     /// The peer closed the connection (with a close frame, or by ending the stream).
     Closed { code: Option<u16>, reason: String },
@@ -170,7 +170,7 @@ async fn release(sink: &Sink) {
 
 /// Logs a frame; `json` is a text frame's JSON when the caller has it (the recorder parses
 /// the text otherwise).
-fn record_msg(log: &dyn WireLog, conn: &str, msg: &Message, json: Option<Cow<'_, Value>>, sent: bool) {
+fn record_msg(log: &dyn WireLog, conn: &str, msg: &Message, json: Option<Arc<Value>>, sent: bool) {
     match msg {
         Message::Text(t) => log.log(LinkEvent::Text { conn, text: t, json, sent }),
         Message::Binary(b) => log.log(LinkEvent::Binary { conn, bytes: b, sent }),
@@ -194,15 +194,20 @@ impl Connection {
         let (rfaults, rstop, rgive) = (faults.clone(), stop_reading.clone(), give_back.clone());
         let reader = tokio::spawn(async move {
             let conn = || rname.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            // Made once, not per frame: each `Notified` registers with its `Notify` (a lock)
+            // when first polled and deregisters when dropped.
+            let give = rgive.notified();
+            let stop = rstop.notified();
+            tokio::pin!(give, stop);
             loop {
                 let next = tokio::select! {
                     biased;
-                    () = rgive.notified() => return Some(stream),
-                    () = rstop.notified() => {
+                    () = &mut give => return Some(stream),
+                    () = &mut stop => {
                         rrec.log(LinkEvent::Fault { conn: &conn(), text: "harness fault: half-open: the harness stops reading; the socket stays open" });
                         // Holding the stream keeps the socket open; the task ends when the
                         // connection is dropped, closed or reset.
-                        rgive.notified().await;
+                        give.await;
                         return Some(stream);
                     }
                     next = stream.next() => next,
@@ -225,8 +230,8 @@ impl Connection {
                 }
                 let item = match next {
                     Some(Ok(Message::Text(t))) => {
-                        let json = serde_json::from_str::<Value>(&t).ok();
-                        rrec.log(LinkEvent::Text { conn: &conn(), text: &t, json: json.as_ref().map(Cow::Borrowed), sent: false });
+                        let json = serde_json::from_str::<Value>(&t).ok().map(Arc::new);
+                        rrec.log(LinkEvent::Text { conn: &conn(), text: &t, json: json.clone(), sent: false });
                         if let Some(answer) = auto.as_ref().and_then(|a| json.as_ref().and_then(|v| a(v))) {
                             record_msg(&*rrec, &conn(), &answer, None, true);
                             match write(&rsink, answer).await {
@@ -240,7 +245,7 @@ impl Connection {
                                 }
                             }
                         }
-                        Item::Text(t.to_string(), json)
+                        Item::Text(t, json)
                     }
                     Some(Ok(Message::Binary(b))) => {
                         rrec.log(LinkEvent::Binary { conn: &conn(), bytes: &b, sent: false });
@@ -385,11 +390,14 @@ impl Connection {
     /// [`Connection::send`] of a JSON frame the harness built: the transcript records `frame`
     /// itself, so the text just serialized is neither parsed back nor copied.
     pub async fn send_json(&mut self, frame: Value) -> Result<(), SendError> {
-        self.send_recorded(Message::text(frame.to_string()), Some(frame)).await
+        // `to_string` writes straight into bytes; `Display` (`frame.to_string()`) goes
+        // through a formatter adapter at several times the cost per frame.
+        let text = serde_json::to_string(&frame).unwrap_or_else(|_| frame.to_string());
+        self.send_recorded(Message::text(text), Some(Arc::new(frame))).await
     }
 
     /// Sends `msg`; `json`: its JSON, when it is a text frame the caller built from it.
-    async fn send_recorded(&mut self, msg: Message, json: Option<Value>) -> Result<(), SendError> {
+    async fn send_recorded(&mut self, msg: Message, json: Option<Arc<Value>>) -> Result<(), SendError> {
         let name = self.shared_name();
         if let Some(applied) = self.faults.apply(Direction::Outbound, &msg) {
             self.log.log(LinkEvent::Fault { conn: &name, text: &applied.describe(Direction::Outbound) });
@@ -397,12 +405,12 @@ impl Connection {
                 FrameAction::Drop => return Ok(()),
                 FrameAction::Delay(d) => tokio::time::sleep(d).await,
                 FrameAction::Duplicate => {
-                    record_msg(&*self.log, &name, &msg, json.clone().map(Cow::Owned), true);
+                    record_msg(&*self.log, &name, &msg, json.clone(), true);
                     write(&self.sink, msg.clone()).await?;
                 }
             }
         }
-        record_msg(&*self.log, &name, &msg, json.map(Cow::Owned), true);
+        record_msg(&*self.log, &name, &msg, json, true);
         write(&self.sink, msg).await
     }
 

@@ -104,7 +104,7 @@ mod tests {
         let mut m = Monitor::new(vec![Box::new(Probe(log.clone()))]);
         assert_eq!(m.rules(), ["X1"]);
         let mut t = Transcript::default();
-        let frame = Frame::Json { json: serde_json::json!({}) };
+        let frame = Frame::Json { json: serde_json::json!({}).into() };
         t.push(Duration::from_secs(1), TranscriptEvent::Opened { conn: "a".into(), local: "x".into() });
         t.push(Duration::from_secs(2), TranscriptEvent::Step { index: "1".into(), kind: "k".into(), line: 1 });
         t.push(Duration::from_secs(3), TranscriptEvent::Received { conn: "a".into(), frame: frame.clone() });

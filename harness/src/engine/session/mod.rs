@@ -144,6 +144,8 @@ struct Session<'a> {
     devices: BTreeMap<String, Device>,
     seed: Option<Secret>,
     conns: BTreeMap<String, Connection>,
+    /// The names of `conns`, as the monitors' `tick` takes them.
+    open: Vec<String>,
     abandoned: Vec<Connection>,
     vars: BTreeMap<String, Value>,
     rec: Recorder,
@@ -198,6 +200,7 @@ pub async fn run(scenario: &Scenario, target: Target, setup: SessionSetup) -> Se
         devices,
         seed: setup.seed_secret_no,
         conns: BTreeMap::new(),
+        open: Vec::new(),
         abandoned: Vec::new(),
         vars: scenario.vars.clone().into_iter().collect(),
         rec: rec.clone(),
@@ -388,9 +391,20 @@ impl<'a> Session<'a> {
         Ok(())
     }
 
+    /// Sets the session value `name` (without a new key when it is already set: `repeat`
+    /// and `request` set theirs on every step).
+    fn set_var(&mut self, name: &str, value: Value) {
+        match self.vars.get_mut(name) {
+            Some(v) => *v = value,
+            None => {
+                self.vars.insert(name.to_string(), value);
+            }
+        }
+    }
+
     fn fresh_id(&mut self, prefix: &str) -> String {
         self.counter += 1;
-        format!("{prefix}-{}", self.counter)
+        numbered(prefix, "-", self.counter, "")
     }
 
     /// Checks what the target sent since the last sweep and records what the rules found;
@@ -400,8 +414,11 @@ impl<'a> Session<'a> {
         if let Some(v) = self.second_link(now) {
             self.finding(v, at);
         }
-        let open: Vec<String> = self.conns.keys().cloned().collect();
-        let violations = self.rec.with_transcript(|t| self.monitor.sweep(t, now, &open, end));
+        // Rebuilt only when the set of links changed, not on every step.
+        if !self.open.iter().eq(self.conns.keys()) {
+            self.open = self.conns.keys().cloned().collect();
+        }
+        let violations = self.rec.with_transcript(|t| self.monitor.sweep(t, now, &self.open, end));
         for v in violations {
             self.record_finding(v, at, true);
         }
@@ -443,8 +460,8 @@ impl<'a> Session<'a> {
     fn run_steps<'s>(&'s mut self, steps: &'s [Step], prefix: &'s str) -> futures_util::future::BoxFuture<'s, StepResult> {
         Box::pin(async move {
             for (i, step) in steps.iter().enumerate() {
-                let index = if prefix.is_empty() { format!("{}", i + 1) } else { format!("{prefix}.{}", i + 1) };
-                let at = At { index: index.clone(), kind: step.kind.name(), span: step.span };
+                let index = step_index(prefix, i + 1);
+                let at = At { index, kind: step.kind.name(), span: step.span };
                 if std::time::Instant::now() >= self.wall_deadline {
                     return Err(at.error(format!(
                         "the scenario used its wall-clock budget of {} before this step (--wall-budget); its scenario clock reads {}",
@@ -452,9 +469,9 @@ impl<'a> Session<'a> {
                         format_duration(self.now())
                     )));
                 }
-                self.rec.record(TranscriptEvent::Step { index: index.clone(), kind: at.kind.to_string(), line: step.span.line });
+                self.rec.record(TranscriptEvent::Step { index: at.index.clone(), kind: at.kind.into(), line: step.span.line });
                 if let Some(live) = &self.live {
-                    live.step(format!("step {index} {} (line {})", at.kind, step.span.line));
+                    live.step(&at.index, at.kind, step.span.line);
                 }
                 let result = self.step(&step.kind, &at).await;
                 self.window_start = None;
@@ -490,6 +507,24 @@ impl<'a> Session<'a> {
             device.stop().await;
         }
     }
+}
+
+/// `head`, `sep`, the digits of `n`, `tail`: a step index (`2[5].1`) or a fresh id
+/// (`hwc-7`), built without `format!`, whose machinery costs more than the string on every
+/// step of a long `repeat`.
+fn numbered(head: &str, sep: &str, n: impl itoa::Integer, tail: &str) -> String {
+    let mut digits = itoa::Buffer::new();
+    let n = digits.format(n);
+    let mut s = String::with_capacity(head.len() + sep.len() + n.len() + tail.len());
+    for part in [head, sep, n, tail] {
+        s.push_str(part);
+    }
+    s
+}
+
+/// A step's index: `3`, or `2[5].3` inside a `repeat`.
+fn step_index(prefix: &str, n: usize) -> String {
+    numbered(prefix, if prefix.is_empty() { "" } else { "." }, n, "")
 }
 
 /// A frame for a message, with what the profile calls secret replaced.

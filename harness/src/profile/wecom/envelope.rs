@@ -5,6 +5,7 @@
 
 use super::catalog::Suggestion;
 use serde_json::{json, Map, Value};
+use crate::profile::json::field;
 
 /// A parsed text frame.
 #[derive(Clone, Debug, PartialEq)]
@@ -95,7 +96,7 @@ fn req_id_of(obj: &Map<String, Value>) -> Result<Option<String>, EnvelopeError> 
 /// strings a JSON pointer allocates per token: every frame is looked up this way several
 /// times (the wait for a reply, the reply checks, the monitors).
 pub fn header_req_id(frame: &Value) -> Option<&Value> {
-    frame.get("headers")?.get("req_id")
+    field(field(frame, "headers")?, "req_id")
 }
 
 /// A device request frame; `body` is left out when `None` (parameterless commands).

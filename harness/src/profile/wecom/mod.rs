@@ -26,6 +26,7 @@ use crate::profile::{
     BinaryReplyView, CloudTimings, DefaultContext, DefaultReply, Keepalive, Learned, Profile, ReplyParts, RoleMonitor, RunValue, SecondLinkRule, Violation,
 };
 use serde_json::{json, Value};
+use crate::profile::json::field;
 use std::time::Duration;
 
 /// The WeCom smart-hardware long-connection protocol.
@@ -111,12 +112,12 @@ impl Profile for WeComProfile {
     }
 
     fn command<'v>(&self, frame: &'v Value) -> Option<&'v str> {
-        frame.get("cmd").and_then(Value::as_str)
+        field(frame, "cmd").and_then(Value::as_str)
     }
 
     /// Replies carry no `cmd` (§1.4) and echo `headers.req_id`.
     fn is_reply_to(&self, frame: &Value, req_id: &str) -> bool {
-        frame.get("cmd").is_none() && self.req_id(frame) == Some(req_id)
+        field(frame, "cmd").is_none() && self.req_id(frame) == Some(req_id)
     }
 
     fn decode_binary_reply(&self, bytes: &[u8]) -> Option<BinaryReplyView> {
@@ -150,7 +151,7 @@ impl Profile for WeComProfile {
     /// the `secret` that `subscribe_corp` sends, `get_secret_no` the SecretNo the device
     /// signs with from then on.
     fn learn(&self, cmd: &str, reply: &Value) -> Vec<Learned> {
-        if reply.get("errcode").and_then(Value::as_i64) != Some(0) {
+        if field(reply, "errcode").and_then(Value::as_i64) != Some(0) {
             return Vec::new();
         }
         let field = |k: &str| reply.pointer(&format!("/body/{k}")).cloned();
@@ -228,6 +229,10 @@ impl Profile for WeComProfile {
 
     fn redact_in_place(&self, value: &mut Value) {
         volatile::redact_secrets_in_place(value)
+    }
+
+    fn needs_redaction(&self, value: &Value) -> bool {
+        volatile::holds_secrets(value)
     }
 
     fn volatile_keys(&self) -> &'static [&'static str] {
@@ -377,7 +382,7 @@ mod tests {
     fn frames_are_recorded_redacted_and_large_ones_summarised() {
         let p = p();
         let f = Frame::text(r#"{"cmd":"active","headers":{"req_id":"a"},"body":{"secret":"s3cret"}}"#, &*p);
-        assert_eq!(f, Frame::Json { json: json!({"cmd":"active","headers":{"req_id":"a"},"body":{"secret":"<redacted>"}}) });
+        assert_eq!(f, Frame::Json { json: json!({"cmd":"active","headers":{"req_id":"a"},"body":{"secret":"<redacted>"}}).into() });
         let big = json!({"cmd": "x", "headers": {"req_id": "b"}, "body": {"pad": "y".repeat(20_000), "secret_no": "n"}}).to_string();
         let Frame::Large { envelope: Some(e), .. } = Frame::text(&big, &*p) else { panic!("not large") };
         assert_eq!((e["cmd"].as_str(), e["headers"]["req_id"].as_str()), (Some("x"), Some("b")));

@@ -25,6 +25,17 @@ pub fn redact_secrets(value: &Value) -> Value {
     copy
 }
 
+/// Whether [`redact_secrets`] would change `value`: a credential key with a value that is not
+/// `null` (already `<redacted>` counts too: replacing it changes nothing, but saying so would
+/// take another comparison for no gain).
+pub fn holds_secrets(value: &Value) -> bool {
+    match value {
+        Value::Object(map) => map.iter().any(|(k, v)| (is_secret_key(k) && !v.is_null()) || holds_secrets(v)),
+        Value::Array(items) => items.iter().any(holds_secrets),
+        _ => false,
+    }
+}
+
 /// [`redact_secrets`] on `value` itself.
 pub fn redact_secrets_in_place(value: &mut Value) {
     match value {

@@ -124,7 +124,7 @@ fn soon() -> tokio::time::Instant {
 
 fn text(i: Option<Inbound>) -> String {
     match i.map(|i| i.item) {
-        Some(Item::Text(t, _)) => t,
+        Some(Item::Text(t, _)) => t.to_string(),
         other => panic!("expected a text frame, got {other:?}"),
     }
 }

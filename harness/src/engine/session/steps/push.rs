@@ -9,7 +9,7 @@ impl Session<'_> {
             None => self.fresh_id("cloud-push"),
         };
         let body = p.body.as_ref().map(|b| self.expand(b, at)).transpose()?;
-        self.vars.insert("last_push_req_id".into(), json!(req_id));
+        self.set_var("last_push_req_id", json!(req_id));
         let frame = self.profile.push_frame(&p.cmd, &req_id, body);
         // What the device sends from here on on this link may be its reaction; what it sent
         // before cannot be.

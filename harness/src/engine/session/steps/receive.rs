@@ -50,9 +50,9 @@ impl Session<'_> {
         at.not_before(&format!("[{}] {what}", r.conn), arrived.saturating_sub(started), not_before)?;
         let req_id = self.profile.req_id(&frame).unwrap_or_default().to_string();
         let cmd = self.profile.command(&frame).unwrap_or_default().to_string();
-        self.vars.insert("req_id".into(), json!(req_id));
-        self.vars.insert("last_req_id".into(), json!(req_id));
-        self.vars.insert("last_cmd".into(), json!(cmd));
+        self.set_var("req_id", json!(req_id));
+        self.set_var("last_req_id", json!(req_id));
+        self.set_var("last_cmd", json!(cmd));
         self.received_cmds.insert(req_id.clone(), cmd.clone());
         self.last_received.insert(r.conn.clone(), (req_id, cmd));
         if let Some(m) = &r.check {
@@ -66,7 +66,7 @@ impl Session<'_> {
 /// matchers.
 pub(super) fn as_request(profile: &dyn Profile, item: &Item) -> Option<Value> {
     match item {
-        Item::Text(_, json) => json.clone(),
+        Item::Text(_, json) => json.as_deref().cloned(),
         Item::Binary(b) => profile.decode_binary_request(b),
         _ => None,
     }

@@ -12,7 +12,7 @@ impl Session<'_> {
         let conn_device = self.conns.get(&r.conn).map(|c| c.device.clone());
         let body = if r.raw_body { given } else { self.default_body(&r.cmd, given, conn_device.clone(), at)? };
         let frame = self.profile.request_frame(&r.cmd, &req_id, body);
-        self.vars.insert("last_req_id".into(), json!(req_id));
+        self.set_var("last_req_id", json!(req_id));
         let within = self.duration(&r.within, at)?;
         let not_before = self.resolve_opt(&r.not_before, at)?;
         let sent_at = self.now();
@@ -121,7 +121,7 @@ async fn wait_reply(profile: &dyn Profile, conn: &mut Connection, req_id: &str, 
             Item::Binary(b) => {
                 if let Some(r) = profile.decode_binary_reply(b) {
                     if r.req_id == req_id {
-                        break Waited::Binary(r.view);
+                        break Waited::Binary(r.view.into());
                     }
                 }
             }
@@ -141,9 +141,10 @@ async fn wait_reply(profile: &dyn Profile, conn: &mut Connection, req_id: &str, 
 
 /// What waiting for a reply came to.
 enum Waited {
-    Reply(Value),
+    /// The reply's JSON, shared with the transcript's record of it.
+    Reply(std::sync::Arc<Value>),
     /// A binary reply, shown to matchers as the profile decodes it.
-    Binary(Value),
+    Binary(std::sync::Arc<Value>),
     End(String),
     Flood(usize),
     Timeout,

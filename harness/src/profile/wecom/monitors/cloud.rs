@@ -4,6 +4,7 @@ use super::rules;
 use crate::profile::{Frame, RoleMonitor, Violation, WireEvent};
 use crate::profile::wecom::envelope::header_req_id;
 use serde_json::Value;
+use crate::profile::json::field;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -87,11 +88,11 @@ impl CloudMonitor {
         if !json.is_object() {
             return vec![Violation::fail("C1", format!("[{conn}] the cloud sent JSON that is not an object: {json}"))];
         }
-        if json.get("cmd").is_some() {
+        if field(json, "cmd").is_some() {
             return rules::check_push(json);
         }
         let mut out = Vec::new();
-        match json.get("errcode").and_then(Value::as_i64) {
+        match field(json, "errcode").and_then(Value::as_i64) {
             None => out.push(Violation::fail("C1", format!("[{conn}] reply without an integer errcode: {json}"))),
             Some(0) => {}
             Some(code) => out.extend(rules::check_error_advice(json, code, self.strict_codes)),
@@ -118,11 +119,11 @@ mod tests {
     use serde_json::json;
 
     fn request(id: &str) -> Frame {
-        Frame::Json { json: json!({"cmd": "ping", "headers": {"req_id": id}}) }
+        Frame::Json { json: json!({"cmd": "ping", "headers": {"req_id": id}}).into() }
     }
 
     fn reply(id: &str) -> Frame {
-        Frame::Json { json: json!({"headers": {"req_id": id}, "errcode": 0, "errmsg": "ok"}) }
+        Frame::Json { json: json!({"headers": {"req_id": id}, "errcode": 0, "errmsg": "ok"}).into() }
     }
 
     /// Feeds (harness sent?, frame) on link `a`; the rules broken, in order.

@@ -278,11 +278,11 @@ mod tests {
             Script(Vec::new())
         }
         fn device(mut self, at: f64, frame: serde_json::Value) -> Script {
-            self.0.push((s(at), true, Frame::Json { json: frame }));
+            self.0.push((s(at), true, Frame::Json { json: frame.into() }));
             self
         }
         fn cloud(mut self, at: f64, frame: serde_json::Value) -> Script {
-            self.0.push((s(at), false, Frame::Json { json: frame }));
+            self.0.push((s(at), false, Frame::Json { json: frame.into() }));
             self
         }
         /// Feeds the whole script to a fresh monitor, as one sweep ending at `now`: the

@@ -7,6 +7,7 @@ use crate::profile::wecom::catalog::{Catalog, Suggestion};
 pub use crate::profile::Violation;
 use crate::profile::wecom::envelope::header_req_id;
 use serde_json::Value;
+use crate::profile::json::field;
 
 fn v(rule: &'static str, message: impl Into<String>) -> Violation {
     Violation::fail(rule, message)
@@ -21,22 +22,22 @@ pub fn check_reply(frame: &Value, req_id: &str, strict_codes: bool) -> Vec<Viola
     if echoed != Some(req_id) {
         out.push(v("C1", format!("reply does not echo headers.req_id {req_id:?} (got {echoed:?})")));
     }
-    let errcode = frame.get("errcode").and_then(Value::as_i64);
+    let errcode = field(frame, "errcode").and_then(Value::as_i64);
     match errcode {
         None => out.push(v("C1", "reply has no integer errcode")),
         Some(0) => {
-            if frame.get("errmsg").and_then(Value::as_str) != Some("ok") {
-                out.push(v("C1", format!("success reply has errmsg {} instead of \"ok\"", frame.get("errmsg").unwrap_or(&Value::Null))));
+            if field(frame, "errmsg").and_then(Value::as_str) != Some("ok") {
+                out.push(v("C1", format!("success reply has errmsg {} instead of \"ok\"", field(frame, "errmsg").unwrap_or(&Value::Null))));
             }
         }
         Some(code) => {
-            if !frame.get("errmsg").is_some_and(Value::is_string) {
+            if !field(frame, "errmsg").is_some_and(Value::is_string) {
                 out.push(v("C1", "error reply has no string errmsg"));
             }
             out.extend(check_error_advice(frame, code, strict_codes));
         }
     }
-    if frame.get("cmd").is_some() {
+    if field(frame, "cmd").is_some() {
         out.push(v("C2", "reply carries a `cmd` field"));
     }
     out
@@ -49,12 +50,12 @@ pub fn check_error_advice(frame: &Value, code: i64, strict_codes: bool) -> Vec<V
     if strict_codes && Catalog::get().error(code).is_none() {
         out.push(v("C12", format!("errcode {code} is not in the error catalog")));
     }
-    match frame.get("suggestion").and_then(Value::as_str) {
+    match field(frame, "suggestion").and_then(Value::as_str) {
         Some(s) if Suggestion::parse(s).is_some() => {}
         Some(s) => out.push(v("C12", format!("error reply has suggestion {s:?}, expected retry or reconnect"))),
         None => out.push(v("C12", format!("error reply {code} has no suggestion"))),
     }
-    match frame.get("interval").and_then(Value::as_i64) {
+    match field(frame, "interval").and_then(Value::as_i64) {
         Some(i) if i >= -1 => {}
         Some(i) => out.push(v("C12", format!("error reply has interval {i}, expected -1 or more"))),
         None => out.push(v("C12", format!("error reply {code} has no integer interval"))),
