@@ -228,7 +228,8 @@ fn main() {
     let reports = reports_dir.0.as_path();
     let (pinging, connecting) = (scenarios(per, PINGS_PER_SCENARIO), scenarios(per, 0));
 
-    // `HWCONFORM_BENCH_WIRE_PROFILE=engine|reports` runs only that case, for a profiler.
+    // `HWCONFORM_BENCH_WIRE_PROFILE=floor|engine|reports` runs only that case, for a profiler
+    // (callgrind counts instructions exactly where wall time on a shared machine swings).
     if let Ok(case) = std::env::var("HWCONFORM_BENCH_WIRE_PROFILE") {
         if case == "floor" {
             let (wall, cpu) = bare_client(mock, n);

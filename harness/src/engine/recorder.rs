@@ -221,13 +221,7 @@ mod tests {
             "[a-z]{0,6}".prop_map(|s| json!(s)),
             any::<i32>().prop_map(|n| json!(n)),
         ];
-        let tree = leaf.prop_recursive(4, 32, 4, |inner| {
-            prop_oneof![
-                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-                proptest::collection::btree_map(prop_oneof!["[a-z_]{1,6}", Just("x-identity-secret-no".to_string())], inner, 0..4)
-                    .prop_map(|m| Value::Object(m.into_iter().collect())),
-            ]
-        });
+        let tree = crate::profile::json::arb_tree(leaf, prop_oneof!["[a-z_]{1,6}", Just("x-identity-secret-no".to_string())]);
         let mut runner = proptest::test_runner::TestRunner::default();
         runner
             .run(&tree, |frame| {

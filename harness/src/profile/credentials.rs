@@ -127,8 +127,13 @@ fn number_text<'b>(n: &serde_json::Number, buf: &'b mut [u8; 40]) -> std::borrow
     n.to_string().into()
 }
 
+/// Whether `text` holds any of the credentials `known`.
+fn holds(known: &[String], text: &str) -> bool {
+    known.iter().any(|s| holds_one(text, s))
+}
+
 fn holds_any(known: &[String], v: &Value) -> bool {
-    let holds = |text: &str| known.iter().any(|s| holds_one(text, s));
+    let holds = |text: &str| holds(known, text);
     match v {
         Value::String(s) => holds(s),
         Value::Number(n) => holds(&number_text(n, &mut [0; 40])),
@@ -139,7 +144,7 @@ fn holds_any(known: &[String], v: &Value) -> bool {
 }
 
 fn redact_value(known: &[String], v: &mut Value) {
-    let holds = |text: &str| known.iter().any(|s| holds_one(text, s));
+    let holds = |text: &str| holds(known, text);
     match v {
         Value::String(s) if holds(s) => *s = replace_all(known, s),
         Value::Number(n) if holds(&number_text(n, &mut [0; 40])) => *v = Value::String(REDACTED.to_string()),
@@ -158,6 +163,31 @@ fn redact_value(known: &[String], v: &mut Value) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// JSON with the test's credentials planted anywhere: in strings, as a key, as a number.
+    fn planted() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(json!("s3cret-no")),
+            Just(json!(987654321)),
+            "[a-z ]{0,4}".prop_map(|s| json!(format!("{s}s3cret-no{s}"))),
+            "[a-z]{0,12}".prop_map(|s| json!(s)),
+            any::<i64>().prop_map(|n| json!(n)),
+            any::<f64>().prop_map(|n| json!(n)),
+        ];
+        crate::profile::json::arb_tree(leaf, prop_oneof!["[a-z]{1,4}", Just("k-s3cret-no".to_string())])
+    }
+
+    proptest::proptest! {
+        /// What `holds_any` calls clean, `redact_value` leaves as it is (the recorder keeps
+        /// such a frame without a redacted copy), and what it changes `holds_any` saw.
+        #[test]
+        fn holds_any_sees_whatever_redaction_would_change(v in planted()) {
+            let c = Credentials::new(["s3cret-no".to_string(), "987654321".to_string()]);
+            let redacted = c.redacted(&v);
+            proptest::prop_assert_eq!(c.holds_any(&v), redacted != v, "{}", v);
+        }
+    }
 
     #[test]
     fn replaces_by_value_everywhere() {

@@ -15,8 +15,9 @@ pub const MAX_RECORDED_TEXT: usize = 16 * 1024;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Frame {
-    /// A text frame that parsed as JSON (secrets redacted). Shared: a received frame with
-    /// nothing to redact is the very JSON the session reads, not a copy of it.
+    /// A text frame that parsed as JSON (secrets redacted).
+    // Shared: a received frame with nothing to redact is the very JSON the session reads,
+    // not a copy of it (a doc comment here would land in the published run schema).
     Json { json: Arc<Value> },
     /// A text frame that is not JSON (cut to 512 bytes).
     Text { text: String, len: usize },

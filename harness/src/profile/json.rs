@@ -18,6 +18,21 @@ pub fn field<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
     }
 }
 
+/// JSON trees for property tests: `leaf` values under `key`s, nested in arrays and objects.
+#[cfg(test)]
+pub(crate) fn arb_tree(
+    leaf: impl proptest::strategy::Strategy<Value = Value> + 'static,
+    key: impl proptest::strategy::Strategy<Value = String> + Clone + 'static,
+) -> impl proptest::strategy::Strategy<Value = Value> {
+    use proptest::prelude::*;
+    leaf.prop_recursive(4, 32, 4, move |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            proptest::collection::btree_map(key.clone(), inner, 0..4).prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

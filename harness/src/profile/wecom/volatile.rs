@@ -94,6 +94,16 @@ mod tests {
     }
 
     proptest! {
+        /// What `holds_secrets` calls clean, `redact_secrets` leaves as it is: the recorder
+        /// keeps such a frame itself, without a redacted copy.
+        #[test]
+        fn a_frame_holds_secrets_whenever_redaction_changes_it(v in crate::profile::json::arb_tree(
+            prop_oneof![Just(Value::Null), Just(json!("s3")), Just(json!(REDACTED)), any::<i32>().prop_map(|n| json!(n))],
+            prop_oneof![Just("secret".to_string()), Just("secret_no".to_string()), Just("active_code".to_string()), "[a-z]{1,4}"],
+        )) {
+            prop_assert!(holds_secrets(&v) || redact_secrets(&v) == v, "{v}");
+        }
+
         #[test]
         fn redacted_text_never_contains_the_secret(prefix in ".{0,10}", secret in "[a-z0-9]{4,12}", suffix in ".{0,10}") {
             let text = format!("{prefix}{secret}{suffix}");
