@@ -55,12 +55,13 @@ fn result(id: &str, role: Role, file: &str, reqs: &[&str], verdict: Verdict, wal
         verdict,
         findings: vec![],
         obligations: Default::default(),
+        not_reached: Default::default(),
         wall_time: ms(wall),
         scenario_time: ms(clock),
         transcript: t,
         judged: None,
     };
-    r.conclude();
+    r.conclude(&|_| hwconform::profile::Binding::Must);
     r
 }
 
@@ -76,6 +77,8 @@ fn results() -> Vec<ScenarioResult> {
         expected: Some("close within 90s".into()),
         actual: Some("{\n  \"cmd\": \"pong\",\n  \"note\": \"a]]>b <x>\"\n}".into()),
         diff: None,
+        judges: vec![],
+        early: false,
     };
     let error = Failure {
         step: Some("1".into()),

@@ -95,6 +95,11 @@ fn cloud_scenario(steps: &str) -> String {
     format!("{HEAD}steps:\n{steps}")
 }
 
+/// A cloud-role scenario that waits for the contact sync's requests (so needs the feature).
+fn contacts_scenario(steps: &str) -> String {
+    format!("{HEAD}requires: [contacts]\nsteps:\n{steps}")
+}
+
 fn notes(r: &ScenarioResult) -> Vec<String> {
     r.transcript
         .entries
@@ -112,7 +117,7 @@ fn notes(r: &ScenarioResult) -> Vec<String> {
 #[case::after_login("  - reply: {}\n  - logged_in: {}\n  - receive: { within: 45s }\n", "pass", "")]
 #[case::before_login("  - no_reply: {}\n  - logged_in: { within: 3s }\n", "fail", "sent no request that only a logged-in device sends (a heartbeat or a business call) within 3s")]
 fn logged_in_accepts_any_post_login_request(#[case] tail: &str, #[case] verdict: &str, #[case] message: &str) {
-    let r = run(&cloud_scenario(&format!("{LOGIN}{tail}")), sim(&[]));
+    let r = run(&contacts_scenario(&format!("{LOGIN}{tail}")), sim(&[]));
     assert_eq!(r.verdict.name(), verdict, "{:?}", r.verdict);
     if let Some(f) = r.verdict.failure() {
         assert!(f.message.contains(message), "{}", f.message);
@@ -155,7 +160,7 @@ fn one_of_judges_the_chosen_branch() {
 fn a_reaction_comes_after_its_cause(#[case] push: &str, #[case] verdict: &str) {
     // The reference asks get_perm_version right after login; the scenario leaves it queued.
     let tail = format!("  - reply: {{}}\n  - delay: 2s\n{push}  - receive: {{ cmd: get_perm_version, within: 3s }}\n");
-    let r = run(&cloud_scenario(&format!("{LOGIN}{tail}")), sim(&[]));
+    let r = run(&contacts_scenario(&format!("{LOGIN}{tail}")), sim(&[]));
     assert_eq!(r.verdict.name(), verdict, "{:?}", r.verdict);
 }
 
@@ -177,7 +182,7 @@ fn a_scenario_that_outlives_its_wall_budget_is_an_error() {
 #[test]
 fn a_request_from_before_a_push_picks_no_branch() {
     let tail = "  - reply: {}\n  - delay: 2s\n  - push: { cmd: push_nothing_to_do }\n  - one_of:\n      reacts:\n        - receive: { cmd: get_perm_version, within: 3s }\n      reconnects:\n        - expect_reconnect: { within: 3s }\n";
-    let r = run(&cloud_scenario(&format!("{LOGIN}{tail}")), sim(&[]));
+    let r = run(&contacts_scenario(&format!("{LOGIN}{tail}")), sim(&[]));
     let f = r.verdict.failure().unwrap_or_else(|| panic!("{:?}", r.verdict));
     assert!(f.message.contains("none of the allowed continuations came within 3s"), "{}", f.message);
 }

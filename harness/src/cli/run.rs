@@ -137,7 +137,7 @@ pub(super) fn run(args: RunArgs) -> i32 {
     }
     let summary = match outcome {
         Ok(s) => s,
-        Err(e @ RunError::IcsIncomplete { .. }) => return report_error::usage_error(&e),
+        Err(e @ (RunError::IcsIncomplete { .. } | RunError::FleetTooSmall { .. } | RunError::EmptyFleet)) => return report_error::usage_error(&e),
         Err(e) => return report_error::error(&e),
     };
     if let Some(e) = report_error {

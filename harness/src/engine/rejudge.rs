@@ -25,7 +25,7 @@ pub fn rejudge(old: &ScenarioResult, profile: &dyn Profile, judges: &[Arc<dyn Ju
     let judged = old.judged.as_ref()?;
     let mut monitor = match old.role {
         Role::Device => Monitor::for_cloud(profile, judged.strict_codes),
-        Role::Cloud => Monitor::for_device(profile),
+        Role::Cloud => Monitor::for_device(profile, judged.seeded),
     };
     // What the monitors judged live: the entries up to their last sweep.
     let entries = &old.transcript.entries[..judged.swept.unwrap_or(old.transcript.entries.len()).min(old.transcript.entries.len())];
@@ -54,7 +54,7 @@ pub fn rejudge(old: &ScenarioResult, profile: &dyn Profile, judges: &[Arc<dyn Ju
     for judge in judges {
         judge.judge(&mut new, context);
     }
-    new.conclude();
+    new.conclude(&|id| profile.binding(id));
     if let Some(j) = &mut new.judged {
         j.steps = Some(judged.steps.clone().unwrap_or_else(|| old.verdict.clone())).filter(|s| *s != new.verdict);
     }

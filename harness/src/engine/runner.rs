@@ -91,17 +91,16 @@ pub enum RunError {
     },
     #[error("the device fleet is empty: give at least one identity")]
     EmptyFleet,
+    /// Against a shared cloud every device-role scenario gets identities no other scenario
+    /// of the run used, so what one scenario left behind (an activation, a binding to an
+    /// address) never decides another's verdict.
+    #[error(
+        "the device-role scenarios need {needed} device identities against a shared cloud (each scenario gets devices no other scenario of the run used), and the fleet has {have}: give more identities (--devices-file), or run fewer scenarios at once (--filter, --partition)"
+    )]
+    FleetTooSmall { needed: usize, have: usize },
     /// Fail-closed: a selected scenario needs something the ICS does not say either way.
     #[error("the ICS {} does not say `{key}`, which scenario {scenario} ({}) needs: {}", .ics.display(), .file.display(), Ics::how_to_state(.key))]
     IcsIncomplete { key: String, ics: PathBuf, scenario: String, file: PathBuf },
-}
-
-/// What the run decided once, shared by every scenario.
-struct Shared {
-    /// One cloud shared by every device-role scenario: identities come in slots.
-    shared_cloud: bool,
-    /// Devices each device-role scenario may need at most (for the remote identity slots).
-    per_scenario: usize,
 }
 
 pub struct Runner {
@@ -147,17 +146,14 @@ impl Runner {
             }
             _ => false,
         };
-        let per_scenario = scenarios.iter().filter(|s| s.role == Role::Device).map(|s| s.devices.len()).max().unwrap_or(1).max(1);
         let mut jobs = self.config.jobs.clamp(1, 64).min(scenarios.len().max(1));
         if single_device {
             // One real device: its scenarios take its connections one at a time.
             jobs = 1;
         }
-        if shared_cloud {
-            // Never lend one SN to two scenarios at once.
-            jobs = jobs.min((self.config.fleet.devices.len() / per_scenario).max(1));
-        }
-        let shared = Shared { shared_cloud, per_scenario };
+        // Against a shared cloud each scenario has devices of its own, whatever `-j` is: the
+        // same verdicts at any parallelism.
+        let identities = if shared_cloud { self.fresh_identities(scenarios)? } else { self.fixed_identities(scenarios) };
         let roles: Vec<Role> = [Role::Device, Role::Cloud].into_iter().filter(|r| scenarios.iter().any(|s| s.role == *r)).collect();
         // The device under test is named only when a scenario tests a device.
         let ics = self.config.ics.as_ref().filter(|_| self.config.device.is_some() && roles.contains(&Role::Cloud)).map(|i| i.summary());
@@ -165,7 +161,6 @@ impl Runner {
         if let Some(text) = notice {
             on_event(RunEvent::Notice { text });
         }
-        let fixed = self.fixed_identities(scenarios);
         let real_target = roles.iter().any(|r| match r {
             Role::Device => self.config.cloud.as_ref().is_some_and(|c| !c.capabilities().in_process),
             Role::Cloud => self.config.device.as_ref().is_some_and(|d| !d.capabilities().in_process),
@@ -179,21 +174,17 @@ impl Runner {
         let (tx, rx) = mpsc::channel::<(usize, ScenarioResult)>();
         let mut summary = RunSummary::default();
         std::thread::scope(|scope| {
-            for worker in 0..jobs {
+            for _ in 0..jobs {
                 let tx = tx.clone();
-                let (next, fixed, shared, stop) = (&next, &fixed, &shared, &stop);
+                let (next, identities, stop) = (&next, &identities, &stop);
                 scope.spawn(move || loop {
                     if stop.load(Ordering::SeqCst) || self.config.interrupt.is_raised() {
                         break;
                     }
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     let Some(sc) = scenarios.get(i) else { break };
-                    let identities = match shared.shared_cloud {
-                        true => self.slot_identities(sc, worker, shared.per_scenario),
-                        false => fixed[i].clone(),
-                    };
                     self.config.live.started(i, &sc.id.value, bound(sc));
-                    let result = self.run_one(sc, i, identities);
+                    let result = self.run_one(sc, i, identities[i].clone());
                     self.config.live.finished(i);
                     // Before the next pick, so that with one job nothing starts after it.
                     if self.config.fail_fast && result.verdict.is_bad() {
@@ -263,19 +254,30 @@ impl Runner {
         scenarios.iter().map(|sc| sc.devices.iter().enumerate().map(|(j, name)| (name.clone(), fleet[j % fleet.len()].clone())).collect()).collect()
     }
 
-    /// Against a shared remote cloud: worker `w` owns fleet devices `w*k .. w*k+k`, so no SN
-    /// is ever in two running scenarios at once.
-    fn slot_identities(&self, sc: &Scenario, worker: usize, per: usize) -> Vec<(String, FleetDevice)> {
+    /// Against a shared remote cloud: every device-role scenario takes the next fleet devices
+    /// no scenario of the run used before (in the order given, so the same at any `-j`);
+    /// a cloud-role scenario's device under test is the fleet's first.
+    fn fresh_identities(&self, scenarios: &[Scenario]) -> Result<Vec<Vec<(String, FleetDevice)>>, RunError> {
         let fleet = &self.config.fleet.devices;
-        if sc.role == Role::Cloud {
-            return vec![(sc.devices[0].clone(), fleet[0].clone())];
+        let mut next = 0;
+        let mut out = Vec::with_capacity(scenarios.len());
+        for sc in scenarios {
+            if sc.role == Role::Cloud || sc.manual.is_some() {
+                out.push(sc.devices.iter().take(1).map(|name| (name.clone(), fleet[0].clone())).collect());
+                continue;
+            }
+            out.push(sc.devices.iter().enumerate().map(|(j, name)| (name.clone(), fleet[(next + j) % fleet.len()].clone())).collect());
+            next += sc.devices.len();
         }
-        sc.devices.iter().enumerate().map(|(j, name)| (name.clone(), fleet[(worker * per + j) % fleet.len()].clone())).collect()
+        if next > fleet.len() {
+            return Err(RunError::FleetTooSmall { needed: next, have: fleet.len() });
+        }
+        Ok(out)
     }
 
     fn run_one(&self, sc: &Scenario, index: usize, identities: Vec<(String, FleetDevice)>) -> ScenarioResult {
         let mut result = self.run_and_judge(sc, index, identities);
-        result.conclude();
+        result.conclude(&|id| self.config.profile.binding(id));
         // The steps' verdict is kept only where judging changed it.
         if let Some(j) = &mut result.judged {
             if j.steps.as_ref() == Some(&result.verdict) {
@@ -360,6 +362,7 @@ impl Runner {
             }),
         };
         let swept = outcome.as_ref().ok().map(|o| o.swept);
+        let seeded = outcome.as_ref().ok().and_then(|o| o.device_seeded);
         let mut finished = match outcome {
             Ok(o) => result(o.verdict, o.findings, o.transcript, o.scenario_time),
             Err(e) => result(Verdict::Error(Failure::new(e.to_string())), Vec::new(), Default::default(), Duration::ZERO),
@@ -367,7 +370,7 @@ impl Runner {
         self.hint_carried_state(sc, index, &mut finished);
         let context = JudgeContext { in_process, reference: self.reference_target(sc.role) };
         let strict_codes = sc.role == Role::Device && self.config.cloud.as_ref().is_some_and(|c| c.capabilities().strict_codes);
-        finished.judged = Some(Judged { steps: Some(finished.verdict.clone()), in_process, reference: context.reference, strict_codes, swept });
+        finished.judged = Some(Judged { steps: Some(finished.verdict.clone()), in_process, reference: context.reference, strict_codes, swept, seeded });
         for judge in &self.config.judges {
             judge.judge(&mut finished, context);
         }
@@ -377,6 +380,7 @@ impl Runner {
     async fn session(&self, sc: &Scenario, index: usize, identities: Vec<(String, FleetDevice)>, in_process: bool) -> Result<session::SessionOutcome, TargetError> {
         let start_unix = wall_unix();
         let seed = self.config.fleet.seed_secret_no.clone();
+        let mut device_seeded = false;
         let target = match sc.role {
             Role::Device => Target::Cloud(self.cloud_for(sc, index, &identities, start_unix).await?),
             Role::Cloud => {
@@ -391,6 +395,13 @@ impl Runner {
                     seed_secret_no: seed.clone().filter(|_| sc.requires.contains(&Capability::Seed)),
                     start_unix,
                     rng_seed: stable_hash(&sc.id.value),
+                };
+                // A device that connects by itself is provisioned as its statement says; one
+                // the harness starts, as the harness starts it.
+                device_seeded = if device.capabilities().single {
+                    self.config.ics.as_ref().and_then(|i| i.provisioning) == Some(crate::ics::Provisioning::Seed)
+                } else {
+                    start.seed_secret_no.is_some()
                 };
                 Target::Device(device.start(start).await?)
             }
@@ -411,6 +422,7 @@ impl Runner {
                 _ => Duration::ZERO,
             },
             live: Some(super::live::LiveSlot { board: self.config.live.clone(), index }),
+            device_seeded,
         };
         Ok(session::run(sc, target, setup).await)
     }
@@ -461,6 +473,7 @@ fn not_run(sc: &Scenario, reason: String) -> ScenarioResult {
         verdict: Verdict::Skip { reason },
         findings: Vec::new(),
         obligations: Default::default(),
+        not_reached: Default::default(),
         wall_time: Duration::ZERO,
         scenario_time: Duration::ZERO,
         transcript: Default::default(),

@@ -1,7 +1,7 @@
 //! Verdicts: what a run concluded about each scenario, with the evidence.
 
 use super::transcript::Transcript;
-pub use crate::profile::Severity;
+pub use crate::profile::{Binding, Severity};
 use crate::scenario::Role;
 use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
@@ -26,11 +26,19 @@ pub struct Failure {
     /// conversation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub diff: Option<String>,
+    /// The obligations a failed step is charged to: what its matchers (`$judges`) or the step
+    /// (`judges`) name. Empty: every id the scenario cites.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub judges: Vec<String>,
+    /// The step's `not_before` bound was broken (what came, came too early): the step's
+    /// `judges: { not_before: ... }` names the rule.
+    #[serde(skip)]
+    pub early: bool,
 }
 
 impl Failure {
     pub fn new(message: impl Into<String>) -> Failure {
-        Failure { message: message.into(), rule: None, step: None, step_kind: None, line: None, col: None, expected: None, actual: None, diff: None }
+        Failure { message: message.into(), rule: None, step: None, step_kind: None, line: None, col: None, expected: None, actual: None, diff: None, judges: Vec::new(), early: false }
     }
 }
 
@@ -174,6 +182,10 @@ pub struct ScenarioResult {
     /// Each obligation's own verdict here: the cited ids as the steps judged them, and every
     /// rule a finding names (a broken rule fails that rule, not the ids cited beside it).
     pub obligations: BTreeMap<String, Outcome>,
+    /// Why a cited obligation was not judged here (`inconclusive`): what intervened before
+    /// the scenario reached its checks.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub not_reached: BTreeMap<String, String>,
     /// Wall-clock time the scenario took.
     #[serde(serialize_with = "ser_secs", deserialize_with = "de_secs")]
     #[schemars(with = "f64")]
@@ -207,6 +219,10 @@ pub struct Judged {
     /// down; what arrived during the shutdown was never judged and is not on replay).
     #[serde(default)]
     pub swept: Option<usize>,
+    /// Cloud role: the device under test started seed-provisioned (absent in run.json files
+    /// of older harnesses: then the seed exchange is not judged by provisioning).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seeded: Option<bool>,
 }
 
 /// Totals of a run.
@@ -270,22 +286,12 @@ pub const MAX_FINDINGS: usize = 64;
 
 impl ScenarioResult {
     /// Settles the verdict once every check has spoken: `verdict` holds what the steps (and
-    /// judges such as the golden compare) concluded about the cited ids; the findings of the
-    /// always-on rules are folded in with TTCN-3 precedence (a broken rule fails the scenario
-    /// whatever its steps said; a warning leaves the verdict alone), and each obligation gets
-    /// its own outcome.
-    pub fn conclude(&mut self) {
-        let own = Outcome::of(&self.verdict);
-        let mut obligations: BTreeMap<String, Outcome> = self.requirements.iter().map(|r| (r.clone(), own)).collect();
-        for f in &self.findings {
-            let o = match f.severity {
-                Severity::Fail => Outcome::Fail,
-                Severity::Warning => Outcome::Warn,
-            };
-            let entry = obligations.entry(f.rule.clone()).or_insert(o);
-            *entry = (*entry).max(o);
-        }
-        self.obligations = obligations;
+    /// judges such as the golden compare) concluded; the findings of the always-on rules are
+    /// folded in with TTCN-3 precedence (a broken rule fails the scenario whatever its steps
+    /// said; a warning leaves the verdict alone), and each obligation gets its own outcome
+    /// ([`Self::judge_obligations`]).
+    pub fn conclude(&mut self, binding: &dyn Fn(&str) -> Binding) {
+        self.judge_obligations(binding);
         let Some(first) = self.findings.iter().find(|f| f.severity == Severity::Fail) else { return };
         let mut failure = Failure::new(format!("{}: {}", first.rule, first.message));
         failure.rule = Some(first.rule.clone());
@@ -297,8 +303,75 @@ impl ScenarioResult {
             failure.expected = then.expected.clone();
             failure.actual = then.actual.clone();
             failure.diff = then.diff.clone();
+            failure.judges = then.judges.clone();
         }
         self.verdict = Verdict::Fail(failure);
+    }
+
+    /// Each obligation's verdict in this scenario, as TTCN-3 gives one per test purpose:
+    /// - a failed step fails only what it judges (`judges` / `$judges`, else every cited id),
+    ///   unless an always-on rule broke first: then the failure is that rule's doing, and what
+    ///   the step judges was not reached;
+    /// - a cited id the steps never got to (the scenario stopped on another one, or in its
+    ///   preamble) is `inconclusive`, with the reason in `not_reached`;
+    /// - every rule a finding names fails (or warns);
+    /// - a MAY never fails and a SHOULD at most warns.
+    fn judge_obligations(&mut self, binding: &dyn Fn(&str) -> Binding) {
+        let own = Outcome::of(&self.verdict);
+        let mut obligations: BTreeMap<String, Outcome> = self.requirements.iter().map(|r| (r.clone(), own)).collect();
+        let mut not_reached = BTreeMap::new();
+        let stopped = match &self.verdict {
+            Verdict::Fail(f) | Verdict::Warn(f) => Some(f),
+            _ => None,
+        };
+        if let Some(f) = stopped {
+            let explicit = !f.judges.is_empty();
+            let charged: Vec<&String> = if explicit { f.judges.iter().collect() } else { self.requirements.iter().collect() };
+            // A rule broken at or before the failed step (the last sweep, after the steps,
+            // has no step) explains the failure, unless the step names that very rule as
+            // what it judges: the finding fails its rule, and what the step judges was not
+            // reached.
+            let first_broken = self.findings.iter().find(|x| x.severity == Severity::Fail && x.step.is_some() && !(explicit && charged.contains(&&x.rule)));
+            let at = f.step.as_ref().map_or(String::new(), |s| format!(" at step {s}"));
+            for id in &self.requirements {
+                let (outcome, why) = match (charged.contains(&id), first_broken) {
+                    (true, None) => (own, None),
+                    (_, Some(b)) => (Outcome::Inconclusive, Some(format!("not reached: {} was broken first{}", b.rule, b.step.as_ref().map_or(String::new(), |s| format!(" (step {s})"))))),
+                    (false, None) => {
+                        let ids: Vec<&str> = charged.iter().map(|s| s.as_str()).collect();
+                        (Outcome::Inconclusive, Some(format!("not reached: the scenario stopped{at} on {}", ids.join(", "))))
+                    }
+                };
+                obligations.insert(id.clone(), outcome);
+                if let Some(why) = why {
+                    not_reached.insert(id.clone(), why);
+                }
+            }
+        } else if let Verdict::Inconclusive(f) = &self.verdict {
+            for id in &self.requirements {
+                not_reached.insert(id.clone(), f.message.clone());
+            }
+        }
+        for f in &self.findings {
+            let o = match f.severity {
+                Severity::Fail => Outcome::Fail,
+                Severity::Warning => Outcome::Warn,
+            };
+            let entry = obligations.entry(f.rule.clone()).or_insert(o);
+            if o > *entry {
+                *entry = o;
+                not_reached.remove(&f.rule);
+            }
+        }
+        for (id, outcome) in obligations.iter_mut() {
+            match binding(id) {
+                Binding::Must => {}
+                Binding::Should | Binding::May if *outcome == Outcome::Fail => *outcome = Outcome::Warn,
+                _ => {}
+            }
+        }
+        self.obligations = obligations;
+        self.not_reached = not_reached;
     }
 }
 
@@ -318,6 +391,7 @@ mod tests {
             verdict,
             findings,
             obligations: BTreeMap::new(),
+            not_reached: BTreeMap::new(),
             wall_time: Duration::ZERO,
             scenario_time: Duration::ZERO,
             transcript: Transcript::default(),
@@ -343,7 +417,7 @@ mod tests {
     #[test]
     fn a_broken_rule_fails_that_rule_and_not_the_ids_cited_beside_it() {
         let mut r = result(Verdict::Pass, vec![finding("R1", Severity::Fail)]);
-        r.conclude();
+        r.conclude(&|_| Binding::Must);
         assert_eq!(r.verdict.name(), "fail");
         assert_eq!(r.verdict.failure().unwrap().rule.as_deref(), Some("R1"));
         assert_eq!(r.obligations, BTreeMap::from([("R1".into(), Outcome::Fail), ("R13".into(), Outcome::Pass)]));
@@ -352,7 +426,7 @@ mod tests {
     #[test]
     fn a_warning_is_listed_and_leaves_the_verdict_alone() {
         let mut r = result(Verdict::Pass, vec![finding("R1", Severity::Warning)]);
-        r.conclude();
+        r.conclude(&|_| Binding::Must);
         assert_eq!(r.verdict, Verdict::Pass);
         assert_eq!(r.obligations.get("R1"), Some(&Outcome::Warn));
     }
@@ -360,7 +434,7 @@ mod tests {
     #[test]
     fn an_inconclusive_preamble_leaves_the_cited_ids_inconclusive() {
         let mut r = result(Verdict::Inconclusive(Failure::new("no login")), vec![]);
-        r.conclude();
+        r.conclude(&|_| Binding::Must);
         assert_eq!(r.verdict.name(), "inconclusive");
         assert_eq!(r.obligations.get("R13"), Some(&Outcome::Inconclusive));
         assert!(r.verdict.is_bad(), "nothing was proven: the exit code says so");
@@ -375,7 +449,7 @@ mod tests {
             let any_fail = findings.iter().any(|f| f.severity == Severity::Fail);
             let before = verdict(steps);
             let mut r = result(before.clone(), findings.clone());
-            r.conclude();
+            r.conclude(&|_| Binding::Must);
             if any_fail {
                 prop_assert_eq!(r.verdict.name(), "fail");
                 if let Some(f) = before.failure() {
@@ -391,8 +465,73 @@ mod tests {
                 let at_least = r.obligations[&f.rule] >= least;
                 prop_assert!(at_least);
             }
-            let cited = r.obligations["R13"] >= Outcome::of(&before);
-            prop_assert!(cited);
+            // The cited id keeps the steps' outcome, unless a broken rule came first and
+            // explains the failed step: then it was not reached.
+            let explained = matches!(before, Verdict::Fail(_) | Verdict::Warn(_)) && findings.iter().any(|f| f.severity == Severity::Fail && f.rule != "R13");
+            let broken = findings.iter().any(|f| f.rule == "R13" && f.severity == Severity::Fail);
+            let cited = r.obligations["R13"];
+            if broken {
+                prop_assert_eq!(cited, Outcome::Fail);
+            } else if explained {
+                prop_assert_eq!(cited, Outcome::Inconclusive);
+                prop_assert!(r.not_reached["R13"].contains("was broken first"));
+            } else {
+                prop_assert!(cited >= Outcome::of(&before));
+            }
         }
+    }
+
+    fn cited(reqs: &[&str], verdict: Verdict, findings: Vec<Finding>) -> ScenarioResult {
+        ScenarioResult { requirements: reqs.iter().map(|s| s.to_string()).collect(), ..result(verdict, findings) }
+    }
+
+    fn judged(ids: &[&str]) -> Verdict {
+        Verdict::Fail(Failure { judges: ids.iter().map(|s| s.to_string()).collect(), step: Some("4".into()), ..Failure::new("the reply did not match") })
+    }
+
+    #[test]
+    fn a_failed_step_fails_what_it_judges_and_leaves_the_rest_not_reached() {
+        let mut r = cited(&["R1", "R2", "R3"], judged(&["R2"]), vec![]);
+        r.conclude(&|_| Binding::Must);
+        assert_eq!(r.obligations, BTreeMap::from([("R1".into(), Outcome::Inconclusive), ("R2".into(), Outcome::Fail), ("R3".into(), Outcome::Inconclusive)]));
+        assert_eq!(r.not_reached["R1"], "not reached: the scenario stopped at step 4 on R2");
+        assert!(!r.not_reached.contains_key("R2"));
+    }
+
+    #[test]
+    fn an_unattributed_failure_charges_every_cited_id() {
+        let mut r = cited(&["R1", "R2"], Verdict::Fail(Failure::new("no reply")), vec![]);
+        r.conclude(&|_| Binding::Must);
+        assert_eq!(r.obligations, BTreeMap::from([("R1".into(), Outcome::Fail), ("R2".into(), Outcome::Fail)]));
+    }
+
+    #[test]
+    fn a_rule_broken_before_the_failed_step_explains_it() {
+        let mut r = cited(&["R1", "R2"], judged(&["R2"]), vec![finding("R9", Severity::Fail)]);
+        r.conclude(&|_| Binding::Must);
+        assert_eq!(r.obligations["R9"], Outcome::Fail);
+        assert_eq!(r.obligations["R2"], Outcome::Inconclusive, "the step failed because R9 broke first");
+        assert_eq!(r.not_reached["R2"], "not reached: R9 was broken first (step 2)");
+        // A step that judges the very rule a monitor saw broken fails it.
+        let mut r = cited(&["R1", "R2"], judged(&["R2"]), vec![finding("R2", Severity::Fail)]);
+        r.conclude(&|_| Binding::Must);
+        assert_eq!((r.obligations["R1"], r.obligations["R2"]), (Outcome::Inconclusive, Outcome::Fail));
+        // What the last sweep saw after the steps (no step) does not explain them.
+        let late = Finding { step: None, ..finding("R9", Severity::Fail) };
+        let mut r = cited(&["R2"], judged(&["R2"]), vec![late]);
+        r.conclude(&|_| Binding::Must);
+        assert_eq!(r.obligations["R2"], Outcome::Fail);
+    }
+
+    #[test]
+    fn a_may_never_fails_and_a_should_at_most_warns() {
+        let binding = |id: &str| match id {
+            "R1" => Binding::May,
+            "R2" => Binding::Should,
+            _ => Binding::Must,
+        };
+        let mut r = cited(&["R1", "R2", "R3"], Verdict::Fail(Failure::new("no")), vec![]);
+        r.conclude(&binding);
+        assert_eq!(r.obligations, BTreeMap::from([("R1".into(), Outcome::Warn), ("R2".into(), Outcome::Warn), ("R3".into(), Outcome::Fail)]));
     }
 }

@@ -12,6 +12,9 @@ pub struct Feature {
     pub description: &'static str,
     /// The obligations it gates (the ids a scenario that needs it checks).
     pub obligations: &'static [&'static str],
+    /// The commands that exist only with it (sent by the device or pushed to it): a scenario
+    /// that waits for or pushes one needs the feature, whatever else it checks.
+    pub commands: &'static [&'static str],
 }
 
 /// The feature names of a list, in order.

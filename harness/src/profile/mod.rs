@@ -19,7 +19,7 @@ pub use credentials::Credentials;
 pub use fleet::{Fleet, FleetDevice, FleetError};
 pub use frame::Frame;
 pub use identity::{DeviceIdentity, Secret};
-pub use rule::{RoleMonitor, SecondLinkRule, Severity, Violation, WireEvent};
+pub use rule::{Binding, RoleMonitor, SecondLinkRule, Severity, TimingConstant, Violation, WireEvent};
 /// The cloud's timers and limits a run refers to (the mock's settings, what a real cloud is
 /// assumed to do).
 pub use wecom::timing::CloudTimings;
@@ -181,13 +181,28 @@ pub trait Profile: Send + Sync {
 
     /// Whether `id` names an obligation of the protocol.
     fn is_obligation(&self, id: &str) -> bool;
+    /// Whether `frame` is a push the protocol lists, which a cloud may send at any time (a
+    /// contact change, a bind): a wait for silence from a cloud lets it pass.
+    fn is_unsolicited_push(&self, _frame: &Value) -> bool {
+        false
+    }
+    /// The protocol's timing windows, by the name scenarios write them (`${resend_latest}`).
+    fn timing_constants(&self) -> &'static [TimingConstant] {
+        &[]
+    }
+    /// How binding the obligation `id` is (a MUST unless its statement says otherwise).
+    fn binding(&self, _id: &str) -> Binding {
+        Binding::Must
+    }
     /// The optional areas a device may leave out: the keys of an implementation conformance
     /// statement's `[features]` and the feature names scenarios may require.
     fn ics_features(&self) -> &'static [Feature];
     /// The monitors of a cloud target (the harness plays a device).
     fn cloud_monitors(&self, strict_codes: bool) -> Vec<Box<dyn RoleMonitor>>;
     /// The monitors of a device target (the harness plays the cloud).
-    fn device_monitors(&self) -> Vec<Box<dyn RoleMonitor>>;
+    /// The always-on monitors of a device; `seeded`: whether the device under test started
+    /// seed-provisioned (`None`: not known, as in a run.json of an older harness).
+    fn device_monitors(&self, seeded: Option<bool>) -> Vec<Box<dyn RoleMonitor>>;
 }
 
 /// The profile the harness runs with when none is chosen: WeCom.

@@ -25,6 +25,27 @@ pub enum Severity {
     Fail,
 }
 
+/// How binding an obligation is, as its statement words it (RFC 2119): a MUST fails a target
+/// that breaks it, a SHOULD at most warns, a MAY never counts against it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Binding {
+    Must,
+    Should,
+    May,
+}
+
+/// A time window a scenario writes by name (`within: ${resend_latest}`): its value, and how
+/// the protocol's rules produce it, so a failure can show the composition instead of a bare
+/// number (a window read off one rule alone misses what another adds to it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimingConstant {
+    pub name: &'static str,
+    pub value: std::time::Duration,
+    /// The rules it is composed of, with their sources: "the longest request timeout (FAQ:
+    /// 5–10 s) + the longest staggered retry (FAQ: 1–3 s) + 1 s tolerance".
+    pub composition: &'static str,
+}
+
 impl Violation {
     /// A broken MUST: the rule fails.
     pub fn fail(rule: &'static str, message: impl Into<String>) -> Violation {

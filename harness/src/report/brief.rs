@@ -17,6 +17,7 @@ pub struct Brief {
     /// Why it was skipped (the matrix shows skip reasons).
     pub skip_reason: Option<String>,
     pub obligations: BTreeMap<String, Outcome>,
+    pub not_reached: BTreeMap<String, String>,
     pub wall_time: Duration,
 }
 
@@ -28,6 +29,7 @@ impl Brief {
             outcome: Outcome::of(&r.verdict),
             skip_reason: r.skip_reason().map(str::to_string),
             obligations: r.obligations.clone(),
+            not_reached: r.not_reached.clone(),
             wall_time: r.wall_time,
         }
     }
@@ -37,6 +39,8 @@ impl Brief {
 pub trait Cites {
     fn id(&self) -> &str;
     fn obligations(&self) -> &BTreeMap<String, Outcome>;
+    /// Why a cited obligation was not judged, by id.
+    fn not_reached(&self) -> &BTreeMap<String, String>;
     fn skip_reason(&self) -> Option<&str>;
 }
 
@@ -46,6 +50,9 @@ impl Cites for ScenarioResult {
     }
     fn obligations(&self) -> &BTreeMap<String, Outcome> {
         &self.obligations
+    }
+    fn not_reached(&self) -> &BTreeMap<String, String> {
+        &self.not_reached
     }
     fn skip_reason(&self) -> Option<&str> {
         match &self.verdict {
@@ -61,6 +68,9 @@ impl Cites for Brief {
     }
     fn obligations(&self) -> &BTreeMap<String, Outcome> {
         &self.obligations
+    }
+    fn not_reached(&self) -> &BTreeMap<String, String> {
+        &self.not_reached
     }
     fn skip_reason(&self) -> Option<&str> {
         self.skip_reason.as_deref()

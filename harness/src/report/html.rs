@@ -310,6 +310,7 @@ mod tests {
             requirements: vec!["C4".into()],
             tags: vec![],
             obligations: [("C4".to_string(), Outcome::of(&verdict))].into_iter().collect(),
+            not_reached: Default::default(),
             verdict,
             findings: vec![],
             wall_time: std::time::Duration::from_millis(12),

@@ -92,6 +92,9 @@ pub struct ManualRecord {
 pub struct Given {
     pub scenario: String,
     pub outcome: String,
+    /// Why the scenario did not judge it (an `inconclusive` outcome).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// One row of the matrix.
@@ -134,8 +137,13 @@ pub fn build<R: Cites>(statements: &[Statement], results: &[R], manual: &[Manual
 
 fn row<R: Cites>(id: &str, s: &Statement, mut list: Vec<(&R, Outcome)>, signed: Option<&ManualRecord>) -> Row {
     list.sort_by(|a, b| a.0.id().cmp(b.0.id()));
-    let scenarios = list.iter().map(|(r, o)| Given { scenario: r.id().to_string(), outcome: o.name().into() }).collect();
-    let automated = list.iter().map(|(_, o)| *o).filter(|o| !matches!(o, Outcome::Skip | Outcome::Manual)).max();
+    let scenarios = list
+        .iter()
+        .map(|(r, o)| Given { scenario: r.id().to_string(), outcome: o.name().into(), reason: r.not_reached().get(id).cloned() })
+        .collect();
+    // Across scenarios: evidence against it anywhere fails it; otherwise judged and held
+    // anywhere passes it (a scenario that could not reach it proves nothing either way).
+    let automated = list.iter().map(|(_, o)| *o).filter(|o| !matches!(o, Outcome::Skip | Outcome::Manual)).max_by_key(|o| across(*o));
     let has_manual = list.iter().any(|(_, o)| *o == Outcome::Manual);
     let (status, detail) = if list.is_empty() {
         (Status::NotCovered, "no scenario cites it".to_string())
@@ -155,7 +163,20 @@ fn row<R: Cites>(id: &str, s: &Statement, mut list: Vec<(&R, Outcome)>, signed: 
             }
         }
     } else if let Some(worst) = automated {
-        (Status::of(worst), String::new())
+        let detail = match worst {
+            Outcome::Inconclusive => {
+                let mut reasons: Vec<String> = list.iter().filter_map(|(r, _)| r.not_reached().get(id).map(|why| format!("{}: {why}", r.id()))).collect();
+                reasons.dedup();
+                let more = reasons.len().saturating_sub(3);
+                reasons.truncate(3);
+                if more > 0 {
+                    reasons.push(format!("and {more} more"));
+                }
+                reasons.join("; ")
+            }
+            _ => String::new(),
+        };
+        (Status::of(worst), detail)
     } else {
         let mut reasons: Vec<&str> = list
             .iter()
@@ -176,6 +197,20 @@ fn row<R: Cites>(id: &str, s: &Statement, mut list: Vec<(&R, Outcome)>, signed: 
         }
     };
     Row { id: id.to_string(), text: s.text.clone(), source: s.source.clone(), strength: s.strength.clone(), status, detail, manual: signed.cloned(), scenarios }
+}
+
+/// How much one scenario's outcome weighs in the obligation's status across the run: fail,
+/// then warn (a deviation shown), then pass, then what judged nothing.
+fn across(o: Outcome) -> u8 {
+    match o {
+        Outcome::Fail => 6,
+        Outcome::Warn => 5,
+        Outcome::Pass => 4,
+        Outcome::Error => 3,
+        Outcome::Inconclusive => 2,
+        Outcome::Manual => 1,
+        Outcome::Skip => 0,
+    }
 }
 
 /// The matrix as CSV for spreadsheets: one row per obligation, with a header. Columns: id,
@@ -210,6 +245,7 @@ mod tests {
             verdict,
             findings: vec![],
             obligations: reqs.iter().map(|r| (r.to_string(), o)).collect(),
+            not_reached: BTreeMap::new(),
             wall_time: std::time::Duration::ZERO,
             scenario_time: std::time::Duration::ZERO,
             transcript: Transcript::default(),

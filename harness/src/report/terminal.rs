@@ -383,6 +383,7 @@ mod tests {
             verdict: Verdict::Fail(f),
             findings: vec![],
             obligations: Default::default(),
+            not_reached: Default::default(),
             wall_time: std::time::Duration::ZERO,
             scenario_time: std::time::Duration::ZERO,
             transcript: Transcript::default(),

@@ -257,8 +257,10 @@ impl<'a> Loader<'a> {
         let steps = if top.get("manual").is_some() { self.manual_steps(&top) } else { self.top_steps(&top) };
         if role == Some(Role::Cloud) {
             self.check_receives_reachable(&steps, auto_reply.as_ref());
+            self.check_features_used(&steps, &features);
         }
         self.resolve_since();
+        self.check_judged(&requirements);
         for key in ["steps", "vars", "auto_reply"] {
             if let Some(node) = top.get(key) {
                 self.check_expressions(node);
@@ -270,6 +272,8 @@ impl<'a> Loader<'a> {
             if role == Some(Role::Device) {
                 known.extend(crate::profile::default_profile().run_variable_names().iter().map(|s| s.to_string()));
             }
+            // The protocol's timing windows answer in both roles.
+            known.extend(crate::profile::default_profile().timing_constants().iter().map(|c| c.name.to_string()));
             known.extend(vars.keys().cloned());
             known.extend(self.devices.iter().map(|d| format!("{d}.sn")));
             if let Some(node) = top.get("steps") {
@@ -591,6 +595,53 @@ impl<'a> Loader<'a> {
                 StepKind::OneOf(o) => o.branches.iter().for_each(|b| self.check_receives_reachable(&b.steps, auto)),
                 _ => {}
             }
+        }
+    }
+
+    /// A scenario that waits for a command only a device with some feature sends, or pushes
+    /// one only such a device handles, needs that feature (`requires:`): otherwise a device
+    /// that says it lacks the feature is failed where the scenario is not applicable to it.
+    fn check_features_used(&mut self, steps: &[Step], required: &[String]) {
+        for step in steps {
+            let (verb, cmd) = match &step.kind {
+                StepKind::Receive(r) => ("waits for", r.cmd.as_deref()),
+                StepKind::Push(p) => ("pushes", Some(p.cmd.as_str())),
+                StepKind::Repeat(r) => {
+                    self.check_features_used(&r.steps, required);
+                    continue;
+                }
+                StepKind::OneOf(o) => {
+                    o.branches.iter().for_each(|b| self.check_features_used(&b.steps, required));
+                    continue;
+                }
+                _ => continue,
+            };
+            let Some(cmd) = cmd else { continue };
+            let owners: Vec<&str> = features::FEATURES.iter().filter(|f| f.commands.contains(&cmd)).map(|f| f.name).collect();
+            if owners.is_empty() || owners.iter().any(|o| required.iter().any(|r| r == o)) {
+                continue;
+            }
+            let d = self
+                .diag(step.span, format!("the step {verb} `{cmd}`, which only a device with {} implements", owners.iter().map(|o| format!("the `{o}` feature")).collect::<Vec<_>>().join(" or ")))
+                .expected(format!("`requires:` naming {}", owners.join(" or ")))
+                .help(format!("add `{}` to `requires`, so a device whose statement says it lacks it is not applicable", owners[0]));
+            self.push(d);
+        }
+    }
+
+    /// What a step or matcher judges is one of the ids the scenario cites: a failure is charged
+    /// to it, and the requirement matrix lists only cited ids against the scenario.
+    fn check_judged(&mut self, requirements: &[Spanned<String>]) {
+        for id in std::mem::take(&mut self.judged) {
+            if requirements.iter().any(|r| r.value == id.value) {
+                continue;
+            }
+            let cited: Vec<&str> = requirements.iter().map(|r| r.value.as_str()).collect();
+            let d = self
+                .diag(id.span, format!("`{}` is judged here but the scenario does not cite it", id.value))
+                .expected(format!("one of the scenario's requirements: {}", cited.join(", ")))
+                .help(format!("add `{}` to `requirements`, or name the obligation this check judges", id.value));
+            self.push(d);
         }
     }
 

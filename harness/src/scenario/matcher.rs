@@ -109,6 +109,10 @@ impl SignatureKind {
     }
 }
 
+/// The annotation that names the obligation a mismatch at or below its map breaks: a
+/// failure of one field is charged to that field's rule, not to every id the scenario cites.
+pub const JUDGES_OP: &str = "$judges";
+
 /// Every operator name, for "did you mean".
 pub const OP_NAMES: &[&str] = &["$type", "$regex", "$in", "$gte", "$lte", "$ne", "$absent", "$any", "$len", "$signature"];
 
@@ -198,6 +202,8 @@ pub enum Matcher {
     Array(Vec<Matcher>),
     /// All operators hold.
     Ops(Vec<Op>),
+    /// The inner matcher, whose mismatches break the named obligation (`$judges`).
+    Judged(String, Box<Matcher>),
 }
 
 /// Why a value did not match: where, what was expected, what was there (secrets redacted).
@@ -206,6 +212,9 @@ pub struct Mismatch {
     pub path: String,
     pub expected: String,
     pub actual: String,
+    /// The obligation the innermost `$judges` around the mismatch names.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
 }
 
 impl std::fmt::Display for Mismatch {
@@ -249,6 +258,14 @@ impl Matcher {
                 let (name, arg) = op.to_pair();
                 (name.to_string(), arg)
             }).collect()),
+            Matcher::Judged(rule, inner) => {
+                let mut map = match inner.to_value() {
+                    Value::Object(m) => m,
+                    _ => serde_json::Map::new(),
+                };
+                map.insert(JUDGES_OP.to_string(), Value::from(rule.as_str()));
+                Value::Object(map)
+            }
         }
     }
 
@@ -256,6 +273,13 @@ impl Matcher {
     /// are operators (for programs that build steps; files go through the loader).
     pub fn compile(v: &Value) -> Result<Matcher, OpError> {
         Ok(match v {
+            Value::Object(m) if m.contains_key(JUDGES_OP) => {
+                let rule = m[JUDGES_OP].as_str().ok_or(OpError::Takes { op: "$judges", what: "an obligation id" })?.to_string();
+                let mut rest = m.clone();
+                rest.remove(JUDGES_OP);
+                let inner = if rest.is_empty() { Matcher::Ops(Vec::new()) } else { Matcher::compile(&Value::Object(rest))? };
+                Matcher::Judged(rule, Box::new(inner))
+            }
             Value::Object(m) if m.keys().any(|k| k.starts_with('$')) => {
                 Matcher::Ops(m.iter().map(|(k, v)| Op::parse(k, v)).collect::<Result<_, _>>()?)
             }
@@ -281,13 +305,18 @@ impl Matcher {
 
     /// `parent` is the object `actual` sits in (what `$signature` signs).
     fn check_at(&self, actual: Option<&Value>, vars: &dyn Vars, path: &str, parent: Option<&serde_json::Map<String, Value>>) -> Result<(), Mismatch> {
-        let fail = |expected: String| Err(Mismatch { path: path.to_string(), expected, actual: shown(actual, path) });
+        let fail = |expected: String| Err(Mismatch { path: path.to_string(), expected, actual: shown(actual, path), rule: None });
         match self {
+            Matcher::Judged(rule, inner) => inner.check_at(actual, vars, path, parent).map_err(|mut m| {
+                m.rule.get_or_insert_with(|| rule.clone());
+                m
+            }),
             Matcher::Literal(expected) => {
                 let expected = expand_value(expected, vars).map_err(|e| Mismatch {
                     path: path.to_string(),
                     expected: format!("a value ({e})"),
                     actual: shown(actual, path),
+                    rule: None,
                 })?;
                 match actual {
                     Some(a) if same_scalar(a, &expected) => Ok(()),
@@ -323,9 +352,9 @@ impl Matcher {
 
 impl Op {
     fn check(&self, actual: Option<&Value>, vars: &dyn Vars, path: &str, parent: Option<&serde_json::Map<String, Value>>) -> Result<(), Mismatch> {
-        let fail = |expected: String| Err(Mismatch { path: path.to_string(), expected, actual: shown(actual, path) });
+        let fail = |expected: String| Err(Mismatch { path: path.to_string(), expected, actual: shown(actual, path), rule: None });
         let present = |expected: String| -> Result<&Value, Mismatch> {
-            actual.ok_or(Mismatch { path: path.to_string(), expected, actual: shown(None, path) })
+            actual.ok_or(Mismatch { path: path.to_string(), expected, actual: shown(None, path), rule: None })
         };
         match self {
             Op::Absent => if actual.is_none() { Ok(()) } else { fail("the key to be absent".into()) },

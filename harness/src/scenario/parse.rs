@@ -4,7 +4,7 @@
 
 use super::diagnostic::{closest, did_you_mean, Diagnostic};
 use super::expr::{duration_expr, parse_duration};
-use super::matcher::{Matcher, Op, OP_NAMES};
+use super::matcher::{Matcher, Op, JUDGES_OP, OP_NAMES};
 use super::span::*;
 use super::yaml::{self, to_json, Node, ScalarValue};
 use std::collections::BTreeMap;
@@ -71,6 +71,9 @@ pub(in crate::scenario) struct Loader<'a> {
     pub(in crate::scenario) unresolved_since: Vec<(String, Span, usize)>,
     /// Whether a `receive` step was read yet (a `reply`/`no_reply` without `to` needs one).
     pub(in crate::scenario) received: bool,
+    /// Every obligation id a step (`judges`) or matcher (`$judges`) names, checked against the
+    /// scenario's `requirements` once the file is read.
+    pub(in crate::scenario) judged: Vec<Spanned<String>>,
 }
 
 impl<'a> Loader<'a> {
@@ -87,6 +90,7 @@ impl<'a> Loader<'a> {
             step_count: 0,
             unresolved_since: Vec::new(),
             received: false,
+            judged: Vec::new(),
         }
     }
 
@@ -430,12 +434,25 @@ impl<'a> Loader<'a> {
             yaml::NodeKind::Sequence(items) => Matcher::Array(items.iter().map(|i| self.matcher(i)).collect()),
             yaml::NodeKind::Scalar(_) => Matcher::Literal(to_json(node)),
             yaml::NodeKind::Mapping(pairs) => {
+                // `$judges` names the obligation a mismatch below it breaks; it may sit beside
+                // keys or operators alike.
+                let judges = pairs.iter().find(|(k, _)| k.key_text() == JUDGES_OP).and_then(|(_, v)| self.string(v, JUDGES_OP).map(|s| Spanned::new(s, v.span)));
+                let pairs: Vec<(Node, Node)> = pairs.iter().filter(|(k, _)| k.key_text() != JUDGES_OP).cloned().collect();
                 let is_op = |k: &Node| k.key_text().starts_with('$');
-                if pairs.iter().any(|(k, _)| is_op(k)) {
-                    self.check_unmixed(pairs);
+                let inner = if pairs.iter().any(|(k, _)| is_op(k)) {
+                    self.check_unmixed(&pairs);
                     Matcher::Ops(pairs.iter().filter(|(k, _)| is_op(k)).filter_map(|(k, v)| self.op(k, v)).collect())
+                } else if pairs.is_empty() && judges.is_some() {
+                    Matcher::Ops(Vec::new())
                 } else {
                     Matcher::Object(pairs.iter().map(|(k, v)| (k.key_text().to_string(), self.matcher(v))).collect())
+                };
+                match judges {
+                    Some(id) => {
+                        self.judged.push(id.clone());
+                        Matcher::Judged(id.value, Box::new(inner))
+                    }
+                    None => inner,
                 }
             }
         }

@@ -60,6 +60,10 @@ fn step_schema() -> Value {
             for s in *siblings {
                 properties.insert(s.to_string(), json!({}));
             }
+            properties.insert(
+                super::steps::JUDGES.to_string(),
+                json!({ "description": "The obligation ids a failure of the step is charged to: an id, a list, `{ not_before: IDS, rest: IDS }`, or `[]` for none." }),
+            );
             json!({ "type": "object", "required": [name], "properties": properties, "additionalProperties": false })
         })
         .collect();

@@ -41,6 +41,11 @@ fn temp_dir(name: &str) -> PathBuf {
 
 #[rstest]
 #[case::unknown_key(with_steps("  - request: { cmd: ping, withn: 5s }\n"), (6, 27), "unknown key `withn` in a `request` step")]
+#[case::judges_an_uncited_id(cloud_steps("  - accept: {}\n    judges: D13\n"), (7, 13), "`D13` is judged here but the scenario does not cite it")]
+#[case::matcher_judges_an_uncited_id(cloud_steps("  - accept: {}\n  - receive: {}\n    check: { cmd: { $ne: x, $judges: D4 } }\n"), (8, 38), "`D4` is judged here but the scenario does not cite it")]
+#[case::judges_an_unknown_part(cloud_steps("  - accept: {}\n    judges: { not_before: D12, early: D12 }\n"), (7, 32), "unknown key `early` in `judges`")]
+#[case::feature_command_without_requires(cloud_steps("  - accept: {}\n  - receive: { cmd: checkin }\n"), (7, 5), "only a device with the `checkin` feature implements")]
+#[case::feature_push_without_requires(cloud_steps("  - accept: {}\n  - push: { cmd: push_remote_open_door }\n"), (7, 5), "add `door` to `requires`")]
 #[case::unknown_variable(with_steps("  - request: { cmd: ping, body: { t: \"${nosuch}\" } }\n"), (6, 38), "unknown variable `nosuch`")]
 #[case::unknown_variable_suggests(with_steps("  - request: { cmd: ping, within: \"${heartbeat_timout}\" }\n"), (6, 35), "did you mean `heartbeat_timeout`?")]
 #[case::settings_only_where_the_target_is_a_cloud(cloud_steps("  - receive: { cmd: register, within: \"${heartbeat_timeout}\" }\n"), (6, 39), "unknown variable `heartbeat_timeout`")]
@@ -509,3 +514,19 @@ fn the_scenario_library_loads() {
 }
 
 mod properties;
+
+/// `judges`, `$judges` and the protocol's windows load, and survive a trip through YAML text.
+#[test]
+fn judged_steps_and_protocol_windows_load_and_render_back() {
+    let text = cloud_steps(
+        "  - accept: {}\n    judges: []\n  - receive: { cmd: register, not_before: \"${resend_earliest}\", within: \"${resend_latest}\" }\n    judges: { not_before: D12, rest: D12 }\n    check: { body: { nonce: { $type: integer, $judges: D12 } } }\n  - one_of:\n      a:\n        - receive: { cmd: checkin_none }\n      b:\n        - receive: { cmd: register }\n    judges: D12\n",
+    );
+    let sc = load(&text).unwrap_or_else(|e| panic!("{}", e.render()));
+    assert!(sc.steps[0].judges_nothing);
+    assert_eq!(sc.steps[1].judges.iter().map(|j| j.value.as_str()).collect::<Vec<_>>(), ["D12"]);
+    assert_eq!(sc.steps[1].judges_not_before.iter().map(|j| j.value.as_str()).collect::<Vec<_>>(), ["D12"]);
+    assert_eq!(sc.steps[2].judges.len(), 1);
+    let again = load(&sc.to_yaml()).unwrap_or_else(|e| panic!("{}\n{}", e.render(), sc.to_yaml()));
+    assert_eq!(again.to_yaml(), sc.to_yaml());
+    assert!(sc.to_yaml().contains("$judges: D12"), "{}", sc.to_yaml());
+}

@@ -97,7 +97,7 @@ fn device_model_follows_the_obligations() {
     let a = DeviceAction::Answer;
     // D13 then D17: the register reply is lost, the re-send is answered 600012.
     let t = device(&[a(Ok(0)), a(Ok(0)), a(Ok(0)), DeviceAction::Idle(Idle::Close), a(Lost { recover: true })]);
-    assert!(t.contains("  - no_reply: {}\n  - receive: { not_before: 5s, within: 12s }"), "{t}");
+    assert!(t.contains("  - no_reply: {}\n  - receive: { not_before: 4750ms, within: 14s }"), "{t}");
     assert!(t.contains("reply: { errcode: 600012 }\n  - one_of:\n      skip_active:\n        - receive: { cmd: subscribe_corp, within: 72s }"), "{t}");
     // D14, D15, D16: retry spacing, no retry after -1, reconnect after the interval.
     let t = device(&[a(Error(Advice::Retry(1))), a(Error(Advice::Never))]);

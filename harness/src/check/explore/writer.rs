@@ -72,6 +72,30 @@ impl Steps {
         self.steps.iter().flat_map(|s| s.reqs.iter().copied()).filter(|r| seen.insert(*r)).collect()
     }
 
+    /// `header.requires`, and in the cloud role every feature a command the steps wait for
+    /// or push belongs to (the loader asks for them): one the header names already, else the
+    /// first that owns the command.
+    fn requires_with_features(&self, header: &Header) -> Vec<&'static str> {
+        let mut requires = header.requires.clone();
+        if header.role != "cloud" {
+            return requires;
+        }
+        let mut cmds: Vec<String> = Vec::new();
+        let steps: Vec<Step> = self.steps.iter().map(|c| c.step.clone()).collect();
+        crate::scenario::visit_steps(&steps, &mut |k| match k {
+            StepKind::Receive(r) => cmds.extend(r.cmd.clone()),
+            StepKind::Push(p) => cmds.push(p.cmd.clone()),
+            _ => {}
+        });
+        for cmd in cmds {
+            let owners: Vec<&'static str> = crate::profile::wecom::features::FEATURES.iter().filter(|f| f.commands.contains(&cmd.as_str())).map(|f| f.name).collect();
+            if let Some(first) = owners.first().filter(|_| !owners.iter().any(|o| requires.contains(o))) {
+                requires.push(first);
+            }
+        }
+        requires
+    }
+
     /// Renders the whole file. Returns the text and, per step, its first and last line.
     pub fn render(&self, header: &Header, requirements: &[&str]) -> Rendered {
         let mut out: Vec<String> = Vec::new();
@@ -84,8 +108,9 @@ impl Steps {
         out.push(format!("requirements: [{}]", requirements.join(", ")));
         out.push("tags: [explore, regression]".into());
         out.push(format!("role: {}", header.role));
-        if !header.requires.is_empty() {
-            out.push(format!("requires: [{}]", header.requires.join(", ")));
+        let requires = self.requires_with_features(header);
+        if !requires.is_empty() {
+            out.push(format!("requires: [{}]", requires.join(", ")));
         }
         out.extend(header.extra.iter().cloned());
         if header.deadline_s > 0 {

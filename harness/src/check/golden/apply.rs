@@ -180,6 +180,7 @@ mod tests {
             verdict,
             findings: vec![],
             obligations: Default::default(),
+            not_reached: Default::default(),
             wall_time: Duration::ZERO,
             scenario_time: Duration::from_secs(2),
             transcript: t,

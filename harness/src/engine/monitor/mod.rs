@@ -27,8 +27,8 @@ impl Monitor {
     }
 
     /// The profile's monitors of a device target.
-    pub fn for_device(profile: &dyn Profile) -> Monitor {
-        Monitor::new(profile.device_monitors())
+    pub fn for_device(profile: &dyn Profile, seeded: Option<bool>) -> Monitor {
+        Monitor::new(profile.device_monitors(seeded))
     }
 
     /// The obligation ids the monitors enforce.

@@ -41,6 +41,9 @@ pub struct SessionSetup {
     pub boot_time: Duration,
     /// Where the session says which step it is in, for a live status line.
     pub live: Option<crate::engine::live::LiveSlot>,
+    /// Cloud role: the device under test started seed-provisioned (its monitors judge the
+    /// seed exchange by it).
+    pub device_seeded: bool,
 }
 
 /// What the session talks to.
@@ -61,6 +64,8 @@ pub struct SessionOutcome {
     /// Transcript entries the monitors had seen at their last sweep (the rest were recorded
     /// while the links were shut down, which no rule judges).
     pub swept: usize,
+    /// Cloud role: whether the device started seed-provisioned.
+    pub device_seeded: Option<bool>,
 }
 
 /// Why the steps stopped (boxed: a failure carries its evidence).
@@ -123,16 +128,17 @@ impl At {
         f.col = Some(span.col);
         f.expected = Some(m.expected);
         f.actual = Some(m.actual);
+        f.judges.extend(m.rule);
         Stop::Fail(f)
     }
     /// Fails when something came `waited` after the step started, earlier than allowed.
     fn not_before(&self, what: &str, waited: Duration, bound: Option<Duration>) -> StepResult {
         match bound {
-            Some(nb) if waited < nb => Err(self.fail(format!(
-                "{what} came after {}, before the earliest allowed {}",
-                format_duration(waited),
-                format_duration(nb)
-            ))),
+            Some(nb) if waited < nb => {
+                let mut f = self.failure(format!("{what} came after {}, before the earliest allowed {}", format_duration(waited), format_duration(nb)));
+                f.early = true;
+                Err(Stop::Fail(f))
+            }
             _ => Ok(()),
         }
     }
@@ -188,10 +194,11 @@ pub async fn run(scenario: &Scenario, target: Target, setup: SessionSetup) -> Se
     let mut known: Vec<String> = setup.identities.iter().map(|(_, d)| d.secret_no.expose().to_string()).collect();
     known.extend(setup.seed_secret_no.iter().map(|s| s.expose().to_string()));
     let profile = setup.profile.clone();
+    let device_seeded = matches!(target, Target::Device(_)).then_some(setup.device_seeded);
     let rec = Recorder::new(clock, known, profile.clone());
     let monitor = match &target {
         Target::Cloud(cloud) => Monitor::for_cloud(&*profile, cloud.capabilities().strict_codes),
-        Target::Device(_) => Monitor::for_device(&*profile),
+        Target::Device(_) => Monitor::for_device(&*profile, Some(setup.device_seeded)),
     };
     let devices = setup.identities.into_iter().map(|(name, identity)| (name, Device { identity, learned: BTreeMap::new() })).collect();
     let mut session = Session {
@@ -267,7 +274,7 @@ pub async fn run(scenario: &Scenario, target: Target, setup: SessionSetup) -> Se
         f.message = rec.redact(&f.message);
         f
     });
-    SessionOutcome { verdict, findings: findings.collect(), transcript: rec.take(), scenario_time, swept }
+    SessionOutcome { verdict, findings: findings.collect(), transcript: rec.take(), scenario_time, swept, device_seeded }
 }
 
 /// Whether any step (at any depth) satisfies `pred`.
@@ -340,6 +347,9 @@ impl<'a> Session<'a> {
             "now" => Some(json!(self.rec.clock.now_unix())),
             "sn" => first.map(|d| json!(d.identity.sn)),
             _ => {
+                if let Some(c) = self.profile.timing_constants().iter().find(|c| c.name == name) {
+                    return Some(json!(format_duration(c.value)));
+                }
                 if let Target::Cloud(cloud) = &self.target {
                     match self.profile.run_variable(name, &cloud.settings()) {
                         Some(RunValue::Duration(d)) => return Some(json!(format_duration(d))),
@@ -476,10 +486,33 @@ impl<'a> Session<'a> {
                 let result = self.step(&step.kind, &at).await;
                 self.window_start = None;
                 self.sweep(Some(&at), false);
+                let result = match result {
+                    // A bound written as a protocol window shows how the rules compose it.
+                    Err(Stop::Fail(mut f)) if f.early || f.message.contains(" within ") => {
+                        f.message.push_str(&self.windows_note(step));
+                        Err(Stop::Fail(f))
+                    }
+                    other => other,
+                };
+                let result = match result {
+                    // A step that only sets the stage proves nothing when it fails.
+                    Err(Stop::Fail(mut f)) if f.judges.is_empty() && step.judges_nothing => {
+                        f.message = format!("the target did not reach the state the next check needs: {}", f.message);
+                        return Err(Stop::Inconclusive(f));
+                    }
+                    // What the step's matchers do not name, the step does.
+                    Err(Stop::Fail(mut f)) if f.judges.is_empty() => {
+                        let ids = if f.early && !step.judges_not_before.is_empty() { &step.judges_not_before } else { &step.judges };
+                        f.judges = ids.iter().map(|j| j.value.clone()).collect();
+                        Err(Stop::Fail(f))
+                    }
+                    other => other,
+                };
                 match result {
                     // Before the test body, the target only failed to reach the state the
-                    // purpose needs: nothing is proven either way.
-                    Err(Stop::Fail(mut f)) if !self.in_body => {
+                    // purpose needs: nothing is proven either way, unless the check that
+                    // failed names the rule it judges.
+                    Err(Stop::Fail(mut f)) if !self.in_body && f.judges.is_empty() => {
                         f.message = format!("the preamble did not reach the test purpose: {}", f.message);
                         return Err(Stop::Inconclusive(f));
                     }
@@ -489,6 +522,18 @@ impl<'a> Session<'a> {
             }
             Ok(())
         })
+    }
+
+    /// `; resend_latest = 14s: the longest request timeout ...` for every protocol window the
+    /// step names (`${resend_latest}`), or nothing.
+    fn windows_note(&self, step: &Step) -> String {
+        let text = step.kind.to_yaml(0).join("\n");
+        self.profile
+            .timing_constants()
+            .iter()
+            .filter(|c| text.contains(&format!("${{{}}}", c.name)))
+            .map(|c| format!("; {} = {}: {}", c.name, format_duration(c.value), c.composition))
+            .collect()
     }
 
     fn conn(&mut self, name: &str, at: &At) -> Result<&mut Connection, Stop> {

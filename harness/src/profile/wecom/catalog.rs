@@ -190,6 +190,11 @@ impl Catalog {
         self.commands.iter().find(|c| c.name == name)
     }
 
+    /// Whether `name` is a cloud→device push the catalog lists.
+    pub fn is_push(&self, name: &str) -> bool {
+        self.command(name).is_some_and(|c| c.direction == "cloud->device")
+    }
+
     /// Whether `name` is a documented (or implementation-seen) device→cloud command.
     pub fn is_device_command(&self, name: &str) -> bool {
         self.command(name).is_some_and(|c| c.direction == "device->cloud")

@@ -247,6 +247,22 @@ impl Profile for WeComProfile {
         obligations::is_known(id)
     }
 
+    fn is_unsolicited_push(&self, frame: &Value) -> bool {
+        self.command(frame).is_some_and(|c| Catalog::get().is_push(c))
+    }
+
+    fn timing_constants(&self) -> &'static [crate::profile::TimingConstant] {
+        timing::CONSTANTS
+    }
+
+    fn binding(&self, id: &str) -> crate::profile::Binding {
+        match obligations::statements().iter().find(|s| s.id == id).map(|s| s.strength.as_str()) {
+            Some("may") => crate::profile::Binding::May,
+            Some("should") => crate::profile::Binding::Should,
+            _ => crate::profile::Binding::Must,
+        }
+    }
+
     fn ics_features(&self) -> &'static [crate::profile::Feature] {
         features::FEATURES
     }
@@ -255,8 +271,8 @@ impl Profile for WeComProfile {
         vec![Box::new(monitors::CloudMonitor::new(strict_codes))]
     }
 
-    fn device_monitors(&self) -> Vec<Box<dyn RoleMonitor>> {
-        vec![Box::new(monitors::DeviceMonitor::default())]
+    fn device_monitors(&self, seeded: Option<bool>) -> Vec<Box<dyn RoleMonitor>> {
+        vec![Box::new(monitors::DeviceMonitor::new(seeded))]
     }
 }
 
@@ -372,10 +388,10 @@ mod tests {
         assert_eq!((rule.rule, rule.grace), ("D22", Duration::from_secs(1)));
         assert_eq!(rule.reopened("dev").message, "the device opened a new link while its old `dev` link stayed open");
         assert!(rule.waiting(Duration::from_millis(1500)).message.ends_with("(1.5 s side by side)"));
-        for m in p.cloud_monitors(true).iter().chain(p.device_monitors().iter()) {
+        for m in p.cloud_monitors(true).iter().chain(p.device_monitors(None).iter()) {
             assert!(m.rules().iter().all(|r| p.is_obligation(r)), "{:?}", m.rules());
         }
-        assert!(p.device_monitors()[0].rules().contains(&"D22"));
+        assert!(p.device_monitors(None)[0].rules().contains(&"D22"));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use super::super::diagnostic::did_you_mean;
 use super::super::model::*;
 use super::super::parse::*;
-use super::super::steps::{keys_of, parse_kind, roles_of, siblings_of};
+use super::super::steps::{keys_of, parse_kind, roles_of, siblings_of, JUDGES};
 use super::super::yaml::Node;
 use super::MAX_STEPS;
 
@@ -53,7 +53,33 @@ impl Loader<'_> {
             None if STEP_KINDS.contains(&kind_key.key_text()) => return None,
             None => unreachable!("step_kind returned `{}`", kind_key.key_text()),
         };
-        self.clean_since(mark).then_some(Step { kind, span: node.span })
+        let (judges, judges_not_before) = node.get(JUDGES).map(|n| self.step_judges(n)).unwrap_or_default();
+        let judges_nothing = node.get(JUDGES).is_some_and(|n| n.as_sequence().is_some_and(|s| s.is_empty()));
+        self.clean_since(mark).then_some(Step { kind, span: node.span, judges, judges_nothing, judges_not_before })
+    }
+
+    /// A step's `judges`: ids for the whole step, or `{ not_before: IDS, rest: IDS }` where
+    /// coming too early breaks another rule than the rest of the step.
+    fn step_judges(&mut self, node: &Node) -> (Vec<Spanned<String>>, Vec<Spanned<String>>) {
+        if node.as_mapping().is_none() {
+            return (self.judges(node), Vec::new());
+        }
+        let Some(args) = self.args(node, "`judges`", &["not_before", "rest"], JUDGES) else { return Default::default() };
+        let rest = args.get("rest").map(|n| self.judges(n)).unwrap_or_default();
+        let early = args.get("not_before").map(|n| self.judges(n)).unwrap_or_default();
+        (rest, early)
+    }
+
+    /// `judges: D13` or `judges: [D13, D2]`: obligation ids, checked against `requirements`
+    /// once the whole file is read.
+    pub(in crate::scenario) fn judges(&mut self, node: &Node) -> Vec<Spanned<String>> {
+        let items: Vec<&Node> = match node.as_sequence() {
+            Some(items) => items.iter().collect(),
+            None => vec![node],
+        };
+        let ids: Vec<Spanned<String>> = items.iter().filter_map(|n| self.string(n, JUDGES).map(|s| Spanned::new(s, n.span))).collect();
+        self.judged.extend(ids.iter().cloned());
+        ids
     }
 
     /// The step kinds the scenario's role may use (every kind when the role is unknown).
@@ -148,7 +174,7 @@ impl Loader<'_> {
         let siblings = siblings_of(kind);
         for (key, _) in pairs {
             let found = key.key_text();
-            if found == kind || siblings.contains(&found) {
+            if found == kind || found == JUDGES || siblings.contains(&found) {
                 continue;
             }
             let mut d = self.diag(key.span, format!("unknown key `{found}` beside `{kind}`"));

@@ -24,18 +24,48 @@ pub(crate) const CLOUD: &[Role] = &[Role::Cloud];
 pub struct Step {
     pub kind: StepKind,
     pub span: Span,
+    /// The obligations a failure of this step is charged to (`judges: [D13]` beside the kind
+    /// key), when its matchers do not say (`$judges`). Empty: the step judges every id the
+    /// scenario cites, or, before `purpose`, none (the preamble).
+    pub judges: Vec<super::span::Spanned<String>>,
+    /// `judges: []`: the step sets the stage inside the test body and judges nothing: its
+    /// failure proves nothing either way (`inconclusive`).
+    pub judges_nothing: bool,
+    /// What the step's `not_before` bound judges, when it is another rule than the rest of
+    /// the step (`judges: { not_before: D14, rest: D33 }`): a request that came too early
+    /// breaks a timing rule; one that never came, or came wrong, the behaviour under test.
+    pub judges_not_before: Vec<super::span::Spanned<String>>,
 }
+
+/// The key beside any step kind that names the obligations the step judges.
+pub const JUDGES: &str = "judges";
 
 impl Step {
     /// A step written by a program (no position in a file).
     pub fn new(kind: StepKind) -> Step {
-        Step { kind, span: Span::default() }
+        Step { kind, span: Span::default(), judges: Vec::new(), judges_nothing: false, judges_not_before: Vec::new() }
     }
 
     /// The step as a list item at `indent` spaces, one line per step (siblings and nested
     /// steps on their own lines); loads back to an equal step.
     pub fn to_yaml(&self, indent: usize) -> Vec<String> {
-        self.kind.to_yaml(indent)
+        let mut lines = self.kind.to_yaml(indent);
+        let list = |ids: &[super::span::Spanned<String>]| format!("[{}]", ids.iter().map(|j| j.value.as_str()).collect::<Vec<_>>().join(", "));
+        let judges = match (self.judges.is_empty(), self.judges_not_before.is_empty()) {
+            (true, true) if self.judges_nothing => Some("[]".to_string()),
+            (true, true) => None,
+            (false, true) => Some(list(&self.judges)),
+            (rest, _) => Some(format!(
+                "{{ not_before: {}{} }}",
+                list(&self.judges_not_before),
+                if rest { String::new() } else { format!(", rest: {}", list(&self.judges)) }
+            )),
+        };
+        if let Some(judges) = judges {
+            // A sibling of the kind key, after its nested steps (`repeat`, `one_of`) if any.
+            lines.push(format!("{}  {JUDGES}: {judges}", " ".repeat(indent)));
+        }
+        lines
     }
 }
 

@@ -100,7 +100,7 @@ knobs! {
         NoJitter => "no-jitter", "D14":
             "retries after exactly 1.0 s each time when an error reply gives no interval, instead of a random 1-3 s (D14)",
         IgnoreInterval => "ignore-interval", "D14":
-            "retries 1 s after an error reply whatever its positive `interval` says (D14)",
+            "retries 1 s after an error reply whatever its positive `interval` says, except the back-off on 600045 that D21 asks for (D14)",
         RetryAfterMinusOne => "retry-after-minus-one", "D15":
             "retries 1-3 s after an error reply with interval -1 instead of never (D15)",
         ShortTimeout => "short-timeout", "D13":
@@ -110,7 +110,7 @@ knobs! {
         No600002Backoff => "no-600002-backoff", "D20":
             "reconnects 1-3 s after register answered 600002 instead of waiting 60-90 s (D20)",
         SubscribeStorm => "subscribe-storm", "D21":
-            "re-sends subscribe_corp every 1 s after an error, ignoring interval and the 5-per-minute budget (D21)",
+            "re-sends subscribe_corp every 1 s after an error, 600045 included, ignoring interval and the 5-per-minute budget, where D21 says it backs off (D21)",
         SlowHeartbeat => "slow-heartbeat", "D12":
             "pings every 60 s instead of every 20-40 s (D12)",
         ReuseReqId => "reuse-req-id", "D2":
@@ -165,7 +165,7 @@ knobs! {
         PerDevice => "per-device", allowed_by "D6 (get_secret_no only for seed-provisioned devices)":
             "is provisioned with its per-device SecretNo even when the fleet has a seed, so never sends get_secret_no",
         LongTimeout => "long-timeout", allowed_by "D13 (timeout 5-10 s)":
-            "re-sends an unanswered request after 10 s, the longest timeout the FAQ allows",
+            "re-sends an unanswered request after 13 s: the longest timeout the FAQ allows (10 s), then the longest staggered retry (3 s)",
         LateFirstPing => "late-first-ping", allowed_by "D12 (pings every 20-40 s after subscribe_corp)":
             "sends its first ping 40 s after login (later ones every 20-40 s)",
         DoorOnly => "door-only", allowed_by "§3 (business protocol is per device type)":

@@ -312,6 +312,12 @@ async fn subscribe(ctx: &Ctx<'_>) -> Next {
             dev.log(format!("subscribe_corp answered 600045: reconnecting in {} s", d.as_secs()));
             Err(LifeEnd::Reconnect(d))
         }
+        // D21's own rule for 600045 (back off) governs it, not D14's: the fault that
+        // breaks D14 keeps to it, and only the storm breaks it.
+        SUBSCRIBED if dev.has(SimFault::IgnoreInterval) => {
+            tokio::time::sleep(dev.after_interval(r.interval)).await;
+            Ok(Step::Subscribe)
+        }
         _ => generic(ctx, &r, Step::Subscribe).await,
     }
 }

@@ -27,8 +27,9 @@ pub const CHECKIN_RETRY_S: (f64, f64) = (5.0, 10.0);
 /// At most this many `subscribe_corp` in any [`SUBSCRIBE_WINDOW`] (D21).
 pub const SUBSCRIBE_BUDGET: usize = 5;
 pub const SUBSCRIBE_WINDOW: Duration = Duration::from_secs(60);
-/// The `long-timeout` variant's reply timeout: the longest the FAQ allows (D13).
-pub const LONG_TIMEOUT: Duration = Duration::from_secs(10);
+/// The `long-timeout` variant's re-send after an unanswered request: the longest timeout the
+/// FAQ allows (10 s) and then the longest staggered retry (3 s) (D13, D14 composed).
+pub const LONG_TIMEOUT: Duration = Duration::from_secs(13);
 /// The `late-first-ping` variant's first ping after login: the latest D12 allows.
 pub const LATE_FIRST_PING: Duration = Duration::from_secs(40);
 /// The `ping-first` variant's delay of the contact sync after login.
@@ -103,7 +104,7 @@ impl Device {
     }
 
     /// `interval` seconds plus 0–1 s when positive, else 1–3 s.
-    fn after_interval(&self, interval: Option<i64>) -> Duration {
+    pub(super) fn after_interval(&self, interval: Option<i64>) -> Duration {
         match interval {
             Some(n) if n >= 1 => Duration::from_secs(n.min(MAX_INTERVAL_S) as u64) + self.range(INTERVAL_JITTER_S),
             _ => self.jitter(),

@@ -133,7 +133,10 @@ impl DeviceModel {
     pub(super) fn lost(&mut self, e: Exp, recover: bool) {
         self.steps.add(StepKind::NoReply(ConnRef { conn: "a".into() }), &[]);
         // The check-in uploader also waits 5–10 s after a timeout before it sends again.
-        let within = if matches!(e.kind, Kind::Checkin { .. }) { 25_000 } else { 12_000 };
+        // Otherwise the protocol's composed window: the longest timeout and the staggered
+        // retry after it.
+        use crate::profile::wecom::timing::{RESEND_EARLIEST, RESEND_LATEST};
+        let within = if matches!(e.kind, Kind::Checkin { .. }) { 25_000 } else { RESEND_LATEST.as_millis() as u64 };
         let kind = e.kind.again();
         let recover = recover && match kind {
             Kind::Register { .. } => self.has_code,
@@ -145,7 +148,7 @@ impl DeviceModel {
             (Kind::Checkin { .. }, _) => &["D13", "D33"],
             _ => &["D13"],
         };
-        let mut again = exp(kind, 5_000, within, reqs);
+        let mut again = exp(kind, RESEND_EARLIEST.as_millis() as u64, within, reqs);
         again.lost_before = true;
         again.recover = recover;
         self.pending.push(again);

@@ -11,6 +11,9 @@ impl Session<'_> {
         let deadline = Instant::now() + duration;
         let shown = format_duration(duration);
         let profile = self.profile.clone();
+        // A cloud may push what the protocol lists at any time (§1.5): silence from a cloud
+        // means no reply and nothing undocumented.
+        let from_cloud = matches!(self.target, Target::Cloud(_));
         let conn = self.conn(&e.conn, at)?;
         let mut kept = Vec::new();
         let result = loop {
@@ -44,6 +47,7 @@ impl Session<'_> {
                     }
                     kept.push(inbound);
                 }
+                None if from_cloud && json.as_ref().is_some_and(|v| profile.is_unsolicited_push(v)) => kept.push(inbound),
                 None => break Err(format!("expected silence for {shown}, got {}", redacted_text(&*profile, &text))),
             }
         };

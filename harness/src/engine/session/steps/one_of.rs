@@ -35,10 +35,31 @@ impl Session<'_> {
             }
             if waited >= last {
                 let names: Vec<String> = o.branches.iter().map(|b| format!("`{}` ({})", b.name, b.steps[0].kind.name())).collect();
-                return Err(at.fail(format!("none of the allowed continuations came within {}: {}", format_duration(last), names.join(", "))));
+                return Err(at.fail(format!("none of the allowed continuations came within {}: {}; {}", format_duration(last), names.join(", "), self.what_came())));
             }
             tokio::time::sleep(POLL.min(last - waited)).await;
         }
+    }
+
+    /// What the target did instead of every awaited move: the requests waiting on the open
+    /// links, and links that ended.
+    fn what_came(&mut self) -> String {
+        let profile = self.profile.clone();
+        let mut seen: Vec<String> = Vec::new();
+        for (name, conn) in self.conns.iter_mut() {
+            conn.ended();
+            for inbound in conn.pending.iter() {
+                if seen.len() >= 12 {
+                    break;
+                }
+                if let Some(cmd) = as_request(&*profile, &inbound.item).and_then(|v| profile.command(&v).map(str::to_string)) {
+                    seen.push(format!("[{name}] {cmd}"));
+                } else if let Some(end) = inbound.end_text() {
+                    seen.push(format!("[{name}] the link {end}"));
+                }
+            }
+        }
+        if seen.is_empty() { "the target sent nothing meanwhile".to_string() } else { format!("instead the target sent: {}", seen.join(", ")) }
     }
 
     /// Whether the target made the move that opens a branch (nothing is consumed).

@@ -1,5 +1,5 @@
-//! Always-on checks of a device (the harness plays the cloud): D1, D2, D3, D7, D12, D13, D21,
-//! D22.
+//! Always-on checks of a device (the harness plays the cloud): D1, D2, D3, D6, D7, D12, D13,
+//! D21, D22, and a warning on D5 for a nonce used twice.
 //! Each rule is reported once per link, at the first frame that breaks it.
 
 use crate::profile::wecom::volatile::resend_body;
@@ -9,10 +9,12 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::Duration;
 
-/// D12: the longest allowed gap between pings after login, with tolerance.
-pub const MAX_PING_GAP: Duration = Duration::from_secs(42);
-/// D13: a request re-sent sooner than this after the unanswered previous one.
-pub const MIN_RESEND: Duration = Duration::from_millis(4_750);
+/// D12: the longest allowed gap between pings after login, with tolerance (the same window
+/// scenarios write as `${ping_gap_latest}`).
+pub const MAX_PING_GAP: Duration = crate::profile::wecom::timing::PING_GAP_LATEST;
+/// D13: a request re-sent sooner than this after the unanswered previous one
+/// (`${resend_earliest}`).
+pub const MIN_RESEND: Duration = crate::profile::wecom::timing::RESEND_EARLIEST;
 /// D21: at most this many `subscribe_corp` in any window.
 pub const SUBSCRIBE_LIMIT: usize = 5;
 pub const SUBSCRIBE_WINDOW: Duration = Duration::from_secs(60);
@@ -40,6 +42,14 @@ pub struct DeviceMonitor {
     /// (new link, old link, when the new one opened): overlaps to judge.
     overlaps: Vec<(String, String, Duration)>,
     reported: BTreeSet<(String, &'static str, Severity)>,
+    /// The cloud answered a `register` with success (D6: no `get_secret_no` after that).
+    registered: bool,
+    /// Every `register` nonce seen, across links: a nonce used again defeats the replay
+    /// protection it exists for (not a rule by the letter of D5: a warning).
+    nonces: HashSet<String>,
+    /// Whether the device started seed-provisioned, when known: one that did not never sends
+    /// `get_secret_no` (D6).
+    seeded: Option<bool>,
 }
 
 /// What identifies a request's content for D13: its body without what a re-send changes
@@ -53,7 +63,7 @@ fn content(frame: &Value) -> Value {
 
 impl RoleMonitor for DeviceMonitor {
     fn rules(&self) -> &'static [&'static str] {
-        &["D1", "D2", "D3", "D7", "D12", "D13", "D21", "D22"]
+        &["D1", "D2", "D3", "D5", "D6", "D7", "D12", "D13", "D21", "D22"]
     }
 
     fn observe(&mut self, at: Duration, event: &WireEvent<'_>) -> Vec<Violation> {
@@ -107,6 +117,9 @@ impl RoleMonitor for DeviceMonitor {
 }
 
 impl DeviceMonitor {
+    pub fn new(seeded: Option<bool>) -> DeviceMonitor {
+        DeviceMonitor { seeded, ..DeviceMonitor::default() }
+    }
 
     /// A frame the harness (as the cloud) sent: replies answer requests and may log in;
     /// pushes may be acknowledged.
@@ -120,6 +133,7 @@ impl DeviceMonitor {
         let Some((cmd, _, _)) = link.outstanding.remove(req_id) else { return };
         let cmd = cmd.as_str();
         let code = json.get("errcode").and_then(Value::as_i64);
+        self.registered |= (cmd, code) == ("register", Some(0));
         let logged_in = matches!((cmd, code), ("subscribe_corp", Some(0)) | ("subscribe_corp" | "register", Some(600054)));
         if logged_in && link.logged_in.is_none() {
             link.logged_in = Some(at);
@@ -168,6 +182,24 @@ impl DeviceMonitor {
         let (Some(cmd), Some(req_id)) = (cmd.as_str(), req_id) else {
             return self.once(conn, "D1", format!("a request needs a string `cmd` and `headers.req_id`: {json}")).into_iter().collect();
         };
+        // D1: parameters sit in `body`; the envelope has nothing else at the top level.
+        let outside: Vec<&str> = obj.keys().map(String::as_str).filter(|k| !matches!(*k, "cmd" | "headers" | "body" | "body_digest")).collect();
+        if !outside.is_empty() {
+            out.extend(self.once(conn, "D1", format!("`{cmd}` carries {} outside `body`: parameters sit in `body`", outside.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", "))));
+        }
+        if cmd == "get_secret_no" && self.seeded == Some(false) {
+            out.extend(self.once(conn, "D6", "`get_secret_no` from a device that is not seed-provisioned: only seed devices exchange a SecretNo".to_string()));
+        } else if cmd == "get_secret_no" && self.registered {
+            out.extend(self.once(conn, "D6", "`get_secret_no` after a successful `register`: the seed exchange comes only before the first one".to_string()));
+        }
+        if cmd == "register" {
+            let nonce = obj.get("body").and_then(|b| b.get("nonce")).filter(|n| !n.is_null()).map(|n| n.to_string());
+            if let Some(nonce) = nonce {
+                if !self.nonces.insert(nonce.clone()) && self.nonces.len() < 4096 {
+                    out.extend(self.once_warning("device", "D5", format!("`register` sent the nonce {nonce} again: a nonce that repeats defeats the replay protection it is for")));
+                }
+            }
+        }
         match obj.get("body") {
             // The documented examples leave a parameterless body out; `null` is what many
             // JSON encoders write for "none", and D1 asks only that parameters sit in `body`.
@@ -291,7 +323,9 @@ mod tests {
             self.violations(now).into_iter().filter(|v| v.severity == Severity::Fail).map(|v| v.rule).collect()
         }
         fn violations(&self, now: f64) -> Vec<Violation> {
-            let mut m = DeviceMonitor::default();
+            self.violations_of(DeviceMonitor::default(), now)
+        }
+        fn violations_of(&self, mut m: DeviceMonitor, now: f64) -> Vec<Violation> {
             let mut out = m.observe(Duration::ZERO, &WireEvent::Opened { conn: "a" });
             for (at, by_device, frame) in &self.0 {
                 let e = if *by_device { WireEvent::Received { conn: "a", frame } } else { WireEvent::Sent { conn: "a", frame } };
@@ -373,5 +407,55 @@ mod tests {
         for body in [json!("x"), json!([1]), json!(3)] {
             assert_eq!(logged_in().device(10.0, req("ping", "p1", body.clone())).rules(30.0), ["D1"], "{body}");
         }
+    }
+
+    /// D1: parameters sit in `body`; a request that carries one beside it breaks the rule,
+    /// whatever the key.
+    #[test]
+    fn parameters_outside_body_break_d1() {
+        for extra in ["offset", "limit", "errcode"] {
+            let mut frame = req("get_visitor_list", "v1", json!({}));
+            frame[extra] = json!(0);
+            let seen = logged_in().device(1.0, frame).violations(2.0);
+            assert_eq!(seen.iter().map(|v| v.rule).collect::<Vec<_>>(), ["D1"], "{extra}: {seen:?}");
+            assert!(seen[0].message.contains(&format!("`{extra}` outside `body`")), "{}", seen[0].message);
+        }
+    }
+
+    /// D6: only a seed-provisioned device exchanges its SecretNo, and only before its first
+    /// successful register; where provisioning is not known, only the second half is judged.
+    #[test]
+    fn get_secret_no_after_register_or_from_a_per_device_device_breaks_d6() {
+        let exchange = |s: Script| s.device(0.0, req("get_secret_no", "g1", json!({"sn": "S"}))).cloud(0.0, ok("g1"));
+        let first = exchange(Script::new());
+        assert!(first.violations_of(DeviceMonitor::new(Some(true)), 1.0).is_empty(), "a seed device exchanges before registering");
+        let per_device = first.violations_of(DeviceMonitor::new(Some(false)), 1.0);
+        assert_eq!(per_device.iter().map(|v| v.rule).collect::<Vec<_>>(), ["D6"]);
+        assert!(first.violations_of(DeviceMonitor::new(None), 1.0).is_empty(), "provisioning unknown");
+        let after = exchange(logged_in());
+        for seeded in [Some(true), None] {
+            let seen = after.violations_of(DeviceMonitor::new(seeded), 1.0);
+            assert_eq!(seen.iter().map(|v| v.rule).collect::<Vec<_>>(), ["D6"], "{seeded:?}");
+        }
+        // A register that was refused does not count.
+        let refused = Script::new()
+            .device(0.0, req("register", "r0", json!({"sn": "S", "nonce": 1})))
+            .cloud(0.0, json!({"headers": {"req_id": "r0"}, "errcode": 600002, "errmsg": "x"}));
+        assert!(exchange(refused).violations_of(DeviceMonitor::new(Some(true)), 1.0).is_empty());
+    }
+
+    /// A nonce sent twice in `register` defeats replay protection: a warning on D5 (the
+    /// letter asks only for a numeric nonce), never a failure.
+    #[test]
+    fn a_repeated_register_nonce_is_a_warning() {
+        let twice = Script::new()
+            .device(0.0, req("register", "r1", json!({"sn": "S", "timestamp": 1, "nonce": 7})))
+            .device(6.0, req("register", "r2", json!({"sn": "S", "timestamp": 7, "nonce": 7})));
+        let seen = twice.violations(7.0);
+        assert_eq!(seen.iter().map(|v| (v.rule, v.severity)).collect::<Vec<_>>(), [("D5", Severity::Warning)]);
+        let fresh = Script::new()
+            .device(0.0, req("register", "r1", json!({"sn": "S", "timestamp": 1, "nonce": 7})))
+            .device(6.0, req("register", "r2", json!({"sn": "S", "timestamp": 7, "nonce": 8})));
+        assert!(fresh.violations(7.0).is_empty());
     }
 }
