@@ -161,6 +161,9 @@ enum Rogue {
     UnknownReqId,
     /// Answers the upgrade with a web page.
     PlainHttp,
+    /// Reads the first frame, then shuts its TCP connection down without a close handshake
+    /// (how some servers release a link).
+    TcpDrop,
 }
 
 /// A correct reply to the request `frame` (what `cloud.register.valid-signature` expects).
@@ -217,6 +220,11 @@ async fn rogue_cloud(mode: Rogue) -> (String, tokio::task::JoinHandle<()>, std::
                 let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else { return };
                 match mode {
                     Rogue::Close => return drop(ws.close(None).await),
+                    Rogue::TcpDrop => {
+                        let _ = ws.next().await;
+                        let _ = ws.get_mut().shutdown().await;
+                        return;
+                    }
                     Rogue::Drip => {
                         // Every request's reply, a byte at a time (below the WebSocket layer).
                         while let Some(Ok(Message::Text(text))) = ws.next().await {
@@ -380,9 +388,25 @@ fn a_broken_link_is_not_a_clean_close() {
     server.abort();
     let _ = std::fs::remove_dir_all(&dir);
     match &results[0].verdict {
-        Verdict::Fail(f) => assert!(f.message.contains("broke"), "{}", f.message),
+        Verdict::Fail(f) => assert!(f.message.contains("the harness ended it"), "{}", f.message),
         other => panic!("expected a fail, got {other:?}"),
     }
+}
+
+/// A cloud that releases a link by shutting TCP down, without a close handshake, has
+/// released it: `expect_closed` passes, and the transcript says how it let go.
+#[test]
+fn a_link_released_without_a_close_handshake_is_released() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (url, server, _) = rt.block_on(rogue_cloud(Rogue::TcpDrop));
+    let text = "id: x.released\ntitle: t\nrequirements: [C8]\nrole: device\nsteps:\n  - connect: a\n  - send: { json: { cmd: ping, headers: { req_id: r1 } } }\n  - expect_closed: { conn: a, within: 5s }\n";
+    let scenario = hwconform::scenario::load_str(std::path::Path::new("released.yaml"), text).unwrap();
+    let config = RunConfig { cloud: Some(CloudChoice::Url { url, insecure: false, control_token: None }.build(hwconform::profile::CloudTimings::FAQ)), ..hwconform::targets::defaults() };
+    let results = run_library(&[scenario], config);
+    server.abort();
+    assert_eq!(results[0].verdict, Verdict::Pass, "{:?}", results[0].verdict);
+    let notes = format!("{:?}", results[0].transcript);
+    assert!(notes.contains("closed") || notes.contains("without a close handshake"), "{notes}");
 }
 
 /// The standalone mock's debug log redacts by value: a configured SecretNo and the secret it

@@ -186,3 +186,35 @@ fn a_request_from_before_a_push_picks_no_branch() {
     let f = r.verdict.failure().unwrap_or_else(|| panic!("{:?}", r.verdict));
     assert!(f.message.contains("none of the allowed continuations came within 3s"), "{}", f.message);
 }
+
+/// A real device is made to act through the lab's upper tester (TTCN-3's UT): the harness runs
+/// it with the action as JSON, and a scenario that needs a device to act is "not tested"
+/// without one, never "not applicable".
+#[test]
+fn a_real_device_acts_through_the_upper_tester_and_is_not_tested_without_one() {
+    let text = format!("{HEAD}requires: [device_control]\nsteps:\n{LOGIN}  - reply: {{}}\n  - device_control: {{ checkin: {{ userid: alice, pass_type: 1, pass_method: 1 }} }}\n");
+    let scenario = load_str(Path::new("ut.yaml"), &text).unwrap_or_else(|e| panic!("{}", e.render()));
+    // Without an upper tester: skipped as not tested, and the matrix says so.
+    let config = RunConfig { device: Some(device_sim_exec().build()), ..hwconform::targets::defaults() };
+    let r = run_library(std::slice::from_ref(&scenario), config).pop().unwrap();
+    let Verdict::Skip { reason } = &r.verdict else { panic!("{:?}", r.verdict) };
+    assert!(reason.starts_with("not tested: needs an upper tester"), "{reason}");
+    let rows = hwconform::report::matrix::build(hwconform::profile::wecom::obligations::statements(), std::slice::from_ref(&r), &[]);
+    let d7 = rows.iter().find(|row| row.id == "D7").unwrap();
+    assert_eq!(d7.status, hwconform::report::matrix::Status::NotTested, "{d7:?}");
+    // With one: it runs with the action as JSON on stdin.
+    let dir = std::env::temp_dir().join(format!("hwconform-ut-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let got = dir.join("action.json");
+    let config = RunConfig {
+        device: Some(device_sim_exec().build()),
+        upper_tester: Some(format!("cat > '{}'", got.display())),
+        ..hwconform::targets::defaults()
+    };
+    let r = run_library(&[scenario], config).pop().unwrap();
+    assert_eq!(r.verdict, Verdict::Pass, "{:?}", r.verdict);
+    let action: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&got).unwrap()).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!((action["action"].as_str(), action["userid"].as_str(), action["pass_type"].as_u64()), (Some("check_in"), Some("alice"), Some(1)), "{action}");
+    assert!(action["sn"].as_str().is_some_and(|sn| sn.starts_with("HWC-TEST-")), "{action}");
+}

@@ -123,6 +123,10 @@ pub struct RunArgs {
     /// A command run before each cloud-role scenario (power-cycle relay, factory reset).
     #[arg(long, value_name = "CMD")]
     pub device_reset: Option<String>,
+    /// The lab's upper tester: a command that makes a real device act (a member checks in),
+    /// given the action as JSON on stdin and in HWCONFORM_ACTION; exit 0 when done.
+    #[arg(long, value_name = "CMD")]
+    pub upper_tester: Option<String>,
     /// Accept any TLS certificate from a wss:// cloud.
     #[arg(long)]
     pub insecure: bool,

@@ -99,6 +99,7 @@ pub(super) fn run(args: RunArgs) -> i32 {
         cloud: cloud.map(|c| c.build(timings)),
         device: device.map(|d| d.build()),
         device_reset: args.device_reset.clone(),
+        upper_tester: args.upper_tester.clone(),
         fleet: Arc::new(fleet),
         step_timeout: args.step_timeout,
         deadline: args.deadline,

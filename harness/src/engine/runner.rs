@@ -29,6 +29,8 @@ pub struct RunConfig {
     pub device: Option<Arc<dyn DeviceTarget>>,
     /// A command run before each cloud-role scenario (power-cycle relay, factory reset).
     pub device_reset: Option<String>,
+    /// The lab's upper tester: a command that makes a real device act (`device_control`).
+    pub upper_tester: Option<String>,
     /// Identities: the harness signs with them as a device, checks them as the cloud, and
     /// in-process mocks and the reference device know the same.
     pub fleet: Arc<Fleet>,
@@ -66,6 +68,7 @@ impl Default for RunConfig {
             cloud: None,
             device: None,
             device_reset: None,
+            upper_tester: None,
             fleet: Arc::new(Fleet::default_fleet()),
             jobs: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
             step_timeout: Duration::from_secs(10),
@@ -335,8 +338,8 @@ impl Runner {
             return result(Verdict::Skip { reason }, Vec::new(), Default::default(), Duration::ZERO);
         }
         // Decided before the device is reset or started: a skipped scenario touches nothing.
-        if sc.role == Role::Cloud && sc.requires.contains(&Capability::DeviceControl) && self.config.device.as_ref().is_some_and(|d| !d.capabilities().control) {
-            let reason = "needs a device the harness can make act (a check-in), which only the reference device (--device sim) is".to_string();
+        if sc.role == Role::Cloud && sc.requires.contains(&Capability::DeviceControl) && self.config.upper_tester.is_none() && self.config.device.as_ref().is_some_and(|d| !d.capabilities().control) {
+            let reason = target::NEEDS_UPPER_TESTER.to_string();
             return result(Verdict::Skip { reason }, Vec::new(), Default::default(), Duration::ZERO);
         }
         let in_process = match sc.role {
@@ -423,6 +426,7 @@ impl Runner {
             },
             live: Some(super::live::LiveSlot { board: self.config.live.clone(), index }),
             device_seeded,
+            upper_tester: self.config.upper_tester.clone(),
         };
         Ok(session::run(sc, target, setup).await)
     }

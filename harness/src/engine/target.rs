@@ -162,6 +162,79 @@ pub trait DeviceLink: Send {
     fn stop(&mut self) -> BoxFuture<'_, ()>;
 }
 
+impl DeviceAction {
+    /// The action as the upper tester reads it: `{"action": "check_in", "sn": ..., ...}` (a person's action, named apart from the protocol's commands).
+    pub fn to_json(&self, sn: &str) -> serde_json::Value {
+        match self {
+            DeviceAction::Checkin { userid, pass_type, pass_method } => {
+                serde_json::json!({ "action": "check_in", "sn": sn, "userid": userid, "pass_type": pass_type, "pass_method": pass_method })
+            }
+        }
+    }
+}
+
+/// How long the upper tester may take to make the device act.
+pub const UPPER_TESTER_BOUND: Duration = Duration::from_secs(30);
+
+/// The skip reason of a scenario whose device must be made to act, with no way to make it:
+/// the matrix shows its obligations as not tested, never as not applicable.
+pub const NEEDS_UPPER_TESTER: &str =
+    "not tested: needs an upper tester to make the device act (a member checks in): give `--upper-tester CMD`, or run the reference device (--device sim), which acts by itself";
+
+/// Runs the lab's upper tester (TTCN-3's UT) to make a real device act as a person at it
+/// would: `sh -c COMMAND` with the action as JSON on stdin and in `HWCONFORM_ACTION`, in a
+/// process group of its own that is killed whole if it outlives [`UPPER_TESTER_BOUND`]. Exit
+/// status 0 means the device was made to act.
+pub async fn upper_tester(command: &str, action: &DeviceAction, sn: &str) -> Result<(), TargetError> {
+    use tokio::io::AsyncWriteExt;
+    let json = action.to_json(sn).to_string();
+    let mut child = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .env("HWCONFORM_ACTION", &json)
+        .env("HWCONFORM_SN", sn)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| TargetError::io("cannot run the upper tester", e))?;
+    let group = child.id().map(|pid| pid as i32);
+    if let Some(mut stdin) = child.stdin.take() {
+        // A tester that does not read its stdin is fine: the action is in the environment too.
+        let _ = stdin.write_all(json.as_bytes()).await;
+    }
+    let outcome = tokio::time::timeout(UPPER_TESTER_BOUND, child.wait_with_output()).await;
+    let kill_group = || {
+        if let Some(pgid) = group {
+            // SAFETY: kill(2) on the process group created at spawn, so nothing it started
+            // outlives the step.
+            unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        }
+    };
+    match outcome {
+        Ok(Ok(out)) if out.status.success() => {
+            kill_group();
+            Ok(())
+        }
+        Ok(Ok(out)) => {
+            kill_group();
+            let said = String::from_utf8_lossy(&out.stderr);
+            let tail = &said[said.floor_char_boundary(said.len().saturating_sub(500))..];
+            Err(TargetError::failed(format!("the upper tester failed ({}): {}", out.status, tail.trim())))
+        }
+        Ok(Err(e)) => {
+            kill_group();
+            Err(TargetError::io("the upper tester", e))
+        }
+        Err(_) => {
+            kill_group();
+            Err(TargetError::failed(format!("the upper tester did not finish within {}s", UPPER_TESTER_BOUND.as_secs())))
+        }
+    }
+}
+
 /// Runs the `--device-reset` command before a scenario, bounded by two minutes.
 pub async fn reset(command: &str) -> Result<(), TargetError> {
     let run = tokio::process::Command::new("sh").arg("-c").arg(command).stdin(std::process::Stdio::null()).kill_on_drop(true).output();

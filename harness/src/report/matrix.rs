@@ -19,6 +19,9 @@ pub enum Status {
     Warn,
     /// Only skipped scenarios give it: this target does not do it (the ICS reason is in the detail).
     NotApplicable,
+    /// The scenarios that judge it could not run against this target (the device must be
+    /// made to act and there is no upper tester): not judged, and not excused either.
+    NotTested,
     /// A manual check gives it and no one has recorded its verdict yet.
     ManualPending,
     /// No scenario cites it.
@@ -27,13 +30,14 @@ pub enum Status {
 
 impl Status {
     /// Every status, in the matrix's order of severity.
-    pub const ALL: [Status; 8] = [
+    pub const ALL: [Status; 9] = [
         Status::Pass,
         Status::Fail,
         Status::Error,
         Status::Inconclusive,
         Status::Warn,
         Status::NotApplicable,
+        Status::NotTested,
         Status::ManualPending,
         Status::NotCovered,
     ];
@@ -42,6 +46,7 @@ impl Status {
     pub fn name(self) -> &'static str {
         match self {
             Status::NotApplicable => "n/a",
+            Status::NotTested => "not tested",
             Status::ManualPending => "manual pending",
             Status::NotCovered => "not covered",
             other => other.key(),
@@ -57,6 +62,7 @@ impl Status {
             Status::Inconclusive => "inconclusive",
             Status::Warn => "warn",
             Status::NotApplicable => "not_applicable",
+            Status::NotTested => "not_tested",
             Status::ManualPending => "manual_pending",
             Status::NotCovered => "not_covered",
         }
@@ -184,7 +190,9 @@ fn row<R: Cites>(id: &str, s: &Statement, mut list: Vec<(&R, Outcome)>, signed: 
             .collect();
         reasons.sort_unstable();
         reasons.dedup();
-        (Status::NotApplicable, reasons.join("; "))
+        // Not run for want of a way to drive the device is not "the device does not do it".
+        let untested = reasons.iter().any(|r| r.starts_with("not tested"));
+        (if untested { Status::NotTested } else { Status::NotApplicable }, reasons.join("; "))
     };
     // A verdict signed for an obligation no manual scenario gives still counts: a lab that saw
     // it broken by hand fails it, and a signed pass is shown beside what the wire said.

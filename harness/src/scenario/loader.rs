@@ -11,7 +11,7 @@ use super::parse::*;
 use super::steps::reply::REPLY_SPEC_KEYS;
 use super::yaml::{self, to_json, Node};
 use crate::profile::feature;
-use crate::profile::wecom::{features, obligations};
+use crate::profile::wecom::{catalog, features, obligations};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -258,6 +258,13 @@ impl<'a> Loader<'a> {
         if role == Some(Role::Cloud) {
             self.check_receives_reachable(&steps, auto_reply.as_ref());
             self.check_features_used(&steps, &features);
+            self.check_own_frames(&steps, &mut None);
+            for (cmd, entry) in auto_reply.iter().flatten() {
+                if let AutoReply::Reply(spec) = entry {
+                    let span = top.get("auto_reply").map(|n| n.span).unwrap_or_default();
+                    self.check_reply_shape(cmd, spec, span);
+                }
+            }
         }
         self.resolve_since();
         self.check_judged(&requirements);
@@ -629,6 +636,80 @@ impl<'a> Loader<'a> {
         }
     }
 
+    /// The harness's own frames as a cloud sends them conform to the catalog: a scripted push
+    /// or success reply carries every field the documented example carries, each of its
+    /// type. A device that dereferences a documented field must not crash on our omission
+    /// and be failed for it. A step marked `deliberate` breaks the shape on purpose.
+    /// `received` is the cmd the next `reply` answers (the last `receive` of a known cmd).
+    fn check_own_frames(&mut self, steps: &[Step], received: &mut Option<String>) {
+        for step in steps {
+            match &step.kind {
+                StepKind::Receive(r) => *received = r.cmd.clone().filter(|c| !c.contains("${")),
+                StepKind::Reply(r) if step.deliberate.is_none() && r.to.is_none() => {
+                    if let Some(cmd) = received.clone() {
+                        self.check_reply_shape(&cmd, &r.spec, step.span);
+                    }
+                }
+                StepKind::Push(p) if step.deliberate.is_none() => {
+                    if let Some(c) = catalog::Catalog::get().command(&p.cmd).filter(|c| c.confidence == "doc") {
+                        let fields: Vec<&catalog::Field> = c.request_body_fields.iter().collect();
+                        self.check_body_shape(&format!("the push `{}`", p.cmd), &fields, p.body.as_ref(), step.span);
+                    }
+                }
+                StepKind::Repeat(r) => self.check_own_frames(&r.steps, received),
+                StepKind::OneOf(o) => {
+                    for b in &o.branches {
+                        let mut branch = received.clone();
+                        self.check_own_frames(&b.steps, &mut branch);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// A success reply to `cmd` with a body: the documented reply's fields.
+    fn check_reply_shape(&mut self, cmd: &str, spec: &ReplySpec, span: Span) {
+        if spec.errcode != 0 || spec.binary.is_some() || spec.body.is_none() {
+            return;
+        }
+        let Some(c) = catalog::Catalog::get().command(cmd).filter(|c| c.confidence == "doc") else { return };
+        let fields: Vec<&catalog::Field> = c.reply_body_fields.iter().collect();
+        self.check_body_shape(&format!("the reply to `{cmd}`"), &fields, spec.body.as_ref(), span);
+    }
+
+    fn check_body_shape(&mut self, what: &str, fields: &[&catalog::Field], body: Option<&Value>, span: Span) {
+        if fields.is_empty() {
+            return;
+        }
+        let Some(Value::Object(body)) = body else {
+            let names: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
+            let d = self
+                .diag(span, format!("{what} has no body, and the documented one carries {}", names.join(", ")))
+                .expected("the documented fields (protocol/catalog.json), or `deliberate: \"why\"` beside the step for a frame broken on purpose");
+            return self.push(d);
+        };
+        let mut missing = Vec::new();
+        for f in fields.iter().filter(|f| !f.name.contains('.') && !f.name.contains('[') && f.documented()) {
+            match body.get(&f.name) {
+                None => missing.push(f.name.as_str()),
+                Some(v) if !catalog::type_admits(&f.ty, v) => {
+                    let d = self
+                        .diag(span, format!("{what} carries `{}` as {}, and the documented type is {}", f.name, json_kind(v), f.ty))
+                        .expected("the documented type (protocol/catalog.json), or `deliberate: \"why\"` beside the step");
+                    self.push(d);
+                }
+                Some(_) => {}
+            }
+        }
+        if !missing.is_empty() {
+            let d = self
+                .diag(span, format!("{what} leaves out {}, which the documented one carries", missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ")))
+                .expected("every documented field (a device may read it), or `deliberate: \"why\"` beside the step for a frame broken on purpose");
+            self.push(d);
+        }
+    }
+
     /// What a step or matcher judges is one of the ids the scenario cites: a failure is charged
     /// to it, and the requirement matrix lists only cited ids against the scenario.
     fn check_judged(&mut self, requirements: &[Spanned<String>]) {
@@ -787,5 +868,17 @@ fn captured_names(node: &Node, out: &mut Vec<String>) {
         }
     } else if let Some(items) = node.as_sequence() {
         items.iter().for_each(|i| captured_names(i, out));
+    }
+}
+
+/// A JSON value's kind, for messages.
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a bool",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
     }
 }

@@ -61,6 +61,10 @@ fn step_schema() -> Value {
                 properties.insert(s.to_string(), json!({}));
             }
             properties.insert(
+                super::steps::DELIBERATE.to_string(),
+                json!({ "type": "string", "description": "Why the frame this step sends breaks the documented shape on purpose." }),
+            );
+            properties.insert(
                 super::steps::JUDGES.to_string(),
                 json!({ "description": "The obligation ids a failure of the step is charged to: an id, a list, `{ not_before: IDS, rest: IDS }`, or `[]` for none." }),
             );

@@ -69,7 +69,12 @@ pub enum Item {
     /// The peer closed the connection (with a close frame, or by ending the stream).
     Closed { code: Option<u16>, reason: String },
     /// The connection broke: a protocol error, an oversized frame, a reset.
-    Broken { reason: String },
+    Broken {
+        reason: String,
+        /// The harness ended it, refusing what the target sent (a frame over the limit);
+        /// otherwise the target let go (a reset, TCP closed without a close handshake).
+        by_harness: bool,
+    },
 }
 
 /// A received item and when it arrived on the scenario clock.
@@ -88,7 +93,7 @@ impl Inbound {
     pub fn end_text(&self) -> Option<String> {
         match &self.item {
             Item::Closed { code, reason } => Some(format!("closed{}", close_text(*code, reason))),
-            Item::Broken { reason } => Some(format!("broken: {reason}")),
+            Item::Broken { reason, .. } => Some(format!("broken: {reason}")),
             _ => None,
         }
     }
@@ -240,7 +245,7 @@ impl Connection {
                                     // The link is gone: say so, as for any other broken link.
                                     rrec.log(LinkEvent::Closed { conn: &conn(), by: Party::Target, code: None, reason: &format!("broken: {e}") });
                                     release(&rsink).await;
-                                    let _ = tx.send(Inbound { at: rrec.now(), item: Item::Broken { reason: e.to_string() } }).await;
+                                    let _ = tx.send(Inbound { at: rrec.now(), item: Item::Broken { reason: e.to_string(), by_harness: false } }).await;
                                     break;
                                 }
                             }
@@ -267,12 +272,12 @@ impl Connection {
                         let _ = write(&rsink, Message::Close(Some(CloseFrame { code: CloseCode::Size, reason: "message too big".into() }))).await;
                         rrec.log(LinkEvent::Closed { conn: &conn(), by: Party::Harness, code: Some(1009), reason: &reason });
                         release(&rsink).await;
-                        Item::Broken { reason }
+                        Item::Broken { reason, by_harness: true }
                     }
                     Some(Err(e)) => {
                         let reason = e.to_string();
                         rrec.log(LinkEvent::Closed { conn: &conn(), by: Party::Target, code: None, reason: &format!("broken: {reason}") });
-                        Item::Broken { reason }
+                        Item::Broken { reason, by_harness: false }
                     }
                     None => {
                         let reason = "the stream ended without a close frame".to_string();

@@ -44,6 +44,8 @@ fn temp_dir(name: &str) -> PathBuf {
 #[case::judges_an_uncited_id(cloud_steps("  - accept: {}\n    judges: D13\n"), (7, 13), "`D13` is judged here but the scenario does not cite it")]
 #[case::matcher_judges_an_uncited_id(cloud_steps("  - accept: {}\n  - receive: {}\n    check: { cmd: { $ne: x, $judges: D4 } }\n"), (8, 38), "`D4` is judged here but the scenario does not cite it")]
 #[case::judges_an_unknown_part(cloud_steps("  - accept: {}\n    judges: { not_before: D12, early: D12 }\n"), (7, 32), "unknown key `early` in `judges`")]
+#[case::scripted_reply_off_the_documented_shape(cloud_steps("  - accept: {}\n  - receive: { cmd: get_corp_info }\n  - reply: { body: { name: x } }\n"), (8, 5), "the reply to `get_corp_info` leaves out `corp_name`, which the documented one carries")]
+#[case::scripted_push_of_the_wrong_type(cloud_steps("  - accept: {}\n  - push: { cmd: push_open_self_input, body: { open_self_input_fp: 1, open_self_input_fa: true } }\n"), (7, 5), "carries `open_self_input_fp` as a number, and the documented type is bool")]
 #[case::feature_command_without_requires(cloud_steps("  - accept: {}\n  - receive: { cmd: checkin }\n"), (7, 5), "only a device with the `checkin` feature implements")]
 #[case::feature_push_without_requires(cloud_steps("  - accept: {}\n  - push: { cmd: push_remote_open_door }\n"), (7, 5), "add `door` to `requires`")]
 #[case::unknown_variable(with_steps("  - request: { cmd: ping, body: { t: \"${nosuch}\" } }\n"), (6, 38), "unknown variable `nosuch`")]
@@ -519,10 +521,12 @@ mod properties;
 #[test]
 fn judged_steps_and_protocol_windows_load_and_render_back() {
     let text = cloud_steps(
-        "  - accept: {}\n    judges: []\n  - receive: { cmd: register, not_before: \"${resend_earliest}\", within: \"${resend_latest}\" }\n    judges: { not_before: D12, rest: D12 }\n    check: { body: { nonce: { $type: integer, $judges: D12 } } }\n  - one_of:\n      a:\n        - receive: { cmd: checkin_none }\n      b:\n        - receive: { cmd: register }\n    judges: D12\n",
+        "  - accept: {}\n    judges: []\n  - push: { cmd: push_open_self_input, body: { open_self_input_fa: true } }\n    deliberate: \"a push with fields left out\"\n  - receive: { cmd: register, not_before: \"${resend_earliest}\", within: \"${resend_latest}\" }\n    judges: { not_before: D12, rest: D12 }\n    check: { body: { nonce: { $type: integer, $judges: D12 } } }\n  - one_of:\n      a:\n        - receive: { cmd: checkin_none }\n      b:\n        - receive: { cmd: register }\n    judges: D12\n",
     );
     let sc = load(&text).unwrap_or_else(|e| panic!("{}", e.render()));
     assert!(sc.steps[0].judges_nothing);
+    assert_eq!(sc.steps[1].deliberate.as_deref(), Some("a push with fields left out"));
+    let sc = Scenario { steps: sc.steps.into_iter().filter(|s| s.deliberate.is_none()).collect(), ..sc };
     assert_eq!(sc.steps[1].judges.iter().map(|j| j.value.as_str()).collect::<Vec<_>>(), ["D12"]);
     assert_eq!(sc.steps[1].judges_not_before.iter().map(|j| j.value.as_str()).collect::<Vec<_>>(), ["D12"]);
     assert_eq!(sc.steps[2].judges.len(), 1);

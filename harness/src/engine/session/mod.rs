@@ -44,6 +44,8 @@ pub struct SessionSetup {
     /// Cloud role: the device under test started seed-provisioned (its monitors judge the
     /// seed exchange by it).
     pub device_seeded: bool,
+    /// Cloud role: the lab's upper tester, for a device the harness cannot make act itself.
+    pub upper_tester: Option<String>,
 }
 
 /// What the session talks to.
@@ -186,6 +188,7 @@ struct Session<'a> {
     /// The lower bound of the first `accept`'s wait, until that accept runs.
     boot_time: Option<Duration>,
     live: Option<crate::engine::live::LiveSlot>,
+    upper_tester: Option<String>,
 }
 
 /// Runs `scenario` to a verdict. Never panics on target behaviour; every wait is bounded.
@@ -227,6 +230,7 @@ pub async fn run(scenario: &Scenario, target: Target, setup: SessionSetup) -> Se
         wall_budget: setup.wall_budget,
         boot_time: Some(setup.boot_time).filter(|d| !d.is_zero()),
         live: setup.live,
+        upper_tester: setup.upper_tester,
     };
     let deadline = scenario.deadline.unwrap_or(setup.deadline);
     let result = match session.applicable() {
@@ -305,8 +309,8 @@ impl<'a> Session<'a> {
         if self.sc.requires.contains(&Capability::Control) && !matches!(&self.target, Target::Cloud(c) if c.capabilities().control) {
             return skip("needs harness control of the cloud (bind/unbind, fault injection), which only the mock accepts");
         }
-        if self.sc.requires.contains(&Capability::DeviceControl) && !matches!(&self.target, Target::Device(d) if d.capabilities().control) {
-            return skip("needs a device the harness can make act (a check-in), which only the reference device (--device sim) is");
+        if self.sc.requires.contains(&Capability::DeviceControl) && self.upper_tester.is_none() && !matches!(&self.target, Target::Device(d) if d.capabilities().control) {
+            return skip(super::target::NEEDS_UPPER_TESTER);
         }
         if self.sc.requires.contains(&Capability::Seed) && self.seed.is_none() {
             return skip("needs a seed-provisioned fleet (seed_secret_no in the devices file)");

@@ -72,6 +72,16 @@ pub struct Field {
     pub ty: String,
     #[serde(default)]
     pub required: Option<bool>,
+    #[serde(default)]
+    pub notes: Option<String>,
+}
+
+impl Field {
+    /// Whether the documented example carries it: not a field only an implementation was
+    /// seen to send.
+    pub fn documented(&self) -> bool {
+        !self.notes.as_deref().is_some_and(|n| n.contains("undocumented") || n.starts_with("IMPL"))
+    }
 }
 
 /// Names and default advice the JSON does not carry: (code, name, suggestion, interval).
@@ -140,6 +150,29 @@ struct RawCode {
     code: i64,
     meaning: String,
     device_action: String,
+}
+
+/// Whether a value a scenario writes fits a catalog type (`uint32`, `string(40)`, `bool`,
+/// `array<object>`, ...); a `${...}` expression fits anything (it is expanded when sent), and
+/// a type the catalog spells loosely admits anything.
+pub fn type_admits(ty: &str, v: &serde_json::Value) -> bool {
+    if v.as_str().is_some_and(|s| s.contains("${")) {
+        return true;
+    }
+    let ty = ty.trim();
+    if ty.starts_with("uint") || ty.starts_with("int") {
+        v.is_i64() || v.is_u64()
+    } else if ty.starts_with("string") {
+        v.is_string()
+    } else if ty == "bool" {
+        v.is_boolean()
+    } else if ty.starts_with("array") {
+        v.is_array()
+    } else if ty.starts_with("object") {
+        v.is_object()
+    } else {
+        true
+    }
 }
 
 impl Catalog {

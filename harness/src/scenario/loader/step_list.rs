@@ -4,7 +4,7 @@
 use super::super::diagnostic::did_you_mean;
 use super::super::model::*;
 use super::super::parse::*;
-use super::super::steps::{keys_of, parse_kind, roles_of, siblings_of, JUDGES};
+use super::super::steps::{keys_of, parse_kind, roles_of, siblings_of, DELIBERATE, JUDGES};
 use super::super::yaml::Node;
 use super::MAX_STEPS;
 
@@ -55,7 +55,8 @@ impl Loader<'_> {
         };
         let (judges, judges_not_before) = node.get(JUDGES).map(|n| self.step_judges(n)).unwrap_or_default();
         let judges_nothing = node.get(JUDGES).is_some_and(|n| n.as_sequence().is_some_and(|s| s.is_empty()));
-        self.clean_since(mark).then_some(Step { kind, span: node.span, judges, judges_nothing, judges_not_before })
+        let deliberate = node.get(DELIBERATE).and_then(|n| self.text(n, DELIBERATE, "a sentence saying why the frame breaks the documented shape"));
+        self.clean_since(mark).then_some(Step { kind, span: node.span, judges, judges_nothing, judges_not_before, deliberate })
     }
 
     /// A step's `judges`: ids for the whole step, or `{ not_before: IDS, rest: IDS }` where
@@ -174,7 +175,7 @@ impl Loader<'_> {
         let siblings = siblings_of(kind);
         for (key, _) in pairs {
             let found = key.key_text();
-            if found == kind || found == JUDGES || siblings.contains(&found) {
+            if found == kind || found == JUDGES || found == DELIBERATE || siblings.contains(&found) {
                 continue;
             }
             let mut d = self.diag(key.span, format!("unknown key `{found}` beside `{kind}`"));

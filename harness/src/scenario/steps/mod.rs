@@ -35,7 +35,13 @@ pub struct Step {
     /// the step (`judges: { not_before: D14, rest: D33 }`): a request that came too early
     /// breaks a timing rule; one that never came, or came wrong, the behaviour under test.
     pub judges_not_before: Vec<super::span::Spanned<String>>,
+    /// `deliberate: "why"`: the frame this step sends breaks the documented shape on purpose
+    /// (a robustness scenario), so the loader's check of the harness's own frames lets it be.
+    pub deliberate: Option<String>,
 }
+
+/// The key beside any step kind that marks its frame as deliberately off the documented shape.
+pub const DELIBERATE: &str = "deliberate";
 
 /// The key beside any step kind that names the obligations the step judges.
 pub const JUDGES: &str = "judges";
@@ -43,7 +49,7 @@ pub const JUDGES: &str = "judges";
 impl Step {
     /// A step written by a program (no position in a file).
     pub fn new(kind: StepKind) -> Step {
-        Step { kind, span: Span::default(), judges: Vec::new(), judges_nothing: false, judges_not_before: Vec::new() }
+        Step { kind, span: Span::default(), judges: Vec::new(), judges_nothing: false, judges_not_before: Vec::new(), deliberate: None }
     }
 
     /// The step as a list item at `indent` spaces, one line per step (siblings and nested
@@ -64,6 +70,9 @@ impl Step {
         if let Some(judges) = judges {
             // A sibling of the kind key, after its nested steps (`repeat`, `one_of`) if any.
             lines.push(format!("{}  {JUDGES}: {judges}", " ".repeat(indent)));
+        }
+        if let Some(why) = &self.deliberate {
+            lines.push(format!("{}  {DELIBERATE}: {}", " ".repeat(indent), crate::scenario::render::quoted(why)));
         }
         lines
     }

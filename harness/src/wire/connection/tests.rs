@@ -146,7 +146,7 @@ async fn an_oversized_frame_gets_the_1009_close() {
     let big = "x".repeat(transport::MAX_FRAME_BYTES + 1024);
     let _ = peer.send(Message::text(big)).await;
     let end = conn.next(soon()).await.expect("the link ends");
-    assert!(matches!(&end.item, Item::Broken { reason } if reason.contains("over the 4 MiB limit")), "{end:?}");
+    assert!(matches!(&end.item, Item::Broken { reason, by_harness: true } if reason.contains("over the 4 MiB limit")), "{end:?}");
     let close = loop {
         match tokio::time::timeout(Duration::from_secs(5), peer.next()).await {
             Ok(Some(Ok(Message::Close(frame)))) => break frame,

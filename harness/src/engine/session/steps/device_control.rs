@@ -7,9 +7,14 @@ impl Session<'_> {
         let DeviceControl::Checkin { userid, pass_type, pass_method } = c;
         let userid = self.expand_text(userid, at)?;
         self.note(format!("device_control: checkin {userid}"));
+        let action = DeviceAction::Checkin { userid, pass_type: *pass_type, pass_method: *pass_method };
         let device = self.device_target(at)?;
-        device
-            .control(DeviceAction::Checkin { userid, pass_type: *pass_type, pass_method: *pass_method })
-            .map_err(|e| at.error(format!("device_control refused: {e}")))
+        if device.capabilities().control {
+            return device.control(action).map_err(|e| at.error(format!("device_control refused: {e}")));
+        }
+        // A real device acts through the lab's upper tester.
+        let Some(command) = self.upper_tester.clone() else { return Err(at.error("device_control: the device cannot be made to act and there is no upper tester")) };
+        let sn = self.sc.devices.first().and_then(|d| self.devices.get(d)).map(|d| d.identity.sn.clone()).unwrap_or_default();
+        crate::engine::target::upper_tester(&command, &action, &sn).await.map_err(|e| at.error(format!("device_control through the upper tester: {e}")))
     }
 }

@@ -16,9 +16,12 @@ impl Session<'_> {
         let end = loop {
             match conn.next(deadline).await {
                 Some(Inbound { at: when, item: Item::Closed { .. } }) => break when,
-                Some(Inbound { at: when, item: Item::Broken { reason } }) => {
+                Some(Inbound { at: when, item: Item::Broken { reason, by_harness: false } }) => {
                     broken = Some(reason);
                     break when;
+                }
+                Some(Inbound { item: Item::Broken { reason, by_harness: true }, .. }) => {
+                    return Err(at.fail(format!("[{}] expected the target to close the link, but the harness ended it: {reason}", e.conn)))
                 }
                 Some(_) => continue,
                 None if conn.closed => break started,

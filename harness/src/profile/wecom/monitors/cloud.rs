@@ -1,4 +1,5 @@
-//! Always-on checks of every frame a cloud sends (C1, C2, C3, C12).
+//! Always-on checks of every frame a cloud sends (C1, C2, C3, C12), and of the links it keeps
+//! (C13: two links that registered one SN kick each other).
 
 use super::rules;
 use crate::profile::{Frame, RoleMonitor, Violation, WireEvent};
@@ -18,7 +19,17 @@ pub struct CloudMonitor {
     /// sees: a link's every request stays here until it closes, and a fleet holds
     /// thousands of links.
     sent: Vec<(String, HashMap<u64, (u32, u32)>)>,
+    /// `register` requests on their way, per link: (link, req_id key, SN).
+    registering: Vec<(String, u64, String)>,
+    /// Links whose `register` succeeded: (link, SN, when).
+    registered: Vec<(String, String, Duration)>,
+    /// C13 is reported once per SN.
+    kicked_reported: Vec<String>,
 }
+
+/// C13: how long two links that registered the same SN may both stay open (the FAQ gives no
+/// time; the kick is immediate on a real cloud, and a few seconds cover a slow one).
+pub const KICK_GRACE: Duration = Duration::from_secs(5);
 
 impl CloudMonitor {
     pub fn new(strict_codes: bool) -> CloudMonitor {
@@ -28,13 +39,19 @@ impl CloudMonitor {
 
 impl RoleMonitor for CloudMonitor {
     fn rules(&self) -> &'static [&'static str] {
-        &["C1", "C2", "C3", "C12"]
+        &["C1", "C2", "C3", "C12", "C13"]
     }
 
-    fn observe(&mut self, _at: Duration, event: &WireEvent<'_>) -> Vec<Violation> {
+    fn observe(&mut self, at: Duration, event: &WireEvent<'_>) -> Vec<Violation> {
         match *event {
             WireEvent::Sent { conn, frame: Frame::Json { json } } => {
                 if let Some(id) = header_req_id(json).and_then(Value::as_str) {
+                    if field(json, "cmd").and_then(Value::as_str) == Some("register") {
+                        if let Some(sn) = field(json, "body").and_then(|b| field(b, "sn")).and_then(Value::as_str) {
+                            self.registering.retain(|(c, _, _)| c != conn);
+                            self.registering.push((conn.to_string(), req_key(id), sn.to_string()));
+                        }
+                    }
                     let requests = match self.sent.iter().position(|(c, _)| c == conn) {
                         Some(i) => &mut self.sent[i].1,
                         None => {
@@ -46,15 +63,53 @@ impl RoleMonitor for CloudMonitor {
                 }
                 Vec::new()
             }
-            WireEvent::Received { conn, frame } => self.check(conn, frame),
+            WireEvent::Received { conn, frame } => {
+                self.note_registered(conn, frame, at);
+                self.check(conn, frame)
+            }
             // Nothing more arrives on a closed link: its requests are forgotten, so a
             // long-lived watcher (a fleet) holds only its open links' requests.
-            WireEvent::Closed { conn } => {
+            WireEvent::Closed { conn } | WireEvent::Abandoned { conn } => {
                 self.sent.retain(|(c, _)| c != conn);
+                self.registering.retain(|(c, _, _)| c != conn);
+                self.registered.retain(|(c, _, _)| c != conn);
                 Vec::new()
             }
             _ => Vec::new(),
         }
+    }
+
+    /// C13: two open links that both registered one SN, a grace period after the second did.
+    fn tick(&mut self, now: Duration, open: &[String], _end: bool) -> Vec<Violation> {
+        let mut out = Vec::new();
+        let is_open = |c: &str| open.iter().any(|o| o == c);
+        for (i, (a, sn, _)) in self.registered.iter().enumerate() {
+            let Some((b, _, later)) = self.registered[i + 1..].iter().find(|(b, other, _)| other == sn && b != a) else { continue };
+            let side_by_side = now.saturating_sub(*later);
+            if is_open(a) && is_open(b) && side_by_side >= KICK_GRACE && !self.kicked_reported.contains(sn) {
+                self.kicked_reported.push(sn.clone());
+                out.push(Violation::fail(
+                    "C13",
+                    format!("links `{a}` and `{b}` both registered SN {sn}, and both are still open {:.1} s after the second did: the FAQ says the links kick each other", side_by_side.as_secs_f64()),
+                ));
+            }
+        }
+        out
+    }
+}
+
+impl CloudMonitor {
+    /// A successful reply to a `register` the harness sent: the link holds that SN now.
+    fn note_registered(&mut self, conn: &str, frame: &Frame, at: Duration) {
+        let Frame::Json { json } = frame else { return };
+        if field(json, "cmd").is_some() || field(json, "errcode").and_then(Value::as_i64) != Some(0) {
+            return;
+        }
+        let Some(key) = header_req_id(json).and_then(Value::as_str).map(req_key) else { return };
+        let Some(pos) = self.registering.iter().position(|(c, k, _)| c == conn && *k == key) else { return };
+        let (conn, _, sn) = self.registering.remove(pos);
+        self.registered.retain(|(c, _, _)| *c != conn);
+        self.registered.push((conn, sn, at));
     }
 }
 
@@ -145,5 +200,33 @@ mod tests {
     #[case::not_json(vec![(false, Frame::Text { text: "oops".into(), len: 4 })], vec!["C1"])]
     fn one_reply_per_request(#[case] script: Vec<(bool, Frame)>, #[case] broken: Vec<&str>) {
         assert_eq!(rules(&script), broken);
+    }
+
+    /// C13: links `a` and `b` both register SN `S` and the cloud answers both with success;
+    /// whether both are still held `after` the second did, with `a` closed or not.
+    fn kick(after: u64, a_closed: bool) -> Vec<&'static str> {
+        let mut m = CloudMonitor::new(true);
+        let register = |id: &str| Frame::Json { json: json!({"cmd": "register", "headers": {"req_id": id}, "body": {"sn": "S"}}).into() };
+        let mut out = Vec::new();
+        for (conn, id) in [("a", "r1"), ("b", "r2")] {
+            let (req, ok) = (register(id), reply(id));
+            out.extend(m.observe(Duration::ZERO, &WireEvent::Sent { conn, frame: &req }));
+            out.extend(m.observe(Duration::ZERO, &WireEvent::Received { conn, frame: &ok }));
+        }
+        if a_closed {
+            out.extend(m.observe(Duration::from_secs(1), &WireEvent::Closed { conn: "a" }));
+        }
+        let open: Vec<String> = if a_closed { vec!["b".into()] } else { vec!["a".into(), "b".into()] };
+        out.extend(m.tick(Duration::from_secs(after), &open, false));
+        out.extend(m.tick(Duration::from_secs(after + 10), &open, false));
+        out.into_iter().map(|v| v.rule).collect()
+    }
+
+    #[test]
+    fn two_links_of_one_sn_must_kick_each_other() {
+        assert_eq!(kick(5, false), ["C13"], "both still open after the grace: once");
+        assert!(kick(4, false).len() <= 1, "within the grace nothing yet");
+        assert_eq!(kick(4, false).len(), 1, "and later it is reported");
+        assert!(kick(5, true).is_empty(), "the old link was closed: kicked");
     }
 }
