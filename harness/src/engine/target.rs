@@ -186,7 +186,7 @@ pub const NEEDS_UPPER_TESTER: &str =
 /// process group of its own that is killed whole if it outlives [`UPPER_TESTER_BOUND`]. Exit
 /// status 0 means the device was made to act.
 pub async fn upper_tester(command: &str, action: &DeviceAction, sn: &str) -> Result<(), TargetError> {
-    use tokio::io::AsyncWriteExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let json = action.to_json(sn).to_string();
     let mut child = tokio::process::Command::new("sh")
         .arg("-c")
@@ -201,37 +201,45 @@ pub async fn upper_tester(command: &str, action: &DeviceAction, sn: &str) -> Res
         .spawn()
         .map_err(|e| TargetError::io("cannot run the upper tester", e))?;
     let group = child.id().map(|pid| pid as i32);
-    if let Some(mut stdin) = child.stdin.take() {
-        // A tester that does not read its stdin is fine: the action is in the environment too.
-        let _ = stdin.write_all(json.as_bytes()).await;
-    }
-    let outcome = tokio::time::timeout(UPPER_TESTER_BOUND, child.wait_with_output()).await;
-    let kill_group = || {
-        if let Some(pgid) = group {
-            // SAFETY: kill(2) on the process group created at spawn, so nothing it started
-            // outlives the step.
-            unsafe { libc::kill(-pgid, libc::SIGKILL) };
+    let (stdin, stderr) = (child.stdin.take(), child.stderr.take());
+    // Of what it says, the last 2 KiB are kept however much it writes; read apart from the
+    // wait, since something it started may hold the pipe open after it exits.
+    let reader = tokio::spawn(async move {
+        let mut said: Vec<u8> = Vec::new();
+        if let Some(mut stderr) = stderr {
+            let mut chunk = [0u8; 1024];
+            while let Ok(n @ 1..) = stderr.read(&mut chunk).await {
+                said.extend_from_slice(&chunk[..n]);
+                let excess = said.len().saturating_sub(2048);
+                said.drain(..excess);
+            }
         }
+        said
+    });
+    // Everything, the write to its stdin included, within the bound.
+    let run = async {
+        if let Some(mut stdin) = stdin {
+            // A tester that does not read its stdin is fine: the action is in the environment too.
+            let _ = stdin.write_all(json.as_bytes()).await;
+        }
+        let status = child.wait().await;
+        let said = tokio::time::timeout(Duration::from_millis(500), reader).await.ok().and_then(Result::ok).unwrap_or_default();
+        (status, said)
     };
+    let outcome = tokio::time::timeout(UPPER_TESTER_BOUND, run).await;
+    if let Some(pgid) = group {
+        // SAFETY: kill(2) on the process group created at spawn, so nothing the tester
+        // started outlives the step, however it ended.
+        unsafe { libc::kill(-pgid, libc::SIGKILL) };
+    }
     match outcome {
-        Ok(Ok(out)) if out.status.success() => {
-            kill_group();
-            Ok(())
+        Ok((Ok(status), _)) if status.success() => Ok(()),
+        Ok((Ok(status), said)) => {
+            let said = String::from_utf8_lossy(&said);
+            Err(TargetError::failed(format!("the upper tester failed ({status}): {}", said.trim())))
         }
-        Ok(Ok(out)) => {
-            kill_group();
-            let said = String::from_utf8_lossy(&out.stderr);
-            let tail = &said[said.floor_char_boundary(said.len().saturating_sub(500))..];
-            Err(TargetError::failed(format!("the upper tester failed ({}): {}", out.status, tail.trim())))
-        }
-        Ok(Err(e)) => {
-            kill_group();
-            Err(TargetError::io("the upper tester", e))
-        }
-        Err(_) => {
-            kill_group();
-            Err(TargetError::failed(format!("the upper tester did not finish within {}s", UPPER_TESTER_BOUND.as_secs())))
-        }
+        Ok((Err(e), _)) => Err(TargetError::io("the upper tester", e)),
+        Err(_) => Err(TargetError::failed(format!("the upper tester did not finish within {}s", UPPER_TESTER_BOUND.as_secs()))),
     }
 }
 
@@ -243,5 +251,35 @@ pub async fn reset(command: &str) -> Result<(), TargetError> {
         Ok(Ok(out)) => Err(TargetError::failed(format!("the device reset command failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr).trim()))),
         Ok(Err(e)) => Err(TargetError::io("cannot run the device reset command", e)),
         Err(_) => Err(TargetError::failed("the device reset command did not finish within 120s")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn checkin() -> DeviceAction {
+        DeviceAction::Checkin { userid: "alice".into(), pass_type: Some(1), pass_method: None }
+    }
+
+    #[tokio::test]
+    async fn the_upper_tester_gets_the_action_and_its_exit_status_decides() {
+        // It reads the action from stdin and the environment alike.
+        let ok = upper_tester(r#"read line; test "$line" = "$HWCONFORM_ACTION" && echo "$line" | grep -q '"userid":"alice"'"#, &checkin(), "SN1").await;
+        assert!(ok.is_ok(), "{ok:?}");
+        // A failure says why, in the tester's own last words, bounded.
+        let err = upper_tester("yes 'filler line' | head -c 100000 >&2; echo 'no such user' >&2; exit 3", &checkin(), "SN1").await.unwrap_err().to_string();
+        assert!(err.contains("exit status: 3") && err.ends_with("no such user"), "{err}");
+        assert!(err.len() < 2300, "{} bytes", err.len());
+    }
+
+    /// Something the tester started that keeps its stderr open neither holds the step up
+    /// nor outlives it.
+    #[tokio::test]
+    async fn a_grandchild_holding_the_pipe_does_not_hold_the_step() {
+        let started = std::time::Instant::now();
+        let ok = upper_tester("sleep 20 & exit 0", &checkin(), "SN1").await;
+        assert!(ok.is_ok(), "{ok:?}");
+        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
     }
 }

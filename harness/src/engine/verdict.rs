@@ -364,10 +364,8 @@ impl ScenarioResult {
             }
         }
         for (id, outcome) in obligations.iter_mut() {
-            match binding(id) {
-                Binding::Must => {}
-                Binding::Should | Binding::May if *outcome == Outcome::Fail => *outcome = Outcome::Warn,
-                _ => {}
+            if *outcome == Outcome::Fail && binding(id) != Binding::Must {
+                *outcome = Outcome::Warn;
             }
         }
         self.obligations = obligations;

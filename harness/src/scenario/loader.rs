@@ -624,7 +624,7 @@ impl<'a> Loader<'a> {
                 _ => continue,
             };
             let Some(cmd) = cmd else { continue };
-            let owners: Vec<&str> = features::FEATURES.iter().filter(|f| f.commands.contains(&cmd)).map(|f| f.name).collect();
+            let owners = features::owners(cmd);
             if owners.is_empty() || owners.iter().any(|o| required.iter().any(|r| r == o)) {
                 continue;
             }

@@ -534,3 +534,16 @@ fn judged_steps_and_protocol_windows_load_and_render_back() {
     assert_eq!(again.to_yaml(), sc.to_yaml());
     assert!(sc.to_yaml().contains("$judges: D12"), "{}", sc.to_yaml());
 }
+
+/// Every whole scenario the format guide shows (a ```yaml block that starts with `id:`)
+/// loads: a guide whose examples drift fails here.
+#[test]
+fn the_guides_scenario_examples_load() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/scenario-format.md");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let blocks: Vec<&str> = text.split("```yaml\n").skip(1).filter_map(|b| b.split("```").next()).filter(|b| b.starts_with("id:")).collect();
+    assert!(blocks.len() >= 2, "{} whole examples", blocks.len());
+    for block in blocks {
+        load_str(&path, block).unwrap_or_else(|e| panic!("{}\n{block}", e.render()));
+    }
+}

@@ -81,14 +81,15 @@ impl Steps {
             return requires;
         }
         let mut cmds: Vec<String> = Vec::new();
-        let steps: Vec<Step> = self.steps.iter().map(|c| c.step.clone()).collect();
-        crate::scenario::visit_steps(&steps, &mut |k| match k {
-            StepKind::Receive(r) => cmds.extend(r.cmd.clone()),
-            StepKind::Push(p) => cmds.push(p.cmd.clone()),
-            _ => {}
-        });
+        for checked in &self.steps {
+            crate::scenario::visit_steps(std::slice::from_ref(&checked.step), &mut |k| match k {
+                StepKind::Receive(r) => cmds.extend(r.cmd.clone()),
+                StepKind::Push(p) => cmds.push(p.cmd.clone()),
+                _ => {}
+            });
+        }
         for cmd in cmds {
-            let owners: Vec<&'static str> = crate::profile::wecom::features::FEATURES.iter().filter(|f| f.commands.contains(&cmd.as_str())).map(|f| f.name).collect();
+            let owners = crate::profile::wecom::features::owners(&cmd);
             if let Some(first) = owners.first().filter(|_| !owners.iter().any(|o| requires.contains(o))) {
                 requires.push(first);
             }

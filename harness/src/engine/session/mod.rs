@@ -490,28 +490,7 @@ impl<'a> Session<'a> {
                 let result = self.step(&step.kind, &at).await;
                 self.window_start = None;
                 self.sweep(Some(&at), false);
-                let result = match result {
-                    // A bound written as a protocol window shows how the rules compose it.
-                    Err(Stop::Fail(mut f)) if f.early || f.message.contains(" within ") => {
-                        f.message.push_str(&self.windows_note(step));
-                        Err(Stop::Fail(f))
-                    }
-                    other => other,
-                };
-                let result = match result {
-                    // A step that only sets the stage proves nothing when it fails.
-                    Err(Stop::Fail(mut f)) if f.judges.is_empty() && step.judges_nothing => {
-                        f.message = format!("the target did not reach the state the next check needs: {}", f.message);
-                        return Err(Stop::Inconclusive(f));
-                    }
-                    // What the step's matchers do not name, the step does.
-                    Err(Stop::Fail(mut f)) if f.judges.is_empty() => {
-                        let ids = if f.early && !step.judges_not_before.is_empty() { &step.judges_not_before } else { &step.judges };
-                        f.judges = ids.iter().map(|j| j.value.clone()).collect();
-                        Err(Stop::Fail(f))
-                    }
-                    other => other,
-                };
+                let result = result.map_err(|stop| self.attribute(step, &at, stop));
                 match result {
                     // Before the test body, the target only failed to reach the state the
                     // purpose needs: nothing is proven either way, unless the check that
@@ -526,6 +505,29 @@ impl<'a> Session<'a> {
             }
             Ok(())
         })
+    }
+
+    /// What a failed step means for the obligations: a protocol window it missed shows how
+    /// the rules compose it; a step that judges nothing (`judges: []`) proves nothing; and a
+    /// failure its matchers did not attribute (`$judges`) is charged to what the step names.
+    /// A failure of a nested step (`repeat`, `one_of`) was attributed there first.
+    fn attribute(&self, step: &Step, at: &At, stop: Stop) -> Stop {
+        let Stop::Fail(mut f) = stop else { return stop };
+        let own = f.step.as_deref() == Some(at.index.as_str());
+        // Only timing messages get the note: a mismatch is no window's doing.
+        if own && (f.early || f.message.contains(" within ")) {
+            f.message.push_str(&self.windows_note(step));
+        }
+        if !f.judges.is_empty() {
+            return Stop::Fail(f);
+        }
+        if step.judges_nothing {
+            f.message = format!("the target did not reach the state the next check needs: {}", f.message);
+            return Stop::Inconclusive(f);
+        }
+        let ids = if own && f.early && !step.judges_not_before.is_empty() { &step.judges_not_before } else { &step.judges };
+        f.judges = ids.iter().map(|j| j.value.clone()).collect();
+        Stop::Fail(f)
     }
 
     /// `; resend_latest = 14s: the longest request timeout ...` for every protocol window the

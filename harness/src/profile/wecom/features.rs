@@ -80,3 +80,9 @@ pub const FEATURES: &[Feature] = &[
         commands: &["selfhelp_notify"],
     },
 ];
+
+/// The features a command belongs to (several for `upload_userinfo`: face or fingerprint);
+/// none for a command every device may send or receive.
+pub fn owners(cmd: &str) -> Vec<&'static str> {
+    FEATURES.iter().filter(|f| f.commands.contains(&cmd)).map(|f| f.name).collect()
+}
