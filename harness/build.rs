@@ -15,8 +15,15 @@ fn main() {
     // Rebuild when HEAD moves (a commit rewrites the branch ref and the index); a worktree
     // keeps them elsewhere, so ask git where.
     for name in ["HEAD", "index"] {
-        let path = std::process::Command::new("git").args(["rev-parse", "--git-path", name]).output().ok().and_then(|o| String::from_utf8(o.stdout).ok());
-        if let Some(path) = path.map(|p| p.trim().to_string()).filter(|p| std::path::Path::new(p).exists()) {
+        let path = std::process::Command::new("git")
+            .args(["rev-parse", "--git-path", name])
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok());
+        if let Some(path) = path
+            .map(|p| p.trim().to_string())
+            .filter(|p| std::path::Path::new(p).exists())
+        {
             println!("cargo:rerun-if-changed={path}");
         }
     }

@@ -24,16 +24,31 @@ mod common;
 use common::peak_rss_kib;
 
 fn scenarios_wanted() -> usize {
-    std::env::var("HWCONFORM_BENCH_SCENARIOS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000)
+    std::env::var("HWCONFORM_BENCH_SCENARIOS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000)
 }
 
 /// Copies the cloud library into `dir` until it holds `n` scenarios, each id made unique by
 /// a `-NNN` suffix (copy NNN), in one subdirectory per copy.
 fn build_library(dir: &Path, n: usize) {
     let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios/cloud");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&src).expect("the cloud library").map(|e| e.expect("a library entry").path()).filter(|p| p.extension().is_some_and(|e| e == "yaml")).collect();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&src)
+        .expect("the cloud library")
+        .map(|e| e.expect("a library entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
     files.sort();
-    let texts: Vec<(String, String)> = files.iter().map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read_to_string(p).expect("a scenario file"))).collect();
+    let texts: Vec<(String, String)> = files
+        .iter()
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read_to_string(p).expect("a scenario file"),
+            )
+        })
+        .collect();
     let mut written = 0;
     for copy in 0.. {
         let sub = dir.join(format!("c{copy:03}"));
@@ -65,7 +80,8 @@ fn run_case(case: &str, lib: &Path) {
     let started = Instant::now();
     match case {
         "loaded" => {
-            let scenarios = hwconform::scenario::load_paths(&[lib.to_path_buf()]).expect("the library loads");
+            let scenarios =
+                hwconform::scenario::load_paths(&[lib.to_path_buf()]).expect("the library loads");
             assert_eq!(scenarios.len(), scenarios_wanted());
         }
         // The CLI reads its arguments from the process: the parent gave this child the
@@ -76,7 +92,11 @@ fn run_case(case: &str, lib: &Path) {
         }
         other => panic!("unknown case {other}"),
     }
-    eprintln!("figures {case} {} {}", peak_rss_kib(), started.elapsed().as_millis());
+    eprintln!(
+        "figures {case} {} {}",
+        peak_rss_kib(),
+        started.elapsed().as_millis()
+    );
 }
 
 fn main() {
@@ -95,18 +115,53 @@ fn main() {
         let reports = work.join(format!("reports-{case}"));
         let args: Vec<String> = match case {
             "loaded" => vec![],
-            "terminal-only" => vec!["run".into(), lib.display().to_string(), "--report".into(), "terminal".into()],
-            _ => vec!["run".into(), lib.display().to_string(), "--reports".into(), reports.display().to_string()],
+            "terminal-only" => vec![
+                "run".into(),
+                lib.display().to_string(),
+                "--report".into(),
+                "terminal".into(),
+            ],
+            _ => vec![
+                "run".into(),
+                lib.display().to_string(),
+                "--reports".into(),
+                reports.display().to_string(),
+            ],
         };
         // In the work directory: no golden transcripts there, as none exist for these ids.
-        let out = Command::new(&exe).args(&args).env(CASE_VAR, case).env(LIB_VAR, &lib).current_dir(&work).stdout(Stdio::null()).output().expect("run a case");
+        let out = Command::new(&exe)
+            .args(&args)
+            .env(CASE_VAR, case)
+            .env(LIB_VAR, &lib)
+            .current_dir(&work)
+            .stdout(Stdio::null())
+            .output()
+            .expect("run a case");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "case {case} failed: {stderr}");
-        let line = stderr.lines().find(|l| l.starts_with("figures ")).unwrap_or_else(|| panic!("case {case} printed no figures: {stderr}"));
-        let f: Vec<f64> = line.split_whitespace().skip(2).filter_map(|v| v.parse().ok()).collect();
+        let line = stderr
+            .lines()
+            .find(|l| l.starts_with("figures "))
+            .unwrap_or_else(|| panic!("case {case} printed no figures: {stderr}"));
+        let f: Vec<f64> = line
+            .split_whitespace()
+            .skip(2)
+            .filter_map(|v| v.parse().ok())
+            .collect();
         assert_eq!(f.len(), 2, "case {case} printed {line:?}");
-        let written: u64 = std::fs::read_dir(&reports).map(|d| d.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum()).unwrap_or(0);
-        figures.push((case, f[0] / 1024.0, f[1] / 1e3, written as f64 / (1 << 20) as f64));
+        let written: u64 = std::fs::read_dir(&reports)
+            .map(|d| {
+                d.filter_map(|e| e.ok()?.metadata().ok())
+                    .map(|m| m.len())
+                    .sum()
+            })
+            .unwrap_or(0);
+        figures.push((
+            case,
+            f[0] / 1024.0,
+            f[1] / 1e3,
+            written as f64 / (1 << 20) as f64,
+        ));
     }
     let _ = std::fs::remove_dir_all(&work);
     let (loaded, floor) = (figures[0].1.max(0.01), figures[1].1.max(0.01));

@@ -24,18 +24,25 @@ mod common;
 use common::rss_kib;
 
 fn links() -> usize {
-    std::env::var("HWCONFORM_BENCH_LINKS").ok().and_then(|v| v.parse().ok()).unwrap_or(5_000)
+    std::env::var("HWCONFORM_BENCH_LINKS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5_000)
 }
 
 /// A server that accepts WebSocket links and reads from each until it closes: the least a
 /// server can hold per link with `config`.
 async fn bare_server(config: WebSocketConfig) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
     let addr = listener.local_addr().expect("bound address");
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
             tokio::spawn(async move {
-                if let Ok(mut ws) = tokio_tungstenite::accept_async_with_config(tcp, Some(config)).await {
+                if let Ok(mut ws) =
+                    tokio_tungstenite::accept_async_with_config(tcp, Some(config)).await
+                {
                     while let Some(Ok(_)) = ws.next().await {}
                 }
             });
@@ -50,9 +57,12 @@ async fn run_case(case: &str) {
         "floor" => bare_server(ws_config()).await,
         "tungstenite-defaults" => bare_server(WebSocketConfig::default()).await,
         "mock" => {
-            let (addr, _accept) = hwconform::targets::mock::listen(Default::default(), "127.0.0.1:0".parse().unwrap())
-                .await
-                .expect("the mock listens on loopback");
+            let (addr, _accept) = hwconform::targets::mock::listen(
+                Default::default(),
+                "127.0.0.1:0".parse().unwrap(),
+            )
+            .await
+            .expect("the mock listens on loopback");
             addr
         }
         other => panic!("unknown case {other}"),
@@ -63,10 +73,16 @@ async fn run_case(case: &str) {
     let started = Instant::now();
     let mut clients = Vec::with_capacity(n);
     for _ in 0..n {
-        let tcp = TcpStream::connect(addr).await.expect("connect over loopback");
-        let (ws, _) = tokio_tungstenite::client_async_with_config(format!("ws://{addr}/"), tcp, Some(ws_config()))
+        let tcp = TcpStream::connect(addr)
             .await
-            .expect("handshake");
+            .expect("connect over loopback");
+        let (ws, _) = tokio_tungstenite::client_async_with_config(
+            format!("ws://{addr}/"),
+            tcp,
+            Some(ws_config()),
+        )
+        .await
+        .expect("handshake");
         clients.push(ws);
     }
     let opened = started.elapsed();
@@ -80,22 +96,44 @@ async fn run_case(case: &str) {
     let closed = rss_kib();
     let per_link = open.saturating_sub(before) as f64 / n as f64;
     let kept = closed.saturating_sub(before) as f64 / 1024.0;
-    println!("{case} {per_link:.2} {kept:.1} {:.1}", opened.as_secs_f64() * 1e3);
+    println!(
+        "{case} {per_link:.2} {kept:.1} {:.1}",
+        opened.as_secs_f64() * 1e3
+    );
 }
 
 fn main() {
     if let Ok(case) = std::env::var(CASE_VAR) {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
         rt.block_on(run_case(&case));
         return;
     }
     let exe = std::env::current_exe().expect("own path");
     let mut figures = Vec::new();
     for case in CASES {
-        let out = Command::new(&exe).env(CASE_VAR, case).output().expect("run a case");
-        assert!(out.status.success(), "case {case} failed: {}", String::from_utf8_lossy(&out.stderr));
-        let line = String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or_default().to_string();
-        let f: Vec<f64> = line.split_whitespace().skip(1).filter_map(|v| v.parse().ok()).collect();
+        let out = Command::new(&exe)
+            .env(CASE_VAR, case)
+            .output()
+            .expect("run a case");
+        assert!(
+            out.status.success(),
+            "case {case} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let line = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .to_string();
+        let f: Vec<f64> = line
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|v| v.parse().ok())
+            .collect();
         assert_eq!(f.len(), 3, "case {case} printed {line:?}");
         figures.push((case, f[0], f[1], f[2]));
     }

@@ -27,14 +27,22 @@ fn main() {
     let small = serde_json::json!({"headers": {"req_id": "hwc-17"}, "errcode": 0, "errmsg": "ok", "body": {"active_code": "ac-cert-0007", "corpid": "ww1234", "server_time": 1764633600u64}}).to_string();
     let users: Vec<_> = (0..60).map(|i| serde_json::json!({"userid": format!("user{i:04}"), "name": format!("User {i}"), "department": [1, 2], "face": "f".repeat(40)})).collect();
     let page = serde_json::json!({"headers": {"req_id": "hwc-18"}, "errcode": 0, "errmsg": "ok", "body": {"userlist": users, "next_cursor": "c2"}}).to_string();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
     let _guard = rt.enter();
     for (name, text) in [("reply, 0.2 KiB", &small), ("contacts page, 8 KiB", &page)] {
         let n = if text.len() > 1000 { 2_000 } else { 20_000 };
         let floor = per_call(9, n, |_| {
             black_box(serde_json::from_str::<serde_json::Value>(black_box(text)).unwrap());
         });
-        let recorder = Recorder::new(ScenarioClock::start(0), vec!["SECRETNO-0001".into()], hwconform::profile::default_profile());
+        let recorder = Recorder::new(
+            ScenarioClock::start(0),
+            vec!["SECRETNO-0001".into()],
+            hwconform::profile::default_profile(),
+        );
         let cost = per_call(9, n, |i| {
             // A fresh transcript now and then, so the cap on entries never turns recording off.
             if i % 10_000 == 0 {

@@ -51,5 +51,8 @@ fn main() {
             scenario_clock.as_secs_f64(),
         );
     }
-    println!("peak RSS: {:.1} MiB", common::peak_rss_kib() as f64 / 1024.0);
+    println!(
+        "peak RSS: {:.1} MiB",
+        common::peak_rss_kib() as f64 / 1024.0
+    );
 }

@@ -43,7 +43,11 @@ const WAIT: Duration = Duration::from_secs(5);
 const PINGS_PER_SCENARIO: usize = 1000;
 
 fn pings() -> usize {
-    std::env::var("HWCONFORM_BENCH_PINGS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000).max(PINGS_PER_SCENARIO)
+    std::env::var("HWCONFORM_BENCH_PINGS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000)
+        .max(PINGS_PER_SCENARIO)
 }
 
 /// Wall and process CPU time (user + system) so far.
@@ -55,7 +59,10 @@ struct Stamp {
 
 impl Stamp {
     fn now() -> Stamp {
-        Stamp { wall: Instant::now(), cpu: common::cpu_time() }
+        Stamp {
+            wall: Instant::now(),
+            cpu: common::cpu_time(),
+        }
     }
 
     /// (wall, cpu) since `self`.
@@ -91,23 +98,43 @@ fn measure(n: usize, mut cases: Vec<Case<'_>>) -> Vec<Cost> {
             cpus.push(cpu.as_secs_f64() * 1e6 / n as f64);
         }
     }
-    samples.into_iter().map(|(walls, cpus)| Cost { wall_us: median(walls), cpu_us: median(cpus) }).collect()
+    samples
+        .into_iter()
+        .map(|(walls, cpus)| Cost {
+            wall_us: median(walls),
+            cpu_us: median(cpus),
+        })
+        .collect()
 }
 
 /// A server that parses each text frame and answers with the reply the mock gives a `ping`
 /// (same keys, same size): what the least JSON server does per request.
 async fn bare_server() -> (SocketAddr, tokio::task::JoinHandle<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
     let addr = listener.local_addr().expect("bound address");
     let accept = tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
             let _ = tcp.set_nodelay(true);
             tokio::spawn(async move {
-                let Ok(Ok(mut ws)) = timeout(WAIT, tokio_tungstenite::accept_async_with_config(tcp, Some(ws_config()))).await else { return };
+                let Ok(Ok(mut ws)) = timeout(
+                    WAIT,
+                    tokio_tungstenite::accept_async_with_config(tcp, Some(ws_config())),
+                )
+                .await
+                else {
+                    return;
+                };
                 while let Ok(Some(Ok(Message::Text(t)))) = timeout(WAIT, ws.next()).await {
-                    let Ok(v) = serde_json::from_str::<Value>(&t) else { break };
+                    let Ok(v) = serde_json::from_str::<Value>(&t) else {
+                        break;
+                    };
                     let reply = json!({"headers": {"req_id": v["headers"]["req_id"]}, "errcode": 0, "errmsg": "ok"});
-                    if !matches!(timeout(WAIT, ws.send(Message::text(reply.to_string()))).await, Ok(Ok(()))) {
+                    if !matches!(
+                        timeout(WAIT, ws.send(Message::text(reply.to_string()))).await,
+                        Ok(Ok(()))
+                    ) {
                         break;
                     }
                 }
@@ -122,23 +149,41 @@ async fn bare_server() -> (SocketAddr, tokio::task::JoinHandle<()>) {
 /// thread and runtime of its own, as the engine runs a scenario.
 fn bare_client(addr: SocketAddr, n: usize) -> (Duration, Duration) {
     std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("client runtime");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("client runtime");
         rt.block_on(async move {
-            let tcp = TcpStream::connect(addr).await.expect("connect over loopback");
+            let tcp = TcpStream::connect(addr)
+                .await
+                .expect("connect over loopback");
             tcp.set_nodelay(true).expect("TCP_NODELAY");
-            let handshake = tokio_tungstenite::client_async_with_config(format!("ws://{addr}/"), tcp, Some(ws_config()));
-            let (mut ws, _) = timeout(WAIT, handshake).await.expect("handshake in time").expect("handshake");
+            let handshake = tokio_tungstenite::client_async_with_config(
+                format!("ws://{addr}/"),
+                tcp,
+                Some(ws_config()),
+            );
+            let (mut ws, _) = timeout(WAIT, handshake)
+                .await
+                .expect("handshake in time")
+                .expect("handshake");
             let started = Stamp::now();
             for i in 0..n {
                 let req_id = format!("hwc-{i}");
                 let frame = format!(r#"{{"cmd":"ping","headers":{{"req_id":"{req_id}"}}}}"#);
-                timeout(WAIT, ws.send(Message::text(frame))).await.expect("sent in time").expect("sent");
+                timeout(WAIT, ws.send(Message::text(frame)))
+                    .await
+                    .expect("sent in time")
+                    .expect("sent");
                 let reply = match timeout(WAIT, ws.next()).await.expect("a reply in time") {
                     Some(Ok(Message::Text(t))) => t,
                     other => panic!("no reply to ping {i}: {other:?}"),
                 };
                 let v: Value = serde_json::from_str(&reply).expect("the reply is JSON");
-                assert!(v["headers"]["req_id"] == req_id.as_str() && v["errcode"] == 0, "unexpected reply {reply}");
+                assert!(
+                    v["headers"]["req_id"] == req_id.as_str() && v["errcode"] == 0,
+                    "unexpected reply {reply}"
+                );
             }
             let spent = started.since();
             let _ = timeout(WAIT, ws.close(None)).await;
@@ -184,7 +229,11 @@ fn scenarios(count: usize, pings: usize) -> Vec<Scenario> {
 /// Runs `scenarios` with the engine against `url`, one at a time; with `reports`, also
 /// writing the file reports a normal run writes there.
 fn engine_run(url: &str, scenarios: &[Scenario], reports: Option<&Path>) -> (Duration, Duration) {
-    let cloud = CloudChoice::Url { url: url.to_string(), insecure: false, control_token: None };
+    let cloud = CloudChoice::Url {
+        url: url.to_string(),
+        insecure: false,
+        control_token: None,
+    };
     let config = RunConfig {
         cloud: Some(cloud.build(hwconform::profile::CloudTimings::FAQ)),
         jobs: 1,
@@ -192,7 +241,12 @@ fn engine_run(url: &str, scenarios: &[Scenario], reports: Option<&Path>) -> (Dur
         deadline: Duration::from_secs(60),
         ..RunConfig::default()
     };
-    let formats = [ReportFormat::Junit, ReportFormat::Json, ReportFormat::Csv, ReportFormat::Html];
+    let formats = [
+        ReportFormat::Junit,
+        ReportFormat::Json,
+        ReportFormat::Csv,
+        ReportFormat::Html,
+    ];
     let mut files = reports.map(|dir| FileReports::new(dir, &formats, RunMeta::of_this_harness()));
     let started = Stamp::now();
     let summary = Runner::new(config)
@@ -203,12 +257,20 @@ fn engine_run(url: &str, scenarios: &[Scenario], reports: Option<&Path>) -> (Dur
         })
         .expect("the run starts");
     let spent = started.since();
-    assert!(summary.ok() && summary.passed == scenarios.len(), "the bench scenarios must pass: {summary:?}");
+    assert!(
+        summary.ok() && summary.passed == scenarios.len(),
+        "the bench scenarios must pass: {summary:?}"
+    );
     spent
 }
 
 /// [`engine_run`] of the ping scenarios, less the same run of scenarios that only connect.
-fn engine_pings(url: &str, pinging: &[Scenario], connecting: &[Scenario], reports: Option<&Path>) -> (Duration, Duration) {
+fn engine_pings(
+    url: &str,
+    pinging: &[Scenario],
+    connecting: &[Scenario],
+    reports: Option<&Path>,
+) -> (Duration, Duration) {
     let (wall0, cpu0) = engine_run(url, connecting, reports);
     let (wall, cpu) = engine_run(url, pinging, reports);
     (wall.saturating_sub(wall0), cpu.saturating_sub(cpu0))
@@ -218,9 +280,16 @@ fn main() {
     let n = pings();
     let per = n / PINGS_PER_SCENARIO;
     let n = per * PINGS_PER_SCENARIO;
-    let server_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("server runtime");
+    let server_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("server runtime");
     let (mock, mock_accept) = server_rt
-        .block_on(hwconform::targets::mock::listen(Default::default(), "127.0.0.1:0".parse().unwrap()))
+        .block_on(hwconform::targets::mock::listen(
+            Default::default(),
+            "127.0.0.1:0".parse().unwrap(),
+        ))
         .expect("the mock listens on loopback");
     let (bare, bare_accept) = server_rt.block_on(bare_server());
     let url = format!("ws://{mock}/");
@@ -233,12 +302,20 @@ fn main() {
     if let Ok(case) = std::env::var("HWCONFORM_BENCH_WIRE_PROFILE") {
         if case == "floor" {
             let (wall, cpu) = bare_client(mock, n);
-            println!("{case}: {:.2} µs wall, {:.2} µs CPU per round trip", wall.as_secs_f64() * 1e6 / n as f64, cpu.as_secs_f64() * 1e6 / n as f64);
+            println!(
+                "{case}: {:.2} µs wall, {:.2} µs CPU per round trip",
+                wall.as_secs_f64() * 1e6 / n as f64,
+                cpu.as_secs_f64() * 1e6 / n as f64
+            );
             return;
         }
         let with = (case == "reports").then_some(reports);
         let (wall, cpu) = engine_run(&url, &pinging, with);
-        println!("{case}: {:.2} µs wall, {:.2} µs CPU per round trip (connects included)", wall.as_secs_f64() * 1e6 / n as f64, cpu.as_secs_f64() * 1e6 / n as f64);
+        println!(
+            "{case}: {:.2} µs wall, {:.2} µs CPU per round trip (connects included)",
+            wall.as_secs_f64() * 1e6 / n as f64,
+            cpu.as_secs_f64() * 1e6 / n as f64
+        );
         return;
     }
 
@@ -253,7 +330,10 @@ fn main() {
         Box::new(|| engine_pings(&url, &pinging, &connecting, Some(reports))),
         Box::new(|| bare_client(bare, n)),
     ];
-    let [floor, engine, reported, server_floor]: [Cost; 4] = measure(n, cases).try_into().ok().expect("one cost per case");
+    let [floor, engine, reported, server_floor]: [Cost; 4] = measure(n, cases)
+        .try_into()
+        .ok()
+        .expect("one cost per case");
 
     mock_accept.abort();
     bare_accept.abort();
@@ -271,10 +351,25 @@ fn main() {
     };
     println!("{n} ping round trips over loopback sockets, median of {ROUNDS} rounds, per round trip (CPU: the whole process, client and server):");
     println!("the harness as a client (against the mock):");
-    line("floor: bare tokio-tungstenite client", floor, floor, "the floor");
+    line(
+        "floor: bare tokio-tungstenite client",
+        floor,
+        floor,
+        "the floor",
+    );
     line("harness engine, no reports", engine, floor, "the floor");
-    line("harness engine + file reports", reported, floor, "the floor");
+    line(
+        "harness engine + file reports",
+        reported,
+        floor,
+        "the floor",
+    );
     println!("the mock as a server (the bare client against it):");
-    line("floor: bare tokio-tungstenite server", server_floor, server_floor, "the floor");
+    line(
+        "floor: bare tokio-tungstenite server",
+        server_floor,
+        server_floor,
+        "the floor",
+    );
     line("mock", floor, server_floor, "the floor");
 }

@@ -3,12 +3,12 @@
 //! Data flows one way: scenario files → [`scenario::Scenario`] → an [`engine`] session per
 //! scenario → transcript and verdicts → [`report`]s.
 
-pub mod profile;
 pub mod check;
 pub mod cli;
 pub mod engine;
 pub mod fleet;
 pub mod ics;
+pub mod profile;
 pub mod report;
 pub mod scenario;
 pub mod targets;

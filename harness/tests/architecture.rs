@@ -23,8 +23,14 @@ fn sources(dir: &Path) -> Vec<(PathBuf, Vec<String>)> {
                 stack.push(path);
             } else if path.extension().is_some_and(|e| e == "rs") {
                 let rel = path.strip_prefix(dir).unwrap();
-                let mut module: Vec<String> = rel.iter().map(|c| c.to_string_lossy().trim_end_matches(".rs").to_string()).collect();
-                if module.last().is_some_and(|m| m == "mod" || m == "lib" || m == "main") {
+                let mut module: Vec<String> = rel
+                    .iter()
+                    .map(|c| c.to_string_lossy().trim_end_matches(".rs").to_string())
+                    .collect();
+                if module
+                    .last()
+                    .is_some_and(|m| m == "mod" || m == "lib" || m == "main")
+                {
                     module.pop();
                 }
                 out.push((path, module));
@@ -88,7 +94,9 @@ fn references(code: &str, module: &[String]) -> Vec<Vec<String>> {
         let rest = &code[i..];
         let (base, after) = if let Some(r) = rest.strip_prefix("crate::") {
             (Vec::new(), r)
-        } else if rest.starts_with("super::") && (i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_')) {
+        } else if rest.starts_with("super::")
+            && (i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_'))
+        {
             // `super` of `a/b.rs` and of `a/b/mod.rs` alike is `a`.
             let mut base = module.to_vec();
             let mut r = rest;
@@ -140,7 +148,10 @@ fn graph(prefix: &[&str]) -> BTreeMap<String, BTreeSet<String>> {
     let depth = prefix.len();
     let mut g: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (path, module) in sources(Path::new(SRC)) {
-        if module.len() <= depth || !module.iter().zip(prefix).all(|(a, b)| a == b) || is_test_file(&module) {
+        if module.len() <= depth
+            || !module.iter().zip(prefix).all(|(a, b)| a == b)
+            || is_test_file(&module)
+        {
             continue;
         }
         let from = module[depth].clone();
@@ -162,7 +173,12 @@ fn graph(prefix: &[&str]) -> BTreeMap<String, BTreeSet<String>> {
 
 /// Some cycle of `g`, as a path `a → b → … → a`, if there is one.
 fn find_cycle(g: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
-    fn visit(n: &str, g: &BTreeMap<String, BTreeSet<String>>, stack: &mut Vec<String>, done: &mut BTreeSet<String>) -> Option<Vec<String>> {
+    fn visit(
+        n: &str,
+        g: &BTreeMap<String, BTreeSet<String>>,
+        stack: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<Vec<String>> {
         if let Some(pos) = stack.iter().position(|s| s == n) {
             let mut cycle = stack[pos..].to_vec();
             cycle.push(n.to_string());
@@ -182,28 +198,52 @@ fn find_cycle(g: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
         None
     }
     let mut done = BTreeSet::new();
-    g.keys().find_map(|n| visit(n, g, &mut Vec::new(), &mut done))
+    g.keys()
+        .find_map(|n| visit(n, g, &mut Vec::new(), &mut done))
 }
 
 fn render(g: &BTreeMap<String, BTreeSet<String>>) -> String {
-    g.iter().map(|(k, v)| format!("  {k} → {}", v.iter().cloned().collect::<Vec<_>>().join(", "))).collect::<Vec<_>>().join("\n")
+    g.iter()
+        .map(|(k, v)| {
+            format!(
+                "  {k} → {}",
+                v.iter().cloned().collect::<Vec<_>>().join(", ")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[test]
 fn top_level_modules_form_no_cycle() {
     let g = graph(&[]);
-    for expected in ["engine", "profile", "scenario", "report", "wire", "targets", "check", "cli"] {
-        assert!(g.contains_key(expected), "module {expected} not found; graph:\n{}", render(&g));
+    for expected in [
+        "engine", "profile", "scenario", "report", "wire", "targets", "check", "cli",
+    ] {
+        assert!(
+            g.contains_key(expected),
+            "module {expected} not found; graph:\n{}",
+            render(&g)
+        );
     }
     if let Some(cycle) = find_cycle(&g) {
-        panic!("import cycle between top-level modules: {}\ngraph:\n{}", cycle.join(" → "), render(&g));
+        panic!(
+            "import cycle between top-level modules: {}\ngraph:\n{}",
+            cycle.join(" → "),
+            render(&g)
+        );
     }
 }
 
 #[test]
 fn the_wire_imports_nothing_above_it() {
     let g = graph(&[]);
-    assert_eq!(g.get("wire").cloned().unwrap_or_default(), BTreeSet::new(), "graph:\n{}", render(&g));
+    assert_eq!(
+        g.get("wire").cloned().unwrap_or_default(),
+        BTreeSet::new(),
+        "graph:\n{}",
+        render(&g)
+    );
 }
 
 #[test]
@@ -211,44 +251,86 @@ fn the_engine_reaches_the_protocol_only_through_the_profile_seam() {
     let mut found = Vec::new();
     for (path, module) in sources(Path::new(SRC)) {
         if module.first().map(String::as_str) == Some("engine") {
-            for r in references(&production_code(&std::fs::read_to_string(&path).unwrap()), &module) {
-                if r.first().map(String::as_str) == Some("profile") && r.get(1).is_some_and(|m| m == "wecom") {
-                    found.push(format!("{}: crate::{}", path.strip_prefix(SRC).unwrap().display(), r.join("::")));
+            for r in references(
+                &production_code(&std::fs::read_to_string(&path).unwrap()),
+                &module,
+            ) {
+                if r.first().map(String::as_str) == Some("profile")
+                    && r.get(1).is_some_and(|m| m == "wecom")
+                {
+                    found.push(format!(
+                        "{}: crate::{}",
+                        path.strip_prefix(SRC).unwrap().display(),
+                        r.join("::")
+                    ));
                 }
             }
         }
     }
-    assert!(found.is_empty(), "engine/ reaches past the profile trait into the WeCom profile:\n{}", found.join("\n"));
+    assert!(
+        found.is_empty(),
+        "engine/ reaches past the profile trait into the WeCom profile:\n{}",
+        found.join("\n")
+    );
 }
 
 #[test]
 fn scenario_modules_form_no_cycle() {
     let g = graph(&["scenario"]);
     if let Some(cycle) = find_cycle(&g) {
-        panic!("import cycle inside scenario/: {}\ngraph:\n{}", cycle.join(" → "), render(&g));
+        panic!(
+            "import cycle inside scenario/: {}\ngraph:\n{}",
+            cycle.join(" → "),
+            render(&g)
+        );
     }
 }
 
 #[test]
 fn the_graph_reader_sees_grouped_and_relative_imports() {
-    let refs = references("use crate::{engine::x, scenario::{a, b}};\nuse super::super::report::Y;", &["check".into(), "golden".into(), "apply".into()]);
-    assert!(refs.contains(&vec!["engine".to_string(), "x".to_string()]), "{refs:?}");
+    let refs = references(
+        "use crate::{engine::x, scenario::{a, b}};\nuse super::super::report::Y;",
+        &["check".into(), "golden".into(), "apply".into()],
+    );
+    assert!(
+        refs.contains(&vec!["engine".to_string(), "x".to_string()]),
+        "{refs:?}"
+    );
     assert!(refs.iter().any(|r| r[0] == "scenario"), "{refs:?}");
-    assert!(refs.iter().any(|r| r[0] == "check" && r[1] == "report"), "{refs:?}");
-    let g = BTreeMap::from([("a".to_string(), BTreeSet::from(["b".to_string()])), ("b".to_string(), BTreeSet::from(["a".to_string()]))]);
-    assert_eq!(find_cycle(&g), Some(vec!["a".to_string(), "b".to_string(), "a".to_string()]));
+    assert!(
+        refs.iter().any(|r| r[0] == "check" && r[1] == "report"),
+        "{refs:?}"
+    );
+    let g = BTreeMap::from([
+        ("a".to_string(), BTreeSet::from(["b".to_string()])),
+        ("b".to_string(), BTreeSet::from(["a".to_string()])),
+    ]);
+    assert_eq!(
+        find_cycle(&g),
+        Some(vec!["a".to_string(), "b".to_string(), "a".to_string()])
+    );
 }
 
 /// The catalog's command names, wherever the profile keeps its copy.
 fn catalog_commands() -> Vec<String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let path = ["protocol/catalog.json", "src/profile/wecom/catalog.json", "profile/catalog.json"]
+    let path = [
+        "protocol/catalog.json",
+        "src/profile/wecom/catalog.json",
+        "profile/catalog.json",
+    ]
+    .iter()
+    .map(|p| root.join(p))
+    .find(|p| p.exists())
+    .expect("catalog.json");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    v["commands"]
+        .as_array()
+        .unwrap()
         .iter()
-        .map(|p| root.join(p))
-        .find(|p| p.exists())
-        .expect("catalog.json");
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    v["commands"].as_array().unwrap().iter().filter_map(|c| c["name"].as_str().map(str::to_string)).collect()
+        .filter_map(|c| c["name"].as_str().map(str::to_string))
+        .collect()
 }
 
 #[test]
@@ -257,7 +339,8 @@ fn the_engine_names_no_wecom_command_code_or_obligation() {
     assert!(cmds.len() > 30 && cmds.iter().any(|c| c == "register"));
     let named_cmd = Regex::new(r#"["`]([a-z_]+)["`]"#).unwrap();
     let code = Regex::new(r"\b60\d{4}\b").unwrap();
-    let obligation = Regex::new(r"\b(D(?:[1-9]|[1-3][0-9]|4[0-2])|C(?:[1-9]|1[0-9]|2[0-4]))\b").unwrap();
+    let obligation =
+        Regex::new(r"\b(D(?:[1-9]|[1-3][0-9]|4[0-2])|C(?:[1-9]|1[0-9]|2[0-4]))\b").unwrap();
     let mut found = Vec::new();
     for (path, module) in sources(Path::new(SRC)) {
         if module.first().map(String::as_str) != Some("engine") {
@@ -276,5 +359,9 @@ fn the_engine_names_no_wecom_command_code_or_obligation() {
             }
         }
     }
-    assert!(found.is_empty(), "engine/ names WeCom specifics (move them behind the profile):\n{}", found.join("\n"));
+    assert!(
+        found.is_empty(),
+        "engine/ names WeCom specifics (move them behind the profile):\n{}",
+        found.join("\n")
+    );
 }

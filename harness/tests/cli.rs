@@ -6,7 +6,11 @@ use common::repo;
 use std::process::{Command, Output};
 
 fn hwconform(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hwconform")).current_dir(repo()).args(args).output().expect("hwconform starts")
+    Command::new(env!("CARGO_BIN_EXE_hwconform"))
+        .current_dir(repo())
+        .args(args)
+        .output()
+        .expect("hwconform starts")
 }
 
 fn temp_dir(name: &str) -> std::path::PathBuf {
@@ -21,13 +25,27 @@ fn the_main_command_passes_the_certification_suite_and_writes_reports() {
     let reports = temp_dir("main");
     let out = hwconform(&["run", "scenarios", "--reports", reports.to_str().unwrap()]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.lines().any(|l| l.contains(" passed, 0 failed")), "{stdout}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.lines().any(|l| l.contains(" passed, 0 failed")),
+        "{stdout}"
+    );
     let xml = std::fs::read_to_string(reports.join("junit.xml")).unwrap();
     let doc = roxmltree::Document::parse(&xml).unwrap();
-    let cases = doc.descendants().filter(|n| n.has_tag_name("testcase")).count();
+    let cases = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .count();
     assert_eq!(cases, common::library("").len());
-    let failed = doc.descendants().filter(|n| n.has_tag_name("failure") || n.has_tag_name("error")).count();
+    let failed = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("failure") || n.has_tag_name("error"))
+        .count();
     assert_eq!(failed, 0);
     let _ = std::fs::remove_dir_all(&reports);
 }
@@ -52,11 +70,19 @@ fn a_failing_scenario_exits_1_and_shows_expected_and_actual() {
     let dir = temp_dir("failing");
     let file = dir.join("wrong.yaml");
     std::fs::write(&file, "id: x.wrong\ntitle: t\nrequirements: [C1]\nrole: device\nsteps:\n  - connect: a\n  - request: { cmd: ping }\n    expect: { errcode: 600014 }\n").unwrap();
-    let out = hwconform(&["run", file.to_str().unwrap(), "--reports", dir.to_str().unwrap()]);
+    let out = hwconform(&[
+        "run",
+        file.to_str().unwrap(),
+        "--reports",
+        dir.to_str().unwrap(),
+    ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("wrong.yaml:8"), "{stdout}");
-    assert!(stdout.contains("600014") && stdout.contains("errcode"), "{stdout}");
+    assert!(
+        stdout.contains("600014") && stdout.contains("errcode"),
+        "{stdout}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -83,26 +109,54 @@ fn list_and_filter() {
     let out = hwconform(&["list", "scenarios/cloud", "--filter", "C11"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0));
-    assert!(stdout.contains("cloud.subscribe.rate-limit-600045"), "{stdout}");
+    assert!(
+        stdout.contains("cloud.subscribe.rate-limit-600045"),
+        "{stdout}"
+    );
     assert!(!stdout.contains("cloud.kick"), "{stdout}");
 }
 
 /// `--exclude`, `!` and requirement wildcards narrow `list`; `--format json` is data.
 #[test]
 fn list_excludes_wildcards_and_json() {
-    let out = hwconform(&["list", "scenarios/cloud", "--filter", "C1*", "--exclude", "C11", "--filter", "!C12", "--format", "json"]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("list --format json prints JSON");
+    let out = hwconform(&[
+        "list",
+        "scenarios/cloud",
+        "--filter",
+        "C1*",
+        "--exclude",
+        "C11",
+        "--filter",
+        "!C12",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<serde_json::Value> =
+        serde_json::from_slice(&out.stdout).expect("list --format json prints JSON");
     assert!(!rows.is_empty());
     for row in &rows {
-        let reqs: Vec<&str> = row["requirements"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
+        let reqs: Vec<&str> = row["requirements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_str().unwrap())
+            .collect();
         assert!(reqs.iter().any(|r| r.starts_with("C1")), "{row}");
         assert!(!reqs.contains(&"C11") && !reqs.contains(&"C12"), "{row}");
         assert_eq!(row["under_test"], "cloud", "{row}");
         assert!(row["file"].as_str().unwrap().ends_with(".yaml"), "{row}");
     }
     let ids: Vec<&str> = rows.iter().map(|r| r["id"].as_str().unwrap()).collect();
-    assert!(!ids.contains(&"cloud.subscribe.rate-limit-600045"), "C11 excluded: {ids:?}");
+    assert!(
+        !ids.contains(&"cloud.subscribe.rate-limit-600045"),
+        "C11 excluded: {ids:?}"
+    );
 }
 
 /// After the first failure nothing else starts; what did not start is a skip that says so,
@@ -117,16 +171,52 @@ fn fail_fast_stops_after_the_first_failure() {
         std::fs::write(scenarios.join(format!("{name}.yaml")), format!("id: x.{name}\ntitle: t\nrequirements: [C1]\nrole: device\nsteps:\n  - connect: a\n")).unwrap();
     }
     let reports = dir.join("reports");
-    let out = hwconform(&["run", scenarios.to_str().unwrap(), "-j", "1", "--fail-fast", "--reports", reports.to_str().unwrap()]);
+    let out = hwconform(&[
+        "run",
+        scenarios.to_str().unwrap(),
+        "-j",
+        "1",
+        "--fail-fast",
+        "--reports",
+        reports.to_str().unwrap(),
+    ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
-    let run: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(reports.join("run.json")).unwrap()).unwrap();
-    let verdicts: Vec<(&str, &str)> = run["scenarios"].as_array().unwrap().iter().map(|s| (s["id"].as_str().unwrap(), s["verdict"].as_str().unwrap())).collect();
-    assert_eq!(verdicts, [("x.a-wrong", "fail"), ("x.b-later", "skip"), ("x.c-later", "skip")], "{stdout}");
-    assert!(run["scenarios"][1]["reason"].as_str().unwrap().contains("fail-fast stopped the run after `x.a-wrong` (fail)"), "{run}");
+    let run: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(reports.join("run.json")).unwrap()).unwrap();
+    let verdicts: Vec<(&str, &str)> = run["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["id"].as_str().unwrap(), s["verdict"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        verdicts,
+        [
+            ("x.a-wrong", "fail"),
+            ("x.b-later", "skip"),
+            ("x.c-later", "skip")
+        ],
+        "{stdout}"
+    );
+    assert!(
+        run["scenarios"][1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("fail-fast stopped the run after `x.a-wrong` (fail)"),
+        "{run}"
+    );
     // Without the flag every scenario runs.
-    let out = hwconform(&["run", scenarios.to_str().unwrap(), "-j", "1", "--reports", reports.to_str().unwrap()]);
-    let run: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(reports.join("run.json")).unwrap()).unwrap();
+    let out = hwconform(&[
+        "run",
+        scenarios.to_str().unwrap(),
+        "-j",
+        "1",
+        "--reports",
+        reports.to_str().unwrap(),
+    ]);
+    let run: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(reports.join("run.json")).unwrap()).unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(run["summary"]["passed"], 2, "{run}");
     let _ = std::fs::remove_dir_all(&dir);
@@ -135,7 +225,13 @@ fn fail_fast_stops_after_the_first_failure() {
 #[test]
 fn no_secret_reaches_the_output_or_reports() {
     let reports = temp_dir("secrets");
-    let out = hwconform(&["run", "scenarios/cloud", "--verbose", "--reports", reports.to_str().unwrap()]);
+    let out = hwconform(&[
+        "run",
+        "scenarios/cloud",
+        "--verbose",
+        "--reports",
+        reports.to_str().unwrap(),
+    ]);
     let mut everything = String::from_utf8_lossy(&out.stdout).to_string();
     everything.push_str(&String::from_utf8_lossy(&out.stderr));
     for f in ["junit.xml", "run.json"] {
@@ -144,7 +240,10 @@ fn no_secret_reaches_the_output_or_reports() {
     // The default fleet's SecretNos and seed.
     assert!(!everything.contains("hwc-secretno-"), "a SecretNo leaked");
     assert!(!everything.contains("hwc-seed-secretno"), "the seed leaked");
-    assert!(everything.contains("<redacted>"), "secrets are shown redacted");
+    assert!(
+        everything.contains("<redacted>"),
+        "secrets are shown redacted"
+    );
     let _ = std::fs::remove_dir_all(&reports);
 }
 
@@ -153,20 +252,41 @@ fn no_secret_reaches_the_output_or_reports() {
 #[test]
 fn a_secret_no_on_the_command_line_is_warned_about() {
     let reports = temp_dir("argv");
-    let args = ["run", "scenarios/cloud/register-valid.yaml", "--reports", reports.to_str().unwrap(), "--identity", "ARGVSN=argv-secret-no"];
+    let args = [
+        "run",
+        "scenarios/cloud/register-valid.yaml",
+        "--reports",
+        reports.to_str().unwrap(),
+        "--identity",
+        "ARGVSN=argv-secret-no",
+    ];
     let out = hwconform(&args);
     assert!(out.status.success(), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("warning: a SecretNo given on the command line is visible to every user of this host"), "{err}");
+    assert!(
+        err.contains(
+            "warning: a SecretNo given on the command line is visible to every user of this host"
+        ),
+        "{err}"
+    );
     assert!(!err.contains("argv-secret-no"), "{err}");
     let env = Command::new(env!("CARGO_BIN_EXE_hwconform"))
         .current_dir(repo())
-        .args(["run", "scenarios/cloud/register-valid.yaml", "--reports", reports.to_str().unwrap()])
+        .args([
+            "run",
+            "scenarios/cloud/register-valid.yaml",
+            "--reports",
+            reports.to_str().unwrap(),
+        ])
         .env("HWCONFORM_SN", "ENVSN")
         .env("HWCONFORM_SECRET_NO", "env-secret-no")
         .output()
         .unwrap();
-    assert!(env.status.success() && !String::from_utf8_lossy(&env.stderr).contains("warning: a SecretNo"), "{env:?}");
+    assert!(
+        env.status.success()
+            && !String::from_utf8_lossy(&env.stderr).contains("warning: a SecretNo"),
+        "{env:?}"
+    );
     let _ = std::fs::remove_dir_all(&reports);
 }
 
@@ -174,9 +294,21 @@ fn a_secret_no_on_the_command_line_is_warned_about() {
 #[test]
 fn secret_no_in_an_exec_command_is_warned_about() {
     let reports = temp_dir("execwarn");
-    let out = hwconform(&["run", "scenarios/device/lifecycle-register-first.yaml", "--device", "exec:sleep 0 {secret_no}", "--reports", reports.to_str().unwrap()]);
+    let out = hwconform(&[
+        "run",
+        "scenarios/device/lifecycle-register-first.yaml",
+        "--device",
+        "exec:sleep 0 {secret_no}",
+        "--reports",
+        reports.to_str().unwrap(),
+    ]);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("warning: `{secret_no}` puts the SecretNo on the device command's command line"), "{err}");
+    assert!(
+        err.contains(
+            "warning: `{secret_no}` puts the SecretNo on the device command's command line"
+        ),
+        "{err}"
+    );
     let _ = std::fs::remove_dir_all(&reports);
 }
 
@@ -189,14 +321,28 @@ fn captured_secrets_are_redacted_in_failure_messages() {
         "id: x.leak\ntitle: t\nrequirements: [C6]\nrole: device\nsteps:\n  - connect: a\n  - request: { cmd: register }\n  - request: { cmd: active }\n    capture: { s1: body.secret }\n  - request: { cmd: ping }\n    expect: { errcode: { $in: [\"${s1}\"] } }\n",
     )
     .unwrap();
-    let out = hwconform(&["run", file.to_str().unwrap(), "--reports", dir.to_str().unwrap()]);
+    let out = hwconform(&[
+        "run",
+        file.to_str().unwrap(),
+        "--reports",
+        dir.to_str().unwrap(),
+    ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
-    let expected = stdout.lines().find(|l| l.trim_start().starts_with("expected:")).unwrap_or_default();
-    assert!(expected.contains("<redacted>"), "the captured secret shows: {stdout}");
+    let expected = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("expected:"))
+        .unwrap_or_default();
+    assert!(
+        expected.contains("<redacted>"),
+        "the captured secret shows: {stdout}"
+    );
     let json = std::fs::read_to_string(dir.join("run.json")).unwrap();
     let run: serde_json::Value = serde_json::from_str(&json).unwrap();
-    let failure = run["scenarios"][0]["expected"].as_str().unwrap_or_default().to_string();
+    let failure = run["scenarios"][0]["expected"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     assert!(failure.contains("<redacted>"), "{failure}");
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -204,20 +350,37 @@ fn captured_secrets_are_redacted_in_failure_messages() {
 #[test]
 fn one_run_both_roles_and_a_role_without_target_is_skipped_with_the_reason() {
     let reports = temp_dir("roles");
-    let out = hwconform(&["run", "scenarios", "--device", "none", "--reports", reports.to_str().unwrap()]);
+    let out = hwconform(&[
+        "run",
+        "scenarios",
+        "--device",
+        "none",
+        "--reports",
+        reports.to_str().unwrap(),
+    ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
-    let run: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(reports.join("run.json")).unwrap()).unwrap();
+    let run: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(reports.join("run.json")).unwrap()).unwrap();
     let scenarios = run["scenarios"].as_array().unwrap();
     for s in scenarios {
-        let is_device_lib = s["file"].as_str().unwrap_or_default().contains("scenarios/device/");
+        let is_device_lib = s["file"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("scenarios/device/");
         match (is_device_lib, s["verdict"].as_str().unwrap()) {
-            (true, "skip") => assert!(s["reason"].as_str().unwrap().contains("no device target"), "{s}"),
+            (true, "skip") => assert!(
+                s["reason"].as_str().unwrap().contains("no device target"),
+                "{s}"
+            ),
             (true, "manual") | (false, "pass") => {}
             other => panic!("unexpected {other:?} for {}", s["id"]),
         }
     }
-    assert!(scenarios.iter().any(|s| s["verdict"] == "pass") && scenarios.iter().any(|s| s["verdict"] == "skip"));
+    assert!(
+        scenarios.iter().any(|s| s["verdict"] == "pass")
+            && scenarios.iter().any(|s| s["verdict"] == "skip")
+    );
     let _ = std::fs::remove_dir_all(&reports);
 }
 
@@ -228,7 +391,14 @@ fn listen_on_port_0_prints_the_bound_url_before_waiting() {
     let scenario = repo().join("scenarios/device/lifecycle-register-first.yaml");
     let mut child = Command::new(env!("CARGO_BIN_EXE_hwconform"))
         .current_dir(repo())
-        .args(["run", scenario.to_str().unwrap(), "--device", "listen:127.0.0.1:0", "--reports", reports.to_str().unwrap()])
+        .args([
+            "run",
+            scenario.to_str().unwrap(),
+            "--device",
+            "listen:127.0.0.1:0",
+            "--reports",
+            reports.to_str().unwrap(),
+        ])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -245,8 +415,13 @@ fn listen_on_port_0_prints_the_bound_url_before_waiting() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let mut lines = Vec::new();
     let mut url = None;
-    while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())) {
-        url = line.strip_prefix("waiting for the device on ").and_then(|l| l.strip_suffix(" ...")).map(str::to_string);
+    while let Ok(line) =
+        rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+    {
+        url = line
+            .strip_prefix("waiting for the device on ")
+            .and_then(|l| l.strip_suffix(" ..."))
+            .map(str::to_string);
         lines.push(line);
         if url.is_some() {
             break;
@@ -255,7 +430,12 @@ fn listen_on_port_0_prints_the_bound_url_before_waiting() {
     // The harness listens there while it waits: a device can connect.
     let connected = url
         .as_deref()
-        .and_then(|u| u.strip_prefix("ws://127.0.0.1:")?.strip_suffix('/')?.parse::<u16>().ok())
+        .and_then(|u| {
+            u.strip_prefix("ws://127.0.0.1:")?
+                .strip_suffix('/')?
+                .parse::<u16>()
+                .ok()
+        })
         .filter(|&port| port != 0)
         .map(|port| std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
     let _ = child.kill();
@@ -266,11 +446,29 @@ fn listen_on_port_0_prints_the_bound_url_before_waiting() {
 
 #[test]
 fn an_unknown_sim_variant_is_a_usage_error_listing_the_variants() {
-    for args in [&["run", "scenarios/device", "--device", "sim:variant=nonsense"][..], &["explore", "--device", "sim:variant=ping-first;fault=nonsense", "--cases", "1"]] {
+    for args in [
+        &[
+            "run",
+            "scenarios/device",
+            "--device",
+            "sim:variant=nonsense",
+        ][..],
+        &[
+            "explore",
+            "--device",
+            "sim:variant=ping-first;fault=nonsense",
+            "--cases",
+            "1",
+        ],
+    ] {
         let out = hwconform(args);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-        let listed = if args[0] == "run" { "known variants: no-contacts, ping-first" } else { "known faults: no-jitter" };
+        let listed = if args[0] == "run" {
+            "known variants: no-contacts, ping-first"
+        } else {
+            "known faults: no-jitter"
+        };
         assert!(stderr.contains(listed), "{args:?}: {stderr}");
     }
 }
@@ -311,17 +509,37 @@ fn sigterm_writes_the_reports_and_stops_the_device() {
     let device = format!("exec:echo $$ > {} && exec sleep 120", pidfile.display());
     let mut child = Command::new(env!("CARGO_BIN_EXE_hwconform"))
         .current_dir(repo())
-        .args(["run", scenarios.to_str().unwrap(), "-j", "1", "--cloud", "none", "--device", &device, "--reports", reports.to_str().unwrap(), "--golden", "off"])
+        .args([
+            "run",
+            scenarios.to_str().unwrap(),
+            "-j",
+            "1",
+            "--cloud",
+            "none",
+            "--device",
+            &device,
+            "--reports",
+            reports.to_str().unwrap(),
+            "--golden",
+            "off",
+        ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let started = std::time::Instant::now();
     while !pidfile.exists() || std::fs::read_to_string(&pidfile).unwrap().trim().is_empty() {
-        assert!(started.elapsed() < std::time::Duration::from_secs(20), "the device never started");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "the device never started"
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    let device_pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    let device_pid: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     // SAFETY: signals the child this test started.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let signalled = std::time::Instant::now();
@@ -338,17 +556,38 @@ fn sigterm_writes_the_reports_and_stops_the_device() {
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(status.code(), Some(143), "{stderr}");
-    let run: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(reports.join("run.json")).expect("run.json written")).unwrap();
+    let run: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(reports.join("run.json")).expect("run.json written"),
+    )
+    .unwrap();
     let first = &run["scenarios"][0];
     assert_eq!(first["verdict"], "error", "{run}");
-    assert!(first["message"].as_str().unwrap().contains("interrupted (SIGTERM)"), "{run}");
+    assert!(
+        first["message"]
+            .as_str()
+            .unwrap()
+            .contains("interrupted (SIGTERM)"),
+        "{run}"
+    );
     assert_eq!(run["scenarios"][1]["verdict"], "skip", "{run}");
-    assert!(run["scenarios"][1]["reason"].as_str().unwrap().contains("interrupted (SIGTERM)"), "{run}");
+    assert!(
+        run["scenarios"][1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("interrupted (SIGTERM)"),
+        "{run}"
+    );
     assert!(reports.join("junit.xml").exists());
     // The device is gone (a zombie waiting for init to reap it counts as gone).
     let state = std::fs::read_to_string(format!("/proc/{device_pid}/status")).unwrap_or_default();
-    let alive = state.lines().find(|l| l.starts_with("State:")).is_some_and(|l| !l.contains("Z"));
-    assert!(!alive, "the device process {device_pid} outlived the run: {state}");
+    let alive = state
+        .lines()
+        .find(|l| l.starts_with("State:"))
+        .is_some_and(|l| !l.contains("Z"));
+    assert!(
+        !alive,
+        "the device process {device_pid} outlived the run: {state}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -357,10 +596,34 @@ fn sigterm_writes_the_reports_and_stops_the_device() {
 #[test]
 fn requirements_csv_lists_every_obligation() {
     let reports = temp_dir("csv");
-    let out = hwconform(&["run", "scenarios/cloud", "--filter", "C1", "--reports", reports.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    let mut reader = csv::Reader::from_path(reports.join("requirements.csv")).expect("requirements.csv written");
-    assert_eq!(reader.headers().unwrap().iter().collect::<Vec<_>>(), ["id", "status", "source", "strength", "scenarios", "detail", "text"]);
+    let out = hwconform(&[
+        "run",
+        "scenarios/cloud",
+        "--filter",
+        "C1",
+        "--reports",
+        reports.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut reader =
+        csv::Reader::from_path(reports.join("requirements.csv")).expect("requirements.csv written");
+    assert_eq!(
+        reader.headers().unwrap().iter().collect::<Vec<_>>(),
+        [
+            "id",
+            "status",
+            "source",
+            "strength",
+            "scenarios",
+            "detail",
+            "text"
+        ]
+    );
     let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
     let status = |id: &str| rows.iter().find(|r| &r[0] == id).map(|r| r[1].to_string());
     for n in 1..=42 {
@@ -373,14 +636,30 @@ fn requirements_csv_lists_every_obligation() {
     assert_eq!(status("C15").as_deref(), Some("not_covered"));
     let c1 = rows.iter().find(|r| &r[0] == "C1").unwrap();
     for row in &rows {
-        let statement = hwconform::profile::wecom::obligations::statements().iter().find(|s| s.id == row[0]).expect("a known id");
-        assert_eq!(&row[6], statement.text, "{} comes back whole (quotes, commas and all)", &row[0]);
+        let statement = hwconform::profile::wecom::obligations::statements()
+            .iter()
+            .find(|s| s.id == row[0])
+            .expect("a known id");
+        assert_eq!(
+            &row[6], statement.text,
+            "{} comes back whole (quotes, commas and all)",
+            &row[0]
+        );
     }
     assert!(c1[6].contains("\"ok\""), "{:?}", &c1[6]);
     assert!(c1[4].contains("=pass"), "{:?}", &c1[4]);
     // --report json leaves it out.
     let only = temp_dir("csv-only-json");
-    let out = hwconform(&["run", "scenarios/cloud", "--filter", "C1", "--report", "json", "--reports", only.to_str().unwrap()]);
+    let out = hwconform(&[
+        "run",
+        "scenarios/cloud",
+        "--filter",
+        "C1",
+        "--report",
+        "json",
+        "--reports",
+        only.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(0));
     assert!(!only.join("requirements.csv").exists());
     let _ = std::fs::remove_dir_all(&reports);
@@ -389,46 +668,142 @@ fn requirements_csv_lists_every_obligation() {
 
 /// The row of `id` in a run.json's requirement matrix.
 fn matrix_row(run_json: &std::path::Path, id: &str) -> serde_json::Value {
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run_json).unwrap()).unwrap();
-    v["requirements"].as_array().unwrap().iter().find(|r| r["id"] == id).unwrap_or_else(|| panic!("no row {id}")).clone()
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_json).unwrap()).unwrap();
+    v["requirements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == id)
+        .unwrap_or_else(|| panic!("no row {id}"))
+        .clone()
 }
 
 #[test]
 fn a_recorded_manual_verdict_signs_the_matrix_in_every_report() {
     let dir = temp_dir("manual");
-    let (run, rebuilt, direct, file) = (dir.join("run"), dir.join("rebuilt"), dir.join("direct"), dir.join("verdicts.json"));
+    let (run, rebuilt, direct, file) = (
+        dir.join("run"),
+        dir.join("rebuilt"),
+        dir.join("direct"),
+        dir.join("verdicts.json"),
+    );
     let s = |p: &std::path::Path| p.to_str().unwrap().to_string();
-    let out = hwconform(&["run", "scenarios/device", "--filter", "D38", "--filter", "D36", "--reports", &s(&run)]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(matrix_row(&run.join("run.json"), "D38")["status"], "manual_pending");
+    let out = hwconform(&[
+        "run",
+        "scenarios/device",
+        "--filter",
+        "D38",
+        "--filter",
+        "D36",
+        "--reports",
+        &s(&run),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        matrix_row(&run.join("run.json"), "D38")["status"],
+        "manual_pending"
+    );
 
     // Bad records are refused and write nothing.
     for (args, says) in [
-        (vec!["D99", "--verdict", "pass", "--note", "x"], "`D99` is not an obligation"),
-        (vec!["D38", "--verdict", "ok", "--note", "x"], "invalid value 'ok'"),
-        (vec!["D38", "--verdict", "pass", "--note", " "], "cannot be empty"),
+        (
+            vec!["D99", "--verdict", "pass", "--note", "x"],
+            "`D99` is not an obligation",
+        ),
+        (
+            vec!["D38", "--verdict", "ok", "--note", "x"],
+            "invalid value 'ok'",
+        ),
+        (
+            vec!["D38", "--verdict", "pass", "--note", " "],
+            "cannot be empty",
+        ),
     ] {
         let mut full = vec!["manual", "record"];
         full.extend(args);
         full.extend(["--by", "ann", "--file", file.to_str().unwrap()]);
         let out = hwconform(&full);
         assert_eq!(out.status.code(), Some(2), "{full:?}");
-        assert!(String::from_utf8_lossy(&out.stderr).contains(says), "{full:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(says),
+            "{full:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(!file.exists());
     }
-    for (id, verdict, note) in [("d38", "fail", "first look"), ("D38", "pass", "batch of 30 readings uploaded, values match the screen"), ("D36", "pass", "face template enrolled")] {
-        let out = hwconform(&["manual", "record", id, "--verdict", verdict, "--note", note, "--by", "Ann Lab", "--file", &s(&file)]);
-        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-        assert!(String::from_utf8_lossy(&out.stdout).starts_with(&format!("recorded {} {verdict} by Ann Lab at ", id.to_uppercase())));
+    for (id, verdict, note) in [
+        ("d38", "fail", "first look"),
+        (
+            "D38",
+            "pass",
+            "batch of 30 readings uploaded, values match the screen",
+        ),
+        ("D36", "pass", "face template enrolled"),
+    ] {
+        let out = hwconform(&[
+            "manual",
+            "record",
+            id,
+            "--verdict",
+            verdict,
+            "--note",
+            note,
+            "--by",
+            "Ann Lab",
+            "--file",
+            &s(&file),
+        ]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).starts_with(&format!(
+            "recorded {} {verdict} by Ann Lab at ",
+            id.to_uppercase()
+        )));
     }
-    let listed = String::from_utf8_lossy(&hwconform(&["manual", "list", "--file", &s(&file)]).stdout).into_owned();
+    let listed =
+        String::from_utf8_lossy(&hwconform(&["manual", "list", "--file", &s(&file)]).stdout)
+            .into_owned();
     assert_eq!(listed.lines().count(), 3, "{listed}");
 
     // Signed afterwards: the reports are rebuilt from run.json with the verdicts file.
-    let out = hwconform(&["report", &s(&run.join("run.json")), "--manual", &s(&file), "--reports", &s(&rebuilt)]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = hwconform(&[
+        "report",
+        &s(&run.join("run.json")),
+        "--manual",
+        &s(&file),
+        "--reports",
+        &s(&rebuilt),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Signed up front: the run takes the file.
-    let out = hwconform(&["run", "scenarios/device", "--filter", "D38", "--filter", "D36", "--manual", &s(&file), "--requirements", "--reports", &s(&direct)]);
+    let out = hwconform(&[
+        "run",
+        "scenarios/device",
+        "--filter",
+        "D38",
+        "--filter",
+        "D36",
+        "--manual",
+        &s(&file),
+        "--requirements",
+        "--reports",
+        &s(&direct),
+    ]);
     assert_eq!(out.status.code(), Some(0));
     let table = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(table.contains("manual pass by Ann Lab at "), "{table}");
@@ -436,20 +811,49 @@ fn a_recorded_manual_verdict_signs_the_matrix_in_every_report() {
         let d38 = matrix_row(&dir.join("run.json"), "D38");
         assert_eq!(d38["status"], "pass", "the later record supersedes: {d38}");
         assert_eq!(d38["manual"]["by"], "Ann Lab");
-        assert!(d38["detail"].as_str().unwrap().contains("batch of 30 readings"), "{d38}");
+        assert!(
+            d38["detail"]
+                .as_str()
+                .unwrap()
+                .contains("batch of 30 readings"),
+            "{d38}"
+        );
         let d36 = matrix_row(&dir.join("run.json"), "D36");
-        assert_eq!(d36["status"], "pass", "signed manual half, automated half passed: {d36}");
+        assert_eq!(
+            d36["status"], "pass",
+            "signed manual half, automated half passed: {d36}"
+        );
         let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
-        assert!(html.contains("manual pass by Ann Lab"), "the HTML matrix shows who signed");
+        assert!(
+            html.contains("manual pass by Ann Lab"),
+            "the HTML matrix shows who signed"
+        );
         let csv = std::fs::read_to_string(dir.join("requirements.csv")).unwrap();
         assert!(csv.contains("manual pass by Ann Lab"));
     }
     // Rebuilding the rebuilt report with the same file again counts each record once.
     let again = dir.join("again");
-    hwconform(&["report", &s(&rebuilt.join("run.json")), "--manual", &s(&file), "--reports", &s(&again)]);
-    assert_eq!(std::fs::read(again.join("run.json")).unwrap(), std::fs::read(rebuilt.join("run.json")).unwrap());
+    hwconform(&[
+        "report",
+        &s(&rebuilt.join("run.json")),
+        "--manual",
+        &s(&file),
+        "--reports",
+        &s(&again),
+    ]);
+    assert_eq!(
+        std::fs::read(again.join("run.json")).unwrap(),
+        std::fs::read(rebuilt.join("run.json")).unwrap()
+    );
     // A named file that is missing is an error, not an empty list.
-    let out = hwconform(&["report", &s(&run.join("run.json")), "--manual", &s(&dir.join("nope.json")), "--reports", &s(&again)]);
+    let out = hwconform(&[
+        "report",
+        &s(&run.join("run.json")),
+        "--manual",
+        &s(&dir.join("nope.json")),
+        "--reports",
+        &s(&again),
+    ]);
     assert_eq!(out.status.code(), Some(2));
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -462,19 +866,52 @@ fn a_terminal_gets_a_status_line_while_a_scenario_waits_and_a_pipe_does_not() {
     let file = dir.join("wait.yaml");
     std::fs::write(&file, "id: x.status\ntitle: t\nrequirements: [D7]\nrole: cloud\nsteps:\n  - accept: { within: 3s }\n").unwrap();
     let reports = dir.join("reports");
-    let args = ["run", file.to_str().unwrap(), "--device", "exec:sleep 30", "--reports", reports.to_str().unwrap()];
+    let args = [
+        "run",
+        file.to_str().unwrap(),
+        "--device",
+        "exec:sleep 30",
+        "--reports",
+        reports.to_str().unwrap(),
+    ];
     let plain = hwconform(&args);
     let stderr = String::from_utf8_lossy(&plain.stderr);
-    assert!(!stderr.contains("done]") && !stderr.contains('\x1b'), "no status line or escapes into a pipe:\n{stderr}");
+    assert!(
+        !stderr.contains("done]") && !stderr.contains('\x1b'),
+        "no status line or escapes into a pipe:\n{stderr}"
+    );
     // A terminal, by script(1) (util-linux), where it is installed.
-    if Command::new("script").arg("--version").output().is_ok_and(|o| o.status.success()) {
+    if Command::new("script")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
         let typescript = dir.join("typescript");
-        let line = std::iter::once(env!("CARGO_BIN_EXE_hwconform").to_string()).chain(args.iter().map(|a| format!("'{a}'"))).collect::<Vec<_>>().join(" ");
-        let out = Command::new("script").current_dir(repo()).env("NO_COLOR", "1").args(["-qec", &line, typescript.to_str().unwrap()]).output().unwrap();
+        let line = std::iter::once(env!("CARGO_BIN_EXE_hwconform").to_string())
+            .chain(args.iter().map(|a| format!("'{a}'")))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let out = Command::new("script")
+            .current_dir(repo())
+            .env("NO_COLOR", "1")
+            .args(["-qec", &line, typescript.to_str().unwrap()])
+            .output()
+            .unwrap();
         let seen = std::fs::read_to_string(&typescript).unwrap_or_default();
-        assert!(seen.contains("[0/1 done] x.status 0:0") && seen.contains("at step 1 accept (line 6)") && seen.contains("ETA at most"), "{out:?}\n{seen}");
-        assert!(seen.contains("\r\x1b[2K[1/1] "), "the line is cleared before the result prints:\n{seen:?}");
-        assert!(!seen.contains("\x1b[1;") && !seen.contains("\x1b[3"), "NO_COLOR: no colour on stdout or stderr:\n{seen:?}");
+        assert!(
+            seen.contains("[0/1 done] x.status 0:0")
+                && seen.contains("at step 1 accept (line 6)")
+                && seen.contains("ETA at most"),
+            "{out:?}\n{seen}"
+        );
+        assert!(
+            seen.contains("\r\x1b[2K[1/1] "),
+            "the line is cleared before the result prints:\n{seen:?}"
+        );
+        assert!(
+            !seen.contains("\x1b[1;") && !seen.contains("\x1b[3"),
+            "NO_COLOR: no colour on stdout or stderr:\n{seen:?}"
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -484,20 +921,46 @@ fn run_serves_a_corp_file_and_points_at_a_bad_one() {
     let dir = std::env::temp_dir().join(format!("hwconform-cli-corp-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let good = dir.join("corp.yaml");
-    std::fs::write(&good, "name: Acme\nperm_version: 41\nusers:\n  - { userid: ann, name: Ann }\n").unwrap();
+    std::fs::write(
+        &good,
+        "name: Acme\nperm_version: 41\nusers:\n  - { userid: ann, name: Ann }\n",
+    )
+    .unwrap();
     let scenario = dir.join("version.yaml");
     let text = "id: t.corp\ntitle: the corp file's version\nrequirements: [C16]\nrole: device\nsteps:\n  - connect: a\n  - request: { cmd: register }\n  - request: { cmd: active }\n  - request: { cmd: subscribe_corp }\n  - request: { cmd: get_perm_version }\n    expect: { errcode: 0, body: { perm_version: 41 } }\n  - request: { cmd: get_corp_info }\n    expect: { body: { corp_name: Acme } }\n";
     std::fs::write(&scenario, text).unwrap();
     let reports = dir.join("reports");
-    let out = hwconform(&["run", "--corp", good.to_str().unwrap(), "--reports", reports.to_str().unwrap(), scenario.to_str().unwrap()]);
-    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = hwconform(&[
+        "run",
+        "--corp",
+        good.to_str().unwrap(),
+        "--reports",
+        reports.to_str().unwrap(),
+        scenario.to_str().unwrap(),
+    ]);
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(out.status.code(), Some(0), "{all}");
     assert!(all.contains("serving corp \"Acme\""), "{all}");
     let bad = dir.join("bad.yaml");
     std::fs::write(&bad, "users:\n  - userid: a\n    nmae: A\n").unwrap();
-    let out = hwconform(&["run", "--corp", bad.to_str().unwrap(), scenario.to_str().unwrap()]);
+    let out = hwconform(&[
+        "run",
+        "--corp",
+        bad.to_str().unwrap(),
+        scenario.to_str().unwrap(),
+    ]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains(&format!("{}:2:5: in `users`: unknown field `nmae`", bad.display())), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{}:2:5: in `users`: unknown field `nmae`",
+            bad.display()
+        )),
+        "{err}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -6,18 +6,26 @@ mod common;
 
 use common::{library, mutation_matrix, not_passing, run_library};
 use hwconform::engine::runner::RunConfig;
-use hwconform::targets::mock_cloud::MockCloudTarget;
 use hwconform::engine::Verdict;
 use hwconform::targets::mock::MockRule;
+use hwconform::targets::mock_cloud::MockCloudTarget;
 use std::collections::BTreeSet;
 
 #[test]
 fn the_library_passes_against_the_mock() {
     let scenarios = library("cloud");
-    assert!(scenarios.len() >= 25, "the cloud library has {} scenarios", scenarios.len());
+    assert!(
+        scenarios.len() >= 25,
+        "the cloud library has {} scenarios",
+        scenarios.len()
+    );
     let results = run_library(&scenarios, hwconform::targets::defaults());
     let bad = not_passing(&results, |v| *v == Verdict::Pass);
-    assert!(bad.is_empty(), "scenarios that did not pass:\n{}", bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "scenarios that did not pass:\n{}",
+        bad.join("\n")
+    );
 }
 
 /// Which scenario catches each rule the mock can be told to break. The README shows the
@@ -59,11 +67,24 @@ fn catchers(rule: MockRule) -> &'static [&'static str] {
 #[test]
 fn every_broken_rule_is_caught_by_its_scenario() {
     let scenarios = library("cloud");
-    let missed = mutation_matrix(&scenarios, MockRule::ALL, |r| format!("{} off", r.name()), catchers, |rule| RunConfig {
-        cloud: Some(std::sync::Arc::new(MockCloudTarget { disabled_rules: BTreeSet::from([rule]), ..MockCloudTarget::default() })),
-        ..hwconform::targets::defaults()
-    });
-    assert!(missed.is_empty(), "rules broken without a failing scenario:\n{}", missed.join("\n"));
+    let missed = mutation_matrix(
+        &scenarios,
+        MockRule::ALL,
+        |r| format!("{} off", r.name()),
+        catchers,
+        |rule| RunConfig {
+            cloud: Some(std::sync::Arc::new(MockCloudTarget {
+                disabled_rules: BTreeSet::from([rule]),
+                ..MockCloudTarget::default()
+            })),
+            ..hwconform::targets::defaults()
+        },
+    );
+    assert!(
+        missed.is_empty(),
+        "rules broken without a failing scenario:\n{}",
+        missed.join("\n")
+    );
 }
 
 /// Every cloud obligation C1–C24 is cited by a scenario of the library, and broken by a mock
@@ -71,17 +92,33 @@ fn every_broken_rule_is_caught_by_its_scenario() {
 #[test]
 fn every_cloud_obligation_is_cited_and_has_a_knob_its_scenario_catches() {
     let scenarios = library("cloud");
-    let cites = |id: &str, c: &str| scenarios.iter().any(|s| s.id.value == id && s.requirements.iter().any(|r| r.value == c));
+    let cites = |id: &str, c: &str| {
+        scenarios
+            .iter()
+            .any(|s| s.id.value == id && s.requirements.iter().any(|r| r.value == c))
+    };
     let mut gaps = Vec::new();
     for n in 1..=24 {
         let c = format!("C{n}");
-        if !scenarios.iter().any(|s| s.requirements.iter().any(|r| r.value == c)) {
+        if !scenarios
+            .iter()
+            .any(|s| s.requirements.iter().any(|r| r.value == c))
+        {
             gaps.push(format!("{c}: no cloud scenario cites it"));
         }
-        let named = |r: &MockRule| r.description().split(|ch: char| !ch.is_ascii_alphanumeric()).any(|w| w == c);
-        let caught = MockRule::ALL.iter().filter(|r| named(r)).any(|r| catchers(*r).iter().any(|id| cites(id, &c)));
+        let named = |r: &MockRule| {
+            r.description()
+                .split(|ch: char| !ch.is_ascii_alphanumeric())
+                .any(|w| w == c)
+        };
+        let caught = MockRule::ALL
+            .iter()
+            .filter(|r| named(r))
+            .any(|r| catchers(*r).iter().any(|id| cites(id, &c)));
         if !caught {
-            gaps.push(format!("{c}: no mock rule names it with a catching scenario that cites it"));
+            gaps.push(format!(
+                "{c}: no mock rule names it with a catching scenario that cites it"
+            ));
         }
     }
     assert!(gaps.is_empty(), "{}", gaps.join("\n"));

@@ -5,27 +5,55 @@
 mod common;
 
 use common::{library, mutation_matrix, not_passing, run_library};
-use hwconform::targets::DeviceChoice;
 use hwconform::engine::runner::RunConfig;
 use hwconform::engine::Verdict;
 use hwconform::targets::sim::SimFault;
+use hwconform::targets::DeviceChoice;
 use std::collections::BTreeSet;
 
 fn with_faults(faults: BTreeSet<SimFault>) -> RunConfig {
-    RunConfig { device: Some(DeviceChoice::Sim { faults, variants: BTreeSet::new() }.build()), ..hwconform::targets::defaults() }
+    RunConfig {
+        device: Some(
+            DeviceChoice::Sim {
+                faults,
+                variants: BTreeSet::new(),
+            }
+            .build(),
+        ),
+        ..hwconform::targets::defaults()
+    }
 }
 
 #[test]
 fn the_conformant_reference_device_passes_the_library() {
     let scenarios = library("device");
-    assert!(scenarios.len() >= 40, "the device library has {} scenarios", scenarios.len());
+    assert!(
+        scenarios.len() >= 40,
+        "the device library has {} scenarios",
+        scenarios.len()
+    );
     let results = run_library(&scenarios, with_faults(BTreeSet::new()));
-    let bad = not_passing(&results, |v| matches!(v, Verdict::Pass | Verdict::Manual { .. }));
-    assert!(bad.is_empty(), "scenarios that did not pass:\n{}", bad.join("\n"));
+    let bad = not_passing(&results, |v| {
+        matches!(v, Verdict::Pass | Verdict::Manual { .. })
+    });
+    assert!(
+        bad.is_empty(),
+        "scenarios that did not pass:\n{}",
+        bad.join("\n")
+    );
     // Every device obligation is either checked on the wire or left to the lab, by name.
-    let cited: BTreeSet<&str> = scenarios.iter().flat_map(|s| s.requirements.iter().map(|r| r.value.as_str())).collect();
-    let missing: Vec<String> = (1..=42).map(|n| format!("D{n}")).filter(|d| !cited.contains(d.as_str())).collect();
-    assert!(missing.is_empty(), "obligations no scenario cites: {missing:?}");
+    let cited: BTreeSet<&str> = scenarios
+        .iter()
+        .flat_map(|s| s.requirements.iter().map(|r| r.value.as_str()))
+        .collect();
+    let missing: Vec<String> = (1..=42)
+        .map(|n| format!("D{n}"))
+        .filter(|d| !cited.contains(d.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "obligations no scenario cites: {missing:?}"
+    );
 }
 
 /// The scenarios that must fail for each fault.
@@ -63,10 +91,18 @@ fn catchers(fault: SimFault) -> &'static [&'static str] {
 #[test]
 fn every_fault_is_caught_by_its_scenarios() {
     let scenarios = library("device");
-    let missed = mutation_matrix(&scenarios, SimFault::ALL, |f| f.name().to_string(), catchers, |fault| {
-        with_faults(BTreeSet::from([fault]))
-    });
-    assert!(missed.is_empty(), "faults that no listed scenario caught:\n{}", missed.join("\n"));
+    let missed = mutation_matrix(
+        &scenarios,
+        SimFault::ALL,
+        |f| f.name().to_string(),
+        catchers,
+        |fault| with_faults(BTreeSet::from([fault])),
+    );
+    assert!(
+        missed.is_empty(),
+        "faults that no listed scenario caught:\n{}",
+        missed.join("\n")
+    );
 }
 
 /// Harness-side faults in the cloud role: the harness loses its own reply to the device's
@@ -81,9 +117,18 @@ fn a_reply_the_harness_drops_is_re_sent_by_the_device() {
                 \x20 - reply:\n\
                 \x20 - receive: { cmd: register, not_before: 4s, within: 30s }\n\
                 \x20 - reply:\n";
-    let scenario = hwconform::scenario::load_str(std::path::Path::new("cloud-fault.yaml"), text).unwrap();
+    let scenario =
+        hwconform::scenario::load_str(std::path::Path::new("cloud-fault.yaml"), text).unwrap();
     let results = run_library(&[scenario], hwconform::targets::defaults());
-    assert_eq!(results[0].verdict, Verdict::Pass, "{:?}", results[0].verdict);
+    assert_eq!(
+        results[0].verdict,
+        Verdict::Pass,
+        "{:?}",
+        results[0].verdict
+    );
     let notes = format!("{:?}", results[0].transcript);
-    assert!(notes.contains("dropped the outbound frame (the reply to `register`)"), "{notes}");
+    assert!(
+        notes.contains("dropped the outbound frame (the reply to `register`)"),
+        "{notes}"
+    );
 }

@@ -23,16 +23,38 @@ fn dir(name: &str) -> PathBuf {
 }
 
 fn hwconform(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hwconform")).args(args).output().expect("hwconform runs")
+    Command::new(env!("CARGO_BIN_EXE_hwconform"))
+        .args(args)
+        .output()
+        .expect("hwconform runs")
 }
 
 fn report(path: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(path).expect("the report is written")).expect("the report is JSON")
+    serde_json::from_str(&std::fs::read_to_string(path).expect("the report is written"))
+        .expect("the report is JSON")
 }
 
 /// A fleet that goes through everything: a storm from new addresses (600002, held links),
 /// devices sharing addresses (600045), check-ins and contact pushes.
-const FLEET: &[&str] = &["fleet", "--devices", "24", "--duration", "3m", "--ramp", "50", "--storm", "60s", "--storm-new-address", "--ips", "4", "--checkin-every", "40s", "--contact-change-every", "50s", "--quiet"];
+const FLEET: &[&str] = &[
+    "fleet",
+    "--devices",
+    "24",
+    "--duration",
+    "3m",
+    "--ramp",
+    "50",
+    "--storm",
+    "60s",
+    "--storm-new-address",
+    "--ips",
+    "4",
+    "--checkin-every",
+    "40s",
+    "--contact-change-every",
+    "50s",
+    "--quiet",
+];
 
 fn run_fleet(extra: &[&str], reports: &Path) -> Output {
     let mut args = FLEET.to_vec();
@@ -45,17 +67,45 @@ fn run_fleet(extra: &[&str], reports: &Path) -> Output {
 fn two_shards_merged_equal_one_run() {
     let base = dir("shards");
     let whole = run_fleet(&[], &base.join("whole"));
-    assert_eq!(whole.status.code(), Some(0), "{}", String::from_utf8_lossy(&whole.stderr));
+    assert_eq!(
+        whole.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&whole.stderr)
+    );
     for k in ["1/2", "2/2"] {
         let out = run_fleet(&["--shard", k], &base.join(k.replace('/', "-of-")));
-        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let merged_path = base.join("merged/fleet.json");
-    let merge = hwconform(&["fleet", "merge", base.join("1-of-2/fleet.json").to_str().unwrap(), base.join("2-of-2/fleet.json").to_str().unwrap(), "-o", merged_path.to_str().unwrap()]);
-    assert_eq!(merge.status.code(), Some(0), "{}", String::from_utf8_lossy(&merge.stderr));
+    let merge = hwconform(&[
+        "fleet",
+        "merge",
+        base.join("1-of-2/fleet.json").to_str().unwrap(),
+        base.join("2-of-2/fleet.json").to_str().unwrap(),
+        "-o",
+        merged_path.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        merge.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&merge.stderr)
+    );
     let (whole, merged) = (report(&base.join("whole/fleet.json")), report(&merged_path));
-    assert_eq!(whole["figures"], merged["figures"], "every figure, histogram and sample equal");
-    assert_eq!(merged["run"]["shards"], serde_json::json!([{"index": 1, "count": 2}, {"index": 2, "count": 2}]));
+    assert_eq!(
+        whole["figures"], merged["figures"],
+        "every figure, histogram and sample equal"
+    );
+    assert_eq!(
+        merged["run"]["shards"],
+        serde_json::json!([{"index": 1, "count": 2}, {"index": 2, "count": 2}])
+    );
     let strip = |mut r: Value| {
         r["run"]["shards"] = Value::Null;
         r["run"].clone()
@@ -64,14 +114,39 @@ fn two_shards_merged_equal_one_run() {
     // The fleet went through what it was built for, so the equality means something.
     let f = &whole["figures"];
     assert_eq!(f["devices"], 24);
-    assert!(f["errors"]["register 600002"].as_u64() > Some(0) && f["errors"]["subscribe_corp 600045"].as_u64() > Some(0), "{}", f["errors"]);
-    assert!(f["latency"]["checkin"]["count"].as_u64() > Some(0) && f["pushes"]["push_change_contact"].as_u64() > Some(0));
-    assert_eq!(f["breaks"], serde_json::json!({}), "the mock earns no break");
-    assert!(std::fs::read_to_string(base.join("merged/fleet.html")).unwrap().contains("Fleet report"));
+    assert!(
+        f["errors"]["register 600002"].as_u64() > Some(0)
+            && f["errors"]["subscribe_corp 600045"].as_u64() > Some(0),
+        "{}",
+        f["errors"]
+    );
+    assert!(
+        f["latency"]["checkin"]["count"].as_u64() > Some(0)
+            && f["pushes"]["push_change_contact"].as_u64() > Some(0)
+    );
+    assert_eq!(
+        f["breaks"],
+        serde_json::json!({}),
+        "the mock earns no break"
+    );
+    assert!(std::fs::read_to_string(base.join("merged/fleet.html"))
+        .unwrap()
+        .contains("Fleet report"));
     // One shard twice is not a fleet.
-    let twice = hwconform(&["fleet", "merge", base.join("1-of-2/fleet.json").to_str().unwrap(), base.join("1-of-2/fleet.json").to_str().unwrap(), "-o", base.join("bad.json").to_str().unwrap()]);
+    let twice = hwconform(&[
+        "fleet",
+        "merge",
+        base.join("1-of-2/fleet.json").to_str().unwrap(),
+        base.join("1-of-2/fleet.json").to_str().unwrap(),
+        "-o",
+        base.join("bad.json").to_str().unwrap(),
+    ]);
     assert_eq!(twice.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&twice.stderr).contains("shard 1/2 is in more than one report"), "{}", String::from_utf8_lossy(&twice.stderr));
+    assert!(
+        String::from_utf8_lossy(&twice.stderr).contains("shard 1/2 is in more than one report"),
+        "{}",
+        String::from_utf8_lossy(&twice.stderr)
+    );
     let _ = std::fs::remove_dir_all(&base);
 }
 
@@ -82,12 +157,19 @@ fn two_shards_merged_equal_one_run() {
 fn objectives_decide_the_exit_code(#[case] slo: &str, #[case] code: i32, #[case] says: &str) {
     let reports = dir(&format!("slo-{code}"));
     let out = run_fleet(&["--slo", slo], &reports);
-    let shown = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let shown = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(out.status.code(), Some(code), "{shown}");
     assert!(shown.contains(says), "{shown}");
     if code != 2 {
         let r = report(&reports.join("fleet.json"));
-        assert_eq!(r["slo"].as_array().map(Vec::len), Some(slo.split(',').count()));
+        assert_eq!(
+            r["slo"].as_array().map(Vec::len),
+            Some(slo.split(',').count())
+        );
     }
     let _ = std::fs::remove_dir_all(&reports);
 }
@@ -106,20 +188,55 @@ fn a_fleet_over_sockets_against_the_standalone_mock() {
         .spawn()
         .expect("the mock starts");
     let mut url = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut url).unwrap();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut url)
+        .unwrap();
     let _mock = Killed(child);
     let reports = dir("sockets");
     let out = hwconform(&[
-        "fleet", "--cloud", url.trim(), "--devices", "40", "--ramp", "200", "--duration", "6s", "--storm", "2s", "--quiet", "--slo", "breaks==0", "--reports", reports.to_str().unwrap(),
+        "fleet",
+        "--cloud",
+        url.trim(),
+        "--devices",
+        "40",
+        "--ramp",
+        "200",
+        "--duration",
+        "6s",
+        "--storm",
+        "2s",
+        "--quiet",
+        "--slo",
+        "breaks==0",
+        "--reports",
+        reports.to_str().unwrap(),
     ]);
-    let shown = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let shown = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(out.status.code(), Some(0), "{shown}");
     let r = report(&reports.join("fleet.json"));
     let f = &r["figures"];
-    assert_eq!((f["live_at_end"].as_u64(), f["logged_in_at_end"].as_u64()), (Some(40), Some(40)), "{shown}");
-    assert_eq!(f["reconnects"], 40, "every device came back after the storm: {shown}");
-    assert_eq!(f["errors"], serde_json::json!({}), "no 600045: the addresses were spread; {shown}");
+    assert_eq!(
+        (f["live_at_end"].as_u64(), f["logged_in_at_end"].as_u64()),
+        (Some(40), Some(40)),
+        "{shown}"
+    );
+    assert_eq!(
+        f["reconnects"], 40,
+        "every device came back after the storm: {shown}"
+    );
+    assert_eq!(
+        f["errors"],
+        serde_json::json!({}),
+        "no 600045: the addresses were spread; {shown}"
+    );
     assert_eq!(r["run"]["clock"], "wall");
-    assert!(f["latency"]["register"]["count"] == 80 && f["login"]["count"] == 80, "{shown}");
+    assert!(
+        f["latency"]["register"]["count"] == 80 && f["login"]["count"] == 80,
+        "{shown}"
+    );
     let _ = std::fs::remove_dir_all(&reports);
 }

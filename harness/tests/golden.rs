@@ -32,7 +32,8 @@ struct TempDir(PathBuf);
 
 impl TempDir {
     fn new(name: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("hwconform-golden-{}-{name}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("hwconform-golden-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         TempDir(dir)
@@ -49,7 +50,11 @@ impl Drop for TempDir {
 }
 
 fn hwconform(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hwconform")).current_dir(dir).args(args).output().expect("hwconform starts")
+    Command::new(env!("CARGO_BIN_EXE_hwconform"))
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("hwconform starts")
 }
 
 fn stdout(o: &Output) -> String {
@@ -61,7 +66,19 @@ fn everything(o: &Output) -> String {
 }
 
 fn run(dir: &Path, golden: &str, reports: &str) -> Output {
-    hwconform(dir, &["run", "t.yaml", "--golden", golden, "--golden-dir", "golden", "--reports", reports])
+    hwconform(
+        dir,
+        &[
+            "run",
+            "t.yaml",
+            "--golden",
+            golden,
+            "--golden-dir",
+            "golden",
+            "--reports",
+            reports,
+        ],
+    )
 }
 
 #[test]
@@ -69,10 +86,16 @@ fn check_update_review_accept_and_diff() {
     let tmp = TempDir::new("cycle");
     let dir = &tmp.0;
     std::fs::write(tmp.path("t.yaml"), SCENARIO).unwrap();
-    let (snap, pending) = (tmp.path("golden/t.golden.login-ping.snap"), tmp.path("golden/t.golden.login-ping.snap.new"));
+    let (snap, pending) = (
+        tmp.path("golden/t.golden.login-ping.snap"),
+        tmp.path("golden/t.golden.login-ping.snap.new"),
+    );
 
     // No golden yet: the default check passes, and nothing is written.
-    let out = hwconform(dir, &["run", "t.yaml", "--golden-dir", "golden", "--reports", "r0"]);
+    let out = hwconform(
+        dir,
+        &["run", "t.yaml", "--golden-dir", "golden", "--reports", "r0"],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", everything(&out));
     assert!(!pending.exists() && !snap.exists());
 
@@ -82,19 +105,35 @@ fn check_update_review_accept_and_diff() {
     assert!(pending.exists() && !snap.exists());
     let out = hwconform(dir, &["golden", "review"]);
     assert_eq!(out.status.code(), Some(0), "{}", everything(&out));
-    assert!(stdout(&out).contains("t.golden.login-ping: new snapshot"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("t.golden.login-ping: new snapshot"),
+        "{}",
+        stdout(&out)
+    );
     let out = hwconform(dir, &["golden", "accept", "t.golden.login-ping"]);
     assert_eq!(out.status.code(), Some(0), "{}", everything(&out));
-    assert!(stdout(&out).contains("accepted golden/t.golden.login-ping.snap (new)"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("accepted golden/t.golden.login-ping.snap (new)"),
+        "{}",
+        stdout(&out)
+    );
     assert!(snap.exists() && !pending.exists());
     let golden = std::fs::read_to_string(&snap).unwrap();
-    assert!(golden.starts_with("---\nsource: t.yaml\nexpression: t.golden.login-ping\n---\n"), "{golden}");
-    assert!(golden.contains(r#"    2.500s [a] → {"cmd":"ping","headers":{"req_id":"<req_id#4>"}}"#), "{golden}");
+    assert!(
+        golden.starts_with("---\nsource: t.yaml\nexpression: t.golden.login-ping\n---\n"),
+        "{golden}"
+    );
+    assert!(
+        golden.contains(r#"    2.500s [a] → {"cmd":"ping","headers":{"req_id":"<req_id#4>"}}"#),
+        "{golden}"
+    );
 
     // insta reads the file as we do.
     let parsed = insta::Snapshot::from_file(&snap).unwrap();
     assert_eq!(parsed.metadata().expression(), Some("t.golden.login-ping"));
-    let content = hwconform::check::golden::SnapFile::parse(&golden).unwrap().content;
+    let content = hwconform::check::golden::SnapFile::parse(&golden)
+        .unwrap()
+        .content;
     assert_eq!(parsed.as_text().unwrap().to_string(), content);
 
     // Checked against its own golden, the run passes (twice: the transcript is stable).
@@ -111,16 +150,27 @@ fn check_update_review_accept_and_diff() {
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(1), "{}", everything(&out));
     assert!(text.contains("FAIL   t.golden.login-ping"), "{text}");
-    assert!(text.contains("the conversation changed against golden/t.golden.login-ping.snap"), "{text}");
+    assert!(
+        text.contains("the conversation changed against golden/t.golden.login-ping.snap"),
+        "{text}"
+    );
     let removed = r#"-    2.500s [a] → {"cmd":"pong","headers":{"req_id":"<req_id#4>"}}"#;
     let added = r#"+    2.500s [a] → {"cmd":"ping","headers":{"req_id":"<req_id#4>"}}"#;
-    assert!(text.contains(&format!("        {removed}\n")) && text.contains(&format!("        {added}\n")), "{text}");
+    assert!(
+        text.contains(&format!("        {removed}\n"))
+            && text.contains(&format!("        {added}\n")),
+        "{text}"
+    );
     let xml = std::fs::read_to_string(tmp.path("r3/junit.xml")).unwrap();
     let doc = roxmltree::Document::parse(&xml).unwrap();
-    let failure = doc.descendants().find(|n| n.has_tag_name("failure")).expect("a <failure>");
+    let failure = doc
+        .descendants()
+        .find(|n| n.has_tag_name("failure"))
+        .expect("a <failure>");
     let body: String = failure.descendants().filter_map(|n| n.text()).collect();
     assert!(body.contains(removed) && body.contains(added), "{body}");
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(tmp.path("r3/run.json")).unwrap()).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(tmp.path("r3/run.json")).unwrap()).unwrap();
     let diff = json["scenarios"][0]["diff"].as_str().unwrap();
     assert!(diff.contains(removed) && diff.contains(added), "{diff}");
 
@@ -130,7 +180,11 @@ fn check_update_review_accept_and_diff() {
     assert_eq!(std::fs::read_to_string(&snap).unwrap(), edited);
     assert_eq!(std::fs::read_to_string(&pending).unwrap(), golden);
     let out = hwconform(dir, &["golden", "review"]);
-    assert!(stdout(&out).contains(removed) && stdout(&out).contains(added), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains(removed) && stdout(&out).contains(added),
+        "{}",
+        stdout(&out)
+    );
     // Accepting all restores the original; a later update removes nothing it need not.
     let out = hwconform(dir, &["golden", "accept"]);
     assert_eq!(out.status.code(), Some(0), "{}", everything(&out));
@@ -140,13 +194,23 @@ fn check_update_review_accept_and_diff() {
     std::fs::write(&pending, &edited).unwrap();
     assert_eq!(run(dir, "update", "r5").status.code(), Some(0));
     assert!(!pending.exists());
-    assert_eq!(hwconform(dir, &["golden", "accept", "no.such.id"]).status.code(), Some(2));
+    assert_eq!(
+        hwconform(dir, &["golden", "accept", "no.such.id"])
+            .status
+            .code(),
+        Some(2)
+    );
 
     // `hwconform diff`: run r2 (pass) against r3 (fail) is a verdict change; a run against
     // itself is no change; a missing or broken file is bad input, named.
     let out = hwconform(dir, &["diff", "r2/run.json", "r3/run.json"]);
     assert_eq!(out.status.code(), Some(1), "{}", everything(&out));
-    assert!(stdout(&out).contains("verdict    t.golden.login-ping: pass → fail: the conversation changed"), "{}", stdout(&out));
+    assert!(
+        stdout(&out)
+            .contains("verdict    t.golden.login-ping: pass → fail: the conversation changed"),
+        "{}",
+        stdout(&out)
+    );
     let out = hwconform(dir, &["diff", "r2/run.json", "r2b/run.json"]);
     assert_eq!(out.status.code(), Some(0), "{}", everything(&out));
     assert!(stdout(&out).contains("no changes"), "{}", stdout(&out));
@@ -154,7 +218,11 @@ fn check_update_review_accept_and_diff() {
     for bad in ["missing.json", "broken.json"] {
         let out = hwconform(dir, &["diff", "r2/run.json", bad]);
         assert_eq!(out.status.code(), Some(2), "{}", everything(&out));
-        assert!(String::from_utf8_lossy(&out.stderr).contains(bad), "{}", everything(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(bad),
+            "{}",
+            everything(&out)
+        );
     }
 }
 
@@ -165,15 +233,24 @@ fn diff_reports_changed_transcripts_per_scenario() {
     std::fs::write(tmp.path("t.yaml"), SCENARIO).unwrap();
     assert_eq!(run(dir, "off", "a").status.code(), Some(0));
     // The same scenario id, another conversation (and a longer one on the scenario clock).
-    let other = SCENARIO.replace("  - wait: 2.5s\n", "  - wait: 5s\n  - request: { cmd: get_timestamp }\n");
+    let other = SCENARIO.replace(
+        "  - wait: 2.5s\n",
+        "  - wait: 5s\n  - request: { cmd: get_timestamp }\n",
+    );
     std::fs::write(tmp.path("t.yaml"), other).unwrap();
     assert_eq!(run(dir, "off", "b").status.code(), Some(0));
     let out = hwconform(dir, &["diff", "a/run.json", "b/run.json"]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(1), "{}", everything(&out));
     assert!(text.contains("transcript t.golden.login-ping:"), "{text}");
-    assert!(text.contains(r#"+[a] → {"cmd":"get_timestamp","headers":{"req_id":"<req_id#4>"}}"#), "{text}");
-    assert!(text.contains("timing     t.golden.login-ping: scenario clock 2.5s → 5.0s (+100%)"), "{text}");
+    assert!(
+        text.contains(r#"+[a] → {"cmd":"get_timestamp","headers":{"req_id":"<req_id#4>"}}"#),
+        "{text}"
+    );
+    assert!(
+        text.contains("timing     t.golden.login-ping: scenario clock 2.5s → 5.0s (+100%)"),
+        "{text}"
+    );
 }
 
 // ---------------------------------------------------------------- the committed goldens
@@ -191,10 +268,14 @@ fn committed_goldens() -> Vec<PathBuf> {
 fn committed_goldens_hold_nothing_volatile_secret_or_local() {
     let files = committed_goldens();
     assert!(!files.is_empty(), "golden/ holds the library's transcripts");
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
     let ten_years = 10 * 365 * 24 * 3600;
     let digits = Regex::new(r"\d+").unwrap();
-    let port = Regex::new(r"(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}|\]|localhost):\d+|://[^/\s]+:\d+").unwrap();
+    let port = Regex::new(r"(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}|\]|localhost):\d+|://[^/\s]+:\d+")
+        .unwrap();
     let fleet_sn = Regex::new(r"HWC-TEST-\d{4}").unwrap();
     for file in &files {
         let name = file.file_name().unwrap().to_string_lossy().into_owned();
@@ -202,16 +283,36 @@ fn committed_goldens_hold_nothing_volatile_secret_or_local() {
         for m in digits.find_iter(&text) {
             if m.as_str().len() == 10 {
                 let n: i64 = m.as_str().parse().unwrap();
-                assert!((n - now).abs() > ten_years, "{name}: a unix time near now: {n}");
+                assert!(
+                    (n - now).abs() > ten_years,
+                    "{name}: a unix time near now: {n}"
+                );
             }
         }
-        assert!(!text.contains("hwc-secretno-"), "{name}: a default-fleet SecretNo");
-        assert!(!text.contains("hwc-seed-secretno"), "{name}: the default seed SecretNo");
-        assert!(!port.is_match(&text), "{name}: a port: {:?}", port.find(&text).map(|m| m.as_str()));
-        assert!(!fleet_sn.is_match(&text), "{name}: a fleet SN (depends on which device the run lent; should be <sn#N>)");
+        assert!(
+            !text.contains("hwc-secretno-"),
+            "{name}: a default-fleet SecretNo"
+        );
+        assert!(
+            !text.contains("hwc-seed-secretno"),
+            "{name}: the default seed SecretNo"
+        );
+        assert!(
+            !port.is_match(&text),
+            "{name}: a port: {:?}",
+            port.find(&text).map(|m| m.as_str())
+        );
+        assert!(
+            !fleet_sn.is_match(&text),
+            "{name}: a fleet SN (depends on which device the run lent; should be <sn#N>)"
+        );
         // The format insta reads: the id is the expression, the source a relative path.
-        let snap = insta::Snapshot::from_file(file).unwrap_or_else(|e| panic!("{name}: insta cannot read it: {e}"));
-        assert_eq!(snap.metadata().expression().map(|e| format!("{e}.snap")), Some(name.clone()));
+        let snap = insta::Snapshot::from_file(file)
+            .unwrap_or_else(|e| panic!("{name}: insta cannot read it: {e}"));
+        assert_eq!(
+            snap.metadata().expression().map(|e| format!("{e}.snap")),
+            Some(name.clone())
+        );
         let source = snap.metadata().source().unwrap_or_default();
         assert!(source.starts_with("scenarios/"), "{name}: source {source}");
     }

@@ -28,10 +28,15 @@ fn chromium() -> Option<PathBuf> {
         return Some(PathBuf::from(p));
     }
     let path = std::env::var_os("PATH")?;
-    ["chromium", "chromium-browser", "google-chrome", "google-chrome-stable"]
-        .iter()
-        .flat_map(|name| std::env::split_paths(&path).map(move |dir| dir.join(name)))
-        .find(|p| p.is_file())
+    [
+        "chromium",
+        "chromium-browser",
+        "google-chrome",
+        "google-chrome-stable",
+    ]
+    .iter()
+    .flat_map(|name| std::env::split_paths(&path).map(move |dir| dir.join(name)))
+    .find(|p| p.is_file())
 }
 
 /// Runs the browser headless on `url` with `args`, bounded in wall time; its stdout.
@@ -40,7 +45,14 @@ fn browse(browser: &Path, profile: &Path, args: &[String], url: &str) -> String 
     let out_path = profile.with_extension(format!("out-{}", args.len() + url.len()));
     let out_file = std::fs::File::create(&out_path).unwrap();
     let mut child = Command::new(browser)
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-extensions", "--allow-file-access-from-files"])
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-extensions",
+            "--allow-file-access-from-files",
+        ])
         .arg(format!("--user-data-dir={}", profile.display()))
         .args(args)
         .arg(url)
@@ -52,13 +64,20 @@ fn browse(browser: &Path, profile: &Path, args: &[String], url: &str) -> String 
     loop {
         match child.try_wait().unwrap() {
             Some(status) => {
-                assert!(status.success(), "{} {args:?} exited with {status}", browser.display());
+                assert!(
+                    status.success(),
+                    "{} {args:?} exited with {status}",
+                    browser.display()
+                );
                 break;
             }
             None if started.elapsed() > BROWSER_BOUND => {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!("{} did not render the report within {BROWSER_BOUND:?}", browser.display());
+                panic!(
+                    "{} did not render the report within {BROWSER_BOUND:?}",
+                    browser.display()
+                );
             }
             None => std::thread::sleep(Duration::from_millis(50)),
         }
@@ -70,7 +89,9 @@ fn browse(browser: &Path, profile: &Path, args: &[String], url: &str) -> String 
 
 /// What the browser serialises for a text node: `&`, `<` and `>` escaped.
 fn as_dom_text(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// Each scenario's `<article>` in the DOM, by id.
@@ -79,7 +100,12 @@ fn articles(dom: &str) -> Vec<(String, String)> {
         .skip(1)
         .map(|rest| {
             let body = rest.split("</article>").next().unwrap_or("");
-            let id = body.split("id=\"sc-").nth(1).and_then(|s| s.split('"').next()).unwrap_or("").to_string();
+            let id = body
+                .split("id=\"sc-")
+                .nth(1)
+                .and_then(|s| s.split('"').next())
+                .unwrap_or("")
+                .to_string();
             (id, body.to_string())
         })
         .collect()
@@ -89,7 +115,10 @@ fn run_with_a_broken_mock() -> (Vec<ScenarioResult>, RunReport) {
     let mut scenarios = library("cloud");
     scenarios.extend(library("device"));
     let config = RunConfig {
-        cloud: Some(std::sync::Arc::new(MockCloudTarget { disabled_rules: [MockRule::NoTimestampCheck].into(), ..MockCloudTarget::default() })),
+        cloud: Some(std::sync::Arc::new(MockCloudTarget {
+            disabled_rules: [MockRule::NoTimestampCheck].into(),
+            ..MockCloudTarget::default()
+        })),
         ..hwconform::targets::defaults()
     };
     let mut collector = Collector::new(RunMeta::of_this_harness());
@@ -114,7 +143,12 @@ fn chromium_renders_the_matrix_the_evidence_and_the_wire_logs() {
     let page = dir.join("report.html");
     let failed = results
         .iter()
-        .find(|r| r.verdict.failure().is_some_and(|f| f.expected.is_some() && f.actual.is_some()) && matches!(r.verdict, Verdict::Fail(_)))
+        .find(|r| {
+            r.verdict
+                .failure()
+                .is_some_and(|f| f.expected.is_some() && f.actual.is_some())
+                && matches!(r.verdict, Verdict::Fail(_))
+        })
         .expect("the broken mock fails a scenario with expected/actual evidence");
     let failure = failed.verdict.failure().unwrap();
 
@@ -129,36 +163,103 @@ fn chromium_renders_the_matrix_the_evidence_and_the_wire_logs() {
     let url = format!("file://{}", page.display());
     let dom = browse(&browser, &profile, &["--dump-dom".into()], &url);
 
-    assert!(dom.contains("<body data-js=\"on\">"), "the page's script ran:\n{}", &dom[..dom.len().min(2000)]);
-    for id in (1..=42).map(|n| format!("D{n}")).chain((1..=24).map(|n| format!("C{n}"))) {
-        assert!(dom.contains(&format!("id=\"req-{id}\"")), "the matrix has no row for {id}");
+    assert!(
+        dom.contains("<body data-js=\"on\">"),
+        "the page's script ran:\n{}",
+        &dom[..dom.len().min(2000)]
+    );
+    for id in (1..=42)
+        .map(|n| format!("D{n}"))
+        .chain((1..=24).map(|n| format!("C{n}")))
+    {
+        assert!(
+            dom.contains(&format!("id=\"req-{id}\"")),
+            "the matrix has no row for {id}"
+        );
     }
-    assert!(dom.contains("not covered"), "uncovered obligations are shown as such");
+    assert!(
+        dom.contains("not covered"),
+        "uncovered obligations are shown as such"
+    );
     let all = articles(&dom);
     assert_eq!(all.len(), results.len(), "one article per scenario");
-    let (_, article) = all.iter().find(|(id, _)| *id == failed.id).unwrap_or_else(|| panic!("{} has no article", failed.id));
+    let (_, article) = all
+        .iter()
+        .find(|(id, _)| *id == failed.id)
+        .unwrap_or_else(|| panic!("{} has no article", failed.id));
     assert!(article.contains("data-verdict=\"fail\""));
-    for text in [failure.expected.as_deref().unwrap(), failure.actual.as_deref().unwrap()] {
-        assert!(article.contains(&as_dom_text(text)), "{} shows no `{text}`:\n{article}", failed.id);
+    for text in [
+        failure.expected.as_deref().unwrap(),
+        failure.actual.as_deref().unwrap(),
+    ] {
+        assert!(
+            article.contains(&as_dom_text(text)),
+            "{} shows no `{text}`:\n{article}",
+            failed.id
+        );
     }
-    assert!(article.contains(&as_dom_text(&hwconform::report::html::location_of(failed))), "the failure's file:line:col");
-    assert!(article.contains("<details class=\"wire\" open=\"\">"), "the failure's wire log is open:\n{article}");
-    assert!(article.contains("harness sent") && article.contains("target sent"), "the wire log shows both directions");
-    assert!(article.contains("\"headers\": {"), "frames are pretty-printed");
+    assert!(
+        article.contains(&as_dom_text(&hwconform::report::html::location_of(failed))),
+        "the failure's file:line:col"
+    );
+    assert!(
+        article.contains("<details class=\"wire\" open=\"\">"),
+        "the failure's wire log is open:\n{article}"
+    );
+    assert!(
+        article.contains("harness sent") && article.contains("target sent"),
+        "the wire log shows both directions"
+    );
+    assert!(
+        article.contains("\"headers\": {"),
+        "frames are pretty-printed"
+    );
 
     // A filtered view from the URL: only failures, only C obligations.
-    let filtered = browse(&browser, &profile, &["--dump-dom".into()], &format!("{url}#verdict=fail&req=C*"));
+    let filtered = browse(
+        &browser,
+        &profile,
+        &["--dump-dom".into()],
+        &format!("{url}#verdict=fail&req=C*"),
+    );
     for (id, body) in articles(&filtered) {
-        let verdict = results.iter().find(|r| r.id == id).map(|r| matches!(r.verdict, Verdict::Fail(_))).unwrap_or(false);
-        let cites_c = results.iter().find(|r| r.id == id).is_some_and(|r| r.obligations.keys().any(|k| k.starts_with('C')));
+        let verdict = results
+            .iter()
+            .find(|r| r.id == id)
+            .map(|r| matches!(r.verdict, Verdict::Fail(_)))
+            .unwrap_or(false);
+        let cites_c = results
+            .iter()
+            .find(|r| r.id == id)
+            .is_some_and(|r| r.obligations.keys().any(|k| k.starts_with('C')));
         let hidden = body.split('>').next().unwrap_or("").contains(" hidden");
         assert_eq!(hidden, !(verdict && cites_c), "{id}: hidden={hidden}");
     }
-    assert!(filtered.contains("id=\"req-D1\"") && filtered.split("id=\"req-D1\"").nth(1).unwrap().split('>').next().unwrap().contains("hidden"), "D rows are hidden by req=C*");
+    assert!(
+        filtered.contains("id=\"req-D1\"")
+            && filtered
+                .split("id=\"req-D1\"")
+                .nth(1)
+                .unwrap()
+                .split('>')
+                .next()
+                .unwrap()
+                .contains("hidden"),
+        "D rows are hidden by req=C*"
+    );
 
     if let Some(shot) = std::env::var_os("HWCONFORM_SCREENSHOT") {
         let shot = common::repo().join(shot);
-        browse(&browser, &profile, &[format!("--screenshot={}", shot.display()), "--window-size=1280,1500".into(), "--hide-scrollbars".into()], &format!("{url}#verdict=fail&status=fail"));
+        browse(
+            &browser,
+            &profile,
+            &[
+                format!("--screenshot={}", shot.display()),
+                "--window-size=1280,1500".into(),
+                "--hide-scrollbars".into(),
+            ],
+            &format!("{url}#verdict=fail&status=fail"),
+        );
         assert!(shot.is_file());
     }
     std::fs::remove_dir_all(&dir).unwrap();

@@ -7,9 +7,9 @@ mod common;
 use common::{library, repo, run_library};
 use futures_util::{SinkExt, StreamExt};
 use hwconform::engine::runner::RunConfig;
-use hwconform::targets::CloudChoice;
 use hwconform::engine::Verdict;
 use hwconform::scenario::model::Capability;
+use hwconform::targets::CloudChoice;
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -40,33 +40,63 @@ fn start_mock(extra: &[&str]) -> (Killed, String) {
         .expect("the mock starts");
     let stdout = child.stdout.take().expect("piped stdout");
     let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("the mock prints its URL");
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("the mock prints its URL");
     let url = line.trim().to_string();
-    assert!(url.starts_with("ws://127.0.0.1:"), "first line is the URL, got {url:?}");
+    assert!(
+        url.starts_with("ws://127.0.0.1:"),
+        "first line is the URL, got {url:?}"
+    );
     (Killed(child), url)
 }
 
 /// Runs the whole cloud library against `url` as a user would; the exit code, the run report
 /// and the terminal output.
-fn run_cloud_library(url: &str, name: &str, extra: &[&str]) -> (Option<i32>, serde_json::Value, String) {
+fn run_cloud_library(
+    url: &str,
+    name: &str,
+    extra: &[&str],
+) -> (Option<i32>, serde_json::Value, String) {
     let reports = std::env::temp_dir().join(format!("hwconform-e2e-{name}-{}", std::process::id()));
     let out = Command::new(env!("CARGO_BIN_EXE_hwconform"))
         .current_dir(repo())
-        .args(["run", "scenarios/cloud", "--cloud", url, "--jobs", "8", "--reports"])
+        .args([
+            "run",
+            "scenarios/cloud",
+            "--cloud",
+            url,
+            "--jobs",
+            "8",
+            "--reports",
+        ])
         .env("HWCONFORM_CONTROL_TOKEN", TOKEN)
         .arg(&reports)
         .args(extra)
         .output()
         .expect("hwconform run starts");
-    let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    let run: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(reports.join("run.json")).unwrap()).unwrap();
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(reports.join("run.json")).unwrap()).unwrap();
     if name == "readme" {
         // JUnit parses back with one passing testcase per scenario.
         let xml = std::fs::read_to_string(reports.join("junit.xml")).unwrap();
         let doc = roxmltree::Document::parse(&xml).unwrap();
-        let cases: Vec<_> = doc.descendants().filter(|n| n.has_tag_name("testcase")).collect();
+        let cases: Vec<_> = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("testcase"))
+            .collect();
         assert_eq!(cases.len(), library("cloud").len());
-        assert!(cases.iter().all(|c| !c.children().any(|k| k.has_tag_name("failure") || k.has_tag_name("error"))), "{text}");
+        assert!(
+            cases.iter().all(|c| !c
+                .children()
+                .any(|k| k.has_tag_name("failure") || k.has_tag_name("error"))),
+            "{text}"
+        );
     }
     let _ = std::fs::remove_dir_all(&reports);
     (out.status.code(), run, text)
@@ -74,12 +104,22 @@ fn run_cloud_library(url: &str, name: &str, extra: &[&str]) -> (Option<i32>, ser
 
 /// The ids of the scenarios with `verdict` in a run report.
 fn with_verdict(run: &serde_json::Value, verdict: &str) -> BTreeSet<String> {
-    run["scenarios"].as_array().unwrap().iter().filter(|s| s["verdict"] == verdict).map(|s| s["id"].as_str().unwrap().to_string()).collect()
+    run["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["verdict"] == verdict)
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect()
 }
 
 /// The library's scenarios that need the mock's control plane (binding).
 fn needing_control() -> BTreeSet<String> {
-    library("cloud").into_iter().filter(|s| s.requires.contains(&Capability::Control)).map(|s| s.id.value).collect()
+    library("cloud")
+        .into_iter()
+        .filter(|s| s.requires.contains(&Capability::Control))
+        .map(|s| s.id.value)
+        .collect()
 }
 
 /// The standalone mock started as the README says (`--heartbeat-timeout 10s`, the default
@@ -93,19 +133,44 @@ fn the_library_passes_against_the_standalone_mock_started_as_the_readme_says() {
     let all: BTreeSet<String> = library("cloud").into_iter().map(|s| s.id.value).collect();
     let passed = with_verdict(&run, "pass");
     let skipped = with_verdict(&run, "skip");
-    assert!(skipped.is_subset(&needing_control()), "skipped for another reason than control: {skipped:?}");
-    assert_eq!(passed.union(&skipped).cloned().collect::<BTreeSet<_>>(), all, "{text}");
-    for id in ["cloud.subscribe.rate-limit-600045", "cloud.lost-reply.register-recovered-600012", "cloud.faults.delayed-reply-still-correlated"] {
+    assert!(
+        skipped.is_subset(&needing_control()),
+        "skipped for another reason than control: {skipped:?}"
+    );
+    assert_eq!(
+        passed.union(&skipped).cloned().collect::<BTreeSet<_>>(),
+        all,
+        "{text}"
+    );
+    for id in [
+        "cloud.subscribe.rate-limit-600045",
+        "cloud.lost-reply.register-recovered-600012",
+        "cloud.faults.delayed-reply-still-correlated",
+    ] {
         assert!(passed.contains(id), "{id} did not pass:\n{text}");
     }
     // The IP-change scenario really ran (not skipped) and its transcript shows both addresses.
-    let scenario = |id: &str| run["scenarios"].as_array().unwrap().iter().find(|s| s["id"] == id).unwrap().clone();
+    let scenario = |id: &str| {
+        run["scenarios"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id)
+            .unwrap()
+            .clone()
+    };
     let ip_change = scenario("cloud.heartbeat.expiry-frees-sn-for-new-ip");
     let transcript = ip_change["transcript"].to_string();
-    assert!(transcript.contains(".0.2") && transcript.contains(".0.3"), "{transcript}");
+    assert!(
+        transcript.contains(".0.2") && transcript.contains(".0.3"),
+        "{transcript}"
+    );
     // The lost reply was the harness's doing, and the transcript says so.
     let lost = scenario("cloud.lost-reply.register-recovered-600012")["transcript"].to_string();
-    assert!(lost.contains("dropped the inbound frame (the reply to `register`)"), "{lost}");
+    assert!(
+        lost.contains("dropped the inbound frame (the reply to `register`)"),
+        "{lost}"
+    );
     // The rate-limit wait pinged: the link outlived the 10 s heartbeat timeout.
     let rate = scenario("cloud.subscribe.rate-limit-600045")["transcript"].to_string();
     assert!(rate.matches("\"cmd\":\"ping\"").count() >= 15, "{rate}");
@@ -122,12 +187,28 @@ fn against_a_mock_without_control_only_binding_scenarios_are_skipped() {
     let (_, run, text) = run_cloud_library(&url, "no-control", &["--heartbeat-timeout", "10s"]);
     assert_eq!(with_verdict(&run, "skip"), needing_control(), "{text}");
     assert!(with_verdict(&run, "error").is_empty(), "{text}");
-    let fresh_device: BTreeSet<String> =
-        ["cloud.order.subscribe-before-activation-600016", "cloud.secret-no.seed-exchange"].map(String::from).into();
-    assert!(with_verdict(&run, "fail").is_subset(&fresh_device), "{text}");
+    let fresh_device: BTreeSet<String> = [
+        "cloud.order.subscribe-before-activation-600016",
+        "cloud.secret-no.seed-exchange",
+    ]
+    .map(String::from)
+    .into();
+    assert!(
+        with_verdict(&run, "fail").is_subset(&fresh_device),
+        "{text}"
+    );
     let passed = with_verdict(&run, "pass");
-    for id in ["cloud.lost-reply.register-recovered-600012", "cloud.lost-reply.active-recovered-600053", "cloud.lost-reply.subscribe-recovered-600054", "cloud.faults.delayed-reply-still-correlated", "cloud.subscribe.rate-limit-600045"] {
-        assert!(passed.contains(id), "{id} did not pass without control:\n{text}");
+    for id in [
+        "cloud.lost-reply.register-recovered-600012",
+        "cloud.lost-reply.active-recovered-600053",
+        "cloud.lost-reply.subscribe-recovered-600054",
+        "cloud.faults.delayed-reply-still-correlated",
+        "cloud.subscribe.rate-limit-600045",
+    ] {
+        assert!(
+            passed.contains(id),
+            "{id} did not pass without control:\n{text}"
+        );
     }
 }
 
@@ -175,7 +256,8 @@ fn good_reply(frame: &serde_json::Value) -> serde_json::Value {
         Some("ping") => None,
         _ => Some(serde_json::json!({})),
     };
-    let mut reply = serde_json::json!({ "headers": { "req_id": req_id }, "errcode": 0, "errmsg": "ok" });
+    let mut reply =
+        serde_json::json!({ "headers": { "req_id": req_id }, "errcode": 0, "errmsg": "ok" });
     if let Some(b) = body {
         reply["body"] = b;
     }
@@ -192,7 +274,13 @@ fn raw_text_frame(text: &str) -> Vec<u8> {
 
 /// A rogue cloud on loopback: its URL, its accept loop, and the close code the harness sent
 /// it last (0 while none came).
-async fn rogue_cloud(mode: Rogue) -> (String, tokio::task::JoinHandle<()>, std::sync::Arc<std::sync::atomic::AtomicU16>) {
+async fn rogue_cloud(
+    mode: Rogue,
+) -> (
+    String,
+    tokio::task::JoinHandle<()>,
+    std::sync::Arc<std::sync::atomic::AtomicU16>,
+) {
     use std::sync::atomic::{AtomicU16, Ordering};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -217,7 +305,9 @@ async fn rogue_cloud(mode: Rogue) -> (String, tokio::task::JoinHandle<()>, std::
                     }
                     _ => {}
                 }
-                let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else { return };
+                let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
+                    return;
+                };
                 match mode {
                     Rogue::Close => return drop(ws.close(None).await),
                     Rogue::TcpDrop => {
@@ -228,7 +318,8 @@ async fn rogue_cloud(mode: Rogue) -> (String, tokio::task::JoinHandle<()>, std::
                     Rogue::Drip => {
                         // Every request's reply, a byte at a time (below the WebSocket layer).
                         while let Some(Ok(Message::Text(text))) = ws.next().await {
-                            let request: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+                            let request: serde_json::Value =
+                                serde_json::from_str(&text).unwrap_or_default();
                             for b in raw_text_frame(&good_reply(&request).to_string()) {
                                 if ws.get_mut().write_all(&[b]).await.is_err() {
                                     return;
@@ -293,7 +384,8 @@ async fn rogue_cloud(mode: Rogue) -> (String, tokio::task::JoinHandle<()>, std::
 const SCENARIO_BOUND: Duration = Duration::from_secs(4);
 
 /// How long the harness waits for a target's answer to its control probe, and a margin.
-const PROBE_BOUND: Duration = Duration::from_millis(hwconform::targets::remote::PROBE_TIMEOUT.as_millis() as u64 + 500);
+const PROBE_BOUND: Duration =
+    Duration::from_millis(hwconform::targets::remote::PROBE_TIMEOUT.as_millis() as u64 + 500);
 
 /// Two requests in flight on one link, the first sent raw: their replies may come in either
 /// order, since they are correlated by req_id.
@@ -306,7 +398,12 @@ const TWO_IN_FLIGHT: &str = "id: x.two-in-flight\ntitle: t\nrequirements: [C1]\n
 #[case::binary(Rogue::Binary, "ws", "fail", "C3")]
 #[case::silent(Rogue::Silent, "ws", "fail", "no reply to `register`")]
 #[case::reset(Rogue::Reset, "ws", "error", "could not connect")]
-#[case::huge(Rogue::Huge, "ws", "fail", "broken: the target sent a frame over the 4 MiB limit")]
+#[case::huge(
+    Rogue::Huge,
+    "ws",
+    "fail",
+    "broken: the target sent a frame over the 4 MiB limit"
+)]
 #[case::close(Rogue::Close, "ws", "fail", "closed")]
 #[case::slow_drip(Rogue::Drip, "ws", "fail", "no reply to `register`")]
 #[case::bad_tls(Rogue::Silent, "wss", "error", "`--insecure`")]
@@ -315,9 +412,19 @@ const TWO_IN_FLIGHT: &str = "id: x.two-in-flight\ntitle: t\nrequirements: [C1]\n
 #[case::out_of_order(Rogue::OutOfOrder, "ws", "pass", "")]
 #[case::push_flood(Rogue::PushFlood, "ws", "fail", "flooded the link")]
 #[case::unknown_req_id(Rogue::UnknownReqId, "ws", "fail", "which the harness never sent")]
-#[case::plain_http(Rogue::PlainHttp, "ws", "error", "200 OK (the server answered with plain HTTP instead of switching to WebSocket")]
+#[case::plain_http(
+    Rogue::PlainHttp,
+    "ws",
+    "error",
+    "200 OK (the server answered with plain HTTP instead of switching to WebSocket"
+)]
 #[case::refused(Rogue::Reset, "refused", "error", "could not connect")]
-fn a_misbehaving_cloud_gets_a_verdict_not_a_hang(#[case] mode: Rogue, #[case] scheme: &str, #[case] verdict: &str, #[case] reason: &str) {
+fn a_misbehaving_cloud_gets_a_verdict_not_a_hang(
+    #[case] mode: Rogue,
+    #[case] scheme: &str,
+    #[case] verdict: &str,
+    #[case] reason: &str,
+) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (url, server, closed) = rt.block_on(rogue_cloud(mode));
     let url = match scheme {
@@ -325,7 +432,11 @@ fn a_misbehaving_cloud_gets_a_verdict_not_a_hang(#[case] mode: Rogue, #[case] sc
         "refused" => {
             // Nothing listens on a port just freed.
             server.abort();
-            let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
             format!("ws://127.0.0.1:{port}")
         }
         _ => url,
@@ -339,10 +450,20 @@ fn a_misbehaving_cloud_gets_a_verdict_not_a_hang(#[case] mode: Rogue, #[case] sc
             let _ = std::fs::remove_dir_all(&dir);
             loaded
         }
-        _ => library("cloud").into_iter().filter(|s| s.id.value == "cloud.register.valid-signature").collect(),
+        _ => library("cloud")
+            .into_iter()
+            .filter(|s| s.id.value == "cloud.register.valid-signature")
+            .collect(),
     };
     let config = RunConfig {
-        cloud: Some(CloudChoice::Url { url, insecure: false, control_token: None }.build(hwconform::profile::CloudTimings::FAQ)),
+        cloud: Some(
+            CloudChoice::Url {
+                url,
+                insecure: false,
+                control_token: None,
+            }
+            .build(hwconform::profile::CloudTimings::FAQ),
+        ),
         step_timeout: Duration::from_secs(1),
         deadline: Duration::from_secs(20),
         ..hwconform::targets::defaults()
@@ -353,8 +474,15 @@ fn a_misbehaving_cloud_gets_a_verdict_not_a_hang(#[case] mode: Rogue, #[case] sc
     server.abort();
     // The scenario within its bound; the run within it and the control probe's (a cloud that
     // accepts the probe's link and stays silent costs it once a run).
-    assert!(results[0].wall_time < SCENARIO_BOUND, "{mode:?}: the scenario took {:?}", results[0].wall_time);
-    assert!(took < SCENARIO_BOUND + PROBE_BOUND, "{mode:?}: the run took {took:?}");
+    assert!(
+        results[0].wall_time < SCENARIO_BOUND,
+        "{mode:?}: the scenario took {:?}",
+        results[0].wall_time
+    );
+    assert!(
+        took < SCENARIO_BOUND + PROBE_BOUND,
+        "{mode:?}: the run took {took:?}"
+    );
     let v = &results[0].verdict;
     assert_eq!(v.name(), verdict, "{mode:?}: {v:?}");
     if verdict == "pass" {
@@ -383,7 +511,17 @@ fn a_broken_link_is_not_a_clean_close() {
     let file = dir.join("closed.yaml");
     std::fs::write(&file, "id: x.closed\ntitle: t\nrequirements: [C8]\nrole: device\nsteps:\n  - connect: a\n  - send: { json: { cmd: ping, headers: { req_id: r1 } } }\n  - expect_closed: { conn: a, within: 5s }\n").unwrap();
     let scenarios = hwconform::scenario::load_paths(&[file]).unwrap();
-    let config = RunConfig { cloud: Some(CloudChoice::Url { url, insecure: false, control_token: None }.build(hwconform::profile::CloudTimings::FAQ)), ..hwconform::targets::defaults() };
+    let config = RunConfig {
+        cloud: Some(
+            CloudChoice::Url {
+                url,
+                insecure: false,
+                control_token: None,
+            }
+            .build(hwconform::profile::CloudTimings::FAQ),
+        ),
+        ..hwconform::targets::defaults()
+    };
     let results = run_library(&scenarios, config);
     server.abort();
     let _ = std::fs::remove_dir_all(&dir);
@@ -400,13 +538,33 @@ fn a_link_released_without_a_close_handshake_is_released() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (url, server, _) = rt.block_on(rogue_cloud(Rogue::TcpDrop));
     let text = "id: x.released\ntitle: t\nrequirements: [C8]\nrole: device\nsteps:\n  - connect: a\n  - send: { json: { cmd: ping, headers: { req_id: r1 } } }\n  - expect_closed: { conn: a, within: 5s }\n";
-    let scenario = hwconform::scenario::load_str(std::path::Path::new("released.yaml"), text).unwrap();
-    let config = RunConfig { cloud: Some(CloudChoice::Url { url, insecure: false, control_token: None }.build(hwconform::profile::CloudTimings::FAQ)), ..hwconform::targets::defaults() };
+    let scenario =
+        hwconform::scenario::load_str(std::path::Path::new("released.yaml"), text).unwrap();
+    let config = RunConfig {
+        cloud: Some(
+            CloudChoice::Url {
+                url,
+                insecure: false,
+                control_token: None,
+            }
+            .build(hwconform::profile::CloudTimings::FAQ),
+        ),
+        ..hwconform::targets::defaults()
+    };
     let results = run_library(&[scenario], config);
     server.abort();
-    assert_eq!(results[0].verdict, Verdict::Pass, "{:?}", results[0].verdict);
+    assert_eq!(
+        results[0].verdict,
+        Verdict::Pass,
+        "{:?}",
+        results[0].verdict
+    );
     let notes = format!("{:?}", results[0].transcript);
-    assert!(notes.contains("the target ended the link without a close handshake") && notes.contains("released all the same"), "{notes}");
+    assert!(
+        notes.contains("the target ended the link without a close handshake")
+            && notes.contains("released all the same"),
+        "{notes}"
+    );
 }
 
 /// The standalone mock's debug log redacts by value: a configured SecretNo and the secret it
@@ -417,7 +575,13 @@ fn the_mock_debug_log_shows_no_credential_wherever_a_frame_carries_it() {
     std::fs::create_dir_all(&dir).unwrap();
     let log = dir.join("mock.log");
     let mut child = Command::new(env!("CARGO_BIN_EXE_hwconform"))
-        .args(["mock", "--listen", "127.0.0.1:0", "--device", "LOGSN1=log-secret-no-1234"])
+        .args([
+            "mock",
+            "--listen",
+            "127.0.0.1:0",
+            "--device",
+            "LOGSN1=log-secret-no-1234",
+        ])
         .env("HWCONFORM_LOG", "debug")
         .env("HWCONFORM_CONTROL_TOKEN", TOKEN)
         .stdout(Stdio::piped())
@@ -425,7 +589,9 @@ fn the_mock_debug_log_shows_no_credential_wherever_a_frame_carries_it() {
         .spawn()
         .expect("the mock starts");
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     let _mock = Killed(child);
     let scenario = dir.join("leak.yaml");
     std::fs::write(
@@ -436,21 +602,40 @@ fn the_mock_debug_log_shows_no_credential_wherever_a_frame_carries_it() {
     let out = Command::new(env!("CARGO_BIN_EXE_hwconform"))
         .args(["run"])
         .arg(&scenario)
-        .args(["--cloud", line.trim(), "--identity", "LOGSN1=log-secret-no-1234", "--reports"])
+        .args([
+            "--cloud",
+            line.trim(),
+            "--identity",
+            "LOGSN1=log-secret-no-1234",
+            "--reports",
+        ])
         .env("HWCONFORM_CONTROL_TOKEN", TOKEN)
         .arg(dir.join("reports"))
         .args(["-v"])
         .output()
         .unwrap();
-    let shown = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let shown = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(shown.contains("PASS"), "{shown}");
     std::thread::sleep(std::time::Duration::from_millis(300));
     let logged = std::fs::read_to_string(&log).unwrap();
-    assert!(logged.contains("device frame"), "the debug log shows frames: {logged}");
+    assert!(
+        logged.contains("device frame"),
+        "the debug log shows frames: {logged}"
+    );
     let issued = regex::Regex::new(r"sk[0-9a-f]{22}").unwrap();
     for (name, text) in [("mock log", &logged), ("run output", &shown)] {
-        assert!(!text.contains("log-secret-no-1234"), "{name} shows the SecretNo:\n{text}");
-        assert!(!issued.is_match(text), "{name} shows the issued secret:\n{text}");
+        assert!(
+            !text.contains("log-secret-no-1234"),
+            "{name} shows the SecretNo:\n{text}"
+        );
+        assert!(
+            !issued.is_match(text),
+            "{name} shows the issued secret:\n{text}"
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -478,18 +663,32 @@ fn the_mock_control_plane_needs_its_token_and_refuses_web_pages() {
     let bearer = format!("Bearer {TOKEN}");
     assert_eq!(status(&[]), 401);
     assert_eq!(status(&[("authorization", "Bearer wrong")]), 401);
-    assert_eq!(status(&[("authorization", &bearer), ("origin", "http://evil.example")]), 403);
+    assert_eq!(
+        status(&[
+            ("authorization", &bearer),
+            ("origin", "http://evil.example")
+        ]),
+        403
+    );
     assert_eq!(status(&[("authorization", &bearer)]), 101);
     // The harness without the token stops before any scenario, saying what to do.
     let out = Command::new(env!("CARGO_BIN_EXE_hwconform"))
         .current_dir(repo())
-        .args(["run", "scenarios/cloud/active-unbound.yaml", "--cloud", &url])
+        .args([
+            "run",
+            "scenarios/cloud/active-unbound.yaml",
+            "--cloud",
+            &url,
+        ])
         .env_remove("HWCONFORM_CONTROL_TOKEN")
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_ne!(out.status.code(), Some(0));
-    assert!(err.contains("needs its token: give it with HWCONFORM_CONTROL_TOKEN"), "{err}");
+    assert!(
+        err.contains("needs its token: give it with HWCONFORM_CONTROL_TOKEN"),
+        "{err}"
+    );
     // Without a token given, the mock makes one up and prints it after the URL.
     let mut child = Command::new(env!("CARGO_BIN_EXE_hwconform"))
         .args(["mock", "--listen", "127.0.0.1:0"])
@@ -504,7 +703,12 @@ fn the_mock_control_plane_needs_its_token_and_refuses_web_pages() {
     out.read_line(&mut second).unwrap();
     let _killed = Killed(child);
     assert!(first.starts_with("ws://127.0.0.1:"), "{first}");
-    assert!(regex::Regex::new(r"^control token: [0-9a-f]{32} ").unwrap().is_match(&second), "{second}");
+    assert!(
+        regex::Regex::new(r"^control token: [0-9a-f]{32} ")
+            .unwrap()
+            .is_match(&second),
+        "{second}"
+    );
 }
 
 /// Control arguments are bounded: a reply delay past the heartbeat timeout is refused.
@@ -513,9 +717,22 @@ fn a_reply_delay_past_the_heartbeat_timeout_is_refused() {
     use hwconform::targets::mock::{ControlRequest, MockCloud, MockConfig};
     let mock = MockCloud::new(MockConfig::default());
     let sn = MockConfig::default().fleet.devices[0].identity.sn.clone();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let _guard = rt.enter();
-    assert!(mock.control(ControlRequest::DelayReplies { sn: sn.clone(), ms: 1_000 }).is_ok());
-    let err = mock.control(ControlRequest::DelayReplies { sn, ms: u64::MAX }).unwrap_err();
-    assert!(err.to_string().contains("at most the heartbeat timeout"), "{err}");
+    assert!(mock
+        .control(ControlRequest::DelayReplies {
+            sn: sn.clone(),
+            ms: 1_000
+        })
+        .is_ok());
+    let err = mock
+        .control(ControlRequest::DelayReplies { sn, ms: u64::MAX })
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("at most the heartbeat timeout"),
+        "{err}"
+    );
 }

@@ -1,16 +1,16 @@
 //! Reports, end to end: a hand-built run fed through every reporter, with the output read
 //! back (terminal by snapshot, JUnit and JSON by parsing and comparing with the model).
 
+use hwconform::check::golden::{GoldenConfig, GoldenMode};
+use hwconform::engine::transcript::{render_entry, Party};
 use hwconform::engine::{
     Failure, Frame, RunEvent, RunSummary, ScenarioResult, Transcript, TranscriptEvent, Verdict,
 };
-use hwconform::engine::transcript::{render_entry, Party};
 use hwconform::report::{
-    requirement_table, FileReports, MultiReporter, ReportFormat, Reporter, RunMeta, TerminalOptions,
-    TerminalReporter, JSON_FORMAT_VERSION,
+    requirement_table, FileReports, MultiReporter, ReportFormat, Reporter, RunMeta,
+    TerminalOptions, TerminalReporter, JSON_FORMAT_VERSION,
 };
 use hwconform::scenario::Role;
-use hwconform::check::golden::{GoldenConfig, GoldenMode};
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -26,25 +26,86 @@ fn ms(n: u64) -> Duration {
 
 fn transcript(conn: &str, frames: usize) -> Transcript {
     let mut t = Transcript::default();
-    t.push(ms(0), TranscriptEvent::Opened { conn: conn.into(), local: "127.0.0.1:50000".into() });
-    t.push(ms(1), TranscriptEvent::Step { index: "1".into(), kind: "send".into(), line: 8 });
-    let login = format!(r#"{{"cmd":"aibot_device_register","body":{{"device_sn":"SN001","secret":"{SECRET}"}}}}"#);
-    t.push(ms(2), TranscriptEvent::Sent { conn: conn.into(), frame: Frame::text(&login, &hwconform::profile::wecom::WeComProfile) });
+    t.push(
+        ms(0),
+        TranscriptEvent::Opened {
+            conn: conn.into(),
+            local: "127.0.0.1:50000".into(),
+        },
+    );
+    t.push(
+        ms(1),
+        TranscriptEvent::Step {
+            index: "1".into(),
+            kind: "send".into(),
+            line: 8,
+        },
+    );
+    let login = format!(
+        r#"{{"cmd":"aibot_device_register","body":{{"device_sn":"SN001","secret":"{SECRET}"}}}}"#
+    );
+    t.push(
+        ms(2),
+        TranscriptEvent::Sent {
+            conn: conn.into(),
+            frame: Frame::text(&login, &hwconform::profile::wecom::WeComProfile),
+        },
+    );
     for i in 0..frames {
         let at = ms(1000 * (i as u64 + 1));
         if i % 2 == 0 {
-            t.push(at, TranscriptEvent::Sent { conn: conn.into(), frame: Frame::text(&format!(r#"{{"cmd":"ping","seq":{i}}}"#), &hwconform::profile::wecom::WeComProfile) });
+            t.push(
+                at,
+                TranscriptEvent::Sent {
+                    conn: conn.into(),
+                    frame: Frame::text(
+                        &format!(r#"{{"cmd":"ping","seq":{i}}}"#),
+                        &hwconform::profile::wecom::WeComProfile,
+                    ),
+                },
+            );
         } else {
-            t.push(at, TranscriptEvent::Received { conn: conn.into(), frame: Frame::text(&format!(r#"{{"cmd":"pong","seq":{i}}}"#), &hwconform::profile::wecom::WeComProfile) });
+            t.push(
+                at,
+                TranscriptEvent::Received {
+                    conn: conn.into(),
+                    frame: Frame::text(
+                        &format!(r#"{{"cmd":"pong","seq":{i}}}"#),
+                        &hwconform::profile::wecom::WeComProfile,
+                    ),
+                },
+            );
         }
     }
-    t.push(ms(90_000), TranscriptEvent::Note { text: "waiting for close".into() });
-    t.push(ms(95_000), TranscriptEvent::Closed { conn: conn.into(), by: Party::Target, code: Some(1000), reason: "bye".into() });
+    t.push(
+        ms(90_000),
+        TranscriptEvent::Note {
+            text: "waiting for close".into(),
+        },
+    );
+    t.push(
+        ms(95_000),
+        TranscriptEvent::Closed {
+            conn: conn.into(),
+            by: Party::Target,
+            code: Some(1000),
+            reason: "bye".into(),
+        },
+    );
     t
 }
 
 #[allow(clippy::too_many_arguments)]
-fn result(id: &str, role: Role, file: &str, reqs: &[&str], verdict: Verdict, wall: u64, clock: u64, t: Transcript) -> ScenarioResult {
+fn result(
+    id: &str,
+    role: Role,
+    file: &str,
+    reqs: &[&str],
+    verdict: Verdict,
+    wall: u64,
+    clock: u64,
+    t: Transcript,
+) -> ScenarioResult {
     let mut r = ScenarioResult {
         id: id.into(),
         title: format!("title of {id}"),
@@ -88,16 +149,66 @@ fn results() -> Vec<ScenarioResult> {
         ..Failure::new("connection refused (os error 111)")
     };
     vec![
-        result("cloud.lifecycle.register", Role::Device, "scenarios/cloud/lifecycle/register.yaml", &["C4"], Verdict::Pass, 12, 95_000, transcript("c1", 2)),
-        result("cloud.heartbeat.timeout", Role::Device, "scenarios/cloud/heartbeat/timeout.yaml", &["C7", "C8"], Verdict::Fail(fail), 30, 130_000, transcript("c1", 8)),
-        result("device.ota.download", Role::Cloud, "scenarios/device/ota/download.yaml", &["D30"], Verdict::Error(error), 5, 0, Transcript::default()),
-        result("device.bind.unbind", Role::Cloud, "scenarios/device/bind/unbind.yaml", &["D12"], Verdict::Skip { reason: "the target does not accept harness control".into() }, 0, 0, Transcript::default()),
-        result("cloud.heartbeat.ok", Role::Device, "scenarios/cloud/heartbeat/ok.yaml", &["C7", "C10"], Verdict::Pass, 20, 120_000, transcript("c2", 1)),
+        result(
+            "cloud.lifecycle.register",
+            Role::Device,
+            "scenarios/cloud/lifecycle/register.yaml",
+            &["C4"],
+            Verdict::Pass,
+            12,
+            95_000,
+            transcript("c1", 2),
+        ),
+        result(
+            "cloud.heartbeat.timeout",
+            Role::Device,
+            "scenarios/cloud/heartbeat/timeout.yaml",
+            &["C7", "C8"],
+            Verdict::Fail(fail),
+            30,
+            130_000,
+            transcript("c1", 8),
+        ),
+        result(
+            "device.ota.download",
+            Role::Cloud,
+            "scenarios/device/ota/download.yaml",
+            &["D30"],
+            Verdict::Error(error),
+            5,
+            0,
+            Transcript::default(),
+        ),
+        result(
+            "device.bind.unbind",
+            Role::Cloud,
+            "scenarios/device/bind/unbind.yaml",
+            &["D12"],
+            Verdict::Skip {
+                reason: "the target does not accept harness control".into(),
+            },
+            0,
+            0,
+            Transcript::default(),
+        ),
+        result(
+            "cloud.heartbeat.ok",
+            Role::Device,
+            "scenarios/cloud/heartbeat/ok.yaml",
+            &["C7", "C10"],
+            Verdict::Pass,
+            20,
+            120_000,
+            transcript("c2", 1),
+        ),
     ]
 }
 
 fn summary(results: &[ScenarioResult]) -> RunSummary {
-    let mut s = RunSummary { wall_time: ms(1230), ..RunSummary::default() };
+    let mut s = RunSummary {
+        wall_time: ms(1230),
+        ..RunSummary::default()
+    };
     for r in results {
         s.add(&r.verdict);
     }
@@ -105,7 +216,11 @@ fn summary(results: &[ScenarioResult]) -> RunSummary {
 }
 
 fn events(results: &[ScenarioResult]) -> Vec<RunEvent> {
-    let mut ev = vec![RunEvent::RunStarted { scenarios: results.len(), target: "mock".into(), ics: None }];
+    let mut ev = vec![RunEvent::RunStarted {
+        scenarios: results.len(),
+        target: "mock".into(),
+        ics: None,
+    }];
     for r in results {
         ev.push(RunEvent::ScenarioStarted { id: r.id.clone() });
         ev.push(RunEvent::ScenarioFinished(std::sync::Arc::new(r.clone())));
@@ -142,7 +257,8 @@ struct TempDir(PathBuf);
 
 impl TempDir {
     fn new(name: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("hwconform-reports-{}-{name}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("hwconform-reports-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         TempDir(dir)
     }
@@ -163,7 +279,11 @@ fn terminal_output() {
 
 #[test]
 fn terminal_output_verbose_with_requirements() {
-    insta::assert_snapshot!(terminal(TerminalOptions { verbose: true, color: false, requirements: true }));
+    insta::assert_snapshot!(terminal(TerminalOptions {
+        verbose: true,
+        color: false,
+        requirements: true
+    }));
 }
 
 #[test]
@@ -175,11 +295,18 @@ fn requirement_table_lists_every_cited_requirement() {
 fn terminal_colour_only_on_request_and_never_on_the_summary() {
     let plain = terminal(TerminalOptions::default());
     assert!(!plain.contains('\x1b'));
-    let coloured = terminal(TerminalOptions { color: true, ..TerminalOptions::default() });
+    let coloured = terminal(TerminalOptions {
+        color: true,
+        ..TerminalOptions::default()
+    });
     assert!(coloured.contains("\x1b[1;32mPASS "));
-    assert!(coloured.lines().any(|l| l == "summary: 2 passed, 1 failed, 1 skipped"));
+    assert!(coloured
+        .lines()
+        .any(|l| l == "summary: 2 passed, 1 failed, 1 skipped"));
     // Apart from the escapes, the output is the same.
-    let stripped = regex::Regex::new("\x1b\\[[0-9;]*m").unwrap().replace_all(&coloured, "");
+    let stripped = regex::Regex::new("\x1b\\[[0-9;]*m")
+        .unwrap()
+        .replace_all(&coloured, "");
     assert_eq!(stripped, plain);
 }
 
@@ -193,14 +320,25 @@ fn terminal_summary_line_matches_what_ci_reads() {
     assert_eq!(hits[0][2].parse::<usize>().unwrap(), s.passed);
     assert_eq!(hits[0][3].parse::<usize>().unwrap(), s.failed);
     assert_eq!(hits[0][5].parse::<usize>().unwrap(), s.skipped);
-    assert!(out.contains(&format!("\n{} inconclusive, {} warned, {} errored, {} manual, wall time 1.230s\n", s.inconclusive, s.warned, s.errored, s.manual)));
+    assert!(out.contains(&format!(
+        "\n{} inconclusive, {} warned, {} errored, {} manual, wall time 1.230s\n",
+        s.inconclusive, s.warned, s.errored, s.manual
+    )));
 }
 
 #[test]
 fn terminal_shows_the_last_six_frames_of_a_failure() {
     let out = terminal(TerminalOptions::default());
-    let fail = results().into_iter().find(|r| r.verdict.name() == "fail").unwrap();
-    let last: Vec<String> = fail.transcript.last_frames(6).into_iter().map(render_entry).collect();
+    let fail = results()
+        .into_iter()
+        .find(|r| r.verdict.name() == "fail")
+        .unwrap();
+    let last: Vec<String> = fail
+        .transcript
+        .last_frames(6)
+        .into_iter()
+        .map(render_entry)
+        .collect();
     assert_eq!(last.len(), 6);
     for line in &last {
         assert!(out.contains(line.as_str()), "missing {line}");
@@ -212,7 +350,8 @@ fn terminal_shows_the_last_six_frames_of_a_failure() {
 // ---------------------------------------------------------------- JUnit
 
 fn attr<'a>(n: roxmltree::Node<'a, '_>, name: &str) -> &'a str {
-    n.attribute(name).unwrap_or_else(|| panic!("<{}> has no {name}", n.tag_name().name()))
+    n.attribute(name)
+        .unwrap_or_else(|| panic!("<{}> has no {name}", n.tag_name().name()))
 }
 
 fn text_of(n: roxmltree::Node) -> String {
@@ -224,48 +363,101 @@ fn junit_matches_the_model() {
     let dir = TempDir::new("junit");
     let path = dir.0.join("nested/junit.xml");
     let results = results();
-    let xml = written(file_report(path.parent().unwrap(), ReportFormat::Junit), &path, &results);
+    let xml = written(
+        file_report(path.parent().unwrap(), ReportFormat::Junit),
+        &path,
+        &results,
+    );
     let doc = roxmltree::Document::parse(&xml).unwrap();
 
-    let suites: Vec<_> = doc.root_element().children().filter(|n| n.has_tag_name("testsuite")).collect();
+    let suites: Vec<_> = doc
+        .root_element()
+        .children()
+        .filter(|n| n.has_tag_name("testsuite"))
+        .collect();
     let names: Vec<&str> = suites.iter().map(|s| attr(*s, "name")).collect();
     assert_eq!(names, ["cloud-target", "device-target"]);
 
     for suite in &suites {
-        let role = if attr(*suite, "name") == "cloud-target" { Role::Device } else { Role::Cloud };
-        let mut expected: Vec<&ScenarioResult> = results.iter().filter(|r| r.role == role).collect();
+        let role = if attr(*suite, "name") == "cloud-target" {
+            Role::Device
+        } else {
+            Role::Cloud
+        };
+        let mut expected: Vec<&ScenarioResult> =
+            results.iter().filter(|r| r.role == role).collect();
         expected.sort_by(|a, b| a.id.cmp(&b.id));
-        let cases: Vec<_> = suite.children().filter(|n| n.has_tag_name("testcase")).collect();
+        let cases: Vec<_> = suite
+            .children()
+            .filter(|n| n.has_tag_name("testcase"))
+            .collect();
 
         let count = |v: &str| expected.iter().filter(|r| r.verdict.name() == v).count();
-        assert_eq!(attr(*suite, "tests").parse::<usize>().unwrap(), expected.len());
-        assert_eq!(attr(*suite, "failures").parse::<usize>().unwrap(), count("fail"));
-        assert_eq!(attr(*suite, "errors").parse::<usize>().unwrap(), count("error"));
-        let skipped = cases.iter().filter(|c| c.children().any(|n| n.has_tag_name("skipped"))).count();
+        assert_eq!(
+            attr(*suite, "tests").parse::<usize>().unwrap(),
+            expected.len()
+        );
+        assert_eq!(
+            attr(*suite, "failures").parse::<usize>().unwrap(),
+            count("fail")
+        );
+        assert_eq!(
+            attr(*suite, "errors").parse::<usize>().unwrap(),
+            count("error")
+        );
+        let skipped = cases
+            .iter()
+            .filter(|c| c.children().any(|n| n.has_tag_name("skipped")))
+            .count();
         assert_eq!(skipped, count("skip") + count("manual"));
-        assert_eq!(attr(*suite, "skipped").parse::<usize>().unwrap(), skipped, "the suite counts its skipped cases");
+        assert_eq!(
+            attr(*suite, "skipped").parse::<usize>().unwrap(),
+            skipped,
+            "the suite counts its skipped cases"
+        );
 
         assert_eq!(cases.len(), expected.len());
         for (case, r) in cases.iter().zip(&expected) {
             assert_eq!(attr(*case, "name"), r.id);
             assert_eq!(attr(*case, "file"), r.file.to_str().unwrap());
-            assert_eq!(attr(*case, "classname"), r.id.rsplit_once('.').unwrap().0, "a dotted class: the id without its last part");
-            assert_eq!(attr(*case, "time").parse::<f64>().unwrap(), r.wall_time.as_secs_f64());
+            assert_eq!(
+                attr(*case, "classname"),
+                r.id.rsplit_once('.').unwrap().0,
+                "a dotted class: the id without its last part"
+            );
+            assert_eq!(
+                attr(*case, "time").parse::<f64>().unwrap(),
+                r.wall_time.as_secs_f64()
+            );
             let child = |tag: &str| case.children().find(|n| n.has_tag_name(tag));
             match &r.verdict {
                 Verdict::Pass => {
-                    assert!(child("failure").is_none() && child("error").is_none() && child("skipped").is_none());
+                    assert!(
+                        child("failure").is_none()
+                            && child("error").is_none()
+                            && child("skipped").is_none()
+                    );
                 }
-                Verdict::Inconclusive(_) | Verdict::Warn(_) => unreachable!("no such verdict in the fixture"),
+                Verdict::Inconclusive(_) | Verdict::Warn(_) => {
+                    unreachable!("no such verdict in the fixture")
+                }
                 Verdict::Fail(f) | Verdict::Error(f) => {
-                    let (tag, default) = if r.verdict.name() == "fail" { ("failure", "mismatch") } else { ("error", "error") };
+                    let (tag, default) = if r.verdict.name() == "fail" {
+                        ("failure", "mismatch")
+                    } else {
+                        ("error", "error")
+                    };
                     let node = child(tag).unwrap_or_else(|| panic!("{} has no <{tag}>", r.id));
                     assert_eq!(attr(node, "type"), f.rule.as_deref().unwrap_or(default));
                     assert_eq!(attr(node, "message"), f.message);
                     let body = text_of(node);
                     assert!(body.starts_with(&f.message));
                     for part in [&f.expected, &f.actual].into_iter().flatten() {
-                        assert!(body.contains(part.as_str()), "{} body lacks {part:?}:\n{body}", r.id);
+                        assert!(
+                            body.contains(part.as_str()),
+                            "{} body lacks {part:?}:\n{body}",
+                            r.id
+                        );
                     }
                     let line = f.line.map(|l| format!(":{l}")).unwrap_or_default();
                     assert!(body.contains(&format!("--> {}{line}", r.file.display())));
@@ -279,14 +471,25 @@ fn junit_matches_the_model() {
                 Verdict::Manual { instructions } => {
                     let node = child("skipped").unwrap();
                     assert_eq!(attr(node, "type"), "manual");
-                    assert!(!attr(node, "message").contains('\n'), "no multi-line attribute");
+                    assert!(
+                        !attr(node, "message").contains('\n'),
+                        "no multi-line attribute"
+                    );
                     let out = child("system-out").map(text_of).unwrap_or_default();
-                    assert!(out.contains(&format!("check by hand:\n{instructions}")), "{out}");
+                    assert!(
+                        out.contains(&format!("check by hand:\n{instructions}")),
+                        "{out}"
+                    );
                 }
             }
             let out = child("system-out").map(text_of).unwrap_or_default();
             for e in &r.transcript.entries {
-                assert!(out.contains(&render_entry(e)), "{} system-out lacks {}", r.id, render_entry(e));
+                assert!(
+                    out.contains(&render_entry(e)),
+                    "{} system-out lacks {}",
+                    r.id,
+                    render_entry(e)
+                );
             }
             assert!(out.starts_with(&format!("requirements: {}\n", r.requirements.join(", "))));
         }
@@ -305,7 +508,11 @@ fn junit_io_error_names_the_path() {
     let (last, rest) = ev.split_last().unwrap();
     feed(&mut r, rest);
     let err = r.on_event(last).unwrap_err();
-    assert!(err.to_string().contains(&dir.0.join("blocker").display().to_string()), "{err}");
+    assert!(
+        err.to_string()
+            .contains(&dir.0.join("blocker").display().to_string()),
+        "{err}"
+    );
 }
 
 // ---------------------------------------------------------------- JSON
@@ -315,17 +522,37 @@ fn json_matches_the_model() {
     let dir = TempDir::new("json");
     let path = dir.0.join("reports/run.json");
     let results = results();
-    let text = written(file_report(path.parent().unwrap(), ReportFormat::Json), &path, &results);
+    let text = written(
+        file_report(path.parent().unwrap(), ReportFormat::Json),
+        &path,
+        &results,
+    );
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
 
     let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
-    assert_eq!(keys, ["version", "target", "meta", "summary", "scenarios", "requirements"]);
+    assert_eq!(
+        keys,
+        [
+            "version",
+            "target",
+            "meta",
+            "summary",
+            "scenarios",
+            "requirements"
+        ]
+    );
     assert_eq!(v["version"], JSON_FORMAT_VERSION);
     assert_eq!(v["target"], "mock");
-    assert_eq!(v["summary"], serde_json::json!({"passed": 2, "failed": 1, "inconclusive": 0, "warned": 0, "errored": 1, "skipped": 1, "manual": 0, "wall_time": 1.23}));
+    assert_eq!(
+        v["summary"],
+        serde_json::json!({"passed": 2, "failed": 1, "inconclusive": 0, "warned": 0, "errored": 1, "skipped": 1, "manual": 0, "wall_time": 1.23})
+    );
 
     let scenarios = v["scenarios"].as_array().unwrap();
-    let ids: Vec<&str> = scenarios.iter().map(|s| s["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = scenarios
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
     let mut sorted = ids.clone();
     sorted.sort();
     assert_eq!(ids, sorted, "scenarios are sorted by id");
@@ -346,14 +573,20 @@ fn json_matches_the_model() {
     let mut reversed = results.clone();
     reversed.reverse();
     let path2 = dir.0.join("reports2/run.json");
-    feed(&mut file_report(path2.parent().unwrap(), ReportFormat::Json), &events(&reversed));
+    feed(
+        &mut file_report(path2.parent().unwrap(), ReportFormat::Json),
+        &events(&reversed),
+    );
     // Only the run's clock times (meta) may differ.
     let without_meta = |t: &str| {
         let mut v: serde_json::Value = serde_json::from_str(t).unwrap();
         v.as_object_mut().unwrap().remove("meta");
         serde_json::to_string_pretty(&v).unwrap()
     };
-    assert_eq!(without_meta(&std::fs::read_to_string(&path2).unwrap()), without_meta(&text));
+    assert_eq!(
+        without_meta(&std::fs::read_to_string(&path2).unwrap()),
+        without_meta(&text)
+    );
 }
 
 /// The file reports of a run are streamed (each scenario's parts spilled as it finishes):
@@ -363,27 +596,62 @@ fn json_matches_the_model() {
 fn streamed_reports_are_the_documents_held_whole() {
     use hwconform::report::{write_reports, Collector};
     let dir = TempDir::new("streamed");
-    let meta = RunMeta { started_at: "2026-12-03T06:00:00Z".into(), finished_at: "2026-12-03T06:00:02Z".into(), ..RunMeta::of_this_harness() };
+    let meta = RunMeta {
+        started_at: "2026-12-03T06:00:00Z".into(),
+        finished_at: "2026-12-03T06:00:02Z".into(),
+        ..RunMeta::of_this_harness()
+    };
     let mut reversed = results();
     reversed.reverse();
-    for (name, results) in [("some", results()), ("reversed", reversed), ("none", vec![])] {
+    for (name, results) in [
+        ("some", results()),
+        ("reversed", reversed),
+        ("none", vec![]),
+    ] {
         let streamed = dir.0.join(name).join("streamed");
         let formats = ReportFormat::ALL;
-        feed(&mut FileReports::new(&streamed, &formats, meta.clone()), &events(&results));
+        feed(
+            &mut FileReports::new(&streamed, &formats, meta.clone()),
+            &events(&results),
+        );
         let mut collector = Collector::new(meta.clone());
-        let whole = events(&results).iter().find_map(|e| collector.on_event(e)).expect("the run finished");
+        let whole = events(&results)
+            .iter()
+            .find_map(|e| collector.on_event(e))
+            .expect("the run finished");
         let held = dir.0.join(name).join("held");
         write_reports(&whole, &held, &formats).unwrap();
         // Both ways go through the same document writers; serde's own rendering of the whole
         // document is the independent check that run.json's splice is right.
-        assert_eq!(std::fs::read_to_string(streamed.join("run.json")).unwrap(), whole.to_json().unwrap(), "{name}: run.json is serde's rendering of the whole document");
+        assert_eq!(
+            std::fs::read_to_string(streamed.join("run.json")).unwrap(),
+            whole.to_json().unwrap(),
+            "{name}: run.json is serde's rendering of the whole document"
+        );
         for format in formats {
-            let Some(file) = format.file_name() else { continue };
-            let (a, b) = (std::fs::read(streamed.join(file)).unwrap(), std::fs::read(held.join(file)).unwrap());
-            assert!(a == b, "{name}: {file} differs:\n{}\n---\n{}", String::from_utf8_lossy(&a), String::from_utf8_lossy(&b));
+            let Some(file) = format.file_name() else {
+                continue;
+            };
+            let (a, b) = (
+                std::fs::read(streamed.join(file)).unwrap(),
+                std::fs::read(held.join(file)).unwrap(),
+            );
+            assert!(
+                a == b,
+                "{name}: {file} differs:\n{}\n---\n{}",
+                String::from_utf8_lossy(&a),
+                String::from_utf8_lossy(&b)
+            );
         }
-        let left: Vec<_> = std::fs::read_dir(&streamed).unwrap().map(|e| e.unwrap().file_name()).collect();
-        assert_eq!(left.len(), 4, "{name}: the reports and nothing else (no spill, no temporary): {left:?}");
+        let left: Vec<_> = std::fs::read_dir(&streamed)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            left.len(),
+            4,
+            "{name}: the reports and nothing else (no spill, no temporary): {left:?}"
+        );
     }
 }
 
@@ -413,16 +681,30 @@ impl Write for Shared {
 
 fn all_reports(dir: &Path, results: &[ScenarioResult]) -> AllReports {
     let out = Shared::default();
-    let opts = TerminalOptions { verbose: true, color: false, requirements: true };
+    let opts = TerminalOptions {
+        verbose: true,
+        color: false,
+        requirements: true,
+    };
     let mut multi = MultiReporter::new(vec![
         Box::new(TerminalReporter::new(out.clone(), opts)),
-        Box::new(FileReports::new(dir, &[ReportFormat::Junit, ReportFormat::Json], RunMeta::default())),
+        Box::new(FileReports::new(
+            dir,
+            &[ReportFormat::Junit, ReportFormat::Json],
+            RunMeta::default(),
+        )),
     ]);
     feed(&mut multi, &events(results));
     let terminal = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
     let json = std::fs::read_to_string(dir.join("run.json")).unwrap();
-    let html = hwconform::report::html::render(&hwconform::report::RunReport::parse(&json).unwrap());
-    AllReports { terminal, junit: std::fs::read_to_string(dir.join("junit.xml")).unwrap(), json, html }
+    let html =
+        hwconform::report::html::render(&hwconform::report::RunReport::parse(&json).unwrap());
+    AllReports {
+        terminal,
+        junit: std::fs::read_to_string(dir.join("junit.xml")).unwrap(),
+        json,
+        html,
+    }
 }
 
 #[test]
@@ -430,19 +712,38 @@ fn secrets_stay_redacted_in_every_report() {
     let dir = TempDir::new("secrets");
     let results = results();
     let frame = render_entry(&results[0].transcript.entries[2]);
-    assert!(frame.contains(r#""secret":"<redacted>""#), "the fixture frame is redacted: {frame}");
+    assert!(
+        frame.contains(r#""secret":"<redacted>""#),
+        "the fixture frame is redacted: {frame}"
+    );
     let reports = all_reports(&dir.0, &results);
-    for (name, text) in [("terminal", &reports.terminal), ("junit", &reports.junit), ("json", &reports.json), ("html", &reports.html)] {
+    for (name, text) in [
+        ("terminal", &reports.terminal),
+        ("junit", &reports.junit),
+        ("json", &reports.json),
+        ("html", &reports.html),
+    ] {
         assert!(!text.contains(SECRET), "{name} leaks the secret");
         assert!(!text.contains("s3cr3t"), "{name} leaks part of the secret");
     }
     assert!(reports.terminal.contains(&frame));
     // JUnit keeps the rendered frame verbatim in CDATA; JSON keeps the frame as data.
     let doc = roxmltree::Document::parse(&reports.junit).unwrap();
-    assert!(doc.descendants().filter_map(|n| n.text()).any(|t| t.contains(&frame)));
+    assert!(doc
+        .descendants()
+        .filter_map(|n| n.text())
+        .any(|t| t.contains(&frame)));
     let v: serde_json::Value = serde_json::from_str(&reports.json).unwrap();
-    let register = v["scenarios"].as_array().unwrap().iter().find(|s| s["id"] == "cloud.lifecycle.register").unwrap();
-    assert_eq!(register["transcript"]["entries"][2]["frame"]["json"]["body"]["secret"], "<redacted>");
+    let register = v["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "cloud.lifecycle.register")
+        .unwrap();
+    assert_eq!(
+        register["transcript"]["entries"][2]["frame"]["json"]["body"]["secret"],
+        "<redacted>"
+    );
 }
 
 /// Words in `text`: runs of letters (tokens with digits are numbers, times, ids and
@@ -474,13 +775,19 @@ fn reports_write_nothing_that_is_not_in_the_results() {
         name package tests errors failures hostname localhost timestamp classname file failure \
         system out xml version encoding utf cdata type message mock manual";
     known.extend(words(vocabulary));
-    known.extend(words("opened from closed by harness code abandoned no close note line not covered"));
+    known.extend(words(
+        "opened from closed by harness code abandoned no close note line not covered",
+    ));
     // The run metadata: the run's provenance (its fields, and the JUnit properties naming them).
     known.extend(words("meta harness_version git_commit started_at finished_at command_line targets catalog_version \
         scenario_files scenario_sources hwconform properties property value"));
     // The requirement matrix: the profile's obligation statements and its own field names.
-    known.extend(words(&serde_json::to_string(hwconform::profile::wecom::obligations::statements()).unwrap()));
-    known.extend(words("detail outcome not_applicable not_covered manual_pending no scenario cites it"));
+    known.extend(words(
+        &serde_json::to_string(hwconform::profile::wecom::obligations::statements()).unwrap(),
+    ));
+    known.extend(words(
+        "detail outcome not_applicable not_covered manual_pending no scenario cites it",
+    ));
 
     let doc = roxmltree::Document::parse(&reports.junit).unwrap();
     let mut junit_text = String::new();
@@ -498,18 +805,35 @@ fn reports_write_nothing_that_is_not_in_the_results() {
         junit_text.push('\n');
     }
 
-    for (name, text) in [("terminal", &reports.terminal), ("junit", &junit_text), ("json", &reports.json)] {
+    for (name, text) in [
+        ("terminal", &reports.terminal),
+        ("junit", &junit_text),
+        ("json", &reports.json),
+    ] {
         let unknown: Vec<String> = words(text).difference(&known).cloned().collect();
-        assert!(unknown.is_empty(), "{name} writes words not in the results: {unknown:?}");
+        assert!(
+            unknown.is_empty(),
+            "{name} writes words not in the results: {unknown:?}"
+        );
     }
     // The JSON is exactly the results and the run's header, nothing more.
     let mut v: serde_json::Value = serde_json::from_str(&reports.json).unwrap();
     // The metadata of a reporter fed events alone: only the times it saw the run start and end.
-    let meta = v.as_object_mut().unwrap().remove("meta").expect("run.json has meta");
+    let meta = v
+        .as_object_mut()
+        .unwrap()
+        .remove("meta")
+        .expect("run.json has meta");
     for (k, val) in meta.as_object().unwrap() {
         match k.as_str() {
-            "started_at" | "finished_at" => assert!(val.as_str().unwrap().ends_with('Z'), "{k}: {val}"),
-            "command_line" | "targets" | "scenario_files" | "scenario_sources" => assert!(val.as_array().is_some_and(|a| a.is_empty()) || val.as_object().is_some_and(|o| o.is_empty()), "{k}: {val}"),
+            "started_at" | "finished_at" => {
+                assert!(val.as_str().unwrap().ends_with('Z'), "{k}: {val}")
+            }
+            "command_line" | "targets" | "scenario_files" | "scenario_sources" => assert!(
+                val.as_array().is_some_and(|a| a.is_empty())
+                    || val.as_object().is_some_and(|o| o.is_empty()),
+                "{k}: {val}"
+            ),
             _ => assert_eq!(val, "", "{k}"),
         }
     }
@@ -546,12 +870,19 @@ fn planted_credentials_reach_no_report() {
     let tree = leaf.prop_recursive(3, 24, 4, |inner| {
         prop_oneof![
             proptest::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::Array),
-            proptest::collection::btree_map(prop_oneof!["[a-z_]{1,6}", Just("k-planted-secret-no".to_string())], inner, 0..4)
-                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            proptest::collection::btree_map(
+                prop_oneof!["[a-z_]{1,6}", Just("k-planted-secret-no".to_string())],
+                inner,
+                0..4
+            )
+            .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
         ]
     });
     let dir = TempDir::new("planted");
-    let mut runner = proptest::test_runner::TestRunner::new(proptest::test_runner::Config { cases: 48, ..Default::default() });
+    let mut runner = proptest::test_runner::TestRunner::new(proptest::test_runner::Config {
+        cases: 48,
+        ..Default::default()
+    });
     runner
         .run(&tree, |frame| {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap();

@@ -21,25 +21,39 @@ const HEAD: &str = "id: v.x\ntitle: t\nrequirements: [D7]\nrole: cloud\n";
 const REGISTER: &str = "  - accept: { within: 30s }\n  - receive: { cmd: register, within: 15s }\n  - reply: { body: { active_code: ac-1 } }\n";
 
 fn sim(faults: &[SimFault]) -> DeviceChoice {
-    DeviceChoice::Sim { faults: faults.iter().copied().collect::<BTreeSet<_>>(), variants: BTreeSet::new() }
+    DeviceChoice::Sim {
+        faults: faults.iter().copied().collect::<BTreeSet<_>>(),
+        variants: BTreeSet::new(),
+    }
 }
 
 fn run(text: &str, device: DeviceChoice) -> ScenarioResult {
     let scenario = load_str(Path::new("v.yaml"), text).unwrap_or_else(|e| panic!("{}", e.render()));
-    let config = RunConfig { device: Some(device.build()), ..hwconform::targets::defaults() };
+    let config = RunConfig {
+        device: Some(device.build()),
+        ..hwconform::targets::defaults()
+    };
     run_library(&[scenario], config).pop().expect("one result")
 }
 
 fn device_sim_exec() -> DeviceChoice {
     let bin = env!("CARGO_BIN_EXE_hwconform");
-    DeviceChoice::Exec { command: format!("{bin} device-sim --url {{url}} --sn {{sn}} --secret-no {{secret_no}}") }
+    DeviceChoice::Exec {
+        command: format!("{bin} device-sim --url {{url}} --sn {{sn}} --secret-no {{secret_no}}"),
+    }
 }
 
 /// Where the failing expectation sits decides the verdict: before `purpose` nothing is
 /// proven, after it the device failed.
 #[rstest]
-#[case::preamble("  - receive: { cmd: get_secret_no, within: 2s }\n  - purpose: the device registers\n", "inconclusive")]
-#[case::body("  - purpose: the device registers\n  - receive: { cmd: get_secret_no, within: 2s }\n", "fail")]
+#[case::preamble(
+    "  - receive: { cmd: get_secret_no, within: 2s }\n  - purpose: the device registers\n",
+    "inconclusive"
+)]
+#[case::body(
+    "  - purpose: the device registers\n  - receive: { cmd: get_secret_no, within: 2s }\n",
+    "fail"
+)]
 #[case::no_purpose("  - receive: { cmd: get_secret_no, within: 2s }\n", "fail")]
 fn a_failure_before_the_purpose_is_inconclusive(#[case] tail: &str, #[case] verdict: &str) {
     let text = format!("{HEAD}steps:\n{REGISTER}{tail}");
@@ -47,7 +61,15 @@ fn a_failure_before_the_purpose_is_inconclusive(#[case] tail: &str, #[case] verd
     assert_eq!(r.verdict.name(), verdict, "{:?}", r.verdict);
     assert_eq!(r.obligations.get("D7").map(|o| o.name()), Some(verdict));
     if verdict == "inconclusive" {
-        assert!(r.verdict.failure().unwrap().message.starts_with("the preamble did not reach the test purpose: "), "{:?}", r.verdict);
+        assert!(
+            r.verdict
+                .failure()
+                .unwrap()
+                .message
+                .starts_with("the preamble did not reach the test purpose: "),
+            "{:?}",
+            r.verdict
+        );
     }
 }
 
@@ -61,8 +83,14 @@ fn an_assumption_is_strict_against_our_device_and_a_warning_elsewhere() {
     let ours = run(&text, sim(&[]));
     assert_eq!(ours.verdict.name(), "fail", "{:?}", ours.verdict);
     let theirs = run(&text, device_sim_exec());
-    let Verdict::Warn(f) = &theirs.verdict else { panic!("{:?}", theirs.verdict) };
-    assert!(f.message.contains("rests on an assumption"), "{}", f.message);
+    let Verdict::Warn(f) = &theirs.verdict else {
+        panic!("{:?}", theirs.verdict)
+    };
+    assert!(
+        f.message.contains("rests on an assumption"),
+        "{}",
+        f.message
+    );
     assert_eq!(theirs.obligations.get("D7"), Some(&Outcome::Warn));
     assert!(!theirs.verdict.is_bad(), "a warning does not fail the run");
 }
@@ -75,17 +103,35 @@ fn a_broken_rule_fails_that_rule_and_the_scenario_goes_on() {
         "{HEAD}steps:\n{REGISTER}  - receive: {{ cmd: active, within: 10s }}\n  - reply: {{ body: {{ secret: s-1 }} }}\n  - receive: {{ cmd: subscribe_corp, within: 10s }}\n  - reply: {{}}\n  - delay: 70s\n"
     );
     let r = run(&text, sim(&[SimFault::ReuseReqId]));
-    let Verdict::Fail(f) = &r.verdict else { panic!("{:?}", r.verdict) };
+    let Verdict::Fail(f) = &r.verdict else {
+        panic!("{:?}", r.verdict)
+    };
     assert_eq!(f.rule.as_deref(), Some("D2"));
     assert_eq!(r.obligations.get("D2"), Some(&Outcome::Fail));
-    assert_eq!(r.obligations.get("D7"), Some(&Outcome::Pass), "{:?}", r.obligations);
+    assert_eq!(
+        r.obligations.get("D7"),
+        Some(&Outcome::Pass),
+        "{:?}",
+        r.obligations
+    );
     // Every step ran: the conversation reached subscribe_corp's reply.
-    let last_step = r.transcript.entries.iter().rev().find_map(|e| match &e.event {
-        hwconform::engine::TranscriptEvent::Step { index, .. } => Some(index.clone()),
-        _ => None,
-    });
+    let last_step = r
+        .transcript
+        .entries
+        .iter()
+        .rev()
+        .find_map(|e| match &e.event {
+            hwconform::engine::TranscriptEvent::Step { index, .. } => Some(index.clone()),
+            _ => None,
+        });
     assert_eq!(last_step.as_deref(), Some("8"));
-    assert!(r.findings.iter().all(|f| f.severity == Severity::Fail && f.rule == "D2"), "{:?}", r.findings);
+    assert!(
+        r.findings
+            .iter()
+            .all(|f| f.severity == Severity::Fail && f.rule == "D2"),
+        "{:?}",
+        r.findings
+    );
 }
 
 /// The whole login of the reference device, ending with the reply to `subscribe_corp`.
@@ -114,15 +160,33 @@ fn notes(r: &ScenarioResult) -> Vec<String> {
 /// `logged_in` takes the device's first post-login request, whichever it is, and consumes
 /// nothing; before login the device's requests prove nothing.
 #[rstest]
-#[case::after_login("  - reply: {}\n  - logged_in: {}\n  - receive: { within: 45s }\n", "pass", "")]
-#[case::before_login("  - no_reply: {}\n  - logged_in: { within: 3s }\n", "fail", "sent no request that only a logged-in device sends (a heartbeat or a business call) within 3s")]
-fn logged_in_accepts_any_post_login_request(#[case] tail: &str, #[case] verdict: &str, #[case] message: &str) {
+#[case::after_login(
+    "  - reply: {}\n  - logged_in: {}\n  - receive: { within: 45s }\n",
+    "pass",
+    ""
+)]
+#[case::before_login(
+    "  - no_reply: {}\n  - logged_in: { within: 3s }\n",
+    "fail",
+    "sent no request that only a logged-in device sends (a heartbeat or a business call) within 3s"
+)]
+fn logged_in_accepts_any_post_login_request(
+    #[case] tail: &str,
+    #[case] verdict: &str,
+    #[case] message: &str,
+) {
     let r = run(&contacts_scenario(&format!("{LOGIN}{tail}")), sim(&[]));
     assert_eq!(r.verdict.name(), verdict, "{:?}", r.verdict);
     if let Some(f) = r.verdict.failure() {
         assert!(f.message.contains(message), "{}", f.message);
     } else {
-        assert!(notes(&r).iter().any(|n| n.starts_with("[a] logged in: the device sent `")), "{:?}", notes(&r));
+        assert!(
+            notes(&r)
+                .iter()
+                .any(|n| n.starts_with("[a] logged in: the device sent `")),
+            "{:?}",
+            notes(&r)
+        );
     }
 }
 
@@ -132,14 +196,20 @@ fn logged_in_accepts_any_post_login_request(#[case] tail: &str, #[case] verdict:
 #[case::retry_listed_first("same_link", "reconnect")]
 #[case::retry_listed_second("reconnect", "same_link")]
 fn one_of_takes_the_branch_the_device_chose(#[case] first: &str, #[case] second: &str) {
-    let branch = |name: &str| match name {
+    let branch = |name: &str| {
+        match name {
         "same_link" => "      same_link:\n        - receive: { cmd: subscribe_corp, not_before: 3s, within: 70s }\n        - reply: {}\n".to_string(),
         _ => "      reconnect:\n        - expect_reconnect: { not_before: 3s, within: 70s }\n        - receive: { cmd: register }\n".to_string(),
+    }
     };
     let tail = format!("  - reply: {{ errcode: 600045, errmsg: too many, suggestion: retry, interval: 3 }}\n  - one_of:\n{}{}  - logged_in: {{}}\n", branch(first), branch(second));
     let r = run(&cloud_scenario(&format!("{LOGIN}{tail}")), sim(&[]));
     assert_eq!(r.verdict.name(), "pass", "{:?}", r.verdict);
-    assert!(notes(&r).contains(&"one_of: the target took `same_link`".to_string()), "{:?}", notes(&r));
+    assert!(
+        notes(&r).contains(&"one_of: the target took `same_link`".to_string()),
+        "{:?}",
+        notes(&r)
+    );
     // The chosen branch's steps are numbered under the `one_of` step.
     assert!(r.transcript.entries.iter().any(|e| matches!(&e.event, hwconform::engine::TranscriptEvent::Step { index, .. } if index == "8.same_link.1")));
 }
@@ -149,8 +219,15 @@ fn one_of_takes_the_branch_the_device_chose(#[case] first: &str, #[case] second:
 fn one_of_judges_the_chosen_branch() {
     let tail = "  - reply: { errcode: 600045, errmsg: too many, suggestion: retry, interval: 3 }\n  - one_of:\n      same_link:\n        - receive: { cmd: subscribe_corp, not_before: 30s, within: 70s }\n      reconnect:\n        - expect_reconnect: { not_before: 30s, within: 70s }\n";
     let r = run(&cloud_scenario(&format!("{LOGIN}{tail}")), sim(&[]));
-    let f = r.verdict.failure().unwrap_or_else(|| panic!("{:?}", r.verdict));
-    assert!(f.message.contains("before the earliest allowed 30s"), "{}", f.message);
+    let f = r
+        .verdict
+        .failure()
+        .unwrap_or_else(|| panic!("{:?}", r.verdict));
+    assert!(
+        f.message.contains("before the earliest allowed 30s"),
+        "{}",
+        f.message
+    );
 }
 
 /// A request the device sent before a push is no reaction to it.
@@ -169,13 +246,28 @@ fn a_reaction_comes_after_its_cause(#[case] push: &str, #[case] verdict: &str) {
 #[test]
 fn a_scenario_that_outlives_its_wall_budget_is_an_error() {
     let text = format!("{HEAD}steps:\n{REGISTER}  - repeat: {{ times: 1000, steps: [ {{ repeat: {{ times: 1000, steps: [ {{ delay: 0s }} ] }} }} ] }}\n");
-    let scenario = load_str(Path::new("v.yaml"), &text).unwrap_or_else(|e| panic!("{}", e.render()));
-    let config = RunConfig { device: Some(sim(&[]).build()), wall_budget: std::time::Duration::from_millis(300), ..hwconform::targets::defaults() };
+    let scenario =
+        load_str(Path::new("v.yaml"), &text).unwrap_or_else(|e| panic!("{}", e.render()));
+    let config = RunConfig {
+        device: Some(sim(&[]).build()),
+        wall_budget: std::time::Duration::from_millis(300),
+        ..hwconform::targets::defaults()
+    };
     let started = std::time::Instant::now();
     let r = run_library(&[scenario], config).pop().expect("one result");
-    let Verdict::Error(f) = &r.verdict else { panic!("{:?}", r.verdict) };
-    assert!(f.message.contains("wall-clock budget of 300ms"), "{}", f.message);
-    assert!(started.elapsed() < std::time::Duration::from_secs(10), "{:?}", started.elapsed());
+    let Verdict::Error(f) = &r.verdict else {
+        panic!("{:?}", r.verdict)
+    };
+    assert!(
+        f.message.contains("wall-clock budget of 300ms"),
+        "{}",
+        f.message
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 /// A request queued before a push cannot pick a `one_of` branch as the reaction to it.
@@ -183,8 +275,16 @@ fn a_scenario_that_outlives_its_wall_budget_is_an_error() {
 fn a_request_from_before_a_push_picks_no_branch() {
     let tail = "  - reply: {}\n  - delay: 2s\n  - push: { cmd: push_nothing_to_do }\n  - one_of:\n      reacts:\n        - receive: { cmd: get_perm_version, within: 3s }\n      reconnects:\n        - expect_reconnect: { within: 3s }\n";
     let r = run(&contacts_scenario(&format!("{LOGIN}{tail}")), sim(&[]));
-    let f = r.verdict.failure().unwrap_or_else(|| panic!("{:?}", r.verdict));
-    assert!(f.message.contains("none of the allowed continuations came within 3s"), "{}", f.message);
+    let f = r
+        .verdict
+        .failure()
+        .unwrap_or_else(|| panic!("{:?}", r.verdict));
+    assert!(
+        f.message
+            .contains("none of the allowed continuations came within 3s"),
+        "{}",
+        f.message
+    );
 }
 
 /// A real device is made to act through the lab's upper tester (TTCN-3's UT): the harness runs
@@ -193,15 +293,34 @@ fn a_request_from_before_a_push_picks_no_branch() {
 #[test]
 fn a_real_device_acts_through_the_upper_tester_and_is_not_tested_without_one() {
     let text = format!("{HEAD}requires: [device_control]\nsteps:\n{LOGIN}  - reply: {{}}\n  - device_control: {{ checkin: {{ userid: alice, pass_type: 1, pass_method: 1 }} }}\n");
-    let scenario = load_str(Path::new("ut.yaml"), &text).unwrap_or_else(|e| panic!("{}", e.render()));
+    let scenario =
+        load_str(Path::new("ut.yaml"), &text).unwrap_or_else(|e| panic!("{}", e.render()));
     // Without an upper tester: skipped as not tested, and the matrix says so.
-    let config = RunConfig { device: Some(device_sim_exec().build()), ..hwconform::targets::defaults() };
-    let r = run_library(std::slice::from_ref(&scenario), config).pop().unwrap();
-    let Verdict::Skip { reason } = &r.verdict else { panic!("{:?}", r.verdict) };
-    assert!(reason.starts_with("not tested: needs an upper tester"), "{reason}");
-    let rows = hwconform::report::matrix::build(hwconform::profile::wecom::obligations::statements(), std::slice::from_ref(&r), &[]);
+    let config = RunConfig {
+        device: Some(device_sim_exec().build()),
+        ..hwconform::targets::defaults()
+    };
+    let r = run_library(std::slice::from_ref(&scenario), config)
+        .pop()
+        .unwrap();
+    let Verdict::Skip { reason } = &r.verdict else {
+        panic!("{:?}", r.verdict)
+    };
+    assert!(
+        reason.starts_with("not tested: needs an upper tester"),
+        "{reason}"
+    );
+    let rows = hwconform::report::matrix::build(
+        hwconform::profile::wecom::obligations::statements(),
+        std::slice::from_ref(&r),
+        &[],
+    );
     let d7 = rows.iter().find(|row| row.id == "D7").unwrap();
-    assert_eq!(d7.status, hwconform::report::matrix::Status::NotTested, "{d7:?}");
+    assert_eq!(
+        d7.status,
+        hwconform::report::matrix::Status::NotTested,
+        "{d7:?}"
+    );
     // With one: it runs with the action as JSON on stdin.
     let dir = std::env::temp_dir().join(format!("hwconform-ut-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -213,8 +332,22 @@ fn a_real_device_acts_through_the_upper_tester_and_is_not_tested_without_one() {
     };
     let r = run_library(&[scenario], config).pop().unwrap();
     assert_eq!(r.verdict, Verdict::Pass, "{:?}", r.verdict);
-    let action: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&got).unwrap()).unwrap();
+    let action: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&got).unwrap()).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
-    assert_eq!((action["action"].as_str(), action["userid"].as_str(), action["pass_type"].as_u64()), (Some("check_in"), Some("alice"), Some(1)), "{action}");
-    assert!(action["sn"].as_str().is_some_and(|sn| sn.starts_with("HWC-TEST-")), "{action}");
+    assert_eq!(
+        (
+            action["action"].as_str(),
+            action["userid"].as_str(),
+            action["pass_type"].as_u64()
+        ),
+        (Some("check_in"), Some("alice"), Some(1)),
+        "{action}"
+    );
+    assert!(
+        action["sn"]
+            .as_str()
+            .is_some_and(|sn| sn.starts_with("HWC-TEST-")),
+        "{action}"
+    );
 }

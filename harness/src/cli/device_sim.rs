@@ -8,12 +8,22 @@ use crate::wire::transport::Endpoint;
 pub(super) fn device_sim(args: DeviceSimArgs) -> i32 {
     use crate::targets::knobs::Knob;
     use crate::targets::sim::{self, SimConfig, SimFault, SimVariant};
-    fn knobs<K: Knob + Ord>(what: &str, names: &[String]) -> Result<std::collections::BTreeSet<K>, String> {
+    fn knobs<K: Knob + Ord>(
+        what: &str,
+        names: &[String],
+    ) -> Result<std::collections::BTreeSet<K>, String> {
         names
             .iter()
             .map(|name| {
                 K::parse(name).ok_or_else(|| {
-                    format!("unknown {what} {name:?}; known: {}", K::ALL.iter().map(|k| k.name()).collect::<Vec<_>>().join(", "))
+                    format!(
+                        "unknown {what} {name:?}; known: {}",
+                        K::ALL
+                            .iter()
+                            .map(|k| k.name())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
                 })
             })
             .collect()
@@ -21,10 +31,16 @@ pub(super) fn device_sim(args: DeviceSimArgs) -> i32 {
     if let Err(e) = Endpoint::parse(&args.url) {
         return report_error::usage_error(&e);
     }
-    let mut config = SimConfig::new(crate::profile::DeviceIdentity::new(args.sn.clone(), args.secret_no.clone()));
+    let mut config = SimConfig::new(crate::profile::DeviceIdentity::new(
+        args.sn.clone(),
+        args.secret_no.clone(),
+    ));
     config.seed_secret_no = args.seed_secret_no.clone().map(crate::profile::Secret::new);
     config.start_unix = crate::engine::clock::wall_unix();
-    match (knobs::<SimFault>("fault", &args.faults), knobs::<SimVariant>("variant", &args.variants)) {
+    match (
+        knobs::<SimFault>("fault", &args.faults),
+        knobs::<SimVariant>("variant", &args.variants),
+    ) {
         (Ok(faults), Ok(variants)) => {
             config.faults = faults;
             config.variants = variants;

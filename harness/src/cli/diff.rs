@@ -28,6 +28,9 @@ pub fn cli_diff(args: DiffArgs) -> i32 {
     };
     let changes = compare(&a, &b, NormalizeOptions { times: args.times });
     print!("{}", render(&args.run_a, &a, &args.run_b, &b, &changes));
-    if changes.is_empty() { EXIT_OK } else { EXIT_FAILED }
+    if changes.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    }
 }
-

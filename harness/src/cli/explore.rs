@@ -2,14 +2,16 @@
 //! seed and the outcome, and maps it to the exit codes (0 nothing found, 1 a failure found,
 //! 2 bad usage).
 
-use crate::profile::Secret;
 use super::exit::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use super::{fleet, FleetArgs};
-use crate::check::explore::{ExploreOptions, ExploreOutcome, ExploreTarget, Explorer, DEFAULT_CASES, DEFAULT_SEED};
+use crate::check::explore::{
+    ExploreOptions, ExploreOutcome, ExploreTarget, Explorer, DEFAULT_CASES, DEFAULT_SEED,
+};
+use crate::profile::Secret;
+use crate::scenario::expr::parse_duration;
 use crate::targets::mock_cloud::MockCloudTarget;
 use crate::targets::{CloudChoice, DeviceChoice};
 use crate::wire::transport::Endpoint;
-use crate::scenario::expr::parse_duration;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +20,12 @@ use std::time::Duration;
 #[derive(clap::Args, Debug)]
 pub struct ExploreArgs {
     /// Explore a cloud (the harness plays devices): `mock` (in-process) or a ws:// / wss:// URL.
-    #[arg(long, value_name = "mock|URL", conflicts_with = "device", required_unless_present = "device")]
+    #[arg(
+        long,
+        value_name = "mock|URL",
+        conflicts_with = "device",
+        required_unless_present = "device"
+    )]
     pub cloud: Option<String>,
     /// Explore a device (the harness plays the cloud): `sim`, `sim:fault=NAME[,NAME...]`,
     /// `sim:variant=NAME[,NAME...][;fault=NAME[,NAME...]]`,
@@ -41,7 +48,12 @@ pub struct ExploreArgs {
     #[arg(long)]
     pub insecure: bool,
     /// The standalone mock's control token (see `run --control-token`).
-    #[arg(long, env = "HWCONFORM_CONTROL_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    #[arg(
+        long,
+        env = "HWCONFORM_CONTROL_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
     pub control_token: Option<String>,
     /// A command run before each case against a device (power-cycle relay, factory reset).
     #[arg(long, value_name = "CMD")]
@@ -63,12 +75,21 @@ fn duration_arg(s: &str) -> Result<Duration, String> {
 
 fn target(args: &ExploreArgs) -> Result<ExploreTarget, String> {
     match (&args.cloud, &args.device) {
-        (Some(c), None) if c == "mock" => Ok(ExploreTarget::Cloud(CloudChoice::Mock(MockCloudTarget::default()))),
+        (Some(c), None) if c == "mock" => Ok(ExploreTarget::Cloud(CloudChoice::Mock(
+            MockCloudTarget::default(),
+        ))),
         (Some(url), None) => {
-            Endpoint::parse(url).map_err(|e| format!("--cloud takes `mock` or a ws:// / wss:// URL: {e}"))?;
-            Ok(ExploreTarget::Cloud(CloudChoice::Url { url: url.clone(), insecure: args.insecure, control_token: args.control_token.clone().map(Secret::new) }))
+            Endpoint::parse(url)
+                .map_err(|e| format!("--cloud takes `mock` or a ws:// / wss:// URL: {e}"))?;
+            Ok(ExploreTarget::Cloud(CloudChoice::Url {
+                url: url.clone(),
+                insecure: args.insecure,
+                control_token: args.control_token.clone().map(Secret::new),
+            }))
         }
-        (None, Some(d)) => DeviceChoice::parse(d).map(ExploreTarget::Device).map_err(|e| e.to_string()),
+        (None, Some(d)) => DeviceChoice::parse(d)
+            .map(ExploreTarget::Device)
+            .map_err(|e| e.to_string()),
         _ => Err("give exactly one of --cloud and --device".into()),
     }
 }
@@ -93,7 +114,12 @@ pub fn cli_explore(args: ExploreArgs) -> i32 {
         ExploreTarget::Device(d) => Some(d),
         ExploreTarget::Cloud(_) => None,
     };
-    let ics = match super::ics::for_run(args.ics.as_deref(), device, &fleet, &*crate::profile::default_profile()) {
+    let ics = match super::ics::for_run(
+        args.ics.as_deref(),
+        device,
+        &fleet,
+        &*crate::profile::default_profile(),
+    ) {
         Ok(i) => i,
         Err(code) => return code,
     };
@@ -119,9 +145,21 @@ pub fn cli_explore(args: ExploreArgs) -> i32 {
         Err(e) => return super::report_error::error(&e),
     };
     match explorer.run() {
-        Ok(ExploreOutcome::Clean { cases, elapsed, out_of_time }) => {
-            let why = if out_of_time { " (time bound reached)" } else { "" };
-            println!("no failure in {cases} cases ({:.1}s){why}; seed {}", elapsed.as_secs_f64(), args.seed);
+        Ok(ExploreOutcome::Clean {
+            cases,
+            elapsed,
+            out_of_time,
+        }) => {
+            let why = if out_of_time {
+                " (time bound reached)"
+            } else {
+                ""
+            };
+            println!(
+                "no failure in {cases} cases ({:.1}s){why}; seed {}",
+                elapsed.as_secs_f64(),
+                args.seed
+            );
             EXIT_OK
         }
         Ok(ExploreOutcome::Found(f)) => {
@@ -138,7 +176,12 @@ pub fn cli_explore(args: ExploreArgs) -> i32 {
                 (Some(s), Some(l)) => format!(" (step {s}, line {l})"),
                 _ => String::new(),
             };
-            println!("  {} [{}]{at}: {}", f.verdict.name(), f.requirements.join(", "), f.failure.message);
+            println!(
+                "  {} [{}]{at}: {}",
+                f.verdict.name(),
+                f.requirements.join(", "),
+                f.failure.message
+            );
             if let (Some(e), Some(a)) = (&f.failure.expected, &f.failure.actual) {
                 println!("  expected: {e}\n  actual:   {a}");
             }
@@ -146,7 +189,11 @@ pub fn cli_explore(args: ExploreArgs) -> i32 {
                 println!("  warning: the written file passed when run again: the target is not deterministic");
             }
             println!("regression written: {}", f.path.display());
-            println!("re-run: hwconform run {} {}", f.path.display(), target.run_options());
+            println!(
+                "re-run: hwconform run {} {}",
+                f.path.display(),
+                target.run_options()
+            );
             EXIT_FAILED
         }
         Err(e) => super::report_error::error(&e),

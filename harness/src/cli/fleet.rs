@@ -128,7 +128,11 @@ fn run(args: FleetRunArgs) -> i32 {
         None => FleetPlan::generated_fleet(args.devices),
     };
     if fleet.devices.len() < args.devices {
-        eprintln!("error: the devices file has {} devices; --devices asks for {}", fleet.devices.len(), args.devices);
+        eprintln!(
+            "error: the devices file has {} devices; --devices asks for {}",
+            fleet.devices.len(),
+            args.devices
+        );
         return EXIT_USAGE;
     }
     fleet.devices.truncate(args.devices);
@@ -141,18 +145,40 @@ fn run(args: FleetRunArgs) -> i32 {
         shard: args.shard.unwrap_or(Shard::WHOLE),
         ramp: (args.ramp > 0.0).then_some(args.ramp),
         duration: args.duration,
-        storm: args.storm.map(|at| Storm { at, new_address: args.storm_new_address }),
+        storm: args.storm.map(|at| Storm {
+            at,
+            new_address: args.storm_new_address,
+        }),
         ips: args.ips.unwrap_or(args.devices).max(1),
-        business: Business { checkin_every: args.checkin_every, contact_change_every: args.contact_change_every },
+        business: Business {
+            checkin_every: args.checkin_every,
+            contact_change_every: args.contact_change_every,
+        },
         seed: args.seed,
     };
     let cloud = if args.cloud == "mock" {
-        let timings = CloudTimings { heartbeat_timeout: args.heartbeat_timeout.unwrap_or(CloudTimings::MOCK.heartbeat_timeout), ..CloudTimings::MOCK };
-        FleetCloud::Mock(MockConfig { timings, ..MockConfig::default() })
+        let timings = CloudTimings {
+            heartbeat_timeout: args
+                .heartbeat_timeout
+                .unwrap_or(CloudTimings::MOCK.heartbeat_timeout),
+            ..CloudTimings::MOCK
+        };
+        FleetCloud::Mock(Box::new(MockConfig {
+            timings,
+            ..MockConfig::default()
+        }))
     } else {
-        let timings = CloudTimings { heartbeat_timeout: args.heartbeat_timeout.unwrap_or(CloudTimings::FAQ.heartbeat_timeout), ..CloudTimings::FAQ };
+        let timings = CloudTimings {
+            heartbeat_timeout: args
+                .heartbeat_timeout
+                .unwrap_or(CloudTimings::FAQ.heartbeat_timeout),
+            ..CloudTimings::FAQ
+        };
         crate::fleet::raise_open_files_limit();
-        FleetCloud::Url { url: args.cloud.clone(), timings }
+        FleetCloud::Url {
+            url: args.cloud.clone(),
+            timings,
+        }
     };
     let quiet = args.quiet;
     let total = plan.places().count();
@@ -194,7 +220,9 @@ fn merge(args: FleetMergeArgs) -> i32 {
     };
     let mut reports = Vec::new();
     for path in &args.reports {
-        let read = std::fs::read_to_string(path).map_err(|e| e.to_string()).and_then(|t| serde_json::from_str::<FleetReport>(&t).map_err(|e| e.to_string()));
+        let read = std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|t| serde_json::from_str::<FleetReport>(&t).map_err(|e| e.to_string()));
         match read {
             Ok(r) => reports.push(r),
             Err(e) => {
@@ -219,12 +247,25 @@ fn finish(report: &FleetReport, json_path: &Path) -> i32 {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .map_or(Ok(()), std::fs::create_dir_all)
-        .and_then(|()| std::fs::write(json_path, serde_json::to_string_pretty(report).expect("a report serializes") + "\n"))
+        .and_then(|()| {
+            std::fs::write(
+                json_path,
+                serde_json::to_string_pretty(report).expect("a report serializes") + "\n",
+            )
+        })
         .and_then(|()| std::fs::write(&html_path, fleet::report::render_html(report)));
     if let Err(e) = written {
         eprintln!("error: cannot write {}: {e}", json_path.display());
         return EXIT_FAILED;
     }
-    println!("reports: {} and {}", json_path.display(), html_path.display());
-    if report.slo.iter().all(|o| o.met) { EXIT_OK } else { EXIT_FAILED }
+    println!(
+        "reports: {} and {}",
+        json_path.display(),
+        html_path.display()
+    );
+    if report.slo.iter().all(|o| o.met) {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    }
 }

@@ -91,10 +91,19 @@ pub fn review(dir: &Path, out: &mut String) -> i32 {
         match SnapFile::read(&accepted) {
             Ok(Some(old)) => {
                 let (removed, added) = linediff::counts(&old.content, &new.content);
-                out.push_str(&format!("{id}: changed ({removed} line(s) gone, {added} new)\n"));
-                let diff = linediff::unified(&old.content, &new.content, &accepted.display().to_string(), &pending.display().to_string());
+                out.push_str(&format!(
+                    "{id}: changed ({removed} line(s) gone, {added} new)\n"
+                ));
+                let diff = linediff::unified(
+                    &old.content,
+                    &new.content,
+                    &accepted.display().to_string(),
+                    &pending.display().to_string(),
+                );
                 if diff.is_empty() {
-                    out.push_str("  (the same conversation; accepting only refreshes the header)\n");
+                    out.push_str(
+                        "  (the same conversation; accepting only refreshes the header)\n",
+                    );
                 }
                 for line in diff.lines() {
                     out.push_str(&format!("  {line}\n"));
@@ -129,11 +138,19 @@ pub fn accept(dir: &Path, ids: &[String], out: &mut String) -> i32 {
     };
     let unknown: Vec<&String> = ids.iter().filter(|id| !pending.contains(id)).collect();
     if !unknown.is_empty() {
-        let list = unknown.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
+        let list = unknown
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
         eprintln!("error: no pending snapshot in {} for {list}", dir.display());
         return EXIT_USAGE;
     }
-    let chosen: Vec<&String> = if ids.is_empty() { pending.iter().collect() } else { pending.iter().filter(|p| ids.contains(p)).collect() };
+    let chosen: Vec<&String> = if ids.is_empty() {
+        pending.iter().collect()
+    } else {
+        pending.iter().filter(|p| ids.contains(p)).collect()
+    };
     if chosen.is_empty() {
         out.push_str(&format!("no pending snapshots in {}\n", dir.display()));
         return EXIT_OK;
@@ -152,10 +169,18 @@ pub fn accept(dir: &Path, ids: &[String], out: &mut String) -> i32 {
         match std::fs::rename(&from, &to) {
             Ok(()) => {
                 count += 1;
-                out.push_str(&format!("accepted {} ({})\n", to.display(), if existed { "updated" } else { "new" }));
+                out.push_str(&format!(
+                    "accepted {} ({})\n",
+                    to.display(),
+                    if existed { "updated" } else { "new" }
+                ));
             }
             Err(e) => {
-                eprintln!("error: cannot rename {} to {}: {e}", from.display(), to.display());
+                eprintln!(
+                    "error: cannot rename {} to {}: {e}",
+                    from.display(),
+                    to.display()
+                );
                 code = EXIT_FAILED;
             }
         }

@@ -39,10 +39,22 @@ pub fn cli_ics(args: IcsArgs) -> i32 {
             Ok(ics) => {
                 let stated = ics.features.len();
                 let known = profile.ics_features().len();
-                println!("{}: valid ICS for {}", file.display(), ics.summary().banner());
-                let missing: Vec<&str> = profile.ics_features().iter().map(|f| f.name).filter(|n| !ics.features.contains_key(*n)).collect();
+                println!(
+                    "{}: valid ICS for {}",
+                    file.display(),
+                    ics.summary().banner()
+                );
+                let missing: Vec<&str> = profile
+                    .ics_features()
+                    .iter()
+                    .map(|f| f.name)
+                    .filter(|n| !ics.features.contains_key(*n))
+                    .collect();
                 if stated < known {
-                    println!("note: not stated (scenarios that need them stop the run): {}", missing.join(", "));
+                    println!(
+                        "note: not stated (scenarios that need them stop the run): {}",
+                        missing.join(", ")
+                    );
                 }
                 if ics.provisioning.is_none() {
                     println!("note: `provisioning` is not stated (scenarios that need the seed stop the run)");
@@ -67,12 +79,19 @@ pub(super) fn load(path: &Path, profile: &dyn Profile) -> Result<Ics, i32> {
 /// less what its variants leave out);
 /// for another device without one, none — verdicts then assume every feature, and a
 /// warning says so.
-pub(super) fn for_run(file: Option<&Path>, device: Option<&DeviceChoice>, fleet: &Fleet, profile: &dyn Profile) -> Result<Option<Arc<Ics>>, i32> {
+pub(super) fn for_run(
+    file: Option<&Path>,
+    device: Option<&DeviceChoice>,
+    fleet: &Fleet,
+    profile: &dyn Profile,
+) -> Result<Option<Arc<Ics>>, i32> {
     if let Some(path) = file {
         return load(path, profile).map(|i| Some(Arc::new(i)));
     }
     match device {
-        Some(DeviceChoice::Sim { variants, .. }) => Ok(Some(Arc::new(SimVariant::reference_statement(variants, fleet, profile)))),
+        Some(DeviceChoice::Sim { variants, .. }) => Ok(Some(Arc::new(
+            SimVariant::reference_statement(variants, fleet, profile),
+        ))),
         Some(_) => {
             eprintln!(
                 "warning: no --ics given: verdicts assume the device implements every feature; \

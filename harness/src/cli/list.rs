@@ -17,15 +17,30 @@ pub(super) fn load(paths: &[PathBuf]) -> Result<Vec<Scenario>, i32> {
 /// scenario) and then no exclusion (`--exclude P` or a `!P` filter) may match. A pattern
 /// matches the id, a tag or a requirement id, with `*` wildcards (`D1*`: D1 and D10–D19).
 pub fn selected(sc: &Scenario, filter: &FilterArgs) -> bool {
-    let matches = |p: &str| glob(p, &sc.id.value) || sc.tags.iter().any(|t| glob(p, t)) || sc.requirements.iter().any(|r| glob(p, &r.value));
-    let (excluded, wanted): (Vec<&str>, Vec<&str>) = filter.filters.iter().map(String::as_str).partition(|f| f.starts_with('!'));
-    let excluded = excluded.iter().map(|f| &f[1..]).chain(filter.excludes.iter().map(String::as_str));
+    let matches = |p: &str| {
+        glob(p, &sc.id.value)
+            || sc.tags.iter().any(|t| glob(p, t))
+            || sc.requirements.iter().any(|r| glob(p, &r.value))
+    };
+    let (excluded, wanted): (Vec<&str>, Vec<&str>) = filter
+        .filters
+        .iter()
+        .map(String::as_str)
+        .partition(|f| f.starts_with('!'));
+    let excluded = excluded
+        .iter()
+        .map(|f| &f[1..])
+        .chain(filter.excludes.iter().map(String::as_str));
     (wanted.is_empty() || wanted.iter().any(|p| matches(p))) && !excluded.into_iter().any(matches)
 }
 
 /// The filters as the user gave them, for a "nothing matches" message.
 pub fn describe(filter: &FilterArgs) -> String {
-    let mut parts: Vec<String> = filter.filters.iter().map(|f| format!("--filter {f}")).collect();
+    let mut parts: Vec<String> = filter
+        .filters
+        .iter()
+        .map(|f| format!("--filter {f}"))
+        .collect();
     parts.extend(filter.excludes.iter().map(|f| format!("--exclude {f}")));
     if parts.is_empty() {
         "no filters".into()
@@ -62,7 +77,14 @@ pub(super) fn validate(paths: &[PathBuf]) -> i32 {
     match load(paths) {
         // As `run` would: nothing to check is a usage error, not a success.
         Ok(s) if s.is_empty() => {
-            eprintln!("error: no scenario files (*.yaml, *.yml) in {}", paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
+            eprintln!(
+                "error: no scenario files (*.yaml, *.yml) in {}",
+                paths
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
             EXIT_USAGE
         }
         Ok(s) => {
@@ -88,7 +110,14 @@ pub(super) fn list(paths: &[PathBuf], filter: &FilterArgs, format: ListFormat) -
         ListFormat::Text => {
             for sc in chosen {
                 let reqs: Vec<&str> = sc.requirements.iter().map(|r| r.value.as_str()).collect();
-                text.push_str(&format!("{:<56} {:<6} [{}] {{{}}}  {}\n", sc.id.value, under_test(sc), reqs.join(","), sc.tags.join(","), sc.title));
+                text.push_str(&format!(
+                    "{:<56} {:<6} [{}] {{{}}}  {}\n",
+                    sc.id.value,
+                    under_test(sc),
+                    reqs.join(","),
+                    sc.tags.join(","),
+                    sc.title
+                ));
             }
         }
         ListFormat::Json => {
@@ -159,7 +188,10 @@ mod tests {
     #[case::exclude_other(&["cloud.*"], &["C*"], true)]
     #[case::exclude_id(&[], &["cloud.lifecycle.*"], false)]
     fn filter_grammar(#[case] filters: &[&str], #[case] excludes: &[&str], #[case] expected: bool) {
-        let f = FilterArgs { filters: filters.iter().map(|s| s.to_string()).collect(), excludes: excludes.iter().map(|s| s.to_string()).collect() };
+        let f = FilterArgs {
+            filters: filters.iter().map(|s| s.to_string()).collect(),
+            excludes: excludes.iter().map(|s| s.to_string()).collect(),
+        };
         assert_eq!(selected(&scenario(), &f), expected);
     }
 

@@ -52,12 +52,24 @@ pub enum ManualVerdict {
 
 pub fn cli_manual(args: ManualArgs) -> i32 {
     match args.command {
-        ManualCommand::Record { id, verdict, note, by, file } => {
+        ManualCommand::Record {
+            id,
+            verdict,
+            note,
+            by,
+            file,
+        } => {
             let statements = crate::profile::wecom::obligations::statements();
             let Some(statement) = statements.iter().find(|s| s.id.eq_ignore_ascii_case(&id)) else {
-                return usage(format!("`{id}` is not an obligation of this protocol (D1–D42, C1–C24)"));
+                return usage(format!(
+                    "`{id}` is not an obligation of this protocol (D1–D42, C1–C24)"
+                ));
             };
-            let Some(by) = by.or_else(|| std::env::var("USER").ok()).or_else(|| std::env::var("LOGNAME").ok()).filter(|b| !b.trim().is_empty()) else {
+            let Some(by) = by
+                .or_else(|| std::env::var("USER").ok())
+                .or_else(|| std::env::var("LOGNAME").ok())
+                .filter(|b| !b.trim().is_empty())
+            else {
                 return usage("say who signs: --by NAME (or HWCONFORM_SIGNER)");
             };
             if note.trim().is_empty() {
@@ -67,20 +79,40 @@ pub fn cli_manual(args: ManualArgs) -> i32 {
                 ManualVerdict::Pass => "pass",
                 ManualVerdict::Fail => "fail",
             };
-            let record = ManualRecord { id: statement.id.clone(), verdict: verdict.into(), by, at: crate::report::json::now_rfc3339(), note };
+            let record = ManualRecord {
+                id: statement.id.clone(),
+                verdict: verdict.into(),
+                by,
+                at: crate::report::json::now_rfc3339(),
+                note,
+            };
             match crate::report::manual::append(&file, record.clone()) {
                 Ok(_) => {}
-                Err(e @ (ManualError::Io { .. } | ManualError::Write(_) | ManualError::Locked { .. })) => return super::report_error::error(&e),
+                Err(
+                    e @ (ManualError::Io { .. }
+                    | ManualError::Write(_)
+                    | ManualError::Locked { .. }),
+                ) => return super::report_error::error(&e),
                 Err(e) => return usage_error(&e),
             }
-            println!("recorded {} {} by {} at {} in {}", record.id, record.verdict, record.by, record.at, file.display());
+            println!(
+                "recorded {} {} by {} at {} in {}",
+                record.id,
+                record.verdict,
+                record.by,
+                record.at,
+                file.display()
+            );
             EXIT_OK
         }
         ManualCommand::List { file } => match ManualFile::load(&file) {
             Err(e) => usage_error(&e),
             Ok(v) => {
                 for r in &v.records {
-                    println!("{:<4} {:<4} {} by {}: {}", r.id, r.verdict, r.at, r.by, r.note);
+                    println!(
+                        "{:<4} {:<4} {} by {}: {}",
+                        r.id, r.verdict, r.at, r.by, r.note
+                    );
                 }
                 EXIT_OK
             }
@@ -92,6 +124,8 @@ pub fn cli_manual(args: ManualArgs) -> i32 {
 pub fn load_records(file: Option<&std::path::Path>) -> Result<Vec<ManualRecord>, i32> {
     match file {
         None => Ok(vec![]),
-        Some(path) => ManualFile::load(path).map(|f| f.records).map_err(|e| usage_error(&e)),
+        Some(path) => ManualFile::load(path)
+            .map(|f| f.records)
+            .map_err(|e| usage_error(&e)),
     }
 }

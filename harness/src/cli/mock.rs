@@ -23,12 +23,26 @@ pub(super) fn serve_mock(args: MockArgs) -> i32 {
         },
         None => mock::corp::CorpSeed::default_corp(),
     };
-    let timings = CloudTimings { heartbeat_timeout: args.heartbeat_timeout, subscribe_window: args.subscribe_window, ..CloudTimings::MOCK };
+    let timings = CloudTimings {
+        heartbeat_timeout: args.heartbeat_timeout,
+        subscribe_window: args.subscribe_window,
+        ..CloudTimings::MOCK
+    };
     // A control plane on a socket is reachable by every process on the host: it takes a
     // token, made up here unless given.
     let generated = args.control_token.is_none() && !args.no_control;
-    let token = args.control_token.clone().unwrap_or_else(|| format!("{:032x}", rand::random::<u128>()));
-    let config = MockConfig { fleet, timings, control: !args.no_control, control_token: Some(Secret::new(token.clone())), corp, ..MockConfig::default() };
+    let token = args
+        .control_token
+        .clone()
+        .unwrap_or_else(|| format!("{:032x}", rand::random::<u128>()));
+    let config = MockConfig {
+        fleet,
+        timings,
+        control: !args.no_control,
+        control_token: Some(Secret::new(token.clone())),
+        corp,
+        ..MockConfig::default()
+    };
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(code) => return code,
@@ -43,7 +57,9 @@ pub(super) fn serve_mock(args: MockArgs) -> i32 {
         };
         println!("ws://{addr}");
         if generated {
-            println!("control token: {token}  (give it to the harness: HWCONFORM_CONTROL_TOKEN={token})");
+            println!(
+                "control token: {token}  (give it to the harness: HWCONFORM_CONTROL_TOKEN={token})"
+            );
         }
         use std::io::Write;
         let _ = std::io::stdout().flush();

@@ -32,7 +32,11 @@ pub use exit::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 pub use list::selected;
 
 #[derive(Parser, Debug)]
-#[command(name = "hwconform", version, about = "Conformance harness for the WeCom smart-hardware long-connection protocol")]
+#[command(
+    name = "hwconform",
+    version,
+    about = "Conformance harness for the WeCom smart-hardware long-connection protocol"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -98,7 +102,11 @@ pub struct FilterArgs {
 #[derive(Args, Debug, Clone)]
 pub struct FleetArgs {
     /// A JSON devices file: {"seed_secret_no": "...", "devices": [{"sn": "...", "secret_no": "...", "bound": true}]}.
-    #[arg(long = "devices-file", env = "HWCONFORM_DEVICES_FILE", value_name = "FILE")]
+    #[arg(
+        long = "devices-file",
+        env = "HWCONFORM_DEVICES_FILE",
+        value_name = "FILE"
+    )]
     pub devices_file: Option<PathBuf>,
 }
 
@@ -132,7 +140,12 @@ pub struct RunArgs {
     pub insecure: bool,
     /// The standalone mock's control token (it prints one at start); prefer the environment
     /// variable, which the process list does not show.
-    #[arg(long, env = "HWCONFORM_CONTROL_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    #[arg(
+        long,
+        env = "HWCONFORM_CONTROL_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
     pub control_token: Option<String>,
     /// Scenarios run at once (at least 1).
     #[arg(long, short = 'j', value_parser = positive)]
@@ -174,7 +187,12 @@ pub struct RunArgs {
     #[arg(long, default_value = "reports", value_name = "DIR")]
     pub reports: PathBuf,
     /// The reports to write, comma-separated (default: all).
-    #[arg(long = "report", value_enum, value_delimiter = ',', value_name = "FORMAT[,FORMAT...]")]
+    #[arg(
+        long = "report",
+        value_enum,
+        value_delimiter = ',',
+        value_name = "FORMAT[,FORMAT...]"
+    )]
     pub report: Vec<crate::report::ReportFormat>,
     /// Run one shard of the selected scenarios: `count:K/N` (every N-th in id order, from the
     /// K-th) or `hash:K/N` (by a stable hash of the id); merge the shards' run.json files
@@ -222,7 +240,12 @@ pub struct MockArgs {
     /// The token every control request must present; without it the mock makes one up and
     /// prints it at start. Prefer the environment variable, which the process list does not
     /// show.
-    #[arg(long, env = "HWCONFORM_CONTROL_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    #[arg(
+        long,
+        env = "HWCONFORM_CONTROL_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
     pub control_token: Option<String>,
     /// The corp the mock serves (directory, visitors, admins, firmware; YAML or JSON, see the
     /// README's "The mock as a corp"); without it, a small default corp.
@@ -243,10 +266,18 @@ pub struct DeviceSimArgs {
     #[arg(long)]
     pub sn: String,
     /// The device's SecretNo; prefer HWCONFORM_SECRET_NO (the process list shows arguments).
-    #[arg(long = "secret-no", env = "HWCONFORM_SECRET_NO", hide_env_values = true)]
+    #[arg(
+        long = "secret-no",
+        env = "HWCONFORM_SECRET_NO",
+        hide_env_values = true
+    )]
     pub secret_no: String,
     /// Start seed-provisioned with this seed SecretNo (calls get_secret_no first).
-    #[arg(long = "seed-secret-no", env = "HWCONFORM_SEED_SECRET_NO", hide_env_values = true)]
+    #[arg(
+        long = "seed-secret-no",
+        env = "HWCONFORM_SEED_SECRET_NO",
+        hide_env_values = true
+    )]
     pub seed_secret_no: Option<String>,
     /// Break one obligation on purpose; repeatable.
     #[arg(long = "fault", value_name = "NAME")]
@@ -277,7 +308,11 @@ pub fn main() -> i32 {
     match cli.command {
         Command::Run(args) => run::run(args),
         Command::Validate { paths } => list::validate(&paths),
-        Command::List { paths, filter, format } => list::list(&paths, &filter, format),
+        Command::List {
+            paths,
+            filter,
+            format,
+        } => list::list(&paths, &filter, format),
         Command::Mock(args) => mock::serve_mock(args),
         Command::DeviceSim(args) => device_sim::device_sim(args),
         Command::Fleet(args) => fleet::cli_fleet(args),
@@ -302,11 +337,17 @@ pub(crate) fn colour(stream: &impl std::io::IsTerminal) -> bool {
 
 fn init_tracing(default: &str) {
     let wanted = std::env::var("HWCONFORM_LOG").unwrap_or_else(|_| default.to_string());
-    let filter = tracing_subscriber::EnvFilter::try_new(format!("{wanted},tungstenite=warn,tokio_tungstenite=warn"))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let filter = tracing_subscriber::EnvFilter::try_new(format!(
+        "{wanted},tungstenite=warn,tokio_tungstenite=warn"
+    ))
+    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     // Colour only for a person at a terminal: `mock 2>err.txt` gets plain text.
     let ansi = colour(&std::io::stderr());
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(|| crate::report::status::StderrBesideStatus).with_ansi(ansi).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(|| crate::report::status::StderrBesideStatus)
+        .with_ansi(ansi)
+        .try_init();
 }
 
 /// The identities: a devices file, or `SN=SECRET_NO` pairs (flags, then the environment), or
@@ -333,7 +374,10 @@ pub(crate) fn fleet(file: &FleetArgs, pairs: &[String]) -> Result<Fleet, FleetEr
         );
     }
     let mut pairs = pairs.to_vec();
-    if let (Ok(sn), Ok(secret)) = (std::env::var("HWCONFORM_SN"), std::env::var("HWCONFORM_SECRET_NO")) {
+    if let (Ok(sn), Ok(secret)) = (
+        std::env::var("HWCONFORM_SN"),
+        std::env::var("HWCONFORM_SECRET_NO"),
+    ) {
         pairs.push(format!("{sn}={secret}"));
     }
     if pairs.is_empty() {
@@ -344,8 +388,11 @@ pub(crate) fn fleet(file: &FleetArgs, pairs: &[String]) -> Result<Fleet, FleetEr
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, i32> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| {
-        eprintln!("error: cannot start a runtime: {e}");
-        EXIT_FAILED
-    })
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("error: cannot start a runtime: {e}");
+            EXIT_FAILED
+        })
 }

@@ -31,7 +31,10 @@ impl FromStr for Partition {
             _ => return Err(usage()),
         };
         let (k, n) = rest.split_once('/').ok_or_else(usage)?;
-        let (shard, of): (u64, u64) = (k.parse().map_err(|_| usage())?, n.parse().map_err(|_| usage())?);
+        let (shard, of): (u64, u64) = (
+            k.parse().map_err(|_| usage())?,
+            n.parse().map_err(|_| usage())?,
+        );
         if shard == 0 || of == 0 || shard > of {
             return Err(usage());
         }
@@ -103,10 +106,20 @@ mod tests {
     #[case("hash")]
     fn shards_are_disjoint_and_complete(#[case] by: &str) {
         let ids: Vec<String> = (0..50).map(|i| format!("s.{i:02}")).collect();
-        let mut all: Vec<String> = (1..=3).flat_map(|k| format!("{by}:{k}/3").parse::<Partition>().unwrap().select(ids.clone(), |s| s)).collect();
+        let mut all: Vec<String> = (1..=3)
+            .flat_map(|k| {
+                format!("{by}:{k}/3")
+                    .parse::<Partition>()
+                    .unwrap()
+                    .select(ids.clone(), |s| s)
+            })
+            .collect();
         all.sort();
         assert_eq!(all, ids);
-        let first = format!("{by}:1/3").parse::<Partition>().unwrap().select(ids.clone(), |s| s);
+        let first = format!("{by}:1/3")
+            .parse::<Partition>()
+            .unwrap()
+            .select(ids.clone(), |s| s);
         assert!(!first.is_empty() && first.len() < ids.len());
     }
 

@@ -31,7 +31,12 @@ pub struct RejudgeArgs {
     #[arg(long, value_name = "DIR")]
     pub reports: Option<PathBuf>,
     /// The reports to write, comma-separated (default: every file format).
-    #[arg(long = "report", value_enum, value_delimiter = ',', value_name = "FORMAT[,FORMAT...]")]
+    #[arg(
+        long = "report",
+        value_enum,
+        value_delimiter = ',',
+        value_name = "FORMAT[,FORMAT...]"
+    )]
     pub report: Vec<crate::report::ReportFormat>,
 }
 
@@ -43,8 +48,11 @@ pub fn cli_rejudge(args: RejudgeArgs) -> i32 {
         Ok(r) => r,
         Err(e) => return usage_error(&e),
     };
-    let judges: Vec<Arc<dyn Judge>> =
-        vec![Arc::new(GoldenJudge(GoldenConfig { mode: args.golden.into(), dir: args.golden_dir.clone(), explicit: false }))];
+    let judges: Vec<Arc<dyn Judge>> = vec![Arc::new(GoldenJudge(GoldenConfig {
+        mode: args.golden.into(),
+        dir: args.golden_dir.clone(),
+        explicit: false,
+    }))];
     let profile = crate::profile::default_profile();
     let (mut rejudged, mut kept, mut moved) = (0, 0, Vec::new());
     for r in &mut report.scenarios {
@@ -54,15 +62,28 @@ pub fn cli_rejudge(args: RejudgeArgs) -> i32 {
         };
         rejudged += 1;
         if changed(r, &new) {
-            let why = new.verdict.failure().map(|f| format!(": {}", f.message.lines().next().unwrap_or(""))).unwrap_or_default();
-            moved.push(format!("  {}  {} -> {}{why}", r.id, Outcome::of(&r.verdict).name(), Outcome::of(&new.verdict).name()));
+            let why = new
+                .verdict
+                .failure()
+                .map(|f| format!(": {}", f.message.lines().next().unwrap_or("")))
+                .unwrap_or_default();
+            moved.push(format!(
+                "  {}  {} -> {}{why}",
+                r.id,
+                Outcome::of(&r.verdict).name(),
+                Outcome::of(&new.verdict).name()
+            ));
         }
         *r = new;
     }
     report.recount();
     report.rebuild_matrix();
     let this = RunMeta::of_this_harness();
-    report.meta.rejudged = Some(crate::report::json::Rejudged { at: now_rfc3339(), harness_version: this.harness_version, git_commit: this.git_commit });
+    report.meta.rejudged = Some(crate::report::json::Rejudged {
+        at: now_rfc3339(),
+        harness_version: this.harness_version,
+        git_commit: this.git_commit,
+    });
     println!(
         "rejudged {rejudged} of {} scenarios from {}: {} changed; {kept} kept as recorded (skipped, manual, or recorded without judging evidence)",
         report.scenarios.len(),
@@ -73,13 +94,30 @@ pub fn cli_rejudge(args: RejudgeArgs) -> i32 {
         println!("{line}");
     }
     let s = &report.summary;
-    println!("summary: {} passed, {} failed, {} skipped", s.passed, s.failed, s.skipped);
-    println!("{} inconclusive, {} warned, {} errored, {} manual", s.inconclusive, s.warned, s.errored, s.manual);
+    println!(
+        "summary: {} passed, {} failed, {} skipped",
+        s.passed, s.failed, s.skipped
+    );
+    println!(
+        "{} inconclusive, {} warned, {} errored, {} manual",
+        s.inconclusive, s.warned, s.errored, s.manual
+    );
     if let Some(reports) = args.reports {
-        let code = super::report::write(&report, &OutArgs { reports, report: args.report, manual: None });
+        let code = super::report::write(
+            &report,
+            &OutArgs {
+                reports,
+                report: args.report,
+                manual: None,
+            },
+        );
         if code != EXIT_OK {
             return code;
         }
     }
-    if report.summary.ok() { EXIT_OK } else { EXIT_FAILED }
+    if report.summary.ok() {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    }
 }

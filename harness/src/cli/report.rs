@@ -37,7 +37,12 @@ pub struct OutArgs {
     #[arg(long, default_value = "reports", value_name = "DIR")]
     pub reports: PathBuf,
     /// The reports to write, comma-separated (default: every file format).
-    #[arg(long = "report", value_enum, value_delimiter = ',', value_name = "FORMAT[,FORMAT...]")]
+    #[arg(
+        long = "report",
+        value_enum,
+        value_delimiter = ',',
+        value_name = "FORMAT[,FORMAT...]"
+    )]
     pub report: Vec<ReportFormat>,
     /// Manual verdicts to add to the requirement matrix (`hwconform manual record` writes them).
     #[arg(long, value_name = "FILE")]
@@ -63,8 +68,14 @@ pub enum LoadError {
 
 /// A run.json read back.
 pub fn load(path: &Path) -> Result<RunReport, LoadError> {
-    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io { path: path.to_path_buf(), source })?;
-    RunReport::parse(&text).map_err(|source| LoadError::Json { path: path.to_path_buf(), source })
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    RunReport::parse(&text).map_err(|source| LoadError::Json {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 pub fn cli_report(args: ReportArgs) -> i32 {
@@ -83,7 +94,11 @@ pub fn cli_report(args: ReportArgs) -> i32 {
             }
         }
         None => {
-            let Some(path) = args.run else { return report_error::usage("give a run.json to rebuild the reports from, or `merge`") };
+            let Some(path) = args.run else {
+                return report_error::usage(
+                    "give a run.json to rebuild the reports from, or `merge`",
+                );
+            };
             match load(&path) {
                 Ok(r) => (r, args.out),
                 Err(e) => return usage_error(&e),
@@ -94,13 +109,21 @@ pub fn cli_report(args: ReportArgs) -> i32 {
         Ok(r) => r,
         Err(code) => return code,
     };
-    let report = if records.is_empty() { report } else { report.with_manual(&records) };
+    let report = if records.is_empty() {
+        report
+    } else {
+        report.with_manual(&records)
+    };
     write(&report, &out)
 }
 
 /// Writes the chosen file reports (every one by default); exit 0, or 1 when writing failed.
 pub(super) fn write(report: &RunReport, out: &OutArgs) -> i32 {
-    let formats = if out.report.is_empty() { ReportFormat::ALL.to_vec() } else { out.report.clone() };
+    let formats = if out.report.is_empty() {
+        ReportFormat::ALL.to_vec()
+    } else {
+        out.report.clone()
+    };
     if let Err(e) = write_reports(report, &out.reports, &formats) {
         report_error::print_in("writing reports", &e);
         return super::exit::EXIT_FAILED;

@@ -29,7 +29,10 @@ pub fn print(e: &(dyn Error + 'static)) {
 /// Prints `error: <context>: <message>` and then the error's causes.
 pub fn print_in(context: &str, e: &(dyn Error + 'static)) {
     let chain = Chain(e).to_string();
-    eprintln!("error: {context}: {}", chain.strip_prefix("error: ").unwrap_or(&chain));
+    eprintln!(
+        "error: {context}: {}",
+        chain.strip_prefix("error: ").unwrap_or(&chain)
+    );
 }
 
 /// Prints a library error with its causes; bad usage (exit 2).
@@ -64,6 +67,9 @@ mod tests {
     #[test]
     fn prints_each_cause_once() {
         let e = Outer(Middle(std::io::Error::other("inner")));
-        assert_eq!(Chain(&e).to_string(), "error: outer\n  caused by: middle\n  caused by: inner");
+        assert_eq!(
+            Chain(&e).to_string(),
+            "error: outer\n  caused by: middle\n  caused by: inner"
+        );
     }
 }

@@ -1,19 +1,22 @@
 //! `hwconform run`: loads and selects scenarios, builds the targets and the run
 //! configuration, runs them with the reporters and maps the outcome to the exit codes.
 
-use crate::profile::Secret;
 use super::exit::{EXIT_FAILED, EXIT_OK};
 use super::list::{load, selected};
 use super::report_error::{self, usage};
 use super::{fleet, RunArgs};
 use crate::engine::runner::{RunConfig, RunError, Runner};
+use crate::profile::CloudTimings;
+use crate::profile::Secret;
+use crate::report::status::StatusLine;
+use crate::report::{
+    check_writable, FileReports, MultiReporter, ReportFormat, Reporter, TerminalOptions,
+    TerminalReporter,
+};
+use crate::scenario::Scenario;
 use crate::targets::mock_cloud::MockCloudTarget;
 use crate::targets::{CloudChoice, DeviceChoice};
-use crate::profile::CloudTimings;
-use crate::report::{check_writable, FileReports, MultiReporter, ReportFormat, Reporter, TerminalOptions, TerminalReporter};
-use crate::scenario::Scenario;
 use crate::wire::transport::Endpoint;
-use crate::report::status::StatusLine;
 use std::sync::Arc;
 
 fn cloud_target(args: &RunArgs) -> Result<Option<CloudChoice>, String> {
@@ -24,17 +27,31 @@ fn cloud_target(args: &RunArgs) -> Result<Option<CloudChoice>, String> {
             timings.heartbeat_timeout = args.heartbeat_timeout.unwrap_or(timings.heartbeat_timeout);
             timings.subscribe_window = args.subscribe_window.unwrap_or(timings.subscribe_window);
             let corp = match &args.corp {
-                Some(path) => Some(Arc::new(crate::targets::mock::corp::CorpSeed::from_file(path).map_err(|e| {
-                    let cause = std::error::Error::source(&e).map(|c| format!(": {c}")).unwrap_or_default();
-                    format!("--corp: {e}{cause}")
-                })?)),
+                Some(path) => Some(Arc::new(
+                    crate::targets::mock::corp::CorpSeed::from_file(path).map_err(|e| {
+                        let cause = std::error::Error::source(&e)
+                            .map(|c| format!(": {c}"))
+                            .unwrap_or_default();
+                        format!("--corp: {e}{cause}")
+                    })?,
+                )),
                 None => None,
             };
-            Ok(Some(CloudChoice::Mock(MockCloudTarget { timings, corp, ..MockCloudTarget::default() })))
+            Ok(Some(CloudChoice::Mock(MockCloudTarget {
+                timings,
+                corp,
+                ..MockCloudTarget::default()
+            })))
         }
         url => {
-            Endpoint::parse(url).map_err(|e| format!("--cloud takes `mock`, `none` or a ws:// / wss:// URL: {e}"))?;
-            Ok(Some(CloudChoice::Url { url: url.to_string(), insecure: args.insecure, control_token: args.control_token.clone().map(Secret::new) }))
+            Endpoint::parse(url).map_err(|e| {
+                format!("--cloud takes `mock`, `none` or a ws:// / wss:// URL: {e}")
+            })?;
+            Ok(Some(CloudChoice::Url {
+                url: url.to_string(),
+                insecure: args.insecure,
+                control_token: args.control_token.clone().map(Secret::new),
+            }))
         }
     }
 }
@@ -44,15 +61,26 @@ pub(super) fn run(args: RunArgs) -> i32 {
         Ok(s) => s,
         Err(code) => return code,
     };
-    let scenarios: Vec<Scenario> = scenarios.into_iter().filter(|s| selected(s, &args.filter)).collect();
+    let scenarios: Vec<Scenario> = scenarios
+        .into_iter()
+        .filter(|s| selected(s, &args.filter))
+        .collect();
     if scenarios.is_empty() {
-        return usage(format!("no scenario matches (paths {:?}, {})", args.paths, super::list::describe(&args.filter)));
+        return usage(format!(
+            "no scenario matches (paths {:?}, {})",
+            args.paths,
+            super::list::describe(&args.filter)
+        ));
     }
     let scenarios = match args.partition {
         Some(p) => p.select(scenarios, |s| s.id.value.as_str()),
         None => scenarios,
     };
-    let formats = if args.report.is_empty() { ReportFormat::ALL.to_vec() } else { args.report.clone() };
+    let formats = if args.report.is_empty() {
+        ReportFormat::ALL.to_vec()
+    } else {
+        args.report.clone()
+    };
     if formats.iter().any(|f| f.file_name().is_some()) {
         if let Err(e) = check_writable(&args.reports) {
             return report_error::usage_error(&e);
@@ -105,11 +133,13 @@ pub(super) fn run(args: RunArgs) -> i32 {
         deadline: args.deadline,
         wall_budget: args.wall_budget,
         fail_fast: args.fail_fast,
-        judges: vec![std::sync::Arc::new(crate::check::golden::GoldenJudge(crate::check::golden::GoldenConfig {
-            mode: args.golden.map(Into::into).unwrap_or_default(),
-            dir: args.golden_dir.clone(),
-            explicit: args.golden.is_some(),
-        }))],
+        judges: vec![std::sync::Arc::new(crate::check::golden::GoldenJudge(
+            crate::check::golden::GoldenConfig {
+                mode: args.golden.map(Into::into).unwrap_or_default(),
+                dir: args.golden_dir.clone(),
+                explicit: args.golden.is_some(),
+            },
+        ))],
         profile,
         ics,
         ..RunConfig::default()
@@ -118,14 +148,26 @@ pub(super) fn run(args: RunArgs) -> i32 {
         config.jobs = j.max(1);
     }
     let color = super::colour(&std::io::stdout());
-    let options = TerminalOptions { verbose: args.verbose, color, requirements: args.requirements };
+    let options = TerminalOptions {
+        verbose: args.verbose,
+        color,
+        requirements: args.requirements,
+    };
     let mut reporters = MultiReporter::default();
-    let status = if formats.contains(&ReportFormat::Terminal) { StatusLine::start(config.live.clone()) } else { None };
+    let status = if formats.contains(&ReportFormat::Terminal) {
+        StatusLine::start(config.live.clone())
+    } else {
+        None
+    };
     if formats.contains(&ReportFormat::Terminal) {
-        let terminal = TerminalReporter::new(std::io::stdout(), options).with_manual(manual.clone()).with_status(status.clone());
+        let terminal = TerminalReporter::new(std::io::stdout(), options)
+            .with_manual(manual.clone())
+            .with_status(status.clone());
         reporters.push(Box::new(terminal) as Box<dyn Reporter>);
     }
-    reporters.push(Box::new(FileReports::new(&args.reports, &formats, meta).with_manual(manual)));
+    reporters.push(Box::new(
+        FileReports::new(&args.reports, &formats, meta).with_manual(manual),
+    ));
     super::signals::watch(config.interrupt.clone());
     let mut report_error = None;
     let outcome = Runner::new(config).run(&scenarios, |event| {
@@ -138,7 +180,11 @@ pub(super) fn run(args: RunArgs) -> i32 {
     }
     let summary = match outcome {
         Ok(s) => s,
-        Err(e @ (RunError::IcsIncomplete { .. } | RunError::FleetTooSmall { .. } | RunError::EmptyFleet)) => return report_error::usage_error(&e),
+        Err(
+            e @ (RunError::IcsIncomplete { .. }
+            | RunError::FleetTooSmall { .. }
+            | RunError::EmptyFleet),
+        ) => return report_error::usage_error(&e),
         Err(e) => return report_error::error(&e),
     };
     if let Some(e) = report_error {
@@ -148,5 +194,9 @@ pub(super) fn run(args: RunArgs) -> i32 {
     if let Some(code) = super::signals::exit_code() {
         return code;
     }
-    if summary.ok() { EXIT_OK } else { EXIT_FAILED }
+    if summary.ok() {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    }
 }

@@ -22,7 +22,10 @@ pub fn redacted_command_line(argv: &[String], fleet: &Fleet) -> Vec<String> {
             hide_next = false;
             continue;
         }
-        if let Some(flag) = SECRET_FLAGS.iter().find(|f| arg.starts_with(&format!("{f}="))) {
+        if let Some(flag) = SECRET_FLAGS
+            .iter()
+            .find(|f| arg.starts_with(&format!("{f}=")))
+        {
             out.push(format!("{flag}={REDACTED}"));
             continue;
         }
@@ -33,22 +36,38 @@ pub fn redacted_command_line(argv: &[String], fleet: &Fleet) -> Vec<String> {
 }
 
 fn credentials(fleet: &Fleet) -> Credentials {
-    let mut known: Vec<String> = fleet.devices.iter().map(|d| d.identity.secret_no.expose().to_string()).collect();
+    let mut known: Vec<String> = fleet
+        .devices
+        .iter()
+        .map(|d| d.identity.secret_no.expose().to_string())
+        .collect();
     known.extend(fleet.seed_secret_no.iter().map(|s| s.expose().to_string()));
     Credentials::new(known)
 }
 
 /// The metadata of a run of `scenarios` with these targets.
-pub fn run_meta(argv: &[String], fleet: &Fleet, cloud: &str, device: &str, scenarios: &[Scenario]) -> RunMeta {
+pub fn run_meta(
+    argv: &[String],
+    fleet: &Fleet,
+    cloud: &str,
+    device: &str,
+    scenarios: &[Scenario],
+) -> RunMeta {
     let mut meta = RunMeta::of_this_harness();
     meta.command_line = redacted_command_line(argv, fleet);
-    meta.targets.insert("cloud".into(), credentials(fleet).redact_text(cloud));
+    meta.targets
+        .insert("cloud".into(), credentials(fleet).redact_text(cloud));
     // A device command may spell a SecretNo out: only its kind is recorded.
-    let device = if device.starts_with("exec:") { format!("exec:{REDACTED}") } else { device.to_string() };
+    let device = if device.starts_with("exec:") {
+        format!("exec:{REDACTED}")
+    } else {
+        device.to_string()
+    };
     meta.targets.insert("device".into(), device);
     for s in scenarios {
         let path = s.source.path.display().to_string();
-        meta.scenario_files.insert(path.clone(), sha1_of(s.source.text.as_bytes()));
+        meta.scenario_files
+            .insert(path.clone(), sha1_of(s.source.text.as_bytes()));
         meta.scenario_sources.insert(path, s.source.text.clone());
     }
     meta
@@ -61,11 +80,36 @@ mod tests {
     #[test]
     fn secret_flags_and_known_credentials_are_redacted() {
         let fleet = Fleet::from_pairs(&["SN1=topsecret-no".to_string()]).unwrap();
-        let argv: Vec<String> = ["hwconform", "run", "--identity", "SN1=topsecret-no", "--device=exec:dev {url}", "--control-token", "tok", "--filter", "xtopsecret-no", "scenarios"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let argv: Vec<String> = [
+            "hwconform",
+            "run",
+            "--identity",
+            "SN1=topsecret-no",
+            "--device=exec:dev {url}",
+            "--control-token",
+            "tok",
+            "--filter",
+            "xtopsecret-no",
+            "scenarios",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         let got = redacted_command_line(&argv, &fleet);
-        assert_eq!(got, ["hwconform", "run", "--identity", "<redacted>", "--device=<redacted>", "--control-token", "<redacted>", "--filter", "x<redacted>", "scenarios"]);
+        assert_eq!(
+            got,
+            [
+                "hwconform",
+                "run",
+                "--identity",
+                "<redacted>",
+                "--device=<redacted>",
+                "--control-token",
+                "<redacted>",
+                "--filter",
+                "x<redacted>",
+                "scenarios"
+            ]
+        );
     }
 }

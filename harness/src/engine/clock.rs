@@ -14,7 +14,10 @@ pub struct ScenarioClock {
 impl ScenarioClock {
     /// Starts now (tokio's now: virtual under a paused runtime).
     pub fn start(start_unix: u64) -> ScenarioClock {
-        ScenarioClock { started: Instant::now(), start_unix }
+        ScenarioClock {
+            started: Instant::now(),
+            start_unix,
+        }
     }
 
     pub fn elapsed(&self) -> Duration {
@@ -29,5 +32,8 @@ impl ScenarioClock {
 
 /// Wall-clock unix seconds, the anchor of every scenario clock.
 pub fn wall_unix() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }

@@ -58,8 +58,13 @@ mod tests {
         });
         tokio::task::yield_now().await;
         i.raise("SIGTERM");
-        tokio::time::timeout(Duration::from_secs(1), early).await.expect("the early waiter woke").unwrap();
-        tokio::time::timeout(Duration::from_secs(1), i.raised()).await.expect("a late waiter returns at once");
+        tokio::time::timeout(Duration::from_secs(1), early)
+            .await
+            .expect("the early waiter woke")
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(1), i.raised())
+            .await
+            .expect("a late waiter returns at once");
         assert_eq!(i.why(), "SIGTERM");
     }
 }

@@ -91,11 +91,28 @@ impl LiveBoard {
     }
 
     pub(crate) fn begin(&self, total: usize, jobs: usize, bound: Duration) {
-        self.with(|s| *s = State { total, jobs: jobs.max(1), bound, ..State::default() });
+        self.with(|s| {
+            *s = State {
+                total,
+                jobs: jobs.max(1),
+                bound,
+                ..State::default()
+            }
+        });
     }
 
     pub(crate) fn started(&self, index: usize, id: &str, bound: Duration) {
-        self.with(|s| s.running.insert(index, Running { id: id.to_string(), since: Instant::now(), bound, step: None }));
+        self.with(|s| {
+            s.running.insert(
+                index,
+                Running {
+                    id: id.to_string(),
+                    since: Instant::now(),
+                    bound,
+                    step: None,
+                },
+            )
+        });
     }
 
     pub(crate) fn step(&self, scenario: usize, index: &str, kind: &'static str, line: u32) {
@@ -108,7 +125,13 @@ impl LiveBoard {
                         at.index.push_str(index);
                         (at.kind, at.line) = (kind, line);
                     }
-                    None => r.step = Some(StepAt { index: index.to_string(), kind, line }),
+                    None => {
+                        r.step = Some(StepAt {
+                            index: index.to_string(),
+                            kind,
+                            line,
+                        })
+                    }
                 }
             }
         });
@@ -125,20 +148,39 @@ impl LiveBoard {
 
     pub fn snapshot(&self) -> Snapshot {
         self.with(|s| {
-            let mut running: Vec<RunningScenario> =
-                s.running.values().map(|r| RunningScenario { id: r.id.clone(), elapsed: r.since.elapsed(), step: r.step.as_ref().map(StepAt::text) }).collect();
+            let mut running: Vec<RunningScenario> = s
+                .running
+                .values()
+                .map(|r| RunningScenario {
+                    id: r.id.clone(),
+                    elapsed: r.since.elapsed(),
+                    step: r.step.as_ref().map(StepAt::text),
+                })
+                .collect();
             running.sort_by(|a, b| b.elapsed.cmp(&a.elapsed).then_with(|| a.id.cmp(&b.id)));
             let waiting = s.total.saturating_sub(s.finished + running.len());
             let jobs = s.jobs.max(1) as u32;
             // The running finish within their bounds; those waiting follow in rounds of `jobs`.
-            let left_of_running: Duration = s.running.values().map(|r| r.bound.saturating_sub(r.since.elapsed())).max().unwrap_or_default();
+            let left_of_running: Duration = s
+                .running
+                .values()
+                .map(|r| r.bound.saturating_sub(r.since.elapsed()))
+                .max()
+                .unwrap_or_default();
             let rounds = u32::try_from(waiting.div_ceil(jobs as usize)).unwrap_or(u32::MAX);
             let eta_bound = left_of_running.saturating_add(s.bound.saturating_mul(rounds));
             let eta_pace = (s.finished > 0).then(|| {
                 let mean = s.finished_wall / s.finished as u32;
                 (mean * (waiting + running.len()) as u32) / jobs
             });
-            Snapshot { total: s.total, finished: s.finished, jobs: s.jobs, running, eta_bound, eta_pace }
+            Snapshot {
+                total: s.total,
+                finished: s.finished,
+                jobs: s.jobs,
+                running,
+                eta_bound,
+                eta_pace,
+            }
         })
     }
 }
@@ -156,9 +198,21 @@ mod tests {
         board.step(1, "2", "accept", 9);
         let s = board.snapshot();
         assert_eq!((s.total, s.finished, s.running.len()), (5, 0, 2));
-        assert_eq!(s.running.iter().find(|r| r.id == "b").unwrap().step.as_deref(), Some("step 2 accept (line 9)"));
+        assert_eq!(
+            s.running
+                .iter()
+                .find(|r| r.id == "b")
+                .unwrap()
+                .step
+                .as_deref(),
+            Some("step 2 accept (line 9)")
+        );
         // The running ones end within 60 s; three wait for two workers: two more rounds.
-        assert!(s.eta_bound <= Duration::from_secs(180) && s.eta_bound > Duration::from_secs(170), "{:?}", s.eta_bound);
+        assert!(
+            s.eta_bound <= Duration::from_secs(180) && s.eta_bound > Duration::from_secs(170),
+            "{:?}",
+            s.eta_bound
+        );
         assert_eq!(s.eta_pace, None);
         board.finished(0);
         board.finished(1);

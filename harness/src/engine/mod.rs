@@ -4,8 +4,8 @@
 
 pub mod clock;
 pub mod event;
-pub mod judge;
 pub mod interrupt;
+pub mod judge;
 pub mod live;
 pub mod monitor;
 pub mod recorder;
@@ -20,4 +20,6 @@ pub use event::RunEvent;
 pub use judge::{Judge, JudgeContext};
 pub use runner::{RunConfig, Runner};
 pub use transcript::{Frame, Transcript, TranscriptEntry, TranscriptEvent};
-pub use verdict::{Failure, Finding, Judged, Outcome, RunSummary, ScenarioResult, Severity, Verdict};
+pub use verdict::{
+    Failure, Finding, Judged, Outcome, RunSummary, ScenarioResult, Severity, Verdict,
+};

@@ -5,8 +5,8 @@
 use super::clock::ScenarioClock;
 use super::transcript::{Frame, Transcript, TranscriptEvent};
 use crate::profile::{Credentials, Profile};
-use serde_json::Value;
 use crate::wire::connection::{LinkEvent, WireLog};
+use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -32,7 +32,12 @@ pub struct Recorder {
 
 impl Recorder {
     pub fn new(clock: ScenarioClock, secrets: Vec<String>, profile: Arc<dyn Profile>) -> Recorder {
-        Recorder { inner: Arc::new(Mutex::new(Inner::default())), credentials: Credentials::new(secrets), clock, profile }
+        Recorder {
+            inner: Arc::new(Mutex::new(Inner::default())),
+            credentials: Credentials::new(secrets),
+            clock,
+            profile,
+        }
     }
 
     /// The profile the frames are recorded by.
@@ -52,10 +57,20 @@ impl Recorder {
     pub fn record(&self, event: TranscriptEvent) {
         let at = self.now();
         let event = match event {
-            TranscriptEvent::Note { text } => TranscriptEvent::Note { text: self.credentials.redact_text(&text) },
-            TranscriptEvent::Closed { conn, by, code, reason } => {
-                TranscriptEvent::Closed { conn, by, code, reason: self.credentials.redact_text(&reason) }
-            }
+            TranscriptEvent::Note { text } => TranscriptEvent::Note {
+                text: self.credentials.redact_text(&text),
+            },
+            TranscriptEvent::Closed {
+                conn,
+                by,
+                code,
+                reason,
+            } => TranscriptEvent::Closed {
+                conn,
+                by,
+                code,
+                reason: self.credentials.redact_text(&reason),
+            },
             other => other,
         };
         let mut inner = self.lock();
@@ -68,12 +83,23 @@ impl Recorder {
 
     /// Records a text frame, learning any credential in it first.
     pub fn text_frame(&self, conn: &str, text: &str, sent: bool) {
-        self.parsed_text_frame(conn, text, serde_json::from_str::<Value>(text).ok().map(Arc::new), sent);
+        self.parsed_text_frame(
+            conn,
+            text,
+            serde_json::from_str::<Value>(text).ok().map(Arc::new),
+            sent,
+        );
     }
 
     /// [`Recorder::text_frame`] for a text already parsed (`parsed`: its JSON, if it is JSON;
     /// shared with the session, and copied only if something in it must be redacted).
-    pub fn parsed_text_frame(&self, conn: &str, text: &str, parsed: Option<Arc<Value>>, sent: bool) {
+    pub fn parsed_text_frame(
+        &self,
+        conn: &str,
+        text: &str,
+        parsed: Option<Arc<Value>>,
+        sent: bool,
+    ) {
         if let Some(v) = &parsed {
             self.learn(v);
         }
@@ -82,7 +108,10 @@ impl Recorder {
             // its first characters.
             Frame::Text { len, .. } => {
                 let scrubbed = self.credentials.redact_text(text);
-                Frame::Text { text: scrubbed[..scrubbed.floor_char_boundary(MAX_TEXT_SHOWN)].to_string(), len }
+                Frame::Text {
+                    text: scrubbed[..scrubbed.floor_char_boundary(MAX_TEXT_SHOWN)].to_string(),
+                    len,
+                }
             }
             // Redaction by key misses a credential under any other key (a `note`, `data`,
             // a debug field): every value is scrubbed of every credential the run knows.
@@ -92,14 +121,24 @@ impl Recorder {
                 }
                 Frame::Json { json }
             }
-            Frame::Large { len, envelope: Some(mut e) } => {
+            Frame::Large {
+                len,
+                envelope: Some(mut e),
+            } => {
                 self.credentials.redact_value(&mut e);
-                Frame::Large { len, envelope: Some(e) }
+                Frame::Large {
+                    len,
+                    envelope: Some(e),
+                }
             }
             other => other,
         };
         let conn = conn.to_string();
-        self.record(if sent { TranscriptEvent::Sent { conn, frame } } else { TranscriptEvent::Received { conn, frame } });
+        self.record(if sent {
+            TranscriptEvent::Sent { conn, frame }
+        } else {
+            TranscriptEvent::Received { conn, frame }
+        });
     }
 
     /// Records a binary frame: its length and first bytes, with any known credential that
@@ -108,13 +147,23 @@ impl Recorder {
         let frame = match Frame::binary(bytes, &*self.profile) {
             Frame::Binary { len, head, layout } => {
                 let shown = head.len() / 2;
-                let masked = self.credentials.mask(&bytes[..(shown + MAX_SECRET).min(bytes.len())]);
-                Frame::Binary { len, head: hex::encode(&masked[..shown]), layout }
+                let masked = self
+                    .credentials
+                    .mask(&bytes[..(shown + MAX_SECRET).min(bytes.len())]);
+                Frame::Binary {
+                    len,
+                    head: hex::encode(&masked[..shown]),
+                    layout,
+                }
             }
             other => other,
         };
         let conn = conn.to_string();
-        self.record(if sent { TranscriptEvent::Sent { conn, frame } } else { TranscriptEvent::Received { conn, frame } });
+        self.record(if sent {
+            TranscriptEvent::Sent { conn, frame }
+        } else {
+            TranscriptEvent::Received { conn, frame }
+        });
     }
 
     /// Remembers every string under a credential key, at any depth.
@@ -143,7 +192,14 @@ impl Recorder {
         let dropped = inner.dropped;
         let mut t = std::mem::take(&mut inner.transcript);
         if dropped > 0 {
-            t.push(at, TranscriptEvent::Note { text: format!("{dropped} further events were not recorded (transcript cap {MAX_ENTRIES})") });
+            t.push(
+                at,
+                TranscriptEvent::Note {
+                    text: format!(
+                        "{dropped} further events were not recorded (transcript cap {MAX_ENTRIES})"
+                    ),
+                },
+            );
         }
         t
     }
@@ -173,15 +229,40 @@ fn collect_secrets(profile: &dyn Profile, v: &Value, out: &mut Vec<String>) {
 impl WireLog for Recorder {
     fn log(&self, event: LinkEvent<'_>) {
         match event {
-            LinkEvent::Opened { conn, local } => self.record(TranscriptEvent::Opened { conn: conn.into(), local: local.into() }),
-            LinkEvent::Text { conn, text, json: Some(json), sent } => self.parsed_text_frame(conn, text, Some(json), sent),
-            LinkEvent::Text { conn, text, json: None, sent } => self.text_frame(conn, text, sent),
+            LinkEvent::Opened { conn, local } => self.record(TranscriptEvent::Opened {
+                conn: conn.into(),
+                local: local.into(),
+            }),
+            LinkEvent::Text {
+                conn,
+                text,
+                json: Some(json),
+                sent,
+            } => self.parsed_text_frame(conn, text, Some(json), sent),
+            LinkEvent::Text {
+                conn,
+                text,
+                json: None,
+                sent,
+            } => self.text_frame(conn, text, sent),
             LinkEvent::Binary { conn, bytes, sent } => self.binary_frame(conn, bytes, sent),
-            LinkEvent::Closed { conn, by, code, reason } => {
-                self.record(TranscriptEvent::Closed { conn: conn.into(), by, code, reason: reason.into() })
+            LinkEvent::Closed {
+                conn,
+                by,
+                code,
+                reason,
+            } => self.record(TranscriptEvent::Closed {
+                conn: conn.into(),
+                by,
+                code,
+                reason: reason.into(),
+            }),
+            LinkEvent::Abandoned { conn } => {
+                self.record(TranscriptEvent::Abandoned { conn: conn.into() })
             }
-            LinkEvent::Abandoned { conn } => self.record(TranscriptEvent::Abandoned { conn: conn.into() }),
-            LinkEvent::Fault { conn, text } => self.record(TranscriptEvent::Note { text: format!("[{conn}] {text}") }),
+            LinkEvent::Fault { conn, text } => self.record(TranscriptEvent::Note {
+                text: format!("[{conn}] {text}"),
+            }),
         }
     }
 
@@ -197,10 +278,21 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn learned_secrets_are_scrubbed_from_free_text() {
-        let r = Recorder::new(ScenarioClock::start(0), vec!["identity-secret-no".into()], crate::profile::default_profile());
-        r.text_frame("a", &json!({"body": {"secret": "issued-secret-42"}}).to_string(), false);
+        let r = Recorder::new(
+            ScenarioClock::start(0),
+            vec!["identity-secret-no".into()],
+            crate::profile::default_profile(),
+        );
+        r.text_frame(
+            "a",
+            &json!({"body": {"secret": "issued-secret-42"}}).to_string(),
+            false,
+        );
         let text = r.redact("saw issued-secret-42 and identity-secret-no");
-        assert!(!text.contains("issued-secret-42") && !text.contains("identity-secret-no"), "{text}");
+        assert!(
+            !text.contains("issued-secret-42") && !text.contains("identity-secret-no"),
+            "{text}"
+        );
         r.text_frame("a", "not json issued-secret-42", false);
         let t = r.take();
         let shown = serde_json::to_string(&t).unwrap();
@@ -221,19 +313,38 @@ mod tests {
             "[a-z]{0,6}".prop_map(|s| json!(s)),
             any::<i32>().prop_map(|n| json!(n)),
         ];
-        let tree = crate::profile::json::arb_tree(leaf, prop_oneof!["[a-z_]{1,6}", Just("x-identity-secret-no".to_string())]);
+        let tree = crate::profile::json::arb_tree(
+            leaf,
+            prop_oneof!["[a-z_]{1,6}", Just("x-identity-secret-no".to_string())],
+        );
         let mut runner = proptest::test_runner::TestRunner::default();
         runner
             .run(&tree, |frame| {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap();
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .start_paused(true)
+                    .build()
+                    .unwrap();
                 let _guard = rt.enter();
                 let known = vec!["identity-secret-no".into(), "987654321".into()];
-                let r = Recorder::new(ScenarioClock::start(0), known, crate::profile::default_profile());
+                let r = Recorder::new(
+                    ScenarioClock::start(0),
+                    known,
+                    crate::profile::default_profile(),
+                );
                 // An earlier frame issued a secret under its own key: the run knows it too.
-                r.text_frame("a", &json!({"body": {"secret": "issued-secret-42"}}).to_string(), false);
+                r.text_frame(
+                    "a",
+                    &json!({"body": {"secret": "issued-secret-42"}}).to_string(),
+                    false,
+                );
                 let text = frame.to_string();
                 r.text_frame("a", &text, false);
-                r.text_frame("a", &json!({"cmd": "x", "body": {"data": frame}}).to_string(), true);
+                r.text_frame(
+                    "a",
+                    &json!({"cmd": "x", "body": {"data": frame}}).to_string(),
+                    true,
+                );
                 let shown = serde_json::to_string(&r.take()).unwrap();
                 for secret in ["identity-secret-no", "issued-secret-42", "987654321"] {
                     prop_assert!(!shown.contains(secret), "{secret} in {shown}");
@@ -247,18 +358,32 @@ mod tests {
     /// counted, and the count is said at the end.
     #[tokio::test(start_paused = true)]
     async fn the_transcript_is_capped_and_says_how_much_it_left_out() {
-        let r = Recorder::new(ScenarioClock::start(0), vec![], crate::profile::default_profile());
+        let r = Recorder::new(
+            ScenarioClock::start(0),
+            vec![],
+            crate::profile::default_profile(),
+        );
         for i in 0..MAX_ENTRIES + 500 {
-            r.text_frame("a", &json!({"cmd": "x", "headers": {"req_id": i.to_string()}}).to_string(), false);
+            r.text_frame(
+                "a",
+                &json!({"cmd": "x", "headers": {"req_id": i.to_string()}}).to_string(),
+                false,
+            );
         }
         let t = r.take();
         assert_eq!(t.entries.len(), MAX_ENTRIES + 1);
-        assert!(matches!(&t.entries.last().unwrap().event, TranscriptEvent::Note { text } if text.starts_with("500 further events were not recorded")));
+        assert!(
+            matches!(&t.entries.last().unwrap().event, TranscriptEvent::Note { text } if text.starts_with("500 further events were not recorded"))
+        );
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_secret_at_the_cut_or_in_a_binary_head_is_not_recorded() {
-        let r = Recorder::new(ScenarioClock::start(0), vec!["identity-secret-no".into()], crate::profile::default_profile());
+        let r = Recorder::new(
+            ScenarioClock::start(0),
+            vec!["identity-secret-no".into()],
+            crate::profile::default_profile(),
+        );
         // Straddles the 512-byte cut of a text frame.
         let text = format!("{}identity-secret-no and more", "x".repeat(505));
         r.text_frame("a", &text, true);

@@ -21,21 +21,30 @@ use std::sync::Arc;
 
 /// `old` judged again; `None` when it holds no evidence to judge (a skip, a manual check,
 /// or a result written by a harness that did not record how it judged).
-pub fn rejudge(old: &ScenarioResult, profile: &dyn Profile, judges: &[Arc<dyn Judge>]) -> Option<ScenarioResult> {
+pub fn rejudge(
+    old: &ScenarioResult,
+    profile: &dyn Profile,
+    judges: &[Arc<dyn Judge>],
+) -> Option<ScenarioResult> {
     let judged = old.judged.as_ref()?;
     let mut monitor = match old.role {
         Role::Device => Monitor::for_cloud(profile, judged.strict_codes),
         Role::Cloud => Monitor::for_device(profile, judged.seeded),
     };
     // What the monitors judged live: the entries up to their last sweep.
-    let entries = &old.transcript.entries[..judged.swept.unwrap_or(old.transcript.entries.len()).min(old.transcript.entries.len())];
+    let entries = &old.transcript.entries[..judged
+        .swept
+        .unwrap_or(old.transcript.entries.len())
+        .min(old.transcript.entries.len())];
     let mut replayed: Vec<Finding> = Vec::new();
     let mut open: Vec<String> = Vec::new();
     let mut step: Option<(String, u32)> = None;
     for (i, entry) in entries.iter().enumerate() {
         match &entry.event {
             TranscriptEvent::Opened { conn, .. } => open.push(conn.clone()),
-            TranscriptEvent::Closed { conn, .. } | TranscriptEvent::Abandoned { conn } => open.retain(|c| c != conn),
+            TranscriptEvent::Closed { conn, .. } | TranscriptEvent::Abandoned { conn } => {
+                open.retain(|c| c != conn)
+            }
             TranscriptEvent::Step { index, line, .. } => step = Some((index.clone(), *line)),
             _ => {}
         }
@@ -50,13 +59,17 @@ pub fn rejudge(old: &ScenarioResult, profile: &dyn Profile, judges: &[Arc<dyn Ju
     let mut new = old.clone();
     new.verdict = judged.steps.clone().unwrap_or_else(|| old.verdict.clone());
     new.findings = merge_findings(&old.findings, replayed);
-    let context = JudgeContext { in_process: judged.in_process, reference: judged.reference };
+    let context = JudgeContext {
+        in_process: judged.in_process,
+        reference: judged.reference,
+    };
     for judge in judges {
         judge.judge(&mut new, context);
     }
     new.conclude(&|id| profile.binding(id));
     if let Some(j) = &mut new.judged {
-        j.steps = Some(judged.steps.clone().unwrap_or_else(|| old.verdict.clone())).filter(|s| *s != new.verdict);
+        j.steps = Some(judged.steps.clone().unwrap_or_else(|| old.verdict.clone()))
+            .filter(|s| *s != new.verdict);
     }
     Some(new)
 }
@@ -70,7 +83,10 @@ fn merge_findings(old: &[Finding], mut replayed: Vec<Finding>) -> Vec<Finding> {
     for f in old {
         if !f.monitor {
             out.push(f.clone());
-        } else if let Some(i) = replayed.iter().position(|r| r.rule == f.rule && r.message == f.message) {
+        } else if let Some(i) = replayed
+            .iter()
+            .position(|r| r.rule == f.rule && r.message == f.message)
+        {
             out.push(replayed.remove(i));
         }
     }
@@ -83,7 +99,14 @@ fn merge_findings(old: &[Finding], mut replayed: Vec<Finding>) -> Vec<Finding> {
 /// or warned, or the rule its verdict names (messages may word the same finding differently,
 /// e.g. with a time).
 pub fn changed(old: &ScenarioResult, new: &ScenarioResult) -> bool {
-    let rules = |r: &ScenarioResult| -> BTreeSet<(String, bool)> { r.findings.iter().map(|f| (f.rule.clone(), f.severity == Severity::Fail)).collect() };
+    let rules = |r: &ScenarioResult| -> BTreeSet<(String, bool)> {
+        r.findings
+            .iter()
+            .map(|f| (f.rule.clone(), f.severity == Severity::Fail))
+            .collect()
+    };
     let named = |r: &ScenarioResult| r.verdict.failure().and_then(|f| f.rule.clone());
-    Outcome::of(&old.verdict) != Outcome::of(&new.verdict) || rules(old) != rules(new) || named(old) != named(new)
+    Outcome::of(&old.verdict) != Outcome::of(&new.verdict)
+        || rules(old) != rules(new)
+        || named(old) != named(new)
 }

@@ -10,8 +10,8 @@ use super::session::{self, SessionSetup, Target};
 use super::target::{self, CloudLink, CloudTarget, DeviceStart, DeviceTarget, TargetError};
 use super::verdict::{Failure, Judged, RunSummary, ScenarioResult, Verdict};
 use crate::ics::{Applicability, Ics};
-use crate::profile::Profile;
 use crate::profile::fleet::{Fleet, FleetDevice};
+use crate::profile::Profile;
 use crate::scenario::{visit_steps, Capability, Role, Scenario, StepKind};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -70,7 +70,9 @@ impl Default for RunConfig {
             device_reset: None,
             upper_tester: None,
             fleet: Arc::new(Fleet::default_fleet()),
-            jobs: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            jobs: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
             step_timeout: Duration::from_secs(10),
             deadline: Duration::from_secs(600),
             wall_budget: Duration::from_secs(60),
@@ -103,7 +105,12 @@ pub enum RunError {
     FleetTooSmall { needed: usize, have: usize },
     /// Fail-closed: a selected scenario needs something the ICS does not say either way.
     #[error("the ICS {} does not say `{key}`, which scenario {scenario} ({}) needs: {}", .ics.display(), .file.display(), Ics::how_to_state(.key))]
-    IcsIncomplete { key: String, ics: PathBuf, scenario: String, file: PathBuf },
+    IcsIncomplete {
+        key: String,
+        ics: PathBuf,
+        scenario: String,
+        file: PathBuf,
+    },
 }
 
 pub struct Runner {
@@ -121,19 +128,43 @@ impl Runner {
 
     /// The targets the scenarios of `roles` run against (the banner names only those).
     fn describe_for(&self, roles: &[Role]) -> String {
-        let cloud = roles.contains(&Role::Device).then(|| self.config.cloud.as_ref().map(|c| c.describe()).unwrap_or_else(|| "no cloud".into()));
-        let device = roles.contains(&Role::Cloud).then(|| self.config.device.as_ref().map(|d| d.describe()).unwrap_or_else(|| "no device".into()));
-        cloud.into_iter().chain(device).collect::<Vec<_>>().join(" and ")
+        let cloud = roles.contains(&Role::Device).then(|| {
+            self.config
+                .cloud
+                .as_ref()
+                .map(|c| c.describe())
+                .unwrap_or_else(|| "no cloud".into())
+        });
+        let device = roles.contains(&Role::Cloud).then(|| {
+            self.config
+                .device
+                .as_ref()
+                .map(|d| d.describe())
+                .unwrap_or_else(|| "no device".into())
+        });
+        cloud
+            .into_iter()
+            .chain(device)
+            .collect::<Vec<_>>()
+            .join(" and ")
     }
 
     /// Runs every scenario; `on_event` sees every event, in scenario order.
-    pub fn run(&self, scenarios: &[Scenario], mut on_event: impl FnMut(RunEvent)) -> Result<RunSummary, RunError> {
+    pub fn run(
+        &self,
+        scenarios: &[Scenario],
+        mut on_event: impl FnMut(RunEvent),
+    ) -> Result<RunSummary, RunError> {
         let started = Instant::now();
         if self.config.fleet.devices.is_empty() {
             return Err(RunError::EmptyFleet);
         }
         self.check_ics(scenarios)?;
-        let has = |role: Role| scenarios.iter().any(|s| s.role == role && s.manual.is_none());
+        let has = |role: Role| {
+            scenarios
+                .iter()
+                .any(|s| s.role == role && s.manual.is_none())
+        };
         let shared_cloud = match &self.config.cloud {
             Some(cloud) if has(Role::Device) => {
                 prepare(&**cloud)?;
@@ -156,22 +187,56 @@ impl Runner {
         }
         // Against a shared cloud each scenario has devices of its own, whatever `-j` is: the
         // same verdicts at any parallelism.
-        let identities = if shared_cloud { self.fresh_identities(scenarios)? } else { self.fixed_identities(scenarios) };
-        let roles: Vec<Role> = [Role::Device, Role::Cloud].into_iter().filter(|r| scenarios.iter().any(|s| s.role == *r)).collect();
+        let identities = if shared_cloud {
+            self.fresh_identities(scenarios)?
+        } else {
+            self.fixed_identities(scenarios)
+        };
+        let roles: Vec<Role> = [Role::Device, Role::Cloud]
+            .into_iter()
+            .filter(|r| scenarios.iter().any(|s| s.role == *r))
+            .collect();
         // The device under test is named only when a scenario tests a device.
-        let ics = self.config.ics.as_ref().filter(|_| self.config.device.is_some() && roles.contains(&Role::Cloud)).map(|i| i.summary());
-        on_event(RunEvent::RunStarted { scenarios: scenarios.len(), target: self.describe_for(&roles), ics });
+        let ics = self
+            .config
+            .ics
+            .as_ref()
+            .filter(|_| self.config.device.is_some() && roles.contains(&Role::Cloud))
+            .map(|i| i.summary());
+        on_event(RunEvent::RunStarted {
+            scenarios: scenarios.len(),
+            target: self.describe_for(&roles),
+            ics,
+        });
         if let Some(text) = notice {
             on_event(RunEvent::Notice { text });
         }
         let real_target = roles.iter().any(|r| match r {
-            Role::Device => self.config.cloud.as_ref().is_some_and(|c| !c.capabilities().in_process),
-            Role::Cloud => self.config.device.as_ref().is_some_and(|d| !d.capabilities().in_process),
+            Role::Device => self
+                .config
+                .cloud
+                .as_ref()
+                .is_some_and(|c| !c.capabilities().in_process),
+            Role::Cloud => self
+                .config
+                .device
+                .as_ref()
+                .is_some_and(|d| !d.capabilities().in_process),
         });
         // Against a real target a scenario's deadline bounds it (its own, or the run's);
         // in-process, the wall budget does.
-        let bound = |sc: &Scenario| if real_target { sc.deadline.unwrap_or(self.config.deadline) } else { self.config.wall_budget };
-        self.config.live.begin(scenarios.len(), jobs, scenarios.iter().map(bound).max().unwrap_or_default());
+        let bound = |sc: &Scenario| {
+            if real_target {
+                sc.deadline.unwrap_or(self.config.deadline)
+            } else {
+                self.config.wall_budget
+            }
+        };
+        self.config.live.begin(
+            scenarios.len(),
+            jobs,
+            scenarios.iter().map(bound).max().unwrap_or_default(),
+        );
         let next = AtomicUsize::new(0);
         let stop = AtomicBool::new(false);
         let (tx, rx) = mpsc::channel::<(usize, ScenarioResult)>();
@@ -204,7 +269,9 @@ impl Runner {
             let mut done = vec![false; scenarios.len()];
             let mut first_bad: Option<String> = None;
             let mut emit = |result: ScenarioResult, summary: &mut RunSummary| {
-                on_event(RunEvent::ScenarioStarted { id: result.id.clone() });
+                on_event(RunEvent::ScenarioStarted {
+                    id: result.id.clone(),
+                });
                 summary.add(&result.verdict);
                 on_event(RunEvent::ScenarioFinished(Arc::new(result)));
             };
@@ -219,7 +286,10 @@ impl Runner {
             for (sc, _) in scenarios.iter().zip(&done).filter(|(_, d)| !**d) {
                 let reason = match &first_bad {
                     Some(why) => format!("not run: fail-fast stopped the run after {why}"),
-                    None => format!("not run: the run was interrupted ({})", self.config.interrupt.why()),
+                    None => format!(
+                        "not run: the run was interrupted ({})",
+                        self.config.interrupt.why()
+                    ),
                 };
                 emit(not_run(sc, reason), &mut summary);
             }
@@ -232,10 +302,19 @@ impl Runner {
     /// Every selected cloud-role scenario's needs are stated by the ICS, true or false
     /// (nothing is assumed of the device where the statement is silent).
     pub fn check_ics(&self, scenarios: &[Scenario]) -> Result<(), RunError> {
-        let (Some(ics), Some(_)) = (&self.config.ics, &self.config.device) else { return Ok(()) };
+        let (Some(ics), Some(_)) = (&self.config.ics, &self.config.device) else {
+            return Ok(());
+        };
         for sc in scenarios.iter().filter(|s| s.role == Role::Cloud) {
-            if let Applicability::Unknown { key } = ics.applicability(&sc.features, sc.requires.contains(&Capability::Seed)) {
-                return Err(RunError::IcsIncomplete { key, ics: ics.path.clone(), scenario: sc.id.value.clone(), file: sc.source.path.clone() });
+            if let Applicability::Unknown { key } =
+                ics.applicability(&sc.features, sc.requires.contains(&Capability::Seed))
+            {
+                return Err(RunError::IcsIncomplete {
+                    key,
+                    ics: ics.path.clone(),
+                    scenario: sc.id.value.clone(),
+                    file: sc.source.path.clone(),
+                });
             }
         }
         Ok(())
@@ -254,31 +333,63 @@ impl Runner {
     /// transcripts (and goldens) stable.
     fn fixed_identities(&self, scenarios: &[Scenario]) -> Vec<Vec<(String, FleetDevice)>> {
         let fleet = &self.config.fleet.devices;
-        scenarios.iter().map(|sc| sc.devices.iter().enumerate().map(|(j, name)| (name.clone(), fleet[j % fleet.len()].clone())).collect()).collect()
+        scenarios
+            .iter()
+            .map(|sc| {
+                sc.devices
+                    .iter()
+                    .enumerate()
+                    .map(|(j, name)| (name.clone(), fleet[j % fleet.len()].clone()))
+                    .collect()
+            })
+            .collect()
     }
 
     /// Against a shared remote cloud: every device-role scenario takes the next fleet devices
     /// no scenario of the run used before (in the order given, so the same at any `-j`);
     /// a cloud-role scenario's device under test is the fleet's first.
-    fn fresh_identities(&self, scenarios: &[Scenario]) -> Result<Vec<Vec<(String, FleetDevice)>>, RunError> {
+    fn fresh_identities(
+        &self,
+        scenarios: &[Scenario],
+    ) -> Result<Vec<Vec<(String, FleetDevice)>>, RunError> {
         let fleet = &self.config.fleet.devices;
         let mut next = 0;
         let mut out = Vec::with_capacity(scenarios.len());
         for sc in scenarios {
             if sc.role == Role::Cloud || sc.manual.is_some() {
-                out.push(sc.devices.iter().take(1).map(|name| (name.clone(), fleet[0].clone())).collect());
+                out.push(
+                    sc.devices
+                        .iter()
+                        .take(1)
+                        .map(|name| (name.clone(), fleet[0].clone()))
+                        .collect(),
+                );
                 continue;
             }
-            out.push(sc.devices.iter().enumerate().map(|(j, name)| (name.clone(), fleet[(next + j) % fleet.len()].clone())).collect());
+            out.push(
+                sc.devices
+                    .iter()
+                    .enumerate()
+                    .map(|(j, name)| (name.clone(), fleet[(next + j) % fleet.len()].clone()))
+                    .collect(),
+            );
             next += sc.devices.len();
         }
         if next > fleet.len() {
-            return Err(RunError::FleetTooSmall { needed: next, have: fleet.len() });
+            return Err(RunError::FleetTooSmall {
+                needed: next,
+                have: fleet.len(),
+            });
         }
         Ok(out)
     }
 
-    fn run_one(&self, sc: &Scenario, index: usize, identities: Vec<(String, FleetDevice)>) -> ScenarioResult {
+    fn run_one(
+        &self,
+        sc: &Scenario,
+        index: usize,
+        identities: Vec<(String, FleetDevice)>,
+    ) -> ScenarioResult {
         let mut result = self.run_and_judge(sc, index, identities);
         result.conclude(&|id| self.config.profile.binding(id));
         // The steps' verdict is kept only where judging changed it.
@@ -294,7 +405,11 @@ impl Runner {
     /// secret, a contacts version): a preamble that fails after an earlier scenario may be
     /// that state, not the device's fault, and the reason says how to rule it out.
     fn hint_carried_state(&self, sc: &Scenario, index: usize, result: &mut ScenarioResult) {
-        let single = self.config.device.as_ref().is_some_and(|d| d.capabilities().single);
+        let single = self
+            .config
+            .device
+            .as_ref()
+            .is_some_and(|d| d.capabilities().single);
         if sc.role != Role::Cloud || !single || index == 0 || self.config.device_reset.is_some() {
             return;
         }
@@ -307,7 +422,12 @@ impl Runner {
     }
 
     /// The steps' verdict after every judge, with the findings not yet folded in.
-    fn run_and_judge(&self, sc: &Scenario, index: usize, identities: Vec<(String, FleetDevice)>) -> ScenarioResult {
+    fn run_and_judge(
+        &self,
+        sc: &Scenario,
+        index: usize,
+        identities: Vec<(String, FleetDevice)>,
+    ) -> ScenarioResult {
         let started = Instant::now();
         let result = |verdict, findings, transcript, scenario_time| ScenarioResult {
             verdict,
@@ -322,25 +442,65 @@ impl Runner {
         if let (Role::Cloud, Some(ics)) = (sc.role, &self.config.ics) {
             match ics.applicability(&sc.features, sc.requires.contains(&Capability::Seed)) {
                 Applicability::Applicable => {}
-                Applicability::NotApplicable { reason } => return result(Verdict::Skip { reason }, Vec::new(), Default::default(), Duration::ZERO),
+                Applicability::NotApplicable { reason } => {
+                    return result(
+                        Verdict::Skip { reason },
+                        Vec::new(),
+                        Default::default(),
+                        Duration::ZERO,
+                    )
+                }
                 Applicability::Unknown { key } => {
                     let reason = format!("the ICS {} does not say `{key}`", ics.path.display());
-                    return result(Verdict::Error(Failure::new(reason)), Vec::new(), Default::default(), Duration::ZERO);
+                    return result(
+                        Verdict::Error(Failure::new(reason)),
+                        Vec::new(),
+                        Default::default(),
+                        Duration::ZERO,
+                    );
                 }
             }
         }
         if let Some(instructions) = &sc.manual {
-            return result(Verdict::Manual { instructions: instructions.clone() }, Vec::new(), Default::default(), Duration::ZERO);
+            return result(
+                Verdict::Manual {
+                    instructions: instructions.clone(),
+                },
+                Vec::new(),
+                Default::default(),
+                Duration::ZERO,
+            );
         }
         let fleet = self.config.fleet.devices.len();
         if sc.devices.len() > fleet {
-            let reason = format!("needs {} distinct devices and the fleet has {fleet}: give more identities", sc.devices.len());
-            return result(Verdict::Skip { reason }, Vec::new(), Default::default(), Duration::ZERO);
+            let reason = format!(
+                "needs {} distinct devices and the fleet has {fleet}: give more identities",
+                sc.devices.len()
+            );
+            return result(
+                Verdict::Skip { reason },
+                Vec::new(),
+                Default::default(),
+                Duration::ZERO,
+            );
         }
         // Decided before the device is reset or started: a skipped scenario touches nothing.
-        if sc.role == Role::Cloud && sc.requires.contains(&Capability::DeviceControl) && self.config.upper_tester.is_none() && self.config.device.as_ref().is_some_and(|d| !d.capabilities().control) {
+        if sc.role == Role::Cloud
+            && sc.requires.contains(&Capability::DeviceControl)
+            && self.config.upper_tester.is_none()
+            && self
+                .config
+                .device
+                .as_ref()
+                .is_some_and(|d| !d.capabilities().control)
+        {
             let reason = target::NEEDS_UPPER_TESTER.to_string();
-            return result(Verdict::Skip { reason }, Vec::new(), Default::default(), Duration::ZERO);
+            return result(
+                Verdict::Skip { reason },
+                Vec::new(),
+                Default::default(),
+                Duration::ZERO,
+            );
         }
         let in_process = match sc.role {
             Role::Device => match &self.config.cloud {
@@ -352,7 +512,10 @@ impl Runner {
                 Some(d) => d.capabilities().in_process,
             },
         };
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(in_process).build();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(in_process)
+            .build();
         let outcome = match runtime {
             Err(e) => Err(TargetError::io("cannot start a runtime", e)),
             Ok(rt) => rt.block_on(async {
@@ -368,41 +531,74 @@ impl Runner {
         let seeded = outcome.as_ref().ok().and_then(|o| o.device_seeded);
         let mut finished = match outcome {
             Ok(o) => result(o.verdict, o.findings, o.transcript, o.scenario_time),
-            Err(e) => result(Verdict::Error(Failure::new(e.to_string())), Vec::new(), Default::default(), Duration::ZERO),
+            Err(e) => result(
+                Verdict::Error(Failure::new(e.to_string())),
+                Vec::new(),
+                Default::default(),
+                Duration::ZERO,
+            ),
         };
         self.hint_carried_state(sc, index, &mut finished);
-        let context = JudgeContext { in_process, reference: self.reference_target(sc.role) };
-        let strict_codes = sc.role == Role::Device && self.config.cloud.as_ref().is_some_and(|c| c.capabilities().strict_codes);
-        finished.judged = Some(Judged { steps: Some(finished.verdict.clone()), in_process, reference: context.reference, strict_codes, swept, seeded });
+        let context = JudgeContext {
+            in_process,
+            reference: self.reference_target(sc.role),
+        };
+        let strict_codes = sc.role == Role::Device
+            && self
+                .config
+                .cloud
+                .as_ref()
+                .is_some_and(|c| c.capabilities().strict_codes);
+        finished.judged = Some(Judged {
+            steps: Some(finished.verdict.clone()),
+            in_process,
+            reference: context.reference,
+            strict_codes,
+            swept,
+            seeded,
+        });
         for judge in &self.config.judges {
             judge.judge(&mut finished, context);
         }
         finished
     }
 
-    async fn session(&self, sc: &Scenario, index: usize, identities: Vec<(String, FleetDevice)>, in_process: bool) -> Result<session::SessionOutcome, TargetError> {
+    async fn session(
+        &self,
+        sc: &Scenario,
+        index: usize,
+        identities: Vec<(String, FleetDevice)>,
+        in_process: bool,
+    ) -> Result<session::SessionOutcome, TargetError> {
         let start_unix = wall_unix();
         let seed = self.config.fleet.seed_secret_no.clone();
         let mut device_seeded = false;
         let target = match sc.role {
-            Role::Device => Target::Cloud(self.cloud_for(sc, index, &identities, start_unix).await?),
+            Role::Device => {
+                Target::Cloud(self.cloud_for(sc, index, &identities, start_unix).await?)
+            }
             Role::Cloud => {
                 let dut = &identities[0].1.identity;
                 if let Some(cmd) = &self.config.device_reset {
                     target::reset(cmd).await?;
                 }
-                let Some(device) = &self.config.device else { return Err(TargetError::failed("no device target")) };
+                let Some(device) = &self.config.device else {
+                    return Err(TargetError::failed("no device target"));
+                };
                 // The device starts seed-provisioned only where the scenario asks for it.
                 let start = DeviceStart {
                     identity: dut.clone(),
-                    seed_secret_no: seed.clone().filter(|_| sc.requires.contains(&Capability::Seed)),
+                    seed_secret_no: seed
+                        .clone()
+                        .filter(|_| sc.requires.contains(&Capability::Seed)),
                     start_unix,
                     rng_seed: stable_hash(&sc.id.value),
                 };
                 // A device that connects by itself is provisioned as its statement says; one
                 // the harness starts, as the harness starts it.
                 device_seeded = if device.capabilities().single {
-                    self.config.ics.as_ref().and_then(|i| i.provisioning) == Some(crate::ics::Provisioning::Seed)
+                    self.config.ics.as_ref().and_then(|i| i.provisioning)
+                        == Some(crate::ics::Provisioning::Seed)
                 } else {
                     start.seed_secret_no.is_some()
                 };
@@ -410,33 +606,65 @@ impl Runner {
             }
         };
         let setup = SessionSetup {
-            identities: identities.iter().map(|(n, d)| (n.clone(), d.identity.clone())).collect(),
+            identities: identities
+                .iter()
+                .map(|(n, d)| (n.clone(), d.identity.clone()))
+                .collect(),
             seed_secret_no: seed,
             start_unix,
             step_timeout: self.config.step_timeout,
             deadline: self.config.deadline,
             // Against a real target the scenario clock is the wall clock and the deadline
             // bounds it; the budget then only catches what the deadline cannot.
-            wall_budget: if in_process { self.config.wall_budget } else { self.config.wall_budget.max(self.config.deadline + Duration::from_secs(30)) },
+            wall_budget: if in_process {
+                self.config.wall_budget
+            } else {
+                self.config
+                    .wall_budget
+                    .max(self.config.deadline + Duration::from_secs(30))
+            },
             profile: self.config.profile.clone(),
-            boot_time: match (sc.role, &self.config.ics, self.config.device.as_ref().map(|d| d.capabilities().in_process)) {
+            boot_time: match (
+                sc.role,
+                &self.config.ics,
+                self.config
+                    .device
+                    .as_ref()
+                    .map(|d| d.capabilities().in_process),
+            ) {
                 // The reference device boots at once on the virtual clock.
                 (Role::Cloud, Some(ics), Some(false)) => ics.lab.boot_time,
                 _ => Duration::ZERO,
             },
-            live: Some(super::live::LiveSlot { board: self.config.live.clone(), index }),
+            live: Some(super::live::LiveSlot {
+                board: self.config.live.clone(),
+                index,
+            }),
             device_seeded,
             upper_tester: self.config.upper_tester.clone(),
         };
         Ok(session::run(sc, target, setup).await)
     }
 
-    async fn cloud_for(&self, sc: &Scenario, index: usize, identities: &[(String, FleetDevice)], start_unix: u64) -> Result<Box<dyn CloudLink>, TargetError> {
-        let Some(cloud) = &self.config.cloud else { return Err(TargetError::failed("no cloud target")) };
+    async fn cloud_for(
+        &self,
+        sc: &Scenario,
+        index: usize,
+        identities: &[(String, FleetDevice)],
+        start_unix: u64,
+    ) -> Result<Box<dyn CloudLink>, TargetError> {
+        let Some(cloud) = &self.config.cloud else {
+            return Err(TargetError::failed("no cloud target"));
+        };
         // The scenario's cloud knows exactly the scenario's devices, as the fleet says.
-        let fleet = Fleet { devices: identities.iter().map(|(_, d)| d.clone()).collect(), seed_secret_no: self.config.fleet.seed_secret_no.clone() };
+        let fleet = Fleet {
+            devices: identities.iter().map(|(_, d)| d.clone()).collect(),
+            seed_secret_no: self.config.fleet.seed_secret_no.clone(),
+        };
         let sources = source_ips(sc);
-        cloud.open(1 + (index % 250) as u8, fleet, start_unix, &sources).await
+        cloud
+            .open(1 + (index % 250) as u8, fleet, start_unix, &sources)
+            .await
     }
 }
 
@@ -444,7 +672,9 @@ impl Runner {
 fn source_ips(sc: &Scenario) -> Vec<Ipv4Addr> {
     let mut out = vec![Ipv4Addr::LOCALHOST];
     visit_steps(&sc.steps, &mut |k| match k {
-        StepKind::Connect(c) => out.extend(c.from.as_deref().and_then(|f| f.parse::<Ipv4Addr>().ok())),
+        StepKind::Connect(c) => {
+            out.extend(c.from.as_deref().and_then(|f| f.parse::<Ipv4Addr>().ok()))
+        }
         StepKind::ChangeIp(c) => out.extend(c.to.parse::<Ipv4Addr>().ok()),
         _ => {}
     });
@@ -455,13 +685,21 @@ fn source_ips(sc: &Scenario) -> Vec<Ipv4Addr> {
 
 /// A hash that is the same on every run and machine (unlike `DefaultHasher`'s seed).
 fn stable_hash(s: &str) -> u64 {
-    s.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3))
+    s.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100000001b3)
+    })
 }
 
 /// Sets the cloud target up for the run, on a runtime of its own.
 fn prepare(cloud: &dyn CloudTarget) -> Result<(), RunError> {
-    let err = |source: TargetError| RunError::Target { target: cloud.describe(), source };
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| err(TargetError::io("cannot start a runtime", e)))?;
+    let err = |source: TargetError| RunError::Target {
+        target: cloud.describe(),
+        source,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| err(TargetError::io("cannot start a runtime", e)))?;
     rt.block_on(cloud.prepare()).map_err(err)
 }
 

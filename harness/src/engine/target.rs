@@ -38,7 +38,10 @@ impl TargetError {
     }
 
     pub fn io(context: impl Into<String>, source: std::io::Error) -> TargetError {
-        TargetError::Io { context: context.into(), source }
+        TargetError::Io {
+            context: context.into(),
+            source,
+        }
     }
 }
 
@@ -65,11 +68,23 @@ pub struct CloudCapabilities {
 #[derive(Serialize, Clone, Debug, PartialEq)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum CloudControl {
-    Bind { sn: String },
-    Unbind { sn: String },
-    SwallowReply { sn: String, cmd: String },
-    DelayReplies { sn: String, ms: u64 },
-    CloseLink { sn: String },
+    Bind {
+        sn: String,
+    },
+    Unbind {
+        sn: String,
+    },
+    SwallowReply {
+        sn: String,
+        cmd: String,
+    },
+    DelayReplies {
+        sn: String,
+        ms: u64,
+    },
+    CloseLink {
+        sn: String,
+    },
     /// Any other operation of the target's control plane, as the scenario wrote it (its
     /// answer is what the step matches).
     #[serde(untagged)]
@@ -89,7 +104,13 @@ pub trait CloudTarget: Send + Sync {
     fn reference(&self) -> bool;
     /// A link for one scenario: `slot` keeps scenarios running side by side apart, `fleet`
     /// holds the scenario's devices, `sources` every source address it may use.
-    fn open<'a>(&'a self, slot: u8, fleet: Fleet, start_unix: u64, sources: &'a [Ipv4Addr]) -> BoxFuture<'a, Result<Box<dyn CloudLink>, TargetError>>;
+    fn open<'a>(
+        &'a self,
+        slot: u8,
+        fleet: Fleet,
+        start_unix: u64,
+        sources: &'a [Ipv4Addr],
+    ) -> BoxFuture<'a, Result<Box<dyn CloudLink>, TargetError>>;
 }
 
 /// The cloud of one scenario.
@@ -98,7 +119,8 @@ pub trait CloudLink: Send {
     fn capabilities(&self) -> CloudCapabilities;
     fn settings(&self) -> CloudTimings;
     /// Opens a WebSocket from `from`; returns it and the local address as the target sees it.
-    fn connect(&mut self, from: Ipv4Addr) -> BoxFuture<'_, Result<(WsStream, String), TargetError>>;
+    fn connect(&mut self, from: Ipv4Addr)
+        -> BoxFuture<'_, Result<(WsStream, String), TargetError>>;
     fn control(&self, op: CloudControl) -> BoxFuture<'_, Result<Value, TargetError>>;
 }
 
@@ -118,7 +140,11 @@ pub struct DeviceCapabilities {
 /// Something the harness makes the device do, as a person at a real one would.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DeviceAction {
-    Checkin { userid: String, pass_type: Option<u32>, pass_method: Option<u32> },
+    Checkin {
+        userid: String,
+        pass_type: Option<u32>,
+        pass_method: Option<u32>,
+    },
 }
 
 /// What a device needs to start for one scenario.
@@ -152,7 +178,10 @@ pub trait DeviceLink: Send {
     /// What this scenario's device offers.
     fn capabilities(&self) -> DeviceCapabilities;
     /// The device's next connection and its address; `None` when the deadline passes.
-    fn accept(&mut self, deadline: tokio::time::Instant) -> BoxFuture<'_, Option<Result<(WsStream, String), TargetError>>>;
+    fn accept(
+        &mut self,
+        deadline: tokio::time::Instant,
+    ) -> BoxFuture<'_, Option<Result<(WsStream, String), TargetError>>>;
     /// Connection attempts whose handshake failed so far.
     fn failed_handshakes(&self) -> &[String];
     /// Connections that completed the handshake and wait for a step to take them.
@@ -166,7 +195,11 @@ impl DeviceAction {
     /// The action as the upper tester reads it: `{"action": "check_in", "sn": ..., ...}` (a person's action, named apart from the protocol's commands).
     pub fn to_json(&self, sn: &str) -> serde_json::Value {
         match self {
-            DeviceAction::Checkin { userid, pass_type, pass_method } => {
+            DeviceAction::Checkin {
+                userid,
+                pass_type,
+                pass_method,
+            } => {
                 serde_json::json!({ "action": "check_in", "sn": sn, "userid": userid, "pass_type": pass_type, "pass_method": pass_method })
             }
         }
@@ -185,7 +218,11 @@ pub const NEEDS_UPPER_TESTER: &str =
 /// would: `sh -c COMMAND` with the action as JSON on stdin and in `HWCONFORM_ACTION`, in a
 /// process group of its own that is killed whole if it outlives [`UPPER_TESTER_BOUND`]. Exit
 /// status 0 means the device was made to act.
-pub async fn upper_tester(command: &str, action: &DeviceAction, sn: &str) -> Result<(), TargetError> {
+pub async fn upper_tester(
+    command: &str,
+    action: &DeviceAction,
+    sn: &str,
+) -> Result<(), TargetError> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let json = action.to_json(sn).to_string();
     let mut child = tokio::process::Command::new("sh")
@@ -223,7 +260,11 @@ pub async fn upper_tester(command: &str, action: &DeviceAction, sn: &str) -> Res
             let _ = stdin.write_all(json.as_bytes()).await;
         }
         let status = child.wait().await;
-        let said = tokio::time::timeout(Duration::from_millis(500), reader).await.ok().and_then(Result::ok).unwrap_or_default();
+        let said = tokio::time::timeout(Duration::from_millis(500), reader)
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default();
         (status, said)
     };
     let outcome = tokio::time::timeout(UPPER_TESTER_BOUND, run).await;
@@ -236,21 +277,38 @@ pub async fn upper_tester(command: &str, action: &DeviceAction, sn: &str) -> Res
         Ok((Ok(status), _)) if status.success() => Ok(()),
         Ok((Ok(status), said)) => {
             let said = String::from_utf8_lossy(&said);
-            Err(TargetError::failed(format!("the upper tester failed ({status}): {}", said.trim())))
+            Err(TargetError::failed(format!(
+                "the upper tester failed ({status}): {}",
+                said.trim()
+            )))
         }
         Ok((Err(e), _)) => Err(TargetError::io("the upper tester", e)),
-        Err(_) => Err(TargetError::failed(format!("the upper tester did not finish within {}s", UPPER_TESTER_BOUND.as_secs()))),
+        Err(_) => Err(TargetError::failed(format!(
+            "the upper tester did not finish within {}s",
+            UPPER_TESTER_BOUND.as_secs()
+        ))),
     }
 }
 
 /// Runs the `--device-reset` command before a scenario, bounded by two minutes.
 pub async fn reset(command: &str) -> Result<(), TargetError> {
-    let run = tokio::process::Command::new("sh").arg("-c").arg(command).stdin(std::process::Stdio::null()).kill_on_drop(true).output();
+    let run = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
     match tokio::time::timeout(Duration::from_secs(120), run).await {
         Ok(Ok(out)) if out.status.success() => Ok(()),
-        Ok(Ok(out)) => Err(TargetError::failed(format!("the device reset command failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr).trim()))),
+        Ok(Ok(out)) => Err(TargetError::failed(format!(
+            "the device reset command failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))),
         Ok(Err(e)) => Err(TargetError::io("cannot run the device reset command", e)),
-        Err(_) => Err(TargetError::failed("the device reset command did not finish within 120s")),
+        Err(_) => Err(TargetError::failed(
+            "the device reset command did not finish within 120s",
+        )),
     }
 }
 
@@ -259,7 +317,11 @@ mod tests {
     use super::*;
 
     fn checkin() -> DeviceAction {
-        DeviceAction::Checkin { userid: "alice".into(), pass_type: Some(1), pass_method: None }
+        DeviceAction::Checkin {
+            userid: "alice".into(),
+            pass_type: Some(1),
+            pass_method: None,
+        }
     }
 
     #[tokio::test]
@@ -268,8 +330,18 @@ mod tests {
         let ok = upper_tester(r#"read line; test "$line" = "$HWCONFORM_ACTION" && echo "$line" | grep -q '"userid":"alice"'"#, &checkin(), "SN1").await;
         assert!(ok.is_ok(), "{ok:?}");
         // A failure says why, in the tester's own last words, bounded.
-        let err = upper_tester("yes 'filler line' | head -c 100000 >&2; echo 'no such user' >&2; exit 3", &checkin(), "SN1").await.unwrap_err().to_string();
-        assert!(err.contains("exit status: 3") && err.ends_with("no such user"), "{err}");
+        let err = upper_tester(
+            "yes 'filler line' | head -c 100000 >&2; echo 'no such user' >&2; exit 3",
+            &checkin(),
+            "SN1",
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("exit status: 3") && err.ends_with("no such user"),
+            "{err}"
+        );
         assert!(err.len() < 2300, "{} bytes", err.len());
     }
 
@@ -280,6 +352,10 @@ mod tests {
         let started = std::time::Instant::now();
         let ok = upper_tester("sleep 20 & exit 0", &checkin(), "SN1").await;
         assert!(ok.is_ok(), "{ok:?}");
-        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
     }
 }

@@ -13,29 +13,53 @@ use std::time::Duration;
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum TranscriptEvent {
     /// A connection opened (`local` is the harness side's address as the target sees it).
-    Opened { conn: String, local: String },
+    Opened {
+        conn: String,
+        local: String,
+    },
     /// A connection closed, by whom, with the close code if there was one.
-    Closed { conn: String, by: Party, code: Option<u16>, reason: String },
+    Closed {
+        conn: String,
+        by: Party,
+        code: Option<u16>,
+        reason: String,
+    },
     /// The harness abandoned a connection without closing it (an IP change).
-    Abandoned { conn: String },
-    Sent { conn: String, frame: Frame },
-    Received { conn: String, frame: Frame },
+    Abandoned {
+        conn: String,
+    },
+    Sent {
+        conn: String,
+        frame: Frame,
+    },
+    Received {
+        conn: String,
+        frame: Frame,
+    },
     /// A step began (its kind and line in the scenario file).
-    Step { index: String, kind: std::borrow::Cow<'static, str>, line: u32 },
+    Step {
+        index: String,
+        kind: std::borrow::Cow<'static, str>,
+        line: u32,
+    },
     /// A note from the harness (a control operation, a rule violation).
-    Note { text: String },
+    Note {
+        text: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TranscriptEntry {
     /// Time since the scenario started, on the scenario clock.
-    #[serde(serialize_with = "super::verdict::ser_secs", deserialize_with = "super::verdict::de_secs")]
+    #[serde(
+        serialize_with = "super::verdict::ser_secs",
+        deserialize_with = "super::verdict::de_secs"
+    )]
     #[schemars(with = "f64")]
     pub at: Duration,
     #[serde(flatten)]
     pub event: TranscriptEvent,
 }
-
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Transcript {
@@ -52,7 +76,12 @@ impl Transcript {
         let frames: Vec<&TranscriptEntry> = self
             .entries
             .iter()
-            .filter(|e| matches!(e.event, TranscriptEvent::Sent { .. } | TranscriptEvent::Received { .. }))
+            .filter(|e| {
+                matches!(
+                    e.event,
+                    TranscriptEvent::Sent { .. } | TranscriptEvent::Received { .. }
+                )
+            })
             .collect();
         frames[frames.len().saturating_sub(n)..].to_vec()
     }
@@ -63,14 +92,24 @@ pub fn render_entry(e: &TranscriptEntry) -> String {
     let t = format!("{:>9.3}s", e.at.as_secs_f64());
     match &e.event {
         TranscriptEvent::Opened { conn, local } => format!("{t} [{conn}] opened from {local}"),
-        TranscriptEvent::Closed { conn, by, code, reason } => {
-            let who = match by { Party::Harness => "harness", Party::Target => "target" };
+        TranscriptEvent::Closed {
+            conn,
+            by,
+            code,
+            reason,
+        } => {
+            let who = match by {
+                Party::Harness => "harness",
+                Party::Target => "target",
+            };
             format!("{t} [{conn}] closed by {who}{}", close_text(*code, reason))
         }
         TranscriptEvent::Abandoned { conn } => format!("{t} [{conn}] abandoned (no close)"),
         TranscriptEvent::Sent { conn, frame } => format!("{t} [{conn}] → {}", frame.summary()),
         TranscriptEvent::Received { conn, frame } => format!("{t} [{conn}] ← {}", frame.summary()),
-        TranscriptEvent::Step { index, kind, line } => format!("{t} step {index} {kind} (line {line})"),
+        TranscriptEvent::Step { index, kind, line } => {
+            format!("{t} step {index} {kind} (line {line})")
+        }
         TranscriptEvent::Note { text } => format!("{t} note: {text}"),
     }
 }

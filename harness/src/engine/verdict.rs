@@ -3,8 +3,8 @@
 use super::transcript::Transcript;
 pub use crate::profile::{Binding, Severity};
 use crate::scenario::Role;
-use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -38,7 +38,19 @@ pub struct Failure {
 
 impl Failure {
     pub fn new(message: impl Into<String>) -> Failure {
-        Failure { message: message.into(), rule: None, step: None, step_kind: None, line: None, col: None, expected: None, actual: None, diff: None, judges: Vec::new(), early: false }
+        Failure {
+            message: message.into(),
+            rule: None,
+            step: None,
+            step_kind: None,
+            line: None,
+            col: None,
+            expected: None,
+            actual: None,
+            diff: None,
+            judges: Vec::new(),
+            early: false,
+        }
     }
 }
 
@@ -60,9 +72,13 @@ pub enum Verdict {
     /// The run could not judge (refused connection, harness problem).
     Error(Failure),
     /// Not applicable to this target, with the reason.
-    Skip { reason: String },
+    Skip {
+        reason: String,
+    },
     /// Not observable on the wire: the lab checks it by hand, following the instructions.
-    Manual { instructions: String },
+    Manual {
+        instructions: String,
+    },
 }
 
 impl Verdict {
@@ -79,13 +95,18 @@ impl Verdict {
     }
     /// A verdict that proves nothing or something wrong: the run's exit code is not 0.
     pub fn is_bad(&self) -> bool {
-        matches!(self, Verdict::Fail(_) | Verdict::Error(_) | Verdict::Inconclusive(_))
+        matches!(
+            self,
+            Verdict::Fail(_) | Verdict::Error(_) | Verdict::Inconclusive(_)
+        )
     }
 
     /// The failure behind a verdict that has one.
     pub fn failure(&self) -> Option<&Failure> {
         match self {
-            Verdict::Fail(f) | Verdict::Inconclusive(f) | Verdict::Warn(f) | Verdict::Error(f) => Some(f),
+            Verdict::Fail(f) | Verdict::Inconclusive(f) | Verdict::Warn(f) | Verdict::Error(f) => {
+                Some(f)
+            }
             _ => None,
         }
     }
@@ -114,19 +135,37 @@ impl Finding {
     /// Adds what `v` saw to `findings`, at `step` (index and line), unless the same rule
     /// already broke the same way (a rule that keeps breaking says nothing new) or the list
     /// is full ([`MAX_FINDINGS`]); whether it was added.
-    pub fn push_new(findings: &mut Vec<Finding>, v: crate::profile::Violation, step: Option<(String, u32)>, monitor: bool) -> bool {
-        if findings.len() >= MAX_FINDINGS || findings.iter().any(|f| f.rule == v.rule && f.message == v.message) {
+    pub fn push_new(
+        findings: &mut Vec<Finding>,
+        v: crate::profile::Violation,
+        step: Option<(String, u32)>,
+        monitor: bool,
+    ) -> bool {
+        if findings.len() >= MAX_FINDINGS
+            || findings
+                .iter()
+                .any(|f| f.rule == v.rule && f.message == v.message)
+        {
             return false;
         }
         let (step, line) = step.map_or((None, None), |(s, l)| (Some(s), Some(l)));
-        findings.push(Finding { rule: v.rule.to_string(), severity: v.severity, message: v.message, step, line, monitor });
+        findings.push(Finding {
+            rule: v.rule.to_string(),
+            severity: v.severity,
+            message: v.message,
+            step,
+            line,
+            monitor,
+        });
         true
     }
 }
 
 /// One obligation's verdict in one scenario: the ids the scenario cites, judged by its steps,
 /// and every rule an always-on monitor saw broken.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Skip,
@@ -256,7 +295,13 @@ impl RunSummary {
         }
     }
     pub fn total(&self) -> usize {
-        self.passed + self.failed + self.inconclusive + self.warned + self.errored + self.skipped + self.manual
+        self.passed
+            + self.failed
+            + self.inconclusive
+            + self.warned
+            + self.errored
+            + self.skipped
+            + self.manual
     }
     /// True when nothing failed, errored or was left inconclusive.
     pub fn ok(&self) -> bool {
@@ -275,7 +320,9 @@ pub(crate) fn de_secs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration
     // has the same numbers (0.012 s as f64 is a hair under 12 ms).
     let secs = f64::deserialize(d)?;
     if !secs.is_finite() || secs < 0.0 {
-        return Err(serde::de::Error::custom(format!("a duration in seconds, not {secs}")));
+        return Err(serde::de::Error::custom(format!(
+            "a duration in seconds, not {secs}"
+        )));
     }
     Ok(Duration::from_millis((secs * 1000.0).round() as u64))
 }
@@ -292,7 +339,9 @@ impl ScenarioResult {
     /// ([`Self::judge_obligations`]).
     pub fn conclude(&mut self, binding: &dyn Fn(&str) -> Binding) {
         self.judge_obligations(binding);
-        let Some(first) = self.findings.iter().find(|f| f.severity == Severity::Fail) else { return };
+        let Some(first) = self.findings.iter().find(|f| f.severity == Severity::Fail) else {
+            return;
+        };
         let mut failure = Failure::new(format!("{}: {}", first.rule, first.message));
         failure.rule = Some(first.rule.clone());
         failure.step = first.step.clone();
@@ -318,7 +367,8 @@ impl ScenarioResult {
     /// - a MAY never fails and a SHOULD at most warns.
     fn judge_obligations(&mut self, binding: &dyn Fn(&str) -> Binding) {
         let own = Outcome::of(&self.verdict);
-        let mut obligations: BTreeMap<String, Outcome> = self.requirements.iter().map(|r| (r.clone(), own)).collect();
+        let mut obligations: BTreeMap<String, Outcome> =
+            self.requirements.iter().map(|r| (r.clone(), own)).collect();
         let mut not_reached = BTreeMap::new();
         let stopped = match &self.verdict {
             Verdict::Fail(f) | Verdict::Warn(f) => Some(f),
@@ -326,20 +376,46 @@ impl ScenarioResult {
         };
         if let Some(f) = stopped {
             let explicit = !f.judges.is_empty();
-            let charged: Vec<&String> = if explicit { f.judges.iter().collect() } else { self.requirements.iter().collect() };
+            let charged: Vec<&String> = if explicit {
+                f.judges.iter().collect()
+            } else {
+                self.requirements.iter().collect()
+            };
             // A rule broken at or before the failed step (the last sweep, after the steps,
             // has no step) explains the failure, unless the step names that very rule as
             // what it judges: the finding fails its rule, and what the step judges was not
             // reached.
-            let first_broken = self.findings.iter().find(|x| x.severity == Severity::Fail && x.step.is_some() && !(explicit && charged.contains(&&x.rule)));
-            let at = f.step.as_ref().map_or(String::new(), |s| format!(" at step {s}"));
+            let first_broken = self.findings.iter().find(|x| {
+                x.severity == Severity::Fail
+                    && x.step.is_some()
+                    && !(explicit && charged.contains(&&x.rule))
+            });
+            let at = f
+                .step
+                .as_ref()
+                .map_or(String::new(), |s| format!(" at step {s}"));
             for id in &self.requirements {
                 let (outcome, why) = match (charged.contains(&id), first_broken) {
                     (true, None) => (own, None),
-                    (_, Some(b)) => (Outcome::Inconclusive, Some(format!("not reached: {} was broken first{}", b.rule, b.step.as_ref().map_or(String::new(), |s| format!(" (step {s})"))))),
+                    (_, Some(b)) => (
+                        Outcome::Inconclusive,
+                        Some(format!(
+                            "not reached: {} was broken first{}",
+                            b.rule,
+                            b.step
+                                .as_ref()
+                                .map_or(String::new(), |s| format!(" (step {s})"))
+                        )),
+                    ),
                     (false, None) => {
                         let ids: Vec<&str> = charged.iter().map(|s| s.as_str()).collect();
-                        (Outcome::Inconclusive, Some(format!("not reached: the scenario stopped{at} on {}", ids.join(", "))))
+                        (
+                            Outcome::Inconclusive,
+                            Some(format!(
+                                "not reached: the scenario stopped{at} on {}",
+                                ids.join(", ")
+                            )),
+                        )
                     }
                 };
                 obligations.insert(id.clone(), outcome);
@@ -398,7 +474,14 @@ mod tests {
     }
 
     fn finding(rule: &str, severity: Severity) -> Finding {
-        Finding { rule: rule.into(), severity, message: "seen".into(), step: Some("2".into()), line: Some(7), monitor: true }
+        Finding {
+            rule: rule.into(),
+            severity,
+            message: "seen".into(),
+            step: Some("2".into()),
+            line: Some(7),
+            monitor: true,
+        }
     }
 
     fn verdict(i: u8) -> Verdict {
@@ -418,7 +501,10 @@ mod tests {
         r.conclude(&|_| Binding::Must);
         assert_eq!(r.verdict.name(), "fail");
         assert_eq!(r.verdict.failure().unwrap().rule.as_deref(), Some("R1"));
-        assert_eq!(r.obligations, BTreeMap::from([("R1".into(), Outcome::Fail), ("R13".into(), Outcome::Pass)]));
+        assert_eq!(
+            r.obligations,
+            BTreeMap::from([("R1".into(), Outcome::Fail), ("R13".into(), Outcome::Pass)])
+        );
     }
 
     #[test]
@@ -435,7 +521,10 @@ mod tests {
         r.conclude(&|_| Binding::Must);
         assert_eq!(r.verdict.name(), "inconclusive");
         assert_eq!(r.obligations.get("R13"), Some(&Outcome::Inconclusive));
-        assert!(r.verdict.is_bad(), "nothing was proven: the exit code says so");
+        assert!(
+            r.verdict.is_bad(),
+            "nothing was proven: the exit code says so"
+        );
     }
 
     proptest! {
@@ -480,42 +569,87 @@ mod tests {
     }
 
     fn cited(reqs: &[&str], verdict: Verdict, findings: Vec<Finding>) -> ScenarioResult {
-        ScenarioResult { requirements: reqs.iter().map(|s| s.to_string()).collect(), ..result(verdict, findings) }
+        ScenarioResult {
+            requirements: reqs.iter().map(|s| s.to_string()).collect(),
+            ..result(verdict, findings)
+        }
     }
 
     fn judged(ids: &[&str]) -> Verdict {
-        Verdict::Fail(Failure { judges: ids.iter().map(|s| s.to_string()).collect(), step: Some("4".into()), ..Failure::new("the reply did not match") })
+        Verdict::Fail(Failure {
+            judges: ids.iter().map(|s| s.to_string()).collect(),
+            step: Some("4".into()),
+            ..Failure::new("the reply did not match")
+        })
     }
 
     #[test]
     fn a_failed_step_fails_what_it_judges_and_leaves_the_rest_not_reached() {
         let mut r = cited(&["R1", "R2", "R3"], judged(&["R2"]), vec![]);
         r.conclude(&|_| Binding::Must);
-        assert_eq!(r.obligations, BTreeMap::from([("R1".into(), Outcome::Inconclusive), ("R2".into(), Outcome::Fail), ("R3".into(), Outcome::Inconclusive)]));
-        assert_eq!(r.not_reached["R1"], "not reached: the scenario stopped at step 4 on R2");
+        assert_eq!(
+            r.obligations,
+            BTreeMap::from([
+                ("R1".into(), Outcome::Inconclusive),
+                ("R2".into(), Outcome::Fail),
+                ("R3".into(), Outcome::Inconclusive)
+            ])
+        );
+        assert_eq!(
+            r.not_reached["R1"],
+            "not reached: the scenario stopped at step 4 on R2"
+        );
         assert!(!r.not_reached.contains_key("R2"));
     }
 
     #[test]
     fn an_unattributed_failure_charges_every_cited_id() {
-        let mut r = cited(&["R1", "R2"], Verdict::Fail(Failure::new("no reply")), vec![]);
+        let mut r = cited(
+            &["R1", "R2"],
+            Verdict::Fail(Failure::new("no reply")),
+            vec![],
+        );
         r.conclude(&|_| Binding::Must);
-        assert_eq!(r.obligations, BTreeMap::from([("R1".into(), Outcome::Fail), ("R2".into(), Outcome::Fail)]));
+        assert_eq!(
+            r.obligations,
+            BTreeMap::from([("R1".into(), Outcome::Fail), ("R2".into(), Outcome::Fail)])
+        );
     }
 
     #[test]
     fn a_rule_broken_before_the_failed_step_explains_it() {
-        let mut r = cited(&["R1", "R2"], judged(&["R2"]), vec![finding("R9", Severity::Fail)]);
+        let mut r = cited(
+            &["R1", "R2"],
+            judged(&["R2"]),
+            vec![finding("R9", Severity::Fail)],
+        );
         r.conclude(&|_| Binding::Must);
         assert_eq!(r.obligations["R9"], Outcome::Fail);
-        assert_eq!(r.obligations["R2"], Outcome::Inconclusive, "the step failed because R9 broke first");
-        assert_eq!(r.not_reached["R2"], "not reached: R9 was broken first (step 2)");
+        assert_eq!(
+            r.obligations["R2"],
+            Outcome::Inconclusive,
+            "the step failed because R9 broke first"
+        );
+        assert_eq!(
+            r.not_reached["R2"],
+            "not reached: R9 was broken first (step 2)"
+        );
         // A step that judges the very rule a monitor saw broken fails it.
-        let mut r = cited(&["R1", "R2"], judged(&["R2"]), vec![finding("R2", Severity::Fail)]);
+        let mut r = cited(
+            &["R1", "R2"],
+            judged(&["R2"]),
+            vec![finding("R2", Severity::Fail)],
+        );
         r.conclude(&|_| Binding::Must);
-        assert_eq!((r.obligations["R1"], r.obligations["R2"]), (Outcome::Inconclusive, Outcome::Fail));
+        assert_eq!(
+            (r.obligations["R1"], r.obligations["R2"]),
+            (Outcome::Inconclusive, Outcome::Fail)
+        );
         // What the last sweep saw after the steps (no step) does not explain them.
-        let late = Finding { step: None, ..finding("R9", Severity::Fail) };
+        let late = Finding {
+            step: None,
+            ..finding("R9", Severity::Fail)
+        };
         let mut r = cited(&["R2"], judged(&["R2"]), vec![late]);
         r.conclude(&|_| Binding::Must);
         assert_eq!(r.obligations["R2"], Outcome::Fail);
@@ -528,8 +662,19 @@ mod tests {
             "R2" => Binding::Should,
             _ => Binding::Must,
         };
-        let mut r = cited(&["R1", "R2", "R3"], Verdict::Fail(Failure::new("no")), vec![]);
+        let mut r = cited(
+            &["R1", "R2", "R3"],
+            Verdict::Fail(Failure::new("no")),
+            vec![],
+        );
         r.conclude(&binding);
-        assert_eq!(r.obligations, BTreeMap::from([("R1".into(), Outcome::Warn), ("R2".into(), Outcome::Warn), ("R3".into(), Outcome::Fail)]));
+        assert_eq!(
+            r.obligations,
+            BTreeMap::from([
+                ("R1".into(), Outcome::Warn),
+                ("R2".into(), Outcome::Warn),
+                ("R3".into(), Outcome::Fail)
+            ])
+        );
     }
 }

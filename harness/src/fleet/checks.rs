@@ -36,7 +36,12 @@ pub struct SentContext {
 
 /// The obligation an error reply breaks, with why; `None` when the fleet earned it (or the
 /// code is not one these checks judge).
-pub fn unearned(cmd: &str, errcode: i64, sent: SentContext, timings: &CloudTimings) -> Option<(&'static str, String)> {
+pub fn unearned(
+    cmd: &str,
+    errcode: i64,
+    sent: SentContext,
+    timings: &CloudTimings,
+) -> Option<(&'static str, String)> {
     match (cmd, errcode) {
         ("register", REGISTERED_ELSEWHERE) if sent.held_links == 0 => Some((
             "C10",
@@ -57,11 +62,26 @@ pub fn unearned(cmd: &str, errcode: i64, sent: SentContext, timings: &CloudTimin
 
 /// The C8 break of a silent link the cloud held for `held` after the device's last frame
 /// (`released`: whether it was let go at all within the fleet's watch).
-pub fn held_too_long(held: Duration, released: bool, timings: &CloudTimings) -> Option<(&'static str, String)> {
+pub fn held_too_long(
+    held: Duration,
+    released: bool,
+    timings: &CloudTimings,
+) -> Option<(&'static str, String)> {
     let limit = timings.heartbeat_timeout + RELEASE_SLACK;
     (held > limit).then(|| {
-        let what = if released { "released only after" } else { "still open after" };
-        ("C8", format!("a silent link was {what} {:.0} s (heartbeat expiry {} s)", held.as_secs_f64(), timings.heartbeat_timeout.as_secs()))
+        let what = if released {
+            "released only after"
+        } else {
+            "still open after"
+        };
+        (
+            "C8",
+            format!(
+                "a silent link was {what} {:.0} s (heartbeat expiry {} s)",
+                held.as_secs_f64(),
+                timings.heartbeat_timeout.as_secs()
+            ),
+        )
     })
 }
 
@@ -73,7 +93,10 @@ mod tests {
     const T: CloudTimings = CloudTimings::FAQ;
 
     fn ctx(held_links: usize, subscribes_from_address: usize) -> SentContext {
-        SentContext { held_links, subscribes_from_address }
+        SentContext {
+            held_links,
+            subscribes_from_address,
+        }
     }
 
     #[rstest]
@@ -84,7 +107,12 @@ mod tests {
     #[case::c11_earned_by_a_held_link("subscribe_corp", 600045, ctx(1, 1), None)]
     #[case::other_codes_are_not_judged("register", 600045, ctx(0, 0), None)]
     #[case::other_commands_are_not_judged("active", 600002, ctx(0, 0), None)]
-    fn error_codes_the_fleet_did_not_earn(#[case] cmd: &str, #[case] code: i64, #[case] sent: SentContext, #[case] rule: Option<&str>) {
+    fn error_codes_the_fleet_did_not_earn(
+        #[case] cmd: &str,
+        #[case] code: i64,
+        #[case] sent: SentContext,
+        #[case] rule: Option<&str>,
+    ) {
         assert_eq!(unearned(cmd, code, sent, &T).map(|(r, _)| r), rule);
     }
 
@@ -92,6 +120,9 @@ mod tests {
     fn a_silent_link_is_released_in_time() {
         let limit = T.heartbeat_timeout + RELEASE_SLACK;
         assert_eq!(held_too_long(limit, true, &T), None);
-        assert_eq!(held_too_long(limit + Duration::from_secs(1), false, &T).map(|(r, _)| r), Some("C8"));
+        assert_eq!(
+            held_too_long(limit + Duration::from_secs(1), false, &T).map(|(r, _)| r),
+            Some("C8")
+        );
     }
 }

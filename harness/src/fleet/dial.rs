@@ -32,7 +32,10 @@ pub enum CloudLink {
     InProcess(Arc<MockCloud>),
     /// `spread`: dial from the device's own loopback source address (the cloud is on
     /// loopback); otherwise from the system's choice.
-    Url { endpoint: Endpoint, spread: bool },
+    Url {
+        endpoint: Endpoint,
+        spread: bool,
+    },
 }
 
 /// When the storm cuts links, and from which address each device dials before and after.
@@ -58,7 +61,11 @@ impl Dialer for FleetDialer {
     fn dial(&self) -> BoxFuture<'static, Result<WsStream, TransportError>> {
         let storm_at = self.addresses.storm_at;
         let after_storm = storm_at.is_some_and(|at| Instant::now() >= at);
-        let source = if after_storm { self.addresses.after } else { self.addresses.before };
+        let source = if after_storm {
+            self.addresses.after
+        } else {
+            self.addresses.before
+        };
         self.watch.set_source(source);
         let cut_at = storm_at.filter(|_| !after_storm);
         let (cloud, watch) = (self.cloud.clone(), self.watch.clone());
@@ -73,7 +80,12 @@ impl Dialer for FleetDialer {
     }
 }
 
-async fn dial(cloud: CloudLink, source: Ipv4Addr, cut_at: Option<Instant>, watch: Arc<DeviceWatch>) -> Result<WsStream, TransportError> {
+async fn dial(
+    cloud: CloudLink,
+    source: Ipv4Addr,
+    cut_at: Option<Instant>,
+    watch: Arc<DeviceWatch>,
+) -> Result<WsStream, TransportError> {
     match cloud {
         CloudLink::InProcess(mock) => {
             let (client, server) = tokio::io::duplex(PIPE_BYTES);
@@ -105,7 +117,13 @@ pub struct OutageIo<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> {
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> OutageIo<S> {
     pub fn new(inner: S, cut_at: Option<Instant>, watch: Arc<DeviceWatch>) -> Self {
-        OutageIo { inner: Some(inner), cut: cut_at.map(|at| Box::pin(tokio::time::sleep_until(at))), is_cut: false, last_write: Instant::now(), watch }
+        OutageIo {
+            inner: Some(inner),
+            cut: cut_at.map(|at| Box::pin(tokio::time::sleep_until(at))),
+            is_cut: false,
+            last_write: Instant::now(),
+            watch,
+        }
     }
 
     /// Whether the storm has cut the stream (waking the reader when it does).
@@ -124,11 +142,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> OutageIo<S> {
 }
 
 fn outage() -> io::Error {
-    io::Error::new(io::ErrorKind::ConnectionReset, "network outage (fleet storm)")
+    io::Error::new(
+        io::ErrorKind::ConnectionReset,
+        "network outage (fleet storm)",
+    )
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> AsyncRead for OutageIo<S> {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         if self.poll_cut(cx) {
             return Poll::Ready(Err(outage()));
         }
@@ -140,7 +165,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> AsyncRead for OutageIo<
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> AsyncWrite for OutageIo<S> {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
         if self.poll_cut(cx) {
             return Poll::Ready(Err(outage()));
         }
@@ -180,7 +209,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> AsyncWrite for OutageIo
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Drop for OutageIo<S> {
     fn drop(&mut self) {
-        let Some(inner) = self.inner.take() else { return };
+        let Some(inner) = self.inner.take() else {
+            return;
+        };
         if !self.is_cut {
             return;
         }
@@ -196,8 +227,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Drop for OutageIo<S> {
 
 /// Holds a cut link open and silent until the cloud closes it (its close frame is read and
 /// dropped), and no longer than the cloud may hold it (a C8 break then).
-async fn hold<S: AsyncRead + AsyncWrite + Unpin>(mut inner: S, last_write: Instant, watch: Arc<DeviceWatch>) {
-    let limit = watch.stats().timings().heartbeat_timeout + super::checks::RELEASE_SLACK + Duration::from_secs(1);
+async fn hold<S: AsyncRead + AsyncWrite + Unpin>(
+    mut inner: S,
+    last_write: Instant,
+    watch: Arc<DeviceWatch>,
+) {
+    let limit = watch.stats().timings().heartbeat_timeout
+        + super::checks::RELEASE_SLACK
+        + Duration::from_secs(1);
     let released = tokio::time::timeout_at(last_write + limit, async {
         let mut buf = [0u8; 1024];
         loop {

@@ -18,7 +18,11 @@ pub fn histogram() -> Histogram<u64> {
 
 /// Records `d` (sub-microsecond latencies, as on the virtual clock, count as 0).
 pub fn record(h: &mut Histogram<u64>, d: Duration) {
-    h.saturating_record(u64::try_from(d.as_micros()).unwrap_or(u64::MAX).min(HIGHEST_US));
+    h.saturating_record(
+        u64::try_from(d.as_micros())
+            .unwrap_or(u64::MAX)
+            .min(HIGHEST_US),
+    );
 }
 
 /// A distribution as the report shows it: percentiles for people, the histogram for tools.
@@ -49,7 +53,9 @@ impl Latency {
     pub fn of(h: &Histogram<u64>) -> Latency {
         let ms = |us: u64| us as f64 / 1000.0;
         let mut bytes = Vec::new();
-        V2DeflateSerializer::new().serialize(h, &mut bytes).expect("a histogram serializes to memory");
+        V2DeflateSerializer::new()
+            .serialize(h, &mut bytes)
+            .expect("a histogram serializes to memory");
         Latency {
             count: h.len(),
             p50_ms: ms(h.value_at_quantile(0.50)),
@@ -61,8 +67,12 @@ impl Latency {
     }
 
     pub fn histogram(&self) -> Result<Histogram<u64>, LatencyError> {
-        let bytes = base64::engine::general_purpose::STANDARD.decode(&self.histogram).map_err(LatencyError::Base64)?;
-        let h: Histogram<u64> = Deserializer::new().deserialize(&mut bytes.as_slice()).map_err(LatencyError::Decode)?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(&self.histogram)
+            .map_err(LatencyError::Base64)?;
+        let h: Histogram<u64> = Deserializer::new()
+            .deserialize(&mut bytes.as_slice())
+            .map_err(LatencyError::Decode)?;
         // A decoded histogram is sized to what it holds; the sum must reach every bound.
         let mut whole = histogram();
         whole.add(&h).map_err(LatencyError::Add)?;
@@ -117,9 +127,15 @@ mod tests {
         assert!((l.figure("p50").unwrap() - 50.0).abs() < 0.1, "{l:?}");
         assert!((l.figure("p99").unwrap() - 99.0).abs() < 0.1, "{l:?}");
         assert_eq!(l.figure("p42"), None);
-        let bad = Latency { histogram: "not base64!".into(), ..l.clone() };
+        let bad = Latency {
+            histogram: "not base64!".into(),
+            ..l.clone()
+        };
         assert!(matches!(bad.histogram(), Err(LatencyError::Base64(_))));
-        let bad = Latency { histogram: "AAAA".into(), ..l };
+        let bad = Latency {
+            histogram: "AAAA".into(),
+            ..l
+        };
         assert!(matches!(bad.histogram(), Err(LatencyError::Decode(_))));
     }
 }

@@ -26,5 +26,7 @@ mod tests;
 
 pub use plan::{Business, FleetPlan, Shard, Storm};
 pub use report::{merge, FleetReport};
-pub use run::{peak_rss_mib, raise_open_files_limit, run, FleetCloud, FleetRunError, DEVICES_PER_TASK};
+pub use run::{
+    peak_rss_mib, raise_open_files_limit, run, FleetCloud, FleetRunError, DEVICES_PER_TASK,
+};
 pub use stats::Snapshot;

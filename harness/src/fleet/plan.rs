@@ -21,11 +21,21 @@ impl Shard {
 
     /// `K/N` with 1 ≤ K ≤ N.
     pub fn parse(text: &str) -> Result<Shard, String> {
-        let (k, n) = text.split_once('/').ok_or_else(|| format!("expected K/N (e.g. 1/4), got {text:?}"))?;
-        let k: usize = k.trim().parse().map_err(|_| format!("the K of {text:?} is not a number"))?;
-        let n: usize = n.trim().parse().map_err(|_| format!("the N of {text:?} is not a number"))?;
+        let (k, n) = text
+            .split_once('/')
+            .ok_or_else(|| format!("expected K/N (e.g. 1/4), got {text:?}"))?;
+        let k: usize = k
+            .trim()
+            .parse()
+            .map_err(|_| format!("the K of {text:?} is not a number"))?;
+        let n: usize = n
+            .trim()
+            .parse()
+            .map_err(|_| format!("the N of {text:?} is not a number"))?;
         if n == 0 || k == 0 || k > n {
-            return Err(format!("{text:?}: K must be between 1 and N, and N at least 1"));
+            return Err(format!(
+                "{text:?}: K must be between 1 and N, and N at least 1"
+            ));
         }
         Ok(Shard { index: k, count: n })
     }
@@ -93,7 +103,12 @@ impl FleetPlan {
     /// `HWC-TEST-NNNN`, SecretNo `hwc-secretno-NNNN`, all bound, the default seed SecretNo.
     pub fn generated_fleet(devices: usize) -> Fleet {
         Fleet {
-            devices: (0..devices).map(|n| FleetDevice { identity: identity::default_fleet_device(n), bound: true }).collect(),
+            devices: (0..devices)
+                .map(|n| FleetDevice {
+                    identity: identity::default_fleet_device(n),
+                    bound: true,
+                })
+                .collect(),
             seed_secret_no: Some(Secret::new(identity::DEFAULT_SEED_SECRET_NO)),
         }
     }
@@ -161,9 +176,12 @@ pub(crate) mod opt_secs {
             None => s.serialize_none(),
         }
     }
-    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Duration>, D::Error> {
         let v: Option<f64> = serde::Deserialize::deserialize(d)?;
-        v.map(|v| Duration::try_from_secs_f64(v).map_err(serde::de::Error::custom)).transpose()
+        v.map(|v| Duration::try_from_secs_f64(v).map_err(serde::de::Error::custom))
+            .transpose()
     }
 }
 
@@ -212,15 +230,42 @@ mod tests {
     #[test]
     fn a_device_is_the_same_in_every_shard() {
         let fleet = FleetPlan::generated_fleet(10);
-        let plan = |shard| FleetPlan { fleet: fleet.clone(), shard, ramp: Some(4.0), duration: Duration::from_secs(60), storm: Some(Storm { at: Duration::from_secs(30), new_address: true }), ips: 3, business: Business::default(), seed: 7 };
+        let plan = |shard| FleetPlan {
+            fleet: fleet.clone(),
+            shard,
+            ramp: Some(4.0),
+            duration: Duration::from_secs(60),
+            storm: Some(Storm {
+                at: Duration::from_secs(30),
+                new_address: true,
+            }),
+            ips: 3,
+            business: Business::default(),
+            seed: 7,
+        };
         let (whole, half) = (plan(Shard::WHOLE), plan(Shard { index: 2, count: 2 }));
         assert_eq!(half.places().collect::<Vec<_>>(), vec![1, 3, 5, 7, 9]);
         for p in half.places() {
-            assert_eq!((whole.seed_of(p), whole.start_of(p), whole.source_of(p, true)), (half.seed_of(p), half.start_of(p), half.source_of(p, true)));
+            assert_eq!(
+                (
+                    whole.seed_of(p),
+                    whole.start_of(p),
+                    whole.source_of(p, true)
+                ),
+                (half.seed_of(p), half.start_of(p), half.source_of(p, true))
+            );
         }
         assert_eq!(whole.start_of(6), Duration::from_millis(1500));
-        assert_eq!(whole.source_of(4, false), whole.source_of(1, false), "3 addresses shared");
-        assert_ne!(whole.source_of(4, false), whole.source_of(4, true), "a new address after the storm");
+        assert_eq!(
+            whole.source_of(4, false),
+            whole.source_of(1, false),
+            "3 addresses shared"
+        );
+        assert_ne!(
+            whole.source_of(4, false),
+            whole.source_of(4, true),
+            "a new address after the storm"
+        );
         assert_eq!(fleet.devices[9].identity.sn, "HWC-TEST-0010");
     }
 }

@@ -165,8 +165,18 @@ pub enum MergeError {
 impl Figures {
     /// Figures derived from others, computed again (after a merge).
     pub fn derive(&mut self, duration_s: f64) {
-        self.logins_per_s = if duration_s > 0.0 { self.logins as f64 / duration_s } else { 0.0 };
-        self.peak_live = self.timeline.iter().map(|s| s.live).max().unwrap_or(0).max(self.live_at_end);
+        self.logins_per_s = if duration_s > 0.0 {
+            self.logins as f64 / duration_s
+        } else {
+            0.0
+        };
+        self.peak_live = self
+            .timeline
+            .iter()
+            .map(|s| s.live)
+            .max()
+            .unwrap_or(0)
+            .max(self.live_at_end);
     }
 
     fn add(&mut self, o: &Figures) -> Result<(), LatencyError> {
@@ -266,7 +276,10 @@ fn same_run(a: &RunInfo, b: &RunInfo) -> Result<(), MergeError> {
         ("ramp_per_s", a.ramp_per_s == b.ramp_per_s),
         ("storm", a.storm == b.storm),
         ("source_addresses", a.source_addresses == b.source_addresses),
-        ("business and seed", a.business == b.business && a.seed == b.seed),
+        (
+            "business and seed",
+            a.business == b.business && a.seed == b.seed,
+        ),
     ];
     match checks.iter().find(|(_, same)| !same) {
         Some((what, _)) => Err(MergeError::DifferentRuns(what)),
@@ -298,10 +311,22 @@ pub fn render_terminal(r: &FleetReport) -> String {
         "  connections {}  reconnects {}  dial failures {}  lost by the cloud {}  live at end {} (logged in {})  peak {}",
         f.connections, f.reconnects, f.dial_failures, f.lost_by_cloud, f.live_at_end, f.logged_in_at_end, f.peak_live
     );
-    let _ = writeln!(s, "  logins {} ({:.1}/s)  requests {}  error replies {}  unanswered {}", f.logins, f.logins_per_s, f.requests, f.error_replies, f.unanswered);
-    let _ = writeln!(s, "  {:<28} {:>9} {:>10} {:>10} {:>10} {:>10}", "latency (ms)", "count", "p50", "p90", "p99", "max");
+    let _ = writeln!(
+        s,
+        "  logins {} ({:.1}/s)  requests {}  error replies {}  unanswered {}",
+        f.logins, f.logins_per_s, f.requests, f.error_replies, f.unanswered
+    );
+    let _ = writeln!(
+        s,
+        "  {:<28} {:>9} {:>10} {:>10} {:>10} {:>10}",
+        "latency (ms)", "count", "p50", "p90", "p99", "max"
+    );
     let row = |s: &mut String, name: &str, l: &Latency| {
-        let _ = writeln!(s, "  {:<28} {:>9} {:>10.3} {:>10.3} {:>10.3} {:>10.3}", name, l.count, l.p50_ms, l.p90_ms, l.p99_ms, l.max_ms);
+        let _ = writeln!(
+            s,
+            "  {:<28} {:>9} {:>10.3} {:>10.3} {:>10.3} {:>10.3}",
+            name, l.count, l.p50_ms, l.p90_ms, l.p99_ms, l.max_ms
+        );
     };
     row(&mut s, "login (time to log in)", &f.login);
     for (cmd, l) in &f.latency {
@@ -316,15 +341,29 @@ pub fn render_terminal(r: &FleetReport) -> String {
     }
     if f.breaks.is_empty() {
         let rules: Vec<&str> = r.run.checks.iter().map(|c| c.rule.as_str()).collect();
-        let _ = writeln!(s, "  cloud obligations judged ({}): none broken", rules.join(", "));
+        let _ = writeln!(
+            s,
+            "  cloud obligations judged ({}): none broken",
+            rules.join(", ")
+        );
     } else {
         for (rule, b) in &f.breaks {
-            let first = b.examples.first().map(|e| format!(" — first at {:.1} s, {}: {}", e.at_s, e.sn, e.message)).unwrap_or_default();
+            let first = b
+                .examples
+                .first()
+                .map(|e| format!(" — first at {:.1} s, {}: {}", e.at_s, e.sn, e.message))
+                .unwrap_or_default();
             let _ = writeln!(s, "  BROKEN {rule}: {} times{first}", b.count);
         }
     }
     for o in &r.slo {
-        let _ = writeln!(s, "  slo {}: {} ({})", o.objective, if o.met { "met" } else { "MISSED" }, o.actual);
+        let _ = writeln!(
+            s,
+            "  slo {}: {} ({})",
+            o.objective,
+            if o.met { "met" } else { "MISSED" },
+            o.actual
+        );
     }
     s
 }

@@ -3,11 +3,11 @@
 //! off (its link closed with a close handshake). In-process against the mock the runtime's
 //! clock is virtual: a five-minute run costs only the work it does.
 
+use super::checks;
 use super::dial::{Addresses, CloudLink, FleetDialer};
 use super::plan::FleetPlan;
 use super::report::{Check, FleetReport, Process, RunInfo, FORMAT};
 use super::stats::{DeviceWatch, Snapshot, Stats};
-use super::checks;
 use crate::profile::{CloudTimings, Profile};
 use crate::targets::mock::{ControlRequest, MockCloud, MockConfig};
 use crate::targets::sim::{self, Probe, SimConfig, SimControl};
@@ -30,7 +30,7 @@ const POWER_OFF_GRACE: Duration = Duration::from_secs(5);
 /// The cloud a fleet runs against.
 pub enum FleetCloud {
     /// The in-process mock with these settings (its fleet is set to the plan's).
-    Mock(MockConfig),
+    Mock(Box<MockConfig>),
     /// A `ws://` or `wss://` endpoint, judged by these timings (the FAQ's, or `--heartbeat-timeout`).
     Url { url: String, timings: CloudTimings },
 }
@@ -50,30 +50,62 @@ pub enum FleetRunError {
 }
 
 /// Runs the plan and reports. `live` is called about once a second of wall time.
-pub fn run(plan: &FleetPlan, cloud: FleetCloud, profile: Arc<dyn Profile>, live: impl Fn(&Snapshot) + Send + 'static) -> Result<FleetReport, FleetRunError> {
+pub fn run(
+    plan: &FleetPlan,
+    cloud: FleetCloud,
+    profile: Arc<dyn Profile>,
+    live: impl Fn(&Snapshot) + Send + 'static,
+) -> Result<FleetReport, FleetRunError> {
     if plan.business.contact_change_every.is_some() && !matches!(cloud, FleetCloud::Mock(_)) {
         return Err(FleetRunError::ContactChangesNeedMock);
     }
     let wall = std::time::Instant::now();
     let (runtime, name, clock) = match &cloud {
-        FleetCloud::Mock(_) => (tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build(), "mock".to_string(), "virtual"),
-        FleetCloud::Url { url, .. } => (tokio::runtime::Builder::new_multi_thread().enable_all().build(), url.clone(), "wall"),
+        FleetCloud::Mock(_) => (
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .start_paused(true)
+                .build(),
+            "mock".to_string(),
+            "virtual",
+        ),
+        FleetCloud::Url { url, .. } => (
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build(),
+            url.clone(),
+            "wall",
+        ),
     };
     let runtime = runtime.map_err(FleetRunError::Runtime)?;
     let figures = runtime.block_on(async {
         let (link, timings, mock) = match cloud {
             FleetCloud::Mock(config) => {
                 let timings = config.timings;
-                let mock = MockCloud::new(MockConfig { fleet: plan.fleet.clone(), ..config });
+                let mock = MockCloud::new(MockConfig {
+                    fleet: plan.fleet.clone(),
+                    ..*config
+                });
                 (CloudLink::InProcess(mock.clone()), timings, Some(mock))
             }
             FleetCloud::Url { url, timings } => {
                 let endpoint = Endpoint::parse(&url).map_err(FleetRunError::Url)?;
-                let on_loopback = endpoint.resolve().await.map(|a| a.ip().is_loopback()).unwrap_or(false);
+                let on_loopback = endpoint
+                    .resolve()
+                    .await
+                    .map(|a| a.ip().is_loopback())
+                    .unwrap_or(false);
                 if !on_loopback && plan.ips < plan.fleet.devices.len() {
                     return Err(FleetRunError::SpreadNeedsLoopback(url));
                 }
-                (CloudLink::Url { endpoint, spread: on_loopback }, timings, None)
+                (
+                    CloudLink::Url {
+                        endpoint,
+                        spread: on_loopback,
+                    },
+                    timings,
+                    None,
+                )
             }
         };
         let stats = Stats::new(profile, timings);
@@ -86,8 +118,14 @@ pub fn run(plan: &FleetPlan, cloud: FleetCloud, profile: Arc<dyn Profile>, live:
     runtime.shutdown_timeout(Duration::from_secs(1));
     let checks = checks::CHECKS
         .iter()
-        .map(|(rule, reading)| Check { rule: rule.to_string(), reading: reading.to_string() })
-        .chain(["C1", "C2", "C3", "C12"].iter().map(|r| Check { rule: r.to_string(), reading: "always-on monitor of every frame the cloud sends".into() }))
+        .map(|(rule, reading)| Check {
+            rule: rule.to_string(),
+            reading: reading.to_string(),
+        })
+        .chain(["C1", "C2", "C3", "C12"].iter().map(|r| Check {
+            rule: r.to_string(),
+            reading: "always-on monitor of every frame the cloud sends".into(),
+        }))
         .collect();
     Ok(FleetReport {
         format: FORMAT,
@@ -106,14 +144,21 @@ pub fn run(plan: &FleetPlan, cloud: FleetCloud, profile: Arc<dyn Profile>, live:
         },
         figures,
         slo: Vec::new(),
-        processes: vec![Process { shard: plan.shard, wall_s: wall.elapsed().as_secs_f64(), peak_rss_mib: peak_rss_mib() }],
+        processes: vec![Process {
+            shard: plan.shard,
+            wall_s: wall.elapsed().as_secs_f64(),
+            peak_rss_mib: peak_rss_mib(),
+        }],
     })
 }
 
 /// Lifts the soft limit on open files to the hard one: a fleet over sockets holds a
 /// descriptor per device link in each process, two when the cloud runs beside it.
 pub fn raise_open_files_limit() {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: getrlimit/setrlimit only read and write the struct passed.
     unsafe {
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
@@ -126,11 +171,22 @@ pub fn raise_open_files_limit() {
 /// The process's peak resident memory (Linux), MiB.
 pub fn peak_rss_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kib: f64 = status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    let kib: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
     Some(kib / 1024.0)
 }
 
-async fn drive(plan: &FleetPlan, link: CloudLink, mock: Option<Arc<MockCloud>>, stats: &Arc<Stats>) -> super::report::Figures {
+async fn drive(
+    plan: &FleetPlan,
+    link: CloudLink,
+    mock: Option<Arc<MockCloud>>,
+    stats: &Arc<Stats>,
+) -> super::report::Figures {
     let start = Instant::now();
     let storm_at = plan.storm.map(|s| start + s.at);
     let start_unix = match &mock {
@@ -144,11 +200,19 @@ async fn drive(plan: &FleetPlan, link: CloudLink, mock: Option<Arc<MockCloud>>, 
         let devices = FuturesUnordered::new();
         for &place in chunk {
             let device = &plan.fleet.devices[place];
-            let watch = DeviceWatch::new(device.identity.sn.clone(), stats.clone(), plan.source_of(place, false));
+            let watch = DeviceWatch::new(
+                device.identity.sn.clone(),
+                stats.clone(),
+                plan.source_of(place, false),
+            );
             let dialer = FleetDialer {
                 cloud: link.clone(),
                 watch: watch.clone(),
-                addresses: Addresses { before: plan.source_of(place, false), after: plan.source_of(place, true), storm_at },
+                addresses: Addresses {
+                    before: plan.source_of(place, false),
+                    after: plan.source_of(place, true),
+                    storm_at,
+                },
             };
             let config = SimConfig {
                 seed_secret_no: plan.fleet.seed_secret_no.clone(),
@@ -169,7 +233,9 @@ async fn drive(plan: &FleetPlan, link: CloudLink, mock: Option<Arc<MockCloud>>, 
                 tokio::time::sleep_until(switch_on).await;
                 watch.switched_on();
                 let checkins = async {
-                    let Some(every) = checkin_every else { return std::future::pending().await };
+                    let Some(every) = checkin_every else {
+                        return std::future::pending().await;
+                    };
                     loop {
                         tokio::time::sleep(every).await;
                         if tx.send(SimControl::CheckinKnown).is_err() {
@@ -202,7 +268,11 @@ async fn drive(plan: &FleetPlan, link: CloudLink, mock: Option<Arc<MockCloud>>, 
         let _ = tx.send(SimControl::PowerOff);
     }
     // Bounded: a device whose close handshake hangs is dropped with its task.
-    let _ = tokio::time::timeout(POWER_OFF_GRACE, futures_util::future::join_all(tasks.iter_mut())).await;
+    let _ = tokio::time::timeout(
+        POWER_OFF_GRACE,
+        futures_util::future::join_all(tasks.iter_mut()),
+    )
+    .await;
     for t in &tasks {
         t.abort();
     }
@@ -211,12 +281,17 @@ async fn drive(plan: &FleetPlan, link: CloudLink, mock: Option<Arc<MockCloud>>, 
 
 /// Renames a member every `every`, so every device gets `push_change_contact` and pulls.
 async fn change_contacts(mock: Arc<MockCloud>, every: Duration) {
-    let Some(mut user) = mock.config().corp.users.first().cloned() else { return };
+    let Some(mut user) = mock.config().corp.users.first().cloned() else {
+        return;
+    };
     let name = user.name.clone();
     for n in 1u64.. {
         tokio::time::sleep(every).await;
         user.name = format!("{name} ({n})");
-        if let Err(e) = mock.control(ControlRequest::UpdateUser { user: user.clone(), sn: None }) {
+        if let Err(e) = mock.control(ControlRequest::UpdateUser {
+            user: user.clone(),
+            sn: None,
+        }) {
             tracing::warn!(error = %e, "fleet: the contact change was refused");
         }
     }
@@ -243,7 +318,10 @@ impl LivePrinter {
                 }
             }
         });
-        LivePrinter { stop, thread: Some(thread) }
+        LivePrinter {
+            stop,
+            thread: Some(thread),
+        }
     }
 
     fn stop(mut self) {

@@ -37,7 +37,15 @@ enum Metric {
     Count(&'static str),
 }
 
-const COUNTS: &[&str] = &["breaks", "reconnects", "logins", "dial_failures", "lost_by_cloud", "logins_per_s", "unanswered"];
+const COUNTS: &[&str] = &[
+    "breaks",
+    "reconnects",
+    "logins",
+    "dial_failures",
+    "lost_by_cloud",
+    "logins_per_s",
+    "unanswered",
+];
 
 /// One objective.
 #[derive(Clone, Debug, PartialEq)]
@@ -50,39 +58,74 @@ pub struct Objective {
 
 /// Parses a comma-separated list of objectives.
 pub fn parse(text: &str) -> Result<Vec<Objective>, String> {
-    text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(parse_one).collect()
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(parse_one)
+        .collect()
 }
 
 fn parse_one(text: &str) -> Result<Objective, String> {
-    let at = text.find(['<', '>', '=']).ok_or_else(|| format!("{text:?}: expected METRIC<VALUE (or <=, >, >=, ==), e.g. login.p99<2s"))?;
+    let at = text.find(['<', '>', '=']).ok_or_else(|| {
+        format!("{text:?}: expected METRIC<VALUE (or <=, >, >=, ==), e.g. login.p99<2s")
+    })?;
     let (name, rest) = text.split_at(at);
-    let (op, value) = [("<=", Op::Le), (">=", Op::Ge), ("==", Op::Eq), ("<", Op::Lt), (">", Op::Gt)]
-        .iter()
-        .find_map(|(s, op)| rest.strip_prefix(s).map(|v| (*op, v.trim())))
-        .ok_or_else(|| format!("{text:?}: unknown comparison (expected <, <=, >, >= or ==)"))?;
+    let (op, value) = [
+        ("<=", Op::Le),
+        (">=", Op::Ge),
+        ("==", Op::Eq),
+        ("<", Op::Lt),
+        (">", Op::Gt),
+    ]
+    .iter()
+    .find_map(|(s, op)| rest.strip_prefix(s).map(|v| (*op, v.trim())))
+    .ok_or_else(|| format!("{text:?}: unknown comparison (expected <, <=, >, >= or ==)"))?;
     let name = name.trim();
     let percent = |v: &str| -> Result<f64, String> {
-        v.strip_suffix('%').ok_or_else(|| format!("{text:?}: {name} is a percentage (e.g. 0.1%)"))?.trim().parse::<f64>().map_err(|_| format!("{text:?}: {v:?} is not a number"))
+        v.strip_suffix('%')
+            .ok_or_else(|| format!("{text:?}: {name} is a percentage (e.g. 0.1%)"))?
+            .trim()
+            .parse::<f64>()
+            .map_err(|_| format!("{text:?}: {v:?} is not a number"))
     };
     let (metric, bound) = match name {
         "errors" => (Metric::Errors, percent(value)?),
         "logged_in" => (Metric::LoggedIn, percent(value)?),
         n if COUNTS.contains(&n) => {
             let count = COUNTS.iter().find(|c| **c == n).expect("listed");
-            (Metric::Count(count), value.parse::<f64>().map_err(|_| format!("{text:?}: {value:?} is not a number"))?)
+            (
+                Metric::Count(count),
+                value
+                    .parse::<f64>()
+                    .map_err(|_| format!("{text:?}: {value:?} is not a number"))?,
+            )
         }
         n => {
             let (cmd, figure) = n.rsplit_once('.').ok_or_else(|| {
                 format!("{text:?}: unknown figure {n:?} (expected CMD.p50|p90|p99|max, login.p99, errors, logged_in, or one of {})", COUNTS.join(", "))
             })?;
             if !["p50", "p90", "p99", "max"].contains(&figure) {
-                return Err(format!("{text:?}: {figure:?} is not a latency figure (p50, p90, p99 or max)"));
+                return Err(format!(
+                    "{text:?}: {figure:?} is not a latency figure (p50, p90, p99 or max)"
+                ));
             }
-            let d = parse_duration(value).map_err(|_| format!("{text:?}: {value:?} is not a duration (e.g. 2s, 300ms)"))?;
-            (Metric::Latency { cmd: cmd.to_string(), figure: figure.to_string() }, d.as_secs_f64() * 1000.0)
+            let d = parse_duration(value)
+                .map_err(|_| format!("{text:?}: {value:?} is not a duration (e.g. 2s, 300ms)"))?;
+            (
+                Metric::Latency {
+                    cmd: cmd.to_string(),
+                    figure: figure.to_string(),
+                },
+                d.as_secs_f64() * 1000.0,
+            )
         }
     };
-    Ok(Objective { text: text.to_string(), metric, op, bound })
+    Ok(Objective {
+        text: text.to_string(),
+        metric,
+        op,
+        bound,
+    })
 }
 
 /// Judges every objective on the figures.
@@ -92,16 +135,32 @@ pub fn judge(objectives: &[Objective], f: &Figures) -> Vec<SloOutcome> {
         .map(|o| {
             let actual = match &o.metric {
                 Metric::Latency { cmd, figure } => {
-                    let l = if cmd == "login" { Some(&f.login) } else { f.latency.get(cmd) };
-                    l.filter(|l| l.count > 0).and_then(|l| l.figure(figure)).map(|ms| (ms, format!("{ms:.3} ms")))
+                    let l = if cmd == "login" {
+                        Some(&f.login)
+                    } else {
+                        f.latency.get(cmd)
+                    };
+                    l.filter(|l| l.count > 0)
+                        .and_then(|l| l.figure(figure))
+                        .map(|ms| (ms, format!("{ms:.3} ms")))
                 }
                 Metric::Errors => (f.requests > 0).then(|| {
                     let p = 100.0 * (f.error_replies + f.unanswered) as f64 / f.requests as f64;
-                    (p, format!("{p:.3}% ({} of {} requests)", f.error_replies + f.unanswered, f.requests))
+                    (
+                        p,
+                        format!(
+                            "{p:.3}% ({} of {} requests)",
+                            f.error_replies + f.unanswered,
+                            f.requests
+                        ),
+                    )
                 }),
                 Metric::LoggedIn => (f.devices > 0).then(|| {
                     let p = 100.0 * f.logged_in_at_end as f64 / f.devices as f64;
-                    (p, format!("{p:.2}% ({} of {} devices)", f.logged_in_at_end, f.devices))
+                    (
+                        p,
+                        format!("{p:.2}% ({} of {} devices)", f.logged_in_at_end, f.devices),
+                    )
                 }),
                 Metric::Count(name) => {
                     let v = match *name {
@@ -117,8 +176,16 @@ pub fn judge(objectives: &[Objective], f: &Figures) -> Vec<SloOutcome> {
                 }
             };
             match actual {
-                Some((v, shown)) => SloOutcome { objective: o.text.clone(), met: o.op.holds(v, o.bound), actual: shown },
-                None => SloOutcome { objective: o.text.clone(), met: false, actual: "no samples".into() },
+                Some((v, shown)) => SloOutcome {
+                    objective: o.text.clone(),
+                    met: o.op.holds(v, o.bound),
+                    actual: shown,
+                },
+                None => SloOutcome {
+                    objective: o.text.clone(),
+                    met: false,
+                    actual: "no samples".into(),
+                },
             }
         })
         .collect()
@@ -136,7 +203,16 @@ mod tests {
         for ms in 1..=1000 {
             latency::record(&mut login, Duration::from_millis(ms));
         }
-        Figures { devices: 100, logged_in_at_end: 99, requests: 2000, error_replies: 1, unanswered: 1, logins: 100, login: Latency::of(&login), ..Figures::default() }
+        Figures {
+            devices: 100,
+            logged_in_at_end: 99,
+            requests: 2000,
+            error_replies: 1,
+            unanswered: 1,
+            logins: 100,
+            login: Latency::of(&login),
+            ..Figures::default()
+        }
     }
 
     #[rstest]

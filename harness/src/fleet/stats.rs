@@ -124,7 +124,12 @@ impl Stats {
         while inner.timeline.len() <= index {
             let t_s = ((inner.timeline.len() + 1) as u64 * BUCKET.as_secs()) as f64;
             let (live, logged_in) = (inner.live, inner.logged_in);
-            inner.timeline.push(Sample { t_s, live, logged_in, ..Sample::default() });
+            inner.timeline.push(Sample {
+                t_s,
+                live,
+                logged_in,
+                ..Sample::default()
+            });
         }
         &mut inner.timeline[index]
     }
@@ -143,8 +148,14 @@ impl Stats {
     fn broke(&self, inner: &mut Inner, rule: &str, sn: &str, at: Duration, message: String) {
         let b = inner.breaks.entry(rule.to_string()).or_default();
         b.count += 1;
-        if b.examples.len() < super::report::EXAMPLES || b.examples.last().is_some_and(|e| e.at_s > at.as_secs_f64()) {
-            b.examples.push(Example { at_s: at.as_secs_f64(), sn: sn.to_string(), message });
+        if b.examples.len() < super::report::EXAMPLES
+            || b.examples.last().is_some_and(|e| e.at_s > at.as_secs_f64())
+        {
+            b.examples.push(Example {
+                at_s: at.as_secs_f64(),
+                sn: sn.to_string(),
+                message,
+            });
             keep_earliest(&mut b.examples);
         }
     }
@@ -173,7 +184,10 @@ impl Stats {
         let now = Instant::now();
         let window = self.timings.subscribe_window;
         let sent = inner.subscribes.entry(from).or_default();
-        while sent.front().is_some_and(|t| now.saturating_duration_since(*t) >= window) {
+        while sent
+            .front()
+            .is_some_and(|t| now.saturating_duration_since(*t) >= window)
+        {
             sent.pop_front();
         }
         sent.push_back(now);
@@ -216,12 +230,20 @@ impl Stats {
             error_replies: inner.error_replies,
             unanswered: inner.unanswered,
             login: Latency::of(&inner.login),
-            latency: inner.latency.iter().map(|(k, h)| (k.clone(), Latency::of(h))).collect(),
+            latency: inner
+                .latency
+                .iter()
+                .map(|(k, h)| (k.clone(), Latency::of(h)))
+                .collect(),
             errors: inner.errors.clone(),
             unanswered_by_command: inner.unanswered_by_command.clone(),
             pushes: inner.pushes.clone(),
             breaks: inner.breaks.clone(),
-            held_links: HeldLinks { held: inner.held, released: inner.released, release: Latency::of(&inner.release) },
+            held_links: HeldLinks {
+                held: inner.held,
+                released: inner.released,
+                release: Latency::of(&inner.release),
+            },
             timeline,
         };
         f.derive(end.as_secs_f64());
@@ -265,7 +287,13 @@ impl DeviceWatch {
         Arc::new(DeviceWatch {
             sn,
             stats,
-            state: Mutex::new(WatchState { in_flight: VecDeque::new(), links: 0, logged_in: false, trying_since: None, monitors }),
+            state: Mutex::new(WatchState {
+                in_flight: VecDeque::new(),
+                links: 0,
+                logged_in: false,
+                trying_since: None,
+                monitors,
+            }),
             held: AtomicUsize::new(0),
             source: Mutex::new(source),
         })
@@ -306,12 +334,30 @@ impl DeviceWatch {
 
     fn feed(&self, state: &mut WatchState, inner: &mut Inner, sent: bool, frame: &Value) {
         let conn = format!("c{}", state.links);
-        let frame = Frame::Json { json: self.stats.profile.redact(frame).into() };
-        let event = if sent { WireEvent::Sent { conn: &conn, frame: &frame } } else { WireEvent::Received { conn: &conn, frame: &frame } };
+        let frame = Frame::Json {
+            json: self.stats.profile.redact(frame).into(),
+        };
+        let event = if sent {
+            WireEvent::Sent {
+                conn: &conn,
+                frame: &frame,
+            }
+        } else {
+            WireEvent::Received {
+                conn: &conn,
+                frame: &frame,
+            }
+        };
         let at = self.stats.now();
         for m in &mut state.monitors {
             for v in m.observe(at, &event) {
-                self.stats.broke(inner, &v.rule, &self.sn, at, format!("{} (on the device's link {conn})", v.message));
+                self.stats.broke(
+                    inner,
+                    v.rule,
+                    &self.sn,
+                    at,
+                    format!("{} (on the device's link {conn})", v.message),
+                );
             }
         }
     }
@@ -388,18 +434,39 @@ impl SimProbe for DeviceWatch {
 
     fn sent(&self, frame: &Value) {
         let profile = &self.stats.profile;
-        let (Some(cmd), Some(req_id)) = (profile.command(frame), profile.req_id(frame)) else { return };
+        let (Some(cmd), Some(req_id)) = (profile.command(frame), profile.req_id(frame)) else {
+            return;
+        };
         let mut state = self.state();
         let mut inner = self.stats.inner();
         inner.requests += 1;
         let now = Instant::now();
-        while state.in_flight.len() >= MAX_IN_FLIGHT || state.in_flight.front().is_some_and(|r| now.saturating_duration_since(r.sent) > UNANSWERED_AFTER) {
-            let Some(r) = state.in_flight.pop_front() else { break };
+        while state.in_flight.len() >= MAX_IN_FLIGHT
+            || state
+                .in_flight
+                .front()
+                .is_some_and(|r| now.saturating_duration_since(r.sent) > UNANSWERED_AFTER)
+        {
+            let Some(r) = state.in_flight.pop_front() else {
+                break;
+            };
             DeviceWatch::forget_unanswered(&mut inner, r);
         }
-        let subscribes_from_address = if cmd == "subscribe_corp" { self.stats.subscribe_sent(&mut inner, self.source()) } else { 0 };
-        let context = SentContext { held_links: self.held.load(Ordering::SeqCst), subscribes_from_address };
-        state.in_flight.push_back(InFlight { req_id: req_id.to_string(), cmd: cmd.to_string(), sent: now, context });
+        let subscribes_from_address = if cmd == "subscribe_corp" {
+            self.stats.subscribe_sent(&mut inner, self.source())
+        } else {
+            0
+        };
+        let context = SentContext {
+            held_links: self.held.load(Ordering::SeqCst),
+            subscribes_from_address,
+        };
+        state.in_flight.push_back(InFlight {
+            req_id: req_id.to_string(),
+            cmd: cmd.to_string(),
+            sent: now,
+            context,
+        });
         self.feed(&mut state, &mut inner, true, frame);
     }
 
@@ -413,14 +480,25 @@ impl SimProbe for DeviceWatch {
             if let Some(i) = state.in_flight.iter().position(|r| r.req_id == req_id) {
                 let r = state.in_flight.remove(i).expect("found");
                 let took = r.sent.elapsed();
-                latency::record(inner.latency.entry(r.cmd.clone()).or_insert_with(latency::histogram), took);
+                latency::record(
+                    inner
+                        .latency
+                        .entry(r.cmd.clone())
+                        .or_insert_with(latency::histogram),
+                    took,
+                );
                 let errcode = frame.get("errcode").and_then(Value::as_i64).unwrap_or(0);
                 if errcode != 0 {
                     inner.error_replies += 1;
-                    *inner.errors.entry(format!("{} {errcode}", r.cmd)).or_default() += 1;
+                    *inner
+                        .errors
+                        .entry(format!("{} {errcode}", r.cmd))
+                        .or_default() += 1;
                     let at = self.stats.now();
                     Stats::sample(&mut inner, at).error_replies += 1;
-                    if let Some((rule, message)) = checks::unearned(&r.cmd, errcode, r.context, &self.stats.timings) {
+                    if let Some((rule, message)) =
+                        checks::unearned(&r.cmd, errcode, r.context, &self.stats.timings)
+                    {
                         self.stats.broke(&mut inner, rule, &self.sn, at, message);
                     }
                 }

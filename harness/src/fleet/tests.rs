@@ -20,22 +20,40 @@ fn plan(devices: usize, storm: Option<Storm>, ips: usize) -> FleetPlan {
         duration: Duration::from_secs(240),
         storm,
         ips,
-        business: Business { checkin_every: Some(Duration::from_secs(45)), contact_change_every: Some(Duration::from_secs(70)) },
+        business: Business {
+            checkin_every: Some(Duration::from_secs(45)),
+            contact_change_every: Some(Duration::from_secs(70)),
+        },
         seed: 3,
     }
 }
 
 fn against(plan: &FleetPlan, rules: &[MockRule]) -> FleetReport {
-    let config = MockConfig { disabled_rules: rules.iter().copied().collect(), ..MockConfig::default() };
-    run(plan, FleetCloud::Mock(config), default_profile(), |_| {}).expect("the fleet runs")
+    let config = MockConfig {
+        disabled_rules: rules.iter().copied().collect(),
+        ..MockConfig::default()
+    };
+    run(
+        plan,
+        FleetCloud::Mock(Box::new(config)),
+        default_profile(),
+        |_| {},
+    )
+    .expect("the fleet runs")
 }
 
 fn broken(r: &FleetReport) -> Vec<&str> {
     r.figures.breaks.keys().map(String::as_str).collect()
 }
 
-const OUTAGE: Option<Storm> = Some(Storm { at: Duration::from_secs(60), new_address: true });
-const KICK: Option<Storm> = Some(Storm { at: Duration::from_secs(60), new_address: false });
+const OUTAGE: Option<Storm> = Some(Storm {
+    at: Duration::from_secs(60),
+    new_address: true,
+});
+const KICK: Option<Storm> = Some(Storm {
+    at: Duration::from_secs(60),
+    new_address: false,
+});
 
 /// Conformant variants of the cloud's choices: each refuses what the fleet earned (600002
 /// while old links live, 600045 past five a minute from a shared address), or kicks old links
@@ -49,18 +67,50 @@ fn a_conformant_cloud_breaks_nothing(#[case] storm: Option<Storm>, #[case] ips: 
     let r = against(&plan(30, storm, ips), &[]);
     assert_eq!(broken(&r), Vec::<&str>::new(), "{:#?}", r.figures.breaks);
     let f = &r.figures;
-    assert_eq!((f.live_at_end, f.logged_in_at_end), (30, 30), "every device logs in again: {f:#?}");
+    assert_eq!(
+        (f.live_at_end, f.logged_in_at_end),
+        (30, 30),
+        "every device logs in again: {f:#?}"
+    );
     assert_eq!(f.unanswered, 0);
-    assert!(f.latency.contains_key("checkin") && f.latency.contains_key("get_userinfo_by_ids"), "the business ran: {:?}", f.latency.keys());
+    assert!(
+        f.latency.contains_key("checkin") && f.latency.contains_key("get_userinfo_by_ids"),
+        "the business ran: {:?}",
+        f.latency.keys()
+    );
     match (storm, ips) {
-        (Some(Storm { new_address: true, .. }), _) => {
-            assert!(f.errors.get("register 600002").is_some_and(|&n| n >= 30), "the FAQ's 600002 path: {:?}", f.errors);
-            assert_eq!(f.held_links.released, 30, "the mock lets every silent link go (C8)");
-            assert!(f.held_links.release.max_ms <= 100_000.0, "within its 90 s heartbeat expiry: {:?}", f.held_links.release);
+        (
+            Some(Storm {
+                new_address: true, ..
+            }),
+            _,
+        ) => {
+            assert!(
+                f.errors.get("register 600002").is_some_and(|&n| n >= 30),
+                "the FAQ's 600002 path: {:?}",
+                f.errors
+            );
+            assert_eq!(
+                f.held_links.released, 30,
+                "the mock lets every silent link go (C8)"
+            );
+            assert!(
+                f.held_links.release.max_ms <= 100_000.0,
+                "within its 90 s heartbeat expiry: {:?}",
+                f.held_links.release
+            );
         }
-        (Some(_), 3) => assert!(f.errors.contains_key("subscribe_corp 600045"), "ten devices per address earn 600045: {:?}", f.errors),
+        (Some(_), 3) => assert!(
+            f.errors.contains_key("subscribe_corp 600045"),
+            "ten devices per address earn 600045: {:?}",
+            f.errors
+        ),
         (Some(_), _) => {
-            assert!(f.errors.is_empty(), "the same address kicks the old link (C13): {:?}", f.errors);
+            assert!(
+                f.errors.is_empty(),
+                "the same address kicks the old link (C13): {:?}",
+                f.errors
+            );
             assert_eq!(f.reconnects, 30);
         }
         (None, _) => assert_eq!(f.reconnects, 0),
@@ -74,17 +124,32 @@ fn a_conformant_cloud_breaks_nothing(#[case] storm: Option<Storm>, #[case] ips: 
 #[case::replies_with_a_wrong_req_id(MockRule::NoReqIdEcho, None, "C1")]
 #[case::replies_with_a_cmd(MockRule::CmdInReply, None, "C2")]
 #[case::every_reply_twice(MockRule::OneReplyPerRequest, None, "C1")]
-fn a_mock_breaking_a_rule_is_caught(#[case] rule: MockRule, #[case] storm: Option<Storm>, #[case] obligation: &str) {
+fn a_mock_breaking_a_rule_is_caught(
+    #[case] rule: MockRule,
+    #[case] storm: Option<Storm>,
+    #[case] obligation: &str,
+) {
     let r = against(&plan(12, storm, 12), &[rule]);
-    assert!(broken(&r).contains(&obligation), "{rule}: {:#?}", r.figures.breaks);
+    assert!(
+        broken(&r).contains(&obligation),
+        "{rule}: {:#?}",
+        r.figures.breaks
+    );
     let b = &r.figures.breaks[obligation];
     assert!(b.count > 0 && !b.examples.is_empty() && b.examples.len() <= super::report::EXAMPLES);
-    assert!(b.examples.windows(2).all(|w| w[0].at_s <= w[1].at_s), "earliest first");
+    assert!(
+        b.examples.windows(2).all(|w| w[0].at_s <= w[1].at_s),
+        "earliest first"
+    );
 }
 
 /// A device's watch (inside a runtime: its clock is the runtime's).
 fn watch(timings: CloudTimings) -> std::sync::Arc<DeviceWatch> {
-    DeviceWatch::new("SN-1".into(), Stats::new(default_profile(), timings), std::net::Ipv4Addr::new(127, 1, 0, 1))
+    DeviceWatch::new(
+        "SN-1".into(),
+        Stats::new(default_profile(), timings),
+        std::net::Ipv4Addr::new(127, 1, 0, 1),
+    )
 }
 
 fn request(cmd: &str, id: &str) -> serde_json::Value {
@@ -102,8 +167,18 @@ fn error(id: &str, code: i64) -> serde_json::Value {
 #[case::register_600002_with_a_held_link("register", 600002, 1, 1, None)]
 #[case::lone_subscribe_600045("subscribe_corp", 600045, 0, 1, Some("C11"))]
 #[case::sixth_subscribe_600045("subscribe_corp", 600045, 0, 6, None)]
-fn codes_the_fleet_did_not_earn(#[case] cmd: &str, #[case] code: i64, #[case] held: usize, #[case] sends: usize, #[case] rule: Option<&str>) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap();
+fn codes_the_fleet_did_not_earn(
+    #[case] cmd: &str,
+    #[case] code: i64,
+    #[case] held: usize,
+    #[case] sends: usize,
+    #[case] rule: Option<&str>,
+) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
     rt.block_on(async {
         let w = watch(CloudTimings::FAQ);
         for _ in 0..held {
@@ -115,7 +190,12 @@ fn codes_the_fleet_did_not_earn(#[case] cmd: &str, #[case] code: i64, #[case] he
         }
         w.received(&error(&format!("r{}", sends - 1), code));
         let f = w.stats().figures(1, Duration::from_secs(1));
-        assert_eq!(f.breaks.keys().next().map(String::as_str), rule, "{:#?}", f.breaks);
+        assert_eq!(
+            f.breaks.keys().next().map(String::as_str),
+            rule,
+            "{:#?}",
+            f.breaks
+        );
         assert_eq!(f.errors.get(&format!("{cmd} {code}")), Some(&1));
     });
 }
@@ -124,7 +204,11 @@ fn codes_the_fleet_did_not_earn(#[case] cmd: &str, #[case] code: i64, #[case] he
 /// redacted frames; a break's message quotes them).
 #[test]
 fn breaks_never_show_a_credential() {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
     rt.block_on(async {
         let w = watch(CloudTimings::FAQ);
         w.connected();

@@ -38,7 +38,11 @@ impl fmt::Debug for IcsError {
 impl IcsError {
     /// Every diagnostic with its source line and caret.
     pub fn render(&self) -> String {
-        self.diagnostics.iter().map(|d| d.render(&self.text)).collect::<Vec<_>>().join("\n")
+        self.diagnostics
+            .iter()
+            .map(|d| d.render(&self.text))
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 }
 
@@ -46,18 +50,34 @@ impl IcsError {
 pub fn load_file(path: &Path, features: &[Feature]) -> Result<Ics, IcsError> {
     match std::fs::read_to_string(path) {
         Ok(text) => load_str(path, &text, features),
-        Err(e) => Err(IcsError { diagnostics: vec![Diagnostic::new(path, Span::default(), format!("cannot read ICS file: {e}"))], text: String::new() }),
+        Err(e) => Err(IcsError {
+            diagnostics: vec![Diagnostic::new(
+                path,
+                Span::default(),
+                format!("cannot read ICS file: {e}"),
+            )],
+            text: String::new(),
+        }),
     }
 }
 
 /// Loads an ICS from its text; `path` names it in diagnostics and in [`Ics::path`].
 pub fn load_str(path: &Path, text: &str, features: &[Feature]) -> Result<Ics, IcsError> {
-    let mut reader = Reader { path: path.to_path_buf(), text, diags: Vec::new(), features };
+    let mut reader = Reader {
+        path: path.to_path_buf(),
+        text,
+        diags: Vec::new(),
+        features,
+    };
     let ics = match DeTable::parse(text) {
         Ok(root) => reader.ics(&root),
         Err(e) => {
             let span = e.span().map(|r| reader.span(&r)).unwrap_or(START);
-            reader.diags.push(Diagnostic::new(path, span, format!("invalid TOML: {}", e.message().trim())));
+            reader.diags.push(Diagnostic::new(
+                path,
+                span,
+                format!("invalid TOML: {}", e.message().trim()),
+            ));
             None
         }
     };
@@ -66,7 +86,10 @@ pub fn load_str(path: &Path, text: &str, features: &[Feature]) -> Result<Ics, Ic
         _ => {
             let mut diagnostics = reader.diags;
             diagnostics.sort_by_key(|d| d.span);
-            Err(IcsError { diagnostics, text: text.to_string() })
+            Err(IcsError {
+                diagnostics,
+                text: text.to_string(),
+            })
         }
     }
 }
@@ -120,7 +143,13 @@ impl Reader<'_> {
             Some(t) => self.lab(t),
             None => Lab::default(),
         };
-        Some(Ics { path: self.path.clone(), provisioning, identity: identity?, features, lab })
+        Some(Ics {
+            path: self.path.clone(),
+            provisioning,
+            identity: identity?,
+            features,
+            lab,
+        })
     }
 
     /// `[name]` as a table, if present and a table (a diagnostic if not a table).
@@ -129,7 +158,12 @@ impl Reader<'_> {
         match v.get_ref() {
             DeValue::Table(t) => Some(t),
             other => {
-                let d = self.diag(&v.span(), format!("`{name}` must be a table, found {}", a(other.type_str()))).expected(format!("a `[{name}]` section"));
+                let d = self
+                    .diag(
+                        &v.span(),
+                        format!("`{name}` must be a table, found {}", a(other.type_str())),
+                    )
+                    .expected(format!("a `[{name}]` section"));
                 self.diags.push(d);
                 None
             }
@@ -151,13 +185,20 @@ impl Reader<'_> {
         let mut field = |key: &str| match t.get(key) {
             Some(v) => self.string(v, &format!("identity.{key}"), "a string"),
             None => {
-                let d = self.diag(&header, format!("[identity] has no `{key}`")).expected(format!("{key} = \"...\""));
+                let d = self
+                    .diag(&header, format!("[identity] has no `{key}`"))
+                    .expected(format!("{key} = \"...\""));
                 self.diags.push(d);
                 None
             }
         };
-        let (vendor, model, firmware_version) = (field("vendor"), field("model"), field("firmware_version"));
-        Some(Identity { vendor: vendor?, model: model?, firmware_version: firmware_version? })
+        let (vendor, model, firmware_version) =
+            (field("vendor"), field("model"), field("firmware_version"));
+        Some(Identity {
+            vendor: vendor?,
+            model: model?,
+            firmware_version: firmware_version?,
+        })
     }
 
     fn features(&mut self, t: &DeTable<'_>) -> BTreeMap<String, bool> {
@@ -180,18 +221,23 @@ impl Reader<'_> {
         self.unknown_keys(t, LAB_KEYS, "in [lab]");
         let mut lab = Lab::default();
         if let Some(v) = t.get("boot_time") {
-            if let Some(text) = self.string(v, "lab.boot_time", "a duration like \"10s\" or \"2m\"") {
+            if let Some(text) = self.string(v, "lab.boot_time", "a duration like \"10s\" or \"2m\"")
+            {
                 match parse_duration(&text) {
                     Ok(d) => lab.boot_time = d,
                     Err(e) => {
-                        let d = self.diag(&v.span(), format!("lab.boot_time: {e}")).expected("a duration like \"10s\" or \"2m\"");
+                        let d = self
+                            .diag(&v.span(), format!("lab.boot_time: {e}"))
+                            .expected("a duration like \"10s\" or \"2m\"");
                         self.diags.push(d);
                     }
                 }
             }
         }
         if let Some(v) = t.get("keeps_secret_across_reset") {
-            lab.keeps_secret_across_reset = self.boolean(v, "lab.keeps_secret_across_reset").unwrap_or(true);
+            lab.keeps_secret_across_reset = self
+                .boolean(v, "lab.keeps_secret_across_reset")
+                .unwrap_or(true);
         }
         lab
     }
@@ -224,9 +270,19 @@ impl Reader<'_> {
         match v.get_ref() {
             DeValue::Boolean(b) => Some(*b),
             other => {
-                let d = self.diag(&v.span(), format!("`{key}` must be true or false, found {}", a(other.type_str()))).expected("true or false");
+                let d = self
+                    .diag(
+                        &v.span(),
+                        format!(
+                            "`{key}` must be true or false, found {}",
+                            a(other.type_str())
+                        ),
+                    )
+                    .expected("true or false");
                 let d = match other {
-                    DeValue::String(s) if s == "true" || s == "false" => d.help(format!("write {s} without quotes")),
+                    DeValue::String(s) if s == "true" || s == "false" => {
+                        d.help(format!("write {s} without quotes"))
+                    }
                     _ => d,
                 };
                 self.diags.push(d);
@@ -236,13 +292,22 @@ impl Reader<'_> {
     }
 
     fn wrong_type(&mut self, v: &Value<'_>, key: &str, found: &str, expected: &str) {
-        let d = self.diag(&v.span(), format!("`{key}` must be {expected}, found {}", a(found))).expected(expected);
+        let d = self
+            .diag(
+                &v.span(),
+                format!("`{key}` must be {expected}, found {}", a(found)),
+            )
+            .expected(expected);
         self.diags.push(d);
     }
 }
 
 /// "a string", "an integer".
 fn a(type_name: &str) -> String {
-    let article = if type_name.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+    let article = if type_name.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    };
     format!("{article} {type_name}")
 }

@@ -75,7 +75,10 @@ impl Lab {
 
 impl Default for Lab {
     fn default() -> Self {
-        Lab { boot_time: Lab::DEFAULT_BOOT_TIME, keeps_secret_across_reset: true }
+        Lab {
+            boot_time: Lab::DEFAULT_BOOT_TIME,
+            keeps_secret_across_reset: true,
+        }
     }
 }
 
@@ -98,9 +101,13 @@ pub enum Applicability {
     Applicable,
     /// The statement says the device lacks something the scenario needs; the reason reads
     /// `not applicable: the ICS says face = false`.
-    NotApplicable { reason: String },
+    NotApplicable {
+        reason: String,
+    },
     /// The statement does not say: the key that is missing (`face`, `provisioning`).
-    Unknown { key: String },
+    Unknown {
+        key: String,
+    },
 }
 
 impl Ics {
@@ -113,8 +120,15 @@ impl Ics {
         Ics {
             path: PathBuf::from(Ics::REFERENCE_PATH),
             provisioning: Some(provisioning),
-            identity: Identity { vendor: "hwconform".into(), model: "reference device".into(), firmware_version: env!("CARGO_PKG_VERSION").into() },
-            features: features.iter().map(|f| (f.name.to_string(), true)).collect(),
+            identity: Identity {
+                vendor: "hwconform".into(),
+                model: "reference device".into(),
+                firmware_version: env!("CARGO_PKG_VERSION").into(),
+            },
+            features: features
+                .iter()
+                .map(|f| (f.name.to_string(), true))
+                .collect(),
             lab: Lab::default(),
         }
     }
@@ -126,15 +140,34 @@ impl Ics {
             let name = name.as_ref();
             match self.features.get(name) {
                 Some(true) => {}
-                Some(false) => return Applicability::NotApplicable { reason: format!("not applicable: the ICS says {name} = false") },
-                None => return Applicability::Unknown { key: name.to_string() },
+                Some(false) => {
+                    return Applicability::NotApplicable {
+                        reason: format!("not applicable: the ICS says {name} = false"),
+                    }
+                }
+                None => {
+                    return Applicability::Unknown {
+                        key: name.to_string(),
+                    }
+                }
             }
         }
         if seed {
             match self.provisioning {
                 Some(Provisioning::Seed) => {}
-                Some(p) => return Applicability::NotApplicable { reason: format!("not applicable: the ICS says provisioning = {}", p.as_str()) },
-                None => return Applicability::Unknown { key: "provisioning".into() },
+                Some(p) => {
+                    return Applicability::NotApplicable {
+                        reason: format!(
+                            "not applicable: the ICS says provisioning = {}",
+                            p.as_str()
+                        ),
+                    }
+                }
+                None => {
+                    return Applicability::Unknown {
+                        key: "provisioning".into(),
+                    }
+                }
             }
         }
         Applicability::Applicable
@@ -143,7 +176,9 @@ impl Ics {
     /// How to state `key` in the file (for an error about a missing one).
     pub fn how_to_state(key: &str) -> String {
         match key {
-            "provisioning" => "add `provisioning = \"per-device\"` or `\"seed\"` at the top".to_string(),
+            "provisioning" => {
+                "add `provisioning = \"per-device\"` or `\"seed\"` at the top".to_string()
+            }
             _ => format!("add `{key} = true` or `{key} = false` under [features]"),
         }
     }
@@ -173,9 +208,22 @@ pub struct IcsSummary {
 impl IcsSummary {
     /// `Acme DC-100 firmware 2.3.1, per-device provisioning, features: door, log (2 of 12)`.
     pub fn banner(&self) -> String {
-        let on: Vec<&str> = self.features.iter().filter(|(_, v)| **v).map(|(k, _)| k.as_str()).collect();
-        let provisioning = self.provisioning.map_or("provisioning not stated".to_string(), |p| format!("{} provisioning", p.as_str()));
-        let features = if on.is_empty() { "none".to_string() } else { on.join(", ") };
+        let on: Vec<&str> = self
+            .features
+            .iter()
+            .filter(|(_, v)| **v)
+            .map(|(k, _)| k.as_str())
+            .collect();
+        let provisioning = self
+            .provisioning
+            .map_or("provisioning not stated".to_string(), |p| {
+                format!("{} provisioning", p.as_str())
+            });
+        let features = if on.is_empty() {
+            "none".to_string()
+        } else {
+            on.join(", ")
+        };
         format!(
             "{} {} firmware {}, {provisioning}, features: {features} ({} of {})",
             self.vendor,

@@ -147,11 +147,16 @@ fn redact_value(known: &[String], v: &mut Value) {
     let holds = |text: &str| holds(known, text);
     match v {
         Value::String(s) if holds(s) => *s = replace_all(known, s),
-        Value::Number(n) if holds(&number_text(n, &mut [0; 40])) => *v = Value::String(REDACTED.to_string()),
+        Value::Number(n) if holds(&number_text(n, &mut [0; 40])) => {
+            *v = Value::String(REDACTED.to_string())
+        }
         Value::Array(items) => items.iter_mut().for_each(|i| redact_value(known, i)),
         Value::Object(map) => {
             if map.keys().any(|k| holds(k)) {
-                *map = std::mem::take(map).into_iter().map(|(k, v)| (replace_all(known, &k), v)).collect();
+                *map = std::mem::take(map)
+                    .into_iter()
+                    .map(|(k, v)| (replace_all(known, &k), v))
+                    .collect();
             }
             map.values_mut().for_each(|i| redact_value(known, i));
         }
@@ -175,7 +180,10 @@ mod tests {
             any::<i64>().prop_map(|n| json!(n)),
             any::<f64>().prop_map(|n| json!(n)),
         ];
-        crate::profile::json::arb_tree(leaf, prop_oneof!["[a-z]{1,4}", Just("k-s3cret-no".to_string())])
+        crate::profile::json::arb_tree(
+            leaf,
+            prop_oneof!["[a-z]{1,4}", Just("k-s3cret-no".to_string())],
+        )
     }
 
     proptest::proptest! {
@@ -196,8 +204,14 @@ mod tests {
         let mut v = json!({"note": "x s3cret-no y", "n": 987654321, "s3cret-no": [1, {"deep": "s3cret-no"}], "ab": "ab"});
         c.redact_value(&mut v);
         let shown = v.to_string();
-        assert!(!shown.contains("s3cret-no") && !shown.contains("987654321"), "{shown}");
-        assert!(shown.contains("\"ab\":\"ab\""), "too short to be a credential: {shown}");
+        assert!(
+            !shown.contains("s3cret-no") && !shown.contains("987654321"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("\"ab\":\"ab\""),
+            "too short to be a credential: {shown}"
+        );
         assert_eq!(c.redact_text("a s3cret-no b"), "a <redacted> b");
         assert_eq!(c.mask(b"..s3cret-no.."), b"..*********..".to_vec());
     }

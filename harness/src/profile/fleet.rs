@@ -30,9 +30,17 @@ pub struct Fleet {
 #[derive(Debug, thiserror::Error)]
 pub enum FleetError {
     #[error("cannot read fleet file {}", path.display())]
-    Io { path: PathBuf, #[source] source: std::io::Error },
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("invalid fleet file {}", path.display())]
-    Invalid { path: PathBuf, #[source] source: FleetFileError },
+    Invalid {
+        path: PathBuf,
+        #[source]
+        source: FleetFileError,
+    },
     #[error("identity #{index} (SN=SECRET_NO): {message}")]
     Pair { index: usize, message: String },
 }
@@ -65,7 +73,10 @@ impl Fleet {
     pub fn default_fleet() -> Fleet {
         Fleet {
             devices: (0..identity::DEFAULT_FLEET_SIZE)
-                .map(|n| FleetDevice { identity: identity::default_fleet_device(n), bound: true })
+                .map(|n| FleetDevice {
+                    identity: identity::default_fleet_device(n),
+                    bound: true,
+                })
                 .collect(),
             seed_secret_no: Some(Secret::new(identity::DEFAULT_SEED_SECRET_NO)),
         }
@@ -74,8 +85,14 @@ impl Fleet {
     /// Reads `{"seed_secret_no": "...", "devices": [{"sn", "secret_no", "bound"?}]}`;
     /// `seed_secret_no` is optional and `bound` defaults to true.
     pub fn from_file(path: &Path) -> Result<Fleet, FleetError> {
-        let text = std::fs::read_to_string(path).map_err(|source| FleetError::Io { path: path.to_path_buf(), source })?;
-        Fleet::from_json(&text).map_err(|source| FleetError::Invalid { path: path.to_path_buf(), source })
+        let text = std::fs::read_to_string(path).map_err(|source| FleetError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Fleet::from_json(&text).map_err(|source| FleetError::Invalid {
+            path: path.to_path_buf(),
+            source,
+        })
     }
 
     /// `SN=SECRET_NO` pairs (one per `--device` flag); every device bound, no seed.
@@ -86,7 +103,9 @@ impl Fleet {
             let index = i + 1;
             let err = |message: String| FleetError::Pair { index, message };
             // The text may be a bare secret: never echo it.
-            let (sn, secret_no) = pair.split_once('=').ok_or_else(|| err("expected SN=SECRET_NO (no `=` found)".into()))?;
+            let (sn, secret_no) = pair
+                .split_once('=')
+                .ok_or_else(|| err("expected SN=SECRET_NO (no `=` found)".into()))?;
             let sn = sn.trim();
             if sn.is_empty() {
                 return Err(err("the SN before `=` is empty".into()));
@@ -97,9 +116,15 @@ impl Fleet {
             if !seen.insert(sn.to_string()) {
                 return Err(err(format!("device {sn:?} is given twice")));
             }
-            devices.push(FleetDevice { identity: DeviceIdentity::new(sn, secret_no), bound: true });
+            devices.push(FleetDevice {
+                identity: DeviceIdentity::new(sn, secret_no),
+                bound: true,
+            });
         }
-        Ok(Fleet { devices, seed_secret_no: None })
+        Ok(Fleet {
+            devices,
+            seed_secret_no: None,
+        })
     }
 
     /// The device with this SN.
@@ -113,7 +138,10 @@ impl Fleet {
         let obj = root.as_object().ok_or("the top level must be an object")?;
         for key in obj.keys() {
             if key != "seed_secret_no" && key != "devices" {
-                return Err(format!("unknown key {key:?} at the top level (expected seed_secret_no, devices)").into());
+                return Err(format!(
+                    "unknown key {key:?} at the top level (expected seed_secret_no, devices)"
+                )
+                .into());
             }
         }
         let seed_secret_no = match obj.get("seed_secret_no") {
@@ -131,10 +159,15 @@ impl Fleet {
         let mut seen = BTreeSet::new();
         for (i, item) in list.iter().enumerate() {
             let at = format!("devices[{i}]");
-            let dev = item.as_object().ok_or_else(|| format!("{at} must be an object"))?;
+            let dev = item
+                .as_object()
+                .ok_or_else(|| format!("{at} must be an object"))?;
             for key in dev.keys() {
                 if !["sn", "secret_no", "bound"].contains(&key.as_str()) {
-                    return Err(format!("{at}: unknown key {key:?} (expected sn, secret_no, bound)").into());
+                    return Err(format!(
+                        "{at}: unknown key {key:?} (expected sn, secret_no, bound)"
+                    )
+                    .into());
                 }
             }
             let sn = match dev.get("sn") {
@@ -145,7 +178,9 @@ impl Fleet {
             };
             let secret_no = match dev.get("secret_no") {
                 Some(Value::String(s)) if !s.is_empty() => s.clone(),
-                Some(Value::String(_)) => return Err(format!("{at}.secret_no ({sn}) is empty").into()),
+                Some(Value::String(_)) => {
+                    return Err(format!("{at}.secret_no ({sn}) is empty").into())
+                }
                 Some(_) => return Err(format!("{at}.secret_no ({sn}) must be a string").into()),
                 None => return Err(format!("{at}.secret_no ({sn}) is missing").into()),
             };
@@ -157,9 +192,15 @@ impl Fleet {
             if !seen.insert(sn.clone()) {
                 return Err(format!("{at}: device {sn:?} is listed twice").into());
             }
-            devices.push(FleetDevice { identity: DeviceIdentity::new(sn, secret_no), bound });
+            devices.push(FleetDevice {
+                identity: DeviceIdentity::new(sn, secret_no),
+                bound,
+            });
         }
-        Ok(Fleet { devices, seed_secret_no })
+        Ok(Fleet {
+            devices,
+            seed_secret_no,
+        })
     }
 }
 
@@ -194,8 +235,11 @@ mod tests {
             pub fn new() -> Dir {
                 use std::sync::atomic::{AtomicU64, Ordering};
                 static N: AtomicU64 = AtomicU64::new(0);
-                let p = std::env::temp_dir()
-                    .join(format!("hwconform-fleet-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+                let p = std::env::temp_dir().join(format!(
+                    "hwconform-fleet-{}-{}",
+                    std::process::id(),
+                    N.fetch_add(1, Ordering::Relaxed)
+                ));
                 std::fs::create_dir_all(&p).unwrap();
                 Dir(p)
             }
@@ -212,7 +256,10 @@ mod tests {
         let f = Fleet::default_fleet();
         assert_eq!(f.devices.len(), identity::DEFAULT_FLEET_SIZE);
         assert!(f.devices.iter().all(|d| d.bound));
-        assert_eq!(f.seed_secret_no.as_ref().unwrap().expose(), identity::DEFAULT_SEED_SECRET_NO);
+        assert_eq!(
+            f.seed_secret_no.as_ref().unwrap().expose(),
+            identity::DEFAULT_SEED_SECRET_NO
+        );
         let d = f.get("HWC-TEST-0001").unwrap();
         assert_eq!(d.identity, identity::default_fleet_device(0));
         assert!(f.get("HWC-TEST-9999").is_none());
@@ -237,13 +284,31 @@ mod tests {
     #[case(r#"["TOPSECRET"]"#, "top level must be an object")]
     #[case(r#"{"devices":"TOPSECRET"}"#, "devices must be an array")]
     #[case(r#"{"seed_secret_no":"TOPSECRET"}"#, "devices is missing")]
-    #[case(r#"{"seed_secret_no":1,"devices":[]}"#, "seed_secret_no must be a string")]
-    #[case(r#"{"devices":[{"sn":"A","secret_no":"TOPSECRET","bond":true}]}"#, "unknown key \"bond\"")]
-    #[case(r#"{"devices":[{"secret_no":"TOPSECRET"}]}"#, "devices[0].sn is missing")]
-    #[case(r#"{"devices":[{"sn":"A","secret_no":7}]}"#, "devices[0].secret_no (A) must be a string")]
+    #[case(
+        r#"{"seed_secret_no":1,"devices":[]}"#,
+        "seed_secret_no must be a string"
+    )]
+    #[case(
+        r#"{"devices":[{"sn":"A","secret_no":"TOPSECRET","bond":true}]}"#,
+        "unknown key \"bond\""
+    )]
+    #[case(
+        r#"{"devices":[{"secret_no":"TOPSECRET"}]}"#,
+        "devices[0].sn is missing"
+    )]
+    #[case(
+        r#"{"devices":[{"sn":"A","secret_no":7}]}"#,
+        "devices[0].secret_no (A) must be a string"
+    )]
     #[case(r#"{"devices":[{"sn":"A"}]}"#, "secret_no (A) is missing")]
-    #[case(r#"{"devices":[{"sn":"A","secret_no":"TOPSECRET","bound":"yes"}]}"#, "bound (A) must be true or false")]
-    #[case(r#"{"devices":[{"sn":"A","secret_no":"TOPSECRET"},{"sn":"A","secret_no":"TOPSECRET"}]}"#, "listed twice")]
+    #[case(
+        r#"{"devices":[{"sn":"A","secret_no":"TOPSECRET","bound":"yes"}]}"#,
+        "bound (A) must be true or false"
+    )]
+    #[case(
+        r#"{"devices":[{"sn":"A","secret_no":"TOPSECRET"},{"sn":"A","secret_no":"TOPSECRET"}]}"#,
+        "listed twice"
+    )]
     #[case(r#"{"TOPSECRET":1,"devices":[]}"#, "unknown key")]
     fn file_errors_are_clear_and_secret_free(#[case] text: &str, #[case] expect: &str) {
         let (_d, path) = write(text);
@@ -257,7 +322,9 @@ mod tests {
 
     #[test]
     fn missing_file_names_the_path() {
-        let err = Fleet::from_file(Path::new("/nonexistent/fleet.json")).unwrap_err().to_string();
+        let err = Fleet::from_file(Path::new("/nonexistent/fleet.json"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("/nonexistent/fleet.json"), "{err}");
     }
 
@@ -274,10 +341,14 @@ mod tests {
     #[case("=TOPSECRET", "SN before `=` is empty")]
     #[case("SN1=", "is empty")]
     fn pair_errors_never_echo_the_secret(#[case] pair: &str, #[case] expect: &str) {
-        let err = Fleet::from_pairs(&["OK=fine".into(), pair.into()]).unwrap_err().to_string();
+        let err = Fleet::from_pairs(&["OK=fine".into(), pair.into()])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains(expect) && err.contains("#2"), "{err}");
         assert!(!err.contains("TOPSECRET"), "{err}");
-        let dup = Fleet::from_pairs(&["A=TOPSECRET".into(), "A=TOPSECRET".into()]).unwrap_err().to_string();
+        let dup = Fleet::from_pairs(&["A=TOPSECRET".into(), "A=TOPSECRET".into()])
+            .unwrap_err()
+            .to_string();
         assert!(dup.contains("twice") && !dup.contains("TOPSECRET"), "{dup}");
     }
 }

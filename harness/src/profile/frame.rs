@@ -41,7 +41,11 @@ pub enum Frame {
 
 impl Frame {
     pub fn text(text: &str, profile: &dyn Profile) -> Frame {
-        Frame::parsed(text, serde_json::from_str::<Value>(text).ok().map(Arc::new), profile)
+        Frame::parsed(
+            text,
+            serde_json::from_str::<Value>(text).ok().map(Arc::new),
+            profile,
+        )
     }
 
     /// [`Frame::text`] for a text its caller already parsed (`parsed`: its JSON, if it is
@@ -50,8 +54,13 @@ impl Frame {
     /// holds it, and into a copy when somebody does.
     pub fn parsed(text: &str, parsed: Option<Arc<Value>>, profile: &dyn Profile) -> Frame {
         if text.len() > MAX_RECORDED_TEXT {
-            let envelope = parsed.filter(|v| v.is_object()).map(|v| profile.redact(&profile.large_frame_envelope(&v)));
-            return Frame::Large { len: text.len(), envelope };
+            let envelope = parsed
+                .filter(|v| v.is_object())
+                .map(|v| profile.redact(&profile.large_frame_envelope(&v)));
+            return Frame::Large {
+                len: text.len(),
+                envelope,
+            };
         }
         match parsed {
             Some(mut v) => {
@@ -62,14 +71,21 @@ impl Frame {
             }
             None => {
                 let cut = &text[..text.floor_char_boundary(512)];
-                Frame::Text { text: cut.to_string(), len: text.len() }
+                Frame::Text {
+                    text: cut.to_string(),
+                    len: text.len(),
+                }
             }
         }
     }
 
     pub fn binary(bytes: &[u8], profile: &dyn Profile) -> Frame {
         let layout = profile.binary_layout(bytes).map(str::to_string);
-        Frame::Binary { len: bytes.len(), head: hex::encode(&bytes[..bytes.len().min(32)]), layout }
+        Frame::Binary {
+            len: bytes.len(),
+            head: hex::encode(&bytes[..bytes.len().min(32)]),
+            layout,
+        }
     }
 
     /// One line for terminal output.
@@ -77,9 +93,16 @@ impl Frame {
         match self {
             Frame::Json { json } => {
                 let s = json.to_string();
-                if s.len() > 300 { format!("{}…", &s[..s.floor_char_boundary(300)]) } else { s }
+                if s.len() > 300 {
+                    format!("{}…", &s[..s.floor_char_boundary(300)])
+                } else {
+                    s
+                }
             }
-            Frame::Text { text, len } => format!("text({len} bytes) {:?}", &text[..text.floor_char_boundary(80)]),
+            Frame::Text { text, len } => format!(
+                "text({len} bytes) {:?}",
+                &text[..text.floor_char_boundary(80)]
+            ),
             Frame::Large { len, .. } => format!("text({len} bytes, too large to record)"),
             Frame::Binary { len, head, .. } => format!("binary({len} bytes) {head}"),
         }

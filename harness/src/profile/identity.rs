@@ -42,7 +42,10 @@ pub struct DeviceIdentity {
 
 impl DeviceIdentity {
     pub fn new(sn: impl Into<String>, secret_no: impl Into<String>) -> Self {
-        DeviceIdentity { sn: sn.into(), secret_no: Secret::new(secret_no) }
+        DeviceIdentity {
+            sn: sn.into(),
+            secret_no: Secret::new(secret_no),
+        }
     }
 }
 

@@ -5,8 +5,8 @@
 //! The engine holds an `Arc<dyn Profile>` and asks it; it never reaches past it. The WeCom
 //! smart-hardware protocol is [`wecom::WeComProfile`], in its own folder.
 
-pub mod feature;
 pub mod credentials;
+pub mod feature;
 pub mod fleet;
 pub mod frame;
 pub mod identity;
@@ -14,19 +14,20 @@ pub mod json;
 pub mod rule;
 pub mod wecom;
 
-pub use feature::Feature;
 pub use credentials::Credentials;
+pub use feature::Feature;
 pub use fleet::{Fleet, FleetDevice, FleetError};
 pub use frame::Frame;
 pub use identity::{DeviceIdentity, Secret};
-pub use rule::{Binding, RoleMonitor, SecondLinkRule, Severity, TimingConstant, Violation, WireEvent};
+pub use rule::{
+    Binding, RoleMonitor, SecondLinkRule, Severity, TimingConstant, Violation, WireEvent,
+};
 /// The cloud's timers and limits a run refers to (the mock's settings, what a real cloud is
 /// assumed to do).
 pub use wecom::timing::CloudTimings;
 
 use serde_json::Value;
 use std::sync::Arc;
-
 
 /// What default request bodies draw on.
 pub struct DefaultContext<'a> {
@@ -130,12 +131,22 @@ pub trait Profile: Send + Sync {
 
     /// A request body with the profile's defaults filled in (ids, nonces, signatures):
     /// fields given win. `None` for a command that needs no body and got none.
-    fn default_body(&self, cmd: &str, given: Option<Value>, ctx: &DefaultContext<'_>) -> Option<Value>;
+    fn default_body(
+        &self,
+        cmd: &str,
+        given: Option<Value>,
+        ctx: &DefaultContext<'_>,
+    ) -> Option<Value>;
     /// What a reply to `cmd` teaches the session about the device (the device role learns
     /// from replies it receives, the cloud role from replies it sends).
     fn learn(&self, cmd: &str, reply: &Value) -> Vec<Learned>;
     /// The secret `$signature(kind, ...)` signs with, for a device.
-    fn signing_secret(&self, kind: &str, identity: &DeviceIdentity, seed: Option<&Secret>) -> Option<String>;
+    fn signing_secret(
+        &self,
+        kind: &str,
+        identity: &DeviceIdentity,
+        seed: Option<&Secret>,
+    ) -> Option<String>;
     /// How a device keeps a link alive against a cloud with these timers (`wait` with
     /// `keepalive: true`); `None`: the protocol has no keepalive.
     fn keepalive(&self, settings: &CloudTimings) -> Option<Keepalive>;
@@ -222,4 +233,3 @@ pub fn redact_text(text: &str, secrets: &[&str]) -> String {
     }
     out
 }
-

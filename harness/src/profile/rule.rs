@@ -16,7 +16,19 @@ pub struct Violation {
 /// How binding the broken text is. The reference says most statements are MUSTs, but a
 /// deviation from a documented *example* (a field order, an absent `body`), a SHOULD or a MAY
 /// allows other conformant choices: it is reported, and never fails a target.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// Shown, listed apart, and leaves the verdict alone.
@@ -49,12 +61,20 @@ pub struct TimingConstant {
 impl Violation {
     /// A broken MUST: the rule fails.
     pub fn fail(rule: &'static str, message: impl Into<String>) -> Violation {
-        Violation { rule, severity: Severity::Fail, message: message.into() }
+        Violation {
+            rule,
+            severity: Severity::Fail,
+            message: message.into(),
+        }
     }
 
     /// A deviation from an example, a SHOULD or a MAY: a warning on the rule.
     pub fn warning(rule: &'static str, message: impl Into<String>) -> Violation {
-        Violation { rule, severity: Severity::Warning, message: message.into() }
+        Violation {
+            rule,
+            severity: Severity::Warning,
+            message: message.into(),
+        }
     }
 }
 
@@ -62,14 +82,26 @@ impl Violation {
 /// harness's own bookkeeping).
 #[derive(Clone, Copy, Debug)]
 pub enum WireEvent<'a> {
-    Opened { conn: &'a str },
-    Closed { conn: &'a str },
+    Opened {
+        conn: &'a str,
+    },
+    Closed {
+        conn: &'a str,
+    },
     /// The harness let a link go without closing it (an IP change; a name reused by a new link).
-    Abandoned { conn: &'a str },
+    Abandoned {
+        conn: &'a str,
+    },
     /// The harness sent a frame.
-    Sent { conn: &'a str, frame: &'a Frame },
+    Sent {
+        conn: &'a str,
+        frame: &'a Frame,
+    },
     /// The target sent a frame.
-    Received { conn: &'a str, frame: &'a Frame },
+    Received {
+        conn: &'a str,
+        frame: &'a Frame,
+    },
 }
 
 /// An always-on monitor: rules checked on everything the target sends, whichever step runs.
@@ -101,6 +133,9 @@ impl SecondLinkRule {
 
     /// The device reconnected under `conn` while its old link stayed open past the grace.
     pub fn reopened(&self, conn: &str) -> Violation {
-        Violation::fail(self.rule, format!("the device opened a new link while its old `{conn}` link stayed open"))
+        Violation::fail(
+            self.rule,
+            format!("the device opened a new link while its old `{conn}` link stayed open"),
+        )
     }
 }

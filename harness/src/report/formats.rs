@@ -28,7 +28,13 @@ pub enum ReportFormat {
 
 impl ReportFormat {
     /// Every format: the default.
-    pub const ALL: [ReportFormat; 5] = [ReportFormat::Terminal, ReportFormat::Junit, ReportFormat::Json, ReportFormat::Csv, ReportFormat::Html];
+    pub const ALL: [ReportFormat; 5] = [
+        ReportFormat::Terminal,
+        ReportFormat::Junit,
+        ReportFormat::Json,
+        ReportFormat::Csv,
+        ReportFormat::Html,
+    ];
 
     /// The file this format writes under the reports directory (none for the terminal).
     pub fn file_name(self) -> Option<&'static str> {
@@ -44,26 +50,51 @@ impl ReportFormat {
 
 /// Writes the file formats among `formats` into `dir`. The first error is returned after
 /// every format has been tried.
-pub fn write_reports(report: &RunReport, dir: &Path, formats: &[ReportFormat]) -> Result<(), ReportError> {
-    write_documents(&report.head(), &InMemory::new(&report.scenarios), dir, formats)
+pub fn write_reports(
+    report: &RunReport,
+    dir: &Path,
+    formats: &[ReportFormat],
+) -> Result<(), ReportError> {
+    write_documents(
+        &report.head(),
+        &InMemory::new(&report.scenarios),
+        dir,
+        formats,
+    )
 }
 
 /// [`write_reports`] for a document's head (its scenarios empty) and its scenarios apart,
 /// wherever they are kept.
-fn write_documents(head: &RunReport, scenarios: &dyn Scenarios, dir: &Path, formats: &[ReportFormat]) -> Result<(), ReportError> {
+fn write_documents(
+    head: &RunReport,
+    scenarios: &dyn Scenarios,
+    dir: &Path,
+    formats: &[ReportFormat],
+) -> Result<(), ReportError> {
     let mut first = None;
     for &format in formats {
-        let Some(name) = format.file_name() else { continue };
+        let Some(name) = format.file_name() else {
+            continue;
+        };
         let path = dir.join(name);
         let result = match format {
             ReportFormat::Terminal => Ok(()),
-            ReportFormat::Junit => write_file_with(&path, |out| super::junit::write_document(head, scenarios, out)),
-            ReportFormat::Json => write_file_with(&path, |out| super::json::write_document(head, scenarios, out)),
+            ReportFormat::Junit => write_file_with(&path, |out| {
+                super::junit::write_document(head, scenarios, out)
+            }),
+            ReportFormat::Json => write_file_with(&path, |out| {
+                super::json::write_document(head, scenarios, out)
+            }),
             ReportFormat::Csv => match super::matrix::to_csv(&head.requirements) {
                 Ok(text) => super::sink::write_file(&path, text.as_bytes()),
-                Err(source) => Err(ReportError::Csv { path: path.clone(), source }),
+                Err(source) => Err(ReportError::Csv {
+                    path: path.clone(),
+                    source,
+                }),
             },
-            ReportFormat::Html => write_file_with(&path, |out| super::html::write_document(head, scenarios, out)),
+            ReportFormat::Html => write_file_with(&path, |out| {
+                super::html::write_document(head, scenarios, out)
+            }),
         };
         if let Err(e) = result {
             first.get_or_insert(e);
@@ -110,8 +141,14 @@ impl Part {
     /// The part of `r`; a failure names `path`, the document it is for.
     pub(crate) fn render(self, r: &ScenarioResult, path: &Path) -> Result<Vec<u8>, ReportError> {
         match self {
-            Part::Json => super::json::entry(r).map_err(|source| ReportError::Json { path: path.to_path_buf(), source }),
-            Part::Junit => super::junit::test_case_xml(r).map_err(|source| ReportError::Xml { path: path.to_path_buf(), source }),
+            Part::Json => super::json::entry(r).map_err(|source| ReportError::Json {
+                path: path.to_path_buf(),
+                source,
+            }),
+            Part::Junit => super::junit::test_case_xml(r).map_err(|source| ReportError::Xml {
+                path: path.to_path_buf(),
+                source,
+            }),
             Part::Html => Ok(super::html::article(r).into_bytes()),
         }
     }
@@ -133,7 +170,10 @@ pub(crate) struct InMemory<'a> {
 
 impl InMemory<'_> {
     pub(crate) fn new(results: &[ScenarioResult]) -> InMemory<'_> {
-        InMemory { results, briefs: results.iter().map(Brief::of).collect() }
+        InMemory {
+            results,
+            briefs: results.iter().map(Brief::of).collect(),
+        }
     }
 }
 
@@ -151,7 +191,10 @@ impl Scenarios for InMemory<'_> {
 /// Checks before a run that `dir` can be created and written, so an unwritable reports
 /// directory is a usage error up front and not a lost run.
 pub fn check_writable(dir: &Path) -> Result<(), ReportError> {
-    let io_err = |source| ReportError::Io { path: dir.to_path_buf(), source };
+    let io_err = |source| ReportError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
     std::fs::create_dir_all(dir).map_err(io_err)?;
     let probe = dir.join(format!(".hwconform-write-check-{}", std::process::id()));
     std::fs::write(&probe, b"").map_err(io_err)?;
@@ -174,8 +217,17 @@ pub struct FileReports {
 
 impl FileReports {
     pub fn new(dir: impl Into<PathBuf>, formats: &[ReportFormat], meta: RunMeta) -> FileReports {
-        let parts = Part::ALL.into_iter().filter(|p| formats.iter().any(|f| Part::of(*f) == Some(*p))).collect();
-        FileReports { dir: dir.into(), formats: formats.to_vec(), parts, head: RunHead::new(meta, Vec::new()), spill: None }
+        let parts = Part::ALL
+            .into_iter()
+            .filter(|p| formats.iter().any(|f| Part::of(*f) == Some(*p)))
+            .collect();
+        FileReports {
+            dir: dir.into(),
+            formats: formats.to_vec(),
+            parts,
+            head: RunHead::new(meta, Vec::new()),
+            spill: None,
+        }
     }
 
     /// Puts these manual verdicts in the matrix.
@@ -200,7 +252,11 @@ impl Reporter for FileReports {
             return Ok(());
         }
         match event {
-            RunEvent::RunStarted { scenarios, target, ics } => {
+            RunEvent::RunStarted {
+                scenarios,
+                target,
+                ics,
+            } => {
                 self.head.started(target, ics);
                 self.spill().reserve(*scenarios);
                 Ok(())

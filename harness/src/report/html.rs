@@ -11,9 +11,9 @@
 //! Every value is escaped by `maud`; frames are already redacted in the model, so the page
 //! shows no secret the model does not hold.
 
+use super::formats::{InMemory, Part, Scenarios};
 use super::json::RunReport;
 use super::matrix::{Row, Status};
-use super::formats::{InMemory, Part, Scenarios};
 use super::sink::{write_file_with, Out, ReportError};
 use super::terminal::{finding_line, location};
 use crate::engine::transcript::{Frame, TranscriptEntry, TranscriptEvent};
@@ -26,14 +26,26 @@ const SCRIPT: &str = include_str!("html/report.js");
 
 /// Writes the report as one HTML file.
 pub fn write_html(report: &RunReport, path: &std::path::Path) -> Result<(), ReportError> {
-    write_file_with(path, |out| write_document(&report.head(), &InMemory::new(&report.scenarios), out))
+    write_file_with(path, |out| {
+        write_document(&report.head(), &InMemory::new(&report.scenarios), out)
+    })
 }
 
 /// The whole page.
 pub fn render(report: &RunReport) -> String {
     let mut page = Vec::new();
-    let written = write_document(&report.head(), &InMemory::new(&report.scenarios), &mut Out { path: std::path::Path::new("report.html"), w: &mut page });
-    debug_assert!(written.is_ok(), "an HTML page in memory cannot fail to be written: {written:?}");
+    let written = write_document(
+        &report.head(),
+        &InMemory::new(&report.scenarios),
+        &mut Out {
+            path: std::path::Path::new("report.html"),
+            w: &mut page,
+        },
+    );
+    debug_assert!(
+        written.is_ok(),
+        "an HTML page in memory cannot fail to be written: {written:?}"
+    );
     String::from_utf8(page).unwrap_or_default()
 }
 
@@ -43,7 +55,11 @@ const ARTICLES: &str = "<!--hwconform:articles-->";
 
 /// Writes the page of `head` with each scenario's article ([`article`]) in its place, one at
 /// a time.
-pub(crate) fn write_document(head: &RunReport, scenarios: &dyn Scenarios, out: &mut Out) -> Result<(), ReportError> {
+pub(crate) fn write_document(
+    head: &RunReport,
+    scenarios: &dyn Scenarios,
+    out: &mut Out,
+) -> Result<(), ReportError> {
     let page = frame(head);
     let (before, after) = page.split_once(ARTICLES).unwrap_or((&page, ""));
     out.put(before.as_bytes())?;
@@ -55,7 +71,14 @@ pub(crate) fn write_document(head: &RunReport, scenarios: &dyn Scenarios, out: &
 
 /// The page around the articles.
 fn frame(report: &RunReport) -> String {
-    let title = format!("hwconform report: {}", if report.target.is_empty() { "no target" } else { &report.target });
+    let title = format!(
+        "hwconform report: {}",
+        if report.target.is_empty() {
+            "no target"
+        } else {
+            &report.target
+        }
+    );
     let page = html! {
         (DOCTYPE)
         html lang="en" {
@@ -175,7 +198,10 @@ pub(crate) fn article(r: &ScenarioResult) -> String {
 
 fn scenario(r: &ScenarioResult) -> Markup {
     let outcome = Outcome::of(&r.verdict).name();
-    let troubled = matches!(r.verdict, Verdict::Fail(_) | Verdict::Error(_) | Verdict::Inconclusive(_) | Verdict::Warn(_));
+    let troubled = matches!(
+        r.verdict,
+        Verdict::Fail(_) | Verdict::Error(_) | Verdict::Inconclusive(_) | Verdict::Warn(_)
+    );
     let shown = r.verdict.failure().and_then(|f| f.rule.as_deref());
     html! {
         article id={"sc-" (r.id)} class={"scenario v-" (outcome)} data-verdict=(outcome) data-reqs=(r.obligations.keys().cloned().collect::<Vec<_>>().join(" ")) {
@@ -225,7 +251,10 @@ fn scenario(r: &ScenarioResult) -> Markup {
 /// Where a result's failure points (`file:line:col (step N, kind)`), as the page shows it;
 /// empty when it did not fail.
 pub fn location_of(r: &ScenarioResult) -> String {
-    r.verdict.failure().map(|f| location(r, f)).unwrap_or_default()
+    r.verdict
+        .failure()
+        .map(|f| location(r, f))
+        .unwrap_or_default()
 }
 
 /// A unified diff, each line marked for colour like `git diff`.
@@ -248,18 +277,47 @@ fn diff_lines(diff: &str) -> Markup {
 fn entry(e: &TranscriptEntry) -> Markup {
     let at = format!("{:.3}s", e.at.as_secs_f64());
     let (class, conn, head, body): (&str, Option<&str>, String, Option<String>) = match &e.event {
-        TranscriptEvent::Opened { conn, local } => ("link", Some(conn), format!("opened from {local}"), None),
-        TranscriptEvent::Closed { conn, by, code, reason } => {
+        TranscriptEvent::Opened { conn, local } => {
+            ("link", Some(conn), format!("opened from {local}"), None)
+        }
+        TranscriptEvent::Closed {
+            conn,
+            by,
+            code,
+            reason,
+        } => {
             let who = match by {
                 Party::Harness => "harness",
                 Party::Target => "target",
             };
-            ("link", Some(conn), format!("closed by {who}{}", close_text(*code, reason)), None)
+            (
+                "link",
+                Some(conn),
+                format!("closed by {who}{}", close_text(*code, reason)),
+                None,
+            )
         }
-        TranscriptEvent::Abandoned { conn } => ("link", Some(conn), "abandoned (no close)".into(), None),
-        TranscriptEvent::Sent { conn, frame } => ("sent", Some(conn), format!("→ harness sent {}", frame_head(frame)), frame_body(frame)),
-        TranscriptEvent::Received { conn, frame } => ("received", Some(conn), format!("← target sent {}", frame_head(frame)), frame_body(frame)),
-        TranscriptEvent::Step { index, kind, line } => ("step", None, format!("step {index} {kind} (line {line})"), None),
+        TranscriptEvent::Abandoned { conn } => {
+            ("link", Some(conn), "abandoned (no close)".into(), None)
+        }
+        TranscriptEvent::Sent { conn, frame } => (
+            "sent",
+            Some(conn),
+            format!("→ harness sent {}", frame_head(frame)),
+            frame_body(frame),
+        ),
+        TranscriptEvent::Received { conn, frame } => (
+            "received",
+            Some(conn),
+            format!("← target sent {}", frame_head(frame)),
+            frame_body(frame),
+        ),
+        TranscriptEvent::Step { index, kind, line } => (
+            "step",
+            None,
+            format!("step {index} {kind} (line {line})"),
+            None,
+        ),
         TranscriptEvent::Note { text } => ("note", None, format!("note: {text}"), None),
     };
     html! {
@@ -291,7 +349,9 @@ fn frame_body(frame: &Frame) -> Option<String> {
     match frame {
         Frame::Json { json } => serde_json::to_string_pretty(json).ok(),
         Frame::Text { text, .. } => Some(text.clone()),
-        Frame::Large { envelope, .. } => envelope.as_ref().and_then(|v| serde_json::to_string_pretty(v).ok()),
+        Frame::Large { envelope, .. } => envelope
+            .as_ref()
+            .and_then(|v| serde_json::to_string_pretty(v).ok()),
         Frame::Binary { head, .. } => Some(format!("{head}…")),
     }
 }
@@ -309,7 +369,9 @@ mod tests {
             role: crate::scenario::Role::Device,
             requirements: vec!["C4".into()],
             tags: vec![],
-            obligations: [("C4".to_string(), Outcome::of(&verdict))].into_iter().collect(),
+            obligations: [("C4".to_string(), Outcome::of(&verdict))]
+                .into_iter()
+                .collect(),
             not_reached: Default::default(),
             verdict,
             findings: vec![],
@@ -318,7 +380,14 @@ mod tests {
             transcript,
             judged: None,
         };
-        RunReport::new("mock", RunSummary { failed: 1, ..RunSummary::default() }, vec![r])
+        RunReport::new(
+            "mock",
+            RunSummary {
+                failed: 1,
+                ..RunSummary::default()
+            },
+            vec![r],
+        )
     }
 
     #[test]
@@ -328,26 +397,50 @@ mod tests {
         f.actual = Some("{\"errcode\": 600001}".into());
         f.line = Some(7);
         let mut t = Transcript::default();
-        t.push(std::time::Duration::from_millis(1500), TranscriptEvent::Received { conn: "c1".into(), frame: Frame::Json { json: serde_json::json!({"cmd": "register", "body": {"x": "<i>"}}).into() } });
+        t.push(
+            std::time::Duration::from_millis(1500),
+            TranscriptEvent::Received {
+                conn: "c1".into(),
+                frame: Frame::Json {
+                    json: serde_json::json!({"cmd": "register", "body": {"x": "<i>"}}).into(),
+                },
+            },
+        );
         let page = render(&report(Verdict::Fail(f), t));
         assert!(!page.contains("<script>alert"), "unescaped message");
         assert!(page.contains("&lt;/pre&gt;&lt;script&gt;alert(1)"));
         assert!(page.contains("a &lt;b&gt;bold&lt;/b&gt; title &amp; more"));
         assert!(page.contains("--&gt; scenarios/x.yaml:7"));
         assert!(page.contains("1.500s"));
-        assert!(page.contains("&quot;x&quot;: &quot;&lt;i&gt;&quot;"), "pretty-printed frame");
-        assert!(page.contains("<details class=\"wire\" open>"), "a failure's wire log is open");
+        assert!(
+            page.contains("&quot;x&quot;: &quot;&lt;i&gt;&quot;"),
+            "pretty-printed frame"
+        );
+        assert!(
+            page.contains("<details class=\"wire\" open>"),
+            "a failure's wire log is open"
+        );
         // Self-contained: nothing loads from elsewhere.
         for fetch in ["src=", "href=\"http", "@import", "url("] {
             assert!(!page.contains(fetch), "page fetches something: {fetch}");
         }
-        assert_eq!(page.matches("data-status=").count(), 66, "every obligation has a row");
+        assert_eq!(
+            page.matches("data-status=").count(),
+            66,
+            "every obligation has a row"
+        );
     }
 
     #[test]
     fn a_passing_scenario_keeps_its_wire_log_closed() {
         let mut t = Transcript::default();
-        t.push(std::time::Duration::ZERO, TranscriptEvent::Opened { conn: "c1".into(), local: "127.0.0.1:1".into() });
+        t.push(
+            std::time::Duration::ZERO,
+            TranscriptEvent::Opened {
+                conn: "c1".into(),
+                local: "127.0.0.1:1".into(),
+            },
+        );
         let page = render(&report(Verdict::Pass, t));
         assert!(page.contains("<details class=\"wire\">"), "{page}");
     }

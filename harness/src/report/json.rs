@@ -72,9 +72,9 @@
 //! - Transcript frames are stored with secrets already redacted (`"<redacted>"`).
 
 use super::formats::{InMemory, Part, Scenarios};
+use super::matrix::ManualRecord;
 use super::sink::{write_file_with, Out, ReportError};
 use crate::engine::{RunEvent, RunSummary, ScenarioResult};
-use super::matrix::ManualRecord;
 use crate::ics::IcsSummary;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -157,16 +157,36 @@ pub fn sha1_of(bytes: &[u8]) -> String {
 /// Now, as `meta` writes times: RFC 3339 UTC to the second (the JUnit timestamp is the same
 /// instant, so a rebuilt JUnit file is byte-identical).
 pub fn now_rfc3339() -> String {
-    let now = time::OffsetDateTime::now_utc().replace_nanosecond(0).unwrap_or_else(|_| time::OffsetDateTime::now_utc());
-    now.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+    let now = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
+    now.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 impl RunReport {
     /// The document for a run, scenarios sorted by id.
-    pub fn new(target: impl Into<String>, summary: RunSummary, mut scenarios: Vec<ScenarioResult>) -> RunReport {
+    pub fn new(
+        target: impl Into<String>,
+        summary: RunSummary,
+        mut scenarios: Vec<ScenarioResult>,
+    ) -> RunReport {
         scenarios.sort_by(|a, b| a.id.cmp(&b.id));
-        let requirements = super::matrix::build(crate::profile::wecom::obligations::statements(), &scenarios, &[]);
-        RunReport { version: JSON_FORMAT_VERSION, target: target.into(), meta: RunMeta::default(), ics: None, summary, scenarios, requirements, manual: vec![] }
+        let requirements = super::matrix::build(
+            crate::profile::wecom::obligations::statements(),
+            &scenarios,
+            &[],
+        );
+        RunReport {
+            version: JSON_FORMAT_VERSION,
+            target: target.into(),
+            meta: RunMeta::default(),
+            ics: None,
+            summary,
+            scenarios,
+            requirements,
+            manual: vec![],
+        }
     }
 
     /// The document with `records` added to its manual verdicts and the matrix built again.
@@ -179,7 +199,10 @@ impl RunReport {
     /// Counts the verdicts again (after scenarios were merged or judged again); the wall
     /// time stays.
     pub fn recount(&mut self) {
-        let mut summary = RunSummary { wall_time: self.summary.wall_time, ..RunSummary::default() };
+        let mut summary = RunSummary {
+            wall_time: self.summary.wall_time,
+            ..RunSummary::default()
+        };
         for s in &self.scenarios {
             summary.add(&s.verdict);
         }
@@ -188,7 +211,11 @@ impl RunReport {
 
     /// Builds the requirement matrix again from the scenarios and manual verdicts.
     pub fn rebuild_matrix(&mut self) {
-        self.requirements = super::matrix::build(crate::profile::wecom::obligations::statements(), &self.scenarios, &self.manual);
+        self.requirements = super::matrix::build(
+            crate::profile::wecom::obligations::statements(),
+            &self.scenarios,
+            &self.manual,
+        );
     }
 
     /// The document as pretty JSON with a final newline.
@@ -231,7 +258,11 @@ pub(crate) struct RunHead {
 
 impl RunHead {
     pub(crate) fn new(meta: RunMeta, manual: Vec<ManualRecord>) -> RunHead {
-        RunHead { meta, manual, ..RunHead::default() }
+        RunHead {
+            meta,
+            manual,
+            ..RunHead::default()
+        }
     }
 
     /// Folds these manual verdicts into the matrix.
@@ -250,14 +281,35 @@ impl RunHead {
 
     /// The document of the finished run without its scenarios, its matrix built from
     /// `results` (any order) and the manual verdicts. Called once, on `RunFinished`.
-    pub(crate) fn finish<R: super::brief::Cites>(&mut self, summary: &RunSummary, results: &[R]) -> RunReport {
+    pub(crate) fn finish<R: super::brief::Cites>(
+        &mut self,
+        summary: &RunSummary,
+        results: &[R],
+    ) -> RunReport {
         let mut meta = std::mem::take(&mut self.meta);
         if meta.finished_at.is_empty() {
             meta.finished_at = now_rfc3339();
         }
-        let manual = if self.manual.is_empty() { Vec::new() } else { super::manual::union(&[], &self.manual) };
-        let requirements = super::matrix::build(crate::profile::wecom::obligations::statements(), results, &manual);
-        RunReport { version: JSON_FORMAT_VERSION, target: self.target.clone(), meta, ics: self.ics.clone(), summary: summary.clone(), scenarios: Vec::new(), requirements, manual }
+        let manual = if self.manual.is_empty() {
+            Vec::new()
+        } else {
+            super::manual::union(&[], &self.manual)
+        };
+        let requirements = super::matrix::build(
+            crate::profile::wecom::obligations::statements(),
+            results,
+            &manual,
+        );
+        RunReport {
+            version: JSON_FORMAT_VERSION,
+            target: self.target.clone(),
+            meta,
+            ics: self.ics.clone(),
+            summary: summary.clone(),
+            scenarios: Vec::new(),
+            requirements,
+            manual,
+        }
     }
 }
 
@@ -273,7 +325,10 @@ pub struct Collector {
 
 impl Collector {
     pub fn new(meta: RunMeta) -> Collector {
-        Collector { head: RunHead::new(meta, Vec::new()), ..Collector::default() }
+        Collector {
+            head: RunHead::new(meta, Vec::new()),
+            ..Collector::default()
+        }
     }
 
     /// Folds these manual verdicts into the matrix of the finished document.
@@ -285,7 +340,11 @@ impl Collector {
     /// Takes in one event; returns the finished document on `RunFinished`.
     pub fn on_event(&mut self, event: &RunEvent) -> Option<RunReport> {
         match event {
-            RunEvent::RunStarted { scenarios, target, ics } => {
+            RunEvent::RunStarted {
+                scenarios,
+                target,
+                ics,
+            } => {
                 self.head.started(target, ics);
                 self.results = Vec::with_capacity(*scenarios);
                 None
@@ -298,10 +357,16 @@ impl Collector {
             }
             RunEvent::RunFinished(summary) => {
                 // Each result is held only here by now, so unwrapping moves it out.
-                let mut results: Vec<ScenarioResult> = std::mem::take(&mut self.results).into_iter().map(std::sync::Arc::unwrap_or_clone).collect();
+                let mut results: Vec<ScenarioResult> = std::mem::take(&mut self.results)
+                    .into_iter()
+                    .map(std::sync::Arc::unwrap_or_clone)
+                    .collect();
                 results.sort_by(|a, b| a.id.cmp(&b.id));
                 let head = self.head.finish(summary, &results);
-                Some(RunReport { scenarios: results, ..head })
+                Some(RunReport {
+                    scenarios: results,
+                    ..head
+                })
             }
         }
     }
@@ -309,7 +374,9 @@ impl Collector {
 
 /// Writes a report as run.json.
 pub fn write_json(report: &RunReport, path: &std::path::Path) -> Result<(), ReportError> {
-    write_file_with(path, |out| write_document(&report.head(), &InMemory::new(&report.scenarios), out))
+    write_file_with(path, |out| {
+        write_document(&report.head(), &InMemory::new(&report.scenarios), out)
+    })
 }
 
 /// Where the scenarios go in the head's JSON: the empty list of a key at depth 1 (no string
@@ -320,12 +387,28 @@ const SCENARIOS: &[u8] = b"\n  \"scenarios\": []";
 /// ([`entry`]) put in its place, so the file is byte for byte what [`RunReport::to_json`]
 /// of the whole document gives, without the whole document (or even its head's text, which
 /// holds every scenario file) in memory.
-pub(crate) fn write_document(head: &RunReport, scenarios: &dyn Scenarios, out: &mut Out) -> Result<(), ReportError> {
-    let json_err = |path: &std::path::Path, source| ReportError::Json { path: path.to_path_buf(), source };
+pub(crate) fn write_document(
+    head: &RunReport,
+    scenarios: &dyn Scenarios,
+    out: &mut Out,
+) -> Result<(), ReportError> {
+    let json_err = |path: &std::path::Path, source| ReportError::Json {
+        path: path.to_path_buf(),
+        source,
+    };
     if !head.scenarios.is_empty() {
-        return Err(json_err(out.path, serde::ser::Error::custom("the head of a streamed run.json holds scenarios")));
+        return Err(json_err(
+            out.path,
+            serde::ser::Error::custom("the head of a streamed run.json holds scenarios"),
+        ));
     }
-    let mut splice = Splice { out: &mut *out, scenarios, matched: 0, done: false, failed: None };
+    let mut splice = Splice {
+        out: &mut *out,
+        scenarios,
+        matched: 0,
+        done: false,
+        failed: None,
+    };
     let written = serde_json::to_writer_pretty(&mut splice, head);
     let (done, failed) = (splice.done, splice.failed.take());
     if let Some(e) = failed {
@@ -333,7 +416,10 @@ pub(crate) fn write_document(head: &RunReport, scenarios: &dyn Scenarios, out: &
     }
     written.map_err(|e| json_err(out.path, e))?;
     if !done {
-        return Err(json_err(out.path, serde::ser::Error::custom("the head of a run.json has no scenarios list")));
+        return Err(json_err(
+            out.path,
+            serde::ser::Error::custom("the head of a run.json has no scenarios list"),
+        ));
     }
     out.put(b"\n")
 }
@@ -372,7 +458,9 @@ impl Splice<'_, '_, '_> {
         for i in 0..n {
             self.put(if i == 0 { b"\n    " } else { b",\n    " })?;
             let scenarios = self.scenarios;
-            scenarios.put(i, Part::Json, self.out).map_err(|e| self.fail(e))?;
+            scenarios
+                .put(i, Part::Json, self.out)
+                .map_err(|e| self.fail(e))?;
         }
         self.put(if n == 0 { b"]" } else { b"\n  ]" })
     }
@@ -417,5 +505,7 @@ impl std::io::Write for Splice<'_, '_, '_> {
 /// One scenario as run.json holds it: pretty-printed at the depth of the `scenarios` list
 /// (strings never hold a raw newline, so indenting every line is indenting the value).
 pub(crate) fn entry(r: &ScenarioResult) -> Result<Vec<u8>, serde_json::Error> {
-    Ok(serde_json::to_string_pretty(r)?.replace('\n', "\n    ").into_bytes())
+    Ok(serde_json::to_string_pretty(r)?
+        .replace('\n', "\n    ")
+        .into_bytes())
 }

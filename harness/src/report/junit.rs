@@ -30,10 +30,10 @@
 
 use super::brief::Brief;
 use super::formats::{InMemory, Part, Scenarios};
+use super::json::{RunMeta, RunReport};
 use super::sink::{write_file_with, Out, ReportError};
 use super::terminal::{finding_line, location, render_transcript};
 use crate::engine::transcript::render_entry;
-use super::json::{RunMeta, RunReport};
 use crate::engine::{Failure, Outcome, ScenarioResult, Verdict};
 use crate::ics::IcsSummary;
 use crate::scenario::Role;
@@ -46,13 +46,22 @@ const LAST_FRAMES: usize = 6;
 /// Writes a run as JUnit XML: a pure function of the [`RunReport`], so `hwconform report`
 /// rebuilds the same bytes from run.json.
 pub fn write_junit(report: &RunReport, path: &std::path::Path) -> Result<(), ReportError> {
-    write_file_with(path, |out| write_document(&report.head(), &InMemory::new(&report.scenarios), out))
+    write_file_with(path, |out| {
+        write_document(&report.head(), &InMemory::new(&report.scenarios), out)
+    })
 }
 
 /// The JUnit XML of a run.
 pub fn render(run: &RunReport) -> Result<Vec<u8>, ReportError> {
     let mut xml = Vec::new();
-    write_document(&run.head(), &InMemory::new(&run.scenarios), &mut Out { path: std::path::Path::new("junit.xml"), w: &mut xml })?;
+    write_document(
+        &run.head(),
+        &InMemory::new(&run.scenarios),
+        &mut Out {
+            path: std::path::Path::new("junit.xml"),
+            w: &mut xml,
+        },
+    )?;
     Ok(xml)
 }
 
@@ -60,13 +69,23 @@ pub fn render(run: &RunReport) -> Result<Vec<u8>, ReportError> {
 /// properties) come from a skeleton: the same report with every test case stood in for by
 /// one of the same result and time but no text, which the crate writes in kilobytes; each
 /// real test case ([`test_case_xml`]) is then put in its place, one at a time.
-pub(crate) fn write_document(head: &RunReport, scenarios: &dyn Scenarios, out: &mut Out) -> Result<(), ReportError> {
+pub(crate) fn write_document(
+    head: &RunReport,
+    scenarios: &dyn Scenarios,
+    out: &mut Out,
+) -> Result<(), ReportError> {
     let briefs = scenarios.briefs();
-    let started = OffsetDateTime::parse(&head.meta.started_at, &time::format_description::well_known::Rfc3339).ok();
+    let started = OffsetDateTime::parse(
+        &head.meta.started_at,
+        &time::format_description::well_known::Rfc3339,
+    )
+    .ok();
     let mut skeleton = Report::new();
     let mut suites = Vec::new();
     for role in [Role::Device, Role::Cloud] {
-        let mut of_role: Vec<usize> = (0..briefs.len()).filter(|&i| briefs[i].role == role).collect();
+        let mut of_role: Vec<usize> = (0..briefs.len())
+            .filter(|&i| briefs[i].role == role)
+            .collect();
         if of_role.is_empty() {
             continue;
         }
@@ -80,12 +99,20 @@ pub(crate) fn write_document(head: &RunReport, scenarios: &dyn Scenarios, out: &
         suites.push((role, of_role));
     }
     let mut xml = Vec::new();
-    skeleton.write_xml(&mut xml).map_err(|source| ReportError::Xml { path: out.path.to_path_buf(), source })?;
+    skeleton
+        .write_xml(&mut xml)
+        .map_err(|source| ReportError::Xml {
+            path: out.path.to_path_buf(),
+            source,
+        })?;
     xml.push(b'\n');
     let mut xml = String::from_utf8_lossy(&xml).into_owned();
     // The totals are recomputed per suite by junit-report from the test cases.
     for role in [Role::Device, Role::Cloud] {
-        let skipped = briefs.iter().filter(|b| b.role == role && matches!(b.outcome, Outcome::Skip | Outcome::Manual)).count();
+        let skipped = briefs
+            .iter()
+            .filter(|b| b.role == role && matches!(b.outcome, Outcome::Skip | Outcome::Manual))
+            .count();
         xml = with_skipped(&xml, suite_name(role), skipped);
     }
     let mut props = meta_properties(&head.meta);
@@ -94,19 +121,29 @@ pub(crate) fn write_document(head: &RunReport, scenarios: &dyn Scenarios, out: &
     }
     for role in [Role::Device, Role::Cloud] {
         // The ICS is about the device: only its suite carries it.
-        let props: Vec<(String, String)> = props.iter().filter(|(k, _)| role == Role::Cloud || !k.starts_with("ics.")).cloned().collect();
+        let props: Vec<(String, String)> = props
+            .iter()
+            .filter(|(k, _)| role == Role::Cloud || !k.starts_with("ics."))
+            .cloned()
+            .collect();
         if !props.is_empty() {
             xml = with_properties(&xml, suite_name(role), &props);
         }
     }
-    let Some(first) = xml.find("<testsuite ").filter(|_| !suites.is_empty()) else { return out.put(xml.as_bytes()) };
-    out.put(xml[..first].as_bytes())?;
+    let Some(first) = xml.find("<testsuite ").filter(|_| !suites.is_empty()) else {
+        return out.put(xml.as_bytes());
+    };
+    out.put(&xml.as_bytes()[..first])?;
     for (role, of_role) in suites {
-        let Some((open, mut end)) = suite_tag(&xml, suite_name(role)) else { return out.put(xml.as_bytes()) };
+        let Some((open, mut end)) = suite_tag(&xml, suite_name(role)) else {
+            return out.put(xml.as_bytes());
+        };
         if xml[end..].starts_with("<properties>") {
-            end += xml[end..].find("</properties>").map_or(0, |p| p + "</properties>".len());
+            end += xml[end..]
+                .find("</properties>")
+                .map_or(0, |p| p + "</properties>".len());
         }
-        out.put(xml[open..end].as_bytes())?;
+        out.put(&xml.as_bytes()[open..end])?;
         for i in of_role {
             scenarios.put(i, Part::Junit, out)?;
         }
@@ -148,9 +185,19 @@ pub(crate) fn test_case_xml(r: &ScenarioResult) -> Result<Vec<u8>, junit_report:
     report.write_xml(&mut xml)?;
     // Between the suite's opening tag (no `>` in its escaped attributes) and its end.
     const END: &[u8] = b"</testsuite></testsuites>";
-    let open = xml.windows(11).position(|w| w == b"<testsuite ").unwrap_or(0);
-    let start = xml[open..].iter().position(|&c| c == b'>').map_or(xml.len(), |p| open + p + 1);
-    let end = if xml.ends_with(END) { xml.len() - END.len() } else { xml.len() };
+    let open = xml
+        .windows(11)
+        .position(|w| w == b"<testsuite ")
+        .unwrap_or(0);
+    let start = xml[open..]
+        .iter()
+        .position(|&c| c == b'>')
+        .map_or(xml.len(), |p| open + p + 1);
+    let end = if xml.ends_with(END) {
+        xml.len() - END.len()
+    } else {
+        xml.len()
+    };
     Ok(xml[start.min(end)..end].to_vec())
 }
 
@@ -161,14 +208,30 @@ fn meta_properties(meta: &RunMeta) -> Vec<(String, String)> {
         return Vec::new();
     }
     let mut out = vec![
-        ("hwconform.version".to_string(), meta.harness_version.clone()),
+        (
+            "hwconform.version".to_string(),
+            meta.harness_version.clone(),
+        ),
         ("hwconform.git_commit".to_string(), meta.git_commit.clone()),
         ("hwconform.started_at".to_string(), meta.started_at.clone()),
-        ("hwconform.finished_at".to_string(), meta.finished_at.clone()),
-        ("hwconform.command_line".to_string(), meta.command_line.join(" ")),
-        ("hwconform.catalog_version".to_string(), meta.catalog_version.clone()),
+        (
+            "hwconform.finished_at".to_string(),
+            meta.finished_at.clone(),
+        ),
+        (
+            "hwconform.command_line".to_string(),
+            meta.command_line.join(" "),
+        ),
+        (
+            "hwconform.catalog_version".to_string(),
+            meta.catalog_version.clone(),
+        ),
     ];
-    out.extend(meta.targets.iter().map(|(k, v)| (format!("hwconform.target.{k}"), v.clone())));
+    out.extend(
+        meta.targets
+            .iter()
+            .map(|(k, v)| (format!("hwconform.target.{k}"), v.clone())),
+    );
     out
 }
 
@@ -192,7 +255,11 @@ fn test_case(r: &ScenarioResult, suite: &str) -> TestCase {
                 .build()
         }
         // Nothing was proven: CI must not read it as a pass (the exit code is 1 too).
-        Verdict::Inconclusive(f) => TestCaseBuilder::failure(&name, time, "inconclusive", &xml_text(&f.message)).set_trace(&cdata(&failure_text(r, f))).build(),
+        Verdict::Inconclusive(f) => {
+            TestCaseBuilder::failure(&name, time, "inconclusive", &xml_text(&f.message))
+                .set_trace(&cdata(&failure_text(r, f)))
+                .build()
+        }
         // A deviation that does not bind the target: a pass, with the warning in system-out.
         Verdict::Warn(_) => TestCaseBuilder::success(&name, time).build(),
         Verdict::Error(f) => {
@@ -214,7 +281,10 @@ fn test_case(r: &ScenarioResult, suite: &str) -> TestCase {
         }
     };
     // A dotted class, as JUnit tools group it: the scenario id without its last part.
-    let class = r.id.rsplit_once('.').map(|(group, _)| group.to_string()).unwrap_or_else(|| suite.to_string());
+    let class =
+        r.id.rsplit_once('.')
+            .map(|(group, _)| group.to_string())
+            .unwrap_or_else(|| suite.to_string());
     tc.set_classname(&xml_text(&class));
     tc.set_filepath(&xml_text(&r.file.display().to_string()));
     let mut out = String::new();
@@ -242,20 +312,40 @@ fn properties(ics: &IcsSummary) -> Vec<(String, String)> {
     let mut out = vec![
         ("ics.vendor".to_string(), ics.vendor.clone()),
         ("ics.model".to_string(), ics.model.clone()),
-        ("ics.firmware_version".to_string(), ics.firmware_version.clone()),
-        ("ics.provisioning".to_string(), ics.provisioning.map_or("unstated", |p| p.as_str()).to_string()),
+        (
+            "ics.firmware_version".to_string(),
+            ics.firmware_version.clone(),
+        ),
+        (
+            "ics.provisioning".to_string(),
+            ics.provisioning
+                .map_or("unstated", |p| p.as_str())
+                .to_string(),
+        ),
     ];
-    out.extend(ics.features.iter().map(|(k, v)| (format!("ics.features.{k}"), v.to_string())));
+    out.extend(
+        ics.features
+            .iter()
+            .map(|(k, v)| (format!("ics.features.{k}"), v.to_string())),
+    );
     out
 }
 
 /// `xml` with a `<properties>` element as the first child of the suite named `suite` (the
 /// `junit-report` crate has no properties; the schema wants them before the test cases).
 fn with_properties(xml: &str, suite: &str, props: &[(String, String)]) -> String {
-    let Some((_, end)) = suite_tag(xml, suite).filter(|(_, end)| !xml[..*end].ends_with("/>")) else { return xml.to_string() };
+    let Some((_, end)) = suite_tag(xml, suite).filter(|(_, end)| !xml[..*end].ends_with("/>"))
+    else {
+        return xml.to_string();
+    };
     let mut block = String::from("<properties>");
     for (name, value) in props {
-        let _ = write!(block, "<property name=\"{}\" value=\"{}\"/>", attr(name), attr(value));
+        let _ = write!(
+            block,
+            "<property name=\"{}\" value=\"{}\"/>",
+            attr(name),
+            attr(value)
+        );
     }
     block.push_str("</properties>");
     format!("{}{block}{}", &xml[..end], &xml[end..])
@@ -264,20 +354,33 @@ fn with_properties(xml: &str, suite: &str, props: &[(String, String)]) -> String
 /// Where the opening tag of the suite named `suite` starts and ends.
 fn suite_tag(xml: &str, suite: &str) -> Option<(usize, usize)> {
     let name = format!(" name=\"{suite}\"");
-    xml.match_indices("<testsuite ").map(|(open, _)| (open, xml[open..].find('>').map_or(xml.len(), |e| open + e + 1))).find(|(open, end)| xml[*open..*end].contains(&name))
+    xml.match_indices("<testsuite ")
+        .map(|(open, _)| {
+            (
+                open,
+                xml[open..].find('>').map_or(xml.len(), |e| open + e + 1),
+            )
+        })
+        .find(|(open, end)| xml[*open..*end].contains(&name))
 }
 
 /// `xml` with a `skipped` count on the suite named `suite` (the crate writes none; CI
 /// dashboards read it).
 fn with_skipped(xml: &str, suite: &str, skipped: usize) -> String {
-    let Some((open, _)) = suite_tag(xml, suite) else { return xml.to_string() };
+    let Some((open, _)) = suite_tag(xml, suite) else {
+        return xml.to_string();
+    };
     let at = open + "<testsuite".len();
     format!("{} skipped=\"{skipped}\"{}", &xml[..at], &xml[at..])
 }
 
 /// Text for an XML attribute value.
 fn attr(text: &str) -> String {
-    xml_text(text).replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    xml_text(text)
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// The body of a `<failure>` or `<error>`: the message, where, what was expected and what
@@ -344,7 +447,10 @@ mod tests {
         report.write_xml(&mut xml).unwrap();
         let xml = String::from_utf8(xml).unwrap();
         let doc = roxmltree::Document::parse(&xml).unwrap();
-        let out = doc.descendants().find(|n| n.has_tag_name("system-out")).unwrap();
+        let out = doc
+            .descendants()
+            .find(|n| n.has_tag_name("system-out"))
+            .unwrap();
         let got: String = out.children().filter_map(|n| n.text()).collect();
         assert_eq!(got, "a ]]> b <x> & \u{fffd} end");
     }

@@ -50,9 +50,16 @@ pub enum ManualError {
     #[error("{} records `{id}`, which is not an obligation of this protocol", path.display())]
     UnknownId { path: PathBuf, id: String },
     #[error("{} records `{verdict}` for {id}; a manual verdict is `pass` or `fail`", path.display())]
-    BadVerdict { path: PathBuf, id: String, verdict: String },
+    BadVerdict {
+        path: PathBuf,
+        id: String,
+        verdict: String,
+    },
     #[error("{} stayed locked for {}s: another `hwconform manual record` is still writing", path.display(), waited.as_secs())]
-    Locked { path: PathBuf, waited: std::time::Duration },
+    Locked {
+        path: PathBuf,
+        waited: std::time::Duration,
+    },
     #[error(transparent)]
     Write(#[from] ReportError),
 }
@@ -61,30 +68,52 @@ impl ManualFile {
     /// Reads `path`; a file that does not exist is an empty list (the first `record` makes it).
     pub fn load_or_empty(path: &Path) -> Result<ManualFile, ManualError> {
         match std::fs::read_to_string(path) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ManualFile { version: MANUAL_FORMAT_VERSION, records: vec![] }),
-            Err(source) => Err(ManualError::Io { path: path.to_path_buf(), source }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ManualFile {
+                version: MANUAL_FORMAT_VERSION,
+                records: vec![],
+            }),
+            Err(source) => Err(ManualError::Io {
+                path: path.to_path_buf(),
+                source,
+            }),
             Ok(text) => ManualFile::parse(path, &text),
         }
     }
 
     /// Reads `path`, which must exist (a run that names a verdicts file means one).
     pub fn load(path: &Path) -> Result<ManualFile, ManualError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ManualError::Io { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ManualError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
         ManualFile::parse(path, &text)
     }
 
     fn parse(path: &Path, text: &str) -> Result<ManualFile, ManualError> {
-        let file: ManualFile = serde_json::from_str(text).map_err(|source| ManualError::Json { path: path.to_path_buf(), source })?;
+        let file: ManualFile = serde_json::from_str(text).map_err(|source| ManualError::Json {
+            path: path.to_path_buf(),
+            source,
+        })?;
         if file.version != MANUAL_FORMAT_VERSION {
-            return Err(ManualError::Version { path: path.to_path_buf(), found: file.version });
+            return Err(ManualError::Version {
+                path: path.to_path_buf(),
+                found: file.version,
+            });
         }
         let known = crate::profile::wecom::obligations::statements();
         for r in &file.records {
             if !known.iter().any(|s| s.id == r.id) {
-                return Err(ManualError::UnknownId { path: path.to_path_buf(), id: r.id.clone() });
+                return Err(ManualError::UnknownId {
+                    path: path.to_path_buf(),
+                    id: r.id.clone(),
+                });
             }
             if r.verdict != "pass" && r.verdict != "fail" {
-                return Err(ManualError::BadVerdict { path: path.to_path_buf(), id: r.id.clone(), verdict: r.verdict.clone() });
+                return Err(ManualError::BadVerdict {
+                    path: path.to_path_buf(),
+                    id: r.id.clone(),
+                    verdict: r.verdict.clone(),
+                });
             }
         }
         Ok(file)
@@ -92,7 +121,10 @@ impl ManualFile {
 
     /// Writes the file (whole, atomically: a reader never sees half of it).
     pub fn save(&self, path: &Path) -> Result<(), ManualError> {
-        let mut text = serde_json::to_string_pretty(self).map_err(|source| ManualError::Json { path: path.to_path_buf(), source })?;
+        let mut text = serde_json::to_string_pretty(self).map_err(|source| ManualError::Json {
+            path: path.to_path_buf(),
+            source,
+        })?;
         text.push('\n');
         Ok(write_file(path, text.as_bytes())?)
     }
@@ -106,9 +138,20 @@ pub fn append(path: &Path, record: ManualRecord) -> Result<ManualFile, ManualErr
     lock_path.push(".lock");
     let lock_path = PathBuf::from(lock_path);
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|source| ManualError::Io { path: dir.to_path_buf(), source })?;
+        std::fs::create_dir_all(dir).map_err(|source| ManualError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
     }
-    let lock = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(|source| ManualError::Io { path: lock_path.clone(), source })?;
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|source| ManualError::Io {
+            path: lock_path.clone(),
+            source,
+        })?;
     // Bounded: a lock another process never lets go of is an error, not a hang.
     let until = std::time::Instant::now() + LOCK_WAIT;
     loop {
@@ -119,10 +162,16 @@ pub fn append(path: &Path, record: ManualRecord) -> Result<ManualFile, ManualErr
         }
         let err = std::io::Error::last_os_error();
         if err.kind() != std::io::ErrorKind::WouldBlock {
-            return Err(ManualError::Io { path: lock_path, source: err });
+            return Err(ManualError::Io {
+                path: lock_path,
+                source: err,
+            });
         }
         if std::time::Instant::now() >= until {
-            return Err(ManualError::Locked { path: lock_path, waited: LOCK_WAIT });
+            return Err(ManualError::Locked {
+                path: lock_path,
+                waited: LOCK_WAIT,
+            });
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
@@ -152,7 +201,13 @@ mod tests {
     use super::*;
 
     fn record(id: &str, verdict: &str) -> ManualRecord {
-        ManualRecord { id: id.into(), verdict: verdict.into(), by: "ann".into(), at: "2026-12-02T14:00:00Z".into(), note: "seen".into() }
+        ManualRecord {
+            id: id.into(),
+            verdict: verdict.into(),
+            by: "ann".into(),
+            at: "2026-12-02T14:00:00Z".into(),
+            note: "seen".into(),
+        }
     }
 
     #[test]
@@ -160,8 +215,14 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("hwconform-manual-{}", std::process::id()));
         let path = dir.join("m.json");
         assert!(ManualFile::load_or_empty(&path).unwrap().records.is_empty());
-        assert!(matches!(ManualFile::load(&path), Err(ManualError::Io { .. })));
-        let file = ManualFile { version: 1, records: vec![record("D38", "pass"), record("D38", "fail")] };
+        assert!(matches!(
+            ManualFile::load(&path),
+            Err(ManualError::Io { .. })
+        ));
+        let file = ManualFile {
+            version: 1,
+            records: vec![record("D38", "pass"), record("D38", "fail")],
+        };
         file.save(&path).unwrap();
         assert_eq!(ManualFile::load(&path).unwrap(), file);
         std::fs::remove_dir_all(&dir).unwrap();
@@ -173,22 +234,39 @@ mod tests {
     #[case::unknown_id(r#"{"version": 1, "records": [{"id": "D99", "verdict": "pass", "by": "a", "at": "t", "note": ""}]}"#, "records `D99`, which is not an obligation")]
     #[case::bad_verdict(r#"{"version": 1, "records": [{"id": "D38", "verdict": "ok", "by": "a", "at": "t", "note": ""}]}"#, "a manual verdict is `pass` or `fail`")]
     fn bad_files_are_refused_with_the_reason(#[case] text: &str, #[case] says: &str) {
-        let err = ManualFile::parse(Path::new("m.json"), text).unwrap_err().to_string();
+        let err = ManualFile::parse(Path::new("m.json"), text)
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("m.json "), "{err}");
         assert!(err.contains(says), "{err}");
     }
 
     #[test]
     fn signers_at_once_all_land() {
-        let dir = std::env::temp_dir().join(format!("hwconform-manual-race-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("hwconform-manual-race-{}", std::process::id()));
         let path = dir.join("m.json");
         std::thread::scope(|s| {
             for i in 0..8 {
                 let path = &path;
-                s.spawn(move || append(path, ManualRecord { note: format!("signer {i}"), ..record("D38", "pass") }).unwrap());
+                s.spawn(move || {
+                    append(
+                        path,
+                        ManualRecord {
+                            note: format!("signer {i}"),
+                            ..record("D38", "pass")
+                        },
+                    )
+                    .unwrap()
+                });
             }
         });
-        let notes: std::collections::BTreeSet<String> = ManualFile::load(&path).unwrap().records.into_iter().map(|r| r.note).collect();
+        let notes: std::collections::BTreeSet<String> = ManualFile::load(&path)
+            .unwrap()
+            .records
+            .into_iter()
+            .map(|r| r.note)
+            .collect();
         assert_eq!(notes.len(), 8, "{notes:?}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -197,6 +275,9 @@ mod tests {
     fn union_keeps_order_and_counts_each_record_once() {
         let a = record("D38", "pass");
         let b = record("D39", "fail");
-        assert_eq!(union(&[a.clone()], &[a.clone(), b.clone()]), vec![a, b]);
+        assert_eq!(
+            union(std::slice::from_ref(&a), &[a.clone(), b.clone()]),
+            vec![a, b]
+        );
     }
 }

@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// What the run says about one obligation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Pass,
@@ -122,7 +124,11 @@ pub struct Row {
 
 /// The rows for `statements` (in their order), then any other id the results name, in
 /// natural order. A manual record counts for the last record of its id.
-pub fn build<R: Cites>(statements: &[Statement], results: &[R], manual: &[ManualRecord]) -> Vec<Row> {
+pub fn build<R: Cites>(
+    statements: &[Statement],
+    results: &[R],
+    manual: &[ManualRecord],
+) -> Vec<Row> {
     let mut given: BTreeMap<&str, Vec<(&R, Outcome)>> = BTreeMap::new();
     for r in results {
         for (req, outcome) in r.obligations() {
@@ -132,24 +138,54 @@ pub fn build<R: Cites>(statements: &[Statement], results: &[R], manual: &[Manual
     let signed: BTreeMap<&str, &ManualRecord> = manual.iter().map(|m| (m.id.as_str(), m)).collect();
     let mut rows: Vec<Row> = statements
         .iter()
-        .map(|s| row(&s.id, s, given.remove(s.id.as_str()).unwrap_or_default(), signed.get(s.id.as_str()).copied()))
+        .map(|s| {
+            row(
+                &s.id,
+                s,
+                given.remove(s.id.as_str()).unwrap_or_default(),
+                signed.get(s.id.as_str()).copied(),
+            )
+        })
         .collect();
     let mut extra: Vec<(&str, Vec<(&R, Outcome)>)> = given.into_iter().collect();
     extra.sort_by_key(|(id, _)| super::terminal::natural_key(id));
-    let blank = Statement { id: String::new(), source: String::new(), strength: String::new(), markers: vec![], text: String::new() };
-    rows.extend(extra.into_iter().map(|(id, list)| row(id, &blank, list, signed.get(id).copied())));
+    let blank = Statement {
+        id: String::new(),
+        source: String::new(),
+        strength: String::new(),
+        markers: vec![],
+        text: String::new(),
+    };
+    rows.extend(
+        extra
+            .into_iter()
+            .map(|(id, list)| row(id, &blank, list, signed.get(id).copied())),
+    );
     rows
 }
 
-fn row<R: Cites>(id: &str, s: &Statement, mut list: Vec<(&R, Outcome)>, signed: Option<&ManualRecord>) -> Row {
+fn row<R: Cites>(
+    id: &str,
+    s: &Statement,
+    mut list: Vec<(&R, Outcome)>,
+    signed: Option<&ManualRecord>,
+) -> Row {
     list.sort_by(|a, b| a.0.id().cmp(b.0.id()));
     let scenarios = list
         .iter()
-        .map(|(r, o)| Given { scenario: r.id().to_string(), outcome: o.name().into(), reason: r.not_reached().get(id).cloned() })
+        .map(|(r, o)| Given {
+            scenario: r.id().to_string(),
+            outcome: o.name().into(),
+            reason: r.not_reached().get(id).cloned(),
+        })
         .collect();
     // Across scenarios: evidence against it anywhere fails it; otherwise judged and held
     // anywhere passes it (a scenario that could not reach it proves nothing either way).
-    let automated = list.iter().map(|(_, o)| *o).filter(|o| !matches!(o, Outcome::Skip | Outcome::Manual)).max_by_key(|o| across(*o));
+    let automated = list
+        .iter()
+        .map(|(_, o)| *o)
+        .filter(|o| !matches!(o, Outcome::Skip | Outcome::Manual))
+        .max_by_key(|o| across(*o));
     let has_manual = list.iter().any(|(_, o)| *o == Outcome::Manual);
     let (status, detail) = if list.is_empty() {
         (Status::NotCovered, "no scenario cites it".to_string())
@@ -163,15 +199,33 @@ fn row<R: Cites>(id: &str, s: &Statement, mut list: Vec<(&R, Outcome)>, signed: 
         match signed {
             None => (Status::ManualPending, half),
             Some(m) => {
-                let status = if m.verdict == "fail" { Status::Fail } else { automated.map(Status::of).unwrap_or(Status::Pass) };
+                let status = if m.verdict == "fail" {
+                    Status::Fail
+                } else {
+                    automated.map(Status::of).unwrap_or(Status::Pass)
+                };
                 let by = format!("manual {} by {} at {}: {}", m.verdict, m.by, m.at, m.note);
-                (status, if half.is_empty() { by } else { format!("{by}; {half}") })
+                (
+                    status,
+                    if half.is_empty() {
+                        by
+                    } else {
+                        format!("{by}; {half}")
+                    },
+                )
             }
         }
     } else if let Some(worst) = automated {
         let detail = match worst {
             Outcome::Inconclusive => {
-                let mut reasons: Vec<String> = list.iter().filter_map(|(r, _)| r.not_reached().get(id).map(|why| format!("{}: {why}", r.id()))).collect();
+                let mut reasons: Vec<String> = list
+                    .iter()
+                    .filter_map(|(r, _)| {
+                        r.not_reached()
+                            .get(id)
+                            .map(|why| format!("{}: {why}", r.id()))
+                    })
+                    .collect();
                 reasons.dedup();
                 let more = reasons.len().saturating_sub(3);
                 reasons.truncate(3);
@@ -184,15 +238,19 @@ fn row<R: Cites>(id: &str, s: &Statement, mut list: Vec<(&R, Outcome)>, signed: 
         };
         (Status::of(worst), detail)
     } else {
-        let mut reasons: Vec<&str> = list
-            .iter()
-            .filter_map(|(r, _)| r.skip_reason())
-            .collect();
+        let mut reasons: Vec<&str> = list.iter().filter_map(|(r, _)| r.skip_reason()).collect();
         reasons.sort_unstable();
         reasons.dedup();
         // Not run for want of a way to drive the device is not "the device does not do it".
         let untested = reasons.iter().any(|r| r.starts_with("not tested"));
-        (if untested { Status::NotTested } else { Status::NotApplicable }, reasons.join("; "))
+        (
+            if untested {
+                Status::NotTested
+            } else {
+                Status::NotApplicable
+            },
+            reasons.join("; "),
+        )
     };
     // A verdict signed for an obligation no manual scenario gives still counts: a lab that saw
     // it broken by hand fails it, and a signed pass is shown beside what the wire said.
@@ -200,11 +258,31 @@ fn row<R: Cites>(id: &str, s: &Statement, mut list: Vec<(&R, Outcome)>, signed: 
         None => (status, detail),
         Some(m) => {
             let by = format!("manual {} by {} at {}: {}", m.verdict, m.by, m.at, m.note);
-            let status = if m.verdict == "fail" { Status::Fail } else { status };
-            (status, if detail.is_empty() { by } else { format!("{by}; {detail}") })
+            let status = if m.verdict == "fail" {
+                Status::Fail
+            } else {
+                status
+            };
+            (
+                status,
+                if detail.is_empty() {
+                    by
+                } else {
+                    format!("{by}; {detail}")
+                },
+            )
         }
     };
-    Row { id: id.to_string(), text: s.text.clone(), source: s.source.clone(), strength: s.strength.clone(), status, detail, manual: signed.cloned(), scenarios }
+    Row {
+        id: id.to_string(),
+        text: s.text.clone(),
+        source: s.source.clone(),
+        strength: s.strength.clone(),
+        status,
+        detail,
+        manual: signed.cloned(),
+        scenarios,
+    }
 }
 
 /// How much one scenario's outcome weighs in the obligation's status across the run: fail,
@@ -226,12 +304,34 @@ fn across(o: Outcome) -> u8 {
 /// text. Fields with commas, quotes or newlines are quoted by the `csv` crate.
 pub fn to_csv(rows: &[Row]) -> Result<String, csv::Error> {
     let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(["id", "status", "source", "strength", "scenarios", "detail", "text"])?;
+    w.write_record([
+        "id",
+        "status",
+        "source",
+        "strength",
+        "scenarios",
+        "detail",
+        "text",
+    ])?;
     for r in rows {
-        let scenarios: Vec<String> = r.scenarios.iter().map(|g| format!("{}={}", g.scenario, g.outcome)).collect();
-        w.write_record([r.id.as_str(), r.status.key(), &r.source, &r.strength, &scenarios.join("; "), &r.detail, &r.text])?;
+        let scenarios: Vec<String> = r
+            .scenarios
+            .iter()
+            .map(|g| format!("{}={}", g.scenario, g.outcome))
+            .collect();
+        w.write_record([
+            r.id.as_str(),
+            r.status.key(),
+            &r.source,
+            &r.strength,
+            &scenarios.join("; "),
+            &r.detail,
+            &r.text,
+        ])?;
     }
-    let bytes = w.into_inner().map_err(|e| csv::Error::from(e.into_error()))?;
+    let bytes = w
+        .into_inner()
+        .map_err(|e| csv::Error::from(e.into_error()))?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
@@ -274,43 +374,89 @@ mod tests {
 
     #[test]
     fn the_rules_of_the_matrix() {
-        let manual = || Verdict::Manual { instructions: "look".into() };
+        let manual = || Verdict::Manual {
+            instructions: "look".into(),
+        };
         let results = vec![
             result("a.pass", &["D1", "D36"], Verdict::Pass),
             result("a.manual", &["D36", "D38"], manual()),
-            result("b.skip", &["D34"], Verdict::Skip { reason: "ICS: no door".into() }),
+            result(
+                "b.skip",
+                &["D34"],
+                Verdict::Skip {
+                    reason: "ICS: no door".into(),
+                },
+            ),
             result("c.fail", &["D2"], Verdict::Fail(Failure::new("reused"))),
             result("c.pass", &["D2"], Verdict::Pass),
             result("d.manual", &["D39"], manual()),
         ];
-        let signed = [ManualRecord { id: "D39".into(), verdict: "pass".into(), by: "ann".into(), at: "2026-12-02T14:00:00Z".into(), note: "QR ok".into() }];
+        let signed = [ManualRecord {
+            id: "D39".into(),
+            verdict: "pass".into(),
+            by: "ann".into(),
+            at: "2026-12-02T14:00:00Z".into(),
+            note: "QR ok".into(),
+        }];
         let rows = build(statements(), &results, &signed);
         assert_eq!(rows.len(), 66);
         assert_eq!(status(&rows, "D1").status, Status::Pass);
-        assert!(status(&rows, "D1").text.starts_with("Every device→cloud JSON request"));
+        assert!(status(&rows, "D1")
+            .text
+            .starts_with("Every device→cloud JSON request"));
         assert_eq!(status(&rows, "D2").status, Status::Fail);
         let d34 = status(&rows, "D34");
-        assert_eq!((d34.status, d34.detail.as_str()), (Status::NotApplicable, "ICS: no door"));
+        assert_eq!(
+            (d34.status, d34.detail.as_str()),
+            (Status::NotApplicable, "ICS: no door")
+        );
         let d36 = status(&rows, "D36");
-        assert_eq!((d36.status, d36.detail.as_str()), (Status::ManualPending, "automated half: pass"));
+        assert_eq!(
+            (d36.status, d36.detail.as_str()),
+            (Status::ManualPending, "automated half: pass")
+        );
         assert_eq!(status(&rows, "D38").status, Status::ManualPending);
         let d39 = status(&rows, "D39");
         assert_eq!(d39.status, Status::Pass);
-        assert_eq!(d39.detail, "manual pass by ann at 2026-12-02T14:00:00Z: QR ok");
+        assert_eq!(
+            d39.detail,
+            "manual pass by ann at 2026-12-02T14:00:00Z: QR ok"
+        );
         assert_eq!(d39.manual.as_ref().map(|m| m.by.as_str()), Some("ann"));
         assert_eq!(status(&rows, "C15").status, Status::NotCovered);
-        let failed = [ManualRecord { verdict: "fail".into(), ..signed[0].clone() }];
-        assert_eq!(status(&build(statements(), &results, &failed), "D39").status, Status::Fail);
+        let failed = [ManualRecord {
+            verdict: "fail".into(),
+            ..signed[0].clone()
+        }];
+        assert_eq!(
+            status(&build(statements(), &results, &failed), "D39").status,
+            Status::Fail
+        );
         // Signed for an obligation no manual scenario gives: a fail fails it, a pass is shown.
         let on_wire = [
-            ManualRecord { id: "D1".into(), verdict: "fail".into(), ..signed[0].clone() },
-            ManualRecord { id: "C15".into(), verdict: "pass".into(), ..signed[0].clone() },
+            ManualRecord {
+                id: "D1".into(),
+                verdict: "fail".into(),
+                ..signed[0].clone()
+            },
+            ManualRecord {
+                id: "C15".into(),
+                verdict: "pass".into(),
+                ..signed[0].clone()
+            },
         ];
         let rows = build(statements(), &results, &on_wire);
         assert_eq!(status(&rows, "D1").status, Status::Fail);
         assert!(status(&rows, "D1").detail.starts_with("manual fail by ann"));
         let c15 = status(&rows, "C15");
-        assert_eq!((c15.status, c15.manual.is_some()), (Status::NotCovered, true));
-        assert!(c15.detail.starts_with("manual pass by ann"), "{}", c15.detail);
+        assert_eq!(
+            (c15.status, c15.manual.is_some()),
+            (Status::NotCovered, true)
+        );
+        assert!(
+            c15.detail.starts_with("manual pass by ann"),
+            "{}",
+            c15.detail
+        );
     }
 }

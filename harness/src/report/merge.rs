@@ -16,11 +16,24 @@ pub enum MergeError {
     #[error("nothing to merge")]
     Empty,
     #[error("shard {index} was written by hwconform {found} ({commit}); shard 1 by {expected}: merge runs of one harness")]
-    Harness { index: usize, found: String, commit: String, expected: String },
+    Harness {
+        index: usize,
+        found: String,
+        commit: String,
+        expected: String,
+    },
     #[error("shard {index} ran against {found:?}; shard 1 against {expected:?}: merge runs against the same targets")]
-    Targets { index: usize, found: String, expected: String },
+    Targets {
+        index: usize,
+        found: String,
+        expected: String,
+    },
     #[error("shard {index} has report format version {found}; shard 1 has {expected}")]
-    Version { index: usize, found: u32, expected: u32 },
+    Version {
+        index: usize,
+        found: u32,
+        expected: u32,
+    },
     #[error("shard {index} has another implementation conformance statement than shard 1")]
     Ics { index: usize },
     #[error("scenario {id} is in more than one shard: the shards overlap")]
@@ -36,9 +49,15 @@ pub fn merge(shards: Vec<RunReport>) -> Result<RunReport, MergeError> {
     for (i, shard) in shards.enumerate() {
         let index = i + 2;
         if shard.version != out.version {
-            return Err(MergeError::Version { index, found: shard.version, expected: out.version });
+            return Err(MergeError::Version {
+                index,
+                found: shard.version,
+                expected: out.version,
+            });
         }
-        if (&shard.meta.harness_version, &shard.meta.git_commit) != (&out.meta.harness_version, &out.meta.git_commit) {
+        if (&shard.meta.harness_version, &shard.meta.git_commit)
+            != (&out.meta.harness_version, &out.meta.git_commit)
+        {
             return Err(MergeError::Harness {
                 index,
                 found: shard.meta.harness_version.clone(),
@@ -48,7 +67,11 @@ pub fn merge(shards: Vec<RunReport>) -> Result<RunReport, MergeError> {
         }
         // A shard with no scenarios of one side never saw that target start.
         if shard.meta.targets != out.meta.targets {
-            return Err(MergeError::Targets { index, found: targets(&shard), expected: targets(&out) });
+            return Err(MergeError::Targets {
+                index,
+                found: targets(&shard),
+                expected: targets(&out),
+            });
         }
         if shard.ics != out.ics {
             return Err(MergeError::Ics { index });
@@ -62,9 +85,15 @@ pub fn merge(shards: Vec<RunReport>) -> Result<RunReport, MergeError> {
             out.target = shard.target.clone();
         }
         out.meta.started_at = min_nonempty(&out.meta.started_at, &shard.meta.started_at);
-        out.meta.finished_at = out.meta.finished_at.clone().max(shard.meta.finished_at.clone());
+        out.meta.finished_at = out
+            .meta
+            .finished_at
+            .clone()
+            .max(shard.meta.finished_at.clone());
         out.meta.scenario_files.extend(shard.meta.scenario_files);
-        out.meta.scenario_sources.extend(shard.meta.scenario_sources);
+        out.meta
+            .scenario_sources
+            .extend(shard.meta.scenario_sources);
         out.summary.wall_time = out.summary.wall_time.max(shard.summary.wall_time);
         out.scenarios.extend(shard.scenarios);
         out.manual = super::manual::union(&out.manual, &shard.manual);

@@ -7,18 +7,20 @@ pub mod brief;
 pub mod formats;
 pub mod html;
 pub mod json;
-pub mod merge;
 pub mod junit;
 pub mod manual;
 pub mod matrix;
+pub mod merge;
 pub mod sink;
 mod spill;
 pub mod status;
 pub mod terminal;
 
-pub use formats::{check_writable, write_reports, FileReports, ReportFormat};
 pub use brief::{Brief, Cites};
+pub use formats::{check_writable, write_reports, FileReports, ReportFormat};
 pub use json::{Collector, RunMeta, RunReport, JSON_FORMAT_VERSION};
 pub use junit::suite_name;
 pub use sink::{MultiReporter, ReportError, Reporter};
-pub use terminal::{render_matrix, requirement_table, requirement_table_with, TerminalOptions, TerminalReporter};
+pub use terminal::{
+    render_matrix, requirement_table, requirement_table_with, TerminalOptions, TerminalReporter,
+};

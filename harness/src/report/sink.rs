@@ -57,19 +57,27 @@ pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
 
 /// [`write_file`] for a document written piece by piece by `fill`, so the whole file is
 /// never held in memory.
-pub(crate) fn write_file_with(path: &Path, fill: impl FnOnce(&mut Out) -> Result<(), ReportError>) -> Result<(), ReportError> {
-    let io_err = |source| ReportError::Io { path: path.to_path_buf(), source };
+pub(crate) fn write_file_with(
+    path: &Path,
+    fill: impl FnOnce(&mut Out) -> Result<(), ReportError>,
+) -> Result<(), ReportError> {
+    let io_err = |source| ReportError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(io_err)?;
     }
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
-    let written = std::fs::File::create(&tmp).map_err(io_err).and_then(|file| {
-        let mut w = io::BufWriter::with_capacity(1 << 16, file);
-        fill(&mut Out { path, w: &mut w })?;
-        w.into_inner().map(drop).map_err(|e| io_err(e.into_error()))
-    });
+    let written = std::fs::File::create(&tmp)
+        .map_err(io_err)
+        .and_then(|file| {
+            let mut w = io::BufWriter::with_capacity(1 << 16, file);
+            fill(&mut Out { path, w: &mut w })?;
+            w.into_inner().map(drop).map_err(|e| io_err(e.into_error()))
+        });
     let renamed = written.and_then(|()| std::fs::rename(&tmp, path).map_err(io_err));
     if renamed.is_err() {
         let _ = std::fs::remove_file(&tmp);
@@ -86,7 +94,10 @@ pub(crate) struct Out<'a> {
 impl Out<'_> {
     /// Appends `bytes` to the document.
     pub fn put(&mut self, bytes: &[u8]) -> Result<(), ReportError> {
-        self.w.write_all(bytes).map_err(|source| ReportError::Io { path: self.path.to_path_buf(), source })
+        self.w.write_all(bytes).map_err(|source| ReportError::Io {
+            path: self.path.to_path_buf(),
+            source,
+        })
     }
 }
 
@@ -172,19 +183,32 @@ mod tests {
         let a = Rc::new(RefCell::new(Vec::new()));
         let b = Rc::new(RefCell::new(Vec::new()));
         let mut multi = MultiReporter::new(vec![
-            Box::new(Recorder { seen: a.clone(), fail: true }),
-            Box::new(Recorder { seen: b.clone(), fail: false }),
+            Box::new(Recorder {
+                seen: a.clone(),
+                fail: true,
+            }),
+            Box::new(Recorder {
+                seen: b.clone(),
+                fail: false,
+            }),
         ]);
         assert_eq!(multi.len(), 2);
         let events = [
-            RunEvent::RunStarted { scenarios: 0, target: "mock".into(), ics: None },
+            RunEvent::RunStarted {
+                scenarios: 0,
+                target: "mock".into(),
+                ics: None,
+            },
             RunEvent::ScenarioStarted { id: "x".into() },
             RunEvent::RunFinished(RunSummary::default()),
         ];
         for e in &events {
             assert!(multi.on_event(e).is_err());
         }
-        assert_eq!(*a.borrow(), ["run_started", "scenario_started", "run_finished"]);
+        assert_eq!(
+            *a.borrow(),
+            ["run_started", "scenario_started", "run_finished"]
+        );
         assert_eq!(*a.borrow(), *b.borrow());
     }
 
@@ -196,7 +220,11 @@ mod tests {
         assert_eq!(std::fs::read(&path).unwrap(), b"hi");
         // A directory where the file should be: the error names the path.
         let err = write_file(&dir.join("a"), b"x").unwrap_err();
-        assert!(err.to_string().contains(&dir.join("a").display().to_string()), "{err}");
+        assert!(
+            err.to_string()
+                .contains(&dir.join("a").display().to_string()),
+            "{err}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

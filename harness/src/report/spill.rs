@@ -32,8 +32,17 @@ pub(crate) struct Spill {
 impl Spill {
     pub(crate) fn new(dir: &Path) -> Spill {
         static SEQ: AtomicUsize = AtomicUsize::new(0);
-        let name = format!(".hwconform-spill-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed));
-        Spill { path: dir.join(name), file: None, entries: Vec::new(), broken: None }
+        let name = format!(
+            ".hwconform-spill-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        );
+        Spill {
+            path: dir.join(name),
+            file: None,
+            entries: Vec::new(),
+            broken: None,
+        }
     }
 
     pub(crate) fn reserve(&mut self, scenarios: usize) {
@@ -41,12 +50,19 @@ impl Spill {
     }
 
     /// Keeps `brief` and appends the scenario's `parts`.
-    pub(crate) fn push(&mut self, brief: Brief, parts: &[(Part, Vec<u8>)]) -> Result<(), ReportError> {
+    pub(crate) fn push(
+        &mut self,
+        brief: Brief,
+        parts: &[(Part, Vec<u8>)],
+    ) -> Result<(), ReportError> {
         let mut places = [None; Part::ALL.len()];
         if !parts.is_empty() && self.broken.is_none() {
             if let Err(source) = self.append(parts, &mut places) {
                 self.broken = Some((source.kind(), source.to_string()));
-                return Err(ReportError::Io { path: self.path.clone(), source });
+                return Err(ReportError::Io {
+                    path: self.path.clone(),
+                    source,
+                });
             }
         }
         self.entries.push((brief, places));
@@ -58,7 +74,8 @@ impl Spill {
             let file = match open(&self.path) {
                 Ok(file) => file,
                 Err(e) => {
-                    let elsewhere = std::env::temp_dir().join(self.path.file_name().unwrap_or_default());
+                    let elsewhere =
+                        std::env::temp_dir().join(self.path.file_name().unwrap_or_default());
                     let file = open(&elsewhere).map_err(|_| e)?;
                     self.path = elsewhere;
                     file
@@ -66,7 +83,9 @@ impl Spill {
             };
             self.file = Some((BufWriter::with_capacity(1 << 16, file), 0));
         }
-        let Some((w, len)) = &mut self.file else { unreachable!("opened above") };
+        let Some((w, len)) = &mut self.file else {
+            unreachable!("opened above")
+        };
         for (part, bytes) in parts {
             w.write_all(bytes)?;
             places[part.index()] = Some((*len, bytes.len()));
@@ -78,7 +97,10 @@ impl Spill {
     /// The scenarios spilled so far, in report order (by id; equal ids in the order they
     /// finished), ready to be read back.
     pub(crate) fn finish(&mut self) -> Result<Spilled, ReportError> {
-        let io_err = |source| ReportError::Io { path: self.path.clone(), source };
+        let io_err = |source| ReportError::Io {
+            path: self.path.clone(),
+            source,
+        };
         if let Some((kind, message)) = &self.broken {
             return Err(io_err(io::Error::new(*kind, message.clone())));
         }
@@ -89,7 +111,12 @@ impl Spill {
         let mut entries = std::mem::take(&mut self.entries);
         entries.sort_by(|a, b| a.0.id.cmp(&b.0.id));
         let (briefs, places) = entries.into_iter().unzip();
-        Ok(Spilled { path: self.path.clone(), file, briefs, places })
+        Ok(Spilled {
+            path: self.path.clone(),
+            file,
+            briefs,
+            places,
+        })
     }
 }
 
@@ -99,7 +126,11 @@ fn open(path: &Path) -> io::Result<File> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let file = File::options().read(true).write(true).create_new(true).open(path)?;
+    let file = File::options()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(path)?;
     let _ = std::fs::remove_file(path);
     Ok(file)
 }
@@ -118,9 +149,15 @@ impl Scenarios for Spilled {
     }
 
     fn put(&self, i: usize, part: Part, out: &mut Out) -> Result<(), ReportError> {
-        let io_err = |source| ReportError::Io { path: self.path.clone(), source };
+        let io_err = |source| ReportError::Io {
+            path: self.path.clone(),
+            source,
+        };
         let (Some(file), Some((at, len))) = (&self.file, self.places[i][part.index()]) else {
-            return Err(io_err(io::Error::other(format!("scenario {} has no {part:?} part in the spill", self.briefs[i].id))));
+            return Err(io_err(io::Error::other(format!(
+                "scenario {} has no {part:?} part in the spill",
+                self.briefs[i].id
+            ))));
         };
         let mut bytes = vec![0; len];
         file.read_exact_at(&mut bytes, at).map_err(io_err)?;

@@ -17,14 +17,24 @@ const TICK: Duration = Duration::from_millis(500);
 /// `m:ss` (or `h:mm:ss`).
 fn clock(d: Duration) -> String {
     let s = d.as_secs();
-    if s >= 3600 { format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60) } else { format!("{}:{:02}", s / 60, s % 60) }
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    } else {
+        format!("{}:{:02}", s / 60, s % 60)
+    }
 }
 
 /// The status text for a snapshot, cut to `width` characters; `None` when nothing has run
 /// long enough to be worth a line.
 pub fn render(s: &Snapshot, width: usize) -> Option<String> {
     let first = s.running.first().filter(|r| r.elapsed >= SHOW_AFTER)?;
-    let mut line = format!("[{}/{} done] {} {}", s.finished, s.total, first.id, clock(first.elapsed));
+    let mut line = format!(
+        "[{}/{} done] {} {}",
+        s.finished,
+        s.total,
+        first.id,
+        clock(first.elapsed)
+    );
     if let Some(step) = &first.step {
         line.push_str(&format!(" at {step}"));
     }
@@ -32,7 +42,11 @@ pub fn render(s: &Snapshot, width: usize) -> Option<String> {
         line.push_str(&format!(" (+{} running)", s.running.len() - 1));
     }
     match s.eta_pace {
-        Some(pace) => line.push_str(&format!(" · ETA ~{} (at most {})", clock(pace.min(s.eta_bound)), clock(s.eta_bound))),
+        Some(pace) => line.push_str(&format!(
+            " · ETA ~{} (at most {})",
+            clock(pace.min(s.eta_bound)),
+            clock(s.eta_bound)
+        )),
         None => line.push_str(&format!(" · ETA at most {}", clock(s.eta_bound))),
     }
     Some(line.chars().take(width.max(20)).collect())
@@ -54,7 +68,10 @@ impl StatusLine {
         if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
             return None;
         }
-        let line = Arc::new(StatusLine { shown: Mutex::new(false), stop: AtomicBool::new(false) });
+        let line = Arc::new(StatusLine {
+            shown: Mutex::new(false),
+            stop: AtomicBool::new(false),
+        });
         *ACTIVE.lock().unwrap_or_else(|p| p.into_inner()) = Some(line.clone());
         let me = line.clone();
         std::thread::spawn(move || loop {
@@ -131,7 +148,11 @@ fn terminal_width() -> usize {
     // SAFETY: TIOCGWINSZ writes a winsize into the struct we own; on failure it is left zeroed.
     let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
     let ok = unsafe { libc::ioctl(libc::STDERR_FILENO, libc::TIOCGWINSZ, &mut ws) } == 0;
-    if ok && ws.ws_col > 0 { ws.ws_col as usize } else { 100 }
+    if ok && ws.ws_col > 0 {
+        ws.ws_col as usize
+    } else {
+        100
+    }
 }
 
 #[cfg(test)]
@@ -144,7 +165,11 @@ mod tests {
             total: 77,
             finished: 12,
             jobs: 1,
-            running: vec![RunningScenario { id: "device.heartbeat.x".into(), elapsed: Duration::from_secs(elapsed), step: Some("step 3 accept (line 14)".into()) }],
+            running: vec![RunningScenario {
+                id: "device.heartbeat.x".into(),
+                elapsed: Duration::from_secs(elapsed),
+                step: Some("step 3 accept (line 14)".into()),
+            }],
             eta_bound: Duration::from_secs(3900),
             eta_pace: pace.map(Duration::from_secs),
         }
@@ -152,9 +177,20 @@ mod tests {
 
     #[test]
     fn the_line_says_what_waits_where_for_how_long_and_what_is_left() {
-        assert_eq!(render(&snapshot(0, None), 200), None, "a scenario of a moment shows nothing");
-        assert_eq!(render(&snapshot(42, None), 200).unwrap(), "[12/77 done] device.heartbeat.x 0:42 at step 3 accept (line 14) · ETA at most 1:05:00");
+        assert_eq!(
+            render(&snapshot(0, None), 200),
+            None,
+            "a scenario of a moment shows nothing"
+        );
+        assert_eq!(
+            render(&snapshot(42, None), 200).unwrap(),
+            "[12/77 done] device.heartbeat.x 0:42 at step 3 accept (line 14) · ETA at most 1:05:00"
+        );
         assert_eq!(render(&snapshot(42, Some(190)), 200).unwrap(), "[12/77 done] device.heartbeat.x 0:42 at step 3 accept (line 14) · ETA ~3:10 (at most 1:05:00)");
-        assert_eq!(render(&snapshot(42, None), 30).unwrap().chars().count(), 30, "cut to the terminal");
+        assert_eq!(
+            render(&snapshot(42, None), 30).unwrap().chars().count(),
+            30,
+            "cut to the terminal"
+        );
     }
 }

@@ -3,7 +3,9 @@
 
 use super::sink::{ReportError, Reporter};
 use crate::engine::transcript::render_entry;
-use crate::engine::{Failure, Finding, RunEvent, RunSummary, ScenarioResult, Severity, Transcript, Verdict};
+use crate::engine::{
+    Failure, Finding, RunEvent, RunSummary, ScenarioResult, Severity, Transcript, Verdict,
+};
 use std::fmt::Write as _;
 use std::io::Write;
 
@@ -55,7 +57,16 @@ pub struct TerminalReporter<W: Write> {
 
 impl<W: Write> TerminalReporter<W> {
     pub fn new(out: W, options: TerminalOptions) -> TerminalReporter<W> {
-        TerminalReporter { out, notices: Box::new(std::io::stderr()), options, results: Vec::new(), manual: Vec::new(), status: None, total: 0, finished: 0 }
+        TerminalReporter {
+            out,
+            notices: Box::new(std::io::stderr()),
+            options,
+            results: Vec::new(),
+            manual: Vec::new(),
+            status: None,
+            total: 0,
+            finished: 0,
+        }
     }
 
     /// Puts these manual verdicts in the requirement table.
@@ -65,7 +76,10 @@ impl<W: Write> TerminalReporter<W> {
     }
 
     /// Clears this status line before each write.
-    pub fn with_status(mut self, status: Option<std::sync::Arc<super::status::StatusLine>>) -> TerminalReporter<W> {
+    pub fn with_status(
+        mut self,
+        status: Option<std::sync::Arc<super::status::StatusLine>>,
+    ) -> TerminalReporter<W> {
         self.status = status;
         self
     }
@@ -78,7 +92,9 @@ impl<W: Write> TerminalReporter<W> {
 
     fn notice(&mut self, text: &str) -> Result<(), ReportError> {
         let _pause = self.status.as_deref().map(super::status::StatusLine::pause);
-        writeln!(self.notices, "{text}").and_then(|()| self.notices.flush()).map_err(ReportError::Terminal)
+        writeln!(self.notices, "{text}")
+            .and_then(|()| self.notices.flush())
+            .map_err(ReportError::Terminal)
     }
 
     /// The stream, once the run is over (tests read their buffer back this way).
@@ -88,16 +104,27 @@ impl<W: Write> TerminalReporter<W> {
 
     fn write(&mut self, text: &str) -> Result<(), ReportError> {
         let _pause = self.status.as_deref().map(super::status::StatusLine::pause);
-        self.out.write_all(text.as_bytes()).and_then(|()| self.out.flush()).map_err(ReportError::Terminal)
+        self.out
+            .write_all(text.as_bytes())
+            .and_then(|()| self.out.flush())
+            .map_err(ReportError::Terminal)
     }
 }
 
 impl<W: Write> Reporter for TerminalReporter<W> {
     fn on_event(&mut self, event: &RunEvent) -> Result<(), ReportError> {
         match event {
-            RunEvent::RunStarted { scenarios, target, ics } => {
+            RunEvent::RunStarted {
+                scenarios,
+                target,
+                ics,
+            } => {
                 self.total = *scenarios;
-                let noun = if *scenarios == 1 { "scenario" } else { "scenarios" };
+                let noun = if *scenarios == 1 {
+                    "scenario"
+                } else {
+                    "scenarios"
+                };
                 self.write(&format!("running {scenarios} {noun} against {target}\n"))?;
                 if let Some(ics) = ics {
                     self.write(&format!("device under test: {}\n", ics.banner()))?;
@@ -110,7 +137,12 @@ impl<W: Write> Reporter for TerminalReporter<W> {
             RunEvent::ScenarioFinished(result) => {
                 self.finished += 1;
                 let width = self.total.max(self.finished).to_string().len();
-                let text = format!("[{:>width$}/{}] {}", self.finished, self.total.max(self.finished), render_result(result, self.options));
+                let text = format!(
+                    "[{:>width$}/{}] {}",
+                    self.finished,
+                    self.total.max(self.finished),
+                    render_result(result, self.options)
+                );
                 self.write(&text)?;
                 if self.options.requirements {
                     self.results.push(super::brief::Brief::of(result));
@@ -140,13 +172,21 @@ fn verdict_word(v: &Verdict, color: bool) -> String {
         Verdict::Skip { .. } => ("SKIP", "33"),
         Verdict::Manual { .. } => ("MANUAL", "36"),
     };
-    if color { format!("\x1b[1;{ansi}m{word:<6}\x1b[0m") } else { format!("{word:<6}") }
+    if color {
+        format!("\x1b[1;{ansi}m{word:<6}\x1b[0m")
+    } else {
+        format!("{word:<6}")
+    }
 }
 
 /// Everything the terminal prints for one finished scenario.
 fn render_result(r: &ScenarioResult, opts: TerminalOptions) -> String {
     let mut s = String::new();
-    let reqs = if r.requirements.is_empty() { String::new() } else { format!(" [{}]", r.requirements.join(", ")) };
+    let reqs = if r.requirements.is_empty() {
+        String::new()
+    } else {
+        format!(" [{}]", r.requirements.join(", "))
+    };
     let _ = writeln!(
         s,
         "{} {}{reqs} {:.3}s (scenario clock {:.1}s)",
@@ -174,7 +214,11 @@ fn render_result(r: &ScenarioResult, opts: TerminalOptions) -> String {
     }
     // The failure above already names the first broken rule; the rest are listed.
     let shown = r.verdict.failure().and_then(|f| f.rule.as_deref());
-    for f in r.findings.iter().filter(|f| f.severity == Severity::Warning || Some(f.rule.as_str()) != shown) {
+    for f in r
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Warning || Some(f.rule.as_str()) != shown)
+    {
         push_field(&mut s, "", &finding_line(f));
     }
     if opts.verbose && !r.transcript.entries.is_empty() {
@@ -223,7 +267,9 @@ fn render_failure(s: &mut String, r: &ScenarioResult, f: &Failure, color: bool) 
 /// green, hunk headers cyan.
 fn diff_line(line: &str, color: bool) -> String {
     let ansi = match line.as_bytes().first() {
-        _ if !color || line.starts_with("---") || line.starts_with("+++") => return line.to_string(),
+        _ if !color || line.starts_with("---") || line.starts_with("+++") => {
+            return line.to_string()
+        }
         Some(b'-') => "31",
         Some(b'+') => "32",
         Some(b'@') => "36",
@@ -309,19 +355,42 @@ pub fn requirement_table<R: super::brief::Cites>(results: &[R]) -> String {
 }
 
 /// [`requirement_table`] with the manual verdicts recorded so far.
-pub fn requirement_table_with<R: super::brief::Cites>(results: &[R], manual: &[super::matrix::ManualRecord]) -> String {
-    render_matrix(&super::matrix::build(crate::profile::wecom::obligations::statements(), results, manual))
+pub fn requirement_table_with<R: super::brief::Cites>(
+    results: &[R],
+    manual: &[super::matrix::ManualRecord],
+) -> String {
+    render_matrix(&super::matrix::build(
+        crate::profile::wecom::obligations::statements(),
+        results,
+        manual,
+    ))
 }
 
 /// The text table of matrix rows.
 pub fn render_matrix(rows: &[super::matrix::Row]) -> String {
-    let width = rows.iter().map(|r| r.id.chars().count()).chain(["requirement".len()]).max().unwrap_or(0);
+    let width = rows
+        .iter()
+        .map(|r| r.id.chars().count())
+        .chain(["requirement".len()])
+        .max()
+        .unwrap_or(0);
     let mut s = format!("{:<width$}  {:<14}  scenarios\n", "requirement", "status");
     for r in rows {
-        let cells: Vec<String> = r.scenarios.iter().map(|g| format!("{} ({})", g.scenario, g.outcome)).collect();
-        let line = format!("{:<width$}  {:<14}  {}", r.id, r.status.name(), cells.join(", "));
+        let cells: Vec<String> = r
+            .scenarios
+            .iter()
+            .map(|g| format!("{} ({})", g.scenario, g.outcome))
+            .collect();
+        let line = format!(
+            "{:<width$}  {:<14}  {}",
+            r.id,
+            r.status.name(),
+            cells.join(", ")
+        );
         let _ = writeln!(s, "{}", line.trim_end());
-        if !r.detail.is_empty() && (r.status != super::matrix::Status::NotCovered || r.manual.is_some()) {
+        if !r.detail.is_empty()
+            && (r.status != super::matrix::Status::NotCovered || r.manual.is_some())
+        {
             let _ = writeln!(s, "{:<width$}  {:<14}  {}", "", "", r.detail);
         }
     }
@@ -333,7 +402,9 @@ pub fn render_matrix(rows: &[super::matrix::Row]) -> String {
 pub(super) fn natural_key(id: &str) -> (String, u64, String) {
     let split = id.find(|c: char| c.is_ascii_digit()).unwrap_or(id.len());
     let (prefix, tail) = id.split_at(split);
-    let digits = tail.find(|c: char| !c.is_ascii_digit()).unwrap_or(tail.len());
+    let digits = tail
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(tail.len());
     match tail[..digits].parse::<u64>() {
         // Only a canonical number (no leading zeros) round-trips through the key.
         Ok(n) if n.to_string() == tail[..digits] && n != u64::MAX => {
@@ -354,17 +425,36 @@ mod tests {
         assert_eq!(ids, ["C1a", "C2", "C10", "C01", "D1", "misc"]);
         for id in ["C10", "D4a", "C01", "misc", ""] {
             let (p, n, r) = natural_key(id);
-            let back = if n == u64::MAX { p } else { format!("{p}{n}{r}") };
+            let back = if n == u64::MAX {
+                p
+            } else {
+                format!("{p}{n}{r}")
+            };
             assert_eq!(back, id);
         }
     }
 
     #[test]
     fn summary_line_is_what_ci_reads() {
-        let sum = RunSummary { passed: 12, failed: 1, inconclusive: 4, warned: 5, errored: 3, skipped: 2, manual: 0, wall_time: std::time::Duration::from_millis(1230) };
+        let sum = RunSummary {
+            passed: 12,
+            failed: 1,
+            inconclusive: 4,
+            warned: 5,
+            errored: 3,
+            skipped: 2,
+            manual: 0,
+            wall_time: std::time::Duration::from_millis(1230),
+        };
         let text = render_summary(&sum);
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines, ["summary: 12 passed, 1 failed, 2 skipped", "4 inconclusive, 5 warned, 3 errored, 0 manual, wall time 1.230s"]);
+        assert_eq!(
+            lines,
+            [
+                "summary: 12 passed, 1 failed, 2 skipped",
+                "4 inconclusive, 5 warned, 3 errored, 0 manual, wall time 1.230s"
+            ]
+        );
         let ci = regex::Regex::new(r"^(\w+: )?\d+ passed, \d+ failed(, \d+ skipped)?$").unwrap();
         assert_eq!(lines.iter().filter(|l| ci.is_match(l)).count(), 1);
     }
@@ -391,14 +481,26 @@ mod tests {
         };
         let plain = render_result(&r, TerminalOptions::default());
         assert!(plain.contains("      diff:\n        --- golden/x.snap\n        +++ this run\n        @@ -1,2 +1,2 @@\n         a\n        -b\n        +c\n"), "{plain}");
-        let coloured = render_result(&r, TerminalOptions { color: true, ..TerminalOptions::default() });
-        assert!(coloured.contains("\x1b[31m-b\x1b[0m") && coloured.contains("\x1b[32m+c\x1b[0m"), "{coloured}");
+        let coloured = render_result(
+            &r,
+            TerminalOptions {
+                color: true,
+                ..TerminalOptions::default()
+            },
+        );
+        assert!(
+            coloured.contains("\x1b[31m-b\x1b[0m") && coloured.contains("\x1b[32m+c\x1b[0m"),
+            "{coloured}"
+        );
     }
 
     #[test]
     fn push_field_indents_continuation_lines() {
         let mut s = String::new();
         push_field(&mut s, "expected: ", "{\n  \"a\": 1\n}");
-        assert_eq!(s, "      expected: {\n                  \"a\": 1\n                }\n");
+        assert_eq!(
+            s,
+            "      expected: {\n                  \"a\": 1\n                }\n"
+        );
     }
 }

@@ -24,7 +24,14 @@ pub struct Diagnostic {
 impl Diagnostic {
     /// A diagnostic with only a message.
     pub fn new(path: impl Into<PathBuf>, span: Span, message: impl Into<String>) -> Self {
-        Diagnostic { path: path.into(), span, message: message.into(), expected: None, help: None, note: None }
+        Diagnostic {
+            path: path.into(),
+            span,
+            message: message.into(),
+            expected: None,
+            help: None,
+            note: None,
+        }
     }
 
     /// Adds what was expected at the place.
@@ -59,7 +66,12 @@ impl Diagnostic {
     /// `path:line:col`, or the path alone when there is no position.
     pub fn location(&self) -> String {
         if self.has_position() {
-            format!("{}:{}:{}", self.path.display(), self.span.line, self.span.col)
+            format!(
+                "{}:{}:{}",
+                self.path.display(),
+                self.span.line,
+                self.span.col
+            )
         } else {
             self.path.display().to_string()
         }
@@ -67,15 +79,26 @@ impl Diagnostic {
 
     /// Renders the diagnostic with the offending line of `source_text` and a caret under it.
     pub fn render(&self, source_text: &str) -> String {
-        let line = self.has_position().then(|| source_text.lines().nth(self.span.line as usize - 1)).flatten();
+        let line = self
+            .has_position()
+            .then(|| source_text.lines().nth(self.span.line as usize - 1))
+            .flatten();
         let number = self.span.line.to_string();
         let pad = " ".repeat(if line.is_some() { number.len() } else { 1 });
         let mut out = format!("error: {}\n{pad}--> {}\n", self.message, self.location());
         if let Some(line) = line {
             out.push_str(&format!("{pad} |\n{number} | {}\n", expand_tabs(line)));
             let (offset, width) = caret_position(line, self.span.col as usize);
-            let label = self.expected.as_ref().map(|e| format!(" expected {e}")).unwrap_or_default();
-            out.push_str(&format!("{pad} | {}{}{label}\n", " ".repeat(offset), "^".repeat(width)));
+            let label = self
+                .expected
+                .as_ref()
+                .map(|e| format!(" expected {e}"))
+                .unwrap_or_default();
+            out.push_str(&format!(
+                "{pad} | {}{}{label}\n",
+                " ".repeat(offset),
+                "^".repeat(width)
+            ));
         } else if let Some(e) = &self.expected {
             out.push_str(&format!("{pad} = expected {e}\n"));
         }
@@ -116,7 +139,10 @@ fn expand_tabs(line: &str) -> String {
 fn caret_position(line: &str, col: usize) -> (usize, usize) {
     let chars: Vec<char> = line.chars().collect();
     let start = col.saturating_sub(1).min(chars.len());
-    let offset = chars[..start].iter().map(|c| if *c == '\t' { TAB.len() } else { 1 }).sum();
+    let offset = chars[..start]
+        .iter()
+        .map(|c| if *c == '\t' { TAB.len() } else { 1 })
+        .sum();
     (offset, token_width(&chars[start..]).max(1))
 }
 
@@ -125,11 +151,16 @@ fn caret_position(line: &str, col: usize) -> (usize, usize) {
 fn token_width(rest: &[char]) -> usize {
     match rest.first() {
         None => 1,
-        Some(q @ ('"' | '\'')) => rest[1..].iter().position(|c| c == q).map_or(rest.len(), |end| end + 2),
+        Some(q @ ('"' | '\'')) => rest[1..]
+            .iter()
+            .position(|c| c == q)
+            .map_or(rest.len(), |end| end + 2),
         Some('[' | '{' | '-' | '|' | '>' | '&' | '*' | '!' | '?') => 1,
         Some(_) => {
             let end = rest.iter().enumerate().position(|(i, c)| {
-                c.is_whitespace() || matches!(c, ',' | '[' | ']' | '{' | '}' | '#') || (*c == ':' && rest.get(i + 1).is_none_or(|n| n.is_whitespace()))
+                c.is_whitespace()
+                    || matches!(c, ',' | '[' | ']' | '{' | '}' | '#')
+                    || (*c == ':' && rest.get(i + 1).is_none_or(|n| n.is_whitespace()))
             });
             end.unwrap_or(rest.len())
         }
@@ -148,7 +179,13 @@ pub fn closest<'a, S: AsRef<str>>(found: &str, candidates: &'a [S]) -> Option<&'
         .iter()
         .map(AsRef::as_ref)
         .filter(|c| *c != found)
-        .map(|c| (strsim::jaro_winkler(&found_lower, &c.to_lowercase()), strsim::levenshtein(&found_lower, &c.to_lowercase()), c))
+        .map(|c| {
+            (
+                strsim::jaro_winkler(&found_lower, &c.to_lowercase()),
+                strsim::levenshtein(&found_lower, &c.to_lowercase()),
+                c,
+            )
+        })
         .filter(|(jw, lev, c)| *lev <= 2.max(c.len() / 3) && (*jw >= 0.7 || *lev <= 1))
         .max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)))
         .map(|(_, _, c)| c)
@@ -159,9 +196,13 @@ mod tests {
     use super::*;
 
     fn diag() -> Diagnostic {
-        Diagnostic::new("s/foo.yaml", Span { line: 3, col: 5 }, "unknown key `withn` in a `request` step")
-            .expected("one of: conn, within")
-            .help("did you mean `within`?")
+        Diagnostic::new(
+            "s/foo.yaml",
+            Span { line: 3, col: 5 },
+            "unknown key `withn` in a `request` step",
+        )
+        .expected("one of: conn, within")
+        .help("did you mean `within`?")
     }
 
     #[test]
@@ -190,7 +231,10 @@ error: unknown key `withn` in a `request` step
     #[test]
     fn renders_without_a_position() {
         let d = Diagnostic::new("nope.yaml", Span::default(), "cannot read file: not found");
-        assert_eq!(d.render(""), "error: cannot read file: not found\n --> nope.yaml\n");
+        assert_eq!(
+            d.render(""),
+            "error: cannot read file: not found\n --> nope.yaml\n"
+        );
         assert_eq!(d.to_string(), "nope.yaml: cannot read file: not found");
     }
 

@@ -43,11 +43,21 @@ pub enum ExprError {
     BadOffset(String, char),
 }
 
+/// An arithmetic offset on a variable: the operator and its integer operand.
+type Offset = (char, i64);
+
 /// Splits `name+N` (or `-`, `*`, `/`) into the name and the operation.
-fn split_op(inner: &str) -> Result<(&str, Option<(char, i64)>), ExprError> {
-    match inner.char_indices().skip(1).find(|(_, c)| matches!(c, '+' | '-' | '*' | '/')) {
+fn split_op(inner: &str) -> Result<(&str, Option<Offset>), ExprError> {
+    match inner
+        .char_indices()
+        .skip(1)
+        .find(|(_, c)| matches!(c, '+' | '-' | '*' | '/'))
+    {
         Some((i, c)) => {
-            let n: i64 = inner[i + 1..].trim().parse().map_err(|_| ExprError::BadOffset(inner.to_string(), c))?;
+            let n: i64 = inner[i + 1..]
+                .trim()
+                .parse()
+                .map_err(|_| ExprError::BadOffset(inner.to_string(), c))?;
             if c == '/' && n == 0 {
                 return Err(ExprError::DivisionByZero(inner.to_string()));
             }
@@ -63,7 +73,9 @@ fn split_op(inner: &str) -> Result<(&str, Option<(char, i64)>), ExprError> {
 pub fn check_syntax(text: &str) -> Result<(), ExprError> {
     let mut rest = text;
     while let Some(start) = rest.find("${") {
-        let end = rest[start..].find('}').ok_or_else(|| ExprError::Unclosed(text.to_string()))?;
+        let end = rest[start..]
+            .find('}')
+            .ok_or_else(|| ExprError::Unclosed(text.to_string()))?;
         let inner = rest[start + 2..start + end].trim();
         if !inner.starts_with("env.") {
             split_op(inner)?;
@@ -79,7 +91,9 @@ pub fn names(text: &str) -> Vec<&str> {
     let mut out = Vec::new();
     let mut rest = text;
     while let Some(start) = rest.find("${") {
-        let Some(end) = rest[start..].find('}') else { break };
+        let Some(end) = rest[start..].find('}') else {
+            break;
+        };
         let inner = rest[start + 2..start + end].trim();
         if !inner.starts_with("env.") {
             if let Ok((name, _)) = split_op(inner) {
@@ -93,26 +107,41 @@ pub fn names(text: &str) -> Vec<&str> {
 
 /// The variables the engine sets whatever the profile: see the scenario format's
 /// "Expressions" (`DEVICE.sn` besides, for each of the scenario's devices).
-pub const ENGINE_VARIABLES: &[&str] = &["now", "sn", "iteration", "req_id", "last_req_id", "last_cmd", "last_push_req_id"];
+pub const ENGINE_VARIABLES: &[&str] = &[
+    "now",
+    "sn",
+    "iteration",
+    "req_id",
+    "last_req_id",
+    "last_cmd",
+    "last_push_req_id",
+];
 
 fn lookup(inner: &str, vars: &dyn Vars) -> Result<Value, ExprError> {
     let inner = inner.trim();
     if let Some(name) = inner.strip_prefix("env.") {
-        return std::env::var(name).map(Value::String).map_err(|_| ExprError::Unknown(inner.to_string()));
+        return std::env::var(name)
+            .map(Value::String)
+            .map_err(|_| ExprError::Unknown(inner.to_string()));
     }
     let (name, op) = split_op(inner)?;
-    let value = vars.get(name).ok_or_else(|| ExprError::Unknown(name.to_string()))?;
+    let value = vars
+        .get(name)
+        .ok_or_else(|| ExprError::Unknown(name.to_string()))?;
     match op {
         None => Ok(value),
         Some((c, n)) => {
-            let v = value.as_i64().ok_or_else(|| ExprError::NotNumeric(name.to_string()))?;
+            let v = value
+                .as_i64()
+                .ok_or_else(|| ExprError::NotNumeric(name.to_string()))?;
             let r = match c {
                 '+' => v.checked_add(n),
                 '-' => v.checked_sub(n),
                 '*' => v.checked_mul(n),
                 _ => v.checked_div(n),
             };
-            r.map(Value::from).ok_or_else(|| ExprError::Unknown(inner.to_string()))
+            r.map(Value::from)
+                .ok_or_else(|| ExprError::Unknown(inner.to_string()))
         }
     }
 }
@@ -139,7 +168,9 @@ pub fn expand_str(s: &str, vars: &dyn Vars) -> Result<Value, ExprError> {
     while let Some(start) = rest.find("${") {
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
-        let end = after.find('}').ok_or_else(|| ExprError::Unclosed(s.to_string()))?;
+        let end = after
+            .find('}')
+            .ok_or_else(|| ExprError::Unclosed(s.to_string()))?;
         out.push_str(&text_of(&lookup(&after[..end], vars)?));
         rest = &after[end + 1..];
     }
@@ -151,9 +182,16 @@ pub fn expand_str(s: &str, vars: &dyn Vars) -> Result<Value, ExprError> {
 pub fn expand_value(v: &Value, vars: &dyn Vars) -> Result<Value, ExprError> {
     Ok(match v {
         Value::String(s) => expand_str(s, vars)?,
-        Value::Array(items) => Value::Array(items.iter().map(|i| expand_value(i, vars)).collect::<Result<_, _>>()?),
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|i| expand_value(i, vars))
+                .collect::<Result<_, _>>()?,
+        ),
         Value::Object(map) => Value::Object(
-            map.iter().map(|(k, v)| Ok((k.clone(), expand_value(v, vars)?))).collect::<Result<_, ExprError>>()?,
+            map.iter()
+                .map(|(k, v)| Ok((k.clone(), expand_value(v, vars)?)))
+                .collect::<Result<_, ExprError>>()?,
         ),
         other => other.clone(),
     })
@@ -166,7 +204,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, ExprError> {
     let mut total = Duration::ZERO;
     for term in text.split('+') {
         let term = term.trim();
-        let split = term.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(term.len());
+        let split = term
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(term.len());
         let (num, unit) = term.split_at(split);
         let n: f64 = num.parse().map_err(|_| bad())?;
         let secs = match unit.trim() {
@@ -239,9 +279,18 @@ mod tests {
         assert_eq!(expand_str("${now/3}s", &vars).unwrap(), json!("333s"));
         assert_eq!(expand_str("${now*2}", &vars).unwrap(), json!(2000));
         assert!(expand_str("${now/0}", &vars).is_err());
-        assert_eq!(expand_str("code=${code}!", &vars).unwrap(), json!("code=ac-1!"));
-        assert_eq!(expand_str("${nope}", &vars), Err(ExprError::Unknown("nope".into())));
-        assert!(matches!(expand_str("${now", &vars), Err(ExprError::Unclosed(_))));
+        assert_eq!(
+            expand_str("code=${code}!", &vars).unwrap(),
+            json!("code=ac-1!")
+        );
+        assert_eq!(
+            expand_str("${nope}", &vars),
+            Err(ExprError::Unknown("nope".into()))
+        );
+        assert!(matches!(
+            expand_str("${now", &vars),
+            Err(ExprError::Unclosed(_))
+        ));
     }
 
     #[test]
@@ -254,7 +303,10 @@ mod tests {
         assert!(parse_duration("ten").is_err());
         assert!(parse_duration("5 parsecs").is_err());
         let d = duration_expr("${heartbeat_timeout}+10s").unwrap();
-        assert_eq!(resolve_duration(&d, &vars).unwrap(), Duration::from_secs(100));
+        assert_eq!(
+            resolve_duration(&d, &vars).unwrap(),
+            Duration::from_secs(100)
+        );
     }
 
     proptest! {

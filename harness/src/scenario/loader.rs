@@ -50,7 +50,11 @@ pub struct LoadError {
 }
 
 fn one_per_line(diagnostics: &[Diagnostic]) -> String {
-    diagnostics.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+    diagnostics
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Debug shows the rendered diagnostics, so a failed `unwrap()` in a test reads like the CLI.
@@ -62,7 +66,10 @@ impl fmt::Debug for LoadError {
 
 impl LoadError {
     fn new(diagnostics: Vec<Diagnostic>, sources: Vec<Arc<Source>>) -> Self {
-        LoadError { diagnostics, sources }
+        LoadError {
+            diagnostics,
+            sources,
+        }
     }
 
     /// The diagnostics, in file order and then position order.
@@ -80,23 +87,37 @@ impl LoadError {
 
     /// Every diagnostic with its source line, separated by blank lines.
     pub fn render(&self) -> String {
-        let rendered: Vec<String> = self.diagnostics.iter().map(|d| d.render(self.text_of(&d.path))).collect();
+        let rendered: Vec<String> = self
+            .diagnostics
+            .iter()
+            .map(|d| d.render(self.text_of(&d.path)))
+            .collect();
         rendered.join("\n")
     }
 
     fn text_of(&self, path: &Path) -> &str {
-        self.sources.iter().find(|s| s.path == path).map_or("", |s| s.text.as_str())
+        self.sources
+            .iter()
+            .find(|s| s.path == path)
+            .map_or("", |s| s.text.as_str())
     }
 }
 
 /// Loads one scenario from its text; `path` is used for diagnostics and `Scenario.source`.
 pub fn load_str(path: &Path, text: &str) -> Result<Scenario, LoadError> {
-    let source = Arc::new(Source { path: path.to_path_buf(), text: text.to_string() });
+    let source = Arc::new(Source {
+        path: path.to_path_buf(),
+        text: text.to_string(),
+    });
     let mut loader = Loader::new(path);
     let scenario = match yaml::parse(text) {
         Ok(Some(root)) => loader.scenario(&root, source.clone()),
         Ok(None) => {
-            loader.push(loader.diag(START, "empty scenario file").expected(format!("a mapping with keys {}", required_keys())));
+            loader.push(
+                loader
+                    .diag(START, "empty scenario file")
+                    .expected(format!("a mapping with keys {}", required_keys())),
+            );
             None
         }
         Err(e) => {
@@ -114,7 +135,10 @@ pub fn load_str(path: &Path, text: &str) -> Result<Scenario, LoadError> {
 pub fn load_file(path: &Path) -> Result<Scenario, LoadError> {
     match std::fs::read_to_string(path) {
         Ok(text) => load_str(path, &text),
-        Err(e) => Err(LoadError::new(vec![io_diag(path, "cannot read scenario file", &e)], Vec::new())),
+        Err(e) => Err(LoadError::new(
+            vec![io_diag(path, "cannot read scenario file", &e)],
+            Vec::new(),
+        )),
     }
 }
 
@@ -169,9 +193,18 @@ fn reject_duplicate_ids(
     let mut kept = Vec::new();
     for s in scenarios {
         if let Some((path, span)) = first.get(&s.id.value) {
-            let d = Diagnostic::new(&s.source.path, s.id.span, format!("duplicate scenario id `{}`", s.id.value))
-                .note(format!("first defined at {}:{}:{}", path.display(), span.line, span.col))
-                .help("scenario ids must be unique across the library; rename one");
+            let d = Diagnostic::new(
+                &s.source.path,
+                s.id.span,
+                format!("duplicate scenario id `{}`", s.id.value),
+            )
+            .note(format!(
+                "first defined at {}:{}:{}",
+                path.display(),
+                span.line,
+                span.col
+            ))
+            .help("scenario ids must be unique across the library; rename one");
             diagnostics.push(d);
             sources.push(s.source.clone());
         } else {
@@ -219,7 +252,10 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>, diagnostics: &mut Vec<Diagnostic>)
 }
 
 fn is_scenario_file(path: &Path) -> bool {
-    matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml")
+    )
 }
 
 fn io_diag(path: &Path, what: &str, e: &std::io::Error) -> Diagnostic {
@@ -237,24 +273,50 @@ fn required_keys() -> String {
 }
 
 impl<'a> Loader<'a> {
-    pub(in crate::scenario) fn scenario(&mut self, root: &Node, source: Arc<Source>) -> Option<Scenario> {
+    pub(in crate::scenario) fn scenario(
+        &mut self,
+        root: &Node,
+        source: Arc<Source>,
+    ) -> Option<Scenario> {
         let top = self.top_level(root)?;
         let id = self.id(&top);
-        let title = top.get("title").and_then(|n| self.text(n, "title", "a string")).unwrap_or_default();
-        let description = top.get("description").and_then(|n| self.text(n, "description", "a string"));
+        let title = top
+            .get("title")
+            .and_then(|n| self.text(n, "title", "a string"))
+            .unwrap_or_default();
+        let description = top
+            .get("description")
+            .and_then(|n| self.text(n, "description", "a string"));
         let requirements = self.requirements(&top);
-        let tags = top.get("tags").map(|n| self.string_list(n, "tags")).unwrap_or_default();
+        let tags = top
+            .get("tags")
+            .map(|n| self.string_list(n, "tags"))
+            .unwrap_or_default();
         let role = self.role(&top);
         self.role = role;
         let (requires, features) = self.requires(&top);
         self.devices = self.devices(&top);
         let vars = top.get("vars").map(|n| self.vars(n)).unwrap_or_default();
-        let deadline = top.get("deadline").and_then(|n| self.fixed_duration(n, "deadline"));
-        let step_timeout = top.get("step_timeout").and_then(|n| self.fixed_duration(n, "step_timeout"));
+        let deadline = top
+            .get("deadline")
+            .and_then(|n| self.fixed_duration(n, "deadline"));
+        let step_timeout = top
+            .get("step_timeout")
+            .and_then(|n| self.fixed_duration(n, "step_timeout"));
         let manual = top.get("manual").and_then(|n| self.manual(n));
-        let assumption = top.get("assumption").and_then(|n| self.text(n, "assumption", "a sentence naming the undocumented reading the check rests on"));
+        let assumption = top.get("assumption").and_then(|n| {
+            self.text(
+                n,
+                "assumption",
+                "a sentence naming the undocumented reading the check rests on",
+            )
+        });
         let auto_reply = self.auto_reply(&top);
-        let steps = if top.get("manual").is_some() { self.manual_steps(&top) } else { self.top_steps(&top) };
+        let steps = if top.get("manual").is_some() {
+            self.manual_steps(&top)
+        } else {
+            self.top_steps(&top)
+        };
         if role == Some(Role::Cloud) {
             self.check_receives_reachable(&steps, auto_reply.as_ref());
             self.check_features_used(&steps, &features);
@@ -274,13 +336,26 @@ impl<'a> Loader<'a> {
             }
         }
         if self.diags.is_empty() {
-            let mut known: Vec<String> = super::expr::ENGINE_VARIABLES.iter().map(|s| s.to_string()).collect();
+            let mut known: Vec<String> = super::expr::ENGINE_VARIABLES
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
             // The target's settings answer only where the target is a cloud.
             if role == Some(Role::Device) {
-                known.extend(crate::profile::default_profile().run_variable_names().iter().map(|s| s.to_string()));
+                known.extend(
+                    crate::profile::default_profile()
+                        .run_variable_names()
+                        .iter()
+                        .map(|s| s.to_string()),
+                );
             }
             // The protocol's timing windows answer in both roles.
-            known.extend(crate::profile::default_profile().timing_constants().iter().map(|c| c.name.to_string()));
+            known.extend(
+                crate::profile::default_profile()
+                    .timing_constants()
+                    .iter()
+                    .map(|c| c.name.to_string()),
+            );
             known.extend(vars.keys().cloned());
             known.extend(self.devices.iter().map(|d| format!("{d}.sn")));
             if let Some(node) = top.get("steps") {
@@ -362,11 +437,13 @@ impl<'a> Loader<'a> {
 
     pub(in crate::scenario) fn top_level<'n>(&mut self, root: &'n Node) -> Option<Args<'n>> {
         if root.as_mapping().is_none() {
-            let d = self.diag(root.span, "a scenario file must be a mapping").expected(format!(
-                "a mapping with keys {}, found {}",
-                required_keys(),
-                root.describe()
-            ));
+            let d = self
+                .diag(root.span, "a scenario file must be a mapping")
+                .expected(format!(
+                    "a mapping with keys {}, found {}",
+                    required_keys(),
+                    root.describe()
+                ));
             self.push(d);
             return None;
         }
@@ -384,10 +461,14 @@ impl<'a> Loader<'a> {
     pub(in crate::scenario) fn id(&mut self, top: &Args<'_>) -> Option<Spanned<String>> {
         let node = top.get("id")?;
         let id = self.string(node, "id")?;
-        let valid = !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        let valid = !id.is_empty()
+            && id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
         if !valid {
-            let d =
-                self.diag(node.span, format!("invalid scenario id `{id}`")).expected("letters, digits, `.`, `_` and `-` only");
+            let d = self
+                .diag(node.span, format!("invalid scenario id `{id}`"))
+                .expected("letters, digits, `.`, `_` and `-` only");
             self.push(d);
             return None;
         }
@@ -399,12 +480,17 @@ impl<'a> Loader<'a> {
             return Vec::new();
         };
         let Some(items) = node.as_sequence() else {
-            self.wrong_type(node, "requirements", "a list of obligation ids like [C9, D12]");
+            self.wrong_type(
+                node,
+                "requirements",
+                "a list of obligation ids like [C9, D12]",
+            );
             return Vec::new();
         };
         if items.is_empty() {
-            let d =
-                self.diag(node.span, "a scenario must cite at least one requirement").expected("obligation ids like [C9, D12]");
+            let d = self
+                .diag(node.span, "a scenario must cite at least one requirement")
+                .expected("obligation ids like [C9, D12]");
             self.push(d);
         }
         let mut out: Vec<Spanned<String>> = Vec::new();
@@ -440,7 +526,13 @@ impl<'a> Loader<'a> {
     }
 
     /// "unknown role `clud`", expected one of the options, maybe a suggestion.
-    pub(in crate::scenario) fn unknown_word(&mut self, node: &Node, found: &str, what: &str, options: &[&str]) {
+    pub(in crate::scenario) fn unknown_word(
+        &mut self,
+        node: &Node,
+        found: &str,
+        what: &str,
+        options: &[&str],
+    ) {
         let d = self
             .diag(node.span, format!("unknown {what} `{found}`"))
             .expected(format!("one of: {}", options.join(", ")))
@@ -450,12 +542,19 @@ impl<'a> Loader<'a> {
 
     /// `requires:`: capabilities of the target (`control`, `device_control`, `seed`) and
     /// features of the device under test, as the profile names them (`door`, `face`).
-    pub(in crate::scenario) fn requires(&mut self, top: &Args<'_>) -> (Vec<Capability>, Vec<String>) {
+    pub(in crate::scenario) fn requires(
+        &mut self,
+        top: &Args<'_>,
+    ) -> (Vec<Capability>, Vec<String>) {
         let Some(node) = top.get("requires") else {
             return (Vec::new(), Vec::new());
         };
         let Some(items) = node.as_sequence() else {
-            self.wrong_type(node, "requires", "a list of capabilities or features like [control] or [door]");
+            self.wrong_type(
+                node,
+                "requires",
+                "a list of capabilities or features like [control] or [door]",
+            );
             return (Vec::new(), Vec::new());
         };
         let features = feature::names(features::FEATURES);
@@ -471,10 +570,21 @@ impl<'a> Loader<'a> {
                     continue;
                 }
                 Some(other) => {
-                    let known: Vec<&str> = CAPABILITIES.iter().copied().chain(features.iter().copied()).collect();
+                    let known: Vec<&str> = CAPABILITIES
+                        .iter()
+                        .copied()
+                        .chain(features.iter().copied())
+                        .collect();
                     let d = self
-                        .diag(item.span, format!("unknown capability or feature `{other}`"))
-                        .expected(format!("a capability ({}) or a feature of the device ({})", CAPABILITIES.join(", "), features.join(", ")))
+                        .diag(
+                            item.span,
+                            format!("unknown capability or feature `{other}`"),
+                        )
+                        .expected(format!(
+                            "a capability ({}) or a feature of the device ({})",
+                            CAPABILITIES.join(", "),
+                            features.join(", ")
+                        ))
                         .maybe_help(did_you_mean(other, &known));
                     self.push(d);
                     continue;
@@ -491,8 +601,12 @@ impl<'a> Loader<'a> {
             match (self.role, owner) {
                 (Some(role), Some(owner)) if role != owner => {
                     let what = match owner {
-                        Role::Device => "it controls the mock cloud, the target of a device-role scenario",
-                        Role::Cloud => "it makes the reference device act, the target of a cloud-role scenario",
+                        Role::Device => {
+                            "it controls the mock cloud, the target of a device-role scenario"
+                        }
+                        Role::Cloud => {
+                            "it makes the reference device act, the target of a cloud-role scenario"
+                        }
                     };
                     let name = item.key_text();
                     let d = self
@@ -581,8 +695,16 @@ impl<'a> Loader<'a> {
 
     /// A `receive` of a cmd the harness answers by itself (the profile's default auto replies,
     /// or the scenario's own) can never match: said at load, with the way out.
-    fn check_receives_reachable(&mut self, steps: &[Step], auto: Option<&BTreeMap<String, AutoReply>>) {
-        let mut answered: Vec<String> = crate::profile::default_profile().default_auto_replies().iter().map(|d| d.cmd.to_string()).collect();
+    fn check_receives_reachable(
+        &mut self,
+        steps: &[Step],
+        auto: Option<&BTreeMap<String, AutoReply>>,
+    ) {
+        let mut answered: Vec<String> = crate::profile::default_profile()
+            .default_auto_replies()
+            .iter()
+            .map(|d| d.cmd.to_string())
+            .collect();
         for (cmd, entry) in auto.into_iter().flatten() {
             match entry {
                 AutoReply::Off => answered.retain(|c| c != cmd),
@@ -599,7 +721,10 @@ impl<'a> Loader<'a> {
                     self.push(d);
                 }
                 StepKind::Repeat(r) => self.check_receives_reachable(&r.steps, auto),
-                StepKind::OneOf(o) => o.branches.iter().for_each(|b| self.check_receives_reachable(&b.steps, auto)),
+                StepKind::OneOf(o) => o
+                    .branches
+                    .iter()
+                    .for_each(|b| self.check_receives_reachable(&b.steps, auto)),
                 _ => {}
             }
         }
@@ -618,7 +743,9 @@ impl<'a> Loader<'a> {
                     continue;
                 }
                 StepKind::OneOf(o) => {
-                    o.branches.iter().for_each(|b| self.check_features_used(&b.steps, required));
+                    o.branches
+                        .iter()
+                        .for_each(|b| self.check_features_used(&b.steps, required));
                     continue;
                 }
                 _ => continue,
@@ -651,9 +778,17 @@ impl<'a> Loader<'a> {
                     }
                 }
                 StepKind::Push(p) if step.deliberate.is_none() => {
-                    if let Some(c) = catalog::Catalog::get().command(&p.cmd).filter(|c| c.confidence == "doc") {
+                    if let Some(c) = catalog::Catalog::get()
+                        .command(&p.cmd)
+                        .filter(|c| c.confidence == "doc")
+                    {
                         let fields: Vec<&catalog::Field> = c.request_body_fields.iter().collect();
-                        self.check_body_shape(&format!("the push `{}`", p.cmd), &fields, p.body.as_ref(), step.span);
+                        self.check_body_shape(
+                            &format!("the push `{}`", p.cmd),
+                            &fields,
+                            p.body.as_ref(),
+                            step.span,
+                        );
                     }
                 }
                 StepKind::Repeat(r) => self.check_own_frames(&r.steps, received),
@@ -673,12 +808,28 @@ impl<'a> Loader<'a> {
         if spec.errcode != 0 || spec.binary.is_some() || spec.body.is_none() {
             return;
         }
-        let Some(c) = catalog::Catalog::get().command(cmd).filter(|c| c.confidence == "doc") else { return };
+        let Some(c) = catalog::Catalog::get()
+            .command(cmd)
+            .filter(|c| c.confidence == "doc")
+        else {
+            return;
+        };
         let fields: Vec<&catalog::Field> = c.reply_body_fields.iter().collect();
-        self.check_body_shape(&format!("the reply to `{cmd}`"), &fields, spec.body.as_ref(), span);
+        self.check_body_shape(
+            &format!("the reply to `{cmd}`"),
+            &fields,
+            spec.body.as_ref(),
+            span,
+        );
     }
 
-    fn check_body_shape(&mut self, what: &str, fields: &[&catalog::Field], body: Option<&Value>, span: Span) {
+    fn check_body_shape(
+        &mut self,
+        what: &str,
+        fields: &[&catalog::Field],
+        body: Option<&Value>,
+        span: Span,
+    ) {
         if fields.is_empty() {
             return;
         }
@@ -690,7 +841,10 @@ impl<'a> Loader<'a> {
             return self.push(d);
         };
         let mut missing = Vec::new();
-        for f in fields.iter().filter(|f| !f.name.contains('.') && !f.name.contains('[') && f.documented()) {
+        for f in fields
+            .iter()
+            .filter(|f| !f.name.contains('.') && !f.name.contains('[') && f.documented())
+        {
             match body.get(&f.name) {
                 None => missing.push(f.name.as_str()),
                 Some(v) if !catalog::type_admits(&f.ty, v) => {
@@ -719,26 +873,50 @@ impl<'a> Loader<'a> {
             }
             let cited: Vec<&str> = requirements.iter().map(|r| r.value.as_str()).collect();
             let d = self
-                .diag(id.span, format!("`{}` is judged here but the scenario does not cite it", id.value))
-                .expected(format!("one of the scenario's requirements: {}", cited.join(", ")))
-                .help(format!("add `{}` to `requirements`, or name the obligation this check judges", id.value));
+                .diag(
+                    id.span,
+                    format!(
+                        "`{}` is judged here but the scenario does not cite it",
+                        id.value
+                    ),
+                )
+                .expected(format!(
+                    "one of the scenario's requirements: {}",
+                    cited.join(", ")
+                ))
+                .help(format!(
+                    "add `{}` to `requirements`, or name the obligation this check judges",
+                    id.value
+                ));
             self.push(d);
         }
     }
 
     /// One `purpose`, at the top level: the test body is one stretch of the scenario.
     fn check_purpose(&mut self, steps: &[Step]) {
-        let top: Vec<Span> = steps.iter().filter(|s| matches!(s.kind, StepKind::Purpose(_))).map(|s| s.span).collect();
+        let top: Vec<Span> = steps
+            .iter()
+            .filter(|s| matches!(s.kind, StepKind::Purpose(_)))
+            .map(|s| s.span)
+            .collect();
         let purposes = std::mem::take(&mut self.purposes);
         for (i, span) in purposes.iter().enumerate() {
             if i > 0 {
                 let first = purposes[0].line;
-                let d = self.diag(*span, "a second `purpose` step").expected(format!("one `purpose` per scenario; the test body already starts at line {first}"));
+                let d = self
+                    .diag(*span, "a second `purpose` step")
+                    .expected(format!(
+                        "one `purpose` per scenario; the test body already starts at line {first}"
+                    ));
                 self.push(d);
             }
         }
         if purposes.len() > top.len() {
-            let nested = purposes.iter().find(|p| !top.iter().any(|t| t.line == p.line)).copied().unwrap_or(purposes[0]);
+            let nested = purposes
+                .iter()
+                .find(|p| !top.iter().any(|t| t.line == p.line))
+                .copied()
+                .unwrap_or(purposes[0]);
             let d = self
                 .diag(nested, "`purpose` inside a nested block")
                 .expected("`purpose` at the top level of `steps`, where the test body starts");
@@ -750,8 +928,9 @@ impl<'a> Loader<'a> {
     pub(in crate::scenario) fn manual(&mut self, node: &Node) -> Option<String> {
         let text = self.string(node, "manual")?;
         if text.trim().is_empty() {
-            let d =
-                self.diag(node.span, "`manual` is empty").expected("instructions for the lab: what to do and what to look for");
+            let d = self
+                .diag(node.span, "`manual` is empty")
+                .expected("instructions for the lab: what to do and what to look for");
             self.push(d);
             return None;
         }
@@ -774,8 +953,14 @@ impl<'a> Loader<'a> {
     }
 
     /// `auto_reply` (cloud role): cmd → reply, or `off` to remove a default.
-    pub(in crate::scenario) fn auto_reply(&mut self, top: &Args<'_>) -> Option<BTreeMap<String, AutoReply>> {
-        let (key, node) = top.pairs.iter().find(|(k, _)| k.key_text() == "auto_reply")?;
+    pub(in crate::scenario) fn auto_reply(
+        &mut self,
+        top: &Args<'_>,
+    ) -> Option<BTreeMap<String, AutoReply>> {
+        let (key, node) = top
+            .pairs
+            .iter()
+            .find(|(k, _)| k.key_text() == "auto_reply")?;
         if let Some(role @ Role::Device) = self.role {
             let d = self
                 .diag(key.span, format!("`auto_reply` belongs to the cloud role; this scenario has `role: {}`", role.as_str()))
@@ -795,7 +980,9 @@ impl<'a> Loader<'a> {
         for (k, v) in pairs {
             let cmd = k.key_text();
             if cmd.trim().is_empty() {
-                let d = self.diag(k.span, "empty cmd in `auto_reply`").expected("a cmd name like ping");
+                let d = self
+                    .diag(k.span, "empty cmd in `auto_reply`")
+                    .expected("a cmd name like ping");
                 self.push(d);
                 continue;
             }
@@ -808,13 +995,18 @@ impl<'a> Loader<'a> {
                 }
                 _ => {
                     let d = self
-                        .diag(v.span, format!("wrong type for the `auto_reply` of `{cmd}`"))
+                        .diag(
+                            v.span,
+                            format!("wrong type for the `auto_reply` of `{cmd}`"),
+                        )
                         .expected(format!(
                             "a reply mapping (keys {}) or `off`, found {}",
                             REPLY_SPEC_KEYS.join(", "),
                             v.describe()
                         ))
-                        .help(format!("`{cmd}: {{}}` answers with success, `{cmd}: off` removes a default"));
+                        .help(format!(
+                            "`{cmd}: {{}}` answers with success, `{cmd}: off` removes a default"
+                        ));
                     self.push(d);
                     None
                 }
@@ -829,18 +1021,33 @@ impl<'a> Loader<'a> {
     /// Reports every `timing: { since: NAME }` whose mark is not set by an earlier step.
     pub(in crate::scenario) fn resolve_since(&mut self) {
         for (name, span, earlier) in std::mem::take(&mut self.unresolved_since) {
-            let before: Vec<&str> = self.marks[..earlier].iter().map(|(m, _)| m.as_str()).collect();
-            let later = self.marks[earlier..].iter().find(|(m, _)| *m == name).map(|(_, at)| *at);
-            let mut d = self.diag(span, format!("`since` names mark `{name}`, which no earlier step sets"));
+            let before: Vec<&str> = self.marks[..earlier]
+                .iter()
+                .map(|(m, _)| m.as_str())
+                .collect();
+            let later = self.marks[earlier..]
+                .iter()
+                .find(|(m, _)| *m == name)
+                .map(|(_, at)| *at);
+            let mut d = self.diag(
+                span,
+                format!("`since` names mark `{name}`, which no earlier step sets"),
+            );
             d = match later {
                 Some(at) => d
-                    .note(format!("`mark: {name}` comes later, at line {}:{}", at.line, at.col))
+                    .note(format!(
+                        "`mark: {name}` comes later, at line {}:{}",
+                        at.line, at.col
+                    ))
                     .help("a `timing` step looks back: move the `mark` before it"),
                 None if before.is_empty() => d
                     .expected("the name of a `mark` step before this one")
                     .help(format!("add `- mark: {name}` where the window starts")),
                 None => d
-                    .expected(format!("one of the marks set earlier: {}", before.join(", ")))
+                    .expected(format!(
+                        "one of the marks set earlier: {}",
+                        before.join(", ")
+                    ))
                     .maybe_help(did_you_mean(&name, &before)),
             };
             self.push(d);
@@ -861,7 +1068,11 @@ fn captured_names(node: &Node, out: &mut Vec<String>) {
         for (k, v) in pairs {
             if k.as_str() == Some("capture") {
                 if let Some(names) = v.as_mapping() {
-                    out.extend(names.iter().filter_map(|(n, _)| n.as_str().map(str::to_string)));
+                    out.extend(
+                        names
+                            .iter()
+                            .filter_map(|(n, _)| n.as_str().map(str::to_string)),
+                    );
                 }
             }
             captured_names(v, out);

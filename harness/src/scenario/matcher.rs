@@ -23,7 +23,9 @@ pub enum JsonType {
 }
 
 impl JsonType {
-    pub const NAMES: &'static [&'static str] = &["string", "number", "integer", "bool", "object", "array", "null"];
+    pub const NAMES: &'static [&'static str] = &[
+        "string", "number", "integer", "bool", "object", "array", "null",
+    ];
 
     /// The name a file writes (`bool` for both spellings).
     pub fn as_str(self) -> &'static str {
@@ -114,7 +116,18 @@ impl SignatureKind {
 pub const JUDGES_OP: &str = "$judges";
 
 /// Every operator name, for "did you mean".
-pub const OP_NAMES: &[&str] = &["$type", "$regex", "$in", "$gte", "$lte", "$ne", "$absent", "$any", "$len", "$signature"];
+pub const OP_NAMES: &[&str] = &[
+    "$type",
+    "$regex",
+    "$in",
+    "$gte",
+    "$lte",
+    "$ne",
+    "$absent",
+    "$any",
+    "$len",
+    "$signature",
+];
 
 impl Op {
     /// The operator as a file writes it: its name and argument.
@@ -143,7 +156,11 @@ impl Op {
             _ => Err(OpError::Number { op }),
         };
         Ok(match name {
-            "$type" => Op::Type(arg.as_str().and_then(JsonType::parse).ok_or(OpError::Type)?),
+            "$type" => Op::Type(
+                arg.as_str()
+                    .and_then(JsonType::parse)
+                    .ok_or(OpError::Type)?,
+            ),
             "$regex" => {
                 let s = arg.as_str().ok_or(takes("$regex", "a string"))?;
                 if s.contains("${") {
@@ -151,7 +168,11 @@ impl Op {
                 }
                 Op::Regex(Pattern(regex::Regex::new(s).map_err(OpError::Regex)?))
             }
-            "$in" => Op::In(arg.as_array().cloned().ok_or(takes("$in", "a list of values"))?),
+            "$in" => Op::In(
+                arg.as_array()
+                    .cloned()
+                    .ok_or(takes("$in", "a list of values"))?,
+            ),
             "$gte" => Op::Gte(num("$gte")?),
             "$lte" => Op::Lte(num("$lte")?),
             "$ne" => Op::Ne(arg.clone()),
@@ -163,7 +184,10 @@ impl Op {
                 Value::Bool(true) => Op::Any,
                 _ => return Err(takes("$any", "`true`")),
             },
-            "$len" => Op::Len(arg.as_u64().ok_or(takes("$len", "a non-negative integer"))? as usize),
+            "$len" => Op::Len(
+                arg.as_u64()
+                    .ok_or(takes("$len", "a non-negative integer"))? as usize,
+            ),
             "$signature" => Op::Signature(match arg.as_str() {
                 Some("register") => SignatureKind::Register,
                 Some("secret_no") => SignatureKind::SecretNo,
@@ -179,7 +203,10 @@ impl Op {
 #[derive(Debug, thiserror::Error)]
 pub enum OpError {
     #[error("{op} takes {what}")]
-    Takes { op: &'static str, what: &'static str },
+    Takes {
+        op: &'static str,
+        what: &'static str,
+    },
     #[error("{op} takes a number (or a ${{...}} expression)")]
     Number { op: &'static str },
     #[error("$type takes one of {}", JsonType::NAMES.join(", "))]
@@ -219,8 +246,16 @@ pub struct Mismatch {
 
 impl std::fmt::Display for Mismatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let at = if self.path.is_empty() { "the frame".to_string() } else { format!("`{}`", self.path) };
-        write!(f, "at {at}: expected {}, got {}", self.expected, self.actual)
+        let at = if self.path.is_empty() {
+            "the frame".to_string()
+        } else {
+            format!("`{}`", self.path)
+        };
+        write!(
+            f,
+            "at {at}: expected {}, got {}",
+            self.expected, self.actual
+        )
     }
 }
 
@@ -231,13 +266,21 @@ fn shown(v: Option<&Value>, path: &str) -> String {
         Some(_) if secret => REDACTED.into(),
         Some(v) => {
             let s = crate::profile::wecom::volatile::redact_secrets(v).to_string();
-            if s.len() > 200 { format!("{}…", &s[..s.floor_char_boundary(200)]) } else { s }
+            if s.len() > 200 {
+                format!("{}…", &s[..s.floor_char_boundary(200)])
+            } else {
+                s
+            }
         }
     }
 }
 
 fn join(path: &str, key: &str) -> String {
-    if path.is_empty() { key.to_string() } else { format!("{path}.{key}") }
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
 }
 
 fn same_scalar(a: &Value, b: &Value) -> bool {
@@ -252,12 +295,20 @@ impl Matcher {
     pub fn to_value(&self) -> Value {
         match self {
             Matcher::Literal(v) => v.clone(),
-            Matcher::Object(keys) => Value::Object(keys.iter().map(|(k, m)| (k.clone(), m.to_value())).collect()),
+            Matcher::Object(keys) => Value::Object(
+                keys.iter()
+                    .map(|(k, m)| (k.clone(), m.to_value()))
+                    .collect(),
+            ),
             Matcher::Array(items) => Value::Array(items.iter().map(Matcher::to_value).collect()),
-            Matcher::Ops(ops) => Value::Object(ops.iter().map(|op| {
-                let (name, arg) = op.to_pair();
-                (name.to_string(), arg)
-            }).collect()),
+            Matcher::Ops(ops) => Value::Object(
+                ops.iter()
+                    .map(|op| {
+                        let (name, arg) = op.to_pair();
+                        (name.to_string(), arg)
+                    })
+                    .collect(),
+            ),
             Matcher::Judged(rule, inner) => {
                 let mut map = match inner.to_value() {
                     Value::Object(m) => m,
@@ -274,17 +325,35 @@ impl Matcher {
     pub fn compile(v: &Value) -> Result<Matcher, OpError> {
         Ok(match v {
             Value::Object(m) if m.contains_key(JUDGES_OP) => {
-                let rule = m[JUDGES_OP].as_str().ok_or(OpError::Takes { op: "$judges", what: "an obligation id" })?.to_string();
+                let rule = m[JUDGES_OP]
+                    .as_str()
+                    .ok_or(OpError::Takes {
+                        op: "$judges",
+                        what: "an obligation id",
+                    })?
+                    .to_string();
                 let mut rest = m.clone();
                 rest.remove(JUDGES_OP);
-                let inner = if rest.is_empty() { Matcher::Ops(Vec::new()) } else { Matcher::compile(&Value::Object(rest))? };
+                let inner = if rest.is_empty() {
+                    Matcher::Ops(Vec::new())
+                } else {
+                    Matcher::compile(&Value::Object(rest))?
+                };
                 Matcher::Judged(rule, Box::new(inner))
             }
-            Value::Object(m) if m.keys().any(|k| k.starts_with('$')) => {
-                Matcher::Ops(m.iter().map(|(k, v)| Op::parse(k, v)).collect::<Result<_, _>>()?)
+            Value::Object(m) if m.keys().any(|k| k.starts_with('$')) => Matcher::Ops(
+                m.iter()
+                    .map(|(k, v)| Op::parse(k, v))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Value::Object(m) => Matcher::Object(
+                m.iter()
+                    .map(|(k, v)| Ok((k.clone(), Matcher::compile(v)?)))
+                    .collect::<Result<_, OpError>>()?,
+            ),
+            Value::Array(a) => {
+                Matcher::Array(a.iter().map(Matcher::compile).collect::<Result<_, _>>()?)
             }
-            Value::Object(m) => Matcher::Object(m.iter().map(|(k, v)| Ok((k.clone(), Matcher::compile(v)?))).collect::<Result<_, OpError>>()?),
-            Value::Array(a) => Matcher::Array(a.iter().map(Matcher::compile).collect::<Result<_, _>>()?),
             other => Matcher::Literal(other.clone()),
         })
     }
@@ -292,7 +361,11 @@ impl Matcher {
     /// A matcher that accepts exactly `v` as a subset (objects) or value.
     pub fn from_value(v: &Value) -> Matcher {
         match v {
-            Value::Object(m) => Matcher::Object(m.iter().map(|(k, v)| (k.clone(), Matcher::from_value(v))).collect()),
+            Value::Object(m) => Matcher::Object(
+                m.iter()
+                    .map(|(k, v)| (k.clone(), Matcher::from_value(v)))
+                    .collect(),
+            ),
             Value::Array(a) => Matcher::Array(a.iter().map(Matcher::from_value).collect()),
             other => Matcher::Literal(other.clone()),
         }
@@ -304,13 +377,28 @@ impl Matcher {
     }
 
     /// `parent` is the object `actual` sits in (what `$signature` signs).
-    fn check_at(&self, actual: Option<&Value>, vars: &dyn Vars, path: &str, parent: Option<&serde_json::Map<String, Value>>) -> Result<(), Mismatch> {
-        let fail = |expected: String| Err(Mismatch { path: path.to_string(), expected, actual: shown(actual, path), rule: None });
+    fn check_at(
+        &self,
+        actual: Option<&Value>,
+        vars: &dyn Vars,
+        path: &str,
+        parent: Option<&serde_json::Map<String, Value>>,
+    ) -> Result<(), Mismatch> {
+        let fail = |expected: String| {
+            Err(Mismatch {
+                path: path.to_string(),
+                expected,
+                actual: shown(actual, path),
+                rule: None,
+            })
+        };
         match self {
-            Matcher::Judged(rule, inner) => inner.check_at(actual, vars, path, parent).map_err(|mut m| {
-                m.rule.get_or_insert_with(|| rule.clone());
-                m
-            }),
+            Matcher::Judged(rule, inner) => {
+                inner.check_at(actual, vars, path, parent).map_err(|mut m| {
+                    m.rule.get_or_insert_with(|| rule.clone());
+                    m
+                })
+            }
             Matcher::Literal(expected) => {
                 let expected = expand_value(expected, vars).map_err(|e| Mismatch {
                     path: path.to_string(),
@@ -324,14 +412,18 @@ impl Matcher {
                 }
             }
             Matcher::Object(fields) => {
-                let Some(Value::Object(map)) = actual else { return fail("an object".into()) };
+                let Some(Value::Object(map)) = actual else {
+                    return fail("an object".into());
+                };
                 for (key, m) in fields {
                     m.check_at(map.get(key), vars, &join(path, key), Some(map))?;
                 }
                 Ok(())
             }
             Matcher::Array(items) => {
-                let Some(Value::Array(list)) = actual else { return fail(format!("an array of {}", items.len())) };
+                let Some(Value::Array(list)) = actual else {
+                    return fail(format!("an array of {}", items.len()));
+                };
                 if list.len() != items.len() {
                     return fail(format!("an array of {} items", items.len()));
                 }
@@ -351,17 +443,48 @@ impl Matcher {
 }
 
 impl Op {
-    fn check(&self, actual: Option<&Value>, vars: &dyn Vars, path: &str, parent: Option<&serde_json::Map<String, Value>>) -> Result<(), Mismatch> {
-        let fail = |expected: String| Err(Mismatch { path: path.to_string(), expected, actual: shown(actual, path), rule: None });
+    fn check(
+        &self,
+        actual: Option<&Value>,
+        vars: &dyn Vars,
+        path: &str,
+        parent: Option<&serde_json::Map<String, Value>>,
+    ) -> Result<(), Mismatch> {
+        let fail = |expected: String| {
+            Err(Mismatch {
+                path: path.to_string(),
+                expected,
+                actual: shown(actual, path),
+                rule: None,
+            })
+        };
         let present = |expected: String| -> Result<&Value, Mismatch> {
-            actual.ok_or(Mismatch { path: path.to_string(), expected, actual: shown(None, path), rule: None })
+            actual.ok_or(Mismatch {
+                path: path.to_string(),
+                expected,
+                actual: shown(None, path),
+                rule: None,
+            })
         };
         match self {
-            Op::Absent => if actual.is_none() { Ok(()) } else { fail("the key to be absent".into()) },
+            Op::Absent => {
+                if actual.is_none() {
+                    Ok(())
+                } else {
+                    fail("the key to be absent".into())
+                }
+            }
             Op::Any => present("any value".into()).map(|_| ()),
             Op::Type(t) => {
                 let v = present(format!("a value of type {t:?}"))?;
-                if t.holds(v) { Ok(()) } else { fail(format!("a value of type {}", format!("{t:?}").to_lowercase())) }
+                if t.holds(v) {
+                    Ok(())
+                } else {
+                    fail(format!(
+                        "a value of type {}",
+                        format!("{t:?}").to_lowercase()
+                    ))
+                }
             }
             Op::Regex(p) => {
                 let v = present(format!("a string matching /{}/", p.0.as_str()))?;
@@ -378,7 +501,11 @@ impl Op {
                 };
                 let re = match regex::Regex::new(&source) {
                     Ok(re) => re,
-                    Err(e) => return fail(format!("a string matching /{source}/ (invalid once expanded: {e})")),
+                    Err(e) => {
+                        return fail(format!(
+                            "a string matching /{source}/ (invalid once expanded: {e})"
+                        ))
+                    }
                 };
                 match present(format!("a string matching /{source}/"))?.as_str() {
                     Some(s) if re.is_match(s) => Ok(()),
@@ -387,8 +514,15 @@ impl Op {
             }
             Op::In(options) => {
                 let v = present("one of the listed values".into())?;
-                let expanded: Vec<Value> = options.iter().map(|o| expand_value(o, vars).unwrap_or_else(|_| o.clone())).collect();
-                if expanded.iter().any(|o| same_scalar(o, v)) { Ok(()) } else { fail(format!("one of {}", Value::Array(expanded))) }
+                let expanded: Vec<Value> = options
+                    .iter()
+                    .map(|o| expand_value(o, vars).unwrap_or_else(|_| o.clone()))
+                    .collect();
+                if expanded.iter().any(|o| same_scalar(o, v)) {
+                    Ok(())
+                } else {
+                    fail(format!("one of {}", Value::Array(expanded)))
+                }
             }
             Op::Gte(bound) | Op::Lte(bound) => {
                 let is_gte = matches!(self, Op::Gte(_));
@@ -396,9 +530,13 @@ impl Op {
                 let want = |b: Option<f64>| match (is_gte, b) {
                     (true, Some(b)) => format!("a number >= {b}"),
                     (false, Some(b)) => format!("a number <= {b}"),
-                    (_, None) => "a numeric bound (the expression did not resolve to a number)".to_string(),
+                    (_, None) => {
+                        "a numeric bound (the expression did not resolve to a number)".to_string()
+                    }
                 };
-                let Some(b) = bound else { return fail(want(None)) };
+                let Some(b) = bound else {
+                    return fail(want(None));
+                };
                 match present(want(Some(b)))?.as_f64() {
                     Some(x) if (is_gte && x >= b) || (!is_gte && x <= b) => Ok(()),
                     _ => fail(want(Some(b))),
@@ -414,18 +552,35 @@ impl Op {
             Op::Signature(kind) => {
                 let want = format!("a valid {} signature", kind.as_str());
                 let got = present(want.clone())?;
-                let text = |k: &str| parent.and_then(|p| p.get(k)).and_then(crate::profile::wecom::signature::value_text);
-                let (Some(sn), Some(ts), Some(nonce)) = (text("sn"), text("timestamp"), text("nonce")) else {
+                let text = |k: &str| {
+                    parent
+                        .and_then(|p| p.get(k))
+                        .and_then(crate::profile::wecom::signature::value_text)
+                };
+                let (Some(sn), Some(ts), Some(nonce)) =
+                    (text("sn"), text("timestamp"), text("nonce"))
+                else {
                     return fail(format!("{want} (the object lacks sn, timestamp or nonce)"));
                 };
                 let Some(secret) = vars.signing_secret(kind.as_str(), &sn) else {
                     return fail(format!("{want} (no secret known for sn {sn:?})"));
                 };
                 let expected = match kind {
-                    SignatureKind::Register => crate::profile::wecom::signature::register(&sn, &secret, &ts, &nonce),
-                    SignatureKind::SecretNo => crate::profile::wecom::signature::get_secret_no(&sn, &secret, &ts, &nonce),
+                    SignatureKind::Register => {
+                        crate::profile::wecom::signature::register(&sn, &secret, &ts, &nonce)
+                    }
+                    SignatureKind::SecretNo => {
+                        crate::profile::wecom::signature::get_secret_no(&sn, &secret, &ts, &nonce)
+                    }
                 };
-                if got.as_str() == Some(expected.as_str()) { Ok(()) } else { fail(format!("{want} over sorted(sn, secret, timestamp, nonce, {:?})", kind.as_str())) }
+                if got.as_str() == Some(expected.as_str()) {
+                    Ok(())
+                } else {
+                    fail(format!(
+                        "{want} over sorted(sn, secret, timestamp, nonce, {:?})",
+                        kind.as_str()
+                    ))
+                }
             }
             Op::Len(n) => {
                 let v = present(format!("length {n}"))?;
@@ -435,7 +590,11 @@ impl Op {
                     Value::Object(o) => Some(o.len()),
                     _ => None,
                 };
-                if len == Some(*n) { Ok(()) } else { fail(format!("length {n}")) }
+                if len == Some(*n) {
+                    Ok(())
+                } else {
+                    fail(format!("length {n}"))
+                }
             }
         }
     }
@@ -443,11 +602,13 @@ impl Op {
 
 /// Reads a dotted path (`body.active_code`, `items.0.id`) out of a frame.
 pub fn lookup_path<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
-    path.split('.').filter(|p| !p.is_empty()).try_fold(v, |cur, part| match cur {
-        Value::Object(m) => m.get(part),
-        Value::Array(a) => part.parse::<usize>().ok().and_then(|i| a.get(i)),
-        _ => None,
-    })
+    path.split('.')
+        .filter(|p| !p.is_empty())
+        .try_fold(v, |cur, part| match cur {
+            Value::Object(m) => m.get(part),
+            Value::Array(a) => part.parse::<usize>().ok().and_then(|i| a.get(i)),
+            _ => None,
+        })
 }
 
 #[cfg(test)]
@@ -500,7 +661,9 @@ mod tests {
     #[test]
     fn mismatch_names_the_path_and_hides_secrets() {
         let m = Matcher::from_value(&json!({"body": {"secret": "expected"}}));
-        let err = m.check(Some(&json!({"body": {"secret": "leaked-value"}})), &no_vars).unwrap_err();
+        let err = m
+            .check(Some(&json!({"body": {"secret": "leaked-value"}})), &no_vars)
+            .unwrap_err();
         assert_eq!(err.path, "body.secret");
         assert!(!err.to_string().contains("leaked-value"), "{err}");
         assert!(!err.to_string().contains("expected\""), "{err}");
@@ -510,8 +673,12 @@ mod tests {
     fn literals_expand_captures() {
         let vars = |n: &str| (n == "rid").then(|| json!("r-7"));
         let m = Matcher::from_value(&json!({"headers": {"req_id": "${rid}"}}));
-        assert!(m.check(Some(&json!({"headers": {"req_id": "r-7"}})), &vars).is_ok());
-        assert!(m.check(Some(&json!({"headers": {"req_id": "r-8"}})), &vars).is_err());
+        assert!(m
+            .check(Some(&json!({"headers": {"req_id": "r-7"}})), &vars)
+            .is_ok());
+        assert!(m
+            .check(Some(&json!({"headers": {"req_id": "r-8"}})), &vars)
+            .is_err());
     }
 
     fn arb_json() -> impl Strategy<Value = Value> {

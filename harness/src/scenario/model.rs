@@ -1,8 +1,11 @@
 //! The typed scenario model. Every node that a failure can point at keeps its [`Span`].
 
-pub use super::span::{ConnName, DurationExpr, Role, Span, Spanned};
-pub use super::steps::{render_steps, types::*, visit_steps, CloudStep, CommonStep, ConnRef, DeviceStep, RoleStep, Step, StepKind, STEP_KINDS};
 use super::render;
+pub use super::span::{ConnName, DurationExpr, Role, Span, Spanned};
+pub use super::steps::{
+    render_steps, types::*, visit_steps, CloudStep, CommonStep, ConnRef, DeviceStep, RoleStep,
+    Step, StepKind, STEP_KINDS,
+};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -119,8 +122,20 @@ impl Scenario {
     }
 
     fn header_lines(&self) -> Vec<String> {
-        let list = |items: Vec<String>| format!("[{}]", items.iter().map(|s| render::scalar(s)).collect::<Vec<_>>().join(", "));
-        let mut out = vec![format!("id: {}", render::scalar(&self.id.value)), format!("title: {}", render::quoted(&self.title))];
+        let list = |items: Vec<String>| {
+            format!(
+                "[{}]",
+                items
+                    .iter()
+                    .map(|s| render::scalar(s))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        let mut out = vec![
+            format!("id: {}", render::scalar(&self.id.value)),
+            format!("title: {}", render::quoted(&self.title)),
+        ];
         if let Some(description) = &self.description {
             let (body, chomp) = match description.strip_suffix('\n') {
                 Some(body) if !body.ends_with('\n') => (body, ""),
@@ -128,35 +143,61 @@ impl Scenario {
             };
             if body.lines().all(|l| !l.starts_with(' ')) && !body.is_empty() {
                 out.push(format!("description: |{chomp}"));
-                out.extend(body.split('\n').map(|l| if l.is_empty() { String::new() } else { format!("  {l}") }));
+                out.extend(body.split('\n').map(|l| {
+                    if l.is_empty() {
+                        String::new()
+                    } else {
+                        format!("  {l}")
+                    }
+                }));
             } else {
                 out.push(format!("description: {}", render::quoted(description)));
             }
         }
-        out.push(format!("requirements: {}", list(self.requirements.iter().map(|r| r.value.clone()).collect())));
+        out.push(format!(
+            "requirements: {}",
+            list(self.requirements.iter().map(|r| r.value.clone()).collect())
+        ));
         if !self.tags.is_empty() {
             out.push(format!("tags: {}", list(self.tags.clone())));
         }
         out.push(format!("role: {}", self.role.as_str()));
         if !self.requires.is_empty() || !self.features.is_empty() {
-            let words = self.requires.iter().map(|c| c.as_str().to_string()).chain(self.features.iter().cloned()).collect();
+            let words = self
+                .requires
+                .iter()
+                .map(|c| c.as_str().to_string())
+                .chain(self.features.iter().cloned())
+                .collect();
             out.push(format!("requires: {}", list(words)));
         }
         if self.devices != ["dev"] {
             out.push(format!("devices: {}", list(self.devices.clone())));
         }
         if !self.vars.is_empty() {
-            out.push(format!("vars: {}", render::flow(&Value::Object(self.vars.clone().into_iter().collect()))));
+            out.push(format!(
+                "vars: {}",
+                render::flow(&Value::Object(self.vars.clone().into_iter().collect()))
+            ));
         }
         if let Some(auto) = &self.auto_reply {
-            let map = auto.iter().map(|(cmd, reply)| (cmd.clone(), reply.to_value())).collect();
+            let map = auto
+                .iter()
+                .map(|(cmd, reply)| (cmd.clone(), reply.to_value()))
+                .collect();
             out.push(format!("auto_reply: {}", render::flow(&Value::Object(map))));
         }
         if let Some(d) = self.deadline {
-            out.push(format!("deadline: {}", render::flow(&render::duration(&DurationExpr::Fixed(d)))));
+            out.push(format!(
+                "deadline: {}",
+                render::flow(&render::duration(&DurationExpr::Fixed(d)))
+            ));
         }
         if let Some(d) = self.step_timeout {
-            out.push(format!("step_timeout: {}", render::flow(&render::duration(&DurationExpr::Fixed(d)))));
+            out.push(format!(
+                "step_timeout: {}",
+                render::flow(&render::duration(&DurationExpr::Fixed(d)))
+            ));
         }
         if let Some(manual) = &self.manual {
             out.push(format!("manual: {}", render::quoted(manual)));

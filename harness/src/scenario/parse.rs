@@ -40,12 +40,18 @@ pub(in crate::scenario) struct Args<'n> {
 
 impl<'n> Args<'n> {
     pub(in crate::scenario) fn get(&self, key: &str) -> Option<&'n Node> {
-        self.pairs.iter().find(|(k, _)| k.key_text() == key).map(|(_, v)| v)
+        self.pairs
+            .iter()
+            .find(|(k, _)| k.key_text() == key)
+            .map(|(_, v)| v)
     }
 
     /// Whether an unknown key looks like a typo of `key` (then it is reported, not `key`).
     pub(in crate::scenario) fn misspells(&self, key: &str) -> bool {
-        self.pairs.iter().map(|(k, _)| k.key_text()).any(|k| !self.allowed.contains(&k) && closest(k, &[key]).is_some())
+        self.pairs
+            .iter()
+            .map(|(k, _)| k.key_text())
+            .any(|k| !self.allowed.contains(&k) && closest(k, &[key]).is_some())
     }
 }
 
@@ -108,8 +114,9 @@ impl<'a> Loader<'a> {
 
     /// Reports a value of the wrong shape: "wrong type for `within`: expected ..., found a list".
     pub(in crate::scenario) fn wrong_type(&mut self, node: &Node, key: &str, expected: &str) {
-        let d =
-            self.diag(node.span, format!("wrong type for `{key}`")).expected(format!("{expected}, found {}", node.describe()));
+        let d = self
+            .diag(node.span, format!("wrong type for `{key}`"))
+            .expected(format!("{expected}, found {}", node.describe()));
         self.push(d);
     }
 
@@ -120,13 +127,21 @@ impl<'a> Loader<'a> {
 
     pub(in crate::scenario) fn missing(&mut self, args: &Args<'_>, key: &str, what: &str) {
         if !args.misspells(key) {
-            self.error(args.node.span, format!("missing required key `{key}` in {what}"));
+            self.error(
+                args.node.span,
+                format!("missing required key `{key}` in {what}"),
+            );
         }
     }
 
     /// The value of a required key; when it is absent, reports it as missing in `what`
     /// (unless an unknown key looks like its typo) and returns `None`.
-    pub(in crate::scenario) fn required<'n>(&mut self, args: &Args<'n>, key: &str, what: &str) -> Option<&'n Node> {
+    pub(in crate::scenario) fn required<'n>(
+        &mut self,
+        args: &Args<'n>,
+        key: &str,
+        what: &str,
+    ) -> Option<&'n Node> {
         let node = args.get(key);
         if node.is_none() {
             self.missing(args, key, what);
@@ -139,7 +154,10 @@ impl<'a> Loader<'a> {
     pub(in crate::scenario) fn variable_name(&mut self, node: &Node, what: &str) -> Option<String> {
         let name = self.name(node, what)?;
         if RUN_VARIABLES.contains(&name.as_str()) {
-            self.error(node.span, format!("`{name}` is a run variable; choose another {what} name"));
+            self.error(
+                node.span,
+                format!("`{name}` is a run variable; choose another {what} name"),
+            );
             return None;
         }
         Some(name)
@@ -155,7 +173,9 @@ impl<'a> Loader<'a> {
             }
         };
         let mut chars = text.chars();
-        let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        let valid = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
             && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !valid {
             let d = self
@@ -177,7 +197,11 @@ impl<'a> Loader<'a> {
         key: &str,
     ) -> Option<Args<'n>> {
         let Some(pairs) = node.as_mapping() else {
-            self.wrong_type(node, key, &format!("a mapping with keys {}", allowed.join(", ")));
+            self.wrong_type(
+                node,
+                key,
+                &format!("a mapping with keys {}", allowed.join(", ")),
+            );
             return None;
         };
         for (k, _) in pairs {
@@ -190,7 +214,11 @@ impl<'a> Loader<'a> {
                 self.push(d);
             }
         }
-        Some(Args { node, pairs, allowed })
+        Some(Args {
+            node,
+            pairs,
+            allowed,
+        })
     }
 
     /// The arguments of a step that takes a connection, allowing the `kind: b` shorthand and
@@ -208,7 +236,10 @@ impl<'a> Loader<'a> {
             return (self.name(value, "connection").unwrap_or_default(), None);
         }
         if value.as_mapping().is_none() {
-            let expected = format!("a connection name or a mapping with keys {}", allowed.join(", "));
+            let expected = format!(
+                "a connection name or a mapping with keys {}",
+                allowed.join(", ")
+            );
             self.wrong_type(value, kind, &expected);
             return (String::new(), None);
         }
@@ -241,9 +272,14 @@ impl<'a> Loader<'a> {
         not_before: Option<&DurationExpr>,
         at: Option<&Node>,
     ) {
-        if let (Some(DurationExpr::Fixed(w)), Some(DurationExpr::Fixed(nb)), Some(at)) = (within, not_before, at) {
+        if let (Some(DurationExpr::Fixed(w)), Some(DurationExpr::Fixed(nb)), Some(at)) =
+            (within, not_before, at)
+        {
             if nb > w {
-                self.error(at.span, format!("`not_before` ({nb:?}) is later than `within` ({w:?})"));
+                self.error(
+                    at.span,
+                    format!("`not_before` ({nb:?}) is later than `within` ({w:?})"),
+                );
             }
         }
     }
@@ -259,13 +295,17 @@ impl<'a> Loader<'a> {
             return None;
         }
         if value.as_mapping().is_none() {
-            let mut d = self.diag(value.span, format!("wrong type for `{kind}`")).expected(format!(
-                "a mapping with keys {}, found {}",
-                allowed.join(", "),
-                value.describe()
-            ));
+            let mut d = self
+                .diag(value.span, format!("wrong type for `{kind}`"))
+                .expected(format!(
+                    "a mapping with keys {}, found {}",
+                    allowed.join(", "),
+                    value.describe()
+                ));
             if let (Some(word), true) = (value.as_str(), kind == "receive") {
-                d = d.help(format!("to take a request of one cmd, write `receive: {{ cmd: {word} }}`"));
+                d = d.help(format!(
+                    "to take a request of one cmd, write `receive: {{ cmd: {word} }}`"
+                ));
             }
             self.push(d);
             return None;
@@ -284,8 +324,14 @@ impl<'a> Loader<'a> {
         }
     }
 
-    pub(in crate::scenario) fn required_string(&mut self, args: &Args<'_>, key: &str, what: &str) -> Option<String> {
-        self.required(args, key, what).and_then(|n| self.string(n, key))
+    pub(in crate::scenario) fn required_string(
+        &mut self,
+        args: &Args<'_>,
+        key: &str,
+        what: &str,
+    ) -> Option<String> {
+        self.required(args, key, what)
+            .and_then(|n| self.string(n, key))
     }
 
     pub(in crate::scenario) fn string(&mut self, node: &Node, key: &str) -> Option<String> {
@@ -299,9 +345,16 @@ impl<'a> Loader<'a> {
     }
 
     /// A string, or a number taken as its text (`req_id: 7`, `title: 2024`).
-    pub(in crate::scenario) fn text(&mut self, node: &Node, key: &str, expected: &str) -> Option<String> {
+    pub(in crate::scenario) fn text(
+        &mut self,
+        node: &Node,
+        key: &str,
+        expected: &str,
+    ) -> Option<String> {
         match node.as_scalar() {
-            Some(s) if !matches!(s.value, ScalarValue::Null | ScalarValue::Bool(_)) => Some(s.text.clone()),
+            Some(s) if !matches!(s.value, ScalarValue::Null | ScalarValue::Bool(_)) => {
+                Some(s.text.clone())
+            }
             _ => {
                 self.wrong_type(node, key, expected);
                 None
@@ -319,12 +372,19 @@ impl<'a> Loader<'a> {
         }
     }
 
-    pub(in crate::scenario) fn integer_in(&mut self, node: &Node, key: &str, min: i64, max: i64) -> Option<i64> {
+    pub(in crate::scenario) fn integer_in(
+        &mut self,
+        node: &Node,
+        key: &str,
+        min: i64,
+        max: i64,
+    ) -> Option<i64> {
         match node.as_scalar().map(|s| &s.value) {
             Some(ScalarValue::Int(n)) if (min..=max).contains(n) => Some(*n),
             Some(ScalarValue::Int(_) | ScalarValue::UInt(_)) => {
-                let d =
-                    self.diag(node.span, format!("`{key}` is out of range")).expected(format!("an integer from {min} to {max}"));
+                let d = self
+                    .diag(node.span, format!("`{key}` is out of range"))
+                    .expected(format!("an integer from {min} to {max}"));
                 self.push(d);
                 None
             }
@@ -353,7 +413,10 @@ impl<'a> Loader<'a> {
         }
         let d = self
             .diag(node.span, format!("unknown device `{name}`"))
-            .expected(format!("one of the scenario's devices: {}", self.devices.join(", ")))
+            .expected(format!(
+                "one of the scenario's devices: {}",
+                self.devices.join(", ")
+            ))
             .maybe_help(did_you_mean(&name, &self.devices))
             .note("devices are declared at the top level: `devices: [dev, other]` (default [dev])");
         self.push(d);
@@ -381,7 +444,9 @@ impl<'a> Loader<'a> {
     /// over run variables.
     pub(in crate::scenario) fn duration(&mut self, node: &Node, key: &str) -> Option<DurationExpr> {
         let text = self.text(node, key, "a duration like 10s")?;
-        let parsed = duration_expr(&text).map_err(|e| e.to_string()).and_then(|d| check_template(&text).map(|()| d).map_err(|e| e.to_string()));
+        let parsed = duration_expr(&text)
+            .map_err(|e| e.to_string())
+            .and_then(|d| check_template(&text).map(|()| d).map_err(|e| e.to_string()));
         match parsed {
             Ok(d) => Some(d),
             Err(e) => {
@@ -392,7 +457,11 @@ impl<'a> Loader<'a> {
     }
 
     /// A duration known when the file loads (no `${...}`).
-    pub(in crate::scenario) fn fixed_duration(&mut self, node: &Node, key: &str) -> Option<Duration> {
+    pub(in crate::scenario) fn fixed_duration(
+        &mut self,
+        node: &Node,
+        key: &str,
+    ) -> Option<Duration> {
         match self.duration(node, key)? {
             DurationExpr::Fixed(d) => Some(d),
             DurationExpr::Expr(_) => {
@@ -407,15 +476,24 @@ impl<'a> Loader<'a> {
 
     pub(in crate::scenario) fn capture(&mut self, node: &Node) -> BTreeMap<String, String> {
         let Some(pairs) = node.as_mapping() else {
-            self.wrong_type(node, "capture", "a mapping of names to paths like `code: body.active_code`");
+            self.wrong_type(
+                node,
+                "capture",
+                "a mapping of names to paths like `code: body.active_code`",
+            );
             return BTreeMap::new();
         };
         let mut out = BTreeMap::new();
         for (k, v) in pairs {
             let name = self.variable_name(k, "capture");
             let path = self.string(v, "capture");
-            if let Some(p) = path.as_deref().filter(|p| p.is_empty() || p.split('.').any(str::is_empty)) {
-                let d = self.diag(v.span, format!("invalid capture path `{p}`")).expected("a dotted path like body.active_code");
+            if let Some(p) = path
+                .as_deref()
+                .filter(|p| p.is_empty() || p.split('.').any(str::is_empty))
+            {
+                let d = self
+                    .diag(v.span, format!("invalid capture path `{p}`"))
+                    .expected("a dotted path like body.active_code");
                 self.push(d);
             }
             if let (Some(name), Some(path)) = (name, path) {
@@ -431,21 +509,41 @@ impl<'a> Loader<'a> {
 
     pub(in crate::scenario) fn matcher(&mut self, node: &Node) -> Matcher {
         match &node.kind {
-            yaml::NodeKind::Sequence(items) => Matcher::Array(items.iter().map(|i| self.matcher(i)).collect()),
+            yaml::NodeKind::Sequence(items) => {
+                Matcher::Array(items.iter().map(|i| self.matcher(i)).collect())
+            }
             yaml::NodeKind::Scalar(_) => Matcher::Literal(to_json(node)),
             yaml::NodeKind::Mapping(pairs) => {
                 // `$judges` names the obligation a mismatch below it breaks; it may sit beside
                 // keys or operators alike.
-                let judges = pairs.iter().find(|(k, _)| k.key_text() == JUDGES_OP).and_then(|(_, v)| self.string(v, JUDGES_OP).map(|s| Spanned::new(s, v.span)));
-                let pairs: Vec<(Node, Node)> = pairs.iter().filter(|(k, _)| k.key_text() != JUDGES_OP).cloned().collect();
+                let judges = pairs
+                    .iter()
+                    .find(|(k, _)| k.key_text() == JUDGES_OP)
+                    .and_then(|(_, v)| self.string(v, JUDGES_OP).map(|s| Spanned::new(s, v.span)));
+                let pairs: Vec<(Node, Node)> = pairs
+                    .iter()
+                    .filter(|(k, _)| k.key_text() != JUDGES_OP)
+                    .cloned()
+                    .collect();
                 let is_op = |k: &Node| k.key_text().starts_with('$');
                 let inner = if pairs.iter().any(|(k, _)| is_op(k)) {
                     self.check_unmixed(&pairs);
-                    Matcher::Ops(pairs.iter().filter(|(k, _)| is_op(k)).filter_map(|(k, v)| self.op(k, v)).collect())
+                    Matcher::Ops(
+                        pairs
+                            .iter()
+                            .filter(|(k, _)| is_op(k))
+                            .filter_map(|(k, v)| self.op(k, v))
+                            .collect(),
+                    )
                 } else if pairs.is_empty() && judges.is_some() {
                     Matcher::Ops(Vec::new())
                 } else {
-                    Matcher::Object(pairs.iter().map(|(k, v)| (k.key_text().to_string(), self.matcher(v))).collect())
+                    Matcher::Object(
+                        pairs
+                            .iter()
+                            .map(|(k, v)| (k.key_text().to_string(), self.matcher(v)))
+                            .collect(),
+                    )
                 };
                 match judges {
                     Some(id) => {
@@ -465,8 +563,19 @@ impl<'a> Loader<'a> {
         if let (Some((op, _)), Some((key, _))) = (first_op, first_key) {
             let later = if op.span > key.span { op } else { key };
             let d = self
-                .diag(later.span, format!("a matcher mixes operators (`{}`) with keys (`{}`)", op.key_text(), key.key_text()))
-                .help(format!("to test a key, nest the operators under it: `{}: {{ {}: ... }}`", key.key_text(), op.key_text()));
+                .diag(
+                    later.span,
+                    format!(
+                        "a matcher mixes operators (`{}`) with keys (`{}`)",
+                        op.key_text(),
+                        key.key_text()
+                    ),
+                )
+                .help(format!(
+                    "to test a key, nest the operators under it: `{}: {{ {}: ... }}`",
+                    key.key_text(),
+                    op.key_text()
+                ));
             self.push(d);
         }
     }
@@ -510,19 +619,30 @@ fn operator_hint(name: &str) -> Option<String> {
 
 /// `a `request` step`, `an `expect` step`.
 pub(in crate::scenario) fn step_what(kind: &str) -> String {
-    let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+    let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    };
     format!("{article} `{kind}` step")
 }
 
 /// The key node of `key` in checked arguments (present: the caller found its value).
 pub(in crate::scenario) fn key_of<'n>(args: &Args<'n>, key: &str) -> &'n Node {
-    args.pairs.iter().find(|(k, _)| k.key_text() == key).map_or(args.node, |(k, _)| k)
+    args.pairs
+        .iter()
+        .find(|(k, _)| k.key_text() == key)
+        .map_or(args.node, |(k, _)| k)
 }
 
 /// The last line of a regex error is the reason; the lines above repeat the pattern.
 pub(in crate::scenario) fn regex_reason(e: &regex::Error) -> String {
     let text = e.to_string();
-    let last = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or(&text);
+    let last = text
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or(&text);
     last.trim().trim_start_matches("error: ").to_string()
 }
 
@@ -545,10 +665,14 @@ pub(in crate::scenario) fn check_template(text: &str) -> Result<(), TemplateErro
     let mut zeroed = String::new();
     while let Some(start) = rest.find("${") {
         zeroed.push_str(&rest[..start]);
-        let end = rest[start..].find('}').ok_or_else(|| TemplateError::Unclosed(text.to_string()))?;
+        let end = rest[start..]
+            .find('}')
+            .ok_or_else(|| TemplateError::Unclosed(text.to_string()))?;
         zeroed.push('0');
         rest = &rest[start + end + 1..];
     }
     zeroed.push_str(rest);
-    parse_duration(&zeroed).map(|_| ()).map_err(|_| TemplateError::NotADuration(text.to_string()))
+    parse_duration(&zeroed)
+        .map(|_| ())
+        .map_err(|_| TemplateError::NotADuration(text.to_string()))
 }

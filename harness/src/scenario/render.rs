@@ -13,10 +13,16 @@ pub fn flow(v: &Value) -> String {
         Value::Bool(b) => b.to_string(),
         Value::Number(n) => n.to_string(),
         Value::String(s) => scalar(s),
-        Value::Array(items) => format!("[{}]", items.iter().map(flow).collect::<Vec<_>>().join(", ")),
+        Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(flow).collect::<Vec<_>>().join(", ")
+        ),
         Value::Object(map) if map.is_empty() => "{}".into(),
         Value::Object(map) => {
-            let parts: Vec<String> = map.iter().map(|(k, v)| format!("{}: {}", scalar(k), flow(v))).collect();
+            let parts: Vec<String> = map
+                .iter()
+                .map(|(k, v)| format!("{}: {}", scalar(k), flow(v)))
+                .collect();
             format!("{{ {} }}", parts.join(", "))
         }
     }
@@ -25,9 +31,15 @@ pub fn flow(v: &Value) -> String {
 /// A string as a plain scalar where that reads back as the same string, else double-quoted.
 pub fn scalar(s: &str) -> String {
     let plain_chars = !s.is_empty()
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || "_./+-$".contains(c))
-        && s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$');
-    let keyword = matches!(s.to_ascii_lowercase().as_str(), "true" | "false" | "null" | "~");
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_./+-$".contains(c))
+        && s.chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$');
+    let keyword = matches!(
+        s.to_ascii_lowercase().as_str(),
+        "true" | "false" | "null" | "~"
+    );
     let numeric = s.parse::<f64>().is_ok() || s.starts_with("0x") || s.starts_with("0o");
     if plain_chars && !keyword && !numeric {
         s.to_string()
@@ -43,7 +55,11 @@ pub fn quoted(s: &str) -> String {
 
 /// `5s`, `1500ms`: milliseconds as scenario files write them.
 pub fn millis(ms: u64) -> String {
-    if ms.is_multiple_of(1000) { format!("{}s", ms / 1000) } else { format!("{ms}ms") }
+    if ms.is_multiple_of(1000) {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
 }
 
 /// A duration as written: `5s`, `250ms`, or its `${...}` expression.
@@ -85,12 +101,20 @@ impl Args {
 
     /// Sets `key: true` when `flag` holds.
     pub fn flag(self, key: &str, flag: bool) -> Self {
-        if flag { self.set(key, true) } else { self }
+        if flag {
+            self.set(key, true)
+        } else {
+            self
+        }
     }
 
     /// Sets `conn` unless it is the default connection `a`.
     pub fn conn(self, conn: &str) -> Self {
-        if conn == "a" { self } else { self.set("conn", conn) }
+        if conn == "a" {
+            self
+        } else {
+            self.set("conn", conn)
+        }
     }
 
     pub fn value(self) -> Value {
@@ -103,14 +127,26 @@ pub fn capture(capture: &std::collections::BTreeMap<String, String>) -> Vec<(&'s
     if capture.is_empty() {
         return Vec::new();
     }
-    vec![("capture", Value::Object(capture.iter().map(|(k, v)| (k.clone(), Value::from(v.as_str()))).collect()))]
+    vec![(
+        "capture",
+        Value::Object(
+            capture
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
+                .collect(),
+        ),
+    )]
 }
 
 /// One step as a list item: `- name: value` and its sibling keys, at `indent` spaces.
 pub fn item(indent: usize, name: &str, value: &Value, siblings: &[(&str, Value)]) -> Vec<String> {
     let pad = " ".repeat(indent);
     let mut lines = vec![format!("{pad}- {name}: {}", flow(value))];
-    lines.extend(siblings.iter().map(|(key, v)| format!("{pad}  {key}: {}", flow(v))));
+    lines.extend(
+        siblings
+            .iter()
+            .map(|(key, v)| format!("{pad}  {key}: {}", flow(v))),
+    );
     lines
 }
 
@@ -121,8 +157,14 @@ mod tests {
 
     #[test]
     fn flow_style_reads_back() {
-        assert_eq!(flow(&json!({"conn": "a", "cmd": "register"})), "{ conn: a, cmd: register }");
-        assert_eq!(flow(&json!({"errcode": {"$ne": 0}})), "{ errcode: { $ne: 0 } }");
+        assert_eq!(
+            flow(&json!({"conn": "a", "cmd": "register"})),
+            "{ conn: a, cmd: register }"
+        );
+        assert_eq!(
+            flow(&json!({"errcode": {"$ne": 0}})),
+            "{ errcode: { $ne: 0 } }"
+        );
         assert_eq!(scalar("5s"), "5s");
         assert_eq!(scalar("127.0.0.2"), "127.0.0.2");
         assert_eq!(scalar("600012"), "\"600012\"");

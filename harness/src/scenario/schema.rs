@@ -12,18 +12,34 @@ use serde_json::{json, Map, Value};
 fn top_key(key: &str, steps: &Value) -> Value {
     let strings = json!({ "type": "array", "items": { "type": "string" } });
     match key {
-        "id" => json!({ "type": "string", "description": "Unique scenario id (dotted: cloud.lifecycle.register)." }),
-        "title" => json!({ "type": "string", "description": "One line: what the scenario checks." }),
+        "id" => {
+            json!({ "type": "string", "description": "Unique scenario id (dotted: cloud.lifecycle.register)." })
+        }
+        "title" => {
+            json!({ "type": "string", "description": "One line: what the scenario checks." })
+        }
         "description" => json!({ "type": "string" }),
-        "requirements" => json!({ "description": "Obligation ids the scenario judges (D1-D42, C1-C24).", "allOf": [strings] }),
+        "requirements" => {
+            json!({ "description": "Obligation ids the scenario judges (D1-D42, C1-C24).", "allOf": [strings] })
+        }
         "tags" => strings,
-        "role" => json!({ "enum": ["device", "cloud"], "description": "The side the harness plays: device (the target is a cloud) or cloud (the target is a device)." }),
+        "role" => {
+            json!({ "enum": ["device", "cloud"], "description": "The side the harness plays: device (the target is a cloud) or cloud (the target is a device)." })
+        }
         "requires" => strings,
         "devices" => json!({ "description": "Names of the distinct devices the scenario uses." }),
-        "vars" => json!({ "type": "object", "description": "Scenario variables, `${name}` in steps." }),
-        "deadline" | "step_timeout" => json!({ "type": ["string", "number"], "description": "A duration (10s, 2m, 500ms)." }),
-        "manual" => json!({ "type": "string", "description": "Not observable on the wire: the lab's instructions." }),
-        "assumption" => json!({ "type": "string", "description": "The undocumented reading a check rests on (a warning against real targets)." }),
+        "vars" => {
+            json!({ "type": "object", "description": "Scenario variables, `${name}` in steps." })
+        }
+        "deadline" | "step_timeout" => {
+            json!({ "type": ["string", "number"], "description": "A duration (10s, 2m, 500ms)." })
+        }
+        "manual" => {
+            json!({ "type": "string", "description": "Not observable on the wire: the lab's instructions." })
+        }
+        "assumption" => {
+            json!({ "type": "string", "description": "The undocumented reading a check rests on (a warning against real targets)." })
+        }
         "auto_reply" => json!({ "description": "Requests the harness answers by itself." }),
         "steps" => steps.clone(),
         _ => json!({}),
@@ -77,7 +93,10 @@ fn step_schema() -> Value {
 /// The schema, pretty-printed with a final newline.
 pub fn scenario_schema() -> String {
     let steps = json!({ "type": "array", "items": { "$ref": "#/$defs/step" }, "description": "The steps, in order." });
-    let properties: Map<String, Value> = TOP_KEYS.iter().map(|k| (k.to_string(), top_key(k, &steps))).collect();
+    let properties: Map<String, Value> = TOP_KEYS
+        .iter()
+        .map(|k| (k.to_string(), top_key(k, &steps)))
+        .collect();
     let schema = json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "hwconform scenario",

@@ -98,7 +98,13 @@ impl Node {
 
     /// Whether this is a null scalar (`null`, `~` or nothing at all).
     pub fn is_null(&self) -> bool {
-        matches!(self.as_scalar(), Some(Scalar { value: ScalarValue::Null, .. }))
+        matches!(
+            self.as_scalar(),
+            Some(Scalar {
+                value: ScalarValue::Null,
+                ..
+            })
+        )
     }
 
     /// The text of a scalar key as it is compared and reported.
@@ -123,7 +129,10 @@ impl Node {
 
     /// The value under `key` in a mapping node.
     pub fn get(&self, key: &str) -> Option<&Node> {
-        self.as_mapping()?.iter().find(|(k, _)| k.key_text() == key).map(|(_, v)| v)
+        self.as_mapping()?
+            .iter()
+            .find(|(k, _)| k.key_text() == key)
+            .map(|(_, v)| v)
     }
 }
 
@@ -131,16 +140,21 @@ impl Node {
 /// hold, become null.
 pub fn to_json(node: &Node) -> Value {
     match &node.kind {
-        NodeKind::Mapping(pairs) => {
-            Value::Object(pairs.iter().map(|(k, v)| (k.key_text().to_string(), to_json(v))).collect())
-        }
+        NodeKind::Mapping(pairs) => Value::Object(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.key_text().to_string(), to_json(v)))
+                .collect(),
+        ),
         NodeKind::Sequence(items) => Value::Array(items.iter().map(to_json).collect()),
         NodeKind::Scalar(s) => match &s.value {
             ScalarValue::Null => Value::Null,
             ScalarValue::Bool(b) => Value::Bool(*b),
             ScalarValue::Int(n) => Value::from(*n),
             ScalarValue::UInt(n) => Value::from(*n),
-            ScalarValue::Float(f) => serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number),
+            ScalarValue::Float(f) => {
+                serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number)
+            }
             ScalarValue::Str(t) => Value::String(t.clone()),
         },
     }
@@ -151,7 +165,8 @@ pub fn to_json(node: &Node) -> Value {
 pub fn parse(text: &str) -> Result<Option<Node>, YamlError> {
     let mut builder = Builder::default();
     for event in Parser::new_from_str(text) {
-        let (event, span) = event.map_err(|e| scan_error(e, unclosed_flow(text, &builder.stack)))?;
+        let (event, span) =
+            event.map_err(|e| scan_error(e, unclosed_flow(text, &builder.stack)))?;
         builder.on_event(event, span_of(span.start))?;
     }
     Ok(builder.root)
@@ -172,7 +187,10 @@ fn unclosed_flow(text: &str, stack: &[Open]) -> Option<(char, Span)> {
 }
 
 fn span_of(m: saphyr_parser::Marker) -> Span {
-    Span { line: to_u32(m.line()), col: to_u32(m.col() + 1) }
+    Span {
+        line: to_u32(m.line()),
+        col: to_u32(m.col() + 1),
+    }
 }
 
 fn to_u32(n: usize) -> u32 {
@@ -189,20 +207,40 @@ fn scan_error(e: ScanError, unclosed: Option<(char, Span)>) -> YamlError {
             message: format!("invalid YAML: this `{bracket}` is never closed with `{close}` (at line {}:{} the scanner found: {info})", at.line, at.col),
         };
     }
-    let hint = if info.contains("tab") { "; indent with spaces: YAML does not allow tabs there" } else { "" };
-    YamlError { span: at, message: format!("invalid YAML: {info}{hint}") }
+    let hint = if info.contains("tab") {
+        "; indent with spaces: YAML does not allow tabs there"
+    } else {
+        ""
+    };
+    YamlError {
+        span: at,
+        message: format!("invalid YAML: {info}{hint}"),
+    }
 }
 
 fn error(span: Span, message: impl Into<String>) -> YamlError {
-    YamlError { span, message: message.into() }
+    YamlError {
+        span,
+        message: message.into(),
+    }
 }
 
 /// A collection being built.
 enum Open {
     /// `seen`: each key's index in `pairs`, so a duplicate is found in constant time (a
     /// linear scan per key made a 80k-key file take 24 s).
-    Mapping { span: Span, anchor: usize, pairs: Vec<(Node, Node)>, key: Option<Node>, seen: HashMap<String, usize> },
-    Sequence { span: Span, anchor: usize, items: Vec<Node> },
+    Mapping {
+        span: Span,
+        anchor: usize,
+        pairs: Vec<(Node, Node)>,
+        key: Option<Node>,
+        seen: HashMap<String, usize>,
+    },
+    Sequence {
+        span: Span,
+        anchor: usize,
+        items: Vec<Node>,
+    },
 }
 
 /// Turns the event stream into one tree.
@@ -221,36 +259,80 @@ impl Builder {
             Event::DocumentStart(_) => {
                 self.documents += 1;
                 if self.documents > 1 {
-                    return Err(error(span, "a scenario file holds one YAML document; found a second one (`---`)"));
+                    return Err(error(
+                        span,
+                        "a scenario file holds one YAML document; found a second one (`---`)",
+                    ));
                 }
             }
             Event::Scalar(text, style, anchor, tag) => {
-                let node = Node { kind: NodeKind::Scalar(scalar(&text, style, tag.as_deref(), span)?), span };
+                let node = Node {
+                    kind: NodeKind::Scalar(scalar(&text, style, tag.as_deref(), span)?),
+                    span,
+                };
                 self.finish(node, anchor)?;
             }
             Event::SequenceStart(anchor, tag) => {
                 reject_tag(tag.as_deref(), span)?;
                 self.check_depth(span)?;
-                self.stack.push(Open::Sequence { span, anchor, items: Vec::new() });
+                self.stack.push(Open::Sequence {
+                    span,
+                    anchor,
+                    items: Vec::new(),
+                });
             }
             Event::MappingStart(anchor, tag) => {
                 reject_tag(tag.as_deref(), span)?;
                 self.check_depth(span)?;
-                self.stack.push(Open::Mapping { span, anchor, pairs: Vec::new(), key: None, seen: HashMap::new() });
+                self.stack.push(Open::Mapping {
+                    span,
+                    anchor,
+                    pairs: Vec::new(),
+                    key: None,
+                    seen: HashMap::new(),
+                });
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 let (node, anchor) = match self.stack.pop() {
-                    Some(Open::Mapping { span, anchor, pairs, .. }) => (Node { kind: NodeKind::Mapping(pairs), span }, anchor),
-                    Some(Open::Sequence { span, anchor, items }) => (Node { kind: NodeKind::Sequence(items), span }, anchor),
+                    Some(Open::Mapping {
+                        span,
+                        anchor,
+                        pairs,
+                        ..
+                    }) => (
+                        Node {
+                            kind: NodeKind::Mapping(pairs),
+                            span,
+                        },
+                        anchor,
+                    ),
+                    Some(Open::Sequence {
+                        span,
+                        anchor,
+                        items,
+                    }) => (
+                        Node {
+                            kind: NodeKind::Sequence(items),
+                            span,
+                        },
+                        anchor,
+                    ),
                     None => return Err(error(span, "unbalanced YAML collection")),
                 };
                 self.finish(node, anchor)?;
             }
             Event::Alias(id) => {
-                let node = self.anchors.get(&id).cloned().ok_or_else(|| error(span, "alias to an unknown anchor"))?;
+                let node = self
+                    .anchors
+                    .get(&id)
+                    .cloned()
+                    .ok_or_else(|| error(span, "alias to an unknown anchor"))?;
                 self.alias_nodes += count_nodes(&node);
                 if self.alias_nodes > ALIAS_BUDGET {
-                    return Err(error(span, format!("aliases expand to more than {ALIAS_BUDGET} nodes")));
+                    return Err(error(
+                        span,
+                        format!("aliases expand to more than {ALIAS_BUDGET} nodes"),
+                    ));
                 }
                 self.finish(node, 0)?;
             }
@@ -261,7 +343,10 @@ impl Builder {
 
     fn check_depth(&self, span: Span) -> Result<(), YamlError> {
         if self.stack.len() >= MAX_DEPTH {
-            return Err(error(span, format!("collections nest deeper than {MAX_DEPTH} levels")));
+            return Err(error(
+                span,
+                format!("collections nest deeper than {MAX_DEPTH} levels"),
+            ));
         }
         Ok(())
     }
@@ -274,14 +359,21 @@ impl Builder {
         match self.stack.last_mut() {
             None => self.root = Some(node),
             Some(Open::Sequence { items, .. }) => items.push(node),
-            Some(Open::Mapping { pairs, key, seen, .. }) => match key.take() {
+            Some(Open::Mapping {
+                pairs, key, seen, ..
+            }) => match key.take() {
                 None => *key = Some(check_key(node)?),
                 Some(k) => {
                     if let Some(&i) = seen.get(k.key_text()) {
                         let first = &pairs[i].0;
                         return Err(error(
                             k.span,
-                            format!("duplicate key `{}` (first at line {}:{})", k.key_text(), first.span.line, first.span.col),
+                            format!(
+                                "duplicate key `{}` (first at line {}:{})",
+                                k.key_text(),
+                                first.span.line,
+                                first.span.col
+                            ),
                         ));
                     }
                     seen.insert(k.key_text().to_string(), pairs.len());
@@ -295,7 +387,10 @@ impl Builder {
 
 fn count_nodes(node: &Node) -> usize {
     1 + match &node.kind {
-        NodeKind::Mapping(pairs) => pairs.iter().map(|(k, v)| count_nodes(k) + count_nodes(v)).sum(),
+        NodeKind::Mapping(pairs) => pairs
+            .iter()
+            .map(|(k, v)| count_nodes(k) + count_nodes(v))
+            .sum(),
         NodeKind::Sequence(items) => items.iter().map(count_nodes).sum(),
         NodeKind::Scalar(_) => 0,
     }
@@ -305,7 +400,13 @@ fn count_nodes(node: &Node) -> usize {
 fn check_key(node: Node) -> Result<Node, YamlError> {
     match node.kind {
         NodeKind::Scalar(_) => Ok(node),
-        _ => Err(error(node.span, format!("a mapping key must be a plain name, found {}", node.describe()))),
+        _ => Err(error(
+            node.span,
+            format!(
+                "a mapping key must be a plain name, found {}",
+                node.describe()
+            ),
+        )),
     }
 }
 
@@ -313,23 +414,56 @@ fn check_key(node: Node) -> Result<Node, YamlError> {
 fn reject_tag(tag: Option<&Tag>, span: Span) -> Result<(), YamlError> {
     match tag {
         None => Ok(()),
-        Some(t) => Err(error(span, format!("YAML tags are not supported here (found `{}{}`)", shown_handle(t), t.suffix))),
+        Some(t) => Err(error(
+            span,
+            format!(
+                "YAML tags are not supported here (found `{}{}`)",
+                shown_handle(t),
+                t.suffix
+            ),
+        )),
     }
 }
 
 fn shown_handle(t: &Tag) -> &str {
-    if t.handle == "tag:yaml.org,2002:" { "!!" } else { &t.handle }
+    if t.handle == "tag:yaml.org,2002:" {
+        "!!"
+    } else {
+        &t.handle
+    }
 }
 
-fn scalar(text: &str, style: ScalarStyle, tag: Option<&Tag>, span: Span) -> Result<Scalar, YamlError> {
+fn scalar(
+    text: &str,
+    style: ScalarStyle,
+    tag: Option<&Tag>,
+    span: Span,
+) -> Result<Scalar, YamlError> {
     let forced_str = match tag {
         None => false,
         Some(t) if t.handle == "tag:yaml.org,2002:" && t.suffix == "str" => true,
-        Some(t) => return Err(error(span, format!("YAML tags are not supported (found `{}{}`); only `!!str` is", shown_handle(t), t.suffix))),
+        Some(t) => {
+            return Err(error(
+                span,
+                format!(
+                    "YAML tags are not supported (found `{}{}`); only `!!str` is",
+                    shown_handle(t),
+                    t.suffix
+                ),
+            ))
+        }
     };
     let quoted = forced_str || style != ScalarStyle::Plain;
-    let value = if quoted { ScalarValue::Str(text.to_string()) } else { resolve_plain(text) };
-    Ok(Scalar { value, text: text.to_string(), quoted })
+    let value = if quoted {
+        ScalarValue::Str(text.to_string())
+    } else {
+        resolve_plain(text)
+    };
+    Ok(Scalar {
+        value,
+        text: text.to_string(),
+        quoted,
+    })
 }
 
 /// Types a plain scalar by the YAML 1.2 core schema.
@@ -380,7 +514,13 @@ fn parse_float(text: &str) -> Option<f64> {
     let unsigned = text.strip_prefix(['-', '+']).unwrap_or(text);
     let negative = text.starts_with('-');
     match unsigned {
-        ".inf" | ".Inf" | ".INF" => return Some(if negative { f64::NEG_INFINITY } else { f64::INFINITY }),
+        ".inf" | ".Inf" | ".INF" => {
+            return Some(if negative {
+                f64::NEG_INFINITY
+            } else {
+                f64::INFINITY
+            })
+        }
         ".nan" | ".NaN" | ".NAN" if unsigned.len() == text.len() => return Some(f64::NAN),
         _ => {}
     }
@@ -436,14 +576,21 @@ mod tests {
             ("18446744073709551615", json!(18446744073709551615u64)),
         ];
         for (text, want) in cases {
-            assert_eq!(to_json(&tree(&format!("v: {text}"))), json!({ "v": want }), "{text}");
+            assert_eq!(
+                to_json(&tree(&format!("v: {text}"))),
+                json!({ "v": want }),
+                "{text}"
+            );
         }
     }
 
     #[test]
     fn quoted_and_tagged_scalars_stay_strings() {
         let t = tree("a: \"10\"\nb: '1.5'\nc: !!str true\nd: |\n  x\n");
-        assert_eq!(to_json(&t), json!({"a": "10", "b": "1.5", "c": "true", "d": "x\n"}));
+        assert_eq!(
+            to_json(&t),
+            json!({"a": "10", "b": "1.5", "c": "true", "d": "x\n"})
+        );
         assert!(t.get("a").unwrap().as_scalar().unwrap().quoted);
     }
 
@@ -478,7 +625,11 @@ mod tests {
     #[test]
     fn errors_point_at_the_offence() {
         let e = parse("a: 1\nb: 2\na: 3\n").unwrap_err();
-        assert_eq!((e.span, e.message.contains("duplicate key `a`")), (at(3, 1), true), "{e}");
+        assert_eq!(
+            (e.span, e.message.contains("duplicate key `a`")),
+            (at(3, 1), true),
+            "{e}"
+        );
         let e = parse("a: 1\n---\nb: 2\n").unwrap_err();
         assert_eq!(e.span, at(2, 1));
         let e = parse("a:\n\t- 1\n").unwrap_err();

@@ -19,7 +19,11 @@ pub(crate) type Incoming = Result<(WsStream, String), HandshakeError>;
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum HandshakeError {
     #[error("a connection from {peer} failed the WebSocket handshake: {source}")]
-    Failed { peer: String, #[source] source: Box<tokio_tungstenite::tungstenite::Error> },
+    Failed {
+        peer: String,
+        #[source]
+        source: Box<tokio_tungstenite::tungstenite::Error>,
+    },
     #[error("a connection from {peer} did not finish the WebSocket handshake within {}s", HANDSHAKE_TIMEOUT.as_secs())]
     Timeout { peer: String },
 }
@@ -32,10 +36,16 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// hands the result to the session.
 pub(crate) fn handshake_and_forward(io: BoxIo, peer: String, tx: mpsc::Sender<Incoming>) {
     tokio::spawn(async move {
-        let handshake = tokio_tungstenite::accept_async_with_config(MaybeTlsStream::Plain(io), Some(transport::ws_config()));
+        let handshake = tokio_tungstenite::accept_async_with_config(
+            MaybeTlsStream::Plain(io),
+            Some(transport::ws_config()),
+        );
         let result = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
             Ok(Ok(ws)) => Ok((ws, peer)),
-            Ok(Err(e)) => Err(HandshakeError::Failed { peer, source: Box::new(e) }),
+            Ok(Err(e)) => Err(HandshakeError::Failed {
+                peer,
+                source: Box::new(e),
+            }),
             Err(_) => Err(HandshakeError::Timeout { peer }),
         };
         let _ = tx.send(result).await;
@@ -43,7 +53,10 @@ pub(crate) fn handshake_and_forward(io: BoxIo, peer: String, tx: mpsc::Sender<In
 }
 
 /// Forwards every TCP connection of `listener` to the session.
-pub(crate) fn forward(listener: tokio::net::TcpListener, tx: mpsc::Sender<Incoming>) -> tokio::task::JoinHandle<()> {
+pub(crate) fn forward(
+    listener: tokio::net::TcpListener,
+    tx: mpsc::Sender<Incoming>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         while let Ok((tcp, peer)) = listener.accept().await {
             if tx.is_closed() {
@@ -99,7 +112,14 @@ impl Link {
         control: Option<mpsc::UnboundedSender<SimControl>>,
         running: Box<dyn Running>,
     ) -> Link {
-        Link { incoming, failed_handshakes: Vec::new(), control, running, capabilities, accepted: 0 }
+        Link {
+            incoming,
+            failed_handshakes: Vec::new(),
+            control,
+            running,
+            capabilities,
+            accepted: 0,
+        }
     }
 }
 
@@ -111,7 +131,10 @@ impl DeviceLink for Link {
     /// A device process that exited is an error naming its exit and output. A connection it
     /// made before it exited is taken first: the session then sees the link end, which is
     /// the device's doing.
-    fn accept(&mut self, deadline: tokio::time::Instant) -> BoxFuture<'_, Option<Result<(WsStream, String), TargetError>>> {
+    fn accept(
+        &mut self,
+        deadline: tokio::time::Instant,
+    ) -> BoxFuture<'_, Option<Result<(WsStream, String), TargetError>>> {
         Box::pin(async move {
             loop {
                 match self.incoming.try_recv() {
@@ -126,11 +149,21 @@ impl DeviceLink for Link {
                     Err(_) => {}
                 }
                 if let Some(why) = self.running.exited() {
-                    let when = if self.accepted == 0 { "without connecting" } else { "after its last connection, without connecting again" };
-                    return Some(Err(TargetError::Failed(format!("the device command exited {when}{why}"))));
+                    let when = if self.accepted == 0 {
+                        "without connecting"
+                    } else {
+                        "after its last connection, without connecting again"
+                    };
+                    return Some(Err(TargetError::Failed(format!(
+                        "the device command exited {when}{why}"
+                    ))));
                 }
                 // Poll the process now and then; otherwise just wait for a connection.
-                let step = if self.running.polled() { Duration::from_millis(200) } else { Duration::from_secs(3600) };
+                let step = if self.running.polled() {
+                    Duration::from_millis(200)
+                } else {
+                    Duration::from_secs(3600)
+                };
                 let until = deadline.min(tokio::time::Instant::now() + step);
                 match tokio::time::timeout_at(until, self.incoming.recv()).await {
                     Ok(Some(Ok(x))) => {
@@ -156,10 +189,22 @@ impl DeviceLink for Link {
 
     /// A stimulus for the reference device; other devices cannot be made to act.
     fn control(&self, action: DeviceAction) -> Result<(), TargetError> {
-        let DeviceAction::Checkin { userid, pass_type, pass_method } = action;
+        let DeviceAction::Checkin {
+            userid,
+            pass_type,
+            pass_method,
+        } = action;
         match &self.control {
-            Some(tx) => tx.send(SimControl::Checkin(Box::new(Checkin { userid, pass_type, pass_method }))).map_err(|_| TargetError::failed("the reference device has stopped")),
-            None => Err(TargetError::failed("only the reference device can be made to act")),
+            Some(tx) => tx
+                .send(SimControl::Checkin(Box::new(Checkin {
+                    userid,
+                    pass_type,
+                    pass_method,
+                })))
+                .map_err(|_| TargetError::failed("the reference device has stopped")),
+            None => Err(TargetError::failed(
+                "only the reference device can be made to act",
+            )),
         }
     }
 

@@ -1,7 +1,9 @@
 //! A command the harness starts per scenario as a device target: `sh -c CMD` with the URL to
 //! connect to and the identity substituted, in its own process group, stopped at the end.
 
-use crate::engine::target::{DeviceCapabilities, DeviceLink, DeviceStart, DeviceTarget, TargetError};
+use crate::engine::target::{
+    DeviceCapabilities, DeviceLink, DeviceStart, DeviceTarget, TargetError,
+};
 use crate::targets::device_link::{forward, Link, Running};
 use futures_util::future::BoxFuture;
 use std::sync::{Arc, Mutex};
@@ -20,7 +22,12 @@ impl DeviceTarget for ExecTarget {
     }
 
     fn capabilities(&self) -> DeviceCapabilities {
-        DeviceCapabilities { control: false, in_process: false, single: false, ours: false }
+        DeviceCapabilities {
+            control: false,
+            in_process: false,
+            single: false,
+            ours: false,
+        }
     }
 
     fn reference(&self) -> bool {
@@ -36,15 +43,25 @@ impl DeviceTarget for ExecTarget {
     fn start(&self, start: DeviceStart) -> BoxFuture<'_, Result<Box<dyn DeviceLink>, TargetError>> {
         Box::pin(async move {
             let identity = &start.identity;
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| TargetError::io("cannot listen for the device", e))?;
-            let url = format!("ws://{}", listener.local_addr().map_err(|e| TargetError::Failed(e.to_string()))?);
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .map_err(|e| TargetError::io("cannot listen for the device", e))?;
+            let url = format!(
+                "ws://{}",
+                listener
+                    .local_addr()
+                    .map_err(|e| TargetError::Failed(e.to_string()))?
+            );
             let (tx, incoming) = mpsc::channel(16);
             let acceptor = forward(listener, tx);
             let line = self
                 .command
                 .replace("{url}", &shell_quote(&url))
                 .replace("{sn}", &shell_quote(&identity.sn))
-                .replace("{seed_secret_no}", &shell_quote(start.seed_secret_no.as_ref().map_or("", |s| s.expose())))
+                .replace(
+                    "{seed_secret_no}",
+                    &shell_quote(start.seed_secret_no.as_ref().map_or("", |s| s.expose())),
+                )
                 .replace("{secret_no}", &shell_quote(identity.secret_no.expose()));
             let mut cmd = tokio::process::Command::new("sh");
             cmd.arg("-c")
@@ -60,7 +77,9 @@ impl DeviceTarget for ExecTarget {
             if let Some(seed) = &start.seed_secret_no {
                 cmd.env("HWCONFORM_SEED_SECRET_NO", seed.expose());
             }
-            let mut child = cmd.spawn().map_err(|e| TargetError::io("cannot start the device command", e))?;
+            let mut child = cmd
+                .spawn()
+                .map_err(|e| TargetError::io("cannot start the device command", e))?;
             let group = child.id().map(|pid| pid as i32);
             if let Some(g) = group {
                 started_groups().push(g);
@@ -83,8 +102,20 @@ impl DeviceTarget for ExecTarget {
                     done.store(true, std::sync::atomic::Ordering::Release);
                 });
             }
-            let process = Process { child, group, acceptor, stderr, stderr_done, exit_seen: None };
-            Ok(Box::new(Link::new(self.capabilities(), incoming, None, Box::new(process))) as Box<dyn DeviceLink>)
+            let process = Process {
+                child,
+                group,
+                acceptor,
+                stderr,
+                stderr_done,
+                exit_seen: None,
+            };
+            Ok(Box::new(Link::new(
+                self.capabilities(),
+                incoming,
+                None,
+                Box::new(process),
+            )) as Box<dyn DeviceLink>)
         })
     }
 }
@@ -112,10 +143,16 @@ impl Running for Process {
         // A command that dies at once exits before its stderr is read: wait for the reader
         // (boundedly) so the message carries what it said.
         let seen = *self.exit_seen.get_or_insert_with(std::time::Instant::now);
-        if !self.stderr_done.load(std::sync::atomic::Ordering::Acquire) && seen.elapsed() < STDERR_DRAIN {
+        if !self.stderr_done.load(std::sync::atomic::Ordering::Acquire)
+            && seen.elapsed() < STDERR_DRAIN
+        {
             return None;
         }
-        let tail = self.stderr.lock().unwrap_or_else(|p| p.into_inner()).join("\n");
+        let tail = self
+            .stderr
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .join("\n");
         Some(format!(" ({status}); its last output:\n{tail}"))
     }
 
@@ -189,7 +226,11 @@ mod tests {
     #[tokio::test]
     async fn an_exit_waits_for_the_last_words_boundedly() {
         let process = |done: bool| {
-            let child = tokio::process::Command::new("sh").args(["-c", "exit 3"]).kill_on_drop(true).spawn().unwrap();
+            let child = tokio::process::Command::new("sh")
+                .args(["-c", "exit 3"])
+                .kill_on_drop(true)
+                .spawn()
+                .unwrap();
             Process {
                 child,
                 group: None,
@@ -201,10 +242,19 @@ mod tests {
         };
         let mut reading = process(false);
         let _ = reading.child.wait().await;
-        assert_eq!(reading.exited(), None, "the reader has not reached the end of the pipe");
-        reading.stderr_done.store(true, std::sync::atomic::Ordering::Release);
+        assert_eq!(
+            reading.exited(),
+            None,
+            "the reader has not reached the end of the pipe"
+        );
+        reading
+            .stderr_done
+            .store(true, std::sync::atomic::Ordering::Release);
         let why = reading.exited().expect("reported once the reader is done");
-        assert!(why.contains("exit status: 3") && why.contains("firmware: no radio"), "{why}");
+        assert!(
+            why.contains("exit status: 3") && why.contains("firmware: no radio"),
+            "{why}"
+        );
         // A pipe held open by someone else: reported after the drain bound all the same.
         let mut held = process(false);
         let _ = held.child.wait().await;

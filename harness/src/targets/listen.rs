@@ -1,7 +1,9 @@
 //! A real device connecting to ADDR as a device target: the run binds the listener once, and
 //! each scenario takes the device's next connection.
 
-use crate::engine::target::{DeviceCapabilities, DeviceLink, DeviceStart, DeviceTarget, TargetError};
+use crate::engine::target::{
+    DeviceCapabilities, DeviceLink, DeviceStart, DeviceTarget, TargetError,
+};
 use crate::targets::device_link::{forward, Link, Task};
 use futures_util::future::BoxFuture;
 use std::net::SocketAddr;
@@ -18,7 +20,10 @@ pub struct ListenTarget {
 
 impl ListenTarget {
     pub fn new(addr: SocketAddr) -> ListenTarget {
-        ListenTarget { addr, listener: Mutex::new(None) }
+        ListenTarget {
+            addr,
+            listener: Mutex::new(None),
+        }
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -36,14 +41,24 @@ impl DeviceTarget for ListenTarget {
         let mut slot = self.listener.lock().unwrap_or_else(|p| p.into_inner());
         // An earlier run's listener goes first, so this run can bind the same address.
         *slot = None;
-        let bound = std::net::TcpListener::bind(self.addr).map_err(|e| format!("cannot listen for the device on {}: {e}", self.addr));
-        let notice = bound.as_ref().ok().and_then(|l| l.local_addr().ok()).map(|a| format!("waiting for the device on ws://{a}/ ..."));
+        let bound = std::net::TcpListener::bind(self.addr)
+            .map_err(|e| format!("cannot listen for the device on {}: {e}", self.addr));
+        let notice = bound
+            .as_ref()
+            .ok()
+            .and_then(|l| l.local_addr().ok())
+            .map(|a| format!("waiting for the device on ws://{a}/ ..."));
         *slot = Some(bound.map(Arc::new));
         notice
     }
 
     fn capabilities(&self) -> DeviceCapabilities {
-        DeviceCapabilities { control: false, in_process: false, single: true, ours: false }
+        DeviceCapabilities {
+            control: false,
+            in_process: false,
+            single: true,
+            ours: false,
+        }
     }
 
     fn reference(&self) -> bool {
@@ -51,19 +66,35 @@ impl DeviceTarget for ListenTarget {
     }
 
     /// A clone of the run's listener, on this scenario's runtime.
-    fn start(&self, _start: DeviceStart) -> BoxFuture<'_, Result<Box<dyn DeviceLink>, TargetError>> {
-        let listener = self.listener.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    fn start(
+        &self,
+        _start: DeviceStart,
+    ) -> BoxFuture<'_, Result<Box<dyn DeviceLink>, TargetError>> {
+        let listener = self
+            .listener
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         let result = (|| {
             let listener = match listener {
                 Some(Ok(l)) => l,
                 Some(Err(e)) => return Err(TargetError::Failed(e)),
                 None => return Err(TargetError::failed("the device listener is not open")),
             };
-            let l = listener.try_clone().map_err(|e| TargetError::io("cannot share the listener", e))?;
-            l.set_nonblocking(true).map_err(|e| TargetError::Failed(e.to_string()))?;
-            let l = tokio::net::TcpListener::from_std(l).map_err(|e| TargetError::Failed(e.to_string()))?;
+            let l = listener
+                .try_clone()
+                .map_err(|e| TargetError::io("cannot share the listener", e))?;
+            l.set_nonblocking(true)
+                .map_err(|e| TargetError::Failed(e.to_string()))?;
+            let l = tokio::net::TcpListener::from_std(l)
+                .map_err(|e| TargetError::Failed(e.to_string()))?;
             let (tx, incoming) = mpsc::channel(16);
-            Ok(Box::new(Link::new(self.capabilities(), incoming, None, Box::new(Task(forward(l, tx))))) as Box<dyn DeviceLink>)
+            Ok(Box::new(Link::new(
+                self.capabilities(),
+                incoming,
+                None,
+                Box::new(Task(forward(l, tx))),
+            )) as Box<dyn DeviceLink>)
         })();
         Box::pin(async move { result })
     }

@@ -25,11 +25,22 @@ pub struct MockCloudTarget {
 
 impl Default for MockCloudTarget {
     fn default() -> Self {
-        MockCloudTarget { timings: CloudTimings::MOCK, disabled_rules: BTreeSet::new(), corp: None }
+        MockCloudTarget {
+            timings: CloudTimings::MOCK,
+            disabled_rules: BTreeSet::new(),
+            corp: None,
+        }
     }
 }
 
-const CAPABILITIES: CloudCapabilities = CloudCapabilities { control: true, source_addresses: true, strict_codes: true, ours: true, in_process: true, shared: false };
+const CAPABILITIES: CloudCapabilities = CloudCapabilities {
+    control: true,
+    source_addresses: true,
+    strict_codes: true,
+    ours: true,
+    in_process: true,
+    shared: false,
+};
 
 /// The mock's control request for a protocol-neutral control operation.
 pub(crate) fn request(op: CloudControl) -> Result<ControlRequest, ControlError> {
@@ -39,17 +50,30 @@ pub(crate) fn request(op: CloudControl) -> Result<ControlRequest, ControlError> 
         CloudControl::SwallowReply { sn, cmd } => ControlRequest::SwallowReply { sn, cmd },
         CloudControl::DelayReplies { sn, ms } => ControlRequest::DelayReplies { sn, ms },
         CloudControl::CloseLink { sn } => ControlRequest::CloseLink { sn },
-        CloudControl::Request(v) => serde_json::from_value(v).map_err(|e| ControlError::BadRequest(e.to_string()))?,
+        CloudControl::Request(v) => {
+            serde_json::from_value(v).map_err(|e| ControlError::BadRequest(e.to_string()))?
+        }
     })
 }
 
 impl CloudTarget for MockCloudTarget {
     fn describe(&self) -> String {
-        let corp = self.corp.as_ref().map(|c| format!(" serving corp {:?}", c.name)).unwrap_or_default();
+        let corp = self
+            .corp
+            .as_ref()
+            .map(|c| format!(" serving corp {:?}", c.name))
+            .unwrap_or_default();
         if self.disabled_rules.is_empty() {
             format!("the in-process mock cloud{corp}")
         } else {
-            format!("the in-process mock cloud{corp} with rules off: {}", self.disabled_rules.iter().map(|r| r.name()).collect::<Vec<_>>().join(", "))
+            format!(
+                "the in-process mock cloud{corp} with rules off: {}",
+                self.disabled_rules
+                    .iter()
+                    .map(|r| r.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
         }
     }
 
@@ -69,10 +93,31 @@ impl CloudTarget for MockCloudTarget {
         self.disabled_rules.is_empty() && self.timings == CloudTimings::MOCK && self.corp.is_none()
     }
 
-    fn open<'a>(&'a self, _slot: u8, fleet: Fleet, start_unix: u64, _sources: &'a [Ipv4Addr]) -> BoxFuture<'a, Result<Box<dyn CloudLink>, TargetError>> {
-        let corp = self.corp.as_deref().cloned().unwrap_or_else(CorpSeed::default_corp);
-        let config = MockConfig { fleet, timings: self.timings, start_unix, disabled_rules: self.disabled_rules.clone(), corp, ..MockConfig::default() };
-        let link = MockLink { mock: MockCloud::new(config), settings: self.timings, next_port: 40000 };
+    fn open<'a>(
+        &'a self,
+        _slot: u8,
+        fleet: Fleet,
+        start_unix: u64,
+        _sources: &'a [Ipv4Addr],
+    ) -> BoxFuture<'a, Result<Box<dyn CloudLink>, TargetError>> {
+        let corp = self
+            .corp
+            .as_deref()
+            .cloned()
+            .unwrap_or_else(CorpSeed::default_corp);
+        let config = MockConfig {
+            fleet,
+            timings: self.timings,
+            start_unix,
+            disabled_rules: self.disabled_rules.clone(),
+            corp,
+            ..MockConfig::default()
+        };
+        let link = MockLink {
+            mock: MockCloud::new(config),
+            settings: self.timings,
+            next_port: 40000,
+        };
         Box::pin(async move { Ok(Box::new(link) as Box<dyn CloudLink>) })
     }
 }
@@ -93,7 +138,10 @@ impl CloudLink for MockLink {
         self.settings
     }
 
-    fn connect(&mut self, from: Ipv4Addr) -> BoxFuture<'_, Result<(WsStream, String), TargetError>> {
+    fn connect(
+        &mut self,
+        from: Ipv4Addr,
+    ) -> BoxFuture<'_, Result<(WsStream, String), TargetError>> {
         Box::pin(async move {
             let (client, server) = tokio::io::duplex(256 * 1024);
             let peer = SocketAddr::new(IpAddr::V4(from), self.next_port);
@@ -106,7 +154,9 @@ impl CloudLink for MockLink {
     }
 
     fn control(&self, op: CloudControl) -> BoxFuture<'_, Result<Value, TargetError>> {
-        let answer = request(op).and_then(|r| self.mock.control(r)).map_err(|e| TargetError::Target(Box::new(e)));
+        let answer = request(op)
+            .and_then(|r| self.mock.control(r))
+            .map_err(|e| TargetError::Target(Box::new(e)));
         Box::pin(async move { answer })
     }
 }

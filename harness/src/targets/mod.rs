@@ -19,10 +19,10 @@ use crate::engine::target::{CloudTarget, DeviceTarget};
 use crate::engine::RunConfig;
 use crate::profile::{CloudTimings, Secret};
 use exec::ExecTarget;
+use knobs::Knob;
 use listen::ListenTarget;
 use mock_cloud::MockCloudTarget;
 use remote::RemoteTarget;
-use knobs::Knob;
 use sim::{SimFault, SimVariant};
 use sim_device::SimDeviceTarget;
 use std::collections::BTreeSet;
@@ -35,7 +35,11 @@ pub enum CloudChoice {
     /// The built-in mock, in-process, one fresh instance per scenario on a virtual clock.
     Mock(MockCloudTarget),
     /// A real endpoint: `ws://` or `wss://`.
-    Url { url: String, insecure: bool, control_token: Option<Secret> },
+    Url {
+        url: String,
+        insecure: bool,
+        control_token: Option<Secret>,
+    },
 }
 
 impl CloudChoice {
@@ -43,9 +47,14 @@ impl CloudChoice {
     pub fn build(&self, fallback: CloudTimings) -> Arc<dyn CloudTarget> {
         match self {
             CloudChoice::Mock(m) => Arc::new(m.clone()),
-            CloudChoice::Url { url, insecure, control_token } => {
-                Arc::new(RemoteTarget::new(url.clone(), *insecure, fallback).with_control_token(control_token.clone()))
-            }
+            CloudChoice::Url {
+                url,
+                insecure,
+                control_token,
+            } => Arc::new(
+                RemoteTarget::new(url.clone(), *insecure, fallback)
+                    .with_control_token(control_token.clone()),
+            ),
         }
     }
 
@@ -59,7 +68,10 @@ impl CloudChoice {
 pub enum DeviceChoice {
     /// The built-in reference device, in-process on the scenario's virtual clock, with
     /// obligations broken on purpose (`faults`) and other conformant choices (`variants`).
-    Sim { faults: BTreeSet<SimFault>, variants: BTreeSet<SimVariant> },
+    Sim {
+        faults: BTreeSet<SimFault>,
+        variants: BTreeSet<SimVariant>,
+    },
     /// Wait for a real device to connect to ADDR; each scenario takes its next connection.
     Listen { addr: SocketAddr },
     /// Start `command` (through `sh -c`) for each scenario and stop it at the end.
@@ -74,7 +86,9 @@ pub enum DeviceChoiceError {
     Fault { name: String, known: String },
     #[error("unknown sim variant {name:?}; known variants: {known}")]
     Variant { name: String, known: String },
-    #[error("sim:{0:?}: expected variant=NAME[,NAME...] and/or fault=NAME[,NAME...], separated by ';'")]
+    #[error(
+        "sim:{0:?}: expected variant=NAME[,NAME...] and/or fault=NAME[,NAME...], separated by ';'"
+    )]
     SimKey(String),
     #[error("listen:{0} is not an address like 127.0.0.1:9000")]
     Addr(String),
@@ -85,7 +99,10 @@ pub enum DeviceChoiceError {
 impl DeviceChoice {
     /// The reference device without faults or variants.
     pub fn sim() -> DeviceChoice {
-        DeviceChoice::Sim { faults: BTreeSet::new(), variants: BTreeSet::new() }
+        DeviceChoice::Sim {
+            faults: BTreeSet::new(),
+            variants: BTreeSet::new(),
+        }
     }
 
     /// Parses `sim`, `sim:fault=a,b`, `sim:variant=a,b`, `sim:variant=a;fault=b`,
@@ -99,13 +116,18 @@ impl DeviceChoice {
             return Self::parse_sim(spec);
         }
         if let Some(addr) = text.strip_prefix("listen:") {
-            return addr.parse().map(|addr| DeviceChoice::Listen { addr }).map_err(|_| DeviceChoiceError::Addr(addr.into()));
+            return addr
+                .parse()
+                .map(|addr| DeviceChoice::Listen { addr })
+                .map_err(|_| DeviceChoiceError::Addr(addr.into()));
         }
         if let Some(cmd) = text.strip_prefix("exec:") {
             if cmd.trim().is_empty() {
                 return Err(DeviceChoiceError::EmptyCommand);
             }
-            return Ok(DeviceChoice::Exec { command: cmd.to_string() });
+            return Ok(DeviceChoice::Exec {
+                command: cmd.to_string(),
+            });
         }
         Err(DeviceChoiceError::Unknown(text.to_string()))
     }
@@ -113,16 +135,28 @@ impl DeviceChoice {
     /// The `--device` text of a reference-device choice, as [`Self::parse`] reads it back:
     /// `sim`, `sim:fault=a,b`, `sim:variant=a;fault=b`. `None` for the other targets.
     pub fn sim_arg(&self) -> Option<String> {
-        let DeviceChoice::Sim { faults, variants } = self else { return None };
+        let DeviceChoice::Sim { faults, variants } = self else {
+            return None;
+        };
         let join = |names: Vec<&str>| names.join(",");
         let mut keys = Vec::new();
         if !variants.is_empty() {
-            keys.push(format!("variant={}", join(variants.iter().map(|v| v.name()).collect())));
+            keys.push(format!(
+                "variant={}",
+                join(variants.iter().map(|v| v.name()).collect())
+            ));
         }
         if !faults.is_empty() {
-            keys.push(format!("fault={}", join(faults.iter().map(|f| f.name()).collect())));
+            keys.push(format!(
+                "fault={}",
+                join(faults.iter().map(|f| f.name()).collect())
+            ));
         }
-        Some(if keys.is_empty() { "sim".into() } else { format!("sim:{}", keys.join(";")) })
+        Some(if keys.is_empty() {
+            "sim".into()
+        } else {
+            format!("sim:{}", keys.join(";"))
+        })
     }
 
     fn parse_sim(spec: &str) -> Result<DeviceChoice, DeviceChoiceError> {
@@ -139,10 +173,16 @@ impl DeviceChoice {
             };
             match key {
                 Some("fault") => {
-                    faults.insert(knob(name, |name, known| DeviceChoiceError::Fault { name, known })?);
+                    faults.insert(knob(name, |name, known| DeviceChoiceError::Fault {
+                        name,
+                        known,
+                    })?);
                 }
                 Some(_) => {
-                    variants.insert(knob(name, |name, known| DeviceChoiceError::Variant { name, known })?);
+                    variants.insert(knob(name, |name, known| DeviceChoiceError::Variant {
+                        name,
+                        known,
+                    })?);
                 }
                 None => return Err(DeviceChoiceError::SimKey(spec.to_string())),
             }
@@ -152,11 +192,14 @@ impl DeviceChoice {
 
     pub fn build(&self) -> Arc<dyn DeviceTarget> {
         match self {
-            DeviceChoice::Sim { faults, variants } => {
-                Arc::new(SimDeviceTarget { faults: faults.clone(), variants: variants.clone() })
-            }
+            DeviceChoice::Sim { faults, variants } => Arc::new(SimDeviceTarget {
+                faults: faults.clone(),
+                variants: variants.clone(),
+            }),
             DeviceChoice::Listen { addr } => Arc::new(ListenTarget::new(*addr)),
-            DeviceChoice::Exec { command } => Arc::new(ExecTarget { command: command.clone() }),
+            DeviceChoice::Exec { command } => Arc::new(ExecTarget {
+                command: command.clone(),
+            }),
         }
     }
 
@@ -166,8 +209,20 @@ impl DeviceChoice {
 }
 
 /// The knob `name`, or `error(name, every known name)`.
-fn knob<K: Knob>(name: &str, error: impl FnOnce(String, String) -> DeviceChoiceError) -> Result<K, DeviceChoiceError> {
-    K::parse(name).ok_or_else(|| error(name.to_string(), K::ALL.iter().map(|k| k.name()).collect::<Vec<_>>().join(", ")))
+fn knob<K: Knob>(
+    name: &str,
+    error: impl FnOnce(String, String) -> DeviceChoiceError,
+) -> Result<K, DeviceChoiceError> {
+    K::parse(name).ok_or_else(|| {
+        error(
+            name.to_string(),
+            K::ALL
+                .iter()
+                .map(|k| k.name())
+                .collect::<Vec<_>>()
+                .join(", "),
+        )
+    })
 }
 
 /// The default cloud: the in-process mock.
@@ -183,7 +238,11 @@ pub fn default_device() -> Arc<dyn DeviceTarget> {
 /// [`RunConfig::default`] with the default targets: the in-process mock and the reference
 /// device (what the goldens record).
 pub fn defaults() -> RunConfig {
-    RunConfig { cloud: Some(default_cloud()), device: Some(default_device()), ..RunConfig::default() }
+    RunConfig {
+        cloud: Some(default_cloud()),
+        device: Some(default_device()),
+        ..RunConfig::default()
+    }
 }
 
 #[cfg(test)]
@@ -191,7 +250,10 @@ mod tests {
     use super::*;
 
     fn sim(faults: &[SimFault], variants: &[SimVariant]) -> DeviceChoice {
-        DeviceChoice::Sim { faults: faults.iter().copied().collect(), variants: variants.iter().copied().collect() }
+        DeviceChoice::Sim {
+            faults: faults.iter().copied().collect(),
+            variants: variants.iter().copied().collect(),
+        }
     }
 
     #[rstest::rstest]
@@ -209,17 +271,39 @@ mod tests {
 
     #[test]
     fn sim_arg_parses_back() {
-        for choice in [sim(&[], &[]), sim(&[SimFault::NoJitter], &[]), sim(&[SimFault::NoJitter], SimVariant::ALL), sim(&[], &[SimVariant::BodyNull])] {
+        for choice in [
+            sim(&[], &[]),
+            sim(&[SimFault::NoJitter], &[]),
+            sim(&[SimFault::NoJitter], SimVariant::ALL),
+            sim(&[], &[SimVariant::BodyNull]),
+        ] {
             let arg = choice.sim_arg().unwrap();
             assert_eq!(DeviceChoice::parse(&arg), Ok(choice), "{arg}");
         }
-        assert_eq!(sim(&[SimFault::NoJitter], &[SimVariant::PingFirst]).sim_arg().unwrap(), "sim:variant=ping-first;fault=no-jitter");
-        assert_eq!(DeviceChoice::Exec { command: "x".into() }.sim_arg(), None);
+        assert_eq!(
+            sim(&[SimFault::NoJitter], &[SimVariant::PingFirst])
+                .sim_arg()
+                .unwrap(),
+            "sim:variant=ping-first;fault=no-jitter"
+        );
+        assert_eq!(
+            DeviceChoice::Exec {
+                command: "x".into()
+            }
+            .sim_arg(),
+            None
+        );
     }
 
     #[rstest::rstest]
-    #[case("sim:variant=nonsense", "unknown sim variant \"nonsense\"; known variants: no-contacts, ping-first")]
-    #[case("sim:variant=ping-first;fault=no-such", "unknown sim fault \"no-such\"; known faults: no-jitter,")]
+    #[case(
+        "sim:variant=nonsense",
+        "unknown sim variant \"nonsense\"; known variants: no-contacts, ping-first"
+    )]
+    #[case(
+        "sim:variant=ping-first;fault=no-such",
+        "unknown sim fault \"no-such\"; known faults: no-jitter,"
+    )]
     #[case("sim:variant=no-jitter", "unknown sim variant \"no-jitter\"")]
     #[case("sim:colour=red", "expected variant=NAME")]
     #[case("sim:ping-first", "expected variant=NAME")]
@@ -231,11 +315,31 @@ mod tests {
     #[test]
     fn parses_device_targets() {
         assert_eq!(DeviceChoice::parse("sim"), Ok(DeviceChoice::sim()));
-        assert!(matches!(DeviceChoice::parse("listen:127.0.0.1:9000"), Ok(DeviceChoice::Listen { .. })));
-        assert_eq!(DeviceChoice::parse("exec:./fw --url {url}"), Ok(DeviceChoice::Exec { command: "./fw --url {url}".into() }));
-        assert!(matches!(DeviceChoice::parse("sim:fault=nonsense"), Err(DeviceChoiceError::Fault { .. })));
-        assert!(matches!(DeviceChoice::parse("listen:nowhere"), Err(DeviceChoiceError::Addr(_))));
-        assert_eq!(DeviceChoice::parse("exec:  "), Err(DeviceChoiceError::EmptyCommand));
-        assert!(matches!(DeviceChoice::parse("qemu"), Err(DeviceChoiceError::Unknown(_))));
+        assert!(matches!(
+            DeviceChoice::parse("listen:127.0.0.1:9000"),
+            Ok(DeviceChoice::Listen { .. })
+        ));
+        assert_eq!(
+            DeviceChoice::parse("exec:./fw --url {url}"),
+            Ok(DeviceChoice::Exec {
+                command: "./fw --url {url}".into()
+            })
+        );
+        assert!(matches!(
+            DeviceChoice::parse("sim:fault=nonsense"),
+            Err(DeviceChoiceError::Fault { .. })
+        ));
+        assert!(matches!(
+            DeviceChoice::parse("listen:nowhere"),
+            Err(DeviceChoiceError::Addr(_))
+        ));
+        assert_eq!(
+            DeviceChoice::parse("exec:  "),
+            Err(DeviceChoiceError::EmptyCommand)
+        );
+        assert!(matches!(
+            DeviceChoice::parse("qemu"),
+            Err(DeviceChoiceError::Unknown(_))
+        ));
     }
 }

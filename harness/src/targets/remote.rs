@@ -36,7 +36,13 @@ pub struct RemoteTarget {
 
 impl RemoteTarget {
     pub fn new(url: impl Into<String>, insecure: bool, fallback: CloudTimings) -> RemoteTarget {
-        RemoteTarget { url: url.into(), insecure, control_token: None, fallback, probed: Mutex::new(None) }
+        RemoteTarget {
+            url: url.into(),
+            insecure,
+            control_token: None,
+            fallback,
+            probed: Mutex::new(None),
+        }
     }
 
     /// The token to present to a standalone mock's control plane.
@@ -46,7 +52,10 @@ impl RemoteTarget {
     }
 
     fn probed(&self) -> Option<Arc<RemoteCloud>> {
-        self.probed.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.probed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
 
@@ -57,7 +66,13 @@ impl CloudTarget for RemoteTarget {
 
     fn prepare(&self) -> BoxFuture<'_, Result<(), TargetError>> {
         Box::pin(async move {
-            let remote = RemoteCloud::probe(&self.url, self.insecure, self.control_token.clone(), self.fallback).await?;
+            let remote = RemoteCloud::probe(
+                &self.url,
+                self.insecure,
+                self.control_token.clone(),
+                self.fallback,
+            )
+            .await?;
             *self.probed.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(remote));
             Ok(())
         })
@@ -75,17 +90,40 @@ impl CloudTarget for RemoteTarget {
         false
     }
 
-    fn open<'a>(&'a self, slot: u8, fleet: Fleet, _start_unix: u64, sources: &'a [Ipv4Addr]) -> BoxFuture<'a, Result<Box<dyn CloudLink>, TargetError>> {
+    fn open<'a>(
+        &'a self,
+        slot: u8,
+        fleet: Fleet,
+        _start_unix: u64,
+        sources: &'a [Ipv4Addr],
+    ) -> BoxFuture<'a, Result<Box<dyn CloudLink>, TargetError>> {
         Box::pin(async move {
-            let remote = self.probed().ok_or_else(|| TargetError::failed("the cloud target was not probed"))?;
+            let remote = self
+                .probed()
+                .ok_or_else(|| TargetError::failed("the cloud target was not probed"))?;
             let link = RemoteLink { remote, slot };
             if link.remote.control {
                 // A long-lived standalone mock may remember an earlier run: start clean,
                 // and make sure it knows the identities the harness signs with.
-                let sns = fleet.devices.iter().map(|d| d.identity.sn.clone()).collect();
-                let ips = sources.iter().map(|ip| link.source_ip(*ip).to_string()).collect();
-                let answer = link.remote.control(&ControlRequest::Forget { sns, ips }).await.map_err(TargetError::from)?;
-                if let Some(unknown) = answer.get("unknown_sns").and_then(|u| u.as_array()).filter(|u| !u.is_empty()) {
+                let sns = fleet
+                    .devices
+                    .iter()
+                    .map(|d| d.identity.sn.clone())
+                    .collect();
+                let ips = sources
+                    .iter()
+                    .map(|ip| link.source_ip(*ip).to_string())
+                    .collect();
+                let answer = link
+                    .remote
+                    .control(&ControlRequest::Forget { sns, ips })
+                    .await
+                    .map_err(TargetError::from)?;
+                if let Some(unknown) = answer
+                    .get("unknown_sns")
+                    .and_then(|u| u.as_array())
+                    .filter(|u| !u.is_empty())
+                {
                     return Err(TargetError::failed(format!(
                         "the mock does not know SN {}: give the mock and the run the same --device/--identity or --devices-file",
                         unknown.iter().filter_map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
@@ -111,15 +149,33 @@ struct RemoteCloud {
 impl RemoteCloud {
     /// Resolves the endpoint and asks once whether it accepts harness control; a mock
     /// answers with its settings, a real cloud does not, and the run goes on without control.
-    async fn probe(url: &str, insecure: bool, control_token: Option<Secret>, fallback: CloudTimings) -> Result<RemoteCloud, TargetError> {
+    async fn probe(
+        url: &str,
+        insecure: bool,
+        control_token: Option<Secret>,
+        fallback: CloudTimings,
+    ) -> Result<RemoteCloud, TargetError> {
         let endpoint = Endpoint::parse(url)?;
         let addr = endpoint.resolve().await?;
         let connector = insecure.then(transport::insecure_connector);
-        let mut remote = RemoteCloud { endpoint, addr, connector, control: false, control_token, settings: fallback };
-        let hello = remote.control_within(&ControlRequest::Hello, PROBE_TIMEOUT).await;
+        let mut remote = RemoteCloud {
+            endpoint,
+            addr,
+            connector,
+            control: false,
+            control_token,
+            settings: fallback,
+        };
+        let hello = remote
+            .control_within(&ControlRequest::Hello, PROBE_TIMEOUT)
+            .await;
         // A standalone mock that wants its token says so; running on without control would
         // skip every binding scenario for a reason the user can fix in a second.
-        if let Err(ControlFailure::Refused { status: 401, ours: true }) = hello {
+        if let Err(ControlFailure::Refused {
+            status: 401,
+            ours: true,
+        }) = hello
+        {
             return Err(TargetError::failed(match remote.control_token {
                 None => "the mock's control plane needs its token: give it with HWCONFORM_CONTROL_TOKEN (or --control-token); `hwconform mock` prints it at start",
                 Some(_) => "the mock refused the control token: give the token the mock printed (or was started with)",
@@ -127,11 +183,21 @@ impl RemoteCloud {
         }
         if let Ok(hello) = hello {
             remote.control = true;
-            let secs = |k: &str| hello.get(k).and_then(Value::as_u64).map(Duration::from_secs);
+            let secs = |k: &str| {
+                hello
+                    .get(k)
+                    .and_then(Value::as_u64)
+                    .map(Duration::from_secs)
+            };
             remote.settings = CloudTimings {
-                heartbeat_timeout: secs("heartbeat_timeout_s").unwrap_or(fallback.heartbeat_timeout),
+                heartbeat_timeout: secs("heartbeat_timeout_s")
+                    .unwrap_or(fallback.heartbeat_timeout),
                 subscribe_window: secs("subscribe_window_s").unwrap_or(fallback.subscribe_window),
-                subscribe_limit: hello.get("subscribe_limit").and_then(Value::as_u64).map(|n| n as usize).unwrap_or(fallback.subscribe_limit),
+                subscribe_limit: hello
+                    .get("subscribe_limit")
+                    .and_then(Value::as_u64)
+                    .map(|n| n as usize)
+                    .unwrap_or(fallback.subscribe_limit),
             };
         }
         Ok(remote)
@@ -145,7 +211,12 @@ impl RemoteCloud {
         self.open_with(url, local, &[]).await
     }
 
-    async fn open_with(&self, url: &str, local: Option<IpAddr>, headers: &[(&'static str, String)]) -> Result<WsStream, TransportError> {
+    async fn open_with(
+        &self,
+        url: &str,
+        local: Option<IpAddr>,
+        headers: &[(&'static str, String)],
+    ) -> Result<WsStream, TransportError> {
         let tcp = transport::tcp(self.addr, local).await?;
         let io: BoxIo = Box::new(tcp);
         transport::handshake_with_headers(url, headers, io, self.connector.clone()).await
@@ -157,42 +228,70 @@ impl RemoteCloud {
         self.control_within(req, CONTROL_TIMEOUT).await
     }
 
-    async fn control_within(&self, req: &ControlRequest, bound: Duration) -> Result<Value, ControlFailure> {
+    async fn control_within(
+        &self,
+        req: &ControlRequest,
+        bound: Duration,
+    ) -> Result<Value, ControlFailure> {
         let base = self.endpoint.url.trim_end_matches('/');
         let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
-        let authority_end = base[scheme_end..].find('/').map(|i| i + scheme_end).unwrap_or(base.len());
+        let authority_end = base[scheme_end..]
+            .find('/')
+            .map(|i| i + scheme_end)
+            .unwrap_or(base.len());
         let url = format!("{}{}", &base[..authority_end], CONTROL_PATH);
-        let headers: Vec<(&'static str, String)> = self.control_token.iter().map(|t| ("authorization", format!("Bearer {}", t.expose()))).collect();
+        let headers: Vec<(&'static str, String)> = self
+            .control_token
+            .iter()
+            .map(|t| ("authorization", format!("Bearer {}", t.expose())))
+            .collect();
         let attempt = async {
             let mut ws = match self.open_with(&url, None, &headers).await {
                 Ok(ws) => ws,
                 Err(e) => {
                     return Err(match e.refused(CONTROL_REFUSED_HEADER) {
-                        Some((status, ours)) => ControlFailure::Refused { status, ours: ours.is_some() },
+                        Some((status, ours)) => ControlFailure::Refused {
+                            status,
+                            ours: ours.is_some(),
+                        },
                         None => ControlFailure::Target(e.into()),
                     })
                 }
             };
             let text = serde_json::to_string(req).map_err(|e| TargetError::Target(Box::new(e)))?;
-            ws.send(Message::text(text)).await.map_err(|e| TargetError::Target(Box::new(e)))?;
+            ws.send(Message::text(text))
+                .await
+                .map_err(|e| TargetError::Target(Box::new(e)))?;
             let answer = loop {
                 match ws.next().await {
                     Some(Ok(Message::Text(t))) => break t.to_string(),
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                    other => return Err(TargetError::failed(format!("no control answer ({other:?})")).into()),
+                    other => {
+                        return Err(
+                            TargetError::failed(format!("no control answer ({other:?})")).into(),
+                        )
+                    }
                 }
             };
             let _ = ws.close(None).await;
-            let v: Value = serde_json::from_str(&answer).map_err(|e| TargetError::failed(format!("control answer is not JSON: {e}")))?;
+            let v: Value = serde_json::from_str(&answer)
+                .map_err(|e| TargetError::failed(format!("control answer is not JSON: {e}")))?;
             if v.get("ok") == Some(&Value::Bool(true)) {
                 Ok(v)
             } else {
-                Err(TargetError::failed(v.get("error").and_then(Value::as_str).unwrap_or("control refused")).into())
+                Err(TargetError::failed(
+                    v.get("error")
+                        .and_then(Value::as_str)
+                        .unwrap_or("control refused"),
+                )
+                .into())
             }
         };
-        tokio::time::timeout(bound, attempt)
-            .await
-            .map_err(|_| ControlFailure::Target(TargetError::failed(format!("the cloud did not answer the control request within {bound:?}"))))?
+        tokio::time::timeout(bound, attempt).await.map_err(|_| {
+            ControlFailure::Target(TargetError::failed(format!(
+                "the cloud did not answer the control request within {bound:?}"
+            )))
+        })?
     }
 }
 
@@ -213,7 +312,9 @@ impl From<TargetError> for ControlFailure {
 impl From<ControlFailure> for TargetError {
     fn from(e: ControlFailure) -> TargetError {
         match e {
-            ControlFailure::Refused { status, .. } => TargetError::failed(format!("the control plane refused the request (HTTP {status})")),
+            ControlFailure::Refused { status, .. } => TargetError::failed(format!(
+                "the control plane refused the request (HTTP {status})"
+            )),
             ControlFailure::Target(e) => e,
         }
     }
@@ -221,7 +322,14 @@ impl From<ControlFailure> for TargetError {
 
 fn capabilities(remote: Option<&RemoteCloud>) -> CloudCapabilities {
     let control = remote.is_some_and(|r| r.control);
-    CloudCapabilities { control, source_addresses: remote.is_some_and(|r| r.loopback()), strict_codes: control, ours: control, in_process: false, shared: true }
+    CloudCapabilities {
+        control,
+        source_addresses: remote.is_some_and(|r| r.loopback()),
+        strict_codes: control,
+        ours: control,
+        in_process: false,
+        shared: true,
+    }
 }
 
 /// The remote cloud of one scenario.
@@ -248,12 +356,17 @@ impl CloudLink for RemoteLink {
         self.remote.settings
     }
 
-    fn connect(&mut self, from: Ipv4Addr) -> BoxFuture<'_, Result<(WsStream, String), TargetError>> {
+    fn connect(
+        &mut self,
+        from: Ipv4Addr,
+    ) -> BoxFuture<'_, Result<(WsStream, String), TargetError>> {
         Box::pin(async move {
             let ip = self.source_ip(from);
             let local = self.remote.loopback().then_some(IpAddr::V4(ip));
             let ws = self.remote.open(&self.remote.endpoint.url, local).await?;
-            let shown = local.map(|l| l.to_string()).unwrap_or_else(|| "the default route".into());
+            let shown = local
+                .map(|l| l.to_string())
+                .unwrap_or_else(|| "the default route".into());
             Ok((ws, shown))
         })
     }
@@ -261,9 +374,12 @@ impl CloudLink for RemoteLink {
     fn control(&self, op: CloudControl) -> BoxFuture<'_, Result<Value, TargetError>> {
         Box::pin(async move {
             if !self.remote.control {
-                return Err(TargetError::failed("the target does not accept harness control"));
+                return Err(TargetError::failed(
+                    "the target does not accept harness control",
+                ));
             }
-            let req = super::mock_cloud::request(op).map_err(|e| TargetError::Target(Box::new(e)))?;
+            let req =
+                super::mock_cloud::request(op).map_err(|e| TargetError::Target(Box::new(e)))?;
             Ok(self.remote.control(&req).await?)
         })
     }

@@ -1,7 +1,9 @@
 //! The built-in reference device as a device target: in-process on the scenario's virtual
 //! clock, optionally with faults or conformant variants, dialing the session over duplex pipes.
 
-use crate::engine::target::{DeviceCapabilities, DeviceLink, DeviceStart, DeviceTarget, TargetError};
+use crate::engine::target::{
+    DeviceCapabilities, DeviceLink, DeviceStart, DeviceTarget, TargetError,
+};
 use crate::targets::device_link::{handshake_and_forward, Incoming, Link, Task};
 use crate::targets::sim::{self, Dialer, SimConfig, SimFault, SimVariant};
 use crate::wire::transport::{self, BoxIo, TransportError, WsStream};
@@ -20,7 +22,11 @@ pub struct SimDeviceTarget {
 }
 
 fn names<K: crate::targets::knobs::Knob>(knobs: &BTreeSet<K>) -> String {
-    knobs.iter().map(|k| k.name()).collect::<Vec<_>>().join(", ")
+    knobs
+        .iter()
+        .map(|k| k.name())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl DeviceTarget for SimDeviceTarget {
@@ -40,7 +46,12 @@ impl DeviceTarget for SimDeviceTarget {
     }
 
     fn capabilities(&self) -> DeviceCapabilities {
-        DeviceCapabilities { control: true, in_process: true, single: false, ours: true }
+        DeviceCapabilities {
+            control: true,
+            in_process: true,
+            single: false,
+            ours: true,
+        }
     }
 
     /// Only the reference's own choices are what the goldens record.
@@ -57,9 +68,17 @@ impl DeviceTarget for SimDeviceTarget {
         config.seed_secret_no = start.seed_secret_no;
         let (tx, incoming) = mpsc::channel(16);
         let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
-        let dialer = Arc::new(PipeDialer { tx, next_port: AtomicU16::new(50000) });
+        let dialer = Arc::new(PipeDialer {
+            tx,
+            next_port: AtomicU16::new(50000),
+        });
         let task = tokio::spawn(sim::run(config, dialer, ctl_rx));
-        let link = Link::new(self.capabilities(), incoming, Some(ctl_tx), Box::new(Task(task)));
+        let link = Link::new(
+            self.capabilities(),
+            incoming,
+            Some(ctl_tx),
+            Box::new(Task(task)),
+        );
         Box::pin(async move { Ok(Box::new(link) as Box<dyn DeviceLink>) })
     }
 }

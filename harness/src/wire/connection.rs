@@ -43,9 +43,23 @@ pub enum LinkEvent<'a> {
     /// A text frame, with its JSON when the reader parsed it (received frames are parsed
     /// once, here, for everyone: the recorder, the auto-answers and the session) or the
     /// harness built it (a sent frame's JSON is handed over: nobody else needs it).
-    Text { conn: &'a str, text: &'a str, json: Option<Arc<Value>>, sent: bool },
-    Binary { conn: &'a str, bytes: &'a [u8], sent: bool },
-    Closed { conn: &'a str, by: Party, code: Option<u16>, reason: &'a str },
+    Text {
+        conn: &'a str,
+        text: &'a str,
+        json: Option<Arc<Value>>,
+        sent: bool,
+    },
+    Binary {
+        conn: &'a str,
+        bytes: &'a [u8],
+        sent: bool,
+    },
+    Closed {
+        conn: &'a str,
+        by: Party,
+        code: Option<u16>,
+        reason: &'a str,
+    },
     /// The harness walked away without a close (an IP change).
     Abandoned { conn: &'a str },
     /// The harness applied one of its own faults (`wire::fault`): what it did, in words.
@@ -67,7 +81,10 @@ pub enum Item {
     Text(Utf8Bytes, Option<Arc<Value>>),
     Binary(Vec<u8>),
     /// The peer closed the connection (with a close frame, or by ending the stream).
-    Closed { code: Option<u16>, reason: String },
+    Closed {
+        code: Option<u16>,
+        reason: String,
+    },
     /// The connection broke: a protocol error, an oversized frame, a reset.
     Broken {
         reason: String,
@@ -153,11 +170,16 @@ pub enum SendError {
 async fn write(sink: &Sink, msg: Message) -> Result<(), SendError> {
     let send = async {
         match sink.lock().await.as_mut() {
-            Some(s) => s.send(msg).await.map_err(|e| SendError::Failed(Box::new(e))),
+            Some(s) => s
+                .send(msg)
+                .await
+                .map_err(|e| SendError::Failed(Box::new(e))),
             None => Err(SendError::Ended),
         }
     };
-    tokio::time::timeout(WRITE_TIMEOUT, send).await.unwrap_or(Err(SendError::Stalled))
+    tokio::time::timeout(WRITE_TIMEOUT, send)
+        .await
+        .unwrap_or(Err(SendError::Stalled))
 }
 
 /// After the link ended (the peer's close, a break, the end of the stream): flushes the close
@@ -177,16 +199,35 @@ async fn release(sink: &Sink) {
 /// the text otherwise).
 fn record_msg(log: &dyn WireLog, conn: &str, msg: &Message, json: Option<Arc<Value>>, sent: bool) {
     match msg {
-        Message::Text(t) => log.log(LinkEvent::Text { conn, text: t, json, sent }),
-        Message::Binary(b) => log.log(LinkEvent::Binary { conn, bytes: b, sent }),
+        Message::Text(t) => log.log(LinkEvent::Text {
+            conn,
+            text: t,
+            json,
+            sent,
+        }),
+        Message::Binary(b) => log.log(LinkEvent::Binary {
+            conn,
+            bytes: b,
+            sent,
+        }),
         _ => {}
     }
 }
 
 impl Connection {
-    pub fn open(name: &str, device: &str, local: String, ws: WsStream, log: impl WireLog + 'static, auto: Option<AutoResponder>) -> Connection {
+    pub fn open(
+        name: &str,
+        device: &str,
+        local: String,
+        ws: WsStream,
+        log: impl WireLog + 'static,
+        auto: Option<AutoResponder>,
+    ) -> Connection {
         let log: Arc<dyn WireLog> = Arc::new(log);
-        log.log(LinkEvent::Opened { conn: name, local: &local });
+        log.log(LinkEvent::Opened {
+            conn: name,
+            local: &local,
+        });
         let (sink, mut stream) = ws.split();
         let sink: Sink = Arc::new(tokio::sync::Mutex::new(Some(sink)));
         let (tx, inbox) = mpsc::channel(INBOX_CAPACITY);
@@ -195,7 +236,8 @@ impl Connection {
         let faults = FaultState::default();
         let stop_reading = Arc::new(tokio::sync::Notify::new());
         let give_back = Arc::new(tokio::sync::Notify::new());
-        let (rname, rrec, rclosing, rsink) = (name.clone(), log.clone(), closing.clone(), sink.clone());
+        let (rname, rrec, rclosing, rsink) =
+            (name.clone(), log.clone(), closing.clone(), sink.clone());
         let (rfaults, rstop, rgive) = (faults.clone(), stop_reading.clone(), give_back.clone());
         let reader = tokio::spawn(async move {
             let conn = || rname.lock().unwrap_or_else(|p| p.into_inner()).clone();
@@ -225,7 +267,10 @@ impl Connection {
                             // It did arrive: the transcript shows it, then what became of it.
                             record_msg(&*rrec, &conn(), msg, None, false);
                         }
-                        rrec.log(LinkEvent::Fault { conn: &conn(), text: &note });
+                        rrec.log(LinkEvent::Fault {
+                            conn: &conn(),
+                            text: &note,
+                        });
                         match applied.action {
                             FrameAction::Drop => continue,
                             FrameAction::Delay(d) => tokio::time::sleep(d).await,
@@ -236,16 +281,36 @@ impl Connection {
                 let item = match next {
                     Some(Ok(Message::Text(t))) => {
                         let json = serde_json::from_str::<Value>(&t).ok().map(Arc::new);
-                        rrec.log(LinkEvent::Text { conn: &conn(), text: &t, json: json.clone(), sent: false });
-                        if let Some(answer) = auto.as_ref().and_then(|a| json.as_ref().and_then(|v| a(v))) {
+                        rrec.log(LinkEvent::Text {
+                            conn: &conn(),
+                            text: &t,
+                            json: json.clone(),
+                            sent: false,
+                        });
+                        if let Some(answer) =
+                            auto.as_ref().and_then(|a| json.as_ref().and_then(|v| a(v)))
+                        {
                             record_msg(&*rrec, &conn(), &answer, None, true);
                             match write(&rsink, answer).await {
                                 Ok(()) => continue,
                                 Err(e) => {
                                     // The link is gone: say so, as for any other broken link.
-                                    rrec.log(LinkEvent::Closed { conn: &conn(), by: Party::Target, code: None, reason: &format!("broken: {e}") });
+                                    rrec.log(LinkEvent::Closed {
+                                        conn: &conn(),
+                                        by: Party::Target,
+                                        code: None,
+                                        reason: &format!("broken: {e}"),
+                                    });
                                     release(&rsink).await;
-                                    let _ = tx.send(Inbound { at: rrec.now(), item: Item::Broken { reason: e.to_string(), by_harness: false } }).await;
+                                    let _ = tx
+                                        .send(Inbound {
+                                            at: rrec.now(),
+                                            item: Item::Broken {
+                                                reason: e.to_string(),
+                                                by_harness: false,
+                                            },
+                                        })
+                                        .await;
                                     break;
                                 }
                             }
@@ -253,36 +318,78 @@ impl Connection {
                         Item::Text(t, json)
                     }
                     Some(Ok(Message::Binary(b))) => {
-                        rrec.log(LinkEvent::Binary { conn: &conn(), bytes: &b, sent: false });
+                        rrec.log(LinkEvent::Binary {
+                            conn: &conn(),
+                            bytes: &b,
+                            sent: false,
+                        });
                         Item::Binary(b.to_vec())
                     }
                     Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
                     Some(Ok(Message::Close(frame))) => {
-                        let (code, reason) = frame.map(|f| (Some(u16::from(f.code)), f.reason.to_string())).unwrap_or((None, String::new()));
+                        let (code, reason) = frame
+                            .map(|f| (Some(u16::from(f.code)), f.reason.to_string()))
+                            .unwrap_or((None, String::new()));
                         if !rclosing.load(Ordering::SeqCst) {
-                            rrec.log(LinkEvent::Closed { conn: &conn(), by: Party::Target, code, reason: &reason });
+                            rrec.log(LinkEvent::Closed {
+                                conn: &conn(),
+                                by: Party::Target,
+                                code,
+                                reason: &reason,
+                            });
                         }
                         Item::Closed { code, reason }
                     }
                     Some(Err(tokio_tungstenite::tungstenite::Error::Capacity(e))) => {
                         // RFC 6455 §7.4.1: a message too big to process closes with 1009, so
                         // the peer learns why instead of seeing a reset.
-                        let reason = format!("the target sent a frame over the {} MiB limit ({e})", super::transport::MAX_FRAME_BYTES >> 20);
+                        let reason = format!(
+                            "the target sent a frame over the {} MiB limit ({e})",
+                            super::transport::MAX_FRAME_BYTES >> 20
+                        );
                         rclosing.store(true, Ordering::SeqCst);
-                        let _ = write(&rsink, Message::Close(Some(CloseFrame { code: CloseCode::Size, reason: "message too big".into() }))).await;
-                        rrec.log(LinkEvent::Closed { conn: &conn(), by: Party::Harness, code: Some(1009), reason: &reason });
+                        let _ = write(
+                            &rsink,
+                            Message::Close(Some(CloseFrame {
+                                code: CloseCode::Size,
+                                reason: "message too big".into(),
+                            })),
+                        )
+                        .await;
+                        rrec.log(LinkEvent::Closed {
+                            conn: &conn(),
+                            by: Party::Harness,
+                            code: Some(1009),
+                            reason: &reason,
+                        });
                         release(&rsink).await;
-                        Item::Broken { reason, by_harness: true }
+                        Item::Broken {
+                            reason,
+                            by_harness: true,
+                        }
                     }
                     Some(Err(e)) => {
                         let reason = e.to_string();
-                        rrec.log(LinkEvent::Closed { conn: &conn(), by: Party::Target, code: None, reason: &format!("broken: {reason}") });
-                        Item::Broken { reason, by_harness: false }
+                        rrec.log(LinkEvent::Closed {
+                            conn: &conn(),
+                            by: Party::Target,
+                            code: None,
+                            reason: &format!("broken: {reason}"),
+                        });
+                        Item::Broken {
+                            reason,
+                            by_harness: false,
+                        }
                     }
                     None => {
                         let reason = "the stream ended without a close frame".to_string();
                         if !rclosing.load(Ordering::SeqCst) {
-                            rrec.log(LinkEvent::Closed { conn: &conn(), by: Party::Target, code: None, reason: &reason });
+                            rrec.log(LinkEvent::Closed {
+                                conn: &conn(),
+                                by: Party::Target,
+                                code: None,
+                                reason: &reason,
+                            });
                         }
                         Item::Closed { code: None, reason }
                     }
@@ -291,7 +398,10 @@ impl Connection {
                 if end {
                     release(&rsink).await;
                 }
-                let inbound = Inbound { at: rrec.now(), item };
+                let inbound = Inbound {
+                    at: rrec.now(),
+                    item,
+                };
                 // A copy only for a duplicating fault: the item holds the frame's text and JSON.
                 let mut gone = copies > 1 && tx.send(inbound.clone()).await.is_err();
                 gone |= tx.send(inbound).await.is_err();
@@ -361,9 +471,23 @@ impl Connection {
             }),
             _ => false,
         };
-        let how = if rst { "a TCP reset" } else { "the end of the stream" };
-        self.log.log(LinkEvent::Fault { conn: &name, text: &format!("harness fault: reset: the harness drops the socket without a close frame ({how})") });
-        self.log.log(LinkEvent::Closed { conn: &name, by: Party::Harness, code: None, reason: "reset by the harness" });
+        let how = if rst {
+            "a TCP reset"
+        } else {
+            "the end of the stream"
+        };
+        self.log.log(LinkEvent::Fault {
+            conn: &name,
+            text: &format!(
+                "harness fault: reset: the harness drops the socket without a close frame ({how})"
+            ),
+        });
+        self.log.log(LinkEvent::Closed {
+            conn: &name,
+            by: Party::Harness,
+            code: None,
+            reason: "reset by the harness",
+        });
         self.drain();
         self.reset = true;
         self.closed = true;
@@ -398,14 +522,22 @@ impl Connection {
         // `to_string` writes straight into bytes; `Display` (`frame.to_string()`) goes
         // through a formatter adapter at several times the cost per frame.
         let text = serde_json::to_string(&frame).unwrap_or_else(|_| frame.to_string());
-        self.send_recorded(Message::text(text), Some(Arc::new(frame))).await
+        self.send_recorded(Message::text(text), Some(Arc::new(frame)))
+            .await
     }
 
     /// Sends `msg`; `json`: its JSON, when it is a text frame the caller built from it.
-    async fn send_recorded(&mut self, msg: Message, json: Option<Arc<Value>>) -> Result<(), SendError> {
+    async fn send_recorded(
+        &mut self,
+        msg: Message,
+        json: Option<Arc<Value>>,
+    ) -> Result<(), SendError> {
         let name = self.shared_name();
         if let Some(applied) = self.faults.apply(Direction::Outbound, &msg) {
-            self.log.log(LinkEvent::Fault { conn: &name, text: &applied.describe(Direction::Outbound) });
+            self.log.log(LinkEvent::Fault {
+                conn: &name,
+                text: &applied.describe(Direction::Outbound),
+            });
             match applied.action {
                 FrameAction::Drop => return Ok(()),
                 FrameAction::Delay(d) => tokio::time::sleep(d).await,
@@ -473,13 +605,24 @@ impl Connection {
         if self.reset {
             return;
         }
-        self.log.log(LinkEvent::Closed { conn: &self.name(), by: Party::Harness, code: Some(code), reason });
+        self.log.log(LinkEvent::Closed {
+            conn: &self.name(),
+            by: Party::Harness,
+            code: Some(code),
+            reason,
+        });
         if self.ended().is_none() {
             self.closing.store(true, Ordering::SeqCst);
-            let frame = CloseFrame { code: CloseCode::from(code), reason: reason.to_string().into() };
+            let frame = CloseFrame {
+                code: CloseCode::from(code),
+                reason: reason.to_string().into(),
+            };
             // The close waits no longer than its echo would: a target that floods without
             // reading holds the socket (and the reader's auto-reply) for the whole write bound.
-            let sent = tokio::time::timeout(CLOSE_WAIT, write(&self.sink, Message::Close(Some(frame)))).await.is_ok_and(|r| r.is_ok());
+            let sent =
+                tokio::time::timeout(CLOSE_WAIT, write(&self.sink, Message::Close(Some(frame))))
+                    .await
+                    .is_ok_and(|r| r.is_ok());
             // Half-open, the harness reads nothing: there is no echo to wait for.
             if sent && !self.half_open {
                 let _ = tokio::time::timeout(CLOSE_WAIT, async {

@@ -75,7 +75,9 @@ impl Applied {
     pub(super) fn describe(&self, direction: Direction) -> String {
         let what = format!("{} frame ({})", direction.as_str(), self.label);
         let done = match self.action {
-            FrameAction::Drop if direction == Direction::Inbound => format!("dropped the {what}: the steps never see it"),
+            FrameAction::Drop if direction == Direction::Inbound => {
+                format!("dropped the {what}: the steps never see it")
+            }
             FrameAction::Drop => format!("dropped the {what}: it never reached the socket"),
             FrameAction::Delay(d) => format!("holding the {what} for {}ms", d.as_millis()),
             FrameAction::Duplicate => format!("duplicated the {what}"),
@@ -108,10 +110,16 @@ impl Faults {
                 filter.observe(direction, msg);
             }
         }
-        let i = self.armed.iter().position(|f| f.direction == direction && f.filter.as_ref().is_none_or(|m| m.matches(msg)))?;
+        let i = self.armed.iter().position(|f| {
+            f.direction == direction && f.filter.as_ref().is_none_or(|m| m.matches(msg))
+        })?;
         let f = &mut self.armed[i];
         f.count -= 1;
-        let applied = Applied { action: f.action, label: f.label.clone(), left: f.count };
+        let applied = Applied {
+            action: f.action,
+            label: f.label.clone(),
+            left: f.count,
+        };
         if f.count == 0 {
             self.armed.remove(i);
         }
@@ -153,7 +161,13 @@ mod tests {
     }
 
     fn fault(direction: Direction, count: u32, filter: Option<Arc<dyn FrameFilter>>) -> FrameFault {
-        FrameFault { direction, action: FrameAction::Drop, filter, count, label: "x".into() }
+        FrameFault {
+            direction,
+            action: FrameAction::Drop,
+            filter,
+            count,
+            label: "x".into(),
+        }
     }
 
     #[test]
@@ -161,23 +175,72 @@ mod tests {
         let filter = Arc::new(Contains("reg", Mutex::new(Vec::new())));
         let mut faults = Faults::default();
         faults.arm(fault(Direction::Inbound, 2, Some(filter.clone())));
-        assert!(faults.apply(Direction::Outbound, &Message::text("reg")).is_none(), "the other direction");
-        assert!(faults.apply(Direction::Inbound, &Message::text("ping")).is_none(), "not matching");
-        assert!(faults.apply(Direction::Inbound, &Message::Ping(Vec::new().into())).is_none(), "control frames");
-        assert_eq!(faults.apply(Direction::Inbound, &Message::text("reg")).map(|a| a.left), Some(1));
-        assert_eq!(faults.apply(Direction::Inbound, &Message::text("reg")).map(|a| a.left), Some(0));
-        assert!(faults.apply(Direction::Inbound, &Message::text("reg")).is_none(), "spent");
-        assert_eq!(filter.1.lock().unwrap().len(), 4, "the filter saw every data frame while armed");
+        assert!(
+            faults
+                .apply(Direction::Outbound, &Message::text("reg"))
+                .is_none(),
+            "the other direction"
+        );
+        assert!(
+            faults
+                .apply(Direction::Inbound, &Message::text("ping"))
+                .is_none(),
+            "not matching"
+        );
+        assert!(
+            faults
+                .apply(Direction::Inbound, &Message::Ping(Vec::new().into()))
+                .is_none(),
+            "control frames"
+        );
+        assert_eq!(
+            faults
+                .apply(Direction::Inbound, &Message::text("reg"))
+                .map(|a| a.left),
+            Some(1)
+        );
+        assert_eq!(
+            faults
+                .apply(Direction::Inbound, &Message::text("reg"))
+                .map(|a| a.left),
+            Some(0)
+        );
+        assert!(
+            faults
+                .apply(Direction::Inbound, &Message::text("reg"))
+                .is_none(),
+            "spent"
+        );
+        assert_eq!(
+            filter.1.lock().unwrap().len(),
+            4,
+            "the filter saw every data frame while armed"
+        );
     }
 
     #[test]
     fn the_first_armed_fault_wins_and_zero_counts_are_not_armed() {
         let mut faults = Faults::default();
         faults.arm(fault(Direction::Outbound, 0, None));
-        assert!(faults.apply(Direction::Outbound, &Message::text("a")).is_none());
-        faults.arm(FrameFault { action: FrameAction::Duplicate, ..fault(Direction::Outbound, 1, None) });
+        assert!(faults
+            .apply(Direction::Outbound, &Message::text("a"))
+            .is_none());
+        faults.arm(FrameFault {
+            action: FrameAction::Duplicate,
+            ..fault(Direction::Outbound, 1, None)
+        });
         faults.arm(fault(Direction::Outbound, 1, None));
-        assert_eq!(faults.apply(Direction::Outbound, &Message::text("a")).map(|a| a.action), Some(FrameAction::Duplicate));
-        assert_eq!(faults.apply(Direction::Outbound, &Message::text("a")).map(|a| a.action), Some(FrameAction::Drop));
+        assert_eq!(
+            faults
+                .apply(Direction::Outbound, &Message::text("a"))
+                .map(|a| a.action),
+            Some(FrameAction::Duplicate)
+        );
+        assert_eq!(
+            faults
+                .apply(Direction::Outbound, &Message::text("a"))
+                .map(|a| a.action),
+            Some(FrameAction::Drop)
+        );
     }
 }

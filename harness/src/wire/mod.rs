@@ -27,4 +27,3 @@ pub fn close_text(code: Option<u16>, reason: &str) -> String {
         (None, true) => String::new(),
     }
 }
-

@@ -28,7 +28,10 @@ pub fn reset_on_drop(io: &MaybeTlsStream<BoxIo>) -> bool {
         MaybeTlsStream::Rustls(tls) => tls.get_ref().0,
         _ => return false,
     };
-    (**inner).as_any().downcast_ref::<tokio::net::TcpStream>().is_some_and(|tcp| tcp.set_zero_linger().is_ok())
+    (**inner)
+        .as_any()
+        .downcast_ref::<tokio::net::TcpStream>()
+        .is_some_and(|tcp| tcp.set_zero_linger().is_ok())
 }
 pub type WsStream = WebSocketStream<MaybeTlsStream<BoxIo>>;
 
@@ -39,19 +42,39 @@ pub const MAX_FRAME_BYTES: usize = 4 << 20;
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
     #[error("cannot bind source address {addr}: {source}")]
-    Bind { addr: IpAddr, #[source] source: std::io::Error },
+    Bind {
+        addr: IpAddr,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot connect to {addr}: {source}")]
-    Connect { addr: String, #[source] source: std::io::Error },
+    Connect {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot resolve {host}: {reason}")]
     Resolve { host: String, reason: String },
     #[error("websocket handshake with {url} failed: {source}")]
-    Handshake { url: String, #[source] source: Box<tokio_tungstenite::tungstenite::Error> },
+    Handshake {
+        url: String,
+        #[source]
+        source: Box<tokio_tungstenite::tungstenite::Error>,
+    },
     /// The server answered the upgrade with a plain HTTP response: most often a web server or
     /// a path that is not the WebSocket endpoint.
     #[error("websocket handshake with {url} failed: {source} (the server answered with plain HTTP instead of switching to WebSocket: is this the WebSocket endpoint?)")]
-    NotUpgraded { url: String, #[source] source: Box<tokio_tungstenite::tungstenite::Error> },
+    NotUpgraded {
+        url: String,
+        #[source]
+        source: Box<tokio_tungstenite::tungstenite::Error>,
+    },
     #[error("TLS handshake with {url} failed: {source} (a server without TLS wants ws://; a self-signed or test certificate? `--insecure` accepts any)")]
-    Tls { url: String, #[source] source: Box<tokio_tungstenite::tungstenite::Error> },
+    Tls {
+        url: String,
+        #[source]
+        source: Box<tokio_tungstenite::tungstenite::Error>,
+    },
     #[error("invalid url {url}: {reason}")]
     Url { url: String, reason: String },
 }
@@ -60,9 +83,20 @@ impl TransportError {
     /// The server refused the handshake with an HTTP status: the status and the value of
     /// `header` in its answer.
     pub fn refused(&self, header: &str) -> Option<(u16, Option<String>)> {
-        let TransportError::NotUpgraded { source, .. } = self else { return None };
-        let tokio_tungstenite::tungstenite::Error::Http(response) = source.as_ref() else { return None };
-        Some((response.status().as_u16(), response.headers().get(header).and_then(|v| v.to_str().ok()).map(str::to_string)))
+        let TransportError::NotUpgraded { source, .. } = self else {
+            return None;
+        };
+        let tokio_tungstenite::tungstenite::Error::Http(response) = source.as_ref() else {
+            return None;
+        };
+        Some((
+            response.status().as_u16(),
+            response
+                .headers()
+                .get(header)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+        ))
     }
 }
 
@@ -91,7 +125,11 @@ pub const ACCEPT_BACKLOG: u32 = 8192;
 /// A TCP listener on `addr` with [`ACCEPT_BACKLOG`] (and `SO_REUSEADDR`, as
 /// `TcpListener::bind` sets it, so a restarted server gets its port back at once).
 pub fn listen_tcp(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
-    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
     socket.listen(ACCEPT_BACKLOG)
@@ -116,12 +154,21 @@ pub fn ws_config_for(max_in: usize, max_out: usize) -> WebSocketConfig {
 }
 
 /// Runs the client handshake over `io`. TLS is used when the URL is `wss://`.
-pub async fn handshake(url: &str, io: BoxIo, connector: Option<Connector>) -> Result<WsStream, TransportError> {
+pub async fn handshake(
+    url: &str,
+    io: BoxIo,
+    connector: Option<Connector>,
+) -> Result<WsStream, TransportError> {
     handshake_with_headers(url, &[], io, connector).await
 }
 
 /// [`handshake`] with extra request headers (a control plane's credential).
-pub async fn handshake_with_headers(url: &str, headers: &[(&'static str, String)], io: BoxIo, connector: Option<Connector>) -> Result<WsStream, TransportError> {
+pub async fn handshake_with_headers(
+    url: &str,
+    headers: &[(&'static str, String)],
+    io: BoxIo,
+    connector: Option<Connector>,
+) -> Result<WsStream, TransportError> {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     use tokio_tungstenite::tungstenite::http::HeaderValue;
     use tokio_tungstenite::tungstenite::Error as WsError;
@@ -129,32 +176,76 @@ pub async fn handshake_with_headers(url: &str, headers: &[(&'static str, String)
     // the stream, before any HTTP is read; a plain server that gives up on the ClientHello
     // (an HTTP parser that closes) shows as the end of the stream in the TLS handshake.
     let tls = url.starts_with("wss://");
-    let in_tls = |io: &std::io::Error| matches!(io.kind(), std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset);
+    let in_tls = |io: &std::io::Error| {
+        matches!(
+            io.kind(),
+            std::io::ErrorKind::InvalidData
+                | std::io::ErrorKind::UnexpectedEof
+                | std::io::ErrorKind::ConnectionReset
+        )
+    };
     let failed = |e: WsError| match e {
-        WsError::Tls(_) => TransportError::Tls { url: url.to_string(), source: Box::new(e) },
-        WsError::Io(ref io) if tls && in_tls(io) => TransportError::Tls { url: url.to_string(), source: Box::new(e) },
-        WsError::Http(_) => TransportError::NotUpgraded { url: url.to_string(), source: Box::new(e) },
-        e => TransportError::Handshake { url: url.to_string(), source: Box::new(e) },
+        WsError::Tls(_) => TransportError::Tls {
+            url: url.to_string(),
+            source: Box::new(e),
+        },
+        WsError::Io(ref io) if tls && in_tls(io) => TransportError::Tls {
+            url: url.to_string(),
+            source: Box::new(e),
+        },
+        WsError::Http(_) => TransportError::NotUpgraded {
+            url: url.to_string(),
+            source: Box::new(e),
+        },
+        e => TransportError::Handshake {
+            url: url.to_string(),
+            source: Box::new(e),
+        },
     };
     let mut request = url.into_client_request().map_err(failed)?;
     for (name, value) in headers {
-        let value = HeaderValue::from_str(value).map_err(|e| failed(tokio_tungstenite::tungstenite::Error::HttpFormat(e.into())))?;
+        let value = HeaderValue::from_str(value)
+            .map_err(|e| failed(tokio_tungstenite::tungstenite::Error::HttpFormat(e.into())))?;
         request.headers_mut().insert(*name, value);
     }
-    let (ws, _response) = tokio_tungstenite::client_async_tls_with_config(request, io, Some(ws_config()), connector).await.map_err(failed)?;
+    let (ws, _response) =
+        tokio_tungstenite::client_async_tls_with_config(request, io, Some(ws_config()), connector)
+            .await
+            .map_err(failed)?;
     Ok(ws)
 }
 
 /// Opens TCP to `remote`, from `local` when given (any 127.0.0.0/8 address works on Linux),
 /// with `TCP_NODELAY`: every frame is one awaited write, so Nagle's algorithm could only hold
 /// a frame back waiting for an ACK, never batch anything.
-pub async fn tcp(remote: SocketAddr, local: Option<IpAddr>) -> Result<tokio::net::TcpStream, TransportError> {
-    let socket = if remote.is_ipv4() { tokio::net::TcpSocket::new_v4() } else { tokio::net::TcpSocket::new_v6() }
-        .map_err(|e| TransportError::Connect { addr: remote.to_string(), source: e })?;
-    if let Some(ip) = local {
-        socket.bind(SocketAddr::new(ip, 0)).map_err(|e| TransportError::Bind { addr: ip, source: e })?;
+pub async fn tcp(
+    remote: SocketAddr,
+    local: Option<IpAddr>,
+) -> Result<tokio::net::TcpStream, TransportError> {
+    let socket = if remote.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()
+    } else {
+        tokio::net::TcpSocket::new_v6()
     }
-    let tcp = socket.connect(remote).await.map_err(|e| TransportError::Connect { addr: remote.to_string(), source: e })?;
+    .map_err(|e| TransportError::Connect {
+        addr: remote.to_string(),
+        source: e,
+    })?;
+    if let Some(ip) = local {
+        socket
+            .bind(SocketAddr::new(ip, 0))
+            .map_err(|e| TransportError::Bind {
+                addr: ip,
+                source: e,
+            })?;
+    }
+    let tcp = socket
+        .connect(remote)
+        .await
+        .map_err(|e| TransportError::Connect {
+            addr: remote.to_string(),
+            source: e,
+        })?;
     // Best effort: a socket that refuses the option still carries the frames.
     let _ = tcp.set_nodelay(true);
     Ok(tcp)
@@ -171,7 +262,10 @@ pub struct Endpoint {
 
 impl Endpoint {
     pub fn parse(url: &str) -> Result<Endpoint, TransportError> {
-        let bad = |reason: &str| TransportError::Url { url: url.to_string(), reason: reason.to_string() };
+        let bad = |reason: &str| TransportError::Url {
+            url: url.to_string(),
+            reason: reason.to_string(),
+        };
         let (tls, rest) = if let Some(r) = url.strip_prefix("wss://") {
             (true, r)
         } else if let Some(r) = url.strip_prefix("ws://") {
@@ -197,7 +291,12 @@ impl Endpoint {
             None if tls => 443,
             None => 80,
         };
-        Ok(Endpoint { url: url.to_string(), host, port, tls })
+        Ok(Endpoint {
+            url: url.to_string(),
+            host,
+            port,
+            tls,
+        })
     }
 
     /// Resolves the host; the first address wins.
@@ -205,9 +304,18 @@ impl Endpoint {
         let lookup = tokio::net::lookup_host((self.host.as_str(), self.port));
         let mut addrs = tokio::time::timeout(std::time::Duration::from_secs(10), lookup)
             .await
-            .map_err(|_| TransportError::Resolve { host: self.host.clone(), reason: "no answer within 10s".into() })?
-            .map_err(|e| TransportError::Resolve { host: self.host.clone(), reason: e.to_string() })?;
-        addrs.next().ok_or_else(|| TransportError::Resolve { host: self.host.clone(), reason: "no address".into() })
+            .map_err(|_| TransportError::Resolve {
+                host: self.host.clone(),
+                reason: "no answer within 10s".into(),
+            })?
+            .map_err(|e| TransportError::Resolve {
+                host: self.host.clone(),
+                reason: e.to_string(),
+            })?;
+        addrs.next().ok_or_else(|| TransportError::Resolve {
+            host: self.host.clone(),
+            reason: "no address".into(),
+        })
     }
 }
 
@@ -220,14 +328,41 @@ pub fn insecure_connector() -> Connector {
     #[derive(Debug)]
     struct AcceptAll(Arc<rustls::crypto::CryptoProvider>);
     impl ServerCertVerifier for AcceptAll {
-        fn verify_server_cert(&self, _: &CertificateDer<'_>, _: &[CertificateDer<'_>], _: &ServerName<'_>, _: &[u8], _: UnixTime) -> Result<ServerCertVerified, rustls::Error> {
+        fn verify_server_cert(
+            &self,
+            _: &CertificateDer<'_>,
+            _: &[CertificateDer<'_>],
+            _: &ServerName<'_>,
+            _: &[u8],
+            _: UnixTime,
+        ) -> Result<ServerCertVerified, rustls::Error> {
             Ok(ServerCertVerified::assertion())
         }
-        fn verify_tls12_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
-            rustls::crypto::verify_tls12_signature(m, c, d, &self.0.signature_verification_algorithms)
+        fn verify_tls12_signature(
+            &self,
+            m: &[u8],
+            c: &CertificateDer<'_>,
+            d: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls12_signature(
+                m,
+                c,
+                d,
+                &self.0.signature_verification_algorithms,
+            )
         }
-        fn verify_tls13_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
-            rustls::crypto::verify_tls13_signature(m, c, d, &self.0.signature_verification_algorithms)
+        fn verify_tls13_signature(
+            &self,
+            m: &[u8],
+            c: &CertificateDer<'_>,
+            d: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls13_signature(
+                m,
+                c,
+                d,
+                &self.0.signature_verification_algorithms,
+            )
         }
         fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
             self.0.signature_verification_algorithms.supported_schemes()
@@ -265,9 +400,14 @@ mod tests {
         });
         for _ in 0..2 {
             let tcp = tcp(addr, None).await.unwrap();
-            let Err(err) = handshake(&format!("wss://{addr}/"), Box::new(tcp), None).await else { panic!("a TLS handshake with a plain server succeeded") };
+            let Err(err) = handshake(&format!("wss://{addr}/"), Box::new(tcp), None).await else {
+                panic!("a TLS handshake with a plain server succeeded")
+            };
             assert!(matches!(err, TransportError::Tls { .. }), "{err:?}");
-            assert!(err.to_string().contains("`--insecure` accepts any"), "{err}");
+            assert!(
+                err.to_string().contains("`--insecure` accepts any"),
+                "{err}"
+            );
         }
     }
 

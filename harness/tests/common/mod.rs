@@ -8,7 +8,10 @@ use std::path::PathBuf;
 
 /// The repository root (the workspace above `harness/`).
 pub fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("harness/ has a parent").to_path_buf()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("harness/ has a parent")
+        .to_path_buf()
 }
 
 /// Loads `scenarios/<dir>`.
@@ -36,19 +39,34 @@ pub fn run_library(scenarios: &[Scenario], config: RunConfig) -> Vec<ScenarioRes
     results.sort_by_key(|r| position(&r.id));
     for r in &results {
         if let Some(again) = hwconform::engine::rejudge::rejudge(r, &*profile, &judges) {
-            assert!(!hwconform::engine::rejudge::changed(r, &again), "{} judged again from its transcript differs:\nlive: {:?}\n{:?}\nagain: {:?}\n{:?}", r.id, r.verdict, r.findings, again.verdict, again.findings);
+            assert!(
+                !hwconform::engine::rejudge::changed(r, &again),
+                "{} judged again from its transcript differs:\nlive: {:?}\n{:?}\nagain: {:?}\n{:?}",
+                r.id,
+                r.verdict,
+                r.findings,
+                again.verdict,
+                again.findings
+            );
         }
     }
     results
 }
 
 pub fn verdicts(results: &[ScenarioResult]) -> Vec<(String, Verdict)> {
-    results.iter().map(|r| (r.id.clone(), r.verdict.clone())).collect()
+    results
+        .iter()
+        .map(|r| (r.id.clone(), r.verdict.clone()))
+        .collect()
 }
 
 /// `"<id> <verdict>"` for every result `ok` rejects.
 pub fn not_passing(results: &[ScenarioResult], ok: impl Fn(&Verdict) -> bool) -> Vec<String> {
-    results.iter().filter(|r| !ok(&r.verdict)).map(|r| format!("{} {:?}", r.id, r.verdict)).collect()
+    results
+        .iter()
+        .filter(|r| !ok(&r.verdict))
+        .map(|r| format!("{} {:?}", r.id, r.verdict))
+        .collect()
 }
 
 /// For every knob, the results of `scenarios` run with `config(knob)` that `ok` rejects,
@@ -62,7 +80,15 @@ pub fn knob_matrix<K: Copy>(
 ) -> Vec<(String, Vec<ScenarioResult>)> {
     knobs
         .iter()
-        .map(|&knob| (label(knob), run_library(scenarios, config(knob)).into_iter().filter(|r| !ok(&r.verdict)).collect()))
+        .map(|&knob| {
+            (
+                label(knob),
+                run_library(scenarios, config(knob))
+                    .into_iter()
+                    .filter(|r| !ok(&r.verdict))
+                    .collect(),
+            )
+        })
         .collect()
 }
 
@@ -71,10 +97,18 @@ pub fn knob_matrix<K: Copy>(
 /// rejection's first line of message.
 pub fn render_knob_matrix(matrix: &[(String, Vec<ScenarioResult>)]) -> String {
     use std::fmt::Write as _;
-    let mut ids: Vec<&str> = matrix.iter().flat_map(|(_, rs)| rs.iter().map(|r| r.id.as_str())).collect();
+    let mut ids: Vec<&str> = matrix
+        .iter()
+        .flat_map(|(_, rs)| rs.iter().map(|r| r.id.as_str()))
+        .collect();
     ids.sort_unstable();
     ids.dedup();
-    let width = ids.iter().map(|id| id.len()).max().unwrap_or(0).max("scenario".len());
+    let width = ids
+        .iter()
+        .map(|id| id.len())
+        .max()
+        .unwrap_or(0)
+        .max("scenario".len());
     let mut out = String::new();
     for (n, (label, rs)) in matrix.iter().enumerate() {
         let _ = writeln!(out, "{:>3} {label}: {} not passing", n + 1, rs.len());
@@ -87,7 +121,10 @@ pub fn render_knob_matrix(matrix: &[(String, Vec<ScenarioResult>)]) -> String {
     for id in &ids {
         let _ = write!(out, "{id:width$} |");
         for (_, rs) in matrix {
-            let cell = rs.iter().find(|r| r.id == *id).map_or(".", |r| &r.verdict.name()[..1]);
+            let cell = rs
+                .iter()
+                .find(|r| r.id == *id)
+                .map_or(".", |r| &r.verdict.name()[..1]);
             let _ = write!(out, "{cell:>3}");
         }
         out.push('\n');
@@ -96,7 +133,9 @@ pub fn render_knob_matrix(matrix: &[(String, Vec<ScenarioResult>)]) -> String {
     for (label, rs) in matrix {
         for r in rs {
             let why = match &r.verdict {
-                Verdict::Fail(f) | Verdict::Error(f) => f.message.lines().next().unwrap_or_default().to_string(),
+                Verdict::Fail(f) | Verdict::Error(f) => {
+                    f.message.lines().next().unwrap_or_default().to_string()
+                }
                 Verdict::Skip { reason } => reason.clone(),
                 other => other.name().to_string(),
             };
@@ -119,8 +158,17 @@ pub fn mutation_matrix<K: Copy>(
     let mut missed = Vec::new();
     for &knob in knobs {
         let wanted = catchers(knob);
-        let selected: Vec<_> = scenarios.iter().filter(|s| wanted.contains(&s.id.value.as_str())).cloned().collect();
-        assert_eq!(selected.len(), wanted.len(), "{}: a listed scenario is missing from the library", label(knob));
+        let selected: Vec<_> = scenarios
+            .iter()
+            .filter(|s| wanted.contains(&s.id.value.as_str()))
+            .cloned()
+            .collect();
+        assert_eq!(
+            selected.len(),
+            wanted.len(),
+            "{}: a listed scenario is missing from the library",
+            label(knob)
+        );
         for (id, verdict) in verdicts(&run_library(&selected, config(knob))) {
             if !matches!(verdict, Verdict::Fail(_)) {
                 missed.push(format!("{}: {id} gave {verdict:?}", label(knob)));

@@ -4,8 +4,8 @@
 
 use hwconform::scenario::matcher::{Matcher, Op, SignatureKind};
 use hwconform::scenario::{
-    load_paths, load_str, loader, AutoReply, Capability, DeviceControl, DurationExpr, LoadError, ReplySpec, Role, Scenario, Span, Spanned,
-    StepKind,
+    load_paths, load_str, loader, AutoReply, Capability, DeviceControl, DurationExpr, LoadError,
+    ReplySpec, Role, Scenario, Span, Spanned, StepKind,
 };
 use proptest::prelude::*;
 use rstest::rstest;
@@ -206,11 +206,19 @@ fn temp_dir(name: &str) -> PathBuf {
 #[case::purpose_nested(cloud_steps("  - repeat: { times: 2, steps: [ { purpose: inner } ] }\n"), (6, 45), "`purpose` at the top level of `steps`")]
 #[case::purpose_empty(cloud_steps("  - purpose: \"  \"\n"), (6, 14), "`purpose` needs a sentence")]
 #[case::assumption_not_text(format!("{CLOUD_HEAD}assumption: [1]\nsteps:\n  - wait: 1s\n"), (5, 13), "expected a sentence naming the undocumented reading")]
-fn invalid_files_point_at_the_problem(#[case] text: String, #[case] at: (u32, u32), #[case] fragment: &str) {
+fn invalid_files_point_at_the_problem(
+    #[case] text: String,
+    #[case] at: (u32, u32),
+    #[case] fragment: &str,
+) {
     let err = load(&text).expect_err("the file must not load");
     let d = &err.diagnostics()[0];
     let shown = d.to_string();
-    assert!(shown.contains(fragment), "{fragment:?} not in {shown:?}\n{}", err.render());
+    assert!(
+        shown.contains(fragment),
+        "{fragment:?} not in {shown:?}\n{}",
+        err.render()
+    );
     assert_eq!((d.span.line, d.span.col), at, "{}", err.render());
 }
 
@@ -226,7 +234,11 @@ fn duplicate_ids_across_files_point_at_the_second() {
     assert_eq!((d.span.line, d.span.col), (1, 5));
     assert!(d.message.contains("duplicate scenario id `t.case`"), "{d}");
     let first = format!("{}:1:5", dir.join("a.yaml").display());
-    assert!(d.note.as_deref().is_some_and(|n| n.contains(&first)), "{:?}", d.note);
+    assert!(
+        d.note.as_deref().is_some_and(|n| n.contains(&first)),
+        "{:?}",
+        d.note
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -243,8 +255,13 @@ fn every_file_is_checked_and_good_files_still_count() {
     assert_eq!(ok, 1);
     assert_eq!(err.file_count(), 3, "{err:?}");
     let paths: Vec<&Path> = err.diagnostics().iter().map(|d| d.path.as_path()).collect();
-    assert!(paths.contains(&dir.join("2-bad.yaml").as_path()) && paths.contains(&missing.as_path()));
-    assert!(err.render().contains("cannot read scenario path"), "{err:?}");
+    assert!(
+        paths.contains(&dir.join("2-bad.yaml").as_path()) && paths.contains(&missing.as_path())
+    );
+    assert!(
+        err.render().contains("cannot read scenario path"),
+        "{err:?}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -271,7 +288,9 @@ fn accept_forms() {
     assert_eq!(s.role, Role::Cloud);
     assert!(matches!(&s.steps[0].kind, StepKind::Accept(a) if a.conn == "a" && a.within.is_none()));
     assert!(matches!(&s.steps[1].kind, StepKind::Accept(a) if a.conn == "b"));
-    assert!(matches!(&s.steps[2].kind, StepKind::Accept(a) if a.conn == "c" && a.within == secs(30)));
+    assert!(
+        matches!(&s.steps[2].kind, StepKind::Accept(a) if a.conn == "c" && a.within == secs(30))
+    );
 }
 
 #[test]
@@ -279,18 +298,25 @@ fn receive_with_check_and_capture() {
     let s = cloud(
         "  - receive: { cmd: register, within: 5s, not_before: 1s }\n    check: { body: { device_signature: { $signature: register } } }\n    capture: { first: headers.req_id }\n  - receive:\n  - receive: { conn: b }\n",
     );
-    let StepKind::Receive(r) = &s.steps[0].kind else { panic!("{:?}", s.steps[0]) };
+    let StepKind::Receive(r) = &s.steps[0].kind else {
+        panic!("{:?}", s.steps[0])
+    };
     assert_eq!((r.conn.as_str(), r.cmd.as_deref()), ("a", Some("register")));
     assert_eq!((r.within.clone(), r.not_before.clone()), (secs(5), secs(1)));
     let check = r.check.as_ref().expect("check");
     assert_eq!((check.span.line, check.span.col), (7, 12));
     let want = Matcher::Object(vec![(
         "body".into(),
-        Matcher::Object(vec![("device_signature".into(), Matcher::Ops(vec![Op::Signature(SignatureKind::Register)]))]),
+        Matcher::Object(vec![(
+            "device_signature".into(),
+            Matcher::Ops(vec![Op::Signature(SignatureKind::Register)]),
+        )]),
     )]);
     assert_eq!(check.value, want);
     assert_eq!(r.capture["first"], "headers.req_id");
-    assert!(matches!(&s.steps[1].kind, StepKind::Receive(r) if r.conn == "a" && r.cmd.is_none() && r.check.is_none()));
+    assert!(
+        matches!(&s.steps[1].kind, StepKind::Receive(r) if r.conn == "a" && r.cmd.is_none() && r.check.is_none())
+    );
     assert!(matches!(&s.steps[2].kind, StepKind::Receive(r) if r.conn == "b"));
 }
 
@@ -306,8 +332,19 @@ fn reply_defaults_and_fields() {
             other => panic!("{other:?}"),
         })
         .collect();
-    let default = ReplySpec { errcode: 0, errmsg: None, body: None, suggestion: None, interval: None, binary: None, no_advice: false };
-    assert_eq!((replies[0].conn.as_str(), replies[0].to.as_deref()), ("a", None));
+    let default = ReplySpec {
+        errcode: 0,
+        errmsg: None,
+        body: None,
+        suggestion: None,
+        interval: None,
+        binary: None,
+        no_advice: false,
+    };
+    assert_eq!(
+        (replies[0].conn.as_str(), replies[0].to.as_deref()),
+        ("a", None)
+    );
     assert_eq!(replies[0].spec, default);
     assert_eq!(replies[1].to.as_deref(), Some("${req_id}"));
     assert_eq!(
@@ -322,9 +359,22 @@ fn reply_defaults_and_fields() {
         }
     );
     assert_eq!(replies[2].conn, "b");
-    assert_eq!(replies[2].spec, ReplySpec { errcode: 600003, no_advice: true, ..default.clone() });
+    assert_eq!(
+        replies[2].spec,
+        ReplySpec {
+            errcode: 600003,
+            no_advice: true,
+            ..default.clone()
+        }
+    );
     assert_eq!(replies[3].to.as_deref(), Some("7"));
-    assert_eq!(replies[3].spec, ReplySpec { binary: Some("{}".into()), ..default });
+    assert_eq!(
+        replies[3].spec,
+        ReplySpec {
+            binary: Some("{}".into()),
+            ..default
+        }
+    );
 }
 
 #[test]
@@ -354,14 +404,29 @@ fn push_close_delay_and_reconnect() {
     assert!(
         matches!(&s.steps[0].kind, StepKind::Push(p) if p.conn == "a" && p.cmd == "push_unbind_corp" && p.body.is_none() && p.req_id.is_none())
     );
-    let StepKind::Push(p) = &s.steps[1].kind else { panic!() };
-    assert_eq!((p.conn.as_str(), p.cmd.as_str(), p.req_id.as_deref()), ("b", "push_future_thing", Some("42")));
+    let StepKind::Push(p) = &s.steps[1].kind else {
+        panic!()
+    };
+    assert_eq!(
+        (p.conn.as_str(), p.cmd.as_str(), p.req_id.as_deref()),
+        ("b", "push_future_thing", Some("42"))
+    );
     assert_eq!(p.body, Some(json!({"x": [1]})));
-    assert!(matches!(&s.steps[2].kind, StepKind::Close(c) if c.conn == "a" && c.code.is_none() && c.reason.is_none()));
-    assert!(matches!(&s.steps[3].kind, StepKind::Close(c) if c.code == Some(4001) && c.reason.as_deref() == Some("bye")));
-    assert!(matches!(&s.steps[4].kind, StepKind::Delay(DurationExpr::Expr(e)) if e == "${iteration}+1s"));
-    assert!(matches!(&s.steps[5].kind, StepKind::ExpectReconnect(r) if r.conn == "a" && r.within == secs(30) && r.not_before == secs(1)));
-    assert!(matches!(&s.steps[6].kind, StepKind::ExpectReconnect(r) if r.within.is_none() && r.not_before.is_none()));
+    assert!(
+        matches!(&s.steps[2].kind, StepKind::Close(c) if c.conn == "a" && c.code.is_none() && c.reason.is_none())
+    );
+    assert!(
+        matches!(&s.steps[3].kind, StepKind::Close(c) if c.code == Some(4001) && c.reason.as_deref() == Some("bye"))
+    );
+    assert!(
+        matches!(&s.steps[4].kind, StepKind::Delay(DurationExpr::Expr(e)) if e == "${iteration}+1s")
+    );
+    assert!(
+        matches!(&s.steps[5].kind, StepKind::ExpectReconnect(r) if r.conn == "a" && r.within == secs(30) && r.not_before == secs(1))
+    );
+    assert!(
+        matches!(&s.steps[6].kind, StepKind::ExpectReconnect(r) if r.within.is_none() && r.not_before.is_none())
+    );
 }
 
 #[test]
@@ -370,18 +435,39 @@ fn mark_and_timing() {
         "  - mark: start\n  - timing: { cmd: ping, conn: a, since: start, gaps: { min: 25s, max: \"${iteration}+5s\" }, jitter: true, min_count: 3, max_per: { count: 5, per: 60s } }\n  - timing: { cmd: register, none: true }\n  - timing: { cmd: ping, gaps: { max: 42s } }\n  - repeat: { times: 2, steps: [mark: again] }\n  - timing: { cmd: ping, since: again, jitter: true }\n",
     );
     assert!(matches!(&s.steps[0].kind, StepKind::Mark(m) if m == "start"));
-    let StepKind::Timing(t) = &s.steps[1].kind else { panic!() };
-    assert_eq!((t.conn.as_deref(), t.cmd.as_str(), t.since.as_deref()), (Some("a"), "ping", Some("start")));
+    let StepKind::Timing(t) = &s.steps[1].kind else {
+        panic!()
+    };
+    assert_eq!(
+        (t.conn.as_deref(), t.cmd.as_str(), t.since.as_deref()),
+        (Some("a"), "ping", Some("start"))
+    );
     let gaps = t.gaps.as_ref().unwrap();
-    assert_eq!((gaps.min.clone(), gaps.max.clone()), (secs(25), Some(DurationExpr::Expr("${iteration}+5s".into()))));
+    assert_eq!(
+        (gaps.min.clone(), gaps.max.clone()),
+        (secs(25), Some(DurationExpr::Expr("${iteration}+5s".into())))
+    );
     assert!(t.jitter && !t.none);
     assert_eq!(t.min_count, Some(3));
-    assert_eq!(t.max_per, Some((5, DurationExpr::Fixed(Duration::from_secs(60)))));
-    let StepKind::Timing(t) = &s.steps[2].kind else { panic!() };
-    assert!(
-        t.none && t.conn.is_none() && t.since.is_none() && t.gaps.is_none() && !t.jitter && t.min_count.is_none() && t.max_per.is_none()
+    assert_eq!(
+        t.max_per,
+        Some((5, DurationExpr::Fixed(Duration::from_secs(60))))
     );
-    let StepKind::Timing(t) = &s.steps[3].kind else { panic!() };
+    let StepKind::Timing(t) = &s.steps[2].kind else {
+        panic!()
+    };
+    assert!(
+        t.none
+            && t.conn.is_none()
+            && t.since.is_none()
+            && t.gaps.is_none()
+            && !t.jitter
+            && t.min_count.is_none()
+            && t.max_per.is_none()
+    );
+    let StepKind::Timing(t) = &s.steps[3].kind else {
+        panic!()
+    };
     assert!(matches!(&t.gaps, Some(g) if g.min.is_none() && g.max == secs(42)));
     assert!(matches!(&s.steps[5].kind, StepKind::Timing(t) if t.since.as_deref() == Some("again")));
 }
@@ -393,10 +479,28 @@ fn device_control_checkin() {
     );
     let s = load(&text).unwrap();
     assert_eq!(s.requires, [Capability::DeviceControl]);
-    let StepKind::DeviceControl(d) = &s.steps[0].kind else { panic!() };
-    assert_eq!(d, &DeviceControl::Checkin { userid: "zhangsan".into(), pass_type: Some(1), pass_method: Some(3) });
-    let StepKind::DeviceControl(d) = &s.steps[1].kind else { panic!() };
-    assert_eq!(d, &DeviceControl::Checkin { userid: "1001".into(), pass_type: None, pass_method: None });
+    let StepKind::DeviceControl(d) = &s.steps[0].kind else {
+        panic!()
+    };
+    assert_eq!(
+        d,
+        &DeviceControl::Checkin {
+            userid: "zhangsan".into(),
+            pass_type: Some(1),
+            pass_method: Some(3)
+        }
+    );
+    let StepKind::DeviceControl(d) = &s.steps[1].kind else {
+        panic!()
+    };
+    assert_eq!(
+        d,
+        &DeviceControl::Checkin {
+            userid: "1001".into(),
+            pass_type: None,
+            pass_method: None
+        }
+    );
 }
 
 #[test]
@@ -406,7 +510,9 @@ fn shared_steps_in_the_cloud_role() {
         matches!(&s.steps[2].kind, StepKind::ExpectSilence(e) if e.cmd.as_deref() == Some("ping") && e.duration == DurationExpr::Fixed(Duration::from_secs(45)))
     );
     assert!(matches!(&s.steps[3].kind, StepKind::ExpectSilence(e) if e.cmd.is_none()));
-    assert!(matches!(&s.steps[6].kind, StepKind::Repeat(r) if matches!(r.steps[0].kind, StepKind::Delay(_))));
+    assert!(
+        matches!(&s.steps[6].kind, StepKind::Repeat(r) if matches!(r.steps[0].kind, StepKind::Delay(_)))
+    );
     let silence = load(&with_steps("  - expect_silence: { for: 5s }\n")).unwrap();
     assert!(matches!(&silence.steps[0].kind, StepKind::ExpectSilence(e) if e.cmd.is_none()));
 }
@@ -420,23 +526,47 @@ fn auto_reply_entries() {
     let auto = s.auto_reply.expect("auto_reply");
     assert_eq!(auto.len(), 4);
     assert_eq!(auto["ping"], AutoReply::Off);
-    let AutoReply::Reply(perm) = &auto["get_perm_version"] else { panic!() };
-    assert_eq!((perm.errcode, perm.body.clone()), (0, Some(json!({"perm_version": 3}))));
-    assert!(matches!(&auto["get_timestamp"], AutoReply::Reply(r) if r.errcode == 0 && r.body.is_none()));
-    assert!(matches!(&auto["register"], AutoReply::Reply(r) if r.suggestion.as_deref() == Some("reconnect") && r.interval == Some(90)));
-    assert!(cloud("  - accept:\n").auto_reply.is_none(), "no key means the defaults");
+    let AutoReply::Reply(perm) = &auto["get_perm_version"] else {
+        panic!()
+    };
+    assert_eq!(
+        (perm.errcode, perm.body.clone()),
+        (0, Some(json!({"perm_version": 3})))
+    );
+    assert!(
+        matches!(&auto["get_timestamp"], AutoReply::Reply(r) if r.errcode == 0 && r.body.is_none())
+    );
+    assert!(
+        matches!(&auto["register"], AutoReply::Reply(r) if r.suggestion.as_deref() == Some("reconnect") && r.interval == Some(90))
+    );
+    assert!(
+        cloud("  - accept:\n").auto_reply.is_none(),
+        "no key means the defaults"
+    );
 }
 
 #[test]
 fn manual_scenarios_have_no_steps() {
     for rest in ["", "steps: []\n", "steps:\n"] {
-        let s = load(&format!("{CLOUD_HEAD}manual: |\n  Unplug the device and watch the LED.\n{rest}")).unwrap();
-        assert_eq!(s.manual.as_deref(), Some("Unplug the device and watch the LED.\n"));
+        let s = load(&format!(
+            "{CLOUD_HEAD}manual: |\n  Unplug the device and watch the LED.\n{rest}"
+        ))
+        .unwrap();
+        assert_eq!(
+            s.manual.as_deref(),
+            Some("Unplug the device and watch the LED.\n")
+        );
         assert!(s.steps.is_empty());
     }
     let s = load(&format!("{HEAD}manual: the cloud keeps audit logs\n")).unwrap();
-    assert_eq!((s.role, s.manual.as_deref()), (Role::Device, Some("the cloud keeps audit logs")));
-    assert!(load(&with_steps("  - wait: 1s\n")).unwrap().manual.is_none());
+    assert_eq!(
+        (s.role, s.manual.as_deref()),
+        (Role::Device, Some("the cloud keeps audit logs"))
+    );
+    assert!(load(&with_steps("  - wait: 1s\n"))
+        .unwrap()
+        .manual
+        .is_none());
 }
 
 #[test]
@@ -451,12 +581,16 @@ fn every_error_of_a_cloud_file_is_reported() {
 // ---- rendered diagnostics ----
 
 fn rendered(text: &str) -> String {
-    load_str(Path::new("scenarios/cloud/case.yaml"), text).expect_err("invalid").render()
+    load_str(Path::new("scenarios/cloud/case.yaml"), text)
+        .expect_err("invalid")
+        .render()
 }
 
 #[test]
 fn snapshot_unknown_key() {
-    insta::assert_snapshot!(rendered(&with_steps("  - connect: a\n  - request:\n      cmd: register\n      withn: 5s\n")));
+    insta::assert_snapshot!(rendered(&with_steps(
+        "  - connect: a\n  - request:\n      cmd: register\n      withn: 5s\n"
+    )));
 }
 
 #[test]
@@ -467,7 +601,9 @@ fn snapshot_unknown_requirement_and_step_kind() {
 
 #[test]
 fn snapshot_control_without_requires() {
-    insta::assert_snapshot!(rendered(&with_steps("  - connect: a\n  - control: { unbind: dev }\n")));
+    insta::assert_snapshot!(rendered(&with_steps(
+        "  - connect: a\n  - control: { unbind: dev }\n"
+    )));
 }
 
 #[test]
@@ -482,12 +618,20 @@ fn snapshot_cloud_role_steps() {
 fn snapshot_duplicate_id_and_missing_file() {
     let dir = temp_dir("snap");
     std::fs::write(dir.join("a.yaml"), with_steps("  - wait: 1s\n")).unwrap();
-    std::fs::write(dir.join("b.yaml"), format!("# the same id again\n{}", with_steps("  - wait: 1s\n"))).unwrap();
+    std::fs::write(
+        dir.join("b.yaml"),
+        format!("# the same id again\n{}", with_steps("  - wait: 1s\n")),
+    )
+    .unwrap();
     let err = load_paths(&[dir.clone(), dir.join("gone.yaml")]).expect_err("errors");
     let text = err.render().replace(&dir.display().to_string(), "[dir]");
     let _ = std::fs::remove_dir_all(&dir);
     // The OS error text differs between platforms; keep only our part of the message.
-    let text = text.lines().map(|l| l.split(": No such file").next().unwrap_or(l)).collect::<Vec<_>>().join("\n");
+    let text = text
+        .lines()
+        .map(|l| l.split(": No such file").next().unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join("\n");
     insta::assert_snapshot!(text);
 }
 
@@ -497,7 +641,9 @@ fn snapshot_duplicate_id_and_missing_file() {
 /// scenarios may have no steps.
 #[test]
 fn the_scenario_library_loads() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("scenarios");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("scenarios");
     if !root.is_dir() {
         return;
     }
@@ -509,7 +655,8 @@ fn the_scenario_library_loads() {
         assert!(s.manual.is_some() || !s.steps.is_empty(), "{}", s.id.value);
         // `to_yaml` writes text that loads back to the same scenario (same text again).
         let text = s.to_yaml();
-        let again = load_str(&s.source.path, &text).unwrap_or_else(|e| panic!("{}\n{text}", e.render()));
+        let again =
+            load_str(&s.source.path, &text).unwrap_or_else(|e| panic!("{}\n{text}", e.render()));
         assert_eq!(again.to_yaml(), text, "{}", s.id.value);
         assert_eq!(again.steps.len(), s.steps.len(), "{}", s.id.value);
     }
@@ -525,10 +672,34 @@ fn judged_steps_and_protocol_windows_load_and_render_back() {
     );
     let sc = load(&text).unwrap_or_else(|e| panic!("{}", e.render()));
     assert!(sc.steps[0].judges_nothing);
-    assert_eq!(sc.steps[1].deliberate.as_deref(), Some("a push with fields left out"));
-    let sc = Scenario { steps: sc.steps.into_iter().filter(|s| s.deliberate.is_none()).collect(), ..sc };
-    assert_eq!(sc.steps[1].judges.iter().map(|j| j.value.as_str()).collect::<Vec<_>>(), ["D12"]);
-    assert_eq!(sc.steps[1].judges_not_before.iter().map(|j| j.value.as_str()).collect::<Vec<_>>(), ["D12"]);
+    assert_eq!(
+        sc.steps[1].deliberate.as_deref(),
+        Some("a push with fields left out")
+    );
+    let sc = Scenario {
+        steps: sc
+            .steps
+            .into_iter()
+            .filter(|s| s.deliberate.is_none())
+            .collect(),
+        ..sc
+    };
+    assert_eq!(
+        sc.steps[1]
+            .judges
+            .iter()
+            .map(|j| j.value.as_str())
+            .collect::<Vec<_>>(),
+        ["D12"]
+    );
+    assert_eq!(
+        sc.steps[1]
+            .judges_not_before
+            .iter()
+            .map(|j| j.value.as_str())
+            .collect::<Vec<_>>(),
+        ["D12"]
+    );
     assert_eq!(sc.steps[2].judges.len(), 1);
     let again = load(&sc.to_yaml()).unwrap_or_else(|e| panic!("{}\n{}", e.render(), sc.to_yaml()));
     assert_eq!(again.to_yaml(), sc.to_yaml());
@@ -541,7 +712,12 @@ fn judged_steps_and_protocol_windows_load_and_render_back() {
 fn the_guides_scenario_examples_load() {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/scenario-format.md");
     let text = std::fs::read_to_string(&path).unwrap();
-    let blocks: Vec<&str> = text.split("```yaml\n").skip(1).filter_map(|b| b.split("```").next()).filter(|b| b.starts_with("id:")).collect();
+    let blocks: Vec<&str> = text
+        .split("```yaml\n")
+        .skip(1)
+        .filter_map(|b| b.split("```").next())
+        .filter(|b| b.starts_with("id:"))
+        .collect();
     assert!(blocks.len() >= 2, "{} whole examples", blocks.len());
     for block in blocks {
         load_str(&path, block).unwrap_or_else(|e| panic!("{}\n{block}", e.render()));

@@ -184,8 +184,20 @@ fn free_text() -> impl Strategy<Value = String> {
 fn leaf_step() -> impl Strategy<Value = GenStep> {
     prop_oneof![
         (conn_name(), 1u8..=254).prop_map(|(conn, host)| GenStep::Connect { conn, host }),
-        (conn_name(), cmd_name(), 1u64..100_000, -1i64..700_000, free_text())
-            .prop_map(|(conn, cmd, within_ms, errcode, text)| GenStep::Request { conn, cmd, within_ms, errcode, text }),
+        (
+            conn_name(),
+            cmd_name(),
+            1u64..100_000,
+            -1i64..700_000,
+            free_text()
+        )
+            .prop_map(|(conn, cmd, within_ms, errcode, text)| GenStep::Request {
+                conn,
+                cmd,
+                within_ms,
+                errcode,
+                text
+            }),
         (0u64..10_000_000).prop_map(|ms| GenStep::Wait { ms }),
         conn_name().prop_map(|conn| GenStep::Disconnect { conn }),
         (conn_name(), 1u64..1_000_000).prop_map(|(conn, ms)| GenStep::Silence { conn, ms }),
@@ -205,19 +217,56 @@ fn cloud_leaf_step() -> impl Strategy<Value = GenStep> {
     prop_oneof![
         (1u64..10_000_000).prop_map(|ms| GenStep::Wait { ms }),
         conn_name().prop_map(|conn| GenStep::Disconnect { conn }),
-        (conn_name(), proptest::option::of(1u64..100_000)).prop_map(|(conn, within_ms)| GenStep::Accept { conn, within_ms }),
-        (conn_name(), proptest::option::of(cmd_name()), 1u64..100_000, free_text())
-            .prop_map(|(conn, cmd, within_ms, text)| GenStep::Receive { conn, cmd, within_ms, text }),
-        ("[a-z0-9]{1,8}", 0i64..700_000, free_text(), proptest::option::of(prop_oneof![Just("retry"), Just("reconnect")]))
-            .prop_map(|(to, errcode, text, suggestion)| GenStep::Reply { to, errcode, text, suggestion }),
-        (conn_name(), "push_[a-z_]{1,12}", free_text()).prop_map(|(conn, cmd, text)| GenStep::Push { conn, cmd, text }),
+        (conn_name(), proptest::option::of(1u64..100_000))
+            .prop_map(|(conn, within_ms)| GenStep::Accept { conn, within_ms }),
+        (
+            conn_name(),
+            proptest::option::of(cmd_name()),
+            1u64..100_000,
+            free_text()
+        )
+            .prop_map(|(conn, cmd, within_ms, text)| GenStep::Receive {
+                conn,
+                cmd,
+                within_ms,
+                text
+            }),
+        (
+            "[a-z0-9]{1,8}",
+            0i64..700_000,
+            free_text(),
+            proptest::option::of(prop_oneof![Just("retry"), Just("reconnect")])
+        )
+            .prop_map(|(to, errcode, text, suggestion)| GenStep::Reply {
+                to,
+                errcode,
+                text,
+                suggestion
+            }),
+        (conn_name(), "push_[a-z_]{1,12}", free_text())
+            .prop_map(|(conn, cmd, text)| GenStep::Push { conn, cmd, text }),
         (conn_name(), close_code).prop_map(|(conn, code)| GenStep::Close { conn, code }),
         (1u64..1_000_000).prop_map(|ms| GenStep::Delay { ms }),
-        (conn_name(), 1u64..1_000_000).prop_map(|(conn, within_ms)| GenStep::Reconnect { conn, within_ms }),
-        (conn_name(), 1u64..1_000_000, cmd_name()).prop_map(|(conn, ms, cmd)| GenStep::CmdSilence { conn, ms, cmd }),
+        (conn_name(), 1u64..1_000_000)
+            .prop_map(|(conn, within_ms)| GenStep::Reconnect { conn, within_ms }),
+        (conn_name(), 1u64..1_000_000, cmd_name())
+            .prop_map(|(conn, ms, cmd)| GenStep::CmdSilence { conn, ms, cmd }),
         conn_name().prop_map(|name| GenStep::Mark { name }),
-        (cmd_name(), 0u64..100_000, 0u64..100_000, proptest::option::of(1u32..1000))
-            .prop_map(|(cmd, a, b, min_count)| { GenStep::Timing { cmd, since: None, min_ms: a.min(b), max_ms: a.max(b), min_count } }),
+        (
+            cmd_name(),
+            0u64..100_000,
+            0u64..100_000,
+            proptest::option::of(1u32..1000)
+        )
+            .prop_map(|(cmd, a, b, min_count)| {
+                GenStep::Timing {
+                    cmd,
+                    since: None,
+                    min_ms: a.min(b),
+                    max_ms: a.max(b),
+                    min_count,
+                }
+            }),
     ]
 }
 
@@ -251,16 +300,27 @@ fn typed(step: &GenStep) -> StepKind {
     let text_body = |text: &str| Some(json!({ "text": text }));
     let matcher = |v: Value| Spanned::new(Matcher::compile(&v).unwrap(), Span::default());
     match step {
-        GenStep::Connect { conn, host } => {
-            StepKind::Connect(sc::Connect { conn: conn.clone(), from: Some(format!("127.0.0.{host}")), device: None, within: None })
-        }
-        GenStep::Request { conn, cmd, within_ms, errcode, text } => StepKind::Request(sc::Request {
+        GenStep::Connect { conn, host } => StepKind::Connect(sc::Connect {
+            conn: conn.clone(),
+            from: Some(format!("127.0.0.{host}")),
+            device: None,
+            within: None,
+        }),
+        GenStep::Request {
+            conn,
+            cmd,
+            within_ms,
+            errcode,
+            text,
+        } => StepKind::Request(sc::Request {
             conn: conn.clone(),
             cmd: cmd.clone(),
             req_id: None,
             body: None,
             raw_body: false,
-            expect: Some(matcher(json!({ "errcode": errcode, "body": { "text": text } }))),
+            expect: Some(matcher(
+                json!({ "errcode": errcode, "body": { "text": text } }),
+            )),
             capture: Default::default(),
             within: Some(ms(*within_ms)),
             not_before: None,
@@ -268,12 +328,25 @@ fn typed(step: &GenStep) -> StepKind {
         }),
         GenStep::Wait { ms: n } => StepKind::Wait(ms(*n).into()),
         GenStep::Disconnect { conn } => StepKind::Disconnect(sc::ConnRef { conn: conn.clone() }),
-        GenStep::Silence { conn, ms: n } => StepKind::ExpectSilence(sc::ExpectSilence { conn: conn.clone(), duration: ms(*n), cmd: None }),
-        GenStep::Repeat { times, inner } => {
-            StepKind::Repeat(sc::Repeat { times: *times, steps: inner.iter().map(|g| sc::Step::new(typed(g))).collect() })
-        }
-        GenStep::Accept { conn, within_ms } => StepKind::Accept(sc::Accept { conn: conn.clone(), within: within_ms.map(ms) }),
-        GenStep::Receive { conn, cmd, within_ms, text } => StepKind::Receive(sc::Receive {
+        GenStep::Silence { conn, ms: n } => StepKind::ExpectSilence(sc::ExpectSilence {
+            conn: conn.clone(),
+            duration: ms(*n),
+            cmd: None,
+        }),
+        GenStep::Repeat { times, inner } => StepKind::Repeat(sc::Repeat {
+            times: *times,
+            steps: inner.iter().map(|g| sc::Step::new(typed(g))).collect(),
+        }),
+        GenStep::Accept { conn, within_ms } => StepKind::Accept(sc::Accept {
+            conn: conn.clone(),
+            within: within_ms.map(ms),
+        }),
+        GenStep::Receive {
+            conn,
+            cmd,
+            within_ms,
+            text,
+        } => StepKind::Receive(sc::Receive {
             conn: conn.clone(),
             cmd: cmd.clone(),
             within: Some(ms(*within_ms)),
@@ -281,7 +354,12 @@ fn typed(step: &GenStep) -> StepKind {
             check: Some(matcher(json!({ "body": { "text": text } }))),
             capture: Default::default(),
         }),
-        GenStep::Reply { to, errcode, text, suggestion } => StepKind::Reply(sc::Reply {
+        GenStep::Reply {
+            to,
+            errcode,
+            text,
+            suggestion,
+        } => StepKind::Reply(sc::Reply {
             conn: "a".into(),
             to: Some(to.clone()),
             spec: ReplySpec {
@@ -294,21 +372,43 @@ fn typed(step: &GenStep) -> StepKind {
                 no_advice: false,
             },
         }),
-        GenStep::Push { conn, cmd, text } => StepKind::Push(sc::Push { conn: conn.clone(), cmd: cmd.clone(), body: text_body(text), req_id: None }),
-        GenStep::Close { conn, code } => StepKind::Close(sc::Close { conn: conn.clone(), code: Some(*code), reason: None }),
+        GenStep::Push { conn, cmd, text } => StepKind::Push(sc::Push {
+            conn: conn.clone(),
+            cmd: cmd.clone(),
+            body: text_body(text),
+            req_id: None,
+        }),
+        GenStep::Close { conn, code } => StepKind::Close(sc::Close {
+            conn: conn.clone(),
+            code: Some(*code),
+            reason: None,
+        }),
         GenStep::Delay { ms: n } => StepKind::Delay(ms(*n)),
-        GenStep::Reconnect { conn, within_ms } => {
-            StepKind::ExpectReconnect(sc::ExpectReconnect { conn: conn.clone(), within: Some(ms(*within_ms)), not_before: None })
-        }
-        GenStep::CmdSilence { conn, ms: n, cmd } => {
-            StepKind::ExpectSilence(sc::ExpectSilence { conn: conn.clone(), duration: ms(*n), cmd: Some(cmd.clone()) })
-        }
+        GenStep::Reconnect { conn, within_ms } => StepKind::ExpectReconnect(sc::ExpectReconnect {
+            conn: conn.clone(),
+            within: Some(ms(*within_ms)),
+            not_before: None,
+        }),
+        GenStep::CmdSilence { conn, ms: n, cmd } => StepKind::ExpectSilence(sc::ExpectSilence {
+            conn: conn.clone(),
+            duration: ms(*n),
+            cmd: Some(cmd.clone()),
+        }),
         GenStep::Mark { name } => StepKind::Mark(name.clone()),
-        GenStep::Timing { cmd, since, min_ms, max_ms, min_count } => StepKind::Timing(sc::Timing {
+        GenStep::Timing {
+            cmd,
+            since,
+            min_ms,
+            max_ms,
+            min_count,
+        } => StepKind::Timing(sc::Timing {
             conn: None,
             cmd: cmd.clone(),
             since: since.clone(),
-            gaps: Some(sc::DurationRange { min: Some(ms(*min_ms)), max: Some(ms(*max_ms)) }),
+            gaps: Some(sc::DurationRange {
+                min: Some(ms(*min_ms)),
+                max: Some(ms(*max_ms)),
+            }),
             jitter: false,
             min_count: *min_count,
             max_per: None,
@@ -324,7 +424,10 @@ fn render_scenario(id: &str, requirements: &[String], role: Role, steps: &[GenSt
         id: Spanned::new(id.to_string(), Span::default()),
         title: "generated: a title".into(),
         description: None,
-        requirements: requirements.iter().map(|r| Spanned::new(r.clone(), Span::default())).collect(),
+        requirements: requirements
+            .iter()
+            .map(|r| Spanned::new(r.clone(), Span::default()))
+            .collect(),
         tags: Vec::new(),
         role,
         requires: Vec::new(),
@@ -337,7 +440,10 @@ fn render_scenario(id: &str, requirements: &[String], role: Role, steps: &[GenSt
         assumption: None,
         auto_reply: None,
         steps: steps.iter().map(|g| sc::Step::new(typed(g))).collect(),
-        source: std::sync::Arc::new(sc::Source { path: PathBuf::from("generated.yaml"), text: String::new() }),
+        source: std::sync::Arc::new(sc::Source {
+            path: PathBuf::from("generated.yaml"),
+            text: String::new(),
+        }),
     };
     scenario.to_yaml()
 }
@@ -356,16 +462,31 @@ fn same_step(got: &StepKind, want: &GenStep) -> Result<(), TestCaseError> {
             prop_assert_eq!(&c.conn, conn);
             prop_assert_eq!(c.from.clone(), Some(format!("127.0.0.{host}")));
         }
-        (StepKind::Request(r), GenStep::Request { conn, cmd, within_ms, errcode, text }) => {
+        (
+            StepKind::Request(r),
+            GenStep::Request {
+                conn,
+                cmd,
+                within_ms,
+                errcode,
+                text,
+            },
+        ) => {
             prop_assert_eq!(&r.conn, conn);
             prop_assert_eq!(&r.cmd, cmd);
             prop_assert_eq!(fixed(&r.within), Duration::from_millis(*within_ms));
-            let want = Matcher::from_value(&json!({ "errcode": errcode, "body": { "text": text } }));
+            let want =
+                Matcher::from_value(&json!({ "errcode": errcode, "body": { "text": text } }));
             prop_assert_eq!(&r.expect.as_ref().unwrap().value, &want);
         }
         (StepKind::Wait(d), GenStep::Wait { ms }) => {
             let got = fixed(&Some(d.duration.clone())).as_secs_f64();
-            prop_assert!((got - *ms as f64 / 1000.0).abs() < 0.006, "{} vs {}ms", got, ms);
+            prop_assert!(
+                (got - *ms as f64 / 1000.0).abs() < 0.006,
+                "{} vs {}ms",
+                got,
+                ms
+            );
         }
         (StepKind::Disconnect(c), GenStep::Disconnect { conn }) => prop_assert_eq!(&c.conn, conn),
         (StepKind::ExpectSilence(s), GenStep::Silence { conn, ms }) => {
@@ -374,16 +495,35 @@ fn same_step(got: &StepKind, want: &GenStep) -> Result<(), TestCaseError> {
         }
         (StepKind::Accept(a), GenStep::Accept { conn, within_ms }) => {
             prop_assert_eq!(&a.conn, conn);
-            prop_assert_eq!(a.within.clone(), within_ms.map(|ms| DurationExpr::Fixed(Duration::from_millis(ms))));
+            prop_assert_eq!(
+                a.within.clone(),
+                within_ms.map(|ms| DurationExpr::Fixed(Duration::from_millis(ms)))
+            );
         }
-        (StepKind::Receive(r), GenStep::Receive { conn, cmd, within_ms, text }) => {
+        (
+            StepKind::Receive(r),
+            GenStep::Receive {
+                conn,
+                cmd,
+                within_ms,
+                text,
+            },
+        ) => {
             prop_assert_eq!(&r.conn, conn);
             prop_assert_eq!(&r.cmd, cmd);
             prop_assert_eq!(fixed(&r.within), Duration::from_millis(*within_ms));
             let want = Matcher::from_value(&json!({ "body": { "text": text } }));
             prop_assert_eq!(&r.check.as_ref().unwrap().value, &want);
         }
-        (StepKind::Reply(r), GenStep::Reply { to, errcode, text, suggestion }) => {
+        (
+            StepKind::Reply(r),
+            GenStep::Reply {
+                to,
+                errcode,
+                text,
+                suggestion,
+            },
+        ) => {
             prop_assert_eq!(&r.conn, "a");
             prop_assert_eq!(r.to.as_deref(), Some(to.as_str()));
             prop_assert_eq!(r.spec.errcode, *errcode);
@@ -398,7 +538,9 @@ fn same_step(got: &StepKind, want: &GenStep) -> Result<(), TestCaseError> {
             prop_assert_eq!(&c.conn, conn);
             prop_assert_eq!(c.code, Some(*code));
         }
-        (StepKind::Delay(d), GenStep::Delay { ms }) => prop_assert_eq!(fixed(&Some(d.clone())), Duration::from_millis(*ms)),
+        (StepKind::Delay(d), GenStep::Delay { ms }) => {
+            prop_assert_eq!(fixed(&Some(d.clone())), Duration::from_millis(*ms))
+        }
         (StepKind::ExpectReconnect(r), GenStep::Reconnect { conn, within_ms }) => {
             prop_assert_eq!(&r.conn, conn);
             prop_assert_eq!(fixed(&r.within), Duration::from_millis(*within_ms));
@@ -409,7 +551,16 @@ fn same_step(got: &StepKind, want: &GenStep) -> Result<(), TestCaseError> {
             prop_assert_eq!(s.cmd.as_ref(), Some(cmd));
         }
         (StepKind::Mark(m), GenStep::Mark { name }) => prop_assert_eq!(m, name),
-        (StepKind::Timing(t), GenStep::Timing { cmd, since, min_ms, max_ms, min_count }) => {
+        (
+            StepKind::Timing(t),
+            GenStep::Timing {
+                cmd,
+                since,
+                min_ms,
+                max_ms,
+                min_count,
+            },
+        ) => {
             prop_assert_eq!(&t.cmd, cmd);
             prop_assert_eq!(&t.since, since);
             let gaps = t.gaps.as_ref().unwrap();
@@ -431,7 +582,10 @@ fn same_step(got: &StepKind, want: &GenStep) -> Result<(), TestCaseError> {
 }
 
 fn requirement_id() -> impl Strategy<Value = String> {
-    prop_oneof![(1u32..=42).prop_map(|n| format!("D{n}")), (1u32..=24).prop_map(|n| format!("C{n}"))]
+    prop_oneof![
+        (1u32..=42).prop_map(|n| format!("D{n}")),
+        (1u32..=24).prop_map(|n| format!("C{n}"))
+    ]
 }
 
 // 256 cases each by default; set PROPTEST_CASES for a longer search.
@@ -485,15 +639,29 @@ proptest! {
 
 #[test]
 fn json_strings_keep_their_type_through_yaml() {
-    let s = load(&with_steps("  - send: { json: { a: \"10\", b: 10, c: '1.5', d: 1.5, e: null, f: \"true\" } }\n")).unwrap();
-    let StepKind::Send(send) = &s.steps[0].kind else { panic!() };
-    let hwconform::scenario::SendFrame::Json(v) = &send.frame else { panic!() };
-    assert_eq!(v, &json!({"a": "10", "b": 10, "c": "1.5", "d": 1.5, "e": Value::Null, "f": "true"}));
+    let s = load(&with_steps(
+        "  - send: { json: { a: \"10\", b: 10, c: '1.5', d: 1.5, e: null, f: \"true\" } }\n",
+    ))
+    .unwrap();
+    let StepKind::Send(send) = &s.steps[0].kind else {
+        panic!()
+    };
+    let hwconform::scenario::SendFrame::Json(v) = &send.frame else {
+        panic!()
+    };
+    assert_eq!(
+        v,
+        &json!({"a": "10", "b": 10, "c": "1.5", "d": 1.5, "e": Value::Null, "f": "true"})
+    );
 }
 
 #[test]
 fn deep_nesting_is_an_error_not_a_crash() {
-    let text = format!("{HEAD}vars: {{ x: {}1{} }}\nsteps: [wait: 1s]\n", "[".repeat(100_000), "]".repeat(100_000));
+    let text = format!(
+        "{HEAD}vars: {{ x: {}1{} }}\nsteps: [wait: 1s]\n",
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
     let _ = load(&text);
 }
 
@@ -506,12 +674,26 @@ fn huge_files_get_clear_errors() {
     let err = load(&with_steps(&steps)).expect_err("too many steps");
     assert_eq!(err.diagnostics().len(), 1, "one error, not one per step");
     let d = &err.diagnostics()[0];
-    assert!(d.to_string().contains(&format!("more than {limit} steps")), "{d}");
-    assert_eq!(d.span.line as usize, 6 + limit, "points at the first step past the limit");
+    assert!(
+        d.to_string().contains(&format!("more than {limit} steps")),
+        "{d}"
+    );
+    assert_eq!(
+        d.span.line as usize,
+        6 + limit,
+        "points at the first step past the limit"
+    );
     let mut keys: String = (0..50_000).map(|i| format!("  k{i}: {i}\n")).collect();
     keys.push_str("  k17: again\n");
-    let err = load(&format!("{HEAD}vars:\n{keys}steps:\n  - wait: 1s\n")).expect_err("duplicate key");
-    assert!(err.diagnostics()[0].to_string().contains("duplicate key `k17` (first at line"), "{}", err.render());
+    let err =
+        load(&format!("{HEAD}vars:\n{keys}steps:\n  - wait: 1s\n")).expect_err("duplicate key");
+    assert!(
+        err.diagnostics()[0]
+            .to_string()
+            .contains("duplicate key `k17` (first at line"),
+        "{}",
+        err.render()
+    );
 }
 
 /// Prose is never expanded, so a `${` in a description is no error.

@@ -24,10 +24,10 @@ mod tests;
 pub mod writer;
 
 use crate::engine::runner::Runner;
-use crate::targets::{CloudChoice, DeviceChoice};
 use crate::engine::{Failure, Verdict};
 use crate::profile::fleet::Fleet;
 use crate::profile::CloudTimings;
+use crate::targets::{CloudChoice, DeviceChoice};
 use proptest::strategy::{BoxedStrategy, Strategy};
 use runner::{Body, Engine, Side};
 use std::path::PathBuf;
@@ -62,31 +62,52 @@ impl ExploreTarget {
     /// The `hwconform run` options that select the same target.
     pub fn run_options(&self) -> String {
         match self {
-            ExploreTarget::Cloud(CloudChoice::Mock(m)) if m.disabled_rules.is_empty() => "--cloud mock".into(),
+            ExploreTarget::Cloud(CloudChoice::Mock(m)) if m.disabled_rules.is_empty() => {
+                "--cloud mock".into()
+            }
             ExploreTarget::Cloud(CloudChoice::Mock(m)) => format!(
                 "--cloud mock (with the test-only mock rules off: {})",
-                m.disabled_rules.iter().map(|r| r.name()).collect::<Vec<_>>().join(", ")
+                m.disabled_rules
+                    .iter()
+                    .map(|r| r.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             ExploreTarget::Cloud(CloudChoice::Url { url, insecure, .. }) => {
-                format!("--cloud {url}{}", if *insecure { " --insecure" } else { "" })
+                format!(
+                    "--cloud {url}{}",
+                    if *insecure { " --insecure" } else { "" }
+                )
             }
             ExploreTarget::Device(d @ DeviceChoice::Sim { .. }) => {
                 let arg = d.sim_arg().unwrap_or_default();
-                if arg.contains(';') { format!("--device '{arg}'") } else { format!("--device {arg}") }
+                if arg.contains(';') {
+                    format!("--device '{arg}'")
+                } else {
+                    format!("--device {arg}")
+                }
             }
-            ExploreTarget::Device(DeviceChoice::Exec { command }) => format!("--device 'exec:{command}'"),
-            ExploreTarget::Device(DeviceChoice::Listen { addr }) => format!("--device listen:{addr}"),
+            ExploreTarget::Device(DeviceChoice::Exec { command }) => {
+                format!("--device 'exec:{command}'")
+            }
+            ExploreTarget::Device(DeviceChoice::Listen { addr }) => {
+                format!("--device listen:{addr}")
+            }
         }
     }
 
     /// A short name for file names and ids: `mock`, `sim-no-jitter`, `cloud-127-0-0-1-9000`.
     pub fn slug(&self) -> String {
         let raw = match self {
-            ExploreTarget::Cloud(CloudChoice::Mock(m)) => {
-                std::iter::once("mock").chain(m.disabled_rules.iter().map(|r| r.name())).collect::<Vec<_>>().join("-")
-            }
+            ExploreTarget::Cloud(CloudChoice::Mock(m)) => std::iter::once("mock")
+                .chain(m.disabled_rules.iter().map(|r| r.name()))
+                .collect::<Vec<_>>()
+                .join("-"),
             ExploreTarget::Cloud(CloudChoice::Url { url, .. }) => {
-                format!("cloud-{}", url.split("://").nth(1).unwrap_or(url).trim_end_matches('/'))
+                format!(
+                    "cloud-{}",
+                    url.split("://").nth(1).unwrap_or(url).trim_end_matches('/')
+                )
             }
             ExploreTarget::Device(DeviceChoice::Sim { faults, variants }) => std::iter::once("sim")
                 .chain(variants.iter().map(|v| v.name()))
@@ -96,7 +117,16 @@ impl ExploreTarget {
             ExploreTarget::Device(DeviceChoice::Exec { .. }) => "exec".into(),
             ExploreTarget::Device(DeviceChoice::Listen { .. }) => "listen".into(),
         };
-        let mut slug: String = raw.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
+        let mut slug: String = raw
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '-'
+                }
+            })
+            .collect();
         while slug.contains("--") {
             slug = slug.replace("--", "-");
         }
@@ -141,7 +171,11 @@ impl Default for ExploreOptions {
 #[derive(Debug)]
 pub enum ExploreOutcome {
     /// Every case passed. `out_of_time`: the time bound ended the run before `cases`.
-    Clean { cases: u32, elapsed: Duration, out_of_time: bool },
+    Clean {
+        cases: u32,
+        elapsed: Duration,
+        out_of_time: bool,
+    },
     /// A case failed; it was shrunk and written as a regression.
     Found(Box<Finding>),
 }
@@ -183,7 +217,10 @@ pub enum ExploreError {
     #[error("the run failed to start: {0}")]
     Run(String),
     #[error("cannot write the regression to {}: {source}", path.display())]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// The side an explorer plays, with what it learned about its target.
@@ -210,7 +247,13 @@ impl Side for CloudSide {
     }
     fn generate(&self, actions: &[Self::Action]) -> Body {
         let g = cloud::CloudModel::generate(self.0, actions);
-        Body { steps: g.steps, role: "device", requires: g.requires, extra: Vec::new(), duration_s: g.duration_s }
+        Body {
+            steps: g.steps,
+            role: "device",
+            requires: g.requires,
+            extra: Vec::new(),
+            duration_s: g.duration_s,
+        }
     }
 }
 
@@ -223,7 +266,13 @@ impl Side for DeviceSide {
     }
     fn generate(&self, actions: &[Self::Action]) -> Body {
         let g = device::DeviceModel::generate(self.0, actions);
-        Body { steps: g.steps, role: "cloud", requires: g.requires, extra: g.extra, duration_s: g.duration_s }
+        Body {
+            steps: g.steps,
+            role: "cloud",
+            requires: g.requires,
+            extra: g.extra,
+            duration_s: g.duration_s,
+        }
     }
 }
 
@@ -235,9 +284,16 @@ impl Explorer {
         let play = match &target {
             ExploreTarget::Cloud(choice) => {
                 let target = choice.build(CloudTimings::FAQ);
-                let err = |reason: String| ExploreError::Target { url: target.describe(), reason };
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| err(e.to_string()))?;
-                rt.block_on(target.prepare()).map_err(|e| err(e.to_string()))?;
+                let err = |reason: String| ExploreError::Target {
+                    url: target.describe(),
+                    reason,
+                };
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| err(e.to_string()))?;
+                rt.block_on(target.prepare())
+                    .map_err(|e| err(e.to_string()))?;
                 let (caps, settings) = (target.capabilities(), target.settings());
                 let hb = settings.heartbeat_timeout.as_secs();
                 Play::Cloud(cloud::CloudSetup {
@@ -255,12 +311,21 @@ impl Explorer {
             }
             ExploreTarget::Device(d) => Play::Device(device::DeviceSetup {
                 device_control: d.build().capabilities().control,
-                implemented: options.ics.as_deref().map_or(device::Implemented::ALL, device::Implemented::from_ics),
+                implemented: options
+                    .ics
+                    .as_deref()
+                    .map_or(device::Implemented::ALL, device::Implemented::from_ics),
             }),
         };
         let runner = Runner::new(runner::run_config(&target, &options));
         let slug = target.slug();
-        Ok(Explorer { target, options, runner, play, slug })
+        Ok(Explorer {
+            target,
+            options,
+            runner,
+            play,
+            slug,
+        })
     }
 
     pub fn target(&self) -> &ExploreTarget {
@@ -274,7 +339,12 @@ impl Explorer {
     /// Draws cases until one fails (then shrinks it and writes the regression), the case
     /// bound is reached or the time bound passes.
     pub fn run(&self) -> Result<ExploreOutcome, ExploreError> {
-        let engine = Engine { target: &self.target, options: &self.options, runner: &self.runner, slug: &self.slug };
+        let engine = Engine {
+            target: &self.target,
+            options: &self.options,
+            runner: &self.runner,
+            slug: &self.slug,
+        };
         match &self.play {
             Play::Cloud(setup) => engine.explore(&CloudSide(*setup)),
             Play::Device(setup) => engine.explore(&DeviceSide(*setup)),
@@ -283,6 +353,9 @@ impl Explorer {
 }
 
 /// Explores `target` with `options`: the library entry point (the CLI is a thin layer on it).
-pub fn explore(target: &ExploreTarget, options: &ExploreOptions) -> Result<ExploreOutcome, ExploreError> {
+pub fn explore(
+    target: &ExploreTarget,
+    options: &ExploreOptions,
+) -> Result<ExploreOutcome, ExploreError> {
     Explorer::new(target.clone(), options.clone())?.run()
 }

@@ -6,8 +6,8 @@
 use super::writer::{wrap, Header, Rendered, Steps};
 use super::{ExploreError, ExploreOptions, ExploreOutcome, ExploreTarget, Finding};
 use crate::engine::runner::{RunConfig, Runner};
-use crate::profile::CloudTimings;
 use crate::engine::{RunEvent, ScenarioResult, Verdict};
+use crate::profile::CloudTimings;
 use crate::scenario::load_str;
 use proptest::strategy::BoxedStrategy;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
@@ -86,7 +86,11 @@ impl Engine<'_> {
             }
         }
         if reqs.is_empty() {
-            reqs.push(if body.role == "device" { "C1".into() } else { "D1".into() });
+            reqs.push(if body.role == "device" {
+                "C1".into()
+            } else {
+                "D1".into()
+            });
         }
         let reqs: Vec<&str> = reqs.iter().map(String::as_str).collect();
         body.steps.render(&header, &reqs)
@@ -95,7 +99,10 @@ impl Engine<'_> {
     /// Loads `text` as a scenario file and runs it against the target.
     fn run_text(&self, text: &str) -> Result<ScenarioResult, ExploreError> {
         let path = self.options.out.join(self.file_name());
-        let sc = load_str(&path, text).map_err(|e| ExploreError::Generated { diagnostics: e.render(), text: text.to_string() })?;
+        let sc = load_str(&path, text).map_err(|e| ExploreError::Generated {
+            diagnostics: e.render(),
+            text: text.to_string(),
+        })?;
         let mut out = None;
         self.runner
             .run(std::slice::from_ref(&sc), |e| {
@@ -113,15 +120,21 @@ impl Engine<'_> {
         let config = Config {
             cases: self.options.cases.max(1),
             failure_persistence: None,
-            max_shrink_time: self.options.shrink_time.as_millis().min(u128::from(u32::MAX)) as u32,
+            max_shrink_time: self
+                .options
+                .shrink_time
+                .as_millis()
+                .min(u128::from(u32::MAX)) as u32,
             max_shrink_iters: 4096,
             ..Config::default()
         };
         let mut rng_seed = [0u8; 32];
         for (i, chunk) in rng_seed.chunks_mut(8).enumerate() {
-            chunk.copy_from_slice(&splitmix(self.options.seed.wrapping_add(i as u64)).to_le_bytes());
+            chunk
+                .copy_from_slice(&splitmix(self.options.seed.wrapping_add(i as u64)).to_le_bytes());
         }
-        let mut runner = TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &rng_seed));
+        let mut runner =
+            TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &rng_seed));
         let state = RefCell::new(State::default());
         let exploring = "explored sequence";
         let result = runner.run(&side.strategy(), |actions| {
@@ -155,7 +168,10 @@ impl Engine<'_> {
                     if st.found_at.is_none() {
                         st.found_at = Some((st.cases, started.elapsed()));
                     }
-                    st.last_failure = Some(Failed { result: result.clone(), text });
+                    st.last_failure = Some(Failed {
+                        result: result.clone(),
+                        text,
+                    });
                     Err(TestCaseError::fail(message))
                 }
                 Verdict::Skip { reason } => {
@@ -163,7 +179,10 @@ impl Engine<'_> {
                     Ok(())
                 }
                 // Nothing proven against the target, or a deviation that binds it not.
-                Verdict::Pass | Verdict::Manual { .. } | Verdict::Inconclusive(_) | Verdict::Warn(_) => Ok(()),
+                Verdict::Pass
+                | Verdict::Manual { .. }
+                | Verdict::Inconclusive(_)
+                | Verdict::Warn(_) => Ok(()),
             }
         });
         let st = state.into_inner();
@@ -171,13 +190,29 @@ impl Engine<'_> {
             return Err(e);
         }
         let minimal = match result {
-            Ok(()) => return Ok(ExploreOutcome::Clean { cases: st.cases, elapsed: started.elapsed(), out_of_time: st.out_of_time }),
+            Ok(()) => {
+                return Ok(ExploreOutcome::Clean {
+                    cases: st.cases,
+                    elapsed: started.elapsed(),
+                    out_of_time: st.out_of_time,
+                })
+            }
             Err(TestError::Fail(_, minimal)) => minimal,
-            Err(TestError::Abort(why)) => return Err(ExploreError::Run(format!("proptest gave up: {why}"))),
+            Err(TestError::Abort(why)) => {
+                return Err(ExploreError::Run(format!("proptest gave up: {why}")))
+            }
         };
         let (case, time_to_find) = st.found_at.unwrap_or((st.cases, started.elapsed()));
         let shrunk_in = started.elapsed().saturating_sub(time_to_find);
-        self.write_regression(side, &minimal, st.last_failure, case, time_to_find, shrunk_in, st.runs)
+        self.write_regression(
+            side,
+            &minimal,
+            st.last_failure,
+            case,
+            time_to_find,
+            shrunk_in,
+            st.runs,
+        )
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -202,7 +237,10 @@ impl Engine<'_> {
         let failure = match &probe.verdict {
             Verdict::Fail(f) | Verdict::Error(f) => f.clone(),
             other => {
-                return Err(ExploreError::Run(format!("the shrunk sequence no longer fails (verdict {}): the target is not deterministic", other.name())))
+                return Err(ExploreError::Run(format!(
+                "the shrunk sequence no longer fails (verdict {}): the target is not deterministic",
+                other.name()
+            )))
             }
         };
         let probe_rendered = self.render(&body, "explored sequence", "", &[]);
@@ -222,15 +260,25 @@ impl Engine<'_> {
             self.options.seed,
             minimal.len(),
         );
-        description.push_str(&format!("\nWhat failed: {where_}: {}", failure.message.replace('\n', " ")));
+        description.push_str(&format!(
+            "\nWhat failed: {where_}: {}",
+            failure.message.replace('\n', " ")
+        ));
         if let (Some(e), Some(a)) = (&failure.expected, &failure.actual) {
             let (e, a) = (one_line(e), one_line(a));
             if !failure.message.contains(&e) || !failure.message.contains(&a) {
                 description.push_str(&format!("\nExpected {e}, got {a}."));
             }
         }
-        description.push_str(&format!("\nRequirements involved: {}.", involved.join(", ")));
-        description.push_str(&format!("\nRe-run: hwconform run {} {}", self.display_path().display(), self.target.run_options()));
+        description.push_str(&format!(
+            "\nRequirements involved: {}.",
+            involved.join(", ")
+        ));
+        description.push_str(&format!(
+            "\nRe-run: hwconform run {} {}",
+            self.display_path().display(),
+            self.target.run_options()
+        ));
         let description = wrap(&description, 92);
         let rendered = self.render(&body, &title, &description, &involved);
         let result = self.run_text(&rendered.text)?;
@@ -239,9 +287,15 @@ impl Engine<'_> {
             Verdict::Fail(f) | Verdict::Error(f) => (result.verdict.clone(), f.clone()),
             _ => (probe.verdict.clone(), failure),
         };
-        std::fs::create_dir_all(&self.options.out).map_err(|source| ExploreError::Write { path: self.options.out.clone(), source })?;
+        std::fs::create_dir_all(&self.options.out).map_err(|source| ExploreError::Write {
+            path: self.options.out.clone(),
+            source,
+        })?;
         let path = self.options.out.join(self.file_name());
-        std::fs::write(&path, &rendered.text).map_err(|source| ExploreError::Write { path: path.clone(), source })?;
+        std::fs::write(&path, &rendered.text).map_err(|source| ExploreError::Write {
+            path: path.clone(),
+            source,
+        })?;
         Ok(ExploreOutcome::Found(Box::new(Finding {
             path,
             text: rendered.text,
@@ -275,9 +329,17 @@ fn involved(f: &crate::engine::Failure, rendered: &Rendered) -> Vec<String> {
             return vec![head.trim().to_string()];
         }
     }
-    let reqs = f.line.and_then(|l| rendered.at_line(l)).map(|(_, r)| r).unwrap_or_default();
+    let reqs = f
+        .line
+        .and_then(|l| rendered.at_line(l))
+        .map(|(_, r)| r)
+        .unwrap_or_default();
     if reqs.is_empty() {
-        vec![if rendered.text.contains("role: cloud") { "D1".into() } else { "C1".into() }]
+        vec![if rendered.text.contains("role: cloud") {
+            "D1".into()
+        } else {
+            "C1".into()
+        }]
     } else {
         reqs.into_iter().map(str::to_string).collect()
     }
@@ -289,7 +351,11 @@ fn first_line(s: &str) -> &str {
 
 fn one_line(s: &str) -> String {
     let joined = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    if joined.chars().count() > 200 { joined.chars().take(197).collect::<String>() + "..." } else { joined }
+    if joined.chars().count() > 200 {
+        joined.chars().take(197).collect::<String>() + "..."
+    } else {
+        joined
+    }
 }
 
 /// SplitMix64: spreads a small seed over the RNG's 32 bytes.

@@ -7,7 +7,10 @@
 
 use crate::scenario::matcher::Matcher;
 pub use crate::scenario::render::{flow, millis, quoted, scalar};
-use crate::scenario::{DurationExpr, Expect, ExpectClosed, Push, Repeat, ReplySpec, Request, Span, Spanned, Step, StepKind};
+use crate::scenario::{
+    DurationExpr, Expect, ExpectClosed, Push, Repeat, ReplySpec, Request, Span, Spanned, Step,
+    StepKind,
+};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -43,7 +46,10 @@ pub struct Header {
 impl Steps {
     /// Adds a step that checks `reqs`.
     pub fn add(&mut self, kind: StepKind, reqs: &[&'static str]) {
-        self.steps.push(Checked { step: Step::new(kind), reqs: reqs.to_vec() });
+        self.steps.push(Checked {
+            step: Step::new(kind),
+            reqs: reqs.to_vec(),
+        });
     }
 
     /// The last step added, to add to it (a `capture` on the receive just emitted).
@@ -53,9 +59,16 @@ impl Steps {
 
     /// A `repeat` of `times` over `inner`; it checks what the inner steps check.
     pub fn repeat(&mut self, times: u32, inner: Steps) {
-        let reqs = inner.steps.iter().flat_map(|s| s.reqs.iter().copied()).collect();
+        let reqs = inner
+            .steps
+            .iter()
+            .flat_map(|s| s.reqs.iter().copied())
+            .collect();
         let steps = inner.steps.into_iter().map(|c| c.step).collect();
-        self.steps.push(Checked { step: Step::new(StepKind::Repeat(Repeat { times, steps })), reqs });
+        self.steps.push(Checked {
+            step: Step::new(StepKind::Repeat(Repeat { times, steps })),
+            reqs,
+        });
     }
 
     pub fn len(&self) -> usize {
@@ -69,7 +82,11 @@ impl Steps {
     /// Every requirement some step checks, in first-use order.
     pub fn requirements(&self) -> Vec<&'static str> {
         let mut seen = BTreeSet::new();
-        self.steps.iter().flat_map(|s| s.reqs.iter().copied()).filter(|r| seen.insert(*r)).collect()
+        self.steps
+            .iter()
+            .flat_map(|s| s.reqs.iter().copied())
+            .filter(|r| seen.insert(*r))
+            .collect()
     }
 
     /// `header.requires`, and in the cloud role every feature a command the steps wait for
@@ -90,7 +107,10 @@ impl Steps {
         }
         for cmd in cmds {
             let owners = crate::profile::wecom::features::owners(&cmd);
-            if let Some(first) = owners.first().filter(|_| !owners.iter().any(|o| requires.contains(o))) {
+            if let Some(first) = owners
+                .first()
+                .filter(|_| !owners.iter().any(|o| requires.contains(o)))
+            {
                 requires.push(first);
             }
         }
@@ -104,7 +124,12 @@ impl Steps {
         out.push(format!("title: {}", quoted(&header.title)));
         if !header.description.is_empty() {
             out.push("description: |".into());
-            out.extend(header.description.lines().map(|l| format!("  {l}").trim_end().to_string()));
+            out.extend(
+                header
+                    .description
+                    .lines()
+                    .map(|l| format!("  {l}").trim_end().to_string()),
+            );
         }
         out.push(format!("requirements: [{}]", requirements.join(", ")));
         out.push("tags: [explore, regression]".into());
@@ -140,7 +165,11 @@ pub struct Rendered {
 impl Rendered {
     /// The requirements of the step at `line`, and the step's 1-based index.
     pub fn at_line(&self, line: u32) -> Option<(usize, Vec<&'static str>)> {
-        self.spans.iter().enumerate().find(|(_, (a, b, _))| (*a..=*b).contains(&line)).map(|(i, (_, _, r))| (i + 1, r.clone()))
+        self.spans
+            .iter()
+            .enumerate()
+            .find(|(_, (a, b, _))| (*a..=*b).contains(&line))
+            .map(|(i, (_, _, r))| (i + 1, r.clone()))
     }
 }
 
@@ -161,7 +190,10 @@ pub fn s(s: u64) -> DurationExpr {
 
 /// A matcher written as JSON (`$` keys are operators). The explorers only write valid ones.
 pub fn matcher(v: Value) -> Spanned<Matcher> {
-    Spanned::new(Matcher::compile(&v).unwrap_or_else(|e| panic!("explorer matcher {v}: {e}")), Span::default())
+    Spanned::new(
+        Matcher::compile(&v).unwrap_or_else(|e| panic!("explorer matcher {v}: {e}")),
+        Span::default(),
+    )
 }
 
 /// `request: { conn, cmd, body }` (no expectation yet).
@@ -182,32 +214,61 @@ pub fn request(conn: &str, cmd: &str, body: Option<Value>) -> Request {
 
 /// A `request` whose reply must match `expect`.
 pub fn request_expecting(conn: &str, cmd: &str, body: Option<Value>, expect: Value) -> StepKind {
-    StepKind::Request(Request { expect: Some(matcher(expect)), ..request(conn, cmd, body) })
+    StepKind::Request(Request {
+        expect: Some(matcher(expect)),
+        ..request(conn, cmd, body)
+    })
 }
 
 /// `expect: { conn, frame, within }`.
 pub fn expect(conn: &str, frame: Value, within: DurationExpr) -> StepKind {
-    StepKind::Expect(Expect { conn: conn.to_string(), matcher: matcher(frame), capture: BTreeMap::new(), within: Some(within), not_before: None })
+    StepKind::Expect(Expect {
+        conn: conn.to_string(),
+        matcher: matcher(frame),
+        capture: BTreeMap::new(),
+        within: Some(within),
+        not_before: None,
+    })
 }
 
 /// `expect_closed: { conn, within }`.
 pub fn expect_closed(conn: &str, within: DurationExpr) -> StepKind {
-    StepKind::ExpectClosed(ExpectClosed { conn: conn.to_string(), within: Some(within), not_before: None })
+    StepKind::ExpectClosed(ExpectClosed {
+        conn: conn.to_string(),
+        within: Some(within),
+        not_before: None,
+    })
 }
 
 /// A success reply (errcode 0) with this body.
 pub fn ok(body: Option<Value>) -> ReplySpec {
-    ReplySpec { errcode: 0, errmsg: None, body, suggestion: None, interval: None, binary: None, no_advice: false }
+    ReplySpec {
+        errcode: 0,
+        errmsg: None,
+        body,
+        suggestion: None,
+        interval: None,
+        binary: None,
+        no_advice: false,
+    }
 }
 
 /// An error reply with the catalog's advice.
 pub fn err(errcode: i64) -> ReplySpec {
-    ReplySpec { errcode, ..ok(None) }
+    ReplySpec {
+        errcode,
+        ..ok(None)
+    }
 }
 
 /// `push: { cmd, body }` on the default connection.
 pub fn push(cmd: &str, body: Option<Value>) -> StepKind {
-    StepKind::Push(Push { conn: "a".into(), cmd: cmd.to_string(), body, req_id: None })
+    StepKind::Push(Push {
+        conn: "a".into(),
+        cmd: cmd.to_string(),
+        body,
+        req_id: None,
+    })
 }
 
 /// `capture` entries: name → dotted path.

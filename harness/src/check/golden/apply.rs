@@ -53,20 +53,40 @@ impl Judge for GoldenJudge {
 /// was the default one the goldens record (the mock with its default timings and every rule
 /// on, the reference device without faults); other setups change conversations on purpose,
 /// so they are compared only when `--golden` was given explicitly.
-pub fn apply(config: &GoldenConfig, result: &mut ScenarioResult, in_process: bool, reference: bool) {
-    if config.mode == GoldenMode::Off || (!(in_process && reference) && !config.explicit) {
+pub fn apply(
+    config: &GoldenConfig,
+    result: &mut ScenarioResult,
+    in_process: bool,
+    reference: bool,
+) {
+    if config.mode == GoldenMode::Off || !(config.explicit || in_process && reference) {
         return;
     }
     match result.verdict {
         // What a pass looks like is recorded; an inconclusive or warned run is not one.
-        Verdict::Skip { .. } | Verdict::Manual { .. } | Verdict::Error(_) | Verdict::Inconclusive(_) | Verdict::Warn(_) => return,
+        Verdict::Skip { .. }
+        | Verdict::Manual { .. }
+        | Verdict::Error(_)
+        | Verdict::Inconclusive(_)
+        | Verdict::Warn(_) => return,
         Verdict::Pass | Verdict::Fail(_) => {}
     }
-    let actual = view(&normalize_with(&result.transcript, NormalizeOptions { times: in_process }), in_process);
+    let actual = view(
+        &normalize_with(&result.transcript, NormalizeOptions { times: in_process }),
+        in_process,
+    );
     let accepted = accepted_path(&config.dir, &result.id);
     let golden = match SnapFile::read(&accepted) {
         Ok(g) => g.map(|g| view(&g.content, in_process)),
-        Err(e) => return harness_problem(result, format!("cannot read the golden transcript {}: {e}", accepted.display())),
+        Err(e) => {
+            return harness_problem(
+                result,
+                format!(
+                    "cannot read the golden transcript {}: {e}",
+                    accepted.display()
+                ),
+            )
+        }
     };
     match config.mode {
         GoldenMode::Off => {}
@@ -82,7 +102,11 @@ pub fn apply(config: &GoldenConfig, result: &mut ScenarioResult, in_process: boo
 /// What a run is held to: the golden text itself in-process; for a real target the text
 /// without times, grouped by connection.
 pub fn view(text: &str, in_process: bool) -> String {
-    if in_process { text.to_string() } else { per_connection(&strip_times(text)) }
+    if in_process {
+        text.to_string()
+    } else {
+        per_connection(&strip_times(text))
+    }
 }
 
 fn check(result: &mut ScenarioResult, shown: &str, golden: &str, actual: &str) {
@@ -107,13 +131,19 @@ fn check(result: &mut ScenarioResult, shown: &str, golden: &str, actual: &str) {
                 None => diff,
             });
         }
-        Verdict::Error(_) | Verdict::Inconclusive(_) | Verdict::Warn(_) | Verdict::Skip { .. } | Verdict::Manual { .. } => {}
+        Verdict::Error(_)
+        | Verdict::Inconclusive(_)
+        | Verdict::Warn(_)
+        | Verdict::Skip { .. }
+        | Verdict::Manual { .. } => {}
     }
 }
 
 fn update(config: &GoldenConfig, result: &mut ScenarioResult, golden: Option<&str>, actual: &str) {
     // A broken always-on rule fails the run once findings are folded in: not a golden.
-    if !matches!(result.verdict, Verdict::Pass) || result.findings.iter().any(|f| f.severity == Severity::Fail) {
+    if !matches!(result.verdict, Verdict::Pass)
+        || result.findings.iter().any(|f| f.severity == Severity::Fail)
+    {
         return;
     }
     let pending = pending_path(&config.dir, &result.id);
@@ -121,14 +151,26 @@ fn update(config: &GoldenConfig, result: &mut ScenarioResult, golden: Option<&st
         // Equal to the accepted one: whatever is pending is stale.
         if let Err(e) = std::fs::remove_file(&pending) {
             if e.kind() != std::io::ErrorKind::NotFound {
-                harness_problem(result, format!("cannot remove the stale pending snapshot {}: {e}", pending.display()));
+                harness_problem(
+                    result,
+                    format!(
+                        "cannot remove the stale pending snapshot {}: {e}",
+                        pending.display()
+                    ),
+                );
             }
         }
         return;
     }
     let snap = SnapFile::new(Some(source_name(&result.file)), &result.id, actual);
     if let Err(e) = snap.write(&pending) {
-        harness_problem(result, format!("cannot write the pending snapshot {}: {e}", pending.display()));
+        harness_problem(
+            result,
+            format!(
+                "cannot write the pending snapshot {}: {e}",
+                pending.display()
+            ),
+        );
     }
 }
 
@@ -143,7 +185,11 @@ fn harness_problem(result: &mut ScenarioResult, message: String) {
                 None => message,
             });
         }
-        Verdict::Error(_) | Verdict::Inconclusive(_) | Verdict::Warn(_) | Verdict::Skip { .. } | Verdict::Manual { .. } => {}
+        Verdict::Error(_)
+        | Verdict::Inconclusive(_)
+        | Verdict::Warn(_)
+        | Verdict::Skip { .. }
+        | Verdict::Manual { .. } => {}
     }
 }
 
@@ -161,15 +207,33 @@ mod tests {
     }
 
     fn dir(name: &str) -> Dir {
-        let d = std::env::temp_dir().join(format!("hwconform-golden-apply-{}-{name}", std::process::id()));
+        let d = std::env::temp_dir().join(format!(
+            "hwconform-golden-apply-{}-{name}",
+            std::process::id()
+        ));
         let _ = std::fs::remove_dir_all(&d);
         Dir(d)
     }
 
     fn result(verdict: Verdict, cmd: &str) -> ScenarioResult {
         let mut t = Transcript::default();
-        t.push(Duration::ZERO, TranscriptEvent::Opened { conn: "a".into(), local: "127.0.0.1:40000".into() });
-        t.push(Duration::from_secs(2), TranscriptEvent::Sent { conn: "a".into(), frame: Frame::text(&format!(r#"{{"cmd":"{cmd}"}}"#), &crate::profile::wecom::WeComProfile) });
+        t.push(
+            Duration::ZERO,
+            TranscriptEvent::Opened {
+                conn: "a".into(),
+                local: "127.0.0.1:40000".into(),
+            },
+        );
+        t.push(
+            Duration::from_secs(2),
+            TranscriptEvent::Sent {
+                conn: "a".into(),
+                frame: Frame::text(
+                    &format!(r#"{{"cmd":"{cmd}"}}"#),
+                    &crate::profile::wecom::WeComProfile,
+                ),
+            },
+        );
         ScenarioResult {
             id: "x.y".into(),
             title: "t".into(),
@@ -189,12 +253,18 @@ mod tests {
     }
 
     fn config(d: &Dir, mode: GoldenMode, explicit: bool) -> GoldenConfig {
-        GoldenConfig { mode, dir: d.0.clone(), explicit }
+        GoldenConfig {
+            mode,
+            dir: d.0.clone(),
+            explicit,
+        }
     }
 
     fn write_golden(d: &Dir, cmd: &str) {
         let text = super::super::normalize::normalize(&result(Verdict::Pass, cmd).transcript);
-        SnapFile::new(None, "x.y", &text).write(&accepted_path(&d.0, "x.y")).unwrap();
+        SnapFile::new(None, "x.y", &text)
+            .write(&accepted_path(&d.0, "x.y"))
+            .unwrap();
     }
 
     #[test]
@@ -203,11 +273,20 @@ mod tests {
         write_golden(&d, "ping");
         let mut r = result(Verdict::Pass, "pong");
         apply(&config(&d, GoldenMode::Check, false), &mut r, false, true);
-        assert_eq!(r.verdict, Verdict::Pass, "not asked for: a real target is not compared");
+        assert_eq!(
+            r.verdict,
+            Verdict::Pass,
+            "not asked for: a real target is not compared"
+        );
         apply(&config(&d, GoldenMode::Check, true), &mut r, false, true);
-        let Verdict::Fail(f) = &r.verdict else { panic!("{:?}", r.verdict) };
+        let Verdict::Fail(f) = &r.verdict else {
+            panic!("{:?}", r.verdict)
+        };
         let diff = f.diff.as_deref().unwrap();
-        assert!(diff.contains("\n-[a] → {\"cmd\":\"ping\"}\n+[a] → {\"cmd\":\"pong\"}\n"), "untimed: {diff}");
+        assert!(
+            diff.contains("\n-[a] → {\"cmd\":\"ping\"}\n+[a] → {\"cmd\":\"pong\"}\n"),
+            "untimed: {diff}"
+        );
         // The same conversation at other times passes.
         let mut r = result(Verdict::Pass, "ping");
         r.transcript.entries[1].at = Duration::from_millis(2345);
@@ -221,9 +300,15 @@ mod tests {
         write_golden(&d, "ping");
         let mut r = result(Verdict::Fail(Failure::new("C1: no reply")), "pong");
         apply(&config(&d, GoldenMode::Check, false), &mut r, true, true);
-        let Verdict::Fail(f) = &r.verdict else { panic!() };
+        let Verdict::Fail(f) = &r.verdict else {
+            panic!()
+        };
         assert_eq!(f.message, "C1: no reply");
-        assert!(f.diff.as_deref().unwrap().contains("+    2.000s [a] → {\"cmd\":\"pong\"}"));
+        assert!(f
+            .diff
+            .as_deref()
+            .unwrap()
+            .contains("+    2.000s [a] → {\"cmd\":\"pong\"}"));
         // An error is left alone; so is everything when the mode is off.
         let mut r = result(Verdict::Error(Failure::new("refused")), "pong");
         apply(&config(&d, GoldenMode::Check, false), &mut r, true, true);
@@ -240,17 +325,30 @@ mod tests {
         let before = std::fs::read_to_string(accepted_path(&d.0, "x.y")).unwrap();
         let mut r = result(Verdict::Fail(Failure::new("C1")), "pong");
         apply(&config(&d, GoldenMode::Update, true), &mut r, true, true);
-        assert!(!pending_path(&d.0, "x.y").exists(), "a failed run is no golden");
+        assert!(
+            !pending_path(&d.0, "x.y").exists(),
+            "a failed run is no golden"
+        );
         let mut r = result(Verdict::Pass, "pong");
         apply(&config(&d, GoldenMode::Update, true), &mut r, true, true);
         assert_eq!(r.verdict, Verdict::Pass);
         let pending = SnapFile::read(&pending_path(&d.0, "x.y")).unwrap().unwrap();
-        assert!(pending.content.contains("pong") && pending.source.as_deref() == Some("scenarios/x.yaml"));
-        assert_eq!(std::fs::read_to_string(accepted_path(&d.0, "x.y")).unwrap(), before);
+        assert!(
+            pending.content.contains("pong")
+                && pending.source.as_deref() == Some("scenarios/x.yaml")
+        );
+        assert_eq!(
+            std::fs::read_to_string(accepted_path(&d.0, "x.y")).unwrap(),
+            before
+        );
         std::fs::write(accepted_path(&d.0, "x.y"), "not a snapshot").unwrap();
         let mut r = result(Verdict::Pass, "ping");
         apply(&config(&d, GoldenMode::Check, false), &mut r, true, true);
-        assert!(matches!(&r.verdict, Verdict::Error(f) if f.message.contains("cannot read the golden transcript")), "{:?}", r.verdict);
+        assert!(
+            matches!(&r.verdict, Verdict::Error(f) if f.message.contains("cannot read the golden transcript")),
+            "{:?}",
+            r.verdict
+        );
     }
 
     #[test]
@@ -259,7 +357,11 @@ mod tests {
         write_golden(&d, "ping");
         let mut r = result(Verdict::Pass, "pong");
         apply(&config(&d, GoldenMode::Check, false), &mut r, true, false);
-        assert_eq!(r.verdict, Verdict::Pass, "a faulted or retimed in-process run is not held to the goldens by default");
+        assert_eq!(
+            r.verdict,
+            Verdict::Pass,
+            "a faulted or retimed in-process run is not held to the goldens by default"
+        );
         apply(&config(&d, GoldenMode::Check, true), &mut r, true, false);
         assert_eq!(r.verdict.name(), "fail");
     }

@@ -13,7 +13,11 @@ pub fn unified(old: &str, new: &str, old_name: &str, new_name: &str) -> String {
     if old == new {
         return String::new();
     }
-    TextDiff::from_lines(&old, &new).unified_diff().context_radius(CONTEXT).header(old_name, new_name).to_string()
+    TextDiff::from_lines(&old, &new)
+        .unified_diff()
+        .context_radius(CONTEXT)
+        .header(old_name, new_name)
+        .to_string()
 }
 
 /// How many lines were removed and added.
@@ -36,7 +40,11 @@ pub fn counts(old: &str, new: &str) -> (usize, usize) {
 /// missing final newline).
 fn terminated(s: &str) -> String {
     let t = s.trim_end();
-    if t.is_empty() { String::new() } else { format!("{t}\n") }
+    if t.is_empty() {
+        String::new()
+    } else {
+        format!("{t}\n")
+    }
 }
 
 #[cfg(test)]
@@ -48,7 +56,10 @@ mod tests {
         let old = "a\nb\nc\nd\ne\nf\ng\nh\n";
         let new = "a\nb\nc\nd\nE\nf\ng\nh";
         let d = unified(old, new, "golden/x.snap", "this run");
-        assert!(d.starts_with("--- golden/x.snap\n+++ this run\n@@ -2,7 +2,7 @@\n"), "{d}");
+        assert!(
+            d.starts_with("--- golden/x.snap\n+++ this run\n@@ -2,7 +2,7 @@\n"),
+            "{d}"
+        );
         assert!(d.contains("\n-e\n+E\n"), "{d}");
         assert!(!d.contains(" a\n"), "only three lines of context: {d}");
         assert_eq!(counts(old, new), (1, 1));

@@ -78,7 +78,8 @@ pub fn normalize_with(t: &Transcript, opts: NormalizeOptions) -> String {
 
 /// Golden text without the time prefixes (to compare a timed golden with an untimed run).
 pub fn strip_times(text: &str) -> String {
-    static TIME: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?m)^ *\d+\.\d{3}s ").expect("valid regex"));
+    static TIME: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"(?m)^ *\d+\.\d{3}s ").expect("valid regex"));
     TIME.replace_all(text, "").into_owned()
 }
 
@@ -91,7 +92,11 @@ pub fn per_connection(text: &str) -> String {
     for line in text.lines() {
         let body = line.trim_start();
         let body = match body.split_once("s ") {
-            Some((t, rest)) if !t.is_empty() && t.chars().all(|c| c.is_ascii_digit() || c == '.') => rest,
+            Some((t, rest))
+                if !t.is_empty() && t.chars().all(|c| c.is_ascii_digit() || c == '.') =>
+            {
+                rest
+            }
             _ => body,
         };
         match body.strip_prefix('[').and_then(|b| b.split_once(']')) {
@@ -115,13 +120,23 @@ fn render(t: &Transcript, opts: NormalizeOptions, p: &mut Placeholders) -> Strin
     for e in &t.entries {
         let body = match &e.event {
             TranscriptEvent::Step { .. } => continue,
-            TranscriptEvent::Opened { conn, local } => format!("[{conn}] opened from {}", p.local(local)),
-            TranscriptEvent::Closed { conn, by, code, reason } => {
+            TranscriptEvent::Opened { conn, local } => {
+                format!("[{conn}] opened from {}", p.local(local))
+            }
+            TranscriptEvent::Closed {
+                conn,
+                by,
+                code,
+                reason,
+            } => {
                 let who = match by {
                     Party::Harness => "harness",
                     Party::Target => "target",
                 };
-                format!("[{conn}] closed by {who}{}", close_text(*code, &p.scrub(reason)))
+                format!(
+                    "[{conn}] closed by {who}{}",
+                    close_text(*code, &p.scrub(reason))
+                )
             }
             TranscriptEvent::Abandoned { conn } => format!("[{conn}] abandoned (no close)"),
             TranscriptEvent::Sent { conn, frame } => format!("[{conn}] → {}", p.frame(frame)),
@@ -140,7 +155,11 @@ fn render(t: &Transcript, opts: NormalizeOptions, p: &mut Placeholders) -> Strin
 
 /// Line breaks inside an entry would split it in two lines of the golden.
 fn one_line(s: &str) -> String {
-    if s.contains(['\n', '\r']) { s.replace('\r', "\\r").replace('\n', "\\n") } else { s.to_string() }
+    if s.contains(['\n', '\r']) {
+        s.replace('\r', "\\r").replace('\n', "\\n")
+    } else {
+        s.to_string()
+    }
 }
 
 fn is_token_char(c: char) -> bool {
@@ -164,7 +183,9 @@ impl Placeholders {
         let n = *map.entry(value.to_string()).or_insert(next);
         let placeholder = format!("<{key}#{n}>");
         if value.len() >= MIN_TOKEN && value.chars().all(is_token_char) {
-            self.tokens.entry(value.to_string()).or_insert_with(|| placeholder.clone());
+            self.tokens
+                .entry(value.to_string())
+                .or_insert_with(|| placeholder.clone());
         }
         placeholder
     }
@@ -192,7 +213,10 @@ impl Placeholders {
     /// The harness side of a connection as `ip:<port>`: in-process targets record a port,
     /// sockets only the address they bound; either way the target saw some port.
     fn local(&mut self, local: &str) -> String {
-        match (local.parse::<std::net::SocketAddr>(), local.parse::<std::net::IpAddr>()) {
+        match (
+            local.parse::<std::net::SocketAddr>(),
+            local.parse::<std::net::IpAddr>(),
+        ) {
             (Ok(sa), _) => self.scrub(&format!("{}:<port>", sa.ip())),
             (_, Ok(ip)) => self.scrub(&format!("{ip}:<port>")),
             _ => self.scrub(local),
@@ -204,10 +228,14 @@ impl Placeholders {
         let mut out = String::with_capacity(token.len());
         let mut rest = token;
         while !rest.is_empty() {
-            let start = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+            let start = rest
+                .find(|c: char| c.is_ascii_digit())
+                .unwrap_or(rest.len());
             out.push_str(&rest[..start]);
             rest = &rest[start..];
-            let end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+            let end = rest
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(rest.len());
             let digits = &rest[..end];
             match self.time(digits) {
                 Some(placeholder) => out.push_str(&placeholder),
@@ -296,15 +324,23 @@ impl Placeholders {
     /// and raw head when the bytes do not follow the protocol's layout.
     fn binary(&mut self, len: usize, head: &str) -> String {
         let raw = || format!("binary({len} bytes) {head}");
-        let Ok(bytes) = hex::decode(head) else { return raw() };
-        let Some(layout) = BinaryHead::parse(&bytes, len) else { return raw() };
+        let Ok(bytes) = hex::decode(head) else {
+            return raw();
+        };
+        let Some(layout) = BinaryHead::parse(&bytes, len) else {
+            return raw();
+        };
         let mut s = format!("binary({len} bytes) v1");
         if layout.upload_log {
             s.push_str(" upload_log");
         }
         match layout.req_id {
             Some(id) => {
-                let placeholder = if id.is_empty() { String::new() } else { self.name("req_id", id) };
+                let placeholder = if id.is_empty() {
+                    String::new()
+                } else {
+                    self.name("req_id", id)
+                };
                 let _ = write!(s, " req_id={}", quote(&placeholder));
             }
             None => {
@@ -340,8 +376,10 @@ fn quote(s: &str) -> String {
 fn scrub_addresses(text: &str) -> String {
     static LOOPBACK: LazyLock<Regex> =
         LazyLock::new(|| Regex::new(r"\b127\.\d{1,3}\.(\d{1,3}\.\d{1,3})\b").expect("valid regex"));
-    static PORT: LazyLock<Regex> =
-        LazyLock::new(|| Regex::new(r"(\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}|\]|\blocalhost):\d{1,5}\b").expect("valid regex"));
+    static PORT: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"(\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}|\]|\blocalhost):\d{1,5}\b")
+            .expect("valid regex")
+    });
     if !text.contains('.') && !text.contains(':') {
         return text.to_string();
     }
@@ -362,7 +400,10 @@ struct BinaryHead<'a> {
 
 impl<'a> BinaryHead<'a> {
     fn parse(b: &'a [u8], total: usize) -> Option<BinaryHead<'a>> {
-        let u32_at = |at: usize| b.get(at..at + 4).map(|x| u32::from_le_bytes(x.try_into().expect("4 bytes")) as usize);
+        let u32_at = |at: usize| {
+            b.get(at..at + 4)
+                .map(|x| u32::from_le_bytes(x.try_into().expect("4 bytes")) as usize)
+        };
         if u32_at(0)? != 1 {
             return None;
         }
@@ -374,7 +415,13 @@ impl<'a> BinaryHead<'a> {
             return None;
         }
         let Some(id) = b.get(at..at + req_id_len) else {
-            return Some(BinaryHead { upload_log, req_id_len, req_id: None, data_len: None, data_head: &[] });
+            return Some(BinaryHead {
+                upload_log,
+                req_id_len,
+                req_id: None,
+                data_len: None,
+                data_head: &[],
+            });
         };
         let req_id = std::str::from_utf8(id).ok()?;
         at += req_id_len;
@@ -386,7 +433,13 @@ impl<'a> BinaryHead<'a> {
             }
         }
         let data_head = b.get(at + 4..).unwrap_or(&[]);
-        Some(BinaryHead { upload_log, req_id_len, req_id: Some(req_id), data_len, data_head })
+        Some(BinaryHead {
+            upload_log,
+            req_id_len,
+            req_id: Some(req_id),
+            data_len,
+            data_head,
+        })
     }
 }
 
@@ -403,21 +456,53 @@ mod tests {
     }
 
     fn sent(t: &mut Transcript, at: u64, v: serde_json::Value) {
-        t.push(ms(at), E::Sent { conn: "a".into(), frame: Frame::text(&v.to_string(), &crate::profile::wecom::WeComProfile) });
+        t.push(
+            ms(at),
+            E::Sent {
+                conn: "a".into(),
+                frame: Frame::text(&v.to_string(), &crate::profile::wecom::WeComProfile),
+            },
+        );
     }
 
     fn received(t: &mut Transcript, at: u64, v: serde_json::Value) {
-        t.push(ms(at), E::Received { conn: "a".into(), frame: Frame::text(&v.to_string(), &crate::profile::wecom::WeComProfile) });
+        t.push(
+            ms(at),
+            E::Received {
+                conn: "a".into(),
+                frame: Frame::text(&v.to_string(), &crate::profile::wecom::WeComProfile),
+            },
+        );
     }
 
     #[test]
     fn placeholders_are_numbered_by_first_appearance_and_reused_for_the_same_value() {
         let mut t = Transcript::default();
-        sent(&mut t, 0, json!({"cmd": "register", "headers": {"req_id": "r-77"}, "body": {"timestamp": 1795627976u64, "nonce": 99}}));
-        received(&mut t, 1, json!({"headers": {"req_id": "r-77"}, "errcode": 0}));
-        sent(&mut t, 2, json!({"cmd": "ping", "headers": {"req_id": "r-12"}}));
-        received(&mut t, 3, json!({"headers": {"req_id": "r-12"}, "errcode": 0}));
-        sent(&mut t, 4, json!({"cmd": "ping", "headers": {"req_id": "r-77"}}));
+        sent(
+            &mut t,
+            0,
+            json!({"cmd": "register", "headers": {"req_id": "r-77"}, "body": {"timestamp": 1795627976u64, "nonce": 99}}),
+        );
+        received(
+            &mut t,
+            1,
+            json!({"headers": {"req_id": "r-77"}, "errcode": 0}),
+        );
+        sent(
+            &mut t,
+            2,
+            json!({"cmd": "ping", "headers": {"req_id": "r-12"}}),
+        );
+        received(
+            &mut t,
+            3,
+            json!({"headers": {"req_id": "r-12"}, "errcode": 0}),
+        );
+        sent(
+            &mut t,
+            4,
+            json!({"cmd": "ping", "headers": {"req_id": "r-77"}}),
+        );
         let text = normalize(&t);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
@@ -435,11 +520,43 @@ mod tests {
     #[test]
     fn steps_are_dropped_and_ports_replaced() {
         let mut t = Transcript::default();
-        t.push(ms(0), E::Step { index: "1".into(), kind: "connect".into(), line: 7 });
-        t.push(ms(0), E::Opened { conn: "a".into(), local: "127.0.0.2:40001".into() });
-        t.push(ms(12_500), E::Opened { conn: "b".into(), local: "127.7.0.3".into() });
-        t.push(ms(12_500), E::Note { text: "[b] link from [::1]:5000 and 10.1.2.3:80".into() });
-        t.push(ms(90_000), E::Closed { conn: "a".into(), by: Party::Target, code: Some(4000), reason: "heartbeat timeout".into() });
+        t.push(
+            ms(0),
+            E::Step {
+                index: "1".into(),
+                kind: "connect".into(),
+                line: 7,
+            },
+        );
+        t.push(
+            ms(0),
+            E::Opened {
+                conn: "a".into(),
+                local: "127.0.0.2:40001".into(),
+            },
+        );
+        t.push(
+            ms(12_500),
+            E::Opened {
+                conn: "b".into(),
+                local: "127.7.0.3".into(),
+            },
+        );
+        t.push(
+            ms(12_500),
+            E::Note {
+                text: "[b] link from [::1]:5000 and 10.1.2.3:80".into(),
+            },
+        );
+        t.push(
+            ms(90_000),
+            E::Closed {
+                conn: "a".into(),
+                by: Party::Target,
+                code: Some(4000),
+                reason: "heartbeat timeout".into(),
+            },
+        );
         t.push(ms(90_000), E::Abandoned { conn: "b".into() });
         assert_eq!(
             normalize(&t),
@@ -459,32 +576,75 @@ mod tests {
     #[test]
     fn per_connection_groups_lines_and_keeps_their_order() {
         let text = "[a] opened\nnote: x\n[b] opened\n[a] → 1\n[a~old] closed\n[b] ← 2\n[a] ← 3\n";
-        assert_eq!(per_connection(text), "[a] opened\n[a] → 1\n[a] ← 3\n[b] opened\n[b] ← 2\n[a~old] closed\nnote: x\n");
+        assert_eq!(
+            per_connection(text),
+            "[a] opened\n[a] → 1\n[a] ← 3\n[b] opened\n[b] ← 2\n[a~old] closed\nnote: x\n"
+        );
         let timed = "    0.000s [a] opened\n    1.000s [b] opened\n    1.000s [a] → 1\n";
-        assert_eq!(per_connection(timed), "    0.000s [a] opened\n    1.000s [a] → 1\n    1.000s [b] opened\n");
+        assert_eq!(
+            per_connection(timed),
+            "    0.000s [a] opened\n    1.000s [a] → 1\n    1.000s [b] opened\n"
+        );
     }
 
     #[test]
     fn free_text_gets_the_placeholders_of_known_values_and_unix_times() {
         let mut t = Transcript::default();
-        t.push(ms(0), E::Note { text: "[a] `register` (req_id HWC-TEST-0001-4) gets no reply".into() });
-        sent(&mut t, 0, json!({"cmd": "register", "headers": {"req_id": "HWC-TEST-0001-4"}, "body": {"sn": "HWC-TEST-0001"}}));
-        received(&mut t, 1, json!({"errmsg": "stale: 1795627576 vs 1795627976 (at 1795627976000)", "body": {"effect_time": 1795627976u64, "version": 1234567}}));
-        t.push(ms(2), E::Note { text: "control: {\"op\":\"unbind\",\"sn\":\"HWC-TEST-0001\"}".into() });
+        t.push(
+            ms(0),
+            E::Note {
+                text: "[a] `register` (req_id HWC-TEST-0001-4) gets no reply".into(),
+            },
+        );
+        sent(
+            &mut t,
+            0,
+            json!({"cmd": "register", "headers": {"req_id": "HWC-TEST-0001-4"}, "body": {"sn": "HWC-TEST-0001"}}),
+        );
+        received(
+            &mut t,
+            1,
+            json!({"errmsg": "stale: 1795627576 vs 1795627976 (at 1795627976000)", "body": {"effect_time": 1795627976u64, "version": 1234567}}),
+        );
+        t.push(
+            ms(2),
+            E::Note {
+                text: "control: {\"op\":\"unbind\",\"sn\":\"HWC-TEST-0001\"}".into(),
+            },
+        );
         let text = normalize(&t);
         assert!(!text.contains("HWC-TEST"), "{text}");
         assert!(!text.contains("179562"), "{text}");
-        assert!(text.contains("note: [a] `register` (req_id <req_id#1>) gets no reply"), "{text}");
-        assert!(text.contains(r#""errmsg":"stale: <timestamp#1> vs <timestamp#2> (at <timestamp_ms#1>)""#), "{text}");
-        assert!(text.contains(r#""effect_time":<timestamp#2>,"version":1234567"#), "{text}");
-        assert!(text.contains(r#"note: control: {"op":"unbind","sn":"<sn#1>"}"#), "{text}");
+        assert!(
+            text.contains("note: [a] `register` (req_id <req_id#1>) gets no reply"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#""errmsg":"stale: <timestamp#1> vs <timestamp#2> (at <timestamp_ms#1>)""#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#""effect_time":<timestamp#2>,"version":1234567"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"note: control: {"op":"unbind","sn":"<sn#1>"}"#),
+            "{text}"
+        );
     }
 
     #[test]
     fn short_values_are_not_hunted_in_free_text() {
         let mut t = Transcript::default();
         sent(&mut t, 0, json!({"cmd": "register", "body": {"nonce": 1}}));
-        t.push(ms(0), E::Note { text: "step 1 of 1".into() });
+        t.push(
+            ms(0),
+            E::Note {
+                text: "step 1 of 1".into(),
+            },
+        );
         let text = normalize(&t);
         assert!(text.contains("note: step 1 of 1"), "{text}");
         assert!(text.contains(r#""nonce":<nonce#1>"#), "{text}");
@@ -493,42 +653,113 @@ mod tests {
     #[test]
     fn binary_frames_show_their_layout_with_the_req_id_placeholdered() {
         let mut t = Transcript::default();
-        sent(&mut t, 0, json!({"cmd": "gen_login_qrcode", "headers": {"req_id": "hwc-4"}}));
-        let reply = crate::profile::wecom::binary::encode_reply("hwc-4", b"https://open.work.weixin.qq.com/x");
-        t.push(ms(1), E::Received { conn: "a".into(), frame: Frame::binary(&reply, &crate::profile::wecom::WeComProfile) });
+        sent(
+            &mut t,
+            0,
+            json!({"cmd": "gen_login_qrcode", "headers": {"req_id": "hwc-4"}}),
+        );
+        let reply = crate::profile::wecom::binary::encode_reply(
+            "hwc-4",
+            b"https://open.work.weixin.qq.com/x",
+        );
+        t.push(
+            ms(1),
+            E::Received {
+                conn: "a".into(),
+                frame: Frame::binary(&reply, &crate::profile::wecom::WeComProfile),
+            },
+        );
         let log = crate::profile::wecom::binary::encode_upload_log("HWC-TEST-0001-9", &[7u8; 200]);
-        t.push(ms(2), E::Sent { conn: "a".into(), frame: Frame::binary(&log, &crate::profile::wecom::WeComProfile) });
-        t.push(ms(3), E::Sent { conn: "a".into(), frame: Frame::binary(&[0xde, 0xad, 0xbe, 0xef], &crate::profile::wecom::WeComProfile) });
+        t.push(
+            ms(2),
+            E::Sent {
+                conn: "a".into(),
+                frame: Frame::binary(&log, &crate::profile::wecom::WeComProfile),
+            },
+        );
+        t.push(
+            ms(3),
+            E::Sent {
+                conn: "a".into(),
+                frame: Frame::binary(
+                    &[0xde, 0xad, 0xbe, 0xef],
+                    &crate::profile::wecom::WeComProfile,
+                ),
+            },
+        );
         let text = normalize(&t);
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines[1], r#"    0.001s [a] ← binary(50 bytes) v1 req_id="<req_id#1>" data(33 bytes) "https://open.wo"…"#);
-        assert_eq!(lines[2], "    0.002s [a] → binary(241 bytes) v1 upload_log req_id(15 bytes, cut)");
+        assert_eq!(
+            lines[1],
+            r#"    0.001s [a] ← binary(50 bytes) v1 req_id="<req_id#1>" data(33 bytes) "https://open.wo"…"#
+        );
+        assert_eq!(
+            lines[2],
+            "    0.002s [a] → binary(241 bytes) v1 upload_log req_id(15 bytes, cut)"
+        );
         assert_eq!(lines[3], "    0.003s [a] → binary(4 bytes) deadbeef");
     }
 
     #[test]
     fn text_frames_and_multi_line_notes_stay_on_one_line() {
         let mut t = Transcript::default();
-        t.push(ms(0), E::Sent { conn: "a".into(), frame: Frame::text("{not json 1795627976", &crate::profile::wecom::WeComProfile) });
-        t.push(ms(0), E::Note { text: "two\nlines".into() });
+        t.push(
+            ms(0),
+            E::Sent {
+                conn: "a".into(),
+                frame: Frame::text("{not json 1795627976", &crate::profile::wecom::WeComProfile),
+            },
+        );
+        t.push(
+            ms(0),
+            E::Note {
+                text: "two\nlines".into(),
+            },
+        );
         assert_eq!(normalize(&t), "    0.000s [a] → text(20 bytes) \"{not json <timestamp#1>\"\n    0.000s note: two\\nlines\n");
     }
 
     /// A transcript of a few requests and replies whose volatile values come from `vals`.
     fn conversation(vals: &[(String, u64, String)], payload: &str) -> Transcript {
         let mut t = Transcript::default();
-        t.push(ms(0), E::Opened { conn: "a".into(), local: "127.0.0.2:40000".into() });
+        t.push(
+            ms(0),
+            E::Opened {
+                conn: "a".into(),
+                local: "127.0.0.2:40000".into(),
+            },
+        );
         for (i, (req_id, ts, sig)) in vals.iter().enumerate() {
             let at = 1000 * i as u64;
-            sent(&mut t, at, json!({"cmd": "register", "headers": {"req_id": req_id}, "body": {"sn": "SN-1", "timestamp": ts, "device_signature": sig, "data": payload}}));
-            received(&mut t, at + 1, json!({"headers": {"req_id": req_id}, "errcode": 0, "errmsg": format!("ok at {ts}")}));
-            t.push(ms(at + 2), E::Note { text: format!("reply to {req_id}") });
+            sent(
+                &mut t,
+                at,
+                json!({"cmd": "register", "headers": {"req_id": req_id}, "body": {"sn": "SN-1", "timestamp": ts, "device_signature": sig, "data": payload}}),
+            );
+            received(
+                &mut t,
+                at + 1,
+                json!({"headers": {"req_id": req_id}, "errcode": 0, "errmsg": format!("ok at {ts}")}),
+            );
+            t.push(
+                ms(at + 2),
+                E::Note {
+                    text: format!("reply to {req_id}"),
+                },
+            );
         }
         t
     }
 
     fn values() -> impl Strategy<Value = Vec<(String, u64, String)>> {
-        proptest::collection::vec(("[a-z]{2}-[0-9]{1,4}", 1_700_000_000u64..1_800_000_000, "[0-9a-f]{40}"), 1..6)
+        proptest::collection::vec(
+            (
+                "[a-z]{2}-[0-9]{1,4}",
+                1_700_000_000u64..1_800_000_000,
+                "[0-9a-f]{40}",
+            ),
+            1..6,
+        )
     }
 
     proptest! {

@@ -7,8 +7,8 @@
 //! than 1 s).
 //! The command line (`hwconform diff`, exit codes) is `crate::cli::diff`.
 
-use super::linediff;
 use super::apply::view;
+use super::linediff;
 use super::normalize::{normalize_with, NormalizeOptions};
 use crate::engine::transcript::{Transcript, TranscriptEntry, TranscriptEvent};
 use crate::report::JSON_FORMAT_VERSION;
@@ -82,18 +82,30 @@ pub struct EntryRecord {
 
 impl RunFile {
     pub fn load(path: &Path) -> Result<RunFile, RunFileError> {
-        let text = std::fs::read_to_string(path).map_err(|source| RunFileError::Io { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| RunFileError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
         RunFile::parse(&text, path)
     }
 
     pub fn parse(text: &str, path: &Path) -> Result<RunFile, RunFileError> {
-        let run: RunFile = serde_json::from_str(text).map_err(|source| RunFileError::Json { path: path.to_path_buf(), source })?;
+        let run: RunFile = serde_json::from_str(text).map_err(|source| RunFileError::Json {
+            path: path.to_path_buf(),
+            source,
+        })?;
         if run.version != JSON_FORMAT_VERSION {
-            return Err(RunFileError::Version { path: path.to_path_buf(), found: run.version });
+            return Err(RunFileError::Version {
+                path: path.to_path_buf(),
+                found: run.version,
+            });
         }
         let mut seen = std::collections::HashSet::new();
         if let Some(dup) = run.scenarios.iter().find(|s| !seen.insert(s.id.as_str())) {
-            return Err(RunFileError::Duplicate { path: path.to_path_buf(), id: dup.id.clone() });
+            return Err(RunFileError::Duplicate {
+                path: path.to_path_buf(),
+                id: dup.id.clone(),
+            });
         }
         Ok(run)
     }
@@ -109,7 +121,10 @@ impl TranscriptRecord {
             entries: self
                 .entries
                 .iter()
-                .map(|e| TranscriptEntry { at: Duration::from_secs_f64(e.at.max(0.0)), event: e.event.clone() })
+                .map(|e| TranscriptEntry {
+                    at: Duration::from_secs_f64(e.at.max(0.0)),
+                    event: e.event.clone(),
+                })
                 .collect(),
         }
     }
@@ -118,11 +133,29 @@ impl TranscriptRecord {
 /// One difference between two runs.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Change {
-    Added { id: String, verdict: String },
-    Removed { id: String, verdict: String },
-    Verdict { id: String, from: String, to: String, why: Option<String> },
-    Transcript { id: String, diff: String },
-    Timing { id: String, from: f64, to: f64 },
+    Added {
+        id: String,
+        verdict: String,
+    },
+    Removed {
+        id: String,
+        verdict: String,
+    },
+    Verdict {
+        id: String,
+        from: String,
+        to: String,
+        why: Option<String>,
+    },
+    Transcript {
+        id: String,
+        diff: String,
+    },
+    Timing {
+        id: String,
+        from: f64,
+        to: f64,
+    },
 }
 
 /// Every change from run `a` to run `b`, grouped by kind, scenarios by id within a kind.
@@ -135,44 +168,92 @@ pub fn compare(a: &RunFile, b: &RunFile, opts: NormalizeOptions) -> Vec<Change> 
     let mut timings = Vec::new();
     for (id, sa) in &ma {
         if !mb.contains_key(id) {
-            removed.push(Change::Removed { id: id.to_string(), verdict: sa.verdict.clone() });
+            removed.push(Change::Removed {
+                id: id.to_string(),
+                verdict: sa.verdict.clone(),
+            });
         }
     }
     for (id, sb) in &mb {
         let Some(sa) = ma.get(id) else {
-            added.push(Change::Added { id: id.to_string(), verdict: sb.verdict.clone() });
+            added.push(Change::Added {
+                id: id.to_string(),
+                verdict: sb.verdict.clone(),
+            });
             continue;
         };
         if sa.verdict != sb.verdict {
-            let why = sb.message.clone().or_else(|| sb.reason.clone()).map(|m| m.lines().next().unwrap_or_default().to_string());
-            verdicts.push(Change::Verdict { id: id.to_string(), from: sa.verdict.clone(), to: sb.verdict.clone(), why });
+            let why = sb
+                .message
+                .clone()
+                .or_else(|| sb.reason.clone())
+                .map(|m| m.lines().next().unwrap_or_default().to_string());
+            verdicts.push(Change::Verdict {
+                id: id.to_string(),
+                from: sa.verdict.clone(),
+                to: sb.verdict.clone(),
+                why,
+            });
         }
         // Only conversations that happened on both sides are compared.
         if sa.transcript.entries.is_empty() || sb.transcript.entries.is_empty() {
             continue;
         }
         // Without times, as for a real target: connection by connection.
-        let ta = view(&normalize_with(&sa.transcript.to_transcript(), opts), opts.times);
-        let tb = view(&normalize_with(&sb.transcript.to_transcript(), opts), opts.times);
+        let ta = view(
+            &normalize_with(&sa.transcript.to_transcript(), opts),
+            opts.times,
+        );
+        let tb = view(
+            &normalize_with(&sb.transcript.to_transcript(), opts),
+            opts.times,
+        );
         let diff = linediff::unified(&ta, &tb, "run A", "run B");
         if !diff.is_empty() {
-            transcripts.push(Change::Transcript { id: id.to_string(), diff });
+            transcripts.push(Change::Transcript {
+                id: id.to_string(),
+                diff,
+            });
         }
         let (ta, tb) = (sa.scenario_time, sb.scenario_time);
         let delta = (tb - ta).abs();
         if delta > TIMING_SECS && delta > TIMING_RATIO * ta.abs() {
-            timings.push(Change::Timing { id: id.to_string(), from: ta, to: tb });
+            timings.push(Change::Timing {
+                id: id.to_string(),
+                from: ta,
+                to: tb,
+            });
         }
     }
-    added.into_iter().chain(removed).chain(verdicts).chain(transcripts).chain(timings).collect()
+    added
+        .into_iter()
+        .chain(removed)
+        .chain(verdicts)
+        .chain(transcripts)
+        .chain(timings)
+        .collect()
 }
 
 /// The report people read.
-pub fn render(path_a: &Path, a: &RunFile, path_b: &Path, b: &RunFile, changes: &[Change]) -> String {
+pub fn render(
+    path_a: &Path,
+    a: &RunFile,
+    path_b: &Path,
+    b: &RunFile,
+    changes: &[Change],
+) -> String {
     let mut s = String::new();
     let describe = |p: &Path, r: &RunFile| {
-        let target = if r.target.is_empty() { String::new() } else { format!(", {}", r.target) };
-        let noun = if r.scenarios.len() == 1 { "scenario" } else { "scenarios" };
+        let target = if r.target.is_empty() {
+            String::new()
+        } else {
+            format!(", {}", r.target)
+        };
+        let noun = if r.scenarios.len() == 1 {
+            "scenario"
+        } else {
+            "scenarios"
+        };
         format!("{} ({} {noun}{target})", p.display(), r.scenarios.len())
     };
     let _ = writeln!(s, "run A: {}", describe(path_a, a));
@@ -202,8 +283,15 @@ pub fn render(path_a: &Path, a: &RunFile, path_b: &Path, b: &RunFile, changes: &
             }
             Change::Timing { id, from, to } => {
                 counts[4] += 1;
-                let pct = if *from > 0.0 { format!(" ({:+.0}%)", (to - from) / from * 100.0) } else { String::new() };
-                let _ = writeln!(s, "timing     {id}: scenario clock {from:.1}s → {to:.1}s{pct}");
+                let pct = if *from > 0.0 {
+                    format!(" ({:+.0}%)", (to - from) / from * 100.0)
+                } else {
+                    String::new()
+                };
+                let _ = writeln!(
+                    s,
+                    "timing     {id}: scenario clock {from:.1}s → {to:.1}s{pct}"
+                );
             }
         }
     }
@@ -225,7 +313,12 @@ mod tests {
     use serde_json::json;
 
     fn run(scenarios: serde_json::Value) -> RunFile {
-        RunFile::parse(&json!({"version": 1, "target": "mock", "summary": {}, "scenarios": scenarios}).to_string(), Path::new("x.json")).unwrap()
+        RunFile::parse(
+            &json!({"version": 1, "target": "mock", "summary": {}, "scenarios": scenarios})
+                .to_string(),
+            Path::new("x.json"),
+        )
+        .unwrap()
     }
 
     fn entry(at: f64, text: &str) -> serde_json::Value {
@@ -246,25 +339,67 @@ mod tests {
         ]));
         let changes = compare(&a, &b, NormalizeOptions { times: false });
         assert_eq!(changes.len(), 5, "{changes:#?}");
-        assert_eq!(changes[0], Change::Added { id: "s.new".into(), verdict: "skip".into() });
-        assert_eq!(changes[1], Change::Removed { id: "s.gone".into(), verdict: "pass".into() });
-        assert_eq!(changes[2], Change::Verdict { id: "s.broke".into(), from: "pass".into(), to: "fail".into(), why: Some("C4: wrong".into()) });
-        assert!(matches!(&changes[3], Change::Transcript { id, diff } if id == "s.broke" && diff.contains("-[a] → {\"cmd\":\"ping\"")));
-        assert_eq!(changes[4], Change::Timing { id: "s.broke".into(), from: 10.0, to: 20.0 });
+        assert_eq!(
+            changes[0],
+            Change::Added {
+                id: "s.new".into(),
+                verdict: "skip".into()
+            }
+        );
+        assert_eq!(
+            changes[1],
+            Change::Removed {
+                id: "s.gone".into(),
+                verdict: "pass".into()
+            }
+        );
+        assert_eq!(
+            changes[2],
+            Change::Verdict {
+                id: "s.broke".into(),
+                from: "pass".into(),
+                to: "fail".into(),
+                why: Some("C4: wrong".into())
+            }
+        );
+        assert!(
+            matches!(&changes[3], Change::Transcript { id, diff } if id == "s.broke" && diff.contains("-[a] → {\"cmd\":\"ping\""))
+        );
+        assert_eq!(
+            changes[4],
+            Change::Timing {
+                id: "s.broke".into(),
+                from: 10.0,
+                to: 20.0
+            }
+        );
         // With times, the shifted frame of s.same shows; its 0.5 s clock change does not.
         let timed = compare(&a, &b, NormalizeOptions { times: true });
-        assert!(timed.iter().any(|c| matches!(c, Change::Transcript { id, .. } if id == "s.same")));
-        assert!(!timed.iter().any(|c| matches!(c, Change::Timing { id, .. } if id == "s.same")));
+        assert!(timed
+            .iter()
+            .any(|c| matches!(c, Change::Transcript { id, .. } if id == "s.same")));
+        assert!(!timed
+            .iter()
+            .any(|c| matches!(c, Change::Timing { id, .. } if id == "s.same")));
         assert!(compare(&a, &a, NormalizeOptions { times: true }).is_empty());
     }
 
     #[test]
     fn bad_files_name_the_path() {
         let p = Path::new("reports/x.json");
-        assert!(RunFile::parse("{", p).unwrap_err().to_string().contains("reports/x.json"));
+        assert!(RunFile::parse("{", p)
+            .unwrap_err()
+            .to_string()
+            .contains("reports/x.json"));
         let v2 = json!({"version": 2, "scenarios": []}).to_string();
-        assert!(RunFile::parse(&v2, p).unwrap_err().to_string().contains("version 2"));
+        assert!(RunFile::parse(&v2, p)
+            .unwrap_err()
+            .to_string()
+            .contains("version 2"));
         let dup = json!({"version": 1, "scenarios": [{"id": "a", "verdict": "pass"}, {"id": "a", "verdict": "pass"}]}).to_string();
-        assert!(RunFile::parse(&dup, p).unwrap_err().to_string().contains("twice"));
+        assert!(RunFile::parse(&dup, p)
+            .unwrap_err()
+            .to_string()
+            .contains("twice"));
     }
 }

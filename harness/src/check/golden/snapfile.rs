@@ -34,7 +34,11 @@ pub struct SnapFile {
 
 impl SnapFile {
     pub fn new(source: Option<String>, id: &str, content: &str) -> SnapFile {
-        SnapFile { source, expression: Some(id.to_string()), content: content.trim_end().to_string() }
+        SnapFile {
+            source,
+            expression: Some(id.to_string()),
+            content: content.trim_end().to_string(),
+        }
     }
 
     /// Reads the format as insta does: header lines between the first two `---` lines, the
@@ -51,7 +55,9 @@ impl SnapFile {
                 closed = true;
                 break;
             }
-            let Some((key, value)) = line.split_once(':') else { continue };
+            let Some((key, value)) = line.split_once(':') else {
+                continue;
+            };
             let value = unquote(value.trim())?;
             match key.trim() {
                 "source" => source = Some(value),
@@ -63,7 +69,11 @@ impl SnapFile {
             return Err(SnapError::UnclosedHeader);
         }
         let content = lines.collect::<Vec<_>>().join("\n").trim_end().to_string();
-        Ok(SnapFile { source, expression, content })
+        Ok(SnapFile {
+            source,
+            expression,
+            content,
+        })
     }
 
     /// The file's text.
@@ -84,7 +94,9 @@ impl SnapFile {
     /// Reads a snapshot file; `Ok(None)` when there is none.
     pub fn read(path: &Path) -> io::Result<Option<SnapFile>> {
         match std::fs::read_to_string(path) {
-            Ok(text) => SnapFile::parse(&text).map(Some).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e)),
+            Ok(text) => SnapFile::parse(&text)
+                .map(Some)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
         }
@@ -137,25 +149,42 @@ pub fn pending_ids(dir: &Path) -> io::Result<Vec<String>> {
 /// A path as the snapshot header shows it: relative to the working directory when it is
 /// inside it, with `/` separators, so goldens do not depend on where the repository lives.
 pub fn source_name(path: &Path) -> String {
-    let rel = std::env::current_dir().ok().and_then(|cwd| path.strip_prefix(cwd).ok().map(Path::to_path_buf));
+    let rel = std::env::current_dir()
+        .ok()
+        .and_then(|cwd| path.strip_prefix(cwd).ok().map(Path::to_path_buf));
     let shown = rel.as_deref().unwrap_or(path);
     if shown.is_absolute() {
         // Outside the working directory: the file name alone says which scenario it was.
-        return shown.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        return shown
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
     }
-    shown.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
+    shown
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// A YAML scalar: plain when that reads back as the same string, else double-quoted (JSON
 /// string escapes are valid in YAML double-quoted scalars).
 fn yaml_scalar(s: &str) -> String {
     let plain = !s.is_empty()
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || "._/- ".contains(c))
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._/- ".contains(c))
         && s.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_' || c == '/' || c == '.')
         && !s.ends_with(' ')
-        && !matches!(s.to_ascii_lowercase().as_str(), "true" | "false" | "null" | "yes" | "no" | "on" | "off" | "y" | "n")
+        && !matches!(
+            s.to_ascii_lowercase().as_str(),
+            "true" | "false" | "null" | "yes" | "no" | "on" | "off" | "y" | "n"
+        )
         && s.parse::<f64>().is_err();
-    if plain { s.to_string() } else { serde_json::to_string(s).unwrap_or_else(|_| format!("{s:?}")) }
+    if plain {
+        s.to_string()
+    } else {
+        serde_json::to_string(s).unwrap_or_else(|_| format!("{s:?}"))
+    }
 }
 
 /// Why a text is not a snapshot file.
@@ -176,7 +205,10 @@ pub enum SnapError {
 /// A header value: plain, single- or double-quoted.
 fn unquote(v: &str) -> Result<String, SnapError> {
     if v.starts_with('"') {
-        serde_json::from_str::<String>(v).map_err(|source| SnapError::BadQuote { value: v.to_string(), source })
+        serde_json::from_str::<String>(v).map_err(|source| SnapError::BadQuote {
+            value: v.to_string(),
+            source,
+        })
     } else if let Some(inner) = v.strip_prefix('\'').and_then(|x| x.strip_suffix('\'')) {
         Ok(inner.replace("''", "'"))
     } else {
@@ -190,7 +222,11 @@ mod tests {
 
     #[test]
     fn round_trips_and_reads_like_insta() {
-        let snap = SnapFile::new(Some("scenarios/cloud/x.yaml".into()), "cloud.x.y-z", "    0.000s [a] → {\"a\":1}\n\n");
+        let snap = SnapFile::new(
+            Some("scenarios/cloud/x.yaml".into()),
+            "cloud.x.y-z",
+            "    0.000s [a] → {\"a\":1}\n\n",
+        );
         let text = snap.render();
         assert_eq!(text, "---\nsource: scenarios/cloud/x.yaml\nexpression: cloud.x.y-z\n---\n    0.000s [a] → {\"a\":1}\n");
         assert_eq!(SnapFile::parse(&text).unwrap(), snap);
@@ -203,10 +239,21 @@ mod tests {
     #[test]
     fn header_values_that_need_quotes_get_them() {
         for s in ["a: b", "true", "12", "#x", "", "x\ny", "ünï"] {
-            let snap = SnapFile { source: Some(s.into()), expression: None, content: "c".into() };
-            assert_eq!(SnapFile::parse(&snap.render()).unwrap().source.as_deref(), Some(s), "{s:?}");
+            let snap = SnapFile {
+                source: Some(s.into()),
+                expression: None,
+                content: "c".into(),
+            };
+            assert_eq!(
+                SnapFile::parse(&snap.render()).unwrap().source.as_deref(),
+                Some(s),
+                "{s:?}"
+            );
         }
-        assert_eq!(yaml_scalar("cloud.register.valid-signature"), "cloud.register.valid-signature");
+        assert_eq!(
+            yaml_scalar("cloud.register.valid-signature"),
+            "cloud.register.valid-signature"
+        );
         assert_eq!(yaml_scalar("true"), "\"true\"");
     }
 }

@@ -33,20 +33,37 @@ impl Monitor {
 
     /// The obligation ids the monitors enforce.
     pub fn rules(&self) -> Vec<&'static str> {
-        self.monitors.iter().flat_map(|m| m.rules().iter().copied()).collect()
+        self.monitors
+            .iter()
+            .flat_map(|m| m.rules().iter().copied())
+            .collect()
     }
 
     /// Checks the entries added since the last sweep. `now` is the scenario time, `open` the
     /// connections the session still holds, `end` whether the scenario is over.
-    pub fn sweep(&mut self, t: &Transcript, now: Duration, open: &[String], end: bool) -> Vec<Violation> {
+    pub fn sweep(
+        &mut self,
+        t: &Transcript,
+        now: Duration,
+        open: &[String],
+        end: bool,
+    ) -> Vec<Violation> {
         self.sweep_entries(&t.entries, now, open, end)
     }
 
     /// [`Monitor::sweep`] over a transcript's entries so far (a replay feeds them one by one).
-    pub fn sweep_entries(&mut self, entries: &[TranscriptEntry], now: Duration, open: &[String], end: bool) -> Vec<Violation> {
+    pub fn sweep_entries(
+        &mut self,
+        entries: &[TranscriptEntry],
+        now: Duration,
+        open: &[String],
+        end: bool,
+    ) -> Vec<Violation> {
         let mut out = Vec::new();
         for entry in &entries[self.seen.min(entries.len())..] {
-            let Some(event) = wire_event(&entry.event) else { continue };
+            let Some(event) = wire_event(&entry.event) else {
+                continue;
+            };
             for m in &mut self.monitors {
                 out.extend(m.observe(entry.at, &event));
             }
@@ -86,14 +103,20 @@ mod tests {
             &["X1"]
         }
         fn observe(&mut self, at: Duration, e: &WireEvent<'_>) -> Vec<Violation> {
-            self.0.lock().unwrap().push(format!("{}:{e:?}", at.as_secs()));
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("{}:{e:?}", at.as_secs()));
             match e {
                 WireEvent::Received { .. } => vec![Violation::fail("X1", "received")],
                 _ => Vec::new(),
             }
         }
         fn tick(&mut self, now: Duration, open: &[String], end: bool) -> Vec<Violation> {
-            self.0.lock().unwrap().push(format!("tick {} {open:?} {end}", now.as_secs()));
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("tick {} {open:?} {end}", now.as_secs()));
             Vec::new()
         }
     }
@@ -104,13 +127,40 @@ mod tests {
         let mut m = Monitor::new(vec![Box::new(Probe(log.clone()))]);
         assert_eq!(m.rules(), ["X1"]);
         let mut t = Transcript::default();
-        let frame = Frame::Json { json: serde_json::json!({}).into() };
-        t.push(Duration::from_secs(1), TranscriptEvent::Opened { conn: "a".into(), local: "x".into() });
-        t.push(Duration::from_secs(2), TranscriptEvent::Step { index: "1".into(), kind: "k".into(), line: 1 });
-        t.push(Duration::from_secs(3), TranscriptEvent::Received { conn: "a".into(), frame: frame.clone() });
+        let frame = Frame::Json {
+            json: serde_json::json!({}).into(),
+        };
+        t.push(
+            Duration::from_secs(1),
+            TranscriptEvent::Opened {
+                conn: "a".into(),
+                local: "x".into(),
+            },
+        );
+        t.push(
+            Duration::from_secs(2),
+            TranscriptEvent::Step {
+                index: "1".into(),
+                kind: "k".into(),
+                line: 1,
+            },
+        );
+        t.push(
+            Duration::from_secs(3),
+            TranscriptEvent::Received {
+                conn: "a".into(),
+                frame: frame.clone(),
+            },
+        );
         let v = m.sweep(&t, Duration::from_secs(4), &["a".into()], false);
         assert_eq!(v.len(), 1);
-        t.push(Duration::from_secs(5), TranscriptEvent::Sent { conn: "a".into(), frame });
+        t.push(
+            Duration::from_secs(5),
+            TranscriptEvent::Sent {
+                conn: "a".into(),
+                frame,
+            },
+        );
         assert!(m.sweep(&t, Duration::from_secs(6), &[], true).is_empty());
         let log = log.lock().unwrap();
         assert_eq!(log.len(), 5, "{log:?}");

@@ -2,10 +2,10 @@
 
 use super::{At, Session, Stop, Target};
 use crate::engine::target::DeviceLink;
-use crate::wire::connection::{AutoResponder, Connection};
 use crate::profile::{Profile, ReplyParts};
 use crate::scenario::expr::{self, format_duration};
 use crate::scenario::model::*;
+use crate::wire::connection::{AutoResponder, Connection};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -17,28 +17,58 @@ impl<'a> Session<'a> {
     pub(super) fn device_target(&mut self, at: &At) -> Result<&mut Box<dyn DeviceLink>, Stop> {
         match &mut self.target {
             Target::Device(d) => Ok(d),
-            Target::Cloud(_) => Err(at.error(format!("`{}` is a cloud-role step; this scenario has the harness play a device", at.kind))),
+            Target::Cloud(_) => Err(at.error(format!(
+                "`{}` is a cloud-role step; this scenario has the harness play a device",
+                at.kind
+            ))),
         }
     }
 
     /// Builds a reply frame to `req_id` from a spec, with the catalog's advice for errors.
-    pub(super) fn reply_frame(&self, req_id: &str, spec: &ReplySpec, at: &At) -> Result<Message, Stop> {
+    pub(super) fn reply_frame(
+        &self,
+        req_id: &str,
+        spec: &ReplySpec,
+        at: &At,
+    ) -> Result<Message, Stop> {
         if let Some(data) = &spec.binary {
             let data = self.expand_text(data, at)?;
-            return Ok(Message::binary(self.profile.binary_reply(req_id, data.as_bytes())));
+            return Ok(Message::binary(
+                self.profile.binary_reply(req_id, data.as_bytes()),
+            ));
         }
         let body = spec.body.as_ref().map(|b| self.expand(b, at)).transpose()?;
-        let errmsg = spec.errmsg.as_ref().map(|m| self.expand_text(m, at)).transpose()?;
-        Ok(Message::text(build_reply(&*self.profile, req_id, spec, body, errmsg).to_string()))
+        let errmsg = spec
+            .errmsg
+            .as_ref()
+            .map(|m| self.expand_text(m, at))
+            .transpose()?;
+        Ok(Message::text(
+            build_reply(&*self.profile, req_id, spec, body, errmsg).to_string(),
+        ))
     }
 
     /// The auto-responder for this scenario's connections: `auto_reply` over the profile's
     /// defaults.
     pub(super) fn auto_responder(&self) -> AutoResponder {
         let mut table: BTreeMap<String, ReplySpec> = BTreeMap::new();
-        let ok = ReplySpec { errcode: 0, errmsg: None, body: None, suggestion: None, interval: None, binary: None, no_advice: false };
+        let ok = ReplySpec {
+            errcode: 0,
+            errmsg: None,
+            body: None,
+            suggestion: None,
+            interval: None,
+            binary: None,
+            no_advice: false,
+        };
         for default in self.profile.default_auto_replies() {
-            table.insert(default.cmd.to_string(), ReplySpec { body: default.body, ..ok.clone() });
+            table.insert(
+                default.cmd.to_string(),
+                ReplySpec {
+                    body: default.body,
+                    ..ok.clone()
+                },
+            );
         }
         for (cmd, entry) in self.sc.auto_reply.iter().flatten() {
             match entry {
@@ -47,7 +77,13 @@ impl<'a> Session<'a> {
             };
         }
         let clock = self.rec.clock;
-        let sn = self.sc.devices.first().and_then(|d| self.devices.get(d)).map(|d| d.identity.sn.clone()).unwrap_or_default();
+        let sn = self
+            .sc
+            .devices
+            .first()
+            .and_then(|d| self.devices.get(d))
+            .map(|d| d.identity.sn.clone())
+            .unwrap_or_default();
         let scenario_vars = self.sc.vars.clone();
         let rec = self.rec.clone();
         let profile = self.profile.clone();
@@ -61,19 +97,33 @@ impl<'a> Session<'a> {
                 "req_id" => Some(json!(req_id)),
                 _ => scenario_vars.get(n).cloned(),
             };
-            let body = match spec.body.as_ref().map(|b| expr::expand_value(b, &vars)).transpose() {
+            let body = match spec
+                .body
+                .as_ref()
+                .map(|b| expr::expand_value(b, &vars))
+                .transpose()
+            {
                 Ok(body) => body,
                 Err(e) => {
                     // Answered all the same (silence would be blamed on the device), and said.
-                    rec.record(crate::engine::TranscriptEvent::Note { text: format!("auto_reply for `{cmd}`: {e}; the body was sent as written") });
+                    rec.record(crate::engine::TranscriptEvent::Note {
+                        text: format!("auto_reply for `{cmd}`: {e}; the body was sent as written"),
+                    });
                     spec.body.clone()
                 }
             };
-            Some(Message::text(build_reply(&*profile, req_id, spec, body, spec.errmsg.clone()).to_string()))
+            Some(Message::text(
+                build_reply(&*profile, req_id, spec, body, spec.errmsg.clone()).to_string(),
+            ))
         })
     }
 
-    pub(super) async fn take_connection(&mut self, conn: &str, within: Duration, at: &At) -> Result<Duration, Stop> {
+    pub(super) async fn take_connection(
+        &mut self,
+        conn: &str,
+        within: Duration,
+        at: &At,
+    ) -> Result<Duration, Stop> {
         let deadline = Instant::now() + within;
         let device = self.device_target(at)?;
         let (ws, peer) = match device.accept(deadline).await {
@@ -81,8 +131,15 @@ impl<'a> Session<'a> {
             Some(Err(e)) => return Err(at.error(e.to_string())),
             None => {
                 let failed = device.failed_handshakes();
-                let why = if failed.is_empty() { String::new() } else { format!(" ({})", failed.join("; ")) };
-                return Err(at.fail(format!("the device did not connect within {}{why}", format_duration(within))));
+                let why = if failed.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", failed.join("; "))
+                };
+                return Err(at.fail(format!(
+                    "the device did not connect within {}{why}",
+                    format_duration(within)
+                )));
             }
         };
         let arrived = self.now();
@@ -98,12 +155,24 @@ impl<'a> Session<'a> {
         self.conns.insert(conn.to_string(), c);
         Ok(arrived)
     }
-
 }
 
 /// A JSON reply: success with `body`, or an error with `suggestion`/`interval` (given, the
 /// profile's default, or left out with `no_advice`).
-pub(super) fn build_reply(profile: &dyn Profile, req_id: &str, spec: &ReplySpec, body: Option<Value>, errmsg: Option<String>) -> Value {
-    let parts = ReplyParts { errcode: spec.errcode, body, errmsg, suggestion: spec.suggestion.clone(), interval: spec.interval, no_advice: spec.no_advice };
+pub(super) fn build_reply(
+    profile: &dyn Profile,
+    req_id: &str,
+    spec: &ReplySpec,
+    body: Option<Value>,
+    errmsg: Option<String>,
+) -> Value {
+    let parts = ReplyParts {
+        errcode: spec.errcode,
+        body,
+        errmsg,
+        suggestion: spec.suggestion.clone(),
+        interval: spec.interval,
+        no_advice: spec.no_advice,
+    };
     profile.reply_frame(req_id, &parts)
 }

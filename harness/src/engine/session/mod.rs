@@ -10,7 +10,6 @@ mod device;
 mod steps;
 
 use super::clock::ScenarioClock;
-use crate::wire::connection::Connection;
 use super::monitor::Monitor;
 use super::recorder::Recorder;
 use super::target::{CloudLink, DeviceLink};
@@ -20,6 +19,7 @@ use crate::profile::{DeviceIdentity, Learned, Profile, RunValue, Secret, Severit
 use crate::scenario::expr::{self, format_duration, Vars};
 use crate::scenario::matcher::{lookup_path, Matcher, Mismatch};
 use crate::scenario::model::*;
+use crate::wire::connection::Connection;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -137,7 +137,11 @@ impl At {
     fn not_before(&self, what: &str, waited: Duration, bound: Option<Duration>) -> StepResult {
         match bound {
             Some(nb) if waited < nb => {
-                let mut f = self.failure(format!("{what} came after {}, before the earliest allowed {}", format_duration(waited), format_duration(nb)));
+                let mut f = self.failure(format!(
+                    "{what} came after {}, before the earliest allowed {}",
+                    format_duration(waited),
+                    format_duration(nb)
+                ));
                 f.early = true;
                 Err(Stop::Fail(f))
             }
@@ -194,7 +198,11 @@ struct Session<'a> {
 /// Runs `scenario` to a verdict. Never panics on target behaviour; every wait is bounded.
 pub async fn run(scenario: &Scenario, target: Target, setup: SessionSetup) -> SessionOutcome {
     let clock = ScenarioClock::start(setup.start_unix);
-    let mut known: Vec<String> = setup.identities.iter().map(|(_, d)| d.secret_no.expose().to_string()).collect();
+    let mut known: Vec<String> = setup
+        .identities
+        .iter()
+        .map(|(_, d)| d.secret_no.expose().to_string())
+        .collect();
     known.extend(setup.seed_secret_no.iter().map(|s| s.expose().to_string()));
     let profile = setup.profile.clone();
     let device_seeded = matches!(target, Target::Device(_)).then_some(setup.device_seeded);
@@ -203,7 +211,19 @@ pub async fn run(scenario: &Scenario, target: Target, setup: SessionSetup) -> Se
         Target::Cloud(cloud) => Monitor::for_cloud(&*profile, cloud.capabilities().strict_codes),
         Target::Device(_) => Monitor::for_device(&*profile, Some(setup.device_seeded)),
     };
-    let devices = setup.identities.into_iter().map(|(name, identity)| (name, Device { identity, learned: BTreeMap::new() })).collect();
+    let devices = setup
+        .identities
+        .into_iter()
+        .map(|(name, identity)| {
+            (
+                name,
+                Device {
+                    identity,
+                    learned: BTreeMap::new(),
+                },
+            )
+        })
+        .collect();
     let mut session = Session {
         sc: scenario,
         target,
@@ -223,7 +243,10 @@ pub async fn run(scenario: &Scenario, target: Target, setup: SessionSetup) -> Se
         second_link_since: None,
         marks: BTreeMap::new(),
         findings: Vec::new(),
-        in_body: !scenario.steps.iter().any(|s| matches!(s.kind, StepKind::Purpose(_))),
+        in_body: !scenario
+            .steps
+            .iter()
+            .any(|s| matches!(s.kind, StepKind::Purpose(_))),
         window_start: None,
         pushed_at: BTreeMap::new(),
         wall_deadline: std::time::Instant::now() + setup.wall_budget,
@@ -235,13 +258,15 @@ pub async fn run(scenario: &Scenario, target: Target, setup: SessionSetup) -> Se
     let deadline = scenario.deadline.unwrap_or(setup.deadline);
     let result = match session.applicable() {
         Err(stop) => Err(stop),
-        Ok(()) => match tokio::time::timeout(deadline, session.run_steps(&scenario.steps, "")).await {
-            Ok(r) => r,
-            Err(_) => Err(Stop::Error(Box::new(Failure::new(format!(
-                "the scenario deadline of {} passed before the last step finished",
-                format_duration(deadline)
-            ))))),
-        },
+        Ok(()) => {
+            match tokio::time::timeout(deadline, session.run_steps(&scenario.steps, "")).await {
+                Ok(r) => r,
+                Err(_) => Err(Stop::Error(Box::new(Failure::new(format!(
+                    "the scenario deadline of {} passed before the last step finished",
+                    format_duration(deadline)
+                ))))),
+            }
+        }
     };
     // The monitor judges what arrived whatever ended the steps: a device that broke a rule
     // and then made the scenario run out of time failed; it did not merely time out.
@@ -265,7 +290,10 @@ pub async fn run(scenario: &Scenario, target: Target, setup: SessionSetup) -> Se
             // Autobahn's "non-strict": the reading binds the harness's own build only.
             Some(assumed) if !ours => {
                 let mut f = redact(f);
-                f.message = format!("{} (the check rests on an assumption, not a documented rule: {assumed})", f.message);
+                f.message = format!(
+                    "{} (the check rests on an assumption, not a documented rule: {assumed})",
+                    f.message
+                );
                 Verdict::Warn(f)
             }
             _ => Verdict::Fail(redact(f)),
@@ -274,11 +302,20 @@ pub async fn run(scenario: &Scenario, target: Target, setup: SessionSetup) -> Se
         Err(Stop::Error(f)) => Verdict::Error(redact(f)),
         Err(Stop::Skip(reason)) => Verdict::Skip { reason },
     };
-    let findings = std::mem::take(&mut session.findings).into_iter().map(|mut f| {
-        f.message = rec.redact(&f.message);
-        f
-    });
-    SessionOutcome { verdict, findings: findings.collect(), transcript: rec.take(), scenario_time, swept, device_seeded }
+    let findings = std::mem::take(&mut session.findings)
+        .into_iter()
+        .map(|mut f| {
+            f.message = rec.redact(&f.message);
+            f
+        });
+    SessionOutcome {
+        verdict,
+        findings: findings.collect(),
+        transcript: rec.take(),
+        scenario_time,
+        swept,
+        device_seeded,
+    }
 }
 
 /// Whether any step (at any depth) satisfies `pred`.
@@ -298,7 +335,9 @@ impl Vars for SessionVars<'_, '_> {
 
     fn signing_secret(&self, kind: &str, sn: &str) -> Option<String> {
         let device = self.0.devices.values().find(|d| d.identity.sn == sn)?;
-        self.0.profile.signing_secret(kind, &device.identity, self.0.seed.as_ref())
+        self.0
+            .profile
+            .signing_secret(kind, &device.identity, self.0.seed.as_ref())
     }
 }
 
@@ -306,19 +345,27 @@ impl<'a> Session<'a> {
     /// A scenario the target cannot serve is skipped with the reason, before anything runs.
     fn applicable(&self) -> StepResult {
         let skip = |reason: &str| Err(Stop::Skip(reason.to_string()));
-        if self.sc.requires.contains(&Capability::Control) && !matches!(&self.target, Target::Cloud(c) if c.capabilities().control) {
+        if self.sc.requires.contains(&Capability::Control)
+            && !matches!(&self.target, Target::Cloud(c) if c.capabilities().control)
+        {
             return skip("needs harness control of the cloud (bind/unbind, fault injection), which only the mock accepts");
         }
-        if self.sc.requires.contains(&Capability::DeviceControl) && self.upper_tester.is_none() && !matches!(&self.target, Target::Device(d) if d.capabilities().control) {
+        if self.sc.requires.contains(&Capability::DeviceControl)
+            && self.upper_tester.is_none()
+            && !matches!(&self.target, Target::Device(d) if d.capabilities().control)
+        {
             return skip(super::target::NEEDS_UPPER_TESTER);
         }
         if self.sc.requires.contains(&Capability::Seed) && self.seed.is_none() {
             return skip("needs a seed-provisioned fleet (seed_secret_no in the devices file)");
         }
         let uses_addresses = any_step(&self.sc.steps, &|k| {
-            matches!(k, StepKind::ChangeIp(_)) || matches!(k, StepKind::Connect(c) if c.from.is_some())
+            matches!(k, StepKind::ChangeIp(_))
+                || matches!(k, StepKind::Connect(c) if c.from.is_some())
         });
-        if uses_addresses && !matches!(&self.target, Target::Cloud(c) if c.capabilities().source_addresses) {
+        if uses_addresses
+            && !matches!(&self.target, Target::Cloud(c) if c.capabilities().source_addresses)
+        {
             return skip("needs distinct source addresses, available only against in-process or loopback targets");
         }
         Ok(())
@@ -351,7 +398,12 @@ impl<'a> Session<'a> {
             "now" => Some(json!(self.rec.clock.now_unix())),
             "sn" => first.map(|d| json!(d.identity.sn)),
             _ => {
-                if let Some(c) = self.profile.timing_constants().iter().find(|c| c.name == name) {
+                if let Some(c) = self
+                    .profile
+                    .timing_constants()
+                    .iter()
+                    .find(|c| c.name == name)
+                {
                     return Some(json!(format_duration(c.value)));
                 }
                 if let Target::Cloud(cloud) = &self.target {
@@ -397,9 +449,18 @@ impl<'a> Session<'a> {
         m.check(Some(frame), &self.vars())
     }
 
-    fn capture(&mut self, capture: &BTreeMap<String, String>, frame: &Value, at: &At) -> StepResult {
+    fn capture(
+        &mut self,
+        capture: &BTreeMap<String, String>,
+        frame: &Value,
+        at: &At,
+    ) -> StepResult {
         for (name, path) in capture {
-            let v = lookup_path(frame, path).ok_or_else(|| at.fail(format!("cannot capture `{name}`: the frame has no `{path}`")))?;
+            let v = lookup_path(frame, path).ok_or_else(|| {
+                at.fail(format!(
+                    "cannot capture `{name}`: the frame has no `{path}`"
+                ))
+            })?;
             self.vars.insert(name.clone(), v.clone());
         }
         Ok(())
@@ -432,7 +493,9 @@ impl<'a> Session<'a> {
         if !self.open.iter().eq(self.conns.keys()) {
             self.open = self.conns.keys().cloned().collect();
         }
-        let violations = self.rec.with_transcript(|t| self.monitor.sweep(t, now, &self.open, end));
+        let violations = self
+            .rec
+            .with_transcript(|t| self.monitor.sweep(t, now, &self.open, end));
         for v in violations {
             self.record_finding(v, at, true);
         }
@@ -451,7 +514,12 @@ impl<'a> Session<'a> {
             Severity::Warning => "warning",
         };
         let note = format!("{} {word}: {}", v.rule, v.message);
-        if Finding::push_new(&mut self.findings, v, at.map(|a| (a.index.clone(), a.span.line)), monitor) {
+        if Finding::push_new(
+            &mut self.findings,
+            v,
+            at.map(|a| (a.index.clone(), a.span.line)),
+            monitor,
+        ) {
             self.note(note);
         }
     }
@@ -459,7 +527,9 @@ impl<'a> Session<'a> {
     /// The profile's one-link rule for connections no step took: a second link that
     /// completed its handshake while one is open, for longer than a close on its way explains.
     fn second_link(&mut self, now: Duration) -> Option<Violation> {
-        let Target::Device(device) = &self.target else { return None };
+        let Target::Device(device) = &self.target else {
+            return None;
+        };
         let rule = self.profile.second_link_rule()?;
         let open = self.conns.values_mut().any(|c| c.ended().is_none());
         if !(open && device.waiting() > 0) {
@@ -471,11 +541,19 @@ impl<'a> Session<'a> {
         (side_by_side > rule.grace).then(|| rule.waiting(side_by_side))
     }
 
-    fn run_steps<'s>(&'s mut self, steps: &'s [Step], prefix: &'s str) -> futures_util::future::BoxFuture<'s, StepResult> {
+    fn run_steps<'s>(
+        &'s mut self,
+        steps: &'s [Step],
+        prefix: &'s str,
+    ) -> futures_util::future::BoxFuture<'s, StepResult> {
         Box::pin(async move {
             for (i, step) in steps.iter().enumerate() {
                 let index = step_index(prefix, i + 1);
-                let at = At { index, kind: step.kind.name(), span: step.span };
+                let at = At {
+                    index,
+                    kind: step.kind.name(),
+                    span: step.span,
+                };
                 if std::time::Instant::now() >= self.wall_deadline {
                     return Err(at.error(format!(
                         "the scenario used its wall-clock budget of {} before this step (--wall-budget); its scenario clock reads {}",
@@ -483,7 +561,11 @@ impl<'a> Session<'a> {
                         format_duration(self.now())
                     )));
                 }
-                self.rec.record(TranscriptEvent::Step { index: at.index.clone(), kind: at.kind.into(), line: step.span.line });
+                self.rec.record(TranscriptEvent::Step {
+                    index: at.index.clone(),
+                    kind: at.kind.into(),
+                    line: step.span.line,
+                });
                 if let Some(live) = &self.live {
                     live.step(&at.index, at.kind, step.span.line);
                 }
@@ -496,7 +578,8 @@ impl<'a> Session<'a> {
                     // purpose needs: nothing is proven either way, unless the check that
                     // failed names the rule it judges.
                     Err(Stop::Fail(mut f)) if !self.in_body && f.judges.is_empty() => {
-                        f.message = format!("the preamble did not reach the test purpose: {}", f.message);
+                        f.message =
+                            format!("the preamble did not reach the test purpose: {}", f.message);
                         return Err(Stop::Inconclusive(f));
                     }
                     Err(stop) => return Err(stop),
@@ -522,10 +605,17 @@ impl<'a> Session<'a> {
             return Stop::Fail(f);
         }
         if step.judges_nothing {
-            f.message = format!("the target did not reach the state the next check needs: {}", f.message);
+            f.message = format!(
+                "the target did not reach the state the next check needs: {}",
+                f.message
+            );
             return Stop::Inconclusive(f);
         }
-        let ids = if own && f.early && !step.judges_not_before.is_empty() { &step.judges_not_before } else { &step.judges };
+        let ids = if own && f.early && !step.judges_not_before.is_empty() {
+            &step.judges_not_before
+        } else {
+            &step.judges
+        };
         f.judges = ids.iter().map(|j| j.value.clone()).collect();
         Stop::Fail(f)
     }
@@ -538,13 +628,26 @@ impl<'a> Session<'a> {
             .timing_constants()
             .iter()
             .filter(|c| text.contains(&format!("${{{}}}", c.name)))
-            .map(|c| format!("; {} = {}: {}", c.name, format_duration(c.value), c.composition))
+            .map(|c| {
+                format!(
+                    "; {} = {}: {}",
+                    c.name,
+                    format_duration(c.value),
+                    c.composition
+                )
+            })
             .collect()
     }
 
     fn conn(&mut self, name: &str, at: &At) -> Result<&mut Connection, Stop> {
-        let kind = if matches!(self.target, Target::Device(_)) { "accept" } else { "connect" };
-        self.conns.get_mut(name).ok_or_else(|| at.error(format!("no open connection `{name}` ({kind} it first)")))
+        let kind = if matches!(self.target, Target::Device(_)) {
+            "accept"
+        } else {
+            "connect"
+        };
+        self.conns
+            .get_mut(name)
+            .ok_or_else(|| at.error(format!("no open connection `{name}` ({kind} it first)")))
     }
 
     /// Closes what is open, cleanly and within a bound; lets abandoned links go; stops the

@@ -36,13 +36,19 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn u32(&mut self, what: &'static str) -> Result<u32, BinaryError> {
-        let (head, rest) = self.bytes.split_at_checked(4).ok_or(BinaryError::Truncated(what))?;
+        let (head, rest) = self
+            .bytes
+            .split_at_checked(4)
+            .ok_or(BinaryError::Truncated(what))?;
         self.bytes = rest;
         Ok(u32::from_le_bytes(head.try_into().expect("4 bytes")))
     }
     fn field(&mut self, what: &'static str) -> Result<&'a [u8], BinaryError> {
         let len = self.u32(what)? as usize;
-        let (head, rest) = self.bytes.split_at_checked(len).ok_or(BinaryError::Truncated(what))?;
+        let (head, rest) = self
+            .bytes
+            .split_at_checked(len)
+            .ok_or(BinaryError::Truncated(what))?;
         self.bytes = rest;
         Ok(head)
     }
@@ -50,7 +56,11 @@ impl<'a> Reader<'a> {
         String::from_utf8(self.field(what)?.to_vec()).map_err(|_| BinaryError::NotUtf8(what))
     }
     fn finish(self) -> Result<(), BinaryError> {
-        if self.bytes.is_empty() { Ok(()) } else { Err(BinaryError::Trailing(self.bytes.len())) }
+        if self.bytes.is_empty() {
+            Ok(())
+        } else {
+            Err(BinaryError::Trailing(self.bytes.len()))
+        }
     }
 }
 
@@ -75,7 +85,11 @@ pub fn decode_reply(bytes: &[u8]) -> Result<BinaryReply, BinaryError> {
     let req_id = r.text("req_id")?;
     let data = r.field("data")?.to_vec();
     r.finish()?;
-    Ok(BinaryReply { format_version, req_id, data })
+    Ok(BinaryReply {
+        format_version,
+        req_id,
+        data,
+    })
 }
 
 pub fn encode_upload_log(req_id: &str, data: &[u8]) -> Vec<u8> {
@@ -126,7 +140,10 @@ mod tests {
     #[test]
     fn truncation_is_named() {
         let enc = encode_reply("r1", b"abc");
-        assert_eq!(decode_reply(&enc[..enc.len() - 1]), Err(BinaryError::Truncated("data")));
+        assert_eq!(
+            decode_reply(&enc[..enc.len() - 1]),
+            Err(BinaryError::Truncated("data"))
+        );
         assert_eq!(decode_reply(&[2, 0, 0, 0]), Err(BinaryError::Version(2)));
     }
 }

@@ -80,7 +80,10 @@ impl Field {
     /// Whether the documented example carries it: not a field only an implementation was
     /// seen to send.
     pub fn documented(&self) -> bool {
-        !self.notes.as_deref().is_some_and(|n| n.contains("undocumented") || n.starts_with("IMPL"))
+        !self
+            .notes
+            .as_deref()
+            .is_some_and(|n| n.contains("undocumented") || n.starts_with("IMPL"))
     }
 }
 
@@ -124,12 +127,48 @@ pub const NOT_IMPLEMENTED: i64 = 600905;
 pub const UNKNOWN_DEVICE: i64 = 600906;
 
 const HARNESS_DEFINED: &[(i64, &str, &str, Suggestion, i64)] = &[
-    (INVALID_SIGNATURE, "INVALID_SIGNATURE", "device_signature does not match (code undocumented; harness-defined)", Suggestion::Retry, 3),
-    (STALE_TIMESTAMP, "STALE_TIMESTAMP", "timestamp more than 5 min from cloud time (code undocumented; harness-defined)", Suggestion::Retry, 3),
-    (SECRET_NO_AFTER_REGISTER, "SECRET_NO_AFTER_REGISTER", "get_secret_no after a successful register (code undocumented; harness-defined)", Suggestion::Retry, -1),
-    (MALFORMED_REQUEST, "MALFORMED_REQUEST", "frame is not a valid request envelope (code undocumented; harness-defined)", Suggestion::Retry, -1),
-    (NOT_IMPLEMENTED, "NOT_IMPLEMENTED", "command not implemented by the mock cloud (harness-defined)", Suggestion::Retry, -1),
-    (UNKNOWN_DEVICE, "UNKNOWN_DEVICE", "sn is not in the cloud's device registry (code undocumented; harness-defined)", Suggestion::Retry, -1),
+    (
+        INVALID_SIGNATURE,
+        "INVALID_SIGNATURE",
+        "device_signature does not match (code undocumented; harness-defined)",
+        Suggestion::Retry,
+        3,
+    ),
+    (
+        STALE_TIMESTAMP,
+        "STALE_TIMESTAMP",
+        "timestamp more than 5 min from cloud time (code undocumented; harness-defined)",
+        Suggestion::Retry,
+        3,
+    ),
+    (
+        SECRET_NO_AFTER_REGISTER,
+        "SECRET_NO_AFTER_REGISTER",
+        "get_secret_no after a successful register (code undocumented; harness-defined)",
+        Suggestion::Retry,
+        -1,
+    ),
+    (
+        MALFORMED_REQUEST,
+        "MALFORMED_REQUEST",
+        "frame is not a valid request envelope (code undocumented; harness-defined)",
+        Suggestion::Retry,
+        -1,
+    ),
+    (
+        NOT_IMPLEMENTED,
+        "NOT_IMPLEMENTED",
+        "command not implemented by the mock cloud (harness-defined)",
+        Suggestion::Retry,
+        -1,
+    ),
+    (
+        UNKNOWN_DEVICE,
+        "UNKNOWN_DEVICE",
+        "sn is not in the cloud's device registry (code undocumented; harness-defined)",
+        Suggestion::Retry,
+        -1,
+    ),
 ];
 
 /// The loaded catalog.
@@ -202,16 +241,21 @@ impl Catalog {
                     }
                 })
                 .collect();
-            error_codes.extend(HARNESS_DEFINED.iter().map(|&(code, name, meaning, suggestion, interval)| ErrorCode {
-                code,
-                name,
-                meaning: meaning.to_string(),
-                device_action: "see meaning".to_string(),
-                suggestion,
-                interval,
-                harness_defined: true,
-            }));
-            Catalog { error_codes, commands: raw.commands }
+            error_codes.extend(HARNESS_DEFINED.iter().map(
+                |&(code, name, meaning, suggestion, interval)| ErrorCode {
+                    code,
+                    name,
+                    meaning: meaning.to_string(),
+                    device_action: "see meaning".to_string(),
+                    suggestion,
+                    interval,
+                    harness_defined: true,
+                },
+            ));
+            Catalog {
+                error_codes,
+                commands: raw.commands,
+            }
         })
     }
 
@@ -225,12 +269,14 @@ impl Catalog {
 
     /// Whether `name` is a cloud→device push the catalog lists.
     pub fn is_push(&self, name: &str) -> bool {
-        self.command(name).is_some_and(|c| c.direction == "cloud->device")
+        self.command(name)
+            .is_some_and(|c| c.direction == "cloud->device")
     }
 
     /// Whether `name` is a documented (or implementation-seen) device→cloud command.
     pub fn is_device_command(&self, name: &str) -> bool {
-        self.command(name).is_some_and(|c| c.direction == "device->cloud")
+        self.command(name)
+            .is_some_and(|c| c.direction == "device->cloud")
     }
 }
 
@@ -241,7 +287,9 @@ mod tests {
     #[test]
     fn every_documented_code_is_named_and_advised() {
         let cat = Catalog::get();
-        for code in [0, 600002, 600003, 600004, 600012, 600014, 600016, 600020, 600045, 600053, 600054] {
+        for code in [
+            0, 600002, 600003, 600004, 600012, 600014, 600016, 600020, 600045, 600053, 600054,
+        ] {
             let e = cat.error(code).unwrap_or_else(|| panic!("{code} missing"));
             assert_ne!(e.name, "UNNAMED", "{code}");
             assert!(!e.harness_defined);

@@ -24,12 +24,18 @@ pub fn fill_body(cmd: &str, given: Option<Value>, ctx: &DefaultContext<'_>) -> O
             set_default("timestamp", json!(ctx.now));
             set_default("nonce", json!(ctx.nonce));
             if !body.contains_key("device_signature") {
-                let text = |k: &str| body.get(k).and_then(signature::value_text).unwrap_or_default();
+                let text = |k: &str| {
+                    body.get(k)
+                        .and_then(signature::value_text)
+                        .unwrap_or_default()
+                };
                 let (sn, ts, nonce) = (text("sn"), text("timestamp"), text("nonce"));
                 let sig = if cmd == "register" {
                     signature::register(&sn, ctx.identity.secret_no.expose(), &ts, &nonce)
                 } else {
-                    let seed = ctx.seed_secret_no.unwrap_or(ctx.identity.secret_no.expose());
+                    let seed = ctx
+                        .seed_secret_no
+                        .unwrap_or(ctx.identity.secret_no.expose());
                     signature::get_secret_no(&sn, seed, &ts, &nonce)
                 };
                 body.insert("device_signature".into(), json!(sig));
@@ -48,7 +54,11 @@ pub fn fill_body(cmd: &str, given: Option<Value>, ctx: &DefaultContext<'_>) -> O
         }
         _ => {}
     }
-    if body.is_empty() { None } else { Some(Value::Object(body)) }
+    if body.is_empty() {
+        None
+    } else {
+        Some(Value::Object(body))
+    }
 }
 
 #[cfg(test)]
@@ -59,13 +69,25 @@ mod tests {
     #[test]
     fn register_defaults_sign_with_the_identity() {
         let id = DeviceIdentity::new("SN0001", "S3cretNo");
-        let ctx = DefaultContext { identity: &id, seed_secret_no: None, now: 1700000000, nonce: 123456, lookup: &|_| None };
+        let ctx = DefaultContext {
+            identity: &id,
+            seed_secret_no: None,
+            now: 1700000000,
+            nonce: 123456,
+            lookup: &|_| None,
+        };
         let body = fill_body("register", None, &ctx).unwrap();
-        assert_eq!(body["device_signature"], "3adf75b3fe09630b3b7c6268a35a68c105c320a7");
+        assert_eq!(
+            body["device_signature"],
+            "3adf75b3fe09630b3b7c6268a35a68c105c320a7"
+        );
         assert_eq!(body["sn"], "SN0001");
         // A given timestamp is signed as given: a stale request is still correctly signed.
         let body = fill_body("register", Some(json!({"timestamp": 1})), &ctx).unwrap();
-        assert_eq!(body["device_signature"], signature::register("SN0001", "S3cretNo", "1", "123456"));
+        assert_eq!(
+            body["device_signature"],
+            signature::register("SN0001", "S3cretNo", "1", "123456")
+        );
         assert!(fill_body("ping", None, &ctx).is_none());
     }
 }

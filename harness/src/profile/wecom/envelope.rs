@@ -4,18 +4,31 @@
 //! into an [`Envelope`] once and every part of the harness reads that.
 
 use super::catalog::Suggestion;
-use serde_json::{json, Map, Value};
 use crate::profile::json::field;
+use serde_json::{json, Map, Value};
 
 /// A parsed text frame.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Envelope {
     /// Device → cloud: `{cmd, headers.req_id, body?}`.
-    Request { cmd: String, req_id: String, body: Option<Value> },
+    Request {
+        cmd: String,
+        req_id: String,
+        body: Option<Value>,
+    },
     /// Cloud → device: `{headers.req_id, errcode, errmsg, body?, suggestion?, interval?}`.
-    Reply { req_id: Option<String>, errcode: i64, errmsg: String, body: Option<Value> },
+    Reply {
+        req_id: Option<String>,
+        errcode: i64,
+        errmsg: String,
+        body: Option<Value>,
+    },
     /// Cloud → device: `{cmd: push_*, headers.req_id, body?}`.
-    Push { cmd: String, req_id: String, body: Option<Value> },
+    Push {
+        cmd: String,
+        req_id: String,
+        body: Option<Value>,
+    },
 }
 
 /// Why a frame is not a protocol envelope.
@@ -28,13 +41,17 @@ pub enum EnvelopeError {
     #[error("field `{field}` is missing")]
     Missing { field: &'static str },
     #[error("field `{field}` must be {expected}")]
-    WrongType { field: &'static str, expected: &'static str },
+    WrongType {
+        field: &'static str,
+        expected: &'static str,
+    },
 }
 
 impl Envelope {
     /// Parses a text frame, classifying it by the presence of `cmd`.
     pub fn parse(text: &str) -> Result<Envelope, EnvelopeError> {
-        let value: Value = serde_json::from_str(text).map_err(|e| EnvelopeError::NotJson(e.to_string()))?;
+        let value: Value =
+            serde_json::from_str(text).map_err(|e| EnvelopeError::NotJson(e.to_string()))?;
         Envelope::from_value(&value)
     }
 
@@ -44,30 +61,59 @@ impl Envelope {
         let body = obj.get("body").cloned();
         if let Some(body) = &body {
             if !body.is_object() {
-                return Err(EnvelopeError::WrongType { field: "body", expected: "an object" });
+                return Err(EnvelopeError::WrongType {
+                    field: "body",
+                    expected: "an object",
+                });
             }
         }
         match obj.get("cmd") {
             Some(Value::String(cmd)) => {
-                let req_id = req_id.ok_or(EnvelopeError::Missing { field: "headers.req_id" })?;
+                let req_id = req_id.ok_or(EnvelopeError::Missing {
+                    field: "headers.req_id",
+                })?;
                 if cmd.starts_with("push_") {
-                    Ok(Envelope::Push { cmd: cmd.clone(), req_id, body })
+                    Ok(Envelope::Push {
+                        cmd: cmd.clone(),
+                        req_id,
+                        body,
+                    })
                 } else {
-                    Ok(Envelope::Request { cmd: cmd.clone(), req_id, body })
+                    Ok(Envelope::Request {
+                        cmd: cmd.clone(),
+                        req_id,
+                        body,
+                    })
                 }
             }
-            Some(_) => Err(EnvelopeError::WrongType { field: "cmd", expected: "a string" }),
+            Some(_) => Err(EnvelopeError::WrongType {
+                field: "cmd",
+                expected: "a string",
+            }),
             None => {
                 let errcode = match obj.get("errcode") {
-                    Some(v) => v.as_i64().ok_or(EnvelopeError::WrongType { field: "errcode", expected: "an integer" })?,
+                    Some(v) => v.as_i64().ok_or(EnvelopeError::WrongType {
+                        field: "errcode",
+                        expected: "an integer",
+                    })?,
                     None => return Err(EnvelopeError::Missing { field: "errcode" }),
                 };
                 let errmsg = match obj.get("errmsg") {
                     Some(Value::String(s)) => s.clone(),
-                    Some(_) => return Err(EnvelopeError::WrongType { field: "errmsg", expected: "a string" }),
+                    Some(_) => {
+                        return Err(EnvelopeError::WrongType {
+                            field: "errmsg",
+                            expected: "a string",
+                        })
+                    }
                     None => return Err(EnvelopeError::Missing { field: "errmsg" }),
                 };
-                Ok(Envelope::Reply { req_id, errcode, errmsg, body })
+                Ok(Envelope::Reply {
+                    req_id,
+                    errcode,
+                    errmsg,
+                    body,
+                })
             }
         }
     }
@@ -86,9 +132,15 @@ fn req_id_of(obj: &Map<String, Value>) -> Result<Option<String>, EnvelopeError> 
         Some(Value::Object(h)) => match h.get("req_id") {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(_) => Err(EnvelopeError::WrongType { field: "headers.req_id", expected: "a string" }),
+            Some(_) => Err(EnvelopeError::WrongType {
+                field: "headers.req_id",
+                expected: "a string",
+            }),
         },
-        Some(_) => Err(EnvelopeError::WrongType { field: "headers", expected: "an object" }),
+        Some(_) => Err(EnvelopeError::WrongType {
+            field: "headers",
+            expected: "an object",
+        }),
     }
 }
 
@@ -119,7 +171,13 @@ pub fn reply_ok(req_id: &str, body: Option<Value>) -> Value {
 
 /// An error reply with the FAQ's `suggestion` and `interval`. Without a `req_id` (the
 /// request could not be parsed) the frame has no `headers`, as [IMPL-C] expects.
-pub fn reply_error(req_id: Option<&str>, errcode: i64, errmsg: &str, suggestion: Suggestion, interval: i64) -> Value {
+pub fn reply_error(
+    req_id: Option<&str>,
+    errcode: i64,
+    errmsg: &str,
+    suggestion: Suggestion,
+    interval: i64,
+) -> Value {
     let mut v = json!({"errcode": errcode, "errmsg": errmsg, "suggestion": suggestion.as_str(), "interval": interval});
     if let Some(id) = req_id {
         v["headers"] = json!({"req_id": id});
@@ -151,13 +209,24 @@ mod tests {
     #[case(r#"{"headers":{"req_id":"r1"},"errcode":"0","errmsg":"ok"}"#, false)]
     #[case(r#"{"headers":{"req_id":"r1"},"errmsg":"ok"}"#, false)]
     fn parse_classifies(#[case] text: &str, #[case] ok: bool) {
-        assert_eq!(Envelope::parse(text).is_ok(), ok, "{text}: {:?}", Envelope::parse(text));
+        assert_eq!(
+            Envelope::parse(text).is_ok(),
+            ok,
+            "{text}: {:?}",
+            Envelope::parse(text)
+        );
     }
 
     #[test]
     fn push_and_request_are_told_apart_by_cmd_prefix() {
-        assert!(matches!(Envelope::from_value(&push("push_bind_corp", "p", None)).unwrap(), Envelope::Push { .. }));
-        assert!(matches!(Envelope::from_value(&request("ping", "r", None)).unwrap(), Envelope::Request { .. }));
+        assert!(matches!(
+            Envelope::from_value(&push("push_bind_corp", "p", None)).unwrap(),
+            Envelope::Push { .. }
+        ));
+        assert!(matches!(
+            Envelope::from_value(&request("ping", "r", None)).unwrap(),
+            Envelope::Request { .. }
+        ));
         let e = reply_error(Some("r"), 600014, "x", Suggestion::Retry, 1);
         assert_eq!(Envelope::from_value(&e).unwrap().req_id(), Some("r"));
     }

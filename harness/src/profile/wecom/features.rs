@@ -84,5 +84,9 @@ pub const FEATURES: &[Feature] = &[
 /// The features a command belongs to (several for `upload_userinfo`: face or fingerprint);
 /// none for a command every device may send or receive.
 pub fn owners(cmd: &str) -> Vec<&'static str> {
-    FEATURES.iter().filter(|f| f.commands.contains(&cmd)).map(|f| f.name).collect()
+    FEATURES
+        .iter()
+        .filter(|f| f.commands.contains(&cmd))
+        .map(|f| f.name)
+        .collect()
 }

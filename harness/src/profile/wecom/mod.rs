@@ -17,16 +17,17 @@ pub mod signature;
 pub mod timing;
 pub mod volatile;
 
+pub use crate::profile::{DeviceIdentity, Secret};
 pub use catalog::{Catalog, ErrorCode, Suggestion};
 pub use envelope::{Envelope, EnvelopeError};
-pub use crate::profile::{DeviceIdentity, Secret};
 pub use monitors::rules;
 
+use crate::profile::json::field;
 use crate::profile::{
-    BinaryReplyView, CloudTimings, DefaultContext, DefaultReply, Keepalive, Learned, Profile, ReplyParts, RoleMonitor, RunValue, SecondLinkRule, Violation,
+    BinaryReplyView, CloudTimings, DefaultContext, DefaultReply, Keepalive, Learned, Profile,
+    ReplyParts, RoleMonitor, RunValue, SecondLinkRule, Violation,
 };
 use serde_json::{json, Value};
-use crate::profile::json::field;
 use std::time::Duration;
 
 /// The WeCom smart-hardware long-connection protocol.
@@ -41,7 +42,9 @@ const PING_PERIOD: Duration = Duration::from_secs(30);
 
 /// A ping period that leaves two more pings inside the cloud's heartbeat timeout.
 fn keepalive_interval(t: &CloudTimings) -> Duration {
-    PING_PERIOD.min(t.heartbeat_timeout / 3).max(Duration::from_millis(100))
+    PING_PERIOD
+        .min(t.heartbeat_timeout / 3)
+        .max(Duration::from_millis(100))
 }
 
 /// `{binary: {format_version, req_id, data_len, data}}`: a binary reply as matchers see it
@@ -65,9 +68,16 @@ pub fn build_reply(req_id: &str, r: &ReplyParts) -> Value {
         envelope::reply_ok(req_id, r.body.clone())
     } else {
         let known = Catalog::get().error(r.errcode);
-        let suggestion = r.suggestion.as_deref().and_then(Suggestion::parse).or(known.map(|k| k.suggestion)).unwrap_or(Suggestion::Retry);
+        let suggestion = r
+            .suggestion
+            .as_deref()
+            .and_then(Suggestion::parse)
+            .or(known.map(|k| k.suggestion))
+            .unwrap_or(Suggestion::Retry);
         let interval = r.interval.or(known.map(|k| k.interval)).unwrap_or(3);
-        let meaning = known.map(|k| k.meaning.clone()).unwrap_or_else(|| "error".into());
+        let meaning = known
+            .map(|k| k.meaning.clone())
+            .unwrap_or_else(|| "error".into());
         let mut f = envelope::reply_error(Some(req_id), r.errcode, &meaning, suggestion, interval);
         if let Some(b) = r.body.clone() {
             f["body"] = b;
@@ -122,11 +132,16 @@ impl Profile for WeComProfile {
 
     fn decode_binary_reply(&self, bytes: &[u8]) -> Option<BinaryReplyView> {
         let r = binary::decode_reply(bytes).ok()?;
-        Some(BinaryReplyView { view: binary_reply_view(&r), req_id: r.req_id })
+        Some(BinaryReplyView {
+            view: binary_reply_view(&r),
+            req_id: r.req_id,
+        })
     }
 
     fn decode_binary_request(&self, bytes: &[u8]) -> Option<Value> {
-        binary::decode_upload_log(bytes).ok().map(|up| upload_log_view(&up))
+        binary::decode_upload_log(bytes)
+            .ok()
+            .map(|up| upload_log_view(&up))
     }
 
     fn binary_layout(&self, bytes: &[u8]) -> Option<&'static str> {
@@ -143,7 +158,12 @@ impl Profile for WeComProfile {
         rules::check_reply(reply, req_id, strict_codes)
     }
 
-    fn default_body(&self, cmd: &str, given: Option<Value>, ctx: &DefaultContext<'_>) -> Option<Value> {
+    fn default_body(
+        &self,
+        cmd: &str,
+        given: Option<Value>,
+        ctx: &DefaultContext<'_>,
+    ) -> Option<Value> {
         defaults::fill_body(cmd, given, ctx)
     }
 
@@ -156,8 +176,20 @@ impl Profile for WeComProfile {
         }
         let field = |k: &str| reply.pointer(&format!("/body/{k}")).cloned();
         match cmd {
-            "register" => field("active_code").map(|value| Learned::Value { name: "active_code", value }).into_iter().collect(),
-            "active" => field("secret").map(|value| Learned::Value { name: "secret", value }).into_iter().collect(),
+            "register" => field("active_code")
+                .map(|value| Learned::Value {
+                    name: "active_code",
+                    value,
+                })
+                .into_iter()
+                .collect(),
+            "active" => field("secret")
+                .map(|value| Learned::Value {
+                    name: "secret",
+                    value,
+                })
+                .into_iter()
+                .collect(),
             "get_secret_no" => match field("secret_no") {
                 Some(Value::String(s)) => vec![Learned::SigningSecret(Secret::new(s))],
                 _ => Vec::new(),
@@ -167,7 +199,12 @@ impl Profile for WeComProfile {
     }
 
     /// `register` signs with the device's SecretNo, `secret_no` with the fleet's seed.
-    fn signing_secret(&self, kind: &str, identity: &DeviceIdentity, seed: Option<&Secret>) -> Option<String> {
+    fn signing_secret(
+        &self,
+        kind: &str,
+        identity: &DeviceIdentity,
+        seed: Option<&Secret>,
+    ) -> Option<String> {
         match kind {
             "register" => Some(identity.secret_no.expose().to_string()),
             "secret_no" => seed.map(|s| s.expose().to_string()),
@@ -178,13 +215,22 @@ impl Profile for WeComProfile {
     /// A `ping` every 30 s (the reference's C implementation), more often against a cloud
     /// whose heartbeat timeout is shorter than three of those (a standalone mock at 10 s).
     fn keepalive(&self, settings: &CloudTimings) -> Option<Keepalive> {
-        Some(Keepalive { cmd: "ping", interval: keepalive_interval(settings) })
+        Some(Keepalive {
+            cmd: "ping",
+            interval: keepalive_interval(settings),
+        })
     }
 
     fn default_auto_replies(&self) -> Vec<DefaultReply> {
         vec![
-            DefaultReply { cmd: "ping", body: None },
-            DefaultReply { cmd: "get_timestamp", body: Some(json!({"timestamp": "${now}"})) },
+            DefaultReply {
+                cmd: "ping",
+                body: None,
+            },
+            DefaultReply {
+                cmd: "get_timestamp",
+                body: Some(json!({"timestamp": "${now}"})),
+            },
         ]
     }
 
@@ -201,16 +247,29 @@ impl Profile for WeComProfile {
     }
 
     fn run_variable_names(&self) -> &'static [&'static str] {
-        &["heartbeat", "heartbeat_timeout", "heartbeat_timeout_s", "subscribe_window", "subscribe_window_s", "subscribe_limit"]
+        &[
+            "heartbeat",
+            "heartbeat_timeout",
+            "heartbeat_timeout_s",
+            "subscribe_window",
+            "subscribe_window_s",
+            "subscribe_limit",
+        ]
     }
 
     fn second_link_rule(&self) -> Option<SecondLinkRule> {
-        Some(SecondLinkRule { rule: "D22", grace: OVERLAP_GRACE })
+        Some(SecondLinkRule {
+            rule: "D22",
+            grace: OVERLAP_GRACE,
+        })
     }
 
     /// Anything but the handshake (§2.0): a heartbeat or any business call.
     fn proves_login(&self, cmd: &str) -> bool {
-        !matches!(cmd, "register" | "active" | "subscribe_corp" | "get_secret_no" | "get_timestamp")
+        !matches!(
+            cmd,
+            "register" | "active" | "subscribe_corp" | "get_secret_no" | "get_timestamp"
+        )
     }
 
     /// D12: heartbeats every 20–40 s after login, so the first comes within one period (with
@@ -248,7 +307,8 @@ impl Profile for WeComProfile {
     }
 
     fn is_unsolicited_push(&self, frame: &Value) -> bool {
-        self.command(frame).is_some_and(|c| Catalog::get().is_push(c))
+        self.command(frame)
+            .is_some_and(|c| Catalog::get().is_push(c))
     }
 
     fn timing_constants(&self) -> &'static [crate::profile::TimingConstant] {
@@ -256,7 +316,11 @@ impl Profile for WeComProfile {
     }
 
     fn binding(&self, id: &str) -> crate::profile::Binding {
-        match obligations::statements().iter().find(|s| s.id == id).map(|s| s.strength.as_str()) {
+        match obligations::statements()
+            .iter()
+            .find(|s| s.id == id)
+            .map(|s| s.strength.as_str())
+        {
             Some("may") => crate::profile::Binding::May,
             Some("should") => crate::profile::Binding::Should,
             _ => crate::profile::Binding::Must,
@@ -289,13 +353,35 @@ mod tests {
     fn replies_teach_the_session_what_later_requests_need() {
         let p = p();
         let ok = |body: Value| json!({"headers": {"req_id": "r"}, "errcode": 0, "errmsg": "ok", "body": body});
-        assert_eq!(p.learn("register", &ok(json!({"active_code": "AC1"}))), [Learned::Value { name: "active_code", value: json!("AC1") }]);
-        assert_eq!(p.learn("active", &ok(json!({"secret": "S1"}))), [Learned::Value { name: "secret", value: json!("S1") }]);
-        assert_eq!(p.learn("get_secret_no", &ok(json!({"secret_no": "N2"}))), [Learned::SigningSecret(Secret::new("N2"))]);
+        assert_eq!(
+            p.learn("register", &ok(json!({"active_code": "AC1"}))),
+            [Learned::Value {
+                name: "active_code",
+                value: json!("AC1")
+            }]
+        );
+        assert_eq!(
+            p.learn("active", &ok(json!({"secret": "S1"}))),
+            [Learned::Value {
+                name: "secret",
+                value: json!("S1")
+            }]
+        );
+        assert_eq!(
+            p.learn("get_secret_no", &ok(json!({"secret_no": "N2"}))),
+            [Learned::SigningSecret(Secret::new("N2"))]
+        );
         // Nothing from errors, from replies without the field, from a non-string SecretNo or other commands.
-        assert!(p.learn("register", &json!({"errcode": 600002, "body": {"active_code": "AC1"}})).is_empty());
+        assert!(p
+            .learn(
+                "register",
+                &json!({"errcode": 600002, "body": {"active_code": "AC1"}})
+            )
+            .is_empty());
         assert!(p.learn("register", &ok(json!({}))).is_empty());
-        assert!(p.learn("get_secret_no", &ok(json!({"secret_no": 7}))).is_empty());
+        assert!(p
+            .learn("get_secret_no", &ok(json!({"secret_no": 7})))
+            .is_empty());
         assert!(p.learn("ping", &ok(json!({"secret": "S1"}))).is_empty());
     }
 
@@ -304,9 +390,21 @@ mod tests {
         let p = p();
         let id = DeviceIdentity::new("SN0001", "S3cretNo");
         let lookup = |k: &str| (k == "active_code").then(|| json!("AC1"));
-        let ctx = DefaultContext { identity: &id, seed_secret_no: None, now: 1700000000, nonce: 123456, lookup: &lookup };
-        assert_eq!(p.default_body("active", None, &ctx), Some(json!({"active_code": "AC1"})));
-        assert_eq!(p.default_body("register", None, &ctx).unwrap()["device_signature"], "3adf75b3fe09630b3b7c6268a35a68c105c320a7");
+        let ctx = DefaultContext {
+            identity: &id,
+            seed_secret_no: None,
+            now: 1700000000,
+            nonce: 123456,
+            lookup: &lookup,
+        };
+        assert_eq!(
+            p.default_body("active", None, &ctx),
+            Some(json!({"active_code": "AC1"}))
+        );
+        assert_eq!(
+            p.default_body("register", None, &ctx).unwrap()["device_signature"],
+            "3adf75b3fe09630b3b7c6268a35a68c105c320a7"
+        );
         assert_eq!(p.default_body("ping", None, &ctx), None);
     }
 
@@ -315,8 +413,14 @@ mod tests {
         let p = p();
         let id = DeviceIdentity::new("SN", "own");
         let seed = Secret::new("seed");
-        assert_eq!(p.signing_secret("register", &id, Some(&seed)).as_deref(), Some("own"));
-        assert_eq!(p.signing_secret("secret_no", &id, Some(&seed)).as_deref(), Some("seed"));
+        assert_eq!(
+            p.signing_secret("register", &id, Some(&seed)).as_deref(),
+            Some("own")
+        );
+        assert_eq!(
+            p.signing_secret("secret_no", &id, Some(&seed)).as_deref(),
+            Some("seed")
+        );
         assert_eq!(p.signing_secret("secret_no", &id, None), None);
         assert_eq!(p.signing_secret("dynamic_login", &id, Some(&seed)), None);
     }
@@ -334,17 +438,44 @@ mod tests {
     fn run_variables_come_from_the_cloud_timings() {
         let p = p();
         let t = CloudTimings::MOCK;
-        assert_eq!(p.run_variable("heartbeat_timeout", &t), Some(RunValue::Duration(Duration::from_secs(90))));
-        assert_eq!(p.run_variable("heartbeat_timeout_s", &t), Some(RunValue::Json(json!(90))));
-        assert_eq!(p.run_variable("heartbeat", &t), Some(RunValue::Duration(Duration::from_secs(30))));
-        let short = CloudTimings { heartbeat_timeout: Duration::from_secs(10), ..t };
-        assert_eq!(p.keepalive(&short).map(|k| (k.cmd, k.interval)), Some(("ping", Duration::from_secs(10) / 3)));
-        assert_eq!(p.run_variable("subscribe_window", &t), Some(RunValue::Duration(Duration::from_secs(60))));
-        assert_eq!(p.run_variable("subscribe_window_s", &t), Some(RunValue::Json(json!(60))));
-        assert_eq!(p.run_variable("subscribe_limit", &t), Some(RunValue::Json(json!(5))));
+        assert_eq!(
+            p.run_variable("heartbeat_timeout", &t),
+            Some(RunValue::Duration(Duration::from_secs(90)))
+        );
+        assert_eq!(
+            p.run_variable("heartbeat_timeout_s", &t),
+            Some(RunValue::Json(json!(90)))
+        );
+        assert_eq!(
+            p.run_variable("heartbeat", &t),
+            Some(RunValue::Duration(Duration::from_secs(30)))
+        );
+        let short = CloudTimings {
+            heartbeat_timeout: Duration::from_secs(10),
+            ..t
+        };
+        assert_eq!(
+            p.keepalive(&short).map(|k| (k.cmd, k.interval)),
+            Some(("ping", Duration::from_secs(10) / 3))
+        );
+        assert_eq!(
+            p.run_variable("subscribe_window", &t),
+            Some(RunValue::Duration(Duration::from_secs(60)))
+        );
+        assert_eq!(
+            p.run_variable("subscribe_window_s", &t),
+            Some(RunValue::Json(json!(60)))
+        );
+        assert_eq!(
+            p.run_variable("subscribe_limit", &t),
+            Some(RunValue::Json(json!(5)))
+        );
         assert_eq!(p.run_variable("sn", &t), None);
         for name in p.run_variable_names() {
-            assert!(p.run_variable(name, &t).is_some(), "{name} is listed and answered");
+            assert!(
+                p.run_variable(name, &t).is_some(),
+                "{name} is listed and answered"
+            );
         }
     }
 
@@ -354,19 +485,28 @@ mod tests {
         let reply = envelope::reply_ok("r1", None);
         assert!(p.is_reply_to(&reply, "r1"));
         assert!(!p.is_reply_to(&reply, "r2"));
-        assert!(!p.is_reply_to(&envelope::push("push_x", "r1", None), "r1"), "a push is not a reply");
+        assert!(
+            !p.is_reply_to(&envelope::push("push_x", "r1", None), "r1"),
+            "a push is not a reply"
+        );
         assert_eq!(p.req_id(&reply), Some("r1"));
         assert_eq!(p.command(&p.request_frame("ping", "r", None)), Some("ping"));
         let bin = p.binary_reply("r9", b"data");
         assert_eq!(p.binary_layout(&bin), Some("reply"));
         let view = p.decode_binary_reply(&bin).unwrap();
         assert_eq!(view.req_id, "r9");
-        assert_eq!(view.view, json!({"binary": {"format_version": 1, "req_id": "r9", "data_len": 4, "data": "data"}}));
+        assert_eq!(
+            view.view,
+            json!({"binary": {"format_version": 1, "req_id": "r9", "data_len": 4, "data": "data"}})
+        );
         let up = binary::encode_upload_log("u1", b"log");
         assert_eq!(p.binary_layout(&up), Some("upload_log"));
         let req = p.decode_binary_request(&up).unwrap();
         assert_eq!(p.command(&req), Some("upload_log"));
-        assert_eq!(req, json!({"cmd": "upload_log", "headers": {"req_id": "u1"}, "binary": {"data_len": 3, "data": "log"}}));
+        assert_eq!(
+            req,
+            json!({"cmd": "upload_log", "headers": {"req_id": "u1"}, "binary": {"data_len": 3, "data": "log"}})
+        );
         assert_eq!(p.binary_layout(&[1, 2, 3]), None);
         assert!(p.decode_binary_request(&bin).is_none());
     }
@@ -374,11 +514,30 @@ mod tests {
     #[test]
     fn error_replies_get_the_catalogs_advice() {
         let p = p();
-        let f = p.reply_frame("r", &ReplyParts { errcode: catalog::codes::NOT_LOGIN, ..ReplyParts::default() });
-        assert_eq!((f["suggestion"].as_str(), f["interval"].as_i64()), (Some("retry"), Some(1)));
-        let f = p.reply_frame("r", &ReplyParts { errcode: 600020, no_advice: true, errmsg: Some("x".into()), ..ReplyParts::default() });
+        let f = p.reply_frame(
+            "r",
+            &ReplyParts {
+                errcode: catalog::codes::NOT_LOGIN,
+                ..ReplyParts::default()
+            },
+        );
+        assert_eq!(
+            (f["suggestion"].as_str(), f["interval"].as_i64()),
+            (Some("retry"), Some(1))
+        );
+        let f = p.reply_frame(
+            "r",
+            &ReplyParts {
+                errcode: 600020,
+                no_advice: true,
+                errmsg: Some("x".into()),
+                ..ReplyParts::default()
+            },
+        );
         assert!(f.get("suggestion").is_none() && f["errmsg"] == "x");
-        assert!(p.check_reply(&p.reply_frame("r", &ReplyParts::default()), "r", true).is_empty());
+        assert!(p
+            .check_reply(&p.reply_frame("r", &ReplyParts::default()), "r", true)
+            .is_empty());
     }
 
     #[test]
@@ -386,10 +545,24 @@ mod tests {
         let p = p();
         let rule = p.second_link_rule().unwrap();
         assert_eq!((rule.rule, rule.grace), ("D22", Duration::from_secs(1)));
-        assert_eq!(rule.reopened("dev").message, "the device opened a new link while its old `dev` link stayed open");
-        assert!(rule.waiting(Duration::from_millis(1500)).message.ends_with("(1.5 s side by side)"));
-        for m in p.cloud_monitors(true).iter().chain(p.device_monitors(None).iter()) {
-            assert!(m.rules().iter().all(|r| p.is_obligation(r)), "{:?}", m.rules());
+        assert_eq!(
+            rule.reopened("dev").message,
+            "the device opened a new link while its old `dev` link stayed open"
+        );
+        assert!(rule
+            .waiting(Duration::from_millis(1500))
+            .message
+            .ends_with("(1.5 s side by side)"));
+        for m in p
+            .cloud_monitors(true)
+            .iter()
+            .chain(p.device_monitors(None).iter())
+        {
+            assert!(
+                m.rules().iter().all(|r| p.is_obligation(r)),
+                "{:?}",
+                m.rules()
+            );
         }
         assert!(p.device_monitors(None)[0].rules().contains(&"D22"));
     }
@@ -397,11 +570,29 @@ mod tests {
     #[test]
     fn frames_are_recorded_redacted_and_large_ones_summarised() {
         let p = p();
-        let f = Frame::text(r#"{"cmd":"active","headers":{"req_id":"a"},"body":{"secret":"s3cret"}}"#, &*p);
-        assert_eq!(f, Frame::Json { json: json!({"cmd":"active","headers":{"req_id":"a"},"body":{"secret":"<redacted>"}}).into() });
+        let f = Frame::text(
+            r#"{"cmd":"active","headers":{"req_id":"a"},"body":{"secret":"s3cret"}}"#,
+            &*p,
+        );
+        assert_eq!(
+            f,
+            Frame::Json {
+                json:
+                    json!({"cmd":"active","headers":{"req_id":"a"},"body":{"secret":"<redacted>"}})
+                        .into()
+            }
+        );
         let big = json!({"cmd": "x", "headers": {"req_id": "b"}, "body": {"pad": "y".repeat(20_000), "secret_no": "n"}}).to_string();
-        let Frame::Large { envelope: Some(e), .. } = Frame::text(&big, &*p) else { panic!("not large") };
-        assert_eq!((e["cmd"].as_str(), e["headers"]["req_id"].as_str()), (Some("x"), Some("b")));
+        let Frame::Large {
+            envelope: Some(e), ..
+        } = Frame::text(&big, &*p)
+        else {
+            panic!("not large")
+        };
+        assert_eq!(
+            (e["cmd"].as_str(), e["headers"]["req_id"].as_str()),
+            (Some("x"), Some("b"))
+        );
         assert!(e.get("body").is_none() && e["body_digest"].is_string());
         assert!(p.is_secret_key("secret_no") && !p.is_secret_key("sn"));
         assert!(p.volatile_keys().contains(&"req_id"));

@@ -26,7 +26,9 @@ const STATEMENTS_JSON: &str = include_str!("../../../protocol/obligations.json")
 /// Every statement, D1..D42 then C1..C24.
 pub fn statements() -> &'static [Statement] {
     static PARSED: std::sync::OnceLock<Vec<Statement>> = std::sync::OnceLock::new();
-    PARSED.get_or_init(|| serde_json::from_str(STATEMENTS_JSON).expect("protocol/obligations.json is valid (tested)"))
+    PARSED.get_or_init(|| {
+        serde_json::from_str(STATEMENTS_JSON).expect("protocol/obligations.json is valid (tested)")
+    })
 }
 
 /// Whether `id` names an obligation of the reference (`D1`..`D42`, `C1`..`C24`).
@@ -42,7 +44,10 @@ pub fn is_known(id: &str) -> bool {
 
 /// Every id, in order, for "did you mean" and coverage tables.
 pub fn all() -> Vec<String> {
-    (1..=DEVICE_OBLIGATIONS).map(|n| format!("D{n}")).chain((1..=CLOUD_BEHAVIOURS).map(|n| format!("C{n}"))).collect()
+    (1..=DEVICE_OBLIGATIONS)
+        .map(|n| format!("D{n}"))
+        .chain((1..=CLOUD_BEHAVIOURS).map(|n| format!("C{n}")))
+        .collect()
 }
 
 #[cfg(test)]
@@ -64,10 +69,17 @@ mod tests {
     fn every_id_has_its_statement_in_order() {
         let ids: Vec<String> = statements().iter().map(|s| s.id.clone()).collect();
         assert_eq!(ids, all());
-        assert!(statements().iter().all(|s| !s.text.is_empty() && !s.source.is_empty()));
+        assert!(statements()
+            .iter()
+            .all(|s| !s.text.is_empty() && !s.source.is_empty()));
         let d4 = &statements()[3];
-        assert_eq!((d4.source.as_str(), d4.strength.as_str()), ("D 91370", "must"));
-        assert!(d4.text.starts_with("`register.body.device_signature` is 40 hex chars"));
+        assert_eq!(
+            (d4.source.as_str(), d4.strength.as_str()),
+            ("D 91370", "must")
+        );
+        assert!(d4
+            .text
+            .starts_with("`register.body.device_signature` is 40 hex chars"));
         assert_eq!(statements()[9].strength, "may");
         assert_eq!(statements()[42 + 3].markers, ["UNDOC"]);
     }

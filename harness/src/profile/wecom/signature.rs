@@ -25,7 +25,13 @@ pub fn get_secret_no(sn: &str, seed_secret_no: &str, timestamp: &str, nonce: &st
 }
 
 /// Dynamic login QR: sha1(sort(sn, SecretNo, timestamp, nonce, "dynamic_login", state)).
-pub fn dynamic_login(sn: &str, secret_no: &str, timestamp: &str, nonce: &str, state: &str) -> String {
+pub fn dynamic_login(
+    sn: &str,
+    secret_no: &str,
+    timestamp: &str,
+    nonce: &str,
+    state: &str,
+) -> String {
     sign(&[sn, secret_no, timestamp, nonce, "dynamic_login", state])
 }
 
@@ -40,7 +46,10 @@ pub fn value_text(v: &serde_json::Value) -> Option<String> {
 
 /// Whether `signature` is 40 lowercase hex characters: the shape every signature has.
 pub fn is_well_formed(signature: &str) -> bool {
-    signature.len() == 40 && signature.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    signature.len() == 40
+        && signature
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 #[cfg(test)]
@@ -59,10 +68,16 @@ mod tests {
             let s = |k: &str| v[k].as_str().unwrap().to_string();
             let got = match s("purpose").as_str() {
                 "register" => register(&s("sn"), &s("secret"), &s("timestamp"), &s("nonce")),
-                "get_secret_no" => get_secret_no(&s("sn"), &s("secret"), &s("timestamp"), &s("nonce")),
-                "dynamic_login_qr" => {
-                    dynamic_login(&s("sn"), &s("secret"), &s("timestamp"), &s("nonce"), &s("state"))
+                "get_secret_no" => {
+                    get_secret_no(&s("sn"), &s("secret"), &s("timestamp"), &s("nonce"))
                 }
+                "dynamic_login_qr" => dynamic_login(
+                    &s("sn"),
+                    &s("secret"),
+                    &s("timestamp"),
+                    &s("nonce"),
+                    &s("state"),
+                ),
                 other => panic!("unknown vector {other}"),
             };
             assert_eq!(got, s("sha1"), "vector {}", s("purpose"));

@@ -86,11 +86,17 @@ pub struct CloudTimings {
 
 impl CloudTimings {
     /// The mock's defaults: 90 s heartbeat expiry (inside the FAQ's 1–2 min), 5 a minute.
-    pub const MOCK: CloudTimings =
-        CloudTimings { heartbeat_timeout: Duration::from_secs(90), subscribe_window: Duration::from_secs(60), subscribe_limit: 5 };
+    pub const MOCK: CloudTimings = CloudTimings {
+        heartbeat_timeout: Duration::from_secs(90),
+        subscribe_window: Duration::from_secs(60),
+        subscribe_limit: 5,
+    };
     /// What a real cloud is assumed to do: the FAQ's upper bound for heartbeat expiry.
-    pub const FAQ: CloudTimings =
-        CloudTimings { heartbeat_timeout: Duration::from_secs(120), subscribe_window: Duration::from_secs(60), subscribe_limit: 5 };
+    pub const FAQ: CloudTimings = CloudTimings {
+        heartbeat_timeout: Duration::from_secs(120),
+        subscribe_window: Duration::from_secs(60),
+        subscribe_limit: 5,
+    };
 }
 
 #[cfg(test)]
@@ -103,8 +109,14 @@ mod tests {
     #[test]
     fn windows_compose_the_rules() {
         let v = |n: &str| constant(n).unwrap_or_else(|| panic!("{n}")).value;
-        assert_eq!(v("resend_latest"), REQUEST_TIMEOUT.1 + RETRY_JITTER.1 + secs(1));
-        assert!(REQUEST_TIMEOUT.1 + RETRY_JITTER.1 <= v("resend_latest") && REQUEST_TIMEOUT.1 + RETRY_JITTER.1 > secs(11));
+        assert_eq!(
+            v("resend_latest"),
+            REQUEST_TIMEOUT.1 + RETRY_JITTER.1 + secs(1)
+        );
+        assert!(
+            REQUEST_TIMEOUT.1 + RETRY_JITTER.1 <= v("resend_latest")
+                && REQUEST_TIMEOUT.1 + RETRY_JITTER.1 > secs(11)
+        );
         assert!(v("resend_earliest") <= REQUEST_TIMEOUT.0);
         assert_eq!(v("ping_gap_latest"), PING_GAP_LATEST);
         assert!(v("wait_600002_min") <= WAIT_600002.0 && v("wait_600002_latest") > WAIT_600002.1);

@@ -9,7 +9,14 @@ use serde_json::Value;
 pub const SECRET_KEYS: &[&str] = &["secret", "secret_no", "active_code", "seed_secret_no"];
 
 /// Keys whose values differ between runs: golden snapshots show placeholders instead.
-pub const VOLATILE_KEYS: &[&str] = &["req_id", "timestamp", "nonce", "device_signature", "signature", "oper_id"];
+pub const VOLATILE_KEYS: &[&str] = &[
+    "req_id",
+    "timestamp",
+    "nonce",
+    "device_signature",
+    "signature",
+    "oper_id",
+];
 
 pub use crate::profile::{redact_text, REDACTED};
 
@@ -30,7 +37,9 @@ pub fn redact_secrets(value: &Value) -> Value {
 /// take another comparison for no gain).
 pub fn holds_secrets(value: &Value) -> bool {
     match value {
-        Value::Object(map) => map.iter().any(|(k, v)| (is_secret_key(k) && !v.is_null()) || holds_secrets(v)),
+        Value::Object(map) => map
+            .iter()
+            .any(|(k, v)| (is_secret_key(k) && !v.is_null()) || holds_secrets(v)),
         Value::Array(items) => items.iter().any(holds_secrets),
         _ => false,
     }
@@ -90,7 +99,10 @@ mod tests {
     fn nested_secrets_are_redacted() {
         let v = json!({"body": {"secret": "s3", "list": [{"secret_no": "x"}], "sn": "SN1"}});
         let r = redact_secrets(&v);
-        assert_eq!(r, json!({"body": {"secret": REDACTED, "list": [{"secret_no": REDACTED}], "sn": "SN1"}}));
+        assert_eq!(
+            r,
+            json!({"body": {"secret": REDACTED, "list": [{"secret_no": REDACTED}], "sn": "SN1"}})
+        );
     }
 
     proptest! {

@@ -33,11 +33,13 @@ impl Loader<'_> {
         }
         let mark = self.diags.len();
         let Some(pairs) = node.as_mapping() else {
-            let mut d = self.diag(node.span, "a step must be a mapping with one kind key").expected(format!(
-                "one of: {}, found {}",
-                self.role_kinds().join(", "),
-                node.describe()
-            ));
+            let mut d = self
+                .diag(node.span, "a step must be a mapping with one kind key")
+                .expected(format!(
+                    "one of: {}, found {}",
+                    self.role_kinds().join(", "),
+                    node.describe()
+                ));
             if let Some(kind) = node.as_str().filter(|s| self.role_kinds().contains(s)) {
                 d = d.help(format!("write `{kind}:` followed by its arguments"));
             }
@@ -53,10 +55,28 @@ impl Loader<'_> {
             None if STEP_KINDS.contains(&kind_key.key_text()) => return None,
             None => unreachable!("step_kind returned `{}`", kind_key.key_text()),
         };
-        let (judges, judges_not_before) = node.get(JUDGES).map(|n| self.step_judges(n)).unwrap_or_default();
-        let judges_nothing = node.get(JUDGES).is_some_and(|n| n.as_sequence().is_some_and(|s| s.is_empty()));
-        let deliberate = node.get(DELIBERATE).and_then(|n| self.text(n, DELIBERATE, "a sentence saying why the frame breaks the documented shape"));
-        self.clean_since(mark).then_some(Step { kind, span: node.span, judges, judges_nothing, judges_not_before, deliberate })
+        let (judges, judges_not_before) = node
+            .get(JUDGES)
+            .map(|n| self.step_judges(n))
+            .unwrap_or_default();
+        let judges_nothing = node
+            .get(JUDGES)
+            .is_some_and(|n| n.as_sequence().is_some_and(|s| s.is_empty()));
+        let deliberate = node.get(DELIBERATE).and_then(|n| {
+            self.text(
+                n,
+                DELIBERATE,
+                "a sentence saying why the frame breaks the documented shape",
+            )
+        });
+        self.clean_since(mark).then_some(Step {
+            kind,
+            span: node.span,
+            judges,
+            judges_nothing,
+            judges_not_before,
+            deliberate,
+        })
     }
 
     /// A step's `judges`: ids for the whole step, or `{ not_before: IDS, rest: IDS }` where
@@ -65,9 +85,14 @@ impl Loader<'_> {
         if node.as_mapping().is_none() {
             return (self.judges(node), Vec::new());
         }
-        let Some(args) = self.args(node, "`judges`", &["not_before", "rest"], JUDGES) else { return Default::default() };
+        let Some(args) = self.args(node, "`judges`", &["not_before", "rest"], JUDGES) else {
+            return Default::default();
+        };
         let rest = args.get("rest").map(|n| self.judges(n)).unwrap_or_default();
-        let early = args.get("not_before").map(|n| self.judges(n)).unwrap_or_default();
+        let early = args
+            .get("not_before")
+            .map(|n| self.judges(n))
+            .unwrap_or_default();
         (rest, early)
     }
 
@@ -78,14 +103,24 @@ impl Loader<'_> {
             Some(items) => items.iter().collect(),
             None => vec![node],
         };
-        let ids: Vec<Spanned<String>> = items.iter().filter_map(|n| self.string(n, JUDGES).map(|s| Spanned::new(s, n.span))).collect();
+        let ids: Vec<Spanned<String>> = items
+            .iter()
+            .filter_map(|n| self.string(n, JUDGES).map(|s| Spanned::new(s, n.span)))
+            .collect();
         self.judged.extend(ids.iter().cloned());
         ids
     }
 
     /// The step kinds the scenario's role may use (every kind when the role is unknown).
     pub(in crate::scenario) fn role_kinds(&self) -> Vec<&'static str> {
-        STEP_KINDS.iter().copied().filter(|k| self.role.is_none_or(|role| roles_of(k).is_some_and(|r| r.contains(&role)))).collect()
+        STEP_KINDS
+            .iter()
+            .copied()
+            .filter(|k| {
+                self.role
+                    .is_none_or(|role| roles_of(k).is_some_and(|r| r.contains(&role)))
+            })
+            .collect()
     }
 
     /// A step of the other role is an error that says whose it is and what to use instead.
@@ -109,8 +144,12 @@ impl Loader<'_> {
                 ),
             )
             .note(match role {
-                Role::Cloud => "with `role: cloud` the harness plays the cloud and the target is a device",
-                Role::Device => "with `role: device` the harness plays a device and the target is a cloud",
+                Role::Cloud => {
+                    "with `role: cloud` the harness plays the cloud and the target is a device"
+                }
+                Role::Device => {
+                    "with `role: device` the harness plays a device and the target is a cloud"
+                }
             })
             .maybe_help(counterpart(kind).map(str::to_string));
         self.push(d);
@@ -123,12 +162,23 @@ impl Loader<'_> {
         node: &'n Node,
         pairs: &'n [(Node, Node)],
     ) -> Option<(&'n Node, &'n Node)> {
-        let kinds: Vec<&(Node, Node)> = pairs.iter().filter(|(k, _)| STEP_KINDS.contains(&k.key_text())).collect();
+        let kinds: Vec<&(Node, Node)> = pairs
+            .iter()
+            .filter(|(k, _)| STEP_KINDS.contains(&k.key_text()))
+            .collect();
         // A kind word that belongs beside another kind key (`expect` beside `request`, or
         // `no_reply` written beside `request` instead of inside it) is not a second kind:
         // `check_siblings` accepts or explains it.
-        let attached = |key: &str| kinds.iter().any(|(k, _)| k.key_text() != key && belongs_beside(k.key_text(), key));
-        let main: Vec<&(Node, Node)> = kinds.iter().copied().filter(|(k, _)| !attached(k.key_text())).collect();
+        let attached = |key: &str| {
+            kinds
+                .iter()
+                .any(|(k, _)| k.key_text() != key && belongs_beside(k.key_text(), key))
+        };
+        let main: Vec<&(Node, Node)> = kinds
+            .iter()
+            .copied()
+            .filter(|(k, _)| !attached(k.key_text()))
+            .collect();
         let kinds = if main.is_empty() { kinds } else { main };
         match kinds.as_slice() {
             [] => {
@@ -143,7 +193,11 @@ impl Loader<'_> {
                 let d = self
                     .diag(
                         second.span,
-                        format!("a step has exactly one kind; found `{}` and `{}`", first.key_text(), second.key_text()),
+                        format!(
+                            "a step has exactly one kind; found `{}` and `{}`",
+                            first.key_text(),
+                            second.key_text()
+                        ),
                     )
                     .help("start a new list item (`- `) for the second step");
                 self.push(d);
@@ -161,11 +215,16 @@ impl Loader<'_> {
         };
         let found = key.key_text();
         let help = match found {
-            "capture" => Some("`capture` goes beside a `request`, `expect` or `receive` step".to_string()),
+            "capture" => {
+                Some("`capture` goes beside a `request`, `expect` or `receive` step".to_string())
+            }
             "check" => Some("`check` goes beside a `receive` step".to_string()),
             _ => did_you_mean(found, &kinds).or_else(|| did_you_mean(found, STEP_KINDS)),
         };
-        let d = self.diag(key.span, format!("unknown step kind `{found}`")).expected(expected).maybe_help(help);
+        let d = self
+            .diag(key.span, format!("unknown step kind `{found}`"))
+            .expected(expected)
+            .maybe_help(help);
         self.push(d);
     }
 
@@ -175,15 +234,20 @@ impl Loader<'_> {
         let siblings = siblings_of(kind);
         for (key, _) in pairs {
             let found = key.key_text();
-            if found == kind || found == JUDGES || found == DELIBERATE || siblings.contains(&found) {
+            if found == kind || found == JUDGES || found == DELIBERATE || siblings.contains(&found)
+            {
                 continue;
             }
             let mut d = self.diag(key.span, format!("unknown key `{found}` beside `{kind}`"));
             if !siblings.is_empty() {
-                d = d.expected(format!("one of: {}", siblings.join(", "))).maybe_help(did_you_mean(found, siblings));
+                d = d
+                    .expected(format!("one of: {}", siblings.join(", ")))
+                    .maybe_help(did_you_mean(found, siblings));
             }
             if keys_of(kind).contains(&found) {
-                d = d.help(format!("`{found}` is an argument of `{kind}`; write `{kind}: {{ {found}: ... }}`"));
+                d = d.help(format!(
+                    "`{found}` is an argument of `{kind}`; write `{kind}: {{ {found}: ... }}`"
+                ));
             } else if found == "expect" && kind == "receive" {
                 d = d.help("a `receive` step checks the request with `check`; `expect` goes beside `request`");
             } else if found == "check" && kind == "request" {
@@ -200,7 +264,9 @@ impl Loader<'_> {
 /// step (a sibling, an argument put beside it, or `expect` beside `receive`) rather than
 /// starting a second step.
 pub(super) fn belongs_beside(owner: &str, key: &str) -> bool {
-    siblings_of(owner).contains(&key) || keys_of(owner).contains(&key) || (owner == "receive" && key == "expect")
+    siblings_of(owner).contains(&key)
+        || keys_of(owner).contains(&key)
+        || (owner == "receive" && key == "expect")
 }
 
 /// What the other role uses where a scenario names a step of the wrong role.
@@ -224,4 +290,3 @@ fn counterpart(kind: &str) -> Option<&'static str> {
         _ => return None,
     })
 }
-

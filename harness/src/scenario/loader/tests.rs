@@ -1,9 +1,9 @@
 //! Unit tests of the loader's internals (the diagnostics themselves are checked in tests/loader.rs).
 
-use std::time::Duration;
 use super::*;
-use crate::scenario::steps::{control::*, send::*};
 use crate::scenario::matcher::{Matcher, Op};
+use crate::scenario::steps::{control::*, send::*};
+use std::time::Duration;
 
 fn load(text: &str) -> Result<Scenario, LoadError> {
     load_str(Path::new("t.yaml"), text)
@@ -35,10 +35,14 @@ fn loads_the_spec_example() {
     assert_eq!(s.devices, ["dev", "other"]);
     assert_eq!(s.deadline, Some(Duration::from_secs(600)));
     assert_eq!(s.vars["fw"], Value::String("1.2.3".into()));
-    let StepKind::Request(r) = &s.steps[1].kind else { panic!() };
+    let StepKind::Request(r) = &s.steps[1].kind else {
+        panic!()
+    };
     assert_eq!(r.capture["code"], "body.active_code");
     assert_eq!(s.steps[1].span, Span { line: 15, col: 5 });
-    assert!(matches!(&s.steps[2].kind, StepKind::Control(Control::Bind { device: Some(d) }) if d == "other"));
+    assert!(
+        matches!(&s.steps[2].kind, StepKind::Control(Control::Bind { device: Some(d) }) if d == "other")
+    );
     assert_eq!(s.source.text, text);
 }
 
@@ -51,7 +55,9 @@ fn shorthands_and_defaults() {
     assert!(
         matches!(&s[3].kind, StepKind::ExpectClosed(c) if c.conn == "a" && c.within == Some(DurationExpr::Fixed(Duration::from_secs(5))))
     );
-    assert!(matches!(&s[4].kind, StepKind::Wait(sc) if matches!(sc.duration, DurationExpr::Fixed(d) if d.as_secs() == 90) && !sc.keepalive));
+    assert!(
+        matches!(&s[4].kind, StepKind::Wait(sc) if matches!(sc.duration, DurationExpr::Fixed(d) if d.as_secs() == 90) && !sc.keepalive)
+    );
 }
 
 #[test]
@@ -59,20 +65,55 @@ fn send_frames() {
     let s = steps(
         "  - send: { binary_hex: \"0a ff\" }\n  - send: { oversized: 70000 }\n  - send: { json: [1] }\n  - send: { text: \"{\" }\n",
     );
-    assert!(matches!(&s[0].kind, StepKind::Send(Send { frame: SendFrame::Binary(b), .. }) if b == &[10, 255]));
-    assert!(matches!(&s[1].kind, StepKind::Send(Send { frame: SendFrame::Oversized(70000), .. })));
-    assert!(matches!(&s[2].kind, StepKind::Send(Send { frame: SendFrame::Json(_), .. })));
-    assert!(matches!(&s[3].kind, StepKind::Send(Send { frame: SendFrame::Text(t), .. }) if t == "{"));
+    assert!(
+        matches!(&s[0].kind, StepKind::Send(Send { frame: SendFrame::Binary(b), .. }) if b == &[10, 255])
+    );
+    assert!(matches!(
+        &s[1].kind,
+        StepKind::Send(Send {
+            frame: SendFrame::Oversized(70000),
+            ..
+        })
+    ));
+    assert!(matches!(
+        &s[2].kind,
+        StepKind::Send(Send {
+            frame: SendFrame::Json(_),
+            ..
+        })
+    ));
+    assert!(
+        matches!(&s[3].kind, StepKind::Send(Send { frame: SendFrame::Text(t), .. }) if t == "{")
+    );
 }
 
 #[test]
 fn matchers_compile_with_operators() {
     let s = steps("  - expect: { frame: { cmd: x, n: { $gte: 1, $lte: 3 }, l: [1, \"2\"] } }\n");
-    let StepKind::Expect(e) = &s[0].kind else { panic!() };
-    let Matcher::Object(fields) = &e.matcher.value else { panic!() };
-    assert_eq!(fields[0], ("cmd".to_string(), Matcher::Literal(Value::String("x".into()))));
-    assert_eq!(fields[1].1, Matcher::Ops(vec![Op::Gte(1.into()), Op::Lte(3.into())]));
-    assert_eq!(fields[2].1, Matcher::Array(vec![Matcher::Literal(1.into()), Matcher::Literal("2".into())]));
+    let StepKind::Expect(e) = &s[0].kind else {
+        panic!()
+    };
+    let Matcher::Object(fields) = &e.matcher.value else {
+        panic!()
+    };
+    assert_eq!(
+        fields[0],
+        (
+            "cmd".to_string(),
+            Matcher::Literal(Value::String("x".into()))
+        )
+    );
+    assert_eq!(
+        fields[1].1,
+        Matcher::Ops(vec![Op::Gte(1.into()), Op::Lte(3.into())])
+    );
+    assert_eq!(
+        fields[2].1,
+        Matcher::Array(vec![
+            Matcher::Literal(1.into()),
+            Matcher::Literal("2".into())
+        ])
+    );
 }
 
 #[test]
@@ -83,27 +124,42 @@ fn expression_durations_are_kept_and_checked() {
     );
     let d = first_error(&format!("{HEAD}steps:\n  - wait: \"${{x}}+5 parsecs\"\n"));
     assert!(d.message.contains("invalid duration"), "{d}");
-    let d = first_error(&format!("{HEAD}deadline: \"${{x}}\"\nsteps:\n  - wait: 1s\n"));
+    let d = first_error(&format!(
+        "{HEAD}deadline: \"${{x}}\"\nsteps:\n  - wait: 1s\n"
+    ));
     assert!(d.message.contains("fixed duration"), "{d}");
 }
 
 #[test]
 fn every_error_of_a_file_is_reported() {
-    let e = load(&format!("{HEAD}steps:\n  - wait: []\n  - connect: {{ from: 10.0.0.1 }}\n  - bogus: 1\n")).unwrap_err();
+    let e = load(&format!(
+        "{HEAD}steps:\n  - wait: []\n  - connect: {{ from: 10.0.0.1 }}\n  - bogus: 1\n"
+    ))
+    .unwrap_err();
     let lines: Vec<u32> = e.diagnostics().iter().map(|d| d.span.line).collect();
     assert_eq!(lines, [6, 7, 8], "{e:?}");
 }
 
 #[test]
 fn arguments_beside_the_kind_get_a_hint() {
-    let d = first_error(&format!("{HEAD}steps:\n  - expect_closed: a\n    within: 5s\n"));
-    assert_eq!(d.help.as_deref(), Some("`within` is an argument of `expect_closed`; write `expect_closed: { within: ... }`"));
+    let d = first_error(&format!(
+        "{HEAD}steps:\n  - expect_closed: a\n    within: 5s\n"
+    ));
+    assert_eq!(
+        d.help.as_deref(),
+        Some("`within` is an argument of `expect_closed`; write `expect_closed: { within: ... }`")
+    );
 }
 
 #[test]
 fn regex_errors_are_one_line() {
-    let d = first_error(&format!("{HEAD}steps:\n  - expect: {{ frame: {{ x: {{ $regex: \"(a\" }} }} }}\n"));
-    assert!(!d.message.contains('\n') && d.message.starts_with("invalid $regex"), "{d}");
+    let d = first_error(&format!(
+        "{HEAD}steps:\n  - expect: {{ frame: {{ x: {{ $regex: \"(a\" }} }} }}\n"
+    ));
+    assert!(
+        !d.message.contains('\n') && d.message.starts_with("invalid $regex"),
+        "{d}"
+    );
 }
 
 #[test]
@@ -116,7 +172,12 @@ fn step_names_and_attachments() {
         let roles = crate::scenario::steps::roles_of(kind).expect("every listed kind has roles");
         assert!(!roles.is_empty(), "{kind}");
     }
-    let only = |role| STEP_KINDS.iter().filter(|k| crate::scenario::steps::roles_of(k) == Some(&[role][..])).count();
+    let only = |role| {
+        STEP_KINDS
+            .iter()
+            .filter(|k| crate::scenario::steps::roles_of(k) == Some(&[role][..]))
+            .count()
+    };
     assert_eq!((only(Role::Device), only(Role::Cloud)), (6, 13));
 }
 
@@ -134,7 +195,9 @@ fn cloud_scenarios_load() {
         "id: t.c\ntitle: t\nrequirements: [D12]\nrole: cloud\nsteps:\n  - accept:\n  - receive: { cmd: register }\n  - reply:\n",
     )
     .unwrap();
-    assert!(matches!(&s.steps[2].kind, StepKind::Reply(r) if r.spec.errcode == 0 && r.to.is_none()));
+    assert!(
+        matches!(&s.steps[2].kind, StepKind::Reply(r) if r.spec.errcode == 0 && r.to.is_none())
+    );
 }
 
 #[test]
@@ -154,7 +217,16 @@ fn fault_steps_load_and_render_back() {
                 \x20 - fault: { conn: b, reset: true }\n\
                 \x20 - wait: { for: \"${subscribe_window}+1s\", keepalive: true }\n";
     let s = steps(body);
-    let faults: Vec<&Fault> = s.iter().filter_map(|st| if let StepKind::Fault(f) = &st.kind { Some(f) } else { None }).collect();
+    let faults: Vec<&Fault> = s
+        .iter()
+        .filter_map(|st| {
+            if let StepKind::Fault(f) = &st.kind {
+                Some(f)
+            } else {
+                None
+            }
+        })
+        .collect();
     assert_eq!(
         faults[0],
         &Fault {
@@ -176,8 +248,18 @@ fn fault_steps_load_and_render_back() {
             count: 3
         }
     );
-    assert!(matches!(&faults[2].action, FaultAction::Frames { what: FrameFaultKind::Duplicate, only: None, .. }));
-    assert_eq!((faults[3].conn.as_str(), &faults[3].action), ("a", &FaultAction::HalfOpen));
+    assert!(matches!(
+        &faults[2].action,
+        FaultAction::Frames {
+            what: FrameFaultKind::Duplicate,
+            only: None,
+            ..
+        }
+    ));
+    assert_eq!(
+        (faults[3].conn.as_str(), &faults[3].action),
+        ("a", &FaultAction::HalfOpen)
+    );
     assert_eq!(faults[4].action, FaultAction::Reset);
     assert!(matches!(&s[5].kind, StepKind::Wait(w) if w.keepalive));
     // Rendered and loaded again, the steps are the same.

@@ -22,6 +22,6 @@ pub(in crate::scenario) fn parse(l: &mut Loader<'_>, _key: &Node, value: &Node, 
     l.mark(value)
 }
 
-pub fn to_yaml(name: &String, indent: usize) -> Vec<String> {
-    render::item(indent, NAME, &serde_json::Value::from(name.as_str()), &[])
+pub fn to_yaml(name: &str, indent: usize) -> Vec<String> {
+    render::item(indent, NAME, &serde_json::Value::from(name), &[])
 }

@@ -49,14 +49,29 @@ pub const JUDGES: &str = "judges";
 impl Step {
     /// A step written by a program (no position in a file).
     pub fn new(kind: StepKind) -> Step {
-        Step { kind, span: Span::default(), judges: Vec::new(), judges_nothing: false, judges_not_before: Vec::new(), deliberate: None }
+        Step {
+            kind,
+            span: Span::default(),
+            judges: Vec::new(),
+            judges_nothing: false,
+            judges_not_before: Vec::new(),
+            deliberate: None,
+        }
     }
 
     /// The step as a list item at `indent` spaces, one line per step (siblings and nested
     /// steps on their own lines); loads back to an equal step.
     pub fn to_yaml(&self, indent: usize) -> Vec<String> {
         let mut lines = self.kind.to_yaml(indent);
-        let list = |ids: &[super::span::Spanned<String>]| format!("[{}]", ids.iter().map(|j| j.value.as_str()).collect::<Vec<_>>().join(", "));
+        let list = |ids: &[super::span::Spanned<String>]| {
+            format!(
+                "[{}]",
+                ids.iter()
+                    .map(|j| j.value.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
         let judges = match (self.judges.is_empty(), self.judges_not_before.is_empty()) {
             (true, true) if self.judges_nothing => Some("[]".to_string()),
             (true, true) => None,
@@ -64,7 +79,11 @@ impl Step {
             (rest, _) => Some(format!(
                 "{{ not_before: {}{} }}",
                 list(&self.judges_not_before),
-                if rest { String::new() } else { format!(", rest: {}", list(&self.judges)) }
+                if rest {
+                    String::new()
+                } else {
+                    format!(", rest: {}", list(&self.judges))
+                }
             )),
         };
         if let Some(judges) = judges {
@@ -72,7 +91,11 @@ impl Step {
             lines.push(format!("{}  {JUDGES}: {judges}", " ".repeat(indent)));
         }
         if let Some(why) = &self.deliberate {
-            lines.push(format!("{}  {DELIBERATE}: {}", " ".repeat(indent), crate::scenario::render::quoted(why)));
+            lines.push(format!(
+                "{}  {DELIBERATE}: {}",
+                " ".repeat(indent),
+                crate::scenario::render::quoted(why)
+            ));
         }
         lines
     }
@@ -279,7 +302,6 @@ macro_rules! with_step_kinds {
 pub(crate) use with_step_kinds;
 
 with_step_kinds!(step_kinds);
-
 
 /// Renders steps as list items at `indent` spaces.
 pub fn render_steps(steps: &[Step], indent: usize) -> Vec<String> {

@@ -1,12 +1,12 @@
 //! How the mock cloud is set up: its fleet, its timers and limits, and the test-only knobs
 //! that switch single rules off.
 
-use crate::profile::identity::Secret;
-use crate::profile::fleet::Fleet;
-use crate::profile::CloudTimings;
-use crate::engine::clock::wall_unix;
-use crate::targets::knobs::knobs;
 use super::corp::{CorpRules, CorpSeed};
+use crate::engine::clock::wall_unix;
+use crate::profile::fleet::Fleet;
+use crate::profile::identity::Secret;
+use crate::profile::CloudTimings;
+use crate::targets::knobs::knobs;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -112,7 +112,9 @@ mod tests {
 
     #[test]
     fn names_round_trip_and_are_kebab_case() {
-        crate::targets::knobs::assert_well_named::<MockRule>(|b| b.is_ascii_lowercase() || b == b'-');
+        crate::targets::knobs::assert_well_named::<MockRule>(|b| {
+            b.is_ascii_lowercase() || b == b'-'
+        });
         assert_eq!(MockRule::parse("no-such-rule"), None);
         assert!(MockRule::ALL.len() >= 17);
     }

@@ -56,37 +56,91 @@ pub enum ControlRequest {
     /// so a scenario can rest its checks on the default members.
     UseDefaultCorp { sn: String },
     /// A member joins: `perm_version` + 1 and `push_change_contact.create_user` (C16).
-    AddUser { user: User, #[serde(default)] sn: Option<String> },
+    AddUser {
+        user: User,
+        #[serde(default)]
+        sn: Option<String>,
+    },
     /// A member's data or templates change: `update_user`.
-    UpdateUser { user: User, #[serde(default)] sn: Option<String> },
+    UpdateUser {
+        user: User,
+        #[serde(default)]
+        sn: Option<String>,
+    },
     /// A member leaves: `delete_user`.
-    RemoveUser { userid: String, #[serde(default)] sn: Option<String> },
+    RemoveUser {
+        userid: String,
+        #[serde(default)]
+        sn: Option<String>,
+    },
     /// A member's userid changes: `push_change_userid`.
-    ChangeUserid { old_userid: String, new_userid: String, #[serde(default)] sn: Option<String> },
+    ChangeUserid {
+        old_userid: String,
+        new_userid: String,
+        #[serde(default)]
+        sn: Option<String>,
+    },
     /// A visitor (`<id>/<agentid>`, C20) is added: `visitor_version` + 1 and
     /// `push_visitor_list_change.create_visitor`.
-    AddVisitor { visitor: User, #[serde(default)] sn: Option<String> },
-    UpdateVisitor { visitor: User, #[serde(default)] sn: Option<String> },
-    RemoveVisitor { userid: String, #[serde(default)] sn: Option<String> },
+    AddVisitor {
+        visitor: User,
+        #[serde(default)]
+        sn: Option<String>,
+    },
+    UpdateVisitor {
+        visitor: User,
+        #[serde(default)]
+        sn: Option<String>,
+    },
+    RemoveVisitor {
+        userid: String,
+        #[serde(default)]
+        sn: Option<String>,
+    },
     /// A release is published: `get_firmware_info` answers it and bound devices get
     /// `push_update_firmware`.
-    PublishFirmware { firmware: Firmware, #[serde(default)] sn: Option<String> },
+    PublishFirmware {
+        firmware: Firmware,
+        #[serde(default)]
+        sn: Option<String>,
+    },
     /// The cloud opens the door of `sn` remotely: `push_remote_open_door`; the device's
     /// report within 3 s decides the result (C19). Returns the `oper_id`.
     RemoteOpenDoor { sn: String, userid: String },
     /// An administrator starts an enrolment on `sn`: `push_enter_page` (`page_type` fa or
     /// fp). Returns the `oper_id` the upload must echo.
-    EnterPage { sn: String, userid: String, #[serde(default = "face")] page_type: String },
+    EnterPage {
+        sn: String,
+        userid: String,
+        #[serde(default = "face")]
+        page_type: String,
+    },
     /// The enrolment page closes: `push_exit_page`.
-    ExitPage { sn: String, oper_id: String, #[serde(default)] userid: String, #[serde(default = "face")] page_type: String },
+    ExitPage {
+        sn: String,
+        oper_id: String,
+        #[serde(default)]
+        userid: String,
+        #[serde(default = "face")]
+        page_type: String,
+    },
     /// The vendor asks `sn` for its logs: `push_fetch_log` with `hint` verbatim (C22).
     FetchLog { sn: String, hint: String },
     /// `push_restart_device`.
     RestartDevice { sn: String },
     /// Self-enrolment switches change: bound devices get `push_open_self_input`.
-    SetSelfInput { fp: bool, fa: bool, #[serde(default)] sn: Option<String> },
+    SetSelfInput {
+        fp: bool,
+        fa: bool,
+        #[serde(default)]
+        sn: Option<String>,
+    },
     /// The admins change: bound devices get `push_admin_list_change`.
-    SetAdmins { admins: Vec<String>, #[serde(default)] sn: Option<String> },
+    SetAdmins {
+        admins: Vec<String>,
+        #[serde(default)]
+        sn: Option<String>,
+    },
     /// The cloud sends `sn` a face to download: `push_user_face` with a media id.
     PushUserFace { sn: String, userid: String },
     /// A user scans the device's login QR: with a `state` the device's `gen_login_qrcode`
@@ -143,7 +197,11 @@ impl MockCloud {
     pub fn control(&self, req: ControlRequest) -> Result<Value, ControlError> {
         tracing::info!(op = ?req, "control");
         let known = |sn: &str| {
-            if self.shared().registry.knows(sn) { Ok(()) } else { Err(ControlError::UnknownDevice(sn.to_string())) }
+            if self.shared().registry.knows(sn) {
+                Ok(())
+            } else {
+                Err(ControlError::UnknownDevice(sn.to_string()))
+            }
         };
         match req {
             ControlRequest::Hello => Ok(json!({
@@ -165,16 +223,25 @@ impl MockCloud {
                 // the queue of held replies must stay bounded in time.
                 let limit = self.config.timings.heartbeat_timeout;
                 if Duration::from_millis(ms) > limit {
-                    return Err(ControlError::BadRequest(format!("delay_replies ms must be at most the heartbeat timeout ({} ms)", limit.as_millis())));
+                    return Err(ControlError::BadRequest(format!(
+                        "delay_replies ms must be at most the heartbeat timeout ({} ms)",
+                        limit.as_millis()
+                    )));
                 }
-                self.shared().faults.set_delay(&sn, Duration::from_millis(ms));
+                self.shared()
+                    .faults
+                    .set_delay(&sn, Duration::from_millis(ms));
                 Ok(json!({"sn": sn, "ms": ms}))
             }
             ControlRequest::CloseLink { sn } => {
                 known(&sn)?;
                 let link = self.shared().registry.take_live(&sn);
                 let closed = link.is_some_and(|l| {
-                    l.tx.try_send(LinkCommand::Close { code: CLOSE_BY_CONTROL.0, reason: CLOSE_BY_CONTROL.1 }).is_ok()
+                    l.tx.try_send(LinkCommand::Close {
+                        code: CLOSE_BY_CONTROL.0,
+                        reason: CLOSE_BY_CONTROL.1,
+                    })
+                    .is_ok()
                 });
                 Ok(json!({"sn": sn, "closed": closed}))
             }
@@ -200,7 +267,9 @@ impl MockCloud {
                 for ip in &ips {
                     shared.rate.forget(*ip);
                 }
-                Ok(json!({"forgotten_sns": sns.len() - unknown.len(), "forgotten_ips": ips.len(), "unknown_sns": unknown}))
+                Ok(
+                    json!({"forgotten_sns": sns.len() - unknown.len(), "forgotten_ips": ips.len(), "unknown_sns": unknown}),
+                )
             }
             ControlRequest::UseDefaultCorp { sn } => {
                 known(&sn)?;
@@ -212,16 +281,42 @@ impl MockCloud {
                 let mut shared = self.shared();
                 Ok(match sn {
                     None => shared.corps.recorded(),
-                    Some(sn) => only_of(serde_json::to_value(&shared.corps.of(Some(&sn)).recorded).unwrap_or_default(), &sn),
+                    Some(sn) => only_of(
+                        serde_json::to_value(&shared.corps.of(Some(&sn)).recorded)
+                            .unwrap_or_default(),
+                        &sn,
+                    ),
                 })
             }
-            ControlRequest::AddUser { user, sn } => self.change(sn, DirectoryChange::AddUser { user }),
-            ControlRequest::UpdateUser { user, sn } => self.change(sn, DirectoryChange::UpdateUser { user }),
-            ControlRequest::RemoveUser { userid, sn } => self.change(sn, DirectoryChange::RemoveUser { userid }),
-            ControlRequest::ChangeUserid { old_userid, new_userid, sn } => self.change(sn, DirectoryChange::ChangeUserid { old_userid, new_userid }),
-            ControlRequest::AddVisitor { visitor, sn } => self.change(sn, DirectoryChange::AddVisitor { visitor }),
-            ControlRequest::UpdateVisitor { visitor, sn } => self.change(sn, DirectoryChange::UpdateVisitor { visitor }),
-            ControlRequest::RemoveVisitor { userid, sn } => self.change(sn, DirectoryChange::RemoveVisitor { userid }),
+            ControlRequest::AddUser { user, sn } => {
+                self.change(sn, DirectoryChange::AddUser { user })
+            }
+            ControlRequest::UpdateUser { user, sn } => {
+                self.change(sn, DirectoryChange::UpdateUser { user })
+            }
+            ControlRequest::RemoveUser { userid, sn } => {
+                self.change(sn, DirectoryChange::RemoveUser { userid })
+            }
+            ControlRequest::ChangeUserid {
+                old_userid,
+                new_userid,
+                sn,
+            } => self.change(
+                sn,
+                DirectoryChange::ChangeUserid {
+                    old_userid,
+                    new_userid,
+                },
+            ),
+            ControlRequest::AddVisitor { visitor, sn } => {
+                self.change(sn, DirectoryChange::AddVisitor { visitor })
+            }
+            ControlRequest::UpdateVisitor { visitor, sn } => {
+                self.change(sn, DirectoryChange::UpdateVisitor { visitor })
+            }
+            ControlRequest::RemoveVisitor { userid, sn } => {
+                self.change(sn, DirectoryChange::RemoveVisitor { userid })
+            }
             ControlRequest::PublishFirmware { firmware, sn } => {
                 let version = firmware.firmware_version.clone();
                 self.shared().corps.of(sn.as_deref()).firmware = Some(firmware);
@@ -233,26 +328,51 @@ impl MockCloud {
                 let oper_id = self.oper_id();
                 // Recorded before the push goes out: a quick report must find it.
                 let at = self.now_ms();
-                self.shared().corps.of(Some(&sn)).remote_open(&sn, &oper_id, &userid, at);
-                let pushed = self.to_device(&sn, "push_remote_open_door", json!({"userid": userid, "oper_id": oper_id}));
+                self.shared()
+                    .corps
+                    .of(Some(&sn))
+                    .remote_open(&sn, &oper_id, &userid, at);
+                let pushed = self.to_device(
+                    &sn,
+                    "push_remote_open_door",
+                    json!({"userid": userid, "oper_id": oper_id}),
+                );
                 Ok(json!({"sn": sn, "oper_id": oper_id, "pushed": pushed}))
             }
-            ControlRequest::EnterPage { sn, userid, page_type } => {
+            ControlRequest::EnterPage {
+                sn,
+                userid,
+                page_type,
+            } => {
                 known(&sn)?;
                 let oper_id = self.oper_id();
-                let user_type = self.shared().corps.of(Some(&sn)).user(&userid).map_or(0, |u| u.user_type);
+                let user_type = self
+                    .shared()
+                    .corps
+                    .of(Some(&sn))
+                    .user(&userid)
+                    .map_or(0, |u| u.user_type);
                 let body = json!({"page_type": page_type, "oper_id": oper_id, "userid": userid, "user_type": user_type});
                 let pushed = self.to_device(&sn, "push_enter_page", body);
                 Ok(json!({"sn": sn, "oper_id": oper_id, "pushed": pushed}))
             }
-            ControlRequest::ExitPage { sn, oper_id, userid, page_type } => {
+            ControlRequest::ExitPage {
+                sn,
+                oper_id,
+                userid,
+                page_type,
+            } => {
                 known(&sn)?;
                 let pushed = self.to_device(&sn, "push_exit_page", json!({"page_type": page_type, "oper_id": oper_id, "userid": userid, "user_type": 0}));
                 Ok(json!({"sn": sn, "pushed": pushed}))
             }
             ControlRequest::FetchLog { sn, hint } => {
                 known(&sn)?;
-                let hint = if self.config.enforces(MockRule::FetchLogHintChanged) { hint } else { format!("{hint}-all") };
+                let hint = if self.config.enforces(MockRule::FetchLogHintChanged) {
+                    hint
+                } else {
+                    format!("{hint}-all")
+                };
                 let pushed = self.to_device(&sn, "push_fetch_log", json!({"hint": hint}));
                 Ok(json!({"sn": sn, "pushed": pushed}))
             }
@@ -262,8 +382,13 @@ impl MockCloud {
                 Ok(json!({"sn": sn, "pushed": pushed}))
             }
             ControlRequest::SetSelfInput { fp, fa, sn } => {
-                self.shared().corps.of(sn.as_deref()).self_input = super::corp::SelfInput { fp, fa };
-                let pushed = self.to_corp(sn.as_deref(), "push_open_self_input", Some(json!({"open_self_input_fp": fp, "open_self_input_fa": fa})));
+                self.shared().corps.of(sn.as_deref()).self_input =
+                    super::corp::SelfInput { fp, fa };
+                let pushed = self.to_corp(
+                    sn.as_deref(),
+                    "push_open_self_input",
+                    Some(json!({"open_self_input_fp": fp, "open_self_input_fa": fa})),
+                );
                 Ok(json!({"pushed": pushed}))
             }
             ControlRequest::SetAdmins { admins, sn } => {
@@ -278,14 +403,28 @@ impl MockCloud {
                 let pushed = self.to_device(&sn, "push_user_face", json!({"face_info": [{"media_id": media_id}], "userid": userid, "oper_id": oper_id}));
                 Ok(json!({"sn": sn, "oper_id": oper_id, "media_id": media_id, "pushed": pushed}))
             }
-            ControlRequest::ScanLoginQr { sn, userid, state, dynamic_timestamp, user_type, op_type } => {
+            ControlRequest::ScanLoginQr {
+                sn,
+                userid,
+                state,
+                dynamic_timestamp,
+                user_type,
+                op_type,
+            } => {
                 known(&sn)?;
                 let refused = match dynamic_timestamp {
-                    Some(t) if self.now_unix().saturating_sub(t) > DYNAMIC_QR_VALID_SECS && self.config.enforces(MockRule::DynamicQrNoExpiry) => {
-                        Some(format!("the dynamic QR is older than {DYNAMIC_QR_VALID_SECS} s"))
+                    Some(t)
+                        if self.now_unix().saturating_sub(t) > DYNAMIC_QR_VALID_SECS
+                            && self.config.enforces(MockRule::DynamicQrNoExpiry) =>
+                    {
+                        Some(format!(
+                            "the dynamic QR is older than {DYNAMIC_QR_VALID_SECS} s"
+                        ))
                     }
                     Some(_) => None,
-                    None if !self.shared().corps.of(Some(&sn)).qr_issued(&sn, &state) => Some("no login QR with this state was issued to the device".to_string()),
+                    None if !self.shared().corps.of(Some(&sn)).qr_issued(&sn, &state) => {
+                        Some("no login QR with this state was issued to the device".to_string())
+                    }
                     None => None,
                 };
                 if let Some(why) = refused {
@@ -313,7 +452,8 @@ impl MockCloud {
     fn to_corp(&self, sn: Option<&str>, cmd: &'static str, body: Option<Value>) -> usize {
         let shared = self.shared();
         let index = shared.corps.index_of(sn);
-        self.push_to_corp(&shared, index, &CorpPush { cmd, body }, None).1
+        self.push_to_corp(&shared, index, &CorpPush { cmd, body }, None)
+            .1
     }
 
     /// A push to one device's live link; whether it was queued.
@@ -326,23 +466,41 @@ impl MockCloud {
     }
 
     fn push_frame(&self, sn: &str, frame: Value) -> bool {
-        self.shared().registry.live(sn).is_some_and(|link| link.tx.try_send(LinkCommand::Push(Box::new(frame))).is_ok())
+        self.shared()
+            .registry
+            .live(sn)
+            .is_some_and(|link| link.tx.try_send(LinkCommand::Push(Box::new(frame))).is_ok())
     }
 
     /// A cloud-made operation id (remote open, enrolment, scan).
     fn oper_id(&self) -> String {
-        format!("mock-op-{}", self.push_req_id().trim_start_matches("mock-push-"))
+        format!(
+            "mock-op-{}",
+            self.push_req_id().trim_start_matches("mock-push-")
+        )
     }
 
     fn set_bound(&self, sn: &str, bound: bool) -> Result<Value, ControlError> {
         let mut shared = self.shared();
-        shared.registry.set_bound(sn, bound).ok_or_else(|| ControlError::UnknownDevice(sn.to_string()))?;
+        shared
+            .registry
+            .set_bound(sn, bound)
+            .ok_or_else(|| ControlError::UnknownDevice(sn.to_string()))?;
         shared.corps.of(Some(sn)).void_qrs(sn);
-        let cmd = if bound { "push_bind_corp" } else { "push_unbind_corp" };
+        let cmd = if bound {
+            "push_bind_corp"
+        } else {
+            "push_unbind_corp"
+        };
         let pushed = match shared.registry.live(sn) {
-            Some(link) if self.config.enforces(MockRule::NoBindPush) => {
-                link.tx.try_send(LinkCommand::Push(Box::new(envelope::push(cmd, &self.push_req_id(), None)))).is_ok()
-            }
+            Some(link) if self.config.enforces(MockRule::NoBindPush) => link
+                .tx
+                .try_send(LinkCommand::Push(Box::new(envelope::push(
+                    cmd,
+                    &self.push_req_id(),
+                    None,
+                ))))
+                .is_ok(),
             _ => false,
         };
         Ok(json!({"sn": sn, "bound": bound, "pushed": pushed}))
@@ -413,10 +571,17 @@ mod tests {
     fn bind_without_live_link_pushes_nothing() {
         let c = MockCloud::new(MockConfig::default());
         let r = c.control_text(r#"{"op":"unbind","sn":"HWC-TEST-0001"}"#);
-        assert_eq!(r, json!({"ok":true,"sn":"HWC-TEST-0001","bound":false,"pushed":false}));
+        assert_eq!(
+            r,
+            json!({"ok":true,"sn":"HWC-TEST-0001","bound":false,"pushed":false})
+        );
         assert!(!c.shared().registry.is_bound("HWC-TEST-0001"));
-        let r = c.control_text(r#"{"op":"forget","sns":["HWC-TEST-0001","ZZ"],"ips":["10.1.1.1:80"]}"#);
+        let r =
+            c.control_text(r#"{"op":"forget","sns":["HWC-TEST-0001","ZZ"],"ips":["10.1.1.1:80"]}"#);
         assert_eq!(r["unknown_sns"], json!(["ZZ"]));
-        assert!(c.shared().registry.is_bound("HWC-TEST-0001"), "back to the fleet's flag");
+        assert!(
+            c.shared().registry.is_bound("HWC-TEST-0001"),
+            "back to the fleet's flag"
+        );
     }
 }

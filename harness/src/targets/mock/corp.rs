@@ -126,9 +126,18 @@ fn default_name() -> String {
 #[derive(Debug, thiserror::Error)]
 pub enum CorpError {
     #[error("cannot read corp file {}", path.display())]
-    Io { path: PathBuf, #[source] source: std::io::Error },
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{}:{line}:{col}: {message}", path.display())]
-    Invalid { path: PathBuf, line: u32, col: u32, message: String },
+    Invalid {
+        path: PathBuf,
+        line: u32,
+        col: u32,
+        message: String,
+    },
 }
 
 impl CorpSeed {
@@ -140,7 +149,11 @@ impl CorpSeed {
             name: name.into(),
             user_type: 0,
             departments: vec!["R&D".into()],
-            fa: vec![Template { id: 0, data: face.into(), algorithm: default_algorithm() }],
+            fa: vec![Template {
+                id: 0,
+                data: face.into(),
+                algorithm: default_algorithm(),
+            }],
             fp: Vec::new(),
             pass_rules: Vec::new(),
             public_key: String::new(),
@@ -149,8 +162,17 @@ impl CorpSeed {
             name: default_name(),
             perm_version: 1,
             visitor_version: 1,
-            users: vec![user("zhangsan", "Zhang San", "fa-zhangsan-v1"), user("lisi", "Li Si", "fa-lisi-v1"), user("wangwu", "Wang Wu", "fa-wangwu-v1")],
-            visitors: vec![User { userid: "v1001/1000001".into(), name: "Visitor One".into(), user_type: 1, ..user("", "", "fa-v1001-v1") }],
+            users: vec![
+                user("zhangsan", "Zhang San", "fa-zhangsan-v1"),
+                user("lisi", "Li Si", "fa-lisi-v1"),
+                user("wangwu", "Wang Wu", "fa-wangwu-v1"),
+            ],
+            visitors: vec![User {
+                userid: "v1001/1000001".into(),
+                name: "Visitor One".into(),
+                user_type: 1,
+                ..user("", "", "fa-v1001-v1")
+            }],
             admins: vec!["zhangsan".into()],
             firmware: Some(Firmware {
                 firmware_version: "1.0.1".into(),
@@ -164,7 +186,10 @@ impl CorpSeed {
 
     /// Reads a corp file: YAML (JSON is YAML too). Errors name file:line:col.
     pub fn from_file(path: &Path) -> Result<CorpSeed, CorpError> {
-        let text = std::fs::read_to_string(path).map_err(|source| CorpError::Io { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| CorpError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
         CorpSeed::from_text(path, &text)
     }
 
@@ -172,31 +197,61 @@ impl CorpSeed {
     /// error points at the item at fault.
     pub fn from_text(path: &Path, text: &str) -> Result<CorpSeed, CorpError> {
         use crate::scenario::yaml;
-        let invalid = |span: crate::scenario::span::Span, message: String| CorpError::Invalid { path: path.to_path_buf(), line: span.line, col: span.col, message };
+        let invalid = |span: crate::scenario::span::Span, message: String| CorpError::Invalid {
+            path: path.to_path_buf(),
+            line: span.line,
+            col: span.col,
+            message,
+        };
         let root = yaml::parse(text).map_err(|e| invalid(e.span, e.message))?;
-        let Some(root) = root else { return Ok(CorpSeed { users: Vec::new(), visitors: Vec::new(), ..CorpSeed::default_corp() }) };
-        let Some(pairs) = root.as_mapping() else { return Err(invalid(root.span, format!("expected a mapping of corp keys, found {}", root.describe()))) };
+        let Some(root) = root else {
+            return Ok(CorpSeed {
+                users: Vec::new(),
+                visitors: Vec::new(),
+                ..CorpSeed::default_corp()
+            });
+        };
+        let Some(pairs) = root.as_mapping() else {
+            return Err(invalid(
+                root.span,
+                format!("expected a mapping of corp keys, found {}", root.describe()),
+            ));
+        };
         // Items first, each at its own position; then the whole (types of the top keys).
         for (key, value) in pairs {
             if matches!(key.key_text(), "users" | "visitors") {
                 for item in value.as_sequence().unwrap_or_default() {
-                    serde_json::from_value::<User>(yaml::to_json(item)).map_err(|e| invalid(item.span, format!("in `{}`: {e}", key.key_text())))?;
+                    serde_json::from_value::<User>(yaml::to_json(item))
+                        .map_err(|e| invalid(item.span, format!("in `{}`: {e}", key.key_text())))?;
                 }
             }
         }
-        let mut seed: CorpSeed = serde_json::from_value(yaml::to_json(&root)).map_err(|e| invalid(root.span, e.to_string()))?;
+        let mut seed: CorpSeed = serde_json::from_value(yaml::to_json(&root))
+            .map_err(|e| invalid(root.span, e.to_string()))?;
         let mut seen = std::collections::BTreeSet::new();
         for u in seed.users.iter_mut().chain(seed.visitors.iter_mut()) {
             if u.userid.is_empty() || u.userid.len() > 128 {
-                return Err(invalid(root.span, format!("userid {:?} must be 1-128 bytes", u.userid)));
+                return Err(invalid(
+                    root.span,
+                    format!("userid {:?} must be 1-128 bytes", u.userid),
+                ));
             }
             if !seen.insert(u.userid.clone()) {
-                return Err(invalid(root.span, format!("userid {:?} is listed twice", u.userid)));
+                return Err(invalid(
+                    root.span,
+                    format!("userid {:?} is listed twice", u.userid),
+                ));
             }
         }
         for v in &mut seed.visitors {
             if !is_visitor_id(&v.userid) {
-                return Err(invalid(root.span, format!("visitor userid {:?} must have the form <id>/<agentid> (C20)", v.userid)));
+                return Err(invalid(
+                    root.span,
+                    format!(
+                        "visitor userid {:?} must have the form <id>/<agentid> (C20)",
+                        v.userid
+                    ),
+                ));
             }
             v.user_type = 1;
         }
@@ -206,7 +261,9 @@ impl CorpSeed {
 
 /// `<id>/<agentid>`, both non-empty, the agent id numeric (C20).
 pub fn is_visitor_id(userid: &str) -> bool {
-    userid.split_once('/').is_some_and(|(id, agent)| !id.is_empty() && !agent.is_empty() && agent.bytes().all(|b| b.is_ascii_digit()))
+    userid.split_once('/').is_some_and(|(id, agent)| {
+        !id.is_empty() && !agent.is_empty() && agent.bytes().all(|b| b.is_ascii_digit())
+    })
 }
 
 /// A push the corp's change causes, for every live device of the corp.
@@ -219,13 +276,28 @@ pub struct CorpPush {
 /// A change of the directory a control op asks for.
 #[derive(Clone, Debug, PartialEq)]
 pub enum DirectoryChange {
-    AddUser { user: User },
-    UpdateUser { user: User },
-    RemoveUser { userid: String },
-    ChangeUserid { old_userid: String, new_userid: String },
-    AddVisitor { visitor: User },
-    UpdateVisitor { visitor: User },
-    RemoveVisitor { userid: String },
+    AddUser {
+        user: User,
+    },
+    UpdateUser {
+        user: User,
+    },
+    RemoveUser {
+        userid: String,
+    },
+    ChangeUserid {
+        old_userid: String,
+        new_userid: String,
+    },
+    AddVisitor {
+        visitor: User,
+    },
+    UpdateVisitor {
+        visitor: User,
+    },
+    RemoveVisitor {
+        userid: String,
+    },
 }
 
 /// Why a change was refused (the control plane says so; no version moves).
@@ -352,9 +424,21 @@ pub struct Algorithms {
 
 impl Corp {
     pub fn new(seed: CorpSeed, rules: CorpRules) -> Corp {
-        let users: BTreeMap<String, User> = seed.users.into_iter().map(|u| (u.userid.clone(), u)).collect();
-        let visitors: BTreeMap<String, User> = seed.visitors.into_iter().map(|u| (u.userid.clone(), u)).collect();
-        let template_versions = users.keys().chain(visitors.keys()).map(|k| (k.clone(), (1, 1))).collect();
+        let users: BTreeMap<String, User> = seed
+            .users
+            .into_iter()
+            .map(|u| (u.userid.clone(), u))
+            .collect();
+        let visitors: BTreeMap<String, User> = seed
+            .visitors
+            .into_iter()
+            .map(|u| (u.userid.clone(), u))
+            .collect();
+        let template_versions = users
+            .keys()
+            .chain(visitors.keys())
+            .map(|k| (k.clone(), (1, 1)))
+            .collect();
         Corp {
             rules,
             name: seed.name,
@@ -376,7 +460,11 @@ impl Corp {
 
     /// How much a change event raises its version (1, or 2 with the C16 rule off).
     fn step(&self) -> u32 {
-        if self.rules.version_step_one { 1 } else { 2 }
+        if self.rules.version_step_one {
+            1
+        } else {
+            2
+        }
     }
 
     /// A userid as the wire shows it: a visitor's loses `/agentid` only with the C20 rule off.
@@ -389,7 +477,11 @@ impl Corp {
 
     /// A page of the members, from `offset` (C15: at most 200, whatever `limit` says).
     pub fn page_users(&self, offset: usize, limit: usize) -> (Vec<&User>, bool) {
-        let cap = if self.rules.page_cap { MAX_ITEMS } else { usize::MAX };
+        let cap = if self.rules.page_cap {
+            MAX_ITEMS
+        } else {
+            usize::MAX
+        };
         page(self.users.values().collect(), offset, limit, cap)
     }
 
@@ -398,7 +490,8 @@ impl Corp {
         if self.issued_qr.len() >= MAX_RECORDS {
             self.issued_qr.pop_front();
         }
-        self.issued_qr.push_back((sn.to_string(), state.to_string(), now_unix));
+        self.issued_qr
+            .push_back((sn.to_string(), state.to_string(), now_unix));
     }
 
     /// A device bound or unbound: its login QRs are void (the catalog: a QR is invalid after
@@ -409,7 +502,9 @@ impl Corp {
 
     /// Whether `sn` asked for a login QR with this `state`.
     pub fn qr_issued(&self, sn: &str, state: &str) -> bool {
-        self.issued_qr.iter().any(|(s, st, _)| s == sn && st == state)
+        self.issued_qr
+            .iter()
+            .any(|(s, st, _)| s == sn && st == state)
     }
 
     pub fn perm_version(&self) -> u32 {
@@ -459,18 +554,42 @@ impl Corp {
     /// Remembers what a device announced at login (C21).
     pub fn announce(&mut self, sn: &str, ext_args: Option<&Value>) {
         let list = |key: &str| -> Vec<String> {
-            ext_args.and_then(|e| e.get(key)).and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).take(5).map(str::to_string).collect()).unwrap_or_default()
+            ext_args
+                .and_then(|e| e.get(key))
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .take(5)
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default()
         };
-        self.algorithms.insert(sn.to_string(), Algorithms { fa: list("fa_algorithm"), fp: list("fp_algorithm") });
+        self.algorithms.insert(
+            sn.to_string(),
+            Algorithms {
+                fa: list("fa_algorithm"),
+                fp: list("fp_algorithm"),
+            },
+        );
     }
 
     /// Applies one change: the versions rise by exactly one (C16), and the push that tells
     /// the devices is returned (and kept in the history, C17).
-    pub fn change(&mut self, change: DirectoryChange, now_unix: u64) -> Result<CorpPush, ChangeError> {
+    pub fn change(
+        &mut self,
+        change: DirectoryChange,
+        now_unix: u64,
+    ) -> Result<CorpPush, ChangeError> {
         let member = |u: &User| json!([{"userid": u.userid, "user_type": u.user_type}]);
         let step = self.step();
         let check_member_id = |id: &str| {
-            if id.is_empty() || id.len() > 128 || is_visitor_id(id) { Err(ChangeError::BadUserid(id.to_string())) } else { Ok(()) }
+            if id.is_empty() || id.len() > 128 || is_visitor_id(id) {
+                Err(ChangeError::BadUserid(id.to_string()))
+            } else {
+                Ok(())
+            }
         };
         let (key, entry) = match change {
             DirectoryChange::AddUser { user } => {
@@ -484,23 +603,35 @@ impl Corp {
                 ("create_user", e)
             }
             DirectoryChange::UpdateUser { user } => {
-                let old = self.users.get(&user.userid).ok_or_else(|| ChangeError::NoSuchUser(user.userid.clone()))?;
+                let old = self
+                    .users
+                    .get(&user.userid)
+                    .ok_or_else(|| ChangeError::NoSuchUser(user.userid.clone()))?;
                 self.bump_templates(&user.userid, old.fa != user.fa, old.fp != user.fp);
                 let e = member(&user);
                 self.users.insert(user.userid.clone(), user);
                 ("update_user", e)
             }
             DirectoryChange::RemoveUser { userid } => {
-                let old = self.users.remove(&userid).ok_or(ChangeError::NoSuchUser(userid))?;
+                let old = self
+                    .users
+                    .remove(&userid)
+                    .ok_or(ChangeError::NoSuchUser(userid))?;
                 self.template_versions.remove(&old.userid);
                 ("delete_user", member(&old))
             }
-            DirectoryChange::ChangeUserid { old_userid, new_userid } => {
+            DirectoryChange::ChangeUserid {
+                old_userid,
+                new_userid,
+            } => {
                 check_member_id(&new_userid)?;
                 if self.users.contains_key(&new_userid) {
                     return Err(ChangeError::Exists(new_userid));
                 }
-                let mut user = self.users.remove(&old_userid).ok_or_else(|| ChangeError::NoSuchUser(old_userid.clone()))?;
+                let mut user = self
+                    .users
+                    .remove(&old_userid)
+                    .ok_or_else(|| ChangeError::NoSuchUser(old_userid.clone()))?;
                 user.userid = new_userid.clone();
                 let versions = self.template_versions.remove(&old_userid).unwrap_or((1, 1));
                 self.template_versions.insert(new_userid.clone(), versions);
@@ -509,9 +640,15 @@ impl Corp {
                 self.perm_version += step;
                 let body = json!({"timestamp": now_unix, "old_userid": old_userid, "new_userid": new_userid, "perm_version": self.perm_version, "user_type": user_type});
                 self.remember(now_unix, "push_change_userid", &body);
-                return Ok(CorpPush { cmd: "push_change_userid", body: Some(body) });
+                return Ok(CorpPush {
+                    cmd: "push_change_userid",
+                    body: Some(body),
+                });
             }
-            DirectoryChange::AddVisitor { visitor } | DirectoryChange::UpdateVisitor { visitor } if !is_visitor_id(&visitor.userid) => {
+            DirectoryChange::AddVisitor { visitor }
+            | DirectoryChange::UpdateVisitor { visitor }
+                if !is_visitor_id(&visitor.userid) =>
+            {
                 return Err(ChangeError::NotVisitorId(visitor.userid));
             }
             DirectoryChange::AddVisitor { mut visitor } => {
@@ -525,7 +662,10 @@ impl Corp {
                 return Ok(self.visitor_push("create_visitor", &id, now_unix));
             }
             DirectoryChange::UpdateVisitor { mut visitor } => {
-                let old = self.visitors.get(&visitor.userid).ok_or_else(|| ChangeError::NoSuchUser(visitor.userid.clone()))?;
+                let old = self
+                    .visitors
+                    .get(&visitor.userid)
+                    .ok_or_else(|| ChangeError::NoSuchUser(visitor.userid.clone()))?;
                 self.bump_templates(&visitor.userid, old.fa != visitor.fa, old.fp != visitor.fp);
                 visitor.user_type = 1;
                 let id = visitor.userid.clone();
@@ -533,7 +673,9 @@ impl Corp {
                 return Ok(self.visitor_push("update_visitor", &id, now_unix));
             }
             DirectoryChange::RemoveVisitor { userid } => {
-                self.visitors.remove(&userid).ok_or_else(|| ChangeError::NoSuchUser(userid.clone()))?;
+                self.visitors
+                    .remove(&userid)
+                    .ok_or_else(|| ChangeError::NoSuchUser(userid.clone()))?;
                 self.template_versions.remove(&userid);
                 return Ok(self.visitor_push("delete_visitor", &userid, now_unix));
             }
@@ -542,18 +684,27 @@ impl Corp {
         let mut body = json!({"timestamp": now_unix, "perm_version": self.perm_version, "create_user": [], "update_user": [], "delete_user": []});
         body[key] = entry;
         self.remember(now_unix, "push_change_contact", &body);
-        Ok(CorpPush { cmd: "push_change_contact", body: Some(body) })
+        Ok(CorpPush {
+            cmd: "push_change_contact",
+            body: Some(body),
+        })
     }
 
     fn visitor_push(&mut self, key: &str, userid: &str, now_unix: u64) -> CorpPush {
         self.visitor_version += self.step();
         let mut body = json!({"timestamp": now_unix, "visitor_version": self.visitor_version, "create_visitor": [], "update_visitor": [], "delete_visitor": []});
         body[key] = json!([{"userid": self.wire_id(userid)}]);
-        CorpPush { cmd: "push_visitor_list_change", body: Some(body) }
+        CorpPush {
+            cmd: "push_visitor_list_change",
+            body: Some(body),
+        }
     }
 
     fn bump_templates(&mut self, userid: &str, fa: bool, fp: bool) {
-        let v = self.template_versions.entry(userid.to_string()).or_insert((1, 1));
+        let v = self
+            .template_versions
+            .entry(userid.to_string())
+            .or_insert((1, 1));
         v.0 += fa as u32;
         v.1 += fp as u32;
     }
@@ -568,17 +719,36 @@ impl Corp {
 
     /// `get_notify_history`: the contact pushes above `after` (C17), at most three months old,
     /// a page of them from `offset`.
-    pub fn notify_history(&self, after: u32, offset: usize, limit: usize, now_unix: u64) -> (Vec<Value>, bool) {
-        let kept = self.history.iter().filter(|(v, at, _)| (*v > after || !self.rules.history_by_version) && now_unix.saturating_sub(*at) <= HISTORY_KEPT_SECS);
-        let all: Vec<Value> = kept.map(|(v, _, data)| json!({"data": data, "perm_version": v})).collect();
+    pub fn notify_history(
+        &self,
+        after: u32,
+        offset: usize,
+        limit: usize,
+        now_unix: u64,
+    ) -> (Vec<Value>, bool) {
+        let kept = self.history.iter().filter(|(v, at, _)| {
+            (*v > after || !self.rules.history_by_version)
+                && now_unix.saturating_sub(*at) <= HISTORY_KEPT_SECS
+        });
+        let all: Vec<Value> = kept
+            .map(|(v, _, data)| json!({"data": data, "perm_version": v}))
+            .collect();
         page(all, offset, limit, MAX_ITEMS)
     }
 
     /// One `userinfo[]` item for `sn`, with what the request asked for: templates of the
     /// highest-priority algorithm the device announced that the user holds (C21).
     pub fn userinfo(&self, user: &User, sn: &str, fp: bool, fa: bool, public_key: bool) -> Value {
-        let announced = if self.rules.algorithm_priority { self.algorithms.get(sn).cloned().unwrap_or_default() } else { Algorithms::default() };
-        let (fa_ver, fp_ver) = self.template_versions.get(&user.userid).copied().unwrap_or((1, 1));
+        let announced = if self.rules.algorithm_priority {
+            self.algorithms.get(sn).cloned().unwrap_or_default()
+        } else {
+            Algorithms::default()
+        };
+        let (fa_ver, fp_ver) = self
+            .template_versions
+            .get(&user.userid)
+            .copied()
+            .unwrap_or((1, 1));
         let mut item = Map::new();
         item.insert("userid".into(), json!(self.wire_id(&user.userid)));
         item.insert("openvid".into(), json!(openvid(&user.userid)));
@@ -586,7 +756,11 @@ impl Corp {
         item.insert("name".into(), json!(user.name));
         item.insert("fa_ver".into(), json!(fa_ver));
         item.insert("fp_ver".into(), json!(fp_ver));
-        let rules: Vec<Value> = user.pass_rules.iter().map(|r| json!({"id": r.id, "rule": r.rule, "effect_time": r.effect_time})).collect();
+        let rules: Vec<Value> = user
+            .pass_rules
+            .iter()
+            .map(|r| json!({"id": r.id, "rule": r.rule, "effect_time": r.effect_time}))
+            .collect();
         item.insert("pass_rule_list".into(), json!(rules));
         if public_key {
             item.insert("public_key".into(), json!(user.public_key));
@@ -608,55 +782,110 @@ impl Corp {
 
     /// Templates a device uploaded for a user (`upload_userinfo`): they replace the user's
     /// templates of that algorithm (an empty `data` deletes that id) and are a change event.
-    pub fn upload_templates(&mut self, sn: &str, item: &Value, now_unix: u64) -> Option<Result<CorpPush, ChangeError>> {
+    pub fn upload_templates(
+        &mut self,
+        sn: &str,
+        item: &Value,
+        now_unix: u64,
+    ) -> Option<Result<CorpPush, ChangeError>> {
         let userid = item.get("userid")?.as_str()?;
         let before = self.user(userid)?.clone();
         let mut user = before.clone();
-        let apply = |templates: &mut Vec<Template>, list: Option<&Value>, algorithm: Option<&str>| {
-            let Some(list) = list.and_then(Value::as_array) else { return };
-            let algorithm = algorithm.unwrap_or(DEFAULT_ALGORITHM).to_string();
-            for t in list {
-                // Ids 0-11 (at most 12 templates per algorithm, §3); others are not kept.
-                let (Some(id), Some(data)) = (t.get("id").and_then(Value::as_u64).filter(|id| *id <= 11), t.get("data").and_then(Value::as_str)) else { continue };
-                templates.retain(|x| !(x.id == id as u32 && x.algorithm == algorithm));
-                if !data.is_empty() {
-                    templates.push(Template { id: id as u32, data: data.to_string(), algorithm: algorithm.clone() });
+        let apply =
+            |templates: &mut Vec<Template>, list: Option<&Value>, algorithm: Option<&str>| {
+                let Some(list) = list.and_then(Value::as_array) else {
+                    return;
+                };
+                let algorithm = algorithm.unwrap_or(DEFAULT_ALGORITHM).to_string();
+                for t in list {
+                    // Ids 0-11 (at most 12 templates per algorithm, §3); others are not kept.
+                    let (Some(id), Some(data)) = (
+                        t.get("id").and_then(Value::as_u64).filter(|id| *id <= 11),
+                        t.get("data").and_then(Value::as_str),
+                    ) else {
+                        continue;
+                    };
+                    templates.retain(|x| !(x.id == id as u32 && x.algorithm == algorithm));
+                    if !data.is_empty() {
+                        templates.push(Template {
+                            id: id as u32,
+                            data: data.to_string(),
+                            algorithm: algorithm.clone(),
+                        });
+                    }
                 }
-            }
-        };
+            };
         // `fa_list` present → the legacy `fa` is ignored.
-        let fa_list = item.get("fa_list").cloned().or_else(|| item.get("fa").and_then(Value::as_str).map(|f| json!([{"id": 0, "data": f}])));
-        apply(&mut user.fa, fa_list.as_ref(), item.get("fa_algorithm").and_then(Value::as_str));
-        apply(&mut user.fp, item.get("fp"), item.get("fp_algorithm").and_then(Value::as_str));
-        self.keep(|r| &mut r.enrolments, json!({"sn": sn, "userid": userid, "at": now_unix, "item": item}));
+        let fa_list = item.get("fa_list").cloned().or_else(|| {
+            item.get("fa")
+                .and_then(Value::as_str)
+                .map(|f| json!([{"id": 0, "data": f}]))
+        });
+        apply(
+            &mut user.fa,
+            fa_list.as_ref(),
+            item.get("fa_algorithm").and_then(Value::as_str),
+        );
+        apply(
+            &mut user.fp,
+            item.get("fp"),
+            item.get("fp_algorithm").and_then(Value::as_str),
+        );
+        self.keep(
+            |r| &mut r.enrolments,
+            json!({"sn": sn, "userid": userid, "at": now_unix, "item": item}),
+        );
         if user == before {
             return None;
         }
-        let change = if is_visitor_id(userid) { DirectoryChange::UpdateVisitor { visitor: user } } else { DirectoryChange::UpdateUser { user } };
+        let change = if is_visitor_id(userid) {
+            DirectoryChange::UpdateVisitor { visitor: user }
+        } else {
+            DirectoryChange::UpdateUser { user }
+        };
         Some(self.change(change, now_unix))
     }
 
     /// Records one check-in; `Err` for one the cloud rejects (`fail_list`), `Ok(false)` for a
     /// pre-2018 one dropped silently (C18).
-    pub fn checkin(&mut self, sn: &str, record: &Value) -> Result<bool, ()> {
-        let timestamp = record.get("timestamp").and_then(Value::as_u64).ok_or(())?;
-        let userid = record.get("userid").and_then(Value::as_str).ok_or(())?;
+    pub fn checkin(&mut self, sn: &str, record: &Value) -> Result<bool, CheckinRejected> {
+        let timestamp = record
+            .get("timestamp")
+            .and_then(Value::as_u64)
+            .ok_or(CheckinRejected)?;
+        let userid = record
+            .get("userid")
+            .and_then(Value::as_str)
+            .ok_or(CheckinRejected)?;
         if timestamp < CHECKIN_EPOCH {
-            return if self.rules.drop_old_checkins { Ok(false) } else { Err(()) };
+            return if self.rules.drop_old_checkins {
+                Ok(false)
+            } else {
+                Err(CheckinRejected)
+            };
         }
         if self.user(userid).is_none() {
-            return Err(());
+            return Err(CheckinRejected);
         }
         let user_type = record.get("user_type").and_then(Value::as_u64).unwrap_or(0) as u32;
-        let pass_type = record.get("pass_type").and_then(Value::as_u64).map(|p| p as u32);
-        if self.checkin_keys.contains(&(userid.to_string(), user_type, timestamp)) {
-            if let Some(same) = self.recorded.checkins.iter_mut().rev().find(|c| c.userid == userid && c.user_type == user_type && c.timestamp == timestamp) {
+        let pass_type = record
+            .get("pass_type")
+            .and_then(Value::as_u64)
+            .map(|p| p as u32);
+        if self
+            .checkin_keys
+            .contains(&(userid.to_string(), user_type, timestamp))
+        {
+            if let Some(same) = self.recorded.checkins.iter_mut().rev().find(|c| {
+                c.userid == userid && c.user_type == user_type && c.timestamp == timestamp
+            }) {
                 same.duplicates += 1;
             }
             return Ok(true);
         }
         if self.recorded.checkins.len() < MAX_RECORDS {
-            self.checkin_keys.insert((userid.to_string(), user_type, timestamp));
+            self.checkin_keys
+                .insert((userid.to_string(), user_type, timestamp));
         }
         let kept = CheckinRecord {
             sn: sn.to_string(),
@@ -664,7 +893,10 @@ impl Corp {
             user_type,
             timestamp,
             pass_type,
-            pass_method: record.get("pass_method").and_then(Value::as_u64).map(|p| p as u32),
+            pass_method: record
+                .get("pass_method")
+                .and_then(Value::as_u64)
+                .map(|p| p as u32),
             access_record: pass_type.is_some(),
             duplicates: 0,
         };
@@ -674,14 +906,29 @@ impl Corp {
 
     /// A remote open the cloud pushes to `sn`.
     pub fn remote_open(&mut self, sn: &str, oper_id: &str, userid: &str, pushed_at_ms: u64) {
-        let open = RemoteOpen { sn: sn.into(), oper_id: oper_id.into(), userid: userid.into(), pushed_at: pushed_at_ms, result: "pending", reported_after_ms: None };
+        let open = RemoteOpen {
+            sn: sn.into(),
+            oper_id: oper_id.into(),
+            userid: userid.into(),
+            pushed_at: pushed_at_ms,
+            result: "pending",
+            reported_after_ms: None,
+        };
         self.keep(|r| &mut r.remote_opens, open);
     }
 
     /// The device's report of a remote open: later than 3 s after the push, the open is
     /// failed whatever the device says (C19). `false`: no such pushed open.
     pub fn report_remote_open(&mut self, oper_id: &str, status: Option<u64>, now_ms: u64) -> bool {
-        let Some(open) = self.recorded.remote_opens.iter_mut().rev().find(|o| o.oper_id == oper_id && o.result == "pending") else { return false };
+        let Some(open) = self
+            .recorded
+            .remote_opens
+            .iter_mut()
+            .rev()
+            .find(|o| o.oper_id == oper_id && o.result == "pending")
+        else {
+            return false;
+        };
         let after = now_ms.saturating_sub(open.pushed_at);
         open.reported_after_ms = Some(after);
         open.result = if after > 3_000 && self.rules.remote_open_deadline {
@@ -709,9 +956,17 @@ impl Corp {
 /// the default algorithm's (C21).
 fn chosen(templates: &[Template], announced: &[String]) -> (String, Vec<Value>) {
     let default = [DEFAULT_ALGORITHM.to_string()];
-    let order = if announced.is_empty() { &default[..] } else { announced };
+    let order = if announced.is_empty() {
+        &default[..]
+    } else {
+        announced
+    };
     for algorithm in order {
-        let list: Vec<Value> = templates.iter().filter(|t| &t.algorithm == algorithm).map(|t| json!({"id": t.id, "data": t.data})).collect();
+        let list: Vec<Value> = templates
+            .iter()
+            .filter(|t| &t.algorithm == algorithm)
+            .map(|t| json!({"id": t.id, "data": t.data}))
+            .collect();
         if !list.is_empty() {
             return (algorithm.clone(), list);
         }
@@ -721,7 +976,9 @@ fn chosen(templates: &[Template], announced: &[String]) -> (String, Vec<Value>) 
 
 /// A stable open id per userid (the docs give a uint64 and say no more).
 fn openvid(userid: &str) -> u64 {
-    userid.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3)) >> 11
+    userid.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    }) >> 11
 }
 
 /// Items `offset..offset+limit` (limit at most `cap`), and whether it is the last page.
@@ -735,3 +992,7 @@ pub fn page<T>(all: Vec<T>, offset: usize, limit: usize, cap: usize) -> (Vec<T>,
 #[cfg(test)]
 #[path = "corp_tests.rs"]
 mod tests;
+
+/// A check-in the cloud rejects: it goes into the reply's `fail_list`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckinRejected;

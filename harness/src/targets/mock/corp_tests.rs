@@ -16,7 +16,11 @@ fn member(userid: &str) -> User {
 }
 
 fn corp_of(n: usize, rules: CorpRules) -> Corp {
-    let seed = CorpSeed { users: (0..n).map(|i| member(&format!("u{i:05}"))).collect(), visitors: Vec::new(), ..CorpSeed::default_corp() };
+    let seed = CorpSeed {
+        users: (0..n).map(|i| member(&format!("u{i:05}"))).collect(),
+        visitors: Vec::new(),
+        ..CorpSeed::default_corp()
+    };
     Corp::new(seed, rules)
 }
 
@@ -53,11 +57,26 @@ fn change_of(op: &Op) -> DirectoryChange {
     let id = |n: u8| format!("m{}", n % 16);
     let vid = |n: u8| format!("v{}/1000{}", n % 8, n % 2);
     match op {
-        Op::Add(n) => DirectoryChange::AddUser { user: member(&id(*n)) },
-        Op::Update(n) => DirectoryChange::UpdateUser { user: User { name: "changed".into(), ..member(&id(*n)) } },
+        Op::Add(n) => DirectoryChange::AddUser {
+            user: member(&id(*n)),
+        },
+        Op::Update(n) => DirectoryChange::UpdateUser {
+            user: User {
+                name: "changed".into(),
+                ..member(&id(*n))
+            },
+        },
         Op::Remove(n) => DirectoryChange::RemoveUser { userid: id(*n) },
-        Op::Rename(a, b) => DirectoryChange::ChangeUserid { old_userid: id(*a), new_userid: id(*b) },
-        Op::AddVisitor(n) => DirectoryChange::AddVisitor { visitor: User { user_type: 1, ..member(&vid(*n)) } },
+        Op::Rename(a, b) => DirectoryChange::ChangeUserid {
+            old_userid: id(*a),
+            new_userid: id(*b),
+        },
+        Op::AddVisitor(n) => DirectoryChange::AddVisitor {
+            visitor: User {
+                user_type: 1,
+                ..member(&vid(*n))
+            },
+        },
         Op::RemoveVisitor(n) => DirectoryChange::RemoveVisitor { userid: vid(*n) },
     }
 }
@@ -127,41 +146,75 @@ fn knobs_break_exactly_their_rule() {
     assert_eq!(corp.page_users(0, 250).0.len(), 250);
     // C16: versions skip.
     let mut corp = corp_of(0, rules_without(|r| r.version_step_one = false));
-    corp.change(DirectoryChange::AddUser { user: member("a") }, NOW).unwrap();
+    corp.change(DirectoryChange::AddUser { user: member("a") }, NOW)
+        .unwrap();
     assert_eq!(corp.perm_version(), 3);
     // C17: old items come back.
     let mut corp17 = corp_of(0, rules_without(|r| r.history_by_version = false));
-    corp17.change(DirectoryChange::AddUser { user: member("a") }, NOW).unwrap();
+    corp17
+        .change(DirectoryChange::AddUser { user: member("a") }, NOW)
+        .unwrap();
     assert_eq!(corp17.notify_history(5, 0, 200, NOW).0.len(), 1);
     // C20: the agent id goes.
-    let corp = Corp::new(CorpSeed::default_corp(), rules_without(|r| r.visitor_agentid = false));
+    let corp = Corp::new(
+        CorpSeed::default_corp(),
+        rules_without(|r| r.visitor_agentid = false),
+    );
     let v = corp.visitors().next().unwrap();
-    assert_eq!(corp.userinfo(v, "SN", false, true, false)["userid"], "v1001");
+    assert_eq!(
+        corp.userinfo(v, "SN", false, true, false)["userid"],
+        "v1001"
+    );
 }
 
 #[test]
 fn history_forgets_after_three_months() {
     let mut corp = corp_of(0, CorpRules::default());
-    corp.change(DirectoryChange::AddUser { user: member("old") }, NOW).unwrap();
-    corp.change(DirectoryChange::AddUser { user: member("new") }, NOW + HISTORY_KEPT_SECS).unwrap();
+    corp.change(
+        DirectoryChange::AddUser {
+            user: member("old"),
+        },
+        NOW,
+    )
+    .unwrap();
+    corp.change(
+        DirectoryChange::AddUser {
+            user: member("new"),
+        },
+        NOW + HISTORY_KEPT_SECS,
+    )
+    .unwrap();
     let (items, is_last) = corp.notify_history(0, 0, 200, NOW + HISTORY_KEPT_SECS + 1);
     assert_eq!(items.len(), 1, "{items:?}");
     assert!(is_last);
     let data: Value = serde_json::from_str(items[0]["data"].as_str().unwrap()).unwrap();
-    assert_eq!((data["cmd"].as_str(), data["body"]["create_user"][0]["userid"].as_str()), (Some("push_change_contact"), Some("new")));
+    assert_eq!(
+        (
+            data["cmd"].as_str(),
+            data["body"]["create_user"][0]["userid"].as_str()
+        ),
+        (Some("push_change_contact"), Some("new"))
+    );
 }
 
 #[rstest]
 #[case::counted(json!({"userid": "zhangsan", "timestamp": CHECKIN_EPOCH, "pass_type": 1}), Ok(true), Some(true))]
 #[case::no_pass_type_no_access_record(json!({"userid": "zhangsan", "timestamp": CHECKIN_EPOCH + 5}), Ok(true), Some(false))]
 #[case::pre_2018_dropped_silently(json!({"userid": "zhangsan", "timestamp": CHECKIN_EPOCH - 1, "pass_type": 1}), Ok(false), None)]
-#[case::unknown_user_rejected(json!({"userid": "nobody", "timestamp": CHECKIN_EPOCH, "pass_type": 1}), Err(()), None)]
-#[case::no_timestamp_rejected(json!({"userid": "zhangsan"}), Err(()), None)]
+#[case::unknown_user_rejected(json!({"userid": "nobody", "timestamp": CHECKIN_EPOCH, "pass_type": 1}), Err(CheckinRejected), None)]
+#[case::no_timestamp_rejected(json!({"userid": "zhangsan"}), Err(CheckinRejected), None)]
 #[case::visitor_counted(json!({"userid": "v1001/1000001", "user_type": 1, "timestamp": CHECKIN_EPOCH, "pass_type": 2}), Ok(true), Some(true))]
-fn checkin_rules(#[case] record: Value, #[case] outcome: Result<bool, ()>, #[case] access_record: Option<bool>) {
+fn checkin_rules(
+    #[case] record: Value,
+    #[case] outcome: Result<bool, CheckinRejected>,
+    #[case] access_record: Option<bool>,
+) {
     let mut corp = Corp::new(CorpSeed::default_corp(), CorpRules::default());
     assert_eq!(corp.checkin("SN", &record), outcome);
-    assert_eq!(corp.recorded.checkins.first().map(|c| c.access_record), access_record);
+    assert_eq!(
+        corp.recorded.checkins.first().map(|c| c.access_record),
+        access_record
+    );
 }
 
 #[test]
@@ -173,8 +226,14 @@ fn a_resent_checkin_is_counted_once() {
     assert_eq!(corp.recorded.checkins.len(), 1);
     assert_eq!(corp.recorded.checkins[0].duplicates, 1);
     // With the C18 rule off, a pre-2018 record is rejected instead of dropped.
-    let mut broken = Corp::new(CorpSeed::default_corp(), rules_without(|r| r.drop_old_checkins = false));
-    assert_eq!(broken.checkin("SN", &json!({"userid": "lisi", "timestamp": 1})), Err(()));
+    let mut broken = Corp::new(
+        CorpSeed::default_corp(),
+        rules_without(|r| r.drop_old_checkins = false),
+    );
+    assert_eq!(
+        broken.checkin("SN", &json!({"userid": "lisi", "timestamp": 1})),
+        Err(CheckinRejected)
+    );
 }
 
 #[rstest]
@@ -182,31 +241,78 @@ fn a_resent_checkin_is_counted_once() {
 #[case::in_time_failure(2_000, Some(1), true, "failed")]
 #[case::late(3_001, Some(0), true, "late")]
 #[case::late_rule_off(3_001, Some(0), false, "succeeded")]
-fn remote_open_deadline(#[case] after_ms: u64, #[case] status: Option<u64>, #[case] deadline: bool, #[case] result: &str) {
-    let mut corp = Corp::new(CorpSeed::default_corp(), rules_without(|r| r.remote_open_deadline = deadline));
+fn remote_open_deadline(
+    #[case] after_ms: u64,
+    #[case] status: Option<u64>,
+    #[case] deadline: bool,
+    #[case] result: &str,
+) {
+    let mut corp = Corp::new(
+        CorpSeed::default_corp(),
+        rules_without(|r| r.remote_open_deadline = deadline),
+    );
     corp.remote_open("SN", "op-1", "zhangsan", 10_000);
     assert!(corp.report_remote_open("op-1", status, 10_000 + after_ms));
     assert_eq!(corp.recorded.remote_opens[0].result, result);
-    assert!(!corp.report_remote_open("op-1", status, 10_000 + after_ms), "reported once");
+    assert!(
+        !corp.report_remote_open("op-1", status, 10_000 + after_ms),
+        "reported once"
+    );
 }
 
 fn templated(fa: &[(&str, &str)]) -> User {
-    User { fa: fa.iter().enumerate().map(|(i, (alg, data))| Template { id: i as u32, data: data.to_string(), algorithm: alg.to_string() }).collect(), ..member("t") }
+    User {
+        fa: fa
+            .iter()
+            .enumerate()
+            .map(|(i, (alg, data))| Template {
+                id: i as u32,
+                data: data.to_string(),
+                algorithm: alg.to_string(),
+            })
+            .collect(),
+        ..member("t")
+    }
 }
 
 #[rstest]
 #[case::first_announced_held(&["b", "a"], "b", "tb")]
 #[case::skips_unheld(&["x", "a"], "a", "ta")]
 #[case::nothing_announced_default(&[], "default", "td")]
-fn templates_follow_the_announced_priority(#[case] announced: &[&str], #[case] algorithm: &str, #[case] data: &str) {
-    let mut corp = Corp::new(CorpSeed { users: vec![templated(&[("default", "td"), ("a", "ta"), ("b", "tb")])], ..CorpSeed::default_corp() }, CorpRules::default());
+fn templates_follow_the_announced_priority(
+    #[case] announced: &[&str],
+    #[case] algorithm: &str,
+    #[case] data: &str,
+) {
+    let mut corp = Corp::new(
+        CorpSeed {
+            users: vec![templated(&[("default", "td"), ("a", "ta"), ("b", "tb")])],
+            ..CorpSeed::default_corp()
+        },
+        CorpRules::default(),
+    );
     corp.announce("SN", Some(&json!({"fa_algorithm": announced})));
     let info = corp.userinfo(corp.user("t").unwrap(), "SN", false, true, false);
-    assert_eq!((info["fa_algorithm"].as_str(), info["fa_list"][0]["data"].as_str()), (Some(algorithm), Some(data)));
+    assert_eq!(
+        (
+            info["fa_algorithm"].as_str(),
+            info["fa_list"][0]["data"].as_str()
+        ),
+        (Some(algorithm), Some(data))
+    );
     // With the C21 rule off the default algorithm comes whatever was announced.
-    let mut broken = Corp::new(CorpSeed { users: vec![templated(&[("default", "td"), ("b", "tb")])], ..CorpSeed::default_corp() }, rules_without(|r| r.algorithm_priority = false));
+    let mut broken = Corp::new(
+        CorpSeed {
+            users: vec![templated(&[("default", "td"), ("b", "tb")])],
+            ..CorpSeed::default_corp()
+        },
+        rules_without(|r| r.algorithm_priority = false),
+    );
     broken.announce("SN", Some(&json!({"fa_algorithm": ["b"]})));
-    assert_eq!(broken.userinfo(broken.user("t").unwrap(), "SN", false, true, false)["fa_algorithm"], "default");
+    assert_eq!(
+        broken.userinfo(broken.user("t").unwrap(), "SN", false, true, false)["fa_algorithm"],
+        "default"
+    );
 }
 
 #[test]
@@ -215,27 +321,75 @@ fn uploaded_templates_replace_and_delete_and_are_a_change() {
     let before = corp.perm_version();
     let item = json!({"userid": "zhangsan", "fa_list": [{"id": 0, "data": ""}, {"id": 3, "data": "new-face"}], "fa": "ignored"});
     let push = corp.upload_templates("SN", &item, NOW).unwrap().unwrap();
-    assert_eq!((push.cmd, corp.perm_version()), ("push_change_contact", before + 1));
-    let fa: Vec<(u32, &str)> = corp.user("zhangsan").unwrap().fa.iter().map(|t| (t.id, t.data.as_str())).collect();
+    assert_eq!(
+        (push.cmd, corp.perm_version()),
+        ("push_change_contact", before + 1)
+    );
+    let fa: Vec<(u32, &str)> = corp
+        .user("zhangsan")
+        .unwrap()
+        .fa
+        .iter()
+        .map(|t| (t.id, t.data.as_str()))
+        .collect();
     assert_eq!(fa, vec![(3, "new-face")]);
     assert_eq!(corp.recorded.enrolments.len(), 1);
-    assert!(corp.upload_templates("SN", &json!({"userid": "nobody"}), NOW).is_none());
+    assert!(corp
+        .upload_templates("SN", &json!({"userid": "nobody"}), NOW)
+        .is_none());
 }
 
 #[test]
 fn a_userid_change_moves_the_user_and_its_templates() {
     let mut corp = Corp::new(CorpSeed::default_corp(), CorpRules::default());
-    let push = corp.change(DirectoryChange::ChangeUserid { old_userid: "lisi".into(), new_userid: "lisi2".into() }, NOW).unwrap();
+    let push = corp
+        .change(
+            DirectoryChange::ChangeUserid {
+                old_userid: "lisi".into(),
+                new_userid: "lisi2".into(),
+            },
+            NOW,
+        )
+        .unwrap();
     let body = push.body.unwrap();
-    assert_eq!((push.cmd, body["old_userid"].as_str(), body["new_userid"].as_str()), ("push_change_userid", Some("lisi"), Some("lisi2")));
+    assert_eq!(
+        (
+            push.cmd,
+            body["old_userid"].as_str(),
+            body["new_userid"].as_str()
+        ),
+        ("push_change_userid", Some("lisi"), Some("lisi2"))
+    );
     assert!(corp.user("lisi").is_none());
     assert_eq!(corp.user("lisi2").unwrap().fa[0].data, "fa-lisi-v1");
     assert_eq!(
-        corp.change(DirectoryChange::ChangeUserid { old_userid: "zhangsan".into(), new_userid: "wangwu".into() }, NOW),
+        corp.change(
+            DirectoryChange::ChangeUserid {
+                old_userid: "zhangsan".into(),
+                new_userid: "wangwu".into()
+            },
+            NOW
+        ),
         Err(ChangeError::Exists("wangwu".into()))
     );
-    assert_eq!(corp.change(DirectoryChange::AddVisitor { visitor: member("no-agent") }, NOW), Err(ChangeError::NotVisitorId("no-agent".into())));
-    assert_eq!(corp.change(DirectoryChange::AddUser { user: member("x/1") }, NOW), Err(ChangeError::BadUserid("x/1".into())));
+    assert_eq!(
+        corp.change(
+            DirectoryChange::AddVisitor {
+                visitor: member("no-agent")
+            },
+            NOW
+        ),
+        Err(ChangeError::NotVisitorId("no-agent".into()))
+    );
+    assert_eq!(
+        corp.change(
+            DirectoryChange::AddUser {
+                user: member("x/1")
+            },
+            NOW
+        ),
+        Err(ChangeError::BadUserid("x/1".into()))
+    );
 }
 
 #[rstest]
@@ -245,12 +399,25 @@ fn a_userid_change_moves_the_user_and_its_templates() {
 #[case::visitor_without_agent("visitors:\n  - userid: v1\n", (1, 1), "<id>/<agentid>")]
 #[case::duplicate("users:\n  - userid: a\n  - userid: a\n", (1, 1), "listed twice")]
 #[case::yaml_syntax("users: [\n", (1, 8), "")]
-fn corp_file_errors_point_at_the_item(#[case] text: &str, #[case] at: (u32, u32), #[case] fragment: &str) {
+fn corp_file_errors_point_at_the_item(
+    #[case] text: &str,
+    #[case] at: (u32, u32),
+    #[case] fragment: &str,
+) {
     let err = CorpSeed::from_text(Path::new("corp.yaml"), text).unwrap_err();
-    let CorpError::Invalid { line, col, message, .. } = &err else { panic!("{err}") };
+    let CorpError::Invalid {
+        line, col, message, ..
+    } = &err
+    else {
+        panic!("{err}")
+    };
     assert!(message.contains(fragment), "{err}");
     assert_eq!((*line, *col), at, "{err}");
-    assert!(err.to_string().starts_with(&format!("corp.yaml:{}:{}: ", at.0, at.1)), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with(&format!("corp.yaml:{}:{}: ", at.0, at.1)),
+        "{err}"
+    );
 }
 
 #[test]
@@ -260,5 +427,12 @@ fn a_corp_file_loads_yaml_and_json_alike() {
     let a = CorpSeed::from_text(Path::new("c.yaml"), yaml).unwrap();
     let b = CorpSeed::from_text(Path::new("c.json"), json).unwrap();
     assert_eq!(a, b);
-    assert_eq!((a.name.as_str(), a.visitors[0].user_type, a.users[0].fa[0].algorithm.as_str()), ("Acme", 1, "x"));
+    assert_eq!(
+        (
+            a.name.as_str(),
+            a.visitors[0].user_type,
+            a.users[0].fa[0].algorithm.as_str()
+        ),
+        ("Acme", 1, "x")
+    );
 }

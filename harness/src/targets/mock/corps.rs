@@ -20,7 +20,12 @@ pub struct Corps {
 
 impl Corps {
     pub fn new(seed: CorpSeed, rules: CorpRules) -> Corps {
-        Corps { list: vec![Corp::new(seed.clone(), rules)], seed, rules, own: HashMap::new() }
+        Corps {
+            list: vec![Corp::new(seed.clone(), rules)],
+            seed,
+            rules,
+            own: HashMap::new(),
+        }
     }
 
     /// The index of the corp `sn` belongs to (the seed corp for none).
@@ -72,11 +77,15 @@ impl Corps {
     pub fn recorded(&self) -> Value {
         let mut all = serde_json::Map::new();
         for corp in &self.list {
-            let Ok(Value::Object(map)) = serde_json::to_value(&corp.recorded) else { continue };
+            let Ok(Value::Object(map)) = serde_json::to_value(&corp.recorded) else {
+                continue;
+            };
             for (key, value) in map {
                 match (all.get_mut(&key), value) {
                     (Some(Value::Array(list)), Value::Array(more)) => list.extend(more),
-                    (Some(Value::Number(n)), Value::Number(m)) => *n = (n.as_u64().unwrap_or(0) + m.as_u64().unwrap_or(0)).into(),
+                    (Some(Value::Number(n)), Value::Number(m)) => {
+                        *n = (n.as_u64().unwrap_or(0) + m.as_u64().unwrap_or(0)).into()
+                    }
                     (None, v) => {
                         all.insert(key, v);
                     }

@@ -13,13 +13,20 @@ pub struct Faults {
 
 impl Faults {
     pub fn swallow_next(&mut self, sn: &str, cmd: &str) {
-        self.swallow.entry(sn.to_string()).or_default().push(cmd.to_string());
+        self.swallow
+            .entry(sn.to_string())
+            .or_default()
+            .push(cmd.to_string());
     }
 
     /// Whether the reply to this request must be swallowed; consumes the fault.
     pub fn take_swallow(&mut self, sn: &str, cmd: &str) -> bool {
-        let Some(list) = self.swallow.get_mut(sn) else { return false };
-        let Some(i) = list.iter().position(|c| c == cmd) else { return false };
+        let Some(list) = self.swallow.get_mut(sn) else {
+            return false;
+        };
+        let Some(i) = list.iter().position(|c| c == cmd) else {
+            return false;
+        };
         list.remove(i);
         if list.is_empty() {
             self.swallow.remove(sn);

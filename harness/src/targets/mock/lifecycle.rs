@@ -23,7 +23,8 @@
 
 use super::config::MockRule;
 use crate::profile::wecom::catalog::{
-    INVALID_SIGNATURE, MALFORMED_REQUEST, NOT_IMPLEMENTED, SECRET_NO_AFTER_REGISTER, STALE_TIMESTAMP, UNKNOWN_DEVICE,
+    INVALID_SIGNATURE, MALFORMED_REQUEST, NOT_IMPLEMENTED, SECRET_NO_AFTER_REGISTER,
+    STALE_TIMESTAMP, UNKNOWN_DEVICE,
 };
 use std::collections::BTreeSet;
 
@@ -60,15 +61,34 @@ pub struct Signed {
 /// A request, classified, with the facts its decision needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Request {
-    Register { signed: Signed, conflict: Conflict },
-    GetSecretNo { signed: Signed, registered_ever: bool },
-    Active { malformed: bool, code_matches: bool, bound: bool },
+    Register {
+        signed: Signed,
+        conflict: Conflict,
+    },
+    GetSecretNo {
+        signed: Signed,
+        registered_ever: bool,
+    },
+    Active {
+        malformed: bool,
+        code_matches: bool,
+        bound: bool,
+    },
     /// `rate_limited`: the limiter refused; the value is the seconds until a slot frees.
-    SubscribeCorp { rate_limited: Option<i64>, malformed: bool, ever_activated: bool, secret_matches: bool, bound: bool },
+    SubscribeCorp {
+        rate_limited: Option<i64>,
+        malformed: bool,
+        ever_activated: bool,
+        secret_matches: bool,
+        bound: bool,
+    },
     Ping,
     GetTimestamp,
     /// A catalog command that needs a logged-in connection.
-    Business { malformed: bool, implemented: bool },
+    Business {
+        malformed: bool,
+        implemented: bool,
+    },
     /// A command the catalog does not know as device → cloud.
     Unknown,
 }
@@ -93,11 +113,19 @@ pub enum Effect {
 pub enum Outcome {
     Ok(Effect),
     /// An error reply; `interval` overrides the catalog's default advice.
-    Error { code: i64, interval: Option<i64>, hint: &'static str },
+    Error {
+        code: i64,
+        interval: Option<i64>,
+        hint: &'static str,
+    },
 }
 
 fn err(code: i64, hint: &'static str) -> Outcome {
-    Outcome::Error { code, interval: None, hint }
+    Outcome::Error {
+        code,
+        interval: None,
+        hint,
+    }
 }
 
 /// The decision for one request on a connection in `phase`; rules in `disabled` are off.
@@ -111,9 +139,13 @@ pub fn on_request(phase: Phase, req: &Request, disabled: &BTreeSet<MockRule>) ->
             if resend {
                 match phase {
                     Phase::Opened => {}
-                    Phase::Registered => return stay(err(KEEP_ALIVE_REGISTERED, "this connection has registered")),
+                    Phase::Registered => {
+                        return stay(err(KEEP_ALIVE_REGISTERED, "this connection has registered"))
+                    }
                     Phase::Activated => return stay(err(ACTIVED, "this connection has activated")),
-                    Phase::Subscribed => return stay(err(HAS_SUBSCRIBED, "this connection has subscribed")),
+                    Phase::Subscribed => {
+                        return stay(err(HAS_SUBSCRIBED, "this connection has subscribed"))
+                    }
                 }
             }
             if let Some(o) = check_signed(signed, on) {
@@ -121,14 +153,23 @@ pub fn on_request(phase: Phase, req: &Request, disabled: &BTreeSet<MockRule>) ->
             }
             let kick = match conflict {
                 Conflict::OtherIp if on(MockRule::NoSnBinding) => {
-                    return stay(err(REGISTERED, "sn is live on a connection from another ip"))
+                    return stay(err(
+                        REGISTERED,
+                        "sn is live on a connection from another ip",
+                    ))
                 }
                 Conflict::SameIp => on(MockRule::NoKick),
                 _ => false,
             };
-            (phase.max(Phase::Registered), Outcome::Ok(Effect::Register { kick }))
+            (
+                phase.max(Phase::Registered),
+                Outcome::Ok(Effect::Register { kick }),
+            )
         }
-        Request::GetSecretNo { signed, registered_ever } => {
+        Request::GetSecretNo {
+            signed,
+            registered_ever,
+        } => {
             if signed.malformed {
                 return stay(err(MALFORMED_REQUEST, "body needs sn (string), timestamp and nonce (numbers), device_signature (string)"));
             }
@@ -136,21 +177,30 @@ pub fn on_request(phase: Phase, req: &Request, disabled: &BTreeSet<MockRule>) ->
                 return stay(err(UNKNOWN_DEVICE, "sn is not in the device registry"));
             }
             if registered_ever && on(MockRule::SecretNoAfterRegister) {
-                return stay(err(SECRET_NO_AFTER_REGISTER, "this sn has registered; get_secret_no is no longer allowed"));
+                return stay(err(
+                    SECRET_NO_AFTER_REGISTER,
+                    "this sn has registered; get_secret_no is no longer allowed",
+                ));
             }
             if let Some(o) = check_signed(signed, on) {
                 return stay(o);
             }
             stay(Outcome::Ok(Effect::IssueSecretNo))
         }
-        Request::Active { malformed, code_matches, bound } => {
+        Request::Active {
+            malformed,
+            code_matches,
+            bound,
+        } => {
             if phase == Phase::Opened && ordered {
                 return stay(err(NOT_REGISTERED, "this connection has not registered"));
             }
             if resend {
                 match phase {
                     Phase::Activated => return stay(err(ACTIVED, "this connection has activated")),
-                    Phase::Subscribed => return stay(err(HAS_SUBSCRIBED, "this connection has subscribed")),
+                    Phase::Subscribed => {
+                        return stay(err(HAS_SUBSCRIBED, "this connection has subscribed"))
+                    }
                     _ => {}
                 }
             }
@@ -158,14 +208,23 @@ pub fn on_request(phase: Phase, req: &Request, disabled: &BTreeSet<MockRule>) ->
                 return stay(err(MALFORMED_REQUEST, "body needs active_code (string)"));
             }
             if !code_matches {
-                return stay(err(INVALID_ACTIVECODE, "active_code was not issued to this device"));
+                return stay(err(
+                    INVALID_ACTIVECODE,
+                    "active_code was not issued to this device",
+                ));
             }
             if !bound && on(MockRule::UnboundActiveSucceeds) {
                 return stay(err(NOT_AUTHOR, "device is not bound to a corp"));
             }
             (phase.max(Phase::Activated), Outcome::Ok(Effect::Activate))
         }
-        Request::SubscribeCorp { rate_limited, malformed, ever_activated, secret_matches, bound } => {
+        Request::SubscribeCorp {
+            rate_limited,
+            malformed,
+            ever_activated,
+            secret_matches,
+            bound,
+        } => {
             if let Some(wait) = rate_limited.filter(|_| on(MockRule::NoRateLimit)) {
                 return stay(Outcome::Error {
                     code: SUBSCRIBED,
@@ -180,7 +239,10 @@ pub fn on_request(phase: Phase, req: &Request, disabled: &BTreeSet<MockRule>) ->
                 return stay(err(HAS_SUBSCRIBED, "this connection has subscribed"));
             }
             if malformed {
-                return stay(err(MALFORMED_REQUEST, "body needs secret and firmware_version (strings)"));
+                return stay(err(
+                    MALFORMED_REQUEST,
+                    "body needs secret and firmware_version (strings)",
+                ));
             }
             if !ever_activated {
                 return stay(err(NOT_ACTIVE, "device has never been activated"));
@@ -194,7 +256,10 @@ pub fn on_request(phase: Phase, req: &Request, disabled: &BTreeSet<MockRule>) ->
             (Phase::Subscribed, Outcome::Ok(Effect::Subscribe))
         }
         Request::Ping | Request::GetTimestamp => stay(Outcome::Ok(Effect::Serve)),
-        Request::Business { malformed, implemented } => {
+        Request::Business {
+            malformed,
+            implemented,
+        } => {
             if phase < Phase::Subscribed && ordered {
                 return stay(if phase == Phase::Opened {
                     err(NOT_REGISTERED, "this connection has not registered")
@@ -206,7 +271,10 @@ pub fn on_request(phase: Phase, req: &Request, disabled: &BTreeSet<MockRule>) ->
                 return stay(err(MALFORMED_REQUEST, "body does not match the command"));
             }
             if !implemented {
-                return stay(err(NOT_IMPLEMENTED, "command not implemented by the mock cloud"));
+                return stay(err(
+                    NOT_IMPLEMENTED,
+                    "command not implemented by the mock cloud",
+                ));
             }
             stay(Outcome::Ok(Effect::Serve))
         }
@@ -216,13 +284,19 @@ pub fn on_request(phase: Phase, req: &Request, disabled: &BTreeSet<MockRule>) ->
 
 fn check_signed(s: Signed, on: impl Fn(MockRule) -> bool) -> Option<Outcome> {
     if s.malformed {
-        return Some(err(MALFORMED_REQUEST, "body needs sn (string), timestamp and nonce (numbers), device_signature (string)"));
+        return Some(err(
+            MALFORMED_REQUEST,
+            "body needs sn (string), timestamp and nonce (numbers), device_signature (string)",
+        ));
     }
     if !s.known {
         return Some(err(UNKNOWN_DEVICE, "sn is not in the device registry"));
     }
     if !s.fresh && on(MockRule::NoTimestampCheck) {
-        return Some(err(STALE_TIMESTAMP, "timestamp is more than the tolerance away from cloud time"));
+        return Some(err(
+            STALE_TIMESTAMP,
+            "timestamp is more than the tolerance away from cloud time",
+        ));
     }
     if !s.signature_ok && on(MockRule::NoSignatureCheck) {
         return Some(err(INVALID_SIGNATURE, "device_signature does not match"));
@@ -237,16 +311,37 @@ mod tests {
     use proptest::prelude::*;
     use rstest::rstest;
 
-    const GOOD: Signed = Signed { malformed: false, known: true, fresh: true, signature_ok: true };
+    const GOOD: Signed = Signed {
+        malformed: false,
+        known: true,
+        fresh: true,
+        signature_ok: true,
+    };
 
     fn reg(signed: Signed, conflict: Conflict) -> Request {
         Request::Register { signed, conflict }
     }
     fn active(malformed: bool, code_matches: bool, bound: bool) -> Request {
-        Request::Active { malformed, code_matches, bound }
+        Request::Active {
+            malformed,
+            code_matches,
+            bound,
+        }
     }
-    fn sub(rate_limited: Option<i64>, malformed: bool, ever_activated: bool, secret_matches: bool, bound: bool) -> Request {
-        Request::SubscribeCorp { rate_limited, malformed, ever_activated, secret_matches, bound }
+    fn sub(
+        rate_limited: Option<i64>,
+        malformed: bool,
+        ever_activated: bool,
+        secret_matches: bool,
+        bound: bool,
+    ) -> Request {
+        Request::SubscribeCorp {
+            rate_limited,
+            malformed,
+            ever_activated,
+            secret_matches,
+            bound,
+        }
     }
     fn code(o: Outcome) -> i64 {
         match o {
@@ -287,14 +382,42 @@ mod tests {
     #[case::c6_ok(Phase::Registered, active(false, true, true), 0)]
     // C11 / C14: subscribe_corp.
     #[case::c11_rate_limited(Phase::Activated, sub(Some(42), false, true, true, true), SUBSCRIBED)]
-    #[case::c11_rate_limit_first(Phase::Opened, sub(Some(1), true, false, false, false), SUBSCRIBED)]
-    #[case::c14_subscribe_unregistered(Phase::Opened, sub(None, false, true, true, true), NOT_REGISTERED)]
-    #[case::c9_subscribe_resent(Phase::Subscribed, sub(None, false, true, true, true), HAS_SUBSCRIBED)]
-    #[case::subscribe_malformed(Phase::Activated, sub(None, true, true, true, true), MALFORMED_REQUEST)]
-    #[case::c14_never_activated(Phase::Registered, sub(None, false, false, false, true), NOT_ACTIVE)]
-    #[case::subscribe_wrong_secret(Phase::Activated, sub(None, false, true, false, true), NOT_AUTHOR)]
+    #[case::c11_rate_limit_first(
+        Phase::Opened,
+        sub(Some(1), true, false, false, false),
+        SUBSCRIBED
+    )]
+    #[case::c14_subscribe_unregistered(
+        Phase::Opened,
+        sub(None, false, true, true, true),
+        NOT_REGISTERED
+    )]
+    #[case::c9_subscribe_resent(
+        Phase::Subscribed,
+        sub(None, false, true, true, true),
+        HAS_SUBSCRIBED
+    )]
+    #[case::subscribe_malformed(
+        Phase::Activated,
+        sub(None, true, true, true, true),
+        MALFORMED_REQUEST
+    )]
+    #[case::c14_never_activated(
+        Phase::Registered,
+        sub(None, false, false, false, true),
+        NOT_ACTIVE
+    )]
+    #[case::subscribe_wrong_secret(
+        Phase::Activated,
+        sub(None, false, true, false, true),
+        NOT_AUTHOR
+    )]
     #[case::subscribe_unbound(Phase::Activated, sub(None, false, true, true, false), NOT_AUTHOR)]
-    #[case::d10_cached_secret_skips_active(Phase::Registered, sub(None, false, true, true, true), 0)]
+    #[case::d10_cached_secret_skips_active(
+        Phase::Registered,
+        sub(None, false, true, true, true),
+        0
+    )]
     // C14: business commands.
     #[case::c14_business_unregistered(Phase::Opened, Request::Business { malformed: false, implemented: true }, NOT_REGISTERED)]
     #[case::c14_business_registered(Phase::Registered, Request::Business { malformed: false, implemented: true }, NOT_LOGIN)]
@@ -316,9 +439,23 @@ mod tests {
     #[test]
     fn same_ip_register_kicks_and_rate_limit_carries_its_interval() {
         let none = BTreeSet::new();
-        assert_eq!(on_request(Phase::Opened, &reg(GOOD, Conflict::SameIp), &none).1, Outcome::Ok(Effect::Register { kick: true }));
-        let (_, o) = on_request(Phase::Activated, &sub(Some(17), false, true, true, true), &none);
-        assert!(matches!(o, Outcome::Error { code: SUBSCRIBED, interval: Some(17), .. }));
+        assert_eq!(
+            on_request(Phase::Opened, &reg(GOOD, Conflict::SameIp), &none).1,
+            Outcome::Ok(Effect::Register { kick: true })
+        );
+        let (_, o) = on_request(
+            Phase::Activated,
+            &sub(Some(17), false, true, true, true),
+            &none,
+        );
+        assert!(matches!(
+            o,
+            Outcome::Error {
+                code: SUBSCRIBED,
+                interval: Some(17),
+                ..
+            }
+        ));
     }
 
     /// Each lifecycle knob turns its error into a success.
@@ -327,14 +464,30 @@ mod tests {
     #[case(MockRule::NoTimestampCheck, Phase::Opened, reg(Signed { fresh: false, ..GOOD }, Conflict::None))]
     #[case(MockRule::NoResendCodes, Phase::Subscribed, reg(GOOD, Conflict::None))]
     #[case(MockRule::NoResendCodes, Phase::Activated, active(false, true, true))]
-    #[case(MockRule::NoResendCodes, Phase::Subscribed, sub(None, false, true, true, true))]
+    #[case(
+        MockRule::NoResendCodes,
+        Phase::Subscribed,
+        sub(None, false, true, true, true)
+    )]
     #[case(MockRule::NoOrderCheck, Phase::Opened, active(false, true, true))]
-    #[case(MockRule::NoOrderCheck, Phase::Opened, sub(None, false, true, true, true))]
+    #[case(
+        MockRule::NoOrderCheck,
+        Phase::Opened,
+        sub(None, false, true, true, true)
+    )]
     #[case(MockRule::NoOrderCheck, Phase::Registered, Request::Business { malformed: false, implemented: true })]
     #[case(MockRule::NoSnBinding, Phase::Opened, reg(GOOD, Conflict::OtherIp))]
-    #[case(MockRule::NoRateLimit, Phase::Activated, sub(Some(5), false, true, true, true))]
+    #[case(
+        MockRule::NoRateLimit,
+        Phase::Activated,
+        sub(Some(5), false, true, true, true)
+    )]
     #[case(MockRule::SecretNoAfterRegister, Phase::Opened, Request::GetSecretNo { signed: GOOD, registered_ever: true })]
-    #[case(MockRule::UnboundActiveSucceeds, Phase::Registered, active(false, true, false))]
+    #[case(
+        MockRule::UnboundActiveSucceeds,
+        Phase::Registered,
+        active(false, true, false)
+    )]
     fn knobs_switch_rules_off(#[case] rule: MockRule, #[case] phase: Phase, #[case] req: Request) {
         assert_ne!(code(on_request(phase, &req, &BTreeSet::new()).1), 0);
         let (next, o) = on_request(phase, &req, &BTreeSet::from([rule]));
@@ -344,26 +497,54 @@ mod tests {
 
     #[test]
     fn no_kick_registers_without_kicking() {
-        let o = on_request(Phase::Opened, &reg(GOOD, Conflict::SameIp), &BTreeSet::from([MockRule::NoKick])).1;
+        let o = on_request(
+            Phase::Opened,
+            &reg(GOOD, Conflict::SameIp),
+            &BTreeSet::from([MockRule::NoKick]),
+        )
+        .1;
         assert_eq!(o, Outcome::Ok(Effect::Register { kick: false }));
     }
 
     fn signed() -> impl Strategy<Value = Signed> {
-        (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>())
-            .prop_map(|(m, k, f, s)| Signed { malformed: m, known: k, fresh: f, signature_ok: s })
+        (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>()).prop_map(|(m, k, f, s)| {
+            Signed {
+                malformed: m,
+                known: k,
+                fresh: f,
+                signature_ok: s,
+            }
+        })
     }
 
     fn request() -> impl Strategy<Value = Request> {
-        let conflict = prop_oneof![Just(Conflict::None), Just(Conflict::OtherIp), Just(Conflict::SameIp)];
+        let conflict = prop_oneof![
+            Just(Conflict::None),
+            Just(Conflict::OtherIp),
+            Just(Conflict::SameIp)
+        ];
         prop_oneof![
-            (signed(), conflict).prop_map(|(signed, conflict)| Request::Register { signed, conflict }),
-            (signed(), any::<bool>()).prop_map(|(signed, registered_ever)| Request::GetSecretNo { signed, registered_ever }),
+            (signed(), conflict)
+                .prop_map(|(signed, conflict)| Request::Register { signed, conflict }),
+            (signed(), any::<bool>()).prop_map(|(signed, registered_ever)| Request::GetSecretNo {
+                signed,
+                registered_ever
+            }),
             (any::<bool>(), any::<bool>(), any::<bool>()).prop_map(|(a, b, c)| active(a, b, c)),
-            (proptest::option::of(1i64..60), any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>())
+            (
+                proptest::option::of(1i64..60),
+                any::<bool>(),
+                any::<bool>(),
+                any::<bool>(),
+                any::<bool>()
+            )
                 .prop_map(|(r, m, e, s, b)| sub(r, m, e, s, b)),
             Just(Request::Ping),
             Just(Request::GetTimestamp),
-            (any::<bool>(), any::<bool>()).prop_map(|(malformed, implemented)| Request::Business { malformed, implemented }),
+            (any::<bool>(), any::<bool>()).prop_map(|(malformed, implemented)| Request::Business {
+                malformed,
+                implemented
+            }),
             Just(Request::Unknown),
         ]
     }

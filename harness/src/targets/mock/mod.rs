@@ -43,9 +43,9 @@ pub use config::{MockConfig, MockRule};
 pub use control::{ControlError, ControlRequest};
 pub use server::listen;
 
+use crate::profile::Credentials;
 use faults::Faults;
 use rate::RateLimiter;
-use crate::profile::Credentials;
 use registry::Registry;
 use serde_json::Value;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -94,7 +94,9 @@ struct Shared {
 
 impl std::fmt::Debug for MockCloud {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MockCloud").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("MockCloud")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -102,7 +104,12 @@ impl MockCloud {
     pub fn new(config: MockConfig) -> std::sync::Arc<MockCloud> {
         let credentials = Credentials::default();
         let corps = corps::Corps::new(config.corp.clone(), config.corp_rules());
-        let shared = Shared { registry: Registry::new(&config.fleet, credentials.clone()), corps, rate: RateLimiter::default(), faults: Faults::default() };
+        let shared = Shared {
+            registry: Registry::new(&config.fleet, credentials.clone()),
+            corps,
+            rate: RateLimiter::default(),
+            faults: Faults::default(),
+        };
         std::sync::Arc::new(MockCloud {
             config,
             started: Instant::now(),
@@ -119,28 +126,56 @@ impl MockCloud {
 
     /// Cloud unix time: `start_unix` plus the tokio time elapsed since start.
     pub fn now_unix(&self) -> u64 {
-        self.config.start_unix.saturating_add(Instant::now().saturating_duration_since(self.started).as_secs())
+        self.config.start_unix.saturating_add(
+            Instant::now()
+                .saturating_duration_since(self.started)
+                .as_secs(),
+        )
     }
 
     /// Milliseconds on the cloud's (tokio) clock since start: remote-open deadlines (C19).
     pub fn now_ms(&self) -> u64 {
-        Instant::now().saturating_duration_since(self.started).as_millis() as u64
+        Instant::now()
+            .saturating_duration_since(self.started)
+            .as_millis() as u64
     }
 
     /// Sends a push of corp `corp` to every live bound device of it but `this_sn`, and
     /// returns the frame for `this_sn` (when it is live and bound) for the caller to send after
     /// its reply, and how many links it was queued for.
-    fn push_to_corp(&self, shared: &Shared, corp: usize, push: &corp::CorpPush, this_sn: Option<&str>) -> (Vec<Value>, usize) {
+    fn push_to_corp(
+        &self,
+        shared: &Shared,
+        corp: usize,
+        push: &corp::CorpPush,
+        this_sn: Option<&str>,
+    ) -> (Vec<Value>, usize) {
         let mut own = Vec::new();
         let mut queued = 0;
-        for (sn, link) in shared.registry.live_bound().filter(|(sn, _)| shared.corps.index_of(Some(sn)) == corp) {
-            let frame = crate::profile::wecom::envelope::push(push.cmd, &self.push_req_id(), push.body.clone());
+        for (sn, link) in shared
+            .registry
+            .live_bound()
+            .filter(|(sn, _)| shared.corps.index_of(Some(sn)) == corp)
+        {
+            let frame = crate::profile::wecom::envelope::push(
+                push.cmd,
+                &self.push_req_id(),
+                push.body.clone(),
+            );
             if Some(sn) == this_sn {
                 own.push(frame);
-            } else if link.tx.try_send(registry::LinkCommand::Push(Box::new(frame))).is_ok() {
+            } else if link
+                .tx
+                .try_send(registry::LinkCommand::Push(Box::new(frame)))
+                .is_ok()
+            {
                 queued += 1;
             } else {
-                tracing::warn!(sn, cmd = push.cmd, "push not queued: the link is full or gone");
+                tracing::warn!(
+                    sn,
+                    cmd = push.cmd,
+                    "push not queued: the link is full or gone"
+                );
             }
         }
         (own, queued)
@@ -148,12 +183,15 @@ impl MockCloud {
 
     /// `frame` as the mock's logs may show it: redacted by key, then by value.
     fn loggable(&self, frame: &Value) -> Value {
-        self.credentials.redacted(&crate::profile::wecom::volatile::redact_secrets(frame))
+        self.credentials
+            .redacted(&crate::profile::wecom::volatile::redact_secrets(frame))
     }
 
     /// The shared state; a panic elsewhere never poisons the mock for good.
     fn shared(&self) -> MutexGuard<'_, Shared> {
-        self.shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.shared
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn conn_id(&self) -> u64 {
@@ -162,6 +200,9 @@ impl MockCloud {
 
     /// A cloud-generated, unique `req_id` for a push.
     fn push_req_id(&self) -> String {
-        format!("mock-push-{}", self.next_push.fetch_add(1, Ordering::Relaxed))
+        format!(
+            "mock-push-{}",
+            self.next_push.fetch_add(1, Ordering::Relaxed)
+        )
     }
 }

@@ -18,13 +18,25 @@ pub struct RateLimiter {
 impl RateLimiter {
     /// Admits (and records) an attempt at `now`, or returns the whole seconds (at least 1)
     /// until the oldest attempt leaves the window.
-    pub fn admit(&mut self, ip: IpAddr, now: Instant, window: Duration, limit: usize) -> Result<(), i64> {
+    pub fn admit(
+        &mut self,
+        ip: IpAddr,
+        now: Instant,
+        window: Duration,
+        limit: usize,
+    ) -> Result<(), i64> {
         let q = self.windows.entry(ip).or_default();
-        while q.front().is_some_and(|&t| now.saturating_duration_since(t) >= window) {
+        while q
+            .front()
+            .is_some_and(|&t| now.saturating_duration_since(t) >= window)
+        {
             q.pop_front();
         }
         if q.len() >= limit {
-            let frees_at = q.front().map(|&t| super::server::later(t, window)).unwrap_or(now);
+            let frees_at = q
+                .front()
+                .map(|&t| super::server::later(t, window))
+                .unwrap_or(now);
             let wait = frees_at.saturating_duration_since(now);
             let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
             return Err(secs.max(1) as i64);
@@ -55,9 +67,16 @@ mod tests {
             assert_eq!(r.admit(ip, t0 + Duration::from_secs(i * 2), W, 5), Ok(()));
         }
         assert_eq!(r.admit(ip, t0 + Duration::from_secs(10), W, 5), Err(50));
-        assert_eq!(r.admit(other, t0 + Duration::from_secs(10), W, 5), Ok(()), "per IP");
+        assert_eq!(
+            r.admit(other, t0 + Duration::from_secs(10), W, 5),
+            Ok(()),
+            "per IP"
+        );
         // Refused attempts do not count: the first slot frees at t0 + 60 s.
-        assert_eq!(r.admit(ip, t0 + Duration::from_millis(59_500), W, 5), Err(1));
+        assert_eq!(
+            r.admit(ip, t0 + Duration::from_millis(59_500), W, 5),
+            Err(1)
+        );
         assert_eq!(r.admit(ip, t0 + W, W, 5), Ok(()));
         assert_eq!(r.admit(ip, t0 + W, W, 5), Err(2));
         r.forget(ip);

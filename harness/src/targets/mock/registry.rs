@@ -14,9 +14,9 @@
 
 use super::lifecycle::Conflict;
 use crate::profile::fleet::Fleet;
-use crate::profile::Credentials;
 use crate::profile::identity::Secret;
 use crate::profile::wecom::signature;
+use crate::profile::Credentials;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -98,7 +98,13 @@ impl Registry {
                 (d.identity.sn.clone(), rec)
             })
             .collect();
-        Registry { devices, live: HashMap::new(), seed: fleet.seed_secret_no.clone(), issued: 0, credentials }
+        Registry {
+            devices,
+            live: HashMap::new(),
+            seed: fleet.seed_secret_no.clone(),
+            issued: 0,
+            credentials,
+        }
     }
 
     fn fresh(&mut self, prefix: &str) -> Secret {
@@ -126,15 +132,25 @@ impl Registry {
 
     /// `register`'s signature with the fleet SecretNo or the issued per-device one.
     pub fn register_signature_ok(&self, sn: &str, timestamp: &str, nonce: &str, sig: &str) -> bool {
-        let Some(d) = self.devices.get(sn) else { return false };
+        let Some(d) = self.devices.get(sn) else {
+            return false;
+        };
         std::iter::once(&d.secret_no)
             .chain(d.issued_secret_no.as_ref())
             .any(|s| signature::register(sn, s.expose(), timestamp, nonce) == sig)
     }
 
     /// `get_secret_no`'s signature with the seed SecretNo (false when the fleet has none).
-    pub fn secret_no_signature_ok(&self, sn: &str, timestamp: &str, nonce: &str, sig: &str) -> bool {
-        self.seed.as_ref().is_some_and(|seed| signature::get_secret_no(sn, seed.expose(), timestamp, nonce) == sig)
+    pub fn secret_no_signature_ok(
+        &self,
+        sn: &str,
+        timestamp: &str,
+        nonce: &str,
+        sig: &str,
+    ) -> bool {
+        self.seed.as_ref().is_some_and(|seed| {
+            signature::get_secret_no(sn, seed.expose(), timestamp, nonce) == sig
+        })
     }
 
     /// Whether `sn` is live on a connection other than `conn_id`, and from which side.
@@ -156,22 +172,40 @@ impl Registry {
         let d = self.devices.get_mut(sn)?;
         d.active_code = Some(code.clone());
         d.registered_ever = true;
-        let old = self.live.insert(sn.to_string(), link.clone()).filter(|old| old.conn_id != link.conn_id);
+        let old = self
+            .live
+            .insert(sn.to_string(), link.clone())
+            .filter(|old| old.conn_id != link.conn_id);
         Some((code, old))
     }
 
     /// Whether `sn`'s credential in `slot` is `value`.
     fn holds(&self, sn: &str, value: &str, slot: fn(&DeviceRecord) -> &Option<Secret>) -> bool {
-        self.devices.get(sn).and_then(|d| slot(d).as_ref()).is_some_and(|c| c.expose() == value)
+        self.devices
+            .get(sn)
+            .and_then(|d| slot(d).as_ref())
+            .is_some_and(|c| c.expose() == value)
     }
 
     /// The SN whose credential in `slot` is `value`.
-    fn sn_holding(&self, value: &str, slot: fn(&DeviceRecord) -> &Option<Secret>) -> Option<String> {
-        self.devices.iter().find(|(_, d)| slot(d).as_ref().is_some_and(|c| c.expose() == value)).map(|(sn, _)| sn.clone())
+    fn sn_holding(
+        &self,
+        value: &str,
+        slot: fn(&DeviceRecord) -> &Option<Secret>,
+    ) -> Option<String> {
+        self.devices
+            .iter()
+            .find(|(_, d)| slot(d).as_ref().is_some_and(|c| c.expose() == value))
+            .map(|(sn, _)| sn.clone())
     }
 
     /// `sn`'s credential in `slot`, issued (named `prefix`...) if it holds none.
-    fn issue(&mut self, sn: &str, prefix: &str, slot: fn(&mut DeviceRecord) -> &mut Option<Secret>) -> Option<Secret> {
+    fn issue(
+        &mut self,
+        sn: &str,
+        prefix: &str,
+        slot: fn(&mut DeviceRecord) -> &mut Option<Secret>,
+    ) -> Option<Secret> {
         let s = match slot(self.devices.get_mut(sn)?).clone() {
             Some(s) => s,
             None => self.fresh(prefix),
@@ -222,7 +256,10 @@ impl Registry {
 
     /// The live links of bound devices (the corp's pushes go to them).
     pub fn live_bound(&self) -> impl Iterator<Item = (&str, &LiveLink)> {
-        self.live.iter().filter(|(sn, _)| self.is_bound(sn)).map(|(sn, l)| (sn.as_str(), l))
+        self.live
+            .iter()
+            .filter(|(sn, _)| self.is_bound(sn))
+            .map(|(sn, l)| (sn.as_str(), l))
     }
 
     pub fn live(&self, sn: &str) -> Option<&LiveLink> {
@@ -256,8 +293,14 @@ mod tests {
     fn fleet() -> Fleet {
         Fleet {
             devices: vec![
-                FleetDevice { identity: DeviceIdentity::new("A", "secA"), bound: true },
-                FleetDevice { identity: DeviceIdentity::new("B", "secB"), bound: false },
+                FleetDevice {
+                    identity: DeviceIdentity::new("A", "secA"),
+                    bound: true,
+                },
+                FleetDevice {
+                    identity: DeviceIdentity::new("B", "secB"),
+                    bound: false,
+                },
             ],
             seed_secret_no: Some(Secret::new("seed")),
         }
@@ -265,7 +308,11 @@ mod tests {
 
     fn link(conn_id: u64, ip: &str) -> LiveLink {
         let (tx, _rx) = tokio::sync::mpsc::channel(16);
-        LiveLink { conn_id, ip: ip.parse().unwrap(), tx }
+        LiveLink {
+            conn_id,
+            ip: ip.parse().unwrap(),
+            tx,
+        }
     }
 
     #[test]
@@ -277,26 +324,61 @@ mod tests {
         assert!(!r.register_signature_ok("Z", "100", "7", &good));
         let issued = r.issue_secret_no("A").unwrap();
         assert_eq!(r.issue_secret_no("A").unwrap(), issued, "issued once");
-        assert!(r.register_signature_ok("A", "1", "2", &signature::register("A", issued.expose(), "1", "2")));
-        assert!(r.register_signature_ok("A", "100", "7", &good), "the fleet SecretNo stays valid");
-        assert!(r.secret_no_signature_ok("A", "1", "2", &signature::get_secret_no("A", "seed", "1", "2")));
-        assert!(!r.secret_no_signature_ok("A", "1", "2", &signature::get_secret_no("A", "secA", "1", "2")));
+        assert!(r.register_signature_ok(
+            "A",
+            "1",
+            "2",
+            &signature::register("A", issued.expose(), "1", "2")
+        ));
+        assert!(
+            r.register_signature_ok("A", "100", "7", &good),
+            "the fleet SecretNo stays valid"
+        );
+        assert!(r.secret_no_signature_ok(
+            "A",
+            "1",
+            "2",
+            &signature::get_secret_no("A", "seed", "1", "2")
+        ));
+        assert!(!r.secret_no_signature_ok(
+            "A",
+            "1",
+            "2",
+            &signature::get_secret_no("A", "secA", "1", "2")
+        ));
     }
 
     #[test]
     fn conflicts_by_ip() {
         let mut r = Registry::new(&fleet(), Credentials::default());
-        assert_eq!(r.conflict("A", 1, "10.0.0.1".parse().unwrap()), Conflict::None);
+        assert_eq!(
+            r.conflict("A", 1, "10.0.0.1".parse().unwrap()),
+            Conflict::None
+        );
         let (code, old) = r.register("A", link(1, "10.0.0.1")).unwrap();
         assert!(old.is_none());
-        assert_eq!(r.conflict("A", 1, "10.0.0.1".parse().unwrap()), Conflict::None, "own link");
-        assert_eq!(r.conflict("A", 2, "10.0.0.1".parse().unwrap()), Conflict::SameIp);
-        assert_eq!(r.conflict("A", 2, "10.0.0.2".parse().unwrap()), Conflict::OtherIp);
+        assert_eq!(
+            r.conflict("A", 1, "10.0.0.1".parse().unwrap()),
+            Conflict::None,
+            "own link"
+        );
+        assert_eq!(
+            r.conflict("A", 2, "10.0.0.1".parse().unwrap()),
+            Conflict::SameIp
+        );
+        assert_eq!(
+            r.conflict("A", 2, "10.0.0.2".parse().unwrap()),
+            Conflict::OtherIp
+        );
         let (code2, old) = r.register("A", link(2, "10.0.0.1")).unwrap();
         assert_eq!(code, code2, "the active code is long-term");
         assert_eq!(old.unwrap().conn_id, 1);
         r.release("A", 1);
-        assert_eq!(r.live("A").unwrap().conn_id, 2, "a kicked link does not free its successor");
+        assert_eq!(
+            r.live("A").unwrap().conn_id,
+            2,
+            "a kicked link does not free its successor"
+        );
         r.release("A", 2);
         assert!(r.live("A").is_none());
         assert!(r.registered_ever("A"));

@@ -17,7 +17,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{sleep_until, timeout, Instant};
-use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request as HttpRequest, Response as HttpResponse};
+use tokio_tungstenite::tungstenite::handshake::server::{
+    ErrorResponse, Request as HttpRequest, Response as HttpResponse,
+};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
@@ -40,7 +42,8 @@ pub const MAX_HELD_FRAMES: usize = 256;
 
 /// `t + d`, saturating far in the future instead of panicking on absurd durations.
 pub(super) fn later(t: Instant, d: Duration) -> Instant {
-    t.checked_add(d).unwrap_or_else(|| t + Duration::from_secs(30 * 365 * 86_400))
+    t.checked_add(d)
+        .unwrap_or_else(|| t + Duration::from_secs(30 * 365 * 86_400))
 }
 
 impl MockCloud {
@@ -60,14 +63,16 @@ impl MockCloud {
         let token = self.config.control_token.clone();
         // The handshake's own error type is tungstenite's, large or not.
         #[allow(clippy::result_large_err)]
-        let callback = |req: &HttpRequest, resp: HttpResponse| -> Result<HttpResponse, ErrorResponse> {
-            path = req.uri().path().to_string();
-            if path == CONTROL_PATH {
-                control_allowed(req, control, token.as_ref())?;
-            }
-            Ok(resp)
-        };
-        let handshake = tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(ws_config));
+        let callback =
+            |req: &HttpRequest, resp: HttpResponse| -> Result<HttpResponse, ErrorResponse> {
+                path = req.uri().path().to_string();
+                if path == CONTROL_PATH {
+                    control_allowed(req, control, token.as_ref())?;
+                }
+                Ok(resp)
+            };
+        let handshake =
+            tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(ws_config));
         let ws = match timeout(HANDSHAKE_TIMEOUT, handshake).await {
             Ok(Ok(ws)) => ws,
             Ok(Err(e)) => {
@@ -87,7 +92,10 @@ impl MockCloud {
     }
 
     /// Binds `addr` and serves every accepted socket with this cloud; see [`listen`].
-    pub async fn listen(self: &Arc<Self>, addr: SocketAddr) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    pub async fn listen(
+        self: &Arc<Self>,
+        addr: SocketAddr,
+    ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
         let listener = crate::wire::transport::listen_tcp(addr)?;
         let local = listener.local_addr()?;
         tracing::info!(addr = %local, "mock cloud listening");
@@ -227,7 +235,9 @@ impl MockCloud {
         while let Some(msg) = ws.next().await {
             let answer = match msg {
                 Ok(Message::Text(text)) => self.control_text(text.as_str()),
-                Ok(Message::Binary(_)) => json!({"ok": false, "error": "control frames are JSON text"}),
+                Ok(Message::Binary(_)) => {
+                    json!({"ok": false, "error": "control frames are JSON text"})
+                }
                 Ok(_) => continue,
                 Err(WsError::Capacity(_)) => {
                     close(&mut ws, CLOSE_TOO_BIG, "message too big").await;
@@ -250,7 +260,11 @@ impl MockCloud {
 /// does not come from a web page (any `Origin`: a browser on this host must not steer the
 /// mock), and it presents the token.
 #[allow(clippy::result_large_err)]
-fn control_allowed(req: &HttpRequest, control: bool, token: Option<&Secret>) -> Result<(), ErrorResponse> {
+fn control_allowed(
+    req: &HttpRequest,
+    control: bool,
+    token: Option<&Secret>,
+) -> Result<(), ErrorResponse> {
     use tokio_tungstenite::tungstenite::http::StatusCode;
     let refuse = |status: StatusCode, why: &'static str| {
         let mut refused = ErrorResponse::new(Some(why.into()));
@@ -266,9 +280,15 @@ fn control_allowed(req: &HttpRequest, control: bool, token: Option<&Secret>) -> 
     if req.headers().contains_key("origin") {
         return refuse(StatusCode::FORBIDDEN, "control from a web page is refused");
     }
-    let presented = req.headers().get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    let presented = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
     match token {
-        Some(t) if presented != Some(t.expose()) => refuse(StatusCode::UNAUTHORIZED, "control needs the mock's token"),
+        Some(t) if presented != Some(t.expose()) => {
+            refuse(StatusCode::UNAUTHORIZED, "control needs the mock's token")
+        }
         _ => Ok(()),
     }
 }
@@ -276,7 +296,10 @@ fn control_allowed(req: &HttpRequest, control: bool, token: Option<&Secret>) -> 
 /// Binds TCP on `addr` and serves each accepted socket with a new mock cloud
 /// ([`MockCloud::serve_connection`], `peer` = the socket's real peer address). Keeps
 /// serving if one connection misbehaves. Returns the bound address and the accept loop.
-pub async fn listen(config: MockConfig, addr: SocketAddr) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+pub async fn listen(
+    config: MockConfig,
+    addr: SocketAddr,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     MockCloud::new(config).listen(addr).await
 }
 
@@ -291,7 +314,12 @@ pub(crate) enum SendError {
 }
 
 /// Sends `frame`; the debug log shows `shown` (the frame with every credential redacted).
-async fn send<S>(ws: &mut WebSocketStream<S>, conn: u64, cloud: &MockCloud, frame: &Value) -> Result<(), SendError>
+async fn send<S>(
+    ws: &mut WebSocketStream<S>,
+    conn: u64,
+    cloud: &MockCloud,
+    frame: &Value,
+) -> Result<(), SendError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -313,6 +341,9 @@ async fn close<S>(ws: &mut WebSocketStream<S>, code: u16, reason: &'static str)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let frame = CloseFrame { code: CloseCode::from(code), reason: reason.into() };
+    let frame = CloseFrame {
+        code: CloseCode::from(code),
+        reason: reason.into(),
+    };
     let _ = timeout(WRITE_TIMEOUT, ws.send(Message::Close(Some(frame)))).await;
 }

@@ -20,7 +20,12 @@ pub const PASS_REMOTE_OPEN: u32 = 3;
 /// A person at the device. Only a userid of the current local contacts (employees,
 /// `user_type` 0) is recognised; anyone else produces nothing. Returns whether a record
 /// was made.
-pub(super) fn recognise(dev: &Device, userid: &str, pass_type: Option<u32>, pass_method: Option<u32>) -> bool {
+pub(super) fn recognise(
+    dev: &Device,
+    userid: &str,
+    pass_type: Option<u32>,
+    pass_method: Option<u32>,
+) -> bool {
     if !dev.store().contacts.users.contains_key(userid) {
         tracing::debug!(sn = %dev.sn(), userid, "not in the local contacts: not recognised");
         return false;
@@ -30,12 +35,25 @@ pub(super) fn recognise(dev: &Device, userid: &str, pass_type: Option<u32>, pass
 }
 
 /// Queues a record stamped with the device clock.
-pub(super) fn record(dev: &Device, userid: &str, user_type: u32, pass_type: Option<u32>, pass_method: Option<u32>) {
+pub(super) fn record(
+    dev: &Device,
+    userid: &str,
+    user_type: u32,
+    pass_type: Option<u32>,
+    pass_method: Option<u32>,
+) {
     let timestamp = dev.now_unix();
     let mut store = dev.store();
     let seq = store.next_checkin;
     store.next_checkin += 1;
-    store.checkins.push(CheckinRecord { seq, userid: userid.to_string(), user_type, timestamp, pass_type, pass_method });
+    store.checkins.push(CheckinRecord {
+        seq,
+        userid: userid.to_string(),
+        user_type,
+        timestamp,
+        pass_type,
+        pass_method,
+    });
     drop(store);
     dev.log(format!("check-in recorded for {userid}"));
 }
@@ -51,20 +69,38 @@ pub(super) async fn run(ctx: &Ctx<'_>) -> Stop {
     let dev = ctx.dev;
     let drop_failed = dev.has(SimFault::DropFailedCheckins);
     loop {
-        let batch: Vec<CheckinRecord> = dev.store().checkins.iter().take(MAX_RECORDS).cloned().collect();
+        let batch: Vec<CheckinRecord> = dev
+            .store()
+            .checkins
+            .iter()
+            .take(MAX_RECORDS)
+            .cloned()
+            .collect();
         if batch.is_empty() {
             ctx.checkin.notified().await;
             continue;
         }
         let all: BTreeSet<u64> = batch.iter().map(|r| r.seq).collect();
-        let body = json!({"checkin_data": batch.iter().map(CheckinRecord::to_json).collect::<Vec<_>>()});
+        let body =
+            json!({"checkin_data": batch.iter().map(CheckinRecord::to_json).collect::<Vec<_>>()});
         match ctx.link.call("checkin", Some(body)).await {
             Outcome::Ok(reply) => {
-                let failed: BTreeSet<u64> = batch.iter().filter(|r| in_fail_list(&reply, r)).map(|r| r.seq).collect();
-                let done: BTreeSet<u64> = if drop_failed { all } else { all.difference(&failed).copied().collect() };
+                let failed: BTreeSet<u64> = batch
+                    .iter()
+                    .filter(|r| in_fail_list(&reply, r))
+                    .map(|r| r.seq)
+                    .collect();
+                let done: BTreeSet<u64> = if drop_failed {
+                    all
+                } else {
+                    all.difference(&failed).copied().collect()
+                };
                 forget(dev, &done);
                 if !failed.is_empty() {
-                    dev.log(format!("{} check-in records refused; kept for later", failed.len()));
+                    dev.log(format!(
+                        "{} check-in records refused; kept for later",
+                        failed.len()
+                    ));
                     tokio::time::sleep(dev.checkin_retry_delay()).await;
                 }
             }
@@ -91,9 +127,18 @@ pub(super) async fn run(ctx: &Ctx<'_>) -> Stop {
 
 /// Whether `fail_list` names the record (by userid and timestamp, and user_type if given).
 fn in_fail_list(reply: &Value, r: &CheckinRecord) -> bool {
-    reply.get("fail_list").and_then(Value::as_array).into_iter().flatten().any(|f| {
-        f.get("userid").and_then(Value::as_str) == Some(r.userid.as_str())
-            && f.get("timestamp").and_then(Value::as_u64).is_none_or(|t| t == r.timestamp)
-            && f.get("user_type").and_then(Value::as_u64).is_none_or(|t| t == u64::from(r.user_type))
-    })
+    reply
+        .get("fail_list")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|f| {
+            f.get("userid").and_then(Value::as_str) == Some(r.userid.as_str())
+                && f.get("timestamp")
+                    .and_then(Value::as_u64)
+                    .is_none_or(|t| t == r.timestamp)
+                && f.get("user_type")
+                    .and_then(Value::as_u64)
+                    .is_none_or(|t| t == u64::from(r.user_type))
+        })
 }

@@ -3,11 +3,11 @@
 //! the conformant variants it can be told to take ([`SimVariant`]), each another choice the
 //! protocol allows: a scenario that fails a variant judges a rule the protocol does not make.
 
-use crate::profile::identity::{DeviceIdentity, Secret};
 use crate::engine::clock::wall_unix;
-use crate::targets::knobs::knobs;
 use crate::ics::{Ics, Provisioning};
+use crate::profile::identity::{DeviceIdentity, Secret};
 use crate::profile::{Fleet, Profile};
+use crate::targets::knobs::knobs;
 use std::collections::BTreeSet;
 
 /// The firmware version the device reports in `subscribe_corp` unless told otherwise.
@@ -60,7 +60,11 @@ pub struct Probe(pub Option<std::sync::Arc<dyn SimProbe>>);
 
 impl std::fmt::Debug for Probe {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_some() { "Probe(set)" } else { "Probe(none)" })
+        f.write_str(if self.0.is_some() {
+            "Probe(set)"
+        } else {
+            "Probe(none)"
+        })
     }
 }
 
@@ -192,9 +196,20 @@ impl SimVariant {
 
     /// The reference device's own statement with `variants`: every feature the profile
     /// knows, seed-provisioned when the fleet has a seed, less what the variants leave out.
-    pub fn reference_statement(variants: &BTreeSet<SimVariant>, fleet: &Fleet, profile: &dyn Profile) -> Ics {
-        let provisioning = if fleet.seed_secret_no.is_some() { Provisioning::Seed } else { Provisioning::PerDevice };
-        SimVariant::statement(variants, Ics::reference(profile.ics_features(), provisioning))
+    pub fn reference_statement(
+        variants: &BTreeSet<SimVariant>,
+        fleet: &Fleet,
+        profile: &dyn Profile,
+    ) -> Ics {
+        let provisioning = if fleet.seed_secret_no.is_some() {
+            Provisioning::Seed
+        } else {
+            Provisioning::PerDevice
+        };
+        SimVariant::statement(
+            variants,
+            Ics::reference(profile.ics_features(), provisioning),
+        )
     }
 
     /// The reference device's statement as changed by `variants`: what they lack is `false`,
@@ -210,7 +225,15 @@ impl SimVariant {
         }
         reference.identity.model = match variants.is_empty() {
             true => reference.identity.model,
-            false => format!("{} ({})", reference.identity.model, variants.iter().map(|v| v.name()).collect::<Vec<_>>().join(", ")),
+            false => format!(
+                "{} ({})",
+                reference.identity.model,
+                variants
+                    .iter()
+                    .map(|v| v.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         };
         reference
     }
@@ -222,10 +245,19 @@ mod tests {
 
     #[test]
     fn names_round_trip_and_cite_known_obligations() {
-        crate::targets::knobs::assert_well_named::<SimFault>(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        crate::targets::knobs::assert_well_named::<SimFault>(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'
+        });
         for &f in SimFault::ALL {
-            assert!(crate::profile::wecom::obligations::is_known(f.obligation()), "{f}");
-            assert!(f.description().contains(&format!("({})", f.obligation())), "{f}: {}", f.description());
+            assert!(
+                crate::profile::wecom::obligations::is_known(f.obligation()),
+                "{f}"
+            );
+            assert!(
+                f.description().contains(&format!("({})", f.obligation())),
+                "{f}: {}",
+                f.description()
+            );
         }
         assert_eq!(SimFault::parse("no such fault"), None);
     }
@@ -239,19 +271,30 @@ mod tests {
                 assert!(features.iter().any(|k| k.name == *f), "{v}: {f}");
             }
         }
-        let door = SimVariant::statement(&[SimVariant::DoorOnly, SimVariant::PerDevice].into(), Ics::reference(features, Provisioning::Seed));
+        let door = SimVariant::statement(
+            &[SimVariant::DoorOnly, SimVariant::PerDevice].into(),
+            Ics::reference(features, Provisioning::Seed),
+        );
         assert_eq!(door.features.get("face"), Some(&false));
         assert_eq!(door.features.get("door"), Some(&true));
         assert_eq!(door.provisioning, Some(Provisioning::PerDevice));
-        assert_eq!(door.identity.model, "reference device (per-device, door-only)");
+        assert_eq!(
+            door.identity.model,
+            "reference device (per-device, door-only)"
+        );
     }
 
     #[test]
     fn variants_are_well_named_and_cite_the_protocol() {
-        crate::targets::knobs::assert_well_named::<SimVariant>(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        crate::targets::knobs::assert_well_named::<SimVariant>(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'
+        });
         for &v in SimVariant::ALL {
             assert!(!v.allowed_by().is_empty(), "{v}");
-            assert!(SimFault::parse(v.name()).is_none(), "{v} is also a fault name");
+            assert!(
+                SimFault::parse(v.name()).is_none(),
+                "{v} is also a fault name"
+            );
         }
     }
 

@@ -23,8 +23,16 @@ const ADMIN_FIRST_FALLBACK: &str = "get_corp_info";
 /// A contact change pushed by the cloud, queued for the worker.
 #[derive(Clone, Debug, PartialEq)]
 pub(super) enum Change {
-    Contacts { version: u64, changed: Vec<String>, deleted: Vec<String> },
-    Userid { version: u64, old: String, new: String },
+    Contacts {
+        version: u64,
+        changed: Vec<String>,
+        deleted: Vec<String>,
+    },
+    Userid {
+        version: u64,
+        old: String,
+        new: String,
+    },
 }
 
 impl Change {
@@ -38,8 +46,15 @@ impl Change {
 /// The userids of a push list (`[{userid, user_type}]`, or plain strings).
 pub(super) fn userids(body: &Value, key: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for item in body.get(key).and_then(Value::as_array).into_iter().flatten() {
-        let id = item.as_str().or_else(|| item.get("userid").and_then(Value::as_str));
+    for item in body
+        .get(key)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let id = item
+            .as_str()
+            .or_else(|| item.get("userid").and_then(Value::as_str));
         if let Some(id) = id.filter(|s| !s.is_empty()) {
             if !out.iter().any(|o| o == id) {
                 out.push(id.to_string());
@@ -64,11 +79,19 @@ pub(super) fn change_from_push(cmd: &str, body: &Value) -> Option<Change> {
                     changed.push(id);
                 }
             }
-            Some(Change::Contacts { version, changed, deleted: userids(body, "delete_user") })
+            Some(Change::Contacts {
+                version,
+                changed,
+                deleted: userids(body, "delete_user"),
+            })
         }
         "push_change_userid" => {
             let get = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_string);
-            Some(Change::Userid { version, old: get("old_userid")?, new: get("new_userid")? })
+            Some(Change::Userid {
+                version,
+                old: get("old_userid")?,
+                new: get("new_userid")?,
+            })
         }
         _ => None,
     }
@@ -80,7 +103,11 @@ fn users_of(body: &Value) -> Vec<(String, StoredUser)> {
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .filter_map(|u| u.get("userid").and_then(Value::as_str).map(|id| (id.to_string(), StoredUser::new(u))))
+        .filter_map(|u| {
+            u.get("userid")
+                .and_then(Value::as_str)
+                .map(|id| (id.to_string(), StoredUser::new(u)))
+        })
         .collect()
 }
 
@@ -94,7 +121,8 @@ pub(super) async fn run(ctx: &Ctx<'_>) -> Stop {
         let _ = ctx.link.call(admin_first_command(), None).await;
     }
     let mut full_pull = match ctx.link.request("get_perm_version", || None).await {
-        Ok(b) => version_of(&b, "perm_version").is_some_and(|cloud| cloud != dev.store().contacts.version),
+        Ok(b) => version_of(&b, "perm_version")
+            .is_some_and(|cloud| cloud != dev.store().contacts.version),
         Err(Stop::Never) => false,
         Err(stop) => return stop,
     };
@@ -107,7 +135,11 @@ pub(super) async fn run(ctx: &Ctx<'_>) -> Stop {
             }
             full_pull = false;
         }
-        let next = ctx.changes.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
+        let next = ctx
+            .changes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop_front();
         match next {
             Some(change) => match apply(ctx, change).await {
                 Ok(needs_full) => full_pull = needs_full,
@@ -121,7 +153,11 @@ pub(super) async fn run(ctx: &Ctx<'_>) -> Stop {
 
 /// The `admin-first` variant's first business request.
 pub(super) fn admin_first_command() -> &'static str {
-    if crate::profile::wecom::Catalog::get().is_device_command(ADMIN_FIRST) { ADMIN_FIRST } else { ADMIN_FIRST_FALLBACK }
+    if crate::profile::wecom::Catalog::get().is_device_command(ADMIN_FIRST) {
+        ADMIN_FIRST
+    } else {
+        ADMIN_FIRST_FALLBACK
+    }
 }
 
 /// Applies one pushed change; `Ok(true)` when a full pull is needed instead (D29).
@@ -134,7 +170,9 @@ async fn apply(ctx: &Ctx<'_>, change: Change) -> Result<bool, Stop> {
         return Ok(false);
     }
     if pushed - local >= 2 && !dev.has(SimFault::DeltaOnGap) {
-        dev.log(format!("contact version jumped from {local} to {pushed}: full pull scheduled"));
+        dev.log(format!(
+            "contact version jumped from {local} to {pushed}: full pull scheduled"
+        ));
         return Ok(true);
     }
     match change {
@@ -147,7 +185,9 @@ async fn apply(ctx: &Ctx<'_>, change: Change) -> Result<bool, Stop> {
             }
             store.contacts.version = pushed;
         }
-        Change::Contacts { changed, deleted, .. } => {
+        Change::Contacts {
+            changed, deleted, ..
+        } => {
             {
                 let mut store = dev.store();
                 for id in &deleted {
@@ -157,7 +197,10 @@ async fn apply(ctx: &Ctx<'_>, change: Change) -> Result<bool, Stop> {
             if !dev.has(SimFault::SkipIncrementalPull) {
                 for chunk in changed.chunks(IDS_PER_CALL) {
                     let body = json!({"userids": chunk, "is_req_fp_info": 1, "is_req_fa_info": 1});
-                    let reply = ctx.link.request("get_userinfo_by_ids", || Some(body.clone())).await?;
+                    let reply = ctx
+                        .link
+                        .request("get_userinfo_by_ids", || Some(body.clone()))
+                        .await?;
                     let mut store = dev.store();
                     for (id, user) in users_of(&reply) {
                         store.contacts.users.insert(id, user);
@@ -176,7 +219,11 @@ async fn apply(ctx: &Ctx<'_>, change: Change) -> Result<bool, Stop> {
 /// reporting another `perm_version` than the first restarts the pull.
 async fn pull_all(ctx: &Ctx<'_>) -> Result<(), Stop> {
     let dev = ctx.dev;
-    let limit = if dev.has(SimFault::FullPullLimit500) { 500 } else { PAGE_LIMIT };
+    let limit = if dev.has(SimFault::FullPullLimit500) {
+        500
+    } else {
+        PAGE_LIMIT
+    };
     'restart: loop {
         dev.log("full contact pull started");
         if dev.has(SimFault::WipeBeforeFullPull) {
@@ -186,29 +233,43 @@ async fn pull_all(ctx: &Ctx<'_>) -> Result<(), Stop> {
         let mut first_version: Option<u64> = None;
         let mut staged: BTreeMap<String, StoredUser> = BTreeMap::new();
         loop {
-            let body = json!({"offset": offset, "limit": limit, "is_req_fp_info": 1, "is_req_fa_info": 1});
-            let page = ctx.link.request("get_userinfo_by_page", || Some(body.clone())).await?;
+            let body =
+                json!({"offset": offset, "limit": limit, "is_req_fp_info": 1, "is_req_fa_info": 1});
+            let page = ctx
+                .link
+                .request("get_userinfo_by_page", || Some(body.clone()))
+                .await?;
             let version = version_of(&page, "perm_version");
             match (first_version, version) {
                 (None, v) => first_version = v,
                 (Some(first), Some(v)) if v != first && !dev.has(SimFault::NoFullPullRestart) => {
-                    dev.log(format!("perm_version moved from {first} to {v} during the pull: restarting"));
+                    dev.log(format!(
+                        "perm_version moved from {first} to {v} during the pull: restarting"
+                    ));
                     continue 'restart;
                 }
                 _ => {}
             }
             let users = users_of(&page);
-            let count = page.get("userinfo").and_then(Value::as_array).map_or(0, Vec::len) as u64;
+            let count = page
+                .get("userinfo")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len) as u64;
             staged.extend(users);
             // A page without is_last, or an empty one, ends the pull: never page forever.
             let last = page.get("is_last").and_then(Value::as_bool).unwrap_or(true) || count == 0;
             if last {
                 let mut store = dev.store();
                 let version = first_version.unwrap_or(store.contacts.version);
-                store.contacts = UserSet { version, users: staged };
+                store.contacts = UserSet {
+                    version,
+                    users: staged,
+                };
                 let n = store.contacts.users.len();
                 drop(store);
-                dev.log(format!("full contact pull done: {n} users at version {version}"));
+                dev.log(format!(
+                    "full contact pull done: {n} users at version {version}"
+                ));
                 return Ok(());
             }
             offset += count;
@@ -226,10 +287,24 @@ mod tests {
             "update_user": [{"userid": "b", "user_type": 0}, "c"], "delete_user": [{"userid": "d"}, {"x": 1}]});
         assert_eq!(
             change_from_push("push_change_contact", &body),
-            Some(Change::Contacts { version: 4, changed: vec!["a".into(), "b".into(), "c".into()], deleted: vec!["d".into()] })
+            Some(Change::Contacts {
+                version: 4,
+                changed: vec!["a".into(), "b".into(), "c".into()],
+                deleted: vec!["d".into()]
+            })
         );
-        assert_eq!(change_from_push("push_change_contact", &json!({"create_user": []})), None);
+        assert_eq!(
+            change_from_push("push_change_contact", &json!({"create_user": []})),
+            None
+        );
         let body = json!({"perm_version": 2, "old_userid": "o", "new_userid": "n"});
-        assert_eq!(change_from_push("push_change_userid", &body), Some(Change::Userid { version: 2, old: "o".into(), new: "n".into() }));
+        assert_eq!(
+            change_from_push("push_change_userid", &body),
+            Some(Change::Userid {
+                version: 2,
+                old: "o".into(),
+                new: "n".into()
+            })
+        );
     }
 }

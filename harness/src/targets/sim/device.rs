@@ -105,7 +105,10 @@ pub(super) struct Device {
 impl Device {
     pub fn new(config: SimConfig) -> Device {
         // A `per-device` variant was provisioned with its own SecretNo: it has no seed.
-        let seed = config.seed_secret_no.clone().filter(|_| !config.is(SimVariant::PerDevice));
+        let seed = config
+            .seed_secret_no
+            .clone()
+            .filter(|_| !config.is(SimVariant::PerDevice));
         let store = Store {
             secret_no: seed.is_none().then(|| config.identity.secret_no.clone()),
             seed,
@@ -153,7 +156,11 @@ impl Device {
 
     /// The device clock in unix seconds.
     pub fn now_unix(&self) -> u64 {
-        self.config.start_unix.saturating_add(Instant::now().saturating_duration_since(self.started).as_secs())
+        self.config.start_unix.saturating_add(
+            Instant::now()
+                .saturating_duration_since(self.started)
+                .as_secs(),
+        )
     }
 
     /// A fresh req_id (D1, D2): `{sn}-{n}`, never repeated for the life of the device.
@@ -161,13 +168,21 @@ impl Device {
         if self.has(SimFault::ReuseReqId) {
             return format!("lb_{cmd}");
         }
-        format!("{}-{}", self.sn(), self.next_req.fetch_add(1, Ordering::Relaxed))
+        format!(
+            "{}-{}",
+            self.sn(),
+            self.next_req.fetch_add(1, Ordering::Relaxed)
+        )
     }
 
     /// A uniformly random duration in `[lo, hi]` seconds, whole milliseconds.
     pub fn uniform(&self, lo: f64, hi: f64) -> Duration {
         let (lo, hi) = ((lo * 1000.0).round() as u64, (hi * 1000.0).round() as u64);
-        Duration::from_millis(if hi > lo { self.rng().random_range(lo..=hi) } else { lo })
+        Duration::from_millis(if hi > lo {
+            self.rng().random_range(lo..=hi)
+        } else {
+            lo
+        })
     }
 
     /// A random nonce: numeric, and small enough for any JSON reader (D5).
@@ -219,7 +234,12 @@ pub(super) fn iso_utc(unix: u64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs % 3600 / 60, secs % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
 }
 
 #[cfg(test)]
@@ -236,7 +256,12 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn req_ids_are_unique_and_randomness_is_seeded() {
-        let mk = || Device::new(SimConfig { rng_seed: 7, ..SimConfig::new(DeviceIdentity::new("SN", "S")) });
+        let mk = || {
+            Device::new(SimConfig {
+                rng_seed: 7,
+                ..SimConfig::new(DeviceIdentity::new("SN", "S"))
+            })
+        };
         let (a, b) = (mk(), mk());
         let ids: std::collections::BTreeSet<String> = (0..100).map(|_| a.req_id("ping")).collect();
         assert_eq!(ids.len(), 100);

@@ -73,7 +73,9 @@ fn first_step(ctx: &Ctx<'_>) -> Step {
     if dev.has(SimFault::SkipRegister) && store.secret.is_some() {
         return Step::Subscribe;
     }
-    if dev.has(SimFault::ResendSecretNo) || (store.seed.is_some() && store.secret_no.is_none() && !store.registered_ever) {
+    if dev.has(SimFault::ResendSecretNo)
+        || (store.seed.is_some() && store.secret_no.is_none() && !store.registered_ever)
+    {
         return Step::SecretNo;
     }
     Step::Register
@@ -82,7 +84,11 @@ fn first_step(ctx: &Ctx<'_>) -> Step {
 /// Where `register`'s success leads: `active`, or `subscribe_corp` with a cached secret
 /// (D10's MAY; the `reactivates` variant activates anyway).
 fn after_register(ctx: &Ctx<'_>) -> Step {
-    if skips_active(ctx) { Step::Subscribe } else { Step::Active }
+    if skips_active(ctx) {
+        Step::Subscribe
+    } else {
+        Step::Active
+    }
 }
 
 fn skips_active(ctx: &Ctx<'_>) -> bool {
@@ -93,12 +99,19 @@ fn skips_active(ctx: &Ctx<'_>) -> bool {
 async fn generic(ctx: &Ctx<'_>, r: &Reply, again: Step) -> Next {
     match ctx.dev.advice(r) {
         Advice::Retry(d) => {
-            let d = if again == Step::Subscribe && ctx.dev.has(SimFault::SubscribeStorm) { Duration::from_secs(1) } else { d };
+            let d = if again == Step::Subscribe && ctx.dev.has(SimFault::SubscribeStorm) {
+                Duration::from_secs(1)
+            } else {
+                d
+            };
             tokio::time::sleep(d).await;
             Ok(again)
         }
         Advice::Never => {
-            ctx.dev.log(format!("{again:?} failed with {} (interval -1): not retried; idling", r.errcode));
+            ctx.dev.log(format!(
+                "{again:?} failed with {} (interval -1): not retried; idling",
+                r.errcode
+            ));
             Err(LifeEnd::Idle)
         }
         Advice::Reconnect(d) => Err(LifeEnd::Reconnect(d)),
@@ -106,7 +119,12 @@ async fn generic(ctx: &Ctx<'_>, r: &Reply, again: Step) -> Next {
 }
 
 /// Sends one attempt; a timeout re-sends the same step at once (D13).
-async fn attempt(ctx: &Ctx<'_>, cmd: &str, body: Value, again: Step) -> Result<Result<Value, Reply>, Next> {
+async fn attempt(
+    ctx: &Ctx<'_>,
+    cmd: &str,
+    body: Value,
+    again: Step,
+) -> Result<Result<Value, Reply>, Next> {
     match ctx.link.call(cmd, Some(body)).await {
         Outcome::Ok(b) => Ok(Ok(b)),
         Outcome::Error(r) => Ok(Err(r)),
@@ -116,7 +134,10 @@ async fn attempt(ctx: &Ctx<'_>, cmd: &str, body: Value, again: Step) -> Result<R
 }
 
 fn str_field(body: &Value, key: &str) -> Option<String> {
-    body.get(key).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string)
+    body.get(key)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
 }
 
 /// The signed part of `register` / `get_secret_no` (D4, D5).
@@ -125,7 +146,9 @@ fn signed_body(ctx: &Ctx<'_>, key: &str, purpose: &str) -> Value {
     let (sn, ts, nonce) = (dev.sn().to_string(), dev.now_unix(), dev.nonce());
     let (ts_s, nonce_s) = (ts.to_string(), nonce.to_string());
     let sig = if purpose == "register" && dev.has(SimFault::UnsortedSignature) {
-        hex::encode(Sha1::digest(format!("{sn}{key}{ts_s}{nonce_s}register").as_bytes()))
+        hex::encode(Sha1::digest(
+            format!("{sn}{key}{ts_s}{nonce_s}register").as_bytes(),
+        ))
     } else if purpose == "register" {
         signature::register(&sn, key, &ts_s, &nonce_s)
     } else {
@@ -170,7 +193,12 @@ async fn secret_no(ctx: &Ctx<'_>) -> Next {
 
 async fn register(ctx: &Ctx<'_>) -> Next {
     let dev = ctx.dev;
-    let Some(key) = dev.store().secret_no.as_ref().map(|s| s.expose().to_string()) else {
+    let Some(key) = dev
+        .store()
+        .secret_no
+        .as_ref()
+        .map(|s| s.expose().to_string())
+    else {
         return Ok(Step::SecretNo);
     };
     let mut body = signed_body(ctx, &key, "register");
@@ -205,7 +233,10 @@ async fn register(ctx: &Ctx<'_>) -> Next {
         _ if dev.forbids_retry(&r) => generic(ctx, &r, Step::Register).await,
         REGISTERED => {
             let d = dev.registered_elsewhere_delay(r.interval);
-            dev.log(format!("register answered 600002 (live elsewhere): reconnecting in {} s", d.as_secs()));
+            dev.log(format!(
+                "register answered 600002 (live elsewhere): reconnecting in {} s",
+                d.as_secs()
+            ));
             Err(LifeEnd::Reconnect(d))
         }
         _ => generic(ctx, &r, Step::Register).await,
@@ -215,7 +246,11 @@ async fn register(ctx: &Ctx<'_>) -> Next {
 /// The connection has activated (600053): on to `subscribe_corp` when a secret is held.
 /// Without one (its reply was lost for good) only a new connection can get it.
 fn activated(ctx: &Ctx<'_>) -> Next {
-    if ctx.dev.store().secret.is_some() { Ok(Step::Subscribe) } else { Err(LifeEnd::Reconnect(ctx.dev.jitter())) }
+    if ctx.dev.store().secret.is_some() {
+        Ok(Step::Subscribe)
+    } else {
+        Err(LifeEnd::Reconnect(ctx.dev.jitter()))
+    }
 }
 
 async fn active(ctx: &Ctx<'_>) -> Next {
@@ -223,8 +258,14 @@ async fn active(ctx: &Ctx<'_>) -> Next {
     if skips_active(ctx) {
         return Ok(Step::Subscribe);
     }
-    let code = dev.store().active_code.as_ref().map(|c| c.expose().to_string());
-    let Some(code) = code else { return Err(LifeEnd::Reconnect(dev.jitter())) };
+    let code = dev
+        .store()
+        .active_code
+        .as_ref()
+        .map(|c| c.expose().to_string());
+    let Some(code) = code else {
+        return Err(LifeEnd::Reconnect(dev.jitter()));
+    };
     let r = match attempt(ctx, "active", json!({"active_code": code}), Step::Active).await {
         Ok(Ok(b)) => {
             return match str_field(&b, "secret") {
@@ -298,7 +339,9 @@ async fn subscribe(ctx: &Ctx<'_>) -> Next {
         HAS_SUBSCRIBED => Err(LifeEnd::LoggedIn),
         _ if dev.forbids_retry(&r) => generic(ctx, &r, Step::Subscribe).await,
         NOT_AUTHOR => {
-            dev.log("corp authorization revoked (600004): secret and local data dropped, re-activating");
+            dev.log(
+                "corp authorization revoked (600004): secret and local data dropped, re-activating",
+            );
             dev.store().deauthorize();
             Ok(Step::Active)
         }
@@ -309,7 +352,10 @@ async fn subscribe(ctx: &Ctx<'_>) -> Next {
         }
         SUBSCRIBED if dev.is(SimVariant::ReconnectOn600045) => {
             let d = dev.reconnect_after_600045(r.interval);
-            dev.log(format!("subscribe_corp answered 600045: reconnecting in {} s", d.as_secs()));
+            dev.log(format!(
+                "subscribe_corp answered 600045: reconnecting in {} s",
+                d.as_secs()
+            ));
             Err(LifeEnd::Reconnect(d))
         }
         // D21's own rule for 600045 (back off) governs it, not D14's: the fault that
@@ -325,5 +371,8 @@ async fn subscribe(ctx: &Ctx<'_>) -> Next {
 /// A stable, locally administered MAC address derived from the SN.
 fn mac_address(sn: &str) -> String {
     let h = Sha1::digest(sn.as_bytes());
-    format!("02:{:02X}:{:02X}:{:02X}:{:02X}:{:02X}", h[0], h[1], h[2], h[3], h[4])
+    format!(
+        "02:{:02X}:{:02X}:{:02X}:{:02X}:{:02X}",
+        h[0], h[1], h[2], h[3], h[4]
+    )
 }

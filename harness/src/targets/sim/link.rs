@@ -5,11 +5,11 @@
 use super::config::SimVariant;
 use super::device::Device;
 use super::policy::Advice;
-use crate::wire::transport::WsStream;
+use crate::profile::wecom::binary;
 use crate::profile::wecom::catalog::Suggestion;
 use crate::profile::wecom::envelope::{self, Envelope};
 use crate::profile::wecom::volatile::{redact_secrets, redact_text};
-use crate::profile::wecom::binary;
+use crate::wire::transport::WsStream;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -103,7 +103,10 @@ struct PendingGuard<'a, 'd> {
 impl Drop for PendingGuard<'_, '_> {
     fn drop(&mut self) {
         let mut pending = self.link.pending();
-        if pending.get(&self.req_id).is_some_and(|w| w.token == self.token) {
+        if pending
+            .get(&self.req_id)
+            .is_some_and(|w| w.token == self.token)
+        {
             pending.remove(&self.req_id);
         }
     }
@@ -113,7 +116,15 @@ impl<'d> Link<'d> {
     /// A link and the receiver its frames must be written from (by [`drive`]).
     pub fn new(dev: &'d Device) -> (Link<'d>, mpsc::Receiver<Box<Message>>) {
         let (out, rx) = mpsc::channel(MAX_QUEUED_FRAMES);
-        (Link { dev, out, pending: Mutex::new(HashMap::new()), next_token: AtomicU64::new(1) }, rx)
+        (
+            Link {
+                dev,
+                out,
+                pending: Mutex::new(HashMap::new()),
+                next_token: AtomicU64::new(1),
+            },
+            rx,
+        )
     }
 
     fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<String, Waiter>> {
@@ -131,21 +142,30 @@ impl<'d> Link<'d> {
         if let Some(p) = self.dev.probe() {
             p.sent(&frame);
         }
-        self.exchange(req_id, Message::text(frame.to_string())).await
+        self.exchange(req_id, Message::text(frame.to_string()))
+            .await
     }
 
     /// One attempt of the binary `upload_log` (D3, D41).
     pub async fn upload_log(&self, data: &[u8]) -> Outcome {
         let req_id = self.dev.req_id("upload_log");
         tracing::debug!(sn = %self.dev.sn(), %req_id, bytes = data.len(), "sending upload_log");
-        self.exchange(req_id.clone(), Message::binary(binary::encode_upload_log(&req_id, data))).await
+        self.exchange(
+            req_id.clone(),
+            Message::binary(binary::encode_upload_log(&req_id, data)),
+        )
+        .await
     }
 
     async fn exchange(&self, req_id: String, msg: Message) -> Outcome {
         let (tx, rx) = oneshot::channel();
         let token = self.next_token.fetch_add(1, Ordering::Relaxed);
         self.pending().insert(req_id.clone(), Waiter { token, tx });
-        let _guard = PendingGuard { link: self, req_id, token };
+        let _guard = PendingGuard {
+            link: self,
+            req_id,
+            token,
+        };
         let wait = self.dev.request_timeout();
         let started = tokio::time::Instant::now();
         // A link that cannot write (the cloud stopped reading) holds the sender here, not in
@@ -164,7 +184,11 @@ impl<'d> Link<'d> {
             }
         };
         match tokio::time::timeout(wait, reply).await {
-            Ok(r) if r.errcode == 0 => Outcome::Ok(if r.body.is_object() { r.body } else { Value::Object(Map::new()) }),
+            Ok(r) if r.errcode == 0 => Outcome::Ok(if r.body.is_object() {
+                r.body
+            } else {
+                Value::Object(Map::new())
+            }),
             Ok(r) => Outcome::Error(r),
             Err(_) => Outcome::Timeout,
         }
@@ -172,11 +196,17 @@ impl<'d> Link<'d> {
 
     /// Sends a request until it succeeds: at once with a new req_id after a timeout (D13),
     /// after the advised delay after an error reply (D14), never after `-1` (D15).
-    pub async fn request(&self, cmd: &str, mut body: impl FnMut() -> Option<Value>) -> Result<Value, Stop> {
+    pub async fn request(
+        &self,
+        cmd: &str,
+        mut body: impl FnMut() -> Option<Value>,
+    ) -> Result<Value, Stop> {
         loop {
             match self.call(cmd, body()).await {
                 Outcome::Ok(b) => return Ok(b),
-                Outcome::Timeout => tracing::debug!(sn = %self.dev.sn(), cmd, "no reply in time; re-sending"),
+                Outcome::Timeout => {
+                    tracing::debug!(sn = %self.dev.sn(), cmd, "no reply in time; re-sending")
+                }
                 Outcome::Down => return Err(Stop::Down),
                 Outcome::Error(r) => match self.dev.advice(&r) {
                     Advice::Retry(d) => {
@@ -184,7 +214,10 @@ impl<'d> Link<'d> {
                         tokio::time::sleep(d).await;
                     }
                     Advice::Never => {
-                        self.dev.log(format!("{cmd} failed with {} (interval -1): not retried", r.errcode));
+                        self.dev.log(format!(
+                            "{cmd} failed with {} (interval -1): not retried",
+                            r.errcode
+                        ));
                         return Err(Stop::Never);
                     }
                     Advice::Reconnect(d) => return Err(Stop::Reconnect(d)),
@@ -203,28 +236,58 @@ impl<'d> Link<'d> {
             p.received(&value);
         }
         match Envelope::from_value(&value) {
-            Ok(Envelope::Reply { req_id: Some(req_id), errcode, errmsg, body }) => {
-                let suggestion = value.get("suggestion").and_then(Value::as_str).and_then(Suggestion::parse);
-                let interval = value.get("interval").and_then(|v| v.as_i64().or_else(|| v.as_f64().map(|f| f.ceil() as i64)));
-                let reply = Reply { errcode, errmsg, body: body.unwrap_or(Value::Null), suggestion, interval };
+            Ok(Envelope::Reply {
+                req_id: Some(req_id),
+                errcode,
+                errmsg,
+                body,
+            }) => {
+                let suggestion = value
+                    .get("suggestion")
+                    .and_then(Value::as_str)
+                    .and_then(Suggestion::parse);
+                let interval = value
+                    .get("interval")
+                    .and_then(|v| v.as_i64().or_else(|| v.as_f64().map(|f| f.ceil() as i64)));
+                let reply = Reply {
+                    errcode,
+                    errmsg,
+                    body: body.unwrap_or(Value::Null),
+                    suggestion,
+                    interval,
+                };
                 match self.pending().remove(&req_id) {
                     Some(w) => {
                         let _ = w.tx.send(reply);
                     }
-                    None => tracing::debug!(sn = %self.dev.sn(), %req_id, "reply to no pending request ignored"),
+                    None => {
+                        tracing::debug!(sn = %self.dev.sn(), %req_id, "reply to no pending request ignored")
+                    }
                 }
             }
-            Ok(Envelope::Reply { req_id: None, errcode, .. }) => {
+            Ok(Envelope::Reply {
+                req_id: None,
+                errcode,
+                ..
+            }) => {
                 tracing::debug!(sn = %self.dev.sn(), errcode, "error frame without headers ignored");
             }
             Ok(Envelope::Push { cmd, body, .. }) => {
                 // A cloud that pushes faster than the device works them off loses the excess:
                 // the queue is bounded, as a real device's would be.
-                if pushes.try_send(Box::new(Push { cmd, body: body.unwrap_or(Value::Null) })).is_err() {
+                if pushes
+                    .try_send(Box::new(Push {
+                        cmd,
+                        body: body.unwrap_or(Value::Null),
+                    }))
+                    .is_err()
+                {
                     tracing::debug!(sn = %self.dev.sn(), "push dropped: {MAX_QUEUED_PUSHES} pushes are waiting");
                 }
             }
-            Ok(Envelope::Request { cmd, .. }) => tracing::debug!(sn = %self.dev.sn(), cmd, "request from the cloud ignored"),
+            Ok(Envelope::Request { cmd, .. }) => {
+                tracing::debug!(sn = %self.dev.sn(), cmd, "request from the cloud ignored")
+            }
             Err(e) => self.ignore(text, &e.to_string()),
         }
     }
@@ -242,7 +305,9 @@ impl<'d> Link<'d> {
                         interval: None,
                     });
                 }
-                None => tracing::debug!(sn = %self.dev.sn(), "binary reply to no pending request ignored"),
+                None => {
+                    tracing::debug!(sn = %self.dev.sn(), "binary reply to no pending request ignored")
+                }
             },
             Err(e) => tracing::debug!(sn = %self.dev.sn(), error = %e, "binary frame ignored"),
         }
@@ -250,11 +315,16 @@ impl<'d> Link<'d> {
 
     fn ignore(&self, text: &str, why: &str) {
         let store = self.dev.store();
-        let secrets: Vec<&str> = [&store.secret_no, &store.seed, &store.active_code, &store.secret]
-            .into_iter()
-            .flatten()
-            .map(|s| s.expose())
-            .collect();
+        let secrets: Vec<&str> = [
+            &store.secret_no,
+            &store.seed,
+            &store.active_code,
+            &store.secret,
+        ]
+        .into_iter()
+        .flatten()
+        .map(|s| s.expose())
+        .collect();
         let shown: String = text.chars().take(200).collect();
         tracing::debug!(sn = %self.dev.sn(), why, frame = %redact_text(&shown, &secrets), "frame from the cloud ignored");
     }
@@ -335,9 +405,19 @@ mod tests {
         let calls = (0..MAX_QUEUED_FRAMES * 4).map(|_| link.call("ping", None));
         let started = tokio::time::Instant::now();
         let outcomes = futures_util::future::join_all(calls).await;
-        assert!(outcomes.iter().all(|o| matches!(o, Outcome::Timeout)), "every request times out");
+        assert!(
+            outcomes.iter().all(|o| matches!(o, Outcome::Timeout)),
+            "every request times out"
+        );
         let longest = Duration::from_secs_f64(crate::targets::sim::policy::TIMEOUT_S.1);
-        assert!(started.elapsed() <= longest, "no request waited past its timeout");
-        assert_eq!(rx.len(), MAX_QUEUED_FRAMES, "the queue stopped at its bound");
+        assert!(
+            started.elapsed() <= longest,
+            "no request waited past its timeout"
+        );
+        assert_eq!(
+            rx.len(),
+            MAX_QUEUED_FRAMES,
+            "the queue stopped at its bound"
+        );
     }
 }

@@ -17,8 +17,8 @@
 //! Every wait uses tokio time, so on a paused runtime minutes of device life cost nothing,
 //! and every random choice comes from [`SimConfig::rng_seed`].
 
-pub mod config;
 mod checkin;
+pub mod config;
 mod contacts;
 mod device;
 mod heartbeat;
@@ -31,10 +31,12 @@ mod session;
 #[cfg(test)]
 mod tests;
 
-pub use config::{Probe, SimConfig, SimFault, SimProbe, SimVariant, DEFAULT_FIRMWARE_VERSION, DEFAULT_LOG_LINES};
+pub use config::{
+    Probe, SimConfig, SimFault, SimProbe, SimVariant, DEFAULT_FIRMWARE_VERSION, DEFAULT_LOG_LINES,
+};
 pub use policy::{
-    ACTIVE_POLL_S, CHECKIN_RETRY_S, INTERVAL_JITTER_S, JITTER_S, PING_S, REGISTERED_ELSEWHERE_S, SUBSCRIBE_BUDGET,
-    SUBSCRIBE_WINDOW, TIMEOUT_S,
+    ACTIVE_POLL_S, CHECKIN_RETRY_S, INTERVAL_JITTER_S, JITTER_S, PING_S, REGISTERED_ELSEWHERE_S,
+    SUBSCRIBE_BUDGET, SUBSCRIBE_WINDOW, TIMEOUT_S,
 };
 
 use crate::wire::transport::{self, BoxIo, Endpoint, TransportError, WsStream};
@@ -92,13 +94,21 @@ impl Drop for AbortOnDrop {
 ///
 /// The device is built before the future is: an async fn would keep room for its `config`
 /// argument beside the device made of it, for as long as the device runs (a fleet's cost).
-pub fn run(config: SimConfig, dialer: Arc<dyn Dialer>, control: UnboundedReceiver<SimControl>) -> impl std::future::Future<Output = ()> {
+pub fn run(
+    config: SimConfig,
+    dialer: Arc<dyn Dialer>,
+    control: UnboundedReceiver<SimControl>,
+) -> impl std::future::Future<Output = ()> {
     let dev = Device::new(config);
     async move { run_device(&dev, dialer, control).await }
 }
 
 /// [`run`] for a device whose store a test reads while it runs.
-pub(in crate::targets::sim) async fn run_device(dev: &Device, dialer: Arc<dyn Dialer>, mut control: UnboundedReceiver<SimControl>) {
+pub(in crate::targets::sim) async fn run_device(
+    dev: &Device,
+    dialer: Arc<dyn Dialer>,
+    mut control: UnboundedReceiver<SimControl>,
+) {
     let mut control_open = true;
     // Connections kept open by the `two-connections` fault.
     let mut kept: Vec<AbortOnDrop> = Vec::new();
@@ -122,11 +132,14 @@ pub(in crate::targets::sim) async fn run_device(dev: &Device, dialer: Arc<dyn Di
                 }
                 let delay = dev.jitter();
                 dial_at = tokio::time::Instant::now() + delay;
-                dev.log(format!("dial failed ({why}); retrying in {} ms", delay.as_millis()));
+                dev.log(format!(
+                    "dial failed ({why}); retrying in {} ms",
+                    delay.as_millis()
+                ));
                 continue;
             }
         };
-        let end = session::run_link(&dev, &mut ws, &mut control, &mut control_open).await;
+        let end = session::run_link(dev, &mut ws, &mut control, &mut control_open).await;
         // The delay runs from the decision; closing the old connection is part of it.
         let decided = tokio::time::Instant::now();
         let delay = match end {
@@ -136,15 +149,17 @@ pub(in crate::targets::sim) async fn run_device(dev: &Device, dialer: Arc<dyn Di
                 return;
             }
             LinkEnd::Lost => {
-                link::close(&dev, &mut ws).await;
+                link::close(dev, &mut ws).await;
                 dev.jitter()
             }
             LinkEnd::Reconnect(d) => {
                 dev.log(format!("reconnecting in {} ms", d.as_millis()));
                 if dev.has(SimFault::TwoConnections) {
-                    kept.push(AbortOnDrop(tokio::spawn(async move { while let Some(Ok(_)) = ws.next().await {} })));
+                    kept.push(AbortOnDrop(tokio::spawn(async move {
+                        while let Some(Ok(_)) = ws.next().await {}
+                    })));
                 } else {
-                    link::close(&dev, &mut ws).await;
+                    link::close(dev, &mut ws).await;
                 }
                 d
             }
@@ -199,7 +214,11 @@ impl Dialer for UrlDialer {
 #[derive(Debug, thiserror::Error)]
 pub enum StandaloneError {
     #[error("the reference device cannot dial {url}")]
-    Url { url: String, #[source] source: TransportError },
+    Url {
+        url: String,
+        #[source]
+        source: TransportError,
+    },
     #[error("cannot wait for Ctrl-C")]
     CtrlC(#[source] std::io::Error),
 }
@@ -207,7 +226,10 @@ pub enum StandaloneError {
 /// Standalone (`hwconform device-sim --url ws://... --sn SN --secret-no S`): dials `url`
 /// and runs until Ctrl-C or the process is killed.
 pub async fn run_standalone(url: &str, config: SimConfig) -> Result<(), StandaloneError> {
-    let endpoint = Endpoint::parse(url).map_err(|source| StandaloneError::Url { url: url.to_string(), source })?;
+    let endpoint = Endpoint::parse(url).map_err(|source| StandaloneError::Url {
+        url: url.to_string(),
+        source,
+    })?;
     tracing::info!(sn = %config.identity.sn, url, faults = ?config.faults, variants = ?config.variants, "reference device starting");
     let (_control_tx, control_rx) = tokio::sync::mpsc::unbounded_channel();
     tokio::select! {

@@ -85,7 +85,11 @@ impl Device {
     /// after `interval` (or 1–3 s); otherwise retry after `interval` + 0–1 s, or 1–3 s.
     pub fn advice(&self, reply: &Reply) -> Advice {
         if reply.interval == Some(-1) {
-            return if self.has(SimFault::RetryAfterMinusOne) { Advice::Retry(self.jitter()) } else { Advice::Never };
+            return if self.has(SimFault::RetryAfterMinusOne) {
+                Advice::Retry(self.jitter())
+            } else {
+                Advice::Never
+            };
         }
         if reply.suggestion == Some(Suggestion::Reconnect) {
             return Advice::Reconnect(self.after_interval(reply.interval));
@@ -106,7 +110,9 @@ impl Device {
     /// `interval` seconds plus 0–1 s when positive, else 1–3 s.
     pub(super) fn after_interval(&self, interval: Option<i64>) -> Duration {
         match interval {
-            Some(n) if n >= 1 => Duration::from_secs(n.min(MAX_INTERVAL_S) as u64) + self.range(INTERVAL_JITTER_S),
+            Some(n) if n >= 1 => {
+                Duration::from_secs(n.min(MAX_INTERVAL_S) as u64) + self.range(INTERVAL_JITTER_S)
+            }
             _ => self.jitter(),
         }
     }
@@ -155,13 +161,18 @@ impl Device {
 
     /// Time from login to the contact sync: at once, or after the first pings (`ping-first`).
     pub fn contact_sync_delay(&self) -> Duration {
-        if self.is(SimVariant::PingFirst) { PING_FIRST_SYNC_DELAY } else { Duration::ZERO }
+        if self.is(SimVariant::PingFirst) {
+            PING_FIRST_SYNC_DELAY
+        } else {
+            Duration::ZERO
+        }
     }
 
     /// How long the `reconnect-on-600045` variant stays away after 600045: the interval
     /// (at least 60 s) plus 0-1 s.
     pub fn reconnect_after_600045(&self, interval: Option<i64>) -> Duration {
-        self.after_interval(interval).max(RECONNECT_600045_MIN + self.range(INTERVAL_JITTER_S))
+        self.after_interval(interval)
+            .max(RECONNECT_600045_MIN + self.range(INTERVAL_JITTER_S))
     }
 
     pub fn checkin_retry_delay(&self) -> Duration {
@@ -174,12 +185,18 @@ impl Device {
         let now = Instant::now();
         let window = SUBSCRIBE_WINDOW + Duration::from_secs(1);
         let mut store = self.store();
-        while store.subscribes.front().is_some_and(|t| now.saturating_duration_since(*t) >= window) {
+        while store
+            .subscribes
+            .front()
+            .is_some_and(|t| now.saturating_duration_since(*t) >= window)
+        {
             store.subscribes.pop_front();
         }
         if store.subscribes.len() >= SUBSCRIBE_BUDGET && !self.has(SimFault::SubscribeStorm) {
             let oldest = store.subscribes[store.subscribes.len() - SUBSCRIBE_BUDGET];
-            return (oldest + window).saturating_duration_since(now).max(Duration::from_millis(1));
+            return (oldest + window)
+                .saturating_duration_since(now)
+                .max(Duration::from_millis(1));
         }
         store.subscribes.push_back(now);
         Duration::ZERO
@@ -205,47 +222,109 @@ mod tests {
     }
 
     fn reply(suggestion: Option<Suggestion>, interval: Option<i64>) -> Reply {
-        Reply { errcode: 600999, errmsg: "x".into(), body: serde_json::Value::Null, suggestion, interval }
+        Reply {
+            errcode: 600999,
+            errmsg: "x".into(),
+            body: serde_json::Value::Null,
+            suggestion,
+            interval,
+        }
     }
 
     #[tokio::test(start_paused = true)]
     async fn d14_d15_d16_advice() {
         let d = dev(&[]);
         assert_eq!(d.advice(&reply(None, Some(-1))), Advice::Never);
-        assert_eq!(d.advice(&reply(Some(Suggestion::Reconnect), Some(-1))), Advice::Never);
-        let Advice::Retry(t) = d.advice(&reply(Some(Suggestion::Retry), Some(7))) else { panic!() };
-        assert!(t >= Duration::from_secs(7) && t <= Duration::from_secs(8), "{t:?}");
-        let Advice::Retry(t) = d.advice(&reply(None, None)) else { panic!() };
-        assert!(t >= Duration::from_secs(1) && t <= Duration::from_secs(3), "{t:?}");
-        let Advice::Reconnect(t) = d.advice(&reply(Some(Suggestion::Reconnect), Some(4))) else { panic!() };
-        assert!(t >= Duration::from_secs(4) && t <= Duration::from_secs(5), "{t:?}");
+        assert_eq!(
+            d.advice(&reply(Some(Suggestion::Reconnect), Some(-1))),
+            Advice::Never
+        );
+        let Advice::Retry(t) = d.advice(&reply(Some(Suggestion::Retry), Some(7))) else {
+            panic!()
+        };
+        assert!(
+            t >= Duration::from_secs(7) && t <= Duration::from_secs(8),
+            "{t:?}"
+        );
+        let Advice::Retry(t) = d.advice(&reply(None, None)) else {
+            panic!()
+        };
+        assert!(
+            t >= Duration::from_secs(1) && t <= Duration::from_secs(3),
+            "{t:?}"
+        );
+        let Advice::Reconnect(t) = d.advice(&reply(Some(Suggestion::Reconnect), Some(4))) else {
+            panic!()
+        };
+        assert!(
+            t >= Duration::from_secs(4) && t <= Duration::from_secs(5),
+            "{t:?}"
+        );
         let r = d.registered_elsewhere_delay(Some(90));
-        assert!(r >= Duration::from_secs(90) && r <= Duration::from_secs(91), "{r:?}");
+        assert!(
+            r >= Duration::from_secs(90) && r <= Duration::from_secs(91),
+            "{r:?}"
+        );
         let r = d.registered_elsewhere_delay(None);
-        assert!(r >= Duration::from_secs(60) && r <= Duration::from_secs(90), "{r:?}");
+        assert!(
+            r >= Duration::from_secs(60) && r <= Duration::from_secs(90),
+            "{r:?}"
+        );
     }
 
     #[tokio::test(start_paused = true)]
     async fn faults_bend_the_timings() {
-        assert_eq!(dev(&[SimFault::NoJitter]).advice(&reply(None, None)), Advice::Retry(Duration::from_secs(1)));
-        assert_eq!(dev(&[SimFault::IgnoreInterval]).advice(&reply(None, Some(30))), Advice::Retry(Duration::from_secs(1)));
-        assert!(matches!(dev(&[SimFault::RetryAfterMinusOne]).advice(&reply(None, Some(-1))), Advice::Retry(_)));
-        assert_eq!(dev(&[SimFault::ShortTimeout]).request_timeout(), Duration::from_secs(1));
-        assert_eq!(dev(&[SimFault::SlowHeartbeat]).ping_gap(), Duration::from_secs(60));
+        assert_eq!(
+            dev(&[SimFault::NoJitter]).advice(&reply(None, None)),
+            Advice::Retry(Duration::from_secs(1))
+        );
+        assert_eq!(
+            dev(&[SimFault::IgnoreInterval]).advice(&reply(None, Some(30))),
+            Advice::Retry(Duration::from_secs(1))
+        );
+        assert!(matches!(
+            dev(&[SimFault::RetryAfterMinusOne]).advice(&reply(None, Some(-1))),
+            Advice::Retry(_)
+        ));
+        assert_eq!(
+            dev(&[SimFault::ShortTimeout]).request_timeout(),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            dev(&[SimFault::SlowHeartbeat]).ping_gap(),
+            Duration::from_secs(60)
+        );
     }
 
     #[tokio::test(start_paused = true)]
     async fn variants_bend_the_timings_within_the_rules() {
-        assert_eq!(variant(SimVariant::LongTimeout).request_timeout(), LONG_TIMEOUT);
-        assert_eq!(variant(SimVariant::PingFirst).first_ping_delay(), Duration::ZERO);
-        assert_eq!(variant(SimVariant::PingFirst).contact_sync_delay(), PING_FIRST_SYNC_DELAY);
-        assert_eq!(variant(SimVariant::LateFirstPing).first_ping_delay(), LATE_FIRST_PING);
+        assert_eq!(
+            variant(SimVariant::LongTimeout).request_timeout(),
+            LONG_TIMEOUT
+        );
+        assert_eq!(
+            variant(SimVariant::PingFirst).first_ping_delay(),
+            Duration::ZERO
+        );
+        assert_eq!(
+            variant(SimVariant::PingFirst).contact_sync_delay(),
+            PING_FIRST_SYNC_DELAY
+        );
+        assert_eq!(
+            variant(SimVariant::LateFirstPing).first_ping_delay(),
+            LATE_FIRST_PING
+        );
         let d = variant(SimVariant::LateFirstPing);
-        assert!((0..20).map(|_| d.ping_gap()).all(|g| g >= Duration::from_secs(20) && g <= Duration::from_secs(40)));
+        assert!((0..20)
+            .map(|_| d.ping_gap())
+            .all(|g| g >= Duration::from_secs(20) && g <= Duration::from_secs(40)));
         let d = variant(SimVariant::ReconnectOn600045);
         for (interval, lo) in [(None, 60), (Some(5), 60), (Some(90), 90)] {
             let t = d.reconnect_after_600045(interval);
-            assert!(t >= Duration::from_secs(lo) && t <= Duration::from_secs(lo + 1), "{interval:?}: {t:?}");
+            assert!(
+                t >= Duration::from_secs(lo) && t <= Duration::from_secs(lo + 1),
+                "{interval:?}: {t:?}"
+            );
         }
         let d = dev(&[]);
         assert_eq!(d.contact_sync_delay(), Duration::ZERO);
@@ -260,7 +339,10 @@ mod tests {
             tokio::time::sleep(Duration::from_secs(2)).await;
         }
         let wait = d.subscribe_slot();
-        assert!(wait > Duration::from_secs(45) && wait <= Duration::from_secs(61), "{wait:?}");
+        assert!(
+            wait > Duration::from_secs(45) && wait <= Duration::from_secs(61),
+            "{wait:?}"
+        );
         tokio::time::sleep(wait).await;
         assert_eq!(d.subscribe_slot(), Duration::ZERO);
     }

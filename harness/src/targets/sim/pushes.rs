@@ -35,7 +35,10 @@ pub(super) enum Action<'a> {
 }
 
 fn text(body: &Value, key: &str) -> String {
-    body.get(key).and_then(Value::as_str).unwrap_or_default().to_string()
+    body.get(key)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
 }
 
 pub(super) fn handle<'a>(ctx: &'a Ctx<'a>, push: Push) -> Action<'a> {
@@ -49,19 +52,28 @@ pub(super) fn handle<'a>(ctx: &'a Ctx<'a>, push: Push) -> Action<'a> {
     match push.cmd.as_str() {
         "push_bind_corp" => Action::Bind,
         "push_unbind_corp" => Action::Unbind,
-        "push_change_contact" | "push_change_userid" => match contacts::change_from_push(&push.cmd, &body) {
-            Some(change) => {
-                ctx.changes.lock().unwrap_or_else(|p| p.into_inner()).push_back(change);
-                Action::ContactsChanged
+        "push_change_contact" | "push_change_userid" => {
+            match contacts::change_from_push(&push.cmd, &body) {
+                Some(change) => {
+                    ctx.changes
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push_back(change);
+                    Action::ContactsChanged
+                }
+                None => {
+                    tracing::debug!(sn = %dev.sn(), cmd = %push.cmd, "contact push without a usable version ignored");
+                    Action::Nothing
+                }
             }
-            None => {
-                tracing::debug!(sn = %dev.sn(), cmd = %push.cmd, "contact push without a usable version ignored");
-                Action::Nothing
-            }
-        },
+        }
         "push_visitor_list_change" => Action::Job(visitors(ctx, body).boxed()),
-        "push_remote_open_door" => Action::Job(remote_open(ctx, text(&body, "userid"), text(&body, "oper_id")).boxed()),
-        "push_user_scan" if body.get("op_type").and_then(Value::as_str) == Some("scan_qrcode_open") => {
+        "push_remote_open_door" => {
+            Action::Job(remote_open(ctx, text(&body, "userid"), text(&body, "oper_id")).boxed())
+        }
+        "push_user_scan"
+            if body.get("op_type").and_then(Value::as_str) == Some("scan_qrcode_open") =>
+        {
             let oper_id = text(&body, "oper_id");
             Action::Job(async move { report_open(ctx, "scan_qrcode_open", &oper_id).await }.boxed())
         }
@@ -90,7 +102,10 @@ fn implements(ctx: &Ctx<'_>, cmd: &str) -> bool {
 /// once; a timeout re-sends it, an error reply follows the usual advice.
 async fn report_open(ctx: &Ctx<'_>, kind: &str, oper_id: &str) -> Result<(), Stop> {
     let body = json!({"type": kind, "oper_id": oper_id, "status": 0});
-    ctx.link.request("report_remote_open_door", || Some(body.clone())).await.map(drop)
+    ctx.link
+        .request("report_remote_open_door", || Some(body.clone()))
+        .await
+        .map(drop)
 }
 
 /// The door opens, the result is reported at once, then the pass is recorded (D34).
@@ -133,11 +148,22 @@ async fn visitors(ctx: &Ctx<'_>, body: Value) -> Result<(), Stop> {
     }
     for chunk in ids.chunks(IDS_PER_CALL) {
         let req = json!({"userids": chunk});
-        let reply = ctx.link.request("get_visitor_by_ids", || Some(req.clone())).await?;
+        let reply = ctx
+            .link
+            .request("get_visitor_by_ids", || Some(req.clone()))
+            .await?;
         let mut store = dev.store();
-        for u in reply.get("userinfo").and_then(Value::as_array).into_iter().flatten() {
+        for u in reply
+            .get("userinfo")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             if let Some(id) = u.get("userid").and_then(Value::as_str) {
-                store.visitors.users.insert(id.to_string(), StoredUser::new(u));
+                store
+                    .visitors
+                    .users
+                    .insert(id.to_string(), StoredUser::new(u));
             }
         }
     }
@@ -166,14 +192,19 @@ async fn enrol(ctx: &Ctx<'_>, body: Value) -> Result<(), Stop> {
     }
     let req = json!({"oper_id": text(&body, "oper_id"), "userinfo": [user]});
     dev.log(format!("enrolled {userid}"));
-    ctx.link.request("upload_userinfo", || Some(req.clone())).await.map(drop)
+    ctx.link
+        .request("upload_userinfo", || Some(req.clone()))
+        .await
+        .map(drop)
 }
 
 /// A template: a tagged feature vector, or (fault) a JPEG image.
 fn template(ctx: &Ctx<'_>) -> Vec<u8> {
     let dev = ctx.dev;
     if dev.has(SimFault::ImageAsFeature) {
-        let mut jpeg = vec![0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0x00, 0x01, 0x01, 0x00];
+        let mut jpeg = vec![
+            0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0x00, 0x01, 0x01, 0x00,
+        ];
         jpeg.extend(dev.random_bytes(TEMPLATE_BYTES));
         jpeg.extend([0xFF, 0xD9]);
         return jpeg;
@@ -186,10 +217,15 @@ fn template(ctx: &Ctx<'_>) -> Vec<u8> {
 /// `push_update_firmware` → `get_firmware_info` (D40); the sim never installs anything.
 async fn firmware(ctx: &Ctx<'_>) -> Result<(), Stop> {
     let info = ctx.link.request("get_firmware_info", || None).await?;
-    let offered = info.get("firmware_version").and_then(Value::as_str).unwrap_or_default();
+    let offered = info
+        .get("firmware_version")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let current = &ctx.dev.config.firmware_version;
     if !offered.is_empty() && offered != current {
-        ctx.dev.log(format!("firmware {offered} offered (running {current}); not installed by the simulator"));
+        ctx.dev.log(format!(
+            "firmware {offered} offered (running {current}); not installed by the simulator"
+        ));
     } else {
         ctx.dev.log("firmware is up to date");
     }
@@ -203,7 +239,10 @@ async fn upload_log(ctx: &Ctx<'_>, hint: String) -> Result<(), Stop> {
     let data = {
         let store = dev.store();
         let mut lines: Vec<String> = store.log.iter().cloned().collect();
-        lines.push(format!("{} upload_log hint={hint}", iso_utc(dev.now_unix())));
+        lines.push(format!(
+            "{} upload_log hint={hint}",
+            iso_utc(dev.now_unix())
+        ));
         lines.join("\n").into_bytes()
     };
     loop {
@@ -225,7 +264,11 @@ pub(super) fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -244,7 +287,15 @@ mod tests {
 
     #[test]
     fn base64_vectors() {
-        for (raw, enc) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE="), ("foobar", "Zm9vYmFy")] {
+        for (raw, enc) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
             assert_eq!(base64(raw.as_bytes()), enc);
         }
     }

@@ -24,9 +24,14 @@ async fn served_link() -> (Connection, tokio::net::TcpStream) {
     let mut client = client.await.unwrap();
     // The client side of the handshake, by hand: the test reads raw bytes afterwards.
     let req = format!("GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
-    let accept = tokio_tungstenite::accept_async_with_config(MaybeTlsStream::Plain(io), Some(transport::ws_config()));
+    let accept = tokio_tungstenite::accept_async_with_config(
+        MaybeTlsStream::Plain(io),
+        Some(transport::ws_config()),
+    );
     let (ws, ()) = tokio::join!(async { accept.await.unwrap() }, async {
-        tokio::io::AsyncWriteExt::write_all(&mut client, req.as_bytes()).await.unwrap();
+        tokio::io::AsyncWriteExt::write_all(&mut client, req.as_bytes())
+            .await
+            .unwrap();
     });
     let mut head = Vec::new();
     tokio::time::timeout(Duration::from_secs(5), async {
@@ -38,7 +43,10 @@ async fn served_link() -> (Connection, tokio::net::TcpStream) {
     })
     .await
     .expect("the handshake answer within 5 s");
-    (Connection::open("dut", "dev", addr.to_string(), ws, NoLog, None), client)
+    (
+        Connection::open("dut", "dev", addr.to_string(), ws, NoLog, None),
+        client,
+    )
 }
 
 /// A masked client close frame with code 1000.
@@ -47,7 +55,9 @@ const CLOSE_1000: [u8; 8] = [0x88, 0x82, 1, 2, 3, 4, 0x03 ^ 1, 0xe8 ^ 2];
 #[tokio::test]
 async fn the_harness_closes_tcp_promptly_after_the_peer_closes() {
     let (conn, mut client) = served_link().await;
-    tokio::io::AsyncWriteExt::write_all(&mut client, &CLOSE_1000).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut client, &CLOSE_1000)
+        .await
+        .unwrap();
     let started = std::time::Instant::now();
     let mut echoed = Vec::new();
     let eof = tokio::time::timeout(Duration::from_secs(5), async {
@@ -62,8 +72,16 @@ async fn the_harness_closes_tcp_promptly_after_the_peer_closes() {
     .await;
     // The session still holds the connection: the socket must be let go all the same.
     assert!(eof.is_ok(), "no EOF within 5 s of the close frame");
-    assert!(started.elapsed() < Duration::from_secs(1), "EOF after {:?}", started.elapsed());
-    assert_eq!(echoed.first(), Some(&0x88), "the close was echoed before the TCP close: {echoed:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "EOF after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        echoed.first(),
+        Some(&0x88),
+        "the close was echoed before the TCP close: {echoed:?}"
+    );
     drop(conn);
 }
 
@@ -74,7 +92,9 @@ impl WireLog for Notes {
     fn log(&self, e: LinkEvent<'_>) {
         let line = match e {
             LinkEvent::Fault { text, .. } => text.to_string(),
-            LinkEvent::Text { text, sent, .. } => format!("{} {text}", if sent { "sent" } else { "received" }),
+            LinkEvent::Text { text, sent, .. } => {
+                format!("{} {text}", if sent { "sent" } else { "received" })
+            }
             LinkEvent::Closed { by, reason, .. } => format!("closed by {by:?}: {reason}"),
             _ => return,
         };
@@ -97,13 +117,24 @@ async fn link_with_peer(notes: &Notes) -> (Connection, Peer) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("ws://{}/", listener.local_addr().unwrap());
     let peer = tokio::spawn(async move {
-        let tcp = tokio::net::TcpStream::connect(url.trim_start_matches("ws://").trim_end_matches('/')).await.unwrap();
+        let tcp =
+            tokio::net::TcpStream::connect(url.trim_start_matches("ws://").trim_end_matches('/'))
+                .await
+                .unwrap();
         tokio_tungstenite::client_async(url, tcp).await.unwrap().0
     });
     let (server, _) = listener.accept().await.unwrap();
     let io: BoxIo = Box::new(server);
-    let ws = tokio_tungstenite::accept_async_with_config(MaybeTlsStream::Plain(io), Some(transport::ws_config())).await.unwrap();
-    (Connection::open("a", "dev", String::new(), ws, notes.clone(), None), peer.await.unwrap())
+    let ws = tokio_tungstenite::accept_async_with_config(
+        MaybeTlsStream::Plain(io),
+        Some(transport::ws_config()),
+    )
+    .await
+    .unwrap();
+    (
+        Connection::open("a", "dev", String::new(), ws, notes.clone(), None),
+        peer.await.unwrap(),
+    )
 }
 
 struct Containing(&'static str);
@@ -114,8 +145,15 @@ impl crate::wire::fault::FrameFilter for Containing {
 }
 
 fn fault(direction: Direction, action: FrameAction, filter: Option<&'static str>) -> FrameFault {
-    let filter = filter.map(|f| Arc::new(Containing(f)) as Arc<dyn crate::wire::fault::FrameFilter>);
-    FrameFault { direction, action, filter, count: 1, label: "the reply to `x`".into() }
+    let filter =
+        filter.map(|f| Arc::new(Containing(f)) as Arc<dyn crate::wire::fault::FrameFilter>);
+    FrameFault {
+        direction,
+        action,
+        filter,
+        count: 1,
+        label: "the reply to `x`".into(),
+    }
 }
 
 fn soon() -> tokio::time::Instant {
@@ -146,7 +184,10 @@ async fn an_oversized_frame_gets_the_1009_close() {
     let big = "x".repeat(transport::MAX_FRAME_BYTES + 1024);
     let _ = peer.send(Message::text(big)).await;
     let end = conn.next(soon()).await.expect("the link ends");
-    assert!(matches!(&end.item, Item::Broken { reason, by_harness: true } if reason.contains("over the 4 MiB limit")), "{end:?}");
+    assert!(
+        matches!(&end.item, Item::Broken { reason, by_harness: true } if reason.contains("over the 4 MiB limit")),
+        "{end:?}"
+    );
     let close = loop {
         match tokio::time::timeout(Duration::from_secs(5), peer.next()).await {
             Ok(Some(Ok(Message::Close(frame)))) => break frame,
@@ -165,11 +206,25 @@ async fn a_dropped_inbound_frame_is_recorded_but_never_reaches_the_steps() {
     peer.send(Message::text("ping-1")).await.unwrap();
     peer.send(Message::text("reg-reply")).await.unwrap();
     peer.send(Message::text("reg-reply-2")).await.unwrap();
-    assert_eq!(text(conn.next(soon()).await), "ping-1", "frames the filter does not take pass");
-    assert_eq!(text(conn.next(soon()).await), "reg-reply-2", "one frame taken, then spent");
+    assert_eq!(
+        text(conn.next(soon()).await),
+        "ping-1",
+        "frames the filter does not take pass"
+    );
+    assert_eq!(
+        text(conn.next(soon()).await),
+        "reg-reply-2",
+        "one frame taken, then spent"
+    );
     let lines = notes.lines();
-    let at = lines.iter().position(|l| l == "received reg-reply").expect("the dropped frame is in the transcript");
-    assert!(lines[at + 1].contains("dropped the inbound frame (the reply to `x`)"), "{lines:?}");
+    let at = lines
+        .iter()
+        .position(|l| l == "received reg-reply")
+        .expect("the dropped frame is in the transcript");
+    assert!(
+        lines[at + 1].contains("dropped the inbound frame (the reply to `x`)"),
+        "{lines:?}"
+    );
 }
 
 #[tokio::test]
@@ -182,26 +237,47 @@ async fn a_dropped_outbound_frame_never_reaches_the_socket() {
     assert_eq!(peer_text(&mut peer).await, "second");
     let lines = notes.lines();
     assert!(!lines.contains(&"sent first".to_string()), "{lines:?}");
-    assert!(lines.iter().any(|l| l.contains("dropped the outbound frame") && l.contains("never reached the socket")), "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("dropped the outbound frame")
+                && l.contains("never reached the socket")),
+        "{lines:?}"
+    );
 }
 
 #[tokio::test]
 async fn a_delayed_frame_arrives_after_the_delay_in_order() {
     let notes = Notes::default();
     let (mut conn, mut peer) = link_with_peer(&notes).await;
-    conn.arm(fault(Direction::Inbound, FrameAction::Delay(Duration::from_millis(300)), None));
+    conn.arm(fault(
+        Direction::Inbound,
+        FrameAction::Delay(Duration::from_millis(300)),
+        None,
+    ));
     let started = std::time::Instant::now();
     peer.send(Message::text("slow")).await.unwrap();
     peer.send(Message::text("behind")).await.unwrap();
     assert_eq!(text(conn.next(soon()).await), "slow");
-    assert!(started.elapsed() >= Duration::from_millis(300), "after {:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "after {:?}",
+        started.elapsed()
+    );
     assert_eq!(text(conn.next(soon()).await), "behind");
-    conn.arm(fault(Direction::Outbound, FrameAction::Delay(Duration::from_millis(200)), None));
+    conn.arm(fault(
+        Direction::Outbound,
+        FrameAction::Delay(Duration::from_millis(200)),
+        None,
+    ));
     let started = std::time::Instant::now();
     conn.send(Message::text("late")).await.unwrap();
     assert!(started.elapsed() >= Duration::from_millis(200));
     assert_eq!(peer_text(&mut peer).await, "late");
-    assert!(notes.lines().iter().any(|l| l.contains("holding the inbound frame") && l.contains("300ms")));
+    assert!(notes
+        .lines()
+        .iter()
+        .any(|l| l.contains("holding the inbound frame") && l.contains("300ms")));
 }
 
 #[tokio::test]
@@ -220,7 +296,15 @@ async fn a_duplicated_frame_is_seen_twice_either_way() {
     assert_eq!(peer_text(&mut peer).await, "twice");
     assert_eq!(peer_text(&mut peer).await, "twice");
     assert_eq!(peer_text(&mut peer).await, "after");
-    assert_eq!(notes.lines().iter().filter(|l| l.as_str() == "sent twice").count(), 2, "both copies are recorded as sent");
+    assert_eq!(
+        notes
+            .lines()
+            .iter()
+            .filter(|l| l.as_str() == "sent twice")
+            .count(),
+        2,
+        "both copies are recorded as sent"
+    );
 }
 
 #[tokio::test]
@@ -231,12 +315,20 @@ async fn half_open_stops_reading_but_keeps_the_socket() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     peer.send(Message::text("unread")).await.unwrap();
     let quiet = tokio::time::Instant::now() + Duration::from_millis(300);
-    assert!(conn.next(quiet).await.is_none(), "nothing is read while half-open");
+    assert!(
+        conn.next(quiet).await.is_none(),
+        "nothing is read while half-open"
+    );
     assert!(conn.ended().is_none(), "the link has not ended");
     // The target sees no close: its end stays open and the harness can still write.
     conn.send(Message::text("still here")).await.unwrap();
     assert_eq!(peer_text(&mut peer).await, "still here");
-    assert!(tokio::time::timeout(Duration::from_millis(300), peer.next()).await.is_err(), "no close, no EOF");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), peer.next())
+            .await
+            .is_err(),
+        "no close, no EOF"
+    );
     assert!(notes.lines().iter().any(|l| l.contains("half-open")));
     // Closing a half-open link does not wait for an echo it would never read.
     let started = std::time::Instant::now();
@@ -249,7 +341,9 @@ async fn reset_drops_the_socket_without_a_close_frame() {
     let notes = Notes::default();
     let (mut conn, mut peer) = link_with_peer(&notes).await;
     conn.reset().await;
-    let end = tokio::time::timeout(Duration::from_secs(1), peer.next()).await.expect("the target sees the link end within 1 s");
+    let end = tokio::time::timeout(Duration::from_secs(1), peer.next())
+        .await
+        .expect("the target sees the link end within 1 s");
     assert!(
         matches!(&end, Some(Err(tokio_tungstenite::tungstenite::Error::Io(e))) if e.kind() == std::io::ErrorKind::ConnectionReset),
         "over TCP the target sees a reset, no close frame: {end:?}"
@@ -257,7 +351,12 @@ async fn reset_drops_the_socket_without_a_close_frame() {
     assert!(conn.ended().is_some());
     assert!(conn.send(Message::text("x")).await.is_err());
     let lines = notes.lines();
-    assert!(lines.iter().any(|l| l.contains("reset") && l.contains("a TCP reset")), "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("reset") && l.contains("a TCP reset")),
+        "{lines:?}"
+    );
     let closes = lines.iter().filter(|l| l.starts_with("closed by")).count();
     conn.close(1000, "").await;
     assert_eq!(closes, 1, "the reset is the link's one end: {lines:?}");
@@ -270,12 +369,17 @@ async fn a_half_open_link_can_still_be_reset() {
     conn.half_open();
     tokio::time::sleep(Duration::from_millis(50)).await;
     conn.reset().await;
-    let end = tokio::time::timeout(Duration::from_secs(1), peer.next()).await.expect("the link ends within 1 s");
+    let end = tokio::time::timeout(Duration::from_secs(1), peer.next())
+        .await
+        .expect("the link ends within 1 s");
     assert!(matches!(end, Some(Err(_))), "a reset: {end:?}");
 }
 
 /// The harness as a WebSocket client (as against a cloud): a server that echoes the close.
-async fn client_link(echo_close: bool, ping_first: bool) -> (Connection, tokio::task::JoinHandle<Vec<Message>>) {
+async fn client_link(
+    echo_close: bool,
+    ping_first: bool,
+) -> (Connection, tokio::task::JoinHandle<Vec<Message>>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(async move {
@@ -289,7 +393,9 @@ async fn client_link(echo_close: bool, ping_first: bool) -> (Connection, tokio::
             // Reads until the close frame, then holds the socket without answering.
             let mut raw = ws.into_inner();
             let mut buf = [0u8; 256];
-            while let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(5), raw.read(&mut buf)).await {
+            while let Ok(Ok(n)) =
+                tokio::time::timeout(Duration::from_secs(5), raw.read(&mut buf)).await
+            {
                 if n == 0 || buf[..n].contains(&0x88) {
                     break;
                 }
@@ -297,7 +403,8 @@ async fn client_link(echo_close: bool, ping_first: bool) -> (Connection, tokio::
             tokio::time::sleep(Duration::from_secs(5)).await;
             return seen;
         }
-        while let Ok(Some(Ok(msg))) = tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
+        while let Ok(Some(Ok(msg))) = tokio::time::timeout(Duration::from_secs(5), ws.next()).await
+        {
             let close = msg.is_close();
             seen.push(msg);
             if close {
@@ -307,8 +414,13 @@ async fn client_link(echo_close: bool, ping_first: bool) -> (Connection, tokio::
         seen
     });
     let tcp = transport::tcp(addr, None).await.unwrap();
-    let ws = transport::handshake(&format!("ws://{addr}/"), Box::new(tcp), None).await.unwrap();
-    (Connection::open("a", "dev", String::new(), ws, NoLog, None), server)
+    let ws = transport::handshake(&format!("ws://{addr}/"), Box::new(tcp), None)
+        .await
+        .unwrap();
+    (
+        Connection::open("a", "dev", String::new(), ws, NoLog, None),
+        server,
+    )
 }
 
 #[tokio::test]
@@ -318,11 +430,23 @@ async fn as_a_client_the_harness_sends_its_close_and_answers_pings() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let started = std::time::Instant::now();
     conn.close(1000, "bye").await;
-    assert!(started.elapsed() < Duration::from_secs(1), "the server's echo ends the wait: {:?}", started.elapsed());
-    let seen = tokio::time::timeout(Duration::from_secs(5), server).await.unwrap().unwrap();
-    assert!(matches!(seen.first(), Some(Message::Pong(p)) if &p[..] == b"hb"), "the ping was answered: {seen:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "the server's echo ends the wait: {:?}",
+        started.elapsed()
+    );
+    let seen = tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(seen.first(), Some(Message::Pong(p)) if &p[..] == b"hb"),
+        "the ping was answered: {seen:?}"
+    );
     match seen.last() {
-        Some(Message::Close(Some(f))) => assert_eq!((u16::from(f.code), f.reason.as_str()), (1000, "bye")),
+        Some(Message::Close(Some(f))) => {
+            assert_eq!((u16::from(f.code), f.reason.as_str()), (1000, "bye"))
+        }
         other => panic!("expected the harness's close frame, got {other:?}"),
     }
 }
@@ -333,15 +457,26 @@ async fn as_a_client_the_harness_waits_a_bounded_time_for_a_server_that_never_ec
     let started = std::time::Instant::now();
     conn.close(1000, "").await;
     let took = started.elapsed();
-    assert!(took < Duration::from_secs(3), "the wait for the echo is bounded: {took:?}");
+    assert!(
+        took < Duration::from_secs(3),
+        "the wait for the echo is bounded: {took:?}"
+    );
 }
 
 #[tokio::test]
 async fn a_send_after_the_link_ended_fails_with_a_reason() {
     let (mut conn, mut client) = served_link().await;
-    tokio::io::AsyncWriteExt::write_all(&mut client, &CLOSE_1000).await.unwrap();
-    let end = conn.next(tokio::time::Instant::now() + Duration::from_secs(5)).await.expect("the close");
+    tokio::io::AsyncWriteExt::write_all(&mut client, &CLOSE_1000)
+        .await
+        .unwrap();
+    let end = conn
+        .next(tokio::time::Instant::now() + Duration::from_secs(5))
+        .await
+        .expect("the close");
     assert!(end.is_end());
     let err = conn.send(Message::text("{}")).await.unwrap_err();
-    assert!(matches!(err, SendError::Ended | SendError::Failed(_)), "{err}");
+    assert!(
+        matches!(err, SendError::Ended | SendError::Failed(_)),
+        "{err}"
+    );
 }

@@ -71,29 +71,59 @@ pub enum CorpOp {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CloudAction {
     /// Open connection `conn` from address `ip` (closing it first if open).
-    Connect { conn: u8, ip: u8 },
-    Disconnect { conn: u8 },
+    Connect {
+        conn: u8,
+        ip: u8,
+    },
+    Disconnect {
+        conn: u8,
+    },
     /// The device's address changes: the old link is abandoned, still live at the cloud.
-    ChangeIp { conn: u8, ip: u8 },
-    Request { conn: u8, req: Req },
+    ChangeIp {
+        conn: u8,
+        ip: u8,
+    },
+    Request {
+        conn: u8,
+        req: Req,
+    },
     /// The same request several times in a row (re-sends, the subscribe rate limit).
-    Repeat { conn: u8, req: Req, times: u8 },
+    Repeat {
+        conn: u8,
+        req: Req,
+        times: u8,
+    },
     /// The request takes effect but its reply is lost (mock control `swallow_reply`).
-    LostReply { conn: u8, req: Req },
+    LostReply {
+        conn: u8,
+        req: Req,
+    },
     /// A frame that is not a valid request.
-    Malformed { conn: u8, kind: u8 },
+    Malformed {
+        conn: u8,
+        kind: u8,
+    },
     /// Silence on every link (past the heartbeat expiry when long enough).
-    Wait { secs: u16 },
+    Wait {
+        secs: u16,
+    },
     /// Time passes while every open link pings every 30 s.
-    KeepAlive { secs: u16 },
+    KeepAlive {
+        secs: u16,
+    },
     /// The corp binds / unbinds the device; the cloud closes its live link (mock control).
     Bind,
     Unbind,
     CloseLink,
     /// A device's login on `conn`: register, active (unless a secret is cached), subscribe.
-    Login { conn: u8 },
+    Login {
+        conn: u8,
+    },
     /// The corp changes, or the device asks it something (mock control).
-    Corp { op: CorpOp, n: u8 },
+    Corp {
+        op: CorpOp,
+        n: u8,
+    },
 }
 
 /// What the target allows the generator to use.
@@ -142,22 +172,70 @@ pub fn action(caps: Capabilities) -> BoxedStrategy<CloudAction> {
     let conn = || 0u8..3;
     let ip = || 0u8..3;
     let mut options: Vec<(u32, BoxedStrategy<CloudAction>)> = vec![
-        (30, (conn(), req(caps)).prop_map(|(conn, req)| CloudAction::Request { conn, req }).boxed()),
-        (8, conn().prop_map(|conn| CloudAction::Login { conn }).boxed()),
-        (5, (conn(), req(caps), 2u8..=7).prop_map(|(conn, req, times)| CloudAction::Repeat { conn, req, times }).boxed()),
-        (5, (conn(), ip()).prop_map(|(conn, ip)| CloudAction::Connect { conn, ip }).boxed()),
-        (4, conn().prop_map(|conn| CloudAction::Disconnect { conn }).boxed()),
-        (5, wait_secs().prop_map(|secs| CloudAction::Wait { secs }).boxed()),
-        (3, (60u16..=200).prop_map(|secs| CloudAction::KeepAlive { secs }).boxed()),
+        (
+            30,
+            (conn(), req(caps))
+                .prop_map(|(conn, req)| CloudAction::Request { conn, req })
+                .boxed(),
+        ),
+        (
+            8,
+            conn().prop_map(|conn| CloudAction::Login { conn }).boxed(),
+        ),
+        (
+            5,
+            (conn(), req(caps), 2u8..=7)
+                .prop_map(|(conn, req, times)| CloudAction::Repeat { conn, req, times })
+                .boxed(),
+        ),
+        (
+            5,
+            (conn(), ip())
+                .prop_map(|(conn, ip)| CloudAction::Connect { conn, ip })
+                .boxed(),
+        ),
+        (
+            4,
+            conn()
+                .prop_map(|conn| CloudAction::Disconnect { conn })
+                .boxed(),
+        ),
+        (
+            5,
+            wait_secs()
+                .prop_map(|secs| CloudAction::Wait { secs })
+                .boxed(),
+        ),
+        (
+            3,
+            (60u16..=200)
+                .prop_map(|secs| CloudAction::KeepAlive { secs })
+                .boxed(),
+        ),
     ];
     if caps.addresses {
-        options.push((4, (conn(), ip()).prop_map(|(conn, ip)| CloudAction::ChangeIp { conn, ip }).boxed()));
+        options.push((
+            4,
+            (conn(), ip())
+                .prop_map(|(conn, ip)| CloudAction::ChangeIp { conn, ip })
+                .boxed(),
+        ));
     }
     if caps.strict {
-        options.push((3, (conn(), 0u8..4).prop_map(|(conn, kind)| CloudAction::Malformed { conn, kind }).boxed()));
+        options.push((
+            3,
+            (conn(), 0u8..4)
+                .prop_map(|(conn, kind)| CloudAction::Malformed { conn, kind })
+                .boxed(),
+        ));
     }
     if caps.control {
-        options.push((5, (conn(), lost_req()).prop_map(|(conn, req)| CloudAction::LostReply { conn, req }).boxed()));
+        options.push((
+            5,
+            (conn(), lost_req())
+                .prop_map(|(conn, req)| CloudAction::LostReply { conn, req })
+                .boxed(),
+        ));
         options.push((2, Just(CloudAction::Bind).boxed()));
         options.push((2, Just(CloudAction::Unbind).boxed()));
         options.push((1, Just(CloudAction::CloseLink).boxed()));
@@ -172,7 +250,12 @@ pub fn action(caps: Capabilities) -> BoxedStrategy<CloudAction> {
             2 => Just(CorpOp::LateRemoteOpen),
             2 => Just(CorpOp::Templates),
         ];
-        options.push((8, (op, any::<u8>()).prop_map(|(op, n)| CloudAction::Corp { op, n }).boxed()));
+        options.push((
+            8,
+            (op, any::<u8>())
+                .prop_map(|(op, n)| CloudAction::Corp { op, n })
+                .boxed(),
+        ));
     }
     Union::new_weighted(options).boxed()
 }

@@ -103,7 +103,12 @@ struct Decision {
 }
 
 fn decision(predict: Predict, effect: Effect, reqs: &'static [&'static str]) -> Option<Decision> {
-    Some(Decision { predict, effect, admitted: false, reqs })
+    Some(Decision {
+        predict,
+        effect,
+        admitted: false,
+        reqs,
+    })
 }
 
 /// A generated device-role scenario body.
@@ -173,7 +178,11 @@ impl CloudModel {
         if m.uses_seed {
             requires.push("seed");
         }
-        Generated { steps: m.steps, requires, duration_s: m.now }
+        Generated {
+            steps: m.steps,
+            requires,
+            duration_s: m.now,
+        }
     }
 
     fn apply(&mut self, a: &CloudAction) {
@@ -181,15 +190,21 @@ impl CloudModel {
         match *a {
             CloudAction::Connect { conn, ip } => self.open(conn as usize % 3, ip as usize % 3),
             CloudAction::Disconnect { conn } => self.disconnect(conn as usize % 3),
-            CloudAction::ChangeIp { conn, ip } if caps.addresses => self.change_ip(conn as usize % 3, ip as usize % 3),
+            CloudAction::ChangeIp { conn, ip } if caps.addresses => {
+                self.change_ip(conn as usize % 3, ip as usize % 3)
+            }
             CloudAction::Request { conn, req } => self.request(conn as usize % 3, req, false),
             CloudAction::Repeat { conn, req, times } => {
                 for _ in 0..times.clamp(1, 10) {
                     self.request(conn as usize % 3, req, false);
                 }
             }
-            CloudAction::LostReply { conn, req } if caps.control => self.request(conn as usize % 3, req, true),
-            CloudAction::Malformed { conn, kind } if caps.strict => self.malformed(conn as usize % 3, kind),
+            CloudAction::LostReply { conn, req } if caps.control => {
+                self.request(conn as usize % 3, req, true)
+            }
+            CloudAction::Malformed { conn, kind } if caps.strict => {
+                self.malformed(conn as usize % 3, kind)
+            }
             CloudAction::Wait { secs } => self.advance(self.scaled(secs)),
             CloudAction::KeepAlive { secs } => self.keep_alive(self.scaled(secs)),
             CloudAction::Bind if caps.control => self.bind(true),
@@ -207,7 +222,11 @@ impl CloudModel {
     /// exploring it over real sockets takes seconds, not minutes.
     fn scaled(&self, secs: u16) -> u64 {
         let lo = self.setup.heartbeat.0;
-        if lo >= 90 { u64::from(secs) } else { (u64::from(secs) * lo / 90).max(1) }
+        if lo >= 90 {
+            u64::from(secs)
+        } else {
+            (u64::from(secs) * lo / 90).max(1)
+        }
     }
 
     // ---- connections ----
@@ -226,8 +245,22 @@ impl CloudModel {
         }
         let ip = if self.setup.caps.addresses { ip } else { 0 };
         let from = self.setup.caps.addresses.then(|| IPS[ip].to_string());
-        self.steps.add(StepKind::Connect(Connect { conn: NAMES[conn].into(), from, device: None, within: None }), &[]);
-        self.links.push(Link { id: self.next_id, name: Some(conn), ip, phase: Phase::Opened, last_in: self.now });
+        self.steps.add(
+            StepKind::Connect(Connect {
+                conn: NAMES[conn].into(),
+                from,
+                device: None,
+                within: None,
+            }),
+            &[],
+        );
+        self.links.push(Link {
+            id: self.next_id,
+            name: Some(conn),
+            ip,
+            phase: Phase::Opened,
+            last_in: self.now,
+        });
         self.next_id += 1;
     }
 
@@ -253,18 +286,37 @@ impl CloudModel {
     /// second passes before anything depends on it.
     fn disconnect(&mut self, conn: usize) {
         let Some(i) = self.link_of(conn) else { return };
-        self.steps.add(StepKind::Disconnect(ConnRef { conn: NAMES[conn].into() }), &[]);
+        self.steps.add(
+            StepKind::Disconnect(ConnRef {
+                conn: NAMES[conn].into(),
+            }),
+            &[],
+        );
         self.drop_link(i);
         self.advance(1);
     }
 
     fn change_ip(&mut self, conn: usize, ip: usize) {
-        let Some(i) = self.link_of(conn) else { return self.open(conn, ip) };
+        let Some(i) = self.link_of(conn) else {
+            return self.open(conn, ip);
+        };
         let old_ip = self.links[i].ip;
         let to = if ip == old_ip { (ip + 1) % 3 } else { ip };
         self.links[i].name = None;
-        self.steps.add(StepKind::ChangeIp(ChangeIp { conn: NAMES[conn].into(), to: IPS[to].into() }), &[]);
-        self.links.push(Link { id: self.next_id, name: Some(conn), ip: to, phase: Phase::Opened, last_in: self.now });
+        self.steps.add(
+            StepKind::ChangeIp(ChangeIp {
+                conn: NAMES[conn].into(),
+                to: IPS[to].into(),
+            }),
+            &[],
+        );
+        self.links.push(Link {
+            id: self.next_id,
+            name: Some(conn),
+            ip: to,
+            phase: Phase::Opened,
+            last_in: self.now,
+        });
         self.next_id += 1;
     }
 
@@ -310,7 +362,11 @@ impl CloudModel {
         self.now += d;
         let hi = self.setup.heartbeat.1;
         let now = self.now;
-        while let Some(i) = self.links.iter().position(|l| now - l.last_in > hi + MARGIN) {
+        while let Some(i) = self
+            .links
+            .iter()
+            .position(|l| now - l.last_in > hi + MARGIN)
+        {
             let l = self.drop_link(i);
             if let Some(name) = l.name {
                 self.steps.add(expect_closed(NAMES[name], s(1)), &["C8"]);
@@ -332,7 +388,10 @@ impl CloudModel {
         }
         let mut inner = Steps::default();
         for &name in &visible {
-            inner.add(request_expecting(NAMES[name], "ping", None, json!({"errcode": 0})), &["C8"]);
+            inner.add(
+                request_expecting(NAMES[name], "ping", None, json!({"errcode": 0})),
+                &["C8"],
+            );
         }
         inner.add(StepKind::Wait(s(period).into()), &[]);
         self.steps.repeat(times as u32, inner);
@@ -349,7 +408,10 @@ impl CloudModel {
     // ---- requests ----
 
     fn attempts(&self, ip: usize) -> usize {
-        self.rate[ip].iter().filter(|&&a| self.now - a < self.setup.window).count()
+        self.rate[ip]
+            .iter()
+            .filter(|&&a| self.now - a < self.setup.window)
+            .count()
     }
 
     /// The cloud's answer to `req` on link `i`, or `None` when the target's answer is not
@@ -359,7 +421,10 @@ impl CloudModel {
         let strict = self.setup.caps.strict;
         let assumed = |c: i64| if strict { Code(c) } else { NonZero };
         let l = &self.links[i];
-        let live = self.live.and_then(|id| self.index_of(id)).map(|j| &self.links[j]);
+        let live = self
+            .live
+            .and_then(|id| self.index_of(id))
+            .map(|j| &self.links[j]);
         let resend = |p: Phase| match p {
             Phase::Registered => 600012,
             Phase::Activated => 600053,
@@ -371,7 +436,9 @@ impl CloudModel {
                     return decision(Code(resend(l.phase)), Effect::None, &["C9"]);
                 }
                 match live {
-                    Some(o) if o.id != l.id && o.ip != l.ip => decision(Code(600002), Effect::None, &["C10", "C12"]),
+                    Some(o) if o.id != l.id && o.ip != l.ip => {
+                        decision(Code(600002), Effect::None, &["C10", "C12"])
+                    }
                     Some(o) if o.id != l.id => strict.then_some(Decision {
                         predict: Ok,
                         effect: Effect::Register { kick: Some(o.id) },
@@ -381,7 +448,9 @@ impl CloudModel {
                     _ => decision(Ok, Effect::Register { kick: None }, &["C4"]),
                 }
             }
-            Req::RegisterBadSignature | Req::RegisterStale => decision(NonZero, Effect::None, &["C4", "C12"]),
+            Req::RegisterBadSignature | Req::RegisterStale => {
+                decision(NonZero, Effect::None, &["C4", "C12"])
+            }
             Req::Active => match l.phase {
                 Phase::Opened => decision(Code(600014), Effect::None, &["C14", "C12"]),
                 Phase::Activated => decision(assumed(600053), Effect::None, &["C9"]),
@@ -393,12 +462,24 @@ impl CloudModel {
             Req::Subscribe | Req::SubscribeGuessed => {
                 let attempts = self.attempts(l.ip);
                 if attempts >= self.setup.limit {
-                    return strict.then_some(Decision { predict: Code(600045), effect: Effect::None, admitted: false, reqs: &["C11", "C12"] });
+                    return strict.then_some(Decision {
+                        predict: Code(600045),
+                        effect: Effect::None,
+                        admitted: false,
+                        reqs: &["C11", "C12"],
+                    });
                 }
                 if !strict && attempts + 1 >= self.setup.limit {
                     return None;
                 }
-                let d = |predict, effect, reqs| Some(Decision { predict, effect, admitted: true, reqs });
+                let d = |predict, effect, reqs| {
+                    Some(Decision {
+                        predict,
+                        effect,
+                        admitted: true,
+                        reqs,
+                    })
+                };
                 let guessed = req == Req::SubscribeGuessed;
                 match l.phase {
                     Phase::Opened => d(Code(600014), Effect::None, &["C14", "C12"]),
@@ -407,23 +488,29 @@ impl CloudModel {
                     _ if guessed => d(assumed(600004), Effect::None, &["C6"]),
                     _ if self.harness_secret.is_none() => d(NonZero, Effect::None, &["C12"]),
                     _ if !self.bound => d(assumed(600004), Effect::None, &["C6", "C7"]),
-                    _ if self.harness_secret != self.cloud_secret => d(assumed(600004), Effect::None, &["C6", "C7"]),
+                    _ if self.harness_secret != self.cloud_secret => {
+                        d(assumed(600004), Effect::None, &["C6", "C7"])
+                    }
                     _ => d(Ok, Effect::Subscribe, &["C14", "C9"]),
                 }
             }
             Req::GetSecretNo if self.registered_ever => decision(NonZero, Effect::None, &["C5"]),
             Req::GetSecretNo => decision(Ok, Effect::None, &["C5"]),
             Req::Ping | Req::GetTimestamp => decision(Ok, Effect::None, &["C1"]),
-            Req::GetCorpInfo | Req::GetPermVersion | Req::Selfhelp | Req::LoginQr => match l.phase {
-                Phase::Opened => decision(Code(600014), Effect::None, &["C14", "C12"]),
-                Phase::Registered | Phase::Activated => decision(Code(600020), Effect::None, &["C14", "C12"]),
-                Phase::Subscribed if !self.bound && !strict => None,
-                Phase::Subscribed => match req {
-                    Req::Selfhelp => decision(Ok, Effect::Selfhelp, &["C23"]),
-                    Req::LoginQr => decision(Ok, Effect::None, &["C3"]),
-                    _ => decision(Ok, Effect::None, &["C14"]),
-                },
-            },
+            Req::GetCorpInfo | Req::GetPermVersion | Req::Selfhelp | Req::LoginQr => {
+                match l.phase {
+                    Phase::Opened => decision(Code(600014), Effect::None, &["C14", "C12"]),
+                    Phase::Registered | Phase::Activated => {
+                        decision(Code(600020), Effect::None, &["C14", "C12"])
+                    }
+                    Phase::Subscribed if !self.bound && !strict => None,
+                    Phase::Subscribed => match req {
+                        Req::Selfhelp => decision(Ok, Effect::Selfhelp, &["C23"]),
+                        Req::LoginQr => decision(Ok, Effect::None, &["C3"]),
+                        _ => decision(Ok, Effect::None, &["C14"]),
+                    },
+                }
+            }
             Req::Unknown => decision(NonZero, Effect::None, &["C12", "C1"]),
         }
     }
@@ -431,7 +518,9 @@ impl CloudModel {
     /// The body a request carries beyond the profile's defaults.
     fn body(&mut self, req: Req) -> Option<Value> {
         match req {
-            Req::RegisterBadSignature => Some(json!({"device_signature": "0000000000000000000000000000000000000000"})),
+            Req::RegisterBadSignature => {
+                Some(json!({"device_signature": "0000000000000000000000000000000000000000"}))
+            }
             Req::RegisterStale => Some(json!({"timestamp": "${now-400}"})),
             Req::SubscribeGuessed => Some(json!({"secret": "guessed-secret"})),
             // Every login announces an algorithm priority (C21, `corp.rs`).
@@ -455,10 +544,16 @@ impl CloudModel {
                     Req::Register => json!({"errcode": 0, "body": {"active_code": string}}),
                     Req::Active => json!({"errcode": 0, "body": {"secret": string}}),
                     Req::GetSecretNo => json!({"errcode": 0, "body": {"secret_no": string}}),
-                    Req::GetTimestamp => json!({"errcode": 0, "body": {"timestamp": {"$type": "integer"}}}),
+                    Req::GetTimestamp => {
+                        json!({"errcode": 0, "body": {"timestamp": {"$type": "integer"}}})
+                    }
                     Req::GetCorpInfo => json!({"errcode": 0, "body": {"corp_name": string}}),
-                    Req::GetPermVersion => json!({"errcode": 0, "body": {"perm_version": {"$type": "integer"}}}),
-                    Req::LoginQr => json!({"binary": {"format_version": 1, "req_id": "${last_req_id}"}}),
+                    Req::GetPermVersion => {
+                        json!({"errcode": 0, "body": {"perm_version": {"$type": "integer"}}})
+                    }
+                    Req::LoginQr => {
+                        json!({"binary": {"format_version": 1, "req_id": "${last_req_id}"}})
+                    }
                     _ => json!({"errcode": 0}),
                 }
             }
@@ -479,18 +574,33 @@ impl CloudModel {
         // The mock loses the reply of the next request of a cmd about the SN: a register
         // names it, other requests only once their link has registered.
         let lost = lost
-            && (matches!(req, Req::Register | Req::RegisterBadSignature | Req::RegisterStale | Req::GetSecretNo)
-                || self.links[i].phase >= Phase::Registered);
+            && (matches!(
+                req,
+                Req::Register | Req::RegisterBadSignature | Req::RegisterStale | Req::GetSecretNo
+            ) || self.links[i].phase >= Phase::Registered);
         let args = request(NAMES[conn], req.cmd(), self.body(req));
         let mut wait = 0;
         if lost {
             self.uses_control = true;
-            self.steps.add(StepKind::Control(Control::SwallowReply { cmd: req.cmd().into() }), &["C9"]);
+            self.steps.add(
+                StepKind::Control(Control::SwallowReply {
+                    cmd: req.cmd().into(),
+                }),
+                &["C9"],
+            );
             wait = self.settle(1);
-            self.steps.add(StepKind::Request(Request { no_reply: true, within: Some(s(wait)), ..args }), d.reqs);
+            self.steps.add(
+                StepKind::Request(Request {
+                    no_reply: true,
+                    within: Some(s(wait)),
+                    ..args
+                }),
+                d.reqs,
+            );
         } else {
             let expect = Some(matcher(Self::expectation(req, d.predict)));
-            self.steps.add(StepKind::Request(Request { expect, ..args }), d.reqs);
+            self.steps
+                .add(StepKind::Request(Request { expect, ..args }), d.reqs);
         }
         let ip = self.links[i].ip;
         self.links[i].last_in = self.now;
@@ -527,7 +637,8 @@ impl CloudModel {
             Effect::Selfhelp => {
                 let data = format!("{{\"explore\":{}}}", self.counter);
                 let frame = json!({"cmd": {"$regex": "^push_"}, "body": {"data": data}});
-                self.steps.add(expect(NAMES[conn], frame, s(5)), &["C23", "C2"]);
+                self.steps
+                    .add(expect(NAMES[conn], frame, s(5)), &["C23", "C2"]);
             }
         }
         if lost {
@@ -544,7 +655,13 @@ impl CloudModel {
             let before = self.links[i].phase;
             let next = match before {
                 Phase::Opened => Req::Register,
-                Phase::Registered if self.harness_secret.is_some() && self.harness_secret == self.cloud_secret && self.bound => Req::Subscribe,
+                Phase::Registered
+                    if self.harness_secret.is_some()
+                        && self.harness_secret == self.cloud_secret
+                        && self.bound =>
+                {
+                    Req::Subscribe
+                }
                 Phase::Registered => Req::Active,
                 Phase::Activated => Req::Subscribe,
                 Phase::Subscribed => return,
@@ -560,29 +677,54 @@ impl CloudModel {
         let i = self.ensure(conn);
         self.counter += 1;
         let (send, expected) = match kind % 4 {
-            0 => (SendFrame::Text("{this is not json".into()), json!({"errcode": {"$ne": 0}})),
-            1 => (SendFrame::Json(json!([1, 2, 3])), json!({"errcode": {"$ne": 0}})),
+            0 => (
+                SendFrame::Text("{this is not json".into()),
+                json!({"errcode": {"$ne": 0}}),
+            ),
+            1 => (
+                SendFrame::Json(json!([1, 2, 3])),
+                json!({"errcode": {"$ne": 0}}),
+            ),
             2 => {
                 let id = format!("bad-cmd-{}", self.counter);
-                (SendFrame::Json(json!({"cmd": 42, "headers": {"req_id": id}})), json!({"errcode": {"$ne": 0}, "headers": {"req_id": id}}))
+                (
+                    SendFrame::Json(json!({"cmd": 42, "headers": {"req_id": id}})),
+                    json!({"errcode": {"$ne": 0}, "headers": {"req_id": id}}),
+                )
             }
-            _ => (SendFrame::Binary(vec![0xde, 0xad, 0xbe, 0xef, 0x00, 0x11, 0x22, 0x33]), json!({"errcode": {"$ne": 0}})),
+            _ => (
+                SendFrame::Binary(vec![0xde, 0xad, 0xbe, 0xef, 0x00, 0x11, 0x22, 0x33]),
+                json!({"errcode": {"$ne": 0}}),
+            ),
         };
-        self.steps.add(StepKind::Send(Send { conn: NAMES[conn].into(), frame: send }), &[]);
-        self.steps.add(writer::expect(NAMES[conn], expected, s(5)), &["C12", "C1"]);
+        self.steps.add(
+            StepKind::Send(Send {
+                conn: NAMES[conn].into(),
+                frame: send,
+            }),
+            &[],
+        );
+        self.steps
+            .add(writer::expect(NAMES[conn], expected, s(5)), &["C12", "C1"]);
         self.links[i].last_in = self.now;
     }
 
     // ---- harness control ----
 
     fn live_visible(&self) -> Option<usize> {
-        self.live.and_then(|id| self.index_of(id)).and_then(|i| self.links[i].name)
+        self.live
+            .and_then(|id| self.index_of(id))
+            .and_then(|i| self.links[i].name)
     }
 
     fn bind(&mut self, bound: bool) {
         self.uses_control = true;
         let device = Some("dev".to_string());
-        let (op, push) = if bound { (Control::Bind { device }, "push_bind_corp") } else { (Control::Unbind { device }, "push_unbind_corp") };
+        let (op, push) = if bound {
+            (Control::Bind { device }, "push_bind_corp")
+        } else {
+            (Control::Unbind { device }, "push_unbind_corp")
+        };
         self.steps.add(StepKind::Control(op), &[]);
         self.bound = bound;
         if !bound {
@@ -590,13 +732,19 @@ impl CloudModel {
         }
         if let Some(name) = self.live_visible() {
             let frame = json!({"cmd": push, "headers": {"req_id": {"$type": "string"}}});
-            self.steps.add(expect(NAMES[name], frame, s(5)), &["C7", "C2"]);
+            self.steps
+                .add(expect(NAMES[name], frame, s(5)), &["C7", "C2"]);
         }
     }
 
     fn close_link(&mut self) {
         self.uses_control = true;
-        self.steps.add(StepKind::Control(Control::CloseLink { device: Some("dev".into()) }), &[]);
+        self.steps.add(
+            StepKind::Control(Control::CloseLink {
+                device: Some("dev".into()),
+            }),
+            &[],
+        );
         if let Some(i) = self.live.and_then(|id| self.index_of(id)) {
             let l = self.drop_link(i);
             if let Some(name) = l.name {
@@ -610,10 +758,24 @@ impl CloudModel {
     fn finish(&mut self) {
         let visible: Vec<usize> = self.links.iter().filter_map(|l| l.name).collect();
         for name in visible {
-            self.steps.add(request_expecting(NAMES[name], "ping", None, json!({"errcode": 0})), &["C8", "C1"]);
+            self.steps.add(
+                request_expecting(NAMES[name], "ping", None, json!({"errcode": 0})),
+                &["C8", "C1"],
+            );
         }
         let from = self.setup.caps.addresses.then(|| "127.0.0.9".to_string());
-        self.steps.add(StepKind::Connect(Connect { conn: "z".into(), from, device: None, within: None }), &[]);
-        self.steps.add(request_expecting("z", "ping", None, json!({"errcode": 0})), &["C1"]);
+        self.steps.add(
+            StepKind::Connect(Connect {
+                conn: "z".into(),
+                from,
+                device: None,
+                within: None,
+            }),
+            &[],
+        );
+        self.steps.add(
+            request_expecting("z", "ping", None, json!({"errcode": 0})),
+            &["C1"],
+        );
     }
 }

@@ -52,15 +52,25 @@ pub enum Idle {
     Delay(u16),
     Close,
     /// `push_change_contact` raising perm_version by `gap` (1, or ≥ 2: a missed push).
-    ChangeContact { gap: u8, created: u8, delete: bool },
-    Visitors { n: u8 },
+    ChangeContact {
+        gap: u8,
+        created: u8,
+        delete: bool,
+    },
+    Visitors {
+        n: u8,
+    },
     RemoteOpen,
     Scan,
-    EnterPage { fp: bool },
+    EnterPage {
+        fp: bool,
+    },
     Firmware,
     FetchLog,
     /// A known member checks in at the device (reference device only).
-    Checkin { user: u8 },
+    Checkin {
+        user: u8,
+    },
     /// `push_bind_corp` (D9). Any idle action that comes while the device polls `active`
     /// unbound is taken as the corp binding it.
     BindPush,
@@ -104,19 +114,50 @@ fn idle(setup: DeviceSetup) -> BoxedStrategy<Idle> {
         (false, false) => None,
     };
     let candidates: Vec<(u32, Option<BoxedStrategy<Idle>>)> = vec![
-        (3, Some(prop_oneof![5u16..=20, 40u16..=120].prop_map(Idle::Delay).boxed())),
+        (
+            3,
+            Some(
+                prop_oneof![5u16..=20, 40u16..=120]
+                    .prop_map(Idle::Delay)
+                    .boxed(),
+            ),
+        ),
         (2, Some(Just(Idle::Close).boxed())),
-        (5, has("contacts").then(|| (1u8..=3, 0u8..=2, any::<bool>()).prop_map(|(gap, created, delete)| Idle::ChangeContact { gap, created, delete }).boxed())),
-        (2, has("visitors").then(|| (1u8..=2).prop_map(|n| Idle::Visitors { n }).boxed())),
+        (
+            5,
+            has("contacts").then(|| {
+                (1u8..=3, 0u8..=2, any::<bool>())
+                    .prop_map(|(gap, created, delete)| Idle::ChangeContact {
+                        gap,
+                        created,
+                        delete,
+                    })
+                    .boxed()
+            }),
+        ),
+        (
+            2,
+            has("visitors").then(|| (1u8..=2).prop_map(|n| Idle::Visitors { n }).boxed()),
+        ),
         (3, has("door").then(|| Just(Idle::RemoteOpen).boxed())),
         (1, has("qr_open").then(|| Just(Idle::Scan).boxed())),
         (2, enter_page),
         (1, has("firmware").then(|| Just(Idle::Firmware).boxed())),
         (1, has("log").then(|| Just(Idle::FetchLog).boxed())),
         (2, Some(Just(Idle::BindPush).boxed())),
-        (5, (setup.device_control && has("checkin")).then(|| any::<u8>().prop_map(|user| Idle::Checkin { user }).boxed())),
+        (
+            5,
+            (setup.device_control && has("checkin"))
+                .then(|| any::<u8>().prop_map(|user| Idle::Checkin { user }).boxed()),
+        ),
     ];
-    Union::new_weighted(candidates.into_iter().filter_map(|(weight, s)| s.map(|s| (weight, s))).collect()).boxed()
+    Union::new_weighted(
+        candidates
+            .into_iter()
+            .filter_map(|(weight, s)| s.map(|s| (weight, s)))
+            .collect(),
+    )
+    .boxed()
 }
 
 /// The strategy for one action against a device with `setup`.

@@ -16,7 +16,11 @@ impl DeviceModel {
                 }
                 if !resend.is_empty() {
                     // A re-send after a lost register reply: the link has registered (600012).
-                    let code = if e.recover { resend[0] } else { resend[p as usize % resend.len()] };
+                    let code = if e.recover {
+                        resend[0]
+                    } else {
+                        resend[p as usize % resend.len()]
+                    };
                     self.reply(err(code));
                     match code {
                         600012 => self.after_register(&["D17"]),
@@ -28,23 +32,42 @@ impl DeviceModel {
                 // 600002: another link holds the SN; back off 1–2 minutes (D20).
                 let (args, interval) = match p % 3 {
                     0 => (err(600002), 90),
-                    1 => (ReplySpec { no_advice: true, ..err(600002) }, 0),
-                    _ => (ReplySpec { suggestion: Some("retry".into()), interval: Some(30), ..err(600002) }, 30),
+                    1 => (
+                        ReplySpec {
+                            no_advice: true,
+                            ..err(600002)
+                        },
+                        0,
+                    ),
+                    _ => (
+                        ReplySpec {
+                            suggestion: Some("retry".into()),
+                            interval: Some(30),
+                            ..err(600002)
+                        },
+                        30,
+                    ),
                 };
                 self.settle();
                 self.reply(args);
                 let not_before = 60_000u64.max(interval * 1000);
-                self.reconnect(Some(not_before), 90_000u64.max(interval * 1000 + 1000) + 20_000, &["D20"]);
+                self.reconnect(
+                    Some(not_before),
+                    90_000u64.max(interval * 1000 + 1000) + 20_000,
+                    &["D20"],
+                );
             }
             Kind::Active { .. } => {
                 if p % 3 != 2 {
                     // Not bound yet: the device drops what it had and polls every 5 s (D8, D23).
                     self.reply(err(600004));
                     self.deauthorize();
-                    self.pending.push(exp(Kind::Active { polling: true }, 4_500, 12_000, &["D8"]));
+                    self.pending
+                        .push(exp(Kind::Active { polling: true }, 4_500, 12_000, &["D8"]));
                 } else {
                     self.reply(err(600014));
-                    self.pending.push(exp(Kind::Register { first: false }, 0, 10_000, &["D7"]));
+                    self.pending
+                        .push(exp(Kind::Register { first: false }, 0, 10_000, &["D7"]));
                 }
             }
             Kind::Subscribe => {
@@ -52,12 +75,21 @@ impl DeviceModel {
                 if e.lost_before {
                     codes.push(600054);
                 }
-                let code = if e.recover { 600054 } else { codes[p as usize % codes.len()] };
+                let code = if e.recover {
+                    600054
+                } else {
+                    codes[p as usize % codes.len()]
+                };
                 match code {
                     600004 => {
                         self.reply(err(600004));
                         self.deauthorize();
-                        self.pending.push(exp(Kind::Active { polling: false }, 0, 10_000, &["D23"]));
+                        self.pending.push(exp(
+                            Kind::Active { polling: false },
+                            0,
+                            10_000,
+                            &["D23"],
+                        ));
                     }
                     600045 => {
                         self.reply(err(600045));
@@ -67,7 +99,8 @@ impl DeviceModel {
                     }
                     600014 => {
                         self.reply(err(600014));
-                        self.pending.push(exp(Kind::Register { first: false }, 0, 10_000, &["D7"]));
+                        self.pending
+                            .push(exp(Kind::Register { first: false }, 0, 10_000, &["D7"]));
                     }
                     _ => {
                         self.subscribes += 1;
@@ -76,9 +109,23 @@ impl DeviceModel {
                     }
                 }
             }
-            Kind::Page { offset, version, first: false, staged, pages } => {
+            Kind::Page {
+                offset,
+                version,
+                first: false,
+                staged,
+                pages,
+            } => {
                 let (offset, version, staged, pages) = (*offset, *version, staged.clone(), *pages);
-                self.page(offset, version, version + 1, staged, pages, 1 + u64::from(p % 2), false);
+                self.page(
+                    offset,
+                    version,
+                    version + 1,
+                    staged,
+                    pages,
+                    1 + u64::from(p % 2),
+                    false,
+                );
             }
             _ => self.ok(e, p, false),
         }
@@ -90,10 +137,22 @@ impl DeviceModel {
             self.settle();
         }
         let reply = match advice {
-            Advice::None => ReplySpec { errmsg: Some("system busy".into()), no_advice: true, ..err(-1) },
-            Advice::Retry(i) => advised("system busy", "retry", RETRY_INTERVALS[i as usize % RETRY_INTERVALS.len()] as i64),
+            Advice::None => ReplySpec {
+                errmsg: Some("system busy".into()),
+                no_advice: true,
+                ..err(-1)
+            },
+            Advice::Retry(i) => advised(
+                "system busy",
+                "retry",
+                RETRY_INTERVALS[i as usize % RETRY_INTERVALS.len()] as i64,
+            ),
             Advice::Never => advised("system error, do not retry", "retry", -1),
-            Advice::Reconnect(i) => advised("system busy, reconnect", "reconnect", RECONNECT_INTERVALS[i as usize % RECONNECT_INTERVALS.len()] as i64),
+            Advice::Reconnect(i) => advised(
+                "system busy, reconnect",
+                "reconnect",
+                RECONNECT_INTERVALS[i as usize % RECONNECT_INTERVALS.len()] as i64,
+            ),
         };
         self.reply(reply);
         // A retry is a retry: while the device waits out an interval the cloud gave, it need
@@ -114,11 +173,14 @@ impl DeviceModel {
             }
             Advice::Never => {
                 match e.kind {
-                    Kind::Register { .. } | Kind::Active { .. } | Kind::Subscribe => self.dead = true,
+                    Kind::Register { .. } | Kind::Active { .. } | Kind::Subscribe => {
+                        self.dead = true
+                    }
                     Kind::Checkin { .. } => self.uploader = false,
                     _ => {}
                 }
-                self.pending.push(exp(Kind::Silence { cmd: e.kind.cmd() }, 0, 0, &["D15"]));
+                self.pending
+                    .push(exp(Kind::Silence { cmd: e.kind.cmd() }, 0, 0, &["D15"]));
             }
             Advice::Reconnect(i) => {
                 let n = RECONNECT_INTERVALS[i as usize % RECONNECT_INTERVALS.len()] * 1000;
@@ -131,18 +193,24 @@ impl DeviceModel {
     /// request took effect (the FAQ's "succeeded, but the reply timed out") and the re-send
     /// of a register or subscribe is answered with the code that says so (D17, D19).
     pub(super) fn lost(&mut self, e: Exp, recover: bool) {
-        self.steps.add(StepKind::NoReply(ConnRef { conn: "a".into() }), &[]);
+        self.steps
+            .add(StepKind::NoReply(ConnRef { conn: "a".into() }), &[]);
         // The check-in uploader also waits 5–10 s after a timeout before it sends again.
         // Otherwise the protocol's composed window: the longest timeout and the staggered
         // retry after it.
         use crate::profile::wecom::timing::{RESEND_EARLIEST, RESEND_LATEST};
-        let within = if matches!(e.kind, Kind::Checkin { .. }) { 25_000 } else { RESEND_LATEST.as_millis() as u64 };
-        let kind = e.kind.again();
-        let recover = recover && match kind {
-            Kind::Register { .. } => self.has_code,
-            Kind::Subscribe => true,
-            _ => false,
+        let within = if matches!(e.kind, Kind::Checkin { .. }) {
+            25_000
+        } else {
+            RESEND_LATEST.as_millis() as u64
         };
+        let kind = e.kind.again();
+        let recover = recover
+            && match kind {
+                Kind::Register { .. } => self.has_code,
+                Kind::Subscribe => true,
+                _ => false,
+            };
         let reqs: &[&'static str] = match (&kind, recover) {
             (_, true) => &["D13", "D17", "D19"],
             (Kind::Checkin { .. }, _) => &["D13", "D33"],
@@ -160,7 +228,8 @@ impl DeviceModel {
         if self.dead {
             match i {
                 Idle::Delay(s) => {
-                    self.steps.add(StepKind::Delay(writer::s(u64::from(s))), &[]);
+                    self.steps
+                        .add(StepKind::Delay(writer::s(u64::from(s))), &[]);
                     self.budget_ms += u64::from(s) * 1000;
                 }
                 Idle::Close => self.close_link(),
@@ -174,20 +243,40 @@ impl DeviceModel {
         let n = self.fresh();
         match i {
             Idle::Delay(s) => {
-                self.steps.add(StepKind::Delay(writer::s(u64::from(s))), &["D12"]);
+                self.steps
+                    .add(StepKind::Delay(writer::s(u64::from(s))), &["D12"]);
                 self.budget_ms += u64::from(s) * 1000;
             }
             Idle::Close => self.close_link(),
-            Idle::ChangeContact { gap, created, delete } => {
+            Idle::ChangeContact {
+                gap,
+                created,
+                delete,
+            } => {
                 let gap = u64::from(gap.clamp(1, 3));
                 let pushed = self.version + gap;
-                let created: Vec<String> = (0..created.min(2)).map(|k| format!("c{n}x{k}")).collect();
-                let deleted: Vec<String> = if delete { self.users.first().cloned().into_iter().collect() } else { Vec::new() };
-                let list = |ids: &[String]| ids.iter().map(|u| json!({"userid": u, "user_type": 0})).collect::<Vec<_>>();
+                let created: Vec<String> =
+                    (0..created.min(2)).map(|k| format!("c{n}x{k}")).collect();
+                let deleted: Vec<String> = if delete {
+                    self.users.first().cloned().into_iter().collect()
+                } else {
+                    Vec::new()
+                };
+                let list = |ids: &[String]| {
+                    ids.iter()
+                        .map(|u| json!({"userid": u, "user_type": 0}))
+                        .collect::<Vec<_>>()
+                };
                 let body = json!({"timestamp": "${now}", "perm_version": pushed, "create_user": list(&created), "update_user": [], "delete_user": list(&deleted)});
                 self.steps.add(push("push_change_contact", Some(body)), &[]);
                 if gap >= 2 {
-                    let page = Kind::Page { offset: 0, version: pushed, first: true, staged: Vec::new(), pages: 0 };
+                    let page = Kind::Page {
+                        offset: 0,
+                        version: pushed,
+                        first: true,
+                        staged: Vec::new(),
+                        pages: 0,
+                    };
                     self.pending.push(exp(page, 0, 10_000, &["D29"]));
                 } else {
                     self.users.retain(|u| !deleted.contains(u));
@@ -199,40 +288,82 @@ impl DeviceModel {
                         self.budget_ms += 1000;
                         self.version = pushed;
                     } else {
-                        self.pending.push(exp(Kind::Ids { ids: created, version: pushed }, 0, 10_000, &["D28"]));
+                        self.pending.push(exp(
+                            Kind::Ids {
+                                ids: created,
+                                version: pushed,
+                            },
+                            0,
+                            10_000,
+                            &["D28"],
+                        ));
                     }
                 }
             }
             Idle::Visitors { n: count } => {
-                let ids: Vec<String> = (0..count.clamp(1, 2)).map(|k| format!("v{n}x{k}/1000006")).collect();
+                let ids: Vec<String> = (0..count.clamp(1, 2))
+                    .map(|k| format!("v{n}x{k}/1000006"))
+                    .collect();
                 let list: Vec<Value> = ids.iter().map(|u| json!({"userid": u})).collect();
                 let body = json!({"timestamp": "${now}", "visitor_version": n, "create_visitor": list, "update_visitor": [], "delete_visitor": []});
-                self.steps.add(push("push_visitor_list_change", Some(body)), &[]);
-                self.pending.push(exp(Kind::Visitors { ids }, 0, 10_000, &["D30", "D31"]));
+                self.steps
+                    .add(push("push_visitor_list_change", Some(body)), &[]);
+                self.pending
+                    .push(exp(Kind::Visitors { ids }, 0, 10_000, &["D30", "D31"]));
             }
             Idle::RemoteOpen => {
                 let (oper, userid) = (format!("op-remote-{n}"), format!("admin{n}"));
-                self.steps.add(push("push_remote_open_door", Some(json!({"userid": userid, "oper_id": oper}))), &[]);
-                self.pending.push(exp(Kind::Report { scan: false, oper, userid: Some(userid) }, 0, 3_000, &["D34"]));
+                self.steps.add(
+                    push(
+                        "push_remote_open_door",
+                        Some(json!({"userid": userid, "oper_id": oper})),
+                    ),
+                    &[],
+                );
+                self.pending.push(exp(
+                    Kind::Report {
+                        scan: false,
+                        oper,
+                        userid: Some(userid),
+                    },
+                    0,
+                    3_000,
+                    &["D34"],
+                ));
             }
             Idle::Scan => {
                 let oper = format!("op-scan-{n}");
                 let body = json!({"userid": "member1", "op_type": "scan_qrcode_open", "oper_id": oper, "state": "door1", "user_type": 0});
                 self.steps.add(push("push_user_scan", Some(body)), &[]);
-                self.pending.push(exp(Kind::Report { scan: true, oper, userid: None }, 0, 3_000, &["D35"]));
+                self.pending.push(exp(
+                    Kind::Report {
+                        scan: true,
+                        oper,
+                        userid: None,
+                    },
+                    0,
+                    3_000,
+                    &["D35"],
+                ));
             }
             Idle::EnterPage { fp } => {
                 let (oper, userid) = (format!("op-enrol-{n}"), format!("enrol{n}"));
                 let body = json!({"page_type": if fp { "fp" } else { "fa" }, "oper_id": oper, "userid": userid, "user_type": 0});
                 self.steps.add(push("push_enter_page", Some(body)), &[]);
-                self.pending.push(exp(Kind::Upload { oper, userid, fp }, 0, 10_000, &["D36", "D37"]));
+                self.pending.push(exp(
+                    Kind::Upload { oper, userid, fp },
+                    0,
+                    10_000,
+                    &["D36", "D37"],
+                ));
             }
             Idle::Firmware if self.fw => {
                 self.steps.add(push("push_update_firmware", None), &[]);
                 self.pending.push(exp(Kind::Firmware, 0, 10_000, &["D40"]));
             }
             Idle::FetchLog => {
-                self.steps.add(push("push_fetch_log", Some(json!({"hint": "main"}))), &[]);
+                self.steps
+                    .add(push("push_fetch_log", Some(json!({"hint": "main"}))), &[]);
                 self.pending.push(exp(Kind::Log, 0, 10_000, &["D41", "D3"]));
             }
             Idle::Checkin { user } if self.setup.device_control && !self.users.is_empty() => {
@@ -240,7 +371,8 @@ impl DeviceModel {
                 self.device_checkin(&userid, 1 + u32::from(user % 2));
                 if self.uploader {
                     let batch = self.recs.iter().map(|r| r.seq).collect();
-                    self.pending.push(exp(Kind::Checkin { batch }, 0, 10_000, &["D32"]));
+                    self.pending
+                        .push(exp(Kind::Checkin { batch }, 0, 10_000, &["D32"]));
                 }
             }
             _ => {}
@@ -250,10 +382,24 @@ impl DeviceModel {
 
 /// An error reply with explicit advice.
 fn advised(errmsg: &str, suggestion: &str, interval: i64) -> ReplySpec {
-    ReplySpec { errmsg: Some(errmsg.into()), suggestion: Some(suggestion.into()), interval: Some(interval), ..err(-1) }
+    ReplySpec {
+        errmsg: Some(errmsg.into()),
+        suggestion: Some(suggestion.into()),
+        interval: Some(interval),
+        ..err(-1)
+    }
 }
 
 /// A `timing` step on every connection with no check yet.
 pub(super) fn timing(cmd: &str) -> Timing {
-    Timing { conn: None, cmd: cmd.to_string(), since: None, gaps: None, jitter: false, min_count: None, max_per: None, none: false }
+    Timing {
+        conn: None,
+        cmd: cmd.to_string(),
+        since: None,
+        gaps: None,
+        jitter: false,
+        min_count: None,
+        max_per: None,
+        none: false,
+    }
 }

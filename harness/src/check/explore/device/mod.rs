@@ -38,15 +38,16 @@ mod link;
 mod serve;
 
 use super::writer::{self, capture, err, matcher, ms, ok, push, s, Steps};
-use crate::scenario::{
-    Accept, Branch, Close, ConnRef, DeviceControl, DurationRange, ExpectReconnect, ExpectSilence, LoggedIn, OneOf, Receive, Reply, ReplySpec, Step, StepKind, Timing,
-};
 use crate::profile::wecom::features::FEATURES;
-use std::collections::BTreeMap;
+use crate::scenario::{
+    Accept, Branch, Close, ConnRef, DeviceControl, DurationRange, ExpectReconnect, ExpectSilence,
+    LoggedIn, OneOf, Receive, Reply, ReplySpec, Step, StepKind, Timing,
+};
 pub use actions::action;
-use answers::timing;
 use actions::{Advice, Answer, DeviceAction, Idle, RECONNECT_INTERVALS, RETRY_INTERVALS};
+use answers::timing;
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 
 /// What the explorer may use of the device target.
 #[derive(Clone, Copy, Debug)]
@@ -67,11 +68,20 @@ impl Implemented {
     pub const ALL: Implemented = Implemented(u32::MAX);
 
     pub fn from_ics(ics: &crate::ics::Ics) -> Implemented {
-        Implemented(FEATURES.iter().enumerate().filter(|(_, f)| ics.features.get(f.name) == Some(&true)).fold(0, |bits, (i, _)| bits | 1 << i))
+        Implemented(
+            FEATURES
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| ics.features.get(f.name) == Some(&true))
+                .fold(0, |bits, (i, _)| bits | 1 << i),
+        )
     }
 
     pub fn has(self, name: &str) -> bool {
-        FEATURES.iter().position(|f| f.name == name).is_some_and(|i| self.0 & (1 << i) != 0)
+        FEATURES
+            .iter()
+            .position(|f| f.name == name)
+            .is_some_and(|i| self.0 & (1 << i) != 0)
     }
 }
 
@@ -88,7 +98,8 @@ const CODE: &str = "ac-explore";
 /// Base64 that does not start with the JPEG (/9j/) or PNG (iVBOR) magic bytes (D37).
 const NOT_IMAGE: &str = "^(?:[A-Za-hj-z0-9+]|/[A-Za-z0-8+/]|/9[A-Za-ik-z0-9+/]|i[A-UW-Za-z0-9+/]|iV[AC-Za-z0-9+/]|iVB[A-NP-Za-z0-9+/]|iVBO[A-QS-Za-z0-9+/])[A-Za-z0-9+/]*={0,2}$";
 /// Every log line carries a date and a time to the second (D41).
-const TIMESTAMPED: &str = "^(?:[^\n]*[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}[^\n]*(?:\n|$))+$";
+const TIMESTAMPED: &str =
+    "^(?:[^\n]*[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}[^\n]*(?:\n|$))+$";
 /// A subscribe may wait this long for the device's five-a-minute budget (D21), beyond the
 /// retry delay itself.
 const BUDGET_MS: u64 = 62_000;
@@ -112,22 +123,49 @@ struct Rec {
 #[derive(Clone, Debug)]
 enum Kind {
     /// `first`: the link's first request, checked in full (D4, D5, D7).
-    Register { first: bool },
-    Active { polling: bool },
+    Register {
+        first: bool,
+    },
+    Active {
+        polling: bool,
+    },
     Subscribe,
     PermVersion,
     /// A full-pull page: the offset the device must ask for, the version the pages of this
     /// pass report, whether it is the pass's first page, the users staged so far.
-    Page { offset: u64, version: u64, first: bool, staged: Vec<String>, pages: u32 },
-    Ids { ids: Vec<String>, version: u64 },
-    Visitors { ids: Vec<String> },
-    Report { scan: bool, oper: String, userid: Option<String> },
-    Upload { oper: String, userid: String, fp: bool },
+    Page {
+        offset: u64,
+        version: u64,
+        first: bool,
+        staged: Vec<String>,
+        pages: u32,
+    },
+    Ids {
+        ids: Vec<String>,
+        version: u64,
+    },
+    Visitors {
+        ids: Vec<String>,
+    },
+    Report {
+        scan: bool,
+        oper: String,
+        userid: Option<String>,
+    },
+    Upload {
+        oper: String,
+        userid: String,
+        fp: bool,
+    },
     Firmware,
     Log,
-    Checkin { batch: Vec<u32> },
+    Checkin {
+        batch: Vec<u32>,
+    },
     /// Not a request: no request of `cmd` may arrive for a while (D15).
-    Silence { cmd: &'static str },
+    Silence {
+        cmd: &'static str,
+    },
 }
 
 impl Kind {
@@ -200,7 +238,11 @@ enum Alt {
 }
 
 fn exp(kind: Kind, not_before: u64, within: u64, reqs: &[&'static str]) -> Exp {
-    let within = if matches!(kind, Kind::Subscribe) { within + BUDGET_MS } else { within };
+    let within = if matches!(kind, Kind::Subscribe) {
+        within + BUDGET_MS
+    } else {
+        within
+    };
     let mut reqs = reqs.to_vec();
     // What every expectation of the kind checks besides the reason it is expected.
     let always: &[&'static str] = match kind {
@@ -212,7 +254,15 @@ fn exp(kind: Kind, not_before: u64, within: u64, reqs: &[&'static str]) -> Exp {
             reqs.push(r);
         }
     }
-    Exp { kind, not_before, within, lost_before: false, recover: false, alt: Alt::None, reqs }
+    Exp {
+        kind,
+        not_before,
+        within,
+        lost_before: false,
+        recover: false,
+        alt: Alt::None,
+        reqs,
+    }
 }
 
 /// A run of identical error answers to one cmd.
@@ -284,7 +334,13 @@ impl DeviceModel {
             subscribes: 0,
             device_control: false,
         };
-        m.steps.add(StepKind::Accept(Accept { conn: "a".into(), within: Some(s(30)) }), &[]);
+        m.steps.add(
+            StepKind::Accept(Accept {
+                conn: "a".into(),
+                within: Some(s(30)),
+            }),
+            &[],
+        );
         m.budget_ms += 30_000;
         m.new_link();
         loop {
@@ -305,9 +361,24 @@ impl DeviceModel {
             }
         }
         if m.subscribes > 0 {
-            m.steps.add(StepKind::Timing(Timing { max_per: Some((5, s(60))), ..timing("subscribe_corp") }), &["D21"]);
+            m.steps.add(
+                StepKind::Timing(Timing {
+                    max_per: Some((5, s(60))),
+                    ..timing("subscribe_corp")
+                }),
+                &["D21"],
+            );
         }
-        let requires = if m.device_control { vec!["device_control"] } else { Vec::new() };
-        Generated { steps: m.steps, requires, extra: Vec::new(), duration_s: m.budget_ms.div_ceil(1000) }
+        let requires = if m.device_control {
+            vec!["device_control"]
+        } else {
+            Vec::new()
+        };
+        Generated {
+            steps: m.steps,
+            requires,
+            extra: Vec::new(),
+            duration_s: m.budget_ms.div_ceil(1000),
+        }
     }
 }

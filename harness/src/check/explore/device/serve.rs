@@ -32,7 +32,10 @@ impl DeviceModel {
             }
             check = Value::Object(with_cmd);
         }
-        let check = check.as_object().is_some_and(|m| !m.is_empty()).then(|| matcher(check));
+        let check = check
+            .as_object()
+            .is_some_and(|m| !m.is_empty())
+            .then(|| matcher(check));
         let capture = self.capture(&e.kind);
         Receive {
             conn: "a".into(),
@@ -49,15 +52,35 @@ impl DeviceModel {
     /// so both branches end in the same `subscribe_corp`.
     fn skip_or_reactivate(&mut self, subscribe: Receive) -> StepKind {
         let e = exp(Kind::Active { polling: false }, 0, 10_000, &[]);
-        let active = Receive { cmd: Some("active".into()), ..self.receive_step(&e) };
+        let active = Receive {
+            cmd: Some("active".into()),
+            ..self.receive_step(&e)
+        };
         self.budget_ms += e.within;
-        let secret = self.secret.map(|n| format!("sk-explore-{n}")).unwrap_or_default();
-        let reply = Reply { conn: "a".into(), to: None, spec: ok(Some(json!({"secret": secret}))) };
-        let reactivate = vec![Step::new(StepKind::Receive(active)), Step::new(StepKind::Reply(reply)), Step::new(StepKind::Receive(subscribe.clone()))];
+        let secret = self
+            .secret
+            .map(|n| format!("sk-explore-{n}"))
+            .unwrap_or_default();
+        let reply = Reply {
+            conn: "a".into(),
+            to: None,
+            spec: ok(Some(json!({"secret": secret}))),
+        };
+        let reactivate = vec![
+            Step::new(StepKind::Receive(active)),
+            Step::new(StepKind::Reply(reply)),
+            Step::new(StepKind::Receive(subscribe.clone())),
+        ];
         StepKind::OneOf(OneOf {
             branches: vec![
-                Branch { name: "skip_active".into(), steps: vec![Step::new(StepKind::Receive(subscribe))] },
-                Branch { name: "reactivate".into(), steps: reactivate },
+                Branch {
+                    name: "skip_active".into(),
+                    steps: vec![Step::new(StepKind::Receive(subscribe))],
+                },
+                Branch {
+                    name: "reactivate".into(),
+                    steps: reactivate,
+                },
             ],
         })
     }
@@ -65,18 +88,44 @@ impl DeviceModel {
     /// D21: after 600045 the device backs off — on its link, or by closing it and coming
     /// back after the interval with a new handshake (register, then the same subscribe).
     fn same_link_or_reconnect(&mut self, subscribe: Receive, e: &Exp) {
-        let back = ExpectReconnect { conn: "a".into(), within: Some(ms(e.within)), not_before: Some(ms(e.not_before)) };
+        let back = ExpectReconnect {
+            conn: "a".into(),
+            within: Some(ms(e.within)),
+            not_before: Some(ms(e.not_before)),
+        };
         let register = exp(Kind::Register { first: true }, 0, 15_000, &[]);
-        let register = Receive { cmd: Some("register".into()), ..self.receive_step(&register) };
+        let register = Receive {
+            cmd: Some("register".into()),
+            ..self.receive_step(&register)
+        };
         self.budget_ms += 15_000;
-        let code = Reply { conn: "a".into(), to: None, spec: ok(Some(json!({"active_code": CODE}))) };
+        let code = Reply {
+            conn: "a".into(),
+            to: None,
+            spec: ok(Some(json!({"active_code": CODE}))),
+        };
         // On the new link the back-off is over: the subscribe comes as after any register.
-        let again = Receive { not_before: None, within: Some(ms(10_000 + BUDGET_MS)), ..subscribe.clone() };
+        let again = Receive {
+            not_before: None,
+            within: Some(ms(10_000 + BUDGET_MS)),
+            ..subscribe.clone()
+        };
         let resubscribe = self.skip_or_reactivate(again);
-        let reconnect = vec![Step::new(StepKind::ExpectReconnect(back)), Step::new(StepKind::Receive(register)), Step::new(StepKind::Reply(code)), Step::new(resubscribe)];
+        let reconnect = vec![
+            Step::new(StepKind::ExpectReconnect(back)),
+            Step::new(StepKind::Receive(register)),
+            Step::new(StepKind::Reply(code)),
+            Step::new(resubscribe),
+        ];
         let branches = vec![
-            Branch { name: "same_link".into(), steps: vec![Step::new(StepKind::Receive(subscribe))] },
-            Branch { name: "reconnect".into(), steps: reconnect },
+            Branch {
+                name: "same_link".into(),
+                steps: vec![Step::new(StepKind::Receive(subscribe))],
+            },
+            Branch {
+                name: "reconnect".into(),
+                steps: reconnect,
+            },
         ];
         let mut reqs = e.reqs.clone();
         reqs.extend(["D22", "D7"].iter().filter(|r| !e.reqs.contains(r)));
@@ -86,7 +135,9 @@ impl DeviceModel {
     /// The matcher on the expected request (without `cmd`).
     pub(super) fn check(&self, kind: &Kind) -> Value {
         match kind {
-            Kind::Register { first: false } => json!({"body": {"device_signature": {"$signature": "register"}}}),
+            Kind::Register { first: false } => {
+                json!({"body": {"device_signature": {"$signature": "register"}}})
+            }
             Kind::Register { first: true } => json!({"body": {
                 "sn": "${sn}",
                 "device_signature": {"$regex": "^[0-9a-f]{40}$", "$signature": "register"},
@@ -95,13 +146,22 @@ impl DeviceModel {
             }}),
             Kind::Active { .. } => json!({"body": {"active_code": CODE}}),
             Kind::Subscribe => {
-                let secret = self.secret.map(|n| format!("sk-explore-{n}")).unwrap_or_default();
+                let secret = self
+                    .secret
+                    .map(|n| format!("sk-explore-{n}"))
+                    .unwrap_or_default();
                 json!({"body": {"secret": secret, "firmware_version": {"$type": "string"}}})
             }
-            Kind::Page { offset, .. } => json!({"body": {"offset": offset, "limit": {"$type": "integer", "$gte": 1, "$lte": 200}}}),
+            Kind::Page { offset, .. } => {
+                json!({"body": {"offset": offset, "limit": {"$type": "integer", "$gte": 1, "$lte": 200}}})
+            }
             Kind::Ids { ids, .. } | Kind::Visitors { ids } => json!({"body": {"userids": ids}}),
             Kind::Report { scan, oper, .. } => {
-                let t = if *scan { "scan_qrcode_open" } else { "remote_open_door" };
+                let t = if *scan {
+                    "scan_qrcode_open"
+                } else {
+                    "remote_open_door"
+                };
                 json!({"body": {"type": t, "oper_id": oper, "status": {"$in": [0, 1]}}})
             }
             Kind::Upload { oper, userid, fp } => {
@@ -109,7 +169,9 @@ impl DeviceModel {
                 let key = if *fp { "fp" } else { "fa_list" };
                 json!({"body": {"oper_id": oper, "userinfo": [{"userid": userid, key: template}]}})
             }
-            Kind::Log => json!({"binary": {"data_len": {"$gte": 1}, "data": {"$regex": TIMESTAMPED}}}),
+            Kind::Log => {
+                json!({"binary": {"data_len": {"$gte": 1}, "data": {"$regex": TIMESTAMPED}}})
+            }
             Kind::Checkin { batch } => {
                 let records: Vec<Value> = batch
                     .iter()
@@ -139,7 +201,10 @@ impl DeviceModel {
                 for (i, seq) in batch.iter().enumerate() {
                     if let Some(r) = self.recs.iter_mut().find(|r| r.seq == *seq && !r.captured) {
                         r.captured = true;
-                        m.insert(format!("t{seq}"), format!("body.checkin_data.{i}.timestamp"));
+                        m.insert(
+                            format!("t{seq}"),
+                            format!("body.checkin_data.{i}.timestamp"),
+                        );
                     }
                 }
                 m
@@ -150,13 +215,22 @@ impl DeviceModel {
 
     pub(super) fn reply(&mut self, spec: ReplySpec) {
         let to = self.reply_to.take();
-        self.steps.add(StepKind::Reply(Reply { conn: "a".into(), to, spec }), &[]);
+        self.steps.add(
+            StepKind::Reply(Reply {
+                conn: "a".into(),
+                to,
+                spec,
+            }),
+            &[],
+        );
     }
 
     /// D27: while a page is outstanding, a member of the old data set checks in; the device
     /// must still recognise them and upload the record at once.
     pub(super) fn checkin_during_pull(&mut self) {
-        let Some(DeviceAction::Idle(Idle::Checkin { user })) = self.peek() else { return };
+        let Some(DeviceAction::Idle(Idle::Checkin { user })) = self.peek() else {
+            return;
+        };
         if !self.setup.device_control || !self.uploader || self.users.is_empty() {
             return;
         }
@@ -169,7 +243,12 @@ impl DeviceModel {
         let userid = self.users[user as usize % self.users.len()].clone();
         self.device_checkin(&userid, 1);
         if let Some(seq) = self.recs.last().map(|r| r.seq) {
-            let batch = self.recs.iter().map(|r| r.seq).filter(|s| *s <= seq).collect();
+            let batch = self
+                .recs
+                .iter()
+                .map(|r| r.seq)
+                .filter(|s| *s <= seq)
+                .collect();
             let e = exp(Kind::Checkin { batch }, 0, 5_000, &["D27", "D32"]);
             self.serve(e, Answer::Ok(0), true);
         }
@@ -178,14 +257,24 @@ impl DeviceModel {
 
     pub(super) fn device_checkin(&mut self, userid: &str, pass_type: u32) {
         self.device_control = true;
-        let checkin = DeviceControl::Checkin { userid: userid.to_string(), pass_type: Some(pass_type), pass_method: Some(1) };
+        let checkin = DeviceControl::Checkin {
+            userid: userid.to_string(),
+            pass_type: Some(pass_type),
+            pass_method: Some(1),
+        };
         self.steps.add(StepKind::DeviceControl(checkin), &["D32"]);
         self.record(userid, pass_type, 1);
     }
 
     pub(super) fn record(&mut self, userid: &str, pass_type: u32, pass_method: u32) {
         let seq = self.fresh();
-        self.recs.push(Rec { seq, userid: userid.to_string(), pass_type, pass_method, captured: false });
+        self.recs.push(Rec {
+            seq,
+            userid: userid.to_string(),
+            pass_type,
+            pass_method,
+            captured: false,
+        });
     }
 
     /// Success, with the body the request needs.
@@ -199,7 +288,9 @@ impl DeviceModel {
             Kind::Active { .. } => {
                 self.issued += 1;
                 self.secret = Some(self.issued);
-                self.reply(ok(Some(json!({"secret": format!("sk-explore-{}", self.issued)}))));
+                self.reply(ok(Some(
+                    json!({"secret": format!("sk-explore-{}", self.issued)}),
+                )));
                 self.pending.push(exp(Kind::Subscribe, 0, 10_000, &["D11"]));
             }
             Kind::Subscribe => {
@@ -215,16 +306,39 @@ impl DeviceModel {
                 };
                 self.reply(ok(Some(json!({"perm_version": cloud}))));
                 if cloud != self.version {
-                    let page = Kind::Page { offset: 0, version: cloud, first: true, staged: Vec::new(), pages: 0 };
+                    let page = Kind::Page {
+                        offset: 0,
+                        version: cloud,
+                        first: true,
+                        staged: Vec::new(),
+                        pages: 0,
+                    };
                     self.pending.push(exp(page, 0, 10_000, &["D24", "D25"]));
                 }
             }
-            Kind::Page { offset, version, staged, pages, .. } => {
+            Kind::Page {
+                offset,
+                version,
+                staged,
+                pages,
+                ..
+            } => {
                 let last = forced || v.is_multiple_of(3) || pages >= 2;
-                self.page(offset, version, version, staged, pages, 1 + u64::from(v % 2), last);
+                self.page(
+                    offset,
+                    version,
+                    version,
+                    staged,
+                    pages,
+                    1 + u64::from(v % 2),
+                    last,
+                );
             }
             Kind::Ids { ids, version } => {
-                let users: Vec<Value> = ids.iter().map(|u| json!({"userid": u, "user_type": 0, "name": u})).collect();
+                let users: Vec<Value> = ids
+                    .iter()
+                    .map(|u| json!({"userid": u, "user_type": 0, "name": u}))
+                    .collect();
                 self.reply(ok(Some(json!({"userinfo": users}))));
                 for id in ids {
                     if !self.users.contains(&id) {
@@ -234,7 +348,10 @@ impl DeviceModel {
                 self.version = version;
             }
             Kind::Visitors { ids } => {
-                let users: Vec<Value> = ids.iter().map(|u| json!({"userid": u, "user_type": 1, "name": u, "pass_rule_list": []})).collect();
+                let users: Vec<Value> = ids
+                    .iter()
+                    .map(|u| json!({"userid": u, "user_type": 1, "name": u, "pass_rule_list": []}))
+                    .collect();
                 self.reply(ok(Some(json!({"userinfo": users}))));
             }
             Kind::Report { userid, .. } => {
@@ -243,7 +360,8 @@ impl DeviceModel {
                     self.record(&u, 1, 3);
                     if self.uploader {
                         let batch = self.recs.iter().map(|r| r.seq).collect();
-                        self.pending.push(exp(Kind::Checkin { batch }, 0, 10_000, &["D34", "D32"]));
+                        self.pending
+                            .push(exp(Kind::Checkin { batch }, 0, 10_000, &["D34", "D32"]));
                     }
                 }
             }
@@ -262,7 +380,8 @@ impl DeviceModel {
                         .map(|r| json!({"userid": r.userid, "user_type": 0, "timestamp": format!("${{t{}}}", r.seq)}))
                         .collect();
                     self.reply(ok(Some(json!({"fail_list": fails}))));
-                    self.pending.push(exp(Kind::Checkin { batch }, 0, 20_000, &["D33"]));
+                    self.pending
+                        .push(exp(Kind::Checkin { batch }, 0, 20_000, &["D33"]));
                 } else {
                     self.reply(ok(Some(json!({"fail_list": []}))));
                     self.recs.retain(|r| !batch.contains(&r.seq));
@@ -274,23 +393,46 @@ impl DeviceModel {
 
     /// Answers one page; `reported` is the perm_version the page carries.
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn page(&mut self, offset: u64, version: u64, reported: u64, mut staged: Vec<String>, pages: u32, count: u64, last: bool) {
+    pub(super) fn page(
+        &mut self,
+        offset: u64,
+        version: u64,
+        reported: u64,
+        mut staged: Vec<String>,
+        pages: u32,
+        count: u64,
+        last: bool,
+    ) {
         let mut users = Vec::new();
         for _ in 0..count {
             let id = format!("m{}", self.fresh());
             users.push(json!({"userid": id, "user_type": 0, "name": id}));
             staged.push(id);
         }
-        self.reply(ok(Some(json!({"is_last": last, "perm_version": reported, "userinfo": users}))));
+        self.reply(ok(Some(
+            json!({"is_last": last, "perm_version": reported, "userinfo": users}),
+        )));
         if reported != version {
             // The contacts changed between pages: the pull starts over (D26).
-            let page = Kind::Page { offset: 0, version: reported, first: true, staged: Vec::new(), pages: 0 };
+            let page = Kind::Page {
+                offset: 0,
+                version: reported,
+                first: true,
+                staged: Vec::new(),
+                pages: 0,
+            };
             self.pending.push(exp(page, 0, 10_000, &["D26"]));
         } else if last {
             self.version = version;
             self.users = staged;
         } else {
-            let page = Kind::Page { offset: offset + count, version, first: false, staged, pages: pages + 1 };
+            let page = Kind::Page {
+                offset: offset + count,
+                version,
+                first: false,
+                staged,
+                pages: pages + 1,
+            };
             self.pending.push(exp(page, 0, 10_000, &["D25"]));
         }
     }
@@ -301,7 +443,8 @@ impl DeviceModel {
             e.alt = Alt::Reactivate;
             self.pending.push(e);
         } else {
-            self.pending.push(exp(Kind::Active { polling: false }, 0, 10_000, &["D7"]));
+            self.pending
+                .push(exp(Kind::Active { polling: false }, 0, 10_000, &["D7"]));
         }
     }
 }

@@ -6,13 +6,17 @@
 /// What every step file uses.
 mod prelude {
     pub(super) use crate::engine::session::device::*;
-    
-    pub(super) use crate::engine::session::{redacted, redacted_text, At, Session, Stop, StepResult, Target};
-    pub(super) use crate::wire::connection::{pending_bytes, Connection, Inbound, Item, MAX_PENDING, MAX_PENDING_BYTES};
+
+    pub(super) use crate::engine::session::{
+        redacted, redacted_text, At, Session, StepResult, Stop, Target,
+    };
+    pub(super) use crate::engine::target::{CloudControl, DeviceAction};
     pub(super) use crate::profile::{DefaultContext, Profile, Secret};
     pub(super) use crate::scenario::expr::format_duration;
     pub(super) use crate::scenario::model::*;
-    pub(super) use crate::engine::target::{CloudControl, DeviceAction};
+    pub(super) use crate::wire::connection::{
+        pending_bytes, Connection, Inbound, Item, MAX_PENDING, MAX_PENDING_BYTES,
+    };
     pub(super) use serde_json::{json, Value};
     pub(super) use std::collections::VecDeque;
     pub(super) use std::time::Duration;

@@ -2,12 +2,15 @@
 //! (C13: two links that registered one SN kick each other).
 
 use super::rules;
-use crate::profile::{Frame, RoleMonitor, Violation, WireEvent};
-use crate::profile::wecom::envelope::header_req_id;
-use serde_json::Value;
 use crate::profile::json::field;
+use crate::profile::wecom::envelope::header_req_id;
+use crate::profile::{Frame, RoleMonitor, Violation, WireEvent};
+use serde_json::Value;
 use std::collections::HashMap;
 use std::time::Duration;
+
+/// One link's requests by req_id hash: (requests sent with it, replies that echoed it).
+type SentOnLink = HashMap<u64, (u32, u32)>;
 
 /// Reads the wire events and reports rule violations by the cloud.
 #[derive(Default)]
@@ -18,7 +21,7 @@ pub struct CloudMonitor {
     /// request). Hashes, not the ids, and a list, not a tree, of the few links a watcher
     /// sees: a link's every request stays here until it closes, and a fleet holds
     /// thousands of links.
-    sent: Vec<(String, HashMap<u64, (u32, u32)>)>,
+    sent: Vec<(String, SentOnLink)>,
     /// `register` requests on their way, per link: (link, req_id key, SN).
     registering: Vec<(String, u64, String)>,
     /// Links whose `register` succeeded: (link, SN, when).
@@ -33,7 +36,10 @@ pub const KICK_GRACE: Duration = Duration::from_secs(5);
 
 impl CloudMonitor {
     pub fn new(strict_codes: bool) -> CloudMonitor {
-        CloudMonitor { strict_codes, ..CloudMonitor::default() }
+        CloudMonitor {
+            strict_codes,
+            ..CloudMonitor::default()
+        }
     }
 }
 
@@ -44,12 +50,19 @@ impl RoleMonitor for CloudMonitor {
 
     fn observe(&mut self, at: Duration, event: &WireEvent<'_>) -> Vec<Violation> {
         match *event {
-            WireEvent::Sent { conn, frame: Frame::Json { json } } => {
+            WireEvent::Sent {
+                conn,
+                frame: Frame::Json { json },
+            } => {
                 if let Some(id) = header_req_id(json).and_then(Value::as_str) {
                     if field(json, "cmd").and_then(Value::as_str) == Some("register") {
-                        if let Some(sn) = field(json, "body").and_then(|b| field(b, "sn")).and_then(Value::as_str) {
+                        if let Some(sn) = field(json, "body")
+                            .and_then(|b| field(b, "sn"))
+                            .and_then(Value::as_str)
+                        {
                             self.registering.retain(|(c, _, _)| c != conn);
-                            self.registering.push((conn.to_string(), req_key(id), sn.to_string()));
+                            self.registering
+                                .push((conn.to_string(), req_key(id), sn.to_string()));
                         }
                     }
                     let requests = match self.sent.iter().position(|(c, _)| c == conn) {
@@ -84,9 +97,18 @@ impl RoleMonitor for CloudMonitor {
         let mut out = Vec::new();
         let is_open = |c: &str| open.iter().any(|o| o == c);
         for (i, (a, sn, _)) in self.registered.iter().enumerate() {
-            let Some((b, _, later)) = self.registered[i + 1..].iter().find(|(b, other, _)| other == sn && b != a) else { continue };
+            let Some((b, _, later)) = self.registered[i + 1..]
+                .iter()
+                .find(|(b, other, _)| other == sn && b != a)
+            else {
+                continue;
+            };
             let side_by_side = now.saturating_sub(*later);
-            if is_open(a) && is_open(b) && side_by_side >= KICK_GRACE && !self.kicked_reported.contains(sn) {
+            if is_open(a)
+                && is_open(b)
+                && side_by_side >= KICK_GRACE
+                && !self.kicked_reported.contains(sn)
+            {
                 self.kicked_reported.push(sn.clone());
                 out.push(Violation::fail(
                     "C13",
@@ -102,11 +124,20 @@ impl CloudMonitor {
     /// A successful reply to a `register` the harness sent: the link holds that SN now.
     fn note_registered(&mut self, conn: &str, frame: &Frame, at: Duration) {
         let Frame::Json { json } = frame else { return };
-        if field(json, "cmd").is_some() || field(json, "errcode").and_then(Value::as_i64) != Some(0) {
+        if field(json, "cmd").is_some() || field(json, "errcode").and_then(Value::as_i64) != Some(0)
+        {
             return;
         }
-        let Some(key) = header_req_id(json).and_then(Value::as_str).map(req_key) else { return };
-        let Some(pos) = self.registering.iter().position(|(c, k, _)| c == conn && *k == key) else { return };
+        let Some(key) = header_req_id(json).and_then(Value::as_str).map(req_key) else {
+            return;
+        };
+        let Some(pos) = self
+            .registering
+            .iter()
+            .position(|(c, k, _)| c == conn && *k == key)
+        else {
+            return;
+        };
         let (conn, _, sn) = self.registering.remove(pos);
         self.registered.retain(|(c, _, _)| *c != conn);
         self.registered.push((conn, sn, at));
@@ -127,13 +158,22 @@ impl CloudMonitor {
         let json = match frame {
             Frame::Json { json } => json,
             Frame::Text { text, .. } => {
-                return vec![Violation::fail("C1", format!("[{conn}] the cloud sent a text frame that is not JSON: {:?}", &text[..text.floor_char_boundary(60)]))]
+                return vec![Violation::fail(
+                    "C1",
+                    format!(
+                        "[{conn}] the cloud sent a text frame that is not JSON: {:?}",
+                        &text[..text.floor_char_boundary(60)]
+                    ),
+                )]
             }
             // Too large to judge here; the step that receives it judges its content.
             Frame::Large { .. } => return Vec::new(),
             // The step that asked for a binary reply judges its req_id; the header is checked here.
             Frame::Binary { len, head, .. } => {
-                let version = hex::decode(head).ok().filter(|b| b.len() >= 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+                let version = hex::decode(head)
+                    .ok()
+                    .filter(|b| b.len() >= 4)
+                    .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
                 return match version {
                     Some(1) if *len >= 12 => Vec::new(),
                     _ => vec![Violation::fail("C3", format!("[{conn}] binary frame of {len} bytes does not start with format_version 1 (LE) and its length fields"))],
@@ -141,14 +181,20 @@ impl CloudMonitor {
             }
         };
         if !json.is_object() {
-            return vec![Violation::fail("C1", format!("[{conn}] the cloud sent JSON that is not an object: {json}"))];
+            return vec![Violation::fail(
+                "C1",
+                format!("[{conn}] the cloud sent JSON that is not an object: {json}"),
+            )];
         }
         if field(json, "cmd").is_some() {
             return rules::check_push(json);
         }
         let mut out = Vec::new();
         match field(json, "errcode").and_then(Value::as_i64) {
-            None => out.push(Violation::fail("C1", format!("[{conn}] reply without an integer errcode: {json}"))),
+            None => out.push(Violation::fail(
+                "C1",
+                format!("[{conn}] reply without an integer errcode: {json}"),
+            )),
             Some(0) => {}
             Some(code) => out.extend(rules::check_error_advice(json, code, self.strict_codes)),
         }
@@ -174,11 +220,15 @@ mod tests {
     use serde_json::json;
 
     fn request(id: &str) -> Frame {
-        Frame::Json { json: json!({"cmd": "ping", "headers": {"req_id": id}}).into() }
+        Frame::Json {
+            json: json!({"cmd": "ping", "headers": {"req_id": id}}).into(),
+        }
     }
 
     fn reply(id: &str) -> Frame {
-        Frame::Json { json: json!({"headers": {"req_id": id}, "errcode": 0, "errmsg": "ok"}).into() }
+        Frame::Json {
+            json: json!({"headers": {"req_id": id}, "errcode": 0, "errmsg": "ok"}).into(),
+        }
     }
 
     /// Feeds (harness sent?, frame) on link `a`; the rules broken, in order.
@@ -186,7 +236,11 @@ mod tests {
         let mut m = CloudMonitor::new(true);
         let mut out = Vec::new();
         for (sent, frame) in script {
-            let e = if *sent { WireEvent::Sent { conn: "a", frame } } else { WireEvent::Received { conn: "a", frame } };
+            let e = if *sent {
+                WireEvent::Sent { conn: "a", frame }
+            } else {
+                WireEvent::Received { conn: "a", frame }
+            };
             out.extend(m.observe(Duration::ZERO, &e));
         }
         out.into_iter().map(|v| v.rule).collect()
@@ -206,23 +260,49 @@ mod tests {
     /// then `a` is closed at 1 s or not; the rules broken at each tick (seconds).
     fn kick(ticks: &[u64], a_closed: bool) -> Vec<Vec<&'static str>> {
         let mut m = CloudMonitor::new(true);
-        let register = |id: &str| Frame::Json { json: json!({"cmd": "register", "headers": {"req_id": id}, "body": {"sn": "S"}}).into() };
+        let register = |id: &str| Frame::Json {
+            json: json!({"cmd": "register", "headers": {"req_id": id}, "body": {"sn": "S"}}).into(),
+        };
         for (conn, id) in [("a", "r1"), ("b", "r2")] {
             let (req, ok) = (register(id), reply(id));
-            assert!(m.observe(Duration::ZERO, &WireEvent::Sent { conn, frame: &req }).is_empty());
-            assert!(m.observe(Duration::ZERO, &WireEvent::Received { conn, frame: &ok }).is_empty());
+            assert!(m
+                .observe(Duration::ZERO, &WireEvent::Sent { conn, frame: &req })
+                .is_empty());
+            assert!(m
+                .observe(Duration::ZERO, &WireEvent::Received { conn, frame: &ok })
+                .is_empty());
         }
         if a_closed {
             m.observe(Duration::from_secs(1), &WireEvent::Closed { conn: "a" });
         }
-        let open: Vec<String> = if a_closed { vec!["b".into()] } else { vec!["a".into(), "b".into()] };
-        ticks.iter().map(|t| m.tick(Duration::from_secs(*t), &open, false).into_iter().map(|v| v.rule).collect()).collect()
+        let open: Vec<String> = if a_closed {
+            vec!["b".into()]
+        } else {
+            vec!["a".into(), "b".into()]
+        };
+        ticks
+            .iter()
+            .map(|t| {
+                m.tick(Duration::from_secs(*t), &open, false)
+                    .into_iter()
+                    .map(|v| v.rule)
+                    .collect()
+            })
+            .collect()
     }
 
     #[test]
     fn two_links_of_one_sn_must_kick_each_other() {
         let none: Vec<&str> = Vec::new();
-        assert_eq!(kick(&[4, 5, 30], false), [none.clone(), vec!["C13"], none.clone()], "after the grace, once");
-        assert_eq!(kick(&[4, 5, 30], true), [none.clone(), none.clone(), none], "the old link was closed: kicked");
+        assert_eq!(
+            kick(&[4, 5, 30], false),
+            [none.clone(), vec!["C13"], none.clone()],
+            "after the grace, once"
+        );
+        assert_eq!(
+            kick(&[4, 5, 30], true),
+            [none.clone(), none.clone(), none],
+            "the old link was closed: kicked"
+        );
     }
 }

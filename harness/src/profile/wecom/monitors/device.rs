@@ -2,9 +2,9 @@
 //! D21, D22, and a warning on D5 for a nonce used twice.
 //! Each rule is reported once per link, at the first frame that breaks it.
 
+use crate::profile::wecom::envelope::header_req_id;
 use crate::profile::wecom::volatile::resend_body;
 use crate::profile::{Frame, RoleMonitor, Severity, Violation, WireEvent};
-use crate::profile::wecom::envelope::header_req_id;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::Duration;
@@ -63,7 +63,9 @@ fn content(frame: &Value) -> Value {
 
 impl RoleMonitor for DeviceMonitor {
     fn rules(&self) -> &'static [&'static str] {
-        &["D1", "D2", "D3", "D5", "D6", "D7", "D12", "D13", "D21", "D22"]
+        &[
+            "D1", "D2", "D3", "D5", "D6", "D7", "D12", "D13", "D21", "D22",
+        ]
     }
 
     fn observe(&mut self, at: Duration, event: &WireEvent<'_>) -> Vec<Violation> {
@@ -95,11 +97,20 @@ impl RoleMonitor for DeviceMonitor {
             WireEvent::Sent { conn, frame } => {
                 if let Some(json) = frame.envelope() {
                     self.cloud_sent(conn, json, at);
-                } else if let Frame::Binary { head, layout: Some(l), .. } = frame {
+                } else if let Frame::Binary {
+                    head,
+                    layout: Some(l),
+                    ..
+                } = frame
+                {
                     // A binary reply answers the request whose req_id it carries.
                     if l == "reply" {
                         if let Some(id) = binary_reply_req_id(head) {
-                            self.cloud_sent(conn, &serde_json::json!({"headers": {"req_id": id}, "errcode": 0}), at);
+                            self.cloud_sent(
+                                conn,
+                                &serde_json::json!({"headers": {"req_id": id}, "errcode": 0}),
+                                at,
+                            );
                         }
                     }
                 }
@@ -118,23 +129,35 @@ impl RoleMonitor for DeviceMonitor {
 
 impl DeviceMonitor {
     pub fn new(seeded: Option<bool>) -> DeviceMonitor {
-        DeviceMonitor { seeded, ..DeviceMonitor::default() }
+        DeviceMonitor {
+            seeded,
+            ..DeviceMonitor::default()
+        }
     }
 
     /// A frame the harness (as the cloud) sent: replies answer requests and may log in;
     /// pushes may be acknowledged.
     fn cloud_sent(&mut self, conn: &str, json: &Value, at: Duration) {
-        let Some(link) = self.links.get_mut(conn) else { return };
-        let Some(req_id) = header_req_id(json).and_then(Value::as_str) else { return };
+        let Some(link) = self.links.get_mut(conn) else {
+            return;
+        };
+        let Some(req_id) = header_req_id(json).and_then(Value::as_str) else {
+            return;
+        };
         if json.get("cmd").is_some() {
             link.pushes.insert(req_id.to_string());
             return;
         }
-        let Some((cmd, _, _)) = link.outstanding.remove(req_id) else { return };
+        let Some((cmd, _, _)) = link.outstanding.remove(req_id) else {
+            return;
+        };
         let cmd = cmd.as_str();
         let code = json.get("errcode").and_then(Value::as_i64);
         self.registered |= (cmd, code) == ("register", Some(0));
-        let logged_in = matches!((cmd, code), ("subscribe_corp", Some(0)) | ("subscribe_corp" | "register", Some(600054)));
+        let logged_in = matches!(
+            (cmd, code),
+            ("subscribe_corp", Some(0)) | ("subscribe_corp" | "register", Some(600054))
+        );
         if logged_in && link.logged_in.is_none() {
             link.logged_in = Some(at);
         }
@@ -142,24 +165,55 @@ impl DeviceMonitor {
 
     /// A broken rule, reported once per connection.
     fn once(&mut self, conn: &str, rule: &'static str, message: String) -> Option<Violation> {
-        self.reported.insert((conn.to_string(), rule, Severity::Fail)).then(|| Violation::fail(rule, format!("[{conn}] {message}")))
+        self.reported
+            .insert((conn.to_string(), rule, Severity::Fail))
+            .then(|| Violation::fail(rule, format!("[{conn}] {message}")))
     }
 
     /// A deviation from an example, reported once per connection.
-    fn once_warning(&mut self, conn: &str, rule: &'static str, message: String) -> Option<Violation> {
-        self.reported.insert((conn.to_string(), rule, Severity::Warning)).then(|| Violation::warning(rule, format!("[{conn}] {message}")))
+    fn once_warning(
+        &mut self,
+        conn: &str,
+        rule: &'static str,
+        message: String,
+    ) -> Option<Violation> {
+        self.reported
+            .insert((conn.to_string(), rule, Severity::Warning))
+            .then(|| Violation::warning(rule, format!("[{conn}] {message}")))
     }
 
     fn device_sent(&mut self, conn: &str, frame: &Frame, at: Duration) -> Vec<Violation> {
         let mut out = Vec::new();
         let json = match frame {
             Frame::Json { json } => json,
-            Frame::Large { envelope: Some(e), .. } => e,
-            Frame::Large { envelope: None, len } => {
-                return self.once(conn, "D1", format!("the device sent {len} bytes of text that is not a JSON object")).into_iter().collect()
+            Frame::Large {
+                envelope: Some(e), ..
+            } => e,
+            Frame::Large {
+                envelope: None,
+                len,
+            } => {
+                return self
+                    .once(
+                        conn,
+                        "D1",
+                        format!("the device sent {len} bytes of text that is not a JSON object"),
+                    )
+                    .into_iter()
+                    .collect()
             }
             Frame::Text { text, .. } => {
-                return self.once(conn, "D1", format!("the device sent text that is not JSON: {:?}", &text[..text.floor_char_boundary(60)])).into_iter().collect()
+                return self
+                    .once(
+                        conn,
+                        "D1",
+                        format!(
+                            "the device sent text that is not JSON: {:?}",
+                            &text[..text.floor_char_boundary(60)]
+                        ),
+                    )
+                    .into_iter()
+                    .collect()
             }
             Frame::Binary { len, layout, .. } => {
                 if layout.as_deref() != Some("upload_log") {
@@ -169,23 +223,57 @@ impl DeviceMonitor {
             }
         };
         let Some(obj) = json.as_object() else {
-            return self.once(conn, "D1", format!("the device sent JSON that is not an object: {json}")).into_iter().collect();
+            return self
+                .once(
+                    conn,
+                    "D1",
+                    format!("the device sent JSON that is not an object: {json}"),
+                )
+                .into_iter()
+                .collect();
         };
         let req_id = header_req_id(json).and_then(Value::as_str);
         let Some(cmd) = obj.get("cmd") else {
-            let is_ack = req_id.is_some_and(|id| self.links.get(conn).is_some_and(|l| l.pushes.contains(id)));
+            let is_ack = req_id
+                .is_some_and(|id| self.links.get(conn).is_some_and(|l| l.pushes.contains(id)));
             if !is_ack {
-                out.extend(self.once(conn, "D1", format!("a frame without `cmd` that acknowledges no push: {json}")));
+                out.extend(self.once(
+                    conn,
+                    "D1",
+                    format!("a frame without `cmd` that acknowledges no push: {json}"),
+                ));
             }
             return out;
         };
         let (Some(cmd), Some(req_id)) = (cmd.as_str(), req_id) else {
-            return self.once(conn, "D1", format!("a request needs a string `cmd` and `headers.req_id`: {json}")).into_iter().collect();
+            return self
+                .once(
+                    conn,
+                    "D1",
+                    format!("a request needs a string `cmd` and `headers.req_id`: {json}"),
+                )
+                .into_iter()
+                .collect();
         };
         // D1: parameters sit in `body`; the envelope has nothing else at the top level.
-        let outside: Vec<&str> = obj.keys().map(String::as_str).filter(|k| !matches!(*k, "cmd" | "headers" | "body" | "body_digest")).collect();
+        let outside: Vec<&str> = obj
+            .keys()
+            .map(String::as_str)
+            .filter(|k| !matches!(*k, "cmd" | "headers" | "body" | "body_digest"))
+            .collect();
         if !outside.is_empty() {
-            out.extend(self.once(conn, "D1", format!("`{cmd}` carries {} outside `body`: parameters sit in `body`", outside.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", "))));
+            out.extend(self.once(
+                conn,
+                "D1",
+                format!(
+                        "`{cmd}` carries {} outside `body`: parameters sit in `body`",
+                        outside
+                            .iter()
+                            .map(|k| format!("`{k}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+            ));
         }
         if cmd == "get_secret_no" && self.seeded == Some(false) {
             out.extend(self.once(conn, "D6", "`get_secret_no` from a device that is not seed-provisioned: only seed devices exchange a SecretNo".to_string()));
@@ -193,7 +281,11 @@ impl DeviceMonitor {
             out.extend(self.once(conn, "D6", "`get_secret_no` after a successful `register`: the seed exchange comes only before the first one".to_string()));
         }
         if cmd == "register" {
-            let nonce = obj.get("body").and_then(|b| b.get("nonce")).filter(|n| !n.is_null()).map(|n| n.to_string());
+            let nonce = obj
+                .get("body")
+                .and_then(|b| b.get("nonce"))
+                .filter(|n| !n.is_null())
+                .map(|n| n.to_string());
             if let Some(nonce) = nonce {
                 if !self.nonces.insert(nonce.clone()) && self.nonces.len() < 4096 {
                     out.extend(self.once_warning("device", "D5", format!("`register` sent the nonce {nonce} again: a nonce that repeats defeats the replay protection it is for")));
@@ -208,15 +300,19 @@ impl DeviceMonitor {
             _ => {}
         }
         let body = content(json);
-        let Some(link) = self.links.get_mut(conn) else { return out };
+        let Some(link) = self.links.get_mut(conn) else {
+            return out;
+        };
         let reused = !link.req_ids.insert(req_id.to_string());
         let resent = link
             .outstanding
             .values()
             .find(|(c, b, when)| c == cmd && *b == body && at.saturating_sub(*when) < MIN_RESEND)
             .map(|(_, _, when)| at.saturating_sub(*when));
-        link.outstanding.insert(req_id.to_string(), (cmd.to_string(), body, at));
-        let before_register = !link.registered && !matches!(cmd, "register" | "get_secret_no" | "get_timestamp");
+        link.outstanding
+            .insert(req_id.to_string(), (cmd.to_string(), body, at));
+        let before_register =
+            !link.registered && !matches!(cmd, "register" | "get_secret_no" | "get_timestamp");
         link.registered |= cmd == "register";
         // D12 speaks of pings after login: pings before it are neither required nor judged.
         let ping_gap = match (cmd, link.logged_in) {
@@ -231,19 +327,41 @@ impl DeviceMonitor {
             out.extend(self.once(conn, "D7", format!("`{cmd}` before `register` on this link: register comes first on every new connection")));
         }
         if reused {
-            out.extend(self.once(conn, "D2", format!("req_id {req_id:?} was used again (by `{cmd}`) on this connection")));
+            out.extend(self.once(
+                conn,
+                "D2",
+                format!("req_id {req_id:?} was used again (by `{cmd}`) on this connection"),
+            ));
         }
         if let Some(after) = resent {
             out.extend(self.once(conn, "D13", format!("`{cmd}` was re-sent {:.2} s after the unanswered previous one; expected at least 5 s", after.as_secs_f64())));
         }
         if let Some(gap) = ping_gap.filter(|g| *g > MAX_PING_GAP) {
-            out.extend(self.once(conn, "D12", format!("{:.1} s between pings after login; expected 20–40 s", gap.as_secs_f64())));
+            out.extend(self.once(
+                conn,
+                "D12",
+                format!(
+                    "{:.1} s between pings after login; expected 20–40 s",
+                    gap.as_secs_f64()
+                ),
+            ));
         }
         if cmd == "subscribe_corp" {
             self.subscribes.push(at);
-            let recent = self.subscribes.iter().filter(|t| at.saturating_sub(**t) < SUBSCRIBE_WINDOW).count();
+            let recent = self
+                .subscribes
+                .iter()
+                .filter(|t| at.saturating_sub(**t) < SUBSCRIBE_WINDOW)
+                .count();
             if recent > SUBSCRIBE_LIMIT {
-                out.extend(self.once("device", "D21", format!("{recent} subscribe_corp within {} s; at most {SUBSCRIBE_LIMIT} a minute", SUBSCRIBE_WINDOW.as_secs())));
+                out.extend(self.once(
+                    "device",
+                    "D21",
+                    format!(
+                        "{recent} subscribe_corp within {} s; at most {SUBSCRIBE_LIMIT} a minute",
+                        SUBSCRIBE_WINDOW.as_secs()
+                    ),
+                ));
             }
         }
         out
@@ -310,17 +428,23 @@ mod tests {
             Script(Vec::new())
         }
         fn device(mut self, at: f64, frame: serde_json::Value) -> Script {
-            self.0.push((s(at), true, Frame::Json { json: frame.into() }));
+            self.0
+                .push((s(at), true, Frame::Json { json: frame.into() }));
             self
         }
         fn cloud(mut self, at: f64, frame: serde_json::Value) -> Script {
-            self.0.push((s(at), false, Frame::Json { json: frame.into() }));
+            self.0
+                .push((s(at), false, Frame::Json { json: frame.into() }));
             self
         }
         /// Feeds the whole script to a fresh monitor, as one sweep ending at `now`: the
         /// rules broken (warnings left out).
         fn rules(&self, now: f64) -> Vec<&'static str> {
-            self.violations(now).into_iter().filter(|v| v.severity == Severity::Fail).map(|v| v.rule).collect()
+            self.violations(now)
+                .into_iter()
+                .filter(|v| v.severity == Severity::Fail)
+                .map(|v| v.rule)
+                .collect()
         }
         fn violations(&self, now: f64) -> Vec<Violation> {
             self.violations_of(DeviceMonitor::default(), now)
@@ -328,7 +452,11 @@ mod tests {
         fn violations_of(&self, mut m: DeviceMonitor, now: f64) -> Vec<Violation> {
             let mut out = m.observe(Duration::ZERO, &WireEvent::Opened { conn: "a" });
             for (at, by_device, frame) in &self.0 {
-                let e = if *by_device { WireEvent::Received { conn: "a", frame } } else { WireEvent::Sent { conn: "a", frame } };
+                let e = if *by_device {
+                    WireEvent::Received { conn: "a", frame }
+                } else {
+                    WireEvent::Sent { conn: "a", frame }
+                };
                 out.extend(m.observe(*at, &e));
             }
             out.extend(m.tick(s(now), &[], true));
@@ -346,9 +474,23 @@ mod tests {
 
     fn logged_in() -> Script {
         Script::new()
-            .device(0.0, req("register", "r0", json!({"sn": "S", "timestamp": 0, "nonce": 0})))
+            .device(
+                0.0,
+                req(
+                    "register",
+                    "r0",
+                    json!({"sn": "S", "timestamp": 0, "nonce": 0}),
+                ),
+            )
             .cloud(0.0, ok("r0"))
-            .device(0.0, req("subscribe_corp", "s1", json!({"secret": "x", "firmware_version": "1"})))
+            .device(
+                0.0,
+                req(
+                    "subscribe_corp",
+                    "s1",
+                    json!({"secret": "x", "firmware_version": "1"}),
+                ),
+            )
             .cloud(0.0, ok("s1"))
     }
 
@@ -360,13 +502,44 @@ mod tests {
             .cloud(10.0, ok("p1"))
             .device(40.0, req("ping", "p2", json!({})))
             // Two different check-ins a second apart, the first unanswered: not a re-send.
-            .device(41.0, req("checkin", "c1", json!({"checkin_data": [{"userid": "a", "timestamp": 1}]})))
-            .device(42.0, req("checkin", "c2", json!({"checkin_data": [{"userid": "b", "timestamp": 2}]})))
+            .device(
+                41.0,
+                req(
+                    "checkin",
+                    "c1",
+                    json!({"checkin_data": [{"userid": "a", "timestamp": 1}]}),
+                ),
+            )
+            .device(
+                42.0,
+                req(
+                    "checkin",
+                    "c2",
+                    json!({"checkin_data": [{"userid": "b", "timestamp": 2}]}),
+                ),
+            )
             // The same request re-signed after 6 s without a reply: a re-send, and a patient one.
-            .device(43.0, req("register", "r1", json!({"sn": "S", "timestamp": 1, "nonce": 1})))
-            .device(49.0, req("register", "r2", json!({"sn": "S", "timestamp": 7, "nonce": 2})))
+            .device(
+                43.0,
+                req(
+                    "register",
+                    "r1",
+                    json!({"sn": "S", "timestamp": 1, "nonce": 1}),
+                ),
+            )
+            .device(
+                49.0,
+                req(
+                    "register",
+                    "r2",
+                    json!({"sn": "S", "timestamp": 7, "nonce": 2}),
+                ),
+            )
             // An acknowledgement of a push.
-            .cloud(50.0, json!({"cmd": "push_bind_corp", "headers": {"req_id": "push-1"}}))
+            .cloud(
+                50.0,
+                json!({"cmd": "push_bind_corp", "headers": {"req_id": "push-1"}}),
+            )
             .device(50.5, json!({"headers": {"req_id": "push-1"}, "errcode": 0}))
             .device(70.0, req("ping", "p3", json!({})));
         assert_eq!(script.rules(75.0), Vec::<&str>::new());
@@ -377,19 +550,34 @@ mod tests {
         let reuse = logged_in().device(1.0, req("ping", "s1", json!({})));
         assert_eq!(reuse.rules(2.0), ["D2"]);
         let resend = Script::new()
-            .device(0.0, req("register", "r1", json!({"sn": "S", "timestamp": 1})))
-            .device(1.0, req("register", "r2", json!({"sn": "S", "timestamp": 2})));
+            .device(
+                0.0,
+                req("register", "r1", json!({"sn": "S", "timestamp": 1})),
+            )
+            .device(
+                1.0,
+                req("register", "r2", json!({"sn": "S", "timestamp": 2})),
+            );
         assert_eq!(resend.rules(2.0), ["D13"]);
         let silent = logged_in();
         assert_eq!(silent.rules(43.0), ["D12"]);
         assert!(silent.rules(41.0).is_empty(), "40 s + tolerance is allowed");
         let no_cmd = Script::new().device(0.0, json!({"headers": {"req_id": "x"}}));
         assert_eq!(no_cmd.rules(1.0), ["D1"]);
-        let early = Script::new().device(0.0, req("get_timestamp", "t1", json!({}))).device(0.5, req("ping", "p1", json!({})));
-        assert_eq!(early.rules(1.0), ["D7"], "the time query may come first, a ping may not");
+        let early = Script::new()
+            .device(0.0, req("get_timestamp", "t1", json!({})))
+            .device(0.5, req("ping", "p1", json!({})));
+        assert_eq!(
+            early.rules(1.0),
+            ["D7"],
+            "the time query may come first, a ping may not"
+        );
         let mut storm = Script::new().device(0.0, req("register", "r0", json!({"sn": "S"})));
         for i in 0..6 {
-            storm = storm.device(i as f64 * 5.0, req("subscribe_corp", &format!("s{i}"), json!({"n": i})));
+            storm = storm.device(
+                i as f64 * 5.0,
+                req("subscribe_corp", &format!("s{i}"), json!({"n": i})),
+            );
         }
         assert_eq!(storm.rules(31.0), ["D21"]);
     }
@@ -399,13 +587,21 @@ mod tests {
     /// that is some other non-object breaks the rule.
     #[test]
     fn a_null_body_is_a_warning_and_any_other_non_object_body_a_failure() {
-        let null = logged_in().device(10.0, req("ping", "p1", json!(null))).device(20.0, req("get_perm_version", "g1", json!(null)));
+        let null = logged_in()
+            .device(10.0, req("ping", "p1", json!(null)))
+            .device(20.0, req("get_perm_version", "g1", json!(null)));
         let seen = null.violations(30.0);
         assert_eq!(seen.len(), 1, "{seen:?}");
         assert_eq!((seen[0].rule, seen[0].severity), ("D1", Severity::Warning));
         assert!(null.rules(30.0).is_empty());
         for body in [json!("x"), json!([1]), json!(3)] {
-            assert_eq!(logged_in().device(10.0, req("ping", "p1", body.clone())).rules(30.0), ["D1"], "{body}");
+            assert_eq!(
+                logged_in()
+                    .device(10.0, req("ping", "p1", body.clone()))
+                    .rules(30.0),
+                ["D1"],
+                "{body}"
+            );
         }
     }
 
@@ -417,8 +613,18 @@ mod tests {
             let mut frame = req("get_visitor_list", "v1", json!({}));
             frame[extra] = json!(0);
             let seen = logged_in().device(1.0, frame).violations(2.0);
-            assert_eq!(seen.iter().map(|v| v.rule).collect::<Vec<_>>(), ["D1"], "{extra}: {seen:?}");
-            assert!(seen[0].message.contains(&format!("`{extra}` outside `body`")), "{}", seen[0].message);
+            assert_eq!(
+                seen.iter().map(|v| v.rule).collect::<Vec<_>>(),
+                ["D1"],
+                "{extra}: {seen:?}"
+            );
+            assert!(
+                seen[0]
+                    .message
+                    .contains(&format!("`{extra}` outside `body`")),
+                "{}",
+                seen[0].message
+            );
         }
     }
 
@@ -426,22 +632,47 @@ mod tests {
     /// successful register; where provisioning is not known, only the second half is judged.
     #[test]
     fn get_secret_no_after_register_or_from_a_per_device_device_breaks_d6() {
-        let exchange = |s: Script| s.device(0.0, req("get_secret_no", "g1", json!({"sn": "S"}))).cloud(0.0, ok("g1"));
+        let exchange = |s: Script| {
+            s.device(0.0, req("get_secret_no", "g1", json!({"sn": "S"})))
+                .cloud(0.0, ok("g1"))
+        };
         let first = exchange(Script::new());
-        assert!(first.violations_of(DeviceMonitor::new(Some(true)), 1.0).is_empty(), "a seed device exchanges before registering");
+        assert!(
+            first
+                .violations_of(DeviceMonitor::new(Some(true)), 1.0)
+                .is_empty(),
+            "a seed device exchanges before registering"
+        );
         let per_device = first.violations_of(DeviceMonitor::new(Some(false)), 1.0);
-        assert_eq!(per_device.iter().map(|v| v.rule).collect::<Vec<_>>(), ["D6"]);
-        assert!(first.violations_of(DeviceMonitor::new(None), 1.0).is_empty(), "provisioning unknown");
+        assert_eq!(
+            per_device.iter().map(|v| v.rule).collect::<Vec<_>>(),
+            ["D6"]
+        );
+        assert!(
+            first
+                .violations_of(DeviceMonitor::new(None), 1.0)
+                .is_empty(),
+            "provisioning unknown"
+        );
         let after = exchange(logged_in());
         for seeded in [Some(true), None] {
             let seen = after.violations_of(DeviceMonitor::new(seeded), 1.0);
-            assert_eq!(seen.iter().map(|v| v.rule).collect::<Vec<_>>(), ["D6"], "{seeded:?}");
+            assert_eq!(
+                seen.iter().map(|v| v.rule).collect::<Vec<_>>(),
+                ["D6"],
+                "{seeded:?}"
+            );
         }
         // A register that was refused does not count.
         let refused = Script::new()
             .device(0.0, req("register", "r0", json!({"sn": "S", "nonce": 1})))
-            .cloud(0.0, json!({"headers": {"req_id": "r0"}, "errcode": 600002, "errmsg": "x"}));
-        assert!(exchange(refused).violations_of(DeviceMonitor::new(Some(true)), 1.0).is_empty());
+            .cloud(
+                0.0,
+                json!({"headers": {"req_id": "r0"}, "errcode": 600002, "errmsg": "x"}),
+            );
+        assert!(exchange(refused)
+            .violations_of(DeviceMonitor::new(Some(true)), 1.0)
+            .is_empty());
     }
 
     /// A nonce sent twice in `register` defeats replay protection: a warning on D5 (the
@@ -449,13 +680,46 @@ mod tests {
     #[test]
     fn a_repeated_register_nonce_is_a_warning() {
         let twice = Script::new()
-            .device(0.0, req("register", "r1", json!({"sn": "S", "timestamp": 1, "nonce": 7})))
-            .device(6.0, req("register", "r2", json!({"sn": "S", "timestamp": 7, "nonce": 7})));
+            .device(
+                0.0,
+                req(
+                    "register",
+                    "r1",
+                    json!({"sn": "S", "timestamp": 1, "nonce": 7}),
+                ),
+            )
+            .device(
+                6.0,
+                req(
+                    "register",
+                    "r2",
+                    json!({"sn": "S", "timestamp": 7, "nonce": 7}),
+                ),
+            );
         let seen = twice.violations(7.0);
-        assert_eq!(seen.iter().map(|v| (v.rule, v.severity)).collect::<Vec<_>>(), [("D5", Severity::Warning)]);
+        assert_eq!(
+            seen.iter()
+                .map(|v| (v.rule, v.severity))
+                .collect::<Vec<_>>(),
+            [("D5", Severity::Warning)]
+        );
         let fresh = Script::new()
-            .device(0.0, req("register", "r1", json!({"sn": "S", "timestamp": 1, "nonce": 7})))
-            .device(6.0, req("register", "r2", json!({"sn": "S", "timestamp": 7, "nonce": 8})));
+            .device(
+                0.0,
+                req(
+                    "register",
+                    "r1",
+                    json!({"sn": "S", "timestamp": 1, "nonce": 7}),
+                ),
+            )
+            .device(
+                6.0,
+                req(
+                    "register",
+                    "r2",
+                    json!({"sn": "S", "timestamp": 7, "nonce": 8}),
+                ),
+            );
         assert!(fresh.violations(7.0).is_empty());
     }
 }

@@ -8,4 +8,6 @@ mod device;
 pub mod rules;
 
 pub use cloud::CloudMonitor;
-pub use device::{DeviceMonitor, MAX_PING_GAP, MIN_RESEND, OVERLAP_GRACE, SUBSCRIBE_LIMIT, SUBSCRIBE_WINDOW};
+pub use device::{
+    DeviceMonitor, MAX_PING_GAP, MIN_RESEND, OVERLAP_GRACE, SUBSCRIBE_LIMIT, SUBSCRIBE_WINDOW,
+};

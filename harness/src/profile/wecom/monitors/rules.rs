@@ -3,11 +3,11 @@
 //! The session runs these on every frame it receives from a cloud target, whichever step is
 //! running, so a scenario about rate limits still fails if a reply drops its `req_id`.
 
-use crate::profile::wecom::catalog::{Catalog, Suggestion};
-pub use crate::profile::Violation;
-use crate::profile::wecom::envelope::header_req_id;
-use serde_json::Value;
 use crate::profile::json::field;
+use crate::profile::wecom::catalog::{Catalog, Suggestion};
+use crate::profile::wecom::envelope::header_req_id;
+pub use crate::profile::Violation;
+use serde_json::Value;
 
 fn v(rule: &'static str, message: impl Into<String>) -> Violation {
     Violation::fail(rule, message)
@@ -20,14 +20,23 @@ pub fn check_reply(frame: &Value, req_id: &str, strict_codes: bool) -> Vec<Viola
     let mut out = Vec::new();
     let echoed = header_req_id(frame).and_then(Value::as_str);
     if echoed != Some(req_id) {
-        out.push(v("C1", format!("reply does not echo headers.req_id {req_id:?} (got {echoed:?})")));
+        out.push(v(
+            "C1",
+            format!("reply does not echo headers.req_id {req_id:?} (got {echoed:?})"),
+        ));
     }
     let errcode = field(frame, "errcode").and_then(Value::as_i64);
     match errcode {
         None => out.push(v("C1", "reply has no integer errcode")),
         Some(0) => {
             if field(frame, "errmsg").and_then(Value::as_str) != Some("ok") {
-                out.push(v("C1", format!("success reply has errmsg {} instead of \"ok\"", field(frame, "errmsg").unwrap_or(&Value::Null))));
+                out.push(v(
+                    "C1",
+                    format!(
+                        "success reply has errmsg {} instead of \"ok\"",
+                        field(frame, "errmsg").unwrap_or(&Value::Null)
+                    ),
+                ));
             }
         }
         Some(code) => {
@@ -48,17 +57,29 @@ pub fn check_reply(frame: &Value, req_id: &str, strict_codes: bool) -> Vec<Viola
 pub fn check_error_advice(frame: &Value, code: i64, strict_codes: bool) -> Vec<Violation> {
     let mut out = Vec::new();
     if strict_codes && Catalog::get().error(code).is_none() {
-        out.push(v("C12", format!("errcode {code} is not in the error catalog")));
+        out.push(v(
+            "C12",
+            format!("errcode {code} is not in the error catalog"),
+        ));
     }
     match field(frame, "suggestion").and_then(Value::as_str) {
         Some(s) if Suggestion::parse(s).is_some() => {}
-        Some(s) => out.push(v("C12", format!("error reply has suggestion {s:?}, expected retry or reconnect"))),
+        Some(s) => out.push(v(
+            "C12",
+            format!("error reply has suggestion {s:?}, expected retry or reconnect"),
+        )),
         None => out.push(v("C12", format!("error reply {code} has no suggestion"))),
     }
     match field(frame, "interval").and_then(Value::as_i64) {
         Some(i) if i >= -1 => {}
-        Some(i) => out.push(v("C12", format!("error reply has interval {i}, expected -1 or more"))),
-        None => out.push(v("C12", format!("error reply {code} has no integer interval"))),
+        Some(i) => out.push(v(
+            "C12",
+            format!("error reply has interval {i}, expected -1 or more"),
+        )),
+        None => out.push(v(
+            "C12",
+            format!("error reply {code} has no integer interval"),
+        )),
     }
     out
 }
@@ -95,9 +116,15 @@ mod tests {
     #[case(json!({"headers":{"req_id":"a"},"errcode":123,"errmsg":"x","suggestion":"retry","interval":1}), Some("C12"))]
     fn reply_rules(#[case] frame: Value, #[case] broken: Option<&str>) {
         if broken != Some("C12") || frame["errcode"] != 123 {
-            assert_eq!(check_reply(&frame, "a", false).first().map(|v| v.rule), broken);
+            assert_eq!(
+                check_reply(&frame, "a", false).first().map(|v| v.rule),
+                broken
+            );
         } else {
-            assert!(check_reply(&frame, "a", false).is_empty(), "a real cloud may use undocumented codes");
+            assert!(
+                check_reply(&frame, "a", false).is_empty(),
+                "a real cloud may use undocumented codes"
+            );
         }
         let got = check_reply(&frame, "a", true);
         assert_eq!(got.first().map(|v| v.rule), broken, "{got:?}");

@@ -7,10 +7,10 @@
 //! first 200 items (the rest of a `checkin` is listed in `fail_list` so the device sends it
 //! again); an async temperature batch takes 100.
 
-use super::classify::str_field;
-use super::super::corp::{self, MAX_ITEMS};
 use super::super::config::MockRule;
+use super::super::corp::{self, MAX_ITEMS};
 use super::super::{MockCloud, Shared};
+use super::classify::str_field;
 use crate::profile::wecom::catalog::Catalog;
 use crate::profile::wecom::envelope;
 use serde_json::{json, Map, Value};
@@ -24,13 +24,22 @@ const MAX_TEMPERATURES: usize = 100;
 /// Whether a request lacks a field the catalog marks required, or gives a top-level field of
 /// another type than the catalog's (a list, an unsigned number): the mock answers it 600904.
 pub(super) fn malformed(cmd: &str, body: Option<&Map<String, Value>>) -> bool {
-    let Some(command) = Catalog::get().command(cmd) else { return false };
-    command.request_body_fields.iter().filter(|f| !f.name.contains(['.', '['])).any(|f| {
-        let value = body.and_then(|b| b.get(&f.name));
-        let missing = f.required == Some(true) && value.is_none();
-        let wrong_type = value.is_some_and(|v| (f.ty.starts_with("array") && !v.is_array()) || (f.ty.starts_with("uint") && !v.is_u64()));
-        missing || wrong_type
-    })
+    let Some(command) = Catalog::get().command(cmd) else {
+        return false;
+    };
+    command
+        .request_body_fields
+        .iter()
+        .filter(|f| !f.name.contains(['.', '[']))
+        .any(|f| {
+            let value = body.and_then(|b| b.get(&f.name));
+            let missing = f.required == Some(true) && value.is_none();
+            let wrong_type = value.is_some_and(|v| {
+                (f.ty.starts_with("array") && !v.is_array())
+                    || (f.ty.starts_with("uint") && !v.is_u64())
+            });
+            missing || wrong_type
+        })
 }
 
 fn uint(body: Option<&Map<String, Value>>, key: &str) -> Option<u64> {
@@ -43,12 +52,25 @@ fn flag(body: Option<&Map<String, Value>>, key: &str, default: bool) -> bool {
 }
 
 fn strings(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_array).map(|a| a.iter().filter_map(|x| x.as_str().or_else(|| x.get("userid")?.as_str())).map(str::to_string).collect()).unwrap_or_default()
+    v.and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().or_else(|| x.get("userid")?.as_str()))
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 impl MockCloud {
     /// Serves a business command for `sn`: the reply body and the pushes for this link.
-    pub(super) fn serve(&self, shared: &mut Shared, cmd: &str, body: Option<&Map<String, Value>>, sn: Option<&str>) -> (Option<Value>, Vec<Value>) {
+    pub(super) fn serve(
+        &self,
+        shared: &mut Shared,
+        cmd: &str,
+        body: Option<&Map<String, Value>>,
+        sn: Option<&str>,
+    ) -> (Option<Value>, Vec<Value>) {
         let sn = sn.unwrap_or_default();
         let index = shared.corps.index_of(Some(sn));
         let mut changes = Vec::new();
@@ -61,7 +83,14 @@ impl MockCloud {
 
     /// The answer to a business command from `corp`; the directory changes it made go in
     /// `changes` (their pushes are sent by the caller, to the whole corp).
-    fn answer(&self, corp: &mut corp::Corp, cmd: &str, body: Option<&Map<String, Value>>, sn: &str, changes: &mut Vec<corp::CorpPush>) -> (Option<Value>, Vec<Value>) {
+    fn answer(
+        &self,
+        corp: &mut corp::Corp,
+        cmd: &str,
+        body: Option<&Map<String, Value>>,
+        sn: &str,
+        changes: &mut Vec<corp::CorpPush>,
+    ) -> (Option<Value>, Vec<Value>) {
         let now = self.now_unix();
         let reply = |v: Value| (Some(v), Vec::new());
         match cmd {
@@ -70,18 +99,36 @@ impl MockCloud {
             "get_perm_version" => reply(json!({"perm_version": corp.perm_version()})),
             "get_visitor_version" => reply(json!({"visitor_version": corp.visitor_version()})),
             "get_userinfo_by_page" => {
-                let (fp, fa, pk) = (flag(body, "is_req_fp_info", true), flag(body, "is_req_fa_info", true), flag(body, "is_req_public_key", false));
+                let (fp, fa, pk) = (
+                    flag(body, "is_req_fp_info", true),
+                    flag(body, "is_req_fa_info", true),
+                    flag(body, "is_req_public_key", false),
+                );
                 let offset = uint(body, "offset").unwrap_or(0) as usize;
                 let limit = uint(body, "limit").unwrap_or(MAX_ITEMS as u64) as usize;
                 let (items, is_last) = corp.page_users(offset, limit);
-                let users: Vec<Value> = items.into_iter().map(|u| corp.userinfo(u, sn, fp, fa, pk)).collect();
-                reply(json!({"is_last": is_last, "perm_version": corp.perm_version(), "userinfo": users}))
+                let users: Vec<Value> = items
+                    .into_iter()
+                    .map(|u| corp.userinfo(u, sn, fp, fa, pk))
+                    .collect();
+                reply(
+                    json!({"is_last": is_last, "perm_version": corp.perm_version(), "userinfo": users}),
+                )
             }
             "get_userinfo_by_ids" => {
-                let (fp, fa, pk) = (flag(body, "is_req_fp_info", true), flag(body, "is_req_fa_info", true), flag(body, "is_req_public_key", false));
+                let (fp, fa, pk) = (
+                    flag(body, "is_req_fp_info", true),
+                    flag(body, "is_req_fa_info", true),
+                    flag(body, "is_req_public_key", false),
+                );
                 let mut ids = strings(body.and_then(|b| b.get("userids")));
                 ids.extend(strings(body.and_then(|b| b.get("user_item"))));
-                let users: Vec<Value> = ids.iter().take(MAX_ITEMS).filter_map(|id| corp.user(id)).map(|u| corp.userinfo(u, sn, fp, fa, pk)).collect();
+                let users: Vec<Value> = ids
+                    .iter()
+                    .take(MAX_ITEMS)
+                    .filter_map(|id| corp.user(id))
+                    .map(|u| corp.userinfo(u, sn, fp, fa, pk))
+                    .collect();
                 reply(json!({"userinfo": users}))
             }
             "get_visitor_by_ids" => {
@@ -97,16 +144,32 @@ impl MockCloud {
                 reply(json!({"userinfo": visitors}))
             }
             "get_visitor_list" => {
-                let visitors: Vec<Value> = corp.visitors().map(|u| corp.userinfo(u, sn, false, true, false)).collect();
+                let visitors: Vec<Value> = corp
+                    .visitors()
+                    .map(|u| corp.userinfo(u, sn, false, true, false))
+                    .collect();
                 reply(json!({"visitor_version": corp.visitor_version(), "userinfo": visitors}))
             }
             "check_userid" => {
                 let old = strings(body.and_then(|b| b.get("userid")));
-                let items: Vec<Value> = body.and_then(|b| b.get("userid_item")).and_then(Value::as_array).cloned().unwrap_or_default();
-                let (legal, illegal): (Vec<String>, Vec<String>) = old.into_iter().take(MAX_ITEMS).partition(|id| corp.user(id).is_some());
+                let items: Vec<Value> = body
+                    .and_then(|b| b.get("userid_item"))
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                let (legal, illegal): (Vec<String>, Vec<String>) = old
+                    .into_iter()
+                    .take(MAX_ITEMS)
+                    .partition(|id| corp.user(id).is_some());
                 let (legal_items, illegal_items): (Vec<Value>, Vec<Value>) =
-                    items.into_iter().take(MAX_ITEMS).partition(|i| i.get("userid").and_then(Value::as_str).is_some_and(|id| corp.user(id).is_some()));
-                reply(json!({"legal_userid": legal, "illegal_userid": illegal, "legal_userid_item": legal_items, "illegal_userid_item": illegal_items}))
+                    items.into_iter().take(MAX_ITEMS).partition(|i| {
+                        i.get("userid")
+                            .and_then(Value::as_str)
+                            .is_some_and(|id| corp.user(id).is_some())
+                    });
+                reply(
+                    json!({"legal_userid": legal, "illegal_userid": illegal, "legal_userid_item": legal_items, "illegal_userid_item": illegal_items}),
+                )
             }
             "get_notify_history" => {
                 let after = uint(body, "perm_version").unwrap_or(0).min(u32::MAX as u64) as u32;
@@ -116,7 +179,11 @@ impl MockCloud {
                 reply(json!({"is_last": is_last, "item": items}))
             }
             "checkin" => {
-                let records: Vec<Value> = body.and_then(|b| b.get("checkin_data")).and_then(Value::as_array).cloned().unwrap_or_default();
+                let records: Vec<Value> = body
+                    .and_then(|b| b.get("checkin_data"))
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
                 let mut fail_list = Vec::new();
                 for (i, r) in records.iter().enumerate() {
                     let fail = |r: &Value| json!({"userid": r.get("userid"), "user_type": r.get("user_type").cloned().unwrap_or(json!(0)), "timestamp": r.get("timestamp")});
@@ -128,8 +195,18 @@ impl MockCloud {
             }
             "upload_userinfo" => {
                 // A failed enrolment (the device's own `errcode`) changes nothing.
-                let failed = body.and_then(|b| b.get("errcode")).and_then(Value::as_i64).is_some_and(|c| c != 0);
-                let items: Vec<Value> = if failed { Vec::new() } else { body.and_then(|b| b.get("userinfo")).and_then(Value::as_array).cloned().unwrap_or_default() };
+                let failed = body
+                    .and_then(|b| b.get("errcode"))
+                    .and_then(Value::as_i64)
+                    .is_some_and(|c| c != 0);
+                let items: Vec<Value> = if failed {
+                    Vec::new()
+                } else {
+                    body.and_then(|b| b.get("userinfo"))
+                        .and_then(Value::as_array)
+                        .cloned()
+                        .unwrap_or_default()
+                };
                 let pushes: Vec<Value> = Vec::new();
                 for item in items.iter().take(MAX_ITEMS) {
                     if let Some(Ok(push)) = corp.upload_templates(sn, item, now) {
@@ -146,11 +223,18 @@ impl MockCloud {
                 (None, Vec::new())
             }
             "report_user_temperature" => {
-                corp.keep(|r| &mut r.temperatures, json!({"sn": sn, "at": now, "report": body}));
+                corp.keep(
+                    |r| &mut r.temperatures,
+                    json!({"sn": sn, "at": now, "report": body}),
+                );
                 reply(json!({"status": 0}))
             }
             "async_batch_report_user_temperature" => {
-                let items: Vec<Value> = body.and_then(|b| b.get("item")).and_then(Value::as_array).cloned().unwrap_or_default();
+                let items: Vec<Value> = body
+                    .and_then(|b| b.get("item"))
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
                 let results: Vec<Value> = items
                     .iter()
                     .take(MAX_TEMPERATURES)
@@ -165,17 +249,26 @@ impl MockCloud {
                 let userid = str_field(body, "userid").unwrap_or_default();
                 reply(json!({"status": 0, "qrcode_data": format!("mock-health:{userid}")}))
             }
-            "get_open_self_input" => reply(json!({"open_self_input_fp": corp.self_input.fp, "open_self_input_fa": corp.self_input.fa})),
+            "get_open_self_input" => reply(
+                json!({"open_self_input_fp": corp.self_input.fp, "open_self_input_fa": corp.self_input.fa}),
+            ),
             "get_admin_info" => {
                 let admins: Vec<Value> = corp.admins.iter().map(|a| json!({"userid": a})).collect();
                 reply(json!({"admin_list": admins}))
             }
             "get_firmware_info" => match &corp.firmware {
-                Some(f) => reply(json!({"firmware_version": f.firmware_version, "md5sum": f.md5sum, "size": f.size, "download_url": f.download_url})),
-                None => reply(json!({"firmware_version": "", "md5sum": "", "size": 0, "download_url": ""})),
+                Some(f) => reply(
+                    json!({"firmware_version": f.firmware_version, "md5sum": f.md5sum, "size": f.size, "download_url": f.download_url}),
+                ),
+                None => reply(
+                    json!({"firmware_version": "", "md5sum": "", "size": 0, "download_url": ""}),
+                ),
             },
             "upload_userinfo_photo" => {
-                corp.keep(|r| &mut r.photos, json!({"sn": sn, "at": now, "upload": body}));
+                corp.keep(
+                    |r| &mut r.photos,
+                    json!({"sn": sn, "at": now, "upload": body}),
+                );
                 (None, Vec::new())
             }
             "download_photo" => {
@@ -183,7 +276,10 @@ impl MockCloud {
                 reply(json!({BINARY_DATA: format!("mock-photo:{media_id}")}))
             }
             "error_report" => {
-                corp.keep(|r| &mut r.error_reports, json!({"sn": sn, "at": now, "report": body}));
+                corp.keep(
+                    |r| &mut r.error_reports,
+                    json!({"sn": sn, "at": now, "report": body}),
+                );
                 (None, Vec::new())
             }
             "gen_login_qrcode" => {
@@ -195,7 +291,11 @@ impl MockCloud {
             "selfhelp_notify" => {
                 let pushes = match str_field(body, "data") {
                     Some(data) if self.config.enforces(MockRule::NoSelfhelpEcho) => {
-                        vec![envelope::push(super::effects::SELFHELP_PUSH, &self.push_req_id(), Some(json!({"data": data})))]
+                        vec![envelope::push(
+                            super::effects::SELFHELP_PUSH,
+                            &self.push_req_id(),
+                            Some(json!({"data": data})),
+                        )]
                     }
                     _ => Vec::new(),
                 };
@@ -209,5 +309,13 @@ impl MockCloud {
 /// `s` as a URL query value: unreserved characters kept, every other byte `%XX`, so a state
 /// cannot add parameters of its own.
 fn percent(s: &str) -> String {
-    s.bytes().map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }

@@ -26,7 +26,14 @@ pub(crate) struct Conn {
 
 impl Conn {
     pub fn new(id: u64, ip: IpAddr, tx: Sender<LinkCommand>) -> Conn {
-        Conn { id, ip, phase: Phase::Opened, sn: None, tx, pushes: VecDeque::new() }
+        Conn {
+            id,
+            ip,
+            phase: Phase::Opened,
+            sn: None,
+            tx,
+            pushes: VecDeque::new(),
+        }
     }
 
     /// Remembers a push sent on this connection, so its acknowledgement is not malformed.

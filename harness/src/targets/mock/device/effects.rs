@@ -1,14 +1,14 @@
 //! Effects out: the lifecycle's decision carried out on the registry (register, kick,
 //! activate, issue secrets, serve business commands), the reply built, the SN's faults applied.
 
-use super::classify::str_field;
-use super::conn::{Conn, Response};
-use super::business::BINARY_DATA;
-use super::reply::BINARY_REPLY;
 use super::super::config::MockRule;
 use super::super::lifecycle::{self, Effect, Outcome, Request};
 use super::super::registry::{LinkCommand, LiveLink};
 use super::super::{MockCloud, Shared, CLOSE_KICKED};
+use super::business::BINARY_DATA;
+use super::classify::str_field;
+use super::conn::{Conn, Response};
+use super::reply::BINARY_REPLY;
 use crate::profile::wecom::catalog::NOT_IMPLEMENTED;
 use crate::profile::wecom::envelope;
 use serde_json::{json, Map, Value};
@@ -41,21 +41,36 @@ impl MockCloud {
                     // req_id (C3).
                     Some(b) if b.get(BINARY_DATA).is_some() => {
                         let shaped = self.shape(envelope::reply_ok(req_id, None), None);
-                        let echoed = shaped.pointer("/headers/req_id").cloned().unwrap_or_default();
+                        let echoed = shaped
+                            .pointer("/headers/req_id")
+                            .cloned()
+                            .unwrap_or_default();
                         let big_endian = !self.config.enforces(MockRule::BinaryBigEndian);
-                        Some(json!({BINARY_REPLY: {"req_id": echoed, "data": b[BINARY_DATA], "big_endian": big_endian}}))
+                        Some(
+                            json!({BINARY_REPLY: {"req_id": echoed, "data": b[BINARY_DATA], "big_endian": big_endian}}),
+                        )
                     }
                     body => self.ok_frame(req_id, cmd, body),
                 };
                 (reply, pushes)
             }
-            Outcome::Error { code, interval, hint } => {
+            Outcome::Error {
+                code,
+                interval,
+                hint,
+            } => {
                 let hint = if code == NOT_IMPLEMENTED {
-                    format!("command {:?} is not implemented by the mock cloud", truncate(cmd, 64))
+                    format!(
+                        "command {:?} is not implemented by the mock cloud",
+                        truncate(cmd, 64)
+                    )
                 } else {
                     hint.to_string()
                 };
-                (self.error_frame(Some(req_id), Some(cmd), code, interval, &hint), Vec::new())
+                (
+                    self.error_frame(Some(req_id), Some(cmd), code, interval, &hint),
+                    Vec::new(),
+                )
             }
         };
         // After a register the connection's SN is the one the faults are scoped by.
@@ -67,7 +82,11 @@ impl MockCloud {
         if swallow {
             tracing::info!(conn = conn.id, cmd, "reply swallowed (fault injection)");
         }
-        let frames = reply.filter(|_| !swallow).into_iter().chain(pushes).collect();
+        let frames = reply
+            .filter(|_| !swallow)
+            .into_iter()
+            .chain(pushes)
+            .collect();
         Response { frames, delay }
     }
 
@@ -84,19 +103,40 @@ impl MockCloud {
         let registry = &mut shared.registry;
         match effect {
             Effect::Register { kick } => {
-                let Some(sn) = str_field(body, "sn") else { return (None, Vec::new()) };
+                let Some(sn) = str_field(body, "sn") else {
+                    return (None, Vec::new());
+                };
                 if let Some(prev) = conn.sn.as_deref().filter(|p| *p != sn) {
                     registry.release(prev, conn.id);
                 }
-                let link = LiveLink { conn_id: conn.id, ip: conn.ip, tx: conn.tx.clone() };
-                let Some((code, old)) = registry.register(sn, link) else { return (None, Vec::new()) };
+                let link = LiveLink {
+                    conn_id: conn.id,
+                    ip: conn.ip,
+                    tx: conn.tx.clone(),
+                };
+                let Some((code, old)) = registry.register(sn, link) else {
+                    return (None, Vec::new());
+                };
                 conn.sn = Some(sn.to_string());
                 if let Some(old) = old {
                     if kick {
-                        tracing::info!(conn = conn.id, old = old.conn_id, sn, "kicking the older link of this sn");
-                        let _ = old.tx.try_send(LinkCommand::Close { code: CLOSE_KICKED.0, reason: CLOSE_KICKED.1 });
+                        tracing::info!(
+                            conn = conn.id,
+                            old = old.conn_id,
+                            sn,
+                            "kicking the older link of this sn"
+                        );
+                        let _ = old.tx.try_send(LinkCommand::Close {
+                            code: CLOSE_KICKED.0,
+                            reason: CLOSE_KICKED.1,
+                        });
                     } else {
-                        tracing::info!(conn = conn.id, old = old.conn_id, sn, "sn taken over without a kick (rule off)");
+                        tracing::info!(
+                            conn = conn.id,
+                            old = old.conn_id,
+                            sn,
+                            "sn taken over without a kick (rule off)"
+                        );
                     }
                 }
                 (Some(json!({"active_code": code.expose()})), Vec::new())
@@ -107,7 +147,10 @@ impl MockCloud {
             }
             Effect::Subscribe => {
                 if let Some(sn) = sn {
-                    shared.corps.of(Some(sn)).announce(sn, body.and_then(|b| b.get("ext_args")));
+                    shared
+                        .corps
+                        .of(Some(sn))
+                        .announce(sn, body.and_then(|b| b.get("ext_args")));
                 }
                 (None, Vec::new())
             }

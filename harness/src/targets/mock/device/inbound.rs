@@ -1,9 +1,9 @@
 //! Frames in: text and binary frames parsed into requests (or answered as malformed),
 //! each request decided under one lock.
 
-use super::conn::{Conn, Response};
 use super::super::lifecycle::Request;
 use super::super::MockCloud;
+use super::conn::{Conn, Response};
 use crate::profile::wecom::catalog::MALFORMED_REQUEST;
 use crate::profile::wecom::{binary, envelope};
 use serde_json::{Map, Value};
@@ -17,27 +17,38 @@ impl MockCloud {
         };
         // `"body": null` on a parameterless request, as shipped firmware sends it: the real
         // cloud evidently takes it as no body, and so does the mock.
-        if let Some(obj) = value.as_object_mut().filter(|o| o.get("body").is_some_and(Value::is_null)) {
+        if let Some(obj) = value
+            .as_object_mut()
+            .filter(|o| o.get("body").is_some_and(Value::is_null))
+        {
             obj.remove("body");
         }
         tracing::debug!(conn = conn.id, frame = %self.loggable(&value), "device frame");
-        let req_id = value.pointer("/headers/req_id").and_then(Value::as_str).map(str::to_string);
+        let req_id = value
+            .pointer("/headers/req_id")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         let Some(obj) = value.as_object() else {
             return self.malformed(conn, None, "frame is not a JSON object");
         };
         if !obj.contains_key("cmd") {
-            if obj.contains_key("errcode") && req_id.as_ref().is_some_and(|id| conn.pushes.contains(id)) {
+            if obj.contains_key("errcode")
+                && req_id.as_ref().is_some_and(|id| conn.pushes.contains(id))
+            {
                 // An optional acknowledgement of one of our pushes (§1.5): accepted quietly.
                 return Response::default();
             }
             return self.malformed(conn, req_id.as_deref(), "field `cmd` is missing");
         }
         match envelope::Envelope::from_value(&value) {
-            Ok(envelope::Envelope::Request { cmd, req_id, body }) | Ok(envelope::Envelope::Push { cmd, req_id, body }) => {
+            Ok(envelope::Envelope::Request { cmd, req_id, body })
+            | Ok(envelope::Envelope::Push { cmd, req_id, body }) => {
                 let body = body.as_ref().and_then(Value::as_object);
                 self.on_request(conn, &cmd, &req_id, body)
             }
-            Ok(envelope::Envelope::Reply { .. }) => self.malformed(conn, req_id.as_deref(), "frame is not a request"),
+            Ok(envelope::Envelope::Reply { .. }) => {
+                self.malformed(conn, req_id.as_deref(), "frame is not a request")
+            }
             Err(e) => self.malformed(conn, req_id.as_deref(), &e.to_string()),
         }
     }
@@ -47,11 +58,15 @@ impl MockCloud {
         match binary::decode_upload_log(bytes) {
             Ok(up) => {
                 tracing::debug!(conn = conn.id, req_id = %up.req_id, bytes = up.data.len(), "upload_log");
-                let req = Request::Business { malformed: false, implemented: true };
+                let req = Request::Business {
+                    malformed: false,
+                    implemented: true,
+                };
                 let mut guard = self.shared();
                 let sn = conn.sn.clone();
                 let bytes = up.data.len();
-                let preview: String = String::from_utf8_lossy(&up.data[..bytes.min(200)]).into_owned();
+                let preview: String =
+                    String::from_utf8_lossy(&up.data[..bytes.min(200)]).into_owned();
                 self.finish(conn, &mut guard, "upload_log", &up.req_id, sn.clone(), req, move |cloud, _, shared, _| {
                     let at = cloud.now_unix();
                     shared.corps.of(sn.as_deref()).keep(|r| &mut r.logs, serde_json::json!({"sn": sn, "at": at, "bytes": bytes, "start": preview}));
@@ -60,24 +75,52 @@ impl MockCloud {
             }
             Err(e) => {
                 tracing::debug!(conn = conn.id, bytes = bytes.len(), error = %e, "binary frame is not upload_log");
-                self.malformed(conn, None, &format!("binary frame is not a valid upload_log: {e}"))
+                self.malformed(
+                    conn,
+                    None,
+                    &format!("binary frame is not a valid upload_log: {e}"),
+                )
             }
         }
     }
 
     pub(super) fn malformed(&self, conn: &Conn, req_id: Option<&str>, hint: &str) -> Response {
-        let delay = conn.sn.as_deref().map(|sn| self.shared().faults.delay(sn)).unwrap_or_default();
-        Response { frames: self.error_frame(req_id, None, MALFORMED_REQUEST, None, hint).into_iter().collect(), delay }
+        let delay = conn
+            .sn
+            .as_deref()
+            .map(|sn| self.shared().faults.delay(sn))
+            .unwrap_or_default();
+        Response {
+            frames: self
+                .error_frame(req_id, None, MALFORMED_REQUEST, None, hint)
+                .into_iter()
+                .collect(),
+            delay,
+        }
     }
 
-    pub(super) fn on_request(&self, conn: &mut Conn, cmd: &str, req_id: &str, body: Option<&Map<String, Value>>) -> Response {
+    pub(super) fn on_request(
+        &self,
+        conn: &mut Conn,
+        cmd: &str,
+        req_id: &str,
+        body: Option<&Map<String, Value>>,
+    ) -> Response {
         // One lock for the whole decision, so two connections never decide on stale facts.
         let mut guard = self.shared();
         let shared = &mut *guard;
         let (req, sn) = self.classify(conn, shared, cmd, body);
         let about = sn.clone();
-        self.finish(conn, shared, cmd, req_id, sn, req, move |cloud, conn, shared, effect| {
-            cloud.apply(conn, shared, cmd, body, about.as_deref(), effect)
-        })
+        self.finish(
+            conn,
+            shared,
+            cmd,
+            req_id,
+            sn,
+            req,
+            move |cloud, conn, shared, effect| {
+                cloud.apply(conn, shared, cmd, body, about.as_deref(), effect)
+            },
+        )
     }
 }

@@ -34,7 +34,14 @@ impl MockCloud {
     }
 
     /// An error reply with the catalog's advice (C12), or `None` when a knob silences it.
-    pub(super) fn error_frame(&self, req_id: Option<&str>, cmd: Option<&str>, code: i64, interval: Option<i64>, hint: &str) -> Option<Value> {
+    pub(super) fn error_frame(
+        &self,
+        req_id: Option<&str>,
+        cmd: Option<&str>,
+        code: i64,
+        interval: Option<i64>,
+        hint: &str,
+    ) -> Option<Value> {
         if code == MALFORMED_REQUEST && !self.config.enforces(MockRule::SilentOnMalformed) {
             return None;
         }
@@ -46,7 +53,13 @@ impl MockCloud {
             None => ("error", crate::profile::wecom::Suggestion::Retry, -1),
         };
         let errmsg = format!("{meaning}, hint: {hint}");
-        let mut frame = envelope::reply_error(req_id, code, &errmsg, suggestion, interval.unwrap_or(default_interval));
+        let mut frame = envelope::reply_error(
+            req_id,
+            code,
+            &errmsg,
+            suggestion,
+            interval.unwrap_or(default_interval),
+        );
         if !self.config.enforces(MockRule::NoErrorAdvice) {
             if let Some(obj) = frame.as_object_mut() {
                 obj.remove("suggestion");

@@ -4,11 +4,11 @@
 //! before in the run (D2), unless a test says otherwise (`"body": null` is taken only from the
 //! `body-null` variant).
 
-use crate::wire::transport::{self, BoxIo, TransportError, WsStream};
+use crate::profile::identity::DeviceIdentity;
 use crate::profile::wecom::binary;
 use crate::profile::wecom::envelope::{self, Envelope};
-use crate::profile::identity::DeviceIdentity;
 use crate::targets::sim::{run, Checkin, Dialer, SimConfig, SimControl, SimFault, SimVariant};
+use crate::wire::transport::{self, BoxIo, TransportError, WsStream};
 use futures_util::future::BoxFuture;
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -43,7 +43,10 @@ pub fn config(faults: &[SimFault]) -> SimConfig {
 
 /// The test device taking one conformant variant.
 pub fn variant_config(variant: SimVariant) -> SimConfig {
-    SimConfig { variants: [variant].into(), ..config(&[]) }
+    SimConfig {
+        variants: [variant].into(),
+        ..config(&[])
+    }
 }
 
 pub fn secs(d: Duration) -> f64 {
@@ -102,18 +105,36 @@ pub struct Cloud {
 impl Cloud {
     pub fn start(config: SimConfig) -> Cloud {
         let (tx, links) = mpsc::unbounded_channel();
-        let dialer = Arc::new(TestDialer { tx, refuse: AtomicUsize::new(0), dials: Mutex::new(Vec::new()) });
+        let dialer = Arc::new(TestDialer {
+            tx,
+            refuse: AtomicUsize::new(0),
+            dials: Mutex::new(Vec::new()),
+        });
         let (control, control_rx) = mpsc::unbounded_channel();
         let task = tokio::spawn(run(config, dialer.clone(), control_rx));
         let mut auto = HashMap::new();
         auto.insert("ping".to_string(), None);
-        auto.insert("get_perm_version".to_string(), Some(json!({"perm_version": 0})));
-        Cloud { links, control: Some(control), task, dialer, seen: Arc::default(), unique_ids: true, null_bodies: false, auto }
+        auto.insert(
+            "get_perm_version".to_string(),
+            Some(json!({"perm_version": 0})),
+        );
+        Cloud {
+            links,
+            control: Some(control),
+            task,
+            dialer,
+            seen: Arc::default(),
+            unique_ids: true,
+            null_bodies: false,
+            auto,
+        }
     }
 
     /// The device's next connection.
     pub async fn accept(&mut self) -> Conn {
-        self.try_accept(WAIT).await.expect("the device did not connect")
+        self.try_accept(WAIT)
+            .await
+            .expect("the device did not connect")
     }
 
     /// The device's next connection, driven through login.
@@ -139,8 +160,16 @@ impl Cloud {
 
     /// A person presents themselves at the device.
     pub fn checkin(&self, userid: &str, pass_type: Option<u32>, pass_method: Option<u32>) {
-        let msg = SimControl::Checkin(Box::new(Checkin { userid: userid.into(), pass_type, pass_method }));
-        self.control.as_ref().expect("control").send(msg).expect("device running");
+        let msg = SimControl::Checkin(Box::new(Checkin {
+            userid: userid.into(),
+            pass_type,
+            pass_method,
+        }));
+        self.control
+            .as_ref()
+            .expect("control")
+            .send(msg)
+            .expect("device running");
     }
 
     /// Drops the link receiver and the control sender: the device's next dial fails.
@@ -151,7 +180,11 @@ impl Cloud {
 
     /// Asserts the device is still running (no panic), then stops it.
     pub async fn stop(self) {
-        assert!(!self.task.is_finished(), "the device task ended: {:?}", self.task.await);
+        assert!(
+            !self.task.is_finished(),
+            "the device task ended: {:?}",
+            self.task.await
+        );
         self.task.abort();
     }
 }
@@ -201,24 +234,40 @@ impl Conn {
             if let Some(at) = self.closed {
                 return Some(Frame::Closed(at));
             }
-            let msg = match timeout(deadline.saturating_duration_since(Instant::now()), self.ws.next()).await {
+            let msg = match timeout(
+                deadline.saturating_duration_since(Instant::now()),
+                self.ws.next(),
+            )
+            .await
+            {
                 Err(_) => return None,
                 Ok(m) => m,
             };
             match msg {
                 Some(Ok(Message::Text(t))) => {
-                    let mut value: Value = serde_json::from_str(t.as_str()).expect("D1: the device sent a frame that is not JSON");
+                    let mut value: Value = serde_json::from_str(t.as_str())
+                        .expect("D1: the device sent a frame that is not JSON");
                     let body_null = value.get("body").is_some_and(Value::is_null);
                     if body_null {
                         assert!(self.null_bodies, "D1: \"body\": null from a device without the body-null variant: {value}");
                         value.as_object_mut().expect("an object").remove("body");
                     }
-                    let Ok(Envelope::Request { cmd, req_id, body }) = Envelope::from_value(&value) else {
+                    let Ok(Envelope::Request { cmd, req_id, body }) = Envelope::from_value(&value)
+                    else {
                         panic!("D1: not a request envelope: {value}");
                     };
-                    assert!(!cmd.starts_with("push_"), "device sent a push-named request {cmd}");
+                    assert!(
+                        !cmd.starts_with("push_"),
+                        "device sent a push-named request {cmd}"
+                    );
                     self.check_req_id(&req_id);
-                    let req = Req { cmd, req_id, body: body.unwrap_or(Value::Null), at: Instant::now(), body_null };
+                    let req = Req {
+                        cmd,
+                        req_id,
+                        body: body.unwrap_or(Value::Null),
+                        at: Instant::now(),
+                        body_null,
+                    };
                     self.log.push(req.clone());
                     if let Some(reply) = self.auto.get(&req.cmd).cloned() {
                         self.ok(&req, reply).await;
@@ -229,7 +278,10 @@ impl Conn {
                 Some(Ok(Message::Binary(b))) => {
                     let up = binary::decode_upload_log(&b).expect("D3: invalid upload_log frame");
                     self.check_req_id(&up.req_id);
-                    return Some(Frame::Upload { req_id: up.req_id, data: up.data });
+                    return Some(Frame::Upload {
+                        req_id: up.req_id,
+                        data: up.data,
+                    });
                 }
                 Some(Ok(Message::Close(_))) | Some(Err(_)) | None => {
                     self.closed = Some(Instant::now());
@@ -241,7 +293,9 @@ impl Conn {
 
     /// The next request (not auto-answered); panics on anything else.
     pub async fn recv(&mut self) -> Req {
-        self.recv_within(WAIT).await.unwrap_or_else(|| panic!("no request within {WAIT:?}; log: {:?}", self.cmds()))
+        self.recv_within(WAIT)
+            .await
+            .unwrap_or_else(|| panic!("no request within {WAIT:?}; log: {:?}", self.cmds()))
     }
 
     pub async fn recv_within(&mut self, within: Duration) -> Option<Req> {
@@ -254,7 +308,12 @@ impl Conn {
     /// The next request, which must be `cmd`.
     pub async fn expect(&mut self, cmd: &str) -> Req {
         let r = self.recv().await;
-        assert_eq!(r.cmd, cmd, "expected {cmd}, got {r:?}; log: {:?}", self.cmds());
+        assert_eq!(
+            r.cmd,
+            cmd,
+            "expected {cmd}, got {r:?}; log: {:?}",
+            self.cmds()
+        );
         r
     }
 
@@ -262,7 +321,10 @@ impl Conn {
     pub async fn quiet(&mut self, d: Duration) -> Vec<Req> {
         let deadline = Instant::now() + d;
         let mut out = Vec::new();
-        while let Some(f) = self.frame(deadline.saturating_duration_since(Instant::now())).await {
+        while let Some(f) = self
+            .frame(deadline.saturating_duration_since(Instant::now()))
+            .await
+        {
             match f {
                 Frame::Req(r) => out.push(r),
                 Frame::Closed(_) => break,
@@ -293,7 +355,11 @@ impl Conn {
     }
 
     pub fn times(&self, cmd: &str) -> Vec<Instant> {
-        self.log.iter().filter(|r| r.cmd == cmd).map(|r| r.at).collect()
+        self.log
+            .iter()
+            .filter(|r| r.cmd == cmd)
+            .map(|r| r.at)
+            .collect()
     }
 
     async fn send(&mut self, v: Value) {
@@ -317,8 +383,15 @@ impl Conn {
     }
 
     /// An error reply; `suggestion`/`interval` left out when `None`.
-    pub async fn err(&mut self, r: &Req, code: i64, suggestion: Option<&str>, interval: Option<i64>) {
-        let mut v = json!({"headers": {"req_id": r.req_id}, "errcode": code, "errmsg": "scripted error"});
+    pub async fn err(
+        &mut self,
+        r: &Req,
+        code: i64,
+        suggestion: Option<&str>,
+        interval: Option<i64>,
+    ) {
+        let mut v =
+            json!({"headers": {"req_id": r.req_id}, "errcode": code, "errmsg": "scripted error"});
         if let Some(s) = suggestion {
             v["suggestion"] = json!(s);
         }
@@ -370,7 +443,11 @@ impl Conn {
 
 /// Users `{userid}` as a pull reply lists them.
 pub fn users(ids: &[&str]) -> Value {
-    Value::Array(ids.iter().map(|id| json!({"userid": id, "user_type": 0, "name": id})).collect())
+    Value::Array(
+        ids.iter()
+            .map(|id| json!({"userid": id, "user_type": 0, "name": id}))
+            .collect(),
+    )
 }
 
 /// A login followed by a one-page full pull to `version` with `ids`.
@@ -381,7 +458,11 @@ pub async fn login_with_contacts(cloud: &mut Cloud, version: u64, ids: &[&str]) 
     c.ok(&r, Some(json!({"perm_version": version}))).await;
     let r = c.expect("get_userinfo_by_page").await;
     assert_eq!(r.body["offset"], 0);
-    c.ok(&r, Some(json!({"perm_version": version, "is_last": true, "userinfo": users(ids)}))).await;
+    c.ok(
+        &r,
+        Some(json!({"perm_version": version, "is_last": true, "userinfo": users(ids)})),
+    )
+    .await;
     c
 }
 
@@ -418,5 +499,8 @@ pub fn unbase64(s: &str) -> Vec<u8> {
 
 /// A dial the test cloud refuses, as the transport reports one.
 fn refused(why: &str) -> TransportError {
-    TransportError::Connect { addr: "127.0.0.1:0".into(), source: std::io::Error::new(std::io::ErrorKind::ConnectionRefused, why.to_string()) }
+    TransportError::Connect {
+        addr: "127.0.0.1:0".into(),
+        source: std::io::Error::new(std::io::ErrorKind::ConnectionRefused, why.to_string()),
+    }
 }

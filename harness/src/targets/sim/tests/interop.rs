@@ -3,11 +3,11 @@
 //! needless reconnect.
 
 use super::cloud::{config, START};
-use crate::wire::transport::{self, BoxIo, TransportError, WsStream};
 use crate::profile::fleet::{Fleet, FleetDevice};
 use crate::profile::identity::{DeviceIdentity, Secret};
 use crate::targets::mock::{ControlRequest, MockCloud, MockConfig};
 use crate::targets::sim::{run, Dialer};
+use crate::wire::transport::{self, BoxIo, TransportError, WsStream};
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -41,11 +41,21 @@ async fn a_device_life_against_the_mock_cloud() {
 async fn device_life() {
     let sn = "SIM-MOCK-1";
     let fleet = Fleet {
-        devices: vec![FleetDevice { identity: DeviceIdentity::new(sn, "unused-until-issued"), bound: false }],
+        devices: vec![FleetDevice {
+            identity: DeviceIdentity::new(sn, "unused-until-issued"),
+            bound: false,
+        }],
         seed_secret_no: Some(Secret::new("mock-seed")),
     };
-    let cloud = MockCloud::new(MockConfig { fleet, start_unix: START, ..MockConfig::default() });
-    let dialer = Arc::new(MockDialer { cloud: cloud.clone(), dials: AtomicUsize::new(0) });
+    let cloud = MockCloud::new(MockConfig {
+        fleet,
+        start_unix: START,
+        ..MockConfig::default()
+    });
+    let dialer = Arc::new(MockDialer {
+        cloud: cloud.clone(),
+        dials: AtomicUsize::new(0),
+    });
     let mut cfg = config(&[]);
     cfg.identity = DeviceIdentity::new(sn, "not-the-issued-one");
     cfg.seed_secret_no = Some(Secret::new("mock-seed"));
@@ -57,7 +67,11 @@ async fn device_life() {
 
     // get_secret_no → register (with the issued SecretNo) → active polled while unbound.
     tokio::time::sleep(min).await;
-    assert_eq!(cloud.control(bind.clone()).unwrap()["pushed"], true, "registered and live");
+    assert_eq!(
+        cloud.control(bind.clone()).unwrap()["pushed"],
+        true,
+        "registered and live"
+    );
     // push_bind_corp → active → subscribe_corp; the heartbeat keeps the link.
     tokio::time::sleep(5 * min).await;
     assert_eq!(dialer.dials.load(Ordering::SeqCst), 1);
@@ -65,9 +79,17 @@ async fn device_life() {
     assert_eq!(cloud.control(unbind).unwrap()["pushed"], true);
     tokio::time::sleep(min).await;
     assert_eq!(dialer.dials.load(Ordering::SeqCst), 2);
-    assert_eq!(cloud.control(bind).unwrap()["pushed"], true, "polling on the new link");
+    assert_eq!(
+        cloud.control(bind).unwrap()["pushed"],
+        true,
+        "polling on the new link"
+    );
     tokio::time::sleep(5 * min).await;
-    assert_eq!(dialer.dials.load(Ordering::SeqCst), 2, "logged in again and kept alive");
+    assert_eq!(
+        dialer.dials.load(Ordering::SeqCst),
+        2,
+        "logged in again and kept alive"
+    );
     assert!(!device.is_finished());
     device.abort();
 }
@@ -76,7 +98,11 @@ async fn device_life() {
 async fn standalone_over_tcp_against_the_listening_mock() {
     use crate::profile::identity::default_fleet_device;
     use crate::targets::sim::{run_standalone, SimConfig};
-    assert!(run_standalone("http://nope", SimConfig::new(default_fleet_device(0))).await.is_err());
+    assert!(
+        run_standalone("http://nope", SimConfig::new(default_fleet_device(0)))
+            .await
+            .is_err()
+    );
     let cloud = MockCloud::new(MockConfig::default());
     let (addr, server) = cloud.listen("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let identity = default_fleet_device(0);
@@ -86,7 +112,11 @@ async fn standalone_over_tcp_against_the_listening_mock() {
     let mut live = false;
     for _ in 0..100 {
         tokio::time::sleep(Duration::from_millis(50)).await;
-        if cloud.control(ControlRequest::Bind { sn: sn.clone() }).unwrap()["pushed"] == true {
+        if cloud
+            .control(ControlRequest::Bind { sn: sn.clone() })
+            .unwrap()["pushed"]
+            == true
+        {
             live = true;
             break;
         }

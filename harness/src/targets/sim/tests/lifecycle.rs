@@ -12,11 +12,17 @@ use tokio::time::Instant;
 const S: fn(u64) -> Duration = Duration::from_secs;
 
 fn assert_between(what: &str, v: f64, lo: f64, hi: f64) {
-    assert!(v >= lo - 0.002 && v <= hi + 0.002, "{what}: {v:.3} s not within {lo}-{hi} s");
+    assert!(
+        v >= lo - 0.002 && v <= hi + 0.002,
+        "{what}: {v:.3} s not within {lo}-{hi} s"
+    );
 }
 
 fn not_all_equal(what: &str, gaps: &[f64]) {
-    assert!(gaps.windows(2).any(|w| (w[0] - w[1]).abs() > 0.01), "{what}: gaps all equal {gaps:?}");
+    assert!(
+        gaps.windows(2).any(|w| (w[0] - w[1]).abs() > 0.01),
+        "{what}: gaps all equal {gaps:?}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -26,23 +32,42 @@ async fn d1_d4_d5_d7_d11_d12_handshake_then_heartbeat() {
     let r = c.expect("register").await; // D7: register first
     let b = &r.body;
     assert_eq!(b["sn"], SN);
-    let (ts, nonce) = (b["timestamp"].as_u64().expect("D5 numeric timestamp"), b["nonce"].as_u64().expect("D5 numeric nonce"));
-    assert!(ts.abs_diff(START) <= 1, "D5 timestamp on the device clock: {ts}");
-    assert_eq!(b["device_signature"], signature::register(SN, SECRET_NO, &ts.to_string(), &nonce.to_string()), "D4");
+    let (ts, nonce) = (
+        b["timestamp"].as_u64().expect("D5 numeric timestamp"),
+        b["nonce"].as_u64().expect("D5 numeric nonce"),
+    );
+    assert!(
+        ts.abs_diff(START) <= 1,
+        "D5 timestamp on the device clock: {ts}"
+    );
+    assert_eq!(
+        b["device_signature"],
+        signature::register(SN, SECRET_NO, &ts.to_string(), &nonce.to_string()),
+        "D4"
+    );
     assert!(b["net_info"]["mac_address"].is_string());
     c.ok(&r, Some(json!({"active_code": ACTIVE_CODE}))).await;
     let r = c.expect("active").await;
     assert_eq!(r.body, json!({"active_code": ACTIVE_CODE}));
     c.ok(&r, Some(json!({"secret": SECRET}))).await;
     let r = c.expect("subscribe_corp").await; // D11
-    assert_eq!((r.body["secret"].as_str(), r.body["firmware_version"].as_str()), (Some(SECRET), Some(DEFAULT_FIRMWARE_VERSION)));
+    assert_eq!(
+        (
+            r.body["secret"].as_str(),
+            r.body["firmware_version"].as_str()
+        ),
+        (Some(SECRET), Some(DEFAULT_FIRMWARE_VERSION))
+    );
     for list in r.body["ext_args"].as_object().unwrap().values() {
         assert!(list.as_array().unwrap().len() <= 5);
     }
     let logged_in = Instant::now();
     c.ok(&r, None).await;
     // D24: the version check comes right after login (auto-answered with 0 = local: no pull).
-    assert!(c.quiet(S(300)).await.is_empty(), "nothing but pings and the version check");
+    assert!(
+        c.quiet(S(300)).await.is_empty(),
+        "nothing but pings and the version check"
+    );
     assert_eq!(c.times("get_perm_version").len(), 1);
     let mut pings = vec![logged_in];
     pings.extend(c.times("ping"));
@@ -63,13 +88,26 @@ async fn d6_seed_device_swaps_its_secret_no_once() {
     let mut c = cloud.accept().await;
     let r = c.expect("get_secret_no").await;
     let b = &r.body;
-    let (ts, nonce) = (b["timestamp"].as_u64().unwrap().to_string(), b["nonce"].as_u64().unwrap().to_string());
-    assert_eq!(b["device_signature"], signature::get_secret_no(SN, SEED, &ts, &nonce));
-    c.ok(&r, Some(json!({"secret_no": PER_DEVICE_SECRET_NO}))).await;
+    let (ts, nonce) = (
+        b["timestamp"].as_u64().unwrap().to_string(),
+        b["nonce"].as_u64().unwrap().to_string(),
+    );
+    assert_eq!(
+        b["device_signature"],
+        signature::get_secret_no(SN, SEED, &ts, &nonce)
+    );
+    c.ok(&r, Some(json!({"secret_no": PER_DEVICE_SECRET_NO})))
+        .await;
     let r = c.expect("register").await;
     let b = &r.body;
-    let (ts, nonce) = (b["timestamp"].as_u64().unwrap().to_string(), b["nonce"].as_u64().unwrap().to_string());
-    assert_eq!(b["device_signature"], signature::register(SN, PER_DEVICE_SECRET_NO, &ts, &nonce));
+    let (ts, nonce) = (
+        b["timestamp"].as_u64().unwrap().to_string(),
+        b["nonce"].as_u64().unwrap().to_string(),
+    );
+    assert_eq!(
+        b["device_signature"],
+        signature::register(SN, PER_DEVICE_SECRET_NO, &ts, &nonce)
+    );
     c.ok(&r, Some(json!({"active_code": ACTIVE_CODE}))).await;
     c.expect("active").await;
     c.close().await;
@@ -97,7 +135,12 @@ async fn d13_unanswered_request_is_resent_after_5_to_10_s_with_a_new_req_id() {
 }
 
 /// Error replies to register (answered each time) and the gaps between the attempts.
-async fn retry_gaps(c: &mut Conn, n: usize, suggestion: Option<&str>, interval: Option<i64>) -> Vec<f64> {
+async fn retry_gaps(
+    c: &mut Conn,
+    n: usize,
+    suggestion: Option<&str>,
+    interval: Option<i64>,
+) -> Vec<f64> {
     let mut times = Vec::new();
     for _ in 0..n {
         let r = c.expect("register").await;
@@ -141,7 +184,10 @@ async fn d15_interval_minus_one_is_never_retried() {
     let mut c = cloud.accept().await;
     let r = c.expect("register").await;
     c.err(&r, 600901, Some("retry"), Some(-1)).await;
-    assert!(c.quiet(S(180)).await.is_empty(), "D15: register re-sent after interval -1");
+    assert!(
+        c.quiet(S(180)).await.is_empty(),
+        "D15: register re-sent after interval -1"
+    );
     assert!(!c.is_closed(), "the device idles on the connection");
     c.close().await;
     // A logged-in device keeps pinging after a business request got -1.
@@ -155,7 +201,11 @@ async fn d15_interval_minus_one_is_never_retried() {
     let r = c.expect("get_perm_version").await;
     c.err(&r, 600999, Some("retry"), Some(-1)).await;
     assert!(c.quiet(S(120)).await.is_empty());
-    assert!(c.times("ping").len() >= 3, "D15 idle but alive: {:?}", c.cmds());
+    assert!(
+        c.times("ping").len() >= 3,
+        "D15 idle but alive: {:?}",
+        c.cmds()
+    );
     cloud.stop().await;
 }
 
@@ -171,13 +221,18 @@ async fn d16_d22_reconnect_suggestion_closes_then_redials_after_interval() {
     assert!(closed <= c2.accepted);
     assert_between("D16 reconnect delay", secs(c2.accepted - replied), 4.0, 5.0);
     c2.expect("register").await; // D16: the handshake again
-    // Without an interval: 1-3 s.
+                                 // Without an interval: 1-3 s.
     let r = c2.recv().await;
     c2.err(&r, 600901, Some("reconnect"), None).await;
     let replied = Instant::now();
     c2.expect_closed(S(3)).await;
     let c3 = cloud.accept().await;
-    assert_between("D16 reconnect jitter", secs(c3.accepted - replied), 1.0, 3.0);
+    assert_between(
+        "D16 reconnect jitter",
+        secs(c3.accepted - replied),
+        1.0,
+        3.0,
+    );
     cloud.stop().await;
 }
 
@@ -185,7 +240,10 @@ async fn d16_d22_reconnect_suggestion_closes_then_redials_after_interval() {
 async fn d16_lost_link_and_refused_dials_are_retried_after_1_to_3_s() {
     let mut cloud = Cloud::start(config(&[]));
     let c = cloud.accept_logged_in().await;
-    cloud.dialer.refuse.store(3, std::sync::atomic::Ordering::SeqCst);
+    cloud
+        .dialer
+        .refuse
+        .store(3, std::sync::atomic::Ordering::SeqCst);
     c.close().await;
     let mut c = cloud.accept().await;
     c.expect("register").await;
@@ -276,7 +334,12 @@ async fn d20_register_600002_waits_60_to_90_s_before_reconnecting() {
     let replied = Instant::now();
     c.expect_closed(S(3)).await;
     let c = cloud.accept().await;
-    assert_between("D20 wait with interval", secs(c.accepted - replied), 90.0, 91.0);
+    assert_between(
+        "D20 wait with interval",
+        secs(c.accepted - replied),
+        90.0,
+        91.0,
+    );
     cloud.stop().await;
 }
 
@@ -317,7 +380,11 @@ async fn d9_bind_push_triggers_active_at_once() {
     let pushed = Instant::now();
     c.push("push_bind_corp", None).await;
     let r = c.expect("active").await;
-    assert!(r.at - pushed < Duration::from_millis(100), "D9: {:?}", r.at - pushed);
+    assert!(
+        r.at - pushed < Duration::from_millis(100),
+        "D9: {:?}",
+        r.at - pushed
+    );
     c.ok(&r, Some(json!({"secret": SECRET}))).await;
     c.subscribe().await;
     cloud.stop().await;
@@ -361,7 +428,11 @@ async fn d21_subscribe_backs_off_and_never_exceeds_5_a_minute() {
     let all = c.times("subscribe_corp");
     for (i, t) in all.iter().enumerate() {
         let in_window = all[i..].iter().take_while(|u| **u - *t < S(60)).count();
-        assert!(in_window <= 5, "D21: {in_window} subscribes within 60 s from #{i}: {:?}", gaps(&all));
+        assert!(
+            in_window <= 5,
+            "D21: {in_window} subscribes within 60 s from #{i}: {:?}",
+            gaps(&all)
+        );
     }
     cloud.stop().await;
 }

@@ -34,7 +34,8 @@ async fn unparseable_and_unexpected_frames_are_ignored() {
         c.send_text(text).await;
     }
     c.send_binary(vec![1, 2, 3]).await;
-    c.send_binary(crate::profile::wecom::binary::encode_reply("nobody", b"x")).await;
+    c.send_binary(crate::profile::wecom::binary::encode_reply("nobody", b"x"))
+        .await;
     // The remote open with a non-string userid still reports (oper_id ""), records nothing.
     let r = c.expect("report_remote_open_door").await;
     c.ok(&r, None).await;
@@ -54,7 +55,10 @@ async fn a_push_flood_is_bounded_and_survived() {
     let mut cloud = Cloud::start(config(&[]));
     let mut c = login_with_contacts(&mut cloud, 1, &["alice"]).await;
     for i in 0..crate::targets::sim::link::MAX_QUEUED_PUSHES * 8 {
-        c.send_text(&format!(r#"{{"cmd":"push_nonsense","headers":{{"req_id":"flood-{i}"}}}}"#)).await;
+        c.send_text(&format!(
+            r#"{{"cmd":"push_nonsense","headers":{{"req_id":"flood-{i}"}}}}"#
+        ))
+        .await;
     }
     c.quiet(S(90)).await;
     assert!(c.times("ping").len() >= 2, "still alive and pinging");
@@ -68,7 +72,10 @@ async fn run_returns_once_the_harness_is_gone() {
     cloud.go_away();
     c.close().await;
     let task = cloud.task;
-    tokio::time::timeout(S(10), task).await.expect("run returned").expect("no panic");
+    tokio::time::timeout(S(10), task)
+        .await
+        .expect("run returned")
+        .expect("no panic");
 }
 
 /// Requests of a scripted session, with their times relative to the start.
@@ -84,14 +91,25 @@ async fn script(seed: u64) -> Vec<(String, String, Value, u128)> {
         match i % 3 {
             0 => {}
             1 => c.err(&r, 600901, None, None).await,
-            _ => c.ok(&r, Some(json!({"active_code": ACTIVE_CODE, "secret": SECRET}))).await,
+            _ => {
+                c.ok(
+                    &r,
+                    Some(json!({"active_code": ACTIVE_CODE, "secret": SECRET})),
+                )
+                .await
+            }
         }
         out.push((r.cmd, r.req_id, r.body, (r.at - t0).as_millis()));
     }
     c.quiet(S(100)).await;
     for r in &c.log {
         if r.cmd == "ping" {
-            out.push((r.cmd.clone(), r.req_id.clone(), r.body.clone(), (r.at - t0).as_millis()));
+            out.push((
+                r.cmd.clone(),
+                r.req_id.clone(),
+                r.body.clone(),
+                (r.at - t0).as_millis(),
+            ));
         }
     }
     cloud.stop().await;
@@ -101,7 +119,11 @@ async fn script(seed: u64) -> Vec<(String, String, Value, u128)> {
 #[test]
 fn same_seed_same_run() {
     let run = |seed| {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .unwrap();
         rt.block_on(script(seed))
     };
     let a = run(9);
@@ -144,21 +166,32 @@ async fn logs_never_show_credentials() {
     let mut cloud = Cloud::start(cfg);
     let mut c = cloud.accept().await;
     let r = c.expect("get_secret_no").await;
-    c.ok(&r, Some(json!({"secret_no": PER_DEVICE_SECRET_NO}))).await;
+    c.ok(&r, Some(json!({"secret_no": PER_DEVICE_SECRET_NO})))
+        .await;
     c.login().await;
-    c.send_text(&format!("garbage {SECRET} {ACTIVE_CODE}")).await;
+    c.send_text(&format!("garbage {SECRET} {ACTIVE_CODE}"))
+        .await;
     c.send_text(&format!(r#"{{"errcode":"{SECRET}"}}"#)).await;
-    c.push("push_fetch_log", Some(json!({"hint": "main"}))).await;
-    let Some(Frame::Upload { req_id, data }) = c.frame(S(5)).await else { panic!("no upload") };
+    c.push("push_fetch_log", Some(json!({"hint": "main"})))
+        .await;
+    let Some(Frame::Upload { req_id, data }) = c.frame(S(5)).await else {
+        panic!("no upload")
+    };
     c.ok_id(&req_id, None).await;
     c.quiet(S(60)).await;
     cloud.stop().await;
     let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    assert!(text.contains("sending request") && text.contains("logged in"), "logs were captured: {text}");
+    assert!(
+        text.contains("sending request") && text.contains("logged in"),
+        "logs were captured: {text}"
+    );
     let log = String::from_utf8(data).unwrap();
     for secret in [SEED, PER_DEVICE_SECRET_NO, ACTIVE_CODE, SECRET] {
         assert!(!text.contains(secret), "{secret} in the trace:\n{text}");
-        assert!(!log.contains(secret), "{secret} in the uploaded log:\n{log}");
+        assert!(
+            !log.contains(secret),
+            "{secret} in the uploaded log:\n{log}"
+        );
     }
 }
 
@@ -166,7 +199,11 @@ async fn logs_never_show_credentials() {
 #[derive(Clone, Debug)]
 enum Answer {
     Ok,
-    Error { code: i64, suggestion: Option<&'static str>, interval: Option<i64> },
+    Error {
+        code: i64,
+        suggestion: Option<&'static str>,
+        interval: Option<i64>,
+    },
     Lost,
     Close,
     Push(&'static str),
@@ -174,9 +211,18 @@ enum Answer {
 }
 
 fn answer() -> impl Strategy<Value = Answer> {
-    let code = prop::sample::select(vec![600002, 600003, 600004, 600012, 600014, 600016, 600020, 600045, 600053, 600054, 600901, -1]);
+    let code = prop::sample::select(vec![
+        600002, 600003, 600004, 600012, 600014, 600016, 600020, 600045, 600053, 600054, 600901, -1,
+    ]);
     let suggestion = prop::option::of(prop::sample::select(vec!["retry", "reconnect", "bogus"]));
-    let interval = prop::option::of(prop::sample::select(vec![-1i64, 0, 1, 3, 60, 100_000_000_000]));
+    let interval = prop::option::of(prop::sample::select(vec![
+        -1i64,
+        0,
+        1,
+        3,
+        60,
+        100_000_000_000,
+    ]));
     let push = prop::sample::select(vec![
         "push_bind_corp",
         "push_unbind_corp",
@@ -206,7 +252,9 @@ fn ok_body(cmd: &str, n: usize) -> Option<Value> {
         "register" => Some(json!({"active_code": ACTIVE_CODE})),
         "active" => Some(json!({"secret": SECRET})),
         "get_perm_version" => Some(json!({"perm_version": n % 4})),
-        "get_userinfo_by_page" => Some(json!({"perm_version": n % 3, "is_last": n.is_multiple_of(2), "userinfo": users(&["alice", "bob"])})),
+        "get_userinfo_by_page" => Some(
+            json!({"perm_version": n % 3, "is_last": n.is_multiple_of(2), "userinfo": users(&["alice", "bob"])}),
+        ),
         "get_userinfo_by_ids" => Some(json!({"userinfo": users(&["carol"])})),
         "checkin" => Some(json!({"fail_list": [{"userid": "alice"}]})),
         _ => None,
@@ -215,11 +263,17 @@ fn ok_body(cmd: &str, n: usize) -> Option<Value> {
 
 fn push_body(cmd: &str, n: usize) -> Option<Value> {
     Some(match cmd {
-        "push_change_contact" => json!({"perm_version": n % 5, "create_user": [{"userid": "carol"}], "delete_user": [{"userid": "bob"}]}),
-        "push_visitor_list_change" => json!({"visitor_version": n, "create_visitor": [{"userid": "v/1"}]}),
+        "push_change_contact" => {
+            json!({"perm_version": n % 5, "create_user": [{"userid": "carol"}], "delete_user": [{"userid": "bob"}]})
+        }
+        "push_visitor_list_change" => {
+            json!({"visitor_version": n, "create_visitor": [{"userid": "v/1"}]})
+        }
         "push_remote_open_door" => json!({"userid": "alice", "oper_id": format!("op{n}")}),
         "push_user_scan" => json!({"op_type": "scan_qrcode_open", "oper_id": format!("op{n}")}),
-        "push_enter_page" => json!({"page_type": if n.is_multiple_of(2) { "fa" } else { "fp" }, "oper_id": "e", "userid": "alice"}),
+        "push_enter_page" => {
+            json!({"page_type": if n.is_multiple_of(2) { "fa" } else { "fp" }, "oper_id": "e", "userid": "alice"})
+        }
         "push_fetch_log" => json!({"hint": "main"}),
         _ => return None,
     })
@@ -244,7 +298,10 @@ async fn play(answers: Vec<Answer>, seeded: bool, seed: u64) {
         }
         let mut c = match conn.take() {
             Some(c) => c,
-            None => cloud.try_accept(S(2 * 86_400)).await.expect("the device always dials again"),
+            None => cloud
+                .try_accept(S(2 * 86_400))
+                .await
+                .expect("the device always dials again"),
         };
         let next = c.frame(S(300)).await;
         frames += usize::from(matches!(next, Some(Frame::Req(_) | Frame::Upload { .. })));
@@ -259,7 +316,11 @@ async fn play(answers: Vec<Answer>, seeded: bool, seed: u64) {
         };
         match answer {
             Answer::Ok => c.ok_id(&req_id, ok_body(&cmd, n)).await,
-            Answer::Error { code, suggestion, interval } => {
+            Answer::Error {
+                code,
+                suggestion,
+                interval,
+            } => {
                 let mut v = json!({"headers": {"req_id": req_id}, "errcode": code, "errmsg": "e"});
                 if let Some(s) = suggestion {
                     v["suggestion"] = json!(s);

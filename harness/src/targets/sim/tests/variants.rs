@@ -27,7 +27,11 @@ fn near(v: f64, want: f64) -> bool {
 }
 
 /// The requests a contact sync makes.
-const CONTACT_SYNC: &[&str] = &["get_perm_version", "get_userinfo_by_page", "get_userinfo_by_ids"];
+const CONTACT_SYNC: &[&str] = &[
+    "get_perm_version",
+    "get_userinfo_by_page",
+    "get_userinfo_by_ids",
+];
 
 async fn observe(variant: SimVariant) {
     let mut cfg = variant_config(variant);
@@ -40,10 +44,24 @@ async fn observe(variant: SimVariant) {
     match variant {
         SimVariant::NoContacts => {
             c.login().await;
-            c.push("push_change_contact", Some(json!({"perm_version": 1, "create_user": [{"userid": "bob"}]}))).await;
-            c.push("push_change_userid", Some(json!({"perm_version": 2, "old_userid": "bob", "new_userid": "rob"}))).await;
+            c.push(
+                "push_change_contact",
+                Some(json!({"perm_version": 1, "create_user": [{"userid": "bob"}]})),
+            )
+            .await;
+            c.push(
+                "push_change_userid",
+                Some(json!({"perm_version": 2, "old_userid": "bob", "new_userid": "rob"})),
+            )
+            .await;
             assert!(c.quiet(S(100)).await.is_empty());
-            assert!(c.cmds().iter().all(|cmd| !CONTACT_SYNC.contains(&cmd.as_str())), "{:?}", c.cmds());
+            assert!(
+                c.cmds()
+                    .iter()
+                    .all(|cmd| !CONTACT_SYNC.contains(&cmd.as_str())),
+                "{:?}",
+                c.cmds()
+            );
             assert!(c.times("ping").len() >= 3, "keeps the heartbeat");
         }
         SimVariant::PingFirst => {
@@ -51,11 +69,22 @@ async fn observe(variant: SimVariant) {
             let done = Instant::now();
             c.quiet(S(60)).await;
             let (ping, perm) = (c.times("ping")[0], c.times("get_perm_version")[0]);
-            assert!(ping - done <= Duration::from_millis(10), "first ping after {:?}", ping - done);
-            assert!(near(secs(perm - done), 35.0), "contacts after {:?}", perm - done);
+            assert!(
+                ping - done <= Duration::from_millis(10),
+                "first ping after {:?}",
+                ping - done
+            );
+            assert!(
+                near(secs(perm - done), 35.0),
+                "contacts after {:?}",
+                perm - done
+            );
         }
         SimVariant::ReconnectOn600045 => {
-            for (n, (interval, wait)) in [(Some(60), 60.0), (None, 60.0), (Some(90), 90.0)].into_iter().enumerate() {
+            for (n, (interval, wait)) in [(Some(60), 60.0), (None, 60.0), (Some(90), 90.0)]
+                .into_iter()
+                .enumerate()
+            {
                 let r = c.expect("register").await;
                 c.ok(&r, Some(json!({"active_code": ACTIVE_CODE}))).await;
                 if n == 0 {
@@ -68,7 +97,10 @@ async fn observe(variant: SimVariant) {
                 c.expect_closed(S(5)).await;
                 c = cloud.accept().await;
                 let away = secs(c.accepted - replied);
-                assert!(away >= wait && away <= wait + 1.1, "{interval:?}: back after {away} s");
+                assert!(
+                    away >= wait && away <= wait + 1.1,
+                    "{interval:?}: back after {away} s"
+                );
             }
             c.relogin().await;
         }
@@ -80,7 +112,10 @@ async fn observe(variant: SimVariant) {
             c.expect_closed(S(5)).await;
             let mut c2 = cloud.accept().await;
             let away = secs(c2.accepted - replied);
-            assert!((10.0..=12.1).contains(&away), "reconnected after {away} s with TCP still open");
+            assert!(
+                (10.0..=12.1).contains(&away),
+                "reconnected after {away} s with TCP still open"
+            );
             drop(c);
             // The cloud closes TCP: the device goes on at once.
             let r = c2.expect("register").await;
@@ -95,12 +130,20 @@ async fn observe(variant: SimVariant) {
         SimVariant::PerDevice => {
             let r = c.expect("register").await;
             let (ts, nonce) = (r.body["timestamp"].to_string(), r.body["nonce"].to_string());
-            assert_eq!(r.body["device_signature"], signature::register(SN, SECRET_NO, &ts, &nonce), "signed with its own SecretNo");
+            assert_eq!(
+                r.body["device_signature"],
+                signature::register(SN, SECRET_NO, &ts, &nonce),
+                "signed with its own SecretNo"
+            );
         }
         SimVariant::LongTimeout => {
             let r = c.expect("register").await;
             let r2 = c.expect("register").await;
-            assert!(near(secs(r2.at - r.at), 13.0), "re-sent after {:?}", r2.at - r.at);
+            assert!(
+                near(secs(r2.at - r.at), 13.0),
+                "re-sent after {:?}",
+                r2.at - r.at
+            );
         }
         SimVariant::LateFirstPing => {
             c.login().await;
@@ -110,15 +153,34 @@ async fn observe(variant: SimVariant) {
             t.extend(c.times("ping"));
             let g = gaps(&t);
             assert!(near(g[0], 40.0), "first ping after {} s", g[0]);
-            assert!(g.len() >= 5 && g[1..].iter().all(|x| (PING_S.0..=PING_S.1).contains(x)), "{g:?}");
+            assert!(
+                g.len() >= 5 && g[1..].iter().all(|x| (PING_S.0..=PING_S.1).contains(x)),
+                "{g:?}"
+            );
         }
         SimVariant::DoorOnly => {
             c.login().await;
-            c.push("push_change_contact", Some(json!({"perm_version": 1, "create_user": [{"userid": "bob"}]}))).await;
-            c.push("push_visitor_list_change", Some(json!({"visitor_version": 1, "create_visitor": [{"userid": "v1/1000006"}]}))).await;
-            c.push("push_enter_page", Some(json!({"page_type": "fa", "oper_id": "op", "userid": "alice"}))).await;
+            c.push(
+                "push_change_contact",
+                Some(json!({"perm_version": 1, "create_user": [{"userid": "bob"}]})),
+            )
+            .await;
+            c.push(
+                "push_visitor_list_change",
+                Some(json!({"visitor_version": 1, "create_visitor": [{"userid": "v1/1000006"}]})),
+            )
+            .await;
+            c.push(
+                "push_enter_page",
+                Some(json!({"page_type": "fa", "oper_id": "op", "userid": "alice"})),
+            )
+            .await;
             assert!(c.quiet(S(30)).await.is_empty());
-            c.push("push_remote_open_door", Some(json!({"userid": "alice", "oper_id": "op1"}))).await;
+            c.push(
+                "push_remote_open_door",
+                Some(json!({"userid": "alice", "oper_id": "op1"})),
+            )
+            .await;
             let r = c.expect("report_remote_open_door").await;
             assert_eq!(r.body["oper_id"], "op1");
             c.ok(&r, None).await;
@@ -127,7 +189,13 @@ async fn observe(variant: SimVariant) {
             c.ok(&r, None).await;
             c.push("push_update_firmware", None).await;
             c.expect("get_firmware_info").await;
-            assert!(c.cmds().iter().all(|cmd| !CONTACT_SYNC.contains(&cmd.as_str())), "{:?}", c.cmds());
+            assert!(
+                c.cmds()
+                    .iter()
+                    .all(|cmd| !CONTACT_SYNC.contains(&cmd.as_str())),
+                "{:?}",
+                c.cmds()
+            );
         }
         SimVariant::Reactivates => {
             c.login().await;
@@ -148,7 +216,11 @@ async fn observe(variant: SimVariant) {
             c.ok(&r, Some(json!({"secret": SECRET}))).await;
             c.subscribe().await;
             c.quiet(S(45)).await;
-            let nulls: Vec<(&str, bool)> = c.log.iter().map(|r| (r.cmd.as_str(), r.body_null)).collect();
+            let nulls: Vec<(&str, bool)> = c
+                .log
+                .iter()
+                .map(|r| (r.cmd.as_str(), r.body_null))
+                .collect();
             for cmd in ["ping", "get_perm_version"] {
                 assert!(nulls.contains(&(cmd, true)), "{cmd}: {nulls:?}");
             }
@@ -158,7 +230,13 @@ async fn observe(variant: SimVariant) {
             let r = c.expect("get_admin_info").await;
             c.err(&r, 600905, Some("retry"), Some(-1)).await;
             c.quiet(S(5)).await;
-            let business: Vec<String> = c.cmds().into_iter().filter(|c| c != "ping" && c != "register" && c != "active" && c != "subscribe_corp").collect();
+            let business: Vec<String> = c
+                .cmds()
+                .into_iter()
+                .filter(|c| {
+                    c != "ping" && c != "register" && c != "active" && c != "subscribe_corp"
+                })
+                .collect();
             assert_eq!(business, ["get_admin_info", "get_perm_version"]);
         }
     }
@@ -183,7 +261,11 @@ async fn the_reference_reconnects_without_waiting_for_tcp_close() {
     let replied = Instant::now();
     c.expect_closed(S(5)).await;
     let c2 = cloud.accept().await;
-    assert!(secs(c2.accepted - replied) <= 4.1, "{:?}", c2.accepted - replied);
+    assert!(
+        secs(c2.accepted - replied) <= 4.1,
+        "{:?}",
+        c2.accepted - replied
+    );
     cloud.stop().await;
 }
 
@@ -252,14 +334,24 @@ struct Sent {
 
 fn sent(seen: &[Seen]) -> Vec<Sent> {
     let reply = |req_id: &Value| {
-        seen.iter().find(|s| !s.from_device && s.frame.pointer("/headers/req_id") == Some(req_id) && s.frame.get("cmd").is_none())
+        seen.iter()
+            .find(|s| {
+                !s.from_device
+                    && s.frame.pointer("/headers/req_id") == Some(req_id)
+                    && s.frame.get("cmd").is_none()
+            })
             .and_then(|s| s.frame["errcode"].as_i64())
     };
     seen.iter()
         .filter(|s| s.from_device)
         .filter_map(|s| {
             let cmd = s.frame["cmd"].as_str()?.to_string();
-            Some(Sent { at: s.at, cmd, frame: s.frame.clone(), errcode: reply(&s.frame["headers"]["req_id"]) })
+            Some(Sent {
+                at: s.at,
+                cmd,
+                frame: s.frame.clone(),
+                errcode: reply(&s.frame["headers"]["req_id"]),
+            })
         })
         .collect()
 }
@@ -282,15 +374,31 @@ fn sent(seen: &[Seen]) -> Vec<Sent> {
 async fn every_variant_gets_along_with_the_mock(#[case] variant: SimVariant) {
     let sn = "SIM-MOCK-V";
     let fleet = Fleet {
-        devices: vec![FleetDevice { identity: DeviceIdentity::new(sn, "per-device-secret-no"), bound: true }],
+        devices: vec![FleetDevice {
+            identity: DeviceIdentity::new(sn, "per-device-secret-no"),
+            bound: true,
+        }],
         seed_secret_no: Some(Secret::new("mock-seed")),
     };
-    let cloud = MockCloud::new(MockConfig { fleet, start_unix: START, ..MockConfig::default() });
+    let cloud = MockCloud::new(MockConfig {
+        fleet,
+        start_unix: START,
+        ..MockConfig::default()
+    });
     if variant == SimVariant::LongTimeout {
-        cloud.control(ControlRequest::SwallowReply { sn: sn.into(), cmd: "get_perm_version".into() }).unwrap();
+        cloud
+            .control(ControlRequest::SwallowReply {
+                sn: sn.into(),
+                cmd: "get_perm_version".into(),
+            })
+            .unwrap();
     }
     let seen = Arc::new(Mutex::new(Vec::new()));
-    let dialer = Arc::new(TapDialer { cloud: cloud.clone(), dials: AtomicUsize::new(0), seen: seen.clone() });
+    let dialer = Arc::new(TapDialer {
+        cloud: cloud.clone(),
+        dials: AtomicUsize::new(0),
+        seen: seen.clone(),
+    });
     let mut cfg = variant_config(variant);
     cfg.identity = DeviceIdentity::new(sn, "per-device-secret-no");
     // Seed-provisioned unless the variant says otherwise (then the identity's SecretNo is used).
@@ -299,46 +407,92 @@ async fn every_variant_gets_along_with_the_mock(#[case] variant: SimVariant) {
     let device = tokio::spawn(run(cfg, dialer.clone(), rx));
     tokio::time::sleep(S(300)).await;
     if variant == SimVariant::Reactivates {
-        cloud.control(ControlRequest::CloseLink { sn: sn.into() }).unwrap();
+        cloud
+            .control(ControlRequest::CloseLink { sn: sn.into() })
+            .unwrap();
         tokio::time::sleep(S(60)).await;
     }
     let reqs = sent(&seen.lock().unwrap());
     let cmds: Vec<&str> = reqs.iter().map(|r| r.cmd.as_str()).collect();
-    let ok = |cmd: &str| reqs.iter().filter(|r| r.cmd == cmd && r.errcode == Some(0)).count();
+    let ok = |cmd: &str| {
+        reqs.iter()
+            .filter(|r| r.cmd == cmd && r.errcode == Some(0))
+            .count()
+    };
     assert!(!device.is_finished());
     device.abort();
 
-    let want_dials = if variant == SimVariant::Reactivates { 2 } else { 1 };
+    let want_dials = if variant == SimVariant::Reactivates {
+        2
+    } else {
+        1
+    };
     assert_eq!(dialer.dials.load(Ordering::SeqCst), want_dials, "{cmds:?}");
     assert_eq!(ok("subscribe_corp"), want_dials, "{cmds:?}");
     assert!(ok("ping") >= 6, "{cmds:?}");
-    assert!(reqs.iter().filter(|r| r.errcode.is_some()).all(|r| r.errcode == Some(0) || r.cmd == "get_admin_info"), "{reqs:?}");
-    let login = reqs.iter().find(|r| r.cmd == "subscribe_corp").map(|r| r.at).unwrap();
-    let first = |cmd: &str| reqs.iter().find(|r| r.cmd == cmd).map(|r| secs(r.at - login));
+    assert!(
+        reqs.iter()
+            .filter(|r| r.errcode.is_some())
+            .all(|r| r.errcode == Some(0) || r.cmd == "get_admin_info"),
+        "{reqs:?}"
+    );
+    let login = reqs
+        .iter()
+        .find(|r| r.cmd == "subscribe_corp")
+        .map(|r| r.at)
+        .unwrap();
+    let first = |cmd: &str| {
+        reqs.iter()
+            .find(|r| r.cmd == cmd)
+            .map(|r| secs(r.at - login))
+    };
     match variant {
-        SimVariant::NoContacts | SimVariant::DoorOnly => assert!(first("get_perm_version").is_none(), "{cmds:?}"),
+        SimVariant::NoContacts | SimVariant::DoorOnly => {
+            assert!(first("get_perm_version").is_none(), "{cmds:?}")
+        }
         SimVariant::PingFirst => {
-            assert!(first("ping").unwrap() < 0.1 && first("get_perm_version").unwrap() >= 35.0, "{cmds:?}");
+            assert!(
+                first("ping").unwrap() < 0.1 && first("get_perm_version").unwrap() >= 35.0,
+                "{cmds:?}"
+            );
         }
         SimVariant::PerDevice => {
-            assert!(!cmds.contains(&"get_secret_no") && cmds[0] == "register", "{cmds:?}");
+            assert!(
+                !cmds.contains(&"get_secret_no") && cmds[0] == "register",
+                "{cmds:?}"
+            );
         }
         SimVariant::LongTimeout => {
-            let t: Vec<Instant> = reqs.iter().filter(|r| r.cmd == "get_perm_version").map(|r| r.at).collect();
+            let t: Vec<Instant> = reqs
+                .iter()
+                .filter(|r| r.cmd == "get_perm_version")
+                .map(|r| r.at)
+                .collect();
             assert!(t.len() == 2 && near(secs(t[1] - t[0]), 13.0), "{t:?}");
         }
         SimVariant::LateFirstPing => assert!(near(first("ping").unwrap(), 40.0), "{cmds:?}"),
         SimVariant::Reactivates => assert_eq!(ok("active"), 2, "{cmds:?}"),
         SimVariant::BodyNull => {
             let ping = reqs.iter().find(|r| r.cmd == "ping").unwrap();
-            assert!(ping.frame.get("body").is_some_and(Value::is_null), "{:?}", ping.frame);
+            assert!(
+                ping.frame.get("body").is_some_and(Value::is_null),
+                "{:?}",
+                ping.frame
+            );
         }
         SimVariant::AdminFirst => {
             let admin = cmds.iter().position(|c| *c == "get_admin_info").unwrap();
-            assert_eq!(cmds[admin + 1..].iter().find(|c| **c != "ping"), Some(&"get_perm_version"), "{cmds:?}");
+            assert_eq!(
+                cmds[admin + 1..].iter().find(|c| **c != "ping"),
+                Some(&"get_perm_version"),
+                "{cmds:?}"
+            );
         }
         SimVariant::ReconnectOn600045 | SimVariant::WaitsServerClose => {
-            assert_eq!(&cmds[..4], ["get_secret_no", "register", "active", "subscribe_corp"]);
+            assert_eq!(
+                &cmds[..4],
+                ["get_secret_no", "register", "active", "subscribe_corp"]
+            );
         }
     }
 }
