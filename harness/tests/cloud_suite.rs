@@ -60,7 +60,7 @@ fn catchers(rule: MockRule) -> &'static [&'static str] {
         "fetch-log-hint-changed" => &["cloud.log.fetch-hint-verbatim"],
         "dynamic-qr-no-expiry" => &["cloud.qr.scan-pushes-state-and-old-dynamic-refused"],
         "binary-big-endian" => &["cloud.commands.login-qrcode-binary-reply"],
-        other => panic!("mock rule `{other}` has no scenario that catches it: add one and list it here and in the README"),
+        other => panic!("mock rule `{other}` has no scenario that catches it: add one and list it here and in docs/src/reference/mock.md"),
     }
 }
 

@@ -84,7 +84,7 @@ fn catchers(fault: SimFault) -> &'static [&'static str] {
         "drop-failed-checkins" => &["device.checkin.failed-records-resent"],
         "slow-remote-open-report" => &["device.door.remote-open-reported-within-3s"],
         "image-as-feature" => &["device.enrolment.upload-after-enter-page"],
-        other => panic!("sim fault `{other}` has no scenario that catches it: add one and list it here and in the README"),
+        other => panic!("sim fault `{other}` has no scenario that catches it: add one and list it here and in docs/src/concepts/obligations.md"),
     }
 }
 

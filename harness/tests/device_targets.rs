@@ -359,7 +359,7 @@ async fn rogue_device(
     {}
 }
 
-/// The hostile-device matrix of the README ("Hostile targets"): each case fails with its
+/// The hostile-device matrix of the guide (docs/src/reference/hostile-targets.md): each case fails with its
 /// reason within a bound of wall time (the scenario waits 3 s for the link, 2 s for `register`).
 #[rstest::rstest]
 #[case::garbage(Rogue::Garbage, "D1")]

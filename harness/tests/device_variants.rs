@@ -113,7 +113,8 @@ fn a_null_body_is_a_warning_on_d1_and_changes_no_verdict() {
     );
 }
 
-/// The README's variant table, as the knobs describe themselves.
+/// The guide's variant table (docs/src/reference/reference-device.md), as the knobs describe
+/// themselves.
 fn readme_table() -> String {
     let mut table = String::from("| variant | allowed by | what it does |\n|---|---|---|\n");
     for v in SimVariant::ALL {
@@ -128,16 +129,17 @@ fn readme_table() -> String {
 }
 
 #[test]
-fn the_readme_lists_every_variant_as_the_knobs_describe_it() {
-    let readme = std::fs::read_to_string(common::repo().join("README.md")).unwrap();
+fn the_guide_lists_every_variant_as_the_knobs_describe_it() {
+    let page = "docs/src/reference/reference-device.md";
+    let readme = std::fs::read_to_string(common::repo().join(page)).unwrap();
     let table = readme_table();
     assert!(
         readme.contains(&table),
-        "README.md must carry this table (generated from SimVariant):\n{table}"
+        "{page} must carry this table (generated from SimVariant):\n{table}"
     );
 }
 
-/// A vendor's statement, as a file: the door controller of the README (no contacts, no
+/// A vendor's statement, as a file: the door controller of the guide (no contacts, no
 /// visitors, no enrolment, not seed-provisioned), played by the reference device with the
 /// matching variants, gets no `fail` and no `inconclusive`; what it lacks is not applicable.
 #[test]

@@ -5,7 +5,7 @@
 //!
 //! Needs Chromium (Debian: `apt-get install chromium`; `.ci/run` installs it). Another binary
 //! can be named with `HWCONFORM_CHROMIUM`; `HWCONFORM_SKIP_BROWSER=1` skips the browser half
-//! on a machine without one (it says so). `HWCONFORM_SCREENSHOT=docs/report.png` also saves
+//! on a machine without one (it says so). `HWCONFORM_SCREENSHOT=docs/src/report.png` also saves
 //! the screenshot the README shows.
 
 mod common;

@@ -391,7 +391,7 @@ const PROBE_BOUND: Duration =
 /// order, since they are correlated by req_id.
 const TWO_IN_FLIGHT: &str = "id: x.two-in-flight\ntitle: t\nrequirements: [C1]\nrole: device\nsteps:\n  - connect: a\n  - send: { json: { cmd: ping, headers: { req_id: r1 } } }\n  - request: { cmd: ping, req_id: r2 }\n    expect: { errcode: 0 }\n  - expect: { frame: { errcode: 0, headers: { req_id: r1 } } }\n";
 
-/// The hostile-cloud matrix of the README ("Hostile targets"): each case's verdict, a
+/// The hostile-cloud matrix of the guide (docs/src/reference/hostile-targets.md): each case's verdict, a
 /// fragment of its reason, within a bound of wall time (the step bound is 1 s).
 #[rstest::rstest]
 #[case::garbage(Rogue::Garbage, "ws", "fail", "not JSON")]

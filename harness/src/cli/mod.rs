@@ -10,7 +10,7 @@ use std::time::Duration;
 
 pub mod device_sim;
 pub mod diff;
-/// Exit codes (documented in the README).
+/// Exit codes (documented in docs/src/reference/exit-codes.md).
 pub mod exit;
 pub mod explore;
 pub mod fleet;
@@ -31,11 +31,30 @@ mod signals;
 pub use exit::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 pub use list::selected;
 
+/// The end of `hwconform --help`: what a new user types first, and where the guide is.
+const AFTER_HELP: &str = "\
+Examples:
+  # the whole suite against the built-in mock cloud and reference device
+  hwconform run scenarios
+  # a cloud under test, with identities it knows
+  hwconform run scenarios/cloud --cloud wss://staging.example/ws \\
+    --devices-file devices.json
+  # a real device that connects to the harness, with its conformance statement
+  hwconform run scenarios/device --device listen:0.0.0.0:9000 --ics dut.toml
+  # what the library holds for D1 and D10-D19
+  hwconform list --filter 'D1*'
+
+Each command has its own help (hwconform run --help). The guide is docs/ in the
+source tree: README.md, then `mdbook build docs`; every command and option is in
+docs/src/reference/cli.md.";
+
 #[derive(Parser, Debug)]
 #[command(
     name = "hwconform",
     version,
-    about = "Conformance harness for the WeCom smart-hardware long-connection protocol"
+    about = "Conformance harness for the WeCom smart-hardware long-connection protocol",
+    after_help = AFTER_HELP,
+    max_term_width = 100
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -105,6 +124,7 @@ pub struct FleetArgs {
     #[arg(
         long = "devices-file",
         env = "HWCONFORM_DEVICES_FILE",
+        hide_env_values = true,
         value_name = "FILE"
     )]
     pub devices_file: Option<PathBuf>,
@@ -147,8 +167,8 @@ pub struct RunArgs {
         value_name = "TOKEN"
     )]
     pub control_token: Option<String>,
-    /// Scenarios run at once (at least 1).
-    #[arg(long, short = 'j', value_parser = positive)]
+    /// Scenarios run at once (at least 1). [default: the number of CPU cores]
+    #[arg(long, short = 'j', value_parser = positive, value_name = "N")]
     pub jobs: Option<usize>,
     #[command(flatten)]
     pub filter: FilterArgs,
@@ -248,7 +268,7 @@ pub struct MockArgs {
     )]
     pub control_token: Option<String>,
     /// The corp the mock serves (directory, visitors, admins, firmware; YAML or JSON, see the
-    /// README's "The mock as a corp"); without it, a small default corp.
+    /// guide's "The mock as a corp"); without it, a small default corp.
     #[arg(long, value_name = "FILE")]
     pub corp: Option<std::path::PathBuf>,
     /// Know N devices by the default test fleet's rule (HWC-TEST-0001 … with their SecretNo

@@ -3,9 +3,8 @@
 //! broken rules) changed; with `--reports DIR` writes the rejudged run's reports.
 
 use super::exit::{EXIT_FAILED, EXIT_OK};
-use super::golden::GoldenModeArg;
 use super::report::{load, OutArgs};
-use super::report_error::{usage, usage_error};
+use super::report_error::usage_error;
 use crate::check::golden::{GoldenConfig, GoldenJudge};
 use crate::engine::rejudge::{changed, rejudge};
 use crate::engine::{Judge, Outcome};
@@ -22,7 +21,7 @@ pub struct RejudgeArgs {
     /// as a run with the default `--golden` compares them, i.e. for in-process targets) or
     /// `off`. The run's own `--golden` choice is not recorded.
     #[arg(long, value_enum, default_value = "check")]
-    pub golden: GoldenModeArg,
+    pub golden: RejudgeGolden,
     /// Where golden transcripts live.
     #[arg(long, default_value = "golden", value_name = "DIR")]
     pub golden_dir: PathBuf,
@@ -40,10 +39,26 @@ pub struct RejudgeArgs {
     pub report: Vec<crate::report::ReportFormat>,
 }
 
-pub fn cli_rejudge(args: RejudgeArgs) -> i32 {
-    if args.golden == GoldenModeArg::Update {
-        return usage("rejudge compares with goldens (`check`) or not (`off`); it records none (`update` is for `run`)");
+/// `--golden` of `rejudge`: it compares or not, and records nothing, so `run`'s `update` is
+/// not offered (help that offers a value which then fails misleads).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum RejudgeGolden {
+    /// Compare with today's goldens.
+    Check,
+    /// No golden comparison.
+    Off,
+}
+
+impl From<RejudgeGolden> for crate::check::golden::GoldenMode {
+    fn from(arg: RejudgeGolden) -> Self {
+        match arg {
+            RejudgeGolden::Check => Self::Check,
+            RejudgeGolden::Off => Self::Off,
+        }
     }
+}
+
+pub fn cli_rejudge(args: RejudgeArgs) -> i32 {
     let mut report = match load(&args.run) {
         Ok(r) => r,
         Err(e) => return usage_error(&e),

@@ -710,7 +710,8 @@ fn judged_steps_and_protocol_windows_load_and_render_back() {
 /// loads: a guide whose examples drift fails here.
 #[test]
 fn the_guides_scenario_examples_load() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/scenario-format.md");
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/src/reference/scenario-format.md");
     let text = std::fs::read_to_string(&path).unwrap();
     let blocks: Vec<&str> = text
         .split("```yaml\n")

@@ -6,7 +6,7 @@
 //! bound device belongs to this one corp (the reference has one corp per device; a mock with
 //! one corp serves every test a lab runs against one device or a fleet of one customer).
 //!
-//! Where the reference is silent the mock decides (the README lists each):
+//! Where the reference is silent the mock decides (the guide's docs/src/reference/mock.md lists each):
 //! * a userid change (`push_change_userid`) is a change event: `perm_version` rises by one;
 //! * templates a device uploads (`upload_userinfo`) replace the user's templates of that
 //!   algorithm and are a change event (`update_user`), so other devices fetch them;

@@ -1,7 +1,7 @@
 //! The corp in the cloud model: directory and visitor changes with their pushes (C16, C20),
 //! the notify history (C17), a page above 200 (C15), a pre-2018 check-in (C18), a late remote
 //! open (C19), the announced algorithm priority (C21), a log request (C22) and an expired
-//! dynamic QR (C24), predicted from the reference's §6.2 and the README's
+//! dynamic QR (C24), predicted from the reference's §6.2 and the guide's
 //! "The mock as a corp". Only with harness control: the corp changes through it.
 //!
 //! Versions are captured from the cloud at the first corp action (a standalone mock may have

@@ -3,7 +3,7 @@
 //! the reply the model predicts as its `expect`.
 //!
 //! The model is written from the protocol reference (§2, §4, §5, §6.2) and the mock's
-//! documented interpretations (README "The mock cloud"), not from the mock's code, so that the
+//! documented interpretations (the guide's "The mock cloud"), not from the mock's code, so that the
 //! two can disagree:
 //! * per connection a phase: opened → registered → activated → subscribed; a re-sent
 //!   `register` answers 600012 / 600053 / 600054 by the phase (C9); `active` and
