@@ -44,9 +44,9 @@ Examples:
   # what the library holds for D1 and D10-D19
   hwconform list --filter 'D1*'
 
-Each command has its own help (hwconform run --help). The guide is docs/ in the
-source tree: README.md, then `mdbook build docs`; every command and option is in
-docs/src/reference/cli.md.";
+Each command has its own help: hwconform run --help. The guide is in the source
+tree: README.md, then docs/ (`mdbook build docs` makes it a book); every command
+and option is in docs/src/reference/cli.md.";
 
 #[derive(Parser, Debug)]
 #[command(
