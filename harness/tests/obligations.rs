@@ -19,6 +19,7 @@ use hwconform::engine::{Outcome, ScenarioResult, Verdict};
 use hwconform::profile::wecom::obligations::{is_known, statements};
 use hwconform::report::matrix::{self, Row, Status};
 use hwconform::scenario::Scenario;
+use hwconform::targets::mock::corp::{CorpSeed, User};
 use hwconform::targets::mock::MockRule;
 use hwconform::targets::mock_cloud::MockCloudTarget;
 use hwconform::targets::sim::{SimFault, SimVariant};
@@ -342,14 +343,112 @@ fn wanted_for(rule: MockRule, scenarios: &[Scenario]) -> Wanted {
 
 /// The in-process mock cloud with `rules` switched off.
 fn mock_without(rules: BTreeSet<MockRule>) -> RunConfig {
+    mock(rules, true)
+}
+
+/// The in-process mock with `rules` switched off, with or without its control plane (without,
+/// it is a cloud as a lab meets one: scenarios that bind or inject faults are skipped).
+fn mock(rules: BTreeSet<MockRule>, control: bool) -> RunConfig {
     let cloud = MockCloudTarget {
         disabled_rules: rules,
+        control,
         ..MockCloudTarget::default()
     };
     RunConfig {
         cloud: Some(Arc::new(cloud)),
         ..hwconform::targets::defaults()
     }
+}
+
+/// Members past the 200 a page may hold, so a limit above 200 honoured shows.
+const LARGE_CORP_MEMBERS: usize = 250;
+
+/// The control-less mock with `rule` off, serving a corp of 250 members: what shows C15's
+/// fault without a control plane to add members (a lab's corp is as large as it is).
+fn large_corp_without_control(rule: MockRule) -> RunConfig {
+    let mut corp = CorpSeed::default_corp();
+    let template = corp.users[0].clone();
+    corp.users.extend((0..LARGE_CORP_MEMBERS).map(|n| User {
+        userid: format!("member{n:03}"),
+        name: format!("Member {n}"),
+        ..template.clone()
+    }));
+    let cloud = MockCloudTarget {
+        disabled_rules: BTreeSet::from([rule]),
+        control: false,
+        corp: Some(Arc::new(corp)),
+        ..MockCloudTarget::default()
+    };
+    RunConfig {
+        cloud: Some(Arc::new(cloud)),
+        ..hwconform::targets::defaults()
+    }
+}
+
+/// The C rules a run judged and found held: the rows a lab signs as passed.
+fn passed_c_rules(results: &[ScenarioResult]) -> BTreeSet<String> {
+    rows_with(&matrix_of(results), &[Status::Pass])
+        .into_iter()
+        .filter(|id| id.starts_with('C'))
+        .collect()
+}
+
+/// How many of the 24 C rules a cloud without a control plane must have judged: every rule the
+/// wire can show (issue 22 asks for at least 20).
+const CONTROL_LESS_JUDGED_AT_LEAST: usize = 20;
+
+/// Against the conformant mock without its control plane, the library judges (and passes)
+/// at least 20 of the 24 C rules; and every rule switched off whose obligation is among them
+/// fails exactly that obligation there too: each control-free scenario is shown able to fail
+/// and able to pass, as a lab without control would run it.
+#[test]
+fn a_cloud_without_control_has_most_c_rules_judged_each_able_to_fail() {
+    let scenarios = library("cloud");
+    let conformant = run_library(&scenarios, mock(BTreeSet::new(), false));
+    let judged = passed_c_rules(&conformant);
+    println!(
+        "{} of 24 C rules judged without control: {}",
+        judged.len(),
+        natural(&judged).join(", ")
+    );
+    assert!(
+        judged.len() >= CONTROL_LESS_JUDGED_AT_LEAST,
+        "only {} C rules judged without control: {}",
+        judged.len(),
+        natural(&judged).join(", ")
+    );
+    let mut mismatches = Vec::new();
+    let mut knobs = 0;
+    for &rule in MockRule::ALL {
+        let wanted = wanted_for(rule, &scenarios);
+        if !wanted.allowed().iter().any(|id| judged.contains(id)) {
+            continue;
+        }
+        knobs += 1;
+        let wanted = match wanted {
+            Wanted::Exactly(ids) => Wanted::Exactly(ids),
+            Wanted::SomeOf(ids) => Wanted::SomeOf(ids.intersection(&judged).cloned().collect()),
+        };
+        // A fault a small corp hides: the default corp has 3 members.
+        let config = if rule.name() == "page-limit-honoured" {
+            large_corp_without_control(rule)
+        } else {
+            mock(BTreeSet::from([rule]), false)
+        };
+        let results = run_library(&scenarios, config);
+        if let Some(m) = mismatch(
+            &format!("{} without control ({})", rule.name(), wanted.describe()),
+            &results,
+            &wanted,
+        ) {
+            mismatches.push(m);
+        }
+    }
+    report(
+        &mismatches,
+        knobs,
+        "mock rules fail exactly their obligation(s) without control",
+    );
 }
 
 /// Every rule the mock can be told to break fails, against the whole cloud library, the
@@ -436,7 +535,9 @@ fn conformant_variants_fail_no_obligation() {
     }
     let cloud = run_library(&library("cloud"), mock_without(BTreeSet::new()));
     bad.extend(offenders("conformant mock", &cloud));
-    let targets = SimVariant::ALL.len() + 1;
+    let control_less = run_library(&library("cloud"), mock(BTreeSet::new(), false));
+    bad.extend(offenders("conformant mock without control", &control_less));
+    let targets = SimVariant::ALL.len() + 2;
     let count = format!(
         "{} of {targets} conformant targets fail no obligation",
         targets - bad.len()
