@@ -17,6 +17,7 @@ use common::{library, run_library};
 use hwconform::engine::runner::RunConfig;
 use hwconform::engine::{Outcome, ScenarioResult, Verdict};
 use hwconform::profile::wecom::obligations::{is_known, statements};
+use hwconform::profile::CloudTimings;
 use hwconform::report::matrix::{self, Row, Status};
 use hwconform::scenario::Scenario;
 use hwconform::targets::mock::corp::{CorpSeed, User};
@@ -473,6 +474,76 @@ fn every_mock_rule_fails_exactly_its_obligation() {
         MockRule::ALL.len(),
         "mock rules fail exactly their obligation(s)",
     );
+}
+
+/// A cloud that states nothing is held to the FAQ's ranges: whatever heartbeat expiry it has
+/// inside 1–2 min, the heartbeat scenarios pass (the windows are composed from the range,
+/// not read off one value); one that keeps a silent link past 2 min (150 s) fails C8 and
+/// nothing else.
+#[rstest::rstest]
+#[case::at_60s(60, &[])]
+#[case::at_90s(90, &[])]
+#[case::at_120s(120, &[])]
+#[case::at_150s(150, &["C8"])]
+fn a_cloud_that_states_nothing_is_judged_against_the_faq_range(
+    #[case] expiry_s: u64,
+    #[case] failed: &[&str],
+) {
+    let scenarios: Vec<Scenario> = library("cloud")
+        .into_iter()
+        .filter(|s| s.tags.iter().any(|t| t == "heartbeat"))
+        .collect();
+    assert!(scenarios.len() >= 3, "the heartbeat scenarios");
+    let expiry = std::time::Duration::from_secs(expiry_s);
+    let cloud = MockCloudTarget {
+        timings: CloudTimings::MOCK.with_expiry(expiry),
+        stated: Some(CloudTimings::FAQ),
+        control: false,
+        ..MockCloudTarget::default()
+    };
+    let results = run_library(
+        &scenarios,
+        RunConfig {
+            cloud: Some(Arc::new(cloud)),
+            ..hwconform::targets::defaults()
+        },
+    );
+    let rows = matrix_of(&results);
+    let wanted: Vec<String> = failed.iter().map(|s| s.to_string()).collect();
+    assert_eq!(
+        rows_with(&rows, &[Status::Fail]),
+        wanted,
+        "expiry {expiry_s}s:\n{}",
+        scenario_lines(
+            &results,
+            &BTreeSet::new(),
+            &[Outcome::Fail, Outcome::Error, Outcome::Inconclusive]
+        )
+        .join("\n")
+    );
+    assert!(
+        rows_with(&rows, &[Status::Error, Status::Inconclusive]).is_empty(),
+        "expiry {expiry_s}s: {:?}",
+        rows_with(&rows, &[Status::Error, Status::Inconclusive])
+    );
+    if failed.is_empty() {
+        assert!(results.iter().all(|r| matches!(r.verdict, Verdict::Pass)));
+    } else {
+        let released = results
+            .iter()
+            .find(|r| r.id == "cloud.heartbeat.silent-link-released")
+            .expect("the silent-link scenario ran");
+        let Verdict::Fail(f) = &released.verdict else {
+            panic!("{:?}", released.verdict)
+        };
+        // The miss says how its window was composed.
+        assert!(
+            f.message
+                .contains("heartbeat_expiry_latest = 150s: an expiry anywhere in 60s–120s"),
+            "{}",
+            f.message
+        );
+    }
 }
 
 /// The variant alone, with its own statement (as `device_variants.rs` and

@@ -24,6 +24,10 @@ pub struct MockCloudTarget {
     /// Whether the harness may control it; `false` makes it a cloud as a lab meets one (no
     /// bind, no fault injection), to show what the library judges of such a cloud.
     pub control: bool,
+    /// What the run is told of it, when not its exact settings: a cloud that states only the
+    /// FAQ's ranges (`CloudTimings::FAQ`), to show windows composed from them hold for every
+    /// expiry they allow. `None`: its own settings.
+    pub stated: Option<CloudTimings>,
 }
 
 impl Default for MockCloudTarget {
@@ -33,6 +37,7 @@ impl Default for MockCloudTarget {
             disabled_rules: BTreeSet::new(),
             corp: None,
             control: true,
+            stated: None,
         }
     }
 }
@@ -103,7 +108,7 @@ impl CloudTarget for MockCloudTarget {
     }
 
     fn settings(&self) -> CloudTimings {
-        self.timings
+        self.stated.unwrap_or(self.timings)
     }
 
     fn reference(&self) -> bool {
@@ -111,6 +116,7 @@ impl CloudTarget for MockCloudTarget {
             && self.timings == CloudTimings::MOCK
             && self.corp.is_none()
             && self.control
+            && self.stated.is_none()
     }
 
     fn open<'a>(
@@ -135,7 +141,7 @@ impl CloudTarget for MockCloudTarget {
         };
         let link = MockLink {
             mock: MockCloud::new(config),
-            settings: self.timings,
+            settings: self.settings(),
             next_port: 40000,
             control: self.control,
         };
