@@ -546,6 +546,72 @@ fn a_cloud_that_states_nothing_is_judged_against_the_faq_range(
     }
 }
 
+/// What a cloud states decides what applies to it: no frame limit stated (the protocol
+/// documents none), and the oversized-frame scenario is not applicable; `visitor_list =
+/// false`, and the visitor-pull scenario is not; a limit of 64 KiB, and the 1 MiB frame must
+/// end the link. Skips, never failures.
+#[rstest::rstest]
+#[case::no_frame_limit(
+    None,
+    None,
+    "cloud.malformed.oversized-frame-closes-only-that-link",
+    "skip",
+    "states no frame limit"
+)]
+#[case::frame_limit(Some(64 * 1024), None, "cloud.malformed.oversized-frame-closes-only-that-link", "pass", "")]
+#[case::limit_above_the_frame(Some(2 << 20), None, "cloud.malformed.oversized-frame-closes-only-that-link", "skip", "is not below the 1048576-byte frame")]
+#[case::no_visitor_list(
+    None,
+    Some(false),
+    "cloud.visitors.pulled-ids-keep-agentid-wire",
+    "skip",
+    "visitor_list = false"
+)]
+#[case::visitor_list_unstated(
+    None,
+    None,
+    "cloud.visitors.pulled-ids-keep-agentid-wire",
+    "pass",
+    ""
+)]
+fn what_a_cloud_states_decides_what_applies(
+    #[case] max_frame_bytes: Option<usize>,
+    #[case] visitor_list: Option<bool>,
+    #[case] id: &str,
+    #[case] verdict: &str,
+    #[case] reason: &str,
+) {
+    let scenarios: Vec<Scenario> = library("cloud")
+        .into_iter()
+        .filter(|s| s.id.value == id)
+        .collect();
+    let cloud = MockCloudTarget {
+        stated: Some(CloudTimings {
+            max_frame_bytes,
+            visitor_list,
+            ..CloudTimings::MOCK
+        }),
+        control: false,
+        ..MockCloudTarget::default()
+    };
+    let results = run_library(
+        &scenarios,
+        RunConfig {
+            cloud: Some(Arc::new(cloud)),
+            ..hwconform::targets::defaults()
+        },
+    );
+    assert_eq!(
+        results[0].verdict.name(),
+        verdict,
+        "{:?}",
+        results[0].verdict
+    );
+    if let Verdict::Skip { reason: why } = &results[0].verdict {
+        assert!(why.contains(reason), "{why}");
+    }
+}
+
 /// The variant alone, with its own statement (as `device_variants.rs` and
 /// `--device sim:variant=...` get it): what it does not implement is not applicable.
 fn with_variant(variant: SimVariant) -> RunConfig {
