@@ -100,7 +100,7 @@ pub enum RunError {
     /// of the run used, so what one scenario left behind (an activation, a binding to an
     /// address) never decides another's verdict.
     #[error(
-        "the device-role scenarios need {needed} device identities against a shared cloud (each scenario gets devices no other scenario of the run used), and the fleet has {have}: give more identities (--devices-file), or run fewer scenarios at once (--filter, --partition)"
+        "the device-role scenarios need {needed} device identities against a shared cloud (each scenario gets devices no other scenario of the run used), and the fleet has {have} bound to a corp (its `\"bound\": false` devices serve only scenarios that need one): give more identities (--devices-file), or run fewer scenarios at once (--filter, --partition)"
     )]
     FleetTooSmall { needed: usize, have: usize },
     /// Fail-closed: a selected scenario needs something the ICS does not say either way.

@@ -301,6 +301,24 @@ fn shell_quote(value: &str) -> String {
 mod tests {
     use super::*;
 
+    /// A signal is told whether the program died of it itself or through `sh -c` (128+N); an
+    /// ordinary exit status, however high, is not a signal.
+    #[rstest::rstest]
+    #[case::segv_itself(11, Some(11))]
+    #[case::segv_through_sh(139 << 8, Some(11))]
+    #[case::abort_through_sh(134 << 8, Some(6))]
+    #[case::plain_exit(3 << 8, None)]
+    #[case::exit_128(128 << 8, None)]
+    #[case::success(0, None)]
+    fn a_death_by_signal_is_told_from_an_exit(#[case] raw: i32, #[case] signal: Option<i32>) {
+        use std::os::unix::process::ExitStatusExt;
+        let status = std::process::ExitStatus::from_raw(raw);
+        assert_eq!(killed_by(status), signal, "{status}");
+        if let Some(n) = signal {
+            assert!(signal_name(n).starts_with("SIG"), "{}", signal_name(n));
+        }
+    }
+
     /// A command that exited before its stderr was read is reported only once the reader has
     /// the last words, or after the bounded drain.
     #[tokio::test]

@@ -697,8 +697,6 @@ impl<'a> Session<'a> {
             .ok_or_else(|| at.error(format!("no open connection `{name}` ({kind} it first)")))
     }
 
-    /// Closes what is open, cleanly and within a bound; lets abandoned links go; stops the
-    /// device target.
     /// A device killed by a signal mid-scenario breaks its link, fails the push under way and
     /// exits with 128+N all at once: whichever the steps saw first, the run reports the
     /// crash, once, at the step that met it. It is an error, not a failure: no obligation
@@ -724,6 +722,8 @@ impl<'a> Session<'a> {
         Err(Stop::Error(Box::new(crash)))
     }
 
+    /// Closes what is open, cleanly and within a bound; lets abandoned links go; stops the
+    /// device target.
     async fn shutdown(&mut self) {
         for (_, conn) in std::mem::take(&mut self.conns) {
             conn.close(1000, "").await;
