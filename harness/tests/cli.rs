@@ -104,6 +104,70 @@ fn bad_usage_exits_2(#[case] args: &[&str], #[case] message: &str) {
     assert!(err.contains(message), "{args:?}: {err}");
 }
 
+/// `--cloud-statement`: a statement that does not load names file:line:col and stops the run
+/// before any scenario (exit 2); one given twice over (an expiry also given by flag) or for
+/// the in-process mock, which states its own settings, is a usage error.
+#[test]
+fn a_cloud_statement_is_checked_before_the_run() {
+    let dir = temp_dir("statement");
+    let reports = dir.join("reports");
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "[heartbeat]\nexpiry = \"150s\"\n").unwrap();
+    let good = dir.join("good.toml");
+    std::fs::write(&good, "[heartbeat]\nexpiry = \"90s\"\n").unwrap();
+    let url = "ws://127.0.0.1:9";
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            "scenarios/cloud",
+            "--reports",
+            reports.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        hwconform(&args)
+    };
+    let cases: [(Vec<&str>, String); 3] = [
+        (
+            vec!["--cloud", url, "--cloud-statement", bad.to_str().unwrap()],
+            format!("{}:2:10", bad.display()),
+        ),
+        (
+            vec![
+                "--cloud",
+                "mock",
+                "--cloud-statement",
+                good.to_str().unwrap(),
+            ],
+            "describes a cloud at a URL".into(),
+        ),
+        (
+            vec![
+                "--cloud",
+                url,
+                "--cloud-statement",
+                good.to_str().unwrap(),
+                "--heartbeat-timeout",
+                "90s",
+            ],
+            "the heartbeat expiry is given twice".into(),
+        ),
+    ];
+    for (extra, message) in cases {
+        let out = run(&extra);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {err}");
+        assert!(err.contains(&message), "{extra:?}: {err}");
+        assert!(
+            !reports.join("run.json").exists(),
+            "{extra:?}: no scenario ran"
+        );
+    }
+    let out = run(&["--cloud", url, "--cloud-statement", bad.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("outside the FAQ's 1–2 min"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn list_and_filter() {
     let out = hwconform(&["list", "scenarios/cloud", "--filter", "C11"]);

@@ -212,6 +212,50 @@ fn a_device_that_crashes_after_connecting_fails_on_the_link_it_opened() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A device killed by SIGSEGV mid-scenario (its shell exits 139) is reported once, as that,
+/// whichever step met the crash: a `receive` whose link ended, or a `push` that could not be
+/// written; never as a broken link, a failed push or a bare exit status.
+#[test]
+fn a_device_killed_by_a_signal_is_reported_once_as_that() {
+    let dir = temp_dir("segv");
+    let met_by = [
+        ("receive", "  - receive: { cmd: active, within: 20s }\n"),
+        (
+            "push",
+            "  - wait: 3s\n  - push: { cmd: push_restart_device }\n  - receive: { cmd: active, within: 20s }\n",
+        ),
+    ];
+    for (kind, tail) in met_by {
+        let file = dir.join(format!("segv-{kind}.yaml"));
+        std::fs::write(
+            &file,
+            format!("id: x.segv-{kind}\ntitle: t\nrequirements: [D7]\nrole: cloud\nsteps:\n  - accept: {{ within: 5s }}\n  - receive: {{ cmd: register, within: 2s }}\n  - no_reply: {{}}\n{tail}"),
+        )
+        .unwrap();
+        let scenarios = load_paths(&[file]).unwrap();
+        // The reference device as a process, killed by SIGSEGV once its register is out; the
+        // shell reports it as 139, as it would a firmware's segfault. Rust's runtime takes
+        // the first SIGSEGV (its stack-overflow handler, which then restores the default), so
+        // a second one ends it as a C firmware's first would.
+        let command = format!(
+            "echo 'firmware: about to crash' >&2; {} & pid=$!; sleep 1; kill -SEGV $pid; sleep 0.3; kill -SEGV $pid; wait $pid",
+            device_sim_command("")
+        );
+        let verdict = only_verdict(&scenarios, DeviceChoice::Exec { command });
+        assert_eq!(verdict.name(), "error", "{kind}: {verdict:?}");
+        let text = message(&verdict);
+        assert!(
+            text.starts_with("the device was killed by signal 11 (SIGSEGV)")
+                && text.contains("firmware: about to crash"),
+            "{kind}: {text}"
+        );
+        for other_way in ["cannot push", "exit status", "closed", "broken"] {
+            assert!(!text.contains(other_way), "{kind}: {text}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// How a rogue device misbehaves.
 #[derive(Clone, Copy, Debug)]
 enum Rogue {

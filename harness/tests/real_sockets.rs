@@ -113,11 +113,12 @@ fn with_verdict(run: &serde_json::Value, verdict: &str) -> BTreeSet<String> {
         .collect()
 }
 
-/// The library's scenarios that need the mock's control plane (binding).
-fn needing_control() -> BTreeSet<String> {
+/// The library's scenarios that need one of `what` (the control plane for binding, an
+/// unbound device, a stated frame limit).
+fn needing(what: &[Capability]) -> BTreeSet<String> {
     library("cloud")
         .into_iter()
-        .filter(|s| s.requires.contains(&Capability::Control))
+        .filter(|s| s.requires.iter().any(|c| what.contains(c)))
         .map(|s| s.id.value)
         .collect()
 }
@@ -133,8 +134,9 @@ fn the_library_passes_against_the_standalone_mock_started_as_the_readme_says() {
     let all: BTreeSet<String> = library("cloud").into_iter().map(|s| s.id.value).collect();
     let passed = with_verdict(&run, "pass");
     let skipped = with_verdict(&run, "skip");
+    // The fleet holds no unbound device: the C6 wire scenario says so and is skipped.
     assert!(
-        skipped.is_subset(&needing_control()),
+        skipped.is_subset(&needing(&[Capability::Control, Capability::Unbound])),
         "skipped for another reason than control: {skipped:?}"
     );
     assert_eq!(
@@ -177,7 +179,8 @@ fn the_library_passes_against_the_standalone_mock_started_as_the_readme_says() {
 }
 
 /// A standalone mock that refuses control (`--no-control`), as a real cloud would: only the
-/// scenarios that need control (binding) are skipped; the lost-reply and delayed-reply ones
+/// scenarios that need control (binding), an unbound device (the fleet has none) or a stated
+/// frame limit (no statement is given) are skipped; the lost-reply and delayed-reply ones
 /// run, their faults being the harness's own. The two that need a never-activated device can
 /// fail once a device of the fleet was activated by an earlier scenario (without control the
 /// harness cannot make the cloud forget it).
@@ -185,7 +188,15 @@ fn the_library_passes_against_the_standalone_mock_started_as_the_readme_says() {
 fn against_a_mock_without_control_only_binding_scenarios_are_skipped() {
     let (_mock, url) = start_mock(&["--heartbeat-timeout", "10s", "--no-control"]);
     let (_, run, text) = run_cloud_library(&url, "no-control", &["--heartbeat-timeout", "10s"]);
-    assert_eq!(with_verdict(&run, "skip"), needing_control(), "{text}");
+    assert_eq!(
+        with_verdict(&run, "skip"),
+        needing(&[
+            Capability::Control,
+            Capability::Unbound,
+            Capability::FrameLimit
+        ]),
+        "{text}"
+    );
     assert!(with_verdict(&run, "error").is_empty(), "{text}");
     let fresh_device: BTreeSet<String> = [
         "cloud.order.subscribe-before-activation-600016",
@@ -245,7 +256,25 @@ enum Rogue {
     /// Reads the first frame, then shuts its TCP connection down without a close handshake
     /// (how some servers release a link).
     TcpDrop,
+    /// Answers correctly, and `gen_login_qrcode` with a binary reply whose data is a PNG
+    /// image (the docs' "QR image"), not the text the mock sends.
+    QrImage,
 }
+
+/// A binary reply (§1.2, little-endian): format_version 1, the echoed req_id, then `data`.
+fn binary_reply(req_id: &str, data: &[u8]) -> Vec<u8> {
+    let mut frame = 1u32.to_le_bytes().to_vec();
+    frame.extend_from_slice(&(req_id.len() as u32).to_le_bytes());
+    frame.extend_from_slice(req_id.as_bytes());
+    frame.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    frame.extend_from_slice(data);
+    frame
+}
+
+/// What a cloud that renders its login QR as an image sends: a PNG signature and header,
+/// with bytes that are no text.
+const PNG_QR: &[u8] =
+    b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x80\0\0\0\x80\x01\0\0\0\0\xeb\x45\x5c\x66";
 
 /// A correct reply to the request `frame` (what `cloud.register.valid-signature` expects).
 fn good_reply(frame: &serde_json::Value) -> serde_json::Value {
@@ -359,6 +388,17 @@ async fn rogue_cloud(
                             }
                             _ => std::iter::once(good).chain(held.take().map(|h| Message::text(good_reply(&h).to_string()))).collect(),
                         },
+                        Rogue::QrImage => match (request["cmd"].as_str(), request["body"]["state"].as_str()) {
+                            (Some("gen_login_qrcode"), Some(_)) => {
+                                let req_id = request["headers"]["req_id"].as_str().unwrap_or_default();
+                                vec![Message::binary(binary_reply(req_id, PNG_QR))]
+                            }
+                            (Some("gen_login_qrcode"), None) => {
+                                let req_id = request["headers"]["req_id"].clone();
+                                vec![Message::text(serde_json::json!({"headers": {"req_id": req_id}, "errcode": 600904, "errmsg": "state is required", "suggestion": "retry", "interval": 1}).to_string())]
+                            }
+                            _ => vec![good],
+                        },
                         Rogue::PushFlood => (0..5000).map(|n| Message::text(format!(r#"{{"cmd":"push_flood","headers":{{"req_id":"f{n}"}},"body":{{}}}}"#))).collect(),
                         _ => vec![],
                     };
@@ -377,6 +417,44 @@ async fn rogue_cloud(
         }
     });
     (url, task, closed)
+}
+
+/// The QR reply's data is "the QR image": a cloud that sends a PNG there passes the library's
+/// QR scenario, which judges the binary framing (C3) and not what the image holds.
+#[test]
+fn a_binary_qr_reply_carrying_image_data_passes() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (url, server, _) = rt.block_on(rogue_cloud(Rogue::QrImage));
+    let scenarios: Vec<_> = library("cloud")
+        .into_iter()
+        .filter(|s| s.id.value == "cloud.commands.login-qrcode-binary-reply")
+        .collect();
+    assert_eq!(scenarios.len(), 1);
+    let config = RunConfig {
+        cloud: Some(
+            CloudChoice::Url {
+                url,
+                insecure: false,
+                control_token: None,
+            }
+            .build(hwconform::profile::CloudTimings::FAQ),
+        ),
+        step_timeout: Duration::from_secs(2),
+        ..hwconform::targets::defaults()
+    };
+    let results = run_library(&scenarios, config);
+    server.abort();
+    assert!(
+        matches!(results[0].verdict, Verdict::Pass),
+        "{:?}",
+        results[0].verdict
+    );
+    let transcript = serde_json::to_string(&results[0].transcript).unwrap();
+    // The PNG signature, as the transcript shows a binary frame's head.
+    assert!(
+        transcript.contains("89504e470d0a1a0a"),
+        "the image was received: {transcript}"
+    );
 }
 
 /// A hostile cloud's scenario: the 1 s step bound, the 2 s the harness waits for the echo of

@@ -168,11 +168,9 @@ fn run(args: FleetRunArgs) -> i32 {
             ..MockConfig::default()
         }))
     } else {
-        let timings = CloudTimings {
-            heartbeat_timeout: args
-                .heartbeat_timeout
-                .unwrap_or(CloudTimings::FAQ.heartbeat_timeout),
-            ..CloudTimings::FAQ
+        let timings = match args.heartbeat_timeout {
+            Some(expiry) => CloudTimings::FAQ.with_expiry(expiry),
+            None => CloudTimings::FAQ,
         };
         crate::fleet::raise_open_files_limit();
         FleetCloud::Url {

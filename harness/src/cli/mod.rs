@@ -64,7 +64,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run scenarios against their targets and write reports.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Check scenario files without running them.
     Validate {
         /// Files or directories (searched for *.yaml).
@@ -188,6 +188,11 @@ pub struct RunArgs {
     /// The subscribe rate-limit window (`${subscribe_window}`), likewise.
     #[arg(long, value_parser = duration_arg, value_name = "DURATION")]
     pub subscribe_window: Option<Duration>,
+    /// The cloud's conformance statement (TOML): its heartbeat expiry, subscribe window,
+    /// frame limit and capabilities, narrowing the FAQ's ranges the windows are composed
+    /// from (docs/src/reference/cloud-statement.md). For a URL target only.
+    #[arg(long, value_name = "FILE")]
+    pub cloud_statement: Option<PathBuf>,
     /// The corp the in-process mock serves (as `hwconform mock --corp`); goldens are then not
     /// checked, the conversation being about another corp.
     #[arg(long, value_name = "FILE")]
@@ -326,7 +331,7 @@ pub fn main() -> i32 {
     };
     init_tracing(default_log);
     match cli.command {
-        Command::Run(args) => run::run(args),
+        Command::Run(args) => run::run(*args),
         Command::Validate { paths } => list::validate(&paths),
         Command::List {
             paths,

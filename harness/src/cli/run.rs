@@ -56,6 +56,41 @@ fn cloud_target(args: &RunArgs) -> Result<Option<CloudChoice>, String> {
     }
 }
 
+/// What a cloud at a URL is held to: the FAQ's ranges, narrowed by its statement
+/// (`--cloud-statement`) or by `--heartbeat-timeout` / `--subscribe-window` (exact values).
+fn expected_of_a_cloud(args: &RunArgs) -> Result<CloudTimings, i32> {
+    let mut timings = CloudTimings::FAQ;
+    if let Some(path) = &args.cloud_statement {
+        if args.cloud == "mock" {
+            return Err(usage(
+                "--cloud-statement describes a cloud at a URL; the in-process mock states its own settings (--heartbeat-timeout, --subscribe-window)",
+            ));
+        }
+        let statement = crate::ics::cloud::load_file(path).map_err(|e| {
+            eprintln!("{}", e.render());
+            super::exit::EXIT_USAGE
+        })?;
+        if statement.heartbeat_expiry.is_some() && args.heartbeat_timeout.is_some() {
+            return Err(usage(format!(
+                "the heartbeat expiry is given twice: by --heartbeat-timeout and in {}; give one",
+                path.display()
+            )));
+        }
+        if statement.subscribe_window.is_some() && args.subscribe_window.is_some() {
+            return Err(usage(format!(
+                "the subscribe window is given twice: by --subscribe-window and in {}; give one",
+                path.display()
+            )));
+        }
+        timings = statement.timings(timings);
+    }
+    if let Some(expiry) = args.heartbeat_timeout {
+        timings = timings.with_expiry(expiry);
+    }
+    timings.subscribe_window = args.subscribe_window.unwrap_or(timings.subscribe_window);
+    Ok(timings)
+}
+
 pub(super) fn run(args: RunArgs) -> i32 {
     let scenarios = match load(&args.paths) {
         Ok(s) => s,
@@ -120,9 +155,10 @@ pub(super) fn run(args: RunArgs) -> i32 {
         Ok(i) => i,
         Err(code) => return code,
     };
-    let mut timings = CloudTimings::FAQ;
-    timings.heartbeat_timeout = args.heartbeat_timeout.unwrap_or(timings.heartbeat_timeout);
-    timings.subscribe_window = args.subscribe_window.unwrap_or(timings.subscribe_window);
+    let timings = match expected_of_a_cloud(&args) {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
     let mut config = RunConfig {
         cloud: cloud.map(|c| c.build(timings)),
         device: device.map(|d| d.build()),

@@ -100,7 +100,7 @@ pub enum RunError {
     /// of the run used, so what one scenario left behind (an activation, a binding to an
     /// address) never decides another's verdict.
     #[error(
-        "the device-role scenarios need {needed} device identities against a shared cloud (each scenario gets devices no other scenario of the run used), and the fleet has {have}: give more identities (--devices-file), or run fewer scenarios at once (--filter, --partition)"
+        "the device-role scenarios need {needed} device identities against a shared cloud (each scenario gets devices no other scenario of the run used), and the fleet has {have} bound to a corp (its `\"bound\": false` devices serve only scenarios that need one): give more identities (--devices-file), or run fewer scenarios at once (--filter, --partition)"
     )]
     FleetTooSmall { needed: usize, have: usize },
     /// Fail-closed: a selected scenario needs something the ICS does not say either way.
@@ -331,16 +331,37 @@ impl Runner {
     /// In-process identities: each scenario has its own mock (or device), so its devices are
     /// simply the fleet's first ones — the same whatever else the run selected, which keeps
     /// transcripts (and goldens) stable.
+    ///
+    /// A scenario that needs its first device unbound (`requires: [unbound]`) gets it so:
+    /// its own in-process cloud is told so by the fleet it is given; another cloud is not, and
+    /// needs one of the fleet's `"bound": false` devices.
     fn fixed_identities(&self, scenarios: &[Scenario]) -> Vec<Vec<(String, FleetDevice)>> {
         let fleet = &self.config.fleet.devices;
+        let in_process = self
+            .config
+            .cloud
+            .as_ref()
+            .is_some_and(|c| c.capabilities().in_process);
         scenarios
             .iter()
             .map(|sc| {
-                sc.devices
+                let mut devices: Vec<(String, FleetDevice)> = sc
+                    .devices
                     .iter()
                     .enumerate()
                     .map(|(j, name)| (name.clone(), fleet[j % fleet.len()].clone()))
-                    .collect()
+                    .collect();
+                if needs_unbound(sc) {
+                    let unbound = fleet.iter().find(|d| !d.bound).cloned();
+                    if let Some((_, first)) = devices.first_mut() {
+                        match (in_process, unbound) {
+                            (true, _) => first.bound = false,
+                            (false, Some(d)) => *first = d,
+                            (false, None) => {}
+                        }
+                    }
+                }
+                devices
             })
             .collect()
     }
@@ -353,7 +374,17 @@ impl Runner {
         scenarios: &[Scenario],
     ) -> Result<Vec<Vec<(String, FleetDevice)>>, RunError> {
         let fleet = &self.config.fleet.devices;
-        let mut next = 0;
+        let mut bound_left = fleet
+            .iter()
+            .filter(|d| d.bound)
+            .collect::<Vec<_>>()
+            .into_iter();
+        let mut unbound_left = fleet
+            .iter()
+            .filter(|d| !d.bound)
+            .collect::<Vec<_>>()
+            .into_iter();
+        let mut needed = 0;
         let mut out = Vec::with_capacity(scenarios.len());
         for sc in scenarios {
             if sc.role == Role::Cloud || sc.manual.is_some() {
@@ -366,19 +397,34 @@ impl Runner {
                 );
                 continue;
             }
-            out.push(
-                sc.devices
-                    .iter()
-                    .enumerate()
-                    .map(|(j, name)| (name.clone(), fleet[(next + j) % fleet.len()].clone()))
-                    .collect(),
-            );
-            next += sc.devices.len();
+            // The first device of a scenario that needs it unbound is the next unbound one of
+            // the fleet (none left: the scenario is skipped with the reason); every other
+            // device the next bound one.
+            let mut devices = Vec::with_capacity(sc.devices.len());
+            for (j, name) in sc.devices.iter().enumerate() {
+                let unbound = j == 0 && needs_unbound(sc);
+                let pool = if unbound {
+                    &mut unbound_left
+                } else {
+                    &mut bound_left
+                };
+                match pool.next() {
+                    Some(d) => devices.push((name.clone(), d.clone())),
+                    None if unbound => {}
+                    // Counted below: the run stops before any scenario runs.
+                    None => devices.push((name.clone(), fleet[0].clone())),
+                }
+                if !unbound {
+                    needed += 1;
+                }
+            }
+            out.push(devices);
         }
-        if next > fleet.len() {
+        let bound = fleet.iter().filter(|d| d.bound).count();
+        if needed > bound {
             return Err(RunError::FleetTooSmall {
-                needed: next,
-                have: fleet.len(),
+                needed,
+                have: bound,
             });
         }
         Ok(out)
@@ -466,6 +512,19 @@ impl Runner {
                 Verdict::Manual {
                     instructions: instructions.clone(),
                 },
+                Vec::new(),
+                Default::default(),
+                Duration::ZERO,
+            );
+        }
+        if needs_unbound(sc)
+            && !identities
+                .first()
+                .is_some_and(|(name, d)| Some(name) == sc.devices.first() && !d.bound)
+        {
+            let reason = "needs a device no corp has bound: add one with \"bound\": false to the devices file (--devices-file), one for each such scenario".to_string();
+            return result(
+                Verdict::Skip { reason },
                 Vec::new(),
                 Default::default(),
                 Duration::ZERO,
@@ -666,6 +725,11 @@ impl Runner {
             .open(1 + (index % 250) as u8, fleet, start_unix, &sources)
             .await
     }
+}
+
+/// A device-role scenario whose first device must start unbound.
+fn needs_unbound(sc: &Scenario) -> bool {
+    sc.role == Role::Device && sc.requires.contains(&Capability::Unbound)
 }
 
 /// Every source address a scenario may use (its `from`s, `to`s and the default).

@@ -187,6 +187,13 @@ pub trait DeviceLink: Send {
     /// Connections that completed the handshake and wait for a step to take them.
     fn waiting(&self) -> usize;
     fn control(&self, action: DeviceAction) -> Result<(), TargetError>;
+    /// `Some("the device was killed by signal 11 (SIGSEGV)…")` once a device process died by a
+    /// signal (waited for briefly): a crash ends its links and its pushes and its process in
+    /// one stroke, and is reported as the one thing it is. `None` for a device still running,
+    /// one that exited on its own, or one that is no process.
+    fn killed(&mut self) -> BoxFuture<'_, Option<String>> {
+        Box::pin(async { None })
+    }
     /// Ends the device.
     fn stop(&mut self) -> BoxFuture<'_, ()>;
 }

@@ -36,6 +36,15 @@ impl fmt::Debug for IcsError {
 }
 
 impl IcsError {
+    /// The problems of a statement file whose text is `text` (sorted by place).
+    pub(super) fn new(mut diagnostics: Vec<Diagnostic>, text: &str) -> IcsError {
+        diagnostics.sort_by_key(|d| d.span);
+        IcsError {
+            diagnostics,
+            text: text.to_string(),
+        }
+    }
+
     /// Every diagnostic with its source line and caret.
     pub fn render(&self) -> String {
         self.diagnostics

@@ -8,6 +8,7 @@
 //! can gate scenarios on them without naming any. The file format is TOML ([`load`]); the
 //! commented template every lab starts from is [`template`].
 
+pub mod cloud;
 pub mod load;
 pub mod template;
 

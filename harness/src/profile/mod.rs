@@ -159,6 +159,11 @@ pub trait Profile: Send + Sync {
     fn run_variable(&self, name: &str, settings: &CloudTimings) -> Option<RunValue>;
     /// Every name [`Profile::run_variable`] answers, so `validate` can refuse the others.
     fn run_variable_names(&self) -> &'static [&'static str];
+    /// How a run variable that is a protocol window was composed from the cloud's settings
+    /// and the protocol's ranges, for a step that missed it; `None` for the others.
+    fn run_window_composition(&self, _name: &str, _settings: &CloudTimings) -> Option<String> {
+        None
+    }
     /// The one-link rule for devices, if the protocol has one.
     fn second_link_rule(&self) -> Option<SecondLinkRule>;
     /// Whether a request of `cmd` is one only a logged-in device sends: what the

@@ -40,7 +40,14 @@ const ROLES: &[&str] = &["device", "cloud"];
 /// Steps one scenario may write out (nested ones included): far above any real scenario,
 /// low enough that a generated file cannot take the loader's memory.
 pub const MAX_STEPS: usize = 20_000;
-const CAPABILITIES: &[&str] = &["control", "device_control", "seed"];
+const CAPABILITIES: &[&str] = &[
+    "control",
+    "device_control",
+    "seed",
+    "unbound",
+    "frame_limit",
+    "visitor_list",
+];
 /// Every diagnostic of a load, with the file texts needed to show their lines.
 #[derive(thiserror::Error)]
 #[error("{}", one_per_line(.diagnostics))]
@@ -565,6 +572,9 @@ impl<'a> Loader<'a> {
                 Some("control") => Capability::Control,
                 Some("device_control") => Capability::DeviceControl,
                 Some("seed") => Capability::Seed,
+                Some("unbound") => Capability::Unbound,
+                Some("frame_limit") => Capability::FrameLimit,
+                Some("visitor_list") => Capability::VisitorList,
                 Some(other) if features.contains(&other) => {
                     self.feature(item, other, &mut needs);
                     continue;
@@ -594,15 +604,21 @@ impl<'a> Loader<'a> {
             // `control` drives the mock cloud, `device_control` the reference device: each
             // only means something when that is the target.
             let owner = match capability {
-                Capability::Control => Some(Role::Device),
+                Capability::Control
+                | Capability::Unbound
+                | Capability::FrameLimit
+                | Capability::VisitorList => Some(Role::Device),
                 Capability::DeviceControl => Some(Role::Cloud),
                 Capability::Seed => None,
             };
             match (self.role, owner) {
                 (Some(role), Some(owner)) if role != owner => {
                     let what = match owner {
-                        Role::Device => {
+                        Role::Device if capability == Capability::Control => {
                             "it controls the mock cloud, the target of a device-role scenario"
+                        }
+                        Role::Device => {
+                            "it is about the cloud under test and its fleet, the target of a device-role scenario"
                         }
                         Role::Cloud => {
                             "it makes the reference device act, the target of a cloud-role scenario"

@@ -91,6 +91,9 @@ pub enum Op {
     Absent,
     Any,
     Len(usize),
+    /// The value is an array (of any length, empty included) whose every element matches:
+    /// what a list of unknown length must satisfy item by item.
+    Each(Box<Matcher>),
     /// The value is the `device_signature` of the object it sits in, computed with the
     /// device's secret: `register` (SecretNo) or `secret_no` (seed SecretNo, `get_secret_no`).
     Signature(SignatureKind),
@@ -126,6 +129,7 @@ pub const OP_NAMES: &[&str] = &[
     "$absent",
     "$any",
     "$len",
+    "$each",
     "$signature",
 ];
 
@@ -143,6 +147,7 @@ impl Op {
             Op::Absent => ("$absent", Value::Bool(true)),
             Op::Any => ("$any", Value::Bool(true)),
             Op::Len(n) => ("$len", Value::from(*n)),
+            Op::Each(m) => ("$each", m.to_value()),
             Op::Signature(kind) => ("$signature", Value::from(kind.as_str())),
         }
     }
@@ -188,6 +193,7 @@ impl Op {
                 arg.as_u64()
                     .ok_or(takes("$len", "a non-negative integer"))? as usize,
             ),
+            "$each" => Op::Each(Box::new(Matcher::compile(arg)?)),
             "$signature" => Op::Signature(match arg.as_str() {
                 Some("register") => SignatureKind::Register,
                 Some("secret_no") => SignatureKind::SecretNo,
@@ -582,6 +588,15 @@ impl Op {
                     ))
                 }
             }
+            Op::Each(m) => {
+                let Some(Value::Array(list)) = actual else {
+                    return fail("an array whose every item matches".into());
+                };
+                for (i, v) in list.iter().enumerate() {
+                    m.check_at(Some(v), vars, &join(path, &i.to_string()), None)?;
+                }
+                Ok(())
+            }
             Op::Len(n) => {
                 let v = present(format!("length {n}"))?;
                 let len = match v {
@@ -641,6 +656,10 @@ mod tests {
     #[case(ops("$lte", json!(40)), json!(41), false)]
     #[case(ops("$ne", json!(0)), json!(600014), true)]
     #[case(ops("$ne", json!(0)), json!(0), false)]
+    #[case(ops("$each", json!({"v": {"$gte": 2}})), json!([{"v": 2}, {"v": 3}]), true)]
+    #[case(ops("$each", json!({"v": {"$gte": 2}})), json!([]), true)]
+    #[case(ops("$each", json!({"v": {"$gte": 2}})), json!([{"v": 2}, {"v": 1}]), false)]
+    #[case(ops("$each", json!({"v": {"$gte": 2}})), json!({"v": 2}), false)]
     #[case(ops("$len", json!(3)), json!([1, 2, 3]), true)]
     #[case(ops("$len", json!(3)), json!("ab"), false)]
     #[case(ops("$any", json!(true)), json!(null), true)]

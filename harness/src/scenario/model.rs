@@ -29,6 +29,16 @@ pub enum Capability {
     DeviceControl,
     /// The fleet has a seed SecretNo (`get_secret_no` can be exercised).
     Seed,
+    /// The scenario's first device starts unbound (no corp has bound it): against a shared
+    /// cloud one of the fleet's `"bound": false` devices, in-process a device the scenario's
+    /// mock is told is unbound.
+    Unbound,
+    /// The cloud states a frame limit below the largest frame the scenario sends.
+    #[serde(rename = "frame_limit")]
+    FrameLimit,
+    /// The cloud does not say it lacks the full visitor pull `get_visitor_list` ([UNDOC]).
+    #[serde(rename = "visitor_list")]
+    VisitorList,
 }
 
 impl Capability {
@@ -38,6 +48,9 @@ impl Capability {
             Capability::Control => "control",
             Capability::DeviceControl => "device_control",
             Capability::Seed => "seed",
+            Capability::Unbound => "unbound",
+            Capability::FrameLimit => "frame_limit",
+            Capability::VisitorList => "visitor_list",
         }
     }
 }

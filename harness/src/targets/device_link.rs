@@ -80,6 +80,10 @@ pub(crate) trait Running: Send {
     fn polled(&self) -> bool {
         false
     }
+    /// How the device died, when a signal killed it (see [`DeviceLink::killed`]).
+    fn killed(&mut self) -> BoxFuture<'_, Option<String>> {
+        Box::pin(async { None })
+    }
     fn stop(&mut self) -> BoxFuture<'_, ()>;
 }
 
@@ -206,6 +210,10 @@ impl DeviceLink for Link {
                 "only the reference device can be made to act",
             )),
         }
+    }
+
+    fn killed(&mut self) -> BoxFuture<'_, Option<String>> {
+        self.running.killed()
     }
 
     fn stop(&mut self) -> BoxFuture<'_, ()> {

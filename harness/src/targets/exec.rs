@@ -137,6 +137,45 @@ struct Process {
 /// How long an exited command's stderr is waited for (a grandchild may hold the pipe open).
 const STDERR_DRAIN: Duration = Duration::from_millis(500);
 
+/// How long a device whose link ended is given to be seen dead (its shell reaps it first).
+const DEATH_WAIT: Duration = Duration::from_millis(500);
+
+/// The signal that ended the command: its own, or its shell's report of its child's
+/// (`sh -c` exits with 128+N when the program it ran died by signal N, as bash and dash do).
+fn killed_by(status: std::process::ExitStatus) -> Option<i32> {
+    use std::os::unix::process::ExitStatusExt;
+    status.signal().or_else(|| {
+        status
+            .code()
+            .filter(|c| (129..=128 + 64).contains(c))
+            .map(|c| c - 128)
+    })
+}
+
+/// `SIGSEGV` for 11: the names a crash report uses (Linux numbering).
+fn signal_name(signal: i32) -> String {
+    let name = match signal {
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        libc::SIGQUIT => "SIGQUIT",
+        libc::SIGILL => "SIGILL",
+        libc::SIGTRAP => "SIGTRAP",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGUSR1 => "SIGUSR1",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGUSR2 => "SIGUSR2",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGALRM => "SIGALRM",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGSYS => "SIGSYS",
+        _ => return format!("signal {signal}"),
+    };
+    name.to_string()
+}
+
 impl Running for Process {
     fn exited(&mut self) -> Option<String> {
         let status = self.child.try_wait().ok().flatten()?;
@@ -153,11 +192,52 @@ impl Running for Process {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .join("\n");
-        Some(format!(" ({status}); its last output:\n{tail}"))
+        let how = match killed_by(status) {
+            Some(n) => format!("{status}: killed by signal {n} ({})", signal_name(n)),
+            None => status.to_string(),
+        };
+        Some(format!(" ({how}); its last output:\n{tail}"))
     }
 
     fn polled(&self) -> bool {
         true
+    }
+
+    /// A process killed by a signal ends its socket before its parent reaps it (and `sh -c`
+    /// reports its child's death as 128+N a moment later): the exit is waited for up to
+    /// [`DEATH_WAIT`], and told with the command's last output.
+    fn killed(&mut self) -> BoxFuture<'_, Option<String>> {
+        Box::pin(async move {
+            let status = match self.child.try_wait() {
+                Ok(Some(status)) => status,
+                Ok(None) => tokio::time::timeout(DEATH_WAIT, self.child.wait())
+                    .await
+                    .ok()?
+                    .ok()?,
+                Err(_) => return None,
+            };
+            let signal = killed_by(status)?;
+            let drained = std::time::Instant::now();
+            while !self.stderr_done.load(std::sync::atomic::Ordering::Acquire)
+                && drained.elapsed() < STDERR_DRAIN
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            let tail = self
+                .stderr
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .join("\n");
+            let last = if tail.is_empty() {
+                String::new()
+            } else {
+                format!("; its last output:\n{tail}")
+            };
+            Some(format!(
+                "the device was killed by signal {signal} ({}){last}",
+                signal_name(signal)
+            ))
+        })
     }
 
     /// Stops the process group (TERM, then KILL).
@@ -220,6 +300,24 @@ fn shell_quote(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A signal is told whether the program died of it itself or through `sh -c` (128+N); an
+    /// ordinary exit status, however high, is not a signal.
+    #[rstest::rstest]
+    #[case::segv_itself(11, Some(11))]
+    #[case::segv_through_sh(139 << 8, Some(11))]
+    #[case::abort_through_sh(134 << 8, Some(6))]
+    #[case::plain_exit(3 << 8, None)]
+    #[case::exit_128(128 << 8, None)]
+    #[case::success(0, None)]
+    fn a_death_by_signal_is_told_from_an_exit(#[case] raw: i32, #[case] signal: Option<i32>) {
+        use std::os::unix::process::ExitStatusExt;
+        let status = std::process::ExitStatus::from_raw(raw);
+        assert_eq!(killed_by(status), signal, "{status}");
+        if let Some(n) = signal {
+            assert!(signal_name(n).starts_with("SIG"), "{}", signal_name(n));
+        }
+    }
 
     /// A command that exited before its stderr was read is reported only once the reader has
     /// the last words, or after the bounded drain.

@@ -21,6 +21,13 @@ pub struct MockCloudTarget {
     pub disabled_rules: BTreeSet<MockRule>,
     /// The corp each scenario's mock starts with (`--corp FILE`); the default corp when `None`.
     pub corp: Option<Arc<CorpSeed>>,
+    /// Whether the harness may control it; `false` makes it a cloud as a lab meets one (no
+    /// bind, no fault injection), to show what the library judges of such a cloud.
+    pub control: bool,
+    /// What the run is told of it, when not its exact settings: a cloud that states only the
+    /// FAQ's ranges (`CloudTimings::FAQ`), to show windows composed from them hold for every
+    /// expiry they allow. `None`: its own settings.
+    pub stated: Option<CloudTimings>,
 }
 
 impl Default for MockCloudTarget {
@@ -29,7 +36,17 @@ impl Default for MockCloudTarget {
             timings: CloudTimings::MOCK,
             disabled_rules: BTreeSet::new(),
             corp: None,
+            control: true,
+            stated: None,
         }
+    }
+}
+
+/// What the mock offers; without its control plane, everything but control.
+const fn capabilities(control: bool) -> CloudCapabilities {
+    CloudCapabilities {
+        control,
+        ..CAPABILITIES
     }
 }
 
@@ -63,6 +80,11 @@ impl CloudTarget for MockCloudTarget {
             .as_ref()
             .map(|c| format!(" serving corp {:?}", c.name))
             .unwrap_or_default();
+        let corp = if self.control {
+            corp
+        } else {
+            format!("{corp} without its control plane")
+        };
         if self.disabled_rules.is_empty() {
             format!("the in-process mock cloud{corp}")
         } else {
@@ -82,15 +104,19 @@ impl CloudTarget for MockCloudTarget {
     }
 
     fn capabilities(&self) -> CloudCapabilities {
-        CAPABILITIES
+        capabilities(self.control)
     }
 
     fn settings(&self) -> CloudTimings {
-        self.timings
+        self.stated.unwrap_or(self.timings)
     }
 
     fn reference(&self) -> bool {
-        self.disabled_rules.is_empty() && self.timings == CloudTimings::MOCK && self.corp.is_none()
+        self.disabled_rules.is_empty()
+            && self.timings == CloudTimings::MOCK
+            && self.corp.is_none()
+            && self.control
+            && self.stated.is_none()
     }
 
     fn open<'a>(
@@ -115,8 +141,9 @@ impl CloudTarget for MockCloudTarget {
         };
         let link = MockLink {
             mock: MockCloud::new(config),
-            settings: self.timings,
+            settings: self.settings(),
             next_port: 40000,
+            control: self.control,
         };
         Box::pin(async move { Ok(Box::new(link) as Box<dyn CloudLink>) })
     }
@@ -127,11 +154,12 @@ struct MockLink {
     mock: Arc<MockCloud>,
     settings: CloudTimings,
     next_port: u16,
+    control: bool,
 }
 
 impl CloudLink for MockLink {
     fn capabilities(&self) -> CloudCapabilities {
-        CAPABILITIES
+        capabilities(self.control)
     }
 
     fn settings(&self) -> CloudTimings {
@@ -154,6 +182,13 @@ impl CloudLink for MockLink {
     }
 
     fn control(&self, op: CloudControl) -> BoxFuture<'_, Result<Value, TargetError>> {
+        if !self.control {
+            return Box::pin(async {
+                Err(TargetError::failed(
+                    "this mock was started without its control plane",
+                ))
+            });
+        }
         let answer = request(op)
             .and_then(|r| self.mock.control(r))
             .map_err(|e| TargetError::Target(Box::new(e)));

@@ -189,15 +189,23 @@ impl RemoteCloud {
                     .and_then(Value::as_u64)
                     .map(Duration::from_secs)
             };
+            // The mock knows its own settings exactly.
+            let expiry = secs("heartbeat_timeout_s");
             remote.settings = CloudTimings {
-                heartbeat_timeout: secs("heartbeat_timeout_s")
-                    .unwrap_or(fallback.heartbeat_timeout),
+                heartbeat_timeout: expiry.unwrap_or(fallback.heartbeat_timeout),
+                heartbeat_timeout_min: expiry.map_or(fallback.heartbeat_timeout_min, |_| None),
                 subscribe_window: secs("subscribe_window_s").unwrap_or(fallback.subscribe_window),
                 subscribe_limit: hello
                     .get("subscribe_limit")
                     .and_then(Value::as_u64)
                     .map(|n| n as usize)
                     .unwrap_or(fallback.subscribe_limit),
+                max_frame_bytes: hello
+                    .get("max_frame_bytes")
+                    .and_then(Value::as_u64)
+                    .map(|n| n as usize)
+                    .or(fallback.max_frame_bytes),
+                visitor_list: Some(true),
             };
         }
         Ok(remote)

@@ -113,6 +113,9 @@ fn temp_dir(name: &str) -> PathBuf {
 #[case::silence_cmd_in_device_role(with_steps("  - expect_silence: { for: 5s, cmd: ping }\n"), (6, 32), "`cmd` of `expect_silence` belongs to the cloud role")]
 #[case::device_control_capability_in_device_role(format!("{HEAD}requires: [device_control]\nsteps: [wait: 1s]\n"), (5, 12), "capability `device_control` belongs to the cloud role")]
 #[case::control_capability_in_cloud_role(format!("{CLOUD_HEAD}requires: [control]\nsteps: [accept: a]\n"), (5, 12), "capability `control` belongs to the device role")]
+#[case::unbound_capability_in_cloud_role(format!("{CLOUD_HEAD}requires: [unbound]\nsteps: [accept: a]\n"), (5, 12), "capability `unbound` belongs to the device role")]
+#[case::frame_limit_capability_in_cloud_role(format!("{CLOUD_HEAD}requires: [frame_limit]\nsteps: [accept: a]\n"), (5, 12), "capability `frame_limit` belongs to the device role")]
+#[case::each_takes_a_matcher(with_steps("  - request: { cmd: ping }\n    expect: { body: { item: { $each: { $regex: \"(\" } } } }\n"), (7, 38), "invalid $regex")]
 #[case::unknown_capability(format!("{CLOUD_HEAD}requires: [device_contrl]\nsteps: [accept: a]\n"), (5, 12), "did you mean `device_control`?")]
 #[case::unknown_cloud_step_kind(cloud_steps("  - recieve: {}\n"), (6, 5), "did you mean `receive`?")]
 // ---- top level: auto_reply, manual ----

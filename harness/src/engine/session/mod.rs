@@ -268,6 +268,7 @@ pub async fn run(scenario: &Scenario, target: Target, setup: SessionSetup) -> Se
             }
         }
     };
+    let result = session.crash_told_once(result).await;
     // The monitor judges what arrived whatever ended the steps: a device that broke a rule
     // and then made the scenario run out of time failed; it did not merely time out.
     session.sweep(None, true);
@@ -359,6 +360,9 @@ impl<'a> Session<'a> {
         if self.sc.requires.contains(&Capability::Seed) && self.seed.is_none() {
             return skip("needs a seed-provisioned fleet (seed_secret_no in the devices file)");
         }
+        if let Target::Cloud(cloud) = &self.target {
+            self.cloud_states_enough(&cloud.settings())?;
+        }
         let uses_addresses = any_step(&self.sc.steps, &|k| {
             matches!(k, StepKind::ChangeIp(_))
                 || matches!(k, StepKind::Connect(c) if c.from.is_some())
@@ -367,6 +371,33 @@ impl<'a> Session<'a> {
             && !matches!(&self.target, Target::Cloud(c) if c.capabilities().source_addresses)
         {
             return skip("needs distinct source addresses, available only against in-process or loopback targets");
+        }
+        Ok(())
+    }
+
+    /// What a device-role scenario needs the cloud to have stated: a frame limit below the
+    /// largest frame it sends, the visitor pull it uses (unless said absent).
+    fn cloud_states_enough(&self, settings: &crate::profile::CloudTimings) -> StepResult {
+        let skip = |reason: String| Err(Stop::Skip(reason));
+        if self.sc.requires.contains(&Capability::FrameLimit) {
+            let mut largest = 0;
+            visit_steps(&self.sc.steps, &mut |k| {
+                if let StepKind::Send(s) = k {
+                    if let SendFrame::Oversized(n) = s.frame {
+                        largest = largest.max(n);
+                    }
+                }
+            });
+            match settings.max_frame_bytes {
+                Some(limit) if limit < largest => {}
+                Some(limit) => return skip(format!("not applicable: the cloud's frame limit ({limit} bytes) is not below the {largest}-byte frame this scenario sends")),
+                None => return skip("not applicable: the cloud states no frame limit (a cloud statement's `[limits] max_frame_bytes`); the protocol documents none".into()),
+            }
+        }
+        if self.sc.requires.contains(&Capability::VisitorList)
+            && settings.visitor_list == Some(false)
+        {
+            return skip("not applicable: the cloud statement says visitor_list = false".into());
         }
         Ok(())
     }
@@ -624,7 +655,8 @@ impl<'a> Session<'a> {
     /// step names (`${resend_latest}`), or nothing.
     fn windows_note(&self, step: &Step) -> String {
         let text = step.kind.to_yaml(0).join("\n");
-        self.profile
+        let mut note: String = self
+            .profile
             .timing_constants()
             .iter()
             .filter(|c| text.contains(&format!("${{{}}}", c.name)))
@@ -636,7 +668,22 @@ impl<'a> Session<'a> {
                     c.composition
                 )
             })
-            .collect()
+            .collect();
+        // Windows composed from the cloud's settings (its statement) and the protocol's ranges.
+        if let Target::Cloud(cloud) = &self.target {
+            let settings = cloud.settings();
+            for name in self.profile.run_variable_names() {
+                if !text.contains(&format!("${{{name}}}")) {
+                    continue;
+                }
+                let value = self.profile.run_variable(name, &settings);
+                let composed = self.profile.run_window_composition(name, &settings);
+                if let (Some(RunValue::Duration(d)), Some(how)) = (value, composed) {
+                    note.push_str(&format!("; {name} = {}: {how}", format_duration(d)));
+                }
+            }
+        }
+        note
     }
 
     fn conn(&mut self, name: &str, at: &At) -> Result<&mut Connection, Stop> {
@@ -648,6 +695,31 @@ impl<'a> Session<'a> {
         self.conns
             .get_mut(name)
             .ok_or_else(|| at.error(format!("no open connection `{name}` ({kind} it first)")))
+    }
+
+    /// A device killed by a signal mid-scenario breaks its link, fails the push under way and
+    /// exits with 128+N all at once: whichever the steps saw first, the run reports the
+    /// crash, once, at the step that met it. It is an error, not a failure: no obligation
+    /// says a device must not crash, and none was judged by the link it lost.
+    async fn crash_told_once(&mut self, result: Result<(), Stop>) -> Result<(), Stop> {
+        let met = match &result {
+            Err(Stop::Fail(f) | Stop::Inconclusive(f) | Stop::Error(f)) => f,
+            _ => return result,
+        };
+        let Target::Device(device) = &mut self.target else {
+            return result;
+        };
+        let Some(why) = device.killed().await else {
+            return result;
+        };
+        let crash = Failure {
+            step: met.step.clone(),
+            step_kind: met.step_kind.clone(),
+            line: met.line,
+            col: met.col,
+            ..Failure::new(why)
+        };
+        Err(Stop::Error(Box::new(crash)))
     }
 
     /// Closes what is open, cleanly and within a bound; lets abandoned links go; stops the

@@ -40,10 +40,10 @@ pub const OVERLAP_GRACE: Duration = monitors::OVERLAP_GRACE;
 /// The C implementation's ping period.
 const PING_PERIOD: Duration = Duration::from_secs(30);
 
-/// A ping period that leaves two more pings inside the cloud's heartbeat timeout.
+/// A ping period that leaves two more pings inside the cloud's shortest heartbeat expiry.
 fn keepalive_interval(t: &CloudTimings) -> Duration {
     PING_PERIOD
-        .min(t.heartbeat_timeout / 3)
+        .min(t.expiry_min() / 3)
         .max(Duration::from_millis(100))
 }
 
@@ -239,6 +239,8 @@ impl Profile for WeComProfile {
             "heartbeat" => Some(RunValue::Duration(keepalive_interval(t))),
             "heartbeat_timeout" => Some(RunValue::Duration(t.heartbeat_timeout)),
             "heartbeat_timeout_s" => Some(RunValue::Json(json!(t.heartbeat_timeout.as_secs()))),
+            "heartbeat_expiry_earliest" => Some(RunValue::Duration(t.expiry_earliest())),
+            "heartbeat_expiry_latest" => Some(RunValue::Duration(t.expiry_latest())),
             "subscribe_window" => Some(RunValue::Duration(t.subscribe_window)),
             "subscribe_window_s" => Some(RunValue::Json(json!(t.subscribe_window.as_secs()))),
             "subscribe_limit" => Some(RunValue::Json(json!(t.subscribe_limit))),
@@ -251,10 +253,20 @@ impl Profile for WeComProfile {
             "heartbeat",
             "heartbeat_timeout",
             "heartbeat_timeout_s",
+            "heartbeat_expiry_earliest",
+            "heartbeat_expiry_latest",
             "subscribe_window",
             "subscribe_window_s",
             "subscribe_limit",
         ]
+    }
+
+    fn run_window_composition(&self, name: &str, t: &CloudTimings) -> Option<String> {
+        matches!(
+            name,
+            "heartbeat_expiry_earliest" | "heartbeat_expiry_latest"
+        )
+        .then(|| t.expiry_composition())
     }
 
     fn second_link_rule(&self) -> Option<SecondLinkRule> {

@@ -30,6 +30,13 @@ pub const ACTIVE_POLL: Duration = secs(5);
 pub const WAIT_600002: (Duration, Duration) = (secs(60), secs(120));
 /// D34/C19: the report of a remote open is due within 3 s.
 pub const REMOTE_OPEN_REPORT: Duration = secs(3);
+/// The FAQ on heartbeats (C8): a link with no traffic for about 1–2 minutes is released.
+pub const HEARTBEAT_EXPIRY: (Duration, Duration) = (secs(60), secs(120));
+/// How much before its expiry a cloud may release a silent link: its timer's granularity.
+pub const EXPIRY_EARLY: Duration = secs(5);
+/// How much after its expiry: a cloud that sweeps silent links now and then (every half
+/// minute, say) releases one up to a sweep late, and "about" 2 minutes allows it.
+pub const EXPIRY_LATE: Duration = secs(30);
 
 /// D13: no re-send sooner than this after the unanswered request (`${resend_earliest}`).
 pub const RESEND_EARLIEST: Duration = less(REQUEST_TIMEOUT.0, ms(250));
@@ -67,6 +74,10 @@ pub const CONSTANTS: &[TimingConstant] = &[
         composition: "the longest wait after 600002 (FAQ: about 1–2 min) + 10 s tolerance (D20)",
     },
     TimingConstant { name: "remote_open_report", value: REMOTE_OPEN_REPORT, composition: "the remote-open report deadline (D34, C19: 3 s)" },
+    TimingConstant { name: "heartbeat_expiry_min", value: HEARTBEAT_EXPIRY.0, composition: "the shortest heartbeat expiry (FAQ: about 1–2 min, C8)" },
+    TimingConstant { name: "heartbeat_expiry_max", value: HEARTBEAT_EXPIRY.1, composition: "the longest heartbeat expiry (FAQ: about 1–2 min, C8)" },
+    TimingConstant { name: "expiry_early", value: EXPIRY_EARLY, composition: "how much before its expiry a cloud may release a silent link (a timer's granularity)" },
+    TimingConstant { name: "expiry_late", value: EXPIRY_LATE, composition: "how much after its expiry a cloud may release a silent link (a sweep every 30 s)" },
 ];
 
 /// The constant named `name`.
@@ -76,27 +87,97 @@ pub fn constant(name: &str) -> Option<&'static TimingConstant> {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CloudTimings {
-    /// No inbound frame for this long and the cloud releases the link (FAQ: about 1–2 min).
+    /// No inbound frame for this long and the cloud releases the link (FAQ: about 1–2 min):
+    /// the cloud's expiry, or the latest it may be when only a range is known.
     pub heartbeat_timeout: Duration,
+    /// The earliest the expiry may be, when only a range is known (a real cloud that states
+    /// nothing: the FAQ's 1–2 min); `None` when `heartbeat_timeout` is the exact value.
+    pub heartbeat_timeout_min: Option<Duration>,
     /// The window of the per-IP `subscribe_corp` rate limit (FAQ: a minute).
     pub subscribe_window: Duration,
     /// How many `subscribe_corp` one IP may send inside the window (FAQ: 5).
     pub subscribe_limit: usize,
+    /// The largest frame the cloud takes before it ends the link, when it has a limit and
+    /// says so (the protocol documents none).
+    pub max_frame_bytes: Option<usize>,
+    /// Whether the cloud answers the full visitor pull `get_visitor_list` (a name known only
+    /// from an implementation, [UNDOC]); `None` when it does not say.
+    pub visitor_list: Option<bool>,
 }
 
 impl CloudTimings {
-    /// The mock's defaults: 90 s heartbeat expiry (inside the FAQ's 1–2 min), 5 a minute.
+    /// The mock's defaults: 90 s heartbeat expiry (inside the FAQ's 1–2 min), 5 a minute,
+    /// frames up to 64 KiB.
     pub const MOCK: CloudTimings = CloudTimings {
         heartbeat_timeout: Duration::from_secs(90),
+        heartbeat_timeout_min: None,
         subscribe_window: Duration::from_secs(60),
         subscribe_limit: 5,
+        max_frame_bytes: Some(64 * 1024),
+        visitor_list: Some(true),
     };
-    /// What a real cloud is assumed to do: the FAQ's upper bound for heartbeat expiry.
+    /// What a real cloud that states nothing is held to: the FAQ's ranges (a heartbeat
+    /// expiry anywhere in 1–2 min), no frame limit.
     pub const FAQ: CloudTimings = CloudTimings {
-        heartbeat_timeout: Duration::from_secs(120),
+        heartbeat_timeout: HEARTBEAT_EXPIRY.1,
+        heartbeat_timeout_min: Some(HEARTBEAT_EXPIRY.0),
         subscribe_window: Duration::from_secs(60),
         subscribe_limit: 5,
+        max_frame_bytes: None,
+        visitor_list: None,
     };
+
+    /// The same, with the heartbeat expiry known to be exactly `expiry`.
+    pub fn with_expiry(self, expiry: Duration) -> CloudTimings {
+        CloudTimings {
+            heartbeat_timeout: expiry,
+            heartbeat_timeout_min: None,
+            ..self
+        }
+    }
+
+    /// The shortest the heartbeat expiry may be.
+    pub fn expiry_min(&self) -> Duration {
+        self.heartbeat_timeout_min
+            .unwrap_or(self.heartbeat_timeout)
+            .min(self.heartbeat_timeout)
+    }
+
+    /// The earliest a silent link may be released (`${heartbeat_expiry_earliest}`): the
+    /// shortest expiry less [`EXPIRY_EARLY`].
+    pub fn expiry_earliest(&self) -> Duration {
+        less(self.expiry_min(), EXPIRY_EARLY.min(self.expiry_min() / 2))
+    }
+
+    /// The latest a silent link must be released by (`${heartbeat_expiry_latest}`): the
+    /// longest expiry plus [`EXPIRY_LATE`].
+    pub fn expiry_latest(&self) -> Duration {
+        plus(self.heartbeat_timeout, EXPIRY_LATE)
+    }
+
+    /// How a heartbeat window was composed, for a step that missed it.
+    pub fn expiry_composition(&self) -> String {
+        let fmt = |d: Duration| match d.subsec_millis() {
+            0 => format!("{}s", d.as_secs()),
+            _ => format!("{:.2}s", d.as_secs_f64()),
+        };
+        let expiry = match self.heartbeat_timeout_min {
+            Some(_) if self.expiry_min() < self.heartbeat_timeout => format!(
+                "an expiry anywhere in {}–{} (the FAQ's about 1–2 min, or the cloud statement's range)",
+                fmt(self.expiry_min()),
+                fmt(self.heartbeat_timeout)
+            ),
+            _ => format!(
+                "the cloud's expiry of {} (its statement, --heartbeat-timeout or the mock's own)",
+                fmt(self.heartbeat_timeout)
+            ),
+        };
+        format!(
+            "{expiry}, released no earlier than {} before it and no later than {} after it",
+            fmt(EXPIRY_EARLY.min(self.expiry_min() / 2)),
+            fmt(EXPIRY_LATE)
+        )
+    }
 }
 
 #[cfg(test)]

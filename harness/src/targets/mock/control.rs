@@ -19,7 +19,7 @@ use std::time::Duration;
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum ControlRequest {
-    /// Who are you: `{"mock":"hwconform","heartbeat_timeout_s":..,"subscribe_window_s":..,"subscribe_limit":..}`.
+    /// Who are you: `{"mock":"hwconform","heartbeat_timeout_s":..,"subscribe_window_s":..,"subscribe_limit":..,"max_frame_bytes":..}`.
     Hello,
     /// The device becomes bound; a live link gets `push_bind_corp` (C7).
     Bind { sn: String },
@@ -209,6 +209,7 @@ impl MockCloud {
                 "heartbeat_timeout_s": self.config.timings.heartbeat_timeout.as_secs(),
                 "subscribe_window_s": self.config.timings.subscribe_window.as_secs(),
                 "subscribe_limit": self.config.timings.subscribe_limit,
+                "max_frame_bytes": self.config.max_frame_bytes,
             })),
             ControlRequest::Bind { sn } => self.set_bound(&sn, true),
             ControlRequest::Unbind { sn } => self.set_bound(&sn, false),
@@ -536,7 +537,7 @@ mod tests {
         let c = MockCloud::new(MockConfig::default());
         assert_eq!(
             c.control(ControlRequest::Hello).unwrap(),
-            json!({"mock":"hwconform","heartbeat_timeout_s":90,"subscribe_window_s":60,"subscribe_limit":5})
+            json!({"mock":"hwconform","heartbeat_timeout_s":90,"subscribe_window_s":60,"subscribe_limit":5,"max_frame_bytes":65536})
         );
     }
 

@@ -567,7 +567,7 @@ async fn control_over_the_wire_and_close_link() {
     ctl.send(&json!({"op": "hello"})).await;
     assert_eq!(
         ctl.recv().await,
-        json!({"ok":true,"mock":"hwconform","heartbeat_timeout_s":90,"subscribe_window_s":60,"subscribe_limit":5})
+        json!({"ok":true,"mock":"hwconform","heartbeat_timeout_s":90,"subscribe_window_s":60,"subscribe_limit":5,"max_frame_bytes":65536})
     );
     ctl.send(&json!({"op": "bind", "sn": "NOPE"})).await;
     let r = ctl.recv().await;

@@ -25,7 +25,7 @@ impl Session<'_> {
                 }
                 Some(_) => continue,
                 None if conn.closed => break started,
-                None => return Err(at.fail(format!("[{}] the connection is still open after {}", e.conn, format_duration(within)))),
+                None => return Err(at.fail(format!("[{}] the connection was not closed within {}: it is still open", e.conn, format_duration(within)))),
             }
         };
         if let Some(reason) = broken {
