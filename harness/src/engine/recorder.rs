@@ -4,6 +4,7 @@
 
 use super::clock::ScenarioClock;
 use super::transcript::{Frame, Transcript, TranscriptEvent};
+use crate::profile::frame::MAX_RECORDED_TEXT;
 use crate::profile::{Credentials, Profile};
 use crate::wire::connection::{LinkEvent, WireLog};
 use serde_json::Value;
@@ -103,6 +104,15 @@ impl Recorder {
         if let Some(v) = &parsed {
             self.learn(v);
         }
+        // A large frame is summarised (starts of long strings, digests): scrubbed first, so no
+        // part of a credential is cut into the summary. Large frames are rare; the copy is not.
+        let parsed = match parsed {
+            Some(mut v) if text.len() > MAX_RECORDED_TEXT && self.credentials.holds_any(&v) => {
+                self.credentials.redact_value(Arc::make_mut(&mut v));
+                Some(v)
+            }
+            other => other,
+        };
         let frame = match Frame::parsed(text, parsed, &*self.profile) {
             // Scrubbed whole, then cut: cut first, a secret straddling the cut would keep
             // its first characters.
