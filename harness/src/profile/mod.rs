@@ -14,7 +14,7 @@ pub mod json;
 pub mod rule;
 pub mod wecom;
 
-pub use credentials::Credentials;
+pub use credentials::{Credentials, RunCredentials};
 pub use feature::Feature;
 pub use fleet::{Fleet, FleetDevice, FleetError};
 pub use frame::Frame;
