@@ -106,7 +106,7 @@ const SUMMARY_DEPTH: usize = 2;
 /// kept at the depths they read it; long strings keep their start and a digest (two different
 /// ones stay different), deeper containers and what the budget leaves out become digests. The
 /// summary is a few KiB whatever the frame's size, and its recursion is as deep as
-/// [`SUMMARY_DEPTH`], whatever the frame's nesting. Redact `v` before: digests and the kept
+/// `SUMMARY_DEPTH` levels, whatever the frame's nesting. Redact `v` before: digests and the kept
 /// starts of long strings are taken from it.
 pub fn large_frame_envelope(v: &Value) -> Value {
     let mut budget = SUMMARY_BUDGET;
