@@ -851,33 +851,99 @@ fn reports_write_nothing_that_is_not_in_the_results() {
     );
 }
 
+/// [`all_reports`] as `run` writes them: every writer scrubs what it writes with the run's
+/// one credential set (the terminal with the fleet's, the files with the fleet's and every
+/// one the wire taught), and the run's target is `target`.
+fn all_reports_scrubbed(
+    dir: &Path,
+    results: &[ScenarioResult],
+    credentials: &hwconform::profile::RunCredentials,
+    target: &str,
+) -> AllReports {
+    let out = Shared::default();
+    let opts = TerminalOptions {
+        verbose: true,
+        color: false,
+        requirements: true,
+    };
+    let mut multi = MultiReporter::new(vec![
+        Box::new(TerminalReporter::new(
+            credentials.fleet.scrub(out.clone()),
+            opts,
+        )),
+        Box::new(
+            FileReports::new(
+                dir,
+                &[ReportFormat::Junit, ReportFormat::Json, ReportFormat::Html],
+                RunMeta::default(),
+            )
+            .with_credentials(credentials.clone()),
+        ),
+    ]);
+    let mut events = events(results);
+    if let RunEvent::RunStarted { target: t, .. } = &mut events[0] {
+        *t = target.to_string();
+    }
+    feed(&mut multi, &events);
+    drop(multi);
+    let terminal = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    AllReports {
+        terminal,
+        junit: std::fs::read_to_string(dir.join("junit.xml")).unwrap(),
+        json: std::fs::read_to_string(dir.join("run.json")).unwrap(),
+        html: std::fs::read_to_string(dir.join("report.html")).unwrap(),
+    }
+}
+
 /// Credentials planted anywhere in the frames of a conversation (any key, any depth, inside
 /// longer strings, as keys, as a number's digits) reach no report: terminal (verbose, with the
-/// requirement table), JUnit, JSON and the pending golden, all built from what the recorder
-/// kept.
+/// requirement table), JUnit, JSON, HTML and the pending golden. Planted are the scenario's
+/// own SecretNo, one issued on the wire, and those of *other* devices of the fleet and its
+/// seed, which a target may echo: in frames, in a failure's free text no recorder saw (a
+/// reset command's output) and in the run's target (a device command that spells one out).
 #[test]
 fn planted_credentials_reach_no_report() {
     use hwconform::engine::clock::ScenarioClock;
     use hwconform::engine::recorder::Recorder;
     use proptest::prelude::*;
+    const FLEET_SECRETS: [&str; 4] = [
+        "planted-secret-no",
+        "other-device-secret-1",
+        "other-device-secret-2",
+        "fleet-seed-secret",
+    ];
     let leaf = prop_oneof![
         Just(serde_json::json!("planted-secret-no")),
         Just(serde_json::json!("issued-secret-77")),
         Just(serde_json::json!(4242424242u64)),
+        Just(serde_json::json!("other-device-secret-1")),
+        Just(serde_json::json!("fleet-seed-secret")),
         "[a-z ]{0,6}".prop_map(|s| serde_json::json!(format!("{s}planted-secret-no{s}"))),
+        "[a-z ]{0,6}".prop_map(|s| serde_json::json!(format!("{s}other-device-secret-2{s}"))),
         "[a-z]{0,6}".prop_map(|s| serde_json::json!(s)),
     ];
     let tree = leaf.prop_recursive(3, 24, 4, |inner| {
         prop_oneof![
             proptest::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::Array),
             proptest::collection::btree_map(
-                prop_oneof!["[a-z_]{1,6}", Just("k-planted-secret-no".to_string())],
+                prop_oneof![
+                    "[a-z_]{1,6}",
+                    Just("k-planted-secret-no".to_string()),
+                    Just("k-other-device-secret-1".to_string())
+                ],
                 inner,
                 0..4
             )
             .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
         ]
     });
+    let mut fleet = hwconform::profile::fleet::Fleet::from_pairs(&[
+        "DUT-1=planted-secret-no".to_string(),
+        "OTHER-1=other-device-secret-1".to_string(),
+        "OTHER-2=other-device-secret-2".to_string(),
+    ])
+    .unwrap();
+    fleet.seed_secret_no = Some(hwconform::profile::Secret::new("fleet-seed-secret"));
     let dir = TempDir::new("planted");
     let mut runner = proptest::test_runner::TestRunner::new(proptest::test_runner::Config {
         cases: 48,
@@ -887,15 +953,23 @@ fn planted_credentials_reach_no_report() {
         .run(&tree, |frame| {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap();
             let _guard = rt.enter();
-            let rec = Recorder::new(ScenarioClock::start(0), vec!["planted-secret-no".into(), "4242424242".into()], hwconform::profile::default_profile());
+            // One set for the run, built once from the whole fleet; the recorder of the
+            // scenario (which plays only DUT-1) knows its own identity and the run's set.
+            let credentials = hwconform::profile::RunCredentials::new(fleet.credentials());
+            let rec = Recorder::for_run(ScenarioClock::start(0), vec!["planted-secret-no".into(), "4242424242".into()], credentials.clone(), hwconform::profile::default_profile());
             rec.text_frame("a", &serde_json::json!({"body": {"secret": "issued-secret-77"}}).to_string(), false);
             rec.text_frame("a", &serde_json::json!({"cmd": "ping", "headers": {"req_id": "p"}, "body": {"note": frame.clone()}}).to_string(), false);
             rec.text_frame("a", &frame.to_string(), true);
+            // A large frame too: summarised, never a credential's start in the summary.
+            rec.text_frame("a", &serde_json::json!({"cmd": "ping", "headers": {"req_id": "q"}, "body": {"pad": "y".repeat(20_000), "note": frame.clone(), "tail": format!("{}other-device-secret-1", "z".repeat(2_000))}}).to_string(), false);
             let mut failure = Failure::new(rec.redact(&format!("expected nothing, got {frame}")));
             failure.actual = Some(rec.redact(&frame.to_string()));
+            // Free text no recorder saw: what a reset command printed (the fleet's credentials
+            // raw; one the wire taught this scenario, as the session words it).
+            failure.expected = Some(format!("the device reset command failed: echoed other-device-secret-1, fleet-seed-secret and {}", rec.redact(&frame.to_string())));
             let verdict = Verdict::Fail(failure);
             let results = vec![result("x.planted", Role::Cloud, "scenarios/x.yaml", &["D1"], verdict, 1, 1, rec.take())];
-            let reports = all_reports(&dir.0, &results);
+            let reports = all_reports_scrubbed(&dir.0, &results, &credentials, "exec:./device --secret-no other-device-secret-2");
             // The golden a `--golden update` run would write for this conversation.
             let golden_dir = dir.0.join("golden");
             let _ = std::fs::remove_dir_all(&golden_dir);
@@ -905,9 +979,10 @@ fn planted_credentials_reach_no_report() {
             hwconform::check::golden::apply(&golden, &mut passed, true, true);
             let snapshots: Vec<String> = std::fs::read_dir(&golden_dir).unwrap().map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap()).collect();
             prop_assert_eq!(snapshots.len(), 1, "the update wrote its pending golden");
+            prop_assert!(reports.html.contains("<title>") && reports.json.contains("exec:./device --secret-no <redacted>"), "the target is shown, scrubbed");
             let outputs = [("terminal", &reports.terminal), ("junit", &reports.junit), ("json", &reports.json), ("html", &reports.html), ("golden", &snapshots[0])];
             for (name, text) in outputs {
-                for secret in ["planted-secret-no", "issued-secret-77", "4242424242"] {
+                for secret in FLEET_SECRETS.iter().chain(&["issued-secret-77", "4242424242"]) {
                     prop_assert!(!text.contains(secret), "{name} shows {secret}:\n{text}");
                 }
             }

@@ -123,6 +123,8 @@ pub fn cli_explore(args: ExploreArgs) -> i32 {
         Ok(i) => i,
         Err(code) => return code,
     };
+    // A device command may spell a SecretNo out: what is printed is scrubbed of the fleet's.
+    let scrub = fleet.credentials();
     let options = ExploreOptions {
         ics,
         seed: args.seed,
@@ -135,7 +137,7 @@ pub fn cli_explore(args: ExploreArgs) -> i32 {
     };
     println!(
         "exploring {} with seed {} (up to {} cases in {})",
-        target.describe(),
+        scrub.redact_text(&target.describe()),
         options.seed,
         options.cases,
         crate::scenario::expr::format_duration(options.time)
@@ -192,7 +194,7 @@ pub fn cli_explore(args: ExploreArgs) -> i32 {
             println!(
                 "re-run: hwconform run {} {}",
                 f.path.display(),
-                target.run_options()
+                scrub.redact_text(&target.run_options())
             );
             EXIT_FAILED
         }

@@ -148,6 +148,8 @@ pub(super) fn run(args: RunArgs) -> i32 {
             );
         }
     }
+    // The run's one credential set: every writer below scrubs what it writes with it.
+    let credentials = crate::profile::RunCredentials::new(fleet.credentials());
     let argv: Vec<String> = std::env::args().collect();
     let meta = super::run_meta::run_meta(&argv, &fleet, &args.cloud, &args.device, &scenarios);
     let profile = crate::profile::default_profile();
@@ -178,6 +180,7 @@ pub(super) fn run(args: RunArgs) -> i32 {
         ))],
         profile,
         ics,
+        credentials: credentials.clone(),
         ..RunConfig::default()
     };
     if let Some(j) = args.jobs {
@@ -196,13 +199,15 @@ pub(super) fn run(args: RunArgs) -> i32 {
         None
     };
     if formats.contains(&ReportFormat::Terminal) {
-        let terminal = TerminalReporter::new(std::io::stdout(), options)
+        let terminal = TerminalReporter::new(credentials.fleet.scrub(std::io::stdout()), options)
             .with_manual(manual.clone())
             .with_status(status.clone());
         reporters.push(Box::new(terminal) as Box<dyn Reporter>);
     }
     reporters.push(Box::new(
-        FileReports::new(&args.reports, &formats, meta).with_manual(manual),
+        FileReports::new(&args.reports, &formats, meta)
+            .with_manual(manual)
+            .with_credentials(credentials),
     ));
     super::signals::watch(config.interrupt.clone());
     let mut report_error = None;

@@ -36,13 +36,7 @@ pub fn redacted_command_line(argv: &[String], fleet: &Fleet) -> Vec<String> {
 }
 
 fn credentials(fleet: &Fleet) -> Credentials {
-    let mut known: Vec<String> = fleet
-        .devices
-        .iter()
-        .map(|d| d.identity.secret_no.expose().to_string())
-        .collect();
-    known.extend(fleet.seed_secret_no.iter().map(|s| s.expose().to_string()));
-    Credentials::new(known)
+    fleet.credentials()
 }
 
 /// The metadata of a run of `scenarios` with these targets.

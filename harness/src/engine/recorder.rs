@@ -4,7 +4,8 @@
 
 use super::clock::ScenarioClock;
 use super::transcript::{Frame, Transcript, TranscriptEvent};
-use crate::profile::{Credentials, Profile};
+use crate::profile::frame::MAX_RECORDED_TEXT;
+use crate::profile::{Credentials, Profile, RunCredentials};
 use crate::wire::connection::{LinkEvent, WireLog};
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
@@ -23,8 +24,11 @@ struct Inner {
 #[derive(Clone)]
 pub struct Recorder {
     inner: Arc<Mutex<Inner>>,
-    /// Every credential the run knows; what the wire teaches is added as it arrives.
+    /// This scenario's credentials; what the wire teaches is added as it arrives.
     credentials: Credentials,
+    /// The run's: the whole fleet's (scrubbed here too: a target may echo another device's),
+    /// and where what the wire teaches goes for every writer of the run's outputs.
+    run: RunCredentials,
     pub clock: ScenarioClock,
     /// What is secret, and how frames are recorded.
     profile: Arc<dyn Profile>,
@@ -32,12 +36,35 @@ pub struct Recorder {
 
 impl Recorder {
     pub fn new(clock: ScenarioClock, secrets: Vec<String>, profile: Arc<dyn Profile>) -> Recorder {
+        Recorder::for_run(clock, secrets, RunCredentials::default(), profile)
+    }
+
+    /// [`Recorder::new`] in a run: it scrubs the run's credentials too, and reports what it
+    /// learns to the run.
+    pub fn for_run(
+        clock: ScenarioClock,
+        secrets: Vec<String>,
+        run: RunCredentials,
+        profile: Arc<dyn Profile>,
+    ) -> Recorder {
         Recorder {
             inner: Arc::new(Mutex::new(Inner::default())),
             credentials: Credentials::new(secrets),
+            run,
             clock,
             profile,
         }
+    }
+
+    /// Whether `v` holds a credential of the scenario or of the fleet.
+    fn holds_any(&self, v: &Value) -> bool {
+        self.credentials.holds_any(v) || self.run.fleet.holds_any(v)
+    }
+
+    /// `v` scrubbed of every credential of the scenario and of the fleet.
+    fn redact_value(&self, v: &mut Value) {
+        self.credentials.redact_value(v);
+        self.run.fleet.redact_value(v);
     }
 
     /// The profile the frames are recorded by.
@@ -58,7 +85,7 @@ impl Recorder {
         let at = self.now();
         let event = match event {
             TranscriptEvent::Note { text } => TranscriptEvent::Note {
-                text: self.credentials.redact_text(&text),
+                text: self.redact(&text),
             },
             TranscriptEvent::Closed {
                 conn,
@@ -69,7 +96,7 @@ impl Recorder {
                 conn,
                 by,
                 code,
-                reason: self.credentials.redact_text(&reason),
+                reason: self.redact(&reason),
             },
             other => other,
         };
@@ -103,11 +130,20 @@ impl Recorder {
         if let Some(v) = &parsed {
             self.learn(v);
         }
+        // A large frame is summarised (starts of long strings, digests): scrubbed first, so no
+        // part of a credential is cut into the summary. Large frames are rare; the copy is not.
+        let parsed = match parsed {
+            Some(mut v) if text.len() > MAX_RECORDED_TEXT && self.holds_any(&v) => {
+                self.redact_value(Arc::make_mut(&mut v));
+                Some(v)
+            }
+            other => other,
+        };
         let frame = match Frame::parsed(text, parsed, &*self.profile) {
             // Scrubbed whole, then cut: cut first, a secret straddling the cut would keep
             // its first characters.
             Frame::Text { len, .. } => {
-                let scrubbed = self.credentials.redact_text(text);
+                let scrubbed = self.redact(text);
                 Frame::Text {
                     text: scrubbed[..scrubbed.floor_char_boundary(MAX_TEXT_SHOWN)].to_string(),
                     len,
@@ -116,8 +152,8 @@ impl Recorder {
             // Redaction by key misses a credential under any other key (a `note`, `data`,
             // a debug field): every value is scrubbed of every credential the run knows.
             Frame::Json { mut json } => {
-                if self.credentials.holds_any(&json) {
-                    self.credentials.redact_value(Arc::make_mut(&mut json));
+                if self.holds_any(&json) {
+                    self.redact_value(Arc::make_mut(&mut json));
                 }
                 Frame::Json { json }
             }
@@ -125,7 +161,7 @@ impl Recorder {
                 len,
                 envelope: Some(mut e),
             } => {
-                self.credentials.redact_value(&mut e);
+                self.redact_value(&mut e);
                 Frame::Large {
                     len,
                     envelope: Some(e),
@@ -147,9 +183,11 @@ impl Recorder {
         let frame = match Frame::binary(bytes, &*self.profile) {
             Frame::Binary { len, head, layout } => {
                 let shown = head.len() / 2;
-                let masked = self
-                    .credentials
-                    .mask(&bytes[..(shown + MAX_SECRET).min(bytes.len())]);
+                let masked = self.run.fleet.mask(
+                    &self
+                        .credentials
+                        .mask(&bytes[..(shown + MAX_SECRET).min(bytes.len())]),
+                );
                 Frame::Binary {
                     len,
                     head: hex::encode(&masked[..shown]),
@@ -171,13 +209,16 @@ impl Recorder {
         let mut found = Vec::new();
         collect_secrets(&*self.profile, v, &mut found);
         for s in found {
+            self.run.wire.add(s.clone());
             self.credentials.add(s);
         }
     }
 
     /// A copy of `text` with every known credential replaced.
     pub fn redact(&self, text: &str) -> String {
-        self.credentials.redact_text(text)
+        self.run
+            .fleet
+            .redact_text(&self.credentials.redact_text(text))
     }
 
     /// A snapshot of the transcript, for the monitors.

@@ -60,6 +60,9 @@ pub struct RunConfig {
     pub interrupt: Arc<Interrupt>,
     /// What is running now, for a live status line (see [`super::live`]).
     pub live: Arc<super::live::LiveBoard>,
+    /// The run's one credential set, shared with every writer of its outputs: the fleet's
+    /// (filled from `fleet` when left empty) and what the scenarios learn on the wire.
+    pub credentials: crate::profile::RunCredentials,
 }
 
 impl Default for RunConfig {
@@ -82,6 +85,7 @@ impl Default for RunConfig {
             fail_fast: false,
             interrupt: Arc::new(Interrupt::default()),
             live: Arc::default(),
+            credentials: Default::default(),
         }
     }
 }
@@ -122,6 +126,11 @@ impl Runner {
         Runner { config }
     }
 
+    /// The run's credentials: for a writer of an output the runner does not write itself.
+    pub fn credentials(&self) -> &crate::profile::RunCredentials {
+        &self.config.credentials
+    }
+
     pub fn describe(&self) -> String {
         self.describe_for(&[Role::Device, Role::Cloud])
     }
@@ -158,6 +167,12 @@ impl Runner {
         let started = Instant::now();
         if self.config.fleet.devices.is_empty() {
             return Err(RunError::EmptyFleet);
+        }
+        if self.config.credentials.fleet.is_empty() {
+            self.config
+                .credentials
+                .fleet
+                .extend_from(&self.config.fleet.credentials());
         }
         self.check_ics(scenarios)?;
         let has = |role: Role| {
@@ -205,7 +220,12 @@ impl Runner {
             .map(|i| i.summary());
         on_event(RunEvent::RunStarted {
             scenarios: scenarios.len(),
-            target: self.describe_for(&roles),
+            // A device command may spell a SecretNo out.
+            target: self
+                .config
+                .credentials
+                .fleet
+                .redact_text(&self.describe_for(&roles)),
             ics,
         });
         if let Some(text) = notice {
@@ -701,6 +721,7 @@ impl Runner {
             }),
             device_seeded,
             upper_tester: self.config.upper_tester.clone(),
+            credentials: self.config.credentials.clone(),
         };
         Ok(session::run(sc, target, setup).await)
     }

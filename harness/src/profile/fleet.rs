@@ -69,6 +69,18 @@ impl From<&str> for FleetFileError {
 }
 
 impl Fleet {
+    /// Every credential of the fleet (each device's SecretNo and the seed): what no output of
+    /// a run that uses it may show, whichever device a scenario plays.
+    pub fn credentials(&self) -> super::Credentials {
+        let mut known: Vec<String> = self
+            .devices
+            .iter()
+            .map(|d| d.identity.secret_no.expose().to_string())
+            .collect();
+        known.extend(self.seed_secret_no.iter().map(|s| s.expose().to_string()));
+        super::Credentials::new(known)
+    }
+
     /// The documented default test fleet (`HWC-TEST-0001`..), all bound, with the default seed.
     pub fn default_fleet() -> Fleet {
         Fleet {

@@ -21,9 +21,9 @@ pub enum Frame {
     Json { json: Arc<Value> },
     /// A text frame that is not JSON (cut to 512 bytes).
     Text { text: String, len: usize },
-    /// A text frame too large to record whole: its length and, when it is a JSON envelope,
-    /// what the monitors need of it (the profile's [`Profile::large_frame_envelope`]) —
-    /// never the body itself.
+    /// A text frame too large to record whole: its length and, when it is JSON, a bounded
+    /// summary the monitors judge as they judge a small frame (the profile's
+    /// [`Profile::large_frame_envelope`]) — never the body itself. No summary: not JSON.
     Large {
         len: usize,
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -54,9 +54,15 @@ impl Frame {
     /// holds it, and into a copy when somebody does.
     pub fn parsed(text: &str, parsed: Option<Arc<Value>>, profile: &dyn Profile) -> Frame {
         if text.len() > MAX_RECORDED_TEXT {
-            let envelope = parsed
-                .filter(|v| v.is_object())
-                .map(|v| profile.redact(&profile.large_frame_envelope(&v)));
+            // Redacted before it is summarised: the summary keeps the starts of long strings
+            // and digests, which must not be taken from a credential.
+            let envelope = parsed.map(|v| {
+                if profile.needs_redaction(&v) {
+                    profile.large_frame_envelope(&profile.redact(&v))
+                } else {
+                    profile.large_frame_envelope(&v)
+                }
+            });
             return Frame::Large {
                 len: text.len(),
                 envelope,
@@ -108,7 +114,7 @@ impl Frame {
         }
     }
 
-    /// The frame as the monitors read JSON: the JSON, or the envelope summary of a large frame.
+    /// The frame as the monitors read JSON: the JSON, or the summary of a large frame.
     pub fn envelope(&self) -> Option<&serde_json::Value> {
         match self {
             Frame::Json { json } => Some(&**json),

@@ -14,7 +14,7 @@ pub mod json;
 pub mod rule;
 pub mod wecom;
 
-pub use credentials::Credentials;
+pub use credentials::{Credentials, RunCredentials};
 pub use feature::Feature;
 pub use fleet::{Fleet, FleetDevice, FleetError};
 pub use frame::Frame;
@@ -190,7 +190,8 @@ pub trait Profile: Send + Sync {
     }
     /// Keys whose values differ between runs (golden snapshots show placeholders).
     fn volatile_keys(&self) -> &'static [&'static str];
-    /// What a text frame too large to record keeps of a JSON object (before redaction).
+    /// What a text frame too large to record keeps of its JSON (already redacted): a bounded
+    /// summary from which the monitors judge it exactly as they judge a small frame.
     fn large_frame_envelope(&self, value: &Value) -> Value;
 
     // --- obligations and always-on monitors ---

@@ -6,9 +6,10 @@
 
 use super::brief::Brief;
 use super::json::{RunHead, RunMeta, RunReport};
-use super::sink::{write_file_with, Out, ReportError, Reporter};
+use super::sink::{write_scrubbed, Out, ReportError, Reporter};
 use super::spill::Spill;
 use crate::engine::{RunEvent, ScenarioResult};
+use crate::profile::{Credentials, RunCredentials};
 use std::path::{Path, PathBuf};
 
 /// A report format (`--report`).
@@ -60,17 +61,22 @@ pub fn write_reports(
         &InMemory::new(&report.scenarios),
         dir,
         formats,
+        &Credentials::default(),
     )
 }
 
 /// [`write_reports`] for a document's head (its scenarios empty) and its scenarios apart,
-/// wherever they are kept.
+/// wherever they are kept; every byte scrubbed of the credentials `scrub`.
 fn write_documents(
     head: &RunReport,
     scenarios: &dyn Scenarios,
     dir: &Path,
     formats: &[ReportFormat],
+    scrub: &Credentials,
 ) -> Result<(), ReportError> {
+    let write_file_with = |path: &Path, fill: &dyn Fn(&mut Out) -> Result<(), ReportError>| {
+        write_scrubbed(path, scrub, fill)
+    };
     let mut first = None;
     for &format in formats {
         let Some(name) = format.file_name() else {
@@ -79,20 +85,20 @@ fn write_documents(
         let path = dir.join(name);
         let result = match format {
             ReportFormat::Terminal => Ok(()),
-            ReportFormat::Junit => write_file_with(&path, |out| {
+            ReportFormat::Junit => write_file_with(&path, &|out| {
                 super::junit::write_document(head, scenarios, out)
             }),
-            ReportFormat::Json => write_file_with(&path, |out| {
+            ReportFormat::Json => write_file_with(&path, &|out| {
                 super::json::write_document(head, scenarios, out)
             }),
             ReportFormat::Csv => match super::matrix::to_csv(&head.requirements) {
-                Ok(text) => super::sink::write_file(&path, text.as_bytes()),
+                Ok(text) => write_file_with(&path, &|out| out.put(text.as_bytes())),
                 Err(source) => Err(ReportError::Csv {
                     path: path.clone(),
                     source,
                 }),
             },
-            ReportFormat::Html => write_file_with(&path, |out| {
+            ReportFormat::Html => write_file_with(&path, &|out| {
                 super::html::write_document(head, scenarios, out)
             }),
         };
@@ -213,6 +219,8 @@ pub struct FileReports {
     parts: Vec<Part>,
     head: RunHead,
     spill: Option<Spill>,
+    /// The run's credentials: no byte of a report holds one.
+    credentials: RunCredentials,
 }
 
 impl FileReports {
@@ -227,7 +235,14 @@ impl FileReports {
             parts,
             head: RunHead::new(meta, Vec::new()),
             spill: None,
+            credentials: RunCredentials::default(),
         }
+    }
+
+    /// Scrubs every report of the run's credentials (those it knows when it is written).
+    pub fn with_credentials(mut self, credentials: RunCredentials) -> FileReports {
+        self.credentials = credentials;
+        self
     }
 
     /// Puts these manual verdicts in the matrix.
@@ -273,7 +288,8 @@ impl Reporter for FileReports {
             RunEvent::RunFinished(summary) => {
                 let spilled = self.spill().finish()?;
                 let head = self.head.finish(summary, spilled.briefs());
-                write_documents(&head, &spilled, &self.dir, &self.formats)
+                let scrub = self.credentials.all();
+                write_documents(&head, &spilled, &self.dir, &self.formats, &scrub)
             }
         }
     }

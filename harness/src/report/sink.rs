@@ -2,6 +2,7 @@
 //! and [`MultiReporter`], which fans one event stream out to several reporters.
 
 use crate::engine::RunEvent;
+use crate::profile::Credentials;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -61,6 +62,15 @@ pub(crate) fn write_file_with(
     path: &Path,
     fill: impl FnOnce(&mut Out) -> Result<(), ReportError>,
 ) -> Result<(), ReportError> {
+    write_scrubbed(path, &Credentials::default(), fill)
+}
+
+/// [`write_file_with`], every byte scrubbed of the credentials `scrub` on its way to the file.
+pub(crate) fn write_scrubbed(
+    path: &Path,
+    scrub: &Credentials,
+    fill: impl FnOnce(&mut Out) -> Result<(), ReportError>,
+) -> Result<(), ReportError> {
     let io_err = |source| ReportError::Io {
         path: path.to_path_buf(),
         source,
@@ -75,7 +85,13 @@ pub(crate) fn write_file_with(
         .map_err(io_err)
         .and_then(|file| {
             let mut w = io::BufWriter::with_capacity(1 << 16, file);
-            fill(&mut Out { path, w: &mut w })?;
+            let mut scrubbed = scrub.scrub(&mut w);
+            fill(&mut Out {
+                path,
+                w: &mut scrubbed,
+            })?;
+            io::Write::flush(&mut scrubbed).map_err(io_err)?;
+            drop(scrubbed);
             w.into_inner().map(drop).map_err(|e| io_err(e.into_error()))
         });
     let renamed = written.and_then(|()| std::fs::rename(&tmp, path).map_err(io_err));

@@ -4,7 +4,10 @@
 use crate::engine::target::{CloudCapabilities, CloudControl, CloudLink, CloudTarget, TargetError};
 use crate::profile::fleet::Fleet;
 use crate::profile::{CloudTimings, Secret};
-use crate::targets::mock::{ControlRequest, CONTROL_PATH, CONTROL_REFUSED_HEADER};
+use crate::targets::mock::{
+    control_proof, ControlRequest, CONTROL_CHALLENGE_HEADER, CONTROL_PATH, CONTROL_PROOF_HEADER,
+    CONTROL_REFUSED_HEADER,
+};
 use crate::wire::transport::{self, BoxIo, Endpoint, TransportError, WsStream};
 use futures_util::future::BoxFuture;
 use futures_util::{SinkExt, StreamExt};
@@ -143,6 +146,9 @@ struct RemoteCloud {
     /// Whether the endpoint answered the harness control protocol (it is the standalone mock).
     control: bool,
     control_token: Option<Secret>,
+    /// The endpoint proved it is a mock holding `control_token` (it answered a challenge with
+    /// [`control_proof`]): only then is the token sent. A cloud under test never sees it.
+    token_proven: bool,
     settings: CloudTimings,
 }
 
@@ -164,22 +170,33 @@ impl RemoteCloud {
             connector,
             control: false,
             control_token,
+            token_proven: false,
             settings: fallback,
         };
-        let hello = remote
-            .control_within(&ControlRequest::Hello, PROBE_TIMEOUT)
+        // First without the token, with a fresh challenge: a mock that needs its token
+        // refuses and proves it holds the same one; any other endpoint never gets it.
+        let challenge = hex::encode(rand::random::<[u8; 16]>());
+        let mut hello = remote
+            .control_within(&ControlRequest::Hello, PROBE_TIMEOUT, Some(&challenge))
             .await;
         // A standalone mock that wants its token says so; running on without control would
         // skip every binding scenario for a reason the user can fix in a second.
         if let Err(ControlFailure::Refused {
             status: 401,
             ours: true,
-        }) = hello
+            proof,
+        }) = &hello
         {
-            return Err(TargetError::failed(match remote.control_token {
-                None => "the mock's control plane needs its token: give it with HWCONFORM_CONTROL_TOKEN (or --control-token); `hwconform mock` prints it at start",
-                Some(_) => "the mock refused the control token: give the token the mock printed (or was started with)",
-            }));
+            let Some(token) = &remote.control_token else {
+                return Err(TargetError::failed("the mock's control plane needs its token: give it with HWCONFORM_CONTROL_TOKEN (or --control-token); `hwconform mock` prints it at start"));
+            };
+            if proof.as_deref() != Some(control_proof(token.expose(), &challenge).as_str()) {
+                return Err(TargetError::failed("the endpoint asks for a control token but did not prove it holds this one, so the token was not sent: give the token the mock printed (or was started with)"));
+            }
+            remote.token_proven = true;
+            hello = remote
+                .control_within(&ControlRequest::Hello, PROBE_TIMEOUT, None)
+                .await;
         }
         if let Ok(hello) = hello {
             remote.control = true;
@@ -233,13 +250,16 @@ impl RemoteCloud {
     /// One control request over its own short-lived connection, bounded by
     /// [`CONTROL_TIMEOUT`].
     async fn control(&self, req: &ControlRequest) -> Result<Value, ControlFailure> {
-        self.control_within(req, CONTROL_TIMEOUT).await
+        self.control_within(req, CONTROL_TIMEOUT, None).await
     }
 
+    /// A control request; with the token only when the endpoint proved to be the mock that
+    /// holds it, with `challenge` when one is given.
     async fn control_within(
         &self,
         req: &ControlRequest,
         bound: Duration,
+        challenge: Option<&str>,
     ) -> Result<Value, ControlFailure> {
         let base = self.endpoint.url.trim_end_matches('/');
         let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
@@ -251,7 +271,9 @@ impl RemoteCloud {
         let headers: Vec<(&'static str, String)> = self
             .control_token
             .iter()
+            .filter(|_| self.token_proven)
             .map(|t| ("authorization", format!("Bearer {}", t.expose())))
+            .chain(challenge.map(|c| (CONTROL_CHALLENGE_HEADER, c.to_string())))
             .collect();
         let attempt = async {
             let mut ws = match self.open_with(&url, None, &headers).await {
@@ -261,6 +283,7 @@ impl RemoteCloud {
                         Some((status, ours)) => ControlFailure::Refused {
                             status,
                             ours: ours.is_some(),
+                            proof: e.refused(CONTROL_PROOF_HEADER).and_then(|(_, p)| p),
                         },
                         None => ControlFailure::Target(e.into()),
                     })
@@ -303,11 +326,15 @@ impl RemoteCloud {
     }
 }
 
-/// Why a control request failed: refused at the handshake (by the mock itself when `ours`),
-/// or anything else.
+/// Why a control request failed: refused at the handshake (by the mock itself when `ours`,
+/// with its `proof` of holding the token when it was challenged), or anything else.
 #[derive(Debug)]
 enum ControlFailure {
-    Refused { status: u16, ours: bool },
+    Refused {
+        status: u16,
+        ours: bool,
+        proof: Option<String>,
+    },
     Target(TargetError),
 }
 
@@ -390,5 +417,138 @@ impl CloudLink for RemoteLink {
                 super::mock_cloud::request(op).map_err(|e| TargetError::Target(Box::new(e)))?;
             Ok(self.remote.control(&req).await?)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+
+    const TOKEN: &str = "the-control-token-0123456789";
+
+    /// How a fake endpoint on loopback answers a request for the control path.
+    #[derive(Clone, Copy, Debug)]
+    enum Fake {
+        /// A cloud with no such path.
+        NotFound,
+        /// A server that imitates the mock's refusal but cannot prove it holds the token.
+        Imitates401,
+        /// A server that accepts any control request and answers `ok` to it.
+        AcceptsAnything,
+    }
+
+    /// Serves `fake` on loopback; every header of every handshake it sees, as `name: value`.
+    async fn fake_endpoint(fake: Fake) -> (String, Arc<Mutex<Vec<String>>>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("ws://{}/ws", listener.local_addr().unwrap());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((sock, _)) = listener.accept().await {
+                let log = log.clone();
+                tokio::spawn(async move {
+                    #[allow(clippy::result_large_err)]
+                    let callback = |req: &Request, resp: Response| {
+                        let mut log = log.lock().unwrap();
+                        for (k, v) in req.headers() {
+                            log.push(format!("{k}: {}", v.to_str().unwrap_or("")));
+                        }
+                        let refuse = |status: u16, ours: bool| {
+                            let mut r = ErrorResponse::new(None);
+                            *r.status_mut() = status.try_into().unwrap();
+                            if ours {
+                                r.headers_mut()
+                                    .insert(CONTROL_REFUSED_HEADER, "token".parse().unwrap());
+                                r.headers_mut()
+                                    .insert(CONTROL_PROOF_HEADER, "0".repeat(40).parse().unwrap());
+                            }
+                            Err(r)
+                        };
+                        match fake {
+                            Fake::NotFound => refuse(404, false),
+                            Fake::Imitates401 => refuse(401, true),
+                            Fake::AcceptsAnything => Ok(resp),
+                        }
+                    };
+                    let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(sock, callback).await
+                    else {
+                        return;
+                    };
+                    while let Some(Ok(m)) = ws.next().await {
+                        if m.is_text() {
+                            let _ = ws.send(Message::text(r#"{"ok":true}"#)).await;
+                        }
+                    }
+                });
+            }
+        });
+        (url, seen)
+    }
+
+    /// Whatever a foreign endpoint answers, the run's control token never reaches it: not to
+    /// a cloud without the path, not to one that imitates the mock's refusal, not to one
+    /// that accepts control (the run then controls it without the token).
+    #[tokio::test]
+    async fn the_control_token_goes_to_no_endpoint_but_the_mock_holding_it() {
+        for fake in [Fake::NotFound, Fake::Imitates401, Fake::AcceptsAnything] {
+            let (url, seen) = fake_endpoint(fake).await;
+            let probed =
+                RemoteCloud::probe(&url, false, Some(Secret::new(TOKEN)), CloudTimings::FAQ).await;
+            if let Ok(remote) = &probed {
+                // Whatever control the run then asks for goes without the token too.
+                let _ = remote
+                    .control(&ControlRequest::Forget {
+                        sns: vec![],
+                        ips: vec![],
+                    })
+                    .await;
+            }
+            let seen = seen.lock().unwrap();
+            assert!(!seen.is_empty(), "{fake:?}: the probe reached the endpoint");
+            assert!(
+                seen.iter().all(|h| !h.contains(TOKEN)),
+                "{fake:?} received the token: {seen:?}"
+            );
+            match fake {
+                Fake::Imitates401 => assert!(
+                    probed
+                        .as_ref()
+                        .err()
+                        .is_some_and(|e| e.to_string().contains("did not prove it holds this one")),
+                    "{fake:?}: stops, saying why"
+                ),
+                _ => assert!(probed.is_ok(), "{fake:?}"),
+            }
+        }
+    }
+
+    /// The mock holding the token proves it and gets control; one holding another token
+    /// cannot prove it, and never sees this one.
+    #[tokio::test]
+    async fn the_mock_holding_the_token_proves_it_and_gets_control() {
+        for (mock_token, controls) in [(TOKEN, true), ("another-token-99999999", false)] {
+            let config = crate::targets::mock::MockConfig {
+                control_token: Some(Secret::new(mock_token)),
+                ..Default::default()
+            };
+            let (addr, server) =
+                crate::targets::mock::listen(config, "127.0.0.1:0".parse().unwrap())
+                    .await
+                    .unwrap();
+            let probed = RemoteCloud::probe(
+                &format!("ws://{addr}/"),
+                false,
+                Some(Secret::new(TOKEN)),
+                CloudTimings::FAQ,
+            )
+            .await;
+            server.abort();
+            assert_eq!(
+                probed.map(|r| r.control).ok(),
+                controls.then_some(true),
+                "mock token {mock_token}"
+            );
+        }
     }
 }

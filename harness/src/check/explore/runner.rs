@@ -279,14 +279,22 @@ impl Engine<'_> {
             self.display_path().display(),
             self.target.run_options()
         ));
-        let description = wrap(&description, 92);
+        // What a target sent lands in the title and the description: scrubbed of every
+        // credential of the run (the fleet's, and any the wire taught).
+        let scrub = self.runner.credentials().all();
+        let title = scrub.redact_text(&title);
+        let description = scrub.redact_text(&wrap(&description, 92));
         let rendered = self.render(&body, &title, &description, &involved);
         let result = self.run_text(&rendered.text)?;
         let reproduced = result.verdict.is_bad();
-        let (verdict, failure) = match &result.verdict {
+        let (verdict, mut failure) = match &result.verdict {
             Verdict::Fail(f) | Verdict::Error(f) => (result.verdict.clone(), f.clone()),
             _ => (probe.verdict.clone(), failure),
         };
+        // Shown on the terminal.
+        failure.message = scrub.redact_text(&failure.message);
+        failure.expected = failure.expected.map(|e| scrub.redact_text(&e));
+        failure.actual = failure.actual.map(|a| scrub.redact_text(&a));
         std::fs::create_dir_all(&self.options.out).map_err(|source| ExploreError::Write {
             path: self.options.out.clone(),
             source,

@@ -46,6 +46,8 @@ pub struct SessionSetup {
     pub device_seeded: bool,
     /// Cloud role: the lab's upper tester, for a device the harness cannot make act itself.
     pub upper_tester: Option<String>,
+    /// The run's credentials: scrubbed from the transcript, and told what the wire teaches.
+    pub credentials: crate::profile::RunCredentials,
 }
 
 /// What the session talks to.
@@ -206,7 +208,7 @@ pub async fn run(scenario: &Scenario, target: Target, setup: SessionSetup) -> Se
     known.extend(setup.seed_secret_no.iter().map(|s| s.expose().to_string()));
     let profile = setup.profile.clone();
     let device_seeded = matches!(target, Target::Device(_)).then_some(setup.device_seeded);
-    let rec = Recorder::new(clock, known, profile.clone());
+    let rec = Recorder::for_run(clock, known, setup.credentials.clone(), profile.clone());
     let monitor = match &target {
         Target::Cloud(cloud) => Monitor::for_cloud(&*profile, cloud.capabilities().strict_codes),
         Target::Device(_) => Monitor::for_device(&*profile, Some(setup.device_seeded)),

@@ -605,7 +605,13 @@ mod tests {
             (e["cmd"].as_str(), e["headers"]["req_id"].as_str()),
             (Some("x"), Some("b"))
         );
-        assert!(e.get("body").is_none() && e["body_digest"].is_string());
+        assert!(e["body_digest"].is_string());
+        assert_eq!(e["body"]["secret_no"], "<redacted>");
+        let pad = e["body"]["pad"].as_str().unwrap();
+        assert!(
+            pad.len() < 200 && pad.contains("20000 bytes, sha1"),
+            "{pad}"
+        );
         assert!(p.is_secret_key("secret_no") && !p.is_secret_key("sn"));
         assert!(p.volatile_keys().contains(&"req_id"));
     }

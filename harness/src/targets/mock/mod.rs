@@ -61,6 +61,28 @@ pub const LINK_COMMANDS: usize = 64;
 /// its token" from a real cloud that knows no such path.
 pub const CONTROL_REFUSED_HEADER: &str = "x-hwconform-control";
 
+/// A fresh random challenge the harness puts on its first, unauthenticated control request:
+/// a mock that holds a token answers its refusal with [`CONTROL_PROOF_HEADER`].
+pub const CONTROL_CHALLENGE_HEADER: &str = "x-hwconform-challenge";
+/// [`control_proof`] of the mock's token and the harness's challenge: what proves an
+/// endpoint is a mock holding the same token, before the harness ever sends it.
+pub const CONTROL_PROOF_HEADER: &str = "x-hwconform-proof";
+
+/// Challenges longer than this are not answered (a header is bounded like any input).
+pub const MAX_CHALLENGE: usize = 128;
+
+/// What a mock holding `token` answers to `challenge`: a digest of both, which tells nothing
+/// of the token and which only a holder of the token can compute.
+pub fn control_proof(token: &str, challenge: &str) -> String {
+    use sha1::Digest;
+    let mut h = sha1::Sha1::new();
+    h.update(b"hwconform control proof\0");
+    h.update(token.as_bytes());
+    h.update(b"\0");
+    h.update(challenge.as_bytes());
+    hex::encode(h.finalize())
+}
+
 /// The corp every bound device belongs to (`get_corp_info`).
 pub const CORP_NAME: &str = "hwconform mock corp";
 

@@ -287,7 +287,20 @@ fn control_allowed(
         .and_then(|v| v.strip_prefix("Bearer "));
     match token {
         Some(t) if presented != Some(t.expose()) => {
-            refuse(StatusCode::UNAUTHORIZED, "control needs the mock's token")
+            let mut refused = refuse(StatusCode::UNAUTHORIZED, "control needs the mock's token");
+            // Proves to the harness that this is the mock holding its token, so that it may
+            // send the token (it sends it nowhere else).
+            let challenge = req
+                .headers()
+                .get(super::CONTROL_CHALLENGE_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .filter(|c| !c.is_empty() && c.len() <= super::MAX_CHALLENGE);
+            if let (Some(c), Err(r)) = (challenge, refused.as_mut()) {
+                if let Ok(v) = super::control_proof(t.expose(), c).parse() {
+                    r.headers_mut().insert(super::CONTROL_PROOF_HEADER, v);
+                }
+            }
+            refused
         }
         _ => Ok(()),
     }

@@ -4,6 +4,7 @@
 use super::rules;
 use crate::profile::json::field;
 use crate::profile::wecom::envelope::header_req_id;
+use crate::profile::wecom::volatile::summarized_str;
 use crate::profile::{Frame, RoleMonitor, Violation, WireEvent};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -50,10 +51,10 @@ impl RoleMonitor for CloudMonitor {
 
     fn observe(&mut self, at: Duration, event: &WireEvent<'_>) -> Vec<Violation> {
         match *event {
-            WireEvent::Sent {
-                conn,
-                frame: Frame::Json { json },
-            } => {
+            WireEvent::Sent { conn, frame } => {
+                let Some(json) = frame.envelope() else {
+                    return Vec::new();
+                };
                 if let Some(id) = header_req_id(json).and_then(Value::as_str) {
                     if field(json, "cmd").and_then(Value::as_str) == Some("register") {
                         if let Some(sn) = field(json, "body")
@@ -123,7 +124,9 @@ impl RoleMonitor for CloudMonitor {
 impl CloudMonitor {
     /// A successful reply to a `register` the harness sent: the link holds that SN now.
     fn note_registered(&mut self, conn: &str, frame: &Frame, at: Duration) {
-        let Frame::Json { json } = frame else { return };
+        let Some(json) = frame.envelope() else {
+            return;
+        };
         if field(json, "cmd").is_some() || field(json, "errcode").and_then(Value::as_i64) != Some(0)
         {
             return;
@@ -145,18 +148,19 @@ impl CloudMonitor {
 }
 
 /// A req_id's key in [`CloudMonitor::sent`]: a fixed-key hash (the same in every run), so a
-/// collision, one in 2^64 per pair, could only hide a C1 break, never invent one.
+/// collision, one in 2^64 per pair, could only hide a C1 break, never invent one. Of the id
+/// as a large frame's summary keeps it, so a long one matches whichever size carried it.
 fn req_key(id: &str) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::hash::DefaultHasher::new();
-    id.hash(&mut h);
+    summarized_str(id).hash(&mut h);
     h.finish()
 }
 
 impl CloudMonitor {
     fn check(&mut self, conn: &str, frame: &Frame) -> Vec<Violation> {
         let json = match frame {
-            Frame::Json { json } => json,
+            Frame::Json { json } => &**json,
             Frame::Text { text, .. } => {
                 return vec![Violation::fail(
                     "C1",
@@ -166,8 +170,20 @@ impl CloudMonitor {
                     ),
                 )]
             }
-            // Too large to judge here; the step that receives it judges its content.
-            Frame::Large { .. } => return Vec::new(),
+            // Judged from its summary, as a small frame is from itself.
+            Frame::Large {
+                envelope: Some(json),
+                ..
+            } => json,
+            Frame::Large {
+                envelope: None,
+                len,
+            } => {
+                return vec![Violation::fail(
+                    "C1",
+                    format!("[{conn}] the cloud sent {len} bytes of text that is not JSON"),
+                )]
+            }
             // The step that asked for a binary reply judges its req_id; the header is checked here.
             Frame::Binary { len, head, .. } => {
                 let version = hex::decode(head)
@@ -214,8 +230,9 @@ impl CloudMonitor {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use proptest::prelude::*;
     use rstest::rstest;
     use serde_json::json;
 
@@ -254,6 +271,113 @@ mod tests {
     #[case::not_json(vec![(false, Frame::Text { text: "oops".into(), len: 4 })], vec!["C1"])]
     fn one_reply_per_request(#[case] script: Vec<(bool, Frame)>, #[case] broken: Vec<&str>) {
         assert_eq!(rules(&script), broken);
+    }
+
+    /// `frame` with `"PAD"` replaced by enough `y`s to make it `size` bytes (at least its
+    /// own length), recorded as the recorder records any text frame of that size.
+    pub(crate) fn padded(frame: &str, size: usize) -> Frame {
+        let pad = size.saturating_sub(frame.len() - 3);
+        Frame::text(
+            &frame.replace("PAD", &"y".repeat(pad)),
+            &crate::profile::wecom::WeComProfile,
+        )
+    }
+
+    /// Frame sizes on both sides of the old 16 KiB line, and far from it.
+    pub(crate) fn sizes() -> impl Strategy<Value = usize> {
+        let edge = crate::profile::frame::MAX_RECORDED_TEXT;
+        prop_oneof![edge - 64..edge + 64, 400..64 * 1024usize]
+    }
+
+    /// A cloud's frame after the harness sent request `1`, at any size: (frame, rules broken).
+    fn cloud_case(case: usize, size: usize) -> (Vec<Frame>, Vec<&'static str>) {
+        let reply = r#"{"headers":{"req_id":"1"},"errcode":0,"errmsg":"ok","body":{"pad":"PAD"}}"#;
+        // As deep as the size allows, up to the 9,000 of the report: past the parser's depth.
+        let depth = ((size - 100) / 2).min(9_000);
+        let deep = format!(
+            r#"{{"headers":{{"req_id":"1"}},"errcode":0,"errmsg":"ok","body":{{"pad":"PAD","x":{}{}}}}}"#,
+            "[".repeat(depth),
+            "]".repeat(depth)
+        );
+        let p = |f: &str| padded(f, size);
+        match case {
+            0 => (vec![p(reply)], vec![]),
+            1 => (
+                vec![p(
+                    r#"{"headers":{"req_id":"1"},"errcode":600014,"errmsg":"PAD","suggestion":"retry","interval":1}"#,
+                )],
+                vec![],
+            ),
+            2 => (
+                vec![p(
+                    r#"{"cmd":"push_x","headers":{"req_id":"p1"},"body":{"pad":"PAD"}}"#,
+                )],
+                vec![],
+            ),
+            3 => (vec![p("not json PAD")], vec!["C1"]),
+            4 => (vec![p(&reply.replace(r#""1""#, r#""2""#))], vec!["C1"]),
+            5 => (vec![p(reply), p(reply)], vec!["C1"]),
+            6 => (vec![p(&deep)], vec!["C1"]),
+            7 => (
+                vec![p(
+                    r#"{"cmd":"register","headers":{"req_id":"1"},"errcode":0,"errmsg":"ok","body":{"pad":"PAD"}}"#,
+                )],
+                vec!["C2"],
+            ),
+            8 => (
+                vec![p(
+                    r#"[{"headers":{"req_id":"1"},"errcode":0,"errmsg":"ok","pad":"PAD"}]"#,
+                )],
+                vec!["C1"],
+            ),
+            _ => (
+                vec![p(
+                    r#"{"headers":{"req_id":"1"},"errcode":600014,"errmsg":"ok","suggestion":"PAD","interval":1}"#,
+                )],
+                vec!["C12"],
+            ),
+        }
+    }
+
+    proptest! {
+        /// Every always-on check judges a frame of any size (up to the frame limit) as it
+        /// judges a small one: a conformant frame passes and a broken one fails its rule, on
+        /// both sides of the size past which frames are recorded by a summary only.
+        #[test]
+        fn a_frame_is_judged_whatever_its_size(case in 0..10usize, size in sizes()) {
+            let (frames, broken) = cloud_case(case, size);
+            let mut script = vec![(true, request("1"))];
+            script.extend(frames.into_iter().map(|f| (false, f)));
+            prop_assert_eq!(rules(&script), broken);
+        }
+    }
+
+    #[test]
+    fn a_large_summary_is_bounded_whatever_the_frame() {
+        let wide: serde_json::Map<String, Value> = (0..20_000)
+            .map(|i| {
+                (
+                    format!("k{i}"),
+                    json!({"a": "y".repeat(900), "b": [1, 2, 3]}),
+                )
+            })
+            .collect();
+        let frames = [
+            json!({"headers": {"req_id": "1"}, "errcode": 0, "errmsg": "ok", "body": wide.clone()}),
+            Value::Object(wide),
+            json!({"cmd": "y".repeat(3 << 20)}),
+        ];
+        for f in frames {
+            let text = f.to_string();
+            let Frame::Large {
+                envelope: Some(e), ..
+            } = Frame::text(&text, &crate::profile::wecom::WeComProfile)
+            else {
+                panic!("not summarised")
+            };
+            let kept = e.to_string().len();
+            assert!(kept < 32 * 1024, "{kept} bytes kept of {}", text.len());
+        }
     }
 
     /// C13: links `a` and `b` both register SN `S` and the cloud answers both with success;

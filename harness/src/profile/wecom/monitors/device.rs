@@ -3,7 +3,7 @@
 //! Each rule is reported once per link, at the first frame that breaks it.
 
 use crate::profile::wecom::envelope::header_req_id;
-use crate::profile::wecom::volatile::resend_body;
+use crate::profile::wecom::volatile::{resend_body, summarized_str};
 use crate::profile::{Frame, RoleMonitor, Severity, Violation, WireEvent};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -144,11 +144,13 @@ impl DeviceMonitor {
         let Some(req_id) = header_req_id(json).and_then(Value::as_str) else {
             return;
         };
+        // As a large frame's summary keeps it: a long id matches whichever size carried it.
+        let req_id = summarized_str(req_id);
         if json.get("cmd").is_some() {
-            link.pushes.insert(req_id.to_string());
+            link.pushes.insert(req_id.into_owned());
             return;
         }
-        let Some((cmd, _, _)) = link.outstanding.remove(req_id) else {
+        let Some((cmd, _, _)) = link.outstanding.remove(&*req_id) else {
             return;
         };
         let cmd = cmd.as_str();
@@ -197,7 +199,7 @@ impl DeviceMonitor {
                     .once(
                         conn,
                         "D1",
-                        format!("the device sent {len} bytes of text that is not a JSON object"),
+                        format!("the device sent {len} bytes of text that is not JSON"),
                     )
                     .into_iter()
                     .collect()
@@ -232,9 +234,12 @@ impl DeviceMonitor {
                 .into_iter()
                 .collect();
         };
-        let req_id = header_req_id(json).and_then(Value::as_str);
+        let req_id = header_req_id(json)
+            .and_then(Value::as_str)
+            .map(summarized_str);
         let Some(cmd) = obj.get("cmd") else {
             let is_ack = req_id
+                .as_deref()
                 .is_some_and(|id| self.links.get(conn).is_some_and(|l| l.pushes.contains(id)));
             if !is_ack {
                 out.extend(self.once(
@@ -245,7 +250,7 @@ impl DeviceMonitor {
             }
             return out;
         };
-        let (Some(cmd), Some(req_id)) = (cmd.as_str(), req_id) else {
+        let (Some(cmd), Some(req_id)) = (cmd.as_str(), req_id.as_deref()) else {
             return self
                 .once(
                     conn,
@@ -492,6 +497,50 @@ mod tests {
                 ),
             )
             .cloud(0.0, ok("s1"))
+    }
+
+    /// A device's frames on a fresh link, at any size: (frames, rules broken).
+    fn device_case(case: usize, size: usize) -> (Vec<Frame>, Vec<&'static str>) {
+        use crate::profile::wecom::monitors::cloud::tests::padded;
+        let register = r#"{"cmd":"register","headers":{"req_id":"r0"},"body":{"sn":"S","timestamp":1,"nonce":"n","pad":"PAD"}}"#;
+        let p = |f: &str| padded(f, size);
+        match case {
+            0 => (vec![p(register)], vec![]),
+            1 => (vec![p("not json PAD")], vec!["D1"]),
+            2 => (
+                vec![p(
+                    r#"{"cmd":"register","headers":{"req_id":"r0"},"body":{"sn":"S"},"pad":"PAD"}"#,
+                )],
+                vec!["D1"],
+            ),
+            // The same request again at once, under its own req_id: a re-send too soon as well.
+            3 => (
+                vec![p(register), p(&register.replace(r#""n""#, r#""m""#))],
+                vec!["D2", "D13"],
+            ),
+            4 => (
+                vec![p(
+                    r#"{"cmd":"ping","headers":{"req_id":"p0"},"body":{"pad":"PAD"}}"#,
+                )],
+                vec!["D7"],
+            ),
+            _ => (
+                vec![p(
+                    r#"{"cmd":"register","headers":{"req_id":"r0"},"body":"PAD"}"#,
+                )],
+                vec!["D1"],
+            ),
+        }
+    }
+
+    proptest::proptest! {
+        /// The device's always-on checks judge a frame of any size as they judge a small one.
+        #[test]
+        fn a_device_frame_is_judged_whatever_its_size(case in 0..6usize, size in crate::profile::wecom::monitors::cloud::tests::sizes()) {
+            let (frames, broken) = device_case(case, size);
+            let script = Script(frames.into_iter().map(|f| (s(0.0), true, f)).collect());
+            proptest::prop_assert_eq!(script.rules(0.0), broken);
+        }
     }
 
     #[test]
