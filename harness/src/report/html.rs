@@ -16,7 +16,9 @@ use super::json::RunReport;
 use super::matrix::{Row, Status};
 use super::sink::{write_file_with, Out, ReportError};
 use super::terminal::{finding_line, location};
-use crate::engine::transcript::{Frame, TranscriptEntry, TranscriptEvent};
+use crate::engine::transcript::{
+    Frame, OutputSource, OutputStream, TranscriptEntry, TranscriptEvent,
+};
 use crate::engine::{Outcome, ScenarioResult, Verdict};
 use crate::wire::{close_text, Party};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
@@ -276,6 +278,15 @@ fn diff_lines(diff: &str) -> Markup {
 /// One transcript entry: time, connection, what happened; frames pretty-printed.
 fn entry(e: &TranscriptEntry) -> Markup {
     let at = format!("{:.3}s", e.at.as_secs_f64());
+    if let TranscriptEvent::Output {
+        source,
+        stream,
+        line,
+        cut,
+    } = &e.event
+    {
+        return html! { li class="output" { span .at { (at) } " " (output_line(*source, *stream, line, *cut)) } };
+    }
     let (class, conn, head, body): (&str, Option<&str>, String, Option<String>) = match &e.event {
         TranscriptEvent::Opened { conn, local } => {
             ("link", Some(conn), format!("opened from {local}"), None)
@@ -319,6 +330,7 @@ fn entry(e: &TranscriptEntry) -> Markup {
             None,
         ),
         TranscriptEvent::Note { text } => ("note", None, format!("note: {text}"), None),
+        TranscriptEvent::Output { .. } => unreachable!("rendered by output_line above"),
     };
     html! {
         li class=(class) {
@@ -326,6 +338,24 @@ fn entry(e: &TranscriptEntry) -> Markup {
             @if let Some(conn) = conn { span .conn { "[" (conn) "]" } " " }
             span .what { (head) }
             @if let Some(body) = body { pre .frame { (body) } }
+        }
+    }
+}
+
+/// A line a command wrote (the device's log), as it sits between the frames: who wrote it on
+/// which stream, the line as text (never markup), and what an overlong line lost. Any view
+/// of the transcript (the wire log, a sequence chart's notes) renders it through this.
+pub(crate) fn output_line(
+    source: OutputSource,
+    stream: OutputStream,
+    line: &str,
+    cut: usize,
+) -> Markup {
+    html! {
+        span class={ "out " (stream.label()) } {
+            span .src { "[" (source.label()) " " (stream.label()) "]" } " "
+            code { (line) }
+            @if cut > 0 { " " span .cut { "… (" (cut) " more bytes)" } }
         }
     }
 }
