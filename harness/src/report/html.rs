@@ -23,7 +23,8 @@ use crate::engine::{Outcome, ScenarioResult, Verdict};
 use crate::wire::{close_text, Party};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
-const STYLE: &str = include_str!("html/report.css");
+/// The reports' one stylesheet (the fleet page uses it too).
+pub const STYLE: &str = include_str!("html/report.css");
 const SCRIPT: &str = include_str!("html/report.js");
 
 /// Writes the report as one HTML file.

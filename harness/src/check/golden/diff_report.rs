@@ -32,6 +32,9 @@ use serde::Serialize;
 use std::fmt::Write as _;
 use std::path::Path;
 
+/// Scenarios listed under a changed obligation in the text (the JSON lists them all).
+const SCENARIOS_PER_OBLIGATION: usize = 5;
+
 /// The version written in `diff_version`.
 pub const DIFF_FORMAT_VERSION: u32 = 1;
 
@@ -264,7 +267,7 @@ impl DiffReport {
                     state(&o.from),
                     state(&o.to)
                 );
-                for m in &o.scenarios {
+                for m in o.scenarios.iter().take(SCENARIOS_PER_OBLIGATION) {
                     let _ = writeln!(
                         s,
                         "  {:width$}    {}: {} → {}",
@@ -273,6 +276,10 @@ impl DiffReport {
                         state(&m.from),
                         state(&m.to)
                     );
+                }
+                let more = o.scenarios.len().saturating_sub(SCENARIOS_PER_OBLIGATION);
+                if more > 0 {
+                    let _ = writeln!(s, "  {:width$}    … and {more} more scenarios", "");
                 }
             }
         }
