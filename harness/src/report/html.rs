@@ -11,11 +11,12 @@
 //! Every value is escaped by `maud`; frames are already redacted in the model, so the page
 //! shows no secret the model does not hold.
 
+use super::evidence::{location, Evidence};
 use super::formats::{InMemory, Part, Scenarios};
 use super::json::RunReport;
 use super::matrix::{Row, Status};
 use super::sink::{write_file_with, Out, ReportError};
-use super::terminal::{finding_line, location};
+use super::terminal::finding_line;
 use crate::engine::transcript::{
     Frame, OutputSource, OutputStream, TranscriptEntry, TranscriptEvent,
 };
@@ -221,18 +222,7 @@ fn scenario(r: &ScenarioResult) -> Markup {
             @match &r.verdict {
                 Verdict::Pass => {}
                 Verdict::Fail(f) | Verdict::Error(f) | Verdict::Inconclusive(f) | Verdict::Warn(f) => {
-                    div .evidence {
-                        pre .message { (f.message) }
-                        p .loc { "--> " (location_of(r)) }
-                        @if let Some(rule) = &f.rule { p { "rule: " a href={"#req-" (rule)} { (rule) } } }
-                        @if f.expected.is_some() || f.actual.is_some() {
-                            div .compare {
-                                div { h4 { "expected" } pre .expected { (f.expected.as_deref().unwrap_or("")) } }
-                                div { h4 { "actual" } pre .actual { (f.actual.as_deref().unwrap_or("")) } }
-                            }
-                        }
-                        @if let Some(diff) = &f.diff { h4 { "diff against the golden transcript" } pre .diff { (diff_lines(diff)) } }
-                    }
+                    (evidence(&Evidence::of(r, f)))
                 }
                 Verdict::Skip { reason } => { p .reason { "skipped: " (reason) } }
                 Verdict::Manual { instructions } => { div .manual { h4 { "check by hand" } pre { (instructions) } } }
@@ -247,6 +237,25 @@ fn scenario(r: &ScenarioResult) -> Markup {
                     ol { @for e in &r.transcript.entries { (entry(e)) } }
                 }
             }
+        }
+    }
+}
+
+/// A failure's [`Evidence`]: the message, where, the rule linked to its matrix row, what
+/// was expected beside what came, the golden diff (the frames are in the wire log below).
+pub(crate) fn evidence(e: &Evidence) -> Markup {
+    html! {
+        div .evidence {
+            pre .message { (e.message) }
+            p .loc { "--> " (e.location) }
+            @if let Some(rule) = &e.rule { p { "rule: " a href={"#req-" (rule)} { (rule) } } }
+            @if e.expected.is_some() || e.actual.is_some() {
+                div .compare {
+                    div { h4 { "expected" } pre .expected { (e.expected.as_deref().unwrap_or("")) } }
+                    div { h4 { "actual" } pre .actual { (e.actual.as_deref().unwrap_or("")) } }
+                }
+            }
+            @if let Some(diff) = &e.diff { h4 { "diff against the golden transcript" } pre .diff { (diff_lines(diff)) } }
         }
     }
 }

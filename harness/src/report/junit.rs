@@ -29,19 +29,16 @@
 //! Text is copied from the results only; characters XML 1.0 cannot carry become U+FFFD.
 
 use super::brief::Brief;
+use super::evidence::Evidence;
 use super::formats::{InMemory, Part, Scenarios};
 use super::json::{RunMeta, RunReport};
 use super::sink::{write_file_with, Out, ReportError};
-use super::terminal::{finding_line, location, render_transcript};
-use crate::engine::transcript::render_entry;
-use crate::engine::{Failure, Outcome, ScenarioResult, Verdict};
+use super::terminal::{finding_line, render_transcript};
+use crate::engine::{Outcome, ScenarioResult, Verdict};
 use crate::ics::IcsSummary;
 use crate::scenario::Role;
 use junit_report::{OffsetDateTime, Report, TestCase, TestCaseBuilder, TestSuite};
 use std::fmt::Write as _;
-
-/// How many frames a failure's text shows (the whole transcript is in `system-out`).
-const LAST_FRAMES: usize = 6;
 
 /// Writes a run as JUnit XML: a pure function of the [`RunReport`], so `hwconform report`
 /// rebuilds the same bytes from run.json.
@@ -251,13 +248,13 @@ fn test_case(r: &ScenarioResult, suite: &str) -> TestCase {
         Verdict::Fail(f) => {
             let kind = xml_text(f.rule.as_deref().unwrap_or("mismatch"));
             TestCaseBuilder::failure(&name, time, &kind, &xml_text(&f.message))
-                .set_trace(&cdata(&failure_text(r, f)))
+                .set_trace(&failure_body(&Evidence::of(r, f)))
                 .build()
         }
         // Nothing was proven: CI must not read it as a pass (the exit code is 1 too).
         Verdict::Inconclusive(f) => {
             TestCaseBuilder::failure(&name, time, "inconclusive", &xml_text(&f.message))
-                .set_trace(&cdata(&failure_text(r, f)))
+                .set_trace(&failure_body(&Evidence::of(r, f)))
                 .build()
         }
         // A deviation that does not bind the target: a pass, with the warning in system-out.
@@ -265,7 +262,7 @@ fn test_case(r: &ScenarioResult, suite: &str) -> TestCase {
         Verdict::Error(f) => {
             let kind = xml_text(f.rule.as_deref().unwrap_or("error"));
             TestCaseBuilder::error(&name, time, &kind, &xml_text(&f.message))
-                .set_trace(&cdata(&failure_text(r, f)))
+                .set_trace(&failure_body(&Evidence::of(r, f)))
                 .build()
         }
         Verdict::Skip { reason } => {
@@ -383,33 +380,10 @@ fn attr(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// The body of a `<failure>` or `<error>`: the message, where, what was expected and what
-/// arrived, the golden diff, and the last frames.
-fn failure_text(r: &ScenarioResult, f: &Failure) -> String {
-    let mut s = format!("{}\n--> {}\n", f.message, location(r, f));
-    if let Some(rule) = &f.rule {
-        let _ = writeln!(s, "rule: {rule}");
-    }
-    if let Some(expected) = &f.expected {
-        let _ = writeln!(s, "expected: {expected}");
-    }
-    if let Some(actual) = &f.actual {
-        let _ = writeln!(s, "actual:   {actual}");
-    }
-    if let Some(diff) = &f.diff {
-        s.push_str("diff:\n");
-        for line in diff.lines() {
-            let _ = writeln!(s, "  {line}");
-        }
-    }
-    let frames = r.transcript.last_frames(LAST_FRAMES);
-    if !frames.is_empty() {
-        s.push_str("last frames:\n");
-        for e in frames {
-            let _ = writeln!(s, "  {}", render_entry(e));
-        }
-    }
-    s
+/// The body of a `<failure>` or `<error>`: the failure's [`Evidence`] as plain text, in a
+/// CDATA section.
+pub(crate) fn failure_body(e: &Evidence) -> String {
+    cdata(&e.text())
 }
 
 /// `text` with every character XML 1.0 cannot hold (most C0 controls, lone surrogates can't
