@@ -129,9 +129,16 @@ fn two_shards_merged_equal_one_run() {
         serde_json::json!({}),
         "the mock earns no break"
     );
-    assert!(std::fs::read_to_string(base.join("merged/fleet.html"))
-        .unwrap()
-        .contains("Fleet report"));
+    // The merged page says what ran: each shard's command line and harness, the storm.
+    let page = std::fs::read_to_string(base.join("merged/fleet.html")).unwrap();
+    assert!(page.contains("Fleet report"));
+    for shard in ["--shard 1/2", "--shard 2/2"] {
+        assert!(page.contains(shard), "{shard} in the page");
+    }
+    assert!(page.contains(&format!("hwconform {}", env!("CARGO_PKG_VERSION"))));
+    assert!(
+        page.contains("<dt>storm</dt><dd>at 60 s, devices return from new source addresses</dd>")
+    );
     // One shard twice is not a fleet.
     let twice = hwconform(&[
         "fleet",

@@ -207,7 +207,7 @@ fn check_update_review_accept_and_diff() {
     assert_eq!(out.status.code(), Some(1), "{}", everything(&out));
     assert!(
         stdout(&out)
-            .contains("verdict    t.golden.login-ping: pass → fail: the conversation changed"),
+            .contains("  verdict  t.golden.login-ping: pass → fail: the conversation changed"),
         "{}",
         stdout(&out)
     );
@@ -242,13 +242,16 @@ fn diff_reports_changed_transcripts_per_scenario() {
     let out = hwconform(dir, &["diff", "a/run.json", "b/run.json"]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(1), "{}", everything(&out));
-    assert!(text.contains("transcript t.golden.login-ping:"), "{text}");
+    assert!(
+        text.contains("frames (1 scenario):\n  t.golden.login-ping:"),
+        "{text}"
+    );
     assert!(
         text.contains(r#"+[a] → {"cmd":"get_timestamp","headers":{"req_id":"<req_id#4>"}}"#),
         "{text}"
     );
     assert!(
-        text.contains("timing     t.golden.login-ping: scenario clock 2.5s → 5.0s (+100%)"),
+        text.contains("  timing   t.golden.login-ping: scenario clock 2.5s → 5.0s (+100%)"),
         "{text}"
     );
 }

@@ -3,8 +3,9 @@
 //! when a file cannot be read or is not a run report.
 
 use super::exit::{EXIT_FAILED, EXIT_OK};
+use crate::check::golden::diff_report::{DiffReport, Limits};
 use crate::check::golden::normalize::NormalizeOptions;
-use crate::check::golden::rundiff::{compare, render, RunFile};
+use crate::check::golden::rundiff::{compare, RunFile};
 use std::path::{Path, PathBuf};
 
 /// `hwconform diff RUN_A RUN_B`.
@@ -18,6 +19,20 @@ pub struct DiffArgs {
     /// virtual clock).
     #[arg(long)]
     pub times: bool,
+    /// `text` for people (obligations, then scenarios, then frames), `json` for tools (the
+    /// shape is documented in the guide, `diff_version` 1).
+    #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
+    pub format: DiffFormat,
+    /// Show every changed frame (by default at most 10 scenarios, 24 lines each, then "and N
+    /// more").
+    #[arg(long)]
+    pub full: bool,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DiffFormat {
+    Text,
+    Json,
 }
 
 pub fn cli_diff(args: DiffArgs) -> i32 {
@@ -27,8 +42,17 @@ pub fn cli_diff(args: DiffArgs) -> i32 {
         (Err(code), _) | (_, Err(code)) => return code,
     };
     let changes = compare(&a, &b, NormalizeOptions { times: args.times });
-    print!("{}", render(&args.run_a, &a, &args.run_b, &b, &changes));
-    if changes.is_empty() {
+    let limits = if args.full {
+        Limits::NONE
+    } else {
+        Limits::DEFAULT
+    };
+    let report = DiffReport::new((&args.run_a, &a), (&args.run_b, &b), changes, limits);
+    match args.format {
+        DiffFormat::Text => print!("{}", report.to_text()),
+        DiffFormat::Json => print!("{}", report.to_json()),
+    }
+    if report.is_empty() {
         EXIT_OK
     } else {
         EXIT_FAILED

@@ -208,6 +208,10 @@ fn run(args: FleetRunArgs) -> i32 {
         eprintln!();
     }
     report.slo = slo::judge(&objectives, &report.figures);
+    let argv: Vec<String> = std::env::args().collect();
+    for p in &mut report.processes {
+        p.command_line = super::run_meta::redacted_command_line(&argv, &plan.fleet);
+    }
     finish(&report, &args.reports.join("fleet.json"))
 }
 

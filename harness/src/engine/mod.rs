@@ -8,6 +8,7 @@ pub mod interrupt;
 pub mod judge;
 pub mod live;
 pub mod monitor;
+pub mod output;
 pub mod recorder;
 pub mod rejudge;
 pub mod runner;

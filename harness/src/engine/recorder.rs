@@ -3,7 +3,7 @@
 //! scrubbed of it, and caps the transcript so a flooding target cannot exhaust memory.
 
 use super::clock::ScenarioClock;
-use super::transcript::{Frame, Transcript, TranscriptEvent};
+use super::transcript::{Frame, OutputSource, OutputStream, Transcript, TranscriptEvent};
 use crate::profile::frame::MAX_RECORDED_TEXT;
 use crate::profile::{Credentials, Profile, RunCredentials};
 use crate::wire::connection::{LinkEvent, WireLog};
@@ -14,13 +14,24 @@ use std::time::Duration;
 /// Entries kept per scenario; beyond it frames are counted, not stored.
 pub const MAX_ENTRIES: usize = 20_000;
 
+/// Bytes of one output line kept; the rest is counted ([`TranscriptEvent::Output::cut`]).
+pub const MAX_OUTPUT_LINE: usize = 1024;
+/// Output lines kept per scenario, and their bytes in all: a chatty device's log cannot
+/// crowd out the frames. Past either, lines are counted and the count said at the end.
+pub const MAX_OUTPUT_LINES: usize = 2_000;
+pub const MAX_OUTPUT_BYTES: usize = 256 * 1024;
+
 #[derive(Default)]
 struct Inner {
     transcript: Transcript,
     dropped: usize,
+    output_lines: usize,
+    output_bytes: usize,
+    output_dropped: usize,
 }
 
-/// Shared by a session and its connections' reader tasks.
+/// Shared by a session, its connections' reader tasks and the readers of what the commands
+/// it started write.
 #[derive(Clone)]
 pub struct Recorder {
     inner: Arc<Mutex<Inner>>,
@@ -32,6 +43,12 @@ pub struct Recorder {
     pub clock: ScenarioClock,
     /// What is secret, and how frames are recorded.
     profile: Arc<dyn Profile>,
+}
+
+impl std::fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recorder").finish_non_exhaustive()
+    }
 }
 
 impl Recorder {
@@ -204,6 +221,85 @@ impl Recorder {
         });
     }
 
+    /// Records a line a command wrote (without its line break; at most
+    /// [`MAX_OUTPUT_LINE`] bytes of it, `cut` more left out), scrubbed of every credential
+    /// the run knows and of what a JSON part says under a secret key, as frames are.
+    /// Returns the line scrubbed and cut (what may be shown elsewhere), recorded or not.
+    pub fn output(
+        &self,
+        source: OutputSource,
+        stream: OutputStream,
+        bytes: &[u8],
+        cut: usize,
+    ) -> String {
+        let text = String::from_utf8_lossy(bytes);
+        let text = text.strip_suffix('\r').unwrap_or(&text);
+        // Escape sequences and other control characters are shown, not obeyed, by the
+        // terminal a report is read in.
+        let text: std::borrow::Cow<'_, str> =
+            if text.contains(|c: char| c.is_control() && c != '\t') {
+                text.chars()
+                    .map(|c| match c {
+                        '\t' => c.to_string(),
+                        c if c.is_control() => c.escape_default().to_string(),
+                        c => c.to_string(),
+                    })
+                    .collect::<String>()
+                    .into()
+            } else {
+                text.into()
+            };
+        let mut line = self.credentials.redact_text(&self.redact_json_part(&text));
+        // Scrubbed whole, then cut (as text frames are).
+        let cut = cut + line.len().saturating_sub(MAX_OUTPUT_LINE);
+        line.truncate(line.floor_char_boundary(MAX_OUTPUT_LINE));
+        {
+            let mut inner = self.lock();
+            if inner.output_lines >= MAX_OUTPUT_LINES
+                || inner.output_bytes + line.len() > MAX_OUTPUT_BYTES
+            {
+                inner.output_dropped += 1;
+                return line;
+            }
+            inner.output_lines += 1;
+            inner.output_bytes += line.len();
+        }
+        self.record(TranscriptEvent::Output {
+            source,
+            stream,
+            line: line.clone(),
+            cut,
+        });
+        line
+    }
+
+    /// A log line that carries JSON (`sending {...} ok`, a whole frame) with what sits under
+    /// the profile's secret keys replaced (and learnt, for the lines after); other lines as
+    /// they are.
+    fn redact_json_part(&self, text: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(start) = rest.find('{') {
+            let mut values =
+                serde_json::Deserializer::from_str(&rest[start..]).into_iter::<Value>();
+            match values.next() {
+                Some(Ok(v)) => {
+                    let end = start + values.byte_offset();
+                    self.learn(&v);
+                    out.push_str(&rest[..start]);
+                    out.push_str(&self.profile.redact(&v).to_string());
+                    rest = &rest[end..];
+                }
+                _ => {
+                    out.push_str(&rest[..=start]);
+                    rest = &rest[start + 1..];
+                }
+            }
+        }
+        out.push_str(rest);
+        out
+    }
+
     /// Remembers every string under a credential key, at any depth.
     pub fn learn(&self, v: &Value) {
         let mut found = Vec::new();
@@ -231,7 +327,19 @@ impl Recorder {
         let at = self.now();
         let mut inner = self.lock();
         let dropped = inner.dropped;
+        let output_dropped = std::mem::take(&mut inner.output_dropped);
         let mut t = std::mem::take(&mut inner.transcript);
+        if output_dropped > 0 {
+            t.push(
+                at,
+                TranscriptEvent::Note {
+                    text: format!(
+                        "{output_dropped} further lines of command output were not recorded (output cap {MAX_OUTPUT_LINES} lines, {} KiB)",
+                        MAX_OUTPUT_BYTES / 1024
+                    ),
+                },
+            );
+        }
         if dropped > 0 {
             t.push(
                 at,

@@ -596,25 +596,49 @@ impl Runner {
             .start_paused(in_process)
             .build();
         let outcome = match runtime {
-            Err(e) => Err(TargetError::io("cannot start a runtime", e)),
+            Err(e) => Err((
+                TargetError::io("cannot start a runtime", e),
+                Default::default(),
+                Duration::ZERO,
+            )),
             Ok(rt) => rt.block_on(async {
+                let start_unix = wall_unix();
+                let named: Vec<_> = identities
+                    .iter()
+                    .map(|(n, d)| (n.clone(), d.identity.clone()))
+                    .collect();
+                let rec = session::recorder(
+                    &named,
+                    self.config.fleet.seed_secret_no.as_ref(),
+                    self.config.credentials.clone(),
+                    start_unix,
+                    self.config.profile.clone(),
+                );
                 let interrupt = &self.config.interrupt;
-                tokio::select! {
-                    outcome = self.session(sc, index, identities, in_process) => outcome,
+                let outcome = tokio::select! {
+                    outcome = self.session(sc, index, identities, in_process, rec.clone(), start_unix) => outcome,
                     // Dropping the session closes its links and stops a started device.
                     () = interrupt.raised() => Err(TargetError::failed(format!("interrupted ({}) before the scenario finished", interrupt.why()))),
-                }
+                };
+                // A scenario that did not end by itself (interrupted, its device or reset
+                // would not start) keeps what it recorded up to there.
+                outcome.map_err(|e| {
+                    rec.record(crate::engine::TranscriptEvent::Note {
+                        text: e.to_string(),
+                    });
+                    (e, rec.take(), rec.now())
+                })
             }),
         };
         let swept = outcome.as_ref().ok().map(|o| o.swept);
         let seeded = outcome.as_ref().ok().and_then(|o| o.device_seeded);
         let mut finished = match outcome {
             Ok(o) => result(o.verdict, o.findings, o.transcript, o.scenario_time),
-            Err(e) => result(
+            Err((e, transcript, scenario_time)) => result(
                 Verdict::Error(Failure::new(e.to_string())),
                 Vec::new(),
-                Default::default(),
-                Duration::ZERO,
+                transcript,
+                scenario_time,
             ),
         };
         self.hint_carried_state(sc, index, &mut finished);
@@ -648,8 +672,9 @@ impl Runner {
         index: usize,
         identities: Vec<(String, FleetDevice)>,
         in_process: bool,
+        recorder: super::recorder::Recorder,
+        start_unix: u64,
     ) -> Result<session::SessionOutcome, TargetError> {
-        let start_unix = wall_unix();
         let seed = self.config.fleet.seed_secret_no.clone();
         let mut device_seeded = false;
         let target = match sc.role {
@@ -659,7 +684,7 @@ impl Runner {
             Role::Cloud => {
                 let dut = &identities[0].1.identity;
                 if let Some(cmd) = &self.config.device_reset {
-                    target::reset(cmd).await?;
+                    target::reset(cmd, &recorder).await?;
                 }
                 let Some(device) = &self.config.device else {
                     return Err(TargetError::failed("no device target"));
@@ -672,6 +697,7 @@ impl Runner {
                         .filter(|_| sc.requires.contains(&Capability::Seed)),
                     start_unix,
                     rng_seed: stable_hash(&sc.id.value),
+                    log: recorder.clone(),
                 };
                 // A device that connects by itself is provisioned as its statement says; one
                 // the harness starts, as the harness starts it.
@@ -690,7 +716,7 @@ impl Runner {
                 .map(|(n, d)| (n.clone(), d.identity.clone()))
                 .collect(),
             seed_secret_no: seed,
-            start_unix,
+            recorder,
             step_timeout: self.config.step_timeout,
             deadline: self.config.deadline,
             // Against a real target the scenario clock is the wall clock and the deadline

@@ -4,6 +4,9 @@
 //! URL, reference device, exec, listen) live in the `targets` module; the engine only holds them
 //! behind these traits.
 
+use super::output::record_lines;
+use super::recorder::Recorder;
+use super::transcript::{OutputSource, OutputStream};
 use crate::profile::fleet::Fleet;
 use crate::profile::{CloudTimings, DeviceIdentity, Secret};
 use crate::wire::transport::{TransportError, WsStream};
@@ -156,6 +159,9 @@ pub struct DeviceStart {
     pub start_unix: u64,
     /// Seeds every random choice of an in-process device.
     pub rng_seed: u64,
+    /// The scenario's transcript, where a device the harness starts as a process has what
+    /// it writes recorded ([`crate::engine::output::record_lines`]).
+    pub log: Recorder,
 }
 
 /// The device under test of a run's cloud-role scenarios.
@@ -229,8 +235,9 @@ pub async fn upper_tester(
     command: &str,
     action: &DeviceAction,
     sn: &str,
+    log: &Recorder,
 ) -> Result<(), TargetError> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let json = action.to_json(sn).to_string();
     let mut child = tokio::process::Command::new("sh")
         .arg("-c")
@@ -238,58 +245,38 @@ pub async fn upper_tester(
         .env("HWCONFORM_ACTION", &json)
         .env("HWCONFORM_SN", sn)
         .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .process_group(0)
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| TargetError::io("cannot run the upper tester", e))?;
     let group = child.id().map(|pid| pid as i32);
-    let (stdin, stderr) = (child.stdin.take(), child.stderr.take());
-    // Of what it says, the last 2 KiB are kept however much it writes; read apart from the
-    // wait, since something it started may hold the pipe open after it exits.
-    let reader = tokio::spawn(async move {
-        let mut said: Vec<u8> = Vec::new();
-        if let Some(mut stderr) = stderr {
-            let mut chunk = [0u8; 1024];
-            while let Ok(n @ 1..) = stderr.read(&mut chunk).await {
-                said.extend_from_slice(&chunk[..n]);
-                let excess = said.len().saturating_sub(2048);
-                said.drain(..excess);
-            }
-        }
-        said
-    });
+    let stdin = child.stdin.take();
+    let readers = OutputReaders::start(&mut child, log, OutputSource::UpperTester);
     // Everything, the write to its stdin included, within the bound.
     let run = async {
         if let Some(mut stdin) = stdin {
             // A tester that does not read its stdin is fine: the action is in the environment too.
             let _ = stdin.write_all(json.as_bytes()).await;
         }
-        let status = child.wait().await;
-        let said = tokio::time::timeout(Duration::from_millis(500), reader)
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .unwrap_or_default();
-        (status, said)
+        child.wait().await
     };
     let outcome = tokio::time::timeout(UPPER_TESTER_BOUND, run).await;
+    // Read apart from the wait, since something it started may hold the pipes open after
+    // it exits.
+    let said = readers.finish(Duration::from_millis(500)).await;
     if let Some(pgid) = group {
         // SAFETY: kill(2) on the process group created at spawn, so nothing the tester
         // started outlives the step, however it ended.
         unsafe { libc::kill(-pgid, libc::SIGKILL) };
     }
     match outcome {
-        Ok((Ok(status), _)) if status.success() => Ok(()),
-        Ok((Ok(status), said)) => {
-            let said = String::from_utf8_lossy(&said);
-            Err(TargetError::failed(format!(
-                "the upper tester failed ({status}): {}",
-                said.trim()
-            )))
-        }
-        Ok((Err(e), _)) => Err(TargetError::io("the upper tester", e)),
+        Ok(Ok(status)) if status.success() => Ok(()),
+        Ok(Ok(status)) => Err(TargetError::failed(format!(
+            "the upper tester failed ({status}): {said}"
+        ))),
+        Ok(Err(e)) => Err(TargetError::io("the upper tester", e)),
         Err(_) => Err(TargetError::failed(format!(
             "the upper tester did not finish within {}s",
             UPPER_TESTER_BOUND.as_secs()
@@ -297,20 +284,77 @@ pub async fn upper_tester(
     }
 }
 
-/// Runs the `--device-reset` command before a scenario, bounded by two minutes.
-pub async fn reset(command: &str) -> Result<(), TargetError> {
-    let run = tokio::process::Command::new("sh")
+/// Of what a command writes on stderr, the last 2 KiB (as recorded, scrubbed) are what a
+/// failure message quotes, however much it writes.
+const LAST_WORDS: usize = 2048;
+
+/// The readers of a lab command's stdout and stderr: every line into the transcript, the
+/// last words of stderr kept for a failure message.
+struct OutputReaders {
+    readers: Vec<tokio::task::JoinHandle<()>>,
+    last_words: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl OutputReaders {
+    fn start(child: &mut tokio::process::Child, log: &Recorder, source: OutputSource) -> Self {
+        let last_words = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let mut readers = Vec::new();
+        if let Some(out) = child.stdout.take() {
+            let log = log.clone();
+            readers.push(tokio::spawn(async move {
+                record_lines(out, &log, source, OutputStream::Stdout, |_| {}).await
+            }));
+        }
+        if let Some(err) = child.stderr.take() {
+            let (log, kept) = (log.clone(), last_words.clone());
+            readers.push(tokio::spawn(async move {
+                record_lines(err, &log, source, OutputStream::Stderr, |line| {
+                    let mut kept = kept.lock().unwrap_or_else(|p| p.into_inner());
+                    if !kept.is_empty() {
+                        kept.push('\n');
+                    }
+                    kept.push_str(line);
+                    let excess = kept.len().saturating_sub(LAST_WORDS);
+                    let from = kept.ceil_char_boundary(excess);
+                    kept.drain(..from);
+                })
+                .await
+            }));
+        }
+        OutputReaders {
+            readers,
+            last_words,
+        }
+    }
+
+    /// Waits up to `grace` for the pipes to reach their end; returns the last words.
+    async fn finish(self, grace: Duration) -> String {
+        let all = futures_util::future::join_all(self.readers);
+        let _ = tokio::time::timeout(grace, all).await;
+        let kept = self.last_words.lock().unwrap_or_else(|p| p.into_inner());
+        kept.trim().to_string()
+    }
+}
+
+/// Runs the `--device-reset` command before a scenario, bounded by two minutes; what it
+/// writes goes into the scenario's transcript.
+pub async fn reset(command: &str, log: &Recorder) -> Result<(), TargetError> {
+    let mut child = tokio::process::Command::new("sh")
         .arg("-c")
         .arg(command)
         .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
-        .output();
-    match tokio::time::timeout(Duration::from_secs(120), run).await {
-        Ok(Ok(out)) if out.status.success() => Ok(()),
-        Ok(Ok(out)) => Err(TargetError::failed(format!(
-            "the device reset command failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
+        .spawn()
+        .map_err(|e| TargetError::io("cannot run the device reset command", e))?;
+    let readers = OutputReaders::start(&mut child, log, OutputSource::DeviceReset);
+    let outcome = tokio::time::timeout(Duration::from_secs(120), child.wait()).await;
+    let said = readers.finish(Duration::from_millis(500)).await;
+    match outcome {
+        Ok(Ok(status)) if status.success() => Ok(()),
+        Ok(Ok(status)) => Err(TargetError::failed(format!(
+            "the device reset command failed ({status}): {said}"
         ))),
         Ok(Err(e)) => Err(TargetError::io("cannot run the device reset command", e)),
         Err(_) => Err(TargetError::failed(
@@ -323,6 +367,14 @@ pub async fn reset(command: &str) -> Result<(), TargetError> {
 mod tests {
     use super::*;
 
+    fn log() -> Recorder {
+        Recorder::new(
+            crate::engine::clock::ScenarioClock::start(0),
+            vec![],
+            crate::profile::default_profile(),
+        )
+    }
+
     fn checkin() -> DeviceAction {
         DeviceAction::Checkin {
             userid: "alice".into(),
@@ -334,13 +386,14 @@ mod tests {
     #[tokio::test]
     async fn the_upper_tester_gets_the_action_and_its_exit_status_decides() {
         // It reads the action from stdin and the environment alike.
-        let ok = upper_tester(r#"read line; test "$line" = "$HWCONFORM_ACTION" && echo "$line" | grep -q '"userid":"alice"'"#, &checkin(), "SN1").await;
+        let ok = upper_tester(r#"read line; test "$line" = "$HWCONFORM_ACTION" && echo "$line" | grep -q '"userid":"alice"'"#, &checkin(), "SN1", &log()).await;
         assert!(ok.is_ok(), "{ok:?}");
         // A failure says why, in the tester's own last words, bounded.
         let err = upper_tester(
             "yes 'filler line' | head -c 100000 >&2; echo 'no such user' >&2; exit 3",
             &checkin(),
             "SN1",
+            &log(),
         )
         .await
         .unwrap_err()
@@ -352,12 +405,49 @@ mod tests {
         assert!(err.len() < 2300, "{} bytes", err.len());
     }
 
+    /// What the tester writes is the scenario's evidence: both streams, line by line.
+    #[tokio::test]
+    async fn the_upper_testers_output_is_recorded() {
+        let log = log();
+        let ok = upper_tester(
+            "echo 'pressing the button'; echo 'relay 3 on' >&2",
+            &checkin(),
+            "SN1",
+            &log,
+        )
+        .await;
+        assert!(ok.is_ok(), "{ok:?}");
+        let lines: Vec<_> = log
+            .take()
+            .entries
+            .into_iter()
+            .filter_map(|e| match e.event {
+                crate::engine::TranscriptEvent::Output {
+                    source,
+                    stream,
+                    line,
+                    ..
+                } => Some((source, stream, line)),
+                _ => None,
+            })
+            .collect();
+        let line = |stream, text: &str| (OutputSource::UpperTester, stream, text.to_string());
+        assert!(
+            lines.contains(&line(OutputStream::Stdout, "pressing the button")),
+            "{lines:?}"
+        );
+        assert!(
+            lines.contains(&line(OutputStream::Stderr, "relay 3 on")),
+            "{lines:?}"
+        );
+    }
+
     /// Something the tester started that keeps its stderr open neither holds the step up
     /// nor outlives it.
     #[tokio::test]
     async fn a_grandchild_holding_the_pipe_does_not_hold_the_step() {
         let started = std::time::Instant::now();
-        let ok = upper_tester("sleep 20 & exit 0", &checkin(), "SN1").await;
+        let ok = upper_tester("sleep 20 & exit 0", &checkin(), "SN1", &log()).await;
         assert!(ok.is_ok(), "{ok:?}");
         assert!(
             started.elapsed() < Duration::from_secs(5),

@@ -46,6 +46,70 @@ pub enum TranscriptEvent {
     Note {
         text: String,
     },
+    /// A line a command the harness started wrote (the device's own log, a reset's or the
+    /// upper tester's words): evidence a vendor reads beside the frames. Scrubbed of
+    /// secrets like frames; invalid UTF-8 is replaced, not dropped.
+    Output {
+        source: OutputSource,
+        stream: OutputStream,
+        line: String,
+        /// Bytes of an overlong line left out after what `line` shows.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        cut: usize,
+    },
+}
+
+/// Which command wrote an [`TranscriptEvent::Output`] line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputSource {
+    /// The `exec:` device under test.
+    Device,
+    /// The `--device-reset` command run before the scenario.
+    DeviceReset,
+    /// The `--upper-tester` command making the device act.
+    UpperTester,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputStream {
+    Stdout,
+    Stderr,
+}
+
+impl OutputSource {
+    pub fn label(self) -> &'static str {
+        match self {
+            OutputSource::Device => "device",
+            OutputSource::DeviceReset => "device-reset",
+            OutputSource::UpperTester => "upper-tester",
+        }
+    }
+}
+
+impl OutputStream {
+    pub fn label(self) -> &'static str {
+        match self {
+            OutputStream::Stdout => "stdout",
+            OutputStream::Stderr => "stderr",
+        }
+    }
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// How an output line reads in one line of text: `[device stderr] boot ok`, with what an
+/// overlong line lost.
+pub fn output_text(source: OutputSource, stream: OutputStream, line: &str, cut: usize) -> String {
+    let more = if cut > 0 {
+        format!(" … ({cut} more bytes)")
+    } else {
+        String::new()
+    };
+    format!("[{} {}] {line}{more}", source.label(), stream.label())
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -111,5 +175,11 @@ pub fn render_entry(e: &TranscriptEntry) -> String {
             format!("{t} step {index} {kind} (line {line})")
         }
         TranscriptEvent::Note { text } => format!("{t} note: {text}"),
+        TranscriptEvent::Output {
+            source,
+            stream,
+            line,
+            cut,
+        } => format!("{t} {}", output_text(*source, *stream, line, *cut)),
     }
 }

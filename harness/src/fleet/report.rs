@@ -3,7 +3,7 @@
 //! samples of the timeline add, and figures derived from them are derived again.
 
 use super::latency::{Latency, LatencyError};
-use super::plan::{Business, Shard, Storm};
+use super::plan::{Business, Shard, Storm, BUCKET};
 use std::collections::BTreeMap;
 
 /// The report format; `fleet merge` refuses another.
@@ -55,6 +55,15 @@ pub struct Process {
     pub shard: Shard,
     pub wall_s: f64,
     pub peak_rss_mib: Option<f64>,
+    /// The harness that ran the shard: version and commit.
+    #[serde(default)]
+    pub harness_version: String,
+    #[serde(default)]
+    pub git_commit: String,
+    /// How it was invoked, with every secret redacted (as run.json's `command_line`); empty
+    /// in a report written by an older harness.
+    #[serde(default)]
+    pub command_line: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -368,63 +377,110 @@ pub fn render_terminal(r: &FleetReport) -> String {
     s
 }
 
-/// The report as a self-contained HTML page (`fleet.html`).
+/// The report as a self-contained HTML page (`fleet.html`), in the conformance report's
+/// stylesheet: what was run (each process's command line, harness and the storm time), the
+/// figures, latency, error codes, the cloud's obligations, objectives and the timeline.
 pub fn render_html(r: &FleetReport) -> String {
-    use maud::{html, DOCTYPE};
+    use maud::{html, PreEscaped, DOCTYPE};
     let f = &r.figures;
     let lat = |name: &str, l: &Latency| html! { tr { td { (name) } td.n { (l.count) } td.n { (format!("{:.3}", l.p50_ms)) } td.n { (format!("{:.3}", l.p90_ms)) } td.n { (format!("{:.3}", l.p99_ms)) } td.n { (format!("{:.3}", l.max_ms)) } } };
     let shards: Vec<String> = r.run.shards.iter().map(Shard::to_string).collect();
+    let broken: u64 = f.breaks.values().map(|b| b.count).sum();
+    let missed = r.slo.iter().filter(|o| !o.met).count();
     html! {
         (DOCTYPE)
         html lang="en" {
             head {
                 meta charset="utf-8";
-                title { "hwconform fleet report" }
-                style { "body{font:14px system-ui,sans-serif;margin:2em}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.25em .6em}td.n{text-align:right;font-variant-numeric:tabular-nums}.broken{color:#b00020;font-weight:600}.ok{color:#1b5e20}" }
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { "hwconform fleet report: " (r.run.cloud) }
+                style { (PreEscaped(crate::report::html::STYLE)) (PreEscaped(FLEET_STYLE)) }
             }
             body {
-                h1 { "Fleet report" }
-                p { (f.devices) " of " (r.run.fleet_devices) " devices (shard " (shards.join(", ")) ") against " code { (r.run.cloud) } " for " (format!("{:.0}", r.run.duration_s)) " s, " (r.run.clock) " clock." }
-                table id="figures" {
-                    tr { th { "connections" } th { "reconnects" } th { "dial failures" } th { "lost by the cloud" } th { "logins" } th { "logins/s" } th { "live at end" } th { "logged in at end" } th { "peak live" } th { "requests" } th { "error replies" } th { "unanswered" } }
-                    tr { td.n { (f.connections) } td.n { (f.reconnects) } td.n { (f.dial_failures) } td.n { (f.lost_by_cloud) } td.n { (f.logins) } td.n { (format!("{:.1}", f.logins_per_s)) } td.n { (f.live_at_end) } td.n { (f.logged_in_at_end) } td.n { (f.peak_live) } td.n { (f.requests) } td.n { (f.error_replies) } td.n { (f.unanswered) } }
-                }
-                h2 { "Latency (ms)" }
-                table id="latency" {
-                    tr { th { "" } th { "count" } th { "p50" } th { "p90" } th { "p99" } th { "max" } }
-                    (lat("login (time to log in)", &f.login))
-                    @for (cmd, l) in &f.latency { (lat(cmd, l)) }
-                    @if f.held_links.held > 0 { (lat("held link release", &f.held_links.release)) }
-                }
-                h2 { "Error codes" }
-                @if f.errors.is_empty() { p { "none" } } @else {
-                    table id="errors" { @for (k, v) in &f.errors { tr { td { (k) } td.n { (v) } } } }
-                }
-                h2 { "Cloud obligations" }
-                table id="breaks" {
-                    tr { th { "rule" } th { "reading" } th { "verdict" } th { "first" } }
-                    @for c in &r.run.checks {
-                        @let b = f.breaks.get(&c.rule);
-                        tr {
-                            td { (c.rule) } td { (c.reading) }
-                            @match b {
-                                Some(b) => { td.broken { "broken " (b.count) "×" } td { @if let Some(e) = b.examples.first() { (format!("{:.1} s, {}: {}", e.at_s, e.sn, e.message)) } } }
-                                None => { td.ok { "held" } td {} }
+                header {
+                    h1 { "Fleet report" }
+                    p .summary {
+                        span class={ "badge " (if broken == 0 { "v-pass" } else { "v-fail" }) } {
+                            @if broken == 0 { "no obligation broken" } @else { (broken) " breaks of " (f.breaks.len()) " obligations" }
+                        }
+                        " "
+                        @if !r.slo.is_empty() {
+                            span class={ "badge " (if missed == 0 { "v-pass" } else { "v-fail" }) } {
+                                (r.slo.len() - missed) " of " (r.slo.len()) " objectives met"
+                            }
+                        }
+                    }
+                    dl .meta {
+                        dt { "cloud" } dd { code { (r.run.cloud) } }
+                        dt { "devices" } dd { (f.devices) " of " (r.run.fleet_devices) " (shard " (shards.join(", ")) ")" }
+                        dt { "duration" } dd { (format!("{:.0}", r.run.duration_s)) " s on the " (r.run.clock) " clock" }
+                        dt { "ramp" } dd { @match r.run.ramp_per_s { Some(v) => { (format!("{v}")) " devices/s" } None => { "all at once" } } }
+                        dt { "storm" } dd { @match &r.run.storm {
+                            Some(st) => { "at " (format!("{:.0}", st.at.as_secs_f64())) " s" @if st.new_address { ", devices return from new source addresses" } }
+                            None => { "none" }
+                        } }
+                        dt { "source addresses" } dd { (r.run.source_addresses) }
+                        dt { "seed" } dd { code { (r.run.seed) } }
+                        @for p in &r.processes {
+                            dt { "shard " (p.shard.to_string()) } dd {
+                                @if !p.harness_version.is_empty() { "hwconform " (p.harness_version) " · commit " code { (p.git_commit) } " · " }
+                                (format!("{:.1}", p.wall_s)) " s wall"
+                                @if let Some(rss) = p.peak_rss_mib { ", peak " (format!("{rss:.0}")) " MiB" }
+                                @if !p.command_line.is_empty() { br; code { (p.command_line.join(" ")) } }
                             }
                         }
                     }
                 }
-                @if !r.slo.is_empty() {
-                    h2 { "Objectives" }
-                    table id="slo" { @for o in &r.slo { tr { td { code { (o.objective) } } td { (o.actual) } td class=(if o.met { "ok" } else { "broken" }) { (if o.met { "met" } else { "missed" }) } } } }
+                main {
+                    h2 { "Figures" }
+                    table #figures .fleet {
+                        tr { th { "connections" } th { "reconnects" } th { "dial failures" } th { "lost by the cloud" } th { "logins" } th { "logins/s" } th { "live at end" } th { "logged in at end" } th { "peak live" } th { "requests" } th { "error replies" } th { "unanswered" } }
+                        tr { td.n { (f.connections) } td.n { (f.reconnects) } td.n { (f.dial_failures) } td.n { (f.lost_by_cloud) } td.n { (f.logins) } td.n { (format!("{:.1}", f.logins_per_s)) } td.n { (f.live_at_end) } td.n { (f.logged_in_at_end) } td.n { (f.peak_live) } td.n { (f.requests) } td.n { (f.error_replies) } td.n { (f.unanswered) } }
+                    }
+                    h2 { "Latency (ms)" }
+                    table #latency .fleet {
+                        tr { th { "" } th { "count" } th { "p50" } th { "p90" } th { "p99" } th { "max" } }
+                        (lat("login (time to log in)", &f.login))
+                        @for (cmd, l) in &f.latency { (lat(cmd, l)) }
+                        @if f.held_links.held > 0 { (lat("held link release", &f.held_links.release)) }
+                    }
+                    h2 { "Error codes" }
+                    @if f.errors.is_empty() { p { "none" } } @else {
+                        table #errors .fleet { @for (k, v) in &f.errors { tr { td { code { (k) } } td.n { (v) } } } }
+                    }
+                    h2 { "Cloud obligations" }
+                    table #breaks .fleet {
+                        tr { th { "rule" } th { "reading" } th { "verdict" } th { "first" } }
+                        @for c in &r.run.checks {
+                            @let b = f.breaks.get(&c.rule);
+                            tr {
+                                td.id { (c.rule) } td { (c.reading) }
+                                @match b {
+                                    Some(b) => { td.s-fail { "broken " (b.count) "×" } td { @if let Some(e) = b.examples.first() { (format!("{:.1} s, {}: {}", e.at_s, e.sn, e.message)) } } }
+                                    None => { td.s-pass { "held" } td {} }
+                                }
+                            }
+                        }
+                    }
+                    @if !r.slo.is_empty() {
+                        h2 { "Objectives" }
+                        table #slo .fleet { @for o in &r.slo { tr { td { code { (o.objective) } } td { (o.actual) } td class=(if o.met { "s-pass" } else { "s-fail" }) { (if o.met { "met" } else { "missed" }) } } } }
+                    }
+                    h2 { "Timeline" }
+                    table #timeline .fleet {
+                        tr { th { "t (s)" } th { "live" } th { "logged in" } th { "logins" } th { "connections" } th { "lost by the cloud" } th { "error replies" } }
+                        @for s in &f.timeline {
+                            @let storm = r.run.storm.as_ref().is_some_and(|st| { let at = st.at.as_secs_f64(); at > s.t_s - BUCKET.as_secs_f64() && at <= s.t_s });
+                            tr class=[storm.then_some("storm")] { td.n { (format!("{:.0}", s.t_s)) @if storm { " ⚡ storm" } } td.n { (s.live) } td.n { (s.logged_in) } td.n { (s.logins) } td.n { (s.connections) } td.n { (s.lost_by_cloud) } td.n { (s.error_replies) } }
+                        }
+                    }
                 }
-                h2 { "Timeline" }
-                table id="timeline" {
-                    tr { th { "t (s)" } th { "live" } th { "logged in" } th { "logins" } th { "connections" } th { "lost by the cloud" } th { "error replies" } }
-                    @for s in &f.timeline { tr { td.n { (format!("{:.0}", s.t_s)) } td.n { (s.live) } td.n { (s.logged_in) } td.n { (s.logins) } td.n { (s.connections) } td.n { (s.lost_by_cloud) } td.n { (s.error_replies) } } }
-                }
+                footer { "hwconform fleet report format " (r.format) }
             }
         }
     }
     .into_string()
 }
+
+/// What the fleet page adds to the report's stylesheet: numbers aligned, the storm's row marked.
+const FLEET_STYLE: &str = "td.n{text-align:right;font-variant-numeric:tabular-nums}table.fleet th{position:static}tr.storm td{background:#fff8c5}footer{margin-top:2rem;color:#57606a}";

@@ -148,6 +148,10 @@ pub fn run(
             shard: plan.shard,
             wall_s: wall.elapsed().as_secs_f64(),
             peak_rss_mib: peak_rss_mib(),
+            harness_version: env!("CARGO_PKG_VERSION").to_string(),
+            git_commit: crate::report::json::GIT_COMMIT.to_string(),
+            // The command line is the CLI's to say (`cli::fleet`).
+            command_line: Vec::new(),
         }],
     })
 }

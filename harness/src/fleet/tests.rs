@@ -221,3 +221,44 @@ fn breaks_never_show_a_credential() {
         assert!(!shown.contains("very-secret"), "{shown}");
     });
 }
+
+/// fleet.html is the conformance report's page: its stylesheet, what was run (each shard's
+/// command line and harness, the storm's time, its row in the timeline marked), and the
+/// figures; every value escaped.
+#[test]
+fn the_fleet_page_says_what_was_run_in_the_reports_style() {
+    let mut r = against(&plan(12, KICK, 12), &[]);
+    r.processes[0].command_line = [
+        "hwconform",
+        "fleet",
+        "--storm",
+        "60s",
+        "--cloud",
+        "<script>",
+    ]
+    .map(String::from)
+    .to_vec();
+    let page = super::report::render_html(&r);
+    assert!(
+        page.contains(crate::report::html::STYLE),
+        "the report's stylesheet, inline"
+    );
+    assert!(
+        page.contains("hwconform fleet --storm 60s --cloud &lt;script&gt;"),
+        "the command line, escaped"
+    );
+    assert!(!page.contains("<script>"), "nothing unescaped");
+    assert!(page.contains(&format!("hwconform {}", env!("CARGO_PKG_VERSION"))));
+    assert!(
+        page.contains("<dt>storm</dt><dd>at 60 s</dd>"),
+        "the storm's time"
+    );
+    assert!(
+        page.contains(r#"<tr class="storm"><td class="n">60 ⚡ storm"#),
+        "the storm's row"
+    );
+    assert!(page.contains("no obligation broken"));
+    let quiet = against(&plan(4, None, 4), &[]);
+    let page = super::report::render_html(&quiet);
+    assert!(page.contains("<dt>storm</dt><dd>none</dd>") && !page.contains("⚡"));
+}

@@ -11,17 +11,21 @@
 //! Every value is escaped by `maud`; frames are already redacted in the model, so the page
 //! shows no secret the model does not hold.
 
+use super::evidence::{location, Evidence};
 use super::formats::{InMemory, Part, Scenarios};
 use super::json::RunReport;
 use super::matrix::{Row, Status};
 use super::sink::{write_file_with, Out, ReportError};
-use super::terminal::{finding_line, location};
-use crate::engine::transcript::{Frame, TranscriptEntry, TranscriptEvent};
+use super::terminal::finding_line;
+use crate::engine::transcript::{
+    Frame, OutputSource, OutputStream, TranscriptEntry, TranscriptEvent,
+};
 use crate::engine::{Outcome, ScenarioResult, Verdict};
 use crate::wire::{close_text, Party};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
-const STYLE: &str = include_str!("html/report.css");
+/// The reports' one stylesheet (the fleet page uses it too).
+pub const STYLE: &str = include_str!("html/report.css");
 const SCRIPT: &str = include_str!("html/report.js");
 
 /// Writes the report as one HTML file.
@@ -218,18 +222,7 @@ fn scenario(r: &ScenarioResult) -> Markup {
             @match &r.verdict {
                 Verdict::Pass => {}
                 Verdict::Fail(f) | Verdict::Error(f) | Verdict::Inconclusive(f) | Verdict::Warn(f) => {
-                    div .evidence {
-                        pre .message { (f.message) }
-                        p .loc { "--> " (location_of(r)) }
-                        @if let Some(rule) = &f.rule { p { "rule: " a href={"#req-" (rule)} { (rule) } } }
-                        @if f.expected.is_some() || f.actual.is_some() {
-                            div .compare {
-                                div { h4 { "expected" } pre .expected { (f.expected.as_deref().unwrap_or("")) } }
-                                div { h4 { "actual" } pre .actual { (f.actual.as_deref().unwrap_or("")) } }
-                            }
-                        }
-                        @if let Some(diff) = &f.diff { h4 { "diff against the golden transcript" } pre .diff { (diff_lines(diff)) } }
-                    }
+                    (evidence(&Evidence::of(r, f)))
                 }
                 Verdict::Skip { reason } => { p .reason { "skipped: " (reason) } }
                 Verdict::Manual { instructions } => { div .manual { h4 { "check by hand" } pre { (instructions) } } }
@@ -244,6 +237,25 @@ fn scenario(r: &ScenarioResult) -> Markup {
                     ol { @for e in &r.transcript.entries { (entry(e)) } }
                 }
             }
+        }
+    }
+}
+
+/// A failure's [`Evidence`]: the message, where, the rule linked to its matrix row, what
+/// was expected beside what came, the golden diff (the frames are in the wire log below).
+pub(crate) fn evidence(e: &Evidence) -> Markup {
+    html! {
+        div .evidence {
+            pre .message { (e.message) }
+            p .loc { "--> " (e.location) }
+            @if let Some(rule) = &e.rule { p { "rule: " a href={"#req-" (rule)} { (rule) } } }
+            @if e.expected.is_some() || e.actual.is_some() {
+                div .compare {
+                    div { h4 { "expected" } pre .expected { (e.expected.as_deref().unwrap_or("")) } }
+                    div { h4 { "actual" } pre .actual { (e.actual.as_deref().unwrap_or("")) } }
+                }
+            }
+            @if let Some(diff) = &e.diff { h4 { "diff against the golden transcript" } pre .diff { (diff_lines(diff)) } }
         }
     }
 }
@@ -276,6 +288,15 @@ fn diff_lines(diff: &str) -> Markup {
 /// One transcript entry: time, connection, what happened; frames pretty-printed.
 fn entry(e: &TranscriptEntry) -> Markup {
     let at = format!("{:.3}s", e.at.as_secs_f64());
+    if let TranscriptEvent::Output {
+        source,
+        stream,
+        line,
+        cut,
+    } = &e.event
+    {
+        return html! { li class="output" { span .at { (at) } " " (output_line(*source, *stream, line, *cut)) } };
+    }
     let (class, conn, head, body): (&str, Option<&str>, String, Option<String>) = match &e.event {
         TranscriptEvent::Opened { conn, local } => {
             ("link", Some(conn), format!("opened from {local}"), None)
@@ -319,6 +340,7 @@ fn entry(e: &TranscriptEntry) -> Markup {
             None,
         ),
         TranscriptEvent::Note { text } => ("note", None, format!("note: {text}"), None),
+        TranscriptEvent::Output { .. } => unreachable!("rendered by output_line above"),
     };
     html! {
         li class=(class) {
@@ -326,6 +348,24 @@ fn entry(e: &TranscriptEntry) -> Markup {
             @if let Some(conn) = conn { span .conn { "[" (conn) "]" } " " }
             span .what { (head) }
             @if let Some(body) = body { pre .frame { (body) } }
+        }
+    }
+}
+
+/// A line a command wrote (the device's log), as it sits between the frames: who wrote it on
+/// which stream, the line as text (never markup), and what an overlong line lost. Any view
+/// of the transcript (the wire log, a sequence chart's notes) renders it through this.
+pub(crate) fn output_line(
+    source: OutputSource,
+    stream: OutputStream,
+    line: &str,
+    cut: usize,
+) -> Markup {
+    html! {
+        span class={ "out " (stream.label()) } {
+            span .src { "[" (source.label()) " " (stream.label()) "]" } " "
+            code { (line) }
+            @if cut > 0 { " " span .cut { "… (" (cut) " more bytes)" } }
         }
     }
 }

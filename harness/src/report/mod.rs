@@ -4,6 +4,7 @@
 //! result model knows nothing of formats, and each format converts from it.
 
 pub mod brief;
+pub mod evidence;
 pub mod formats;
 pub mod html;
 pub mod json;

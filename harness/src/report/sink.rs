@@ -32,7 +32,7 @@ pub enum ReportError {
     Xml {
         path: PathBuf,
         #[source]
-        source: junit_report::Error,
+        source: io::Error,
     },
     /// The requirement matrix could not be encoded as CSV.
     #[error("cannot encode the requirements CSV for {}", path.display())]

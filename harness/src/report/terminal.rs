@@ -1,16 +1,13 @@
 //! The terminal report: one line per scenario, evidence for failures, and a summary line that
 //! CI tooling can read; plus [`requirement_table`], the requirement-by-requirement view.
 
+use super::evidence::Evidence;
 use super::sink::{ReportError, Reporter};
 use crate::engine::transcript::render_entry;
-use crate::engine::{
-    Failure, Finding, RunEvent, RunSummary, ScenarioResult, Severity, Transcript, Verdict,
-};
+use crate::engine::{Finding, RunEvent, RunSummary, ScenarioResult, Severity, Transcript, Verdict};
 use std::fmt::Write as _;
 use std::io::Write;
 
-/// How many frames a failure shows when the full transcript is not asked for.
-const LAST_FRAMES: usize = 6;
 /// Indentation of everything under a scenario's line.
 const INDENT: &str = "      ";
 
@@ -198,16 +195,8 @@ fn render_result(r: &ScenarioResult, opts: TerminalOptions) -> String {
     match &r.verdict {
         Verdict::Pass => {}
         Verdict::Fail(f) | Verdict::Error(f) | Verdict::Inconclusive(f) | Verdict::Warn(f) => {
-            render_failure(&mut s, r, f, opts.color);
-            if !opts.verbose {
-                let frames = r.transcript.last_frames(LAST_FRAMES);
-                if !frames.is_empty() {
-                    let _ = writeln!(s, "{INDENT}last frames:");
-                    for e in frames {
-                        let _ = writeln!(s, "{INDENT}  {}", render_entry(e));
-                    }
-                }
-            }
+            // With -v the whole transcript follows: the last frames would say it twice.
+            render_evidence(&mut s, &Evidence::of(r, f), opts.color, !opts.verbose);
         }
         Verdict::Skip { reason } => push_field(&mut s, "skipped: ", reason),
         Verdict::Manual { instructions } => push_field(&mut s, "check by hand: ", instructions),
@@ -243,22 +232,22 @@ pub(crate) fn finding_line(f: &Finding) -> String {
 }
 
 /// The evidence block of a fail or error, without the frames.
-fn render_failure(s: &mut String, r: &ScenarioResult, f: &Failure, color: bool) {
-    push_field(s, "", &f.message);
-    let _ = writeln!(s, "{INDENT}--> {}", location(r, f));
-    if let Some(rule) = &f.rule {
-        push_field(s, "rule: ", rule);
+/// A failure's [`Evidence`], indented under its scenario, the diff coloured when asked;
+/// `frames`: with the last frames.
+pub(crate) fn render_evidence(s: &mut String, e: &Evidence, color: bool, frames: bool) {
+    for (label, value) in e.fields() {
+        push_field(s, label, value);
     }
-    if let Some(expected) = &f.expected {
-        push_field(s, "expected: ", expected);
-    }
-    if let Some(actual) = &f.actual {
-        push_field(s, "actual:   ", actual);
-    }
-    if let Some(diff) = &f.diff {
+    if let Some(diff) = &e.diff {
         let _ = writeln!(s, "{INDENT}diff:");
         for line in diff.lines() {
             let _ = writeln!(s, "{INDENT}  {}", diff_line(line, color));
+        }
+    }
+    if frames && !e.frames.is_empty() {
+        let _ = writeln!(s, "{INDENT}last frames:");
+        for line in &e.frames {
+            let _ = writeln!(s, "{INDENT}  {line}");
         }
     }
 }
@@ -276,30 +265,6 @@ fn diff_line(line: &str, color: bool) -> String {
         _ => return line.to_string(),
     };
     format!("\x1b[{ansi}m{line}\x1b[0m")
-}
-
-/// `file:line:col (step 3, expect)`, with whatever parts are known.
-pub(crate) fn location(r: &ScenarioResult, f: &Failure) -> String {
-    let mut loc = r.file.display().to_string();
-    if let Some(line) = f.line {
-        let _ = write!(loc, ":{line}");
-        if let Some(col) = f.col {
-            let _ = write!(loc, ":{col}");
-        }
-    }
-    match (&f.step, &f.step_kind) {
-        (Some(step), Some(kind)) => {
-            let _ = write!(loc, " (step {step}, {kind})");
-        }
-        (Some(step), None) => {
-            let _ = write!(loc, " (step {step})");
-        }
-        (None, Some(kind)) => {
-            let _ = write!(loc, " ({kind})");
-        }
-        (None, None) => {}
-    }
-    loc
 }
 
 /// `label value`, indented; continuation lines of a multi-line value line up under it.
@@ -417,6 +382,7 @@ pub(super) fn natural_key(id: &str) -> (String, u64, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::Failure;
 
     #[test]
     fn natural_key_orders_numbers_numerically_and_round_trips() {

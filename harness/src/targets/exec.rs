@@ -1,9 +1,12 @@
 //! A command the harness starts per scenario as a device target: `sh -c CMD` with the URL to
 //! connect to and the identity substituted, in its own process group, stopped at the end.
+//! What it writes on stdout and stderr is the device's log: recorded into the transcript.
 
+use crate::engine::output::record_lines;
 use crate::engine::target::{
     DeviceCapabilities, DeviceLink, DeviceStart, DeviceTarget, TargetError,
 };
+use crate::engine::transcript::{OutputSource, OutputStream};
 use crate::targets::device_link::{forward, Link, Running};
 use futures_util::future::BoxFuture;
 use std::sync::{Arc, Mutex};
@@ -70,7 +73,7 @@ impl DeviceTarget for ExecTarget {
                 .env("HWCONFORM_SN", &identity.sn)
                 .env("HWCONFORM_SECRET_NO", identity.secret_no.expose())
                 .stdin(std::process::Stdio::null())
-                .stdout(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
                 .process_group(0)
                 .kill_on_drop(true);
@@ -84,23 +87,43 @@ impl DeviceTarget for ExecTarget {
             if let Some(g) = group {
                 started_groups().push(g);
             }
+            // What it writes is recorded line by line into the scenario's transcript; the
+            // last lines of stderr are also kept for the message of an early exit.
             let stderr = Arc::new(Mutex::new(Vec::new()));
             let stderr_done = Arc::new(std::sync::atomic::AtomicBool::new(child.stderr.is_none()));
+            let mut readers = Vec::new();
+            if let Some(out) = child.stdout.take() {
+                let log = start.log.clone();
+                readers.push(tokio::spawn(async move {
+                    record_lines(
+                        out,
+                        &log,
+                        OutputSource::Device,
+                        OutputStream::Stdout,
+                        |_| {},
+                    )
+                    .await
+                }));
+            }
             if let Some(err) = child.stderr.take() {
-                let lines = stderr.clone();
-                let done = stderr_done.clone();
-                tokio::spawn(async move {
-                    use tokio::io::AsyncBufReadExt;
-                    let mut reader = tokio::io::BufReader::new(err).lines();
-                    while let Ok(Some(line)) = reader.next_line().await {
-                        let mut l = lines.lock().unwrap_or_else(|p| p.into_inner());
-                        if l.len() == 20 {
-                            l.remove(0);
-                        }
-                        l.push(line);
-                    }
+                let (log, lines, done) = (start.log.clone(), stderr.clone(), stderr_done.clone());
+                readers.push(tokio::spawn(async move {
+                    record_lines(
+                        err,
+                        &log,
+                        OutputSource::Device,
+                        OutputStream::Stderr,
+                        |line| {
+                            let mut l = lines.lock().unwrap_or_else(|p| p.into_inner());
+                            if l.len() == 20 {
+                                l.remove(0);
+                            }
+                            l.push(line.to_string());
+                        },
+                    )
+                    .await;
                     done.store(true, std::sync::atomic::Ordering::Release);
-                });
+                }));
             }
             let process = Process {
                 child,
@@ -109,6 +132,7 @@ impl DeviceTarget for ExecTarget {
                 stderr,
                 stderr_done,
                 exit_seen: None,
+                readers,
             };
             Ok(Box::new(Link::new(
                 self.capabilities(),
@@ -132,6 +156,9 @@ struct Process {
     stderr_done: Arc<std::sync::atomic::AtomicBool>,
     /// When the exit was first seen: the last words may still be in the pipe.
     exit_seen: Option<std::time::Instant>,
+    /// The readers of its stdout and stderr, waited for (boundedly) once it is stopped, so
+    /// its last lines are in the transcript before the scenario hands it over.
+    readers: Vec<tokio::task::JoinHandle<()>>,
 }
 
 /// How long an exited command's stderr is waited for (a grandchild may hold the pipe open).
@@ -255,6 +282,8 @@ impl Running for Process {
                 unsafe { libc::kill(-pgid, libc::SIGKILL) };
             }
             let _ = self.child.kill().await;
+            let readers = futures_util::future::join_all(std::mem::take(&mut self.readers));
+            let _ = tokio::time::timeout(STDERR_DRAIN, readers).await;
         })
     }
 }
@@ -336,6 +365,7 @@ mod tests {
                 stderr: Arc::new(Mutex::new(vec!["firmware: no radio".into()])),
                 stderr_done: Arc::new(std::sync::atomic::AtomicBool::new(done)),
                 exit_seen: None,
+                readers: Vec::new(),
             }
         };
         let mut reading = process(false);

@@ -5,6 +5,7 @@
 //! runs (`hwconform diff`).
 
 pub mod apply;
+pub mod diff_report;
 pub mod linediff;
 pub mod normalize;
 pub mod rundiff;

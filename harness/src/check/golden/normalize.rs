@@ -119,7 +119,8 @@ fn render(t: &Transcript, opts: NormalizeOptions, p: &mut Placeholders) -> Strin
     let mut out = String::new();
     for e in &t.entries {
         let body = match &e.event {
-            TranscriptEvent::Step { .. } => continue,
+            // A device's own log changes with its build, not with what it does on the wire.
+            TranscriptEvent::Step { .. } | TranscriptEvent::Output { .. } => continue,
             TranscriptEvent::Opened { conn, local } => {
                 format!("[{conn}] opened from {}", p.local(local))
             }

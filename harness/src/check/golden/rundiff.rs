@@ -1,11 +1,14 @@
 //! What changed between two runs (two firmware builds, two
 //! clouds, yesterday and today), read from their JSON reports (`reports/run.json`).
 //!
-//! Reported, in this order: scenarios added and removed; verdict changes (`pass → fail`);
+//! Reported, in this order: obligations whose status in the requirement matrix changed
+//! (`D2 pass → fail`, with the scenarios whose outcome for it moved); scenarios added and
+//! removed; verdict changes (`pass → fail`);
 //! transcript changes (normalized transcripts, diffed per scenario; without `--times` they
 //! are compared as for a real target: no times, connection by connection); timing changes (the scenario clock moved by more than 10% and more
 //! than 1 s).
-//! The command line (`hwconform diff`, exit codes) is `crate::cli::diff`.
+//! How the changes read (text and JSON, bounded) is [`super::diff_report`]; the command
+//! line (`hwconform diff`, exit codes) is `crate::cli::diff`.
 
 use super::apply::view;
 use super::linediff;
@@ -14,7 +17,6 @@ use crate::engine::transcript::{Transcript, TranscriptEntry, TranscriptEvent};
 use crate::report::JSON_FORMAT_VERSION;
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -51,6 +53,24 @@ pub struct RunFile {
     #[serde(default)]
     pub target: String,
     pub scenarios: Vec<ScenarioRecord>,
+    /// The requirement matrix (absent from reports older than it: no obligation changes).
+    #[serde(default)]
+    pub requirements: Vec<RequirementRecord>,
+}
+
+/// The parts of a matrix row ([`crate::report::matrix::Row`]) a diff reads.
+#[derive(Debug, Deserialize)]
+pub struct RequirementRecord {
+    pub id: String,
+    pub status: String,
+    #[serde(default)]
+    pub scenarios: Vec<GivenRecord>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct GivenRecord {
+    pub scenario: String,
+    pub outcome: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -133,6 +153,14 @@ impl TranscriptRecord {
 /// One difference between two runs.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Change {
+    /// An obligation's status changed (`None`: the run's matrix does not list it).
+    Obligation {
+        id: String,
+        from: Option<String>,
+        to: Option<String>,
+        /// The scenarios whose outcome for it changed, which explain the change.
+        scenarios: Vec<Moved>,
+    },
     Added {
         id: String,
         verdict: String,
@@ -158,7 +186,77 @@ pub enum Change {
     },
 }
 
-/// Every change from run `a` to run `b`, grouped by kind, scenarios by id within a kind.
+/// A scenario's outcome for one obligation, before and after (`None`: not given).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Moved {
+    pub id: String,
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+/// The obligations whose status changed, in run `b`'s matrix order (then those only `a`
+/// lists).
+fn obligations(a: &RunFile, b: &RunFile) -> Vec<Change> {
+    let rows_a: BTreeMap<&str, &RequirementRecord> =
+        a.requirements.iter().map(|r| (r.id.as_str(), r)).collect();
+    let in_b: std::collections::HashSet<&str> =
+        b.requirements.iter().map(|r| r.id.as_str()).collect();
+    let mut out = Vec::new();
+    let rows = b
+        .requirements
+        .iter()
+        .map(|rb| {
+            (
+                rb.id.as_str(),
+                rows_a.get(rb.id.as_str()).copied(),
+                Some(rb),
+            )
+        })
+        .chain(
+            a.requirements
+                .iter()
+                .filter(|ra| !in_b.contains(ra.id.as_str()))
+                .map(|ra| (ra.id.as_str(), Some(ra), None)),
+        );
+    for (id, ra, rb) in rows {
+        let (from, to) = (ra.map(|r| r.status.clone()), rb.map(|r| r.status.clone()));
+        if from == to {
+            continue;
+        }
+        let given = |r: Option<&RequirementRecord>| -> BTreeMap<String, String> {
+            r.map(|r| {
+                r.scenarios
+                    .iter()
+                    .map(|g| (g.scenario.clone(), g.outcome.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+        };
+        let (ga, gb) = (given(ra), given(rb));
+        let mut ids: Vec<&String> = ga.keys().chain(gb.keys()).collect();
+        ids.sort();
+        ids.dedup();
+        let scenarios = ids
+            .into_iter()
+            .filter(|s| ga.get(*s) != gb.get(*s))
+            .map(|s| Moved {
+                id: s.clone(),
+                from: ga.get(s).cloned(),
+                to: gb.get(s).cloned(),
+            })
+            .collect();
+        out.push(Change::Obligation {
+            id: id.to_string(),
+            from,
+            to,
+            scenarios,
+        });
+    }
+    out
+}
+
+/// Every change from run `a` to run `b`, grouped by kind (obligations first, in matrix
+/// order), scenarios by id within a kind.
 pub fn compare(a: &RunFile, b: &RunFile, opts: NormalizeOptions) -> Vec<Change> {
     let (ma, mb) = (a.by_id(), b.by_id());
     let mut added = Vec::new();
@@ -225,86 +323,14 @@ pub fn compare(a: &RunFile, b: &RunFile, opts: NormalizeOptions) -> Vec<Change> 
             });
         }
     }
-    added
+    obligations(a, b)
         .into_iter()
+        .chain(added)
         .chain(removed)
         .chain(verdicts)
         .chain(transcripts)
         .chain(timings)
         .collect()
-}
-
-/// The report people read.
-pub fn render(
-    path_a: &Path,
-    a: &RunFile,
-    path_b: &Path,
-    b: &RunFile,
-    changes: &[Change],
-) -> String {
-    let mut s = String::new();
-    let describe = |p: &Path, r: &RunFile| {
-        let target = if r.target.is_empty() {
-            String::new()
-        } else {
-            format!(", {}", r.target)
-        };
-        let noun = if r.scenarios.len() == 1 {
-            "scenario"
-        } else {
-            "scenarios"
-        };
-        format!("{} ({} {noun}{target})", p.display(), r.scenarios.len())
-    };
-    let _ = writeln!(s, "run A: {}", describe(path_a, a));
-    let _ = writeln!(s, "run B: {}", describe(path_b, b));
-    let mut counts = [0usize; 5];
-    for c in changes {
-        match c {
-            Change::Added { id, verdict } => {
-                counts[0] += 1;
-                let _ = writeln!(s, "added      {id} ({verdict})");
-            }
-            Change::Removed { id, verdict } => {
-                counts[1] += 1;
-                let _ = writeln!(s, "removed    {id} (was {verdict})");
-            }
-            Change::Verdict { id, from, to, why } => {
-                counts[2] += 1;
-                let why = why.as_deref().map(|w| format!(": {w}")).unwrap_or_default();
-                let _ = writeln!(s, "verdict    {id}: {from} → {to}{why}");
-            }
-            Change::Transcript { id, diff } => {
-                counts[3] += 1;
-                let _ = writeln!(s, "transcript {id}:");
-                for line in diff.lines() {
-                    let _ = writeln!(s, "    {line}");
-                }
-            }
-            Change::Timing { id, from, to } => {
-                counts[4] += 1;
-                let pct = if *from > 0.0 {
-                    format!(" ({:+.0}%)", (to - from) / from * 100.0)
-                } else {
-                    String::new()
-                };
-                let _ = writeln!(
-                    s,
-                    "timing     {id}: scenario clock {from:.1}s → {to:.1}s{pct}"
-                );
-            }
-        }
-    }
-    if changes.is_empty() {
-        let _ = writeln!(s, "no changes");
-    } else {
-        let _ = writeln!(
-            s,
-            "changes: {} added, {} removed, {} verdict, {} transcript, {} timing",
-            counts[0], counts[1], counts[2], counts[3], counts[4]
-        );
-    }
-    s
 }
 
 #[cfg(test)]

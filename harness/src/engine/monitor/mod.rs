@@ -85,7 +85,9 @@ fn wire_event(e: &TranscriptEvent) -> Option<WireEvent<'_>> {
         TranscriptEvent::Abandoned { conn } => WireEvent::Abandoned { conn },
         TranscriptEvent::Sent { conn, frame } => WireEvent::Sent { conn, frame },
         TranscriptEvent::Received { conn, frame } => WireEvent::Received { conn, frame },
-        TranscriptEvent::Step { .. } | TranscriptEvent::Note { .. } => return None,
+        TranscriptEvent::Step { .. }
+        | TranscriptEvent::Note { .. }
+        | TranscriptEvent::Output { .. } => return None,
     })
 }
 

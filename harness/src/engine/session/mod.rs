@@ -15,7 +15,9 @@ use super::recorder::Recorder;
 use super::target::{CloudLink, DeviceLink};
 use super::transcript::{Transcript, TranscriptEvent};
 use super::verdict::{Failure, Finding, Verdict};
-use crate::profile::{DeviceIdentity, Learned, Profile, RunValue, Secret, Severity, Violation};
+use crate::profile::{
+    DeviceIdentity, Learned, Profile, RunCredentials, RunValue, Secret, Severity, Violation,
+};
 use crate::scenario::expr::{self, format_duration, Vars};
 use crate::scenario::matcher::{lookup_path, Matcher, Mismatch};
 use crate::scenario::model::*;
@@ -30,7 +32,10 @@ pub struct SessionSetup {
     /// The identity of each of the scenario's devices, by the scenario's name for it.
     pub identities: Vec<(String, DeviceIdentity)>,
     pub seed_secret_no: Option<Secret>,
-    pub start_unix: u64,
+    /// Where the scenario's transcript is recorded, on its clock: made by [`recorder`]
+    /// before the device is reset or started, so their output is in it, and kept by the
+    /// runner, so an interrupted scenario keeps what it recorded.
+    pub recorder: Recorder,
     pub step_timeout: Duration,
     pub deadline: Duration,
     /// See [`crate::engine::RunConfig::wall_budget`].
@@ -197,18 +202,28 @@ struct Session<'a> {
     upper_tester: Option<String>,
 }
 
-/// Runs `scenario` to a verdict. Never panics on target behaviour; every wait is bounded.
-pub async fn run(scenario: &Scenario, target: Target, setup: SessionSetup) -> SessionOutcome {
-    let clock = ScenarioClock::start(setup.start_unix);
-    let mut known: Vec<String> = setup
-        .identities
+/// A scenario's recorder, its clock started now, knowing the credentials of its devices,
+/// the seed and the run's, so nothing that enters the transcript shows them.
+pub fn recorder(
+    identities: &[(String, DeviceIdentity)],
+    seed_secret_no: Option<&Secret>,
+    run: RunCredentials,
+    start_unix: u64,
+    profile: Arc<dyn Profile>,
+) -> Recorder {
+    let mut known: Vec<String> = identities
         .iter()
         .map(|(_, d)| d.secret_no.expose().to_string())
         .collect();
-    known.extend(setup.seed_secret_no.iter().map(|s| s.expose().to_string()));
+    known.extend(seed_secret_no.map(|s| s.expose().to_string()));
+    Recorder::for_run(ScenarioClock::start(start_unix), known, run, profile)
+}
+
+/// Runs `scenario` to a verdict. Never panics on target behaviour; every wait is bounded.
+pub async fn run(scenario: &Scenario, target: Target, setup: SessionSetup) -> SessionOutcome {
     let profile = setup.profile.clone();
     let device_seeded = matches!(target, Target::Device(_)).then_some(setup.device_seeded);
-    let rec = Recorder::for_run(clock, known, setup.credentials.clone(), profile.clone());
+    let rec = setup.recorder;
     let monitor = match &target {
         Target::Cloud(cloud) => Monitor::for_cloud(&*profile, cloud.capabilities().strict_codes),
         Target::Device(_) => Monitor::for_device(&*profile, Some(setup.device_seeded)),
