@@ -45,7 +45,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run scenarios against their targets and write reports.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Check scenario files without running them.
     Validate {
         /// Files or directories (searched for *.yaml).
@@ -208,6 +208,8 @@ pub struct RunArgs {
     /// Manual verdicts to put in the requirement matrix (`hwconform manual record` writes them).
     #[arg(long, value_name = "FILE")]
     pub manual: Option<PathBuf>,
+    #[command(flatten)]
+    pub signer: SignerArgs,
     /// Golden transcripts: `check` (default; only for in-process targets unless given
     /// explicitly), `update` (write .snap.new for review) or `off`.
     #[arg(long, value_enum)]
@@ -215,6 +217,29 @@ pub struct RunArgs {
     /// Where golden transcripts live.
     #[arg(long, default_value = "golden", value_name = "DIR")]
     pub golden_dir: PathBuf,
+}
+
+/// Who signs the report's cover (shown on it and recorded in run.json's `meta`).
+#[derive(Args, Debug, Clone, Default)]
+pub struct SignerArgs {
+    /// The lab that ran the tests and signs the report.
+    #[arg(long, env = "HWCONFORM_LAB", value_name = "NAME")]
+    pub lab: Option<String>,
+    /// The person who ran them.
+    #[arg(long, env = "HWCONFORM_OPERATOR", value_name = "NAME")]
+    pub operator: Option<String>,
+}
+
+impl SignerArgs {
+    /// Puts what was given in `meta` (what was not given stays as recorded).
+    pub fn apply(&self, meta: &mut crate::report::RunMeta) {
+        if let Some(lab) = &self.lab {
+            meta.lab = lab.clone();
+        }
+        if let Some(operator) = &self.operator {
+            meta.operator = operator.clone();
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -306,7 +331,7 @@ pub fn main() -> i32 {
     };
     init_tracing(default_log);
     match cli.command {
-        Command::Run(args) => run::run(args),
+        Command::Run(args) => run::run(*args),
         Command::Validate { paths } => list::validate(&paths),
         Command::List {
             paths,

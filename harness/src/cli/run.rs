@@ -114,7 +114,19 @@ pub(super) fn run(args: RunArgs) -> i32 {
         }
     }
     let argv: Vec<String> = std::env::args().collect();
-    let meta = super::run_meta::run_meta(&argv, &fleet, &args.cloud, &args.device, &scenarios);
+    let mut meta = super::run_meta::run_meta(&argv, &fleet, &args.cloud, &args.device, &scenarios);
+    args.signer.apply(&mut meta);
+    for (flag, path, into) in [
+        ("--ics", &args.ics, &mut meta.ics_file),
+        ("--manual", &args.manual, &mut meta.manual_file),
+    ] {
+        if let Some(path) = path {
+            match crate::report::json::HashedFile::read(path) {
+                Ok(f) => *into = Some(f),
+                Err(e) => return usage(format!("{flag} {}: {e}", path.display())),
+            }
+        }
+    }
     let profile = crate::profile::default_profile();
     let ics = match super::ics::for_run(args.ics.as_deref(), device.as_ref(), &fleet, &*profile) {
         Ok(i) => i,
