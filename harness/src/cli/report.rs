@@ -111,6 +111,10 @@ pub fn cli_report(args: ReportArgs) -> i32 {
         Ok(r) => r,
         Err(code) => return code,
     };
+    let device = crate::report::matrix::DeviceRef::of_run(&report);
+    if let Err(code) = super::manual::check_device(out.manual.as_deref(), &records, &device) {
+        return code;
+    }
     let mut report = if records.is_empty() {
         report
     } else {

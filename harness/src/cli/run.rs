@@ -132,6 +132,18 @@ pub(super) fn run(args: RunArgs) -> i32 {
         Ok(i) => i,
         Err(code) => return code,
     };
+    let under_test = crate::report::matrix::DeviceRef::new(
+        ics.as_ref().map(|i| i.summary()).as_ref(),
+        meta.ics_file.as_ref(),
+        fleet
+            .devices
+            .iter()
+            .map(|d| d.identity.sn.clone())
+            .collect(),
+    );
+    if let Err(code) = super::manual::check_device(args.manual.as_deref(), &manual, &under_test) {
+        return code;
+    }
     let mut timings = CloudTimings::FAQ;
     timings.heartbeat_timeout = args.heartbeat_timeout.unwrap_or(timings.heartbeat_timeout);
     timings.subscribe_window = args.subscribe_window.unwrap_or(timings.subscribe_window);
