@@ -103,7 +103,7 @@ pub fn chart(r: &ScenarioResult, anchor: &str) -> Markup {
                 @if let (Some(b), Some(y)) = (&broken, broken_y) {
                     g .finding {
                         title { (b.text) }
-                        text x=(num(notes_x)) y=(num(y + 16.0)) fill="#cf222e" font-weight="bold" { "✗ " (cut(&b.text)) }
+                        text x=(num(notes_x)) y=(num(y + 4.0)) fill="#cf222e" font-weight="bold" { "✗ " (cut(&b.text)) }
                     }
                 }
             }
@@ -289,16 +289,10 @@ fn frame_json(frame: &Frame) -> String {
 /// last entry.
 fn broken(r: &ScenarioResult, entries: &[TranscriptEntry]) -> Option<Broken> {
     let (step, text) = match &r.verdict {
-        Verdict::Fail(f) => (
-            f.step.clone(),
-            match &f.rule {
-                Some(rule) => format!("{rule}: {}", f.message),
-                None => f.message.clone(),
-            },
-        ),
+        Verdict::Fail(f) => (f.step.clone(), ruled(f.rule.as_deref(), &f.message)),
         _ => {
             let f = r.findings.iter().find(|f| f.severity == Severity::Fail)?;
-            (f.step.clone(), format!("{}: {}", f.rule, f.message))
+            (f.step.clone(), ruled(Some(&f.rule), &f.message))
         }
     };
     let text = text.lines().next().unwrap_or_default().to_string();
@@ -321,6 +315,14 @@ fn broken(r: &ScenarioResult, entries: &[TranscriptEntry]) -> Option<Broken> {
         after: end - 1,
         text,
     })
+}
+
+/// `D2: message`, unless the message names its rule already.
+fn ruled(rule: Option<&str>, message: &str) -> String {
+    match rule {
+        Some(rule) if !message.starts_with(&format!("{rule}:")) => format!("{rule}: {message}"),
+        _ => message.to_string(),
+    }
 }
 
 fn cut(s: &str) -> String {

@@ -341,6 +341,63 @@ mod tests {
     }
 
     #[test]
+    fn the_cover_of_a_signed_run() {
+        use super::super::json::{HashedFile, RunMeta, ScenarioSet};
+        let mut report = RunReport::new(
+            "the device started by `./fw <x>`",
+            Default::default(),
+            vec![],
+        );
+        report.requirements = vec![
+            row("D1", Status::Pass, true),
+            row("D2", Status::Fail, true),
+            row("D7", Status::Inconclusive, true),
+            row("C1", Status::NotCovered, false),
+        ];
+        report.meta = RunMeta {
+            harness_version: "0.1.0".into(),
+            git_commit: "abc1234".into(),
+            started_at: "2026-12-02T13:00:00Z".into(),
+            finished_at: "2026-12-02T13:05:00Z".into(),
+            command_line: vec![
+                "hwconform".into(),
+                "run".into(),
+                "--identity".into(),
+                "<redacted>".into(),
+            ],
+            targets: [("device".to_string(), "exec:./fw <x>".to_string())].into(),
+            catalog_version: "sha1:00".into(),
+            lab: "Acme <Test> Lab".into(),
+            operator: String::new(),
+            sns: vec!["SN-1".into()],
+            ics_file: Some(HashedFile {
+                path: "acme.toml".into(),
+                sha256: "sha256:11".into(),
+            }),
+            manual_file: Some(HashedFile {
+                path: "m.json".into(),
+                sha256: "sha256:22".into(),
+            }),
+            scenario_set: Some(ScenarioSet {
+                count: 46,
+                sha256: "sha256:33".into(),
+            }),
+            ..RunMeta::default()
+        };
+        report.ics = Some(crate::ics::IcsSummary {
+            vendor: "Acme".into(),
+            model: "DC-100".into(),
+            firmware_version: "2.3.1".into(),
+            provisioning: None,
+            features: Default::default(),
+        });
+        let html = cover(&report).into_string();
+        assert!(html.contains("does not conform: D2 (not judged: D7)"));
+        assert!(!html.contains("<x>") && !html.contains("<Test>"), "escaped");
+        insta::assert_snapshot!(html.replace("><", ">\n<"));
+    }
+
+    #[test]
     fn sns_are_read_from_what_the_target_sent() {
         let mut t = crate::engine::Transcript::default();
         let json = |v: serde_json::Value| crate::engine::transcript::Frame::Json { json: v.into() };

@@ -47,13 +47,23 @@
 //! - `meta` (added within version 1; absent from older files): where the evidence came from.
 //!   `harness_version` is the crate version, `git_commit` the short commit it was built from
 //!   (`unknown` outside a git checkout); `started_at`/`finished_at` are RFC 3339 UTC, to the
-//!   second; `command_line` is the argv with the values of `--identity`, `--device` and
-//!   `--control-token` and every known credential replaced by `<redacted>`; `targets` the
-//!   `--cloud`/`--device` choices (the device one redacted like the argv); `catalog_version`
+//!   second; `command_line` is the argv with the values of `--identity` and
+//!   `--control-token` and every known credential (anywhere, a `--device exec:` command
+//!   included) replaced by `<redacted>`; `targets` the `--cloud`/`--device` choices, their
+//!   credentials redacted likewise (only secrets are hidden); `catalog_version`
 //!   the SHA-1 of the protocol catalog the run was judged with (the catalog carries no
 //!   version number); `scenario_files` the SHA-1 of each scenario file that ran, by path,
 //!   and `scenario_sources` its text.
+//!   `lab` and `operator` (`--lab`, `--operator`), `sns` (the SNs the device under test gave
+//!   in its frames), `ics_file` and `manual_file` (`{ "path", "sha256": "sha256:…" }` of the
+//!   ICS and manual-verdicts files) and `scenario_set` (`{ "count", "sha256" }` over every
+//!   scenario file's path and text) are what the signed cover shows; each is left out when
+//!   there is none.
 //!   `hwconform diff` ignores all of `meta`.
+//! - `statement` (last): the result a lab signs ([`super::cover::ResultStatement`]):
+//!   `{ "result": "conforms" | "does_not_conform" | "incomplete", "failed": [...],
+//!   "not_judged": [...], "in_scope": N }` over the obligations of the families the run
+//!   reached, less those the ICS makes not applicable.
 //! - `ics` (after `meta`, only when the run had a device target and an implementation
 //!   conformance statement for it): `{ "vendor", "model", "firmware_version",
 //!   "provisioning": "per-device" | "seed" | null, "features": { "door": true, ... } }`.
