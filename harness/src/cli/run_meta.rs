@@ -67,14 +67,7 @@ pub fn run_meta(
             .insert(path.clone(), sha1_of(s.source.text.as_bytes()));
         meta.scenario_sources.insert(path, s.source.text.clone());
     }
-    meta.scenario_set = Some(crate::report::json::ScenarioSet {
-        count: meta.scenario_sources.len(),
-        sha256: crate::report::cover::scenario_set_hash(
-            meta.scenario_sources
-                .iter()
-                .map(|(p, t)| (p.as_str(), t.as_str())),
-        ),
-    });
+    meta.scenario_set = Some(crate::report::json::ScenarioSet::of(&meta.scenario_sources));
     meta
 }
 

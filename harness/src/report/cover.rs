@@ -204,19 +204,21 @@ pub fn cover(report: &RunReport) -> Markup {
 
 fn lab(m: &RunMeta) -> Markup {
     html! {
-        dl .cover-part {
+        div .cover-part {
             h2 { "Laboratory" }
+            dl {
             dt { "lab" } dd { (or_unstated(&m.lab, "--lab")) }
             dt { "operator" } dd { (or_unstated(&m.operator, "--operator")) }
-        }
+        } }
     }
 }
 
 fn device(report: &RunReport) -> Markup {
     let m = &report.meta;
     html! {
-        dl .cover-part {
+        div .cover-part {
             h2 { "Under test" }
+            dl {
             dt { "target" } dd { (report.target) }
             @if let Some(ics) = &report.ics {
                 dt { "vendor" } dd { (ics.vendor) }
@@ -230,15 +232,16 @@ fn device(report: &RunReport) -> Markup {
                 Some(f) => { dt { "ICS" } dd { code { (f.path) } br; code .hash { (f.sha256) } } }
                 None => @if report.ics.is_some() { dt { "ICS" } dd { "the reference device's own (built in)" } }
             }
-        }
+        } }
     }
 }
 
 fn plan(report: &RunReport) -> Markup {
     let m = &report.meta;
     html! {
-        dl .cover-part {
+        div .cover-part {
             h2 { "Test plan" }
+            dl {
             dt { "scenarios" } dd {
                 (report.summary.total()) " run"
                 @if let Some(set) = &m.scenario_set { " from " (set.count) " files" br; code .hash { (set.sha256) } }
@@ -251,21 +254,22 @@ fn plan(report: &RunReport) -> Markup {
                     None => "none applied",
                 }
             }
-        }
+        } }
     }
 }
 
 fn run(report: &RunReport) -> Markup {
     let m = &report.meta;
     html! {
-        dl .cover-part {
+        div .cover-part {
             h2 { "Run" }
+            dl {
             dt { "started" } dd { (m.started_at) }
             dt { "finished" } dd { (m.finished_at) }
             @if let Some(r) = &m.rejudged { dt { "judged again" } dd { (r.at) " by hwconform " (r.harness_version) " (" (r.git_commit) ")" } }
             @for (role, choice) in &m.targets { dt { "--" (role) } dd { code { (choice) } } }
             @if !m.command_line.is_empty() { dt { "command line" } dd { code { (m.command_line.join(" ")) } } }
-        }
+        } }
     }
 }
 

@@ -180,6 +180,18 @@ pub struct ScenarioSet {
     pub sha256: String,
 }
 
+impl ScenarioSet {
+    /// The set of these scenario files (path → text).
+    pub fn of(sources: &BTreeMap<String, String>) -> ScenarioSet {
+        ScenarioSet {
+            count: sources.len(),
+            sha256: super::cover::scenario_set_hash(
+                sources.iter().map(|(p, t)| (p.as_str(), t.as_str())),
+            ),
+        }
+    }
+}
+
 /// Which harness judged a recorded run again, and when.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Rejudged {
