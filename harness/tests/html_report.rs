@@ -298,10 +298,28 @@ fn signed_device_run() -> RunReport {
         path: "examples/ics/door-controller.toml".into(),
         ..HashedFile::read(&ics_path).unwrap()
     });
+    let scenarios = library("device");
+    let sources: std::collections::BTreeMap<String, String> = scenarios
+        .iter()
+        .map(|s| {
+            let path = s
+                .source
+                .path
+                .strip_prefix(common::repo())
+                .unwrap_or(&s.source.path);
+            (path.display().to_string(), s.source.text.clone())
+        })
+        .collect();
+    meta.scenario_set = Some(hwconform::report::json::ScenarioSet::of(&sources));
+    meta.targets = [
+        ("cloud".to_string(), "mock".to_string()),
+        ("device".to_string(), "sim:fault=reuse-req-id".to_string()),
+    ]
+    .into();
     let mut collector = Collector::new(meta);
     let mut report = None;
     Runner::new(config)
-        .run(&library("device"), |e| {
+        .run(&scenarios, |e| {
             report = report.take().or(collector.on_event(&e))
         })
         .expect("the run starts");
@@ -436,5 +454,17 @@ fn chromium_renders_a_signed_cover_and_a_chart_per_scenario() {
         assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "{name} is a PNG");
         assert!(png.len() < 300 * 1024, "{name} is {} bytes", png.len());
     }
+    // Printed to PDF through the print stylesheet.
+    let pdf = dir.join("report.pdf");
+    browse(
+        &browser,
+        &profile,
+        &[
+            format!("--print-to-pdf={}", pdf.display()),
+            "--no-pdf-header-footer".into(),
+        ],
+        &url,
+    );
+    assert!(std::fs::read(&pdf).unwrap().starts_with(b"%PDF"), "a PDF");
     std::fs::remove_dir_all(&dir).unwrap();
 }
