@@ -300,11 +300,13 @@ fn broken(r: &ScenarioResult, entries: &[TranscriptEntry]) -> Option<Broken> {
     let start = entries
         .iter()
         .position(|e| matches!(&e.event, TranscriptEvent::Step { index, .. } if *index == step))?;
-    let nested = format!("{step}.");
+    // A step's own nested steps (`5.2`, a repeat's `8[1].1`) are within it.
+    let (nested, repeated) = (format!("{step}."), format!("{step}["));
     let end = entries[start + 1..]
         .iter()
         .position(|e| {
-            matches!(&e.event, TranscriptEvent::Step { index, .. } if !index.starts_with(&nested))
+            matches!(&e.event, TranscriptEvent::Step { index, .. }
+                if !index.starts_with(&nested) && !index.starts_with(&repeated))
         })
         .map_or(entries.len(), |n| start + 1 + n);
     let entry = (start..end)
@@ -523,6 +525,42 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_repeat_is_within_the_step_that_failed() {
+        let mut r = result(failed_at("8"), vec![]);
+        let frame = |cmd: &str| TranscriptEvent::Received {
+            conn: "c1".into(),
+            frame: Frame::Json {
+                json: serde_json::json!({ "cmd": cmd }).into(),
+            },
+        };
+        let step = |index: &str| TranscriptEvent::Step {
+            index: index.into(),
+            kind: "receive".into(),
+            line: 1,
+        };
+        r.transcript = Transcript::default();
+        for e in [
+            step("8"),
+            step("8[1].1"),
+            frame("in_repeat"),
+            step("9"),
+            frame("after"),
+        ] {
+            r.transcript.push(Duration::ZERO, e);
+        }
+        let svg = chart(&r, "e").into_string();
+        let broken = svg.split("<g class=\"frame broken\">").nth(1).unwrap();
+        assert!(
+            broken
+                .split("</g>")
+                .next()
+                .unwrap()
+                .contains(">in_repeat</text>"),
+            "{svg}"
+        );
     }
 
     #[test]
