@@ -783,6 +783,12 @@ fn a_recorded_manual_verdict_signs_the_matrix_in_every_report() {
         String::from_utf8_lossy(&hwconform(&["manual", "list", "--file", &s(&file)]).stdout)
             .into_owned();
     assert_eq!(listed.lines().count(), 3, "{listed}");
+    assert!(
+        listed
+            .lines()
+            .all(|l| l.contains(" on hwconform reference device firmware ")),
+        "each record names its device: {listed}"
+    );
 
     // Signed afterwards: the reports are rebuilt from run.json with the verdicts file.
     let out = hwconform(&[

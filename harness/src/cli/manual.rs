@@ -161,8 +161,12 @@ pub fn cli_manual(args: ManualArgs) -> i32 {
             Err(e) => usage_error(&e),
             Ok(v) => {
                 for r in &v.records {
+                    let on = r
+                        .device
+                        .as_ref()
+                        .map_or("no device".to_string(), DeviceRef::name);
                     println!(
-                        "{:<4} {:<4} {} by {}: {}",
+                        "{:<4} {:<4} {} by {} on {on}: {}",
                         r.id, r.verdict, r.at, r.by, r.note
                     );
                 }

@@ -9,7 +9,9 @@
 //! ```json
 //! { "version": 1,
 //!   "records": [ { "id": "D38", "verdict": "pass", "by": "ann", "at": "2026-12-02T14:00:00Z",
-//!                  "note": "QR shown within 2 s of push_enter_page" } ] }
+//!                  "note": "QR shown within 2 s of push_enter_page",
+//!                  "device": { "vendor": "Acme", "model": "DC-100", "firmware_version": "2.3.1",
+//!                              "ics_sha256": "sha256:…", "sns": ["ACME-0042"] } } ] }
 //! ```
 //!
 //! Records are kept in the order they were made, never rewritten: a second record for an id
