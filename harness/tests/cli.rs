@@ -791,7 +791,9 @@ fn a_recorded_manual_verdict_signs_the_matrix_in_every_report() {
     ] {
         let mut full = vec!["manual", "record"];
         full.extend(args);
+        let run_json = s(&run.join("run.json"));
         full.extend(["--by", "ann", "--file", file.to_str().unwrap()]);
+        full.extend(["--run", &run_json]);
         let out = hwconform(&full);
         assert_eq!(out.status.code(), Some(2), "{full:?}");
         assert!(
@@ -822,6 +824,8 @@ fn a_recorded_manual_verdict_signs_the_matrix_in_every_report() {
             "Ann Lab",
             "--file",
             &s(&file),
+            "--run",
+            &s(&run.join("run.json")),
         ]);
         assert_eq!(
             out.status.code(),
@@ -833,11 +837,22 @@ fn a_recorded_manual_verdict_signs_the_matrix_in_every_report() {
             "recorded {} {verdict} by Ann Lab at ",
             id.to_uppercase()
         )));
+        assert!(
+            String::from_utf8_lossy(&out.stdout)
+                .contains(" for hwconform reference device firmware "),
+            "the record names the device it was seen on"
+        );
     }
     let listed =
         String::from_utf8_lossy(&hwconform(&["manual", "list", "--file", &s(&file)]).stdout)
             .into_owned();
     assert_eq!(listed.lines().count(), 3, "{listed}");
+    assert!(
+        listed
+            .lines()
+            .all(|l| l.contains(" on hwconform reference device firmware ")),
+        "each record names its device: {listed}"
+    );
 
     // Signed afterwards: the reports are rebuilt from run.json with the verdicts file.
     let out = hwconform(&[
@@ -908,6 +923,98 @@ fn a_recorded_manual_verdict_signs_the_matrix_in_every_report() {
     assert_eq!(
         std::fs::read(again.join("run.json")).unwrap(),
         std::fs::read(rebuilt.join("run.json")).unwrap()
+    );
+    // A record made on another device is refused for this one, with the reason.
+    let other = dir.join("other.json");
+    let out = hwconform(&[
+        "manual",
+        "record",
+        "D38",
+        "--verdict",
+        "pass",
+        "--note",
+        "seen on the bench unit",
+        "--by",
+        "Bob",
+        "--file",
+        &s(&other),
+        "--ics",
+        "examples/ics/door-controller.toml",
+        "--sn",
+        "ACME-0042",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for args in [
+        vec![
+            "report",
+            run.join("run.json").to_str().unwrap(),
+            "--reports",
+            again.to_str().unwrap(),
+        ],
+        vec![
+            "run",
+            "scenarios/device",
+            "--filter",
+            "D38",
+            "--reports",
+            again.to_str().unwrap(),
+        ],
+    ] {
+        let mut args = args;
+        args.extend(["--manual", other.to_str().unwrap()]);
+        let out = hwconform(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("records D38 (by Bob at ")
+                && err.contains("for another device: it was seen on Acme DC-100 firmware 2.3.1, this run tested hwconform reference device firmware"),
+            "{args:?}: {err}"
+        );
+    }
+    // A record that names no device (made before records were bound) is refused too.
+    let unbound = dir.join("unbound.json");
+    std::fs::write(
+        &unbound,
+        r#"{"version": 1, "records": [{"id": "D38", "verdict": "pass", "by": "ann", "at": "t", "note": "n"}]}"#,
+    )
+    .unwrap();
+    let out = hwconform(&[
+        "report",
+        &s(&run.join("run.json")),
+        "--manual",
+        &s(&unbound),
+        "--reports",
+        &s(&again),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("for no device; sign it again"));
+    // The cover names the verdicts file and its hash.
+    let html = std::fs::read_to_string(rebuilt.join("report.html")).unwrap();
+    assert!(
+        html.contains(&format!("<code>{}</code> (3 records)", s(&file))),
+        "the cover names the file"
+    );
+    let sha = format!(
+        "sha256:{}",
+        String::from_utf8_lossy(
+            &std::process::Command::new("sha256sum")
+                .arg(&file)
+                .output()
+                .unwrap()
+                .stdout
+        )
+        .split_whitespace()
+        .next()
+        .unwrap()
+    );
+    assert!(
+        html.contains(&sha),
+        "the cover quotes the file's hash {sha}"
     );
     // A named file that is missing is an error, not an empty list.
     let out = hwconform(&[

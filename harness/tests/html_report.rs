@@ -181,6 +181,10 @@ fn chromium_renders_the_matrix_the_evidence_and_the_wire_logs() {
         dom.contains("not covered"),
         "uncovered obligations are shown as such"
     );
+    assert!(
+        dom.contains("<details class=\"legend\">"),
+        "the source tags have a legend"
+    );
     let all = articles(&dom);
     assert_eq!(all.len(), results.len(), "one article per scenario");
     let (_, article) = all
@@ -203,8 +207,8 @@ fn chromium_renders_the_matrix_the_evidence_and_the_wire_logs() {
         "the failure's file:line:col"
     );
     assert!(
-        article.contains("<details class=\"wire\" open=\"\">"),
-        "the failure's wire log is open:\n{article}"
+        article.contains("<details class=\"sequence\" open=\"\">"),
+        "the failure's sequence chart is open:\n{article}"
     );
     assert!(
         article.contains("harness sent") && article.contains("target sent"),
@@ -262,5 +266,205 @@ fn chromium_renders_the_matrix_the_evidence_and_the_wire_logs() {
         );
         assert!(shot.is_file());
     }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The device library against the reference device with one fault (it reuses a req_id, D2),
+/// with an ICS, as a lab signs it: the cover names the lab, the device and the ICS's hash and
+/// states the result; every scenario has its chart, and the broken frame is marked.
+fn signed_device_run() -> RunReport {
+    use hwconform::report::json::HashedFile;
+    use hwconform::targets::sim::SimFault;
+    use hwconform::targets::DeviceChoice;
+    let ics_path = common::repo().join("examples/ics/door-controller.toml");
+    let profile = hwconform::profile::default_profile();
+    let ics = hwconform::ics::load_file(&ics_path, profile.ics_features())
+        .unwrap_or_else(|e| panic!("{}", e.render()));
+    let config = RunConfig {
+        device: Some(
+            DeviceChoice::Sim {
+                faults: [SimFault::parse("reuse-req-id").unwrap()].into(),
+                variants: Default::default(),
+            }
+            .build(),
+        ),
+        ics: Some(std::sync::Arc::new(ics)),
+        ..hwconform::targets::defaults()
+    };
+    let mut meta = RunMeta::of_this_harness();
+    meta.lab = "Acme Test Lab".into();
+    meta.operator = "Ann Lab".into();
+    meta.ics_file = Some(HashedFile {
+        path: "examples/ics/door-controller.toml".into(),
+        ..HashedFile::read(&ics_path).unwrap()
+    });
+    let scenarios = library("device");
+    let sources: std::collections::BTreeMap<String, String> = scenarios
+        .iter()
+        .map(|s| {
+            let path = s
+                .source
+                .path
+                .strip_prefix(common::repo())
+                .unwrap_or(&s.source.path);
+            (path.display().to_string(), s.source.text.clone())
+        })
+        .collect();
+    meta.scenario_set = Some(hwconform::report::json::ScenarioSet::of(&sources));
+    meta.targets = [
+        ("cloud".to_string(), "mock".to_string()),
+        ("device".to_string(), "sim:fault=reuse-req-id".to_string()),
+    ]
+    .into();
+    let mut collector = Collector::new(meta);
+    let mut report = None;
+    Runner::new(config)
+        .run(&scenarios, |e| {
+            report = report.take().or(collector.on_event(&e))
+        })
+        .expect("the run starts");
+    report.expect("the run finished")
+}
+
+/// A page of its own for one scenario's article, styled as the report (a screenshot of it).
+fn article_page(page: &str, id: &str) -> String {
+    let style = &page[page.find("<style>").unwrap()..page.find("</style>").unwrap() + 8];
+    let start = page
+        .find(&format!("<article id=\"sc-{id}\""))
+        .unwrap_or_else(|| panic!("no article {id}"));
+    let end = start + page[start..].find("</article>").unwrap() + "</article>".len();
+    format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">{style}</head><body>{}</body></html>",
+        &page[start..end]
+    )
+}
+
+#[test]
+fn chromium_renders_a_signed_cover_and_a_chart_per_scenario() {
+    let report = signed_device_run();
+    let statement = report
+        .statement
+        .clone()
+        .expect("the report states its result");
+    assert_eq!(statement.failed, ["D2"], "{statement:?}");
+    assert!(!report.meta.sns.is_empty(), "the SN the device gave");
+    let sha = report.meta.ics_file.clone().unwrap().sha256;
+    let dir = std::env::temp_dir().join(format!("hwconform-cover-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    write_reports(&report, &dir, &[ReportFormat::Html]).unwrap();
+    let page_path = dir.join("report.html");
+    let Some(browser) = chromium() else {
+        if std::env::var_os("HWCONFORM_SKIP_BROWSER").is_some() {
+            eprintln!("HWCONFORM_SKIP_BROWSER is set and no Chromium was found: the browser half of this test did not run");
+            return;
+        }
+        panic!("no Chromium found: install it (Debian: `apt-get install chromium`), name it with HWCONFORM_CHROMIUM, or set HWCONFORM_SKIP_BROWSER=1");
+    };
+    let profile = dir.join("browser-profile");
+    let url = format!("file://{}", page_path.display());
+    let dom = browse(&browser, &profile, &["--dump-dom".into()], &url);
+    let cover = dom
+        .split("<section id=\"cover\">")
+        .nth(1)
+        .and_then(|c| c.split("</section>").next())
+        .expect("the page has a cover");
+    for shown in [
+        "Acme Test Lab",
+        "Ann Lab",
+        "Acme",
+        "DC-100",
+        "2.3.1",
+        &report.meta.sns[0],
+        &sha,
+        "examples/ics/door-controller.toml",
+        &as_dom_text(&statement.text()),
+    ] {
+        assert!(
+            cover.contains(shown),
+            "the cover shows no `{shown}`:\n{cover}"
+        );
+    }
+    assert!(
+        cover.contains("<p id=\"statement\">does not conform: D2"),
+        "{cover}"
+    );
+    // A device run lists the device's obligations; the cloud's are folded away.
+    let matrix = dom.split("<section id=\"matrix\">").nth(1).unwrap();
+    let folded = matrix.split("<details class=\"others\">").nth(1).unwrap();
+    assert!(folded.contains("id=\"req-C1\"") && !folded.contains("id=\"req-D1\""));
+    assert!(!matrix.contains("`cmd`"), "obligation texts are rendered");
+    let all = articles(&dom);
+    assert_eq!(all.len(), report.scenarios.len());
+    for (id, body) in &all {
+        let r = report.scenarios.iter().find(|r| &r.id == id).unwrap();
+        let charts = body.matches("<figure class=\"chart\">").count();
+        assert_eq!(
+            charts,
+            usize::from(!r.transcript.entries.is_empty()),
+            "{id}: one chart"
+        );
+    }
+    let (failed_id, failed) = all
+        .iter()
+        .find(|(id, _)| id == "device.envelope.well-formed-unique-requests")
+        .expect("the fault fails the envelope scenario");
+    assert!(failed.contains("data-verdict=\"fail\""));
+    let broken = failed
+        .split("<g class=\"frame broken\">")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{failed_id}: no frame is marked broken"));
+    assert!(broken.contains(">active #lb_active</text>"), "{broken}");
+    assert!(
+        failed.contains("✗ D2: "),
+        "the finding is written beside it"
+    );
+
+    // Screenshots: the cover, and the chart of the failed scenario; PNGs a browser made.
+    let images = match std::env::var_os("HWCONFORM_DOC_IMAGES") {
+        Some(_) => common::repo().join("docs/src/images"),
+        None => dir.join("images"),
+    };
+    std::fs::create_dir_all(&images).unwrap();
+    let chart_page = dir.join("chart.html");
+    std::fs::write(
+        &chart_page,
+        article_page(&std::fs::read_to_string(&page_path).unwrap(), failed_id),
+    )
+    .unwrap();
+    for (name, url, size) in [
+        ("cover.png", url.clone(), "1100,900"),
+        (
+            "sequence-chart.png",
+            format!("file://{}", chart_page.display()),
+            "1100,900",
+        ),
+    ] {
+        let shot = images.join(name);
+        browse(
+            &browser,
+            &profile,
+            &[
+                format!("--screenshot={}", shot.display()),
+                format!("--window-size={size}"),
+                "--hide-scrollbars".into(),
+            ],
+            &url,
+        );
+        let png = std::fs::read(&shot).unwrap();
+        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "{name} is a PNG");
+        assert!(png.len() < 300 * 1024, "{name} is {} bytes", png.len());
+    }
+    // Printed to PDF through the print stylesheet.
+    let pdf = dir.join("report.pdf");
+    browse(
+        &browser,
+        &profile,
+        &[
+            format!("--print-to-pdf={}", pdf.display()),
+            "--no-pdf-header-footer".into(),
+        ],
+        &url,
+    );
+    assert!(std::fs::read(&pdf).unwrap().starts_with(b"%PDF"), "a PDF");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -538,7 +538,8 @@ fn json_matches_the_model() {
             "meta",
             "summary",
             "scenarios",
-            "requirements"
+            "requirements",
+            "statement"
         ]
     );
     assert_eq!(v["version"], JSON_FORMAT_VERSION);
@@ -788,6 +789,10 @@ fn reports_write_nothing_that_is_not_in_the_results() {
     known.extend(words(
         "detail outcome not_applicable not_covered manual_pending no scenario cites it",
     ));
+    // The statement of the result over the matrix (the cover's sentence, as data).
+    known.extend(words(
+        "statement result conforms does_not_conform incomplete failed not_judged in_scope",
+    ));
 
     let doc = roxmltree::Document::parse(&reports.junit).unwrap();
     let mut junit_text = String::new();
@@ -839,6 +844,11 @@ fn reports_write_nothing_that_is_not_in_the_results() {
     }
     let mut sorted = results.clone();
     sorted.sort_by(|a, b| a.id.cmp(&b.id));
+    let rows = hwconform::report::matrix::build(
+        hwconform::profile::wecom::obligations::statements(),
+        &results,
+        &[],
+    );
     assert_eq!(
         v,
         serde_json::json!({
@@ -846,7 +856,8 @@ fn reports_write_nothing_that_is_not_in_the_results() {
             "target": "mock",
             "summary": serde_json::to_value(summary(&results)).unwrap(),
             "scenarios": serde_json::to_value(&sorted).unwrap(),
-            "requirements": serde_json::to_value(hwconform::report::matrix::build(hwconform::profile::wecom::obligations::statements(), &results, &[])).unwrap(),
+            "requirements": serde_json::to_value(&rows).unwrap(),
+            "statement": serde_json::to_value(hwconform::report::cover::ResultStatement::of(&rows)).unwrap(),
         })
     );
 }

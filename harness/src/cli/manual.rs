@@ -5,7 +5,7 @@
 use super::exit::EXIT_OK;
 use super::report_error::{usage, usage_error};
 use crate::report::manual::{ManualError, ManualFile};
-use crate::report::matrix::ManualRecord;
+use crate::report::matrix::{DeviceRef, ManualRecord};
 use std::path::PathBuf;
 
 /// The verdicts file `manual` reads and writes unless told otherwise.
@@ -35,6 +35,8 @@ pub enum ManualCommand {
         /// The verdicts file.
         #[arg(long, default_value = DEFAULT_FILE, value_name = "FILE")]
         file: PathBuf,
+        #[command(flatten)]
+        device: DeviceArgs,
     },
     /// List the recorded manual verdicts, oldest first.
     List {
@@ -42,6 +44,45 @@ pub enum ManualCommand {
         #[arg(long, default_value = DEFAULT_FILE, value_name = "FILE")]
         file: PathBuf,
     },
+}
+
+/// The unit the check was made on: a record holds for it alone.
+#[derive(clap::Args, Debug)]
+pub struct DeviceArgs {
+    /// The run.json of the device checked: its ICS identity, ICS hash and SNs.
+    #[arg(long, value_name = "RUN.json", conflicts_with_all = ["ics", "sn"])]
+    pub run: Option<PathBuf>,
+    /// The device's ICS file (with --sn), when there is no run to name.
+    #[arg(long, value_name = "FILE", requires = "sn")]
+    pub ics: Option<PathBuf>,
+    /// The SN of the unit checked (with --ics); repeatable.
+    #[arg(long, value_name = "SN")]
+    pub sn: Vec<String>,
+}
+
+impl DeviceArgs {
+    /// The device named, or the usage error's exit code (printed).
+    fn device(&self) -> Result<DeviceRef, i32> {
+        if let Some(path) = &self.run {
+            return super::report::load(path)
+                .map(|r| DeviceRef::of_run(&r))
+                .map_err(|e| usage_error(&e));
+        }
+        let Some(path) = &self.ics else {
+            return Err(usage(
+                "say which device was checked: --run RUN.json (a run of it) or --ics FILE --sn SN",
+            ));
+        };
+        let profile = crate::profile::default_profile();
+        let ics = super::ics::load(path, &*profile)?;
+        let file = crate::report::json::HashedFile::read(path)
+            .map_err(|e| usage(format!("--ics {}: {e}", path.display())))?;
+        Ok(DeviceRef::new(
+            Some(&ics.summary()),
+            Some(&file),
+            self.sn.clone(),
+        ))
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -58,6 +99,7 @@ pub fn cli_manual(args: ManualArgs) -> i32 {
             note,
             by,
             file,
+            device,
         } => {
             let statements = crate::profile::wecom::obligations::statements();
             let Some(statement) = statements.iter().find(|s| s.id.eq_ignore_ascii_case(&id)) else {
@@ -75,6 +117,10 @@ pub fn cli_manual(args: ManualArgs) -> i32 {
             if note.trim().is_empty() {
                 return usage("--note says what was done and seen; it cannot be empty");
             }
+            let device = match device.device() {
+                Ok(d) => d,
+                Err(code) => return code,
+            };
             let verdict = match verdict {
                 ManualVerdict::Pass => "pass",
                 ManualVerdict::Fail => "fail",
@@ -85,6 +131,7 @@ pub fn cli_manual(args: ManualArgs) -> i32 {
                 by,
                 at: crate::report::json::now_rfc3339(),
                 note,
+                device: Some(device),
             };
             match crate::report::manual::append(&file, record.clone()) {
                 Ok(_) => {}
@@ -96,11 +143,16 @@ pub fn cli_manual(args: ManualArgs) -> i32 {
                 Err(e) => return usage_error(&e),
             }
             println!(
-                "recorded {} {} by {} at {} in {}",
+                "recorded {} {} by {} at {} for {} in {}",
                 record.id,
                 record.verdict,
                 record.by,
                 record.at,
+                record
+                    .device
+                    .as_ref()
+                    .map(DeviceRef::name)
+                    .unwrap_or_default(),
                 file.display()
             );
             EXIT_OK
@@ -109,8 +161,12 @@ pub fn cli_manual(args: ManualArgs) -> i32 {
             Err(e) => usage_error(&e),
             Ok(v) => {
                 for r in &v.records {
+                    let on = r
+                        .device
+                        .as_ref()
+                        .map_or("no device".to_string(), DeviceRef::name);
                     println!(
-                        "{:<4} {:<4} {} by {}: {}",
+                        "{:<4} {:<4} {} by {} on {on}: {}",
                         r.id, r.verdict, r.at, r.by, r.note
                     );
                 }
@@ -127,5 +183,20 @@ pub fn load_records(file: Option<&std::path::Path>) -> Result<Vec<ManualRecord>,
         Some(path) => ManualFile::load(path)
             .map(|f| f.records)
             .map_err(|e| usage_error(&e)),
+    }
+}
+
+/// Refuses (exit 2, with the reason) records of `--manual FILE` made on another device than
+/// `run`.
+pub fn check_device(
+    file: Option<&std::path::Path>,
+    records: &[ManualRecord],
+    run: &DeviceRef,
+) -> Result<(), i32> {
+    match file {
+        None => Ok(()),
+        Some(path) => {
+            crate::report::manual::check_device(path, records, run).map_err(|e| usage_error(&e))
+        }
     }
 }

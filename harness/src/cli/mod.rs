@@ -233,6 +233,8 @@ pub struct RunArgs {
     /// Manual verdicts to put in the requirement matrix (`hwconform manual record` writes them).
     #[arg(long, value_name = "FILE")]
     pub manual: Option<PathBuf>,
+    #[command(flatten)]
+    pub signer: SignerArgs,
     /// Golden transcripts: `check` (default; only for in-process targets unless given
     /// explicitly), `update` (write .snap.new for review) or `off`.
     #[arg(long, value_enum)]
@@ -240,6 +242,29 @@ pub struct RunArgs {
     /// Where golden transcripts live.
     #[arg(long, default_value = "golden", value_name = "DIR")]
     pub golden_dir: PathBuf,
+}
+
+/// Who signs the report's cover (shown on it and recorded in run.json's `meta`).
+#[derive(Args, Debug, Clone, Default)]
+pub struct SignerArgs {
+    /// The lab that ran the tests and signs the report.
+    #[arg(long, env = "HWCONFORM_LAB", value_name = "NAME")]
+    pub lab: Option<String>,
+    /// The person who ran them.
+    #[arg(long, env = "HWCONFORM_OPERATOR", value_name = "NAME")]
+    pub operator: Option<String>,
+}
+
+impl SignerArgs {
+    /// Puts what was given in `meta` (what was not given stays as recorded).
+    pub fn apply(&self, meta: &mut crate::report::RunMeta) {
+        if let Some(lab) = &self.lab {
+            meta.lab = lab.clone();
+        }
+        if let Some(operator) = &self.operator {
+            meta.operator = operator.clone();
+        }
+    }
 }
 
 #[derive(Args, Debug)]

@@ -124,6 +124,7 @@ pub fn cli_rejudge(args: RejudgeArgs) -> i32 {
                 reports,
                 report: args.report,
                 manual: None,
+                signer: Default::default(),
             },
         );
         if code != EXIT_OK {

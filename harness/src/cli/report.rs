@@ -47,6 +47,8 @@ pub struct OutArgs {
     /// Manual verdicts to add to the requirement matrix (`hwconform manual record` writes them).
     #[arg(long, value_name = "FILE")]
     pub manual: Option<PathBuf>,
+    #[command(flatten)]
+    pub signer: super::SignerArgs,
 }
 
 /// Why a run.json cannot be used.
@@ -109,11 +111,22 @@ pub fn cli_report(args: ReportArgs) -> i32 {
         Ok(r) => r,
         Err(code) => return code,
     };
-    let report = if records.is_empty() {
+    let device = crate::report::matrix::DeviceRef::of_run(&report);
+    if let Err(code) = super::manual::check_device(out.manual.as_deref(), &records, &device) {
+        return code;
+    }
+    let mut report = if records.is_empty() {
         report
     } else {
         report.with_manual(&records)
     };
+    if let Some(path) = &out.manual {
+        match crate::report::json::HashedFile::read(path) {
+            Ok(f) => report.meta.manual_file = Some(f),
+            Err(e) => return report_error::usage(format!("--manual {}: {e}", path.display())),
+        }
+    }
+    out.signer.apply(&mut report.meta);
     write(&report, &out)
 }
 

@@ -151,12 +151,36 @@ pub(super) fn run(args: RunArgs) -> i32 {
     // The run's one credential set: every writer below scrubs what it writes with it.
     let credentials = crate::profile::RunCredentials::new(fleet.credentials());
     let argv: Vec<String> = std::env::args().collect();
-    let meta = super::run_meta::run_meta(&argv, &fleet, &args.cloud, &args.device, &scenarios);
+    let mut meta = super::run_meta::run_meta(&argv, &fleet, &args.cloud, &args.device, &scenarios);
+    args.signer.apply(&mut meta);
+    for (flag, path, into) in [
+        ("--ics", &args.ics, &mut meta.ics_file),
+        ("--manual", &args.manual, &mut meta.manual_file),
+    ] {
+        if let Some(path) = path {
+            match crate::report::json::HashedFile::read(path) {
+                Ok(f) => *into = Some(f),
+                Err(e) => return usage(format!("{flag} {}: {e}", path.display())),
+            }
+        }
+    }
     let profile = crate::profile::default_profile();
     let ics = match super::ics::for_run(args.ics.as_deref(), device.as_ref(), &fleet, &*profile) {
         Ok(i) => i,
         Err(code) => return code,
     };
+    let under_test = crate::report::matrix::DeviceRef::new(
+        ics.as_ref().map(|i| i.summary()).as_ref(),
+        meta.ics_file.as_ref(),
+        fleet
+            .devices
+            .iter()
+            .map(|d| d.identity.sn.clone())
+            .collect(),
+    );
+    if let Err(code) = super::manual::check_device(args.manual.as_deref(), &manual, &under_test) {
+        return code;
+    }
     let timings = match expected_of_a_cloud(&args) {
         Ok(t) => t,
         Err(code) => return code,

@@ -7,9 +7,10 @@ use crate::report::json::sha1_of;
 use crate::report::RunMeta;
 use crate::scenario::Scenario;
 
-/// Flags whose value may hold a secret (a SecretNo, a token, a device command line that
-/// embeds one): their value is never recorded.
-const SECRET_FLAGS: &[&str] = &["--identity", "--device", "--control-token"];
+/// Flags whose value is a secret (a SecretNo, a token): their value is never recorded.
+/// Other values (a `--device exec:` command line among them) are recorded with every known
+/// credential in them redacted: the report says what ran, and only secrets are hidden.
+const SECRET_FLAGS: &[&str] = &["--identity", "--control-token"];
 
 /// `argv` with the values of [`SECRET_FLAGS`] and every credential of the fleet replaced.
 pub fn redacted_command_line(argv: &[String], fleet: &Fleet) -> Vec<String> {
@@ -49,21 +50,18 @@ pub fn run_meta(
 ) -> RunMeta {
     let mut meta = RunMeta::of_this_harness();
     meta.command_line = redacted_command_line(argv, fleet);
+    let credentials = credentials(fleet);
     meta.targets
-        .insert("cloud".into(), credentials(fleet).redact_text(cloud));
-    // A device command may spell a SecretNo out: only its kind is recorded.
-    let device = if device.starts_with("exec:") {
-        format!("exec:{REDACTED}")
-    } else {
-        device.to_string()
-    };
-    meta.targets.insert("device".into(), device);
+        .insert("cloud".into(), credentials.redact_text(cloud));
+    meta.targets
+        .insert("device".into(), credentials.redact_text(device));
     for s in scenarios {
         let path = s.source.path.display().to_string();
         meta.scenario_files
             .insert(path.clone(), sha1_of(s.source.text.as_bytes()));
         meta.scenario_sources.insert(path, s.source.text.clone());
     }
+    meta.scenario_set = Some(crate::report::json::ScenarioSet::of(&meta.scenario_sources));
     meta
 }
 
@@ -79,7 +77,9 @@ mod tests {
             "run",
             "--identity",
             "SN1=topsecret-no",
-            "--device=exec:dev {url}",
+            "--device=exec:dev {url} topsecret-no",
+            "--device",
+            "sim:fault=reuse-req-id",
             "--control-token",
             "tok",
             "--filter",
@@ -97,7 +97,9 @@ mod tests {
                 "run",
                 "--identity",
                 "<redacted>",
-                "--device=<redacted>",
+                "--device=exec:dev {url} <redacted>",
+                "--device",
+                "sim:fault=reuse-req-id",
                 "--control-token",
                 "<redacted>",
                 "--filter",

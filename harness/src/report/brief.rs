@@ -19,6 +19,8 @@ pub struct Brief {
     pub obligations: BTreeMap<String, Outcome>,
     pub not_reached: BTreeMap<String, String>,
     pub wall_time: Duration,
+    /// The SNs a device under test gave in this scenario's frames ([`super::cover::sns_in`]).
+    pub sns: Vec<String>,
 }
 
 impl Brief {
@@ -31,6 +33,7 @@ impl Brief {
             obligations: r.obligations.clone(),
             not_reached: r.not_reached.clone(),
             wall_time: r.wall_time,
+            sns: sns_of(r),
         }
     }
 }
@@ -42,6 +45,16 @@ pub trait Cites {
     /// Why a cited obligation was not judged, by id.
     fn not_reached(&self) -> &BTreeMap<String, String>;
     fn skip_reason(&self) -> Option<&str>;
+    /// The SNs the device under test gave (none when the target is a cloud).
+    fn sns(&self) -> Vec<String>;
+}
+
+fn sns_of(r: &ScenarioResult) -> Vec<String> {
+    let mut sns = std::collections::BTreeSet::new();
+    if r.role == Role::Cloud {
+        super::cover::sns_in(&r.transcript.entries, &mut sns);
+    }
+    sns.into_iter().collect()
 }
 
 impl Cites for ScenarioResult {
@@ -60,6 +73,9 @@ impl Cites for ScenarioResult {
             _ => None,
         }
     }
+    fn sns(&self) -> Vec<String> {
+        sns_of(self)
+    }
 }
 
 impl Cites for Brief {
@@ -74,5 +90,8 @@ impl Cites for Brief {
     }
     fn skip_reason(&self) -> Option<&str> {
         self.skip_reason.as_deref()
+    }
+    fn sns(&self) -> Vec<String> {
+        self.sns.clone()
     }
 }

@@ -95,8 +95,8 @@ fn frame(report: &RunReport) -> String {
             body data-js="off" {
                 header {
                     h1 { "Conformance report" }
+                    (super::cover::cover(report))
                     (summary(report))
-                    (metadata(report))
                 }
                 nav #filters {
                     label { "Scenario verdict " select #f-verdict {
@@ -149,46 +149,98 @@ fn summary(report: &RunReport) -> Markup {
     }
 }
 
-fn metadata(report: &RunReport) -> Markup {
-    let m = &report.meta;
+/// The matrix: the obligations of the families the run reached (a device run lists D1–D42),
+/// each with its scenarios counted by outcome and listed on demand; the others folded below.
+fn matrix(rows: &[Row]) -> Markup {
+    let families = super::cover::families(rows);
+    let (shown, others): (Vec<&Row>, Vec<&Row>) = rows
+        .iter()
+        .partition(|r| families.is_empty() || super::cover::in_scope(r, &families));
     html! {
-        dl .meta {
-            dt { "target" } dd { (report.target) }
-            @for (role, choice) in &m.targets { dt { (role) } dd { code { (choice) } } }
-            @if let Some(ics) = &report.ics { dt { "device under test" } dd { (ics.banner()) } }
-            dt { "harness" } dd { (m.harness_version) " · commit " code { (m.git_commit) } }
-            dt { "started" } dd { (m.started_at) }
-            dt { "finished" } dd { (m.finished_at) }
-            @if !m.command_line.is_empty() { dt { "command line" } dd { code { (m.command_line.join(" ")) } } }
-            dt { "protocol catalog" } dd { code { (m.catalog_version) } }
-            @if !m.scenario_files.is_empty() { dt { "scenario files" } dd { (m.scenario_files.len()) " files, hashes and text in run.json" } }
+        section #matrix {
+            h2 { "Requirement matrix" }
+            (legend())
+            (matrix_table(&shown))
+            @if !others.is_empty() {
+                details .others {
+                    summary { (others.len()) " obligations no scenario of this run judges (" (span_of(&others)) ")" }
+                    (matrix_table(&others))
+                }
+            }
         }
     }
 }
 
-fn matrix(rows: &[Row]) -> Markup {
+/// `C1–C24`: the first and last id of a run of rows.
+fn span_of(rows: &[&Row]) -> String {
+    match (rows.first(), rows.last()) {
+        (Some(a), Some(b)) if a.id != b.id => format!("{}–{}", a.id, b.id),
+        (Some(a), _) => a.id.clone(),
+        _ => String::new(),
+    }
+}
+
+/// What the source column's tags mean (the protocol reference's provenance legend).
+fn legend() -> Markup {
+    const TAGS: &[(&str, &str)] = &[
+        ("D n", "the official documentation page developer.work.weixin.qq.com/document/path/n"),
+        ("D every page", "every official page of the protocol"),
+        ("F", "the WeCom FAQ (智慧硬件常见问题, document/path/90457)"),
+        ("…/M", "also shown in the apifox mirror of the documentation (its field tables)"),
+        ("[I]", "in the text: seen in an implementation only, not normative; never grounds for a fail"),
+        ("[UNDOC]", "in the text: not documented; never grounds for a fail"),
+        ("must / may", "the strength: a may (or an example) allows other conformant choices, and is at most a warning"),
+    ];
     html! {
-        section #matrix {
-            h2 { "Requirement matrix" }
-            table {
-                thead { tr { th { "id" } th { "status" } th { "source" } th { "obligation" } th { "scenarios" } } }
-                tbody {
-                    @for r in rows {
-                        tr id={"req-" (r.id)} .req data-id=(r.id) data-status=(r.status.key()) {
-                            td .id { (r.id) }
-                            td { span class={"badge s-" (r.status.key())} { (r.status.name()) } }
-                            td .source { (r.source) @if !r.strength.is_empty() { br; small { (r.strength) } } }
-                            td .text {
-                                (r.text)
-                                @if !r.detail.is_empty() && (r.status != Status::NotCovered || r.manual.is_some()) { p .detail { (r.detail) } }
-                            }
-                            td .given {
-                                @for g in &r.scenarios {
-                                    a href={"#sc-" (g.scenario)} class={"v-" (g.outcome)} { (g.scenario) } " (" (g.outcome) ")" br;
-                                }
-                            }
+        details .legend {
+            summary { "What the source tags mean" }
+            dl { @for (tag, meaning) in TAGS { dt { code { (tag) } } dd { (meaning) } } }
+        }
+    }
+}
+
+fn matrix_table(rows: &[&Row]) -> Markup {
+    html! {
+        table {
+            thead { tr { th { "id" } th { "status" } th { "source" } th { "obligation" } th { "scenarios" } } }
+            tbody {
+                @for r in rows {
+                    tr id={"req-" (r.id)} .req data-id=(r.id) data-status=(r.status.key()) {
+                        td .id { (r.id) }
+                        td { span class={"badge s-" (r.status.key())} { (r.status.name()) } }
+                        td .source { (r.source) @if !r.strength.is_empty() { br; small { (r.strength) } } }
+                        td .text {
+                            (super::markdown::inline(&r.text))
+                            @if !r.detail.is_empty() && (r.status != Status::NotCovered || r.manual.is_some()) { p .detail { (r.detail) } }
                         }
+                        td .given { (given(r)) }
                     }
+                }
+            }
+        }
+    }
+}
+
+/// A row's scenarios: counts by outcome, the list folded.
+fn given(r: &Row) -> Markup {
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for g in &r.scenarios {
+        match counts.iter_mut().find(|(o, _)| *o == g.outcome) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((&g.outcome, 1)),
+        }
+    }
+    html! {
+        @if !r.scenarios.is_empty() {
+            details {
+                summary {
+                    @for (i, (outcome, n)) in counts.iter().enumerate() {
+                        @if i > 0 { ", " }
+                        span class={"v-" (outcome)} { (n) " " (outcome) }
+                    }
+                }
+                @for g in &r.scenarios {
+                    a href={"#sc-" (g.scenario)} class={"v-" (g.outcome)} { (g.scenario) } " (" (g.outcome) ")" br;
                 }
             }
         }
@@ -232,9 +284,14 @@ fn scenario(r: &ScenarioResult) -> Markup {
                 ul .findings { @for f in findings { li { (finding_line(f)) } } }
             }
             @if !r.transcript.entries.is_empty() {
-                details .wire open[troubled] {
+                @let anchor = format!("sc-{}-e", r.id);
+                details .sequence open[troubled] {
+                    summary { "sequence chart (hover an arrow for its frame, click it for the wire log)" }
+                    (super::chart::chart(r, &anchor))
+                }
+                details .wire {
                     summary { "wire log (" (r.transcript.entries.len()) " entries, times on the scenario clock)" }
-                    ol { @for e in &r.transcript.entries { (entry(e)) } }
+                    ol { @for (i, e) in r.transcript.entries.iter().enumerate() { (entry(e, &format!("{anchor}{i}"))) } }
                 }
             }
         }
@@ -286,7 +343,7 @@ fn diff_lines(diff: &str) -> Markup {
 }
 
 /// One transcript entry: time, connection, what happened; frames pretty-printed.
-fn entry(e: &TranscriptEntry) -> Markup {
+fn entry(e: &TranscriptEntry, id: &str) -> Markup {
     let at = format!("{:.3}s", e.at.as_secs_f64());
     if let TranscriptEvent::Output {
         source,
@@ -343,7 +400,7 @@ fn entry(e: &TranscriptEntry) -> Markup {
         TranscriptEvent::Output { .. } => unreachable!("rendered by output_line above"),
     };
     html! {
-        li class=(class) {
+        li class=(class) id=(id) {
             span .at { (at) } " "
             @if let Some(conn) = conn { span .conn { "[" (conn) "]" } " " }
             span .what { (head) }
@@ -457,8 +514,12 @@ mod tests {
             "pretty-printed frame"
         );
         assert!(
-            page.contains("<details class=\"wire\" open>"),
-            "a failure's wire log is open"
+            page.contains("<details class=\"sequence\" open>"),
+            "a failure's sequence chart is open"
+        );
+        assert!(
+            page.contains("<svg ") && page.contains(">register</text>"),
+            "the chart labels the frame"
         );
         // Self-contained: nothing loads from elsewhere.
         for fetch in ["src=", "href=\"http", "@import", "url("] {
@@ -482,6 +543,6 @@ mod tests {
             },
         );
         let page = render(&report(Verdict::Pass, t));
-        assert!(page.contains("<details class=\"wire\">"), "{page}");
+        assert!(page.contains("<details class=\"sequence\">"), "{page}");
     }
 }

@@ -47,13 +47,23 @@
 //! - `meta` (added within version 1; absent from older files): where the evidence came from.
 //!   `harness_version` is the crate version, `git_commit` the short commit it was built from
 //!   (`unknown` outside a git checkout); `started_at`/`finished_at` are RFC 3339 UTC, to the
-//!   second; `command_line` is the argv with the values of `--identity`, `--device` and
-//!   `--control-token` and every known credential replaced by `<redacted>`; `targets` the
-//!   `--cloud`/`--device` choices (the device one redacted like the argv); `catalog_version`
+//!   second; `command_line` is the argv with the values of `--identity` and
+//!   `--control-token` and every known credential (anywhere, a `--device exec:` command
+//!   included) replaced by `<redacted>`; `targets` the `--cloud`/`--device` choices, their
+//!   credentials redacted likewise (only secrets are hidden); `catalog_version`
 //!   the SHA-1 of the protocol catalog the run was judged with (the catalog carries no
 //!   version number); `scenario_files` the SHA-1 of each scenario file that ran, by path,
 //!   and `scenario_sources` its text.
+//!   `lab` and `operator` (`--lab`, `--operator`), `sns` (the SNs the device under test gave
+//!   in its frames), `ics_file` and `manual_file` (`{ "path", "sha256": "sha256:…" }` of the
+//!   ICS and manual-verdicts files) and `scenario_set` (`{ "count", "sha256" }` over every
+//!   scenario file's path and text) are what the signed cover shows; each is left out when
+//!   there is none.
 //!   `hwconform diff` ignores all of `meta`.
+//! - `statement` (last): the result a lab signs ([`super::cover::ResultStatement`]):
+//!   `{ "result": "conforms" | "does_not_conform" | "incomplete", "failed": [...],
+//!   "not_judged": [...], "in_scope": N }` over the obligations of the families the run
+//!   reached, less those the ICS makes not applicable.
 //! - `ics` (after `meta`, only when the run had a device target and an implementation
 //!   conformance statement for it): `{ "vendor", "model", "firmware_version",
 //!   "provisioning": "per-device" | "seed" | null, "features": { "door": true, ... } }`.
@@ -71,6 +81,7 @@
 //!   rendered from that one model, so a report can be rebuilt from run.json.
 //! - Transcript frames are stored with secrets already redacted (`"<redacted>"`).
 
+use super::cover::ResultStatement;
 use super::formats::{InMemory, Part, Scenarios};
 use super::matrix::ManualRecord;
 use super::sink::{write_file_with, Out, ReportError};
@@ -102,6 +113,9 @@ pub struct RunReport {
     /// has the same matrix.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub manual: Vec<ManualRecord>,
+    /// The one statement of the result a lab signs ([`super::cover`]), over the matrix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statement: Option<ResultStatement>,
 }
 
 /// Where the evidence came from: which harness, when, how it was invoked, against what.
@@ -118,10 +132,64 @@ pub struct RunMeta {
     /// The text of each scenario file that ran, by path: the evidence says what was asked.
     #[serde(default)]
     pub scenario_sources: BTreeMap<String, String>,
+    /// The lab that ran it and signs the report (`--lab`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub lab: String,
+    /// Who ran it (`--operator`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub operator: String,
+    /// The SNs the device under test gave in its frames (at most [`super::cover::MAX_SNS`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sns: Vec<String>,
+    /// The ICS file the run used, and its hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ics_file: Option<HashedFile>,
+    /// The manual verdicts file applied, and its hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manual_file: Option<HashedFile>,
+    /// The scenario set: how many files and one hash of them all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenario_set: Option<ScenarioSet>,
     /// Set when `hwconform rejudge` judged the recorded transcripts again: when, and with
     /// which harness (the rest of `meta` still describes the run that recorded them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rejudged: Option<Rejudged>,
+}
+
+/// A file the result depends on: its path as given and `sha256:<hex>` of its bytes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct HashedFile {
+    pub path: String,
+    pub sha256: String,
+}
+
+impl HashedFile {
+    /// Reads `path` and hashes it.
+    pub fn read(path: &std::path::Path) -> std::io::Result<HashedFile> {
+        Ok(HashedFile {
+            path: path.display().to_string(),
+            sha256: super::cover::sha256_of(&std::fs::read(path)?),
+        })
+    }
+}
+
+/// The scenario files of a run as one test plan ([`super::cover::scenario_set_hash`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ScenarioSet {
+    pub count: usize,
+    pub sha256: String,
+}
+
+impl ScenarioSet {
+    /// The set of these scenario files (path → text).
+    pub fn of(sources: &BTreeMap<String, String>) -> ScenarioSet {
+        ScenarioSet {
+            count: sources.len(),
+            sha256: super::cover::scenario_set_hash(
+                sources.iter().map(|(p, t)| (p.as_str(), t.as_str())),
+            ),
+        }
+    }
 }
 
 /// Which harness judged a recorded run again, and when.
@@ -186,7 +254,9 @@ impl RunReport {
             scenarios,
             requirements,
             manual: vec![],
+            statement: None,
         }
+        .judged()
     }
 
     /// The document with `records` added to its manual verdicts and the matrix built again.
@@ -216,6 +286,13 @@ impl RunReport {
             &self.scenarios,
             &self.manual,
         );
+        self.statement = Some(ResultStatement::of(&self.requirements));
+    }
+
+    /// The document with its statement made from its matrix.
+    fn judged(mut self) -> RunReport {
+        self.statement = Some(ResultStatement::of(&self.requirements));
+        self
     }
 
     /// The document as pretty JSON with a final newline.
@@ -236,6 +313,7 @@ impl RunReport {
             scenarios: Vec::new(),
             requirements: self.requirements.clone(),
             manual: self.manual.clone(),
+            statement: self.statement.clone(),
         }
     }
 
@@ -300,6 +378,13 @@ impl RunHead {
             results,
             &manual,
         );
+        if meta.sns.is_empty() {
+            let mut sns = std::collections::BTreeSet::new();
+            for r in results {
+                sns.extend(r.sns().iter().cloned());
+            }
+            meta.sns = sns.into_iter().take(super::cover::MAX_SNS).collect();
+        }
         RunReport {
             version: JSON_FORMAT_VERSION,
             target: self.target.clone(),
@@ -309,7 +394,9 @@ impl RunHead {
             scenarios: Vec::new(),
             requirements,
             manual,
+            statement: None,
         }
+        .judged()
     }
 }
 

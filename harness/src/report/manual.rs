@@ -9,13 +9,19 @@
 //! ```json
 //! { "version": 1,
 //!   "records": [ { "id": "D38", "verdict": "pass", "by": "ann", "at": "2026-12-02T14:00:00Z",
-//!                  "note": "QR shown within 2 s of push_enter_page" } ] }
+//!                  "note": "QR shown within 2 s of push_enter_page",
+//!                  "device": { "vendor": "Acme", "model": "DC-100", "firmware_version": "2.3.1",
+//!                              "ics_sha256": "sha256:…", "sns": ["ACME-0042"] } } ] }
 //! ```
 //!
 //! Records are kept in the order they were made, never rewritten: a second record for an id
 //! supersedes the first in the matrix, and the file keeps the history.
+//!
+//! A record is bound to the unit it was seen on (`device`: the ICS identity, the ICS file's
+//! SHA-256 and the SNs, [`DeviceRef`]): what a lab saw on one device says nothing of another,
+//! so applying it to another device's run is refused with the reason ([`check_device`]).
 
-use super::matrix::ManualRecord;
+use super::matrix::{DeviceRef, ManualRecord};
 use super::sink::{write_file, ReportError};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -60,8 +66,51 @@ pub enum ManualError {
         path: PathBuf,
         waited: std::time::Duration,
     },
+    #[error("{} records {id} (by {by} at {at}) for no device; sign it again with `hwconform manual record {id} --run RUN.json` (or --ics FILE --sn SN)", path.display())]
+    Unbound {
+        path: PathBuf,
+        id: String,
+        by: String,
+        at: String,
+    },
+    #[error("{} records {id} (by {by} at {at}) for another device: {why}", path.display())]
+    OtherDevice {
+        path: PathBuf,
+        id: String,
+        by: String,
+        at: String,
+        why: String,
+    },
     #[error(transparent)]
     Write(#[from] ReportError),
+}
+
+/// Refuses `records` (read from `path`) unless every one was made on `run`'s device.
+pub fn check_device(
+    path: &Path,
+    records: &[ManualRecord],
+    run: &DeviceRef,
+) -> Result<(), ManualError> {
+    for r in records {
+        let Some(device) = &r.device else {
+            return Err(ManualError::Unbound {
+                path: path.to_path_buf(),
+                id: r.id.clone(),
+                by: r.by.clone(),
+                at: r.at.clone(),
+            });
+        };
+        if let Some(why) = device.mismatch(run) {
+            return Err(ManualError::OtherDevice {
+                path: path.to_path_buf(),
+                id: r.id.clone(),
+                by: r.by.clone(),
+                at: r.at.clone(),
+                why,
+            });
+        }
+    }
+    Ok(())
 }
 
 impl ManualFile {
@@ -207,7 +256,55 @@ mod tests {
             by: "ann".into(),
             at: "2026-12-02T14:00:00Z".into(),
             note: "seen".into(),
+            device: Some(acme("2.3.1", "SN-1")),
         }
+    }
+
+    fn acme(firmware: &str, sn: &str) -> DeviceRef {
+        DeviceRef {
+            vendor: "Acme".into(),
+            model: "DC-100".into(),
+            firmware_version: firmware.into(),
+            ics_sha256: "sha256:aa".into(),
+            sns: vec![sn.into()],
+        }
+    }
+
+    #[rstest::rstest]
+    #[case::same(acme("2.3.1", "SN-1"), None)]
+    #[case::firmware(
+        acme("2.4.0", "SN-1"),
+        Some(
+            "it was seen on Acme DC-100 firmware 2.3.1, this run tested Acme DC-100 firmware 2.4.0"
+        )
+    )]
+    #[case::ics(DeviceRef { ics_sha256: "sha256:bb".into(), ..acme("2.3.1", "SN-1") }, Some("it was seen with ICS sha256:aa, this run used ICS sha256:bb"))]
+    #[case::sn(
+        acme("2.3.1", "SN-2"),
+        Some("it was seen on SN SN-1, this run's device is SN SN-2")
+    )]
+    #[case::sn_among_several(DeviceRef { sns: vec!["SN-0".into(), "SN-1".into()], ..acme("2.3.1", "") }, None)]
+    fn a_record_holds_only_for_its_device(#[case] run: DeviceRef, #[case] refused: Option<&str>) {
+        let got = check_device(Path::new("m.json"), &[record("D38", "pass")], &run);
+        match refused {
+            None => assert!(got.is_ok(), "{got:?}"),
+            Some(why) => {
+                let e = got.unwrap_err().to_string();
+                assert_eq!(
+                    e,
+                    format!("m.json records D38 (by ann at 2026-12-02T14:00:00Z) for another device: {why}")
+                );
+            }
+        }
+        let unbound = ManualRecord {
+            device: None,
+            ..record("D38", "pass")
+        };
+        let e = check_device(Path::new("m.json"), &[unbound], &run).unwrap_err();
+        assert!(
+            e.to_string().contains("for no device; sign it again"),
+            "{e}"
+        );
     }
 
     #[test]

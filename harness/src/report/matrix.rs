@@ -93,6 +93,99 @@ pub struct ManualRecord {
     /// RFC 3339, UTC.
     pub at: String,
     pub note: String,
+    /// The device the check was made on ([`super::manual`] refuses the record for another).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<DeviceRef>,
+}
+
+/// Which unit a manual verdict was seen on: its statement's identity, the hash of that
+/// statement's file and the SNs it gave. Empty strings where the run had none (no ICS file:
+/// the reference device, or a device run without `--ics`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct DeviceRef {
+    pub vendor: String,
+    pub model: String,
+    pub firmware_version: String,
+    #[serde(default)]
+    pub ics_sha256: String,
+    #[serde(default)]
+    pub sns: Vec<String>,
+}
+
+impl DeviceRef {
+    /// The device a run tested, as its report records it.
+    pub fn of_run(report: &super::RunReport) -> DeviceRef {
+        DeviceRef::new(
+            report.ics.as_ref(),
+            report.meta.ics_file.as_ref(),
+            report.meta.sns.clone(),
+        )
+    }
+
+    pub fn new(
+        ics: Option<&crate::ics::IcsSummary>,
+        file: Option<&super::json::HashedFile>,
+        sns: Vec<String>,
+    ) -> DeviceRef {
+        DeviceRef {
+            vendor: ics.map(|i| i.vendor.clone()).unwrap_or_default(),
+            model: ics.map(|i| i.model.clone()).unwrap_or_default(),
+            firmware_version: ics.map(|i| i.firmware_version.clone()).unwrap_or_default(),
+            ics_sha256: file.map(|f| f.sha256.clone()).unwrap_or_default(),
+            sns,
+        }
+    }
+
+    /// `Acme DC-100 firmware 2.3.1`.
+    pub fn name(&self) -> String {
+        if self.vendor.is_empty() && self.model.is_empty() {
+            "a device with no ICS".into()
+        } else {
+            format!(
+                "{} {} firmware {}",
+                self.vendor, self.model, self.firmware_version
+            )
+        }
+    }
+
+    /// Why a verdict seen on `self` does not hold for `run`'s device; `None` when it is the
+    /// same unit (same statement, and an SN in common where both name SNs).
+    pub fn mismatch(&self, run: &DeviceRef) -> Option<String> {
+        if (&self.vendor, &self.model, &self.firmware_version)
+            != (&run.vendor, &run.model, &run.firmware_version)
+        {
+            return Some(format!(
+                "it was seen on {}, this run tested {}",
+                self.name(),
+                run.name()
+            ));
+        }
+        if self.ics_sha256 != run.ics_sha256 {
+            let or_none = |h: &str| {
+                if h.is_empty() {
+                    "no ICS file".to_string()
+                } else {
+                    format!("ICS {h}")
+                }
+            };
+            return Some(format!(
+                "it was seen with {}, this run used {}",
+                or_none(&self.ics_sha256),
+                or_none(&run.ics_sha256)
+            ));
+        }
+        if !self.sns.is_empty()
+            && !run.sns.is_empty()
+            && !self.sns.iter().any(|sn| run.sns.contains(sn))
+        {
+            return Some(format!(
+                "it was seen on SN {}, this run's device is SN {}",
+                self.sns.join(", "),
+                run.sns.join(", ")
+            ));
+        }
+        None
+    }
 }
 
 /// One scenario's outcome for an obligation.
@@ -397,6 +490,7 @@ mod tests {
             by: "ann".into(),
             at: "2026-12-02T14:00:00Z".into(),
             note: "QR ok".into(),
+            device: None,
         }];
         let rows = build(statements(), &results, &signed);
         assert_eq!(rows.len(), 66);

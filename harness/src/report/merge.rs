@@ -45,6 +45,7 @@ pub fn merge(shards: Vec<RunReport>) -> Result<RunReport, MergeError> {
     let mut shards = shards.into_iter();
     let mut out = shards.next().ok_or(MergeError::Empty)?;
     let mut seen: BTreeSet<String> = out.scenarios.iter().map(|s| s.id.clone()).collect();
+    let mut sns: BTreeSet<String> = BTreeSet::new();
     let targets = |r: &RunReport| format!("{} {:?}", r.target, r.meta.targets);
     for (i, shard) in shards.enumerate() {
         let index = i + 2;
@@ -94,9 +95,16 @@ pub fn merge(shards: Vec<RunReport>) -> Result<RunReport, MergeError> {
         out.meta
             .scenario_sources
             .extend(shard.meta.scenario_sources);
+        sns.extend(shard.meta.sns);
         out.summary.wall_time = out.summary.wall_time.max(shard.summary.wall_time);
         out.scenarios.extend(shard.scenarios);
         out.manual = super::manual::union(&out.manual, &shard.manual);
+    }
+    // The cover describes the whole run: every shard's SNs and scenario files.
+    sns.extend(std::mem::take(&mut out.meta.sns));
+    out.meta.sns = sns.into_iter().take(super::cover::MAX_SNS).collect();
+    if out.meta.scenario_set.is_some() {
+        out.meta.scenario_set = Some(super::json::ScenarioSet::of(&out.meta.scenario_sources));
     }
     out.scenarios.sort_by(|a, b| a.id.cmp(&b.id));
     out.recount();

@@ -4,12 +4,15 @@
 //! result model knows nothing of formats, and each format converts from it.
 
 pub mod brief;
+pub mod chart;
+pub mod cover;
 pub mod evidence;
 pub mod formats;
 pub mod html;
 pub mod json;
 pub mod junit;
 pub mod manual;
+pub mod markdown;
 pub mod matrix;
 pub mod merge;
 pub mod sink;
