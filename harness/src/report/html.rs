@@ -156,6 +156,8 @@ fn metadata(report: &RunReport) -> Markup {
             dt { "started" } dd { (m.started_at) }
             dt { "finished" } dd { (m.finished_at) }
             @if !m.command_line.is_empty() { dt { "command line" } dd { code { (m.command_line.join(" ")) } } }
+            @if let Some(p) = &m.partition { dt { "shard" } dd { code { (p) } } }
+            @if !m.missing_shards.is_empty() { dt { "partial" } dd { "missing shard(s) " (m.missing_shards.join(", ")) ": this report covers only the shards merged" } }
             dt { "protocol catalog" } dd { code { (m.catalog_version) } }
             @if !m.scenario_files.is_empty() { dt { "scenario files" } dd { (m.scenario_files.len()) " files, hashes and text in run.json" } }
         }

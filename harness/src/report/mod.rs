@@ -12,6 +12,7 @@ pub mod manual;
 pub mod matrix;
 pub mod merge;
 pub mod sink;
+pub mod slow;
 mod spill;
 pub mod status;
 pub mod terminal;
