@@ -1,9 +1,7 @@
 //! The binary as CI meets it (docs/src/reference/ci-behaviour.md): what would pass where it
 //! should not is an error, a log never goes silent, a closed pipe is no failure.
 
-mod common;
-
-use common::repo;
+use crate::common::repo;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

@@ -2,9 +2,7 @@
 //! review, accept, the reports of a changed conversation, `hwconform diff`; and a scan of
 //! every committed golden for values that must never be in one.
 
-mod common;
-
-use common::repo;
+use crate::common::repo;
 use regex::Regex;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
