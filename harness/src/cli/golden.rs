@@ -1,8 +1,8 @@
 //! `hwconform golden review|accept`: the explicit, reviewable act of changing a golden.
 
 use super::exit::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
-use crate::check::golden::linediff;
 use crate::check::golden::snapfile::{accepted_path, pending_ids, pending_path, SnapFile};
+use crate::check::golden::{linediff, GoldenConfig, GoldenMode};
 use std::path::{Path, PathBuf};
 
 /// `--golden` of `hwconform run`: what the run does with golden transcripts.
@@ -25,6 +25,99 @@ impl From<GoldenModeArg> for crate::check::golden::GoldenMode {
             GoldenModeArg::Off => GoldenMode::Off,
         }
     }
+}
+
+/// The default golden directory, relative to the current directory like every path flag.
+pub const DEFAULT_DIR: &str = "golden";
+
+/// The golden configuration of a run from `--golden` and `--golden-dir`, checked before any
+/// scenario runs, so that a wrong directory is never a silent "nothing to compare":
+/// - `check` asked for (`--golden check` or `--golden-dir` given): the directory must exist
+///   and hold at least one golden (`*.snap`), else an error;
+/// - `check` by default: without goldens there, the note returned says they are not checked
+///   (when `in_process`: only in-process targets are compared by default);
+/// - `update`: writes into an existing directory; creates a missing one only when it was
+///   named with `--golden-dir`, never the default one (a run from the wrong directory).
+pub fn config(
+    mode: Option<GoldenModeArg>,
+    dir: Option<&Path>,
+    in_process: bool,
+) -> Result<(GoldenConfig, Option<String>), String> {
+    let asked = mode.is_some() || dir.is_some();
+    let path = dir.map_or_else(|| PathBuf::from(DEFAULT_DIR), Path::to_path_buf);
+    let config = GoldenConfig {
+        mode: mode.map(Into::into).unwrap_or_default(),
+        dir: path.clone(),
+        explicit: mode.is_some(),
+    };
+    let here = std::env::current_dir()
+        .map(|d| d.display().to_string())
+        .unwrap_or_else(|_| "?".into());
+    let where_ = if path.is_relative() {
+        format!(" (relative to the current directory, {here})")
+    } else {
+        String::new()
+    };
+    let flag = if dir.is_some() {
+        "--golden-dir "
+    } else {
+        "the golden directory "
+    };
+    match config.mode {
+        GoldenMode::Off => Ok((config, None)),
+        GoldenMode::Check => {
+            let problem = if !path.is_dir() {
+                "does not exist"
+            } else if !holds_goldens(&path) {
+                "holds no golden transcript (*.snap)"
+            } else {
+                return Ok((config, None));
+            };
+            let what = format!("{flag}{} {problem}{where_}", path.display());
+            if asked {
+                Err(format!(
+                    "{what}: give the directory of the goldens with --golden-dir, or --golden off"
+                ))
+            } else if !in_process {
+                Ok((config, None))
+            } else {
+                Ok((
+                    config,
+                    Some(format!(
+                        "{what}: golden transcripts are not checked (--golden-dir DIR to check them, --golden off to say so)"
+                    )),
+                ))
+            }
+        }
+        GoldenMode::Update => {
+            if path.is_dir() {
+                return Ok((config, None));
+            }
+            if dir.is_none() {
+                return Err(format!(
+                    "--golden update: there is no golden directory {} here ({here}); run from the directory that holds it, or name it with --golden-dir (created if missing)",
+                    path.display()
+                ));
+            }
+            std::fs::create_dir_all(&path)
+                .map_err(|e| format!("--golden-dir {}: cannot create it: {e}", path.display()))?;
+            Ok((
+                config,
+                Some(format!("created the golden directory {}", path.display())),
+            ))
+        }
+    }
+}
+
+/// Whether `dir` holds at least one accepted golden.
+fn holds_goldens(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries.flatten().any(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.ends_with(crate::check::golden::snapfile::ACCEPTED))
+        })
+    })
 }
 
 /// `hwconform golden review|accept`.

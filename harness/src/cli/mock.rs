@@ -6,6 +6,29 @@ use super::{fleet, runtime, MockArgs};
 use crate::profile::{CloudTimings, Secret};
 use crate::targets::mock::{self, MockConfig};
 
+/// `hwconform mock --log-level`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+impl LogLevel {
+    /// The level as a tracing filter directive.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+            LogLevel::Trace => "trace",
+        }
+    }
+}
+
 pub(super) fn serve_mock(args: MockArgs) -> i32 {
     let fleet = match args.fleet_size {
         Some(n) => crate::fleet::FleetPlan::generated_fleet(n),
@@ -56,6 +79,9 @@ pub(super) fn serve_mock(args: MockArgs) -> i32 {
             }
         };
         println!("ws://{addr}");
+        // The one line a person backgrounding the mock needs on stderr (stdout may be a file
+        // a script reads the URL from).
+        eprintln!("hwconform mock: listening on ws://{addr}");
         if generated {
             println!(
                 "control token: {token}  (give it to the harness: HWCONFORM_CONTROL_TOKEN={token})"

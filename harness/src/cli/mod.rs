@@ -19,6 +19,7 @@ pub mod ics;
 pub mod list;
 pub mod manual;
 pub mod mock;
+pub mod output;
 pub mod partition;
 pub mod rejudge;
 pub mod report;
@@ -239,9 +240,10 @@ pub struct RunArgs {
     /// explicitly), `update` (write .snap.new for review) or `off`.
     #[arg(long, value_enum)]
     pub golden: Option<golden::GoldenModeArg>,
-    /// Where golden transcripts live.
-    #[arg(long, default_value = "golden", value_name = "DIR")]
-    pub golden_dir: PathBuf,
+    /// Where golden transcripts live (default `golden`, relative to the current directory).
+    /// Given, it must hold goldens for `check`; `update` creates it if missing.
+    #[arg(long, value_name = "DIR")]
+    pub golden_dir: Option<PathBuf>,
 }
 
 /// Who signs the report's cover (shown on it and recorded in run.json's `meta`).
@@ -305,6 +307,11 @@ pub struct MockArgs {
     /// and the default seed), e.g. for `hwconform fleet --devices N` over sockets.
     #[arg(long, value_name = "N", conflicts_with_all = ["devices", "devices_file"])]
     pub fleet_size: Option<usize>,
+    /// What the mock logs on stderr: `warn` (default: its startup line and what goes wrong),
+    /// `info` (every connection and control operation), `debug` (every frame, secrets
+    /// redacted), `trace`, or `error` only. Overrides HWCONFORM_LOG.
+    #[arg(long, value_enum, value_name = "LEVEL")]
+    pub log_level: Option<mock::LogLevel>,
 }
 
 #[derive(Args, Debug)]
@@ -350,11 +357,14 @@ pub fn main() -> i32 {
             return if e.use_stderr() { EXIT_USAGE } else { EXIT_OK };
         }
     };
-    let default_log = match cli.command {
-        Command::Mock(_) | Command::DeviceSim(_) => "info",
-        _ => "warn",
+    // The standalone mock runs beside a person's other output (often backgrounded): by
+    // default it says only what needs their attention.
+    let (default_log, forced) = match &cli.command {
+        Command::Mock(m) => m.log_level.map_or(("warn", false), |l| (l.as_str(), true)),
+        Command::DeviceSim(_) => ("info", false),
+        _ => ("warn", false),
     };
-    init_tracing(default_log);
+    init_tracing(default_log, forced);
     match cli.command {
         Command::Run(args) => run::run(*args),
         Command::Validate { paths } => list::validate(&paths),
@@ -385,8 +395,12 @@ pub(crate) fn colour(stream: &impl std::io::IsTerminal) -> bool {
     stream.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
-fn init_tracing(default: &str) {
-    let wanted = std::env::var("HWCONFORM_LOG").unwrap_or_else(|_| default.to_string());
+/// `forced`: a `--log-level` flag chose `default`, over HWCONFORM_LOG.
+fn init_tracing(default: &str, forced: bool) {
+    let wanted = match std::env::var("HWCONFORM_LOG") {
+        Ok(env) if !forced => env,
+        _ => default.to_string(),
+    };
     let filter = tracing_subscriber::EnvFilter::try_new(format!(
         "{wanted},tungstenite=warn,tokio_tungstenite=warn"
     ))

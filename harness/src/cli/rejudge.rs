@@ -3,8 +3,9 @@
 //! broken rules) changed; with `--reports DIR` writes the rejudged run's reports.
 
 use super::exit::{EXIT_FAILED, EXIT_OK};
+use super::golden::GoldenModeArg;
 use super::report::{load, OutArgs};
-use super::report_error::usage_error;
+use super::report_error::{usage, usage_error};
 use crate::check::golden::{GoldenConfig, GoldenJudge};
 use crate::engine::rejudge::{changed, rejudge};
 use crate::engine::{Judge, Outcome};
@@ -22,9 +23,10 @@ pub struct RejudgeArgs {
     /// `off`. The run's own `--golden` choice is not recorded.
     #[arg(long, value_enum, default_value = "check")]
     pub golden: RejudgeGolden,
-    /// Where golden transcripts live.
-    #[arg(long, default_value = "golden", value_name = "DIR")]
-    pub golden_dir: PathBuf,
+    /// Where golden transcripts live (default `golden`, relative to the current directory);
+    /// given, it must hold goldens.
+    #[arg(long, value_name = "DIR")]
+    pub golden_dir: Option<PathBuf>,
     /// Write the rejudged run's reports here (by default nothing is written; give another
     /// directory than the run's own to keep both).
     #[arg(long, value_name = "DIR")]
@@ -63,10 +65,23 @@ pub fn cli_rejudge(args: RejudgeArgs) -> i32 {
         Ok(r) => r,
         Err(e) => return usage_error(&e),
     };
+    // `--golden` has a default here: only a named directory counts as asked for.
+    let golden = match super::golden::config(
+        (args.golden == RejudgeGolden::Off).then_some(GoldenModeArg::Off),
+        args.golden_dir.as_deref(),
+        true,
+    ) {
+        Ok((g, note)) => {
+            if let Some(note) = note {
+                eprintln!("note: {note}");
+            }
+            g
+        }
+        Err(e) => return usage(e),
+    };
     let judges: Vec<Arc<dyn Judge>> = vec![Arc::new(GoldenJudge(GoldenConfig {
-        mode: args.golden.into(),
-        dir: args.golden_dir.clone(),
         explicit: false,
+        ..golden
     }))];
     let profile = crate::profile::default_profile();
     let (mut rejudged, mut kept, mut moved) = (0, 0, Vec::new());

@@ -26,6 +26,10 @@ pub enum ReportCommand {
         /// The shards' run.json files.
         #[arg(required = true, num_args = 2..)]
         runs: Vec<PathBuf>,
+        /// Merge even when shards are missing (each shard records its `K/N`): the report
+        /// then names the missing shards (`meta.missing_shards`) and says it is partial.
+        #[arg(long)]
+        allow_partial: bool,
         #[command(flatten)]
         out: OutArgs,
     },
@@ -82,18 +86,39 @@ pub fn load(path: &Path) -> Result<RunReport, LoadError> {
 
 pub fn cli_report(args: ReportArgs) -> i32 {
     let (report, out) = match args.command {
-        Some(ReportCommand::Merge { runs, out }) => {
+        Some(ReportCommand::Merge {
+            runs,
+            allow_partial,
+            out,
+        }) => {
             let mut shards = Vec::with_capacity(runs.len());
+            let mut recorded = Vec::with_capacity(runs.len());
             for path in &runs {
                 match load(path) {
-                    Ok(r) => shards.push(r),
+                    Ok(r) => {
+                        recorded.push((path.clone(), super::partition::recorded(&r.meta)));
+                        shards.push(r);
+                    }
                     Err(e) => return usage_error(&e),
                 }
             }
-            match merge(shards) {
-                Ok(r) => (r, out),
+            let mut merged = match merge(shards) {
+                Ok(r) => r,
                 Err(e) => return usage_error(&e),
+            };
+            let missing = match super::partition::missing_shards(&recorded, allow_partial) {
+                Ok(m) => m,
+                Err(e) => return usage_error(&e),
+            };
+            if !missing.is_empty() {
+                eprintln!(
+                    "warning: a partial merge (--allow-partial): missing shard(s) {}; the report covers only the shards given",
+                    missing.join(", ")
+                );
             }
+            merged.meta.partition = None;
+            merged.meta.missing_shards = missing;
+            (merged, out)
         }
         None => {
             let Some(path) = args.run else {
@@ -141,5 +166,6 @@ pub(super) fn write(report: &RunReport, out: &OutArgs) -> i32 {
         report_error::print_in("writing reports", &e);
         return super::exit::EXIT_FAILED;
     }
+    super::output::print_written(&super::output::report_files(&out.reports, &formats));
     EXIT_OK
 }

@@ -8,6 +8,7 @@ use super::{fleet, RunArgs};
 use crate::engine::runner::{RunConfig, RunError, Runner};
 use crate::profile::CloudTimings;
 use crate::profile::Secret;
+use crate::report::slow::{SlowLines, PERIOD};
 use crate::report::status::StatusLine;
 use crate::report::{
     check_writable, FileReports, MultiReporter, ReportFormat, Reporter, TerminalOptions,
@@ -148,6 +149,21 @@ pub(super) fn run(args: RunArgs) -> i32 {
             );
         }
     }
+    // Goldens are compared only for the in-process targets unless asked for.
+    let in_process = args.cloud == "mock" || args.device.starts_with("sim");
+    let golden = match super::golden::config(args.golden, args.golden_dir.as_deref(), in_process) {
+        Ok((g, note)) => {
+            if let Some(note) = note {
+                eprintln!("note: {note}");
+            }
+            g
+        }
+        Err(e) => return usage(e),
+    };
+    let slow_period = match slow_period() {
+        Ok(p) => p,
+        Err(e) => return usage(e),
+    };
     // The run's one credential set: every writer below scrubs what it writes with it.
     let credentials = crate::profile::RunCredentials::new(fleet.credentials());
     let argv: Vec<String> = std::env::args().collect();
@@ -164,6 +180,7 @@ pub(super) fn run(args: RunArgs) -> i32 {
             }
         }
     }
+    meta.partition = args.partition.map(|p| p.to_string());
     let profile = crate::profile::default_profile();
     let ics = match super::ics::for_run(args.ics.as_deref(), device.as_ref(), &fleet, &*profile) {
         Ok(i) => i,
@@ -196,11 +213,7 @@ pub(super) fn run(args: RunArgs) -> i32 {
         wall_budget: args.wall_budget,
         fail_fast: args.fail_fast,
         judges: vec![std::sync::Arc::new(crate::check::golden::GoldenJudge(
-            crate::check::golden::GoldenConfig {
-                mode: args.golden.map(Into::into).unwrap_or_default(),
-                dir: args.golden_dir.clone(),
-                explicit: args.golden.is_some(),
-            },
+            golden,
         ))],
         profile,
         ics,
@@ -223,9 +236,10 @@ pub(super) fn run(args: RunArgs) -> i32 {
         None
     };
     if formats.contains(&ReportFormat::Terminal) {
-        let terminal = TerminalReporter::new(credentials.fleet.scrub(std::io::stdout()), options)
-            .with_manual(manual.clone())
-            .with_status(status.clone());
+        let terminal =
+            TerminalReporter::new(credentials.fleet.scrub(super::output::Stdout), options)
+                .with_manual(manual.clone())
+                .with_status(status.clone());
         reporters.push(Box::new(terminal) as Box<dyn Reporter>);
     }
     reporters.push(Box::new(
@@ -233,6 +247,10 @@ pub(super) fn run(args: RunArgs) -> i32 {
             .with_manual(manual)
             .with_credentials(credentials),
     ));
+    // Where no status line is drawn (a CI log), a line for each scenario still running now
+    // and then, so the log never goes silent for long.
+    let slow = (!std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .then(|| SlowLines::start(config.live.clone(), slow_period));
     super::signals::watch(config.interrupt.clone());
     let mut report_error = None;
     let outcome = Runner::new(config).run(&scenarios, |event| {
@@ -241,6 +259,9 @@ pub(super) fn run(args: RunArgs) -> i32 {
         }
     });
     if let Some(s) = &status {
+        s.finish();
+    }
+    if let Some(s) = slow {
         s.finish();
     }
     let summary = match outcome {
@@ -256,6 +277,7 @@ pub(super) fn run(args: RunArgs) -> i32 {
         report_error::print_in("writing reports", &e);
         return EXIT_FAILED;
     }
+    super::output::print_written(&super::output::report_files(&args.reports, &formats));
     if let Some(code) = super::signals::exit_code() {
         return code;
     }
@@ -263,5 +285,17 @@ pub(super) fn run(args: RunArgs) -> i32 {
         EXIT_OK
     } else {
         EXIT_FAILED
+    }
+}
+
+/// The SLOW lines' period: HWCONFORM_SLOW_PERIOD (a duration, e.g. `30s`) or a minute.
+fn slow_period() -> Result<std::time::Duration, String> {
+    match std::env::var("HWCONFORM_SLOW_PERIOD") {
+        Ok(text) => match super::duration_arg(&text) {
+            Ok(d) if !d.is_zero() => Ok(d),
+            Ok(_) => Err("HWCONFORM_SLOW_PERIOD must be longer than 0".into()),
+            Err(e) => Err(format!("HWCONFORM_SLOW_PERIOD={text:?}: {e}")),
+        },
+        Err(_) => Ok(PERIOD),
     }
 }

@@ -92,7 +92,7 @@ impl Default for RunConfig {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("the cloud target {target} is unusable: {source}")]
+    #[error("the cloud target {target} is unusable")]
     Target {
         target: String,
         #[source]

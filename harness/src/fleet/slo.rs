@@ -2,6 +2,7 @@
 //! of the report with a bound; a missed one makes `hwconform fleet` exit 1.
 
 use super::report::{Figures, SloOutcome};
+use crate::profile::wecom::catalog::Catalog;
 use crate::scenario::expr::parse_duration;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,6 +47,26 @@ const COUNTS: &[&str] = &[
     "logins_per_s",
     "unanswered",
 ];
+
+/// The figures of a latency histogram.
+const LATENCY_FIGURES: &[&str] = &["p50", "p90", "p99", "max"];
+
+/// Every figure an objective may name, for an error message: all are known before the fleet
+/// runs, so a misspelt one stops it at once instead of failing it at the end.
+fn known_figures() -> String {
+    let commands: Vec<&str> = Catalog::get()
+        .commands
+        .iter()
+        .filter(|c| c.direction == "device->cloud")
+        .map(|c| c.name.as_str())
+        .collect();
+    format!(
+        "known figures: login.{lat} (time to log in), CMD.{lat} (a request's round trip; CMD one of {}), errors (%), logged_in (%), {}",
+        commands.join(", "),
+        COUNTS.join(", "),
+        lat = LATENCY_FIGURES.join("|"),
+    )
+}
 
 /// One objective.
 #[derive(Clone, Debug, PartialEq)]
@@ -101,10 +122,11 @@ fn parse_one(text: &str) -> Result<Objective, String> {
             )
         }
         n => {
-            let (cmd, figure) = n.rsplit_once('.').ok_or_else(|| {
-                format!("{text:?}: unknown figure {n:?} (expected CMD.p50|p90|p99|max, login.p99, errors, logged_in, or one of {})", COUNTS.join(", "))
-            })?;
-            if !["p50", "p90", "p99", "max"].contains(&figure) {
+            let (cmd, figure) = n
+                .rsplit_once('.')
+                .filter(|(cmd, _)| *cmd == "login" || Catalog::get().is_device_command(cmd))
+                .ok_or_else(|| format!("{text:?}: unknown figure {n:?}; {}", known_figures()))?;
+            if !LATENCY_FIGURES.contains(&figure) {
                 return Err(format!(
                     "{text:?}: {figure:?} is not a latency figure (p50, p90, p99 or max)"
                 ));
@@ -238,6 +260,8 @@ mod tests {
     #[case("login.p99<fast", "not a duration")]
     #[case("errors<0.1", "is a percentage")]
     #[case("latency<2s", "unknown figure")]
+    #[case("latency.p99<2s", "known figures: login.p50|p90|p99|max")]
+    #[case("pong.p99<2s", "CMD one of get_secret_no")]
     #[case("breaks=<1", "unknown comparison")]
     fn bad_objectives_say_why(#[case] text: &str, #[case] says: &str) {
         let e = parse(text).unwrap_err();

@@ -269,6 +269,8 @@ fn run(report: &RunReport) -> Markup {
             @if let Some(r) = &m.rejudged { dt { "judged again" } dd { (r.at) " by hwconform " (r.harness_version) " (" (r.git_commit) ")" } }
             @for (role, choice) in &m.targets { dt { "--" (role) } dd { code { (choice) } } }
             @if !m.command_line.is_empty() { dt { "command line" } dd { code { (m.command_line.join(" ")) } } }
+            @if let Some(p) = &m.partition { dt { "shard" } dd { code { (p) } } }
+            @if !m.missing_shards.is_empty() { dt { "partial" } dd .partial { "missing shard(s) " (m.missing_shards.join(", ")) ": this report covers only the shards merged" } }
         } }
     }
 }

@@ -53,7 +53,8 @@
 //!   credentials redacted likewise (only secrets are hidden); `catalog_version`
 //!   the SHA-1 of the protocol catalog the run was judged with (the catalog carries no
 //!   version number); `scenario_files` the SHA-1 of each scenario file that ran, by path,
-//!   and `scenario_sources` its text.
+//!   and `scenario_sources` its text; `partition` (only on a shard) the `--partition` it ran
+//!   with, and `missing_shards` (only on a merge of an incomplete set) the shards it lacks.
 //!   `lab` and `operator` (`--lab`, `--operator`), `sns` (the SNs the device under test gave
 //!   in its frames), `ics_file` and `manual_file` (`{ "path", "sha256": "sha256:…" }` of the
 //!   ICS and manual-verdicts files) and `scenario_set` (`{ "count", "sha256" }` over every
@@ -154,6 +155,14 @@ pub struct RunMeta {
     /// which harness (the rest of `meta` still describes the run that recorded them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rejudged: Option<Rejudged>,
+    /// The shard this run was (`run --partition`): `count:K/N` or `hash:K/N`, so that
+    /// `report merge` can tell whether it was given every shard.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<String>,
+    /// Set on a merge of an incomplete shard set (`report merge --allow-partial`): the shards
+    /// it went without. The report then covers only part of the run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_shards: Vec<String>,
 }
 
 /// A file the result depends on: its path as given and `sha256:<hex>` of its bytes.

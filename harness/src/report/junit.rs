@@ -20,7 +20,8 @@
 //! - every suite opens with `<properties>` of the run metadata (see [`super::json`]):
 //!   `hwconform.version`, `hwconform.git_commit`, `hwconform.started_at`,
 //!   `hwconform.finished_at`, `hwconform.command_line` (redacted), `hwconform.catalog_version`
-//!   and one `hwconform.target.<side>` per target; `timestamp` is `meta.started_at`, so the
+//!   and one `hwconform.target.<side>` per target, then `hwconform.partition` on a shard and
+//!   `hwconform.missing_shards` (comma-separated) on a partial merge; `timestamp` is `meta.started_at`, so the
 //!   file is a pure function of run.json;
 //! - when the run has an implementation conformance statement, the `device-target` suite's
 //!   properties go on with `ics.vendor`, `ics.model`, `ics.firmware_version`,
@@ -209,6 +210,15 @@ fn meta_properties(meta: &RunMeta) -> Vec<(String, String)> {
             .iter()
             .map(|(k, v)| (format!("hwconform.target.{k}"), v.clone())),
     );
+    if let Some(p) = &meta.partition {
+        out.push(("hwconform.partition".to_string(), p.clone()));
+    }
+    if !meta.missing_shards.is_empty() {
+        out.push((
+            "hwconform.missing_shards".to_string(),
+            meta.missing_shards.join(","),
+        ));
+    }
     out
 }
 

@@ -16,6 +16,7 @@ pub mod markdown;
 pub mod matrix;
 pub mod merge;
 pub mod sink;
+pub mod slow;
 mod spill;
 pub mod status;
 pub mod terminal;

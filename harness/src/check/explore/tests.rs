@@ -255,7 +255,7 @@ fn device_model_follows_the_obligations() {
 }
 
 /// Where the protocol leaves the device a choice, the model accepts each (the conformant
-/// variants of the reference device take the other one; `tests/explore.rs` explores them).
+/// variants of the reference device take the other one; `tests/integration/explore.rs` explores them).
 #[test]
 fn device_model_allows_the_conformant_choices() {
     use Answer::*;

@@ -98,7 +98,7 @@ impl MockCloud {
     ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
         let listener = crate::wire::transport::listen_tcp(addr)?;
         let local = listener.local_addr()?;
-        tracing::info!(addr = %local, "mock cloud listening");
+        tracing::debug!(addr = %local, "mock cloud listening");
         let cloud = Arc::clone(self);
         let handle = tokio::spawn(async move {
             loop {

@@ -2,9 +2,7 @@
 //! everything, and every injected fault is caught by the scenarios named for it (the README
 //! shows the same matrix).
 
-mod common;
-
-use common::{library, mutation_matrix, not_passing, run_library};
+use crate::common::{library, mutation_matrix, not_passing, run_library};
 use hwconform::engine::runner::RunConfig;
 use hwconform::engine::Verdict;
 use hwconform::targets::sim::SimFault;

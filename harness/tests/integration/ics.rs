@@ -2,9 +2,7 @@
 //! scenarios apply (fail-closed), the statement reaches every report, `ics template|check`,
 //! and an `exec:` device started seed-provisioned.
 
-mod common;
-
-use common::repo;
+use crate::common::repo;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -6,7 +6,7 @@
 //! allows). The measured cases and times per fault are printed (`--nocapture`), as the
 //! README's table shows them.
 
-mod common;
+use crate::common;
 
 use hwconform::check::explore::{
     explore, ExploreOptions, ExploreOutcome, ExploreTarget, Explorer, Finding,

@@ -2,9 +2,7 @@
 //! scenario fails when the mock breaks that rule, and misbehaving clouds get verdicts, not
 //! hangs.
 
-mod common;
-
-use common::{library, mutation_matrix, not_passing, run_library};
+use crate::common::{library, mutation_matrix, not_passing, run_library};
 use hwconform::engine::runner::RunConfig;
 use hwconform::engine::Verdict;
 use hwconform::targets::mock::MockRule;

@@ -5,9 +5,9 @@
 //! Run with `cargo test --test device_variants -- --nocapture` to print the table of
 //! variants × scenarios that do not pass (empty when the library is right).
 
-mod common;
+use crate::common;
 
-use common::{knob_matrix, library, render_knob_matrix, run_library};
+use crate::common::{knob_matrix, library, render_knob_matrix, run_library};
 use hwconform::engine::runner::RunConfig;
 use hwconform::engine::{Outcome, Severity, Verdict};
 use hwconform::targets::sim::SimVariant;

@@ -3,9 +3,7 @@
 //! harness's own targets (`warn` elsewhere); a broken always-on rule fails that rule without
 //! ending the scenario or failing the ids cited beside it.
 
-mod common;
-
-use common::run_library;
+use crate::common::run_library;
 use hwconform::engine::runner::RunConfig;
 use hwconform::engine::{Outcome, ScenarioResult, Severity, Verdict};
 use hwconform::scenario::load_str;

@@ -11,9 +11,7 @@
 //! fails too much or too little, with the scenarios responsible. Run with `--nocapture` to
 //! see the summary lines on success too.
 
-mod common;
-
-use common::{library, run_library};
+use crate::common::{library, run_library};
 use hwconform::engine::runner::RunConfig;
 use hwconform::engine::{Outcome, ScenarioResult, Verdict};
 use hwconform::profile::wecom::obligations::{is_known, statements};

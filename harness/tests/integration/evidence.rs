@@ -1,9 +1,9 @@
 //! Reports as evidence: run metadata, rebuilding reports from run.json, sharded runs merged
 //! back, and an unwritable reports directory found before anything runs.
 
-mod common;
+use crate::common;
 
-use common::repo;
+use crate::common::repo;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

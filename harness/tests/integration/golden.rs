@@ -2,9 +2,7 @@
 //! review, accept, the reports of a changed conversation, `hwconform diff`; and a scan of
 //! every committed golden for values that must never be in one.
 
-mod common;
-
-use common::repo;
+use crate::common::repo;
 use regex::Regex;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -91,13 +89,17 @@ fn check_update_review_accept_and_diff() {
         tmp.path("golden/t.golden.login-ping.snap.new"),
     );
 
-    // No golden yet: the default check passes, and nothing is written.
-    let out = hwconform(
-        dir,
-        &["run", "t.yaml", "--golden-dir", "golden", "--reports", "r0"],
-    );
+    // No golden yet: the default check passes, says it checked none, and writes nothing;
+    // asked for, a check without goldens is bad usage.
+    let out = hwconform(dir, &["run", "t.yaml", "--reports", "r0"]);
     assert_eq!(out.status.code(), Some(0), "{}", everything(&out));
+    assert!(
+        everything(&out).contains("golden transcripts are not checked"),
+        "{}",
+        everything(&out)
+    );
     assert!(!pending.exists() && !snap.exists());
+    assert_eq!(run(dir, "check", "r0").status.code(), Some(2));
 
     // Update writes a pending snapshot only; review shows it as new; accept makes it golden.
     let out = run(dir, "update", "r1");

@@ -8,9 +8,9 @@
 //! on a machine without one (it says so). `HWCONFORM_SCREENSHOT=docs/src/report.png` also saves
 //! the screenshot the README shows.
 
-mod common;
+use crate::common;
 
-use common::library;
+use crate::common::library;
 use hwconform::engine::runner::{RunConfig, Runner};
 use hwconform::engine::{ScenarioResult, Verdict};
 use hwconform::report::{write_reports, Collector, ReportFormat, RunMeta, RunReport};

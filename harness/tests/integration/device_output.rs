@@ -2,9 +2,7 @@
 //! evidence: recorded line by line into the transcript, in order with the frames, shown with
 //! `-v`, scrubbed of secrets; an interrupted run keeps what the running scenario recorded.
 
-mod common;
-
-use common::repo;
+use crate::common::repo;
 use serde_json::Value;
 use std::process::Command;
 use std::time::{Duration, Instant};

@@ -2,9 +2,7 @@
 //! same verdicts as in-process; devices that never connect, send garbage, go silent or close
 //! get fail verdicts with reasons within bounds; harness-side faults are errors.
 
-mod common;
-
-use common::{library, run_library, verdicts};
+use crate::common::{library, run_library, verdicts};
 use futures_util::{SinkExt, StreamExt};
 use hwconform::engine::runner::RunConfig;
 use hwconform::engine::Verdict;

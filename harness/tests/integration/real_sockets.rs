@@ -2,9 +2,7 @@
 //! changes from 127.x.0.2 to 127.x.0.3 included), and clouds that misbehave get fail/error
 //! verdicts with reasons within bounded time.
 
-mod common;
-
-use common::{library, repo, run_library};
+use crate::common::{library, repo, run_library};
 use futures_util::{SinkExt, StreamExt};
 use hwconform::engine::runner::RunConfig;
 use hwconform::engine::Verdict;

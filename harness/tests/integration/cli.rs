@@ -1,8 +1,8 @@
 //! The binary as a user runs it: exit codes, messages, and the README's main command.
 
-mod common;
+use crate::common;
 
-use common::repo;
+use crate::common::repo;
 use std::process::{Command, Output};
 
 fn hwconform(args: &[&str]) -> Output {

@@ -1,13 +1,11 @@
 //! The guide (docs/, an mdBook) and the README stay true: the pages generated from the binary's
 //! own definitions (the CLI reference, the obligations) are current, every relative link
 //! resolves inside the clone, every `console` example runs and prints what it shows, and
-//! `--help` reads well in a terminal. `UPDATE_DOCS=1 cargo test --test docs` rewrites the
+//! `--help` reads well in a terminal. `UPDATE_DOCS=1 cargo test --test integration docs::` rewrites the
 //! generated pages.
 
-mod common;
-
+use crate::common::repo;
 use clap::CommandFactory;
-use common::repo;
 use hwconform::cli::Cli;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -25,7 +23,7 @@ fn check_generated(rel: &str, generated: &str) {
             .unified_diff()
             .header(rel, "generated")
             .to_string();
-        panic!("{rel} is stale: run `UPDATE_DOCS=1 cargo test --test docs` and commit it\n{diff}");
+        panic!("{rel} is stale: run `UPDATE_DOCS=1 cargo test --test integration docs::` and commit it\n{diff}");
     }
 }
 
@@ -35,8 +33,8 @@ fn cli_reference() -> String {
     cmd.build();
     let mut out = String::from(
         "# CLI reference\n\n\
-         <!-- Generated from the clap definitions by harness/tests/docs.rs: do not edit; \
-         `UPDATE_DOCS=1 cargo test --test docs` rewrites it. -->\n\n\
+         <!-- Generated from the clap definitions by harness/tests/integration/docs.rs: do not edit; \
+         `UPDATE_DOCS=1 cargo test --test integration docs::` rewrites it. -->\n\n\
          Every command's `--help`, as the binary prints it. Options that need more words (what \
          each `--device` form does, the default test fleet) are on [`run` options](run-options.md); \
          exit codes on [Exit codes](exit-codes.md).\n",
@@ -79,8 +77,8 @@ fn obligations_page() -> String {
     let all: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
     let mut out = String::from(
         "# Obligations\n\n\
-         <!-- Generated from harness/protocol/obligations.json by harness/tests/docs.rs: do not \
-         edit; `UPDATE_DOCS=1 cargo test --test docs` rewrites it. -->\n\n\
+         <!-- Generated from harness/protocol/obligations.json by harness/tests/integration/docs.rs: do not \
+         edit; `UPDATE_DOCS=1 cargo test --test integration docs::` rewrites it. -->\n\n\
          The numbered statements of the protocol reference (its §6) that scenarios cite and \
          reports judge: device obligations D1–D42 and cloud behaviours C1–C24. The numbering is \
          stable: new statements are added at the end, never inserted. The binary carries the \
