@@ -183,7 +183,7 @@ pub trait DeviceLink: Send {
         deadline: tokio::time::Instant,
     ) -> BoxFuture<'_, Option<Result<(WsStream, String), TargetError>>>;
     /// Connection attempts whose handshake failed so far.
-    fn failed_handshakes(&self) -> &[String];
+    fn failed_handshakes(&self) -> &FailedHandshakes;
     /// Connections that completed the handshake and wait for a step to take them.
     fn waiting(&self) -> usize;
     fn control(&self, action: DeviceAction) -> Result<(), TargetError>;
@@ -206,6 +206,44 @@ impl DeviceAction {
     }
 }
 
+/// Connection attempts whose handshake failed, for a failure's reason: counted all, the first
+/// few kept, so a device (or anyone) opening a thousand raw connections that never handshake
+/// neither grows the harness's memory nor the reason.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FailedHandshakes {
+    first: Vec<String>,
+    count: usize,
+}
+
+impl FailedHandshakes {
+    /// Reasons quoted in full; the rest are counted.
+    pub const QUOTED: usize = 3;
+
+    pub fn record(&mut self, why: impl ToString) {
+        self.count += 1;
+        if self.first.len() < Self::QUOTED {
+            self.first.push(why.to_string());
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+}
+
+/// "e1; e2; e3; and 997 more failed handshakes".
+impl std::fmt::Display for FailedHandshakes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.first.join("; "))?;
+        let more = self.count - self.first.len();
+        if more > 0 {
+            let s = if more == 1 { "" } else { "s" };
+            write!(f, "; and {more} more failed handshake{s}")?;
+        }
+        Ok(())
+    }
+}
+
 /// How long the upper tester may take to make the device act.
 pub const UPPER_TESTER_BOUND: Duration = Duration::from_secs(30);
 
@@ -215,101 +253,126 @@ pub const NEEDS_UPPER_TESTER: &str =
     "not tested: needs an upper tester to make the device act (a member checks in): give `--upper-tester CMD`, or run the reference device (--device sim), which acts by itself";
 
 /// Runs the lab's upper tester (TTCN-3's UT) to make a real device act as a person at it
-/// would: `sh -c COMMAND` with the action as JSON on stdin and in `HWCONFORM_ACTION`, in a
-/// process group of its own that is killed whole if it outlives [`UPPER_TESTER_BOUND`]. Exit
-/// status 0 means the device was made to act.
+/// would: `sh -c COMMAND` with the action as JSON on stdin and in `HWCONFORM_ACTION`, started
+/// as one of the harness's [`children`](super::children), killed with all it started once it
+/// ends or outlives [`UPPER_TESTER_BOUND`]. Exit status 0 means the device was made to act.
 pub async fn upper_tester(
     command: &str,
     action: &DeviceAction,
     sn: &str,
 ) -> Result<(), TargetError> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    upper_tester_within(command, action, sn, UPPER_TESTER_BOUND).await
+}
+
+pub(crate) async fn upper_tester_within(
+    command: &str,
+    action: &DeviceAction,
+    sn: &str,
+    bound: Duration,
+) -> Result<(), TargetError> {
     let json = action.to_json(sn).to_string();
-    let mut child = tokio::process::Command::new("sh")
-        .arg("-c")
+    let mut cmd = tokio::process::Command::new("sh");
+    cmd.arg("-c")
         .arg(command)
         .env("HWCONFORM_ACTION", &json)
         .env("HWCONFORM_SN", sn)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true)
-        .spawn()
+        .stderr(std::process::Stdio::piped());
+    let outcome = run_bounded(cmd, Some(json), bound)
+        .await
         .map_err(|e| TargetError::io("cannot run the upper tester", e))?;
-    let group = child.id().map(|pid| pid as i32);
+    match outcome {
+        Some((Ok(status), _)) if status.success() => Ok(()),
+        Some((Ok(status), said)) => Err(TargetError::failed(format!(
+            "the upper tester failed ({status}): {said}"
+        ))),
+        Some((Err(e), _)) => Err(TargetError::io("the upper tester", e)),
+        None => Err(TargetError::failed(format!(
+            "the upper tester did not finish within {}s",
+            bound.as_secs()
+        ))),
+    }
+}
+
+/// How long the `--device-reset` command may take.
+pub const RESET_BOUND: Duration = Duration::from_secs(120);
+
+/// Runs the `--device-reset` command before a scenario, bounded by [`RESET_BOUND`], started as
+/// one of the harness's [`children`](super::children): nothing it starts outlives it.
+pub async fn reset(command: &str) -> Result<(), TargetError> {
+    reset_within(command, RESET_BOUND).await
+}
+
+pub(crate) async fn reset_within(command: &str, bound: Duration) -> Result<(), TargetError> {
+    let mut cmd = tokio::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg(command)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let outcome = run_bounded(cmd, None, bound)
+        .await
+        .map_err(|e| TargetError::io("cannot run the device reset command", e))?;
+    match outcome {
+        Some((Ok(status), _)) if status.success() => Ok(()),
+        Some((Ok(status), said)) => Err(TargetError::failed(format!(
+            "the device reset command failed ({status}): {said}"
+        ))),
+        Some((Err(e), _)) => Err(TargetError::io("cannot run the device reset command", e)),
+        None => Err(TargetError::failed(format!(
+            "the device reset command did not finish within {}s",
+            bound.as_secs()
+        ))),
+    }
+}
+
+/// Of what a command says on stderr, the last bytes kept however much it writes.
+const SAID_TAIL: usize = 2048;
+
+/// Starts `cmd` as one of the harness's children, writes `input` to its stdin, and waits
+/// within `bound` (the write included) for its exit status and the last [`SAID_TAIL`] bytes of
+/// its stderr (trimmed); then kills it with everything it started, however it ended. `None`:
+/// the bound passed.
+async fn run_bounded(
+    mut cmd: tokio::process::Command,
+    input: Option<String>,
+    bound: Duration,
+) -> std::io::Result<Option<(std::io::Result<std::process::ExitStatus>, String)>> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut owned = super::children::spawn(&mut cmd)?;
+    let child = owned.child();
     let (stdin, stderr) = (child.stdin.take(), child.stderr.take());
-    // Of what it says, the last 2 KiB are kept however much it writes; read apart from the
-    // wait, since something it started may hold the pipe open after it exits.
+    // Read apart from the wait: something it started may hold the pipe open after it exits.
     let reader = tokio::spawn(async move {
         let mut said: Vec<u8> = Vec::new();
         if let Some(mut stderr) = stderr {
             let mut chunk = [0u8; 1024];
             while let Ok(n @ 1..) = stderr.read(&mut chunk).await {
                 said.extend_from_slice(&chunk[..n]);
-                let excess = said.len().saturating_sub(2048);
+                let excess = said.len().saturating_sub(SAID_TAIL);
                 said.drain(..excess);
             }
         }
         said
     });
-    // Everything, the write to its stdin included, within the bound.
     let run = async {
-        if let Some(mut stdin) = stdin {
-            // A tester that does not read its stdin is fine: the action is in the environment too.
-            let _ = stdin.write_all(json.as_bytes()).await;
+        if let (Some(mut stdin), Some(input)) = (stdin, input) {
+            // A command that does not read its stdin is fine (the upper tester's action is in
+            // the environment too).
+            let _ = stdin.write_all(input.as_bytes()).await;
         }
-        let status = child.wait().await;
+        let status = owned.child().wait().await;
         let said = tokio::time::timeout(Duration::from_millis(500), reader)
             .await
             .ok()
             .and_then(Result::ok)
             .unwrap_or_default();
-        (status, said)
+        (status, String::from_utf8_lossy(&said).trim().to_string())
     };
-    let outcome = tokio::time::timeout(UPPER_TESTER_BOUND, run).await;
-    if let Some(pgid) = group {
-        // SAFETY: kill(2) on the process group created at spawn, so nothing the tester
-        // started outlives the step, however it ended.
-        unsafe { libc::kill(-pgid, libc::SIGKILL) };
-    }
-    match outcome {
-        Ok((Ok(status), _)) if status.success() => Ok(()),
-        Ok((Ok(status), said)) => {
-            let said = String::from_utf8_lossy(&said);
-            Err(TargetError::failed(format!(
-                "the upper tester failed ({status}): {}",
-                said.trim()
-            )))
-        }
-        Ok((Err(e), _)) => Err(TargetError::io("the upper tester", e)),
-        Err(_) => Err(TargetError::failed(format!(
-            "the upper tester did not finish within {}s",
-            UPPER_TESTER_BOUND.as_secs()
-        ))),
-    }
-}
-
-/// Runs the `--device-reset` command before a scenario, bounded by two minutes.
-pub async fn reset(command: &str) -> Result<(), TargetError> {
-    let run = tokio::process::Command::new("sh")
-        .arg("-c")
-        .arg(command)
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    match tokio::time::timeout(Duration::from_secs(120), run).await {
-        Ok(Ok(out)) if out.status.success() => Ok(()),
-        Ok(Ok(out)) => Err(TargetError::failed(format!(
-            "the device reset command failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))),
-        Ok(Err(e)) => Err(TargetError::io("cannot run the device reset command", e)),
-        Err(_) => Err(TargetError::failed(
-            "the device reset command did not finish within 120s",
-        )),
-    }
+    let outcome = tokio::time::timeout(bound, run).await.ok();
+    owned.kill().await;
+    Ok(outcome)
 }
 
 #[cfg(test)]
@@ -357,5 +420,89 @@ mod tests {
             "{:?}",
             started.elapsed()
         );
+    }
+
+    use crate::engine::children::tests::{
+        assert_gone, pidfile, with_setsid_grandchild, written_pid,
+    };
+
+    /// A reset that ends normally leaves nothing running, not even a grandchild in a session
+    /// of its own.
+    #[tokio::test]
+    async fn a_reset_leaves_no_process_when_it_ends() {
+        let file = pidfile("reset-end");
+        let ok = reset(&with_setsid_grandchild(&file, "sleep 0.3; exit 0")).await;
+        assert!(ok.is_ok(), "{ok:?}");
+        assert_gone(written_pid(&file).await).await;
+    }
+
+    /// A reset that hangs is killed whole at its bound, and the failure says so.
+    #[tokio::test]
+    async fn a_reset_past_its_bound_is_killed_whole() {
+        let file = pidfile("reset-bound");
+        let started = std::time::Instant::now();
+        let err = reset_within(
+            &with_setsid_grandchild(&file, "sleep 300"),
+            Duration::from_secs(1),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("did not finish within 1s"), "{err}");
+        assert!(
+            started.elapsed() < Duration::from_secs(8),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_gone(written_pid(&file).await).await;
+        // The variant: a reset that fails says why, in its last words.
+        let err = reset("echo 'no such device' >&2; exit 4")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("exit status: 4") && err.ends_with("no such device"),
+            "{err}"
+        );
+    }
+
+    /// The upper tester, ended or past its bound, leaves nothing running either.
+    #[tokio::test]
+    async fn the_upper_tester_leaves_no_process() {
+        let file = pidfile("ut-end");
+        let ok = upper_tester(&with_setsid_grandchild(&file, "exit 0"), &checkin(), "SN1").await;
+        assert!(ok.is_ok(), "{ok:?}");
+        assert_gone(written_pid(&file).await).await;
+        let file = pidfile("ut-bound");
+        let err = upper_tester_within(
+            &with_setsid_grandchild(&file, "sleep 300"),
+            &checkin(),
+            "SN1",
+            Duration::from_secs(1),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("did not finish within 1s"), "{err}");
+        assert_gone(written_pid(&file).await).await;
+    }
+
+    #[test]
+    fn failed_handshakes_are_counted_and_the_first_quoted() {
+        let mut failed = FailedHandshakes::default();
+        assert!(failed.is_empty());
+        for i in 0..1000 {
+            failed.record(format!("connection {i}: no handshake"));
+        }
+        let said = failed.to_string();
+        assert!(
+            said.starts_with("connection 0: no handshake; connection 1"),
+            "{said}"
+        );
+        assert!(said.ends_with("; and 997 more failed handshakes"), "{said}");
+        assert!(said.len() < 200, "{said}");
+        let mut one = FailedHandshakes::default();
+        one.record("bad upgrade");
+        assert_eq!(one.to_string(), "bad upgrade");
     }
 }
