@@ -267,3 +267,31 @@ fn a_good_run_json_is_read_by_every_reader(#[case] args: &[&str]) {
     );
     let _ = std::fs::remove_dir_all(&out_dir);
 }
+
+/// A devices file with an empty `devices` list is a mistake in the file: exit 2, whichever
+/// command reads it (`explore` used to start and fail with exit 1).
+#[rstest]
+#[case::run(&["run", "scenarios/cloud/active-unbound.yaml", "--devices-file", "FILE", "--reports", "OUT"])]
+#[case::explore(&["explore", "--cloud", "mock", "--devices-file", "FILE"])]
+fn an_empty_devices_list_exits_2(#[case] args: &[&str]) {
+    let dir = temp_dir(&format!("empty-devices-{}", args[0]));
+    let file = dir.join("devices.json");
+    std::fs::write(&file, r#"{"devices": []}"#).unwrap();
+    let args: Vec<&str> = args
+        .iter()
+        .map(|a| match *a {
+            "FILE" => file.to_str().unwrap(),
+            "OUT" => dir.to_str().unwrap(),
+            a => a,
+        })
+        .collect();
+    let out = Command::new(env!("CARGO_BIN_EXE_hwconform"))
+        .current_dir(common::repo())
+        .args(&args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+    assert!(stderr.contains("devices is empty"), "{args:?}: {stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
