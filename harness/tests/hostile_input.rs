@@ -57,7 +57,17 @@ fn one_wide_line() -> String {
     )
 }
 
+/// 1,000,000 duplicate requirement ids (3 MB; once grown to 24 GB and OOM-killed): refused
+/// at the YAML value limit, before the tree takes the memory.
+fn a_million_requirements() -> String {
+    format!(
+        "{HEAD}requirements: [{}]\nsteps:\n  - wait: 1s\n",
+        repeated(1_000_000, |_| "C6".into())
+    )
+}
+
 #[rstest]
+#[case::a_million_requirements("million", a_million_requirements(), None)]
 #[case::duplicate_requirements("dup", duplicate_requirements(), Some(19_949))]
 #[case::misspelt_keys("keys", misspelt_keys(), Some(4_950))]
 #[case::deep_yaml("deep", deep_yaml(), None)]

@@ -14,6 +14,10 @@ use std::collections::HashMap;
 
 /// How many nodes alias expansion may add to a file before it is rejected.
 const ALIAS_BUDGET: usize = 10_000;
+/// How many values (scalars and collections) one file may hold: far above any scenario (the
+/// largest allowed, 20,000 steps, takes a fraction), low enough that a generated file of
+/// millions is refused before the tree takes the loader's time and memory.
+pub const MAX_NODES: usize = 400_000;
 /// How deep collections may nest; the tree is walked recursively, so this bounds the stack.
 const MAX_DEPTH: usize = 128;
 
@@ -264,10 +268,24 @@ struct Builder {
     root: Option<Node>,
     documents: usize,
     alias_nodes: usize,
+    /// Values read so far (see [`MAX_NODES`]).
+    nodes: usize,
 }
 
 impl Builder {
     fn on_event(&mut self, event: Event<'_>, span: Span) -> Result<(), YamlError> {
+        if matches!(
+            event,
+            Event::Scalar(..) | Event::SequenceStart(..) | Event::MappingStart(..)
+        ) {
+            self.nodes += 1;
+            if self.nodes > MAX_NODES {
+                return Err(error(
+                    span,
+                    format!("the file holds more than {MAX_NODES} YAML values; a scenario needs far fewer (is it generated?)"),
+                ));
+            }
+        }
         match event {
             Event::DocumentStart(_) => {
                 self.documents += 1;
