@@ -554,6 +554,7 @@ impl<'a> Loader<'a> {
             self.push(d);
         }
         let mut out: Vec<Spanned<String>> = Vec::new();
+        let known = obligations::all();
         for item in items {
             let Some(id) = self.string(item, "requirements") else {
                 continue;
@@ -562,7 +563,7 @@ impl<'a> Loader<'a> {
                 let d = self
                     .diag(item.span, format!("unknown requirement id `{id}`"))
                     .expected("D1..D42 or C1..C24")
-                    .maybe_help(did_you_mean(&id, &obligations::all()));
+                    .maybe_help(self.suggest(&id, &known));
                 self.push(d);
             } else if out.iter().any(|r| r.value == id) {
                 self.error(item.span, format!("requirement `{id}` is listed twice"));

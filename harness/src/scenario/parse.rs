@@ -123,6 +123,19 @@ impl<'a> Loader<'a> {
         }
     }
 
+    /// "did you mean" for a diagnostic that will be kept: once the file has
+    /// [`KEPT_PER_FILE`], the rest are only counted, so no time goes into their suggestions
+    /// (50,000 unknown ids would otherwise cost seconds of string distances).
+    pub(in crate::scenario) fn suggest<S: AsRef<str>>(
+        &self,
+        found: &str,
+        candidates: &[S],
+    ) -> Option<String> {
+        (self.diags.len() < KEPT_PER_FILE)
+            .then(|| did_you_mean(found, candidates))
+            .flatten()
+    }
+
     pub(in crate::scenario) fn error(&mut self, span: Span, message: impl Into<String>) {
         self.push(self.diag(span, message));
     }
@@ -225,7 +238,7 @@ impl<'a> Loader<'a> {
                 let d = self
                     .diag(k.span, format!("unknown key `{found}` in {what}"))
                     .expected(format!("one of: {}", allowed.join(", ")))
-                    .maybe_help(did_you_mean(found, allowed));
+                    .maybe_help(self.suggest(found, allowed));
                 self.push(d);
             }
         }
