@@ -205,20 +205,22 @@ fn run_json_readers_agree(
     #[values("version", "duplicate", "verdict")] bad: &str,
     #[values("report", "rejudge", "diff", "merge")] command: &str,
 ) {
+    // A file per case: the cases run in parallel.
+    let name = format!("{bad}-{command}");
     let (path, reason) = match bad {
         "version" => (
-            bad_run(bad, |r| r["version"] = 999.into()),
+            bad_run(&name, |r| r["version"] = 999.into()),
             "is a run report of version 999; this hwconform reads version 1",
         ),
         "duplicate" => (
-            bad_run(bad, |r| {
+            bad_run(&name, |r| {
                 let first = r["scenarios"][0].clone();
                 r["scenarios"].as_array_mut().unwrap().push(first);
             }),
             "lists scenario cloud.active.secret-only-when-bound twice",
         ),
         _ => (
-            bad_run(bad, |r| r["scenarios"][0]["verdict"] = "pwned".into()),
+            bad_run(&name, |r| r["scenarios"][0]["verdict"] = "pwned".into()),
             "has the unknown verdict `pwned`",
         ),
     };
