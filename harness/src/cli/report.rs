@@ -55,33 +55,12 @@ pub struct OutArgs {
     pub signer: super::SignerArgs,
 }
 
-/// Why a run.json cannot be used.
-#[derive(Debug, thiserror::Error)]
-pub enum LoadError {
-    #[error("cannot read {}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{} is not a JSON run report this hwconform can read", path.display())]
-    Json {
-        path: PathBuf,
-        #[source]
-        source: serde_json::Error,
-    },
-}
+/// Why a run.json cannot be used: the one check every reader of run.json shares.
+pub use crate::report::RunFileError as LoadError;
 
-/// A run.json read back.
+/// A run.json read back and checked (version, unique ids, known verdicts).
 pub fn load(path: &Path) -> Result<RunReport, LoadError> {
-    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    RunReport::parse(&text).map_err(|source| LoadError::Json {
-        path: path.to_path_buf(),
-        source,
-    })
+    RunReport::load(path)
 }
 
 pub fn cli_report(args: ReportArgs) -> i32 {

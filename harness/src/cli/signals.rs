@@ -24,7 +24,7 @@ pub(super) fn watch(interrupt: Arc<Interrupt>) {
                 if RECEIVED.swap(code, Ordering::SeqCst) != 0 {
                     // The status line goes for good: the process exits under it.
                     crate::report::status::beside_status(|| eprintln!("{name} again: exiting now; reports are not written"));
-                    crate::targets::exec::kill_started_groups();
+                    crate::engine::children::kill_all();
                     std::process::exit(code);
                 }
                 crate::report::status::beside_status(|| eprintln!("{name}: stopping the run and writing the reports (a second signal exits at once)"));

@@ -2,6 +2,7 @@
 //!
 //! The engine never prints; reporters consume its [`RunEvent`]s.
 
+pub mod children;
 pub mod clock;
 pub mod event;
 pub mod interrupt;

@@ -189,7 +189,7 @@ pub trait DeviceLink: Send {
         deadline: tokio::time::Instant,
     ) -> BoxFuture<'_, Option<Result<(WsStream, String), TargetError>>>;
     /// Connection attempts whose handshake failed so far.
-    fn failed_handshakes(&self) -> &[String];
+    fn failed_handshakes(&self) -> &FailedHandshakes;
     /// Connections that completed the handshake and wait for a step to take them.
     fn waiting(&self) -> usize;
     fn control(&self, action: DeviceAction) -> Result<(), TargetError>;
@@ -219,6 +219,44 @@ impl DeviceAction {
     }
 }
 
+/// Connection attempts whose handshake failed, for a failure's reason: counted all, the first
+/// few kept, so a device (or anyone) opening a thousand raw connections that never handshake
+/// neither grows the harness's memory nor the reason.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FailedHandshakes {
+    first: Vec<String>,
+    count: usize,
+}
+
+impl FailedHandshakes {
+    /// Reasons quoted in full; the rest are counted.
+    pub const QUOTED: usize = 3;
+
+    pub fn record(&mut self, why: impl ToString) {
+        self.count += 1;
+        if self.first.len() < Self::QUOTED {
+            self.first.push(why.to_string());
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+}
+
+/// "e1; e2; e3; and 997 more failed handshakes".
+impl std::fmt::Display for FailedHandshakes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.first.join("; "))?;
+        let more = self.count - self.first.len();
+        if more > 0 {
+            let s = if more == 1 { "" } else { "s" };
+            write!(f, "; and {more} more failed handshake{s}")?;
+        }
+        Ok(())
+    }
+}
+
 /// How long the upper tester may take to make the device act.
 pub const UPPER_TESTER_BOUND: Duration = Duration::from_secs(30);
 
@@ -228,58 +266,83 @@ pub const NEEDS_UPPER_TESTER: &str =
     "not tested: needs an upper tester to make the device act (a member checks in): give `--upper-tester CMD`, or run the reference device (--device sim), which acts by itself";
 
 /// Runs the lab's upper tester (TTCN-3's UT) to make a real device act as a person at it
-/// would: `sh -c COMMAND` with the action as JSON on stdin and in `HWCONFORM_ACTION`, in a
-/// process group of its own that is killed whole if it outlives [`UPPER_TESTER_BOUND`]. Exit
-/// status 0 means the device was made to act.
+/// would: `sh -c COMMAND` with the action as JSON on stdin and in `HWCONFORM_ACTION`, started
+/// as one of the harness's [`children`](super::children), killed with all it started once it
+/// ends or outlives [`UPPER_TESTER_BOUND`]. Exit status 0 means the device was made to act.
 pub async fn upper_tester(
     command: &str,
     action: &DeviceAction,
     sn: &str,
     log: &Recorder,
 ) -> Result<(), TargetError> {
-    use tokio::io::AsyncWriteExt;
+    upper_tester_within(command, action, sn, log, UPPER_TESTER_BOUND).await
+}
+
+pub(crate) async fn upper_tester_within(
+    command: &str,
+    action: &DeviceAction,
+    sn: &str,
+    log: &Recorder,
+    bound: Duration,
+) -> Result<(), TargetError> {
     let json = action.to_json(sn).to_string();
-    let mut child = tokio::process::Command::new("sh")
-        .arg("-c")
+    let mut cmd = tokio::process::Command::new("sh");
+    cmd.arg("-c")
         .arg(command)
         .env("HWCONFORM_ACTION", &json)
         .env("HWCONFORM_SN", sn)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true)
-        .spawn()
+        .stderr(std::process::Stdio::piped());
+    let outcome = run_bounded(cmd, Some(json), log, OutputSource::UpperTester, bound)
+        .await
         .map_err(|e| TargetError::io("cannot run the upper tester", e))?;
-    let group = child.id().map(|pid| pid as i32);
-    let stdin = child.stdin.take();
-    let readers = OutputReaders::start(&mut child, log, OutputSource::UpperTester);
-    // Everything, the write to its stdin included, within the bound.
-    let run = async {
-        if let Some(mut stdin) = stdin {
-            // A tester that does not read its stdin is fine: the action is in the environment too.
-            let _ = stdin.write_all(json.as_bytes()).await;
-        }
-        child.wait().await
-    };
-    let outcome = tokio::time::timeout(UPPER_TESTER_BOUND, run).await;
-    // Read apart from the wait, since something it started may hold the pipes open after
-    // it exits.
-    let said = readers.finish(Duration::from_millis(500)).await;
-    if let Some(pgid) = group {
-        // SAFETY: kill(2) on the process group created at spawn, so nothing the tester
-        // started outlives the step, however it ended.
-        unsafe { libc::kill(-pgid, libc::SIGKILL) };
-    }
     match outcome {
-        Ok(Ok(status)) if status.success() => Ok(()),
-        Ok(Ok(status)) => Err(TargetError::failed(format!(
+        Some((Ok(status), _)) if status.success() => Ok(()),
+        Some((Ok(status), said)) => Err(TargetError::failed(format!(
             "the upper tester failed ({status}): {said}"
         ))),
-        Ok(Err(e)) => Err(TargetError::io("the upper tester", e)),
-        Err(_) => Err(TargetError::failed(format!(
+        Some((Err(e), _)) => Err(TargetError::io("the upper tester", e)),
+        None => Err(TargetError::failed(format!(
             "the upper tester did not finish within {}s",
-            UPPER_TESTER_BOUND.as_secs()
+            bound.as_secs()
+        ))),
+    }
+}
+
+/// How long the `--device-reset` command may take.
+pub const RESET_BOUND: Duration = Duration::from_secs(120);
+
+/// Runs the `--device-reset` command before a scenario, bounded by [`RESET_BOUND`], started as
+/// one of the harness's [`children`](super::children): nothing it starts outlives it, and
+/// what it writes goes into the scenario's transcript.
+pub async fn reset(command: &str, log: &Recorder) -> Result<(), TargetError> {
+    reset_within(command, log, RESET_BOUND).await
+}
+
+pub(crate) async fn reset_within(
+    command: &str,
+    log: &Recorder,
+    bound: Duration,
+) -> Result<(), TargetError> {
+    let mut cmd = tokio::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg(command)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let outcome = run_bounded(cmd, None, log, OutputSource::DeviceReset, bound)
+        .await
+        .map_err(|e| TargetError::io("cannot run the device reset command", e))?;
+    match outcome {
+        Some((Ok(status), _)) if status.success() => Ok(()),
+        Some((Ok(status), said)) => Err(TargetError::failed(format!(
+            "the device reset command failed ({status}): {said}"
+        ))),
+        Some((Err(e), _)) => Err(TargetError::io("cannot run the device reset command", e)),
+        None => Err(TargetError::failed(format!(
+            "the device reset command did not finish within {}s",
+            bound.as_secs()
         ))),
     }
 }
@@ -336,31 +399,34 @@ impl OutputReaders {
     }
 }
 
-/// Runs the `--device-reset` command before a scenario, bounded by two minutes; what it
-/// writes goes into the scenario's transcript.
-pub async fn reset(command: &str, log: &Recorder) -> Result<(), TargetError> {
-    let mut child = tokio::process::Command::new("sh")
-        .arg("-c")
-        .arg(command)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| TargetError::io("cannot run the device reset command", e))?;
-    let readers = OutputReaders::start(&mut child, log, OutputSource::DeviceReset);
-    let outcome = tokio::time::timeout(Duration::from_secs(120), child.wait()).await;
+/// Starts `cmd` as one of the harness's children, writes `input` to its stdin, records what
+/// it writes as `source`, and waits within `bound` (the write included) for its exit status;
+/// then kills it with everything it started, however it ended, and returns the status with
+/// the last words of its stderr. `None`: the bound passed.
+async fn run_bounded(
+    mut cmd: tokio::process::Command,
+    input: Option<String>,
+    log: &Recorder,
+    source: OutputSource,
+    bound: Duration,
+) -> std::io::Result<Option<(std::io::Result<std::process::ExitStatus>, String)>> {
+    use tokio::io::AsyncWriteExt;
+    let mut owned = super::children::spawn(&mut cmd)?;
+    let stdin = owned.child().stdin.take();
+    // Read apart from the wait: something it started may hold the pipes open after it exits.
+    let readers = OutputReaders::start(owned.child(), log, source);
+    let run = async {
+        if let (Some(mut stdin), Some(input)) = (stdin, input) {
+            // A command that does not read its stdin is fine (the upper tester's action is in
+            // the environment too).
+            let _ = stdin.write_all(input.as_bytes()).await;
+        }
+        owned.child().wait().await
+    };
+    let status = tokio::time::timeout(bound, run).await.ok();
+    owned.kill().await;
     let said = readers.finish(Duration::from_millis(500)).await;
-    match outcome {
-        Ok(Ok(status)) if status.success() => Ok(()),
-        Ok(Ok(status)) => Err(TargetError::failed(format!(
-            "the device reset command failed ({status}): {said}"
-        ))),
-        Ok(Err(e)) => Err(TargetError::io("cannot run the device reset command", e)),
-        Err(_) => Err(TargetError::failed(
-            "the device reset command did not finish within 120s",
-        )),
-    }
+    Ok(status.map(|s| (s, said)))
 }
 
 #[cfg(test)]
@@ -454,5 +520,97 @@ mod tests {
             "{:?}",
             started.elapsed()
         );
+    }
+
+    use crate::engine::children::tests::{
+        assert_gone, pidfile, with_setsid_grandchild, written_pid,
+    };
+
+    /// A reset that ends normally leaves nothing running, not even a grandchild in a session
+    /// of its own.
+    #[tokio::test]
+    async fn a_reset_leaves_no_process_when_it_ends() {
+        let file = pidfile("reset-end");
+        let ok = reset(&with_setsid_grandchild(&file, "sleep 0.3; exit 0"), &log()).await;
+        assert!(ok.is_ok(), "{ok:?}");
+        assert_gone(written_pid(&file).await).await;
+    }
+
+    /// A reset that hangs is killed whole at its bound, and the failure says so.
+    #[tokio::test]
+    async fn a_reset_past_its_bound_is_killed_whole() {
+        let file = pidfile("reset-bound");
+        let started = std::time::Instant::now();
+        let err = reset_within(
+            &with_setsid_grandchild(&file, "sleep 300"),
+            &log(),
+            Duration::from_secs(1),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("did not finish within 1s"), "{err}");
+        assert!(
+            started.elapsed() < Duration::from_secs(8),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_gone(written_pid(&file).await).await;
+        // The variant: a reset that fails says why, in its last words.
+        let err = reset("echo 'no such device' >&2; exit 4", &log())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("exit status: 4") && err.ends_with("no such device"),
+            "{err}"
+        );
+    }
+
+    /// The upper tester, ended or past its bound, leaves nothing running either.
+    #[tokio::test]
+    async fn the_upper_tester_leaves_no_process() {
+        let file = pidfile("ut-end");
+        let ok = upper_tester(
+            &with_setsid_grandchild(&file, "exit 0"),
+            &checkin(),
+            "SN1",
+            &log(),
+        )
+        .await;
+        assert!(ok.is_ok(), "{ok:?}");
+        assert_gone(written_pid(&file).await).await;
+        let file = pidfile("ut-bound");
+        let err = upper_tester_within(
+            &with_setsid_grandchild(&file, "sleep 300"),
+            &checkin(),
+            "SN1",
+            &log(),
+            Duration::from_secs(1),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("did not finish within 1s"), "{err}");
+        assert_gone(written_pid(&file).await).await;
+    }
+
+    #[test]
+    fn failed_handshakes_are_counted_and_the_first_quoted() {
+        let mut failed = FailedHandshakes::default();
+        assert!(failed.is_empty());
+        for i in 0..1000 {
+            failed.record(format!("connection {i}: no handshake"));
+        }
+        let said = failed.to_string();
+        assert!(
+            said.starts_with("connection 0: no handshake; connection 1"),
+            "{said}"
+        );
+        assert!(said.ends_with("; and 997 more failed handshakes"), "{said}");
+        assert!(said.len() < 200, "{said}");
+        let mut one = FailedHandshakes::default();
+        one.record("bad upgrade");
+        assert_eq!(one.to_string(), "bad upgrade");
     }
 }

@@ -167,6 +167,11 @@ impl Fleet {
             Some(_) => return Err("devices must be an array".into()),
             None => return Err("devices is missing".into()),
         };
+        // Every command needs a device to play or serve: an empty list is a mistake in the
+        // file, said as such (exit 2) before any command starts.
+        if list.is_empty() {
+            return Err("devices is empty: give at least one device".into());
+        }
         let mut devices = Vec::with_capacity(list.len());
         let mut seen = BTreeSet::new();
         for (i, item) in list.iter().enumerate() {
@@ -287,7 +292,7 @@ mod tests {
         assert!(f.get("A1").unwrap().bound);
         assert!(!f.get("B2").unwrap().bound);
         assert_eq!(f.get("B2").unwrap().identity.secret_no.expose(), "sb2");
-        let (_d, path) = write(r#"{"devices":[]}"#);
+        let (_d, path) = write(r#"{"devices":[{"sn":"A1","secret_no":"sa1"}]}"#);
         assert!(Fleet::from_file(&path).unwrap().seed_secret_no.is_none());
     }
 
@@ -296,6 +301,7 @@ mod tests {
     #[case(r#"["TOPSECRET"]"#, "top level must be an object")]
     #[case(r#"{"devices":"TOPSECRET"}"#, "devices must be an array")]
     #[case(r#"{"seed_secret_no":"TOPSECRET"}"#, "devices is missing")]
+    #[case(r#"{"devices": []}"#, "devices is empty: give at least one device")]
     #[case(
         r#"{"seed_secret_no":1,"devices":[]}"#,
         "seed_secret_no must be a string"

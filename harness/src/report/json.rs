@@ -90,6 +90,7 @@ use crate::engine::{RunEvent, RunSummary, ScenarioResult};
 use crate::ics::IcsSummary;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 /// The version written in the `version` field.
 pub const JSON_FORMAT_VERSION: u32 = 1;
@@ -326,10 +327,114 @@ impl RunReport {
         }
     }
 
-    /// A document read back from run.json text.
-    pub fn parse(text: &str) -> Result<RunReport, serde_json::Error> {
-        serde_json::from_str(text)
+    /// A document read back from run.json text, checked as every reader checks it
+    /// ([`parse_run`]); `path` names the file in the errors.
+    pub fn parse(text: &str, path: &Path) -> Result<RunReport, RunFileError> {
+        parse_run(text, path)
     }
+
+    /// Reads and checks a run.json.
+    pub fn load(path: &Path) -> Result<RunReport, RunFileError> {
+        parse_run(&read_run(path)?, path)
+    }
+}
+
+/// Why a file is not a usable run report; each names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum RunFileError {
+    #[error("cannot read {}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} is not a JSON run report this hwconform can read", path.display())]
+    Json {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{} is a run report of version {found}; this hwconform reads version {JSON_FORMAT_VERSION}", path.display())]
+    Version { path: PathBuf, found: u64 },
+    #[error("{} lists scenario {id} twice", path.display())]
+    Duplicate { path: PathBuf, id: String },
+    #[error("{}: scenario {id} has the unknown verdict `{verdict}` (one of: {})", path.display(), VERDICTS.join(", "))]
+    Verdict {
+        path: PathBuf,
+        id: String,
+        verdict: String,
+    },
+}
+
+/// Every verdict a run.json may hold ([`Verdict::name`](crate::engine::Verdict::name)).
+pub const VERDICTS: &[&str] = &[
+    "pass",
+    "fail",
+    "inconclusive",
+    "warn",
+    "error",
+    "skip",
+    "manual",
+];
+
+/// The text of a run.json.
+pub fn read_run(path: &Path) -> Result<String, RunFileError> {
+    std::fs::read_to_string(path).map_err(|source| RunFileError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// What every reader of run.json (`report`, `report merge`, `rejudge`, `diff`) checks before
+/// reading it as its own type `T`: the format version (first, since another version's fields
+/// may mean other things), each scenario id once, each verdict one this harness knows. One
+/// check for all, so no reader accepts a file another refuses.
+pub fn parse_run<T: serde::de::DeserializeOwned>(
+    text: &str,
+    path: &Path,
+) -> Result<T, RunFileError> {
+    #[derive(Deserialize)]
+    struct Versioned {
+        version: u64,
+    }
+    #[derive(Deserialize)]
+    struct Head {
+        scenarios: Vec<Entry>,
+    }
+    #[derive(Deserialize)]
+    struct Entry {
+        id: String,
+        verdict: String,
+    }
+    let json = |source| RunFileError::Json {
+        path: path.to_path_buf(),
+        source,
+    };
+    let Versioned { version } = serde_json::from_str(text).map_err(json)?;
+    if version != u64::from(JSON_FORMAT_VERSION) {
+        return Err(RunFileError::Version {
+            path: path.to_path_buf(),
+            found: version,
+        });
+    }
+    let head: Head = serde_json::from_str(text).map_err(json)?;
+    let mut seen = std::collections::HashSet::new();
+    for e in &head.scenarios {
+        if !seen.insert(e.id.as_str()) {
+            return Err(RunFileError::Duplicate {
+                path: path.to_path_buf(),
+                id: e.id.clone(),
+            });
+        }
+        if !VERDICTS.contains(&e.verdict.as_str()) {
+            return Err(RunFileError::Verdict {
+                path: path.to_path_buf(),
+                id: e.id.clone(),
+                verdict: e.verdict.clone(),
+            });
+        }
+    }
+    serde_json::from_str(text).map_err(json)
 }
 
 /// What every file report knows of a run besides its scenarios: the target, the device's

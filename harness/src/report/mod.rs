@@ -23,7 +23,7 @@ pub mod terminal;
 
 pub use brief::{Brief, Cites};
 pub use formats::{check_writable, write_reports, FileReports, ReportFormat};
-pub use json::{Collector, RunMeta, RunReport, JSON_FORMAT_VERSION};
+pub use json::{parse_run, Collector, RunFileError, RunMeta, RunReport, JSON_FORMAT_VERSION};
 pub use junit::suite_name;
 pub use sink::{MultiReporter, ReportError, Reporter};
 pub use terminal::{

@@ -78,21 +78,27 @@ impl Diagnostic {
     }
 
     /// Renders the diagnostic with the offending line of `source_text` and a caret under it.
+    /// Whatever the file holds, the rendering is bounded: a window of the line around the
+    /// column (a generated one-line file may be megabytes wide) and each text clipped.
     pub fn render(&self, source_text: &str) -> String {
         let line = self
             .has_position()
-            .then(|| source_text.lines().nth(self.span.line as usize - 1))
+            .then(|| nth_line(source_text, self.span.line as usize))
             .flatten();
         let number = self.span.line.to_string();
         let pad = " ".repeat(if line.is_some() { number.len() } else { 1 });
-        let mut out = format!("error: {}\n{pad}--> {}\n", self.message, self.location());
+        let mut out = format!(
+            "error: {}\n{pad}--> {}\n",
+            clip(&self.message),
+            self.location()
+        );
         if let Some(line) = line {
-            out.push_str(&format!("{pad} |\n{number} | {}\n", expand_tabs(line)));
-            let (offset, width) = caret_position(line, self.span.col as usize);
+            let (shown, offset, width) = window(line, self.span.col as usize);
+            out.push_str(&format!("{pad} |\n{number} | {shown}\n"));
             let label = self
                 .expected
                 .as_ref()
-                .map(|e| format!(" expected {e}"))
+                .map(|e| format!(" expected {}", clip(e)))
                 .unwrap_or_default();
             out.push_str(&format!(
                 "{pad} | {}{}{label}\n",
@@ -100,14 +106,14 @@ impl Diagnostic {
                 "^".repeat(width)
             ));
         } else if let Some(e) = &self.expected {
-            out.push_str(&format!("{pad} = expected {e}\n"));
+            out.push_str(&format!("{pad} = expected {}\n", clip(e)));
         }
         if self.help.is_some() || self.note.is_some() {
             out.push_str(&format!("{pad} |\n"));
         }
         for (kind, text) in [("note", &self.note), ("help", &self.help)] {
             if let Some(text) = text {
-                out.push_str(&format!("{pad} = {kind}: {text}\n"));
+                out.push_str(&format!("{pad} = {kind}: {}\n", clip(text)));
             }
         }
         out
@@ -117,12 +123,12 @@ impl Diagnostic {
 /// `path:line:col: message: expected ...`, for logs and plain lists of errors.
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.location(), self.message)?;
+        write!(f, "{}: {}", self.location(), clip(&self.message))?;
         if let Some(e) = &self.expected {
-            write!(f, ": expected {e}")?;
+            write!(f, ": expected {}", clip(e))?;
         }
         if let Some(h) = &self.help {
-            write!(f, " ({h})")?;
+            write!(f, " ({})", clip(h))?;
         }
         Ok(())
     }
@@ -130,20 +136,88 @@ impl fmt::Display for Diagnostic {
 
 const TAB: &str = "    ";
 
-fn expand_tabs(line: &str) -> String {
-    line.replace('\t', TAB)
+/// Characters of a line shown around the column: enough for any hand-written line.
+const WINDOW: usize = 100;
+/// Characters shown before the column when the line is cut.
+const LEAD: usize = 40;
+/// Characters of a message, expected list, note or help shown (they may quote the file).
+const CLIP: usize = 400;
+
+/// The 1-based `n`th line of `text`, found in one pass.
+fn nth_line(text: &str, n: usize) -> Option<&str> {
+    text.split('\n')
+        .nth(n.checked_sub(1)?)
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
 }
 
-/// Where the caret goes (in rendered columns) and how wide it is: the token that starts at the
-/// 1-based character column `col`. The span has no end, so the token is found in the text.
-fn caret_position(line: &str, col: usize) -> (usize, usize) {
+/// `text` cut to [`CLIP`] characters, saying so.
+fn clip(text: &str) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(CLIP) {
+        None => text.into(),
+        Some((end, _)) => format!(
+            "{}… ({} more characters)",
+            &text[..end],
+            text[end..].chars().count()
+        )
+        .into(),
+    }
+}
+
+/// How a character of the line is shown: a tab as spaces, any other control character (a NUL
+/// byte among them) as its visible symbol (`␀`), so the terminal shows what the file holds.
+fn shown(c: char) -> std::borrow::Cow<'static, str> {
+    match c {
+        '\t' => TAB.into(),
+        '\u{0}'..='\u{1f}' => char::from_u32(0x2400 + c as u32)
+            .unwrap_or('?')
+            .to_string()
+            .into(),
+        '\u{7f}' => "␡".into(),
+        _ => c.to_string().into(),
+    }
+}
+
+fn shown_width(c: char) -> usize {
+    if c == '\t' {
+        TAB.len()
+    } else {
+        1
+    }
+}
+
+/// The part of `line` shown (at most [`WINDOW`] characters around the 1-based character
+/// column `col`, `…` where cut), where the caret goes in it and how wide it is: the token
+/// that starts at the column, which the span does not delimit, so it is found in the text.
+fn window(line: &str, col: usize) -> (String, usize, usize) {
     let chars: Vec<char> = line.chars().collect();
-    let start = col.saturating_sub(1).min(chars.len());
-    let offset = chars[..start]
-        .iter()
-        .map(|c| if *c == '\t' { TAB.len() } else { 1 })
-        .sum();
-    (offset, token_width(&chars[start..]).max(1))
+    let at = col.saturating_sub(1).min(chars.len());
+    let start = if chars.len() > WINDOW {
+        at.saturating_sub(LEAD)
+    } else {
+        0
+    };
+    let end = chars.len().min(start + WINDOW);
+    let mut text = String::new();
+    if start > 0 {
+        text.push('…');
+    }
+    text.extend(chars[start..end].iter().map(|c| shown(*c)));
+    if end < chars.len() {
+        text.push('…');
+    }
+    let offset = usize::from(start > 0)
+        + chars[start..at]
+            .iter()
+            .map(|c| shown_width(*c))
+            .sum::<usize>();
+    let width = token_width(&chars[at..end.max(at)]).clamp(1, WINDOW);
+    (text, offset, width)
+}
+
+#[cfg(test)]
+fn caret_position(line: &str, col: usize) -> (usize, usize) {
+    let (_, offset, width) = window(line, col);
+    (offset, width)
 }
 
 /// The width of the token at the start of `rest`: a quoted string up to its closing quote, a

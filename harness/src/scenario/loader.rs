@@ -50,18 +50,35 @@ const CAPABILITIES: &[&str] = &[
 ];
 /// Every diagnostic of a load, with the file texts needed to show their lines.
 #[derive(thiserror::Error)]
-#[error("{}", one_per_line(.diagnostics))]
+#[error("{}", one_per_line(self))]
 pub struct LoadError {
     diagnostics: Vec<Diagnostic>,
     sources: Vec<Arc<Source>>,
+    /// Per file, the diagnostics beyond the [`SHOWN_PER_FILE`] kept.
+    omitted: BTreeMap<PathBuf, usize>,
 }
 
-fn one_per_line(diagnostics: &[Diagnostic]) -> String {
-    diagnostics
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("\n")
+fn one_per_line(e: &LoadError) -> String {
+    let mut lines: Vec<String> = e.diagnostics.iter().map(ToString::to_string).collect();
+    lines.extend(e.omitted.iter().map(|(path, n)| omitted_line(path, *n)));
+    lines.join("\n")
+}
+
+/// "and 19,950 more errors in x.yaml", for what a file's cap left out.
+fn omitted_line(path: &Path, n: usize) -> String {
+    let digits = n.to_string();
+    let mut grouped = String::new();
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(d);
+    }
+    let s = if n == 1 { "" } else { "s" };
+    format!(
+        "{}: and {grouped} more error{s} (only the first {SHOWN_PER_FILE} of a file are shown)",
+        path.display()
+    )
 }
 
 /// Debug shows the rendered diagnostics, so a failed `unwrap()` in a test reads like the CLI.
@@ -72,10 +89,34 @@ impl fmt::Debug for LoadError {
 }
 
 impl LoadError {
-    fn new(diagnostics: Vec<Diagnostic>, sources: Vec<Arc<Source>>) -> Self {
+    /// Sorts the diagnostics and keeps the first [`SHOWN_PER_FILE`] of each file; `more`
+    /// counts, per file, those dropped already while loading.
+    fn new(
+        diagnostics: Vec<Diagnostic>,
+        sources: Vec<Arc<Source>>,
+        more: impl IntoIterator<Item = (PathBuf, usize)>,
+    ) -> Self {
+        let mut omitted: BTreeMap<PathBuf, usize> = BTreeMap::new();
+        for (path, n) in more.into_iter().filter(|(_, n)| *n > 0) {
+            *omitted.entry(path).or_default() += n;
+        }
+        let mut kept: Vec<Diagnostic> = Vec::with_capacity(diagnostics.len());
+        let mut in_file = 0;
+        for d in sorted(diagnostics) {
+            if kept.last().is_none_or(|last| last.path != d.path) {
+                in_file = 0;
+            }
+            in_file += 1;
+            if in_file > SHOWN_PER_FILE {
+                *omitted.entry(d.path.clone()).or_default() += 1;
+            } else {
+                kept.push(d);
+            }
+        }
         LoadError {
-            diagnostics,
+            diagnostics: kept,
             sources,
+            omitted,
         }
     }
 
@@ -92,13 +133,25 @@ impl LoadError {
         paths.len()
     }
 
-    /// Every diagnostic with its source line, separated by blank lines.
+    /// How many diagnostics of `path` are not shown, past its first [`SHOWN_PER_FILE`].
+    pub fn omitted(&self, path: &Path) -> usize {
+        self.omitted.get(path).copied().unwrap_or(0)
+    }
+
+    /// Every diagnostic shown with its source line, separated by blank lines; after a file's,
+    /// how many more it has.
     pub fn render(&self) -> String {
-        let rendered: Vec<String> = self
-            .diagnostics
-            .iter()
-            .map(|d| d.render(self.text_of(&d.path)))
-            .collect();
+        let mut rendered: Vec<String> = Vec::new();
+        for (i, d) in self.diagnostics.iter().enumerate() {
+            rendered.push(d.render(self.text_of(&d.path)));
+            let last_of_file = self.diagnostics.get(i + 1).is_none_or(|n| n.path != d.path);
+            if last_of_file && self.omitted(&d.path) > 0 {
+                rendered.push(format!(
+                    "error: {}\n",
+                    omitted_line(&d.path, self.omitted(&d.path))
+                ));
+            }
+        }
         rendered.join("\n")
     }
 
@@ -134,7 +187,11 @@ pub fn load_str(path: &Path, text: &str) -> Result<Scenario, LoadError> {
     };
     match scenario {
         Some(s) if loader.diags.is_empty() => Ok(s),
-        _ => Err(LoadError::new(sorted(loader.diags), vec![source])),
+        _ => Err(LoadError::new(
+            loader.diags,
+            vec![source],
+            [(path.to_path_buf(), loader.more)],
+        )),
     }
 }
 
@@ -145,6 +202,7 @@ pub fn load_file(path: &Path) -> Result<Scenario, LoadError> {
         Err(e) => Err(LoadError::new(
             vec![io_diag(path, "cannot read scenario file", &e)],
             Vec::new(),
+            [],
         )),
     }
 }
@@ -176,17 +234,19 @@ fn load_all(paths: &[PathBuf]) -> Loaded {
     let (files, mut diagnostics) = scenario_files(paths);
     let mut sources = Vec::new();
     let mut scenarios = Vec::new();
+    let mut omitted = Vec::new();
     for file in &files {
         match load_file(file) {
             Ok(s) => scenarios.push(s),
             Err(e) => {
                 diagnostics.extend(e.diagnostics);
                 sources.extend(e.sources);
+                omitted.extend(e.omitted);
             }
         }
     }
     let scenarios = reject_duplicate_ids(scenarios, &mut diagnostics, &mut sources);
-    let error = (!diagnostics.is_empty()).then(|| LoadError::new(sorted(diagnostics), sources));
+    let error = (!diagnostics.is_empty()).then(|| LoadError::new(diagnostics, sources, omitted));
     Loaded { scenarios, error }
 }
 
@@ -501,6 +561,7 @@ impl<'a> Loader<'a> {
             self.push(d);
         }
         let mut out: Vec<Spanned<String>> = Vec::new();
+        let known = obligations::all();
         for item in items {
             let Some(id) = self.string(item, "requirements") else {
                 continue;
@@ -509,7 +570,7 @@ impl<'a> Loader<'a> {
                 let d = self
                     .diag(item.span, format!("unknown requirement id `{id}`"))
                     .expected("D1..D42 or C1..C24")
-                    .maybe_help(did_you_mean(&id, &obligations::all()));
+                    .maybe_help(self.suggest(&id, &known));
                 self.push(d);
             } else if out.iter().any(|r| r.value == id) {
                 self.error(item.span, format!("requirement `{id}` is listed twice"));
@@ -673,14 +734,15 @@ impl<'a> Loader<'a> {
             self.error(node.span, "`devices` must name at least one device");
         }
         let mut out: Vec<String> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for item in items {
             let Some(name) = self.name(item, "device") else {
                 continue;
             };
-            if out.contains(&name) {
-                self.error(item.span, format!("device `{name}` is listed twice"));
-            } else {
+            if seen.insert(name.clone()) {
                 out.push(name);
+            } else {
+                self.error(item.span, format!("device `{name}` is listed twice"));
             }
         }
         out

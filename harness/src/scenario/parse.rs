@@ -59,6 +59,8 @@ impl<'n> Args<'n> {
 pub(in crate::scenario) struct Loader<'a> {
     pub(in crate::scenario) path: &'a Path,
     pub(in crate::scenario) diags: Vec<Diagnostic>,
+    /// Diagnostics beyond [`KEPT_PER_FILE`], counted rather than kept.
+    pub(in crate::scenario) more: usize,
     /// The scenario's role, once read; `None` when missing or invalid (no role checks then).
     pub(in crate::scenario) role: Option<Role>,
     /// `requires: [control]` was given, so `control` steps are allowed.
@@ -82,11 +84,18 @@ pub(in crate::scenario) struct Loader<'a> {
     pub(in crate::scenario) judged: Vec<Spanned<String>>,
 }
 
+/// Diagnostics of one file kept while loading (the first [`SHOWN_PER_FILE`] by position are
+/// shown): enough to sort the first ones out wherever they were found.
+pub(in crate::scenario) const KEPT_PER_FILE: usize = 1_000;
+/// Diagnostics of one file shown; the rest are counted ("and 19,950 more").
+pub const SHOWN_PER_FILE: usize = 50;
+
 impl<'a> Loader<'a> {
     pub(in crate::scenario) fn new(path: &'a Path) -> Self {
         Loader {
             path,
             diags: Vec::new(),
+            more: 0,
             role: None,
             control: false,
             device_control: false,
@@ -104,8 +113,27 @@ impl<'a> Loader<'a> {
         Diagnostic::new(self.path, span, message)
     }
 
+    /// Keeps the diagnostic, or only counts it once the file has [`KEPT_PER_FILE`]: a
+    /// generated file may hold millions of the same mistake.
     pub(in crate::scenario) fn push(&mut self, d: Diagnostic) {
-        self.diags.push(d);
+        if self.diags.len() < KEPT_PER_FILE {
+            self.diags.push(d);
+        } else {
+            self.more += 1;
+        }
+    }
+
+    /// "did you mean" for a diagnostic that will be kept: once the file has
+    /// [`KEPT_PER_FILE`], the rest are only counted, so no time goes into their suggestions
+    /// (50,000 unknown ids would otherwise cost seconds of string distances).
+    pub(in crate::scenario) fn suggest<S: AsRef<str>>(
+        &self,
+        found: &str,
+        candidates: &[S],
+    ) -> Option<String> {
+        (self.diags.len() < KEPT_PER_FILE)
+            .then(|| did_you_mean(found, candidates))
+            .flatten()
     }
 
     pub(in crate::scenario) fn error(&mut self, span: Span, message: impl Into<String>) {
@@ -210,7 +238,7 @@ impl<'a> Loader<'a> {
                 let d = self
                     .diag(k.span, format!("unknown key `{found}` in {what}"))
                     .expected(format!("one of: {}", allowed.join(", ")))
-                    .maybe_help(did_you_mean(found, allowed));
+                    .maybe_help(self.suggest(found, allowed));
                 self.push(d);
             }
         }

@@ -14,6 +14,10 @@ use std::collections::HashMap;
 
 /// How many nodes alias expansion may add to a file before it is rejected.
 const ALIAS_BUDGET: usize = 10_000;
+/// How many values (scalars and collections) one file may hold: far above any scenario (the
+/// largest allowed, 20,000 steps, takes a fraction), low enough that a generated file of
+/// millions is refused before the tree takes the loader's time and memory.
+pub const MAX_NODES: usize = 400_000;
 /// How deep collections may nest; the tree is walked recursively, so this bounds the stack.
 const MAX_DEPTH: usize = 128;
 
@@ -166,7 +170,7 @@ pub fn parse(text: &str) -> Result<Option<Node>, YamlError> {
     let mut builder = Builder::default();
     for event in Parser::new_from_str(text) {
         let (event, span) =
-            event.map_err(|e| scan_error(e, unclosed_flow(text, &builder.stack)))?;
+            event.map_err(|e| scan_error(text, e, unclosed_flow(text, &builder.stack)))?;
         builder.on_event(event, span_of(span.start))?;
     }
     Ok(builder.root)
@@ -197,7 +201,7 @@ fn to_u32(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
-fn scan_error(e: ScanError, unclosed: Option<(char, Span)>) -> YamlError {
+fn scan_error(text: &str, e: ScanError, unclosed: Option<(char, Span)>) -> YamlError {
     let at = span_of(*e.marker());
     let info = e.info();
     if let Some((bracket, open)) = unclosed.filter(|(_, open)| open.line < at.line) {
@@ -207,10 +211,23 @@ fn scan_error(e: ScanError, unclosed: Option<(char, Span)>) -> YamlError {
             message: format!("invalid YAML: this `{bracket}` is never closed with `{close}` (at line {}:{} the scanner found: {info})", at.line, at.col),
         };
     }
-    let hint = if info.contains("tab") {
-        "; indent with spaces: YAML does not allow tabs there"
-    } else {
-        ""
+    // What the scanner stopped at, named: its own words say "unprintable character" for a
+    // NUL byte, and only the character tells a tab from the rest.
+    let found = text
+        .split('\n')
+        .nth((at.line as usize).saturating_sub(1))
+        .and_then(|l| l.chars().nth((at.col as usize).saturating_sub(1)));
+    let hint = match found {
+        Some('\t') => "; indent with spaces: YAML does not allow tabs there".to_string(),
+        Some('\0') => "; the file holds a NUL byte (\\0) there".to_string(),
+        Some(c) if c.is_control() => format!(
+            "; the file holds the control character U+{:04X} there",
+            c as u32
+        ),
+        _ if info.contains("tabs") => {
+            "; indent with spaces: YAML does not allow tabs there".to_string()
+        }
+        _ => String::new(),
     };
     YamlError {
         span: at,
@@ -251,10 +268,24 @@ struct Builder {
     root: Option<Node>,
     documents: usize,
     alias_nodes: usize,
+    /// Values read so far (see [`MAX_NODES`]).
+    nodes: usize,
 }
 
 impl Builder {
     fn on_event(&mut self, event: Event<'_>, span: Span) -> Result<(), YamlError> {
+        if matches!(
+            event,
+            Event::Scalar(..) | Event::SequenceStart(..) | Event::MappingStart(..)
+        ) {
+            self.nodes += 1;
+            if self.nodes > MAX_NODES {
+                return Err(error(
+                    span,
+                    format!("the file holds more than {MAX_NODES} YAML values; a scenario needs far fewer (is it generated?)"),
+                ));
+            }
+        }
         match event {
             Event::DocumentStart(_) => {
                 self.documents += 1;

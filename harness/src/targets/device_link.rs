@@ -101,7 +101,7 @@ impl Running for Task {
 pub(crate) struct Link {
     incoming: mpsc::Receiver<Incoming>,
     /// Handshakes that failed while waiting for a connection, for the failure message.
-    failed_handshakes: Vec<String>,
+    failed_handshakes: crate::engine::target::FailedHandshakes,
     control: Option<mpsc::UnboundedSender<SimControl>>,
     running: Box<dyn Running>,
     capabilities: DeviceCapabilities,
@@ -118,7 +118,7 @@ impl Link {
     ) -> Link {
         Link {
             incoming,
-            failed_handshakes: Vec::new(),
+            failed_handshakes: Default::default(),
             control,
             running,
             capabilities,
@@ -147,7 +147,7 @@ impl DeviceLink for Link {
                         return Some(Ok(x));
                     }
                     Ok(Err(e)) => {
-                        self.failed_handshakes.push(e.to_string());
+                        self.failed_handshakes.record(e);
                         continue;
                     }
                     Err(_) => {}
@@ -174,7 +174,7 @@ impl DeviceLink for Link {
                         self.accepted += 1;
                         return Some(Ok(x));
                     }
-                    Ok(Some(Err(e))) => self.failed_handshakes.push(e.to_string()),
+                    Ok(Some(Err(e))) => self.failed_handshakes.record(e),
                     Ok(None) => return Some(Err(TargetError::failed("the device target stopped"))),
                     Err(_) if tokio::time::Instant::now() >= deadline => return None,
                     Err(_) => continue,
@@ -183,7 +183,7 @@ impl DeviceLink for Link {
         })
     }
 
-    fn failed_handshakes(&self) -> &[String] {
+    fn failed_handshakes(&self) -> &crate::engine::target::FailedHandshakes {
         &self.failed_handshakes
     }
 

@@ -2,6 +2,7 @@
 //! connect to and the identity substituted, in its own process group, stopped at the end.
 //! What it writes on stdout and stderr is the device's log: recorded into the transcript.
 
+use crate::engine::children;
 use crate::engine::output::record_lines;
 use crate::engine::target::{
     DeviceCapabilities, DeviceLink, DeviceStart, DeviceTarget, TargetError,
@@ -39,7 +40,7 @@ impl DeviceTarget for ExecTarget {
 
     /// Starts the command with `{url}`, `{sn}`, `{secret_no}` and `{seed_secret_no}` replaced
     /// (and the same values in `HWCONFORM_URL`, `HWCONFORM_SN`, `HWCONFORM_SECRET_NO`,
-    /// `HWCONFORM_SEED_SECRET_NO`), in its own process group. The seed is there only when the
+    /// `HWCONFORM_SEED_SECRET_NO`), in its own process group ([`children`]). The seed is there only when the
     /// device is to start seed-provisioned (the ICS says `provisioning = "seed"` and the
     /// scenario exercises the exchange); otherwise `{seed_secret_no}` is an empty word and
     /// the variable is unset. The substituted line is never printed: it holds credentials.
@@ -74,25 +75,20 @@ impl DeviceTarget for ExecTarget {
                 .env("HWCONFORM_SECRET_NO", identity.secret_no.expose())
                 .stdin(std::process::Stdio::null())
                 .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .process_group(0)
-                .kill_on_drop(true);
+                .stderr(std::process::Stdio::piped());
             if let Some(seed) = &start.seed_secret_no {
                 cmd.env("HWCONFORM_SEED_SECRET_NO", seed.expose());
             }
-            let mut child = cmd
-                .spawn()
+            let mut child = children::spawn(&mut cmd)
                 .map_err(|e| TargetError::io("cannot start the device command", e))?;
-            let group = child.id().map(|pid| pid as i32);
-            if let Some(g) = group {
-                started_groups().push(g);
-            }
             // What it writes is recorded line by line into the scenario's transcript; the
             // last lines of stderr are also kept for the message of an early exit.
             let stderr = Arc::new(Mutex::new(Vec::new()));
-            let stderr_done = Arc::new(std::sync::atomic::AtomicBool::new(child.stderr.is_none()));
+            let stderr_done = Arc::new(std::sync::atomic::AtomicBool::new(
+                child.child().stderr.is_none(),
+            ));
             let mut readers = Vec::new();
-            if let Some(out) = child.stdout.take() {
+            if let Some(out) = child.child().stdout.take() {
                 let log = start.log.clone();
                 readers.push(tokio::spawn(async move {
                     record_lines(
@@ -105,7 +101,7 @@ impl DeviceTarget for ExecTarget {
                     .await
                 }));
             }
-            if let Some(err) = child.stderr.take() {
+            if let Some(err) = child.child().stderr.take() {
                 let (log, lines, done) = (start.log.clone(), stderr.clone(), stderr_done.clone());
                 readers.push(tokio::spawn(async move {
                     record_lines(
@@ -127,7 +123,6 @@ impl DeviceTarget for ExecTarget {
             }
             let process = Process {
                 child,
-                group,
                 acceptor,
                 stderr,
                 stderr_done,
@@ -144,12 +139,10 @@ impl DeviceTarget for ExecTarget {
     }
 }
 
-/// The running command.
+/// The running command: stopped at the end with everything it started, whatever the shell
+/// did in between; dropped (an interrupted run drops the scenario mid-step), killed.
 struct Process {
-    child: tokio::process::Child,
-    /// The process group the command runs in (its pid at spawn): what is stopped at the
-    /// end, whatever the shell did in between.
-    group: Option<i32>,
+    child: children::Owned,
     acceptor: tokio::task::JoinHandle<()>,
     stderr: Arc<Mutex<Vec<String>>>,
     /// The stderr reader reached the end of the pipe.
@@ -205,7 +198,7 @@ fn signal_name(signal: i32) -> String {
 
 impl Running for Process {
     fn exited(&mut self) -> Option<String> {
-        let status = self.child.try_wait().ok().flatten()?;
+        let status = self.child.child().try_wait().ok().flatten()?;
         // A command that dies at once exits before its stderr is read: wait for the reader
         // (boundedly) so the message carries what it said.
         let seen = *self.exit_seen.get_or_insert_with(std::time::Instant::now);
@@ -235,9 +228,9 @@ impl Running for Process {
     /// [`DEATH_WAIT`], and told with the command's last output.
     fn killed(&mut self) -> BoxFuture<'_, Option<String>> {
         Box::pin(async move {
-            let status = match self.child.try_wait() {
+            let status = match self.child.child().try_wait() {
                 Ok(Some(status)) => status,
-                Ok(None) => tokio::time::timeout(DEATH_WAIT, self.child.wait())
+                Ok(None) => tokio::time::timeout(DEATH_WAIT, self.child.child().wait())
                     .await
                     .ok()?
                     .ok()?,
@@ -267,57 +260,21 @@ impl Running for Process {
         })
     }
 
-    /// Stops the process group (TERM, then KILL).
+    /// Stops the command and everything it started (TERM, then KILL); its last lines are
+    /// waited for (boundedly) so they are in the transcript.
     fn stop(&mut self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             self.acceptor.abort();
-            if let Some(pgid) = self.group.take() {
-                forget_group(pgid);
-                // SAFETY: kill(2) with a negative pid signals the process group created at
-                // spawn; TERM first, then KILL for whatever is left after a grace period
-                // (children that outlived the shell, or ignored TERM).
-                unsafe { libc::kill(-pgid, libc::SIGTERM) };
-                let _ = tokio::time::timeout(Duration::from_secs(2), self.child.wait()).await;
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                unsafe { libc::kill(-pgid, libc::SIGKILL) };
-            }
-            let _ = self.child.kill().await;
+            self.child.stop().await;
             let readers = futures_util::future::join_all(std::mem::take(&mut self.readers));
             let _ = tokio::time::timeout(STDERR_DRAIN, readers).await;
         })
     }
 }
 
-/// The process groups of commands started and not yet stopped: what a process that must
-/// exit at once (a second Ctrl-C) still kills.
-fn started_groups() -> std::sync::MutexGuard<'static, Vec<i32>> {
-    static GROUPS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
-    GROUPS.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-fn forget_group(pgid: i32) {
-    started_groups().retain(|g| *g != pgid);
-}
-
-/// Kills every process group a device command was started in and is still running.
-pub fn kill_started_groups() {
-    for pgid in started_groups().drain(..) {
-        // SAFETY: kill(2) on a process group this process created.
-        unsafe { libc::kill(-pgid, libc::SIGKILL) };
-    }
-}
-
-/// However the scenario ended (an interrupted run drops it mid-step), nothing of the
-/// command's process group outlives it.
 impl Drop for Process {
     fn drop(&mut self) {
         self.acceptor.abort();
-        if let Some(pgid) = self.group.take() {
-            forget_group(pgid);
-            // SAFETY: kill(2) on the process group created at spawn; no wait is possible in
-            // a destructor, so KILL at once.
-            unsafe { libc::kill(-pgid, libc::SIGKILL) };
-        }
     }
 }
 
@@ -353,14 +310,10 @@ mod tests {
     #[tokio::test]
     async fn an_exit_waits_for_the_last_words_boundedly() {
         let process = |done: bool| {
-            let child = tokio::process::Command::new("sh")
-                .args(["-c", "exit 3"])
-                .kill_on_drop(true)
-                .spawn()
-                .unwrap();
+            let child =
+                children::spawn(tokio::process::Command::new("sh").args(["-c", "exit 3"])).unwrap();
             Process {
                 child,
-                group: None,
                 acceptor: tokio::spawn(async {}),
                 stderr: Arc::new(Mutex::new(vec!["firmware: no radio".into()])),
                 stderr_done: Arc::new(std::sync::atomic::AtomicBool::new(done)),
@@ -369,7 +322,7 @@ mod tests {
             }
         };
         let mut reading = process(false);
-        let _ = reading.child.wait().await;
+        let _ = reading.child.child().wait().await;
         assert_eq!(
             reading.exited(),
             None,
@@ -385,7 +338,7 @@ mod tests {
         );
         // A pipe held open by someone else: reported after the drain bound all the same.
         let mut held = process(false);
-        let _ = held.child.wait().await;
+        let _ = held.child.child().wait().await;
         assert_eq!(held.exited(), None);
         std::thread::sleep(STDERR_DRAIN);
         assert!(held.exited().is_some());

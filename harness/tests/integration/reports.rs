@@ -698,8 +698,9 @@ fn all_reports(dir: &Path, results: &[ScenarioResult]) -> AllReports {
     feed(&mut multi, &events(results));
     let terminal = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
     let json = std::fs::read_to_string(dir.join("run.json")).unwrap();
-    let html =
-        hwconform::report::html::render(&hwconform::report::RunReport::parse(&json).unwrap());
+    let html = hwconform::report::html::render(
+        &hwconform::report::RunReport::parse(&json, std::path::Path::new("run.json")).unwrap(),
+    );
     AllReports {
         terminal,
         junit: std::fs::read_to_string(dir.join("junit.xml")).unwrap(),

@@ -14,10 +14,9 @@ use super::apply::view;
 use super::linediff;
 use super::normalize::{normalize_with, NormalizeOptions};
 use crate::engine::transcript::{Transcript, TranscriptEntry, TranscriptEvent};
-use crate::report::JSON_FORMAT_VERSION;
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 /// A timing change is reported when the scenario clock moved by more than this fraction…
@@ -25,26 +24,7 @@ const TIMING_RATIO: f64 = 0.10;
 /// …and by more than this many seconds.
 const TIMING_SECS: f64 = 1.0;
 
-/// Why a file is not a usable run report; each names the file.
-#[derive(Debug, thiserror::Error)]
-pub enum RunFileError {
-    #[error("cannot read {}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{} is not a JSON run report", path.display())]
-    Json {
-        path: PathBuf,
-        #[source]
-        source: serde_json::Error,
-    },
-    #[error("{} is a run report of version {found}; this hwconform reads version {JSON_FORMAT_VERSION}", path.display())]
-    Version { path: PathBuf, found: u32 },
-    #[error("{} lists scenario {id} twice", path.display())]
-    Duplicate { path: PathBuf, id: String },
-}
+pub use crate::report::RunFileError;
 
 /// The parts of a run report (see [`crate::report::json`]) that a diff reads.
 #[derive(Debug, Deserialize)]
@@ -102,32 +82,12 @@ pub struct EntryRecord {
 
 impl RunFile {
     pub fn load(path: &Path) -> Result<RunFile, RunFileError> {
-        let text = std::fs::read_to_string(path).map_err(|source| RunFileError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        RunFile::parse(&text, path)
+        RunFile::parse(&crate::report::json::read_run(path)?, path)
     }
 
+    /// Checked as every reader of run.json checks it ([`crate::report::parse_run`]).
     pub fn parse(text: &str, path: &Path) -> Result<RunFile, RunFileError> {
-        let run: RunFile = serde_json::from_str(text).map_err(|source| RunFileError::Json {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        if run.version != JSON_FORMAT_VERSION {
-            return Err(RunFileError::Version {
-                path: path.to_path_buf(),
-                found: run.version,
-            });
-        }
-        let mut seen = std::collections::HashSet::new();
-        if let Some(dup) = run.scenarios.iter().find(|s| !seen.insert(s.id.as_str())) {
-            return Err(RunFileError::Duplicate {
-                path: path.to_path_buf(),
-                id: dup.id.clone(),
-            });
-        }
-        Ok(run)
+        crate::report::parse_run(text, path)
     }
 
     fn by_id(&self) -> BTreeMap<&str, &ScenarioRecord> {

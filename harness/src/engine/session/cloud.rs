@@ -134,7 +134,7 @@ impl<'a> Session<'a> {
                 let why = if failed.is_empty() {
                     String::new()
                 } else {
-                    format!(" ({})", failed.join("; "))
+                    format!(" ({failed})")
                 };
                 return Err(at.fail(format!(
                     "the device did not connect within {}{why}",
