@@ -19,6 +19,7 @@ pub mod ics;
 pub mod list;
 pub mod manual;
 pub mod mock;
+pub mod observe;
 pub mod partition;
 pub mod rejudge;
 pub mod report;
@@ -83,6 +84,8 @@ pub enum Command {
     Schema(schema::SchemaArgs),
     /// Judge a recorded run (run.json) again with this harness's monitors and goldens.
     Rejudge(rejudge::RejudgeArgs),
+    /// Stand between devices and a cloud: forward every frame, judge both live, inject faults.
+    Observe(observe::ObserveArgs),
     /// Sign the verdicts of manual checks (what the wire cannot show), for the matrix.
     Manual(manual::ManualArgs),
 }
@@ -301,7 +304,7 @@ pub fn main() -> i32 {
         }
     };
     let default_log = match cli.command {
-        Command::Mock(_) | Command::DeviceSim(_) => "info",
+        Command::Mock(_) | Command::DeviceSim(_) | Command::Observe(_) => "info",
         _ => "warn",
     };
     init_tracing(default_log);
@@ -324,6 +327,7 @@ pub fn main() -> i32 {
         Command::Schema(args) => schema::cli_schema(args),
         Command::Manual(args) => manual::cli_manual(args),
         Command::Rejudge(args) => rejudge::cli_rejudge(args),
+        Command::Observe(args) => observe::cli_observe(args),
     }
 }
 

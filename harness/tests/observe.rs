@@ -1,0 +1,278 @@
+//! `hwconform observe` between the mock cloud and the reference device, on loopback: the
+//! observer is the real binary (stopped by SIGINT or --duration, as a lab stops it), the
+//! mock and the device run in this process. Every wait is bounded; every process and task
+//! started here is stopped.
+
+use hwconform::profile::{DeviceIdentity, Fleet};
+use hwconform::targets::mock::{self, corp::CorpSeed, MockConfig};
+use hwconform::targets::sim::{self, SimConfig, SimFault};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const BIN: &str = env!("CARGO_BIN_EXE_hwconform");
+const SN: &str = "HWC-TEST-0001";
+const SECRET_NO: &str = "hwc-secretno-0001";
+
+/// A corp with two pages of members (the reference device pulls 100 a page), so the device
+/// sends `get_userinfo_by_page` twice within its first second: a fixed req_id shows at once.
+fn two_page_corp() -> CorpSeed {
+    let mut corp = CorpSeed::default_corp();
+    let model = corp.users[0].clone();
+    for i in 0..150 {
+        let mut u = model.clone();
+        u.userid = format!("member{i:03}");
+        corp.users.push(u);
+    }
+    corp
+}
+
+async fn start_mock() -> (String, tokio::task::JoinHandle<()>) {
+    let config = MockConfig {
+        fleet: Fleet::default_fleet(),
+        corp: two_page_corp(),
+        ..MockConfig::default()
+    };
+    let (addr, handle) = mock::listen(config, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    (format!("ws://{addr}"), handle)
+}
+
+/// The observer binary, with its URL (the first line it prints).
+async fn start_observe(upstream: &str, reports: &Path, extra: &[&str]) -> (Child, String) {
+    let mut child = Command::new(BIN)
+        .args(["observe", "--listen", "127.0.0.1:0", "--upstream", upstream])
+        .arg("--reports")
+        .arg(reports)
+        .args(extra)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .expect("observe printed its URL in time")
+        .unwrap()
+        .expect("a first line");
+    assert!(url.starts_with("ws://127.0.0.1:"), "{url}");
+    // The rest of stdout (live findings, the summary) is drained so the pipe never fills.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, url)
+}
+
+fn device(url: String, faults: &[SimFault]) -> tokio::task::JoinHandle<()> {
+    let mut config = SimConfig::new(DeviceIdentity::new(SN.into(), SECRET_NO.into()));
+    config.faults = faults.iter().copied().collect();
+    tokio::spawn(async move {
+        let _ = sim::run_standalone(&url, config).await;
+    })
+}
+
+/// Waits (bounded) for the observer to exit; its exit code.
+async fn exit_of(mut child: Child) -> i32 {
+    match tokio::time::timeout(Duration::from_secs(30), child.wait()).await {
+        Ok(status) => status.unwrap().code().expect("exited, not killed"),
+        Err(_) => {
+            let _ = child.kill().await;
+            panic!("observe did not exit within 30 s of being stopped");
+        }
+    }
+}
+
+fn sigint(child: &Child) {
+    let pid = child.id().expect("running") as i32;
+    // SAFETY: a plain kill(2) on the child this test started.
+    unsafe { libc::kill(pid, libc::SIGINT) };
+}
+
+fn run_json(dir: &Path) -> (Value, String) {
+    let text = std::fs::read_to_string(dir.join("run.json")).unwrap();
+    (serde_json::from_str(&text).unwrap(), text)
+}
+
+/// The matrix rows with this status.
+fn with_status(run: &Value, status: &str) -> Vec<String> {
+    run["requirements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["status"] == status)
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn scenario<'a>(run: &'a Value, suffix: &str) -> &'a Value {
+    run["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"].as_str().unwrap().ends_with(suffix))
+        .unwrap_or_else(|| panic!("no result ending {suffix}: {run:#}"))
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("hwconform-observe-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Observes a device for `for_` and stops the observer with SIGINT; the run.json.
+async fn observe_device(name: &str, faults: &[SimFault], for_: Duration) -> (Value, String, i32, PathBuf) {
+    let reports = temp_dir(name);
+    let (upstream, mock) = start_mock().await;
+    let (observer, url) = start_observe(&upstream, &reports, &[]).await;
+    let dev = device(url, faults);
+    tokio::time::sleep(for_).await;
+    sigint(&observer);
+    let code = exit_of(observer).await;
+    dev.abort();
+    mock.abort();
+    let (run, text) = run_json(&reports);
+    (run, text, code, reports)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_reusing_req_ids_fails_d2_alone_with_the_frames_as_evidence() {
+    let (run, text, code, reports) =
+        observe_device("reuse", &[SimFault::ReuseReqId], Duration::from_secs(3)).await;
+    assert_eq!(code, 1, "a failed obligation: exit 1");
+    assert_eq!(with_status(&run, "fail"), ["D2"], "{:#}", run["requirements"]);
+    let device = scenario(&run, ".device");
+    assert_eq!(device["id"], format!("observe.001.{SN}.device"));
+    assert_eq!(device["verdict"], "fail");
+    let finding = &device["findings"][0];
+    assert_eq!(finding["rule"], "D2");
+    assert!(
+        finding["message"].as_str().unwrap().contains("lb_"),
+        "names the reused req_id: {finding}"
+    );
+    // The evidence: the device's frames carrying the reused req_id, in its transcript.
+    let reused = device["transcript"]["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e["event"] == "received"
+                && e["frame"]["json"]["headers"]["req_id"] == "lb_get_userinfo_by_page"
+        })
+        .count();
+    assert!(reused >= 2, "{reused} frames with the reused req_id");
+    // The cloud was judged too, and held.
+    let cloud = scenario(&run, ".cloud");
+    assert_eq!(cloud["verdict"], "pass", "{cloud:#}");
+    // No credential in any report.
+    for file in ["run.json", "report.html", "junit.xml", "requirements.csv"] {
+        let body = std::fs::read_to_string(reports.join(file)).unwrap();
+        assert!(!body.contains(SECRET_NO), "{file} holds the SecretNo");
+    }
+    assert!(text.contains("\"secret\": \"<redacted>\""), "the issued secret is redacted");
+
+    // Judged again from the file alone: the same verdicts.
+    let out = std::process::Command::new(BIN)
+        .args(["rejudge", "--golden", "off"])
+        .arg(reports.join("run.json"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains(": 0 changed"), "{stdout}");
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let _ = std::fs::remove_dir_all(&reports);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conformant_device_and_cloud_fail_nothing() {
+    let (run, _, code, reports) = observe_device("conformant", &[], Duration::from_secs(3)).await;
+    assert_eq!(with_status(&run, "fail"), Vec::<String>::new());
+    assert_eq!(code, 0, "{:#}", run["summary"]);
+    // Both parties were judged on what they said: the per-frame rules passed.
+    let passed = with_status(&run, "pass");
+    for id in ["D1", "D2", "C1", "C2"] {
+        assert!(passed.contains(&id.to_string()), "{id} not passed: {passed:?}");
+    }
+    // Not re-sent, not judged: C9 is not claimed.
+    assert!(!passed.contains(&"C9".to_string()), "{passed:?}");
+    // The observer's stop closed both links cleanly.
+    for suffix in [".device", ".cloud"] {
+        let entries = scenario(&run, suffix)["transcript"]["entries"].as_array().unwrap().clone();
+        assert!(
+            entries
+                .iter()
+                .any(|e| e["event"] == "closed" && e["code"] == 1001 && e["by"] == "harness"),
+            "{suffix}: {entries:#?}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&reports);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_register_reply_is_resent_and_the_cloud_answers_600012() {
+    let reports = temp_dir("drop");
+    let (upstream, mock) = start_mock().await;
+    // The reference device re-sends after 5-10 s without a reply (D13).
+    let (observer, url) = start_observe(
+        &upstream,
+        &reports,
+        &["--fault", "drop:to-device:reply=register", "--duration", "13s"],
+    )
+    .await;
+    let dev = device(url, &[]);
+    let code = exit_of(observer).await;
+    dev.abort();
+    mock.abort();
+    let (run, _) = run_json(&reports);
+    assert_eq!(with_status(&run, "fail"), Vec::<String>::new(), "{:#}", run["requirements"]);
+    assert_eq!(code, 0);
+    let c9 = run["requirements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "C9")
+        .unwrap();
+    assert_eq!(c9["status"], "pass", "{c9:#}");
+    let cloud = scenario(&run, ".cloud");
+    assert_eq!(cloud["obligations"]["C9"], "pass");
+    let entries = |s: &Value| s["transcript"]["entries"].as_array().unwrap().clone();
+    // The cloud answered the first register, and the re-sent one with 600012.
+    let answers: Vec<Value> = entries(cloud)
+        .iter()
+        .filter(|e| e["event"] == "received" && e["frame"]["json"]["errcode"].is_i64())
+        .map(|e| e["frame"]["json"]["errcode"].clone())
+        .take(2)
+        .collect();
+    assert_eq!(answers, [0, 600012], "{:#?}", entries(cloud));
+    // The device never saw the first answer: its view has the fault, not the frame.
+    let device = scenario(&run, ".device");
+    let seen: Vec<Value> = entries(device)
+        .iter()
+        .filter(|e| e["event"] == "sent" && e["frame"]["json"]["errcode"].is_i64())
+        .map(|e| e["frame"]["json"]["errcode"].clone())
+        .take(1)
+        .collect();
+    assert_eq!(seen, [600012]);
+    assert!(entries(device).iter().any(|e| e["event"] == "note"
+        && e["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("observe fault drop:to-device:reply=register: dropped")));
+    let _ = std::fs::remove_dir_all(&reports);
+}
+
+#[test]
+fn a_bad_fault_is_a_usage_error_that_says_what_was_expected() {
+    let out = std::process::Command::new(BIN)
+        .args(["observe", "--upstream", "ws://127.0.0.1:9", "--fault", "drop:sideways:any"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unknown direction \"sideways\""), "{err}");
+    assert!(err.contains("expected ACTION:DIRECTION:PATTERN"), "{err}");
+}
