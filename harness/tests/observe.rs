@@ -68,7 +68,7 @@ async fn start_observe(upstream: &str, reports: &Path, extra: &[&str]) -> (Child
 }
 
 fn device(url: String, faults: &[SimFault]) -> tokio::task::JoinHandle<()> {
-    let mut config = SimConfig::new(DeviceIdentity::new(SN.into(), SECRET_NO.into()));
+    let mut config = SimConfig::new(DeviceIdentity::new(SN.to_string(), SECRET_NO.to_string()));
     config.faults = faults.iter().copied().collect();
     tokio::spawn(async move {
         let _ = sim::run_standalone(&url, config).await;
@@ -125,7 +125,11 @@ fn temp_dir(name: &str) -> PathBuf {
 }
 
 /// Observes a device for `for_` and stops the observer with SIGINT; the run.json.
-async fn observe_device(name: &str, faults: &[SimFault], for_: Duration) -> (Value, String, i32, PathBuf) {
+async fn observe_device(
+    name: &str,
+    faults: &[SimFault],
+    for_: Duration,
+) -> (Value, String, i32, PathBuf) {
     let reports = temp_dir(name);
     let (upstream, mock) = start_mock().await;
     let (observer, url) = start_observe(&upstream, &reports, &[]).await;
@@ -144,7 +148,12 @@ async fn a_device_reusing_req_ids_fails_d2_alone_with_the_frames_as_evidence() {
     let (run, text, code, reports) =
         observe_device("reuse", &[SimFault::ReuseReqId], Duration::from_secs(3)).await;
     assert_eq!(code, 1, "a failed obligation: exit 1");
-    assert_eq!(with_status(&run, "fail"), ["D2"], "{:#}", run["requirements"]);
+    assert_eq!(
+        with_status(&run, "fail"),
+        ["D2"],
+        "{:#}",
+        run["requirements"]
+    );
     let device = scenario(&run, ".device");
     assert_eq!(device["id"], format!("observe.001.{SN}.device"));
     assert_eq!(device["verdict"], "fail");
@@ -173,7 +182,10 @@ async fn a_device_reusing_req_ids_fails_d2_alone_with_the_frames_as_evidence() {
         let body = std::fs::read_to_string(reports.join(file)).unwrap();
         assert!(!body.contains(SECRET_NO), "{file} holds the SecretNo");
     }
-    assert!(text.contains("\"secret\": \"<redacted>\""), "the issued secret is redacted");
+    assert!(
+        text.contains("\"secret\": \"<redacted>\""),
+        "the issued secret is redacted"
+    );
 
     // Judged again from the file alone: the same verdicts.
     let out = std::process::Command::new(BIN)
@@ -195,13 +207,19 @@ async fn a_conformant_device_and_cloud_fail_nothing() {
     // Both parties were judged on what they said: the per-frame rules passed.
     let passed = with_status(&run, "pass");
     for id in ["D1", "D2", "C1", "C2"] {
-        assert!(passed.contains(&id.to_string()), "{id} not passed: {passed:?}");
+        assert!(
+            passed.contains(&id.to_string()),
+            "{id} not passed: {passed:?}"
+        );
     }
     // Not re-sent, not judged: C9 is not claimed.
     assert!(!passed.contains(&"C9".to_string()), "{passed:?}");
     // The observer's stop closed both links cleanly.
     for suffix in [".device", ".cloud"] {
-        let entries = scenario(&run, suffix)["transcript"]["entries"].as_array().unwrap().clone();
+        let entries = scenario(&run, suffix)["transcript"]["entries"]
+            .as_array()
+            .unwrap()
+            .clone();
         assert!(
             entries
                 .iter()
@@ -220,7 +238,12 @@ async fn a_lost_register_reply_is_resent_and_the_cloud_answers_600012() {
     let (observer, url) = start_observe(
         &upstream,
         &reports,
-        &["--fault", "drop:to-device:reply=register", "--duration", "13s"],
+        &[
+            "--fault",
+            "drop:to-device:reply=register",
+            "--duration",
+            "13s",
+        ],
     )
     .await;
     let dev = device(url, &[]);
@@ -228,7 +251,12 @@ async fn a_lost_register_reply_is_resent_and_the_cloud_answers_600012() {
     dev.abort();
     mock.abort();
     let (run, _) = run_json(&reports);
-    assert_eq!(with_status(&run, "fail"), Vec::<String>::new(), "{:#}", run["requirements"]);
+    assert_eq!(
+        with_status(&run, "fail"),
+        Vec::<String>::new(),
+        "{:#}",
+        run["requirements"]
+    );
     assert_eq!(code, 0);
     let c9 = run["requirements"]
         .as_array()
@@ -268,7 +296,13 @@ async fn a_lost_register_reply_is_resent_and_the_cloud_answers_600012() {
 #[test]
 fn a_bad_fault_is_a_usage_error_that_says_what_was_expected() {
     let out = std::process::Command::new(BIN)
-        .args(["observe", "--upstream", "ws://127.0.0.1:9", "--fault", "drop:sideways:any"])
+        .args([
+            "observe",
+            "--upstream",
+            "ws://127.0.0.1:9",
+            "--fault",
+            "drop:sideways:any",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
