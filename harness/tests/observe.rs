@@ -30,10 +30,10 @@ fn two_page_corp() -> CorpSeed {
     corp
 }
 
-async fn start_mock() -> (String, tokio::task::JoinHandle<()>) {
+async fn start_mock(corp: CorpSeed) -> (String, tokio::task::JoinHandle<()>) {
     let config = MockConfig {
         fleet: Fleet::default_fleet(),
-        corp: two_page_corp(),
+        corp,
         ..MockConfig::default()
     };
     let (addr, handle) = mock::listen(config, "127.0.0.1:0".parse().unwrap())
@@ -129,10 +129,12 @@ async fn observe_device(
     name: &str,
     faults: &[SimFault],
     for_: Duration,
+    corp: CorpSeed,
+    extra: &[&str],
 ) -> (Value, String, i32, PathBuf) {
     let reports = temp_dir(name);
-    let (upstream, mock) = start_mock().await;
-    let (observer, url) = start_observe(&upstream, &reports, &[]).await;
+    let (upstream, mock) = start_mock(corp).await;
+    let (observer, url) = start_observe(&upstream, &reports, extra).await;
     let dev = device(url, faults);
     tokio::time::sleep(for_).await;
     sigint(&observer);
@@ -145,8 +147,14 @@ async fn observe_device(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_device_reusing_req_ids_fails_d2_alone_with_the_frames_as_evidence() {
-    let (run, text, code, reports) =
-        observe_device("reuse", &[SimFault::ReuseReqId], Duration::from_secs(3)).await;
+    let (run, text, code, reports) = observe_device(
+        "reuse",
+        &[SimFault::ReuseReqId],
+        Duration::from_secs(3),
+        two_page_corp(),
+        &[],
+    )
+    .await;
     assert_eq!(code, 1, "a failed obligation: exit 1");
     assert_eq!(
         with_status(&run, "fail"),
@@ -201,7 +209,14 @@ async fn a_device_reusing_req_ids_fails_d2_alone_with_the_frames_as_evidence() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_conformant_device_and_cloud_fail_nothing() {
-    let (run, _, code, reports) = observe_device("conformant", &[], Duration::from_secs(3)).await;
+    let (run, _, code, reports) = observe_device(
+        "conformant",
+        &[],
+        Duration::from_secs(3),
+        two_page_corp(),
+        &[],
+    )
+    .await;
     assert_eq!(with_status(&run, "fail"), Vec::<String>::new());
     assert_eq!(code, 0, "{:#}", run["summary"]);
     // Both parties were judged on what they said: the per-frame rules passed.
@@ -231,9 +246,55 @@ async fn a_conformant_device_and_cloud_fail_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recorded_conversation_loads_and_replays_against_the_same_device() {
+    let recorded = temp_dir("recorded");
+    let (_, _, code, reports) = observe_device(
+        "record",
+        &[],
+        Duration::from_secs(2),
+        CorpSeed::default_corp(),
+        &["--record", recorded.to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(code, 0);
+    let _ = std::fs::remove_dir_all(&reports);
+    // The recorded scenario loads, and replays the cloud's side to the same device: it passes.
+    let file = recorded.join(format!("recorded.001.{SN}.yaml"));
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        text.contains("role: cloud") && text.contains("receive: { cmd: \"register\""),
+        "{text}"
+    );
+    assert!(!text.contains(SECRET_NO), "{text}");
+    let replay = temp_dir("replay");
+    let out = std::process::Command::new(BIN)
+        .arg("run")
+        .arg(&file)
+        .args(["--device", "sim", "--report", "json", "--reports"])
+        .arg(&replay)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let validated = std::process::Command::new(BIN)
+        .arg("validate")
+        .arg(&recorded)
+        .output()
+        .unwrap();
+    assert_eq!(validated.status.code(), Some(0));
+    let _ = std::fs::remove_dir_all(&recorded);
+    let _ = std::fs::remove_dir_all(&replay);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_register_reply_is_resent_and_the_cloud_answers_600012() {
     let reports = temp_dir("drop");
-    let (upstream, mock) = start_mock().await;
+    let (upstream, mock) = start_mock(two_page_corp()).await;
     // The reference device re-sends after 5-10 s without a reply (D13).
     let (observer, url) = start_observe(
         &upstream,

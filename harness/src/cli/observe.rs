@@ -5,10 +5,11 @@ use super::exit::{EXIT_FAILED, EXIT_OK};
 use super::report::{write, OutArgs};
 use super::report_error::usage_error;
 use super::{duration_arg, runtime};
-use crate::engine::verdict::{RunSummary, Severity};
+use crate::engine::verdict::{RunSummary, ScenarioResult, Severity};
 use crate::observe::{LinkFault, LiveFinding, ObserveConfig, Observer};
 use crate::report::json::now_rfc3339;
 use crate::report::{RunMeta, RunReport};
+use crate::scenario::Role;
 use crate::wire::transport::Endpoint;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -37,6 +38,10 @@ pub struct ObserveArgs {
     /// Stop after this long (default: at SIGINT or SIGTERM).
     #[arg(long, value_parser = duration_arg, value_name = "DURATION")]
     pub duration: Option<Duration>,
+    /// Write per device connection a device-certification scenario replaying the cloud's
+    /// side of it (`DIR/recorded.NNN.SN.yaml`), ready to edit and run against the device.
+    #[arg(long, value_name = "DIR")]
+    pub record: Option<PathBuf>,
     /// Where the reports go: run.json, report.html, junit.xml, requirements.csv.
     #[arg(long, default_value = "reports", value_name = "DIR")]
     pub reports: PathBuf,
@@ -146,6 +151,15 @@ pub fn cli_observe(args: ObserveArgs) -> i32 {
         args.listen,
         shown(&args.upstream)
     );
+    if let Some(dir) = &args.record {
+        if let Err(e) = record(dir, &observed.results) {
+            eprintln!(
+                "error: cannot write the recorded scenarios in {}: {e}",
+                dir.display()
+            );
+            return EXIT_FAILED;
+        }
+    }
     let mut report = RunReport::new(target, summary, observed.results);
     let mut meta = RunMeta::of_this_harness();
     meta.started_at = started_at;
@@ -188,4 +202,25 @@ pub fn cli_observe(args: ObserveArgs) -> i32 {
     } else {
         EXIT_FAILED
     }
+}
+
+/// Writes the recorded scenario of each device connection that said something.
+fn record(dir: &std::path::Path, results: &[ScenarioResult]) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let profile = crate::profile::default_profile();
+    for r in results
+        .iter()
+        .filter(|r| r.role == Role::Cloud && r.judged.is_some())
+    {
+        if let Some(text) = crate::observe::record::scenario_yaml(r, &*profile) {
+            let name =
+                r.id.strip_suffix(".device")
+                    .unwrap_or(&r.id)
+                    .replacen("observe.", "recorded.", 1);
+            let path = dir.join(format!("{name}.yaml"));
+            std::fs::write(&path, text)?;
+            println!("recorded {}", path.display());
+        }
+    }
+    Ok(())
 }

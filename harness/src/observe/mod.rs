@@ -12,6 +12,7 @@
 //! it, so `hwconform rejudge` judges them again like any recorded run.
 
 pub mod fault;
+pub mod record;
 mod relay;
 
 pub use fault::LinkFault;
