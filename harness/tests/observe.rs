@@ -371,3 +371,81 @@ fn a_bad_fault_is_a_usage_error_that_says_what_was_expected() {
     assert!(err.contains("unknown direction \"sideways\""), "{err}");
     assert!(err.contains("expected ACTION:DIRECTION:PATTERN"), "{err}");
 }
+
+/// The forwarding rate on loopback, for the guide: a device sends `FRAMES` small requests
+/// as fast as the link takes them, an echoing upstream sends each back, and the device reads
+/// them all; both directions go through the observer with its monitors and recorders.
+/// `cargo test --release --test observe -- --ignored --nocapture forwarding_rate`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a check"]
+async fn forwarding_rate_on_loopback() {
+    use futures_util::{SinkExt, StreamExt};
+    use hwconform::observe::{ObserveConfig, Observer};
+    use hwconform::wire::transport::Endpoint;
+    use tokio_tungstenite::tungstenite::Message;
+    const FRAMES: usize = 20_000;
+    let echo = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let echo_addr = echo.local_addr().unwrap();
+    let echo_task = tokio::spawn(async move {
+        let (tcp, _) = echo.accept().await.unwrap();
+        let ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+        let (mut tx, mut rx) = ws.split();
+        while let Some(Ok(m)) = rx.next().await {
+            if m.is_text() && tx.send(m).await.is_err() {
+                break;
+            }
+        }
+    });
+    let config = ObserveConfig {
+        upstream: Endpoint::parse(&format!("ws://{echo_addr}")).unwrap(),
+        insecure: false,
+        faults: Vec::new(),
+        on_finding: std::sync::Arc::new(|_| {}),
+    };
+    let observer = Observer::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        config,
+        hwconform::profile::default_profile(),
+    )
+    .unwrap();
+    let addr = observer.local_addr().unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(observer.run(async {
+        let _ = stop_rx.await;
+    }));
+    let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}"))
+        .await
+        .unwrap();
+    let (mut tx, mut rx) = ws.split();
+    let started = std::time::Instant::now();
+    let sender = tokio::spawn(async move {
+        for i in 0..FRAMES {
+            let frame = format!(r#"{{"cmd":"ping","headers":{{"req_id":"p{i}"}}}}"#);
+            tx.send(Message::text(frame)).await.unwrap();
+        }
+        tx
+    });
+    let mut got = 0;
+    while got < FRAMES {
+        match tokio::time::timeout(Duration::from_secs(60), rx.next()).await {
+            Ok(Some(Ok(m))) if m.is_text() => got += 1,
+            Ok(Some(Ok(_))) => {}
+            other => panic!("after {got} frames: {other:?}"),
+        }
+    }
+    let took = started.elapsed();
+    let _tx = sender.await.unwrap();
+    let _ = stop_tx.send(());
+    let observed = tokio::time::timeout(Duration::from_secs(20), serving)
+        .await
+        .unwrap()
+        .unwrap();
+    echo_task.abort();
+    assert_eq!(observed.forwarded, 2 * FRAMES as u64);
+    println!(
+        "{} frames forwarded in {:.2} s: {:.0} frames/s",
+        2 * FRAMES,
+        took.as_secs_f64(),
+        (2 * FRAMES) as f64 / took.as_secs_f64()
+    );
+}

@@ -10,6 +10,7 @@
 use crate::engine::transcript::{Party, TranscriptEvent};
 use crate::engine::verdict::ScenarioResult;
 use crate::profile::{Frame, Profile};
+use crate::scenario::expr::format_duration as secs;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeSet;
 use std::fmt::Write;
@@ -19,16 +20,6 @@ use std::time::Duration;
 const REPLAYED_PAUSE: Duration = Duration::from_millis(500);
 /// The least time a `receive` waits for the device.
 const MIN_WITHIN: Duration = Duration::from_secs(10);
-
-/// Seconds as the scenario format writes durations.
-fn secs(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms % 1000 == 0 {
-        format!("{}s", ms / 1000)
-    } else {
-        format!("{ms}ms")
-    }
-}
 
 /// How long a `receive` waits for a request that came `gap` after the previous event: twice
 /// the gap (rounded up to the second), at least [`MIN_WITHIN`].
