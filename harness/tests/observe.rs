@@ -449,3 +449,142 @@ async fn forwarding_rate_on_loopback() {
         (2 * FRAMES) as f64 / took.as_secs_f64()
     );
 }
+
+/// An in-process observer in front of an upstream that records the text frames it gets, for
+/// the faults' own semantics; the device side is a bare WebSocket client.
+async fn in_process(
+    fault: &str,
+) -> (
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    tokio::sync::mpsc::UnboundedReceiver<(std::time::Instant, String)>,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<hwconform::observe::Observed>,
+) {
+    use futures_util::StreamExt;
+    use hwconform::observe::{ObserveConfig, Observer};
+    use hwconform::wire::transport::Endpoint;
+    let upstream = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let up_addr = upstream.local_addr().unwrap();
+    let (seen_tx, seen) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let (tcp, _) = upstream.accept().await.unwrap();
+        let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+        while let Some(Ok(m)) = ws.next().await {
+            if let Ok(t) = m.to_text() {
+                if m.is_text() {
+                    let _ = seen_tx.send((std::time::Instant::now(), t.to_string()));
+                }
+            }
+        }
+        let _ = seen_tx.send((std::time::Instant::now(), "<end>".into()));
+    });
+    let config = ObserveConfig {
+        upstream: Endpoint::parse(&format!("ws://{up_addr}")).unwrap(),
+        insecure: false,
+        faults: vec![fault.parse().unwrap()],
+        on_finding: std::sync::Arc::new(|_| {}),
+    };
+    let observer = Observer::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        config,
+        hwconform::profile::default_profile(),
+    )
+    .unwrap();
+    let addr = observer.local_addr().unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(observer.run(async {
+        let _ = stop_rx.await;
+    }));
+    let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}"))
+        .await
+        .unwrap();
+    (ws, seen, stop_tx, serving)
+}
+
+fn request(cmd: &str, id: &str) -> tokio_tungstenite::tungstenite::Message {
+    tokio_tungstenite::tungstenite::Message::text(format!(
+        r#"{{"cmd":"{cmd}","headers":{{"req_id":"{id}"}}}}"#
+    ))
+}
+
+async fn next_seen(
+    seen: &mut tokio::sync::mpsc::UnboundedReceiver<(std::time::Instant, String)>,
+) -> (std::time::Instant, String) {
+    tokio::time::timeout(Duration::from_secs(10), seen.recv())
+        .await
+        .expect("the upstream got a frame in time")
+        .expect("the upstream is up")
+}
+
+/// `dup` delivers the frame twice, `delay` holds it (and what follows it) in order, `reset`
+/// ends both links without a close; the frames a fault does not take pass unchanged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dup_delay_and_reset_do_what_they_say_to_the_frame_they_take() {
+    use futures_util::{SinkExt, StreamExt};
+    // dup
+    let (mut ws, mut seen, stop, serving) = in_process("dup:to-cloud:cmd=b").await;
+    for (cmd, id) in [("a", "1"), ("b", "2"), ("b", "3")] {
+        ws.send(request(cmd, id)).await.unwrap();
+    }
+    let mut got = Vec::new();
+    for _ in 0..4 {
+        got.push(next_seen(&mut seen).await.1);
+    }
+    let ids: Vec<&str> = got.iter().map(|t| &t[t.len() - 5..t.len() - 3]).collect();
+    assert_eq!(ids, ["\"1", "\"2", "\"2", "\"3"], "{got:?}");
+    assert_eq!(got[0], request("a", "1").to_text().unwrap(), "unchanged");
+    let _ = stop.send(());
+    let observed = serving.await.unwrap();
+    assert_eq!(observed.forwarded, 4);
+    drop(ws);
+
+    // delay: the held frame and the one behind it arrive late, in order
+    let (mut ws, mut seen, stop, serving) = in_process("delay:to-cloud:cmd=a:400ms").await;
+    let sent = std::time::Instant::now();
+    ws.send(request("a", "1")).await.unwrap();
+    ws.send(request("b", "2")).await.unwrap();
+    let (first, text) = next_seen(&mut seen).await;
+    assert!(text.contains("\"1\""), "{text}");
+    assert!(
+        first - sent >= Duration::from_millis(400),
+        "{:?}",
+        first - sent
+    );
+    assert!(next_seen(&mut seen).await.1.contains("\"2\""));
+    let _ = stop.send(());
+    serving.await.unwrap();
+    drop(ws);
+
+    // reset: the frame never arrives, and both links end without a close
+    let (mut ws, mut seen, stop, serving) = in_process("reset:to-cloud:cmd=b").await;
+    ws.send(request("a", "1")).await.unwrap();
+    assert!(next_seen(&mut seen).await.1.contains("\"1\""));
+    ws.send(request("b", "2")).await.unwrap();
+    assert_eq!(
+        next_seen(&mut seen).await.1,
+        "<end>",
+        "the upstream's link ended"
+    );
+    let end = tokio::time::timeout(Duration::from_secs(10), ws.next())
+        .await
+        .expect("the device's link ended in time");
+    assert!(
+        !matches!(
+            end,
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Close(_)))
+        ),
+        "a reset, not a close: {end:?}"
+    );
+    let _ = stop.send(());
+    let observed = serving.await.unwrap();
+    let device = observed
+        .results
+        .iter()
+        .find(|r| r.id.ends_with(".device"))
+        .unwrap();
+    let text = serde_json::to_string(&device.transcript).unwrap();
+    assert!(
+        text.contains("observe fault reset:to-cloud:cmd=b: reset"),
+        "{text}"
+    );
+}
