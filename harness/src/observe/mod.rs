@@ -29,8 +29,9 @@ use std::time::Duration;
 
 /// Device connections served at once; more wait in the listen backlog.
 const MAX_LINKS: usize = 1024;
-/// Bound on the links' closing once the observer stops (each close is bounded itself).
-const SHUTDOWN_BOUND: Duration = Duration::from_secs(10);
+/// Bound on the links' closing once the observer stops: a link still in its handshakes
+/// (10 s each) then closes (1 s).
+const SHUTDOWN_BOUND: Duration = Duration::from_secs(25);
 
 /// What an observer does besides forwarding.
 pub struct ObserveConfig {

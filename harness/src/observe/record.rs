@@ -240,3 +240,137 @@ fn kind(frame: &Frame) -> String {
         Frame::Json { .. } => "JSON".into(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::transcript::{Transcript, TranscriptEvent};
+    use crate::engine::verdict::Verdict;
+    use crate::scenario::Role;
+
+    fn device_result(events: Vec<(u64, TranscriptEvent)>) -> ScenarioResult {
+        let mut transcript = Transcript::default();
+        for (ms, e) in events {
+            transcript.push(Duration::from_millis(ms), e);
+        }
+        ScenarioResult {
+            id: "observe.001.SN-1.device".into(),
+            title: "the device SN-1 on link 1".into(),
+            file: "observe/link1".into(),
+            role: Role::Cloud,
+            requirements: vec![],
+            tags: vec![],
+            verdict: Verdict::Pass,
+            findings: vec![],
+            obligations: Default::default(),
+            not_reached: Default::default(),
+            wall_time: Duration::ZERO,
+            scenario_time: Duration::ZERO,
+            transcript,
+            judged: None,
+        }
+    }
+
+    fn frame(v: Value) -> Frame {
+        Frame::Json { json: v.into() }
+    }
+
+    fn got(v: Value) -> TranscriptEvent {
+        TranscriptEvent::Received {
+            conn: "link1".into(),
+            frame: frame(v),
+        }
+    }
+
+    fn sent(v: Value) -> TranscriptEvent {
+        TranscriptEvent::Sent {
+            conn: "link1".into(),
+            frame: frame(v),
+        }
+    }
+
+    /// Requests become receives, replies answer the request they answered (captured when
+    /// out of order), pushes and pauses are replayed, pings are left to the auto replies,
+    /// and the file loads.
+    #[test]
+    fn a_conversation_becomes_a_scenario_that_loads() {
+        let r = device_result(vec![
+            (
+                0,
+                TranscriptEvent::Opened {
+                    conn: "link1".into(),
+                    local: "x".into(),
+                },
+            ),
+            (
+                10,
+                got(json!({"cmd": "register", "headers": {"req_id": "1"}, "body": {"sn": "SN-1"}})),
+            ),
+            (
+                20,
+                got(json!({"cmd": "get_timestamp", "headers": {"req_id": "t"}})),
+            ),
+            (
+                25,
+                sent(
+                    json!({"headers": {"req_id": "t"}, "errcode": 0, "errmsg": "ok", "body": {"timestamp": 1}}),
+                ),
+            ),
+            (
+                30,
+                got(json!({"cmd": "active", "headers": {"req_id": "2"}, "body": {}})),
+            ),
+            (
+                40,
+                sent(
+                    json!({"headers": {"req_id": "1"}, "errcode": 0, "errmsg": "ok", "body": {"active_code": "<redacted>"}}),
+                ),
+            ),
+            (
+                1_540,
+                sent(
+                    json!({"headers": {"req_id": "2"}, "errcode": 600004, "errmsg": "no device auth"}),
+                ),
+            ),
+            (
+                1_600,
+                sent(json!({"cmd": "push_bind_corp", "headers": {"req_id": "p"}, "body": {}})),
+            ),
+            (
+                1_700,
+                TranscriptEvent::Closed {
+                    conn: "link1".into(),
+                    by: Party::Target,
+                    code: Some(1000),
+                    reason: String::new(),
+                },
+            ),
+        ]);
+        let yaml = scenario_yaml(&r, &crate::profile::wecom::WeComProfile).unwrap();
+        assert!(yaml.starts_with("id: recorded.001.SN-1\n"), "{yaml}");
+        assert!(!yaml.contains("get_timestamp"), "auto-answered: {yaml}");
+        assert!(yaml.contains("capture: { r0: headers.req_id }"), "{yaml}");
+        assert!(yaml.contains(r#""to":"${r0}""#), "{yaml}");
+        assert!(yaml.contains("- delay: 1.50s"), "{yaml}");
+        assert!(yaml.contains(r#""no_advice":true"#), "{yaml}");
+        assert!(
+            yaml.contains(r#"- push: {"cmd":"push_bind_corp","body":{}}"#),
+            "{yaml}"
+        );
+        assert!(yaml.contains("- expect_closed:"), "{yaml}");
+        let loaded = crate::scenario::load_str(std::path::Path::new("r.yaml"), &yaml);
+        assert!(loaded.is_ok(), "{yaml}\n{:?}", loaded.err());
+    }
+
+    #[test]
+    fn a_device_that_said_nothing_gives_no_scenario() {
+        let r = device_result(vec![(
+            0,
+            TranscriptEvent::Opened {
+                conn: "link1".into(),
+                local: "x".into(),
+            },
+        )]);
+        assert!(scenario_yaml(&r, &crate::profile::wecom::WeComProfile).is_none());
+    }
+}
