@@ -27,7 +27,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Device connections served at once; more wait in the listen backlog.
+/// Device connections served at once; one more is closed at once (logged).
 const MAX_LINKS: usize = 1024;
 /// Bound on the links' closing once the observer stops: a link still in its handshakes
 /// (10 s each) then closes (1 s).
