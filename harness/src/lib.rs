@@ -8,6 +8,7 @@ pub mod cli;
 pub mod engine;
 pub mod fleet;
 pub mod ics;
+pub mod observe;
 pub mod profile;
 pub mod report;
 pub mod scenario;

@@ -19,6 +19,7 @@ pub mod ics;
 pub mod list;
 pub mod manual;
 pub mod mock;
+pub mod observe;
 pub mod output;
 pub mod partition;
 pub mod rejudge;
@@ -103,6 +104,8 @@ pub enum Command {
     Schema(schema::SchemaArgs),
     /// Judge a recorded run (run.json) again with this harness's monitors and goldens.
     Rejudge(rejudge::RejudgeArgs),
+    /// Stand between devices and a cloud: forward every frame, judge both live, inject faults.
+    Observe(observe::ObserveArgs),
     /// Sign the verdicts of manual checks (what the wire cannot show), for the matrix.
     Manual(manual::ManualArgs),
 }
@@ -361,7 +364,7 @@ pub fn main() -> i32 {
     // default it says only what needs their attention.
     let (default_log, forced) = match &cli.command {
         Command::Mock(m) => m.log_level.map_or(("warn", false), |l| (l.as_str(), true)),
-        Command::DeviceSim(_) => ("info", false),
+        Command::DeviceSim(_) | Command::Observe(_) => ("info", false),
         _ => ("warn", false),
     };
     init_tracing(default_log, forced);
@@ -384,6 +387,7 @@ pub fn main() -> i32 {
         Command::Schema(args) => schema::cli_schema(args),
         Command::Manual(args) => manual::cli_manual(args),
         Command::Rejudge(args) => rejudge::cli_rejudge(args),
+        Command::Observe(args) => observe::cli_observe(args),
     }
 }
 

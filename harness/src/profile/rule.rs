@@ -115,6 +115,13 @@ pub trait RoleMonitor: Send {
     fn tick(&mut self, _now: Duration, _open: &[String], _end: bool) -> Vec<Violation> {
         Vec::new()
     }
+    /// The rules the conversation so far gave this monitor a chance to judge. A watcher that
+    /// cites what its monitors judged (`hwconform observe`) must not pass a rule about, say,
+    /// re-sent requests when nothing was re-sent; a monitor whose rules apply to every frame
+    /// keeps the default (all of them).
+    fn exercised(&self) -> Vec<&'static str> {
+        self.rules().to_vec()
+    }
 }
 
 /// The rule that a device keeps one link: a new link while an old one stays open longer

@@ -23,6 +23,7 @@ mod hostile_input;
 mod html_report;
 mod ics;
 mod obligations;
+mod observe;
 mod processes;
 mod real_sockets;
 mod reports;

@@ -39,6 +39,11 @@ impl Monitor {
             .collect()
     }
 
+    /// The obligation ids the monitors had a chance to judge so far.
+    pub fn exercised(&self) -> Vec<&'static str> {
+        self.monitors.iter().flat_map(|m| m.exercised()).collect()
+    }
+
     /// Checks the entries added since the last sweep. `now` is the scenario time, `open` the
     /// connections the session still holds, `end` whether the scenario is over.
     pub fn sweep(

@@ -344,7 +344,10 @@ impl Profile for WeComProfile {
     }
 
     fn cloud_monitors(&self, strict_codes: bool) -> Vec<Box<dyn RoleMonitor>> {
-        vec![Box::new(monitors::CloudMonitor::new(strict_codes))]
+        vec![
+            Box::new(monitors::CloudMonitor::new(strict_codes)),
+            Box::new(monitors::ResendMonitor::default()),
+        ]
     }
 
     fn device_monitors(&self, seeded: Option<bool>) -> Vec<Box<dyn RoleMonitor>> {

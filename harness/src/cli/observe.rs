@@ -1,0 +1,227 @@
+//! `hwconform observe`: stands between devices and a cloud, forwards every frame, judges both
+//! parties live, and writes the run's reports when stopped (SIGINT, SIGTERM or --duration).
+
+use super::exit::{EXIT_FAILED, EXIT_OK};
+use super::report::{write, OutArgs};
+use super::report_error::usage_error;
+use super::{duration_arg, runtime};
+use crate::engine::verdict::{RunSummary, ScenarioResult, Severity};
+use crate::observe::{LinkFault, LiveFinding, ObserveConfig, Observer};
+use crate::report::json::now_rfc3339;
+use crate::report::{RunMeta, RunReport};
+use crate::scenario::Role;
+use crate::wire::transport::Endpoint;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(clap::Args, Debug)]
+pub struct ObserveArgs {
+    /// Where devices connect (ws://); port 0 picks a free one. The URL is the first line on
+    /// stdout.
+    #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
+    pub listen: SocketAddr,
+    /// The cloud each device is connected to: ws:// or wss:// (the real cloud, a staging
+    /// endpoint, or `hwconform mock`).
+    #[arg(long, value_name = "URL")]
+    pub upstream: String,
+    /// Accept any TLS certificate from a wss:// upstream.
+    #[arg(long)]
+    pub insecure: bool,
+    /// A fault on the live link, `ACTION:DIRECTION:PATTERN[:DURATION]` (drop, delay, dup,
+    /// reset; to-cloud, to-device; any, cmd=NAME, reply=NAME), e.g.
+    /// `drop:to-device:reply=register`; takes the next matching frame once. Repeatable.
+    #[arg(long = "fault", value_name = "SPEC")]
+    pub faults: Vec<LinkFault>,
+    /// Stop after this long (default: at SIGINT or SIGTERM).
+    #[arg(long, value_parser = duration_arg, value_name = "DURATION")]
+    pub duration: Option<Duration>,
+    /// Write per device connection a device-certification scenario replaying the cloud's
+    /// side of it (`DIR/recorded.NNN.SN.yaml`), ready to edit and run against the device.
+    #[arg(long, value_name = "DIR")]
+    pub record: Option<PathBuf>,
+    /// Where the reports go: run.json, report.html, junit.xml, requirements.csv.
+    #[arg(long, default_value = "reports", value_name = "DIR")]
+    pub reports: PathBuf,
+    /// The reports to write, comma-separated (default: every file format).
+    #[arg(
+        long = "report",
+        value_enum,
+        value_delimiter = ',',
+        value_name = "FORMAT[,FORMAT...]"
+    )]
+    pub report: Vec<crate::report::ReportFormat>,
+}
+
+/// A URL as reports show it: without its query, which may carry a credential.
+fn shown(url: &str) -> &str {
+    url.split('?').next().unwrap_or(url)
+}
+
+pub fn cli_observe(args: ObserveArgs) -> i32 {
+    let upstream = match Endpoint::parse(&args.upstream) {
+        Ok(e) => e,
+        Err(e) => return usage_error(&e),
+    };
+    if let Err(e) = crate::report::check_writable(&args.reports) {
+        return usage_error(&e);
+    }
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    let started_at = now_rfc3339();
+    let wall = Instant::now();
+    let on_finding = Arc::new(|f: &LiveFinding<'_>| {
+        let severity = match f.finding.severity {
+            Severity::Fail => "fail",
+            Severity::Warning => "warn",
+        };
+        println!(
+            "{} (link {}): {} {} {severity}: {}",
+            f.sn.unwrap_or("device ?"),
+            f.link,
+            f.judged.name(),
+            f.finding.rule,
+            f.finding.message
+        );
+        let _ = std::io::stdout().flush();
+    });
+    let config = ObserveConfig {
+        upstream,
+        insecure: args.insecure,
+        faults: args.faults.clone(),
+        on_finding,
+    };
+    let observed = rt.block_on(async {
+        let observer = match Observer::bind(args.listen, config, crate::profile::default_profile())
+        {
+            Ok(o) => o,
+            Err(e) => {
+                eprintln!("error: cannot listen on {}: {e}", args.listen);
+                return None;
+            }
+        };
+        match observer.local_addr() {
+            Ok(a) => println!("ws://{a}"),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return None;
+            }
+        }
+        let _ = std::io::stdout().flush();
+        let duration = args.duration;
+        let stop = async move {
+            use tokio::signal::unix::{signal, SignalKind};
+            let (Ok(mut int), Ok(mut term)) = (
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::terminate()),
+            ) else {
+                return std::future::pending().await;
+            };
+            let timer = async {
+                match duration {
+                    Some(d) => tokio::time::sleep(d).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let why = tokio::select! {
+                _ = int.recv() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+                _ = timer => "--duration",
+            };
+            eprintln!("{why}: closing the links and writing the reports");
+        };
+        Some(observer.run(stop).await)
+    });
+    let Some(observed) = observed else {
+        return EXIT_FAILED;
+    };
+    let mut summary = RunSummary {
+        wall_time: wall.elapsed(),
+        ..RunSummary::default()
+    };
+    for r in &observed.results {
+        summary.add(&r.verdict);
+    }
+    let target = format!(
+        "observe: devices at {} <-> {}",
+        args.listen,
+        shown(&args.upstream)
+    );
+    if let Some(dir) = &args.record {
+        if let Err(e) = record(dir, &observed.results) {
+            eprintln!(
+                "error: cannot write the recorded scenarios in {}: {e}",
+                dir.display()
+            );
+            return EXIT_FAILED;
+        }
+    }
+    let mut report = RunReport::new(target, summary, observed.results);
+    let mut meta = RunMeta::of_this_harness();
+    meta.started_at = started_at;
+    meta.finished_at = now_rfc3339();
+    meta.command_line = std::env::args().map(|a| shown(&a).to_string()).collect();
+    meta.targets
+        .insert("cloud".into(), shown(&args.upstream).to_string());
+    meta.targets
+        .insert("device".into(), format!("listen:{}", args.listen));
+    report.meta = meta;
+    let s = &report.summary;
+    println!(
+        "observed {} device connection(s), {} frames forwarded: {} passed, {} failed, {} inconclusive, {} errored",
+        report.scenarios.len() / 2,
+        observed.forwarded,
+        s.passed,
+        s.failed,
+        s.inconclusive,
+        s.errored
+    );
+    for row in report
+        .requirements
+        .iter()
+        .filter(|r| r.status == crate::report::matrix::Status::Fail)
+    {
+        println!("  {} fail", row.id);
+    }
+    let out = OutArgs {
+        reports: args.reports.clone(),
+        report: args.report.clone(),
+        manual: None,
+        signer: super::SignerArgs::default(),
+    };
+    let code = write(&report, &out);
+    if code != EXIT_OK {
+        return code;
+    }
+    println!("reports in {}", args.reports.display());
+    if report.summary.ok() {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    }
+}
+
+/// Writes the recorded scenario of each device connection that said something.
+fn record(dir: &std::path::Path, results: &[ScenarioResult]) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let profile = crate::profile::default_profile();
+    for r in results
+        .iter()
+        .filter(|r| r.role == Role::Cloud && r.judged.is_some())
+    {
+        if let Some(text) = crate::observe::record::scenario_yaml(r, &*profile) {
+            let name =
+                r.id.strip_suffix(".device")
+                    .unwrap_or(&r.id)
+                    .replacen("observe.", "recorded.", 1);
+            let path = dir.join(format!("{name}.yaml"));
+            std::fs::write(&path, text)?;
+            println!("recorded {}", path.display());
+        }
+    }
+    Ok(())
+}
