@@ -571,8 +571,10 @@ mod tests {
     #[tokio::test]
     async fn the_upper_tester_leaves_no_process() {
         let file = pidfile("ut-end");
+        // It ends a moment after starting the grandchild, so the grandchild has written its
+        // pid before the tester is reaped.
         let ok = upper_tester(
-            &with_setsid_grandchild(&file, "exit 0"),
+            &with_setsid_grandchild(&file, "sleep 0.3; exit 0"),
             &checkin(),
             "SN1",
             &log(),
