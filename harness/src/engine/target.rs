@@ -294,20 +294,8 @@ pub(crate) async fn upper_tester_within(
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
-    let outcome = run_bounded(cmd, Some(json), log, OutputSource::UpperTester, bound)
-        .await
-        .map_err(|e| TargetError::io("cannot run the upper tester", e))?;
-    match outcome {
-        Some((Ok(status), _)) if status.success() => Ok(()),
-        Some((Ok(status), said)) => Err(TargetError::failed(format!(
-            "the upper tester failed ({status}): {said}"
-        ))),
-        Some((Err(e), _)) => Err(TargetError::io("the upper tester", e)),
-        None => Err(TargetError::failed(format!(
-            "the upper tester did not finish within {}s",
-            bound.as_secs()
-        ))),
-    }
+    let outcome = run_bounded(cmd, Some(json), log, OutputSource::UpperTester, bound).await;
+    concluded(outcome, "the upper tester", bound)
 }
 
 /// How long the `--device-reset` command may take.
@@ -331,17 +319,26 @@ pub(crate) async fn reset_within(
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
-    let outcome = run_bounded(cmd, None, log, OutputSource::DeviceReset, bound)
-        .await
-        .map_err(|e| TargetError::io("cannot run the device reset command", e))?;
+    let outcome = run_bounded(cmd, None, log, OutputSource::DeviceReset, bound).await;
+    concluded(outcome, "the device reset command", bound)
+}
+
+/// What a lab command's bounded run means for the scenario: exit status 0 is done; anything
+/// else fails it, saying why in the command's own last words.
+fn concluded(
+    outcome: std::io::Result<Option<(std::io::Result<std::process::ExitStatus>, String)>>,
+    what: &str,
+    bound: Duration,
+) -> Result<(), TargetError> {
     match outcome {
-        Some((Ok(status), _)) if status.success() => Ok(()),
-        Some((Ok(status), said)) => Err(TargetError::failed(format!(
-            "the device reset command failed ({status}): {said}"
+        Err(e) => Err(TargetError::io(format!("cannot run {what}"), e)),
+        Ok(Some((Ok(status), _))) if status.success() => Ok(()),
+        Ok(Some((Ok(status), said))) => Err(TargetError::failed(format!(
+            "{what} failed ({status}): {said}"
         ))),
-        Some((Err(e), _)) => Err(TargetError::io("cannot run the device reset command", e)),
-        None => Err(TargetError::failed(format!(
-            "the device reset command did not finish within {}s",
+        Ok(Some((Err(e), _))) => Err(TargetError::io(format!("cannot wait for {what}"), e)),
+        Ok(None) => Err(TargetError::failed(format!(
+            "{what} did not finish within {}s",
             bound.as_secs()
         ))),
     }
