@@ -394,9 +394,28 @@ pub(crate) mod tests {
         assert_gone(grandchild).await;
     }
 
-    /// What a second signal kills: everything still running that this harness started.
+    /// What a second signal kills: everything still running that this harness started. It
+    /// kills every child of the process, so it runs in a test process of its own: beside the
+    /// other tests (threads of one process) it would kill their children too.
+    #[test]
+    fn kill_all_ends_every_started_one() {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "engine::children::tests::kill_all_alone",
+                "--ignored",
+                "--test-threads=1",
+            ])
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{said}");
+        assert!(said.contains("1 passed"), "{said}");
+    }
+
     #[tokio::test]
-    async fn kill_all_ends_every_started_one() {
+    #[ignore = "run alone by kill_all_ends_every_started_one"]
+    async fn kill_all_alone() {
         let file = pidfile("all");
         let owned = spawn(&mut sh(&with_setsid_grandchild(&file, "sleep 300"))).unwrap();
         let grandchild = written_pid(&file).await;

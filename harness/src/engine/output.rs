@@ -127,7 +127,8 @@ mod tests {
         assert_eq!(got[6], ("last words".into(), 0));
         let (overlong, cut) = lines_overlong(&got);
         assert!(overlong.len() <= MAX_OUTPUT_LINE, "{}", overlong.len());
-        assert!(!overlong.contains("planted"), "{overlong}");
+        // The secret starts five bytes before the cut: none of it may be kept.
+        assert!(!overlong.contains("plant"), "{overlong}");
         assert!(cut > 2900, "{cut}");
         assert_eq!(seen.len(), 7);
         assert_eq!(seen[6], "last words");

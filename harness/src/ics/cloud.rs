@@ -8,17 +8,16 @@
 //! and, for a misspelt key, the one meant. The documented example is
 //! `docs/src/reference/cloud-statement.md`.
 
+use super::toml_reader::{a, TomlReader, Value};
 use super::IcsError;
 use crate::profile::wecom::timing::HEARTBEAT_EXPIRY;
 use crate::profile::CloudTimings;
-use crate::scenario::diagnostic::{did_you_mean, Diagnostic};
+use crate::scenario::diagnostic::Diagnostic;
 use crate::scenario::expr::{format_duration, parse_duration};
 use crate::scenario::Span;
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::de::{DeTable, DeValue};
-use toml::Spanned;
 
 /// Sections of the file and the keys of each.
 pub const TOP_KEYS: &[&str] = &[
@@ -88,9 +87,7 @@ pub fn load_file(path: &Path) -> Result<CloudStatement, IcsError> {
 /// Loads a cloud statement from its text; `path` names it in diagnostics.
 pub fn load_str(path: &Path, text: &str) -> Result<CloudStatement, IcsError> {
     let mut r = Reader {
-        path: path.to_path_buf(),
-        text,
-        diags: Vec::new(),
+        toml: TomlReader::new(path, text),
     };
     let mut statement = CloudStatement {
         path: path.to_path_buf(),
@@ -113,44 +110,42 @@ pub fn load_str(path: &Path, text: &str) -> Result<CloudStatement, IcsError> {
     if r.diags.is_empty() {
         Ok(statement)
     } else {
-        Err(IcsError::new(r.diags, text))
+        Err(IcsError::new(r.toml.diags, text))
     }
 }
 
+/// The cloud statement's reader: the TOML reading shared with the device ICS.
 struct Reader<'a> {
-    path: PathBuf,
-    text: &'a str,
-    diags: Vec<Diagnostic>,
+    toml: TomlReader<'a>,
 }
 
-type Value<'i> = Spanned<DeValue<'i>>;
+impl<'a> std::ops::Deref for Reader<'a> {
+    type Target = TomlReader<'a>;
+    fn deref(&self) -> &TomlReader<'a> {
+        &self.toml
+    }
+}
+
+impl std::ops::DerefMut for Reader<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.toml
+    }
+}
 
 impl Reader<'_> {
-    fn span(&self, range: &Range<usize>) -> Span {
-        let at = range.start.min(self.text.len());
-        let before = &self.text[..at];
-        let line = before.matches('\n').count() as u32 + 1;
-        let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) as u32 + 1;
-        Span { line, col }
-    }
-
-    fn diag(&self, range: &Range<usize>, message: impl Into<String>) -> Diagnostic {
-        Diagnostic::new(&self.path, self.span(range), message)
-    }
-
     fn statement(&mut self, top: &DeTable<'_>, out: &mut CloudStatement) {
         self.unknown_keys(top, TOP_KEYS, "at the top level");
         if let Some(t) = self.table(top, "identity") {
             self.unknown_keys(t, IDENTITY_KEYS, "in [identity]");
             out.vendor = t
                 .get("vendor")
-                .and_then(|v| self.string(v, "identity.vendor"));
+                .and_then(|v| self.string(v, "identity.vendor", "a string"));
             out.product = t
                 .get("product")
-                .and_then(|v| self.string(v, "identity.product"));
+                .and_then(|v| self.string(v, "identity.product", "a string"));
             out.version = t
                 .get("version")
-                .and_then(|v| self.string(v, "identity.version"));
+                .and_then(|v| self.string(v, "identity.version", "a string"));
         }
         if let Some(t) = self.table(top, "heartbeat") {
             self.unknown_keys(t, HEARTBEAT_KEYS, "in [heartbeat]");
@@ -262,52 +257,6 @@ impl Reader<'_> {
         Some(d)
     }
 
-    fn table<'t, 'i>(&mut self, parent: &'t DeTable<'i>, name: &str) -> Option<&'t DeTable<'i>> {
-        let v = parent.get(name)?;
-        match v.get_ref() {
-            DeValue::Table(t) => Some(t),
-            other => {
-                let d = self
-                    .diag(
-                        &v.span(),
-                        format!("`{name}` must be a table, found {}", a(other.type_str())),
-                    )
-                    .expected(format!("a `[{name}]` section"));
-                self.diags.push(d);
-                None
-            }
-        }
-    }
-
-    fn unknown_keys(&mut self, t: &DeTable<'_>, known: &[&str], place: &str) {
-        for (k, _) in t.iter() {
-            let name = k.get_ref().as_ref();
-            if !known.contains(&name) {
-                let d = self
-                    .diag(&k.span(), format!("unknown key `{name}` {place}"))
-                    .expected(format!("one of: {}", known.join(", ")))
-                    .maybe_help(did_you_mean(name, known));
-                self.diags.push(d);
-            }
-        }
-    }
-
-    fn string(&mut self, v: &Value<'_>, key: &str) -> Option<String> {
-        match v.get_ref() {
-            DeValue::String(s) => Some(s.to_string()),
-            other => {
-                let d = self
-                    .diag(
-                        &v.span(),
-                        format!("`{key}` must be a string, found {}", a(other.type_str())),
-                    )
-                    .expected("a string");
-                self.diags.push(d);
-                None
-            }
-        }
-    }
-
     fn duration(&mut self, v: &Value<'_>, key: &str) -> Option<Duration> {
         let text = match v.get_ref() {
             DeValue::String(s) => s.to_string(),
@@ -359,35 +308,6 @@ impl Reader<'_> {
             }
         }
     }
-
-    fn boolean(&mut self, v: &Value<'_>, key: &str) -> Option<bool> {
-        match v.get_ref() {
-            DeValue::Boolean(b) => Some(*b),
-            other => {
-                let d = self
-                    .diag(
-                        &v.span(),
-                        format!(
-                            "`{key}` must be true or false, found {}",
-                            a(other.type_str())
-                        ),
-                    )
-                    .expected("true or false");
-                self.diags.push(d);
-                None
-            }
-        }
-    }
-}
-
-/// "a string", "an integer".
-fn a(type_name: &str) -> String {
-    let article = if type_name.starts_with(['a', 'e', 'i', 'o', 'u']) {
-        "an"
-    } else {
-        "a"
-    };
-    format!("{article} {type_name}")
 }
 
 #[cfg(test)]

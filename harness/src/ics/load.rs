@@ -3,6 +3,7 @@
 //! for a misspelt key, which one was meant — as the scenario loader does, with the same
 //! [`Diagnostic`]s.
 
+use super::toml_reader::TomlReader;
 use super::{Ics, Identity, Lab, Provisioning};
 use crate::profile::{feature, Feature};
 use crate::scenario::diagnostic::{did_you_mean, Diagnostic};
@@ -10,9 +11,8 @@ use crate::scenario::expr::parse_duration;
 use crate::scenario::Span;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::ops::Range;
-use std::path::{Path, PathBuf};
-use toml::de::{DeTable, DeValue};
+use std::path::Path;
+use toml::de::DeTable;
 use toml::Spanned;
 
 /// Keys of the top level, `[identity]` and `[lab]`.
@@ -73,9 +73,7 @@ pub fn load_file(path: &Path, features: &[Feature]) -> Result<Ics, IcsError> {
 /// Loads an ICS from its text; `path` names it in diagnostics and in [`Ics::path`].
 pub fn load_str(path: &Path, text: &str, features: &[Feature]) -> Result<Ics, IcsError> {
     let mut reader = Reader {
-        path: path.to_path_buf(),
-        text,
-        diags: Vec::new(),
+        toml: TomlReader::new(path, text),
         features,
     };
     let ics = match DeTable::parse(text) {
@@ -93,7 +91,7 @@ pub fn load_str(path: &Path, text: &str, features: &[Feature]) -> Result<Ics, Ic
     match ics {
         Some(ics) if reader.diags.is_empty() => Ok(ics),
         _ => {
-            let mut diagnostics = reader.diags;
+            let mut diagnostics = reader.toml.diags;
             diagnostics.sort_by_key(|d| d.span);
             Err(IcsError {
                 diagnostics,
@@ -105,29 +103,27 @@ pub fn load_str(path: &Path, text: &str, features: &[Feature]) -> Result<Ics, Ic
 
 const START: Span = Span { line: 1, col: 1 };
 
+/// The device ICS's reader: the TOML reading shared with the cloud statement, and the
+/// profile's features to check `[features]` against.
 struct Reader<'a> {
-    path: PathBuf,
-    text: &'a str,
-    diags: Vec<Diagnostic>,
+    toml: TomlReader<'a>,
     features: &'a [Feature],
 }
 
-type Value<'i> = Spanned<DeValue<'i>>;
+impl<'a> std::ops::Deref for Reader<'a> {
+    type Target = TomlReader<'a>;
+    fn deref(&self) -> &TomlReader<'a> {
+        &self.toml
+    }
+}
+
+impl std::ops::DerefMut for Reader<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.toml
+    }
+}
 
 impl Reader<'_> {
-    /// The 1-based line and character column of a byte offset.
-    fn span(&self, range: &Range<usize>) -> Span {
-        let at = range.start.min(self.text.len());
-        let before = &self.text[..at];
-        let line = before.matches('\n').count() as u32 + 1;
-        let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) as u32 + 1;
-        Span { line, col }
-    }
-
-    fn diag(&self, range: &Range<usize>, message: impl Into<String>) -> Diagnostic {
-        Diagnostic::new(&self.path, self.span(range), message)
-    }
-
     fn ics(&mut self, root: &Spanned<DeTable<'_>>) -> Option<Ics> {
         let top = root.get_ref();
         self.unknown_keys(top, TOP_KEYS, "at the top level");
@@ -159,24 +155,6 @@ impl Reader<'_> {
             features,
             lab,
         })
-    }
-
-    /// `[name]` as a table, if present and a table (a diagnostic if not a table).
-    fn table<'t, 'i>(&mut self, parent: &'t DeTable<'i>, name: &str) -> Option<&'t DeTable<'i>> {
-        let v = parent.get(name)?;
-        match v.get_ref() {
-            DeValue::Table(t) => Some(t),
-            other => {
-                let d = self
-                    .diag(
-                        &v.span(),
-                        format!("`{name}` must be a table, found {}", a(other.type_str())),
-                    )
-                    .expected(format!("a `[{name}]` section"));
-                self.diags.push(d);
-                None
-            }
-        }
     }
 
     fn identity(&mut self, top: &DeTable<'_>) -> Option<Identity> {
@@ -250,73 +228,4 @@ impl Reader<'_> {
         }
         lab
     }
-
-    /// One diagnostic per key of `t` not in `known`, at the key, with a "did you mean".
-    fn unknown_keys(&mut self, t: &DeTable<'_>, known: &[&str], place: &str) {
-        for (k, _) in t.iter() {
-            let name = k.get_ref().as_ref();
-            if !known.contains(&name) {
-                let d = self
-                    .diag(&k.span(), format!("unknown key `{name}` {place}"))
-                    .expected(format!("one of: {}", known.join(", ")))
-                    .maybe_help(did_you_mean(name, known));
-                self.diags.push(d);
-            }
-        }
-    }
-
-    fn string(&mut self, v: &Value<'_>, key: &str, expected: &str) -> Option<String> {
-        match v.get_ref() {
-            DeValue::String(s) => Some(s.to_string()),
-            other => {
-                self.wrong_type(v, key, other.type_str(), expected);
-                None
-            }
-        }
-    }
-
-    fn boolean(&mut self, v: &Value<'_>, key: &str) -> Option<bool> {
-        match v.get_ref() {
-            DeValue::Boolean(b) => Some(*b),
-            other => {
-                let d = self
-                    .diag(
-                        &v.span(),
-                        format!(
-                            "`{key}` must be true or false, found {}",
-                            a(other.type_str())
-                        ),
-                    )
-                    .expected("true or false");
-                let d = match other {
-                    DeValue::String(s) if s == "true" || s == "false" => {
-                        d.help(format!("write {s} without quotes"))
-                    }
-                    _ => d,
-                };
-                self.diags.push(d);
-                None
-            }
-        }
-    }
-
-    fn wrong_type(&mut self, v: &Value<'_>, key: &str, found: &str, expected: &str) {
-        let d = self
-            .diag(
-                &v.span(),
-                format!("`{key}` must be {expected}, found {}", a(found)),
-            )
-            .expected(expected);
-        self.diags.push(d);
-    }
-}
-
-/// "a string", "an integer".
-fn a(type_name: &str) -> String {
-    let article = if type_name.starts_with(['a', 'e', 'i', 'o', 'u']) {
-        "an"
-    } else {
-        "a"
-    };
-    format!("{article} {type_name}")
 }

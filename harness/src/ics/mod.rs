@@ -11,6 +11,7 @@
 pub mod cloud;
 pub mod load;
 pub mod template;
+mod toml_reader;
 
 pub use load::{load_file, load_str, IcsError};
 pub use template::template;
