@@ -302,20 +302,39 @@ fn the_link_checker_finds_what_is_broken() {
 
 /// Every ```console example of the README and the guide runs and prints what it shows
 /// (trycmd: `[..]` elides part of a line, `...` whole lines). Examples that need a target
-/// outside this machine are in ```sh blocks, which are not run.
+/// outside this machine are in ```sh blocks and sample output in ```text blocks, neither run.
 #[test]
 fn the_readme_and_guide_examples_run() {
     // Examples are written as a user types them at the clone's root.
     std::env::set_current_dir(repo()).unwrap();
+    // The examples write under /tmp/hwc-*, as a user's would; each run starts from none of
+    // it, or an example that appends (`manual record`) would see the last run's records.
+    for dir in example_scratch_dirs() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     trycmd::TestCases::new()
         .register_bin("hwconform", Path::new(env!("CARGO_BIN_EXE_hwconform")))
         .env("NO_COLOR", "1")
         .env("COLUMNS", "100")
         .case("README.md")
         .case("docs/src/**/*.md")
-        // Edited on other branches; it has no console example, and its bare ``` blocks are
-        // not commands.
+        // Its examples are scenario files, not commands; the loader tests load them.
         .skip("docs/src/reference/scenario-format.md");
+}
+
+/// The `/tmp/hwc-NAME` folders the README's and the guide's examples name.
+fn example_scratch_dirs() -> BTreeSet<PathBuf> {
+    let scratch = regex::Regex::new(r"/tmp/hwc-[A-Za-z0-9_-]+").unwrap();
+    markdown_files()
+        .iter()
+        .flat_map(|page| {
+            let text = std::fs::read_to_string(page).unwrap();
+            scratch
+                .find_iter(&text)
+                .map(|m| PathBuf::from(m.as_str()))
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 /// Runs the binary with `args` at a fixed terminal width; its stdout.
