@@ -159,6 +159,11 @@ pub struct RunArgs {
     /// given the action as JSON on stdin and in HWCONFORM_ACTION; exit 0 when done.
     #[arg(long, value_name = "CMD")]
     pub upper_tester: Option<String>,
+    /// The lab's cloud upper tester: a command that makes a cloud with no control plane act
+    /// as a corp or a person would (bind, unbind, remote_open_door, fetch_log, scan_qr), given
+    /// the action as JSON on stdin and in HWCONFORM_ACTION; exit 0 when done.
+    #[arg(long, value_name = "CMD")]
+    pub cloud_upper_tester: Option<String>,
     /// Accept any TLS certificate from a wss:// cloud.
     #[arg(long)]
     pub insecure: bool,

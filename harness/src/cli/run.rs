@@ -207,6 +207,7 @@ pub(super) fn run(args: RunArgs) -> i32 {
         device: device.map(|d| d.build()),
         device_reset: args.device_reset.clone(),
         upper_tester: args.upper_tester.clone(),
+        cloud_upper_tester: args.cloud_upper_tester.clone(),
         fleet: Arc::new(fleet),
         step_timeout: args.step_timeout,
         deadline: args.deadline,

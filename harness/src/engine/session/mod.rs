@@ -51,6 +51,9 @@ pub struct SessionSetup {
     pub device_seeded: bool,
     /// Cloud role: the lab's upper tester, for a device the harness cannot make act itself.
     pub upper_tester: Option<String>,
+    /// Device role: the lab's cloud upper tester, for a cloud the harness cannot make act
+    /// through a control plane (a corp binds the device, a person opens the door remotely).
+    pub cloud_upper_tester: Option<String>,
     /// The run's credentials: scrubbed from the transcript, and told what the wire teaches.
     pub credentials: crate::profile::RunCredentials,
 }
@@ -200,6 +203,7 @@ struct Session<'a> {
     boot_time: Option<Duration>,
     live: Option<crate::engine::live::LiveSlot>,
     upper_tester: Option<String>,
+    cloud_upper_tester: Option<String>,
 }
 
 /// A scenario's recorder, its clock started now, knowing the credentials of its devices,
@@ -271,6 +275,7 @@ pub async fn run(scenario: &Scenario, target: Target, setup: SessionSetup) -> Se
         boot_time: Some(setup.boot_time).filter(|d| !d.is_zero()),
         live: setup.live,
         upper_tester: setup.upper_tester,
+        cloud_upper_tester: setup.cloud_upper_tester,
     };
     let deadline = scenario.deadline.unwrap_or(setup.deadline);
     let result = match session.applicable() {
@@ -373,6 +378,12 @@ impl<'a> Session<'a> {
             && !matches!(&self.target, Target::Device(d) if d.capabilities().control)
         {
             return skip(super::target::NEEDS_UPPER_TESTER);
+        }
+        if self.sc.requires.contains(&Capability::CloudControl)
+            && self.cloud_upper_tester.is_none()
+            && !matches!(&self.target, Target::Cloud(c) if c.capabilities().control)
+        {
+            return skip(super::target::NEEDS_CLOUD_UPPER_TESTER);
         }
         if self.sc.requires.contains(&Capability::Seed) && self.seed.is_none() {
             return skip("needs a seed-provisioned fleet (seed_secret_no in the devices file)");
@@ -621,6 +632,21 @@ impl<'a> Session<'a> {
                 self.window_start = None;
                 self.sweep(Some(&at), false);
                 let result = result.map_err(|stop| self.attribute(step, &at, stop));
+                // A postamble (the trailing steps that each judge nothing, after a step that
+                // judges) tidies up: its failure changes no verdict the judged steps gave
+                // (TTCN-3). It is noted in the transcript and the rest of it is left undone.
+                if let Err(Stop::Inconclusive(f)) = &result {
+                    let postamble = prefix.is_empty()
+                        && steps[i..].iter().all(|s| s.judges_nothing)
+                        && steps[..i].iter().any(|s| !s.judges_nothing);
+                    if postamble {
+                        self.note(format!(
+                            "postamble: step {} failed; it judges nothing, so the verdict stands: {}",
+                            at.index, f.message
+                        ));
+                        return Ok(());
+                    }
+                }
                 match result {
                     // Before the test body, the target only failed to reach the state the
                     // purpose needs: nothing is proven either way, unless the check that
