@@ -198,7 +198,7 @@ pub struct RunArgs {
     #[arg(long, value_parser = duration_arg, value_name = "DURATION")]
     pub subscribe_window: Option<Duration>,
     /// The cloud's conformance statement (TOML): its heartbeat expiry, subscribe window,
-    /// frame limit and capabilities, narrowing the FAQ's ranges the windows are composed
+    /// frame limit, capabilities and the actions its upper tester performs, narrowing the FAQ's ranges the windows are composed
     /// from (docs/src/reference/cloud-statement.md). For a URL target only.
     #[arg(long, value_name = "FILE")]
     pub cloud_statement: Option<PathBuf>,

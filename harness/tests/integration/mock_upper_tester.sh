@@ -22,6 +22,10 @@ len=${#request}
 exec 3<>"/dev/tcp/127.0.0.1/$port"
 printf 'GET /_hwconform/control HTTP/1.1\r\nHost: 127.0.0.1:%s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer %s\r\n\r\n' \
   "$port" "$HWCONFORM_CONTROL_TOKEN" >&3
+# The frame goes after the server's answer to the upgrade, never in the same packet.
+IFS= read -r -t 5 status <&3 || { echo "no answer to the upgrade" >&2; exit 1; }
+case "$status" in *' 101 '*) ;; *) echo "the control plane refused the upgrade: $status" >&2; exit 1 ;; esac
+while IFS= read -r -t 5 line <&3 && [ "$line" != $'\r' ]; do :; done
 if [ "$len" -lt 126 ]; then
   printf "\\x81\\x$(printf %02x $((len | 128)))\\x00\\x00\\x00\\x00" >&3
 else

@@ -318,6 +318,43 @@ fn a_cloud_upper_tester_makes_the_cloud_act() {
         "{text}"
     );
     assert_ne!(requirement_of(&run, "C22")["status"], "fail", "{text}");
+    // A statement that lists what the lab's tester can do: a scenario needing more is not
+    // tested, and what it lists runs.
+    let statement = std::env::temp_dir().join(format!("hwconform-ut-{}.toml", std::process::id()));
+    std::fs::write(
+        &statement,
+        "[upper_tester]\nactions = [\"bind\", \"unbind\", \"fetch_log\"]\n",
+    )
+    .unwrap();
+    let args: Vec<&str> = only
+        .iter()
+        .copied()
+        .chain([
+            "--cloud-upper-tester",
+            &ut,
+            "--cloud-statement",
+            statement.to_str().unwrap(),
+        ])
+        .collect();
+    let (_, run, text) = run_cloud_library(&url, "cloud-ut-statement", &args);
+    let _ = std::fs::remove_file(&statement);
+    let qr = scenario_of(&run, "cloud.qr.scan-pushes-state-and-old-dynamic-refused");
+    assert!(
+        qr["reason"].as_str().is_some_and(
+            |r| r.starts_with("not tested: the cloud's upper tester cannot perform `scan_qr`")
+        ),
+        "{qr}"
+    );
+    assert_eq!(
+        requirement_of(&run, "C24")["status"],
+        "not_tested",
+        "{text}"
+    );
+    assert_eq!(
+        scenario_of(&run, "cloud.log.fetch-hint-verbatim")["verdict"],
+        "pass",
+        "{text}"
+    );
 }
 
 /// How a rogue cloud misbehaves.

@@ -46,7 +46,20 @@ impl Control {
     /// tester's primitives): the mock's control plane or the lab's cloud upper tester
     /// performs it (`requires: [cloud_control]`). The others are the mock's alone.
     pub fn is_action(&self) -> bool {
-        !matches!(self, Control::Mock { .. } | Control::SwallowReply { .. } | Control::DelayReplies(_) | Control::CloseLink { .. })
+        self.action_name().is_some()
+    }
+
+    /// The action's name, as the upper tester's JSON and a cloud statement write it.
+    pub fn action_name(&self) -> Option<&'static str> {
+        Some(match self {
+            Control::Bind { .. } => "bind",
+            Control::Unbind { .. } => "unbind",
+            Control::RemoteOpenDoor { .. } => "remote_open_door",
+            Control::FetchLog { .. } => "fetch_log",
+            Control::ScanQr { .. } => "scan_qr",
+            Control::RemoteOpenFailed { .. } => "remote_open_failed",
+            Control::Mock { .. } | Control::SwallowReply { .. } | Control::DelayReplies(_) | Control::CloseLink { .. } => return None,
+        })
     }
 }
 
