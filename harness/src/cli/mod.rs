@@ -159,6 +159,11 @@ pub struct RunArgs {
     /// given the action as JSON on stdin and in HWCONFORM_ACTION; exit 0 when done.
     #[arg(long, value_name = "CMD")]
     pub upper_tester: Option<String>,
+    /// The lab's cloud upper tester: a command that makes a cloud with no control plane act
+    /// as a corp or a person would (bind, unbind, remote_open_door, fetch_log, scan_qr), given
+    /// the action as JSON on stdin and in HWCONFORM_ACTION; exit 0 when done.
+    #[arg(long, value_name = "CMD")]
+    pub cloud_upper_tester: Option<String>,
     /// Accept any TLS certificate from a wss:// cloud.
     #[arg(long)]
     pub insecure: bool,
@@ -193,7 +198,7 @@ pub struct RunArgs {
     #[arg(long, value_parser = duration_arg, value_name = "DURATION")]
     pub subscribe_window: Option<Duration>,
     /// The cloud's conformance statement (TOML): its heartbeat expiry, subscribe window,
-    /// frame limit and capabilities, narrowing the FAQ's ranges the windows are composed
+    /// frame limit, capabilities and the actions its upper tester performs, narrowing the FAQ's ranges the windows are composed
     /// from (docs/src/reference/cloud-statement.md). For a URL target only.
     #[arg(long, value_name = "FILE")]
     pub cloud_statement: Option<PathBuf>,

@@ -59,8 +59,10 @@ fn cloud_target(args: &RunArgs) -> Result<Option<CloudChoice>, String> {
 
 /// What a cloud at a URL is held to: the FAQ's ranges, narrowed by its statement
 /// (`--cloud-statement`) or by `--heartbeat-timeout` / `--subscribe-window` (exact values).
-fn expected_of_a_cloud(args: &RunArgs) -> Result<CloudTimings, i32> {
+/// Also what the statement says the lab's cloud upper tester can do.
+fn expected_of_a_cloud(args: &RunArgs) -> Result<(CloudTimings, Option<Vec<String>>), i32> {
     let mut timings = CloudTimings::FAQ;
+    let mut actions = None;
     if let Some(path) = &args.cloud_statement {
         if args.cloud == "mock" {
             return Err(usage(
@@ -84,12 +86,13 @@ fn expected_of_a_cloud(args: &RunArgs) -> Result<CloudTimings, i32> {
             )));
         }
         timings = statement.timings(timings);
+        actions = statement.upper_tester_actions;
     }
     if let Some(expiry) = args.heartbeat_timeout {
         timings = timings.with_expiry(expiry);
     }
     timings.subscribe_window = args.subscribe_window.unwrap_or(timings.subscribe_window);
-    Ok(timings)
+    Ok((timings, actions))
 }
 
 pub(super) fn run(args: RunArgs) -> i32 {
@@ -198,7 +201,7 @@ pub(super) fn run(args: RunArgs) -> i32 {
     if let Err(code) = super::manual::check_device(args.manual.as_deref(), &manual, &under_test) {
         return code;
     }
-    let timings = match expected_of_a_cloud(&args) {
+    let (timings, cloud_upper_tester_actions) = match expected_of_a_cloud(&args) {
         Ok(t) => t,
         Err(code) => return code,
     };
@@ -207,6 +210,8 @@ pub(super) fn run(args: RunArgs) -> i32 {
         device: device.map(|d| d.build()),
         device_reset: args.device_reset.clone(),
         upper_tester: args.upper_tester.clone(),
+        cloud_upper_tester: args.cloud_upper_tester.clone(),
+        cloud_upper_tester_actions,
         fleet: Arc::new(fleet),
         step_timeout: args.step_timeout,
         deadline: args.deadline,

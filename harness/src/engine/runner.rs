@@ -31,6 +31,12 @@ pub struct RunConfig {
     pub device_reset: Option<String>,
     /// The lab's upper tester: a command that makes a real device act (`device_control`).
     pub upper_tester: Option<String>,
+    /// The lab's cloud upper tester: a command that makes a cloud without a control plane act
+    /// as a corp or a person would (`control` actions of `requires: [cloud_control]`).
+    pub cloud_upper_tester: Option<String>,
+    /// What the cloud statement says its upper tester can do (`[upper_tester] actions`);
+    /// `None`: every action.
+    pub cloud_upper_tester_actions: Option<Vec<String>>,
     /// Identities: the harness signs with them as a device, checks them as the cloud, and
     /// in-process mocks and the reference device know the same.
     pub fleet: Arc<Fleet>,
@@ -72,6 +78,8 @@ impl Default for RunConfig {
             device: None,
             device_reset: None,
             upper_tester: None,
+            cloud_upper_tester: None,
+            cloud_upper_tester_actions: None,
             fleet: Arc::new(Fleet::default_fleet()),
             jobs: std::thread::available_parallelism()
                 .map(|n| n.get())
@@ -747,6 +755,8 @@ impl Runner {
             }),
             device_seeded,
             upper_tester: self.config.upper_tester.clone(),
+            cloud_upper_tester: self.config.cloud_upper_tester.clone(),
+            cloud_upper_tester_actions: self.config.cloud_upper_tester_actions.clone(),
             credentials: self.config.credentials.clone(),
         };
         Ok(session::run(sc, target, setup).await)

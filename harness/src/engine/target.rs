@@ -285,7 +285,20 @@ pub(crate) async fn upper_tester_within(
     log: &Recorder,
     bound: Duration,
 ) -> Result<(), TargetError> {
-    let json = action.to_json(sn).to_string();
+    let outcome = lab_action(command, &action.to_json(sn), sn, log, bound).await;
+    concluded(outcome, "the upper tester", bound)
+}
+
+/// Runs `sh -c COMMAND` with `action` on stdin and in `HWCONFORM_ACTION` (the SN in
+/// `HWCONFORM_SN`), its output recorded as the upper tester's, within `bound`.
+async fn lab_action(
+    command: &str,
+    action: &Value,
+    sn: &str,
+    log: &Recorder,
+    bound: Duration,
+) -> std::io::Result<Option<(std::io::Result<std::process::ExitStatus>, String)>> {
+    let json = action.to_string();
     let mut cmd = tokio::process::Command::new("sh");
     cmd.arg("-c")
         .arg(command)
@@ -294,8 +307,161 @@ pub(crate) async fn upper_tester_within(
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
-    let outcome = run_bounded(cmd, Some(json), log, OutputSource::UpperTester, bound).await;
-    concluded(outcome, "the upper tester", bound)
+    run_bounded(cmd, Some(json), log, OutputSource::UpperTester, bound).await
+}
+
+/// Something a corp, a person or the vendor does on the cloud's side, which no frame of a
+/// device can cause (TTCN-3's upper tester primitives, profile-neutral). The mock performs it
+/// through its control plane ([`CloudAction::mock_request`]); a real cloud's lab through its
+/// `--cloud-upper-tester` command, given [`CloudAction::to_json`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CloudAction {
+    /// A corp binds the device.
+    Bind,
+    /// The corp unbinds it.
+    Unbind,
+    /// A person opens the door remotely.
+    RemoteOpenDoor { userid: String },
+    /// The vendor asks for the device's logs, with a hint.
+    FetchLog { hint: String },
+    /// A person scans the device's login QR of `state` (a dynamic one made at
+    /// `dynamic_timestamp`, unix seconds).
+    ScanQr {
+        userid: String,
+        state: String,
+        dynamic_timestamp: Option<u64>,
+    },
+    /// A question: does the cloud show the remote open `oper_id` as failed? The upper
+    /// tester answers yes with exit status 0, no with [`UPPER_TESTER_NO`].
+    RemoteOpenFailed { oper_id: String },
+}
+
+/// The exit status by which an upper tester answers "no" to a question
+/// ([`CloudAction::RemoteOpenFailed`]): the target's failure. Any other status but 0 is the
+/// upper tester's own failure, never the target's (a shell's or a script's error exits 1 or 2).
+pub const UPPER_TESTER_NO: i32 = 3;
+
+impl CloudAction {
+    /// The action as the upper tester gets it: `{"action": NAME, "sn": SN, ...arguments}`.
+    pub fn to_json(&self, sn: &str) -> Value {
+        use serde_json::json;
+        match self {
+            CloudAction::Bind => json!({ "action": "bind", "sn": sn }),
+            CloudAction::Unbind => json!({ "action": "unbind", "sn": sn }),
+            CloudAction::RemoteOpenDoor { userid } => {
+                json!({ "action": "remote_open_door", "sn": sn, "userid": userid })
+            }
+            CloudAction::FetchLog { hint } => {
+                json!({ "action": "fetch_log", "sn": sn, "hint": hint })
+            }
+            CloudAction::ScanQr {
+                userid,
+                state,
+                dynamic_timestamp,
+            } => {
+                let mut v =
+                    json!({ "action": "scan_qr", "sn": sn, "userid": userid, "state": state });
+                if let Some(t) = dynamic_timestamp {
+                    v["dynamic_timestamp"] = json!(t);
+                }
+                v
+            }
+            CloudAction::RemoteOpenFailed { oper_id } => {
+                json!({ "action": "remote_open_failed", "sn": sn, "oper_id": oper_id })
+            }
+        }
+    }
+
+    /// The same action as the mock's control plane takes it. A question is asked as the
+    /// `recorded` query; [`CloudAction::answer`] reads the answer.
+    pub fn mock_request(&self, sn: &str) -> CloudControl {
+        use serde_json::json;
+        let sn = sn.to_string();
+        CloudControl::Request(match self {
+            CloudAction::Bind => return CloudControl::Bind { sn },
+            CloudAction::Unbind => return CloudControl::Unbind { sn },
+            CloudAction::RemoteOpenDoor { userid } => {
+                json!({ "op": "remote_open_door", "sn": sn, "userid": userid })
+            }
+            CloudAction::FetchLog { hint } => json!({ "op": "fetch_log", "sn": sn, "hint": hint }),
+            CloudAction::ScanQr {
+                userid,
+                state,
+                dynamic_timestamp,
+            } => {
+                let mut v =
+                    json!({ "op": "scan_login_qr", "sn": sn, "userid": userid, "state": state });
+                if let Some(t) = dynamic_timestamp {
+                    v["dynamic_timestamp"] = json!(t);
+                }
+                v
+            }
+            CloudAction::RemoteOpenFailed { .. } => json!({ "op": "recorded", "sn": sn }),
+        })
+    }
+
+    /// A question's answer from the mock's control plane: `Err` says what the cloud shows
+    /// instead. An act has no answer to read.
+    pub fn answer(&self, control_answer: &Value) -> Result<(), String> {
+        let CloudAction::RemoteOpenFailed { oper_id } = self else {
+            return Ok(());
+        };
+        let opens = control_answer["remote_opens"].as_array();
+        let open = opens
+            .into_iter()
+            .flatten()
+            .find(|o| o["oper_id"].as_str() == Some(oper_id));
+        match open.and_then(|o| o["result"].as_str()) {
+            // `late`: reported after the 3 s, which the mock marks failed.
+            Some("failed" | "late") => Ok(()),
+            Some(other) => Err(format!(
+                "the cloud shows the remote open {oper_id} as {other}"
+            )),
+            None => Err(format!("the cloud shows no remote open {oper_id}")),
+        }
+    }
+}
+
+/// What the cloud upper tester said: done (or yes), or no to a question with its last words.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Answer {
+    Yes,
+    No(String),
+}
+
+/// The skip reason of a scenario whose cloud must be made to act, with no way to make it.
+pub const NEEDS_CLOUD_UPPER_TESTER: &str =
+    "not tested: needs an upper tester to make the cloud act (a corp binds the device, a person opens the door remotely): give `--cloud-upper-tester CMD`, or run the mock (--cloud mock), which acts through its control plane";
+
+/// Runs the lab's cloud upper tester as [`upper_tester`] runs the device's (same command
+/// convention, bound and evidence), with a [`CloudAction`]. Exit status 0 is done (yes);
+/// [`UPPER_TESTER_NO`] answers no to a question.
+pub async fn cloud_upper_tester(
+    command: &str,
+    action: &CloudAction,
+    sn: &str,
+    log: &Recorder,
+) -> Result<Answer, TargetError> {
+    cloud_upper_tester_within(command, action, sn, log, UPPER_TESTER_BOUND).await
+}
+
+pub(crate) async fn cloud_upper_tester_within(
+    command: &str,
+    action: &CloudAction,
+    sn: &str,
+    log: &Recorder,
+    bound: Duration,
+) -> Result<Answer, TargetError> {
+    let outcome = lab_action(command, &action.to_json(sn), sn, log, bound).await;
+    match outcome {
+        Ok(Some((Ok(status), said)))
+            if status.code() == Some(UPPER_TESTER_NO)
+                && matches!(action, CloudAction::RemoteOpenFailed { .. }) =>
+        {
+            Ok(Answer::No(said))
+        }
+        other => concluded(other, "the cloud upper tester", bound).map(|()| Answer::Yes),
+    }
 }
 
 /// How long the `--device-reset` command may take.
@@ -466,6 +632,92 @@ mod tests {
             "{err}"
         );
         assert!(err.len() < 2300, "{} bytes", err.len());
+    }
+
+    fn late_one() -> CloudAction {
+        CloudAction::RemoteOpenFailed {
+            oper_id: "op-2".into(),
+        }
+    }
+
+    /// The cloud's upper tester gets its action as the device's does; exit 0 is done (yes),
+    /// `UPPER_TESTER_NO` is no to a question only: to an act, and any other status to a
+    /// question, it is the tester's own failure, never the target's.
+    #[tokio::test]
+    async fn the_cloud_upper_tester_answers_by_exit_status() {
+        let hint = CloudAction::FetchLog {
+            hint: "op_logs wechat main".into(),
+        };
+        let read = r#"read line; test "$line" = "$HWCONFORM_ACTION" && test "$HWCONFORM_SN" = SN1 && echo "$line" | grep -q '"action":"fetch_log","sn":"SN1","hint":"op_logs wechat main"'"#;
+        let ok = cloud_upper_tester(read, &hint, "SN1", &log()).await;
+        assert_eq!(ok.ok(), Some(Answer::Yes));
+        let no = "echo 'shown as succeeded' >&2; exit 3";
+        assert_eq!(
+            cloud_upper_tester(no, &late_one(), "SN1", &log())
+                .await
+                .ok(),
+            Some(Answer::No("shown as succeeded".into()))
+        );
+        let act = cloud_upper_tester(no, &hint, "SN1", &log()).await;
+        assert!(act.is_err(), "{act:?}");
+        for broken in ["exit 1", "exit 2", "kill -9 $$"] {
+            let err = cloud_upper_tester(broken, &late_one(), "SN1", &log()).await;
+            assert!(
+                err.as_ref()
+                    .is_err_and(|e| e.to_string().contains("the cloud upper tester")),
+                "{broken}: {err:?}"
+            );
+        }
+    }
+
+    /// The action as the lab's command and as the mock's control plane get it.
+    #[rstest::rstest]
+    #[case::bind(
+        CloudAction::Bind,
+        r#"{"action":"bind","sn":"S"}"#,
+        r#"{"op":"bind","sn":"S"}"#
+    )]
+    #[case::unbind(
+        CloudAction::Unbind,
+        r#"{"action":"unbind","sn":"S"}"#,
+        r#"{"op":"unbind","sn":"S"}"#
+    )]
+    #[case::remote_open(CloudAction::RemoteOpenDoor { userid: "u".into() }, r#"{"action":"remote_open_door","sn":"S","userid":"u"}"#, r#"{"op":"remote_open_door","sn":"S","userid":"u"}"#)]
+    #[case::fetch_log(CloudAction::FetchLog { hint: "a b".into() }, r#"{"action":"fetch_log","sn":"S","hint":"a b"}"#, r#"{"op":"fetch_log","sn":"S","hint":"a b"}"#)]
+    #[case::scan(CloudAction::ScanQr { userid: "u".into(), state: "s".into(), dynamic_timestamp: Some(7) }, r#"{"action":"scan_qr","sn":"S","userid":"u","state":"s","dynamic_timestamp":7}"#, r#"{"op":"scan_login_qr","sn":"S","userid":"u","state":"s","dynamic_timestamp":7}"#)]
+    #[case::static_scan(CloudAction::ScanQr { userid: "u".into(), state: "s".into(), dynamic_timestamp: None }, r#"{"action":"scan_qr","sn":"S","userid":"u","state":"s"}"#, r#"{"op":"scan_login_qr","sn":"S","userid":"u","state":"s"}"#)]
+    #[case::question(
+        late_one(),
+        r#"{"action":"remote_open_failed","sn":"S","oper_id":"op-2"}"#,
+        r#"{"op":"recorded","sn":"S"}"#
+    )]
+    fn a_cloud_action_is_expressed_once(
+        #[case] action: CloudAction,
+        #[case] lab: &str,
+        #[case] mock: &str,
+    ) {
+        assert_eq!(action.to_json("S").to_string(), lab);
+        let req = serde_json::to_value(action.mock_request("S")).unwrap();
+        assert_eq!(req.to_string(), mock);
+    }
+
+    /// The mock's `recorded` answer read as the question's: a late or failed open is yes.
+    #[rstest::rstest]
+    #[case::late("late", true)]
+    #[case::failed("failed", true)]
+    #[case::succeeded("succeeded", false)]
+    #[case::pending("pending", false)]
+    fn the_mock_answers_the_remote_open_question(#[case] result: &str, #[case] yes: bool) {
+        let answer = serde_json::json!({ "ok": true, "remote_opens": [
+            { "oper_id": "op-1", "result": "late" },
+            { "oper_id": "op-2", "result": result },
+        ]});
+        assert_eq!(late_one().answer(&answer).is_ok(), yes, "{result}");
+        let none = serde_json::json!({ "ok": true, "remote_opens": [] });
+        assert!(late_one()
+            .answer(&none)
+            .is_err_and(|e| e.contains("no remote open op-2")));
+        assert!(CloudAction::Bind.answer(&none).is_ok());
     }
 
     /// What the tester writes is the scenario's evidence: both streams, line by line.

@@ -26,6 +26,7 @@ pub const TOP_KEYS: &[&str] = &[
     "subscribe",
     "limits",
     "capabilities",
+    "upper_tester",
 ];
 pub const IDENTITY_KEYS: &[&str] = &["vendor", "product", "version"];
 pub const HEARTBEAT_KEYS: &[&str] = &["expiry"];
@@ -33,6 +34,17 @@ pub const SUBSCRIBE_KEYS: &[&str] = &["window", "limit"];
 pub const LIMITS_KEYS: &[&str] = &["max_frame_bytes"];
 /// What a cloud may or may not answer, each stated `true` or `false`.
 pub const CAPABILITY_KEYS: &[&str] = &["visitor_list"];
+pub const UPPER_TESTER_KEYS: &[&str] = &["actions"];
+/// What the lab's cloud upper tester (`--cloud-upper-tester`) can be asked to do: the
+/// `action` of the JSON it gets.
+pub const UPPER_TESTER_ACTIONS: &[&str] = &[
+    "bind",
+    "unbind",
+    "remote_open_door",
+    "fetch_log",
+    "scan_qr",
+    "remote_open_failed",
+];
 
 /// The FAQ's subscribe rule speaks of a minute; a window stated far from it is a typo.
 const SUBSCRIBE_WINDOW_RANGE: (Duration, Duration) =
@@ -51,6 +63,8 @@ pub struct CloudStatement {
     pub subscribe_limit: Option<usize>,
     pub max_frame_bytes: Option<usize>,
     pub visitor_list: Option<bool>,
+    /// The actions the lab's cloud upper tester can perform; `None`: all of them.
+    pub upper_tester_actions: Option<Vec<String>>,
 }
 
 impl CloudStatement {
@@ -179,6 +193,39 @@ impl Reader<'_> {
                 .get("visitor_list")
                 .and_then(|v| self.boolean(v, "capabilities.visitor_list"));
         }
+        if let Some(t) = self.table(top, "upper_tester") {
+            self.unknown_keys(t, UPPER_TESTER_KEYS, "in [upper_tester]");
+            out.upper_tester_actions = t.get("actions").and_then(|v| self.actions(v));
+        }
+    }
+
+    /// `actions = ["bind", "fetch_log"]`: each one the upper tester knows.
+    fn actions(&mut self, v: &Value<'_>) -> Option<Vec<String>> {
+        let expected = format!("a list of: {}", UPPER_TESTER_ACTIONS.join(", "));
+        let DeValue::Array(items) = v.get_ref() else {
+            self.wrong_type(v, "upper_tester.actions", v.get_ref().type_str(), &expected);
+            return None;
+        };
+        let mut out = Vec::new();
+        for item in items.iter() {
+            let name = self.string(item, "upper_tester.actions", &expected)?;
+            if !UPPER_TESTER_ACTIONS.contains(&name.as_str()) {
+                let d = self
+                    .diag(
+                        &item.span(),
+                        format!("unknown upper tester action `{name}`"),
+                    )
+                    .expected(expected.clone())
+                    .maybe_help(crate::scenario::diagnostic::did_you_mean(
+                        &name,
+                        UPPER_TESTER_ACTIONS,
+                    ));
+                self.diags.push(d);
+                return None;
+            }
+            out.push(name);
+        }
+        Some(out)
     }
 
     /// `expiry = "90s"` or `expiry = ["60s", "90s"]`, inside the FAQ's 1–2 minutes.

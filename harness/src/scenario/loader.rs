@@ -43,6 +43,7 @@ pub const MAX_STEPS: usize = 20_000;
 const CAPABILITIES: &[&str] = &[
     "control",
     "device_control",
+    "cloud_control",
     "seed",
     "unbound",
     "frame_limit",
@@ -632,6 +633,7 @@ impl<'a> Loader<'a> {
             let capability = match self.string(item, "requires").as_deref() {
                 Some("control") => Capability::Control,
                 Some("device_control") => Capability::DeviceControl,
+                Some("cloud_control") => Capability::CloudControl,
                 Some("seed") => Capability::Seed,
                 Some("unbound") => Capability::Unbound,
                 Some("frame_limit") => Capability::FrameLimit,
@@ -666,6 +668,7 @@ impl<'a> Loader<'a> {
             // only means something when that is the target.
             let owner = match capability {
                 Capability::Control
+                | Capability::CloudControl
                 | Capability::Unbound
                 | Capability::FrameLimit
                 | Capability::VisitorList => Some(Role::Device),
@@ -703,6 +706,7 @@ impl<'a> Loader<'a> {
             }
         }
         self.control = out.contains(&Capability::Control);
+        self.cloud_control = out.contains(&Capability::CloudControl);
         self.device_control = out.contains(&Capability::DeviceControl);
         (out, needs)
     }

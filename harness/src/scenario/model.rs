@@ -27,6 +27,11 @@ pub enum Capability {
     Control,
     /// The device target can be made to act (a user checks in): the reference device.
     DeviceControl,
+    /// The cloud can be made to act as a corp, a person or a vendor would (a corp binds the
+    /// device, a person opens the door remotely): through the mock's control plane, or
+    /// through the lab's cloud upper tester (`--cloud-upper-tester`).
+    #[serde(rename = "cloud_control")]
+    CloudControl,
     /// The fleet has a seed SecretNo (`get_secret_no` can be exercised).
     Seed,
     /// The scenario's first device starts unbound (no corp has bound it): against a shared
@@ -47,6 +52,7 @@ impl Capability {
         match self {
             Capability::Control => "control",
             Capability::DeviceControl => "device_control",
+            Capability::CloudControl => "cloud_control",
             Capability::Seed => "seed",
             Capability::Unbound => "unbound",
             Capability::FrameLimit => "frame_limit",

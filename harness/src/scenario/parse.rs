@@ -67,6 +67,9 @@ pub(in crate::scenario) struct Loader<'a> {
     pub(in crate::scenario) control: bool,
     /// `requires: [device_control]` was given, so `device_control` steps are allowed.
     pub(in crate::scenario) device_control: bool,
+    /// `requires: [cloud_control]` was given, so a `control` step may make the cloud act as
+    /// a corp or a person would (bind, remote open, ...) through the mock or an upper tester.
+    pub(in crate::scenario) cloud_control: bool,
     pub(in crate::scenario) devices: Vec<String>,
     /// `mark` steps read so far, in file order.
     pub(in crate::scenario) marks: Vec<(String, Span)>,
@@ -99,6 +102,7 @@ impl<'a> Loader<'a> {
             role: None,
             control: false,
             device_control: false,
+            cloud_control: false,
             devices: vec![DEFAULT_DEVICE.to_string()],
             marks: Vec::new(),
             purposes: Vec::new(),

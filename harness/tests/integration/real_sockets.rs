@@ -177,7 +177,9 @@ fn the_library_passes_against_the_standalone_mock_started_as_the_readme_says() {
 }
 
 /// A standalone mock that refuses control (`--no-control`), as a real cloud would: only the
-/// scenarios that need control (binding), an unbound device (the fleet has none) or a stated
+/// scenarios that need control (faults), the cloud made to act with no upper tester (binding,
+/// a remote open, a log request, a QR scan: "not tested", never "not applicable"), an unbound
+/// device (the fleet has none) or a stated
 /// frame limit (no statement is given) are skipped; the lost-reply and delayed-reply ones
 /// run, their faults being the harness's own. The two that need a never-activated device can
 /// fail once a device of the fleet was activated by an earlier scenario (without control the
@@ -190,12 +192,24 @@ fn against_a_mock_without_control_only_binding_scenarios_are_skipped() {
         with_verdict(&run, "skip"),
         needing(&[
             Capability::Control,
+            Capability::CloudControl,
             Capability::Unbound,
             Capability::FrameLimit
         ]),
         "{text}"
     );
     assert!(with_verdict(&run, "error").is_empty(), "{text}");
+    for id in needing(&[Capability::CloudControl]) {
+        let reason = scenario_of(&run, &id)["reason"].to_string();
+        assert!(
+            reason.contains("not tested: needs an upper tester to make the cloud act"),
+            "{id}: {reason}"
+        );
+    }
+    // C22 and C24 are judged by no other scenario: not tested, never not applicable.
+    for id in ["C22", "C24"] {
+        assert_eq!(requirement_of(&run, id)["status"], "not_tested", "{id}");
+    }
     let fresh_device: BTreeSet<String> = [
         "cloud.order.subscribe-before-activation-600016",
         "cloud.secret-no.seed-exchange",
@@ -219,6 +233,128 @@ fn against_a_mock_without_control_only_binding_scenarios_are_skipped() {
             "{id} did not pass without control:\n{text}"
         );
     }
+}
+
+fn scenario_of(run: &serde_json::Value, id: &str) -> serde_json::Value {
+    run["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == id)
+        .unwrap_or_else(|| panic!("no scenario {id}"))
+        .clone()
+}
+
+fn requirement_of(run: &serde_json::Value, id: &str) -> serde_json::Value {
+    run["requirements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == id)
+        .unwrap_or_else(|| panic!("no requirement {id}"))
+        .clone()
+}
+
+/// The cloud's upper tester (TTCN-3's UT): a lab's command makes the cloud act as a corp, a
+/// person or the vendor would. Here it is a script that drives the standalone mock through its
+/// control plane's socket, as a lab's drives its cloud's console: the harness performs no
+/// action itself, and C7, C19, C22 and C24 are judged. A tester that says the cloud did not
+/// mark the late remote open failed fails C19 alone; one that breaks is an error, no failure.
+#[test]
+fn a_cloud_upper_tester_makes_the_cloud_act() {
+    let (_mock, url) = start_mock(&["--heartbeat-timeout", "10s"]);
+    let port = url.rsplit(':').next().unwrap().trim_end_matches('/');
+    let script = repo().join("harness/tests/integration/mock_upper_tester.sh");
+    let ut = format!("bash '{}' {port}", script.display());
+    let acting = needing(&[Capability::CloudControl]);
+    let only = [
+        "--filter", "C7", "--filter", "C19", "--filter", "C22", "--filter", "C24",
+    ];
+    let with_ut = |name: &str, ut: &str| {
+        let args: Vec<&str> = only
+            .iter()
+            .copied()
+            .chain(["--cloud-upper-tester", ut])
+            .collect();
+        run_cloud_library(&url, name, &args)
+    };
+    let (code, run, text) = with_ut("cloud-ut", &ut);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(acting.is_subset(&with_verdict(&run, "pass")), "{text}");
+    for id in &acting {
+        let transcript = scenario_of(&run, id)["transcript"].to_string();
+        assert!(
+            transcript.contains("cloud upper tester: {"),
+            "{id}: {transcript}"
+        );
+        assert!(transcript.contains(r#""source":"upper_tester""#), "{id}");
+        assert!(
+            !transcript.contains("note: control") && !transcript.contains(r#""text":"control: "#),
+            "{id}: {transcript}"
+        );
+    }
+    for id in ["C7", "C19", "C22", "C24"] {
+        assert_eq!(requirement_of(&run, id)["status"], "pass", "{id}: {text}");
+    }
+    // A cloud that shows the late remote open as succeeded: C19 fails, and nothing else.
+    let says_no = format!(
+        r#"case "$HWCONFORM_ACTION" in *remote_open_failed*) echo 'shown as succeeded' >&2; exit 3;; esac; {ut}"#
+    );
+    let (_, run, text) = with_ut("cloud-ut-no", &says_no);
+    let failed: Vec<_> = run["requirements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["status"] == "fail")
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed, ["C19"], "{text}");
+    // A tester that cannot do its job (exit 1) is an error of the scenario, never a failure.
+    let broken = format!(r#"case "$HWCONFORM_ACTION" in *fetch_log*) exit 1;; esac; {ut}"#);
+    let (_, run, text) = with_ut("cloud-ut-broken", &broken);
+    assert_eq!(
+        scenario_of(&run, "cloud.log.fetch-hint-verbatim")["verdict"],
+        "error",
+        "{text}"
+    );
+    assert_ne!(requirement_of(&run, "C22")["status"], "fail", "{text}");
+    // A statement that lists what the lab's tester can do: a scenario needing more is not
+    // tested, and what it lists runs.
+    let statement = std::env::temp_dir().join(format!("hwconform-ut-{}.toml", std::process::id()));
+    std::fs::write(
+        &statement,
+        "[upper_tester]\nactions = [\"bind\", \"unbind\", \"fetch_log\"]\n",
+    )
+    .unwrap();
+    let args: Vec<&str> = only
+        .iter()
+        .copied()
+        .chain([
+            "--cloud-upper-tester",
+            &ut,
+            "--cloud-statement",
+            statement.to_str().unwrap(),
+        ])
+        .collect();
+    let (_, run, text) = run_cloud_library(&url, "cloud-ut-statement", &args);
+    let _ = std::fs::remove_file(&statement);
+    let qr = scenario_of(&run, "cloud.qr.scan-pushes-state-and-old-dynamic-refused");
+    assert!(
+        qr["reason"].as_str().is_some_and(
+            |r| r.starts_with("not tested: the cloud's upper tester cannot perform `scan_qr`")
+        ),
+        "{qr}"
+    );
+    assert_eq!(
+        requirement_of(&run, "C24")["status"],
+        "not_tested",
+        "{text}"
+    );
+    assert_eq!(
+        scenario_of(&run, "cloud.log.fetch-hint-verbatim")["verdict"],
+        "pass",
+        "{text}"
+    );
 }
 
 /// How a rogue cloud misbehaves.

@@ -349,3 +349,50 @@ fn a_real_device_acts_through_the_upper_tester_and_is_not_tested_without_one() {
         "{action}"
     );
 }
+
+/// A postamble (the trailing steps that each say `judges: []`) tidies up after the test
+/// purpose: its failure leaves the verdict the judged steps gave, and is noted; a step that
+/// judges nothing and fails before a judged one still leaves the scenario inconclusive, and a
+/// judged failure before a postamble still fails.
+#[rstest]
+#[case::postamble_fails_after_a_pass(
+    "  - purpose: p\n  - receive: { cmd: active, within: 10s }\n  - receive: { cmd: get_secret_no, within: 2s }\n    judges: []\n",
+    "pass",
+    true
+)]
+#[case::judging_nothing_before_a_judged_step(
+    "  - receive: { cmd: get_secret_no, within: 2s }\n    judges: []\n  - purpose: p\n  - receive: { cmd: active, within: 10s }\n",
+    "inconclusive",
+    false
+)]
+#[case::judged_failure_then_postamble(
+    "  - purpose: p\n  - receive: { cmd: get_secret_no, within: 2s }\n  - wait: 1s\n    judges: []\n",
+    "fail",
+    false
+)]
+#[case::postamble_passes(
+    "  - purpose: p\n  - receive: { cmd: active, within: 10s }\n  - wait: 1s\n    judges: []\n",
+    "pass",
+    false
+)]
+fn a_failed_postamble_leaves_the_verdict(
+    #[case] tail: &str,
+    #[case] verdict: &str,
+    #[case] noted: bool,
+) {
+    let r = run(&format!("{HEAD}steps:\n{REGISTER}{tail}"), sim(&[]));
+    assert_eq!(r.verdict.name(), verdict, "{:?}", r.verdict);
+    assert_eq!(r.obligations.get("D7").map(|o| o.name()), Some(verdict));
+    let postamble: Vec<_> = notes(&r)
+        .into_iter()
+        .filter(|n| n.starts_with("postamble: step "))
+        .collect();
+    assert_eq!(!postamble.is_empty(), noted, "{postamble:?}");
+    if noted {
+        assert!(
+            postamble[0].contains("judges nothing, so the verdict stands")
+                && postamble[0].contains("get_secret_no"),
+            "{postamble:?}"
+        );
+    }
+}

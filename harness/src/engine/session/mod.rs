@@ -51,6 +51,11 @@ pub struct SessionSetup {
     pub device_seeded: bool,
     /// Cloud role: the lab's upper tester, for a device the harness cannot make act itself.
     pub upper_tester: Option<String>,
+    /// Device role: the lab's cloud upper tester, for a cloud the harness cannot make act
+    /// through a control plane (a corp binds the device, a person opens the door remotely).
+    pub cloud_upper_tester: Option<String>,
+    /// The actions the cloud's statement says its upper tester can perform; `None`: all.
+    pub cloud_upper_tester_actions: Option<Vec<String>>,
     /// The run's credentials: scrubbed from the transcript, and told what the wire teaches.
     pub credentials: crate::profile::RunCredentials,
 }
@@ -200,6 +205,8 @@ struct Session<'a> {
     boot_time: Option<Duration>,
     live: Option<crate::engine::live::LiveSlot>,
     upper_tester: Option<String>,
+    cloud_upper_tester: Option<String>,
+    cloud_upper_tester_actions: Option<Vec<String>>,
 }
 
 /// A scenario's recorder, its clock started now, knowing the credentials of its devices,
@@ -271,6 +278,8 @@ pub async fn run(scenario: &Scenario, target: Target, setup: SessionSetup) -> Se
         boot_time: Some(setup.boot_time).filter(|d| !d.is_zero()),
         live: setup.live,
         upper_tester: setup.upper_tester,
+        cloud_upper_tester: setup.cloud_upper_tester,
+        cloud_upper_tester_actions: setup.cloud_upper_tester_actions,
     };
     let deadline = scenario.deadline.unwrap_or(setup.deadline);
     let result = match session.applicable() {
@@ -374,6 +383,15 @@ impl<'a> Session<'a> {
         {
             return skip(super::target::NEEDS_UPPER_TESTER);
         }
+        if self.sc.requires.contains(&Capability::CloudControl)
+            && self.cloud_upper_tester.is_none()
+            && !matches!(&self.target, Target::Cloud(c) if c.capabilities().control)
+        {
+            return skip(super::target::NEEDS_CLOUD_UPPER_TESTER);
+        }
+        if let Some(missing) = self.beyond_the_upper_tester() {
+            return Err(Stop::Skip(format!("not tested: the cloud's upper tester cannot perform `{missing}` (the cloud statement's [upper_tester] actions)")));
+        }
         if self.sc.requires.contains(&Capability::Seed) && self.seed.is_none() {
             return skip("needs a seed-provisioned fleet (seed_secret_no in the devices file)");
         }
@@ -394,6 +412,27 @@ impl<'a> Session<'a> {
 
     /// What a device-role scenario needs the cloud to have stated: a frame limit below the
     /// largest frame it sends, the visitor pull it uses (unless said absent).
+    /// The first action of the scenario the lab's cloud upper tester will be asked for and
+    /// its statement does not list.
+    fn beyond_the_upper_tester(&self) -> Option<&'static str> {
+        let declared = self.cloud_upper_tester_actions.as_ref()?;
+        let by_lab = self.cloud_upper_tester.is_some()
+            && matches!(&self.target, Target::Cloud(c) if !c.capabilities().in_process);
+        let mut missing = None;
+        visit_steps(&self.sc.steps, &mut |k| {
+            if let StepKind::Control(c) = k {
+                let name = c.action_name();
+                if by_lab
+                    && missing.is_none()
+                    && name.is_some_and(|n| !declared.iter().any(|d| d == n))
+                {
+                    missing = name;
+                }
+            }
+        });
+        missing
+    }
+
     fn cloud_states_enough(&self, settings: &crate::profile::CloudTimings) -> StepResult {
         let skip = |reason: String| Err(Stop::Skip(reason));
         if self.sc.requires.contains(&Capability::FrameLimit) {
@@ -621,6 +660,21 @@ impl<'a> Session<'a> {
                 self.window_start = None;
                 self.sweep(Some(&at), false);
                 let result = result.map_err(|stop| self.attribute(step, &at, stop));
+                // A postamble (the trailing steps that each judge nothing, after a step that
+                // judges) tidies up: its failure changes no verdict the judged steps gave
+                // (TTCN-3). It is noted in the transcript and the rest of it is left undone.
+                if let Err(Stop::Inconclusive(f)) = &result {
+                    let postamble = prefix.is_empty()
+                        && steps[i..].iter().all(|s| s.judges_nothing)
+                        && steps[..i].iter().any(|s| !s.judges_nothing);
+                    if postamble {
+                        self.note(format!(
+                            "postamble: step {} failed; it judges nothing, so the verdict stands: {}",
+                            at.index, f.message
+                        ));
+                        return Ok(());
+                    }
+                }
                 match result {
                     // Before the test body, the target only failed to reach the state the
                     // purpose needs: nothing is proven either way, unless the check that

@@ -27,6 +27,10 @@ fn the_documented_example_loads_and_narrows_the_faq_ranges() {
     );
     assert_eq!(s.max_frame_bytes, Some(65536));
     assert_eq!(s.visitor_list, Some(false));
+    assert_eq!(
+        s.upper_tester_actions.as_deref(),
+        Some(&["bind".to_string(), "unbind".into(), "fetch_log".into()][..])
+    );
     let t = s.timings(CloudTimings::FAQ);
     assert_eq!(t.heartbeat_timeout, Duration::from_secs(90));
     assert_eq!(t.expiry_min(), Duration::from_secs(90));
@@ -131,6 +135,18 @@ fn what_the_statement_leaves_out_stays_the_faq_range() {
     1,
     13,
     "`heartbeat` must be a table, found a string"
+)]
+#[case::unknown_action(
+    "[upper_tester]\nactions = [\"bind\", \"fetch_logs\"]\n",
+    2,
+    20,
+    "unknown upper tester action `fetch_logs`"
+)]
+#[case::actions_not_a_list(
+    "[upper_tester]\nactions = \"bind\"\n",
+    2,
+    11,
+    "`upper_tester.actions` must be"
 )]
 #[case::bad_toml("[heartbeat\n", 1, 11, "invalid TOML")]
 fn a_bad_statement_names_file_line_and_column(

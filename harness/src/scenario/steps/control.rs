@@ -30,19 +30,62 @@ pub enum Control {
     DelayReplies(DurationExpr),
     /// Close the device's live link from the cloud side.
     CloseLink { device: Option<String> },
+    /// A person opens the door remotely (`push_remote_open_door`, C19).
+    RemoteOpenDoor { userid: String },
+    /// The vendor asks for the device's logs with a hint (`push_fetch_log`, C22).
+    FetchLog { hint: String },
+    /// A person scans the device's login QR (`push_user_scan`, C24): the static QR of `state`,
+    /// or a dynamic one made at `dynamic_timestamp` (unix seconds, `${}` expanded).
+    ScanQr { userid: String, state: String, dynamic_timestamp: Option<String> },
+    /// A question, not an act: the cloud shows the remote open `oper_id` as failed (C19).
+    RemoteOpenFailed { oper_id: String },
 }
 
-pub(in crate::scenario) const CONTROL_KEYS: &[&str] = &["bind", "unbind", "swallow_reply", "delay_replies", "close_link", "mock"];
+impl Control {
+    /// An action a corp, a person or the vendor takes on the cloud's side (the TTCN-3 upper
+    /// tester's primitives): the mock's control plane or the lab's cloud upper tester
+    /// performs it (`requires: [cloud_control]`). The others are the mock's alone.
+    pub fn is_action(&self) -> bool {
+        self.action_name().is_some()
+    }
+
+    /// The action's name, as the upper tester's JSON and a cloud statement write it.
+    pub fn action_name(&self) -> Option<&'static str> {
+        Some(match self {
+            Control::Bind { .. } => "bind",
+            Control::Unbind { .. } => "unbind",
+            Control::RemoteOpenDoor { .. } => "remote_open_door",
+            Control::FetchLog { .. } => "fetch_log",
+            Control::ScanQr { .. } => "scan_qr",
+            Control::RemoteOpenFailed { .. } => "remote_open_failed",
+            Control::Mock { .. } | Control::SwallowReply { .. } | Control::DelayReplies(_) | Control::CloseLink { .. } => return None,
+        })
+    }
+}
+
+pub(in crate::scenario) const CONTROL_KEYS: &[&str] =
+    &["bind", "unbind", "remote_open_door", "fetch_log", "scan_qr", "remote_open_failed", "swallow_reply", "delay_replies", "close_link", "mock"];
+/// The keys of `control` that are actions a cloud upper tester can perform.
+const ACTION_KEYS: &[&str] = &["bind", "unbind", "remote_open_door", "fetch_log", "scan_qr", "remote_open_failed"];
+const REMOTE_OPEN_DOOR_KEYS: &[&str] = &["userid"];
+const FETCH_LOG_KEYS: &[&str] = &["hint"];
+const SCAN_QR_KEYS: &[&str] = &["userid", "state", "dynamic_timestamp"];
 
 impl Loader<'_> {
     pub(in crate::scenario) fn control(&mut self, kind_key: &Node, value: &Node, step: &Node) -> Option<Control> {
-        if !self.control {
+        let args = self.step_args(value, "control", CONTROL_KEYS)?;
+        let action = args.pairs.first().is_some_and(|(k, _)| ACTION_KEYS.contains(&k.key_text()));
+        if action && !(self.control || self.cloud_control) {
+            let d = self
+                .diag(kind_key.span, "this `control` action needs a cloud that can be made to act")
+                .help("add `requires: [cloud_control]` at the top level (the mock's control plane or the lab's `--cloud-upper-tester` performs it)");
+            self.push(d);
+        } else if !action && !self.control {
             let d = self
                 .diag(kind_key.span, "a `control` step needs a target that accepts harness control")
                 .help("add `requires: [control]` at the top level (the scenario then runs only against the mock)");
             self.push(d);
         }
-        let args = self.step_args(value, "control", CONTROL_KEYS)?;
         let (key, node) = match args.pairs {
             [(k, v)] => (k.key_text(), v),
             [] => {
@@ -69,6 +112,22 @@ impl Loader<'_> {
             "bind" => device(self).map(|device| Control::Bind { device }),
             "unbind" => device(self).map(|device| Control::Unbind { device }),
             "close_link" => device(self).map(|device| Control::CloseLink { device }),
+            "remote_open_door" => {
+                let args = self.args(node, "a `remote_open_door`", REMOTE_OPEN_DOOR_KEYS, key)?;
+                self.required_string(&args, "userid", "a `remote_open_door`").map(|userid| Control::RemoteOpenDoor { userid })
+            }
+            "fetch_log" => {
+                let args = self.args(node, "a `fetch_log`", FETCH_LOG_KEYS, key)?;
+                self.required_string(&args, "hint", "a `fetch_log`").map(|hint| Control::FetchLog { hint })
+            }
+            "scan_qr" => {
+                let args = self.args(node, "a `scan_qr`", SCAN_QR_KEYS, key)?;
+                let userid = self.required_string(&args, "userid", "a `scan_qr`");
+                let state = self.required_string(&args, "state", "a `scan_qr`");
+                let dynamic_timestamp = args.get("dynamic_timestamp").and_then(|n| self.text(n, "dynamic_timestamp", "unix seconds (`${now-60}`)"));
+                Some(Control::ScanQr { userid: userid?, state: state?, dynamic_timestamp })
+            }
+            "remote_open_failed" => self.text(node, key, "an oper_id (`${captured}`)").map(|oper_id| Control::RemoteOpenFailed { oper_id }),
             "swallow_reply" => self.string(node, key).map(|cmd| Control::SwallowReply { cmd }),
             "delay_replies" => self.duration(node, key).map(Control::DelayReplies),
             "mock" => {
@@ -120,6 +179,13 @@ fn plain(c: &Control) -> Out {
         Control::CloseLink { device: d } => Out::new().set("close_link", device(d)),
         Control::SwallowReply { cmd } => Out::new().set("swallow_reply", cmd.as_str()),
         Control::DelayReplies(d) => Out::new().set("delay_replies", render::duration(d)),
+        Control::RemoteOpenDoor { userid } => Out::new().set("remote_open_door", Out::new().set("userid", userid.as_str()).value()),
+        Control::FetchLog { hint } => Out::new().set("fetch_log", Out::new().set("hint", hint.as_str()).value()),
+        Control::ScanQr { userid, state, dynamic_timestamp } => {
+            let args = Out::new().set("userid", userid.as_str()).set("state", state.as_str()).opt("dynamic_timestamp", dynamic_timestamp.as_deref());
+            Out::new().set("scan_qr", args.value())
+        }
+        Control::RemoteOpenFailed { oper_id } => Out::new().set("remote_open_failed", oper_id.as_str()),
         Control::Mock { .. } => Out::new(),
     }
 }

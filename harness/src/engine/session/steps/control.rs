@@ -4,9 +4,13 @@ use super::prelude::*;
 
 impl Session<'_> {
     pub(in crate::engine::session) async fn control(&mut self, c: &Control, at: &At) -> StepResult {
+        if let Some((action, sn)) = self.cloud_action(c, at)? {
+            return self.act(&action, &sn, at).await;
+        }
         let req = match c {
-            Control::Bind { device } => CloudControl::Bind { sn: self.device_sn(device, at)? },
-            Control::Unbind { device } => CloudControl::Unbind { sn: self.device_sn(device, at)? },
+            Control::Bind { .. } | Control::Unbind { .. } | Control::RemoteOpenDoor { .. } | Control::FetchLog { .. } | Control::ScanQr { .. } | Control::RemoteOpenFailed { .. } => {
+                return Err(at.error("control: an action the mock and the upper tester perform"))
+            }
             Control::CloseLink { device } => CloudControl::CloseLink { sn: self.device_sn(device, at)? },
             Control::SwallowReply { cmd } => CloudControl::SwallowReply { sn: self.device_sn(&None, at)?, cmd: cmd.clone() },
             Control::DelayReplies(d) => {
@@ -28,5 +32,64 @@ impl Session<'_> {
             self.check(&m.value, &answer).map_err(|mm| at.mismatch("the control answer", mm, m.span))?;
         }
         self.capture(capture, &answer, at)
+    }
+}
+
+impl Session<'_> {
+    /// The profile-neutral action of a `control` step, and the SN it is about; `None` for an
+    /// operation only the mock's control plane knows.
+    fn cloud_action(&self, c: &Control, at: &At) -> Result<Option<(CloudAction, String)>, Stop> {
+        let first = &None;
+        let (action, device) = match c {
+            Control::Bind { device } => (CloudAction::Bind, device),
+            Control::Unbind { device } => (CloudAction::Unbind, device),
+            Control::RemoteOpenDoor { userid } => (CloudAction::RemoteOpenDoor { userid: self.expand_text(userid, at)? }, first),
+            Control::FetchLog { hint } => (CloudAction::FetchLog { hint: self.expand_text(hint, at)? }, first),
+            Control::ScanQr { userid, state, dynamic_timestamp } => {
+                let dynamic_timestamp = match dynamic_timestamp {
+                    None => None,
+                    Some(t) => {
+                        let t = self.expand_text(t, at)?;
+                        Some(t.trim().parse::<u64>().map_err(|_| at.error(format!("scan_qr: dynamic_timestamp {t:?} is not unix seconds")))?)
+                    }
+                };
+                let action = CloudAction::ScanQr { userid: self.expand_text(userid, at)?, state: self.expand_text(state, at)?, dynamic_timestamp };
+                (action, first)
+            }
+            Control::RemoteOpenFailed { oper_id } => (CloudAction::RemoteOpenFailed { oper_id: self.expand_text(oper_id, at)? }, first),
+            _ => return Ok(None),
+        };
+        Ok(Some((action, self.device_sn(device, at)?)))
+    }
+
+    /// Makes the cloud act: through its control plane when it has one (the mock), else
+    /// through the lab's cloud upper tester. A "no" to a question is the target's failure.
+    async fn act(&mut self, action: &CloudAction, sn: &str, at: &At) -> StepResult {
+        // The lab's command comes first when it can reach the cloud (an in-process mock is
+        // out of any command's reach): the lab said how its cloud is made to act.
+        let caps = self.cloud(at)?.capabilities();
+        let lab = self.cloud_upper_tester.clone().filter(|_| !caps.in_process);
+        let answer = if let Some(command) = lab {
+            let json = action.to_json(sn);
+            self.note(format!("cloud upper tester: {}", redacted(&*self.profile, &json)));
+            crate::engine::target::cloud_upper_tester(&command, action, sn, &self.rec)
+                .await
+                .map_err(|e| at.error(format!("control through the cloud upper tester: {e}")))?
+        } else if caps.control {
+            let req = action.mock_request(sn);
+            self.note(format!("control: {}", redacted(&*self.profile, &serde_json::to_value(&req).unwrap_or_default())));
+            let cloud = self.cloud(at)?;
+            let answer = cloud.control(req).await.map_err(|e| at.error(format!("control refused: {e}")))?;
+            match action.answer(&answer) {
+                Ok(()) => Answer::Yes,
+                Err(instead) => Answer::No(instead),
+            }
+        } else {
+            return Err(at.error("control: the cloud cannot be made to act and there is no cloud upper tester"));
+        };
+        match answer {
+            Answer::Yes => Ok(()),
+            Answer::No(said) => Err(at.fail(format!("the cloud does not show what the scenario asks ({}): {said}", action.to_json(sn)["action"].as_str().unwrap_or_default()))),
+        }
     }
 }

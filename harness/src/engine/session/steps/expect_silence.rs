@@ -14,6 +14,7 @@ impl Session<'_> {
         // A cloud may push what the protocol lists at any time (§1.5): silence from a cloud
         // means no reply and nothing undocumented.
         let from_cloud = matches!(self.target, Target::Cloud(_));
+        let peer = if from_cloud { "cloud" } else { "device" };
         let conn = self.conn(&e.conn, at)?;
         let mut kept = Vec::new();
         let result = loop {
@@ -25,7 +26,7 @@ impl Session<'_> {
                 Item::Binary(b) => {
                     let binary_cmd = profile.decode_binary_request(b).and_then(|v| profile.command(&v).map(str::to_string));
                     match silent_cmd.as_deref() {
-                        Some(cmd) if binary_cmd.as_deref() == Some(cmd) => break Err(format!("expected no `{cmd}` for {shown}, but the device sent one")),
+                        Some(cmd) if binary_cmd.as_deref() == Some(cmd) => break Err(format!("expected no `{cmd}` for {shown}, but the {peer} sent one")),
                         Some(_) => {
                             kept.push(inbound);
                             continue;
@@ -43,7 +44,7 @@ impl Session<'_> {
                 Some(cmd) => {
                     let is_cmd = json.as_ref().is_some_and(|v| profile.command(v) == Some(cmd));
                     if is_cmd {
-                        break Err(format!("expected no `{cmd}` for {shown}, but the device sent one after {}", format_duration(inbound.at.saturating_sub(started))));
+                        break Err(format!("expected no `{cmd}` for {shown}, but the {peer} sent one after {}", format_duration(inbound.at.saturating_sub(started))));
                     }
                     kept.push(inbound);
                 }

@@ -10,7 +10,7 @@ mod prelude {
     pub(super) use crate::engine::session::{
         redacted, redacted_text, At, Session, StepResult, Stop, Target,
     };
-    pub(super) use crate::engine::target::{CloudControl, DeviceAction};
+    pub(super) use crate::engine::target::{Answer, CloudAction, CloudControl, DeviceAction};
     pub(super) use crate::profile::{DefaultContext, Profile, Secret};
     pub(super) use crate::scenario::expr::format_duration;
     pub(super) use crate::scenario::model::*;
