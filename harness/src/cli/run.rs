@@ -59,8 +59,12 @@ fn cloud_target(args: &RunArgs) -> Result<Option<CloudChoice>, String> {
 
 /// What a cloud at a URL is held to: the FAQ's ranges, narrowed by its statement
 /// (`--cloud-statement`) or by `--heartbeat-timeout` / `--subscribe-window` (exact values).
-fn expected_of_a_cloud(args: &RunArgs) -> Result<CloudTimings, i32> {
+/// The statement read, when given, is returned for the report.
+fn expected_of_a_cloud(
+    args: &RunArgs,
+) -> Result<(CloudTimings, Option<crate::ics::cloud::CloudStatement>), i32> {
     let mut timings = CloudTimings::FAQ;
+    let mut read = None;
     if let Some(path) = &args.cloud_statement {
         if args.cloud == "mock" {
             return Err(usage(
@@ -84,12 +88,13 @@ fn expected_of_a_cloud(args: &RunArgs) -> Result<CloudTimings, i32> {
             )));
         }
         timings = statement.timings(timings);
+        read = Some(statement);
     }
     if let Some(expiry) = args.heartbeat_timeout {
         timings = timings.with_expiry(expiry);
     }
     timings.subscribe_window = args.subscribe_window.unwrap_or(timings.subscribe_window);
-    Ok(timings)
+    Ok((timings, read))
 }
 
 pub(super) fn run(args: RunArgs) -> i32 {
@@ -199,7 +204,16 @@ pub(super) fn run(args: RunArgs) -> i32 {
         return code;
     }
     let timings = match expected_of_a_cloud(&args) {
-        Ok(t) => t,
+        Ok((t, statement)) => {
+            if let (Some(path), Some(statement)) = (&args.cloud_statement, statement) {
+                match crate::report::json::HashedFile::read(path) {
+                    Ok(f) => meta.cloud_statement_file = Some(f),
+                    Err(e) => return usage(format!("--cloud-statement {}: {e}", path.display())),
+                }
+                meta.cloud_statement = Some(statement.summary());
+            }
+            t
+        }
         Err(code) => return code,
     };
     let mut config = RunConfig {

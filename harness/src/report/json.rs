@@ -57,7 +57,10 @@
 //!   with, and `missing_shards` (only on a merge of an incomplete set) the shards it lacks.
 //!   `lab` and `operator` (`--lab`, `--operator`), `sns` (the SNs the device under test gave
 //!   in its frames), `ics_file` and `manual_file` (`{ "path", "sha256": "sha256:…" }` of the
-//!   ICS and manual-verdicts files) and `scenario_set` (`{ "count", "sha256" }` over every
+//!   ICS and manual-verdicts files), `cloud_statement_file` (likewise, of `--cloud-statement`)
+//!   and `cloud_statement` (the values it declared: `vendor`, `product`, `version`,
+//!   `heartbeat_expiry`, `subscribe_window`, `subscribe_limit`, `max_frame_bytes`,
+//!   `visitor_list`, each only when stated) and `scenario_set` (`{ "count", "sha256" }` over every
 //!   scenario file's path and text) are what the signed cover shows; each is left out when
 //!   there is none.
 //!   `hwconform diff` ignores all of `meta`.
@@ -146,6 +149,12 @@ pub struct RunMeta {
     /// The ICS file the run used, and its hash.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ics_file: Option<HashedFile>,
+    /// The cloud conformance statement the run used (`--cloud-statement`), and its hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloud_statement_file: Option<HashedFile>,
+    /// What that statement declared (the windows the cloud was held to narrow the FAQ's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloud_statement: Option<crate::ics::cloud::CloudStatementSummary>,
     /// The manual verdicts file applied, and its hash.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manual_file: Option<HashedFile>,

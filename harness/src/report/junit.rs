@@ -23,6 +23,8 @@
 //!   and one `hwconform.target.<side>` per target, then `hwconform.partition` on a shard and
 //!   `hwconform.missing_shards` (comma-separated) on a partial merge; `timestamp` is `meta.started_at`, so the
 //!   file is a pure function of run.json;
+//! - then the statement of the result the cover shows: `hwconform.result` (`conforms`,
+//!   `does_not_conform`, `incomplete`) and `hwconform.statement` (`does not conform: D2, D13`);
 //! - when the run has an implementation conformance statement, the `device-target` suite's
 //!   properties go on with `ics.vendor`, `ics.model`, `ics.firmware_version`,
 //!   `ics.provisioning` and one `ics.features.<name>` (`true`/`false`) per feature.
@@ -78,6 +80,9 @@ pub(crate) fn write_document(
     };
     let briefs = scenarios.briefs();
     let mut props = meta_properties(&head.meta);
+    if let Some(statement) = &head.statement {
+        props.extend(statement_properties(statement));
+    }
     if let Some(ics) = &head.ics {
         props.extend(properties(ics));
     }
@@ -220,6 +225,19 @@ fn meta_properties(meta: &RunMeta) -> Vec<(String, String)> {
         ));
     }
     out
+}
+
+/// The statement of the result, as the cover words it (`hwconform.statement`) and as a
+/// tool matches it (`hwconform.result`: `conforms`, `does_not_conform`, `incomplete`).
+fn statement_properties(statement: &super::cover::ResultStatement) -> Vec<(String, String)> {
+    let result = serde_json::to_value(statement.result)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    vec![
+        ("hwconform.result".to_string(), result),
+        ("hwconform.statement".to_string(), statement.text()),
+    ]
 }
 
 /// The suite name for scenarios of a role: named for the side under test.
