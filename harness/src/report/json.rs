@@ -86,7 +86,7 @@
 //! - Transcript frames are stored with secrets already redacted (`"<redacted>"`).
 
 use super::cover::ResultStatement;
-use super::formats::{InMemory, Part, Scenarios};
+use super::formats::{Format, InMemory, ReportFormat, Scenarios};
 use super::matrix::ManualRecord;
 use super::sink::{write_file_with, Out, ReportError};
 use crate::engine::{RunEvent, RunSummary, ScenarioResult};
@@ -582,6 +582,43 @@ impl Collector {
     }
 }
 
+/// `--report json`.
+pub(crate) struct Json;
+
+impl ReportFormat {
+    #[allow(non_upper_case_globals)]
+    pub const Json: ReportFormat = ReportFormat(&Json);
+}
+
+impl Format for Json {
+    fn name(&self) -> &'static str {
+        "json"
+    }
+    fn help(&self) -> &'static str {
+        "DIR/run.json"
+    }
+    fn file_name(&self) -> Option<&'static str> {
+        Some("run.json")
+    }
+    fn has_parts(&self) -> bool {
+        true
+    }
+    fn part(&self, r: &ScenarioResult, path: &Path) -> Result<Vec<u8>, ReportError> {
+        entry(r).map_err(|source| ReportError::Json {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+    fn write(
+        &self,
+        head: &RunReport,
+        scenarios: &dyn Scenarios,
+        out: &mut Out,
+    ) -> Result<(), ReportError> {
+        write_document(head, scenarios, out)
+    }
+}
+
 /// Writes a report as run.json.
 pub fn write_json(report: &RunReport, path: &std::path::Path) -> Result<(), ReportError> {
     write_file_with(path, |out| {
@@ -669,7 +706,7 @@ impl Splice<'_, '_, '_> {
             self.put(if i == 0 { b"\n    " } else { b",\n    " })?;
             let scenarios = self.scenarios;
             scenarios
-                .put(i, Part::Json, self.out)
+                .put(i, ReportFormat::Json, self.out)
                 .map_err(|e| self.fail(e))?;
         }
         self.put(if n == 0 { b"]" } else { b"\n  ]" })

@@ -32,7 +32,7 @@
 //! Text is copied from the results only; characters XML 1.0 cannot carry become U+FFFD.
 
 use super::evidence::Evidence;
-use super::formats::{InMemory, Part, Scenarios};
+use super::formats::{Format, InMemory, ReportFormat, Scenarios};
 use super::json::{RunMeta, RunReport};
 use super::sink::{write_file_with, Out, ReportError};
 use super::terminal::{finding_line, render_transcript};
@@ -42,6 +42,43 @@ use crate::scenario::Role;
 use quick_xml::events::{BytesCData, BytesDecl, BytesEnd, BytesStart, Event};
 use quick_xml::Writer;
 use std::fmt::Write as _;
+
+/// `--report junit`.
+pub(crate) struct Junit;
+
+impl ReportFormat {
+    #[allow(non_upper_case_globals)]
+    pub const Junit: ReportFormat = ReportFormat(&Junit);
+}
+
+impl Format for Junit {
+    fn name(&self) -> &'static str {
+        "junit"
+    }
+    fn help(&self) -> &'static str {
+        "DIR/junit.xml"
+    }
+    fn file_name(&self) -> Option<&'static str> {
+        Some("junit.xml")
+    }
+    fn has_parts(&self) -> bool {
+        true
+    }
+    fn part(&self, r: &ScenarioResult, path: &std::path::Path) -> Result<Vec<u8>, ReportError> {
+        test_case_xml(r).map_err(|source| ReportError::Xml {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+    fn write(
+        &self,
+        head: &RunReport,
+        scenarios: &dyn Scenarios,
+        out: &mut Out,
+    ) -> Result<(), ReportError> {
+        write_document(head, scenarios, out)
+    }
+}
 
 /// Writes a run as JUnit XML: a pure function of the [`RunReport`], so `hwconform report`
 /// rebuilds the same bytes from run.json.
@@ -154,7 +191,7 @@ pub(crate) fn write_document(
         }
         out.put(&std::mem::take(w.get_mut()))?;
         for i in of_role {
-            scenarios.put(i, Part::Junit, out)?;
+            scenarios.put(i, ReportFormat::Junit, out)?;
         }
         w.write_event(Event::End(BytesEnd::new("testsuite")))
             .map_err(xml_error)?;

@@ -392,6 +392,40 @@ fn across(o: Outcome) -> u8 {
     }
 }
 
+/// `--report csv`: the matrix alone ([`to_csv`]).
+pub(crate) struct Csv;
+
+impl super::ReportFormat {
+    #[allow(non_upper_case_globals)]
+    pub const Csv: super::ReportFormat = super::ReportFormat(&Csv);
+}
+
+impl super::formats::Format for Csv {
+    fn name(&self) -> &'static str {
+        "csv"
+    }
+    fn help(&self) -> &'static str {
+        "DIR/requirements.csv: the requirement matrix for spreadsheets"
+    }
+    fn file_name(&self) -> Option<&'static str> {
+        Some("requirements.csv")
+    }
+    fn write(
+        &self,
+        head: &super::RunReport,
+        _scenarios: &dyn super::formats::Scenarios,
+        out: &mut super::sink::Out,
+    ) -> Result<(), super::ReportError> {
+        match to_csv(&head.requirements) {
+            Ok(text) => out.put(text.as_bytes()),
+            Err(source) => Err(super::ReportError::Csv {
+                path: out.path.to_path_buf(),
+                source,
+            }),
+        }
+    }
+}
+
 /// The matrix as CSV for spreadsheets: one row per obligation, with a header. Columns: id,
 /// status (as JSON spells it), source, strength, scenarios (`id=outcome; …`), detail,
 /// text. Fields with commas, quotes or newlines are quoted by the `csv` crate.

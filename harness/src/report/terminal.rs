@@ -11,6 +11,23 @@ use std::io::Write;
 /// Indentation of everything under a scenario's line.
 const INDENT: &str = "      ";
 
+/// `--report terminal`: streamed by [`TerminalReporter`] as the run goes; no file.
+pub(crate) struct Terminal;
+
+impl super::ReportFormat {
+    #[allow(non_upper_case_globals)]
+    pub const Terminal: super::ReportFormat = super::ReportFormat(&Terminal);
+}
+
+impl super::formats::Format for Terminal {
+    fn name(&self) -> &'static str {
+        "terminal"
+    }
+    fn help(&self) -> &'static str {
+        "Progress and results on stdout (only while running)"
+    }
+}
+
 /// What the terminal report shows. The caller decides colour (on for a TTY, off otherwise).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TerminalOptions {

@@ -452,6 +452,38 @@ fn chromium_renders_a_signed_cover_and_a_chart_per_scenario() {
         .unwrap_or_else(|| panic!("{failed_id}: no frame is marked broken"));
     let broken = broken.split("</g>").next().unwrap();
     assert!(broken.contains(">register #"), "{broken}");
+    // The arrow refers to the one copy of its frame's JSON: following it opens the wire log
+    // at that entry (the register frame's JSON is there).
+    let href = failed
+        .split("<g class=\"frame broken\">")
+        .next()
+        .and_then(|before| before.rsplit("<a href=\"#").next())
+        .and_then(|a| a.split('"').next())
+        .expect("the broken arrow links somewhere");
+    let linked = browse(
+        &browser,
+        &profile,
+        &["--dump-dom".into()],
+        &format!("{url}#{href}"),
+    );
+    let (_, linked) = articles(&linked)
+        .into_iter()
+        .find(|(id, _)| id == failed_id)
+        .unwrap();
+    let wire = linked
+        .split("<details class=\"wire\"")
+        .nth(1)
+        .expect("a wire log");
+    assert!(
+        wire.starts_with(" open=\"\""),
+        "the wire log opened: {wire}"
+    );
+    let entry = wire
+        .split(&format!("id=\"{href}\""))
+        .nth(1)
+        .and_then(|e| e.split("</li>").next())
+        .expect("the entry the arrow links to");
+    assert!(entry.contains("\"cmd\": \"register\""), "{entry}");
     assert!(
         failed.contains("✗ the request did not match: at `body.device_signature`"),
         "the finding is written beside it"
