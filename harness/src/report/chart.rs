@@ -235,7 +235,7 @@ fn arrow(from: f64, to: f64, y: f64, frame: &Frame, red: bool, colour: &str, id:
                 title { (label) " (its JSON is in the wire log)" }
                 line x1=(num(from)) y1=(num(y)) x2=(num(tip - dir * 8.0)) y2=(num(y)) stroke=(colour) stroke-width=(if red { "2.5" } else { "1.5" }) {}
                 polygon points=(head) fill=(colour) {}
-                text x=(num((from + to) / 2.0)) y=(num(y - 5.0)) text-anchor="middle" fill=(colour) font-weight=(if red { "bold" } else { "normal" }) { (cut(&label)) }
+                text x=(num((from + to) / 2.0)) y=(num(y - 5.0)) text-anchor="middle" fill=(colour) font-weight=[red.then_some("bold")] { (cut(&label)) }
             }
         }
     }
