@@ -478,6 +478,10 @@ fn chromium_renders_a_signed_cover_and_a_chart_per_scenario() {
         wire.starts_with(" open=\"\""),
         "the wire log opened: {wire}"
     );
+    assert!(
+        dom.contains("<pre class=\"frame-tip\" hidden=\"\"></pre>"),
+        "the hover's tooltip is ready (the script ran)"
+    );
     let entry = wire
         .split(&format!("id=\"{href}\""))
         .nth(1)
