@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 /// One report format: a view of the report model ([`RunReport`]: results, findings,
 /// obligations, metadata) for people or tools. Each format is one file implementing this
-/// trait (`terminal.rs`, `junit.rs`, `json.rs`, `matrix.rs` for the CSV, `html.rs`) and is
+/// trait (`terminal.rs`, `junit.rs`, `json.rs`, `spreadsheet.rs` for the CSV, `html.rs`) and is
 /// registered by one line in [`ReportFormat::ALL`]; `--report`, the default set, the
 /// streamed run and `hwconform report` all go through that list.
 pub(crate) trait Format: Sync {

@@ -20,6 +20,7 @@ pub mod merge;
 pub mod sink;
 pub mod slow;
 mod spill;
+mod spreadsheet;
 pub mod status;
 pub mod terminal;
 
