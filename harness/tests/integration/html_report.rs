@@ -328,6 +328,102 @@ fn signed_exec_run(dir: &Path) -> String {
     stdout
 }
 
+/// The device library against the reference device with one fault (it reuses a req_id, D2),
+/// with an ICS, as a lab signs it: the cover names the lab, the device and the ICS's hash and
+/// states the result; every scenario has its chart, and the broken frame is marked.
+fn signed_device_run() -> RunReport {
+    use hwconform::report::json::HashedFile;
+    use hwconform::targets::sim::SimFault;
+    use hwconform::targets::DeviceChoice;
+    let ics_path = common::repo().join("examples/ics/door-controller.toml");
+    let profile = hwconform::profile::default_profile();
+    let ics = hwconform::ics::load_file(&ics_path, profile.ics_features())
+        .unwrap_or_else(|e| panic!("{}", e.render()));
+    let config = RunConfig {
+        device: Some(
+            DeviceChoice::Sim {
+                faults: [SimFault::parse("reuse-req-id").unwrap()].into(),
+                variants: Default::default(),
+            }
+            .build(),
+        ),
+        ics: Some(std::sync::Arc::new(ics)),
+        ..hwconform::targets::defaults()
+    };
+    let mut meta = RunMeta::of_this_harness();
+    meta.lab = "Acme Test Lab".into();
+    meta.operator = "Ann Lab".into();
+    meta.ics_file = Some(HashedFile {
+        path: "examples/ics/door-controller.toml".into(),
+        ..HashedFile::read(&ics_path).unwrap()
+    });
+    let scenarios = library("device");
+    let sources: std::collections::BTreeMap<String, String> = scenarios
+        .iter()
+        .map(|s| {
+            let path = s
+                .source
+                .path
+                .strip_prefix(common::repo())
+                .unwrap_or(&s.source.path);
+            (path.display().to_string(), s.source.text.clone())
+        })
+        .collect();
+    meta.scenario_set = Some(hwconform::report::json::ScenarioSet::of(&sources));
+    meta.targets = [
+        ("cloud".to_string(), "mock".to_string()),
+        ("device".to_string(), "sim:fault=reuse-req-id".to_string()),
+    ]
+    .into();
+    let mut collector = Collector::new(meta);
+    let mut report = None;
+    Runner::new(config)
+        .run(&scenarios, |e| {
+            report = report.take().or(collector.on_event(&e))
+        })
+        .expect("the run starts");
+    report.expect("the run finished")
+}
+
+/// Every scenario of the device library has its chart, without a browser: the library against
+/// the reference device with one fault (virtual time, so all of it), the page as written.
+#[test]
+fn every_scenario_of_the_device_library_has_its_chart() {
+    let report = signed_device_run();
+    let statement = report.statement.clone().expect("a statement");
+    assert_eq!(statement.failed, ["D2"], "{statement:?}");
+    let page = hwconform::report::html::render(&report);
+    let all = articles(&page);
+    assert_eq!(all.len(), report.scenarios.len());
+    for (id, body) in &all {
+        let r = report.scenarios.iter().find(|r| &r.id == id).unwrap();
+        assert_eq!(
+            body.matches("<figure class=\"chart\">").count(),
+            usize::from(!r.transcript.entries.is_empty()),
+            "{id}: one chart"
+        );
+        // One copy of each frame's JSON: the wire log's, one per arrow.
+        assert_eq!(
+            body.matches("<pre class=\"frame\">").count(),
+            body.matches("<g class=\"frame").count(),
+            "{id}"
+        );
+    }
+    let (_, failed) = all
+        .iter()
+        .find(|(id, _)| id == "device.envelope.well-formed-unique-requests")
+        .expect("the fault fails the envelope scenario");
+    let broken = failed
+        .split("<g class=\"frame broken\">")
+        .nth(1)
+        .expect("a frame is marked broken");
+    assert!(broken.contains(">active #lb_active</text>"), "{broken}");
+    assert!(
+        failed.contains("✗ D2: "),
+        "the finding is written beside it"
+    );
+}
+
 /// A page of its own for one scenario's article, styled as the report (a screenshot of it).
 fn article_page(page: &str, id: &str) -> String {
     let style = &page[page.find("<style>").unwrap()..page.find("</style>").unwrap() + 8];
