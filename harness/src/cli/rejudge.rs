@@ -132,6 +132,9 @@ pub fn cli_rejudge(args: RejudgeArgs) -> i32 {
         "{} inconclusive, {} warned, {} errored, {} manual",
         s.inconclusive, s.warned, s.errored, s.manual
     );
+    if let Some(statement) = &report.statement {
+        print!("{}", crate::report::terminal::statement_line(statement));
+    }
     if let Some(reports) = args.reports {
         let code = super::report::write(
             &report,

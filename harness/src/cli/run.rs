@@ -59,10 +59,13 @@ fn cloud_target(args: &RunArgs) -> Result<Option<CloudChoice>, String> {
 
 /// What a cloud at a URL is held to: the FAQ's ranges, narrowed by its statement
 /// (`--cloud-statement`) or by `--heartbeat-timeout` / `--subscribe-window` (exact values).
-/// Also what the statement says the lab's cloud upper tester can do.
-fn expected_of_a_cloud(args: &RunArgs) -> Result<(CloudTimings, Option<Vec<String>>), i32> {
+/// The statement read, when given, is returned for the report and for what it says the
+/// lab's cloud upper tester can do.
+fn expected_of_a_cloud(
+    args: &RunArgs,
+) -> Result<(CloudTimings, Option<crate::ics::cloud::CloudStatement>), i32> {
     let mut timings = CloudTimings::FAQ;
-    let mut actions = None;
+    let mut read = None;
     if let Some(path) = &args.cloud_statement {
         if args.cloud == "mock" {
             return Err(usage(
@@ -86,13 +89,13 @@ fn expected_of_a_cloud(args: &RunArgs) -> Result<(CloudTimings, Option<Vec<Strin
             )));
         }
         timings = statement.timings(timings);
-        actions = statement.upper_tester_actions;
+        read = Some(statement);
     }
     if let Some(expiry) = args.heartbeat_timeout {
         timings = timings.with_expiry(expiry);
     }
     timings.subscribe_window = args.subscribe_window.unwrap_or(timings.subscribe_window);
-    Ok((timings, actions))
+    Ok((timings, read))
 }
 
 pub(super) fn run(args: RunArgs) -> i32 {
@@ -202,7 +205,17 @@ pub(super) fn run(args: RunArgs) -> i32 {
         return code;
     }
     let (timings, cloud_upper_tester_actions) = match expected_of_a_cloud(&args) {
-        Ok(t) => t,
+        Ok((t, statement)) => {
+            let actions = statement.as_ref().and_then(|s| s.upper_tester_actions.clone());
+            if let (Some(path), Some(statement)) = (&args.cloud_statement, statement) {
+                match crate::report::json::HashedFile::read(path) {
+                    Ok(f) => meta.cloud_statement_file = Some(f),
+                    Err(e) => return usage(format!("--cloud-statement {}: {e}", path.display())),
+                }
+                meta.cloud_statement = Some(statement.summary());
+            }
+            (t, actions)
+        }
         Err(code) => return code,
     };
     let mut config = RunConfig {

@@ -83,6 +83,80 @@ impl CloudStatement {
     }
 }
 
+/// What a cloud statement declared, as a report records it beside the file's hash: only
+/// the values stated (what is left out, the FAQ's ranges stand for); durations as written
+/// (`90s`, `60s–120s`).
+#[derive(
+    Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+pub struct CloudStatementSummary {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat_expiry: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscribe_window: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscribe_limit: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_frame_bytes: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visitor_list: Option<bool>,
+}
+
+impl CloudStatement {
+    /// The declared values for the report.
+    pub fn summary(&self) -> CloudStatementSummary {
+        CloudStatementSummary {
+            vendor: self.vendor.clone(),
+            product: self.product.clone(),
+            version: self.version.clone(),
+            heartbeat_expiry: self.heartbeat_expiry.map(|(min, max)| {
+                if min == max {
+                    format_duration(min)
+                } else {
+                    format!("{}–{}", format_duration(min), format_duration(max))
+                }
+            }),
+            subscribe_window: self.subscribe_window.map(format_duration),
+            subscribe_limit: self.subscribe_limit,
+            max_frame_bytes: self.max_frame_bytes,
+            visitor_list: self.visitor_list,
+        }
+    }
+}
+
+impl CloudStatementSummary {
+    /// Each declared value as (name, value), in the file's order.
+    pub fn declared(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        let mut put = |k: &'static str, v: Option<String>| {
+            if let Some(v) = v {
+                out.push((k, v));
+            }
+        };
+        put("vendor", self.vendor.clone());
+        put("product", self.product.clone());
+        put("version", self.version.clone());
+        put("heartbeat expiry", self.heartbeat_expiry.clone());
+        put("subscribe window", self.subscribe_window.clone());
+        put(
+            "subscribe limit",
+            self.subscribe_limit.map(|n| n.to_string()),
+        );
+        put(
+            "max frame bytes",
+            self.max_frame_bytes.map(|n| n.to_string()),
+        );
+        put("visitor list", self.visitor_list.map(|b| b.to_string()));
+        out
+    }
+}
+
 /// Reads and loads a cloud statement file.
 pub fn load_file(path: &Path) -> Result<CloudStatement, IcsError> {
     match std::fs::read_to_string(path) {

@@ -1,7 +1,8 @@
 //! A scenario's message sequence chart: the transcript drawn as inline SVG, one lane for the
 //! harness and one per connection of the target, one arrow per frame. A person sees who said
-//! what in which order, and where it broke, without reading JSON; the JSON is a hover (the
-//! arrow's title) or a click (the arrow links to the frame in the wire log) away.
+//! what in which order, and where it broke, without reading JSON; the JSON is a click away
+//! (the arrow links to the frame in the wire log) and, with the page's script, a hover (read
+//! from that wire-log entry: each frame's JSON is in the page once).
 //!
 //! Time runs down. Short gaps are drawn to scale ([`PX_PER_SEC`]) so a judged rhythm (a poll
 //! every 5 s, a late reply) shows; a gap longer than [`SCALE_LIMIT`] is cut with a visible
@@ -231,10 +232,10 @@ fn arrow(from: f64, to: f64, y: f64, frame: &Frame, red: bool, colour: &str, id:
     html! {
         a href={"#" (id)} {
             g class={"frame" @if red { " broken" }} {
-                title { (frame_json(frame)) }
+                title { (label) " (its JSON is in the wire log)" }
                 line x1=(num(from)) y1=(num(y)) x2=(num(tip - dir * 8.0)) y2=(num(y)) stroke=(colour) stroke-width=(if red { "2.5" } else { "1.5" }) {}
                 polygon points=(head) fill=(colour) {}
-                text x=(num((from + to) / 2.0)) y=(num(y - 5.0)) text-anchor="middle" fill=(colour) font-weight=(if red { "bold" } else { "normal" }) { (cut(&label)) }
+                text x=(num((from + to) / 2.0)) y=(num(y - 5.0)) text-anchor="middle" fill=(colour) font-weight=[red.then_some("bold")] { (cut(&label)) }
             }
         }
     }
@@ -279,22 +280,6 @@ pub fn frame_label(frame: &Frame) -> String {
         }
     }
     label
-}
-
-fn frame_json(frame: &Frame) -> String {
-    match frame {
-        Frame::Json { json } => serde_json::to_string_pretty(json).unwrap_or_default(),
-        Frame::Large { envelope, len } => format!(
-            "{len} bytes, too large to record whole{}",
-            envelope
-                .as_ref()
-                .and_then(|v| serde_json::to_string_pretty(v).ok())
-                .map(|j| format!(": {j}"))
-                .unwrap_or_default()
-        ),
-        Frame::Text { text, .. } => text.clone(),
-        Frame::Binary { head, .. } => format!("{head}…"),
-    }
 }
 
 /// The entry that broke the first rule, found from the step the failure (or else the first
@@ -582,7 +567,9 @@ mod tests {
         let svg = chart(&result(Verdict::Pass, vec![]), "e").into_string();
         assert!(!svg.contains("<script>"), "{svg}");
         assert!(svg.contains("active&lt;/text&gt;&lt;script&gt;"));
-        assert!(svg.contains("SN&lt;1&gt;"), "the JSON is the title");
+        // The JSON is once in the page, in the wire log the arrow links to; not in the chart.
+        assert!(!svg.contains("SN&lt;1&gt;"), "{svg}");
+        assert!(svg.contains("<a href=\"#e"), "{svg}");
         assert!(svg.contains("90.0 s, not to scale"), "{svg}");
         // The 5 s between the reply and the ping is drawn to scale.
         let y_of = |needle: &str| -> f64 {
@@ -591,7 +578,7 @@ mod tests {
             let y = text.rsplit(" y1=\"").next().unwrap();
             y.split('"').next().unwrap().parse().unwrap()
         };
-        let gap = y_of("ping #r1") - y_of("reply #r1 errcode=0");
+        let gap = y_of(">ping #r1</text>") - y_of(">reply #r1 errcode=0</text>");
         assert!((gap - (ROW_PX + 5.0 * PX_PER_SEC)).abs() < 0.2, "{gap}");
         assert!(!svg.contains("url("), "nothing to fetch");
     }

@@ -232,6 +232,17 @@ fn device(report: &RunReport) -> Markup {
                 Some(f) => { dt { "ICS" } dd { code { (f.path) } br; code .hash { (f.sha256) } } }
                 None => @if report.ics.is_some() { dt { "ICS" } dd { "the reference device's own (built in)" } }
             }
+            @match &m.cloud_statement_file {
+                Some(f) => {
+                    dt { "cloud statement" } dd { code { (f.path) } br; code .hash { (f.sha256) } }
+                    @for (name, value) in m.cloud_statement.as_ref().map(|c| c.declared()).unwrap_or_default() {
+                        dt { (name) } dd { (value) }
+                    }
+                }
+                None => @if m.targets.get("cloud").is_some_and(|c| c.starts_with("ws")) {
+                    dt { "cloud statement" } dd { span .unstated { "none: held to the FAQ's ranges (--cloud-statement)" } }
+                }
+            }
         } }
     }
 }

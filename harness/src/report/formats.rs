@@ -12,24 +12,51 @@ use crate::engine::{RunEvent, ScenarioResult};
 use crate::profile::{Credentials, RunCredentials};
 use std::path::{Path, PathBuf};
 
-/// A report format (`--report`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum)]
-pub enum ReportFormat {
-    /// Progress and results on stdout (only while running).
-    Terminal,
-    /// DIR/junit.xml.
-    Junit,
-    /// DIR/run.json.
-    Json,
-    /// DIR/requirements.csv: the requirement matrix for spreadsheets.
-    Csv,
-    /// DIR/report.html: one self-contained page (summary, matrix, evidence, wire logs).
-    Html,
+/// One report format: a view of the report model ([`RunReport`]: results, findings,
+/// obligations, metadata) for people or tools. Each format is one file implementing this
+/// trait (`terminal.rs`, `junit.rs`, `json.rs`, `spreadsheet.rs` for the CSV, `html.rs`) and is
+/// registered by one line in [`ReportFormat::ALL`]; `--report`, the default set, the
+/// streamed run and `hwconform report` all go through that list.
+pub(crate) trait Format: Sync {
+    /// Its `--report` name.
+    fn name(&self) -> &'static str;
+    /// What it writes, for `--help`.
+    fn help(&self) -> &'static str;
+    /// The file it writes under the reports directory; none for the terminal, which the run
+    /// streams to stdout as it goes ([`TerminalReporter`](super::TerminalReporter)).
+    fn file_name(&self) -> Option<&'static str> {
+        None
+    }
+    /// Whether its document has a part of each scenario ([`Format::part`]).
+    fn has_parts(&self) -> bool {
+        false
+    }
+    /// Its part of one scenario (a run.json entry, a JUnit test case, an HTML article),
+    /// rendered from the result alone as the scenario finishes, so a run holds no transcript
+    /// until its documents are written; `path` names the document in errors.
+    fn part(&self, _r: &ScenarioResult, _path: &Path) -> Result<Vec<u8>, ReportError> {
+        Ok(Vec::new())
+    }
+    /// Writes its document: `head` (the model without its scenarios) and each scenario's part,
+    /// put in its place by `scenarios` (`scenarios.put(i, <this format>, out)`).
+    fn write(
+        &self,
+        _head: &RunReport,
+        _scenarios: &dyn Scenarios,
+        _out: &mut Out,
+    ) -> Result<(), ReportError> {
+        Ok(())
+    }
 }
 
+/// A report format (`--report`): one of [`ReportFormat::ALL`].
+#[derive(Clone, Copy)]
+pub struct ReportFormat(pub(crate) &'static dyn Format);
+
 impl ReportFormat {
-    /// Every format: the default.
-    pub const ALL: [ReportFormat; 5] = [
+    /// Every format, in `--report`'s order; the default set. A new format is one file
+    /// implementing [`Format`] and one line here.
+    pub const ALL: &'static [ReportFormat] = &[
         ReportFormat::Terminal,
         ReportFormat::Junit,
         ReportFormat::Json,
@@ -37,15 +64,52 @@ impl ReportFormat {
         ReportFormat::Html,
     ];
 
+    /// Its `--report` name.
+    pub fn name(self) -> &'static str {
+        self.0.name()
+    }
+
     /// The file this format writes under the reports directory (none for the terminal).
     pub fn file_name(self) -> Option<&'static str> {
-        match self {
-            ReportFormat::Terminal => None,
-            ReportFormat::Junit => Some("junit.xml"),
-            ReportFormat::Json => Some("run.json"),
-            ReportFormat::Csv => Some("requirements.csv"),
-            ReportFormat::Html => Some("report.html"),
-        }
+        self.0.file_name()
+    }
+
+    /// Its place in [`ReportFormat::ALL`] (where the spill keeps its parts).
+    pub(crate) fn index(self) -> usize {
+        ReportFormat::ALL
+            .iter()
+            .position(|f| *f == self)
+            .unwrap_or_default()
+    }
+}
+
+impl PartialEq for ReportFormat {
+    fn eq(&self, other: &ReportFormat) -> bool {
+        self.name() == other.name()
+    }
+}
+
+impl Eq for ReportFormat {}
+
+impl std::hash::Hash for ReportFormat {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.name().hash(state)
+    }
+}
+
+impl std::fmt::Debug for ReportFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl clap::ValueEnum for ReportFormat {
+    fn value_variants<'a>() -> &'a [ReportFormat] {
+        ReportFormat::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.name()).help(self.0.help()))
     }
 }
 
@@ -74,98 +138,27 @@ fn write_documents(
     formats: &[ReportFormat],
     scrub: &Credentials,
 ) -> Result<(), ReportError> {
-    let write_file_with = |path: &Path, fill: &dyn Fn(&mut Out) -> Result<(), ReportError>| {
-        write_scrubbed(path, scrub, fill)
-    };
     let mut first = None;
     for &format in formats {
         let Some(name) = format.file_name() else {
             continue;
         };
-        let path = dir.join(name);
-        let result = match format {
-            ReportFormat::Terminal => Ok(()),
-            ReportFormat::Junit => write_file_with(&path, &|out| {
-                super::junit::write_document(head, scenarios, out)
-            }),
-            ReportFormat::Json => write_file_with(&path, &|out| {
-                super::json::write_document(head, scenarios, out)
-            }),
-            ReportFormat::Csv => match super::matrix::to_csv(&head.requirements) {
-                Ok(text) => write_file_with(&path, &|out| out.put(text.as_bytes())),
-                Err(source) => Err(ReportError::Csv {
-                    path: path.clone(),
-                    source,
-                }),
-            },
-            ReportFormat::Html => write_file_with(&path, &|out| {
-                super::html::write_document(head, scenarios, out)
-            }),
-        };
-        if let Err(e) = result {
+        let written = write_scrubbed(&dir.join(name), scrub, |out| {
+            format.0.write(head, scenarios, out)
+        });
+        if let Err(e) = written {
             first.get_or_insert(e);
         }
     }
     first.map_or(Ok(()), Err)
 }
 
-/// A scenario's own part of a document: its run.json entry, its JUnit test case, its HTML
-/// article. Each is rendered from the result alone, so it can be rendered as the scenario
-/// finishes and put in its place when the document is written.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Part {
-    Json,
-    Junit,
-    Html,
-}
-
-impl Part {
-    pub(crate) const ALL: [Part; 3] = [Part::Json, Part::Junit, Part::Html];
-
-    /// The part `format`'s document has of each scenario (none for the terminal and CSV).
-    fn of(format: ReportFormat) -> Option<Part> {
-        match format {
-            ReportFormat::Json => Some(Part::Json),
-            ReportFormat::Junit => Some(Part::Junit),
-            ReportFormat::Html => Some(Part::Html),
-            ReportFormat::Terminal | ReportFormat::Csv => None,
-        }
-    }
-
-    fn format(self) -> ReportFormat {
-        match self {
-            Part::Json => ReportFormat::Json,
-            Part::Junit => ReportFormat::Junit,
-            Part::Html => ReportFormat::Html,
-        }
-    }
-
-    pub(crate) fn index(self) -> usize {
-        self as usize
-    }
-
-    /// The part of `r`; a failure names `path`, the document it is for.
-    pub(crate) fn render(self, r: &ScenarioResult, path: &Path) -> Result<Vec<u8>, ReportError> {
-        match self {
-            Part::Json => super::json::entry(r).map_err(|source| ReportError::Json {
-                path: path.to_path_buf(),
-                source,
-            }),
-            Part::Junit => super::junit::test_case_xml(r).map_err(|source| ReportError::Xml {
-                path: path.to_path_buf(),
-                source,
-            }),
-            Part::Html => Ok(super::html::article(r).into_bytes()),
-        }
-    }
-}
-
 /// The scenarios of a run in the order the reports list them, each part given on demand.
 pub(crate) trait Scenarios {
     /// Every scenario, in report order.
     fn briefs(&self) -> &[Brief];
-    /// Appends scenario `i`'s `part` to `out`.
-    fn put(&self, i: usize, part: Part, out: &mut Out) -> Result<(), ReportError>;
+    /// Appends scenario `i`'s part of `format`'s document ([`Format::part`]) to `out`.
+    fn put(&self, i: usize, format: ReportFormat, out: &mut Out) -> Result<(), ReportError>;
 }
 
 /// Scenarios held whole (a run.json read back): each part rendered as it is written.
@@ -188,8 +181,8 @@ impl Scenarios for InMemory<'_> {
         &self.briefs
     }
 
-    fn put(&self, i: usize, part: Part, out: &mut Out) -> Result<(), ReportError> {
-        let bytes = part.render(&self.results[i], out.path)?;
+    fn put(&self, i: usize, format: ReportFormat, out: &mut Out) -> Result<(), ReportError> {
+        let bytes = format.0.part(&self.results[i], out.path)?;
         out.put(&bytes)
     }
 }
@@ -215,8 +208,8 @@ pub fn check_writable(dir: &Path) -> Result<(), ReportError> {
 pub struct FileReports {
     dir: PathBuf,
     formats: Vec<ReportFormat>,
-    /// The parts the formats need of each scenario.
-    parts: Vec<Part>,
+    /// The formats whose documents have a part of each scenario.
+    parts: Vec<ReportFormat>,
     head: RunHead,
     spill: Option<Spill>,
     /// The run's credentials: no byte of a report holds one.
@@ -225,9 +218,10 @@ pub struct FileReports {
 
 impl FileReports {
     pub fn new(dir: impl Into<PathBuf>, formats: &[ReportFormat], meta: RunMeta) -> FileReports {
-        let parts = Part::ALL
-            .into_iter()
-            .filter(|p| formats.iter().any(|f| Part::of(*f) == Some(*p)))
+        let parts = ReportFormat::ALL
+            .iter()
+            .copied()
+            .filter(|p| p.0.has_parts() && formats.contains(p))
             .collect();
         FileReports {
             dir: dir.into(),
@@ -279,9 +273,9 @@ impl Reporter for FileReports {
             RunEvent::Notice { text: _ } | RunEvent::ScenarioStarted { id: _ } => Ok(()),
             RunEvent::ScenarioFinished(result) => {
                 let mut parts = Vec::with_capacity(self.parts.len());
-                for &part in &self.parts {
-                    let path = self.dir.join(part.format().file_name().unwrap_or_default());
-                    parts.push((part, part.render(result, &path)?));
+                for &format in &self.parts {
+                    let path = self.dir.join(format.file_name().unwrap_or_default());
+                    parts.push((format, format.0.part(result, &path)?));
                 }
                 self.spill().push(Brief::of(result), &parts)
             }
@@ -292,5 +286,32 @@ impl Reporter for FileReports {
                 write_documents(&head, &spilled, &self.dir, &self.formats, &scrub)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn every_format_is_registered_once_and_named_by_its_value() {
+        use clap::ValueEnum;
+        let all = ReportFormat::ALL;
+        for (i, f) in all.iter().enumerate() {
+            assert_eq!(f.index(), i, "{f:?}");
+            assert_eq!(ReportFormat::from_str(f.name(), false), Ok(*f));
+            // A format with parts writes a document to put them in.
+            assert!(!f.0.has_parts() || f.file_name().is_some(), "{f:?}");
+        }
+        let names: BTreeSet<_> = all.iter().map(|f| f.name()).collect();
+        let files: BTreeSet<_> = all.iter().filter_map(|f| f.file_name()).collect();
+        assert_eq!(names.len(), all.len(), "one name each");
+        assert_eq!(
+            files.len(),
+            all.iter().filter(|f| f.file_name().is_some()).count(),
+            "one file each"
+        );
+        assert!(ReportFormat::from_str("pdf", false).is_err());
     }
 }

@@ -57,7 +57,10 @@
 //!   with, and `missing_shards` (only on a merge of an incomplete set) the shards it lacks.
 //!   `lab` and `operator` (`--lab`, `--operator`), `sns` (the SNs the device under test gave
 //!   in its frames), `ics_file` and `manual_file` (`{ "path", "sha256": "sha256:…" }` of the
-//!   ICS and manual-verdicts files) and `scenario_set` (`{ "count", "sha256" }` over every
+//!   ICS and manual-verdicts files), `cloud_statement_file` (likewise, of `--cloud-statement`)
+//!   and `cloud_statement` (the values it declared: `vendor`, `product`, `version`,
+//!   `heartbeat_expiry`, `subscribe_window`, `subscribe_limit`, `max_frame_bytes`,
+//!   `visitor_list`, each only when stated) and `scenario_set` (`{ "count", "sha256" }` over every
 //!   scenario file's path and text) are what the signed cover shows; each is left out when
 //!   there is none.
 //!   `hwconform diff` ignores all of `meta`.
@@ -83,7 +86,7 @@
 //! - Transcript frames are stored with secrets already redacted (`"<redacted>"`).
 
 use super::cover::ResultStatement;
-use super::formats::{InMemory, Part, Scenarios};
+use super::formats::{Format, InMemory, ReportFormat, Scenarios};
 use super::matrix::ManualRecord;
 use super::sink::{write_file_with, Out, ReportError};
 use crate::engine::{RunEvent, RunSummary, ScenarioResult};
@@ -146,6 +149,12 @@ pub struct RunMeta {
     /// The ICS file the run used, and its hash.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ics_file: Option<HashedFile>,
+    /// The cloud conformance statement the run used (`--cloud-statement`), and its hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloud_statement_file: Option<HashedFile>,
+    /// What that statement declared (the windows the cloud was held to narrow the FAQ's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloud_statement: Option<crate::ics::cloud::CloudStatementSummary>,
     /// The manual verdicts file applied, and its hash.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manual_file: Option<HashedFile>,
@@ -573,6 +582,43 @@ impl Collector {
     }
 }
 
+/// `--report json`.
+pub(crate) struct Json;
+
+impl ReportFormat {
+    #[allow(non_upper_case_globals)]
+    pub const Json: ReportFormat = ReportFormat(&Json);
+}
+
+impl Format for Json {
+    fn name(&self) -> &'static str {
+        "json"
+    }
+    fn help(&self) -> &'static str {
+        "DIR/run.json"
+    }
+    fn file_name(&self) -> Option<&'static str> {
+        Some("run.json")
+    }
+    fn has_parts(&self) -> bool {
+        true
+    }
+    fn part(&self, r: &ScenarioResult, path: &Path) -> Result<Vec<u8>, ReportError> {
+        entry(r).map_err(|source| ReportError::Json {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+    fn write(
+        &self,
+        head: &RunReport,
+        scenarios: &dyn Scenarios,
+        out: &mut Out,
+    ) -> Result<(), ReportError> {
+        write_document(head, scenarios, out)
+    }
+}
+
 /// Writes a report as run.json.
 pub fn write_json(report: &RunReport, path: &std::path::Path) -> Result<(), ReportError> {
     write_file_with(path, |out| {
@@ -660,7 +706,7 @@ impl Splice<'_, '_, '_> {
             self.put(if i == 0 { b"\n    " } else { b",\n    " })?;
             let scenarios = self.scenarios;
             scenarios
-                .put(i, Part::Json, self.out)
+                .put(i, ReportFormat::Json, self.out)
                 .map_err(|e| self.fail(e))?;
         }
         self.put(if n == 0 { b"]" } else { b"\n  ]" })

@@ -23,6 +23,8 @@
 //!   and one `hwconform.target.<side>` per target, then `hwconform.partition` on a shard and
 //!   `hwconform.missing_shards` (comma-separated) on a partial merge; `timestamp` is `meta.started_at`, so the
 //!   file is a pure function of run.json;
+//! - then the statement of the result the cover shows: `hwconform.result` (`conforms`,
+//!   `does_not_conform`, `incomplete`) and `hwconform.statement` (`does not conform: D2, D13`);
 //! - when the run has an implementation conformance statement, the `device-target` suite's
 //!   properties go on with `ics.vendor`, `ics.model`, `ics.firmware_version`,
 //!   `ics.provisioning` and one `ics.features.<name>` (`true`/`false`) per feature.
@@ -30,7 +32,7 @@
 //! Text is copied from the results only; characters XML 1.0 cannot carry become U+FFFD.
 
 use super::evidence::Evidence;
-use super::formats::{InMemory, Part, Scenarios};
+use super::formats::{Format, InMemory, ReportFormat, Scenarios};
 use super::json::{RunMeta, RunReport};
 use super::sink::{write_file_with, Out, ReportError};
 use super::terminal::{finding_line, render_transcript};
@@ -40,6 +42,43 @@ use crate::scenario::Role;
 use quick_xml::events::{BytesCData, BytesDecl, BytesEnd, BytesStart, Event};
 use quick_xml::Writer;
 use std::fmt::Write as _;
+
+/// `--report junit`.
+pub(crate) struct Junit;
+
+impl ReportFormat {
+    #[allow(non_upper_case_globals)]
+    pub const Junit: ReportFormat = ReportFormat(&Junit);
+}
+
+impl Format for Junit {
+    fn name(&self) -> &'static str {
+        "junit"
+    }
+    fn help(&self) -> &'static str {
+        "DIR/junit.xml"
+    }
+    fn file_name(&self) -> Option<&'static str> {
+        Some("junit.xml")
+    }
+    fn has_parts(&self) -> bool {
+        true
+    }
+    fn part(&self, r: &ScenarioResult, path: &std::path::Path) -> Result<Vec<u8>, ReportError> {
+        test_case_xml(r).map_err(|source| ReportError::Xml {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+    fn write(
+        &self,
+        head: &RunReport,
+        scenarios: &dyn Scenarios,
+        out: &mut Out,
+    ) -> Result<(), ReportError> {
+        write_document(head, scenarios, out)
+    }
+}
 
 /// Writes a run as JUnit XML: a pure function of the [`RunReport`], so `hwconform report`
 /// rebuilds the same bytes from run.json.
@@ -78,6 +117,9 @@ pub(crate) fn write_document(
     };
     let briefs = scenarios.briefs();
     let mut props = meta_properties(&head.meta);
+    if let Some(statement) = &head.statement {
+        props.extend(statement_properties(statement));
+    }
     if let Some(ics) = &head.ics {
         props.extend(properties(ics));
     }
@@ -149,7 +191,7 @@ pub(crate) fn write_document(
         }
         out.put(&std::mem::take(w.get_mut()))?;
         for i in of_role {
-            scenarios.put(i, Part::Junit, out)?;
+            scenarios.put(i, ReportFormat::Junit, out)?;
         }
         w.write_event(Event::End(BytesEnd::new("testsuite")))
             .map_err(xml_error)?;
@@ -220,6 +262,19 @@ fn meta_properties(meta: &RunMeta) -> Vec<(String, String)> {
         ));
     }
     out
+}
+
+/// The statement of the result, as the cover words it (`hwconform.statement`) and as a
+/// tool matches it (`hwconform.result`: `conforms`, `does_not_conform`, `incomplete`).
+fn statement_properties(statement: &super::cover::ResultStatement) -> Vec<(String, String)> {
+    let result = serde_json::to_value(statement.result)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    vec![
+        ("hwconform.result".to_string(), result),
+        ("hwconform.statement".to_string(), statement.text()),
+    ]
 }
 
 /// The suite name for scenarios of a role: named for the side under test.

@@ -392,41 +392,7 @@ fn across(o: Outcome) -> u8 {
     }
 }
 
-/// The matrix as CSV for spreadsheets: one row per obligation, with a header. Columns: id,
-/// status (as JSON spells it), source, strength, scenarios (`id=outcome; …`), detail,
-/// text. Fields with commas, quotes or newlines are quoted by the `csv` crate.
-pub fn to_csv(rows: &[Row]) -> Result<String, csv::Error> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record([
-        "id",
-        "status",
-        "source",
-        "strength",
-        "scenarios",
-        "detail",
-        "text",
-    ])?;
-    for r in rows {
-        let scenarios: Vec<String> = r
-            .scenarios
-            .iter()
-            .map(|g| format!("{}={}", g.scenario, g.outcome))
-            .collect();
-        w.write_record([
-            r.id.as_str(),
-            r.status.key(),
-            &r.source,
-            &r.strength,
-            &scenarios.join("; "),
-            &r.detail,
-            &r.text,
-        ])?;
-    }
-    let bytes = w
-        .into_inner()
-        .map_err(|e| csv::Error::from(e.into_error()))?;
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
-}
+pub use super::spreadsheet::to_csv;
 
 #[cfg(test)]
 mod tests {

@@ -1,7 +1,9 @@
 //! Reports: views of the run for people (terminal, HTML) and machines (JUnit XML, JSON, CSV).
 //!
 //! Each report is a [`Reporter`] fed the engine's [`RunEvent`](crate::engine::RunEvent)s; the
-//! result model knows nothing of formats, and each format converts from it.
+//! result model ([`RunReport`]) knows nothing of formats, and each format converts from it.
+//! A format is one file implementing `formats::Format`, registered by one line in
+//! [`ReportFormat::ALL`].
 
 pub mod brief;
 pub mod chart;
@@ -18,6 +20,7 @@ pub mod merge;
 pub mod sink;
 pub mod slow;
 mod spill;
+mod spreadsheet;
 pub mod status;
 pub mod terminal;
 

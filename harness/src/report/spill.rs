@@ -8,7 +8,7 @@
 //! process ends.
 
 use super::brief::Brief;
-use super::formats::{Part, Scenarios};
+use super::formats::{ReportFormat, Scenarios};
 use super::sink::{Out, ReportError};
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -16,8 +16,9 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// Where each part of a scenario is in the file (offset, length), by [`Part::index`].
-type Places = [Option<(u64, usize)>; Part::ALL.len()];
+/// Where each part of a scenario is in the file (offset, length), by its format's place in
+/// [`ReportFormat::ALL`].
+type Places = [Option<(u64, usize)>; ReportFormat::ALL.len()];
 
 /// The spill being written, while the run goes on.
 pub(crate) struct Spill {
@@ -53,9 +54,9 @@ impl Spill {
     pub(crate) fn push(
         &mut self,
         brief: Brief,
-        parts: &[(Part, Vec<u8>)],
+        parts: &[(ReportFormat, Vec<u8>)],
     ) -> Result<(), ReportError> {
-        let mut places = [None; Part::ALL.len()];
+        let mut places = [None; ReportFormat::ALL.len()];
         if !parts.is_empty() && self.broken.is_none() {
             if let Err(source) = self.append(parts, &mut places) {
                 self.broken = Some((source.kind(), source.to_string()));
@@ -69,7 +70,7 @@ impl Spill {
         Ok(())
     }
 
-    fn append(&mut self, parts: &[(Part, Vec<u8>)], places: &mut Places) -> io::Result<()> {
+    fn append(&mut self, parts: &[(ReportFormat, Vec<u8>)], places: &mut Places) -> io::Result<()> {
         if self.file.is_none() {
             let file = match open(&self.path) {
                 Ok(file) => file,
@@ -148,7 +149,7 @@ impl Scenarios for Spilled {
         &self.briefs
     }
 
-    fn put(&self, i: usize, part: Part, out: &mut Out) -> Result<(), ReportError> {
+    fn put(&self, i: usize, part: ReportFormat, out: &mut Out) -> Result<(), ReportError> {
         let io_err = |source| ReportError::Io {
             path: self.path.clone(),
             source,

@@ -11,6 +11,23 @@ use std::io::Write;
 /// Indentation of everything under a scenario's line.
 const INDENT: &str = "      ";
 
+/// `--report terminal`: streamed by [`TerminalReporter`] as the run goes; no file.
+pub(crate) struct Terminal;
+
+impl super::ReportFormat {
+    #[allow(non_upper_case_globals)]
+    pub const Terminal: super::ReportFormat = super::ReportFormat(&Terminal);
+}
+
+impl super::formats::Format for Terminal {
+    fn name(&self) -> &'static str {
+        "terminal"
+    }
+    fn help(&self) -> &'static str {
+        "Progress and results on stdout (only while running)"
+    }
+}
+
 /// What the terminal report shows. The caller decides colour (on for a TTY, off otherwise).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TerminalOptions {
@@ -36,12 +53,13 @@ pub struct TerminalOptions {
 ///   `expected:` / `actual:`, `diff:` against the golden transcript, last frames) and for a
 ///   skip the reason.
 /// - `RunFinished`: `summary: 12 passed, 1 failed, 2 skipped` alone on a line (the line CI
-///   tooling reads), then `0 errored, wall time 1.230s`.
+///   tooling reads), then `0 errored, wall time 1.230s`, then the statement of the result
+///   the cover shows ([`super::cover::ResultStatement`]): `statement: does not conform: D2`.
 pub struct TerminalReporter<W: Write> {
     out: W,
     notices: Box<dyn Write + Send>,
     options: TerminalOptions,
-    /// Kept only when the requirement table is asked for, and without the evidence.
+    /// Without the evidence: for the statement of the result and the requirement table.
     results: Vec<super::brief::Brief>,
     /// Manual verdicts for the requirement table.
     manual: Vec<super::matrix::ManualRecord>,
@@ -141,12 +159,16 @@ impl<W: Write> Reporter for TerminalReporter<W> {
                     render_result(result, self.options)
                 );
                 self.write(&text)?;
-                if self.options.requirements {
-                    self.results.push(super::brief::Brief::of(result));
-                }
+                self.results.push(super::brief::Brief::of(result));
             }
             RunEvent::RunFinished(summary) => {
                 let mut text = render_summary(summary);
+                let rows = super::matrix::build(
+                    crate::profile::wecom::obligations::statements(),
+                    &self.results,
+                    &self.manual,
+                );
+                text.push_str(&statement_line(&super::cover::ResultStatement::of(&rows)));
                 if self.options.requirements {
                     text.push('\n');
                     text.push_str(&requirement_table_with(&self.results, &self.manual));
@@ -302,6 +324,11 @@ fn render_summary(sum: &RunSummary) -> String {
         sum.manual,
         sum.wall_time.as_secs_f64(),
     )
+}
+
+/// The statement of the result, as the cover words it: `statement: does not conform: D2`.
+pub(crate) fn statement_line(statement: &super::cover::ResultStatement) -> String {
+    format!("statement: {}\n", statement.text())
 }
 
 /// The requirement matrix as a plain table: every obligation of the profile (uncovered ones

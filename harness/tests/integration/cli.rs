@@ -168,6 +168,71 @@ fn a_cloud_statement_is_checked_before_the_run() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A cloud statement that loads is recorded as the ICS is: run.json's `meta` has its file, its
+/// hash and the values it declared (only those), and the cover shows them; a run at a URL
+/// without one says the cloud was held to the FAQ's ranges.
+#[test]
+fn a_cloud_statement_is_recorded_and_on_the_cover() {
+    let dir = temp_dir("statement-recorded");
+    let statement = dir.join("cloud.toml");
+    let text = "[identity]\nvendor = \"Acme <Cloud>\"\n[heartbeat]\nexpiry = \"90s\"\n";
+    std::fs::write(&statement, text).unwrap();
+    let sha = hwconform::report::cover::sha256_of(text.as_bytes());
+    for with in [true, false] {
+        let reports = dir.join(format!("reports-{with}"));
+        let mut args = vec![
+            "run",
+            "scenarios/cloud",
+            "--filter",
+            "C4",
+            // Nothing listens: the scenarios err, and the reports are still written.
+            "--cloud",
+            "ws://127.0.0.1:9",
+            "--step-timeout",
+            "1s",
+            "--report",
+            "json,html",
+            "--reports",
+            reports.to_str().unwrap(),
+        ];
+        if with {
+            args.extend(["--cloud-statement", statement.to_str().unwrap()]);
+        }
+        let out = hwconform(&args);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let run: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(reports.join("run.json")).unwrap())
+                .unwrap();
+        let page = std::fs::read_to_string(reports.join("report.html")).unwrap();
+        let cover = page.split("<section id=\"cover\">").nth(1).unwrap();
+        let cover = cover.split("</section>").next().unwrap();
+        if with {
+            assert_eq!(run["meta"]["cloud_statement_file"]["sha256"], sha);
+            assert_eq!(
+                run["meta"]["cloud_statement"],
+                serde_json::json!({"vendor": "Acme <Cloud>", "heartbeat_expiry": "90s"})
+            );
+            for shown in [
+                sha.as_str(),
+                "<dt>heartbeat expiry</dt><dd>90s</dd>",
+                "<dd>Acme &lt;Cloud&gt;</dd>",
+            ] {
+                assert!(cover.contains(shown), "no `{shown}` in {cover}");
+            }
+        } else {
+            assert!(run["meta"].get("cloud_statement_file").is_none(), "{run}");
+            assert!(run["meta"].get("cloud_statement").is_none(), "{run}");
+            assert!(cover.contains("held to the FAQ's ranges"), "{cover}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn list_and_filter() {
     let out = hwconform(&["list", "scenarios/cloud", "--filter", "C11"]);

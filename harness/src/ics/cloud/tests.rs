@@ -174,3 +174,32 @@ fn a_misspelt_key_gets_a_did_you_mean() {
         Some("did you mean `expiry`?")
     );
 }
+
+/// What a report records of a statement: the values stated, as written (a range with both
+/// ends), and nothing for what was left to the FAQ.
+#[test]
+fn the_summary_holds_what_was_stated_and_only_that() {
+    let s =
+        load("[heartbeat]\nexpiry = [\"60s\", \"90s\"]\n[capabilities]\nvisitor_list = false\n")
+            .unwrap();
+    let summary = s.summary();
+    assert_eq!(summary.heartbeat_expiry.as_deref(), Some("60s–90s"));
+    assert_eq!(
+        summary.declared(),
+        [
+            ("heartbeat expiry", "60s–90s".to_string()),
+            ("visitor list", "false".to_string())
+        ]
+    );
+    assert_eq!(
+        serde_json::to_value(&summary).unwrap(),
+        serde_json::json!({"heartbeat_expiry": "60s–90s", "visitor_list": false})
+    );
+    let documented = load(&documented_example()).unwrap().summary();
+    assert_eq!(documented.heartbeat_expiry.as_deref(), Some("90s"));
+    assert_eq!(documented.max_frame_bytes, Some(65536));
+    assert_eq!(
+        load("").unwrap().summary(),
+        CloudStatementSummary::default()
+    );
+}

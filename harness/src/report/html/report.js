@@ -74,3 +74,46 @@
   apply();
   document.body.setAttribute("data-js", "on");
 })();
+
+// Sequence charts: an arrow links to its frame in the wire log (each frame's JSON is in the
+// page once); hovering it shows that entry's JSON, and following a link opens the closed
+// wire log around its target.
+(function () {
+  "use strict";
+  var tip = document.createElement("pre");
+  tip.className = "frame-tip";
+  tip.hidden = true;
+  document.body.appendChild(tip);
+
+  function target(a) {
+    var href = a.getAttribute("href") || "";
+    return href.charAt(0) === "#" ? document.getElementById(href.slice(1)) : null;
+  }
+  function place(ev) {
+    var x = Math.min(ev.pageX + 14, window.scrollX + document.documentElement.clientWidth - tip.offsetWidth - 8);
+    tip.style.left = Math.max(x, window.scrollX) + "px";
+    tip.style.top = (ev.pageY + 14) + "px";
+  }
+  document.addEventListener("mouseover", function (ev) {
+    var a = ev.target.closest ? ev.target.closest("figure.chart a") : null;
+    var entry = a && target(a);
+    var pre = entry && entry.querySelector("pre.frame");
+    if (!pre) { tip.hidden = true; return; }
+    tip.textContent = pre.textContent;
+    tip.hidden = false;
+    place(ev);
+  });
+  document.addEventListener("mousemove", function (ev) { if (!tip.hidden) place(ev); });
+
+  function reveal() {
+    var id = location.hash.slice(1);
+    if (!id || id.indexOf("=") >= 0) return;
+    var el = document.getElementById(id);
+    for (var p = el && el.parentElement; p; p = p.parentElement) {
+      if (p.tagName === "DETAILS") p.open = true;
+    }
+    if (el) el.scrollIntoView({ block: "center" });
+  }
+  window.addEventListener("hashchange", reveal);
+  reveal();
+})();
