@@ -325,7 +325,7 @@ pub fn requirement_table_with<R: super::brief::Cites>(
     manual: &[super::matrix::ManualRecord],
 ) -> String {
     render_matrix(&super::matrix::build(
-        crate::profile::wecom::obligations::statements(),
+        &super::json::Obligations::default().list(),
         results,
         manual,
     ))

@@ -357,6 +357,10 @@ impl Vars for SessionVars<'_, '_> {
             .profile
             .signing_secret(kind, &device.identity, self.0.seed.as_ref())
     }
+
+    fn profile(&self) -> Option<&dyn crate::profile::Profile> {
+        Some(&*self.0.profile)
+    }
 }
 
 impl<'a> Session<'a> {

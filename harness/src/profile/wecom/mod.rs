@@ -101,6 +101,14 @@ impl Profile for WeComProfile {
         "wecom"
     }
 
+    fn version(&self) -> String {
+        use sha1::Digest;
+        format!(
+            "sha1:{}",
+            hex::encode(sha1::Sha1::digest(catalog::CATALOG_JSON.as_bytes()))
+        )
+    }
+
     fn request_frame(&self, cmd: &str, req_id: &str, body: Option<Value>) -> Value {
         envelope::request(cmd, req_id, body)
     }
@@ -142,6 +150,10 @@ impl Profile for WeComProfile {
         binary::decode_upload_log(bytes)
             .ok()
             .map(|up| upload_log_view(&up))
+    }
+
+    fn binary_head(&self, head: &[u8], total: usize) -> Option<crate::profile::BinaryHead> {
+        binary::read_head(head, total)
     }
 
     fn binary_layout(&self, bytes: &[u8]) -> Option<&'static str> {
@@ -316,6 +328,95 @@ impl Profile for WeComProfile {
 
     fn is_obligation(&self, id: &str) -> bool {
         obligations::is_known(id)
+    }
+
+    fn statements(&self) -> &[crate::profile::Statement] {
+        obligations::statements()
+    }
+
+    fn obligation_ids_hint(&self) -> String {
+        "D1..D42 or C1..C24".to_string()
+    }
+
+    fn feature_owners(&self, cmd: &str) -> Vec<&'static str> {
+        features::owners(cmd)
+    }
+
+    fn documented_fields(&self, cmd: &str, reply: bool) -> Vec<crate::profile::BodyField> {
+        let Some(c) = Catalog::get()
+            .command(cmd)
+            .filter(|c| c.confidence == "doc")
+        else {
+            return Vec::new();
+        };
+        let fields = if reply {
+            &c.reply_body_fields
+        } else {
+            &c.request_body_fields
+        };
+        fields
+            .iter()
+            .map(|f| crate::profile::BodyField {
+                name: f.name.clone(),
+                ty: f.ty.clone(),
+                required: !f.name.contains('.') && !f.name.contains('[') && f.documented(),
+            })
+            .collect()
+    }
+
+    fn type_admits(&self, ty: &str, value: &Value) -> bool {
+        catalog::type_admits(ty, value)
+    }
+
+    fn push_commands(&self) -> Vec<String> {
+        Catalog::get()
+            .commands
+            .iter()
+            .map(|c| c.name.clone())
+            .filter(|n| n.starts_with("push_"))
+            .collect()
+    }
+
+    fn push_prefix(&self) -> Option<&'static str> {
+        Some("push_")
+    }
+
+    fn device_commands(&self) -> Vec<String> {
+        Catalog::get()
+            .commands
+            .iter()
+            .filter(|c| c.direction == "device->cloud")
+            .map(|c| c.name.clone())
+            .collect()
+    }
+
+    fn expected_signature(
+        &self,
+        kind: &str,
+        object: Option<&serde_json::Map<String, Value>>,
+        secret_of: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<crate::profile::ExpectedSignature, String> {
+        let text = |k: &str| {
+            object
+                .and_then(|p| p.get(k))
+                .and_then(signature::value_text)
+        };
+        let (Some(sn), Some(ts), Some(nonce)) = (text("sn"), text("timestamp"), text("nonce"))
+        else {
+            return Err("the object lacks sn, timestamp or nonce".to_string());
+        };
+        let Some(secret) = secret_of(&sn) else {
+            return Err(format!("no secret known for sn {sn:?}"));
+        };
+        let value = match kind {
+            "register" => signature::register(&sn, &secret, &ts, &nonce),
+            "secret_no" => signature::get_secret_no(&sn, &secret, &ts, &nonce),
+            other => return Err(format!("no signature of kind {other:?}")),
+        };
+        Ok(crate::profile::ExpectedSignature {
+            value,
+            over: format!("sorted(sn, secret, timestamp, nonce, {kind:?})"),
+        })
     }
 
     fn is_unsolicited_push(&self, frame: &Value) -> bool {
