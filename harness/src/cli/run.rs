@@ -226,6 +226,7 @@ pub(super) fn run(args: RunArgs) -> i32 {
         profile,
         ics,
         credentials: credentials.clone(),
+        remedies: Arc::new(crate::targets::remedies()),
         ..RunConfig::default()
     };
     if let Some(j) = args.jobs {
@@ -247,6 +248,7 @@ pub(super) fn run(args: RunArgs) -> i32 {
         let terminal =
             TerminalReporter::new(credentials.fleet.scrub(super::output::Stdout), options)
                 .with_manual(manual.clone())
+                .with_obligations(meta.obligations.clone())
                 .with_status(status.clone());
         reporters.push(Box::new(terminal) as Box<dyn Reporter>);
     }

@@ -45,6 +45,8 @@ pub struct TerminalReporter<W: Write> {
     results: Vec<super::brief::Brief>,
     /// Manual verdicts for the requirement table.
     manual: Vec<super::matrix::ManualRecord>,
+    /// The rows of the requirement table: the run's profile's obligations.
+    obligations: super::json::Obligations,
     /// The live status line to take off the screen before printing.
     status: Option<std::sync::Arc<super::status::StatusLine>>,
     /// Scenarios in the run and how many have finished, for the `[n/N]` progress prefix.
@@ -60,6 +62,7 @@ impl<W: Write> TerminalReporter<W> {
             options,
             results: Vec::new(),
             manual: Vec::new(),
+            obligations: Default::default(),
             status: None,
             total: 0,
             finished: 0,
@@ -69,6 +72,16 @@ impl<W: Write> TerminalReporter<W> {
     /// Puts these manual verdicts in the requirement table.
     pub fn with_manual(mut self, records: Vec<super::matrix::ManualRecord>) -> TerminalReporter<W> {
         self.manual = records;
+        self
+    }
+
+    /// Lists these obligations in the requirement table (the run's profile's, from its
+    /// metadata; the default profile's otherwise).
+    pub fn with_obligations(
+        mut self,
+        obligations: super::json::Obligations,
+    ) -> TerminalReporter<W> {
+        self.obligations = obligations;
         self
     }
 
@@ -149,7 +162,11 @@ impl<W: Write> Reporter for TerminalReporter<W> {
                 let mut text = render_summary(summary);
                 if self.options.requirements {
                     text.push('\n');
-                    text.push_str(&requirement_table_with(&self.results, &self.manual));
+                    text.push_str(&render_matrix(&super::matrix::build(
+                        &self.obligations.list(),
+                        &self.results,
+                        &self.manual,
+                    )));
                 }
                 self.write(&text)?;
             }

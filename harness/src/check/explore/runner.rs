@@ -386,6 +386,7 @@ pub(super) fn run_config(target: &ExploreTarget, options: &ExploreOptions) -> Ru
         fleet: options.fleet.clone(),
         jobs: 1,
         device_reset: options.device_reset.clone(),
+        remedies: std::sync::Arc::new(crate::targets::remedies()),
         ..RunConfig::default()
     }
 }

@@ -53,6 +53,8 @@ pub struct SessionSetup {
     pub upper_tester: Option<String>,
     /// The run's credentials: scrubbed from the transcript, and told what the wire teaches.
     pub credentials: crate::profile::RunCredentials,
+    /// What a skip reason tells a person to give ([`crate::engine::RunConfig::remedies`]).
+    pub remedies: Arc<crate::engine::target::Remedies>,
 }
 
 /// What the session talks to.
@@ -200,6 +202,7 @@ struct Session<'a> {
     boot_time: Option<Duration>,
     live: Option<crate::engine::live::LiveSlot>,
     upper_tester: Option<String>,
+    remedies: Arc<crate::engine::target::Remedies>,
 }
 
 /// A scenario's recorder, its clock started now, knowing the credentials of its devices,
@@ -271,6 +274,7 @@ pub async fn run(scenario: &Scenario, target: Target, setup: SessionSetup) -> Se
         boot_time: Some(setup.boot_time).filter(|d| !d.is_zero()),
         live: setup.live,
         upper_tester: setup.upper_tester,
+        remedies: setup.remedies,
     };
     let deadline = scenario.deadline.unwrap_or(setup.deadline);
     let result = match session.applicable() {
@@ -376,7 +380,7 @@ impl<'a> Session<'a> {
             && self.upper_tester.is_none()
             && !matches!(&self.target, Target::Device(d) if d.capabilities().control)
         {
-            return skip(super::target::NEEDS_UPPER_TESTER);
+            return skip(&self.remedies.needs_upper_tester);
         }
         if self.sc.requires.contains(&Capability::Seed) && self.seed.is_none() {
             return skip("needs a seed-provisioned fleet (seed_secret_no in the devices file)");
