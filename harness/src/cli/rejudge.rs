@@ -110,7 +110,6 @@ pub fn cli_rejudge(args: RejudgeArgs) -> i32 {
         *r = new;
     }
     report.recount();
-    report.meta.obligations = crate::report::json::Obligations::of(&*profile);
     report.rebuild_matrix();
     let this = RunMeta::for_profile(&*profile);
     report.meta.rejudged = Some(crate::report::json::Rejudged {
