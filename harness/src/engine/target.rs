@@ -8,7 +8,7 @@ use super::output::record_lines;
 use super::recorder::Recorder;
 use super::transcript::{OutputSource, OutputStream};
 use crate::profile::fleet::Fleet;
-use crate::profile::{CloudTimings, DeviceIdentity, Secret};
+use crate::profile::{CloudSettings, DeviceIdentity, Secret};
 use crate::wire::transport::{TransportError, WsStream};
 use futures_util::future::BoxFuture;
 use serde::Serialize;
@@ -101,8 +101,8 @@ pub trait CloudTarget: Send + Sync {
     fn prepare(&self) -> BoxFuture<'_, Result<(), TargetError>>;
     /// What it offers (after [`CloudTarget::prepare`]).
     fn capabilities(&self) -> CloudCapabilities;
-    /// Its timers (after [`CloudTarget::prepare`]).
-    fn settings(&self) -> CloudTimings;
+    /// Its timers and limits, in its profile's terms (after [`CloudTarget::prepare`]).
+    fn settings(&self) -> CloudSettings;
     /// Whether it is the default target the goldens record.
     fn reference(&self) -> bool;
     /// A link for one scenario: `slot` keeps scenarios running side by side apart, `fleet`
@@ -120,7 +120,7 @@ pub trait CloudTarget: Send + Sync {
 pub trait CloudLink: Send {
     /// What this scenario's cloud offers, and its timers.
     fn capabilities(&self) -> CloudCapabilities;
-    fn settings(&self) -> CloudTimings;
+    fn settings(&self) -> CloudSettings;
     /// Opens a WebSocket from `from`; returns it and the local address as the target sees it.
     fn connect(&mut self, from: Ipv4Addr)
         -> BoxFuture<'_, Result<(WsStream, String), TargetError>>;

@@ -89,6 +89,39 @@ pub struct Keepalive {
     pub interval: std::time::Duration,
 }
 
+/// What a cloud target states of its timers and limits, in its profile's own type (for WeCom
+/// a [`CloudTimings`]): data the engine carries from the target to the profile without
+/// reading it.
+#[derive(Clone)]
+pub struct CloudSettings(Arc<dyn std::any::Any + Send + Sync>);
+
+impl CloudSettings {
+    pub fn new<T: std::any::Any + Send + Sync>(settings: T) -> CloudSettings {
+        CloudSettings(Arc::new(settings))
+    }
+
+    /// The settings as the profile's type; `None` when the target stated another kind.
+    pub fn get<T: std::any::Any>(&self) -> Option<&T> {
+        self.0.downcast_ref()
+    }
+}
+
+impl std::fmt::Debug for CloudSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CloudSettings(..)")
+    }
+}
+
+/// What a cloud states of its limits, where a scenario needs them (`requires: [frame_limit]`,
+/// `[visitor_list]`): `None` is "not stated".
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CloudLimits {
+    /// The largest frame it takes.
+    pub max_frame_bytes: Option<usize>,
+    /// Whether it serves the visitor list.
+    pub visitor_list: Option<bool>,
+}
+
 /// A binary reply decoded for correlation and for matchers.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BinaryReplyView {
@@ -196,20 +229,24 @@ pub trait Profile: Send + Sync {
     ) -> Option<String>;
     /// How a device keeps a link alive against a cloud with these timers (`wait` with
     /// `keepalive: true`); `None`: the protocol has no keepalive.
-    fn keepalive(&self, settings: &CloudTimings) -> Option<Keepalive>;
+    fn keepalive(&self, settings: &CloudSettings) -> Option<Keepalive>;
 
     // --- the cloud role ---
 
     /// The replies the cloud role sends without a step (`auto_reply` in scenarios overrides them).
     fn default_auto_replies(&self) -> Vec<DefaultReply>;
     /// A run variable (`${name}`) the profile defines from the cloud's timers.
-    fn run_variable(&self, name: &str, settings: &CloudTimings) -> Option<RunValue>;
+    fn run_variable(&self, name: &str, settings: &CloudSettings) -> Option<RunValue>;
     /// Every name [`Profile::run_variable`] answers, so `validate` can refuse the others.
     fn run_variable_names(&self) -> &'static [&'static str];
     /// How a run variable that is a protocol window was composed from the cloud's settings
     /// and the protocol's ranges, for a step that missed it; `None` for the others.
-    fn run_window_composition(&self, _name: &str, _settings: &CloudTimings) -> Option<String> {
+    fn run_window_composition(&self, _name: &str, _settings: &CloudSettings) -> Option<String> {
         None
+    }
+    /// The limits a cloud with these settings states.
+    fn cloud_limits(&self, _settings: &CloudSettings) -> CloudLimits {
+        CloudLimits::default()
     }
     /// The one-link rule for devices, if the protocol has one.
     fn second_link_rule(&self) -> Option<SecondLinkRule>;

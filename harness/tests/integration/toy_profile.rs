@@ -18,7 +18,7 @@ use hwconform::engine::target::{
 use hwconform::engine::{Outcome, RunSummary, ScenarioResult};
 use hwconform::profile::fleet::Fleet;
 use hwconform::profile::{
-    BinaryReplyView, CloudTimings, DefaultContext, DefaultReply, DeviceIdentity, Feature,
+    BinaryReplyView, CloudSettings, DefaultContext, DefaultReply, DeviceIdentity, Feature,
     Keepalive, Learned, Profile, ReplyParts, RoleMonitor, RunValue, SecondLinkRule, Secret,
     Statement, Violation, REDACTED,
 };
@@ -141,7 +141,7 @@ impl Profile for Toy {
         None
     }
 
-    fn keepalive(&self, _settings: &CloudTimings) -> Option<Keepalive> {
+    fn keepalive(&self, _settings: &CloudSettings) -> Option<Keepalive> {
         None
     }
 
@@ -149,7 +149,7 @@ impl Profile for Toy {
         vec![]
     }
 
-    fn run_variable(&self, _name: &str, _settings: &CloudTimings) -> Option<RunValue> {
+    fn run_variable(&self, _name: &str, _settings: &CloudSettings) -> Option<RunValue> {
         None
     }
 
@@ -247,8 +247,8 @@ impl CloudTarget for ToyCloud {
         }
     }
 
-    fn settings(&self) -> CloudTimings {
-        CloudTimings::FAQ
+    fn settings(&self) -> CloudSettings {
+        CloudSettings::new(())
     }
 
     fn reference(&self) -> bool {
@@ -275,8 +275,8 @@ impl CloudLink for ToyLink {
         }
     }
 
-    fn settings(&self) -> CloudTimings {
-        CloudTimings::FAQ
+    fn settings(&self) -> CloudSettings {
+        CloudSettings::new(())
     }
 
     fn connect(

@@ -402,7 +402,8 @@ impl<'a> Session<'a> {
 
     /// What a device-role scenario needs the cloud to have stated: a frame limit below the
     /// largest frame it sends, the visitor pull it uses (unless said absent).
-    fn cloud_states_enough(&self, settings: &crate::profile::CloudTimings) -> StepResult {
+    fn cloud_states_enough(&self, settings: &crate::profile::CloudSettings) -> StepResult {
+        let limits = self.profile.cloud_limits(settings);
         let skip = |reason: String| Err(Stop::Skip(reason));
         if self.sc.requires.contains(&Capability::FrameLimit) {
             let mut largest = 0;
@@ -413,14 +414,13 @@ impl<'a> Session<'a> {
                     }
                 }
             });
-            match settings.max_frame_bytes {
+            match limits.max_frame_bytes {
                 Some(limit) if limit < largest => {}
                 Some(limit) => return skip(format!("not applicable: the cloud's frame limit ({limit} bytes) is not below the {largest}-byte frame this scenario sends")),
                 None => return skip("not applicable: the cloud states no frame limit (a cloud statement's `[limits] max_frame_bytes`); the protocol documents none".into()),
             }
         }
-        if self.sc.requires.contains(&Capability::VisitorList)
-            && settings.visitor_list == Some(false)
+        if self.sc.requires.contains(&Capability::VisitorList) && limits.visitor_list == Some(false)
         {
             return skip("not applicable: the cloud statement says visitor_list = false".into());
         }

@@ -40,6 +40,14 @@ pub const OVERLAP_GRACE: Duration = monitors::OVERLAP_GRACE;
 /// The C implementation's ping period.
 const PING_PERIOD: Duration = Duration::from_secs(30);
 
+/// The timers a target stated; the FAQ's, for a target that stated none of WeCom's kind.
+fn timings(settings: &crate::profile::CloudSettings) -> CloudTimings {
+    settings
+        .get::<CloudTimings>()
+        .copied()
+        .unwrap_or(CloudTimings::FAQ)
+}
+
 /// A ping period that leaves two more pings inside the cloud's shortest heartbeat expiry.
 fn keepalive_interval(t: &CloudTimings) -> Duration {
     PING_PERIOD
@@ -226,10 +234,10 @@ impl Profile for WeComProfile {
 
     /// A `ping` every 30 s (the reference's C implementation), more often against a cloud
     /// whose heartbeat timeout is shorter than three of those (a standalone mock at 10 s).
-    fn keepalive(&self, settings: &CloudTimings) -> Option<Keepalive> {
+    fn keepalive(&self, settings: &crate::profile::CloudSettings) -> Option<Keepalive> {
         Some(Keepalive {
             cmd: "ping",
-            interval: keepalive_interval(settings),
+            interval: keepalive_interval(&timings(settings)),
         })
     }
 
@@ -246,7 +254,12 @@ impl Profile for WeComProfile {
         ]
     }
 
-    fn run_variable(&self, name: &str, t: &CloudTimings) -> Option<RunValue> {
+    fn run_variable(
+        &self,
+        name: &str,
+        settings: &crate::profile::CloudSettings,
+    ) -> Option<RunValue> {
+        let t = &timings(settings);
         match name {
             "heartbeat" => Some(RunValue::Duration(keepalive_interval(t))),
             "heartbeat_timeout" => Some(RunValue::Duration(t.heartbeat_timeout)),
@@ -273,12 +286,27 @@ impl Profile for WeComProfile {
         ]
     }
 
-    fn run_window_composition(&self, name: &str, t: &CloudTimings) -> Option<String> {
+    fn run_window_composition(
+        &self,
+        name: &str,
+        settings: &crate::profile::CloudSettings,
+    ) -> Option<String> {
         matches!(
             name,
             "heartbeat_expiry_earliest" | "heartbeat_expiry_latest"
         )
-        .then(|| t.expiry_composition())
+        .then(|| timings(settings).expiry_composition())
+    }
+
+    fn cloud_limits(
+        &self,
+        settings: &crate::profile::CloudSettings,
+    ) -> crate::profile::CloudLimits {
+        let t = timings(settings);
+        crate::profile::CloudLimits {
+            max_frame_bytes: t.max_frame_bytes,
+            visitor_list: t.visitor_list,
+        }
     }
 
     fn second_link_rule(&self) -> Option<SecondLinkRule> {
@@ -553,7 +581,8 @@ mod tests {
     #[test]
     fn run_variables_come_from_the_cloud_timings() {
         let p = p();
-        let t = CloudTimings::MOCK;
+        let timings = CloudTimings::MOCK;
+        let t = crate::profile::CloudSettings::new(timings);
         assert_eq!(
             p.run_variable("heartbeat_timeout", &t),
             Some(RunValue::Duration(Duration::from_secs(90)))
@@ -568,10 +597,11 @@ mod tests {
         );
         let short = CloudTimings {
             heartbeat_timeout: Duration::from_secs(10),
-            ..t
+            ..timings
         };
         assert_eq!(
-            p.keepalive(&short).map(|k| (k.cmd, k.interval)),
+            p.keepalive(&crate::profile::CloudSettings::new(short))
+                .map(|k| (k.cmd, k.interval)),
             Some(("ping", Duration::from_secs(10) / 3))
         );
         assert_eq!(
@@ -587,6 +617,11 @@ mod tests {
             Some(RunValue::Json(json!(5)))
         );
         assert_eq!(p.run_variable("sn", &t), None);
+        // A target that states no WeCom timers is held to the FAQ's.
+        assert_eq!(
+            p.run_variable("heartbeat_timeout", &crate::profile::CloudSettings::new(())),
+            Some(RunValue::Duration(CloudTimings::FAQ.heartbeat_timeout))
+        );
         for name in p.run_variable_names() {
             assert!(
                 p.run_variable(name, &t).is_some(),
