@@ -1,11 +1,11 @@
 //! `hwconform diff RUN_A RUN_B`: what changed between two runs (see
-//! [`crate::check::golden::rundiff`]). Exit 0 when nothing changed, 1 when something did, 2
+//! [`crate::report::rundiff`]). Exit 0 when nothing changed, 1 when something did, 2
 //! when a file cannot be read or is not a run report.
 
 use super::exit::{EXIT_FAILED, EXIT_OK};
-use crate::check::golden::diff_report::{DiffReport, Limits};
 use crate::check::golden::normalize::NormalizeOptions;
-use crate::check::golden::rundiff::{compare, RunFile};
+use crate::report::diff_report::{DiffReport, Limits};
+use crate::report::rundiff::{compare, RunFile};
 use std::path::{Path, PathBuf};
 
 /// `hwconform diff RUN_A RUN_B`.

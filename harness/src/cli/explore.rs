@@ -114,12 +114,7 @@ pub fn cli_explore(args: ExploreArgs) -> i32 {
         ExploreTarget::Device(d) => Some(d),
         ExploreTarget::Cloud(_) => None,
     };
-    let ics = match super::ics::for_run(
-        args.ics.as_deref(),
-        device,
-        &fleet,
-        &*crate::profile::default_profile(),
-    ) {
+    let ics = match super::ics::for_run(args.ics.as_deref(), device, &fleet, &*super::profile()) {
         Ok(i) => i,
         Err(code) => return code,
     };

@@ -200,7 +200,7 @@ fn run(args: FleetRunArgs) -> i32 {
             eprintln!("{line}");
         }
     };
-    let mut report = match fleet::run(&plan, cloud, crate::profile::default_profile(), live) {
+    let mut report = match fleet::run(&plan, cloud, super::profile(), live) {
         Ok(r) => r,
         Err(e) => return report_error::usage_error(&e),
     };

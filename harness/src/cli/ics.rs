@@ -29,7 +29,7 @@ pub enum IcsCommand {
 }
 
 pub fn cli_ics(args: IcsArgs) -> i32 {
-    let profile = crate::profile::default_profile();
+    let profile = super::profile();
     match args.command {
         IcsCommand::Template => {
             print!("{}", ics::template(profile.ics_features()));

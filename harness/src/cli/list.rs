@@ -3,11 +3,12 @@
 
 use super::exit::{EXIT_OK, EXIT_USAGE};
 use super::FilterArgs;
-use crate::scenario::{load_paths, Scenario};
+use crate::profile::Profile;
+use crate::scenario::{load_paths_with, Scenario};
 use std::path::PathBuf;
 
-pub(super) fn load(paths: &[PathBuf]) -> Result<Vec<Scenario>, i32> {
-    load_paths(paths).map_err(|e| {
+pub(super) fn load(profile: &dyn Profile, paths: &[PathBuf]) -> Result<Vec<Scenario>, i32> {
+    load_paths_with(profile, paths).map_err(|e| {
         eprintln!("{}", e.render());
         EXIT_USAGE
     })
@@ -74,7 +75,7 @@ fn glob(pattern: &str, text: &str) -> bool {
 }
 
 pub(super) fn validate(paths: &[PathBuf]) -> i32 {
-    match load(paths) {
+    match load(&*super::profile(), paths) {
         // As `run` would: nothing to check is a usage error, not a success.
         Ok(s) if s.is_empty() => {
             eprintln!(
@@ -96,7 +97,7 @@ pub(super) fn validate(paths: &[PathBuf]) -> i32 {
 }
 
 pub(super) fn list(paths: &[PathBuf], filter: &FilterArgs, format: ListFormat) -> i32 {
-    let scenarios = match load(paths) {
+    let scenarios = match load(&*super::profile(), paths) {
         Ok(s) => s,
         Err(code) => return code,
     };

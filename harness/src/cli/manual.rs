@@ -73,7 +73,7 @@ impl DeviceArgs {
                 "say which device was checked: --run RUN.json (a run of it) or --ics FILE --sn SN",
             ));
         };
-        let profile = crate::profile::default_profile();
+        let profile = super::profile();
         let ics = super::ics::load(path, &*profile)?;
         let file = crate::report::json::HashedFile::read(path)
             .map_err(|e| usage(format!("--ics {}: {e}", path.display())))?;
@@ -101,7 +101,8 @@ pub fn cli_manual(args: ManualArgs) -> i32 {
             file,
             device,
         } => {
-            let statements = crate::profile::wecom::obligations::statements();
+            let profile = super::profile();
+            let statements = profile.statements();
             let Some(statement) = statements.iter().find(|s| s.id.eq_ignore_ascii_case(&id)) else {
                 return usage(format!(
                     "`{id}` is not an obligation of this protocol (D1–D42, C1–C24)"

@@ -8,6 +8,13 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// The composition root's one choice of protocol profile: every layer that knows the
+/// protocol (loader, matchers, engine, goldens, reports) gets it from here, passed down. The
+/// only place besides `profile/` and `targets/` that names a particular profile.
+pub fn profile() -> std::sync::Arc<dyn crate::profile::Profile> {
+    std::sync::Arc::new(crate::profile::wecom::WeComProfile)
+}
+
 pub mod device_sim;
 pub mod diff;
 /// Exit codes (documented in docs/src/reference/exit-codes.md).

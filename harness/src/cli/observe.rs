@@ -96,8 +96,7 @@ pub fn cli_observe(args: ObserveArgs) -> i32 {
         on_finding,
     };
     let observed = rt.block_on(async {
-        let observer = match Observer::bind(args.listen, config, crate::profile::default_profile())
-        {
+        let observer = match Observer::bind(args.listen, config, super::profile()) {
             Ok(o) => o,
             Err(e) => {
                 eprintln!("error: cannot listen on {}: {e}", args.listen);
@@ -161,7 +160,7 @@ pub fn cli_observe(args: ObserveArgs) -> i32 {
         }
     }
     let mut report = RunReport::new(target, summary, observed.results);
-    let mut meta = RunMeta::of_this_harness();
+    let mut meta = RunMeta::for_profile(&*super::profile());
     meta.started_at = started_at;
     meta.finished_at = now_rfc3339();
     meta.command_line = std::env::args().map(|a| shown(&a).to_string()).collect();
@@ -208,7 +207,7 @@ pub fn cli_observe(args: ObserveArgs) -> i32 {
 /// Writes the recorded scenario of each device connection that said something.
 fn record(dir: &std::path::Path, results: &[ScenarioResult]) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    let profile = crate::profile::default_profile();
+    let profile = super::profile();
     for r in results
         .iter()
         .filter(|r| r.role == Role::Cloud && r.judged.is_some())

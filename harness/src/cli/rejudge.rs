@@ -79,11 +79,14 @@ pub fn cli_rejudge(args: RejudgeArgs) -> i32 {
         }
         Err(e) => return usage(e),
     };
-    let judges: Vec<Arc<dyn Judge>> = vec![Arc::new(GoldenJudge(GoldenConfig {
-        explicit: false,
-        ..golden
-    }))];
-    let profile = crate::profile::default_profile();
+    let profile = super::profile();
+    let judges: Vec<Arc<dyn Judge>> = vec![Arc::new(GoldenJudge {
+        config: GoldenConfig {
+            explicit: false,
+            ..golden
+        },
+        profile: profile.clone(),
+    })];
     let (mut rejudged, mut kept, mut moved) = (0, 0, Vec::new());
     for r in &mut report.scenarios {
         let Some(new) = rejudge(r, &*profile, &judges) else {
@@ -108,7 +111,7 @@ pub fn cli_rejudge(args: RejudgeArgs) -> i32 {
     }
     report.recount();
     report.rebuild_matrix();
-    let this = RunMeta::of_this_harness();
+    let this = RunMeta::for_profile(&*profile);
     report.meta.rejudged = Some(crate::report::json::Rejudged {
         at: now_rfc3339(),
         harness_version: this.harness_version,

@@ -58,9 +58,12 @@ pub struct OutArgs {
 /// Why a run.json cannot be used: the one check every reader of run.json shares.
 pub use crate::report::RunFileError as LoadError;
 
-/// A run.json read back and checked (version, unique ids, known verdicts).
+/// A run.json read back and checked (version, unique ids, known verdicts); its matrix is
+/// rebuilt with the obligations of the profile the CLI chose.
 pub fn load(path: &Path) -> Result<RunReport, LoadError> {
-    RunReport::load(path)
+    let mut report = RunReport::load(path)?;
+    report.meta.obligations = crate::report::json::Obligations::of(&*super::profile());
+    Ok(report)
 }
 
 pub fn cli_report(args: ReportArgs) -> i32 {

@@ -99,7 +99,8 @@ fn expected_of_a_cloud(
 }
 
 pub(super) fn run(args: RunArgs) -> i32 {
-    let scenarios = match load(&args.paths) {
+    let profile = super::profile();
+    let scenarios = match load(&*profile, &args.paths) {
         Ok(s) => s,
         Err(code) => return code,
     };
@@ -173,7 +174,14 @@ pub(super) fn run(args: RunArgs) -> i32 {
     // The run's one credential set: every writer below scrubs what it writes with it.
     let credentials = crate::profile::RunCredentials::new(fleet.credentials());
     let argv: Vec<String> = std::env::args().collect();
-    let mut meta = super::run_meta::run_meta(&argv, &fleet, &args.cloud, &args.device, &scenarios);
+    let mut meta = super::run_meta::run_meta(
+        &*profile,
+        &argv,
+        &fleet,
+        &args.cloud,
+        &args.device,
+        &scenarios,
+    );
     args.signer.apply(&mut meta);
     for (flag, path, into) in [
         ("--ics", &args.ics, &mut meta.ics_file),
@@ -187,7 +195,6 @@ pub(super) fn run(args: RunArgs) -> i32 {
         }
     }
     meta.partition = args.partition.map(|p| p.to_string());
-    let profile = crate::profile::default_profile();
     let ics = match super::ics::for_run(args.ics.as_deref(), device.as_ref(), &fleet, &*profile) {
         Ok(i) => i,
         Err(code) => return code,
@@ -230,12 +237,14 @@ pub(super) fn run(args: RunArgs) -> i32 {
         deadline: args.deadline,
         wall_budget: args.wall_budget,
         fail_fast: args.fail_fast,
-        judges: vec![std::sync::Arc::new(crate::check::golden::GoldenJudge(
-            golden,
-        ))],
+        judges: vec![std::sync::Arc::new(crate::check::golden::GoldenJudge {
+            config: golden,
+            profile: profile.clone(),
+        })],
         profile,
         ics,
         credentials: credentials.clone(),
+        remedies: Arc::new(crate::targets::remedies()),
         ..RunConfig::default()
     };
     if let Some(j) = args.jobs {
@@ -257,6 +266,7 @@ pub(super) fn run(args: RunArgs) -> i32 {
         let terminal =
             TerminalReporter::new(credentials.fleet.scrub(super::output::Stdout), options)
                 .with_manual(manual.clone())
+                .with_obligations(meta.obligations.clone())
                 .with_status(status.clone());
         reporters.push(Box::new(terminal) as Box<dyn Reporter>);
     }

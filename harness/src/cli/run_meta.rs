@@ -42,13 +42,14 @@ fn credentials(fleet: &Fleet) -> Credentials {
 
 /// The metadata of a run of `scenarios` with these targets.
 pub fn run_meta(
+    profile: &dyn crate::profile::Profile,
     argv: &[String],
     fleet: &Fleet,
     cloud: &str,
     device: &str,
     scenarios: &[Scenario],
 ) -> RunMeta {
-    let mut meta = RunMeta::of_this_harness();
+    let mut meta = RunMeta::for_profile(profile);
     meta.command_line = redacted_command_line(argv, fleet);
     let credentials = credentials(fleet);
     meta.targets

@@ -69,6 +69,8 @@ pub struct RunConfig {
     /// The run's one credential set, shared with every writer of its outputs: the fleet's
     /// (filled from `fleet` when left empty) and what the scenarios learn on the wire.
     pub credentials: crate::profile::RunCredentials,
+    /// What skip and inconclusive reasons tell a person to give, in the front end's words.
+    pub remedies: Arc<super::target::Remedies>,
 }
 
 impl Default for RunConfig {
@@ -94,6 +96,7 @@ impl Default for RunConfig {
             interrupt: Arc::new(Interrupt::default()),
             live: Arc::default(),
             credentials: Default::default(),
+            remedies: Arc::default(),
         }
     }
 }
@@ -488,10 +491,8 @@ impl Runner {
             return;
         }
         if let Verdict::Inconclusive(f) = &mut result.verdict {
-            f.message.push_str(
-                "\nthe device served an earlier scenario and may have kept its state (a cached secret): \
-                 give `--device-reset CMD` to reset it between scenarios, or say in the ICS that it keeps its secret across a reset",
-            );
+            f.message.push('\n');
+            f.message.push_str(&self.config.remedies.not_reset);
         }
     }
 
@@ -550,7 +551,7 @@ impl Runner {
                 .first()
                 .is_some_and(|(name, d)| Some(name) == sc.devices.first() && !d.bound)
         {
-            let reason = "needs a device no corp has bound: add one with \"bound\": false to the devices file (--devices-file), one for each such scenario".to_string();
+            let reason = self.config.remedies.needs_unbound.clone();
             return result(
                 Verdict::Skip { reason },
                 Vec::new(),
@@ -581,7 +582,7 @@ impl Runner {
                 .as_ref()
                 .is_some_and(|d| !d.capabilities().control)
         {
-            let reason = target::NEEDS_UPPER_TESTER.to_string();
+            let reason = self.config.remedies.needs_upper_tester.clone();
             return result(
                 Verdict::Skip { reason },
                 Vec::new(),
@@ -591,11 +592,29 @@ impl Runner {
         }
         let in_process = match sc.role {
             Role::Device => match &self.config.cloud {
-                None => return result(Verdict::Skip { reason: "the harness plays a device here, and this run has no cloud target (--cloud)".into() }, Vec::new(), Default::default(), Duration::ZERO),
+                None => {
+                    return result(
+                        Verdict::Skip {
+                            reason: self.config.remedies.no_cloud.clone(),
+                        },
+                        Vec::new(),
+                        Default::default(),
+                        Duration::ZERO,
+                    )
+                }
                 Some(c) => c.capabilities().in_process,
             },
             Role::Cloud => match &self.config.device {
-                None => return result(Verdict::Skip { reason: "the harness plays the cloud here, and this run has no device target (--device)".into() }, Vec::new(), Default::default(), Duration::ZERO),
+                None => {
+                    return result(
+                        Verdict::Skip {
+                            reason: self.config.remedies.no_device.clone(),
+                        },
+                        Vec::new(),
+                        Default::default(),
+                        Duration::ZERO,
+                    )
+                }
                 Some(d) => d.capabilities().in_process,
             },
         };
@@ -758,6 +777,7 @@ impl Runner {
             cloud_upper_tester: self.config.cloud_upper_tester.clone(),
             cloud_upper_tester_actions: self.config.cloud_upper_tester_actions.clone(),
             credentials: self.config.credentials.clone(),
+            remedies: self.config.remedies.clone(),
         };
         Ok(session::run(sc, target, setup).await)
     }

@@ -8,7 +8,7 @@ use super::output::record_lines;
 use super::recorder::Recorder;
 use super::transcript::{OutputSource, OutputStream};
 use crate::profile::fleet::Fleet;
-use crate::profile::{CloudTimings, DeviceIdentity, Secret};
+use crate::profile::{CloudSettings, DeviceIdentity, Secret};
 use crate::wire::transport::{TransportError, WsStream};
 use futures_util::future::BoxFuture;
 use serde::Serialize;
@@ -101,8 +101,8 @@ pub trait CloudTarget: Send + Sync {
     fn prepare(&self) -> BoxFuture<'_, Result<(), TargetError>>;
     /// What it offers (after [`CloudTarget::prepare`]).
     fn capabilities(&self) -> CloudCapabilities;
-    /// Its timers (after [`CloudTarget::prepare`]).
-    fn settings(&self) -> CloudTimings;
+    /// Its timers and limits, in its profile's terms (after [`CloudTarget::prepare`]).
+    fn settings(&self) -> CloudSettings;
     /// Whether it is the default target the goldens record.
     fn reference(&self) -> bool;
     /// A link for one scenario: `slot` keeps scenarios running side by side apart, `fleet`
@@ -120,7 +120,7 @@ pub trait CloudTarget: Send + Sync {
 pub trait CloudLink: Send {
     /// What this scenario's cloud offers, and its timers.
     fn capabilities(&self) -> CloudCapabilities;
-    fn settings(&self) -> CloudTimings;
+    fn settings(&self) -> CloudSettings;
     /// Opens a WebSocket from `from`; returns it and the local address as the target sees it.
     fn connect(&mut self, from: Ipv4Addr)
         -> BoxFuture<'_, Result<(WsStream, String), TargetError>>;
@@ -140,14 +140,14 @@ pub struct DeviceCapabilities {
     pub ours: bool,
 }
 
-/// Something the harness makes the device do, as a person at a real one would.
+/// Something the harness makes the device do, as a person at a real one would: data the
+/// engine passes through without reading it (what a device target or the lab's upper tester
+/// makes of it is theirs). `name` is the person's action (`check_in`), named apart from the
+/// protocol's commands; `args` its details as the scenario gave them.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum DeviceAction {
-    Checkin {
-        userid: String,
-        pass_type: Option<u32>,
-        pass_method: Option<u32>,
-    },
+pub struct DeviceAction {
+    pub name: String,
+    pub args: serde_json::Map<String, Value>,
 }
 
 /// What a device needs to start for one scenario.
@@ -205,17 +205,12 @@ pub trait DeviceLink: Send {
 }
 
 impl DeviceAction {
-    /// The action as the upper tester reads it: `{"action": "check_in", "sn": ..., ...}` (a person's action, named apart from the protocol's commands).
+    /// The action as the upper tester reads it: `{"action": NAME, "sn": SN, ...args}`.
     pub fn to_json(&self, sn: &str) -> serde_json::Value {
-        match self {
-            DeviceAction::Checkin {
-                userid,
-                pass_type,
-                pass_method,
-            } => {
-                serde_json::json!({ "action": "check_in", "sn": sn, "userid": userid, "pass_type": pass_type, "pass_method": pass_method })
-            }
-        }
+        let mut out = self.args.clone();
+        out.insert("action".into(), Value::from(self.name.clone()));
+        out.insert("sn".into(), Value::from(sn));
+        Value::Object(out)
     }
 }
 
@@ -260,10 +255,42 @@ impl std::fmt::Display for FailedHandshakes {
 /// How long the upper tester may take to make the device act.
 pub const UPPER_TESTER_BOUND: Duration = Duration::from_secs(30);
 
-/// The skip reason of a scenario whose device must be made to act, with no way to make it:
-/// the matrix shows its obligations as not tested, never as not applicable.
-pub const NEEDS_UPPER_TESTER: &str =
-    "not tested: needs an upper tester to make the device act (a member checks in): give `--upper-tester CMD`, or run the reference device (--device sim), which acts by itself";
+/// What a run's verdicts tell a person to give when the run lacks something, in the words of
+/// the front end that set it up (the CLI's name its options: `targets::remedies`). The
+/// engine knows no option; its default says what is missing without naming one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Remedies {
+    /// The skip reason of a device-role scenario in a run without a cloud target.
+    pub no_cloud: String,
+    /// The skip reason of a cloud-role scenario in a run without a device target.
+    pub no_device: String,
+    /// The skip reason of a scenario whose device must be made to act, with no way to make
+    /// it. It starts `not tested`: the matrix shows its obligations as not tested, never as
+    /// not applicable.
+    pub needs_upper_tester: String,
+    /// Added to an inconclusive verdict of a single device that served an earlier scenario
+    /// and was not reset.
+    pub not_reset: String,
+    /// The skip reason of a scenario that needs a device no corp has bound, when the fleet
+    /// has none.
+    pub needs_unbound: String,
+    /// The skip reason of a scenario whose cloud must be made to act (a corp binds the
+    /// device), with no way to make it; `not tested`, as `needs_upper_tester`.
+    pub needs_cloud_upper_tester: String,
+}
+
+impl Default for Remedies {
+    fn default() -> Remedies {
+        Remedies {
+            no_cloud: "the harness plays a device here, and this run has no cloud target".into(),
+            no_device: "the harness plays the cloud here, and this run has no device target".into(),
+            needs_upper_tester: "not tested: needs an upper tester to make the device act (a member checks in), or a device the harness can make act".into(),
+            not_reset: "the device served an earlier scenario and may have kept its state (a cached secret): reset it between scenarios, or say in the ICS that it keeps its secret across a reset".into(),
+            needs_unbound: "needs a device no corp has bound: add one with \"bound\": false to the fleet, one for each such scenario".into(),
+            needs_cloud_upper_tester: "not tested: needs an upper tester to make the cloud act (a corp binds the device, a person opens the door remotely), or a cloud the harness can make act".into(),
+        }
+    }
+}
 
 /// Runs the lab's upper tester (TTCN-3's UT) to make a real device act as a person at it
 /// would: `sh -c COMMAND` with the action as JSON on stdin and in `HWCONFORM_ACTION`, started
@@ -428,10 +455,6 @@ pub enum Answer {
     Yes,
     No(String),
 }
-
-/// The skip reason of a scenario whose cloud must be made to act, with no way to make it.
-pub const NEEDS_CLOUD_UPPER_TESTER: &str =
-    "not tested: needs an upper tester to make the cloud act (a corp binds the device, a person opens the door remotely): give `--cloud-upper-tester CMD`, or run the mock (--cloud mock), which acts through its control plane";
 
 /// Runs the lab's cloud upper tester as [`upper_tester`] runs the device's (same command
 /// convention, bound and evidence), with a [`CloudAction`]. Exit status 0 is done (yes);
@@ -605,11 +628,21 @@ mod tests {
     }
 
     fn checkin() -> DeviceAction {
-        DeviceAction::Checkin {
-            userid: "alice".into(),
-            pass_type: Some(1),
-            pass_method: None,
+        let args = serde_json::json!({"userid": "alice", "pass_type": 1, "pass_method": null});
+        DeviceAction {
+            name: "check_in".into(),
+            args: args.as_object().cloned().unwrap(),
         }
+    }
+
+    /// The upper tester reads the action as before the action became data: its name beside
+    /// the SN and the scenario's arguments.
+    #[test]
+    fn the_action_reads_as_the_upper_tester_expects() {
+        assert_eq!(
+            checkin().to_json("SN1"),
+            serde_json::json!({"action": "check_in", "sn": "SN1", "userid": "alice", "pass_type": 1, "pass_method": null})
+        );
     }
 
     #[tokio::test]

@@ -2,7 +2,6 @@
 //! of the report with a bound; a missed one makes `hwconform fleet` exit 1.
 
 use super::report::{Figures, SloOutcome};
-use crate::profile::wecom::catalog::Catalog;
 use crate::scenario::expr::parse_duration;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,12 +53,7 @@ const LATENCY_FIGURES: &[&str] = &["p50", "p90", "p99", "max"];
 /// Every figure an objective may name, for an error message: all are known before the fleet
 /// runs, so a misspelt one stops it at once instead of failing it at the end.
 fn known_figures() -> String {
-    let commands: Vec<&str> = Catalog::get()
-        .commands
-        .iter()
-        .filter(|c| c.direction == "device->cloud")
-        .map(|c| c.name.as_str())
-        .collect();
+    let commands = crate::profile::default_profile().device_commands();
     format!(
         "known figures: login.{lat} (time to log in), CMD.{lat} (a request's round trip; CMD one of {}), errors (%), logged_in (%), {}",
         commands.join(", "),
@@ -124,7 +118,13 @@ fn parse_one(text: &str) -> Result<Objective, String> {
         n => {
             let (cmd, figure) = n
                 .rsplit_once('.')
-                .filter(|(cmd, _)| *cmd == "login" || Catalog::get().is_device_command(cmd))
+                .filter(|(cmd, _)| {
+                    *cmd == "login"
+                        || crate::profile::default_profile()
+                            .device_commands()
+                            .iter()
+                            .any(|c| c == cmd)
+                })
                 .ok_or_else(|| format!("{text:?}: unknown figure {n:?}; {}", known_figures()))?;
             if !LATENCY_FIGURES.contains(&figure) {
                 return Err(format!(

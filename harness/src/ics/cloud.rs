@@ -10,7 +10,6 @@
 
 use super::toml_reader::{a, TomlReader, Value};
 use super::IcsError;
-use crate::profile::wecom::timing::HEARTBEAT_EXPIRY;
 use crate::profile::CloudTimings;
 use crate::scenario::diagnostic::Diagnostic;
 use crate::scenario::expr::{format_duration, parse_duration};
@@ -342,14 +341,22 @@ impl Reader<'_> {
                 return None;
             }
         };
-        let faq = |d: Duration| d >= HEARTBEAT_EXPIRY.0 && d <= HEARTBEAT_EXPIRY.1;
+        // The FAQ's range, as the profile's cloud timers state it.
+        let faq_timers = crate::profile::CloudTimings::FAQ;
+        let heartbeat_expiry = (
+            faq_timers
+                .heartbeat_timeout_min
+                .unwrap_or(faq_timers.heartbeat_timeout),
+            faq_timers.heartbeat_timeout,
+        );
+        let faq = |d: Duration| d >= heartbeat_expiry.0 && d <= heartbeat_expiry.1;
         if !faq(min) || !faq(max) {
             let d = self
                 .diag(&v.span(), format!(
                     "heartbeat.expiry {} is outside the FAQ's 1–2 min",
                     if min == max { format_duration(min) } else { format!("{}–{}", format_duration(min), format_duration(max)) }
                 ))
-                .expected(format!("a duration from {} to {}", format_duration(HEARTBEAT_EXPIRY.0), format_duration(HEARTBEAT_EXPIRY.1)))
+                .expected(format!("a duration from {} to {}", format_duration(heartbeat_expiry.0), format_duration(heartbeat_expiry.1)))
                 .note("a cloud that keeps a silent link longer or releases it sooner breaks C8; the statement cannot make that conformant");
             self.diags.push(d);
             return None;

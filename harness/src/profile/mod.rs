@@ -11,6 +11,7 @@ pub mod fleet;
 pub mod frame;
 pub mod identity;
 pub mod json;
+pub mod obligation;
 pub mod rule;
 pub mod wecom;
 
@@ -19,6 +20,7 @@ pub use feature::Feature;
 pub use fleet::{Fleet, FleetDevice, FleetError};
 pub use frame::Frame;
 pub use identity::{DeviceIdentity, Secret};
+pub use obligation::Statement;
 pub use rule::{
     Binding, RoleMonitor, SecondLinkRule, Severity, TimingConstant, Violation, WireEvent,
 };
@@ -87,6 +89,39 @@ pub struct Keepalive {
     pub interval: std::time::Duration,
 }
 
+/// What a cloud target states of its timers and limits, in its profile's own type (for WeCom
+/// a [`CloudTimings`]): data the engine carries from the target to the profile without
+/// reading it.
+#[derive(Clone)]
+pub struct CloudSettings(Arc<dyn std::any::Any + Send + Sync>);
+
+impl CloudSettings {
+    pub fn new<T: std::any::Any + Send + Sync>(settings: T) -> CloudSettings {
+        CloudSettings(Arc::new(settings))
+    }
+
+    /// The settings as the profile's type; `None` when the target stated another kind.
+    pub fn get<T: std::any::Any>(&self) -> Option<&T> {
+        self.0.downcast_ref()
+    }
+}
+
+impl std::fmt::Debug for CloudSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CloudSettings(..)")
+    }
+}
+
+/// What a cloud states of its limits, where a scenario needs them (`requires: [frame_limit]`,
+/// `[visitor_list]`): `None` is "not stated".
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CloudLimits {
+    /// The largest frame it takes.
+    pub max_frame_bytes: Option<usize>,
+    /// Whether it serves the visitor list.
+    pub visitor_list: Option<bool>,
+}
+
 /// A binary reply decoded for correlation and for matchers.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BinaryReplyView {
@@ -95,10 +130,50 @@ pub struct BinaryReplyView {
     pub view: Value,
 }
 
-/// A protocol profile. Object-safe: the engine holds it as `Arc<dyn Profile>`.
+/// A documented field of a body, as the loader compares a scenario's own frames with it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BodyField {
+    pub name: String,
+    /// The type as the profile writes it ([`Profile::type_admits`] reads it).
+    pub ty: String,
+    /// A top-level field the documented example carries: a frame must carry it too (the
+    /// others, nested or seen only from implementations, are only named).
+    pub required: bool,
+}
+
+/// The signature a `$signature` matcher expects: the value, and what it is computed over
+/// (said when it does not match).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExpectedSignature {
+    pub value: String,
+    pub over: String,
+}
+
+/// What the first bytes of a recorded binary frame say, read with the profile's layout: what
+/// a golden shows of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BinaryHead {
+    /// The layout's version and kind as a golden shows them (`v1`, `v1 upload_log`).
+    pub label: String,
+    /// The correlation id; `Err(its length)` when the recorded head ends inside it.
+    pub req_id: Result<String, usize>,
+    pub data_len: Option<usize>,
+    /// The first bytes of the data the head holds.
+    pub data_head: Vec<u8>,
+}
+
+/// A protocol profile. Object-safe: the engine holds it as `Arc<dyn Profile>`; the loader,
+/// matchers, goldens and reports take it as `&dyn Profile`. The CLI chooses it once (its
+/// composition root) and passes it down; no layer but `profile/`, `targets/` and the CLI
+/// names a particular profile.
 pub trait Profile: Send + Sync {
     /// A short name for reports and logs.
     fn name(&self) -> &'static str;
+    /// What distinguishes this edition of the profile (a hash of its catalog), recorded in
+    /// run.json beside the name.
+    fn version(&self) -> String {
+        String::new()
+    }
 
     // --- frames and correlation ---
 
@@ -121,6 +196,11 @@ pub trait Profile: Send + Sync {
     /// A binary frame as a request, shown to matchers as JSON (it names its command where
     /// [`Profile::command`] finds it), if it is one.
     fn decode_binary_request(&self, bytes: &[u8]) -> Option<Value>;
+    /// The recorded first bytes `head` of a binary frame of `total` bytes, read with the
+    /// protocol's layout; `None` when they do not follow it.
+    fn binary_head(&self, _head: &[u8], _total: usize) -> Option<BinaryHead> {
+        None
+    }
     /// The name of a binary frame's layout, recorded in the transcript.
     fn binary_layout(&self, bytes: &[u8]) -> Option<&'static str>;
     /// The always-on checks of a reply to a request the harness sent (`strict_codes`:
@@ -149,20 +229,24 @@ pub trait Profile: Send + Sync {
     ) -> Option<String>;
     /// How a device keeps a link alive against a cloud with these timers (`wait` with
     /// `keepalive: true`); `None`: the protocol has no keepalive.
-    fn keepalive(&self, settings: &CloudTimings) -> Option<Keepalive>;
+    fn keepalive(&self, settings: &CloudSettings) -> Option<Keepalive>;
 
     // --- the cloud role ---
 
     /// The replies the cloud role sends without a step (`auto_reply` in scenarios overrides them).
     fn default_auto_replies(&self) -> Vec<DefaultReply>;
     /// A run variable (`${name}`) the profile defines from the cloud's timers.
-    fn run_variable(&self, name: &str, settings: &CloudTimings) -> Option<RunValue>;
+    fn run_variable(&self, name: &str, settings: &CloudSettings) -> Option<RunValue>;
     /// Every name [`Profile::run_variable`] answers, so `validate` can refuse the others.
     fn run_variable_names(&self) -> &'static [&'static str];
     /// How a run variable that is a protocol window was composed from the cloud's settings
     /// and the protocol's ranges, for a step that missed it; `None` for the others.
-    fn run_window_composition(&self, _name: &str, _settings: &CloudTimings) -> Option<String> {
+    fn run_window_composition(&self, _name: &str, _settings: &CloudSettings) -> Option<String> {
         None
+    }
+    /// The limits a cloud with these settings states.
+    fn cloud_limits(&self, _settings: &CloudSettings) -> CloudLimits {
+        CloudLimits::default()
     }
     /// The one-link rule for devices, if the protocol has one.
     fn second_link_rule(&self) -> Option<SecondLinkRule>;
@@ -198,6 +282,58 @@ pub trait Profile: Send + Sync {
 
     /// Whether `id` names an obligation of the protocol.
     fn is_obligation(&self, id: &str) -> bool;
+    /// Every obligation, in the order the matrix lists them.
+    fn statements(&self) -> &[Statement];
+    /// How the obligation ids look, for an error about an unknown one (`D1..D42 or C1..C24`).
+    fn obligation_ids_hint(&self) -> String {
+        let ids = self.statements();
+        match (ids.first(), ids.last()) {
+            (Some(a), Some(b)) => format!("{}..{}", a.id, b.id),
+            _ => "an obligation id".to_string(),
+        }
+    }
+    /// The features a command belongs to; none for a command every device may send or
+    /// receive.
+    fn feature_owners(&self, cmd: &str) -> Vec<&'static str> {
+        self.ics_features()
+            .iter()
+            .filter(|f| f.commands.contains(&cmd))
+            .map(|f| f.name)
+            .collect()
+    }
+    /// The documented fields of `cmd`'s request body (`reply`: of its success reply), where
+    /// the protocol documents them: a frame the harness sends as that party carries each
+    /// [`BodyField::required`] one. Empty: nothing to compare with.
+    fn documented_fields(&self, _cmd: &str, _reply: bool) -> Vec<BodyField> {
+        Vec::new()
+    }
+    /// Whether `value` is of the documented type `ty` (a [`BodyField::ty`]).
+    fn type_admits(&self, _ty: &str, _value: &Value) -> bool {
+        true
+    }
+    /// The commands a cloud pushes (for "did you mean"), and the prefix that tells a push from
+    /// a request by its name, if the protocol has one.
+    fn push_commands(&self) -> Vec<String> {
+        Vec::new()
+    }
+    fn push_prefix(&self) -> Option<&'static str> {
+        None
+    }
+    /// The requests a device sends (what a fleet can time, by name).
+    fn device_commands(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// The signature of kind `kind` that `object` (the map a `$signature` matcher sits in)
+    /// must carry; `secret_of(sn)` gives the device's secret of that kind. `Err`: why it
+    /// cannot be computed (the fields it is over are missing, no secret is known).
+    fn expected_signature(
+        &self,
+        _kind: &str,
+        _object: Option<&serde_json::Map<String, Value>>,
+        _secret_of: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<ExpectedSignature, String> {
+        Err("the profile defines no signatures".to_string())
+    }
     /// Whether `frame` is a push the protocol lists, which a cloud may send at any time (a
     /// contact change, a bind): a wait for silence from a cloud lets it pass.
     fn is_unsolicited_push(&self, _frame: &Value) -> bool {

@@ -91,6 +91,7 @@ use super::matrix::ManualRecord;
 use super::sink::{write_file_with, Out, ReportError};
 use crate::engine::{RunEvent, RunSummary, ScenarioResult};
 use crate::ics::IcsSummary;
+use crate::profile::{Profile, Statement};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -132,6 +133,11 @@ pub struct RunMeta {
     pub finished_at: String,
     pub command_line: Vec<String>,
     pub targets: BTreeMap<String, String>,
+    /// The protocol profile the run was judged with (`wecom`); empty in a run.json of an
+    /// older harness, which knew only WeCom.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub profile: String,
+    /// The profile's version ([`Profile::version`]: for WeCom the hash of its catalog).
     pub catalog_version: String,
     pub scenario_files: BTreeMap<String, String>,
     /// The text of each scenario file that ran, by path: the evidence says what was asked.
@@ -173,6 +179,46 @@ pub struct RunMeta {
     /// it went without. The report then covers only part of the run.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub missing_shards: Vec<String>,
+    /// The obligations of the profile, the rows of the matrix: not written (`profile` names
+    /// them).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub obligations: Obligations,
+}
+
+/// The obligations a run's matrix lists: its profile's, taken when the run's metadata is
+/// made ([`RunMeta::for_profile`]). A document read back from run.json lists the default
+/// profile's.
+#[derive(Clone, Default)]
+pub struct Obligations(Option<std::sync::Arc<[Statement]>>);
+
+impl Obligations {
+    pub fn of(profile: &dyn Profile) -> Obligations {
+        Obligations(Some(profile.statements().into()))
+    }
+
+    /// The statements, in the profile's order.
+    pub fn list(&self) -> std::sync::Arc<[Statement]> {
+        match &self.0 {
+            Some(list) => list.clone(),
+            None => crate::profile::default_profile().statements().into(),
+        }
+    }
+}
+
+/// Not part of what a document says (its `profile` is).
+impl PartialEq for Obligations {
+    fn eq(&self, _: &Obligations) -> bool {
+        true
+    }
+}
+
+impl Eq for Obligations {}
+
+impl std::fmt::Debug for Obligations {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Obligations({})", self.0.as_ref().map_or(0, |l| l.len()))
+    }
 }
 
 /// A file the result depends on: its path as given and `sha256:<hex>` of its bytes.
@@ -223,13 +269,20 @@ pub struct Rejudged {
 pub const GIT_COMMIT: &str = env!("HWCONFORM_GIT_COMMIT");
 
 impl RunMeta {
-    /// The metadata every run has: this harness's version and commit, and the catalog's hash.
-    /// The CLI adds the command line, targets and scenario files.
+    /// The metadata every run has, with the default profile (see [`RunMeta::for_profile`]).
     pub fn of_this_harness() -> RunMeta {
+        RunMeta::for_profile(&*crate::profile::default_profile())
+    }
+
+    /// The metadata every run has: this harness's version and commit, the profile's name and
+    /// version and its obligations. The CLI adds the command line, targets and scenario files.
+    pub fn for_profile(profile: &dyn Profile) -> RunMeta {
         RunMeta {
             harness_version: env!("CARGO_PKG_VERSION").to_string(),
             git_commit: GIT_COMMIT.to_string(),
-            catalog_version: sha1_of(crate::profile::wecom::catalog::CATALOG_JSON.as_bytes()),
+            profile: profile.name().to_string(),
+            catalog_version: profile.version(),
+            obligations: Obligations::of(profile),
             ..RunMeta::default()
         }
     }
@@ -259,15 +312,12 @@ impl RunReport {
         mut scenarios: Vec<ScenarioResult>,
     ) -> RunReport {
         scenarios.sort_by(|a, b| a.id.cmp(&b.id));
-        let requirements = super::matrix::build(
-            crate::profile::wecom::obligations::statements(),
-            &scenarios,
-            &[],
-        );
+        let meta = RunMeta::default();
+        let requirements = super::matrix::build(&meta.obligations.list(), &scenarios, &[]);
         RunReport {
             version: JSON_FORMAT_VERSION,
             target: target.into(),
-            meta: RunMeta::default(),
+            meta,
             ics: None,
             summary,
             scenarios,
@@ -300,11 +350,8 @@ impl RunReport {
 
     /// Builds the requirement matrix again from the scenarios and manual verdicts.
     pub fn rebuild_matrix(&mut self) {
-        self.requirements = super::matrix::build(
-            crate::profile::wecom::obligations::statements(),
-            &self.scenarios,
-            &self.manual,
-        );
+        self.requirements =
+            super::matrix::build(&self.meta.obligations.list(), &self.scenarios, &self.manual);
         self.statement = Some(ResultStatement::of(&self.requirements));
     }
 
@@ -496,11 +543,7 @@ impl RunHead {
         } else {
             super::manual::union(&[], &self.manual)
         };
-        let requirements = super::matrix::build(
-            crate::profile::wecom::obligations::statements(),
-            results,
-            &manual,
-        );
+        let requirements = super::matrix::build(&meta.obligations.list(), results, &manual);
         if meta.sns.is_empty() {
             let mut sns = std::collections::BTreeSet::new();
             for r in results {

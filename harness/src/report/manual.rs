@@ -149,7 +149,8 @@ impl ManualFile {
                 found: file.version,
             });
         }
-        let known = crate::profile::wecom::obligations::statements();
+        let profile = crate::profile::default_profile();
+        let known = profile.statements();
         for r in &file.records {
             if !known.iter().any(|s| s.id == r.id) {
                 return Err(ManualError::UnknownId {

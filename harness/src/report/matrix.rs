@@ -4,7 +4,7 @@
 
 use super::brief::Cites;
 use crate::engine::Outcome;
-use crate::profile::wecom::obligations::Statement;
+use crate::profile::Statement;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 

@@ -8,6 +8,7 @@
 pub mod brief;
 pub mod chart;
 pub mod cover;
+pub mod diff_report;
 pub mod evidence;
 pub mod formats;
 pub mod html;
@@ -17,6 +18,7 @@ pub mod manual;
 pub mod markdown;
 pub mod matrix;
 pub mod merge;
+pub mod rundiff;
 pub mod sink;
 pub mod slow;
 mod spill;

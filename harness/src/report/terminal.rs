@@ -63,6 +63,8 @@ pub struct TerminalReporter<W: Write> {
     results: Vec<super::brief::Brief>,
     /// Manual verdicts for the requirement table.
     manual: Vec<super::matrix::ManualRecord>,
+    /// The rows of the requirement table: the run's profile's obligations.
+    obligations: super::json::Obligations,
     /// The live status line to take off the screen before printing.
     status: Option<std::sync::Arc<super::status::StatusLine>>,
     /// Scenarios in the run and how many have finished, for the `[n/N]` progress prefix.
@@ -78,6 +80,7 @@ impl<W: Write> TerminalReporter<W> {
             options,
             results: Vec::new(),
             manual: Vec::new(),
+            obligations: Default::default(),
             status: None,
             total: 0,
             finished: 0,
@@ -87,6 +90,16 @@ impl<W: Write> TerminalReporter<W> {
     /// Puts these manual verdicts in the requirement table.
     pub fn with_manual(mut self, records: Vec<super::matrix::ManualRecord>) -> TerminalReporter<W> {
         self.manual = records;
+        self
+    }
+
+    /// Lists these obligations in the requirement table (the run's profile's, from its
+    /// metadata; the default profile's otherwise).
+    pub fn with_obligations(
+        mut self,
+        obligations: super::json::Obligations,
+    ) -> TerminalReporter<W> {
+        self.obligations = obligations;
         self
     }
 
@@ -171,7 +184,11 @@ impl<W: Write> Reporter for TerminalReporter<W> {
                 text.push_str(&statement_line(&super::cover::ResultStatement::of(&rows)));
                 if self.options.requirements {
                     text.push('\n');
-                    text.push_str(&requirement_table_with(&self.results, &self.manual));
+                    text.push_str(&render_matrix(&super::matrix::build(
+                        &self.obligations.list(),
+                        &self.results,
+                        &self.manual,
+                    )));
                 }
                 self.write(&text)?;
             }
@@ -352,7 +369,7 @@ pub fn requirement_table_with<R: super::brief::Cites>(
     manual: &[super::matrix::ManualRecord],
 ) -> String {
     render_matrix(&super::matrix::build(
-        crate::profile::wecom::obligations::statements(),
+        &super::json::Obligations::default().list(),
         results,
         manual,
     ))

@@ -19,6 +19,12 @@ pub trait Vars {
     fn signing_secret(&self, _kind: &str, _sn: &str) -> Option<String> {
         None
     }
+
+    /// The profile the values belong to: what `$signature` signs with and what a mismatch
+    /// redacts. `None` (plain lookups): the default profile's rules.
+    fn profile(&self) -> Option<&dyn crate::profile::Profile> {
+        None
+    }
 }
 
 impl<F: Fn(&str) -> Option<Value>> Vars for F {

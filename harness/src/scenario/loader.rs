@@ -10,8 +10,7 @@ use super::model::*;
 use super::parse::*;
 use super::steps::reply::REPLY_SPEC_KEYS;
 use super::yaml::{self, to_json, Node};
-use crate::profile::feature;
-use crate::profile::wecom::{catalog, features, obligations};
+use crate::profile::{feature, BodyField, Profile};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -165,12 +164,23 @@ impl LoadError {
 }
 
 /// Loads one scenario from its text; `path` is used for diagnostics and `Scenario.source`.
+/// With the default profile: for tests and tools; the CLI passes the run's profile to
+/// [`load_str_with`].
 pub fn load_str(path: &Path, text: &str) -> Result<Scenario, LoadError> {
+    load_str_with(&*crate::profile::default_profile(), path, text)
+}
+
+/// [`load_str`] for the scenarios of `profile`.
+pub fn load_str_with(
+    profile: &dyn Profile,
+    path: &Path,
+    text: &str,
+) -> Result<Scenario, LoadError> {
     let source = Arc::new(Source {
         path: path.to_path_buf(),
         text: text.to_string(),
     });
-    let mut loader = Loader::new(path);
+    let mut loader = Loader::new(path, profile);
     let scenario = match yaml::parse(text) {
         Ok(Some(root)) => loader.scenario(&root, source.clone()),
         Ok(None) => {
@@ -198,8 +208,13 @@ pub fn load_str(path: &Path, text: &str) -> Result<Scenario, LoadError> {
 
 /// Reads and loads one file; an unreadable file is a diagnostic without a position.
 pub fn load_file(path: &Path) -> Result<Scenario, LoadError> {
+    load_file_with(&*crate::profile::default_profile(), path)
+}
+
+/// [`load_file`] for the scenarios of `profile`.
+pub fn load_file_with(profile: &dyn Profile, path: &Path) -> Result<Scenario, LoadError> {
     match std::fs::read_to_string(path) {
-        Ok(text) => load_str(path, &text),
+        Ok(text) => load_str_with(profile, path, &text),
         Err(e) => Err(LoadError::new(
             vec![io_diag(path, "cannot read scenario file", &e)],
             Vec::new(),
@@ -212,7 +227,15 @@ pub fn load_file(path: &Path) -> Result<Scenario, LoadError> {
 /// and `*.yml`), in path order. Fails with the diagnostics of every file, not just the first,
 /// and also when two files share an `id`.
 pub fn load_paths(paths: &[PathBuf]) -> Result<Vec<Scenario>, LoadError> {
-    let loaded = load_all(paths);
+    load_paths_with(&*crate::profile::default_profile(), paths)
+}
+
+/// [`load_paths`] for the scenarios of `profile`.
+pub fn load_paths_with(
+    profile: &dyn Profile,
+    paths: &[PathBuf],
+) -> Result<Vec<Scenario>, LoadError> {
+    let loaded = load_all(profile, paths);
     match loaded.error {
         None => Ok(loaded.scenarios),
         Some(e) => Err(e),
@@ -221,7 +244,12 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<Vec<Scenario>, LoadError> {
 
 /// For `hwconform validate`: how many files loaded cleanly, and the errors of the others.
 pub fn validate_paths(paths: &[PathBuf]) -> (usize, Option<LoadError>) {
-    let loaded = load_all(paths);
+    validate_paths_with(&*crate::profile::default_profile(), paths)
+}
+
+/// [`validate_paths`] for the scenarios of `profile`.
+pub fn validate_paths_with(profile: &dyn Profile, paths: &[PathBuf]) -> (usize, Option<LoadError>) {
+    let loaded = load_all(profile, paths);
     (loaded.scenarios.len(), loaded.error)
 }
 
@@ -231,13 +259,13 @@ struct Loaded {
     error: Option<LoadError>,
 }
 
-fn load_all(paths: &[PathBuf]) -> Loaded {
+fn load_all(profile: &dyn Profile, paths: &[PathBuf]) -> Loaded {
     let (files, mut diagnostics) = scenario_files(paths);
     let mut sources = Vec::new();
     let mut scenarios = Vec::new();
     let mut omitted = Vec::new();
     for file in &files {
-        match load_file(file) {
+        match load_file_with(profile, file) {
             Ok(s) => scenarios.push(s),
             Err(e) => {
                 diagnostics.extend(e.diagnostics);
@@ -411,7 +439,7 @@ impl<'a> Loader<'a> {
             // The target's settings answer only where the target is a cloud.
             if role == Some(Role::Device) {
                 known.extend(
-                    crate::profile::default_profile()
+                    self.profile
                         .run_variable_names()
                         .iter()
                         .map(|s| s.to_string()),
@@ -419,7 +447,7 @@ impl<'a> Loader<'a> {
             }
             // The protocol's timing windows answer in both roles.
             known.extend(
-                crate::profile::default_profile()
+                self.profile
                     .timing_constants()
                     .iter()
                     .map(|c| c.name.to_string()),
@@ -562,15 +590,20 @@ impl<'a> Loader<'a> {
             self.push(d);
         }
         let mut out: Vec<Spanned<String>> = Vec::new();
-        let known = obligations::all();
+        let known: Vec<String> = self
+            .profile
+            .statements()
+            .iter()
+            .map(|s| s.id.clone())
+            .collect();
         for item in items {
             let Some(id) = self.string(item, "requirements") else {
                 continue;
             };
-            if !obligations::is_known(&id) {
+            if !self.profile.is_obligation(&id) {
                 let d = self
                     .diag(item.span, format!("unknown requirement id `{id}`"))
-                    .expected("D1..D42 or C1..C24")
+                    .expected(self.profile.obligation_ids_hint())
                     .maybe_help(self.suggest(&id, &known));
                 self.push(d);
             } else if out.iter().any(|r| r.value == id) {
@@ -626,7 +659,7 @@ impl<'a> Loader<'a> {
             );
             return (Vec::new(), Vec::new());
         };
-        let features = feature::names(features::FEATURES);
+        let features = feature::names(self.profile.ics_features());
         let mut out = Vec::new();
         let mut needs = Vec::new();
         for item in items {
@@ -782,7 +815,8 @@ impl<'a> Loader<'a> {
         steps: &[Step],
         auto: Option<&BTreeMap<String, AutoReply>>,
     ) {
-        let mut answered: Vec<String> = crate::profile::default_profile()
+        let mut answered: Vec<String> = self
+            .profile
             .default_auto_replies()
             .iter()
             .map(|d| d.cmd.to_string())
@@ -833,7 +867,7 @@ impl<'a> Loader<'a> {
                 _ => continue,
             };
             let Some(cmd) = cmd else { continue };
-            let owners = features::owners(cmd);
+            let owners = self.profile.feature_owners(cmd);
             if owners.is_empty() || owners.iter().any(|o| required.iter().any(|r| r == o)) {
                 continue;
             }
@@ -860,18 +894,13 @@ impl<'a> Loader<'a> {
                     }
                 }
                 StepKind::Push(p) if step.deliberate.is_none() => {
-                    if let Some(c) = catalog::Catalog::get()
-                        .command(&p.cmd)
-                        .filter(|c| c.confidence == "doc")
-                    {
-                        let fields: Vec<&catalog::Field> = c.request_body_fields.iter().collect();
-                        self.check_body_shape(
-                            &format!("the push `{}`", p.cmd),
-                            &fields,
-                            p.body.as_ref(),
-                            step.span,
-                        );
-                    }
+                    let fields = self.profile.documented_fields(&p.cmd, false);
+                    self.check_body_shape(
+                        &format!("the push `{}`", p.cmd),
+                        &fields,
+                        p.body.as_ref(),
+                        step.span,
+                    );
                 }
                 StepKind::Repeat(r) => self.check_own_frames(&r.steps, received),
                 StepKind::OneOf(o) => {
@@ -890,13 +919,7 @@ impl<'a> Loader<'a> {
         if spec.errcode != 0 || spec.binary.is_some() || spec.body.is_none() {
             return;
         }
-        let Some(c) = catalog::Catalog::get()
-            .command(cmd)
-            .filter(|c| c.confidence == "doc")
-        else {
-            return;
-        };
-        let fields: Vec<&catalog::Field> = c.reply_body_fields.iter().collect();
+        let fields = self.profile.documented_fields(cmd, true);
         self.check_body_shape(
             &format!("the reply to `{cmd}`"),
             &fields,
@@ -908,7 +931,7 @@ impl<'a> Loader<'a> {
     fn check_body_shape(
         &mut self,
         what: &str,
-        fields: &[&catalog::Field],
+        fields: &[BodyField],
         body: Option<&Value>,
         span: Span,
     ) {
@@ -923,13 +946,10 @@ impl<'a> Loader<'a> {
             return self.push(d);
         };
         let mut missing = Vec::new();
-        for f in fields
-            .iter()
-            .filter(|f| !f.name.contains('.') && !f.name.contains('[') && f.documented())
-        {
+        for f in fields.iter().filter(|f| f.required) {
             match body.get(&f.name) {
                 None => missing.push(f.name.as_str()),
-                Some(v) if !catalog::type_admits(&f.ty, v) => {
+                Some(v) if !self.profile.type_admits(&f.ty, v) => {
                     let d = self
                         .diag(span, format!("{what} carries `{}` as {}, and the documented type is {}", f.name, json_kind(v), f.ty))
                         .expected("the documented type (protocol/catalog.json), or `deliberate: \"why\"` beside the step");

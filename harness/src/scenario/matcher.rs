@@ -7,7 +7,7 @@
 //! with `$` is a set of operators that must all hold.
 
 use super::expr::{expand_value, Vars};
-use crate::profile::wecom::volatile::{is_secret_key, REDACTED};
+use crate::profile::{Profile, REDACTED};
 use serde_json::Value;
 
 /// JSON types for `$type`.
@@ -265,13 +265,26 @@ impl std::fmt::Display for Mismatch {
     }
 }
 
-fn shown(v: Option<&Value>, path: &str) -> String {
-    let secret = path.rsplit('.').next().is_some_and(is_secret_key);
+/// Runs `f` with the profile of `vars`; lookups without one (tests, plain closures) redact
+/// and sign as the default profile does, never less.
+fn with_profile<T>(vars: &dyn Vars, f: impl FnOnce(&dyn Profile) -> T) -> T {
+    match vars.profile() {
+        Some(p) => f(p),
+        None => f(&*crate::profile::default_profile()),
+    }
+}
+
+fn shown(v: Option<&Value>, path: &str, vars: &dyn Vars) -> String {
+    with_profile(vars, |p| shown_by(p, v, path))
+}
+
+fn shown_by(p: &dyn Profile, v: Option<&Value>, path: &str) -> String {
+    let secret = path.rsplit('.').next().is_some_and(|k| p.is_secret_key(k));
     match v {
         None => "nothing (absent)".into(),
         Some(_) if secret => REDACTED.into(),
         Some(v) => {
-            let s = crate::profile::wecom::volatile::redact_secrets(v).to_string();
+            let s = p.redact(v).to_string();
             if s.len() > 200 {
                 format!("{}…", &s[..s.floor_char_boundary(200)])
             } else {
@@ -394,7 +407,7 @@ impl Matcher {
             Err(Mismatch {
                 path: path.to_string(),
                 expected,
-                actual: shown(actual, path),
+                actual: shown(actual, path, vars),
                 rule: None,
             })
         };
@@ -409,12 +422,12 @@ impl Matcher {
                 let expected = expand_value(expected, vars).map_err(|e| Mismatch {
                     path: path.to_string(),
                     expected: format!("a value ({e})"),
-                    actual: shown(actual, path),
+                    actual: shown(actual, path, vars),
                     rule: None,
                 })?;
                 match actual {
                     Some(a) if same_scalar(a, &expected) => Ok(()),
-                    _ => fail(shown(Some(&expected), path)),
+                    _ => fail(shown(Some(&expected), path, vars)),
                 }
             }
             Matcher::Object(fields) => {
@@ -460,7 +473,7 @@ impl Op {
             Err(Mismatch {
                 path: path.to_string(),
                 expected,
-                actual: shown(actual, path),
+                actual: shown(actual, path, vars),
                 rule: None,
             })
         };
@@ -468,7 +481,7 @@ impl Op {
             actual.ok_or(Mismatch {
                 path: path.to_string(),
                 expected,
-                actual: shown(None, path),
+                actual: shown(None, path, vars),
                 rule: None,
             })
         };
@@ -558,34 +571,15 @@ impl Op {
             Op::Signature(kind) => {
                 let want = format!("a valid {} signature", kind.as_str());
                 let got = present(want.clone())?;
-                let text = |k: &str| {
-                    parent
-                        .and_then(|p| p.get(k))
-                        .and_then(crate::profile::wecom::signature::value_text)
-                };
-                let (Some(sn), Some(ts), Some(nonce)) =
-                    (text("sn"), text("timestamp"), text("nonce"))
-                else {
-                    return fail(format!("{want} (the object lacks sn, timestamp or nonce)"));
-                };
-                let Some(secret) = vars.signing_secret(kind.as_str(), &sn) else {
-                    return fail(format!("{want} (no secret known for sn {sn:?})"));
-                };
-                let expected = match kind {
-                    SignatureKind::Register => {
-                        crate::profile::wecom::signature::register(&sn, &secret, &ts, &nonce)
-                    }
-                    SignatureKind::SecretNo => {
-                        crate::profile::wecom::signature::get_secret_no(&sn, &secret, &ts, &nonce)
-                    }
-                };
-                if got.as_str() == Some(expected.as_str()) {
-                    Ok(())
-                } else {
-                    fail(format!(
-                        "{want} over sorted(sn, secret, timestamp, nonce, {:?})",
-                        kind.as_str()
-                    ))
+                let expected = with_profile(vars, |p| {
+                    p.expected_signature(kind.as_str(), parent, &|sn| {
+                        vars.signing_secret(kind.as_str(), sn)
+                    })
+                });
+                match expected {
+                    Err(why) => fail(format!("{want} ({why})")),
+                    Ok(e) if got.as_str() == Some(e.value.as_str()) => Ok(()),
+                    Ok(e) => fail(format!("{want} over {}", e.over)),
                 }
             }
             Op::Each(m) => {

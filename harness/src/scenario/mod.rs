@@ -20,5 +20,7 @@ pub mod steps;
 pub mod yaml;
 
 pub use diagnostic::Diagnostic;
-pub use loader::{load_file, load_paths, load_str, LoadError};
+pub use loader::{
+    load_file, load_file_with, load_paths, load_paths_with, load_str, load_str_with, LoadError,
+};
 pub use model::*;

@@ -58,6 +58,8 @@ impl<'n> Args<'n> {
 /// Converts one file's tree, collecting diagnostics instead of stopping at the first.
 pub(in crate::scenario) struct Loader<'a> {
     pub(in crate::scenario) path: &'a Path,
+    /// The protocol the scenario is written for: its obligations, features, commands.
+    pub(in crate::scenario) profile: &'a dyn crate::profile::Profile,
     pub(in crate::scenario) diags: Vec<Diagnostic>,
     /// Diagnostics beyond [`KEPT_PER_FILE`], counted rather than kept.
     pub(in crate::scenario) more: usize,
@@ -94,9 +96,13 @@ pub(in crate::scenario) const KEPT_PER_FILE: usize = 1_000;
 pub const SHOWN_PER_FILE: usize = 50;
 
 impl<'a> Loader<'a> {
-    pub(in crate::scenario) fn new(path: &'a Path) -> Self {
+    pub(in crate::scenario) fn new(
+        path: &'a Path,
+        profile: &'a dyn crate::profile::Profile,
+    ) -> Self {
         Loader {
             path,
+            profile,
             diags: Vec::new(),
             more: 0,
             role: None,

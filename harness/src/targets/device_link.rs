@@ -193,11 +193,26 @@ impl DeviceLink for Link {
 
     /// A stimulus for the reference device; other devices cannot be made to act.
     fn control(&self, action: DeviceAction) -> Result<(), TargetError> {
-        let DeviceAction::Checkin {
-            userid,
-            pass_type,
-            pass_method,
-        } = action;
+        if action.name != "check_in" {
+            return Err(TargetError::failed(format!(
+                "the reference device cannot be made to `{}`",
+                action.name
+            )));
+        }
+        let number = |key: &str| {
+            action
+                .args
+                .get(key)
+                .and_then(serde_json::Value::as_u64)
+                .and_then(|n| u32::try_from(n).ok())
+        };
+        let (pass_type, pass_method) = (number("pass_type"), number("pass_method"));
+        let userid = action
+            .args
+            .get("userid")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         match &self.control {
             Some(tx) => tx
                 .send(SimControl::Checkin(Box::new(Checkin {

@@ -107,8 +107,8 @@ impl CloudTarget for MockCloudTarget {
         capabilities(self.control)
     }
 
-    fn settings(&self) -> CloudTimings {
-        self.stated.unwrap_or(self.timings)
+    fn settings(&self) -> crate::profile::CloudSettings {
+        crate::profile::CloudSettings::new(self.stated.unwrap_or(self.timings))
     }
 
     fn reference(&self) -> bool {
@@ -141,7 +141,7 @@ impl CloudTarget for MockCloudTarget {
         };
         let link = MockLink {
             mock: MockCloud::new(config),
-            settings: self.settings(),
+            settings: self.stated.unwrap_or(self.timings),
             next_port: 40000,
             control: self.control,
         };
@@ -162,8 +162,8 @@ impl CloudLink for MockLink {
         capabilities(self.control)
     }
 
-    fn settings(&self) -> CloudTimings {
-        self.settings
+    fn settings(&self) -> crate::profile::CloudSettings {
+        crate::profile::CloudSettings::new(self.settings)
     }
 
     fn connect(

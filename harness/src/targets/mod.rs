@@ -241,7 +241,21 @@ pub fn defaults() -> RunConfig {
     RunConfig {
         cloud: Some(default_cloud()),
         device: Some(default_device()),
+        remedies: std::sync::Arc::new(remedies()),
         ..RunConfig::default()
+    }
+}
+
+/// What a run's verdicts tell a person to give, naming the options that choose these
+/// targets (`--cloud`, `--device sim`, `--upper-tester`, `--device-reset`, `--devices-file`).
+pub fn remedies() -> crate::engine::target::Remedies {
+    crate::engine::target::Remedies {
+        no_cloud: "the harness plays a device here, and this run has no cloud target (--cloud)".into(),
+        no_device: "the harness plays the cloud here, and this run has no device target (--device)".into(),
+        needs_upper_tester: "not tested: needs an upper tester to make the device act (a member checks in): give `--upper-tester CMD`, or run the reference device (--device sim), which acts by itself".into(),
+        not_reset: "the device served an earlier scenario and may have kept its state (a cached secret): give `--device-reset CMD` to reset it between scenarios, or say in the ICS that it keeps its secret across a reset".into(),
+        needs_unbound: "needs a device no corp has bound: add one with \"bound\": false to the devices file (--devices-file), one for each such scenario".into(),
+        needs_cloud_upper_tester: "not tested: needs an upper tester to make the cloud act (a corp binds the device, a person opens the door remotely): give `--cloud-upper-tester CMD`, or run the mock (--cloud mock), which acts through its control plane".into(),
     }
 }
 

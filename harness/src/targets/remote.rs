@@ -85,8 +85,10 @@ impl CloudTarget for RemoteTarget {
         capabilities(self.probed().as_deref())
     }
 
-    fn settings(&self) -> CloudTimings {
-        self.probed().map(|r| r.settings).unwrap_or(self.fallback)
+    fn settings(&self) -> crate::profile::CloudSettings {
+        crate::profile::CloudSettings::new(
+            self.probed().map(|r| r.settings).unwrap_or(self.fallback),
+        )
     }
 
     fn reference(&self) -> bool {
@@ -387,8 +389,8 @@ impl CloudLink for RemoteLink {
         capabilities(Some(&self.remote))
     }
 
-    fn settings(&self) -> CloudTimings {
-        self.remote.settings
+    fn settings(&self) -> crate::profile::CloudSettings {
+        crate::profile::CloudSettings::new(self.remote.settings)
     }
 
     fn connect(

@@ -1,7 +1,9 @@
 //! The layering rules of the design guide, read from the source so they cannot creep back:
-//! no import cycle between the crate's top-level modules, none between the modules of
-//! `scenario/`, and no WeCom command name, error code or obligation id inside `engine/`
-//! (the engine knows the protocol only through the profile seam).
+//! the crate's top-level modules import only modules below them in the declared order
+//! ([`LAYERS`], docs/src/internals/layout.md), none between the modules of `scenario/` form
+//! a cycle, only `profile/`, `targets/` and the composition root (`cli/`, `main.rs`) name the
+//! WeCom profile, and no WeCom command name, error code or obligation id sits inside
+//! `engine/` (the engine knows the protocol only through the profile seam).
 //!
 //! Test-only code (`#[cfg(test)]` modules and `tests/` folders under `src/`) is left out of
 //! the import graph: a test may reach up to build what it checks.
@@ -70,24 +72,10 @@ fn is_test_file(module: &[String]) -> bool {
     module.iter().any(|m| m == "tests")
 }
 
-/// The module paths a file refers to: `crate::a::b`, `crate::{a::b, c}`, `super::x`.
+/// The module paths a file refers to: `crate::a::b`, `crate::{a::b, c::{d, e}}`,
+/// `super::x`.
 fn references(code: &str, module: &[String]) -> Vec<Vec<String>> {
-    let ident = Regex::new(r"^[A-Za-z_][A-Za-z0-9_]*").unwrap();
     let mut out = Vec::new();
-    let path_of = |rest: &str| -> Vec<String> {
-        let mut parts = Vec::new();
-        let mut r = rest;
-        while let Some(m) = ident.find(r) {
-            parts.push(m.as_str().to_string());
-            r = &r[m.end()..];
-            if let Some(next) = r.strip_prefix("::") {
-                r = next;
-            } else {
-                break;
-            }
-        }
-        parts
-    };
     let mut i = 0;
     let bytes = code.as_bytes();
     while i < code.len() {
@@ -109,38 +97,50 @@ fn references(code: &str, module: &[String]) -> Vec<Vec<String>> {
             i += rest.chars().next().map(char::len_utf8).unwrap_or(1);
             continue;
         };
-        if let Some(group) = after.strip_prefix('{') {
-            // One level of grouping is what the crate writes; nested groups name their head.
-            let mut depth = 1;
-            let mut item = String::new();
-            for ch in group.chars() {
-                match ch {
-                    '{' => depth += 1,
-                    '}' => depth -= 1,
-                    _ => {}
-                }
-                if depth == 0 || (ch == ',' && depth == 1) {
-                    let p = path_of(item.trim());
-                    if !p.is_empty() {
-                        out.push(base.iter().cloned().chain(p).collect());
-                    }
-                    item.clear();
-                    if depth == 0 {
-                        break;
-                    }
-                } else if depth == 1 {
-                    item.push(ch);
-                }
-            }
-        } else {
-            let p = path_of(after);
-            if !p.is_empty() {
-                out.push(base.iter().cloned().chain(p).collect());
-            }
-        }
+        use_tree(&base, after, &mut out);
         i += rest.len() - after.len();
     }
     out
+}
+
+/// The paths of a use tree at the start of `text` (`a::b`, `a::{b, c::{d, e}}`), each
+/// after `base`.
+fn use_tree(base: &[String], text: &str, out: &mut Vec<Vec<String>>) {
+    static IDENT: std::sync::LazyLock<Regex> =
+        std::sync::LazyLock::new(|| Regex::new(r"^[A-Za-z_][A-Za-z0-9_]*").unwrap());
+    let ident = &*IDENT;
+    let mut path = base.to_vec();
+    let mut r = text.trim_start();
+    while let Some(m) = ident.find(r) {
+        path.push(m.as_str().to_string());
+        r = &r[m.end()..];
+        match r.strip_prefix("::") {
+            Some(next) => r = next,
+            None => break,
+        }
+    }
+    let Some(group) = r.strip_prefix('{') else {
+        if path.len() > base.len() {
+            out.push(path);
+        }
+        return;
+    };
+    let mut depth = 1;
+    let mut start = 0;
+    for (at, ch) in group.char_indices() {
+        match ch {
+            '{' => depth += 1,
+            '}' => depth -= 1,
+            _ => {}
+        }
+        if depth == 0 || (ch == ',' && depth == 1) {
+            use_tree(&path, &group[start..at], out);
+            start = at + 1;
+            if depth == 0 {
+                break;
+            }
+        }
+    }
 }
 
 /// The import graph at one depth below `prefix`: module name → modules it refers to.
@@ -214,25 +214,150 @@ fn render(g: &BTreeMap<String, BTreeSet<String>>) -> String {
         .join("\n")
 }
 
+/// The top-level modules in the declared order, lowest first: data flows file → scenario →
+/// session → transcript → verdicts → reports, and a module imports only the ones before it.
+const LAYERS: &[&str] = &[
+    "wire", "profile", "scenario", "ics", "engine", "targets", "check", "report", "fleet",
+    "observe", "cli",
+];
+
+/// Every import of a module at or above its own layer, as `from → to` lines.
+fn against_the_order(g: &BTreeMap<String, BTreeSet<String>>, layers: &[&str]) -> Vec<String> {
+    let rank = |m: &str| layers.iter().position(|l| *l == m);
+    let mut found = Vec::new();
+    for (from, deps) in g {
+        for to in deps {
+            match (rank(from), rank(to)) {
+                (Some(a), Some(b)) if b < a => {}
+                _ => found.push(format!("{from} → {to}")),
+            }
+        }
+    }
+    found
+}
+
 #[test]
-fn top_level_modules_form_no_cycle() {
+fn top_level_modules_import_only_the_layers_below_them() {
     let g = graph(&[]);
-    for expected in [
-        "engine", "profile", "scenario", "report", "wire", "targets", "check", "cli",
-    ] {
-        assert!(
-            g.contains_key(expected),
-            "module {expected} not found; graph:\n{}",
-            render(&g)
-        );
+    let names: BTreeSet<&str> = g.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        LAYERS.iter().copied().collect(),
+        "a top-level module is missing from the declared order (or the order names one that is gone); graph:\n{}",
+        render(&g)
+    );
+    let found = against_the_order(&g, LAYERS);
+    assert!(
+        found.is_empty(),
+        "imports against the declared order {}:\n  {}\ngraph:\n{}",
+        LAYERS.join(" ← "),
+        found.join("\n  "),
+        render(&g)
+    );
+    assert_eq!(find_cycle(&g), None, "graph:\n{}", render(&g));
+}
+
+#[test]
+fn the_order_check_fails_on_an_upward_import_and_passes_a_downward_one() {
+    let g = |from: &str, to: &str| {
+        BTreeMap::from([
+            (from.to_string(), BTreeSet::from([to.to_string()])),
+            (to.to_string(), BTreeSet::new()),
+        ])
+    };
+    assert_eq!(
+        against_the_order(&g("check", "report"), LAYERS),
+        vec!["check → report".to_string()]
+    );
+    assert!(against_the_order(&g("report", "check"), LAYERS).is_empty());
+    assert_eq!(
+        against_the_order(&g("engine", "nowhere"), LAYERS),
+        vec!["engine → nowhere".to_string()]
+    );
+}
+
+/// Where a module may name the WeCom profile: the profile itself, the targets that speak
+/// it, and the composition root that chooses it.
+fn may_name_wecom(module: &[String]) -> bool {
+    matches!(
+        module.first().map(String::as_str),
+        None | Some("profile" | "targets" | "cli" | "main")
+    )
+}
+
+/// Every production reference to `profile::wecom` from a module that may not name it.
+fn wecom_references(files: &[(PathBuf, Vec<String>, String)]) -> Vec<String> {
+    let mut found = Vec::new();
+    for (path, module, text) in files {
+        if may_name_wecom(module) || is_test_file(module) {
+            continue;
+        }
+        for r in references(&production_code(text), module) {
+            if r.first().map(String::as_str) == Some("profile")
+                && r.get(1).is_some_and(|m| m == "wecom")
+            {
+                found.push(format!("{}: crate::{}", path.display(), r.join("::")));
+            }
+        }
     }
-    if let Some(cycle) = find_cycle(&g) {
-        panic!(
-            "import cycle between top-level modules: {}\ngraph:\n{}",
-            cycle.join(" → "),
-            render(&g)
-        );
-    }
+    found
+}
+
+#[test]
+fn only_the_profile_the_targets_and_the_composition_root_name_wecom() {
+    let files: Vec<(PathBuf, Vec<String>, String)> = sources(Path::new(SRC))
+        .into_iter()
+        .map(|(path, module)| {
+            let text = std::fs::read_to_string(&path).unwrap();
+            (path.strip_prefix(SRC).unwrap().to_path_buf(), module, text)
+        })
+        .collect();
+    let found = wecom_references(&files);
+    assert!(
+        found.is_empty(),
+        "these name the WeCom profile; take the profile passed down from the CLI instead (`&dyn Profile`):\n{}",
+        found.join("\n")
+    );
+    // The check sees grouped and direct imports, and leaves the allowed places and tests alone.
+    let file = |path: &str, module: &[&str], text: &str| {
+        (
+            PathBuf::from(path),
+            module.iter().map(|m| m.to_string()).collect::<Vec<_>>(),
+            text.to_string(),
+        )
+    };
+    let mutants = [
+        file(
+            "report/x.rs",
+            &["report", "x"],
+            "use crate::profile::wecom::obligations;",
+        ),
+        file(
+            "check/y.rs",
+            &["check", "y"],
+            "use crate::profile::{Profile, wecom::Catalog};",
+        ),
+    ];
+    assert_eq!(wecom_references(&mutants).len(), 2);
+    let allowed = [
+        file(
+            "cli/run.rs",
+            &["cli", "run"],
+            "use crate::profile::wecom::WeComProfile;",
+        ),
+        file("main.rs", &[], "use crate::profile::wecom::WeComProfile;"),
+        file(
+            "targets/m.rs",
+            &["targets", "m"],
+            "use crate::profile::wecom::Catalog;",
+        ),
+        file(
+            "report/z.rs",
+            &["report", "z"],
+            "#[cfg(test)]\nmod tests {\n    use crate::profile::wecom::Catalog;\n}\n",
+        ),
+    ];
+    assert!(wecom_references(&allowed).is_empty());
 }
 
 #[test]
@@ -247,7 +372,7 @@ fn the_wire_imports_nothing_above_it() {
 }
 
 #[test]
-fn the_engine_reaches_the_protocol_only_through_the_profile_seam() {
+fn the_engine_reaches_the_protocol_only_through_the_profile_seam_too() {
     let mut found = Vec::new();
     for (path, module) in sources(Path::new(SRC)) {
         if module.first().map(String::as_str) == Some("engine") {
@@ -255,8 +380,11 @@ fn the_engine_reaches_the_protocol_only_through_the_profile_seam() {
                 &production_code(&std::fs::read_to_string(&path).unwrap()),
                 &module,
             ) {
+                // WeCom's cloud timers reach the engine only as `CloudSettings`, which the
+                // profile reads.
                 if r.first().map(String::as_str) == Some("profile")
-                    && r.get(1).is_some_and(|m| m == "wecom")
+                    && r.get(1)
+                        .is_some_and(|m| m == "wecom" || m == "CloudTimings")
                 {
                     found.push(format!(
                         "{}: crate::{}",
@@ -297,6 +425,18 @@ fn the_graph_reader_sees_grouped_and_relative_imports() {
         "{refs:?}"
     );
     assert!(refs.iter().any(|r| r[0] == "scenario"), "{refs:?}");
+    let nested = references(
+        "use crate::profile::{Profile, wecom::{Catalog, features}};",
+        &["report".into()],
+    );
+    assert!(
+        nested.contains(&vec![
+            "profile".to_string(),
+            "wecom".to_string(),
+            "features".to_string()
+        ]),
+        "{nested:?}"
+    );
     assert!(
         refs.iter().any(|r| r[0] == "check" && r[1] == "report"),
         "{refs:?}"

@@ -27,4 +27,5 @@ mod observe;
 mod processes;
 mod real_sockets;
 mod reports;
+mod toy_profile;
 mod verdicts;

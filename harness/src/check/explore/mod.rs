@@ -295,6 +295,10 @@ impl Explorer {
                 rt.block_on(target.prepare())
                     .map_err(|e| err(e.to_string()))?;
                 let (caps, settings) = (target.capabilities(), target.settings());
+                let settings = settings
+                    .get::<CloudTimings>()
+                    .copied()
+                    .unwrap_or(CloudTimings::FAQ);
                 let hb = settings.heartbeat_timeout.as_secs();
                 Play::Cloud(cloud::CloudSetup {
                     caps: cloud::actions::Capabilities {

@@ -333,7 +333,7 @@ fn involved(f: &crate::engine::Failure, rendered: &Rendered) -> Vec<String> {
     }
     // A monitor failure folded into a step failure starts with its rule: `D13: ...`.
     if let Some((head, _)) = f.message.split_once(':') {
-        if crate::profile::wecom::obligations::is_known(head.trim()) {
+        if crate::profile::default_profile().is_obligation(head.trim()) {
             return vec![head.trim().to_string()];
         }
     }
@@ -386,6 +386,7 @@ pub(super) fn run_config(target: &ExploreTarget, options: &ExploreOptions) -> Ru
         fleet: options.fleet.clone(),
         jobs: 1,
         device_reset: options.device_reset.clone(),
+        remedies: std::sync::Arc::new(crate::targets::remedies()),
         ..RunConfig::default()
     }
 }

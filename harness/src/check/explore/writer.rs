@@ -106,7 +106,7 @@ impl Steps {
             });
         }
         for cmd in cmds {
-            let owners = crate::profile::wecom::features::owners(&cmd);
+            let owners = crate::profile::default_profile().feature_owners(&cmd);
             if let Some(first) = owners
                 .first()
                 .filter(|_| !owners.iter().any(|o| requires.contains(o)))

@@ -12,10 +12,12 @@
 //! conversation that passed.
 
 use super::linediff;
-use super::normalize::{normalize_with, per_connection, strip_times, NormalizeOptions};
+use super::normalize::{normalize_by, per_connection, strip_times, NormalizeOptions};
 use super::snapfile::{accepted_path, pending_path, source_name, SnapFile};
 use crate::engine::{Failure, Judge, JudgeContext, ScenarioResult, Severity, Verdict};
+use crate::profile::Profile;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// What a run does with golden transcripts.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -38,13 +40,32 @@ pub struct GoldenConfig {
     pub explicit: bool,
 }
 
-/// The golden comparison as a judge the runner applies after each scenario.
-#[derive(Clone, Debug)]
-pub struct GoldenJudge(pub GoldenConfig);
+/// The golden comparison as a judge the runner applies after each scenario, reading
+/// transcripts with the run's profile.
+#[derive(Clone)]
+pub struct GoldenJudge {
+    pub config: GoldenConfig,
+    pub profile: Arc<dyn Profile>,
+}
+
+impl std::fmt::Debug for GoldenJudge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GoldenJudge")
+            .field("config", &self.config)
+            .field("profile", &self.profile.name())
+            .finish()
+    }
+}
 
 impl Judge for GoldenJudge {
     fn judge(&self, result: &mut ScenarioResult, context: JudgeContext) {
-        apply(&self.0, result, context.in_process, context.reference);
+        apply_by(
+            &*self.profile,
+            &self.config,
+            result,
+            context.in_process,
+            context.reference,
+        );
     }
 }
 
@@ -54,6 +75,23 @@ impl Judge for GoldenJudge {
 /// on, the reference device without faults); other setups change conversations on purpose,
 /// so they are compared only when `--golden` was given explicitly.
 pub fn apply(
+    config: &GoldenConfig,
+    result: &mut ScenarioResult,
+    in_process: bool,
+    reference: bool,
+) {
+    apply_by(
+        &*crate::profile::default_profile(),
+        config,
+        result,
+        in_process,
+        reference,
+    )
+}
+
+/// [`apply`], transcripts read with `profile`.
+pub fn apply_by(
+    profile: &dyn Profile,
     config: &GoldenConfig,
     result: &mut ScenarioResult,
     in_process: bool,
@@ -72,7 +110,11 @@ pub fn apply(
         Verdict::Pass | Verdict::Fail(_) => {}
     }
     let actual = view(
-        &normalize_with(&result.transcript, NormalizeOptions { times: in_process }),
+        &normalize_by(
+            profile,
+            &result.transcript,
+            NormalizeOptions { times: in_process },
+        ),
         in_process,
     );
     let accepted = accepted_path(&config.dir, &result.id);

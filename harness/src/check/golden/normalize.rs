@@ -2,7 +2,7 @@
 //! every value that changes from run to run replaced by a stable placeholder.
 //!
 //! What is replaced, and why:
-//! - values at the profile's volatile keys ([`VOLATILE_KEYS`]: `req_id`, `timestamp`,
+//! - values at the profile's volatile keys ([`Profile::volatile_keys`]: `req_id`, `timestamp`,
 //!   `nonce`, signatures, `oper_id`) and at [`IDENTITY_KEYS`] (`sn`: a run lends each scenario
 //!   devices by its position in the selection, or by worker slot against a remote cloud), at
 //!   any depth, become `<key#N>`, numbered by first appearance per key within the transcript,
@@ -15,14 +15,15 @@
 //! - a known volatile value inside free text (a note naming a req_id) gets its placeholder;
 //! - ports in addresses become `<port>`, and the slot octet of a loopback address (the
 //!   harness gives `127.S.x.y` to scenario slot `S` over sockets) becomes 0;
-//! - binary frames show their length and what the protocol's binary layout says (version,
-//!   `upload_log`, req_id as a placeholder, data length and its first bytes).
+//! - binary frames show their length and what the profile's binary layout says
+//!   ([`Profile::binary_head`]: version, `upload_log`, req_id as a placeholder, data length
+//!   and its first bytes).
 //!
 //! `Step` entries are left out (their line numbers churn whenever a scenario file is edited).
 //! Secrets never need replacing here: the recorder stores frames with them `<redacted>`.
 
 use crate::engine::transcript::{close_text, Frame, Party, Transcript, TranscriptEvent};
-use crate::profile::wecom::volatile::VOLATILE_KEYS;
+use crate::profile::Profile;
 use regex::Regex;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -67,9 +68,14 @@ pub fn normalize(t: &Transcript) -> String {
     normalize_with(t, NormalizeOptions::default())
 }
 
-/// The transcript as golden text.
+/// The transcript as golden text, read with the default profile.
 pub fn normalize_with(t: &Transcript, opts: NormalizeOptions) -> String {
-    let mut p = Placeholders::default();
+    normalize_by(&*crate::profile::default_profile(), t, opts)
+}
+
+/// The transcript as golden text, its volatile values and binary frames read with `profile`.
+pub fn normalize_by(profile: &dyn Profile, t: &Transcript, opts: NormalizeOptions) -> String {
+    let mut p = Placeholders::new(profile);
     // The first pass numbers every value in order of appearance; the second renders knowing
     // them all, so a note that names a req_id before its frame still gets the placeholder.
     render(t, opts, &mut p);
@@ -115,7 +121,7 @@ pub fn per_connection(text: &str) -> String {
     out
 }
 
-fn render(t: &Transcript, opts: NormalizeOptions, p: &mut Placeholders) -> String {
+fn render(t: &Transcript, opts: NormalizeOptions, p: &mut Placeholders<'_>) -> String {
     let mut out = String::new();
     for e in &t.entries {
         let body = match &e.event {
@@ -168,15 +174,24 @@ fn is_token_char(c: char) -> bool {
 }
 
 /// The placeholders of one transcript.
-#[derive(Default)]
-struct Placeholders {
+struct Placeholders<'p> {
+    /// Which keys are volatile, how binary frames are laid out.
+    profile: &'p dyn Profile,
     /// key → value (as text) → its number.
     numbers: HashMap<String, HashMap<String, usize>>,
     /// Values worth finding in free text → their placeholder.
     tokens: HashMap<String, String>,
 }
 
-impl Placeholders {
+impl<'p> Placeholders<'p> {
+    fn new(profile: &'p dyn Profile) -> Self {
+        Placeholders {
+            profile,
+            numbers: HashMap::new(),
+            tokens: HashMap::new(),
+        }
+    }
+
     /// `<key#N>` for a value, numbering it if it is new.
     fn name(&mut self, key: &str, value: &str) -> String {
         let map = self.numbers.entry(key.to_string()).or_default();
@@ -281,7 +296,7 @@ impl Placeholders {
                     }
                     out.push_str(&quote(k));
                     out.push(':');
-                    if placeholdered_key(k) && !x.is_null() && x.as_str() != Some("") {
+                    if self.placeholdered_key(k) && !x.is_null() && x.as_str() != Some("") {
                         self.volatile(k, x, out);
                     } else {
                         self.json(x, out);
@@ -328,15 +343,12 @@ impl Placeholders {
         let Ok(bytes) = hex::decode(head) else {
             return raw();
         };
-        let Some(layout) = BinaryHead::parse(&bytes, len) else {
+        let Some(layout) = self.profile.binary_head(&bytes, len) else {
             return raw();
         };
-        let mut s = format!("binary({len} bytes) v1");
-        if layout.upload_log {
-            s.push_str(" upload_log");
-        }
-        match layout.req_id {
-            Some(id) => {
+        let mut s = format!("binary({len} bytes) {}", layout.label);
+        match &layout.req_id {
+            Ok(id) => {
                 let placeholder = if id.is_empty() {
                     String::new()
                 } else {
@@ -344,13 +356,13 @@ impl Placeholders {
                 };
                 let _ = write!(s, " req_id={}", quote(&placeholder));
             }
-            None => {
-                let _ = write!(s, " req_id({} bytes, cut)", layout.req_id_len);
+            Err(req_id_len) => {
+                let _ = write!(s, " req_id({req_id_len} bytes, cut)");
             }
         }
         if let Some(data_len) = layout.data_len {
             let _ = write!(s, " data({data_len} bytes)");
-            let shown = layout.data_head;
+            let shown = layout.data_head.as_slice();
             if !shown.is_empty() {
                 let more = if shown.len() < data_len { "…" } else { "" };
                 if shown.iter().all(|b| (0x20..=0x7e).contains(b)) {
@@ -363,10 +375,10 @@ impl Placeholders {
         }
         s
     }
-}
 
-fn placeholdered_key(k: &str) -> bool {
-    VOLATILE_KEYS.contains(&k) || IDENTITY_KEYS.contains(&k)
+    fn placeholdered_key(&self, k: &str) -> bool {
+        self.profile.volatile_keys().contains(&k) || IDENTITY_KEYS.contains(&k)
+    }
 }
 
 fn quote(s: &str) -> String {
@@ -386,62 +398,6 @@ fn scrub_addresses(text: &str) -> String {
     }
     let text = LOOPBACK.replace_all(text, "127.0.$1");
     PORT.replace_all(&text, "$1:<port>").into_owned()
-}
-
-/// What the first bytes of a binary frame say, read with the protocol's layout (§1.2):
-/// `format_version | [cmd_len | "upload_log"] | req_id_len | req_id | data_len | data`.
-struct BinaryHead<'a> {
-    upload_log: bool,
-    req_id_len: usize,
-    /// `None` when the recorded head ends inside it.
-    req_id: Option<&'a str>,
-    data_len: Option<usize>,
-    data_head: &'a [u8],
-}
-
-impl<'a> BinaryHead<'a> {
-    fn parse(b: &'a [u8], total: usize) -> Option<BinaryHead<'a>> {
-        let u32_at = |at: usize| {
-            b.get(at..at + 4)
-                .map(|x| u32::from_le_bytes(x.try_into().expect("4 bytes")) as usize)
-        };
-        if u32_at(0)? != 1 {
-            return None;
-        }
-        let upload_log = u32_at(4) == Some(10) && b.get(8..18) == Some(b"upload_log".as_slice());
-        let mut at = if upload_log { 18 } else { 4 };
-        let req_id_len = u32_at(at)?;
-        at += 4;
-        if req_id_len > total.saturating_sub(at + 4) {
-            return None;
-        }
-        let Some(id) = b.get(at..at + req_id_len) else {
-            return Some(BinaryHead {
-                upload_log,
-                req_id_len,
-                req_id: None,
-                data_len: None,
-                data_head: &[],
-            });
-        };
-        let req_id = std::str::from_utf8(id).ok()?;
-        at += req_id_len;
-        let data_len = u32_at(at);
-        if let Some(n) = data_len {
-            // A frame that does not add up is not in the layout: show it raw.
-            if at + 4 + n != total {
-                return None;
-            }
-        }
-        let data_head = b.get(at + 4..).unwrap_or(&[]);
-        Some(BinaryHead {
-            upload_log,
-            req_id_len,
-            req_id: Some(req_id),
-            data_len,
-            data_head,
-        })
-    }
 }
 
 #[cfg(test)]

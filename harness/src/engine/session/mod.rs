@@ -58,6 +58,8 @@ pub struct SessionSetup {
     pub cloud_upper_tester_actions: Option<Vec<String>>,
     /// The run's credentials: scrubbed from the transcript, and told what the wire teaches.
     pub credentials: crate::profile::RunCredentials,
+    /// What a skip reason tells a person to give ([`crate::engine::RunConfig::remedies`]).
+    pub remedies: Arc<crate::engine::target::Remedies>,
 }
 
 /// What the session talks to.
@@ -207,6 +209,7 @@ struct Session<'a> {
     upper_tester: Option<String>,
     cloud_upper_tester: Option<String>,
     cloud_upper_tester_actions: Option<Vec<String>>,
+    remedies: Arc<crate::engine::target::Remedies>,
 }
 
 /// A scenario's recorder, its clock started now, knowing the credentials of its devices,
@@ -280,6 +283,7 @@ pub async fn run(scenario: &Scenario, target: Target, setup: SessionSetup) -> Se
         upper_tester: setup.upper_tester,
         cloud_upper_tester: setup.cloud_upper_tester,
         cloud_upper_tester_actions: setup.cloud_upper_tester_actions,
+        remedies: setup.remedies,
     };
     let deadline = scenario.deadline.unwrap_or(setup.deadline);
     let result = match session.applicable() {
@@ -366,6 +370,10 @@ impl Vars for SessionVars<'_, '_> {
             .profile
             .signing_secret(kind, &device.identity, self.0.seed.as_ref())
     }
+
+    fn profile(&self) -> Option<&dyn crate::profile::Profile> {
+        Some(&*self.0.profile)
+    }
 }
 
 impl<'a> Session<'a> {
@@ -381,13 +389,13 @@ impl<'a> Session<'a> {
             && self.upper_tester.is_none()
             && !matches!(&self.target, Target::Device(d) if d.capabilities().control)
         {
-            return skip(super::target::NEEDS_UPPER_TESTER);
+            return skip(&self.remedies.needs_upper_tester);
         }
         if self.sc.requires.contains(&Capability::CloudControl)
             && self.cloud_upper_tester.is_none()
             && !matches!(&self.target, Target::Cloud(c) if c.capabilities().control)
         {
-            return skip(super::target::NEEDS_CLOUD_UPPER_TESTER);
+            return skip(&self.remedies.needs_cloud_upper_tester);
         }
         if let Some(missing) = self.beyond_the_upper_tester() {
             return Err(Stop::Skip(format!("not tested: the cloud's upper tester cannot perform `{missing}` (the cloud statement's [upper_tester] actions)")));
@@ -410,8 +418,6 @@ impl<'a> Session<'a> {
         Ok(())
     }
 
-    /// What a device-role scenario needs the cloud to have stated: a frame limit below the
-    /// largest frame it sends, the visitor pull it uses (unless said absent).
     /// The first action of the scenario the lab's cloud upper tester will be asked for and
     /// its statement does not list.
     fn beyond_the_upper_tester(&self) -> Option<&'static str> {
@@ -433,7 +439,10 @@ impl<'a> Session<'a> {
         missing
     }
 
-    fn cloud_states_enough(&self, settings: &crate::profile::CloudTimings) -> StepResult {
+    /// What a device-role scenario needs the cloud to have stated: a frame limit below the
+    /// largest frame it sends, the visitor pull it uses (unless said absent).
+    fn cloud_states_enough(&self, settings: &crate::profile::CloudSettings) -> StepResult {
+        let limits = self.profile.cloud_limits(settings);
         let skip = |reason: String| Err(Stop::Skip(reason));
         if self.sc.requires.contains(&Capability::FrameLimit) {
             let mut largest = 0;
@@ -444,14 +453,13 @@ impl<'a> Session<'a> {
                     }
                 }
             });
-            match settings.max_frame_bytes {
+            match limits.max_frame_bytes {
                 Some(limit) if limit < largest => {}
                 Some(limit) => return skip(format!("not applicable: the cloud's frame limit ({limit} bytes) is not below the {largest}-byte frame this scenario sends")),
                 None => return skip("not applicable: the cloud states no frame limit (a cloud statement's `[limits] max_frame_bytes`); the protocol documents none".into()),
             }
         }
-        if self.sc.requires.contains(&Capability::VisitorList)
-            && settings.visitor_list == Some(false)
+        if self.sc.requires.contains(&Capability::VisitorList) && limits.visitor_list == Some(false)
         {
             return skip("not applicable: the cloud statement says visitor_list = false".into());
         }

@@ -116,6 +116,50 @@ pub fn decode_upload_log(bytes: &[u8]) -> Result<UploadLog, BinaryError> {
     Ok(UploadLog { req_id, data })
 }
 
+/// What the recorded first bytes `b` of a binary frame of `total` bytes say, read with the
+/// layout (§1.2): `format_version | [cmd_len | "upload_log"] | req_id_len | req_id | data_len
+/// | data`. The head may end anywhere (the transcript keeps the first bytes only); a frame
+/// that does not add up is not in the layout.
+pub fn read_head(b: &[u8], total: usize) -> Option<crate::profile::BinaryHead> {
+    let u32_at = |at: usize| {
+        b.get(at..at + 4)
+            .map(|x| u32::from_le_bytes(x.try_into().expect("4 bytes")) as usize)
+    };
+    if u32_at(0)? != 1 {
+        return None;
+    }
+    let upload_log = u32_at(4) == Some(10) && b.get(8..18) == Some(b"upload_log".as_slice());
+    let label = if upload_log { "v1 upload_log" } else { "v1" }.to_string();
+    let mut at = if upload_log { 18 } else { 4 };
+    let req_id_len = u32_at(at)?;
+    at += 4;
+    if req_id_len > total.saturating_sub(at + 4) {
+        return None;
+    }
+    let Some(id) = b.get(at..at + req_id_len) else {
+        return Some(crate::profile::BinaryHead {
+            label,
+            req_id: Err(req_id_len),
+            data_len: None,
+            data_head: Vec::new(),
+        });
+    };
+    let req_id = std::str::from_utf8(id).ok()?.to_string();
+    at += req_id_len;
+    let data_len = u32_at(at);
+    if let Some(n) = data_len {
+        if at + 4 + n != total {
+            return None;
+        }
+    }
+    Some(crate::profile::BinaryHead {
+        label,
+        req_id: Ok(req_id),
+        data_len,
+        data_head: b.get(at + 4..).unwrap_or(&[]).to_vec(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

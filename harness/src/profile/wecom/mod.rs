@@ -40,6 +40,14 @@ pub const OVERLAP_GRACE: Duration = monitors::OVERLAP_GRACE;
 /// The C implementation's ping period.
 const PING_PERIOD: Duration = Duration::from_secs(30);
 
+/// The timers a target stated; the FAQ's, for a target that stated none of WeCom's kind.
+fn timings(settings: &crate::profile::CloudSettings) -> CloudTimings {
+    settings
+        .get::<CloudTimings>()
+        .copied()
+        .unwrap_or(CloudTimings::FAQ)
+}
+
 /// A ping period that leaves two more pings inside the cloud's shortest heartbeat expiry.
 fn keepalive_interval(t: &CloudTimings) -> Duration {
     PING_PERIOD
@@ -101,6 +109,14 @@ impl Profile for WeComProfile {
         "wecom"
     }
 
+    fn version(&self) -> String {
+        use sha1::Digest;
+        format!(
+            "sha1:{}",
+            hex::encode(sha1::Sha1::digest(catalog::CATALOG_JSON.as_bytes()))
+        )
+    }
+
     fn request_frame(&self, cmd: &str, req_id: &str, body: Option<Value>) -> Value {
         envelope::request(cmd, req_id, body)
     }
@@ -142,6 +158,10 @@ impl Profile for WeComProfile {
         binary::decode_upload_log(bytes)
             .ok()
             .map(|up| upload_log_view(&up))
+    }
+
+    fn binary_head(&self, head: &[u8], total: usize) -> Option<crate::profile::BinaryHead> {
+        binary::read_head(head, total)
     }
 
     fn binary_layout(&self, bytes: &[u8]) -> Option<&'static str> {
@@ -214,10 +234,10 @@ impl Profile for WeComProfile {
 
     /// A `ping` every 30 s (the reference's C implementation), more often against a cloud
     /// whose heartbeat timeout is shorter than three of those (a standalone mock at 10 s).
-    fn keepalive(&self, settings: &CloudTimings) -> Option<Keepalive> {
+    fn keepalive(&self, settings: &crate::profile::CloudSettings) -> Option<Keepalive> {
         Some(Keepalive {
             cmd: "ping",
-            interval: keepalive_interval(settings),
+            interval: keepalive_interval(&timings(settings)),
         })
     }
 
@@ -234,7 +254,12 @@ impl Profile for WeComProfile {
         ]
     }
 
-    fn run_variable(&self, name: &str, t: &CloudTimings) -> Option<RunValue> {
+    fn run_variable(
+        &self,
+        name: &str,
+        settings: &crate::profile::CloudSettings,
+    ) -> Option<RunValue> {
+        let t = &timings(settings);
         match name {
             "heartbeat" => Some(RunValue::Duration(keepalive_interval(t))),
             "heartbeat_timeout" => Some(RunValue::Duration(t.heartbeat_timeout)),
@@ -261,12 +286,27 @@ impl Profile for WeComProfile {
         ]
     }
 
-    fn run_window_composition(&self, name: &str, t: &CloudTimings) -> Option<String> {
+    fn run_window_composition(
+        &self,
+        name: &str,
+        settings: &crate::profile::CloudSettings,
+    ) -> Option<String> {
         matches!(
             name,
             "heartbeat_expiry_earliest" | "heartbeat_expiry_latest"
         )
-        .then(|| t.expiry_composition())
+        .then(|| timings(settings).expiry_composition())
+    }
+
+    fn cloud_limits(
+        &self,
+        settings: &crate::profile::CloudSettings,
+    ) -> crate::profile::CloudLimits {
+        let t = timings(settings);
+        crate::profile::CloudLimits {
+            max_frame_bytes: t.max_frame_bytes,
+            visitor_list: t.visitor_list,
+        }
     }
 
     fn second_link_rule(&self) -> Option<SecondLinkRule> {
@@ -316,6 +356,95 @@ impl Profile for WeComProfile {
 
     fn is_obligation(&self, id: &str) -> bool {
         obligations::is_known(id)
+    }
+
+    fn statements(&self) -> &[crate::profile::Statement] {
+        obligations::statements()
+    }
+
+    fn obligation_ids_hint(&self) -> String {
+        "D1..D42 or C1..C24".to_string()
+    }
+
+    fn feature_owners(&self, cmd: &str) -> Vec<&'static str> {
+        features::owners(cmd)
+    }
+
+    fn documented_fields(&self, cmd: &str, reply: bool) -> Vec<crate::profile::BodyField> {
+        let Some(c) = Catalog::get()
+            .command(cmd)
+            .filter(|c| c.confidence == "doc")
+        else {
+            return Vec::new();
+        };
+        let fields = if reply {
+            &c.reply_body_fields
+        } else {
+            &c.request_body_fields
+        };
+        fields
+            .iter()
+            .map(|f| crate::profile::BodyField {
+                name: f.name.clone(),
+                ty: f.ty.clone(),
+                required: !f.name.contains('.') && !f.name.contains('[') && f.documented(),
+            })
+            .collect()
+    }
+
+    fn type_admits(&self, ty: &str, value: &Value) -> bool {
+        catalog::type_admits(ty, value)
+    }
+
+    fn push_commands(&self) -> Vec<String> {
+        Catalog::get()
+            .commands
+            .iter()
+            .map(|c| c.name.clone())
+            .filter(|n| n.starts_with("push_"))
+            .collect()
+    }
+
+    fn push_prefix(&self) -> Option<&'static str> {
+        Some("push_")
+    }
+
+    fn device_commands(&self) -> Vec<String> {
+        Catalog::get()
+            .commands
+            .iter()
+            .filter(|c| c.direction == "device->cloud")
+            .map(|c| c.name.clone())
+            .collect()
+    }
+
+    fn expected_signature(
+        &self,
+        kind: &str,
+        object: Option<&serde_json::Map<String, Value>>,
+        secret_of: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<crate::profile::ExpectedSignature, String> {
+        let text = |k: &str| {
+            object
+                .and_then(|p| p.get(k))
+                .and_then(signature::value_text)
+        };
+        let (Some(sn), Some(ts), Some(nonce)) = (text("sn"), text("timestamp"), text("nonce"))
+        else {
+            return Err("the object lacks sn, timestamp or nonce".to_string());
+        };
+        let Some(secret) = secret_of(&sn) else {
+            return Err(format!("no secret known for sn {sn:?}"));
+        };
+        let value = match kind {
+            "register" => signature::register(&sn, &secret, &ts, &nonce),
+            "secret_no" => signature::get_secret_no(&sn, &secret, &ts, &nonce),
+            other => return Err(format!("no signature of kind {other:?}")),
+        };
+        Ok(crate::profile::ExpectedSignature {
+            value,
+            over: format!("sorted(sn, secret, timestamp, nonce, {kind:?})"),
+        })
     }
 
     fn is_unsolicited_push(&self, frame: &Value) -> bool {
@@ -452,7 +581,8 @@ mod tests {
     #[test]
     fn run_variables_come_from_the_cloud_timings() {
         let p = p();
-        let t = CloudTimings::MOCK;
+        let timings = CloudTimings::MOCK;
+        let t = crate::profile::CloudSettings::new(timings);
         assert_eq!(
             p.run_variable("heartbeat_timeout", &t),
             Some(RunValue::Duration(Duration::from_secs(90)))
@@ -467,10 +597,11 @@ mod tests {
         );
         let short = CloudTimings {
             heartbeat_timeout: Duration::from_secs(10),
-            ..t
+            ..timings
         };
         assert_eq!(
-            p.keepalive(&short).map(|k| (k.cmd, k.interval)),
+            p.keepalive(&crate::profile::CloudSettings::new(short))
+                .map(|k| (k.cmd, k.interval)),
             Some(("ping", Duration::from_secs(10) / 3))
         );
         assert_eq!(
@@ -486,6 +617,11 @@ mod tests {
             Some(RunValue::Json(json!(5)))
         );
         assert_eq!(p.run_variable("sn", &t), None);
+        // A target that states no WeCom timers is held to the FAQ's.
+        assert_eq!(
+            p.run_variable("heartbeat_timeout", &crate::profile::CloudSettings::new(())),
+            Some(RunValue::Duration(CloudTimings::FAQ.heartbeat_timeout))
+        );
         for name in p.run_variable_names() {
             assert!(
                 p.run_variable(name, &t).is_some(),

@@ -6,19 +6,7 @@ pub const DEVICE_OBLIGATIONS: u32 = 42;
 /// How many cloud behaviours the reference numbers (§6.2).
 pub const CLOUD_BEHAVIOURS: u32 = 24;
 
-/// One numbered statement of §6 as the reference words it: the text a report shows beside
-/// the id, so a reader need not open the protocol document to know what was judged.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-pub struct Statement {
-    pub id: String,
-    /// The source tag as written in the reference (`D 91370`, `F`, `D every page`).
-    pub source: String,
-    /// `must`, or `may` where the statement allows other conformant choices.
-    pub strength: String,
-    /// `I` / `UNDOC` markers in the text: parts that are never grounds for a fail.
-    pub markers: Vec<String>,
-    pub text: String,
-}
+pub use crate::profile::obligation::Statement;
 
 /// The statements ship in the binary, so reports carry them without the protocol document.
 const STATEMENTS_JSON: &str = include_str!("../../../protocol/obligations.json");

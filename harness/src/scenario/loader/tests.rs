@@ -183,7 +183,8 @@ fn step_names_and_attachments() {
 
 #[test]
 fn role_kinds_leave_out_the_other_role() {
-    let mut loader = Loader::new(Path::new("t.yaml"));
+    let profile = crate::profile::default_profile();
+    let mut loader = Loader::new(Path::new("t.yaml"), &*profile);
     assert_eq!(loader.role_kinds().len(), STEP_KINDS.len());
     loader.role = Some(Role::Cloud);
     assert!(loader.role_kinds().contains(&"receive") && !loader.role_kinds().contains(&"request"));

@@ -1,6 +1,5 @@
 //! The `push` step: the typed step, its name and role, its keys, its parser and its rendering.
 
-use crate::profile::wecom::Catalog;
 use crate::scenario::diagnostic::did_you_mean;
 use crate::scenario::render::{self, Args as Out};
 use crate::scenario::span::*;
@@ -42,21 +41,25 @@ impl Loader<'_> {
         }
     }
 
-    /// Pushes are told from requests by their cmd (`push_*`, C2).
+    /// Pushes are told from requests by their cmd, where the profile names them so
+    /// (`push_*`, C2 for WeCom).
     pub(in crate::scenario) fn check_push_cmd(&mut self, cmd: &str, node: &Node) {
-        if cmd.starts_with("push_") {
+        let Some(prefix) = self.profile.push_prefix() else {
+            return;
+        };
+        if cmd.starts_with(prefix) {
             return;
         }
-        let pushes: Vec<&str> =
-            Catalog::get().commands.iter().map(|c| c.name.as_str()).filter(|n| n.starts_with("push_")).collect();
-        let prefixed = format!("push_{cmd}");
+        let names = self.profile.push_commands();
+        let pushes: Vec<&str> = names.iter().map(String::as_str).collect();
+        let prefixed = format!("{prefix}{cmd}");
         let help = if pushes.contains(&prefixed.as_str()) {
             Some(format!("did you mean `{prefixed}`?"))
         } else {
             did_you_mean(cmd, &pushes)
         };
         let d = self
-            .diag(node.span, format!("the `cmd` of a push must start with `push_`, found `{cmd}`"))
+            .diag(node.span, format!("the `cmd` of a push must start with `{prefix}`, found `{cmd}`"))
             .expected("a push cmd like push_bind_corp")
             .maybe_help(help);
         self.push(d);

@@ -198,11 +198,17 @@ impl DeviceModel {
         // The check-in uploader also waits 5–10 s after a timeout before it sends again.
         // Otherwise the protocol's composed window: the longest timeout and the staggered
         // retry after it.
-        use crate::profile::wecom::timing::{RESEND_EARLIEST, RESEND_LATEST};
+        let window = |name: &str| {
+            crate::profile::default_profile()
+                .timing_constants()
+                .iter()
+                .find(|c| c.name == name)
+                .map_or(0, |c| c.value.as_millis() as u64)
+        };
         let within = if matches!(e.kind, Kind::Checkin { .. }) {
             25_000
         } else {
-            RESEND_LATEST.as_millis() as u64
+            window("resend_latest")
         };
         let kind = e.kind.again();
         let recover = recover
@@ -216,7 +222,7 @@ impl DeviceModel {
             (Kind::Checkin { .. }, _) => &["D13", "D33"],
             _ => &["D13"],
         };
-        let mut again = exp(kind, RESEND_EARLIEST.as_millis() as u64, within, reqs);
+        let mut again = exp(kind, window("resend_earliest"), within, reqs);
         again.lost_before = true;
         again.recover = recover;
         self.pending.push(again);

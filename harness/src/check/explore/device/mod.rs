@@ -38,7 +38,6 @@ mod link;
 mod serve;
 
 use super::writer::{self, capture, err, matcher, ms, ok, push, s, Steps};
-use crate::profile::wecom::features::FEATURES;
 use crate::scenario::{
     Accept, Branch, Close, ConnRef, DeviceControl, DurationRange, ExpectReconnect, ExpectSilence,
     LoggedIn, OneOf, Receive, Reply, ReplySpec, Step, StepKind, Timing,
@@ -58,7 +57,7 @@ pub struct DeviceSetup {
     pub implemented: Implemented,
 }
 
-/// Which of the profile's features ([`FEATURES`]) a device implements, as its ICS says: bit
+/// Which of the profile's features ([`Profile::ics_features`]) a device implements, as its ICS says: bit
 /// `i` for `FEATURES[i]`. Fail-closed: a feature the ICS leaves out is not exercised.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Implemented(u32);
@@ -69,7 +68,8 @@ impl Implemented {
 
     pub fn from_ics(ics: &crate::ics::Ics) -> Implemented {
         Implemented(
-            FEATURES
+            crate::profile::default_profile()
+                .ics_features()
                 .iter()
                 .enumerate()
                 .filter(|(_, f)| ics.features.get(f.name) == Some(&true))
@@ -78,7 +78,8 @@ impl Implemented {
     }
 
     pub fn has(self, name: &str) -> bool {
-        FEATURES
+        crate::profile::default_profile()
+            .ics_features()
             .iter()
             .position(|f| f.name == name)
             .is_some_and(|i| self.0 & (1 << i) != 0)

@@ -7,7 +7,8 @@ impl Session<'_> {
         let DeviceControl::Checkin { userid, pass_type, pass_method } = c;
         let userid = self.expand_text(userid, at)?;
         self.note(format!("device_control: checkin {userid}"));
-        let action = DeviceAction::Checkin { userid, pass_type: *pass_type, pass_method: *pass_method };
+        let args = serde_json::json!({ "userid": userid, "pass_type": pass_type, "pass_method": pass_method });
+        let action = DeviceAction { name: "check_in".into(), args: args.as_object().cloned().unwrap_or_default() };
         let device = self.device_target(at)?;
         if device.capabilities().control {
             return device.control(action).map_err(|e| at.error(format!("device_control refused: {e}")));

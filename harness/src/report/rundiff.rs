@@ -10,9 +10,9 @@
 //! How the changes read (text and JSON, bounded) is [`super::diff_report`]; the command
 //! line (`hwconform diff`, exit codes) is `crate::cli::diff`.
 
-use super::apply::view;
-use super::linediff;
-use super::normalize::{normalize_with, NormalizeOptions};
+use crate::check::golden::linediff;
+use crate::check::golden::normalize::{normalize_with, NormalizeOptions};
+use crate::check::golden::view;
 use crate::engine::transcript::{Transcript, TranscriptEntry, TranscriptEvent};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -24,7 +24,7 @@ const TIMING_RATIO: f64 = 0.10;
 /// …and by more than this many seconds.
 const TIMING_SECS: f64 = 1.0;
 
-pub use crate::report::RunFileError;
+pub use super::RunFileError;
 
 /// The parts of a run report (see [`crate::report::json`]) that a diff reads.
 #[derive(Debug, Deserialize)]

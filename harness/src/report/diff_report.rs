@@ -349,7 +349,7 @@ impl DiffReport {
 mod tests {
     use super::*;
     use crate::check::golden::normalize::NormalizeOptions;
-    use crate::check::golden::rundiff::compare;
+    use crate::report::rundiff::compare;
     use serde_json::json;
 
     fn frame(cmd: &str, n: usize) -> serde_json::Value {
