@@ -94,6 +94,10 @@ pub enum Op {
     /// The value is an array (of any length, empty included) whose every element matches:
     /// what a list of unknown length must satisfy item by item.
     Each(Box<Matcher>),
+    /// The key is absent or null, or its value matches: a field a peer may leave out, as the
+    /// reference lets a reply leave out what it has nothing for (§1.3: `body` is absent when
+    /// there is nothing to return), e.g. an empty `fail_list` or notify-history `item`.
+    Optional(Box<Matcher>),
     /// The value is the `device_signature` of the object it sits in, computed with the
     /// device's secret: `register` (SecretNo) or `secret_no` (seed SecretNo, `get_secret_no`).
     Signature(SignatureKind),
@@ -130,6 +134,7 @@ pub const OP_NAMES: &[&str] = &[
     "$any",
     "$len",
     "$each",
+    "$optional",
     "$signature",
 ];
 
@@ -148,6 +153,7 @@ impl Op {
             Op::Any => ("$any", Value::Bool(true)),
             Op::Len(n) => ("$len", Value::from(*n)),
             Op::Each(m) => ("$each", m.to_value()),
+            Op::Optional(m) => ("$optional", m.to_value()),
             Op::Signature(kind) => ("$signature", Value::from(kind.as_str())),
         }
     }
@@ -194,6 +200,7 @@ impl Op {
                     .ok_or(takes("$len", "a non-negative integer"))? as usize,
             ),
             "$each" => Op::Each(Box::new(Matcher::compile(arg)?)),
+            "$optional" => Op::Optional(Box::new(Matcher::compile(arg)?)),
             "$signature" => Op::Signature(match arg.as_str() {
                 Some("register") => SignatureKind::Register,
                 Some("secret_no") => SignatureKind::SecretNo,
@@ -591,6 +598,10 @@ impl Op {
                 }
                 Ok(())
             }
+            Op::Optional(m) => match actual {
+                None | Some(Value::Null) => Ok(()),
+                Some(_) => m.check_at(actual, vars, path, parent),
+            },
             Op::Len(n) => {
                 let v = present(format!("length {n}"))?;
                 let len = match v {
@@ -654,11 +665,37 @@ mod tests {
     #[case(ops("$each", json!({"v": {"$gte": 2}})), json!([]), true)]
     #[case(ops("$each", json!({"v": {"$gte": 2}})), json!([{"v": 2}, {"v": 1}]), false)]
     #[case(ops("$each", json!({"v": {"$gte": 2}})), json!({"v": 2}), false)]
+    #[case(ops("$optional", json!({"$len": 0})), json!([]), true)]
+    #[case(ops("$optional", json!({"$len": 0})), json!(null), true)]
+    #[case(ops("$optional", json!({"$len": 0})), json!([{"v": 1}]), false)]
+    #[case(ops("$optional", json!({"$each": {"v": {"$gte": 2}}})), json!([{"v": 1}]), false)]
     #[case(ops("$len", json!(3)), json!([1, 2, 3]), true)]
     #[case(ops("$len", json!(3)), json!("ab"), false)]
     #[case(ops("$any", json!(true)), json!(null), true)]
     fn operators(#[case] m: Matcher, #[case] v: Value, #[case] ok: bool) {
         assert_eq!(m.check(Some(&v), &no_vars).is_ok(), ok);
+    }
+
+    /// `$optional` takes an absent key (an empty list left out) and judges a present one.
+    #[test]
+    fn optional_takes_an_absent_key_and_judges_a_present_one() {
+        let m = Matcher::compile(
+            &json!({"body": {"$optional": {"fail_list": {"$optional": {"$len": 0}}}}}),
+        )
+        .unwrap();
+        for held in [
+            json!({}),
+            json!({"body": {}}),
+            json!({"body": {"fail_list": []}}),
+        ] {
+            assert!(m.check(Some(&held), &no_vars).is_ok(), "{held}");
+        }
+        let err = m
+            .check(Some(&json!({"body": {"fail_list": [{"t": 1}]}})), &no_vars)
+            .unwrap_err();
+        assert_eq!(err.path, "body.fail_list");
+        let err = m.check(Some(&json!({"body": 3})), &no_vars).unwrap_err();
+        assert_eq!(err.path, "body");
     }
 
     #[test]

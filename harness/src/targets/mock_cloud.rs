@@ -5,7 +5,9 @@ use crate::engine::target::{CloudCapabilities, CloudControl, CloudLink, CloudTar
 use crate::profile::fleet::Fleet;
 use crate::profile::CloudTimings;
 use crate::targets::mock::corp::CorpSeed;
-use crate::targets::mock::{ControlError, ControlRequest, MockCloud, MockConfig, MockRule};
+use crate::targets::mock::{
+    ControlError, ControlRequest, MockCloud, MockConfig, MockRule, MockVariant,
+};
 use crate::wire::transport::{self, BoxIo, WsStream};
 use futures_util::future::BoxFuture;
 use serde_json::Value;
@@ -19,6 +21,8 @@ pub struct MockCloudTarget {
     pub timings: CloudTimings,
     /// Test-only: rules switched off, to show the scenarios for them fail.
     pub disabled_rules: BTreeSet<MockRule>,
+    /// Test-only: conformant choices other than the mock's own, to show no scenario fails them.
+    pub variants: BTreeSet<MockVariant>,
     /// The corp each scenario's mock starts with (`--corp FILE`); the default corp when `None`.
     pub corp: Option<Arc<CorpSeed>>,
     /// Whether the harness may control it; `false` makes it a cloud as a lab meets one (no
@@ -35,6 +39,7 @@ impl Default for MockCloudTarget {
         MockCloudTarget {
             timings: CloudTimings::MOCK,
             disabled_rules: BTreeSet::new(),
+            variants: BTreeSet::new(),
             corp: None,
             control: true,
             stated: None,
@@ -113,6 +118,7 @@ impl CloudTarget for MockCloudTarget {
 
     fn reference(&self) -> bool {
         self.disabled_rules.is_empty()
+            && self.variants.is_empty()
             && self.timings == CloudTimings::MOCK
             && self.corp.is_none()
             && self.control
@@ -136,6 +142,7 @@ impl CloudTarget for MockCloudTarget {
             timings: self.timings,
             start_unix,
             disabled_rules: self.disabled_rules.clone(),
+            variants: self.variants.clone(),
             corp,
             ..MockConfig::default()
         };

@@ -36,7 +36,7 @@ fn catchers(rule: MockRule) -> &'static [&'static str] {
         "no-signature-check" => &["cloud.register.bad-signature-rejected"],
         "no-timestamp-check" => &["cloud.register.stale-timestamp-rejected"],
         "no-resend-codes" => &["cloud.lifecycle.resent-register-answers-progress", "cloud.lifecycle.resent-active-subscribe-answer-progress", "cloud.lost-reply.register-recovered-600012"],
-        "no-order-check" => &["cloud.order.before-register-600014", "cloud.order.business-before-login-600020"],
+        "no-order-check" => &["cloud.order.before-register-600014", "cloud.order.business-before-login-600020", "cloud.order.business-before-login-refused"],
         "no-sn-binding" => &["cloud.ip-change.second-ip-refused-600002", "cloud.heartbeat.expiry-frees-sn-for-new-ip"],
         "no-kick" => &["cloud.kick.second-link-same-ip"],
         "no-heartbeat-expiry" => &["cloud.heartbeat.silent-link-released"],

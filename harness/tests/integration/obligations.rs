@@ -19,7 +19,7 @@ use hwconform::profile::CloudTimings;
 use hwconform::report::matrix::{self, Row, Status};
 use hwconform::scenario::Scenario;
 use hwconform::targets::mock::corp::{CorpSeed, User};
-use hwconform::targets::mock::MockRule;
+use hwconform::targets::mock::{MockRule, MockVariant};
 use hwconform::targets::mock_cloud::MockCloudTarget;
 use hwconform::targets::sim::{SimFault, SimVariant};
 use hwconform::targets::DeviceChoice;
@@ -684,4 +684,34 @@ fn conformant_variants_fail_no_obligation() {
         bad.join("\n\n")
     );
     println!("{count}");
+}
+
+/// Every conformant choice the mock can make instead of its own (empty lists left out of
+/// replies, other documented pushes before a corp push), with and without its control plane:
+/// no obligation is failed, errored or left inconclusive. The independent cloud of the trial
+/// (`docs/src/internals/measured.md`) made both, and each failed an obligation before.
+#[test]
+fn conformant_mock_variants_fail_no_obligation() {
+    let scenarios = library("cloud");
+    let mut bad = Vec::new();
+    for &variant in MockVariant::ALL {
+        for control in [true, false] {
+            let cloud = MockCloudTarget {
+                variants: BTreeSet::from([variant]),
+                control,
+                ..MockCloudTarget::default()
+            };
+            let config = RunConfig {
+                cloud: Some(Arc::new(cloud)),
+                ..hwconform::targets::defaults()
+            };
+            let label = format!("mock variant {} (control: {control})", variant.name());
+            bad.extend(offenders(&label, &run_library(&scenarios, config)));
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "conformant mock variants with obligations failed, errored or inconclusive:\n\n{}",
+        bad.join("\n\n")
+    );
 }

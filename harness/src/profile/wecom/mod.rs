@@ -142,8 +142,18 @@ impl Profile for WeComProfile {
     }
 
     /// Replies carry no `cmd` (§1.4) and echo `headers.req_id`.
+    /// A frame echoing `req_id`: without a `cmd` (§1.4), or with an `errcode` and a `cmd` that is
+    /// no push's (a reply that wrongly carries one breaks C2, which the cloud monitor reports;
+    /// taken for a push, it would leave every rule behind it unjudged).
     fn is_reply_to(&self, frame: &Value, req_id: &str) -> bool {
-        field(frame, "cmd").is_none() && self.req_id(frame) == Some(req_id)
+        let reply_shaped = match field(frame, "cmd") {
+            None => true,
+            Some(cmd) => {
+                !cmd.as_str().is_some_and(|c| c.starts_with("push_"))
+                    && field(frame, "errcode").is_some()
+            }
+        };
+        reply_shaped && self.req_id(frame) == Some(req_id)
     }
 
     fn decode_binary_reply(&self, bytes: &[u8]) -> Option<BinaryReplyView> {
@@ -639,6 +649,19 @@ mod tests {
         assert!(
             !p.is_reply_to(&envelope::push("push_x", "r1", None), "r1"),
             "a push is not a reply"
+        );
+        // A reply that wrongly carries its request's cmd is still the reply (C2 is the cloud
+        // monitor's to report); a frame with a cmd and no errcode is not.
+        let mut with_cmd = reply.clone();
+        with_cmd["cmd"] = serde_json::json!("register");
+        assert!(p.is_reply_to(&with_cmd, "r1"));
+        let mut push_shaped = with_cmd.clone();
+        push_shaped["cmd"] = serde_json::json!("push_x");
+        assert!(!p.is_reply_to(&push_shaped, "r1"));
+        let request = p.request_frame("register", "r1", None);
+        assert!(
+            !p.is_reply_to(&request, "r1"),
+            "no errcode: a request echoed back"
         );
         assert_eq!(p.req_id(&reply), Some("r1"));
         assert_eq!(p.command(&p.request_frame("ping", "r", None)), Some("ping"));

@@ -38,6 +38,11 @@ pub const EXPIRY_EARLY: Duration = secs(5);
 /// minute, say) releases one up to a sweep late, and "about" 2 minutes allows it.
 pub const EXPIRY_LATE: Duration = secs(30);
 
+/// How long a push caused by a change (C16's `push_change_contact` after an upload) may take:
+/// no delay is documented, so the longest request timeout stands for it, an assumption; a
+/// scenario that misses one leaves its rule inconclusive, never failed.
+pub const PUSH_LATEST: Duration = REQUEST_TIMEOUT.1;
+
 /// D13: no re-send sooner than this after the unanswered request (`${resend_earliest}`).
 pub const RESEND_EARLIEST: Duration = less(REQUEST_TIMEOUT.0, ms(250));
 /// The latest a re-send of an unanswered request may come (`${resend_latest}`): the longest
@@ -72,6 +77,11 @@ pub const CONSTANTS: &[TimingConstant] = &[
         name: "wait_600002_latest",
         value: plus(WAIT_600002.1, secs(10)),
         composition: "the longest wait after 600002 (FAQ: about 1–2 min) + 10 s tolerance (D20)",
+    },
+    TimingConstant {
+        name: "push_latest",
+        value: PUSH_LATEST,
+        composition: "no delay is documented for a push a change causes ([UNDOC]): assumed within the longest request timeout (FAQ: 10 s); a step waiting this long for one judges nothing by its absence",
     },
     TimingConstant { name: "remote_open_report", value: REMOTE_OPEN_REPORT, composition: "the remote-open report deadline (D34, C19: 3 s)" },
     TimingConstant { name: "heartbeat_expiry_min", value: HEARTBEAT_EXPIRY.0, composition: "the shortest heartbeat expiry (FAQ: about 1–2 min, C8)" },

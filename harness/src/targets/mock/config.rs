@@ -25,6 +25,9 @@ pub struct MockConfig {
     pub start_unix: u64,
     /// TEST-ONLY: rules switched off, so tests can show every cloud scenario able to fail.
     pub disabled_rules: BTreeSet<MockRule>,
+    /// TEST-ONLY: conformant choices other than the mock's own, to show no scenario fails a
+    /// cloud that makes them.
+    pub variants: BTreeSet<MockVariant>,
     /// Whether the standalone server answers the control path; off, it refuses it as a real
     /// cloud would, so the library can be tried against a cloud the harness cannot steer.
     pub control: bool,
@@ -44,6 +47,7 @@ impl Default for MockConfig {
             max_frame_bytes: 64 * 1024,
             start_unix: wall_unix(),
             disabled_rules: BTreeSet::new(),
+            variants: BTreeSet::new(),
             control: true,
             control_token: None,
             corp: CorpSeed::default_corp(),
@@ -55,6 +59,11 @@ impl MockConfig {
     /// Whether `rule` is in force (not switched off by a test knob).
     pub fn enforces(&self, rule: MockRule) -> bool {
         !self.disabled_rules.contains(&rule)
+    }
+
+    /// Whether the conformant variant `variant` is on.
+    pub fn varies(&self, variant: MockVariant) -> bool {
+        self.variants.contains(&variant)
     }
 
     /// The corp's rules, as the knobs leave them.
@@ -106,6 +115,15 @@ knobs! {
     }
 }
 
+knobs! {
+    /// A conformant choice the mock can be told to make instead of its own (`variants`): a
+    /// real cloud may make it, so the library must pass a mock that does.
+    pub enum MockVariant {
+        OmitEmptyLists => "omit-empty-lists", allowed_by "§1.3: `body` is absent when there is nothing to return": "Success replies leave out empty lists (an empty `fail_list`, notify-history `item`) and a body left empty.",
+        PushNoise => "push-noise", allowed_by "§1.5: the cloud pushes `push_*` commands at any time": "Every corp push comes after a `push_update_firmware` (an admin asking for an upgrade).",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,6 +135,9 @@ mod tests {
         });
         assert_eq!(MockRule::parse("no-such-rule"), None);
         assert!(MockRule::ALL.len() >= 17);
+        crate::targets::knobs::assert_well_named::<MockVariant>(|b| {
+            b.is_ascii_lowercase() || b == b'-'
+        });
     }
 
     #[test]

@@ -39,7 +39,7 @@ mod server;
 #[cfg(test)]
 mod tests;
 
-pub use config::{MockConfig, MockRule};
+pub use config::{MockConfig, MockRule, MockVariant};
 pub use control::{ControlError, ControlRequest};
 pub use server::listen;
 
@@ -184,13 +184,22 @@ impl MockCloud {
                 &self.push_req_id(),
                 push.body.clone(),
             );
+            // The push-noise variant: another documented push first (§1.5).
+            let noise = self.config.varies(MockVariant::PushNoise).then(|| {
+                crate::profile::wecom::envelope::push(
+                    "push_update_firmware",
+                    &self.push_req_id(),
+                    None,
+                )
+            });
             if Some(sn) == this_sn {
+                own.extend(noise);
                 own.push(frame);
-            } else if link
-                .tx
-                .try_send(registry::LinkCommand::Push(Box::new(frame)))
-                .is_ok()
-            {
+            } else if noise.into_iter().chain([frame]).all(|f| {
+                link.tx
+                    .try_send(registry::LinkCommand::Push(Box::new(f)))
+                    .is_ok()
+            }) {
                 queued += 1;
             } else {
                 tracing::warn!(

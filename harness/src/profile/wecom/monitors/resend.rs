@@ -5,6 +5,15 @@
 //!
 //! Only `register` is judged: the codes for a re-sent `active` / `subscribe_corp` are the
 //! mock's assumption ([UNDOC] in C9), not a rule.
+//!
+//! What the protocol allows a re-sent `register`: the code of the link's phase (or of one it
+//! reached while the re-send was on its way). What breaks C9: a success (the register taken
+//! as new), or a code that says the link got elsewhere than it did: another phase's
+//! progress code, or "not registered / not activated / not logged in" (600014 / 600016 /
+//! 600020) on a link that registered. Any other error is a refusal C9 does not speak of: a
+//! stale timestamp or bad signature in the re-sent frame (C4, with a code the reference does
+//! not give), a system error with its advice (C12), 600002 or 600045 (C10, C11): the
+//! re-send is then not judged.
 
 use crate::profile::json::field;
 use crate::profile::wecom::catalog::codes;
@@ -42,6 +51,17 @@ impl Phase {
         }
     }
 }
+
+/// The documented codes that contradict a link that registered: C9's own progress codes (for
+/// another phase) and the "not yet" codes of C14.
+const CONTRADICTING: [i64; 6] = [
+    codes::KEEP_ALIVE_REGISTERED,
+    codes::ACTIVED,
+    codes::HAS_SUBSCRIBED,
+    codes::NOT_REGISTERED,
+    codes::NOT_ACTIVE,
+    codes::NOT_LOGIN,
+];
 
 /// A request on its way to the cloud whose reply this rule reads.
 enum Pending {
@@ -156,6 +176,12 @@ impl RoleMonitor for ResendMonitor {
                         }
                     }
                     Pending::Resent { from } => {
+                        let answered_as_new = errcode == Some(0);
+                        let contradicting = errcode.is_some_and(|c| CONTRADICTING.contains(&c));
+                        if errcode.is_some() && !answered_as_new && !contradicting {
+                            // A refusal for a reason C9 does not speak of: not judged.
+                            return Vec::new();
+                        }
                         self.judged = true;
                         let allowed: Vec<(i64, &str)> =
                             [Phase::Registered, Phase::Activated, Phase::Subscribed]
@@ -223,6 +249,8 @@ mod tests {
     #[case::subscribed_without_active(&["register", "subscribe_corp"], 600054, true)]
     #[case::answered_as_new(&["register"], 0, false)]
     #[case::wrong_phase(&["register", "active"], 600012, false)]
+    #[case::not_registered(&["register"], 600014, false)]
+    #[case::not_logged_in(&["register", "active"], 600020, false)]
     fn a_resent_register_is_answered_by_the_phase(
         #[case] steps: &[&str],
         #[case] answer: i64,
@@ -256,6 +284,23 @@ mod tests {
         assert!(reply(&mut m, "a", 0).is_empty());
         let v = reply(&mut m, "again", answer);
         assert_eq!(v.is_empty(), holds, "{v:?}");
+    }
+
+    /// A re-sent register refused for a reason C9 does not speak of (a stale timestamp or bad
+    /// signature with the cloud's own code, a system error, 600002, 600045) is not judged:
+    /// it neither fails C9 nor counts as C9 judged.
+    #[rstest::rstest]
+    #[case::own_code_for_a_stale_timestamp(600031)]
+    #[case::system_error(-1)]
+    #[case::sn_elsewhere(600002)]
+    #[case::rate_limited(600045)]
+    fn a_resent_register_refused_for_another_reason_is_not_judged(#[case] answer: i64) {
+        let mut m = ResendMonitor::default();
+        request(&mut m, "register", "r");
+        reply(&mut m, "r", 0);
+        request(&mut m, "register", "again");
+        assert!(reply(&mut m, "again", answer).is_empty());
+        assert!(m.exercised().is_empty());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Reply shaping: success and error frames (with the catalog's advice), binary replies, and
 //! the test knobs that break every reply.
 
-use super::super::config::MockRule;
+use super::super::config::{MockRule, MockVariant};
 use super::super::MockCloud;
 use crate::profile::wecom::catalog::{Catalog, MALFORMED_REQUEST, NOT_IMPLEMENTED};
 use crate::profile::wecom::{binary, envelope};
@@ -30,6 +30,13 @@ pub(crate) fn binary_reply(frame: &Value) -> Option<Vec<u8>> {
 impl MockCloud {
     /// A success reply, bent by the reply knobs.
     pub(super) fn ok_frame(&self, req_id: &str, cmd: &str, body: Option<Value>) -> Option<Value> {
+        let body = match body {
+            Some(Value::Object(mut fields)) if self.config.varies(MockVariant::OmitEmptyLists) => {
+                fields.retain(|_, v| v.as_array().is_none_or(|a| !a.is_empty()));
+                (!fields.is_empty()).then_some(Value::Object(fields))
+            }
+            other => other,
+        };
         Some(self.shape(envelope::reply_ok(req_id, body), Some(cmd)))
     }
 
