@@ -92,7 +92,7 @@ fn expected_of_a_cloud(args: &RunArgs) -> Result<CloudTimings, i32> {
     Ok(timings)
 }
 
-pub(super) fn run(args: RunArgs) -> i32 {
+pub(super) fn run(args: RunArgs, stderr: crate::report::status::Stderr) -> i32 {
     let scenarios = match load(&args.paths) {
         Ok(s) => s,
         Err(code) => return code,
@@ -231,7 +231,7 @@ pub(super) fn run(args: RunArgs) -> i32 {
     };
     let mut reporters = MultiReporter::default();
     let status = if formats.contains(&ReportFormat::Terminal) {
-        StatusLine::start(config.live.clone())
+        StatusLine::start(config.live.clone(), &stderr)
     } else {
         None
     };
@@ -249,9 +249,12 @@ pub(super) fn run(args: RunArgs) -> i32 {
     ));
     // Where no status line is drawn (a CI log), a line for each scenario still running now
     // and then, so the log never goes silent for long.
-    let slow = (!std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .then(|| SlowLines::start(config.live.clone(), slow_period));
-    super::signals::watch(config.interrupt.clone());
+    config.slow_period = slow_period;
+    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        reporters.push(Box::new(SlowLines::new(std::io::stderr())));
+    }
+    let interrupt = config.interrupt.clone();
+    super::signals::watch(interrupt.clone(), stderr);
     let mut report_error = None;
     let outcome = Runner::new(config).run(&scenarios, |event| {
         if let Err(e) = reporters.on_event(&event) {
@@ -259,9 +262,6 @@ pub(super) fn run(args: RunArgs) -> i32 {
         }
     });
     if let Some(s) = &status {
-        s.finish();
-    }
-    if let Some(s) = slow {
         s.finish();
     }
     let summary = match outcome {
@@ -278,7 +278,7 @@ pub(super) fn run(args: RunArgs) -> i32 {
         return EXIT_FAILED;
     }
     super::output::print_written(&super::output::report_files(&args.reports, &formats));
-    if let Some(code) = super::signals::exit_code() {
+    if let Some(code) = super::signals::exit_code(&interrupt) {
         return code;
     }
     if summary.ok() {

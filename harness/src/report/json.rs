@@ -86,6 +86,7 @@ use super::cover::ResultStatement;
 use super::formats::{InMemory, Part, Scenarios};
 use super::matrix::ManualRecord;
 use super::sink::{write_file_with, Out, ReportError};
+use crate::engine::event::Event;
 use crate::engine::{RunEvent, RunSummary, ScenarioResult};
 use crate::ics::IcsSummary;
 use serde::{Deserialize, Serialize};
@@ -539,8 +540,8 @@ impl Collector {
     }
 
     /// Takes in one event; returns the finished document on `RunFinished`.
-    pub fn on_event(&mut self, event: &RunEvent) -> Option<RunReport> {
-        match event {
+    pub fn on_event(&mut self, event: &Event) -> Option<RunReport> {
+        match &event.kind {
             RunEvent::RunStarted {
                 scenarios,
                 target,
@@ -551,8 +552,14 @@ impl Collector {
                 None
             }
             // Notices are for the person at the terminal; the report has the target.
-            RunEvent::Notice { text: _ } | RunEvent::ScenarioStarted { id: _ } => None,
-            RunEvent::ScenarioFinished(result) => {
+            // Notices are for the person at the terminal; the report has the verdicts.
+            RunEvent::Notice { .. }
+            | RunEvent::ScenarioStarted { .. }
+            | RunEvent::Step { .. }
+            | RunEvent::Finding { .. }
+            | RunEvent::Slow { .. }
+            | RunEvent::Interrupted { .. } => None,
+            RunEvent::ScenarioFinished { result, .. } => {
                 self.results.push(result.clone());
                 None
             }
