@@ -254,7 +254,7 @@ pub(super) fn run(args: RunArgs, stderr: crate::report::status::Stderr) -> i32 {
         reporters.push(Box::new(SlowLines::new(std::io::stderr())));
     }
     let interrupt = config.interrupt.clone();
-    super::signals::watch(interrupt.clone(), stderr);
+    super::signals::watch(interrupt.clone(), stderr, config.children.clone());
     let mut report_error = None;
     let outcome = Runner::new(config).run(&scenarios, |event| {
         if let Err(e) = reporters.on_event(&event) {

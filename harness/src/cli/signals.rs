@@ -2,6 +2,7 @@
 //! once, the reports are written, every started device is stopped), a second exits at once.
 
 use super::exit::{EXIT_SIGINT, EXIT_SIGTERM};
+use crate::engine::children::Children;
 use crate::engine::interrupt::Interrupt;
 use crate::report::status::Stderr;
 use std::sync::Arc;
@@ -15,8 +16,9 @@ fn code_of(name: &str) -> Option<i32> {
     }
 }
 
-/// Listens on its own thread for the life of the process; says what it does on `stderr`.
-pub(super) fn watch(interrupt: Arc<Interrupt>, stderr: Stderr) {
+/// Listens on its own thread for the life of the process; says what it does on `stderr`, and
+/// kills the run's `children` on a second signal.
+pub(super) fn watch(interrupt: Arc<Interrupt>, stderr: Stderr, children: Arc<Children>) {
     let spawned = std::thread::Builder::new().name("signals".into()).spawn(move || {
         let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
         rt.block_on(async move {
@@ -30,7 +32,7 @@ pub(super) fn watch(interrupt: Arc<Interrupt>, stderr: Stderr) {
                 if interrupt.is_raised() {
                     // The status line goes for good: the process exits under it.
                     stderr.beside_status(|| eprintln!("{name} again: exiting now; reports are not written"));
-                    crate::engine::children::kill_all();
+                    children.kill_all();
                     std::process::exit(code);
                 }
                 stderr.beside_status(|| eprintln!("{name}: stopping the run and writing the reports (a second signal exits at once)"));

@@ -63,6 +63,9 @@ pub struct RunConfig {
     pub live: Arc<super::live::LiveBoard>,
     /// A `Slow` event for each scenario still running at every multiple of this.
     pub slow_period: Duration,
+    /// The processes the run starts (an `exec:` device, the reset and upper-tester commands):
+    /// the handle a second signal kills them all through.
+    pub children: Arc<super::children::Children>,
     /// The run's one credential set, shared with every writer of its outputs: the fleet's
     /// (filled from `fleet` when left empty) and what the scenarios learn on the wire.
     pub credentials: crate::profile::RunCredentials,
@@ -89,6 +92,7 @@ impl Default for RunConfig {
             interrupt: Arc::new(Interrupt::default()),
             live: Arc::default(),
             slow_period: Duration::from_secs(60),
+            children: Arc::default(),
             credentials: Default::default(),
         }
     }
@@ -777,7 +781,7 @@ impl Runner {
             Role::Cloud => {
                 let dut = &identities[0].1.identity;
                 if let Some(cmd) = &self.config.device_reset {
-                    target::reset(cmd, &recorder).await?;
+                    target::reset(&self.config.children, cmd, &recorder).await?;
                 }
                 let Some(device) = &self.config.device else {
                     return Err(TargetError::failed("no device target"));
@@ -791,6 +795,7 @@ impl Runner {
                     start_unix,
                     rng_seed: stable_hash(&sc.id.value),
                     log: recorder.clone(),
+                    children: self.config.children.clone(),
                 };
                 // A device that connects by itself is provisioned as its statement says; one
                 // the harness starts, as the harness starts it.
@@ -837,6 +842,7 @@ impl Runner {
             live: Some(slot.clone()),
             device_seeded,
             upper_tester: self.config.upper_tester.clone(),
+            children: self.config.children.clone(),
             credentials: self.config.credentials.clone(),
         };
         Ok(session::run(sc, target, setup).await)

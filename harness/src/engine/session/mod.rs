@@ -51,6 +51,8 @@ pub struct SessionSetup {
     pub device_seeded: bool,
     /// Cloud role: the lab's upper tester, for a device the harness cannot make act itself.
     pub upper_tester: Option<String>,
+    /// The run's processes, the upper tester's among them.
+    pub children: std::sync::Arc<crate::engine::children::Children>,
     /// The run's credentials: scrubbed from the transcript, and told what the wire teaches.
     pub credentials: crate::profile::RunCredentials,
 }
@@ -200,6 +202,7 @@ struct Session<'a> {
     boot_time: Option<Duration>,
     live: Option<crate::engine::live::LiveSlot>,
     upper_tester: Option<String>,
+    children: std::sync::Arc<crate::engine::children::Children>,
 }
 
 /// A scenario's recorder, its clock started now, knowing the credentials of its devices,
@@ -271,6 +274,7 @@ pub async fn run(scenario: &Scenario, target: Target, setup: SessionSetup) -> Se
         boot_time: Some(setup.boot_time).filter(|d| !d.is_zero()),
         live: setup.live,
         upper_tester: setup.upper_tester,
+        children: setup.children,
     };
     let deadline = scenario.deadline.unwrap_or(setup.deadline);
     let result = match session.applicable() {
