@@ -101,6 +101,22 @@ pub fn cli_observe(args: ObserveArgs) -> i32 {
         );
         let _ = std::io::stdout().flush();
     });
+    // A device moved off loopback needs an address of the observer's host to come from.
+    let moves = args
+        .faults
+        .iter()
+        .any(|f| f.action == crate::observe::fault::Action::NewAddress);
+    let on_loopback = upstream.host == "localhost"
+        || upstream
+            .host
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if moves && args.sources.is_empty() && !on_loopback {
+        return usage_error(&std::io::Error::other(format!(
+            "a new-address fault needs --source-address: the upstream {} is not on loopback, where the observer would take 127.0.0.2 and up",
+            upstream.host
+        )));
+    }
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => match crate::observe::ListenTls::from_pem(cert, key) {
             Ok(t) => Some(t),

@@ -358,6 +358,41 @@ async fn a_lost_register_reply_is_resent_and_the_cloud_answers_600012() {
     let _ = std::fs::remove_dir_all(&reports);
 }
 
+/// A device cannot be moved off loopback without an address to move it to: refused at
+/// start, not found out at the first move.
+#[test]
+fn a_new_address_fault_off_loopback_needs_a_source_address() {
+    let reports = temp_dir("moved-usage");
+    let run = |extra: &[&str]| {
+        std::process::Command::new(BIN)
+            .args([
+                "observe",
+                "--upstream",
+                "ws://192.0.2.1:9",
+                "--duration",
+                "0s",
+            ])
+            .args(["--fault", "new-address:to-cloud:cmd=ping"])
+            .args(extra)
+            .arg("--reports")
+            .arg(&reports)
+            .output()
+            .unwrap()
+    };
+    let out = run(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("needs --source-address"), "{err}");
+    let out = run(&["--source-address", "127.0.0.9"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&reports);
+}
+
 #[test]
 fn a_bad_fault_is_a_usage_error_that_says_what_was_expected() {
     let out = std::process::Command::new(BIN)
