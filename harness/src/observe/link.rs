@@ -161,8 +161,9 @@ impl Link {
                 here.push(rule);
             }
         }
+        // Not a monitor's: `rejudge` keeps it as recorded rather than looking for it again.
         if let Err(v) = verdict {
-            self.found(view, vec![v]);
+            self.found(view, vec![v], false);
         }
     }
 
@@ -180,15 +181,16 @@ impl Link {
             view.swept.store(t.entries.len(), Ordering::SeqCst);
             v
         });
-        self.found(view, violations);
+        self.found(view, violations, true);
     }
 
-    /// Keeps each new violation as a finding of `view` and says it at once.
-    fn found(&self, view: &View, violations: Vec<Violation>) {
+    /// Keeps each new violation as a finding of `view` (`monitor`: an always-on monitor's)
+    /// and says it at once.
+    fn found(&self, view: &View, violations: Vec<Violation>, monitor: bool) {
         for mut v in violations {
             v.message = view.rec.redact(&v.message);
             let mut findings = lock(&view.findings);
-            if Finding::push_new(&mut findings, v, None, true) {
+            if Finding::push_new(&mut findings, v, None, monitor) {
                 let finding = findings.last().expect("just pushed").clone();
                 drop(findings);
                 let sn = lock(&self.sn).clone();

@@ -876,6 +876,14 @@ async fn a_device_moving_to_another_address_gets_600002_judged_by_c10() {
                 .starts_with("127.0.0.2:"),
             "{opened}"
         );
+        // Judged again from the file alone: the observer's own C10 verdict stays.
+        let out = std::process::Command::new(BIN)
+            .args(["rejudge", "--golden", "off"])
+            .arg(reports.join("run.json"))
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains(": 0 changed"), "{stdout}");
         let _ = std::fs::remove_dir_all(&reports);
     }
 }
