@@ -41,6 +41,15 @@ impl RunClock {
         }
     }
 
+    /// The stamp of `instant` (the run's start if it came before).
+    pub fn stamp_at(&self, instant: Instant) -> Stamp {
+        let at = instant.saturating_duration_since(self.start);
+        Stamp {
+            at,
+            wall: self.wall + at,
+        }
+    }
+
     /// The instant `stamp` was read at.
     pub fn instant(&self, stamp: &Stamp) -> Instant {
         self.start + stamp.at
@@ -82,8 +91,8 @@ pub enum RunEvent {
         kind: &'static str,
         line: u32,
     },
-    /// What an always-on rule saw in the scenario (a failure or a warning), each one the
-    /// result carries, in order, right before its `ScenarioFinished`.
+    /// A broken rule (or a warning) the scenario's session saw, when it saw it: once each,
+    /// between the scenario's start and its end.
     Finding {
         index: usize,
         id: String,

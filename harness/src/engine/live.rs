@@ -57,9 +57,23 @@ pub struct LiveSlot {
     pub(crate) events: std::sync::mpsc::SyncSender<Event>,
     pub(crate) clock: RunClock,
     pub(crate) index: usize,
+    /// The scenario's id.
+    pub(crate) id: std::sync::Arc<str>,
 }
 
 impl LiveSlot {
+    /// The session saw `finding` (a broken rule, or a warning) as it happened.
+    pub(crate) fn finding(&self, finding: &crate::engine::verdict::Finding) {
+        let _ = self.events.send(Event {
+            stamp: self.clock.now(),
+            kind: RunEvent::Finding {
+                index: self.index,
+                id: self.id.to_string(),
+                finding: finding.clone(),
+            },
+        });
+    }
+
     /// The session began step `step` (a `kind` step at `line` of its file).
     pub(crate) fn step(&self, step: &str, kind: &'static str, line: u32) {
         // The run has ended its stream only once every scenario is done: nothing is lost.

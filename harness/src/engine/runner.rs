@@ -284,6 +284,9 @@ impl Runner {
                 let tx = tx.clone();
                 let (next, identities, stop) = (&next, &identities, &stop);
                 scope.spawn(move || loop {
+                    // Read before the check: a start is stamped before any stop that did
+                    // not keep it from starting.
+                    let stamp = clock.now();
                     if stop.load(Ordering::SeqCst) || self.config.interrupt.is_raised() {
                         break;
                     }
@@ -294,7 +297,6 @@ impl Runner {
                         id: sc.id.value.clone(),
                         bound: bound(sc),
                     };
-                    let stamp = clock.now();
                     if tx
                         .send(Event {
                             stamp,
@@ -308,6 +310,7 @@ impl Runner {
                         events: tx.clone(),
                         clock,
                         index: i,
+                        id: sc.id.value.as_str().into(),
                     };
                     let result = self.run_one(sc, &slot, identities[i].clone());
                     // Before the next pick, so that with one job nothing starts after it.
@@ -342,11 +345,19 @@ impl Runner {
             let mut next_look = Instant::now() + poll;
             loop {
                 let received = rx.recv_timeout(poll);
-                if !interrupted && self.config.interrupt.is_raised() {
-                    interrupted = true;
-                    stream.emit(RunEvent::Interrupted {
-                        why: self.config.interrupt.why(),
-                    });
+                // Said at its time: after what happened before it, before what came after.
+                let raised = self.config.interrupt.raised_at();
+                if let (false, Some(at)) = (interrupted, raised) {
+                    let before = matches!(&received, Ok(e) if clock.instant(&e.stamp) < at);
+                    if !before {
+                        interrupted = true;
+                        stream.forward(Event {
+                            stamp: clock.stamp_at(at),
+                            kind: RunEvent::Interrupted {
+                                why: self.config.interrupt.why(),
+                            },
+                        });
+                    }
                 }
                 if Instant::now() >= next_look {
                     next_look = Instant::now() + poll;
@@ -373,18 +384,16 @@ impl Runner {
                     }
                     done[*index] = true;
                     summary.add(&result.verdict);
-                    for finding in &result.findings {
-                        stream.forward(Event {
-                            stamp: event.stamp,
-                            kind: RunEvent::Finding {
-                                index: *index,
-                                id: result.id.clone(),
-                                finding: finding.clone(),
-                            },
-                        });
-                    }
                 }
                 stream.forward(event);
+            }
+            if let (false, Some(at)) = (interrupted, self.config.interrupt.raised_at()) {
+                stream.forward(Event {
+                    stamp: clock.stamp_at(at),
+                    kind: RunEvent::Interrupted {
+                        why: self.config.interrupt.why(),
+                    },
+                });
             }
             // Stopped early: what never started says so.
             for (i, (sc, _)) in scenarios

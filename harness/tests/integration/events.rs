@@ -27,6 +27,7 @@ fn stream(scenarios: &[Scenario], config: RunConfig, mut on: impl FnMut(&Event))
 struct Life {
     started: Vec<Duration>,
     steps: Vec<Duration>,
+    findings: Vec<Duration>,
     finished: Vec<Duration>,
 }
 
@@ -39,6 +40,7 @@ fn lives(events: &[Event]) -> BTreeMap<usize, Life> {
                 lives.entry(*index).or_default().started.push(at)
             }
             RunEvent::Step { index, .. } => lives.entry(*index).or_default().steps.push(at),
+            RunEvent::Finding { index, .. } => lives.entry(*index).or_default().findings.push(at),
             RunEvent::ScenarioFinished { index, .. } => {
                 lives.entry(*index).or_default().finished.push(at)
             }
@@ -78,7 +80,11 @@ proptest! {
             prop_assert_eq!(life.started.len(), 1, "scenario {} started once", i);
             prop_assert_eq!(life.finished.len(), 1, "scenario {} finished once", i);
             let (start, end) = (life.started[0], life.finished[0]);
-            prop_assert!(life.steps.iter().all(|s| start <= *s && *s <= end), "{:?}", life);
+            prop_assert!(
+                life.steps.iter().chain(&life.findings).all(|s| start <= *s && *s <= end),
+                "{:?}",
+                life
+            );
         }
     }
 }
@@ -207,4 +213,63 @@ fn a_scenario_running_past_the_period_is_said_slow() {
     assert!(events
         .iter()
         .all(|e| !matches!(e.kind, RunEvent::Slow { .. })));
+}
+
+/// A finding is said when the session sees it, while the scenario runs, and once: the D2
+/// of a device that reuses a req_id, in the scenario that catches it, between its start and
+/// its end, with the result carrying the same finding; a conformant device gives none.
+#[test]
+fn a_finding_is_said_while_its_scenario_runs() {
+    use hwconform::targets::sim::SimFault;
+    use hwconform::targets::DeviceChoice;
+    let library = common::library("device");
+    let caught: Vec<Scenario> = library
+        .iter()
+        .filter(|s| s.id.value == "device.envelope.well-formed-unique-requests")
+        .cloned()
+        .collect();
+    assert_eq!(caught.len(), 1);
+    for faults in [vec![SimFault::ReuseReqId], vec![]] {
+        let config = RunConfig {
+            device: Some(
+                DeviceChoice::Sim {
+                    faults: faults.iter().copied().collect(),
+                    variants: Default::default(),
+                }
+                .build(),
+            ),
+            ..hwconform::targets::defaults()
+        };
+        let events = stream(&caught, config, |_| {});
+        let said: Vec<String> = events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                RunEvent::Finding { finding, .. } => Some(finding.rule.clone()),
+                _ => None,
+            })
+            .collect();
+        let carried: Vec<String> = events
+            .iter()
+            .find_map(|e| match &e.kind {
+                RunEvent::ScenarioFinished { result, .. } => {
+                    Some(result.findings.iter().map(|f| f.rule.clone()).collect())
+                }
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(said, carried, "each finding once");
+        if faults.is_empty() {
+            assert!(said.is_empty(), "{said:?}");
+            continue;
+        }
+        assert!(said.contains(&"D2".to_string()), "{said:?}");
+        let life = &lives(&events)[&0];
+        let (start, end) = (life.started[0], life.finished[0]);
+        assert!(
+            life.findings.iter().all(|f| start <= *f && *f <= end),
+            "{life:?}"
+        );
+        // Said when seen, not with the verdict.
+        assert!(life.findings.iter().all(|f| *f < end), "{life:?}");
+    }
 }

@@ -573,6 +573,9 @@ impl<'a> Session<'a> {
             monitor,
         ) {
             self.note(note);
+            if let (Some(live), Some(f)) = (&self.live, self.findings.last()) {
+                live.finding(f);
+            }
         }
     }
 
