@@ -29,8 +29,8 @@ fn main() {
             let mut clock = Duration::ZERO;
             let summary = Runner::new(hwconform::targets::defaults())
                 .run(&scenarios, |e| {
-                    if let RunEvent::ScenarioFinished(r) = e {
-                        clock += r.scenario_time;
+                    if let RunEvent::ScenarioFinished { result, .. } = e.kind {
+                        clock += result.scenario_time;
                     }
                 })
                 .expect("the run starts");

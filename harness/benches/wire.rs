@@ -18,8 +18,8 @@
 //! and subtracted. `HWCONFORM_BENCH_PINGS` sets the pings per round (default 10,000).
 
 use futures_util::{SinkExt, StreamExt};
+use hwconform::engine::event::Event;
 use hwconform::engine::runner::{RunConfig, Runner};
-use hwconform::engine::RunEvent;
 use hwconform::report::{FileReports, ReportFormat, Reporter, RunMeta};
 use hwconform::scenario::{load_str, Scenario};
 use hwconform::targets::CloudChoice;
@@ -250,7 +250,7 @@ fn engine_run(url: &str, scenarios: &[Scenario], reports: Option<&Path>) -> (Dur
     let mut files = reports.map(|dir| FileReports::new(dir, &formats, RunMeta::of_this_harness()));
     let started = Stamp::now();
     let summary = Runner::new(config)
-        .run(scenarios, |e: RunEvent| {
+        .run(scenarios, |e: Event| {
             if let Some(f) = &mut files {
                 f.on_event(&e).expect("the reports are written");
             }

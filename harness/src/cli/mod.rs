@@ -379,9 +379,11 @@ pub fn main() -> i32 {
         Command::DeviceSim(_) | Command::Observe(_) => ("info", false),
         _ => ("warn", false),
     };
-    init_tracing(default_log, forced);
+    // stderr, shared by the log, a run's status line and the signal watcher.
+    let stderr = crate::report::status::Stderr::default();
+    init_tracing(default_log, forced, &stderr);
     match cli.command {
-        Command::Run(args) => run::run(*args),
+        Command::Run(args) => run::run(*args, stderr),
         Command::Validate { paths } => list::validate(&paths),
         Command::List {
             paths,
@@ -412,7 +414,7 @@ pub(crate) fn colour(stream: &impl std::io::IsTerminal) -> bool {
 }
 
 /// `forced`: a `--log-level` flag chose `default`, over HWCONFORM_LOG.
-fn init_tracing(default: &str, forced: bool) {
+fn init_tracing(default: &str, forced: bool, stderr: &crate::report::status::Stderr) {
     let wanted = match std::env::var("HWCONFORM_LOG") {
         Ok(env) if !forced => env,
         _ => default.to_string(),
@@ -425,7 +427,10 @@ fn init_tracing(default: &str, forced: bool) {
     let ansi = colour(&std::io::stderr());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(|| crate::report::status::StderrBesideStatus)
+        .with_writer({
+            let stderr = stderr.clone();
+            move || stderr.writer()
+        })
         .with_ansi(ansi)
         .try_init();
 }

@@ -30,11 +30,23 @@ pub struct ObserveArgs {
     /// Accept any TLS certificate from a wss:// upstream.
     #[arg(long)]
     pub insecure: bool,
-    /// A fault on the live link, `ACTION:DIRECTION:PATTERN[:DURATION]` (drop, delay, dup,
-    /// reset; to-cloud, to-device; any, cmd=NAME, reply=NAME), e.g.
-    /// `drop:to-device:reply=register`; takes the next matching frame once. Repeatable.
+    /// Devices connect with TLS (wss://) under this lab certificate chain (PEM); needs
+    /// --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// A fault on the live link, `ACTION:DIRECTION:PATTERN[:DURATION][@COUNT|@every]`
+    /// (drop, delay, dup, reset, half-open, new-address; to-cloud, to-device; any, cmd=NAME,
+    /// reply=NAME), e.g. `drop:to-device:reply=register`; takes the first matching frame of
+    /// each device connection (the first COUNT, or every one). Repeatable.
     #[arg(long = "fault", value_name = "SPEC")]
     pub faults: Vec<LinkFault>,
+    /// Where a device moved by a `new-address` fault reconnects to the cloud from, in turn
+    /// (default on loopback: 127.0.0.2, 127.0.0.3, …). Repeatable.
+    #[arg(long = "source-address", value_name = "IP")]
+    pub sources: Vec<std::net::IpAddr>,
     /// Stop after this long (default: at SIGINT or SIGTERM).
     #[arg(long, value_parser = duration_arg, value_name = "DURATION")]
     pub duration: Option<Duration>,
@@ -89,9 +101,34 @@ pub fn cli_observe(args: ObserveArgs) -> i32 {
         );
         let _ = std::io::stdout().flush();
     });
+    // A device moved off loopback needs an address of the observer's host to come from.
+    let moves = args
+        .faults
+        .iter()
+        .any(|f| f.action == crate::observe::fault::Action::NewAddress);
+    let on_loopback = upstream.host == "localhost"
+        || upstream
+            .host
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if moves && args.sources.is_empty() && !on_loopback {
+        return usage_error(&std::io::Error::other(format!(
+            "a new-address fault needs --source-address: the upstream {} is not on loopback, where the observer would take 127.0.0.2 and up",
+            upstream.host
+        )));
+    }
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => match crate::observe::ListenTls::from_pem(cert, key) {
+            Ok(t) => Some(t),
+            Err(e) => return usage_error(&e),
+        },
+        _ => None,
+    };
     let config = ObserveConfig {
         upstream,
         insecure: args.insecure,
+        sources: args.sources.clone(),
+        tls,
         faults: args.faults.clone(),
         on_finding,
     };
@@ -103,8 +140,8 @@ pub fn cli_observe(args: ObserveArgs) -> i32 {
                 return None;
             }
         };
-        match observer.local_addr() {
-            Ok(a) => println!("ws://{a}"),
+        match observer.url() {
+            Ok(url) => println!("{url}"),
             Err(e) => {
                 eprintln!("error: {e}");
                 return None;

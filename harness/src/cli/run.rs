@@ -98,7 +98,7 @@ fn expected_of_a_cloud(
     Ok((timings, read))
 }
 
-pub(super) fn run(args: RunArgs) -> i32 {
+pub(super) fn run(args: RunArgs, stderr: crate::report::status::Stderr) -> i32 {
     let profile = super::profile();
     let scenarios = match load(&*profile, &args.paths) {
         Ok(s) => s,
@@ -258,7 +258,7 @@ pub(super) fn run(args: RunArgs) -> i32 {
     };
     let mut reporters = MultiReporter::default();
     let status = if formats.contains(&ReportFormat::Terminal) {
-        StatusLine::start(config.live.clone())
+        StatusLine::start(config.live.clone(), &stderr)
     } else {
         None
     };
@@ -277,9 +277,12 @@ pub(super) fn run(args: RunArgs) -> i32 {
     ));
     // Where no status line is drawn (a CI log), a line for each scenario still running now
     // and then, so the log never goes silent for long.
-    let slow = (!std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .then(|| SlowLines::start(config.live.clone(), slow_period));
-    super::signals::watch(config.interrupt.clone());
+    config.slow_period = slow_period;
+    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        reporters.push(Box::new(SlowLines::new(std::io::stderr())));
+    }
+    let interrupt = config.interrupt.clone();
+    super::signals::watch(interrupt.clone(), stderr, config.children.clone());
     let mut report_error = None;
     let outcome = Runner::new(config).run(&scenarios, |event| {
         if let Err(e) = reporters.on_event(&event) {
@@ -287,9 +290,6 @@ pub(super) fn run(args: RunArgs) -> i32 {
         }
     });
     if let Some(s) = &status {
-        s.finish();
-    }
-    if let Some(s) = slow {
         s.finish();
     }
     let summary = match outcome {
@@ -306,7 +306,7 @@ pub(super) fn run(args: RunArgs) -> i32 {
         return EXIT_FAILED;
     }
     super::output::print_written(&super::output::report_files(&args.reports, &formats));
-    if let Some(code) = super::signals::exit_code() {
+    if let Some(code) = super::signals::exit_code(&interrupt) {
         return code;
     }
     if summary.ok() {

@@ -2,15 +2,23 @@
 //! once, the reports are written, every started device is stopped), a second exits at once.
 
 use super::exit::{EXIT_SIGINT, EXIT_SIGTERM};
+use crate::engine::children::Children;
 use crate::engine::interrupt::Interrupt;
-use std::sync::atomic::{AtomicI32, Ordering};
+use crate::report::status::Stderr;
 use std::sync::Arc;
 
-/// Which signal stopped the run (0: none).
-static RECEIVED: AtomicI32 = AtomicI32::new(0);
+/// The exit code for a signal by the name [`Interrupt::why`] has.
+fn code_of(name: &str) -> Option<i32> {
+    match name {
+        "SIGINT" => Some(EXIT_SIGINT),
+        "SIGTERM" => Some(EXIT_SIGTERM),
+        _ => None,
+    }
+}
 
-/// Listens on its own thread for the life of the process.
-pub(super) fn watch(interrupt: Arc<Interrupt>) {
+/// Listens on its own thread for the life of the process; says what it does on `stderr`, and
+/// kills the run's `children` on a second signal.
+pub(super) fn watch(interrupt: Arc<Interrupt>, stderr: Stderr, children: Arc<Children>) {
     let spawned = std::thread::Builder::new().name("signals".into()).spawn(move || {
         let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
         rt.block_on(async move {
@@ -21,13 +29,13 @@ pub(super) fn watch(interrupt: Arc<Interrupt>) {
                     _ = int.recv() => ("SIGINT", EXIT_SIGINT),
                     _ = term.recv() => ("SIGTERM", EXIT_SIGTERM),
                 };
-                if RECEIVED.swap(code, Ordering::SeqCst) != 0 {
+                if interrupt.is_raised() {
                     // The status line goes for good: the process exits under it.
-                    crate::report::status::beside_status(|| eprintln!("{name} again: exiting now; reports are not written"));
-                    crate::engine::children::kill_all();
+                    stderr.beside_status(|| eprintln!("{name} again: exiting now; reports are not written"));
+                    children.kill_all();
                     std::process::exit(code);
                 }
-                crate::report::status::beside_status(|| eprintln!("{name}: stopping the run and writing the reports (a second signal exits at once)"));
+                stderr.beside_status(|| eprintln!("{name}: stopping the run and writing the reports (a second signal exits at once)"));
                 interrupt.raise(name);
             }
         });
@@ -38,6 +46,9 @@ pub(super) fn watch(interrupt: Arc<Interrupt>) {
 }
 
 /// The exit code for a run a signal stopped, if one did.
-pub(super) fn exit_code() -> Option<i32> {
-    Some(RECEIVED.load(Ordering::SeqCst)).filter(|c| *c != 0)
+pub(super) fn exit_code(interrupt: &Interrupt) -> Option<i32> {
+    interrupt
+        .is_raised()
+        .then(|| code_of(&interrupt.why()))
+        .flatten()
 }

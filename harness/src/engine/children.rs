@@ -14,7 +14,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// The variable marking a process (and what it starts) as started by this harness.
@@ -32,18 +32,37 @@ pub struct Owned {
     child: tokio::process::Child,
     pid: Option<i32>,
     mark: String,
+    children: Arc<Children>,
 }
 
-/// Child pids started here and not yet reaped, with their marks: what [`kill_all`] kills,
-/// and what is left for tokio to wait for (never collected here).
-fn started() -> MutexGuard<'static, BTreeMap<i32, String>> {
-    static STARTED: Mutex<BTreeMap<i32, String>> = Mutex::new(BTreeMap::new());
-    STARTED.lock().unwrap_or_else(|p| p.into_inner())
+/// The processes a run started: the handle every starter of a process is given (the run's
+/// targets, its reset and upper-tester commands) and whoever must kill them all at once (a
+/// second signal).
+#[derive(Debug, Default)]
+pub struct Children {
+    /// Child pids started here and not yet reaped, with their marks: what
+    /// [`Children::kill_all`] kills, and what is left for tokio to wait for (never collected
+    /// here).
+    started: Mutex<BTreeMap<i32, String>>,
+    /// Processes killed here that may still have to be collected: once their parent is gone
+    /// they are the harness's (a subreaper's) zombies.
+    killed: Mutex<BTreeSet<i32>>,
 }
 
-/// Starts `command` in a process group of its own, marked as this harness's, killed if the
-/// handle is dropped.
-pub fn spawn(command: &mut tokio::process::Command) -> io::Result<Owned> {
+impl Children {
+    fn started(&self) -> MutexGuard<'_, BTreeMap<i32, String>> {
+        self.started.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn killed(&self) -> MutexGuard<'_, BTreeSet<i32>> {
+        self.killed.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Starts `command` in a process group of its own, marked as this harness's, registered with
+/// `children`, killed if the handle is dropped.
+pub fn spawn(children: &Arc<Children>, command: &mut tokio::process::Command) -> io::Result<Owned> {
+    // Marks are unique in the process, whichever run's children they are.
     static NEXT: AtomicU64 = AtomicU64::new(1);
     become_subreaper();
     let mark = format!(
@@ -56,15 +75,20 @@ pub fn spawn(command: &mut tokio::process::Command) -> io::Result<Owned> {
         .process_group(0)
         .kill_on_drop(true);
     // Registered under the lock it was spawned under, so a sweep never sees it unregistered.
-    let mut registry = started();
+    let mut registry = children.started();
     let child = command.spawn()?;
     let pid = child.id().and_then(|p| i32::try_from(p).ok());
     if let Some(pid) = pid {
         registry.insert(pid, mark.clone());
     }
     drop(registry);
-    collect_killed();
-    Ok(Owned { child, pid, mark })
+    children.collect_killed();
+    Ok(Owned {
+        child,
+        pid,
+        mark,
+        children: children.clone(),
+    })
 }
 
 impl Owned {
@@ -77,7 +101,7 @@ impl Owned {
     /// is left; returns once nothing of it runs.
     pub async fn stop(&mut self) {
         if let Some(pid) = self.pid {
-            for p in members(pid, &self.mark) {
+            for p in self.children.members(pid, &self.mark) {
                 signal(p, libc::SIGTERM);
             }
             signal(-pid, libc::SIGTERM);
@@ -94,7 +118,7 @@ impl Owned {
         let _ = self.child.kill().await;
         // Once the child is collected, what it started is adopted: collected here.
         let since = Instant::now();
-        while collect_killed() > 0 && since.elapsed() < KILL_ROUNDS {
+        while self.children.collect_killed() > 0 && since.elapsed() < KILL_ROUNDS {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
@@ -102,9 +126,9 @@ impl Owned {
     /// SIGKILL to the child and everything it started, at once (a destructor cannot wait).
     fn kill_now(&mut self) {
         let Some(pid) = self.pid.take() else { return };
-        kill_members(pid, &self.mark);
+        self.children.kill_members(pid, &self.mark);
         let _ = self.child.start_kill();
-        started().remove(&pid);
+        self.children.started().remove(&pid);
     }
 }
 
@@ -114,71 +138,77 @@ impl Drop for Owned {
     }
 }
 
-/// Kills everything started here and still running: for a process that must exit at once
-/// (a second Ctrl-C), so nothing it started outlives it.
-pub fn kill_all() {
-    let all: Vec<(i32, String)> = std::mem::take(&mut *started()).into_iter().collect();
-    for (pid, _) in &all {
-        signal(-pid, libc::SIGKILL);
-        signal(*pid, libc::SIGKILL);
-    }
-    let ours = format!("{}.", std::process::id());
-    for p in scan().iter().filter(|p| !p.zombie) {
-        if p.ppid == own_pid() || p.marked(|m| m.starts_with(&ours)) {
-            signal(p.pid, libc::SIGKILL);
-            if !all.iter().any(|(child, _)| *child == p.pid) {
-                killed().insert(p.pid);
+impl Children {
+    /// Kills everything started here and still running, and whatever this harness process
+    /// marked: for a process that must exit at once (a second Ctrl-C), so nothing it started
+    /// outlives it.
+    pub fn kill_all(&self) {
+        let all: Vec<(i32, String)> = std::mem::take(&mut *self.started()).into_iter().collect();
+        for (pid, _) in &all {
+            signal(-pid, libc::SIGKILL);
+            signal(*pid, libc::SIGKILL);
+        }
+        let ours = format!("{}.", std::process::id());
+        for p in scan().iter().filter(|p| !p.zombie) {
+            if p.ppid == own_pid() || p.marked(|m| m.starts_with(&ours)) {
+                signal(p.pid, libc::SIGKILL);
+                if !all.iter().any(|(child, _)| *child == p.pid) {
+                    self.killed().insert(p.pid);
+                }
             }
         }
     }
-}
 
-/// SIGKILL to the group, the marked and their descendants, round after round until none is
-/// left (bounded), collecting those the harness adopted.
-fn kill_members(pid: i32, mark: &str) {
-    let started_at = Instant::now();
-    signal(-pid, libc::SIGKILL);
-    loop {
-        let left = members(pid, mark);
-        if left.is_empty() || started_at.elapsed() > KILL_ROUNDS {
-            break;
+    /// SIGKILL to the group, the marked and their descendants, round after round until none is
+    /// left (bounded), collecting those the harness adopted.
+    fn kill_members(&self, pid: i32, mark: &str) {
+        let started_at = Instant::now();
+        signal(-pid, libc::SIGKILL);
+        loop {
+            let left = self.members(pid, mark);
+            if left.is_empty() || started_at.elapsed() > KILL_ROUNDS {
+                break;
+            }
+            for p in left {
+                signal(p, libc::SIGKILL);
+            }
+            std::thread::sleep(Duration::from_millis(5));
         }
-        for p in left {
-            signal(p, libc::SIGKILL);
+        // The killed die at once but are collectable only once dead: a short, bounded wait.
+        let since = Instant::now();
+        while self.collect_killed() > 0 && since.elapsed() < Duration::from_millis(200) {
+            std::thread::sleep(Duration::from_millis(2));
         }
-        std::thread::sleep(Duration::from_millis(5));
     }
-    // The killed die at once but are collectable only once dead: a short, bounded wait.
-    let since = Instant::now();
-    while collect_killed() > 0 && since.elapsed() < Duration::from_millis(200) {
-        std::thread::sleep(Duration::from_millis(2));
+
+    /// Collects the exit of each killed process the harness adopted; forgets those gone or
+    /// collected by someone else. Never touches the children tokio waits for (the registered
+    /// ones). Returns how many killed ones are still there.
+    fn collect_killed(&self) -> usize {
+        let registered: BTreeSet<i32> = self.started().keys().copied().collect();
+        let mut killed = self.killed();
+        killed.retain(|pid| {
+            let Some(p) = stat(*pid) else { return false };
+            if p.zombie && p.ppid == own_pid() && !registered.contains(pid) {
+                let mut status = 0;
+                // SAFETY: waitpid(2) on one adopted, dead process, without blocking.
+                let rc = unsafe { libc::waitpid(*pid, &mut status, libc::WNOHANG) };
+                return rc == 0;
+            }
+            true
+        });
+        killed.len()
     }
-}
 
-/// Processes killed here that may still have to be collected: once their parent is gone they
-/// are the harness's (a subreaper's) zombies.
-fn killed() -> MutexGuard<'static, BTreeSet<i32>> {
-    static KILLED: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
-    KILLED.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// Collects the exit of each killed process the harness adopted; forgets those gone or
-/// collected by someone else. Never touches the children tokio waits for (the registered
-/// ones). Returns how many killed ones are still there.
-fn collect_killed() -> usize {
-    let registered: BTreeSet<i32> = started().keys().copied().collect();
-    let mut killed = killed();
-    killed.retain(|pid| {
-        let Some(p) = stat(*pid) else { return false };
-        if p.zombie && p.ppid == own_pid() && !registered.contains(pid) {
-            let mut status = 0;
-            // SAFETY: waitpid(2) on one adopted, dead process, without blocking.
-            let rc = unsafe { libc::waitpid(*pid, &mut status, libc::WNOHANG) };
-            return rc == 0;
-        }
-        true
-    });
-    killed.len()
+    /// The living processes of the child `pid`: its process group, those carrying its mark, and
+    /// the descendants of either; never the harness. All but the child (tokio's to collect) are
+    /// remembered as to be collected once dead.
+    fn members(&self, pid: i32, mark: &str) -> Vec<i32> {
+        let found = members_of(pid, mark);
+        self.killed()
+            .extend(found.dead_or_alive.iter().copied().filter(|p| *p != pid));
+        found.living
+    }
 }
 
 fn signal(pid: i32, sig: i32) {
@@ -263,10 +293,16 @@ fn stat(pid: i32) -> Option<Proc> {
     })
 }
 
-/// The living processes of the child `pid`: its process group, those carrying its mark, and
-/// the descendants of either; never the harness. All but the child (tokio's to collect) are
-/// remembered as to be collected once dead.
-fn members(pid: i32, mark: &str) -> Vec<i32> {
+/// The processes of the child `pid` as `/proc` shows them now.
+struct Members {
+    /// The child and every member, the dead among them too.
+    dead_or_alive: BTreeSet<i32>,
+    living: Vec<i32>,
+}
+
+/// The processes of the child `pid`: its process group, those carrying its mark, and the
+/// descendants of either; never the harness.
+fn members_of(pid: i32, mark: &str) -> Members {
     let all = scan();
     let mut found: BTreeSet<i32> = all
         .iter()
@@ -286,12 +322,16 @@ fn members(pid: i32, mark: &str) -> Vec<i32> {
             }
         }
     }
-    // The dead among them are remembered too: the harness may have to collect them.
-    found.remove(&pid);
-    killed().extend(found.iter().copied());
     found.insert(pid);
-    let living: BTreeSet<i32> = all.iter().filter(|p| !p.zombie).map(|p| p.pid).collect();
-    found.into_iter().filter(|p| living.contains(p)).collect()
+    let alive: BTreeSet<i32> = all.iter().filter(|p| !p.zombie).map(|p| p.pid).collect();
+    Members {
+        living: found
+            .iter()
+            .copied()
+            .filter(|p| alive.contains(p))
+            .collect(),
+        dead_or_alive: found,
+    }
 }
 
 #[cfg(test)]
@@ -361,7 +401,11 @@ pub(crate) mod tests {
     #[tokio::test]
     async fn a_stop_ends_a_grandchild_that_called_setsid() {
         let file = pidfile("stop");
-        let mut owned = spawn(&mut sh(&with_setsid_grandchild(&file, "sleep 300"))).unwrap();
+        let mut owned = spawn(
+            &Arc::default(),
+            &mut sh(&with_setsid_grandchild(&file, "sleep 300")),
+        )
+        .unwrap();
         let grandchild = written_pid(&file).await;
         let child = owned.child().id().unwrap() as i32;
         owned.stop().await;
@@ -373,7 +417,11 @@ pub(crate) mod tests {
     #[tokio::test]
     async fn an_orphan_left_behind_is_found_by_its_mark() {
         let file = pidfile("orphan");
-        let mut owned = spawn(&mut sh(&with_setsid_grandchild(&file, "exit 0"))).unwrap();
+        let mut owned = spawn(
+            &Arc::default(),
+            &mut sh(&with_setsid_grandchild(&file, "exit 0")),
+        )
+        .unwrap();
         let grandchild = written_pid(&file).await;
         let _ = owned.child().wait().await;
         assert!(
@@ -388,7 +436,11 @@ pub(crate) mod tests {
     #[tokio::test]
     async fn a_dropped_child_takes_its_grandchild_along() {
         let file = pidfile("drop");
-        let owned = spawn(&mut sh(&with_setsid_grandchild(&file, "sleep 300"))).unwrap();
+        let owned = spawn(
+            &Arc::default(),
+            &mut sh(&with_setsid_grandchild(&file, "sleep 300")),
+        )
+        .unwrap();
         let grandchild = written_pid(&file).await;
         drop(owned);
         assert_gone(grandchild).await;
@@ -417,9 +469,14 @@ pub(crate) mod tests {
     #[ignore = "run alone by kill_all_ends_every_started_one"]
     async fn kill_all_alone() {
         let file = pidfile("all");
-        let owned = spawn(&mut sh(&with_setsid_grandchild(&file, "sleep 300"))).unwrap();
+        let children = Arc::<Children>::default();
+        let owned = spawn(
+            &children,
+            &mut sh(&with_setsid_grandchild(&file, "sleep 300")),
+        )
+        .unwrap();
         let grandchild = written_pid(&file).await;
-        kill_all();
+        children.kill_all();
         let since = Instant::now();
         // Killed; collected when the handle goes (kill_all is for a process about to exit).
         while stat(grandchild).is_some_and(|p| !p.zombie)

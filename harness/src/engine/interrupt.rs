@@ -11,12 +11,18 @@ use tokio::sync::Notify;
 pub struct Interrupt {
     raised: AtomicBool,
     why: Mutex<String>,
+    /// When it was first raised.
+    at: Mutex<Option<std::time::Instant>>,
     notify: Notify,
 }
 
 impl Interrupt {
     /// Asks the run to stop; `why` goes into the verdicts ("SIGTERM").
     pub fn raise(&self, why: &str) {
+        self.at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert_with(std::time::Instant::now);
         *self.why.lock().unwrap_or_else(|p| p.into_inner()) = why.to_string();
         self.raised.store(true, Ordering::SeqCst);
         self.notify.notify_waiters();
@@ -24,6 +30,11 @@ impl Interrupt {
 
     pub fn is_raised(&self) -> bool {
         self.raised.load(Ordering::SeqCst)
+    }
+
+    /// When the run was first asked to stop.
+    pub fn raised_at(&self) -> Option<std::time::Instant> {
+        *self.at.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// What stopped the run, once raised.

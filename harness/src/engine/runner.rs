@@ -3,7 +3,7 @@
 //! slot, a paused clock when its target is in-process, and emits events in scenario order.
 
 use super::clock::wall_unix;
-use super::event::RunEvent;
+use super::event::{Event, RunClock, RunEvent, Stamp};
 use super::interrupt::Interrupt;
 use super::judge::{Judge, JudgeContext};
 use super::session::{self, SessionSetup, Target};
@@ -64,8 +64,14 @@ pub struct RunConfig {
     /// Raised from outside (a signal): no scenario starts after it, the running ones end as
     /// errors that say they were interrupted, and the run reports what it has.
     pub interrupt: Arc<Interrupt>,
-    /// What is running now, for a live status line (see [`super::live`]).
+    /// What is running now, for a live status line (see [`super::live`]), fed from the
+    /// run's events.
     pub live: Arc<super::live::LiveBoard>,
+    /// A `Slow` event for each scenario still running at every multiple of this.
+    pub slow_period: Duration,
+    /// The processes the run starts (an `exec:` device, the reset and upper-tester commands):
+    /// the handle a second signal kills them all through.
+    pub children: Arc<super::children::Children>,
     /// The run's one credential set, shared with every writer of its outputs: the fleet's
     /// (filled from `fleet` when left empty) and what the scenarios learn on the wire.
     pub credentials: crate::profile::RunCredentials,
@@ -95,6 +101,8 @@ impl Default for RunConfig {
             fail_fast: false,
             interrupt: Arc::new(Interrupt::default()),
             live: Arc::default(),
+            slow_period: Duration::from_secs(60),
+            children: Arc::default(),
             credentials: Default::default(),
             remedies: Arc::default(),
         }
@@ -169,13 +177,20 @@ impl Runner {
             .join(" and ")
     }
 
-    /// Runs every scenario; `on_event` sees every event, in scenario order.
+    /// Runs every scenario; `on_event` sees every event as it happens, in the order of
+    /// their times (see [`Event`]).
     pub fn run(
         &self,
         scenarios: &[Scenario],
-        mut on_event: impl FnMut(RunEvent),
+        on_event: impl FnMut(Event),
     ) -> Result<RunSummary, RunError> {
-        let started = Instant::now();
+        let clock = RunClock::start();
+        let mut stream = Stream {
+            clock,
+            last: clock.now(),
+            live: &self.config.live,
+            on_event,
+        };
         if self.config.fleet.devices.is_empty() {
             return Err(RunError::EmptyFleet);
         }
@@ -229,7 +244,7 @@ impl Runner {
             .as_ref()
             .filter(|_| self.config.device.is_some() && roles.contains(&Role::Cloud))
             .map(|i| i.summary());
-        on_event(RunEvent::RunStarted {
+        stream.emit(RunEvent::RunStarted {
             scenarios: scenarios.len(),
             // A device command may spell a SecretNo out.
             target: self
@@ -240,7 +255,7 @@ impl Runner {
             ics,
         });
         if let Some(text) = notice {
-            on_event(RunEvent::Notice { text });
+            stream.emit(RunEvent::Notice { text });
         }
         let real_target = roles.iter().any(|r| match r {
             Role::Device => self
@@ -264,57 +279,140 @@ impl Runner {
             }
         };
         self.config.live.begin(
+            clock,
             scenarios.len(),
             jobs,
             scenarios.iter().map(bound).max().unwrap_or_default(),
         );
         let next = AtomicUsize::new(0);
         let stop = AtomicBool::new(false);
-        let (tx, rx) = mpsc::channel::<(usize, ScenarioResult)>();
+        // Bounded: a worker far ahead of the reporters waits for them rather than queueing
+        // without end (a scenario of a million steps).
+        let (tx, rx) = mpsc::sync_channel::<Event>(EVENT_QUEUE);
         let mut summary = RunSummary::default();
         std::thread::scope(|scope| {
             for _ in 0..jobs {
                 let tx = tx.clone();
                 let (next, identities, stop) = (&next, &identities, &stop);
                 scope.spawn(move || loop {
+                    // Read before the check: a start is stamped before any stop that did
+                    // not keep it from starting.
+                    let stamp = clock.now();
                     if stop.load(Ordering::SeqCst) || self.config.interrupt.is_raised() {
                         break;
                     }
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     let Some(sc) = scenarios.get(i) else { break };
-                    self.config.live.started(i, &sc.id.value, bound(sc));
-                    let result = self.run_one(sc, i, identities[i].clone());
-                    self.config.live.finished(i);
+                    let started = RunEvent::ScenarioStarted {
+                        index: i,
+                        id: sc.id.value.clone(),
+                        bound: bound(sc),
+                    };
+                    if tx
+                        .send(Event {
+                            stamp,
+                            kind: started,
+                        })
+                        .is_err()
+                    {
+                        break;
+                    }
+                    let slot = super::live::LiveSlot {
+                        events: tx.clone(),
+                        clock,
+                        index: i,
+                        id: sc.id.value.as_str().into(),
+                    };
+                    let result = self.run_one(sc, &slot, identities[i].clone());
                     // Before the next pick, so that with one job nothing starts after it.
                     if self.config.fail_fast && result.verdict.is_bad() {
                         stop.store(true, Ordering::SeqCst);
                     }
-                    if tx.send((i, result)).is_err() {
+                    let finished = RunEvent::ScenarioFinished {
+                        index: i,
+                        result: Arc::new(result),
+                    };
+                    let stamp = clock.now();
+                    if tx
+                        .send(Event {
+                            stamp,
+                            kind: finished,
+                        })
+                        .is_err()
+                    {
                         break;
                     }
                 });
             }
             drop(tx);
-            // Events go out as scenarios finish, so a long run shows progress; reports that
-            // need an order sort by id.
+            // Events go out as they happen, so a long run shows progress; reports that need
+            // an order sort by id.
             let mut done = vec![false; scenarios.len()];
             let mut first_bad: Option<String> = None;
-            let mut emit = |result: ScenarioResult, summary: &mut RunSummary| {
-                on_event(RunEvent::ScenarioStarted {
-                    id: result.id.clone(),
-                });
-                summary.add(&result.verdict);
-                on_event(RunEvent::ScenarioFinished(Arc::new(result)));
-            };
-            for (i, result) in rx {
-                if self.config.fail_fast && result.verdict.is_bad() && first_bad.is_none() {
-                    first_bad = Some(format!("`{}` ({})", result.id, result.verdict.name()));
+            let mut interrupted = false;
+            let mut slow_said = std::collections::BTreeMap::new();
+            let poll = (self.config.slow_period / 4)
+                .clamp(Duration::from_millis(10), Duration::from_secs(1));
+            let mut next_look = Instant::now() + poll;
+            loop {
+                let received = rx.recv_timeout(poll);
+                // Said at its time: after what happened before it, before what came after.
+                let raised = self.config.interrupt.raised_at();
+                if let (false, Some(at)) = (interrupted, raised) {
+                    let before = matches!(&received, Ok(e) if clock.instant(&e.stamp) < at);
+                    if !before {
+                        interrupted = true;
+                        stream.forward(Event {
+                            stamp: clock.stamp_at(at),
+                            kind: RunEvent::Interrupted {
+                                why: self.config.interrupt.why(),
+                            },
+                        });
+                    }
                 }
-                done[i] = true;
-                emit(result, &mut summary);
+                if Instant::now() >= next_look {
+                    next_look = Instant::now() + poll;
+                    let board = self.config.live.snapshot();
+                    for due in
+                        super::live::slow_due(&board, self.config.slow_period, &mut slow_said)
+                    {
+                        stream.emit(RunEvent::Slow {
+                            index: due.index,
+                            id: due.id,
+                            after: due.after,
+                            step: due.step,
+                        });
+                    }
+                }
+                let event = match received {
+                    Ok(event) => event,
+                    Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                };
+                if let RunEvent::ScenarioFinished { index, result } = &event.kind {
+                    if self.config.fail_fast && result.verdict.is_bad() && first_bad.is_none() {
+                        first_bad = Some(format!("`{}` ({})", result.id, result.verdict.name()));
+                    }
+                    done[*index] = true;
+                    summary.add(&result.verdict);
+                }
+                stream.forward(event);
+            }
+            if let (false, Some(at)) = (interrupted, self.config.interrupt.raised_at()) {
+                stream.forward(Event {
+                    stamp: clock.stamp_at(at),
+                    kind: RunEvent::Interrupted {
+                        why: self.config.interrupt.why(),
+                    },
+                });
             }
             // Stopped early: what never started says so.
-            for (sc, _) in scenarios.iter().zip(&done).filter(|(_, d)| !**d) {
+            for (i, (sc, _)) in scenarios
+                .iter()
+                .zip(&done)
+                .enumerate()
+                .filter(|(_, (_, d))| !**d)
+            {
                 let reason = match &first_bad {
                     Some(why) => format!("not run: fail-fast stopped the run after {why}"),
                     None => format!(
@@ -322,11 +420,16 @@ impl Runner {
                         self.config.interrupt.why()
                     ),
                 };
-                emit(not_run(sc, reason), &mut summary);
+                let result = not_run(sc, reason);
+                summary.add(&result.verdict);
+                stream.emit(RunEvent::ScenarioFinished {
+                    index: i,
+                    result: Arc::new(result),
+                });
             }
         });
-        summary.wall_time = started.elapsed();
-        on_event(RunEvent::RunFinished(summary.clone()));
+        summary.wall_time = clock.now().at;
+        stream.emit(RunEvent::RunFinished(summary.clone()));
         Ok(summary)
     }
 
@@ -461,13 +564,14 @@ impl Runner {
         Ok(out)
     }
 
+    /// Runs `sc`, which says its steps in the run's stream through `slot`.
     fn run_one(
         &self,
         sc: &Scenario,
-        index: usize,
+        slot: &super::live::LiveSlot,
         identities: Vec<(String, FleetDevice)>,
     ) -> ScenarioResult {
-        let mut result = self.run_and_judge(sc, index, identities);
+        let mut result = self.run_and_judge(sc, slot, identities);
         result.conclude(&|id| self.config.profile.binding(id));
         // The steps' verdict is kept only where judging changed it.
         if let Some(j) = &mut result.judged {
@@ -500,9 +604,10 @@ impl Runner {
     fn run_and_judge(
         &self,
         sc: &Scenario,
-        index: usize,
+        slot: &super::live::LiveSlot,
         identities: Vec<(String, FleetDevice)>,
     ) -> ScenarioResult {
+        let index = slot.index;
         let started = Instant::now();
         let result = |verdict, findings, transcript, scenario_time| ScenarioResult {
             verdict,
@@ -643,7 +748,7 @@ impl Runner {
                 );
                 let interrupt = &self.config.interrupt;
                 let outcome = tokio::select! {
-                    outcome = self.session(sc, index, identities, in_process, rec.clone(), start_unix) => outcome,
+                    outcome = self.session(sc, slot, identities, in_process, rec.clone(), start_unix) => outcome,
                     // Dropping the session closes its links and stops a started device.
                     () = interrupt.raised() => Err(TargetError::failed(format!("interrupted ({}) before the scenario finished", interrupt.why()))),
                 };
@@ -696,12 +801,13 @@ impl Runner {
     async fn session(
         &self,
         sc: &Scenario,
-        index: usize,
+        slot: &super::live::LiveSlot,
         identities: Vec<(String, FleetDevice)>,
         in_process: bool,
         recorder: super::recorder::Recorder,
         start_unix: u64,
     ) -> Result<session::SessionOutcome, TargetError> {
+        let index = slot.index;
         let seed = self.config.fleet.seed_secret_no.clone();
         let mut device_seeded = false;
         let target = match sc.role {
@@ -711,7 +817,7 @@ impl Runner {
             Role::Cloud => {
                 let dut = &identities[0].1.identity;
                 if let Some(cmd) = &self.config.device_reset {
-                    target::reset(cmd, &recorder).await?;
+                    target::reset(&self.config.children, cmd, &recorder).await?;
                 }
                 let Some(device) = &self.config.device else {
                     return Err(TargetError::failed("no device target"));
@@ -725,6 +831,7 @@ impl Runner {
                     start_unix,
                     rng_seed: stable_hash(&sc.id.value),
                     log: recorder.clone(),
+                    children: self.config.children.clone(),
                 };
                 // A device that connects by itself is provisioned as its statement says; one
                 // the harness starts, as the harness starts it.
@@ -768,14 +875,12 @@ impl Runner {
                 (Role::Cloud, Some(ics), Some(false)) => ics.lab.boot_time,
                 _ => Duration::ZERO,
             },
-            live: Some(super::live::LiveSlot {
-                board: self.config.live.clone(),
-                index,
-            }),
+            live: Some(slot.clone()),
             device_seeded,
             upper_tester: self.config.upper_tester.clone(),
             cloud_upper_tester: self.config.cloud_upper_tester.clone(),
             cloud_upper_tester_actions: self.config.cloud_upper_tester_actions.clone(),
+            children: self.config.children.clone(),
             credentials: self.config.credentials.clone(),
             remedies: self.config.remedies.clone(),
         };
@@ -845,6 +950,39 @@ fn prepare(cloud: &dyn CloudTarget) -> Result<(), RunError> {
 }
 
 /// A scenario the run did not start, as a skip with `reason`.
+/// How many events the workers may be ahead of the reporters.
+const EVENT_QUEUE: usize = 1024;
+
+/// The run's event stream as its consumer sees it: every event goes to the live board, then
+/// to `on_event`, in the order of their times.
+struct Stream<'a, F: FnMut(Event)> {
+    clock: RunClock,
+    /// The time of the last event out.
+    last: Stamp,
+    live: &'a super::live::LiveBoard,
+    on_event: F,
+}
+
+impl<F: FnMut(Event)> Stream<'_, F> {
+    /// An event happening now.
+    fn emit(&mut self, kind: RunEvent) {
+        let stamp = self.clock.now();
+        self.forward(Event { stamp, kind });
+    }
+
+    /// An event a worker stamped. Workers race to the queue, so one may arrive after a later
+    /// one: it goes out at the time of the last, and the stream's times never go back. The
+    /// shift is the queue's latency (a worker's own events stay in their order and times).
+    fn forward(&mut self, mut event: Event) {
+        if event.stamp.at < self.last.at {
+            event.stamp = self.last;
+        }
+        self.last = event.stamp;
+        self.live.on_event(&event);
+        (self.on_event)(event);
+    }
+}
+
 fn not_run(sc: &Scenario, reason: String) -> ScenarioResult {
     ScenarioResult {
         id: sc.id.value.clone(),

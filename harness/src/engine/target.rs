@@ -4,6 +4,7 @@
 //! URL, reference device, exec, listen) live in the `targets` module; the engine only holds them
 //! behind these traits.
 
+use super::children::Children;
 use super::output::record_lines;
 use super::recorder::Recorder;
 use super::transcript::{OutputSource, OutputStream};
@@ -14,6 +15,7 @@ use futures_util::future::BoxFuture;
 use serde::Serialize;
 use serde_json::Value;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Why a target could not do what was asked. The messages are the ones scenarios record.
@@ -162,6 +164,8 @@ pub struct DeviceStart {
     /// The scenario's transcript, where a device the harness starts as a process has what
     /// it writes recorded ([`crate::engine::output::record_lines`]).
     pub log: Recorder,
+    /// The run's processes: a device the harness starts as a process is one of them.
+    pub children: Arc<Children>,
 }
 
 /// The device under test of a run's cloud-role scenarios.
@@ -297,28 +301,31 @@ impl Default for Remedies {
 /// as one of the harness's [`children`](super::children), killed with all it started once it
 /// ends or outlives [`UPPER_TESTER_BOUND`]. Exit status 0 means the device was made to act.
 pub async fn upper_tester(
+    children: &Arc<Children>,
     command: &str,
     action: &DeviceAction,
     sn: &str,
     log: &Recorder,
 ) -> Result<(), TargetError> {
-    upper_tester_within(command, action, sn, log, UPPER_TESTER_BOUND).await
+    upper_tester_within(children, command, action, sn, log, UPPER_TESTER_BOUND).await
 }
 
 pub(crate) async fn upper_tester_within(
+    children: &Arc<Children>,
     command: &str,
     action: &DeviceAction,
     sn: &str,
     log: &Recorder,
     bound: Duration,
 ) -> Result<(), TargetError> {
-    let outcome = lab_action(command, &action.to_json(sn), sn, log, bound).await;
+    let outcome = lab_action(children, command, &action.to_json(sn), sn, log, bound).await;
     concluded(outcome, "the upper tester", bound)
 }
 
 /// Runs `sh -c COMMAND` with `action` on stdin and in `HWCONFORM_ACTION` (the SN in
 /// `HWCONFORM_SN`), its output recorded as the upper tester's, within `bound`.
 async fn lab_action(
+    children: &Arc<Children>,
     command: &str,
     action: &Value,
     sn: &str,
@@ -334,7 +341,7 @@ async fn lab_action(
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
-    run_bounded(cmd, Some(json), log, OutputSource::UpperTester, bound).await
+    run_bounded(children, cmd, Some(json), log, OutputSource::UpperTester, bound).await
 }
 
 /// Something a corp, a person or the vendor does on the cloud's side, which no frame of a
@@ -460,22 +467,24 @@ pub enum Answer {
 /// convention, bound and evidence), with a [`CloudAction`]. Exit status 0 is done (yes);
 /// [`UPPER_TESTER_NO`] answers no to a question.
 pub async fn cloud_upper_tester(
+    children: &Arc<Children>,
     command: &str,
     action: &CloudAction,
     sn: &str,
     log: &Recorder,
 ) -> Result<Answer, TargetError> {
-    cloud_upper_tester_within(command, action, sn, log, UPPER_TESTER_BOUND).await
+    cloud_upper_tester_within(children, command, action, sn, log, UPPER_TESTER_BOUND).await
 }
 
 pub(crate) async fn cloud_upper_tester_within(
+    children: &Arc<Children>,
     command: &str,
     action: &CloudAction,
     sn: &str,
     log: &Recorder,
     bound: Duration,
 ) -> Result<Answer, TargetError> {
-    let outcome = lab_action(command, &action.to_json(sn), sn, log, bound).await;
+    let outcome = lab_action(children, command, &action.to_json(sn), sn, log, bound).await;
     match outcome {
         Ok(Some((Ok(status), said)))
             if status.code() == Some(UPPER_TESTER_NO)
@@ -493,11 +502,16 @@ pub const RESET_BOUND: Duration = Duration::from_secs(120);
 /// Runs the `--device-reset` command before a scenario, bounded by [`RESET_BOUND`], started as
 /// one of the harness's [`children`](super::children): nothing it starts outlives it, and
 /// what it writes goes into the scenario's transcript.
-pub async fn reset(command: &str, log: &Recorder) -> Result<(), TargetError> {
-    reset_within(command, log, RESET_BOUND).await
+pub async fn reset(
+    children: &Arc<Children>,
+    command: &str,
+    log: &Recorder,
+) -> Result<(), TargetError> {
+    reset_within(children, command, log, RESET_BOUND).await
 }
 
 pub(crate) async fn reset_within(
+    children: &Arc<Children>,
     command: &str,
     log: &Recorder,
     bound: Duration,
@@ -508,7 +522,7 @@ pub(crate) async fn reset_within(
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
-    let outcome = run_bounded(cmd, None, log, OutputSource::DeviceReset, bound).await;
+    let outcome = run_bounded(children, cmd, None, log, OutputSource::DeviceReset, bound).await;
     concluded(outcome, "the device reset command", bound)
 }
 
@@ -590,6 +604,7 @@ impl OutputReaders {
 /// then kills it with everything it started, however it ended, and returns the status with
 /// the last words of its stderr. `None`: the bound passed.
 async fn run_bounded(
+    children: &Arc<Children>,
     mut cmd: tokio::process::Command,
     input: Option<String>,
     log: &Recorder,
@@ -597,7 +612,7 @@ async fn run_bounded(
     bound: Duration,
 ) -> std::io::Result<Option<(std::io::Result<std::process::ExitStatus>, String)>> {
     use tokio::io::AsyncWriteExt;
-    let mut owned = super::children::spawn(&mut cmd)?;
+    let mut owned = super::children::spawn(children, &mut cmd)?;
     let stdin = owned.child().stdin.take();
     // Read apart from the wait: something it started may hold the pipes open after it exits.
     let readers = OutputReaders::start(owned.child(), log, source);
@@ -648,10 +663,11 @@ mod tests {
     #[tokio::test]
     async fn the_upper_tester_gets_the_action_and_its_exit_status_decides() {
         // It reads the action from stdin and the environment alike.
-        let ok = upper_tester(r#"read line; test "$line" = "$HWCONFORM_ACTION" && echo "$line" | grep -q '"userid":"alice"'"#, &checkin(), "SN1", &log()).await;
+        let ok = upper_tester(&Default::default(), r#"read line; test "$line" = "$HWCONFORM_ACTION" && echo "$line" | grep -q '"userid":"alice"'"#, &checkin(), "SN1", &log()).await;
         assert!(ok.is_ok(), "{ok:?}");
         // A failure says why, in the tester's own last words, bounded.
         let err = upper_tester(
+            &Default::default(),
             "yes 'filler line' | head -c 100000 >&2; echo 'no such user' >&2; exit 3",
             &checkin(),
             "SN1",
@@ -682,19 +698,19 @@ mod tests {
             hint: "op_logs wechat main".into(),
         };
         let read = r#"read line; test "$line" = "$HWCONFORM_ACTION" && test "$HWCONFORM_SN" = SN1 && echo "$line" | grep -q '"action":"fetch_log","sn":"SN1","hint":"op_logs wechat main"'"#;
-        let ok = cloud_upper_tester(read, &hint, "SN1", &log()).await;
+        let ok = cloud_upper_tester(&Default::default(), read, &hint, "SN1", &log()).await;
         assert_eq!(ok.ok(), Some(Answer::Yes));
         let no = "echo 'shown as succeeded' >&2; exit 3";
         assert_eq!(
-            cloud_upper_tester(no, &late_one(), "SN1", &log())
+            cloud_upper_tester(&Default::default(), no, &late_one(), "SN1", &log())
                 .await
                 .ok(),
             Some(Answer::No("shown as succeeded".into()))
         );
-        let act = cloud_upper_tester(no, &hint, "SN1", &log()).await;
+        let act = cloud_upper_tester(&Default::default(), no, &hint, "SN1", &log()).await;
         assert!(act.is_err(), "{act:?}");
         for broken in ["exit 1", "exit 2", "kill -9 $$"] {
-            let err = cloud_upper_tester(broken, &late_one(), "SN1", &log()).await;
+            let err = cloud_upper_tester(&Default::default(), broken, &late_one(), "SN1", &log()).await;
             assert!(
                 err.as_ref()
                     .is_err_and(|e| e.to_string().contains("the cloud upper tester")),
@@ -758,6 +774,7 @@ mod tests {
     async fn the_upper_testers_output_is_recorded() {
         let log = log();
         let ok = upper_tester(
+            &Default::default(),
             "echo 'pressing the button'; echo 'relay 3 on' >&2",
             &checkin(),
             "SN1",
@@ -795,7 +812,14 @@ mod tests {
     #[tokio::test]
     async fn a_grandchild_holding_the_pipe_does_not_hold_the_step() {
         let started = std::time::Instant::now();
-        let ok = upper_tester("sleep 20 & exit 0", &checkin(), "SN1", &log()).await;
+        let ok = upper_tester(
+            &Default::default(),
+            "sleep 20 & exit 0",
+            &checkin(),
+            "SN1",
+            &log(),
+        )
+        .await;
         assert!(ok.is_ok(), "{ok:?}");
         assert!(
             started.elapsed() < Duration::from_secs(5),
@@ -813,7 +837,12 @@ mod tests {
     #[tokio::test]
     async fn a_reset_leaves_no_process_when_it_ends() {
         let file = pidfile("reset-end");
-        let ok = reset(&with_setsid_grandchild(&file, "sleep 0.3; exit 0"), &log()).await;
+        let ok = reset(
+            &Default::default(),
+            &with_setsid_grandchild(&file, "sleep 0.3; exit 0"),
+            &log(),
+        )
+        .await;
         assert!(ok.is_ok(), "{ok:?}");
         assert_gone(written_pid(&file).await).await;
     }
@@ -824,6 +853,7 @@ mod tests {
         let file = pidfile("reset-bound");
         let started = std::time::Instant::now();
         let err = reset_within(
+            &Default::default(),
             &with_setsid_grandchild(&file, "sleep 300"),
             &log(),
             Duration::from_secs(1),
@@ -839,10 +869,14 @@ mod tests {
         );
         assert_gone(written_pid(&file).await).await;
         // The variant: a reset that fails says why, in its last words.
-        let err = reset("echo 'no such device' >&2; exit 4", &log())
-            .await
-            .unwrap_err()
-            .to_string();
+        let err = reset(
+            &Default::default(),
+            "echo 'no such device' >&2; exit 4",
+            &log(),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
         assert!(
             err.contains("exit status: 4") && err.ends_with("no such device"),
             "{err}"
@@ -856,6 +890,7 @@ mod tests {
         // It ends a moment after starting the grandchild, so the grandchild has written its
         // pid before the tester is reaped.
         let ok = upper_tester(
+            &Default::default(),
             &with_setsid_grandchild(&file, "sleep 0.3; exit 0"),
             &checkin(),
             "SN1",
@@ -866,6 +901,7 @@ mod tests {
         assert_gone(written_pid(&file).await).await;
         let file = pidfile("ut-bound");
         let err = upper_tester_within(
+            &Default::default(),
             &with_setsid_grandchild(&file, "sleep 300"),
             &checkin(),
             "SN1",

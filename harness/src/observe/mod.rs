@@ -2,7 +2,7 @@
 //! frame unchanged and in order, and judges both parties' always-on obligations live.
 //!
 //! ```text
-//!   device ──ws──▶ observe (--listen) ──ws/wss──▶ cloud (--upstream)
+//!   device ──ws/wss──▶ observe (--listen) ──ws/wss──▶ cloud (--upstream)
 //!          ◀──────  monitors, faults   ◀──────────
 //! ```
 //!
@@ -12,17 +12,23 @@
 //! it, so `hwconform rejudge` judges them again like any recorded run.
 
 pub mod fault;
+mod link;
+mod pump;
 pub mod record;
 mod relay;
+mod results;
+pub mod tls;
+mod upstream;
 
 pub use fault::LinkFault;
-pub use relay::{LiveFinding, OnFinding, Peer};
+pub use link::{LiveFinding, OnFinding, Peer};
+pub use tls::{ListenTls, TlsError};
 
 use crate::engine::verdict::ScenarioResult;
 use crate::profile::Profile;
 use crate::wire::transport::{self, Endpoint};
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,6 +45,11 @@ pub struct ObserveConfig {
     pub upstream: Endpoint,
     /// Accept any TLS certificate from a wss:// upstream.
     pub insecure: bool,
+    /// Where a device moved by a `new-address` fault reconnects from, in turn (empty: on
+    /// loopback, 127.0.0.2 and up).
+    pub sources: Vec<IpAddr>,
+    /// Devices connect with TLS (`wss://`) under this certificate.
+    pub tls: Option<ListenTls>,
     pub faults: Vec<LinkFault>,
     pub on_finding: OnFinding,
 }
@@ -46,7 +57,7 @@ pub struct ObserveConfig {
 /// A bound observer, not yet serving.
 pub struct Observer {
     listener: tokio::net::TcpListener,
-    ctx: Arc<relay::Ctx>,
+    ctx: Arc<link::Ctx>,
 }
 
 /// What an observer run gives.
@@ -66,10 +77,10 @@ impl Observer {
     ) -> std::io::Result<Observer> {
         Ok(Observer {
             listener: transport::listen_tcp(addr)?,
-            ctx: Arc::new(relay::Ctx {
+            ctx: Arc::new(link::Ctx {
                 profile,
-                upstream: config.upstream,
-                insecure: config.insecure,
+                upstream: upstream::Upstream::new(config.upstream, config.insecure, config.sources),
+                tls: config.tls,
                 faults: fault::Faults::new(config.faults),
                 on_finding: config.on_finding,
                 forwarded: Default::default(),
@@ -79,6 +90,12 @@ impl Observer {
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// The URL devices connect to: `wss://` with a certificate, else `ws://`.
+    pub fn url(&self) -> std::io::Result<String> {
+        let scheme = if self.ctx.tls.is_some() { "wss" } else { "ws" };
+        Ok(format!("{scheme}://{}", self.local_addr()?))
     }
 
     /// Serves devices until `stop` completes, then closes every link (1001 on both sides)
@@ -126,6 +143,7 @@ impl Observer {
             );
             links.abort_all();
         }
+        self.ctx.upstream.release_all();
         results.sort_by(|a, b| a.id.cmp(&b.id));
         Observed {
             results,

@@ -22,7 +22,8 @@ pub use frame::Frame;
 pub use identity::{DeviceIdentity, Secret};
 pub use obligation::Statement;
 pub use rule::{
-    Binding, RoleMonitor, SecondLinkRule, Severity, TimingConstant, Violation, WireEvent,
+    AddressChangeRule, Binding, RoleMonitor, SecondLinkRule, Severity, TimingConstant, Violation,
+    WireEvent,
 };
 /// The cloud's timers and limits a run refers to (the mock's settings, what a real cloud is
 /// assumed to do).
@@ -250,6 +251,11 @@ pub trait Profile: Send + Sync {
     }
     /// The one-link rule for devices, if the protocol has one.
     fn second_link_rule(&self) -> Option<SecondLinkRule>;
+    /// What the cloud must answer a live device whose source address changed, if the
+    /// protocol says (judged by `observe`'s `new-address` fault).
+    fn address_change_rule(&self) -> Option<AddressChangeRule> {
+        None
+    }
     /// Whether a request of `cmd` is one only a logged-in device sends: what the
     /// `logged_in` step waits for, whichever of them the device implements or sends first.
     fn proves_login(&self, cmd: &str) -> bool;

@@ -124,6 +124,51 @@ pub trait RoleMonitor: Send {
     }
 }
 
+/// The rule of a device whose address changed while its link was live (the old link silent,
+/// not closed, as a dead NAT leaves it): its login from the new address is refused with
+/// `code` while the old link may still be live.
+#[derive(Clone, Copy, Debug)]
+pub struct AddressChangeRule {
+    pub rule: &'static str,
+    /// The request a device logs in with on a new link.
+    pub command: &'static str,
+    /// The answer it must get while its old link is live.
+    pub code: i64,
+    /// How long the cloud keeps an old link live at the least (its heartbeat expiry's
+    /// earliest): after that the old link may be gone, and any answer conforms.
+    pub live_for: Duration,
+    /// The code a reply carries.
+    pub code_of: fn(&serde_json::Value) -> Option<i64>,
+}
+
+impl AddressChangeRule {
+    /// The cloud's answer `reply` to the device's `command` from a new source address, its
+    /// old link open and silent for `since`: `None` when it proves nothing (the old link may
+    /// have expired), else whether it conforms.
+    pub fn judge(
+        &self,
+        reply: &serde_json::Value,
+        since: Duration,
+    ) -> Option<Result<(), Violation>> {
+        if since >= self.live_for {
+            return None;
+        }
+        match (self.code_of)(reply) {
+            Some(c) if c == self.code => Some(Ok(())),
+            got => Some(Err(Violation::fail(
+                self.rule,
+                format!(
+                    "`{}` from a new source address, the device's old link open for {:.1} s, got errcode {} instead of {}",
+                    self.command,
+                    since.as_secs_f64(),
+                    got.map_or_else(|| "none".to_string(), |c| c.to_string()),
+                    self.code
+                ),
+            ))),
+        }
+    }
+}
+
 /// The rule that a device keeps one link: a new link while an old one stays open longer
 /// than `grace` breaks `rule`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

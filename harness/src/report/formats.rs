@@ -8,6 +8,7 @@ use super::brief::Brief;
 use super::json::{RunHead, RunMeta, RunReport};
 use super::sink::{write_scrubbed, Out, ReportError, Reporter};
 use super::spill::Spill;
+use crate::engine::event::Event;
 use crate::engine::{RunEvent, ScenarioResult};
 use crate::profile::{Credentials, RunCredentials};
 use std::path::{Path, PathBuf};
@@ -256,11 +257,11 @@ impl FileReports {
 }
 
 impl Reporter for FileReports {
-    fn on_event(&mut self, event: &RunEvent) -> Result<(), ReportError> {
+    fn on_event(&mut self, event: &Event) -> Result<(), ReportError> {
         if !self.writes_files() {
             return Ok(());
         }
-        match event {
+        match &event.kind {
             RunEvent::RunStarted {
                 scenarios,
                 target,
@@ -270,8 +271,13 @@ impl Reporter for FileReports {
                 self.spill().reserve(*scenarios);
                 Ok(())
             }
-            RunEvent::Notice { text: _ } | RunEvent::ScenarioStarted { id: _ } => Ok(()),
-            RunEvent::ScenarioFinished(result) => {
+            RunEvent::Notice { .. }
+            | RunEvent::ScenarioStarted { .. }
+            | RunEvent::Step { .. }
+            | RunEvent::Finding { .. }
+            | RunEvent::Slow { .. }
+            | RunEvent::Interrupted { .. } => Ok(()),
+            RunEvent::ScenarioFinished { result, .. } => {
                 let mut parts = Vec::with_capacity(self.parts.len());
                 for &format in &self.parts {
                     let path = self.dir.join(format.file_name().unwrap_or_default());

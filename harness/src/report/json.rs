@@ -89,6 +89,7 @@ use super::cover::ResultStatement;
 use super::formats::{Format, InMemory, ReportFormat, Scenarios};
 use super::matrix::ManualRecord;
 use super::sink::{write_file_with, Out, ReportError};
+use crate::engine::event::Event;
 use crate::engine::{RunEvent, RunSummary, ScenarioResult};
 use crate::ics::IcsSummary;
 use crate::profile::{Profile, Statement};
@@ -591,8 +592,8 @@ impl Collector {
     }
 
     /// Takes in one event; returns the finished document on `RunFinished`.
-    pub fn on_event(&mut self, event: &RunEvent) -> Option<RunReport> {
-        match event {
+    pub fn on_event(&mut self, event: &Event) -> Option<RunReport> {
+        match &event.kind {
             RunEvent::RunStarted {
                 scenarios,
                 target,
@@ -603,8 +604,14 @@ impl Collector {
                 None
             }
             // Notices are for the person at the terminal; the report has the target.
-            RunEvent::Notice { text: _ } | RunEvent::ScenarioStarted { id: _ } => None,
-            RunEvent::ScenarioFinished(result) => {
+            // Notices are for the person at the terminal; the report has the verdicts.
+            RunEvent::Notice { .. }
+            | RunEvent::ScenarioStarted { .. }
+            | RunEvent::Step { .. }
+            | RunEvent::Finding { .. }
+            | RunEvent::Slow { .. }
+            | RunEvent::Interrupted { .. } => None,
+            RunEvent::ScenarioFinished { result, .. } => {
                 self.results.push(result.clone());
                 None
             }

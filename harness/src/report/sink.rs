@@ -1,16 +1,19 @@
 //! The reporter seam: the [`Reporter`] trait every report format implements, its error type,
 //! and [`MultiReporter`], which fans one event stream out to several reporters.
 
+use crate::engine::event::Event;
+#[cfg(test)]
 use crate::engine::RunEvent;
 use crate::profile::Credentials;
 use std::io;
 use std::path::{Path, PathBuf};
 
-/// A consumer of run events. Implementations match every [`RunEvent`] variant by name, so a
-/// new event does not compile until every report has decided what to do with it.
+/// A consumer of the run's event stream. Implementations match every
+/// [`RunEvent`](crate::engine::RunEvent) variant by name, so a new event does not compile
+/// until every report has decided what to do with it.
 pub trait Reporter {
-    /// Handles one event; events arrive in run order.
-    fn on_event(&mut self, event: &RunEvent) -> Result<(), ReportError>;
+    /// Handles one event; events arrive in the order of their times.
+    fn on_event(&mut self, event: &Event) -> Result<(), ReportError>;
 }
 
 /// Why a report could not be written. A failed scenario is never a `ReportError`: that is a
@@ -146,7 +149,7 @@ impl MultiReporter {
 }
 
 impl Reporter for MultiReporter {
-    fn on_event(&mut self, event: &RunEvent) -> Result<(), ReportError> {
+    fn on_event(&mut self, event: &Event) -> Result<(), ReportError> {
         // Forwarding needs no per-variant decision; each reporter matches the variants itself.
         let mut first = None;
         for r in &mut self.reporters {
@@ -159,7 +162,7 @@ impl Reporter for MultiReporter {
 }
 
 impl<R: Reporter + ?Sized> Reporter for &mut R {
-    fn on_event(&mut self, event: &RunEvent) -> Result<(), ReportError> {
+    fn on_event(&mut self, event: &Event) -> Result<(), ReportError> {
         (**self).on_event(event)
     }
 }
@@ -178,12 +181,16 @@ mod tests {
     }
 
     impl Reporter for Recorder {
-        fn on_event(&mut self, event: &RunEvent) -> Result<(), ReportError> {
-            let name = match event {
+        fn on_event(&mut self, event: &Event) -> Result<(), ReportError> {
+            let name = match &event.kind {
                 RunEvent::RunStarted { .. } => "run_started",
                 RunEvent::Notice { .. } => "notice",
                 RunEvent::ScenarioStarted { .. } => "scenario_started",
-                RunEvent::ScenarioFinished(_) => "scenario_finished",
+                RunEvent::Step { .. } => "step",
+                RunEvent::Finding { .. } => "finding",
+                RunEvent::Slow { .. } => "slow",
+                RunEvent::ScenarioFinished { .. } => "scenario_finished",
+                RunEvent::Interrupted { .. } => "interrupted",
                 RunEvent::RunFinished(_) => "run_finished",
             };
             self.seen.borrow_mut().push(name.to_string());
@@ -209,17 +216,26 @@ mod tests {
             }),
         ]);
         assert_eq!(multi.len(), 2);
+        let clock = crate::engine::event::RunClock::start();
         let events = [
             RunEvent::RunStarted {
                 scenarios: 0,
                 target: "mock".into(),
                 ics: None,
             },
-            RunEvent::ScenarioStarted { id: "x".into() },
+            RunEvent::ScenarioStarted {
+                index: 0,
+                id: "x".into(),
+                bound: std::time::Duration::ZERO,
+            },
             RunEvent::RunFinished(RunSummary::default()),
         ];
-        for e in &events {
-            assert!(multi.on_event(e).is_err());
+        for kind in events {
+            let e = Event {
+                stamp: clock.now(),
+                kind,
+            };
+            assert!(multi.on_event(&e).is_err());
         }
         assert_eq!(
             *a.borrow(),

@@ -1,79 +1,53 @@
 //! SLOW lines: where stderr is not a terminal (a CI log) there is no status line, and a
 //! scenario waiting on a real target for minutes would leave the log silent until CI's
 //! no-output timeout kills the job. So, as nextest does, every scenario still running gets a
-//! line each time it passes another multiple of a period (60 s by default):
-//! `SLOW [60.0s] device.heartbeat.x at step 3 accept (line 14)`.
+//! line each time it passes another multiple of a period (60 s by default): the run's `Slow`
+//! events, written as `SLOW [60.0s] device.heartbeat.x at step 3 accept (line 14)`.
 
-use crate::engine::live::{LiveBoard, Snapshot};
-use std::collections::BTreeMap;
-use std::sync::{Arc, Condvar, Mutex};
+use super::sink::{ReportError, Reporter};
+use crate::engine::event::{Event, RunEvent};
+use std::io::Write;
 use std::time::Duration;
 
 /// How long a scenario runs between two of its SLOW lines, unless told otherwise.
 pub const PERIOD: Duration = Duration::from_secs(60);
 
-/// The SLOW lines due at `s`: one for each running scenario that passed a multiple of
-/// `period` it has no line for yet. `reported` keeps, by scenario id, the multiples already
-/// said; a scenario gone from the board is forgotten.
-pub fn due(s: &Snapshot, period: Duration, reported: &mut BTreeMap<String, u128>) -> Vec<String> {
-    let period_ns = period.as_nanos().max(1);
-    reported.retain(|id, _| s.running.iter().any(|r| &r.id == id));
-    let mut lines = Vec::new();
-    for r in &s.running {
-        let passed = r.elapsed.as_nanos() / period_ns;
-        let said = reported.entry(r.id.clone()).or_default();
-        if passed > *said {
-            *said = passed;
-            let at = period.as_secs_f64() * passed as f64;
-            let mut line = format!("SLOW [{at:.1}s] {}", r.id);
-            if let Some(step) = &r.step {
-                line.push_str(&format!(" at {step}"));
-            }
-            lines.push(line);
-        }
+/// The line for a scenario still running after `after`, at `step` when one began.
+pub fn line(id: &str, after: Duration, step: Option<&str>) -> String {
+    let mut line = format!("SLOW [{:.1}s] {id}", after.as_secs_f64());
+    if let Some(step) = step {
+        line.push_str(&format!(" at {step}"));
     }
-    lines
+    line
 }
 
-/// The thread writing SLOW lines to stderr until [`SlowLines::finish`].
-pub struct SlowLines {
-    stop: Arc<(Mutex<bool>, Condvar)>,
-    thread: Option<std::thread::JoinHandle<()>>,
+/// Writes each `Slow` event of the stream to `out` (stderr in the CLI) as a SLOW line.
+pub struct SlowLines<W: Write> {
+    out: W,
 }
 
-impl SlowLines {
-    /// Watches `board`, looking a few times per period (at least once a second).
-    pub fn start(board: Arc<LiveBoard>, period: Duration) -> SlowLines {
-        let stop = Arc::new((Mutex::new(false), Condvar::new()));
-        let poll = (period / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
-        let theirs = stop.clone();
-        let thread = std::thread::Builder::new()
-            .name("slow-lines".into())
-            .spawn(move || {
-                let mut reported = BTreeMap::new();
-                let (lock, wake) = &*theirs;
-                let mut stopped = lock.lock().unwrap_or_else(|p| p.into_inner());
-                while !*stopped {
-                    for line in due(&board.snapshot(), period, &mut reported) {
-                        eprintln!("{line}");
-                    }
-                    stopped = wake
-                        .wait_timeout(stopped, poll)
-                        .unwrap_or_else(|p| p.into_inner())
-                        .0;
-                }
-            })
-            .ok();
-        SlowLines { stop, thread }
+impl<W: Write> SlowLines<W> {
+    pub fn new(out: W) -> SlowLines<W> {
+        SlowLines { out }
     }
+}
 
-    /// Stops the thread; no line is written after this returns.
-    pub fn finish(mut self) {
-        let (lock, wake) = &*self.stop;
-        *lock.lock().unwrap_or_else(|p| p.into_inner()) = true;
-        wake.notify_all();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+impl<W: Write> Reporter for SlowLines<W> {
+    fn on_event(&mut self, event: &Event) -> Result<(), ReportError> {
+        match &event.kind {
+            RunEvent::Slow {
+                id, after, step, ..
+            } => writeln!(self.out, "{}", line(id, *after, step.as_deref()))
+                .and_then(|()| self.out.flush())
+                .map_err(ReportError::Terminal),
+            RunEvent::RunStarted { .. }
+            | RunEvent::Notice { .. }
+            | RunEvent::ScenarioStarted { .. }
+            | RunEvent::Step { .. }
+            | RunEvent::Finding { .. }
+            | RunEvent::ScenarioFinished { .. }
+            | RunEvent::Interrupted { .. }
+            | RunEvent::RunFinished(_) => Ok(()),
         }
     }
 }
@@ -81,56 +55,37 @@ impl SlowLines {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::live::RunningScenario;
-
-    fn running(id: &str, secs: f64, step: Option<&str>) -> RunningScenario {
-        RunningScenario {
-            id: id.into(),
-            elapsed: Duration::from_secs_f64(secs),
-            step: step.map(Into::into),
-        }
-    }
-
-    fn board(running: Vec<RunningScenario>) -> Snapshot {
-        Snapshot {
-            running,
-            ..Snapshot::default()
-        }
-    }
+    use crate::engine::event::RunClock;
 
     #[test]
-    fn a_line_per_scenario_per_period_passed() {
-        let mut said = BTreeMap::new();
-        let p = Duration::from_secs(60);
-        assert!(due(&board(vec![running("a", 59.9, None)]), p, &mut said).is_empty());
+    fn a_slow_event_is_one_line_and_nothing_else_writes() {
+        let clock = RunClock::start();
+        let mut out = Vec::new();
+        let mut lines = SlowLines::new(&mut out);
+        let event = |kind| Event {
+            stamp: clock.now(),
+            kind,
+        };
+        lines
+            .on_event(&event(RunEvent::ScenarioStarted {
+                index: 0,
+                id: "a".into(),
+                bound: PERIOD,
+            }))
+            .unwrap();
+        for (after, step) in [(60, Some("step 2 expect (line 9)")), (120, None)] {
+            lines
+                .on_event(&event(RunEvent::Slow {
+                    index: 0,
+                    id: "a".into(),
+                    after: Duration::from_secs(after),
+                    step: step.map(Into::into),
+                }))
+                .unwrap();
+        }
         assert_eq!(
-            due(
-                &board(vec![
-                    running("a", 60.2, Some("step 2 expect (line 9)")),
-                    running("b", 12.0, None)
-                ]),
-                p,
-                &mut said
-            ),
-            ["SLOW [60.0s] a at step 2 expect (line 9)"]
-        );
-        assert!(
-            due(&board(vec![running("a", 119.0, None)]), p, &mut said).is_empty(),
-            "once per period"
-        );
-        assert_eq!(
-            due(
-                &board(vec![running("a", 121.0, None), running("b", 61.0, None)]),
-                p,
-                &mut said
-            ),
-            ["SLOW [120.0s] a", "SLOW [60.0s] b"]
-        );
-        // A scenario that ended and a new one of the same id starts afresh.
-        assert!(due(&board(vec![]), p, &mut said).is_empty());
-        assert_eq!(
-            due(&board(vec![running("a", 60.0, None)]), p, &mut said),
-            ["SLOW [60.0s] a"]
+            String::from_utf8(out).unwrap(),
+            "SLOW [60.0s] a at step 2 expect (line 9)\nSLOW [120.0s] a\n"
         );
     }
 }

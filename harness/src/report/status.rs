@@ -1,7 +1,8 @@
 //! The live status line: while a scenario runs for longer than a moment (a real device or
 //! cloud is slow to answer), one line on stderr says what runs, at which step, for how long,
 //! and what is left. Only for a terminal: redirected output gets the plain per-scenario lines
-//! alone. The terminal report clears the line before it prints, so the two never mix.
+//! alone. The terminal report clears the line before it prints, so the two never mix. It
+//! draws the live board, which the run's event stream feeds.
 
 use crate::engine::live::{LiveBoard, Snapshot};
 use std::io::Write;
@@ -52,27 +53,58 @@ pub fn render(s: &Snapshot, width: usize) -> Option<String> {
     Some(line.chars().take(width.max(20)).collect())
 }
 
+/// stderr as every writer of the process shares it while a status line may be on it: the
+/// CLI makes one and hands it to whatever writes there (log lines, the signal watcher, the
+/// status line itself), so each takes the line off before it writes.
+#[derive(Clone, Default)]
+pub struct Stderr {
+    active: Arc<Mutex<Option<Arc<StatusLine>>>>,
+}
+
+impl Stderr {
+    fn active(&self) -> std::sync::MutexGuard<'_, Option<Arc<StatusLine>>> {
+        self.active.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` (which writes to stderr) with the status line, if one is drawn, off the
+    /// screen.
+    pub fn beside_status<R>(&self, f: impl FnOnce() -> R) -> R {
+        let active = self.active().clone();
+        match active {
+            Some(line) => {
+                let _off = line.pause();
+                f()
+            }
+            None => f(),
+        }
+    }
+
+    /// A writer for log lines: each write takes the status line off first.
+    pub fn writer(&self) -> StderrBesideStatus {
+        StderrBesideStatus(self.clone())
+    }
+}
+
 /// The line on stderr, redrawn by a thread of its own until [`StatusLine::finish`].
 pub struct StatusLine {
     /// Whether the line is on the screen; held while anything writes to the terminal.
     shown: Mutex<bool>,
     stop: AtomicBool,
+    stderr: Stderr,
 }
 
-/// The line being drawn now, so any other writer to stderr can take it off first.
-static ACTIVE: Mutex<Option<Arc<StatusLine>>> = Mutex::new(None);
-
 impl StatusLine {
-    /// Starts redrawing `board` on stderr; `None` when stderr is not a terminal.
-    pub fn start(board: Arc<LiveBoard>) -> Option<Arc<StatusLine>> {
+    /// Starts redrawing `board` on `stderr`; `None` when stderr is not a terminal.
+    pub fn start(board: Arc<LiveBoard>, stderr: &Stderr) -> Option<Arc<StatusLine>> {
         if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
             return None;
         }
         let line = Arc::new(StatusLine {
             shown: Mutex::new(false),
             stop: AtomicBool::new(false),
+            stderr: stderr.clone(),
         });
-        *ACTIVE.lock().unwrap_or_else(|p| p.into_inner()) = Some(line.clone());
+        *stderr.active() = Some(line.clone());
         let me = line.clone();
         std::thread::spawn(move || loop {
             let text = render(&board.snapshot(), terminal_width().saturating_sub(1));
@@ -111,31 +143,19 @@ impl StatusLine {
     pub fn finish(&self) {
         let _off = self.pause();
         self.stop.store(true, Ordering::Release);
-        let mut active = ACTIVE.lock().unwrap_or_else(|p| p.into_inner());
+        let mut active = self.stderr.active();
         if active.as_ref().is_some_and(|a| std::ptr::eq(&**a, self)) {
             *active = None;
         }
     }
 }
 
-/// Runs `f` (which writes to stderr) with the active status line, if any, off the screen.
-pub fn beside_status<R>(f: impl FnOnce() -> R) -> R {
-    let active = ACTIVE.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    match active {
-        Some(line) => {
-            let _off = line.pause();
-            f()
-        }
-        None => f(),
-    }
-}
-
 /// stderr for log lines: each write takes the status line off first (tracing's writer).
-pub struct StderrBesideStatus;
+pub struct StderrBesideStatus(Stderr);
 
 impl Write for StderrBesideStatus {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        beside_status(|| std::io::stderr().write(buf))
+        self.0.beside_status(|| std::io::stderr().write(buf))
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
@@ -166,6 +186,7 @@ mod tests {
             finished: 12,
             jobs: 1,
             running: vec![RunningScenario {
+                index: 3,
                 id: "device.heartbeat.x".into(),
                 elapsed: Duration::from_secs(elapsed),
                 step: Some("step 3 accept (line 14)".into()),

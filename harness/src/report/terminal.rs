@@ -3,6 +3,7 @@
 
 use super::evidence::Evidence;
 use super::sink::{ReportError, Reporter};
+use crate::engine::event::Event;
 use crate::engine::transcript::render_entry;
 use crate::engine::{Finding, RunEvent, RunSummary, ScenarioResult, Severity, Transcript, Verdict};
 use std::fmt::Write as _;
@@ -140,8 +141,8 @@ impl<W: Write> TerminalReporter<W> {
 }
 
 impl<W: Write> Reporter for TerminalReporter<W> {
-    fn on_event(&mut self, event: &RunEvent) -> Result<(), ReportError> {
-        match event {
+    fn on_event(&mut self, event: &Event) -> Result<(), ReportError> {
+        match &event.kind {
             RunEvent::RunStarted {
                 scenarios,
                 target,
@@ -160,9 +161,14 @@ impl<W: Write> Reporter for TerminalReporter<W> {
             }
             // A scenario is reported once, when it has a verdict; with concurrency a start
             // line would interleave with other scenarios' results.
-            RunEvent::ScenarioStarted { id: _ } => {}
+            // Steps, findings and SLOW lines are the status line's and the result's to show.
+            RunEvent::ScenarioStarted { .. }
+            | RunEvent::Step { .. }
+            | RunEvent::Finding { .. }
+            | RunEvent::Slow { .. }
+            | RunEvent::Interrupted { .. } => {}
             RunEvent::Notice { text } => self.notice(text)?,
-            RunEvent::ScenarioFinished(result) => {
+            RunEvent::ScenarioFinished { result, .. } => {
                 self.finished += 1;
                 let width = self.total.max(self.finished).to_string().len();
                 let text = format!(

@@ -79,7 +79,7 @@ impl DeviceTarget for ExecTarget {
             if let Some(seed) = &start.seed_secret_no {
                 cmd.env("HWCONFORM_SEED_SECRET_NO", seed.expose());
             }
-            let mut child = children::spawn(&mut cmd)
+            let mut child = children::spawn(&start.children, &mut cmd)
                 .map_err(|e| TargetError::io("cannot start the device command", e))?;
             // What it writes is recorded line by line into the scenario's transcript; the
             // last lines of stderr are also kept for the message of an early exit.
@@ -310,8 +310,11 @@ mod tests {
     #[tokio::test]
     async fn an_exit_waits_for_the_last_words_boundedly() {
         let process = |done: bool| {
-            let child =
-                children::spawn(tokio::process::Command::new("sh").args(["-c", "exit 3"])).unwrap();
+            let child = children::spawn(
+                &Default::default(),
+                tokio::process::Command::new("sh").args(["-c", "exit 3"]),
+            )
+            .unwrap();
             Process {
                 child,
                 acceptor: tokio::spawn(async {}),

@@ -29,8 +29,8 @@ pub fn run_library(scenarios: &[Scenario], config: RunConfig) -> Vec<ScenarioRes
     let (profile, judges) = (config.profile.clone(), config.judges.clone());
     Runner::new(config)
         .run(scenarios, |e| {
-            if let RunEvent::ScenarioFinished(r) = e {
-                results.push(std::sync::Arc::unwrap_or_clone(r));
+            if let RunEvent::ScenarioFinished { result, .. } = e.kind {
+                results.push(std::sync::Arc::unwrap_or_clone(result));
             }
         })
         .expect("the run starts");

@@ -15,6 +15,7 @@ mod device_suite;
 mod device_targets;
 mod device_variants;
 mod docs;
+mod events;
 mod evidence;
 mod explore;
 mod fleet;

@@ -31,11 +31,15 @@ fn two_page_corp() -> CorpSeed {
 }
 
 async fn start_mock(corp: CorpSeed) -> (String, tokio::task::JoinHandle<()>) {
-    let config = MockConfig {
+    start_mock_with(MockConfig {
         fleet: Fleet::default_fleet(),
         corp,
         ..MockConfig::default()
-    };
+    })
+    .await
+}
+
+async fn start_mock_with(config: MockConfig) -> (String, tokio::task::JoinHandle<()>) {
     let (addr, handle) = mock::listen(config, "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
@@ -354,6 +358,41 @@ async fn a_lost_register_reply_is_resent_and_the_cloud_answers_600012() {
     let _ = std::fs::remove_dir_all(&reports);
 }
 
+/// A device cannot be moved off loopback without an address to move it to: refused at
+/// start, not found out at the first move.
+#[test]
+fn a_new_address_fault_off_loopback_needs_a_source_address() {
+    let reports = temp_dir("moved-usage");
+    let run = |extra: &[&str]| {
+        std::process::Command::new(BIN)
+            .args([
+                "observe",
+                "--upstream",
+                "ws://192.0.2.1:9",
+                "--duration",
+                "0s",
+            ])
+            .args(["--fault", "new-address:to-cloud:cmd=ping"])
+            .args(extra)
+            .arg("--reports")
+            .arg(&reports)
+            .output()
+            .unwrap()
+    };
+    let out = run(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("needs --source-address"), "{err}");
+    let out = run(&["--source-address", "127.0.0.9"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&reports);
+}
+
 #[test]
 fn a_bad_fault_is_a_usage_error_that_says_what_was_expected() {
     let out = std::process::Command::new(BIN)
@@ -399,6 +438,8 @@ async fn forwarding_rate_on_loopback() {
     let config = ObserveConfig {
         upstream: Endpoint::parse(&format!("ws://{echo_addr}")).unwrap(),
         insecure: false,
+        sources: Vec::new(),
+        tls: None,
         faults: Vec::new(),
         on_finding: std::sync::Arc::new(|_| {}),
     };
@@ -455,14 +496,29 @@ async fn forwarding_rate_on_loopback() {
 async fn in_process(
     fault: &str,
 ) -> (
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    DeviceWs,
+    tokio::sync::mpsc::UnboundedReceiver<(std::time::Instant, String)>,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<hwconform::observe::Observed>,
+) {
+    in_process_with(&[fault], None).await
+}
+
+type DeviceWs =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// [`in_process`] with several faults, and TLS on the device side when `tls` is given (the
+/// device then trusts the certificate DER given with it).
+async fn in_process_with(
+    faults: &[&str],
+    tls: Option<(hwconform::observe::ListenTls, Vec<u8>)>,
+) -> (
+    DeviceWs,
     tokio::sync::mpsc::UnboundedReceiver<(std::time::Instant, String)>,
     tokio::sync::oneshot::Sender<()>,
     tokio::task::JoinHandle<hwconform::observe::Observed>,
 ) {
     use futures_util::StreamExt;
-    use hwconform::observe::{ObserveConfig, Observer};
-    use hwconform::wire::transport::Endpoint;
     let upstream = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let up_addr = upstream.local_addr().unwrap();
     let (seen_tx, seen) = tokio::sync::mpsc::unbounded_channel();
@@ -478,10 +534,59 @@ async fn in_process(
         }
         let _ = seen_tx.send((std::time::Instant::now(), "<end>".into()));
     });
+    let (trust, tls) = match tls {
+        Some((tls, der)) => (Some(der), Some(tls)),
+        None => (None, None),
+    };
+    let (url, stop_tx, serving) = observer(&format!("ws://{up_addr}"), faults, tls);
+    let ws = match trust {
+        None => tokio_tungstenite::connect_async(url).await.unwrap().0,
+        Some(der) => {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add(der.into()).unwrap();
+            let client = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+            let url = url.replace("127.0.0.1", "localhost");
+            tokio_tungstenite::connect_async_tls_with_config(
+                url,
+                None,
+                false,
+                Some(tokio_tungstenite::Connector::Rustls(std::sync::Arc::new(
+                    client,
+                ))),
+            )
+            .await
+            .unwrap()
+            .0
+        }
+    };
+    (ws, seen, stop_tx, serving)
+}
+
+/// An in-process observer in front of `upstream` with `faults`; its URL, its stop, and its
+/// task.
+fn observer(
+    upstream: &str,
+    faults: &[&str],
+    tls: Option<hwconform::observe::ListenTls>,
+) -> (
+    String,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<hwconform::observe::Observed>,
+) {
+    use hwconform::observe::{ObserveConfig, Observer};
+    use hwconform::wire::transport::Endpoint;
     let config = ObserveConfig {
-        upstream: Endpoint::parse(&format!("ws://{up_addr}")).unwrap(),
+        upstream: Endpoint::parse(upstream).unwrap(),
         insecure: false,
-        faults: vec![fault.parse().unwrap()],
+        sources: Vec::new(),
+        tls,
+        faults: faults.iter().map(|f| f.parse().unwrap()).collect(),
         on_finding: std::sync::Arc::new(|_| {}),
     };
     let observer = Observer::bind(
@@ -490,15 +595,12 @@ async fn in_process(
         hwconform::profile::default_profile(),
     )
     .unwrap();
-    let addr = observer.local_addr().unwrap();
+    let url = observer.url().unwrap();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let serving = tokio::spawn(observer.run(async {
         let _ = stop_rx.await;
     }));
-    let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}"))
-        .await
-        .unwrap();
-    (ws, seen, stop_tx, serving)
+    (url, stop_tx, serving)
 }
 
 fn request(cmd: &str, id: &str) -> tokio_tungstenite::tungstenite::Message {
@@ -587,4 +689,228 @@ async fn dup_delay_and_reset_do_what_they_say_to_the_frame_they_take() {
         text.contains("observe fault reset:to-cloud:cmd=b: reset"),
         "{text}"
     );
+}
+
+/// `@2` takes the first two matching frames of the connection, `@every` all of them; the
+/// frames a fault does not match pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fault_with_a_count_takes_that_many_frames_and_every_takes_all() {
+    use futures_util::SinkExt;
+    for (fault, passed) in [
+        ("drop:to-cloud:cmd=b@2", vec!["\"3\"", "\"4\""]),
+        ("drop:to-cloud:cmd=b", vec!["\"2\"", "\"3\"", "\"4\""]),
+        ("drop:to-cloud:cmd=b@every", vec!["\"4\""]),
+    ] {
+        let (mut ws, mut seen, stop, serving) = in_process(fault).await;
+        for (cmd, id) in [("b", "1"), ("b", "2"), ("b", "3"), ("a", "4")] {
+            ws.send(request(cmd, id)).await.unwrap();
+        }
+        let mut got = Vec::new();
+        for _ in 0..passed.len() {
+            got.push(next_seen(&mut seen).await.1);
+        }
+        for (text, id) in got.iter().zip(&passed) {
+            assert!(text.contains(id), "{fault}: {got:?}");
+        }
+        let _ = stop.send(());
+        let observed = serving.await.unwrap();
+        assert_eq!(observed.forwarded, passed.len() as u64, "{fault}");
+        drop(ws);
+    }
+}
+
+/// `half-open`: nothing more reaches the cloud and the device is no longer read, yet no link
+/// is closed, as behind a dead NAT; the cloud finds the link silent, releases it at its
+/// heartbeat expiry (C8), and its close still reaches the device.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_half_open_link_is_left_to_the_cloud_to_detect() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let mut timings = MockConfig::default().timings;
+    timings.heartbeat_timeout = Duration::from_secs(2);
+    let (upstream, mock) = start_mock_with(MockConfig {
+        fleet: Fleet::default_fleet(),
+        timings,
+        ..MockConfig::default()
+    })
+    .await;
+    let (url, stop, serving) = observer(&upstream, &["half-open:to-cloud:cmd=ping"], None);
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    // A request before the link is half-open is answered.
+    ws.send(request("no_such_command", "1")).await.unwrap();
+    let answered = tokio::time::timeout(Duration::from_secs(10), ws.next())
+        .await
+        .expect("an answer in time");
+    assert!(
+        matches!(answered, Some(Ok(Message::Text(_)))),
+        "{answered:?}"
+    );
+    let since = std::time::Instant::now();
+    ws.send(request("ping", "2")).await.unwrap();
+    ws.send(request("no_such_command", "3")).await.unwrap();
+    // Nothing for the device until the cloud gives up on the silent link.
+    let end = tokio::time::timeout(Duration::from_secs(15), ws.next())
+        .await
+        .expect("the cloud released the link in time");
+    let waited = since.elapsed();
+    match end {
+        Some(Ok(Message::Close(Some(frame)))) => assert_eq!(u16::from(frame.code), 4000),
+        other => panic!("the cloud's close, forwarded: {other:?}"),
+    }
+    assert!(waited >= Duration::from_millis(1500), "{waited:?}");
+    let _ = stop.send(());
+    let observed = tokio::time::timeout(Duration::from_secs(30), serving)
+        .await
+        .unwrap()
+        .unwrap();
+    mock.abort();
+    let cloud = observed
+        .results
+        .iter()
+        .find(|r| r.id.ends_with(".cloud"))
+        .unwrap();
+    let text = serde_json::to_string(&cloud.transcript).unwrap();
+    assert!(
+        text.contains("half-open: nothing more goes to-cloud"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("\"req_id\":\"2\""),
+        "the ping never reached the cloud: {text}"
+    );
+    assert!(
+        !text.contains("\"req_id\":\"3\""),
+        "nor what came after: {text}"
+    );
+    // The device here is a bare client (it never registers): the cloud is what is judged.
+    for r in observed.results.iter().filter(|r| r.id.ends_with(".cloud")) {
+        assert!(
+            r.findings
+                .iter()
+                .all(|f| f.severity != hwconform::engine::Severity::Fail),
+            "{}: {:?}",
+            r.id,
+            r.findings
+        );
+    }
+}
+
+/// `new-address`: the device's link is reset while the cloud's is kept open and silent, and
+/// the device reconnects through the observer, which reaches the cloud from 127.0.0.2. The
+/// cloud must refuse the `register` of an SN live on another address with 600002 (C10):
+/// judged pass against the mock, and fail against a mock that does not bind an SN to its
+/// link (the mutant), with C10 the one failed obligation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_moving_to_another_address_gets_600002_judged_by_c10() {
+    for binds in [true, false] {
+        let reports = temp_dir(if binds { "moved" } else { "moved-mutant" });
+        let mut config = MockConfig {
+            fleet: Fleet::default_fleet(),
+            ..MockConfig::default()
+        };
+        if !binds {
+            config.disabled_rules.insert(mock::MockRule::NoSnBinding);
+        }
+        let (upstream, mock) = start_mock_with(config).await;
+        let (observer, url) = start_observe(
+            &upstream,
+            &reports,
+            &[
+                "--fault",
+                "new-address:to-cloud:cmd=subscribe_corp",
+                "--duration",
+                "8s",
+            ],
+        )
+        .await;
+        let dev = device(url, &[]);
+        let code = exit_of(observer).await;
+        dev.abort();
+        mock.abort();
+        let (run, _) = run_json(&reports);
+        let c10: Vec<(String, Value)> = run["scenarios"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|s| {
+                let o = &s["obligations"]["C10"];
+                (!o.is_null()).then(|| (s["id"].as_str().unwrap().to_string(), o.clone()))
+            })
+            .collect();
+        // The device moves on every connection (the fault is per connection): each link
+        // after a move is judged; against the mock the first one gets 600002 and the device
+        // stays away (D20), so there is one.
+        assert!(!c10.is_empty(), "C10 judged after the move: {run:#}");
+        assert!(
+            c10.iter()
+                .all(|(id, _)| id.ends_with(".cloud") && !id.starts_with("observe.001.")),
+            "{c10:?}"
+        );
+        if binds {
+            assert_eq!(c10.len(), 1, "{c10:?}");
+            assert_eq!(c10[0].1, "pass", "{c10:?}");
+            assert_eq!(with_status(&run, "fail"), Vec::<String>::new());
+            assert_eq!(code, 0);
+        } else {
+            assert!(c10.iter().all(|(_, o)| o == "fail"), "{c10:?}");
+            assert_eq!(with_status(&run, "fail"), ["C10"]);
+        }
+        // The second link reached the cloud from the device's new address.
+        let second = run["scenarios"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == c10[0].0.as_str())
+            .unwrap();
+        let opened = second["transcript"]["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["event"] == "opened")
+            .cloned()
+            .unwrap_or_default();
+        assert!(
+            opened["local"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("127.0.0.2:"),
+            "{opened}"
+        );
+        // Judged again from the file alone: the observer's own C10 verdict stays.
+        let out = std::process::Command::new(BIN)
+            .args(["rejudge", "--golden", "off"])
+            .arg(reports.join("run.json"))
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains(": 0 changed"), "{stdout}");
+        let _ = std::fs::remove_dir_all(&reports);
+    }
+}
+
+/// `wss://` on the device side with a lab certificate: the device's TLS handshake, then
+/// frames forwarded as on `ws://`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_connects_with_tls_under_a_lab_certificate() {
+    use futures_util::SinkExt;
+    let dir = temp_dir("wss");
+    std::fs::create_dir_all(&dir).unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let (cert_pem, key_pem) = (dir.join("lab.crt"), dir.join("lab.key"));
+    std::fs::write(&cert_pem, cert.cert.pem()).unwrap();
+    std::fs::write(&key_pem, cert.key_pair.serialize_pem()).unwrap();
+    let tls = hwconform::observe::ListenTls::from_pem(&cert_pem, &key_pem).unwrap();
+    let (mut ws, mut seen, stop, serving) =
+        in_process_with(&[], Some((tls, cert.cert.der().to_vec()))).await;
+    ws.send(request("a", "1")).await.unwrap();
+    assert!(next_seen(&mut seen).await.1.contains("\"1\""));
+    let _ = stop.send(());
+    assert_eq!(serving.await.unwrap().forwarded, 1);
+    // A key that is no key is refused, naming the file.
+    std::fs::write(&key_pem, "not a key").unwrap();
+    let e = hwconform::observe::ListenTls::from_pem(&cert_pem, &key_pem)
+        .err()
+        .expect("refused");
+    assert!(e.to_string().contains("lab.key"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -2,6 +2,7 @@
 //! back (terminal by snapshot, JUnit and JSON by parsing and comparing with the model).
 
 use hwconform::check::golden::{GoldenConfig, GoldenMode};
+use hwconform::engine::event::{Event, RunClock};
 use hwconform::engine::transcript::{render_entry, Party};
 use hwconform::engine::{
     Failure, Frame, RunEvent, RunSummary, ScenarioResult, Transcript, TranscriptEvent, Verdict,
@@ -215,21 +216,34 @@ fn summary(results: &[ScenarioResult]) -> RunSummary {
     s
 }
 
-fn events(results: &[ScenarioResult]) -> Vec<RunEvent> {
+fn events(results: &[ScenarioResult]) -> Vec<Event> {
     let mut ev = vec![RunEvent::RunStarted {
         scenarios: results.len(),
         target: "mock".into(),
         ics: None,
     }];
-    for r in results {
-        ev.push(RunEvent::ScenarioStarted { id: r.id.clone() });
-        ev.push(RunEvent::ScenarioFinished(std::sync::Arc::new(r.clone())));
+    for (index, r) in results.iter().enumerate() {
+        ev.push(RunEvent::ScenarioStarted {
+            index,
+            id: r.id.clone(),
+            bound: std::time::Duration::from_secs(60),
+        });
+        ev.push(RunEvent::ScenarioFinished {
+            index,
+            result: std::sync::Arc::new(r.clone()),
+        });
     }
     ev.push(RunEvent::RunFinished(summary(results)));
-    ev
+    let clock = RunClock::start();
+    ev.into_iter()
+        .map(|kind| Event {
+            stamp: clock.now(),
+            kind,
+        })
+        .collect()
 }
 
-fn feed(reporter: &mut dyn Reporter, events: &[RunEvent]) {
+fn feed(reporter: &mut dyn Reporter, events: &[Event]) {
     for e in events {
         reporter.on_event(e).unwrap();
     }
@@ -897,7 +911,7 @@ fn all_reports_scrubbed(
         ),
     ]);
     let mut events = events(results);
-    if let RunEvent::RunStarted { target: t, .. } = &mut events[0] {
+    if let RunEvent::RunStarted { target: t, .. } = &mut events[0].kind {
         *t = target.to_string();
     }
     feed(&mut multi, &events);

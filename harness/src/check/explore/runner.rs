@@ -106,8 +106,8 @@ impl Engine<'_> {
         let mut out = None;
         self.runner
             .run(std::slice::from_ref(&sc), |e| {
-                if let RunEvent::ScenarioFinished(r) = e {
-                    out = Some(std::sync::Arc::unwrap_or_clone(r));
+                if let RunEvent::ScenarioFinished { result, .. } = e.kind {
+                    out = Some(std::sync::Arc::unwrap_or_clone(result));
                 }
             })
             .map_err(|e| ExploreError::Run(e.to_string()))?;

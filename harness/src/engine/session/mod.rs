@@ -56,6 +56,8 @@ pub struct SessionSetup {
     pub cloud_upper_tester: Option<String>,
     /// The actions the cloud's statement says its upper tester can perform; `None`: all.
     pub cloud_upper_tester_actions: Option<Vec<String>>,
+    /// The run's processes, the upper tester's among them.
+    pub children: std::sync::Arc<crate::engine::children::Children>,
     /// The run's credentials: scrubbed from the transcript, and told what the wire teaches.
     pub credentials: crate::profile::RunCredentials,
     /// What a skip reason tells a person to give ([`crate::engine::RunConfig::remedies`]).
@@ -210,6 +212,7 @@ struct Session<'a> {
     cloud_upper_tester: Option<String>,
     cloud_upper_tester_actions: Option<Vec<String>>,
     remedies: Arc<crate::engine::target::Remedies>,
+    children: std::sync::Arc<crate::engine::children::Children>,
 }
 
 /// A scenario's recorder, its clock started now, knowing the credentials of its devices,
@@ -284,6 +287,7 @@ pub async fn run(scenario: &Scenario, target: Target, setup: SessionSetup) -> Se
         cloud_upper_tester: setup.cloud_upper_tester,
         cloud_upper_tester_actions: setup.cloud_upper_tester_actions,
         remedies: setup.remedies,
+        children: setup.children,
     };
     let deadline = scenario.deadline.unwrap_or(setup.deadline);
     let result = match session.applicable() {
@@ -616,6 +620,9 @@ impl<'a> Session<'a> {
             monitor,
         ) {
             self.note(note);
+            if let (Some(live), Some(f)) = (&self.live, self.findings.last()) {
+                live.finding(f);
+            }
         }
     }
 

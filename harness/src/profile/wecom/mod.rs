@@ -319,6 +319,17 @@ impl Profile for WeComProfile {
         }
     }
 
+    /// C10: 600002 while the old link's heartbeat has not expired (1–2 min: the earliest).
+    fn address_change_rule(&self) -> Option<crate::profile::AddressChangeRule> {
+        Some(crate::profile::AddressChangeRule {
+            rule: "C10",
+            command: "register",
+            code: catalog::codes::REGISTERED,
+            live_for: timing::WAIT_600002.0,
+            code_of: |reply| reply.get("errcode").and_then(Value::as_i64),
+        })
+    }
+
     fn second_link_rule(&self) -> Option<SecondLinkRule> {
         Some(SecondLinkRule {
             rule: "D22",

@@ -72,7 +72,7 @@ impl Session<'_> {
         let answer = if let Some(command) = lab {
             let json = action.to_json(sn);
             self.note(format!("cloud upper tester: {}", redacted(&*self.profile, &json)));
-            crate::engine::target::cloud_upper_tester(&command, action, sn, &self.rec)
+            crate::engine::target::cloud_upper_tester(&self.children, &command, action, sn, &self.rec)
                 .await
                 .map_err(|e| at.error(format!("control through the cloud upper tester: {e}")))?
         } else if caps.control {

@@ -16,6 +16,6 @@ impl Session<'_> {
         // A real device acts through the lab's upper tester.
         let Some(command) = self.upper_tester.clone() else { return Err(at.error("device_control: the device cannot be made to act and there is no upper tester")) };
         let sn = self.sc.devices.first().and_then(|d| self.devices.get(d)).map(|d| d.identity.sn.clone()).unwrap_or_default();
-        crate::engine::target::upper_tester(&command, &action, &sn, &self.rec).await.map_err(|e| at.error(format!("device_control through the upper tester: {e}")))
+        crate::engine::target::upper_tester(&self.children, &command, &action, &sn, &self.rec).await.map_err(|e| at.error(format!("device_control through the upper tester: {e}")))
     }
 }
