@@ -141,6 +141,14 @@ impl Faults {
         }
     }
 
+    /// Arms one more fault (an observer scenario's `fault` step, while the link runs).
+    pub fn arm(&self, fault: LinkFault) {
+        self.armed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(fault);
+    }
+
     /// The first armed fault that takes this frame going `toward`, disarmed.
     pub fn take(&self, toward: Toward, frame: &FrameView<'_>) -> Option<LinkFault> {
         let mut armed = self.armed.lock().unwrap_or_else(|p| p.into_inner());

@@ -14,9 +14,10 @@
 pub mod fault;
 pub mod record;
 mod relay;
+pub mod scenario;
 
 pub use fault::LinkFault;
-pub use relay::{LiveFinding, OnFinding, Peer};
+pub use relay::{LiveFinding, OnFinding, Peer, Seen, Tap};
 
 use crate::engine::verdict::ScenarioResult;
 use crate::profile::Profile;
@@ -67,6 +68,7 @@ impl Observer {
         Ok(Observer {
             listener: transport::listen_tcp(addr)?,
             ctx: Arc::new(relay::Ctx {
+                tap: None,
                 profile,
                 upstream: config.upstream,
                 insecure: config.insecure,

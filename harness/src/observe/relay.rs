@@ -79,8 +79,34 @@ pub struct LiveFinding<'a> {
 /// Where live findings go (the CLI prints them).
 pub type OnFinding = Arc<dyn Fn(&LiveFinding<'_>) + Send + Sync>;
 
+/// A frame a party sent, as an observer scenario watches it: before any fault, so a frame a
+/// fault dropped was still said.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    pub link: usize,
+    pub from: Peer,
+    /// The command it names (a request or push).
+    pub cmd: Option<String>,
+    /// For a reply: the command of the request it answers.
+    pub reply_to: Option<String>,
+    /// The frame, when it is JSON text.
+    pub frame: Option<Arc<Value>>,
+    pub at: Instant,
+}
+
+/// Where the frames seen go, for an observer scenario. Never waits: a watcher that fell
+/// behind by the channel's capacity is told by `overflowed`, so it cannot judge on a partial
+/// conversation.
+#[derive(Clone)]
+pub struct Tap {
+    pub tx: tokio::sync::mpsc::Sender<Seen>,
+    pub overflowed: Arc<AtomicBool>,
+}
+
 /// What every link of a run shares.
 pub(super) struct Ctx {
+    /// Frames seen, for an observer scenario.
+    pub tap: Option<Tap>,
     pub profile: Arc<dyn Profile>,
     pub upstream: Endpoint,
     pub insecure: bool,
@@ -281,6 +307,19 @@ async fn pump(link: &Link, from: Peer, rx: &mut Source, tx: &mut Sink) {
                     cmd: profile.command(v),
                     reply_to: there.answered(profile, v),
                 };
+                if let Some(tap) = &link.ctx.tap {
+                    let seen = Seen {
+                        link: link.n,
+                        from,
+                        cmd: view.cmd.map(str::to_string),
+                        reply_to: view.reply_to.map(str::to_string),
+                        frame: json.clone(),
+                        at: Instant::now(),
+                    };
+                    if tap.tx.try_send(seen).is_err() && !tap.tx.is_closed() {
+                        tap.overflowed.store(true, Ordering::SeqCst);
+                    }
+                }
                 link.ctx.faults.take(from.toward(), &view)
             }
             None => link.ctx.faults.take(
@@ -410,7 +449,6 @@ pub(super) async fn relay(
 ) -> Vec<ScenarioResult> {
     let _ = tcp.set_nodelay(true);
     let local = tcp.local_addr().map(|a| a.to_string()).unwrap_or_default();
-    let wall = Instant::now();
     let handshake = tokio_tungstenite::accept_async_with_config(
         MaybeTlsStream::Plain(Box::new(tcp) as transport::BoxIo),
         Some(transport::ws_config()),
@@ -426,6 +464,20 @@ pub(super) async fn relay(
             return Vec::new();
         }
     };
+    relay_ws(device_ws, peer.to_string(), local, n, ctx, stop).await
+}
+
+/// [`relay`] for a device whose WebSocket handshake is done (an observer scenario takes its
+/// device's connections from a device target).
+pub(super) async fn relay_ws(
+    device_ws: WsStream,
+    peer: String,
+    local: String,
+    n: usize,
+    ctx: Arc<Ctx>,
+    stop: watch::Receiver<bool>,
+) -> Vec<ScenarioResult> {
+    let wall = Instant::now();
     let clock = ScenarioClock::start(wall_unix());
     let view = |judged: Peer| View {
         judged,

@@ -227,6 +227,7 @@ pub fn suite_name(role: Role) -> &'static str {
     match role {
         Role::Device => "cloud-target",
         Role::Cloud => "device-target",
+        Role::Observer => "observed",
     }
 }
 
