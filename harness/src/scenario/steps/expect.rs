@@ -66,7 +66,7 @@ impl Loader<'_> {
         };
         if let Some(a) = a {
             // An observer's step may take a frame by its selectors alone.
-            let selects = observed.as_ref().is_some_and(|o| o.cmd.is_some() || o.reply_to.is_some());
+            let selects = observer && (a.get("cmd").is_some() || a.get("reply_to").is_some());
             if !selects {
                 self.required(a, "frame", "an `expect` step");
             }
