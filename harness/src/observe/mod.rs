@@ -11,6 +11,7 @@
 //! cloud judged by the cloud's (role `device`), each with the conversation as that party had
 //! it, so `hwconform rejudge` judges them again like any recorded run.
 
+mod by_sn;
 pub mod fault;
 pub mod record;
 mod relay;
@@ -68,6 +69,7 @@ impl Observer {
         Ok(Observer {
             listener: transport::listen_tcp(addr)?,
             ctx: Arc::new(relay::Ctx {
+                by_sn: by_sn::BySn::new(),
                 tap: None,
                 profile,
                 upstream: config.upstream,
@@ -128,6 +130,7 @@ impl Observer {
             );
             links.abort_all();
         }
+        results.extend(self.ctx.by_sn.results());
         results.sort_by(|a, b| a.id.cmp(&b.id));
         Observed {
             results,

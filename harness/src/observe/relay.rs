@@ -105,6 +105,8 @@ pub struct Tap {
 
 /// What every link of a run shares.
 pub(super) struct Ctx {
+    /// The links of each SN side by side, for the rules about a device's links together.
+    pub by_sn: super::by_sn::BySn,
     /// Frames seen, for an observer scenario.
     pub tap: Option<Tap>,
     pub profile: Arc<dyn Profile>,
@@ -152,6 +154,8 @@ struct Link {
     asked_by_cloud: Mutex<Asked>,
     open: AtomicBool,
     end: watch::Sender<Option<End>>,
+    /// The cross-link view of its SN, once the device said it.
+    by_sn: std::sync::OnceLock<Arc<super::by_sn::SnViews>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -225,6 +229,9 @@ impl Link {
     /// Records a frame in the view of the party it reached (`sent`: the observer delivered
     /// it) or came from.
     fn record(&self, view: &View, msg: &Message, json: &Option<Arc<Value>>, sent: bool) {
+        if let Some(sn) = self.by_sn.get() {
+            sn.record(view.judged, &self.conn, msg, json, sent);
+        }
         match msg {
             Message::Text(t) => {
                 view.rec
@@ -237,6 +244,9 @@ impl Link {
     }
 
     fn record_closed(&self, p: Peer, by: Party, code: Option<u16>, reason: &str) {
+        if let Some(sn) = self.by_sn.get() {
+            sn.closed(p, &self.conn, by, code, reason);
+        }
         self.view(p).rec.record(TranscriptEvent::Closed {
             conn: self.conn.clone(),
             by,
@@ -299,6 +309,18 @@ async fn pump(link: &Link, from: Peer, rx: &mut Source, tx: &mut Sink) {
                 if from == Peer::Device {
                     if let Some(sn) = sn_of(v) {
                         lock(&link.sn).get_or_insert_with(|| sn.to_string());
+                        if link.by_sn.get().is_none() {
+                            let ctx = &link.ctx;
+                            if let Some(views) = ctx.by_sn.join(
+                                sn,
+                                &link.conn,
+                                link.n,
+                                &ctx.profile,
+                                &ctx.on_finding,
+                            ) {
+                                let _ = link.by_sn.set(views);
+                            }
+                        }
                     }
                 }
                 lock(asked_here).note(profile, v);
@@ -396,6 +418,9 @@ async fn ticker(link: &Link) {
             _ = tokio::time::sleep(TICK) => {
                 link.sweep(&link.device, false);
                 link.sweep(&link.cloud, false);
+                if let Some(sn) = link.by_sn.get() {
+                    sn.sweep(false);
+                }
             }
         }
     }
@@ -503,6 +528,7 @@ pub(super) async fn relay_ws(
         asked_by_cloud: Mutex::new(Asked::default()),
         open: AtomicBool::new(true),
         end,
+        by_sn: std::sync::OnceLock::new(),
     };
     link.device.rec.record(TranscriptEvent::Opened {
         conn: link.conn.clone(),
@@ -640,7 +666,7 @@ async fn unreachable_upstream(
 }
 
 /// An SN as it may stand in a result id.
-fn id_safe(sn: &str) -> String {
+pub(super) fn id_safe(sn: &str) -> String {
     sn.chars()
         .take(64)
         .map(|c| {

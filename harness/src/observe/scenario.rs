@@ -63,6 +63,7 @@ pub async fn run(sc: &Scenario, setup: &ScenarioSetup) -> Vec<ScenarioResult> {
     let (tx, rx) = mpsc::channel(TAP_CAPACITY);
     let overflowed = Arc::new(AtomicBool::new(false));
     let ctx = Arc::new(Ctx {
+        by_sn: super::by_sn::BySn::new(),
         tap: Some(Tap {
             tx,
             overflowed: overflowed.clone(),
@@ -113,6 +114,8 @@ pub async fn run(sc: &Scenario, setup: &ScenarioSetup) -> Vec<ScenarioResult> {
             let (verdict, links) =
                 tokio::join!(judged, serve(&mut *device, &ctx, stop_rx, deadline));
             device.stop().await;
+            let mut links = links;
+            links.extend(ctx.by_sn.results());
             (verdict, links)
         }
     };

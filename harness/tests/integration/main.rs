@@ -24,6 +24,7 @@ mod html_report;
 mod ics;
 mod obligations;
 mod observe;
+mod observe_by_sn;
 mod observe_scenarios;
 mod processes;
 mod real_sockets;

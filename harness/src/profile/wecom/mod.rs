@@ -269,6 +269,10 @@ impl Profile for WeComProfile {
         .then(|| t.expiry_composition())
     }
 
+    fn cross_link_rules(&self) -> &'static [&'static str] {
+        &["D22", "C13"]
+    }
+
     fn second_link_rule(&self) -> Option<SecondLinkRule> {
         Some(SecondLinkRule {
             rule: "D22",
