@@ -209,18 +209,27 @@ fn finish(
     meta.targets.insert("device".into(), device);
     report.meta = meta;
     let s = &report.summary;
+    // Two results per link (the views across an SN's links are not links).
     let links = report
         .scenarios
         .iter()
-        .filter(|r| r.role != Role::Observer)
+        .filter(|r| r.file.to_string_lossy().starts_with("observe/link"))
         .count()
         / 2;
+    let what = match scenario_mode {
+        true => format!(
+            "ran {} observer scenario(s) over {links} device connection(s)",
+            report
+                .scenarios
+                .iter()
+                .filter(|r| r.role == Role::Observer)
+                .count()
+        ),
+        false => format!("observed {links} device connection(s), {forwarded} frames forwarded"),
+    };
     println!(
-        "observed {links} device connection(s), {forwarded} frames forwarded: {} passed, {} failed, {} inconclusive, {} errored",
-        s.passed,
-        s.failed,
-        s.inconclusive,
-        s.errored
+        "{what}: {} passed, {} failed, {} inconclusive, {} errored",
+        s.passed, s.failed, s.inconclusive, s.errored
     );
     for row in report
         .requirements
