@@ -120,3 +120,83 @@ async fn a_wrong_answer_code_fails_the_step_that_judges_it() {
         .as_deref()
         .is_some_and(|a| a.contains("600012") || a.contains('0')));
 }
+
+const BIN: &str = env!("CARGO_BIN_EXE_hwconform");
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "hwconform-observe-scenario-{name}-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn a_bad_observer_step_is_a_usage_error_at_its_place() {
+    let dir = temp_dir("bad");
+    let file = dir.join("bad.yaml");
+    std::fs::write(
+        &file,
+        "id: t.bad\ntitle: t\nrequirements: [D13]\nrole: observer\nsteps:\n  - fault: { drop: outbound }\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(BIN)
+        .args(["observe", "--upstream", "ws://127.0.0.1:9", "--scenario"])
+        .arg(&file)
+        .arg("--reports")
+        .arg(dir.join("reports"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("bad.yaml:6:20"), "{stderr}");
+    assert!(
+        stderr.contains("invalid direction `outbound` for `drop`"),
+        "{stderr}"
+    );
+    assert!(!dir.join("reports/run.json").exists(), "nothing was run");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn observe_runs_a_scenario_from_the_command_line_and_reports_it() {
+    let (setup, mock) = setup("sim").await;
+    let reports = temp_dir("cli");
+    let out = tokio::time::timeout(
+        std::time::Duration::from_secs(90),
+        tokio::process::Command::new(BIN)
+            .args(["observe", "--upstream", &setup.upstream.url, "--scenario"])
+            .arg(library().join("delayed-reply-register.yaml"))
+            .arg("--reports")
+            .arg(&reports)
+            .env("NO_COLOR", "1")
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("observe --scenario ends within its scenario's bounds")
+    .unwrap();
+    mock.abort();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("observer.delayed-reply.register: pass"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("ran 1 observer scenario(s) over 1 device connection(s)"),
+        "{stdout}"
+    );
+    let run: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(reports.join("run.json")).unwrap()).unwrap();
+    assert_eq!(run["scenarios"][0]["id"], "observer.delayed-reply.register");
+    assert_eq!(run["scenarios"][0]["role"], "observer");
+    let _ = std::fs::remove_dir_all(&reports);
+}
