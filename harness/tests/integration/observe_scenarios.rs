@@ -198,5 +198,12 @@ async fn observe_runs_a_scenario_from_the_command_line_and_reports_it() {
         serde_json::from_str(&std::fs::read_to_string(reports.join("run.json")).unwrap()).unwrap();
     assert_eq!(run["scenarios"][0]["id"], "observer.delayed-reply.register");
     assert_eq!(run["scenarios"][0]["role"], "observer");
+    // Every result is a test case: the scenario in its own suite, the links' in theirs.
+    let junit = std::fs::read_to_string(reports.join("junit.xml")).unwrap();
+    assert!(junit.contains("name=\"observed\""), "{junit}");
+    assert!(
+        junit.contains("name=\"observer.delayed-reply.register\""),
+        "{junit}"
+    );
     let _ = std::fs::remove_dir_all(&reports);
 }
