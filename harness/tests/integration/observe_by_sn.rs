@@ -114,4 +114,12 @@ async fn a_cloud_that_kicks_holds_c13() {
         cloud.findings
     );
     assert_ne!(cloud.obligations.get("C13"), Some(&Outcome::Fail));
+    // Each kick closes the old link at once: the device never kept two (D22 holds).
+    let device = by_sn(&results, ".device");
+    assert_ne!(
+        device.obligations.get("D22"),
+        Some(&Outcome::Fail),
+        "{:#?}",
+        device.findings
+    );
 }
