@@ -351,10 +351,11 @@ impl Steps<'_> {
             .as_ref()
             .map(|d| self.duration(d))
             .transpose()?;
+        // Without an article: "no {what}", "the {what} came".
         let what = match (&o.cmd, &o.reply_to) {
-            (Some(c), _) => format!("a `{c}` frame from the {}", from.name()),
-            (_, Some(c)) => format!("the {}'s reply to `{c}`", from.name()),
-            _ => format!("a frame from the {}", from.name()),
+            (Some(c), _) => format!("`{c}` frame from the {}", from.name()),
+            (_, Some(c)) => format!("reply to `{c}` from the {}", from.name()),
+            _ => format!("frame from the {}", from.name()),
         };
         let deadline = self.anchor + within;
         let seen = loop {
@@ -388,14 +389,14 @@ impl Steps<'_> {
         self.anchor = seen.at;
         if after > within {
             return Err(fail(format!(
-                "{what} came {} after the window's start, later than {}",
+                "the {what} came {} after the window's start, later than {}",
                 format_duration(after),
                 format_duration(within)
             )));
         }
         if let Some(nb) = not_before.filter(|nb| after < *nb) {
             let mut f = Failure::new(format!(
-                "{what} came {} after the window's start, earlier than {}",
+                "the {what} came {} after the window's start, earlier than {}",
                 format_duration(after),
                 format_duration(nb)
             ));
@@ -404,7 +405,7 @@ impl Steps<'_> {
         }
         let frame = seen.frame.as_deref();
         if let Err(m) = e.matcher.value.check(frame, &|name: &str| self.var(name)) {
-            let mut f = Failure::new(format!("{what} did not match: {m}"));
+            let mut f = Failure::new(format!("the {what} did not match: {m}"));
             f.line = Some(e.matcher.span.line);
             f.expected = Some(m.expected);
             f.actual = Some(m.actual);
@@ -412,7 +413,7 @@ impl Steps<'_> {
             return Err(Stop::Fail(Box::new(f)));
         }
         self.note(format!(
-            "observed {what} on link {} after {}",
+            "observed the {what} on link {} after {}",
             seen.link,
             format_duration(after)
         ));
@@ -426,4 +427,199 @@ fn fail(message: impl Into<String>) -> Stop {
 
 fn error(message: impl Into<String>) -> Stop {
     Stop::Error(Box::new(Failure::new(message)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    const HEAD: &str =
+        "id: t.observer\ntitle: t\nrequirements: [D13, C9]\nrole: observer\nsteps:\n";
+    const LOST_REPLY: &str = concat!(
+        "  - expect: { from: device, cmd: register, within: 30s }\n",
+        "  - purpose: re-send\n",
+        "  - expect: { from: device, cmd: register, not_before: \"${resend_earliest}\", within: \"${resend_latest}\" }\n",
+        "    judges: [D13]\n",
+        "  - expect: { from: cloud, reply_to: register, within: 10s, frame: { errcode: { $in: [0, 600012] } } }\n",
+        "    judges: [C9]\n",
+    );
+
+    /// A frame seen `ms` after the scenario started.
+    fn seen(
+        from: Peer,
+        cmd: Option<&str>,
+        reply_to: Option<&str>,
+        frame: Value,
+        ms: u64,
+        t0: Instant,
+    ) -> Seen {
+        Seen {
+            link: 1,
+            from,
+            cmd: cmd.map(str::to_string),
+            reply_to: reply_to.map(str::to_string),
+            frame: Some(Arc::new(frame)),
+            at: t0 + Duration::from_millis(ms),
+        }
+    }
+
+    fn register(ms: u64, t0: Instant) -> Seen {
+        seen(
+            Peer::Device,
+            Some("register"),
+            None,
+            json!({"cmd": "register"}),
+            ms,
+            t0,
+        )
+    }
+
+    fn answer(code: i64, ms: u64, t0: Instant) -> Seen {
+        seen(
+            Peer::Cloud,
+            None,
+            Some("register"),
+            json!({"errcode": code}),
+            ms,
+            t0,
+        )
+    }
+
+    /// A relay context with nothing armed, never dialled.
+    fn test_ctx(profile: &Arc<dyn Profile>) -> Ctx {
+        Ctx {
+            by_sn: super::super::by_sn::BySn::new(),
+            tap: None,
+            profile: profile.clone(),
+            upstream: Endpoint::parse("ws://127.0.0.1:9").unwrap(),
+            insecure: false,
+            faults: super::super::fault::Faults::new(Vec::new()),
+            on_finding: Arc::new(|_| {}),
+            forwarded: AtomicU64::new(0),
+        }
+    }
+
+    /// The verdict of `steps` on the frames `frames` gives (all queued at once; time is
+    /// paused, so a window that waits for more closes at once).
+    async fn judge(steps: &str, frames: impl FnOnce(Instant) -> Vec<Seen>) -> Verdict {
+        let sc =
+            crate::scenario::load_str(std::path::Path::new("t.yaml"), &format!("{HEAD}{steps}"))
+                .unwrap_or_else(|e| panic!("{}", e.render()));
+        let profile = crate::profile::default_profile();
+        let (tx, rx) = mpsc::channel(16);
+        let ctx = test_ctx(&profile);
+        let rec = Recorder::new(ScenarioClock::start(0), Vec::new(), profile.clone());
+        let t0 = Instant::now();
+        for s in frames(t0) {
+            tx.send(s).await.unwrap();
+        }
+        let mut steps = Steps {
+            sc: &sc,
+            profile: &*profile,
+            rec: &rec,
+            rx,
+            overflowed: Arc::new(AtomicBool::new(false)),
+            ctx: &ctx,
+            anchor: t0,
+            in_body: false,
+        };
+        steps.run().await
+    }
+
+    #[rstest]
+    #[case::resent_in_the_window(6_000, 0, "pass", &[])]
+    #[case::resent_at_the_latest(13_900, 600012, "pass", &[])]
+    #[case::resent_too_soon(1_000, 600012, "fail", &["D13"])]
+    #[case::resent_too_late(15_000, 600012, "fail", &["D13"])]
+    #[case::answered_with_another_code(6_000, 600054, "fail", &["C9"])]
+    #[tokio::test(start_paused = true)]
+    async fn a_lost_reply_is_judged_on_the_frames_seen(
+        #[case] resent_ms: u64,
+        #[case] code: i64,
+        #[case] verdict: &str,
+        #[case] judges: &[&str],
+    ) {
+        let v = judge(LOST_REPLY, |t0| {
+            vec![
+                register(100, t0),
+                answer(0, 110, t0),
+                // Another party's frames and other commands pass by.
+                seen(
+                    Peer::Device,
+                    Some("ping"),
+                    None,
+                    json!({"cmd": "ping"}),
+                    3_000,
+                    t0,
+                ),
+                register(100 + resent_ms, t0),
+                answer(code, 120 + resent_ms, t0),
+            ]
+        })
+        .await;
+        assert_eq!(v.name(), verdict, "{v:#?}");
+        let got: Vec<&str> = v.failure().map_or(Vec::new(), |f| {
+            f.judges.iter().map(String::as_str).collect()
+        });
+        assert_eq!(got, judges, "{v:#?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_re_send_fails_when_the_window_closes() {
+        let v = judge(LOST_REPLY, |t0| vec![register(100, t0), answer(0, 110, t0)]).await;
+        let f = v.failure().expect("a failure");
+        assert_eq!(v.name(), "fail");
+        assert_eq!(f.judges, ["D13"]);
+        assert_eq!(f.step.as_deref(), Some("3"));
+        assert!(
+            f.message
+                .contains("no `register` frame from the device within 14s"),
+            "{}",
+            f.message
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failure_before_purpose_proves_nothing() {
+        let v = judge(LOST_REPLY, |_| Vec::new()).await;
+        assert_eq!(v.name(), "inconclusive", "{v:#?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_fault_step_arms_the_link_fault_it_describes() {
+        let steps = "  - fault: { delay: to_device, by: \"${retry_jitter_max}\", match: { reply_to: register } }\n  - purpose: armed\n";
+        let sc =
+            crate::scenario::load_str(std::path::Path::new("t.yaml"), &format!("{HEAD}{steps}"))
+                .unwrap();
+        let StepKind::Fault(f) = &sc.steps[0].kind else {
+            panic!()
+        };
+        let FaultAction::Link { toward, what, only } = &f.action else {
+            panic!()
+        };
+        let profile = crate::profile::default_profile();
+        let rec = Recorder::new(ScenarioClock::start(0), Vec::new(), profile.clone());
+        let (_tx, rx) = mpsc::channel(1);
+        let ctx = test_ctx(&profile);
+        let steps = Steps {
+            sc: &sc,
+            profile: &*profile,
+            rec: &rec,
+            rx,
+            overflowed: Arc::new(AtomicBool::new(false)),
+            ctx: &ctx,
+            anchor: Instant::now(),
+            in_body: false,
+        };
+        let Ok(fault) = steps.link_fault(*toward, what, only) else {
+            panic!()
+        };
+        assert_eq!(fault.spec, "delay:to-device:reply=register:3s");
+        assert_eq!(
+            fault.spec.parse::<LinkFault>().unwrap(),
+            fault,
+            "the command line's own form"
+        );
+    }
 }
