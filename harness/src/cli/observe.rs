@@ -45,7 +45,9 @@ pub struct ObserveArgs {
     /// Run observer scenarios (`role: observer`, files or directories) instead of serving
     /// devices: each starts --device, relays it to --upstream, applies the scenario's faults
     /// and judges its expectations. Repeatable.
-    #[arg(long = "scenario", value_name = "PATH")]
+    /// (Its faults are its `fault` steps, and it ends with its steps: not with --fault,
+    /// --duration or --record.)
+    #[arg(long = "scenario", value_name = "PATH", conflicts_with_all = ["faults", "duration", "record"])]
     pub scenarios: Vec<PathBuf>,
     /// The device of the observer scenarios (with --scenario): sim, sim:fault=NAME,
     /// exec:CMD or listen:ADDR, as for `run --device`; it is the default fleet's first device.

@@ -157,6 +157,16 @@ fn a_bad_observer_step_is_a_usage_error_at_its_place() {
         "{stderr}"
     );
     assert!(!dir.join("reports/run.json").exists(), "nothing was run");
+    // A scenario brings its own faults and its own end.
+    let out = std::process::Command::new(BIN)
+        .args(["observe", "--upstream", "ws://127.0.0.1:9", "--scenario"])
+        .arg(&file)
+        .args(["--fault", "drop:to-cloud:any"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("cannot be used with"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
