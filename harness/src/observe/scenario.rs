@@ -565,6 +565,29 @@ mod tests {
         assert_eq!(got, judges, "{v:#?}");
     }
 
+    proptest::proptest! {
+        /// Whenever the re-send comes, the step passes exactly when it falls inside
+        /// `not_before..=within` from the frame before, and otherwise fails D13 alone.
+        #[test]
+        fn the_window_holds_for_every_re_send_time(resent_ms in 0u64..20_000) {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .start_paused(true)
+                .build()
+                .unwrap();
+            let v = rt.block_on(judge(LOST_REPLY, |t0| {
+                vec![register(0, t0), register(resent_ms, t0), answer(0, resent_ms + 1, t0)]
+            }));
+            // `${resend_earliest}` and `${resend_latest}`, in ms.
+            let (earliest, latest) = (4_750, 14_000);
+            let inside = (earliest..=latest).contains(&resent_ms);
+            proptest::prop_assert_eq!(v.name(), if inside { "pass" } else { "fail" });
+            if !inside {
+                proptest::prop_assert_eq!(&v.failure().unwrap().judges, &vec!["D13".to_string()]);
+            }
+        }
+    }
+
     #[tokio::test(start_paused = true)]
     async fn no_re_send_fails_when_the_window_closes() {
         let v = judge(LOST_REPLY, |t0| vec![register(100, t0), answer(0, 110, t0)]).await;
