@@ -149,6 +149,7 @@ fn under_test(sc: &Scenario) -> &'static str {
     match sc.role {
         crate::scenario::Role::Cloud => "device",
         crate::scenario::Role::Device => "cloud",
+        crate::scenario::Role::Observer => "device and cloud",
     }
 }
 

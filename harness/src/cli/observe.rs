@@ -54,6 +54,17 @@ pub struct ObserveArgs {
     /// side of it (`DIR/recorded.NNN.SN.yaml`), ready to edit and run against the device.
     #[arg(long, value_name = "DIR")]
     pub record: Option<PathBuf>,
+    /// Run observer scenarios (`role: observer`, files or directories) instead of serving
+    /// devices: each starts --device, relays it to --upstream, applies the scenario's faults
+    /// and judges its expectations. Repeatable.
+    /// (Its faults are its `fault` steps, and it ends with its steps: not with --fault,
+    /// --duration or --record.)
+    #[arg(long = "scenario", value_name = "PATH", conflicts_with_all = ["faults", "duration", "record"])]
+    pub scenarios: Vec<PathBuf>,
+    /// The device of the observer scenarios (with --scenario): sim, sim:fault=NAME,
+    /// exec:CMD or listen:ADDR, as for `run --device`; it is the default fleet's first device.
+    #[arg(long, default_value = "sim", value_name = "DEVICE")]
+    pub device: String,
     /// Where the reports go: run.json, report.html, junit.xml, requirements.csv.
     #[arg(long, default_value = "reports", value_name = "DIR")]
     pub reports: PathBuf,
@@ -72,6 +83,23 @@ fn shown(url: &str) -> &str {
     url.split('?').next().unwrap_or(url)
 }
 
+/// A finding as it happens, with the device's SN.
+fn print_finding(f: &LiveFinding<'_>) {
+    let severity = match f.finding.severity {
+        Severity::Fail => "fail",
+        Severity::Warning => "warn",
+    };
+    println!(
+        "{} (link {}): {} {} {severity}: {}",
+        f.sn.unwrap_or("device ?"),
+        f.link,
+        f.judged.name(),
+        f.finding.rule,
+        f.finding.message
+    );
+    let _ = std::io::stdout().flush();
+}
+
 pub fn cli_observe(args: ObserveArgs) -> i32 {
     let upstream = match Endpoint::parse(&args.upstream) {
         Ok(e) => e,
@@ -84,23 +112,12 @@ pub fn cli_observe(args: ObserveArgs) -> i32 {
         Ok(rt) => rt,
         Err(code) => return code,
     };
+    if !args.scenarios.is_empty() {
+        return observe_scenarios(&args, upstream, &rt);
+    }
     let started_at = now_rfc3339();
     let wall = Instant::now();
-    let on_finding = Arc::new(|f: &LiveFinding<'_>| {
-        let severity = match f.finding.severity {
-            Severity::Fail => "fail",
-            Severity::Warning => "warn",
-        };
-        println!(
-            "{} (link {}): {} {} {severity}: {}",
-            f.sn.unwrap_or("device ?"),
-            f.link,
-            f.judged.name(),
-            f.finding.rule,
-            f.finding.message
-        );
-        let _ = std::io::stdout().flush();
-    });
+    let on_finding = Arc::new(print_finding);
     // A device moved off loopback needs an address of the observer's host to come from.
     let moves = args
         .faults
@@ -196,25 +213,61 @@ pub fn cli_observe(args: ObserveArgs) -> i32 {
             return EXIT_FAILED;
         }
     }
-    let mut report = RunReport::new(target, summary, observed.results);
+    finish(
+        &args,
+        target,
+        summary,
+        observed.results,
+        observed.forwarded,
+        started_at,
+    )
+}
+
+/// Writes the run's reports and prints its summary; the exit code.
+fn finish(
+    args: &ObserveArgs,
+    target: String,
+    summary: RunSummary,
+    results: Vec<ScenarioResult>,
+    forwarded: u64,
+    started_at: String,
+) -> i32 {
+    let scenario_mode = !args.scenarios.is_empty();
+    let mut report = RunReport::new(target, summary, results);
     let mut meta = RunMeta::for_profile(&*super::profile());
     meta.started_at = started_at;
     meta.finished_at = now_rfc3339();
     meta.command_line = std::env::args().map(|a| shown(&a).to_string()).collect();
     meta.targets
         .insert("cloud".into(), shown(&args.upstream).to_string());
-    meta.targets
-        .insert("device".into(), format!("listen:{}", args.listen));
+    let device = match scenario_mode {
+        true => args.device.clone(),
+        false => format!("listen:{}", args.listen),
+    };
+    meta.targets.insert("device".into(), device);
     report.meta = meta;
     let s = &report.summary;
+    // Two results per link (the views across an SN's links are not links).
+    let links = report
+        .scenarios
+        .iter()
+        .filter(|r| r.file.to_string_lossy().starts_with("observe/link"))
+        .count()
+        / 2;
+    let what = match scenario_mode {
+        true => format!(
+            "ran {} observer scenario(s) over {links} device connection(s)",
+            report
+                .scenarios
+                .iter()
+                .filter(|r| r.role == Role::Observer)
+                .count()
+        ),
+        false => format!("observed {links} device connection(s), {forwarded} frames forwarded"),
+    };
     println!(
-        "observed {} device connection(s), {} frames forwarded: {} passed, {} failed, {} inconclusive, {} errored",
-        report.scenarios.len() / 2,
-        observed.forwarded,
-        s.passed,
-        s.failed,
-        s.inconclusive,
-        s.errored
+        "{what}: {} passed, {} failed, {} inconclusive, {} errored",
+        s.passed, s.failed, s.inconclusive, s.errored
     );
     for row in report
         .requirements
@@ -239,6 +292,65 @@ pub fn cli_observe(args: ObserveArgs) -> i32 {
     } else {
         EXIT_FAILED
     }
+}
+
+/// `observe --scenario`: each observer scenario in turn, its device started afresh.
+fn observe_scenarios(args: &ObserveArgs, upstream: Endpoint, rt: &tokio::runtime::Runtime) -> i32 {
+    let scenarios = match crate::scenario::load_paths(&args.scenarios) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{}", e.render());
+            return super::exit::EXIT_USAGE;
+        }
+    };
+    let (observer, other): (Vec<_>, Vec<_>) = scenarios
+        .into_iter()
+        .partition(|s| s.role == Role::Observer);
+    for s in &other {
+        eprintln!(
+            "{}: `role: {}`, not an observer scenario: left out (`hwconform run` runs it)",
+            s.source.path.display(),
+            s.role.as_str()
+        );
+    }
+    if observer.is_empty() {
+        return super::report_error::usage(
+            "no observer scenario (`role: observer`) among the --scenario paths",
+        );
+    }
+    let device = match crate::targets::DeviceChoice::parse(&args.device) {
+        Ok(d) => d.build(),
+        Err(e) => return super::report_error::usage(format!("--device {}: {e}", args.device)),
+    };
+    let started_at = now_rfc3339();
+    let wall = Instant::now();
+    let setup = crate::observe::scenario::ScenarioSetup {
+        upstream,
+        insecure: args.insecure,
+        device,
+        identity: crate::profile::Fleet::default_fleet().devices[0]
+            .identity
+            .clone(),
+        profile: crate::profile::default_profile(),
+        on_finding: Arc::new(print_finding),
+    };
+    let mut results = Vec::new();
+    for sc in &observer {
+        let got = rt.block_on(crate::observe::scenario::run(sc, &setup));
+        if let Some(own) = got.first() {
+            println!("{}: {}", own.id, own.verdict.name());
+        }
+        results.extend(got);
+    }
+    let mut summary = RunSummary {
+        wall_time: wall.elapsed(),
+        ..RunSummary::default()
+    };
+    for r in &results {
+        summary.add(&r.verdict);
+    }
+    let target = format!("observe: {} <-> {}", args.device, shown(&args.upstream));
+    finish(args, target, summary, results, 0, started_at)
 }
 
 /// Writes the recorded scenario of each device connection that said something.

@@ -104,10 +104,16 @@ pub(super) fn run(args: RunArgs, stderr: crate::report::status::Stderr) -> i32 {
         Ok(s) => s,
         Err(code) => return code,
     };
-    let scenarios: Vec<Scenario> = scenarios
+    let (observer, scenarios): (Vec<Scenario>, Vec<Scenario>) = scenarios
         .into_iter()
         .filter(|s| selected(s, &args.filter))
-        .collect();
+        .partition(|s| s.role == crate::scenario::Role::Observer);
+    if !observer.is_empty() {
+        eprintln!(
+            "left out {} observer scenario(s) (`role: observer`): `hwconform observe --scenario PATH --upstream URL` runs them",
+            observer.len()
+        );
+    }
     if scenarios.is_empty() {
         return usage(format!(
             "no scenario matches (paths {:?}, {})",

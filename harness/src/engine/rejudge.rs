@@ -30,6 +30,9 @@ pub fn rejudge(
     let mut monitor = match old.role {
         Role::Device => Monitor::for_cloud(profile, judged.strict_codes),
         Role::Cloud => Monitor::for_device(profile, judged.seeded),
+        // An observer scenario's own result judges its steps, which a transcript cannot
+        // replay; its two parties' results (roles device and cloud) are re-judged.
+        Role::Observer => return None,
     };
     // What the monitors judged live: the entries up to their last sweep.
     let entries = &old.transcript.entries[..judged

@@ -19,6 +19,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
+/// Why `run` leaves an observer-role scenario: it needs a real link between a device and an
+/// upstream cloud, which `hwconform observe --scenario` makes.
+pub const OBSERVER_SKIP: &str =
+    "an observer-role scenario runs with `hwconform observe --scenario FILE --device D --upstream URL`";
+
 /// How a run is set up. The default has no targets: `targets::defaults()` gives the
 /// in-process mock and the reference device.
 #[derive(Clone)]
@@ -268,6 +273,8 @@ impl Runner {
                 .device
                 .as_ref()
                 .is_some_and(|d| !d.capabilities().in_process),
+            // Observer scenarios are run by `hwconform observe`, never here.
+            Role::Observer => false,
         });
         // Against a real target a scenario's deadline bounds it (its own, or the run's);
         // in-process, the wall budget does.
@@ -459,6 +466,7 @@ impl Runner {
         match role {
             Role::Device => self.config.cloud.as_ref().is_some_and(|c| c.reference()),
             Role::Cloud => self.config.device.as_ref().is_some_and(|d| d.reference()),
+            Role::Observer => false,
         }
     }
 
@@ -722,6 +730,7 @@ impl Runner {
                 }
                 Some(d) => d.capabilities().in_process,
             },
+            Role::Observer => return result(Verdict::Skip { reason: OBSERVER_SKIP.into() }, Vec::new(), Default::default(), Duration::ZERO),
         };
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -814,6 +823,7 @@ impl Runner {
             Role::Device => {
                 Target::Cloud(self.cloud_for(sc, index, &identities, start_unix).await?)
             }
+            Role::Observer => return Err(TargetError::failed(OBSERVER_SKIP)),
             Role::Cloud => {
                 let dut = &identities[0].1.identity;
                 if let Some(cmd) = &self.config.device_reset {

@@ -175,14 +175,37 @@ impl std::str::FromStr for LinkFault {
     }
 }
 
-/// The faults of a run: each device connection gets them afresh ([`Faults::arm`]).
+/// The faults of a run: each device connection gets them afresh ([`Faults::arm`]); an
+/// observer scenario's `fault` step arms one more while the links run
+/// ([`Faults::arm_live`]), for the next matching frame of any link.
 pub struct Faults {
     plan: Vec<LinkFault>,
+    live: std::sync::Mutex<Vec<LinkFault>>,
 }
 
 impl Faults {
     pub fn new(faults: Vec<LinkFault>) -> Faults {
-        Faults { plan: faults }
+        Faults {
+            plan: faults,
+            live: Default::default(),
+        }
+    }
+
+    /// Arms one more fault, once, for whichever link sends the next matching frame.
+    pub fn arm_live(&self, fault: LinkFault) {
+        self.live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(fault);
+    }
+
+    /// The first fault armed live that takes this frame going `toward`, disarmed.
+    pub fn take_live(&self, toward: Toward, frame: &FrameView<'_>) -> Option<LinkFault> {
+        let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        let i = live
+            .iter()
+            .position(|f| f.toward == toward && f.pattern.matches(frame))?;
+        Some(live.remove(i))
     }
 
     /// The faults for one more device connection, each with all its frames to take.

@@ -11,6 +11,7 @@ use crate::engine::verdict::Finding;
 use crate::profile::{Profile, Violation};
 use serde_json::Value;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::Instant;
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
@@ -57,8 +58,36 @@ pub struct LiveFinding<'a> {
 /// Where live findings go (the CLI prints them).
 pub type OnFinding = Arc<dyn Fn(&LiveFinding<'_>) + Send + Sync>;
 
+/// A frame a party sent, as an observer scenario watches it: before any fault, so a frame a
+/// fault dropped was still said.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    pub link: usize,
+    pub from: Peer,
+    /// The command it names (a request or push).
+    pub cmd: Option<String>,
+    /// For a reply: the command of the request it answers.
+    pub reply_to: Option<String>,
+    /// The frame, when it is JSON text.
+    pub frame: Option<Arc<Value>>,
+    pub at: Instant,
+}
+
+/// Where the frames seen go, for an observer scenario. Never waits: a watcher that fell
+/// behind by the channel's capacity is told by `overflowed`, so it cannot judge on a partial
+/// conversation.
+#[derive(Clone)]
+pub struct Tap {
+    pub tx: tokio::sync::mpsc::Sender<Seen>,
+    pub overflowed: Arc<AtomicBool>,
+}
+
 /// What every link of a run shares.
 pub(super) struct Ctx {
+    /// The links of each SN side by side, for the rules about a device's links together.
+    pub by_sn: super::by_sn::BySn,
+    /// Frames seen, for an observer scenario.
+    pub tap: Option<Tap>,
     pub profile: Arc<dyn Profile>,
     pub upstream: Upstream,
     /// The device side's TLS (`wss://`), when the observer has a certificate.
@@ -113,6 +142,8 @@ pub(super) struct Link {
     pub moved: Option<Moved>,
     pub open: AtomicBool,
     pub end: watch::Sender<Option<End>>,
+    /// The cross-link view of its SN, once the device said it.
+    pub by_sn: std::sync::OnceLock<Arc<super::by_sn::SnViews>>,
 }
 
 pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -125,6 +156,18 @@ pub(super) fn sn_of(frame: &Value) -> Option<&str> {
 }
 
 impl Link {
+    /// The fault that takes this frame going `toward`: this connection's own first, then one
+    /// an observer scenario armed for the run's next matching frame.
+    pub(super) fn take_fault(
+        &self,
+        toward: super::fault::Toward,
+        frame: &super::fault::FrameView<'_>,
+    ) -> Option<super::fault::LinkFault> {
+        lock(&self.faults)
+            .take(toward, frame)
+            .or_else(|| self.ctx.faults.take_live(toward, frame))
+    }
+
     pub(super) fn view(&self, p: Peer) -> &View {
         match p {
             Peer::Device => &self.device,
@@ -207,6 +250,9 @@ impl Link {
     /// Records a frame in the view of the party it reached (`sent`: the observer delivered
     /// it) or came from.
     pub(super) fn record(&self, view: &View, msg: &Message, json: &Option<Arc<Value>>, sent: bool) {
+        if let Some(sn) = self.by_sn.get() {
+            sn.record(view.judged, &self.conn, msg, json, sent);
+        }
         match msg {
             Message::Text(t) => {
                 view.rec
@@ -219,6 +265,9 @@ impl Link {
     }
 
     pub(super) fn record_closed(&self, p: Peer, by: Party, code: Option<u16>, reason: &str) {
+        if let Some(sn) = self.by_sn.get() {
+            sn.closed(p, &self.conn, by, code, reason);
+        }
         self.view(p).rec.record(TranscriptEvent::Closed {
             conn: self.conn.clone(),
             by,

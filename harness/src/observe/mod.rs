@@ -11,17 +11,19 @@
 //! cloud judged by the cloud's (role `device`), each with the conversation as that party had
 //! it, so `hwconform rejudge` judges them again like any recorded run.
 
+mod by_sn;
 pub mod fault;
 mod link;
 mod pump;
 pub mod record;
 mod relay;
 mod results;
+pub mod scenario;
 pub mod tls;
 mod upstream;
 
 pub use fault::LinkFault;
-pub use link::{LiveFinding, OnFinding, Peer};
+pub use link::{LiveFinding, OnFinding, Peer, Seen, Tap};
 pub use tls::{ListenTls, TlsError};
 
 use crate::engine::verdict::ScenarioResult;
@@ -78,6 +80,8 @@ impl Observer {
         Ok(Observer {
             listener: transport::listen_tcp(addr)?,
             ctx: Arc::new(link::Ctx {
+                by_sn: by_sn::BySn::new(),
+                tap: None,
                 profile,
                 upstream: upstream::Upstream::new(config.upstream, config.insecure, config.sources),
                 tls: config.tls,
@@ -144,6 +148,7 @@ impl Observer {
             links.abort_all();
         }
         self.ctx.upstream.release_all();
+        results.extend(self.ctx.by_sn.results());
         results.sort_by(|a, b| a.id.cmp(&b.id));
         Observed {
             results,

@@ -3,7 +3,7 @@
 //! nothing piles up here), applying the connection's faults; and the link's timers.
 
 use super::fault::{Action, FrameView};
-use super::link::{lock, sn_of, End, Link, Peer};
+use super::link::{lock, sn_of, End, Link, Peer, Seen};
 use crate::engine::transcript::Party;
 use crate::wire::transport::WsStream;
 use futures_util::stream::{SplitSink, SplitStream};
@@ -11,7 +11,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -73,6 +73,18 @@ pub(super) async fn pump(link: &Link, from: Peer, rx: &mut Source, tx: &mut Sink
                 if from == Peer::Device {
                     if let Some(sn) = sn_of(v) {
                         lock(&link.sn).get_or_insert_with(|| sn.to_string());
+                        if link.by_sn.get().is_none() {
+                            let ctx = &link.ctx;
+                            if let Some(views) = ctx.by_sn.join(
+                                sn,
+                                &link.conn,
+                                link.n,
+                                &ctx.profile,
+                                &ctx.on_finding,
+                            ) {
+                                let _ = link.by_sn.set(views);
+                            }
+                        }
                     }
                 }
                 lock(asked_here).note(profile, v);
@@ -84,9 +96,22 @@ pub(super) async fn pump(link: &Link, from: Peer, rx: &mut Source, tx: &mut Sink
                 if from == Peer::Cloud {
                     judge_address_change(link, v, view.reply_to);
                 }
-                lock(&link.faults).take(from.toward(), &view)
+                if let Some(tap) = &link.ctx.tap {
+                    let seen = Seen {
+                        link: link.n,
+                        from,
+                        cmd: view.cmd.map(str::to_string),
+                        reply_to: view.reply_to.map(str::to_string),
+                        frame: json.clone(),
+                        at: Instant::now(),
+                    };
+                    if tap.tx.try_send(seen).is_err() && !tap.tx.is_closed() {
+                        tap.overflowed.store(true, Ordering::SeqCst);
+                    }
+                }
+                link.take_fault(from.toward(), &view)
             }
-            None => lock(&link.faults).take(
+            None => link.take_fault(
                 from.toward(),
                 &FrameView {
                     cmd: None,
@@ -178,6 +203,9 @@ pub(super) async fn ticker(link: &Link) {
             _ = tokio::time::sleep(TICK) => {
                 link.sweep(&link.device, false);
                 link.sweep(&link.cloud, false);
+                if let Some(sn) = link.by_sn.get() {
+                    sn.sweep(false);
+                }
             }
         }
     }

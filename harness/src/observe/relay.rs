@@ -93,6 +93,20 @@ pub(super) async fn relay(
             return Vec::new();
         }
     };
+    relay_ws(device_ws, peer.to_string(), local, n, ctx, stop, wall).await
+}
+
+/// [`relay`] for a device whose WebSocket handshake is done (an observer scenario takes its
+/// device's connections from a device target).
+pub(super) async fn relay_ws(
+    device_ws: WsStream,
+    peer: String,
+    local: String,
+    n: usize,
+    ctx: Arc<Ctx>,
+    stop: watch::Receiver<bool>,
+    wall: Instant,
+) -> Vec<ScenarioResult> {
     let clock = ScenarioClock::start(wall_unix());
     let view = |judged: Peer| View {
         judged,
@@ -122,6 +136,7 @@ pub(super) async fn relay(
         moved,
         open: AtomicBool::new(true),
         end,
+        by_sn: std::sync::OnceLock::new(),
     };
     link.device.rec.record(TranscriptEvent::Opened {
         conn: link.conn.clone(),

@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 /// An SN as it may stand in a result id.
-fn id_safe(sn: &str) -> String {
+pub(super) fn id_safe(sn: &str) -> String {
     sn.chars()
         .take(64)
         .map(|c| {

@@ -256,6 +256,12 @@ pub trait Profile: Send + Sync {
     fn address_change_rule(&self) -> Option<AddressChangeRule> {
         None
     }
+    /// The always-on rules that only a view across one device's links can judge (a device
+    /// keeps one link; a cloud makes two links of one device kick each other): what an
+    /// observer, which sees each link apart, judges again over all links of an SN.
+    fn cross_link_rules(&self) -> &'static [&'static str] {
+        &[]
+    }
     /// Whether a request of `cmd` is one only a logged-in device sends: what the
     /// `logged_in` step waits for, whichever of them the device implements or sends first.
     fn proves_login(&self, cmd: &str) -> bool;

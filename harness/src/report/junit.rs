@@ -4,7 +4,8 @@
 //! Layout:
 //! - one `<testsuite>` per side under test, named for the *target*: `cloud-target` holds the
 //!   scenarios where the harness plays a device ([`Role::Device`]), `device-target` those where
-//!   it plays the cloud ([`Role::Cloud`]); a suite with no scenarios is left out; each carries
+//!   it plays the cloud ([`Role::Cloud`]), `observed` observer scenarios ([`Role::Observer`],
+//!   both parties under test); a suite with no scenarios is left out; each carries
 //!   `tests`, `failures` (fail and inconclusive), `errors` and `skipped` (skip and manual);
 //! - one `<testcase>` per scenario, by id: `name` = scenario id, `classname` = the id without
 //!   its last dotted part (`device.lifecycle`; the suite name for an id without a dot), `file`
@@ -130,7 +131,7 @@ pub(crate) fn write_document(
         .map_err(xml_error)?;
     out.put(&std::mem::take(w.get_mut()))?;
     let mut id = 0;
-    for role in [Role::Device, Role::Cloud] {
+    for role in [Role::Device, Role::Cloud, Role::Observer] {
         let mut of_role: Vec<usize> = (0..briefs.len())
             .filter(|&i| briefs[i].role == role)
             .collect();
@@ -282,6 +283,7 @@ pub fn suite_name(role: Role) -> &'static str {
     match role {
         Role::Device => "cloud-target",
         Role::Cloud => "device-target",
+        Role::Observer => "observed",
     }
 }
 

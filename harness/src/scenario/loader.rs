@@ -35,7 +35,7 @@ pub const TOP_KEYS: &[&str] = &[
     "auto_reply",
     "steps",
 ];
-const ROLES: &[&str] = &["device", "cloud"];
+const ROLES: &[&str] = &["device", "cloud", "observer"];
 /// Steps one scenario may write out (nested ones included): far above any real scenario,
 /// low enough that a generated file cannot take the loader's memory.
 pub const MAX_STEPS: usize = 20_000;
@@ -620,6 +620,7 @@ impl<'a> Loader<'a> {
         match self.string(node, "role")?.as_str() {
             "device" => Some(Role::Device),
             "cloud" => Some(Role::Cloud),
+            "observer" => Some(Role::Observer),
             other => {
                 self.unknown_word(node, other, "role", ROLES);
                 None
@@ -720,6 +721,7 @@ impl<'a> Loader<'a> {
                         Role::Cloud => {
                             "it makes the reference device act, the target of a cloud-role scenario"
                         }
+                        Role::Observer => "",
                     };
                     let name = item.key_text();
                     let d = self

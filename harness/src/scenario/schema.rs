@@ -24,7 +24,7 @@ fn top_key(key: &str, steps: &Value) -> Value {
         }
         "tags" => strings,
         "role" => {
-            json!({ "enum": ["device", "cloud"], "description": "The side the harness plays: device (the target is a cloud) or cloud (the target is a device)." })
+            json!({ "enum": ["device", "cloud", "observer"], "description": "The side the harness plays: device (the target is a cloud), cloud (the target is a device) or observer (neither: it relays a device to a cloud, faults the link and judges both)." })
         }
         "requires" => strings,
         "devices" => json!({ "description": "Names of the distinct devices the scenario uses." }),
@@ -50,6 +50,7 @@ fn role_note(roles: &[Role]) -> &'static str {
     match roles {
         [Role::Device] => " (role: device only)",
         [Role::Cloud] => " (role: cloud only)",
+        [Role::Device, Role::Observer] => " (roles: device and observer)",
         _ => "",
     }
 }
@@ -58,7 +59,8 @@ fn role_note(roles: &[Role]) -> &'static str {
 fn step_schema() -> Value {
     let kinds: Vec<Value> = KIND_TABLE
         .iter()
-        .map(|(name, doc, keys, siblings, roles)| {
+        .map(|(name, doc, keys, siblings, _)| {
+            let roles = super::steps::roles_of(name).unwrap_or_default();
             let args: Map<String, Value> = keys.iter().map(|k| (k.to_string(), json!({}))).collect();
             let value = if keys.is_empty() {
                 json!({})

@@ -50,6 +50,9 @@ pub enum Role {
     Device,
     /// The harness plays the cloud; the target is a device.
     Cloud,
+    /// The harness plays neither: it stands between a device and a cloud, relays what they
+    /// say to each other, applies faults to the link and judges both (`hwconform observe`).
+    Observer,
 }
 
 impl Role {
@@ -57,6 +60,7 @@ impl Role {
         match self {
             Role::Device => "device",
             Role::Cloud => "cloud",
+            Role::Observer => "observer",
         }
     }
 }

@@ -14,10 +14,13 @@ pub fn repo() -> PathBuf {
         .to_path_buf()
 }
 
-/// Loads `scenarios/<dir>`.
+/// Loads `scenarios/<dir>`: what `run` runs (observer scenarios are `observe`'s).
 pub fn library(dir: &str) -> Vec<Scenario> {
     match load_paths(&[repo().join("scenarios").join(dir)]) {
-        Ok(s) => s,
+        Ok(s) => s
+            .into_iter()
+            .filter(|s| s.role != hwconform::scenario::Role::Observer)
+            .collect(),
         Err(e) => panic!("the library does not load:\n{}", e.render()),
     }
 }

@@ -25,6 +25,8 @@ mod html_report;
 mod ics;
 mod obligations;
 mod observe;
+mod observe_by_sn;
+mod observe_scenarios;
 mod processes;
 mod real_sockets;
 mod reports;

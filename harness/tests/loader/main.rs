@@ -27,6 +27,14 @@ fn cloud_steps(steps: &str) -> String {
     format!("{CLOUD_HEAD}steps:\n{steps}")
 }
 
+/// Lines 1-4 of the observer-role cases; `steps:` is line 5 and the first step line 6.
+const OBSERVER_HEAD: &str =
+    "id: t.observer\ntitle: an observer case\nrequirements: [D13, C9]\nrole: observer\n";
+
+fn observer_steps(steps: &str) -> String {
+    format!("{OBSERVER_HEAD}steps:\n{steps}")
+}
+
 fn load(text: &str) -> Result<Scenario, LoadError> {
     load_str(Path::new("case.yaml"), text)
 }
@@ -214,6 +222,19 @@ fn temp_dir(name: &str) -> PathBuf {
 #[case::purpose_nested(cloud_steps("  - repeat: { times: 2, steps: [ { purpose: inner } ] }\n"), (6, 45), "`purpose` at the top level of `steps`")]
 #[case::purpose_empty(cloud_steps("  - purpose: \"  \"\n"), (6, 14), "`purpose` needs a sentence")]
 #[case::assumption_not_text(format!("{CLOUD_HEAD}assumption: [1]\nsteps:\n  - wait: 1s\n"), (5, 13), "expected a sentence naming the undocumented reading")]
+// ---- observer role ----
+#[case::observer_expect_without_from(observer_steps("  - expect: { cmd: register }\n"), (6, 13), "missing required key `from`")]
+#[case::observer_expect_unknown_party(observer_steps("  - expect: { from: mock, cmd: register }\n"), (6, 21), "unknown party `mock`")]
+#[case::observer_expect_cmd_and_reply(observer_steps("  - expect: { from: cloud, cmd: a, reply_to: b }\n"), (6, 36), "takes `cmd` or `reply_to`, not both")]
+#[case::observer_expect_conn(observer_steps("  - expect: { from: device, conn: a, cmd: register }\n"), (6, 29), "unknown key `conn`")]
+#[case::observer_expect_capture(observer_steps("  - expect: { from: device, cmd: register }\n    capture: { id: headers.req_id }\n"), (7, 14), "`capture` is not taken by an observer's `expect`")]
+#[case::observer_fault_direction(observer_steps("  - fault: { drop: inbound, match: { reply_to: register } }\n"), (6, 20), "invalid direction `inbound` for `drop`")]
+#[case::observer_fault_count(observer_steps("  - fault: { drop: to_device, count: 2 }\n"), (6, 31), "unknown key `count`")]
+#[case::observer_fault_delay_without_by(observer_steps("  - fault: { delay: to_device }\n"), (6, 14), "missing required key `by`")]
+#[case::observer_step_of_a_party(observer_steps("  - receive: { cmd: register }\n"), (6, 5), "a `receive` step belongs to the cloud role; this scenario has `role: observer`")]
+#[case::observer_window_unknown_constant(observer_steps("  - expect: { from: device, cmd: register, within: \"${resend_latst}\" }\n"), (6, 52), "did you mean `resend_latest`?")]
+#[case::observer_from_in_device_role(with_steps("  - expect: { from: cloud, frame: {} }\n"), (6, 15), "unknown key `from`")]
+#[case::link_fault_in_cloud_role(cloud_steps("  - fault: { drop: to_device }\n"), (6, 20), "invalid direction `to_device` for `drop`")]
 fn invalid_files_point_at_the_problem(
     #[case] text: String,
     #[case] at: (u32, u32),
@@ -671,6 +692,44 @@ fn the_scenario_library_loads() {
 }
 
 mod properties;
+
+#[test]
+fn observer_steps_load_and_render_back() {
+    let text = observer_steps(concat!(
+        "  - fault: { drop: to_device, match: { reply_to: register } }\n",
+        "  - fault: { delay: to_cloud, by: \"${retry_jitter_max}\", match: { cmd: ping } }\n",
+        "  - fault: { reset: to_cloud }\n",
+        "  - expect: { from: device, cmd: register, within: 30s }\n",
+        "  - purpose: re-send\n",
+        "  - expect: { from: device, cmd: register, not_before: \"${resend_earliest}\", within: \"${resend_latest}\" }\n",
+        "    judges: [D13]\n",
+        "  - expect: { from: cloud, reply_to: register, frame: { errcode: { $in: [0, 600012] } } }\n",
+        "    judges: [C9]\n",
+        "  - wait: 1s\n",
+    ));
+    let sc = load(&text).unwrap_or_else(|e| panic!("{}", e.render()));
+    assert_eq!(sc.role, Role::Observer);
+    let StepKind::Fault(f) = &sc.steps[0].kind else {
+        panic!("{:?}", sc.steps[0])
+    };
+    assert_eq!(
+        f.action,
+        hwconform::scenario::FaultAction::Link {
+            toward: hwconform::scenario::LinkDirection::ToDevice,
+            what: hwconform::scenario::LinkFaultKind::Drop,
+            only: Some(hwconform::scenario::FaultMatch::ReplyTo("register".into())),
+        }
+    );
+    let StepKind::Expect(e) = &sc.steps[6].kind else {
+        panic!("{:?}", sc.steps[6])
+    };
+    let o = e.observed.as_ref().expect("an observer's expect");
+    assert_eq!(o.from, hwconform::scenario::ObservedParty::Cloud);
+    assert_eq!(o.reply_to.as_deref(), Some("register"));
+    // Rendered and loaded back: the same steps.
+    let again = load(&sc.to_yaml()).unwrap_or_else(|e| panic!("{}\n{}", e.render(), sc.to_yaml()));
+    assert_eq!(again.to_yaml(), sc.to_yaml());
+}
 
 /// `judges`, `$judges` and the protocol's windows load, and survive a trip through YAML text.
 #[test]

@@ -228,6 +228,7 @@ pub fn expect(conn: &str, frame: Value, within: DurationExpr) -> StepKind {
         capture: BTreeMap::new(),
         within: Some(within),
         not_before: None,
+        observed: None,
     })
 }
 

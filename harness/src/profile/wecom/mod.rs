@@ -330,6 +330,10 @@ impl Profile for WeComProfile {
         })
     }
 
+    fn cross_link_rules(&self) -> &'static [&'static str] {
+        &["D22", "C13"]
+    }
+
     fn second_link_rule(&self) -> Option<SecondLinkRule> {
         Some(SecondLinkRule {
             rule: "D22",

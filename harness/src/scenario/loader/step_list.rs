@@ -126,20 +126,30 @@ impl Loader<'_> {
     /// A step of the other role is an error that says whose it is and what to use instead.
     pub(in crate::scenario) fn role_allows(&mut self, kind_key: &Node) -> bool {
         let kind = kind_key.key_text();
-        let owner = match roles_of(kind) {
-            Some([only]) => *only,
-            _ => return true,
-        };
-        let Some(role) = self.role.filter(|r| *r != owner) else {
+        let Some(roles) = roles_of(kind) else {
             return true;
+        };
+        let Some(role) = self.role.filter(|r| !roles.contains(r)) else {
+            return true;
+        };
+        // Named by the roles that play a party, as the other two roles read it; an
+        // observer scenario is told every role that has the kind.
+        let owners: Vec<&str> = roles
+            .iter()
+            .filter(|r| role == Role::Observer || **r != Role::Observer)
+            .map(|r| r.as_str())
+            .collect();
+        let owners = match owners.as_slice() {
+            [] => "observer role".to_string(),
+            [one] => format!("{one} role"),
+            many => format!("{} roles", many.join(" and ")),
         };
         let d = self
             .diag(
                 kind_key.span,
                 format!(
-                    "{} belongs to the {} role; this scenario has `role: {}`",
+                    "{} belongs to the {owners}; this scenario has `role: {}`",
                     step_what(kind),
-                    owner.as_str(),
                     role.as_str()
                 ),
             )
@@ -150,8 +160,15 @@ impl Loader<'_> {
                 Role::Device => {
                     "with `role: device` the harness plays a device and the target is a cloud"
                 }
+                Role::Observer => {
+                    "with `role: observer` the harness stands between a device and a cloud: it watches (`expect: { from: ... }`), waits and applies faults (`fault: { drop: to_device, ... }`)"
+                }
             })
-            .maybe_help(counterpart(kind).map(str::to_string));
+            .maybe_help(
+                counterpart(kind)
+                    .filter(|_| role != Role::Observer)
+                    .map(str::to_string),
+            );
         self.push(d);
         false
     }

@@ -22,6 +22,11 @@ pub const MAX_FAULT_COUNT: i64 = 1000;
 const ACTIONS: &[&str] = &["drop", "delay", "duplicate", "half_open", "reset"];
 const DIRECTIONS: &[&str] = &["inbound", "outbound"];
 const MATCH_KEYS: &[&str] = &["cmd", "reply_to"];
+/// The observer's form: one action naming the direction, and what it takes. Each fault takes
+/// one frame.
+const LINK_KEYS: &[&str] = &["drop", "delay", "duplicate", "reset", "by", "match"];
+const LINK_ACTIONS: &[&str] = &["drop", "delay", "duplicate", "reset"];
+const LINK_DIRECTIONS: &[&str] = &["to_cloud", "to_device"];
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Fault {
@@ -55,6 +60,35 @@ pub enum FaultAction {
     HalfOpen,
     /// Drop the socket without a close frame.
     Reset,
+    /// Observer role: something done to the next frame one way on the observed link (that
+    /// `only` takes, when given), once.
+    Link { toward: LinkDirection, what: LinkFaultKind, only: Option<FaultMatch> },
+}
+
+/// Which way a frame goes through the observer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkDirection {
+    ToCloud,
+    ToDevice,
+}
+
+impl LinkDirection {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkDirection::ToCloud => "to_cloud",
+            LinkDirection::ToDevice => "to_device",
+        }
+    }
+}
+
+/// What an observer's fault does to the frame it takes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LinkFaultKind {
+    Drop,
+    Delay(DurationExpr),
+    Duplicate,
+    /// The frame never arrives and both parties' links are reset.
+    Reset,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -75,6 +109,9 @@ pub enum FaultMatch {
 
 impl Loader<'_> {
     fn fault(&mut self, value: &Node) -> Option<Fault> {
+        if self.role == Some(Role::Observer) {
+            return self.link_fault(value);
+        }
         let args = self.step_args(value, NAME, KEYS)?;
         let conn = self.conn(&args);
         let given: Vec<&str> = ACTIONS.iter().copied().filter(|k| args.get(k).is_some()).collect();
@@ -135,6 +172,62 @@ impl Loader<'_> {
         Some(Fault { conn, action: FaultAction::Frames { direction: direction?, what: what?, only, count: count? } })
     }
 
+    /// The observer's form: `ACTION: to_cloud|to_device`, `by` for a delay, `match`.
+    fn link_fault(&mut self, value: &Node) -> Option<Fault> {
+        let args = self.step_args(value, NAME, LINK_KEYS)?;
+        let given: Vec<&str> = LINK_ACTIONS.iter().copied().filter(|k| args.get(k).is_some()).collect();
+        let action = match given.as_slice() {
+            [] => {
+                if !LINK_ACTIONS.iter().any(|a| args.misspells(a)) {
+                    let d = self
+                        .diag(args.node.span, "a `fault` step says what the observer does to the link")
+                        .expected(format!("one of: {}", LINK_ACTIONS.join(", ")))
+                        .note("e.g. `fault: { drop: to_device, match: { reply_to: register } }`");
+                    self.push(d);
+                }
+                return None;
+            }
+            [one] => *one,
+            [first, second, ..] => {
+                let d = self
+                    .diag(key_of(&args, second).span, format!("a `fault` step does one thing; found `{first}` and `{second}`"))
+                    .help("write one `fault` step per fault");
+                self.push(d);
+                return None;
+            }
+        };
+        let node = args.get(action)?;
+        let text = self.string(node, action)?;
+        let toward = match text.as_str() {
+            "to_cloud" => Some(LinkDirection::ToCloud),
+            "to_device" => Some(LinkDirection::ToDevice),
+            _ => {
+                let d = self
+                    .diag(node.span, format!("invalid direction `{text}` for `{action}`"))
+                    .expected("to_cloud (frames the device sends) or to_device (frames the cloud sends)")
+                    .maybe_help(did_you_mean(&text, LINK_DIRECTIONS));
+                self.push(d);
+                None
+            }
+        };
+        let what = match (action, args.get("by")) {
+            ("delay", Some(n)) => self.duration(n, "by").map(LinkFaultKind::Delay),
+            ("delay", None) => {
+                self.error(key_of(&args, action).span, "missing required key `by` in a `fault` step that delays (how long, e.g. `by: 3s`)");
+                None
+            }
+            (_, Some(_)) => {
+                self.error(key_of(&args, "by").span, format!("`by` applies to `delay`, not to `{action}`"));
+                None
+            }
+            ("drop", None) => Some(LinkFaultKind::Drop),
+            ("duplicate", None) => Some(LinkFaultKind::Duplicate),
+            _ => Some(LinkFaultKind::Reset),
+        };
+        let only = args.get("match").and_then(|n| self.fault_match(n));
+        Some(Fault { conn: DEFAULT_CONN.to_string(), action: FaultAction::Link { toward: toward?, what: what?, only } })
+    }
+
     fn direction(&mut self, node: &Node, key: &str) -> Option<FaultDirection> {
         let text = self.string(node, key)?;
         match text.as_str() {
@@ -179,21 +272,34 @@ pub(in crate::scenario) fn parse(l: &mut Loader<'_>, _key: &Node, value: &Node, 
     l.fault(value)
 }
 
+fn match_value(m: &FaultMatch) -> serde_json::Value {
+    match m {
+        FaultMatch::Cmd(c) => json!({ "cmd": c }),
+        FaultMatch::ReplyTo(c) => json!({ "reply_to": c }),
+    }
+}
+
 pub fn to_yaml(f: &Fault, indent: usize) -> Vec<String> {
     let args = Out::new().conn(&f.conn);
     let args = match &f.action {
         FaultAction::HalfOpen => args.set("half_open", true),
         FaultAction::Reset => args.set("reset", true),
+        FaultAction::Link { toward, what, only } => {
+            let (key, by) = match what {
+                LinkFaultKind::Drop => ("drop", None),
+                LinkFaultKind::Delay(d) => ("delay", Some(d)),
+                LinkFaultKind::Duplicate => ("duplicate", None),
+                LinkFaultKind::Reset => ("reset", None),
+            };
+            Out::new().set(key, toward.as_str()).dur("by", by).opt("match", only.as_ref().map(match_value))
+        }
         FaultAction::Frames { direction, what, only, count } => {
             let (key, by) = match what {
                 FrameFaultKind::Drop => ("drop", None),
                 FrameFaultKind::Delay(d) => ("delay", Some(d)),
                 FrameFaultKind::Duplicate => ("duplicate", None),
             };
-            let only = only.as_ref().map(|m| match m {
-                FaultMatch::Cmd(c) => json!({ "cmd": c }),
-                FaultMatch::ReplyTo(c) => json!({ "reply_to": c }),
-            });
+            let only = only.as_ref().map(match_value);
             args.set(key, direction.as_str()).dur("by", by).opt("match", only).opt("count", (*count != 1).then_some(*count))
         }
     };

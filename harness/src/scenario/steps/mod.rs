@@ -14,6 +14,23 @@ use super::yaml::Node;
 
 /// Both roles: a kind every scenario may use.
 pub(crate) const COMMON: &[Role] = &[Role::Device, Role::Cloud];
+/// The kinds an observer scenario may use: the harness plays neither party, so it takes
+/// the kinds that watch and wait, and `fault` and `expect` read their observer form
+/// (`fault: { drop: to_device, ... }`, `expect: { from: device, ... }`).
+const OBSERVER_KINDS: &[&str] = &["expect", "fault", "wait", "purpose"];
+const DEVICE_OBSERVER: &[Role] = &[Role::Device, Role::Observer];
+const EVERY_ROLE: &[Role] = &[Role::Device, Role::Cloud, Role::Observer];
+
+/// The roles of the kind named `name` (`None`: no such kind): the table's, and the observer
+/// role for the kinds it shares.
+pub fn roles_of(name: &str) -> Option<&'static [Role]> {
+    let roles = table_roles_of(name)?;
+    Some(match OBSERVER_KINDS.contains(&name) {
+        true if roles == COMMON => EVERY_ROLE,
+        true if roles == DEVICE => DEVICE_OBSERVER,
+        _ => roles,
+    })
+}
 /// The harness plays a device; the target is a cloud.
 pub(crate) const DEVICE: &[Role] = &[Role::Device];
 /// The harness plays the cloud; the target is a device.
@@ -203,8 +220,8 @@ macro_rules! step_kinds {
         /// Every step kind a file may name, for "did you mean" suggestions.
         pub const STEP_KINDS: &[&str] = &[$( $module::NAME, )*];
 
-        /// The roles of the kind named `name` (`None`: no such kind).
-        pub fn roles_of(name: &str) -> Option<&'static [Role]> {
+        /// The roles the table gives the kind named `name` (`None`: no such kind).
+        fn table_roles_of(name: &str) -> Option<&'static [Role]> {
             $( if name == $module::NAME { return Some($role); } )*
             None
         }
@@ -246,7 +263,7 @@ macro_rules! with_step_kinds {
             /// Send a frame as given (no correlation): malformed JSON, binary, anything.
             Send(Send) = send [Send, SendFrame, MAX_OVERSIZED],
             /// Take the next frame received on a connection and match it.
-            Expect(Expect) = expect [Expect],
+            Expect(Expect) = expect [Expect, Observed, ObservedParty],
             /// The device's IP changes: the old link is abandoned without a close (the cloud still
             /// thinks it is live) and the connection is re-opened from `to`.
             ChangeIp(ChangeIp) = change_ip [ChangeIp],
@@ -295,7 +312,7 @@ macro_rules! with_step_kinds {
             /// The test body starts here: a failure before it is `inconclusive`.
             Purpose(Purpose) = purpose [Purpose],
             /// A fault the harness applies to its own traffic on a connection (any target).
-            Fault(Fault) = fault [Fault, FaultAction, FaultDirection, FaultMatch, FrameFaultKind, MAX_FAULT_COUNT],
+            Fault(Fault) = fault [Fault, FaultAction, LinkDirection, LinkFaultKind, FaultDirection, FaultMatch, FrameFaultKind, MAX_FAULT_COUNT],
         }
     }};
 }

@@ -35,10 +35,10 @@ pub(in crate::scenario) fn parse(l: &mut Loader<'_>, _key: &Node, value: &Node, 
     let args = l.step_args(value, NAME, KEYS)?;
     let duration = l.required(&args, "for", "a `wait` step").and_then(|n| l.duration(n, "for"));
     let keepalive = args.get("keepalive").and_then(|n| l.boolean(n, "keepalive")).unwrap_or(false);
-    if keepalive && l.role == Some(Role::Cloud) {
+    if let Some(role) = l.role.filter(|r| keepalive && *r != Role::Device) {
         let d = l
-            .diag(key_of(&args, "keepalive").span, "`keepalive` belongs to the device role; this scenario has `role: cloud`")
-            .note("with `role: cloud` the device under test keeps its own link alive");
+            .diag(key_of(&args, "keepalive").span, format!("`keepalive` belongs to the device role; this scenario has `role: {}`", role.as_str()))
+            .note(format!("with `role: {}` the device under test keeps its own link alive", role.as_str()));
         l.push(d);
     }
     Some(Wait { duration: duration.unwrap_or(DurationExpr::Fixed(Duration::ZERO)), keepalive })

@@ -17,6 +17,10 @@ impl Session<'_> {
             FaultAction::Reset => {
                 self.conn(name, at)?.reset().await;
             }
+            // The loader keeps these to observer scenarios, which `observe` runs.
+            FaultAction::Link { .. } => {
+                return Err(at.error("a fault on an observed link runs only in an observer scenario (`hwconform observe --scenario`)"));
+            }
             FaultAction::Frames { direction, what, only, count } => {
                 let (action, verb) = match what {
                     FrameFaultKind::Drop => (FrameAction::Drop, "drop".to_string()),
