@@ -296,7 +296,8 @@ fn finish(
 
 /// `observe --scenario`: each observer scenario in turn, its device started afresh.
 fn observe_scenarios(args: &ObserveArgs, upstream: Endpoint, rt: &tokio::runtime::Runtime) -> i32 {
-    let scenarios = match crate::scenario::load_paths(&args.scenarios) {
+    let profile = super::profile();
+    let scenarios = match crate::scenario::load_paths_with(&*profile, &args.scenarios) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("{}", e.render());
@@ -331,8 +332,9 @@ fn observe_scenarios(args: &ObserveArgs, upstream: Endpoint, rt: &tokio::runtime
         identity: crate::profile::Fleet::default_fleet().devices[0]
             .identity
             .clone(),
-        profile: crate::profile::default_profile(),
+        profile,
         on_finding: Arc::new(print_finding),
+        children: Arc::default(),
     };
     let mut results = Vec::new();
     for sc in &observer {
@@ -342,6 +344,7 @@ fn observe_scenarios(args: &ObserveArgs, upstream: Endpoint, rt: &tokio::runtime
         }
         results.extend(got);
     }
+    setup.children.kill_all();
     let mut summary = RunSummary {
         wall_time: wall.elapsed(),
         ..RunSummary::default()

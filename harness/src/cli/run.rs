@@ -219,7 +219,9 @@ pub(super) fn run(args: RunArgs, stderr: crate::report::status::Stderr) -> i32 {
     }
     let (timings, cloud_upper_tester_actions) = match expected_of_a_cloud(&args) {
         Ok((t, statement)) => {
-            let actions = statement.as_ref().and_then(|s| s.upper_tester_actions.clone());
+            let actions = statement
+                .as_ref()
+                .and_then(|s| s.upper_tester_actions.clone());
             if let (Some(path), Some(statement)) = (&args.cloud_statement, statement) {
                 match crate::report::json::HashedFile::read(path) {
                     Ok(f) => meta.cloud_statement_file = Some(f),

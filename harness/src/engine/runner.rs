@@ -730,7 +730,16 @@ impl Runner {
                 }
                 Some(d) => d.capabilities().in_process,
             },
-            Role::Observer => return result(Verdict::Skip { reason: OBSERVER_SKIP.into() }, Vec::new(), Default::default(), Duration::ZERO),
+            Role::Observer => {
+                return result(
+                    Verdict::Skip {
+                        reason: OBSERVER_SKIP.into(),
+                    },
+                    Vec::new(),
+                    Default::default(),
+                    Duration::ZERO,
+                )
+            }
         };
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -341,7 +341,15 @@ async fn lab_action(
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
-    run_bounded(children, cmd, Some(json), log, OutputSource::UpperTester, bound).await
+    run_bounded(
+        children,
+        cmd,
+        Some(json),
+        log,
+        OutputSource::UpperTester,
+        bound,
+    )
+    .await
 }
 
 /// Something a corp, a person or the vendor does on the cloud's side, which no frame of a
@@ -710,7 +718,8 @@ mod tests {
         let act = cloud_upper_tester(&Default::default(), no, &hint, "SN1", &log()).await;
         assert!(act.is_err(), "{act:?}");
         for broken in ["exit 1", "exit 2", "kill -9 $$"] {
-            let err = cloud_upper_tester(&Default::default(), broken, &late_one(), "SN1", &log()).await;
+            let err =
+                cloud_upper_tester(&Default::default(), broken, &late_one(), "SN1", &log()).await;
             assert!(
                 err.as_ref()
                     .is_err_and(|e| e.to_string().contains("the cloud upper tester")),

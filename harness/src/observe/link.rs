@@ -11,8 +11,8 @@ use crate::engine::verdict::Finding;
 use crate::profile::{Profile, Violation};
 use serde_json::Value;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::time::Instant;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
 

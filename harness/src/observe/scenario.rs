@@ -53,6 +53,8 @@ pub struct ScenarioSetup {
     pub identity: DeviceIdentity,
     pub profile: Arc<dyn Profile>,
     pub on_finding: OnFinding,
+    /// The processes the device target starts: killed with the run.
+    pub children: Arc<crate::engine::children::Children>,
 }
 
 /// Runs one observer scenario: its own result first, then each link's two monitor results.
@@ -70,7 +72,11 @@ pub async fn run(sc: &Scenario, setup: &ScenarioSetup) -> Vec<ScenarioResult> {
             overflowed: overflowed.clone(),
         }),
         profile: setup.profile.clone(),
-        upstream: super::upstream::Upstream::new(setup.upstream.clone(), setup.insecure, Vec::new()),
+        upstream: super::upstream::Upstream::new(
+            setup.upstream.clone(),
+            setup.insecure,
+            Vec::new(),
+        ),
         tls: None,
         faults: super::fault::Faults::new(Vec::new()),
         on_finding: setup.on_finding.clone(),
@@ -83,6 +89,7 @@ pub async fn run(sc: &Scenario, setup: &ScenarioSetup) -> Vec<ScenarioResult> {
         start_unix: wall_unix(),
         rng_seed: 0,
         log: rec.clone(),
+        children: setup.children.clone(),
     };
     let (verdict, links) = match setup.device.start(start).await {
         Err(e) => (

@@ -182,19 +182,12 @@ impl<W: Write> Reporter for TerminalReporter<W> {
             }
             RunEvent::RunFinished(summary) => {
                 let mut text = render_summary(summary);
-                let rows = super::matrix::build(
-                    crate::profile::wecom::obligations::statements(),
-                    &self.results,
-                    &self.manual,
-                );
+                let rows =
+                    super::matrix::build(&self.obligations.list(), &self.results, &self.manual);
                 text.push_str(&statement_line(&super::cover::ResultStatement::of(&rows)));
                 if self.options.requirements {
                     text.push('\n');
-                    text.push_str(&render_matrix(&super::matrix::build(
-                        &self.obligations.list(),
-                        &self.results,
-                        &self.manual,
-                    )));
+                    text.push_str(&render_matrix(&rows));
                 }
                 self.write(&text)?;
             }

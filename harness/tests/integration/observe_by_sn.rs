@@ -30,6 +30,8 @@ async fn two_of_one_sn(disabled: &[MockRule], for_: Duration) -> Vec<ScenarioRes
             insecure: false,
             faults: Vec::new(),
             on_finding: Arc::new(|_| {}),
+            sources: Vec::new(),
+            tls: None,
         },
         hwconform::profile::default_profile(),
     )

@@ -32,6 +32,7 @@ async fn setup(device: &str) -> (ScenarioSetup, tokio::task::JoinHandle<()>) {
         identity: Fleet::default_fleet().devices[0].identity.clone(),
         profile: hwconform::profile::default_profile(),
         on_finding: Arc::new(|_| {}),
+        children: Arc::default(),
     };
     (setup, mock)
 }
