@@ -144,6 +144,7 @@ fn run_case(case: &str, n: usize, round_trips: usize) {
                 FleetCloud::Url {
                     url: format!("ws://{addr}/"),
                     timings,
+                    dial_timeout: hwconform::targets::sim::DIAL_TIMEOUT,
                 },
                 hwconform::profile::default_profile(),
                 |_| {},
@@ -160,8 +161,14 @@ fn run_case(case: &str, n: usize, round_trips: usize) {
                 f.errors,
                 f.lost_by_cloud
             );
-            if f.dial_failures > 0 {
-                eprintln!("{} dials failed (retried)", f.dial_failures);
+            if f.dial_failures > 0 || f.accounting.never_connected > 0 {
+                eprintln!(
+                    "{} dials failed (retried) {:?}; {} of {n} devices never connected ({})",
+                    f.dial_failures,
+                    f.dial_failures_by,
+                    f.accounting.never_connected,
+                    f.accounting.never_connected_reasons()
+                );
             }
             (f.login.max_ms / 1e3, login_round_trips(f, n), f.logins)
         }

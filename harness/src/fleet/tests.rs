@@ -262,3 +262,34 @@ fn the_fleet_page_says_what_was_run_in_the_reports_style() {
     let page = super::report::render_html(&quiet);
     assert!(page.contains("<dt>storm</dt><dd>none</dd>") && !page.contains("⚡"));
 }
+
+/// Every device in exactly one place: a ramp too slow for the run leaves some never
+/// switched on, and those are counted as never connected, for that reason.
+#[test]
+fn every_device_is_accounted_for() {
+    let plan = FleetPlan {
+        ramp: Some(1.0),
+        duration: Duration::from_millis(4500),
+        business: Business::default(),
+        ..plan(10, None, 10)
+    };
+    let r = against(&plan, &[]);
+    let d = &r.figures.accounting;
+    assert_eq!(d.connected + d.never_connected, 10, "{d:?}");
+    assert_eq!(d.logged_in + d.never_logged_in, d.connected, "{d:?}");
+    assert_eq!(d.connected, 5, "{d:?}");
+    assert_eq!(
+        d.never_connected_by,
+        [("not_switched_on".to_string(), 5)].into()
+    );
+    assert_eq!((d.lost_after_login, r.figures.dial_failures), (0, 0));
+}
+
+/// The live line's clock moves while nothing happens.
+#[tokio::test(start_paused = true)]
+async fn the_live_clock_moves_without_events() {
+    let stats = Stats::new(default_profile(), CloudTimings::MOCK);
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    stats.tick();
+    assert_eq!(stats.snapshot().at, Duration::from_secs(7));
+}
