@@ -183,27 +183,19 @@ fn objectives_decide_the_exit_code(#[case] slo: &str, #[case] code: i32, #[case]
 
 /// Over real sockets: the standalone mock knows the generated fleet; 40 devices dial from
 /// their own 127.x addresses (one address for all would meet the five-a-minute subscribe
-/// limit), log in, ride out a storm and are switched off at the end.
-#[test]
-fn a_fleet_over_sockets_against_the_standalone_mock() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hwconform"))
-        .args(["mock", "--listen", "127.0.0.1:0", "--fleet-size", "40"])
-        .env("HWCONFORM_CONTROL_TOKEN", "fleet-test-token-0123456789")
-        .env("HWCONFORM_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the mock starts");
-    let mut url = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut url)
-        .unwrap();
-    let _mock = Killed(child);
-    let reports = dir("sockets");
+/// limit), log in, ride out a storm and are switched off at the end. With worker processes
+/// sharing the port a device's links land on any worker: each accepts the credentials
+/// another issued (the secret cached since the first login, the issued SecretNo).
+#[rstest::rstest]
+#[case::one_process(1)]
+#[case::three_worker_processes(3)]
+fn a_fleet_over_sockets_against_the_standalone_mock(#[case] workers: usize) {
+    let (_mock, url) = standalone_mock(40, None, workers);
+    let reports = dir(&format!("sockets-{workers}"));
     let out = hwconform(&[
         "fleet",
         "--cloud",
-        url.trim(),
+        &url,
         "--devices",
         "40",
         "--ramp",
@@ -268,7 +260,7 @@ fn with_file_limit(cmd: &mut Command, files: u64) -> &mut Command {
 }
 
 /// The standalone mock for a generated fleet of `devices`, its URL, killed when dropped.
-fn standalone_mock(devices: usize, files: Option<u64>) -> (Killed, String) {
+fn standalone_mock(devices: usize, files: Option<u64>, workers: usize) -> (Killed, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_hwconform"));
     cmd.args([
         "mock",
@@ -276,6 +268,8 @@ fn standalone_mock(devices: usize, files: Option<u64>) -> (Killed, String) {
         "127.0.0.1:0",
         "--fleet-size",
         &devices.to_string(),
+        "--workers",
+        &workers.to_string(),
     ])
     .env("HWCONFORM_CONTROL_TOKEN", "fleet-test-token-0123456789")
     .env("HWCONFORM_LOG", "error")
@@ -393,7 +387,7 @@ fn devices_refused_are_counted_as_never_connected() {
 /// while those the mock took log in.
 #[test]
 fn devices_a_mock_at_its_file_limit_cannot_take_are_counted_as_timed_out() {
-    let (_mock, url) = standalone_mock(80, Some(48));
+    let (_mock, url) = standalone_mock(80, Some(48), 1);
     let (r, shown) = fleet_against(&url, 80, "4s", None);
     let never = accounted(&r, 80, "timed_out", &shown);
     let d = &r["figures"]["accounting"];
@@ -406,7 +400,7 @@ fn devices_a_mock_at_its_file_limit_cannot_take_are_counted_as_timed_out() {
 /// as never connected, file limit.
 #[test]
 fn devices_past_the_fleets_own_file_limit_are_counted_as_file_limit() {
-    let (_mock, url) = standalone_mock(60, None);
+    let (_mock, url) = standalone_mock(60, None, 1);
     let (r, shown) = fleet_against(&url, 60, "3s", Some(40));
     let never = accounted(&r, 60, "file_limit", &shown);
     assert!(never > 0 && never < 60, "{}", r["figures"]["accounting"]);
