@@ -412,11 +412,17 @@ impl DeviceWatch {
         self.stats.held_link_ended(&self.sn, after, released);
     }
 
-    fn feed(&self, state: &mut WatchState, inner: &mut Inner, sent: bool, frame: &Value) {
+    fn feed(&self, state: &mut WatchState, inner: &mut Inner, sent: bool, frame: &Arc<Value>) {
         let conn = format!("c{}", state.links);
-        let frame = Frame::Json {
-            json: self.stats.profile.redact(frame).into(),
+        // The monitors read the frame as the device built or parsed it; one that carries a
+        // credential is redacted first (a break's message may quote what the monitor read).
+        let profile = &self.stats.profile;
+        let json = if profile.needs_redaction(frame) {
+            Arc::new(profile.redact(frame))
+        } else {
+            Arc::clone(frame)
         };
+        let frame = Frame::Json { json };
         let event = if sent {
             WireEvent::Sent {
                 conn: &conn,
@@ -519,7 +525,7 @@ impl SimProbe for DeviceWatch {
         Stats::gauges(&mut inner, at);
     }
 
-    fn sent(&self, frame: &Value) {
+    fn sent(&self, frame: &Arc<Value>) {
         let profile = &self.stats.profile;
         let (Some(cmd), Some(req_id)) = (profile.command(frame), profile.req_id(frame)) else {
             return;
@@ -557,7 +563,7 @@ impl SimProbe for DeviceWatch {
         self.feed(&mut state, &mut inner, true, frame);
     }
 
-    fn received(&self, frame: &Value) {
+    fn received(&self, frame: &Arc<Value>) {
         let profile = &self.stats.profile;
         let mut state = self.state();
         let mut inner = self.stats.inner();

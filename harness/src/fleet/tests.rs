@@ -10,6 +10,7 @@ use crate::targets::mock::{MockConfig, MockRule};
 use crate::targets::sim::SimProbe;
 use rstest::rstest;
 use serde_json::json;
+use std::sync::Arc;
 use std::time::Duration;
 
 fn plan(devices: usize, storm: Option<Storm>, ips: usize) -> FleetPlan {
@@ -186,9 +187,9 @@ fn codes_the_fleet_did_not_earn(
         }
         w.connected();
         for i in 0..sends {
-            w.sent(&request(cmd, &format!("r{i}")));
+            w.sent(&Arc::new(request(cmd, &format!("r{i}"))));
         }
-        w.received(&error(&format!("r{}", sends - 1), code));
+        w.received(&Arc::new(error(&format!("r{}", sends - 1), code)));
         let f = w.stats().figures(1, Duration::from_secs(1));
         assert_eq!(
             f.breaks.keys().next().map(String::as_str),
@@ -212,9 +213,9 @@ fn breaks_never_show_a_credential() {
     rt.block_on(async {
         let w = watch(CloudTimings::FAQ);
         w.connected();
-        w.sent(&request("register", "r1"));
+        w.sent(&Arc::new(request("register", "r1")));
         // No integer errcode: the monitor quotes the whole frame.
-        w.received(&json!({"headers": {"req_id": "r1"}, "errcode": "x", "body": {"active_code": "ac-very-secret", "secret": "sec-very-secret"}}));
+        w.received(&Arc::new(json!({"headers": {"req_id": "r1"}, "errcode": "x", "body": {"active_code": "ac-very-secret", "secret": "sec-very-secret"}})));
         let f = w.stats().figures(1, Duration::from_secs(1));
         let shown = serde_json::to_string(&f).unwrap();
         assert!(f.breaks.contains_key("C1"), "{shown}");
