@@ -161,13 +161,16 @@ fn run_case(case: &str, n: usize, round_trips: usize) {
                 f.errors,
                 f.lost_by_cloud
             );
-            if f.dial_failures > 0 || f.accounting.never_connected > 0 {
+            let d = &f.accounting;
+            if d.logged_in < n as u64 {
                 eprintln!(
-                    "{} dials failed (retried) {:?}; {} of {n} devices never connected ({})",
+                    "  {} of {n} devices not logged in: {} connected and never logged in, {} never connected ({}); {} dials failed {:?}",
+                    n as u64 - d.logged_in,
+                    d.never_logged_in,
+                    d.never_connected,
+                    d.never_connected_reasons(),
                     f.dial_failures,
                     f.dial_failures_by,
-                    f.accounting.never_connected,
-                    f.accounting.never_connected_reasons()
                 );
             }
             (f.login.max_ms / 1e3, login_round_trips(f, n), f.logins)
@@ -280,6 +283,8 @@ fn child(case: &str, n: usize, round_trips: usize) -> Figures {
         "case {case} ({n}) failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // What the case has to say beyond its figures (devices that never connected, and why).
+    eprint!("{}", String::from_utf8_lossy(&out.stderr));
     let line = String::from_utf8_lossy(&out.stdout)
         .lines()
         .last()

@@ -294,3 +294,40 @@ async fn the_live_clock_moves_without_events() {
     stats.tick();
     assert_eq!(stats.snapshot().at, Duration::from_secs(7));
 }
+
+/// A dial the device itself gives up on (its own 30 s dial timeout drops the fleet's dial
+/// future, shorter than the fleet's) is counted: a dial failure, timed out, and the device
+/// as never connected for that reason. The cloud completes TCP and never answers the
+/// WebSocket handshake, as one at its file limit does.
+#[tokio::test(start_paused = true)]
+async fn a_dial_the_device_gives_up_on_counts_as_timed_out() {
+    use super::dial::{Addresses, CloudLink, FleetDialer};
+    use crate::targets::sim::{Dialer, DIAL_TIMEOUT};
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}/", silent.local_addr().unwrap());
+    let stats = Stats::new(default_profile(), CloudTimings::FAQ);
+    let source = std::net::Ipv4Addr::LOCALHOST;
+    let watch = DeviceWatch::new("HWC-TEST-0001".into(), stats.clone(), source);
+    watch.switched_on();
+    let dialer = FleetDialer {
+        cloud: CloudLink::Url {
+            endpoint: crate::wire::transport::Endpoint::parse(&url).unwrap(),
+            spread: false,
+        },
+        watch: watch.clone(),
+        addresses: Addresses {
+            before: source,
+            after: source,
+            storm_at: None,
+        },
+        timeout: DIAL_TIMEOUT * 2,
+    };
+    let dialed = tokio::time::timeout(DIAL_TIMEOUT, dialer.dial()).await;
+    assert!(dialed.is_err(), "the device's own timeout ends the dial");
+    let f = stats.figures(1, Duration::from_secs(31));
+    assert_eq!(f.dial_failures_by, [("timed_out".to_string(), 1)].into());
+    assert_eq!(
+        f.accounting.never_connected_by,
+        [("timed_out".to_string(), 1)].into()
+    );
+}
