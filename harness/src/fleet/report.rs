@@ -153,12 +153,7 @@ impl Devices {
 
     /// `never_connected_by` as `N why, …`.
     pub fn never_connected_reasons(&self) -> String {
-        let list: Vec<String> = self
-            .never_connected_by
-            .iter()
-            .map(|(why, n)| format!("{n} {}", why.replace('_', " ")))
-            .collect();
-        list.join(", ")
+        reasons(&self.never_connected_by)
     }
 }
 
@@ -286,6 +281,15 @@ impl Figures {
     }
 }
 
+/// Counts by why, as `N why, …`.
+fn reasons(by: &BTreeMap<String, u64>) -> String {
+    let list: Vec<String> = by
+        .iter()
+        .map(|(why, n)| format!("{n} {}", why.replace('_', " ")))
+        .collect();
+    list.join(", ")
+}
+
 fn add_counts(into: &mut BTreeMap<String, u64>, from: &BTreeMap<String, u64>) {
     for (k, v) in from {
         *into.entry(k.clone()).or_default() += v;
@@ -367,8 +371,19 @@ pub fn render_terminal(r: &FleetReport) -> String {
     );
     let _ = writeln!(
         s,
-        "  connections {}  reconnects {}  dial failures {}  lost by the cloud {}  live at end {} (logged in {})  peak {}",
-        f.connections, f.reconnects, f.dial_failures, f.lost_by_cloud, f.live_at_end, f.logged_in_at_end, f.peak_live
+        "  connections {}  reconnects {}  dial failures {}{}  lost by the cloud {}  live at end {} (logged in {})  peak {}",
+        f.connections,
+        f.reconnects,
+        f.dial_failures,
+        if f.dial_failures_by.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", reasons(&f.dial_failures_by))
+        },
+        f.lost_by_cloud,
+        f.live_at_end,
+        f.logged_in_at_end,
+        f.peak_live
     );
     let d = &f.accounting;
     let _ = writeln!(

@@ -359,6 +359,19 @@ fn accounted(r: &Value, devices: u64, why: &str, shown: &str) -> u64 {
         )),
         "the terminal says so: {shown}"
     );
+    let line = shown
+        .lines()
+        .find(|l| l.contains("dial failures"))
+        .unwrap_or_default();
+    assert!(
+        line.contains(&format!("dial failures {} (", f["dial_failures"]))
+            && line.contains(&format!(
+                "{} {}",
+                f["dial_failures_by"][why],
+                why.replace('_', " ")
+            )),
+        "the dial failures by why: {shown}"
+    );
     assert!(
         shown.contains(&format!(
             "slo never_connected==0: MISSED ({never} of {devices} devices: {never} {}",
