@@ -144,6 +144,7 @@ fn run_case(case: &str, n: usize, round_trips: usize) {
                 FleetCloud::Url {
                     url: format!("ws://{addr}/"),
                     timings,
+                    dial_timeout: hwconform::targets::sim::DIAL_TIMEOUT,
                 },
                 hwconform::profile::default_profile(),
                 |_| {},
@@ -160,8 +161,17 @@ fn run_case(case: &str, n: usize, round_trips: usize) {
                 f.errors,
                 f.lost_by_cloud
             );
-            if f.dial_failures > 0 {
-                eprintln!("{} dials failed (retried)", f.dial_failures);
+            let d = &f.accounting;
+            if d.logged_in < n as u64 {
+                eprintln!(
+                    "  {} of {n} devices not logged in: {} connected and never logged in, {} never connected ({}); {} dials failed {:?}",
+                    n as u64 - d.logged_in,
+                    d.never_logged_in,
+                    d.never_connected,
+                    d.never_connected_reasons(),
+                    f.dial_failures,
+                    f.dial_failures_by,
+                );
             }
             (f.login.max_ms / 1e3, login_round_trips(f, n), f.logins)
         }
@@ -273,6 +283,8 @@ fn child(case: &str, n: usize, round_trips: usize) -> Figures {
         "case {case} ({n}) failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // What the case has to say beyond its figures (devices that never connected, and why).
+    eprint!("{}", String::from_utf8_lossy(&out.stderr));
     let line = String::from_utf8_lossy(&out.stdout)
         .lines()
         .last()

@@ -76,6 +76,10 @@ pub struct FleetRunArgs {
     /// (default: the mock's 90 s; the FAQ's 120 s for a URL).
     #[arg(long, value_parser = duration_arg, value_name = "DURATION")]
     pub heartbeat_timeout: Option<Duration>,
+    /// Longest wait for one dial (TCP, TLS and WebSocket handshakes) to a URL cloud; a
+    /// device whose dials all take longer is counted as never connected, timed out.
+    #[arg(long, value_parser = duration_arg, default_value = "30s", value_name = "DURATION")]
+    pub dial_timeout: Duration,
     /// No live line on stderr.
     #[arg(long, short)]
     pub quiet: bool,
@@ -176,6 +180,7 @@ fn run(args: FleetRunArgs) -> i32 {
         FleetCloud::Url {
             url: args.cloud.clone(),
             timings,
+            dial_timeout: args.dial_timeout,
         }
     };
     let quiet = args.quiet;
@@ -186,13 +191,14 @@ fn run(args: FleetRunArgs) -> i32 {
             return;
         }
         let line = format!(
-            "fleet t={:>6.1}s  live {:>6}  logged in {:>6}/{total}  logins {:>7}  error replies {:>6}  breaks {:>4}",
+            "fleet t={:>6.1}s  live {:>6}  logged in {:>6}/{total}  logins {:>7}  error replies {:>6}  breaks {:>4}  failing to connect {:>6}",
             s.at.as_secs_f64(),
             s.live,
             s.logged_in,
             s.logins,
             s.error_replies,
-            s.breaks
+            s.breaks,
+            s.failing
         );
         if interactive {
             eprint!("\r{line}");

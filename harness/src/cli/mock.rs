@@ -29,6 +29,56 @@ impl LogLevel {
     }
 }
 
+/// Set in a worker process `mock --workers N` started: the address it shares.
+const WORKER_ENV: &str = "HWCONFORM_MOCK_WORKER_OF";
+/// The issue key every worker derives credentials from (not on the command line, which the
+/// process list shows).
+const ISSUE_KEY_ENV: &str = "HWCONFORM_MOCK_ISSUE_KEY";
+
+/// The worker processes of `mock --workers N`, stopped with the first.
+struct Workers(Vec<std::process::Child>);
+
+impl Workers {
+    /// Starts `n` more processes of this command line, each listening on `addr` (shared).
+    fn start(
+        n: usize,
+        addr: std::net::SocketAddr,
+        key: &str,
+        token: &str,
+    ) -> std::io::Result<Self> {
+        use std::os::unix::process::CommandExt;
+        let mut workers = Workers(Vec::new());
+        for _ in 0..n {
+            let mut cmd = std::process::Command::new(std::env::current_exe()?);
+            cmd.args(std::env::args_os().skip(1))
+                .env(WORKER_ENV, addr.to_string())
+                .env(ISSUE_KEY_ENV, key)
+                .env("HWCONFORM_CONTROL_TOKEN", token)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null());
+            // SAFETY: prctl only sets this child's parent-death signal, before it execs:
+            // a worker never outlives the process that started it.
+            unsafe {
+                cmd.pre_exec(|| {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                    Ok(())
+                });
+            }
+            workers.0.push(cmd.spawn()?);
+        }
+        Ok(workers)
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 pub(super) fn serve_mock(args: MockArgs) -> i32 {
     let fleet = match args.fleet_size {
         Some(n) => crate::fleet::FleetPlan::generated_fleet(n),
@@ -58,12 +108,25 @@ pub(super) fn serve_mock(args: MockArgs) -> i32 {
         .control_token
         .clone()
         .unwrap_or_else(|| format!("{:032x}", rand::random::<u128>()));
+    // A worker listens where its first process does; the first, with workers, shares its port.
+    let worker_of: Option<std::net::SocketAddr> =
+        std::env::var(WORKER_ENV).ok().and_then(|a| a.parse().ok());
+    let workers = if worker_of.is_some() {
+        1
+    } else {
+        args.workers.max(1)
+    };
+    let shared = worker_of.is_some() || workers > 1;
+    let issue_key = shared.then(|| {
+        std::env::var(ISSUE_KEY_ENV).unwrap_or_else(|_| format!("{:032x}", rand::random::<u128>()))
+    });
     let config = MockConfig {
         fleet,
         timings,
         control: !args.no_control,
         control_token: Some(Secret::new(token.clone())),
         corp,
+        issue_key: issue_key.clone().map(Secret::new),
         ..MockConfig::default()
     };
     let rt = match runtime() {
@@ -71,17 +134,39 @@ pub(super) fn serve_mock(args: MockArgs) -> i32 {
         Err(code) => return code,
     };
     rt.block_on(async {
-        let (addr, handle) = match mock::listen(config, args.listen).await {
+        let listen = worker_of.unwrap_or(args.listen);
+        let (addr, handle) = match mock::MockCloud::new(config)
+            .listen_shared(listen, shared)
+            .await
+        {
             Ok(x) => x,
             Err(e) => {
-                eprintln!("error: cannot listen on {}: {e}", args.listen);
+                eprintln!("error: cannot listen on {listen}: {e}");
                 return EXIT_FAILED;
             }
+        };
+        if worker_of.is_some() {
+            let _ = handle.await;
+            return EXIT_FAILED;
+        }
+        let _workers = match issue_key.as_deref().filter(|_| workers > 1) {
+            Some(key) => match Workers::start(workers - 1, addr, key, &token) {
+                Ok(w) => Some(w),
+                Err(e) => {
+                    eprintln!("error: cannot start the mock's worker processes: {e}");
+                    return EXIT_FAILED;
+                }
+            },
+            None => None,
         };
         println!("ws://{addr}");
         // The one line a person backgrounding the mock needs on stderr (stdout may be a file
         // a script reads the URL from).
-        eprintln!("hwconform mock: listening on ws://{addr}");
+        if workers > 1 {
+            eprintln!("hwconform mock: listening on ws://{addr} ({workers} worker processes)");
+        } else {
+            eprintln!("hwconform mock: listening on ws://{addr}");
+        }
         if generated {
             println!(
                 "control token: {token}  (give it to the harness: HWCONFORM_CONTROL_TOKEN={token})"

@@ -327,6 +327,11 @@ pub struct MockArgs {
     /// redacted), `trace`, or `error` only. Overrides HWCONFORM_LOG.
     #[arg(long, value_enum, value_name = "LEVEL")]
     pub log_level: Option<mock::LogLevel>,
+    /// Serve from N processes sharing the port (SO_REUSEPORT), each with its own open-file
+    /// limit: one fleet past one process's limit. Credentials any worker issued are accepted
+    /// by all; other state (live links, control, rate limits) is each worker's own.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub workers: usize,
 }
 
 #[derive(Args, Debug)]

@@ -52,6 +52,65 @@ pub struct FleetDialer {
     pub cloud: CloudLink,
     pub watch: Arc<DeviceWatch>,
     pub addresses: Addresses,
+    /// Longest wait for one dial; a dial cut shorter by the device's own timeout
+    /// ([`crate::targets::sim::DIAL_TIMEOUT`]) counts as timed out too.
+    pub timeout: Duration,
+}
+
+/// Why a dial failed, as a load tester reads it: the cloud refused, nobody answered in
+/// time (a full accept queue, a cloud at its file limit that never takes the connection),
+/// this process or the host ran out of file descriptors, or anything else.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum DialFailure {
+    Refused,
+    TimedOut,
+    FileLimit,
+    Other,
+}
+
+impl DialFailure {
+    /// The name in `fleet.json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DialFailure::Refused => "refused",
+            DialFailure::TimedOut => "timed_out",
+            DialFailure::FileLimit => "file_limit",
+            DialFailure::Other => "other",
+        }
+    }
+
+    pub fn of(e: &TransportError) -> DialFailure {
+        use tokio_tungstenite::tungstenite::Error as WsError;
+        let io = match e {
+            TransportError::Connect { source, .. } | TransportError::Bind { source, .. } => {
+                Some(source)
+            }
+            TransportError::Handshake { source, .. } => match source.as_ref() {
+                WsError::Io(e) => Some(e),
+                _ => None,
+            },
+            _ => None,
+        };
+        match io {
+            Some(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
+                DialFailure::FileLimit
+            }
+            Some(e) if e.kind() == io::ErrorKind::ConnectionRefused => DialFailure::Refused,
+            Some(e) if e.kind() == io::ErrorKind::TimedOut => DialFailure::TimedOut,
+            _ => DialFailure::Other,
+        }
+    }
+}
+
+/// Counts a dial the device gave up on (its own timeout dropped the future) as timed out.
+struct Pending(Option<Arc<DeviceWatch>>);
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if let Some(watch) = self.0.take() {
+            watch.dial_failed(DialFailure::TimedOut);
+        }
+    }
 }
 
 /// In-process peers' ports: unique enough for the mock's logs.
@@ -68,11 +127,23 @@ impl Dialer for FleetDialer {
         };
         self.watch.set_source(source);
         let cut_at = storm_at.filter(|_| !after_storm);
-        let (cloud, watch) = (self.cloud.clone(), self.watch.clone());
+        let (cloud, watch, limit) = (self.cloud.clone(), self.watch.clone(), self.timeout);
         async move {
-            let dialed = dial(cloud, source, cut_at, watch.clone()).await;
-            if dialed.is_err() {
-                watch.stats().dial_failed();
+            let mut pending = Pending(Some(watch.clone()));
+            let dialed = tokio::time::timeout(limit, dial(cloud, source, cut_at, watch.clone()))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(TransportError::Connect {
+                        addr: "the cloud".into(),
+                        source: io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            format!("dial timed out after {} s", limit.as_secs_f64()),
+                        ),
+                    })
+                });
+            pending.0 = None;
+            if let Err(e) = &dialed {
+                watch.dial_failed(DialFailure::of(e));
             }
             dialed
         }

@@ -74,8 +74,15 @@ pub struct Figures {
     pub connections: u64,
     /// Connections after each device's first.
     pub reconnects: u64,
-    /// Dials that failed (TCP, TLS or WebSocket handshake).
+    /// Dials that failed (TCP, TLS or WebSocket handshake), those that ended in the dial
+    /// timeout included.
     pub dial_failures: u64,
+    /// Dials that failed by why: `refused`, `timed_out`, `file_limit`, `other`.
+    #[serde(default)]
+    pub dial_failures_by: BTreeMap<String, u64>,
+    /// Where every device ended up: connected or not, logged in or not, and why.
+    #[serde(default)]
+    pub accounting: Devices,
     /// Links the cloud closed or that broke (not the device's own decision).
     pub lost_by_cloud: u64,
     pub logins: u64,
@@ -111,6 +118,42 @@ pub struct Figures {
 impl Default for Latency {
     fn default() -> Self {
         Latency::of(&super::latency::histogram())
+    }
+}
+
+/// Every device in one place: `connected + never_connected == devices` and
+/// `logged_in + never_logged_in == connected`.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Devices {
+    /// Devices that connected at least once (a WebSocket handshake succeeded).
+    pub connected: u64,
+    /// Devices that logged in at least once.
+    pub logged_in: u64,
+    /// Devices that logged in and were not logged in at the end.
+    pub lost_after_login: u64,
+    /// Devices that connected and never logged in.
+    pub never_logged_in: u64,
+    /// Devices that never connected.
+    pub never_connected: u64,
+    /// The same by why: the latest dial's failure (`refused`, `timed_out`, `file_limit`,
+    /// `other`), `dialing` (the first dial still under way at the end) or `not_switched_on`
+    /// (the ramp had not reached the device).
+    pub never_connected_by: BTreeMap<String, u64>,
+}
+
+impl Devices {
+    fn add(&mut self, o: &Devices) {
+        self.connected += o.connected;
+        self.logged_in += o.logged_in;
+        self.lost_after_login += o.lost_after_login;
+        self.never_logged_in += o.never_logged_in;
+        self.never_connected += o.never_connected;
+        add_counts(&mut self.never_connected_by, &o.never_connected_by);
+    }
+
+    /// `never_connected_by` as `N why, …`.
+    pub fn never_connected_reasons(&self) -> String {
+        reasons(&self.never_connected_by)
     }
 }
 
@@ -193,6 +236,8 @@ impl Figures {
         self.connections += o.connections;
         self.reconnects += o.reconnects;
         self.dial_failures += o.dial_failures;
+        add_counts(&mut self.dial_failures_by, &o.dial_failures_by);
+        self.accounting.add(&o.accounting);
         self.lost_by_cloud += o.lost_by_cloud;
         self.logins += o.logins;
         self.live_at_end += o.live_at_end;
@@ -234,6 +279,15 @@ impl Figures {
         }
         Ok(())
     }
+}
+
+/// Counts by why, as `N why, …`.
+fn reasons(by: &BTreeMap<String, u64>) -> String {
+    let list: Vec<String> = by
+        .iter()
+        .map(|(why, n)| format!("{n} {}", why.replace('_', " ")))
+        .collect();
+    list.join(", ")
 }
 
 fn add_counts(into: &mut BTreeMap<String, u64>, from: &BTreeMap<String, u64>) {
@@ -317,8 +371,34 @@ pub fn render_terminal(r: &FleetReport) -> String {
     );
     let _ = writeln!(
         s,
-        "  connections {}  reconnects {}  dial failures {}  lost by the cloud {}  live at end {} (logged in {})  peak {}",
-        f.connections, f.reconnects, f.dial_failures, f.lost_by_cloud, f.live_at_end, f.logged_in_at_end, f.peak_live
+        "  connections {}  reconnects {}  dial failures {}{}  lost by the cloud {}  live at end {} (logged in {})  peak {}",
+        f.connections,
+        f.reconnects,
+        f.dial_failures,
+        if f.dial_failures_by.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", reasons(&f.dial_failures_by))
+        },
+        f.lost_by_cloud,
+        f.live_at_end,
+        f.logged_in_at_end,
+        f.peak_live
+    );
+    let d = &f.accounting;
+    let _ = writeln!(
+        s,
+        "  devices: connected {} (logged in {}, lost after login {}, never logged in {})  never connected {}{}",
+        d.connected,
+        d.logged_in,
+        d.lost_after_login,
+        d.never_logged_in,
+        d.never_connected,
+        if d.never_connected > 0 {
+            format!(" ({})", d.never_connected_reasons())
+        } else {
+            String::new()
+        }
     );
     let _ = writeln!(
         s,
@@ -436,6 +516,11 @@ pub fn render_html(r: &FleetReport) -> String {
                     table #figures .fleet {
                         tr { th { "connections" } th { "reconnects" } th { "dial failures" } th { "lost by the cloud" } th { "logins" } th { "logins/s" } th { "live at end" } th { "logged in at end" } th { "peak live" } th { "requests" } th { "error replies" } th { "unanswered" } }
                         tr { td.n { (f.connections) } td.n { (f.reconnects) } td.n { (f.dial_failures) } td.n { (f.lost_by_cloud) } td.n { (f.logins) } td.n { (format!("{:.1}", f.logins_per_s)) } td.n { (f.live_at_end) } td.n { (f.logged_in_at_end) } td.n { (f.peak_live) } td.n { (f.requests) } td.n { (f.error_replies) } td.n { (f.unanswered) } }
+                    }
+                    h2 { "Devices" }
+                    table #devices .fleet {
+                        tr { th { "connected" } th { "logged in" } th { "lost after login" } th { "never logged in" } th { "never connected" } th { "why never connected" } }
+                        tr { td.n { (f.accounting.connected) } td.n { (f.accounting.logged_in) } td.n { (f.accounting.lost_after_login) } td.n { (f.accounting.never_logged_in) } td.n { (f.accounting.never_connected) } td { (f.accounting.never_connected_reasons()) } }
                     }
                     h2 { "Latency (ms)" }
                     table #latency .fleet {

@@ -31,8 +31,13 @@ const POWER_OFF_GRACE: Duration = Duration::from_secs(5);
 pub enum FleetCloud {
     /// The in-process mock with these settings (its fleet is set to the plan's).
     Mock(Box<MockConfig>),
-    /// A `ws://` or `wss://` endpoint, judged by these timings (the FAQ's, or `--heartbeat-timeout`).
-    Url { url: String, timings: CloudTimings },
+    /// A `ws://` or `wss://` endpoint, judged by these timings (the FAQ's, or
+    /// `--heartbeat-timeout`); a dial that takes longer than `dial_timeout` fails.
+    Url {
+        url: String,
+        timings: CloudTimings,
+        dial_timeout: Duration,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -79,16 +84,25 @@ pub fn run(
     };
     let runtime = runtime.map_err(FleetRunError::Runtime)?;
     let figures = runtime.block_on(async {
-        let (link, timings, mock) = match cloud {
+        let (link, timings, mock, dial_timeout) = match cloud {
             FleetCloud::Mock(config) => {
                 let timings = config.timings;
                 let mock = MockCloud::new(MockConfig {
                     fleet: plan.fleet.clone(),
                     ..*config
                 });
-                (CloudLink::InProcess(mock.clone()), timings, Some(mock))
+                (
+                    CloudLink::InProcess(mock.clone()),
+                    timings,
+                    Some(mock),
+                    sim::DIAL_TIMEOUT,
+                )
             }
-            FleetCloud::Url { url, timings } => {
+            FleetCloud::Url {
+                url,
+                timings,
+                dial_timeout,
+            } => {
                 let endpoint = Endpoint::parse(&url).map_err(FleetRunError::Url)?;
                 let on_loopback = endpoint
                     .resolve()
@@ -105,12 +119,13 @@ pub fn run(
                     },
                     timings,
                     None,
+                    dial_timeout,
                 )
             }
         };
         let stats = Stats::new(profile, timings);
         let printer = LivePrinter::start(stats.clone(), live);
-        let figures = drive(plan, link, mock, &stats).await;
+        let figures = drive(plan, link, mock, &stats, dial_timeout).await;
         printer.stop();
         Ok::<_, FleetRunError>(figures)
     })?;
@@ -190,8 +205,19 @@ async fn drive(
     link: CloudLink,
     mock: Option<Arc<MockCloud>>,
     stats: &Arc<Stats>,
+    dial_timeout: Duration,
 ) -> super::report::Figures {
     let start = Instant::now();
+    let clock = tokio::spawn({
+        let stats = stats.clone();
+        async move {
+            let mut every = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                every.tick().await;
+                stats.tick();
+            }
+        }
+    });
     let storm_at = plan.storm.map(|s| start + s.at);
     let start_unix = match &mock {
         Some(m) => m.now_unix(),
@@ -217,6 +243,7 @@ async fn drive(
                     after: plan.source_of(place, true),
                     storm_at,
                 },
+                timeout: dial_timeout,
             };
             let config = SimConfig {
                 seed_secret_no: plan.fleet.seed_secret_no.clone(),
@@ -265,6 +292,7 @@ async fn drive(
     };
     tokio::time::sleep_until(start + plan.duration).await;
     let figures = stats.figures(places.len() as u64, plan.duration);
+    clock.abort();
     if let Some(c) = changes {
         c.abort();
     }

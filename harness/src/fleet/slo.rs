@@ -33,6 +33,8 @@ enum Metric {
     Errors,
     /// Devices logged in at the end, percent of devices.
     LoggedIn,
+    /// Devices that never connected: a count, or percent of devices.
+    NeverConnected { percent: bool },
     /// A count or rate of the report.
     Count(&'static str),
 }
@@ -55,7 +57,7 @@ const LATENCY_FIGURES: &[&str] = &["p50", "p90", "p99", "max"];
 fn known_figures() -> String {
     let commands = crate::profile::default_profile().device_commands();
     format!(
-        "known figures: login.{lat} (time to log in), CMD.{lat} (a request's round trip; CMD one of {}), errors (%), logged_in (%), {}",
+        "known figures: login.{lat} (time to log in), CMD.{lat} (a request's round trip; CMD one of {}), errors (%), logged_in (%), never_connected (a count or %), {}",
         commands.join(", "),
         COUNTS.join(", "),
         lat = LATENCY_FIGURES.join("|"),
@@ -106,6 +108,15 @@ fn parse_one(text: &str) -> Result<Objective, String> {
     let (metric, bound) = match name {
         "errors" => (Metric::Errors, percent(value)?),
         "logged_in" => (Metric::LoggedIn, percent(value)?),
+        "never_connected" => match value.strip_suffix('%') {
+            Some(_) => (Metric::NeverConnected { percent: true }, percent(value)?),
+            None => (
+                Metric::NeverConnected { percent: false },
+                value
+                    .parse::<f64>()
+                    .map_err(|_| format!("{text:?}: {value:?} is not a number"))?,
+            ),
+        },
         n if COUNTS.contains(&n) => {
             let count = COUNTS.iter().find(|c| **c == n).expect("listed");
             (
@@ -184,6 +195,22 @@ pub fn judge(objectives: &[Objective], f: &Figures) -> Vec<SloOutcome> {
                         format!("{p:.2}% ({} of {} devices)", f.logged_in_at_end, f.devices),
                     )
                 }),
+                Metric::NeverConnected { percent } => {
+                    let d = &f.accounting;
+                    let why = if d.never_connected > 0 {
+                        format!(": {}", d.never_connected_reasons())
+                    } else {
+                        String::new()
+                    };
+                    let shown = format!("{} of {} devices{why}", d.never_connected, f.devices);
+                    match percent {
+                        false => Some((d.never_connected as f64, shown)),
+                        true => (f.devices > 0).then(|| {
+                            let p = 100.0 * d.never_connected as f64 / f.devices as f64;
+                            (p, format!("{p:.2}% ({shown})"))
+                        }),
+                    }
+                }
                 Metric::Count(name) => {
                     let v = match *name {
                         "breaks" => f.breaks.values().map(|b| b.count).sum::<u64>() as f64,
@@ -233,6 +260,12 @@ mod tests {
             unanswered: 1,
             logins: 100,
             login: Latency::of(&login),
+            accounting: crate::fleet::report::Devices {
+                connected: 98,
+                never_connected: 2,
+                never_connected_by: [("timed_out".to_string(), 2)].into(),
+                ..Default::default()
+            },
             ..Figures::default()
         }
     }
@@ -248,6 +281,10 @@ mod tests {
     #[case("breaks==0", true)]
     #[case("logins>100", false)]
     #[case("ping.p99<1s", false)]
+    #[case("never_connected==0", false)]
+    #[case("never_connected<=2", true)]
+    #[case("never_connected<5%", true)]
+    #[case("never_connected<1%", false)]
     fn objectives_are_judged(#[case] text: &str, #[case] met: bool) {
         let o = parse(text).unwrap();
         let outcome = &judge(&o, &figures())[0];
@@ -263,6 +300,7 @@ mod tests {
     #[case("latency.p99<2s", "known figures: login.p50|p90|p99|max")]
     #[case("pong.p99<2s", "CMD one of get_secret_no")]
     #[case("breaks=<1", "unknown comparison")]
+    #[case("never_connected<many", "is not a number")]
     fn bad_objectives_say_why(#[case] text: &str, #[case] says: &str) {
         let e = parse(text).unwrap_err();
         assert!(e.contains(says), "{e}");

@@ -4,9 +4,10 @@
 //! did or did not earn.
 
 use super::checks::{self, SentContext};
+use super::dial::DialFailure;
 use super::latency::{self, Latency};
 use super::plan::BUCKET;
-use super::report::{keep_earliest, Break, Example, Figures, HeldLinks, Sample};
+use super::report::{keep_earliest, Break, Devices, Example, Figures, HeldLinks, Sample};
 use crate::profile::{CloudTimings, Frame, Profile, RoleMonitor, WireEvent};
 use crate::targets::sim::SimProbe;
 use hdrhistogram::Histogram;
@@ -35,6 +36,13 @@ struct Inner {
     connections: u64,
     devices_connected: u64,
     dial_failures: u64,
+    dial_failures_by: BTreeMap<DialFailure, u64>,
+    /// Devices switched on so far.
+    switched_on: u64,
+    /// Devices that logged in at least once.
+    devices_logged_in: u64,
+    /// Devices that never connected, by why their latest dial failed.
+    never_connected_by: BTreeMap<DialFailure, u64>,
     lost_by_cloud: u64,
     logins: u64,
     live: u64,
@@ -63,6 +71,9 @@ struct Inner {
 #[derive(Clone, Copy, Debug)]
 pub struct Snapshot {
     pub at: Duration,
+    /// Devices that have not connected yet although switched on, and whose latest dial
+    /// failed.
+    pub failing: u64,
     pub live: u64,
     pub logged_in: u64,
     pub logins: u64,
@@ -80,6 +91,10 @@ impl Stats {
                 connections: 0,
                 devices_connected: 0,
                 dial_failures: 0,
+                dial_failures_by: BTreeMap::new(),
+                switched_on: 0,
+                devices_logged_in: 0,
+                never_connected_by: BTreeMap::new(),
                 lost_by_cloud: 0,
                 logins: 0,
                 live: 0,
@@ -141,8 +156,40 @@ impl Stats {
         s.logged_in = logged_in;
     }
 
-    pub fn dial_failed(&self) {
-        self.inner().dial_failures += 1;
+    /// The run time moved on (the live line's clock moves while nothing happens).
+    pub fn tick(&self) {
+        let at = self.now();
+        let mut inner = self.inner();
+        inner.last_at = inner.last_at.max(at);
+    }
+
+    /// Every device of `devices` in exactly one place: the devices that never connected by
+    /// why (`dialing`: the first dial still under way at the end; `not_switched_on`: the
+    /// ramp had not reached it), those that connected by whether they logged in and stayed.
+    fn devices(inner: &Inner, devices: u64) -> Devices {
+        let connected = inner.devices_connected;
+        let mut never_connected_by: BTreeMap<String, u64> = inner
+            .never_connected_by
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(why, n)| (why.as_str().to_string(), *n))
+            .collect();
+        let failed: u64 = never_connected_by.values().sum();
+        let dialing = inner.switched_on.saturating_sub(connected + failed);
+        let off = devices.saturating_sub(inner.switched_on);
+        for (why, n) in [("dialing", dialing), ("not_switched_on", off)] {
+            if n > 0 {
+                never_connected_by.insert(why.to_string(), n);
+            }
+        }
+        Devices {
+            connected,
+            logged_in: inner.devices_logged_in,
+            lost_after_login: inner.devices_logged_in.saturating_sub(inner.logged_in),
+            never_logged_in: connected.saturating_sub(inner.devices_logged_in),
+            never_connected: devices.saturating_sub(connected),
+            never_connected_by,
+        }
     }
 
     fn broke(&self, inner: &mut Inner, rule: &str, sn: &str, at: Duration, message: String) {
@@ -198,6 +245,7 @@ impl Stats {
         let inner = self.inner();
         Snapshot {
             at: inner.last_at,
+            failing: inner.never_connected_by.values().sum(),
             live: inner.live,
             logged_in: inner.logged_in,
             logins: inner.logins,
@@ -220,6 +268,12 @@ impl Stats {
             connections: inner.connections,
             reconnects: inner.connections.saturating_sub(inner.devices_connected),
             dial_failures: inner.dial_failures,
+            dial_failures_by: inner
+                .dial_failures_by
+                .iter()
+                .map(|(why, n)| (why.as_str().to_string(), *n))
+                .collect(),
+            accounting: Stats::devices(&inner, devices),
             lost_by_cloud: inner.lost_by_cloud,
             logins: inner.logins,
             logins_per_s: 0.0,
@@ -267,6 +321,9 @@ struct WatchState {
     logged_in: bool,
     /// Since when the device has been trying to log in (switch-on or link loss).
     trying_since: Option<Instant>,
+    /// Why the latest dial failed, while the device has never connected.
+    never_connected: Option<DialFailure>,
+    ever_logged_in: bool,
     monitors: Vec<Box<dyn RoleMonitor>>,
 }
 
@@ -292,6 +349,8 @@ impl DeviceWatch {
                 links: 0,
                 logged_in: false,
                 trying_since: None,
+                never_connected: None,
+                ever_logged_in: false,
                 monitors,
             }),
             held: AtomicUsize::new(0),
@@ -302,6 +361,27 @@ impl DeviceWatch {
     /// The device was switched on: from now it tries to log in.
     pub fn switched_on(&self) {
         self.state().trying_since = Some(Instant::now());
+        self.stats.inner().switched_on += 1;
+    }
+
+    /// A dial failed (or was given up on).
+    pub fn dial_failed(&self, why: DialFailure) {
+        let mut state = self.state();
+        let mut inner = self.stats.inner();
+        inner.dial_failures += 1;
+        *inner.dial_failures_by.entry(why).or_default() += 1;
+        if state.links == 0 {
+            if let Some(was) = state.never_connected.replace(why) {
+                DeviceWatch::unfail(&mut inner, was);
+            }
+            *inner.never_connected_by.entry(why).or_default() += 1;
+        }
+    }
+
+    fn unfail(inner: &mut Inner, was: DialFailure) {
+        if let Some(n) = inner.never_connected_by.get_mut(&was) {
+            *n = n.saturating_sub(1);
+        }
     }
 
     pub fn stats(&self) -> &Arc<Stats> {
@@ -332,11 +412,17 @@ impl DeviceWatch {
         self.stats.held_link_ended(&self.sn, after, released);
     }
 
-    fn feed(&self, state: &mut WatchState, inner: &mut Inner, sent: bool, frame: &Value) {
+    fn feed(&self, state: &mut WatchState, inner: &mut Inner, sent: bool, frame: &Arc<Value>) {
         let conn = format!("c{}", state.links);
-        let frame = Frame::Json {
-            json: self.stats.profile.redact(frame).into(),
+        // The monitors read the frame as the device built or parsed it; one that carries a
+        // credential is redacted first (a break's message may quote what the monitor read).
+        let profile = &self.stats.profile;
+        let json = if profile.needs_redaction(frame) {
+            Arc::new(profile.redact(frame))
+        } else {
+            Arc::clone(frame)
         };
+        let frame = Frame::Json { json };
         let event = if sent {
             WireEvent::Sent {
                 conn: &conn,
@@ -383,6 +469,9 @@ impl SimProbe for DeviceWatch {
         inner.connections += 1;
         if state.links == 1 {
             inner.devices_connected += 1;
+            if let Some(was) = state.never_connected.take() {
+                DeviceWatch::unfail(&mut inner, was);
+            }
         }
         inner.live += 1;
         Stats::sample(&mut inner, at).connections += 1;
@@ -394,7 +483,11 @@ impl SimProbe for DeviceWatch {
         let mut state = self.state();
         state.logged_in = true;
         let since = state.trying_since.take();
+        let first = !std::mem::replace(&mut state.ever_logged_in, true);
         let mut inner = self.stats.inner();
+        if first {
+            inner.devices_logged_in += 1;
+        }
         Stats::sample(&mut inner, at);
         inner.logins += 1;
         inner.logged_in += 1;
@@ -432,7 +525,7 @@ impl SimProbe for DeviceWatch {
         Stats::gauges(&mut inner, at);
     }
 
-    fn sent(&self, frame: &Value) {
+    fn sent(&self, frame: &Arc<Value>) {
         let profile = &self.stats.profile;
         let (Some(cmd), Some(req_id)) = (profile.command(frame), profile.req_id(frame)) else {
             return;
@@ -470,7 +563,7 @@ impl SimProbe for DeviceWatch {
         self.feed(&mut state, &mut inner, true, frame);
     }
 
-    fn received(&self, frame: &Value) {
+    fn received(&self, frame: &Arc<Value>) {
         let profile = &self.stats.profile;
         let mut state = self.state();
         let mut inner = self.stats.inner();

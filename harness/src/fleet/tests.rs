@@ -10,6 +10,7 @@ use crate::targets::mock::{MockConfig, MockRule};
 use crate::targets::sim::SimProbe;
 use rstest::rstest;
 use serde_json::json;
+use std::sync::Arc;
 use std::time::Duration;
 
 fn plan(devices: usize, storm: Option<Storm>, ips: usize) -> FleetPlan {
@@ -186,9 +187,9 @@ fn codes_the_fleet_did_not_earn(
         }
         w.connected();
         for i in 0..sends {
-            w.sent(&request(cmd, &format!("r{i}")));
+            w.sent(&Arc::new(request(cmd, &format!("r{i}"))));
         }
-        w.received(&error(&format!("r{}", sends - 1), code));
+        w.received(&Arc::new(error(&format!("r{}", sends - 1), code)));
         let f = w.stats().figures(1, Duration::from_secs(1));
         assert_eq!(
             f.breaks.keys().next().map(String::as_str),
@@ -212,9 +213,9 @@ fn breaks_never_show_a_credential() {
     rt.block_on(async {
         let w = watch(CloudTimings::FAQ);
         w.connected();
-        w.sent(&request("register", "r1"));
+        w.sent(&Arc::new(request("register", "r1")));
         // No integer errcode: the monitor quotes the whole frame.
-        w.received(&json!({"headers": {"req_id": "r1"}, "errcode": "x", "body": {"active_code": "ac-very-secret", "secret": "sec-very-secret"}}));
+        w.received(&Arc::new(json!({"headers": {"req_id": "r1"}, "errcode": "x", "body": {"active_code": "ac-very-secret", "secret": "sec-very-secret"}})));
         let f = w.stats().figures(1, Duration::from_secs(1));
         let shown = serde_json::to_string(&f).unwrap();
         assert!(f.breaks.contains_key("C1"), "{shown}");
@@ -261,4 +262,72 @@ fn the_fleet_page_says_what_was_run_in_the_reports_style() {
     let quiet = against(&plan(4, None, 4), &[]);
     let page = super::report::render_html(&quiet);
     assert!(page.contains("<dt>storm</dt><dd>none</dd>") && !page.contains("⚡"));
+}
+
+/// Every device in exactly one place: a ramp too slow for the run leaves some never
+/// switched on, and those are counted as never connected, for that reason.
+#[test]
+fn every_device_is_accounted_for() {
+    let plan = FleetPlan {
+        ramp: Some(1.0),
+        duration: Duration::from_millis(4500),
+        business: Business::default(),
+        ..plan(10, None, 10)
+    };
+    let r = against(&plan, &[]);
+    let d = &r.figures.accounting;
+    assert_eq!(d.connected + d.never_connected, 10, "{d:?}");
+    assert_eq!(d.logged_in + d.never_logged_in, d.connected, "{d:?}");
+    assert_eq!(d.connected, 5, "{d:?}");
+    assert_eq!(
+        d.never_connected_by,
+        [("not_switched_on".to_string(), 5)].into()
+    );
+    assert_eq!((d.lost_after_login, r.figures.dial_failures), (0, 0));
+}
+
+/// The live line's clock moves while nothing happens.
+#[tokio::test(start_paused = true)]
+async fn the_live_clock_moves_without_events() {
+    let stats = Stats::new(default_profile(), CloudTimings::MOCK);
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    stats.tick();
+    assert_eq!(stats.snapshot().at, Duration::from_secs(7));
+}
+
+/// A dial the device itself gives up on (its own 30 s dial timeout drops the fleet's dial
+/// future, shorter than the fleet's) is counted: a dial failure, timed out, and the device
+/// as never connected for that reason. The cloud completes TCP and never answers the
+/// WebSocket handshake, as one at its file limit does.
+#[tokio::test(start_paused = true)]
+async fn a_dial_the_device_gives_up_on_counts_as_timed_out() {
+    use super::dial::{Addresses, CloudLink, FleetDialer};
+    use crate::targets::sim::{Dialer, DIAL_TIMEOUT};
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}/", silent.local_addr().unwrap());
+    let stats = Stats::new(default_profile(), CloudTimings::FAQ);
+    let source = std::net::Ipv4Addr::LOCALHOST;
+    let watch = DeviceWatch::new("HWC-TEST-0001".into(), stats.clone(), source);
+    watch.switched_on();
+    let dialer = FleetDialer {
+        cloud: CloudLink::Url {
+            endpoint: crate::wire::transport::Endpoint::parse(&url).unwrap(),
+            spread: false,
+        },
+        watch: watch.clone(),
+        addresses: Addresses {
+            before: source,
+            after: source,
+            storm_at: None,
+        },
+        timeout: DIAL_TIMEOUT * 2,
+    };
+    let dialed = tokio::time::timeout(DIAL_TIMEOUT, dialer.dial()).await;
+    assert!(dialed.is_err(), "the device's own timeout ends the dial");
+    let f = stats.figures(1, Duration::from_secs(31));
+    assert_eq!(f.dial_failures_by, [("timed_out".to_string(), 1)].into());
+    assert_eq!(
+        f.accounting.never_connected_by,
+        [("timed_out".to_string(), 1)].into()
+    );
 }

@@ -125,12 +125,24 @@ pub const ACCEPT_BACKLOG: u32 = 8192;
 /// A TCP listener on `addr` with [`ACCEPT_BACKLOG`] (and `SO_REUSEADDR`, as
 /// `TcpListener::bind` sets it, so a restarted server gets its port back at once).
 pub fn listen_tcp(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    listen_tcp_shared(addr, false)
+}
+
+/// [`listen_tcp`], with `SO_REUSEPORT` when `shared`: several processes listen on one
+/// port and the kernel spreads the connections over them.
+pub fn listen_tcp_shared(
+    addr: std::net::SocketAddr,
+    shared: bool,
+) -> std::io::Result<tokio::net::TcpListener> {
     let socket = if addr.is_ipv4() {
         tokio::net::TcpSocket::new_v4()?
     } else {
         tokio::net::TcpSocket::new_v6()?
     };
     socket.set_reuseaddr(true)?;
+    if shared {
+        socket.set_reuseport(true)?;
+    }
     socket.bind(addr)?;
     socket.listen(ACCEPT_BACKLOG)
 }

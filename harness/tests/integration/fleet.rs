@@ -183,27 +183,19 @@ fn objectives_decide_the_exit_code(#[case] slo: &str, #[case] code: i32, #[case]
 
 /// Over real sockets: the standalone mock knows the generated fleet; 40 devices dial from
 /// their own 127.x addresses (one address for all would meet the five-a-minute subscribe
-/// limit), log in, ride out a storm and are switched off at the end.
-#[test]
-fn a_fleet_over_sockets_against_the_standalone_mock() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hwconform"))
-        .args(["mock", "--listen", "127.0.0.1:0", "--fleet-size", "40"])
-        .env("HWCONFORM_CONTROL_TOKEN", "fleet-test-token-0123456789")
-        .env("HWCONFORM_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the mock starts");
-    let mut url = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut url)
-        .unwrap();
-    let _mock = Killed(child);
-    let reports = dir("sockets");
+/// limit), log in, ride out a storm and are switched off at the end. With worker processes
+/// sharing the port a device's links land on any worker: each accepts the credentials
+/// another issued (the secret cached since the first login, the issued SecretNo).
+#[rstest::rstest]
+#[case::one_process(1)]
+#[case::three_worker_processes(3)]
+fn a_fleet_over_sockets_against_the_standalone_mock(#[case] workers: usize) {
+    let (_mock, url) = standalone_mock(40, None, workers);
+    let reports = dir(&format!("sockets-{workers}"));
     let out = hwconform(&[
         "fleet",
         "--cloud",
-        url.trim(),
+        &url,
         "--devices",
         "40",
         "--ramp",
@@ -246,4 +238,183 @@ fn a_fleet_over_sockets_against_the_standalone_mock() {
         "{shown}"
     );
     let _ = std::fs::remove_dir_all(&reports);
+}
+
+/// `cmd` with at most `files` open files (soft and hard: the harness cannot raise it).
+fn with_file_limit(cmd: &mut Command, files: u64) -> &mut Command {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setrlimit is async-signal-safe and only touches the child about to exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            let lim = libc::rlimit {
+                rlim_cur: files,
+                rlim_max: files,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        })
+    }
+}
+
+/// The standalone mock for a generated fleet of `devices`, its URL, killed when dropped.
+fn standalone_mock(devices: usize, files: Option<u64>, workers: usize) -> (Killed, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hwconform"));
+    cmd.args([
+        "mock",
+        "--listen",
+        "127.0.0.1:0",
+        "--fleet-size",
+        &devices.to_string(),
+        "--workers",
+        &workers.to_string(),
+    ])
+    .env("HWCONFORM_CONTROL_TOKEN", "fleet-test-token-0123456789")
+    .env("HWCONFORM_LOG", "error")
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null());
+    if let Some(files) = files {
+        with_file_limit(&mut cmd, files);
+    }
+    let mut child = cmd.spawn().expect("the mock starts");
+    let mut url = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut url)
+        .unwrap();
+    (Killed(child), url.trim().to_string())
+}
+
+/// A fleet of `devices` switched on at once against `url` for `duration`, with a 1 s dial
+/// timeout and objectives on who never connected; its report and what it printed.
+fn fleet_against(url: &str, devices: usize, duration: &str, files: Option<u64>) -> (Value, String) {
+    let reports = dir(&format!("never-{}", url.rsplit(':').next().unwrap_or("x")));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hwconform"));
+    cmd.args([
+        "fleet",
+        "--cloud",
+        url,
+        "--devices",
+        &devices.to_string(),
+        "--ramp",
+        "0",
+        "--duration",
+        duration,
+        "--dial-timeout",
+        "1s",
+        "--quiet",
+        "--slo",
+        "never_connected==0,never_connected<10%",
+        "--reports",
+        reports.to_str().unwrap(),
+    ]);
+    if let Some(files) = files {
+        with_file_limit(&mut cmd, files);
+    }
+    let out = cmd.output().expect("hwconform runs");
+    let shown = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "an objective is missed: {shown}"
+    );
+    let r = report(&reports.join("fleet.json"));
+    let _ = std::fs::remove_dir_all(&reports);
+    (r, shown)
+}
+
+/// Every device is in exactly one place, and the ones that never connected are all there
+/// for `why`; returns how many never connected.
+fn accounted(r: &Value, devices: u64, why: &str, shown: &str) -> u64 {
+    let f = &r["figures"];
+    let d = &f["accounting"];
+    let (connected, never) = (
+        d["connected"].as_u64().unwrap(),
+        d["never_connected"].as_u64().unwrap(),
+    );
+    assert_eq!(connected + never, devices, "{d}");
+    assert_eq!(
+        d["logged_in"].as_u64().unwrap() + d["never_logged_in"].as_u64().unwrap(),
+        connected,
+        "{d}"
+    );
+    assert_eq!(
+        d["never_connected_by"],
+        serde_json::json!({ why: never }),
+        "{d}"
+    );
+    assert!(
+        f["dial_failures_by"][why].as_u64() >= Some(never),
+        "each of them failed at least one dial: {f}"
+    );
+    assert!(
+        shown.contains(&format!(
+            "never connected {never} ({never} {})",
+            why.replace('_', " ")
+        )),
+        "the terminal says so: {shown}"
+    );
+    let line = shown
+        .lines()
+        .find(|l| l.contains("dial failures"))
+        .unwrap_or_default();
+    assert!(
+        line.contains(&format!("dial failures {} (", f["dial_failures"]))
+            && line.contains(&format!(
+                "{} {}",
+                f["dial_failures_by"][why],
+                why.replace('_', " ")
+            )),
+        "the dial failures by why: {shown}"
+    );
+    assert!(
+        shown.contains(&format!(
+            "slo never_connected==0: MISSED ({never} of {devices} devices: {never} {}",
+            why.replace('_', " ")
+        )),
+        "{shown}"
+    );
+    never
+}
+
+/// Nobody listens: every dial is refused, and every device is counted as never connected,
+/// refused.
+#[test]
+fn devices_refused_are_counted_as_never_connected() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (r, shown) = fleet_against(&format!("ws://127.0.0.1:{port}/"), 8, "2s", None);
+    assert_eq!(accounted(&r, 8, "refused", &shown), 8);
+}
+
+/// The mock at its open-file limit serves the links it holds; the others wait in the
+/// kernel's accept queue until their dial times out: counted as never connected, timed out,
+/// while those the mock took log in.
+#[test]
+fn devices_a_mock_at_its_file_limit_cannot_take_are_counted_as_timed_out() {
+    let (_mock, url) = standalone_mock(80, Some(48), 1);
+    let (r, shown) = fleet_against(&url, 80, "4s", None);
+    let never = accounted(&r, 80, "timed_out", &shown);
+    let d = &r["figures"]["accounting"];
+    assert!(never > 0 && never < 80, "the mock took some: {d}");
+    assert_eq!(d["logged_in"].as_u64(), Some(80 - never), "{d}");
+    assert_eq!(r["figures"]["logged_in_at_end"].as_u64(), Some(80 - never));
+}
+
+/// The fleet at its own open-file limit: the devices it has no descriptor for are counted
+/// as never connected, file limit.
+#[test]
+fn devices_past_the_fleets_own_file_limit_are_counted_as_file_limit() {
+    let (_mock, url) = standalone_mock(60, None, 1);
+    let (r, shown) = fleet_against(&url, 60, "3s", Some(40));
+    let never = accounted(&r, 60, "file_limit", &shown);
+    assert!(never > 0 && never < 60, "{}", r["figures"]["accounting"]);
 }

@@ -57,8 +57,22 @@ impl Envelope {
 
     pub fn from_value(value: &Value) -> Result<Envelope, EnvelopeError> {
         let obj = value.as_object().ok_or(EnvelopeError::NotObject)?;
+        Envelope::of(obj, obj.get("body").cloned())
+    }
+
+    /// [`Envelope::from_value`] for a frame nobody else reads: its body moves into the
+    /// envelope instead of being copied.
+    pub fn from_owned(value: Value) -> Result<Envelope, EnvelopeError> {
+        let Value::Object(mut obj) = value else {
+            return Err(EnvelopeError::NotObject);
+        };
+        let body = obj.remove("body");
+        Envelope::of(&obj, body)
+    }
+
+    /// The envelope of `obj`, its body taken out already.
+    fn of(obj: &Map<String, Value>, body: Option<Value>) -> Result<Envelope, EnvelopeError> {
         let req_id = req_id_of(obj)?;
-        let body = obj.get("body").cloned();
         if let Some(body) = &body {
             if !body.is_object() {
                 return Err(EnvelopeError::WrongType {
@@ -215,6 +229,13 @@ mod tests {
             "{text}: {:?}",
             Envelope::parse(text)
         );
+        if let Ok(value) = serde_json::from_str::<Value>(text) {
+            assert_eq!(
+                Envelope::from_owned(value),
+                Envelope::parse(text),
+                "moving the body changes nothing: {text}"
+            );
+        }
     }
 
     #[test]

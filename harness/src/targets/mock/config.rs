@@ -36,6 +36,9 @@ pub struct MockConfig {
     pub control_token: Option<Secret>,
     /// The corp every bound device belongs to (`--corp FILE`, or the small default corp).
     pub corp: CorpSeed,
+    /// Derives the credentials the mock issues, so that worker processes sharing it
+    /// (`mock --workers N`) accept each other's; `None`: random ones.
+    pub issue_key: Option<Secret>,
 }
 
 impl Default for MockConfig {
@@ -51,6 +54,7 @@ impl Default for MockConfig {
             control: true,
             control_token: None,
             corp: CorpSeed::default_corp(),
+            issue_key: None,
         }
     }
 }

@@ -127,7 +127,8 @@ impl MockCloud {
         let credentials = Credentials::default();
         let corps = corps::Corps::new(config.corp.clone(), config.corp_rules());
         let shared = Shared {
-            registry: Registry::new(&config.fleet, credentials.clone()),
+            registry: Registry::new(&config.fleet, credentials.clone())
+                .issuing_with(config.issue_key.clone()),
             corps,
             rate: RateLimiter::default(),
             faults: Faults::default(),

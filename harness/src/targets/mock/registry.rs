@@ -11,6 +11,11 @@
 //!   and the fleet SecretNo alike.
 //!
 //! Every issued value is a [`Secret`], so a stray `{:?}` prints nothing.
+//!
+//! With an issue key (`mock --workers N`: one key for every worker process) issued values
+//! are derived from the key, the SN and how often the SN was revoked, instead of drawn at
+//! random: a worker that never saw a device accepts what a sibling issued to it (its
+//! SecretNo, active code, secret), so a reconnect may land on any worker.
 
 use super::lifecycle::Conflict;
 use crate::profile::fleet::Fleet;
@@ -50,10 +55,13 @@ struct DeviceRecord {
     secret: Option<Secret>,
     ever_activated: bool,
     registered_ever: bool,
+    /// Revocations so far (unbind, forget): derived credentials change with it.
+    generation: u32,
 }
 
 impl DeviceRecord {
     fn reset(&mut self) {
+        self.generation += 1;
         self.bound = self.fleet_bound;
         self.issued_secret_no = None;
         self.active_code = None;
@@ -71,6 +79,8 @@ pub struct Registry {
     issued: u64,
     /// Every SecretNo, seed and issued credential, for the mock's log redaction.
     credentials: Credentials,
+    /// Derives issued credentials (shared by worker processes); `None`: random ones.
+    issue_key: Option<Secret>,
 }
 
 impl Registry {
@@ -94,6 +104,7 @@ impl Registry {
                     secret: None,
                     ever_activated: false,
                     registered_ever: false,
+                    generation: 0,
                 };
                 (d.identity.sn.clone(), rec)
             })
@@ -104,14 +115,47 @@ impl Registry {
             seed: fleet.seed_secret_no.clone(),
             issued: 0,
             credentials,
+            issue_key: None,
         }
     }
 
-    fn fresh(&mut self, prefix: &str) -> Secret {
+    /// Issues credentials derived from `key` (see the module's doc).
+    pub fn issuing_with(mut self, key: Option<Secret>) -> Registry {
+        self.issue_key = key;
+        self
+    }
+
+    /// The credential named `prefix` the issue key gives `sn` now.
+    fn derived(&self, sn: &str, prefix: &str) -> Option<String> {
+        use sha2::{Digest, Sha256};
+        let key = self.issue_key.as_ref()?;
+        let generation = self.devices.get(sn)?.generation;
+        let mut h = Sha256::new();
+        for part in [key.expose(), sn, prefix, &generation.to_string()] {
+            h.update(part.as_bytes());
+            h.update([0]);
+        }
+        let hex = hex::encode(h.finalize());
+        Some(format!("{prefix}{}", &hex[..22]))
+    }
+
+    fn fresh(&mut self, sn: &str, prefix: &str) -> Secret {
         self.issued += 1;
-        let fresh = format!("{prefix}{:016x}{:06x}", rand::random::<u64>(), self.issued);
+        let fresh = self.derived(sn, prefix).unwrap_or_else(|| {
+            format!("{prefix}{:016x}{:06x}", rand::random::<u64>(), self.issued)
+        });
         self.credentials.add(fresh.clone());
         Secret::new(fresh)
+    }
+
+    /// Whether `value` is what a sibling worker issued `sn` in `prefix`'s slot, which this
+    /// worker has not issued (remembered for the log's redaction).
+    fn issued_elsewhere(&self, sn: &str, prefix: &str, value: &str) -> bool {
+        let ok = self.derived(sn, prefix).is_some_and(|d| d == value);
+        if ok {
+            self.credentials.add(value.to_string());
+        }
+        ok
     }
 
     pub fn knows(&self, sn: &str) -> bool {
@@ -130,13 +174,23 @@ impl Registry {
         self.devices.get(sn).is_some_and(|d| d.ever_activated)
     }
 
+    /// Whether `sn` was activated here, or by a sibling worker that issued it `secret`.
+    pub fn activated_here_or_by(&self, sn: &str, secret: Option<&str>) -> bool {
+        self.ever_activated(sn) || secret.is_some_and(|s| self.issued_elsewhere(sn, "sk", s))
+    }
+
     /// `register`'s signature with the fleet SecretNo or the issued per-device one.
     pub fn register_signature_ok(&self, sn: &str, timestamp: &str, nonce: &str, sig: &str) -> bool {
         let Some(d) = self.devices.get(sn) else {
             return false;
         };
+        let elsewhere = match &d.issued_secret_no {
+            None => self.derived(sn, "sn").map(Secret::new),
+            Some(_) => None,
+        };
         std::iter::once(&d.secret_no)
             .chain(d.issued_secret_no.as_ref())
+            .chain(elsewhere.as_ref())
             .any(|s| signature::register(sn, s.expose(), timestamp, nonce) == sig)
     }
 
@@ -167,7 +221,7 @@ impl Registry {
     pub fn register(&mut self, sn: &str, link: LiveLink) -> Option<(Secret, Option<LiveLink>)> {
         let code = match self.devices.get(sn)?.active_code.clone() {
             Some(code) => code,
-            None => self.fresh("ac"),
+            None => self.fresh(sn, "ac"),
         };
         let d = self.devices.get_mut(sn)?;
         d.active_code = Some(code.clone());
@@ -179,12 +233,20 @@ impl Registry {
         Some((code, old))
     }
 
-    /// Whether `sn`'s credential in `slot` is `value`.
-    fn holds(&self, sn: &str, value: &str, slot: fn(&DeviceRecord) -> &Option<Secret>) -> bool {
-        self.devices
-            .get(sn)
-            .and_then(|d| slot(d).as_ref())
-            .is_some_and(|c| c.expose() == value)
+    /// Whether `sn`'s credential in `slot` (named `prefix`) is `value`, issued here or,
+    /// with an issue key, by a sibling worker.
+    fn holds(
+        &self,
+        sn: &str,
+        value: &str,
+        prefix: &str,
+        slot: fn(&DeviceRecord) -> &Option<Secret>,
+    ) -> bool {
+        match self.devices.get(sn).map(|d| slot(d).as_ref()) {
+            Some(Some(c)) => c.expose() == value,
+            Some(None) => self.issued_elsewhere(sn, prefix, value),
+            None => false,
+        }
     }
 
     /// The SN whose credential in `slot` is `value`.
@@ -208,14 +270,14 @@ impl Registry {
     ) -> Option<Secret> {
         let s = match slot(self.devices.get_mut(sn)?).clone() {
             Some(s) => s,
-            None => self.fresh(prefix),
+            None => self.fresh(sn, prefix),
         };
         *slot(self.devices.get_mut(sn)?) = Some(s.clone());
         Some(s)
     }
 
     pub fn active_code_matches(&self, sn: &str, code: &str) -> bool {
-        self.holds(sn, code, |d| &d.active_code)
+        self.holds(sn, code, "ac", |d| &d.active_code)
     }
 
     /// The SN an active code was issued to (only for `no-order-check`).
@@ -231,7 +293,10 @@ impl Registry {
     }
 
     pub fn secret_matches(&self, sn: &str, secret: &str) -> bool {
-        self.holds(sn, secret, |d| &d.secret)
+        // A secret from a sibling worker holds only while the device is bound (unbinding
+        // revokes it, here or there).
+        self.holds(sn, secret, "sk", |d| &d.secret)
+            && (self.devices.get(sn).is_some_and(|d| d.secret.is_some()) || self.is_bound(sn))
     }
 
     /// The SN a secret was issued to (only for `no-order-check`).
@@ -250,6 +315,7 @@ impl Registry {
         d.bound = bound;
         if !bound {
             d.secret = None;
+            d.generation += 1;
         }
         Some(())
     }
@@ -398,6 +464,41 @@ mod tests {
         r.set_bound("A", true).unwrap();
         assert_ne!(r.activate("A").unwrap(), s, "a new secret after re-binding");
         assert!(r.set_bound("Z", true).is_none());
+    }
+
+    /// Two workers sharing an issue key: what one issued the other accepts, without having
+    /// seen the device; revoked there, it no longer holds there. Without the key (or with
+    /// another) nothing issued elsewhere is accepted.
+    #[rstest::rstest]
+    #[case::shared_key(Some("k1"), Some("k1"), true)]
+    #[case::other_key(Some("k1"), Some("k2"), false)]
+    #[case::no_key(None, None, false)]
+    fn workers_sharing_an_issue_key_accept_each_others_credentials(
+        #[case] a_key: Option<&str>,
+        #[case] b_key: Option<&str>,
+        #[case] accepted: bool,
+    ) {
+        let worker = |key: Option<&str>| {
+            Registry::new(&fleet(), Credentials::default()).issuing_with(key.map(Secret::new))
+        };
+        let (mut a, mut b) = (worker(a_key), worker(b_key));
+        let secret = a.activate("A").unwrap();
+        let (code, _) = a.register("A", link(1, "10.0.0.1")).unwrap();
+        let secret_no = a.issue_secret_no("A").unwrap();
+        let signed = signature::register("A", secret_no.expose(), "1", "2");
+        assert_eq!(b.secret_matches("A", secret.expose()), accepted);
+        assert_eq!(b.activated_here_or_by("A", Some(secret.expose())), accepted);
+        assert!(!b.activated_here_or_by("A", None));
+        assert_eq!(b.active_code_matches("A", code.expose()), accepted);
+        assert_eq!(b.register_signature_ok("A", "1", "2", &signed), accepted);
+        assert!(!b.secret_matches("A", "sk0000000000000000000000"));
+        b.set_bound("A", false).unwrap();
+        b.set_bound("A", true).unwrap();
+        assert!(
+            !b.secret_matches("A", secret.expose()),
+            "unbinding revokes the secret on the worker that did it"
+        );
+        assert_ne!(b.activate("A").unwrap(), secret);
     }
 
     #[test]

@@ -96,7 +96,17 @@ impl MockCloud {
         self: &Arc<Self>,
         addr: SocketAddr,
     ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-        let listener = crate::wire::transport::listen_tcp(addr)?;
+        self.listen_shared(addr, false).await
+    }
+
+    /// [`MockCloud::listen`], sharing the port with other processes when `shared`
+    /// (`SO_REUSEPORT`: `mock --workers N`).
+    pub async fn listen_shared(
+        self: &Arc<Self>,
+        addr: SocketAddr,
+        shared: bool,
+    ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+        let listener = crate::wire::transport::listen_tcp_shared(addr, shared)?;
         let local = listener.local_addr()?;
         tracing::debug!(addr = %local, "mock cloud listening");
         let cloud = Arc::clone(self);

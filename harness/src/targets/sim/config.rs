@@ -49,9 +49,11 @@ pub trait SimProbe: Send + Sync {
     /// than the device deciding to reconnect.
     fn link_ended(&self, _by_cloud: bool) {}
     /// A text frame the device sends (credentials in it: a probe must not show them).
-    fn sent(&self, _frame: &serde_json::Value) {}
-    /// A text frame from the cloud that parsed as JSON.
-    fn received(&self, _frame: &serde_json::Value) {}
+    /// Shared: a probe that keeps the frame keeps a reference, not a copy.
+    fn sent(&self, _frame: &std::sync::Arc<serde_json::Value>) {}
+    /// A text frame from the cloud that parsed as JSON, as parsed (shared as [`Self::sent`];
+    /// let go of it before returning and the device moves its body out instead of copying).
+    fn received(&self, _frame: &std::sync::Arc<serde_json::Value>) {}
 }
 
 /// An optional [`SimProbe`], shared by the device and its watcher.

@@ -14,7 +14,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
@@ -137,7 +137,7 @@ impl<'d> Link<'d> {
     pub async fn call(&self, cmd: &str, body: Option<Value>) -> Outcome {
         let body = body.or_else(|| self.dev.is(SimVariant::BodyNull).then_some(Value::Null));
         let req_id = self.dev.req_id(cmd);
-        let frame = envelope::request(cmd, &req_id, body);
+        let frame = Arc::new(envelope::request(cmd, &req_id, body));
         tracing::debug!(sn = %self.dev.sn(), frame = %redact_secrets(&frame), "sending request");
         if let Some(p) = self.dev.probe() {
             p.sent(&frame);
@@ -228,27 +228,29 @@ impl<'d> Link<'d> {
 
     /// Routes one text frame from the cloud: replies to their waiters, pushes to `pushes`.
     fn on_text(&self, text: &str, pushes: &mpsc::Sender<Box<Push>>) {
-        let value: Value = match serde_json::from_str(text) {
-            Ok(v) => v,
+        let value: Arc<Value> = match serde_json::from_str(text) {
+            Ok(v) => Arc::new(v),
             Err(_) => return self.ignore(text, "not JSON"),
         };
         if let Some(p) = self.dev.probe() {
             p.received(&value);
         }
-        match Envelope::from_value(&value) {
+        // The probe has let go of the frame (or copied what it keeps): the body moves out.
+        let value = Arc::try_unwrap(value).unwrap_or_else(|shared| (*shared).clone());
+        let suggestion = value
+            .get("suggestion")
+            .and_then(Value::as_str)
+            .and_then(Suggestion::parse);
+        let interval = value
+            .get("interval")
+            .and_then(|v| v.as_i64().or_else(|| v.as_f64().map(|f| f.ceil() as i64)));
+        match Envelope::from_owned(value) {
             Ok(Envelope::Reply {
                 req_id: Some(req_id),
                 errcode,
                 errmsg,
                 body,
             }) => {
-                let suggestion = value
-                    .get("suggestion")
-                    .and_then(Value::as_str)
-                    .and_then(Suggestion::parse);
-                let interval = value
-                    .get("interval")
-                    .and_then(|v| v.as_i64().or_else(|| v.as_f64().map(|f| f.ceil() as i64)));
                 let reply = Reply {
                     errcode,
                     errmsg,

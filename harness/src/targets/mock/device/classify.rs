@@ -139,7 +139,7 @@ impl MockCloud {
                 Request::SubscribeCorp {
                     rate_limited,
                     malformed,
-                    ever_activated: registry.ever_activated(s),
+                    ever_activated: registry.activated_here_or_by(s, secret),
                     secret_matches: secret.is_some_and(|secret| registry.secret_matches(s, secret)),
                     bound: registry.is_bound(s),
                 }
