@@ -402,7 +402,7 @@ fn a_toy_cloud_that_keeps_the_rule_passes_through_engine_matrix_and_reports() {
     let dir = std::env::temp_dir().join(format!("hwconform-toy-profile-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    hwconform::report::write_reports(&report, &dir, &ReportFormat::ALL).unwrap();
+    hwconform::report::write_reports(&report, &dir, ReportFormat::ALL).unwrap();
     let run_json: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap();
     assert_eq!(run_json["meta"]["profile"], "toy");
