@@ -453,6 +453,7 @@ pub(super) async fn relay(
         end,
     };
     link.device.rec.record(TranscriptEvent::Opened {
+        waited: None,
         conn: link.conn.clone(),
         local,
     });
@@ -479,6 +480,7 @@ pub(super) async fn relay(
         _ => None,
     };
     link.cloud.rec.record(TranscriptEvent::Opened {
+        waited: None,
         conn: link.conn.clone(),
         local: upstream_local.map(|a| a.to_string()).unwrap_or_default(),
     });
