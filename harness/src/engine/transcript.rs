@@ -18,7 +18,7 @@ pub enum TranscriptEvent {
         local: String,
         /// How long the device's connection waited for the harness to take it, in seconds
         /// (absent when it was taken at once): the device opened it that much earlier, which
-        /// is when it stood beside its other links (D22).
+        /// is when it stood beside the links then open (a one-link rule judges from there).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         waited: Option<f64>,
     },

@@ -155,8 +155,8 @@ impl<'a> Session<'a> {
             }
         }
         let auto = self.auto_responder();
-        // A connection that waited for this step was opened that much earlier: the D22
-        // monitor judges it beside the links open then, not only those open now.
+        // A connection that waited for this step was opened that much earlier: a monitor
+        // judges it beside the links open then, not only those open now.
         let waited = Some(Instant::now().saturating_duration_since(handshaken))
             .filter(|w| *w >= WAITED_NOTED);
         let c =
