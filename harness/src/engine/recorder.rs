@@ -378,9 +378,14 @@ fn collect_secrets(profile: &dyn Profile, v: &Value, out: &mut Vec<String>) {
 impl WireLog for Recorder {
     fn log(&self, event: LinkEvent<'_>) {
         match event {
-            LinkEvent::Opened { conn, local } => self.record(TranscriptEvent::Opened {
+            LinkEvent::Opened {
+                conn,
+                local,
+                waited,
+            } => self.record(TranscriptEvent::Opened {
                 conn: conn.into(),
                 local: local.into(),
+                waited: waited.map(|w| (w.as_secs_f64() * 1000.0).round() / 1000.0),
             }),
             LinkEvent::Text {
                 conn,

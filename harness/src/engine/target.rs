@@ -183,6 +183,10 @@ pub trait DeviceTarget: Send + Sync {
     fn start(&self, start: DeviceStart) -> BoxFuture<'_, Result<Box<dyn DeviceLink>, TargetError>>;
 }
 
+/// A device's connection as the harness takes it: the link, the peer, and when its
+/// WebSocket handshake completed (it may have waited since for a step to take it).
+pub type Accepted = (WsStream, String, tokio::time::Instant);
+
 /// The device of one scenario. Connections arrive after the WebSocket server handshake.
 pub trait DeviceLink: Send {
     /// What this scenario's device offers.
@@ -191,7 +195,7 @@ pub trait DeviceLink: Send {
     fn accept(
         &mut self,
         deadline: tokio::time::Instant,
-    ) -> BoxFuture<'_, Option<Result<(WsStream, String), TargetError>>>;
+    ) -> BoxFuture<'_, Option<Result<Accepted, TargetError>>>;
     /// Connection attempts whose handshake failed so far.
     fn failed_handshakes(&self) -> &FailedHandshakes;
     /// Connections that completed the handshake and wait for a step to take them.

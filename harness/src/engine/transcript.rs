@@ -16,6 +16,11 @@ pub enum TranscriptEvent {
     Opened {
         conn: String,
         local: String,
+        /// How long the device's connection waited for the harness to take it, in seconds
+        /// (absent when it was taken at once): the device opened it that much earlier, which
+        /// is when it stood beside the links then open (a one-link rule judges from there).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        waited: Option<f64>,
     },
     /// A connection closed, by whom, with the close code if there was one.
     Closed {
@@ -155,7 +160,16 @@ impl Transcript {
 pub fn render_entry(e: &TranscriptEntry) -> String {
     let t = format!("{:>9.3}s", e.at.as_secs_f64());
     match &e.event {
-        TranscriptEvent::Opened { conn, local } => format!("{t} [{conn}] opened from {local}"),
+        TranscriptEvent::Opened {
+            conn,
+            local,
+            waited: None,
+        } => format!("{t} [{conn}] opened from {local}"),
+        TranscriptEvent::Opened {
+            conn,
+            local,
+            waited: Some(w),
+        } => format!("{t} [{conn}] opened from {local} (the device opened it {w:.3} s earlier)"),
         TranscriptEvent::Closed {
             conn,
             by,

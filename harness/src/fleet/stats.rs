@@ -461,7 +461,13 @@ impl SimProbe for DeviceWatch {
         state.links += 1;
         let conn = format!("c{}", state.links);
         for m in &mut state.monitors {
-            m.observe(at, &WireEvent::Opened { conn: &conn });
+            m.observe(
+                at,
+                &WireEvent::Opened {
+                    conn: &conn,
+                    waited: Duration::ZERO,
+                },
+            );
         }
         let mut inner = self.stats.inner();
         // Samples skipped over keep the gauges from before this event.

@@ -298,6 +298,7 @@ mod tests {
             (
                 0,
                 TranscriptEvent::Opened {
+                    waited: None,
                     conn: "link1".into(),
                     local: "x".into(),
                 },
@@ -367,6 +368,7 @@ mod tests {
         let r = device_result(vec![(
             0,
             TranscriptEvent::Opened {
+                waited: None,
                 conn: "link1".into(),
                 local: "x".into(),
             },

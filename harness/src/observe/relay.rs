@@ -139,6 +139,7 @@ pub(super) async fn relay_ws(
         by_sn: std::sync::OnceLock::new(),
     };
     link.device.rec.record(TranscriptEvent::Opened {
+        waited: None,
         conn: link.conn.clone(),
         local,
     });
@@ -165,6 +166,7 @@ pub(super) async fn relay_ws(
         _ => None,
     };
     link.cloud.rec.record(TranscriptEvent::Opened {
+        waited: None,
         conn: link.conn.clone(),
         local: upstream_local.map(|a| a.to_string()).unwrap_or_default(),
     });

@@ -84,6 +84,9 @@ impl Violation {
 pub enum WireEvent<'a> {
     Opened {
         conn: &'a str,
+        /// How long before this event the device opened the connection (it waited for the
+        /// harness to take it).
+        waited: Duration,
     },
     Closed {
         conn: &'a str,

@@ -138,7 +138,7 @@ fn draw(
         TranscriptEvent::Received { conn, frame } => {
             arrow(lane_x(conn), HARNESS_X, y, frame, red, "#1a7f37", id)
         }
-        TranscriptEvent::Opened { conn, local } => {
+        TranscriptEvent::Opened { conn, local, .. } => {
             let x = lane_x(conn);
             html! {
                 g .open { title { "opened from " (local) }
@@ -386,6 +386,7 @@ mod tests {
         at(
             ms(10),
             TranscriptEvent::Opened {
+                waited: None,
                 conn: "c1".into(),
                 local: "127.0.0.1:4000".into(),
             },

@@ -389,7 +389,7 @@ fn entry(e: &TranscriptEntry, id: &str) -> Markup {
         return html! { li class="output" { span .at { (at) } " " (output_line(*source, *stream, line, *cut)) } };
     }
     let (class, conn, head, body): (&str, Option<&str>, String, Option<String>) = match &e.event {
-        TranscriptEvent::Opened { conn, local } => {
+        TranscriptEvent::Opened { conn, local, .. } => {
             ("link", Some(conn), format!("opened from {local}"), None)
         }
         TranscriptEvent::Closed {
@@ -591,6 +591,7 @@ mod tests {
         t.push(
             std::time::Duration::ZERO,
             TranscriptEvent::Opened {
+                waited: None,
                 conn: "c1".into(),
                 local: "127.0.0.1:1".into(),
             },

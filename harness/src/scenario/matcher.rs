@@ -101,6 +101,12 @@ pub enum Op {
     /// The value is the `device_signature` of the object it sits in, computed with the
     /// device's secret: `register` (SecretNo) or `secret_no` (seed SecretNo, `get_secret_no`).
     Signature(SignatureKind),
+    /// At least one of the matchers holds: the forms the protocol allows for one thing (the
+    /// old `userids` list or the new `user_item` one).
+    AnyOf(Vec<Matcher>),
+    /// An array with as many items as matchers, each matched by a different one, in any
+    /// order: a set the protocol does not order (the userids of a change).
+    SameItems(Vec<Matcher>),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -136,6 +142,8 @@ pub const OP_NAMES: &[&str] = &[
     "$each",
     "$optional",
     "$signature",
+    "$any_of",
+    "$same_items",
 ];
 
 impl Op {
@@ -155,6 +163,14 @@ impl Op {
             Op::Each(m) => ("$each", m.to_value()),
             Op::Optional(m) => ("$optional", m.to_value()),
             Op::Signature(kind) => ("$signature", Value::from(kind.as_str())),
+            Op::AnyOf(ms) => (
+                "$any_of",
+                Value::Array(ms.iter().map(Matcher::to_value).collect()),
+            ),
+            Op::SameItems(ms) => (
+                "$same_items",
+                Value::Array(ms.iter().map(Matcher::to_value).collect()),
+            ),
         }
     }
 
@@ -206,6 +222,20 @@ impl Op {
                 Some("secret_no") => SignatureKind::SecretNo,
                 _ => return Err(takes("$signature", "`register` or `secret_no`")),
             }),
+            "$any_of" => Op::AnyOf(match arg.as_array() {
+                Some(list) if !list.is_empty() => list
+                    .iter()
+                    .map(Matcher::compile)
+                    .collect::<Result<_, _>>()?,
+                _ => return Err(takes("$any_of", "a non-empty list of matchers")),
+            }),
+            "$same_items" => Op::SameItems(
+                arg.as_array()
+                    .ok_or(takes("$same_items", "a list of matchers"))?
+                    .iter()
+                    .map(Matcher::compile)
+                    .collect::<Result<_, _>>()?,
+            ),
             other => return Err(OpError::Unknown(other.to_string())),
         })
     }
@@ -602,6 +632,35 @@ impl Op {
                 None | Some(Value::Null) => Ok(()),
                 Some(_) => m.check_at(actual, vars, path, parent),
             },
+            Op::AnyOf(ms) => {
+                let mut why = Vec::new();
+                for m in ms {
+                    match m.check_at(actual, vars, path, parent) {
+                        Ok(()) => return Ok(()),
+                        Err(e) => why.push(e.to_string()),
+                    }
+                }
+                fail(format!("one of {} forms ({})", ms.len(), why.join("; ")))
+            }
+            Op::SameItems(ms) => {
+                let want = || {
+                    let shown: Vec<String> = ms.iter().map(|m| m.to_value().to_string()).collect();
+                    format!(
+                        "an array of {} items matching [{}] in any order",
+                        ms.len(),
+                        shown.join(", ")
+                    )
+                };
+                let Some(Value::Array(list)) = actual else {
+                    return fail(want());
+                };
+                if list.len() != ms.len()
+                    || !same_items(ms, list, vars, &mut vec![false; list.len()])
+                {
+                    return fail(want());
+                }
+                Ok(())
+            }
             Op::Len(n) => {
                 let v = present(format!("length {n}"))?;
                 let len = match v {
@@ -618,6 +677,25 @@ impl Op {
             }
         }
     }
+}
+
+/// Whether each matcher takes a different item of `list` (`used` marks the taken ones): a
+/// search with backtracking, since an item may match several matchers.
+fn same_items(ms: &[Matcher], list: &[Value], vars: &dyn Vars, used: &mut [bool]) -> bool {
+    let Some((first, rest)) = ms.split_first() else {
+        return true;
+    };
+    for i in 0..list.len() {
+        if used[i] || first.check(Some(&list[i]), vars).is_err() {
+            continue;
+        }
+        used[i] = true;
+        if same_items(rest, list, vars, used) {
+            return true;
+        }
+        used[i] = false;
+    }
+    false
 }
 
 /// Reads a dotted path (`body.active_code`, `items.0.id`) out of a frame.
@@ -672,6 +750,15 @@ mod tests {
     #[case(ops("$len", json!(3)), json!([1, 2, 3]), true)]
     #[case(ops("$len", json!(3)), json!("ab"), false)]
     #[case(ops("$any", json!(true)), json!(null), true)]
+    #[case(ops("$same_items", json!(["a", "b"])), json!(["b", "a"]), true)]
+    #[case(ops("$same_items", json!(["a", "b"])), json!(["a", "b", "c"]), false)]
+    #[case(ops("$same_items", json!(["a", "b"])), json!(["a", "a"]), false)]
+    #[case(ops("$same_items", json!([{"id": {"$type": "string"}}, {"id": "x"}])), json!([{"id": "x"}, {"id": "y"}]), true)]
+    #[case(ops("$same_items", json!([])), json!([]), true)]
+    #[case(ops("$same_items", json!(["a"])), json!("a"), false)]
+    #[case(ops("$any_of", json!([{"userids": ["a"]}, {"user_item": [{"userid": "a"}]}])), json!({"user_item": [{"userid": "a", "user_type": 0}]}), true)]
+    #[case(ops("$any_of", json!([{"userids": ["a"]}, {"user_item": [{"userid": "a"}]}])), json!({"userids": ["a"]}), true)]
+    #[case(ops("$any_of", json!([{"userids": ["a"]}, {"user_item": [{"userid": "a"}]}])), json!({"userids": ["b"]}), false)]
     fn operators(#[case] m: Matcher, #[case] v: Value, #[case] ok: bool) {
         assert_eq!(m.check(Some(&v), &no_vars).is_ok(), ok);
     }
@@ -696,6 +783,25 @@ mod tests {
         assert_eq!(err.path, "body.fail_list");
         let err = m.check(Some(&json!({"body": 3})), &no_vars).unwrap_err();
         assert_eq!(err.path, "body");
+    }
+
+    #[test]
+    fn any_of_says_why_each_form_failed() {
+        let m = ops(
+            "$any_of",
+            json!([{"userids": ["a"]}, {"user_item": {"$len": 1}}]),
+        );
+        let err = m
+            .check(Some(&json!({"userids": ["b"]})), &no_vars)
+            .unwrap_err();
+        assert!(
+            err.expected.contains("`userids.0`") && err.expected.contains("`user_item`"),
+            "{err}"
+        );
+        assert_eq!(
+            Op::parse("$any_of", &json!([])).unwrap_err().to_string(),
+            "$any_of takes a non-empty list of matchers"
+        );
     }
 
     #[test]

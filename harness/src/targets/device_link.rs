@@ -2,9 +2,9 @@
 //! handshake, handed to the session one at a time; and what runs the device, stopped at the
 //! end of the scenario.
 
-use crate::engine::target::{DeviceAction, DeviceCapabilities, DeviceLink, TargetError};
+use crate::engine::target::{Accepted, DeviceAction, DeviceCapabilities, DeviceLink, TargetError};
 use crate::targets::sim::{Checkin, SimControl};
-use crate::wire::transport::{self, BoxIo, WsStream};
+use crate::wire::transport::{self, BoxIo};
 use futures_util::future::BoxFuture;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -12,7 +12,7 @@ use tokio_tungstenite::MaybeTlsStream;
 
 /// A connection from the device after the WebSocket handshake (with its address), or why
 /// the handshake failed.
-pub(crate) type Incoming = Result<(WsStream, String), HandshakeError>;
+pub(crate) type Incoming = Result<Accepted, HandshakeError>;
 
 /// A device's connection that never became a WebSocket link: the device's failure, kept for
 /// the message of the step that waited for it.
@@ -41,7 +41,7 @@ pub(crate) fn handshake_and_forward(io: BoxIo, peer: String, tx: mpsc::Sender<In
             Some(transport::ws_config()),
         );
         let result = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
-            Ok(Ok(ws)) => Ok((ws, peer)),
+            Ok(Ok(ws)) => Ok((ws, peer, tokio::time::Instant::now())),
             Ok(Err(e)) => Err(HandshakeError::Failed {
                 peer,
                 source: Box::new(e),
@@ -138,7 +138,7 @@ impl DeviceLink for Link {
     fn accept(
         &mut self,
         deadline: tokio::time::Instant,
-    ) -> BoxFuture<'_, Option<Result<(WsStream, String), TargetError>>> {
+    ) -> BoxFuture<'_, Option<Result<Accepted, TargetError>>> {
         Box::pin(async move {
             loop {
                 match self.incoming.try_recv() {

@@ -39,7 +39,12 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug)]
 pub enum LinkEvent<'a> {
     /// The connection opened (`local` is the harness side's address as the target sees it).
-    Opened { conn: &'a str, local: &'a str },
+    Opened {
+        conn: &'a str,
+        local: &'a str,
+        /// How long the connection waited before the harness took it.
+        waited: Option<Duration>,
+    },
     /// A text frame, with its JSON when the reader parsed it (received frames are parsed
     /// once, here, for everyone: the recorder, the auto-answers and the session) or the
     /// harness built it (a sent frame's JSON is handed over: nobody else needs it).
@@ -223,10 +228,25 @@ impl Connection {
         log: impl WireLog + 'static,
         auto: Option<AutoResponder>,
     ) -> Connection {
+        Connection::open_waited(name, device, local, ws, log, auto, None)
+    }
+
+    /// [`Connection::open`] for a connection the device opened `waited` before the harness
+    /// took it.
+    pub fn open_waited(
+        name: &str,
+        device: &str,
+        local: String,
+        ws: WsStream,
+        log: impl WireLog + 'static,
+        auto: Option<AutoResponder>,
+        waited: Option<Duration>,
+    ) -> Connection {
         let log: Arc<dyn WireLog> = Arc::new(log);
         log.log(LinkEvent::Opened {
             conn: name,
             local: &local,
+            waited,
         });
         let (sink, mut stream) = ws.split();
         let sink: Sink = Arc::new(tokio::sync::Mutex::new(Some(sink)));

@@ -30,6 +30,7 @@ fn transcript(conn: &str, frames: usize) -> Transcript {
     t.push(
         ms(0),
         TranscriptEvent::Opened {
+            waited: None,
             conn: conn.into(),
             local: "127.0.0.1:50000".into(),
         },

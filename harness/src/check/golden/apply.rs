@@ -262,6 +262,7 @@ mod tests {
         t.push(
             Duration::ZERO,
             TranscriptEvent::Opened {
+                waited: None,
                 conn: "a".into(),
                 local: "127.0.0.1:40000".into(),
             },

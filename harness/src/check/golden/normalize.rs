@@ -127,7 +127,7 @@ fn render(t: &Transcript, opts: NormalizeOptions, p: &mut Placeholders<'_>) -> S
         let body = match &e.event {
             // A device's own log changes with its build, not with what it does on the wire.
             TranscriptEvent::Step { .. } | TranscriptEvent::Output { .. } => continue,
-            TranscriptEvent::Opened { conn, local } => {
+            TranscriptEvent::Opened { conn, local, .. } => {
                 format!("[{conn}] opened from {}", p.local(local))
             }
             TranscriptEvent::Closed {
@@ -488,6 +488,7 @@ mod tests {
         t.push(
             ms(0),
             E::Opened {
+                waited: None,
                 conn: "a".into(),
                 local: "127.0.0.2:40001".into(),
             },
@@ -495,6 +496,7 @@ mod tests {
         t.push(
             ms(12_500),
             E::Opened {
+                waited: None,
                 conn: "b".into(),
                 local: "127.7.0.3".into(),
             },
@@ -682,6 +684,7 @@ mod tests {
         t.push(
             ms(0),
             E::Opened {
+                waited: None,
                 conn: "a".into(),
                 local: "127.0.0.2:40000".into(),
             },

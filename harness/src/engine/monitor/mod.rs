@@ -85,7 +85,10 @@ impl Monitor {
 /// is none of theirs.
 fn wire_event(e: &TranscriptEvent) -> Option<WireEvent<'_>> {
     Some(match e {
-        TranscriptEvent::Opened { conn, .. } => WireEvent::Opened { conn },
+        TranscriptEvent::Opened { conn, waited, .. } => WireEvent::Opened {
+            conn,
+            waited: waited.map_or(Duration::ZERO, |w| Duration::from_secs_f64(w.max(0.0))),
+        },
         TranscriptEvent::Closed { conn, .. } => WireEvent::Closed { conn },
         TranscriptEvent::Abandoned { conn } => WireEvent::Abandoned { conn },
         TranscriptEvent::Sent { conn, frame } => WireEvent::Sent { conn, frame },
@@ -140,6 +143,7 @@ mod tests {
         t.push(
             Duration::from_secs(1),
             TranscriptEvent::Opened {
+                waited: None,
                 conn: "a".into(),
                 local: "x".into(),
             },

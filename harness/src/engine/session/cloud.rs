@@ -13,6 +13,10 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
+/// A connection taken later than this after the device opened it says so in the
+/// transcript; one taken at once (the usual case) reads as before.
+const WAITED_NOTED: Duration = Duration::from_millis(100);
+
 impl<'a> Session<'a> {
     pub(super) fn device_target(&mut self, at: &At) -> Result<&mut Box<dyn DeviceLink>, Stop> {
         match &mut self.target {
@@ -126,7 +130,7 @@ impl<'a> Session<'a> {
     ) -> Result<Duration, Stop> {
         let deadline = Instant::now() + within;
         let device = self.device_target(at)?;
-        let (ws, peer) = match device.accept(deadline).await {
+        let (ws, peer, handshaken) = match device.accept(deadline).await {
             Some(Ok(x)) => x,
             Some(Err(e)) => return Err(at.error(e.to_string())),
             None => {
@@ -151,7 +155,12 @@ impl<'a> Session<'a> {
             }
         }
         let auto = self.auto_responder();
-        let c = Connection::open(conn, "dev", peer, ws, self.rec.clone(), Some(auto));
+        // A connection that waited for this step was opened that much earlier: a monitor
+        // judges it beside the links open then, not only those open now.
+        let waited = Some(Instant::now().saturating_duration_since(handshaken))
+            .filter(|w| *w >= WAITED_NOTED);
+        let c =
+            Connection::open_waited(conn, "dev", peer, ws, self.rec.clone(), Some(auto), waited);
         self.conns.insert(conn.to_string(), c);
         Ok(arrived)
     }

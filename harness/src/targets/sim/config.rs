@@ -182,6 +182,8 @@ knobs! {
             "sends `\"body\": null` on parameterless requests (ping, get_perm_version, ...)",
         AdminFirst => "admin-first", allowed_by "D24 (\"e.g. get_perm_version\": the first business request is not fixed)":
             "after login asks get_admin_info before get_perm_version",
+        UserItem => "user-item", allowed_by "DOC 93984 (the old `userids` or the new `user_item` form), D28 (the changed users in no set order)":
+            "asks get_userinfo_by_ids in the new `user_item` form, the changed users in reverse order",
     }
 }
 

@@ -196,7 +196,17 @@ async fn apply(ctx: &Ctx<'_>, change: Change) -> Result<bool, Stop> {
             }
             if !dev.has(SimFault::SkipIncrementalPull) {
                 for chunk in changed.chunks(IDS_PER_CALL) {
-                    let body = json!({"userids": chunk, "is_req_fp_info": 1, "is_req_fa_info": 1});
+                    let body = if dev.is(SimVariant::UserItem) {
+                        // The push's change lists keep only the ids: every one a member.
+                        let items: Vec<Value> = chunk
+                            .iter()
+                            .rev()
+                            .map(|id| json!({"userid": id, "user_type": 0}))
+                            .collect();
+                        json!({"user_item": items, "is_req_fp_info": 1, "is_req_fa_info": 1})
+                    } else {
+                        json!({"userids": chunk, "is_req_fp_info": 1, "is_req_fa_info": 1})
+                    };
                     let reply = ctx
                         .link
                         .request("get_userinfo_by_ids", || Some(body.clone()))

@@ -155,7 +155,16 @@ impl DeviceModel {
             Kind::Page { offset, .. } => {
                 json!({"body": {"offset": offset, "limit": {"$type": "integer", "$gte": 1, "$lte": 200}}})
             }
-            Kind::Ids { ids, .. } | Kind::Visitors { ids } => json!({"body": {"userids": ids}}),
+            // DOC 93984 documents the old `userids` list and the new `user_item` one; the
+            // changed users come in no set order.
+            Kind::Ids { ids, .. } => {
+                let items: Vec<Value> = ids.iter().map(|id| json!({"userid": id})).collect();
+                json!({"body": {"$any_of": [
+                    {"userids": {"$same_items": ids}},
+                    {"user_item": {"$same_items": items}},
+                ]}})
+            }
+            Kind::Visitors { ids } => json!({"body": {"userids": ids}}),
             Kind::Report { scan, oper, .. } => {
                 let t = if *scan {
                     "scan_qrcode_open"

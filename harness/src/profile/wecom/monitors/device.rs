@@ -70,10 +70,13 @@ impl RoleMonitor for DeviceMonitor {
 
     fn observe(&mut self, at: Duration, event: &WireEvent<'_>) -> Vec<Violation> {
         match *event {
-            WireEvent::Opened { conn } => {
+            WireEvent::Opened { conn, waited } => {
+                // A connection that waited for the harness was opened `waited` earlier:
+                // links still open then stood beside it, even if closed since.
+                let opened = at.saturating_sub(waited);
                 for (name, link) in &self.links {
-                    if link.closed.is_none() {
-                        self.overlaps.push((conn.to_string(), name.clone(), at));
+                    if link.closed.is_none_or(|c| c > opened + OVERLAP_GRACE) {
+                        self.overlaps.push((conn.to_string(), name.clone(), opened));
                     }
                 }
                 self.links.insert(conn.to_string(), Link::default());
@@ -455,7 +458,13 @@ mod tests {
             self.violations_of(DeviceMonitor::default(), now)
         }
         fn violations_of(&self, mut m: DeviceMonitor, now: f64) -> Vec<Violation> {
-            let mut out = m.observe(Duration::ZERO, &WireEvent::Opened { conn: "a" });
+            let mut out = m.observe(
+                Duration::ZERO,
+                &WireEvent::Opened {
+                    conn: "a",
+                    waited: Duration::ZERO,
+                },
+            );
             for (at, by_device, frame) in &self.0 {
                 let e = if *by_device {
                     WireEvent::Received { conn: "a", frame }
@@ -467,6 +476,32 @@ mod tests {
             out.extend(m.tick(s(now), &[], true));
             out
         }
+    }
+
+    /// A connection the harness took late (it waited while the device's other link was
+    /// open) stood beside that link from when the device opened it: D22, even though the
+    /// other link had closed by the time it was taken. Taken at once, or opened after the
+    /// other link closed, it is an ordinary reconnect.
+    #[rstest::rstest]
+    #[case::waited_beside_the_open_link(27.0, true)]
+    #[case::opened_as_the_old_link_closed(0.5, false)]
+    #[case::taken_at_once(0.0, false)]
+    fn a_connection_that_waited_is_judged_from_when_it_opened(
+        #[case] waited: f64,
+        #[case] broken: bool,
+    ) {
+        let mut m = DeviceMonitor::default();
+        let opened = |conn, waited| WireEvent::Opened {
+            conn,
+            waited: s(waited),
+        };
+        let mut out = m.observe(Duration::ZERO, &opened("a", 0.0));
+        out.extend(m.observe(s(30.0), &WireEvent::Closed { conn: "a" }));
+        out.extend(m.tick(s(30.0), &[], false));
+        out.extend(m.observe(s(30.5), &opened("b", waited)));
+        out.extend(m.tick(s(31.0), &[], true));
+        let d22 = out.iter().any(|v| v.rule == "D22");
+        assert_eq!(d22, broken, "{out:?}");
     }
 
     fn req(cmd: &str, id: &str, body: serde_json::Value) -> serde_json::Value {

@@ -122,7 +122,7 @@ impl RoleMonitor for ResendMonitor {
 
     fn observe(&mut self, _at: Duration, event: &WireEvent<'_>) -> Vec<Violation> {
         match *event {
-            WireEvent::Opened { conn }
+            WireEvent::Opened { conn, .. }
             | WireEvent::Closed { conn }
             | WireEvent::Abandoned { conn } => {
                 self.links.retain(|l| l.conn != conn);

@@ -40,6 +40,9 @@ async fn observe(variant: SimVariant) {
     }
     let mut cloud = Cloud::start(cfg);
     cloud.null_bodies = variant == SimVariant::BodyNull;
+    if variant == SimVariant::UserItem {
+        cloud.auto.remove("get_perm_version");
+    }
     let mut c = cloud.accept().await;
     match variant {
         SimVariant::NoContacts => {
@@ -239,6 +242,32 @@ async fn observe(variant: SimVariant) {
                 .collect();
             assert_eq!(business, ["get_admin_info", "get_perm_version"]);
         }
+        SimVariant::UserItem => {
+            c.login().await;
+            let r = c.expect("get_perm_version").await;
+            c.ok(&r, Some(json!({"perm_version": 1}))).await;
+            let r = c.expect("get_userinfo_by_page").await;
+            c.ok(
+                &r,
+                Some(json!({"perm_version": 1, "is_last": true, "userinfo": users(&["carol"])})),
+            )
+            .await;
+            c.push(
+                "push_change_contact",
+                Some(json!({"perm_version": 2, "create_user": [{"userid": "bob"}], "update_user": [{"userid": "carol"}]})),
+            )
+            .await;
+            let r = c.expect("get_userinfo_by_ids").await;
+            assert!(r.body.get("userids").is_none(), "{}", r.body);
+            let ids: Vec<&str> = r.body["user_item"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["userid"].as_str().unwrap())
+                .collect();
+            assert_eq!(ids, ["carol", "bob"]);
+            c.ok(&r, Some(json!({"userinfo": []}))).await;
+        }
     }
     cloud.stop().await;
 }
@@ -370,6 +399,7 @@ fn sent(seen: &[Seen]) -> Vec<Sent> {
 #[case::reactivates(SimVariant::Reactivates)]
 #[case::body_null(SimVariant::BodyNull)]
 #[case::admin_first(SimVariant::AdminFirst)]
+#[case::user_item(SimVariant::UserItem)]
 #[tokio::test(start_paused = true)]
 async fn every_variant_gets_along_with_the_mock(#[case] variant: SimVariant) {
     let sn = "SIM-MOCK-V";
@@ -405,6 +435,17 @@ async fn every_variant_gets_along_with_the_mock(#[case] variant: SimVariant) {
     cfg.seed_secret_no = Some(Secret::new("mock-seed"));
     let (_control, rx) = tokio::sync::mpsc::unbounded_channel();
     let device = tokio::spawn(run(cfg, dialer.clone(), rx));
+    if variant == SimVariant::UserItem {
+        tokio::time::sleep(S(60)).await;
+        let user =
+            serde_json::from_value(json!({"userid": "newcomer", "name": "Newcomer"})).unwrap();
+        cloud
+            .control(ControlRequest::AddUser {
+                user,
+                sn: Some(sn.into()),
+            })
+            .unwrap();
+    }
     tokio::time::sleep(S(300)).await;
     if variant == SimVariant::Reactivates {
         cloud
@@ -486,6 +527,17 @@ async fn every_variant_gets_along_with_the_mock(#[case] variant: SimVariant) {
                 cmds[admin + 1..].iter().find(|c| **c != "ping"),
                 Some(&"get_perm_version"),
                 "{cmds:?}"
+            );
+        }
+        SimVariant::UserItem => {
+            let pull = reqs
+                .iter()
+                .find(|r| r.cmd == "get_userinfo_by_ids")
+                .unwrap_or_else(|| panic!("{cmds:?}"));
+            assert_eq!(pull.errcode, Some(0), "{cmds:?}");
+            assert_eq!(
+                pull.frame["body"]["user_item"],
+                json!([{"userid": "newcomer", "user_type": 0}])
             );
         }
         SimVariant::ReconnectOn600045 | SimVariant::WaitsServerClose => {
