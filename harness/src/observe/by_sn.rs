@@ -104,6 +104,7 @@ impl BySn {
             p.rec.record(TranscriptEvent::Opened {
                 conn: conn.to_string(),
                 local: String::new(),
+                waited: None,
             });
         }
         v.sweep(false);

@@ -176,7 +176,7 @@ async fn serve(
         tokio::select! {
             _ = stopped.wait_for(|s| *s) => break,
             got = device.accept(until) => match got {
-                Some(Ok((ws, peer))) if links.len() < MAX_LINKS => {
+                Some(Ok((ws, peer, _))) if links.len() < MAX_LINKS => {
                     n += 1;
                     links.spawn(relay::relay_ws(ws, peer, String::new(), n, ctx.clone(), stop.clone(), Instant::now()));
                 }
