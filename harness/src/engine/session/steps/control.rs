@@ -66,8 +66,8 @@ impl Session<'_> {
     }
 
     /// Makes the cloud act: through its link when it takes control (what it does with the
-    /// action is the target's, [`CloudLink::act`](crate::engine::target::CloudLink::act)), else through the lab's cloud upper tester.
-    /// A "no" to a question is the target's failure.
+    /// action is the target's: [`CloudLink::act`](crate::engine::target::CloudLink::act)),
+    /// else through the lab's cloud upper tester. A "no" to a question is the target's failure.
     async fn act(&mut self, action: &CloudAction, sn: &str, at: &At) -> StepResult {
         // The lab's command comes first when it can reach the cloud (an in-process mock is
         // out of any command's reach): the lab said how its cloud is made to act.
