@@ -1,7 +1,9 @@
 //! The built-in mock as a cloud target: a fresh in-process instance per scenario, on the
 //! scenario's paused clock, knowing exactly the scenario's devices.
 
-use crate::engine::target::{CloudCapabilities, CloudControl, CloudLink, CloudTarget, TargetError};
+use crate::engine::target::{
+    Answer, CloudAction, CloudCapabilities, CloudControl, CloudLink, CloudTarget, TargetError,
+};
 use crate::profile::fleet::Fleet;
 use crate::profile::CloudTimings;
 use crate::targets::mock::corp::CorpSeed;
@@ -200,5 +202,13 @@ impl CloudLink for MockLink {
             .and_then(|r| self.mock.control(r))
             .map_err(|e| TargetError::Target(Box::new(e)));
         Box::pin(async move { answer })
+    }
+    fn act<'a>(
+        &'a self,
+        action: &'a CloudAction,
+        sn: &'a str,
+        sent: &mut dyn FnMut(&Value),
+    ) -> BoxFuture<'a, Result<Answer, TargetError>> {
+        super::mock::act::perform(action, sn, sent, |op| self.control(op))
     }
 }

@@ -1,7 +1,9 @@
 //! A real cloud endpoint (a cloud, a staging proxy, the standalone mock) at a `ws://` or
 //! `wss://` URL: probed once per run for harness control, shared by every scenario.
 
-use crate::engine::target::{CloudCapabilities, CloudControl, CloudLink, CloudTarget, TargetError};
+use crate::engine::target::{
+    Answer, CloudAction, CloudCapabilities, CloudControl, CloudLink, CloudTarget, TargetError,
+};
 use crate::profile::fleet::Fleet;
 use crate::profile::{CloudTimings, Secret};
 use crate::targets::mock::{
@@ -419,6 +421,14 @@ impl CloudLink for RemoteLink {
                 super::mock_cloud::request(op).map_err(|e| TargetError::Target(Box::new(e)))?;
             Ok(self.remote.control(&req).await?)
         })
+    }
+    fn act<'a>(
+        &'a self,
+        action: &'a CloudAction,
+        sn: &'a str,
+        sent: &mut dyn FnMut(&Value),
+    ) -> BoxFuture<'a, Result<Answer, TargetError>> {
+        super::mock::act::perform(action, sn, sent, |op| self.control(op))
     }
 }
 

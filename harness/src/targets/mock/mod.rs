@@ -10,6 +10,7 @@
 //! * [`faults`]: swallowed and delayed replies, per SN;
 //! * `device`: turning one inbound frame into reply and push frames;
 //! * [`control`]: bind/unbind/faults, in-process and over [`CONTROL_PATH`];
+//! * `act`: the cloud's upper-tester actions as control requests, and a question's answer;
 //! * `server`: WebSocket serving, heartbeat expiry, kicks, [`listen`].
 //!
 //! Interpretations of what the reference leaves open (see each module for details):
@@ -25,6 +26,7 @@
 //!   `req_id` is one of this connection's pushes (an optional push acknowledgement, §1.5);
 //!   any other one gets 600904.
 
+pub(crate) mod act;
 pub mod config;
 pub mod control;
 pub mod corp;

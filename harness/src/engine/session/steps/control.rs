@@ -41,10 +41,10 @@ impl Session<'_> {
     fn cloud_action(&self, c: &Control, at: &At) -> Result<Option<(CloudAction, String)>, Stop> {
         let first = &None;
         let (action, device) = match c {
-            Control::Bind { device } => (CloudAction::Bind, device),
-            Control::Unbind { device } => (CloudAction::Unbind, device),
-            Control::RemoteOpenDoor { userid } => (CloudAction::RemoteOpenDoor { userid: self.expand_text(userid, at)? }, first),
-            Control::FetchLog { hint } => (CloudAction::FetchLog { hint: self.expand_text(hint, at)? }, first),
+            Control::Bind { device } => (CloudAction::act("bind", Value::Null), device),
+            Control::Unbind { device } => (CloudAction::act("unbind", Value::Null), device),
+            Control::RemoteOpenDoor { userid } => (CloudAction::act("remote_open_door", json!({ "userid": self.expand_text(userid, at)? })), first),
+            Control::FetchLog { hint } => (CloudAction::act("fetch_log", json!({ "hint": self.expand_text(hint, at)? })), first),
             Control::ScanQr { userid, state, dynamic_timestamp } => {
                 let dynamic_timestamp = match dynamic_timestamp {
                     None => None,
@@ -53,17 +53,21 @@ impl Session<'_> {
                         Some(t.trim().parse::<u64>().map_err(|_| at.error(format!("scan_qr: dynamic_timestamp {t:?} is not unix seconds")))?)
                     }
                 };
-                let action = CloudAction::ScanQr { userid: self.expand_text(userid, at)?, state: self.expand_text(state, at)?, dynamic_timestamp };
-                (action, first)
+                let mut args = json!({ "userid": self.expand_text(userid, at)?, "state": self.expand_text(state, at)? });
+                if let Some(t) = dynamic_timestamp {
+                    args["dynamic_timestamp"] = json!(t);
+                }
+                (CloudAction::act("scan_qr", args), first)
             }
-            Control::RemoteOpenFailed { oper_id } => (CloudAction::RemoteOpenFailed { oper_id: self.expand_text(oper_id, at)? }, first),
+            Control::RemoteOpenFailed { oper_id } => (CloudAction::asking("remote_open_failed", json!({ "oper_id": self.expand_text(oper_id, at)? })), first),
             _ => return Ok(None),
         };
         Ok(Some((action, self.device_sn(device, at)?)))
     }
 
-    /// Makes the cloud act: through its control plane when it has one (the mock), else
-    /// through the lab's cloud upper tester. A "no" to a question is the target's failure.
+    /// Makes the cloud act: through its link when it takes control (what it does with the
+    /// action is the target's: [`CloudLink::act`](crate::engine::target::CloudLink::act)),
+    /// else through the lab's cloud upper tester. A "no" to a question is the target's failure.
     async fn act(&mut self, action: &CloudAction, sn: &str, at: &At) -> StepResult {
         // The lab's command comes first when it can reach the cloud (an in-process mock is
         // out of any command's reach): the lab said how its cloud is made to act.
@@ -76,20 +80,16 @@ impl Session<'_> {
                 .await
                 .map_err(|e| at.error(format!("control through the cloud upper tester: {e}")))?
         } else if caps.control {
-            let req = action.mock_request(sn);
-            self.note(format!("control: {}", redacted(&*self.profile, &serde_json::to_value(&req).unwrap_or_default())));
-            let cloud = self.cloud(at)?;
-            let answer = cloud.control(req).await.map_err(|e| at.error(format!("control refused: {e}")))?;
-            match action.answer(&answer) {
-                Ok(()) => Answer::Yes,
-                Err(instead) => Answer::No(instead),
-            }
+            let (rec, profile) = (self.rec.clone(), self.profile.clone());
+            let note = &mut |req: &Value| rec.record(crate::engine::TranscriptEvent::Note { text: format!("control: {}", redacted(&*profile, req)) });
+            let acted = self.cloud(at)?.act(action, sn, note);
+            acted.await.map_err(|e| at.error(format!("control refused: {e}")))?
         } else {
             return Err(at.error("control: the cloud cannot be made to act and there is no cloud upper tester"));
         };
         match answer {
             Answer::Yes => Ok(()),
-            Answer::No(said) => Err(at.fail(format!("the cloud does not show what the scenario asks ({}): {said}", action.to_json(sn)["action"].as_str().unwrap_or_default()))),
+            Answer::No(said) => Err(at.fail(format!("the cloud does not show what the scenario asks ({}): {said}", action.name))),
         }
     }
 }
