@@ -36,7 +36,10 @@ pub enum DiffFormat {
 }
 
 pub fn cli_diff(args: DiffArgs) -> i32 {
-    let load = |p: &Path| RunFile::load(p).map_err(|e| super::report_error::usage_error(&e));
+    let profile = super::profile();
+    let load = |p: &Path| {
+        RunFile::load_for(p, &*profile).map_err(|e| super::report_error::usage_error(&e))
+    };
     let (a, b) = match (load(&args.run_a), load(&args.run_b)) {
         (Ok(a), Ok(b)) => (a, b),
         (Err(code), _) | (_, Err(code)) => return code,

@@ -128,7 +128,7 @@ pub fn cli_explore(args: ExploreArgs) -> i32 {
         out: args.out.clone(),
         fleet: Arc::new(fleet),
         device_reset: args.device_reset.clone(),
-        ..ExploreOptions::default()
+        ..ExploreOptions::for_profile(super::profile())
     };
     println!(
         "exploring {} with seed {} (up to {} cases in {})",

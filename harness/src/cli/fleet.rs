@@ -107,8 +107,9 @@ pub(super) fn cli_fleet(args: FleetCliArgs) -> i32 {
 
 fn objectives(lists: &[String]) -> Result<Vec<slo::Objective>, i32> {
     let mut out = Vec::new();
+    let profile = super::profile();
     for l in lists {
-        match slo::parse(l) {
+        match slo::parse(l, &*profile) {
             Ok(o) => out.extend(o),
             Err(e) => {
                 eprintln!("error: --slo {e}");

@@ -134,7 +134,7 @@ pub fn cli_manual(args: ManualArgs) -> i32 {
                 note,
                 device: Some(device),
             };
-            match crate::report::manual::append(&file, record.clone()) {
+            match crate::report::manual::append(&file, record.clone(), &*profile) {
                 Ok(_) => {}
                 Err(
                     e @ (ManualError::Io { .. }
@@ -158,7 +158,7 @@ pub fn cli_manual(args: ManualArgs) -> i32 {
             );
             EXIT_OK
         }
-        ManualCommand::List { file } => match ManualFile::load(&file) {
+        ManualCommand::List { file } => match ManualFile::load(&file, &*super::profile()) {
             Err(e) => usage_error(&e),
             Ok(v) => {
                 for r in &v.records {
@@ -181,7 +181,7 @@ pub fn cli_manual(args: ManualArgs) -> i32 {
 pub fn load_records(file: Option<&std::path::Path>) -> Result<Vec<ManualRecord>, i32> {
     match file {
         None => Ok(vec![]),
-        Some(path) => ManualFile::load(path)
+        Some(path) => ManualFile::load(path, &*super::profile())
             .map(|f| f.records)
             .map_err(|e| usage_error(&e)),
     }

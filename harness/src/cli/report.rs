@@ -58,12 +58,10 @@ pub struct OutArgs {
 /// Why a run.json cannot be used: the one check every reader of run.json shares.
 pub use crate::report::RunFileError as LoadError;
 
-/// A run.json read back and checked (version, unique ids, known verdicts); its matrix is
-/// rebuilt with the obligations of the profile the CLI chose.
+/// A run.json read back and checked (version, unique ids, known verdicts, judged with the
+/// profile the CLI chose); its matrix is rebuilt with that profile's obligations.
 pub fn load(path: &Path) -> Result<RunReport, LoadError> {
-    let mut report = RunReport::load(path)?;
-    report.meta.obligations = crate::report::json::Obligations::of(&*super::profile());
-    Ok(report)
+    RunReport::load_for(path, &*super::profile())
 }
 
 pub fn cli_report(args: ReportArgs) -> i32 {

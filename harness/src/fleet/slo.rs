@@ -2,6 +2,7 @@
 //! of the report with a bound; a missed one makes `hwconform fleet` exit 1.
 
 use super::report::{Figures, SloOutcome};
+use crate::profile::Profile;
 use crate::scenario::expr::parse_duration;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,8 +55,8 @@ const LATENCY_FIGURES: &[&str] = &["p50", "p90", "p99", "max"];
 
 /// Every figure an objective may name, for an error message: all are known before the fleet
 /// runs, so a misspelt one stops it at once instead of failing it at the end.
-fn known_figures() -> String {
-    let commands = crate::profile::default_profile().device_commands();
+fn known_figures(profile: &dyn Profile) -> String {
+    let commands = profile.device_commands();
     format!(
         "known figures: login.{lat} (time to log in), CMD.{lat} (a request's round trip; CMD one of {}), errors (%), logged_in (%), never_connected (a count or %), {}",
         commands.join(", "),
@@ -73,16 +74,17 @@ pub struct Objective {
     bound: f64,
 }
 
-/// Parses a comma-separated list of objectives.
-pub fn parse(text: &str) -> Result<Vec<Objective>, String> {
+/// Parses a comma-separated list of objectives; the round-trip figures are those of
+/// `profile`'s device commands.
+pub fn parse(text: &str, profile: &dyn Profile) -> Result<Vec<Objective>, String> {
     text.split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(parse_one)
+        .map(|t| parse_one(t, profile))
         .collect()
 }
 
-fn parse_one(text: &str) -> Result<Objective, String> {
+fn parse_one(text: &str, profile: &dyn Profile) -> Result<Objective, String> {
     let at = text.find(['<', '>', '=']).ok_or_else(|| {
         format!("{text:?}: expected METRIC<VALUE (or <=, >, >=, ==), e.g. login.p99<2s")
     })?;
@@ -130,13 +132,11 @@ fn parse_one(text: &str) -> Result<Objective, String> {
             let (cmd, figure) = n
                 .rsplit_once('.')
                 .filter(|(cmd, _)| {
-                    *cmd == "login"
-                        || crate::profile::default_profile()
-                            .device_commands()
-                            .iter()
-                            .any(|c| c == cmd)
+                    *cmd == "login" || profile.device_commands().iter().any(|c| c == cmd)
                 })
-                .ok_or_else(|| format!("{text:?}: unknown figure {n:?}; {}", known_figures()))?;
+                .ok_or_else(|| {
+                    format!("{text:?}: unknown figure {n:?}; {}", known_figures(profile))
+                })?;
             if !LATENCY_FIGURES.contains(&figure) {
                 return Err(format!(
                     "{text:?}: {figure:?} is not a latency figure (p50, p90, p99 or max)"
@@ -286,7 +286,7 @@ mod tests {
     #[case("never_connected<5%", true)]
     #[case("never_connected<1%", false)]
     fn objectives_are_judged(#[case] text: &str, #[case] met: bool) {
-        let o = parse(text).unwrap();
+        let o = parse(text, &*crate::profile::default_profile()).unwrap();
         let outcome = &judge(&o, &figures())[0];
         assert_eq!(outcome.met, met, "{outcome:?}");
     }
@@ -302,12 +302,20 @@ mod tests {
     #[case("breaks=<1", "unknown comparison")]
     #[case("never_connected<many", "is not a number")]
     fn bad_objectives_say_why(#[case] text: &str, #[case] says: &str) {
-        let e = parse(text).unwrap_err();
+        let e = parse(text, &*crate::profile::default_profile()).unwrap_err();
         assert!(e.contains(says), "{e}");
     }
 
     #[test]
     fn lists_parse() {
-        assert_eq!(parse("login.p99<2s, errors<0.1%,").unwrap().len(), 2);
+        assert_eq!(
+            parse(
+                "login.p99<2s, errors<0.1%,",
+                &*crate::profile::default_profile()
+            )
+            .unwrap()
+            .len(),
+            2
+        );
     }
 }

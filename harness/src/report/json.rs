@@ -394,6 +394,14 @@ impl RunReport {
     pub fn load(path: &Path) -> Result<RunReport, RunFileError> {
         parse_run(&read_run(path)?, path)
     }
+
+    /// Reads and checks a run.json judged with `profile` (refusing one of another), its
+    /// matrix rebuilt with that profile's obligations.
+    pub fn load_for(path: &Path, profile: &dyn Profile) -> Result<RunReport, RunFileError> {
+        let mut report: RunReport = parse_run_for(&read_run(path)?, path, profile)?;
+        report.meta.obligations = Obligations::of(profile);
+        Ok(report)
+    }
 }
 
 /// Why a file is not a usable run report; each names the file.
@@ -421,6 +429,53 @@ pub enum RunFileError {
         id: String,
         verdict: String,
     },
+    /// Its verdicts and obligation ids mean something only under the profile that judged it.
+    #[error("{} was judged with profile `{found}`; this hwconform runs profile `{expected}`", path.display())]
+    Profile {
+        path: PathBuf,
+        found: String,
+        expected: String,
+    },
+}
+
+/// Refuses a run.json judged with another profile than `profile`: its obligation ids,
+/// verdicts and matrix rows belong to that profile. A file that names none (an older
+/// harness, which knew one protocol) is taken as it is.
+pub fn check_profile(text: &str, path: &Path, profile: &dyn Profile) -> Result<(), RunFileError> {
+    #[derive(Deserialize)]
+    struct Head {
+        #[serde(default)]
+        meta: Meta,
+    }
+    #[derive(Deserialize, Default)]
+    struct Meta {
+        #[serde(default)]
+        profile: String,
+    }
+    let head: Head = serde_json::from_str(text).map_err(|source| RunFileError::Json {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    match head.meta.profile.as_str() {
+        "" => Ok(()),
+        found if found == profile.name() => Ok(()),
+        found => Err(RunFileError::Profile {
+            path: path.to_path_buf(),
+            found: found.to_string(),
+            expected: profile.name().to_string(),
+        }),
+    }
+}
+
+/// [`parse_run`], then [`check_profile`]: a run.json the reader of `profile` may use.
+pub fn parse_run_for<T: serde::de::DeserializeOwned>(
+    text: &str,
+    path: &Path,
+    profile: &dyn Profile,
+) -> Result<T, RunFileError> {
+    let doc = parse_run(text, path)?;
+    check_profile(text, path, profile)?;
+    Ok(doc)
 }
 
 /// Every verdict a run.json may hold ([`Verdict::name`](crate::engine::Verdict::name)).

@@ -115,7 +115,11 @@ pub fn check_device(
 
 impl ManualFile {
     /// Reads `path`; a file that does not exist is an empty list (the first `record` makes it).
-    pub fn load_or_empty(path: &Path) -> Result<ManualFile, ManualError> {
+    /// Its ids must be obligations of `profile`.
+    pub fn load_or_empty(
+        path: &Path,
+        profile: &dyn crate::profile::Profile,
+    ) -> Result<ManualFile, ManualError> {
         match std::fs::read_to_string(path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ManualFile {
                 version: MANUAL_FORMAT_VERSION,
@@ -125,20 +129,27 @@ impl ManualFile {
                 path: path.to_path_buf(),
                 source,
             }),
-            Ok(text) => ManualFile::parse(path, &text),
+            Ok(text) => ManualFile::parse(path, &text, profile),
         }
     }
 
     /// Reads `path`, which must exist (a run that names a verdicts file means one).
-    pub fn load(path: &Path) -> Result<ManualFile, ManualError> {
+    pub fn load(
+        path: &Path,
+        profile: &dyn crate::profile::Profile,
+    ) -> Result<ManualFile, ManualError> {
         let text = std::fs::read_to_string(path).map_err(|source| ManualError::Io {
             path: path.to_path_buf(),
             source,
         })?;
-        ManualFile::parse(path, &text)
+        ManualFile::parse(path, &text, profile)
     }
 
-    fn parse(path: &Path, text: &str) -> Result<ManualFile, ManualError> {
+    fn parse(
+        path: &Path,
+        text: &str,
+        profile: &dyn crate::profile::Profile,
+    ) -> Result<ManualFile, ManualError> {
         let file: ManualFile = serde_json::from_str(text).map_err(|source| ManualError::Json {
             path: path.to_path_buf(),
             source,
@@ -149,7 +160,6 @@ impl ManualFile {
                 found: file.version,
             });
         }
-        let profile = crate::profile::default_profile();
         let known = profile.statements();
         for r in &file.records {
             if !known.iter().any(|s| s.id == r.id) {
@@ -182,7 +192,11 @@ impl ManualFile {
 
 /// Appends `record` to the verdicts file at `path` (made if missing) under an exclusive lock
 /// on `FILE.lock`, so two people signing at once both land; returns the records now held.
-pub fn append(path: &Path, record: ManualRecord) -> Result<ManualFile, ManualError> {
+pub fn append(
+    path: &Path,
+    record: ManualRecord,
+    profile: &dyn crate::profile::Profile,
+) -> Result<ManualFile, ManualError> {
     use std::os::fd::AsRawFd;
     let mut lock_path = path.as_os_str().to_owned();
     lock_path.push(".lock");
@@ -225,7 +239,7 @@ pub fn append(path: &Path, record: ManualRecord) -> Result<ManualFile, ManualErr
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    let mut file = ManualFile::load_or_empty(path)?;
+    let mut file = ManualFile::load_or_empty(path, profile)?;
     file.records.push(record);
     file.save(path)?;
     Ok(file)
@@ -312,9 +326,14 @@ mod tests {
     fn a_file_round_trips_and_a_missing_one_is_empty() {
         let dir = std::env::temp_dir().join(format!("hwconform-manual-{}", std::process::id()));
         let path = dir.join("m.json");
-        assert!(ManualFile::load_or_empty(&path).unwrap().records.is_empty());
+        assert!(
+            ManualFile::load_or_empty(&path, &*crate::profile::default_profile())
+                .unwrap()
+                .records
+                .is_empty()
+        );
         assert!(matches!(
-            ManualFile::load(&path),
+            ManualFile::load(&path, &*crate::profile::default_profile()),
             Err(ManualError::Io { .. })
         ));
         let file = ManualFile {
@@ -322,7 +341,10 @@ mod tests {
             records: vec![record("D38", "pass"), record("D38", "fail")],
         };
         file.save(&path).unwrap();
-        assert_eq!(ManualFile::load(&path).unwrap(), file);
+        assert_eq!(
+            ManualFile::load(&path, &*crate::profile::default_profile()).unwrap(),
+            file
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -332,9 +354,13 @@ mod tests {
     #[case::unknown_id(r#"{"version": 1, "records": [{"id": "D99", "verdict": "pass", "by": "a", "at": "t", "note": ""}]}"#, "records `D99`, which is not an obligation")]
     #[case::bad_verdict(r#"{"version": 1, "records": [{"id": "D38", "verdict": "ok", "by": "a", "at": "t", "note": ""}]}"#, "a manual verdict is `pass` or `fail`")]
     fn bad_files_are_refused_with_the_reason(#[case] text: &str, #[case] says: &str) {
-        let err = ManualFile::parse(Path::new("m.json"), text)
-            .unwrap_err()
-            .to_string();
+        let err = ManualFile::parse(
+            Path::new("m.json"),
+            text,
+            &*crate::profile::default_profile(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.starts_with("m.json "), "{err}");
         assert!(err.contains(says), "{err}");
     }
@@ -354,17 +380,19 @@ mod tests {
                             note: format!("signer {i}"),
                             ..record("D38", "pass")
                         },
+                        &*crate::profile::default_profile(),
                     )
                     .unwrap()
                 });
             }
         });
-        let notes: std::collections::BTreeSet<String> = ManualFile::load(&path)
-            .unwrap()
-            .records
-            .into_iter()
-            .map(|r| r.note)
-            .collect();
+        let notes: std::collections::BTreeSet<String> =
+            ManualFile::load(&path, &*crate::profile::default_profile())
+                .unwrap()
+                .records
+                .into_iter()
+                .map(|r| r.note)
+                .collect();
         assert_eq!(notes.len(), 8, "{notes:?}");
         std::fs::remove_dir_all(&dir).unwrap();
     }

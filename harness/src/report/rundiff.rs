@@ -85,6 +85,14 @@ impl RunFile {
         RunFile::parse(&crate::report::json::read_run(path)?, path)
     }
 
+    /// [`RunFile::load`] of a run judged with `profile`; one of another profile is refused.
+    pub fn load_for(
+        path: &Path,
+        profile: &dyn crate::profile::Profile,
+    ) -> Result<RunFile, RunFileError> {
+        crate::report::json::parse_run_for(&crate::report::json::read_run(path)?, path, profile)
+    }
+
     /// Checked as every reader of run.json checks it ([`crate::report::parse_run`]).
     pub fn parse(text: &str, path: &Path) -> Result<RunFile, RunFileError> {
         crate::report::parse_run(text, path)

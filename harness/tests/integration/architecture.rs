@@ -2,7 +2,8 @@
 //! the crate's top-level modules import only modules below them in the declared order
 //! ([`LAYERS`], docs/src/internals/layout.md), none between the modules of `scenario/` form
 //! a cycle, only `profile/`, `targets/` and the composition root (`cli/`, `main.rs`) name the
-//! WeCom profile, and no WeCom command name, error code or obligation id sits inside
+//! WeCom profile, none but those and a few listed wrappers calls `default_profile()` (the
+//! profile is chosen once, at the composition root), and no WeCom command name, error code or obligation id sits inside
 //! `engine/` (the engine knows the protocol only through the profile seam).
 //!
 //! Test-only code (`#[cfg(test)]` modules and `tests/` folders under `src/`) is left out of
@@ -504,4 +505,119 @@ fn the_engine_names_no_wecom_command_code_or_obligation() {
         "engine/ names WeCom specifics (move them behind the profile):\n{}",
         found.join("\n")
     );
+}
+
+/// The production calls of `default_profile()` outside `profile/` and the composition root
+/// that remain, per file: thin wrappers that keep a public signature for the many callers
+/// that mean the default (each has a `_with`/`_by`/`for_profile` variant the CLI uses), and
+/// the few places not yet given the profile. A new call anywhere else fails the check below.
+const DEFAULT_PROFILE_LEFT: &[(&str, usize)] = &[
+    // `RunConfig::default()`: the CLI and the explorer set `profile`.
+    ("engine/runner.rs", 1),
+    // `Obligations::list` of a document made without a profile; `RunMeta::of_this_harness`.
+    ("report/json.rs", 2),
+    // `Vars` without a profile (plain lookups) redact and sign as the default does.
+    ("scenario/matcher.rs", 1),
+    // `load_str`, `load_file`, `load_paths`, `validate_paths` over their `_with` forms.
+    ("scenario/loader.rs", 4),
+    // `normalize_with` over `normalize_by`; `apply` over `apply_by`.
+    ("check/golden/normalize.rs", 1),
+    ("check/golden/apply.rs", 1),
+    // The explorer's scenario writer and device answers: not yet given the profile.
+    ("check/explore/writer.rs", 1),
+    ("check/explore/device/answers.rs", 1),
+];
+
+/// Every production file outside `profile/` and the composition root whose `default_profile()`
+/// calls exceed what [`DEFAULT_PROFILE_LEFT`] allows it.
+fn default_profile_calls(files: &[(PathBuf, Vec<String>, String)]) -> Vec<String> {
+    let mut found = Vec::new();
+    for (path, module, text) in files {
+        if is_test_file(module)
+            || matches!(
+                module.first().map(String::as_str),
+                None | Some("profile" | "cli" | "main")
+            )
+        {
+            continue;
+        }
+        let calls = production_code(text).matches("default_profile(").count();
+        let rel = path.display().to_string();
+        let allowed = DEFAULT_PROFILE_LEFT
+            .iter()
+            .find(|(p, _)| *p == rel)
+            .map_or(0, |(_, n)| *n);
+        if calls > allowed {
+            found.push(format!("{rel}: {calls} call(s), {allowed} allowed"));
+        }
+    }
+    found
+}
+
+#[test]
+fn the_profile_is_chosen_once_at_the_composition_root() {
+    let files: Vec<(PathBuf, Vec<String>, String)> = sources(Path::new(SRC))
+        .into_iter()
+        .map(|(path, module)| {
+            let text = std::fs::read_to_string(&path).unwrap();
+            (path.strip_prefix(SRC).unwrap().to_path_buf(), module, text)
+        })
+        .collect();
+    let found = default_profile_calls(&files);
+    assert!(
+        found.is_empty(),
+        "these call `default_profile()`; take the profile passed down from the CLI (`cli::profile()`) instead:\n{}",
+        found.join("\n")
+    );
+    let file = |path: &str, module: &[&str], text: &str| {
+        (
+            PathBuf::from(path),
+            module.iter().map(|m| m.to_string()).collect::<Vec<_>>(),
+            text.to_string(),
+        )
+    };
+    // Mutants: a new call in a new place, one more in a file that has its allowance, and one
+    // through a `use` of the function.
+    let mutants = [
+        file(
+            "report/x.rs",
+            &["report", "x"],
+            "fn f() { crate::profile::default_profile(); }",
+        ),
+        file(
+            "engine/runner.rs",
+            &["engine", "runner"],
+            "fn a() { crate::profile::default_profile(); }\nfn b() { crate::profile::default_profile(); }",
+        ),
+        file(
+            "fleet/slo.rs",
+            &["fleet", "slo"],
+            "use crate::profile::default_profile;\nfn f() { default_profile().name(); }",
+        ),
+    ];
+    assert_eq!(default_profile_calls(&mutants).len(), 3);
+    // Variants: the composition root, the profile itself, tests, comments, the allowance.
+    let allowed = [
+        file(
+            "cli/mod.rs",
+            &["cli"],
+            "fn p() { crate::profile::default_profile(); }",
+        ),
+        file(
+            "profile/mod.rs",
+            &["profile"],
+            "pub fn default_profile() -> Arc<dyn Profile> { todo!() }",
+        ),
+        file(
+            "report/y.rs",
+            &["report", "y"],
+            "// not default_profile() here\n#[cfg(test)]\nmod tests {\n    fn t() { crate::profile::default_profile(); }\n}\n",
+        ),
+        file(
+            "engine/runner.rs",
+            &["engine", "runner"],
+            "fn a() { crate::profile::default_profile(); }",
+        ),
+    ];
+    assert!(default_profile_calls(&allowed).is_empty());
 }

@@ -34,7 +34,7 @@ fn out_dir(name: &str) -> PathBuf {
 fn options(out: PathBuf) -> ExploreOptions {
     ExploreOptions {
         out,
-        ..ExploreOptions::default()
+        ..ExploreOptions::for_profile(hwconform::profile::default_profile())
     }
 }
 

@@ -3,7 +3,7 @@
 
 use crate::common;
 use rstest::rstest;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -198,11 +198,13 @@ fn bad_run(name: &str, change: impl Fn(&mut serde_json::Value)) -> PathBuf {
     path
 }
 
-/// Every reader of run.json refuses the same files, with the same reason (exit 2).
+/// Every reader of run.json refuses the same files, with the same reason (exit 2): among
+/// them a run judged with another profile than this harness runs, whose obligation ids mean
+/// something else (the error names both profiles).
 #[rstest]
 fn run_json_readers_agree(
-    #[values("version", "duplicate", "verdict")] bad: &str,
-    #[values("report", "rejudge", "diff", "merge")] command: &str,
+    #[values("version", "duplicate", "verdict", "profile")] bad: &str,
+    #[values("report", "rejudge", "diff", "merge", "manual")] command: &str,
 ) {
     // A file per case: the cases run in parallel.
     let name = format!("{bad}-{command}");
@@ -218,9 +220,13 @@ fn run_json_readers_agree(
             }),
             "lists scenario cloud.active.secret-only-when-bound twice",
         ),
-        _ => (
+        "verdict" => (
             bad_run(&name, |r| r["scenarios"][0]["verdict"] = "pwned".into()),
             "has the unknown verdict `pwned`",
+        ),
+        _ => (
+            bad_run(&name, |r| r["meta"]["profile"] = "toy".into()),
+            "was judged with profile `toy`; this hwconform runs profile `wecom`",
         ),
     };
     let out_dir = temp_dir(&format!("out-{bad}-{command}"));
@@ -229,10 +235,26 @@ fn run_json_readers_agree(
         good_run().to_str().unwrap(),
         out_dir.to_str().unwrap(),
     );
+    let manual = out_dir.join("manual.json").display().to_string();
     let args: Vec<&str> = match command {
         "report" => vec!["report", p, "--reports", out],
         "rejudge" => vec!["rejudge", p],
         "diff" => vec!["diff", good, p],
+        "manual" => vec![
+            "manual",
+            "record",
+            "D38",
+            "--verdict",
+            "pass",
+            "--note",
+            "seen",
+            "--by",
+            "lab",
+            "--file",
+            &manual,
+            "--run",
+            p,
+        ],
         _ => vec!["report", "merge", good, p, "--reports", out],
     };
     let run = Command::new(env!("CARGO_BIN_EXE_hwconform"))
@@ -242,6 +264,10 @@ fn run_json_readers_agree(
         .unwrap();
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert_eq!(run.status.code(), Some(2), "{command} on {bad}: {stderr}");
+    assert!(
+        !Path::new(&manual).exists(),
+        "{command} on {bad} recorded nothing"
+    );
     assert!(stderr.contains(reason), "{command} on {bad}: {stderr}");
     assert!(
         stderr.contains(p),
@@ -255,13 +281,19 @@ fn run_json_readers_agree(
 #[case::report(&["report", "RUN", "--reports", "OUT"])]
 #[case::rejudge(&["rejudge", "RUN"])]
 #[case::diff(&["diff", "RUN", "RUN"])]
+#[case::manual(&[
+    "manual", "record", "D38", "--verdict", "pass", "--note", "seen", "--by", "lab", "--file",
+    "MANUAL", "--run", "RUN",
+])]
 fn a_good_run_json_is_read_by_every_reader(#[case] args: &[&str]) {
     let out_dir = temp_dir(&format!("out-good-{}", args[0]));
+    let manual = out_dir.join("manual.json").display().to_string();
     let args: Vec<&str> = args
         .iter()
         .map(|a| match *a {
             "RUN" => good_run().to_str().unwrap(),
             "OUT" => out_dir.to_str().unwrap(),
+            "MANUAL" => &manual,
             a => a,
         })
         .collect();

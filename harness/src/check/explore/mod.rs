@@ -26,7 +26,7 @@ pub mod writer;
 use crate::engine::runner::Runner;
 use crate::engine::{Failure, Verdict};
 use crate::profile::fleet::Fleet;
-use crate::profile::CloudTimings;
+use crate::profile::{CloudTimings, Profile};
 use crate::targets::{CloudChoice, DeviceChoice};
 use proptest::strategy::{BoxedStrategy, Strategy};
 use runner::{Body, Engine, Side};
@@ -135,8 +135,10 @@ impl ExploreTarget {
 }
 
 /// How much to explore and where findings go.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ExploreOptions {
+    /// The protocol explored: its obligations, features and windows.
+    pub profile: Arc<dyn Profile>,
     pub seed: u64,
     /// At most this many cases...
     pub cases: u32,
@@ -152,9 +154,27 @@ pub struct ExploreOptions {
     pub ics: Option<Arc<crate::ics::Ics>>,
 }
 
-impl Default for ExploreOptions {
-    fn default() -> Self {
+impl std::fmt::Debug for ExploreOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExploreOptions")
+            .field("profile", &self.profile.name())
+            .field("seed", &self.seed)
+            .field("cases", &self.cases)
+            .field("time", &self.time)
+            .field("shrink_time", &self.shrink_time)
+            .field("out", &self.out)
+            .field("fleet", &self.fleet)
+            .field("device_reset", &self.device_reset)
+            .field("ics", &self.ics)
+            .finish()
+    }
+}
+
+impl ExploreOptions {
+    /// The default budget (cases, time, seed) for exploring `profile`'s protocol.
+    pub fn for_profile(profile: Arc<dyn Profile>) -> Self {
         ExploreOptions {
+            profile,
             seed: DEFAULT_SEED,
             cases: DEFAULT_CASES,
             time: DEFAULT_TIME,
@@ -315,10 +335,10 @@ impl Explorer {
             }
             ExploreTarget::Device(d) => Play::Device(device::DeviceSetup {
                 device_control: d.build().capabilities().control,
-                implemented: options
-                    .ics
-                    .as_deref()
-                    .map_or(device::Implemented::ALL, device::Implemented::from_ics),
+                implemented: options.ics.as_deref().map_or_else(
+                    || device::Implemented::all(&*options.profile),
+                    |ics| device::Implemented::from_ics(ics, &*options.profile),
+                ),
             }),
         };
         let runner = Runner::new(runner::run_config(&target, &options));

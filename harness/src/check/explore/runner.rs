@@ -244,7 +244,7 @@ impl Engine<'_> {
             }
         };
         let probe_rendered = self.render(&body, "explored sequence", "", &[]);
-        let involved = involved(&failure, &probe_rendered);
+        let involved = involved(&*self.options.profile, &failure, &probe_rendered);
         let steps = body.steps.len();
         let mut title = format!("{}: {}", involved.join(", "), first_line(&failure.message));
         if title.chars().count() > 110 {
@@ -327,13 +327,17 @@ impl Engine<'_> {
 
 /// The requirement ids a failure involves: the rule an always-on check names, else those
 /// of the step at the failing line.
-fn involved(f: &crate::engine::Failure, rendered: &Rendered) -> Vec<String> {
+fn involved(
+    profile: &dyn crate::profile::Profile,
+    f: &crate::engine::Failure,
+    rendered: &Rendered,
+) -> Vec<String> {
     if let Some(rule) = &f.rule {
         return vec![rule.clone()];
     }
     // A monitor failure folded into a step failure starts with its rule: `D13: ...`.
     if let Some((head, _)) = f.message.split_once(':') {
-        if crate::profile::default_profile().is_obligation(head.trim()) {
+        if profile.is_obligation(head.trim()) {
             return vec![head.trim().to_string()];
         }
     }
@@ -387,6 +391,7 @@ pub(super) fn run_config(target: &ExploreTarget, options: &ExploreOptions) -> Ru
         jobs: 1,
         device_reset: options.device_reset.clone(),
         remedies: std::sync::Arc::new(crate::targets::remedies()),
+        profile: options.profile.clone(),
         ..RunConfig::default()
     }
 }

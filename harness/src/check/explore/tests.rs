@@ -48,7 +48,10 @@ fn cloud(actions: &[CloudAction]) -> String {
 }
 
 fn device(actions: &[DeviceAction]) -> String {
-    device_with(super::device::Implemented::ALL, actions)
+    device_with(
+        super::device::Implemented::all(&*crate::profile::default_profile()),
+        actions,
+    )
 }
 
 fn device_with(implemented: super::device::Implemented, actions: &[DeviceAction]) -> String {
@@ -288,7 +291,8 @@ fn device_model_allows_the_conformant_choices() {
         crate::ics::Provisioning::PerDevice,
     );
     ics.features.insert("contacts".into(), false);
-    let no_contacts = super::device::Implemented::from_ics(&ics);
+    let no_contacts =
+        super::device::Implemented::from_ics(&ics, &*crate::profile::default_profile());
     assert!(no_contacts.has("door") && !no_contacts.has("contacts"));
     let t = device_with(
         no_contacts,
@@ -314,7 +318,7 @@ proptest! {
 
     /// Whatever the sequence, the device generator writes a scenario that loads, and ends.
     #[test]
-    fn device_scenarios_load(actions in proptest::collection::vec(super::device::action(DeviceSetup { device_control: true, implemented: super::device::Implemented::ALL }), 1..30)) {
+    fn device_scenarios_load(actions in proptest::collection::vec(super::device::action(DeviceSetup { device_control: true, implemented: super::device::Implemented::all(&*crate::profile::default_profile()) }), 1..30)) {
         device(&actions);
     }
 }
@@ -328,7 +332,7 @@ fn door_only() -> super::device::Implemented {
         crate::profile::wecom::features::FEATURES,
     )
     .unwrap();
-    super::device::Implemented::from_ics(&ics)
+    super::device::Implemented::from_ics(&ics, &*crate::profile::default_profile())
 }
 
 proptest! {
@@ -354,7 +358,9 @@ fn implemented_features_come_from_the_statement() {
         !door.has("face") && !door.has("contacts"),
         "false and unstated are both not implemented"
     );
-    assert!(super::device::Implemented::ALL.has("fingerprint"));
+    assert!(
+        super::device::Implemented::all(&*crate::profile::default_profile()).has("fingerprint")
+    );
 }
 
 /// A reference-device target with variants is reproduced by the `--device` text that selects it.

@@ -58,31 +58,40 @@ pub struct DeviceSetup {
 }
 
 /// Which of the profile's features ([`Profile::ics_features`]) a device implements, as its ICS says: bit
-/// `i` for `FEATURES[i]`. Fail-closed: a feature the ICS leaves out is not exercised.
+/// `i` for `features[i]`. Fail-closed: a feature the ICS leaves out is not exercised.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Implemented(u32);
+pub struct Implemented {
+    bits: u32,
+    features: &'static [crate::profile::Feature],
+}
 
 impl Implemented {
-    /// Every feature (no ICS: the reference device, or a device assumed to do everything).
-    pub const ALL: Implemented = Implemented(u32::MAX);
+    /// Every feature of `profile` (no ICS: the reference device, or a device assumed to do
+    /// everything).
+    pub fn all(profile: &dyn crate::profile::Profile) -> Implemented {
+        Implemented {
+            bits: u32::MAX,
+            features: profile.ics_features(),
+        }
+    }
 
-    pub fn from_ics(ics: &crate::ics::Ics) -> Implemented {
-        Implemented(
-            crate::profile::default_profile()
-                .ics_features()
+    pub fn from_ics(ics: &crate::ics::Ics, profile: &dyn crate::profile::Profile) -> Implemented {
+        let features = profile.ics_features();
+        Implemented {
+            bits: features
                 .iter()
                 .enumerate()
                 .filter(|(_, f)| ics.features.get(f.name) == Some(&true))
                 .fold(0, |bits, (i, _)| bits | 1 << i),
-        )
+            features,
+        }
     }
 
     pub fn has(self, name: &str) -> bool {
-        crate::profile::default_profile()
-            .ics_features()
+        self.features
             .iter()
             .position(|f| f.name == name)
-            .is_some_and(|i| self.0 & (1 << i) != 0)
+            .is_some_and(|i| self.bits & (1 << i) != 0)
     }
 }
 
