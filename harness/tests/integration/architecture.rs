@@ -523,9 +523,6 @@ const DEFAULT_PROFILE_LEFT: &[(&str, usize)] = &[
     // `normalize_with` over `normalize_by`; `apply` over `apply_by`.
     ("check/golden/normalize.rs", 1),
     ("check/golden/apply.rs", 1),
-    // The explorer's scenario writer and device answers: not yet given the profile.
-    ("check/explore/writer.rs", 1),
-    ("check/explore/device/answers.rs", 1),
 ];
 
 /// Every production file outside `profile/` and the composition root whose `default_profile()`

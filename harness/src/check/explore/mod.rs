@@ -339,6 +339,7 @@ impl Explorer {
                     || device::Implemented::all(&*options.profile),
                     |ics| device::Implemented::from_ics(ics, &*options.profile),
                 ),
+                timings: options.profile.timing_constants(),
             }),
         };
         let runner = Runner::new(runner::run_config(&target, &options));

@@ -93,7 +93,7 @@ impl Engine<'_> {
             });
         }
         let reqs: Vec<&str> = reqs.iter().map(String::as_str).collect();
-        body.steps.render(&header, &reqs)
+        body.steps.render(&*self.options.profile, &header, &reqs)
     }
 
     /// Loads `text` as a scenario file and runs it against the target.

@@ -37,7 +37,9 @@ fn text(steps: &Steps, role: &'static str, requires: Vec<&'static str>) -> Strin
     if !reqs.contains(&fallback) {
         reqs.push(fallback);
     }
-    steps.render(&header, &reqs).text
+    steps
+        .render(&*crate::profile::default_profile(), &header, &reqs)
+        .text
 }
 
 fn cloud(actions: &[CloudAction]) -> String {
@@ -59,6 +61,7 @@ fn device_with(implemented: super::device::Implemented, actions: &[DeviceAction]
         DeviceSetup {
             device_control: true,
             implemented,
+            timings: crate::profile::default_profile().timing_constants(),
         },
         actions,
     );
@@ -318,7 +321,7 @@ proptest! {
 
     /// Whatever the sequence, the device generator writes a scenario that loads, and ends.
     #[test]
-    fn device_scenarios_load(actions in proptest::collection::vec(super::device::action(DeviceSetup { device_control: true, implemented: super::device::Implemented::all(&*crate::profile::default_profile()) }), 1..30)) {
+    fn device_scenarios_load(actions in proptest::collection::vec(super::device::action(DeviceSetup { device_control: true, implemented: super::device::Implemented::all(&*crate::profile::default_profile()), timings: crate::profile::default_profile().timing_constants() }), 1..30)) {
         device(&actions);
     }
 }
@@ -341,7 +344,7 @@ proptest! {
     /// Exploring with an ICS never pushes what the device does not implement (nor what the
     /// statement leaves out: fail-closed).
     #[test]
-    fn exploration_pushes_only_what_the_ics_says_true(a in super::device::action(DeviceSetup { device_control: true, implemented: door_only() })) {
+    fn exploration_pushes_only_what_the_ics_says_true(a in super::device::action(DeviceSetup { device_control: true, implemented: door_only(), timings: crate::profile::default_profile().timing_constants() })) {
         let lacking = matches!(
             a,
             DeviceAction::Idle(Idle::ChangeContact { .. } | Idle::Visitors { .. } | Idle::EnterPage { .. } | Idle::Firmware | Idle::FetchLog)

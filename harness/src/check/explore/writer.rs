@@ -92,7 +92,11 @@ impl Steps {
     /// `header.requires`, and in the cloud role every feature a command the steps wait for
     /// or push belongs to (the loader asks for them): one the header names already, else the
     /// first that owns the command.
-    fn requires_with_features(&self, header: &Header) -> Vec<&'static str> {
+    fn requires_with_features(
+        &self,
+        profile: &dyn crate::profile::Profile,
+        header: &Header,
+    ) -> Vec<&'static str> {
         let mut requires = header.requires.clone();
         if header.role != "cloud" {
             return requires;
@@ -106,7 +110,7 @@ impl Steps {
             });
         }
         for cmd in cmds {
-            let owners = crate::profile::default_profile().feature_owners(&cmd);
+            let owners = profile.feature_owners(&cmd);
             if let Some(first) = owners
                 .first()
                 .filter(|_| !owners.iter().any(|o| requires.contains(o)))
@@ -117,8 +121,14 @@ impl Steps {
         requires
     }
 
-    /// Renders the whole file. Returns the text and, per step, its first and last line.
-    pub fn render(&self, header: &Header, requirements: &[&str]) -> Rendered {
+    /// Renders the whole file, its `requires` completed with `profile`'s features. Returns
+    /// the text and, per step, its first and last line.
+    pub fn render(
+        &self,
+        profile: &dyn crate::profile::Profile,
+        header: &Header,
+        requirements: &[&str],
+    ) -> Rendered {
         let mut out: Vec<String> = Vec::new();
         out.push(format!("id: {}", header.id));
         out.push(format!("title: {}", quoted(&header.title)));
@@ -134,7 +144,7 @@ impl Steps {
         out.push(format!("requirements: [{}]", requirements.join(", ")));
         out.push("tags: [explore, regression]".into());
         out.push(format!("role: {}", header.role));
-        let requires = self.requires_with_features(header);
+        let requires = self.requires_with_features(profile, header);
         if !requires.is_empty() {
             out.push(format!("requires: [{}]", requires.join(", ")));
         }

@@ -199,8 +199,8 @@ impl DeviceModel {
         // Otherwise the protocol's composed window: the longest timeout and the staggered
         // retry after it.
         let window = |name: &str| {
-            crate::profile::default_profile()
-                .timing_constants()
+            self.setup
+                .timings
                 .iter()
                 .find(|c| c.name == name)
                 .map_or(0, |c| c.value.as_millis() as u64)

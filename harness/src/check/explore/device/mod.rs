@@ -55,6 +55,8 @@ pub struct DeviceSetup {
     pub device_control: bool,
     /// The optional areas the device implements: pushes of the others are never drawn.
     pub implemented: Implemented,
+    /// The profile's timing constants: the windows a re-send is expected within.
+    pub timings: &'static [crate::profile::TimingConstant],
 }
 
 /// Which of the profile's features ([`Profile::ics_features`]) a device implements, as its ICS says: bit
