@@ -5,8 +5,9 @@ use super::exit::{EXIT_FAILED, EXIT_OK};
 use super::report::{write, OutArgs};
 use super::report_error::usage_error;
 use super::{duration_arg, runtime};
+use crate::engine::event::{Event, RunClock, RunEvent};
 use crate::engine::verdict::{RunSummary, ScenarioResult, Severity};
-use crate::observe::{LinkFault, LiveFinding, ObserveConfig, Observer};
+use crate::observe::{LinkFault, ObserveConfig, Observer, OnFinding};
 use crate::report::json::now_rfc3339;
 use crate::report::{RunMeta, RunReport};
 use crate::scenario::Role;
@@ -83,21 +84,16 @@ fn shown(url: &str) -> &str {
     url.split('?').next().unwrap_or(url)
 }
 
-/// A finding as it happens, with the device's SN.
-fn print_finding(f: &LiveFinding<'_>) {
-    let severity = match f.finding.severity {
-        Severity::Fail => "fail",
-        Severity::Warning => "warn",
-    };
-    println!(
-        "{} (link {}): {} {} {severity}: {}",
-        f.sn.unwrap_or("device ?"),
-        f.link,
-        f.judged.name(),
-        f.finding.rule,
-        f.finding.message
-    );
-    let _ = std::io::stdout().flush();
+/// The observer's event stream as it happens: each finding with the device's SN.
+fn print_event(e: Event) {
+    if let RunEvent::Finding { id, finding, .. } = &e.kind {
+        let severity = match finding.severity {
+            Severity::Fail => "fail",
+            Severity::Warning => "warn",
+        };
+        println!("{id} {} {severity}: {}", finding.rule, finding.message);
+        let _ = std::io::stdout().flush();
+    }
 }
 
 pub fn cli_observe(args: ObserveArgs) -> i32 {
@@ -117,7 +113,7 @@ pub fn cli_observe(args: ObserveArgs) -> i32 {
     }
     let started_at = now_rfc3339();
     let wall = Instant::now();
-    let on_finding = Arc::new(print_finding);
+    let on_finding = OnFinding::new(RunClock::start(), print_event);
     // A device moved off loopback needs an address of the observer's host to come from.
     let moves = args
         .faults
@@ -333,7 +329,7 @@ fn observe_scenarios(args: &ObserveArgs, upstream: Endpoint, rt: &tokio::runtime
             .identity
             .clone(),
         profile,
-        on_finding: Arc::new(print_finding),
+        on_finding: OnFinding::new(RunClock::start(), print_event),
         children: Arc::default(),
     };
     let mut results = Vec::new();

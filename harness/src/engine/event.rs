@@ -92,7 +92,8 @@ pub enum RunEvent {
         line: u32,
     },
     /// A broken rule (or a warning) the scenario's session saw, when it saw it: once each,
-    /// between the scenario's start and its end.
+    /// between the scenario's start and its end. An observer's stream has only these: `index`
+    /// is the device connection's number and `id` names the party judged on it.
     Finding {
         index: usize,
         id: String,

@@ -183,7 +183,7 @@ impl SnViews {
                 if Finding::push_new(&mut findings, v, None, true) {
                     let finding = findings.last().expect("just pushed").clone();
                     drop(findings);
-                    (self.on_finding)(&LiveFinding {
+                    self.on_finding.say(&LiveFinding {
                         sn: Some(&self.sn),
                         link: last,
                         judged: view.judged,

@@ -4,6 +4,7 @@
 use super::fault::{Armed, Asked, Faults, Toward};
 use super::tls::ListenTls;
 use super::upstream::{Moved, Upstream};
+use crate::engine::event::{Event, RunClock, RunEvent};
 use crate::engine::monitor::Monitor;
 use crate::engine::recorder::Recorder;
 use crate::engine::transcript::{Party, TranscriptEvent};
@@ -55,8 +56,54 @@ pub struct LiveFinding<'a> {
     pub finding: &'a Finding,
 }
 
-/// Where live findings go (the CLI prints them).
-pub type OnFinding = Arc<dyn Fn(&LiveFinding<'_>) + Send + Sync>;
+impl LiveFinding<'_> {
+    /// Who the finding is about, as the live line names it: `SN (link N): party`, with
+    /// `device ?` before a frame said the SN. The `id` of its [`RunEvent::Finding`].
+    pub fn about(&self) -> String {
+        format!(
+            "{} (link {}): {}",
+            self.sn.unwrap_or("device ?"),
+            self.link,
+            self.judged.name()
+        )
+    }
+}
+
+/// Where live findings go: the run's event stream, as a run's do. Each is a
+/// [`RunEvent::Finding`] stamped on the observer's clock, `index` the link's number and `id`
+/// [`LiveFinding::about`].
+#[derive(Clone)]
+pub struct OnFinding {
+    clock: RunClock,
+    sink: Arc<dyn Fn(Event) + Send + Sync>,
+}
+
+impl OnFinding {
+    /// Findings stamped on `clock`, each handed to `sink` (the CLI prints them).
+    pub fn new(clock: RunClock, sink: impl Fn(Event) + Send + Sync + 'static) -> OnFinding {
+        OnFinding {
+            clock,
+            sink: Arc::new(sink),
+        }
+    }
+
+    /// Findings nobody follows live (they are still kept in the results).
+    pub fn ignored() -> OnFinding {
+        OnFinding::new(RunClock::start(), |_| {})
+    }
+
+    /// Says `f` now.
+    pub(super) fn say(&self, f: &LiveFinding<'_>) {
+        (self.sink)(Event {
+            stamp: self.clock.now(),
+            kind: RunEvent::Finding {
+                index: f.link,
+                id: f.about(),
+                finding: f.finding.clone(),
+            },
+        });
+    }
+}
 
 /// A frame a party sent, as an observer scenario watches it: before any fault, so a frame a
 /// fault dropped was still said.
@@ -237,7 +284,7 @@ impl Link {
                 let finding = findings.last().expect("just pushed").clone();
                 drop(findings);
                 let sn = lock(&self.sn).clone();
-                (self.ctx.on_finding)(&LiveFinding {
+                self.ctx.on_finding.say(&LiveFinding {
                     sn: sn.as_deref(),
                     link: self.n,
                     judged: view.judged,

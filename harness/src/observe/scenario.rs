@@ -508,7 +508,7 @@ mod tests {
             ),
             tls: None,
             faults: super::super::fault::Faults::new(Vec::new()),
-            on_finding: Arc::new(|_| {}),
+            on_finding: super::super::link::OnFinding::ignored(),
             forwarded: AtomicU64::new(0),
         }
     }

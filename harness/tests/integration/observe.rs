@@ -46,8 +46,13 @@ async fn start_mock_with(config: MockConfig) -> (String, tokio::task::JoinHandle
     (format!("ws://{addr}"), handle)
 }
 
-/// The observer binary, with its URL (the first line it prints).
-async fn start_observe(upstream: &str, reports: &Path, extra: &[&str]) -> (Child, String) {
+/// The observer binary, with its URL (the first line it prints) and the rest of what it
+/// prints (the live findings, the summary), whole once it has exited.
+async fn start_observe(
+    upstream: &str,
+    reports: &Path,
+    extra: &[&str],
+) -> (Child, String, tokio::task::JoinHandle<Vec<String>>) {
     let mut child = Command::new(BIN)
         .args(["observe", "--listen", "127.0.0.1:0", "--upstream", upstream])
         .arg("--reports")
@@ -67,8 +72,14 @@ async fn start_observe(upstream: &str, reports: &Path, extra: &[&str]) -> (Child
         .expect("a first line");
     assert!(url.starts_with("ws://127.0.0.1:"), "{url}");
     // The rest of stdout (live findings, the summary) is drained so the pipe never fills.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, url)
+    let rest = tokio::spawn(async move {
+        let mut rest = Vec::new();
+        while let Ok(Some(line)) = lines.next_line().await {
+            rest.push(line);
+        }
+        rest
+    });
+    (child, url, rest)
 }
 
 fn device(url: String, faults: &[SimFault]) -> tokio::task::JoinHandle<()> {
@@ -128,7 +139,8 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// Observes a device for `for_` and stops the observer with SIGINT; the run.json.
+/// Observes a device for `for_` and stops the observer with SIGINT; the run.json. What the
+/// observer printed after its URL is kept beside the reports ([`printed`]).
 async fn observe_device(
     name: &str,
     faults: &[SimFault],
@@ -138,15 +150,29 @@ async fn observe_device(
 ) -> (Value, String, i32, PathBuf) {
     let reports = temp_dir(name);
     let (upstream, mock) = start_mock(corp).await;
-    let (observer, url) = start_observe(&upstream, &reports, extra).await;
+    let (observer, url, rest) = start_observe(&upstream, &reports, extra).await;
     let dev = device(url, faults);
     tokio::time::sleep(for_).await;
     sigint(&observer);
     let code = exit_of(observer).await;
     dev.abort();
     mock.abort();
+    let rest = tokio::time::timeout(Duration::from_secs(10), rest)
+        .await
+        .expect("stdout closed with the observer")
+        .unwrap();
+    std::fs::write(reports.with_extension("stdout"), rest.join("\n")).unwrap();
     let (run, text) = run_json(&reports);
     (run, text, code, reports)
+}
+
+/// The lines the observer of [`observe_device`] printed after its URL.
+fn printed(reports: &Path) -> Vec<String> {
+    std::fs::read_to_string(reports.with_extension("stdout"))
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -175,6 +201,13 @@ async fn a_device_reusing_req_ids_fails_d2_alone_with_the_frames_as_evidence() {
         finding["message"].as_str().unwrap().contains("lb_"),
         "names the reused req_id: {finding}"
     );
+    // Said live too, as it happened: the device's SN, its link, the party, the rule.
+    let live = format!(
+        "{SN} (link 1): device D2 fail: {}",
+        finding["message"].as_str().unwrap()
+    );
+    let printed = printed(&reports);
+    assert!(printed.contains(&live), "{live:?} not in {printed:#?}");
     // The evidence: the device's frames carrying the reused req_id, in its transcript.
     let reused = device["transcript"]["entries"]
         .as_array()
@@ -223,6 +256,12 @@ async fn a_conformant_device_and_cloud_fail_nothing() {
     .await;
     assert_eq!(with_status(&run, "fail"), Vec::<String>::new());
     assert_eq!(code, 0, "{:#}", run["summary"]);
+    // Nothing failed live either.
+    let printed = printed(&reports);
+    assert!(
+        !printed.iter().any(|l| l.contains(" fail: ")),
+        "{printed:#?}"
+    );
     // Both parties were judged on what they said: the per-frame rules passed.
     let passed = with_status(&run, "pass");
     for id in ["D1", "D2", "C1", "C2"] {
@@ -300,7 +339,7 @@ async fn a_lost_register_reply_is_resent_and_the_cloud_answers_600012() {
     let reports = temp_dir("drop");
     let (upstream, mock) = start_mock(two_page_corp()).await;
     // The reference device re-sends after 5-10 s without a reply (D13).
-    let (observer, url) = start_observe(
+    let (observer, url, _) = start_observe(
         &upstream,
         &reports,
         &[
@@ -441,7 +480,7 @@ async fn forwarding_rate_on_loopback() {
         sources: Vec::new(),
         tls: None,
         faults: Vec::new(),
-        on_finding: std::sync::Arc::new(|_| {}),
+        on_finding: hwconform::observe::OnFinding::ignored(),
     };
     let observer = Observer::bind(
         "127.0.0.1:0".parse().unwrap(),
@@ -587,7 +626,7 @@ fn observer(
         sources: Vec::new(),
         tls,
         faults: faults.iter().map(|f| f.parse().unwrap()).collect(),
-        on_finding: std::sync::Arc::new(|_| {}),
+        on_finding: hwconform::observe::OnFinding::ignored(),
     };
     let observer = Observer::bind(
         "127.0.0.1:0".parse().unwrap(),
@@ -812,7 +851,7 @@ async fn a_device_moving_to_another_address_gets_600002_judged_by_c10() {
             config.disabled_rules.insert(mock::MockRule::NoSnBinding);
         }
         let (upstream, mock) = start_mock_with(config).await;
-        let (observer, url) = start_observe(
+        let (observer, url, _) = start_observe(
             &upstream,
             &reports,
             &[

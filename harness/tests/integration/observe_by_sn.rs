@@ -8,7 +8,6 @@ use hwconform::profile::{DeviceIdentity, Fleet};
 use hwconform::targets::mock::{self, MockConfig, MockRule};
 use hwconform::targets::sim::{self, SimConfig};
 use hwconform::wire::transport::Endpoint;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// Observes two devices of one SN for `for_`; every result of the run.
@@ -29,7 +28,7 @@ async fn two_of_one_sn(disabled: &[MockRule], for_: Duration) -> Vec<ScenarioRes
             upstream: Endpoint::parse(&format!("ws://{addr}")).unwrap(),
             insecure: false,
             faults: Vec::new(),
-            on_finding: Arc::new(|_| {}),
+            on_finding: hwconform::observe::OnFinding::ignored(),
             sources: Vec::new(),
             tls: None,
         },

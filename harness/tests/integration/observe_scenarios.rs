@@ -31,7 +31,7 @@ async fn setup(device: &str) -> (ScenarioSetup, tokio::task::JoinHandle<()>) {
         device: DeviceChoice::parse(device).unwrap().build(),
         identity: Fleet::default_fleet().devices[0].identity.clone(),
         profile: hwconform::profile::default_profile(),
-        on_finding: Arc::new(|_| {}),
+        on_finding: hwconform::observe::OnFinding::ignored(),
         children: Arc::default(),
     };
     (setup, mock)
