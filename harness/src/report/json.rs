@@ -861,3 +861,27 @@ pub(crate) fn entry(r: &ScenarioResult) -> Result<Vec<u8>, serde_json::Error> {
         .replace('\n', "\n    ")
         .into_bytes())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A run.json is refused only when it names a profile, and another than the reader's.
+    #[rstest::rstest]
+    #[case::same(r#"{"meta":{"profile":"wecom"}}"#, None)]
+    #[case::older_harness_names_none(r#"{"meta":{}}"#, None)]
+    #[case::no_meta(r#"{}"#, None)]
+    #[case::another(r#"{"meta":{"profile":"toy"}}"#, Some("toy"))]
+    fn a_run_of_another_profile_is_refused(#[case] text: &str, #[case] refused: Option<&str>) {
+        let profile = crate::profile::default_profile();
+        assert_eq!(profile.name(), "wecom");
+        match (check_profile(text, Path::new("r/run.json"), &*profile), refused) {
+            (Ok(()), None) => {}
+            (Err(e @ RunFileError::Profile { .. }), Some(found)) => assert_eq!(
+                e.to_string(),
+                format!("r/run.json was judged with profile `{found}`; this hwconform runs profile `wecom`")
+            ),
+            (got, want) => panic!("{text}: got {got:?}, want refused {want:?}"),
+        }
+    }
+}
