@@ -206,6 +206,18 @@ async fn serve(
     results
 }
 
+/// An expectation's matcher looks names up as the steps do, under the run's profile (what
+/// `$signature` signs with and what a mismatch redacts), not the default one.
+impl crate::scenario::expr::Vars for Steps<'_> {
+    fn get(&self, name: &str) -> Option<Value> {
+        self.var(name)
+    }
+
+    fn profile(&self) -> Option<&dyn Profile> {
+        Some(self.profile)
+    }
+}
+
 /// How a step ends when it does not pass.
 enum Stop {
     Fail(Box<Failure>),
@@ -413,7 +425,7 @@ impl Steps<'_> {
             return Err(Stop::Fail(Box::new(f)));
         }
         let frame = seen.frame.as_deref();
-        if let Err(m) = e.matcher.value.check(frame, &|name: &str| self.var(name)) {
+        if let Err(m) = e.matcher.value.check(frame, &*self) {
             let mut f = Failure::new(format!("the {what} did not match: {m}"));
             f.line = Some(e.matcher.span.line);
             f.expected = Some(m.expected);
