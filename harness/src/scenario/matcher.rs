@@ -302,8 +302,9 @@ impl std::fmt::Display for Mismatch {
     }
 }
 
-/// Runs `f` with the profile of `vars`; lookups without one (tests, plain closures) redact
-/// and sign as the default profile does, never less.
+/// Runs `f` with the profile of `vars`; lookups without one (tests' plain closures: a session
+/// and an observer scenario give theirs) redact and sign as the default profile does, never
+/// less.
 fn with_profile<T>(vars: &dyn Vars, f: impl FnOnce(&dyn Profile) -> T) -> T {
     match vars.profile() {
         Some(p) => f(p),

@@ -516,7 +516,8 @@ const DEFAULT_PROFILE_LEFT: &[(&str, usize)] = &[
     ("engine/runner.rs", 1),
     // `Obligations::list` of a document made without a profile; `RunMeta::of_this_harness`.
     ("report/json.rs", 2),
-    // `Vars` without a profile (plain lookups) redact and sign as the default does.
+    // `Vars` without a profile (the tests' plain closures; the session and the observer's
+    // scenarios give theirs) redact and sign as the default does, never less.
     ("scenario/matcher.rs", 1),
     // `load_str`, `load_file`, `load_paths`, `validate_paths` over their `_with` forms.
     ("scenario/loader.rs", 4),
