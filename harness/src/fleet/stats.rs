@@ -313,6 +313,30 @@ struct InFlight {
     context: SentContext,
 }
 
+/// Room for a monitor's link name, `c` and a `u64`.
+const LINK_NAME: usize = 21;
+
+/// The monitors' name of a device's `links`th link (`c1`, `c2`, …), built on the stack:
+/// the fleet names the link on every frame.
+fn link_name(links: u64, out: &mut [u8; LINK_NAME]) -> &str {
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(links).as_bytes();
+    out[0] = b'c';
+    out[1..=digits.len()].copy_from_slice(digits);
+    std::str::from_utf8(&out[..=digits.len()]).expect("ASCII digits")
+}
+
+/// Counts one more `key`, copying the key only the first time it is seen (pushes arrive on
+/// every device's link).
+fn bump(counts: &mut BTreeMap<String, u64>, key: &str) {
+    match counts.get_mut(key) {
+        Some(n) => *n += 1,
+        None => {
+            counts.insert(key.to_owned(), 1);
+        }
+    }
+}
+
 /// What the watch of one device tracks between frames.
 struct WatchState {
     in_flight: VecDeque<InFlight>,
@@ -413,7 +437,8 @@ impl DeviceWatch {
     }
 
     fn feed(&self, state: &mut WatchState, inner: &mut Inner, sent: bool, frame: &Arc<Value>) {
-        let conn = format!("c{}", state.links);
+        let mut name = [0; LINK_NAME];
+        let conn = link_name(state.links, &mut name);
         // The monitors read the frame as the device built or parsed it; one that carries a
         // credential is redacted first (a break's message may quote what the monitor read).
         let profile = &self.stats.profile;
@@ -425,12 +450,12 @@ impl DeviceWatch {
         let frame = Frame::Json { json };
         let event = if sent {
             WireEvent::Sent {
-                conn: &conn,
+                conn,
                 frame: &frame,
             }
         } else {
             WireEvent::Received {
-                conn: &conn,
+                conn,
                 frame: &frame,
             }
         };
@@ -459,12 +484,13 @@ impl SimProbe for DeviceWatch {
         let at = self.stats.now();
         let mut state = self.state();
         state.links += 1;
-        let conn = format!("c{}", state.links);
+        let mut name = [0; LINK_NAME];
+        let conn = link_name(state.links, &mut name);
         for m in &mut state.monitors {
             m.observe(
                 at,
                 &WireEvent::Opened {
-                    conn: &conn,
+                    conn,
                     waited: Duration::ZERO,
                 },
             );
@@ -507,9 +533,10 @@ impl SimProbe for DeviceWatch {
     fn link_ended(&self, by_cloud: bool) {
         let at = self.stats.now();
         let mut state = self.state();
-        let conn = format!("c{}", state.links);
+        let mut name = [0; LINK_NAME];
+        let conn = link_name(state.links, &mut name);
         for m in &mut state.monitors {
-            m.observe(at, &WireEvent::Closed { conn: &conn });
+            m.observe(at, &WireEvent::Closed { conn });
         }
         let was_logged_in = std::mem::replace(&mut state.logged_in, false);
         if state.trying_since.is_none() {
@@ -574,18 +601,17 @@ impl SimProbe for DeviceWatch {
         let mut state = self.state();
         let mut inner = self.stats.inner();
         if let Some(cmd) = profile.command(frame) {
-            *inner.pushes.entry(cmd.to_string()).or_default() += 1;
+            bump(&mut inner.pushes, cmd);
         } else if let Some(req_id) = profile.req_id(frame) {
             if let Some(i) = state.in_flight.iter().position(|r| r.req_id == req_id) {
                 let r = state.in_flight.remove(i).expect("found");
                 let took = r.sent.elapsed();
-                latency::record(
-                    inner
-                        .latency
-                        .entry(r.cmd.clone())
-                        .or_insert_with(latency::histogram),
-                    took,
-                );
+                if !inner.latency.contains_key(&r.cmd) {
+                    inner.latency.insert(r.cmd.clone(), latency::histogram());
+                }
+                if let Some(h) = inner.latency.get_mut(&r.cmd) {
+                    latency::record(h, took);
+                }
                 let errcode = frame.get("errcode").and_then(Value::as_i64).unwrap_or(0);
                 if errcode != 0 {
                     inner.error_replies += 1;
