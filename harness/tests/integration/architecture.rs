@@ -304,15 +304,32 @@ fn wecom_references(files: &[(PathBuf, Vec<String>, String)]) -> Vec<String> {
     found
 }
 
-#[test]
-fn only_the_profile_the_targets_and_the_composition_root_name_wecom() {
-    let files: Vec<(PathBuf, Vec<String>, String)> = sources(Path::new(SRC))
+/// Every source file of the crate: its path under `src/`, its module path and its text.
+fn crate_files() -> Vec<SourceFile> {
+    sources(Path::new(SRC))
         .into_iter()
         .map(|(path, module)| {
             let text = std::fs::read_to_string(&path).unwrap();
             (path.strip_prefix(SRC).unwrap().to_path_buf(), module, text)
         })
-        .collect();
+        .collect()
+}
+
+/// A made-up source file, for showing a check able to fail and able to pass.
+fn fake_file(path: &str, module: &[&str], text: &str) -> SourceFile {
+    (
+        PathBuf::from(path),
+        module.iter().map(|m| m.to_string()).collect(),
+        text.to_string(),
+    )
+}
+
+/// A source file as the checks read it: its path under `src/`, its module path, its text.
+type SourceFile = (PathBuf, Vec<String>, String);
+
+#[test]
+fn only_the_profile_the_targets_and_the_composition_root_name_wecom() {
+    let files = crate_files();
     let found = wecom_references(&files);
     assert!(
         found.is_empty(),
@@ -320,20 +337,13 @@ fn only_the_profile_the_targets_and_the_composition_root_name_wecom() {
         found.join("\n")
     );
     // The check sees grouped and direct imports, and leaves the allowed places and tests alone.
-    let file = |path: &str, module: &[&str], text: &str| {
-        (
-            PathBuf::from(path),
-            module.iter().map(|m| m.to_string()).collect::<Vec<_>>(),
-            text.to_string(),
-        )
-    };
     let mutants = [
-        file(
+        fake_file(
             "report/x.rs",
             &["report", "x"],
             "use crate::profile::wecom::obligations;",
         ),
-        file(
+        fake_file(
             "check/y.rs",
             &["check", "y"],
             "use crate::profile::{Profile, wecom::Catalog};",
@@ -341,18 +351,18 @@ fn only_the_profile_the_targets_and_the_composition_root_name_wecom() {
     ];
     assert_eq!(wecom_references(&mutants).len(), 2);
     let allowed = [
-        file(
+        fake_file(
             "cli/run.rs",
             &["cli", "run"],
             "use crate::profile::wecom::WeComProfile;",
         ),
-        file("main.rs", &[], "use crate::profile::wecom::WeComProfile;"),
-        file(
+        fake_file("main.rs", &[], "use crate::profile::wecom::WeComProfile;"),
+        fake_file(
             "targets/m.rs",
             &["targets", "m"],
             "use crate::profile::wecom::Catalog;",
         ),
-        file(
+        fake_file(
             "report/z.rs",
             &["report", "z"],
             "#[cfg(test)]\nmod tests {\n    use crate::profile::wecom::Catalog;\n}\n",
@@ -554,40 +564,27 @@ fn default_profile_calls(files: &[(PathBuf, Vec<String>, String)]) -> Vec<String
 
 #[test]
 fn the_profile_is_chosen_once_at_the_composition_root() {
-    let files: Vec<(PathBuf, Vec<String>, String)> = sources(Path::new(SRC))
-        .into_iter()
-        .map(|(path, module)| {
-            let text = std::fs::read_to_string(&path).unwrap();
-            (path.strip_prefix(SRC).unwrap().to_path_buf(), module, text)
-        })
-        .collect();
+    let files = crate_files();
     let found = default_profile_calls(&files);
     assert!(
         found.is_empty(),
         "these call `default_profile()`; take the profile passed down from the CLI (`cli::profile()`) instead:\n{}",
         found.join("\n")
     );
-    let file = |path: &str, module: &[&str], text: &str| {
-        (
-            PathBuf::from(path),
-            module.iter().map(|m| m.to_string()).collect::<Vec<_>>(),
-            text.to_string(),
-        )
-    };
     // Mutants: a new call in a new place, one more in a file that has its allowance, and one
     // through a `use` of the function.
     let mutants = [
-        file(
+        fake_file(
             "report/x.rs",
             &["report", "x"],
             "fn f() { crate::profile::default_profile(); }",
         ),
-        file(
+        fake_file(
             "engine/runner.rs",
             &["engine", "runner"],
             "fn a() { crate::profile::default_profile(); }\nfn b() { crate::profile::default_profile(); }",
         ),
-        file(
+        fake_file(
             "fleet/slo.rs",
             &["fleet", "slo"],
             "use crate::profile::default_profile;\nfn f() { default_profile().name(); }",
@@ -596,22 +593,22 @@ fn the_profile_is_chosen_once_at_the_composition_root() {
     assert_eq!(default_profile_calls(&mutants).len(), 3);
     // Variants: the composition root, the profile itself, tests, comments, the allowance.
     let allowed = [
-        file(
+        fake_file(
             "cli/mod.rs",
             &["cli"],
             "fn p() { crate::profile::default_profile(); }",
         ),
-        file(
+        fake_file(
             "profile/mod.rs",
             &["profile"],
             "pub fn default_profile() -> Arc<dyn Profile> { todo!() }",
         ),
-        file(
+        fake_file(
             "report/y.rs",
             &["report", "y"],
             "// not default_profile() here\n#[cfg(test)]\nmod tests {\n    fn t() { crate::profile::default_profile(); }\n}\n",
         ),
-        file(
+        fake_file(
             "engine/runner.rs",
             &["engine", "runner"],
             "fn a() { crate::profile::default_profile(); }",
