@@ -63,6 +63,7 @@ fn catchers(fault: SimFault) -> &'static [&'static str] {
         "short-timeout" => &["device.timing.no-resend-before-5s"],
         "loop-on-600012" => &["device.recovery.register-600012-continues-to-active"],
         "no-600002-backoff" => &["device.recovery.register-600002-backs-off"],
+        "ignore-600002-interval" => &["device.recovery.register-600002-with-advice-backs-off"],
         "subscribe-storm" => &["device.timing.subscribe-at-most-5-per-minute"],
         "slow-heartbeat" => &["device.timing.heartbeat-every-20-40s"],
         "reuse-req-id" => &["device.envelope.well-formed-unique-requests"],

@@ -115,6 +115,8 @@ knobs! {
             "treats 600012 from a re-sent register as a failure and keeps re-sending register (D17)",
         No600002Backoff => "no-600002-backoff", "D20":
             "reconnects 1-3 s after register answered 600002 instead of waiting 60-90 s (D20)",
+        Ignore600002Interval => "ignore-600002-interval", "D14":
+            "reconnects 60-61 s after register answered 600002 (the FAQ's 1-minute floor, which D20 allows) even when the reply's `interval` asks for longer (D14)",
         SubscribeStorm => "subscribe-storm", "D21":
             "re-sends subscribe_corp every 1 s after an error, 600045 included, ignoring interval and the 5-per-minute budget, where D21 says it backs off (D21)",
         SlowHeartbeat => "slow-heartbeat", "D12":
@@ -184,6 +186,8 @@ knobs! {
             "after login asks get_admin_info before get_perm_version",
         UserItem => "user-item", allowed_by "DOC 93984 (the old `userids` or the new `user_item` form), D28 (the changed users in no set order)":
             "asks get_userinfo_by_ids in the new `user_item` form, the changed users in reverse order",
+        Late600002Reconnect => "late-600002-reconnect", allowed_by "D20 (wait 1-2 minutes after 600002), D14 (no sooner than the interval; later is allowed)":
+            "after register answered 600002 reconnects 2 minutes later (the FAQ's upper bound), or after a longer `interval`",
     }
 }
 

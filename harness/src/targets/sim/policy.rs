@@ -22,6 +22,8 @@ pub const PING_S: (f64, f64) = (20.0, 40.0);
 pub const ACTIVE_POLL_S: (f64, f64) = (5.0, 5.5);
 /// Wait after `register` answered 600002 before reconnecting: a random 60–90 s (D20).
 pub const REGISTERED_ELSEWHERE_S: (f64, f64) = (60.0, 90.0);
+/// The `late-600002-reconnect` variant's wait after 600002: the FAQ's upper bound (D20).
+pub const LATE_600002_RECONNECT: Duration = Duration::from_secs(120);
 /// Wait before re-sending check-ins that failed or went unanswered (D33).
 pub const CHECKIN_RETRY_S: (f64, f64) = (5.0, 10.0);
 /// At most this many `subscribe_corp` in any [`SUBSCRIBE_WINDOW`] (D21).
@@ -123,7 +125,15 @@ impl Device {
         if self.has(SimFault::No600002Backoff) {
             return self.jitter();
         }
-        self.at_least_interval(self.range(REGISTERED_ELSEWHERE_S), interval, 1)
+        if self.has(SimFault::Ignore600002Interval) {
+            let floor = Duration::from_secs_f64(REGISTERED_ELSEWHERE_S.0);
+            return floor + self.range(INTERVAL_JITTER_S);
+        }
+        let wait = match self.is(SimVariant::Late600002Reconnect) {
+            true => LATE_600002_RECONNECT,
+            false => self.range(REGISTERED_ELSEWHERE_S),
+        };
+        self.at_least_interval(wait, interval, 1)
     }
 
     /// Next `active` poll while the device is not bound (D8): 5–5.5 s, or a longer interval.

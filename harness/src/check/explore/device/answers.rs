@@ -50,10 +50,13 @@ impl DeviceModel {
                 };
                 self.settle();
                 self.reply(args);
-                let not_before = 60_000u64.max(interval * 1000);
+                // Any wait the FAQ allows (1–2 minutes plus tolerance, no sooner than the
+                // interval), not just the reference device's own 60–90 s.
+                let not_before = self.constant_ms("wait_600002_min").max(interval * 1000);
                 self.reconnect(
                     Some(not_before),
-                    90_000u64.max(interval * 1000 + 1000) + 20_000,
+                    self.constant_ms("wait_600002_latest")
+                        .max(interval * 1000 + 11_000),
                     &["D20"],
                 );
             }
@@ -189,6 +192,15 @@ impl DeviceModel {
         }
     }
 
+    /// The profile's timing constant `name` in milliseconds (0 when it has none).
+    fn constant_ms(&self, name: &str) -> u64 {
+        self.setup
+            .timings
+            .iter()
+            .find(|c| c.name == name)
+            .map_or(0, |c| c.value.as_millis() as u64)
+    }
+
     /// No reply: the device re-sends after its 5–10 s timeout (D13). With `recover`, the
     /// request took effect (the FAQ's "succeeded, but the reply timed out") and the re-send
     /// of a register or subscribe is answered with the code that says so (D17, D19).
@@ -198,17 +210,10 @@ impl DeviceModel {
         // The check-in uploader also waits 5–10 s after a timeout before it sends again.
         // Otherwise the protocol's composed window: the longest timeout and the staggered
         // retry after it.
-        let window = |name: &str| {
-            self.setup
-                .timings
-                .iter()
-                .find(|c| c.name == name)
-                .map_or(0, |c| c.value.as_millis() as u64)
-        };
         let within = if matches!(e.kind, Kind::Checkin { .. }) {
             25_000
         } else {
-            window("resend_latest")
+            self.constant_ms("resend_latest")
         };
         let kind = e.kind.again();
         let recover = recover
@@ -222,7 +227,7 @@ impl DeviceModel {
             (Kind::Checkin { .. }, _) => &["D13", "D33"],
             _ => &["D13"],
         };
-        let mut again = exp(kind, window("resend_earliest"), within, reqs);
+        let mut again = exp(kind, self.constant_ms("resend_earliest"), within, reqs);
         again.lost_before = true;
         again.recover = recover;
         self.pending.push(again);

@@ -100,6 +100,19 @@ async fn observe(fault: SimFault) {
                 c2.accepted - replied
             );
         }
+        SimFault::Ignore600002Interval => {
+            let r = c.expect("register").await;
+            c.err(&r, 600002, Some("reconnect"), Some(90)).await;
+            let replied = Instant::now();
+            c.expect_closed(S(3)).await;
+            let c2 = cloud.accept().await;
+            let away = secs(c2.accepted - replied);
+            // Past the 600002 floor (D20 kept), short of the interval (D14 broken).
+            assert!(
+                (60.0..=61.1).contains(&away),
+                "D14 broken: back after {away} s"
+            );
+        }
         SimFault::SubscribeStorm => {
             activated(&mut c).await;
             for _ in 0..8 {

@@ -107,6 +107,23 @@ async fn observe(variant: SimVariant) {
             }
             c.relogin().await;
         }
+        SimVariant::Late600002Reconnect => {
+            // Two minutes without an interval or with a shorter one; a longer one is a floor.
+            for (interval, wait) in [(None, 120.0), (Some(90), 120.0), (Some(150), 150.0)] {
+                let r = c.expect("register").await;
+                c.err(&r, 600002, interval.map(|_| "reconnect"), interval)
+                    .await;
+                let replied = Instant::now();
+                c.expect_closed(S(3)).await;
+                c = cloud.accept().await;
+                let away = secs(c.accepted - replied);
+                assert!(
+                    away >= wait && away <= wait + 1.1,
+                    "{interval:?}: back after {away} s"
+                );
+            }
+            c.login().await;
+        }
         SimVariant::WaitsServerClose => {
             // The cloud keeps TCP open after the close handshake: the device waits 10 s.
             let r = c.expect("register").await;
@@ -400,6 +417,7 @@ fn sent(seen: &[Seen]) -> Vec<Sent> {
 #[case::body_null(SimVariant::BodyNull)]
 #[case::admin_first(SimVariant::AdminFirst)]
 #[case::user_item(SimVariant::UserItem)]
+#[case::late_600002_reconnect(SimVariant::Late600002Reconnect)]
 #[tokio::test(start_paused = true)]
 async fn every_variant_gets_along_with_the_mock(#[case] variant: SimVariant) {
     let sn = "SIM-MOCK-V";
@@ -540,7 +558,9 @@ async fn every_variant_gets_along_with_the_mock(#[case] variant: SimVariant) {
                 json!([{"userid": "newcomer", "user_type": 0}])
             );
         }
-        SimVariant::ReconnectOn600045 | SimVariant::WaitsServerClose => {
+        SimVariant::ReconnectOn600045
+        | SimVariant::WaitsServerClose
+        | SimVariant::Late600002Reconnect => {
             assert_eq!(
                 &cmds[..4],
                 ["get_secret_no", "register", "active", "subscribe_corp"]
