@@ -161,6 +161,27 @@ fn an_exec_devices_output_is_in_the_transcript_in_order_and_without_secrets() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Waits until the pipe behind `path` (a process's write end, opened here as a read end we
+/// never read) holds no unread bytes: its reader has taken them.
+fn wait_until_read(path: &str, started: Instant) {
+    use std::os::fd::AsRawFd;
+    let pipe = std::fs::File::open(path).unwrap();
+    loop {
+        let mut unread: libc::c_int = 0;
+        // SAFETY: FIONREAD writes one c_int through the pointer, on an fd we own.
+        let rc = unsafe { libc::ioctl(pipe.as_raw_fd(), libc::FIONREAD, &mut unread) };
+        assert_eq!(rc, 0, "FIONREAD on {path}");
+        if unread == 0 {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{path}: {unread} bytes never read"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// SIGINT while a scenario waits: its transcript up to the interruption (here, what the
 /// device said) is kept in run.json, with the interruption noted.
 #[test]
@@ -173,7 +194,7 @@ fn an_interrupted_scenario_keeps_its_transcript() {
     .unwrap();
     let ready = dir.join("ready");
     let device = format!(
-        "exec:echo 'firmware 1.2 booting'; echo 'no network yet' >&2; touch {}; exec sleep 120",
+        "exec:echo 'firmware 1.2 booting'; echo 'no network yet' >&2; echo $$ > {0}.tmp; mv {0}.tmp {0}; exec sleep 120",
         ready.display()
     );
     let reports = dir.join("reports");
@@ -203,8 +224,16 @@ fn an_interrupted_scenario_keeps_its_transcript() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    // Time for the lines to be read.
-    std::thread::sleep(Duration::from_millis(300));
+    // The lines are read once the device's pipes hold nothing unread: the harness records
+    // each line in the same poll that reads it.
+    let pid: u32 = std::fs::read_to_string(&ready)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    for fd in [1, 2] {
+        wait_until_read(&format!("/proc/{pid}/fd/{fd}"), started);
+    }
     // SAFETY: signals the child this test started.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let signalled = Instant::now();
