@@ -84,8 +84,13 @@ fn shown(url: &str) -> &str {
     url.split('?').next().unwrap_or(url)
 }
 
-/// The observer's event stream as it happens: each finding with the device's SN.
+/// The observer's event stream as it happens: each finding with the device's SN, and each
+/// notice about its own judging (a transcript full).
 fn print_event(e: Event) {
+    if let RunEvent::Notice { text } = &e.kind {
+        println!("{text}");
+        let _ = std::io::stdout().flush();
+    }
     if let RunEvent::Finding { id, finding, .. } = &e.kind {
         let severity = match finding.severity {
             Severity::Fail => "fail",
