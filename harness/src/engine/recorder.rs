@@ -553,6 +553,30 @@ mod tests {
         );
     }
 
+    /// What judges a transcript learns that it is partial: nothing dropped up to the cap,
+    /// every event past it counted, and the note names this recorder's own cap.
+    #[tokio::test(start_paused = true)]
+    async fn a_smaller_cap_counts_what_it_drops() {
+        let r = Recorder::new(
+            ScenarioClock::start(0),
+            vec![],
+            crate::profile::default_profile(),
+        )
+        .with_cap(3);
+        for i in 0..3 {
+            r.text_frame("a", &format!("frame {i}"), false);
+        }
+        assert_eq!(r.dropped(), 0);
+        r.text_frame("a", "one too many", true);
+        r.text_frame("a", "and another", true);
+        assert_eq!((r.dropped(), r.cap()), (2, 3));
+        let t = r.take();
+        assert_eq!(t.entries.len(), 4);
+        assert!(
+            matches!(&t.entries[3].event, TranscriptEvent::Note { text } if text == "2 further events were not recorded (transcript cap 3)")
+        );
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_secret_at_the_cut_or_in_a_binary_head_is_not_recorded() {
         let r = Recorder::new(
