@@ -2,7 +2,7 @@
 //! parties live, and writes the run's reports when stopped (SIGINT, SIGTERM or --duration).
 
 use super::exit::{EXIT_FAILED, EXIT_OK};
-use super::report::{write, OutArgs};
+use super::report::{write, ReportFiles};
 use super::report_error::usage_error;
 use super::{duration_arg, runtime};
 use crate::engine::event::{Event, RunClock, RunEvent};
@@ -66,17 +66,8 @@ pub struct ObserveArgs {
     /// exec:CMD or listen:ADDR, as for `run --device`; it is the default fleet's first device.
     #[arg(long, default_value = "sim", value_name = "DEVICE")]
     pub device: String,
-    /// Where the reports go: run.json, report.html, junit.xml, requirements.csv.
-    #[arg(long, default_value = "reports", value_name = "DIR")]
-    pub reports: PathBuf,
-    /// The reports to write, comma-separated (default: every file format).
-    #[arg(
-        long = "report",
-        value_enum,
-        value_delimiter = ',',
-        value_name = "FORMAT[,FORMAT...]"
-    )]
-    pub report: Vec<crate::report::ReportFormat>,
+    #[command(flatten)]
+    pub out: ReportFiles,
 }
 
 /// A URL as reports show it: without its query, which may carry a credential.
@@ -84,8 +75,13 @@ fn shown(url: &str) -> &str {
     url.split('?').next().unwrap_or(url)
 }
 
-/// The observer's event stream as it happens: each finding with the device's SN.
+/// The observer's event stream as it happens: each finding with the device's SN, and each
+/// notice about its own judging (a transcript full).
 fn print_event(e: Event) {
+    if let RunEvent::Notice { text } = &e.kind {
+        println!("{text}");
+        let _ = std::io::stdout().flush();
+    }
     if let RunEvent::Finding { id, finding, .. } = &e.kind {
         let severity = match finding.severity {
             Severity::Fail => "fail",
@@ -101,7 +97,7 @@ pub fn cli_observe(args: ObserveArgs) -> i32 {
         Ok(e) => e,
         Err(e) => return usage_error(&e),
     };
-    if let Err(e) = crate::report::check_writable(&args.reports) {
+    if let Err(e) = crate::report::check_writable(&args.out.reports) {
         return usage_error(&e);
     }
     let rt = match runtime() {
@@ -272,17 +268,11 @@ fn finish(
     {
         println!("  {} fail", row.id);
     }
-    let out = OutArgs {
-        reports: args.reports.clone(),
-        report: args.report.clone(),
-        manual: None,
-        signer: super::SignerArgs::default(),
-    };
-    let code = write(&report, &out);
+    let code = write(&report, &args.out);
     if code != EXIT_OK {
         return code;
     }
-    println!("reports in {}", args.reports.display());
+    println!("reports in {}", args.out.reports.display());
     if report.summary.ok() {
         EXIT_OK
     } else {

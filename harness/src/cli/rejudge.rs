@@ -4,7 +4,7 @@
 
 use super::exit::{EXIT_FAILED, EXIT_OK};
 use super::golden::GoldenModeArg;
-use super::report::{load, OutArgs};
+use super::report::{load, ReportFiles};
 use super::report_error::{usage, usage_error};
 use crate::check::golden::{GoldenConfig, GoldenJudge};
 use crate::engine::rejudge::{changed, rejudge};
@@ -141,11 +141,9 @@ pub fn cli_rejudge(args: RejudgeArgs) -> i32 {
     if let Some(reports) = args.reports {
         let code = super::report::write(
             &report,
-            &OutArgs {
+            &ReportFiles {
                 reports,
                 report: args.report,
-                manual: None,
-                signer: Default::default(),
             },
         );
         if code != EXIT_OK {

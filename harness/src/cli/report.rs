@@ -37,7 +37,20 @@ pub enum ReportCommand {
 
 #[derive(clap::Args, Debug)]
 pub struct OutArgs {
-    /// Where the reports go.
+    #[command(flatten)]
+    pub files: ReportFiles,
+    /// Manual verdicts to add to the requirement matrix (`hwconform manual record` writes them).
+    #[arg(long, value_name = "FILE")]
+    pub manual: Option<PathBuf>,
+    #[command(flatten)]
+    pub signer: super::SignerArgs,
+}
+
+/// Which report files a command writes, and where: one definition for every command that
+/// writes a run's reports from its results (`report`, `observe`).
+#[derive(clap::Args, Debug, Clone)]
+pub struct ReportFiles {
+    /// Where the reports go: run.json, report.html, junit.xml, requirements.csv.
     #[arg(long, default_value = "reports", value_name = "DIR")]
     pub reports: PathBuf,
     /// The reports to write, comma-separated (default: every file format).
@@ -48,11 +61,6 @@ pub struct OutArgs {
         value_name = "FORMAT[,FORMAT...]"
     )]
     pub report: Vec<ReportFormat>,
-    /// Manual verdicts to add to the requirement matrix (`hwconform manual record` writes them).
-    #[arg(long, value_name = "FILE")]
-    pub manual: Option<PathBuf>,
-    #[command(flatten)]
-    pub signer: super::SignerArgs,
 }
 
 /// Why a run.json cannot be used: the one check every reader of run.json shares.
@@ -132,11 +140,11 @@ pub fn cli_report(args: ReportArgs) -> i32 {
         }
     }
     out.signer.apply(&mut report.meta);
-    write(&report, &out)
+    write(&report, &out.files)
 }
 
 /// Writes the chosen file reports (every one by default); exit 0, or 1 when writing failed.
-pub(super) fn write(report: &RunReport, out: &OutArgs) -> i32 {
+pub(super) fn write(report: &RunReport, out: &ReportFiles) -> i32 {
     let formats = if out.report.is_empty() {
         ReportFormat::ALL.to_vec()
     } else {

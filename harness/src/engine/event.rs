@@ -73,7 +73,8 @@ pub enum RunEvent {
         ics: Option<IcsSummary>,
     },
     /// Something the person running the harness needs before the scenarios can proceed
-    /// (where to point a device that is to connect), right after `RunStarted`.
+    /// (where to point a device that is to connect), right after `RunStarted`. An observer's
+    /// stream says here, once, that a link's transcript is full and no longer judged.
     Notice {
         text: String,
     },
@@ -92,7 +93,7 @@ pub enum RunEvent {
         line: u32,
     },
     /// A broken rule (or a warning) the scenario's session saw, when it saw it: once each,
-    /// between the scenario's start and its end. An observer's stream has only these: `index`
+    /// between the scenario's start and its end. An observer's stream has these (and notices): `index`
     /// is the device connection's number and `id` names the party judged on it.
     Finding {
         index: usize,

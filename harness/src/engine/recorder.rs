@@ -43,6 +43,8 @@ pub struct Recorder {
     pub clock: ScenarioClock,
     /// What is secret, and how frames are recorded.
     profile: Arc<dyn Profile>,
+    /// Entries kept ([`MAX_ENTRIES`] but in tests).
+    cap: usize,
 }
 
 impl std::fmt::Debug for Recorder {
@@ -70,7 +72,26 @@ impl Recorder {
             run,
             clock,
             profile,
+            cap: MAX_ENTRIES,
         }
+    }
+
+    /// This recorder keeping `cap` entries instead of [`MAX_ENTRIES`] (tests reach the cap
+    /// with a few frames).
+    pub fn with_cap(mut self, cap: usize) -> Recorder {
+        self.cap = cap;
+        self
+    }
+
+    /// Entries it keeps.
+    pub fn cap(&self) -> usize {
+        self.cap
+    }
+
+    /// Events the cap left out so far: past zero the transcript is no longer the whole
+    /// conversation, and what judges it must say so.
+    pub fn dropped(&self) -> usize {
+        self.lock().dropped
     }
 
     /// Whether `v` holds a credential of the scenario or of the fleet.
@@ -118,7 +139,7 @@ impl Recorder {
             other => other,
         };
         let mut inner = self.lock();
-        if inner.transcript.entries.len() >= MAX_ENTRIES {
+        if inner.transcript.entries.len() >= self.cap {
             inner.dropped += 1;
             return;
         }
@@ -345,7 +366,8 @@ impl Recorder {
                 at,
                 TranscriptEvent::Note {
                     text: format!(
-                        "{dropped} further events were not recorded (transcript cap {MAX_ENTRIES})"
+                        "{dropped} further events were not recorded (transcript cap {})",
+                        self.cap
                     ),
                 },
             );
@@ -528,6 +550,30 @@ mod tests {
         assert_eq!(t.entries.len(), MAX_ENTRIES + 1);
         assert!(
             matches!(&t.entries.last().unwrap().event, TranscriptEvent::Note { text } if text.starts_with("500 further events were not recorded"))
+        );
+    }
+
+    /// What judges a transcript learns that it is partial: nothing dropped up to the cap,
+    /// every event past it counted, and the note names this recorder's own cap.
+    #[tokio::test(start_paused = true)]
+    async fn a_smaller_cap_counts_what_it_drops() {
+        let r = Recorder::new(
+            ScenarioClock::start(0),
+            vec![],
+            crate::profile::default_profile(),
+        )
+        .with_cap(3);
+        for i in 0..3 {
+            r.text_frame("a", &format!("frame {i}"), false);
+        }
+        assert_eq!(r.dropped(), 0);
+        r.text_frame("a", "one too many", true);
+        r.text_frame("a", "and another", true);
+        assert_eq!((r.dropped(), r.cap()), (2, 3));
+        let t = r.take();
+        assert_eq!(t.entries.len(), 4);
+        assert!(
+            matches!(&t.entries[3].event, TranscriptEvent::Note { text } if text == "2 further events were not recorded (transcript cap 3)")
         );
     }
 

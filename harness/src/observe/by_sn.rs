@@ -10,7 +10,7 @@ use crate::engine::clock::{wall_unix, ScenarioClock};
 use crate::engine::monitor::Monitor;
 use crate::engine::recorder::Recorder;
 use crate::engine::transcript::{Party, TranscriptEvent};
-use crate::engine::verdict::{Finding, Judged, ScenarioResult, Verdict};
+use crate::engine::verdict::{Failure, Finding, Judged, ScenarioResult, Verdict};
 use crate::profile::Profile;
 use crate::scenario::Role;
 use serde_json::Value;
@@ -44,6 +44,8 @@ pub(super) struct SnViews {
     /// Links that joined, and whether each is still open.
     links: Mutex<Vec<(String, usize, bool)>>,
     wall: Instant,
+    /// Why judging stopped: a party's transcript reached its cap (as a link's can).
+    capped: std::sync::OnceLock<String>,
 }
 
 /// Every SN's view, for one observer run.
@@ -67,6 +69,7 @@ impl BySn {
         n: usize,
         profile: &Arc<dyn Profile>,
         on_finding: &OnFinding,
+        cap: usize,
     ) -> Option<Arc<SnViews>> {
         if profile.cross_link_rules().is_empty() {
             return None;
@@ -81,7 +84,7 @@ impl BySn {
                 let clock = ScenarioClock::start(wall_unix());
                 let party = |judged: Peer| PartyView {
                     judged,
-                    rec: Recorder::new(clock, Vec::new(), profile.clone()),
+                    rec: Recorder::new(clock, Vec::new(), profile.clone()).with_cap(cap),
                     monitor: Mutex::new(match judged {
                         Peer::Cloud => Monitor::for_cloud(&**profile, false),
                         Peer::Device => Monitor::for_device(&**profile, None),
@@ -96,6 +99,7 @@ impl BySn {
                     cloud: party(Peer::Cloud),
                     links: Mutex::new(Vec::new()),
                     wall: Instant::now(),
+                    capped: std::sync::OnceLock::new(),
                 })
             })
             .clone();
@@ -166,6 +170,20 @@ impl SnViews {
 
     /// Feeds both parties' monitors; new cross-link findings go out at once.
     pub fn sweep(&self, end: bool) {
+        if self.capped.get().is_some() {
+            return;
+        }
+        if let Some(full) = [&self.device, &self.cloud]
+            .into_iter()
+            .find(|v| v.rec.dropped() > 0)
+        {
+            let why = super::link::cap_reached(full.rec.cap(), full.rec.now());
+            if self.capped.set(why.clone()).is_ok() {
+                self.on_finding
+                    .notice(format!("{} (its links together): {why}", self.sn));
+            }
+            return;
+        }
         let rules = self.profile.cross_link_rules();
         let (open, last): (Vec<String>, usize) = {
             let links = lock(&self.links);
@@ -222,7 +240,10 @@ impl SnViews {
                     role,
                     requirements,
                     tags: vec!["observe".into()],
-                    verdict: Verdict::Pass,
+                    verdict: match self.capped.get() {
+                        Some(why) => Verdict::Inconclusive(Failure::new(why.clone())),
+                        None => Verdict::Pass,
+                    },
                     findings: lock(&view.findings).clone(),
                     obligations: BTreeMap::new(),
                     not_reached: BTreeMap::new(),

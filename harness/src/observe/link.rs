@@ -92,6 +92,14 @@ impl OnFinding {
         OnFinding::new(RunClock::start(), |_| {})
     }
 
+    /// Says `text` now: something about the observer's own judging, not about a party.
+    pub(super) fn notice(&self, text: String) {
+        (self.sink)(Event {
+            stamp: self.clock.now(),
+            kind: RunEvent::Notice { text },
+        });
+    }
+
     /// Says `f` now.
     pub(super) fn say(&self, f: &LiveFinding<'_>) {
         (self.sink)(Event {
@@ -143,6 +151,9 @@ pub(super) struct Ctx {
     pub on_finding: OnFinding,
     /// Frames forwarded, both ways, all links.
     pub forwarded: AtomicU64,
+    /// Entries each view's transcript keeps ([`MAX_ENTRIES`](crate::engine::recorder::MAX_ENTRIES)
+    /// but in tests).
+    pub transcript_cap: usize,
 }
 
 /// The conversation as one party had it, with that party's monitors.
@@ -191,6 +202,18 @@ pub(super) struct Link {
     pub end: watch::Sender<Option<End>>,
     /// The cross-link view of its SN, once the device said it.
     pub by_sn: std::sync::OnceLock<Arc<super::by_sn::SnViews>>,
+    /// Why judging stopped: a view's transcript reached its cap, so its monitors would see
+    /// only part of the conversation (a pass over frames never seen, a silence that was not).
+    pub capped: std::sync::OnceLock<String>,
+}
+
+/// Why a conversation is no longer judged once its transcript is full: said live once, and
+/// the inconclusive verdict's reason.
+pub(super) fn cap_reached(cap: usize, at: std::time::Duration) -> String {
+    format!(
+        "the transcript cap ({cap} entries) was reached at {:.1} s: what followed was forwarded but not judged",
+        at.as_secs_f64()
+    )
 }
 
 pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -260,6 +283,24 @@ impl Link {
     /// Feeds the view's monitors what it recorded since the last sweep; new findings go out
     /// at once.
     pub(super) fn sweep(&self, view: &View, end: bool) {
+        if self.capped.get().is_some() {
+            return;
+        }
+        if let Some(full) = [&self.device, &self.cloud]
+            .into_iter()
+            .find(|v| v.rec.dropped() > 0)
+        {
+            let why = cap_reached(full.rec.cap(), full.rec.now());
+            if self.capped.set(why.clone()).is_ok() {
+                let sn = lock(&self.sn).clone();
+                self.ctx.on_finding.notice(format!(
+                    "{} (link {}): {why}",
+                    sn.as_deref().unwrap_or("device ?"),
+                    self.n
+                ));
+            }
+            return;
+        }
         let now = view.rec.now();
         let open = if self.open.load(Ordering::SeqCst) {
             vec![self.conn.clone()]

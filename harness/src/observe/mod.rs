@@ -88,8 +88,19 @@ impl Observer {
                 faults: fault::Faults::new(config.faults),
                 on_finding: config.on_finding,
                 forwarded: Default::default(),
+                transcript_cap: crate::engine::recorder::MAX_ENTRIES,
             }),
         })
+    }
+
+    /// Each view's transcript keeps `cap` entries instead of
+    /// [`MAX_ENTRIES`](crate::engine::recorder::MAX_ENTRIES): for tests, which reach the cap
+    /// with a few frames.
+    pub fn with_transcript_cap(mut self, cap: usize) -> Observer {
+        Arc::get_mut(&mut self.ctx)
+            .expect("not serving yet")
+            .transcript_cap = cap;
+        self
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {

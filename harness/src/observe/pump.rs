@@ -81,6 +81,7 @@ pub(super) async fn pump(link: &Link, from: Peer, rx: &mut Source, tx: &mut Sink
                                 link.n,
                                 &ctx.profile,
                                 &ctx.on_finding,
+                                ctx.transcript_cap,
                             ) {
                                 let _ = link.by_sn.set(views);
                             }

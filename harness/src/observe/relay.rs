@@ -110,7 +110,7 @@ pub(super) async fn relay_ws(
     let clock = ScenarioClock::start(wall_unix());
     let view = |judged: Peer| View {
         judged,
-        rec: Recorder::new(clock, Vec::new(), ctx.profile.clone()),
+        rec: Recorder::new(clock, Vec::new(), ctx.profile.clone()).with_cap(ctx.transcript_cap),
         monitor: Mutex::new(match judged {
             // A real cloud may use codes the profile does not list.
             Peer::Cloud => Monitor::for_cloud(&*ctx.profile, false),
@@ -137,6 +137,7 @@ pub(super) async fn relay_ws(
         open: AtomicBool::new(true),
         end,
         by_sn: std::sync::OnceLock::new(),
+        capped: std::sync::OnceLock::new(),
     };
     link.device.rec.record(TranscriptEvent::Opened {
         waited: None,

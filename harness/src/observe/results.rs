@@ -46,8 +46,12 @@ pub(super) fn results(link: &Link, wall: Instant, error: Option<String>) -> Vec<
     .into_iter()
     .map(|(view, role, title)| {
         let spoke = view.spoke.load(Ordering::SeqCst);
+        let capped = link.capped.get();
         let steps = match (&error, spoke) {
             (Some(why), _) => Verdict::Error(Failure::new(why.clone())),
+            (None, _) if capped.is_some() => {
+                Verdict::Inconclusive(Failure::new(capped.cloned().unwrap_or_default()))
+            }
             (None, true) => Verdict::Pass,
             (None, false) => Verdict::Inconclusive(Failure::new(format!(
                 "the {} sent no frame to judge",
@@ -80,7 +84,9 @@ pub(super) fn results(link: &Link, wall: Instant, error: Option<String>) -> Vec<
             wall_time: wall.elapsed(),
             scenario_time: view.rec.now(),
             transcript: view.rec.take(),
-            judged: error.is_none().then(|| Judged {
+            // A capped transcript is not the conversation: judged again, its end would look
+            // like a silence. `rejudge` keeps it as recorded.
+            judged: (error.is_none() && capped.is_none()).then(|| Judged {
                 steps: None,
                 in_process: false,
                 reference: false,

@@ -81,6 +81,7 @@ pub async fn run(sc: &Scenario, setup: &ScenarioSetup) -> Vec<ScenarioResult> {
         faults: super::fault::Faults::new(Vec::new()),
         on_finding: setup.on_finding.clone(),
         forwarded: AtomicU64::new(0),
+        transcript_cap: crate::engine::recorder::MAX_ENTRIES,
     });
     let deadline = sc.deadline.unwrap_or(DEFAULT_DEADLINE);
     let start = DeviceStart {
@@ -522,6 +523,7 @@ mod tests {
             faults: super::super::fault::Faults::new(Vec::new()),
             on_finding: super::super::link::OnFinding::ignored(),
             forwarded: AtomicU64::new(0),
+            transcript_cap: crate::engine::recorder::MAX_ENTRIES,
         }
     }
 

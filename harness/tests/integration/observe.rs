@@ -953,3 +953,110 @@ async fn a_device_connects_with_tls_under_a_lab_certificate() {
     assert!(e.to_string().contains("lab.key"), "{e}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The reference device observed in process with each view's transcript capped at `cap`
+/// entries; the results, and the notices said live.
+async fn observed_with_cap(
+    cap: usize,
+) -> (Vec<hwconform::engine::verdict::ScenarioResult>, Vec<String>) {
+    use hwconform::engine::event::{RunClock, RunEvent};
+    use hwconform::observe::{ObserveConfig, Observer, OnFinding};
+    use hwconform::wire::transport::Endpoint;
+    let (upstream, mock) = start_mock(CorpSeed::default_corp()).await;
+    let notices = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let said = notices.clone();
+    let config = ObserveConfig {
+        upstream: Endpoint::parse(&upstream).unwrap(),
+        insecure: false,
+        sources: Vec::new(),
+        tls: None,
+        faults: Vec::new(),
+        on_finding: OnFinding::new(RunClock::start(), move |e| {
+            if let RunEvent::Notice { text } = e.kind {
+                said.lock().unwrap().push(text);
+            }
+        }),
+    };
+    let observer = Observer::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        config,
+        hwconform::profile::default_profile(),
+    )
+    .unwrap()
+    .with_transcript_cap(cap);
+    let url = observer.url().unwrap();
+    let run = tokio::spawn(observer.run(tokio::time::sleep(Duration::from_secs(3))));
+    let dev = device(url, &[]);
+    let observed = tokio::time::timeout(Duration::from_secs(40), run)
+        .await
+        .expect("the observer stops within its bound")
+        .unwrap();
+    dev.abort();
+    mock.abort();
+    let notices = notices.lock().unwrap().clone();
+    (observed.results, notices)
+}
+
+/// Past its transcript cap a link is still forwarded, but its monitors would see only part
+/// of the conversation: both its results are inconclusive, naming the cap, the live output
+/// says so once, and `rejudge` keeps them as recorded. Under the cap the same link passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_past_its_transcript_cap_is_inconclusive_not_passed() {
+    use hwconform::engine::verdict::Verdict;
+    let (results, notices) = observed_with_cap(8).await;
+    let links: Vec<_> = results
+        .iter()
+        .filter(|r| r.id.starts_with("observe.001."))
+        .collect();
+    assert_eq!(
+        links.len(),
+        2,
+        "{:?}",
+        results.iter().map(|r| &r.id).collect::<Vec<_>>()
+    );
+    for r in &links {
+        match &r.verdict {
+            Verdict::Inconclusive(f) => assert!(
+                f.message.contains("transcript cap (8 entries)")
+                    && f.message.contains("not judged"),
+                "{}",
+                f.message
+            ),
+            other => panic!("{}: {other:?}", r.id),
+        }
+        assert!(r.judged.is_none(), "{}: kept as recorded", r.id);
+        assert!(
+            r.obligations
+                .values()
+                .all(|o| *o != hwconform::engine::verdict::Outcome::Pass),
+            "{}: {:?}",
+            r.id,
+            r.obligations
+        );
+        let note = r.transcript.entries.last().unwrap();
+        assert!(
+            format!("{:?}", note.event).contains("(transcript cap 8)"),
+            "{:?}",
+            note.event
+        );
+    }
+    let about_link: Vec<_> = notices.iter().filter(|n| n.contains("(link 1)")).collect();
+    assert_eq!(about_link.len(), 1, "{notices:?}");
+    assert!(
+        about_link[0].contains("transcript cap (8 entries)"),
+        "{notices:?}"
+    );
+
+    // The variant: under the cap, the same conversation is judged and passes.
+    let (results, notices) = observed_with_cap(hwconform::engine::recorder::MAX_ENTRIES).await;
+    assert!(notices.is_empty(), "{notices:?}");
+    let links: Vec<_> = results
+        .iter()
+        .filter(|r| r.id.starts_with("observe.001."))
+        .collect();
+    assert_eq!(links.len(), 2);
+    for r in links {
+        assert_eq!(r.verdict, Verdict::Pass, "{}", r.id);
+        assert!(r.judged.is_some(), "{}", r.id);
+    }
+}
