@@ -117,48 +117,37 @@ fn validate_on_a_hostile_file_is_bounded_and_exits_2(
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// A NUL byte is named as one, and shown as the visible `␀`, never as a tab.
-#[test]
-fn a_nul_byte_is_reported_as_nul() {
-    let dir = temp_dir("nul");
-    let file = dir.join("nul.yaml");
-    std::fs::write(
-        &file,
-        format!("{HEAD}requirements: [C6]\nsteps:\n  - wait: 1s\0\n"),
-    )
-    .unwrap();
+/// What `validate` says of a scenario whose steps are `steps`: it is refused (exit 2).
+fn refused_steps(name: &str, steps: &str) -> String {
+    let dir = temp_dir(name);
+    let file = dir.join(format!("{name}.yaml"));
+    std::fs::write(&file, format!("{HEAD}requirements: [C6]\nsteps:\n{steps}")).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_hwconform"))
         .args(["validate", file.to_str().unwrap()])
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+    stderr
+}
+
+/// A NUL byte is named as one, and shown as the visible `␀`, never as a tab.
+#[test]
+fn a_nul_byte_is_reported_as_nul() {
+    let stderr = refused_steps("nul", "  - wait: 1s\0\n");
     assert!(stderr.contains("NUL byte (\\0)"), "{stderr}");
     assert!(stderr.contains("1s␀"), "{stderr}");
     assert!(!stderr.contains("tabs"), "{stderr}");
     assert!(!stderr.contains('\0'), "{stderr}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A tab is still named as a tab.
 #[test]
 fn a_tab_is_still_reported_as_a_tab() {
-    let dir = temp_dir("tab");
-    let file = dir.join("tab.yaml");
-    std::fs::write(
-        &file,
-        format!("{HEAD}requirements: [C6]\nsteps:\n\t- wait: 1s\n"),
-    )
-    .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_hwconform"))
-        .args(["validate", file.to_str().unwrap()])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let stderr = refused_steps("tab", "\t- wait: 1s\n");
     assert!(stderr.contains("tabs"), "{stderr}");
     assert!(!stderr.contains("NUL"), "{stderr}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A run.json of a real (one-scenario) run, made once.
