@@ -458,8 +458,6 @@ fn a_bad_fault_is_a_usage_error_that_says_what_was_expected() {
 #[ignore = "a measurement, not a check"]
 async fn forwarding_rate_on_loopback() {
     use futures_util::{SinkExt, StreamExt};
-    use hwconform::observe::{ObserveConfig, Observer};
-    use hwconform::wire::transport::Endpoint;
     use tokio_tungstenite::tungstenite::Message;
     const FRAMES: usize = 20_000;
     let echo = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -474,28 +472,8 @@ async fn forwarding_rate_on_loopback() {
             }
         }
     });
-    let config = ObserveConfig {
-        upstream: Endpoint::parse(&format!("ws://{echo_addr}")).unwrap(),
-        insecure: false,
-        sources: Vec::new(),
-        tls: None,
-        faults: Vec::new(),
-        on_finding: hwconform::observe::OnFinding::ignored(),
-    };
-    let observer = Observer::bind(
-        "127.0.0.1:0".parse().unwrap(),
-        config,
-        hwconform::profile::default_profile(),
-    )
-    .unwrap();
-    let addr = observer.local_addr().unwrap();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(observer.run(async {
-        let _ = stop_rx.await;
-    }));
-    let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}"))
-        .await
-        .unwrap();
+    let (url, stop_tx, serving) = observer(&format!("ws://{echo_addr}"), &[], None);
+    let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
     let (mut tx, mut rx) = ws.split();
     let started = std::time::Instant::now();
     let sender = tokio::spawn(async move {
