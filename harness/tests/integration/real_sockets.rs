@@ -572,16 +572,8 @@ fn a_binary_qr_reply_carrying_image_data_passes() {
         .collect();
     assert_eq!(scenarios.len(), 1);
     let config = RunConfig {
-        cloud: Some(
-            CloudChoice::Url {
-                url,
-                insecure: false,
-                control_token: None,
-            }
-            .build(hwconform::profile::CloudTimings::FAQ),
-        ),
         step_timeout: Duration::from_secs(2),
-        ..hwconform::targets::defaults()
+        ..at_url(url)
     };
     let results = run_library(&scenarios, config);
     server.abort();
@@ -675,17 +667,9 @@ fn a_misbehaving_cloud_gets_a_verdict_not_a_hang(
             .collect(),
     };
     let config = RunConfig {
-        cloud: Some(
-            CloudChoice::Url {
-                url,
-                insecure: false,
-                control_token: None,
-            }
-            .build(hwconform::profile::CloudTimings::FAQ),
-        ),
         step_timeout: Duration::from_secs(1),
         deadline: Duration::from_secs(20),
-        ..hwconform::targets::defaults()
+        ..at_url(url)
     };
     let started = Instant::now();
     let results = run_library(&scenarios, config);
@@ -725,25 +709,14 @@ fn a_misbehaving_cloud_gets_a_verdict_not_a_hang(
 fn a_broken_link_is_not_a_clean_close() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (url, server, _) = rt.block_on(rogue_cloud(Rogue::Huge));
-    let dir = std::env::temp_dir().join(format!("hwconform-broken-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("closed.yaml");
-    std::fs::write(&file, "id: x.closed\ntitle: t\nrequirements: [C8]\nrole: device\nsteps:\n  - connect: a\n  - send: { json: { cmd: ping, headers: { req_id: r1 } } }\n  - expect_closed: { conn: a, within: 5s }\n").unwrap();
-    let scenarios = hwconform::scenario::load_paths(&[file]).unwrap();
-    let config = RunConfig {
-        cloud: Some(
-            CloudChoice::Url {
-                url,
-                insecure: false,
-                control_token: None,
-            }
-            .build(hwconform::profile::CloudTimings::FAQ),
-        ),
-        ..hwconform::targets::defaults()
-    };
+    let scenarios = [hwconform::scenario::load_str(
+        std::path::Path::new("closed.yaml"),
+        "id: x.closed\ntitle: t\nrequirements: [C8]\nrole: device\nsteps:\n  - connect: a\n  - send: { json: { cmd: ping, headers: { req_id: r1 } } }\n  - expect_closed: { conn: a, within: 5s }\n",
+    )
+    .unwrap()];
+    let config = at_url(url);
     let results = run_library(&scenarios, config);
     server.abort();
-    let _ = std::fs::remove_dir_all(&dir);
     match &results[0].verdict {
         Verdict::Fail(f) => assert!(f.message.contains("the harness ended it"), "{}", f.message),
         other => panic!("expected a fail, got {other:?}"),
@@ -759,17 +732,7 @@ fn a_link_released_without_a_close_handshake_is_released() {
     let text = "id: x.released\ntitle: t\nrequirements: [C8]\nrole: device\nsteps:\n  - connect: a\n  - send: { json: { cmd: ping, headers: { req_id: r1 } } }\n  - expect_closed: { conn: a, within: 5s }\n";
     let scenario =
         hwconform::scenario::load_str(std::path::Path::new("released.yaml"), text).unwrap();
-    let config = RunConfig {
-        cloud: Some(
-            CloudChoice::Url {
-                url,
-                insecure: false,
-                control_token: None,
-            }
-            .build(hwconform::profile::CloudTimings::FAQ),
-        ),
-        ..hwconform::targets::defaults()
-    };
+    let config = at_url(url);
     let results = run_library(&[scenario], config);
     server.abort();
     assert_eq!(
@@ -954,4 +917,19 @@ fn a_reply_delay_past_the_heartbeat_timeout_is_refused() {
         err.to_string().contains("at most the heartbeat timeout"),
         "{err}"
     );
+}
+
+/// The run's defaults against the cloud at `url`, held to the FAQ's ranges.
+fn at_url(url: String) -> RunConfig {
+    RunConfig {
+        cloud: Some(
+            CloudChoice::Url {
+                url,
+                insecure: false,
+                control_token: None,
+            }
+            .build(hwconform::profile::CloudTimings::FAQ),
+        ),
+        ..hwconform::targets::defaults()
+    }
 }
