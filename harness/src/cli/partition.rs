@@ -169,10 +169,17 @@ pub fn missing_shards(
             vec![]
         });
     };
-    let missing: Vec<String> = (1..=f.of)
-        .filter(|k| !given.contains_key(k))
+    // The count comes from a file: name the first missing shards, and count the rest.
+    const NAMED: usize = 20;
+    let absent = || (1..=f.of).filter(|k| !given.contains_key(k));
+    let mut missing: Vec<String> = absent()
+        .take(NAMED)
         .map(|shard| Partition { shard, ..f }.to_string())
         .collect();
+    let more = (f.of as u128).saturating_sub(given.len() as u128 + missing.len() as u128);
+    if more > 0 {
+        missing.push(format!("{more} more"));
+    }
     if !missing.is_empty() && !allow_partial {
         return Err(ShardSetError::Incomplete { missing, of: f.of });
     }

@@ -560,9 +560,13 @@ impl OutputReaders {
     }
 
     /// Waits up to `grace` for the pipes to reach their end; returns the last words.
+    /// A reader still waiting then (something the command started holds the pipe open) is
+    /// stopped: it would record into a scenario that has ended.
     async fn finish(self, grace: Duration) -> String {
+        let aborts: Vec<_> = self.readers.iter().map(|r| r.abort_handle()).collect();
         let all = futures_util::future::join_all(self.readers);
         let _ = tokio::time::timeout(grace, all).await;
+        aborts.iter().for_each(tokio::task::AbortHandle::abort);
         let kept = self.last_words.lock().unwrap_or_else(|p| p.into_inner());
         kept.trim().to_string()
     }

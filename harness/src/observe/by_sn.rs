@@ -34,6 +34,9 @@ struct PartyView {
     findings: Mutex<Vec<Finding>>,
 }
 
+/// Links of one SN remembered (open ones all, closed ones the latest).
+const MAX_LINKS_PER_SN: usize = 256;
+
 /// The links of one SN.
 pub(super) struct SnViews {
     sn: String,
@@ -103,7 +106,17 @@ impl BySn {
                 })
             })
             .clone();
-        lock(&v.links).push((conn.to_string(), n, true));
+        {
+            // A device in a reconnect loop: its closed links beyond the bound are forgotten
+            // (open ones are bounded by the observer's own link limit).
+            let mut links = lock(&v.links);
+            if links.len() >= MAX_LINKS_PER_SN {
+                if let Some(i) = links.iter().position(|l| !l.2) {
+                    links.remove(i);
+                }
+            }
+            links.push((conn.to_string(), n, true));
+        }
         for p in [&v.device, &v.cloud] {
             p.rec.record(TranscriptEvent::Opened {
                 conn: conn.to_string(),

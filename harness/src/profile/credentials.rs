@@ -13,12 +13,12 @@ use std::sync::{Arc, Mutex};
 pub const MIN_CREDENTIAL: usize = 4;
 
 /// A shared, growing set of credentials (cheap to clone: one set per run or per mock).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct Credentials(Arc<Mutex<Known>>);
 
 /// The credentials in the order learnt, and as a set: a mock serving a fleet learns tens of
 /// thousands, and must not compare each new one with all the others.
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct Known {
     list: Vec<String>,
     set: std::collections::HashSet<String>,
@@ -167,7 +167,7 @@ impl Credentials {
 /// run starts) and every one any scenario saw on the wire (growing). The recorders scrub
 /// what they record with the first and their own scenario's; every writer of an output
 /// scrubs what it writes with both ([`RunCredentials::all`]).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct RunCredentials {
     /// The fleet's: every SecretNo and the seed. Fixed for the run.
     pub fleet: Credentials,
@@ -331,6 +331,20 @@ fn redact_value(known: &Known, v: &mut Value) {
             map.values_mut().for_each(|i| redact_value(known, i));
         }
         _ => {}
+    }
+}
+
+/// Never the credentials themselves: a `{:?}` of anything holding them would print them all.
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.0.lock().map(|k| k.list.len()).unwrap_or_default();
+        write!(f, "Credentials(<{n} redacted>)")
+    }
+}
+
+impl std::fmt::Debug for RunCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunCredentials").finish_non_exhaustive()
     }
 }
 

@@ -87,7 +87,10 @@ fn wire_event(e: &TranscriptEvent) -> Option<WireEvent<'_>> {
     Some(match e {
         TranscriptEvent::Opened { conn, waited, .. } => WireEvent::Opened {
             conn,
-            waited: waited.map_or(Duration::ZERO, |w| Duration::from_secs_f64(w.max(0.0))),
+            // Read back from a run.json: a value no duration holds is no wait.
+            waited: waited
+                .and_then(|w| Duration::try_from_secs_f64(w.max(0.0)).ok())
+                .unwrap_or(Duration::ZERO),
         },
         TranscriptEvent::Closed { conn, .. } => WireEvent::Closed { conn },
         TranscriptEvent::Abandoned { conn } => WireEvent::Abandoned { conn },
